@@ -1,0 +1,54 @@
+# Cairn: a thin wrapper over CMake. Quick start: `make demo`, `make test`.
+BUILD       ?= build
+ASAN_BUILD  ?= build-asan
+FUZZ_BUILD  ?= build-fuzz
+JOBS        ?= $(shell nproc)
+FUZZ_SECONDS ?= 30
+CMAKE_FLAGS ?=
+
+.PHONY: all deps build test test-unit test-asan fuzz demo bench install clean
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCAIRN_WERROR=ON $(CMAKE_FLAGS)
+
+build: deps $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+
+# Every test: unit + integration on the normal build, unit again under
+# ASan+UBSan, then a bounded fuzz run of the DAG loader.
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j 2
+	$(MAKE) --no-print-directory test-asan
+	$(MAKE) --no-print-directory fuzz
+
+test-unit: build
+	cd $(BUILD) && ctest --output-on-failure -L unit
+
+test-asan: deps
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCAIRN_WERROR=ON -DCAIRN_SANITIZE=ON
+	cmake --build $(ASAN_BUILD) -j $(JOBS)
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --output-on-failure -L unit
+
+fuzz: deps
+	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCAIRN_FUZZ=ON -DBUILD_TESTING=ON
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_dag
+	bash tests/fuzz/run.sh $(FUZZ_BUILD)/tests/fuzz/fuzz_dag $(FUZZ_SECONDS)
+
+demo: build
+	bash scripts/demo.sh $(BUILD)
+
+bench: build
+	bash bench/run-all.sh $(BUILD)
+
+install: build
+	cmake --install $(BUILD)
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -1,0 +1,15 @@
+/* cli.h - the `cairn` command's subcommands (prefix: cmd_).
+ * Each takes argc/argv starting at the subcommand's own name and returns the
+ * process exit code: 0 ok, 1 a failure the command reports (invalid DAG, run
+ * failed), 2 a usage error. */
+#ifndef CAIRN_CLI_H
+#define CAIRN_CLI_H
+
+int cmd_validate(int argc, char **argv);
+int cmd_render(int argc, char **argv);
+int cmd_cron(int argc, char **argv);
+
+/* Print "cairn: " + message to stderr; returns 2 (usage) for chaining. */
+int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

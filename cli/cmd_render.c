@@ -1,0 +1,190 @@
+/* cairn render FILE [--date D] [--param k=v]... [--json]: show what each task
+ * would run for a logical date, templates rendered. Offline. */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cal.h"
+#include "cli.h"
+#include "dag.h"
+#include "diag.h"
+#include "tz.h"
+#include "util.h"
+
+/* Quote an argument for display the way a POSIX shell would read it. */
+static void
+shell_quote(struct sb *sb, const char *s)
+{
+    if (*s && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                        "_-./=:,+@%") == strlen(s)) {
+        sb_puts(sb, s);
+        return;
+    }
+    sb_putc(sb, '\'');
+    for (; *s; s++) {
+        if (*s == '\'')
+            sb_puts(sb, "'\\''");
+        else
+            sb_putc(sb, *s);
+    }
+    sb_putc(sb, '\'');
+}
+
+int
+cmd_render(int argc, char **argv)
+{
+    const char *file = NULL, *date = NULL, *run_id = NULL;
+    struct dag_kv *ov = NULL;
+    size_t nov = 0;
+    int json = 0, rc = 0;
+
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--date") && i + 1 < argc) {
+            date = argv[++i];
+        } else if (!strcmp(argv[i], "--run-id") && i + 1 < argc) {
+            run_id = argv[++i];
+        } else if (!strcmp(argv[i], "--param") && i + 1 < argc) {
+            const char *kv = argv[++i], *eq = strchr(kv, '=');
+            if (!eq || eq == kv) {
+                rc = cli_usage_error("render: --param takes NAME=VALUE, got '%s'", kv);
+                goto out;
+            }
+            ov = xrealloc(ov, (nov + 1) * sizeof(*ov));
+            ov[nov].key = xstrndup(kv, (size_t)(eq - kv));
+            ov[nov].value = xstrdup(eq + 1);
+            nov++;
+        } else if (!strcmp(argv[i], "--json")) {
+            json = 1;
+        } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            puts("usage: cairn render FILE [--date D] [--param NAME=VALUE]... [--json]\n"
+                 "Print each task's command and env as they would run for logical date D\n"
+                 "(YYYY-MM-DD: that day's first schedule tick; or a timestamp).");
+            goto out;
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            rc = cli_usage_error("render: unknown option or missing value '%s'", argv[i]);
+            goto out;
+        } else if (!file) {
+            file = argv[i];
+        } else {
+            rc = cli_usage_error("render: one FILE only");
+            goto out;
+        }
+    }
+    if (!file) {
+        rc = cli_usage_error("render: missing FILE");
+        goto out;
+    }
+
+    struct diag_list dl;
+    struct dag *d = NULL;
+    diag_list_init(&dl);
+    if (dag_load_file(&d, file, &dl) != 0) {
+        diag_sort(&dl);
+        diag_print(&dl, stderr);
+        diag_list_free(&dl);
+        rc = 1;
+        goto out;
+    }
+    diag_list_free(&dl);
+
+    char err[256];
+    if (dag_check_overrides(d, ov, nov, err, sizeof(err)) != 0) {
+        fprintf(stderr, "cairn: render: %s\n", err);
+        dag_free(d);
+        rc = 1;
+        goto out;
+    }
+
+    int64_t secs;
+    int has_time = 0, has_off = 0;
+    if (date) {
+        if (cal_parse(date, &secs, &has_time, &has_off) != 0) {
+            fprintf(stderr, "cairn: render: invalid --date '%s' (use YYYY-MM-DD or an ISO 8601 "
+                            "timestamp)\n", date);
+            dag_free(d);
+            rc = 2;
+            goto out;
+        }
+    } else {
+        int64_t now = (int64_t)time(NULL);
+        secs = tz_utc_to_local(d->tz, now);
+        secs -= ((secs % 86400) + 86400) % 86400; /* today, local midnight */
+    }
+    struct dag_run_ctx rcx;
+    char ts[40], rid[96];
+    memset(&rcx, 0, sizeof(rcx));
+    rcx.logical_date = dag_logical_date_for(d, secs, has_time, has_off);
+    dag_interval(d, rcx.logical_date, &rcx.data_interval_end);
+    cal_format_iso(rcx.logical_date, 0, 0, ts, sizeof(ts));
+    snprintf(rid, sizeof(rid), "%s__%s", d->schedule ? "scheduled" : "manual", ts);
+    rcx.run_id = run_id ? run_id : rid;
+    rcx.overrides = ov;
+    rcx.noverrides = nov;
+
+    char lts[40], lte[40];
+    cal_format_iso(rcx.logical_date, tz_offset_at(d->tz, rcx.logical_date), 0, lts, sizeof(lts));
+    cal_format_iso(rcx.data_interval_end, tz_offset_at(d->tz, rcx.data_interval_end), 0, lte,
+                   sizeof(lte));
+    json_t *jt = json ? json_array() : NULL;
+    if (!json)
+        printf("dag %s  run %s\nlogical date %s  data interval [%s, %s)\n\n", d->name, rcx.run_id,
+               lts, lts, lte);
+    for (size_t k = 0; k < d->ntasks; k++) {
+        size_t ti = d->topo[k];
+        char **av = NULL, **ev = NULL;
+        if (dag_render_task(d, ti, &rcx, &av, &ev, err, sizeof(err)) != 0) {
+            fprintf(stderr, "cairn: render: task '%s': %s\n", d->tasks[ti].name, err);
+            rc = 1;
+            continue;
+        }
+        if (json) {
+            json_t *ja = json_array(), *je = json_object();
+            for (char **p = av; *p; p++)
+                json_array_append_new(ja, json_string(*p));
+            for (char **p = ev; *p; p++) {
+                char *eq = strchr(*p, '=');
+                *eq = '\0';
+                json_object_set_new(je, *p, json_string(eq + 1));
+                *eq = '=';
+            }
+            json_array_append_new(jt, json_pack("{s:s, s:s, s:o, s:o}", "task",
+                                                d->tasks[ti].name, "image", d->tasks[ti].image,
+                                                "command", ja, "env", je));
+        } else {
+            struct sb sb;
+            sb_init(&sb);
+            for (char **p = av; *p; p++) {
+                if (p != av)
+                    sb_putc(&sb, ' ');
+                shell_quote(&sb, *p);
+            }
+            printf("%s:\n  command: %s\n", d->tasks[ti].name, sb.buf);
+            sb_free(&sb);
+            if (*ev) {
+                printf("  env:\n");
+                for (char **p = ev; *p; p++)
+                    printf("    %s\n", *p);
+            }
+        }
+        dag_strv_free(av);
+        dag_strv_free(ev);
+    }
+    if (json) {
+        json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:o}", "dag", d->name, "run_id", rcx.run_id,
+                              "logical_date", lts, "data_interval_end", lte, "tasks", jt);
+        char *s = json_dumps(o, JSON_INDENT(2));
+        puts(s);
+        free(s);
+        json_decref(o);
+    }
+    dag_free(d);
+out:
+    for (size_t i = 0; i < nov; i++) {
+        free(ov[i].key);
+        free(ov[i].value);
+    }
+    free(ov);
+    return rc;
+}

@@ -1,0 +1,63 @@
+/* cairn - the command users type. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+struct cli_cmd {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *summary;
+};
+
+/* Sorted by name; `cairn help` prints this table. */
+static const struct cli_cmd cli_cmds[] = {
+    {"cron", cmd_cron, "cron next EXPR [--tz ZONE] [--after TIME] [-n N]"},
+    {"render", cmd_render, "render FILE [--date D] [--param k=v]..."},
+    {"validate", cmd_validate, "validate [--json] PATH..."},
+};
+
+int
+cli_usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("cairn: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return 2;
+}
+
+static void
+cli_help(FILE *out)
+{
+    fputs("usage: cairn COMMAND [ARGS]\n\ncommands:\n", out);
+    for (size_t i = 0; i < sizeof(cli_cmds) / sizeof(cli_cmds[0]); i++)
+        fprintf(out, "  %s\n", cli_cmds[i].summary);
+    fputs("\nSee docs/ for the manual.\n", out);
+}
+
+int
+main(int argc, char **argv)
+{
+    if (argc < 2) {
+        cli_help(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
+        strcmp(argv[1], "-h") == 0) {
+        cli_help(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        puts("cairn 0.1.0");
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof(cli_cmds) / sizeof(cli_cmds[0]); i++)
+        if (strcmp(argv[1], cli_cmds[i].name) == 0)
+            return cli_cmds[i].fn(argc - 1, argv + 1);
+    cli_help(stderr);
+    return cli_usage_error("unknown command '%s'", argv[1]);
+}

@@ -1,0 +1,167 @@
+/* dag.h - the pipeline model: a DAG file loaded, checked and resolved
+ * (prefix: dag_).
+ *
+ * dag_load_* parse YAML (ynode.h), check every rule of docs/dag-yaml.md and
+ * report every problem with its file, line and column into a diag_list. A
+ * DAG is returned only when there was no error; it is then immutable and can
+ * be shared read-only by any number of threads.
+ */
+#ifndef CAIRN_DAG_H
+#define CAIRN_DAG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cron.h"
+#include "diag.h"
+
+struct expr;
+struct tz;
+
+#define DAG_NAME_MAX 64
+
+enum dag_trigger {
+    DAG_TRIGGER_ALL_SUCCESS,
+    DAG_TRIGGER_ALL_DONE,
+    DAG_TRIGGER_ALL_FAILED,
+    DAG_TRIGGER_ONE_SUCCESS,
+    DAG_TRIGGER_ONE_FAILED,
+    DAG_TRIGGER_NONE_FAILED,
+};
+
+struct dag_kv {
+    char *key;
+    char *value;
+};
+
+struct dag_param {
+    char *name;
+    char *value;    /* as written (numbers keep their spelling) */
+    bool is_number; /* an unquoted YAML number */
+    bool is_bool;   /* an unquoted true/false */
+};
+
+struct dag_input {
+    char *name;      /* mounted at /inputs/<name> */
+    char *task;      /* producing task */
+    char *file;      /* one of that task's outputs */
+    size_t task_idx; /* index of task in dag->tasks */
+};
+
+struct dag_task {
+    char *name;
+    int line, col;          /* where the task's key is */
+    char **command;         /* argv, templates unrendered; ncommand >= 1 */
+    size_t ncommand;
+    char *image;            /* "host" or an absolute rootfs path */
+    struct dag_kv *env;     /* sorted by key; values unrendered */
+    size_t nenv;
+    size_t *needs;          /* upstream task indices, as listed */
+    size_t nneeds;
+    size_t *downstream;     /* direct downstream task indices */
+    size_t ndownstream;
+    enum dag_trigger trigger_rule;
+    int retries;
+    int64_t retry_delay_ms;
+    double retry_backoff;   /* >= 1; delay n = retry_delay * backoff^(n-1) */
+    int64_t max_retry_delay_ms;
+    int64_t timeout_ms;     /* 0 = none */
+    double cpus;            /* 0 = no limit */
+    int64_t memory_bytes;   /* 0 = no limit */
+    int64_t pids;           /* 0 = no limit */
+    struct dag_input *inputs;
+    size_t ninputs;
+    char **outputs;         /* file names under /outputs; metrics included */
+    size_t noutputs;
+    char *metrics;          /* output holding flat JSON numbers, or NULL */
+    char **metric_keys;     /* declared metric names (optional), NULL if none */
+    size_t nmetric_keys;
+    char *when;             /* source text, or NULL */
+    struct expr *when_expr; /* parsed `when`, or NULL */
+    bool cache;
+    int priority;
+    struct dag_kv *labels;  /* worker selector, sorted by key */
+    size_t nlabels;
+    bool network;
+};
+
+struct dag {
+    char *name;
+    char *file;             /* path it was loaded from */
+    char *description;      /* may be NULL */
+    char *schedule;         /* source text, or NULL = manual only */
+    struct cron cron;       /* valid when schedule != NULL */
+    char *timezone;         /* IANA name; "UTC" by default */
+    const struct tz *tz;    /* borrowed from the tz cache */
+    bool has_start, has_end;
+    int64_t start_date;     /* UTC seconds */
+    int64_t end_date;
+    bool catchup;
+    int max_active_runs;
+    int max_active_tasks;
+    struct dag_param *params;
+    size_t nparams;
+    char **tags;
+    size_t ntags;
+    struct dag_task *tasks; /* in file order */
+    size_t ntasks;
+    size_t *topo;           /* task indices in a topological order */
+    char version[65];       /* SHA-256 (hex) of the file's bytes */
+};
+
+/* Defaults of fields a DAG does not set. */
+#define DAG_DEFAULT_MAX_ACTIVE_RUNS 16
+#define DAG_DEFAULT_MAX_ACTIVE_TASKS 16
+#define DAG_DEFAULT_RETRY_DELAY_MS 30000
+#define DAG_DEFAULT_MAX_RETRY_DELAY_MS 3600000
+
+/* Load and check a file. Returns 0 and *out on success; otherwise a negative
+ * code with every problem in dl (CAIRN_EPARSE for an invalid DAG, CAIRN_EIO
+ * for an unreadable file). dl may also hold warnings on success. */
+int dag_load_file(struct dag **out, const char *path, struct diag_list *dl);
+/* Same for bytes in memory; file names the source in diagnostics. */
+int dag_load_buffer(struct dag **out, const char *buf, size_t len, const char *file,
+                    struct diag_list *dl);
+void dag_free(struct dag *d);
+
+/* Index of a task by name, or -1. O(n); use for tools, not hot paths. */
+long dag_task_index(const struct dag *d, const char *name);
+const struct dag_param *dag_param_find(const struct dag *d, const char *name);
+
+const char *dag_trigger_name(enum dag_trigger t);
+
+/* What a run renders its templates with. */
+struct dag_run_ctx {
+    int64_t logical_date;        /* UTC seconds: the data interval's start */
+    int64_t data_interval_end;   /* UTC seconds */
+    const char *run_id;
+    /* per-run parameter overrides ("name" -> "value"); may be NULL */
+    const struct dag_kv *overrides;
+    size_t noverrides;
+};
+
+/* Compute a run's data interval for a logical date: [t, next tick) for a
+ * scheduled DAG, [t, t] for a manual-only DAG. */
+void dag_interval(const struct dag *d, int64_t logical_date, int64_t *end);
+
+/* Render a task's command and env for a run. Sets malloc'd NULL-terminated
+ * arrays *argv and *envp ("K=V") on success. Returns CAIRN_EPARSE with err
+ * filled if a template cannot be rendered (an override of an unknown
+ * param is rejected earlier by dag_check_overrides). */
+int dag_render_task(const struct dag *d, size_t task, const struct dag_run_ctx *rc,
+                    char ***argv, char ***envp, char *err, size_t errlen);
+void dag_strv_free(char **v);
+
+/* Check "k=v" overrides against the DAG's params: every k must be a
+ * declared param. Returns 0, or CAIRN_ENOENT with err ("unknown param
+ * 'lr'; did you mean 'lr0'?"). */
+int dag_check_overrides(const struct dag *d, const struct dag_kv *ov, size_t n, char *err,
+                        size_t errlen);
+
+/* The first schedule tick at or after local midnight of a bare date (or the
+ * instant itself when a time was given); for manual DAGs the instant. Used
+ * by `render --date` and backfill to turn user dates into logical dates. */
+int64_t dag_logical_date_for(const struct dag *d, int64_t secs, int has_time, int has_offset);
+
+#endif

@@ -1,0 +1,26 @@
+/* log.h - leveled logging with stable message ids (prefix: log_).
+ *
+ * LOG(LOG_INFO, "CAIRN-LEASE-EXPIRED", "run %s task %s", ...) checks the
+ * level before formatting. Under systemd (JOURNAL_STREAM set) lines carry the
+ * "<N>" priority prefix journald reads; otherwise a timestamp.
+ */
+#ifndef CAIRN_LOG_H
+#define CAIRN_LOG_H
+
+enum log_level { LOG_ERR = 3, LOG_WARN = 4, LOG_NOTICE = 5, LOG_INFO = 6, LOG_DEBUG = 7 };
+
+extern int log_level_max;
+
+void log_init(const char *prog, int level);
+/* Parse "error|warn|notice|info|debug"; returns -1 if unknown. */
+int log_level_parse(const char *s);
+void log_emit(int level, const char *id, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#define LOG(level, id, ...)                                                    \
+    do {                                                                       \
+        if ((level) <= log_level_max)                                          \
+            log_emit((level), (id), __VA_ARGS__);                              \
+    } while (0)
+
+#endif

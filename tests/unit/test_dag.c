@@ -1,0 +1,375 @@
+/* DAG loader: every error kind from data-driven fixtures (file + the
+ * LINE:COL: message each must produce), and the model of a valid file. */
+#include <dirent.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "cal.h"
+#include "dag.h"
+#include "err.h"
+#include "diag.h"
+#include "tz.h"
+#include "util.h"
+
+#define FIXTURES CAIRN_SOURCE_DIR "/tests/fixtures"
+
+static char *
+read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    struct sb sb;
+    char buf[4096];
+    size_t n;
+    sb_init(&sb);
+    while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+        sb_append(&sb, buf, n);
+    fclose(f);
+    return sb_take(&sb);
+}
+
+static int
+has_diag(const struct diag_list *dl, int line, int col, const char *needle)
+{
+    for (size_t i = 0; i < dl->n; i++)
+        if (dl->items[i].line == line && dl->items[i].col == col &&
+            strstr(dl->items[i].msg, needle))
+            return 1;
+    return 0;
+}
+
+static void
+dump(const struct diag_list *dl)
+{
+    diag_print(dl, stderr);
+}
+
+static void
+test_error_fixtures(void **state)
+{
+    (void)state;
+    DIR *dir = opendir(FIXTURES "/dag-errors");
+    assert_non_null(dir);
+    struct dirent *de;
+    int nfix = 0, nbad = 0;
+    while ((de = readdir(dir))) {
+        size_t len = strlen(de->d_name);
+        if (len < 6 || strcmp(de->d_name + len - 5, ".yaml"))
+            continue;
+        char *yaml = xasprintf(FIXTURES "/dag-errors/%s", de->d_name);
+        char *exp = xasprintf(FIXTURES "/dag-errors/%.*s.expect", (int)(len - 5), de->d_name);
+        char *expect = read_file(exp);
+        if (!expect)
+            fail_msg("fixture %s has no .expect file", de->d_name);
+        struct diag_list dl;
+        struct dag *d = NULL;
+        diag_list_init(&dl);
+        int rc = dag_load_file(&d, yaml, &dl);
+        if (rc == 0) {
+            dag_free(d);
+            fail_msg("%s loaded, but must fail", de->d_name);
+        }
+        int nexp = 0;
+        for (char *line = expect; *line;) {
+            char *nl = strchr(line, '\n');
+            if (nl)
+                *nl = '\0';
+            int l = 0, c = 0, off = 0;
+            if (sscanf(line, "%d:%d: %n", &l, &c, &off) == 2 && off > 0) {
+                nexp++;
+                if (!has_diag(&dl, l, c, line + off)) {
+                    dump(&dl);
+                    print_error("%s: expected a diagnostic at %d:%d containing \"%s\"\n",
+                                de->d_name, l, c, line + off);
+                    nbad++;
+                }
+            }
+            if (!nl)
+                break;
+            line = nl + 1;
+        }
+        assert_true(nexp > 0);
+        /* no more errors than the fixture expects: nothing spurious */
+        if (dl.nerrors != (size_t)nexp) {
+            dump(&dl);
+            print_error("%s: %zu errors, fixture expects %d\n", de->d_name, dl.nerrors, nexp);
+            nbad++;
+        }
+        nfix++;
+        diag_list_free(&dl);
+        free(expect);
+        free(exp);
+        free(yaml);
+    }
+    closedir(dir);
+    assert_int_equal(nbad, 0);
+    assert_true(nfix >= 20);
+}
+
+static void
+test_hints(void **state)
+{
+    (void)state;
+    struct diag_list dl;
+    struct dag *d = NULL;
+    diag_list_init(&dl);
+    assert_int_not_equal(dag_load_file(&d, FIXTURES "/dag-errors/unknown-dependency.yaml", &dl),
+                         0);
+    assert_int_equal(dl.n, 1);
+    assert_non_null(dl.items[0].hint);
+    assert_string_equal(dl.items[0].hint, "did you mean 'ingest'?");
+    diag_list_free(&dl);
+
+    diag_list_init(&dl);
+    assert_int_not_equal(dag_load_file(&d, FIXTURES "/dag-errors/unknown-key.yaml", &dl), 0);
+    diag_sort(&dl);
+    assert_string_equal(dl.items[0].hint, "did you mean 'schedule'?");
+    assert_string_equal(dl.items[1].hint, "did you mean 'command'?");
+    diag_list_free(&dl);
+}
+
+static void
+test_binary_garbage(void **state)
+{
+    (void)state;
+    unsigned char buf[512];
+    unsigned int seed = 7;
+    for (size_t i = 0; i < sizeof(buf); i++) {
+        seed = seed * 1103515245u + 12345u;
+        buf[i] = (unsigned char)(seed >> 16);
+    }
+    buf[3] = 0; /* a NUL on line 1, column 4 */
+    buf[0] = 'a';
+    buf[1] = 'b';
+    buf[2] = 'c';
+    struct diag_list dl;
+    struct dag *d = NULL;
+    diag_list_init(&dl);
+    assert_int_equal(dag_load_buffer(&d, (const char *)buf, sizeof(buf), "garbage.bin", &dl),
+                     CAIRN_EPARSE);
+    assert_null(d);
+    assert_true(has_diag(&dl, 1, 4, "NUL byte"));
+    diag_list_free(&dl);
+
+    /* high bytes without NUL: invalid UTF-8 is a YAML error with a position */
+    for (size_t i = 0; i < sizeof(buf); i++)
+        if (!buf[i])
+            buf[i] = 0xff;
+    diag_list_init(&dl);
+    assert_int_equal(dag_load_buffer(&d, (const char *)buf, sizeof(buf), "garbage.bin", &dl),
+                     CAIRN_EPARSE);
+    assert_true(dl.nerrors >= 1);
+    assert_true(dl.items[0].line >= 1);
+    diag_list_free(&dl);
+}
+
+static void
+test_full_model(void **state)
+{
+    (void)state;
+    struct diag_list dl;
+    struct dag *d = NULL;
+    diag_list_init(&dl);
+    int rc = dag_load_file(&d, FIXTURES "/full.yaml", &dl);
+    if (rc) {
+        dump(&dl);
+        fail();
+    }
+    diag_list_free(&dl);
+    assert_string_equal(d->name, "full-example");
+    assert_string_equal(d->description, "Every field of the language");
+    assert_string_equal(d->schedule, "30 6 * * 1-5");
+    assert_string_equal(d->timezone, "Europe/Berlin");
+    /* 2026-01-01 00:00 in Berlin (UTC+1) */
+    assert_true(d->has_start);
+    assert_int_equal(d->start_date, cal_days_from_civil(2026, 1, 1) * 86400 - 3600);
+    assert_int_equal(d->end_date, cal_days_from_civil(2026, 12, 31) * 86400 + 23 * 3600);
+    assert_true(d->catchup);
+    assert_int_equal(d->max_active_runs, 2);
+    assert_int_equal(d->max_active_tasks, 4);
+    assert_int_equal(d->nparams, 3);
+    assert_true(dag_param_find(d, "min_accuracy")->is_number);
+    assert_false(dag_param_find(d, "model")->is_number);
+    assert_int_equal(d->ntags, 2);
+    assert_int_equal(d->ntasks, 5);
+    assert_int_equal(strlen(d->version), 64);
+
+    const struct dag_task *ingest = &d->tasks[0], *validate = &d->tasks[1];
+    const struct dag_task *train = &d->tasks[2], *evaluate = &d->tasks[3];
+    const struct dag_task *deploy = &d->tasks[4];
+    assert_string_equal(ingest->name, "ingest");
+    assert_int_equal(ingest->ncommand, 5);
+    assert_int_equal(ingest->retries, 2);           /* from defaults */
+    assert_int_equal(ingest->retry_delay_ms, 10000); /* from defaults */
+    assert_int_equal(ingest->memory_bytes, 512LL << 20);
+    assert_int_equal(ingest->priority, 10);
+    /* env merges key-wise, the task's own value winning */
+    assert_int_equal(ingest->nenv, 3);
+    assert_string_equal(ingest->env[0].key, "LOG_LEVEL");
+    assert_string_equal(ingest->env[2].key, "SHARED");
+    assert_string_equal(ingest->env[2].value, "own");
+    assert_int_equal(validate->retries, 0);
+    assert_int_equal(validate->timeout_ms, 5400000);
+    assert_true(validate->retry_backoff == 2.0);
+    assert_int_equal(validate->max_retry_delay_ms, 300000);
+    assert_int_equal(validate->ninputs, 1);
+    assert_string_equal(validate->inputs[0].task, "ingest");
+    assert_int_equal(validate->inputs[0].task_idx, 0);
+    /* resources merge field-wise */
+    assert_int_equal(train->memory_bytes, 2LL << 30);
+    assert_true(train->cpus == 1.0);
+    assert_int_equal(train->pids, 256);
+    assert_true(train->cache);
+    assert_int_equal(train->nlabels, 2);
+    assert_string_equal(train->labels[0].key, "gpu");
+    /* data is an input from a non-direct ancestor */
+    assert_string_equal(train->inputs[0].name, "data");
+    assert_string_equal(evaluate->metrics, "metrics.json");
+    assert_int_equal(evaluate->noutputs, 1); /* metrics file is an output */
+    assert_int_equal(evaluate->nmetric_keys, 2);
+    assert_int_equal(evaluate->trigger_rule, DAG_TRIGGER_ALL_DONE);
+    assert_non_null(deploy->when_expr);
+    assert_true(deploy->network);
+    assert_false(ingest->network);
+    assert_string_equal(ingest->image, "host");
+    /* graph */
+    assert_int_equal(deploy->nneeds, 1);
+    assert_int_equal(deploy->needs[0], 3);
+    assert_int_equal(evaluate->ndownstream, 1);
+    assert_int_equal(d->topo[0], 0);
+    assert_int_equal(d->topo[4], 4);
+    dag_free(d);
+}
+
+static void
+test_render(void **state)
+{
+    (void)state;
+    struct diag_list dl;
+    struct dag *d = NULL;
+    diag_list_init(&dl);
+    assert_int_equal(dag_load_file(&d, FIXTURES "/full.yaml", &dl), 0);
+    diag_list_free(&dl);
+
+    /* bare date -> first tick that day: 06:30 Berlin = 05:30Z on 2026-03-02 */
+    int64_t secs;
+    int has_time, has_off;
+    assert_int_equal(cal_parse("2026-03-02", &secs, &has_time, &has_off), 0);
+    int64_t ld = dag_logical_date_for(d, secs, has_time, has_off);
+    assert_int_equal(ld, cal_days_from_civil(2026, 3, 2) * 86400 + 5 * 3600 + 1800);
+
+    struct dag_kv ov = {"model", "xgb"};
+    struct dag_run_ctx rc = {0};
+    rc.logical_date = ld;
+    dag_interval(d, ld, &rc.data_interval_end);
+    /* next weekday tick: Tuesday */
+    assert_int_equal(rc.data_interval_end, ld + 86400);
+    rc.run_id = "manual__x";
+    rc.overrides = &ov;
+    rc.noverrides = 1;
+    char **argv = NULL, **envp = NULL, err[256];
+    assert_int_equal(dag_render_task(d, 0, &rc, &argv, &envp, err, sizeof(err)), 0);
+    assert_string_equal(argv[3], "2026-03-02");
+    assert_string_equal(envp[1], "RUN=manual__x");
+    dag_strv_free(argv);
+    dag_strv_free(envp);
+    assert_int_equal(dag_render_task(d, 1, &rc, &argv, &envp, err, sizeof(err)), 0);
+    assert_string_equal(argv[2], "20260302");
+    dag_strv_free(argv);
+    dag_strv_free(envp);
+    assert_int_equal(dag_render_task(d, 2, &rc, &argv, &envp, err, sizeof(err)), 0);
+    assert_string_equal(argv[2], "xgb");
+    dag_strv_free(argv);
+    dag_strv_free(envp);
+    assert_int_equal(dag_render_task(d, 3, &rc, &argv, &envp, err, sizeof(err)), 0);
+    assert_string_equal(argv[2], "2026-03-02T06:30:00+01:00");
+    assert_string_equal(argv[3], "2026-03-03T06:30:00+01:00");
+    dag_strv_free(argv);
+    dag_strv_free(envp);
+    assert_int_equal(dag_render_task(d, 4, &rc, &argv, &envp, err, sizeof(err)), 0);
+    assert_string_equal(argv[2], "echo deploy full-example/deploy at 2026-03-02T06:30:00+01:00");
+    dag_strv_free(argv);
+    dag_strv_free(envp);
+
+    struct dag_kv bad = {"min_acuracy", "1"};
+    assert_int_equal(dag_check_overrides(d, &bad, 1, err, sizeof(err)), CAIRN_ENOENT);
+    assert_non_null(strstr(err, "did you mean 'min_accuracy'?"));
+    dag_free(d);
+}
+
+static void
+test_defaults_errors_once(void **state)
+{
+    (void)state;
+    const char *y = "dag: x\n"
+                    "defaults:\n"
+                    "  retries: lots\n"
+                    "tasks:\n"
+                    "  a: {command: [echo]}\n"
+                    "  b: {command: [echo]}\n"
+                    "  c: {command: [echo]}\n";
+    struct diag_list dl;
+    struct dag *d = NULL;
+    diag_list_init(&dl);
+    assert_int_equal(dag_load_buffer(&d, y, strlen(y), "x.yaml", &dl), CAIRN_EPARSE);
+    assert_int_equal(dl.nerrors, 1);
+    assert_true(has_diag(&dl, 3, 12, "'retries' must be a whole number"));
+    diag_list_free(&dl);
+}
+
+static void
+test_aliases(void **state)
+{
+    (void)state;
+    const char *y = "dag: x\n"
+                    "tasks:\n"
+                    "  a: &t {command: [echo, hi], retries: 3}\n"
+                    "  b: *t\n";
+    struct diag_list dl;
+    struct dag *d = NULL;
+    diag_list_init(&dl);
+    assert_int_equal(dag_load_buffer(&d, y, strlen(y), "x.yaml", &dl), 0);
+    assert_int_equal(d->tasks[1].retries, 3);
+    dag_free(d);
+    diag_list_free(&dl);
+
+    /* billion laughs is refused, not expanded */
+    struct sb sb;
+    sb_init(&sb);
+    sb_puts(&sb, "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for (int i = 1; i < 12; i++)
+        sb_printf(&sb, "a%d: &a%d [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d]\n",
+                  i, i, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1);
+    diag_list_init(&dl);
+    assert_int_equal(dag_load_buffer(&d, sb.buf, sb.len, "laughs.yaml", &dl), CAIRN_EPARSE);
+    assert_true(dl.nerrors >= 1);
+    diag_list_free(&dl);
+    sb_free(&sb);
+}
+
+static int
+teardown_all(void **state)
+{
+    (void)state;
+    tz_cache_clear();
+    return 0;
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_error_fixtures), cmocka_unit_test(test_hints),
+        cmocka_unit_test(test_binary_garbage), cmocka_unit_test(test_full_model),
+        cmocka_unit_test(test_render),         cmocka_unit_test(test_defaults_errors_once),
+        cmocka_unit_test(test_aliases),
+    };
+    return cmocka_run_group_tests(tests, NULL, teardown_all);
+}
