@@ -992,10 +992,11 @@ check_when(struct loader *l, size_t ti, const struct task_src *src)
     expr_foreach_ref(t->when_expr, when_ref_cb, &w);
 }
 
-static bool
-has_param_cb(void *ud, const char *name)
+static const char *
+param_at_cb(void *ud, size_t i)
 {
-    return dag_param_find(ud, name) != NULL;
+    const struct dag *d = ud;
+    return i < d->nparams ? d->params[i].name : NULL;
 }
 
 static void
@@ -1006,7 +1007,8 @@ check_template(struct loader *l, const struct ynode *n, const char *what)
     hint[0] = '\0';
     if (n->type != YNODE_SCALAR || !strstr(n->str, "{{"))
         return;
-    if (tmpl_check(n->str, has_param_cb, l->d, err, sizeof(err), &pos, hint, sizeof(hint)) != 0) {
+    if (tmpl_check_params(n->str, param_at_cb, l->d, err, sizeof(err), &pos, hint,
+                          sizeof(hint)) != 0) {
         scalar_pos(n, pos, &line, &col);
         lerr(l, line, col, "bad-template", hint[0] ? hint : NULL, "%s: %s", what, err);
     }

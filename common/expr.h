@@ -15,9 +15,11 @@
  * that parses fully as a number compares as that number.
  *
  * Details the grammar above leaves open:
- * - IDENT is a letter or '_' followed by letters, digits, '_' or '-'; a
- *   reference is written without spaces ("train-model.metrics.f1"). Keywords
- *   (and or not true false) are lowercase.
+ * - The parts of a reference are made of letters, digits, '_' and '-'. The
+ *   first part starts with a letter or '_', or with a digit when the
+ *   reference has the form TASK.metrics.NAME (task names may start with a
+ *   digit: "2nd-stage.metrics.f1"). A reference is written without spaces.
+ *   Keywords (and or not true false) are lowercase.
  * - NUMBER is '-'? DIGITS ('.' DIGITS)? ([eE] [+-]? DIGITS)?, e.g. 3, -0.5,
  *   1e-3; ".5" and "1." are errors. The same rule decides whether a param
  *   string "parses fully as a number".
@@ -72,8 +74,7 @@ struct expr_val {
 /* Resolve a reference; return 0 and fill *out, or nonzero if missing.
  * task is NULL for params.NAME. *out starts zeroed; a string value must
  * stay valid until expr_eval returns. */
-typedef int (*expr_lookup_fn)(void *ud, const char *task, const char *name,
-                              struct expr_val *out);
+typedef int (*expr_lookup_fn)(void *ud, const char *task, const char *name, struct expr_val *out);
 
 /* Evaluate. Returns 0 and *result, or CAIRN_ENOENT (a missing reference:
  * err names it, e.g. "metric 'accuracy' of task 'evaluate' is missing",

@@ -81,3 +81,32 @@ hmap_get(const struct hmap *m, const char *key, size_t *val)
     }
     return false;
 }
+
+bool
+hmap_del(struct hmap *m, const char *key)
+{
+    if (!m->cap)
+        return false;
+    size_t mask = m->cap - 1, i = (size_t)hmap_hash(key) & mask;
+    while (m->slots[i].key && strcmp(m->slots[i].key, key) != 0)
+        i = (i + 1) & mask;
+    if (!m->slots[i].key)
+        return false;
+    /* backward-shift deletion keeps probe chains intact */
+    size_t j = i;
+    for (;;) {
+        j = (j + 1) & mask;
+        if (!m->slots[j].key)
+            break;
+        size_t home = (size_t)hmap_hash(m->slots[j].key) & mask;
+        /* move j into the hole at i if its home is not in (i, j] */
+        if ((j > i && (home <= i || home > j)) || (j < i && (home <= i && home > j))) {
+            m->slots[i] = m->slots[j];
+            i = j;
+        }
+    }
+    m->slots[i].key = NULL;
+    m->slots[i].val = 0;
+    m->n--;
+    return true;
+}

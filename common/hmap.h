@@ -21,6 +21,8 @@ void hmap_init(struct hmap *m);
 void hmap_free(struct hmap *m);
 /* Insert or replace. Returns true if the key was new. */
 bool hmap_put(struct hmap *m, const char *key, size_t val);
+/* Remove a key; returns true if it was there. */
+bool hmap_del(struct hmap *m, const char *key);
 /* Returns true and *val if present. */
 bool hmap_get(const struct hmap *m, const char *key, size_t *val);
 

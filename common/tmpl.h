@@ -49,8 +49,8 @@ typedef const char *(*tmpl_param_at_fn)(void *ud, size_t i);
  * means the DAG has no parameters), which lets a misspelt parameter get a
  * hint too: "{{ params.min_acurracy }}" -> "did you mean
  * 'params.min_accuracy'?". Each params.NAME costs one pass over the list. */
-int tmpl_check_params(const char *s, tmpl_param_at_fn param_at, void *ud, char *err,
-                      size_t errlen, int *errpos, char *hint, size_t hintlen);
+int tmpl_check_params(const char *s, tmpl_param_at_fn param_at, void *ud, char *err, size_t errlen,
+                      int *errpos, char *hint, size_t hintlen);
 
 struct tmpl_ctx {
     const char *ds, *ds_nodash, *ts;

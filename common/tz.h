@@ -20,11 +20,13 @@ struct tz;
 /* Load a zone by IANA name ("UTC", "Europe/Berlin"). Sets *out only on
  * success. Returns CAIRN_ENOENT for an unknown name (or one with "..", a
  * leading '/', or characters outside [A-Za-z0-9_+-/]), CAIRN_EPARSE for a
- * file that is not TZif, CAIRN_ENOMEM. "UTC" and "Etc/UTC" always work,
- * even without tzdata. Zones are cached process-wide and immutable; the
- * pointer stays valid until tz_cache_clear(). */
+ * file that is not TZif (or is truncated, or has a footer rule that does
+ * not parse), CAIRN_EINVAL if out or name is NULL, CAIRN_ENOMEM. "UTC" and
+ * "Etc/UTC" always work, even without tzdata. Zones are cached process-wide
+ * by name (so $TZDIR is read when a name is first loaded) and immutable; the
+ * pointer stays valid until tz_cache_clear(). Safe to call from any thread. */
 int tz_load(const struct tz **out, const char *name);
-/* Free every cached zone (tests, shutdown). */
+/* Free every cached zone (tests, shutdown). No zone pointer may be in use. */
 void tz_cache_clear(void);
 
 /* In every function below z may be NULL, meaning UTC. Instants are expected
