@@ -16,6 +16,27 @@
  * transaction is aborted and nothing of it is kept; the caller keeps its
  * pending changes and retries later), CAIRN_ESTORE (any other LMDB error,
  * message via store_last_error), CAIRN_EVERSION (newer schema on disk).
+ * CAIRN_EINVAL: a NULL/empty key, a key longer than LMDB's key limit (511
+ * bytes), a write through a read transaction, a table out of range.
+ *
+ * Map growth: when a write fails with MDB_MAP_FULL the store grows the map
+ * before the next transaction begins, to at least twice its size and at
+ * least the size in use plus four times the bytes the failed transaction
+ * wrote (LMDB can only remap while no transaction of this process is open;
+ * if a reader is still open then, the growth waits for the next begin with
+ * none open). So after CAIRN_EFULL from a full map, aborting and retrying
+ * the same changes succeeds (if the transaction was cut short early, it may
+ * take another round: each MAP_FULL grows the map again). store_open maps
+ * the larger of map_size and twice the data in use. Disk full
+ * (ENOSPC, EDQUOT, and EIO, which LMDB reports for a short write) also gives
+ * CAIRN_EFULL, with the OS message in store_last_error; nothing committed
+ * before is lost.
+ *
+ * A transaction that hit an LMDB error (anything but "not found") is dead:
+ * every later call on it returns the same code and store_txn_commit aborts
+ * it and returns that code.
+ *
+ * Keys are C strings stored without their NUL; order is bytewise (memcmp).
  */
 #ifndef CAIRN_STORE_H
 #define CAIRN_STORE_H
@@ -43,36 +64,49 @@ struct store;
 struct store_txn;
 
 /* Open (creating DIR/state/ if needed) with a map of map_size bytes (0 =
- * default, 8 GiB; the file grows only as data is written). Sets *out only on
+ * default, 8 GiB; the file grows only as data is written; at least twice the
+ * data already stored). Sets *out only on
  * success; on failure err says why ("cannot open state at /x: Permission
  * denied", "state at /x was written by a newer Cairn (schema 3; this
  * build reads 1)"). */
 int store_open(struct store **out, const char *dir, size_t map_size, char *err, size_t errlen);
+/* Close the environment. Every transaction must have ended. NULL is a
+ * no-op. Do not open the same DIR twice in one process (an LMDB rule), and
+ * open it after fork(), not before. */
 void store_close(struct store *s);
 
+/* Begin a transaction; *out is set only on success. At most one write
+ * transaction at a time per store (CAIRN_ESTATE if one is already open, rather
+ * than deadlock); any number of read transactions, from any thread. */
 int store_txn_begin(struct store *s, bool write, struct store_txn **out);
-/* Commit and free the transaction (also on failure). */
+/* Commit and free the transaction (also on failure). For a read transaction
+ * this just ends it and returns 0. CAIRN_EINVAL if t is NULL. */
 int store_txn_commit(struct store_txn *t);
 /* Abort and free; NULL is a no-op. */
 void store_txn_abort(struct store_txn *t);
 
-/* Put a JSON object (borrowed; "v" is added to the stored copy). */
+/* Put a JSON object (borrowed; "v" is added to the stored copy, so "v" is a
+ * reserved member name). CAIRN_EINVAL if json is not an object. */
 int store_put(struct store_txn *t, enum store_table tb, const char *key, const void *json);
 int store_put_raw(struct store_txn *t, enum store_table tb, const char *key, const void *data,
                   size_t len);
-/* Get a record: *json_out is a new json_t* the caller must json_decref.
+/* Get a record: *json_out is a new json_t* the caller must json_decref
+ * (set only on success; it includes "v").
  * A stored record that is not valid JSON or has a newer "v" gives
- * CAIRN_EVERSION/CAIRN_ESTORE, never a crash. */
+ * CAIRN_ESTORE/CAIRN_EVERSION, never a crash. */
 int store_get(struct store_txn *t, enum store_table tb, const char *key, void **json_out);
-/* Borrowed bytes, valid until the transaction ends. */
+/* Borrowed bytes, valid until the transaction ends (in a write transaction,
+ * until the next put or del as well). */
 int store_get_raw(struct store_txn *t, enum store_table tb, const char *key, const void **data,
                   size_t *len);
+/* CAIRN_ENOENT if there was no such key (the transaction stays usable). */
 int store_del(struct store_txn *t, enum store_table tb, const char *key);
 
-/* Visit records whose key starts with prefix ("" = all), in key order.
- * cb gets the key and a json_t* (borrowed for the call). A nonzero return
- * from cb stops the scan and is returned. Records that fail to decode are
- * skipped with a logged warning. */
+/* Visit records whose key starts with prefix ("" or NULL = all), in key
+ * order. cb gets the key and a json_t* (both borrowed for the call). A
+ * nonzero return from cb stops the scan and is returned. Records that fail to
+ * decode are skipped with a logged warning. cb may read through t but must
+ * not put or del in table tb (collect the keys and change them afterwards). */
 typedef int (*store_scan_fn)(void *ud, const char *key, const void *json);
 int store_scan(struct store_txn *t, enum store_table tb, const char *prefix, store_scan_fn cb,
                void *ud);
@@ -80,10 +114,17 @@ int store_scan(struct store_txn *t, enum store_table tb, const char *prefix, sto
 int store_scan_rev(struct store_txn *t, enum store_table tb, const char *prefix, size_t limit,
                    store_scan_fn cb, void *ud);
 
-/* Increment and return a named counter kept in STORE_META (starts at 1). */
+/* Increment and return a named counter kept in STORE_META (starts at 1).
+ * Kept as {"value": n} under "counter/<name>". Needs a write transaction. */
 int store_next_id(struct store_txn *t, const char *name, int64_t *out);
 
-/* Text of the last LMDB error seen by this store (for logs). */
+/* Number of records in table tb (own short read transaction), for
+ * diagnostics. Sets *entries only on success. */
+int store_stat(struct store *s, enum store_table tb, size_t *entries);
+
+/* Text of the last error seen by this store (for logs); "" if none. The
+ * returned string is a per-thread copy, valid until this thread calls
+ * store_last_error again. */
 const char *store_last_error(const struct store *s);
 
 #endif
