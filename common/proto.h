@@ -82,7 +82,7 @@ int proto_key_load(struct proto_key *k, const char *path, char *err, size_t errl
 void proto_key_from_string(struct proto_key *k, const char *token);
 
 /* Encode type + body (a jansson json_t* object, borrowed; passed as void*)
- * into a malloc'd frame. Returns 0 and sets *out/*outlen. */
+ * into a malloc'd frame. Returns 0 and sets *out and *outlen. */
 /* Details: k may be NULL (same as len 0: unsigned frame); json_body may be
  * NULL (sent as {}). The caller frees *out with free(). *out and *outlen are
  * set only on success. Errors: CAIRN_EINVAL (type unknown, body not an
