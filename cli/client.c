@@ -1,0 +1,319 @@
+/* client.c - the CLI's HTTP client for the scheduler's JSON API (see client.h). */
+#include "client.h"
+
+#include <curl/curl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "util.h"
+
+static long client_timeout_ms = CLIENT_TIMEOUT_MS;
+static int client_curl_ready;
+
+struct client_buf {
+    struct sb sb;
+    int too_large;
+};
+
+static void client__err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+client__err(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+const char *
+client_server_url(const char *flag_value)
+{
+    if (flag_value && *flag_value)
+        return flag_value;
+    const char *env = getenv("CAIRN_SERVER");
+    if (env && *env)
+        return env;
+    return CLIENT_DEFAULT_SERVER;
+}
+
+void
+client_set_timeout_ms(long ms)
+{
+    client_timeout_ms = ms < 0 ? 0 : ms;
+}
+
+void
+client_cleanup(void)
+{
+    if (client_curl_ready) {
+        curl_global_cleanup();
+        client_curl_ready = 0;
+    }
+}
+
+char *
+client_urlencode(const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    struct sb sb;
+    sb_init(&sb);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+            *p == '-' || *p == '.' || *p == '_' || *p == '~') {
+            sb_putc(&sb, (char)*p);
+        } else {
+            char e[3] = {'%', hex[*p >> 4], hex[*p & 15]};
+            sb_append(&sb, e, 3);
+        }
+    }
+    return sb_take(&sb);
+}
+
+static size_t
+client__write_cb(char *data, size_t size, size_t nmemb, void *ud)
+{
+    struct client_buf *b = ud;
+    size_t n = size * nmemb;
+    if (b->sb.len + n > (size_t)CLIENT_RESPONSE_MAX) {
+        b->too_large = 1;
+        return 0; /* makes libcurl fail with CURLE_WRITE_ERROR */
+    }
+    sb_append(&b->sb, data, n);
+    return n;
+}
+
+/* Translate a libcurl failure into a code and a message for users. */
+static int
+client__curl_error(CURL *h, CURLcode cc, const struct client_buf *b, const char *server,
+                   const char *detail, char *err, size_t errlen)
+{
+    static const char tail[] = "is cairn-scheduler running? (set --server or CAIRN_SERVER)";
+    const char *why = detail && *detail ? detail : curl_easy_strerror(cc);
+    switch (cc) {
+    case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_URL_MALFORMAT:
+        client__err(err, errlen, "invalid scheduler address %s (expected http://HOST:PORT)",
+                    server);
+        return CAIRN_EINVAL;
+    case CURLE_COULDNT_RESOLVE_HOST:
+        client__err(err, errlen, "cannot reach the scheduler at %s (unknown host); %s", server,
+                    tail);
+        return CAIRN_ENET;
+    case CURLE_COULDNT_CONNECT: {
+        long oserr = 0;
+        char reason[128];
+        curl_easy_getinfo(h, CURLINFO_OS_ERRNO, &oserr);
+        snprintf(reason, sizeof(reason), "%s", oserr ? strerror((int)oserr) : "connection failed");
+        if (reason[0] >= 'A' && reason[0] <= 'Z')
+            reason[0] = (char)(reason[0] - 'A' + 'a');
+        client__err(err, errlen, "cannot reach the scheduler at %s (%s); %s", server, reason, tail);
+        return CAIRN_ENET;
+    }
+    case CURLE_OPERATION_TIMEDOUT: {
+        curl_off_t connected = 0;
+        curl_easy_getinfo(h, CURLINFO_CONNECT_TIME_T, &connected);
+        if (connected == 0) {
+            client__err(err, errlen, "cannot reach the scheduler at %s (timed out connecting); %s",
+                        server, tail);
+            return CAIRN_ENET;
+        }
+        client__err(err, errlen, "the scheduler at %s did not answer within %ld ms", server,
+                    client_timeout_ms);
+        return CAIRN_ETIMEOUT;
+    }
+    case CURLE_WRITE_ERROR:
+        if (b->too_large) {
+            client__err(err, errlen, "the answer from the scheduler at %s is larger than %ld MiB",
+                        server, CLIENT_RESPONSE_MAX / (1024L * 1024));
+            return CAIRN_ERANGE;
+        }
+        break;
+    case CURLE_GOT_NOTHING:
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+    case CURLE_PARTIAL_FILE:
+        client__err(err, errlen, "the connection to the scheduler at %s broke (%s)", server, why);
+        return CAIRN_ENET;
+    default:
+        break;
+    }
+    client__err(err, errlen, "request to the scheduler at %s failed (%s)", server, why);
+    return CAIRN_ENET;
+}
+
+int
+client_request(const char *server, const char *method, const char *path_and_query, const char *body,
+               long *status, char **resp_body, char *err, size_t errlen)
+{
+    if (!server || !method || !path_and_query || !status) {
+        client__err(err, errlen, "invalid request");
+        return CAIRN_EINVAL;
+    }
+    if (!client_curl_ready) {
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+            client__err(err, errlen, "cannot initialise libcurl");
+            return CAIRN_ENOMEM;
+        }
+        client_curl_ready = 1;
+    }
+
+    size_t slen = strlen(server);
+    while (slen > 0 && server[slen - 1] == '/')
+        slen--;
+    char *url = xasprintf("%.*s%s%s", (int)slen, server, path_and_query[0] == '/' ? "" : "/",
+                          path_and_query);
+
+    CURL *h = curl_easy_init();
+    if (!h) {
+        free(url);
+        client__err(err, errlen, "cannot initialise libcurl");
+        return CAIRN_ENOMEM;
+    }
+    struct client_buf b;
+    sb_init(&b.sb);
+    b.too_large = 0;
+    char detail[CURL_ERROR_SIZE];
+    detail[0] = '\0';
+    struct curl_slist *hdrs = NULL;
+    hdrs = curl_slist_append(hdrs, "Accept: application/json");
+    hdrs = curl_slist_append(hdrs, "Expect:");
+    if (body)
+        hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+
+    long connect_ms = CLIENT_CONNECT_TIMEOUT_MS;
+    if (client_timeout_ms > 0 && client_timeout_ms < connect_ms)
+        connect_ms = client_timeout_ms;
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, client_timeout_ms);
+    curl_easy_setopt(h, CURLOPT_USERAGENT, "cairn");
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, detail);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, client__write_cb);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
+    /* The scheduler is usually local: do not send loopback requests through
+     * a proxy from the environment unless no_proxy says otherwise. */
+    if (!getenv("no_proxy") && !getenv("NO_PROXY"))
+        curl_easy_setopt(h, CURLOPT_NOPROXY, "localhost,127.0.0.1,::1");
+    if (strcmp(method, "GET") == 0 && !body) {
+        curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+    } else if (strcmp(method, "HEAD") == 0 && !body) {
+        curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+    } else {
+        if (strcmp(method, "POST") != 0)
+            curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body ? body : "");
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(body ? strlen(body) : 0));
+    }
+
+    CURLcode cc = curl_easy_perform(h);
+    int rc = 0;
+    if (cc != CURLE_OK) {
+        rc = client__curl_error(h, cc, &b, server, detail, err, errlen);
+        sb_free(&b.sb);
+    } else {
+        long code = 0;
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+        *status = code;
+        if (resp_body)
+            *resp_body = sb_take(&b.sb);
+        else
+            sb_free(&b.sb);
+    }
+    curl_slist_free_all(hdrs);
+    curl_easy_cleanup(h);
+    free(url);
+    return rc;
+}
+
+static int
+client__status_err(long status)
+{
+    switch (status) {
+    case 400:
+    case 422:
+        return CAIRN_EINVAL;
+    case 401:
+    case 403:
+        return CAIRN_EAUTH;
+    case 404:
+        return CAIRN_ENOENT;
+    case 409:
+        return CAIRN_ESTATE;
+    case 413:
+        return CAIRN_ERANGE;
+    default:
+        return CAIRN_EPROTO;
+    }
+}
+
+int
+client_call_json(const char *server, const char *method, const char *path, json_t *body,
+                 json_t **out, char *err, size_t errlen)
+{
+    char *text = NULL;
+    if (body) {
+        text = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (!text) {
+            client__err(err, errlen, "cannot encode the request as JSON");
+            return CAIRN_EINVAL;
+        }
+    }
+    long status = 0;
+    char *resp = NULL;
+    int rc = client_request(server, method, path, text, &status, &resp, err, errlen);
+    free(text);
+    if (rc != 0)
+        return rc;
+
+    const char *p = resp + strspn(resp, " \t\r\n");
+    json_error_t je;
+    memset(&je, 0, sizeof(je));
+    json_t *j = *p ? json_loads(resp, JSON_DECODE_ANY, &je) : json_null();
+    if (status >= 200 && status < 300) {
+        if (!j) {
+            client__err(err, errlen,
+                        "the scheduler at %s sent an answer that is not JSON (%s at line %d)",
+                        server, je.text, je.line);
+            free(resp);
+            return CAIRN_EPROTO;
+        }
+        free(resp);
+        if (out)
+            *out = j;
+        else
+            json_decref(j);
+        return 0;
+    }
+    const char *msg = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+    if (msg && *msg)
+        client__err(err, errlen, "%s", msg);
+    else
+        client__err(err, errlen, "the scheduler at %s answered %s %s with HTTP status %ld", server,
+                    method, path, status);
+    json_decref(j);
+    free(resp);
+    return client__status_err(status);
+}
+
+int
+client_get_json(const char *server, const char *path, json_t **out, char *err, size_t errlen)
+{
+    return client_call_json(server, "GET", path, NULL, out, err, errlen);
+}
+
+int
+client_post_json(const char *server, const char *path, json_t *body, json_t **out, char *err,
+                 size_t errlen)
+{
+    return client_call_json(server, "POST", path, body, out, err, errlen);
+}

@@ -1,0 +1,1238 @@
+/* http.c - a small HTTP/1.1 server on a libuv loop (see http.h).
+ *
+ * Connection life cycle. A connection owns two handles (tcp, timer). It reads
+ * into c->in; once a whole request (head and body) is buffered, the request
+ * is copied out (c->head, c->body), removed from c->in and handed to the
+ * handler: c->busy is set until the handler responds. The response is
+ * written (c->writing); when the write completes, the next buffered request
+ * is processed, or the connection is closed. Bytes that arrive while a
+ * request is with the handler are buffered (at most HTTP_PIPELINE_MAX, then
+ * reading pauses).
+ *
+ * Closing. http__conn_close unlinks the connection from its server and
+ * closes both handles; the server stays alive until every handle it counted
+ * has closed. The connection memory is freed when its handles are closed AND
+ * no request is with the handler (c->busy == 0); whichever of the last close
+ * callback and the response call comes second frees it. So a handler may
+ * respond at any time and the call is always safe.
+ *
+ * A response that ends the connection ("Connection: close") is followed by a
+ * lingering close: shut down our side, then read and discard what the client
+ * still sends for up to HTTP_LINGER_MS, so the client sees the response (an
+ * immediate close with unread input would send a reset that can destroy it).
+ */
+#include "http.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "log.h"
+#include "util.h"
+
+#define HTTP_READ_MIN ((size_t)16 * 1024)     /* free space offered to each read */
+#define HTTP_PIPELINE_MAX ((size_t)64 * 1024) /* buffered while the handler works */
+#define HTTP_SHRINK_ABOVE ((size_t)256 * 1024) /* give memory back after big bodies */
+#define HTTP_LINGER_MS 2000
+#define HTTP_METHOD_MAX 32
+
+struct http_server {
+    uv_loop_t *loop;
+    uv_tcp_t listener;
+    int port;
+    http_handler_fn handler;
+    void *ud;
+    uint64_t idle_ms;
+    struct http_conn *conns; /* open connections (not closing) */
+    size_t nconns;
+    size_t nclosing; /* handles (listener, connections') being closed */
+    int closing;
+    void (*done)(void *ud);
+    void *done_ud;
+};
+
+struct http_conn {
+    struct http_server *srv; /* NULL once both handles are closed */
+    struct http_conn *prev;
+    struct http_conn *next;
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    uv_write_t wreq;    /* the response */
+    uv_write_t creq;    /* the interim "100 Continue" */
+    uv_shutdown_t sreq; /* lingering close */
+    int handles;        /* open handles: tcp, timer */
+
+    /* Input: bytes not yet consumed by a request. */
+    char *in;
+    size_t in_len;
+    size_t in_cap;
+    size_t scan; /* where the search for the end of the head resumes */
+
+    /* The request being read or with the handler. */
+    int have_head;
+    size_t body_need;
+    int expect_continue;
+    char *head; /* copy of the head, parsed in place */
+    char *body; /* NULL if empty */
+    struct http_header *hdrs;
+    size_t nhdrs;
+    size_t hdrs_cap;
+    struct http_req req;
+    int keep_alive; /* the client allows another request after this one */
+    int is_head;    /* HEAD request: no body in the response */
+
+    /* Output. */
+    char *out;
+    int close_after; /* the response being written ends the connection */
+
+    int busy;      /* a request is with the handler */
+    int writing;   /* a response is being written */
+    int reading;   /* uv_read_start is in effect */
+    int lingering; /* closing: discarding input after our last response */
+    int peer_eof;  /* the client shut down its side */
+    int closing;   /* handles closing or closed */
+};
+
+static void http__process(struct http_conn *c);
+
+/* ---- status texts and small helpers ------------------------------------ */
+
+static const struct {
+    int status;
+    const char *text;
+} http_status_texts[] = {
+    {100, "Continue"},
+    {200, "OK"},
+    {201, "Created"},
+    {202, "Accepted"},
+    {204, "No Content"},
+    {301, "Moved Permanently"},
+    {302, "Found"},
+    {304, "Not Modified"},
+    {307, "Temporary Redirect"},
+    {400, "Bad Request"},
+    {401, "Unauthorized"},
+    {403, "Forbidden"},
+    {404, "Not Found"},
+    {405, "Method Not Allowed"},
+    {408, "Request Timeout"},
+    {409, "Conflict"},
+    {410, "Gone"},
+    {411, "Length Required"},
+    {413, "Content Too Large"},
+    {414, "URI Too Long"},
+    {415, "Unsupported Media Type"},
+    {416, "Range Not Satisfiable"},
+    {417, "Expectation Failed"},
+    {422, "Unprocessable Content"},
+    {429, "Too Many Requests"},
+    {431, "Request Header Fields Too Large"},
+    {500, "Internal Server Error"},
+    {501, "Not Implemented"},
+    {502, "Bad Gateway"},
+    {503, "Service Unavailable"},
+    {504, "Gateway Timeout"},
+    {505, "HTTP Version Not Supported"},
+};
+
+const char *
+http_status_text(int status)
+{
+    for (size_t i = 0; i < sizeof(http_status_texts) / sizeof(http_status_texts[0]); i++)
+        if (http_status_texts[i].status == status)
+            return http_status_texts[i].text;
+    return "Unknown";
+}
+
+/* Stable error code strings for the errors the server itself produces. */
+static const char *
+http__status_code(int status)
+{
+    switch (status) {
+    case 400:
+        return "bad_request";
+    case 411:
+        return "length_required";
+    case 413:
+        return "body_too_large";
+    case 417:
+        return "expectation_failed";
+    case 431:
+        return "head_too_large";
+    case 501:
+        return "not_implemented";
+    case 505:
+        return "http_version_not_supported";
+    default:
+        return "error";
+    }
+}
+
+/* RFC 9110 tchar. */
+static int
+http__is_tchar(unsigned char ch)
+{
+    if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9'))
+        return 1;
+    return ch != '\0' && strchr("!#$%&'*+-.^_`|~", ch) != NULL;
+}
+
+static int
+http__hex(unsigned char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+/* Length of the valid UTF-8 sequence at p (n bytes left), 0 if invalid. */
+static size_t
+http__utf8_len(const unsigned char *p, size_t n)
+{
+    size_t len;
+    uint32_t cp;
+    if (p[0] < 0x80)
+        return 1;
+    if ((p[0] & 0xE0) == 0xC0) {
+        len = 2;
+        cp = p[0] & 0x1F;
+    } else if ((p[0] & 0xF0) == 0xE0) {
+        len = 3;
+        cp = p[0] & 0x0F;
+    } else if ((p[0] & 0xF8) == 0xF0) {
+        len = 4;
+        cp = p[0] & 0x07;
+    } else {
+        return 0;
+    }
+    if (len > n)
+        return 0;
+    for (size_t k = 1; k < len; k++) {
+        if ((p[k] & 0xC0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[k] & 0x3F);
+    }
+    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
+        (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) || (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return len;
+}
+
+/* Copy of s with each byte of an invalid UTF-8 sequence replaced by '?'. */
+static char *
+http__utf8_clean(const char *s)
+{
+    size_t n = strlen(s), w = 0;
+    const unsigned char *p = (const unsigned char *)s;
+    char *o = xmalloc(n + 1);
+    for (size_t i = 0; i < n;) {
+        size_t len = http__utf8_len(p + i, n - i);
+        if (len == 0) {
+            o[w++] = '?';
+            i++;
+        } else {
+            memcpy(o + w, p + i, len);
+            w += len;
+            i += len;
+        }
+    }
+    o[w] = '\0';
+    return o;
+}
+
+/* ---- query strings ------------------------------------------------------ */
+
+/* Decode n bytes of a form-encoded key or value into a malloc'd string.
+ * Returns 0, or CAIRN_EINVAL if it decodes to a NUL byte. */
+static int
+http__form_decode(const char *s, size_t n, char **out)
+{
+    char *o = xmalloc(n + 1);
+    size_t w = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch == '+') {
+            o[w++] = ' ';
+        } else if (ch == '%' && i + 2 < n && http__hex((unsigned char)s[i + 1]) >= 0 &&
+                   http__hex((unsigned char)s[i + 2]) >= 0) {
+            int v = http__hex((unsigned char)s[i + 1]) * 16 + http__hex((unsigned char)s[i + 2]);
+            if (v == 0) {
+                free(o);
+                return CAIRN_EINVAL;
+            }
+            o[w++] = (char)v;
+            i += 2;
+        } else {
+            o[w++] = (char)ch;
+        }
+    }
+    o[w] = '\0';
+    *out = o;
+    return 0;
+}
+
+int
+http_query_get(const char *query, const char *name, char **out)
+{
+    if (!query || !name || !out)
+        return CAIRN_ENOENT;
+    const char *p = query;
+    while (*p) {
+        const char *amp = strchr(p, '&');
+        size_t seg = amp ? (size_t)(amp - p) : strlen(p);
+        if (seg > 0) {
+            const char *eq = memchr(p, '=', seg);
+            size_t klen = eq ? (size_t)(eq - p) : seg;
+            char *key;
+            if (http__form_decode(p, klen, &key) == 0) {
+                int match = strcmp(key, name) == 0;
+                free(key);
+                if (match) {
+                    const char *v = eq ? eq + 1 : p + seg;
+                    size_t vlen = eq ? seg - klen - 1 : 0;
+                    return http__form_decode(v, vlen, out);
+                }
+            }
+        }
+        p += seg;
+        if (*p == '&')
+            p++;
+    }
+    return CAIRN_ENOENT;
+}
+
+const char *
+http_req_header(const struct http_req *req, const char *name)
+{
+    if (!req || !name)
+        return NULL;
+    for (size_t i = 0; i < req->nheaders; i++)
+        if (strcasecmp(req->headers[i].name, name) == 0)
+            return req->headers[i].value;
+    return NULL;
+}
+
+/* ---- connection bookkeeping --------------------------------------------- */
+
+static void
+http__req_reset(struct http_conn *c)
+{
+    free(c->head);
+    c->head = NULL;
+    free(c->body);
+    c->body = NULL;
+    c->nhdrs = 0;
+    c->have_head = 0;
+    c->body_need = 0;
+    c->expect_continue = 0;
+    c->is_head = 0;
+    memset(&c->req, 0, sizeof(c->req));
+}
+
+static void
+http__conn_free(struct http_conn *c)
+{
+    http__req_reset(c);
+    free(c->hdrs);
+    free(c->in);
+    free(c->out);
+    free(c);
+}
+
+/* Free c if nothing refers to it any more. */
+static void
+http__conn_maybe_free(struct http_conn *c)
+{
+    if (c->closing && c->handles == 0 && !c->busy)
+        http__conn_free(c);
+}
+
+static void
+http__server_maybe_done(struct http_server *s)
+{
+    if (!s->closing || s->nclosing > 0 || s->conns)
+        return;
+    void (*done)(void *) = s->done;
+    void *ud = s->done_ud;
+    free(s);
+    if (done)
+        done(ud);
+}
+
+static void
+http__conn_close_cb(uv_handle_t *h)
+{
+    struct http_conn *c = h->data;
+    struct http_server *s = c->srv;
+    c->handles--;
+    s->nclosing--;
+    if (c->handles == 0) {
+        c->srv = NULL;
+        http__conn_maybe_free(c);
+    }
+    http__server_maybe_done(s);
+}
+
+static void
+http__conn_close(struct http_conn *c)
+{
+    if (c->closing)
+        return;
+    struct http_server *s = c->srv;
+    c->closing = 1;
+    c->reading = 0;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+    s->nconns--;
+    s->nclosing += 2;
+    uv_close((uv_handle_t *)&c->tcp, http__conn_close_cb);
+    uv_close((uv_handle_t *)&c->timer, http__conn_close_cb);
+}
+
+static void
+http__timer_cb(uv_timer_t *t)
+{
+    struct http_conn *c = t->data;
+    http__conn_close(c);
+}
+
+static void
+http__timer_arm(struct http_conn *c, uint64_t ms)
+{
+    if (!c->closing)
+        uv_timer_start(&c->timer, http__timer_cb, ms, 0);
+}
+
+static void
+http__consume(struct http_conn *c, size_t n)
+{
+    if (n == 0)
+        return;
+    memmove(c->in, c->in + n, c->in_len - n);
+    c->in_len -= n;
+    c->scan = 0;
+    if (c->in_cap > HTTP_SHRINK_ABOVE && c->in_len < c->in_cap / 4) {
+        size_t ncap = c->in_len + HTTP_READ_MIN;
+        c->in = xrealloc(c->in, ncap);
+        c->in_cap = ncap;
+    }
+}
+
+/* ---- reading ------------------------------------------------------------ */
+
+static void
+http__alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    struct http_conn *c = h->data;
+    if (c->lingering)
+        c->in_len = 0; /* input is discarded */
+    if (c->in_cap - c->in_len < HTTP_READ_MIN) {
+        size_t ncap = c->in_cap ? c->in_cap : HTTP_READ_MIN;
+        while (ncap - c->in_len < HTTP_READ_MIN)
+            ncap *= 2;
+        c->in = xrealloc(c->in, ncap);
+        c->in_cap = ncap;
+    }
+    *buf = uv_buf_init(c->in + c->in_len, (unsigned int)(c->in_cap - c->in_len));
+}
+
+static void http__read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
+
+static void
+http__read_start(struct http_conn *c)
+{
+    if (c->reading || c->peer_eof || c->closing)
+        return;
+    if (uv_read_start((uv_stream_t *)&c->tcp, http__alloc_cb, http__read_cb) != 0) {
+        http__conn_close(c);
+        return;
+    }
+    c->reading = 1;
+}
+
+static void
+http__read_stop(struct http_conn *c)
+{
+    if (!c->reading)
+        return;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    c->reading = 0;
+}
+
+static void
+http__read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+    struct http_conn *c = st->data;
+    (void)buf;
+    if (nread == 0 || c->closing)
+        return;
+    if (nread < 0) {
+        if (nread != UV_EOF || c->lingering) {
+            http__conn_close(c);
+            return;
+        }
+        c->peer_eof = 1;
+        http__read_stop(c);
+        if (!c->busy && !c->writing)
+            http__process(c);
+        return;
+    }
+    if (c->lingering)
+        return;
+    c->in_len += (size_t)nread;
+    if (c->busy || c->writing) {
+        if (c->in_len >= HTTP_PIPELINE_MAX)
+            http__read_stop(c);
+        return;
+    }
+    http__timer_arm(c, c->srv->idle_ms);
+    http__process(c);
+}
+
+/* ---- request parsing ---------------------------------------------------- */
+
+/* Offset just past the blank line ending the head in c->in, or 0. */
+static size_t
+http__head_end(struct http_conn *c)
+{
+    size_t lim = c->in_len < HTTP_HEAD_MAX ? c->in_len : HTTP_HEAD_MAX;
+    for (size_t i = c->scan; i < lim; i++) {
+        if (c->in[i] != '\n')
+            continue;
+        if (i + 1 < lim && c->in[i + 1] == '\n')
+            return i + 2;
+        if (i + 2 < lim && c->in[i + 1] == '\r' && c->in[i + 2] == '\n')
+            return i + 3;
+    }
+    c->scan = lim >= 2 ? lim - 2 : 0;
+    return 0;
+}
+
+/* Percent-decode a path in place. Returns 0, or -1 for a bad escape or %00. */
+static int
+http__decode_path(char *s)
+{
+    char *w = s;
+    for (const char *r = s; *r;) {
+        if (*r != '%') {
+            *w++ = *r++;
+            continue;
+        }
+        int hi = http__hex((unsigned char)r[1]);
+        int lo = hi < 0 ? -1 : http__hex((unsigned char)r[2]);
+        if (lo < 0 || (hi == 0 && lo == 0))
+            return -1;
+        *w++ = (char)(hi * 16 + lo);
+        r += 3;
+    }
+    *w = '\0';
+    return 0;
+}
+
+/* Does the decoded path contain a ".." segment? */
+static int
+http__has_dotdot(const char *p)
+{
+    while (*p) {
+        size_t n = strcspn(p, "/");
+        if (n == 2 && p[0] == '.' && p[1] == '.')
+            return 1;
+        p += n;
+        if (*p == '/')
+            p++;
+    }
+    return 0;
+}
+
+/* Parse "METHOD TARGET HTTP/x.y" (NUL-terminated, in place). Returns 0 or an
+ * HTTP status with a message in msg. */
+static int
+http__parse_request_line(struct http_conn *c, char *line, char *msg, size_t msglen)
+{
+    char *sp1 = strchr(line, ' ');
+    char *sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
+    if (!sp1 || !sp2) {
+        snprintf(msg, msglen, "malformed request line");
+        return 400;
+    }
+    *sp1 = '\0';
+    *sp2 = '\0';
+    char *method = line, *target = sp1 + 1, *version = sp2 + 1;
+
+    size_t mlen = strlen(method);
+    if (mlen == 0 || mlen > HTTP_METHOD_MAX) {
+        snprintf(msg, msglen, "malformed request line");
+        return 400;
+    }
+    for (size_t i = 0; i < mlen; i++) {
+        if (!http__is_tchar((unsigned char)method[i])) {
+            snprintf(msg, msglen, "invalid character in method");
+            return 400;
+        }
+    }
+
+    if (strcmp(version, "HTTP/1.1") == 0) {
+        c->req.minor_version = 1;
+    } else if (strcmp(version, "HTTP/1.0") == 0) {
+        c->req.minor_version = 0;
+    } else if (strncmp(version, "HTTP/", 5) == 0 && version[5] >= '0' && version[5] <= '9' &&
+               version[6] == '.' && version[7] >= '0' && version[7] <= '9' && version[8] == '\0') {
+        snprintf(msg, msglen, "HTTP version %s is not supported (use HTTP/1.1)", version + 5);
+        return 505;
+    } else {
+        snprintf(msg, msglen, "malformed request line");
+        return 400;
+    }
+
+    if (*target == '\0') {
+        snprintf(msg, msglen, "empty request target");
+        return 400;
+    }
+    for (const unsigned char *p = (const unsigned char *)target; *p; p++) {
+        if (*p <= 0x20 || *p >= 0x7f) {
+            snprintf(msg, msglen, "invalid character in request target");
+            return 400;
+        }
+    }
+
+    /* absolute-form: drop scheme and authority */
+    int absolute = 0;
+    if (strncasecmp(target, "http://", 7) == 0 || strncasecmp(target, "https://", 8) == 0) {
+        target = strstr(target, "//") + 2;
+        target += strcspn(target, "/?#");
+        absolute = 1;
+    }
+    char *hash = strchr(target, '#');
+    if (hash)
+        *hash = '\0';
+    char *q = strchr(target, '?');
+    c->req.query = "";
+    if (q) {
+        *q = '\0';
+        c->req.query = q + 1;
+    }
+    if (absolute && *target == '\0') {
+        c->req.path = "/";
+    } else if (strcmp(target, "*") == 0 && strcmp(method, "OPTIONS") == 0) {
+        c->req.path = "*";
+    } else if (*target != '/') {
+        snprintf(msg, msglen, "request target must start with '/'");
+        return 400;
+    } else {
+        if (http__decode_path(target) != 0) {
+            snprintf(msg, msglen, "invalid percent-encoding in path");
+            return 400;
+        }
+        if (http__has_dotdot(target)) {
+            snprintf(msg, msglen, "'..' is not allowed in a path");
+            return 400;
+        }
+        c->req.path = target;
+    }
+    c->req.method = method;
+    c->is_head = strcmp(method, "HEAD") == 0;
+    return 0;
+}
+
+/* Does a comma-separated header value hold token (case-insensitive)? */
+static int
+http__has_token(const char *value, const char *token)
+{
+    size_t tlen = strlen(token);
+    const char *p = value;
+    while (*p) {
+        p += strspn(p, " \t,");
+        size_t n = strcspn(p, ",");
+        size_t m = n;
+        while (m > 0 && (p[m - 1] == ' ' || p[m - 1] == '\t'))
+            m--;
+        if (m == tlen && strncasecmp(p, token, tlen) == 0)
+            return 1;
+        p += n;
+    }
+    return 0;
+}
+
+/* Interpret the headers that frame the message. Returns 0 or a status. */
+static int
+http__framing(struct http_conn *c, char *msg, size_t msglen)
+{
+    int have_cl = 0, conn_close = 0, conn_ka = 0;
+    size_t cl = 0;
+    const char *te = NULL;
+    for (size_t i = 0; i < c->nhdrs; i++) {
+        const char *name = c->hdrs[i].name, *value = c->hdrs[i].value;
+        if (strcasecmp(name, "content-length") == 0) {
+            size_t v = 0;
+            if (*value == '\0') {
+                snprintf(msg, msglen, "invalid Content-Length");
+                return 400;
+            }
+            for (const char *p = value; *p; p++) {
+                if (*p < '0' || *p > '9') {
+                    snprintf(msg, msglen, "invalid Content-Length");
+                    return 400;
+                }
+                v = v * 10 + (size_t)(*p - '0');
+                if (v > HTTP_BODY_MAX)
+                    v = HTTP_BODY_MAX + 1; /* saturate */
+            }
+            if (have_cl && v != cl) {
+                snprintf(msg, msglen, "conflicting Content-Length headers");
+                return 400;
+            }
+            have_cl = 1;
+            cl = v;
+        } else if (strcasecmp(name, "transfer-encoding") == 0) {
+            if (!te)
+                te = value;
+        } else if (strcasecmp(name, "connection") == 0) {
+            conn_close |= http__has_token(value, "close");
+            conn_ka |= http__has_token(value, "keep-alive");
+        } else if (strcasecmp(name, "expect") == 0) {
+            if (strcasecmp(value, "100-continue") != 0) {
+                snprintf(msg, msglen, "unsupported expectation");
+                return 417;
+            }
+            c->expect_continue = c->req.minor_version >= 1;
+        }
+    }
+    if (te) {
+        if (http__has_token(te, "chunked")) {
+            snprintf(msg, msglen, "chunked request bodies are not supported; send Content-Length");
+            return 411;
+        }
+        snprintf(msg, msglen, "Transfer-Encoding is not supported");
+        return 501;
+    }
+    if (cl > HTTP_BODY_MAX) {
+        snprintf(msg, msglen, "request body larger than %zu bytes", HTTP_BODY_MAX);
+        return 413;
+    }
+    c->body_need = cl;
+    c->keep_alive = c->req.minor_version >= 1 ? !conn_close : (conn_ka && !conn_close);
+    return 0;
+}
+
+/* Parse the head copied into c->head (len bytes). Returns 0 or a status. */
+static int
+http__parse_head(struct http_conn *c, size_t len, char *msg, size_t msglen)
+{
+    char *h = c->head, *end = c->head + len;
+    if (memchr(h, '\0', len)) {
+        snprintf(msg, msglen, "NUL byte in request head");
+        return 400;
+    }
+    int first = 1;
+    for (char *line = h; line < end;) {
+        char *nl = memchr(line, '\n', (size_t)(end - line));
+        if (!nl)
+            break;
+        char *le = nl;
+        if (le > line && le[-1] == '\r')
+            le--;
+        char *next = nl + 1;
+        if (le == line)
+            break; /* the blank line */
+        *le = '\0';
+        if (memchr(line, '\r', (size_t)(le - line))) {
+            snprintf(msg, msglen, "stray CR in request head");
+            return 400;
+        }
+        if (first) {
+            int st = http__parse_request_line(c, line, msg, msglen);
+            if (st)
+                return st;
+            first = 0;
+            line = next;
+            continue;
+        }
+        if (*line == ' ' || *line == '\t') {
+            snprintf(msg, msglen, "folded header lines are not supported");
+            return 400;
+        }
+        char *colon = strchr(line, ':');
+        if (!colon || colon == line) {
+            snprintf(msg, msglen, "malformed header line");
+            return 400;
+        }
+        for (const char *p = line; p < colon; p++) {
+            if (!http__is_tchar((unsigned char)*p)) {
+                snprintf(msg, msglen, "invalid character in header name");
+                return 400;
+            }
+        }
+        *colon = '\0';
+        char *v = colon + 1;
+        v += strspn(v, " \t");
+        char *ve = v + strlen(v);
+        while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+            ve--;
+        *ve = '\0';
+        for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
+            if ((*p < 0x20 && *p != '\t') || *p == 0x7f) {
+                snprintf(msg, msglen, "invalid character in header value");
+                return 400;
+            }
+        }
+        if (c->nhdrs >= HTTP_HEADERS_MAX) {
+            snprintf(msg, msglen, "more than %d header fields", HTTP_HEADERS_MAX);
+            return 431;
+        }
+        xgrow((void **)&c->hdrs, &c->hdrs_cap, c->nhdrs + 1, sizeof(*c->hdrs));
+        c->hdrs[c->nhdrs].name = line;
+        c->hdrs[c->nhdrs].value = v;
+        c->nhdrs++;
+        line = next;
+    }
+    if (first) {
+        snprintf(msg, msglen, "malformed request line");
+        return 400;
+    }
+    c->req.headers = c->hdrs;
+    c->req.nheaders = c->nhdrs;
+    return http__framing(c, msg, msglen);
+}
+
+/* Answer a request the server refuses, and end the connection. */
+static void
+http__fail(struct http_conn *c, int status, const char *msg)
+{
+    c->keep_alive = 0;
+    c->busy = 1;
+    http_respond_error(c, status, http__status_code(status), "%s", msg);
+}
+
+static void
+http__continue_cb(uv_write_t *wr, int status)
+{
+    struct http_conn *c = wr->data;
+    if (status < 0 && !c->closing)
+        http__conn_close(c);
+}
+
+static void
+http__send_continue(struct http_conn *c)
+{
+    static char text[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    uv_buf_t b = uv_buf_init(text, sizeof(text) - 1);
+    c->creq.data = c;
+    if (uv_write(&c->creq, (uv_stream_t *)&c->tcp, &b, 1, http__continue_cb) != 0)
+        http__conn_close(c);
+}
+
+/* Need more input for the current request: read on, or give up at EOF. */
+static void
+http__need_more(struct http_conn *c)
+{
+    if (c->peer_eof) {
+        http__conn_close(c);
+        return;
+    }
+    http__read_start(c);
+}
+
+/* Advance the connection: parse what is buffered and hand a complete request
+ * to the handler. Does nothing while a request is with the handler or a
+ * response is being written. */
+static void
+http__process(struct http_conn *c)
+{
+    if (c->closing || c->busy || c->writing || c->lingering)
+        return;
+    if (!c->have_head) {
+        size_t skip = 0; /* empty lines before a request line are allowed */
+        while (skip < c->in_len && (c->in[skip] == '\r' || c->in[skip] == '\n'))
+            skip++;
+        http__consume(c, skip);
+        size_t end = http__head_end(c);
+        if (end == 0) {
+            if (c->in_len >= HTTP_HEAD_MAX) {
+                char msg[64];
+                snprintf(msg, sizeof(msg), "request head larger than %zu bytes", HTTP_HEAD_MAX);
+                http__fail(c, 431, msg);
+            } else {
+                http__need_more(c);
+            }
+            return;
+        }
+        char msg[160];
+        c->head = xstrndup(c->in, end);
+        http__consume(c, end);
+        c->have_head = 1;
+        int st = http__parse_head(c, end, msg, sizeof(msg));
+        if (st) {
+            http__fail(c, st, msg);
+            return;
+        }
+        if (c->expect_continue && c->in_len < c->body_need)
+            http__send_continue(c);
+        if (c->closing)
+            return;
+    }
+    if (c->in_len < c->body_need) {
+        http__need_more(c);
+        return;
+    }
+    if (c->body_need > 0) {
+        c->body = xstrndup(c->in, c->body_need);
+        http__consume(c, c->body_need);
+    }
+    c->req.body = c->body ? c->body : "";
+    c->req.body_len = c->body_need;
+    c->busy = 1;
+    uv_timer_stop(&c->timer);
+    c->srv->handler(c->srv->ud, c, &c->req);
+    /* c may be responded to (but not freed) by now; touch nothing. */
+}
+
+/* ---- responses ---------------------------------------------------------- */
+
+static void
+http__shutdown_cb(uv_shutdown_t *r, int status)
+{
+    struct http_conn *c = r->data;
+    if (status < 0 && !c->closing)
+        http__conn_close(c);
+}
+
+static void
+http__write_cb(uv_write_t *wr, int status)
+{
+    struct http_conn *c = wr->data;
+    free(c->out);
+    c->out = NULL;
+    c->writing = 0;
+    if (c->closing)
+        return;
+    if (status < 0) {
+        http__conn_close(c);
+        return;
+    }
+    if (c->close_after) {
+        if (c->peer_eof) {
+            http__conn_close(c);
+            return;
+        }
+        c->lingering = 1;
+        c->sreq.data = c;
+        if (uv_shutdown(&c->sreq, (uv_stream_t *)&c->tcp, http__shutdown_cb) != 0) {
+            http__conn_close(c);
+            return;
+        }
+        http__read_start(c);
+        http__timer_arm(c, HTTP_LINGER_MS);
+        return;
+    }
+    http__timer_arm(c, c->srv->idle_ms);
+    http__process(c);
+}
+
+static void
+http__put_date(struct sb *sb)
+{
+    static const char *days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static const char *months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                   "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    time_t t = time(NULL);
+    struct tm tm;
+    if (!gmtime_r(&t, &tm) || tm.tm_wday < 0 || tm.tm_wday > 6 || tm.tm_mon < 0 || tm.tm_mon > 11)
+        return;
+    sb_printf(sb, "Date: %s, %02d %s %04d %02d:%02d:%02d GMT\r\n", days[tm.tm_wday], tm.tm_mday,
+              months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+void
+http_respond(struct http_conn *c, int status, const char *content_type, const void *body,
+             size_t len)
+{
+    if (!c)
+        return;
+    if (!c->busy) {
+        LOG(LOG_ERR, "CAIRN-HTTP-MISUSE", "response on a connection with no pending request");
+        return;
+    }
+    c->busy = 0;
+    if (c->closing) {
+        /* The peer or the server went away meanwhile: nothing to send. */
+        http__req_reset(c);
+        http__conn_maybe_free(c);
+        return;
+    }
+    if (status < 200 || status > 599)
+        status = 500;
+    int keep = c->keep_alive && !c->srv->closing && !(c->peer_eof && c->in_len == 0);
+    int no_body = status == 204 || status == 304;
+
+    struct sb sb;
+    sb_init(&sb);
+    sb_printf(&sb, "HTTP/1.1 %d %s\r\n", status, http_status_text(status));
+    http__put_date(&sb);
+    if (content_type && !no_body && !strpbrk(content_type, "\r\n"))
+        sb_printf(&sb, "Content-Type: %s\r\n", content_type);
+    if (!no_body)
+        sb_printf(&sb, "Content-Length: %zu\r\n", len);
+    sb_puts(&sb, "Cache-Control: no-store\r\n"
+                 "X-Content-Type-Options: nosniff\r\n");
+    sb_puts(&sb, keep ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n");
+    if (!no_body && !c->is_head && len > 0)
+        sb_append(&sb, body, len);
+    size_t outlen = sb.len;
+    c->out = sb_take(&sb);
+    http__req_reset(c); /* after copying: body may point into the request */
+
+    c->close_after = !keep;
+    c->writing = 1;
+    c->wreq.data = c;
+    uv_buf_t b = uv_buf_init(c->out, (unsigned int)outlen);
+    if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, http__write_cb) != 0) {
+        c->writing = 0;
+        free(c->out);
+        c->out = NULL;
+        http__conn_close(c);
+        return;
+    }
+    http__timer_arm(c, c->srv->idle_ms);
+}
+
+void
+http_respond_json(struct http_conn *c, int status, json_t *obj)
+{
+    char *text = obj ? json_dumps(obj, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    json_decref(obj);
+    if (!text) {
+        http_respond_error(c, 500, "internal", "the response could not be serialised");
+        return;
+    }
+    http_respond(c, status, "application/json", text, strlen(text));
+    free(text);
+}
+
+void
+http_respond_error(struct http_conn *c, int status, const char *code, const char *fmt, ...)
+{
+    struct sb sb;
+    va_list ap;
+    sb_init(&sb);
+    va_start(ap, fmt);
+    sb_vprintf(&sb, fmt, ap);
+    va_end(ap);
+    char *raw = sb_take(&sb);
+    char *msg = http__utf8_clean(raw);
+    char *ccode = http__utf8_clean(code ? code : "error");
+    free(raw);
+    json_t *obj = json_pack("{s:{s:s,s:s}}", "error", "code", ccode, "message", msg);
+    free(msg);
+    free(ccode);
+    char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+    json_decref(obj);
+    if (text) {
+        http_respond(c, status, "application/json", text, strlen(text));
+        free(text);
+    } else {
+        static const char fallback[] = "{\"error\":{\"code\":\"internal\",\"message\":\"\"}}";
+        http_respond(c, status, "application/json", fallback, sizeof(fallback) - 1);
+    }
+}
+
+/* ---- the listener ------------------------------------------------------- */
+
+static void
+http__on_connection(uv_stream_t *ls, int status)
+{
+    struct http_server *s = ls->data;
+    if (status < 0) {
+        LOG(LOG_WARN, "CAIRN-HTTP-ACCEPT", "accepting a connection failed: %s",
+            uv_strerror(status));
+        return;
+    }
+    struct http_conn *c = xcalloc(1, sizeof(*c));
+    if (uv_tcp_init(s->loop, &c->tcp) != 0) {
+        free(c);
+        return;
+    }
+    uv_timer_init(s->loop, &c->timer);
+    c->srv = s;
+    c->tcp.data = c;
+    c->timer.data = c;
+    c->handles = 2;
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
+    s->nconns++;
+    if (uv_accept(ls, (uv_stream_t *)&c->tcp) != 0) {
+        http__conn_close(c);
+        return;
+    }
+    if (s->nconns > HTTP_CONNS_MAX) {
+        LOG(LOG_WARN, "CAIRN-HTTP-TOO-MANY", "more than %d connections; closing a new one",
+            HTTP_CONNS_MAX);
+        http__conn_close(c);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    http__timer_arm(c, s->idle_ms);
+    http__read_start(c);
+}
+
+static void
+http__listener_close_cb(uv_handle_t *h)
+{
+    struct http_server *s = h->data;
+    s->nclosing--;
+    http__server_maybe_done(s);
+}
+
+static void
+http__free_cb(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+/* Bind and listen on a plain socket, so the common failures happen before a
+ * libuv handle exists. Returns the fd, or a negative CAIRN_E* code. */
+static int
+http__listen_fd(const char *host, int port, int *bound_port)
+{
+    struct addrinfo hints, *res = NULL;
+    char portstr[16];
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    snprintf(portstr, sizeof(portstr), "%d", port);
+    const char *node = host && *host ? host : NULL;
+    int gai = getaddrinfo(node, portstr, &hints, &res);
+    if (gai != 0) {
+        LOG(LOG_ERR, "CAIRN-HTTP-LISTEN", "cannot listen on %s:%d: %s", node ? node : "*", port,
+            gai_strerror(gai));
+        return CAIRN_EINVAL;
+    }
+    int fd = -1, err = 0;
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+        if (fd < 0) {
+            err = errno;
+            continue;
+        }
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, SOMAXCONN) == 0)
+            break;
+        err = errno;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd < 0) {
+        LOG(LOG_ERR, "CAIRN-HTTP-LISTEN", "cannot listen on %s:%d: %s", node ? node : "*", port,
+            strerror(err));
+        return CAIRN_ENET;
+    }
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    memset(&ss, 0, sizeof(ss));
+    *bound_port = port;
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
+        if (ss.ss_family == AF_INET)
+            *bound_port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        else if (ss.ss_family == AF_INET6)
+            *bound_port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    }
+    return fd;
+}
+
+int
+http_server_start(struct http_server **out, uv_loop_t *loop, const char *host, int port,
+                  http_handler_fn handler, void *ud)
+{
+    if (!out || !loop || !handler || port < 0 || port > 65535)
+        return CAIRN_EINVAL;
+
+    struct sigaction sa;
+    if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL)
+        signal(SIGPIPE, SIG_IGN);
+
+    int bound = 0;
+    int fd = http__listen_fd(host, port, &bound);
+    if (fd < 0)
+        return fd;
+
+    struct http_server *s = xcalloc(1, sizeof(*s));
+    s->loop = loop;
+    s->port = bound;
+    s->handler = handler;
+    s->ud = ud;
+    s->idle_ms = HTTP_IDLE_TIMEOUT_MS;
+    if (uv_tcp_init(loop, &s->listener) != 0) {
+        close(fd);
+        free(s);
+        return CAIRN_ENET;
+    }
+    s->listener.data = s;
+    int rc = uv_tcp_open(&s->listener, fd);
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)&s->listener, SOMAXCONN, http__on_connection);
+    if (rc != 0) {
+        /* Unlikely: libuv refused a socket that is bound and listening. The
+         * handle owns fd now and is released on the next loop iteration. */
+        LOG(LOG_ERR, "CAIRN-HTTP-LISTEN", "cannot listen on port %d: %s", bound, uv_strerror(rc));
+        uv_close((uv_handle_t *)&s->listener, http__free_cb);
+        return CAIRN_ENET;
+    }
+    *out = s;
+    return 0;
+}
+
+int
+http_server_port(const struct http_server *s)
+{
+    return s ? s->port : -1;
+}
+
+void
+http_server_set_idle_timeout(struct http_server *s, uint64_t ms)
+{
+    if (s && ms > 0)
+        s->idle_ms = ms;
+}
+
+size_t
+http_server_conn_count(const struct http_server *s)
+{
+    return s ? s->nconns : 0;
+}
+
+void
+http_server_close(struct http_server *s, void (*done)(void *ud), void *ud)
+{
+    if (!s || s->closing)
+        return;
+    s->closing = 1;
+    s->done = done;
+    s->done_ud = ud;
+    s->nclosing++;
+    uv_close((uv_handle_t *)&s->listener, http__listener_close_cb);
+    while (s->conns)
+        http__conn_close(s->conns);
+}

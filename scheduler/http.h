@@ -1,0 +1,147 @@
+/* http.h - a small HTTP/1.1 server on a libuv loop (prefix: http_).
+ *
+ * Serves the scheduler's JSON API and web UI. Everything here runs on the
+ * thread that runs the loop; no function may be called from another thread.
+ *
+ * Protocol: HTTP/1.0 and HTTP/1.1 requests with a body given by
+ * Content-Length (at most HTTP_BODY_MAX bytes, else 413). A request head
+ * (request line and headers) is at most HTTP_HEAD_MAX bytes (else 431).
+ * Transfer-Encoding in a request is refused (chunked: 411, others: 501).
+ * "Expect: 100-continue" is answered with an interim 100 response.
+ * Malformed requests get a 400 (505 for an unknown HTTP version) and the
+ * connection is closed after the response. Connections are kept alive
+ * (HTTP/1.1 default, HTTP/1.0 with "Connection: keep-alive"); pipelined
+ * requests are handled one at a time, in order: the next request on a
+ * connection reaches the handler only after the previous one was responded
+ * to and its response written. A connection that is idle (or stalls while
+ * sending a request or receiving a response) for longer than the idle timeout
+ * is closed; a connection whose request is with the handler never times out.
+ * Beyond HTTP_CONNS_MAX open connections, new ones are closed at once.
+ *
+ * Responses carry Content-Length, Content-Type, Cache-Control: no-store,
+ * X-Content-Type-Options: nosniff, Date and Connection. A HEAD request gets
+ * the headers of the response the handler gives, without its body. After a
+ * response that ends the connection, the server reads and discards what the
+ * client still sends (up to 2 s) before closing, so the client sees it.
+ *
+ * The process must not die of SIGPIPE when a peer resets a connection
+ * mid-write: http_server_start sets SIGPIPE to SIG_IGN if its disposition is
+ * still the default.
+ */
+#ifndef CAIRN_HTTP_H
+#define CAIRN_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <uv.h>
+
+#define HTTP_HEAD_MAX ((size_t)16 * 1024)
+#define HTTP_BODY_MAX ((size_t)8 * 1024 * 1024)
+#define HTTP_HEADERS_MAX 100
+#define HTTP_IDLE_TIMEOUT_MS 60000
+#define HTTP_CONNS_MAX 1024
+
+struct http_server;
+struct http_conn;
+
+struct http_header {
+    const char *name;  /* as sent (compare case-insensitively) */
+    const char *value; /* leading and trailing blanks removed */
+};
+
+/* One request. The struct and every string it points to are owned by the
+ * connection and stay valid until the handler responds on it (the response
+ * call is the last use; afterwards they are gone, even for a response given
+ * later, asynchronously). All strings are NUL-terminated. */
+struct http_req {
+    const char *method; /* "GET", "POST", ... exactly as sent (case-sensitive) */
+    const char *path;   /* percent-decoded; starts with '/' ("*" for OPTIONS *);
+                           never contains a NUL byte or a ".." segment */
+    const char *query;  /* raw text after '?', not decoded; "" if none */
+    const char *body;   /* body_len bytes, followed by a NUL; "" if no body */
+    size_t body_len;
+    int minor_version; /* 0 for HTTP/1.0, 1 for HTTP/1.1 */
+    const struct http_header *headers;
+    size_t nheaders;
+};
+
+/* Called on the loop thread for each complete request. The handler owns c
+ * from this call until it calls exactly one of http_respond,
+ * http_respond_json or http_respond_error on it, either before returning or
+ * later, on a later loop iteration (for example after a store commit).
+ * Lifetime of c (the whole contract):
+ *   - c stays valid (not freed) until that response call, whatever happens
+ *     to the peer or the server in the meantime;
+ *   - if the peer went away, or http_server_close ran, before the response
+ *     call, the response call sends nothing and frees c;
+ *   - c must not be used after the response call returns; calling a
+ *     response function twice on one request is a bug.
+ * A request that never gets a response leaks its connection. */
+typedef void (*http_handler_fn)(void *ud, struct http_conn *c, const struct http_req *req);
+
+/* Listen on host:port (host: IPv4 or IPv6 literal or a name; NULL or "" for
+ * all addresses; port 0 picks an ephemeral port) and serve connections on
+ * loop with handler(ud, ...). *out is set only on success; the server is
+ * released by http_server_close.
+ * Returns 0, CAIRN_EINVAL (bad host or port), CAIRN_ENET (cannot bind or
+ * listen: address in use, permission; the reason is logged with id
+ * CAIRN-HTTP-LISTEN). On failure nothing is left on the loop, except in the
+ * unlikely case that libuv refuses the already listening socket: then a
+ * closing handle is released by the next loop iteration. */
+int http_server_start(struct http_server **out, uv_loop_t *loop, const char *host, int port,
+                      http_handler_fn handler, void *ud);
+
+/* The bound TCP port (useful after port 0). */
+int http_server_port(const struct http_server *s);
+
+/* Change the idle timeout for connections (default HTTP_IDLE_TIMEOUT_MS);
+ * applies from each connection's next activity. ms must be > 0. */
+void http_server_set_idle_timeout(struct http_server *s, uint64_t ms);
+
+/* Number of connections whose socket is open (not counting those closed but
+ * still waiting for a handler's response). */
+size_t http_server_conn_count(const struct http_server *s);
+
+/* Stop listening and close every connection (responses being written are cut
+ * short). Asynchronous: done(ud) (done may be NULL) runs on the loop once the
+ * listener and every connection's handles are closed and the server is freed;
+ * s must not be used after this call. Connections whose request is still with
+ * a handler stay valid until the handler responds (see http_handler_fn); they
+ * do not delay done. s may be NULL (done is then not called). */
+void http_server_close(struct http_server *s, void (*done)(void *ud), void *ud);
+
+/* Value of the first header called name (case-insensitive), or NULL. The
+ * pointer is borrowed from req. */
+const char *http_req_header(const struct http_req *req, const char *name);
+
+/* Look up name in a raw query string ("a=1&b=x%20y"; '+' means space, a key
+ * without '=' has the value ""). Keys are compared after decoding; the first
+ * match wins. On success *out is a malloc'd, decoded, NUL-terminated copy the
+ * caller frees. Returns 0, CAIRN_ENOENT (no such key; *out untouched) or
+ * CAIRN_EINVAL (the value decodes to a NUL byte; *out untouched). Invalid
+ * percent escapes are kept literally. */
+int http_query_get(const char *query, const char *name, char **out);
+
+/* Respond with status (200..599; anything else is sent as 500), an optional
+ * Content-Type (NULL: none) and len bytes of body (copied; body may be NULL
+ * if len is 0; 204 and 304 are sent without a body). c is given back (see
+ * http_handler_fn). No return value: a failure to send closes the
+ * connection, which the handler cannot do anything about. */
+void http_respond(struct http_conn *c, int status, const char *content_type, const void *body,
+                  size_t len);
+
+/* Respond with obj serialised as application/json (obj is stolen, even if
+ * NULL; a NULL obj or one that cannot be serialised gives a 500). */
+void http_respond_json(struct http_conn *c, int status, json_t *obj);
+
+/* Respond with {"error":{"code":code,"message":<formatted>}} as
+ * application/json. Invalid UTF-8 in the message is replaced by '?'. */
+void http_respond_error(struct http_conn *c, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Standard reason phrase for status ("Not Found"), "Unknown" if none. */
+const char *http_status_text(int status);
+
+#endif
