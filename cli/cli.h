@@ -8,6 +8,12 @@
 int cmd_validate(int argc, char **argv);
 int cmd_render(int argc, char **argv);
 int cmd_cron(int argc, char **argv);
+/* Commands that talk to the scheduler's HTTP API (cmd_server.c). */
+int cmd_dags(int argc, char **argv);
+int cmd_logs(int argc, char **argv);
+int cmd_runs(int argc, char **argv);
+int cmd_trigger(int argc, char **argv);
+int cmd_workers(int argc, char **argv);
 
 /* Print "cairn: " + message to stderr; returns 2 (usage) for chaining. */
 int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -117,7 +117,7 @@ cmd_render(int argc, char **argv)
     memset(&rcx, 0, sizeof(rcx));
     rcx.logical_date = dag_logical_date_for(d, secs, has_time, has_off);
     dag_interval(d, rcx.logical_date, &rcx.data_interval_end);
-    cal_format_iso(rcx.logical_date, 0, 0, ts, sizeof(ts));
+    cal_format_iso(rcx.logical_date, 0, 1, ts, sizeof(ts));
     snprintf(rid, sizeof(rid), "%s__%s", d->schedule ? "scheduled" : "manual", ts);
     rcx.run_id = run_id ? run_id : rid;
     rcx.overrides = ov;

@@ -1,6 +1,7 @@
 /* cairn - the command users type. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -14,8 +15,13 @@ struct cli_cmd {
 /* Sorted by name; `cairn help` prints this table. */
 static const struct cli_cmd cli_cmds[] = {
     {"cron", cmd_cron, "cron next EXPR [--tz ZONE] [--after TIME] [-n N]"},
+    {"dags", cmd_dags, "dags list [--json]"},
+    {"logs", cmd_logs, "logs RUN TASK [--dag D] [--attempt N] [--follow]"},
     {"render", cmd_render, "render FILE [--date D] [--param k=v]..."},
+    {"runs", cmd_runs, "runs list|show [RUN] [--dag D] [--state S] [--limit N] [--json]"},
+    {"trigger", cmd_trigger, "trigger DAG [--param k=v]... [--logical-date D] [--wait] [--json]"},
     {"validate", cmd_validate, "validate [--json] PATH..."},
+    {"workers", cmd_workers, "workers [--json]"},
 };
 
 int
@@ -42,6 +48,22 @@ cli_help(FILE *out)
 int
 main(int argc, char **argv)
 {
+    /* a global --server before the command works like CAIRN_SERVER */
+    while (argc >= 2 && strncmp(argv[1], "--server", 8) == 0) {
+        const char *v = NULL;
+        if (argv[1][8] == '=') {
+            v = argv[1] + 9;
+            argc -= 1;
+            argv += 1;
+        } else if (argv[1][8] == '\0' && argc >= 3) {
+            v = argv[2];
+            argc -= 2;
+            argv += 2;
+        } else {
+            return cli_usage_error("--server needs a URL");
+        }
+        setenv("CAIRN_SERVER", v, 1);
+    }
     if (argc < 2) {
         cli_help(stderr);
         return 2;

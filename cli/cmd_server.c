@@ -1,0 +1,1325 @@
+/* cmd_server.c - the commands that talk to the scheduler's HTTP API
+ * (docs/api.md): dags, trigger, runs, logs, workers. The manual is
+ * docs/cli.md.
+ *
+ * Every command takes --server URL anywhere among its arguments (else
+ * $CAIRN_SERVER, else client.h's default) and -h/--help. Exit codes: 0 done,
+ * 1 the scheduler is unreachable, answered with an error or (trigger --wait)
+ * the run failed, 2 a usage error.
+ *
+ * Times are printed in the local time zone (TZ); durations as 850ms, 12.3s,
+ * 4m05s, 2h03m, 3d04h.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cal.h"
+#include "cli.h"
+#include "client.h"
+#include "err.h"
+#include "table.h"
+#include "util.h"
+
+#define POLL_INTERVAL_MS 200
+/* How long trigger --wait and logs --follow keep retrying a scheduler that
+ * cannot be reached before giving up. */
+#define POLL_GIVE_UP_MS 60000
+
+/* ---- arguments ---------------------------------------------------------- */
+
+/* Match argv[*i] against the option name, given as "NAME VALUE" or
+ * "NAME=VALUE". Returns 1 with *val set (and *i moved past a separate value),
+ * 0 if argv[*i] is something else, -1 if the value is missing. */
+static int
+opt_value(int argc, char **argv, int *i, const char *name, const char **val)
+{
+    const char *a = argv[*i];
+    size_t n = strlen(name);
+    if (strncmp(a, name, n) != 0)
+        return 0;
+    if (a[n] == '=') {
+        *val = a + n + 1;
+        return 1;
+    }
+    if (a[n] != '\0')
+        return 0;
+    if (*i + 1 >= argc)
+        return -1;
+    *val = argv[++*i];
+    return 1;
+}
+
+static int
+is_help(const char *a)
+{
+    return strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0;
+}
+
+/* Parse a positive decimal integer; 0 on success. */
+static int
+parse_positive(const char *s, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v <= 0)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Print "cairn: CMD: message" and the usage text to stderr; returns 2. */
+static int
+usage_fail(const char *usage, const char *what, const char *arg)
+{
+    fprintf(stderr, "cairn: %s '%s'\n%s\n", what, arg, usage);
+    return 2;
+}
+
+/* ---- talking to the scheduler ------------------------------------------ */
+
+/* Append "?key=value" or "&key=value" (value percent-encoded) to a path;
+ * nothing when value is NULL. */
+static void
+query_add(struct sb *sb, const char *key, const char *value)
+{
+    if (!value)
+        return;
+    char *enc = client_urlencode(value);
+    sb_printf(sb, "%c%s=%s", sb->buf && strchr(sb->buf, '?') ? '&' : '?', key, enc);
+    free(enc);
+}
+
+/* "/api/v1/runs/RUN" + tail + "?dag=DAG" (dag may be NULL), encoded. */
+static void
+run_path(struct sb *sb, const char *run_id, const char *tail, const char *dag)
+{
+    char *enc = client_urlencode(run_id);
+    sb_printf(sb, "/api/v1/runs/%s%s", enc, tail ? tail : "");
+    free(enc);
+    query_add(sb, "dag", dag);
+}
+
+/* GET path; on failure print "cairn: message" and return 1. */
+static int
+api_get(const char *server, const char *path, json_t **out)
+{
+    char err[1024];
+    if (client_get_json(server, path, out, err, sizeof(err)) != 0) {
+        fprintf(stderr, "cairn: %s\n", err);
+        return 1;
+    }
+    return 0;
+}
+
+static void
+print_json(const json_t *j)
+{
+    char *s = json_dumps(j, JSON_INDENT(2) | JSON_ENCODE_ANY);
+    if (s) {
+        puts(s);
+        free(s);
+    }
+}
+
+/* Whether a failed call may succeed if repeated (the scheduler restarting). */
+static int
+is_transient(int rc)
+{
+    return rc == CAIRN_ENET || rc == CAIRN_ETIMEOUT;
+}
+
+static volatile sig_atomic_t interrupted;
+
+static void
+on_sigint(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
+/* Route SIGINT to the `interrupted` flag (so a waiting loop can tidy up). */
+static void
+catch_sigint(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+}
+
+/* Sleep until `since + ms` on the monotonic clock (returns early on SIGINT). */
+static void
+sleep_until(int64_t since, int64_t ms)
+{
+    int64_t left = since + ms - clock_mono_ms();
+    if (left <= 0 || interrupted)
+        return;
+    struct timespec ts = {.tv_sec = left / 1000, .tv_nsec = (long)(left % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* ---- JSON fields and formatting ---------------------------------------- */
+
+static const char *
+jstr(const json_t *o, const char *key)
+{
+    return json_string_value(json_object_get(o, key));
+}
+
+/* Integer field; 1 and *out set if it is an integer, 0 otherwise. */
+static int
+jint(const json_t *o, const char *key, json_int_t *out)
+{
+    const json_t *v = json_object_get(o, key);
+    if (!json_is_integer(v))
+        return 0;
+    *out = json_integer_value(v);
+    return 1;
+}
+
+/* An API timestamp field as seconds since the epoch; 0 if null or invalid. */
+static int
+jtime(const json_t *o, const char *key, int64_t *secs)
+{
+    const char *s = jstr(o, key);
+    int has_off = 0;
+    if (!s || cal_parse(s, secs, NULL, &has_off) != 0)
+        return 0;
+    return 1; /* without an offset the API means UTC, which is what cal_parse gives */
+}
+
+/* "2026-11-23 10:00:01" in local time; time only ("10:00:01") when
+ * time_only. */
+static void
+fmt_time(int64_t secs, int time_only, char *buf, size_t len)
+{
+    time_t t = (time_t)secs;
+    struct tm tm;
+    if (!localtime_r(&t, &tm) ||
+        strftime(buf, len, time_only ? "%H:%M:%S" : "%Y-%m-%d %H:%M:%S", &tm) == 0)
+        snprintf(buf, len, "?");
+}
+
+static int
+same_local_day(int64_t a, int64_t b)
+{
+    time_t ta = (time_t)a, tb = (time_t)b;
+    struct tm ma, mb;
+    if (!localtime_r(&ta, &ma) || !localtime_r(&tb, &mb))
+        return 0;
+    return ma.tm_year == mb.tm_year && ma.tm_yday == mb.tm_yday;
+}
+
+/* Time field key of o, local; "" when unset. When ref is nonzero and on the
+ * same local day, only the time of day. */
+static void
+fmt_field_time(const json_t *o, const char *key, int64_t ref, char *buf, size_t len)
+{
+    int64_t secs;
+    buf[0] = '\0';
+    if (jtime(o, key, &secs))
+        fmt_time(secs, ref && same_local_day(secs, ref), buf, len);
+}
+
+static void
+fmt_duration(int64_t ms, char *buf, size_t len)
+{
+    if (ms < 0)
+        ms = 0;
+    int64_t s = ms / 1000;
+    if (ms < 1000)
+        snprintf(buf, len, "%" PRId64 "ms", ms);
+    else if (s < 60)
+        snprintf(buf, len, "%" PRId64 ".%" PRId64 "s", s, (ms % 1000) / 100);
+    else if (s < 3600)
+        snprintf(buf, len, "%" PRId64 "m%02" PRId64 "s", s / 60, s % 60);
+    else if (s < 86400)
+        snprintf(buf, len, "%" PRId64 "h%02" PRId64 "m", s / 3600, (s % 3600) / 60);
+    else
+        snprintf(buf, len, "%" PRId64 "d%02" PRId64 "h", s / 86400, (s % 86400) / 3600);
+}
+
+/* A duration in whole seconds ("5s", "4m05s", ...), for clocks that tick
+ * while a command watches (elapsed time, "last seen ... ago"). */
+static void
+fmt_seconds(int64_t ms, char *buf, size_t len)
+{
+    if (ms < 60000)
+        snprintf(buf, len, "%" PRId64 "s", ms < 0 ? 0 : ms / 1000);
+    else
+        fmt_duration(ms, buf, len);
+}
+
+/* Duration of a run or task: duration_ms when given, else ended - started,
+ * else (still going) now - started; "" when it has not started. */
+static void
+fmt_object_duration(const json_t *o, char *buf, size_t len)
+{
+    json_int_t ms;
+    int64_t start, end;
+    buf[0] = '\0';
+    if (jint(o, "duration_ms", &ms)) {
+        fmt_duration((int64_t)ms, buf, len);
+    } else if (jtime(o, "started_at", &start)) {
+        if (jtime(o, "ended_at", &end))
+            fmt_duration((end - start) * 1000, buf, len);
+        else
+            fmt_duration(clock_wall_ms() - start * 1000, buf, len);
+    }
+}
+
+/* How an attempt ended, for the EXIT column: "timeout", "oom", "SIGKILL",
+ * the exit code, or "" if not known (yet). */
+static void
+fmt_exit(const json_t *t, char *buf, size_t len)
+{
+    json_int_t v;
+    const json_t *sig = json_object_get(t, "signal");
+    buf[0] = '\0';
+    if (json_is_true(json_object_get(t, "timed_out"))) {
+        snprintf(buf, len, "timeout");
+    } else if (json_is_true(json_object_get(t, "oom_killed"))) {
+        snprintf(buf, len, "oom");
+    } else if (json_is_integer(sig)) {
+        const char *name = sigabbrev_np((int)json_integer_value(sig));
+        if (name)
+            snprintf(buf, len, "SIG%s", name);
+        else
+            snprintf(buf, len, "signal %" JSON_INTEGER_FORMAT, json_integer_value(sig));
+    } else if (json_is_string(sig)) {
+        snprintf(buf, len, "%s", json_string_value(sig));
+    } else if (jint(t, "exit_code", &v)) {
+        snprintf(buf, len, "%" JSON_INTEGER_FORMAT, v);
+    }
+}
+
+/* The error of a task: its error text, else how it exited; "" if none. */
+static void
+fmt_task_error(const json_t *t, char *buf, size_t len)
+{
+    const char *e = jstr(t, "error");
+    if (e && *e) {
+        snprintf(buf, len, "%s", e);
+        return;
+    }
+    char ex[64];
+    fmt_exit(t, ex, sizeof(ex));
+    if (ex[0] >= '0' && ex[0] <= '9')
+        snprintf(buf, len, "exit code %s", ex);
+    else
+        snprintf(buf, len, "%s", ex);
+}
+
+/* First 12 characters of a version hash (or "" when null). */
+static void
+fmt_version(const json_t *o, const char *key, char *buf, size_t len)
+{
+    const char *v = jstr(o, key);
+    snprintf(buf, len, "%.12s", v ? v : "");
+}
+
+static void
+cell_state(struct table *t, const char *state)
+{
+    table_cell_color(t, state, table_state_color(state));
+}
+
+/* ---- cairn dags --------------------------------------------------------- */
+
+static const char dags_usage[] = "usage: cairn dags list [--json] [--server URL]";
+
+static void
+print_dag_errors(const json_t *dags)
+{
+    int first = 1;
+    for (size_t i = 0; i < json_array_size(dags); i++) {
+        const json_t *d = json_array_get(dags, i);
+        const json_t *errors = json_object_get(d, "errors");
+        for (size_t j = 0; j < json_array_size(errors); j++) {
+            const json_t *e = json_array_get(errors, j);
+            const char *file = jstr(e, "file"), *msg = jstr(e, "message"), *hint = jstr(e, "hint");
+            json_int_t line = 0, col = 0;
+            jint(e, "line", &line);
+            jint(e, "column", &col);
+            if (first)
+                putchar('\n');
+            first = 0;
+            if (!file)
+                file = jstr(d, "file");
+            if (line > 0)
+                printf("%s:%" JSON_INTEGER_FORMAT ":%" JSON_INTEGER_FORMAT ": %s\n",
+                       file ? file : "?", line, col, msg ? msg : "error");
+            else
+                printf("%s: %s\n", file ? file : "?", msg ? msg : "error");
+            if (hint && *hint)
+                printf("  hint: %s\n", hint);
+        }
+    }
+}
+
+int
+cmd_dags(int argc, char **argv)
+{
+    const char *server = NULL, *sub = NULL, *v;
+    int json = 0;
+    for (int i = 1; i < argc; i++) {
+        int m = opt_value(argc, argv, &i, "--server", &v);
+        if (m < 0)
+            return usage_fail(dags_usage, "dags: missing value for", argv[i]);
+        if (m > 0) {
+            server = v;
+        } else if (strcmp(argv[i], "--json") == 0) {
+            json = 1;
+        } else if (is_help(argv[i])) {
+            printf("%s\nList the DAGs the scheduler loaded, with the errors of files that do "
+                   "not load.\n",
+                   dags_usage);
+            return 0;
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            return usage_fail(dags_usage, "dags: unknown option", argv[i]);
+        } else if (!sub && strcmp(argv[i], "list") == 0) {
+            sub = argv[i];
+        } else {
+            return usage_fail(dags_usage, "dags: unknown subcommand", argv[i]);
+        }
+    }
+
+    json_t *resp;
+    if (api_get(client_server_url(server), "/api/v1/dags", &resp) != 0)
+        return 1;
+    if (json) {
+        print_json(resp);
+        json_decref(resp);
+        return 0;
+    }
+    const json_t *dags = json_object_get(resp, "dags");
+    struct table *t = table_new();
+    table_add_column(t, "DAG", TABLE_LEFT);
+    table_add_column(t, "SCHEDULE", TABLE_LEFT);
+    table_add_column(t, "PAUSED", TABLE_LEFT);
+    table_add_column(t, "TASKS", TABLE_RIGHT);
+    table_add_column(t, "VERSION", TABLE_LEFT);
+    table_add_column(t, "ERRORS", TABLE_RIGHT);
+    for (size_t i = 0; i < json_array_size(dags); i++) {
+        const json_t *d = json_array_get(dags, i);
+        char ver[16];
+        json_int_t ntasks = 0;
+        size_t nerr = json_array_size(json_object_get(d, "errors"));
+        int paused = json_is_true(json_object_get(d, "paused"));
+        fmt_version(d, "version", ver, sizeof(ver));
+        table_add_row(t);
+        table_cell(t, jstr(d, "dag"));
+        table_cell(t, jstr(d, "schedule"));
+        table_cell_color(t, paused ? "yes" : "no", paused ? "33" : NULL);
+        if (jint(d, "tasks", &ntasks))
+            table_cellf(t, "%" JSON_INTEGER_FORMAT, ntasks);
+        else
+            table_cell(t, NULL);
+        table_cell(t, ver);
+        if (nerr) {
+            char n[32];
+            snprintf(n, sizeof(n), "%zu", nerr);
+            table_cell_color(t, n, "31");
+        } else {
+            table_cell(t, "0");
+        }
+    }
+    table_print(t, stdout, table_use_color(stdout));
+    table_free(t);
+    print_dag_errors(dags);
+    json_decref(resp);
+    return 0;
+}
+
+/* ---- task tables (runs show, trigger --wait) --------------------------- */
+
+static int
+is_terminal_task_state(const char *s)
+{
+    return s && (!strcmp(s, "success") || !strcmp(s, "failed") || !strcmp(s, "upstream_failed") ||
+                 !strcmp(s, "skipped"));
+}
+
+static int
+is_final_run_state(const char *s)
+{
+    return s && (!strcmp(s, "success") || !strcmp(s, "failed"));
+}
+
+static void
+print_task_table(const json_t *run, int color)
+{
+    struct table *t = table_new();
+    table_add_column(t, "TASK", TABLE_LEFT);
+    table_add_column(t, "STATE", TABLE_LEFT);
+    table_add_column(t, "ATTEMPTS", TABLE_RIGHT);
+    table_add_column(t, "WORKER", TABLE_LEFT);
+    table_add_column(t, "STARTED", TABLE_LEFT);
+    table_add_column(t, "ENDED", TABLE_LEFT);
+    table_add_column(t, "DURATION", TABLE_RIGHT);
+    table_add_column(t, "EXIT", TABLE_RIGHT);
+    const json_t *tasks = json_object_get(run, "tasks");
+    for (size_t i = 0; i < json_array_size(tasks); i++) {
+        const json_t *task = json_array_get(tasks, i);
+        char started[32], ended[32], dur[32], ex[64];
+        int64_t start = 0;
+        json_int_t att = 0, max = 0;
+        jtime(task, "started_at", &start);
+        fmt_field_time(task, "started_at", 0, started, sizeof(started));
+        fmt_field_time(task, "ended_at", start, ended, sizeof(ended));
+        fmt_object_duration(task, dur, sizeof(dur));
+        fmt_exit(task, ex, sizeof(ex));
+        table_add_row(t);
+        table_cell(t, jstr(task, "task"));
+        cell_state(t, jstr(task, "state"));
+        jint(task, "attempts", &att);
+        if (jint(task, "max_attempts", &max) && max > 0)
+            table_cellf(t, "%" JSON_INTEGER_FORMAT "/%" JSON_INTEGER_FORMAT, att, max);
+        else
+            table_cellf(t, "%" JSON_INTEGER_FORMAT, att);
+        table_cell(t, jstr(task, "worker"));
+        table_cell(t, started);
+        table_cell(t, ended);
+        table_cell(t, dur);
+        table_cell_color(t, ex, strcmp(ex, "0") != 0 ? "31" : NULL);
+    }
+    table_print(t, stdout, color);
+    table_free(t);
+}
+
+/* Print each multi-line text indented under its first line. */
+static void
+print_indented(const char *text, const char *indent)
+{
+    for (const char *p = text; *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t n = nl ? (size_t)(nl - p) : strlen(p);
+        if (p != text)
+            fputs(indent, stdout);
+        fwrite(p, 1, n, stdout);
+        putchar('\n');
+        p += n + (nl ? 1 : 0);
+    }
+}
+
+/* Why tasks failed, are retrying or were skipped, below the task table. */
+static void
+print_task_errors(const json_t *run, int color)
+{
+    int first = 1;
+    const json_t *tasks = json_object_get(run, "tasks");
+    for (size_t i = 0; i < json_array_size(tasks); i++) {
+        const json_t *task = json_array_get(tasks, i);
+        const char *state = jstr(task, "state");
+        if (!state || (strcmp(state, "failed") && strcmp(state, "up_for_retry") &&
+                       strcmp(state, "upstream_failed") && strcmp(state, "skipped")))
+            continue;
+        char err[2048], retry[32];
+        fmt_task_error(task, err, sizeof(err));
+        if (!err[0])
+            continue;
+        if (first)
+            putchar('\n');
+        first = 0;
+        json_int_t att = 0, max = 0;
+        jint(task, "attempts", &att);
+        jint(task, "max_attempts", &max);
+        table_put_color(stdout, jstr(task, "task") ? jstr(task, "task") : "?",
+                        table_state_color(state), color);
+        if (att > 0 && max > 0)
+            printf(" (attempt %" JSON_INTEGER_FORMAT " of %" JSON_INTEGER_FORMAT, att, max);
+        else if (att > 0)
+            printf(" (attempt %" JSON_INTEGER_FORMAT, att);
+        fmt_field_time(task, "next_retry_at", clock_wall_ms() / 1000, retry, sizeof(retry));
+        if (!strcmp(state, "up_for_retry") && retry[0])
+            printf("%sretry at %s", att > 0 ? "; " : " (", retry);
+        if (att > 0 || (!strcmp(state, "up_for_retry") && retry[0]))
+            putchar(')');
+        fputs(": ", stdout);
+        print_indented(err, "    ");
+    }
+}
+
+/* ---- cairn runs --------------------------------------------------------- */
+
+static const char runs_usage[] =
+    "usage: cairn runs list [--dag D] [--state S] [--limit N] [--json] [--server URL]\n"
+    "       cairn runs show RUN [--dag D] [--json] [--server URL]";
+
+static int
+runs_list(const char *server, const char *dag, const char *state, const char *limit, int json)
+{
+    struct sb path;
+    json_t *resp;
+    sb_init(&path);
+    sb_puts(&path, "/api/v1/runs");
+    query_add(&path, "dag", dag);
+    query_add(&path, "state", state);
+    query_add(&path, "limit", limit);
+    int rc = api_get(server, path.buf, &resp);
+    sb_free(&path);
+    if (rc != 0)
+        return 1;
+    if (json) {
+        print_json(resp);
+        json_decref(resp);
+        return 0;
+    }
+    struct table *t = table_new();
+    table_add_column(t, "RUN ID", TABLE_LEFT);
+    table_add_column(t, "DAG", TABLE_LEFT);
+    table_add_column(t, "STATE", TABLE_LEFT);
+    table_add_column(t, "LOGICAL DATE", TABLE_LEFT);
+    table_add_column(t, "STARTED", TABLE_LEFT);
+    table_add_column(t, "ENDED", TABLE_LEFT);
+    table_add_column(t, "DURATION", TABLE_RIGHT);
+    const json_t *runs = json_object_get(resp, "runs");
+    for (size_t i = 0; i < json_array_size(runs); i++) {
+        const json_t *r = json_array_get(runs, i);
+        char started[32], ended[32], dur[32];
+        int64_t start = 0;
+        jtime(r, "started_at", &start);
+        fmt_field_time(r, "started_at", 0, started, sizeof(started));
+        fmt_field_time(r, "ended_at", start, ended, sizeof(ended));
+        fmt_object_duration(r, dur, sizeof(dur));
+        table_add_row(t);
+        table_cell(t, jstr(r, "run_id"));
+        table_cell(t, jstr(r, "dag"));
+        cell_state(t, jstr(r, "state"));
+        table_cell(t, jstr(r, "logical_date"));
+        table_cell(t, started);
+        table_cell(t, ended);
+        table_cell(t, dur);
+    }
+    table_print(t, stdout, table_use_color(stdout));
+    table_free(t);
+    json_decref(resp);
+    return 0;
+}
+
+static void
+print_header_line(const char *key, const char *value)
+{
+    printf("%-14s%s\n", key, value && *value ? value : "-");
+}
+
+static void
+print_run_header(const json_t *run, int color)
+{
+    char buf[64];
+    print_header_line("run", jstr(run, "run_id"));
+    print_header_line("dag", jstr(run, "dag"));
+    printf("%-14s", "state");
+    table_put_color(stdout, jstr(run, "state") ? jstr(run, "state") : "-",
+                    table_state_color(jstr(run, "state")), color);
+    putchar('\n');
+    print_header_line("type", jstr(run, "run_type"));
+    print_header_line("logical date", jstr(run, "logical_date"));
+    fmt_version(run, "dag_version", buf, sizeof(buf));
+    print_header_line("version", buf);
+
+    struct sb sb;
+    sb_init(&sb);
+    json_t *params = json_object_get(run, "params");
+    for (void *it = json_object_iter(params); it; it = json_object_iter_next(params, it)) {
+        const char *k = json_object_iter_key(it);
+        const json_t *v = json_object_iter_value(it);
+        if (sb.len)
+            sb_puts(&sb, ", ");
+        if (json_is_string(v)) {
+            sb_printf(&sb, "%s=%s", k, json_string_value(v));
+        } else {
+            char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+            sb_printf(&sb, "%s=%s", k, s ? s : "?");
+            free(s);
+        }
+    }
+    print_header_line("params", sb.buf);
+    sb_free(&sb);
+
+    int64_t start = 0;
+    jtime(run, "started_at", &start);
+    fmt_field_time(run, "started_at", 0, buf, sizeof(buf));
+    print_header_line("started", buf);
+    fmt_field_time(run, "ended_at", 0, buf, sizeof(buf));
+    print_header_line("ended", buf);
+    fmt_object_duration(run, buf, sizeof(buf));
+    print_header_line("duration", buf);
+}
+
+static int
+runs_show(const char *server, const char *run_id, const char *dag, int json)
+{
+    struct sb path;
+    json_t *run;
+    sb_init(&path);
+    run_path(&path, run_id, NULL, dag);
+    int rc = api_get(server, path.buf, &run);
+    sb_free(&path);
+    if (rc != 0)
+        return 1;
+    if (json) {
+        print_json(run);
+    } else {
+        int color = table_use_color(stdout);
+        print_run_header(run, color);
+        putchar('\n');
+        print_task_table(run, color);
+        print_task_errors(run, color);
+    }
+    json_decref(run);
+    return 0;
+}
+
+int
+cmd_runs(int argc, char **argv)
+{
+    const char *server = NULL, *dag = NULL, *state = NULL, *limit = NULL, *sub = NULL, *run = NULL,
+               *v;
+    int json = 0;
+    for (int i = 1; i < argc; i++) {
+        int m;
+        if ((m = opt_value(argc, argv, &i, "--server", &v)) > 0) {
+            server = v;
+        } else if (m == 0 && (m = opt_value(argc, argv, &i, "--dag", &v)) > 0) {
+            dag = v;
+        } else if (m == 0 && (m = opt_value(argc, argv, &i, "--state", &v)) > 0) {
+            state = v;
+        } else if (m == 0 && (m = opt_value(argc, argv, &i, "--limit", &v)) > 0) {
+            long n;
+            if (parse_positive(v, &n) != 0)
+                return usage_fail(runs_usage, "runs: --limit takes a positive number, not", v);
+            limit = v;
+        } else if (m < 0) {
+            return usage_fail(runs_usage, "runs: missing value for", argv[i]);
+        } else if (strcmp(argv[i], "--json") == 0) {
+            json = 1;
+        } else if (is_help(argv[i])) {
+            printf("%s\nList recent runs (newest first), or show one run with its tasks.\n",
+                   runs_usage);
+            return 0;
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            return usage_fail(runs_usage, "runs: unknown option", argv[i]);
+        } else if (!sub) {
+            sub = argv[i];
+            if (strcmp(sub, "list") != 0 && strcmp(sub, "show") != 0)
+                return usage_fail(runs_usage, "runs: unknown subcommand", sub);
+        } else if (!strcmp(sub, "show") && !run) {
+            run = argv[i];
+        } else {
+            return usage_fail(runs_usage, "runs: unexpected argument", argv[i]);
+        }
+    }
+    if (!sub) {
+        fprintf(stderr, "cairn: runs: give a subcommand (list or show)\n%s\n", runs_usage);
+        return 2;
+    }
+    if (!strcmp(sub, "list"))
+        return runs_list(client_server_url(server), dag, state, limit, json);
+    if (!run) {
+        fprintf(stderr, "cairn: runs show: missing RUN\n%s\n", runs_usage);
+        return 2;
+    }
+    if (state || limit) {
+        fprintf(stderr, "cairn: runs show: --state and --limit are for runs list\n%s\n",
+                runs_usage);
+        return 2;
+    }
+    return runs_show(client_server_url(server), run, dag, json);
+}
+
+/* ---- cairn trigger ------------------------------------------------------ */
+
+static const char trigger_usage[] =
+    "usage: cairn trigger DAG [--param NAME=VALUE]... [--logical-date D] [--wait] [--json]\n"
+    "                         [--server URL]";
+
+/* What trigger --wait remembers of a task, to print changes only. */
+struct seen_task {
+    char *task;
+    char *state;
+    json_int_t attempts;
+};
+
+struct waiter {
+    struct seen_task *tasks;
+    size_t n, cap;
+    int tty; /* stdout is a terminal: keep a progress line */
+    int color;
+    int progress_shown; /* the progress line is on the screen */
+    int64_t started_ms; /* when waiting began (monotonic) */
+};
+
+static void
+waiter_clear_progress(struct waiter *w)
+{
+    if (w->progress_shown) {
+        fputs("\r\033[K", stdout);
+        w->progress_shown = 0;
+    }
+}
+
+static struct seen_task *
+waiter_find(struct waiter *w, const char *task)
+{
+    for (size_t i = 0; i < w->n; i++)
+        if (strcmp(w->tasks[i].task, task) == 0)
+            return &w->tasks[i];
+    xgrow((void **)&w->tasks, &w->cap, w->n + 1, sizeof(*w->tasks));
+    struct seen_task *s = &w->tasks[w->n++];
+    s->task = xstrdup(task);
+    s->state = NULL;
+    s->attempts = 0;
+    return s;
+}
+
+static void
+waiter_free(struct waiter *w)
+{
+    for (size_t i = 0; i < w->n; i++) {
+        free(w->tasks[i].task);
+        free(w->tasks[i].state);
+    }
+    free(w->tasks);
+}
+
+/* One line for a task that changed: "12:00:01 train running (attempt 1 on w1)". */
+static void
+print_task_event(struct waiter *w, const json_t *task)
+{
+    const char *name = jstr(task, "task"), *state = jstr(task, "state");
+    const char *worker = jstr(task, "worker");
+    char now[16], err[1024], buf[64];
+    json_int_t att = 0;
+    jint(task, "attempts", &att);
+    fmt_time(clock_wall_ms() / 1000, 1, now, sizeof(now));
+    waiter_clear_progress(w);
+    printf("%s %s ", now, name);
+    table_put_color(stdout, state, table_state_color(state), w->color);
+    if (!strcmp(state, "leased") || !strcmp(state, "running")) {
+        printf(" (attempt %" JSON_INTEGER_FORMAT "%s%s)", att, worker ? " on " : "",
+               worker ? worker : "");
+    } else if (!strcmp(state, "success")) {
+        fmt_object_duration(task, buf, sizeof(buf));
+        printf(" (attempt %" JSON_INTEGER_FORMAT "%s%s)", att, buf[0] ? ", " : "", buf);
+    } else if (!strcmp(state, "up_for_retry") || !strcmp(state, "failed") ||
+               !strcmp(state, "upstream_failed") || !strcmp(state, "skipped")) {
+        fmt_task_error(task, err, sizeof(err));
+        char *nl = strchr(err, '\n');
+        if (nl)
+            *nl = '\0';
+        if (err[0])
+            printf(": %s", err);
+        fmt_field_time(task, "next_retry_at", clock_wall_ms() / 1000, buf, sizeof(buf));
+        if (!strcmp(state, "up_for_retry") && buf[0])
+            printf(", retry at %s", buf);
+    }
+    putchar('\n');
+}
+
+static void
+waiter_progress(struct waiter *w, const json_t *run)
+{
+    size_t total = 0, done = 0, running = 0, failed = 0;
+    const json_t *tasks = json_object_get(run, "tasks");
+    for (size_t i = 0; i < json_array_size(tasks); i++) {
+        const json_t *task = json_array_get(tasks, i);
+        const char *s = jstr(task, "state");
+        total++;
+        if (is_terminal_task_state(s))
+            done++;
+        if (s && (!strcmp(s, "running") || !strcmp(s, "leased")))
+            running++;
+        if (s && (!strcmp(s, "failed") || !strcmp(s, "upstream_failed")))
+            failed++;
+    }
+    char el[32];
+    fmt_seconds(clock_mono_ms() - w->started_ms, el, sizeof(el));
+    printf("\r\033[K%s: %zu/%zu done, %zu running, %zu failed  (%s)", jstr(run, "state"), done,
+           total, running, failed, el);
+    w->progress_shown = 1;
+}
+
+/* Print the changes since the last poll. */
+static void
+waiter_update(struct waiter *w, const json_t *run)
+{
+    const json_t *tasks = json_object_get(run, "tasks");
+    for (size_t i = 0; i < json_array_size(tasks); i++) {
+        const json_t *task = json_array_get(tasks, i);
+        const char *name = jstr(task, "task"), *state = jstr(task, "state");
+        json_int_t att = 0;
+        if (!name || !state)
+            continue;
+        jint(task, "attempts", &att);
+        struct seen_task *s = waiter_find(w, name);
+        int changed = !s->state || strcmp(s->state, state) != 0 || s->attempts != att;
+        int initial = !s->state && !strcmp(state, "pending");
+        if (changed && !initial)
+            print_task_event(w, task);
+        if (changed) {
+            free(s->state);
+            s->state = xstrdup(state);
+            s->attempts = att;
+        }
+    }
+    if (w->tty)
+        waiter_progress(w, run);
+    fflush(stdout);
+}
+
+/* Poll the run until it ends. Returns the exit code; *final is the last run
+ * object (caller frees) when it ended. */
+static int
+wait_for_run(const char *server, const char *run_id, const char *dag, int json, json_t **final)
+{
+    struct waiter w;
+    struct sb path;
+    int rc = 1;
+    int64_t unreachable_since = 0;
+    memset(&w, 0, sizeof(w));
+    w.tty = !json && isatty(STDOUT_FILENO);
+    w.color = !json && table_use_color(stdout);
+    w.started_ms = clock_mono_ms();
+    sb_init(&path);
+    run_path(&path, run_id, NULL, dag);
+    catch_sigint();
+    *final = NULL;
+
+    while (!interrupted) {
+        int64_t t0 = clock_mono_ms();
+        json_t *run = NULL;
+        char err[1024];
+        int r = client_get_json(server, path.buf, &run, err, sizeof(err));
+        if (r != 0) {
+            if (!is_transient(r) || interrupted) {
+                if (!interrupted) {
+                    waiter_clear_progress(&w);
+                    fprintf(stderr, "cairn: %s\n", err);
+                }
+                break;
+            }
+            if (!unreachable_since) {
+                unreachable_since = t0;
+                waiter_clear_progress(&w);
+                fprintf(stderr, "cairn: %s; retrying\n", err);
+            } else if (t0 - unreachable_since > POLL_GIVE_UP_MS) {
+                waiter_clear_progress(&w);
+                fprintf(stderr, "cairn: gave up waiting for the scheduler\n");
+                break;
+            }
+            sleep_until(t0, 1000);
+            continue;
+        }
+        unreachable_since = 0;
+        if (!json)
+            waiter_update(&w, run);
+        if (is_final_run_state(jstr(run, "state"))) {
+            waiter_clear_progress(&w);
+            rc = strcmp(jstr(run, "state"), "success") == 0 ? 0 : 1;
+            *final = run;
+            break;
+        }
+        json_decref(run);
+        sleep_until(t0, POLL_INTERVAL_MS);
+    }
+    if (interrupted && !*final) {
+        waiter_clear_progress(&w);
+        fflush(stdout);
+        fprintf(stderr, "cairn: stopped waiting; the run goes on (cairn runs show %s --dag %s)\n",
+                run_id, dag);
+        rc = 130;
+    }
+    sb_free(&path);
+    waiter_free(&w);
+    return rc;
+}
+
+int
+cmd_trigger(int argc, char **argv)
+{
+    const char *server = NULL, *dag = NULL, *date = NULL, *v;
+    int json = 0, wait = 0, rc = 1;
+    json_t *params = json_object(), *resp = NULL;
+    for (int i = 1; i < argc; i++) {
+        int m;
+        if ((m = opt_value(argc, argv, &i, "--server", &v)) > 0) {
+            server = v;
+        } else if (m == 0 && (m = opt_value(argc, argv, &i, "--logical-date", &v)) > 0) {
+            date = v;
+        } else if (m == 0 && (m = opt_value(argc, argv, &i, "--param", &v)) > 0) {
+            const char *eq = strchr(v, '=');
+            if (!eq || eq == v) {
+                rc = usage_fail(trigger_usage, "trigger: --param takes NAME=VALUE, not", v);
+                goto out;
+            }
+            char *key = xstrndup(v, (size_t)(eq - v));
+            json_t *jv = json_string(eq + 1);
+            int bad = !jv || json_object_set_new(params, key, jv) != 0;
+            free(key);
+            if (bad) {
+                rc = usage_fail(trigger_usage, "trigger: --param is not valid UTF-8:", v);
+                goto out;
+            }
+        } else if (m < 0) {
+            rc = usage_fail(trigger_usage, "trigger: missing value for", argv[i]);
+            goto out;
+        } else if (strcmp(argv[i], "--json") == 0) {
+            json = 1;
+        } else if (strcmp(argv[i], "--wait") == 0) {
+            wait = 1;
+        } else if (is_help(argv[i])) {
+            printf("%s\nStart a run of DAG now and print its run id. --wait follows the run "
+                   "until it ends\nand exits 0 only if it succeeded.\n",
+                   trigger_usage);
+            rc = 0;
+            goto out;
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            rc = usage_fail(trigger_usage, "trigger: unknown option", argv[i]);
+            goto out;
+        } else if (!dag) {
+            dag = argv[i];
+        } else {
+            rc = usage_fail(trigger_usage, "trigger: unexpected argument", argv[i]);
+            goto out;
+        }
+    }
+    if (!dag) {
+        fprintf(stderr, "cairn: trigger: missing DAG\n%s\n", trigger_usage);
+        rc = 2;
+        goto out;
+    }
+    server = client_server_url(server);
+    json_t *body = json_object();
+    if (json_object_size(params) > 0)
+        json_object_set(body, "params", params);
+    if (date)
+        json_object_set_new(body, "logical_date", json_string(date));
+    char *enc = client_urlencode(dag);
+    char *path = xasprintf("/api/v1/dags/%s/trigger", enc);
+    char err[1024];
+    int r = client_post_json(server, path, body, &resp, err, sizeof(err));
+    free(enc);
+    free(path);
+    json_decref(body);
+    if (r != 0) {
+        fprintf(stderr, "cairn: %s\n", err);
+        rc = 1;
+        goto out;
+    }
+    const char *run_id = jstr(resp, "run_id");
+    if (!run_id) {
+        fprintf(stderr, "cairn: the scheduler's answer has no run_id\n");
+        rc = 1;
+        goto out;
+    }
+    if (!wait) {
+        if (json)
+            print_json(resp);
+        else
+            puts(run_id);
+        rc = 0;
+        goto out;
+    }
+
+    json_t *final = NULL;
+    const char *run_dag = jstr(resp, "dag") ? jstr(resp, "dag") : dag;
+    if (!json) {
+        puts(run_id);
+        fflush(stdout);
+    }
+    rc = wait_for_run(server, run_id, run_dag, json, &final);
+    if (final) {
+        if (json) {
+            print_json(final);
+        } else {
+            int color = table_use_color(stdout);
+            char dur[32];
+            putchar('\n');
+            print_task_table(final, color);
+            print_task_errors(final, color);
+            fmt_object_duration(final, dur, sizeof(dur));
+            printf("\nrun %s ", run_id);
+            table_put_color(stdout, jstr(final, "state"), table_state_color(jstr(final, "state")),
+                            color);
+            printf("%s%s\n", dur[0] ? " in " : "", dur);
+        }
+        json_decref(final);
+    }
+out:
+    json_decref(params);
+    json_decref(resp);
+    return rc;
+}
+
+/* ---- cairn logs --------------------------------------------------------- */
+
+static const char logs_usage[] =
+    "usage: cairn logs RUN TASK [--dag D] [--attempt N] [--follow] [--server URL]";
+
+/* For --follow before the task has an attempt: 1 if the task has not ended
+ * (worth waiting for), 0 if it ended without running (skipped, upstream
+ * failed) or does not exist, -1 if that cannot be told now. */
+static int
+task_may_start(const char *server, const char *run_id, const char *task, const char *dag)
+{
+    struct sb path;
+    json_t *run = NULL;
+    int wait = -1;
+    sb_init(&path);
+    run_path(&path, run_id, NULL, dag);
+    if (client_get_json(server, path.buf, &run, NULL, 0) == 0) {
+        const json_t *tasks = json_object_get(run, "tasks");
+        wait = 0;
+        for (size_t i = 0; i < json_array_size(tasks); i++) {
+            const json_t *t = json_array_get(tasks, i);
+            const char *name = jstr(t, "task");
+            if (name && !strcmp(name, task))
+                wait = !is_terminal_task_state(jstr(t, "state"));
+        }
+    }
+    json_decref(run);
+    sb_free(&path);
+    return wait;
+}
+
+static int
+logs_print(const char *server, const char *run_id, const char *task, const char *dag,
+           const char *attempt, int follow)
+{
+    char *enc = client_urlencode(task);
+    char *tail = xasprintf("/tasks/%s/logs", enc);
+    char att_buf[32];
+    json_int_t offset = 0;
+    int64_t unreachable_since = 0;
+    int rc = 1, waiting_noted = 0;
+    free(enc);
+    if (follow)
+        catch_sigint();
+
+    while (!interrupted) {
+        int64_t t0 = clock_mono_ms();
+        struct sb path;
+        json_t *chunk = NULL;
+        char err[1024], off_buf[32];
+        snprintf(off_buf, sizeof(off_buf), "%" JSON_INTEGER_FORMAT, offset);
+        sb_init(&path);
+        run_path(&path, run_id, tail, dag);
+        query_add(&path, "attempt", attempt);
+        query_add(&path, "offset", off_buf);
+        int r = client_get_json(server, path.buf, &chunk, err, sizeof(err));
+        sb_free(&path);
+        if (r != 0) {
+            if (follow && is_transient(r)) {
+                if (!unreachable_since) {
+                    unreachable_since = t0;
+                    fprintf(stderr, "cairn: %s; retrying\n", err);
+                } else if (t0 - unreachable_since > POLL_GIVE_UP_MS) {
+                    fprintf(stderr, "cairn: gave up waiting for the scheduler\n");
+                    break;
+                }
+                sleep_until(t0, 1000);
+                continue;
+            }
+            /* No log yet because the task has not started: wait for it. */
+            if (follow && r == CAIRN_ENOENT && offset == 0 &&
+                task_may_start(server, run_id, task, dag) != 0) {
+                if (!waiting_noted && isatty(STDERR_FILENO))
+                    fprintf(stderr, "cairn: waiting for %s to start...\n", task);
+                waiting_noted = 1;
+                sleep_until(t0, POLL_INTERVAL_MS);
+                continue;
+            }
+            fprintf(stderr, "cairn: %s\n", err);
+            break;
+        }
+        unreachable_since = 0;
+        const json_t *data = json_object_get(chunk, "data");
+        size_t n = json_string_length(data);
+        if (n)
+            fwrite(json_string_value(data), 1, n, stdout);
+        json_int_t next = offset;
+        jint(chunk, "next_offset", &next);
+        /* Keep reading the attempt we started with, even if a retry begins.
+         * Attempt 0 means the task has not started yet. */
+        json_int_t a = 0;
+        jint(chunk, "attempt", &a);
+        int started = attempt || a > 0;
+        if (!attempt && a > 0) {
+            snprintf(att_buf, sizeof(att_buf), "%" JSON_INTEGER_FORMAT, a);
+            attempt = att_buf;
+        }
+        int complete = json_is_true(json_object_get(chunk, "complete"));
+        json_decref(chunk);
+        if (fflush(stdout) != 0) { /* e.g. the reader of a pipe went away */
+            rc = 1;
+            break;
+        }
+        if (next > offset) {
+            offset = next;
+            continue; /* more may be waiting: ask again at once */
+        }
+        if (!follow || complete) {
+            rc = 0;
+            break;
+        }
+        if (!started) {
+            int may = task_may_start(server, run_id, task, dag);
+            if (may == 0) {
+                fprintf(stderr, "cairn: %s ended without running, so it has no log\n", task);
+                rc = 0;
+                break;
+            }
+            if (!waiting_noted && isatty(STDERR_FILENO))
+                fprintf(stderr, "cairn: waiting for %s to start...\n", task);
+            waiting_noted = 1;
+        }
+        sleep_until(t0, POLL_INTERVAL_MS);
+    }
+    if (interrupted)
+        rc = 130;
+    free(tail);
+    return rc;
+}
+
+int
+cmd_logs(int argc, char **argv)
+{
+    const char *server = NULL, *dag = NULL, *attempt = NULL, *run = NULL, *task = NULL, *v;
+    int follow = 0;
+    for (int i = 1; i < argc; i++) {
+        int m;
+        if ((m = opt_value(argc, argv, &i, "--server", &v)) > 0) {
+            server = v;
+        } else if (m == 0 && (m = opt_value(argc, argv, &i, "--dag", &v)) > 0) {
+            dag = v;
+        } else if (m == 0 && (m = opt_value(argc, argv, &i, "--attempt", &v)) > 0) {
+            long n;
+            if (parse_positive(v, &n) != 0)
+                return usage_fail(logs_usage, "logs: --attempt takes a positive number, not", v);
+            attempt = v;
+        } else if (m < 0) {
+            return usage_fail(logs_usage, "logs: missing value for", argv[i]);
+        } else if (strcmp(argv[i], "--follow") == 0 || strcmp(argv[i], "-f") == 0) {
+            follow = 1;
+        } else if (is_help(argv[i])) {
+            printf("%s\nPrint the output of a task's attempt (the latest unless --attempt), "
+                   "stdout and\nstderr interleaved. --follow keeps printing until the attempt "
+                   "ends.\n",
+                   logs_usage);
+            return 0;
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            return usage_fail(logs_usage, "logs: unknown option", argv[i]);
+        } else if (!run) {
+            run = argv[i];
+        } else if (!task) {
+            task = argv[i];
+        } else {
+            return usage_fail(logs_usage, "logs: unexpected argument", argv[i]);
+        }
+    }
+    if (!run || !task) {
+        fprintf(stderr, "cairn: logs: missing %s\n%s\n", run ? "TASK" : "RUN and TASK", logs_usage);
+        return 2;
+    }
+    return logs_print(client_server_url(server), run, task, dag, attempt, follow);
+}
+
+/* ---- cairn workers ------------------------------------------------------ */
+
+static const char workers_usage[] = "usage: cairn workers [--json] [--server URL]";
+
+int
+cmd_workers(int argc, char **argv)
+{
+    const char *server = NULL, *v;
+    int json = 0;
+    for (int i = 1; i < argc; i++) {
+        int m = opt_value(argc, argv, &i, "--server", &v);
+        if (m < 0)
+            return usage_fail(workers_usage, "workers: missing value for", argv[i]);
+        if (m > 0) {
+            server = v;
+        } else if (strcmp(argv[i], "--json") == 0) {
+            json = 1;
+        } else if (is_help(argv[i])) {
+            printf("%s\nList the workers connected to the scheduler and what they run.\n",
+                   workers_usage);
+            return 0;
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            return usage_fail(workers_usage, "workers: unknown option", argv[i]);
+        } else {
+            return usage_fail(workers_usage, "workers: unexpected argument", argv[i]);
+        }
+    }
+
+    json_t *resp;
+    if (api_get(client_server_url(server), "/api/v1/workers", &resp) != 0)
+        return 1;
+    if (json) {
+        print_json(resp);
+        json_decref(resp);
+        return 0;
+    }
+    struct table *t = table_new();
+    table_add_column(t, "NAME", TABLE_LEFT);
+    table_add_column(t, "STATE", TABLE_LEFT);
+    table_add_column(t, "SLOTS", TABLE_RIGHT);
+    table_add_column(t, "BUSY", TABLE_RIGHT);
+    table_add_column(t, "LABELS", TABLE_LEFT);
+    table_add_column(t, "LAST SEEN", TABLE_RIGHT);
+    table_add_column(t, "RUNNING", TABLE_LEFT);
+    const json_t *workers = json_object_get(resp, "workers");
+    for (size_t i = 0; i < json_array_size(workers); i++) {
+        const json_t *w = json_array_get(workers, i);
+        json_int_t slots = 0, busy = 0;
+        int64_t seen;
+        struct sb labels, running;
+        sb_init(&labels);
+        sb_init(&running);
+        json_t *lobj = json_object_get(w, "labels");
+        for (void *it = json_object_iter(lobj); it; it = json_object_iter_next(lobj, it)) {
+            const json_t *lv = json_object_iter_value(it);
+            sb_printf(&labels, "%s%s=%s", labels.len ? "," : "", json_object_iter_key(it),
+                      json_is_string(lv) ? json_string_value(lv) : "?");
+        }
+        const json_t *leases = json_object_get(w, "running");
+        for (size_t j = 0; j < json_array_size(leases); j++) {
+            const json_t *r = json_array_get(leases, j);
+            const char *rdag = jstr(r, "dag"), *rtask = jstr(r, "task");
+            sb_printf(&running, "%s%s/%s", running.len ? ", " : "", rdag ? rdag : "?",
+                      rtask ? rtask : "?");
+        }
+        table_add_row(t);
+        table_cell(t, jstr(w, "name"));
+        cell_state(t, jstr(w, "state"));
+        jint(w, "slots", &slots);
+        jint(w, "busy", &busy);
+        table_cellf(t, "%" JSON_INTEGER_FORMAT, slots);
+        table_cellf(t, "%" JSON_INTEGER_FORMAT, busy);
+        table_cell(t, labels.buf);
+        if (jtime(w, "last_seen", &seen)) {
+            char d[32];
+            fmt_seconds(clock_wall_ms() - seen * 1000, d, sizeof(d));
+            table_cellf(t, "%s ago", d);
+        } else {
+            table_cell(t, NULL);
+        }
+        table_cell(t, running.buf);
+        sb_free(&labels);
+        sb_free(&running);
+    }
+    table_print(t, stdout, table_use_color(stdout));
+    table_free(t);
+    json_decref(resp);
+    return 0;
+}

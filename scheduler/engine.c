@@ -1,0 +1,2282 @@
+#include "engine.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "cal.h"
+#include "err.h"
+#include "expr.h"
+#include "http.h"
+#include "log.h"
+#include "proto.h"
+#include "tz.h"
+#include "util.h"
+#include "wire.h"
+
+#define TICK_MS 100
+#define RESCAN_MS 2000
+#define POLL_WAIT_MAX_MS 10000
+#define SEP "\x1f"
+
+struct after_cb {
+    void (*fn)(void *ud, bool ok);
+    void *ud;
+};
+
+struct pending_reply {
+    struct wire_req *req;
+    int type;
+    json_t *body;
+};
+
+struct sched {
+    uv_loop_t *loop;
+    struct sched_config cfg;
+    struct store *store;
+    struct wire *wire;
+    struct http_server *http;
+    struct proto_key key;
+    uv_timer_t tick;
+    uv_prepare_t prepare;
+    uv_fs_event_t fsev;
+    bool fsev_on;
+    int64_t next_rescan;
+
+    struct sched_dag **dags; /* sorted by name */
+    size_t ndags, capdags;
+    struct hmap versions;    /* version hash -> struct sched_dagver* */
+
+    struct sched_run runs;   /* sentinel of the unfinished-run list */
+    struct hmap runs_by_key; /* "dag\x1frun_id" -> run */
+    uint64_t run_seq;
+
+    struct sched_ti **heap;  /* ready queue */
+    size_t nheap, capheap;
+    struct sched_ti leases;  /* sentinel: leased + running */
+    struct sched_ti retries; /* sentinel: up_for_retry */
+    struct hmap lease_map;   /* lease id (text) -> ti */
+    int64_t lease_seq;
+    bool lease_seq_dirty;
+
+    struct sched_worker **workers;
+    size_t nworkers, capworkers;
+
+    struct sched_ti *dirty_tis;
+    struct sched_run *dirty_runs;
+    struct sched_dag **dirty_dags;
+    size_t ndirty_dags, capdirty_dags;
+    struct pending_reply *replies;
+    size_t nreplies, capreplies;
+    struct after_cb *afters;
+    size_t nafters, capafters;
+    int64_t flush_retry_at;
+    bool stopping;
+    void (*stop_done)(void *);
+    void *stop_ud;
+    int closing_handles;
+};
+
+static const char *const ti_state_names[] = {"pending", "queued", "leased", "running", "success",
+                                             "failed", "up_for_retry", "upstream_failed",
+                                             "skipped"};
+static const char *const run_state_names[] = {"queued", "running", "success", "failed"};
+
+const char *
+sched_ti_state_name(enum ti_state s)
+{
+    return (unsigned)s < TI_NSTATES ? ti_state_names[s] : "?";
+}
+
+int
+sched_ti_state_parse(const char *s)
+{
+    for (int i = 0; i < TI_NSTATES; i++)
+        if (!strcmp(s, ti_state_names[i]))
+            return i;
+    return -1;
+}
+
+const char *
+sched_run_state_name(enum run_state s)
+{
+    return (unsigned)s < RUN_NSTATES ? run_state_names[s] : "?";
+}
+
+int
+sched_run_state_parse(const char *s)
+{
+    for (int i = 0; i < RUN_NSTATES; i++)
+        if (!strcmp(s, run_state_names[i]))
+            return i;
+    return -1;
+}
+
+bool
+sched_ti_terminal(enum ti_state s)
+{
+    return s == TI_SUCCESS || s == TI_FAILED || s == TI_UPSTREAM_FAILED || s == TI_SKIPPED;
+}
+
+json_t *
+sched_json_time(int64_t wall_ms)
+{
+    if (wall_ms <= 0)
+        return json_null();
+    char buf[48];
+    cal_format_iso(wall_ms / 1000, 0, 1, buf, sizeof(buf));
+    return json_string(buf);
+}
+
+static int64_t
+parse_json_time(json_t *v)
+{
+    int64_t secs;
+    int has_time, has_off;
+    const char *s = json_string_value(v);
+    if (!s)
+        return 0;
+    /* keep milliseconds if present: "....123Z" */
+    int64_t ms = 0;
+    const char *dot = strchr(s, '.');
+    char tmp[64];
+    if (dot && strlen(s) < sizeof(tmp)) {
+        size_t pre = (size_t)(dot - s);
+        memcpy(tmp, s, pre);
+        const char *p = dot + 1;
+        int digits = 0;
+        while (*p >= '0' && *p <= '9') {
+            if (digits < 3)
+                ms = ms * 10 + (*p - '0');
+            digits++;
+            p++;
+        }
+        while (digits < 3) {
+            ms *= 10;
+            digits++;
+        }
+        snprintf(tmp + pre, sizeof(tmp) - pre, "%s", p);
+        s = tmp;
+    }
+    if (cal_parse(s, &secs, &has_time, &has_off) != 0)
+        return 0;
+    return secs * 1000 + ms;
+}
+
+/* ---------- DAG versions ---------- */
+
+static struct sched_dagver *
+dagver_get(struct sched *s, const char *version)
+{
+    size_t v;
+    return hmap_get(&s->versions, version, &v) ? (struct sched_dagver *)(uintptr_t)v : NULL;
+}
+
+static struct sched_dagver *
+dagver_add(struct sched *s, struct dag *d)
+{
+    struct sched_dagver *dv = dagver_get(s, d->version);
+    if (dv) {
+        dag_free(d);
+        return dv;
+    }
+    dv = xcalloc(1, sizeof(*dv));
+    dv->dag = d;
+    hmap_put(&s->versions, d->version, (size_t)(uintptr_t)dv);
+    return dv;
+}
+
+/* Load a version from its stored source (for runs of an older version). */
+static struct sched_dagver *
+dagver_load(struct sched *s, struct store_txn *t, const char *dag, const char *version)
+{
+    struct sched_dagver *dv = dagver_get(s, version);
+    if (dv)
+        return dv;
+    char *key = xasprintf("%s" SEP "%s", dag, version);
+    const void *data;
+    size_t len;
+    int rc = store_get_raw(t, STORE_DAG_SOURCES, key, &data, &len);
+    free(key);
+    if (rc != 0)
+        return NULL;
+    struct diag_list dl;
+    struct dag *d = NULL;
+    diag_list_init(&dl);
+    char *file = xasprintf("<%s@%.12s>", dag, version);
+    rc = dag_load_buffer(&d, data, len, file, &dl);
+    free(file);
+    diag_list_free(&dl);
+    if (rc != 0)
+        return NULL;
+    return dagver_add(s, d);
+}
+
+const struct dag *
+sched_dag_version(struct sched *s, const char *dag, const char *version)
+{
+    struct sched_dagver *dv = dagver_get(s, version);
+    if (!dv) {
+        struct store_txn *t = NULL;
+        if (store_txn_begin(s->store, false, &t) != 0)
+            return NULL;
+        dv = dagver_load(s, t, dag, version);
+        store_txn_abort(t);
+    }
+    return dv ? dv->dag : NULL;
+}
+
+/* ---------- dirty tracking ---------- */
+
+static void
+ti_dirty(struct sched *s, struct sched_ti *ti, bool attempt)
+{
+    if (!ti->dirty) {
+        ti->dirty = true;
+        ti->dirty_next = s->dirty_tis;
+        s->dirty_tis = ti;
+    }
+    if (attempt)
+        ti->attempt_dirty = true;
+}
+
+static void
+run_dirty(struct sched *s, struct sched_run *r)
+{
+    if (!r->dirty) {
+        r->dirty = true;
+        r->dirty_next = s->dirty_runs;
+        s->dirty_runs = r;
+    }
+}
+
+static void
+dag_dirty(struct sched *s, struct sched_dag *d)
+{
+    for (size_t i = 0; i < s->ndirty_dags; i++)
+        if (s->dirty_dags[i] == d)
+            return;
+    xgrow((void **)&s->dirty_dags, &s->capdirty_dags, s->ndirty_dags + 1,
+          sizeof(*s->dirty_dags));
+    s->dirty_dags[s->ndirty_dags++] = d;
+}
+
+static void
+reply_later(struct sched *s, struct wire_req *req, int type, json_t *body)
+{
+    xgrow((void **)&s->replies, &s->capreplies, s->nreplies + 1, sizeof(*s->replies));
+    s->replies[s->nreplies].req = req;
+    s->replies[s->nreplies].type = type;
+    s->replies[s->nreplies].body = body;
+    s->nreplies++;
+}
+
+void
+sched_after_commit(struct sched *s, void (*fn)(void *ud, bool ok), void *ud)
+{
+    xgrow((void **)&s->afters, &s->capafters, s->nafters + 1, sizeof(*s->afters));
+    s->afters[s->nafters].fn = fn;
+    s->afters[s->nafters].ud = ud;
+    s->nafters++;
+}
+
+/* ---------- lists and heap ---------- */
+
+static void
+list_init(struct sched_ti *head)
+{
+    head->lnext = head->lprev = head;
+}
+
+static void
+list_add(struct sched_ti *head, struct sched_ti *ti)
+{
+    ti->lnext = head;
+    ti->lprev = head->lprev;
+    head->lprev->lnext = ti;
+    head->lprev = ti;
+}
+
+static void
+list_del(struct sched_ti *ti)
+{
+    if (!ti->lnext)
+        return;
+    ti->lprev->lnext = ti->lnext;
+    ti->lnext->lprev = ti->lprev;
+    ti->lnext = ti->lprev = NULL;
+}
+
+/* Higher priority first, then older runs, then topological order. */
+static bool
+heap_before(const struct sched_ti *a, const struct sched_ti *b)
+{
+    const struct dag_task *ta = &a->run->dv->dag->tasks[a->idx];
+    const struct dag_task *tb = &b->run->dv->dag->tasks[b->idx];
+    if (ta->priority != tb->priority)
+        return ta->priority > tb->priority;
+    if (a->run->seq != b->run->seq)
+        return a->run->seq < b->run->seq;
+    return a->idx < b->idx;
+}
+
+static void
+heap_swap(struct sched *s, size_t i, size_t j)
+{
+    struct sched_ti *t = s->heap[i];
+    s->heap[i] = s->heap[j];
+    s->heap[j] = t;
+    s->heap[i]->heap_idx = i;
+    s->heap[j]->heap_idx = j;
+}
+
+static void
+heap_up(struct sched *s, size_t i)
+{
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!heap_before(s->heap[i], s->heap[p]))
+            break;
+        heap_swap(s, i, p);
+        i = p;
+    }
+}
+
+static void
+heap_down(struct sched *s, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < s->nheap && heap_before(s->heap[l], s->heap[m]))
+            m = l;
+        if (r < s->nheap && heap_before(s->heap[r], s->heap[m]))
+            m = r;
+        if (m == i)
+            break;
+        heap_swap(s, i, m);
+        i = m;
+    }
+}
+
+static void
+heap_push(struct sched *s, struct sched_ti *ti)
+{
+    xgrow((void **)&s->heap, &s->capheap, s->nheap + 1, sizeof(*s->heap));
+    s->heap[s->nheap] = ti;
+    ti->heap_idx = s->nheap++;
+    heap_up(s, ti->heap_idx);
+}
+
+static void
+heap_remove(struct sched *s, struct sched_ti *ti)
+{
+    size_t i = ti->heap_idx;
+    if (i == SIZE_MAX)
+        return;
+    s->nheap--;
+    if (i != s->nheap) {
+        s->heap[i] = s->heap[s->nheap];
+        s->heap[i]->heap_idx = i;
+        heap_down(s, i);
+        heap_up(s, i);
+    }
+    ti->heap_idx = SIZE_MAX;
+}
+
+static struct sched_ti *
+heap_pop(struct sched *s)
+{
+    if (!s->nheap)
+        return NULL;
+    struct sched_ti *ti = s->heap[0];
+    heap_remove(s, ti);
+    return ti;
+}
+
+/* ---------- state transitions ---------- */
+
+static void dispatch_parked(struct sched *s);
+static void run_check_done(struct sched *s, struct sched_run *r);
+static void ti_finish(struct sched *s, struct sched_ti *ti, enum ti_state st);
+
+static struct sched_dag *
+run_sdag(struct sched *s, const struct sched_run *r)
+{
+    return sched_find_dag(s, r->dag);
+}
+
+static void
+ti_set_state(struct sched *s, struct sched_ti *ti, enum ti_state st)
+{
+    ti->state = st;
+    ti_dirty(s, ti, false);
+}
+
+static void
+ti_make_ready(struct sched *s, struct sched_ti *ti)
+{
+    ti->decided = true;
+    ti_set_state(s, ti, TI_QUEUED);
+    ti->queued_at = clock_wall_ms();
+    heap_push(s, ti);
+}
+
+/* Decide a pending task instance from its upstreams' states (trigger
+ * rules). Called when an upstream finishes; `all_done` when none is left. */
+static void
+ti_evaluate(struct sched *s, struct sched_ti *ti)
+{
+    if (ti->decided || ti->run->state != RUN_RUNNING)
+        return;
+    const struct dag_task *t = &ti->run->dv->dag->tasks[ti->idx];
+    int nsucc = 0, nfail = 0, nupfail = 0, nskip = 0, ndone = 0;
+    for (size_t i = 0; i < t->nneeds; i++) {
+        enum ti_state us = ti->run->tis[t->needs[i]].state;
+        if (!sched_ti_terminal(us))
+            continue;
+        ndone++;
+        nsucc += us == TI_SUCCESS;
+        nfail += us == TI_FAILED;
+        nupfail += us == TI_UPSTREAM_FAILED;
+        nskip += us == TI_SKIPPED;
+    }
+    int n = (int)t->nneeds;
+    bool all = ndone == n;
+    enum ti_state out = TI_PENDING;
+    switch (t->trigger_rule) {
+    case DAG_TRIGGER_ALL_SUCCESS:
+        if (nfail || nupfail)
+            out = TI_UPSTREAM_FAILED;
+        else if (nskip)
+            out = TI_SKIPPED;
+        else if (all)
+            out = TI_QUEUED;
+        break;
+    case DAG_TRIGGER_ALL_DONE:
+        if (all)
+            out = TI_QUEUED;
+        break;
+    case DAG_TRIGGER_ALL_FAILED:
+        if (nsucc || nskip)
+            out = TI_SKIPPED;
+        else if (all)
+            out = TI_QUEUED;
+        break;
+    case DAG_TRIGGER_ONE_SUCCESS:
+        if (nsucc)
+            out = TI_QUEUED;
+        else if (all)
+            out = (nfail || nupfail) ? TI_UPSTREAM_FAILED : TI_SKIPPED;
+        break;
+    case DAG_TRIGGER_ONE_FAILED:
+        if (nfail || nupfail)
+            out = TI_QUEUED;
+        else if (all)
+            out = TI_SKIPPED;
+        break;
+    case DAG_TRIGGER_NONE_FAILED:
+        if (nfail || nupfail)
+            out = TI_UPSTREAM_FAILED;
+        else if (all)
+            out = TI_QUEUED;
+        break;
+    }
+    if (n == 0)
+        out = TI_QUEUED;
+    if (out == TI_QUEUED) {
+        ti_make_ready(s, ti);
+    } else if (out != TI_PENDING) {
+        ti->decided = true;
+        free(ti->error);
+        ti->error = xstrdup(out == TI_SKIPPED ? "skipped by trigger rule"
+                                              : "an upstream task failed");
+        ti_finish(s, ti, out);
+    }
+}
+
+/* A task instance reached a terminal state: count it, wake downstreams. */
+static void
+ti_finish(struct sched *s, struct sched_ti *ti, enum ti_state st)
+{
+    struct sched_run *r = ti->run;
+    heap_remove(s, ti);
+    list_del(ti);
+    ti_set_state(s, ti, st);
+    ti->decided = true;
+    if (!ti->ended_at)
+        ti->ended_at = clock_wall_ms();
+    r->nfinished++;
+    const struct dag_task *t = &r->dv->dag->tasks[ti->idx];
+    for (size_t i = 0; i < t->ndownstream; i++) {
+        struct sched_ti *d = &r->tis[t->downstream[i]];
+        d->pending_up--;
+        ti_evaluate(s, d);
+    }
+    run_check_done(s, r);
+}
+
+static void run_start(struct sched *s, struct sched_run *r);
+
+static void
+admit_runs(struct sched *s, struct sched_dag *sd)
+{
+    int max = sd->cur ? sd->cur->dag->max_active_runs : DAG_DEFAULT_MAX_ACTIVE_RUNS;
+    for (struct sched_run *r = s->runs.next; r != &s->runs && sd->active_runs < max;
+         r = r->next) {
+        if (r->state == RUN_QUEUED && !strcmp(r->dag, sd->name))
+            run_start(s, r);
+    }
+}
+
+static void
+run_check_done(struct sched *s, struct sched_run *r)
+{
+    if (r->nfinished < r->ntis || r->state == RUN_SUCCESS || r->state == RUN_FAILED)
+        return;
+    bool ok = true;
+    for (size_t i = 0; i < r->ntis; i++)
+        if (r->tis[i].state != TI_SUCCESS && r->tis[i].state != TI_SKIPPED)
+            ok = false;
+    r->state = ok ? RUN_SUCCESS : RUN_FAILED;
+    r->ended_at = clock_wall_ms();
+    run_dirty(s, r);
+    LOG(LOG_INFO, "CAIRN-RUN-DONE", "run %s of %s %s", r->run_id, r->dag,
+        sched_run_state_name(r->state));
+    struct sched_dag *sd = run_sdag(s, r);
+    if (sd) {
+        sd->active_runs--;
+        admit_runs(s, sd);
+    }
+}
+
+static void
+run_start(struct sched *s, struct sched_run *r)
+{
+    struct sched_dag *sd = run_sdag(s, r);
+    r->state = RUN_RUNNING;
+    r->started_at = clock_wall_ms();
+    run_dirty(s, r);
+    if (sd)
+        sd->active_runs++;
+    for (size_t i = 0; i < r->ntis; i++)
+        if (r->tis[i].pending_up == 0)
+            ti_evaluate(s, &r->tis[i]);
+}
+
+/* ---------- run creation and lookup ---------- */
+
+static char *
+run_key(const char *dag, const char *run_id)
+{
+    return xasprintf("%s" SEP "%s", dag, run_id);
+}
+
+static struct sched_run *
+run_alloc(struct sched *s, const char *dag, const char *run_id, struct sched_dagver *dv)
+{
+    struct sched_run *r = xcalloc(1, sizeof(*r));
+    r->dag = xstrdup(dag);
+    r->run_id = xstrdup(run_id);
+    r->key = run_key(dag, run_id);
+    r->dv = dv;
+    dv->refs++;
+    r->ntis = dv->dag->ntasks;
+    r->tis = xcalloc(r->ntis, sizeof(*r->tis));
+    r->seq = ++s->run_seq;
+    for (size_t i = 0; i < r->ntis; i++) {
+        struct sched_ti *ti = &r->tis[i];
+        ti->run = r;
+        ti->idx = i;
+        ti->state = TI_PENDING;
+        ti->pending_up = (int)dv->dag->tasks[i].nneeds;
+        ti->heap_idx = SIZE_MAX;
+        ti->exit_code = -1;
+    }
+    r->next = &s->runs;
+    r->prev = s->runs.prev;
+    s->runs.prev->next = r;
+    s->runs.prev = r;
+    hmap_put(&s->runs_by_key, r->key, (size_t)(uintptr_t)r);
+    return r;
+}
+
+static void
+run_free(struct sched *s, struct sched_run *r)
+{
+    (void)s;
+    for (size_t i = 0; i < r->ntis; i++) {
+        free(r->tis[i].worker_name);
+        free(r->tis[i].error);
+    }
+    free(r->tis);
+    for (size_t i = 0; i < r->noverrides; i++) {
+        free(r->overrides[i].key);
+        free(r->overrides[i].value);
+    }
+    free(r->overrides);
+    json_decref(r->params);
+    r->dv->refs--;
+    free(r->dag);
+    free(r->run_id);
+    free(r->run_type);
+    free(r->key);
+    free(r);
+}
+
+struct sched_run *
+sched_find_run(struct sched *s, const char *dag, const char *run_id)
+{
+    char *key = run_key(dag, run_id);
+    size_t v = 0;
+    bool found = hmap_get(&s->runs_by_key, key, &v);
+    free(key);
+    return found ? (struct sched_run *)(uintptr_t)v : NULL;
+}
+
+static void
+run_set_params(struct sched_run *r, json_t *params)
+{
+    r->params = params ? json_incref(params) : json_object();
+    const char *k;
+    json_t *v;
+    r->overrides = xcalloc(json_object_size(r->params) + 1, sizeof(*r->overrides));
+    json_object_foreach(r->params, k, v)
+    {
+        if (!json_is_string(v))
+            continue;
+        r->overrides[r->noverrides].key = xstrdup(k);
+        r->overrides[r->noverrides].value = xstrdup(json_string_value(v));
+        r->noverrides++;
+    }
+}
+
+int
+sched_trigger(struct sched *s, const char *dag, int64_t logical_date, bool has_date,
+              json_t *params, struct sched_run **out, char *err, size_t errlen)
+{
+    struct sched_dag *sd = sched_find_dag(s, dag);
+    if (!sd || !sd->cur) {
+        snprintf(err, errlen, sd ? "DAG '%s' has no valid version to run" : "no DAG '%s'", dag);
+        return CAIRN_ENOENT;
+    }
+    if (s->stopping) {
+        snprintf(err, errlen, "the scheduler is shutting down");
+        return CAIRN_ESTATE;
+    }
+    struct dag *d = sd->cur->dag;
+    /* params: strings, numbers and booleans, all kept as text */
+    json_t *p = json_object();
+    const char *k;
+    json_t *v;
+    if (params) {
+        json_object_foreach(params, k, v)
+        {
+            char *txt = NULL;
+            if (json_is_string(v))
+                txt = xstrdup(json_string_value(v));
+            else if (json_is_integer(v))
+                txt = xasprintf("%" JSON_INTEGER_FORMAT, json_integer_value(v));
+            else if (json_is_real(v))
+                txt = xasprintf("%.17g", json_real_value(v));
+            else if (json_is_boolean(v))
+                txt = xstrdup(json_is_true(v) ? "true" : "false");
+            if (!txt) {
+                snprintf(err, errlen, "param '%s' must be a string, number or boolean", k);
+                json_decref(p);
+                return CAIRN_EINVAL;
+            }
+            struct dag_kv kv = {(char *)k, txt};
+            if (dag_check_overrides(d, &kv, 1, err, errlen) != 0) {
+                free(txt);
+                json_decref(p);
+                return CAIRN_ENOENT;
+            }
+            json_object_set_new(p, k, json_string(txt));
+            free(txt);
+        }
+    }
+    int64_t now_ms = clock_wall_ms();
+    int64_t ld = has_date ? logical_date : now_ms / 1000;
+    char ts[48], rid[128];
+    if (has_date) {
+        cal_format_iso(ld, 0, 1, ts, sizeof(ts));
+    } else {
+        /* manual__<now with milliseconds>: unique per DAG */
+        char base[48];
+        cal_format_iso(now_ms / 1000, 0, 0, base, sizeof(base));
+        snprintf(ts, sizeof(ts), "%.19s.%03dZ", base, (int)(now_ms % 1000));
+    }
+    snprintf(rid, sizeof(rid), "manual__%s", ts);
+    if (sched_find_run(s, dag, rid)) {
+        snprintf(err, errlen, "a run '%s' of DAG '%s' already exists", rid, dag);
+        json_decref(p);
+        return CAIRN_EEXIST;
+    }
+    {
+        struct store_txn *t = NULL;
+        void *rec = NULL;
+        char *key = run_key(dag, rid);
+        int exists = 0;
+        if (store_txn_begin(s->store, false, &t) == 0) {
+            exists = store_get(t, STORE_RUNS, key, &rec) == 0;
+            json_decref(rec);
+            store_txn_abort(t);
+        }
+        free(key);
+        if (exists) {
+            snprintf(err, errlen, "a run '%s' of DAG '%s' already exists", rid, dag);
+            json_decref(p);
+            return CAIRN_EEXIST;
+        }
+    }
+    struct sched_run *r = run_alloc(s, dag, rid, sd->cur);
+    r->run_type = xstrdup("manual");
+    r->logical_date = ld;
+    dag_interval(d, ld, &r->interval_end);
+    r->created_at = now_ms;
+    r->state = RUN_QUEUED;
+    run_set_params(r, p);
+    json_decref(p);
+    run_dirty(s, r);
+    for (size_t i = 0; i < r->ntis; i++)
+        ti_dirty(s, &r->tis[i], false);
+    LOG(LOG_INFO, "CAIRN-RUN-CREATED", "run %s of %s created", rid, dag);
+    if (sd->active_runs < d->max_active_runs)
+        run_start(s, r);
+    dispatch_parked(s);
+    *out = r;
+    return 0;
+}
+
+/* ---------- workers and leases ---------- */
+
+static struct sched_worker *
+worker_find(struct sched *s, const char *name)
+{
+    for (size_t i = 0; i < s->nworkers; i++)
+        if (!strcmp(s->workers[i]->name, name))
+            return s->workers[i];
+    return NULL;
+}
+
+static bool
+labels_match(const struct dag_task *t, const struct sched_worker *w)
+{
+    for (size_t i = 0; i < t->nlabels; i++) {
+        size_t j;
+        for (j = 0; j < w->nlabels; j++)
+            if (!strcmp(t->labels[i].key, w->labels[j].key) &&
+                !strcmp(t->labels[i].value, w->labels[j].value))
+                break;
+        if (j == w->nlabels)
+            return false;
+    }
+    return true;
+}
+
+static struct sched_ti *
+lease_lookup(struct sched *s, int64_t lease_id)
+{
+    char key[24];
+    size_t v;
+    snprintf(key, sizeof(key), "%" PRId64, lease_id);
+    if (!hmap_get(&s->lease_map, key, &v) || !v)
+        return NULL;
+    struct sched_ti *ti = (struct sched_ti *)(uintptr_t)v;
+    if (ti->lease_id != lease_id || (ti->state != TI_LEASED && ti->state != TI_RUNNING))
+        return NULL;
+    return ti;
+}
+
+static void
+lease_register(struct sched *s, struct sched_ti *ti)
+{
+    snprintf(ti->lease_key, sizeof(ti->lease_key), "%" PRId64, ti->lease_id);
+    hmap_put(&s->lease_map, ti->lease_key, (size_t)(uintptr_t)ti);
+}
+
+static void
+lease_unregister(struct sched *s, struct sched_ti *ti)
+{
+    if (ti->lease_key[0])
+        hmap_del(&s->lease_map, ti->lease_key);
+    ti->lease_key[0] = '\0';
+}
+
+static json_t *
+lease_json(struct sched *s, struct sched_ti *ti)
+{
+    struct sched_run *r = ti->run;
+    const struct dag *d = r->dv->dag;
+    const struct dag_task *t = &d->tasks[ti->idx];
+    struct dag_run_ctx rc = {r->logical_date, r->interval_end, r->run_id, r->overrides,
+                             r->noverrides};
+    char **argv = NULL, **envp = NULL, err[256];
+    if (dag_render_task(d, ti->idx, &rc, &argv, &envp, err, sizeof(err)) != 0)
+        return NULL;
+    json_t *ja = json_array(), *je = json_array(), *jo = json_array();
+    for (char **p = argv; *p; p++)
+        json_array_append_new(ja, json_string(*p));
+    char ld[48];
+    cal_format_iso(r->logical_date, 0, 1, ld, sizeof(ld));
+    json_array_append_new(je, json_sprintf("CAIRN_DAG=%s", d->name));
+    json_array_append_new(je, json_sprintf("CAIRN_RUN_ID=%s", r->run_id));
+    json_array_append_new(je, json_sprintf("CAIRN_TASK=%s", t->name));
+    json_array_append_new(je, json_sprintf("CAIRN_ATTEMPT=%d", ti->attempts));
+    json_array_append_new(je, json_sprintf("CAIRN_LOGICAL_DATE=%s", ld));
+    for (char **p = envp; *p; p++)
+        json_array_append_new(je, json_string(*p));
+    for (size_t i = 0; i < t->noutputs; i++)
+        json_array_append_new(jo, json_string(t->outputs[i]));
+    dag_strv_free(argv);
+    dag_strv_free(envp);
+    return json_pack("{s:I, s:s, s:s, s:s, s:i, s:s, s:o, s:o, s:s, s:I, s:f, s:I, s:I, s:b, "
+                     "s:[], s:o}",
+                     "lease_id", (json_int_t)ti->lease_id, "dag", d->name, "run_id", r->run_id,
+                     "task", t->name, "attempt", ti->attempts, "logical_date", ld, "argv", ja,
+                     "env", je, "image", t->image, "timeout_ms", (json_int_t)t->timeout_ms,
+                     "cpus", t->cpus, "memory", (json_int_t)t->memory_bytes, "pids",
+                     (json_int_t)t->pids, "network", t->network, "inputs", "outputs", jo);
+}
+
+/* Hand ready task instances to a worker; returns the leases (maybe empty). */
+static json_t *
+dispatch(struct sched *s, struct sched_worker *w, int free_slots)
+{
+    json_t *leases = json_array();
+    struct sched_ti **aside = NULL;
+    size_t naside = 0, capaside = 0;
+    while (free_slots > 0 && !s->stopping) {
+        struct sched_ti *ti = heap_pop(s);
+        if (!ti)
+            break;
+        const struct dag *d = ti->run->dv->dag;
+        const struct dag_task *t = &d->tasks[ti->idx];
+        struct sched_dag *sd = run_sdag(s, ti->run);
+        int max_tasks = d->max_active_tasks;
+        if (!labels_match(t, w) || (sd && sd->active_tasks >= max_tasks)) {
+            xgrow((void **)&aside, &capaside, naside + 1, sizeof(*aside));
+            aside[naside++] = ti;
+            continue;
+        }
+        ti->attempts++;
+        ti->lease_id = ++s->lease_seq;
+        s->lease_seq_dirty = true;
+        ti->lease_expires = clock_mono_ms() + s->cfg.lease_ttl_ms;
+        ti->worker = w;
+        free(ti->worker_name);
+        ti->worker_name = xstrdup(w->name);
+        ti->started_at = clock_wall_ms();
+        ti->ended_at = 0;
+        ti->exit_code = -1;
+        ti->signal = 0;
+        ti->oom = ti->timed_out = false;
+        free(ti->error);
+        ti->error = NULL;
+        ti->log_size = 0;
+        json_t *lj = lease_json(s, ti);
+        if (!lj) {
+            ti->error = xstrdup("cannot render the task's command");
+            ti_finish(s, ti, TI_FAILED);
+            continue;
+        }
+        ti_set_state(s, ti, TI_LEASED);
+        ti_dirty(s, ti, true);
+        list_add(&s->leases, ti);
+        lease_register(s, ti);
+        ti->run->active++;
+        if (sd)
+            sd->active_tasks++;
+        w->busy++;
+        json_array_append_new(leases, lj);
+        free_slots--;
+    }
+    for (size_t i = 0; i < naside; i++)
+        heap_push(s, aside[i]);
+    free(aside);
+    return leases;
+}
+
+/* Work became available: give it to workers waiting in a POLL. */
+static void
+dispatch_parked(struct sched *s)
+{
+    if (!s->nheap)
+        return;
+    for (size_t i = 0; i < s->nworkers && s->nheap; i++) {
+        struct sched_worker *w = s->workers[i];
+        if (!w->parked)
+            continue;
+        json_t *leases = dispatch(s, w, w->parked_free);
+        if (json_array_size(leases) == 0) {
+            json_decref(leases);
+            continue;
+        }
+        reply_later(s, w->parked, PROTO_WORK,
+                    json_pack("{s:o, s:[]}", "leases", leases, "cancel"));
+        w->parked = NULL;
+    }
+}
+
+/* An attempt is over (result, lease lost, cancel): free its slot. */
+static void
+lease_end(struct sched *s, struct sched_ti *ti)
+{
+    list_del(ti);
+    lease_unregister(s, ti);
+    ti->run->active--;
+    struct sched_dag *sd = run_sdag(s, ti->run);
+    if (sd)
+        sd->active_tasks--;
+    if (ti->worker) {
+        ti->worker->busy--;
+        ti->worker = NULL;
+    }
+    ti->ended_at = clock_wall_ms();
+    ti_dirty(s, ti, true);
+}
+
+static int64_t
+retry_delay(const struct dag_task *t, int attempt)
+{
+    double d = (double)t->retry_delay_ms * pow(t->retry_backoff, attempt > 1 ? attempt - 1 : 0);
+    if (d > (double)t->max_retry_delay_ms)
+        d = (double)t->max_retry_delay_ms;
+    return (int64_t)d;
+}
+
+/* A failed attempt: retry if tries remain, else fail. */
+static void
+attempt_failed(struct sched *s, struct sched_ti *ti)
+{
+    const struct dag_task *t = &ti->run->dv->dag->tasks[ti->idx];
+    int counted = ti->attempts - ti->lost;
+    if (counted <= t->retries) {
+        ti->next_try_at = clock_wall_ms() + retry_delay(t, counted);
+        ti_set_state(s, ti, TI_UP_FOR_RETRY);
+        list_add(&s->retries, ti);
+        LOG(LOG_INFO, "CAIRN-TASK-RETRY", "%s/%s/%s attempt %d failed (%s); retry in %" PRId64
+            " ms", ti->run->dag, ti->run->run_id, t->name, ti->attempts,
+            ti->error ? ti->error : "?", ti->next_try_at - clock_wall_ms());
+    } else {
+        LOG(LOG_INFO, "CAIRN-TASK-FAILED", "%s/%s/%s failed after %d attempt%s: %s",
+            ti->run->dag, ti->run->run_id, t->name, ti->attempts, ti->attempts == 1 ? "" : "s",
+            ti->error ? ti->error : "?");
+        ti_finish(s, ti, TI_FAILED);
+    }
+}
+
+static void
+lease_lost(struct sched *s, struct sched_ti *ti, const char *why)
+{
+    free(ti->error);
+    ti->error = xstrdup(why);
+    LOG(LOG_WARN, "CAIRN-LEASE-EXPIRED", "%s/%s/%s attempt %d: %s", ti->run->dag,
+        ti->run->run_id, ti->run->dv->dag->tasks[ti->idx].name, ti->attempts, why);
+    lease_end(s, ti);
+    ti->lease_id = 0;
+    if (ti->lost < s->cfg.max_lost) {
+        /* not the task's fault: try again without using up a retry */
+        ti->lost++;
+        ti_make_ready(s, ti);
+    } else {
+        attempt_failed(s, ti);
+    }
+}
+
+/* ---------- requests from workers ---------- */
+
+static void
+ack(struct sched *s, struct wire_req *req, bool ok, const char *reason)
+{
+    reply_later(s, req, PROTO_ACK,
+                json_pack("{s:b, s:s}", "ok", ok, "reason", reason ? reason : ""));
+}
+
+static void
+handle_hello(struct sched *s, struct wire_req *req)
+{
+    char err[256];
+    const char *name = NULL, *host = "";
+    int64_t slots = 0;
+    if (proto_get_str(req->body, "worker", &name, err, sizeof(err)) ||
+        proto_get_int(req->body, "slots", 1, 100000, &slots, err, sizeof(err)) ||
+        proto_opt_str(req->body, "host", &host, err, sizeof(err))) {
+        wire_reply_error(req, "proto", "%s", err);
+        return;
+    }
+    json_t *labels = json_object_get(req->body, "labels");
+    if (labels && !json_is_object(labels)) {
+        wire_reply_error(req, "proto", "field 'labels' must be an object");
+        return;
+    }
+    struct sched_worker *w = worker_find(s, name);
+    if (!w) {
+        w = xcalloc(1, sizeof(*w));
+        w->name = xstrdup(name);
+        xgrow((void **)&s->workers, &s->capworkers, s->nworkers + 1, sizeof(*s->workers));
+        s->workers[s->nworkers++] = w;
+    }
+    if (w->parked) {
+        json_t *b = json_pack("{s:[], s:[]}", "leases", "cancel");
+        wire_reply(w->parked, PROTO_WORK, b);
+        json_decref(b);
+        w->parked = NULL;
+    }
+    free(w->host);
+    w->host = xstrdup(host);
+    w->slots = (int)slots;
+    for (size_t i = 0; i < w->nlabels; i++) {
+        free(w->labels[i].key);
+        free(w->labels[i].value);
+    }
+    free(w->labels);
+    w->labels = NULL;
+    w->nlabels = 0;
+    if (labels) {
+        const char *k;
+        json_t *v;
+        w->labels = xcalloc(json_object_size(labels) + 1, sizeof(*w->labels));
+        json_object_foreach(labels, k, v)
+        {
+            if (!json_is_string(v))
+                continue;
+            w->labels[w->nlabels].key = xstrdup(k);
+            w->labels[w->nlabels].value = xstrdup(json_string_value(v));
+            w->nlabels++;
+        }
+    }
+    w->alive = true;
+    w->pipe = req->pipe;
+    w->last_seen = clock_mono_ms();
+    w->last_seen_wall = clock_wall_ms();
+    w->connected_at = clock_wall_ms();
+    LOG(LOG_INFO, "CAIRN-WORKER-HELLO", "worker %s (%s) joined with %d slots", w->name, w->host,
+        w->slots);
+    json_t *b = json_pack("{s:I, s:I}", "lease_ttl_ms", (json_int_t)s->cfg.lease_ttl_ms,
+                          "heartbeat_ms", (json_int_t)s->cfg.heartbeat_ms);
+    wire_reply(req, PROTO_WELCOME, b);
+    json_decref(b);
+}
+
+static struct sched_worker *
+req_worker(struct sched *s, struct wire_req *req)
+{
+    char err[256];
+    const char *name = NULL;
+    if (proto_get_str(req->body, "worker", &name, err, sizeof(err))) {
+        wire_reply_error(req, "proto", "%s", err);
+        return NULL;
+    }
+    struct sched_worker *w = worker_find(s, name);
+    if (!w) {
+        wire_reply_error(req, "unknown_worker", "unknown worker '%s'; send HELLO first", name);
+        return NULL;
+    }
+    w->last_seen = clock_mono_ms();
+    w->last_seen_wall = clock_wall_ms();
+    w->pipe = req->pipe;
+    if (!w->alive)
+        LOG(LOG_INFO, "CAIRN-WORKER-BACK", "worker %s is back", w->name);
+    w->alive = true;
+    return w;
+}
+
+static void
+handle_poll(struct sched *s, struct wire_req *req)
+{
+    char err[256];
+    int64_t free_slots = 0, wait_ms = 0;
+    struct sched_worker *w = req_worker(s, req);
+    if (!w)
+        return;
+    if (proto_get_int(req->body, "free", 0, 100000, &free_slots, err, sizeof(err)) ||
+        proto_opt_int(req->body, "wait_ms", 0, 600000, &wait_ms, err, sizeof(err))) {
+        wire_reply_error(req, "proto", "%s", err);
+        return;
+    }
+    json_t *held = json_object_get(req->body, "leases");
+    json_t *cancel = json_array();
+    if (held && json_is_array(held)) {
+        size_t i;
+        json_t *v;
+        json_array_foreach(held, i, v)
+        {
+            if (!json_is_integer(v))
+                continue;
+            struct sched_ti *ti = lease_lookup(s, json_integer_value(v));
+            if (ti && ti->worker == w)
+                ti->lease_expires = clock_mono_ms() + s->cfg.lease_ttl_ms;
+            else
+                json_array_append(cancel, v);
+        }
+    }
+    if (w->parked) { /* a newer POLL replaces an older one */
+        json_t *b = json_pack("{s:[], s:[]}", "leases", "cancel");
+        wire_reply(w->parked, PROTO_WORK, b);
+        json_decref(b);
+        w->parked = NULL;
+    }
+    json_t *leases = dispatch(s, w, (int)free_slots);
+    if (json_array_size(leases) > 0 || json_array_size(cancel) > 0 || wait_ms == 0 ||
+        s->stopping) {
+        reply_later(s, req, PROTO_WORK, json_pack("{s:o, s:o}", "leases", leases, "cancel", cancel));
+        return;
+    }
+    json_decref(leases);
+    json_decref(cancel);
+    if (wait_ms > POLL_WAIT_MAX_MS)
+        wait_ms = POLL_WAIT_MAX_MS;
+    w->parked = req;
+    w->parked_free = (int)free_slots;
+    w->parked_until = clock_mono_ms() + wait_ms;
+}
+
+static struct sched_ti *
+req_lease(struct sched *s, struct wire_req *req, struct sched_worker **wout)
+{
+    char err[256];
+    int64_t lease_id = 0;
+    struct sched_worker *w = req_worker(s, req);
+    if (!w)
+        return NULL;
+    if (proto_get_int(req->body, "lease_id", 1, INT64_MAX, &lease_id, err, sizeof(err))) {
+        wire_reply_error(req, "proto", "%s", err);
+        return NULL;
+    }
+    struct sched_ti *ti = lease_lookup(s, lease_id);
+    if (!ti || ti->worker != w) {
+        LOG(LOG_WARN, "CAIRN-LEASE-STALE", "worker %s sent %s for lease %" PRId64
+            ", which is not current: ignored", w->name, proto_type_name(req->type), lease_id);
+        reply_later(s, req, PROTO_ACK,
+                    json_pack("{s:b, s:s}", "ok", 0, "reason", "lease is not current"));
+        return NULL;
+    }
+    *wout = w;
+    return ti;
+}
+
+static void
+handle_started(struct sched *s, struct wire_req *req)
+{
+    struct sched_worker *w;
+    struct sched_ti *ti = req_lease(s, req, &w);
+    if (!ti)
+        return;
+    if (ti->state == TI_LEASED) {
+        ti->started_at = clock_wall_ms();
+        ti_set_state(s, ti, TI_RUNNING);
+        ti_dirty(s, ti, true);
+    }
+    ack(s, req, true, NULL);
+}
+
+char *
+sched_log_path(const struct sched *s, const char *dag, const char *run_id, const char *task,
+               int attempt)
+{
+    return xasprintf("%s/logs/%s/%s/%s/%d.log", s->cfg.data_dir, dag, run_id, task, attempt);
+}
+
+static int
+mkdirs(const char *path)
+{
+    char *p = xstrdup(path);
+    for (char *q = p + 1; *q; q++) {
+        if (*q == '/') {
+            *q = '\0';
+            if (mkdir(p, 0755) != 0 && errno != EEXIST) {
+                free(p);
+                return -1;
+            }
+            *q = '/';
+        }
+    }
+    int rc = (mkdir(p, 0755) != 0 && errno != EEXIST) ? -1 : 0;
+    free(p);
+    return rc;
+}
+
+static void
+handle_log(struct sched *s, struct wire_req *req)
+{
+    char err[256];
+    struct sched_worker *w;
+    int64_t offset = 0;
+    const char *data = NULL;
+    struct sched_ti *ti = req_lease(s, req, &w);
+    if (!ti)
+        return;
+    if (proto_get_int(req->body, "offset", 0, INT64_MAX, &offset, err, sizeof(err)) ||
+        proto_get_str(req->body, "data", &data, err, sizeof(err))) {
+        wire_reply_error(req, "proto", "%s", err);
+        return;
+    }
+    size_t len = json_string_length(json_object_get(req->body, "data"));
+    if (offset > ti->log_size) {
+        ack(s, req, false, "gap in log offsets");
+        return;
+    }
+    size_t skip = (size_t)(ti->log_size - offset);
+    if (skip >= len) { /* a resend of what we have */
+        ack(s, req, true, NULL);
+        return;
+    }
+    const struct dag_task *t = &ti->run->dv->dag->tasks[ti->idx];
+    char *path = sched_log_path(s, ti->run->dag, ti->run->run_id, t->name, ti->attempts);
+    char *dir = xstrdup(path);
+    *strrchr(dir, '/') = '\0';
+    int fd = -1;
+    if (mkdirs(dir) == 0)
+        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    free(dir);
+    if (fd < 0) {
+        LOG(LOG_ERR, "CAIRN-LOG-WRITE", "cannot open %s: %s", path, strerror(errno));
+        free(path);
+        ack(s, req, false, "cannot store log");
+        return;
+    }
+    ssize_t wn = write(fd, data + skip, len - skip);
+    close(fd);
+    if (wn < 0 || (size_t)wn != len - skip) {
+        LOG(LOG_ERR, "CAIRN-LOG-WRITE", "cannot write %s: %s", path,
+            wn < 0 ? strerror(errno) : "short write");
+        free(path);
+        ack(s, req, false, "cannot store log");
+        return;
+    }
+    free(path);
+    ti->log_size += (int64_t)(len - skip);
+    ti_dirty(s, ti, true);
+    ack(s, req, true, NULL);
+}
+
+static void
+handle_result(struct sched *s, struct wire_req *req)
+{
+    char err[256];
+    struct sched_worker *w;
+    int64_t exit_code = -1, sig = 0, duration = 0;
+    const char *error = "";
+    struct sched_ti *ti = req_lease(s, req, &w);
+    if (!ti)
+        return;
+    if (proto_get_int(req->body, "exit_code", -1, 255, &exit_code, err, sizeof(err)) ||
+        proto_opt_int(req->body, "signal", 0, 128, &sig, err, sizeof(err)) ||
+        proto_opt_int(req->body, "duration_ms", 0, INT64_MAX, &duration, err, sizeof(err)) ||
+        proto_opt_str(req->body, "error", &error, err, sizeof(err))) {
+        wire_reply_error(req, "proto", "%s", err);
+        return;
+    }
+    ti->exit_code = (int)exit_code;
+    ti->signal = (int)sig;
+    ti->oom = json_is_true(json_object_get(req->body, "oom"));
+    ti->timed_out = json_is_true(json_object_get(req->body, "timed_out"));
+    free(ti->error);
+    ti->error = NULL;
+    if (*error)
+        ti->error = xstrdup(error);
+    else if (ti->timed_out)
+        ti->error = xstrdup("timed out");
+    else if (ti->oom)
+        ti->error = xstrdup("killed: out of memory");
+    else if (sig)
+        ti->error = xasprintf("killed by signal %d", (int)sig);
+    else if (exit_code != 0)
+        ti->error = xasprintf("exit code %d", (int)exit_code);
+    lease_end(s, ti);
+    if (exit_code == 0 && !*error && !ti->timed_out && !ti->oom && !sig) {
+        ti_finish(s, ti, TI_SUCCESS);
+    } else {
+        attempt_failed(s, ti);
+    }
+    ack(s, req, true, NULL);
+    dispatch_parked(s);
+}
+
+/* A worker's connection closed: a POLL it left parked can no longer be
+ * answered, so do not hand it work. Its leases stay until they expire: the
+ * worker may reconnect and report them. */
+static void
+wire_gone_cb(void *ud, uint32_t pipe)
+{
+    struct sched *s = ud;
+    for (size_t i = 0; i < s->nworkers; i++) {
+        struct sched_worker *w = s->workers[i];
+        if (w->pipe != pipe)
+            continue;
+        if (w->parked) {
+            wire_drop(w->parked);
+            w->parked = NULL;
+        }
+        LOG(LOG_INFO, "CAIRN-WORKER-DISCONNECTED", "worker %s disconnected", w->name);
+    }
+}
+
+static void
+wire_cb(void *ud, struct wire_req *req)
+{
+    struct sched *s = ud;
+    switch (req->type) {
+    case PROTO_HELLO:
+        handle_hello(s, req);
+        break;
+    case PROTO_POLL:
+        handle_poll(s, req);
+        break;
+    case PROTO_STARTED:
+        handle_started(s, req);
+        break;
+    case PROTO_LOG:
+        handle_log(s, req);
+        break;
+    case PROTO_RESULT:
+        handle_result(s, req);
+        break;
+    default:
+        wire_reply_error(req, "proto", "unexpected message type");
+    }
+}
+
+/* ---------- persistence ---------- */
+
+static json_t *
+ti_record(const struct sched_ti *ti)
+{
+    const struct dag_task *t = &ti->run->dv->dag->tasks[ti->idx];
+    return json_pack("{s:s, s:s, s:i, s:i, s:i, s:I, s:s?, s:o, s:o, s:o, s:o, s:i, s:i, s:b, "
+                     "s:b, s:s?, s:I}",
+                     "task", t->name, "state", sched_ti_state_name(ti->state), "attempts",
+                     ti->attempts, "max_attempts", t->retries + 1 + ti->lost, "lost", ti->lost,
+                     "lease_id", (json_int_t)ti->lease_id, "worker", ti->worker_name,
+                     "queued_at", sched_json_time(ti->queued_at), "started_at",
+                     sched_json_time(ti->started_at), "ended_at", sched_json_time(ti->ended_at),
+                     "next_try_at", sched_json_time(ti->next_try_at), "exit_code", ti->exit_code,
+                     "signal", ti->signal, "oom_killed", ti->oom, "timed_out", ti->timed_out,
+                     "error", ti->error, "log_size", (json_int_t)ti->log_size);
+}
+
+static json_t *
+attempt_record(const struct sched_ti *ti)
+{
+    const char *st = ti->state == TI_LEASED    ? "leased"
+                     : ti->state == TI_RUNNING ? "running"
+                     : ti->state == TI_SUCCESS ? "success"
+                                               : "failed";
+    int64_t dur = ti->ended_at && ti->started_at ? ti->ended_at - ti->started_at : 0;
+    return json_pack("{s:i, s:I, s:s?, s:s, s:o, s:o, s:i, s:i, s:b, s:b, s:s?, s:I, s:I}",
+                     "attempt", ti->attempts, "lease_id", (json_int_t)ti->lease_id, "worker",
+                     ti->worker_name, "state", st, "started_at", sched_json_time(ti->started_at),
+                     "ended_at", sched_json_time(ti->ended_at), "exit_code", ti->exit_code,
+                     "signal", ti->signal, "oom_killed", ti->oom, "timed_out", ti->timed_out,
+                     "error", ti->error, "log_size", (json_int_t)ti->log_size, "duration_ms",
+                     (json_int_t)dur);
+}
+
+static json_t *
+run_record(const struct sched_run *r)
+{
+    char ld[48], ie[48];
+    cal_format_iso(r->logical_date, 0, 1, ld, sizeof(ld));
+    cal_format_iso(r->interval_end, 0, 1, ie, sizeof(ie));
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:s, s:O, s:I}",
+                     "run_id", r->run_id, "dag", r->dag, "state",
+                     sched_run_state_name(r->state), "run_type", r->run_type, "logical_date", ld,
+                     "data_interval_start", ld, "data_interval_end", ie, "created_at",
+                     sched_json_time(r->created_at), "started_at",
+                     sched_json_time(r->started_at), "ended_at", sched_json_time(r->ended_at),
+                     "dag_version", r->dv->dag->version, "params", r->params, "seq",
+                     (json_int_t)r->seq);
+}
+
+json_t *
+sched_ti_api(const json_t *rec)
+{
+    json_t *j = json_deep_copy(rec);
+    json_object_del(j, "lease_id");
+    json_object_del(j, "lost");
+    json_object_del(j, "queued_at");
+    json_object_del(j, "v");
+    json_t *ec = json_object_get(j, "exit_code");
+    if (!ec || json_integer_value(ec) < 0)
+        json_object_set_new(j, "exit_code", json_null());
+    if (!json_integer_value(json_object_get(j, "signal")))
+        json_object_set_new(j, "signal", json_null());
+    const char *st = json_string_value(json_object_get(j, "state"));
+    if (st && !strcmp(st, "up_for_retry"))
+        json_object_set(j, "next_retry_at", json_object_get(j, "next_try_at"));
+    else
+        json_object_set_new(j, "next_retry_at", json_null());
+    json_object_del(j, "next_try_at");
+    int64_t a = parse_json_time(json_object_get(j, "started_at"));
+    int64_t b = parse_json_time(json_object_get(j, "ended_at"));
+    json_object_set_new(j, "duration_ms", a && b && b >= a ? json_integer(b - a) : json_null());
+    return j;
+}
+
+json_t *
+sched_run_json(const struct sched_run *r, bool with_tasks)
+{
+    json_t *o = run_record(r);
+    json_object_del(o, "seq");
+    if (!with_tasks)
+        return o;
+    json_t *tasks = json_array();
+    for (size_t i = 0; i < r->ntis; i++) {
+        json_t *rec = ti_record(&r->tis[i]);
+        json_array_append_new(tasks, sched_ti_api(rec));
+        json_decref(rec);
+    }
+    json_object_set_new(o, "tasks", tasks);
+    return o;
+}
+
+static int
+flush(struct sched *s)
+{
+    struct store_txn *t = NULL;
+    int rc = store_txn_begin(s->store, true, &t);
+    if (rc)
+        return rc;
+    for (struct sched_run *r = s->dirty_runs; r && !rc; r = r->dirty_next) {
+        json_t *j = run_record(r);
+        rc = store_put(t, STORE_RUNS, r->key, j);
+        json_decref(j);
+    }
+    for (struct sched_ti *ti = s->dirty_tis; ti && !rc; ti = ti->dirty_next) {
+        const char *task = ti->run->dv->dag->tasks[ti->idx].name;
+        char *key = xasprintf("%s" SEP "%s", ti->run->key, task);
+        json_t *j = ti_record(ti);
+        rc = store_put(t, STORE_TIS, key, j);
+        json_decref(j);
+        free(key);
+        if (!rc && ti->attempt_dirty && ti->attempts > 0) {
+            key = xasprintf("%s" SEP "%s" SEP "%06d", ti->run->key, task, ti->attempts);
+            j = attempt_record(ti);
+            rc = store_put(t, STORE_ATTEMPTS, key, j);
+            json_decref(j);
+            free(key);
+        }
+    }
+    for (size_t i = 0; i < s->ndirty_dags && !rc; i++) {
+        struct sched_dag *sd = s->dirty_dags[i];
+        json_t *j = json_pack("{s:s, s:s?, s:s?, s:b}", "name", sd->name, "file", sd->file,
+                              "version", sd->cur ? sd->cur->dag->version : NULL, "paused",
+                              sd->paused);
+        rc = store_put(t, STORE_DAGS, sd->name, j);
+        json_decref(j);
+    }
+    if (!rc && s->lease_seq_dirty) {
+        json_t *j = json_pack("{s:I}", "value", (json_int_t)s->lease_seq);
+        rc = store_put(t, STORE_META, "lease_seq", j);
+        json_decref(j);
+    }
+    if (rc) {
+        store_txn_abort(t);
+        return rc;
+    }
+    return store_txn_commit(t);
+}
+
+static void
+clear_dirty(struct sched *s)
+{
+    while (s->dirty_runs) {
+        struct sched_run *r = s->dirty_runs;
+        s->dirty_runs = r->dirty_next;
+        r->dirty = false;
+        r->dirty_next = NULL;
+    }
+    while (s->dirty_tis) {
+        struct sched_ti *ti = s->dirty_tis;
+        s->dirty_tis = ti->dirty_next;
+        ti->dirty = ti->attempt_dirty = false;
+        ti->dirty_next = NULL;
+    }
+    s->ndirty_dags = 0;
+    s->lease_seq_dirty = false;
+}
+
+/* Drop finished runs from memory: they are in LMDB now. */
+static void
+evict_finished(struct sched *s)
+{
+    struct sched_run *r = s->runs.next;
+    while (r != &s->runs) {
+        struct sched_run *next = r->next;
+        if ((r->state == RUN_SUCCESS || r->state == RUN_FAILED) && !r->dirty) {
+            r->prev->next = r->next;
+            r->next->prev = r->prev;
+            hmap_del(&s->runs_by_key, r->key);
+            run_free(s, r);
+        }
+        r = next;
+    }
+}
+
+static void
+deliver(struct sched *s, bool ok)
+{
+    size_t n = s->nreplies;
+    struct pending_reply *rp = s->replies;
+    s->replies = NULL;
+    s->nreplies = s->capreplies = 0;
+    for (size_t i = 0; i < n; i++) {
+        wire_reply(rp[i].req, rp[i].type, rp[i].body);
+        json_decref(rp[i].body);
+    }
+    free(rp);
+    size_t na = s->nafters;
+    struct after_cb *af = s->afters;
+    s->afters = NULL;
+    s->nafters = s->capafters = 0;
+    for (size_t i = 0; i < na; i++)
+        af[i].fn(af[i].ud, ok);
+    free(af);
+}
+
+static void
+prepare_cb(uv_prepare_t *h)
+{
+    struct sched *s = h->data;
+    bool dirty = s->dirty_runs || s->dirty_tis || s->ndirty_dags || s->lease_seq_dirty;
+    if (!dirty && !s->nreplies && !s->nafters)
+        return;
+    if (dirty) {
+        if (clock_mono_ms() < s->flush_retry_at)
+            return;
+        int rc = flush(s);
+        if (rc) {
+            LOG(LOG_ERR, rc == CAIRN_EFULL ? "CAIRN-STORE-FULL" : "CAIRN-STORE-ERROR",
+                "cannot commit state (%s: %s); holding %zu replies and retrying in 1s",
+                cairn_strerror(rc), store_last_error(s->store), s->nreplies + s->nafters);
+            s->flush_retry_at = clock_mono_ms() + 1000;
+            return;
+        }
+        clear_dirty(s);
+    }
+    deliver(s, true);
+    evict_finished(s);
+}
+
+/* ---------- DAG folder ---------- */
+
+static int
+dag_cmp(const void *a, const void *b)
+{
+    return strcmp((*(struct sched_dag *const *)a)->name, (*(struct sched_dag *const *)b)->name);
+}
+
+struct sched_dag *
+sched_find_dag(struct sched *s, const char *name)
+{
+    for (size_t i = 0; i < s->ndags; i++)
+        if (!strcmp(s->dags[i]->name, name))
+            return s->dags[i];
+    return NULL;
+}
+
+static struct sched_dag *
+dag_by_file(struct sched *s, const char *file)
+{
+    for (size_t i = 0; i < s->ndags; i++)
+        if (s->dags[i]->file && !strcmp(s->dags[i]->file, file))
+            return s->dags[i];
+    return NULL;
+}
+
+static struct sched_dag *
+dag_add(struct sched *s, const char *name, const char *file)
+{
+    struct sched_dag *sd = xcalloc(1, sizeof(*sd));
+    sd->name = xstrdup(name);
+    sd->file = file ? xstrdup(file) : NULL;
+    diag_list_init(&sd->errors);
+    xgrow((void **)&s->dags, &s->capdags, s->ndags + 1, sizeof(*s->dags));
+    s->dags[s->ndags++] = sd;
+    qsort(s->dags, s->ndags, sizeof(*s->dags), dag_cmp);
+    return sd;
+}
+
+static void
+store_source(struct sched *s, const struct dag *d, const char *buf, size_t len)
+{
+    struct store_txn *t = NULL;
+    char *key = xasprintf("%s" SEP "%s", d->name, d->version);
+    const void *data;
+    size_t dlen;
+    if (store_txn_begin(s->store, true, &t) == 0) {
+        if (store_get_raw(t, STORE_DAG_SOURCES, key, &data, &dlen) == 0) {
+            store_txn_abort(t);
+        } else if (store_put_raw(t, STORE_DAG_SOURCES, key, buf, len) == 0) {
+            if (store_txn_commit(t) != 0)
+                LOG(LOG_ERR, "CAIRN-STORE-ERROR", "cannot store DAG source %s: %s", key,
+                    store_last_error(s->store));
+        } else {
+            store_txn_abort(t);
+        }
+    }
+    free(key);
+}
+
+static char *
+read_all(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    struct sb sb;
+    char buf[65536];
+    size_t n;
+    sb_init(&sb);
+    while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+        sb_append(&sb, buf, n);
+    fclose(f);
+    *len = sb.len;
+    return sb_take(&sb);
+}
+
+static void
+load_file(struct sched *s, const char *path, const struct stat *st)
+{
+    size_t len = 0;
+    char *buf = read_all(path, &len);
+    struct diag_list dl;
+    struct dag *d = NULL;
+    diag_list_init(&dl);
+    int rc = buf ? dag_load_buffer(&d, buf, len, path, &dl) : CAIRN_EIO;
+    if (!buf)
+        diag_add(&dl, DIAG_ERROR, path, 0, 0, "io", NULL, "cannot read: %s", strerror(errno));
+    struct sched_dag *sd = dag_by_file(s, path);
+    if (rc == 0) {
+        struct sched_dag *other = sched_find_dag(s, d->name);
+        if (other && other != sd && other->file && strcmp(other->file, path) != 0 &&
+            access(other->file, F_OK) == 0) {
+            diag_add(&dl, DIAG_ERROR, path, 1, 1, "duplicate-dag", NULL,
+                     "DAG '%s' is already defined in %s", d->name, other->file);
+            dag_free(d);
+            d = NULL;
+            rc = CAIRN_EEXIST;
+        }
+    }
+    if (rc == 0) {
+        if (sd && strcmp(sd->name, d->name) != 0) {
+            /* the file now defines another DAG: the old one loses its file */
+            free(sd->file);
+            sd->file = NULL;
+            sd = NULL;
+        }
+        if (!sd)
+            sd = sched_find_dag(s, d->name);
+        if (!sd)
+            sd = dag_add(s, d->name, path);
+        free(sd->file);
+        sd->file = xstrdup(path);
+        store_source(s, d, buf, len);
+        bool changed = !sd->cur || strcmp(sd->cur->dag->version, d->version) != 0;
+        sd->cur = dagver_add(s, d);
+        if (changed) {
+            LOG(LOG_INFO, "CAIRN-DAG-LOADED", "DAG %s version %.12s loaded from %s", sd->name,
+                sd->cur->dag->version, path);
+            dag_dirty(s, sd);
+        }
+        diag_list_free(&sd->errors);
+        diag_list_init(&sd->errors);
+        diag_list_free(&dl);
+    } else {
+        if (!sd) {
+            /* never loaded: list it under its file name */
+            const char *base = strrchr(path, '/');
+            char *name = xstrdup(base ? base + 1 : path);
+            char *dot = strrchr(name, '.');
+            if (dot)
+                *dot = '\0';
+            sd = sched_find_dag(s, name);
+            if (!sd || (sd->file && strcmp(sd->file, path) != 0))
+                sd = dag_add(s, name, path);
+            free(name);
+        }
+        diag_sort(&dl);
+        diag_list_free(&sd->errors);
+        sd->errors = dl;
+        LOG(LOG_ERR, "CAIRN-DAG-INVALID", "%s: %zu error%s%s; %s", path, dl.nerrors,
+            dl.nerrors == 1 ? "" : "s",
+            dl.n ? "" : "", sd->cur ? "keeping the last good version" : "DAG not loaded");
+        for (size_t i = 0; i < dl.n && i < 5; i++)
+            LOG(LOG_ERR, "CAIRN-DAG-INVALID", "%s:%d:%d: %s", dl.items[i].file, dl.items[i].line,
+                dl.items[i].col, dl.items[i].msg);
+    }
+    free(buf);
+    sd->file_mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec;
+    sd->file_size = st->st_size;
+    sd->seen = true;
+}
+
+static void
+rescan(struct sched *s)
+{
+    DIR *dir = opendir(s->cfg.dags_dir);
+    if (!dir) {
+        LOG(LOG_ERR, "CAIRN-DAGS-DIR", "cannot read %s: %s", s->cfg.dags_dir, strerror(errno));
+        return;
+    }
+    for (size_t i = 0; i < s->ndags; i++)
+        s->dags[i]->seen = false;
+    struct dirent *de;
+    while ((de = readdir(dir))) {
+        size_t n = strlen(de->d_name);
+        if (de->d_name[0] == '.' ||
+            !((n > 5 && !strcmp(de->d_name + n - 5, ".yaml")) ||
+              (n > 4 && !strcmp(de->d_name + n - 4, ".yml"))))
+            continue;
+        char *path = xasprintf("%s/%s", s->cfg.dags_dir, de->d_name);
+        struct stat st;
+        if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+            struct sched_dag *sd = dag_by_file(s, path);
+            int64_t mt = (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+            if (sd && sd->file_mtime_ns == mt && sd->file_size == st.st_size)
+                sd->seen = true;
+            else
+                load_file(s, path, &st);
+        }
+        free(path);
+    }
+    closedir(dir);
+    for (size_t i = 0; i < s->ndags; i++) {
+        struct sched_dag *sd = s->dags[i];
+        if (!sd->seen && sd->file && (sd->errors.n == 0 || sd->errors.items[0].line != -1)) {
+            if (sd->errors.n == 0 || strcmp(sd->errors.items[0].code, "removed") != 0) {
+                LOG(LOG_WARN, "CAIRN-DAG-REMOVED", "%s was removed; DAG %s keeps its history",
+                    sd->file, sd->name);
+                diag_list_free(&sd->errors);
+                diag_list_init(&sd->errors);
+                diag_add(&sd->errors, DIAG_ERROR, sd->file, 0, 0, "removed", NULL,
+                         "the file was removed");
+                sd->file_mtime_ns = 0;
+            }
+        }
+    }
+}
+
+static void
+fsev_cb(uv_fs_event_t *h, const char *filename, int events, int status)
+{
+    struct sched *s = h->data;
+    (void)filename;
+    (void)events;
+    (void)status;
+    /* coalesce bursts of events (editors write in steps) */
+    int64_t soon = clock_mono_ms() + 150;
+    if (s->next_rescan > soon)
+        s->next_rescan = soon;
+}
+
+/* ---------- timers ---------- */
+
+static void
+tick_cb(uv_timer_t *h)
+{
+    struct sched *s = h->data;
+    int64_t now = clock_mono_ms(), wall = clock_wall_ms();
+
+    if (now >= s->next_rescan) {
+        rescan(s);
+        s->next_rescan = now + RESCAN_MS;
+    }
+    /* leases whose worker went quiet */
+    struct sched_ti *ti = s->leases.lnext;
+    while (ti != &s->leases) {
+        struct sched_ti *next = ti->lnext;
+        if (ti->lease_expires <= now) {
+            char why[256];
+            snprintf(why, sizeof(why),
+                     "lease expired: worker %s sent no heartbeat for %" PRId64 " ms",
+                     ti->worker_name ? ti->worker_name : "?", s->cfg.lease_ttl_ms);
+            lease_lost(s, ti, why);
+        }
+        ti = next;
+    }
+    /* retries that are due */
+    ti = s->retries.lnext;
+    while (ti != &s->retries) {
+        struct sched_ti *next = ti->lnext;
+        if (ti->next_try_at <= wall) {
+            list_del(ti);
+            ti->next_try_at = 0;
+            ti_make_ready(s, ti);
+        }
+        ti = next;
+    }
+    for (size_t i = 0; i < s->nworkers; i++) {
+        struct sched_worker *w = s->workers[i];
+        if (w->parked && w->parked_until <= now) {
+            json_t *b = json_pack("{s:[], s:[]}", "leases", "cancel");
+            wire_reply(w->parked, PROTO_WORK, b);
+            json_decref(b);
+            w->parked = NULL;
+        }
+        if (w->alive && now - w->last_seen > s->cfg.lease_ttl_ms) {
+            w->alive = false;
+            LOG(LOG_WARN, "CAIRN-WORKER-LOST", "worker %s: no heartbeat for %" PRId64 " ms",
+                w->name, now - w->last_seen);
+        }
+    }
+    dispatch_parked(s);
+}
+
+/* ---------- recovery ---------- */
+
+struct recover_ctx {
+    struct sched *s;
+    struct store_txn *t;
+    struct sched_run *run;
+};
+
+static int
+recover_ti_cb(void *ud, const char *key, const void *json)
+{
+    struct recover_ctx *rc = ud;
+    struct sched_run *r = rc->run;
+    const char *task = json_string_value(json_object_get((json_t *)json, "task"));
+    (void)key;
+    if (!task)
+        return 0;
+    long idx = dag_task_index(r->dv->dag, task);
+    if (idx < 0)
+        return 0;
+    struct sched_ti *ti = &r->tis[idx];
+    json_t *j = (json_t *)json;
+    int st = sched_ti_state_parse(json_string_value(json_object_get(j, "state")) ?: "");
+    ti->state = st < 0 ? TI_PENDING : (enum ti_state)st;
+    ti->attempts = (int)json_integer_value(json_object_get(j, "attempts"));
+    ti->lost = (int)json_integer_value(json_object_get(j, "lost"));
+    ti->lease_id = json_integer_value(json_object_get(j, "lease_id"));
+    const char *wn = json_string_value(json_object_get(j, "worker"));
+    ti->worker_name = wn ? xstrdup(wn) : NULL;
+    ti->queued_at = parse_json_time(json_object_get(j, "queued_at"));
+    ti->started_at = parse_json_time(json_object_get(j, "started_at"));
+    ti->ended_at = parse_json_time(json_object_get(j, "ended_at"));
+    ti->next_try_at = parse_json_time(json_object_get(j, "next_try_at"));
+    ti->exit_code = (int)json_integer_value(json_object_get(j, "exit_code"));
+    ti->signal = (int)json_integer_value(json_object_get(j, "signal"));
+    ti->oom = json_is_true(json_object_get(j, "oom_killed"));
+    ti->timed_out = json_is_true(json_object_get(j, "timed_out"));
+    const char *e = json_string_value(json_object_get(j, "error"));
+    ti->error = e ? xstrdup(e) : NULL;
+    ti->log_size = json_integer_value(json_object_get(j, "log_size"));
+    return 0;
+}
+
+static int
+recover_run_cb(void *ud, const char *key, const void *json)
+{
+    struct recover_ctx *rc = ud;
+    struct sched *s = rc->s;
+    json_t *j = (json_t *)json;
+    int st = sched_run_state_parse(json_string_value(json_object_get(j, "state")) ?: "");
+    if (st != RUN_QUEUED && st != RUN_RUNNING)
+        return 0;
+    const char *dag = json_string_value(json_object_get(j, "dag"));
+    const char *run_id = json_string_value(json_object_get(j, "run_id"));
+    const char *ver = json_string_value(json_object_get(j, "dag_version"));
+    if (!dag || !run_id || !ver)
+        return 0;
+    struct sched_dagver *dv = dagver_load(s, rc->t, dag, ver);
+    if (!dv) {
+        LOG(LOG_ERR, "CAIRN-RECOVER", "run %s of %s: DAG version %.12s is not stored; skipped",
+            run_id, dag, ver);
+        return 0;
+    }
+    struct sched_dag *sd = sched_find_dag(s, dag);
+    if (!sd)
+        sd = dag_add(s, dag, NULL);
+    struct sched_run *r = run_alloc(s, dag, run_id, dv);
+    (void)key;
+    const char *rt = json_string_value(json_object_get(j, "run_type"));
+    r->run_type = xstrdup(rt ? rt : "manual");
+    r->state = (enum run_state)st;
+    int64_t secs;
+    int ht, ho;
+    if (cal_parse(json_string_value(json_object_get(j, "logical_date")) ?: "", &secs, &ht, &ho) ==
+        0)
+        r->logical_date = secs;
+    if (cal_parse(json_string_value(json_object_get(j, "data_interval_end")) ?: "", &secs, &ht,
+                  &ho) == 0)
+        r->interval_end = secs;
+    r->created_at = parse_json_time(json_object_get(j, "created_at"));
+    r->started_at = parse_json_time(json_object_get(j, "started_at"));
+    json_int_t seq = json_integer_value(json_object_get(j, "seq"));
+    if ((uint64_t)seq > s->run_seq)
+        s->run_seq = (uint64_t)seq;
+    r->seq = (uint64_t)seq;
+    run_set_params(r, json_object_get(j, "params"));
+    rc->run = r;
+    char *prefix = xasprintf("%s" SEP, r->key);
+    store_scan(rc->t, STORE_TIS, prefix, recover_ti_cb, rc);
+    free(prefix);
+    return 0;
+}
+
+static int
+run_seq_cmp(const void *a, const void *b)
+{
+    const struct sched_run *x = *(struct sched_run *const *)a, *y = *(struct sched_run *const *)b;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static int
+recover(struct sched *s)
+{
+    struct store_txn *t = NULL;
+    int rc = store_txn_begin(s->store, false, &t);
+    if (rc)
+        return rc;
+    void *lj = NULL;
+    if (store_get(t, STORE_META, "lease_seq", &lj) == 0) {
+        s->lease_seq = json_integer_value(json_object_get(lj, "value"));
+        json_decref(lj);
+    }
+    struct recover_ctx ctx = {s, t, NULL};
+    store_scan(t, STORE_RUNS, "", recover_run_cb, &ctx);
+    store_txn_abort(t);
+
+    /* order runs by creation, then rebuild the derived state */
+    size_t n = 0;
+    for (struct sched_run *r = s->runs.next; r != &s->runs; r = r->next)
+        n++;
+    struct sched_run **arr = xcalloc(n + 1, sizeof(*arr));
+    n = 0;
+    for (struct sched_run *r = s->runs.next; r != &s->runs; r = r->next)
+        arr[n++] = r;
+    qsort(arr, n, sizeof(*arr), run_seq_cmp);
+    s->runs.next = s->runs.prev = &s->runs;
+    for (size_t i = 0; i < n; i++) {
+        arr[i]->next = &s->runs;
+        arr[i]->prev = s->runs.prev;
+        s->runs.prev->next = arr[i];
+        s->runs.prev = arr[i];
+    }
+    size_t nlive = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct sched_run *r = arr[i];
+        struct sched_dag *sd = run_sdag(s, r);
+        if (r->state == RUN_RUNNING && sd)
+            sd->active_runs++;
+        for (size_t k = 0; k < r->ntis; k++) {
+            struct sched_ti *ti = &r->tis[k];
+            const struct dag_task *tk = &r->dv->dag->tasks[k];
+            ti->pending_up = 0;
+            for (size_t u = 0; u < tk->nneeds; u++)
+                if (!sched_ti_terminal(r->tis[tk->needs[u]].state))
+                    ti->pending_up++;
+            ti->decided = ti->state != TI_PENDING;
+            if (sched_ti_terminal(ti->state))
+                r->nfinished++;
+            switch (ti->state) {
+            case TI_QUEUED:
+                heap_push(s, ti);
+                break;
+            case TI_LEASED:
+            case TI_RUNNING:
+                /* the worker may still be running it: give it a lease time
+                 * to report back, then take it back */
+                ti->lease_expires = clock_mono_ms() + s->cfg.lease_ttl_ms;
+                list_add(&s->leases, ti);
+                lease_register(s, ti);
+                r->active++;
+                if (sd)
+                    sd->active_tasks++;
+                nlive++;
+                break;
+            case TI_UP_FOR_RETRY:
+                list_add(&s->retries, ti);
+                break;
+            default:
+                break;
+            }
+        }
+    }
+    /* anything a crash left undecided is decided now */
+    for (size_t i = 0; i < n; i++) {
+        struct sched_run *r = arr[i];
+        if (r->state != RUN_RUNNING)
+            continue;
+        for (size_t k = 0; k < r->ntis; k++)
+            if (r->tis[k].state == TI_PENDING)
+                ti_evaluate(s, &r->tis[k]);
+        run_check_done(s, r);
+    }
+    for (size_t i = 0; i < s->ndags; i++)
+        admit_runs(s, s->dags[i]);
+    if (n)
+        LOG(LOG_NOTICE, "CAIRN-RECOVER", "recovered %zu unfinished run%s (%zu attempt%s in "
+            "flight, %zu task%s ready)", n, n == 1 ? "" : "s", nlive, nlive == 1 ? "" : "s",
+            s->nheap, s->nheap == 1 ? "" : "s");
+    free(arr);
+    return 0;
+}
+
+/* ---------- lifecycle ---------- */
+
+int
+sched_new(struct sched **out, uv_loop_t *loop, const struct sched_config *cfg, char *err,
+          size_t errlen)
+{
+    struct sched *s = xcalloc(1, sizeof(*s));
+    int rc;
+    s->loop = loop;
+    s->cfg = *cfg;
+    if (!s->cfg.lease_ttl_ms)
+        s->cfg.lease_ttl_ms = 15000;
+    if (!s->cfg.heartbeat_ms)
+        s->cfg.heartbeat_ms = s->cfg.lease_ttl_ms / 3;
+    if (!s->cfg.max_lost)
+        s->cfg.max_lost = 3;
+    s->runs.next = s->runs.prev = &s->runs;
+    list_init(&s->leases);
+    list_init(&s->retries);
+    hmap_init(&s->versions);
+    hmap_init(&s->runs_by_key);
+    hmap_init(&s->lease_map);
+    if (cfg->token_file) {
+        if ((rc = proto_key_load(&s->key, cfg->token_file, err, errlen)) != 0)
+            goto fail;
+    }
+    if (mkdirs(cfg->data_dir) != 0) {
+        snprintf(err, errlen, "cannot create %s: %s", cfg->data_dir, strerror(errno));
+        rc = CAIRN_EIO;
+        goto fail;
+    }
+    if ((rc = store_open(&s->store, cfg->data_dir, 0, err, errlen)) != 0)
+        goto fail;
+    /* DAGs first (recovered runs may use the current versions), then runs */
+    rescan(s);
+    s->next_rescan = clock_mono_ms() + RESCAN_MS;
+    {
+        /* paused flags persist */
+        struct store_txn *t = NULL;
+        if (store_txn_begin(s->store, false, &t) == 0) {
+            for (size_t i = 0; i < s->ndags; i++) {
+                void *j = NULL;
+                if (store_get(t, STORE_DAGS, s->dags[i]->name, &j) == 0) {
+                    s->dags[i]->paused = json_is_true(json_object_get(j, "paused"));
+                    json_decref(j);
+                }
+            }
+            store_txn_abort(t);
+        }
+    }
+    if ((rc = recover(s)) != 0) {
+        snprintf(err, errlen, "cannot read state: %s", store_last_error(s->store));
+        goto fail;
+    }
+    if ((rc = wire_start(&s->wire, loop, cfg->listen_url, &s->key, wire_cb, s, err, errlen)) !=
+        0)
+        goto fail;
+    wire_on_gone(s->wire, wire_gone_cb);
+    if ((rc = http_server_start(&s->http, loop, cfg->http_host, cfg->http_port, api_handle, s)) !=
+        0) {
+        snprintf(err, errlen, "cannot serve HTTP on %s:%d", cfg->http_host, cfg->http_port);
+        goto fail;
+    }
+    uv_timer_init(loop, &s->tick);
+    s->tick.data = s;
+    uv_timer_start(&s->tick, tick_cb, TICK_MS, TICK_MS);
+    uv_prepare_init(loop, &s->prepare);
+    s->prepare.data = s;
+    uv_prepare_start(&s->prepare, prepare_cb);
+    if (uv_fs_event_init(loop, &s->fsev) == 0) {
+        s->fsev.data = s;
+        if (uv_fs_event_start(&s->fsev, fsev_cb, cfg->dags_dir, 0) == 0)
+            s->fsev_on = true;
+        else
+            uv_close((uv_handle_t *)&s->fsev, NULL);
+    }
+    *out = s;
+    return 0;
+fail:
+    if (s->wire) {
+        wire_stop(s->wire);
+        s->wire = NULL;
+    }
+    sched_free(s);
+    return rc;
+}
+
+static void
+handle_closed(uv_handle_t *h)
+{
+    struct sched *s = h->data;
+    if (--s->closing_handles == 0 && s->stop_done)
+        s->stop_done(s->stop_ud);
+}
+
+static void
+http_closed(void *ud)
+{
+    struct sched *s = ud;
+    if (--s->closing_handles == 0 && s->stop_done)
+        s->stop_done(s->stop_ud);
+}
+
+void
+sched_stop(struct sched *s, void (*done)(void *ud), void *ud)
+{
+    if (s->stopping)
+        return;
+    s->stopping = true;
+    s->stop_done = done;
+    s->stop_ud = ud;
+    LOG(LOG_NOTICE, "CAIRN-STOP", "stopping: committing state and closing");
+    /* answer parked polls, commit what is pending */
+    for (size_t i = 0; i < s->nworkers; i++) {
+        if (s->workers[i]->parked) {
+            json_t *b = json_pack("{s:[], s:[]}", "leases", "cancel");
+            wire_reply(s->workers[i]->parked, PROTO_WORK, b);
+            json_decref(b);
+            s->workers[i]->parked = NULL;
+        }
+    }
+    s->flush_retry_at = 0;
+    prepare_cb(&s->prepare);
+    if (s->nreplies || s->nafters) {
+        /* the store refused: answer nothing durable, drop the requests */
+        for (size_t i = 0; i < s->nreplies; i++) {
+            wire_drop(s->replies[i].req);
+            json_decref(s->replies[i].body);
+        }
+        s->nreplies = 0;
+        size_t na = s->nafters;
+        struct after_cb *af = s->afters;
+        s->afters = NULL;
+        s->nafters = s->capafters = 0;
+        for (size_t i = 0; i < na; i++)
+            af[i].fn(af[i].ud, false);
+        free(af);
+    }
+    s->closing_handles = 3 + (s->fsev_on ? 1 : 0);
+    uv_timer_stop(&s->tick);
+    uv_close((uv_handle_t *)&s->tick, handle_closed);
+    uv_prepare_stop(&s->prepare);
+    uv_close((uv_handle_t *)&s->prepare, handle_closed);
+    if (s->fsev_on) {
+        uv_fs_event_stop(&s->fsev);
+        uv_close((uv_handle_t *)&s->fsev, handle_closed);
+    }
+    wire_stop(s->wire);
+    s->wire = NULL;
+    http_server_close(s->http, http_closed, s);
+    s->http = NULL;
+}
+
+void
+sched_free(struct sched *s)
+{
+    if (!s)
+        return;
+    struct sched_run *r = s->runs.next;
+    while (r && r != &s->runs) {
+        struct sched_run *next = r->next;
+        run_free(s, r);
+        r = next;
+    }
+    for (size_t i = 0; i < s->ndags; i++) {
+        free(s->dags[i]->name);
+        free(s->dags[i]->file);
+        diag_list_free(&s->dags[i]->errors);
+        free(s->dags[i]);
+    }
+    free(s->dags);
+    for (size_t i = 0; i < s->versions.cap; i++) {
+        if (s->versions.slots[i].key) {
+            struct sched_dagver *dv = (struct sched_dagver *)(uintptr_t)s->versions.slots[i].val;
+            dag_free(dv->dag);
+            free(dv);
+        }
+    }
+    hmap_free(&s->versions);
+    hmap_free(&s->runs_by_key);
+    hmap_free(&s->lease_map);
+    for (size_t i = 0; i < s->nworkers; i++) {
+        struct sched_worker *w = s->workers[i];
+        free(w->name);
+        free(w->host);
+        for (size_t j = 0; j < w->nlabels; j++) {
+            free(w->labels[j].key);
+            free(w->labels[j].value);
+        }
+        free(w->labels);
+        free(w);
+    }
+    free(s->workers);
+    free(s->heap);
+    free(s->dirty_dags);
+    free(s->replies);
+    free(s->afters);
+    store_close(s->store);
+    free(s);
+}
+
+int
+sched_http_port(const struct sched *s)
+{
+    return s->http ? http_server_port(s->http) : -1;
+}
+
+struct store *
+sched_store(struct sched *s)
+{
+    return s->store;
+}
+
+size_t
+sched_ndags(const struct sched *s)
+{
+    return s->ndags;
+}
+
+struct sched_dag *
+sched_dag_at(struct sched *s, size_t i)
+{
+    return i < s->ndags ? s->dags[i] : NULL;
+}
+
+size_t
+sched_nworkers(const struct sched *s)
+{
+    return s->nworkers;
+}
+
+struct sched_worker *
+sched_worker_at(struct sched *s, size_t i)
+{
+    return i < s->nworkers ? s->workers[i] : NULL;
+}
+
+const char *
+sched_data_dir(const struct sched *s)
+{
+    return s->cfg.data_dir;
+}
+
+void
+sched_worker_running(struct sched *s, const struct sched_worker *w, json_t *arr)
+{
+    for (struct sched_ti *ti = s->leases.lnext; ti != &s->leases; ti = ti->lnext) {
+        if (ti->worker != w)
+            continue;
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:i, s:I}", "dag", ti->run->dag,
+                                             "run_id", ti->run->run_id, "task",
+                                             ti->run->dv->dag->tasks[ti->idx].name, "attempt",
+                                             ti->attempts, "lease_id",
+                                             (json_int_t)ti->lease_id));
+    }
+}

@@ -1,0 +1,192 @@
+/* engine.h - the scheduling engine (prefix: sched_).
+ *
+ * One libuv loop owns everything here. The engine keeps the unfinished runs
+ * and their task instances in memory, mirrors every change to LMDB (group
+ * commit: all changes made in one loop iteration go in one write
+ * transaction, written in the loop's prepare phase), and answers workers and
+ * clients only after that transaction is durable. Finished runs live only in
+ * LMDB. See docs/architecture.md for the state machine and the schema.
+ */
+#ifndef CAIRN_SCHED_H
+#define CAIRN_SCHED_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "dag.h"
+#include "diag.h"
+#include "hmap.h"
+#include "store.h"
+
+struct wire_req;
+struct http_conn;
+
+enum ti_state {
+    TI_PENDING,
+    TI_QUEUED,
+    TI_LEASED,
+    TI_RUNNING,
+    TI_SUCCESS,
+    TI_FAILED,
+    TI_UP_FOR_RETRY,
+    TI_UPSTREAM_FAILED,
+    TI_SKIPPED,
+    TI_NSTATES
+};
+
+enum run_state { RUN_QUEUED, RUN_RUNNING, RUN_SUCCESS, RUN_FAILED, RUN_NSTATES };
+
+const char *sched_ti_state_name(enum ti_state s);
+int sched_ti_state_parse(const char *s);
+const char *sched_run_state_name(enum run_state s);
+int sched_run_state_parse(const char *s);
+bool sched_ti_terminal(enum ti_state s);
+
+/* A loaded DAG version, shared by the runs that use it. */
+struct sched_dagver {
+    int refs;
+    struct dag *dag;
+};
+
+struct sched_worker;
+
+struct sched_ti {
+    struct sched_run *run;
+    size_t idx;                 /* task index in run->dv->dag */
+    enum ti_state state;
+    int attempts;               /* attempts started */
+    int lost;                   /* attempts lost with their worker */
+    int pending_up;             /* upstreams not yet finished */
+    bool decided;               /* trigger rule has fired */
+    int64_t lease_id;           /* current lease (fencing number), 0 = none */
+    int64_t lease_expires;      /* monotonic ms */
+    struct sched_worker *worker;
+    char *worker_name;
+    int64_t queued_at, started_at, ended_at, next_try_at; /* wall ms, 0 = unset */
+    int exit_code;              /* -1 = none */
+    int signal;                 /* 0 = none */
+    bool oom, timed_out;
+    char *error;
+    int64_t log_size;           /* bytes stored for the current attempt */
+    size_t heap_idx;            /* in the ready heap, or SIZE_MAX */
+    bool dirty, attempt_dirty;
+    struct sched_ti *dirty_next;
+    struct sched_ti *lnext, *lprev; /* in the lease or retry list */
+    char lease_key[24];         /* key in the lease map while leased */
+};
+
+struct sched_run {
+    char *dag;
+    char *run_id;
+    char *run_type;             /* manual, scheduled, backfill */
+    struct sched_dagver *dv;
+    enum run_state state;
+    int64_t logical_date;       /* UTC seconds */
+    int64_t interval_end;       /* UTC seconds */
+    int64_t created_at, started_at, ended_at; /* wall ms */
+    json_t *params;             /* overrides {name: "value"} */
+    struct dag_kv *overrides;
+    size_t noverrides;
+    struct sched_ti *tis;
+    size_t ntis;
+    size_t nfinished;
+    int active;                 /* leased + running */
+    uint64_t seq;               /* creation order */
+    bool dirty;
+    struct sched_run *dirty_next;
+    struct sched_run *next, *prev; /* all unfinished runs */
+    char *key;                  /* "dag\x1frun_id" */
+};
+
+/* A DAG known to the scheduler, with its current good version. */
+struct sched_dag {
+    char *name;
+    char *file;
+    struct sched_dagver *cur;   /* last good version, NULL if never loaded */
+    struct diag_list errors;    /* problems of the file as it is on disk */
+    bool paused;
+    int active_runs;
+    int active_tasks;
+    int64_t file_mtime_ns;
+    int64_t file_size;
+    bool seen;                  /* scratch for rescans */
+};
+
+struct sched_worker {
+    char *name;
+    char *host;
+    int slots;
+    int busy;
+    struct dag_kv *labels;
+    size_t nlabels;
+    int64_t last_seen;          /* monotonic ms */
+    int64_t last_seen_wall;
+    int64_t connected_at;       /* wall ms */
+    bool alive;
+    struct wire_req *parked;    /* a POLL waiting for work */
+    uint32_t pipe;              /* connection of its last request */
+    int64_t parked_until;       /* monotonic ms */
+    int parked_free;
+};
+
+struct sched_config {
+    const char *dags_dir;
+    const char *data_dir;
+    const char *listen_url;
+    const char *http_host;
+    int http_port;
+    const char *token_file;
+    int64_t lease_ttl_ms;
+    int64_t heartbeat_ms;
+    int max_lost;               /* lease losses tolerated per task instance */
+};
+
+struct sched;
+
+int sched_new(struct sched **out, uv_loop_t *loop, const struct sched_config *cfg, char *err,
+              size_t errlen);
+/* Begin a graceful stop: stop handing out leases, answer what is pending,
+ * flush, close sockets. done() runs when everything is closed. */
+void sched_stop(struct sched *s, void (*done)(void *ud), void *ud);
+void sched_free(struct sched *s);
+/* Bound HTTP port (after port 0). */
+int sched_http_port(const struct sched *s);
+
+/* --- used by the HTTP API (api.c) --- */
+struct store *sched_store(struct sched *s);
+struct sched_dag *sched_find_dag(struct sched *s, const char *name);
+/* Iterate DAGs in name order. */
+size_t sched_ndags(const struct sched *s);
+struct sched_dag *sched_dag_at(struct sched *s, size_t i);
+struct sched_run *sched_find_run(struct sched *s, const char *dag, const char *run_id);
+size_t sched_nworkers(const struct sched *s);
+struct sched_worker *sched_worker_at(struct sched *s, size_t i);
+/* Running task instances of a worker, for listings. */
+void sched_worker_running(struct sched *s, const struct sched_worker *w, json_t *arr);
+const char *sched_data_dir(const struct sched *s);
+
+/* Create a manual run. On success *run is set; the caller answers its
+ * client from sched_after_commit. Errors: CAIRN_ENOENT (no such DAG, or an
+ * unknown param: err), CAIRN_EEXIST (a run for that logical date exists). */
+int sched_trigger(struct sched *s, const char *dag, int64_t logical_date, bool has_date,
+                  json_t *params, struct sched_run **run, char *err, size_t errlen);
+/* Run fn(ud) after the current changes are durable (or at once if nothing is
+ * pending). ok is false if the commit failed for good (shutdown). */
+void sched_after_commit(struct sched *s, void (*fn)(void *ud, bool ok), void *ud);
+
+/* API JSON of a task instance from its stored record (new object). */
+json_t *sched_ti_api(const json_t *rec);
+/* A DAG version by its hash (loaded from the store if not in memory), or
+ * NULL. Borrowed: valid while the scheduler runs. */
+const struct dag *sched_dag_version(struct sched *s, const char *dag, const char *version);
+/* JSON of a run (with tasks if with_tasks) from memory. */
+json_t *sched_run_json(const struct sched_run *r, bool with_tasks);
+/* Log file path of an attempt (malloc'd). */
+char *sched_log_path(const struct sched *s, const char *dag, const char *run_id,
+                     const char *task, int attempt);
+/* Format wall ms as ISO 8601 UTC, or JSON null for 0. */
+json_t *sched_json_time(int64_t wall_ms);
+
+#endif

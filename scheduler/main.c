@@ -1,0 +1,242 @@
+/* cairn-scheduler: loads DAGs, runs them on workers, serves the API. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "engine.h"
+#include "err.h"
+#include "log.h"
+#include "util.h"
+#include "ynode.h"
+
+#define DEFAULT_CONFIG "/etc/cairn/cairn.yaml"
+
+struct opts {
+    char *dags, *data, *listen, *http, *token_file, *log_level;
+    int64_t lease_ttl_ms;
+};
+
+static void
+usage(FILE *out)
+{
+    fputs("usage: cairn-scheduler --dags DIR --data DIR [--listen NNG_URL] [--http HOST:PORT]\n"
+          "                       [--config FILE] [--token-file FILE] [--lease-ttl MS]\n"
+          "                       [--log-level error|warn|notice|info|debug]\n"
+          "Defaults: --listen tcp://127.0.0.1:7781, --http 127.0.0.1:7780; a YAML config file\n"
+          "(" DEFAULT_CONFIG " when present) may set dags, data, listen, http, token_file,\n"
+          "lease_ttl_ms and log_level; flags win.\n",
+          out);
+}
+
+static void
+set(char **dst, const char *v)
+{
+    free(*dst);
+    *dst = xstrdup(v);
+}
+
+/* Read a flat YAML mapping of settings. Unknown keys are errors. */
+static int
+load_config(struct opts *o, const char *path, int required)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        if (!required && errno == ENOENT)
+            return 0;
+        fprintf(stderr, "cairn-scheduler: cannot read config %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    struct sb sb;
+    char buf[4096];
+    size_t n;
+    sb_init(&sb);
+    while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+        sb_append(&sb, buf, n);
+    fclose(f);
+    struct diag_list dl;
+    struct ydoc *doc = NULL;
+    struct ynode *root = NULL;
+    int rc = 0;
+    diag_list_init(&dl);
+    if (ydoc_parse(&doc, &root, sb.buf ? sb.buf : "", sb.len, path, &dl) != 0 ||
+        (root && root->type != YNODE_MAP)) {
+        if (!dl.n)
+            diag_add(&dl, DIAG_ERROR, path, 1, 1, "config", NULL, "config must be a mapping");
+        rc = -1;
+    }
+    for (size_t i = 0; root && root->type == YNODE_MAP && i < root->n; i++) {
+        const struct ynode *k = root->keys[i], *v = root->vals[i];
+        if (v->type != YNODE_SCALAR) {
+            diag_add(&dl, DIAG_ERROR, path, v->line, v->col, "config", NULL,
+                     "'%s' must be a string", k->str);
+            rc = -1;
+            continue;
+        }
+        if (!strcmp(k->str, "dags"))
+            set(&o->dags, v->str);
+        else if (!strcmp(k->str, "data"))
+            set(&o->data, v->str);
+        else if (!strcmp(k->str, "listen"))
+            set(&o->listen, v->str);
+        else if (!strcmp(k->str, "http"))
+            set(&o->http, v->str);
+        else if (!strcmp(k->str, "token_file"))
+            set(&o->token_file, v->str);
+        else if (!strcmp(k->str, "log_level"))
+            set(&o->log_level, v->str);
+        else if (!strcmp(k->str, "lease_ttl_ms"))
+            o->lease_ttl_ms = strtoll(v->str, NULL, 10);
+        else {
+            diag_add(&dl, DIAG_ERROR, path, k->line, k->col, "config", NULL,
+                     "unknown setting '%s'", k->str);
+            rc = -1;
+        }
+    }
+    diag_print(&dl, stderr);
+    diag_list_free(&dl);
+    ydoc_free(doc);
+    sb_free(&sb);
+    return rc;
+}
+
+static uv_signal_t sig_term, sig_int;
+static struct sched *the_sched;
+
+static void
+stopped_cb(void *ud)
+{
+    (void)ud;
+    uv_close((uv_handle_t *)&sig_term, NULL);
+    uv_close((uv_handle_t *)&sig_int, NULL);
+}
+
+static void
+signal_cb(uv_signal_t *h, int signum)
+{
+    (void)h;
+    LOG(LOG_NOTICE, "CAIRN-SIGNAL", "got signal %d: draining", signum);
+    uv_signal_stop(&sig_term);
+    uv_signal_stop(&sig_int);
+    sched_stop(the_sched, stopped_cb, NULL);
+}
+
+int
+main(int argc, char **argv)
+{
+    struct opts o;
+    struct opts cli;
+    const char *config = NULL;
+    memset(&o, 0, sizeof(o));
+    memset(&cli, 0, sizeof(cli));
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return 0;
+        }
+        if (!v) {
+            fprintf(stderr, "cairn-scheduler: %s needs a value\n", a);
+            usage(stderr);
+            return 2;
+        }
+        if (!strcmp(a, "--dags"))
+            set(&cli.dags, v);
+        else if (!strcmp(a, "--data"))
+            set(&cli.data, v);
+        else if (!strcmp(a, "--listen"))
+            set(&cli.listen, v);
+        else if (!strcmp(a, "--http"))
+            set(&cli.http, v);
+        else if (!strcmp(a, "--token-file"))
+            set(&cli.token_file, v);
+        else if (!strcmp(a, "--log-level"))
+            set(&cli.log_level, v);
+        else if (!strcmp(a, "--lease-ttl"))
+            cli.lease_ttl_ms = strtoll(v, NULL, 10);
+        else if (!strcmp(a, "--config"))
+            config = v;
+        else {
+            fprintf(stderr, "cairn-scheduler: unknown option %s\n", a);
+            usage(stderr);
+            return 2;
+        }
+        i++;
+    }
+    if (load_config(&o, config ? config : DEFAULT_CONFIG, config != NULL) != 0)
+        return 2;
+#define MERGE(f)                                                                               \
+    if (cli.f) {                                                                               \
+        free(o.f);                                                                             \
+        o.f = cli.f;                                                                           \
+    }
+    MERGE(dags)
+    MERGE(data)
+    MERGE(listen)
+    MERGE(http)
+    MERGE(token_file)
+    MERGE(log_level)
+    if (cli.lease_ttl_ms)
+        o.lease_ttl_ms = cli.lease_ttl_ms;
+    if (!o.dags || !o.data) {
+        fprintf(stderr, "cairn-scheduler: --dags and --data are required\n");
+        usage(stderr);
+        return 2;
+    }
+    int level = LOG_INFO;
+    if (o.log_level && (level = log_level_parse(o.log_level)) < 0) {
+        fprintf(stderr, "cairn-scheduler: unknown log level '%s'\n", o.log_level);
+        return 2;
+    }
+    log_init("cairn-scheduler", level);
+
+    struct sched_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.dags_dir = o.dags;
+    cfg.data_dir = o.data;
+    cfg.listen_url = o.listen ? o.listen : "tcp://127.0.0.1:7781";
+    cfg.token_file = o.token_file;
+    cfg.lease_ttl_ms = o.lease_ttl_ms;
+    char *hp = xstrdup(o.http ? o.http : "127.0.0.1:7780");
+    char *colon = strrchr(hp, ':');
+    if (!colon) {
+        fprintf(stderr, "cairn-scheduler: --http takes HOST:PORT, got '%s'\n", hp);
+        return 2;
+    }
+    *colon = '\0';
+    cfg.http_host = hp[0] == '[' ? hp + 1 : hp;
+    if (hp[0] == '[' && colon > hp && colon[-1] == ']')
+        colon[-1] = '\0';
+    cfg.http_port = (int)strtol(colon + 1, NULL, 10);
+
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    char err[512];
+    int rc = sched_new(&the_sched, &loop, &cfg, err, sizeof(err));
+    if (rc) {
+        fprintf(stderr, "cairn-scheduler: %s\n", err);
+        uv_loop_close(&loop);
+        return 1;
+    }
+    LOG(LOG_NOTICE, "CAIRN-START", "scheduler ready: dags %s, data %s, workers %s, http %s:%d",
+        cfg.dags_dir, cfg.data_dir, cfg.listen_url, cfg.http_host, sched_http_port(the_sched));
+    uv_signal_init(&loop, &sig_term);
+    uv_signal_init(&loop, &sig_int);
+    uv_signal_start(&sig_term, signal_cb, SIGTERM);
+    uv_signal_start(&sig_int, signal_cb, SIGINT);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    sched_free(the_sched);
+    uv_loop_close(&loop);
+    LOG(LOG_NOTICE, "CAIRN-STOPPED", "scheduler stopped");
+    free(hp);
+    free(o.dags);
+    free(o.data);
+    free(o.listen);
+    free(o.http);
+    free(o.token_file);
+    free(o.log_level);
+    return 0;
+}

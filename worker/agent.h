@@ -1,0 +1,32 @@
+/* agent.h - the worker agent (prefix: agent_).
+ *
+ * Threads: the libuv loop thread owns the running attempts (runc.h); a poll
+ * thread long-polls the scheduler for leases (POLL doubles as heartbeat);
+ * a sender thread delivers STARTED, LOG and RESULT messages in order, retrying
+ * until the scheduler answers, so nothing an attempt produced is lost while
+ * the scheduler restarts. The threads talk to the loop through locked queues
+ * and uv_async_send.
+ */
+#ifndef CAIRN_AGENT_H
+#define CAIRN_AGENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct agent_config {
+    const char *scheduler_url;
+    const char *data_dir;
+    const char *name;
+    const char *host;
+    int slots;
+    const char *labels_json; /* {"k":"v"} text */
+    const char *token_file;
+    const char *runtime;
+    bool isolation_none;
+};
+
+/* Run until SIGTERM/SIGINT (graceful: running attempts are stopped and their
+ * results reported) . Returns a process exit code. */
+int agent_run(const struct agent_config *cfg);
+
+#endif

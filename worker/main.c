@@ -1,0 +1,117 @@
+/* cairn-worker: takes leases from the scheduler and runs each attempt in
+ * its own runc container. */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "log.h"
+#include "util.h"
+
+static void
+usage(FILE *out)
+{
+    fputs("usage: cairn-worker --scheduler NNG_URL --data DIR [--slots N] [--name NAME]\n"
+          "                    [--labels k=v,...] [--token-file FILE] [--runtime PATH]\n"
+          "                    [--isolation runc|none] [--log-level LEVEL]\n"
+          "--isolation none runs tasks as plain child processes, without a container: it is\n"
+          "for development and benchmarks only and is unsafe (docs/containers.md).\n",
+          out);
+}
+
+int
+main(int argc, char **argv)
+{
+    struct agent_config cfg;
+    char host[256] = "localhost";
+    const char *labels = NULL, *level = NULL, *isolation = "runc";
+    memset(&cfg, 0, sizeof(cfg));
+    gethostname(host, sizeof(host) - 1);
+    cfg.host = host;
+    cfg.name = host;
+    cfg.slots = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    cfg.runtime = "runc";
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return 0;
+        }
+        if (!v) {
+            fprintf(stderr, "cairn-worker: %s needs a value\n", a);
+            usage(stderr);
+            return 2;
+        }
+        if (!strcmp(a, "--scheduler"))
+            cfg.scheduler_url = v;
+        else if (!strcmp(a, "--data"))
+            cfg.data_dir = v;
+        else if (!strcmp(a, "--slots")) {
+            char *end;
+            long n = strtol(v, &end, 10);
+            if (*end || n < 1 || n > 4096) {
+                fprintf(stderr, "cairn-worker: --slots takes 1..4096, got '%s'\n", v);
+                return 2;
+            }
+            cfg.slots = (int)n;
+        } else if (!strcmp(a, "--name"))
+            cfg.name = v;
+        else if (!strcmp(a, "--labels"))
+            labels = v;
+        else if (!strcmp(a, "--token-file"))
+            cfg.token_file = v;
+        else if (!strcmp(a, "--runtime"))
+            cfg.runtime = v;
+        else if (!strcmp(a, "--isolation"))
+            isolation = v;
+        else if (!strcmp(a, "--log-level"))
+            level = v;
+        else {
+            fprintf(stderr, "cairn-worker: unknown option %s\n", a);
+            usage(stderr);
+            return 2;
+        }
+        i++;
+    }
+    if (!cfg.scheduler_url || !cfg.data_dir) {
+        fprintf(stderr, "cairn-worker: --scheduler and --data are required\n");
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(isolation, "none"))
+        cfg.isolation_none = true;
+    else if (strcmp(isolation, "runc") != 0) {
+        fprintf(stderr, "cairn-worker: --isolation takes runc or none\n");
+        return 2;
+    }
+    int lv = LOG_INFO;
+    if (level && (lv = log_level_parse(level)) < 0) {
+        fprintf(stderr, "cairn-worker: unknown log level '%s'\n", level);
+        return 2;
+    }
+    log_init("cairn-worker", lv);
+    json_t *lj = json_object();
+    if (labels && *labels) {
+        char *copy = xstrdup(labels), *save = NULL;
+        for (char *kv = strtok_r(copy, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+            char *eq = strchr(kv, '=');
+            if (!eq || eq == kv) {
+                fprintf(stderr, "cairn-worker: --labels takes k=v,k=v; got '%s'\n", kv);
+                free(copy);
+                json_decref(lj);
+                return 2;
+            }
+            *eq = '\0';
+            json_object_set_new(lj, kv, json_string(eq + 1));
+        }
+        free(copy);
+    }
+    char *ljs = json_dumps(lj, JSON_COMPACT);
+    json_decref(lj);
+    cfg.labels_json = ljs;
+    int rc = agent_run(&cfg);
+    free(ljs);
+    return rc;
+}

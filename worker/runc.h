@@ -1,0 +1,145 @@
+/* runc.h - run one task attempt in its own runc container (prefix: runc_).
+ *
+ * A task attempt runs as `runc --root ROOT run --bundle DIR ID` in the
+ * foreground: runc's stdout and stderr are the container's, read through
+ * pipes on the caller's libuv loop and handed to output_cb as they arrive.
+ * When the container has exited, its exit details go to exit_cb, the
+ * container state is gone from ROOT and the bundle directory is removed.
+ * With isolation_none the argv is spawned directly as a plain child process
+ * instead (development and scheduler benchmarks only; see docs/containers.md).
+ *
+ * Everything runs on the loop thread: runc_start, runc_kill, runc_stop and
+ * runc_proc_free must be called on the thread that runs the loop, and the
+ * callbacks run there too. Bundle creation and removal are small synchronous
+ * filesystem operations done inside runc_start and before exit_cb.
+ *
+ * Errors: functions return 0 or a negative CAIRN_E* code (common/err.h).
+ * Where a function takes errbuf/errlen, errbuf may be NULL; otherwise on
+ * failure it receives a NUL-terminated human message (truncated to errlen).
+ */
+#ifndef CAIRN_RUNC_H
+#define CAIRN_RUNC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+/* A read-only input: host_path (file or directory) appears at
+ * /inputs/<name>. name is one path component (no '/', not "." or ".."). */
+struct runc_input {
+    const char *name;
+    const char *host_path;
+};
+
+/* An extra bind mount, e.g. the pipeline's code at /pipeline. dest is an
+ * absolute container path; it must not lie inside a directory of the image
+ * (those are read-only) unless it already exists there. */
+struct runc_bind {
+    const char *source;
+    const char *dest;
+    bool readonly;
+};
+
+/* Everything one attempt needs. All pointers are borrowed for the duration of
+ * the call that takes the spec only (runc_start copies what it keeps). Paths
+ * must be absolute. Zero or NULL fields take the stated default. With
+ * isolation_none only argv, env (plus PATH if absent), workspace_dir (the
+ * cwd, optional), timeout_ms and kill_grace_ms are used. */
+struct runc_spec {
+    const char *runtime;       /* runtime binary; NULL = "runc" looked up in PATH */
+    const char *root;          /* runc --root state directory (required) */
+    const char *bundle_dir;    /* must not exist; created, removed after exit */
+    const char *rootfs_cache;  /* shared rootfs skeletons (mount points and
+                                * symlinks, one per image); NULL =
+                                * <parent of bundle_dir>/.rootfs */
+    const char *container_id;  /* unique under root; [A-Za-z0-9_.+-], <= 128 chars */
+    const char *cgroup_parent; /* cgroupsPath is <parent>/<id>; NULL = "/cairn" */
+    const char *const *argv;   /* NULL-terminated, argv[0] required */
+    const char *const *env;    /* NULL-terminated "K=V" list or NULL; PATH and
+                                * HOME are added if absent */
+    const char *image;         /* "host" (or NULL) or a rootfs directory */
+    const char *workspace_dir; /* bound read-write at /workspace (the cwd) */
+    const char *outputs_dir;   /* bound read-write at /outputs */
+    const struct runc_input *inputs;
+    size_t n_inputs;
+    const struct runc_bind *binds;
+    size_t n_binds;
+    double cpus;           /* CPU quota in CPUs; 0 = unlimited */
+    int64_t memory_bytes;  /* memory (and memory+swap) limit; 0 = unlimited */
+    int64_t pids;          /* maximum number of tasks; 0 = unlimited */
+    bool network;          /* true: share the host network namespace */
+    int64_t timeout_ms;    /* 0 = none; on expiry: SIGTERM, then SIGKILL */
+    int64_t kill_grace_ms; /* SIGTERM to SIGKILL delay; 0 = 2000 */
+    bool isolation_none;   /* plain child process; no container, no limits */
+    bool keep_bundle;      /* keep bundle_dir after exit (debugging) */
+    const char *hostname;  /* NULL = "cairn" */
+};
+
+struct runc_result {
+    int exit_code;       /* the task's exit status; -1 if killed by a signal
+                          * or if the runtime failed (error is set) */
+    int term_signal;     /* signal that ended the task, 0 if none */
+    bool oom_killed;     /* the kernel's OOM killer killed a task process */
+    bool timed_out;      /* timeout_ms expired and the task was stopped */
+    int64_t duration_ms; /* from spawn to the runtime's exit */
+    char error[256];     /* runtime failure text, "" if none */
+};
+
+/* stream is 1 (stdout) or 2 (stderr). data is valid only during the call. */
+typedef void runc_output_cb(void *ud, int stream, const char *data, size_t len);
+/* res is valid only during the call. runc_proc_free may be called from here. */
+typedef void runc_exit_cb(void *ud, const struct runc_result *res);
+
+struct runc_callbacks {
+    runc_output_cb *output_cb; /* may be NULL: output is read and dropped */
+    runc_exit_cb *exit_cb;     /* may be NULL */
+};
+
+struct runc_proc;
+
+/* Write the OCI bundle for spec: spec->bundle_dir/config.json, whose root.path
+ * is the image's shared skeleton under rootfs_cache (built on first use).
+ * Nothing is started. spec->bundle_dir must not exist; the caller removes it.
+ * Returns 0, CAIRN_EINVAL (bad spec), CAIRN_EEXIST (bundle_dir exists),
+ * CAIRN_ENOENT (image, workspace, outputs or an input missing) or CAIRN_EIO. */
+int runc_write_bundle(const struct runc_spec *spec, char *errbuf, size_t errlen);
+
+/* Start one attempt on loop. On success *out is set and exactly one exit_cb
+ * follows (unless runc_proc_free is called first); output_cb calls happen
+ * only before it. On failure *out is untouched, no callback is ever made and
+ * nothing of the attempt is left on disk (the loop may have to run once more
+ * to close a handle before uv_loop_close).
+ * cbs is copied; ud is passed back untouched.
+ * Returns 0, the errors of runc_write_bundle, CAIRN_ENOENT (runtime or, with
+ * isolation_none, argv[0] not found), CAIRN_ERUNTIME (spawn failed) or
+ * CAIRN_EIO. */
+int runc_start(struct runc_proc **out, uv_loop_t *loop, const struct runc_spec *spec,
+               const struct runc_callbacks *cbs, void *ud, char *errbuf, size_t errlen);
+
+/* Send sig to the task: `runc kill ID sig` for a container (retried until the
+ * container exists or has exited), the process group with isolation_none.
+ * Used on lease loss or cancel. Returns 0, CAIRN_EINVAL (bad signal) or
+ * CAIRN_ESTATE (the task has already exited). */
+int runc_kill(struct runc_proc *p, int sig);
+
+/* SIGTERM now, SIGKILL after kill_grace_ms if the task is still there.
+ * Returns 0 or CAIRN_ESTATE (already exited or stopping). */
+int runc_stop(struct runc_proc *p);
+
+/* Release p. After exit_cb (or from inside it) this frees p once its handles
+ * are closed. Before exit_cb it cancels: the task is killed, exit_cb is never
+ * called, and cleanup (runc delete, bundle removal) finishes on the loop.
+ * NULL is a no-op. */
+void runc_proc_free(struct runc_proc *p);
+
+/* On worker start: kill and delete every container under root (`runc delete
+ * -f`), then remove empty cgroups left under cgroup_parent (NULL = "/cairn").
+ * Synchronous; call before starting tasks. runtime NULL = "runc". Returns the
+ * number of containers removed, or CAIRN_EINVAL / CAIRN_EIO (root unreadable)
+ * / CAIRN_ERUNTIME (a delete failed; the others are still attempted). A root
+ * that does not exist holds no containers: returns 0. */
+int runc_reap_leftovers(const char *runtime, const char *root, const char *cgroup_parent);
+
+#endif
