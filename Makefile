@@ -38,8 +38,9 @@ test-asan: deps
 
 fuzz: deps
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCAIRN_FUZZ=ON -DBUILD_TESTING=ON
-	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_dag
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_dag fuzz_proto
 	bash tests/fuzz/run.sh $(FUZZ_BUILD)/tests/fuzz/fuzz_dag $(FUZZ_SECONDS)
+	if [ -x $(FUZZ_BUILD)/tests/fuzz/fuzz_proto ]; then bash tests/fuzz/run.sh $(FUZZ_BUILD)/tests/fuzz/fuzz_proto $(FUZZ_SECONDS); fi
 
 demo: build
 	bash scripts/demo.sh $(BUILD)

@@ -1,0 +1,116 @@
+# Shared helpers for integration tests (sourced). Each test runs the real
+# binaries from $CAIRN_BIN and cleans up every process it started.
+set -euo pipefail
+: "${CAIRN_BIN:?set CAIRN_BIN to the build folder}"
+: "${CAIRN_SRC:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+CAIRN=$CAIRN_BIN/cli/cairn
+SCHED=$CAIRN_BIN/scheduler/cairn-scheduler
+WORKER=$CAIRN_BIN/worker/cairn-worker
+T=$(mktemp -d /tmp/cairn-it.XXXXXX)
+PIDS=()
+FAILS=0
+CHECKS=0
+
+cleanup() {
+    local p
+    for p in "${PIDS[@]:-}"; do
+        [ -n "$p" ] && kill -TERM "$p" 2>/dev/null || true
+    done
+    for p in "${PIDS[@]:-}"; do
+        [ -n "$p" ] && { timeout 10 tail --pid="$p" -f /dev/null 2>/dev/null || kill -KILL "$p" 2>/dev/null || true; }
+    done
+    # containers this test's workers left (their runc roots are under $T)
+    for r in "$T"/w*/runc; do
+        [ -d "$r" ] || continue
+        for c in $(runc --root "$r" list -q 2>/dev/null); do
+            runc --root "$r" delete -f "$c" >/dev/null 2>&1 || true
+        done
+    done
+    if [ "${KEEP:-0}" = 1 ] || [ "$FAILS" -ne 0 ]; then
+        echo "test files kept in $T"
+        for f in "$T"/*.log; do [ -f "$f" ] && { echo "--- $f (tail)"; tail -n 30 "$f"; }; done
+    else
+        rm -rf "$T"
+    fi
+}
+trap cleanup EXIT
+
+ok() { CHECKS=$((CHECKS + 1)); echo "ok - $*"; }
+bad() { CHECKS=$((CHECKS + 1)); FAILS=$((FAILS + 1)); echo "not ok - $*"; }
+check() { # check DESCRIPTION COMMAND...
+    local d=$1; shift
+    if "$@"; then ok "$d"; else bad "$d"; fi
+}
+finish() {
+    echo "$((CHECKS - FAILS)) passed, $FAILS failed"
+    [ "$FAILS" -eq 0 ]
+}
+
+free_port() {
+    /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# start_scheduler NAME [extra args]: sets HTTP_PORT, NNG_URL, CAIRN_SERVER
+start_scheduler() {
+    local name=$1; shift
+    HTTP_PORT=${HTTP_PORT:-$(free_port)}
+    NNG_PORT=${NNG_PORT:-$(free_port)}
+    NNG_URL=tcp://127.0.0.1:$NNG_PORT
+    export CAIRN_SERVER=http://127.0.0.1:$HTTP_PORT
+    mkdir -p "$T/dags" "$T/$name"
+    "$SCHED" --dags "$T/dags" --data "$T/$name" --listen "$NNG_URL" \
+        --http "127.0.0.1:$HTTP_PORT" "$@" >>"$T/$name.log" 2>&1 &
+    SCHED_PID=$!
+    PIDS+=("$SCHED_PID")
+    wait_http
+}
+
+wait_http() {
+    local i
+    for i in $(seq 1 100); do
+        curl -sf "$CAIRN_SERVER/api/v1/health" >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    echo "scheduler did not come up" >&2
+    return 1
+}
+
+# start_worker NAME [extra args]
+start_worker() {
+    local name=$1; shift
+    mkdir -p "$T/$name"
+    "$WORKER" --scheduler "$NNG_URL" --data "$T/$name" --name "$name" "$@" \
+        >>"$T/$name.log" 2>&1 &
+    local pid=$!
+    PIDS+=("$pid")
+    eval "PID_$name=$pid"
+    local i
+    for i in $(seq 1 100); do
+        "$CAIRN" workers --json 2>/dev/null | grep -q "\"$name\"" && return 0
+        sleep 0.1
+    done
+    echo "worker $name did not register" >&2
+    return 1
+}
+
+# run_state RUN_ID DAG -> prints the run's state
+run_state() {
+    "$CAIRN" runs show "$1" --dag "$2" --json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])'
+}
+
+# wait_run RUN_ID DAG [SECONDS]: wait until the run is success or failed
+wait_run() {
+    local i s
+    for i in $(seq 1 $((${3:-60} * 10))); do
+        s=$(run_state "$1" "$2" 2>/dev/null || true)
+        case $s in success|failed) echo "$s"; return 0 ;; esac
+        sleep 0.1
+    done
+    echo timeout
+}
+
+# ti FIELD RUN DAG TASK -> a task instance's field
+ti() {
+    "$CAIRN" runs show "$2" --dag "$3" --json |
+        /usr/bin/python3 -c 'import json,sys; r=json.load(sys.stdin); t=[x for x in r["tasks"] if x["task"]==sys.argv[2]][0]; v=t[sys.argv[1]]; print("null" if v is None else (str(v).lower() if isinstance(v,bool) else v))' "$1" "$4"
+}
