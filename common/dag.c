@@ -1198,8 +1198,10 @@ parse_dag(struct loader *l, const struct ynode *root)
     }
     for (size_t i = 0; i < d->ntasks; i++) {
         check_templates(l, &srcs[i]);
-        qsort(d->tasks[i].env, d->tasks[i].nenv, sizeof(struct dag_kv), kv_cmp);
-        qsort(d->tasks[i].labels, d->tasks[i].nlabels, sizeof(struct dag_kv), kv_cmp);
+        if (d->tasks[i].nenv)
+            qsort(d->tasks[i].env, d->tasks[i].nenv, sizeof(struct dag_kv), kv_cmp);
+        if (d->tasks[i].nlabels)
+            qsort(d->tasks[i].labels, d->tasks[i].nlabels, sizeof(struct dag_kv), kv_cmp);
     }
     free(srcs);
 }
@@ -1225,7 +1227,10 @@ dag_load_buffer(struct dag **out, const char *buf, size_t len, const char *file,
 
     if (!file)
         file = "<input>";
-    if (len == 0 || strspn(buf, " \t\r\n") == len) {
+    size_t blank = 0; /* buf need not be NUL-terminated */
+    while (blank < len && strchr(" \t\r\n", buf[blank]) && buf[blank])
+        blank++;
+    if (blank == len) {
         diag_add(dl, DIAG_ERROR, file, 1, 1, "empty-file", "a DAG needs at least `dag:` and `tasks:`",
                  "the file is empty");
         return CAIRN_EPARSE;

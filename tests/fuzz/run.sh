@@ -23,8 +23,13 @@ echo "fuzz: $name for ${seconds}s over $(ls "$work/corpus" | wc -l) seeds"
 set +e
 ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
 "$bin" "$work/corpus" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
-    -max_len=65536 -print_final_stats=1 -artifact_prefix="$work/" 2>&1 | tail -n 15
-rc=${PIPESTATUS[0]}
+    -max_len=65536 -print_final_stats=1 -artifact_prefix="$work/" >"$work/out.txt" 2>&1
+rc=$?
+if [ "$rc" -ne 0 ]; then
+    grep -A 40 -m1 -E "ERROR: |==[0-9]+==" "$work/out.txt" || tail -n 60 "$work/out.txt"
+else
+    tail -n 8 "$work/out.txt"
+fi
 set -e
 if [ "$rc" -ne 0 ]; then
     echo "fuzz: $name FAILED (exit $rc); reproducer:" >&2
