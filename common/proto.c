@@ -35,6 +35,7 @@ static const char *const proto__names[] = {
     [PROTO_HELLO] = "HELLO",   [PROTO_WELCOME] = "WELCOME", [PROTO_POLL] = "POLL",
     [PROTO_WORK] = "WORK",     [PROTO_STARTED] = "STARTED", [PROTO_LOG] = "LOG",
     [PROTO_RESULT] = "RESULT", [PROTO_ACK] = "ACK",         [PROTO_ERROR] = "ERROR",
+    [PROTO_BATCH] = "BATCH",
 };
 #define PROTO__NTYPES (sizeof(proto__names) / sizeof(proto__names[0]))
 

@@ -22,6 +22,8 @@
  *   RESULT  {worker, lease_id, exit_code, signal, oom, timed_out, duration_ms,
  *            error, outputs:[{name, sha256, size, uri}], metrics:{k:number}}
  *                                                          -> ACK {ok, reason}
+ *   BATCH   {worker, items:[{type, body}...]}            -> ACK {ok, results:[{ok, reason}...]}
+ *           several STARTED/LOG/RESULT in order, acknowledged by one commit
  *   any request the scheduler cannot take             -> ERROR {code, message}
  * A lease: {lease_id, dag, run_id, task, attempt, logical_date, argv:[...],
  *           env:[...], image, timeout_ms, cpus, memory, pids, network,
@@ -56,6 +58,7 @@ enum proto_type {
     PROTO_RESULT = 7,
     PROTO_ACK = 8,
     PROTO_ERROR = 9,
+    PROTO_BATCH = 10,
 };
 
 /* Name of a type ("HELLO") or "UNKNOWN". */
