@@ -88,8 +88,7 @@ cmd_cron(int argc, char **argv)
     else if (strcmp(argv[1], "prev") == 0)
         backward = 1;
     else
-        return cli_usage_error("cron: unknown subcommand '%s' (expected next or prev)",
-                               argv[1]);
+        return cli_usage_error("cron: unknown subcommand '%s' (expected next or prev)", argv[1]);
 
     const char *when_opt = backward ? "--before" : "--after";
     for (int i = 2; i < argc; i++) {
@@ -131,8 +130,8 @@ cmd_cron(int argc, char **argv)
         errno = 0;
         n = strtol(count, &end, 10);
         if (errno != 0 || end == count || *end != '\0' || n < 1 || n > CRON_CLI_MAX_N)
-            return cli_usage_error("cron: -n wants a number from 1 to %d, got '%s'",
-                                   CRON_CLI_MAX_N, count);
+            return cli_usage_error("cron: -n wants a number from 1 to %d, got '%s'", CRON_CLI_MAX_N,
+                                   count);
     }
 
     struct cron c;
@@ -148,13 +147,14 @@ cmd_cron(int argc, char **argv)
     if (zone) {
         int rc = tz_load(&z, zone);
         if (rc == CAIRN_ENOENT) {
-            fprintf(stderr, "cairn: unknown time zone '%s' (expected an IANA name such as "
-                            "UTC or Europe/Berlin)\n", zone);
+            fprintf(stderr,
+                    "cairn: unknown time zone '%s' (expected an IANA name such as "
+                    "UTC or Europe/Berlin)\n",
+                    zone);
             return 1;
         }
         if (rc != 0) {
-            fprintf(stderr, "cairn: cannot load time zone '%s': %s\n", zone,
-                    cairn_strerror(rc));
+            fprintf(stderr, "cairn: cannot load time zone '%s': %s\n", zone, cairn_strerror(rc));
             return 1;
         }
     }

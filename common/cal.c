@@ -48,10 +48,10 @@ cal_days_from_civil(int year, int mon, int mday)
 {
     int64_t y = (int64_t)year - (mon <= 2);
     int64_t era = cal__fdiv(y, 400);
-    int64_t yoe = y - era * 400;                            /* 0..399 */
-    int64_t mp = (mon + 9) % 12;                            /* March = 0 */
-    int64_t doy = (153 * mp + 2) / 5 + mday - 1;            /* 0..365 */
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;    /* 0..146096 */
+    int64_t yoe = y - era * 400;                         /* 0..399 */
+    int64_t mp = (mon + 9) % 12;                         /* March = 0 */
+    int64_t doy = (153 * mp + 2) / 5 + mday - 1;         /* 0..365 */
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy; /* 0..146096 */
     return era * 146097 + doe - 719468;
 }
 
@@ -86,8 +86,8 @@ cal_split(int64_t secs, struct cal_tm *out)
 int64_t
 cal_join(const struct cal_tm *tm)
 {
-    return cal_days_from_civil(tm->year, tm->mon, tm->mday) * CAL_DAY + tm->hour * 3600 +
-           tm->min * 60 + tm->sec;
+    return cal_days_from_civil(tm->year, tm->mon, tm->mday) * CAL_DAY + (int64_t)tm->hour * 3600 +
+           (int64_t)tm->min * 60 + tm->sec;
 }
 
 static size_t
@@ -117,8 +117,8 @@ cal_format_iso(int64_t utc, int offset, int z_for_utc, char *buf, size_t len)
         else
             snprintf(off, sizeof(off), "%c%02d:%02d", sign, a / 3600, a / 60 % 60);
     }
-    int n = snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d%s", tm.year, tm.mon, tm.mday,
-                     tm.hour, tm.min, tm.sec, off);
+    int n = snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d%s", tm.year, tm.mon, tm.mday, tm.hour,
+                     tm.min, tm.sec, off);
     return cal__clamp(n, len);
 }
 
@@ -127,8 +127,8 @@ cal_format_date(int64_t utc, int offset, int nodash, char *buf, size_t len)
 {
     struct cal_tm tm;
     cal_split(utc + offset, &tm);
-    int n = snprintf(buf, len, nodash ? "%04d%02d%02d" : "%04d-%02d-%02d", tm.year, tm.mon,
-                     tm.mday);
+    int n =
+        snprintf(buf, len, nodash ? "%04d%02d%02d" : "%04d-%02d-%02d", tm.year, tm.mon, tm.mday);
     return cal__clamp(n, len);
 }
 

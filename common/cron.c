@@ -27,16 +27,13 @@ enum cron_field { CRON_MIN, CRON_HOUR, CRON_MDAY, CRON_MON, CRON_WDAY, CRON_NFIE
 
 struct cron_field_def {
     const char *name;
-    int lo, hi;    /* values accepted */
-    int star_hi;   /* top of '*' and of "n/step" */
+    int lo, hi;  /* values accepted */
+    int star_hi; /* top of '*' and of "n/step" */
 };
 
 static const struct cron_field_def cron_fields[CRON_NFIELDS] = {
-    {"minute", 0, 59, 59},
-    {"hour", 0, 23, 23},
-    {"day-of-month", 1, 31, 31},
-    {"month", 1, 12, 12},
-    {"day-of-week", 0, 7, 6},
+    {"minute", 0, 59, 59}, {"hour", 0, 23, 23},      {"day-of-month", 1, 31, 31},
+    {"month", 1, 12, 12},  {"day-of-week", 0, 7, 6},
 };
 
 static const char *const cron_month_names[12] = {"JAN", "FEB", "MAR", "APR", "MAY", "JUN",
@@ -49,8 +46,8 @@ struct cron_macro {
 };
 
 static const struct cron_macro cron_macros[] = {
-    {"@yearly", "0 0 1 1 *"},  {"@annually", "0 0 1 1 *"}, {"@monthly", "0 0 1 * *"},
-    {"@weekly", "0 0 * * 0"},  {"@daily", "0 0 * * *"},    {"@midnight", "0 0 * * *"},
+    {"@yearly", "0 0 1 1 *"}, {"@annually", "0 0 1 1 *"}, {"@monthly", "0 0 1 * *"},
+    {"@weekly", "0 0 * * 0"}, {"@daily", "0 0 * * *"},    {"@midnight", "0 0 * * *"},
     {"@hourly", "0 * * * *"},
 };
 
@@ -62,19 +59,17 @@ struct cron_pctx {
     int *errcol;
 };
 
-static int
-cron__fail(struct cron_pctx *px, const char *at, const char *fmt, ...)
+static int cron__fail(struct cron_pctx *px, const char *at, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static int
 cron__fail(struct cron_pctx *px, const char *at, const char *fmt, ...)
 {
-    if (px->err && px->errlen > 0) {
-        va_list ap;
-        va_start(ap, fmt);
+    va_list ap;
+    va_start(ap, fmt);
+    if (px->err && px->errlen > 0)
         vsnprintf(px->err, px->errlen, fmt, ap);
-        va_end(ap);
-    }
+    va_end(ap);
     if (px->errcol)
         *px->errcol = (int)(at - px->expr);
     return CAIRN_EPARSE;
@@ -100,8 +95,7 @@ cron__is_digit(char c)
 
 /* One value: a number or, in the month and day-of-week fields, a name. */
 static int
-cron__value(struct cron_pctx *px, enum cron_field f, const char **pp, const char *end,
-            int *out)
+cron__value(struct cron_pctx *px, enum cron_field f, const char **pp, const char *end, int *out)
 {
     const struct cron_field_def *d = &cron_fields[f];
     const char *p = *pp;
@@ -114,8 +108,8 @@ cron__value(struct cron_pctx *px, enum cron_field f, const char **pp, const char
             q++;
         }
         if (v < d->lo || v > d->hi)
-            return cron__fail(px, p, "%s value %.*s out of range %d-%d", d->name, (int)(q - p),
-                              p, d->lo, d->hi);
+            return cron__fail(px, p, "%s value %.*s out of range %d-%d", d->name, (int)(q - p), p,
+                              d->lo, d->hi);
         *out = (int)v;
         *pp = q;
         return 0;
@@ -146,8 +140,7 @@ cron__value(struct cron_pctx *px, enum cron_field f, const char **pp, const char
             return cron__fail(px, p, "unknown month name '%.*s' (expected JAN-DEC or 1-12)",
                               (int)(q - p), p);
         if (f == CRON_WDAY)
-            return cron__fail(px, p,
-                              "unknown day-of-week name '%.*s' (expected SUN-SAT or 0-7)",
+            return cron__fail(px, p, "unknown day-of-week name '%.*s' (expected SUN-SAT or 0-7)",
                               (int)(q - p), p);
         return cron__fail(px, p, "%s takes numbers only, got '%.*s'", d->name, (int)(q - p), p);
     }
@@ -158,14 +151,13 @@ cron__value(struct cron_pctx *px, enum cron_field f, const char **pp, const char
 
 /* Parse one whitespace-free field [p, end) into a bit set. */
 static int
-cron__field(struct cron_pctx *px, enum cron_field f, const char *p, const char *end,
-            uint64_t *bits)
+cron__field(struct cron_pctx *px, enum cron_field f, const char *p, const char *end, uint64_t *bits)
 {
     const struct cron_field_def *d = &cron_fields[f];
     uint64_t set = 0;
     for (;;) {
         const char *item = p;
-        int lo, hi, step = 1;
+        int lo = 0, hi = 0, step = 1;
         bool star = false, range = false;
         if (p < end && *p == '*') {
             star = true;
@@ -200,8 +192,8 @@ cron__field(struct cron_pctx *px, enum cron_field f, const char *p, const char *
             }
             long maxstep = d->star_hi - d->lo + 1;
             if (v < 1 || v > maxstep)
-                return cron__fail(px, sp, "%s step %.*s out of range 1-%ld", d->name,
-                                  (int)(p - sp), sp, maxstep);
+                return cron__fail(px, sp, "%s step %.*s out of range 1-%ld", d->name, (int)(p - sp),
+                                  sp, maxstep);
             step = (int)v;
             if (!star && !range)
                 hi = d->star_hi > lo ? d->star_hi : lo; /* "n/s" means n-max/s */
@@ -468,7 +460,7 @@ cron__max_reading(const struct tz *z, int64_t x)
 {
     int64_t start;
     int64_t best = x + tz_offset_span(z, x, &start, NULL);
-    for (int i = 0; i < 8 && start != INT64_MIN && start > x - 3 * 86400; i++) {
+    for (int i = 0; i < 8 && start != INT64_MIN && start > x - INT64_C(3) * 86400; i++) {
         int64_t prev_start;
         int off = tz_offset_span(z, start - 1, &prev_start, NULL);
         if (start - 1 + off > best)

@@ -122,8 +122,8 @@ tz__abbr(const char **pp)
     size_t n = 0;
     if (*p == '<') {
         p++;
-        while ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
-               (*p >= '0' && *p <= '9') || *p == '+' || *p == '-') {
+        while ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+               *p == '+' || *p == '-') {
             p++;
             n++;
         }
@@ -246,8 +246,8 @@ tz__rule_span(const struct tz_rule *r, int64_t utc)
         return sp;
 
     struct cal_tm tm;
-    int64_t ev[6];
-    bool dst[6];
+    int64_t ev[6] = {0};
+    bool dst[6] = {false};
     int n = 0;
     /* Keep the year arithmetic defined for absurd instants. */
     int64_t probe = utc;
@@ -523,9 +523,9 @@ tz__parse_tzif(struct tz *z, const unsigned char *buf, size_t len)
     const unsigned char *types = idx + h.timecnt;
     int32_t toff[256];
     for (uint32_t i = 0; i < h.typecnt; i++) {
-        int32_t o = (int32_t)tz__be32(types + 6 * i);
-        if (o < -TZ_MAX_OFFSET || o > TZ_MAX_OFFSET || types[6 * i + 4] > 1 ||
-            types[6 * i + 5] >= h.charcnt)
+        const unsigned char *t = types + 6 * (size_t)i;
+        int32_t o = (int32_t)tz__be32(t);
+        if (o < -TZ_MAX_OFFSET || o > TZ_MAX_OFFSET || t[4] > 1 || t[5] >= h.charcnt)
             return CAIRN_EPARSE;
         toff[i] = o;
     }

@@ -28,10 +28,10 @@ have_tzdata(void)
            access("/usr/share/zoneinfo/Europe/Berlin", R_OK) == 0;
 }
 
-#define NEED_TZDATA()                                                          \
-    do {                                                                       \
-        if (!have_tzdata())                                                    \
-            skip();                                                            \
+#define NEED_TZDATA()                                                                              \
+    do {                                                                                           \
+        if (!have_tzdata())                                                                        \
+            skip();                                                                                \
     } while (0)
 
 static struct cron
@@ -93,8 +93,8 @@ expect_next(const char *expr, const char *zname, const char *after, const char *
         t = cron_next(&c, z, t);
         iso(z, t, got, sizeof(got));
         if (strcmp(got, want[n]) != 0)
-            fail_msg("'%s' in %s, tick %zu after %s: want %s, got %s", expr,
-                     zname ? zname : "UTC", n + 1, after, want[n], got);
+            fail_msg("'%s' in %s, tick %zu after %s: want %s, got %s", expr, zname ? zname : "UTC",
+                     n + 1, after, want[n], got);
         ticks[n++] = t;
     }
     for (size_t i = n - 1; i > 0; i--) {
@@ -108,10 +108,10 @@ expect_next(const char *expr, const char *zname, const char *after, const char *
     }
 }
 
-#define NEXT(expr, zname, after, ...)                                          \
-    do {                                                                       \
-        static const char *const want_[] = {__VA_ARGS__, NULL};                \
-        expect_next((expr), (zname), (after), want_);                          \
+#define NEXT(expr, zname, after, ...)                                                              \
+    do {                                                                                           \
+        static const char *const want_[] = {__VA_ARGS__, NULL};                                    \
+        expect_next((expr), (zname), (after), want_);                                              \
     } while (0)
 
 /* ---- Parsing --------------------------------------------------------------- */
@@ -183,21 +183,19 @@ test_macros(void **state)
 {
     (void)state;
     static const char *const pairs[][2] = {
-        {"@yearly", "0 0 1 1 *"},  {"@annually", "0 0 1 1 *"}, {"@monthly", "0 0 1 * *"},
-        {"@weekly", "0 0 * * 0"},  {"@daily", "0 0 * * *"},    {"@midnight", "0 0 * * *"},
-        {"@hourly", "0 * * * *"},  {"  @Daily ", "0 0 * * *"}, {"@HOURLY", "0 * * * *"},
+        {"@yearly", "0 0 1 1 *"}, {"@annually", "0 0 1 1 *"}, {"@monthly", "0 0 1 * *"},
+        {"@weekly", "0 0 * * 0"}, {"@daily", "0 0 * * *"},    {"@midnight", "0 0 * * *"},
+        {"@hourly", "0 * * * *"}, {"  @Daily ", "0 0 * * *"}, {"@HOURLY", "0 * * * *"},
     };
     for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
         struct cron a = parse_ok(pairs[i][0]);
         struct cron b = parse_ok(pairs[i][1]);
         assert_same(&a, &b);
     }
-    NEXT("@weekly", NULL, "2026-01-01T00:00:00Z", "2026-01-04T00:00:00Z",
-         "2026-01-11T00:00:00Z");
+    NEXT("@weekly", NULL, "2026-01-01T00:00:00Z", "2026-01-04T00:00:00Z", "2026-01-11T00:00:00Z");
     NEXT("@yearly", "America/New_York", "2026-06-01T00:00:00Z", "2027-01-01T00:00:00-05:00",
          "2028-01-01T00:00:00-05:00", "2029-01-01T00:00:00-05:00");
-    NEXT("@monthly", NULL, "2026-01-31T12:00:00Z", "2026-02-01T00:00:00Z",
-         "2026-03-01T00:00:00Z");
+    NEXT("@monthly", NULL, "2026-01-31T12:00:00Z", "2026-02-01T00:00:00Z", "2026-03-01T00:00:00Z");
 }
 
 static void
@@ -212,8 +210,8 @@ parse_bad(const char *expr, int want_col, const char *want_msg)
     if (rc != CAIRN_EPARSE)
         fail_msg("'%s' should be rejected, got %d", expr, rc);
     if (col != want_col || !strstr(err, want_msg))
-        fail_msg("'%s': want col %d and '%s', got col %d and '%s'", expr, want_col, want_msg,
-                 col, err);
+        fail_msg("'%s': want col %d and '%s', got col %d and '%s'", expr, want_col, want_msg, col,
+                 err);
     assert_memory_equal(&c, &before, sizeof(c));
     /* The message and column are optional. */
     assert_int_equal(cron_parse(&c, expr, NULL, 0, NULL), CAIRN_EPARSE);
@@ -272,14 +270,13 @@ test_next_basic(void **state)
     /* Strictly after: a tick at `after` itself is not returned. */
     NEXT("0 * * * *", NULL, "2026-01-01T10:00:00Z", "2026-01-01T11:00:00Z");
     NEXT("0 * * * *", NULL, "2026-01-01T09:59:59Z", "2026-01-01T10:00:00Z");
-    NEXT("* * * * *", NULL, "2026-12-31T23:59:00Z", "2027-01-01T00:00:00Z",
-         "2027-01-01T00:01:00Z");
+    NEXT("* * * * *", NULL, "2026-12-31T23:59:00Z", "2027-01-01T00:00:00Z", "2027-01-01T00:01:00Z");
     NEXT("30 23 31 12 *", NULL, "2026-06-01T00:00:00Z", "2026-12-31T23:30:00Z",
          "2027-12-31T23:30:00Z");
     NEXT("0 9-17/4 * * MON-FRI", NULL, "2026-01-02T12:00:00Z", "2026-01-02T13:00:00Z",
          "2026-01-02T17:00:00Z", "2026-01-05T09:00:00Z");
-    NEXT("0 0 31 * *", NULL, "2026-01-31T00:00:00Z", "2026-03-31T00:00:00Z",
-         "2026-05-31T00:00:00Z", "2026-07-31T00:00:00Z", "2026-08-31T00:00:00Z");
+    NEXT("0 0 31 * *", NULL, "2026-01-31T00:00:00Z", "2026-03-31T00:00:00Z", "2026-05-31T00:00:00Z",
+         "2026-07-31T00:00:00Z", "2026-08-31T00:00:00Z");
     NEXT("0 12 * * 7", NULL, "2026-01-01T00:00:00Z", "2026-01-04T12:00:00Z",
          "2026-01-11T12:00:00Z");
     NEXT("0 12 * * 5-7", NULL, "2026-01-01T00:00:00Z", "2026-01-02T12:00:00Z",
@@ -313,25 +310,23 @@ static void
 test_impossible_and_leap(void **state)
 {
     (void)state;
-    static const char *const never[] = {"0 0 30 2 *", "0 0 31 2 *", "0 0 31 4 *",
-                                        "0 0 31 6,9,11 *", "* * 30 FEB *"};
+    static const char *const never[] = {"0 0 30 2 *", "0 0 31 2 *", "0 0 31 4 *", "0 0 31 6,9,11 *",
+                                        "* * 30 FEB *"};
     for (size_t i = 0; i < sizeof(never) / sizeof(never[0]); i++) {
         struct cron c = parse_ok(never[i]);
         assert_int_equal(cron_next(&c, NULL, at("2026-01-01T00:00:00Z")), -1);
         assert_int_equal(cron_prev(&c, NULL, at("2026-01-01T00:00:00Z")), -1);
     }
-    NEXT("0 0 29 2 *", NULL, "2026-01-01T00:00:00Z", "2028-02-29T00:00:00Z",
-         "2032-02-29T00:00:00Z", "2036-02-29T00:00:00Z");
+    NEXT("0 0 29 2 *", NULL, "2026-01-01T00:00:00Z", "2028-02-29T00:00:00Z", "2032-02-29T00:00:00Z",
+         "2036-02-29T00:00:00Z");
     NEXT("0 12 28-29 2 *", NULL, "2027-02-28T13:00:00Z", "2028-02-28T12:00:00Z",
          "2028-02-29T12:00:00Z", "2029-02-28T12:00:00Z");
     struct cron c = parse_ok("0 0 29 2 *");
-    assert_int_equal(cron_prev(&c, NULL, at("2031-06-01T00:00:00Z")),
-                     at("2028-02-29T00:00:00Z"));
+    assert_int_equal(cron_prev(&c, NULL, at("2031-06-01T00:00:00Z")), at("2028-02-29T00:00:00Z"));
     /* 2100 is not a leap year: from 2097 the next Feb 29 is 2104, beyond
      * the 5-year horizon. */
     assert_int_equal(cron_next(&c, NULL, at("2097-01-01T00:00:00Z")), -1);
-    assert_int_equal(cron_next(&c, NULL, at("2095-01-01T00:00:00Z")),
-                     at("2096-02-29T00:00:00Z"));
+    assert_int_equal(cron_next(&c, NULL, at("2095-01-01T00:00:00Z")), at("2096-02-29T00:00:00Z"));
     /* Out-of-range inputs give -1 instead of overflowing. */
     c = parse_ok("* * * * *");
     assert_int_equal(cron_next(&c, NULL, INT64_MAX), -1);
@@ -394,30 +389,27 @@ test_new_york(void **state)
 
     /* Whole days: hourly fires 23 times on the short day, 24 on the long
      * one; every-minute fires once per wall-clock minute that exists. */
-    assert_int_equal(count_ticks("0 * * * *", ny, "2026-03-08T00:00:00-05:00",
-                                 "2026-03-09T00:00:00-04:00"),
-                     23);
-    assert_int_equal(count_ticks("0 * * * *", ny, "2026-11-01T00:00:00-04:00",
-                                 "2026-11-02T00:00:00-05:00"),
-                     24);
-    assert_int_equal(count_ticks("0 * * * *", ny, "2026-07-01T00:00:00-04:00",
-                                 "2026-07-02T00:00:00-04:00"),
-                     24);
-    assert_int_equal(count_ticks("* * * * *", ny, "2026-03-08T00:00:00-05:00",
-                                 "2026-03-09T00:00:00-04:00"),
-                     23 * 60);
-    assert_int_equal(count_ticks("* * * * *", ny, "2026-11-01T00:00:00-04:00",
-                                 "2026-11-02T00:00:00-05:00"),
-                     24 * 60);
-    assert_int_equal(count_ticks("*/15 * * * *", ny, "2026-03-08T00:00:00-05:00",
-                                 "2026-03-09T00:00:00-04:00"),
-                     92);
-    assert_int_equal(count_ticks("*/15 * * * *", ny, "2026-11-01T00:00:00-04:00",
-                                 "2026-11-02T00:00:00-05:00"),
-                     96);
-    assert_int_equal(count_ticks("0 0 * * *", ny, "2026-03-01T00:00:00-05:00",
-                                 "2026-12-01T00:00:00-05:00"),
-                     275);
+    assert_int_equal(
+        count_ticks("0 * * * *", ny, "2026-03-08T00:00:00-05:00", "2026-03-09T00:00:00-04:00"), 23);
+    assert_int_equal(
+        count_ticks("0 * * * *", ny, "2026-11-01T00:00:00-04:00", "2026-11-02T00:00:00-05:00"), 24);
+    assert_int_equal(
+        count_ticks("0 * * * *", ny, "2026-07-01T00:00:00-04:00", "2026-07-02T00:00:00-04:00"), 24);
+    assert_int_equal(
+        count_ticks("* * * * *", ny, "2026-03-08T00:00:00-05:00", "2026-03-09T00:00:00-04:00"),
+        23 * 60);
+    assert_int_equal(
+        count_ticks("* * * * *", ny, "2026-11-01T00:00:00-04:00", "2026-11-02T00:00:00-05:00"),
+        24 * 60);
+    assert_int_equal(
+        count_ticks("*/15 * * * *", ny, "2026-03-08T00:00:00-05:00", "2026-03-09T00:00:00-04:00"),
+        92);
+    assert_int_equal(
+        count_ticks("*/15 * * * *", ny, "2026-11-01T00:00:00-04:00", "2026-11-02T00:00:00-05:00"),
+        96);
+    assert_int_equal(
+        count_ticks("0 0 * * *", ny, "2026-03-01T00:00:00-05:00", "2026-12-01T00:00:00-05:00"),
+        275);
 
     /* Beyond the table (2037), the footer rule: March 9 2042. */
     NEXT("30 2 * * *", ny, "2042-03-08T12:00:00-05:00", "2042-03-09T03:00:00-04:00",
@@ -440,12 +432,10 @@ test_berlin(void **state)
          "2026-10-25T02:00:00+02:00", "2026-10-25T03:00:00+01:00", "2026-10-25T04:00:00+01:00");
     NEXT("0 3 * * SUN", be, "2026-03-22T12:00:00+01:00", "2026-03-29T03:00:00+02:00",
          "2026-04-05T03:00:00+02:00");
-    assert_int_equal(count_ticks("0 * * * *", be, "2026-03-29T00:00:00+01:00",
-                                 "2026-03-30T00:00:00+02:00"),
-                     23);
-    assert_int_equal(count_ticks("0 * * * *", be, "2026-10-25T00:00:00+02:00",
-                                 "2026-10-26T00:00:00+01:00"),
-                     24);
+    assert_int_equal(
+        count_ticks("0 * * * *", be, "2026-03-29T00:00:00+01:00", "2026-03-30T00:00:00+02:00"), 23);
+    assert_int_equal(
+        count_ticks("0 * * * *", be, "2026-10-25T00:00:00+02:00", "2026-10-26T00:00:00+01:00"), 24);
 }
 
 static void
@@ -466,12 +456,10 @@ test_adelaide(void **state)
          "2026-10-04T03:00:00+10:30", "2026-10-04T04:00:00+10:30");
     NEXT("45 2 4 10 *", ad, "2026-01-01T00:00:00+10:30", "2026-10-04T03:00:00+10:30",
          "2027-10-04T02:45:00+10:30");
-    assert_int_equal(count_ticks("0 * * * *", ad, "2026-04-05T00:00:00+10:30",
-                                 "2026-04-06T00:00:00+09:30"),
-                     24);
-    assert_int_equal(count_ticks("0 * * * *", ad, "2026-10-04T00:00:00+09:30",
-                                 "2026-10-05T00:00:00+10:30"),
-                     23);
+    assert_int_equal(
+        count_ticks("0 * * * *", ad, "2026-04-05T00:00:00+10:30", "2026-04-06T00:00:00+09:30"), 24);
+    assert_int_equal(
+        count_ticks("0 * * * *", ad, "2026-10-04T00:00:00+09:30", "2026-10-05T00:00:00+10:30"), 23);
 }
 
 /* For many schedules and zones, around real transitions: ticks strictly
@@ -483,9 +471,9 @@ test_next_prev_symmetry(void **state)
     (void)state;
     NEED_TZDATA();
     static const char *const exprs[] = {
-        "* * * * *",    "0 * * * *",   "30 2 * * *",      "0 2,3 * * *",   "*/7 1-3 * * *",
-        "59 1 * * *",   "0 0 * * *",   "15,45 0-4 * * 0", "0 0 1 * MON",   "*/20 2 * * *",
-        "30 1 * * SUN", "0 3 * * *",   "58 23 * * *",     "0 12 29 2 *",
+        "* * * * *",    "0 * * * *", "30 2 * * *",      "0 2,3 * * *", "*/7 1-3 * * *",
+        "59 1 * * *",   "0 0 * * *", "15,45 0-4 * * 0", "0 0 1 * MON", "*/20 2 * * *",
+        "30 1 * * SUN", "0 3 * * *", "58 23 * * *",     "0 12 29 2 *",
     };
     static const struct {
         const char *zone, *from;

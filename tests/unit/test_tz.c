@@ -48,10 +48,10 @@ have_tzdata(void)
            access("/usr/share/zoneinfo/Europe/Berlin", R_OK) == 0;
 }
 
-#define NEED_TZDATA()                                                          \
-    do {                                                                       \
-        if (!have_tzdata())                                                    \
-            skip();                                                            \
+#define NEED_TZDATA()                                                                              \
+    do {                                                                                           \
+        if (!have_tzdata())                                                                        \
+            skip();                                                                                \
     } while (0)
 
 static const struct tz *
@@ -85,7 +85,7 @@ put64(FILE *f, int64_t v)
 }
 
 struct tzif_spec {
-    char version;         /* '\0', '2', '3' */
+    char version; /* '\0', '2', '3' */
     int ntrans;
     const int64_t *trans;
     const unsigned char *idx;
@@ -102,9 +102,9 @@ tzif_header(FILE *f, char version, uint32_t timecnt, uint32_t typecnt, uint32_t 
     fputc(version, f);
     for (int i = 0; i < 15; i++)
         fputc(0, f);
-    put32(f, 0);       /* isutcnt */
-    put32(f, 0);       /* isstdcnt */
-    put32(f, 0);       /* leapcnt */
+    put32(f, 0); /* isutcnt */
+    put32(f, 0); /* isstdcnt */
+    put32(f, 0); /* leapcnt */
     put32(f, timecnt);
     put32(f, typecnt);
     put32(f, charcnt);
@@ -269,9 +269,10 @@ test_bad_names(void **state)
 {
     (void)state;
     static const char *const bad[] = {
-        "",          "../etc/passwd", "/etc/passwd", "Europe/../UTC", "Europe/..",
-        "Foo Bar",   "Europe/Berlin.bak", "a\\b",     "zone;rm",       "Europe/Berlin\n",
-        "Mars/Olympus_Mons", "America", "Nope",
+        "",          "../etc/passwd",   "/etc/passwd",       "Europe/../UTC",
+        "Europe/..", "Foo Bar",         "Europe/Berlin.bak", "a\\b",
+        "zone;rm",   "Europe/Berlin\n", "Mars/Olympus_Mons", "America",
+        "Nope",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         const struct tz *z = (const struct tz *)&bad; /* must stay untouched */
@@ -302,8 +303,13 @@ test_malformed_files(void **state)
     int64_t trans[2] = {1000, 2000};
     unsigned char idx[2] = {1, 0};
     int32_t offs[2] = {0, H};
-    struct tzif_spec s = {.version = '2', .ntrans = 2, .trans = trans, .idx = idx,
-                          .ntypes = 2, .offs = offs, .footer = "XXX0"};
+    struct tzif_spec s = {.version = '2',
+                          .ntrans = 2,
+                          .trans = trans,
+                          .idx = idx,
+                          .ntypes = 2,
+                          .offs = offs,
+                          .footer = "XXX0"};
     write_tzif("Good/Two", &s);
     char path[256];
     snprintf(path, sizeof(path), "%s/Good/Two", tmpdir);
@@ -362,8 +368,8 @@ test_versions(void **state)
     int64_t trans[3] = {-1000000000, 0, 1000000000};
     unsigned char idx[3] = {1, 0, 2};
     int32_t offs[3] = {-5 * H, -4 * H, 3 * H + 1800};
-    struct tzif_spec s = {.version = '\0', .ntrans = 3, .trans = trans, .idx = idx,
-                          .ntypes = 3, .offs = offs};
+    struct tzif_spec s = {
+        .version = '\0', .ntrans = 3, .trans = trans, .idx = idx, .ntypes = 3, .offs = offs};
     write_tzif("V/One", &s);
     const struct tz *z = load("V/One");
     assert_int_equal(tz_offset_at(z, -2000000000), -5 * H); /* before: type 0 */
@@ -378,8 +384,14 @@ test_versions(void **state)
     int64_t wide[2] = {INT64_C(-5000000000), INT64_C(5000000000)};
     unsigned char widx[2] = {1, 0};
     int32_t woffs[2] = {H, 2 * H};
-    struct tzif_spec w = {.version = '2', .ntrans = 2, .trans = wide, .idx = widx,
-                          .ntypes = 2, .offs = woffs, .footer = "", .v1_decoy = 1};
+    struct tzif_spec w = {.version = '2',
+                          .ntrans = 2,
+                          .trans = wide,
+                          .idx = widx,
+                          .ntypes = 2,
+                          .offs = woffs,
+                          .footer = "",
+                          .v1_decoy = 1};
     write_tzif("V/Two", &w);
     w.version = '3';
     write_tzif("V/Three", &w);
@@ -459,14 +471,14 @@ test_cache_threads(void **state)
 static void
 expect_local(const struct tz *z, int64_t local, int64_t want, enum tz_local_kind want_kind)
 {
-    enum tz_local_kind k = (enum tz_local_kind)-1;
+    enum tz_local_kind k = (enum tz_local_kind) - 1;
     int64_t got = tz_local_to_utc(z, local, &k);
     if (got != want || k != want_kind) {
         char a[48], b[48];
         cal_format_iso(got, 0, 1, a, sizeof(a));
         cal_format_iso(want, 0, 1, b, sizeof(b));
-        fail_msg("%s: local %lld -> %s kind %d, want %s kind %d", tz_name(z), (long long)local,
-                 a, (int)k, b, (int)want_kind);
+        fail_msg("%s: local %lld -> %s kind %d, want %s kind %d", tz_name(z), (long long)local, a,
+                 (int)k, b, (int)want_kind);
     }
     assert_int_equal(tz_local_to_utc(z, local, NULL), want);
 }
@@ -559,7 +571,7 @@ test_adelaide(void **state)
     tz_cache_clear();
     unsetenv("TZDIR");
     const struct tz *z = load("Australia/Adelaide");
-    int64_t back = utc(2026, 4, 4, 16, 30);   /* Apr 5 03:00 ACDT -> 02:00 ACST */
+    int64_t back = utc(2026, 4, 4, 16, 30);     /* Apr 5 03:00 ACDT -> 02:00 ACST */
     int64_t forward = utc(2026, 10, 3, 16, 30); /* Oct 4 02:00 ACST -> 03:00 ACDT */
     int acst = 9 * H + 1800, acdt = 10 * H + 1800;
     assert_int_equal(tz_offset_at(z, back - 1), acdt);
@@ -592,10 +604,9 @@ test_round_trip(void **state)
     NEED_TZDATA();
     tz_cache_clear();
     unsetenv("TZDIR");
-    static const char *const zones[] = {"America/New_York",   "Europe/Berlin",
-                                        "Australia/Adelaide", "Australia/Lord_Howe",
-                                        "Pacific/Chatham",    "America/Santiago",
-                                        "Europe/Dublin",      "Pacific/Apia"};
+    static const char *const zones[] = {
+        "America/New_York", "Europe/Berlin",    "Australia/Adelaide", "Australia/Lord_Howe",
+        "Pacific/Chatham",  "America/Santiago", "Europe/Dublin",      "Pacific/Apia"};
     for (size_t i = 0; i < sizeof(zones) / sizeof(zones[0]); i++) {
         const struct tz *z = load(zones[i]);
         for (int64_t u = utc(2010, 1, 1, 0, 0); u < utc(2045, 1, 1, 0, 0); u += 7 * 3593) {
@@ -747,8 +758,13 @@ test_table_then_rule(void **state)
     int64_t trans[3] = {utc(2020, 6, 1, 0, 0), utc(2021, 1, 1, 0, 0), utc(2021, 11, 7, 6, 0)};
     unsigned char idx[3] = {1, 2, 0};
     int32_t offs[3] = {-5 * H, -4 * H, -4 * H}; /* types 1 and 2 differ in name only */
-    struct tzif_spec s = {.version = '2', .ntrans = 3, .trans = trans, .idx = idx,
-                          .ntypes = 3, .offs = offs, .footer = "EST5EDT,M3.2.0,M11.1.0"};
+    struct tzif_spec s = {.version = '2',
+                          .ntrans = 3,
+                          .trans = trans,
+                          .idx = idx,
+                          .ntypes = 3,
+                          .offs = offs,
+                          .footer = "EST5EDT,M3.2.0,M11.1.0"};
     write_tzif("Mixed/Zone", &s);
     const struct tz *z = load("Mixed/Zone");
     int64_t a, b;
