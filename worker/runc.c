@@ -80,8 +80,12 @@ struct runc_proc {
     char *root;
     char *id;
     char *bundle_dir;
-    char *memcg_dir; /* pre-created v1 memory cgroup, NULL if none */
-    int oom_efd;     /* eventfd registered on memory.oom_control, -1 if none */
+    char *memcg_dir;    /* pre-created v1 memory cgroup, NULL if none */
+    int oom_efd;        /* eventfd registered on memory.oom_control, -1 if none */
+    uv_poll_t oom_poll; /* readable oom_efd; initialised if oom_polling */
+    bool oom_polling;
+    uint64_t oom_sure; /* OOM events read while the cgroup existed */
+    uint64_t oom_late; /* events read after runc removed it (may hold the removal) */
     int64_t grace_ms;
 
     uv_process_t proc;         /* runc run, or the task itself with isolation none */
@@ -467,11 +471,11 @@ in_list(const char *const *list, const char *s)
 
 /* The image's top-level entries the container sees, in a stable order. fn
  * gets the host path, the entry name and its lstat; a nonzero return stops. */
-typedef int image_visit_fn(void *arg, const char *src, const char *name, const struct stat *st,
+typedef int image_visit_cb(void *arg, const char *src, const char *name, const struct stat *st,
                            char *errbuf, size_t errlen);
 
 static int
-image_visit(const char *root, const char *name, image_visit_fn *fn, void *arg, char *errbuf,
+image_visit(const char *root, const char *name, image_visit_cb *fn, void *arg, char *errbuf,
             size_t errlen)
 {
     char *src = path_join(root, name);
@@ -488,7 +492,7 @@ image_visit(const char *root, const char *name, image_visit_fn *fn, void *arg, c
 }
 
 static int
-image_walk(const struct runc_spec *s, image_visit_fn *fn, void *arg, char *errbuf, size_t errlen)
+image_walk(const struct runc_spec *s, image_visit_cb *fn, void *arg, char *errbuf, size_t errlen)
 {
     int rc = 0;
     if (is_image_host(s->image)) {
@@ -519,8 +523,8 @@ struct mount_ctx {
 
 /* Directories and files of the image become read-only bind mounts. */
 static int
-mount_visit(void *arg, const char *src, const char *name, const struct stat *st, char *errbuf,
-            size_t errlen)
+mount_entry_cb(void *arg, const char *src, const char *name, const struct stat *st, char *errbuf,
+               size_t errlen)
 {
     struct mount_ctx *m = arg;
     if (S_ISDIR(st->st_mode) || S_ISREG(st->st_mode)) {
@@ -534,8 +538,8 @@ mount_visit(void *arg, const char *src, const char *name, const struct stat *st,
 /* The skeleton mirrors the entry: symlinks are copied, directories and files
  * become empty mount points. */
 static int
-skel_visit(void *arg, const char *src, const char *name, const struct stat *st, char *errbuf,
-           size_t errlen)
+skel_entry_cb(void *arg, const char *src, const char *name, const struct stat *st, char *errbuf,
+              size_t errlen)
 {
     char *dst = path_join(arg, name);
     int rc = 0;
@@ -603,7 +607,7 @@ skeleton_get(const struct runc_spec *s, char *errbuf, size_t errlen, int *rcp)
         seterr(errbuf, errlen, "create %s: %s", tmp, strerror(errno));
         rc = err_from_errno(errno);
     } else {
-        rc = image_walk(s, skel_visit, tmp, errbuf, errlen);
+        rc = image_walk(s, skel_entry_cb, tmp, errbuf, errlen);
         for (size_t i = 0; skip_entries[i] && rc == 0; i++) {
             char *mp = path_join(tmp, skip_entries[i]);
             if (mkdir(mp, 0755) != 0) {
@@ -700,7 +704,7 @@ static int
 build_mounts(struct jb *jb, json_t *mounts, const struct runc_spec *s, char *errbuf, size_t errlen)
 {
     struct mount_ctx mc = {jb, mounts};
-    int rc = image_walk(s, mount_visit, &mc, errbuf, errlen);
+    int rc = image_walk(s, mount_entry_cb, &mc, errbuf, errlen);
     if (rc)
         return rc;
 
@@ -918,10 +922,38 @@ runc_write_bundle(const struct runc_spec *spec, char *errbuf, size_t errlen)
  *
  * runc run destroys the container's cgroups before it exits, taking the
  * memory cgroup's counters with it. On cgroup v1 the memory cgroup is created
- * here first and an eventfd is registered on its memory.oom_control; the
- * kernel signals it on OOM and the eventfd outlives the cgroup. Elsewhere
- * (cgroup v2) finish() falls back to "SIGKILL that Cairn did not send while a
- * memory limit was set". */
+ * here first and an eventfd is registered on its memory.oom_control, which
+ * outlives the cgroup. The kernel signals it on every OOM in the cgroup (before
+ * the victim is killed, so before the container can exit) and once more,
+ * asynchronously, after the cgroup has been removed. The loop reads it as
+ * soon as it is readable: counts read while the cgroup still exists are OOMs.
+ * Counts read after the removal are OOMs if there are two or more; a single
+ * one is either, and finish() decides with "SIGKILL that Cairn did not send".
+ * Without cgroup v1 (cgroup v2) that rule alone is used. */
+
+static void
+oom_read(struct runc_proc *p)
+{
+    uint64_t v = 0;
+    if (read(p->oom_efd, &v, sizeof(v)) != (ssize_t)sizeof(v) || v == 0)
+        return;
+    struct stat st;
+    if (stat(p->memcg_dir, &st) == 0) /* read first, then look: see above */
+        p->oom_sure += v;
+    else
+        p->oom_late += v;
+}
+
+static void
+oom_poll_cb(uv_poll_t *h, int status, int events)
+{
+    (void)events;
+    struct runc_proc *p = h->data;
+    if (status < 0)
+        uv_poll_stop(h);
+    else
+        oom_read(p);
+}
 
 static void
 oom_watch(struct runc_proc *p, const char *cg)
@@ -1188,13 +1220,17 @@ finish(struct runc_proc *p)
             res.term_signal = (int)p->exit_status - 128;
         }
     }
+    bool killed_unasked = res.term_signal == SIGKILL && !p->kill_sent;
     if (p->oom_efd >= 0) {
-        uint64_t v = 0;
-        res.oom_killed = read(p->oom_efd, &v, sizeof(v)) == (ssize_t)sizeof(v) && v > 0;
+        if (p->oom_polling)
+            close_handle(p, (uv_handle_t *)&p->oom_poll); /* stops polling now */
+        oom_read(p);
         close(p->oom_efd);
         p->oom_efd = -1;
+        res.oom_killed =
+            p->oom_sure > 0 || p->oom_late >= 2 || (p->oom_late == 1 && killed_unasked);
     } else if (!p->none && p->mem_limited) {
-        res.oom_killed = res.term_signal == SIGKILL && !p->kill_sent;
+        res.oom_killed = killed_unasked;
     }
     if (p->memcg_dir && rmdir(p->memcg_dir) != 0 && errno != ENOENT)
         LOG(LOG_WARN, "CAIRN-RUNC-CLEANUP", "rmdir %s: %s", p->memcg_dir, strerror(errno));
@@ -1511,6 +1547,12 @@ runc_start(struct runc_proc **out, uv_loop_t *loop, const struct runc_spec *spec
             LOG(LOG_WARN, "CAIRN-RUNC-READ", "output pipe: %s", uv_strerror(r));
             stream_close(s);
         }
+    }
+    if (p->oom_efd >= 0 && uv_poll_init(loop, &p->oom_poll, p->oom_efd) == 0) {
+        p->handles++;
+        p->oom_polling = true;
+        p->oom_poll.data = p;
+        uv_poll_start(&p->oom_poll, UV_READABLE, oom_poll_cb);
     }
     uv_timer_init(loop, &p->t_kill);
     uv_timer_init(loop, &p->t_misc);
