@@ -194,12 +194,13 @@ static void
 test_type_names(void **state)
 {
     static const char *const want[] = {"UNKNOWN", "HELLO", "WELCOME", "POLL", "WORK",
-                                       "STARTED", "LOG",   "RESULT",  "ACK",  "ERROR"};
+                                       "STARTED", "LOG",   "RESULT",  "ACK",  "ERROR",
+                                       "BATCH"};
 
     (void)state;
-    for (int t = 0; t <= PROTO_ERROR; t++)
+    for (int t = 0; t <= PROTO_BATCH; t++)
         assert_string_equal(proto_type_name(t), want[t]);
-    assert_string_equal(proto_type_name(10), "UNKNOWN");
+    assert_string_equal(proto_type_name(11), "UNKNOWN");
     assert_string_equal(proto_type_name(-1), "UNKNOWN");
     assert_string_equal(proto_type_name(0xffff), "UNKNOWN");
     assert_string_equal(proto_type_name(INT_MAX), "UNKNOWN");
@@ -300,7 +301,7 @@ test_encode_rejects(void **state)
 
     (void)state;
     assert_int_equal(proto_encode(NULL, 0, obj, &f, &len), CAIRN_EINVAL);
-    assert_int_equal(proto_encode(NULL, 10, obj, &f, &len), CAIRN_EINVAL);
+    assert_int_equal(proto_encode(NULL, 11, obj, &f, &len), CAIRN_EINVAL);
     assert_int_equal(proto_encode(NULL, -1, obj, &f, &len), CAIRN_EINVAL);
     assert_int_equal(proto_encode(NULL, PROTO_HELLO, arr, &f, &len), CAIRN_EINVAL);
     assert_ptr_equal(f, &body_untouched);
@@ -548,7 +549,7 @@ test_header_errors(void **state)
 
     /* Unknown types: refused after the MAC, so also when signed. */
     {
-        static const unsigned types[] = {0, 10, 0x100, 0xffff};
+        static const unsigned types[] = {0, 11, 0x100, 0xffff};
 
         for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
             f = body_frame(types[i], body, blen, NULL, &len);
