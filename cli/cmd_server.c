@@ -197,6 +197,24 @@ jtime(const json_t *o, const char *key, int64_t *secs)
     return 1; /* without an offset the API means UTC, which is what cal_parse gives */
 }
 
+/* Like jtime, in milliseconds: keeps the fraction of a second the API
+ * gives ("...T09:22:50.123Z"). */
+static int
+jtime_ms(const json_t *o, const char *key, int64_t *ms)
+{
+    int64_t secs, frac = 0;
+    if (!jtime(o, key, &secs))
+        return 0;
+    const char *dot = strchr(jstr(o, key), '.');
+    int digits = 0;
+    for (const char *p = dot ? dot + 1 : ""; *p >= '0' && *p <= '9' && digits < 3; p++, digits++)
+        frac = frac * 10 + (*p - '0');
+    while (dot && digits++ < 3)
+        frac *= 10;
+    *ms = secs * 1000 + frac;
+    return 1;
+}
+
 /* "2026-11-23 10:00:01" in local time; time only ("10:00:01") when
  * time_only. */
 static void
@@ -269,11 +287,11 @@ fmt_object_duration(const json_t *o, char *buf, size_t len)
     buf[0] = '\0';
     if (jint(o, "duration_ms", &ms)) {
         fmt_duration((int64_t)ms, buf, len);
-    } else if (jtime(o, "started_at", &start)) {
-        if (jtime(o, "ended_at", &end))
-            fmt_duration((end - start) * 1000, buf, len);
+    } else if (jtime_ms(o, "started_at", &start)) {
+        if (jtime_ms(o, "ended_at", &end))
+            fmt_duration(end - start, buf, len);
         else
-            fmt_duration(clock_wall_ms() - start * 1000, buf, len);
+            fmt_duration(clock_wall_ms() - start, buf, len);
     }
 }
 

@@ -71,6 +71,7 @@ struct sched {
     size_t nworkers, capworkers;
 
     struct sched_ti *dirty_tis;
+    json_t *ended_attempts;  /* store key -> record of attempts a retry overtook */
     struct sched_run *dirty_runs;
     struct sched_dag **dirty_dags;
     size_t ndirty_dags, capdirty_dags;
@@ -131,8 +132,11 @@ sched_json_time(int64_t wall_ms)
 {
     if (wall_ms <= 0)
         return json_null();
-    char buf[48];
-    cal_format_iso(wall_ms / 1000, 0, 1, buf, sizeof(buf));
+    /* with milliseconds: durations (ended - started) and the order of
+     * events within a second must survive the round trip through LMDB */
+    char base[48], buf[48];
+    cal_format_iso(wall_ms / 1000, 0, 0, base, sizeof(base));
+    snprintf(buf, sizeof(buf), "%.19s.%03dZ", base, (int)(wall_ms % 1000));
     return json_string(buf);
 }
 
@@ -796,6 +800,21 @@ lease_lookup(struct sched *s, int64_t lease_id)
     return ti;
 }
 
+/* Whether worker w holds the lease of ti. A lease recovered after a restart
+ * has no worker yet: the worker it was handed to (by name) claims it when
+ * it reports it, so a task that ran on through the restart is not redone. */
+static bool
+lease_owned(struct sched_ti *ti, struct sched_worker *w)
+{
+    if (ti->worker)
+        return ti->worker == w;
+    if (!ti->worker_name || strcmp(ti->worker_name, w->name) != 0)
+        return false;
+    ti->worker = w;
+    w->busy++;
+    return true;
+}
+
 static void
 lease_register(struct sched *s, struct sched_ti *ti)
 {
@@ -847,6 +866,19 @@ lease_json(struct sched *s, struct sched_ti *ti)
                      (json_int_t)t->pids, "network", t->network, "inputs", "outputs", jo);
 }
 
+static char *attempt_key(const struct sched_ti *ti);
+static json_t *attempt_record(const struct sched_ti *ti);
+
+/* Keep the record of an attempt that ended but is not stored yet, before
+ * the next attempt of the same task instance takes over its fields. */
+static void
+attempt_keep(struct sched *s, const struct sched_ti *ti)
+{
+    char *key = attempt_key(ti);
+    json_object_set_new(s->ended_attempts, key, attempt_record(ti));
+    free(key);
+}
+
 /* Hand ready task instances to a worker; returns the leases (maybe empty). */
 static json_t *
 dispatch(struct sched *s, struct sched_worker *w, int free_slots)
@@ -867,6 +899,8 @@ dispatch(struct sched *s, struct sched_worker *w, int free_slots)
             aside[naside++] = ti;
             continue;
         }
+        if (ti->attempt_dirty && ti->attempts > 0)
+            attempt_keep(s, ti); /* the last attempt ended in this iteration */
         ti->attempts++;
         ti->lease_id = ++s->lease_seq;
         s->lease_seq_dirty = true;
@@ -915,7 +949,9 @@ dispatch_parked(struct sched *s)
         struct sched_worker *w = s->workers[i];
         if (!w->parked)
             continue;
-        json_t *leases = dispatch(s, w, w->parked_free);
+        /* the scheduler's own count: results that arrived since the POLL
+         * freed slots the POLL did not know about yet */
+        json_t *leases = dispatch(s, w, w->slots - w->busy);
         if (json_array_size(leases) == 0) {
             json_decref(leases);
             continue;
@@ -982,7 +1018,6 @@ lease_lost(struct sched *s, struct sched_ti *ti, const char *why)
     LOG(LOG_WARN, "CAIRN-LEASE-EXPIRED", "%s/%s/%s attempt %d: %s", ti->run->dag,
         ti->run->run_id, ti->run->dv->dag->tasks[ti->idx].name, ti->attempts, why);
     lease_end(s, ti);
-    ti->lease_id = 0;
     if (ti->lost < s->cfg.max_lost) {
         /* not the task's fault: try again without using up a retry */
         ti->lost++;
@@ -1113,7 +1148,7 @@ handle_poll(struct sched *s, struct wire_req *req)
             if (!json_is_integer(v))
                 continue;
             struct sched_ti *ti = lease_lookup(s, json_integer_value(v));
-            if (ti && ti->worker == w)
+            if (ti && lease_owned(ti, w))
                 ti->lease_expires = clock_mono_ms() + s->cfg.lease_ttl_ms;
             else
                 json_array_append(cancel, v);
@@ -1125,7 +1160,10 @@ handle_poll(struct sched *s, struct wire_req *req)
         json_decref(b);
         w->parked = NULL;
     }
-    json_t *leases = dispatch(s, w, (int)free_slots);
+    /* trust our own lease count over the worker's (it may not have seen
+     * the result we just applied), but never exceed what it offers */
+    int room = w->slots - w->busy;
+    json_t *leases = dispatch(s, w, (int)free_slots < room ? (int)free_slots : room);
     if (json_array_size(leases) > 0 || json_array_size(cancel) > 0 || wait_ms == 0 ||
         s->stopping) {
         reply_later(s, req, PROTO_WORK, json_pack("{s:o, s:o}", "leases", leases, "cancel", cancel));
@@ -1153,7 +1191,7 @@ req_lease(struct sched *s, struct wire_req *req, struct sched_worker **wout)
         return NULL;
     }
     struct sched_ti *ti = lease_lookup(s, lease_id);
-    if (!ti || ti->worker != w) {
+    if (!ti || !lease_owned(ti, w)) {
         LOG(LOG_WARN, "CAIRN-LEASE-STALE", "worker %s sent %s for lease %" PRId64
             ", which is not current: ignored", w->name, proto_type_name(req->type), lease_id);
         reply_later(s, req, PROTO_ACK,
@@ -1236,7 +1274,7 @@ handle_log(struct sched *s, struct wire_req *req)
     *strrchr(dir, '/') = '\0';
     int fd = -1;
     if (mkdirs(dir) == 0)
-        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
     free(dir);
     if (fd < 0) {
         LOG(LOG_ERR, "CAIRN-LOG-WRITE", "cannot open %s: %s", path, strerror(errno));
@@ -1244,7 +1282,9 @@ handle_log(struct sched *s, struct wire_req *req)
         ack(s, req, false, "cannot store log");
         return;
     }
-    ssize_t wn = write(fd, data + skip, len - skip);
+    /* at the durable size, not the end of the file: bytes written before a
+     * crash but never committed are overwritten by the worker's resend */
+    ssize_t wn = pwrite(fd, data + skip, len - skip, (off_t)ti->log_size);
     close(fd);
     if (wn < 0 || (size_t)wn != len - skip) {
         LOG(LOG_ERR, "CAIRN-LOG-WRITE", "cannot write %s: %s", path,
@@ -1364,6 +1404,13 @@ ti_record(const struct sched_ti *ti)
                      "error", ti->error, "log_size", (json_int_t)ti->log_size);
 }
 
+static char *
+attempt_key(const struct sched_ti *ti)
+{
+    return xasprintf("%s" SEP "%s" SEP "%06d", ti->run->key,
+                     ti->run->dv->dag->tasks[ti->idx].name, ti->attempts);
+}
+
 static json_t *
 attempt_record(const struct sched_ti *ti)
 {
@@ -1451,6 +1498,14 @@ flush(struct sched *s)
         rc = store_put(t, STORE_RUNS, r->key, j);
         json_decref(j);
     }
+    const char *akey;
+    json_t *arec;
+    json_object_foreach(s->ended_attempts, akey, arec)
+    {
+        if (rc)
+            break;
+        rc = store_put(t, STORE_ATTEMPTS, akey, arec);
+    }
     for (struct sched_ti *ti = s->dirty_tis; ti && !rc; ti = ti->dirty_next) {
         const char *task = ti->run->dv->dag->tasks[ti->idx].name;
         char *key = xasprintf("%s" SEP "%s", ti->run->key, task);
@@ -1459,7 +1514,7 @@ flush(struct sched *s)
         json_decref(j);
         free(key);
         if (!rc && ti->attempt_dirty && ti->attempts > 0) {
-            key = xasprintf("%s" SEP "%s" SEP "%06d", ti->run->key, task, ti->attempts);
+            key = attempt_key(ti);
             j = attempt_record(ti);
             rc = store_put(t, STORE_ATTEMPTS, key, j);
             json_decref(j);
@@ -1501,6 +1556,7 @@ clear_dirty(struct sched *s)
         ti->dirty = ti->attempt_dirty = false;
         ti->dirty_next = NULL;
     }
+    json_object_clear(s->ended_attempts);
     s->ndirty_dags = 0;
     s->lease_seq_dirty = false;
 }
@@ -1547,7 +1603,8 @@ static void
 prepare_cb(uv_prepare_t *h)
 {
     struct sched *s = h->data;
-    bool dirty = s->dirty_runs || s->dirty_tis || s->ndirty_dags || s->lease_seq_dirty;
+    bool dirty = s->dirty_runs || s->dirty_tis || s->ndirty_dags || s->lease_seq_dirty ||
+                 json_object_size(s->ended_attempts);
     if (!dirty && !s->nreplies && !s->nafters)
         return;
     if (dirty) {
@@ -2046,6 +2103,7 @@ sched_new(struct sched **out, uv_loop_t *loop, const struct sched_config *cfg, c
     hmap_init(&s->versions);
     hmap_init(&s->runs_by_key);
     hmap_init(&s->lease_map);
+    s->ended_attempts = json_object();
     if (cfg->token_file) {
         if ((rc = proto_key_load(&s->key, cfg->token_file, err, errlen)) != 0)
             goto fail;
@@ -2219,6 +2277,7 @@ sched_free(struct sched *s)
     free(s->workers);
     free(s->heap);
     free(s->dirty_dags);
+    json_decref(s->ended_attempts);
     free(s->replies);
     free(s->afters);
     store_close(s->store);

@@ -292,12 +292,16 @@ wire_stop(struct wire *w)
     if (!w)
         return;
     w->closing = 1;
-    nng_close(w->sock);
-    for (size_t i = 0; i < w->nslots; i++) {
+    /* Stop every operation first (their callbacks see closing and start no
+     * other), then close the contexts, then the socket: closing the socket
+     * first raced with sends still in flight and could hang in nng_close. */
+    for (size_t i = 0; i < w->nslots; i++)
         nng_aio_stop(w->slots[i].aio);
-        nng_aio_free(w->slots[i].aio);
+    for (size_t i = 0; i < w->nslots; i++)
         nng_ctx_close(w->slots[i].ctx);
-    }
+    nng_close(w->sock);
+    for (size_t i = 0; i < w->nslots; i++)
+        nng_aio_free(w->slots[i].aio);
     /* messages that reached the queue but not the loop */
     for (struct wire_slot *s = w->qhead; s; s = s->qnext)
         if (s->msg)

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -54,6 +55,7 @@ struct agent {
     uv_timer_t flush_timer;
     uv_signal_t sigterm, sigint;
     pthread_t poll_thread, send_thread;
+    nng_aio *poll_aio, *send_aio; /* one per thread; stopped to end them */
 
     pthread_mutex_t mu;
     pthread_cond_t cond;
@@ -175,10 +177,9 @@ poll_main(void *arg)
 {
     struct agent *a = arg;
     nng_ctx ctx;
-    nng_aio *aio;
+    nng_aio *aio = a->poll_aio;
     int backoff = 100;
     nng_ctx_open(&ctx, a->sock);
-    nng_aio_alloc(&aio, NULL, NULL);
     while (!agent_stopping(a)) {
         pthread_mutex_lock(&a->mu);
         bool reg = a->registered;
@@ -193,10 +194,15 @@ poll_main(void *arg)
             continue;
         }
         pthread_mutex_lock(&a->mu);
-        /* while a lease handed out is not yet started, say there is no room */
-        int free_slots = a->draining ? 0 : a->free_slots;
+        /* while a lease handed out is not yet started, say there is no room;
+         * a draining worker only renews its leases and never leaves a POLL
+         * waiting (the scheduler would answer it with work when a slot
+         * frees) */
+        bool draining = a->draining;
+        int free_slots = draining ? 0 : a->free_slots;
         json_t *b = json_pack("{s:s, s:i, s:O, s:I}", "worker", a->cfg.name, "free", free_slots,
-                              "leases", a->held, "wait_ms", (json_int_t)a->heartbeat_ms);
+                              "leases", a->held, "wait_ms",
+                              (json_int_t)(draining ? 0 : a->heartbeat_ms));
         int64_t hb = a->heartbeat_ms;
         pthread_mutex_unlock(&a->mu);
         int rtype = 0;
@@ -226,6 +232,9 @@ poll_main(void *arg)
             json_decref(r);
             continue;
         }
+        if (draining) /* next heartbeat */
+            for (int64_t t = 0; t < hb && !agent_stopping(a); t += 100)
+                sleep_ms(100);
         if (rtype != PROTO_WORK) {
             json_decref(r);
             continue;
@@ -246,7 +255,6 @@ poll_main(void *arg)
         }
         json_decref(r);
     }
-    nng_aio_free(aio);
     nng_ctx_close(ctx);
     return NULL;
 }
@@ -258,9 +266,8 @@ send_main(void *arg)
 {
     struct agent *a = arg;
     nng_ctx ctx;
-    nng_aio *aio;
+    nng_aio *aio = a->send_aio;
     nng_ctx_open(&ctx, a->sock);
-    nng_aio_alloc(&aio, NULL, NULL);
     for (;;) {
         pthread_mutex_lock(&a->mu);
         while (!a->out_head && !a->stopping)
@@ -316,7 +323,6 @@ send_main(void *arg)
         json_decref(m->body);
         free(m);
     }
-    nng_aio_free(aio);
     nng_ctx_close(ctx);
     return NULL;
 }
@@ -616,8 +622,16 @@ async_cb(uv_async_t *h)
     json_array_foreach(leases, i, v)
     {
         if (a->draining) {
-            start_failed(a, json_integer_value(json_object_get(v, "lease_id")),
-                         "worker is shutting down");
+            /* Not the task's fault, so not reported as a failure (that would
+             * use up a retry, or fail a task that never ran): left unstarted
+             * and unrenewed, the lease expires and the scheduler hands the
+             * task to another worker. */
+            LOG(LOG_NOTICE, "CAIRN-LEASE-DROPPED",
+                "lease %" JSON_INTEGER_FORMAT " came while shutting down: not started",
+                json_integer_value(json_object_get(v, "lease_id")));
+            pthread_mutex_lock(&a->mu);
+            a->free_slots++;
+            pthread_mutex_unlock(&a->mu);
             continue;
         }
         start_lease(a, v);
@@ -659,11 +673,75 @@ signal_cb(uv_signal_t *h, int signum)
         return;
     LOG(LOG_NOTICE, "CAIRN-SIGNAL", "got signal %d: stopping %d running task%s", signum,
         a->running, a->running == 1 ? "" : "s");
+    pthread_mutex_lock(&a->mu);
     a->draining = true;
+    pthread_mutex_unlock(&a->mu);
     for (struct task *t = a->tasks; t; t = t->next)
         if (t->proc)
             runc_stop(t->proc);
     maybe_finish_drain(a);
+}
+
+struct closer {
+    nng_socket sock;
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    bool done;
+};
+
+static void *
+closer_main(void *arg)
+{
+    struct closer *c = arg;
+    nng_close(c->sock);
+    pthread_mutex_lock(&c->mu);
+    c->done = true;
+    pthread_cond_signal(&c->cond);
+    pthread_mutex_unlock(&c->mu);
+    return NULL;
+}
+
+/* nng_close that gives up after ms. nng 1.5 can hang in nng_close when the
+ * peer tears the connection down at the same moment (nanomsg/nng#1543, seen
+ * here when scheduler and worker stop together); the worker is about to
+ * exit, so it does not wait forever. Returns false if it gave up (the
+ * closing thread and its state are then left to the exit). */
+static bool
+close_within(nng_socket sock, int ms)
+{
+    struct closer *c = xcalloc(1, sizeof(*c));
+    pthread_t th;
+    c->sock = sock;
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->cond, NULL);
+    if (pthread_create(&th, NULL, closer_main, c) != 0) {
+        closer_main(c);
+        th = pthread_self();
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&c->mu);
+    int rc = 0;
+    while (!c->done && rc != ETIMEDOUT)
+        rc = pthread_cond_timedwait(&c->cond, &c->mu, &ts);
+    bool done = c->done;
+    pthread_mutex_unlock(&c->mu);
+    if (!done) {
+        pthread_detach(th);
+        return false;
+    }
+    if (!pthread_equal(th, pthread_self()))
+        pthread_join(th, NULL);
+    pthread_mutex_destroy(&c->mu);
+    pthread_cond_destroy(&c->cond);
+    free(c);
+    return true;
 }
 
 int
@@ -710,9 +788,19 @@ agent_run(const struct agent_config *cfg)
     nng_socket_set_ms(a->sock, NNG_OPT_RECONNMINT, 50);
     nng_socket_set_ms(a->sock, NNG_OPT_RECONNMAXT, 1000);
     nng_socket_set_size(a->sock, NNG_OPT_RECVMAXSZ, PROTO_HEADER_LEN + PROTO_MAX_BODY + 64);
+    if ((rv = nng_aio_alloc(&a->poll_aio, NULL, NULL)) != 0 ||
+        (rv = nng_aio_alloc(&a->send_aio, NULL, NULL)) != 0) {
+        fprintf(stderr, "cairn-worker: %s\n", nng_strerror(rv));
+        nng_aio_free(a->poll_aio);
+        nng_close(a->sock);
+        free(a);
+        return 1;
+    }
     if ((rv = nng_dial(a->sock, cfg->scheduler_url, NULL, NNG_FLAG_NONBLOCK)) != 0) {
         fprintf(stderr, "cairn-worker: cannot dial %s: %s\n", cfg->scheduler_url,
                 nng_strerror(rv));
+        nng_aio_free(a->poll_aio);
+        nng_aio_free(a->send_aio);
         nng_close(a->sock);
         free(a);
         return 2;
@@ -752,9 +840,17 @@ agent_run(const struct agent_config *cfg)
             break;
         sleep_ms(20);
     }
-    nng_close(a->sock); /* unblocks both threads */
+    /* stop what the threads wait for (they see stopping and return), then
+     * close the socket */
+    nng_aio_stop(a->poll_aio);
+    nng_aio_stop(a->send_aio);
     pthread_join(a->poll_thread, NULL);
     pthread_join(a->send_thread, NULL);
+    nng_aio_free(a->poll_aio);
+    nng_aio_free(a->send_aio);
+    if (!close_within(a->sock, 2000))
+        LOG(LOG_WARN, "CAIRN-NNG-CLOSE", "closing the scheduler connection hangs (an nng "
+            "bug); exiting without waiting for it");
     uv_loop_close(&a->loop);
     while (a->out_head) {
         struct outmsg *m = a->out_head;

@@ -17,7 +17,11 @@ cleanup() {
         [ -n "$p" ] && kill -TERM "$p" 2>/dev/null || true
     done
     for p in "${PIDS[@]:-}"; do
-        [ -n "$p" ] && { timeout 10 tail --pid="$p" -f /dev/null 2>/dev/null || kill -KILL "$p" 2>/dev/null || true; }
+        [ -n "$p" ] || continue
+        if ! timeout 10 tail --pid="$p" -f /dev/null 2>/dev/null; then
+            echo "# process $p ($(tr '\0' ' ' </proc/$p/cmdline 2>/dev/null | cut -c1-60)) ignored SIGTERM for 10 s: killed" >&2
+            kill -KILL "$p" 2>/dev/null || true
+        fi
     done
     # containers this test's workers left (their runc roots are under $T)
     for r in "$T"/w*/runc; do
@@ -75,10 +79,14 @@ wait_http() {
     return 1
 }
 
-# start_worker NAME [extra args]
+# start_worker NAME [extra args]: returns once this process registered
+# (a worker started again under the same name is known to the scheduler
+# before it registers)
 start_worker() {
     local name=$1; shift
     mkdir -p "$T/$name"
+    local before
+    before=$(grep -c CAIRN-WORKER-REGISTERED "$T/$name.log" 2>/dev/null || true)
     "$WORKER" --scheduler "$NNG_URL" --data "$T/$name" --name "$name" "$@" \
         >>"$T/$name.log" 2>&1 &
     local pid=$!
@@ -86,7 +94,10 @@ start_worker() {
     eval "PID_$name=$pid"
     local i
     for i in $(seq 1 100); do
-        "$CAIRN" workers --json 2>/dev/null | grep -q "\"$name\"" && return 0
+        if [ "$(grep -c CAIRN-WORKER-REGISTERED "$T/$name.log" 2>/dev/null)" -gt "${before:-0}" ] &&
+            "$CAIRN" workers --json 2>/dev/null | grep -q "\"$name\""; then
+            return 0
+        fi
         sleep 0.1
     done
     echo "worker $name did not register" >&2
@@ -113,4 +124,69 @@ wait_run() {
 ti() {
     "$CAIRN" runs show "$2" --dag "$3" --json |
         /usr/bin/python3 -c 'import json,sys; r=json.load(sys.stdin); t=[x for x in r["tasks"] if x["task"]==sys.argv[2]][0]; v=t[sys.argv[1]]; print("null" if v is None else (str(v).lower() if isinstance(v,bool) else v))' "$1" "$4"
+}
+
+# put_dag NAME: write stdin to $T/dags/NAME.yaml
+put_dag() {
+    mkdir -p "$T/dags"
+    cat >"$T/dags/$1.yaml"
+}
+
+# rj RUN DAG JQ_FILTER -> the filter applied to `cairn runs show --json`
+rj() {
+    "$CAIRN" runs show "$1" --dag "$2" --json | jq -r "$3"
+}
+
+# urlenc TEXT
+urlenc() {
+    jq -rn --arg s "$1" '$s|@uri'
+}
+
+# attempts RUN DAG TASK -> the attempts API answer
+attempts() {
+    curl -sf "$CAIRN_SERVER/api/v1/runs/$(urlenc "$1")/tasks/$3/attempts?dag=$2"
+}
+
+# wait_until SECONDS COMMAND...: retry COMMAND every 0.1 s until it succeeds
+wait_until() {
+    local n=$1 i
+    shift
+    for i in $(seq 1 $((n * 10))); do
+        "$@" >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+# kill_wait PID [SIGNAL]: signal a process this test started and wait for
+# it; one still there after 15 s gets SIGKILL. Sets EXIT_STATUS (call it
+# outside a subshell: `wait` needs the process to be this shell's child).
+kill_wait() {
+    EXIT_STATUS=0
+    { # (bash reports a job killed by a signal on stderr: not news here)
+        kill "-${2:-TERM}" "$1" || true
+        timeout 15 tail --pid="$1" -f /dev/null || kill -KILL "$1" || true
+        wait "$1" || EXIT_STATUS=$?
+    } 2>/dev/null
+    forget_pid "$1"
+}
+
+# forget_pid PID: a process of PIDS was waited for; its id may be reused, so
+# cleanup must not signal it
+forget_pid() {
+    local p rest=()
+    for p in "${PIDS[@]:-}"; do
+        [ "$p" = "$1" ] || rest+=("$p")
+    done
+    PIDS=("${rest[@]:-}")
+}
+
+# containers NAME -> the containers in worker NAME's runc root
+containers() {
+    runc --root "$T/$1/runc" list -q 2>/dev/null || true
+}
+
+# logged FILE PATTERN: the log has a line matching PATTERN (grep -E)
+logged() {
+    grep -Eq -- "$2" "$T/$1.log"
 }
