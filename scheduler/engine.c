@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -276,6 +277,10 @@ dag_dirty(struct sched *s, struct sched_dag *d)
 static void
 reply_later(struct sched *s, struct wire_req *req, int type, json_t *body)
 {
+    if (req->batch) { /* an item of a BATCH: its answer is one of the results */
+        json_array_append_new(req->batch, body);
+        return;
+    }
     xgrow((void **)&s->replies, &s->capreplies, s->nreplies + 1, sizeof(*s->replies));
     s->replies[s->nreplies].req = req;
     s->replies[s->nreplies].type = type;
@@ -1029,6 +1034,26 @@ lease_lost(struct sched *s, struct sched_ti *ti, const char *why)
 
 /* ---------- requests from workers ---------- */
 
+/* Refuse a request (or one item of a BATCH). */
+static void
+req_error(struct wire_req *req, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+req_error(struct wire_req *req, const char *code, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (req->batch)
+        json_array_append_new(req->batch, json_pack("{s:b, s:s, s:s}", "ok", 0, "reason", msg,
+                                                    "code", code));
+    else
+        wire_reply_error(req, code, "%s", msg);
+}
+
 static void
 ack(struct sched *s, struct wire_req *req, bool ok, const char *reason)
 {
@@ -1045,12 +1070,12 @@ handle_hello(struct sched *s, struct wire_req *req)
     if (proto_get_str(req->body, "worker", &name, err, sizeof(err)) ||
         proto_get_int(req->body, "slots", 1, 100000, &slots, err, sizeof(err)) ||
         proto_opt_str(req->body, "host", &host, err, sizeof(err))) {
-        wire_reply_error(req, "proto", "%s", err);
+        req_error(req, "proto", "%s", err);
         return;
     }
     json_t *labels = json_object_get(req->body, "labels");
     if (labels && !json_is_object(labels)) {
-        wire_reply_error(req, "proto", "field 'labels' must be an object");
+        req_error(req, "proto", "field 'labels' must be an object");
         return;
     }
     struct sched_worker *w = worker_find(s, name);
@@ -1108,12 +1133,12 @@ req_worker(struct sched *s, struct wire_req *req)
     char err[256];
     const char *name = NULL;
     if (proto_get_str(req->body, "worker", &name, err, sizeof(err))) {
-        wire_reply_error(req, "proto", "%s", err);
+        req_error(req, "proto", "%s", err);
         return NULL;
     }
     struct sched_worker *w = worker_find(s, name);
     if (!w) {
-        wire_reply_error(req, "unknown_worker", "unknown worker '%s'; send HELLO first", name);
+        req_error(req, "unknown_worker", "unknown worker '%s'; send HELLO first", name);
         return NULL;
     }
     w->last_seen = clock_mono_ms();
@@ -1135,7 +1160,7 @@ handle_poll(struct sched *s, struct wire_req *req)
         return;
     if (proto_get_int(req->body, "free", 0, 100000, &free_slots, err, sizeof(err)) ||
         proto_opt_int(req->body, "wait_ms", 0, 600000, &wait_ms, err, sizeof(err))) {
-        wire_reply_error(req, "proto", "%s", err);
+        req_error(req, "proto", "%s", err);
         return;
     }
     json_t *held = json_object_get(req->body, "leases");
@@ -1187,7 +1212,7 @@ req_lease(struct sched *s, struct wire_req *req, struct sched_worker **wout)
     if (!w)
         return NULL;
     if (proto_get_int(req->body, "lease_id", 1, INT64_MAX, &lease_id, err, sizeof(err))) {
-        wire_reply_error(req, "proto", "%s", err);
+        req_error(req, "proto", "%s", err);
         return NULL;
     }
     struct sched_ti *ti = lease_lookup(s, lease_id);
@@ -1255,7 +1280,7 @@ handle_log(struct sched *s, struct wire_req *req)
         return;
     if (proto_get_int(req->body, "offset", 0, INT64_MAX, &offset, err, sizeof(err)) ||
         proto_get_str(req->body, "data", &data, err, sizeof(err))) {
-        wire_reply_error(req, "proto", "%s", err);
+        req_error(req, "proto", "%s", err);
         return;
     }
     size_t len = json_string_length(json_object_get(req->body, "data"));
@@ -1313,7 +1338,7 @@ handle_result(struct sched *s, struct wire_req *req)
         proto_opt_int(req->body, "signal", 0, 128, &sig, err, sizeof(err)) ||
         proto_opt_int(req->body, "duration_ms", 0, INT64_MAX, &duration, err, sizeof(err)) ||
         proto_opt_str(req->body, "error", &error, err, sizeof(err))) {
-        wire_reply_error(req, "proto", "%s", err);
+        req_error(req, "proto", "%s", err);
         return;
     }
     ti->exit_code = (int)exit_code;
@@ -1361,11 +1386,62 @@ wire_gone_cb(void *ud, uint32_t pipe)
     }
 }
 
+static void handle_started(struct sched *s, struct wire_req *req);
+static void handle_log(struct sched *s, struct wire_req *req);
+static void handle_result(struct sched *s, struct wire_req *req);
+
+/* Several reports in order, answered together after one commit. */
+static void
+handle_batch(struct sched *s, struct wire_req *req)
+{
+    if (!req_worker(s, req))
+        return;
+    json_t *items = json_object_get(req->body, "items");
+    if (!json_is_array(items)) {
+        req_error(req, "proto", "field 'items' must be an array");
+        return;
+    }
+    json_t *results = json_array();
+    size_t i;
+    json_t *it;
+    json_array_foreach(items, i, it)
+    {
+        struct wire_req sub = {0};
+        json_int_t type = json_integer_value(json_object_get(it, "type"));
+        json_t *body = json_object_get(it, "body");
+        sub.type = (int)type;
+        sub.body = body;
+        sub.pipe = req->pipe;
+        sub.batch = results;
+        if (!json_is_object(body)) {
+            req_error(&sub, "proto", "batch item %zu has no body object", i);
+            continue;
+        }
+        switch (type) {
+        case PROTO_STARTED:
+            handle_started(s, &sub);
+            break;
+        case PROTO_LOG:
+            handle_log(s, &sub);
+            break;
+        case PROTO_RESULT:
+            handle_result(s, &sub);
+            break;
+        default:
+            req_error(&sub, "proto", "batch item %zu: type %d cannot be batched", i, (int)type);
+        }
+    }
+    reply_later(s, req, PROTO_ACK, json_pack("{s:b, s:o}", "ok", 1, "results", results));
+}
+
 static void
 wire_cb(void *ud, struct wire_req *req)
 {
     struct sched *s = ud;
     switch (req->type) {
+    case PROTO_BATCH:
+        handle_batch(s, req);
+        break;
     case PROTO_HELLO:
         handle_hello(s, req);
         break;
@@ -1382,7 +1458,7 @@ wire_cb(void *ud, struct wire_req *req)
         handle_result(s, req);
         break;
     default:
-        wire_reply_error(req, "proto", "unexpected message type");
+        req_error(req, "proto", "unexpected message type");
     }
 }
 

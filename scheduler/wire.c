@@ -184,7 +184,7 @@ async_cb(uv_async_t *h)
             continue;
         }
         if (type != PROTO_HELLO && type != PROTO_POLL && type != PROTO_STARTED &&
-            type != PROTO_LOG && type != PROTO_RESULT) {
+            type != PROTO_LOG && type != PROTO_RESULT && type != PROTO_BATCH) {
             LOG(LOG_WARN, "CAIRN-WIRE-REJECT", "rejected a %s message: not a request",
                 proto_type_name(type));
             json_decref(body);
@@ -195,6 +195,7 @@ async_cb(uv_async_t *h)
         s->req.slot = s;
         s->req.type = type;
         s->req.body = body;
+        s->req.batch = NULL;
         w->handler(w->ud, &s->req);
     }
 }

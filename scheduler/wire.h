@@ -28,6 +28,7 @@ struct wire_req {
     int type;      /* PROTO_* request type */
     json_t *body;  /* owned by the request */
     uint32_t pipe; /* the connection it came on (nng pipe id) */
+    json_t *batch; /* an item of a BATCH (no slot): answers go here */
 };
 
 typedef void (*wire_handler_fn)(void *ud, struct wire_req *req);

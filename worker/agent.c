@@ -25,6 +25,8 @@
 #define LOG_FLUSH_BYTES (64 * 1024)
 #define LOG_FLUSH_MS 100
 #define REPLY_TIMEOUT_MS 5000
+#define SEND_BATCH_MAX 256
+#define SEND_BATCH_BYTES (4 * 1024 * 1024)
 
 /* A message waiting to be sent by the sender thread. */
 struct outmsg {
@@ -286,9 +288,37 @@ send_main(void *arg)
             sleep_ms(100);
             continue;
         }
+        /* everything queued goes in one round trip (one commit at the
+         * scheduler): a BATCH when there is more than one message */
+        size_t n = 0, bytes = 0;
+        struct outmsg *last = m;
+        pthread_mutex_lock(&a->mu);
+        for (struct outmsg *q = m; q && n < SEND_BATCH_MAX && bytes < SEND_BATCH_BYTES;
+             q = q->next) {
+            json_t *d = json_object_get(q->body, "data");
+            bytes += d ? json_string_length(d) : 64;
+            last = q;
+            n++;
+        }
+        pthread_mutex_unlock(&a->mu);
+        int type = m->type;
+        json_t *body = json_incref(m->body);
+        if (n > 1) {
+            json_t *items = json_array();
+            for (struct outmsg *q = m;; q = q->next) {
+                json_array_append_new(items,
+                                      json_pack("{s:i, s:O}", "type", q->type, "body", q->body));
+                if (q == last)
+                    break;
+            }
+            json_decref(body);
+            type = PROTO_BATCH;
+            body = json_pack("{s:s, s:o}", "worker", a->cfg.name, "items", items);
+        }
         int rtype = 0;
         json_t *r = NULL;
-        int rc = xfer(a, ctx, aio, m->type, m->body, REPLY_TIMEOUT_MS, &rtype, &r);
+        int rc = xfer(a, ctx, aio, type, body, REPLY_TIMEOUT_MS, &rtype, &r);
+        json_decref(body);
         if (rc) {
             if (stop)
                 break;
@@ -306,22 +336,37 @@ send_main(void *arg)
                 sleep_ms(100);
                 continue;
             }
-            LOG(LOG_ERR, "CAIRN-SEND-REFUSED", "scheduler refused %s: %s",
-                proto_type_name(m->type), json_string_value(json_object_get(r, "message")) ?: "");
-        } else if (rtype == PROTO_ACK && !json_is_true(json_object_get(r, "ok")) &&
-                   m->type == PROTO_RESULT) {
-            LOG(LOG_WARN, "CAIRN-RESULT-REJECTED", "result for lease %" JSON_INTEGER_FORMAT
-                " rejected: %s", json_integer_value(json_object_get(m->body, "lease_id")),
-                json_string_value(json_object_get(r, "reason")) ?: "");
+            LOG(LOG_ERR, "CAIRN-SEND-REFUSED", "scheduler refused %s: %s", proto_type_name(type),
+                json_string_value(json_object_get(r, "message")) ?: "");
+        } else if (rtype == PROTO_ACK) {
+            json_t *results = json_object_get(r, "results");
+            size_t i = 0;
+            for (struct outmsg *q = m;; q = q->next, i++) {
+                json_t *res = n > 1 ? json_array_get(results, i) : r;
+                if (q->type == PROTO_RESULT && res && !json_is_true(json_object_get(res, "ok")))
+                    LOG(LOG_WARN, "CAIRN-RESULT-REJECTED",
+                        "result for lease %" JSON_INTEGER_FORMAT " rejected: %s",
+                        json_integer_value(json_object_get(q->body, "lease_id")),
+                        json_string_value(json_object_get(res, "reason")) ?: "");
+                if (q == last)
+                    break;
+            }
         }
         json_decref(r);
         pthread_mutex_lock(&a->mu);
-        a->out_head = m->next;
+        a->out_head = last->next;
         if (!a->out_head)
             a->out_tail = NULL;
         pthread_mutex_unlock(&a->mu);
-        json_decref(m->body);
-        free(m);
+        while (m) {
+            struct outmsg *next = m->next;
+            bool end = m == last;
+            json_decref(m->body);
+            free(m);
+            if (end)
+                break;
+            m = next;
+        }
     }
     nng_ctx_close(ctx);
     return NULL;
@@ -536,13 +581,15 @@ start_lease(struct agent *a, json_t *l)
     char *bundle = xasprintf("%s/bundles/%" JSON_INTEGER_FORMAT, a->cfg.data_dir, lease_id);
     char *root = xasprintf("%s/runc", a->cfg.data_dir);
     char *cid = xasprintf("cairn-%" JSON_INTEGER_FORMAT "-%d", lease_id, (int)getpid());
-    char *bundles_dir = xasprintf("%s/bundles", a->cfg.data_dir);
-    rm_rf(t->workdir);
-    rm_rf(bundle);
-    mkdir_p(ws);
-    mkdir_p(outs);
-    mkdir_p(bundles_dir);
-    mkdir_p(root);
+    /* lease ids are unique and work/ and bundles/ are emptied when the
+     * worker starts, so there is nothing to remove first; runc's folders
+     * are made once (agent_run) */
+    if (mkdir(t->workdir, 0755) != 0 && errno == EEXIST) {
+        rm_rf(t->workdir);
+        mkdir(t->workdir, 0755);
+    }
+    mkdir(ws, 0755);
+    mkdir(outs, 0755);
 
     json_t *envj = json_object_get(l, "env");
     json_t *env = json_is_array(envj) ? json_deep_copy(envj) : json_array();
@@ -580,7 +627,6 @@ start_lease(struct agent *a, json_t *l)
     free(bundle);
     free(root);
     free(cid);
-    free(bundles_dir);
     if (rc) {
         LOG(LOG_ERR, "CAIRN-TASK-START", "%s: cannot start: %s", t->label, err);
         char *why = xasprintf("cannot start the task: %s", err);
@@ -775,10 +821,15 @@ agent_run(const struct agent_config *cfg)
     {
         char *w = xasprintf("%s/work", cfg->data_dir), *b = xasprintf("%s/bundles",
                                                                         cfg->data_dir);
+        char *r = xasprintf("%s/runc", cfg->data_dir);
         rm_rf(w);
         rm_rf(b);
+        mkdir_p(w);
+        mkdir_p(b);
+        mkdir_p(r);
         free(w);
         free(b);
+        free(r);
     }
     if ((rv = nng_req0_open(&a->sock)) != 0) {
         fprintf(stderr, "cairn-worker: cannot open socket: %s\n", nng_strerror(rv));
