@@ -353,7 +353,59 @@ cell_state(struct table *t, const char *state)
 
 /* ---- cairn dags --------------------------------------------------------- */
 
-static const char dags_usage[] = "usage: cairn dags list [--json] [--server URL]";
+static const char dags_usage[] =
+    "usage: cairn dags list [--json] [--server URL]\n"
+    "       cairn dags pause|unpause DAG [--server URL]\n"
+    "       cairn dags next-runs DAG [-n N] [--json] [--server URL]";
+
+/* pause, unpause, next-runs */
+static int
+dags_one(const char *server, const char *sub, const char *dag, const char *n, int json)
+{
+    char err[512];
+    json_t *resp = NULL;
+    char *enc = client_urlencode(dag);
+    char *path;
+    int rc = 0;
+    if (!strcmp(sub, "next-runs")) {
+        path = xasprintf("/api/v1/dags/%s/next-runs?n=%s", enc, n ? n : "5");
+        free(enc);
+        if (api_get(server, path, &resp) != 0) {
+            free(path);
+            return 1;
+        }
+        free(path);
+        if (json) {
+            print_json(resp);
+        } else {
+            const json_t *runs = json_object_get(resp, "next_runs");
+            size_t i;
+            json_t *r;
+            if (json_array_size(runs) == 0)
+                printf("DAG '%s' has no upcoming scheduled runs\n", dag);
+            else
+                printf("%-26s %s\n", "LOGICAL DATE", "CREATED AT");
+            json_array_foreach(runs, i, r)
+                printf("%-26s %s\n", json_string_value(json_object_get(r, "logical_date")),
+                       json_string_value(json_object_get(r, "created_at")));
+        }
+        json_decref(resp);
+        return 0;
+    }
+    path = xasprintf("/api/v1/dags/%s/%s", enc, sub);
+    free(enc);
+    json_t *body = json_object();
+    if (client_post_json(server, path, body, &resp, err, sizeof(err)) != 0) {
+        fprintf(stderr, "cairn: %s\n", err);
+        rc = 1;
+    } else {
+        printf("DAG '%s' %s\n", dag, !strcmp(sub, "pause") ? "paused" : "unpaused");
+    }
+    json_decref(body);
+    json_decref(resp);
+    free(path);
+    return rc;
+}
 
 static void
 print_dag_errors(const json_t *dags)
@@ -387,7 +439,7 @@ print_dag_errors(const json_t *dags)
 int
 cmd_dags(int argc, char **argv)
 {
-    const char *server = NULL, *sub = NULL, *v;
+    const char *server = NULL, *sub = NULL, *v, *dag = NULL, *nruns = NULL;
     int json = 0;
     for (int i = 1; i < argc; i++) {
         int m = opt_value(argc, argv, &i, "--server", &v);
@@ -397,6 +449,8 @@ cmd_dags(int argc, char **argv)
             server = v;
         } else if (strcmp(argv[i], "--json") == 0) {
             json = 1;
+        } else if (strcmp(argv[i], "-n") == 0 && i + 1 < argc) {
+            nruns = argv[++i];
         } else if (is_help(argv[i])) {
             printf("%s\nList the DAGs the scheduler loaded, with the errors of files that do "
                    "not load.\n",
@@ -404,11 +458,20 @@ cmd_dags(int argc, char **argv)
             return 0;
         } else if (argv[i][0] == '-' && argv[i][1]) {
             return usage_fail(dags_usage, "dags: unknown option", argv[i]);
-        } else if (!sub && strcmp(argv[i], "list") == 0) {
+        } else if (!sub && (strcmp(argv[i], "list") == 0 || strcmp(argv[i], "pause") == 0 ||
+                            strcmp(argv[i], "unpause") == 0 ||
+                            strcmp(argv[i], "next-runs") == 0)) {
             sub = argv[i];
+        } else if (sub && strcmp(sub, "list") != 0 && !dag) {
+            dag = argv[i];
         } else {
             return usage_fail(dags_usage, "dags: unknown subcommand", argv[i]);
         }
+    }
+    if (sub && strcmp(sub, "list") != 0) {
+        if (!dag)
+            return usage_fail(dags_usage, "dags: missing DAG name for", sub);
+        return dags_one(client_server_url(server), sub, dag, nruns, json);
     }
 
     json_t *resp;

@@ -94,6 +94,7 @@ get_dags(struct sched *s, struct http_conn *c)
 struct trigger_wait {
     struct http_conn *c;
     json_t *run;
+    int status; /* 0 = 201 */
 };
 
 static void
@@ -101,7 +102,7 @@ trigger_committed(void *ud, bool ok)
 {
     struct trigger_wait *tw = ud;
     if (ok)
-        http_respond_json(tw->c, 201, tw->run);
+        http_respond_json(tw->c, tw->status ? tw->status : 201, tw->run);
     else {
         json_decref(tw->run);
         http_respond_error(tw->c, 503, "unavailable",
@@ -591,6 +592,28 @@ api_handle(void *ud, struct http_conn *c, const struct http_req *req)
             http_respond_json(c, 200, dag_json(sd, true));
         else
             http_respond_error(c, 404, "not_found", "no DAG '%s'", seg[3]);
+    } else if (n == 5 && !strcmp(seg[2], "dags") &&
+               (!strcmp(seg[4], "pause") || !strcmp(seg[4], "unpause")) && post) {
+        if (sched_set_paused(s, seg[3], !strcmp(seg[4], "pause")) != 0) {
+            http_respond_error(c, 404, "not_found", "no DAG '%s'", seg[3]);
+        } else {
+            struct trigger_wait *tw = xcalloc(1, sizeof(*tw));
+            tw->c = c;
+            tw->status = 200;
+            tw->run = dag_json(sched_find_dag(s, seg[3]), false);
+            sched_after_commit(s, trigger_committed, tw);
+        }
+    } else if (n == 5 && !strcmp(seg[2], "dags") && !strcmp(seg[4], "next-runs") && get) {
+        char *ns = query(req, "n");
+        int cnt = ns ? (int)strtol(ns, NULL, 10) : 5;
+        free(ns);
+        if (cnt <= 0 || cnt > 1000)
+            cnt = 5;
+        if (!sched_find_dag(s, seg[3]))
+            http_respond_error(c, 404, "not_found", "no DAG '%s'", seg[3]);
+        else
+            http_respond_json(c, 200, json_pack("{s:s, s:o}", "dag", seg[3], "next_runs",
+                                                sched_next_runs(s, seg[3], cnt)));
     } else if (n == 5 && !strcmp(seg[2], "dags") && !strcmp(seg[4], "trigger") && post) {
         post_trigger(s, c, req, seg[3]);
     } else if (n == 3 && !strcmp(seg[2], "runs") && get) {

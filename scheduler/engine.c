@@ -19,6 +19,7 @@
 #include "http.h"
 #include "log.h"
 #include "proto.h"
+#include "ticks.h"
 #include "tz.h"
 #include "util.h"
 #include "wire.h"
@@ -81,6 +82,8 @@ struct sched {
     struct after_cb *afters;
     size_t nafters, capafters;
     int64_t flush_retry_at;
+    int64_t clock_skew;      /* seconds added to the wall clock (CAIRN_NOW) */
+    int64_t next_schedule;   /* monotonic ms of the next schedule pass */
     bool stopping;
     void (*stop_done)(void *);
     void *stop_ud;
@@ -667,6 +670,117 @@ run_set_params(struct sched_run *r, json_t *params)
     }
 }
 
+static bool
+run_exists(struct sched *s, const char *dag, const char *rid)
+{
+    if (sched_find_run(s, dag, rid))
+        return true;
+    struct store_txn *t = NULL;
+    void *rec = NULL;
+    char *key = run_key(dag, rid);
+    bool exists = false;
+    if (store_txn_begin(s->store, false, &t) == 0) {
+        exists = store_get(t, STORE_RUNS, key, &rec) == 0;
+        json_decref(rec);
+        store_txn_abort(t);
+    }
+    free(key);
+    return exists;
+}
+
+/* A new run of the DAG's current version; it starts when max_active_runs
+ * allows, oldest first. params (borrowed) are the run's overrides. */
+static struct sched_run *
+run_create(struct sched *s, struct sched_dag *sd, const char *rid, const char *type, int64_t ld,
+           json_t *params)
+{
+    const struct dag *d = sd->cur->dag;
+    struct sched_run *r = run_alloc(s, sd->name, rid, sd->cur);
+    r->run_type = xstrdup(type);
+    r->logical_date = ld;
+    dag_interval(d, ld, &r->interval_end);
+    r->created_at = clock_wall_ms();
+    r->state = RUN_QUEUED;
+    run_set_params(r, params);
+    run_dirty(s, r);
+    for (size_t i = 0; i < r->ntis; i++)
+        ti_dirty(s, &r->tis[i], false);
+    LOG(LOG_INFO, "CAIRN-RUN-CREATED", "run %s of %s created", rid, sd->name);
+    admit_runs(s, sd);
+    dispatch_parked(s);
+    return r;
+}
+
+/* Now, for schedules: the wall clock, or the test-only fake clock set by
+ * CAIRN_NOW (an ISO 8601 instant) that then advances in real time. */
+static int64_t
+sched_now(const struct sched *s)
+{
+    return clock_wall_ms() / 1000 + s->clock_skew;
+}
+
+/* Create the runs the schedules ask for (docs/architecture.md). The
+ * cursor (latest logical date created) is committed with the runs, so a
+ * restart neither repeats nor skips an interval. */
+static void
+schedule_runs(struct sched *s)
+{
+    int64_t now = sched_now(s);
+    for (size_t i = 0; i < s->ndags && !s->stopping; i++) {
+        struct sched_dag *sd = s->dags[i];
+        if (!sd->cur || !sd->cur->dag->schedule || sd->paused || !sd->file)
+            continue;
+        int64_t due[32];
+        size_t n = ticks_due(sd->cur->dag, sd->has_cursor, sd->cursor, now, due, 32);
+        for (size_t k = 0; k < n; k++) {
+            char ts[48], rid[128];
+            cal_format_iso(due[k], 0, 1, ts, sizeof(ts));
+            snprintf(rid, sizeof(rid), "scheduled__%s", ts);
+            if (!run_exists(s, sd->name, rid))
+                run_create(s, sd, rid, "scheduled", due[k], NULL);
+            sd->cursor = due[k];
+            sd->has_cursor = true;
+            dag_dirty(s, sd);
+        }
+    }
+}
+
+int
+sched_set_paused(struct sched *s, const char *dag, bool paused)
+{
+    struct sched_dag *sd = sched_find_dag(s, dag);
+    if (!sd)
+        return CAIRN_ENOENT;
+    if (sd->paused != paused) {
+        sd->paused = paused;
+        dag_dirty(s, sd);
+        LOG(LOG_INFO, "CAIRN-DAG-PAUSE", "DAG %s %s", dag, paused ? "paused" : "unpaused");
+    }
+    return 0;
+}
+
+json_t *
+sched_next_runs(struct sched *s, const char *dag, int n)
+{
+    json_t *arr = json_array();
+    struct sched_dag *sd = sched_find_dag(s, dag);
+    if (!sd || !sd->cur)
+        return arr;
+    bool has = sd->has_cursor;
+    int64_t cur = sd->cursor, now = sched_now(s), ld, at;
+    for (int i = 0; i < n && ticks_next(sd->cur->dag, has, cur, now, &ld, &at); i++) {
+        char a[48], b[48];
+        cal_format_iso(ld, 0, 1, a, sizeof(a));
+        cal_format_iso(at, 0, 1, b, sizeof(b));
+        json_array_append_new(arr, json_pack("{s:s, s:s}", "logical_date", a, "created_at", b));
+        has = true;
+        cur = ld;
+        if (at > now)
+            now = at;
+    }
+    return arr;
+}
+
 int
 sched_trigger(struct sched *s, const char *dag, int64_t logical_date, bool has_date,
               json_t *params, struct sched_run **out, char *err, size_t errlen)
@@ -724,44 +838,13 @@ sched_trigger(struct sched *s, const char *dag, int64_t logical_date, bool has_d
         snprintf(ts, sizeof(ts), "%.19s.%03dZ", base, (int)(now_ms % 1000));
     }
     snprintf(rid, sizeof(rid), "manual__%s", ts);
-    if (sched_find_run(s, dag, rid)) {
+    if (run_exists(s, dag, rid)) {
         snprintf(err, errlen, "a run '%s' of DAG '%s' already exists", rid, dag);
         json_decref(p);
         return CAIRN_EEXIST;
     }
-    {
-        struct store_txn *t = NULL;
-        void *rec = NULL;
-        char *key = run_key(dag, rid);
-        int exists = 0;
-        if (store_txn_begin(s->store, false, &t) == 0) {
-            exists = store_get(t, STORE_RUNS, key, &rec) == 0;
-            json_decref(rec);
-            store_txn_abort(t);
-        }
-        free(key);
-        if (exists) {
-            snprintf(err, errlen, "a run '%s' of DAG '%s' already exists", rid, dag);
-            json_decref(p);
-            return CAIRN_EEXIST;
-        }
-    }
-    struct sched_run *r = run_alloc(s, dag, rid, sd->cur);
-    r->run_type = xstrdup("manual");
-    r->logical_date = ld;
-    dag_interval(d, ld, &r->interval_end);
-    r->created_at = now_ms;
-    r->state = RUN_QUEUED;
-    run_set_params(r, p);
+    *out = run_create(s, sd, rid, "manual", ld, p);
     json_decref(p);
-    run_dirty(s, r);
-    for (size_t i = 0; i < r->ntis; i++)
-        ti_dirty(s, &r->tis[i], false);
-    LOG(LOG_INFO, "CAIRN-RUN-CREATED", "run %s of %s created", rid, dag);
-    if (sd->active_runs < d->max_active_runs)
-        run_start(s, r);
-    dispatch_parked(s);
-    *out = r;
     return 0;
 }
 
@@ -1599,9 +1682,10 @@ flush(struct sched *s)
     }
     for (size_t i = 0; i < s->ndirty_dags && !rc; i++) {
         struct sched_dag *sd = s->dirty_dags[i];
-        json_t *j = json_pack("{s:s, s:s?, s:s?, s:b}", "name", sd->name, "file", sd->file,
+        json_t *j = json_pack("{s:s, s:s?, s:s?, s:b, s:o}", "name", sd->name, "file", sd->file,
                               "version", sd->cur ? sd->cur->dag->version : NULL, "paused",
-                              sd->paused);
+                              sd->paused, "cursor",
+                              sd->has_cursor ? json_integer(sd->cursor) : json_null());
         rc = store_put(t, STORE_DAGS, sd->name, j);
         json_decref(j);
     }
@@ -1924,6 +2008,10 @@ tick_cb(uv_timer_t *h)
         rescan(s);
         s->next_rescan = now + RESCAN_MS;
     }
+    if (now >= s->next_schedule) {
+        schedule_runs(s);
+        s->next_schedule = now + 500;
+    }
     /* leases whose worker went quiet */
     struct sched_ti *ti = s->leases.lnext;
     while (ti != &s->leases) {
@@ -2184,6 +2272,19 @@ sched_new(struct sched **out, uv_loop_t *loop, const struct sched_config *cfg, c
         if ((rc = proto_key_load(&s->key, cfg->token_file, err, errlen)) != 0)
             goto fail;
     }
+    const char *fake = getenv("CAIRN_NOW");
+    if (fake && *fake) {
+        int64_t secs;
+        int ht, ho;
+        if (cal_parse(fake, &secs, &ht, &ho) != 0 || !ho) {
+            snprintf(err, errlen, "CAIRN_NOW must be an ISO 8601 instant with an offset, "
+                                  "e.g. 2026-01-05T12:00:00Z");
+            rc = CAIRN_EINVAL;
+            goto fail;
+        }
+        s->clock_skew = secs - clock_wall_ms() / 1000;
+        LOG(LOG_WARN, "CAIRN-FAKE-CLOCK", "test clock: schedules see now = %s", fake);
+    }
     if (mkdirs(cfg->data_dir) != 0) {
         snprintf(err, errlen, "cannot create %s: %s", cfg->data_dir, strerror(errno));
         rc = CAIRN_EIO;
@@ -2202,6 +2303,11 @@ sched_new(struct sched **out, uv_loop_t *loop, const struct sched_config *cfg, c
                 void *j = NULL;
                 if (store_get(t, STORE_DAGS, s->dags[i]->name, &j) == 0) {
                     s->dags[i]->paused = json_is_true(json_object_get(j, "paused"));
+                    json_t *c = json_object_get(j, "cursor");
+                    if (json_is_integer(c)) {
+                        s->dags[i]->cursor = json_integer_value(c);
+                        s->dags[i]->has_cursor = true;
+                    }
                     json_decref(j);
                 }
             }

@@ -107,6 +107,8 @@ struct sched_dag {
     struct sched_dagver *cur;   /* last good version, NULL if never loaded */
     struct diag_list errors;    /* problems of the file as it is on disk */
     bool paused;
+    bool has_cursor;
+    int64_t cursor;             /* latest scheduled logical date created */
     int active_runs;
     int active_tasks;
     int64_t file_mtime_ns;
@@ -172,6 +174,12 @@ const char *sched_data_dir(const struct sched *s);
  * unknown param: err), CAIRN_EEXIST (a run for that logical date exists). */
 int sched_trigger(struct sched *s, const char *dag, int64_t logical_date, bool has_date,
                   json_t *params, struct sched_run **run, char *err, size_t errlen);
+/* Pause or unpause a DAG's schedule (persisted). CAIRN_ENOENT if unknown. */
+int sched_set_paused(struct sched *s, const char *dag, bool paused);
+/* Next n scheduled logical dates and when each run will be created (UTC
+ * seconds), into a JSON array; 0 if the DAG has no schedule. */
+json_t *sched_next_runs(struct sched *s, const char *dag, int n);
+
 /* Run fn(ud) after the current changes are durable (or at once if nothing is
  * pending). ok is false if the commit failed for good (shutdown). */
 void sched_after_commit(struct sched *s, void (*fn)(void *ud, bool ok), void *ud);
