@@ -1404,3 +1404,74 @@ cmd_workers(int argc, char **argv)
     json_decref(resp);
     return 0;
 }
+
+/* cairn artifacts list RUN [--dag D] [--json] */
+int
+cmd_artifacts(int argc, char **argv)
+{
+    static const char usage[] = "usage: cairn artifacts list RUN [--dag D] [--json] [--server URL]";
+    const char *server = NULL, *dag = NULL, *run = NULL, *v;
+    int json = 0, sub = 0;
+    for (int i = 1; i < argc; i++) {
+        int m = opt_value(argc, argv, &i, "--server", &v);
+        if (m < 0)
+            return usage_fail(usage, "artifacts: missing value for", argv[i]);
+        if (m > 0) {
+            server = v;
+        } else if ((m = opt_value(argc, argv, &i, "--dag", &v)) != 0) {
+            if (m < 0)
+                return usage_fail(usage, "artifacts: missing value for", argv[i]);
+            dag = v;
+        } else if (!strcmp(argv[i], "--json")) {
+            json = 1;
+        } else if (is_help(argv[i])) {
+            printf("%s\nList the artifacts (declared outputs) a run's tasks stored.\n", usage);
+            return 0;
+        } else if (!sub && !strcmp(argv[i], "list")) {
+            sub = 1;
+        } else if (sub && !run && argv[i][0] != '-') {
+            run = argv[i];
+        } else {
+            return usage_fail(usage, "artifacts: unexpected argument", argv[i]);
+        }
+    }
+    if (!sub || !run)
+        return usage_fail(usage, "artifacts: give", "list RUN");
+    char *er = client_urlencode(run);
+    char *path = dag ? xasprintf("/api/v1/runs/%s/artifacts?dag=%s", er, dag)
+                     : xasprintf("/api/v1/runs/%s/artifacts", er);
+    free(er);
+    json_t *resp;
+    int rc = api_get(client_server_url(server), path, &resp);
+    free(path);
+    if (rc != 0)
+        return 1;
+    if (json) {
+        print_json(resp);
+        json_decref(resp);
+        return 0;
+    }
+    struct table *t = table_new();
+    table_add_column(t, "TASK", TABLE_LEFT);
+    table_add_column(t, "NAME", TABLE_LEFT);
+    table_add_column(t, "SIZE", TABLE_RIGHT);
+    table_add_column(t, "SHA256", TABLE_LEFT);
+    size_t i;
+    json_t *a;
+    json_array_foreach(json_object_get(resp, "artifacts"), i, a)
+    {
+        char size[32], sha[20];
+        snprintf(size, sizeof(size), "%" JSON_INTEGER_FORMAT,
+                 json_integer_value(json_object_get(a, "size")));
+        snprintf(sha, sizeof(sha), "%.16s", json_string_value(json_object_get(a, "sha256")) ?: "");
+        table_add_row(t);
+        table_cell(t, json_string_value(json_object_get(a, "task")));
+        table_cell(t, json_string_value(json_object_get(a, "name")));
+        table_cell(t, size);
+        table_cell(t, sha);
+    }
+    table_print(t, stdout, 0);
+    table_free(t);
+    json_decref(resp);
+    return 0;
+}

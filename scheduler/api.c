@@ -546,6 +546,45 @@ get_logs(struct sched *s, struct http_conn *c, const struct http_req *req, const
     http_respond_json(c, 200, o);
 }
 
+static int
+artifact_collect_cb(void *ud, const char *key, const void *json)
+{
+    (void)key;
+    json_t *j = json_deep_copy((json_t *)json);
+    json_object_del(j, "v");
+    json_array_append_new(ud, j);
+    return 0;
+}
+
+static void
+get_artifacts(struct sched *s, struct http_conn *c, const struct http_req *req,
+              const char *run_id)
+{
+    char *dag = query(req, "dag"), err[256];
+    int status = 500;
+    struct store_txn *t = NULL;
+    if (store_txn_begin(sched_store(s), false, &t) != 0) {
+        http_respond_error(c, 503, "unavailable", "cannot read the state store");
+        free(dag);
+        return;
+    }
+    json_t *run = load_run(s, t, dag, run_id, &status, err, sizeof(err));
+    free(dag);
+    if (!run) {
+        store_txn_abort(t);
+        http_respond_error(c, status, status == 404 ? "not_found" : "conflict", "%s", err);
+        return;
+    }
+    char *prefix = xasprintf("%s" SEP "%s" SEP, json_string_value(json_object_get(run, "dag")) ?: "",
+                             run_id);
+    json_t *arr = json_array();
+    store_scan(t, STORE_ARTIFACTS, prefix, artifact_collect_cb, arr);
+    store_txn_abort(t);
+    free(prefix);
+    json_decref(run);
+    http_respond_json(c, 200, json_pack("{s:o}", "artifacts", arr));
+}
+
 static void
 get_workers(struct sched *s, struct http_conn *c)
 {
@@ -626,6 +665,8 @@ api_handle(void *ud, struct http_conn *c, const struct http_req *req)
     } else if (n == 7 && !strcmp(seg[2], "runs") && !strcmp(seg[4], "tasks") &&
                !strcmp(seg[6], "logs") && get) {
         get_logs(s, c, req, seg[3], seg[5]);
+    } else if (n == 5 && !strcmp(seg[2], "runs") && !strcmp(seg[4], "artifacts") && get) {
+        get_artifacts(s, c, req, seg[3]);
     } else if (n == 3 && !strcmp(seg[2], "workers") && get) {
         get_workers(s, c);
     } else {

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "artifact.h"
 #include "cal.h"
 #include "err.h"
 #include "expr.h"
@@ -47,6 +48,7 @@ struct sched {
     struct wire *wire;
     struct http_server *http;
     struct proto_key key;
+    struct art_store *art;   /* where workers put outputs */
     uv_timer_t tick;
     uv_prepare_t prepare;
     uv_fs_event_t fsev;
@@ -627,6 +629,7 @@ run_free(struct sched *s, struct sched_run *r)
     for (size_t i = 0; i < r->ntis; i++) {
         free(r->tis[i].worker_name);
         free(r->tis[i].error);
+        json_decref(r->tis[i].outputs);
     }
     free(r->tis);
     for (size_t i = 0; i < r->noverrides; i++) {
@@ -945,13 +948,39 @@ lease_json(struct sched *s, struct sched_ti *ti)
         json_array_append_new(jo, json_string(t->outputs[i]));
     dag_strv_free(argv);
     dag_strv_free(envp);
+    /* inputs resolve to the artifacts their upstream attempt stored */
+    json_t *ji = json_array();
+    for (size_t i = 0; i < t->ninputs; i++) {
+        const struct dag_input *in = &t->inputs[i];
+        const struct sched_ti *up = &r->tis[in->task_idx];
+        json_t *found = NULL, *v;
+        size_t k;
+        if (up->outputs)
+            json_array_foreach(up->outputs, k, v)
+            {
+                if (!strcmp(json_string_value(json_object_get(v, "name")) ?: "", in->file))
+                    found = v;
+            }
+        if (!found) {
+            LOG(LOG_ERR, "CAIRN-INPUT-MISSING", "%s/%s/%s: input '%s' (%s/%s) has no stored "
+                "artifact", r->dag, r->run_id, t->name, in->name, in->task, in->file);
+            json_decref(ja);
+            json_decref(je);
+            json_decref(jo);
+            json_decref(ji);
+            return NULL;
+        }
+        json_array_append_new(ji, json_pack("{s:s, s:O, s:O}", "name", in->name, "sha256",
+                                            json_object_get(found, "sha256"), "uri",
+                                            json_object_get(found, "uri")));
+    }
     return json_pack("{s:I, s:s, s:s, s:s, s:i, s:s, s:o, s:o, s:s, s:I, s:f, s:I, s:I, s:b, "
-                     "s:[], s:o}",
+                     "s:o, s:o}",
                      "lease_id", (json_int_t)ti->lease_id, "dag", d->name, "run_id", r->run_id,
                      "task", t->name, "attempt", ti->attempts, "logical_date", ld, "argv", ja,
                      "env", je, "image", t->image, "timeout_ms", (json_int_t)t->timeout_ms,
                      "cpus", t->cpus, "memory", (json_int_t)t->memory_bytes, "pids",
-                     (json_int_t)t->pids, "network", t->network, "inputs", "outputs", jo);
+                     (json_int_t)t->pids, "network", t->network, "inputs", ji, "outputs", jo);
 }
 
 static char *attempt_key(const struct sched_ti *ti);
@@ -1006,7 +1035,8 @@ dispatch(struct sched *s, struct sched_worker *w, int free_slots)
         ti->log_size = 0;
         json_t *lj = lease_json(s, ti);
         if (!lj) {
-            ti->error = xstrdup("cannot render the task's command");
+            ti->error = xstrdup("cannot prepare the task: a template does not render or an "
+                                "input has no stored artifact");
             ti_finish(s, ti, TI_FAILED);
             continue;
         }
@@ -1204,8 +1234,9 @@ handle_hello(struct sched *s, struct wire_req *req)
     w->connected_at = clock_wall_ms();
     LOG(LOG_INFO, "CAIRN-WORKER-HELLO", "worker %s (%s) joined with %d slots", w->name, w->host,
         w->slots);
-    json_t *b = json_pack("{s:I, s:I}", "lease_ttl_ms", (json_int_t)s->cfg.lease_ttl_ms,
-                          "heartbeat_ms", (json_int_t)s->cfg.heartbeat_ms);
+    json_t *b = json_pack("{s:I, s:I, s:s}", "lease_ttl_ms", (json_int_t)s->cfg.lease_ttl_ms,
+                          "heartbeat_ms", (json_int_t)s->cfg.heartbeat_ms, "artifacts",
+                          art_uri(s->art));
     wire_reply(req, PROTO_WELCOME, b);
     json_decref(b);
 }
@@ -1407,6 +1438,38 @@ handle_log(struct sched *s, struct wire_req *req)
     ack(s, req, true, NULL);
 }
 
+/* Check the artifacts a RESULT reports against what the task declared:
+ * every declared output exactly once, well-formed digests. Returns a new
+ * array or NULL with err set. */
+static json_t *
+result_outputs(const struct sched_ti *ti, json_t *outs, char *err, size_t errlen)
+{
+    const struct dag_task *t = &ti->run->dv->dag->tasks[ti->idx];
+    json_t *res = json_array();
+    for (size_t i = 0; i < t->noutputs; i++) {
+        json_t *found = NULL, *v;
+        size_t k;
+        if (json_is_array(outs))
+            json_array_foreach(outs, k, v)
+            {
+                if (!strcmp(json_string_value(json_object_get(v, "name")) ?: "", t->outputs[i]))
+                    found = v;
+            }
+        const char *sha = found ? json_string_value(json_object_get(found, "sha256")) : NULL;
+        const char *uri = found ? json_string_value(json_object_get(found, "uri")) : NULL;
+        json_t *size = found ? json_object_get(found, "size") : NULL;
+        if (!sha || !art_hex_valid(sha) || !uri || !json_is_integer(size)) {
+            snprintf(err, errlen, "declared output '%s' was not stored by the worker",
+                     t->outputs[i]);
+            json_decref(res);
+            return NULL;
+        }
+        json_array_append_new(res, json_pack("{s:s, s:s, s:O, s:s}", "name", t->outputs[i],
+                                             "sha256", sha, "size", size, "uri", uri));
+    }
+    return res;
+}
+
 static void
 handle_result(struct sched *s, struct wire_req *req)
 {
@@ -1442,6 +1505,19 @@ handle_result(struct sched *s, struct wire_req *req)
         ti->error = xasprintf("exit code %d", (int)exit_code);
     lease_end(s, ti);
     if (exit_code == 0 && !*error && !ti->timed_out && !ti->oom && !sig) {
+        json_t *outs = result_outputs(ti, json_object_get(req->body, "outputs"), err,
+                                      sizeof(err));
+        if (!outs) {
+            free(ti->error);
+            ti->error = xstrdup(err);
+            attempt_failed(s, ti);
+            ack(s, req, true, NULL);
+            dispatch_parked(s);
+            return;
+        }
+        json_decref(ti->outputs);
+        ti->outputs = outs;
+        ti->artifacts_dirty = true;
         ti_finish(s, ti, TI_SUCCESS);
     } else {
         attempt_failed(s, ti);
@@ -1552,7 +1628,7 @@ ti_record(const struct sched_ti *ti)
 {
     const struct dag_task *t = &ti->run->dv->dag->tasks[ti->idx];
     return json_pack("{s:s, s:s, s:i, s:i, s:i, s:I, s:s?, s:o, s:o, s:o, s:o, s:i, s:i, s:b, "
-                     "s:b, s:s?, s:I}",
+                     "s:b, s:s?, s:I, s:o}",
                      "task", t->name, "state", sched_ti_state_name(ti->state), "attempts",
                      ti->attempts, "max_attempts", t->retries + 1 + ti->lost, "lost", ti->lost,
                      "lease_id", (json_int_t)ti->lease_id, "worker", ti->worker_name,
@@ -1560,7 +1636,8 @@ ti_record(const struct sched_ti *ti)
                      sched_json_time(ti->started_at), "ended_at", sched_json_time(ti->ended_at),
                      "next_try_at", sched_json_time(ti->next_try_at), "exit_code", ti->exit_code,
                      "signal", ti->signal, "oom_killed", ti->oom, "timed_out", ti->timed_out,
-                     "error", ti->error, "log_size", (json_int_t)ti->log_size);
+                     "error", ti->error, "log_size", (json_int_t)ti->log_size, "outputs",
+                     ti->outputs ? json_incref(ti->outputs) : json_array());
 }
 
 static char *
@@ -1672,6 +1749,25 @@ flush(struct sched *s)
         rc = store_put(t, STORE_TIS, key, j);
         json_decref(j);
         free(key);
+        if (!rc && ti->artifacts_dirty && ti->outputs) {
+            size_t k;
+            json_t *v;
+            json_array_foreach(ti->outputs, k, v)
+            {
+                char *artkey = xasprintf("%s" SEP "%s" SEP "%s", ti->run->key, task,
+                                       json_string_value(json_object_get(v, "name")));
+                json_t *rec = json_deep_copy(v);
+                json_object_set_new(rec, "dag", json_string(ti->run->dag));
+                json_object_set_new(rec, "run_id", json_string(ti->run->run_id));
+                json_object_set_new(rec, "task", json_string(task));
+                json_object_set_new(rec, "attempt", json_integer(ti->attempts));
+                json_object_set_new(rec, "created_at", sched_json_time(ti->ended_at));
+                if (!rc)
+                    rc = store_put(t, STORE_ARTIFACTS, artkey, rec);
+                json_decref(rec);
+                free(artkey);
+            }
+        }
         if (!rc && ti->attempt_dirty && ti->attempts > 0) {
             key = attempt_key(ti);
             j = attempt_record(ti);
@@ -1713,7 +1809,7 @@ clear_dirty(struct sched *s)
     while (s->dirty_tis) {
         struct sched_ti *ti = s->dirty_tis;
         s->dirty_tis = ti->dirty_next;
-        ti->dirty = ti->attempt_dirty = false;
+        ti->dirty = ti->attempt_dirty = ti->artifacts_dirty = false;
         ti->dirty_next = NULL;
     }
     json_object_clear(s->ended_attempts);
@@ -2093,6 +2189,9 @@ recover_ti_cb(void *ud, const char *key, const void *json)
     const char *e = json_string_value(json_object_get(j, "error"));
     ti->error = e ? xstrdup(e) : NULL;
     ti->log_size = json_integer_value(json_object_get(j, "log_size"));
+    json_t *outs = json_object_get(j, "outputs");
+    if (json_is_array(outs) && json_array_size(outs))
+        ti->outputs = json_incref(outs);
     return 0;
 }
 
@@ -2292,6 +2391,16 @@ sched_new(struct sched **out, uv_loop_t *loop, const struct sched_config *cfg, c
     }
     if ((rc = store_open(&s->store, cfg->data_dir, 0, err, errlen)) != 0)
         goto fail;
+    {
+        char *ad = xasprintf("%s/artifacts", cfg->data_dir);
+        char aerr[256];
+        rc = art_open(&s->art, ad, aerr, sizeof(aerr));
+        free(ad);
+        if (rc) {
+            snprintf(err, errlen, "cannot open the artifact store: %s", aerr);
+            goto fail;
+        }
+    }
     /* DAGs first (recovered runs may use the current versions), then runs */
     rescan(s);
     s->next_rescan = clock_mono_ms() + RESCAN_MS;
@@ -2463,6 +2572,7 @@ sched_free(struct sched *s)
     free(s->replies);
     free(s->afters);
     store_close(s->store);
+    art_close(s->art);
     free(s);
 }
 

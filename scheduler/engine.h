@@ -70,8 +70,9 @@ struct sched_ti {
     bool oom, timed_out;
     char *error;
     int64_t log_size;           /* bytes stored for the current attempt */
+    json_t *outputs;            /* artifacts of the successful attempt, or NULL */
     size_t heap_idx;            /* in the ready heap, or SIZE_MAX */
-    bool dirty, attempt_dirty;
+    bool dirty, attempt_dirty, artifacts_dirty;
     struct sched_ti *dirty_next;
     struct sched_ti *lnext, *lprev; /* in the lease or retry list */
     char lease_key[24];         /* key in the lease map while leased */

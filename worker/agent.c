@@ -1,6 +1,7 @@
 #include "agent.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "artifact.h"
 #include "err.h"
 #include "log.h"
 #include "proto.h"
@@ -45,6 +47,7 @@ struct task {
     bool cancelled;
     bool done;
     char *workdir;
+    json_t *outputs;    /* declared output names (array of strings) */
     struct task *next;
 };
 
@@ -72,6 +75,8 @@ struct agent {
     bool stopping;
     bool registered;
     int64_t heartbeat_ms;
+    char *artifact_uri;    /* from WELCOME; read by the loop (under mu) */
+    struct art_store *art; /* loop thread only */
 
     struct task *tasks;    /* loop thread only */
     int running;
@@ -158,9 +163,15 @@ hello(struct agent *a, nng_ctx ctx, nng_aio *aio)
         return CAIRN_EAUTH;
     }
     int64_t hb = json_integer_value(json_object_get(r, "heartbeat_ms"));
+    const char *aus = json_string_value(json_object_get(r, "artifacts"));
+    char *au = aus ? xstrdup(aus) : NULL;
     json_decref(r);
     pthread_mutex_lock(&a->mu);
     a->heartbeat_ms = hb > 0 ? hb : 5000;
+    if (au) {
+        free(a->artifact_uri);
+        a->artifact_uri = au;
+    }
     a->registered = true;
     pthread_mutex_unlock(&a->mu);
     LOG(LOG_NOTICE, "CAIRN-WORKER-REGISTERED", "registered with %s as %s (%d slots)",
@@ -467,11 +478,78 @@ task_free(struct agent *a, struct task *t)
         free(t->workdir);
     }
     sb_free(&t->logbuf);
+    json_decref(t->outputs);
     free(t->label);
     free(t);
 }
 
 static void maybe_finish_drain(struct agent *a);
+
+/* The artifact store the scheduler named, opened on first use. */
+static struct art_store *
+agent_store(struct agent *a, char *err, size_t errlen)
+{
+    pthread_mutex_lock(&a->mu);
+    char *uri = a->artifact_uri ? xstrdup(a->artifact_uri) : NULL;
+    pthread_mutex_unlock(&a->mu);
+    if (!uri) {
+        snprintf(err, errlen, "the scheduler named no artifact store");
+        return NULL;
+    }
+    if (a->art && strcmp(art_uri(a->art), uri) != 0) {
+        art_close(a->art);
+        a->art = NULL;
+    }
+    if (!a->art && art_open(&a->art, uri, err, errlen) != 0)
+        a->art = NULL;
+    free(uri);
+    return a->art;
+}
+
+/* Hash and store every declared output of a successful attempt; a missing
+ * one fails the attempt (error is set). */
+static void
+store_outputs(struct task *t, json_t *outs, char *error, size_t errlen)
+{
+    char err[256] = "";
+    struct art_store *st = agent_store(t->a, err, sizeof(err));
+    if (!st) {
+        snprintf(error, errlen, "cannot store outputs: %s", err);
+        return;
+    }
+    char *dir = xasprintf("%s/outputs", t->workdir);
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    free(dir);
+    if (dfd < 0) {
+        snprintf(error, errlen, "cannot open the outputs folder: %s", strerror(errno));
+        return;
+    }
+    size_t i;
+    json_t *v;
+    json_array_foreach(t->outputs, i, v)
+    {
+        const char *name = json_string_value(v);
+        char hex[ART_HEX_LEN + 1];
+        int64_t size = 0;
+        char *uri = NULL;
+        if (!name)
+            continue;
+        int rc = art_put_file_at(st, dfd, name, hex, &size, &uri, err, sizeof(err));
+        if (rc == CAIRN_ENOENT) {
+            snprintf(error, errlen, "declared output '%s' was not written to /outputs", name);
+            break;
+        }
+        if (rc) {
+            snprintf(error, errlen, "cannot store output '%s': %s (%s)", name, err,
+                     cairn_strerror(rc));
+            break;
+        }
+        json_array_append_new(outs, json_pack("{s:s, s:s, s:I, s:s}", "name", name, "sha256", hex,
+                                              "size", (json_int_t)size, "uri", uri));
+        free(uri);
+    }
+    close(dfd);
+}
 
 static void
 exit_cb(void *ud, const struct runc_result *res)
@@ -479,12 +557,22 @@ exit_cb(void *ud, const struct runc_result *res)
     struct task *t = ud;
     struct agent *a = t->a;
     flush_log(t);
-    json_t *b = json_pack("{s:s, s:I, s:i, s:i, s:b, s:b, s:I, s:s, s:[], s:{}}", "worker",
+    char error[512];
+    snprintf(error, sizeof(error), "%s", res->error);
+    json_t *outs = json_array();
+    if (res->exit_code == 0 && !res->term_signal && !res->timed_out && !res->oom_killed &&
+        !error[0] && json_array_size(t->outputs))
+        store_outputs(t, outs, error, sizeof(error));
+    json_error_t jerr;
+    json_t *b = json_pack_ex(&jerr, 0, "{s:s, s:I, s:i, s:i, s:b, s:b, s:I, s:s, s:o, s:{}}", "worker",
                           a->cfg.name, "lease_id", (json_int_t)t->lease_id, "exit_code",
                           res->exit_code, "signal", res->term_signal, "oom", res->oom_killed,
                           "timed_out", res->timed_out, "duration_ms",
-                          (json_int_t)res->duration_ms, "error", res->error, "outputs",
+                          (json_int_t)res->duration_ms, "error", error, "outputs", outs,
                           "metrics");
+    if (!b)
+        LOG(LOG_ERR, "CAIRN-RESULT-ENCODE", "%s: cannot encode the result: %s", t->label,
+            jerr.text);
     enqueue(a, PROTO_RESULT, b);
     LOG(LOG_INFO, "CAIRN-TASK-EXIT", "%s: exit %d signal %d%s%s (%" PRId64 " ms)%s%s", t->label,
         res->exit_code, res->term_signal, res->oom_killed ? " oom" : "",
@@ -590,10 +678,48 @@ start_lease(struct agent *a, json_t *l)
     }
     mkdir(ws, 0755);
     mkdir(outs, 0755);
+    t->outputs = json_is_array(json_object_get(l, "outputs"))
+                     ? json_deep_copy(json_object_get(l, "outputs"))
+                     : json_array();
+
+    /* inputs: upstream artifacts, digest checked, read-only at /inputs/NAME */
+    json_t *inj = json_object_get(l, "inputs");
+    size_t nin = json_is_array(inj) ? json_array_size(inj) : 0;
+    struct runc_input *ins = xcalloc(nin + 1, sizeof(*ins));
+    char **inpaths = xcalloc(nin + 1, sizeof(*inpaths));
+    char *indir = xasprintf("%s/inputs", t->workdir);
+    char inerr[512] = "";
+    if (nin)
+        mkdir(indir, 0755);
+    for (size_t i = 0; i < nin && !inerr[0]; i++) {
+        json_t *in = json_array_get(inj, i);
+        const char *name = json_string_value(json_object_get(in, "name"));
+        const char *sha = json_string_value(json_object_get(in, "sha256"));
+        char err2[256];
+        struct art_store *st;
+        if (!name || !sha || strchr(name, '/') || !strcmp(name, "..") || !strcmp(name, ".")) {
+            snprintf(inerr, sizeof(inerr), "malformed input in the lease");
+            break;
+        }
+        if (!(st = agent_store(a, err2, sizeof(err2)))) {
+            snprintf(inerr, sizeof(inerr), "cannot open the artifact store: %s", err2);
+            break;
+        }
+        inpaths[i] = xasprintf("%s/%s", indir, name);
+        if (art_fetch(st, sha, inpaths[i], ART_FETCH_VERIFY, err2, sizeof(err2)) != 0) {
+            snprintf(inerr, sizeof(inerr), "cannot fetch input '%s': %s", name, err2);
+            break;
+        }
+        ins[i].name = name;
+        ins[i].host_path = inpaths[i];
+    }
 
     json_t *envj = json_object_get(l, "env");
     json_t *env = json_is_array(envj) ? json_deep_copy(envj) : json_array();
     char *outenv = xasprintf("CAIRN_OUTPUTS=%s", a->cfg.isolation_none ? outs : "/outputs");
+    json_array_append_new(env, json_string(outenv));
+    free(outenv);
+    outenv = xasprintf("CAIRN_INPUTS=%s", a->cfg.isolation_none ? indir : "/inputs");
     json_array_append_new(env, json_string(outenv));
     free(outenv);
     const char **av = strv_from_json(argv);
@@ -610,6 +736,8 @@ start_lease(struct agent *a, json_t *l)
     spec.image = json_string_value(json_object_get(l, "image"));
     spec.workspace_dir = ws;
     spec.outputs_dir = outs;
+    spec.inputs = ins;
+    spec.n_inputs = nin;
     spec.cpus = json_number_value(json_object_get(l, "cpus"));
     spec.memory_bytes = json_integer_value(json_object_get(l, "memory"));
     spec.pids = json_integer_value(json_object_get(l, "pids"));
@@ -618,7 +746,16 @@ start_lease(struct agent *a, json_t *l)
     spec.isolation_none = a->cfg.isolation_none;
     struct runc_callbacks cbs = {output_cb, exit_cb};
     char err[256];
-    int rc = runc_start(&t->proc, &a->loop, &spec, &cbs, t, err, sizeof(err));
+    int rc = CAIRN_EIO;
+    if (inerr[0])
+        snprintf(err, sizeof(err), "%s", inerr);
+    else
+        rc = runc_start(&t->proc, &a->loop, &spec, &cbs, t, err, sizeof(err));
+    for (size_t i = 0; i < nin; i++)
+        free(inpaths[i]);
+    free(inpaths);
+    free(ins);
+    free(indir);
     free(av);
     free(ev);
     json_decref(env);
@@ -912,6 +1049,8 @@ agent_run(const struct agent_config *cfg)
     json_decref(a->inbox_leases);
     json_decref(a->inbox_cancel);
     json_decref(a->held);
+    art_close(a->art);
+    free(a->artifact_uri);
     pthread_mutex_destroy(&a->mu);
     pthread_cond_destroy(&a->cond);
     LOG(LOG_NOTICE, "CAIRN-STOPPED", "worker %s stopped", cfg->name);
