@@ -22,7 +22,7 @@
 #define DAG_FILE_MAX (64 * 1024 * 1024)
 
 static const char *const dag_keys[] = {
-    "catchup",  "dag",      "defaults",   "description",      "end_date",
+    "catchup",  "code",     "dag",      "defaults",   "description",      "end_date",
     "max_active_runs", "max_active_tasks", "params", "schedule", "start_date",
     "tags",     "tasks",    "timezone",   NULL};
 
@@ -1090,6 +1090,17 @@ parse_dag(struct loader *l, const struct ynode *root)
     }
     if ((n = ynode_get(root, "description", NULL)))
         get_str(l, n, "description", &d->description);
+    if ((n = ynode_get(root, "code", NULL)) && get_str(l, n, "code", &d->code) == 0) {
+        /* checked where the file is a real path (not a stored version) */
+        if (l->file[0] != '<') {
+            char *path = dag_code_path(d->code, l->file);
+            struct stat st;
+            if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+                NERR(l, n, "bad-code", "a folder, relative to this file's folder or absolute",
+                     "code folder '%s' does not exist", path);
+            free(path);
+        }
+    }
 
     d->timezone = xstrdup("UTC");
     if ((n = ynode_get(root, "timezone", NULL)) && get_str(l, n, "timezone", &d->timezone) == 0) {
@@ -1326,6 +1337,7 @@ dag_free(struct dag *d)
     free(d->name);
     free(d->file);
     free(d->description);
+    free(d->code);
     free(d->schedule);
     free(d->timezone);
     for (size_t i = 0; i < d->nparams; i++) {
@@ -1485,4 +1497,15 @@ dag_check_overrides(const struct dag *d, const struct dag_kv *ov, size_t n, char
         return CAIRN_ENOENT;
     }
     return 0;
+}
+
+char *
+dag_code_path(const char *code, const char *dag_file)
+{
+    if (code[0] == '/' || !dag_file)
+        return xstrdup(code);
+    const char *slash = strrchr(dag_file, '/');
+    if (!slash)
+        return xstrdup(code);
+    return xasprintf("%.*s/%s", (int)(slash - dag_file), dag_file, code);
 }

@@ -90,6 +90,8 @@ struct dag {
     char *name;
     char *file;             /* path it was loaded from */
     char *description;      /* may be NULL */
+    char *code;             /* folder mounted read-only at /pipeline (as written:
+                             * relative to the DAG file's folder), or NULL */
     char *schedule;         /* source text, or NULL = manual only */
     struct cron cron;       /* valid when schedule != NULL */
     char *timezone;         /* IANA name; "UTC" by default */
@@ -152,6 +154,10 @@ void dag_interval(const struct dag *d, int64_t logical_date, int64_t *end);
 int dag_render_task(const struct dag *d, size_t task, const struct dag_run_ctx *rc,
                     char ***argv, char ***envp, char *err, size_t errlen);
 void dag_strv_free(char **v);
+
+/* The host folder for `code:` (malloc'd): as is if absolute, else relative
+ * to the folder of dag_file. */
+char *dag_code_path(const char *code, const char *dag_file);
 
 /* Check "k=v" overrides against the DAG's params: every k must be a
  * declared param. Returns 0, or CAIRN_ENOENT with err ("unknown param

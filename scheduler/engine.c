@@ -445,6 +445,40 @@ ti_make_ready(struct sched *s, struct sched_ti *ti)
 
 /* Decide a pending task instance from its upstreams' states (trigger
  * rules). Called when an upstream finishes; `all_done` when none is left. */
+/* Values for `when`: upstream metrics and the run's params. */
+static int
+when_lookup(void *ud, const char *task, const char *name, struct expr_val *out)
+{
+    const struct sched_run *r = ud;
+    const struct dag *d = r->dv->dag;
+    if (task) {
+        long idx = dag_task_index(d, task);
+        json_t *m = idx < 0 ? NULL : json_object_get(r->tis[idx].metrics, name);
+        if (!json_is_number(m))
+            return -1;
+        out->type = EXPR_T_NUM;
+        out->num = json_number_value(m);
+        return 0;
+    }
+    const char *v = NULL;
+    for (size_t i = 0; i < r->noverrides; i++)
+        if (!strcmp(r->overrides[i].key, name))
+            v = r->overrides[i].value;
+    const struct dag_param *p = dag_param_find(d, name);
+    if (!v && p)
+        v = p->value;
+    if (!v)
+        return -1;
+    if (!strcmp(v, "true") || !strcmp(v, "false")) {
+        out->type = EXPR_T_BOOL;
+        out->b = !strcmp(v, "true");
+    } else {
+        out->type = EXPR_T_STR; /* a numeric string compares as a number */
+        out->str = v;
+    }
+    return 0;
+}
+
 static void
 ti_evaluate(struct sched *s, struct sched_ti *ti)
 {
@@ -505,13 +539,26 @@ ti_evaluate(struct sched *s, struct sched_ti *ti)
     }
     if (n == 0)
         out = TI_QUEUED;
+    const char *why = out == TI_SKIPPED ? "skipped by trigger rule" : "an upstream task failed";
+    char err[256];
+    if (out == TI_QUEUED && t->when_expr) {
+        /* the `when` gate, now that the upstreams are done */
+        bool yes = false;
+        if (expr_eval(t->when_expr, when_lookup, ti->run, &yes, err, sizeof(err)) != 0) {
+            out = TI_FAILED;
+            why = err;
+        } else if (!yes) {
+            out = TI_SKIPPED;
+            snprintf(err, sizeof(err), "condition is false: %s", t->when);
+            why = err;
+        }
+    }
     if (out == TI_QUEUED) {
         ti_make_ready(s, ti);
     } else if (out != TI_PENDING) {
         ti->decided = true;
         free(ti->error);
-        ti->error = xstrdup(out == TI_SKIPPED ? "skipped by trigger rule"
-                                              : "an upstream task failed");
+        ti->error = xstrdup(why);
         ti_finish(s, ti, out);
     }
 }
@@ -630,6 +677,7 @@ run_free(struct sched *s, struct sched_run *r)
         free(r->tis[i].worker_name);
         free(r->tis[i].error);
         json_decref(r->tis[i].outputs);
+        json_decref(r->tis[i].metrics);
     }
     free(r->tis);
     for (size_t i = 0; i < r->noverrides; i++) {
@@ -974,13 +1022,20 @@ lease_json(struct sched *s, struct sched_ti *ti)
                                             json_object_get(found, "sha256"), "uri",
                                             json_object_get(found, "uri")));
     }
-    return json_pack("{s:I, s:s, s:s, s:s, s:i, s:s, s:o, s:o, s:s, s:I, s:f, s:I, s:I, s:b, "
+    struct sched_dag *sd = sched_find_dag(s, r->dag);
+    char *code = d->code ? dag_code_path(d->code, sd ? sd->file : NULL) : NULL;
+    json_t *extra = json_pack("{s:s?, s:s?}", "code", code, "metrics", t->metrics);
+    free(code);
+    json_t *lease = json_pack("{s:I, s:s, s:s, s:s, s:i, s:s, s:o, s:o, s:s, s:I, s:f, s:I, s:I, s:b, "
                      "s:o, s:o}",
                      "lease_id", (json_int_t)ti->lease_id, "dag", d->name, "run_id", r->run_id,
                      "task", t->name, "attempt", ti->attempts, "logical_date", ld, "argv", ja,
                      "env", je, "image", t->image, "timeout_ms", (json_int_t)t->timeout_ms,
                      "cpus", t->cpus, "memory", (json_int_t)t->memory_bytes, "pids",
                      (json_int_t)t->pids, "network", t->network, "inputs", ji, "outputs", jo);
+    json_object_update(lease, extra);
+    json_decref(extra);
+    return lease;
 }
 
 static char *attempt_key(const struct sched_ti *ti);
@@ -1518,6 +1573,19 @@ handle_result(struct sched *s, struct wire_req *req)
         json_decref(ti->outputs);
         ti->outputs = outs;
         ti->artifacts_dirty = true;
+        json_t *mets = json_object_get(req->body, "metrics");
+        json_decref(ti->metrics);
+        ti->metrics = NULL;
+        if (json_is_object(mets) && json_object_size(mets)) {
+            const char *mk;
+            json_t *mv;
+            ti->metrics = json_object();
+            json_object_foreach(mets, mk, mv)
+            {
+                if (json_is_number(mv))
+                    json_object_set(ti->metrics, mk, mv);
+            }
+        }
         ti_finish(s, ti, TI_SUCCESS);
     } else {
         attempt_failed(s, ti);
@@ -1628,7 +1696,7 @@ ti_record(const struct sched_ti *ti)
 {
     const struct dag_task *t = &ti->run->dv->dag->tasks[ti->idx];
     return json_pack("{s:s, s:s, s:i, s:i, s:i, s:I, s:s?, s:o, s:o, s:o, s:o, s:i, s:i, s:b, "
-                     "s:b, s:s?, s:I, s:o}",
+                     "s:b, s:s?, s:I, s:o, s:o}",
                      "task", t->name, "state", sched_ti_state_name(ti->state), "attempts",
                      ti->attempts, "max_attempts", t->retries + 1 + ti->lost, "lost", ti->lost,
                      "lease_id", (json_int_t)ti->lease_id, "worker", ti->worker_name,
@@ -1637,7 +1705,8 @@ ti_record(const struct sched_ti *ti)
                      "next_try_at", sched_json_time(ti->next_try_at), "exit_code", ti->exit_code,
                      "signal", ti->signal, "oom_killed", ti->oom, "timed_out", ti->timed_out,
                      "error", ti->error, "log_size", (json_int_t)ti->log_size, "outputs",
-                     ti->outputs ? json_incref(ti->outputs) : json_array());
+                     ti->outputs ? json_incref(ti->outputs) : json_array(), "metrics",
+                     ti->metrics ? json_incref(ti->metrics) : json_object());
 }
 
 static char *
@@ -2192,6 +2261,9 @@ recover_ti_cb(void *ud, const char *key, const void *json)
     json_t *outs = json_object_get(j, "outputs");
     if (json_is_array(outs) && json_array_size(outs))
         ti->outputs = json_incref(outs);
+    json_t *mets = json_object_get(j, "metrics");
+    if (json_is_object(mets) && json_object_size(mets))
+        ti->metrics = json_incref(mets);
     return 0;
 }
 

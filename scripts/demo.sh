@@ -26,7 +26,8 @@ http=$(port)
 nng=$(port)
 export CAIRN_SERVER=http://127.0.0.1:$http
 mkdir -p "$dir/dags"
-cp "$src/examples/hello/hello.yaml" "$dir/dags/"
+cp "$src/examples/hello/hello.yaml" "$src/examples/iris/iris.yaml" "$dir/dags/"
+cp -r "$src/examples/iris/pipeline" "$dir/dags/pipeline"
 
 say "Starting cairn-scheduler (http :$http, workers :$nng) and one cairn-worker"
 "$build/scheduler/cairn-scheduler" --dags "$dir/dags" --data "$dir/scheduler" \
@@ -40,19 +41,35 @@ for _ in $(seq 1 50); do "$CAIRN" workers --json 2>/dev/null | grep -q demo-work
 "$CAIRN" dags list
 "$CAIRN" workers
 
-say "Triggering 'hello' (every task runs in its own runc container)"
-run=$("$CAIRN" trigger hello --param greeting=hi)
-"$CAIRN" runs show "$run" --dag hello >/dev/null
+say "Triggering the iris pipeline: ingest -> validate -> train -> evaluate -> deploy"
+echo "(each step runs scikit-learn in its own runc container; files move as artifacts;"
+echo " the schedules of both DAGs also created their latest due runs on start)"
 rc=0
-"$CAIRN" trigger hello --wait --param greeting="hello from the demo" || rc=$?
-run=$("$CAIRN" runs list --dag hello --json | /usr/bin/python3 -c \
+"$CAIRN" trigger iris --wait || rc=$?
+run=$("$CAIRN" runs list --dag iris --json | /usr/bin/python3 -c \
     'import json,sys; print(json.load(sys.stdin)["runs"][0]["run_id"])')
 
-say "Logs of task 'say'"
-"$CAIRN" logs "$run" say --dag hello
+say "Metrics of 'evaluate' (deploy runs only if accuracy >= params.min_accuracy)"
+"$CAIRN" runs show "$run" --dag iris --json | /usr/bin/python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+t = {x["task"]: x for x in r["tasks"]}
+for k, v in t["evaluate"]["metrics"].items():
+    print(f"  {k:10} {v}")
+d = t["deploy"]
+print("  deploy     " + d["state"] + ("" if d["state"] == "success" else " (" + str(d["error"]) + ")"))'
 
-say "Runs"
-"$CAIRN" runs list --dag hello
+say "Artifacts (content-addressed, SHA-256)"
+"$CAIRN" artifacts list "$run" --dag iris
+model=$("$CAIRN" artifacts list "$run" --dag iris --json | /usr/bin/python3 -c '
+import json, sys
+a = [x for x in json.load(sys.stdin)["artifacts"] if x["task"] == "deploy" and x["name"] == "model.pkl"]
+print(a[0]["sha256"] if a else "none")')
+echo
+echo "Deployed model: sha256 $model"
+
+say "Logs of 'evaluate'"
+"$CAIRN" logs "$run" evaluate --dag iris
 echo
 echo "The web UI was at $CAIRN_SERVER/ while this ran; see docs/ for more."
 exit $rc

@@ -48,6 +48,7 @@ struct task {
     bool done;
     char *workdir;
     json_t *outputs;    /* declared output names (array of strings) */
+    char *metrics_file; /* the output holding metrics, or NULL */
     struct task *next;
 };
 
@@ -479,6 +480,7 @@ task_free(struct agent *a, struct task *t)
     }
     sb_free(&t->logbuf);
     json_decref(t->outputs);
+    free(t->metrics_file);
     free(t->label);
     free(t);
 }
@@ -551,6 +553,35 @@ store_outputs(struct task *t, json_t *outs, char *error, size_t errlen)
     close(dfd);
 }
 
+/* metrics: a flat JSON object of numbers in one of the outputs. */
+static void
+read_metrics(struct task *t, json_t *mets, char *error, size_t errlen)
+{
+    char *path = xasprintf("%s/outputs/%s", t->workdir, t->metrics_file);
+    json_error_t je;
+    json_t *j = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+    free(path);
+    const char *k;
+    json_t *v;
+    if (!j || !json_is_object(j)) {
+        snprintf(error, errlen, "metrics file '%s' is not a JSON object%s%s", t->metrics_file,
+                 j ? "" : ": ", j ? "" : je.text);
+        json_decref(j);
+        return;
+    }
+    json_object_foreach(j, k, v)
+    {
+        if (!json_is_number(v)) {
+            snprintf(error, errlen, "metrics file '%s': '%s' is not a number", t->metrics_file,
+                     k);
+            json_decref(j);
+            return;
+        }
+        json_object_set(mets, k, v);
+    }
+    json_decref(j);
+}
+
 static void
 exit_cb(void *ud, const struct runc_result *res)
 {
@@ -559,17 +590,19 @@ exit_cb(void *ud, const struct runc_result *res)
     flush_log(t);
     char error[512];
     snprintf(error, sizeof(error), "%s", res->error);
-    json_t *outs = json_array();
+    json_t *outs = json_array(), *mets = json_object();
     if (res->exit_code == 0 && !res->term_signal && !res->timed_out && !res->oom_killed &&
         !error[0] && json_array_size(t->outputs))
         store_outputs(t, outs, error, sizeof(error));
+    if (!error[0] && res->exit_code == 0 && t->metrics_file)
+        read_metrics(t, mets, error, sizeof(error));
     json_error_t jerr;
-    json_t *b = json_pack_ex(&jerr, 0, "{s:s, s:I, s:i, s:i, s:b, s:b, s:I, s:s, s:o, s:{}}", "worker",
+    json_t *b = json_pack_ex(&jerr, 0, "{s:s, s:I, s:i, s:i, s:b, s:b, s:I, s:s, s:o, s:o}", "worker",
                           a->cfg.name, "lease_id", (json_int_t)t->lease_id, "exit_code",
                           res->exit_code, "signal", res->term_signal, "oom", res->oom_killed,
                           "timed_out", res->timed_out, "duration_ms",
                           (json_int_t)res->duration_ms, "error", error, "outputs", outs,
-                          "metrics");
+                          "metrics", mets);
     if (!b)
         LOG(LOG_ERR, "CAIRN-RESULT-ENCODE", "%s: cannot encode the result: %s", t->label,
             jerr.text);
@@ -678,6 +711,10 @@ start_lease(struct agent *a, json_t *l)
     }
     mkdir(ws, 0755);
     mkdir(outs, 0755);
+    const char *mf = json_string_value(json_object_get(l, "metrics"));
+    t->metrics_file = mf && !strchr(mf, '/') ? xstrdup(mf) : NULL;
+    const char *code = json_string_value(json_object_get(l, "code"));
+    struct runc_bind code_bind = {code, "/pipeline", true};
     t->outputs = json_is_array(json_object_get(l, "outputs"))
                      ? json_deep_copy(json_object_get(l, "outputs"))
                      : json_array();
@@ -722,6 +759,11 @@ start_lease(struct agent *a, json_t *l)
     outenv = xasprintf("CAIRN_INPUTS=%s", a->cfg.isolation_none ? indir : "/inputs");
     json_array_append_new(env, json_string(outenv));
     free(outenv);
+    if (code) {
+        outenv = xasprintf("CAIRN_PIPELINE_DIR=%s", a->cfg.isolation_none ? code : "/pipeline");
+        json_array_append_new(env, json_string(outenv));
+        free(outenv);
+    }
     const char **av = strv_from_json(argv);
     const char **ev = strv_from_json(env);
 
@@ -738,6 +780,8 @@ start_lease(struct agent *a, json_t *l)
     spec.outputs_dir = outs;
     spec.inputs = ins;
     spec.n_inputs = nin;
+    spec.binds = code ? &code_bind : NULL;
+    spec.n_binds = code ? 1 : 0;
     spec.cpus = json_number_value(json_object_get(l, "cpus"));
     spec.memory_bytes = json_integer_value(json_object_get(l, "memory"));
     spec.pids = json_integer_value(json_object_get(l, "pids"));

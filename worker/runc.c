@@ -457,7 +457,7 @@ static const char *const rw_bind_opts[] = {"rbind", "nosuid", "nodev", NULL};
 static const char *const host_entries[] = {"bin",    "etc", "lib",  "lib32", "lib64",
                                            "libx32", "opt", "sbin", "usr",   NULL};
 /* Top-level entries of a rootfs image that the container gets fresh. */
-static const char *const skip_entries[] = {"dev", "inputs", "outputs",   "proc",
+static const char *const skip_entries[] = {"dev", "inputs", "outputs",   "pipeline", "proc",
                                            "sys", "tmp",    "workspace", NULL};
 
 static bool
