@@ -1418,25 +1418,6 @@ sched_log_path(const struct sched *s, const char *dag, const char *run_id, const
     return xasprintf("%s/logs/%s/%s/%s/%d.log", s->cfg.data_dir, dag, run_id, task, attempt);
 }
 
-static int
-mkdirs(const char *path)
-{
-    char *p = xstrdup(path);
-    for (char *q = p + 1; *q; q++) {
-        if (*q == '/') {
-            *q = '\0';
-            if (mkdir(p, 0755) != 0 && errno != EEXIST) {
-                free(p);
-                return -1;
-            }
-            *q = '/';
-        }
-    }
-    int rc = (mkdir(p, 0755) != 0 && errno != EEXIST) ? -1 : 0;
-    free(p);
-    return rc;
-}
-
 static void
 handle_log(struct sched *s, struct wire_req *req)
 {
@@ -1467,7 +1448,7 @@ handle_log(struct sched *s, struct wire_req *req)
     char *dir = xstrdup(path);
     *strrchr(dir, '/') = '\0';
     int fd = -1;
-    if (mkdirs(dir) == 0)
+    if (fs_mkdirs(dir) == 0)
         fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
     free(dir);
     if (fd < 0) {
@@ -2456,7 +2437,7 @@ sched_new(struct sched **out, uv_loop_t *loop, const struct sched_config *cfg, c
         s->clock_skew = secs - clock_wall_ms() / 1000;
         LOG(LOG_WARN, "CAIRN-FAKE-CLOCK", "test clock: schedules see now = %s", fake);
     }
-    if (mkdirs(cfg->data_dir) != 0) {
+    if (fs_mkdirs(cfg->data_dir) != 0) {
         snprintf(err, errlen, "cannot create %s: %s", cfg->data_dir, strerror(errno));
         rc = CAIRN_EIO;
         goto fail;

@@ -623,25 +623,6 @@ exit_cb(void *ud, const struct runc_result *res)
     maybe_finish_drain(a);
 }
 
-static int
-mkdir_p(const char *path)
-{
-    char *p = xstrdup(path);
-    for (char *q = p + 1; *q; q++) {
-        if (*q == '/') {
-            *q = '\0';
-            if (mkdir(p, 0755) != 0 && errno != EEXIST) {
-                free(p);
-                return -1;
-            }
-            *q = '/';
-        }
-    }
-    int rc = (mkdir(p, 0755) != 0 && errno != EEXIST) ? -1 : 0;
-    free(p);
-    return rc;
-}
-
 static const char **
 strv_from_json(json_t *arr)
 {
@@ -789,7 +770,7 @@ start_lease(struct agent *a, json_t *l)
     spec.timeout_ms = json_integer_value(json_object_get(l, "timeout_ms"));
     spec.isolation_none = a->cfg.isolation_none;
     struct runc_callbacks cbs = {output_cb, exit_cb};
-    char err[256];
+    char err[512];
     int rc = CAIRN_EIO;
     if (inerr[0])
         snprintf(err, sizeof(err), "%s", inerr);
@@ -983,7 +964,7 @@ agent_run(const struct agent_config *cfg)
         free(a);
         return 2;
     }
-    if (mkdir_p(cfg->data_dir) != 0) {
+    if (fs_mkdirs(cfg->data_dir) != 0) {
         fprintf(stderr, "cairn-worker: cannot create %s: %s\n", cfg->data_dir, strerror(errno));
         free(a);
         return 1;
@@ -1005,9 +986,9 @@ agent_run(const struct agent_config *cfg)
         char *r = xasprintf("%s/runc", cfg->data_dir);
         rm_rf(w);
         rm_rf(b);
-        mkdir_p(w);
-        mkdir_p(b);
-        mkdir_p(r);
+        fs_mkdirs(w);
+        fs_mkdirs(b);
+        fs_mkdirs(r);
         free(w);
         free(b);
         free(r);
