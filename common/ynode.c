@@ -6,6 +6,7 @@
 #include <yaml.h>
 
 #include "err.h"
+#include "hmap.h"
 #include "util.h"
 
 #define YNODE_BUDGET 4000000 /* nodes per document, aliases included */
@@ -80,6 +81,7 @@ struct frame {
     size_t n, cap;
     struct ynode *pending_key; /* map: key waiting for its value */
     char *anchor;
+    struct hmap *keyset;       /* big maps: key -> index, for duplicate checks */
 };
 
 struct builder {
@@ -193,14 +195,25 @@ attach(struct builder *b, struct ynode *n)
     }
     struct ynode *key = f->pending_key;
     f->pending_key = NULL;
-    for (size_t i = 0; i < f->n; i++) {
-        if (f->keys[i]->len == key->len && memcmp(f->keys[i]->str, key->str, key->len) == 0) {
-            char hint[64];
-            snprintf(hint, sizeof(hint), "first defined at line %d", f->keys[i]->line);
-            diag_add(b->dl, DIAG_ERROR, b->file, key->line, key->col, "duplicate-key", hint,
-                     "duplicate key '%s'", key->str);
-            return;
-        }
+    /* duplicate keys: a linear look for small maps, a hash for big ones
+     * (a DAG's `tasks` may hold thousands) */
+    size_t dup = SIZE_MAX;
+    if (f->keyset) {
+        size_t idx;
+        if (hmap_get(f->keyset, key->str, &idx) && f->keys[idx]->len == key->len &&
+            memcmp(f->keys[idx]->str, key->str, key->len) == 0)
+            dup = idx;
+    } else {
+        for (size_t i = 0; i < f->n && dup == SIZE_MAX; i++)
+            if (f->keys[i]->len == key->len && memcmp(f->keys[i]->str, key->str, key->len) == 0)
+                dup = i;
+    }
+    if (dup != SIZE_MAX) {
+        char hint[64];
+        snprintf(hint, sizeof(hint), "first defined at line %d", f->keys[dup]->line);
+        diag_add(b->dl, DIAG_ERROR, b->file, key->line, key->col, "duplicate-key", hint,
+                 "duplicate key '%s'", key->str);
+        return;
     }
     if (f->n + 1 > f->cap) {
         size_t cap = f->cap;
@@ -211,6 +224,14 @@ attach(struct builder *b, struct ynode *n)
     f->keys[f->n] = key;
     f->vals[f->n] = n;
     f->n++;
+    if (!f->keyset && f->n > 32) {
+        f->keyset = xcalloc(1, sizeof(*f->keyset));
+        hmap_init(f->keyset);
+        for (size_t i = 0; i < f->n; i++)
+            hmap_put(f->keyset, f->keys[i]->str, i);
+    } else if (f->keyset) {
+        hmap_put(f->keyset, key->str, f->n - 1);
+    }
 }
 
 static void
@@ -241,6 +262,10 @@ frame_pop(struct builder *b)
         anchor_add(b, f->anchor, n);
         free(f->anchor);
     }
+    if (f->keyset) {
+        hmap_free(f->keyset);
+        free(f->keyset);
+    }
     free(f->keys);
     free(f->vals);
     return n;
@@ -251,6 +276,10 @@ builder_cleanup(struct builder *b)
 {
     while (b->depth) {
         struct frame *f = &b->stack[--b->depth];
+        if (f->keyset) {
+            hmap_free(f->keyset);
+            free(f->keyset);
+        }
         free(f->keys);
         free(f->vals);
         free(f->anchor);
