@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Every benchmark, one after the other. Usage: bench/run-all.sh [BUILD_DIR]
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+build=${1:-build}
+echo "== DAG parse and validate (10,000 tasks)"; bash "$here/dag_parse.sh" "$build"
+echo; echo "== No-op tasks through scheduler and worker"; bash "$here/throughput.sh" "$build"
+echo; echo "== Container overhead against bare runc"; RUNS=${RUNS:-30} bash "$here/runc_overhead.sh"
+echo; echo "== Artifact store against sha256sum"; bash "$here/artifacts.sh"
