@@ -7,6 +7,7 @@
 
 int cmd_validate(int argc, char **argv);
 int cmd_artifacts(int argc, char **argv);
+int cmd_standalone(int argc, char **argv);
 int cmd_render(int argc, char **argv);
 int cmd_cron(int argc, char **argv);
 /* Commands that talk to the scheduler's HTTP API (cmd_server.c). */

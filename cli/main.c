@@ -16,10 +16,11 @@ struct cli_cmd {
 static const struct cli_cmd cli_cmds[] = {
     {"artifacts", cmd_artifacts, "artifacts list RUN [--dag D] [--json]"},
     {"cron", cmd_cron, "cron next EXPR [--tz ZONE] [--after TIME] [-n N]"},
-    {"dags", cmd_dags, "dags list [--json]"},
+    {"dags", cmd_dags, "dags list|pause|unpause|next-runs [DAG] [--json]"},
     {"logs", cmd_logs, "logs RUN TASK [--dag D] [--attempt N] [--follow]"},
     {"render", cmd_render, "render FILE [--date D] [--param k=v]..."},
     {"runs", cmd_runs, "runs list|show [RUN] [--dag D] [--state S] [--limit N] [--json]"},
+    {"standalone", cmd_standalone, "standalone [--dags DIR] [--data DIR] [--http HOST:PORT]"},
     {"trigger", cmd_trigger, "trigger DAG [--param k=v]... [--logical-date D] [--wait] [--json]"},
     {"validate", cmd_validate, "validate [--json] PATH..."},
     {"workers", cmd_workers, "workers [--json]"},

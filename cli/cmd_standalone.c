@@ -1,0 +1,157 @@
+/* cairn standalone: a scheduler and one worker in the foreground, the way a
+ * laptop user starts. Ctrl-C (or SIGTERM) stops both gracefully. */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "util.h"
+
+static volatile sig_atomic_t stop_signal;
+
+static void
+on_signal(int sig)
+{
+    stop_signal = sig;
+}
+
+/* The daemon next to this cairn binary (build tree or install), else PATH. */
+static char *
+find_daemon(const char *name, const char *subdir)
+{
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        char *slash = strrchr(self, '/');
+        if (slash) {
+            *slash = '\0';
+            char *cands[3] = {xasprintf("%s/../%s/%s", self, subdir, name),
+                              xasprintf("%s/../sbin/%s", self, name),
+                              xasprintf("%s/%s", self, name)};
+            char *found = NULL;
+            for (size_t i = 0; i < 3; i++) {
+                if (!found && access(cands[i], X_OK) == 0)
+                    found = cands[i];
+                else
+                    free(cands[i]);
+            }
+            if (found)
+                return found;
+        }
+    }
+    return xstrdup(name); /* execvp searches PATH */
+}
+
+static pid_t
+spawn(char **argv)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        execvp(argv[0], argv);
+        fprintf(stderr, "cairn: standalone: cannot run %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    return pid;
+}
+
+int
+cmd_standalone(int argc, char **argv)
+{
+    const char *dags = "dags", *data = ".cairn", *http = "127.0.0.1:7780",
+               *listen = "tcp://127.0.0.1:7781", *slots = NULL, *isolation = "runc";
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            puts("usage: cairn standalone [--dags DIR] [--data DIR] [--http HOST:PORT]\n"
+                 "                        [--listen NNG_URL] [--slots N] [--isolation runc|none]\n"
+                 "Run a scheduler and one worker in the foreground (defaults: --dags dags,\n"
+                 "--data .cairn, the API and UI on 127.0.0.1:7780). Ctrl-C stops both.");
+            return 0;
+        }
+        if (!v)
+            return cli_usage_error("standalone: %s needs a value", a);
+        if (!strcmp(a, "--dags"))
+            dags = v;
+        else if (!strcmp(a, "--data"))
+            data = v;
+        else if (!strcmp(a, "--http"))
+            http = v;
+        else if (!strcmp(a, "--listen"))
+            listen = v;
+        else if (!strcmp(a, "--slots"))
+            slots = v;
+        else if (!strcmp(a, "--isolation"))
+            isolation = v;
+        else
+            return cli_usage_error("standalone: unknown option '%s'", a);
+        i++;
+    }
+    if (access(dags, R_OK) != 0) {
+        fprintf(stderr, "cairn: standalone: cannot read the DAG folder '%s': %s\n", dags,
+                strerror(errno));
+        return 1;
+    }
+    char *sched_bin = find_daemon("cairn-scheduler", "scheduler");
+    char *worker_bin = find_daemon("cairn-worker", "worker");
+    char *sdata = xasprintf("%s/scheduler", data), *wdata = xasprintf("%s/worker", data);
+    if (fs_mkdirs(data) != 0) {
+        fprintf(stderr, "cairn: standalone: cannot create %s: %s\n", data, strerror(errno));
+        return 1;
+    }
+    char *sargv[] = {sched_bin, "--dags", (char *)dags, "--data", sdata, "--listen",
+                     (char *)listen, "--http", (char *)http, NULL};
+    char *wargv[] = {worker_bin, "--scheduler", (char *)listen, "--data", wdata, "--name",
+                     "standalone", "--isolation", (char *)isolation, slots ? "--slots" : NULL,
+                     (char *)slots, NULL};
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    pid_t sp = spawn(sargv);
+    pid_t wp = sp > 0 ? spawn(wargv) : -1;
+    fprintf(stderr, "cairn: standalone: scheduler (pid %d) and worker (pid %d); API and UI on "
+                    "http://%s/ ; Ctrl-C stops both\n",
+            (int)sp, (int)wp, http);
+    int rc = 0, alive = (sp > 0) + (wp > 0);
+    while (alive > 0) {
+        int st;
+        pid_t p = waitpid(-1, &st, 0);
+        if (p < 0 && errno == EINTR) {
+            if (stop_signal) {
+                /* the worker first, so its last results reach the scheduler */
+                if (wp > 0)
+                    kill(wp, SIGTERM);
+                if (sp > 0 && wp <= 0)
+                    kill(sp, SIGTERM);
+                stop_signal = 0;
+            }
+            continue;
+        }
+        if (p < 0)
+            break;
+        alive--;
+        if (p == wp) {
+            wp = -1;
+            if (sp > 0)
+                kill(sp, SIGTERM);
+        } else if (p == sp) {
+            sp = -1;
+            if (wp > 0)
+                kill(wp, SIGTERM);
+        }
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+            rc = 1;
+    }
+    free(sched_bin);
+    free(worker_bin);
+    free(sdata);
+    free(wdata);
+    return rc;
+}
