@@ -11,6 +11,8 @@ int cmd_standalone(int argc, char **argv);
 int cmd_render(int argc, char **argv);
 int cmd_cron(int argc, char **argv);
 /* Commands that talk to the scheduler's HTTP API (cmd_server.c). */
+int cmd_backfill(int argc, char **argv);
+int cmd_clear(int argc, char **argv);
 int cmd_dags(int argc, char **argv);
 int cmd_logs(int argc, char **argv);
 int cmd_runs(int argc, char **argv);

@@ -355,8 +355,96 @@ cell_state(struct table *t, const char *state)
 
 static const char dags_usage[] =
     "usage: cairn dags list [--json] [--server URL]\n"
+    "       cairn dags show DAG [--json] [--server URL]\n"
     "       cairn dags pause|unpause DAG [--server URL]\n"
     "       cairn dags next-runs DAG [-n N] [--json] [--server URL]";
+
+static int runs_list(const char *server, const char *dag, const char *state, const char *limit,
+                     int json);
+static void print_dag_errors(const json_t *dags);
+static void print_header_line(const char *key, const char *value);
+
+/* dags show: the DAG, its tasks, its next run and its last runs. */
+static int
+dags_show(const char *server, const char *dag, int json)
+{
+    char *enc = client_urlencode(dag);
+    char *path = xasprintf("/api/v1/dags/%s", enc);
+    char *npath = xasprintf("/api/v1/dags/%s/next-runs?n=1", enc);
+    free(enc);
+    json_t *d = NULL, *next = NULL;
+    int rc = api_get(server, path, &d);
+    free(path);
+    if (rc == 0 && api_get(server, npath, &next) != 0)
+        rc = 1;
+    free(npath);
+    if (rc) {
+        json_decref(d);
+        return 1;
+    }
+    if (json) {
+        json_object_set(d, "next_runs", json_object_get(next, "next_runs"));
+        print_json(d);
+        json_decref(d);
+        json_decref(next);
+        return 0;
+    }
+    char ver[16], buf[256];
+    fmt_version(d, "version", ver, sizeof(ver));
+    print_header_line("dag", jstr(d, "dag"));
+    print_header_line("description", jstr(d, "description"));
+    print_header_line("file", jstr(d, "file"));
+    print_header_line("version", ver);
+    snprintf(buf, sizeof(buf), "%s%s%s%s", jstr(d, "schedule") ? jstr(d, "schedule") : "none",
+             jstr(d, "schedule") ? " (" : "", jstr(d, "schedule") ? jstr(d, "timezone") : "",
+             jstr(d, "schedule") ? ")" : "");
+    print_header_line("schedule", buf);
+    print_header_line("paused", json_is_true(json_object_get(d, "paused")) ? "yes" : "no");
+    const json_t *n0 = json_array_get(json_object_get(next, "next_runs"), 0);
+    if (n0)
+        snprintf(buf, sizeof(buf), "%s (created at %s)", jstr(n0, "logical_date"),
+                 jstr(n0, "created_at"));
+    print_header_line("next run", n0 ? buf : NULL);
+    putchar('\n');
+    struct table *t = table_new();
+    table_add_column(t, "TASK", TABLE_LEFT);
+    table_add_column(t, "NEEDS", TABLE_LEFT);
+    table_add_column(t, "TRIGGER RULE", TABLE_LEFT);
+    table_add_column(t, "RETRIES", TABLE_RIGHT);
+    table_add_column(t, "TIMEOUT", TABLE_RIGHT);
+    table_add_column(t, "IMAGE", TABLE_LEFT);
+    const json_t *tl = json_object_get(d, "task_list");
+    for (size_t i = 0; i < json_array_size(tl); i++) {
+        const json_t *task = json_array_get(tl, i);
+        struct sb needs;
+        sb_init(&needs);
+        const json_t *nv = json_object_get(task, "needs");
+        for (size_t k = 0; k < json_array_size(nv); k++)
+            sb_printf(&needs, "%s%s", k ? ", " : "", json_string_value(json_array_get(nv, k)));
+        json_int_t retries = 0, tmo = 0;
+        jint(task, "retries", &retries);
+        jint(task, "timeout_ms", &tmo);
+        char tbuf[32];
+        fmt_duration(tmo, tbuf, sizeof(tbuf));
+        table_add_row(t);
+        table_cell(t, jstr(task, "task"));
+        table_cell(t, needs.len ? needs.buf : NULL);
+        table_cell(t, jstr(task, "trigger_rule"));
+        table_cellf(t, "%" JSON_INTEGER_FORMAT, retries);
+        table_cell(t, tmo > 0 ? tbuf : NULL);
+        table_cell(t, jstr(task, "image"));
+        sb_free(&needs);
+    }
+    table_print(t, stdout, table_use_color(stdout));
+    table_free(t);
+    json_t *one = json_pack("[O]", d);
+    print_dag_errors(one);
+    json_decref(one);
+    json_decref(next);
+    json_decref(d);
+    printf("\nlast runs:\n");
+    return runs_list(server, dag, NULL, "5", 0);
+}
 
 /* pause, unpause, next-runs */
 static int
@@ -367,6 +455,10 @@ dags_one(const char *server, const char *sub, const char *dag, const char *n, in
     char *enc = client_urlencode(dag);
     char *path;
     int rc = 0;
+    if (!strcmp(sub, "show")) {
+        free(enc);
+        return dags_show(server, dag, json);
+    }
     if (!strcmp(sub, "next-runs")) {
         path = xasprintf("/api/v1/dags/%s/next-runs?n=%s", enc, n ? n : "5");
         free(enc);
@@ -459,7 +551,7 @@ cmd_dags(int argc, char **argv)
         } else if (argv[i][0] == '-' && argv[i][1]) {
             return usage_fail(dags_usage, "dags: unknown option", argv[i]);
         } else if (!sub && (strcmp(argv[i], "list") == 0 || strcmp(argv[i], "pause") == 0 ||
-                            strcmp(argv[i], "unpause") == 0 ||
+                            strcmp(argv[i], "unpause") == 0 || strcmp(argv[i], "show") == 0 ||
                             strcmp(argv[i], "next-runs") == 0)) {
             sub = argv[i];
         } else if (sub && strcmp(sub, "list") != 0 && !dag) {
@@ -527,13 +619,13 @@ static int
 is_terminal_task_state(const char *s)
 {
     return s && (!strcmp(s, "success") || !strcmp(s, "failed") || !strcmp(s, "upstream_failed") ||
-                 !strcmp(s, "skipped"));
+                 !strcmp(s, "skipped") || !strcmp(s, "cancelled"));
 }
 
 static int
 is_final_run_state(const char *s)
 {
-    return s && (!strcmp(s, "success") || !strcmp(s, "failed"));
+    return s && (!strcmp(s, "success") || !strcmp(s, "failed") || !strcmp(s, "cancelled"));
 }
 
 static void
@@ -602,7 +694,8 @@ print_task_errors(const json_t *run, int color)
         const json_t *task = json_array_get(tasks, i);
         const char *state = jstr(task, "state");
         if (!state || (strcmp(state, "failed") && strcmp(state, "up_for_retry") &&
-                       strcmp(state, "upstream_failed") && strcmp(state, "skipped")))
+                       strcmp(state, "upstream_failed") && strcmp(state, "skipped") &&
+                       strcmp(state, "cancelled")))
             continue;
         char err[2048], retry[32];
         fmt_task_error(task, err, sizeof(err));
@@ -634,7 +727,11 @@ print_task_errors(const json_t *run, int color)
 
 static const char runs_usage[] =
     "usage: cairn runs list [--dag D] [--state S] [--limit N] [--json] [--server URL]\n"
-    "       cairn runs show RUN [--dag D] [--json] [--server URL]";
+    "       cairn runs show RUN [--dag D] [--json] [--server URL]\n"
+    "       cairn runs retry|cancel RUN [--dag D] [--json] [--server URL]";
+
+static int run_action(const char *server, const char *run_id, const char *dag,
+                      const char *action, json_t *body, int json);
 
 static int
 runs_list(const char *server, const char *dag, const char *state, const char *limit, int json)
@@ -792,9 +889,10 @@ cmd_runs(int argc, char **argv)
             return usage_fail(runs_usage, "runs: unknown option", argv[i]);
         } else if (!sub) {
             sub = argv[i];
-            if (strcmp(sub, "list") != 0 && strcmp(sub, "show") != 0)
+            if (strcmp(sub, "list") != 0 && strcmp(sub, "show") != 0 &&
+                strcmp(sub, "retry") != 0 && strcmp(sub, "cancel") != 0)
                 return usage_fail(runs_usage, "runs: unknown subcommand", sub);
-        } else if (!strcmp(sub, "show") && !run) {
+        } else if (strcmp(sub, "list") != 0 && !run) {
             run = argv[i];
         } else {
             return usage_fail(runs_usage, "runs: unexpected argument", argv[i]);
@@ -811,11 +909,498 @@ cmd_runs(int argc, char **argv)
         return 2;
     }
     if (state || limit) {
-        fprintf(stderr, "cairn: runs show: --state and --limit are for runs list\n%s\n",
+        fprintf(stderr, "cairn: runs %s: --state and --limit are for runs list\n%s\n", sub,
                 runs_usage);
         return 2;
     }
+    if (strcmp(sub, "show") != 0)
+        return run_action(client_server_url(server), run, dag, sub, NULL, json);
     return runs_show(client_server_url(server), run, dag, json);
+}
+
+/* ---- cairn clear, runs retry, runs cancel ------------------------------ */
+
+static const char clear_usage[] =
+    "usage: cairn clear RUN [--dag D] [--task T] [--downstream] [--failed-only] [--json]\n"
+    "                       [--server URL]";
+
+/* POST /runs/RUN/{clear,retry,cancel} and print what it did. */
+static int
+run_action(const char *server, const char *run_id, const char *dag, const char *action,
+           json_t *body, int json)
+{
+    struct sb path;
+    char err[1024];
+    json_t *run = NULL, *empty = body ? NULL : json_object();
+    sb_init(&path);
+    char *tail = xasprintf("/%s", action);
+    run_path(&path, run_id, tail, dag);
+    free(tail);
+    int r = client_post_json(server, path.buf, body ? body : empty, &run, err, sizeof(err));
+    sb_free(&path);
+    json_decref(empty);
+    if (r != 0) {
+        fprintf(stderr, "cairn: %s\n", err);
+        return 1;
+    }
+    if (json) {
+        print_json(run);
+    } else {
+        int color = table_use_color(stdout);
+        const char *st = jstr(run, "state");
+        if (!strcmp(action, "cancel"))
+            printf("run %s of %s cancelled\n\n", run_id, jstr(run, "dag"));
+        else
+            printf("run %s of %s is %s again; follow it with `cairn runs show %s --dag %s`\n\n",
+                   run_id, jstr(run, "dag"), st ? st : "?", run_id, jstr(run, "dag"));
+        print_task_table(run, color);
+        print_task_errors(run, color);
+    }
+    json_decref(run);
+    return 0;
+}
+
+int
+cmd_clear(int argc, char **argv)
+{
+    const char *server = NULL, *dag = NULL, *task = NULL, *run = NULL, *v;
+    int json = 0, downstream = 0, failed_only = 0;
+    for (int i = 1; i < argc; i++) {
+        int m;
+        if ((m = opt_value(argc, argv, &i, "--server", &v)) > 0) {
+            server = v;
+        } else if (m == 0 && (m = opt_value(argc, argv, &i, "--dag", &v)) > 0) {
+            dag = v;
+        } else if (m == 0 && (m = opt_value(argc, argv, &i, "--task", &v)) > 0) {
+            task = v;
+        } else if (m < 0) {
+            return usage_fail(clear_usage, "clear: missing value for", argv[i]);
+        } else if (strcmp(argv[i], "--json") == 0) {
+            json = 1;
+        } else if (strcmp(argv[i], "--downstream") == 0) {
+            downstream = 1;
+        } else if (strcmp(argv[i], "--failed-only") == 0) {
+            failed_only = 1;
+        } else if (is_help(argv[i])) {
+            printf("%s\nReset finished tasks of a run so they run again (all of them, or --task "
+                   "T;\n--downstream adds every task after those, --failed-only keeps only "
+                   "failed,\nupstream_failed and cancelled ones). The run uses the DAG version "
+                   "it started\nwith. `cairn runs retry RUN` is `clear RUN --failed-only "
+                   "--downstream`.\n",
+                   clear_usage);
+            return 0;
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            return usage_fail(clear_usage, "clear: unknown option", argv[i]);
+        } else if (!run) {
+            run = argv[i];
+        } else {
+            return usage_fail(clear_usage, "clear: unexpected argument", argv[i]);
+        }
+    }
+    if (!run) {
+        fprintf(stderr, "cairn: clear: missing RUN\n%s\n", clear_usage);
+        return 2;
+    }
+    json_t *body = json_pack("{s:b, s:b}", "downstream", downstream, "failed_only", failed_only);
+    if (task)
+        json_object_set_new(body, "task", json_string(task));
+    int rc = run_action(client_server_url(server), run, dag, "clear", body, json);
+    json_decref(body);
+    return rc;
+}
+
+/* ---- cairn backfill ----------------------------------------------------- */
+
+static const char backfill_usage[] =
+    "usage: cairn backfill DAG --from DATE --to DATE [--reprocess none|failed|all]\n"
+    "                      [--max-active-runs N] [--param NAME=VALUE]... [--dry-run] [--wait]\n"
+    "                      [--json] [--server URL]\n"
+    "       cairn backfill list [--dag D] [--json] [--server URL]\n"
+    "       cairn backfill show|cancel ID [--json] [--server URL]";
+
+static json_int_t
+progress_of(const json_t *bf, const char *key)
+{
+    json_int_t v = 0;
+    jint(json_object_get(bf, "progress"), key, &v);
+    return v;
+}
+
+/* "412/1000 done, 3 running, 2 failed, 5 skipped" */
+static void
+backfill_counts(const json_t *bf, char *buf, size_t len)
+{
+    json_int_t total = 0;
+    jint(bf, "total", &total);
+    json_int_t ok = progress_of(bf, "success"), failed = progress_of(bf, "failed") +
+                                                         progress_of(bf, "cancelled");
+    json_int_t skipped = progress_of(bf, "skipped"), running = progress_of(bf, "running");
+    json_int_t queued = progress_of(bf, "queued");
+    snprintf(buf, len,
+             "%" JSON_INTEGER_FORMAT "/%" JSON_INTEGER_FORMAT " done, %" JSON_INTEGER_FORMAT
+             " running, %" JSON_INTEGER_FORMAT " queued, %" JSON_INTEGER_FORMAT
+             " failed, %" JSON_INTEGER_FORMAT " skipped",
+             ok + failed + skipped, total, running, queued, failed, skipped);
+}
+
+static void
+backfill_table(const json_t *list)
+{
+    struct table *t = table_new();
+    table_add_column(t, "ID", TABLE_LEFT);
+    table_add_column(t, "DAG", TABLE_LEFT);
+    table_add_column(t, "STATE", TABLE_LEFT);
+    table_add_column(t, "FROM", TABLE_LEFT);
+    table_add_column(t, "TO", TABLE_LEFT);
+    table_add_column(t, "REPROCESS", TABLE_LEFT);
+    table_add_column(t, "PROGRESS", TABLE_LEFT);
+    table_add_column(t, "CREATED", TABLE_LEFT);
+    for (size_t i = 0; i < json_array_size(list); i++) {
+        const json_t *b = json_array_get(list, i);
+        char counts[160], created[32];
+        backfill_counts(b, counts, sizeof(counts));
+        fmt_field_time(b, "created_at", 0, created, sizeof(created));
+        table_add_row(t);
+        table_cell(t, jstr(b, "id"));
+        table_cell(t, jstr(b, "dag"));
+        cell_state(t, jstr(b, "state"));
+        table_cell(t, jstr(b, "from"));
+        table_cell(t, jstr(b, "to"));
+        table_cell(t, jstr(b, "reprocess"));
+        table_cell(t, counts);
+        table_cell(t, created);
+    }
+    table_print(t, stdout, table_use_color(stdout));
+    table_free(t);
+}
+
+static void
+backfill_show(const json_t *bf)
+{
+    char counts[160];
+    int color = table_use_color(stdout);
+    print_header_line("backfill", jstr(bf, "id"));
+    print_header_line("dag", jstr(bf, "dag"));
+    printf("%-14s", "state");
+    table_put_color(stdout, jstr(bf, "state"), table_state_color(jstr(bf, "state")), color);
+    putchar('\n');
+    print_header_line("from", jstr(bf, "from"));
+    print_header_line("to", jstr(bf, "to"));
+    print_header_line("reprocess", jstr(bf, "reprocess"));
+    backfill_counts(bf, counts, sizeof(counts));
+    print_header_line("progress", counts);
+    putchar('\n');
+    const json_t *runs = json_object_get(bf, "runs");
+    struct table *t = table_new();
+    table_add_column(t, "LOGICAL DATE", TABLE_LEFT);
+    table_add_column(t, "ACTION", TABLE_LEFT);
+    table_add_column(t, "RUN ID", TABLE_LEFT);
+    table_add_column(t, "STATE", TABLE_LEFT);
+    for (size_t i = 0; i < json_array_size(runs); i++) {
+        const json_t *r = json_array_get(runs, i);
+        table_add_row(t);
+        table_cell(t, jstr(r, "logical_date"));
+        table_cell(t, jstr(r, "action"));
+        table_cell(t, jstr(r, "run_id"));
+        cell_state(t, jstr(r, "state"));
+    }
+    table_print(t, stdout, color);
+    table_free(t);
+}
+
+/* Follow a backfill until it ends: a bar on a terminal, else a line per
+ * change. 0 if every run it made succeeded. */
+static int
+backfill_wait(const char *server, const char *id, int json)
+{
+    char *enc = client_urlencode(id);
+    char *path = xasprintf("/api/v1/backfills/%s", enc);
+    free(enc);
+    int tty = !json && isatty(STDOUT_FILENO), rc = 1;
+    int64_t started = clock_mono_ms(), unreachable_since = 0;
+    char last[160] = "";
+    catch_sigint();
+    while (!interrupted) {
+        int64_t t0 = clock_mono_ms();
+        json_t *bf = NULL;
+        char err[1024];
+        int r = client_get_json(server, path, &bf, err, sizeof(err));
+        if (r != 0) {
+            if (!is_transient(r) || interrupted) {
+                if (!interrupted)
+                    fprintf(stderr, "%scairn: %s\n", tty ? "\n" : "", err);
+                break;
+            }
+            if (!unreachable_since) {
+                unreachable_since = t0;
+                fprintf(stderr, "%scairn: %s; retrying\n", tty ? "\n" : "", err);
+            } else if (t0 - unreachable_since > POLL_GIVE_UP_MS) {
+                fprintf(stderr, "cairn: gave up waiting for the scheduler\n");
+                break;
+            }
+            sleep_until(t0, 1000);
+            continue;
+        }
+        unreachable_since = 0;
+        const char *st = jstr(bf, "state");
+        int over = st && strcmp(st, "running") != 0;
+        char counts[160], el[32];
+        backfill_counts(bf, counts, sizeof(counts));
+        fmt_seconds(clock_mono_ms() - started, el, sizeof(el));
+        if (tty) {
+            json_int_t total = 0;
+            jint(bf, "total", &total);
+            json_int_t done = progress_of(bf, "success") + progress_of(bf, "failed") +
+                              progress_of(bf, "cancelled") + progress_of(bf, "skipped");
+            int width = 30, fill = total > 0 ? (int)(done * width / total) : width;
+            printf("\r\033[K[");
+            for (int k = 0; k < width; k++)
+                putchar(k < fill ? '#' : '.');
+            printf("] %s  (%s)", counts, el);
+            fflush(stdout);
+        } else if (!json && strcmp(counts, last) != 0) {
+            printf("%s: %s\n", id, counts);
+            fflush(stdout);
+            snprintf(last, sizeof(last), "%s", counts);
+        }
+        if (over) {
+            if (tty)
+                putchar('\n');
+            if (json)
+                print_json(bf);
+            else
+                printf("backfill %s %s in %s\n", id, st, el);
+            rc = !strcmp(st, "success") ? 0 : 1;
+            json_decref(bf);
+            break;
+        }
+        json_decref(bf);
+        sleep_until(t0, 500);
+    }
+    if (interrupted && rc != 0) {
+        fprintf(stderr, "%scairn: stopped waiting; the backfill goes on (cairn backfill show %s)"
+                "\n", tty ? "\n" : "", id);
+        rc = 130;
+    }
+    free(path);
+    return rc;
+}
+
+static int
+backfill_sub(const char *server, const char *sub, const char *arg, int json)
+{
+    json_t *resp = NULL;
+    char err[1024];
+    int rc = 0;
+    if (!strcmp(sub, "list")) {
+        struct sb path;
+        sb_init(&path);
+        sb_puts(&path, "/api/v1/backfills");
+        query_add(&path, "dag", arg);
+        rc = api_get(server, path.buf, &resp);
+        sb_free(&path);
+        if (rc)
+            return 1;
+        if (json)
+            print_json(resp);
+        else
+            backfill_table(json_object_get(resp, "backfills"));
+        json_decref(resp);
+        return 0;
+    }
+    char *enc = client_urlencode(arg);
+    char *path = xasprintf("/api/v1/backfills/%s%s", enc, !strcmp(sub, "cancel") ? "/cancel" : "");
+    free(enc);
+    if (!strcmp(sub, "cancel")) {
+        json_t *body = json_object();
+        if (client_post_json(server, path, body, &resp, err, sizeof(err)) != 0) {
+            fprintf(stderr, "cairn: %s\n", err);
+            rc = 1;
+        } else if (json) {
+            print_json(resp);
+        } else {
+            char counts[160];
+            backfill_counts(resp, counts, sizeof(counts));
+            printf("backfill %s cancelled: %s\n", arg, counts);
+        }
+        json_decref(body);
+    } else if (api_get(server, path, &resp) != 0) {
+        rc = 1;
+    } else if (json) {
+        print_json(resp);
+    } else {
+        backfill_show(resp);
+    }
+    json_decref(resp);
+    free(path);
+    return rc;
+}
+
+int
+cmd_backfill(int argc, char **argv)
+{
+    const char *server = NULL, *dag = NULL, *from = NULL, *to = NULL, *reprocess = NULL;
+    const char *sub = NULL, *arg = NULL, *v;
+    long max_active = 0;
+    int json = 0, wait = 0, dry = 0, rc = 2;
+    json_t *params = json_object(), *resp = NULL;
+    for (int i = 1; i < argc; i++) {
+        int m;
+        if ((m = opt_value(argc, argv, &i, "--server", &v)) > 0) {
+            server = v;
+        } else if (m == 0 && (m = opt_value(argc, argv, &i, "--from", &v)) > 0) {
+            from = v;
+        } else if (m == 0 && (m = opt_value(argc, argv, &i, "--to", &v)) > 0) {
+            to = v;
+        } else if (m == 0 && (m = opt_value(argc, argv, &i, "--dag", &v)) > 0) {
+            arg = v;
+        } else if (m == 0 && (m = opt_value(argc, argv, &i, "--reprocess", &v)) > 0) {
+            if (strcmp(v, "none") && strcmp(v, "failed") && strcmp(v, "all")) {
+                rc = usage_fail(backfill_usage, "backfill: --reprocess takes none, failed or "
+                                "all, not", v);
+                goto out;
+            }
+            reprocess = v;
+        } else if (m == 0 && (m = opt_value(argc, argv, &i, "--max-active-runs", &v)) > 0) {
+            if (parse_positive(v, &max_active) != 0) {
+                rc = usage_fail(backfill_usage,
+                                "backfill: --max-active-runs takes a positive number, not", v);
+                goto out;
+            }
+        } else if (m == 0 && (m = opt_value(argc, argv, &i, "--param", &v)) > 0) {
+            const char *eq = strchr(v, '=');
+            json_t *jv = eq && eq != v ? json_string(eq + 1) : NULL;
+            if (!jv) {
+                rc = usage_fail(backfill_usage, "backfill: --param takes NAME=VALUE, not", v);
+                goto out;
+            }
+            char *key = xstrndup(v, (size_t)(eq - v));
+            json_object_set_new(params, key, jv);
+            free(key);
+        } else if (m < 0) {
+            rc = usage_fail(backfill_usage, "backfill: missing value for", argv[i]);
+            goto out;
+        } else if (strcmp(argv[i], "--json") == 0) {
+            json = 1;
+        } else if (strcmp(argv[i], "--wait") == 0) {
+            wait = 1;
+        } else if (strcmp(argv[i], "--dry-run") == 0) {
+            dry = 1;
+        } else if (is_help(argv[i])) {
+            printf("%s\nCreate one run per schedule tick whose logical date lies in [--from, "
+                   "--to]\n(inclusive; a bare date is that whole day in the DAG's time zone). "
+                   "Dates that\nhave a run already are skipped (--reprocess none), rerun if it "
+                   "failed\n(failed: its failed tasks and their downstream), or rerun in full "
+                   "(all).\nThe scheduler starts a new run as soon as one of the backfill's "
+                   "ends.\n--dry-run prints what would happen; --wait follows the progress and "
+                   "exits 0\nonly if every run succeeded.\n",
+                   backfill_usage);
+            rc = 0;
+            goto out;
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            rc = usage_fail(backfill_usage, "backfill: unknown option", argv[i]);
+            goto out;
+        } else if (!sub && !dag &&
+                   (!strcmp(argv[i], "list") || !strcmp(argv[i], "show") ||
+                    !strcmp(argv[i], "cancel"))) {
+            sub = argv[i];
+        } else if (sub && strcmp(sub, "list") != 0 && !arg) {
+            arg = argv[i];
+        } else if (!sub && !dag) {
+            dag = argv[i];
+        } else {
+            rc = usage_fail(backfill_usage, "backfill: unexpected argument", argv[i]);
+            goto out;
+        }
+    }
+    server = client_server_url(server);
+    if (sub) {
+        if (strcmp(sub, "list") != 0 && !arg) {
+            fprintf(stderr, "cairn: backfill %s: missing ID\n%s\n", sub, backfill_usage);
+            goto out;
+        }
+        rc = backfill_sub(server, sub, arg, json);
+        goto out;
+    }
+    if (!dag || !from || !to) {
+        fprintf(stderr, "cairn: backfill: %s\n%s\n",
+                !dag ? "missing DAG" : "--from and --to are required", backfill_usage);
+        goto out;
+    }
+    json_t *body = json_pack("{s:s, s:s, s:s, s:b}", "from", from, "to", to, "reprocess",
+                             reprocess ? reprocess : "none", "dry_run", dry);
+    if (max_active)
+        json_object_set_new(body, "max_active_runs", json_integer(max_active));
+    if (json_object_size(params))
+        json_object_set(body, "params", params);
+    char *enc = client_urlencode(dag);
+    char *path = xasprintf("/api/v1/dags/%s/backfill", enc);
+    char err[1024];
+    int r = client_post_json(server, path, body, &resp, err, sizeof(err));
+    free(enc);
+    free(path);
+    json_decref(body);
+    if (r != 0) {
+        fprintf(stderr, "cairn: %s\n", err);
+        rc = 1;
+        goto out;
+    }
+    rc = 0;
+    if (dry) {
+        if (json) {
+            print_json(resp);
+            goto out;
+        }
+        const json_t *runs = json_object_get(resp, "runs");
+        size_t nnew = 0, nrerun = 0, nskip = 0;
+        for (size_t i = 0; i < json_array_size(runs); i++) {
+            const json_t *x = json_array_get(runs, i);
+            const char *a = jstr(x, "action") ? jstr(x, "action") : "?";
+            if (!strcmp(a, "new")) {
+                nnew++;
+                printf("%s  new\n", jstr(x, "logical_date"));
+            } else {
+                if (!strncmp(a, "rerun", 5))
+                    nrerun++;
+                else
+                    nskip++;
+                printf("%s  exists: %s (%s, %s)\n", jstr(x, "logical_date"), a, jstr(x, "run_id"),
+                       jstr(x, "state"));
+            }
+        }
+        printf("%zu logical dates: %zu new, %zu to rerun, %zu to skip (dry run: nothing "
+               "created)\n",
+               json_array_size(runs), nnew, nrerun, nskip);
+        goto out;
+    }
+    const char *id = jstr(resp, "id");
+    if (!wait) {
+        if (json) {
+            print_json(resp);
+        } else {
+            char counts[160];
+            json_int_t total = 0;
+            jint(resp, "total", &total);
+            backfill_counts(resp, counts, sizeof(counts));
+            printf("%s\n", id ? id : "?");
+            fprintf(stderr, "backfill %s of %s: %" JSON_INTEGER_FORMAT " logical dates from %s "
+                    "to %s; follow it with `cairn backfill show %s`\n", id ? id : "?", dag, total,
+                    jstr(resp, "from"), jstr(resp, "to"), id ? id : "?");
+        }
+        goto out;
+    }
+    if (!json) {
+        json_int_t total = 0;
+        jint(resp, "total", &total);
+        printf("backfill %s of %s: %" JSON_INTEGER_FORMAT " logical dates from %s to %s\n", id,
+               dag, total, jstr(resp, "from"), jstr(resp, "to"));
+        fflush(stdout);
+    }
+    rc = backfill_wait(server, id, json);
+out:
+    json_decref(params);
+    json_decref(resp);
+    return rc;
 }
 
 /* ---- cairn trigger ------------------------------------------------------ */

@@ -202,7 +202,7 @@ table_state_color(const char *state)
         const char *state;
         const char *sgr;
     } map[] = {
-        {"alive", "32"},   {"failed", "31"},       {"leased", "36"},          {"lost", "31"},
+        {"alive", "32"},   {"cancelled", "31"},    {"failed", "31"},       {"leased", "36"},          {"lost", "31"},
         {"pending", "2"},  {"queued", "2"},        {"running", "36"},         {"skipped", "35"},
         {"success", "32"}, {"up_for_retry", "33"}, {"upstream_failed", "33"},
     };

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "backfill.h"
 #include "cal.h"
 #include "err.h"
 #include "hmap.h"
@@ -218,7 +219,7 @@ get_runs(struct sched *s, struct http_conn *c, const struct http_req *req)
     }
     if (state && sched_run_state_parse(state) < 0) {
         http_respond_error(c, 400, "bad_request",
-                           "unknown run state '%s' (queued, running, success, failed)", state);
+                           "unknown run state '%s' (queued, running, success, failed, cancelled)", state);
         goto out;
     }
     lc.dag = dag;
@@ -585,6 +586,189 @@ get_artifacts(struct sched *s, struct http_conn *c, const struct http_req *req,
     http_respond_json(c, 200, json_pack("{s:o}", "artifacts", arr));
 }
 
+/* ---------- backfills, clear, retry, cancel ---------- */
+
+/* Parse an optional JSON object body; answers 400 and returns false if it
+ * is not one. *body is NULL for an empty body. */
+static bool
+body_object(struct http_conn *c, const struct http_req *req, json_t **body)
+{
+    json_error_t jerr;
+    *body = NULL;
+    if (!req->body_len)
+        return true;
+    *body = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!*body || !json_is_object(*body)) {
+        json_decref(*body);
+        *body = NULL;
+        http_respond_error(c, 400, "bad_request", "body must be a JSON object: %s", jerr.text);
+        return false;
+    }
+    return true;
+}
+
+/* Answer with json once the change is durable. */
+static void
+respond_after_commit(struct sched *s, struct http_conn *c, int status, json_t *json)
+{
+    struct trigger_wait *tw = xcalloc(1, sizeof(*tw));
+    tw->c = c;
+    tw->status = status;
+    tw->run = json;
+    sched_after_commit(s, trigger_committed, tw);
+}
+
+static void
+respond_code(struct http_conn *c, int rc, const char *err)
+{
+    int st = rc == CAIRN_ENOENT ? 404 : rc == CAIRN_ESTATE || rc == CAIRN_EEXIST ? 409 : 400;
+    http_respond_error(c, st, st == 404 ? "not_found" : st == 409 ? "conflict" : "bad_request",
+                       "%s", err);
+}
+
+static void
+post_backfill(struct sched *s, struct http_conn *c, const struct http_req *req, const char *dag)
+{
+    json_t *body;
+    if (!body_object(c, req, &body))
+        return;
+    struct bf_request br = {0};
+    br.dag = dag;
+    br.from = json_string_value(json_object_get(body, "from"));
+    br.to = json_string_value(json_object_get(body, "to"));
+    const char *rp = json_string_value(json_object_get(body, "reprocess"));
+    json_t *mar = json_object_get(body, "max_active_runs");
+    br.params = json_object_get(body, "params");
+    br.dry_run = json_is_true(json_object_get(body, "dry_run"));
+    int rpi = rp ? bf_reprocess_parse(rp) : BF_REPROCESS_NONE;
+    if (!br.from || !br.to) {
+        http_respond_error(c, 400, "bad_request", "'from' and 'to' are required (dates such as "
+                           "2026-01-01, or ISO 8601 times)");
+    } else if (rpi < 0) {
+        http_respond_error(c, 400, "bad_request",
+                           "'reprocess' must be none, failed or all, not '%s'", rp);
+    } else if (mar && !json_is_null(mar) &&
+               (!json_is_integer(mar) || json_integer_value(mar) < 1 ||
+                json_integer_value(mar) > 10000)) {
+        http_respond_error(c, 400, "bad_request",
+                           "'max_active_runs' must be an integer from 1 to 10000");
+    } else if (br.params && !json_is_object(br.params)) {
+        http_respond_error(c, 400, "bad_request", "'params' must be an object");
+    } else {
+        br.reprocess = (enum bf_reprocess)rpi;
+        br.max_active_runs = json_is_integer(mar) ? (int)json_integer_value(mar) : 0;
+        char err[512];
+        json_t *out = NULL;
+        int rc = bf_create(sched_backfills(s), &br, &out, err, sizeof(err));
+        if (rc)
+            respond_code(c, rc, err);
+        else if (br.dry_run)
+            http_respond_json(c, 200, out);
+        else
+            respond_after_commit(s, c, 201, out);
+    }
+    json_decref(body);
+}
+
+/* The DAG of a run given by id: ?dag= or "dag" in the body, else found by
+ * searching (an error if the id is in several DAGs). malloc'd, or NULL
+ * after answering the error. */
+static char *
+run_dag(struct sched *s, struct http_conn *c, const struct http_req *req, json_t *body,
+        const char *run_id)
+{
+    char *dag = query(req, "dag");
+    const char *bd = json_string_value(json_object_get(body, "dag"));
+    if (!dag && bd)
+        dag = xstrdup(bd);
+    if (dag)
+        return dag;
+    struct store_txn *t = NULL;
+    if (store_txn_begin(sched_store(s), false, &t) != 0) {
+        http_respond_error(c, 503, "unavailable", "cannot read the state store");
+        return NULL;
+    }
+    int status = 500;
+    char err[256];
+    json_t *run = load_run(s, t, NULL, run_id, &status, err, sizeof(err));
+    store_txn_abort(t);
+    if (!run) {
+        http_respond_error(c, status, status == 404 ? "not_found" : "conflict", "%s", err);
+        return NULL;
+    }
+    dag = xstrdup(json_string_value(json_object_get(run, "dag")) ?: "");
+    json_decref(run);
+    return dag;
+}
+
+static void
+post_run_action(struct sched *s, struct http_conn *c, const struct http_req *req,
+                const char *run_id, const char *action)
+{
+    json_t *body;
+    if (!body_object(c, req, &body))
+        return;
+    char *dag = run_dag(s, c, req, body, run_id);
+    if (!dag) {
+        json_decref(body);
+        return;
+    }
+    char err[512];
+    struct sched_run *r = NULL;
+    int rc;
+    if (!strcmp(action, "cancel")) {
+        rc = sched_cancel(s, dag, run_id, &r, err, sizeof(err));
+    } else {
+        unsigned flags = 0;
+        const char *task = NULL;
+        if (!strcmp(action, "retry")) {
+            flags = SCHED_CLEAR_FAILED_ONLY | SCHED_CLEAR_DOWNSTREAM;
+        } else {
+            task = json_string_value(json_object_get(body, "task"));
+            if (json_is_true(json_object_get(body, "downstream")))
+                flags |= SCHED_CLEAR_DOWNSTREAM;
+            if (json_is_true(json_object_get(body, "failed_only")))
+                flags |= SCHED_CLEAR_FAILED_ONLY;
+        }
+        rc = sched_clear(s, dag, run_id, task, flags, &r, err, sizeof(err));
+    }
+    if (rc)
+        respond_code(c, rc, err);
+    else
+        respond_after_commit(s, c, 200, sched_run_json(r, true));
+    free(dag);
+    json_decref(body);
+}
+
+static void
+backfill_routes(struct sched *s, struct http_conn *c, const struct http_req *req, char **seg,
+                size_t n, bool get, bool post)
+{
+    char err[256];
+    json_t *out = NULL;
+    if (n == 3 && get) {
+        char *dag = query(req, "dag");
+        http_respond_json(c, 200,
+                          json_pack("{s:o}", "backfills", bf_list(sched_backfills(s), dag)));
+        free(dag);
+    } else if (n == 4 && get) {
+        out = bf_get(sched_backfills(s), seg[3]);
+        if (out)
+            http_respond_json(c, 200, out);
+        else
+            http_respond_error(c, 404, "not_found", "no backfill '%s'", seg[3]);
+    } else if (n == 5 && !strcmp(seg[4], "cancel") && post) {
+        int rc = bf_cancel(sched_backfills(s), seg[3], &out, err, sizeof(err));
+        if (rc)
+            respond_code(c, rc, err);
+        else
+            respond_after_commit(s, c, 200, out);
+    } else {
+        http_respond_error(c, 404, "not_found", "no such endpoint: %s %s", req->method,
+                           req->path);
+    }
+}
+
 static void
 get_workers(struct sched *s, struct http_conn *c)
 {
@@ -667,6 +851,15 @@ api_handle(void *ud, struct http_conn *c, const struct http_req *req)
         get_logs(s, c, req, seg[3], seg[5]);
     } else if (n == 5 && !strcmp(seg[2], "runs") && !strcmp(seg[4], "artifacts") && get) {
         get_artifacts(s, c, req, seg[3]);
+    } else if (n == 5 && !strcmp(seg[2], "dags") && !strcmp(seg[4], "backfill") && post) {
+        post_backfill(s, c, req, seg[3]);
+    } else if (n >= 3 && !strcmp(seg[2], "backfills")) {
+        backfill_routes(s, c, req, seg, n, get, post);
+    } else if (n == 5 && !strcmp(seg[2], "runs") &&
+               (!strcmp(seg[4], "clear") || !strcmp(seg[4], "retry") ||
+                !strcmp(seg[4], "cancel")) &&
+               post) {
+        post_run_action(s, c, req, seg[3], seg[4]);
     } else if (n == 3 && !strcmp(seg[2], "workers") && get) {
         get_workers(s, c);
     } else {

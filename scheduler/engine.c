@@ -1,5 +1,6 @@
 #include "engine.h"
 
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +15,7 @@
 
 #include "api.h"
 #include "artifact.h"
+#include "backfill.h"
 #include "cal.h"
 #include "err.h"
 #include "expr.h"
@@ -49,6 +51,7 @@ struct sched {
     struct http_server *http;
     struct proto_key key;
     struct art_store *art;   /* where workers put outputs */
+    struct bf_set *bfs;      /* backfills */
     uv_timer_t tick;
     uv_prepare_t prepare;
     uv_fs_event_t fsev;
@@ -94,8 +97,9 @@ struct sched {
 
 static const char *const ti_state_names[] = {"pending", "queued", "leased", "running", "success",
                                              "failed", "up_for_retry", "upstream_failed",
-                                             "skipped"};
-static const char *const run_state_names[] = {"queued", "running", "success", "failed"};
+                                             "skipped", "cancelled"};
+static const char *const run_state_names[] = {"queued", "running", "success", "failed",
+                                              "cancelled"};
 
 const char *
 sched_ti_state_name(enum ti_state s)
@@ -130,7 +134,14 @@ sched_run_state_parse(const char *s)
 bool
 sched_ti_terminal(enum ti_state s)
 {
-    return s == TI_SUCCESS || s == TI_FAILED || s == TI_UPSTREAM_FAILED || s == TI_SKIPPED;
+    return s == TI_SUCCESS || s == TI_FAILED || s == TI_UPSTREAM_FAILED || s == TI_SKIPPED ||
+           s == TI_CANCELLED;
+}
+
+bool
+sched_run_finished(enum run_state s)
+{
+    return s == RUN_SUCCESS || s == RUN_FAILED || s == RUN_CANCELLED;
 }
 
 json_t *
@@ -586,6 +597,16 @@ ti_finish(struct sched *s, struct sched_ti *ti, enum ti_state st)
 
 static void run_start(struct sched *s, struct sched_run *r);
 
+/* A run finished: a backfill it belongs to may start the next one. */
+static void
+run_ended_hooks(struct sched *s, struct sched_run *r)
+{
+    if (r->bf_counted) {
+        r->bf_counted = false;
+        bf_run_ended(s->bfs, r->backfill);
+    }
+}
+
 static void
 admit_runs(struct sched *s, struct sched_dag *sd)
 {
@@ -600,7 +621,7 @@ admit_runs(struct sched *s, struct sched_dag *sd)
 static void
 run_check_done(struct sched *s, struct sched_run *r)
 {
-    if (r->nfinished < r->ntis || r->state == RUN_SUCCESS || r->state == RUN_FAILED)
+    if (r->nfinished < r->ntis || sched_run_finished(r->state))
         return;
     bool ok = true;
     for (size_t i = 0; i < r->ntis; i++)
@@ -616,6 +637,7 @@ run_check_done(struct sched *s, struct sched_run *r)
         sd->active_runs--;
         admit_runs(s, sd);
     }
+    run_ended_hooks(s, r);
 }
 
 static void
@@ -690,6 +712,7 @@ run_free(struct sched *s, struct sched_run *r)
     free(r->dag);
     free(r->run_id);
     free(r->run_type);
+    free(r->backfill);
     free(r->key);
     free(r);
 }
@@ -787,7 +810,9 @@ schedule_runs(struct sched *s)
             char ts[48], rid[128];
             cal_format_iso(due[k], 0, 1, ts, sizeof(ts));
             snprintf(rid, sizeof(rid), "scheduled__%s", ts);
-            if (!run_exists(s, sd->name, rid))
+            char other[128];
+            enum run_state ost;
+            if (!sched_run_at_date(s, sd->name, due[k], other, sizeof(other), &ost))
                 run_create(s, sd, rid, "scheduled", due[k], NULL);
             sd->cursor = due[k];
             sd->has_cursor = true;
@@ -833,20 +858,8 @@ sched_next_runs(struct sched *s, const char *dag, int n)
 }
 
 int
-sched_trigger(struct sched *s, const char *dag, int64_t logical_date, bool has_date,
-              json_t *params, struct sched_run **out, char *err, size_t errlen)
+sched_params_check(const struct dag *d, json_t *params, json_t **out, char *err, size_t errlen)
 {
-    struct sched_dag *sd = sched_find_dag(s, dag);
-    if (!sd || !sd->cur) {
-        snprintf(err, errlen, sd ? "DAG '%s' has no valid version to run" : "no DAG '%s'", dag);
-        return CAIRN_ENOENT;
-    }
-    if (s->stopping) {
-        snprintf(err, errlen, "the scheduler is shutting down");
-        return CAIRN_ESTATE;
-    }
-    struct dag *d = sd->cur->dag;
-    /* params: strings, numbers and booleans, all kept as text */
     json_t *p = json_object();
     const char *k;
     json_t *v;
@@ -877,6 +890,27 @@ sched_trigger(struct sched *s, const char *dag, int64_t logical_date, bool has_d
             free(txt);
         }
     }
+    *out = p;
+    return 0;
+}
+
+int
+sched_trigger(struct sched *s, const char *dag, int64_t logical_date, bool has_date,
+              json_t *params, struct sched_run **out, char *err, size_t errlen)
+{
+    struct sched_dag *sd = sched_find_dag(s, dag);
+    if (!sd || !sd->cur) {
+        snprintf(err, errlen, sd ? "DAG '%s' has no valid version to run" : "no DAG '%s'", dag);
+        return CAIRN_ENOENT;
+    }
+    if (s->stopping) {
+        snprintf(err, errlen, "the scheduler is shutting down");
+        return CAIRN_ESTATE;
+    }
+    json_t *p = NULL;
+    int rc = sched_params_check(sd->cur->dag, params, &p, err, errlen);
+    if (rc)
+        return rc;
     int64_t now_ms = clock_wall_ms();
     int64_t ld = has_date ? logical_date : now_ms / 1000;
     char ts[48], rid[128];
@@ -889,6 +923,15 @@ sched_trigger(struct sched *s, const char *dag, int64_t logical_date, bool has_d
         snprintf(ts, sizeof(ts), "%.19s.%03dZ", base, (int)(now_ms % 1000));
     }
     snprintf(rid, sizeof(rid), "manual__%s", ts);
+    char other[128];
+    enum run_state ost;
+    if (has_date && sched_run_at_date(s, dag, ld, other, sizeof(other), &ost)) {
+        snprintf(err, errlen, "DAG '%s' already has a run for logical date %s: %s (%s); use "
+                 "`cairn clear %s` to run it again", dag, ts, other, sched_run_state_name(ost),
+                 other);
+        json_decref(p);
+        return CAIRN_EEXIST;
+    }
     if (run_exists(s, dag, rid)) {
         snprintf(err, errlen, "a run '%s' of DAG '%s' already exists", rid, dag);
         json_decref(p);
@@ -896,6 +939,286 @@ sched_trigger(struct sched *s, const char *dag, int64_t logical_date, bool has_d
     }
     *out = run_create(s, sd, rid, "manual", ld, p);
     json_decref(p);
+    return 0;
+}
+
+/* ---------- one run per logical date; clear, retry, cancel ---------- */
+
+static struct sched_run *run_from_record(struct sched *s, struct store_txn *t, json_t *j);
+static void reply_cancel(struct sched *s, struct sched_worker *w, int64_t lease_id);
+static void attempt_keep(struct sched *s, const struct sched_ti *ti);
+static void lease_end(struct sched *s, struct sched_ti *ti);
+
+static const char *const date_run_types[] = {"scheduled", "backfill", "manual"};
+
+bool
+sched_run_at_date(struct sched *s, const char *dag, int64_t ld, char *rid, size_t ridlen,
+                  enum run_state *state)
+{
+    char ts[48];
+    cal_format_iso(ld, 0, 1, ts, sizeof(ts));
+    struct store_txn *t = NULL;
+    bool found = false;
+    for (size_t i = 0; i < 3 && !found; i++) {
+        char id[128];
+        snprintf(id, sizeof(id), "%s__%s", date_run_types[i], ts);
+        struct sched_run *r = sched_find_run(s, dag, id);
+        if (r) {
+            found = true;
+            *state = r->state;
+        } else {
+            if (!t && store_txn_begin(s->store, false, &t) != 0)
+                break;
+            void *rec = NULL;
+            char *key = run_key(dag, id);
+            if (store_get(t, STORE_RUNS, key, &rec) == 0) {
+                int st = sched_run_state_parse(
+                    json_string_value(json_object_get(rec, "state")) ?: "");
+                *state = st < 0 ? RUN_FAILED : (enum run_state)st;
+                found = true;
+            }
+            json_decref(rec);
+            free(key);
+        }
+        if (found)
+            snprintf(rid, ridlen, "%s", id);
+    }
+    store_txn_abort(t);
+    return found;
+}
+
+struct sched_run *
+sched_create_run(struct sched *s, const char *dag, const char *run_id, const char *type,
+                 int64_t ld, json_t *params)
+{
+    struct sched_dag *sd = sched_find_dag(s, dag);
+    if (!sd || !sd->cur || s->stopping)
+        return NULL;
+    return run_create(s, sd, run_id, type, ld, params);
+}
+
+/* A run by id: from memory, or loaded from the store into memory (so it can
+ * be changed). NULL if there is none; err says so. */
+static struct sched_run *
+run_get_loaded(struct sched *s, const char *dag, const char *run_id, char *err, size_t errlen)
+{
+    struct sched_run *r = sched_find_run(s, dag, run_id);
+    if (r)
+        return r;
+    struct store_txn *t = NULL;
+    if (store_txn_begin(s->store, false, &t) != 0) {
+        snprintf(err, errlen, "cannot read the state store");
+        return NULL;
+    }
+    void *rec = NULL;
+    char *key = run_key(dag, run_id);
+    if (store_get(t, STORE_RUNS, key, &rec) == 0)
+        r = run_from_record(s, t, rec);
+    else
+        snprintf(err, errlen, "no run '%s' of DAG '%s'", run_id, dag);
+    if (rec && !r)
+        snprintf(err, errlen, "run '%s' of DAG '%s' cannot be loaded: its DAG version is "
+                 "not stored", run_id, dag);
+    json_decref(rec);
+    free(key);
+    store_txn_abort(t);
+    if (r) {
+        /* derived state of a run that was not in memory */
+        for (size_t i = 0; i < r->ntis; i++) {
+            r->tis[i].decided = r->tis[i].state != TI_PENDING;
+            if (sched_ti_terminal(r->tis[i].state))
+                r->nfinished++;
+        }
+    }
+    return r;
+}
+
+/* Reset the selected task instances that have finished so they run again:
+ * the attempt count goes on (logs and attempt records of earlier tries stay
+ * readable), retries start afresh. The run goes back to queued if it had
+ * finished. Returns how many were reset. */
+static size_t
+run_reset(struct sched *s, struct sched_run *r, const bool *sel)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < r->ntis; i++) {
+        struct sched_ti *ti = &r->tis[i];
+        if (!sel[i] || !sched_ti_terminal(ti->state))
+            continue;
+        if (ti->attempt_dirty && ti->attempts > 0)
+            attempt_keep(s, ti); /* its record is written as it was */
+        ti->attempt_dirty = false;
+        ti->attempt_base = ti->attempts;
+        ti->lost = 0;
+        ti->decided = false;
+        ti->state = TI_PENDING;
+        ti->queued_at = ti->started_at = ti->ended_at = ti->next_try_at = 0;
+        ti->exit_code = -1;
+        ti->signal = 0;
+        ti->oom = ti->timed_out = false;
+        free(ti->error);
+        ti->error = NULL;
+        free(ti->worker_name);
+        ti->worker_name = NULL;
+        ti->lease_id = 0;
+        ti->log_size = 0;
+        json_decref(ti->outputs);
+        ti->outputs = NULL;
+        json_decref(ti->metrics);
+        ti->metrics = NULL;
+        ti_dirty(s, ti, false);
+        r->nfinished--;
+        n++;
+    }
+    if (!n)
+        return 0;
+    const struct dag *d = r->dv->dag;
+    for (size_t i = 0; i < r->ntis; i++) {
+        const struct dag_task *t = &d->tasks[i];
+        r->tis[i].pending_up = 0;
+        for (size_t u = 0; u < t->nneeds; u++)
+            if (!sched_ti_terminal(r->tis[t->needs[u]].state))
+                r->tis[i].pending_up++;
+    }
+    struct sched_dag *sd = run_sdag(s, r);
+    if (sched_run_finished(r->state)) {
+        r->state = RUN_QUEUED;
+        r->ended_at = 0;
+        run_dirty(s, r);
+        LOG(LOG_INFO, "CAIRN-RUN-CLEARED", "run %s of %s cleared (%zu task%s): queued again",
+            r->run_id, r->dag, n, n == 1 ? "" : "s");
+        if (sd)
+            admit_runs(s, sd);
+    } else if (r->state == RUN_RUNNING) {
+        for (size_t i = 0; i < r->ntis; i++)
+            if (sel[i] && r->tis[i].state == TI_PENDING && r->tis[i].pending_up == 0)
+                ti_evaluate(s, &r->tis[i]);
+    }
+    dispatch_parked(s);
+    return n;
+}
+
+static bool
+ti_failed_like(enum ti_state st)
+{
+    return st == TI_FAILED || st == TI_UPSTREAM_FAILED || st == TI_CANCELLED;
+}
+
+int
+sched_clear(struct sched *s, const char *dag, const char *run_id, const char *task,
+            unsigned flags, struct sched_run **out, char *err, size_t errlen)
+{
+    if (s->stopping) {
+        snprintf(err, errlen, "the scheduler is shutting down");
+        return CAIRN_ESTATE;
+    }
+    struct sched_run *r = run_get_loaded(s, dag, run_id, err, errlen);
+    if (!r)
+        return CAIRN_ENOENT;
+    const struct dag *d = r->dv->dag;
+    bool *sel = xcalloc(r->ntis + 1, sizeof(*sel));
+    if (task) {
+        long idx = dag_task_index(d, task);
+        if (idx < 0) {
+            const char *best = NULL;
+            size_t bd = SIZE_MAX;
+            for (size_t i = 0; i < d->ntasks; i++) {
+                size_t dd = str_distance(task, d->tasks[i].name, 3);
+                if (dd < bd) {
+                    bd = dd;
+                    best = d->tasks[i].name;
+                }
+            }
+            if (best && bd <= 2)
+                snprintf(err, errlen, "run '%s' has no task '%s'; did you mean '%s'?", run_id,
+                         task, best);
+            else
+                snprintf(err, errlen, "run '%s' has no task '%s'", run_id, task);
+            free(sel);
+            return CAIRN_EINVAL;
+        }
+        sel[idx] = true;
+    } else {
+        for (size_t i = 0; i < r->ntis; i++)
+            sel[i] = true;
+    }
+    if (flags & SCHED_CLEAR_FAILED_ONLY)
+        for (size_t i = 0; i < r->ntis; i++)
+            sel[i] = sel[i] && ti_failed_like(r->tis[i].state);
+    if (flags & SCHED_CLEAR_DOWNSTREAM) {
+        /* tasks are in topological order: one forward pass adds descendants */
+        for (size_t i = 0; i < r->ntis; i++)
+            if (sel[i])
+                for (size_t k = 0; k < d->tasks[i].ndownstream; k++)
+                    sel[d->tasks[i].downstream[k]] = true;
+    }
+    size_t n = run_reset(s, r, sel);
+    free(sel);
+    if (!n) {
+        bool any_running = false;
+        for (size_t i = 0; i < r->ntis; i++)
+            any_running |= !sched_ti_terminal(r->tis[i].state);
+        if (flags & SCHED_CLEAR_FAILED_ONLY)
+            snprintf(err, errlen, "run '%s' has no failed%s task to run again%s", run_id,
+                     task ? " matching" : "", any_running ? " (others are still running)" : "");
+        else
+            snprintf(err, errlen, "nothing to clear in run '%s': the task%s still %s", run_id,
+                     task ? " is" : "s are", "queued or running");
+        return CAIRN_ESTATE;
+    }
+    *out = r;
+    return 0;
+}
+
+int
+sched_cancel(struct sched *s, const char *dag, const char *run_id, struct sched_run **out,
+             char *err, size_t errlen)
+{
+    struct sched_run *r = sched_find_run(s, dag, run_id);
+    if (!r || sched_run_finished(r->state)) {
+        enum run_state st = RUN_FAILED;
+        if (r)
+            st = r->state;
+        else if (!run_exists(s, dag, run_id)) {
+            snprintf(err, errlen, "no run '%s' of DAG '%s'", run_id, dag);
+            return CAIRN_ENOENT;
+        }
+        snprintf(err, errlen, "run '%s' of DAG '%s' has already finished%s%s%s", run_id, dag,
+                 r ? " (" : "", r ? sched_run_state_name(st) : "", r ? ")" : "");
+        return CAIRN_ESTATE;
+    }
+    enum run_state was = r->state;
+    /* first the run, so finishing its tasks wakes no downstream */
+    r->state = RUN_CANCELLED;
+    r->ended_at = clock_wall_ms();
+    run_dirty(s, r);
+    size_t killed = 0;
+    for (size_t i = 0; i < r->ntis; i++) {
+        struct sched_ti *ti = &r->tis[i];
+        if (sched_ti_terminal(ti->state))
+            continue;
+        if (ti->state == TI_LEASED || ti->state == TI_RUNNING) {
+            struct sched_worker *w = ti->worker;
+            int64_t id = ti->lease_id;
+            lease_end(s, ti);
+            if (w)
+                reply_cancel(s, w, id); /* else its next heartbeat learns it */
+            killed++;
+        }
+        free(ti->error);
+        ti->error = xstrdup("cancelled");
+        ti_finish(s, ti, TI_CANCELLED);
+    }
+    LOG(LOG_INFO, "CAIRN-RUN-CANCELLED", "run %s of %s cancelled (%zu attempt%s stopped)",
+        run_id, dag, killed, killed == 1 ? "" : "s");
+    struct sched_dag *sd = run_sdag(s, r);
+    if (was == RUN_RUNNING && sd) {
+        sd->active_runs--;
+        admit_runs(s, sd);
+    }
+    run_ended_hooks(s, r);
+    dispatch_parked(s);
+    *out = r;
     return 0;
 }
 
@@ -1135,6 +1458,18 @@ dispatch_parked(struct sched *s)
     }
 }
 
+/* Tell a worker to stop an attempt now if it waits in a POLL; otherwise its
+ * next heartbeat learns that the lease is gone. */
+static void
+reply_cancel(struct sched *s, struct sched_worker *w, int64_t lease_id)
+{
+    if (!w->parked)
+        return;
+    reply_later(s, w->parked, PROTO_WORK,
+                json_pack("{s:[], s:[I]}", "leases", "cancel", (json_int_t)lease_id));
+    w->parked = NULL;
+}
+
 /* An attempt is over (result, lease lost, cancel): free its slot. */
 static void
 lease_end(struct sched *s, struct sched_ti *ti)
@@ -1167,7 +1502,7 @@ static void
 attempt_failed(struct sched *s, struct sched_ti *ti)
 {
     const struct dag_task *t = &ti->run->dv->dag->tasks[ti->idx];
-    int counted = ti->attempts - ti->lost;
+    int counted = ti->attempts - ti->attempt_base - ti->lost;
     if (counted <= t->retries) {
         ti->next_try_at = clock_wall_ms() + retry_delay(t, counted);
         ti_set_state(s, ti, TI_UP_FOR_RETRY);
@@ -1676,10 +2011,11 @@ static json_t *
 ti_record(const struct sched_ti *ti)
 {
     const struct dag_task *t = &ti->run->dv->dag->tasks[ti->idx];
-    return json_pack("{s:s, s:s, s:i, s:i, s:i, s:I, s:s?, s:o, s:o, s:o, s:o, s:i, s:i, s:b, "
+    json_t *j = json_pack("{s:s, s:s, s:i, s:i, s:i, s:I, s:s?, s:o, s:o, s:o, s:o, s:i, s:i, s:b, "
                      "s:b, s:s?, s:I, s:o, s:o}",
                      "task", t->name, "state", sched_ti_state_name(ti->state), "attempts",
-                     ti->attempts, "max_attempts", t->retries + 1 + ti->lost, "lost", ti->lost,
+                     ti->attempts, "max_attempts", ti->attempt_base + t->retries + 1 + ti->lost,
+                     "lost", ti->lost,
                      "lease_id", (json_int_t)ti->lease_id, "worker", ti->worker_name,
                      "queued_at", sched_json_time(ti->queued_at), "started_at",
                      sched_json_time(ti->started_at), "ended_at", sched_json_time(ti->ended_at),
@@ -1688,6 +2024,9 @@ ti_record(const struct sched_ti *ti)
                      "error", ti->error, "log_size", (json_int_t)ti->log_size, "outputs",
                      ti->outputs ? json_incref(ti->outputs) : json_array(), "metrics",
                      ti->metrics ? json_incref(ti->metrics) : json_object());
+    if (ti->attempt_base)
+        json_object_set_new(j, "attempt_base", json_integer(ti->attempt_base));
+    return j;
 }
 
 static char *
@@ -1700,10 +2039,11 @@ attempt_key(const struct sched_ti *ti)
 static json_t *
 attempt_record(const struct sched_ti *ti)
 {
-    const char *st = ti->state == TI_LEASED    ? "leased"
-                     : ti->state == TI_RUNNING ? "running"
-                     : ti->state == TI_SUCCESS ? "success"
-                                               : "failed";
+    const char *st = ti->state == TI_LEASED      ? "leased"
+                     : ti->state == TI_RUNNING   ? "running"
+                     : ti->state == TI_SUCCESS   ? "success"
+                     : ti->state == TI_CANCELLED ? "cancelled"
+                                                 : "failed";
     int64_t dur = ti->ended_at && ti->started_at ? ti->ended_at - ti->started_at : 0;
     return json_pack("{s:i, s:I, s:s?, s:s, s:o, s:o, s:i, s:i, s:b, s:b, s:s?, s:I, s:I}",
                      "attempt", ti->attempts, "lease_id", (json_int_t)ti->lease_id, "worker",
@@ -1720,14 +2060,14 @@ run_record(const struct sched_run *r)
     char ld[48], ie[48];
     cal_format_iso(r->logical_date, 0, 1, ld, sizeof(ld));
     cal_format_iso(r->interval_end, 0, 1, ie, sizeof(ie));
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:s, s:O, s:I}",
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:s, s:O, s:I, s:s?}",
                      "run_id", r->run_id, "dag", r->dag, "state",
                      sched_run_state_name(r->state), "run_type", r->run_type, "logical_date", ld,
                      "data_interval_start", ld, "data_interval_end", ie, "created_at",
                      sched_json_time(r->created_at), "started_at",
                      sched_json_time(r->started_at), "ended_at", sched_json_time(r->ended_at),
                      "dag_version", r->dv->dag->version, "params", r->params, "seq",
-                     (json_int_t)r->seq);
+                     (json_int_t)r->seq, "backfill_id", r->backfill);
 }
 
 json_t *
@@ -1737,6 +2077,7 @@ sched_ti_api(const json_t *rec)
     json_object_del(j, "lease_id");
     json_object_del(j, "lost");
     json_object_del(j, "queued_at");
+    json_object_del(j, "attempt_base");
     json_object_del(j, "v");
     json_t *ec = json_object_get(j, "exit_code");
     if (!ec || json_integer_value(ec) < 0)
@@ -1835,6 +2176,8 @@ flush(struct sched *s)
         rc = store_put(t, STORE_DAGS, sd->name, j);
         json_decref(j);
     }
+    if (!rc && bf_dirty(s->bfs))
+        rc = bf_flush(s->bfs, t);
     if (!rc && s->lease_seq_dirty) {
         json_t *j = json_pack("{s:I}", "value", (json_int_t)s->lease_seq);
         rc = store_put(t, STORE_META, "lease_seq", j);
@@ -1865,6 +2208,8 @@ clear_dirty(struct sched *s)
     json_object_clear(s->ended_attempts);
     s->ndirty_dags = 0;
     s->lease_seq_dirty = false;
+    if (s->bfs)
+        bf_clear_dirty(s->bfs);
 }
 
 /* Drop finished runs from memory: they are in LMDB now. */
@@ -1874,7 +2219,7 @@ evict_finished(struct sched *s)
     struct sched_run *r = s->runs.next;
     while (r != &s->runs) {
         struct sched_run *next = r->next;
-        if ((r->state == RUN_SUCCESS || r->state == RUN_FAILED) && !r->dirty) {
+        if (sched_run_finished(r->state) && !r->dirty) {
             r->prev->next = r->next;
             r->next->prev = r->prev;
             hmap_del(&s->runs_by_key, r->key);
@@ -1910,7 +2255,7 @@ prepare_cb(uv_prepare_t *h)
 {
     struct sched *s = h->data;
     bool dirty = s->dirty_runs || s->dirty_tis || s->ndirty_dags || s->lease_seq_dirty ||
-                 json_object_size(s->ended_attempts);
+                 json_object_size(s->ended_attempts) || bf_dirty(s->bfs);
     if (!dirty && !s->nreplies && !s->nafters)
         return;
     if (dirty) {
@@ -2156,6 +2501,7 @@ tick_cb(uv_timer_t *h)
     }
     if (now >= s->next_schedule) {
         schedule_runs(s);
+        bf_pump_all(s->bfs);
         s->next_schedule = now + 500;
     }
     /* leases whose worker went quiet */
@@ -2225,6 +2571,7 @@ recover_ti_cb(void *ud, const char *key, const void *json)
     ti->state = st < 0 ? TI_PENDING : (enum ti_state)st;
     ti->attempts = (int)json_integer_value(json_object_get(j, "attempts"));
     ti->lost = (int)json_integer_value(json_object_get(j, "lost"));
+    ti->attempt_base = (int)json_integer_value(json_object_get(j, "attempt_base"));
     ti->lease_id = json_integer_value(json_object_get(j, "lease_id"));
     const char *wn = json_string_value(json_object_get(j, "worker"));
     ti->worker_name = wn ? xstrdup(wn) : NULL;
@@ -2248,33 +2595,32 @@ recover_ti_cb(void *ud, const char *key, const void *json)
     return 0;
 }
 
-static int
-recover_run_cb(void *ud, const char *key, const void *json)
+/* Bring a stored run (any state) and its task instances into memory, with
+ * the DAG version it started with; NULL if that version is not stored. The
+ * caller rebuilds the derived state (counts, queues). */
+static struct sched_run *
+run_from_record(struct sched *s, struct store_txn *t, json_t *j)
 {
-    struct recover_ctx *rc = ud;
-    struct sched *s = rc->s;
-    json_t *j = (json_t *)json;
     int st = sched_run_state_parse(json_string_value(json_object_get(j, "state")) ?: "");
-    if (st != RUN_QUEUED && st != RUN_RUNNING)
-        return 0;
     const char *dag = json_string_value(json_object_get(j, "dag"));
     const char *run_id = json_string_value(json_object_get(j, "run_id"));
     const char *ver = json_string_value(json_object_get(j, "dag_version"));
-    if (!dag || !run_id || !ver)
-        return 0;
-    struct sched_dagver *dv = dagver_load(s, rc->t, dag, ver);
+    if (st < 0 || !dag || !run_id || !ver)
+        return NULL;
+    struct sched_dagver *dv = dagver_load(s, t, dag, ver);
     if (!dv) {
         LOG(LOG_ERR, "CAIRN-RECOVER", "run %s of %s: DAG version %.12s is not stored; skipped",
             run_id, dag, ver);
-        return 0;
+        return NULL;
     }
     struct sched_dag *sd = sched_find_dag(s, dag);
     if (!sd)
-        sd = dag_add(s, dag, NULL);
+        dag_add(s, dag, NULL);
     struct sched_run *r = run_alloc(s, dag, run_id, dv);
-    (void)key;
     const char *rt = json_string_value(json_object_get(j, "run_type"));
     r->run_type = xstrdup(rt ? rt : "manual");
+    const char *bf = json_string_value(json_object_get(j, "backfill_id"));
+    r->backfill = bf ? xstrdup(bf) : NULL;
     r->state = (enum run_state)st;
     int64_t secs;
     int ht, ho;
@@ -2286,15 +2632,28 @@ recover_run_cb(void *ud, const char *key, const void *json)
         r->interval_end = secs;
     r->created_at = parse_json_time(json_object_get(j, "created_at"));
     r->started_at = parse_json_time(json_object_get(j, "started_at"));
+    r->ended_at = parse_json_time(json_object_get(j, "ended_at"));
     json_int_t seq = json_integer_value(json_object_get(j, "seq"));
     if ((uint64_t)seq > s->run_seq)
         s->run_seq = (uint64_t)seq;
     r->seq = (uint64_t)seq;
     run_set_params(r, json_object_get(j, "params"));
-    rc->run = r;
+    struct recover_ctx rc = {s, t, r};
     char *prefix = xasprintf("%s" SEP, r->key);
-    store_scan(rc->t, STORE_TIS, prefix, recover_ti_cb, rc);
+    store_scan(t, STORE_TIS, prefix, recover_ti_cb, &rc);
     free(prefix);
+    return r;
+}
+
+static int
+recover_run_cb(void *ud, const char *key, const void *json)
+{
+    struct recover_ctx *rc = ud;
+    json_t *j = (json_t *)json;
+    (void)key;
+    int st = sched_run_state_parse(json_string_value(json_object_get(j, "state")) ?: "");
+    if (st == RUN_QUEUED || st == RUN_RUNNING)
+        run_from_record(rc->s, rc->t, j);
     return 0;
 }
 
@@ -2480,6 +2839,21 @@ sched_new(struct sched **out, uv_loop_t *loop, const struct sched_config *cfg, c
         snprintf(err, errlen, "cannot read state: %s", store_last_error(s->store));
         goto fail;
     }
+    {
+        struct store_txn *t = NULL;
+        if ((rc = store_txn_begin(s->store, false, &t)) == 0) {
+            rc = bf_open(&s->bfs, s, t);
+            store_txn_abort(t);
+        }
+        if (rc) {
+            snprintf(err, errlen, "cannot read backfills: %s", store_last_error(s->store));
+            goto fail;
+        }
+        for (struct sched_run *r = s->runs.next; r != &s->runs; r = r->next)
+            if (r->backfill)
+                bf_claim(s->bfs, r);
+        bf_pump_all(s->bfs);
+    }
     if ((rc = wire_start(&s->wire, loop, cfg->listen_url, &s->key, wire_cb, s, err, errlen)) !=
         0)
         goto fail;
@@ -2624,6 +2998,7 @@ sched_free(struct sched *s)
     json_decref(s->ended_attempts);
     free(s->replies);
     free(s->afters);
+    bf_free(s->bfs);
     store_close(s->store);
     art_close(s->art);
     free(s);
@@ -2633,6 +3008,12 @@ int
 sched_http_port(const struct sched *s)
 {
     return s->http ? http_server_port(s->http) : -1;
+}
+
+struct bf_set *
+sched_backfills(struct sched *s)
+{
+    return s->bfs;
 }
 
 struct store *

@@ -33,16 +33,26 @@ enum ti_state {
     TI_UP_FOR_RETRY,
     TI_UPSTREAM_FAILED,
     TI_SKIPPED,
+    TI_CANCELLED,
     TI_NSTATES
 };
 
-enum run_state { RUN_QUEUED, RUN_RUNNING, RUN_SUCCESS, RUN_FAILED, RUN_NSTATES };
+enum run_state {
+    RUN_QUEUED,
+    RUN_RUNNING,
+    RUN_SUCCESS,
+    RUN_FAILED,
+    RUN_CANCELLED,
+    RUN_NSTATES
+};
 
 const char *sched_ti_state_name(enum ti_state s);
 int sched_ti_state_parse(const char *s);
 const char *sched_run_state_name(enum run_state s);
 int sched_run_state_parse(const char *s);
 bool sched_ti_terminal(enum ti_state s);
+/* success, failed or cancelled */
+bool sched_run_finished(enum run_state s);
 
 /* A loaded DAG version, shared by the runs that use it. */
 struct sched_dagver {
@@ -57,7 +67,8 @@ struct sched_ti {
     size_t idx;                 /* task index in run->dv->dag */
     enum ti_state state;
     int attempts;               /* attempts started */
-    int lost;                   /* attempts lost with their worker */
+    int lost;                   /* attempts lost with their worker since the last clear */
+    int attempt_base;           /* attempts made before the last clear */
     int pending_up;             /* upstreams not yet finished */
     bool decided;               /* trigger rule has fired */
     int64_t lease_id;           /* current lease (fencing number), 0 = none */
@@ -83,6 +94,8 @@ struct sched_run {
     char *dag;
     char *run_id;
     char *run_type;             /* manual, scheduled, backfill */
+    char *backfill;             /* id of the backfill that (re)started it, or NULL */
+    bool bf_counted;            /* counts toward that backfill's window */
     struct sched_dagver *dv;
     enum run_state state;
     int64_t logical_date;       /* UTC seconds */
@@ -176,6 +189,39 @@ const char *sched_data_dir(const struct sched *s);
  * unknown param: err), CAIRN_EEXIST (a run for that logical date exists). */
 int sched_trigger(struct sched *s, const char *dag, int64_t logical_date, bool has_date,
                   json_t *params, struct sched_run **run, char *err, size_t errlen);
+/* Check a trigger's or backfill's params against the DAG: strings, numbers
+ * and booleans, kept as text. *out gets a new object {name: "text"}.
+ * CAIRN_EINVAL (bad type) or CAIRN_ENOENT (unknown param), with err. */
+int sched_params_check(const struct dag *d, json_t *params, json_t **out, char *err,
+                       size_t errlen);
+
+/* At most one run per DAG and logical date: the id of the run there is
+ * (scheduled__, backfill__ or manual__ followed by the date) and its state. */
+bool sched_run_at_date(struct sched *s, const char *dag, int64_t ld, char *rid, size_t ridlen,
+                       enum run_state *state);
+/* A new run of the DAG's current version (queued until max_active_runs
+ * allows); NULL if the DAG has no valid version or the scheduler stops.
+ * The caller has checked that no run exists at ld. */
+struct sched_run *sched_create_run(struct sched *s, const char *dag, const char *run_id,
+                                   const char *type, int64_t ld, json_t *params);
+
+#define SCHED_CLEAR_DOWNSTREAM 0x1u  /* also every task downstream of those chosen */
+#define SCHED_CLEAR_FAILED_ONLY 0x2u /* only failed, upstream_failed, cancelled ones */
+/* Reset finished task instances of a run (all, or task and with flags) so
+ * they run again with the run's own DAG version; the run is queued again if
+ * it had finished. Tasks still queued or running are left alone. *out is
+ * the run. CAIRN_ENOENT (no such run), CAIRN_EINVAL (no such task),
+ * CAIRN_ESTATE (nothing to clear), with err. */
+int sched_clear(struct sched *s, const char *dag, const char *run_id, const char *task,
+                unsigned flags, struct sched_run **out, char *err, size_t errlen);
+/* Cancel an unfinished run: running attempts are stopped (their workers
+ * are told at once or at their next heartbeat), the rest marked cancelled.
+ * CAIRN_ENOENT, CAIRN_ESTATE (already finished), with err. */
+int sched_cancel(struct sched *s, const char *dag, const char *run_id, struct sched_run **out,
+                 char *err, size_t errlen);
+/* The backfills (backfill.h). */
+struct bf_set *sched_backfills(struct sched *s);
+
 /* Pause or unpause a DAG's schedule (persisted). CAIRN_ENOENT if unknown. */
 int sched_set_paused(struct sched *s, const char *dag, bool paused);
 /* Next n scheduled logical dates and when each run will be created (UTC

@@ -109,12 +109,12 @@ run_state() {
     "$CAIRN" runs show "$1" --dag "$2" --json | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])'
 }
 
-# wait_run RUN_ID DAG [SECONDS]: wait until the run is success or failed
+# wait_run RUN_ID DAG [SECONDS]: wait until the run is success, failed or cancelled
 wait_run() {
     local i s
     for i in $(seq 1 $((${3:-60} * 10))); do
         s=$(run_state "$1" "$2" 2>/dev/null || true)
-        case $s in success|failed) echo "$s"; return 0 ;; esac
+        case $s in success|failed|cancelled) echo "$s"; return 0 ;; esac
         sleep 0.1
     done
     echo timeout
