@@ -7,3 +7,4 @@ echo "== DAG parse and validate (10,000 tasks)"; bash "$here/dag_parse.sh" "$bui
 echo; echo "== No-op tasks through scheduler and worker"; bash "$here/throughput.sh" "$build"
 echo; echo "== Container overhead against bare runc"; RUNS=${RUNS:-30} bash "$here/runc_overhead.sh"
 echo; echo "== Artifact store against sha256sum"; bash "$here/artifacts.sh"
+echo; echo "== Backfill of 1,000 daily runs"; bash "$here/backfill.sh" "$build"

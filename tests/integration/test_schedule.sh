@@ -21,6 +21,22 @@ catchup: false
 tasks:
   t: {command: [true]}
 YAML
+put_dag weekly <<'YAML'
+dag: weekly
+schedule: "@weekly"
+start_date: 2025-12-20
+catchup: true
+tasks:
+  t: {command: [sh, -c, "echo ds={{ ds }} end={{ data_interval_end }}"]}
+YAML
+put_dag hourly <<'YAML'
+dag: hourly
+schedule: "15 * * * *"
+start_date: 2026-01-04T09:00:00Z
+catchup: true
+tasks:
+  t: {command: [sh, -c, "echo ts={{ ts }} end={{ data_interval_end }}"]}
+YAML
 put_dag berlin <<'YAML'
 dag: berlin
 schedule: "30 2 * * *"
@@ -55,6 +71,15 @@ check "02:30 falls in the 2025-03-30 spring-forward gap: it fires once, at 03:00
     <("$CAIRN" runs list --dag berlin --json | jq -r '.runs[].logical_date' | sort) \
     <(printf '%s\n' 2025-03-27T01:30:00Z 2025-03-28T01:30:00Z 2025-03-29T01:30:00Z \
         2025-03-30T01:00:00Z 2025-03-31T00:30:00Z)
+check "weekly: intervals start on Sundays since start_date, the last complete one ends Jan 4" diff \
+    <("$CAIRN" runs list --dag weekly --json | jq -r '.runs[].logical_date' | sort) \
+    <(printf '%s\n' 2025-12-21T00:00:00Z 2025-12-28T00:00:00Z)
+check "  a weekly run finishes" test "$(wait_run scheduled__2025-12-28T00:00:00Z weekly)" = success
+check "  its interval is [Sunday, next Sunday)" grep -q "ds=2025-12-28 end=2026-01-04T00:00:00+00:00" \
+    <("$CAIRN" logs scheduled__2025-12-28T00:00:00Z t --dag weekly)
+check "hourly at :15 from 09:00: 09:15, 10:15 complete by 12:00 (11:15 is not)" diff \
+    <("$CAIRN" runs list --dag hourly --json | jq -r '.runs[].logical_date' | sort) \
+    <(printf '%s\n' 2026-01-04T09:15:00Z 2026-01-04T10:15:00Z)
 check "next-runs names the next logical date and when it is created" \
     bash -c '"$0" dags next-runs daily -n 2 | grep -q "2026-01-04T06:00:00Z *2026-01-05T06:00:00Z"' "$CAIRN"
 
