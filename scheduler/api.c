@@ -151,9 +151,15 @@ post_trigger(struct sched *s, struct http_conn *c, const struct http_req *req, c
             ld = secs;
         has_date = true;
     }
+    json_t *nc = body ? json_object_get(body, "no_cache") : NULL;
+    if (nc && !json_is_boolean(nc) && !json_is_null(nc)) {
+        json_decref(body);
+        http_respond_error(c, 400, "bad_request", "'no_cache' must be true or false");
+        return;
+    }
     char err[256];
     struct sched_run *r = NULL;
-    int rc = sched_trigger(s, dag, ld, has_date, params, &r, err, sizeof(err));
+    int rc = sched_trigger(s, dag, ld, has_date, params, json_is_true(nc), &r, err, sizeof(err));
     json_decref(body);
     if (rc) {
         int st = rc == CAIRN_EEXIST ? 409 : rc == CAIRN_ENOENT ? 404 : rc == CAIRN_ESTATE ? 503 : 400;
