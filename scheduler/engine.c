@@ -53,6 +53,8 @@ struct sched {
     struct art_store *art;   /* where workers put outputs */
     struct cache_index *cache_ix; /* code folder file digests, for cache keys */
     json_t *cache_pending;   /* "cache/<key>" -> entry, committed with the next flush */
+    struct sched_ti **cache_q; /* ready tasks with `cache: true`, looked up before the flush */
+    size_t ncache_q, capcache_q, cache_qhead;
     char *models_dir;        /* where `publish:` copies outputs */
     uv_timer_t tick;
     uv_prepare_t prepare;
@@ -732,6 +734,22 @@ ti_cache_try(struct sched *s, struct sched_ti *ti)
     return true;
 }
 
+/* Look up the task instances queued by ti_evaluate, in order; the hits'
+ * downstreams join the queue. Misses become ready for workers. */
+static void
+cache_drain(struct sched *s)
+{
+    if (s->cache_qhead == s->ncache_q)
+        return;
+    while (s->cache_qhead < s->ncache_q) {
+        struct sched_ti *ti = s->cache_q[s->cache_qhead++];
+        if (!ti_cache_try(s, ti))
+            ti_make_ready(s, ti);
+    }
+    s->cache_qhead = s->ncache_q = 0;
+    dispatch_parked(s);
+}
+
 void
 sched_ti_set_no_cache(struct sched *s, struct sched_ti *ti, bool on)
 {
@@ -850,8 +868,15 @@ ti_evaluate(struct sched *s, struct sched_ti *ti)
         }
     }
     if (out == TI_QUEUED) {
-        if (t->cache && ti_cache_try(s, ti))
-            return; /* succeeded from the cache */
+        if (t->cache) {
+            /* looked up in cache_drain, before this iteration's commit: a
+             * hit finishes the task, which readies its downstreams, and
+             * doing that here would recurse once per hit */
+            ti->decided = true;
+            xgrow((void **)&s->cache_q, &s->capcache_q, s->ncache_q + 1, sizeof(*s->cache_q));
+            s->cache_q[s->ncache_q++] = ti;
+            return;
+        }
         ti_make_ready(s, ti);
     } else if (out != TI_PENDING) {
         ti->decided = true;
@@ -1199,6 +1224,7 @@ sched_trigger(struct sched *s, const char *dag, int64_t logical_date, bool has_d
     }
     *out = run_create(s, sd, rid, "manual", ld, p, no_cache);
     json_decref(p);
+    cache_drain(s); /* the answer shows the tasks the cache finished */
     return 0;
 }
 
@@ -2247,6 +2273,7 @@ static void
 prepare_cb(uv_prepare_t *h)
 {
     struct sched *s = h->data;
+    cache_drain(s);
     bool dirty = s->dirty_runs || s->dirty_tis || s->ndirty_dags || s->lease_seq_dirty ||
                  json_object_size(s->ended_attempts) || json_object_size(s->cache_pending);
     if (!dirty && !s->nreplies && !s->nafters)
@@ -2974,6 +3001,7 @@ sched_free(struct sched *s)
     }
     free(s->workers);
     free(s->heap);
+    free(s->cache_q);
     free(s->dirty_dags);
     json_decref(s->ended_attempts);
     json_decref(s->cache_pending);
