@@ -72,6 +72,9 @@ struct sched_ti {
     int64_t log_size;           /* bytes stored for the current attempt */
     json_t *outputs;            /* artifacts of the successful attempt, or NULL */
     json_t *metrics;            /* its metrics {name: number}, or NULL */
+    /* step cache and models folder (docs/dag-yaml.md): cache_key is set when
+     * the task becomes ready; cached, cached_from and published are set by a
+     * hit or a publish and cleared when an attempt starts */
     char cache_key[65];         /* step cache key ("" = none: no cache, or not computable) */
     bool cached;                /* succeeded from the cache, without running */
     json_t *cached_from;        /* {dag, run_id, task, attempt} it reused, or NULL */
