@@ -185,7 +185,7 @@ walk_dir(struct walk *w, const char *root, const char *rel, int depth)
         names[n++] = xstrdup(de->d_name);
     }
     closedir(d);
-    if (!rc)
+    if (!rc && n)
         qsort(names, n, sizeof(*names), name_cmp);
     for (size_t i = 0; i < n && !rc; i++) {
         char *crel = *rel ? xasprintf("%s/%s", rel, names[i]) : xstrdup(names[i]);

@@ -616,7 +616,7 @@ ti_publish(struct sched *s, struct sched_ti *ti, char *err, size_t errlen)
     json_t *rec = json_pack("{s:s, s:s, s:s, s:i, s:s, s:s, s:o, s:O, s:o, s:o}", "dag", r->dag,
                             "run_id", r->run_id, "task", t->name, "attempt", ti->attempts,
                             "logical_date", ld, "dag_version", d->version, "params", params,
-                            "files", json_incref(files), "metrics", lineage_metrics(r, ti->idx),
+                            "files", files, "metrics", lineage_metrics(r, ti->idx),
                             "published_at", sched_json_time(clock_wall_ms()));
     json_object_set_new(rec, "cached_from",
                         ti->cached_from ? json_deep_copy(ti->cached_from) : json_null());
@@ -2801,6 +2801,14 @@ sched_new(struct sched **out, uv_loop_t *loop, const struct sched_config *cfg, c
     s->cache_ix = cache_index_new();
     s->models_dir = cfg->models_dir ? xstrdup(cfg->models_dir)
                                     : xasprintf("%s/models", cfg->data_dir);
+    if (s->models_dir[0] != '/') { /* published paths in the API are absolute */
+        char cwd[4096];
+        if (getcwd(cwd, sizeof(cwd))) {
+            char *abs = xasprintf("%s/%s", cwd, s->models_dir);
+            free(s->models_dir);
+            s->models_dir = abs;
+        }
+    }
     if (cfg->token_file) {
         if ((rc = proto_key_load(&s->key, cfg->token_file, err, errlen)) != 0)
             goto fail;
