@@ -71,11 +71,14 @@ dag_json(struct sched_dag *sd, bool detail)
             json_t *needs = json_array();
             for (size_t j = 0; j < t->nneeds; j++)
                 json_array_append_new(needs, json_string(d->tasks[t->needs[j]].name));
+            json_t *publish = json_array();
+            for (size_t j = 0; j < t->npublish; j++)
+                json_array_append_new(publish, json_string(t->publish[j]));
             json_array_append_new(
-                tl, json_pack("{s:s, s:o, s:s, s:i, s:s, s:I}", "task", t->name, "needs", needs,
-                              "trigger_rule", dag_trigger_name(t->trigger_rule), "retries",
-                              t->retries, "image", t->image, "timeout_ms",
-                              (json_int_t)t->timeout_ms));
+                tl, json_pack("{s:s, s:o, s:s, s:i, s:s, s:I, s:b, s:o}", "task", t->name, "needs",
+                              needs, "trigger_rule", dag_trigger_name(t->trigger_rule),
+                              "retries", t->retries, "image", t->image, "timeout_ms",
+                              (json_int_t)t->timeout_ms, "cache", t->cache, "publish", publish));
         }
         json_object_set_new(o, "task_list", tl);
     }
