@@ -62,6 +62,9 @@ hit() { # hit RUN TASK FROM_RUN: reused FROM_RUN's outputs without running
       "$(printf '0\ttrue\t%s\tsuccess' "$3")" ]
 }
 
+check "the DAG's task list says which tasks are cached" \
+    [ "$(curl -sf "$CAIRN_SERVER/api/v1/dags/$D" | jq -c '[.task_list[] | select(.cache) | .task]')" = '["step"]' ]
+
 # --- a hit --------------------------------------------------------------------
 r1=$(trig)
 check "first run: the cached step runs" ran "$r1" step
