@@ -468,21 +468,20 @@ input_artifact(const struct sched_run *r, const struct dag_input *in)
     return found;
 }
 
-/* Compute ti's step cache key (docs/dag-yaml.md); "" when it cannot be
+/* ti's step cache key (docs/dag-yaml.md) into hex; "" when it cannot be
  * computed (a template that does not render, an input not stored, a code
  * folder that cannot be read): the task then runs and is not stored. */
 static void
-ti_cache_key(struct sched *s, struct sched_ti *ti)
+ti_cache_key_of(struct sched *s, const struct sched_ti *ti, char hex[65])
 {
-    struct sched_run *r = ti->run;
+    const struct sched_run *r = ti->run;
     const struct dag *d = r->dv->dag;
     const struct dag_task *t = &d->tasks[ti->idx];
     struct dag_run_ctx rc = {r->logical_date, r->interval_end, r->run_id, r->overrides,
                              r->noverrides};
     char **argv = NULL, **envp = NULL, err[512];
     struct cache_input *ins = NULL;
-    ti->cache_key[0] = '\0';
-    ti_dirty(s, ti, false);
+    hex[0] = '\0';
     if (dag_render_task(d, ti->idx, &rc, &argv, &envp, err, sizeof(err)) != 0)
         return; /* dispatch fails the task with its message */
     ins = xcalloc(t->ninputs + 1, sizeof(*ins));
@@ -498,8 +497,8 @@ ti_cache_key(struct sched *s, struct sched_ti *ti)
     char *code = d->code ? dag_code_path(d->code, sd ? sd->file : NULL) : NULL;
     struct cache_spec sp = {d->name, t->name,     t->image,   argv, envp,       t->outputs,
                             t->noutputs, t->metrics, code, ins, t->ninputs};
-    if (cache_key(s->cache_ix, &sp, ti->cache_key, err, sizeof(err)) != 0) {
-        ti->cache_key[0] = '\0';
+    if (cache_key(s->cache_ix, &sp, hex, err, sizeof(err)) != 0) {
+        hex[0] = '\0';
         LOG(LOG_WARN, "CAIRN-CACHE-NOKEY", "%s/%s/%s: no cache key (%s); the task runs and its "
             "result is not cached", r->dag, r->run_id, t->name, err);
     }
@@ -508,6 +507,13 @@ out:
     free(ins);
     dag_strv_free(argv);
     dag_strv_free(envp);
+}
+
+static void
+ti_cache_key(struct sched *s, struct sched_ti *ti)
+{
+    ti_cache_key_of(s, ti, ti->cache_key);
+    ti_dirty(s, ti, false);
 }
 
 /* The cache entry under a key: one not committed yet, else LMDB's. */
@@ -529,11 +535,21 @@ cache_lookup(struct sched *s, const char *hex)
     return j;
 }
 
-/* Remember a successful attempt under its key; written with its success. */
+/* Remember a successful attempt under its key; written with its success.
+ * The key is computed again first: if the code folder or the image changed
+ * while the task ran, what it computed belongs to neither key. */
 static void
 cache_store(struct sched *s, const struct sched_ti *ti)
 {
     const struct sched_run *r = ti->run;
+    char now[65];
+    ti_cache_key_of(s, ti, now);
+    if (strcmp(now, ti->cache_key) != 0) {
+        LOG(LOG_WARN, "CAIRN-CACHE-CHANGED", "%s/%s/%s: the code folder or image changed while "
+            "the task ran; its result is not cached", r->dag, r->run_id,
+            r->dv->dag->tasks[ti->idx].name);
+        return;
+    }
     char *key = xasprintf("cache/%s", ti->cache_key);
     json_t *e = json_pack("{s:s, s:s, s:s, s:i, s:O, s:o, s:o}", "dag", r->dag, "run_id",
                           r->run_id, "task", r->dv->dag->tasks[ti->idx].name, "attempt",

@@ -4,7 +4,8 @@
 # param, script in the code folder or command misses; --no-cache runs the
 # task and refreshes the cache (and survives a scheduler restart); a task
 # without `cache: true` always runs; entries outlive a restart; an entry
-# whose blob is gone misses.
+# whose blob is gone misses; a result is not stored when the code changed
+# while the task ran.
 source "$(dirname "$0")/lib.sh"
 
 mkdir -p "$T/dags/code"
@@ -13,6 +14,7 @@ mkdir -p "$T/dags/code"
 cat >"$T/dags/code/step.sh" <<'SH'
 set -e
 echo "step ran with salt=$1"
+[ "$1" != slow ] || sleep 2
 { cat /inputs/data; echo "salt=$1"; head -c 16 /dev/urandom | od -An -tx1; } > /outputs/out.txt
 echo '{"score": 0.75}' > /outputs/m.json
 SH
@@ -162,6 +164,20 @@ rm -f "$T/s/artifacts/blobs/sha256/${s12:0:2}/${s12:2}"
 r13=$(trig)
 check "an entry whose output blob is gone: miss" ran "$r13" step
 check "  logged" logged s "CAIRN-CACHE-STALE $D/$r13/step"
+
+# --- the code changes while the step runs ------------------------------------------
+cp "$T/dags/code/step.sh" "$T/step.sh.orig"
+r14=$("$CAIRN" trigger $D --param salt=slow)
+check "(the slow step is running)" wait_until 20 \
+    bash -c '[ "$("$0" runs show "$1" --dag "$2" --json | jq -r ".tasks[1].state")" = running ]' "$CAIRN" "$r14" $D
+echo "# edited while it runs" >>"$T/dags/code/step.sh"
+check "a step whose code changed while it ran succeeds" [ "$(wait_run "$r14" $D 60)" = success ]
+check "  but its result is not cached" logged s "CAIRN-CACHE-CHANGED $D/$r14/step"
+cp "$T/step.sh.orig" "$T/dags/code/step.sh"
+r15=$(trig --param salt=slow)
+check "  so the code it started with misses" ran "$r15" step
+r16=$(trig --param salt=slow)
+check "  and is cached from then on" hit "$r16" step "$r15"
 
 # --- validation -------------------------------------------------------------------
 cat >"$T/bad.yaml" <<'YAML'
