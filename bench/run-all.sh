@@ -8,3 +8,4 @@ echo; echo "== No-op tasks through scheduler and worker"; bash "$here/throughput
 echo; echo "== Container overhead against bare runc"; RUNS=${RUNS:-30} bash "$here/runc_overhead.sh"
 echo; echo "== Artifact store against sha256sum"; bash "$here/artifacts.sh"
 echo; echo "== Backfill of 1,000 daily runs"; bash "$here/backfill.sh" "$build"
+echo; echo "== Step cache: a run of hits against the same run computing"; bash "$here/cache_hit.sh" "$build"

@@ -351,6 +351,17 @@ cell_state(struct table *t, const char *state)
     table_cell_color(t, state, table_state_color(state));
 }
 
+/* A task's state; "success (cached)" when it reused an earlier attempt. */
+static void
+cell_task_state(struct table *t, const json_t *task)
+{
+    const char *st = jstr(task, "state");
+    if (st && !strcmp(st, "success") && json_is_true(json_object_get(task, "cached")))
+        table_cell_color(t, "success (cached)", table_state_color(st));
+    else
+        cell_state(t, st);
+}
+
 /* ---- cairn dags --------------------------------------------------------- */
 
 static const char dags_usage[] =
@@ -653,7 +664,7 @@ print_task_table(const json_t *run, int color)
         fmt_exit(task, ex, sizeof(ex));
         table_add_row(t);
         table_cell(t, jstr(task, "task"));
-        cell_state(t, jstr(task, "state"));
+        cell_task_state(t, task);
         jint(task, "attempts", &att);
         if (jint(task, "max_attempts", &max) && max > 0)
             table_cellf(t, "%" JSON_INTEGER_FORMAT "/%" JSON_INTEGER_FORMAT, att, max);
@@ -720,6 +731,36 @@ print_task_errors(const json_t *run, int color)
             putchar(')');
         fputs(": ", stdout);
         print_indented(err, "    ");
+    }
+}
+
+/* Where cached tasks came from and where tasks published, below the task
+ * table. */
+static void
+print_task_notes(const json_t *run)
+{
+    int first = 1;
+    const json_t *tasks = json_object_get(run, "tasks");
+    for (size_t i = 0; i < json_array_size(tasks); i++) {
+        const json_t *task = json_array_get(tasks, i);
+        const json_t *from = json_object_get(task, "cached_from");
+        const json_t *pub = json_object_get(task, "published");
+        const char *name = jstr(task, "task") ? jstr(task, "task") : "?";
+        if (!json_is_object(from) && !json_is_object(pub))
+            continue;
+        if (first)
+            putchar('\n');
+        first = 0;
+        if (json_is_object(from)) {
+            json_int_t att = 0;
+            jint(from, "attempt", &att);
+            printf("%s: cached from run %s (attempt %" JSON_INTEGER_FORMAT "); it did not run\n",
+                   name, jstr(from, "run_id") ? jstr(from, "run_id") : "?", att);
+        }
+        if (json_is_object(pub))
+            printf("%s: published to %s (%s points there)\n", name,
+                   jstr(pub, "path") ? jstr(pub, "path") : "?",
+                   jstr(pub, "latest") ? jstr(pub, "latest") : "latest");
     }
 }
 
@@ -823,6 +864,8 @@ print_run_header(const json_t *run, int color)
     }
     print_header_line("params", sb.buf);
     sb_free(&sb);
+    if (json_is_true(json_object_get(run, "no_cache")))
+        print_header_line("cache", "not used (--no-cache): every task runs");
 
     int64_t start = 0;
     jtime(run, "started_at", &start);
@@ -853,6 +896,7 @@ runs_show(const char *server, const char *run_id, const char *dag, int json)
         putchar('\n');
         print_task_table(run, color);
         print_task_errors(run, color);
+        print_task_notes(run);
     }
     json_decref(run);
     return 0;
@@ -1406,8 +1450,8 @@ out:
 /* ---- cairn trigger ------------------------------------------------------ */
 
 static const char trigger_usage[] =
-    "usage: cairn trigger DAG [--param NAME=VALUE]... [--logical-date D] [--wait] [--json]\n"
-    "                         [--server URL]";
+    "usage: cairn trigger DAG [--param NAME=VALUE]... [--logical-date D] [--no-cache] [--wait]\n"
+    "                         [--json] [--server URL]";
 
 /* What trigger --wait remembers of a task, to print changes only. */
 struct seen_task {
@@ -1474,6 +1518,9 @@ print_task_event(struct waiter *w, const json_t *task)
     if (!strcmp(state, "leased") || !strcmp(state, "running")) {
         printf(" (attempt %" JSON_INTEGER_FORMAT "%s%s)", att, worker ? " on " : "",
                worker ? worker : "");
+    } else if (!strcmp(state, "success") && json_is_object(json_object_get(task, "cached_from"))) {
+        const json_t *from = json_object_get(task, "cached_from");
+        printf(" (cached from %s)", jstr(from, "run_id") ? jstr(from, "run_id") : "?");
     } else if (!strcmp(state, "success")) {
         fmt_object_duration(task, buf, sizeof(buf));
         printf(" (attempt %" JSON_INTEGER_FORMAT "%s%s)", att, buf[0] ? ", " : "", buf);
@@ -1614,7 +1661,7 @@ int
 cmd_trigger(int argc, char **argv)
 {
     const char *server = NULL, *dag = NULL, *date = NULL, *v;
-    int json = 0, wait = 0, rc = 1;
+    int json = 0, wait = 0, no_cache = 0, rc = 1;
     json_t *params = json_object(), *resp = NULL;
     for (int i = 1; i < argc; i++) {
         int m;
@@ -1643,9 +1690,13 @@ cmd_trigger(int argc, char **argv)
             json = 1;
         } else if (strcmp(argv[i], "--wait") == 0) {
             wait = 1;
+        } else if (strcmp(argv[i], "--no-cache") == 0) {
+            no_cache = 1;
         } else if (is_help(argv[i])) {
             printf("%s\nStart a run of DAG now and print its run id. --wait follows the run "
-                   "until it ends\nand exits 0 only if it succeeded.\n",
+                   "until it ends\nand exits 0 only if it succeeded. --no-cache runs every task "
+                   "of the run even\nwhere the step cache has its result (and refreshes the "
+                   "cache).\n",
                    trigger_usage);
             rc = 0;
             goto out;
@@ -1670,6 +1721,8 @@ cmd_trigger(int argc, char **argv)
         json_object_set(body, "params", params);
     if (date)
         json_object_set_new(body, "logical_date", json_string(date));
+    if (no_cache)
+        json_object_set_new(body, "no_cache", json_true());
     char *enc = client_urlencode(dag);
     char *path = xasprintf("/api/v1/dags/%s/trigger", enc);
     char err[1024];
@@ -1713,6 +1766,7 @@ cmd_trigger(int argc, char **argv)
             putchar('\n');
             print_task_table(final, color);
             print_task_errors(final, color);
+            print_task_notes(final);
             fmt_object_duration(final, dur, sizeof(dur));
             printf("\nrun %s ", run_id);
             table_put_color(stdout, jstr(final, "state"), table_state_color(jstr(final, "state")),

@@ -25,7 +25,8 @@ static const struct cli_cmd cli_cmds[] = {
     {"render", cmd_render, "render FILE [--date D] [--param k=v]..."},
     {"runs", cmd_runs, "runs list|show|retry|cancel [RUN] [--dag D] [--state S] [--limit N] [--json]"},
     {"standalone", cmd_standalone, "standalone [--dags DIR] [--data DIR] [--http HOST:PORT]"},
-    {"trigger", cmd_trigger, "trigger DAG [--param k=v]... [--logical-date D] [--wait] [--json]"},
+    {"trigger", cmd_trigger,
+     "trigger DAG [--param k=v]... [--logical-date D] [--no-cache] [--wait] [--json]"},
     {"validate", cmd_validate, "validate [--json] PATH..."},
     {"workers", cmd_workers, "workers [--json]"},
 };

@@ -29,8 +29,8 @@ static const char *const dag_keys[] = {
 static const char *const task_keys[] = {
     "cache",   "command",     "env",     "image",       "inputs",
     "labels",  "max_retry_delay", "metrics", "needs", "network",
-    "outputs", "priority",    "resources", "retries",   "retry_backoff",
-    "retry_delay", "timeout", "trigger_rule", "when",   NULL};
+    "outputs", "priority",    "publish",   "resources", "retries",
+    "retry_backoff", "retry_delay", "timeout", "trigger_rule", "when", NULL};
 
 static const char *const resource_keys[] = {"cpus", "memory", "pids", NULL};
 static const char *const metrics_keys[] = {"file", "keys", NULL};
@@ -167,6 +167,11 @@ get_bool(struct loader *l, const struct ynode *n, const char *field, bool *out)
             *out = false;
             return 0;
         }
+    }
+    if (n->type == YNODE_SCALAR && n->quoted) {
+        NERR(l, n, "wrong-type", "write true or false without quotes",
+             "'%s' must be true or false, got the quoted string \"%s\"", field, n->str);
+        return -1;
     }
     NERR(l, n, "wrong-type", NULL, "'%s' must be true or false, got %s%s%s%s", field,
          n->type == YNODE_SCALAR ? "'" : "", n->type == YNODE_SCALAR ? n->str : ynode_kind(n),
@@ -423,6 +428,7 @@ struct task_src {
     const struct ynode *command; /* seq */
     const struct ynode *env;     /* map: only the task's own */
     const struct ynode *metrics_keys; /* seq */
+    const struct ynode *publish; /* seq */
     int when_inherited, command_inherited, inputs_inherited, needs_inherited;
 };
 
@@ -580,6 +586,9 @@ apply_field(struct loader *l, const char *key, const struct ynode *n, struct dag
         }
     } else if (!strcmp(key, "cache")) {
         get_bool(l, n, "cache", &t->cache);
+    } else if (!strcmp(key, "publish")) {
+        if (get_strlist(l, n, "publish", &t->publish, &t->npublish) == 0)
+            src->publish = n;
     } else if (!strcmp(key, "priority")) {
         if (get_int(l, n, "priority", -1000000, 1000000, &iv) == 0)
             t->priority = (int)iv;
@@ -622,6 +631,45 @@ task_fini(struct dag_task *t)
     free(t->when);
     expr_free(t->when_expr);
     kv_free(t->labels, t->nlabels);
+    strv_free(t->publish, t->npublish);
+}
+
+/* `publish:` names outputs of the task, each once; the scheduler copies
+ * them into the models folder next to its record (publish.json). */
+static void
+check_publish(struct loader *l, const struct dag_task *t, const struct ynode *n)
+{
+    for (size_t i = 0; i < n->n; i++) {
+        const struct ynode *it = n->vals[i];
+        if (it->type != YNODE_SCALAR || it->is_null)
+            continue; /* reported by get_strlist */
+        size_t j;
+        for (j = 0; j < t->noutputs; j++)
+            if (!strcmp(t->outputs[j], it->str))
+                break;
+        if (j == t->noutputs) {
+            char *hint = t->noutputs
+                             ? suggest(it->str, (const char *const *)t->outputs, t->noutputs)
+                             : NULL;
+            if (!hint)
+                hint = xasprintf("list '%s' in the 'outputs' of '%s' too", it->str,
+                                 t->name ? t->name : "the task");
+            NERR(l, it, "publish-not-output", hint,
+                 "'publish' names '%s', which is not an output of %s%s%s", it->str,
+                 t->name ? "task '" : "", t->name ? t->name : "the task", t->name ? "'" : "");
+            free(hint);
+            continue;
+        }
+        if (!strcmp(it->str, "publish.json")) {
+            NERR(l, it, "bad-name", "rename the output",
+                 "'publish.json' cannot be published: it is the name of the record Cairn "
+                 "writes next to the files");
+            continue;
+        }
+        for (j = 0; j < i; j++)
+            if (n->vals[j]->type == YNODE_SCALAR && !strcmp(n->vals[j]->str, it->str))
+                NERR(l, it, "duplicate-output", NULL, "'publish' lists '%s' twice", it->str);
+    }
 }
 
 /* Fill a task from its mapping, with `defaults:` under it. */
@@ -666,6 +714,8 @@ parse_task(struct loader *l, const struct ynode *map, struct dag_task *t, struct
             t->outputs[t->noutputs] = NULL;
         }
     }
+    if (!is_defaults && src->publish && src->publish->type == YNODE_SEQ)
+        check_publish(l, t, src->publish);
 }
 
 /* Is `anc` an ancestor of task `t`? */

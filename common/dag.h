@@ -79,7 +79,9 @@ struct dag_task {
     size_t nmetric_keys;
     char *when;             /* source text, or NULL */
     struct expr *when_expr; /* parsed `when`, or NULL */
-    bool cache;
+    bool cache;             /* reuse an earlier identical attempt's outputs */
+    char **publish;         /* outputs copied to the models folder on success */
+    size_t npublish;
     int priority;
     struct dag_kv *labels;  /* worker selector, sorted by key */
     size_t nlabels;

@@ -72,11 +72,14 @@ dag_json(struct sched_dag *sd, bool detail)
             json_t *needs = json_array();
             for (size_t j = 0; j < t->nneeds; j++)
                 json_array_append_new(needs, json_string(d->tasks[t->needs[j]].name));
+            json_t *publish = json_array();
+            for (size_t j = 0; j < t->npublish; j++)
+                json_array_append_new(publish, json_string(t->publish[j]));
             json_array_append_new(
-                tl, json_pack("{s:s, s:o, s:s, s:i, s:s, s:I}", "task", t->name, "needs", needs,
-                              "trigger_rule", dag_trigger_name(t->trigger_rule), "retries",
-                              t->retries, "image", t->image, "timeout_ms",
-                              (json_int_t)t->timeout_ms));
+                tl, json_pack("{s:s, s:o, s:s, s:i, s:s, s:I, s:b, s:o}", "task", t->name, "needs",
+                              needs, "trigger_rule", dag_trigger_name(t->trigger_rule),
+                              "retries", t->retries, "image", t->image, "timeout_ms",
+                              (json_int_t)t->timeout_ms, "cache", t->cache, "publish", publish));
         }
         json_object_set_new(o, "task_list", tl);
     }
@@ -152,9 +155,15 @@ post_trigger(struct sched *s, struct http_conn *c, const struct http_req *req, c
             ld = secs;
         has_date = true;
     }
+    json_t *nc = body ? json_object_get(body, "no_cache") : NULL;
+    if (nc && !json_is_boolean(nc) && !json_is_null(nc)) {
+        json_decref(body);
+        http_respond_error(c, 400, "bad_request", "'no_cache' must be true or false");
+        return;
+    }
     char err[256];
     struct sched_run *r = NULL;
-    int rc = sched_trigger(s, dag, ld, has_date, params, &r, err, sizeof(err));
+    int rc = sched_trigger(s, dag, ld, has_date, params, json_is_true(nc), &r, err, sizeof(err));
     json_decref(body);
     if (rc) {
         int st = rc == CAIRN_EEXIST ? 409 : rc == CAIRN_ENOENT ? 404 : rc == CAIRN_ESTATE ? 503 : 400;

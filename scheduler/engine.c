@@ -16,12 +16,14 @@
 #include "api.h"
 #include "artifact.h"
 #include "backfill.h"
+#include "cache.h"
 #include "cal.h"
 #include "err.h"
 #include "expr.h"
 #include "http.h"
 #include "log.h"
 #include "proto.h"
+#include "publish.h"
 #include "ticks.h"
 #include "tz.h"
 #include "util.h"
@@ -52,6 +54,11 @@ struct sched {
     struct proto_key key;
     struct art_store *art;   /* where workers put outputs */
     struct bf_set *bfs;      /* backfills */
+    struct cache_index *cache_ix; /* code folder file digests, for cache keys */
+    json_t *cache_pending;   /* "cache/<key>" -> entry, committed with the next flush */
+    struct sched_ti **cache_q; /* ready tasks with `cache: true`, looked up before the flush */
+    size_t ncache_q, capcache_q, cache_qhead;
+    char *models_dir;        /* where `publish:` copies outputs */
     uv_timer_t tick;
     uv_prepare_t prepare;
     uv_fs_event_t fsev;
@@ -454,6 +461,329 @@ ti_make_ready(struct sched *s, struct sched_ti *ti)
     heap_push(s, ti);
 }
 
+/* ---------- step cache and models folder ---------- */
+
+/* The stored artifact an input resolves to in run r, or NULL. */
+static json_t *
+input_artifact(const struct sched_run *r, const struct dag_input *in)
+{
+    const struct sched_ti *up = &r->tis[in->task_idx];
+    json_t *found = NULL, *v;
+    size_t k;
+    if (up->outputs)
+        json_array_foreach(up->outputs, k, v)
+        {
+            if (!strcmp(json_string_value(json_object_get(v, "name")) ?: "", in->file))
+                found = v;
+        }
+    return found;
+}
+
+/* ti's step cache key (docs/dag-yaml.md) into hex; "" when it cannot be
+ * computed (a template that does not render, an input not stored, a code
+ * folder that cannot be read): the task then runs and is not stored. */
+static void
+ti_cache_key_of(struct sched *s, const struct sched_ti *ti, char hex[65])
+{
+    const struct sched_run *r = ti->run;
+    const struct dag *d = r->dv->dag;
+    const struct dag_task *t = &d->tasks[ti->idx];
+    struct dag_run_ctx rc = {r->logical_date, r->interval_end, r->run_id, r->overrides,
+                             r->noverrides};
+    char **argv = NULL, **envp = NULL, err[512];
+    struct cache_input *ins = NULL;
+    hex[0] = '\0';
+    if (dag_render_task(d, ti->idx, &rc, &argv, &envp, err, sizeof(err)) != 0)
+        return; /* dispatch fails the task with its message */
+    ins = xcalloc(t->ninputs + 1, sizeof(*ins));
+    for (size_t i = 0; i < t->ninputs; i++) {
+        json_t *a = input_artifact(r, &t->inputs[i]);
+        const char *sha = a ? json_string_value(json_object_get(a, "sha256")) : NULL;
+        if (!sha)
+            goto out; /* dispatch fails the task with its message */
+        ins[i].name = t->inputs[i].name;
+        ins[i].sha256 = sha;
+    }
+    struct sched_dag *sd = sched_find_dag(s, r->dag);
+    char *code = d->code ? dag_code_path(d->code, sd ? sd->file : NULL) : NULL;
+    struct cache_spec sp = {d->name, t->name,     t->image,   argv, envp,       t->outputs,
+                            t->noutputs, t->metrics, code, ins, t->ninputs};
+    if (cache_key(s->cache_ix, &sp, hex, err, sizeof(err)) != 0) {
+        hex[0] = '\0';
+        LOG(LOG_WARN, "CAIRN-CACHE-NOKEY", "%s/%s/%s: no cache key (%s); the task runs and its "
+            "result is not cached", r->dag, r->run_id, t->name, err);
+    }
+    free(code);
+out:
+    free(ins);
+    dag_strv_free(argv);
+    dag_strv_free(envp);
+}
+
+static void
+ti_cache_key(struct sched *s, struct sched_ti *ti)
+{
+    ti_cache_key_of(s, ti, ti->cache_key);
+    ti_dirty(s, ti, false);
+}
+
+/* The cache entry under a key: one not committed yet, else LMDB's. */
+static json_t *
+cache_lookup(struct sched *s, const char *hex)
+{
+    char key[80];
+    snprintf(key, sizeof(key), "cache/%s", hex);
+    json_t *e = json_object_get(s->cache_pending, key);
+    if (e)
+        return json_incref(e);
+    struct store_txn *t = NULL;
+    void *j = NULL;
+    if (store_txn_begin(s->store, false, &t) != 0)
+        return NULL;
+    if (store_get(t, STORE_META, key, &j) != 0)
+        j = NULL;
+    store_txn_abort(t);
+    return j;
+}
+
+/* Remember a successful attempt under its key; written with its success.
+ * The key is computed again first: if the code folder or the image changed
+ * while the task ran, what it computed belongs to neither key. */
+static void
+cache_store(struct sched *s, const struct sched_ti *ti)
+{
+    const struct sched_run *r = ti->run;
+    char now[65];
+    ti_cache_key_of(s, ti, now);
+    if (strcmp(now, ti->cache_key) != 0) {
+        LOG(LOG_WARN, "CAIRN-CACHE-CHANGED", "%s/%s/%s: the code folder or image changed while "
+            "the task ran; its result is not cached", r->dag, r->run_id,
+            r->dv->dag->tasks[ti->idx].name);
+        return;
+    }
+    char *key = xasprintf("cache/%s", ti->cache_key);
+    json_t *e = json_pack("{s:s, s:s, s:s, s:i, s:O, s:o, s:o}", "dag", r->dag, "run_id",
+                          r->run_id, "task", r->dv->dag->tasks[ti->idx].name, "attempt",
+                          ti->attempts, "outputs", ti->outputs, "metrics",
+                          ti->metrics ? json_deep_copy(ti->metrics) : json_object(),
+                          "created_at", sched_json_time(clock_wall_ms()));
+    json_object_set_new(s->cache_pending, key, e);
+    free(key);
+}
+
+/* Metrics of task idx and of every task upstream of it, by task name. */
+static json_t *
+lineage_metrics(const struct sched_run *r, size_t idx)
+{
+    const struct dag *d = r->dv->dag;
+    bool *seen = xcalloc(d->ntasks + 1, sizeof(*seen));
+    size_t *stack = xcalloc(d->ntasks + 1, sizeof(*stack));
+    size_t sp = 0;
+    stack[sp++] = idx;
+    seen[idx] = true;
+    while (sp) {
+        const struct dag_task *x = &d->tasks[stack[--sp]];
+        for (size_t i = 0; i < x->nneeds; i++)
+            if (!seen[x->needs[i]]) {
+                seen[x->needs[i]] = true;
+                stack[sp++] = x->needs[i];
+            }
+    }
+    json_t *m = json_object();
+    for (size_t i = 0; i < d->ntasks; i++)
+        if (seen[i] && r->tis[i].metrics)
+            json_object_set_new(m, d->tasks[i].name, json_deep_copy(r->tis[i].metrics));
+    free(seen);
+    free(stack);
+    return m;
+}
+
+/* Copy ti's `publish` outputs into the models folder with a record of the
+ * run (publish.h); sets ti->published. */
+static int
+ti_publish(struct sched *s, struct sched_ti *ti, char *err, size_t errlen)
+{
+    const struct sched_run *r = ti->run;
+    const struct dag *d = r->dv->dag;
+    const struct dag_task *t = &d->tasks[ti->idx];
+    struct publish_file *pf = xcalloc(t->npublish + 1, sizeof(*pf));
+    json_t *files = json_array();
+    int rc = 0;
+    for (size_t i = 0; i < t->npublish && !rc; i++) {
+        json_t *found = NULL, *v;
+        size_t k;
+        json_array_foreach(ti->outputs, k, v)
+        {
+            if (!strcmp(json_string_value(json_object_get(v, "name")) ?: "", t->publish[i]))
+                found = v;
+        }
+        if (!found) {
+            snprintf(err, errlen, "output '%s' was not stored", t->publish[i]);
+            rc = CAIRN_ENOENT;
+            break;
+        }
+        pf[i].name = t->publish[i];
+        pf[i].sha256 = json_string_value(json_object_get(found, "sha256"));
+        json_array_append_new(files, json_pack("{s:s, s:O, s:O}", "name", t->publish[i],
+                                               "sha256", json_object_get(found, "sha256"),
+                                               "size", json_object_get(found, "size")));
+    }
+    if (rc) {
+        free(pf);
+        json_decref(files);
+        return rc;
+    }
+    /* the params the run used: defaults with its overrides */
+    json_t *params = json_object();
+    for (size_t i = 0; i < d->nparams; i++)
+        json_object_set_new(params, d->params[i].name, json_string(d->params[i].value));
+    json_object_update(params, r->params);
+    char ld[48];
+    cal_format_iso(r->logical_date, 0, 1, ld, sizeof(ld));
+    json_t *rec = json_pack("{s:s, s:s, s:s, s:i, s:s, s:s, s:o, s:O, s:o, s:o}", "dag", r->dag,
+                            "run_id", r->run_id, "task", t->name, "attempt", ti->attempts,
+                            "logical_date", ld, "dag_version", d->version, "params", params,
+                            "files", files, "metrics", lineage_metrics(r, ti->idx),
+                            "published_at", sched_json_time(clock_wall_ms()));
+    json_object_set_new(rec, "cached_from",
+                        ti->cached_from ? json_deep_copy(ti->cached_from) : json_null());
+    char *text = json_dumps(rec, JSON_INDENT(2));
+    char *rtext = xasprintf("%s\n", text ? text : "{}");
+    char *release = ti->cached ? xasprintf("%s-cached", r->run_id)
+                               : xasprintf("%s-a%d", r->run_id, ti->attempts);
+    char *dir = NULL;
+    rc = publish_release(s->art, s->models_dir, r->dag, t->name, release, pf, t->npublish, rtext,
+                         &dir, err, errlen);
+    if (rc == 0) {
+        json_decref(ti->published);
+        char *latest = xasprintf("%s/%s/%s/latest", s->models_dir, r->dag, t->name);
+        ti->published = json_pack("{s:s, s:s, s:O}", "path", dir, "latest", latest, "files",
+                                  files);
+        free(latest);
+        LOG(LOG_NOTICE, "CAIRN-PUBLISHED", "%s/%s/%s: published %zu file%s to %s", r->dag,
+            r->run_id, t->name, t->npublish, t->npublish == 1 ? "" : "s", dir);
+    }
+    free(dir);
+    free(release);
+    free(rtext);
+    free(text);
+    json_decref(rec);
+    json_decref(files);
+    free(pf);
+    return rc;
+}
+
+/* A ready task instance with `cache: true`: if an earlier successful
+ * attempt had the same key and its blobs are still stored, succeed now
+ * with its outputs and metrics, without running. */
+static bool
+ti_cache_try(struct sched *s, struct sched_ti *ti)
+{
+    struct sched_run *r = ti->run;
+    const struct dag_task *t = &r->dv->dag->tasks[ti->idx];
+    ti_cache_key(s, ti);
+    if (!ti->cache_key[0] || ti->no_cache)
+        return false;
+    json_t *e = cache_lookup(s, ti->cache_key);
+    if (!e)
+        return false;
+    json_t *outs = json_array(), *eouts = json_object_get(e, "outputs");
+    const char *stale = NULL;
+    for (size_t i = 0; i < t->noutputs && !stale; i++) {
+        json_t *found = NULL, *v;
+        size_t k;
+        json_array_foreach(eouts, k, v)
+        {
+            if (!strcmp(json_string_value(json_object_get(v, "name")) ?: "", t->outputs[i]))
+                found = v;
+        }
+        const char *sha = found ? json_string_value(json_object_get(found, "sha256")) : NULL;
+        char *path = NULL;
+        if (!sha || !art_hex_valid(sha) || art_blob_path(s->art, sha, &path) != 0) {
+            stale = t->outputs[i];
+            break;
+        }
+        free(path);
+        json_array_append_new(outs, json_pack("{s:s, s:s, s:O, s:O}", "name", t->outputs[i],
+                                              "sha256", sha, "size",
+                                              json_object_get(found, "size"), "uri",
+                                              json_object_get(found, "uri")));
+    }
+    if (stale) {
+        LOG(LOG_INFO, "CAIRN-CACHE-STALE", "%s/%s/%s: the cached output '%s' is no longer "
+            "stored; running the task", r->dag, r->run_id, t->name, stale);
+        json_decref(outs);
+        json_decref(e);
+        return false;
+    }
+    json_decref(ti->outputs);
+    ti->outputs = outs;
+    json_decref(ti->metrics);
+    ti->metrics = NULL;
+    json_t *mets = json_object_get(e, "metrics");
+    if (json_is_object(mets) && json_object_size(mets))
+        ti->metrics = json_deep_copy(mets);
+    json_decref(ti->cached_from);
+    ti->cached_from = json_pack("{s:s, s:s, s:s, s:I}", "dag", r->dag, "run_id",
+                                json_string_value(json_object_get(e, "run_id")) ?: "?", "task",
+                                t->name, "attempt",
+                                json_integer_value(json_object_get(e, "attempt")));
+    ti->cached = true;
+    json_decref(e);
+    if (t->npublish) {
+        char err[512];
+        if (ti_publish(s, ti, err, sizeof(err)) != 0) {
+            LOG(LOG_ERR, "CAIRN-PUBLISH-FAILED", "%s/%s/%s: cannot publish the cached outputs "
+                "(%s); running the task", r->dag, r->run_id, t->name, err);
+            ti->cached = false;
+            json_decref(ti->cached_from);
+            ti->cached_from = NULL;
+            json_decref(ti->outputs);
+            ti->outputs = NULL;
+            json_decref(ti->metrics);
+            ti->metrics = NULL;
+            return false;
+        }
+    }
+    int64_t now = clock_wall_ms();
+    ti->queued_at = now;
+    ti->started_at = 0;
+    ti->ended_at = now;
+    ti->exit_code = -1;
+    free(ti->error);
+    ti->error = NULL;
+    ti->artifacts_dirty = true;
+    ti->decided = true;
+    LOG(LOG_INFO, "CAIRN-CACHE-HIT", "%s/%s/%s: reused the outputs of %s attempt %d", r->dag,
+        r->run_id, t->name, json_string_value(json_object_get(ti->cached_from, "run_id")),
+        (int)json_integer_value(json_object_get(ti->cached_from, "attempt")));
+    ti_finish(s, ti, TI_SUCCESS);
+    return true;
+}
+
+/* Look up the task instances queued by ti_evaluate, in order; the hits'
+ * downstreams join the queue. Misses become ready for workers. */
+static void
+cache_drain(struct sched *s)
+{
+    if (s->cache_qhead == s->ncache_q)
+        return;
+    while (s->cache_qhead < s->ncache_q) {
+        struct sched_ti *ti = s->cache_q[s->cache_qhead++];
+        if (!ti_cache_try(s, ti))
+            ti_make_ready(s, ti);
+    }
+    s->cache_qhead = s->ncache_q = 0;
+    dispatch_parked(s);
+}
+
+void
+sched_ti_set_no_cache(struct sched *s, struct sched_ti *ti, bool on)
+{
+    ti->no_cache = on;
+    ti_dirty(s, ti, false);
+}
+
 /* Decide a pending task instance from its upstreams' states (trigger
  * rules). Called when an upstream finishes; `all_done` when none is left. */
 /* Values for `when`: upstream metrics and the run's params. */
@@ -565,6 +895,15 @@ ti_evaluate(struct sched *s, struct sched_ti *ti)
         }
     }
     if (out == TI_QUEUED) {
+        if (t->cache) {
+            /* looked up in cache_drain, before this iteration's commit: a
+             * hit finishes the task, which readies its downstreams, and
+             * doing that here would recurse once per hit */
+            ti->decided = true;
+            xgrow((void **)&s->cache_q, &s->capcache_q, s->ncache_q + 1, sizeof(*s->cache_q));
+            s->cache_q[s->ncache_q++] = ti;
+            return;
+        }
         ti_make_ready(s, ti);
     } else if (out != TI_PENDING) {
         ti->decided = true;
@@ -700,6 +1039,8 @@ run_free(struct sched *s, struct sched_run *r)
         free(r->tis[i].error);
         json_decref(r->tis[i].outputs);
         json_decref(r->tis[i].metrics);
+        json_decref(r->tis[i].cached_from);
+        json_decref(r->tis[i].published);
     }
     free(r->tis);
     for (size_t i = 0; i < r->noverrides; i++) {
@@ -766,7 +1107,7 @@ run_exists(struct sched *s, const char *dag, const char *rid)
  * allows, oldest first. params (borrowed) are the run's overrides. */
 static struct sched_run *
 run_create(struct sched *s, struct sched_dag *sd, const char *rid, const char *type, int64_t ld,
-           json_t *params)
+           json_t *params, bool no_cache)
 {
     const struct dag *d = sd->cur->dag;
     struct sched_run *r = run_alloc(s, sd->name, rid, sd->cur);
@@ -776,9 +1117,12 @@ run_create(struct sched *s, struct sched_dag *sd, const char *rid, const char *t
     r->created_at = clock_wall_ms();
     r->state = RUN_QUEUED;
     run_set_params(r, params);
+    r->no_cache = no_cache;
     run_dirty(s, r);
-    for (size_t i = 0; i < r->ntis; i++)
+    for (size_t i = 0; i < r->ntis; i++) {
+        r->tis[i].no_cache = no_cache;
         ti_dirty(s, &r->tis[i], false);
+    }
     LOG(LOG_INFO, "CAIRN-RUN-CREATED", "run %s of %s created", rid, sd->name);
     admit_runs(s, sd);
     dispatch_parked(s);
@@ -813,7 +1157,7 @@ schedule_runs(struct sched *s)
             char other[128];
             enum run_state ost;
             if (!sched_run_at_date(s, sd->name, due[k], other, sizeof(other), &ost))
-                run_create(s, sd, rid, "scheduled", due[k], NULL);
+                run_create(s, sd, rid, "scheduled", due[k], NULL, false);
             sd->cursor = due[k];
             sd->has_cursor = true;
             dag_dirty(s, sd);
@@ -896,7 +1240,7 @@ sched_params_check(const struct dag *d, json_t *params, json_t **out, char *err,
 
 int
 sched_trigger(struct sched *s, const char *dag, int64_t logical_date, bool has_date,
-              json_t *params, struct sched_run **out, char *err, size_t errlen)
+              json_t *params, bool no_cache, struct sched_run **out, char *err, size_t errlen)
 {
     struct sched_dag *sd = sched_find_dag(s, dag);
     if (!sd || !sd->cur) {
@@ -937,8 +1281,9 @@ sched_trigger(struct sched *s, const char *dag, int64_t logical_date, bool has_d
         json_decref(p);
         return CAIRN_EEXIST;
     }
-    *out = run_create(s, sd, rid, "manual", ld, p);
+    *out = run_create(s, sd, rid, "manual", ld, p, no_cache);
     json_decref(p);
+    cache_drain(s); /* the answer shows the tasks the cache finished */
     return 0;
 }
 
@@ -994,7 +1339,7 @@ sched_create_run(struct sched *s, const char *dag, const char *run_id, const cha
     struct sched_dag *sd = sched_find_dag(s, dag);
     if (!sd || !sd->cur || s->stopping)
         return NULL;
-    return run_create(s, sd, run_id, type, ld, params);
+    return run_create(s, sd, run_id, type, ld, params, false);
 }
 
 /* A run by id: from memory, or loaded from the store into memory (so it can
@@ -1066,7 +1411,14 @@ run_reset(struct sched *s, struct sched_run *r, const bool *sel)
         ti->outputs = NULL;
         json_decref(ti->metrics);
         ti->metrics = NULL;
-        ti_dirty(s, ti, false);
+        /* a clear means "compute this again": no cache hit this time */
+        ti->cached = false;
+        json_decref(ti->cached_from);
+        ti->cached_from = NULL;
+        json_decref(ti->published);
+        ti->published = NULL;
+        ti->cache_key[0] = '\0';
+        sched_ti_set_no_cache(s, ti, true);
         r->nfinished--;
         n++;
     }
@@ -1323,15 +1675,7 @@ lease_json(struct sched *s, struct sched_ti *ti)
     json_t *ji = json_array();
     for (size_t i = 0; i < t->ninputs; i++) {
         const struct dag_input *in = &t->inputs[i];
-        const struct sched_ti *up = &r->tis[in->task_idx];
-        json_t *found = NULL, *v;
-        size_t k;
-        if (up->outputs)
-            json_array_foreach(up->outputs, k, v)
-            {
-                if (!strcmp(json_string_value(json_object_get(v, "name")) ?: "", in->file))
-                    found = v;
-            }
+        json_t *found = input_artifact(r, in);
         if (!found) {
             LOG(LOG_ERR, "CAIRN-INPUT-MISSING", "%s/%s/%s: input '%s' (%s/%s) has no stored "
                 "artifact", r->dag, r->run_id, t->name, in->name, in->task, in->file);
@@ -1411,6 +1755,11 @@ dispatch(struct sched *s, struct sched_worker *w, int free_slots)
         free(ti->error);
         ti->error = NULL;
         ti->log_size = 0;
+        ti->cached = false;
+        json_decref(ti->cached_from);
+        ti->cached_from = NULL;
+        json_decref(ti->published);
+        ti->published = NULL;
         json_t *lj = lease_json(s, ti);
         if (!lj) {
             ti->error = xstrdup("cannot prepare the task: a template does not render or an "
@@ -1888,7 +2237,6 @@ handle_result(struct sched *s, struct wire_req *req)
         }
         json_decref(ti->outputs);
         ti->outputs = outs;
-        ti->artifacts_dirty = true;
         json_t *mets = json_object_get(req->body, "metrics");
         json_decref(ti->metrics);
         ti->metrics = NULL;
@@ -1902,6 +2250,26 @@ handle_result(struct sched *s, struct wire_req *req)
                     json_object_set(ti->metrics, mk, mv);
             }
         }
+        const struct dag_task *t = &ti->run->dv->dag->tasks[ti->idx];
+        if (t->npublish && ti_publish(s, ti, err, sizeof(err)) != 0) {
+            /* the files stay in the artifact store; the attempt is retried
+             * like any failure, and a success counts only once published */
+            LOG(LOG_ERR, "CAIRN-PUBLISH-FAILED", "%s/%s/%s attempt %d: cannot publish: %s",
+                ti->run->dag, ti->run->run_id, t->name, ti->attempts, err);
+            free(ti->error);
+            ti->error = xasprintf("cannot publish to the models folder: %s", err);
+            json_decref(ti->outputs);
+            ti->outputs = NULL;
+            json_decref(ti->metrics);
+            ti->metrics = NULL;
+            attempt_failed(s, ti);
+            ack(s, req, true, NULL);
+            dispatch_parked(s);
+            return;
+        }
+        ti->artifacts_dirty = true;
+        if (t->cache && ti->cache_key[0])
+            cache_store(s, ti);
         ti_finish(s, ti, TI_SUCCESS);
     } else {
         attempt_failed(s, ti);
@@ -2026,6 +2394,13 @@ ti_record(const struct sched_ti *ti)
                      ti->metrics ? json_incref(ti->metrics) : json_object());
     if (ti->attempt_base)
         json_object_set_new(j, "attempt_base", json_integer(ti->attempt_base));
+    json_object_set_new(j, "cached", json_boolean(ti->cached));
+    json_object_set_new(j, "cached_from",
+                        ti->cached_from ? json_incref(ti->cached_from) : json_null());
+    json_object_set_new(j, "no_cache", json_boolean(ti->no_cache));
+    json_object_set_new(j, "cache_key",
+                        ti->cache_key[0] ? json_string(ti->cache_key) : json_null());
+    json_object_set_new(j, "published", ti->published ? json_incref(ti->published) : json_null());
     return j;
 }
 
@@ -2060,14 +2435,14 @@ run_record(const struct sched_run *r)
     char ld[48], ie[48];
     cal_format_iso(r->logical_date, 0, 1, ld, sizeof(ld));
     cal_format_iso(r->interval_end, 0, 1, ie, sizeof(ie));
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:s, s:O, s:I, s:s?}",
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:s, s:O, s:I, s:b, s:s?}",
                      "run_id", r->run_id, "dag", r->dag, "state",
                      sched_run_state_name(r->state), "run_type", r->run_type, "logical_date", ld,
                      "data_interval_start", ld, "data_interval_end", ie, "created_at",
                      sched_json_time(r->created_at), "started_at",
                      sched_json_time(r->started_at), "ended_at", sched_json_time(r->ended_at),
                      "dag_version", r->dv->dag->version, "params", r->params, "seq",
-                     (json_int_t)r->seq, "backfill_id", r->backfill);
+                     (json_int_t)r->seq, "no_cache", r->no_cache, "backfill_id", r->backfill);
 }
 
 json_t *
@@ -2153,6 +2528,8 @@ flush(struct sched *s)
                 json_object_set_new(rec, "task", json_string(task));
                 json_object_set_new(rec, "attempt", json_integer(ti->attempts));
                 json_object_set_new(rec, "created_at", sched_json_time(ti->ended_at));
+                if (ti->cached_from)
+                    json_object_set(rec, "cached_from", ti->cached_from);
                 if (!rc)
                     rc = store_put(t, STORE_ARTIFACTS, artkey, rec);
                 json_decref(rec);
@@ -2166,6 +2543,14 @@ flush(struct sched *s)
             json_decref(j);
             free(key);
         }
+    }
+    const char *ckey;
+    json_t *cval;
+    json_object_foreach(s->cache_pending, ckey, cval)
+    {
+        if (rc)
+            break;
+        rc = store_put(t, STORE_META, ckey, cval);
     }
     for (size_t i = 0; i < s->ndirty_dags && !rc; i++) {
         struct sched_dag *sd = s->dirty_dags[i];
@@ -2206,6 +2591,7 @@ clear_dirty(struct sched *s)
         ti->dirty_next = NULL;
     }
     json_object_clear(s->ended_attempts);
+    json_object_clear(s->cache_pending);
     s->ndirty_dags = 0;
     s->lease_seq_dirty = false;
     if (s->bfs)
@@ -2254,8 +2640,10 @@ static void
 prepare_cb(uv_prepare_t *h)
 {
     struct sched *s = h->data;
+    cache_drain(s);
     bool dirty = s->dirty_runs || s->dirty_tis || s->ndirty_dags || s->lease_seq_dirty ||
-                 json_object_size(s->ended_attempts) || bf_dirty(s->bfs);
+                 json_object_size(s->ended_attempts) || json_object_size(s->cache_pending) ||
+                 bf_dirty(s->bfs);
     if (!dirty && !s->nreplies && !s->nafters)
         return;
     if (dirty) {
@@ -2592,6 +2980,17 @@ recover_ti_cb(void *ud, const char *key, const void *json)
     json_t *mets = json_object_get(j, "metrics");
     if (json_is_object(mets) && json_object_size(mets))
         ti->metrics = json_incref(mets);
+    ti->cached = json_is_true(json_object_get(j, "cached"));
+    json_t *cf = json_object_get(j, "cached_from");
+    if (json_is_object(cf))
+        ti->cached_from = json_incref(cf);
+    ti->no_cache = json_is_true(json_object_get(j, "no_cache"));
+    const char *ck = json_string_value(json_object_get(j, "cache_key"));
+    if (ck && art_hex_valid(ck))
+        snprintf(ti->cache_key, sizeof(ti->cache_key), "%s", ck);
+    json_t *pub = json_object_get(j, "published");
+    if (json_is_object(pub))
+        ti->published = json_incref(pub);
     return 0;
 }
 
@@ -2638,6 +3037,7 @@ run_from_record(struct sched *s, struct store_txn *t, json_t *j)
         s->run_seq = (uint64_t)seq;
     r->seq = (uint64_t)seq;
     run_set_params(r, json_object_get(j, "params"));
+    r->no_cache = json_is_true(json_object_get(j, "no_cache"));
     struct recover_ctx rc = {s, t, r};
     char *prefix = xasprintf("%s" SEP, r->key);
     store_scan(t, STORE_TIS, prefix, recover_ti_cb, &rc);
@@ -2779,6 +3179,18 @@ sched_new(struct sched **out, uv_loop_t *loop, const struct sched_config *cfg, c
     hmap_init(&s->runs_by_key);
     hmap_init(&s->lease_map);
     s->ended_attempts = json_object();
+    s->cache_pending = json_object();
+    s->cache_ix = cache_index_new();
+    s->models_dir = cfg->models_dir ? xstrdup(cfg->models_dir)
+                                    : xasprintf("%s/models", cfg->data_dir);
+    if (s->models_dir[0] != '/') { /* published paths in the API are absolute */
+        char cwd[4096];
+        if (getcwd(cwd, sizeof(cwd))) {
+            char *abs = xasprintf("%s/%s", cwd, s->models_dir);
+            free(s->models_dir);
+            s->models_dir = abs;
+        }
+    }
     if (cfg->token_file) {
         if ((rc = proto_key_load(&s->key, cfg->token_file, err, errlen)) != 0)
             goto fail;
@@ -2994,8 +3406,12 @@ sched_free(struct sched *s)
     }
     free(s->workers);
     free(s->heap);
+    free(s->cache_q);
     free(s->dirty_dags);
     json_decref(s->ended_attempts);
+    json_decref(s->cache_pending);
+    cache_index_free(s->cache_ix);
+    free(s->models_dir);
     free(s->replies);
     free(s->afters);
     bf_free(s->bfs);
@@ -3050,6 +3466,12 @@ const char *
 sched_data_dir(const struct sched *s)
 {
     return s->cfg.data_dir;
+}
+
+const char *
+sched_models_dir(const struct sched *s)
+{
+    return s->models_dir;
 }
 
 void

@@ -83,6 +83,14 @@ struct sched_ti {
     int64_t log_size;           /* bytes stored for the current attempt */
     json_t *outputs;            /* artifacts of the successful attempt, or NULL */
     json_t *metrics;            /* its metrics {name: number}, or NULL */
+    /* step cache and models folder (docs/dag-yaml.md): cache_key is set when
+     * the task becomes ready; cached, cached_from and published are set by a
+     * hit or a publish and cleared when an attempt starts */
+    char cache_key[65];         /* step cache key ("" = none: no cache, or not computable) */
+    bool cached;                /* succeeded from the cache, without running */
+    json_t *cached_from;        /* {dag, run_id, task, attempt} it reused, or NULL */
+    bool no_cache;              /* do not reuse (a success still refreshes the cache) */
+    json_t *published;          /* {path, latest, files} in the models folder, or NULL */
     size_t heap_idx;            /* in the ready heap, or SIZE_MAX */
     bool dirty, attempt_dirty, artifacts_dirty;
     struct sched_ti *dirty_next;
@@ -102,6 +110,7 @@ struct sched_run {
     int64_t interval_end;       /* UTC seconds */
     int64_t created_at, started_at, ended_at; /* wall ms */
     json_t *params;             /* overrides {name: "value"} */
+    bool no_cache;              /* triggered with no_cache: its tasks do not reuse */
     struct dag_kv *overrides;
     size_t noverrides;
     struct sched_ti *tis;
@@ -158,6 +167,7 @@ struct sched_config {
     int64_t lease_ttl_ms;
     int64_t heartbeat_ms;
     int max_lost;               /* lease losses tolerated per task instance */
+    const char *models_dir;     /* where `publish:` goes; NULL = DATA/models */
 };
 
 struct sched;
@@ -183,12 +193,15 @@ struct sched_worker *sched_worker_at(struct sched *s, size_t i);
 /* Running task instances of a worker, for listings. */
 void sched_worker_running(struct sched *s, const struct sched_worker *w, json_t *arr);
 const char *sched_data_dir(const struct sched *s);
+/* The models folder (--models, default DATA/models). */
+const char *sched_models_dir(const struct sched *s);
 
 /* Create a manual run. On success *run is set; the caller answers its
  * client from sched_after_commit. Errors: CAIRN_ENOENT (no such DAG, or an
  * unknown param: err), CAIRN_EEXIST (a run for that logical date exists). */
 int sched_trigger(struct sched *s, const char *dag, int64_t logical_date, bool has_date,
-                  json_t *params, struct sched_run **run, char *err, size_t errlen);
+                  json_t *params, bool no_cache, struct sched_run **run, char *err,
+                  size_t errlen);
 /* Check a trigger's or backfill's params against the DAG: strings, numbers
  * and booleans, kept as text. *out gets a new object {name: "text"}.
  * CAIRN_EINVAL (bad type) or CAIRN_ENOENT (unknown param), with err. */
@@ -222,6 +235,12 @@ int sched_cancel(struct sched *s, const char *dag, const char *run_id, struct sc
 /* The backfills (backfill.h). */
 struct bf_set *sched_backfills(struct sched *s);
 
+/* Make a task instance skip (on) or use (off) the step cache the next time
+ * it becomes ready; persisted with the task instance, so a restart keeps it.
+ * A run triggered with no_cache sets it on all its task instances; `clear`
+ * sets it before it makes a task instance pending again. A success still
+ * stores its outputs in the cache. */
+void sched_ti_set_no_cache(struct sched *s, struct sched_ti *ti, bool on);
 /* Pause or unpause a DAG's schedule (persisted). CAIRN_ENOENT if unknown. */
 int sched_set_paused(struct sched *s, const char *dag, bool paused);
 /* Next n scheduled logical dates and when each run will be created (UTC

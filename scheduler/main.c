@@ -15,7 +15,7 @@
 #define DEFAULT_CONFIG "/etc/cairn/cairn.yaml"
 
 struct opts {
-    char *dags, *data, *listen, *http, *token_file, *log_level;
+    char *dags, *data, *listen, *http, *token_file, *log_level, *models;
     int64_t lease_ttl_ms;
 };
 
@@ -24,10 +24,11 @@ usage(FILE *out)
 {
     fputs("usage: cairn-scheduler --dags DIR --data DIR [--listen NNG_URL] [--http HOST:PORT]\n"
           "                       [--config FILE] [--token-file FILE] [--lease-ttl MS]\n"
-          "                       [--log-level error|warn|notice|info|debug]\n"
-          "Defaults: --listen tcp://127.0.0.1:7781, --http 127.0.0.1:7780; a YAML config file\n"
-          "(" DEFAULT_CONFIG " when present) may set dags, data, listen, http, token_file,\n"
-          "lease_ttl_ms and log_level; flags win.\n",
+          "                       [--models DIR] [--log-level error|warn|notice|info|debug]\n"
+          "Defaults: --listen tcp://127.0.0.1:7781, --http 127.0.0.1:7780, --models DATA/models\n"
+          "(where tasks' `publish:` outputs go); a YAML config file (" DEFAULT_CONFIG "\n"
+          "when present) may set dags, data, listen, http, token_file, lease_ttl_ms, models\n"
+          "and log_level; flags win.\n",
           out);
 }
 
@@ -87,6 +88,8 @@ load_config(struct opts *o, const char *path, int required)
             set(&o->token_file, v->str);
         else if (!strcmp(k->str, "log_level"))
             set(&o->log_level, v->str);
+        else if (!strcmp(k->str, "models"))
+            set(&o->models, v->str);
         else if (!strcmp(k->str, "lease_ttl_ms"))
             o->lease_ttl_ms = strtoll(v->str, NULL, 10);
         else {
@@ -155,6 +158,8 @@ main(int argc, char **argv)
             set(&cli.token_file, v);
         else if (!strcmp(a, "--log-level"))
             set(&cli.log_level, v);
+        else if (!strcmp(a, "--models"))
+            set(&cli.models, v);
         else if (!strcmp(a, "--lease-ttl"))
             cli.lease_ttl_ms = strtoll(v, NULL, 10);
         else if (!strcmp(a, "--config"))
@@ -179,6 +184,7 @@ main(int argc, char **argv)
     MERGE(http)
     MERGE(token_file)
     MERGE(log_level)
+    MERGE(models)
     if (cli.lease_ttl_ms)
         o.lease_ttl_ms = cli.lease_ttl_ms;
     if (!o.dags || !o.data) {
@@ -200,6 +206,7 @@ main(int argc, char **argv)
     cfg.listen_url = o.listen ? o.listen : "tcp://127.0.0.1:7781";
     cfg.token_file = o.token_file;
     cfg.lease_ttl_ms = o.lease_ttl_ms;
+    cfg.models_dir = o.models;
     char *hp = xstrdup(o.http ? o.http : "127.0.0.1:7780");
     char *colon = strrchr(hp, ':');
     if (!colon) {
@@ -221,8 +228,10 @@ main(int argc, char **argv)
         uv_loop_close(&loop);
         return 1;
     }
-    LOG(LOG_NOTICE, "CAIRN-START", "scheduler ready: dags %s, data %s, workers %s, http %s:%d",
-        cfg.dags_dir, cfg.data_dir, cfg.listen_url, cfg.http_host, sched_http_port(the_sched));
+    LOG(LOG_NOTICE, "CAIRN-START",
+        "scheduler ready: dags %s, data %s, workers %s, http %s:%d, models %s", cfg.dags_dir,
+        cfg.data_dir, cfg.listen_url, cfg.http_host, sched_http_port(the_sched),
+        sched_models_dir(the_sched));
     uv_signal_init(&loop, &sig_term);
     uv_signal_init(&loop, &sig_int);
     uv_signal_start(&sig_term, signal_cb, SIGTERM);
@@ -238,5 +247,6 @@ main(int argc, char **argv)
     free(o.http);
     free(o.token_file);
     free(o.log_level);
+    free(o.models);
     return 0;
 }

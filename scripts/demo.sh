@@ -61,12 +61,24 @@ print("  deploy     " + d["state"] + ("" if d["state"] == "success" else " (" + 
 
 say "Artifacts (content-addressed, SHA-256)"
 "$CAIRN" artifacts list "$run" --dag iris
-model=$("$CAIRN" artifacts list "$run" --dag iris --json | /usr/bin/python3 -c '
+
+say "The models folder (deploy publishes model.pkl there when the gate lets it through)"
+latest=$("$CAIRN" runs show "$run" --dag iris --json | /usr/bin/python3 -c '
 import json, sys
-a = [x for x in json.load(sys.stdin)["artifacts"] if x["task"] == "deploy" and x["name"] == "model.pkl"]
-print(a[0]["sha256"] if a else "none")')
-echo
-echo "Deployed model: sha256 $model"
+d = [t for t in json.load(sys.stdin)["tasks"] if t["task"] == "deploy"][0]
+print((d.get("published") or {}).get("latest", ""))')
+if [ -n "$latest" ]; then
+    echo "published: $latest -> $(readlink "$latest")"
+    ls -l "$latest/"
+    echo "sha256 of the published model: $(sha256sum "$latest/model.pkl" | cut -d' ' -f1)"
+    echo
+    echo "$latest/publish.json (which run produced it):"
+    cat "$latest/publish.json"
+    echo "(the models folder is --models, by default DATA/models of the scheduler; this"
+    echo " demo's is in its temporary folder, removed when it exits)"
+else
+    echo "nothing was published: deploy did not run (see its state above)"
+fi
 
 say "Logs of 'evaluate'"
 "$CAIRN" logs "$run" evaluate --dag iris

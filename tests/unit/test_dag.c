@@ -237,6 +237,10 @@ test_full_model(void **state)
     assert_int_equal(evaluate->trigger_rule, DAG_TRIGGER_ALL_DONE);
     assert_non_null(deploy->when_expr);
     assert_true(deploy->network);
+    assert_int_equal(deploy->npublish, 1);
+    assert_string_equal(deploy->publish[0], "model.pkl");
+    assert_int_equal(train->npublish, 0);
+    assert_false(deploy->cache);
     assert_false(ingest->network);
     assert_string_equal(ingest->image, "host");
     /* graph */

@@ -1,17 +1,22 @@
 """deploy: publish the trained model, with a record of the run that made it.
 
 The DAG runs this only when evaluate's accuracy reaches params.min_accuracy.
-Task containers have a read-only root filesystem, so the published copy goes
-to /outputs:
+Task containers have a read-only root filesystem, so the copy goes to
+/outputs:
 
   /outputs/model.pkl       the model (byte for byte train's model.pkl)
   /outputs/deployed.json   {run_id, dag, logical_date, model, sha256, bytes,
                             metrics, deployed_at}
 
-If MODELS_DIR is set and writable (e.g. a host folder bind mounted into the
-container), the same two files also go to MODELS_DIR/<run_id>/, and
-MODELS_DIR/latest is pointed at that folder. A MODELS_DIR that cannot be
-written is reported and skipped; the task still succeeds.
+Under Cairn the DAG declares `publish: [model.pkl]`: when this task succeeds
+the scheduler copies model.pkl from the artifact store to its models folder
+(MODELS/iris/deploy/latest/model.pkl, with publish.json beside it), so this
+script writes nowhere else.
+
+Run outside Cairn, MODELS_DIR may name a folder to publish to instead: the
+same two files go to MODELS_DIR/<run_id>/, and MODELS_DIR/latest is pointed
+at that folder. A MODELS_DIR that cannot be written is reported and skipped;
+the task still succeeds.
 """
 
 import datetime

@@ -1,0 +1,196 @@
+#include "publish.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "artifact.h"
+#include "err.h"
+#include "util.h"
+
+#define RECORD_NAME "publish.json"
+
+static unsigned publish_seq;
+
+static int
+sys_err(char *err, size_t errlen, int e, const char *what, const char *path)
+{
+    snprintf(err, errlen, "%s %s: %s", what, path, strerror(e));
+    return (e == ENOSPC || e == EDQUOT) ? CAIRN_EFULL : CAIRN_EIO;
+}
+
+static int
+fsync_path(const char *path, int flags, char *err, size_t errlen)
+{
+    int fd = open(path, flags | O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return sys_err(err, errlen, errno, "cannot open", path);
+    int rc = 0;
+    if (fsync(fd) != 0 && errno != EINVAL) /* EINVAL: a file system without fsync */
+        rc = sys_err(err, errlen, errno, "cannot fsync", path);
+    close(fd);
+    return rc;
+}
+
+static char *
+safe_name(const char *s)
+{
+    char *out = xstrdup(*s ? s : "_");
+    for (char *p = out; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              strchr("._:+-", *p)))
+            *p = '_';
+    if (out[0] == '.')
+        out[0] = '_'; /* never a hidden name, nor "." or ".." */
+    return out;
+}
+
+/* Remove a temporary release folder (flat: files only). */
+static void
+remove_tmp(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d) {
+        struct dirent *de;
+        while ((de = readdir(d))) {
+            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+                continue;
+            char *p = xasprintf("%s/%s", dir, de->d_name);
+            unlink(p);
+            free(p);
+        }
+        closedir(d);
+    }
+    rmdir(dir);
+}
+
+static int
+write_record(const char *path, const char *record, char *err, size_t errlen)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+    if (fd < 0)
+        return sys_err(err, errlen, errno, "cannot create", path);
+    size_t len = strlen(record), off = 0;
+    int rc = 0;
+    while (off < len && !rc) {
+        ssize_t n = write(fd, record + off, len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            rc = sys_err(err, errlen, n < 0 ? errno : EIO, "cannot write", path);
+        else
+            off += (size_t)n;
+    }
+    if (!rc && fsync(fd) != 0 && errno != EINVAL)
+        rc = sys_err(err, errlen, errno, "cannot fsync", path);
+    if (close(fd) != 0 && !rc)
+        rc = sys_err(err, errlen, errno, "cannot write", path);
+    return rc;
+}
+
+/* Build the release in a temporary folder and rename it to final. */
+static int
+build_release(struct art_store *art, const char *releases, const char *final, const char *rel,
+              const struct publish_file *files, size_t nfiles, const char *record, char *err,
+              size_t errlen)
+{
+    char *tmp = xasprintf("%s/.tmp-%s-%ld-%u", releases, rel, (long)getpid(), publish_seq++);
+    int rc = 0;
+    if (mkdir(tmp, 0755) != 0) {
+        rc = sys_err(err, errlen, errno, "cannot create", tmp);
+        free(tmp);
+        return rc;
+    }
+    for (size_t i = 0; i < nfiles && !rc; i++) {
+        char *dest = xasprintf("%s/%s", tmp, files[i].name);
+        char aerr[512];
+        /* a copy, digest checked while it is written: the models folder
+         * may be on another file system, and no one writing through it can
+         * change a blob other runs use */
+        rc = art_fetch(art, files[i].sha256, dest, ART_FETCH_COPY, aerr, sizeof(aerr));
+        if (rc)
+            snprintf(err, errlen, "cannot copy '%s': %s", files[i].name, aerr);
+        else
+            rc = fsync_path(dest, 0, err, errlen);
+        free(dest);
+    }
+    if (!rc) {
+        char *rp = xasprintf("%s/%s", tmp, RECORD_NAME);
+        rc = write_record(rp, record, err, errlen);
+        free(rp);
+    }
+    if (!rc)
+        rc = fsync_path(tmp, O_DIRECTORY, err, errlen);
+    if (!rc && rename(tmp, final) != 0) {
+        int e = errno;
+        struct stat st;
+        if ((e == EEXIST || e == ENOTEMPTY) && stat(final, &st) == 0 && S_ISDIR(st.st_mode))
+            rc = 0; /* published meanwhile: keep that one */
+        else
+            rc = sys_err(err, errlen, e, "cannot rename into", final);
+        remove_tmp(tmp);
+    } else if (rc) {
+        remove_tmp(tmp);
+    }
+    free(tmp);
+    return rc;
+}
+
+int
+publish_release(struct art_store *art, const char *models_dir, const char *dag,
+                const char *task, const char *release, const struct publish_file *files,
+                size_t nfiles, const char *record, char **dir_out, char *err, size_t errlen)
+{
+    char *sdag = safe_name(dag), *stask = safe_name(task), *rel = safe_name(release);
+    char *base = xasprintf("%s/%s/%s", models_dir, sdag, stask);
+    char *releases = xasprintf("%s/releases", base);
+    char *final = xasprintf("%s/%s", releases, rel);
+    char *target = xasprintf("releases/%s", rel);
+    char *link = xasprintf("%s/.latest-%ld-%u", base, (long)getpid(), publish_seq++);
+    char *latest = xasprintf("%s/latest", base);
+    int rc = 0;
+    struct stat st;
+    if (fs_mkdirs(releases) != 0) {
+        rc = sys_err(err, errlen, errno, "cannot create", releases);
+        goto out;
+    }
+    if (stat(final, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        rc = build_release(art, releases, final, rel, files, nfiles, record, err, errlen);
+        if (!rc)
+            rc = fsync_path(releases, O_DIRECTORY, err, errlen);
+        if (rc)
+            goto out;
+    }
+    unlink(link);
+    if (symlink(target, link) != 0) {
+        rc = sys_err(err, errlen, errno, "cannot create the link", link);
+        goto out;
+    }
+    if (rename(link, latest) != 0) {
+        rc = sys_err(err, errlen, errno, "cannot switch", latest);
+        unlink(link);
+        goto out;
+    }
+    rc = fsync_path(base, O_DIRECTORY, err, errlen);
+    if (!rc && dir_out) {
+        *dir_out = final;
+        final = NULL;
+    }
+out:
+    free(sdag);
+    free(stask);
+    free(rel);
+    free(base);
+    free(releases);
+    free(final);
+    free(target);
+    free(link);
+    free(latest);
+    return rc;
+}
