@@ -678,6 +678,7 @@ run_free(struct sched *s, struct sched_run *r)
         free(r->tis[i].error);
         json_decref(r->tis[i].outputs);
         json_decref(r->tis[i].metrics);
+        json_decref(r->tis[i].prov);
     }
     free(r->tis);
     for (size_t i = 0; i < r->noverrides; i++) {
@@ -997,7 +998,7 @@ lease_json(struct sched *s, struct sched_ti *ti)
     dag_strv_free(argv);
     dag_strv_free(envp);
     /* inputs resolve to the artifacts their upstream attempt stored */
-    json_t *ji = json_array();
+    json_t *ji = json_array(), *pi = json_array();
     for (size_t i = 0; i < t->ninputs; i++) {
         const struct dag_input *in = &t->inputs[i];
         const struct sched_ti *up = &r->tis[in->task_idx];
@@ -1016,12 +1017,20 @@ lease_json(struct sched *s, struct sched_ti *ti)
             json_decref(je);
             json_decref(jo);
             json_decref(ji);
+            json_decref(pi);
             return NULL;
         }
-        json_array_append_new(ji, json_pack("{s:s, s:O, s:O}", "name", in->name, "sha256",
-                                            json_object_get(found, "sha256"), "uri",
-                                            json_object_get(found, "uri")));
+        json_t *sha = json_object_get(found, "sha256");
+        json_array_append_new(ji, json_pack("{s:s, s:O, s:O}", "name", in->name, "sha256", sha,
+                                            "uri", json_object_get(found, "uri")));
+        json_array_append_new(pi, json_pack("{s:s, s:s, s:s, s:O}", "name", in->name, "task",
+                                            in->task, "file", in->file, "sha256", sha));
     }
+    /* provenance for the attempt record: the same arrays the lease carries
+     * (shared, never changed after this) */
+    json_decref(ti->prov);
+    ti->prov = json_pack("{s:s, s:O, s:O, s:o}", "image", t->image, "argv", ja, "env", je,
+                         "inputs", pi);
     struct sched_dag *sd = sched_find_dag(s, r->dag);
     char *code = d->code ? dag_code_path(d->code, sd ? sd->file : NULL) : NULL;
     json_t *extra = json_pack("{s:s?, s:s?}", "code", code, "metrics", t->metrics);
@@ -1073,6 +1082,8 @@ dispatch(struct sched *s, struct sched_worker *w, int free_slots)
         }
         if (ti->attempt_dirty && ti->attempts > 0)
             attempt_keep(s, ti); /* the last attempt ended in this iteration */
+        json_decref(ti->prov); /* lease_json sets the new attempt's */
+        ti->prov = NULL;
         ti->attempts++;
         ti->lease_id = ++s->lease_seq;
         s->lease_seq_dirty = true;
@@ -1705,13 +1716,17 @@ attempt_record(const struct sched_ti *ti)
                      : ti->state == TI_SUCCESS ? "success"
                                                : "failed";
     int64_t dur = ti->ended_at && ti->started_at ? ti->ended_at - ti->started_at : 0;
-    return json_pack("{s:i, s:I, s:s?, s:s, s:o, s:o, s:i, s:i, s:b, s:b, s:s?, s:I, s:I}",
-                     "attempt", ti->attempts, "lease_id", (json_int_t)ti->lease_id, "worker",
-                     ti->worker_name, "state", st, "started_at", sched_json_time(ti->started_at),
-                     "ended_at", sched_json_time(ti->ended_at), "exit_code", ti->exit_code,
-                     "signal", ti->signal, "oom_killed", ti->oom, "timed_out", ti->timed_out,
-                     "error", ti->error, "log_size", (json_int_t)ti->log_size, "duration_ms",
-                     (json_int_t)dur);
+    json_t *rec = json_pack(
+        "{s:i, s:I, s:s?, s:s, s:o, s:o, s:i, s:i, s:b, s:b, s:s?, s:I, s:I}", "attempt",
+        ti->attempts, "lease_id", (json_int_t)ti->lease_id, "worker", ti->worker_name, "state",
+        st, "started_at", sched_json_time(ti->started_at), "ended_at",
+        sched_json_time(ti->ended_at), "exit_code", ti->exit_code, "signal", ti->signal,
+        "oom_killed", ti->oom, "timed_out", ti->timed_out, "error", ti->error, "log_size",
+        (json_int_t)ti->log_size, "duration_ms", (json_int_t)dur);
+    /* image, argv, env, inputs: shared with ti->prov, not copied */
+    if (ti->prov)
+        json_object_update(rec, ti->prov);
+    return rec;
 }
 
 static json_t *
@@ -2207,6 +2222,30 @@ struct recover_ctx {
     struct sched_run *run;
 };
 
+/* The provenance of an attempt in flight, from its stored record, so that
+ * rewriting the record when the attempt ends keeps it. NULL for a record
+ * written before attempts carried it (nothing to keep then). */
+static json_t *
+recover_prov(struct store_txn *t, const struct sched_run *r, const char *task, int attempt)
+{
+    char *key = xasprintf("%s" SEP "%s" SEP "%06d", r->key, task, attempt);
+    void *rec = NULL;
+    json_t *prov = NULL;
+    if (store_get(t, STORE_ATTEMPTS, key, &rec) == 0 &&
+        json_is_string(json_object_get(rec, "image"))) {
+        prov = json_object();
+        static const char *const fields[] = {"image", "argv", "env", "inputs"};
+        for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+            json_t *v = json_object_get(rec, fields[i]);
+            if (v)
+                json_object_set(prov, fields[i], v);
+        }
+    }
+    json_decref(rec);
+    free(key);
+    return prov;
+}
+
 static int
 recover_ti_cb(void *ud, const char *key, const void *json)
 {
@@ -2245,6 +2284,8 @@ recover_ti_cb(void *ud, const char *key, const void *json)
     json_t *mets = json_object_get(j, "metrics");
     if (json_is_object(mets) && json_object_size(mets))
         ti->metrics = json_incref(mets);
+    if ((ti->state == TI_LEASED || ti->state == TI_RUNNING) && ti->attempts > 0)
+        ti->prov = recover_prov(rc->t, r, task, ti->attempts);
     return 0;
 }
 

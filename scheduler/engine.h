@@ -72,6 +72,8 @@ struct sched_ti {
     int64_t log_size;           /* bytes stored for the current attempt */
     json_t *outputs;            /* artifacts of the successful attempt, or NULL */
     json_t *metrics;            /* its metrics {name: number}, or NULL */
+    json_t *prov;               /* what the current attempt was given: {image, argv, env,
+                                   inputs}, built once at lease time; NULL if unknown */
     size_t heap_idx;            /* in the ready heap, or SIZE_MAX */
     bool dirty, attempt_dirty, artifacts_dirty;
     struct sched_ti *dirty_next;
