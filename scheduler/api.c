@@ -1,4 +1,5 @@
 #include "api.h"
+#include "api_ml.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -273,10 +274,9 @@ find_cb(void *ud, const char *key, const void *json)
     return 0;
 }
 
-/* Load a run record (and resolve the DAG if not given). */
-static json_t *
-load_run(struct sched *s, struct store_txn *t, const char *dag, const char *run_id, int *status,
-         char *err, size_t errlen)
+json_t *
+api_load_run(struct sched *s, struct store_txn *t, const char *dag, const char *run_id,
+             int *status, char *err, size_t errlen)
 {
     if (dag) {
         char *key = xasprintf("%s" SEP "%s", dag, run_id);
@@ -335,7 +335,7 @@ get_run(struct sched *s, struct http_conn *c, const struct http_req *req, const 
         free(dag);
         return;
     }
-    json_t *run = load_run(s, t, dag, run_id, &status, err, sizeof(err));
+    json_t *run = api_load_run(s, t, dag, run_id, &status, err, sizeof(err));
     if (!run) {
         store_txn_abort(t);
         http_respond_error(c, status, status == 404 ? "not_found" : "conflict", "%s", err);
@@ -417,7 +417,7 @@ load_attempts(struct sched *s, const struct http_req *req, const char *run_id, c
         free(dag);
         return NULL;
     }
-    json_t *run = load_run(s, t, dag, run_id, status, err, errlen);
+    json_t *run = api_load_run(s, t, dag, run_id, status, err, errlen);
     if (!run) {
         store_txn_abort(t);
         free(dag);
@@ -568,7 +568,7 @@ get_artifacts(struct sched *s, struct http_conn *c, const struct http_req *req,
         free(dag);
         return;
     }
-    json_t *run = load_run(s, t, dag, run_id, &status, err, sizeof(err));
+    json_t *run = api_load_run(s, t, dag, run_id, &status, err, sizeof(err));
     free(dag);
     if (!run) {
         store_txn_abort(t);
@@ -610,8 +610,8 @@ api_handle(void *ud, struct http_conn *c, const struct http_req *req)
 {
     struct sched *s = ud;
     char *path = xstrdup(req->path);
-    char *seg[8];
-    size_t n = split_path(path, seg, 8);
+    char *seg[10];
+    size_t n = split_path(path, seg, 10);
     bool get = !strcmp(req->method, "GET") || !strcmp(req->method, "HEAD");
     bool post = !strcmp(req->method, "POST");
 
@@ -667,6 +667,11 @@ api_handle(void *ud, struct http_conn *c, const struct http_req *req)
         get_logs(s, c, req, seg[3], seg[5]);
     } else if (n == 5 && !strcmp(seg[2], "runs") && !strcmp(seg[4], "artifacts") && get) {
         get_artifacts(s, c, req, seg[3]);
+    } else if (n == 7 && !strcmp(seg[2], "runs") && !strcmp(seg[4], "artifacts") && get) {
+        api_ml_artifact(s, c, req, seg[3], seg[5], seg[6]);
+    } else if (n == 8 && !strcmp(seg[2], "runs") && !strcmp(seg[4], "artifacts") &&
+               !strcmp(seg[7], "content") && get) {
+        api_ml_artifact_content(s, c, req, seg[3], seg[5], seg[6]);
     } else if (n == 3 && !strcmp(seg[2], "workers") && get) {
         get_workers(s, c);
     } else {

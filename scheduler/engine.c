@@ -2712,6 +2712,12 @@ sched_data_dir(const struct sched *s)
     return s->cfg.data_dir;
 }
 
+struct art_store *
+sched_artifacts(struct sched *s)
+{
+    return s->art;
+}
+
 void
 sched_worker_running(struct sched *s, const struct sched_worker *w, json_t *arr)
 {

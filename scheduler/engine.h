@@ -172,6 +172,9 @@ struct sched_worker *sched_worker_at(struct sched *s, size_t i);
 /* Running task instances of a worker, for listings. */
 void sched_worker_running(struct sched *s, const struct sched_worker *w, json_t *arr);
 const char *sched_data_dir(const struct sched *s);
+struct art_store;
+/* The scheduler's artifact store (DATA/artifacts). Borrowed. */
+struct art_store *sched_artifacts(struct sched *s);
 
 /* Create a manual run. On success *run is set; the caller answers its
  * client from sched_after_commit. Errors: CAIRN_ENOENT (no such DAG, or an

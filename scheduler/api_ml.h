@@ -1,0 +1,30 @@
+/* api_ml.h - the API's routes for ML pipelines (prefix: api_ml_): artifact
+ * pointers and bytes, lineage, metrics across runs, artifact collection.
+ * See docs/api.md. Handlers respond on c (now or later) as http.h says. */
+#ifndef CAIRN_API_ML_H
+#define CAIRN_API_ML_H
+
+#include <jansson.h>
+
+#include "http.h"
+
+struct sched;
+struct store_txn;
+
+/* GET /api/v1/runs/RUN/artifacts/TASK/NAME?dag=D: the pointer. */
+void api_ml_artifact(struct sched *s, struct http_conn *c, const struct http_req *req,
+                     const char *run_id, const char *task, const char *name);
+/* GET .../content: the blob's bytes, streamed; the last chunk is sent only
+ * if the whole hashes to the pointer's digest (else the transfer is cut
+ * short and CAIRN-ARTIFACT-CORRUPT is logged). */
+void api_ml_artifact_content(struct sched *s, struct http_conn *c, const struct http_req *req,
+                             const char *run_id, const char *task, const char *name);
+
+/* The pointer dag/run_id/task/name through t (dag NULL: resolved from the
+ * run id), without "v". 0 and *out (new) on success; -1 with *status (404,
+ * 409, 500) and a message naming what is missing otherwise. */
+int api_ml_pointer(struct sched *s, struct store_txn *t, const char *dag, const char *run_id,
+                   const char *task, const char *name, json_t **out, int *status, char *err,
+                   size_t errlen);
+
+#endif
