@@ -1,4 +1,4 @@
-/* cmd_ml.c - the commands for ML pipelines: artifacts list|get, through the
+/* cmd_ml.c - the commands for ML pipelines (artifacts, lineage), through the
  * scheduler's HTTP API (docs/api.md). The manual is docs/cli.md.
  *
  * As the other API commands: --server URL anywhere among the arguments
@@ -15,9 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "artifact.h"
+#include "cal.h"
 #include "cli.h"
 #include "client.h"
 #include "err.h"
@@ -452,6 +454,209 @@ out:
     json_decref(ptr);
     free(copy);
     return rc;
+}
+
+/* ---- cairn lineage -------------------------------------------------------- */
+
+static const char lineage_usage[] =
+    "usage: cairn lineage SHA256 [--json] [--server URL]\n"
+    "       cairn lineage RUN TASK/NAME [--dag D] [--json] [--server URL]";
+
+/* Quote an argument for display the way a POSIX shell would read it. */
+static void
+shell_quote(struct sb *sb, const char *s)
+{
+    if (*s && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                        "_-./=:,+@%") == strlen(s)) {
+        sb_puts(sb, s);
+        return;
+    }
+    sb_putc(sb, '\'');
+    for (; *s; s++) {
+        if (*s == '\'')
+            sb_puts(sb, "'\\''");
+        else
+            sb_putc(sb, *s);
+    }
+    sb_putc(sb, '\'');
+}
+
+/* "2026-11-23 10:00:01" in local time from an API timestamp; "" if unset. */
+static void
+fmt_api_time(const char *iso, char *buf, size_t len)
+{
+    int64_t secs;
+    buf[0] = '\0';
+    if (!iso || cal_parse(iso, &secs, NULL, NULL) != 0)
+        return;
+    time_t tt = (time_t)secs;
+    struct tm tm;
+    if (!localtime_r(&tt, &tm) || strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm) == 0)
+        snprintf(buf, len, "%s", iso);
+}
+
+/* One artifact of the tree and what it was made from. first prefixes its
+ * header line, rest the lines below it. */
+static void
+lineage_print(const json_t *n, const char *label, const char *first, const char *rest)
+{
+    char size[32];
+    fmt_size((int64_t)json_integer_value(json_object_get(n, "size")), size, sizeof(size));
+    printf("%s%s  sha256:%.12s  %s\n", first, label, jstr(n, "sha256") ?: "?", size);
+    const json_t *inputs = json_object_get(n, "inputs");
+    size_t nin = json_array_size(inputs);
+    char *pre = xasprintf("%s%s", rest, nin ? "\u2502 " : "  ");
+    char ended[40];
+    fmt_api_time(jstr(n, "ended_at") ? jstr(n, "ended_at") : jstr(n, "created_at"), ended,
+                 sizeof(ended));
+    printf("%srun      %s %s, attempt %" JSON_INTEGER_FORMAT "%s%s%s%s\n", pre,
+           jstr(n, "dag") ?: "?", jstr(n, "run_id") ?: "?",
+           json_integer_value(json_object_get(n, "attempt")), jstr(n, "worker") ? " on " : "",
+           jstr(n, "worker") ?: "", ended[0] ? ", ended " : "", ended);
+    if (json_is_true(json_object_get(n, "repeated"))) {
+        printf("%s(this attempt is shown above)\n", pre);
+        free(pre);
+        return;
+    }
+    if (!json_is_true(json_object_get(n, "provenance"))) {
+        printf("%s(image, command and inputs were not recorded: the attempt predates "
+               "provenance)\n",
+               pre);
+        free(pre);
+        return;
+    }
+    printf("%simage    %s\n", pre, jstr(n, "image") ?: "?");
+    struct sb cmd;
+    sb_init(&cmd);
+    size_t i;
+    json_t *a;
+    json_array_foreach(json_object_get(n, "argv"), i, a)
+    {
+        if (i)
+            sb_putc(&cmd, ' ');
+        shell_quote(&cmd, json_string_value(a) ?: "");
+    }
+    printf("%scommand  %s\n", pre, cmd.buf ? cmd.buf : "");
+    sb_free(&cmd);
+    struct sb env;
+    sb_init(&env);
+    json_array_foreach(json_object_get(n, "env"), i, a)
+    {
+        const char *e = json_string_value(a);
+        if (!e || !strncmp(e, "CAIRN_", 6))
+            continue;
+        if (env.len)
+            sb_putc(&env, ' ');
+        shell_quote(&env, e);
+    }
+    if (env.len)
+        printf("%senv      %s\n", pre, env.buf);
+    sb_free(&env);
+    if (json_is_true(json_object_get(n, "truncated")))
+        printf("%s(deeper inputs not shown)\n", pre);
+    free(pre);
+    json_t *in;
+    json_array_foreach(inputs, i, in)
+    {
+        int last = i + 1 == nin;
+        char *f = xasprintf("%s%s", rest, last ? "\u2514\u2500 " : "\u251c\u2500 ");
+        char *r = xasprintf("%s%s", rest, last ? "   " : "\u2502  ");
+        char *lab = xasprintf("%s \u2190 %s/%s", jstr(in, "name") ?: "?", jstr(in, "task") ?: "?",
+                              jstr(in, "file") ?: "?");
+        const json_t *from = json_object_get(in, "from");
+        if (json_is_object(from))
+            lineage_print(from, lab, f, r);
+        else
+            printf("%s%s  sha256:%.12s  (its pointer was removed by artifacts gc)\n", f, lab,
+                   jstr(in, "sha256") ?: "?");
+        free(f);
+        free(r);
+        free(lab);
+    }
+}
+
+int
+cmd_lineage(int argc, char **argv)
+{
+    const char *server = NULL, *dag = NULL, *a1 = NULL, *a2 = NULL, *v;
+    int json = 0;
+    for (int i = 1; i < argc; i++) {
+        int m;
+        if ((m = opt_value(argc, argv, &i, "--server", &v)) > 0) {
+            server = v;
+        } else if (m == 0 && (m = opt_value(argc, argv, &i, "--dag", &v)) > 0) {
+            dag = v;
+        } else if (m < 0) {
+            return usage_fail(lineage_usage, "lineage: missing value for", argv[i]);
+        } else if (!strcmp(argv[i], "--json")) {
+            json = 1;
+        } else if (is_help(argv[i])) {
+            printf("%s\nShow where an artifact came from: the attempt that stored it (run, "
+                   "image,\ncommand) and, recursively, the artifacts that attempt was given. "
+                   "SHA256 may be\nshortened to its first 8 or more characters.\n",
+                   lineage_usage);
+            return 0;
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            return usage_fail(lineage_usage, "lineage: unknown option", argv[i]);
+        } else if (!a1) {
+            a1 = argv[i];
+        } else if (!a2) {
+            a2 = argv[i];
+        } else {
+            return usage_fail(lineage_usage, "lineage: unexpected argument", argv[i]);
+        }
+    }
+    if (!a1) {
+        fprintf(stderr, "cairn: lineage: missing SHA256 or RUN TASK/NAME\n%s\n", lineage_usage);
+        return 2;
+    }
+    char *path;
+    if (a2) {
+        char *copy = NULL;
+        const char *task, *name;
+        if (split_task_name(a2, &copy, &task, &name) != 0)
+            return usage_fail(lineage_usage, "lineage: give the artifact as TASK/NAME, not", a2);
+        path = artifact_path(a1, task, name, "/lineage", dag);
+        free(copy);
+    } else {
+        if (dag)
+            return usage_fail(lineage_usage, "lineage: --dag goes with RUN TASK/NAME, not with",
+                              a1);
+        char *e = client_urlencode(a1);
+        path = xasprintf("/api/v1/lineage/%s", e);
+        free(e);
+    }
+    json_t *resp = NULL;
+    int rc = api_get(client_server_url(server), path, &resp);
+    free(path);
+    if (rc != 0)
+        return 1;
+    if (json) {
+        print_json(resp);
+        json_decref(resp);
+        return 0;
+    }
+    const json_t *root = json_object_get(resp, "lineage");
+    char *lab = xasprintf("%s/%s", jstr(root, "task") ?: "?", jstr(root, "name") ?: "?");
+    lineage_print(root, lab, "", "");
+    free(lab);
+    json_int_t np = json_integer_value(json_object_get(resp, "producers"));
+    if (np > 1) {
+        printf("\nThe same bytes were also stored by %" JSON_INTEGER_FORMAT " other task%s:\n",
+               np - 1, np == 2 ? "" : "s");
+        size_t i;
+        json_t *e;
+        json_array_foreach(json_object_get(resp, "also_produced_by"), i, e)
+        {
+            printf("  %s %s %s/%s (attempt %" JSON_INTEGER_FORMAT ")\n", jstr(e, "dag") ?: "?",
+                   jstr(e, "run_id") ?: "?", jstr(e, "task") ?: "?", jstr(e, "name") ?: "?",
+                   json_integer_value(json_object_get(e, "attempt")));
+        }
+        if ((json_int_t)json_array_size(json_object_get(resp, "also_produced_by")) < np - 1)
+            printf("  ...\n");
+    }
+    json_decref(resp);
+    return 0;
 }
 
 /* ---- dispatch ------------------------------------------------------------ */

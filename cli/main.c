@@ -17,6 +17,7 @@ static const struct cli_cmd cli_cmds[] = {
     {"artifacts", cmd_artifacts, "artifacts list|get RUN [TASK/NAME -o FILE] [--dag D] [--json]"},
     {"cron", cmd_cron, "cron next EXPR [--tz ZONE] [--after TIME] [-n N]"},
     {"dags", cmd_dags, "dags list|pause|unpause|next-runs [DAG] [--json]"},
+    {"lineage", cmd_lineage, "lineage SHA256 | RUN TASK/NAME [--dag D] [--json]"},
     {"logs", cmd_logs, "logs RUN TASK [--dag D] [--attempt N] [--follow]"},
     {"render", cmd_render, "render FILE [--date D] [--param k=v]..."},
     {"runs", cmd_runs, "runs list|show [RUN] [--dag D] [--state S] [--limit N] [--json]"},

@@ -247,3 +247,306 @@ api_ml_artifact_content(struct sched *s, struct http_conn *c, const struct http_
     free(path);
     json_decref(p);
 }
+
+/* ---- lineage ------------------------------------------------------------- */
+
+#define LINEAGE_DEPTH_MAX 64
+#define LINEAGE_ALSO_MAX 20
+
+struct lineage {
+    struct sched *s;
+    struct store_txn *t;
+    json_t *seen; /* "dag␟run␟task␟attempt" -> true: attempts already expanded */
+};
+
+/* The pointers (index entries) with digest sha, earliest first. */
+struct idx_ctx {
+    json_t *entries;
+};
+
+static int
+idx_collect_cb(void *ud, const char *key, const void *json)
+{
+    struct idx_ctx *ic = ud;
+    (void)key;
+    json_t *e = json_deep_copy((json_t *)json);
+    json_object_del(e, "v");
+    json_array_append_new(ic->entries, e);
+    return 0;
+}
+
+static int
+created_asc(const void *a, const void *b)
+{
+    const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+    /* ISO 8601 UTC with milliseconds: text order is time order */
+    int c = strcmp(jstr(x, "created_at") ?: "", jstr(y, "created_at") ?: "");
+    if (c)
+        return c;
+    c = strcmp(jstr(x, "run_id") ?: "", jstr(y, "run_id") ?: "");
+    if (c)
+        return c;
+    c = strcmp(jstr(x, "task") ?: "", jstr(y, "task") ?: "");
+    return c ? c : strcmp(jstr(x, "name") ?: "", jstr(y, "name") ?: "");
+}
+
+static json_t *
+producers_of(struct store_txn *t, const char *sha)
+{
+    struct idx_ctx ic = {json_array()};
+    char *prefix = xasprintf("%s" SEP, sha);
+    store_scan(t, STORE_ARTIFACT_SHAS, prefix, idx_collect_cb, &ic);
+    free(prefix);
+    size_t n = json_array_size(ic.entries);
+    json_t **v = xcalloc(n + 1, sizeof(*v));
+    for (size_t i = 0; i < n; i++)
+        v[i] = json_incref(json_array_get(ic.entries, i));
+    qsort(v, n, sizeof(*v), created_asc);
+    json_t *sorted = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(sorted, v[i]);
+    free(v);
+    json_decref(ic.entries);
+    return sorted;
+}
+
+static json_t *
+get_pointer(struct store_txn *t, const char *dag, const char *run_id, const char *task,
+            const char *name)
+{
+    char *key = xasprintf("%s" SEP "%s" SEP "%s" SEP "%s", dag, run_id, task, name);
+    void *p = NULL;
+    if (store_get(t, STORE_ARTIFACTS, key, &p) != 0)
+        p = NULL;
+    free(key);
+    if (p)
+        json_object_del(p, "v");
+    return p;
+}
+
+static json_t *lineage_node(struct lineage *lg, json_t *ptr, int depth);
+
+/* An input of an attempt as a node: the upstream pointer it came from,
+ * expanded, or a stub saying why it cannot be. */
+static json_t *
+lineage_input(struct lineage *lg, const json_t *in, const char *dag, const char *run_id, int depth)
+{
+    json_t *o = json_deep_copy(in);
+    const char *task = jstr(in, "task"), *file = jstr(in, "file"), *sha = jstr(in, "sha256");
+    json_t *ptr = task && file ? get_pointer(lg->t, dag, run_id, task, file) : NULL;
+    if (ptr && sha && strcmp(jstr(ptr, "sha256") ?: "", sha) != 0) {
+        /* the upstream's pointer changed since: find the bytes by digest */
+        json_decref(ptr);
+        ptr = NULL;
+    }
+    if (!ptr && sha) {
+        json_t *prods = producers_of(lg->t, sha);
+        json_t *e = json_array_get(prods, 0);
+        if (e)
+            ptr = get_pointer(lg->t, jstr(e, "dag") ?: "", jstr(e, "run_id") ?: "",
+                              jstr(e, "task") ?: "", jstr(e, "name") ?: "");
+        json_decref(prods);
+    }
+    if (ptr) {
+        json_object_set_new(o, "from", lineage_node(lg, ptr, depth + 1));
+        json_decref(ptr);
+    } else {
+        json_object_set_new(o, "from", json_null());
+        json_object_set_new(o, "removed", json_true());
+    }
+    return o;
+}
+
+/* A pointer with the attempt that stored it and, recursively, the
+ * artifacts that attempt was given. */
+static json_t *
+lineage_node(struct lineage *lg, json_t *ptr, int depth)
+{
+    json_t *n = json_deep_copy(ptr);
+    const char *dag = jstr(ptr, "dag") ?: "", *run_id = jstr(ptr, "run_id") ?: "",
+               *task = jstr(ptr, "task") ?: "";
+    int attempt = (int)json_integer_value(json_object_get(ptr, "attempt"));
+    char *runkey = xasprintf("%s" SEP "%s", dag, run_id);
+    void *run = NULL;
+    if (store_get(lg->t, STORE_RUNS, runkey, &run) == 0) {
+        json_object_set(n, "logical_date", json_object_get(run, "logical_date"));
+        json_object_set(n, "dag_version", json_object_get(run, "dag_version"));
+        json_decref(run);
+    }
+    free(runkey);
+    char *akey = xasprintf("%s" SEP "%s" SEP "%s" SEP "%06d", dag, run_id, task, attempt);
+    void *att = NULL;
+    if (store_get(lg->t, STORE_ATTEMPTS, akey, &att) != 0)
+        att = NULL;
+    static const char *const fields[] = {"worker", "started_at", "ended_at",
+                                         "image",  "argv",       "env"};
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        json_t *v = att ? json_object_get(att, fields[i]) : NULL;
+        json_object_set_new(n, fields[i], v ? json_incref(v) : json_null());
+    }
+    json_t *inputs = att ? json_object_get(att, "inputs") : NULL;
+    json_object_set_new(n, "provenance", json_boolean(inputs != NULL));
+    if (json_object_get(lg->seen, akey)) {
+        json_object_set_new(n, "repeated", json_true()); /* its inputs are shown above */
+        json_object_set_new(n, "inputs", json_null());
+    } else if (!inputs) {
+        json_object_set_new(n, "inputs", json_null()); /* not recorded (older build) */
+    } else if (depth >= LINEAGE_DEPTH_MAX) {
+        json_object_set_new(n, "truncated", json_true());
+        json_object_set_new(n, "inputs", json_null());
+    } else {
+        json_object_set_new(lg->seen, akey, json_true());
+        json_t *arr = json_array();
+        size_t i;
+        json_t *in;
+        json_array_foreach(inputs, i, in)
+        {
+            json_array_append_new(arr, lineage_input(lg, in, dag, run_id, depth));
+        }
+        json_object_set_new(n, "inputs", arr);
+    }
+    json_decref(att);
+    free(akey);
+    return n;
+}
+
+/* The answer for the artifact ptr: its lineage and who else stored the
+ * same bytes. */
+static json_t *
+lineage_answer(struct lineage *lg, json_t *ptr)
+{
+    const char *sha = jstr(ptr, "sha256") ?: "";
+    json_t *prods = producers_of(lg->t, sha);
+    json_t *also = json_array();
+    size_t i;
+    json_t *e;
+    json_array_foreach(prods, i, e)
+    {
+        if (!strcmp(jstr(e, "dag") ?: "", jstr(ptr, "dag") ?: "") &&
+            !strcmp(jstr(e, "run_id") ?: "", jstr(ptr, "run_id") ?: "") &&
+            !strcmp(jstr(e, "task") ?: "", jstr(ptr, "task") ?: "") &&
+            !strcmp(jstr(e, "name") ?: "", jstr(ptr, "name") ?: ""))
+            continue;
+        if (json_array_size(also) < LINEAGE_ALSO_MAX)
+            json_array_append(also, e);
+    }
+    json_t *o = json_pack("{s:s, s:I, s:o, s:o}", "sha256", sha, "producers",
+                          (json_int_t)json_array_size(prods), "also_produced_by", also, "lineage",
+                          lineage_node(lg, ptr, 0));
+    json_decref(prods);
+    return o;
+}
+
+static bool
+hex_prefix(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 8 || n > ART_HEX_LEN)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return false;
+    return true;
+}
+
+struct distinct_ctx {
+    json_t *shas; /* sha -> first index entry */
+};
+
+static int
+distinct_cb(void *ud, const char *key, const void *json)
+{
+    struct distinct_ctx *dc = ud;
+    (void)json;
+    const char *sep = strchr(key, '\x1f');
+    if (!sep)
+        return 0;
+    char *sha = xstrndup(key, (size_t)(sep - key));
+    if (!json_object_get(dc->shas, sha))
+        json_object_set_new(dc->shas, sha, json_true());
+    free(sha);
+    return json_object_size(dc->shas) > 10; /* enough to say it is ambiguous */
+}
+
+static void
+lineage_respond(struct sched *s, struct http_conn *c, struct store_txn *t, json_t *ptr)
+{
+    struct lineage lg = {s, t, json_object()};
+    json_t *o = lineage_answer(&lg, ptr);
+    json_decref(lg.seen);
+    store_txn_abort(t);
+    json_decref(ptr);
+    http_respond_json(c, 200, o);
+}
+
+void
+api_ml_lineage_sha(struct sched *s, struct http_conn *c, const char *sha)
+{
+    if (!hex_prefix(sha)) {
+        http_respond_error(c, 400, "bad_request",
+                           "'%s' is not a SHA-256 or a prefix of one (8 to 64 lowercase hex "
+                           "characters)",
+                           sha);
+        return;
+    }
+    struct store_txn *t = NULL;
+    if (store_txn_begin(sched_store(s), false, &t) != 0) {
+        http_respond_error(c, 503, "unavailable", "cannot read the state store");
+        return;
+    }
+    struct distinct_ctx dc = {json_object()};
+    store_scan(t, STORE_ARTIFACT_SHAS, sha, distinct_cb, &dc);
+    size_t nd = json_object_size(dc.shas);
+    if (nd != 1) {
+        store_txn_abort(t);
+        if (nd == 0)
+            http_respond_error(c, 404, "not_found",
+                               "no stored artifact has sha256 %s%s (or its pointers were "
+                               "removed by `cairn artifacts gc`)",
+                               sha, strlen(sha) < ART_HEX_LEN ? "..." : "");
+        else
+            http_respond_error(c, 409, "conflict",
+                               "sha256 prefix %s matches %s%zu different artifacts; give more "
+                               "characters",
+                               sha, nd > 10 ? "more than " : "", nd > 10 ? (size_t)10 : nd);
+        json_decref(dc.shas);
+        return;
+    }
+    const char *full = json_object_iter_key(json_object_iter(dc.shas));
+    json_t *prods = producers_of(t, full);
+    json_decref(dc.shas);
+    json_t *e = json_array_get(prods, 0);
+    json_t *ptr = e ? get_pointer(t, jstr(e, "dag") ?: "", jstr(e, "run_id") ?: "",
+                                  jstr(e, "task") ?: "", jstr(e, "name") ?: "")
+                    : NULL;
+    json_decref(prods);
+    if (!ptr) {
+        store_txn_abort(t);
+        http_respond_error(c, 500, "internal", "the index names a pointer that is not stored");
+        return;
+    }
+    lineage_respond(s, c, t, ptr);
+}
+
+void
+api_ml_lineage_artifact(struct sched *s, struct http_conn *c, const struct http_req *req,
+                        const char *run_id, const char *task, const char *name)
+{
+    char err[512], *dag = query(req, "dag");
+    int status = 500;
+    struct store_txn *t = NULL;
+    json_t *ptr = NULL;
+    if (store_txn_begin(sched_store(s), false, &t) != 0) {
+        free(dag);
+        http_respond_error(c, 503, "unavailable", "cannot read the state store");
+        return;
+    }
+    int rc = api_ml_pointer(s, t, dag, run_id, task, name, &ptr, &status, err, sizeof(err));
+    free(dag);
+    if (rc != 0) {
+        store_txn_abort(t);
+        respond_status(c, status, err);
+        return;
+    }
+    lineage_respond(s, c, t, ptr);
+}

@@ -20,6 +20,13 @@ void api_ml_artifact(struct sched *s, struct http_conn *c, const struct http_req
 void api_ml_artifact_content(struct sched *s, struct http_conn *c, const struct http_req *req,
                              const char *run_id, const char *task, const char *name);
 
+/* GET /api/v1/lineage/SHA256 (or an unambiguous prefix of 8+ characters):
+ * the lineage of the earliest pointer with those bytes. */
+void api_ml_lineage_sha(struct sched *s, struct http_conn *c, const char *sha);
+/* GET /api/v1/runs/RUN/artifacts/TASK/NAME/lineage?dag=D */
+void api_ml_lineage_artifact(struct sched *s, struct http_conn *c, const struct http_req *req,
+                             const char *run_id, const char *task, const char *name);
+
 /* The pointer dag/run_id/task/name through t (dag NULL: resolved from the
  * run id), without "v". 0 and *out (new) on success; -1 with *status (404,
  * 409, 500) and a message naming what is missing otherwise. */

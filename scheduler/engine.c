@@ -1787,6 +1787,130 @@ sched_run_json(const struct sched_run *r, bool with_tasks)
     return o;
 }
 
+/* ---------- artifact pointers and their index by digest ---------- */
+
+/* Key of the index entry of pointer ptrkey ("dag␟run␟task␟name"). */
+static char *
+artidx_key(const char *sha, const char *ptrkey)
+{
+    return xasprintf("%s" SEP "%s", sha, ptrkey);
+}
+
+static int
+artidx_put(struct store_txn *t, const char *ptrkey, const json_t *ptr)
+{
+    const char *sha = json_string_value(json_object_get(ptr, "sha256"));
+    if (!sha)
+        return 0;
+    json_t *e = json_pack("{s:O?, s:O?, s:O?, s:O?, s:O?, s:O?}", "dag",
+                          json_object_get(ptr, "dag"), "run_id", json_object_get(ptr, "run_id"),
+                          "task", json_object_get(ptr, "task"), "name",
+                          json_object_get(ptr, "name"), "attempt",
+                          json_object_get(ptr, "attempt"), "created_at",
+                          json_object_get(ptr, "created_at"));
+    char *k = artidx_key(sha, ptrkey);
+    int rc = store_put(t, STORE_ARTIFACT_SHAS, k, e);
+    free(k);
+    json_decref(e);
+    return rc;
+}
+
+/* Remove the index entry of the pointer ptr stored under ptrkey. */
+static int
+artidx_del(struct store_txn *t, const char *ptrkey, const json_t *ptr)
+{
+    const char *sha = json_string_value(json_object_get(ptr, "sha256"));
+    if (!sha)
+        return 0;
+    char *k = artidx_key(sha, ptrkey);
+    int rc = store_del(t, STORE_ARTIFACT_SHAS, k);
+    free(k);
+    return rc == CAIRN_ENOENT ? 0 : rc;
+}
+
+/* Write a pointer and its index entry (dropping the entry of a pointer it
+ * replaces). */
+static int
+artifact_put(struct store_txn *t, const char *ptrkey, const json_t *ptr)
+{
+    void *old = NULL;
+    int rc = store_get(t, STORE_ARTIFACTS, ptrkey, &old);
+    if (rc == 0) {
+        rc = artidx_del(t, ptrkey, old);
+        json_decref(old);
+    } else if (rc == CAIRN_ENOENT) {
+        rc = 0;
+    }
+    if (!rc)
+        rc = artidx_put(t, ptrkey, ptr);
+    if (!rc)
+        rc = store_put(t, STORE_ARTIFACTS, ptrkey, ptr);
+    return rc;
+}
+
+struct keys_ctx {
+    char **keys;
+    size_t n, cap;
+};
+
+static int
+keys_cb(void *ud, const char *key, const void *json)
+{
+    struct keys_ctx *kc = ud;
+    (void)json;
+    xgrow((void **)&kc->keys, &kc->cap, kc->n + 1, sizeof(*kc->keys));
+    kc->keys[kc->n++] = xstrdup(key);
+    return 0;
+}
+
+static void
+keys_free(struct keys_ctx *kc)
+{
+    for (size_t i = 0; i < kc->n; i++)
+        free(kc->keys[i]);
+    free(kc->keys);
+    memset(kc, 0, sizeof(*kc));
+}
+
+static int
+artidx_fill_cb(void *ud, const char *key, const void *json)
+{
+    return artidx_put(ud, key, json);
+}
+
+/* Every pointer has one index entry, written in the same transaction. If
+ * the counts differ (a store from before the index, or written meanwhile by
+ * an older build), rebuild the index from the pointers. */
+static int
+artidx_check(struct sched *s)
+{
+    size_t nptr = 0, nidx = 0;
+    int rc = store_stat(s->store, STORE_ARTIFACTS, &nptr);
+    if (!rc)
+        rc = store_stat(s->store, STORE_ARTIFACT_SHAS, &nidx);
+    if (rc || nptr == nidx)
+        return rc;
+    struct store_txn *t = NULL;
+    if ((rc = store_txn_begin(s->store, true, &t)) != 0)
+        return rc;
+    struct keys_ctx kc = {0};
+    rc = store_scan(t, STORE_ARTIFACT_SHAS, "", keys_cb, &kc);
+    for (size_t i = 0; i < kc.n && !rc; i++)
+        rc = store_del(t, STORE_ARTIFACT_SHAS, kc.keys[i]);
+    keys_free(&kc);
+    if (!rc)
+        rc = store_scan(t, STORE_ARTIFACTS, "", artidx_fill_cb, t);
+    if (rc) {
+        store_txn_abort(t);
+        return rc;
+    }
+    rc = store_txn_commit(t);
+    if (!rc)
+        LOG(LOG_NOTICE, "CAIRN-ARTIFACT-INDEX", "indexed %zu artifact pointer%s by digest", nptr,
+            nptr == 1 ? "" : "s");
+    return rc;
+}
+
 static int
 flush(struct sched *s)
 {
@@ -1828,7 +1952,7 @@ flush(struct sched *s)
                 json_object_set_new(rec, "attempt", json_integer(ti->attempts));
                 json_object_set_new(rec, "created_at", sched_json_time(ti->ended_at));
                 if (!rc)
-                    rc = store_put(t, STORE_ARTIFACTS, artkey, rec);
+                    rc = artifact_put(t, artkey, rec);
                 json_decref(rec);
                 free(artkey);
             }
@@ -2516,6 +2640,11 @@ sched_new(struct sched **out, uv_loop_t *loop, const struct sched_config *cfg, c
             }
             store_txn_abort(t);
         }
+    }
+    if ((rc = artidx_check(s)) != 0) {
+        snprintf(err, errlen, "cannot index the artifact pointers: %s",
+                 store_last_error(s->store));
+        goto fail;
     }
     if ((rc = recover(s)) != 0) {
         snprintf(err, errlen, "cannot read state: %s", store_last_error(s->store));
