@@ -1,5 +1,5 @@
-/* cmd_ml.c - the commands for ML pipelines (artifacts, lineage), through the
- * scheduler's HTTP API (docs/api.md). The manual is docs/cli.md.
+/* cmd_ml.c - the commands for ML pipelines (artifacts, lineage, metrics),
+ * through the scheduler's HTTP API (docs/api.md). The manual is docs/cli.md.
  *
  * As the other API commands: --server URL anywhere among the arguments
  * (else $CAIRN_SERVER, else client.h's default), -h/--help, exit codes 0
@@ -655,6 +655,107 @@ cmd_lineage(int argc, char **argv)
         if ((json_int_t)json_array_size(json_object_get(resp, "also_produced_by")) < np - 1)
             printf("  ...\n");
     }
+    json_decref(resp);
+    return 0;
+}
+
+/* ---- cairn metrics -------------------------------------------------------- */
+
+static const char metrics_usage[] =
+    "usage: cairn metrics DAG [--metric NAME] [--last N] [--json] [--server URL]";
+
+int
+cmd_metrics(int argc, char **argv)
+{
+    const char *server = NULL, *dag = NULL, *metric = NULL, *last = NULL, *v;
+    int json = 0;
+    for (int i = 1; i < argc; i++) {
+        int m;
+        if ((m = opt_value(argc, argv, &i, "--server", &v)) > 0) {
+            server = v;
+        } else if (m == 0 && (m = opt_value(argc, argv, &i, "--metric", &v)) > 0) {
+            metric = v;
+        } else if (m == 0 && (m = opt_value(argc, argv, &i, "--last", &v)) > 0) {
+            char *end;
+            errno = 0;
+            long n = strtol(v, &end, 10);
+            if (errno || end == v || *end || n <= 0)
+                return usage_fail(metrics_usage, "metrics: --last takes a positive number, not", v);
+            last = v;
+        } else if (m < 0) {
+            return usage_fail(metrics_usage, "metrics: missing value for", argv[i]);
+        } else if (!strcmp(argv[i], "--json")) {
+            json = 1;
+        } else if (is_help(argv[i])) {
+            printf("%s\nThe metrics each task of DAG stored, one row per run (the last N, "
+                   "default 20,\nnewest first), one column per TASK.METRIC. --metric NAME "
+                   "keeps the columns of\nmetric NAME (of any task) or TASK.NAME.\n",
+                   metrics_usage);
+            return 0;
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            return usage_fail(metrics_usage, "metrics: unknown option", argv[i]);
+        } else if (!dag) {
+            dag = argv[i];
+        } else {
+            return usage_fail(metrics_usage, "metrics: unexpected argument", argv[i]);
+        }
+    }
+    if (!dag) {
+        fprintf(stderr, "cairn: metrics: missing DAG\n%s\n", metrics_usage);
+        return 2;
+    }
+    struct sb path;
+    sb_init(&path);
+    char *e = client_urlencode(dag);
+    sb_printf(&path, "/api/v1/dags/%s/metrics", e);
+    free(e);
+    query_add(&path, "metric", metric);
+    query_add(&path, "last", last);
+    json_t *resp = NULL;
+    int rc = api_get(client_server_url(server), path.buf, &resp);
+    sb_free(&path);
+    if (rc != 0)
+        return 1;
+    if (json) {
+        print_json(resp);
+        json_decref(resp);
+        return 0;
+    }
+    const json_t *cols = json_object_get(resp, "columns");
+    struct table *t = table_new();
+    table_add_column(t, "RUN ID", TABLE_LEFT);
+    table_add_column(t, "LOGICAL DATE", TABLE_LEFT);
+    table_add_column(t, "STATE", TABLE_LEFT);
+    size_t i, j;
+    json_t *col, *run;
+    json_array_foreach(cols, i, col)
+    {
+        table_add_column(t, json_string_value(col) ?: "?", TABLE_RIGHT);
+    }
+    json_array_foreach(json_object_get(resp, "runs"), i, run)
+    {
+        table_add_row(t);
+        table_cell(t, jstr(run, "run_id"));
+        table_cell(t, jstr(run, "logical_date"));
+        table_cell_color(t, jstr(run, "state"), table_state_color(jstr(run, "state") ?: ""));
+        const json_t *mets = json_object_get(run, "metrics");
+        json_array_foreach(cols, j, col)
+        {
+            const json_t *mv = json_object_get(mets, json_string_value(col) ?: "");
+            if (json_is_number(mv))
+                table_cellf(t, "%.6g", json_number_value(mv));
+            else
+                table_cell(t, NULL);
+        }
+    }
+    if (table_rows(t) == 0)
+        printf("no runs of DAG '%s' yet\n", dag);
+    else
+        table_print(t, stdout, table_use_color(stdout));
+    if (table_rows(t) && json_array_size(cols) == 0)
+        printf("\n%s\n", metric ? "no task of these runs stored that metric"
+                                : "no task of these runs stored metrics");
+    table_free(t);
     json_decref(resp);
     return 0;
 }

@@ -19,6 +19,7 @@ static const struct cli_cmd cli_cmds[] = {
     {"dags", cmd_dags, "dags list|pause|unpause|next-runs [DAG] [--json]"},
     {"lineage", cmd_lineage, "lineage SHA256 | RUN TASK/NAME [--dag D] [--json]"},
     {"logs", cmd_logs, "logs RUN TASK [--dag D] [--attempt N] [--follow]"},
+    {"metrics", cmd_metrics, "metrics DAG [--metric NAME] [--last N] [--json]"},
     {"render", cmd_render, "render FILE [--date D] [--param k=v]..."},
     {"runs", cmd_runs, "runs list|show [RUN] [--dag D] [--state S] [--limit N] [--json]"},
     {"standalone", cmd_standalone, "standalone [--dags DIR] [--data DIR] [--http HOST:PORT]"},

@@ -653,6 +653,8 @@ api_handle(void *ud, struct http_conn *c, const struct http_req *req)
         else
             http_respond_json(c, 200, json_pack("{s:s, s:o}", "dag", seg[3], "next_runs",
                                                 sched_next_runs(s, seg[3], cnt)));
+    } else if (n == 5 && !strcmp(seg[2], "dags") && !strcmp(seg[4], "metrics") && get) {
+        api_ml_metrics(s, c, req, seg[3]);
     } else if (n == 5 && !strcmp(seg[2], "dags") && !strcmp(seg[4], "trigger") && post) {
         post_trigger(s, c, req, seg[3]);
     } else if (n == 3 && !strcmp(seg[2], "runs") && get) {

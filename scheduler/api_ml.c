@@ -550,3 +550,166 @@ api_ml_lineage_artifact(struct sched *s, struct http_conn *c, const struct http_
     }
     lineage_respond(s, c, t, ptr);
 }
+
+/* ---- metrics across runs ------------------------------------------------- */
+
+#define METRICS_LAST_DEFAULT 20
+#define METRICS_LAST_MAX 1000
+
+static int
+runs_collect_cb(void *ud, const char *key, const void *json)
+{
+    (void)key;
+    json_array_append(ud, (json_t *)json);
+    return 0;
+}
+
+static int
+seq_desc(const void *a, const void *b)
+{
+    json_int_t x = json_integer_value(json_object_get(*(json_t *const *)a, "seq"));
+    json_int_t y = json_integer_value(json_object_get(*(json_t *const *)b, "seq"));
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+struct metrics_ctx {
+    const char *metric; /* filter, or NULL */
+    json_t *row;        /* "task.metric" -> number */
+    json_t *columns;    /* "task.metric" -> [task, metric] */
+};
+
+static int
+ti_metrics_cb(void *ud, const char *key, const void *json)
+{
+    struct metrics_ctx *mc = ud;
+    (void)key;
+    const char *task = jstr(json, "task");
+    json_t *mets = json_object_get(json, "metrics");
+    const char *k;
+    json_t *v;
+    if (!task || !json_is_object(mets))
+        return 0;
+    json_object_foreach(mets, k, v)
+    {
+        if (!json_is_number(v))
+            continue;
+        char *col = xasprintf("%s.%s", task, k);
+        if (!mc->metric || !strcmp(mc->metric, k) || !strcmp(mc->metric, col)) {
+            json_object_set(mc->row, col, v);
+            if (!json_object_get(mc->columns, col))
+                json_object_set_new(mc->columns, col, json_pack("[s, s]", task, k));
+        }
+        free(col);
+    }
+    return 0;
+}
+
+/* Column order: tasks as the DAG (arg, may be NULL) lists them (unknown
+ * ones last, by name), then metric names. */
+static long
+col_task_index(const struct dag *d, const char *task)
+{
+    long i = d ? dag_task_index(d, task) : -1;
+    return i < 0 ? 1L << 30 : i;
+}
+
+static int
+col_cmp(const void *a, const void *b, void *arg)
+{
+    json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+    const char *tx = json_string_value(json_array_get(x, 0)) ?: "";
+    const char *ty = json_string_value(json_array_get(y, 0)) ?: "";
+    long ix = col_task_index(arg, tx), iy = col_task_index(arg, ty);
+    if (ix != iy)
+        return ix < iy ? -1 : 1;
+    int c = strcmp(tx, ty);
+    if (c)
+        return c;
+    return strcmp(json_string_value(json_array_get(x, 1)) ?: "",
+                  json_string_value(json_array_get(y, 1)) ?: "");
+}
+
+void
+api_ml_metrics(struct sched *s, struct http_conn *c, const struct http_req *req, const char *dag)
+{
+    char *metric = query(req, "metric"), *lasts = query(req, "last");
+    long last = METRICS_LAST_DEFAULT;
+    if (lasts) {
+        char *end;
+        last = strtol(lasts, &end, 10);
+        if (*end || last <= 0) {
+            http_respond_error(c, 400, "bad_request", "'last' must be a positive number, not '%s'",
+                               lasts);
+            goto out;
+        }
+        if (last > METRICS_LAST_MAX)
+            last = METRICS_LAST_MAX;
+    }
+    if (metric && !*metric) {
+        free(metric);
+        metric = NULL;
+    }
+    struct store_txn *t = NULL;
+    if (store_txn_begin(sched_store(s), false, &t) != 0) {
+        http_respond_error(c, 503, "unavailable", "cannot read the state store");
+        goto out;
+    }
+    json_t *runs = json_array();
+    char *prefix = xasprintf("%s" SEP, dag);
+    store_scan(t, STORE_RUNS, prefix, runs_collect_cb, runs);
+    free(prefix);
+    struct sched_dag *sd = sched_find_dag(s, dag);
+    if (!sd && json_array_size(runs) == 0) {
+        store_txn_abort(t);
+        json_decref(runs);
+        http_respond_error(c, 404, "not_found", "no DAG '%s'", dag);
+        goto out;
+    }
+    size_t n = json_array_size(runs);
+    json_t **v = xcalloc(n + 1, sizeof(*v));
+    for (size_t i = 0; i < n; i++)
+        v[i] = json_array_get(runs, i);
+    qsort(v, n, sizeof(*v), seq_desc);
+    struct metrics_ctx mc = {metric, NULL, json_object()};
+    json_t *rows = json_array();
+    for (size_t i = 0; i < n && (long)i < last; i++) {
+        const char *run_id = jstr(v[i], "run_id") ?: "";
+        mc.row = json_object();
+        prefix = xasprintf("%s" SEP "%s" SEP, dag, run_id);
+        store_scan(t, STORE_TIS, prefix, ti_metrics_cb, &mc);
+        free(prefix);
+        json_array_append_new(rows,
+                              json_pack("{s:s, s:O?, s:O?, s:O?, s:O?, s:o}", "run_id", run_id,
+                                        "logical_date", json_object_get(v[i], "logical_date"),
+                                        "state", json_object_get(v[i], "state"), "created_at",
+                                        json_object_get(v[i], "created_at"), "ended_at",
+                                        json_object_get(v[i], "ended_at"), "metrics", mc.row));
+    }
+    store_txn_abort(t);
+    free(v);
+    json_decref(runs);
+
+    size_t nc = json_object_size(mc.columns);
+    json_t **cols = xcalloc(nc + 1, sizeof(*cols));
+    size_t k = 0;
+    const char *ck;
+    json_t *cv;
+    json_object_foreach(mc.columns, ck, cv)
+    {
+        cols[k++] = cv;
+    }
+    qsort_r(cols, nc, sizeof(*cols), col_cmp, sd && sd->cur ? sd->cur->dag : NULL);
+    json_t *columns = json_array();
+    for (size_t i = 0; i < nc; i++)
+        json_array_append_new(columns,
+                              json_sprintf("%s.%s", json_string_value(json_array_get(cols[i], 0)),
+                                           json_string_value(json_array_get(cols[i], 1))));
+    free(cols);
+    json_decref(mc.columns);
+    http_respond_json(c, 200,
+                      json_pack("{s:s, s:s?, s:o, s:o}", "dag", dag, "metric", metric, "columns",
+                                columns, "runs", rows));
+out:
+    free(metric);
+    free(lasts);
+}

@@ -27,6 +27,11 @@ void api_ml_lineage_sha(struct sched *s, struct http_conn *c, const char *sha);
 void api_ml_lineage_artifact(struct sched *s, struct http_conn *c, const struct http_req *req,
                              const char *run_id, const char *task, const char *name);
 
+/* GET /api/v1/dags/DAG/metrics?metric=NAME&last=N: the metrics of each
+ * task in the last N runs (default 20), newest first. */
+void api_ml_metrics(struct sched *s, struct http_conn *c, const struct http_req *req,
+                    const char *dag);
+
 /* The pointer dag/run_id/task/name through t (dag NULL: resolved from the
  * run id), without "v". 0 and *out (new) on success; -1 with *status (404,
  * 409, 500) and a message naming what is missing otherwise. */
