@@ -24,6 +24,7 @@
 #include "client.h"
 #include "err.h"
 #include "table.h"
+#include "units.h"
 #include "util.h"
 
 /* ---- arguments and output (as in cmd_server.c) --------------------------- */
@@ -157,7 +158,9 @@ fmt_size(int64_t n, char *buf, size_t len)
 
 static const char artifacts_usage[] =
     "usage: cairn artifacts list RUN [--dag D] [--json] [--server URL]\n"
-    "       cairn artifacts get RUN TASK/NAME -o FILE|- [--dag D] [--server URL]";
+    "       cairn artifacts get RUN TASK/NAME -o FILE|- [--dag D] [--server URL]\n"
+    "       cairn artifacts gc [--keep-last N] [--older-than DURATION] [--min-age DURATION]\n"
+    "                          [--dry-run] [--json] [--server URL]";
 
 static int
 artifacts_list(int argc, char **argv)
@@ -760,6 +763,104 @@ cmd_metrics(int argc, char **argv)
     return 0;
 }
 
+/* ---- cairn artifacts gc --------------------------------------------------- */
+
+static int
+artifacts_gc(int argc, char **argv)
+{
+    const char *server = NULL, *v;
+    long keep_last = 0;
+    int64_t older = 0, min_age = -1;
+    int json = 0, dry = 0;
+    char uerr[256];
+    for (int i = 1; i < argc; i++) {
+        int m;
+        if ((m = opt_value(argc, argv, &i, "--server", &v)) > 0) {
+            server = v;
+        } else if (m == 0 && (m = opt_value(argc, argv, &i, "--keep-last", &v)) > 0) {
+            char *end;
+            errno = 0;
+            keep_last = strtol(v, &end, 10);
+            if (errno || end == v || *end || keep_last <= 0 || keep_last > 1000000)
+                return usage_fail(artifacts_usage,
+                                  "artifacts gc: --keep-last takes a positive number, not", v);
+        } else if (m == 0 && (m = opt_value(argc, argv, &i, "--older-than", &v)) > 0) {
+            if (units_parse_duration(v, &older, uerr, sizeof(uerr)) != 0 || older <= 0) {
+                fprintf(stderr, "cairn: artifacts gc: --older-than: %s\n%s\n",
+                        older <= 0 && !uerr[0] ? "the duration must be more than 0" : uerr,
+                        artifacts_usage);
+                return 2;
+            }
+        } else if (m == 0 && (m = opt_value(argc, argv, &i, "--min-age", &v)) > 0) {
+            if (units_parse_duration(v, &min_age, uerr, sizeof(uerr)) != 0) {
+                fprintf(stderr, "cairn: artifacts gc: --min-age: %s\n%s\n", uerr, artifacts_usage);
+                return 2;
+            }
+        } else if (m < 0) {
+            return usage_fail(artifacts_usage, "artifacts gc: missing value for", argv[i]);
+        } else if (!strcmp(argv[i], "--dry-run") || !strcmp(argv[i], "-n")) {
+            dry = 1;
+        } else if (!strcmp(argv[i], "--json")) {
+            json = 1;
+        } else if (is_help(argv[i])) {
+            printf("%s\nRemove the artifact pointers of finished runs outside the retention "
+                   "(the last N runs\nof each DAG; runs that ended less than DURATION ago), then "
+                   "the blobs no pointer\nreferences any more and that are older than --min-age "
+                   "(default 1h). Unfinished\nruns keep everything. --dry-run counts and removes "
+                   "nothing.\n",
+                   artifacts_usage);
+            return 0;
+        } else {
+            return usage_fail(artifacts_usage, "artifacts gc: unexpected argument", argv[i]);
+        }
+    }
+    json_t *body = json_pack("{s:b}", "dry_run", dry);
+    if (keep_last)
+        json_object_set_new(body, "keep_last", json_integer(keep_last));
+    if (older)
+        json_object_set_new(body, "older_than_ms", json_integer(older));
+    if (min_age >= 0)
+        json_object_set_new(body, "min_age_ms", json_integer(min_age));
+    json_t *r = NULL;
+    char err[1024];
+    /* the blob sweep may take long on a big store */
+    client_set_timeout_ms(0);
+    int rc = client_post_json(client_server_url(server), "/api/v1/artifacts/gc", body, &r, err,
+                              sizeof(err));
+    json_decref(body);
+    if (rc != 0) {
+        fprintf(stderr, "cairn: artifacts gc: %s\n", err);
+        return 1;
+    }
+    if (json) {
+        print_json(r);
+        json_decref(r);
+        return 0;
+    }
+    json_int_t nruns = json_integer_value(json_object_get(r, "runs"));
+    json_int_t nptr = json_integer_value(json_object_get(r, "pointers_removed"));
+    json_int_t nblob = json_integer_value(json_object_get(r, "blobs_removed"));
+    json_int_t ntmp = json_integer_value(json_object_get(r, "tmp_removed"));
+    char pb[32], bb[32], tb[32], age[UNITS_DURATION_BUFSZ];
+    fmt_size(json_integer_value(json_object_get(r, "pointer_bytes")), pb, sizeof(pb));
+    fmt_size(json_integer_value(json_object_get(r, "blob_bytes")), bb, sizeof(bb));
+    fmt_size(json_integer_value(json_object_get(r, "tmp_bytes")), tb, sizeof(tb));
+    units_format_duration(json_integer_value(json_object_get(r, "min_age_ms")), age, sizeof(age));
+    const char *verb = dry ? "would remove" : "removed";
+    printf("%s %" JSON_INTEGER_FORMAT " artifact pointer%s (%s) of %" JSON_INTEGER_FORMAT
+           " finished run%s; %" JSON_INTEGER_FORMAT " kept\n",
+           verb, nptr, nptr == 1 ? "" : "s", pb, nruns, nruns == 1 ? "" : "s",
+           json_integer_value(json_object_get(r, "pointers_kept")));
+    printf("%s %" JSON_INTEGER_FORMAT " blob%s (%s) and %" JSON_INTEGER_FORMAT
+           " temporary file%s (%s); %" JSON_INTEGER_FORMAT
+           " blob%s kept (referenced, or younger than %s)\n",
+           verb, nblob, nblob == 1 ? "" : "s", bb, ntmp, ntmp == 1 ? "" : "s", tb,
+           json_integer_value(json_object_get(r, "blobs_kept")),
+           json_integer_value(json_object_get(r, "blobs_kept")) == 1 ? "" : "s", age);
+    json_decref(r);
+    return 0;
+}
+
 /* ---- dispatch ------------------------------------------------------------ */
 
 int
@@ -767,7 +868,8 @@ cmd_artifacts(int argc, char **argv)
 {
     if (argc < 2 || is_help(argv[1])) {
         fprintf(argc < 2 ? stderr : stdout,
-                "%s\nList a run's artifacts, or download one (checked against its digest).\n",
+                "%s\nList a run's artifacts, download one (checked against its digest), or "
+                "remove those\noutside a retention.\n",
                 artifacts_usage);
         return argc < 2 ? 2 : 0;
     }
@@ -775,5 +877,7 @@ cmd_artifacts(int argc, char **argv)
         return artifacts_list(argc - 1, argv + 1);
     if (!strcmp(argv[1], "get"))
         return artifacts_get(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "gc"))
+        return artifacts_gc(argc - 1, argv + 1);
     return usage_fail(artifacts_usage, "artifacts: unknown subcommand", argv[1]);
 }

@@ -14,7 +14,7 @@ struct cli_cmd {
 
 /* Sorted by name; `cairn help` prints this table. */
 static const struct cli_cmd cli_cmds[] = {
-    {"artifacts", cmd_artifacts, "artifacts list|get RUN [TASK/NAME -o FILE] [--dag D] [--json]"},
+    {"artifacts", cmd_artifacts, "artifacts list|get|gc [RUN] [TASK/NAME -o FILE] [--json]"},
     {"cron", cmd_cron, "cron next EXPR [--tz ZONE] [--after TIME] [-n N]"},
     {"dags", cmd_dags, "dags list|pause|unpause|next-runs [DAG] [--json]"},
     {"lineage", cmd_lineage, "lineage SHA256 | RUN TASK/NAME [--dag D] [--json]"},

@@ -677,6 +677,8 @@ api_handle(void *ud, struct http_conn *c, const struct http_req *req)
     } else if (n == 8 && !strcmp(seg[2], "runs") && !strcmp(seg[4], "artifacts") &&
                !strcmp(seg[7], "lineage") && get) {
         api_ml_lineage_artifact(s, c, req, seg[3], seg[5], seg[6]);
+    } else if (n == 4 && !strcmp(seg[2], "artifacts") && !strcmp(seg[3], "gc") && post) {
+        api_ml_gc(s, c, req);
     } else if (n == 4 && !strcmp(seg[2], "lineage") && get) {
         api_ml_lineage_sha(s, c, seg[3]);
     } else if (n == 3 && !strcmp(seg[2], "workers") && get) {

@@ -1,8 +1,9 @@
-/* api_ml.c - the API's ML routes (see docs/api.md): one artifact's pointer
- * and bytes.
+/* api_ml.c - the API's ML routes (see docs/api.md): artifact pointers and
+ * bytes, lineage, metrics across runs, artifact collection.
  *
  * Everything here reads committed state through short read transactions on
- * the loop thread, like the rest of the API.
+ * the loop thread, like the rest of the API; collection writes through the
+ * engine (sched_gc_artifacts).
  */
 #include "api_ml.h"
 
@@ -712,4 +713,99 @@ api_ml_metrics(struct sched *s, struct http_conn *c, const struct http_req *req,
 out:
     free(metric);
     free(lasts);
+}
+
+/* ---- artifact collection ------------------------------------------------- */
+
+#define GC_MIN_AGE_DEFAULT_MS ((int64_t)3600 * 1000)
+
+static void
+gc_done_cb(void *ud, json_t *report, int rc, const char *err)
+{
+    struct http_conn *c = ud;
+    if (rc) {
+        /* part of the sweep failed: say so, with what was done */
+        json_object_set_new(report, "error", json_string(err ? err : "blob removal failed"));
+        http_respond_json(c, 500, report);
+        return;
+    }
+    http_respond_json(c, 200, report);
+}
+
+/* An optional non-negative integer member; -1 and an answer if it is not. */
+static int
+gc_int(struct http_conn *c, json_t *body, const char *name, int64_t min, int64_t *out)
+{
+    json_t *v = json_object_get(body, name);
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_integer(v) || json_integer_value(v) < min) {
+        http_respond_error(c, 400, "bad_request", "'%s' must be an integer of at least %" PRId64,
+                           name, min);
+        return -1;
+    }
+    *out = json_integer_value(v);
+    return 0;
+}
+
+void
+api_ml_gc(struct sched *s, struct http_conn *c, const struct http_req *req)
+{
+    json_t *body = NULL;
+    json_error_t jerr;
+    if (req->body_len) {
+        body = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+        if (!json_is_object(body)) {
+            json_decref(body);
+            http_respond_error(c, 400, "bad_request", "body must be a JSON object: %s", jerr.text);
+            return;
+        }
+    } else {
+        body = json_object();
+    }
+    static const char *const known[] = {"keep_last", "older_than_ms", "min_age_ms", "dry_run"};
+    const char *k;
+    json_t *v;
+    json_object_foreach(body, k, v)
+    {
+        size_t i;
+        for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+            if (!strcmp(k, known[i]))
+                break;
+        if (i == sizeof(known) / sizeof(known[0])) {
+            http_respond_error(c, 400, "bad_request",
+                               "unknown field '%s' (keep_last, older_than_ms, min_age_ms, "
+                               "dry_run)",
+                               k);
+            json_decref(body);
+            return;
+        }
+    }
+    struct sched_gc_opts o = {0};
+    int64_t keep_last = 0;
+    o.min_age_ms = GC_MIN_AGE_DEFAULT_MS;
+    json_t *dry = json_object_get(body, "dry_run");
+    if (gc_int(c, body, "keep_last", 1, &keep_last) ||
+        gc_int(c, body, "older_than_ms", 1, &o.older_than_ms) ||
+        gc_int(c, body, "min_age_ms", 0, &o.min_age_ms)) {
+        json_decref(body);
+        return;
+    }
+    if (dry && !json_is_boolean(dry)) {
+        http_respond_error(c, 400, "bad_request", "'dry_run' must be true or false");
+        json_decref(body);
+        return;
+    }
+    json_decref(body);
+    if (keep_last > 1000000) {
+        http_respond_error(c, 400, "bad_request", "'keep_last' is too large");
+        return;
+    }
+    o.keep_last = (int)keep_last;
+    o.dry_run = json_is_true(dry);
+    char err[512];
+    int rc = sched_gc_artifacts(s, &o, gc_done_cb, c, err, sizeof(err));
+    if (rc)
+        http_respond_error(c, rc == CAIRN_ESTATE ? 409 : 503,
+                           rc == CAIRN_ESTATE ? "conflict" : "unavailable", "%s", err);
 }

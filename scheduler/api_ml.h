@@ -32,6 +32,10 @@ void api_ml_lineage_artifact(struct sched *s, struct http_conn *c, const struct 
 void api_ml_metrics(struct sched *s, struct http_conn *c, const struct http_req *req,
                     const char *dag);
 
+/* POST /api/v1/artifacts/gc {keep_last, older_than_ms, min_age_ms,
+ * dry_run}: sched_gc_artifacts; answered when the blobs are swept. */
+void api_ml_gc(struct sched *s, struct http_conn *c, const struct http_req *req);
+
 /* The pointer dag/run_id/task/name through t (dag NULL: resolved from the
  * run id), without "v". 0 and *out (new) on success; -1 with *status (404,
  * 409, 500) and a message naming what is missing otherwise. */
