@@ -8,7 +8,7 @@ source "$(dirname "$0")/lib.sh"
 put_dag gc <<'YAML'
 dag: gc
 defaults: {retries: 0}
-params: {hold: "0"}
+params: {gate: "none"}
 tasks:
   make:
     command: [sh, -c, "head -c 200000 /dev/urandom > $CAIRN_OUTPUTS/data.bin && echo same > $CAIRN_OUTPUTS/const.txt"]
@@ -16,7 +16,7 @@ tasks:
   use:
     needs: [make]
     inputs: {d: make/data.bin}
-    command: [sh, -c, "sleep {{ params.hold }}; sha256sum < $CAIRN_INPUTS/d > $CAIRN_OUTPUTS/sum.txt"]
+    command: [sh, -c, "while [ {{ params.gate }} != none ] && [ ! -e {{ params.gate }} ]; do sleep 0.05; done; sha256sum < $CAIRN_INPUTS/d > $CAIRN_OUTPUTS/sum.txt"]
     outputs: [sum.txt]
 YAML
 put_dag other <<'YAML'
@@ -46,8 +46,8 @@ for i in 1 2 3; do
 done
 o1=$("$CAIRN" trigger other)
 check "the other DAG's run succeeds" test "$(wait_run "$o1" other 60)" = success
-# run 4 stays unfinished: make has stored its outputs, use sleeps
-r4=$("$CAIRN" trigger gc --param hold=6)
+# run 4 stays unfinished: make has stored its outputs, use waits for $T/gate
+r4=$("$CAIRN" trigger gc --param "gate=$T/gate")
 wait_until 30 bash -c '[ "$("$0" runs show "$1" --dag gc --json | jq -r ".tasks[1].state")" = running ]' "$CAIRN" "$r4"
 for i in 1 2 3; do
     eval "r=\$r$i"
@@ -104,7 +104,8 @@ check "the human report says what would go" \
     bash -c 'grep -q "^would remove 0 artifact pointers (0 B) of 0 finished runs; 6 kept$" <<<"$0" &&
              grep -q "^would remove 0 blobs (0 B) and 0 temporary files (0 B); 5 blobs kept" <<<"$0"' "$txt"
 
-check "the unfinished run then succeeds (its input blob was kept)" test "$(wait_run "$r4" gc 60)" = success
+touch "$T/gate"
+check "the unfinished run then succeeds" test "$(wait_run "$r4" gc 60)" = success
 sum4=$(blob gc "$r4" sum.txt)
 rep=$(gc --keep-last 1 --min-age 0)
 check "now run 3 is outside the last 1: its pointers and its own blobs go" \

@@ -10,7 +10,7 @@ source "$(dirname "$0")/lib.sh"
 put_dag ml <<'YAML'
 dag: ml
 defaults: {retries: 0}
-params: {acc: "0.9", hold: "0"}
+params: {acc: "0.9", gate: "none"}
 tasks:
   ingest:
     command: [sh, -c, "head -c 3000000 /dev/urandom > $CAIRN_OUTPUTS/raw.bin && echo id,label > $CAIRN_OUTPUTS/schema.txt"]
@@ -25,7 +25,7 @@ tasks:
   evaluate:
     needs: [train]
     inputs: {model: train/model.bin}
-    command: [sh, -c, "sleep {{ params.hold }}; wc -c < $CAIRN_INPUTS/model > $CAIRN_OUTPUTS/report.txt && echo '{\"accuracy\": {{ params.acc }}}' > $CAIRN_OUTPUTS/metrics.json"]
+    command: [sh, -c, "while [ {{ params.gate }} != none ] && [ ! -e {{ params.gate }} ]; do sleep 0.05; done; wc -c < $CAIRN_INPUTS/model > $CAIRN_OUTPUTS/report.txt && echo '{\"accuracy\": {{ params.acc }}}' > $CAIRN_OUTPUTS/metrics.json"]
     metrics: metrics.json
     outputs: [report.txt]
 YAML
@@ -52,7 +52,7 @@ report1=$(sha "$r1" report.txt)
 att=$(attempts "$r1" ml evaluate)
 check "the attempt record has the image, argv with templates rendered, and CAIRN_ env" \
     jqe '.attempts[0] | .image == "host" and .argv[0:2] == ["sh", "-c"]
-        and (.argv[2] | startswith("sleep 0; ")) and (.argv[2] | contains("\"accuracy\": 0.91"))
+        and (.argv[2] | startswith("while [ none != none ]")) and (.argv[2] | contains("\"accuracy\": 0.91"))
         and (.env | index("CAIRN_TASK=evaluate") != null)' <<<"$att"
 check "and the inputs it got: name, upstream task and file, digest" \
     jqe --arg m "$model1" '.attempts[0].inputs == [{"name": "model", "task": "train", "file": "model.bin", "sha256": $m}]' <<<"$att"
@@ -136,15 +136,18 @@ out=$("$CAIRN" metrics nodag 2>&1) && st=0 || st=$?
 check "metrics of an unknown DAG: exit 1 ($out)" bash -c '[ "$0" = 1 ] && grep -q "no DAG .nodag." <<<"$1"' "$st" "$out"
 
 # --- provenance survives a scheduler killed while the attempt runs ---
-r4=$("$CAIRN" trigger ml --param hold=3 --param acc=0.5)
+# (evaluate waits for the file $T/gate, so the attempt spans the restart)
+r4=$("$CAIRN" trigger ml --param "gate=$T/gate" --param acc=0.5)
 wait_until 30 bash -c '[ "$("$0" runs show "$1" --dag ml --json | jq -r ".tasks[2].state")" = running ]' "$CAIRN" "$r4"
 kill_wait "$SCHED_PID" KILL
 start_scheduler s
+touch "$T/gate"
 check "after a SIGKILL and restart, run 4 succeeds" test "$(wait_run "$r4" ml 60)" = success
+check "  its evaluate attempt was recovered, not run again" logged s "recovered 1 unfinished run \(1 attempt in flight" 
 model4=$(sha "$r4" model.bin)
 check "  and its evaluate attempt record kept its provenance when it was rewritten" \
     jqe --arg m "$model4" '.attempts | length == 1 and .[0].state == "success"
-        and (.[0].argv[2] | startswith("sleep 3; ")) and .[0].inputs[0].sha256 == $m' <<<"$(attempts "$r4" ml evaluate)"
+        and (.[0].argv[2] | contains("[ ! -e '"$T/gate"' ]")) and .[0].inputs[0].sha256 == $m' <<<"$(attempts "$r4" ml evaluate)"
 
 # --- identical bytes from several runs ---
 check "report.txt has the same bytes in every run" test "$(sha "$r4" report.txt)" = "$report1"
