@@ -18,6 +18,9 @@ int cmd_logs(int argc, char **argv);
 int cmd_runs(int argc, char **argv);
 int cmd_trigger(int argc, char **argv);
 int cmd_workers(int argc, char **argv);
+/* ML pipelines (cmd_ml.c). */
+int cmd_lineage(int argc, char **argv);
+int cmd_metrics(int argc, char **argv);
 
 /* Print "cairn: " + message to stderr; returns 2 (usage) for chaining. */
 int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

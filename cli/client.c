@@ -317,3 +317,121 @@ client_post_json(const char *server, const char *path, json_t *body, json_t **ou
 {
     return client_call_json(server, "POST", path, body, out, err, errlen);
 }
+
+/* ---- downloads ---------------------------------------------------------- */
+
+#define CLIENT_ERROR_BODY_MAX (64 * 1024)
+
+struct client_dl {
+    CURL *h;
+    long status;        /* 0 until the first body bytes */
+    int (*sink)(void *ud, const void *data, size_t n);
+    void *ud;
+    int sink_rc;        /* what sink returned when it stopped the transfer */
+    int64_t bytes;      /* handed to sink */
+    struct client_buf errbody; /* the body of an error answer */
+};
+
+static size_t
+client__dl_write_cb(char *data, size_t size, size_t nmemb, void *ud)
+{
+    struct client_dl *d = ud;
+    size_t n = size * nmemb;
+    if (d->status == 0)
+        curl_easy_getinfo(d->h, CURLINFO_RESPONSE_CODE, &d->status);
+    if (d->status < 200 || d->status > 299) {
+        if (d->errbody.sb.len + n <= CLIENT_ERROR_BODY_MAX)
+            sb_append(&d->errbody.sb, data, n);
+        return n;
+    }
+    int rc = d->sink(d->ud, data, n);
+    if (rc != 0) {
+        d->sink_rc = rc;
+        return 0; /* CURLE_WRITE_ERROR */
+    }
+    d->bytes += (int64_t)n;
+    return n;
+}
+
+int
+client_download(const char *server, const char *path,
+                int (*sink)(void *ud, const void *data, size_t n), void *ud, int64_t *bytes,
+                char *err, size_t errlen)
+{
+    if (bytes)
+        *bytes = 0;
+    if (!server || !path || !sink) {
+        client__err(err, errlen, "invalid request");
+        return CAIRN_EINVAL;
+    }
+    if (!client_curl_ready) {
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+            client__err(err, errlen, "cannot initialise libcurl");
+            return CAIRN_ENOMEM;
+        }
+        client_curl_ready = 1;
+    }
+    size_t slen = strlen(server);
+    while (slen > 0 && server[slen - 1] == '/')
+        slen--;
+    char *url = xasprintf("%.*s%s%s", (int)slen, server, path[0] == '/' ? "" : "/", path);
+    struct client_dl d;
+    memset(&d, 0, sizeof(d));
+    d.sink = sink;
+    d.ud = ud;
+    sb_init(&d.errbody.sb);
+    d.h = curl_easy_init();
+    if (!d.h) {
+        free(url);
+        client__err(err, errlen, "cannot initialise libcurl");
+        return CAIRN_ENOMEM;
+    }
+    char detail[CURL_ERROR_SIZE];
+    detail[0] = '\0';
+    curl_easy_setopt(d.h, CURLOPT_URL, url);
+    curl_easy_setopt(d.h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(d.h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(d.h, CURLOPT_CONNECTTIMEOUT_MS, CLIENT_CONNECT_TIMEOUT_MS);
+    curl_easy_setopt(d.h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(d.h, CURLOPT_LOW_SPEED_TIME, CLIENT_STALL_MS / 1000);
+    curl_easy_setopt(d.h, CURLOPT_USERAGENT, "cairn");
+    curl_easy_setopt(d.h, CURLOPT_ERRORBUFFER, detail);
+    curl_easy_setopt(d.h, CURLOPT_WRITEFUNCTION, client__dl_write_cb);
+    curl_easy_setopt(d.h, CURLOPT_WRITEDATA, &d);
+    curl_easy_setopt(d.h, CURLOPT_HTTPGET, 1L);
+    if (!getenv("no_proxy") && !getenv("NO_PROXY"))
+        curl_easy_setopt(d.h, CURLOPT_NOPROXY, "localhost,127.0.0.1,::1");
+
+    CURLcode cc = curl_easy_perform(d.h);
+    int rc = 0;
+    if (cc == CURLE_WRITE_ERROR && d.sink_rc) {
+        rc = d.sink_rc;
+    } else if (cc == CURLE_OPERATION_TIMEDOUT && d.status) {
+        client__err(err, errlen, "the download from the scheduler at %s stalled for %ld s",
+                    server, CLIENT_STALL_MS / 1000);
+        rc = CAIRN_ETIMEOUT;
+    } else if (cc != CURLE_OK) {
+        rc = client__curl_error(d.h, cc, &d.errbody, server, detail, err, errlen);
+    } else {
+        long code = 0;
+        curl_easy_getinfo(d.h, CURLINFO_RESPONSE_CODE, &code);
+        if (code < 200 || code > 299) {
+            json_t *j = d.errbody.sb.buf ? json_loads(d.errbody.sb.buf, 0, NULL) : NULL;
+            const char *msg =
+                json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+            if (msg && *msg)
+                client__err(err, errlen, "%s", msg);
+            else
+                client__err(err, errlen, "the scheduler at %s answered GET %s with HTTP status %ld",
+                            server, path, code);
+            json_decref(j);
+            rc = client__status_err(code);
+        }
+    }
+    if (bytes)
+        *bytes = d.bytes;
+    sb_free(&d.errbody.sb);
+    curl_easy_cleanup(d.h);
+    free(url);
+    return rc;
+}

@@ -9,6 +9,7 @@
 #define CAIRN_CLIENT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -65,6 +66,24 @@ int client_get_json(const char *server, const char *path, json_t **out, char *er
 /* client_call_json with POST; body is borrowed (NULL sends no body). */
 int client_post_json(const char *server, const char *path, json_t *body, json_t **out, char *err,
                      size_t errlen);
+
+/* Where a download gives up: less than 1 byte a second for this long. */
+#define CLIENT_STALL_MS 60000L
+
+/* GET server+path and hand the body of a 2xx answer to sink(ud, data, n) as
+ * it arrives, in order, without keeping it (for artifact blobs of any
+ * size). sink returns 0 to go on; anything else stops the transfer and is
+ * returned as it is, with err left untouched (sink reports its own
+ * problem). *bytes (bytes may be NULL) is the count handed to sink, set
+ * also on failure. There is no total time limit: the transfer fails when
+ * it stalls for CLIENT_STALL_MS. The body of an error answer is not handed
+ * to sink: its message goes to err and the code is that of
+ * client_call_json. A body cut short (the server closed the connection
+ * before the Content-Length it announced) is CAIRN_ENET ("... broke").
+ * Other errors as client_request. */
+int client_download(const char *server, const char *path,
+                    int (*sink)(void *ud, const void *data, size_t n), void *ud, int64_t *bytes,
+                    char *err, size_t errlen);
 
 /* Percent-encode s for use in a path segment or query value: everything but
  * A-Z a-z 0-9 - . _ ~ becomes %XX. Returns a malloc'd string the caller

@@ -14,14 +14,16 @@ struct cli_cmd {
 
 /* Sorted by name; `cairn help` prints this table. */
 static const struct cli_cmd cli_cmds[] = {
-    {"artifacts", cmd_artifacts, "artifacts list RUN [--dag D] [--json]"},
+    {"artifacts", cmd_artifacts, "artifacts list|get|gc [RUN] [TASK/NAME -o FILE] [--json]"},
     {"backfill", cmd_backfill,
      "backfill DAG --from D --to D [--reprocess none|failed|all] [--dry-run] [--wait] | "
      "list | show ID | cancel ID"},
     {"clear", cmd_clear, "clear RUN [--dag D] [--task T] [--downstream] [--failed-only]"},
     {"cron", cmd_cron, "cron next EXPR [--tz ZONE] [--after TIME] [-n N]"},
     {"dags", cmd_dags, "dags list|show|pause|unpause|next-runs [DAG] [--json]"},
+    {"lineage", cmd_lineage, "lineage SHA256 | RUN TASK/NAME [--dag D] [--json]"},
     {"logs", cmd_logs, "logs RUN TASK [--dag D] [--attempt N] [--follow]"},
+    {"metrics", cmd_metrics, "metrics DAG [--metric NAME] [--last N] [--json]"},
     {"render", cmd_render, "render FILE [--date D] [--param k=v]..."},
     {"runs", cmd_runs, "runs list|show|retry|cancel [RUN] [--dag D] [--state S] [--limit N] [--json]"},
     {"standalone", cmd_standalone, "standalone [--dags DIR] [--data DIR] [--http HOST:PORT]"},

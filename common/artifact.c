@@ -38,7 +38,7 @@ struct art_ops {
     int (*fetch)(struct art_store *s, const char *hex, const char *dest, unsigned flags, char *err,
                  size_t errlen);
     int (*gc)(struct art_store *s, const char *const *keep, size_t nkeep, int64_t min_age_s,
-              struct art_gc_stats *st, char *err, size_t errlen);
+              bool dry, struct art_gc_stats *st, char *err, size_t errlen);
 };
 
 struct art_store {
@@ -735,10 +735,11 @@ art__cmp_keep(const void *key, const void *elem)
     return strcmp((const char *)key, *(const char *const *)elem);
 }
 
-/* Remove name in dirfd if old enough; counts into *n and *bytes. */
+/* Remove name in dirfd if old enough (dry: only count it); counts into *n
+ * and *bytes. */
 static int
-art__gc_entry(int dfd, const char *dir, const char *name, time_t now, int64_t min_age_s, size_t *n,
-              int64_t *bytes, size_t *kept, int *first, char *err, size_t errlen)
+art__gc_entry(int dfd, const char *dir, const char *name, time_t now, int64_t min_age_s, bool dry,
+              size_t *n, int64_t *bytes, size_t *kept, int *first, char *err, size_t errlen)
 {
     struct stat st;
     if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
@@ -753,7 +754,7 @@ art__gc_entry(int dfd, const char *dir, const char *name, time_t now, int64_t mi
             (*kept)++;
         return 0;
     }
-    if (unlinkat(dfd, name, 0) != 0) {
+    if (!dry && unlinkat(dfd, name, 0) != 0) {
         if (errno != ENOENT && *first == 0) {
             art__msg(err, errlen, "cannot remove %s/%s: %s", dir, name, strerror(errno));
             *first = CAIRN_EIO;
@@ -769,7 +770,7 @@ art__gc_entry(int dfd, const char *dir, const char *name, time_t now, int64_t mi
 
 static int
 art__file_gc(struct art_store *s, const char *const *keep, size_t nkeep, int64_t min_age_s,
-             struct art_gc_stats *st, char *err, size_t errlen)
+             bool dry, struct art_gc_stats *st, char *err, size_t errlen)
 {
     time_t now = time(NULL);
     int first = 0;
@@ -801,7 +802,7 @@ art__file_gc(struct art_store *s, const char *const *keep, size_t nkeep, int64_t
                 st->blobs_kept++;
                 continue;
             }
-            art__gc_entry(dirfd(sub), dir, e->d_name, now, min_age_s, &st->blobs_removed,
+            art__gc_entry(dirfd(sub), dir, e->d_name, now, min_age_s, dry, &st->blobs_removed,
                           &st->blob_bytes, &st->blobs_kept, &first, err, errlen);
         }
         free(dir);
@@ -815,7 +816,7 @@ art__file_gc(struct art_store *s, const char *const *keep, size_t nkeep, int64_t
     while ((d = readdir(tmp)) != NULL) {
         if (strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0)
             continue;
-        art__gc_entry(dirfd(tmp), s->tmp, d->d_name, now, min_age_s, &st->tmp_removed,
+        art__gc_entry(dirfd(tmp), s->tmp, d->d_name, now, min_age_s, dry, &st->tmp_removed,
                       &st->tmp_bytes, NULL, &first, err, errlen);
     }
     closedir(tmp);
@@ -1036,9 +1037,9 @@ art_fetch(struct art_store *s, const char *sha256_hex, const char *dest_path, un
     return s->ops->fetch(s, sha256_hex, dest_path, flags, err, errlen);
 }
 
-int
-art_gc(struct art_store *s, const char *const *keep, size_t nkeep, int64_t min_age_s,
-       struct art_gc_stats *stats, char *err, size_t errlen)
+static int
+art__gc(struct art_store *s, const char *const *keep, size_t nkeep, int64_t min_age_s, bool dry,
+        struct art_gc_stats *stats, char *err, size_t errlen)
 {
     struct art_gc_stats local;
     struct art_gc_stats *st = stats ? stats : &local;
@@ -1054,7 +1055,71 @@ art_gc(struct art_store *s, const char *const *keep, size_t nkeep, int64_t min_a
             return CAIRN_EINVAL;
         }
     }
-    return s->ops->gc(s, keep, nkeep, min_age_s, st, err, errlen);
+    return s->ops->gc(s, keep, nkeep, min_age_s, dry, st, err, errlen);
+}
+
+int
+art_gc(struct art_store *s, const char *const *keep, size_t nkeep, int64_t min_age_s,
+       struct art_gc_stats *stats, char *err, size_t errlen)
+{
+    return art__gc(s, keep, nkeep, min_age_s, false, stats, err, errlen);
+}
+
+int
+art_gc_plan(struct art_store *s, const char *const *keep, size_t nkeep, int64_t min_age_s,
+            struct art_gc_stats *stats, char *err, size_t errlen)
+{
+    return art__gc(s, keep, nkeep, min_age_s, true, stats, err, errlen);
+}
+
+/* ---- incremental hashing ----------------------------------------------- */
+
+struct art_hasher {
+    EVP_MD_CTX *ctx;
+    int64_t bytes;
+};
+
+int
+art_hasher_new(struct art_hasher **out)
+{
+    struct art_hasher *h = calloc(1, sizeof(*h));
+    if (!h)
+        return CAIRN_ENOMEM;
+    h->ctx = EVP_MD_CTX_new();
+    if (!h->ctx || EVP_DigestInit_ex(h->ctx, EVP_sha256(), NULL) != 1) {
+        EVP_MD_CTX_free(h->ctx);
+        free(h);
+        return CAIRN_ENOMEM;
+    }
+    *out = h;
+    return 0;
+}
+
+int
+art_hasher_update(struct art_hasher *h, const void *data, size_t n)
+{
+    if (n && EVP_DigestUpdate(h->ctx, data, n) != 1)
+        return CAIRN_EIO;
+    h->bytes += (int64_t)n;
+    return 0;
+}
+
+int
+art_hasher_final(struct art_hasher *h, char sha256_hex[ART_HEX_LEN + 1], int64_t *size)
+{
+    int rc = art__hash_final(h->ctx, sha256_hex, NULL, 0);
+    if (rc == 0 && size)
+        *size = h->bytes;
+    return rc;
+}
+
+void
+art_hasher_free(struct art_hasher *h)
+{
+    if (!h)
+        return;
+    EVP_MD_CTX_free(h->ctx);
+    free(h);
 }
 
 int

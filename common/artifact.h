@@ -154,6 +154,23 @@ struct art_gc_stats {
 int art_gc(struct art_store *s, const char *const *keep, size_t nkeep, int64_t min_age_s,
            struct art_gc_stats *stats, char *err, size_t errlen);
 
+/* What art_gc would do with the same arguments, counted in stats (the
+ * "removed" fields: what would go), removing nothing. The store may change
+ * between this and a later art_gc. Errors as art_gc. */
+int art_gc_plan(struct art_store *s, const char *const *keep, size_t nkeep, int64_t min_age_s,
+                struct art_gc_stats *stats, char *err, size_t errlen);
+
+/* Incremental SHA-256, for bytes that pass through rather than sit in a
+ * file: a blob being sent or received. new sets *out only on success
+ * (CAIRN_ENOMEM otherwise); update returns 0 or CAIRN_EIO; final writes the
+ * digest and (size may be NULL) the byte count, after which only free may be
+ * called; free(NULL) is a no-op. */
+struct art_hasher;
+int art_hasher_new(struct art_hasher **out);
+int art_hasher_update(struct art_hasher *h, const void *data, size_t n);
+int art_hasher_final(struct art_hasher *h, char sha256_hex[ART_HEX_LEN + 1], int64_t *size);
+void art_hasher_free(struct art_hasher *h);
+
 /* Hash the file at path (symbolic links followed; it must be a regular
  * file). sha256_hex gets the digest, *size (size may be NULL) the byte count;
  * both only on success. Errors: CAIRN_ENOENT, CAIRN_EINVAL (not a regular

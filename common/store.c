@@ -31,6 +31,7 @@ static const char *const store__names[STORE_NTABLES] = {
     [STORE_ATTEMPTS] = "attempts",
     [STORE_ARTIFACTS] = "artifacts",
     [STORE_BACKFILLS] = "backfills",
+    [STORE_ARTIFACT_SHAS] = "artifact_shas",
 };
 
 struct store {

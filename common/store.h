@@ -55,8 +55,10 @@ enum store_table {
     STORE_RUNS,        /* "dag\x1frun_id" -> run record */
     STORE_TIS,         /* "dag\x1frun_id\x1ftask" -> task instance record */
     STORE_ATTEMPTS,    /* "dag\x1frun_id\x1ftask\x1f%06d" -> attempt record */
-    STORE_ARTIFACTS,   /* artifact pointers */
+    STORE_ARTIFACTS,   /* "dag\x1frun_id\x1ftask\x1fname" -> artifact pointer */
     STORE_BACKFILLS,   /* backfill objects */
+    STORE_ARTIFACT_SHAS, /* "sha256\x1fdag\x1frun_id\x1ftask\x1fname" -> {dag, run_id, task,
+                            name, attempt, created_at}: the pointers by digest */
     STORE_NTABLES
 };
 

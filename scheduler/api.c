@@ -1,4 +1,5 @@
 #include "api.h"
+#include "api_ml.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -283,10 +284,9 @@ find_cb(void *ud, const char *key, const void *json)
     return 0;
 }
 
-/* Load a run record (and resolve the DAG if not given). */
-static json_t *
-load_run(struct sched *s, struct store_txn *t, const char *dag, const char *run_id, int *status,
-         char *err, size_t errlen)
+json_t *
+api_load_run(struct sched *s, struct store_txn *t, const char *dag, const char *run_id,
+             int *status, char *err, size_t errlen)
 {
     if (dag) {
         char *key = xasprintf("%s" SEP "%s", dag, run_id);
@@ -345,7 +345,7 @@ get_run(struct sched *s, struct http_conn *c, const struct http_req *req, const 
         free(dag);
         return;
     }
-    json_t *run = load_run(s, t, dag, run_id, &status, err, sizeof(err));
+    json_t *run = api_load_run(s, t, dag, run_id, &status, err, sizeof(err));
     if (!run) {
         store_txn_abort(t);
         http_respond_error(c, status, status == 404 ? "not_found" : "conflict", "%s", err);
@@ -427,7 +427,7 @@ load_attempts(struct sched *s, const struct http_req *req, const char *run_id, c
         free(dag);
         return NULL;
     }
-    json_t *run = load_run(s, t, dag, run_id, status, err, errlen);
+    json_t *run = api_load_run(s, t, dag, run_id, status, err, errlen);
     if (!run) {
         store_txn_abort(t);
         free(dag);
@@ -578,7 +578,7 @@ get_artifacts(struct sched *s, struct http_conn *c, const struct http_req *req,
         free(dag);
         return;
     }
-    json_t *run = load_run(s, t, dag, run_id, &status, err, sizeof(err));
+    json_t *run = api_load_run(s, t, dag, run_id, &status, err, sizeof(err));
     free(dag);
     if (!run) {
         store_txn_abort(t);
@@ -699,7 +699,7 @@ run_dag(struct sched *s, struct http_conn *c, const struct http_req *req, json_t
     }
     int status = 500;
     char err[256];
-    json_t *run = load_run(s, t, NULL, run_id, &status, err, sizeof(err));
+    json_t *run = api_load_run(s, t, NULL, run_id, &status, err, sizeof(err));
     store_txn_abort(t);
     if (!run) {
         http_respond_error(c, status, status == 404 ? "not_found" : "conflict", "%s", err);
@@ -803,8 +803,8 @@ api_handle(void *ud, struct http_conn *c, const struct http_req *req)
 {
     struct sched *s = ud;
     char *path = xstrdup(req->path);
-    char *seg[8];
-    size_t n = split_path(path, seg, 8);
+    char *seg[10];
+    size_t n = split_path(path, seg, 10);
     bool get = !strcmp(req->method, "GET") || !strcmp(req->method, "HEAD");
     bool post = !strcmp(req->method, "POST");
 
@@ -846,6 +846,8 @@ api_handle(void *ud, struct http_conn *c, const struct http_req *req)
         else
             http_respond_json(c, 200, json_pack("{s:s, s:o}", "dag", seg[3], "next_runs",
                                                 sched_next_runs(s, seg[3], cnt)));
+    } else if (n == 5 && !strcmp(seg[2], "dags") && !strcmp(seg[4], "metrics") && get) {
+        api_ml_metrics(s, c, req, seg[3]);
     } else if (n == 5 && !strcmp(seg[2], "dags") && !strcmp(seg[4], "trigger") && post) {
         post_trigger(s, c, req, seg[3]);
     } else if (n == 3 && !strcmp(seg[2], "runs") && get) {
@@ -869,6 +871,18 @@ api_handle(void *ud, struct http_conn *c, const struct http_req *req)
                 !strcmp(seg[4], "cancel")) &&
                post) {
         post_run_action(s, c, req, seg[3], seg[4]);
+    } else if (n == 7 && !strcmp(seg[2], "runs") && !strcmp(seg[4], "artifacts") && get) {
+        api_ml_artifact(s, c, req, seg[3], seg[5], seg[6]);
+    } else if (n == 8 && !strcmp(seg[2], "runs") && !strcmp(seg[4], "artifacts") &&
+               !strcmp(seg[7], "content") && get) {
+        api_ml_artifact_content(s, c, req, seg[3], seg[5], seg[6]);
+    } else if (n == 8 && !strcmp(seg[2], "runs") && !strcmp(seg[4], "artifacts") &&
+               !strcmp(seg[7], "lineage") && get) {
+        api_ml_lineage_artifact(s, c, req, seg[3], seg[5], seg[6]);
+    } else if (n == 4 && !strcmp(seg[2], "artifacts") && !strcmp(seg[3], "gc") && post) {
+        api_ml_gc(s, c, req);
+    } else if (n == 4 && !strcmp(seg[2], "lineage") && get) {
+        api_ml_lineage_sha(s, c, seg[3]);
     } else if (n == 3 && !strcmp(seg[2], "workers") && get) {
         get_workers(s, c);
     } else {

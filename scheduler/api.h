@@ -7,4 +7,13 @@
 /* The http_handler_fn for the scheduler; ud is the struct sched*. */
 void api_handle(void *ud, struct http_conn *c, const struct http_req *req);
 
+/* --- shared by api.c and api_ml.c --- */
+struct sched;
+struct store_txn;
+/* Load a run record through t (a new object), resolving the DAG when dag is
+ * NULL (the run id must then be unique across DAGs). NULL on failure, with
+ * *status 404 (no such run) or 409 (ambiguous) and a message in err. */
+json_t *api_load_run(struct sched *s, struct store_txn *t, const char *dag, const char *run_id,
+                     int *status, char *err, size_t errlen);
+
 #endif

@@ -97,6 +97,7 @@ struct sched {
     int64_t clock_skew;      /* seconds added to the wall clock (CAIRN_NOW) */
     int64_t next_schedule;   /* monotonic ms of the next schedule pass */
     bool stopping;
+    bool gc_busy;            /* an artifact collection is removing blobs */
     void (*stop_done)(void *);
     void *stop_ud;
     int closing_handles;
@@ -1041,6 +1042,7 @@ run_free(struct sched *s, struct sched_run *r)
         json_decref(r->tis[i].metrics);
         json_decref(r->tis[i].cached_from);
         json_decref(r->tis[i].published);
+        json_decref(r->tis[i].prov);
     }
     free(r->tis);
     for (size_t i = 0; i < r->noverrides; i++) {
@@ -1418,6 +1420,8 @@ run_reset(struct sched *s, struct sched_run *r, const bool *sel)
         json_decref(ti->published);
         ti->published = NULL;
         ti->cache_key[0] = '\0';
+        json_decref(ti->prov);
+        ti->prov = NULL;
         sched_ti_set_no_cache(s, ti, true);
         r->nfinished--;
         n++;
@@ -1672,7 +1676,7 @@ lease_json(struct sched *s, struct sched_ti *ti)
     dag_strv_free(argv);
     dag_strv_free(envp);
     /* inputs resolve to the artifacts their upstream attempt stored */
-    json_t *ji = json_array();
+    json_t *ji = json_array(), *pi = json_array();
     for (size_t i = 0; i < t->ninputs; i++) {
         const struct dag_input *in = &t->inputs[i];
         json_t *found = input_artifact(r, in);
@@ -1683,12 +1687,20 @@ lease_json(struct sched *s, struct sched_ti *ti)
             json_decref(je);
             json_decref(jo);
             json_decref(ji);
+            json_decref(pi);
             return NULL;
         }
-        json_array_append_new(ji, json_pack("{s:s, s:O, s:O}", "name", in->name, "sha256",
-                                            json_object_get(found, "sha256"), "uri",
-                                            json_object_get(found, "uri")));
+        json_t *sha = json_object_get(found, "sha256");
+        json_array_append_new(ji, json_pack("{s:s, s:O, s:O}", "name", in->name, "sha256", sha,
+                                            "uri", json_object_get(found, "uri")));
+        json_array_append_new(pi, json_pack("{s:s, s:s, s:s, s:O}", "name", in->name, "task",
+                                            in->task, "file", in->file, "sha256", sha));
     }
+    /* provenance for the attempt record: the same arrays the lease carries
+     * (shared, never changed after this) */
+    json_decref(ti->prov);
+    ti->prov = json_pack("{s:s, s:O, s:O, s:o}", "image", t->image, "argv", ja, "env", je,
+                         "inputs", pi);
     struct sched_dag *sd = sched_find_dag(s, r->dag);
     char *code = d->code ? dag_code_path(d->code, sd ? sd->file : NULL) : NULL;
     json_t *extra = json_pack("{s:s?, s:s?}", "code", code, "metrics", t->metrics);
@@ -1740,6 +1752,8 @@ dispatch(struct sched *s, struct sched_worker *w, int free_slots)
         }
         if (ti->attempt_dirty && ti->attempts > 0)
             attempt_keep(s, ti); /* the last attempt ended in this iteration */
+        json_decref(ti->prov); /* lease_json sets the new attempt's */
+        ti->prov = NULL;
         ti->attempts++;
         ti->lease_id = ++s->lease_seq;
         s->lease_seq_dirty = true;
@@ -2420,13 +2434,17 @@ attempt_record(const struct sched_ti *ti)
                      : ti->state == TI_CANCELLED ? "cancelled"
                                                  : "failed";
     int64_t dur = ti->ended_at && ti->started_at ? ti->ended_at - ti->started_at : 0;
-    return json_pack("{s:i, s:I, s:s?, s:s, s:o, s:o, s:i, s:i, s:b, s:b, s:s?, s:I, s:I}",
-                     "attempt", ti->attempts, "lease_id", (json_int_t)ti->lease_id, "worker",
-                     ti->worker_name, "state", st, "started_at", sched_json_time(ti->started_at),
-                     "ended_at", sched_json_time(ti->ended_at), "exit_code", ti->exit_code,
-                     "signal", ti->signal, "oom_killed", ti->oom, "timed_out", ti->timed_out,
-                     "error", ti->error, "log_size", (json_int_t)ti->log_size, "duration_ms",
-                     (json_int_t)dur);
+    json_t *rec = json_pack(
+        "{s:i, s:I, s:s?, s:s, s:o, s:o, s:i, s:i, s:b, s:b, s:s?, s:I, s:I}", "attempt",
+        ti->attempts, "lease_id", (json_int_t)ti->lease_id, "worker", ti->worker_name, "state",
+        st, "started_at", sched_json_time(ti->started_at), "ended_at",
+        sched_json_time(ti->ended_at), "exit_code", ti->exit_code, "signal", ti->signal,
+        "oom_killed", ti->oom, "timed_out", ti->timed_out, "error", ti->error, "log_size",
+        (json_int_t)ti->log_size, "duration_ms", (json_int_t)dur);
+    /* image, argv, env, inputs: shared with ti->prov, not copied */
+    if (ti->prov)
+        json_object_update(rec, ti->prov);
+    return rec;
 }
 
 static json_t *
@@ -2488,6 +2506,130 @@ sched_run_json(const struct sched_run *r, bool with_tasks)
     return o;
 }
 
+/* ---------- artifact pointers and their index by digest ---------- */
+
+/* Key of the index entry of pointer ptrkey ("dag␟run␟task␟name"). */
+static char *
+artidx_key(const char *sha, const char *ptrkey)
+{
+    return xasprintf("%s" SEP "%s", sha, ptrkey);
+}
+
+static int
+artidx_put(struct store_txn *t, const char *ptrkey, const json_t *ptr)
+{
+    const char *sha = json_string_value(json_object_get(ptr, "sha256"));
+    if (!sha)
+        return 0;
+    json_t *e = json_pack("{s:O?, s:O?, s:O?, s:O?, s:O?, s:O?}", "dag",
+                          json_object_get(ptr, "dag"), "run_id", json_object_get(ptr, "run_id"),
+                          "task", json_object_get(ptr, "task"), "name",
+                          json_object_get(ptr, "name"), "attempt",
+                          json_object_get(ptr, "attempt"), "created_at",
+                          json_object_get(ptr, "created_at"));
+    char *k = artidx_key(sha, ptrkey);
+    int rc = store_put(t, STORE_ARTIFACT_SHAS, k, e);
+    free(k);
+    json_decref(e);
+    return rc;
+}
+
+/* Remove the index entry of the pointer ptr stored under ptrkey. */
+static int
+artidx_del(struct store_txn *t, const char *ptrkey, const json_t *ptr)
+{
+    const char *sha = json_string_value(json_object_get(ptr, "sha256"));
+    if (!sha)
+        return 0;
+    char *k = artidx_key(sha, ptrkey);
+    int rc = store_del(t, STORE_ARTIFACT_SHAS, k);
+    free(k);
+    return rc == CAIRN_ENOENT ? 0 : rc;
+}
+
+/* Write a pointer and its index entry (dropping the entry of a pointer it
+ * replaces). */
+static int
+artifact_put(struct store_txn *t, const char *ptrkey, const json_t *ptr)
+{
+    void *old = NULL;
+    int rc = store_get(t, STORE_ARTIFACTS, ptrkey, &old);
+    if (rc == 0) {
+        rc = artidx_del(t, ptrkey, old);
+        json_decref(old);
+    } else if (rc == CAIRN_ENOENT) {
+        rc = 0;
+    }
+    if (!rc)
+        rc = artidx_put(t, ptrkey, ptr);
+    if (!rc)
+        rc = store_put(t, STORE_ARTIFACTS, ptrkey, ptr);
+    return rc;
+}
+
+struct keys_ctx {
+    char **keys;
+    size_t n, cap;
+};
+
+static int
+keys_cb(void *ud, const char *key, const void *json)
+{
+    struct keys_ctx *kc = ud;
+    (void)json;
+    xgrow((void **)&kc->keys, &kc->cap, kc->n + 1, sizeof(*kc->keys));
+    kc->keys[kc->n++] = xstrdup(key);
+    return 0;
+}
+
+static void
+keys_free(struct keys_ctx *kc)
+{
+    for (size_t i = 0; i < kc->n; i++)
+        free(kc->keys[i]);
+    free(kc->keys);
+    memset(kc, 0, sizeof(*kc));
+}
+
+static int
+artidx_fill_cb(void *ud, const char *key, const void *json)
+{
+    return artidx_put(ud, key, json);
+}
+
+/* Every pointer has one index entry, written in the same transaction. If
+ * the counts differ (a store from before the index, or written meanwhile by
+ * an older build), rebuild the index from the pointers. */
+static int
+artidx_check(struct sched *s)
+{
+    size_t nptr = 0, nidx = 0;
+    int rc = store_stat(s->store, STORE_ARTIFACTS, &nptr);
+    if (!rc)
+        rc = store_stat(s->store, STORE_ARTIFACT_SHAS, &nidx);
+    if (rc || nptr == nidx)
+        return rc;
+    struct store_txn *t = NULL;
+    if ((rc = store_txn_begin(s->store, true, &t)) != 0)
+        return rc;
+    struct keys_ctx kc = {0};
+    rc = store_scan(t, STORE_ARTIFACT_SHAS, "", keys_cb, &kc);
+    for (size_t i = 0; i < kc.n && !rc; i++)
+        rc = store_del(t, STORE_ARTIFACT_SHAS, kc.keys[i]);
+    keys_free(&kc);
+    if (!rc)
+        rc = store_scan(t, STORE_ARTIFACTS, "", artidx_fill_cb, t);
+    if (rc) {
+        store_txn_abort(t);
+        return rc;
+    }
+    rc = store_txn_commit(t);
+    if (!rc)
+        LOG(LOG_NOTICE, "CAIRN-ARTIFACT-INDEX", "indexed %zu artifact pointer%s by digest", nptr,
+            nptr == 1 ? "" : "s");
+    return rc;
+}
+
 static int
 flush(struct sched *s)
 {
@@ -2531,7 +2673,7 @@ flush(struct sched *s)
                 if (ti->cached_from)
                     json_object_set(rec, "cached_from", ti->cached_from);
                 if (!rc)
-                    rc = store_put(t, STORE_ARTIFACTS, artkey, rec);
+                    rc = artifact_put(t, artkey, rec);
                 json_decref(rec);
                 free(artkey);
             }
@@ -2941,6 +3083,30 @@ struct recover_ctx {
     struct sched_run *run;
 };
 
+/* The provenance of an attempt in flight, from its stored record, so that
+ * rewriting the record when the attempt ends keeps it. NULL for a record
+ * written before attempts carried it (nothing to keep then). */
+static json_t *
+recover_prov(struct store_txn *t, const struct sched_run *r, const char *task, int attempt)
+{
+    char *key = xasprintf("%s" SEP "%s" SEP "%06d", r->key, task, attempt);
+    void *rec = NULL;
+    json_t *prov = NULL;
+    if (store_get(t, STORE_ATTEMPTS, key, &rec) == 0 &&
+        json_is_string(json_object_get(rec, "image"))) {
+        prov = json_object();
+        static const char *const fields[] = {"image", "argv", "env", "inputs"};
+        for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+            json_t *v = json_object_get(rec, fields[i]);
+            if (v)
+                json_object_set(prov, fields[i], v);
+        }
+    }
+    json_decref(rec);
+    free(key);
+    return prov;
+}
+
 static int
 recover_ti_cb(void *ud, const char *key, const void *json)
 {
@@ -2991,6 +3157,8 @@ recover_ti_cb(void *ud, const char *key, const void *json)
     json_t *pub = json_object_get(j, "published");
     if (json_is_object(pub))
         ti->published = json_incref(pub);
+    if ((ti->state == TI_LEASED || ti->state == TI_RUNNING) && ti->attempts > 0)
+        ti->prov = recover_prov(rc->t, r, task, ti->attempts);
     return 0;
 }
 
@@ -3247,6 +3415,11 @@ sched_new(struct sched **out, uv_loop_t *loop, const struct sched_config *cfg, c
             store_txn_abort(t);
         }
     }
+    if ((rc = artidx_check(s)) != 0) {
+        snprintf(err, errlen, "cannot index the artifact pointers: %s",
+                 store_last_error(s->store));
+        goto fail;
+    }
     if ((rc = recover(s)) != 0) {
         snprintf(err, errlen, "cannot read state: %s", store_last_error(s->store));
         goto fail;
@@ -3474,6 +3647,12 @@ sched_models_dir(const struct sched *s)
     return s->models_dir;
 }
 
+struct art_store *
+sched_artifacts(struct sched *s)
+{
+    return s->art;
+}
+
 void
 sched_worker_running(struct sched *s, const struct sched_worker *w, json_t *arr)
 {
@@ -3486,4 +3665,306 @@ sched_worker_running(struct sched *s, const struct sched_worker *w, json_t *arr)
                                              ti->attempts, "lease_id",
                                              (json_int_t)ti->lease_id));
     }
+}
+
+/* ---------- artifact collection ---------- */
+
+struct gc_run {
+    char *key;        /* "dag␟run_id" */
+    int64_t seq;      /* creation order */
+    int64_t ended_at; /* wall ms, 0 = unknown */
+    bool victim;      /* its pointers go */
+    bool had_ptrs;    /* and it had some */
+};
+
+struct gc_scan {
+    struct gc_run *runs; /* finished runs */
+    size_t nruns, cap;
+    struct hmap by_key;  /* run key -> index + 1 */
+    json_t *victim_ptrs; /* pointer key -> pointer */
+    json_t *keep;        /* digests still referenced -> true */
+    int64_t kept_ptrs;
+};
+
+struct gc_job {
+    uv_work_t req;
+    struct sched *s;
+    char **keep; /* digests still referenced, sorted */
+    size_t nkeep;
+    int64_t min_age_s;
+    bool dry;
+    struct art_gc_stats st;
+    int rc;
+    char err[512];
+    json_t *report;
+    void (*done)(void *ud, json_t *report, int rc, const char *err);
+    void *ud;
+};
+
+static int
+gc_runs_cb(void *ud, const char *key, const void *json)
+{
+    struct gc_scan *g = ud;
+    int st = sched_run_state_parse(json_string_value(json_object_get(json, "state")) ?: "");
+    if (st < 0 || !sched_run_finished((enum run_state)st))
+        return 0; /* an unfinished run keeps everything */
+    xgrow((void **)&g->runs, &g->cap, g->nruns + 1, sizeof(*g->runs));
+    struct gc_run *r = &g->runs[g->nruns++];
+    memset(r, 0, sizeof(*r));
+    r->key = xstrdup(key);
+    r->seq = json_integer_value(json_object_get(json, "seq"));
+    r->ended_at = parse_json_time(json_object_get(json, "ended_at"));
+    return 0;
+}
+
+/* Compare the DAG parts of two run keys. */
+static int
+gc_dag_cmp(const char *a, const char *b)
+{
+    size_t la = strcspn(a, SEP), lb = strcspn(b, SEP);
+    int c = memcmp(a, b, la < lb ? la : lb);
+    return c ? c : la < lb ? -1 : la > lb;
+}
+
+/* By DAG, newest first within one. */
+static int
+gc_run_cmp(const void *a, const void *b)
+{
+    const struct gc_run *x = a, *y = b;
+    int c = gc_dag_cmp(x->key, y->key);
+    if (c)
+        return c;
+    return x->seq < y->seq ? 1 : x->seq > y->seq ? -1 : 0;
+}
+
+static int
+gc_ptrs_cb(void *ud, const char *key, const void *json)
+{
+    struct gc_scan *g = ud;
+    /* the run's key is the pointer's up to its second separator */
+    const char *p = strchr(key, '\x1f');
+    p = p ? strchr(p + 1, '\x1f') : NULL;
+    size_t v = 0;
+    if (p) {
+        char *rk = xstrndup(key, (size_t)(p - key));
+        hmap_get(&g->by_key, rk, &v);
+        free(rk);
+    }
+    if (v && g->runs[v - 1].victim) {
+        g->runs[v - 1].had_ptrs = true;
+        json_t *c = json_deep_copy(json);
+        json_object_del(c, "v");
+        json_object_set_new(g->victim_ptrs, key, c);
+        return 0;
+    }
+    g->kept_ptrs++;
+    const char *sha = json_string_value(json_object_get(json, "sha256"));
+    if (sha)
+        json_object_set_new(g->keep, sha, json_true());
+    return 0;
+}
+
+static void
+gc_work_cb(uv_work_t *req)
+{
+    struct gc_job *j = req->data;
+    /* on a pool thread: the store object is safe to share (artifact.h) */
+    if (j->dry)
+        j->rc = art_gc_plan(j->s->art, (const char *const *)j->keep, j->nkeep, j->min_age_s,
+                            &j->st, j->err, sizeof(j->err));
+    else
+        j->rc = art_gc(j->s->art, (const char *const *)j->keep, j->nkeep, j->min_age_s, &j->st,
+                       j->err, sizeof(j->err));
+}
+
+static void
+gc_job_free(struct gc_job *j)
+{
+    for (size_t i = 0; i < j->nkeep; i++)
+        free(j->keep[i]);
+    free(j->keep);
+    json_decref(j->report);
+    free(j);
+}
+
+static void
+gc_after_cb(uv_work_t *req, int status)
+{
+    struct gc_job *j = req->data;
+    j->s->gc_busy = false;
+    json_t *r = j->report;
+    if (status == UV_ECANCELED) {
+        j->rc = CAIRN_ESTATE;
+        snprintf(j->err, sizeof(j->err), "the collection was cancelled");
+    }
+    if (j->rc && !j->err[0])
+        snprintf(j->err, sizeof(j->err), "%s", cairn_strerror(j->rc));
+    json_object_set_new(r, "blobs_removed", json_integer((json_int_t)j->st.blobs_removed));
+    json_object_set_new(r, "blob_bytes", json_integer(j->st.blob_bytes));
+    json_object_set_new(r, "blobs_kept", json_integer((json_int_t)j->st.blobs_kept));
+    json_object_set_new(r, "tmp_removed", json_integer((json_int_t)j->st.tmp_removed));
+    json_object_set_new(r, "tmp_bytes", json_integer(j->st.tmp_bytes));
+    json_int_t np = json_integer_value(json_object_get(r, "pointers_removed"));
+    json_int_t nr = json_integer_value(json_object_get(r, "runs"));
+    LOG(j->rc ? LOG_ERR : LOG_NOTICE, "CAIRN-ARTIFACT-GC",
+        "%s %" JSON_INTEGER_FORMAT " pointer%s of %" JSON_INTEGER_FORMAT " finished run%s, "
+        "%zu blob%s (%" PRId64 " bytes) and %zu temporary file%s; %zu blob%s kept%s%s",
+        j->dry ? "dry run: would remove" : "removed", np, np == 1 ? "" : "s", nr,
+        nr == 1 ? "" : "s",
+        j->st.blobs_removed, j->st.blobs_removed == 1 ? "" : "s", j->st.blob_bytes,
+        j->st.tmp_removed, j->st.tmp_removed == 1 ? "" : "s", j->st.blobs_kept,
+        j->st.blobs_kept == 1 ? "" : "s", j->rc ? "; " : "", j->rc ? j->err : "");
+    j->report = NULL;
+    j->done(j->ud, r, j->rc, j->rc ? j->err : NULL);
+    gc_job_free(j);
+}
+
+static int
+gc_str_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Decide which finished runs lose their pointers (g->runs sorted by
+ * gc_run_cmp): a run goes unless a rule given keeps it. */
+static void
+gc_choose(struct gc_scan *g, const struct sched_gc_opts *o)
+{
+    bool by_count = o->keep_last > 0, by_age = o->older_than_ms > 0;
+    int64_t cutoff = by_age ? clock_wall_ms() - o->older_than_ms : 0;
+    size_t rank = 0;
+    for (size_t i = 0; i < g->nruns; i++) {
+        struct gc_run *r = &g->runs[i];
+        rank = i > 0 && gc_dag_cmp(g->runs[i - 1].key, r->key) == 0 ? rank + 1 : 1;
+        bool keep_count = by_count && rank <= (size_t)o->keep_last;
+        bool keep_age = by_age && (r->ended_at == 0 || r->ended_at > cutoff);
+        r->victim = (by_count || by_age) && !keep_count && !keep_age;
+        hmap_put(&g->by_key, r->key, i + 1);
+    }
+}
+
+/* Remove the chosen pointers and their index entries in one transaction.
+ * The loop thread is the only writer and flush() never leaves a write
+ * transaction open, so none is open now. */
+static int
+gc_remove_pointers(struct sched *s, json_t *victims)
+{
+    struct store_txn *t = NULL;
+    int rc = store_txn_begin(s->store, true, &t);
+    if (rc)
+        return rc;
+    const char *k;
+    json_t *p;
+    json_object_foreach(victims, k, p)
+    {
+        rc = artidx_del(t, k, p);
+        if (!rc)
+            rc = store_del(t, STORE_ARTIFACTS, k);
+        if (rc == CAIRN_ENOENT)
+            rc = 0;
+        if (rc)
+            break;
+    }
+    if (rc) {
+        store_txn_abort(t);
+        return rc;
+    }
+    return store_txn_commit(t);
+}
+
+int
+sched_gc_artifacts(struct sched *s, const struct sched_gc_opts *o,
+                   void (*done)(void *ud, json_t *report, int rc, const char *err), void *ud,
+                   char *err, size_t errlen)
+{
+    if (s->stopping || s->gc_busy) {
+        snprintf(err, errlen, "%s",
+                 s->stopping ? "the scheduler is stopping" : "a collection is running already");
+        return CAIRN_ESTATE;
+    }
+    struct gc_scan g = {0};
+    hmap_init(&g.by_key);
+    g.victim_ptrs = json_object();
+    g.keep = json_object();
+    struct store_txn *t = NULL;
+    int rc = store_txn_begin(s->store, false, &t);
+    if (!rc)
+        rc = store_scan(t, STORE_RUNS, "", gc_runs_cb, &g);
+    qsort(g.runs, g.nruns, sizeof(*g.runs), gc_run_cmp);
+    gc_choose(&g, o);
+    if (!rc)
+        rc = store_scan(t, STORE_ARTIFACTS, "", gc_ptrs_cb, &g);
+    store_txn_abort(t);
+    /* outputs in memory that are not stored yet are referenced too */
+    for (struct sched_run *r = s->runs.next; r != &s->runs; r = r->next)
+        for (size_t i = 0; i < r->ntis; i++) {
+            size_t k;
+            json_t *v;
+            json_array_foreach(r->tis[i].outputs, k, v)
+            {
+                const char *sha = json_string_value(json_object_get(v, "sha256"));
+                if (sha)
+                    json_object_set_new(g.keep, sha, json_true());
+            }
+        }
+    if (!rc && !o->dry_run && json_object_size(g.victim_ptrs))
+        rc = gc_remove_pointers(s, g.victim_ptrs);
+    if (rc) {
+        snprintf(err, errlen, "cannot %s the artifact pointers: %s%s%s",
+                 o->dry_run ? "read" : "remove", cairn_strerror(rc),
+                 *store_last_error(s->store) ? ": " : "", store_last_error(s->store));
+        goto out;
+    }
+
+    int64_t ptr_bytes = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach(g.victim_ptrs, k, v)
+    {
+        ptr_bytes += json_integer_value(json_object_get(v, "size"));
+    }
+    json_t *removed_runs = json_array();
+    for (size_t i = 0; i < g.nruns; i++) {
+        const char *key = g.runs[i].key, *sep = strchr(key, '\x1f');
+        if (g.runs[i].had_ptrs && sep)
+            json_array_append_new(removed_runs, json_pack("{s:s%, s:s}", "dag", key,
+                                                          (size_t)(sep - key), "run_id", sep + 1));
+    }
+    struct gc_job *j = xcalloc(1, sizeof(*j));
+    j->s = s;
+    j->dry = o->dry_run;
+    j->min_age_s = o->min_age_ms > 0 ? (o->min_age_ms + 999) / 1000 : 0;
+    j->done = done;
+    j->ud = ud;
+    j->keep = xcalloc(json_object_size(g.keep) + 1, sizeof(*j->keep));
+    json_object_foreach(g.keep, k, v)
+    {
+        j->keep[j->nkeep++] = xstrdup(k);
+    }
+    qsort(j->keep, j->nkeep, sizeof(*j->keep), gc_str_cmp);
+    j->report = json_pack(
+        "{s:b, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:o}", "dry_run", o->dry_run, "keep_last",
+        o->keep_last > 0 ? json_integer(o->keep_last) : json_null(), "older_than_ms",
+        o->older_than_ms > 0 ? json_integer(o->older_than_ms) : json_null(), "min_age_ms",
+        (json_int_t)o->min_age_ms, "runs", (json_int_t)json_array_size(removed_runs),
+        "pointers_removed", (json_int_t)json_object_size(g.victim_ptrs), "pointer_bytes",
+        (json_int_t)ptr_bytes, "pointers_kept", (json_int_t)g.kept_ptrs, "removed_runs",
+        removed_runs);
+    j->req.data = j;
+    int urc = uv_queue_work(s->loop, &j->req, gc_work_cb, gc_after_cb);
+    if (urc != 0) {
+        snprintf(err, errlen, "cannot start removing blobs: %s", uv_strerror(urc));
+        gc_job_free(j);
+        rc = CAIRN_EIO;
+        goto out;
+    }
+    s->gc_busy = true;
+out:
+    for (size_t i = 0; i < g.nruns; i++)
+        free(g.runs[i].key);
+    free(g.runs);
+    hmap_free(&g.by_key);
+    json_decref(g.victim_ptrs);
+    json_decref(g.keep);
+    return rc;
 }

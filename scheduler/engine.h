@@ -91,6 +91,8 @@ struct sched_ti {
     json_t *cached_from;        /* {dag, run_id, task, attempt} it reused, or NULL */
     bool no_cache;              /* do not reuse (a success still refreshes the cache) */
     json_t *published;          /* {path, latest, files} in the models folder, or NULL */
+    json_t *prov;               /* what the current attempt was given: {image, argv, env,
+                                   inputs}, built once at lease time; NULL if unknown */
     size_t heap_idx;            /* in the ready heap, or SIZE_MAX */
     bool dirty, attempt_dirty, artifacts_dirty;
     struct sched_ti *dirty_next;
@@ -195,6 +197,9 @@ void sched_worker_running(struct sched *s, const struct sched_worker *w, json_t 
 const char *sched_data_dir(const struct sched *s);
 /* The models folder (--models, default DATA/models). */
 const char *sched_models_dir(const struct sched *s);
+struct art_store;
+/* The scheduler's artifact store (DATA/artifacts). Borrowed. */
+struct art_store *sched_artifacts(struct sched *s);
 
 /* Create a manual run. On success *run is set; the caller answers its
  * client from sched_after_commit. Errors: CAIRN_ENOENT (no such DAG, or an
@@ -246,6 +251,31 @@ int sched_set_paused(struct sched *s, const char *dag, bool paused);
 /* Next n scheduled logical dates and when each run will be created (UTC
  * seconds), into a JSON array; 0 if the DAG has no schedule. */
 json_t *sched_next_runs(struct sched *s, const char *dag, int n);
+
+/* Artifact retention (sched_gc_artifacts). A finished run's pointers are
+ * removed unless a rule given keeps the run; with no rule, none is. */
+struct sched_gc_opts {
+    int keep_last;         /* keep the last N finished runs of each DAG; 0 = no such rule */
+    int64_t older_than_ms; /* keep runs that ended less than this ago; 0 = no such rule */
+    int64_t min_age_ms;    /* never remove a blob younger than this (puts in flight) */
+    bool dry_run;          /* count, remove nothing */
+};
+
+/* Collect artifacts: remove the pointers (and index entries) of finished
+ * runs outside the retention in one write transaction, then, on libuv's
+ * thread pool, every blob no remaining pointer (stored, or in memory and not
+ * stored yet) references and that is at least min_age old (art_gc).
+ * Unfinished runs' pointers are never removed. On 0, done(ud, report, rc,
+ * err) runs later on the loop thread with the report (owned by done):
+ * {dry_run, keep_last, older_than_ms, min_age_ms, runs, pointers_removed,
+ * pointer_bytes, pointers_kept, removed_runs: [{dag, run_id}], blobs_removed,
+ * blob_bytes, blobs_kept, tmp_removed, tmp_bytes}; rc is nonzero (err set) if
+ * the blob sweep failed part way (the counts say what was done). Errors
+ * (done is not called): CAIRN_ESTATE (stopping, or a collection is running),
+ * a store error with err set. */
+int sched_gc_artifacts(struct sched *s, const struct sched_gc_opts *o,
+                       void (*done)(void *ud, json_t *report, int rc, const char *err),
+                       void *ud, char *err, size_t errlen);
 
 /* Run fn(ud) after the current changes are durable (or at once if nothing is
  * pending). ok is false if the commit failed for good (shutdown). */

@@ -16,6 +16,14 @@
  * callback and the response call comes second frees it. So a handler may
  * respond at any time and the call is always safe.
  *
+ * A file body (http_respond_file) is sent after the head, one chunk at a
+ * time: read with uv_fs_read (libuv's thread pool, so a slow disk or a
+ * network filesystem does not stall the loop), handed to the check
+ * callback, written; the next read starts when the write completed. So a
+ * response of any size holds one HTTP_FILE_CHUNK of memory. While a read is
+ * in flight (c->file_reading) the connection is not freed, even if it
+ * closed; the read's callback frees it.
+ *
  * A response that ends the connection ("Connection: close") is followed by a
  * lingering close: shut down our side, then read and discard what the client
  * still sends for up to HTTP_LINGER_MS, so the client sees the response (an
@@ -24,6 +32,7 @@
 #include "http.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -45,6 +54,7 @@
 #define HTTP_SHRINK_ABOVE ((size_t)256 * 1024) /* give memory back after big bodies */
 #define HTTP_LINGER_MS 2000
 #define HTTP_METHOD_MAX 32
+#define HTTP_FILE_CHUNK ((size_t)256 * 1024) /* read and written at a time */
 
 struct http_server {
     uv_loop_t *loop;
@@ -94,6 +104,18 @@ struct http_conn {
     /* Output. */
     char *out;
     int close_after; /* the response being written ends the connection */
+
+    /* A file body being sent after the head (http_respond_file). */
+    int file_active;  /* the fields below are in use */
+    int file_reading; /* a uv_fs_read is in flight: do not free c */
+    int file_fd;
+    uint64_t file_off;
+    uint64_t file_left;
+    char *file_buf;
+    uv_fs_t file_req;
+    int (*file_check)(void *ud, const void *data, size_t n, int last);
+    void (*file_done)(void *ud, int ok);
+    void *file_ud;
 
     int busy;      /* a request is with the handler */
     int writing;   /* a response is being written */
@@ -343,9 +365,26 @@ http__req_reset(struct http_conn *c)
     memset(&c->req, 0, sizeof(c->req));
 }
 
+/* The file body is over (sent, or abandoned when ok is 0): close the file
+ * and tell the handler's callback. */
+static void
+http__file_end(struct http_conn *c, int ok)
+{
+    if (!c->file_active)
+        return;
+    c->file_active = 0;
+    close(c->file_fd);
+    c->file_fd = -1;
+    free(c->file_buf);
+    c->file_buf = NULL;
+    if (c->file_done)
+        c->file_done(c->file_ud, ok);
+}
+
 static void
 http__conn_free(struct http_conn *c)
 {
+    http__file_end(c, 0);
     http__req_reset(c);
     free(c->hdrs);
     free(c->in);
@@ -357,7 +396,7 @@ http__conn_free(struct http_conn *c)
 static void
 http__conn_maybe_free(struct http_conn *c)
 {
-    if (c->closing && c->handles == 0 && !c->busy)
+    if (c->closing && c->handles == 0 && !c->busy && !c->file_reading)
         http__conn_free(c);
 }
 
@@ -915,6 +954,8 @@ http__shutdown_cb(uv_shutdown_t *r, int status)
         http__conn_close(c);
 }
 
+static void http__file_next(struct http_conn *c);
+
 static void
 http__write_cb(uv_write_t *wr, int status)
 {
@@ -928,6 +969,13 @@ http__write_cb(uv_write_t *wr, int status)
         http__conn_close(c);
         return;
     }
+    if (c->file_active && c->file_left > 0) {
+        c->writing = 1; /* the rest of the body follows */
+        http__timer_arm(c, c->srv->idle_ms); /* progress: the client is reading */
+        http__file_next(c);
+        return;
+    }
+    http__file_end(c, 1);
     if (c->close_after) {
         if (c->peer_eof) {
             http__conn_close(c);
@@ -961,25 +1009,33 @@ http__put_date(struct sb *sb)
               months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
-void
-http_respond(struct http_conn *c, int status, const char *content_type, const void *body,
-             size_t len)
+/* Take the response from the handler: 0 if it is to be sent, -1 if there is
+ * nothing to send (misuse, or the connection went away: c may be freed). */
+static int
+http__respond_begin(struct http_conn *c)
 {
     if (!c)
-        return;
+        return -1;
     if (!c->busy) {
         LOG(LOG_ERR, "CAIRN-HTTP-MISUSE", "response on a connection with no pending request");
-        return;
+        return -1;
     }
     c->busy = 0;
     if (c->closing) {
         /* The peer or the server went away meanwhile: nothing to send. */
         http__req_reset(c);
         http__conn_maybe_free(c);
-        return;
+        return -1;
     }
-    if (status < 200 || status > 599)
-        status = 500;
+    return 0;
+}
+
+/* The status line and headers, then body (len bytes; NULL for none) when
+ * the response has one. Sets c->close_after. */
+static char *
+http__head(struct http_conn *c, int status, const char *content_type, uint64_t content_length,
+           const void *body, size_t len, size_t *outlen)
+{
     int keep = c->keep_alive && !c->srv->closing && !(c->peer_eof && c->in_len == 0);
     int no_body = status == 204 || status == 304;
 
@@ -990,17 +1046,29 @@ http_respond(struct http_conn *c, int status, const char *content_type, const vo
     if (content_type && !no_body && !strpbrk(content_type, "\r\n"))
         sb_printf(&sb, "Content-Type: %s\r\n", content_type);
     if (!no_body)
-        sb_printf(&sb, "Content-Length: %zu\r\n", len);
+        sb_printf(&sb, "Content-Length: %" PRIu64 "\r\n", content_length);
     sb_puts(&sb, "Cache-Control: no-store\r\n"
                  "X-Content-Type-Options: nosniff\r\n");
     sb_puts(&sb, keep ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n");
-    if (!no_body && !c->is_head && len > 0)
+    if (!no_body && !c->is_head && body && len > 0)
         sb_append(&sb, body, len);
-    size_t outlen = sb.len;
-    c->out = sb_take(&sb);
+    c->close_after = !keep;
+    *outlen = sb.len;
+    return sb_take(&sb);
+}
+
+void
+http_respond(struct http_conn *c, int status, const char *content_type, const void *body,
+             size_t len)
+{
+    if (http__respond_begin(c) != 0)
+        return;
+    if (status < 200 || status > 599)
+        status = 500;
+    size_t outlen;
+    c->out = http__head(c, status, content_type, len, body, len, &outlen);
     http__req_reset(c); /* after copying: body may point into the request */
 
-    c->close_after = !keep;
     c->writing = 1;
     c->wreq.data = c;
     uv_buf_t b = uv_buf_init(c->out, (unsigned int)outlen);
@@ -1025,6 +1093,107 @@ http_respond_json(struct http_conn *c, int status, json_t *obj)
     }
     http_respond(c, status, "application/json", text, strlen(text));
     free(text);
+}
+
+static void
+http__file_read_cb(uv_fs_t *req)
+{
+    struct http_conn *c = req->data;
+    ssize_t n = req->result;
+    uv_fs_req_cleanup(req);
+    c->file_reading = 0;
+    if (c->closing) {
+        c->writing = 0;
+        http__file_end(c, 0);
+        http__conn_maybe_free(c);
+        return;
+    }
+    if (n <= 0 || (uint64_t)n > c->file_left) {
+        LOG(LOG_ERR, "CAIRN-HTTP-FILE", "reading a response body failed at offset %" PRIu64
+            " with %" PRIu64 " bytes to go: %s", c->file_off, c->file_left,
+            n < 0 ? uv_strerror((int)n) : "the file is shorter than announced");
+        c->writing = 0;
+        http__file_end(c, 0);
+        http__conn_close(c);
+        return;
+    }
+    int last = (uint64_t)n == c->file_left;
+    if (c->file_check && c->file_check(c->file_ud, c->file_buf, (size_t)n, last) != 0) {
+        /* refused: the client gets a body cut short, not wrong bytes */
+        c->writing = 0;
+        http__file_end(c, 0);
+        http__conn_close(c);
+        return;
+    }
+    c->file_off += (uint64_t)n;
+    c->file_left -= (uint64_t)n;
+    c->wreq.data = c;
+    uv_buf_t b = uv_buf_init(c->file_buf, (unsigned int)n);
+    if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, http__write_cb) != 0) {
+        c->writing = 0;
+        http__file_end(c, 0);
+        http__conn_close(c);
+    }
+}
+
+/* Read the next chunk of the file body (c->writing stays set meanwhile, so
+ * no other request is processed). */
+static void
+http__file_next(struct http_conn *c)
+{
+    size_t n = c->file_left < HTTP_FILE_CHUNK ? (size_t)c->file_left : HTTP_FILE_CHUNK;
+    uv_buf_t b = uv_buf_init(c->file_buf, (unsigned int)n);
+    c->file_req.data = c;
+    int rc = uv_fs_read(c->srv->loop, &c->file_req, c->file_fd, &b, 1, (int64_t)c->file_off,
+                        http__file_read_cb);
+    if (rc != 0) {
+        LOG(LOG_ERR, "CAIRN-HTTP-FILE", "cannot read a response body: %s", uv_strerror(rc));
+        c->writing = 0;
+        http__file_end(c, 0);
+        http__conn_close(c);
+        return;
+    }
+    c->file_reading = 1;
+}
+
+void
+http_respond_file(struct http_conn *c, int status, const char *content_type,
+                  const struct http_file_body *fb)
+{
+    if (http__respond_begin(c) != 0) {
+        close(fb->fd);
+        if (fb->done)
+            fb->done(fb->ud, 0);
+        return;
+    }
+    if (status < 200 || status > 599)
+        status = 500;
+    size_t outlen;
+    c->out = http__head(c, status, content_type, fb->len, NULL, 0, &outlen);
+    c->file_active = 1;
+    c->file_fd = fb->fd;
+    c->file_off = fb->offset;
+    c->file_left = c->is_head || status == 204 || status == 304 ? 0 : fb->len;
+    http__req_reset(c); /* after is_head was used */
+    if (c->file_left)
+        c->file_buf =
+            xmalloc(c->file_left < HTTP_FILE_CHUNK ? (size_t)c->file_left : HTTP_FILE_CHUNK);
+    c->file_check = fb->check;
+    c->file_done = fb->done;
+    c->file_ud = fb->ud;
+
+    c->writing = 1;
+    c->wreq.data = c;
+    uv_buf_t b = uv_buf_init(c->out, (unsigned int)outlen);
+    if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, http__write_cb) != 0) {
+        c->writing = 0;
+        free(c->out);
+        c->out = NULL;
+        http__file_end(c, 0);
+        http__conn_close(c);
+        return;
+    }
+    http__timer_arm(c, c->srv->idle_ms);
 }
 
 void

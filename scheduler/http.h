@@ -132,6 +132,36 @@ int http_query_get(const char *query, const char *name, char **out);
 void http_respond(struct http_conn *c, int status, const char *content_type, const void *body,
                   size_t len);
 
+/* A response body read from a file as it is sent, for bodies too big to
+ * copy (artifact blobs). */
+struct http_file_body {
+    int fd;          /* open for reading; the server owns it from the call on
+                        and closes it when the response is over */
+    uint64_t offset; /* where the body starts in the file */
+    uint64_t len;    /* body length (the Content-Length sent) */
+    /* Optional. Called on the loop thread with each chunk read, in order,
+     * before it is sent; last is nonzero for the chunk that completes len.
+     * A nonzero return stops the response: that chunk is not sent and the
+     * connection is closed, so the client sees a body shorter than its
+     * Content-Length, never bytes the check refused. */
+    int (*check)(void *ud, const void *data, size_t n, int last);
+    /* Optional. Called exactly once, on the loop thread, when the response
+     * is over: ok is nonzero if every byte was handed to the socket, 0 if
+     * it was cut short (check refused, read error, file shorter than len,
+     * peer gone, server closing). Also called (ok 0) when the response is
+     * not sent at all because the connection had gone already. */
+    void (*done)(void *ud, int ok);
+    void *ud;
+};
+
+/* Respond with status, an optional Content-Type and the body fb describes
+ * (fb itself is copied; fb->fd and fb->ud are handed over). The file is
+ * read in chunks with libuv's thread pool while the response is written, so
+ * memory use does not grow with its size; a HEAD request gets the headers
+ * only. c is given back as for http_respond. */
+void http_respond_file(struct http_conn *c, int status, const char *content_type,
+                       const struct http_file_body *fb);
+
 /* Respond with obj serialised as application/json (obj is stolen, even if
  * NULL; a NULL obj or one that cannot be serialised gives a 500). */
 void http_respond_json(struct http_conn *c, int status, json_t *obj);

@@ -827,6 +827,14 @@ test_gc(void **state)
     assert_non_null(strstr(err, "not sorted"));
     assert_int_equal(count_files(f->store, "blobs"), N + 1);
 
+    /* A plan counts what would go and removes nothing. */
+    assert_int_equal(art_gc_plan(s, keep, 2, 3600, &gs, err, sizeof(err)), 0);
+    assert_int_equal(gs.blobs_removed, 1);
+    assert_int_equal(gs.blob_bytes, size[1]);
+    assert_int_equal(gs.blobs_kept, 3);
+    assert_int_equal(access(blob[1], F_OK), 0);
+    assert_int_equal(art_gc_plan(s, unsorted, 2, 0, &gs, err, sizeof(err)), CAIRN_EINVAL);
+
     assert_int_equal(art_gc(s, keep, 2, 3600, &gs, err, sizeof(err)), 0);
     assert_int_equal(gs.blobs_removed, 1);
     assert_int_equal(gs.blob_bytes, size[1]);
@@ -861,6 +869,45 @@ test_gc(void **state)
     for (int i = 0; i < N; i++)
         free(blob[i]);
     free(foreign);
+    art_close(s);
+}
+
+/* The incremental hasher agrees with the store, whatever the chunking. */
+static void
+test_hasher(void **state)
+{
+    struct fx *f = *state;
+    struct art_store *s = open_ok(f->store);
+    size_t n = 1024 * 1024 + 17;
+    char *path = make_file(f, "h", n, 77);
+    char want[ART_HEX_LEN + 1], got[ART_HEX_LEN + 1];
+    int64_t size = 0;
+    free(put_ok(s, path, want, NULL));
+    size_t len;
+    unsigned char *b = slurp(path, &len);
+    assert_int_equal(len, n);
+    static const size_t steps[] = {7, 4096, 65537, 1 << 20};
+    for (size_t k = 0; k < sizeof(steps) / sizeof(steps[0]); k++) {
+        struct art_hasher *h = NULL;
+        assert_int_equal(art_hasher_new(&h), 0);
+        for (size_t off = 0; off < n; off += steps[k])
+            assert_int_equal(art_hasher_update(h, b + off, off + steps[k] > n ? n - off : steps[k]),
+                             0);
+        assert_int_equal(art_hasher_final(h, got, &size), 0);
+        art_hasher_free(h);
+        assert_string_equal(got, want);
+        assert_int_equal(size, (int64_t)n);
+    }
+    /* nothing at all: the digest of the empty string */
+    struct art_hasher *h = NULL;
+    assert_int_equal(art_hasher_new(&h), 0);
+    assert_int_equal(art_hasher_update(h, NULL, 0), 0);
+    assert_int_equal(art_hasher_final(h, got, NULL), 0);
+    art_hasher_free(h);
+    assert_string_equal(got, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    art_hasher_free(NULL);
+    free(b);
+    free(path);
     art_close(s);
 }
 
@@ -1006,6 +1053,7 @@ main(void)
         T(test_fetch_link_and_copy),
         T(test_refuses_links_and_specials),
         T(test_gc),
+        T(test_hasher),
         T(test_disk_full),
         T(test_bad_inputs),
     };

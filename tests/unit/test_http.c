@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -50,7 +51,83 @@ struct tsrv {
     int held_count;         /* requests held so far */
     int done;               /* http_server_close finished */
     int requests;           /* requests the handler saw */
+    int files_ok;           /* file bodies sent whole */
+    int files_cut;          /* file bodies cut short */
+    int files_bad;          /* file bodies over with an inconsistent report */
 };
+
+static char *query_or(const struct http_req *req, const char *name, const char *dflt);
+
+/* The byte at offset i of the files /file serves. */
+static unsigned char
+file_byte(uint64_t i)
+{
+    return (unsigned char)((i * 7) ^ (i >> 9));
+}
+
+struct tfile {
+    struct tsrv *t;
+    uint64_t seen;
+    uint64_t cut; /* refuse the chunk that goes past this many bytes; 0 = never */
+    int saw_last;
+};
+
+static int
+tfile_check(void *ud, const void *data, size_t n, int last)
+{
+    struct tfile *f = ud;
+    (void)data;
+    if (f->cut && f->seen + n > f->cut)
+        return -1;
+    f->seen += n;
+    f->saw_last |= last;
+    return 0;
+}
+
+static void
+tfile_done(void *ud, int ok)
+{
+    struct tfile *f = ud;
+    pthread_mutex_lock(&f->t->mu);
+    if (!ok)
+        f->t->files_cut++;
+    else if (f->seen > 0 && !f->saw_last)
+        f->t->files_bad++; /* "sent whole" without the last chunk checked */
+    else
+        f->t->files_ok++;
+    pthread_cond_broadcast(&f->t->cv);
+    pthread_mutex_unlock(&f->t->mu);
+    free(f);
+}
+
+/* /file?n=N&off=O&cut=C: N bytes of file_byte(O...) from a file that is
+ * already unlinked. */
+static void
+serve_file(struct tsrv *t, struct http_conn *c, const struct http_req *req)
+{
+    char *ns = query_or(req, "n", "0"), *os = query_or(req, "off", "0"),
+         *cs = query_or(req, "cut", "0");
+    uint64_t n = strtoull(ns, NULL, 10), off = strtoull(os, NULL, 10);
+    char path[] = "/tmp/test_http_file.XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    unlink(path);
+    unsigned char buf[8192];
+    for (uint64_t i = 0; i < off + n;) {
+        size_t k = 0;
+        for (; k < sizeof(buf) && i < off + n; k++, i++)
+            buf[k] = file_byte(i);
+        assert_int_equal(write(fd, buf, k), (ssize_t)k);
+    }
+    struct tfile *f = xcalloc(1, sizeof(*f));
+    f->t = t;
+    f->cut = strtoull(cs, NULL, 10);
+    struct http_file_body fb = {fd, off, n, tfile_check, tfile_done, f};
+    http_respond_file(c, 200, "application/octet-stream", &fb);
+    free(ns);
+    free(os);
+    free(cs);
+}
 
 struct later {
     uv_timer_t timer;
@@ -142,6 +219,8 @@ tsrv_handler(void *ud, struct http_conn *c, const struct http_req *req)
             b[i] = (char)('a' + i % 26);
         http_respond(c, 200, "text/plain", b, n);
         free(b);
+    } else if (strcmp(req->path, "/file") == 0) {
+        serve_file(t, c, req);
     } else if (strcmp(req->path, "/text") == 0) {
         http_respond(c, 200, "text/plain", "not json", 8);
     } else if (strcmp(req->path, "/null") == 0) {
@@ -1276,6 +1355,142 @@ test_client_against_server(void **state)
     tsrv_stop(t);
 }
 
+/* Wait until the server reports ok + cut file bodies over. */
+static void
+tsrv_wait_files(struct tsrv *t, int ok, int cut)
+{
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += 10;
+    pthread_mutex_lock(&t->mu);
+    while (t->files_ok < ok || t->files_cut < cut)
+        if (pthread_cond_timedwait(&t->cv, &t->mu, &dl) != 0)
+            break;
+    int gok = t->files_ok, gcut = t->files_cut;
+    pthread_mutex_unlock(&t->mu);
+    assert_int_equal(gok, ok);
+    assert_int_equal(gcut, cut);
+}
+
+struct tsink {
+    uint64_t off; /* offset of the next byte expected */
+    int bad;      /* a byte differed */
+    uint64_t stop_after; /* the sink fails once past this; 0 = never */
+};
+
+static int
+tsink_cb(void *ud, const void *data, size_t n)
+{
+    struct tsink *k = ud;
+    const unsigned char *p = data;
+    for (size_t i = 0; i < n; i++)
+        k->bad |= p[i] != file_byte(k->off + i);
+    k->off += n;
+    if (k->stop_after && k->off > k->stop_after)
+        return CAIRN_EIO;
+    return 0;
+}
+
+/* File bodies: streamed whole whatever their size, from an offset, cut
+ * short when the check refuses (the client sees a broken transfer, not
+ * wrong bytes), HEAD without a body, keep-alive after them, a client that
+ * goes away in the middle, error answers through client_download. */
+static void
+test_file_body(void **state)
+{
+    (void)state;
+    struct tsrv *t = tsrv_start(0);
+    char server[64], err[256] = "";
+    snprintf(server, sizeof(server), "http://127.0.0.1:%d", t->port);
+
+    uint64_t n = (uint64_t)5 * 1024 * 1024 + 3;
+    char *path = xasprintf("/file?n=%" PRIu64, n);
+    struct tsink k = {0};
+    int64_t got = -1;
+    assert_int_equal(client_download(server, path, tsink_cb, &k, &got, err, sizeof(err)), 0);
+    assert_int_equal(got, (int64_t)n);
+    assert_int_equal(k.off, n);
+    assert_int_equal(k.bad, 0);
+    tsrv_wait_files(t, 1, 0);
+    free(path);
+
+    /* from an offset; an empty body */
+    memset(&k, 0, sizeof(k));
+    k.off = 1000;
+    assert_int_equal(client_download(server, "/file?n=70000&off=1000", tsink_cb, &k, &got, err,
+                                     sizeof(err)),
+                     0);
+    assert_int_equal(got, 70000);
+    assert_int_equal(k.bad, 0);
+    tsrv_wait_files(t, 2, 0);
+    memset(&k, 0, sizeof(k));
+    assert_int_equal(client_download(server, "/file?n=0", tsink_cb, &k, &got, err, sizeof(err)), 0);
+    assert_int_equal(got, 0);
+    tsrv_wait_files(t, 3, 0);
+
+    /* the check refuses a chunk past 600000 bytes: the transfer breaks */
+    memset(&k, 0, sizeof(k));
+    assert_int_equal(client_download(server, "/file?n=1000000&cut=600000", tsink_cb, &k, &got, err,
+                                     sizeof(err)),
+                     CAIRN_ENET);
+    assert_non_null(strstr(err, "broke"));
+    assert_true(got < 600000);
+    assert_int_equal(k.bad, 0);
+    tsrv_wait_files(t, 3, 1);
+
+    /* the sink stops the transfer: its code comes back */
+    memset(&k, 0, sizeof(k));
+    k.stop_after = 100000;
+    err[0] = '\0';
+    assert_int_equal(client_download(server, "/file?n=3000000", tsink_cb, &k, &got, err,
+                                     sizeof(err)),
+                     CAIRN_EIO);
+    assert_string_equal(err, "");
+    tsrv_wait_files(t, 3, 2);
+
+    /* an error answer: the server's message, nothing to the sink */
+    memset(&k, 0, sizeof(k));
+    assert_int_equal(client_download(server, "/error?q=x", tsink_cb, &k, &got, err, sizeof(err)),
+                     CAIRN_ENOENT);
+    assert_string_equal(err, "no such dag: x");
+    assert_int_equal(k.off, 0);
+
+    /* HEAD: the length, no body; the connection goes on */
+    struct trd r;
+    struct tresp resp;
+    trd_init(&r, tconnect(t->port));
+    tsends(r.fd, "HEAD /file?n=123456 HTTP/1.1\r\nHost: x\r\n\r\n"
+                 "GET /file?n=300000 HTTP/1.1\r\nHost: x\r\n\r\n"
+                 "GET /echo HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_int_equal(trd_response(&r, &resp, 1), 0);
+    assert_int_equal(resp.status, 200);
+    assert_true(has_header(&resp, "\r\nContent-Length: 123456\r\n"));
+    assert_true(has_header(&resp, "\r\nContent-Type: application/octet-stream\r\n"));
+    tresp_free(&resp);
+    assert_int_equal(trd_response(&r, &resp, 0), 0);
+    assert_int_equal(resp.body_len, 300000);
+    for (size_t i = 0; i < resp.body_len; i++)
+        if ((unsigned char)resp.body[i] != file_byte(i))
+            fail_msg("byte %zu differs", i);
+    tresp_free(&resp);
+    assert_int_equal(trd_response(&r, &resp, 0), 0);
+    json_t *j = body_json(&resp);
+    assert_string_equal(jstr(j, "path"), "/echo");
+    json_decref(j);
+    tresp_free(&resp);
+    trd_close(&r);
+    tsrv_wait_files(t, 5, 2);
+
+    /* a client that reads a little of a big body and goes away */
+    trd_init(&r, tconnect(t->port));
+    tsends(r.fd, "GET /file?n=50000000 HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_true(trd_fill(&r) > 0);
+    trd_close(&r);
+    tsrv_wait_files(t, 5, 3);
+    assert_int_equal(t->files_bad, 0);
+    tsrv_stop(t);
+}
+
 static void *
 release_later(void *arg)
 {
@@ -1364,6 +1579,7 @@ main(void)
         cmocka_unit_test(test_client_url_and_encode),
         cmocka_unit_test(test_client_against_server),
         cmocka_unit_test(test_client_async_response),
+        cmocka_unit_test(test_file_body),
         cmocka_unit_test(test_client_unreachable),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

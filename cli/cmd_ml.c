@@ -1,0 +1,883 @@
+/* cmd_ml.c - the commands for ML pipelines (artifacts, lineage, metrics),
+ * through the scheduler's HTTP API (docs/api.md). The manual is docs/cli.md.
+ *
+ * As the other API commands: --server URL anywhere among the arguments
+ * (else $CAIRN_SERVER, else client.h's default), -h/--help, exit codes 0
+ * done, 1 the scheduler is unreachable or answered with an error (or a
+ * download did not match its digest), 2 a usage error.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "artifact.h"
+#include "cal.h"
+#include "cli.h"
+#include "client.h"
+#include "err.h"
+#include "table.h"
+#include "units.h"
+#include "util.h"
+
+/* ---- arguments and output (as in cmd_server.c) --------------------------- */
+
+/* Match argv[*i] against the option name, given as "NAME VALUE" or
+ * "NAME=VALUE". Returns 1 with *val set (and *i moved past a separate value),
+ * 0 if argv[*i] is something else, -1 if the value is missing. */
+static int
+opt_value(int argc, char **argv, int *i, const char *name, const char **val)
+{
+    const char *a = argv[*i];
+    size_t n = strlen(name);
+    if (strncmp(a, name, n) != 0)
+        return 0;
+    if (a[n] == '=') {
+        *val = a + n + 1;
+        return 1;
+    }
+    if (a[n] != '\0')
+        return 0;
+    if (*i + 1 >= argc)
+        return -1;
+    *val = argv[++*i];
+    return 1;
+}
+
+static int
+is_help(const char *a)
+{
+    return strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0;
+}
+
+/* Print "cairn: what 'arg'" and the usage text to stderr; returns 2. */
+static int
+usage_fail(const char *usage, const char *what, const char *arg)
+{
+    fprintf(stderr, "cairn: %s '%s'\n%s\n", what, arg, usage);
+    return 2;
+}
+
+static void
+print_json(const json_t *j)
+{
+    char *s = json_dumps(j, JSON_INDENT(2) | JSON_ENCODE_ANY);
+    if (s) {
+        puts(s);
+        free(s);
+    }
+}
+
+static const char *
+jstr(const json_t *o, const char *key)
+{
+    return json_string_value(json_object_get(o, key));
+}
+
+/* GET path; on failure print "cairn: message" and return 1. */
+static int
+api_get(const char *server, const char *path, json_t **out)
+{
+    char err[1024];
+    if (client_get_json(server, path, out, err, sizeof(err)) != 0) {
+        fprintf(stderr, "cairn: %s\n", err);
+        return 1;
+    }
+    return 0;
+}
+
+/* Append "?key=value" or "&key=value" (value percent-encoded); nothing when
+ * value is NULL. */
+static void
+query_add(struct sb *sb, const char *key, const char *value)
+{
+    if (!value)
+        return;
+    char *enc = client_urlencode(value);
+    sb_printf(sb, "%c%s=%s", sb->buf && strchr(sb->buf, '?') ? '&' : '?', key, enc);
+    free(enc);
+}
+
+/* "/api/v1/runs/RUN/artifacts/TASK/NAME" + tail, encoded, + "?dag=D". */
+static char *
+artifact_path(const char *run, const char *task, const char *name, const char *tail,
+              const char *dag)
+{
+    struct sb sb;
+    sb_init(&sb);
+    char *er = client_urlencode(run), *et = client_urlencode(task), *en = client_urlencode(name);
+    sb_printf(&sb, "/api/v1/runs/%s/artifacts/%s/%s%s", er, et, en, tail ? tail : "");
+    free(er);
+    free(et);
+    free(en);
+    query_add(&sb, "dag", dag);
+    return sb_take(&sb);
+}
+
+/* Split "TASK/NAME" into its parts (pointers into a copy the caller frees
+ * through *copy); -1 if it is not of that form. */
+static int
+split_task_name(const char *arg, char **copy, const char **task, const char **name)
+{
+    const char *slash = strchr(arg, '/');
+    if (!slash || slash == arg || !slash[1] || strchr(slash + 1, '/'))
+        return -1;
+    *copy = xstrdup(arg);
+    (*copy)[slash - arg] = '\0';
+    *task = *copy;
+    *name = *copy + (slash - arg) + 1;
+    return 0;
+}
+
+/* "1.2 MiB", "340 B" */
+static void
+fmt_size(int64_t n, char *buf, size_t len)
+{
+    static const char *const units[] = {"KiB", "MiB", "GiB", "TiB"};
+    if (n < 1024) {
+        snprintf(buf, len, "%" PRId64 " B", n);
+        return;
+    }
+    double v = (double)n;
+    int u = -1;
+    while (v >= 1024 && u < 3) {
+        v /= 1024;
+        u++;
+    }
+    snprintf(buf, len, v < 10 ? "%.1f %s" : "%.0f %s", v, units[u]);
+}
+
+/* ---- cairn artifacts list ------------------------------------------------ */
+
+static const char artifacts_usage[] =
+    "usage: cairn artifacts list RUN [--dag D] [--json] [--server URL]\n"
+    "       cairn artifacts get RUN TASK/NAME -o FILE|- [--dag D] [--server URL]\n"
+    "       cairn artifacts gc [--keep-last N] [--older-than DURATION] [--min-age DURATION]\n"
+    "                          [--dry-run] [--json] [--server URL]";
+
+static int
+artifacts_list(int argc, char **argv)
+{
+    const char *server = NULL, *dag = NULL, *run = NULL, *v;
+    int json = 0;
+    for (int i = 1; i < argc; i++) {
+        int m;
+        if ((m = opt_value(argc, argv, &i, "--server", &v)) > 0) {
+            server = v;
+        } else if (m == 0 && (m = opt_value(argc, argv, &i, "--dag", &v)) > 0) {
+            dag = v;
+        } else if (m < 0) {
+            return usage_fail(artifacts_usage, "artifacts: missing value for", argv[i]);
+        } else if (!strcmp(argv[i], "--json")) {
+            json = 1;
+        } else if (is_help(argv[i])) {
+            printf("%s\nList the artifacts (declared outputs) a run's tasks stored.\n",
+                   artifacts_usage);
+            return 0;
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            return usage_fail(artifacts_usage, "artifacts list: unknown option", argv[i]);
+        } else if (!run) {
+            run = argv[i];
+        } else {
+            return usage_fail(artifacts_usage, "artifacts list: unexpected argument", argv[i]);
+        }
+    }
+    if (!run) {
+        fprintf(stderr, "cairn: artifacts list: missing RUN\n%s\n", artifacts_usage);
+        return 2;
+    }
+    struct sb path;
+    sb_init(&path);
+    char *er = client_urlencode(run);
+    sb_printf(&path, "/api/v1/runs/%s/artifacts", er);
+    free(er);
+    query_add(&path, "dag", dag);
+    json_t *resp;
+    int rc = api_get(client_server_url(server), path.buf, &resp);
+    sb_free(&path);
+    if (rc != 0)
+        return 1;
+    if (json) {
+        print_json(resp);
+        json_decref(resp);
+        return 0;
+    }
+    struct table *t = table_new();
+    table_add_column(t, "TASK", TABLE_LEFT);
+    table_add_column(t, "NAME", TABLE_LEFT);
+    table_add_column(t, "SIZE", TABLE_RIGHT);
+    table_add_column(t, "SHA256", TABLE_LEFT);
+    size_t i;
+    json_t *a;
+    json_array_foreach(json_object_get(resp, "artifacts"), i, a)
+    {
+        char size[32], sha[20];
+        snprintf(size, sizeof(size), "%" JSON_INTEGER_FORMAT,
+                 json_integer_value(json_object_get(a, "size")));
+        snprintf(sha, sizeof(sha), "%.16s", jstr(a, "sha256") ?: "");
+        table_add_row(t);
+        table_cell(t, jstr(a, "task"));
+        table_cell(t, jstr(a, "name"));
+        table_cell(t, size);
+        table_cell(t, sha);
+    }
+    table_print(t, stdout, 0);
+    table_free(t);
+    json_decref(resp);
+    return 0;
+}
+
+/* ---- cairn artifacts get ------------------------------------------------- */
+
+/* The temporary file of a download to a path, removed if the command is
+ * interrupted. */
+static char *get_tmp_path;
+
+static void
+get_on_signal(int sig)
+{
+    if (get_tmp_path)
+        unlink(get_tmp_path); /* async-signal-safe */
+    _exit(128 + sig);
+}
+
+struct get_sink {
+    int fd;
+    struct art_hasher *h;
+    int werr; /* errno of a failed write */
+};
+
+static int
+get_sink_cb(void *ud, const void *data, size_t n)
+{
+    struct get_sink *g = ud;
+    if (art_hasher_update(g->h, data, n) != 0) {
+        g->werr = ENOMEM;
+        return CAIRN_EIO;
+    }
+    const char *p = data;
+    while (n > 0) {
+        ssize_t w = write(g->fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0) {
+            g->werr = errno;
+            return CAIRN_EIO;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Make the finished temporary file tmp the file out: mode as a new file
+ * gets, flushed to disk, renamed over out. */
+static int
+get_install(int fd, const char *tmp, const char *out)
+{
+    mode_t mask = umask(0);
+    umask(mask);
+    if (fchmod(fd, 0666 & ~mask) != 0 || fsync(fd) != 0) {
+        fprintf(stderr, "cairn: artifacts get: cannot write %s: %s\n", tmp, strerror(errno));
+        return 1;
+    }
+    if (rename(tmp, out) != 0) {
+        fprintf(stderr, "cairn: artifacts get: cannot rename %s to %s: %s\n", tmp, out,
+                strerror(errno));
+        return 1;
+    }
+    /* the rename itself, durable (best effort: not every filesystem can) */
+    char *dir = xstrdup(out);
+    char *slash = strrchr(dir, '/');
+    const char *d = slash ? (slash == dir ? "/" : (*slash = '\0', dir)) : ".";
+    int dfd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        (void)fsync(dfd);
+        close(dfd);
+    }
+    free(dir);
+    return 0;
+}
+
+static int
+artifacts_get(int argc, char **argv)
+{
+    const char *server = NULL, *dag = NULL, *run = NULL, *spec = NULL, *out = NULL, *v;
+    for (int i = 1; i < argc; i++) {
+        int m;
+        if ((m = opt_value(argc, argv, &i, "--server", &v)) > 0) {
+            server = v;
+        } else if (m == 0 && (m = opt_value(argc, argv, &i, "--dag", &v)) > 0) {
+            dag = v;
+        } else if (m == 0 && (m = opt_value(argc, argv, &i, "-o", &v)) > 0) {
+            out = v;
+        } else if (m == 0 && (m = opt_value(argc, argv, &i, "--output", &v)) > 0) {
+            out = v;
+        } else if (m < 0) {
+            return usage_fail(artifacts_usage, "artifacts get: missing value for", argv[i]);
+        } else if (is_help(argv[i])) {
+            printf("%s\nDownload an artifact to FILE (written whole or not at all) or, with "
+                   "-o -, to\nstandard output, and check its SHA-256 against the one "
+                   "recorded.\n",
+                   artifacts_usage);
+            return 0;
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            return usage_fail(artifacts_usage, "artifacts get: unknown option", argv[i]);
+        } else if (!run) {
+            run = argv[i];
+        } else if (!spec) {
+            spec = argv[i];
+        } else {
+            return usage_fail(artifacts_usage, "artifacts get: unexpected argument", argv[i]);
+        }
+    }
+    if (!run || !spec || !out) {
+        fprintf(stderr, "cairn: artifacts get: missing %s\n%s\n",
+                !run    ? "RUN"
+                : !spec ? "TASK/NAME"
+                        : "-o FILE (or -o - for standard output)",
+                artifacts_usage);
+        return 2;
+    }
+    char *copy = NULL;
+    const char *task, *name;
+    if (split_task_name(spec, &copy, &task, &name) != 0)
+        return usage_fail(artifacts_usage, "artifacts get: give the artifact as TASK/NAME, not",
+                          spec);
+    server = client_server_url(server);
+
+    /* the pointer: what the bytes must hash to */
+    char *path = artifact_path(run, task, name, NULL, dag);
+    json_t *ptr = NULL;
+    int rc = api_get(server, path, &ptr);
+    free(path);
+    if (rc != 0) {
+        free(copy);
+        return 1;
+    }
+    const char *want = jstr(ptr, "sha256");
+    json_int_t want_size = json_integer_value(json_object_get(ptr, "size"));
+    if (!want || !art_hex_valid(want)) {
+        fprintf(stderr, "cairn: the scheduler sent a pointer without a valid sha256\n");
+        json_decref(ptr);
+        free(copy);
+        return 1;
+    }
+
+    int to_stdout = strcmp(out, "-") == 0;
+    struct get_sink g = {.fd = 1};
+    if (!to_stdout) {
+        get_tmp_path = xasprintf("%s.cairn-tmp.XXXXXX", out);
+        g.fd = mkostemp(get_tmp_path, O_CLOEXEC);
+        if (g.fd < 0) {
+            fprintf(stderr, "cairn: artifacts get: cannot create a file next to %s: %s\n", out,
+                    strerror(errno));
+            free(get_tmp_path);
+            get_tmp_path = NULL;
+            json_decref(ptr);
+            free(copy);
+            return 1;
+        }
+        struct sigaction sa;
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = get_on_signal;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGHUP, &sa, NULL);
+    }
+    if (art_hasher_new(&g.h) != 0) {
+        fprintf(stderr, "cairn: out of memory\n");
+        rc = 1;
+        goto out;
+    }
+    path = artifact_path(run, task, name, "/content", dag);
+    char err[1024] = "";
+    int64_t got_bytes = 0;
+    int drc = client_download(server, path, get_sink_cb, &g, &got_bytes, err, sizeof(err));
+    free(path);
+    if (drc != 0) {
+        if (g.werr)
+            fprintf(stderr, "cairn: artifacts get: cannot write %s: %s\n",
+                    to_stdout ? "standard output" : out, strerror(g.werr));
+        else if (drc == CAIRN_ENET && got_bytes > 0)
+            fprintf(stderr,
+                    "cairn: artifacts get %s/%s: the download broke after %" PRId64
+                    " of %" JSON_INTEGER_FORMAT " bytes: %s\n"
+                    "  the scheduler stops sending a blob that does not match its digest; "
+                    "its log then says CAIRN-ARTIFACT-CORRUPT\n",
+                    task, name, got_bytes, want_size, err);
+        else
+            fprintf(stderr, "cairn: artifacts get %s/%s: %s\n", task, name, err);
+        rc = 1;
+        goto out;
+    }
+    char got[ART_HEX_LEN + 1];
+    int64_t size = 0;
+    if (art_hasher_final(g.h, got, &size) != 0 || strcmp(got, want) != 0 ||
+        size != (int64_t)want_size) {
+        fprintf(stderr,
+                "cairn: artifacts get: the bytes received for %s/%s do not match its digest "
+                "(received %" PRId64 " bytes with sha256 %s; expected %" JSON_INTEGER_FORMAT
+                " bytes with sha256 %s); %s\n",
+                task, name, size, got, want_size, want,
+                to_stdout ? "do not use what was written to standard output"
+                          : "nothing was written");
+        rc = 1;
+        goto out;
+    }
+    if (!to_stdout) {
+        rc = get_install(g.fd, get_tmp_path, out);
+        if (rc == 0) {
+            char sz[32];
+            fmt_size(size, sz, sizeof(sz));
+            printf("%s: %s/%s of run %s, %s, sha256 %s (verified)\n", out, task, name,
+                   jstr(ptr, "run_id") ?: run, sz, want);
+        }
+    }
+out:
+    art_hasher_free(g.h);
+    if (!to_stdout) {
+        close(g.fd);
+        if (rc != 0)
+            unlink(get_tmp_path);
+        signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+        signal(SIGHUP, SIG_DFL);
+        free(get_tmp_path);
+        get_tmp_path = NULL;
+    }
+    json_decref(ptr);
+    free(copy);
+    return rc;
+}
+
+/* ---- cairn lineage -------------------------------------------------------- */
+
+static const char lineage_usage[] =
+    "usage: cairn lineage SHA256 [--json] [--server URL]\n"
+    "       cairn lineage RUN TASK/NAME [--dag D] [--json] [--server URL]";
+
+/* Quote an argument for display the way a POSIX shell would read it. */
+static void
+shell_quote(struct sb *sb, const char *s)
+{
+    if (*s && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                        "_-./=:,+@%") == strlen(s)) {
+        sb_puts(sb, s);
+        return;
+    }
+    sb_putc(sb, '\'');
+    for (; *s; s++) {
+        if (*s == '\'')
+            sb_puts(sb, "'\\''");
+        else
+            sb_putc(sb, *s);
+    }
+    sb_putc(sb, '\'');
+}
+
+/* "2026-11-23 10:00:01" in local time from an API timestamp; "" if unset. */
+static void
+fmt_api_time(const char *iso, char *buf, size_t len)
+{
+    int64_t secs;
+    buf[0] = '\0';
+    if (!iso || cal_parse(iso, &secs, NULL, NULL) != 0)
+        return;
+    time_t tt = (time_t)secs;
+    struct tm tm;
+    if (!localtime_r(&tt, &tm) || strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm) == 0)
+        snprintf(buf, len, "%s", iso);
+}
+
+/* One artifact of the tree and what it was made from. first prefixes its
+ * header line, rest the lines below it. */
+static void
+lineage_print(const json_t *n, const char *label, const char *first, const char *rest)
+{
+    char size[32];
+    fmt_size((int64_t)json_integer_value(json_object_get(n, "size")), size, sizeof(size));
+    printf("%s%s  sha256:%.12s  %s\n", first, label, jstr(n, "sha256") ?: "?", size);
+    const json_t *inputs = json_object_get(n, "inputs");
+    size_t nin = json_array_size(inputs);
+    char *pre = xasprintf("%s%s", rest, nin ? "\u2502 " : "  ");
+    char ended[40];
+    fmt_api_time(jstr(n, "ended_at") ? jstr(n, "ended_at") : jstr(n, "created_at"), ended,
+                 sizeof(ended));
+    printf("%srun      %s %s, attempt %" JSON_INTEGER_FORMAT "%s%s%s%s\n", pre,
+           jstr(n, "dag") ?: "?", jstr(n, "run_id") ?: "?",
+           json_integer_value(json_object_get(n, "attempt")), jstr(n, "worker") ? " on " : "",
+           jstr(n, "worker") ?: "", ended[0] ? ", ended " : "", ended);
+    if (json_is_true(json_object_get(n, "repeated"))) {
+        printf("%s(this attempt is shown above)\n", pre);
+        free(pre);
+        return;
+    }
+    if (!json_is_true(json_object_get(n, "provenance"))) {
+        printf("%s(image, command and inputs were not recorded: the attempt predates "
+               "provenance)\n",
+               pre);
+        free(pre);
+        return;
+    }
+    printf("%simage    %s\n", pre, jstr(n, "image") ?: "?");
+    struct sb cmd;
+    sb_init(&cmd);
+    size_t i;
+    json_t *a;
+    json_array_foreach(json_object_get(n, "argv"), i, a)
+    {
+        if (i)
+            sb_putc(&cmd, ' ');
+        shell_quote(&cmd, json_string_value(a) ?: "");
+    }
+    printf("%scommand  %s\n", pre, cmd.buf ? cmd.buf : "");
+    sb_free(&cmd);
+    struct sb env;
+    sb_init(&env);
+    json_array_foreach(json_object_get(n, "env"), i, a)
+    {
+        const char *e = json_string_value(a);
+        if (!e || !strncmp(e, "CAIRN_", 6))
+            continue;
+        if (env.len)
+            sb_putc(&env, ' ');
+        shell_quote(&env, e);
+    }
+    if (env.len)
+        printf("%senv      %s\n", pre, env.buf);
+    sb_free(&env);
+    if (json_is_true(json_object_get(n, "truncated")))
+        printf("%s(deeper inputs not shown)\n", pre);
+    free(pre);
+    json_t *in;
+    json_array_foreach(inputs, i, in)
+    {
+        int last = i + 1 == nin;
+        char *f = xasprintf("%s%s", rest, last ? "\u2514\u2500 " : "\u251c\u2500 ");
+        char *r = xasprintf("%s%s", rest, last ? "   " : "\u2502  ");
+        char *lab = xasprintf("%s \u2190 %s/%s", jstr(in, "name") ?: "?", jstr(in, "task") ?: "?",
+                              jstr(in, "file") ?: "?");
+        const json_t *from = json_object_get(in, "from");
+        if (json_is_object(from))
+            lineage_print(from, lab, f, r);
+        else
+            printf("%s%s  sha256:%.12s  (its pointer was removed by artifacts gc)\n", f, lab,
+                   jstr(in, "sha256") ?: "?");
+        free(f);
+        free(r);
+        free(lab);
+    }
+}
+
+int
+cmd_lineage(int argc, char **argv)
+{
+    const char *server = NULL, *dag = NULL, *a1 = NULL, *a2 = NULL, *v;
+    int json = 0;
+    for (int i = 1; i < argc; i++) {
+        int m;
+        if ((m = opt_value(argc, argv, &i, "--server", &v)) > 0) {
+            server = v;
+        } else if (m == 0 && (m = opt_value(argc, argv, &i, "--dag", &v)) > 0) {
+            dag = v;
+        } else if (m < 0) {
+            return usage_fail(lineage_usage, "lineage: missing value for", argv[i]);
+        } else if (!strcmp(argv[i], "--json")) {
+            json = 1;
+        } else if (is_help(argv[i])) {
+            printf("%s\nShow where an artifact came from: the attempt that stored it (run, "
+                   "image,\ncommand) and, recursively, the artifacts that attempt was given. "
+                   "SHA256 may be\nshortened to its first 8 or more characters.\n",
+                   lineage_usage);
+            return 0;
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            return usage_fail(lineage_usage, "lineage: unknown option", argv[i]);
+        } else if (!a1) {
+            a1 = argv[i];
+        } else if (!a2) {
+            a2 = argv[i];
+        } else {
+            return usage_fail(lineage_usage, "lineage: unexpected argument", argv[i]);
+        }
+    }
+    if (!a1) {
+        fprintf(stderr, "cairn: lineage: missing SHA256 or RUN TASK/NAME\n%s\n", lineage_usage);
+        return 2;
+    }
+    char *path;
+    if (a2) {
+        char *copy = NULL;
+        const char *task, *name;
+        if (split_task_name(a2, &copy, &task, &name) != 0)
+            return usage_fail(lineage_usage, "lineage: give the artifact as TASK/NAME, not", a2);
+        path = artifact_path(a1, task, name, "/lineage", dag);
+        free(copy);
+    } else {
+        if (dag)
+            return usage_fail(lineage_usage, "lineage: --dag goes with RUN TASK/NAME, not with",
+                              a1);
+        char *e = client_urlencode(a1);
+        path = xasprintf("/api/v1/lineage/%s", e);
+        free(e);
+    }
+    json_t *resp = NULL;
+    int rc = api_get(client_server_url(server), path, &resp);
+    free(path);
+    if (rc != 0)
+        return 1;
+    if (json) {
+        print_json(resp);
+        json_decref(resp);
+        return 0;
+    }
+    const json_t *root = json_object_get(resp, "lineage");
+    char *lab = xasprintf("%s/%s", jstr(root, "task") ?: "?", jstr(root, "name") ?: "?");
+    lineage_print(root, lab, "", "");
+    free(lab);
+    json_int_t np = json_integer_value(json_object_get(resp, "producers"));
+    if (np > 1) {
+        printf("\nThe same bytes were also stored by %" JSON_INTEGER_FORMAT " other task%s:\n",
+               np - 1, np == 2 ? "" : "s");
+        size_t i;
+        json_t *e;
+        json_array_foreach(json_object_get(resp, "also_produced_by"), i, e)
+        {
+            printf("  %s %s %s/%s (attempt %" JSON_INTEGER_FORMAT ")\n", jstr(e, "dag") ?: "?",
+                   jstr(e, "run_id") ?: "?", jstr(e, "task") ?: "?", jstr(e, "name") ?: "?",
+                   json_integer_value(json_object_get(e, "attempt")));
+        }
+        if ((json_int_t)json_array_size(json_object_get(resp, "also_produced_by")) < np - 1)
+            printf("  ...\n");
+    }
+    json_decref(resp);
+    return 0;
+}
+
+/* ---- cairn metrics -------------------------------------------------------- */
+
+static const char metrics_usage[] =
+    "usage: cairn metrics DAG [--metric NAME] [--last N] [--json] [--server URL]";
+
+int
+cmd_metrics(int argc, char **argv)
+{
+    const char *server = NULL, *dag = NULL, *metric = NULL, *last = NULL, *v;
+    int json = 0;
+    for (int i = 1; i < argc; i++) {
+        int m;
+        if ((m = opt_value(argc, argv, &i, "--server", &v)) > 0) {
+            server = v;
+        } else if (m == 0 && (m = opt_value(argc, argv, &i, "--metric", &v)) > 0) {
+            metric = v;
+        } else if (m == 0 && (m = opt_value(argc, argv, &i, "--last", &v)) > 0) {
+            char *end;
+            errno = 0;
+            long n = strtol(v, &end, 10);
+            if (errno || end == v || *end || n <= 0)
+                return usage_fail(metrics_usage, "metrics: --last takes a positive number, not", v);
+            last = v;
+        } else if (m < 0) {
+            return usage_fail(metrics_usage, "metrics: missing value for", argv[i]);
+        } else if (!strcmp(argv[i], "--json")) {
+            json = 1;
+        } else if (is_help(argv[i])) {
+            printf("%s\nThe metrics each task of DAG stored, one row per run (the last N, "
+                   "default 20,\nnewest first), one column per TASK.METRIC. --metric NAME "
+                   "keeps the columns of\nmetric NAME (of any task) or TASK.NAME.\n",
+                   metrics_usage);
+            return 0;
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            return usage_fail(metrics_usage, "metrics: unknown option", argv[i]);
+        } else if (!dag) {
+            dag = argv[i];
+        } else {
+            return usage_fail(metrics_usage, "metrics: unexpected argument", argv[i]);
+        }
+    }
+    if (!dag) {
+        fprintf(stderr, "cairn: metrics: missing DAG\n%s\n", metrics_usage);
+        return 2;
+    }
+    struct sb path;
+    sb_init(&path);
+    char *e = client_urlencode(dag);
+    sb_printf(&path, "/api/v1/dags/%s/metrics", e);
+    free(e);
+    query_add(&path, "metric", metric);
+    query_add(&path, "last", last);
+    json_t *resp = NULL;
+    int rc = api_get(client_server_url(server), path.buf, &resp);
+    sb_free(&path);
+    if (rc != 0)
+        return 1;
+    if (json) {
+        print_json(resp);
+        json_decref(resp);
+        return 0;
+    }
+    const json_t *cols = json_object_get(resp, "columns");
+    struct table *t = table_new();
+    table_add_column(t, "RUN ID", TABLE_LEFT);
+    table_add_column(t, "LOGICAL DATE", TABLE_LEFT);
+    table_add_column(t, "STATE", TABLE_LEFT);
+    size_t i, j;
+    json_t *col, *run;
+    json_array_foreach(cols, i, col)
+    {
+        table_add_column(t, json_string_value(col) ?: "?", TABLE_RIGHT);
+    }
+    json_array_foreach(json_object_get(resp, "runs"), i, run)
+    {
+        table_add_row(t);
+        table_cell(t, jstr(run, "run_id"));
+        table_cell(t, jstr(run, "logical_date"));
+        table_cell_color(t, jstr(run, "state"), table_state_color(jstr(run, "state") ?: ""));
+        const json_t *mets = json_object_get(run, "metrics");
+        json_array_foreach(cols, j, col)
+        {
+            const json_t *mv = json_object_get(mets, json_string_value(col) ?: "");
+            if (json_is_number(mv))
+                table_cellf(t, "%.6g", json_number_value(mv));
+            else
+                table_cell(t, NULL);
+        }
+    }
+    if (table_rows(t) == 0)
+        printf("no runs of DAG '%s' yet\n", dag);
+    else
+        table_print(t, stdout, table_use_color(stdout));
+    if (table_rows(t) && json_array_size(cols) == 0)
+        printf("\n%s\n", metric ? "no task of these runs stored that metric"
+                                : "no task of these runs stored metrics");
+    table_free(t);
+    json_decref(resp);
+    return 0;
+}
+
+/* ---- cairn artifacts gc --------------------------------------------------- */
+
+static int
+artifacts_gc(int argc, char **argv)
+{
+    const char *server = NULL, *v;
+    long keep_last = 0;
+    int64_t older = 0, min_age = -1;
+    int json = 0, dry = 0;
+    char uerr[256];
+    for (int i = 1; i < argc; i++) {
+        int m;
+        if ((m = opt_value(argc, argv, &i, "--server", &v)) > 0) {
+            server = v;
+        } else if (m == 0 && (m = opt_value(argc, argv, &i, "--keep-last", &v)) > 0) {
+            char *end;
+            errno = 0;
+            keep_last = strtol(v, &end, 10);
+            if (errno || end == v || *end || keep_last <= 0 || keep_last > 1000000)
+                return usage_fail(artifacts_usage,
+                                  "artifacts gc: --keep-last takes a positive number, not", v);
+        } else if (m == 0 && (m = opt_value(argc, argv, &i, "--older-than", &v)) > 0) {
+            if (units_parse_duration(v, &older, uerr, sizeof(uerr)) != 0 || older <= 0) {
+                fprintf(stderr, "cairn: artifacts gc: --older-than: %s\n%s\n",
+                        older <= 0 && !uerr[0] ? "the duration must be more than 0" : uerr,
+                        artifacts_usage);
+                return 2;
+            }
+        } else if (m == 0 && (m = opt_value(argc, argv, &i, "--min-age", &v)) > 0) {
+            if (units_parse_duration(v, &min_age, uerr, sizeof(uerr)) != 0) {
+                fprintf(stderr, "cairn: artifacts gc: --min-age: %s\n%s\n", uerr, artifacts_usage);
+                return 2;
+            }
+        } else if (m < 0) {
+            return usage_fail(artifacts_usage, "artifacts gc: missing value for", argv[i]);
+        } else if (!strcmp(argv[i], "--dry-run") || !strcmp(argv[i], "-n")) {
+            dry = 1;
+        } else if (!strcmp(argv[i], "--json")) {
+            json = 1;
+        } else if (is_help(argv[i])) {
+            printf("%s\nRemove the artifact pointers of finished runs outside the retention "
+                   "(the last N runs\nof each DAG; runs that ended less than DURATION ago), then "
+                   "the blobs no pointer\nreferences any more and that are older than --min-age "
+                   "(default 1h). Unfinished\nruns keep everything. --dry-run counts and removes "
+                   "nothing.\n",
+                   artifacts_usage);
+            return 0;
+        } else {
+            return usage_fail(artifacts_usage, "artifacts gc: unexpected argument", argv[i]);
+        }
+    }
+    json_t *body = json_pack("{s:b}", "dry_run", dry);
+    if (keep_last)
+        json_object_set_new(body, "keep_last", json_integer(keep_last));
+    if (older)
+        json_object_set_new(body, "older_than_ms", json_integer(older));
+    if (min_age >= 0)
+        json_object_set_new(body, "min_age_ms", json_integer(min_age));
+    json_t *r = NULL;
+    char err[1024];
+    /* the blob sweep may take long on a big store */
+    client_set_timeout_ms(0);
+    int rc = client_post_json(client_server_url(server), "/api/v1/artifacts/gc", body, &r, err,
+                              sizeof(err));
+    json_decref(body);
+    if (rc != 0) {
+        fprintf(stderr, "cairn: artifacts gc: %s\n", err);
+        return 1;
+    }
+    if (json) {
+        print_json(r);
+        json_decref(r);
+        return 0;
+    }
+    json_int_t nruns = json_integer_value(json_object_get(r, "runs"));
+    json_int_t nptr = json_integer_value(json_object_get(r, "pointers_removed"));
+    json_int_t nblob = json_integer_value(json_object_get(r, "blobs_removed"));
+    json_int_t ntmp = json_integer_value(json_object_get(r, "tmp_removed"));
+    char pb[32], bb[32], tb[32], age[UNITS_DURATION_BUFSZ];
+    fmt_size(json_integer_value(json_object_get(r, "pointer_bytes")), pb, sizeof(pb));
+    fmt_size(json_integer_value(json_object_get(r, "blob_bytes")), bb, sizeof(bb));
+    fmt_size(json_integer_value(json_object_get(r, "tmp_bytes")), tb, sizeof(tb));
+    units_format_duration(json_integer_value(json_object_get(r, "min_age_ms")), age, sizeof(age));
+    const char *verb = dry ? "would remove" : "removed";
+    printf("%s %" JSON_INTEGER_FORMAT " artifact pointer%s (%s) of %" JSON_INTEGER_FORMAT
+           " finished run%s; %" JSON_INTEGER_FORMAT " kept\n",
+           verb, nptr, nptr == 1 ? "" : "s", pb, nruns, nruns == 1 ? "" : "s",
+           json_integer_value(json_object_get(r, "pointers_kept")));
+    printf("%s %" JSON_INTEGER_FORMAT " blob%s (%s) and %" JSON_INTEGER_FORMAT
+           " temporary file%s (%s); %" JSON_INTEGER_FORMAT
+           " blob%s kept (referenced, or younger than %s)\n",
+           verb, nblob, nblob == 1 ? "" : "s", bb, ntmp, ntmp == 1 ? "" : "s", tb,
+           json_integer_value(json_object_get(r, "blobs_kept")),
+           json_integer_value(json_object_get(r, "blobs_kept")) == 1 ? "" : "s", age);
+    json_decref(r);
+    return 0;
+}
+
+/* ---- dispatch ------------------------------------------------------------ */
+
+int
+cmd_artifacts(int argc, char **argv)
+{
+    if (argc < 2 || is_help(argv[1])) {
+        fprintf(argc < 2 ? stderr : stdout,
+                "%s\nList a run's artifacts, download one (checked against its digest), or "
+                "remove those\noutside a retention.\n",
+                artifacts_usage);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "list"))
+        return artifacts_list(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "get"))
+        return artifacts_get(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "gc"))
+        return artifacts_gc(argc - 1, argv + 1);
+    return usage_fail(artifacts_usage, "artifacts: unknown subcommand", argv[1]);
+}

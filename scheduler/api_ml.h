@@ -1,0 +1,46 @@
+/* api_ml.h - the API's routes for ML pipelines (prefix: api_ml_): artifact
+ * pointers and bytes, lineage, metrics across runs, artifact collection.
+ * See docs/api.md. Handlers respond on c (now or later) as http.h says. */
+#ifndef CAIRN_API_ML_H
+#define CAIRN_API_ML_H
+
+#include <jansson.h>
+
+#include "http.h"
+
+struct sched;
+struct store_txn;
+
+/* GET /api/v1/runs/RUN/artifacts/TASK/NAME?dag=D: the pointer. */
+void api_ml_artifact(struct sched *s, struct http_conn *c, const struct http_req *req,
+                     const char *run_id, const char *task, const char *name);
+/* GET .../content: the blob's bytes, streamed; the last chunk is sent only
+ * if the whole hashes to the pointer's digest (else the transfer is cut
+ * short and CAIRN-ARTIFACT-CORRUPT is logged). */
+void api_ml_artifact_content(struct sched *s, struct http_conn *c, const struct http_req *req,
+                             const char *run_id, const char *task, const char *name);
+
+/* GET /api/v1/lineage/SHA256 (or an unambiguous prefix of 8+ characters):
+ * the lineage of the earliest pointer with those bytes. */
+void api_ml_lineage_sha(struct sched *s, struct http_conn *c, const char *sha);
+/* GET /api/v1/runs/RUN/artifacts/TASK/NAME/lineage?dag=D */
+void api_ml_lineage_artifact(struct sched *s, struct http_conn *c, const struct http_req *req,
+                             const char *run_id, const char *task, const char *name);
+
+/* GET /api/v1/dags/DAG/metrics?metric=NAME&last=N: the metrics of each
+ * task in the last N runs (default 20), newest first. */
+void api_ml_metrics(struct sched *s, struct http_conn *c, const struct http_req *req,
+                    const char *dag);
+
+/* POST /api/v1/artifacts/gc {keep_last, older_than_ms, min_age_ms,
+ * dry_run}: sched_gc_artifacts; answered when the blobs are swept. */
+void api_ml_gc(struct sched *s, struct http_conn *c, const struct http_req *req);
+
+/* The pointer dag/run_id/task/name through t (dag NULL: resolved from the
+ * run id), without "v". 0 and *out (new) on success; -1 with *status (404,
+ * 409, 500) and a message naming what is missing otherwise. */
+int api_ml_pointer(struct sched *s, struct store_txn *t, const char *dag, const char *run_id,
+                   const char *task, const char *name, json_t **out, int *status, char *err,
+                   size_t errlen);
+
+#endif
