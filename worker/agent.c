@@ -78,6 +78,7 @@ struct agent {
     int64_t heartbeat_ms;
     char *artifact_uri;    /* from WELCOME; read by the loop (under mu) */
     struct art_store *art; /* loop thread only */
+    int art_busy;          /* output jobs on the thread pool using art */
 
     struct task *tasks;    /* loop thread only */
     int running;
@@ -498,7 +499,7 @@ agent_store(struct agent *a, char *err, size_t errlen)
         snprintf(err, errlen, "the scheduler named no artifact store");
         return NULL;
     }
-    if (a->art && strcmp(art_uri(a->art), uri) != 0) {
+    if (a->art && strcmp(art_uri(a->art), uri) != 0 && a->art_busy == 0) {
         art_close(a->art);
         a->art = NULL;
     }
@@ -511,14 +512,9 @@ agent_store(struct agent *a, char *err, size_t errlen)
 /* Hash and store every declared output of a successful attempt; a missing
  * one fails the attempt (error is set). */
 static void
-store_outputs(struct task *t, json_t *outs, char *error, size_t errlen)
+store_outputs(struct task *t, struct art_store *st, json_t *outs, char *error, size_t errlen)
 {
     char err[256] = "";
-    struct art_store *st = agent_store(t->a, err, sizeof(err));
-    if (!st) {
-        snprintf(error, errlen, "cannot store outputs: %s", err);
-        return;
-    }
     char *dir = xasprintf("%s/outputs", t->workdir);
     int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     free(dir);
@@ -582,20 +578,13 @@ read_metrics(struct task *t, json_t *mets, char *error, size_t errlen)
     json_decref(j);
 }
 
+/* The end of an attempt, after its outputs are stored: report it, free
+ * its slot. Loop thread. */
 static void
-exit_cb(void *ud, const struct runc_result *res)
+finish_task(struct task *t, const struct runc_result *res, const char *error, json_t *outs,
+            json_t *mets)
 {
-    struct task *t = ud;
     struct agent *a = t->a;
-    flush_log(t);
-    char error[512];
-    snprintf(error, sizeof(error), "%s", res->error);
-    json_t *outs = json_array(), *mets = json_object();
-    if (res->exit_code == 0 && !res->term_signal && !res->timed_out && !res->oom_killed &&
-        !error[0] && json_array_size(t->outputs))
-        store_outputs(t, outs, error, sizeof(error));
-    if (!error[0] && res->exit_code == 0 && t->metrics_file)
-        read_metrics(t, mets, error, sizeof(error));
     json_error_t jerr;
     json_t *b = json_pack_ex(&jerr, 0, "{s:s, s:I, s:i, s:i, s:b, s:b, s:I, s:s, s:o, s:o}", "worker",
                           a->cfg.name, "lease_id", (json_int_t)t->lease_id, "exit_code",
@@ -609,11 +598,8 @@ exit_cb(void *ud, const struct runc_result *res)
     enqueue(a, PROTO_RESULT, b);
     LOG(LOG_INFO, "CAIRN-TASK-EXIT", "%s: exit %d signal %d%s%s (%" PRId64 " ms)%s%s", t->label,
         res->exit_code, res->term_signal, res->oom_killed ? " oom" : "",
-        res->timed_out ? " timeout" : "", res->duration_ms, res->error[0] ? ": " : "",
-        res->error);
+        res->timed_out ? " timeout" : "", res->duration_ms, error[0] ? ": " : "", error);
     t->done = true;
-    runc_proc_free(t->proc);
-    t->proc = NULL;
     a->running--;
     pthread_mutex_lock(&a->mu);
     a->free_slots++;
@@ -621,6 +607,74 @@ exit_cb(void *ud, const struct runc_result *res)
     task_free(a, t);
     held_update(a);
     maybe_finish_drain(a);
+}
+
+/* Hashing and copying outputs (up to gigabytes) runs on libuv's thread
+ * pool, so the loop keeps starting tasks and streaming logs meanwhile. */
+struct output_job {
+    uv_work_t req;
+    struct task *t;
+    struct art_store *st;
+    struct runc_result res;
+    char error[512];
+    json_t *outs, *mets;
+};
+
+static void
+output_job_work(uv_work_t *req)
+{
+    struct output_job *j = req->data;
+    if (j->st && json_array_size(j->t->outputs))
+        store_outputs(j->t, j->st, j->outs, j->error, sizeof(j->error));
+    if (!j->error[0] && j->t->metrics_file)
+        read_metrics(j->t, j->mets, j->error, sizeof(j->error));
+}
+
+static void
+output_job_done(uv_work_t *req, int status)
+{
+    struct output_job *j = req->data;
+    (void)status; /* work is never cancelled once queued */
+    j->t->a->art_busy--;
+    finish_task(j->t, &j->res, j->error, j->outs, j->mets);
+    free(j);
+}
+
+static void
+exit_cb(void *ud, const struct runc_result *res)
+{
+    struct task *t = ud;
+    struct agent *a = t->a;
+    flush_log(t);
+    runc_proc_free(t->proc);
+    t->proc = NULL;
+    struct output_job *j = xcalloc(1, sizeof(*j));
+    j->t = t;
+    j->res = *res;
+    snprintf(j->error, sizeof(j->error), "%s", res->error);
+    j->outs = json_array();
+    j->mets = json_object();
+    bool ok = res->exit_code == 0 && !res->term_signal && !res->timed_out && !res->oom_killed &&
+              !j->error[0];
+    if (ok && json_array_size(t->outputs)) {
+        char err[256] = "";
+        j->st = agent_store(a, err, sizeof(err));
+        if (!j->st)
+            snprintf(j->error, sizeof(j->error), "cannot store outputs: %s", err);
+    }
+    if (!ok || j->error[0] || (!j->st && !t->metrics_file)) {
+        finish_task(t, &j->res, j->error, j->outs, j->mets);
+        free(j);
+        return;
+    }
+    j->req.data = j;
+    a->art_busy++;
+    if (uv_queue_work(&a->loop, &j->req, output_job_work, output_job_done) != 0) {
+        a->art_busy--;
+        output_job_work(&j->req); /* cannot happen with a live loop; stay correct */
+        finish_task(t, &j->res, j->error, j->outs, j->mets);
+        free(j);
+    }
 }
 
 static const char **
