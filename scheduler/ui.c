@@ -7,7 +7,7 @@
  * in a row (C reads some pairs as trigraphs).
  *
  * Views (location hash): #/dags, #/runs?dag=D&state=S, #/run/DAG/RUN[/TASK[/N]]
- * (with the log of TASK, attempt N or the latest), #/workers. Every view
+ * (with the log of TASK, attempt N or the latest), #/backfills, #/workers. Every view
  * reloads every 2 s; a log that is not complete is polled every second with
  * offset=next_offset. Only the GET endpoints of docs/api.md are used, with
  * relative URLs (the page also works behind a proxy under a path prefix).
@@ -157,6 +157,7 @@ static const char ui_html[] =
     "  <nav>\n"
     "    <a href=\"#/dags\" data-tab=\"dags\">DAGs</a>\n"
     "    <a href=\"#/runs\" data-tab=\"runs\">Runs</a>\n"
+    "    <a href=\"#/backfills\" data-tab=\"backfills\">Backfills</a>\n"
     "    <a href=\"#/workers\" data-tab=\"workers\">Workers</a>\n"
     "  </nav>\n"
     "  <div id=\"status\"><span class=\"dot\"></span><span "
@@ -463,6 +464,34 @@ static const char ui_html[] =
     "connected.\")}`;\n"
     "}\n"
     "\n"
+    "async function viewBackfills() {\n"
+    "  const b = await api(\"backfills\");\n"
+    "  const rows = b.backfills.map((x) => {\n"
+    "    const p = x.progress || {};\n"
+    "    const done = (p.success || 0) + (p.failed || 0) + (p.cancelled || 0) + (p.skipped || 0);\n"
+    "    const pct = x.total ? Math.min(100, Math.round((100 * done) / x.total)) : 100;\n"
+    "    return html`<tr data-href=\"${route(\"runs\") + query({ dag: x.dag })}\">\n"
+    "      <td class=\"mono\">${x.id}</td><td><strong>${x.dag}</strong></td>\n"
+    "      <td>${badge(x.state)}</td>\n"
+    "      <td class=\"mono nowrap\">${x.from}<div class=\"muted\">${x.to}</div></td>\n"
+    "      <td>${x.reprocess}</td>\n"
+    "      <td class=\"nowrap\"><span class=\"bar\"><span style=\"width: ${pct}%\"></span></span>\n"
+    "        ${done} / ${x.total}</td>\n"
+    "      <td class=\"num\">${p.running || 0}</td>\n"
+    "      <td class=\"num\">${(p.failed || 0) + (p.cancelled || 0) ? badge(\"failed\", (p.failed "
+    "|| 0) +\n"
+    "        (p.cancelled || 0)) : 0}</td>\n"
+    "      <td class=\"num\">${p.skipped || 0}</td>\n"
+    "      <td class=\"nowrap\">${time(x.created_at)}</td></tr>`;\n"
+    "  });\n"
+    "  return html`<h1>Backfills</h1>${table([[\"Id\"], [\"DAG\"], [\"State\"], [\"From / "
+    "to\"],\n"
+    "    [\"Reprocess\"], [\"Done / total\"], [\"Running\", \"num\"], [\"Failed\", \"num\"],\n"
+    "    [\"Skipped\", \"num\"], [\"Created\"]], rows,\n"
+    "    html`No backfills. Start one with <code>cairn backfill DAG --from DATE --to "
+    "DATE</code>.`)}`;\n"
+    "}\n"
+    "\n"
     "/* ---- log viewer: follows one attempt's log by polling with offset ---- */\n"
     "\n"
     "const log = { key: null, dag: null, run: null, task: null, attempt: null, latest: true,\n"
@@ -601,6 +630,7 @@ static const char ui_html[] =
     "      if (r.name === \"runs\") view = await viewRuns(r.params);\n"
     "      else if (r.name === \"run\") view = await viewRun(r.args[0], r.args[1], r.args[2]);\n"
     "      else if (r.name === \"workers\") view = await viewWorkers();\n"
+    "      else if (r.name === \"backfills\") view = await viewBackfills();\n"
     "      else view = await viewDags();\n"
     "      setStatus(true, \"updated \" + fmtTime(new Date().toISOString(), Date.now()));\n"
     "    } catch (e) {\n"
