@@ -1881,12 +1881,15 @@ attempt_failed(struct sched *s, struct sched_ti *ti)
     }
 }
 
+/* An attempt ended for a reason that is not the task's fault (its worker
+ * went quiet or was shut down): try again without using up a retry, up to
+ * max_lost times. */
 static void
-lease_lost(struct sched *s, struct sched_ti *ti, const char *why)
+lease_lost(struct sched *s, struct sched_ti *ti, const char *code, const char *why)
 {
     free(ti->error);
     ti->error = xstrdup(why);
-    LOG(LOG_WARN, "CAIRN-LEASE-EXPIRED", "%s/%s/%s attempt %d: %s", ti->run->dag,
+    LOG(LOG_WARN, code, "%s/%s/%s attempt %d: %s", ti->run->dag,
         ti->run->run_id, ti->run->dv->dag->tasks[ti->idx].name, ti->attempts, why);
     lease_end(s, ti);
     if (ti->lost < s->cfg.max_lost) {
@@ -2219,6 +2222,17 @@ handle_result(struct sched *s, struct wire_req *req)
         proto_opt_int(req->body, "duration_ms", 0, INT64_MAX, &duration, err, sizeof(err)) ||
         proto_opt_str(req->body, "error", &error, err, sizeof(err))) {
         req_error(req, "proto", "%s", err);
+        return;
+    }
+    if (json_is_true(json_object_get(req->body, "interrupted")) && exit_code != 0) {
+        /* the worker was shut down under the task: not the task's fault */
+        ti->exit_code = (int)exit_code;
+        ti->signal = (int)sig;
+        char why[256];
+        snprintf(why, sizeof(why), "worker %s was stopped while the task ran", w->name);
+        lease_lost(s, ti, "CAIRN-WORKER-STOPPED-TASK", why);
+        ack(s, req, true, NULL);
+        dispatch_parked(s);
         return;
     }
     ti->exit_code = (int)exit_code;
@@ -3043,7 +3057,7 @@ tick_cb(uv_timer_t *h)
             snprintf(why, sizeof(why),
                      "lease expired: worker %s sent no heartbeat for %" PRId64 " ms",
                      ti->worker_name ? ti->worker_name : "?", s->cfg.lease_ttl_ms);
-            lease_lost(s, ti, why);
+            lease_lost(s, ti, "CAIRN-LEASE-EXPIRED", why);
         }
         ti = next;
     }

@@ -45,6 +45,7 @@ struct task {
     struct sb logbuf;
     int64_t log_offset; /* bytes handed to the sender so far */
     bool cancelled;
+    bool interrupted;   /* stopped because this worker is shutting down */
     bool done;
     char *workdir;
     json_t *outputs;    /* declared output names (array of strings) */
@@ -595,6 +596,8 @@ finish_task(struct task *t, const struct runc_result *res, const char *error, js
     if (!b)
         LOG(LOG_ERR, "CAIRN-RESULT-ENCODE", "%s: cannot encode the result: %s", t->label,
             jerr.text);
+    else if (t->interrupted && res->exit_code != 0)
+        json_object_set_new(b, "interrupted", json_true());
     enqueue(a, PROTO_RESULT, b);
     LOG(LOG_INFO, "CAIRN-TASK-EXIT", "%s: exit %d signal %d%s%s (%" PRId64 " ms)%s%s", t->label,
         res->exit_code, res->term_signal, res->oom_killed ? " oom" : "",
@@ -939,8 +942,10 @@ signal_cb(uv_signal_t *h, int signum)
     a->draining = true;
     pthread_mutex_unlock(&a->mu);
     for (struct task *t = a->tasks; t; t = t->next)
-        if (t->proc)
+        if (t->proc) {
+            t->interrupted = true; /* not the task's fault: the RESULT says so */
             runc_stop(t->proc);
+        }
     maybe_finish_drain(a);
 }
 

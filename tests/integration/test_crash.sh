@@ -3,7 +3,8 @@
 # SIGKILL mid-run and restarted on the same data; the scheduler stopped
 # with SIGTERM mid-run (graceful drain); a worker killed with SIGKILL
 # mid-task while a second worker is around (lease expiry, retry, reaping
-# the container it left when it comes back).
+# the container it left when it comes back); a worker stopped with SIGTERM
+# mid-task (the task is queued again without using up a retry).
 source "$(dirname "$0")/lib.sh"
 
 put_dag chain <<'EOF'
@@ -162,7 +163,7 @@ put_dag stubborn <<'EOF'
 dag: stubborn
 defaults: {image: host}
 tasks:
-  hold: {command: [sh, -c, 'echo up; sleep 30']}
+  hold: {command: [sh, -c, 'echo up; [ $CAIRN_ATTEMPT != 1 ] || sleep 30; echo done']}
 EOF
 put_dag later <<'EOF'
 dag: later
@@ -178,13 +179,17 @@ kill -TERM "$PID_w1"
 RUN6=$("$CAIRN" trigger later)
 kill_wait "$PID_w1" TERM
 check "w1 exits 0 after stopping its task" [ "$EXIT_STATUS" = 0 ]
-check "the stopped task was reported at once, not left to its lease" \
-    [ "$(ti state "$RUN5" stubborn hold)" = failed ]
+check "the stopped task was reported at once, not left to its lease, and queued again" \
+    [ "$(ti state "$RUN5" stubborn hold)" = queued ]
+check "  not counted against the task (it has no retries)" \
+    [ "$(ti error "$RUN5" stubborn hold)" = "worker w1 was stopped while the task ran" ]
 check "no container is left in w1's runc root after its drain" [ -z "$(containers w1)" ]
 logged w1 CAIRN-LEASE-DROPPED && echo "# a lease reached w1 while it drained: dropped"
 start_worker w2 --slots 2
 check "the task triggered during the drain ran on another worker" \
     [ "$(wait_run "$RUN6" later 20)/$(ti worker "$RUN6" later quick)" = success/w2 ]
+check "the interrupted task ran again there and succeeded (attempt 2)" \
+    [ "$(wait_run "$RUN5" stubborn 20)/$(ti worker "$RUN5" stubborn hold)/$(ti attempts "$RUN5" stubborn hold)" = success/w2/2 ]
 start_worker w1 --slots 2
 
 # both workers stop cleanly and leave nothing behind
