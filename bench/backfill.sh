@@ -6,21 +6,11 @@
 # GNU make -j running the same 1,000 chains of `true` (3,000 processes).
 # Usage: bench/backfill.sh [BUILD_DIR] [SLOTS] [DAYS]
 set -euo pipefail
-src=$(cd "$(dirname "$0")/.." && pwd)
-build=${1:-build}
-case $build in /*) ;; *) build=$src/$build ;; esac
+# shellcheck source-path=SCRIPTDIR
+source "$(dirname "$0")/lib.sh"
+bench_init "${1:-build}"
 slots=${2:-8}
 days=${3:-1000}
-CAIRN=$build/cli/cairn
-w=$(mktemp -d /tmp/cairn-bench.XXXXXX)
-pids=()
-cleanup() {
-    for p in "${pids[@]:-}"; do kill -TERM "$p" 2>/dev/null || true; done
-    for p in "${pids[@]:-}"; do timeout 10 tail --pid="$p" -f /dev/null 2>/dev/null || true; done
-    rm -rf "$w"
-}
-trap cleanup EXIT
-port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 mkdir -p "$w/dags"
 cat >"$w/dags/nightly.yaml" <<'YAML'
@@ -44,16 +34,8 @@ with open(path, "w") as f:
         f.write(f"a{i}:\n\t@true\nb{i}: a{i}\n\t@true\nc{i}: b{i}\n\t@true\n")
 PY
 
-http=$(port); nng=$(port)
-export CAIRN_SERVER=http://127.0.0.1:$http
-CAIRN_NOW=2026-01-01T12:00:00Z "$build/scheduler/cairn-scheduler" --dags "$w/dags" --data "$w/sched" \
-    --listen "tcp://127.0.0.1:$nng" --http "127.0.0.1:$http" --log-level warn >"$w/sched.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 50); do curl -sf "$CAIRN_SERVER/api/v1/health" >/dev/null && break; sleep 0.1; done
-"$build/worker/cairn-worker" --scheduler "tcp://127.0.0.1:$nng" --data "$w/worker" --name bench \
-    --slots "$slots" --isolation none --log-level warn >"$w/worker.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 50); do "$CAIRN" workers --json | grep -q bench && break; sleep 0.1; done
+CAIRN_NOW=2026-01-01T12:00:00Z bench_scheduler
+bench_worker "$slots"
 
 secs() { sed 's/Z$//' | /usr/bin/python3 -c 'import sys, datetime; print(datetime.datetime.fromisoformat(sys.stdin.read().strip()).replace(tzinfo=datetime.timezone.utc).timestamp())'; }
 from=$(date -u -d "2025-12-30 - $((days - 1)) days" +%F)

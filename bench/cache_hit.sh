@@ -7,20 +7,10 @@
 # tasks do none (so the figure is the scheduler's and worker's own cost).
 # Usage: bench/cache_hit.sh [BUILD_DIR] [RUNS]
 set -euo pipefail
-src=$(cd "$(dirname "$0")/.." && pwd)
-build=${1:-build}
-case $build in /*) ;; *) build=$src/$build ;; esac
+# shellcheck source-path=SCRIPTDIR
+source "$(dirname "$0")/lib.sh"
+bench_init "${1:-build}"
 runs=${2:-10}
-CAIRN=$build/cli/cairn
-w=$(mktemp -d /tmp/cairn-bench.XXXXXX)
-pids=()
-cleanup() {
-    for p in "${pids[@]:-}"; do kill -TERM "$p" 2>/dev/null || true; done
-    for p in "${pids[@]:-}"; do timeout 10 tail --pid="$p" -f /dev/null 2>/dev/null || true; done
-    rm -rf "$w"
-}
-trap cleanup EXIT
-port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 mkdir -p "$w/dags"
 dag() { # dag NAME SLEEP
@@ -53,16 +43,8 @@ YAML
 dag work 0.1
 dag nowork 0
 
-http=$(port); nng=$(port)
-export CAIRN_SERVER=http://127.0.0.1:$http
-"$build/scheduler/cairn-scheduler" --dags "$w/dags" --data "$w/sched" --listen "tcp://127.0.0.1:$nng" \
-    --http "127.0.0.1:$http" --log-level warn >"$w/sched.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 50); do curl -sf "$CAIRN_SERVER/api/v1/health" >/dev/null && break; sleep 0.1; done
-"$build/worker/cairn-worker" --scheduler "tcp://127.0.0.1:$nng" --data "$w/worker" --name bench \
-    --slots 4 --isolation none --log-level warn >"$w/worker.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 50); do "$CAIRN" workers --json | grep -q bench && break; sleep 0.1; done
+bench_scheduler
+bench_worker 4
 
 # For each DAG: one computing run to fill the cache, then RUNS pairs of
 # (computing with no_cache, all hits), interleaved so that drift hits both

@@ -4,20 +4,10 @@
 # chain, and 1 -> 500 -> 1. Baseline in the same run: GNU make -j running the
 # same graphs of `true`. Usage: bench/throughput.sh [BUILD_DIR] [SLOTS]
 set -euo pipefail
-src=$(cd "$(dirname "$0")/.." && pwd)
-build=${1:-build}
-case $build in /*) ;; *) build=$src/$build ;; esac
+# shellcheck source-path=SCRIPTDIR
+source "$(dirname "$0")/lib.sh"
+bench_init "${1:-build}"
 slots=${2:-8}
-CAIRN=$build/cli/cairn
-w=$(mktemp -d /tmp/cairn-bench.XXXXXX)
-pids=()
-cleanup() {
-    for p in "${pids[@]:-}"; do kill -TERM "$p" 2>/dev/null || true; done
-    for p in "${pids[@]:-}"; do timeout 10 tail --pid="$p" -f /dev/null 2>/dev/null || true; done
-    rm -rf "$w"
-}
-trap cleanup EXIT
-port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 mkdir -p "$w/dags" "$w/make"
 /usr/bin/python3 - "$w" <<'PY'
@@ -42,16 +32,8 @@ fan[501] = list(range(1, 501))
 dag("fan", fan, 502)
 PY
 
-http=$(port); nng=$(port)
-export CAIRN_SERVER=http://127.0.0.1:$http
-"$build/scheduler/cairn-scheduler" --dags "$w/dags" --data "$w/sched" --listen "tcp://127.0.0.1:$nng" \
-    --http "127.0.0.1:$http" --log-level warn >"$w/sched.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 50); do curl -sf "$CAIRN_SERVER/api/v1/health" >/dev/null && break; sleep 0.1; done
-"$build/worker/cairn-worker" --scheduler "tcp://127.0.0.1:$nng" --data "$w/worker" --name bench \
-    --slots "$slots" --isolation none --log-level warn >"$w/worker.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 50); do "$CAIRN" workers --json | grep -q bench && break; sleep 0.1; done
+bench_scheduler
+bench_worker "$slots"
 
 # time one run of DAG $1: from its creation to its end, as the scheduler
 # recorded them (milliseconds; the CLI's polling interval does not count)

@@ -148,6 +148,26 @@ client__curl_error(CURL *h, CURLcode cc, const struct client_buf *b, const char 
     return CAIRN_ENET;
 }
 
+/* Set up libcurl's global state (once) and make the URL of path on server
+ * (a trailing '/' of server ignored): 0 with *url malloc'd for the caller to
+ * free, or CAIRN_ENOMEM with a message in err. */
+static int
+client__url(const char *server, const char *path, char **url, char *err, size_t errlen)
+{
+    if (!client_curl_ready) {
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+            client__err(err, errlen, "cannot initialise libcurl");
+            return CAIRN_ENOMEM;
+        }
+        client_curl_ready = 1;
+    }
+    size_t slen = strlen(server);
+    while (slen > 0 && server[slen - 1] == '/')
+        slen--;
+    *url = xasprintf("%.*s%s%s", (int)slen, server, path[0] == '/' ? "" : "/", path);
+    return 0;
+}
+
 int
 client_request(const char *server, const char *method, const char *path_and_query, const char *body,
                long *status, char **resp_body, char *err, size_t errlen)
@@ -156,19 +176,10 @@ client_request(const char *server, const char *method, const char *path_and_quer
         client__err(err, errlen, "invalid request");
         return CAIRN_EINVAL;
     }
-    if (!client_curl_ready) {
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-            client__err(err, errlen, "cannot initialise libcurl");
-            return CAIRN_ENOMEM;
-        }
-        client_curl_ready = 1;
-    }
-
-    size_t slen = strlen(server);
-    while (slen > 0 && server[slen - 1] == '/')
-        slen--;
-    char *url = xasprintf("%.*s%s%s", (int)slen, server, path_and_query[0] == '/' ? "" : "/",
-                          path_and_query);
+    char *url;
+    int urc = client__url(server, path_and_query, &url, err, errlen);
+    if (urc != 0)
+        return urc;
 
     CURL *h = curl_easy_init();
     if (!h) {
@@ -364,17 +375,10 @@ client_download(const char *server, const char *path,
         client__err(err, errlen, "invalid request");
         return CAIRN_EINVAL;
     }
-    if (!client_curl_ready) {
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-            client__err(err, errlen, "cannot initialise libcurl");
-            return CAIRN_ENOMEM;
-        }
-        client_curl_ready = 1;
-    }
-    size_t slen = strlen(server);
-    while (slen > 0 && server[slen - 1] == '/')
-        slen--;
-    char *url = xasprintf("%.*s%s%s", (int)slen, server, path[0] == '/' ? "" : "/", path);
+    char *url;
+    int urc = client__url(server, path, &url, err, errlen);
+    if (urc != 0)
+        return urc;
     struct client_dl d;
     memset(&d, 0, sizeof(d));
     d.sink = sink;

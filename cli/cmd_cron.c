@@ -1,12 +1,11 @@
 /* cmd_cron.c - `cairn cron next|prev EXPR`: show when a schedule fires. */
-#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "cal.h"
 #include "cli.h"
+#include "cliutil.h"
 #include "cron.h"
 #include "err.h"
 #include "tz.h"
@@ -30,26 +29,6 @@ static const char cron_cli_usage[] =
     "TIME is YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS] (wall clock in ZONE), or either\n"
     "followed by Z or +HH:MM / -HH:MM for an absolute instant.\n"
     "See docs/cron.md for the syntax and the daylight saving time policy.\n";
-
-/* "--name VALUE" or "--name=VALUE"; advances *i past what it used. */
-static int
-cron_cli_optval(int argc, char **argv, int *i, const char *name, const char **val)
-{
-    size_t n = strlen(name);
-    const char *a = argv[*i];
-    if (strncmp(a, name, n) != 0)
-        return 0;
-    if (a[n] == '=') {
-        *val = a + n + 1;
-        return 1;
-    }
-    if (a[n] != '\0')
-        return 0;
-    if (*i + 1 >= argc)
-        return -1;
-    *val = argv[++*i];
-    return 1;
-}
 
 /* Echo the expression and put a caret under column col. */
 static void
@@ -78,8 +57,7 @@ cmd_cron(int argc, char **argv)
         fputs(cron_cli_usage, stderr);
         return 2;
     }
-    if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
-        strcmp(argv[1], "help") == 0) {
+    if (cli_is_help(argv[1]) || strcmp(argv[1], "help") == 0) {
         fputs(cron_cli_usage, stdout);
         return 0;
     }
@@ -97,13 +75,13 @@ cmd_cron(int argc, char **argv)
         if (!opts_done && a[0] == '-' && a[1] != '\0') {
             if (strcmp(a, "--") == 0) {
                 opts_done = true;
-            } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            } else if (cli_is_help(a)) {
                 fputs(cron_cli_usage, stdout);
                 return 0;
-            } else if ((r = cron_cli_optval(argc, argv, &i, "--tz", &zone)) != 0 ||
-                       (r = cron_cli_optval(argc, argv, &i, when_opt, &when)) != 0 ||
-                       (r = cron_cli_optval(argc, argv, &i, "--count", &count)) != 0 ||
-                       (r = cron_cli_optval(argc, argv, &i, "-n", &count)) != 0) {
+            } else if ((r = cli_opt_value(argc, argv, &i, "--tz", &zone)) != 0 ||
+                       (r = cli_opt_value(argc, argv, &i, when_opt, &when)) != 0 ||
+                       (r = cli_opt_value(argc, argv, &i, "--count", &count)) != 0 ||
+                       (r = cli_opt_value(argc, argv, &i, "-n", &count)) != 0) {
                 if (r < 0)
                     return cli_usage_error("cron: option %s needs a value", a);
             } else {
@@ -125,14 +103,9 @@ cmd_cron(int argc, char **argv)
     }
 
     long n = CRON_CLI_DEFAULT_N;
-    if (count) {
-        char *end;
-        errno = 0;
-        n = strtol(count, &end, 10);
-        if (errno != 0 || end == count || *end != '\0' || n < 1 || n > CRON_CLI_MAX_N)
-            return cli_usage_error("cron: -n wants a number from 1 to %d, got '%s'", CRON_CLI_MAX_N,
-                                   count);
-    }
+    if (count && (cli_parse_positive(count, &n) != 0 || n > CRON_CLI_MAX_N))
+        return cli_usage_error("cron: -n wants a number from 1 to %d, got '%s'", CRON_CLI_MAX_N,
+                               count);
 
     struct cron c;
     char msg[256];

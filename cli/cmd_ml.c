@@ -15,95 +15,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "artifact.h"
-#include "cal.h"
 #include "cli.h"
 #include "client.h"
+#include "cliutil.h"
 #include "err.h"
 #include "table.h"
 #include "units.h"
 #include "util.h"
 
-/* ---- arguments and output (as in cmd_server.c) --------------------------- */
-
-/* Match argv[*i] against the option name, given as "NAME VALUE" or
- * "NAME=VALUE". Returns 1 with *val set (and *i moved past a separate value),
- * 0 if argv[*i] is something else, -1 if the value is missing. */
-static int
-opt_value(int argc, char **argv, int *i, const char *name, const char **val)
-{
-    const char *a = argv[*i];
-    size_t n = strlen(name);
-    if (strncmp(a, name, n) != 0)
-        return 0;
-    if (a[n] == '=') {
-        *val = a + n + 1;
-        return 1;
-    }
-    if (a[n] != '\0')
-        return 0;
-    if (*i + 1 >= argc)
-        return -1;
-    *val = argv[++*i];
-    return 1;
-}
-
-static int
-is_help(const char *a)
-{
-    return strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0;
-}
-
-/* Print "cairn: what 'arg'" and the usage text to stderr; returns 2. */
-static int
-usage_fail(const char *usage, const char *what, const char *arg)
-{
-    fprintf(stderr, "cairn: %s '%s'\n%s\n", what, arg, usage);
-    return 2;
-}
-
-static void
-print_json(const json_t *j)
-{
-    char *s = json_dumps(j, JSON_INDENT(2) | JSON_ENCODE_ANY);
-    if (s) {
-        puts(s);
-        free(s);
-    }
-}
-
-static const char *
-jstr(const json_t *o, const char *key)
-{
-    return json_string_value(json_object_get(o, key));
-}
-
-/* GET path; on failure print "cairn: message" and return 1. */
-static int
-api_get(const char *server, const char *path, json_t **out)
-{
-    char err[1024];
-    if (client_get_json(server, path, out, err, sizeof(err)) != 0) {
-        fprintf(stderr, "cairn: %s\n", err);
-        return 1;
-    }
-    return 0;
-}
-
-/* Append "?key=value" or "&key=value" (value percent-encoded); nothing when
- * value is NULL. */
-static void
-query_add(struct sb *sb, const char *key, const char *value)
-{
-    if (!value)
-        return;
-    char *enc = client_urlencode(value);
-    sb_printf(sb, "%c%s=%s", sb->buf && strchr(sb->buf, '?') ? '&' : '?', key, enc);
-    free(enc);
-}
+/* ---- paths and formatting ------------------------------------------------ */
 
 /* "/api/v1/runs/RUN/artifacts/TASK/NAME" + tail, encoded, + "?dag=D". */
 static char *
@@ -112,12 +35,12 @@ artifact_path(const char *run, const char *task, const char *name, const char *t
 {
     struct sb sb;
     sb_init(&sb);
-    char *er = client_urlencode(run), *et = client_urlencode(task), *en = client_urlencode(name);
-    sb_printf(&sb, "/api/v1/runs/%s/artifacts/%s/%s%s", er, et, en, tail ? tail : "");
-    free(er);
+    char *et = client_urlencode(task), *en = client_urlencode(name);
+    char *at = xasprintf("/artifacts/%s/%s%s", et, en, tail ? tail : "");
     free(et);
     free(en);
-    query_add(&sb, "dag", dag);
+    cli_run_path(&sb, run, at, dag);
+    free(at);
     return sb_take(&sb);
 }
 
@@ -169,24 +92,24 @@ artifacts_list(int argc, char **argv)
     int json = 0;
     for (int i = 1; i < argc; i++) {
         int m;
-        if ((m = opt_value(argc, argv, &i, "--server", &v)) > 0) {
+        if ((m = cli_opt_value(argc, argv, &i, "--server", &v)) > 0) {
             server = v;
-        } else if (m == 0 && (m = opt_value(argc, argv, &i, "--dag", &v)) > 0) {
+        } else if (m == 0 && (m = cli_opt_value(argc, argv, &i, "--dag", &v)) > 0) {
             dag = v;
         } else if (m < 0) {
-            return usage_fail(artifacts_usage, "artifacts: missing value for", argv[i]);
+            return cli_usage_fail(artifacts_usage, "artifacts: missing value for", argv[i]);
         } else if (!strcmp(argv[i], "--json")) {
             json = 1;
-        } else if (is_help(argv[i])) {
+        } else if (cli_is_help(argv[i])) {
             printf("%s\nList the artifacts (declared outputs) a run's tasks stored.\n",
                    artifacts_usage);
             return 0;
         } else if (argv[i][0] == '-' && argv[i][1]) {
-            return usage_fail(artifacts_usage, "artifacts list: unknown option", argv[i]);
+            return cli_usage_fail(artifacts_usage, "artifacts list: unknown option", argv[i]);
         } else if (!run) {
             run = argv[i];
         } else {
-            return usage_fail(artifacts_usage, "artifacts list: unexpected argument", argv[i]);
+            return cli_usage_fail(artifacts_usage, "artifacts list: unexpected argument", argv[i]);
         }
     }
     if (!run) {
@@ -195,17 +118,14 @@ artifacts_list(int argc, char **argv)
     }
     struct sb path;
     sb_init(&path);
-    char *er = client_urlencode(run);
-    sb_printf(&path, "/api/v1/runs/%s/artifacts", er);
-    free(er);
-    query_add(&path, "dag", dag);
+    cli_run_path(&path, run, "/artifacts", dag);
     json_t *resp;
-    int rc = api_get(client_server_url(server), path.buf, &resp);
+    int rc = cli_api_get(client_server_url(server), path.buf, &resp);
     sb_free(&path);
     if (rc != 0)
         return 1;
     if (json) {
-        print_json(resp);
+        cli_print_json(resp);
         json_decref(resp);
         return 0;
     }
@@ -221,10 +141,10 @@ artifacts_list(int argc, char **argv)
         char size[32], sha[20];
         snprintf(size, sizeof(size), "%" JSON_INTEGER_FORMAT,
                  json_integer_value(json_object_get(a, "size")));
-        snprintf(sha, sizeof(sha), "%.16s", jstr(a, "sha256") ?: "");
+        snprintf(sha, sizeof(sha), "%.16s", cli_jstr(a, "sha256") ?: "");
         table_add_row(t);
-        table_cell(t, jstr(a, "task"));
-        table_cell(t, jstr(a, "name"));
+        table_cell(t, cli_jstr(a, "task"));
+        table_cell(t, cli_jstr(a, "name"));
         table_cell(t, size);
         table_cell(t, sha);
     }
@@ -312,30 +232,30 @@ artifacts_get(int argc, char **argv)
     const char *server = NULL, *dag = NULL, *run = NULL, *spec = NULL, *out = NULL, *v;
     for (int i = 1; i < argc; i++) {
         int m;
-        if ((m = opt_value(argc, argv, &i, "--server", &v)) > 0) {
+        if ((m = cli_opt_value(argc, argv, &i, "--server", &v)) > 0) {
             server = v;
-        } else if (m == 0 && (m = opt_value(argc, argv, &i, "--dag", &v)) > 0) {
+        } else if (m == 0 && (m = cli_opt_value(argc, argv, &i, "--dag", &v)) > 0) {
             dag = v;
-        } else if (m == 0 && (m = opt_value(argc, argv, &i, "-o", &v)) > 0) {
+        } else if (m == 0 && (m = cli_opt_value(argc, argv, &i, "-o", &v)) > 0) {
             out = v;
-        } else if (m == 0 && (m = opt_value(argc, argv, &i, "--output", &v)) > 0) {
+        } else if (m == 0 && (m = cli_opt_value(argc, argv, &i, "--output", &v)) > 0) {
             out = v;
         } else if (m < 0) {
-            return usage_fail(artifacts_usage, "artifacts get: missing value for", argv[i]);
-        } else if (is_help(argv[i])) {
+            return cli_usage_fail(artifacts_usage, "artifacts get: missing value for", argv[i]);
+        } else if (cli_is_help(argv[i])) {
             printf("%s\nDownload an artifact to FILE (written whole or not at all) or, with "
                    "-o -, to\nstandard output, and check its SHA-256 against the one "
                    "recorded.\n",
                    artifacts_usage);
             return 0;
         } else if (argv[i][0] == '-' && argv[i][1]) {
-            return usage_fail(artifacts_usage, "artifacts get: unknown option", argv[i]);
+            return cli_usage_fail(artifacts_usage, "artifacts get: unknown option", argv[i]);
         } else if (!run) {
             run = argv[i];
         } else if (!spec) {
             spec = argv[i];
         } else {
-            return usage_fail(artifacts_usage, "artifacts get: unexpected argument", argv[i]);
+            return cli_usage_fail(artifacts_usage, "artifacts get: unexpected argument", argv[i]);
         }
     }
     if (!run || !spec || !out) {
@@ -349,20 +269,20 @@ artifacts_get(int argc, char **argv)
     char *copy = NULL;
     const char *task, *name;
     if (split_task_name(spec, &copy, &task, &name) != 0)
-        return usage_fail(artifacts_usage, "artifacts get: give the artifact as TASK/NAME, not",
-                          spec);
+        return cli_usage_fail(artifacts_usage, "artifacts get: give the artifact as TASK/NAME, not",
+                              spec);
     server = client_server_url(server);
 
     /* the pointer: what the bytes must hash to */
     char *path = artifact_path(run, task, name, NULL, dag);
     json_t *ptr = NULL;
-    int rc = api_get(server, path, &ptr);
+    int rc = cli_api_get(server, path, &ptr);
     free(path);
     if (rc != 0) {
         free(copy);
         return 1;
     }
-    const char *want = jstr(ptr, "sha256");
+    const char *want = cli_jstr(ptr, "sha256");
     json_int_t want_size = json_integer_value(json_object_get(ptr, "size"));
     if (!want || !art_hex_valid(want)) {
         fprintf(stderr, "cairn: the scheduler sent a pointer without a valid sha256\n");
@@ -385,13 +305,9 @@ artifacts_get(int argc, char **argv)
             free(copy);
             return 1;
         }
-        struct sigaction sa;
-        memset(&sa, 0, sizeof(sa));
-        sa.sa_handler = get_on_signal;
-        sigemptyset(&sa.sa_mask);
-        sigaction(SIGINT, &sa, NULL);
-        sigaction(SIGTERM, &sa, NULL);
-        sigaction(SIGHUP, &sa, NULL);
+        cli_on_signal(SIGINT, get_on_signal);
+        cli_on_signal(SIGTERM, get_on_signal);
+        cli_on_signal(SIGHUP, get_on_signal);
     }
     if (art_hasher_new(&g.h) != 0) {
         fprintf(stderr, "cairn: out of memory\n");
@@ -439,7 +355,7 @@ artifacts_get(int argc, char **argv)
             char sz[32];
             fmt_size(size, sz, sizeof(sz));
             printf("%s: %s/%s of run %s, %s, sha256 %s (verified)\n", out, task, name,
-                   jstr(ptr, "run_id") ?: run, sz, want);
+                   cli_jstr(ptr, "run_id") ?: run, sz, want);
         }
     }
 out:
@@ -465,39 +381,6 @@ static const char lineage_usage[] =
     "usage: cairn lineage SHA256 [--json] [--server URL]\n"
     "       cairn lineage RUN TASK/NAME [--dag D] [--json] [--server URL]";
 
-/* Quote an argument for display the way a POSIX shell would read it. */
-static void
-shell_quote(struct sb *sb, const char *s)
-{
-    if (*s && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-                        "_-./=:,+@%") == strlen(s)) {
-        sb_puts(sb, s);
-        return;
-    }
-    sb_putc(sb, '\'');
-    for (; *s; s++) {
-        if (*s == '\'')
-            sb_puts(sb, "'\\''");
-        else
-            sb_putc(sb, *s);
-    }
-    sb_putc(sb, '\'');
-}
-
-/* "2026-11-23 10:00:01" in local time from an API timestamp; "" if unset. */
-static void
-fmt_api_time(const char *iso, char *buf, size_t len)
-{
-    int64_t secs;
-    buf[0] = '\0';
-    if (!iso || cal_parse(iso, &secs, NULL, NULL) != 0)
-        return;
-    time_t tt = (time_t)secs;
-    struct tm tm;
-    if (!localtime_r(&tt, &tm) || strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm) == 0)
-        snprintf(buf, len, "%s", iso);
-}
-
 /* One artifact of the tree and what it was made from. first prefixes its
  * header line, rest the lines below it. */
 static void
@@ -505,17 +388,17 @@ lineage_print(const json_t *n, const char *label, const char *first, const char 
 {
     char size[32];
     fmt_size((int64_t)json_integer_value(json_object_get(n, "size")), size, sizeof(size));
-    printf("%s%s  sha256:%.12s  %s\n", first, label, jstr(n, "sha256") ?: "?", size);
+    printf("%s%s  sha256:%.12s  %s\n", first, label, cli_jstr(n, "sha256") ?: "?", size);
     const json_t *inputs = json_object_get(n, "inputs");
     size_t nin = json_array_size(inputs);
     char *pre = xasprintf("%s%s", rest, nin ? "\u2502 " : "  ");
     char ended[40];
-    fmt_api_time(jstr(n, "ended_at") ? jstr(n, "ended_at") : jstr(n, "created_at"), ended,
-                 sizeof(ended));
+    cli_fmt_field_time(n, cli_jstr(n, "ended_at") ? "ended_at" : "created_at", 0, ended,
+                       sizeof(ended));
     printf("%srun      %s %s, attempt %" JSON_INTEGER_FORMAT "%s%s%s%s\n", pre,
-           jstr(n, "dag") ?: "?", jstr(n, "run_id") ?: "?",
-           json_integer_value(json_object_get(n, "attempt")), jstr(n, "worker") ? " on " : "",
-           jstr(n, "worker") ?: "", ended[0] ? ", ended " : "", ended);
+           cli_jstr(n, "dag") ?: "?", cli_jstr(n, "run_id") ?: "?",
+           json_integer_value(json_object_get(n, "attempt")), cli_jstr(n, "worker") ? " on " : "",
+           cli_jstr(n, "worker") ?: "", ended[0] ? ", ended " : "", ended);
     if (json_is_true(json_object_get(n, "repeated"))) {
         printf("%s(this attempt is shown above)\n", pre);
         free(pre);
@@ -528,7 +411,7 @@ lineage_print(const json_t *n, const char *label, const char *first, const char 
         free(pre);
         return;
     }
-    printf("%simage    %s\n", pre, jstr(n, "image") ?: "?");
+    printf("%simage    %s\n", pre, cli_jstr(n, "image") ?: "?");
     struct sb cmd;
     sb_init(&cmd);
     size_t i;
@@ -537,7 +420,7 @@ lineage_print(const json_t *n, const char *label, const char *first, const char 
     {
         if (i)
             sb_putc(&cmd, ' ');
-        shell_quote(&cmd, json_string_value(a) ?: "");
+        cli_shell_quote(&cmd, json_string_value(a) ?: "");
     }
     printf("%scommand  %s\n", pre, cmd.buf ? cmd.buf : "");
     sb_free(&cmd);
@@ -550,7 +433,7 @@ lineage_print(const json_t *n, const char *label, const char *first, const char 
             continue;
         if (env.len)
             sb_putc(&env, ' ');
-        shell_quote(&env, e);
+        cli_shell_quote(&env, e);
     }
     if (env.len)
         printf("%senv      %s\n", pre, env.buf);
@@ -564,14 +447,14 @@ lineage_print(const json_t *n, const char *label, const char *first, const char 
         int last = i + 1 == nin;
         char *f = xasprintf("%s%s", rest, last ? "\u2514\u2500 " : "\u251c\u2500 ");
         char *r = xasprintf("%s%s", rest, last ? "   " : "\u2502  ");
-        char *lab = xasprintf("%s \u2190 %s/%s", jstr(in, "name") ?: "?", jstr(in, "task") ?: "?",
-                              jstr(in, "file") ?: "?");
+        char *lab = xasprintf("%s \u2190 %s/%s", cli_jstr(in, "name") ?: "?",
+                              cli_jstr(in, "task") ?: "?", cli_jstr(in, "file") ?: "?");
         const json_t *from = json_object_get(in, "from");
         if (json_is_object(from))
             lineage_print(from, lab, f, r);
         else
             printf("%s%s  sha256:%.12s  (its pointer was removed by artifacts gc)\n", f, lab,
-                   jstr(in, "sha256") ?: "?");
+                   cli_jstr(in, "sha256") ?: "?");
         free(f);
         free(r);
         free(lab);
@@ -585,28 +468,28 @@ cmd_lineage(int argc, char **argv)
     int json = 0;
     for (int i = 1; i < argc; i++) {
         int m;
-        if ((m = opt_value(argc, argv, &i, "--server", &v)) > 0) {
+        if ((m = cli_opt_value(argc, argv, &i, "--server", &v)) > 0) {
             server = v;
-        } else if (m == 0 && (m = opt_value(argc, argv, &i, "--dag", &v)) > 0) {
+        } else if (m == 0 && (m = cli_opt_value(argc, argv, &i, "--dag", &v)) > 0) {
             dag = v;
         } else if (m < 0) {
-            return usage_fail(lineage_usage, "lineage: missing value for", argv[i]);
+            return cli_usage_fail(lineage_usage, "lineage: missing value for", argv[i]);
         } else if (!strcmp(argv[i], "--json")) {
             json = 1;
-        } else if (is_help(argv[i])) {
+        } else if (cli_is_help(argv[i])) {
             printf("%s\nShow where an artifact came from: the attempt that stored it (run, "
                    "image,\ncommand) and, recursively, the artifacts that attempt was given. "
                    "SHA256 may be\nshortened to its first 8 or more characters.\n",
                    lineage_usage);
             return 0;
         } else if (argv[i][0] == '-' && argv[i][1]) {
-            return usage_fail(lineage_usage, "lineage: unknown option", argv[i]);
+            return cli_usage_fail(lineage_usage, "lineage: unknown option", argv[i]);
         } else if (!a1) {
             a1 = argv[i];
         } else if (!a2) {
             a2 = argv[i];
         } else {
-            return usage_fail(lineage_usage, "lineage: unexpected argument", argv[i]);
+            return cli_usage_fail(lineage_usage, "lineage: unexpected argument", argv[i]);
         }
     }
     if (!a1) {
@@ -618,29 +501,30 @@ cmd_lineage(int argc, char **argv)
         char *copy = NULL;
         const char *task, *name;
         if (split_task_name(a2, &copy, &task, &name) != 0)
-            return usage_fail(lineage_usage, "lineage: give the artifact as TASK/NAME, not", a2);
+            return cli_usage_fail(lineage_usage, "lineage: give the artifact as TASK/NAME, not",
+                                  a2);
         path = artifact_path(a1, task, name, "/lineage", dag);
         free(copy);
     } else {
         if (dag)
-            return usage_fail(lineage_usage, "lineage: --dag goes with RUN TASK/NAME, not with",
-                              a1);
+            return cli_usage_fail(lineage_usage, "lineage: --dag goes with RUN TASK/NAME, not with",
+                                  a1);
         char *e = client_urlencode(a1);
         path = xasprintf("/api/v1/lineage/%s", e);
         free(e);
     }
     json_t *resp = NULL;
-    int rc = api_get(client_server_url(server), path, &resp);
+    int rc = cli_api_get(client_server_url(server), path, &resp);
     free(path);
     if (rc != 0)
         return 1;
     if (json) {
-        print_json(resp);
+        cli_print_json(resp);
         json_decref(resp);
         return 0;
     }
     const json_t *root = json_object_get(resp, "lineage");
-    char *lab = xasprintf("%s/%s", jstr(root, "task") ?: "?", jstr(root, "name") ?: "?");
+    char *lab = xasprintf("%s/%s", cli_jstr(root, "task") ?: "?", cli_jstr(root, "name") ?: "?");
     lineage_print(root, lab, "", "");
     free(lab);
     json_int_t np = json_integer_value(json_object_get(resp, "producers"));
@@ -651,9 +535,9 @@ cmd_lineage(int argc, char **argv)
         json_t *e;
         json_array_foreach(json_object_get(resp, "also_produced_by"), i, e)
         {
-            printf("  %s %s %s/%s (attempt %" JSON_INTEGER_FORMAT ")\n", jstr(e, "dag") ?: "?",
-                   jstr(e, "run_id") ?: "?", jstr(e, "task") ?: "?", jstr(e, "name") ?: "?",
-                   json_integer_value(json_object_get(e, "attempt")));
+            printf("  %s %s %s/%s (attempt %" JSON_INTEGER_FORMAT ")\n", cli_jstr(e, "dag") ?: "?",
+                   cli_jstr(e, "run_id") ?: "?", cli_jstr(e, "task") ?: "?",
+                   cli_jstr(e, "name") ?: "?", json_integer_value(json_object_get(e, "attempt")));
         }
         if ((json_int_t)json_array_size(json_object_get(resp, "also_produced_by")) < np - 1)
             printf("  ...\n");
@@ -674,33 +558,32 @@ cmd_metrics(int argc, char **argv)
     int json = 0;
     for (int i = 1; i < argc; i++) {
         int m;
-        if ((m = opt_value(argc, argv, &i, "--server", &v)) > 0) {
+        if ((m = cli_opt_value(argc, argv, &i, "--server", &v)) > 0) {
             server = v;
-        } else if (m == 0 && (m = opt_value(argc, argv, &i, "--metric", &v)) > 0) {
+        } else if (m == 0 && (m = cli_opt_value(argc, argv, &i, "--metric", &v)) > 0) {
             metric = v;
-        } else if (m == 0 && (m = opt_value(argc, argv, &i, "--last", &v)) > 0) {
-            char *end;
-            errno = 0;
-            long n = strtol(v, &end, 10);
-            if (errno || end == v || *end || n <= 0)
-                return usage_fail(metrics_usage, "metrics: --last takes a positive number, not", v);
+        } else if (m == 0 && (m = cli_opt_value(argc, argv, &i, "--last", &v)) > 0) {
+            long n;
+            if (cli_parse_positive(v, &n) != 0)
+                return cli_usage_fail(metrics_usage, "metrics: --last takes a positive number, not",
+                                      v);
             last = v;
         } else if (m < 0) {
-            return usage_fail(metrics_usage, "metrics: missing value for", argv[i]);
+            return cli_usage_fail(metrics_usage, "metrics: missing value for", argv[i]);
         } else if (!strcmp(argv[i], "--json")) {
             json = 1;
-        } else if (is_help(argv[i])) {
+        } else if (cli_is_help(argv[i])) {
             printf("%s\nThe metrics each task of DAG stored, one row per run (the last N, "
                    "default 20,\nnewest first), one column per TASK.METRIC. --metric NAME "
                    "keeps the columns of\nmetric NAME (of any task) or TASK.NAME.\n",
                    metrics_usage);
             return 0;
         } else if (argv[i][0] == '-' && argv[i][1]) {
-            return usage_fail(metrics_usage, "metrics: unknown option", argv[i]);
+            return cli_usage_fail(metrics_usage, "metrics: unknown option", argv[i]);
         } else if (!dag) {
             dag = argv[i];
         } else {
-            return usage_fail(metrics_usage, "metrics: unexpected argument", argv[i]);
+            return cli_usage_fail(metrics_usage, "metrics: unexpected argument", argv[i]);
         }
     }
     if (!dag) {
@@ -712,15 +595,15 @@ cmd_metrics(int argc, char **argv)
     char *e = client_urlencode(dag);
     sb_printf(&path, "/api/v1/dags/%s/metrics", e);
     free(e);
-    query_add(&path, "metric", metric);
-    query_add(&path, "last", last);
+    cli_query_add(&path, "metric", metric);
+    cli_query_add(&path, "last", last);
     json_t *resp = NULL;
-    int rc = api_get(client_server_url(server), path.buf, &resp);
+    int rc = cli_api_get(client_server_url(server), path.buf, &resp);
     sb_free(&path);
     if (rc != 0)
         return 1;
     if (json) {
-        print_json(resp);
+        cli_print_json(resp);
         json_decref(resp);
         return 0;
     }
@@ -738,9 +621,10 @@ cmd_metrics(int argc, char **argv)
     json_array_foreach(json_object_get(resp, "runs"), i, run)
     {
         table_add_row(t);
-        table_cell(t, jstr(run, "run_id"));
-        table_cell(t, jstr(run, "logical_date"));
-        table_cell_color(t, jstr(run, "state"), table_state_color(jstr(run, "state") ?: ""));
+        table_cell(t, cli_jstr(run, "run_id"));
+        table_cell(t, cli_jstr(run, "logical_date"));
+        table_cell_color(t, cli_jstr(run, "state"),
+                         table_state_color(cli_jstr(run, "state") ?: ""));
         const json_t *mets = json_object_get(run, "metrics");
         json_array_foreach(cols, j, col)
         {
@@ -775,34 +659,31 @@ artifacts_gc(int argc, char **argv)
     char uerr[256];
     for (int i = 1; i < argc; i++) {
         int m;
-        if ((m = opt_value(argc, argv, &i, "--server", &v)) > 0) {
+        if ((m = cli_opt_value(argc, argv, &i, "--server", &v)) > 0) {
             server = v;
-        } else if (m == 0 && (m = opt_value(argc, argv, &i, "--keep-last", &v)) > 0) {
-            char *end;
-            errno = 0;
-            keep_last = strtol(v, &end, 10);
-            if (errno || end == v || *end || keep_last <= 0 || keep_last > 1000000)
-                return usage_fail(artifacts_usage,
-                                  "artifacts gc: --keep-last takes a positive number, not", v);
-        } else if (m == 0 && (m = opt_value(argc, argv, &i, "--older-than", &v)) > 0) {
+        } else if (m == 0 && (m = cli_opt_value(argc, argv, &i, "--keep-last", &v)) > 0) {
+            if (cli_parse_positive(v, &keep_last) != 0 || keep_last > 1000000)
+                return cli_usage_fail(artifacts_usage,
+                                      "artifacts gc: --keep-last takes a positive number, not", v);
+        } else if (m == 0 && (m = cli_opt_value(argc, argv, &i, "--older-than", &v)) > 0) {
             if (units_parse_duration(v, &older, uerr, sizeof(uerr)) != 0 || older <= 0) {
                 fprintf(stderr, "cairn: artifacts gc: --older-than: %s\n%s\n",
                         older <= 0 && !uerr[0] ? "the duration must be more than 0" : uerr,
                         artifacts_usage);
                 return 2;
             }
-        } else if (m == 0 && (m = opt_value(argc, argv, &i, "--min-age", &v)) > 0) {
+        } else if (m == 0 && (m = cli_opt_value(argc, argv, &i, "--min-age", &v)) > 0) {
             if (units_parse_duration(v, &min_age, uerr, sizeof(uerr)) != 0) {
                 fprintf(stderr, "cairn: artifacts gc: --min-age: %s\n%s\n", uerr, artifacts_usage);
                 return 2;
             }
         } else if (m < 0) {
-            return usage_fail(artifacts_usage, "artifacts gc: missing value for", argv[i]);
+            return cli_usage_fail(artifacts_usage, "artifacts gc: missing value for", argv[i]);
         } else if (!strcmp(argv[i], "--dry-run") || !strcmp(argv[i], "-n")) {
             dry = 1;
         } else if (!strcmp(argv[i], "--json")) {
             json = 1;
-        } else if (is_help(argv[i])) {
+        } else if (cli_is_help(argv[i])) {
             printf("%s\nRemove the artifact pointers of finished runs outside the retention "
                    "(the last N runs\nof each DAG; runs that ended less than DURATION ago), then "
                    "the blobs no pointer\nreferences any more and that are older than --min-age "
@@ -811,7 +692,7 @@ artifacts_gc(int argc, char **argv)
                    artifacts_usage);
             return 0;
         } else {
-            return usage_fail(artifacts_usage, "artifacts gc: unexpected argument", argv[i]);
+            return cli_usage_fail(artifacts_usage, "artifacts gc: unexpected argument", argv[i]);
         }
     }
     json_t *body = json_pack("{s:b}", "dry_run", dry);
@@ -833,7 +714,7 @@ artifacts_gc(int argc, char **argv)
         return 1;
     }
     if (json) {
-        print_json(r);
+        cli_print_json(r);
         json_decref(r);
         return 0;
     }
@@ -866,7 +747,7 @@ artifacts_gc(int argc, char **argv)
 int
 cmd_artifacts(int argc, char **argv)
 {
-    if (argc < 2 || is_help(argv[1])) {
+    if (argc < 2 || cli_is_help(argv[1])) {
         fprintf(argc < 2 ? stderr : stdout,
                 "%s\nList a run's artifacts, download one (checked against its digest), or "
                 "remove those\noutside a retention.\n",
@@ -879,5 +760,5 @@ cmd_artifacts(int argc, char **argv)
         return artifacts_get(argc - 1, argv + 1);
     if (!strcmp(argv[1], "gc"))
         return artifacts_gc(argc - 1, argv + 1);
-    return usage_fail(artifacts_usage, "artifacts: unknown subcommand", argv[1]);
+    return cli_usage_fail(artifacts_usage, "artifacts: unknown subcommand", argv[1]);
 }

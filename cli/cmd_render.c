@@ -8,29 +8,11 @@
 
 #include "cal.h"
 #include "cli.h"
+#include "cliutil.h"
 #include "dag.h"
 #include "diag.h"
 #include "tz.h"
 #include "util.h"
-
-/* Quote an argument for display the way a POSIX shell would read it. */
-static void
-shell_quote(struct sb *sb, const char *s)
-{
-    if (*s && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-                        "_-./=:,+@%") == strlen(s)) {
-        sb_puts(sb, s);
-        return;
-    }
-    sb_putc(sb, '\'');
-    for (; *s; s++) {
-        if (*s == '\'')
-            sb_puts(sb, "'\\''");
-        else
-            sb_putc(sb, *s);
-    }
-    sb_putc(sb, '\'');
-}
 
 int
 cmd_render(int argc, char **argv)
@@ -57,7 +39,7 @@ cmd_render(int argc, char **argv)
             nov++;
         } else if (!strcmp(argv[i], "--json")) {
             json = 1;
-        } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+        } else if (cli_is_help(argv[i])) {
             puts("usage: cairn render FILE [--date D] [--param NAME=VALUE]... [--json]\n"
                  "Print each task's command and env as they would run for logical date D\n"
                  "(YYYY-MM-DD: that day's first schedule tick; or a timestamp).");
@@ -158,7 +140,7 @@ cmd_render(int argc, char **argv)
             for (char **p = av; *p; p++) {
                 if (p != av)
                     sb_putc(&sb, ' ');
-                shell_quote(&sb, *p);
+                cli_shell_quote(&sb, *p);
             }
             printf("%s:\n  command: %s\n", d->tasks[ti].name, sb.buf);
             sb_free(&sb);
@@ -174,9 +156,7 @@ cmd_render(int argc, char **argv)
     if (json) {
         json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:o}", "dag", d->name, "run_id", rcx.run_id,
                               "logical_date", lts, "data_interval_end", lte, "tasks", jt);
-        char *s = json_dumps(o, JSON_INDENT(2));
-        puts(s);
-        free(s);
+        cli_print_json(o);
         json_decref(o);
     }
     dag_free(d);

@@ -10,202 +10,35 @@
  * Times are printed in the local time zone (TZ); durations as 850ms, 12.3s,
  * 4m05s, 2h03m, 3d04h.
  */
-#include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "cal.h"
 #include "cli.h"
 #include "client.h"
+#include "cliutil.h"
 #include "err.h"
 #include "table.h"
 #include "util.h"
 
+/* How often trigger --wait, backfill --wait and logs --follow ask the
+ * scheduler (cliutil.h has how they ride out its restarts). */
 #define POLL_INTERVAL_MS 200
-/* How long trigger --wait and logs --follow keep retrying a scheduler that
- * cannot be reached before giving up. */
-#define POLL_GIVE_UP_MS 60000
 
-/* ---- arguments ---------------------------------------------------------- */
+/* ---- formatting --------------------------------------------------------- */
 
-/* Match argv[*i] against the option name, given as "NAME VALUE" or
- * "NAME=VALUE". Returns 1 with *val set (and *i moved past a separate value),
- * 0 if argv[*i] is something else, -1 if the value is missing. */
-static int
-opt_value(int argc, char **argv, int *i, const char *name, const char **val)
-{
-    const char *a = argv[*i];
-    size_t n = strlen(name);
-    if (strncmp(a, name, n) != 0)
-        return 0;
-    if (a[n] == '=') {
-        *val = a + n + 1;
-        return 1;
-    }
-    if (a[n] != '\0')
-        return 0;
-    if (*i + 1 >= argc)
-        return -1;
-    *val = argv[++*i];
-    return 1;
-}
-
-static int
-is_help(const char *a)
-{
-    return strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0;
-}
-
-/* Parse a positive decimal integer; 0 on success. */
-static int
-parse_positive(const char *s, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v <= 0)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-/* Print "cairn: CMD: message" and the usage text to stderr; returns 2. */
-static int
-usage_fail(const char *usage, const char *what, const char *arg)
-{
-    fprintf(stderr, "cairn: %s '%s'\n%s\n", what, arg, usage);
-    return 2;
-}
-
-/* ---- talking to the scheduler ------------------------------------------ */
-
-/* Append "?key=value" or "&key=value" (value percent-encoded) to a path;
- * nothing when value is NULL. */
-static void
-query_add(struct sb *sb, const char *key, const char *value)
-{
-    if (!value)
-        return;
-    char *enc = client_urlencode(value);
-    sb_printf(sb, "%c%s=%s", sb->buf && strchr(sb->buf, '?') ? '&' : '?', key, enc);
-    free(enc);
-}
-
-/* "/api/v1/runs/RUN" + tail + "?dag=DAG" (dag may be NULL), encoded. */
-static void
-run_path(struct sb *sb, const char *run_id, const char *tail, const char *dag)
-{
-    char *enc = client_urlencode(run_id);
-    sb_printf(sb, "/api/v1/runs/%s%s", enc, tail ? tail : "");
-    free(enc);
-    query_add(sb, "dag", dag);
-}
-
-/* GET path; on failure print "cairn: message" and return 1. */
-static int
-api_get(const char *server, const char *path, json_t **out)
-{
-    char err[1024];
-    if (client_get_json(server, path, out, err, sizeof(err)) != 0) {
-        fprintf(stderr, "cairn: %s\n", err);
-        return 1;
-    }
-    return 0;
-}
-
-static void
-print_json(const json_t *j)
-{
-    char *s = json_dumps(j, JSON_INDENT(2) | JSON_ENCODE_ANY);
-    if (s) {
-        puts(s);
-        free(s);
-    }
-}
-
-/* Whether a failed call may succeed if repeated (the scheduler restarting). */
-static int
-is_transient(int rc)
-{
-    return rc == CAIRN_ENET || rc == CAIRN_ETIMEOUT;
-}
-
-static volatile sig_atomic_t interrupted;
-
-static void
-on_sigint(int sig)
-{
-    (void)sig;
-    interrupted = 1;
-}
-
-/* Route SIGINT to the `interrupted` flag (so a waiting loop can tidy up). */
-static void
-catch_sigint(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_sigint;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-}
-
-/* Sleep until `since + ms` on the monotonic clock (returns early on SIGINT). */
-static void
-sleep_until(int64_t since, int64_t ms)
-{
-    int64_t left = since + ms - clock_mono_ms();
-    if (left <= 0 || interrupted)
-        return;
-    struct timespec ts = {.tv_sec = left / 1000, .tv_nsec = (long)(left % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-/* ---- JSON fields and formatting ---------------------------------------- */
-
-static const char *
-jstr(const json_t *o, const char *key)
-{
-    return json_string_value(json_object_get(o, key));
-}
-
-/* Integer field; 1 and *out set if it is an integer, 0 otherwise. */
-static int
-jint(const json_t *o, const char *key, json_int_t *out)
-{
-    const json_t *v = json_object_get(o, key);
-    if (!json_is_integer(v))
-        return 0;
-    *out = json_integer_value(v);
-    return 1;
-}
-
-/* An API timestamp field as seconds since the epoch; 0 if null or invalid. */
-static int
-jtime(const json_t *o, const char *key, int64_t *secs)
-{
-    const char *s = jstr(o, key);
-    int has_off = 0;
-    if (!s || cal_parse(s, secs, NULL, &has_off) != 0)
-        return 0;
-    return 1; /* without an offset the API means UTC, which is what cal_parse gives */
-}
-
-/* Like jtime, in milliseconds: keeps the fraction of a second the API
+/* Like cli_jtime, in milliseconds: keeps the fraction of a second the API
  * gives ("...T09:22:50.123Z"). */
 static int
 jtime_ms(const json_t *o, const char *key, int64_t *ms)
 {
     int64_t secs, frac = 0;
-    if (!jtime(o, key, &secs))
+    if (!cli_jtime(o, key, &secs))
         return 0;
-    const char *dot = strchr(jstr(o, key), '.');
+    const char *dot = strchr(cli_jstr(o, key), '.');
     int digits = 0;
     for (const char *p = dot ? dot + 1 : ""; *p >= '0' && *p <= '9' && digits < 3; p++, digits++)
         frac = frac * 10 + (*p - '0');
@@ -213,39 +46,6 @@ jtime_ms(const json_t *o, const char *key, int64_t *ms)
         frac *= 10;
     *ms = secs * 1000 + frac;
     return 1;
-}
-
-/* "2026-11-23 10:00:01" in local time; time only ("10:00:01") when
- * time_only. */
-static void
-fmt_time(int64_t secs, int time_only, char *buf, size_t len)
-{
-    time_t t = (time_t)secs;
-    struct tm tm;
-    if (!localtime_r(&t, &tm) ||
-        strftime(buf, len, time_only ? "%H:%M:%S" : "%Y-%m-%d %H:%M:%S", &tm) == 0)
-        snprintf(buf, len, "?");
-}
-
-static int
-same_local_day(int64_t a, int64_t b)
-{
-    time_t ta = (time_t)a, tb = (time_t)b;
-    struct tm ma, mb;
-    if (!localtime_r(&ta, &ma) || !localtime_r(&tb, &mb))
-        return 0;
-    return ma.tm_year == mb.tm_year && ma.tm_yday == mb.tm_yday;
-}
-
-/* Time field key of o, local; "" when unset. When ref is nonzero and on the
- * same local day, only the time of day. */
-static void
-fmt_field_time(const json_t *o, const char *key, int64_t ref, char *buf, size_t len)
-{
-    int64_t secs;
-    buf[0] = '\0';
-    if (jtime(o, key, &secs))
-        fmt_time(secs, ref && same_local_day(secs, ref), buf, len);
 }
 
 static void
@@ -285,7 +85,7 @@ fmt_object_duration(const json_t *o, char *buf, size_t len)
     json_int_t ms;
     int64_t start, end;
     buf[0] = '\0';
-    if (jint(o, "duration_ms", &ms)) {
+    if (cli_jint(o, "duration_ms", &ms)) {
         fmt_duration((int64_t)ms, buf, len);
     } else if (jtime_ms(o, "started_at", &start)) {
         if (jtime_ms(o, "ended_at", &end))
@@ -315,7 +115,7 @@ fmt_exit(const json_t *t, char *buf, size_t len)
             snprintf(buf, len, "signal %" JSON_INTEGER_FORMAT, json_integer_value(sig));
     } else if (json_is_string(sig)) {
         snprintf(buf, len, "%s", json_string_value(sig));
-    } else if (jint(t, "exit_code", &v)) {
+    } else if (cli_jint(t, "exit_code", &v)) {
         snprintf(buf, len, "%" JSON_INTEGER_FORMAT, v);
     }
 }
@@ -324,7 +124,7 @@ fmt_exit(const json_t *t, char *buf, size_t len)
 static void
 fmt_task_error(const json_t *t, char *buf, size_t len)
 {
-    const char *e = jstr(t, "error");
+    const char *e = cli_jstr(t, "error");
     if (e && *e) {
         snprintf(buf, len, "%s", e);
         return;
@@ -341,7 +141,7 @@ fmt_task_error(const json_t *t, char *buf, size_t len)
 static void
 fmt_version(const json_t *o, const char *key, char *buf, size_t len)
 {
-    const char *v = jstr(o, key);
+    const char *v = cli_jstr(o, key);
     snprintf(buf, len, "%.12s", v ? v : "");
 }
 
@@ -355,7 +155,7 @@ cell_state(struct table *t, const char *state)
 static void
 cell_task_state(struct table *t, const json_t *task)
 {
-    const char *st = jstr(task, "state");
+    const char *st = cli_jstr(task, "state");
     if (st && !strcmp(st, "success") && json_is_true(json_object_get(task, "cached")))
         table_cell_color(t, "success (cached)", table_state_color(st));
     else
@@ -384,9 +184,9 @@ dags_show(const char *server, const char *dag, int json)
     char *npath = xasprintf("/api/v1/dags/%s/next-runs?n=1", enc);
     free(enc);
     json_t *d = NULL, *next = NULL;
-    int rc = api_get(server, path, &d);
+    int rc = cli_api_get(server, path, &d);
     free(path);
-    if (rc == 0 && api_get(server, npath, &next) != 0)
+    if (rc == 0 && cli_api_get(server, npath, &next) != 0)
         rc = 1;
     free(npath);
     if (rc) {
@@ -395,26 +195,26 @@ dags_show(const char *server, const char *dag, int json)
     }
     if (json) {
         json_object_set(d, "next_runs", json_object_get(next, "next_runs"));
-        print_json(d);
+        cli_print_json(d);
         json_decref(d);
         json_decref(next);
         return 0;
     }
     char ver[16], buf[256];
     fmt_version(d, "version", ver, sizeof(ver));
-    print_header_line("dag", jstr(d, "dag"));
-    print_header_line("description", jstr(d, "description"));
-    print_header_line("file", jstr(d, "file"));
+    print_header_line("dag", cli_jstr(d, "dag"));
+    print_header_line("description", cli_jstr(d, "description"));
+    print_header_line("file", cli_jstr(d, "file"));
     print_header_line("version", ver);
-    snprintf(buf, sizeof(buf), "%s%s%s%s", jstr(d, "schedule") ? jstr(d, "schedule") : "none",
-             jstr(d, "schedule") ? " (" : "", jstr(d, "schedule") ? jstr(d, "timezone") : "",
-             jstr(d, "schedule") ? ")" : "");
+    const char *sched = cli_jstr(d, "schedule");
+    snprintf(buf, sizeof(buf), "%s%s%s%s", sched ? sched : "none", sched ? " (" : "",
+             sched ? cli_jstr(d, "timezone") : "", sched ? ")" : "");
     print_header_line("schedule", buf);
     print_header_line("paused", json_is_true(json_object_get(d, "paused")) ? "yes" : "no");
     const json_t *n0 = json_array_get(json_object_get(next, "next_runs"), 0);
     if (n0)
-        snprintf(buf, sizeof(buf), "%s (created at %s)", jstr(n0, "logical_date"),
-                 jstr(n0, "created_at"));
+        snprintf(buf, sizeof(buf), "%s (created at %s)", cli_jstr(n0, "logical_date"),
+                 cli_jstr(n0, "created_at"));
     print_header_line("next run", n0 ? buf : NULL);
     putchar('\n');
     struct table *t = table_new();
@@ -433,17 +233,17 @@ dags_show(const char *server, const char *dag, int json)
         for (size_t k = 0; k < json_array_size(nv); k++)
             sb_printf(&needs, "%s%s", k ? ", " : "", json_string_value(json_array_get(nv, k)));
         json_int_t retries = 0, tmo = 0;
-        jint(task, "retries", &retries);
-        jint(task, "timeout_ms", &tmo);
+        cli_jint(task, "retries", &retries);
+        cli_jint(task, "timeout_ms", &tmo);
         char tbuf[32];
         fmt_duration(tmo, tbuf, sizeof(tbuf));
         table_add_row(t);
-        table_cell(t, jstr(task, "task"));
+        table_cell(t, cli_jstr(task, "task"));
         table_cell(t, needs.len ? needs.buf : NULL);
-        table_cell(t, jstr(task, "trigger_rule"));
+        table_cell(t, cli_jstr(task, "trigger_rule"));
         table_cellf(t, "%" JSON_INTEGER_FORMAT, retries);
         table_cell(t, tmo > 0 ? tbuf : NULL);
-        table_cell(t, jstr(task, "image"));
+        table_cell(t, cli_jstr(task, "image"));
         sb_free(&needs);
     }
     table_print(t, stdout, table_use_color(stdout));
@@ -473,13 +273,13 @@ dags_one(const char *server, const char *sub, const char *dag, const char *n, in
     if (!strcmp(sub, "next-runs")) {
         path = xasprintf("/api/v1/dags/%s/next-runs?n=%s", enc, n ? n : "5");
         free(enc);
-        if (api_get(server, path, &resp) != 0) {
+        if (cli_api_get(server, path, &resp) != 0) {
             free(path);
             return 1;
         }
         free(path);
         if (json) {
-            print_json(resp);
+            cli_print_json(resp);
         } else {
             const json_t *runs = json_object_get(resp, "next_runs");
             size_t i;
@@ -519,15 +319,16 @@ print_dag_errors(const json_t *dags)
         const json_t *errors = json_object_get(d, "errors");
         for (size_t j = 0; j < json_array_size(errors); j++) {
             const json_t *e = json_array_get(errors, j);
-            const char *file = jstr(e, "file"), *msg = jstr(e, "message"), *hint = jstr(e, "hint");
+            const char *file = cli_jstr(e, "file"), *msg = cli_jstr(e, "message"),
+                       *hint = cli_jstr(e, "hint");
             json_int_t line = 0, col = 0;
-            jint(e, "line", &line);
-            jint(e, "column", &col);
+            cli_jint(e, "line", &line);
+            cli_jint(e, "column", &col);
             if (first)
                 putchar('\n');
             first = 0;
             if (!file)
-                file = jstr(d, "file");
+                file = cli_jstr(d, "file");
             if (line > 0)
                 printf("%s:%" JSON_INTEGER_FORMAT ":%" JSON_INTEGER_FORMAT ": %s\n",
                        file ? file : "?", line, col, msg ? msg : "error");
@@ -545,22 +346,22 @@ cmd_dags(int argc, char **argv)
     const char *server = NULL, *sub = NULL, *v, *dag = NULL, *nruns = NULL;
     int json = 0;
     for (int i = 1; i < argc; i++) {
-        int m = opt_value(argc, argv, &i, "--server", &v);
+        int m = cli_opt_value(argc, argv, &i, "--server", &v);
         if (m < 0)
-            return usage_fail(dags_usage, "dags: missing value for", argv[i]);
+            return cli_usage_fail(dags_usage, "dags: missing value for", argv[i]);
         if (m > 0) {
             server = v;
         } else if (strcmp(argv[i], "--json") == 0) {
             json = 1;
         } else if (strcmp(argv[i], "-n") == 0 && i + 1 < argc) {
             nruns = argv[++i];
-        } else if (is_help(argv[i])) {
+        } else if (cli_is_help(argv[i])) {
             printf("%s\nList the DAGs the scheduler loaded, with the errors of files that do "
                    "not load.\n",
                    dags_usage);
             return 0;
         } else if (argv[i][0] == '-' && argv[i][1]) {
-            return usage_fail(dags_usage, "dags: unknown option", argv[i]);
+            return cli_usage_fail(dags_usage, "dags: unknown option", argv[i]);
         } else if (!sub && (strcmp(argv[i], "list") == 0 || strcmp(argv[i], "pause") == 0 ||
                             strcmp(argv[i], "unpause") == 0 || strcmp(argv[i], "show") == 0 ||
                             strcmp(argv[i], "next-runs") == 0)) {
@@ -568,20 +369,20 @@ cmd_dags(int argc, char **argv)
         } else if (sub && strcmp(sub, "list") != 0 && !dag) {
             dag = argv[i];
         } else {
-            return usage_fail(dags_usage, "dags: unknown subcommand", argv[i]);
+            return cli_usage_fail(dags_usage, "dags: unknown subcommand", argv[i]);
         }
     }
     if (sub && strcmp(sub, "list") != 0) {
         if (!dag)
-            return usage_fail(dags_usage, "dags: missing DAG name for", sub);
+            return cli_usage_fail(dags_usage, "dags: missing DAG name for", sub);
         return dags_one(client_server_url(server), sub, dag, nruns, json);
     }
 
     json_t *resp;
-    if (api_get(client_server_url(server), "/api/v1/dags", &resp) != 0)
+    if (cli_api_get(client_server_url(server), "/api/v1/dags", &resp) != 0)
         return 1;
     if (json) {
-        print_json(resp);
+        cli_print_json(resp);
         json_decref(resp);
         return 0;
     }
@@ -601,10 +402,10 @@ cmd_dags(int argc, char **argv)
         int paused = json_is_true(json_object_get(d, "paused"));
         fmt_version(d, "version", ver, sizeof(ver));
         table_add_row(t);
-        table_cell(t, jstr(d, "dag"));
-        table_cell(t, jstr(d, "schedule"));
+        table_cell(t, cli_jstr(d, "dag"));
+        table_cell(t, cli_jstr(d, "schedule"));
         table_cell_color(t, paused ? "yes" : "no", paused ? "33" : NULL);
-        if (jint(d, "tasks", &ntasks))
+        if (cli_jint(d, "tasks", &ntasks))
             table_cellf(t, "%" JSON_INTEGER_FORMAT, ntasks);
         else
             table_cell(t, NULL);
@@ -657,20 +458,20 @@ print_task_table(const json_t *run, int color)
         char started[32], ended[32], dur[32], ex[64];
         int64_t start = 0;
         json_int_t att = 0, max = 0;
-        jtime(task, "started_at", &start);
-        fmt_field_time(task, "started_at", 0, started, sizeof(started));
-        fmt_field_time(task, "ended_at", start, ended, sizeof(ended));
+        cli_jtime(task, "started_at", &start);
+        cli_fmt_field_time(task, "started_at", 0, started, sizeof(started));
+        cli_fmt_field_time(task, "ended_at", start, ended, sizeof(ended));
         fmt_object_duration(task, dur, sizeof(dur));
         fmt_exit(task, ex, sizeof(ex));
         table_add_row(t);
-        table_cell(t, jstr(task, "task"));
+        table_cell(t, cli_jstr(task, "task"));
         cell_task_state(t, task);
-        jint(task, "attempts", &att);
-        if (jint(task, "max_attempts", &max) && max > 0)
+        cli_jint(task, "attempts", &att);
+        if (cli_jint(task, "max_attempts", &max) && max > 0)
             table_cellf(t, "%" JSON_INTEGER_FORMAT "/%" JSON_INTEGER_FORMAT, att, max);
         else
             table_cellf(t, "%" JSON_INTEGER_FORMAT, att);
-        table_cell(t, jstr(task, "worker"));
+        table_cell(t, cli_jstr(task, "worker"));
         table_cell(t, started);
         table_cell(t, ended);
         table_cell(t, dur);
@@ -703,7 +504,7 @@ print_task_errors(const json_t *run, int color)
     const json_t *tasks = json_object_get(run, "tasks");
     for (size_t i = 0; i < json_array_size(tasks); i++) {
         const json_t *task = json_array_get(tasks, i);
-        const char *state = jstr(task, "state");
+        const char *state = cli_jstr(task, "state");
         if (!state || (strcmp(state, "failed") && strcmp(state, "up_for_retry") &&
                        strcmp(state, "upstream_failed") && strcmp(state, "skipped") &&
                        strcmp(state, "cancelled")))
@@ -716,15 +517,15 @@ print_task_errors(const json_t *run, int color)
             putchar('\n');
         first = 0;
         json_int_t att = 0, max = 0;
-        jint(task, "attempts", &att);
-        jint(task, "max_attempts", &max);
-        table_put_color(stdout, jstr(task, "task") ? jstr(task, "task") : "?",
+        cli_jint(task, "attempts", &att);
+        cli_jint(task, "max_attempts", &max);
+        table_put_color(stdout, cli_jstr(task, "task") ? cli_jstr(task, "task") : "?",
                         table_state_color(state), color);
         if (att > 0 && max > 0)
             printf(" (attempt %" JSON_INTEGER_FORMAT " of %" JSON_INTEGER_FORMAT, att, max);
         else if (att > 0)
             printf(" (attempt %" JSON_INTEGER_FORMAT, att);
-        fmt_field_time(task, "next_retry_at", clock_wall_ms() / 1000, retry, sizeof(retry));
+        cli_fmt_field_time(task, "next_retry_at", clock_wall_ms() / 1000, retry, sizeof(retry));
         if (!strcmp(state, "up_for_retry") && retry[0])
             printf("%sretry at %s", att > 0 ? "; " : " (", retry);
         if (att > 0 || (!strcmp(state, "up_for_retry") && retry[0]))
@@ -745,7 +546,7 @@ print_task_notes(const json_t *run)
         const json_t *task = json_array_get(tasks, i);
         const json_t *from = json_object_get(task, "cached_from");
         const json_t *pub = json_object_get(task, "published");
-        const char *name = jstr(task, "task") ? jstr(task, "task") : "?";
+        const char *name = cli_jstr(task, "task") ? cli_jstr(task, "task") : "?";
         if (!json_is_object(from) && !json_is_object(pub))
             continue;
         if (first)
@@ -753,14 +554,14 @@ print_task_notes(const json_t *run)
         first = 0;
         if (json_is_object(from)) {
             json_int_t att = 0;
-            jint(from, "attempt", &att);
+            cli_jint(from, "attempt", &att);
             printf("%s: cached from run %s (attempt %" JSON_INTEGER_FORMAT "); it did not run\n",
-                   name, jstr(from, "run_id") ? jstr(from, "run_id") : "?", att);
+                   name, cli_jstr(from, "run_id") ? cli_jstr(from, "run_id") : "?", att);
         }
         if (json_is_object(pub))
             printf("%s: published to %s (%s points there)\n", name,
-                   jstr(pub, "path") ? jstr(pub, "path") : "?",
-                   jstr(pub, "latest") ? jstr(pub, "latest") : "latest");
+                   cli_jstr(pub, "path") ? cli_jstr(pub, "path") : "?",
+                   cli_jstr(pub, "latest") ? cli_jstr(pub, "latest") : "latest");
     }
 }
 
@@ -781,15 +582,15 @@ runs_list(const char *server, const char *dag, const char *state, const char *li
     json_t *resp;
     sb_init(&path);
     sb_puts(&path, "/api/v1/runs");
-    query_add(&path, "dag", dag);
-    query_add(&path, "state", state);
-    query_add(&path, "limit", limit);
-    int rc = api_get(server, path.buf, &resp);
+    cli_query_add(&path, "dag", dag);
+    cli_query_add(&path, "state", state);
+    cli_query_add(&path, "limit", limit);
+    int rc = cli_api_get(server, path.buf, &resp);
     sb_free(&path);
     if (rc != 0)
         return 1;
     if (json) {
-        print_json(resp);
+        cli_print_json(resp);
         json_decref(resp);
         return 0;
     }
@@ -806,15 +607,15 @@ runs_list(const char *server, const char *dag, const char *state, const char *li
         const json_t *r = json_array_get(runs, i);
         char started[32], ended[32], dur[32];
         int64_t start = 0;
-        jtime(r, "started_at", &start);
-        fmt_field_time(r, "started_at", 0, started, sizeof(started));
-        fmt_field_time(r, "ended_at", start, ended, sizeof(ended));
+        cli_jtime(r, "started_at", &start);
+        cli_fmt_field_time(r, "started_at", 0, started, sizeof(started));
+        cli_fmt_field_time(r, "ended_at", start, ended, sizeof(ended));
         fmt_object_duration(r, dur, sizeof(dur));
         table_add_row(t);
-        table_cell(t, jstr(r, "run_id"));
-        table_cell(t, jstr(r, "dag"));
-        cell_state(t, jstr(r, "state"));
-        table_cell(t, jstr(r, "logical_date"));
+        table_cell(t, cli_jstr(r, "run_id"));
+        table_cell(t, cli_jstr(r, "dag"));
+        cell_state(t, cli_jstr(r, "state"));
+        table_cell(t, cli_jstr(r, "logical_date"));
         table_cell(t, started);
         table_cell(t, ended);
         table_cell(t, dur);
@@ -835,14 +636,14 @@ static void
 print_run_header(const json_t *run, int color)
 {
     char buf[64];
-    print_header_line("run", jstr(run, "run_id"));
-    print_header_line("dag", jstr(run, "dag"));
+    print_header_line("run", cli_jstr(run, "run_id"));
+    print_header_line("dag", cli_jstr(run, "dag"));
     printf("%-14s", "state");
-    table_put_color(stdout, jstr(run, "state") ? jstr(run, "state") : "-",
-                    table_state_color(jstr(run, "state")), color);
+    table_put_color(stdout, cli_jstr(run, "state") ? cli_jstr(run, "state") : "-",
+                    table_state_color(cli_jstr(run, "state")), color);
     putchar('\n');
-    print_header_line("type", jstr(run, "run_type"));
-    print_header_line("logical date", jstr(run, "logical_date"));
+    print_header_line("type", cli_jstr(run, "run_type"));
+    print_header_line("logical date", cli_jstr(run, "logical_date"));
     fmt_version(run, "dag_version", buf, sizeof(buf));
     print_header_line("version", buf);
 
@@ -868,10 +669,10 @@ print_run_header(const json_t *run, int color)
         print_header_line("cache", "not used (--no-cache): every task runs");
 
     int64_t start = 0;
-    jtime(run, "started_at", &start);
-    fmt_field_time(run, "started_at", 0, buf, sizeof(buf));
+    cli_jtime(run, "started_at", &start);
+    cli_fmt_field_time(run, "started_at", 0, buf, sizeof(buf));
     print_header_line("started", buf);
-    fmt_field_time(run, "ended_at", 0, buf, sizeof(buf));
+    cli_fmt_field_time(run, "ended_at", 0, buf, sizeof(buf));
     print_header_line("ended", buf);
     fmt_object_duration(run, buf, sizeof(buf));
     print_header_line("duration", buf);
@@ -883,13 +684,13 @@ runs_show(const char *server, const char *run_id, const char *dag, int json)
     struct sb path;
     json_t *run;
     sb_init(&path);
-    run_path(&path, run_id, NULL, dag);
-    int rc = api_get(server, path.buf, &run);
+    cli_run_path(&path, run_id, NULL, dag);
+    int rc = cli_api_get(server, path.buf, &run);
     sb_free(&path);
     if (rc != 0)
         return 1;
     if (json) {
-        print_json(run);
+        cli_print_json(run);
     } else {
         int color = table_use_color(stdout);
         print_run_header(run, color);
@@ -910,36 +711,36 @@ cmd_runs(int argc, char **argv)
     int json = 0;
     for (int i = 1; i < argc; i++) {
         int m;
-        if ((m = opt_value(argc, argv, &i, "--server", &v)) > 0) {
+        if ((m = cli_opt_value(argc, argv, &i, "--server", &v)) > 0) {
             server = v;
-        } else if (m == 0 && (m = opt_value(argc, argv, &i, "--dag", &v)) > 0) {
+        } else if (m == 0 && (m = cli_opt_value(argc, argv, &i, "--dag", &v)) > 0) {
             dag = v;
-        } else if (m == 0 && (m = opt_value(argc, argv, &i, "--state", &v)) > 0) {
+        } else if (m == 0 && (m = cli_opt_value(argc, argv, &i, "--state", &v)) > 0) {
             state = v;
-        } else if (m == 0 && (m = opt_value(argc, argv, &i, "--limit", &v)) > 0) {
+        } else if (m == 0 && (m = cli_opt_value(argc, argv, &i, "--limit", &v)) > 0) {
             long n;
-            if (parse_positive(v, &n) != 0)
-                return usage_fail(runs_usage, "runs: --limit takes a positive number, not", v);
+            if (cli_parse_positive(v, &n) != 0)
+                return cli_usage_fail(runs_usage, "runs: --limit takes a positive number, not", v);
             limit = v;
         } else if (m < 0) {
-            return usage_fail(runs_usage, "runs: missing value for", argv[i]);
+            return cli_usage_fail(runs_usage, "runs: missing value for", argv[i]);
         } else if (strcmp(argv[i], "--json") == 0) {
             json = 1;
-        } else if (is_help(argv[i])) {
+        } else if (cli_is_help(argv[i])) {
             printf("%s\nList recent runs (newest first), or show one run with its tasks.\n",
                    runs_usage);
             return 0;
         } else if (argv[i][0] == '-' && argv[i][1]) {
-            return usage_fail(runs_usage, "runs: unknown option", argv[i]);
+            return cli_usage_fail(runs_usage, "runs: unknown option", argv[i]);
         } else if (!sub) {
             sub = argv[i];
             if (strcmp(sub, "list") != 0 && strcmp(sub, "show") != 0 &&
                 strcmp(sub, "retry") != 0 && strcmp(sub, "cancel") != 0)
-                return usage_fail(runs_usage, "runs: unknown subcommand", sub);
+                return cli_usage_fail(runs_usage, "runs: unknown subcommand", sub);
         } else if (strcmp(sub, "list") != 0 && !run) {
             run = argv[i];
         } else {
-            return usage_fail(runs_usage, "runs: unexpected argument", argv[i]);
+            return cli_usage_fail(runs_usage, "runs: unexpected argument", argv[i]);
         }
     }
     if (!sub) {
@@ -978,7 +779,7 @@ run_action(const char *server, const char *run_id, const char *dag, const char *
     json_t *run = NULL, *empty = body ? NULL : json_object();
     sb_init(&path);
     char *tail = xasprintf("/%s", action);
-    run_path(&path, run_id, tail, dag);
+    cli_run_path(&path, run_id, tail, dag);
     free(tail);
     int r = client_post_json(server, path.buf, body ? body : empty, &run, err, sizeof(err));
     sb_free(&path);
@@ -988,15 +789,15 @@ run_action(const char *server, const char *run_id, const char *dag, const char *
         return 1;
     }
     if (json) {
-        print_json(run);
+        cli_print_json(run);
     } else {
         int color = table_use_color(stdout);
-        const char *st = jstr(run, "state");
+        const char *st = cli_jstr(run, "state");
         if (!strcmp(action, "cancel"))
-            printf("run %s of %s cancelled\n\n", run_id, jstr(run, "dag"));
+            printf("run %s of %s cancelled\n\n", run_id, cli_jstr(run, "dag"));
         else
             printf("run %s of %s is %s again; follow it with `cairn runs show %s --dag %s`\n\n",
-                   run_id, jstr(run, "dag"), st ? st : "?", run_id, jstr(run, "dag"));
+                   run_id, cli_jstr(run, "dag"), st ? st : "?", run_id, cli_jstr(run, "dag"));
         print_task_table(run, color);
         print_task_errors(run, color);
     }
@@ -1011,21 +812,21 @@ cmd_clear(int argc, char **argv)
     int json = 0, downstream = 0, failed_only = 0;
     for (int i = 1; i < argc; i++) {
         int m;
-        if ((m = opt_value(argc, argv, &i, "--server", &v)) > 0) {
+        if ((m = cli_opt_value(argc, argv, &i, "--server", &v)) > 0) {
             server = v;
-        } else if (m == 0 && (m = opt_value(argc, argv, &i, "--dag", &v)) > 0) {
+        } else if (m == 0 && (m = cli_opt_value(argc, argv, &i, "--dag", &v)) > 0) {
             dag = v;
-        } else if (m == 0 && (m = opt_value(argc, argv, &i, "--task", &v)) > 0) {
+        } else if (m == 0 && (m = cli_opt_value(argc, argv, &i, "--task", &v)) > 0) {
             task = v;
         } else if (m < 0) {
-            return usage_fail(clear_usage, "clear: missing value for", argv[i]);
+            return cli_usage_fail(clear_usage, "clear: missing value for", argv[i]);
         } else if (strcmp(argv[i], "--json") == 0) {
             json = 1;
         } else if (strcmp(argv[i], "--downstream") == 0) {
             downstream = 1;
         } else if (strcmp(argv[i], "--failed-only") == 0) {
             failed_only = 1;
-        } else if (is_help(argv[i])) {
+        } else if (cli_is_help(argv[i])) {
             printf("%s\nReset finished tasks of a run so they run again (all of them, or --task "
                    "T;\n--downstream adds every task after those, --failed-only keeps only "
                    "failed,\nupstream_failed and cancelled ones). The run uses the DAG version "
@@ -1034,11 +835,11 @@ cmd_clear(int argc, char **argv)
                    clear_usage);
             return 0;
         } else if (argv[i][0] == '-' && argv[i][1]) {
-            return usage_fail(clear_usage, "clear: unknown option", argv[i]);
+            return cli_usage_fail(clear_usage, "clear: unknown option", argv[i]);
         } else if (!run) {
             run = argv[i];
         } else {
-            return usage_fail(clear_usage, "clear: unexpected argument", argv[i]);
+            return cli_usage_fail(clear_usage, "clear: unexpected argument", argv[i]);
         }
     }
     if (!run) {
@@ -1066,7 +867,7 @@ static json_int_t
 progress_of(const json_t *bf, const char *key)
 {
     json_int_t v = 0;
-    jint(json_object_get(bf, "progress"), key, &v);
+    cli_jint(json_object_get(bf, "progress"), key, &v);
     return v;
 }
 
@@ -1075,7 +876,7 @@ static void
 backfill_counts(const json_t *bf, char *buf, size_t len)
 {
     json_int_t total = 0;
-    jint(bf, "total", &total);
+    cli_jint(bf, "total", &total);
     json_int_t ok = progress_of(bf, "success"), failed = progress_of(bf, "failed") +
                                                          progress_of(bf, "cancelled");
     json_int_t skipped = progress_of(bf, "skipped"), running = progress_of(bf, "running");
@@ -1103,14 +904,14 @@ backfill_table(const json_t *list)
         const json_t *b = json_array_get(list, i);
         char counts[160], created[32];
         backfill_counts(b, counts, sizeof(counts));
-        fmt_field_time(b, "created_at", 0, created, sizeof(created));
+        cli_fmt_field_time(b, "created_at", 0, created, sizeof(created));
         table_add_row(t);
-        table_cell(t, jstr(b, "id"));
-        table_cell(t, jstr(b, "dag"));
-        cell_state(t, jstr(b, "state"));
-        table_cell(t, jstr(b, "from"));
-        table_cell(t, jstr(b, "to"));
-        table_cell(t, jstr(b, "reprocess"));
+        table_cell(t, cli_jstr(b, "id"));
+        table_cell(t, cli_jstr(b, "dag"));
+        cell_state(t, cli_jstr(b, "state"));
+        table_cell(t, cli_jstr(b, "from"));
+        table_cell(t, cli_jstr(b, "to"));
+        table_cell(t, cli_jstr(b, "reprocess"));
         table_cell(t, counts);
         table_cell(t, created);
     }
@@ -1123,14 +924,14 @@ backfill_show(const json_t *bf)
 {
     char counts[160];
     int color = table_use_color(stdout);
-    print_header_line("backfill", jstr(bf, "id"));
-    print_header_line("dag", jstr(bf, "dag"));
+    print_header_line("backfill", cli_jstr(bf, "id"));
+    print_header_line("dag", cli_jstr(bf, "dag"));
     printf("%-14s", "state");
-    table_put_color(stdout, jstr(bf, "state"), table_state_color(jstr(bf, "state")), color);
+    table_put_color(stdout, cli_jstr(bf, "state"), table_state_color(cli_jstr(bf, "state")), color);
     putchar('\n');
-    print_header_line("from", jstr(bf, "from"));
-    print_header_line("to", jstr(bf, "to"));
-    print_header_line("reprocess", jstr(bf, "reprocess"));
+    print_header_line("from", cli_jstr(bf, "from"));
+    print_header_line("to", cli_jstr(bf, "to"));
+    print_header_line("reprocess", cli_jstr(bf, "reprocess"));
     backfill_counts(bf, counts, sizeof(counts));
     print_header_line("progress", counts);
     putchar('\n');
@@ -1143,10 +944,10 @@ backfill_show(const json_t *bf)
     for (size_t i = 0; i < json_array_size(runs); i++) {
         const json_t *r = json_array_get(runs, i);
         table_add_row(t);
-        table_cell(t, jstr(r, "logical_date"));
-        table_cell(t, jstr(r, "action"));
-        table_cell(t, jstr(r, "run_id"));
-        cell_state(t, jstr(r, "state"));
+        table_cell(t, cli_jstr(r, "logical_date"));
+        table_cell(t, cli_jstr(r, "action"));
+        table_cell(t, cli_jstr(r, "run_id"));
+        cell_state(t, cli_jstr(r, "state"));
     }
     table_print(t, stdout, color);
     table_free(t);
@@ -1161,39 +962,35 @@ backfill_wait(const char *server, const char *id, int json)
     char *path = xasprintf("/api/v1/backfills/%s", enc);
     free(enc);
     int tty = !json && isatty(STDOUT_FILENO), rc = 1;
-    int64_t started = clock_mono_ms(), unreachable_since = 0;
+    int64_t started = clock_mono_ms();
+    struct cli_poll reach = {0};
     char last[160] = "";
-    catch_sigint();
-    while (!interrupted) {
+    cli_catch_sigint();
+    while (!cli_interrupted()) {
         int64_t t0 = clock_mono_ms();
         json_t *bf = NULL;
         char err[1024];
         int r = client_get_json(server, path, &bf, err, sizeof(err));
         if (r != 0) {
-            if (!is_transient(r) || interrupted) {
-                if (!interrupted)
-                    fprintf(stderr, "%scairn: %s\n", tty ? "\n" : "", err);
+            if (cli_interrupted())
+                break;
+            if (!cli_is_transient(r)) {
+                fprintf(stderr, "%scairn: %s\n", tty ? "\n" : "", err);
                 break;
             }
-            if (!unreachable_since) {
-                unreachable_since = t0;
-                fprintf(stderr, "%scairn: %s; retrying\n", tty ? "\n" : "", err);
-            } else if (t0 - unreachable_since > POLL_GIVE_UP_MS) {
-                fprintf(stderr, "cairn: gave up waiting for the scheduler\n");
+            if (!cli_poll_retry(&reach, t0, err, tty ? "\n" : ""))
                 break;
-            }
-            sleep_until(t0, 1000);
             continue;
         }
-        unreachable_since = 0;
-        const char *st = jstr(bf, "state");
+        reach.unreachable_since = 0;
+        const char *st = cli_jstr(bf, "state");
         int over = st && strcmp(st, "running") != 0;
         char counts[160], el[32];
         backfill_counts(bf, counts, sizeof(counts));
         fmt_seconds(clock_mono_ms() - started, el, sizeof(el));
         if (tty) {
             json_int_t total = 0;
-            jint(bf, "total", &total);
+            cli_jint(bf, "total", &total);
             json_int_t done = progress_of(bf, "success") + progress_of(bf, "failed") +
                               progress_of(bf, "cancelled") + progress_of(bf, "skipped");
             int width = 30, fill = total > 0 ? (int)(done * width / total) : width;
@@ -1211,7 +1008,7 @@ backfill_wait(const char *server, const char *id, int json)
             if (tty)
                 putchar('\n');
             if (json)
-                print_json(bf);
+                cli_print_json(bf);
             else
                 printf("backfill %s %s in %s\n", id, st, el);
             rc = !strcmp(st, "success") ? 0 : 1;
@@ -1219,9 +1016,9 @@ backfill_wait(const char *server, const char *id, int json)
             break;
         }
         json_decref(bf);
-        sleep_until(t0, 500);
+        cli_sleep_until(t0, 500);
     }
-    if (interrupted && rc != 0) {
+    if (cli_interrupted() && rc != 0) {
         fprintf(stderr, "%scairn: stopped waiting; the backfill goes on (cairn backfill show %s)"
                 "\n", tty ? "\n" : "", id);
         rc = 130;
@@ -1240,13 +1037,13 @@ backfill_sub(const char *server, const char *sub, const char *arg, int json)
         struct sb path;
         sb_init(&path);
         sb_puts(&path, "/api/v1/backfills");
-        query_add(&path, "dag", arg);
-        rc = api_get(server, path.buf, &resp);
+        cli_query_add(&path, "dag", arg);
+        rc = cli_api_get(server, path.buf, &resp);
         sb_free(&path);
         if (rc)
             return 1;
         if (json)
-            print_json(resp);
+            cli_print_json(resp);
         else
             backfill_table(json_object_get(resp, "backfills"));
         json_decref(resp);
@@ -1261,17 +1058,17 @@ backfill_sub(const char *server, const char *sub, const char *arg, int json)
             fprintf(stderr, "cairn: %s\n", err);
             rc = 1;
         } else if (json) {
-            print_json(resp);
+            cli_print_json(resp);
         } else {
             char counts[160];
             backfill_counts(resp, counts, sizeof(counts));
             printf("backfill %s cancelled: %s\n", arg, counts);
         }
         json_decref(body);
-    } else if (api_get(server, path, &resp) != 0) {
+    } else if (cli_api_get(server, path, &resp) != 0) {
         rc = 1;
     } else if (json) {
-        print_json(resp);
+        cli_print_json(resp);
     } else {
         backfill_show(resp);
     }
@@ -1290,39 +1087,39 @@ cmd_backfill(int argc, char **argv)
     json_t *params = json_object(), *resp = NULL;
     for (int i = 1; i < argc; i++) {
         int m;
-        if ((m = opt_value(argc, argv, &i, "--server", &v)) > 0) {
+        if ((m = cli_opt_value(argc, argv, &i, "--server", &v)) > 0) {
             server = v;
-        } else if (m == 0 && (m = opt_value(argc, argv, &i, "--from", &v)) > 0) {
+        } else if (m == 0 && (m = cli_opt_value(argc, argv, &i, "--from", &v)) > 0) {
             from = v;
-        } else if (m == 0 && (m = opt_value(argc, argv, &i, "--to", &v)) > 0) {
+        } else if (m == 0 && (m = cli_opt_value(argc, argv, &i, "--to", &v)) > 0) {
             to = v;
-        } else if (m == 0 && (m = opt_value(argc, argv, &i, "--dag", &v)) > 0) {
+        } else if (m == 0 && (m = cli_opt_value(argc, argv, &i, "--dag", &v)) > 0) {
             arg = v;
-        } else if (m == 0 && (m = opt_value(argc, argv, &i, "--reprocess", &v)) > 0) {
+        } else if (m == 0 && (m = cli_opt_value(argc, argv, &i, "--reprocess", &v)) > 0) {
             if (strcmp(v, "none") && strcmp(v, "failed") && strcmp(v, "all")) {
-                rc = usage_fail(backfill_usage, "backfill: --reprocess takes none, failed or "
-                                "all, not", v);
+                rc = cli_usage_fail(backfill_usage,
+                                    "backfill: --reprocess takes none, failed or all, not", v);
                 goto out;
             }
             reprocess = v;
-        } else if (m == 0 && (m = opt_value(argc, argv, &i, "--max-active-runs", &v)) > 0) {
-            if (parse_positive(v, &max_active) != 0) {
-                rc = usage_fail(backfill_usage,
-                                "backfill: --max-active-runs takes a positive number, not", v);
+        } else if (m == 0 && (m = cli_opt_value(argc, argv, &i, "--max-active-runs", &v)) > 0) {
+            if (cli_parse_positive(v, &max_active) != 0) {
+                rc = cli_usage_fail(backfill_usage,
+                                    "backfill: --max-active-runs takes a positive number, not", v);
                 goto out;
             }
-        } else if (m == 0 && (m = opt_value(argc, argv, &i, "--param", &v)) > 0) {
+        } else if (m == 0 && (m = cli_opt_value(argc, argv, &i, "--param", &v)) > 0) {
             const char *eq = strchr(v, '=');
             json_t *jv = eq && eq != v ? json_string(eq + 1) : NULL;
             if (!jv) {
-                rc = usage_fail(backfill_usage, "backfill: --param takes NAME=VALUE, not", v);
+                rc = cli_usage_fail(backfill_usage, "backfill: --param takes NAME=VALUE, not", v);
                 goto out;
             }
             char *key = xstrndup(v, (size_t)(eq - v));
             json_object_set_new(params, key, jv);
             free(key);
         } else if (m < 0) {
-            rc = usage_fail(backfill_usage, "backfill: missing value for", argv[i]);
+            rc = cli_usage_fail(backfill_usage, "backfill: missing value for", argv[i]);
             goto out;
         } else if (strcmp(argv[i], "--json") == 0) {
             json = 1;
@@ -1330,7 +1127,7 @@ cmd_backfill(int argc, char **argv)
             wait = 1;
         } else if (strcmp(argv[i], "--dry-run") == 0) {
             dry = 1;
-        } else if (is_help(argv[i])) {
+        } else if (cli_is_help(argv[i])) {
             printf("%s\nCreate one run per schedule tick whose logical date lies in [--from, "
                    "--to]\n(inclusive; a bare date is that whole day in the DAG's time zone). "
                    "Dates that\nhave a run already are skipped (--reprocess none), rerun if it "
@@ -1342,7 +1139,7 @@ cmd_backfill(int argc, char **argv)
             rc = 0;
             goto out;
         } else if (argv[i][0] == '-' && argv[i][1]) {
-            rc = usage_fail(backfill_usage, "backfill: unknown option", argv[i]);
+            rc = cli_usage_fail(backfill_usage, "backfill: unknown option", argv[i]);
             goto out;
         } else if (!sub && !dag &&
                    (!strcmp(argv[i], "list") || !strcmp(argv[i], "show") ||
@@ -1353,7 +1150,7 @@ cmd_backfill(int argc, char **argv)
         } else if (!sub && !dag) {
             dag = argv[i];
         } else {
-            rc = usage_fail(backfill_usage, "backfill: unexpected argument", argv[i]);
+            rc = cli_usage_fail(backfill_usage, "backfill: unexpected argument", argv[i]);
             goto out;
         }
     }
@@ -1392,24 +1189,24 @@ cmd_backfill(int argc, char **argv)
     rc = 0;
     if (dry) {
         if (json) {
-            print_json(resp);
+            cli_print_json(resp);
             goto out;
         }
         const json_t *runs = json_object_get(resp, "runs");
         size_t nnew = 0, nrerun = 0, nskip = 0;
         for (size_t i = 0; i < json_array_size(runs); i++) {
             const json_t *x = json_array_get(runs, i);
-            const char *a = jstr(x, "action") ? jstr(x, "action") : "?";
+            const char *a = cli_jstr(x, "action") ? cli_jstr(x, "action") : "?";
             if (!strcmp(a, "new")) {
                 nnew++;
-                printf("%s  new\n", jstr(x, "logical_date"));
+                printf("%s  new\n", cli_jstr(x, "logical_date"));
             } else {
                 if (!strncmp(a, "rerun", 5))
                     nrerun++;
                 else
                     nskip++;
-                printf("%s  exists: %s (%s, %s)\n", jstr(x, "logical_date"), a, jstr(x, "run_id"),
-                       jstr(x, "state"));
+                printf("%s  exists: %s (%s, %s)\n", cli_jstr(x, "logical_date"), a,
+                       cli_jstr(x, "run_id"), cli_jstr(x, "state"));
             }
         }
         printf("%zu logical dates: %zu new, %zu to rerun, %zu to skip (dry run: nothing "
@@ -1417,27 +1214,29 @@ cmd_backfill(int argc, char **argv)
                json_array_size(runs), nnew, nrerun, nskip);
         goto out;
     }
-    const char *id = jstr(resp, "id");
+    const char *id = cli_jstr(resp, "id");
     if (!wait) {
         if (json) {
-            print_json(resp);
+            cli_print_json(resp);
         } else {
             char counts[160];
             json_int_t total = 0;
-            jint(resp, "total", &total);
+            cli_jint(resp, "total", &total);
             backfill_counts(resp, counts, sizeof(counts));
             printf("%s\n", id ? id : "?");
-            fprintf(stderr, "backfill %s of %s: %" JSON_INTEGER_FORMAT " logical dates from %s "
-                    "to %s; follow it with `cairn backfill show %s`\n", id ? id : "?", dag, total,
-                    jstr(resp, "from"), jstr(resp, "to"), id ? id : "?");
+            fprintf(stderr,
+                    "backfill %s of %s: %" JSON_INTEGER_FORMAT " logical dates from %s "
+                    "to %s; follow it with `cairn backfill show %s`\n",
+                    id ? id : "?", dag, total, cli_jstr(resp, "from"), cli_jstr(resp, "to"),
+                    id ? id : "?");
         }
         goto out;
     }
     if (!json) {
         json_int_t total = 0;
-        jint(resp, "total", &total);
-        printf("backfill %s of %s: %" JSON_INTEGER_FORMAT " logical dates from %s to %s\n", id,
-               dag, total, jstr(resp, "from"), jstr(resp, "to"));
+        cli_jint(resp, "total", &total);
+        printf("backfill %s of %s: %" JSON_INTEGER_FORMAT " logical dates from %s to %s\n", id, dag,
+               total, cli_jstr(resp, "from"), cli_jstr(resp, "to"));
         fflush(stdout);
     }
     rc = backfill_wait(server, id, json);
@@ -1506,12 +1305,12 @@ waiter_free(struct waiter *w)
 static void
 print_task_event(struct waiter *w, const json_t *task)
 {
-    const char *name = jstr(task, "task"), *state = jstr(task, "state");
-    const char *worker = jstr(task, "worker");
+    const char *name = cli_jstr(task, "task"), *state = cli_jstr(task, "state");
+    const char *worker = cli_jstr(task, "worker");
     char now[16], err[1024], buf[64];
     json_int_t att = 0;
-    jint(task, "attempts", &att);
-    fmt_time(clock_wall_ms() / 1000, 1, now, sizeof(now));
+    cli_jint(task, "attempts", &att);
+    cli_fmt_time(clock_wall_ms() / 1000, 1, now, sizeof(now));
     waiter_clear_progress(w);
     printf("%s %s ", now, name);
     table_put_color(stdout, state, table_state_color(state), w->color);
@@ -1520,7 +1319,7 @@ print_task_event(struct waiter *w, const json_t *task)
                worker ? worker : "");
     } else if (!strcmp(state, "success") && json_is_object(json_object_get(task, "cached_from"))) {
         const json_t *from = json_object_get(task, "cached_from");
-        printf(" (cached from %s)", jstr(from, "run_id") ? jstr(from, "run_id") : "?");
+        printf(" (cached from %s)", cli_jstr(from, "run_id") ? cli_jstr(from, "run_id") : "?");
     } else if (!strcmp(state, "success")) {
         fmt_object_duration(task, buf, sizeof(buf));
         printf(" (attempt %" JSON_INTEGER_FORMAT "%s%s)", att, buf[0] ? ", " : "", buf);
@@ -1532,7 +1331,7 @@ print_task_event(struct waiter *w, const json_t *task)
             *nl = '\0';
         if (err[0])
             printf(": %s", err);
-        fmt_field_time(task, "next_retry_at", clock_wall_ms() / 1000, buf, sizeof(buf));
+        cli_fmt_field_time(task, "next_retry_at", clock_wall_ms() / 1000, buf, sizeof(buf));
         if (!strcmp(state, "up_for_retry") && buf[0])
             printf(", retry at %s", buf);
     }
@@ -1546,7 +1345,7 @@ waiter_progress(struct waiter *w, const json_t *run)
     const json_t *tasks = json_object_get(run, "tasks");
     for (size_t i = 0; i < json_array_size(tasks); i++) {
         const json_t *task = json_array_get(tasks, i);
-        const char *s = jstr(task, "state");
+        const char *s = cli_jstr(task, "state");
         total++;
         if (is_terminal_task_state(s))
             done++;
@@ -1557,7 +1356,7 @@ waiter_progress(struct waiter *w, const json_t *run)
     }
     char el[32];
     fmt_seconds(clock_mono_ms() - w->started_ms, el, sizeof(el));
-    printf("\r\033[K%s: %zu/%zu done, %zu running, %zu failed  (%s)", jstr(run, "state"), done,
+    printf("\r\033[K%s: %zu/%zu done, %zu running, %zu failed  (%s)", cli_jstr(run, "state"), done,
            total, running, failed, el);
     w->progress_shown = 1;
 }
@@ -1569,11 +1368,11 @@ waiter_update(struct waiter *w, const json_t *run)
     const json_t *tasks = json_object_get(run, "tasks");
     for (size_t i = 0; i < json_array_size(tasks); i++) {
         const json_t *task = json_array_get(tasks, i);
-        const char *name = jstr(task, "task"), *state = jstr(task, "state");
+        const char *name = cli_jstr(task, "task"), *state = cli_jstr(task, "state");
         json_int_t att = 0;
         if (!name || !state)
             continue;
-        jint(task, "attempts", &att);
+        cli_jint(task, "attempts", &att);
         struct seen_task *s = waiter_find(w, name);
         int changed = !s->state || strcmp(s->state, state) != 0 || s->attempts != att;
         int initial = !s->state && !strcmp(state, "pending");
@@ -1597,55 +1396,47 @@ wait_for_run(const char *server, const char *run_id, const char *dag, int json, 
 {
     struct waiter w;
     struct sb path;
+    struct cli_poll reach = {0};
     int rc = 1;
-    int64_t unreachable_since = 0;
     memset(&w, 0, sizeof(w));
     w.tty = !json && isatty(STDOUT_FILENO);
     w.color = !json && table_use_color(stdout);
     w.started_ms = clock_mono_ms();
     sb_init(&path);
-    run_path(&path, run_id, NULL, dag);
-    catch_sigint();
+    cli_run_path(&path, run_id, NULL, dag);
+    cli_catch_sigint();
     *final = NULL;
 
-    while (!interrupted) {
+    while (!cli_interrupted()) {
         int64_t t0 = clock_mono_ms();
         json_t *run = NULL;
         char err[1024];
         int r = client_get_json(server, path.buf, &run, err, sizeof(err));
         if (r != 0) {
-            if (!is_transient(r) || interrupted) {
-                if (!interrupted) {
-                    waiter_clear_progress(&w);
-                    fprintf(stderr, "cairn: %s\n", err);
-                }
+            if (cli_interrupted())
+                break;
+            waiter_clear_progress(&w);
+            if (!cli_is_transient(r)) {
+                fprintf(stderr, "cairn: %s\n", err);
                 break;
             }
-            if (!unreachable_since) {
-                unreachable_since = t0;
-                waiter_clear_progress(&w);
-                fprintf(stderr, "cairn: %s; retrying\n", err);
-            } else if (t0 - unreachable_since > POLL_GIVE_UP_MS) {
-                waiter_clear_progress(&w);
-                fprintf(stderr, "cairn: gave up waiting for the scheduler\n");
+            if (!cli_poll_retry(&reach, t0, err, ""))
                 break;
-            }
-            sleep_until(t0, 1000);
             continue;
         }
-        unreachable_since = 0;
+        reach.unreachable_since = 0;
         if (!json)
             waiter_update(&w, run);
-        if (is_final_run_state(jstr(run, "state"))) {
+        if (is_final_run_state(cli_jstr(run, "state"))) {
             waiter_clear_progress(&w);
-            rc = strcmp(jstr(run, "state"), "success") == 0 ? 0 : 1;
+            rc = strcmp(cli_jstr(run, "state"), "success") == 0 ? 0 : 1;
             *final = run;
             break;
         }
         json_decref(run);
-        sleep_until(t0, POLL_INTERVAL_MS);
+        cli_sleep_until(t0, POLL_INTERVAL_MS);
     }
-    if (interrupted && !*final) {
+    if (cli_interrupted() && !*final) {
         waiter_clear_progress(&w);
         fflush(stdout);
         fprintf(stderr, "cairn: stopped waiting; the run goes on (cairn runs show %s --dag %s)\n",
@@ -1665,14 +1456,14 @@ cmd_trigger(int argc, char **argv)
     json_t *params = json_object(), *resp = NULL;
     for (int i = 1; i < argc; i++) {
         int m;
-        if ((m = opt_value(argc, argv, &i, "--server", &v)) > 0) {
+        if ((m = cli_opt_value(argc, argv, &i, "--server", &v)) > 0) {
             server = v;
-        } else if (m == 0 && (m = opt_value(argc, argv, &i, "--logical-date", &v)) > 0) {
+        } else if (m == 0 && (m = cli_opt_value(argc, argv, &i, "--logical-date", &v)) > 0) {
             date = v;
-        } else if (m == 0 && (m = opt_value(argc, argv, &i, "--param", &v)) > 0) {
+        } else if (m == 0 && (m = cli_opt_value(argc, argv, &i, "--param", &v)) > 0) {
             const char *eq = strchr(v, '=');
             if (!eq || eq == v) {
-                rc = usage_fail(trigger_usage, "trigger: --param takes NAME=VALUE, not", v);
+                rc = cli_usage_fail(trigger_usage, "trigger: --param takes NAME=VALUE, not", v);
                 goto out;
             }
             char *key = xstrndup(v, (size_t)(eq - v));
@@ -1680,11 +1471,11 @@ cmd_trigger(int argc, char **argv)
             int bad = !jv || json_object_set_new(params, key, jv) != 0;
             free(key);
             if (bad) {
-                rc = usage_fail(trigger_usage, "trigger: --param is not valid UTF-8:", v);
+                rc = cli_usage_fail(trigger_usage, "trigger: --param is not valid UTF-8:", v);
                 goto out;
             }
         } else if (m < 0) {
-            rc = usage_fail(trigger_usage, "trigger: missing value for", argv[i]);
+            rc = cli_usage_fail(trigger_usage, "trigger: missing value for", argv[i]);
             goto out;
         } else if (strcmp(argv[i], "--json") == 0) {
             json = 1;
@@ -1692,7 +1483,7 @@ cmd_trigger(int argc, char **argv)
             wait = 1;
         } else if (strcmp(argv[i], "--no-cache") == 0) {
             no_cache = 1;
-        } else if (is_help(argv[i])) {
+        } else if (cli_is_help(argv[i])) {
             printf("%s\nStart a run of DAG now and print its run id. --wait follows the run "
                    "until it ends\nand exits 0 only if it succeeded. --no-cache runs every task "
                    "of the run even\nwhere the step cache has its result (and refreshes the "
@@ -1701,12 +1492,12 @@ cmd_trigger(int argc, char **argv)
             rc = 0;
             goto out;
         } else if (argv[i][0] == '-' && argv[i][1]) {
-            rc = usage_fail(trigger_usage, "trigger: unknown option", argv[i]);
+            rc = cli_usage_fail(trigger_usage, "trigger: unknown option", argv[i]);
             goto out;
         } else if (!dag) {
             dag = argv[i];
         } else {
-            rc = usage_fail(trigger_usage, "trigger: unexpected argument", argv[i]);
+            rc = cli_usage_fail(trigger_usage, "trigger: unexpected argument", argv[i]);
             goto out;
         }
     }
@@ -1735,7 +1526,7 @@ cmd_trigger(int argc, char **argv)
         rc = 1;
         goto out;
     }
-    const char *run_id = jstr(resp, "run_id");
+    const char *run_id = cli_jstr(resp, "run_id");
     if (!run_id) {
         fprintf(stderr, "cairn: the scheduler's answer has no run_id\n");
         rc = 1;
@@ -1743,7 +1534,7 @@ cmd_trigger(int argc, char **argv)
     }
     if (!wait) {
         if (json)
-            print_json(resp);
+            cli_print_json(resp);
         else
             puts(run_id);
         rc = 0;
@@ -1751,7 +1542,7 @@ cmd_trigger(int argc, char **argv)
     }
 
     json_t *final = NULL;
-    const char *run_dag = jstr(resp, "dag") ? jstr(resp, "dag") : dag;
+    const char *run_dag = cli_jstr(resp, "dag") ? cli_jstr(resp, "dag") : dag;
     if (!json) {
         puts(run_id);
         fflush(stdout);
@@ -1759,7 +1550,7 @@ cmd_trigger(int argc, char **argv)
     rc = wait_for_run(server, run_id, run_dag, json, &final);
     if (final) {
         if (json) {
-            print_json(final);
+            cli_print_json(final);
         } else {
             int color = table_use_color(stdout);
             char dur[32];
@@ -1769,8 +1560,8 @@ cmd_trigger(int argc, char **argv)
             print_task_notes(final);
             fmt_object_duration(final, dur, sizeof(dur));
             printf("\nrun %s ", run_id);
-            table_put_color(stdout, jstr(final, "state"), table_state_color(jstr(final, "state")),
-                            color);
+            table_put_color(stdout, cli_jstr(final, "state"),
+                            table_state_color(cli_jstr(final, "state")), color);
             printf("%s%s\n", dur[0] ? " in " : "", dur);
         }
         json_decref(final);
@@ -1796,15 +1587,15 @@ task_may_start(const char *server, const char *run_id, const char *task, const c
     json_t *run = NULL;
     int wait = -1;
     sb_init(&path);
-    run_path(&path, run_id, NULL, dag);
+    cli_run_path(&path, run_id, NULL, dag);
     if (client_get_json(server, path.buf, &run, NULL, 0) == 0) {
         const json_t *tasks = json_object_get(run, "tasks");
         wait = 0;
         for (size_t i = 0; i < json_array_size(tasks); i++) {
             const json_t *t = json_array_get(tasks, i);
-            const char *name = jstr(t, "task");
+            const char *name = cli_jstr(t, "task");
             if (name && !strcmp(name, task))
-                wait = !is_terminal_task_state(jstr(t, "state"));
+                wait = !is_terminal_task_state(cli_jstr(t, "state"));
         }
     }
     json_decref(run);
@@ -1820,34 +1611,28 @@ logs_print(const char *server, const char *run_id, const char *task, const char 
     char *tail = xasprintf("/tasks/%s/logs", enc);
     char att_buf[32];
     json_int_t offset = 0;
-    int64_t unreachable_since = 0;
+    struct cli_poll reach = {0};
     int rc = 1, waiting_noted = 0;
     free(enc);
     if (follow)
-        catch_sigint();
+        cli_catch_sigint();
 
-    while (!interrupted) {
+    while (!cli_interrupted()) {
         int64_t t0 = clock_mono_ms();
         struct sb path;
         json_t *chunk = NULL;
         char err[1024], off_buf[32];
         snprintf(off_buf, sizeof(off_buf), "%" JSON_INTEGER_FORMAT, offset);
         sb_init(&path);
-        run_path(&path, run_id, tail, dag);
-        query_add(&path, "attempt", attempt);
-        query_add(&path, "offset", off_buf);
+        cli_run_path(&path, run_id, tail, dag);
+        cli_query_add(&path, "attempt", attempt);
+        cli_query_add(&path, "offset", off_buf);
         int r = client_get_json(server, path.buf, &chunk, err, sizeof(err));
         sb_free(&path);
         if (r != 0) {
-            if (follow && is_transient(r)) {
-                if (!unreachable_since) {
-                    unreachable_since = t0;
-                    fprintf(stderr, "cairn: %s; retrying\n", err);
-                } else if (t0 - unreachable_since > POLL_GIVE_UP_MS) {
-                    fprintf(stderr, "cairn: gave up waiting for the scheduler\n");
+            if (follow && cli_is_transient(r)) {
+                if (!cli_poll_retry(&reach, t0, err, ""))
                     break;
-                }
-                sleep_until(t0, 1000);
                 continue;
             }
             /* No log yet because the task has not started: wait for it. */
@@ -1856,23 +1641,23 @@ logs_print(const char *server, const char *run_id, const char *task, const char 
                 if (!waiting_noted && isatty(STDERR_FILENO))
                     fprintf(stderr, "cairn: waiting for %s to start...\n", task);
                 waiting_noted = 1;
-                sleep_until(t0, POLL_INTERVAL_MS);
+                cli_sleep_until(t0, POLL_INTERVAL_MS);
                 continue;
             }
             fprintf(stderr, "cairn: %s\n", err);
             break;
         }
-        unreachable_since = 0;
+        reach.unreachable_since = 0;
         const json_t *data = json_object_get(chunk, "data");
         size_t n = json_string_length(data);
         if (n)
             fwrite(json_string_value(data), 1, n, stdout);
         json_int_t next = offset;
-        jint(chunk, "next_offset", &next);
+        cli_jint(chunk, "next_offset", &next);
         /* Keep reading the attempt we started with, even if a retry begins.
          * Attempt 0 means the task has not started yet. */
         json_int_t a = 0;
-        jint(chunk, "attempt", &a);
+        cli_jint(chunk, "attempt", &a);
         int started = attempt || a > 0;
         if (!attempt && a > 0) {
             snprintf(att_buf, sizeof(att_buf), "%" JSON_INTEGER_FORMAT, a);
@@ -1903,9 +1688,9 @@ logs_print(const char *server, const char *run_id, const char *task, const char 
                 fprintf(stderr, "cairn: waiting for %s to start...\n", task);
             waiting_noted = 1;
         }
-        sleep_until(t0, POLL_INTERVAL_MS);
+        cli_sleep_until(t0, POLL_INTERVAL_MS);
     }
-    if (interrupted)
+    if (cli_interrupted())
         rc = 130;
     free(tail);
     return rc;
@@ -1918,33 +1703,34 @@ cmd_logs(int argc, char **argv)
     int follow = 0;
     for (int i = 1; i < argc; i++) {
         int m;
-        if ((m = opt_value(argc, argv, &i, "--server", &v)) > 0) {
+        if ((m = cli_opt_value(argc, argv, &i, "--server", &v)) > 0) {
             server = v;
-        } else if (m == 0 && (m = opt_value(argc, argv, &i, "--dag", &v)) > 0) {
+        } else if (m == 0 && (m = cli_opt_value(argc, argv, &i, "--dag", &v)) > 0) {
             dag = v;
-        } else if (m == 0 && (m = opt_value(argc, argv, &i, "--attempt", &v)) > 0) {
+        } else if (m == 0 && (m = cli_opt_value(argc, argv, &i, "--attempt", &v)) > 0) {
             long n;
-            if (parse_positive(v, &n) != 0)
-                return usage_fail(logs_usage, "logs: --attempt takes a positive number, not", v);
+            if (cli_parse_positive(v, &n) != 0)
+                return cli_usage_fail(logs_usage, "logs: --attempt takes a positive number, not",
+                                      v);
             attempt = v;
         } else if (m < 0) {
-            return usage_fail(logs_usage, "logs: missing value for", argv[i]);
+            return cli_usage_fail(logs_usage, "logs: missing value for", argv[i]);
         } else if (strcmp(argv[i], "--follow") == 0 || strcmp(argv[i], "-f") == 0) {
             follow = 1;
-        } else if (is_help(argv[i])) {
+        } else if (cli_is_help(argv[i])) {
             printf("%s\nPrint the output of a task's attempt (the latest unless --attempt), "
                    "stdout and\nstderr interleaved. --follow keeps printing until the attempt "
                    "ends.\n",
                    logs_usage);
             return 0;
         } else if (argv[i][0] == '-' && argv[i][1]) {
-            return usage_fail(logs_usage, "logs: unknown option", argv[i]);
+            return cli_usage_fail(logs_usage, "logs: unknown option", argv[i]);
         } else if (!run) {
             run = argv[i];
         } else if (!task) {
             task = argv[i];
         } else {
-            return usage_fail(logs_usage, "logs: unexpected argument", argv[i]);
+            return cli_usage_fail(logs_usage, "logs: unexpected argument", argv[i]);
         }
     }
     if (!run || !task) {
@@ -1964,29 +1750,29 @@ cmd_workers(int argc, char **argv)
     const char *server = NULL, *v;
     int json = 0;
     for (int i = 1; i < argc; i++) {
-        int m = opt_value(argc, argv, &i, "--server", &v);
+        int m = cli_opt_value(argc, argv, &i, "--server", &v);
         if (m < 0)
-            return usage_fail(workers_usage, "workers: missing value for", argv[i]);
+            return cli_usage_fail(workers_usage, "workers: missing value for", argv[i]);
         if (m > 0) {
             server = v;
         } else if (strcmp(argv[i], "--json") == 0) {
             json = 1;
-        } else if (is_help(argv[i])) {
+        } else if (cli_is_help(argv[i])) {
             printf("%s\nList the workers connected to the scheduler and what they run.\n",
                    workers_usage);
             return 0;
         } else if (argv[i][0] == '-' && argv[i][1]) {
-            return usage_fail(workers_usage, "workers: unknown option", argv[i]);
+            return cli_usage_fail(workers_usage, "workers: unknown option", argv[i]);
         } else {
-            return usage_fail(workers_usage, "workers: unexpected argument", argv[i]);
+            return cli_usage_fail(workers_usage, "workers: unexpected argument", argv[i]);
         }
     }
 
     json_t *resp;
-    if (api_get(client_server_url(server), "/api/v1/workers", &resp) != 0)
+    if (cli_api_get(client_server_url(server), "/api/v1/workers", &resp) != 0)
         return 1;
     if (json) {
-        print_json(resp);
+        cli_print_json(resp);
         json_decref(resp);
         return 0;
     }
@@ -2015,19 +1801,19 @@ cmd_workers(int argc, char **argv)
         const json_t *leases = json_object_get(w, "running");
         for (size_t j = 0; j < json_array_size(leases); j++) {
             const json_t *r = json_array_get(leases, j);
-            const char *rdag = jstr(r, "dag"), *rtask = jstr(r, "task");
+            const char *rdag = cli_jstr(r, "dag"), *rtask = cli_jstr(r, "task");
             sb_printf(&running, "%s%s/%s", running.len ? ", " : "", rdag ? rdag : "?",
                       rtask ? rtask : "?");
         }
         table_add_row(t);
-        table_cell(t, jstr(w, "name"));
-        cell_state(t, jstr(w, "state"));
-        jint(w, "slots", &slots);
-        jint(w, "busy", &busy);
+        table_cell(t, cli_jstr(w, "name"));
+        cell_state(t, cli_jstr(w, "state"));
+        cli_jint(w, "slots", &slots);
+        cli_jint(w, "busy", &busy);
         table_cellf(t, "%" JSON_INTEGER_FORMAT, slots);
         table_cellf(t, "%" JSON_INTEGER_FORMAT, busy);
         table_cell(t, labels.buf);
-        if (jtime(w, "last_seen", &seen)) {
+        if (cli_jtime(w, "last_seen", &seen)) {
             char d[32];
             fmt_seconds(clock_wall_ms() - seen * 1000, d, sizeof(d));
             table_cellf(t, "%s ago", d);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cliutil.h"
 #include "util.h"
 
 static volatile sig_atomic_t stop_signal;
@@ -67,7 +68,7 @@ cmd_standalone(int argc, char **argv)
                *listen = "tcp://127.0.0.1:7781", *slots = NULL, *isolation = "runc";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+        if (cli_is_help(a)) {
             puts("usage: cairn standalone [--dags DIR] [--data DIR] [--http HOST:PORT]\n"
                  "                        [--listen NNG_URL] [--slots N] [--isolation runc|none]\n"
                  "Run a scheduler and one worker in the foreground (defaults: --dags dags,\n"
@@ -109,11 +110,8 @@ cmd_standalone(int argc, char **argv)
     char *wargv[] = {worker_bin, "--scheduler", (char *)listen, "--data", wdata, "--name",
                      "standalone", "--isolation", (char *)isolation, slots ? "--slots" : NULL,
                      (char *)slots, NULL};
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    cli_on_signal(SIGINT, on_signal);
+    cli_on_signal(SIGTERM, on_signal);
     pid_t sp = spawn(sargv);
     pid_t wp = sp > 0 ? spawn(wargv) : -1;
     fprintf(stderr, "cairn: standalone: scheduler (pid %d) and worker (pid %d); API and UI on "

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "cliutil.h"
 #include "dag.h"
 #include "diag.h"
 #include "util.h"
@@ -69,7 +70,7 @@ cmd_validate(int argc, char **argv)
             json = 1;
         } else if (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quiet")) {
             quiet = 1;
-        } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+        } else if (cli_is_help(argv[i])) {
             puts("usage: cairn validate [--json] [-q] PATH...\n"
                  "Check DAG files (or every *.yaml/*.yml in a folder). Prints each error as\n"
                  "FILE:LINE:COL: error: message; exits 1 if any file has an error.");
@@ -126,9 +127,7 @@ cmd_validate(int argc, char **argv)
     free(files);
     if (json) {
         json_t *out = json_pack("{s:b, s:o}", "ok", rc == 0, "files", jfiles);
-        char *s = json_dumps(out, JSON_INDENT(2));
-        puts(s);
-        free(s);
+        cli_print_json(out);
         json_decref(out);
     } else if (nbad) {
         printf("%zu error%s in %zu of %zu file%s\n", ntotal_err, ntotal_err == 1 ? "" : "s",
