@@ -565,6 +565,36 @@ print_task_notes(const json_t *run)
     }
 }
 
+/* Metrics that tasks stored, one line a task: "evaluate  accuracy=0.9556 f1=0.95". */
+static void
+print_task_metrics(const json_t *run)
+{
+    const json_t *tasks = json_object_get(run, "tasks");
+    int first = 1;
+    size_t width = 0;
+    for (size_t i = 0; i < json_array_size(tasks); i++) {
+        const json_t *task = json_array_get(tasks, i);
+        if (json_object_size(json_object_get(task, "metrics")) && cli_jstr(task, "task") &&
+            strlen(cli_jstr(task, "task")) > width)
+            width = strlen(cli_jstr(task, "task"));
+    }
+    for (size_t i = 0; i < json_array_size(tasks); i++) {
+        const json_t *task = json_array_get(tasks, i);
+        json_t *m = json_object_get(task, "metrics");
+        if (!json_object_size(m))
+            continue;
+        if (first)
+            printf("\nmetrics:\n");
+        first = 0;
+        printf("  %-*s", (int)width, cli_jstr(task, "task") ? cli_jstr(task, "task") : "?");
+        const char *k;
+        json_t *v;
+        json_object_foreach(m, k, v)
+            printf("  %s=%.6g", k, json_number_value(v));
+        putchar('\n');
+    }
+}
+
 /* ---- cairn runs --------------------------------------------------------- */
 
 static const char runs_usage[] =
@@ -698,6 +728,7 @@ runs_show(const char *server, const char *run_id, const char *dag, int json)
         print_task_table(run, color);
         print_task_errors(run, color);
         print_task_notes(run);
+        print_task_metrics(run);
     }
     json_decref(run);
     return 0;
@@ -763,6 +794,27 @@ cmd_runs(int argc, char **argv)
     return runs_show(client_server_url(server), run, dag, json);
 }
 
+/* --param NAME=VALUE into params; 0, or 2 after printing the usage. */
+static int
+param_add(json_t *params, const char *v, const char *usage, const char *cmd)
+{
+    char what[64];
+    const char *eq = strchr(v, '=');
+    if (!eq || eq == v) {
+        snprintf(what, sizeof(what), "%s: --param takes NAME=VALUE, not", cmd);
+        return cli_usage_fail(usage, what, v);
+    }
+    char *key = xstrndup(v, (size_t)(eq - v));
+    json_t *jv = json_string(eq + 1);
+    int bad = !jv || json_object_set_new(params, key, jv) != 0;
+    free(key);
+    if (bad) {
+        snprintf(what, sizeof(what), "%s: --param is not valid UTF-8:", cmd);
+        return cli_usage_fail(usage, what, v);
+    }
+    return 0;
+}
+
 /* ---- cairn clear, runs retry, runs cancel ------------------------------ */
 
 static const char clear_usage[] =
@@ -800,6 +852,7 @@ run_action(const char *server, const char *run_id, const char *dag, const char *
                    run_id, cli_jstr(run, "dag"), st ? st : "?", run_id, cli_jstr(run, "dag"));
         print_task_table(run, color);
         print_task_errors(run, color);
+        print_task_metrics(run);
     }
     json_decref(run);
     return 0;
@@ -1109,15 +1162,8 @@ cmd_backfill(int argc, char **argv)
                 goto out;
             }
         } else if (m == 0 && (m = cli_opt_value(argc, argv, &i, "--param", &v)) > 0) {
-            const char *eq = strchr(v, '=');
-            json_t *jv = eq && eq != v ? json_string(eq + 1) : NULL;
-            if (!jv) {
-                rc = cli_usage_fail(backfill_usage, "backfill: --param takes NAME=VALUE, not", v);
+            if ((rc = param_add(params, v, backfill_usage, "backfill")) != 0)
                 goto out;
-            }
-            char *key = xstrndup(v, (size_t)(eq - v));
-            json_object_set_new(params, key, jv);
-            free(key);
         } else if (m < 0) {
             rc = cli_usage_fail(backfill_usage, "backfill: missing value for", argv[i]);
             goto out;
@@ -1461,19 +1507,8 @@ cmd_trigger(int argc, char **argv)
         } else if (m == 0 && (m = cli_opt_value(argc, argv, &i, "--logical-date", &v)) > 0) {
             date = v;
         } else if (m == 0 && (m = cli_opt_value(argc, argv, &i, "--param", &v)) > 0) {
-            const char *eq = strchr(v, '=');
-            if (!eq || eq == v) {
-                rc = cli_usage_fail(trigger_usage, "trigger: --param takes NAME=VALUE, not", v);
+            if ((rc = param_add(params, v, trigger_usage, "trigger")) != 0)
                 goto out;
-            }
-            char *key = xstrndup(v, (size_t)(eq - v));
-            json_t *jv = json_string(eq + 1);
-            int bad = !jv || json_object_set_new(params, key, jv) != 0;
-            free(key);
-            if (bad) {
-                rc = cli_usage_fail(trigger_usage, "trigger: --param is not valid UTF-8:", v);
-                goto out;
-            }
         } else if (m < 0) {
             rc = cli_usage_fail(trigger_usage, "trigger: missing value for", argv[i]);
             goto out;
@@ -1557,6 +1592,7 @@ cmd_trigger(int argc, char **argv)
             putchar('\n');
             print_task_table(final, color);
             print_task_errors(final, color);
+            print_task_metrics(final);
             print_task_notes(final);
             fmt_object_duration(final, dur, sizeof(dur));
             printf("\nrun %s ", run_id);

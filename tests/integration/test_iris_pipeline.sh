@@ -52,6 +52,8 @@ check "the iris pipeline succeeds in containers" test "$(wait_run "$r" iris 120)
 acc=$(tj "$r" iris | jq '.tasks[] | select(.task=="evaluate") | .metrics.accuracy')
 check "evaluate's metrics are stored with the task (accuracy $acc)" \
     /usr/bin/python3 -c 'import sys; assert float(sys.argv[1]) >= 0.9' "$acc"
+check "runs show prints them below the task table" grep -Eq "^  evaluate +accuracy=$acc( |$)" \
+    <("$CAIRN" runs show "$r" --dag iris)
 check "deploy ran" test "$(ti state "$r" iris deploy)" = success
 check "the deployed model is the trained one (same digest)" test "$("$CAIRN" artifacts list "$r" --dag iris --json |
     jq -r '[.artifacts[] | select(.name=="model.pkl") | .sha256] | unique | length')" = 1
