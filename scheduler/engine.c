@@ -771,6 +771,9 @@ cache_drain(struct sched *s)
         return;
     while (s->cache_qhead < s->ncache_q) {
         struct sched_ti *ti = s->cache_q[s->cache_qhead++];
+        /* cancelled (with its run) since it was queued here */
+        if (ti->state != TI_PENDING || ti->run->state != RUN_RUNNING)
+            continue;
         if (!ti_cache_try(s, ti))
             ti_make_ready(s, ti);
     }
