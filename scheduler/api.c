@@ -560,6 +560,8 @@ static int
 artifact_collect_cb(void *ud, const char *key, const void *json)
 {
     (void)key;
+    if (json_is_true(json_object_get((json_t *)json, "superseded")))
+        return 0; /* an earlier attempt's, kept for lineage */
     json_t *j = json_deep_copy((json_t *)json);
     json_object_del(j, "v");
     json_array_append_new(ud, j);

@@ -325,6 +325,30 @@ get_pointer(struct store_txn *t, const char *dag, const char *run_id, const char
     return p;
 }
 
+/* The pointer an index entry names: the current one if it still holds
+ * those bytes, else the earlier attempt's, kept (superseded) when a cleared
+ * task stored new outputs. */
+static json_t *
+pointer_of_entry(struct store_txn *t, const json_t *e, const char *sha)
+{
+    const char *dag = jstr(e, "dag") ?: "", *run_id = jstr(e, "run_id") ?: "",
+               *task = jstr(e, "task") ?: "", *name = jstr(e, "name") ?: "";
+    json_t *p = get_pointer(t, dag, run_id, task, name);
+    if (p && (!sha || !strcmp(jstr(p, "sha256") ?: "", sha)))
+        return p;
+    json_decref(p);
+    char *key = xasprintf("%s" SEP "%s" SEP "%s" SEP "%s" SEP "attempt-%06" JSON_INTEGER_FORMAT,
+                          dag, run_id, task, name,
+                          json_integer_value(json_object_get(e, "attempt")));
+    void *h = NULL;
+    if (store_get(t, STORE_ARTIFACTS, key, &h) != 0)
+        h = NULL;
+    free(key);
+    if (h)
+        json_object_del(h, "v");
+    return h;
+}
+
 static json_t *lineage_node(struct lineage *lg, json_t *ptr, int depth);
 
 /* An input of an attempt as a node: the upstream pointer it came from,
@@ -344,8 +368,7 @@ lineage_input(struct lineage *lg, const json_t *in, const char *dag, const char 
         json_t *prods = producers_of(lg->t, sha);
         json_t *e = json_array_get(prods, 0);
         if (e)
-            ptr = get_pointer(lg->t, jstr(e, "dag") ?: "", jstr(e, "run_id") ?: "",
-                              jstr(e, "task") ?: "", jstr(e, "name") ?: "");
+            ptr = pointer_of_entry(lg->t, e, sha);
         json_decref(prods);
     }
     if (ptr) {
@@ -513,14 +536,13 @@ api_ml_lineage_sha(struct sched *s, struct http_conn *c, const char *sha)
         json_decref(dc.shas);
         return;
     }
-    const char *full = json_object_iter_key(json_object_iter(dc.shas));
+    char *full = xstrdup(json_object_iter_key(json_object_iter(dc.shas)));
     json_t *prods = producers_of(t, full);
     json_decref(dc.shas);
     json_t *e = json_array_get(prods, 0);
-    json_t *ptr = e ? get_pointer(t, jstr(e, "dag") ?: "", jstr(e, "run_id") ?: "",
-                                  jstr(e, "task") ?: "", jstr(e, "name") ?: "")
-                    : NULL;
+    json_t *ptr = e ? pointer_of_entry(t, e, full) : NULL;
     json_decref(prods);
+    free(full);
     if (!ptr) {
         store_txn_abort(t);
         http_respond_error(c, 500, "internal", "the index names a pointer that is not stored");

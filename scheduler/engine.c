@@ -2573,6 +2573,19 @@ artifact_put(struct store_txn *t, const char *ptrkey, const json_t *ptr)
     int rc = store_get(t, STORE_ARTIFACTS, ptrkey, &old);
     if (rc == 0) {
         rc = artidx_del(t, ptrkey, old);
+        json_int_t oa = json_integer_value(json_object_get(old, "attempt"));
+        json_int_t na = json_integer_value(json_object_get(ptr, "attempt"));
+        if (!rc && oa != na) {
+            /* a cleared task ran again: the earlier attempt's pointer stays
+             * (superseded) so its bytes keep their lineage */
+            char *hk = xasprintf("%s" SEP "attempt-%06" JSON_INTEGER_FORMAT, ptrkey, oa);
+            json_object_del(old, "v");
+            json_object_set_new(old, "superseded", json_true());
+            rc = artidx_put(t, hk, old);
+            if (!rc)
+                rc = store_put(t, STORE_ARTIFACTS, hk, old);
+            free(hk);
+        }
         json_decref(old);
     } else if (rc == CAIRN_ENOENT) {
         rc = 0;

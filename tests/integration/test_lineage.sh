@@ -156,6 +156,24 @@ check "lineage by digest: the earliest producer is the root, the others are list
     jqe --arg a "$r1" --arg b "$r2" --arg c "$r3" --arg d "$r4" '.producers == 4 and .lineage.run_id == $a
         and ([.also_produced_by[].run_id] | sort) == ([$b, $c, $d] | sort)' <<<"$same"
 
+# --- a cleared task stores new outputs; the earlier attempt's keep their lineage ---
+raw2=$(sha "$r2" raw.bin)
+model2=$(sha "$r2" model.bin)
+"$CAIRN" clear "$r2" --dag ml --task ingest --downstream >/dev/null
+check "run 2 cleared from ingest succeeds again" test "$(wait_run "$r2" ml 60)" = success
+raw2b=$(sha "$r2" raw.bin)
+check "  ingest stored new bytes (attempt 2), listed once" test \
+    "$("$CAIRN" artifacts list "$r2" --dag ml --json | jq '[.artifacts[] | select(.name == "raw.bin")] | length') $raw2b" != "1 $raw2"
+check "  artifacts get returns the new bytes" bash -c \
+    '"$0" artifacts get "$1" ingest/raw.bin --dag ml -o - | sha256sum | grep -q "^$2 "' "$CAIRN" "$r2" "$raw2b"
+old=$("$CAIRN" lineage "$model2" --json)
+check "  lineage of the first model still names attempt 1 and its input bytes" \
+    jqe --arg r "$r2" --arg raw "$raw2" '.lineage.run_id == $r and .lineage.attempt == 1 and .lineage.superseded == true
+        and (.lineage.inputs[] | select(.name == "data") | .sha256 == $raw and .from.attempt == 1)' <<<"$old"
+new=$("$CAIRN" lineage "$r2" train/model.bin --dag ml --json)
+check "  lineage of the new model names attempt 2 and the new input" \
+    jqe --arg raw "$raw2b" '.lineage.attempt == 2 and (.lineage.inputs[] | select(.name == "data") | .sha256 == $raw and .from.attempt == 2)' <<<"$new"
+
 # --- a damaged blob is not delivered as if it were whole ---
 chmod u+w "$blob"
 printf 'X' | dd of="$blob" bs=1 seek=1000 conv=notrunc 2>/dev/null
