@@ -42,6 +42,16 @@ max_active_runs: 1
 tasks:
   nap: {command: [sh, -c, "sleep 0.6 # longnap-{{ ds }}"]}
 YAML
+put_dag berlin <<'YAML'
+dag: berlin
+schedule: "30 2 * * *"
+timezone: Europe/Berlin
+start_date: 2026-01-01
+catchup: false
+params: {region: eu}
+tasks:
+  t: {command: [sh, -c, "echo ds={{ ds }} region={{ params.region }}"]}
+YAML
 put_dag manual_only <<'YAML'
 dag: manual_only
 tasks:
@@ -100,12 +110,25 @@ check "a date with a run cannot be triggered again" bash -c \
     '! "$0" trigger bf --logical-date 2026-01-02T06:00:00Z 2>&1 | grep -q x; "$0" trigger bf --logical-date 2026-01-02T06:00:00Z 2>&1 | grep -q "already has a run for logical date 2026-01-02T06:00:00Z: backfill__2026-01-02T06:00:00Z"' "$CAIRN"
 check "  and the trigger exits 1" bash -c '! "$0" trigger bf --logical-date 2026-01-02 2>/dev/null' "$CAIRN"
 
+# --- time zones, params, paused DAGs
+out=$("$CAIRN" backfill berlin --from 2026-03-28 --to 2026-03-30 --dry-run)
+check "bare dates are days in the DAG's time zone; 02:30 on the spring-forward day runs at 03:00 CEST" diff \
+    <(grep '  new$' <<<"$out" | cut -d' ' -f1) \
+    <(printf '%s\n' 2026-03-28T01:30:00Z 2026-03-29T01:00:00Z 2026-03-30T00:30:00Z)
+"$CAIRN" dags pause berlin >/dev/null
+rc=0; "$CAIRN" backfill berlin --from 2026-03-28 --to 2026-03-30 --param region=us --wait >/dev/null 2>&1 || rc=$?
+check "a paused DAG still backfills (pause stops the schedule only)" test "$rc" = 0
+check "  --param reaches every run" test "$("$CAIRN" runs list --dag berlin --json |
+    jq -r '[.runs[] | select(.run_type == "backfill") | .params.region] | unique | join(",")')" = us
+check "  and renders in its command" grep -q "ds=2026-03-29 region=us" \
+    <("$CAIRN" logs backfill__2026-03-29T01:00:00Z t --dag berlin)
+
 # --- reprocess modes
 rc=0; out=$("$CAIRN" backfill flaky --from 2026-01-01 --to 2026-01-03 --wait 2>&1) || rc=$?
 check "a backfill with a failed run exits 1" test "$rc" = 1
 check "  the failing date failed" test "$(run_state backfill__2026-01-02T00:00:00Z flaky)" = failed
 check "  the others succeeded" test "$(run_state backfill__2026-01-03T00:00:00Z flaky)" = success
-check "  backfill state failed with 1 failed" test "$(bfj bf-3 '.state + " " + (.progress.failed|tostring)')" = "failed 1"
+check "  backfill state failed with 1 failed" test "$("$CAIRN" backfill list --dag flaky --json | jq -r '.backfills[0] | .state + " " + (.progress.failed|tostring)')" = "failed 1"
 out=$("$CAIRN" backfill flaky --from 2026-01-01 --to 2026-01-03 --reprocess failed --dry-run)
 check "dry run: reprocess failed reruns only the failed date" test \
     "$(grep -c '^2026.*rerun' <<<"$out") $(grep -c '^2026.*skip' <<<"$out")" = "1 2"
