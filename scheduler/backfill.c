@@ -27,6 +27,11 @@ static const char *const reprocess_names[] = {"none", "failed", "all"};
 #define ACT_RERUN 'r'   /* cleared the run there */
 #define ACT_SKIP 's'    /* left the run there alone */
 
+struct bf_progress {
+    int n[RUN_NSTATES];
+    int waiting, skipped;
+};
+
 struct bf {
     char *id;
     int64_t num;
@@ -43,6 +48,8 @@ struct bf {
     enum bf_state state;
     int64_t created_at, ended_at; /* wall ms */
     bool dirty, dates_dirty;
+    struct bf_progress final;     /* counts when it ended (final_valid) */
+    bool final_valid;
 };
 
 struct bf_set {
@@ -105,15 +112,18 @@ iso(int64_t t, char *buf, size_t len)
 
 /* ---------- progress, read from the runs ---------- */
 
-struct bf_progress {
-    int n[RUN_NSTATES];
-    int waiting, skipped;
-};
 
 static void
 bf_progress(struct bf_set *set, const struct bf *b, struct bf_progress *p, json_t *runs)
 {
     memset(p, 0, sizeof(*p));
+    if (!runs && b->state != BF_RUNNING && b->final_valid) {
+        *p = b->final; /* an ended backfill's counts, kept when it ended */
+        return;
+    }
+    struct store_txn *t = NULL;
+    if (store_txn_begin(sched_store(set->s), false, &t) != 0)
+        t = NULL; /* each lookup tries on its own */
     for (size_t i = 0; i < b->ndates; i++) {
         char ld[48], rid[128] = "";
         enum run_state st = RUN_QUEUED;
@@ -124,7 +134,7 @@ bf_progress(struct bf_set *set, const struct bf *b, struct bf_progress *p, json_
         else if (act == ACT_SKIP)
             p->skipped++;
         if (act != ACT_WAITING || runs)
-            found = sched_run_at_date(set->s, b->dag, b->dates[i], rid, sizeof(rid), &st);
+            found = sched_run_at_date_in(set->s, t, b->dag, b->dates[i], rid, sizeof(rid), &st);
         if ((act == ACT_NEW || act == ACT_RERUN) && found)
             p->n[st]++;
         if (!runs)
@@ -139,6 +149,7 @@ bf_progress(struct bf_set *set, const struct bf *b, struct bf_progress *p, json_
                                               "state",
                                               found ? sched_run_state_name(st) : NULL));
     }
+    store_txn_abort(t);
 }
 
 static json_t *
@@ -173,6 +184,8 @@ bf_check_done(struct bf_set *set, struct bf *b)
         return;
     struct bf_progress p;
     bf_progress(set, b, &p, NULL);
+    b->final = p;
+    b->final_valid = true;
     b->state = p.n[RUN_FAILED] || p.n[RUN_CANCELLED] ? BF_FAILED : BF_SUCCESS;
     b->ended_at = clock_wall_ms();
     bf_mark(set, b);
@@ -422,6 +435,8 @@ bf_cancel(struct bf_set *set, const char *id, json_t **out, char *err, size_t er
             !sched_run_finished(st) && sched_cancel(set->s, b->dag, rid, &r, e, sizeof(e)) == 0)
             cancelled++;
     }
+    bf_progress(set, b, &b->final, NULL); /* after its runs were cancelled */
+    b->final_valid = true;
     LOG(LOG_INFO, "CAIRN-BACKFILL-CANCELLED", "backfill %s of %s cancelled (%zu unfinished "
         "run%s cancelled, %zu date%s not started)", b->id, b->dag, cancelled,
         cancelled == 1 ? "" : "s", b->ndates - b->next, b->ndates - b->next == 1 ? "" : "s");
@@ -480,6 +495,15 @@ bf_flush(struct bf_set *set, struct store_txn *t)
                                   bf_state_names[b->state], "created_at",
                                   (json_int_t)b->created_at, "ended_at", (json_int_t)b->ended_at,
                                   "next", (json_int_t)b->next, "actions", b->actions);
+            if (b->final_valid) {
+                json_t *f = json_object();
+                for (int k = 0; k < RUN_NSTATES; k++)
+                    json_object_set_new(f, sched_run_state_name((enum run_state)k),
+                                        json_integer(b->final.n[k]));
+                json_object_set_new(f, "waiting", json_integer(b->final.waiting));
+                json_object_set_new(f, "skipped", json_integer(b->final.skipped));
+                json_object_set_new(j, "final", f);
+            }
             rc = store_put(t, STORE_BACKFILLS, b->id, j);
             json_decref(j);
         }
@@ -548,6 +572,15 @@ load_cb(void *ud, const char *key, const void *json)
     b->state = (enum bf_state)st;
     b->created_at = json_integer_value(json_object_get(j, "created_at"));
     b->ended_at = json_integer_value(json_object_get(j, "ended_at"));
+    json_t *f = json_object_get(j, "final");
+    if (json_is_object(f)) {
+        for (int k = 0; k < RUN_NSTATES; k++)
+            b->final.n[k] = (int)json_integer_value(
+                json_object_get(f, sched_run_state_name((enum run_state)k)));
+        b->final.waiting = (int)json_integer_value(json_object_get(f, "waiting"));
+        b->final.skipped = (int)json_integer_value(json_object_get(f, "skipped"));
+        b->final_valid = true;
+    }
     json_decref(dj);
     if (b->num > lc->set->seq)
         lc->set->seq = b->num;

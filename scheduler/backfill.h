@@ -11,10 +11,12 @@
  * window slot at a time, so scheduled and manual runs queued meanwhile are
  * started between them, oldest first.
  *
- * Progress (done, failed, running, ...) is not stored: it is read from the
- * runs, which are the truth. The backfill's own record keeps its position
- * (next date) and what it did at each date, and is written in the same
- * transaction as the runs it created, so a restart resumes exactly there.
+ * Progress (done, failed, running, ...) of a running backfill is read from
+ * the runs, which are the truth (one read transaction for all its dates); an
+ * ended one keeps the counts it ended with. The backfill's own record keeps
+ * its position (next date) and what it did at each date, and is written in
+ * the same transaction as the runs it created, so a restart resumes exactly
+ * there.
  *
  * Everything here runs on the scheduler's loop thread.
  */

@@ -1302,12 +1302,12 @@ static void lease_end(struct sched *s, struct sched_ti *ti);
 static const char *const date_run_types[] = {"scheduled", "backfill", "manual"};
 
 bool
-sched_run_at_date(struct sched *s, const char *dag, int64_t ld, char *rid, size_t ridlen,
-                  enum run_state *state)
+sched_run_at_date_in(struct sched *s, struct store_txn *txn, const char *dag, int64_t ld,
+                     char *rid, size_t ridlen, enum run_state *state)
 {
     char ts[48];
     cal_format_iso(ld, 0, 1, ts, sizeof(ts));
-    struct store_txn *t = NULL;
+    struct store_txn *t = txn;
     bool found = false;
     for (size_t i = 0; i < 3 && !found; i++) {
         char id[128];
@@ -1333,8 +1333,16 @@ sched_run_at_date(struct sched *s, const char *dag, int64_t ld, char *rid, size_
         if (found)
             snprintf(rid, ridlen, "%s", id);
     }
-    store_txn_abort(t);
+    if (t != txn)
+        store_txn_abort(t);
     return found;
+}
+
+bool
+sched_run_at_date(struct sched *s, const char *dag, int64_t ld, char *rid, size_t ridlen,
+                  enum run_state *state)
+{
+    return sched_run_at_date_in(s, NULL, dag, ld, rid, ridlen, state);
 }
 
 struct sched_run *

@@ -217,6 +217,9 @@ int sched_params_check(const struct dag *d, json_t *params, json_t **out, char *
  * (scheduled__, backfill__ or manual__ followed by the date) and its state. */
 bool sched_run_at_date(struct sched *s, const char *dag, int64_t ld, char *rid, size_t ridlen,
                        enum run_state *state);
+/* The same through an open read transaction txn (many lookups in a row). */
+bool sched_run_at_date_in(struct sched *s, struct store_txn *txn, const char *dag, int64_t ld,
+                          char *rid, size_t ridlen, enum run_state *state);
 /* A new run of the DAG's current version (queued until max_active_runs
  * allows); NULL if the DAG has no valid version or the scheduler stops.
  * The caller has checked that no run exists at ld. */
