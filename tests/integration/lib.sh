@@ -32,7 +32,7 @@ cleanup() {
     done
     if [ "${KEEP:-0}" = 1 ] || [ "$FAILS" -ne 0 ]; then
         echo "test files kept in $T"
-        for f in "$T"/*.log; do [ -f "$f" ] && { echo "--- $f (tail)"; tail -n 30 "$f"; }; done
+        for f in "$T"/*.log; do if [ -f "$f" ]; then echo "--- $f (tail)"; tail -n 30 "$f"; fi; done
     else
         rm -rf "$T"
     fi
