@@ -96,6 +96,7 @@ struct sched {
     int64_t flush_retry_at;
     int64_t clock_skew;      /* seconds added to the wall clock (CAIRN_NOW) */
     int64_t next_schedule;   /* monotonic ms of the next schedule pass */
+    int64_t last_tick;       /* monotonic ms of the last tick, to notice stalls */
     bool stopping;
     bool gc_busy;            /* an artifact collection is removing blobs */
     void (*stop_done)(void *);
@@ -3062,6 +3063,19 @@ tick_cb(uv_timer_t *h)
 {
     struct sched *s = h->data;
     int64_t now = clock_mono_ms(), wall = clock_wall_ms();
+    if (s->last_tick && now - s->last_tick > 1000) {
+        /* this loop was busy (a large publish, a slow disk): heartbeats that
+         * came meanwhile are not read yet, so do not count the stall against
+         * leases and workers */
+        int64_t stall = now - s->last_tick - TICK_MS;
+        for (struct sched_ti *l = s->leases.lnext; l != &s->leases; l = l->lnext)
+            l->lease_expires += stall;
+        for (size_t i = 0; i < s->nworkers; i++)
+            s->workers[i]->last_seen += stall;
+        LOG(LOG_WARN, "CAIRN-LOOP-STALL", "the scheduler's loop was busy for %" PRId64
+            " ms; leases extended by as much", stall);
+    }
+    s->last_tick = now;
 
     if (now >= s->next_rescan) {
         rescan(s);

@@ -192,6 +192,23 @@ check "the interrupted task ran again there and succeeded (attempt 2)" \
     [ "$(wait_run "$RUN5" stubborn 20)/$(ti worker "$RUN5" stubborn hold)/$(ti attempts "$RUN5" stubborn hold)" = success/w2/2 ]
 start_worker w1 --slots 2
 
+# --- the scheduler itself stalls (SIGSTOP) past the lease TTL -------------
+put_dag steady <<'EOF2'
+dag: steady
+defaults: {image: host, retries: 0}
+tasks:
+  work: {command: [sh, -c, 'sleep 4; echo steady']}
+EOF2
+wait_until 10 bash -c "grep -q 'DAG steady' $T/s.log"
+RUN7=$("$CAIRN" trigger steady)
+check "(the steady task runs)" wait_until 20 task_is "$RUN7" steady work running
+kill -STOP "$SCHED_PID"
+sleep 5
+kill -CONT "$SCHED_PID"
+check "a scheduler stalled past the lease TTL does not take the lease back" \
+    [ "$(wait_run "$RUN7" steady 30)/$(ti attempts "$RUN7" steady work)" = success/1 ]
+check "  and logs the stall" logged s "CAIRN-LOOP-STALL"
+
 # both workers stop cleanly and leave nothing behind
 kill_wait "$PID_w1" TERM
 check "w1 exits 0 on SIGTERM" [ "$EXIT_STATUS" = 0 ]
