@@ -35,6 +35,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -88,7 +89,9 @@ struct runc_proc {
     uint64_t oom_late; /* events read after runc removed it (may hold the removal) */
     int64_t grace_ms;
 
-    uv_process_t proc;         /* runc run, or the task itself with isolation none */
+    uv_process_t proc;         /* runc run */
+    uv_poll_t pidpoll;         /* isolation none: the task's pidfd, readable when it exits */
+    int pidfd;                 /* -1 if none */
     uv_process_t helper;       /* runc kill / runc delete */
     uv_timer_t t_kill;         /* timeout, then the SIGTERM -> SIGKILL grace */
     uv_timer_t t_misc;         /* kill retry before exit; output drain deadline after */
@@ -1282,9 +1285,8 @@ progress(struct runc_proc *p)
 }
 
 static void
-exit_cb(uv_process_t *h, int64_t status, int sig)
+proc_exited(struct runc_proc *p, uv_handle_t *h, int64_t status, int sig)
 {
-    struct runc_proc *p = h->data;
     p->t_end = clock_mono_ms();
     p->exited = true;
     p->exit_status = status;
@@ -1306,6 +1308,116 @@ exit_cb(uv_process_t *h, int64_t status, int sig)
         free(state);
     }
     progress(p);
+}
+
+static void
+exit_cb(uv_process_t *h, int64_t status, int sig)
+{
+    proc_exited(h->data, (uv_handle_t *)h, status, sig);
+}
+
+/* Isolation none: the task's pidfd became readable, so it has exited. */
+static void
+pid_cb(uv_poll_t *h, int status, int events)
+{
+    struct runc_proc *p = h->data;
+    (void)status;
+    (void)events;
+    int st = 0;
+    pid_t r = waitpid(p->pid, &st, WNOHANG);
+    if (r == 0)
+        return; /* not yet */
+    int64_t code = 0;
+    int sig = 0;
+    if (r == p->pid && WIFEXITED(st))
+        code = WEXITSTATUS(st);
+    else if (r == p->pid && WIFSIGNALED(st))
+        sig = WTERMSIG(st);
+    uv_poll_stop(h);
+    close(p->pidfd);
+    p->pidfd = -1;
+    proc_exited(p, (uv_handle_t *)h, code, sig);
+}
+
+/* The executable for file, searched in the task's PATH (not the worker's)
+ * when it has no slash, as execvp would in the child. malloc'd or NULL. */
+static char *
+resolve_exe(const char *file, char *const *env)
+{
+    if (strchr(file, '/'))
+        return xstrdup(file);
+    const char *path = RUNC_DEFAULT_PATH + 5;
+    for (size_t i = 0; env && env[i]; i++)
+        if (!strncmp(env[i], "PATH=", 5))
+            path = env[i] + 5;
+    for (const char *d = path; *d;) {
+        size_t n = strcspn(d, ":");
+        char *cand = n ? xasprintf("%.*s/%s", (int)n, d, file) : xasprintf("./%s", file);
+        struct stat st;
+        if (stat(cand, &st) == 0 && S_ISREG(st.st_mode) && access(cand, X_OK) == 0)
+            return cand;
+        free(cand);
+        d += n;
+        if (*d == ':')
+            d++;
+    }
+    return NULL;
+}
+
+/* Isolation none: posix_spawn (glibc: clone with CLONE_VM|CLONE_VFORK, so
+ * no copy of the worker's page tables and no copy-on-write faults after it,
+ * which fork costs per task) in its own session, stdout and stderr on the
+ * pipes, watched through a pidfd. */
+static int
+spawn_none(struct runc_proc *p, uv_loop_t *loop, const struct runc_spec *spec, char **args,
+           char **env, int out_fd, int err_fd, char *errbuf, size_t errlen)
+{
+    char *exe = resolve_exe(args[0], env);
+    if (!exe) {
+        seterr(errbuf, errlen, "spawn %s: no such file or directory", args[0]);
+        return CAIRN_ENOENT;
+    }
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t at;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
+    posix_spawn_file_actions_adddup2(&fa, err_fd, 2);
+    if (spec->workspace_dir)
+        posix_spawn_file_actions_addchdir_np(&fa, spec->workspace_dir);
+    posix_spawnattr_init(&at);
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawnattr_setsigmask(&at, &none);
+    posix_spawnattr_setsigdefault(&at, &all);
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
+                                      POSIX_SPAWN_SETSIGDEF);
+    pid_t pid = 0;
+    int r = posix_spawn(&pid, exe, &fa, &at, args, env);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&at);
+    free(exe);
+    if (r != 0) {
+        seterr(errbuf, errlen, "spawn %s: %s", args[0], strerror(r));
+        return err_from_errno(r);
+    }
+    int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (pfd < 0 || uv_poll_init(loop, &p->pidpoll, pfd) != 0) {
+        int e = errno;
+        kill(-pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        if (pfd >= 0)
+            close(pfd);
+        seterr(errbuf, errlen, "cannot watch the task (pidfd_open: %s)", strerror(e));
+        return CAIRN_EIO;
+    }
+    p->pid = pid;
+    p->pidfd = pfd;
+    p->pidpoll.data = p;
+    p->handles++;
+    uv_poll_start(&p->pidpoll, UV_READABLE, pid_cb);
+    return 0;
 }
 
 static void
@@ -1431,6 +1543,7 @@ runc_start(struct runc_proc **out, uv_loop_t *loop, const struct runc_spec *spec
     p->keep_bundle = spec->keep_bundle;
     p->mem_limited = spec->memory_bytes > 0;
     p->oom_efd = -1;
+    p->pidfd = -1;
     p->grace_ms = spec->kill_grace_ms > 0 ? spec->kill_grace_ms : RUNC_GRACE_MS;
     p->runtime = xstrdup(spec->runtime ? spec->runtime : RUNC_DEFAULT_RUNTIME);
     if (!p->none) {
@@ -1511,23 +1624,38 @@ runc_start(struct runc_proc **out, uv_loop_t *loop, const struct runc_spec *spec
      * and the container has its own PID namespace anyway. */
     o.flags = p->none ? UV_PROCESS_DETACHED : 0;
 
-    p->proc.data = p;
-    p->handles++;
     p->t_start = clock_mono_ms();
-    int r = uv_spawn(loop, &p->proc, &o);
-    free(env);
-    for (int i = 0; i < p->nstreams; i++)
-        close(fds[i][1]);
-    if (r) {
-        seterr(errbuf, errlen, "spawn %s: %s", args[0], uv_strerror(r));
+    if (p->none) {
+        rc = spawn_none(p, loop, spec, args, env, fds[0][1], fds[1][1], errbuf, errlen);
+        free(env);
         for (int i = 0; i < p->nstreams; i++)
-            close(fds[i][0]);
-        proc_discard(p);
-        p->finished = p->free_requested = true;
-        close_handle(p, (uv_handle_t *)&p->proc);
-        return err_from_uv(r);
+            close(fds[i][1]);
+        if (rc) {
+            for (int i = 0; i < p->nstreams; i++)
+                close(fds[i][0]);
+            proc_discard(p);
+            p->finished = p->free_requested = true;
+            maybe_free(p);
+            return rc;
+        }
+    } else {
+        p->proc.data = p;
+        p->handles++;
+        int r = uv_spawn(loop, &p->proc, &o);
+        free(env);
+        for (int i = 0; i < p->nstreams; i++)
+            close(fds[i][1]);
+        if (r) {
+            seterr(errbuf, errlen, "spawn %s: %s", args[0], uv_strerror(r));
+            for (int i = 0; i < p->nstreams; i++)
+                close(fds[i][0]);
+            proc_discard(p);
+            p->finished = p->free_requested = true;
+            close_handle(p, (uv_handle_t *)&p->proc);
+            return err_from_uv(r);
+        }
+        p->pid = uv_process_get_pid(&p->proc);
     }
-    p->pid = uv_process_get_pid(&p->proc);
 
     for (int i = 0; i < p->nstreams; i++) {
         struct runc_stream *s = &p->out[i];
@@ -1538,7 +1666,7 @@ runc_start(struct runc_proc **out, uv_loop_t *loop, const struct runc_spec *spec
         p->handles++;
         s->pipe.data = s;
         /* Once uv_pipe_open succeeded the handle owns the fd. */
-        r = uv_pipe_open(&s->pipe, fds[i][0]);
+        int r = uv_pipe_open(&s->pipe, fds[i][0]);
         if (r)
             close(fds[i][0]);
         else

@@ -39,7 +39,7 @@ start_worker w1
 r=$("$CAIRN" trigger pass)
 check "a DAG passing files between tasks succeeds" test "$(wait_run "$r" pass 60)" = success
 made=$("$CAIRN" logs "$r" make --dag pass | awk '{print $1}')
-used=$("$CAIRN" logs "$r" use --dag pass | head -1 | awk '{print $1}')
+used=$("$CAIRN" logs "$r" use --dag pass | grep ' /inputs/blob$' | awk '{print $1}')
 later=$("$CAIRN" logs "$r" later --dag pass | awk '{print $1}')
 check "the downstream task reads the same bytes (sha256 $made)" test -n "$made" -a "$made" = "$used"
 check "and so does a task two hops away" test "$made" = "$later"
