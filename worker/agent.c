@@ -82,6 +82,8 @@ struct agent {
     int art_busy;          /* output jobs on the thread pool using art */
 
     struct task *tasks;    /* loop thread only */
+    char *pool[64];        /* emptied work folders to reuse (WORKDIR_POOL_MAX) */
+    int npool, pool_seq;
     int running;
     bool draining;
 };
@@ -468,6 +470,67 @@ rm_rf(const char *path)
     nftw(path, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* Work folders are reused: making and removing three folders per task was
+ * most of the worker's CPU time with short tasks (ext4 searches its inode
+ * bitmap past recently deleted inodes on every mkdir). A finished task's
+ * folder is emptied down to workspace/ and outputs/ and parked in
+ * work/.pool; the next task renames it into place. Loop thread only. */
+#define WORKDIR_POOL_MAX 64
+static bool empty_failed; /* set by empty_cb (nftw passes no user data) */
+
+static int
+empty_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    if (ftw->level == 0)
+        return 0;
+    if (ftw->level == 1 && flag == FTW_DP && S_ISDIR(st->st_mode) &&
+        (!strcmp(path + ftw->base, "workspace") || !strcmp(path + ftw->base, "outputs")))
+        return 0;
+    if (remove(path) != 0 && errno != ENOENT)
+        empty_failed = true;
+    return 0;
+}
+
+static void
+workdir_give(struct agent *a, const char *path)
+{
+    empty_failed = false;
+    if (a->npool < WORKDIR_POOL_MAX &&
+        nftw(path, empty_cb, 16, FTW_DEPTH | FTW_PHYS) == 0 && !empty_failed) {
+        char *dst = xasprintf("%s/work/.pool/%d", a->cfg.data_dir, ++a->pool_seq);
+        if (rename(path, dst) == 0) {
+            a->pool[a->npool++] = dst;
+            return;
+        }
+        free(dst);
+    }
+    rm_rf(path);
+}
+
+/* A work folder at path with empty workspace/ and outputs/. */
+static void
+workdir_take(struct agent *a, const char *path)
+{
+    bool reused = false;
+    while (a->npool > 0 && !reused) {
+        char *src = a->pool[--a->npool];
+        reused = rename(src, path) == 0;
+        if (!reused)
+            rm_rf(src);
+        free(src);
+    }
+    char *ws = xasprintf("%s/workspace", path), *outs = xasprintf("%s/outputs", path);
+    if (!reused && mkdir(path, 0755) != 0 && errno == EEXIST) {
+        rm_rf(path);
+        mkdir(path, 0755);
+    }
+    /* (a task may have replaced them: made again if missing, else EEXIST) */
+    mkdir(ws, 0755);
+    mkdir(outs, 0755);
+    free(ws);
+    free(outs);
+}
+
 static void
 task_free(struct agent *a, struct task *t)
 {
@@ -477,7 +540,7 @@ task_free(struct agent *a, struct task *t)
     if (*pp)
         *pp = t->next;
     if (t->workdir) {
-        rm_rf(t->workdir);
+        workdir_give(a, t->workdir);
         free(t->workdir);
     }
     sb_free(&t->logbuf);
@@ -743,12 +806,7 @@ start_lease(struct agent *a, json_t *l)
     /* lease ids are unique and work/ and bundles/ are emptied when the
      * worker starts, so there is nothing to remove first; runc's folders
      * are made once (agent_run) */
-    if (mkdir(t->workdir, 0755) != 0 && errno == EEXIST) {
-        rm_rf(t->workdir);
-        mkdir(t->workdir, 0755);
-    }
-    mkdir(ws, 0755);
-    mkdir(outs, 0755);
+    workdir_take(a, t->workdir);
     const char *mf = json_string_value(json_object_get(l, "metrics"));
     t->metrics_file = mf && !strchr(mf, '/') ? xstrdup(mf) : NULL;
     const char *code = json_string_value(json_object_get(l, "code"));
@@ -1046,6 +1104,9 @@ agent_run(const struct agent_config *cfg)
         rm_rf(w);
         rm_rf(b);
         fs_mkdirs(w);
+        char *pool = xasprintf("%s/.pool", w);
+        fs_mkdirs(pool);
+        free(pool);
         fs_mkdirs(b);
         fs_mkdirs(r);
         free(w);
@@ -1124,6 +1185,8 @@ agent_run(const struct agent_config *cfg)
         LOG(LOG_WARN, "CAIRN-NNG-CLOSE", "closing the scheduler connection hangs (an nng "
             "bug); exiting without waiting for it");
     uv_loop_close(&a->loop);
+    for (int i = 0; i < a->npool; i++)
+        free(a->pool[i]);
     while (a->out_head) {
         struct outmsg *m = a->out_head;
         a->out_head = m->next;
