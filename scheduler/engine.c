@@ -59,6 +59,7 @@ struct sched {
     struct sched_ti **cache_q; /* ready tasks with `cache: true`, looked up before the flush */
     size_t ncache_q, capcache_q, cache_qhead;
     char *models_dir;        /* where `publish:` copies outputs */
+    int npublishing;         /* publish jobs on the thread pool */
     uv_timer_t tick;
     uv_prepare_t prepare;
     uv_fs_event_t fsev;
@@ -600,18 +601,50 @@ lineage_metrics(const struct sched_run *r, size_t idx)
     return m;
 }
 
-/* Copy ti's `publish` outputs into the models folder with a record of the
- * run (publish.h); sets ti->published. */
-static int
-ti_publish(struct sched *s, struct sched_ti *ti, char *err, size_t errlen)
+/* What publishing ti's `publish` outputs takes (publish.h), prepared on
+ * the loop so that the copy itself can run on any thread. */
+struct publish_job {
+    uv_work_t req;
+    struct sched *s;
+    char *dag, *run_id, *task, *release, *record, *err_text;
+    int attempt;
+    struct publish_file *pf;
+    size_t npf;
+    json_t *files;         /* [{name, sha256, size}] for ti->published */
+    char *dir;             /* the release folder, on success */
+    int rc;
+    char err[512];
+};
+
+static void
+publish_job_free(struct publish_job *j)
+{
+    for (size_t i = 0; i < j->npf; i++) {
+        free((char *)j->pf[i].name);
+        free((char *)j->pf[i].sha256);
+    }
+    free(j->pf);
+    free(j->dag);
+    free(j->run_id);
+    free(j->task);
+    free(j->release);
+    free(j->record);
+    free(j->dir);
+    json_decref(j->files);
+    free(j);
+}
+
+static struct publish_job *
+publish_prepare(struct sched *s, struct sched_ti *ti, char *err, size_t errlen)
 {
     const struct sched_run *r = ti->run;
     const struct dag *d = r->dv->dag;
     const struct dag_task *t = &d->tasks[ti->idx];
-    struct publish_file *pf = xcalloc(t->npublish + 1, sizeof(*pf));
-    json_t *files = json_array();
-    int rc = 0;
-    for (size_t i = 0; i < t->npublish && !rc; i++) {
+    struct publish_job *j = xcalloc(1, sizeof(*j));
+    j->s = s;
+    j->pf = xcalloc(t->npublish + 1, sizeof(*j->pf));
+    j->files = json_array();
+    for (size_t i = 0; i < t->npublish; i++) {
         json_t *found = NULL, *v;
         size_t k;
         json_array_foreach(ti->outputs, k, v)
@@ -619,21 +652,18 @@ ti_publish(struct sched *s, struct sched_ti *ti, char *err, size_t errlen)
             if (!strcmp(json_string_value(json_object_get(v, "name")) ?: "", t->publish[i]))
                 found = v;
         }
-        if (!found) {
+        const char *sha = found ? json_string_value(json_object_get(found, "sha256")) : NULL;
+        if (!sha) {
             snprintf(err, errlen, "output '%s' was not stored", t->publish[i]);
-            rc = CAIRN_ENOENT;
-            break;
+            publish_job_free(j);
+            return NULL;
         }
-        pf[i].name = t->publish[i];
-        pf[i].sha256 = json_string_value(json_object_get(found, "sha256"));
-        json_array_append_new(files, json_pack("{s:s, s:O, s:O}", "name", t->publish[i],
-                                               "sha256", json_object_get(found, "sha256"),
-                                               "size", json_object_get(found, "size")));
-    }
-    if (rc) {
-        free(pf);
-        json_decref(files);
-        return rc;
+        j->pf[j->npf].name = xstrdup(t->publish[i]);
+        j->pf[j->npf].sha256 = xstrdup(sha);
+        j->npf++;
+        json_array_append_new(j->files, json_pack("{s:s, s:s, s:O}", "name", t->publish[i],
+                                                  "sha256", sha, "size",
+                                                  json_object_get(found, "size")));
     }
     /* the params the run used: defaults with its overrides */
     json_t *params = json_object();
@@ -645,34 +675,120 @@ ti_publish(struct sched *s, struct sched_ti *ti, char *err, size_t errlen)
     json_t *rec = json_pack("{s:s, s:s, s:s, s:i, s:s, s:s, s:o, s:O, s:o, s:o}", "dag", r->dag,
                             "run_id", r->run_id, "task", t->name, "attempt", ti->attempts,
                             "logical_date", ld, "dag_version", d->version, "params", params,
-                            "files", files, "metrics", lineage_metrics(r, ti->idx),
+                            "files", j->files, "metrics", lineage_metrics(r, ti->idx),
                             "published_at", sched_json_time(clock_wall_ms()));
     json_object_set_new(rec, "cached_from",
                         ti->cached_from ? json_deep_copy(ti->cached_from) : json_null());
     char *text = json_dumps(rec, JSON_INDENT(2));
-    char *rtext = xasprintf("%s\n", text ? text : "{}");
-    char *release = ti->cached ? xasprintf("%s-cached", r->run_id)
-                               : xasprintf("%s-a%d", r->run_id, ti->attempts);
-    char *dir = NULL;
-    rc = publish_release(s->art, s->models_dir, r->dag, t->name, release, pf, t->npublish, rtext,
-                         &dir, err, errlen);
-    if (rc == 0) {
-        json_decref(ti->published);
-        char *latest = xasprintf("%s/%s/%s/latest", s->models_dir, r->dag, t->name);
-        ti->published = json_pack("{s:s, s:s, s:O}", "path", dir, "latest", latest, "files",
-                                  files);
-        free(latest);
-        LOG(LOG_NOTICE, "CAIRN-PUBLISHED", "%s/%s/%s: published %zu file%s to %s", r->dag,
-            r->run_id, t->name, t->npublish, t->npublish == 1 ? "" : "s", dir);
-    }
-    free(dir);
-    free(release);
-    free(rtext);
+    j->record = xasprintf("%s\n", text ? text : "{}");
     free(text);
     json_decref(rec);
-    json_decref(files);
-    free(pf);
+    j->release = ti->cached ? xasprintf("%s-cached", r->run_id)
+                            : xasprintf("%s-a%d", r->run_id, ti->attempts);
+    j->dag = xstrdup(r->dag);
+    j->run_id = xstrdup(r->run_id);
+    j->task = xstrdup(t->name);
+    j->attempt = ti->attempts;
+    return j;
+}
+
+static void
+publish_run(struct publish_job *j)
+{
+    j->rc = publish_release(j->s->art, j->s->models_dir, j->dag, j->task, j->release, j->pf,
+                            j->npf, j->record, &j->dir, j->err, sizeof(j->err));
+}
+
+/* Record a successful publish on ti. */
+static void
+publish_apply(struct sched *s, struct sched_ti *ti, const struct publish_job *j)
+{
+    json_decref(ti->published);
+    char *latest = xasprintf("%s/%s/%s/latest", s->models_dir, j->dag, j->task);
+    ti->published = json_pack("{s:s, s:s, s:O}", "path", j->dir, "latest", latest, "files",
+                              j->files);
+    free(latest);
+    LOG(LOG_NOTICE, "CAIRN-PUBLISHED", "%s/%s/%s: published %zu file%s to %s", j->dag,
+        j->run_id, j->task, j->npf, j->npf == 1 ? "" : "s", j->dir);
+}
+
+/* Publish ti's outputs now, on the loop (a cache hit: the task never ran). */
+static int
+ti_publish(struct sched *s, struct sched_ti *ti, char *err, size_t errlen)
+{
+    struct publish_job *j = publish_prepare(s, ti, err, errlen);
+    if (!j)
+        return CAIRN_ENOENT;
+    publish_run(j);
+    int rc = j->rc;
+    if (rc == 0)
+        publish_apply(s, ti, j);
+    else
+        snprintf(err, errlen, "%s", j->err);
+    publish_job_free(j);
     return rc;
+}
+
+static void attempt_failed(struct sched *s, struct sched_ti *ti);
+
+static void
+publish_work(uv_work_t *req)
+{
+    publish_run(req->data);
+}
+
+/* The copy for a task that ran is done (thread pool): the task succeeds, or
+ * the attempt fails like any other. */
+static void
+publish_done(uv_work_t *req, int status)
+{
+    struct publish_job *j = req->data;
+    struct sched *s = j->s;
+    (void)status;
+    s->npublishing--;
+    if (s->stopping) {
+        /* the last commit is done: a restart takes the task back (its lease
+         * expires without costing a retry) and runs it again */
+        LOG(LOG_WARN, "CAIRN-PUBLISH-STOPPED", "%s/%s/%s: publish finished during the stop; "
+            "the task runs again after a restart", j->dag, j->run_id, j->task);
+        publish_job_free(j);
+        if (--s->closing_handles == 0 && s->stop_done)
+            s->stop_done(s->stop_ud);
+        return;
+    }
+    struct sched_run *r = sched_find_run(s, j->dag, j->run_id);
+    long idx = r ? dag_task_index(r->dv->dag, j->task) : -1;
+    struct sched_ti *ti = idx >= 0 ? &r->tis[idx] : NULL;
+    if (!ti || !ti->publishing || ti->attempts != j->attempt) {
+        LOG(LOG_INFO, "CAIRN-PUBLISH-DROPPED", "%s/%s/%s attempt %d: published after the "
+            "task moved on (cancelled or cleared); the release stays in the models folder",
+            j->dag, j->run_id, j->task, j->attempt);
+        publish_job_free(j);
+        return;
+    }
+    ti->publishing = false;
+    if (j->rc == 0) {
+        publish_apply(s, ti, j);
+        ti->artifacts_dirty = true;
+        const struct dag_task *t = &r->dv->dag->tasks[ti->idx];
+        if (t->cache && ti->cache_key[0])
+            cache_store(s, ti);
+        ti_finish(s, ti, TI_SUCCESS);
+    } else {
+        /* the files stay in the artifact store; the attempt is retried
+         * like any failure, and a success counts only once published */
+        LOG(LOG_ERR, "CAIRN-PUBLISH-FAILED", "%s/%s/%s attempt %d: cannot publish: %s", j->dag,
+            j->run_id, j->task, j->attempt, j->err);
+        free(ti->error);
+        ti->error = xasprintf("cannot publish to the models folder: %s", j->err);
+        json_decref(ti->outputs);
+        ti->outputs = NULL;
+        json_decref(ti->metrics);
+        ti->metrics = NULL;
+        attempt_failed(s, ti);
+    }
+    publish_job_free(j);
+    dispatch_parked(s);
 }
 
 /* A ready task instance with `cache: true`: if an earlier successful
@@ -1565,7 +1681,7 @@ sched_cancel(struct sched *s, const char *dag, const char *run_id, struct sched_
         struct sched_ti *ti = &r->tis[i];
         if (sched_ti_terminal(ti->state))
             continue;
-        if (ti->state == TI_LEASED || ti->state == TI_RUNNING) {
+        if ((ti->state == TI_LEASED || ti->state == TI_RUNNING) && !ti->publishing) {
             struct sched_worker *w = ti->worker;
             int64_t id = ti->lease_id;
             lease_end(s, ti);
@@ -1573,6 +1689,7 @@ sched_cancel(struct sched *s, const char *dag, const char *run_id, struct sched_
                 reply_cancel(s, w, id); /* else its next heartbeat learns it */
             killed++;
         }
+        ti->publishing = false; /* a publish still copying is dropped when done */
         free(ti->error);
         ti->error = xstrdup("cancelled");
         ti_finish(s, ti, TI_CANCELLED);
@@ -2291,18 +2408,21 @@ handle_result(struct sched *s, struct wire_req *req)
             }
         }
         const struct dag_task *t = &ti->run->dv->dag->tasks[ti->idx];
-        if (t->npublish && ti_publish(s, ti, err, sizeof(err)) != 0) {
-            /* the files stay in the artifact store; the attempt is retried
-             * like any failure, and a success counts only once published */
-            LOG(LOG_ERR, "CAIRN-PUBLISH-FAILED", "%s/%s/%s attempt %d: cannot publish: %s",
-                ti->run->dag, ti->run->run_id, t->name, ti->attempts, err);
-            free(ti->error);
-            ti->error = xasprintf("cannot publish to the models folder: %s", err);
-            json_decref(ti->outputs);
-            ti->outputs = NULL;
-            json_decref(ti->metrics);
-            ti->metrics = NULL;
-            attempt_failed(s, ti);
+        if (t->npublish) {
+            /* the copy runs on the thread pool; the task stays running
+             * (without a lease) until it is done: publish_done */
+            struct publish_job *j = publish_prepare(s, ti, err, sizeof(err));
+            if (j) {
+                j->req.data = j;
+                ti->publishing = true;
+                ti_dirty(s, ti, false);
+                s->npublishing++;
+                uv_queue_work(s->loop, &j->req, publish_work, publish_done);
+            } else {
+                free(ti->error);
+                ti->error = xasprintf("cannot publish to the models folder: %s", err);
+                attempt_failed(s, ti);
+            }
             ack(s, req, true, NULL);
             dispatch_parked(s);
             return;
@@ -2434,6 +2554,8 @@ ti_record(const struct sched_ti *ti)
                      ti->metrics ? json_incref(ti->metrics) : json_object());
     if (ti->attempt_base)
         json_object_set_new(j, "attempt_base", json_integer(ti->attempt_base));
+    if (ti->publishing)
+        json_object_set_new(j, "publishing", json_true());
     json_object_set_new(j, "cached", json_boolean(ti->cached));
     json_object_set_new(j, "cached_from",
                         ti->cached_from ? json_incref(ti->cached_from) : json_null());
@@ -3575,7 +3697,7 @@ sched_stop(struct sched *s, void (*done)(void *ud), void *ud)
             af[i].fn(af[i].ud, false);
         free(af);
     }
-    s->closing_handles = 3 + (s->fsev_on ? 1 : 0);
+    s->closing_handles = 3 + (s->fsev_on ? 1 : 0) + s->npublishing;
     uv_timer_stop(&s->tick);
     uv_close((uv_handle_t *)&s->tick, handle_closed);
     uv_prepare_stop(&s->prepare);
