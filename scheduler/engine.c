@@ -695,8 +695,17 @@ publish_prepare(struct sched *s, struct sched_ti *ti, char *err, size_t errlen)
 static void
 publish_run(struct publish_job *j)
 {
-    j->rc = publish_release(j->s->art, j->s->models_dir, j->dag, j->task, j->release, j->pf,
-                            j->npf, j->record, &j->dir, j->err, sizeof(j->err));
+    j->rc = publish_build(j->s->art, j->s->models_dir, j->dag, j->task, j->release, j->pf,
+                          j->npf, j->record, &j->dir, j->err, sizeof(j->err));
+}
+
+/* Point `latest` at the built release (loop thread). */
+static void
+publish_finish(struct publish_job *j)
+{
+    if (j->rc == 0)
+        j->rc = publish_switch(j->s->models_dir, j->dag, j->task, j->release, j->err,
+                               sizeof(j->err));
 }
 
 /* Record a successful publish on ti. */
@@ -720,6 +729,7 @@ ti_publish(struct sched *s, struct sched_ti *ti, char *err, size_t errlen)
     if (!j)
         return CAIRN_ENOENT;
     publish_run(j);
+    publish_finish(j);
     int rc = j->rc;
     if (rc == 0)
         publish_apply(s, ti, j);
@@ -761,12 +771,14 @@ publish_done(uv_work_t *req, int status)
     struct sched_ti *ti = idx >= 0 ? &r->tis[idx] : NULL;
     if (!ti || !ti->publishing || ti->attempts != j->attempt) {
         LOG(LOG_INFO, "CAIRN-PUBLISH-DROPPED", "%s/%s/%s attempt %d: published after the "
-            "task moved on (cancelled or cleared); the release stays in the models folder",
+            "task moved on (cancelled or cleared); the release stays in the models folder and "
+            "latest is left alone",
             j->dag, j->run_id, j->task, j->attempt);
         publish_job_free(j);
         return;
     }
     ti->publishing = false;
+    publish_finish(j); /* latest moves only for a task that is still there */
     if (j->rc == 0) {
         publish_apply(s, ti, j);
         ti->artifacts_dirty = true;

@@ -100,7 +100,8 @@ build_release(struct art_store *art, const char *releases, const char *final, co
               const struct publish_file *files, size_t nfiles, const char *record, char *err,
               size_t errlen)
 {
-    char *tmp = xasprintf("%s/.tmp-%s-%ld-%u", releases, rel, (long)getpid(), publish_seq++);
+    unsigned seq = __atomic_fetch_add(&publish_seq, 1, __ATOMIC_RELAXED);
+    char *tmp = xasprintf("%s/.tmp-%s-%ld-%u", releases, rel, (long)getpid(), seq);
     int rc = 0;
     if (mkdir(tmp, 0755) != 0) {
         rc = sys_err(err, errlen, errno, "cannot create", tmp);
@@ -143,54 +144,77 @@ build_release(struct art_store *art, const char *releases, const char *final, co
 }
 
 int
-publish_release(struct art_store *art, const char *models_dir, const char *dag,
-                const char *task, const char *release, const struct publish_file *files,
-                size_t nfiles, const char *record, char **dir_out, char *err, size_t errlen)
+publish_build(struct art_store *art, const char *models_dir, const char *dag, const char *task,
+              const char *release, const struct publish_file *files, size_t nfiles,
+              const char *record, char **dir_out, char *err, size_t errlen)
 {
     char *sdag = safe_name(dag), *stask = safe_name(task), *rel = safe_name(release);
-    char *base = xasprintf("%s/%s/%s", models_dir, sdag, stask);
-    char *releases = xasprintf("%s/releases", base);
+    char *releases = xasprintf("%s/%s/%s/releases", models_dir, sdag, stask);
     char *final = xasprintf("%s/%s", releases, rel);
-    char *target = xasprintf("releases/%s", rel);
-    char *link = xasprintf("%s/.latest-%ld-%u", base, (long)getpid(), publish_seq++);
-    char *latest = xasprintf("%s/latest", base);
     int rc = 0;
     struct stat st;
     if (fs_mkdirs(releases) != 0) {
         rc = sys_err(err, errlen, errno, "cannot create", releases);
-        goto out;
-    }
-    if (stat(final, &st) != 0 || !S_ISDIR(st.st_mode)) {
+    } else if (stat(final, &st) != 0 || !S_ISDIR(st.st_mode)) {
         rc = build_release(art, releases, final, rel, files, nfiles, record, err, errlen);
         if (!rc)
             rc = fsync_path(releases, O_DIRECTORY, err, errlen);
-        if (rc)
-            goto out;
     }
-    unlink(link);
-    if (symlink(target, link) != 0) {
-        rc = sys_err(err, errlen, errno, "cannot create the link", link);
-        goto out;
-    }
-    if (rename(link, latest) != 0) {
-        rc = sys_err(err, errlen, errno, "cannot switch", latest);
-        unlink(link);
-        goto out;
-    }
-    rc = fsync_path(base, O_DIRECTORY, err, errlen);
     if (!rc && dir_out) {
         *dir_out = final;
         final = NULL;
     }
-out:
+    free(sdag);
+    free(stask);
+    free(rel);
+    free(releases);
+    free(final);
+    return rc;
+}
+
+int
+publish_switch(const char *models_dir, const char *dag, const char *task, const char *release,
+               char *err, size_t errlen)
+{
+    char *sdag = safe_name(dag), *stask = safe_name(task), *rel = safe_name(release);
+    char *base = xasprintf("%s/%s/%s", models_dir, sdag, stask);
+    char *target = xasprintf("releases/%s", rel);
+    unsigned seq = __atomic_fetch_add(&publish_seq, 1, __ATOMIC_RELAXED);
+    char *link = xasprintf("%s/.latest-%ld-%u", base, (long)getpid(), seq);
+    char *latest = xasprintf("%s/latest", base);
+    int rc = 0;
+    unlink(link);
+    if (symlink(target, link) != 0) {
+        rc = sys_err(err, errlen, errno, "cannot create the link", link);
+    } else if (rename(link, latest) != 0) {
+        rc = sys_err(err, errlen, errno, "cannot switch", latest);
+        unlink(link);
+    } else {
+        rc = fsync_path(base, O_DIRECTORY, err, errlen);
+    }
     free(sdag);
     free(stask);
     free(rel);
     free(base);
-    free(releases);
-    free(final);
     free(target);
     free(link);
     free(latest);
+    return rc;
+}
+
+int
+publish_release(struct art_store *art, const char *models_dir, const char *dag,
+                const char *task, const char *release, const struct publish_file *files,
+                size_t nfiles, const char *record, char **dir_out, char *err, size_t errlen)
+{
+    char *dir = NULL;
+    int rc = publish_build(art, models_dir, dag, task, release, files, nfiles, record, &dir, err,
+                           errlen);
+    if (!rc)
+        rc = publish_switch(models_dir, dag, task, release, err, errlen);
+    if (!rc && dir_out)
+        *dir_out = dir;
+    else
+        free(dir);
     return rc;
 }

@@ -43,4 +43,14 @@ int publish_release(struct art_store *art, const char *models_dir, const char *d
                     const char *task, const char *release, const struct publish_file *files,
                     size_t nfiles, const char *record, char **dir_out, char *err, size_t errlen);
 
+/* publish_release in two steps, for a copy made on another thread: build
+ * RELEASE (any thread; `latest` unchanged), then switch `latest` to it (the
+ * scheduler's loop, once the task is known to have succeeded). Same errors
+ * as publish_release. */
+int publish_build(struct art_store *art, const char *models_dir, const char *dag, const char *task,
+                  const char *release, const struct publish_file *files, size_t nfiles,
+                  const char *record, char **dir_out, char *err, size_t errlen);
+int publish_switch(const char *models_dir, const char *dag, const char *task, const char *release,
+                   char *err, size_t errlen);
+
 #endif
