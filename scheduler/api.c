@@ -41,8 +41,8 @@ split_path(char *path, char **seg, size_t n)
     return k;
 }
 
-static char *
-query(const struct http_req *req, const char *name)
+char *
+api_query(const struct http_req *req, const char *name)
 {
     char *v = NULL;
     if (http_query_get(req->query, name, &v) != 0)
@@ -219,7 +219,7 @@ static void
 get_runs(struct sched *s, struct http_conn *c, const struct http_req *req)
 {
     struct list_ctx lc = {0};
-    char *dag = query(req, "dag"), *state = query(req, "state"), *limit_s = query(req, "limit");
+    char *dag = api_query(req, "dag"), *state = api_query(req, "state"), *limit_s = api_query(req, "limit");
     long limit = 100;
     if (limit_s) {
         char *end;
@@ -329,7 +329,7 @@ ti_collect_cb(void *ud, const char *key, const void *json)
 static void
 get_run(struct sched *s, struct http_conn *c, const struct http_req *req, const char *run_id)
 {
-    char *dag = query(req, "dag"), err[256];
+    char *dag = api_query(req, "dag"), err[256];
     struct store_txn *t = NULL;
     int status = 500;
     if (dag) {
@@ -419,7 +419,7 @@ static json_t *
 load_attempts(struct sched *s, const struct http_req *req, const char *run_id, const char *task,
               char **dag_out, int *status, char *err, size_t errlen)
 {
-    char *dag = query(req, "dag");
+    char *dag = api_query(req, "dag");
     struct store_txn *t = NULL;
     if (store_txn_begin(sched_store(s), false, &t) != 0) {
         *status = 503;
@@ -483,7 +483,7 @@ get_logs(struct sched *s, struct http_conn *c, const struct http_req *req, const
         http_respond_error(c, status, status == 404 ? "not_found" : "conflict", "%s", err);
         return;
     }
-    char *as = query(req, "attempt"), *os = query(req, "offset"), *ls = query(req, "limit");
+    char *as = api_query(req, "attempt"), *os = api_query(req, "offset"), *ls = api_query(req, "limit");
     long attempt = (long)json_array_size(arr), offset = 0, limit = LOG_CHUNK_MAX;
     if (as)
         attempt = strtol(as, NULL, 10);
@@ -572,7 +572,7 @@ static void
 get_artifacts(struct sched *s, struct http_conn *c, const struct http_req *req,
               const char *run_id)
 {
-    char *dag = query(req, "dag"), err[256];
+    char *dag = api_query(req, "dag"), err[256];
     int status = 500;
     struct store_txn *t = NULL;
     if (store_txn_begin(sched_store(s), false, &t) != 0) {
@@ -688,7 +688,7 @@ static char *
 run_dag(struct sched *s, struct http_conn *c, const struct http_req *req, json_t *body,
         const char *run_id)
 {
-    char *dag = query(req, "dag");
+    char *dag = api_query(req, "dag");
     const char *bd = json_string_value(json_object_get(body, "dag"));
     if (!dag && bd)
         dag = xstrdup(bd);
@@ -758,7 +758,7 @@ backfill_routes(struct sched *s, struct http_conn *c, const struct http_req *req
     char err[256];
     json_t *out = NULL;
     if (n == 3 && get) {
-        char *dag = query(req, "dag");
+        char *dag = api_query(req, "dag");
         http_respond_json(c, 200,
                           json_pack("{s:o}", "backfills", bf_list(sched_backfills(s), dag)));
         free(dag);
@@ -838,7 +838,7 @@ api_handle(void *ud, struct http_conn *c, const struct http_req *req)
             sched_after_commit(s, trigger_committed, tw);
         }
     } else if (n == 5 && !strcmp(seg[2], "dags") && !strcmp(seg[4], "next-runs") && get) {
-        char *ns = query(req, "n");
+        char *ns = api_query(req, "n");
         int cnt = ns ? (int)strtol(ns, NULL, 10) : 5;
         free(ns);
         if (cnt <= 0 || cnt > 1000)

@@ -15,5 +15,7 @@ struct store_txn;
  * *status 404 (no such run) or 409 (ambiguous) and a message in err. */
 json_t *api_load_run(struct sched *s, struct store_txn *t, const char *dag, const char *run_id,
                      int *status, char *err, size_t errlen);
+/* The decoded value of query parameter name (malloc'd), or NULL if absent. */
+char *api_query(const struct http_req *req, const char *name);
 
 #endif

@@ -26,15 +26,6 @@
 
 #define SEP "\x1f"
 
-static char *
-query(const struct http_req *req, const char *name)
-{
-    char *v = NULL;
-    if (http_query_get(req->query, name, &v) != 0)
-        return NULL;
-    return v;
-}
-
 static const char *
 jstr(const json_t *o, const char *key)
 {
@@ -132,7 +123,7 @@ static json_t *
 load_pointer(struct sched *s, const struct http_req *req, const char *run_id, const char *task,
              const char *name, int *status, char *err, size_t errlen)
 {
-    char *dag = query(req, "dag");
+    char *dag = api_query(req, "dag");
     struct store_txn *t = NULL;
     json_t *p = NULL;
     if (store_txn_begin(sched_store(s), false, &t) != 0) {
@@ -555,7 +546,7 @@ void
 api_ml_lineage_artifact(struct sched *s, struct http_conn *c, const struct http_req *req,
                         const char *run_id, const char *task, const char *name)
 {
-    char err[512], *dag = query(req, "dag");
+    char err[512], *dag = api_query(req, "dag");
     int status = 500;
     struct store_txn *t = NULL;
     json_t *ptr = NULL;
@@ -655,7 +646,7 @@ col_cmp(const void *a, const void *b, void *arg)
 void
 api_ml_metrics(struct sched *s, struct http_conn *c, const struct http_req *req, const char *dag)
 {
-    char *metric = query(req, "metric"), *lasts = query(req, "last");
+    char *metric = api_query(req, "metric"), *lasts = api_query(req, "last");
     long last = METRICS_LAST_DEFAULT;
     if (lasts) {
         char *end;
