@@ -343,7 +343,7 @@ pointer_of_entry(struct store_txn *t, const json_t *e, const char *sha)
 static json_t *lineage_node(struct lineage *lg, json_t *ptr, int depth);
 
 /* An input of an attempt as a node: the upstream pointer it came from,
- * expanded, or a stub saying why it cannot be. */
+ * expanded, or a placeholder node saying why it cannot be. */
 static json_t *
 lineage_input(struct lineage *lg, const json_t *in, const char *dag, const char *run_id, int depth)
 {
