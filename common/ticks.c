@@ -93,7 +93,7 @@ ticks_range(const struct dag *d, int64_t from, int64_t to, int64_t *out, size_t 
     if (d->has_end && to > d->end_date)
         to = d->end_date;
     size_t n = 0;
-    for (int64_t t = tick_at_or_after(d, from); t >= 0 && t <= to;
+    for (int64_t t = tick_at_or_after(d, from); t >= 0 && t <= to && n <= max;
          t = cron_next(&d->cron, d->tz, t)) {
         if (n < max)
             out[n] = t;

@@ -36,7 +36,8 @@ bool ticks_next(const struct dag *d, bool has_cursor, int64_t cursor, int64_t no
 
 /* Logical dates of the ticks t with from <= t <= to (both UTC seconds,
  * inclusive), within start_date/end_date, ascending, at most max. Returns
- * how many there are in total (which may exceed max). */
+ * how many there are, or max + 1 if there are more than max (counting
+ * stops there, so a huge range costs no more than max ticks). */
 size_t ticks_range(const struct dag *d, int64_t from, int64_t to, int64_t *out, size_t max);
 
 #endif

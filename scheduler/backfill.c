@@ -346,8 +346,8 @@ bf_create(struct bf_set *set, const struct bf_request *req, json_t **out, char *
                      "[%s, %s]%s", req->dag, d->schedule, d->timezone ? d->timezone : "UTC",
                      a, b2, d->has_start || d->has_end ? " within its start_date/end_date" : "");
         else
-            snprintf(err, errlen, "the range has %zu logical dates; a backfill takes at most "
-                     "%d: split it", n, BF_MAX_DATES);
+            snprintf(err, errlen, "the range has more than %d logical dates, the most a "
+                     "backfill takes: split it", BF_MAX_DATES);
         free(dates);
         json_decref(params);
         return CAIRN_EINVAL;

@@ -221,4 +221,16 @@ check "a bad date" grep -q "is not a date" <<<"$(err bf --from 2026-13-01 --to 2
 check "an unknown param" grep -q "unknown param" <<<"$(err bf --from 2026-01-01 --to 2026-01-02 --param nope=1)"
 rc=0; "$CAIRN" backfill bf --from 2026-01-01 --to 2026-01-02 --reprocess some >/dev/null 2>&1 || rc=$?
 check "a bad --reprocess is a usage error (2)" test "$rc" = 2
+put_dag minutely <<'YAML'
+dag: minutely
+schedule: "* * * * *"
+start_date: 2000-01-01
+catchup: false
+tasks:
+  t: {command: [true]}
+YAML
+wait_until 10 bash -c '"$0" dags list --json | jq -e ".dags[] | select(.dag == \"minutely\")"' "$CAIRN"
+check "a range with millions of ticks is refused at once" grep -q "more than 100000 logical dates" \
+    <<<"$(err minutely --from 2000-01-01 --to 2025-12-31)"
+check "  and the scheduler still answers" curl -sf "$CAIRN_SERVER/api/v1/health" -o /dev/null
 finish
