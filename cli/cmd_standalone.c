@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "cliutil.h"
+#include "fs.h"
 #include "util.h"
 
 static volatile sig_atomic_t stop_signal;

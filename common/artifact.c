@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "fs.h"
 #include "log.h"
 #include "util.h"
 
@@ -57,37 +58,19 @@ static void art__msg(char *err, size_t errlen, const char *fmt, ...)
 static void
 art__msg(char *err, size_t errlen, const char *fmt, ...)
 {
-    if (!err || errlen == 0)
-        return;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
+    verrf(0, err, errlen, fmt, ap);
     va_end(ap);
 }
 
-static int
-art__errno_code(int e)
-{
-    switch (e) {
-    case ENOENT:
-    case ENOTDIR:
-        return CAIRN_ENOENT;
-    case ENOSPC:
-    case EDQUOT:
-        return CAIRN_EFULL;
-    case ENOMEM:
-        return CAIRN_ENOMEM;
-    default:
-        return CAIRN_EIO;
-    }
-}
 
 /* Translate errno e into a code, with "what path: strerror" as message. */
 static int
 art__sys(char *err, size_t errlen, int e, const char *what, const char *path)
 {
     art__msg(err, errlen, "%s %s: %s", what, path, strerror(e));
-    return art__errno_code(e);
+    return cairn_from_errno(e);
 }
 
 static const char *
@@ -322,21 +305,9 @@ art__mkdir(const char *path, bool *made, char *err, size_t errlen)
 static int
 art__mkdir_p(const char *path, char *err, size_t errlen)
 {
-    char *p = xstrdup(path);
-    int rc = 0;
-    for (char *q = p + 1; *q; q++) {
-        if (*q != '/')
-            continue;
-        *q = '\0';
-        rc = art__mkdir(p, NULL, err, errlen);
-        *q = '/';
-        if (rc)
-            goto out;
-    }
-    rc = art__mkdir(p, NULL, err, errlen);
-out:
-    free(p);
-    return rc;
+    if (fs_mkdirs_mode(path, 0755) != 0)
+        return art__sys(err, errlen, errno, "cannot create folder", path);
+    return 0;
 }
 
 /* ---- file backend ------------------------------------------------------ */

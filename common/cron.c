@@ -67,8 +67,7 @@ cron__fail(struct cron_pctx *px, const char *at, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    if (px->err && px->errlen > 0)
-        vsnprintf(px->err, px->errlen, fmt, ap);
+    verrf(0, px->err, px->errlen, fmt, ap);
     va_end(ap);
     if (px->errcol)
         *px->errcol = (int)(at - px->expr);

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "cal.h"
+#include "fs.h"
 #include "err.h"
 #include "expr.h"
 #include "hmap.h"
@@ -1348,34 +1349,20 @@ dag_load_buffer(struct dag **out, const char *buf, size_t len, const char *file,
 int
 dag_load_file(struct dag **out, const char *path, struct diag_list *dl)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
+    char *buf = NULL;
+    size_t len = 0;
+    int rc = fs_read_all(path, DAG_FILE_MAX, &buf, &len);
+    if (rc == CAIRN_ERANGE) {
+        diag_add(dl, DIAG_ERROR, path, 0, 0, "too-large", NULL, "file is larger than %d MiB",
+                 DAG_FILE_MAX >> 20);
+        return CAIRN_EPARSE;
+    }
+    if (rc) {
         diag_add(dl, DIAG_ERROR, path, 0, 0, "io", NULL, "cannot open: %s", strerror(errno));
         return CAIRN_EIO;
     }
-    struct sb sb;
-    char chunk[65536];
-    size_t n;
-    sb_init(&sb);
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-        if (sb.len + n > DAG_FILE_MAX) {
-            fclose(f);
-            sb_free(&sb);
-            diag_add(dl, DIAG_ERROR, path, 0, 0, "too-large", NULL,
-                     "file is larger than %d MiB", DAG_FILE_MAX >> 20);
-            return CAIRN_EPARSE;
-        }
-        sb_append(&sb, chunk, n);
-    }
-    int ioerr = ferror(f);
-    fclose(f);
-    if (ioerr) {
-        sb_free(&sb);
-        diag_add(dl, DIAG_ERROR, path, 0, 0, "io", NULL, "read error");
-        return CAIRN_EIO;
-    }
-    int rc = dag_load_buffer(out, sb.buf ? sb.buf : "", sb.len, path, dl);
-    sb_free(&sb);
+    rc = dag_load_buffer(out, buf, len, path, dl);
+    free(buf);
     return rc;
 }
 

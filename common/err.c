@@ -1,5 +1,8 @@
 #include "err.h"
 
+#include <errno.h>
+#include <stdio.h>
+
 const char *
 cairn_strerror(int code)
 {
@@ -30,4 +33,43 @@ cairn_err_name(int code)
     default:
         return "CAIRN_EUNKNOWN";
     }
+}
+
+int
+cairn_from_errno(int e)
+{
+    switch (e) {
+    case 0:
+        return 0;
+    case ENOENT:
+    case ENOTDIR:
+        return CAIRN_ENOENT;
+    case EEXIST:
+        return CAIRN_EEXIST;
+    case ENOMEM:
+        return CAIRN_ENOMEM;
+    case ENOSPC:
+    case EDQUOT:
+        return CAIRN_EFULL;
+    default:
+        return CAIRN_EIO;
+    }
+}
+
+int
+verrf(int code, char *err, size_t errlen, const char *fmt, va_list ap)
+{
+    if (err && errlen)
+        vsnprintf(err, errlen, fmt, ap);
+    return code;
+}
+
+int
+errf(int code, char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    verrf(code, err, errlen, fmt, ap);
+    va_end(ap);
+    return code;
 }

@@ -8,6 +8,9 @@
 #ifndef CAIRN_ERR_H
 #define CAIRN_ERR_H
 
+#include <stdarg.h>
+#include <stddef.h>
+
 #define CAIRN_ERR_MAP(XX)                                                      \
     XX(NOMEM, "out of memory")                                                 \
     XX(INVAL, "invalid argument")                                              \
@@ -38,5 +41,20 @@ enum cairn_err {
 const char *cairn_strerror(int code);
 /* Static symbolic name ("CAIRN_ENOENT"); never NULL. */
 const char *cairn_err_name(int code);
+
+/* The one errno -> code map: ENOENT/ENOTDIR -> CAIRN_ENOENT, EEXIST ->
+ * CAIRN_EEXIST, ENOMEM -> CAIRN_ENOMEM, ENOSPC/EDQUOT -> CAIRN_EFULL,
+ * EACCES/EPERM/EROFS -> CAIRN_EIO as every other errno (0 -> 0). Modules
+ * with a foreign library (LMDB, nng, libuv) map its own codes first and
+ * pass errno values here. */
+int cairn_from_errno(int e);
+
+/* Format into an optional error buffer: a no-op when err is NULL or errlen
+ * is 0. Returns code, so `return errf(CAIRN_EINVAL, err, errlen, ...)`. */
+int errf(int code, char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* The same with a va_list. */
+int verrf(int code, char *err, size_t errlen, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
 
 #endif

@@ -107,11 +107,9 @@ expr__fail(struct expr__parser *p, size_t pos, const char *fmt, ...)
     p->failed = true;
     p->errpos = (int)pos;
     p->tok.kind = EXPR__T_ERR;
-    if (p->err && p->errlen) {
-        va_start(ap, fmt);
-        vsnprintf(p->err, p->errlen, fmt, ap);
-        va_end(ap);
-    }
+    va_start(ap, fmt);
+    verrf(0, p->err, p->errlen, fmt, ap);
+    va_end(ap);
 }
 
 /* A short description of token t for "got ..." in messages. */
@@ -767,11 +765,9 @@ expr__efail(struct expr__ev *ev, int code, const char *fmt, ...)
 {
     va_list ap;
 
-    if (ev->err && ev->errlen) {
-        va_start(ap, fmt);
-        vsnprintf(ev->err, ev->errlen, fmt, ap);
-        va_end(ap);
-    }
+    va_start(ap, fmt);
+    verrf(code, ev->err, ev->errlen, fmt, ap);
+    va_end(ap);
     return code;
 }
 

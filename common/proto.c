@@ -47,11 +47,9 @@ proto__fail(int code, char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
 
-    if (err && errlen) {
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
+    va_start(ap, fmt);
+    verrf(code, err, errlen, fmt, ap);
+    va_end(ap);
     return code;
 }
 

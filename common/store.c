@@ -96,14 +96,14 @@ store__code(int rc)
     case MDB_NOTFOUND:
         return CAIRN_ENOENT;
     case MDB_MAP_FULL:
-    case ENOSPC:
-    case EDQUOT:
     case EIO: /* what LMDB reports for a short write: the disk filled up */
         return CAIRN_EFULL;
-    case ENOMEM:
-        return CAIRN_ENOMEM;
     case MDB_VERSION_MISMATCH:
         return CAIRN_EVERSION;
+    case ENOSPC:
+    case EDQUOT:
+    case ENOMEM:
+        return cairn_from_errno(rc);
     default:
         return CAIRN_ESTORE;
     }
@@ -725,11 +725,9 @@ store__open_fail(char *err, size_t errlen, int code, const char *fmt, ...)
 {
     va_list ap;
 
-    if (err && errlen > 0) {
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
+    va_start(ap, fmt);
+    verrf(code, err, errlen, fmt, ap);
+    va_end(ap);
     return code;
 }
 

@@ -64,11 +64,9 @@ tmpl__fail(char *err, size_t errlen, int *errpos, size_t pos, const char *fmt, .
 {
     va_list ap;
 
-    if (err && errlen) {
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
+    va_start(ap, fmt);
+    verrf(0, err, errlen, fmt, ap);
+    va_end(ap);
     if (errpos)
         *errpos = tmpl__pos(pos);
     return CAIRN_EPARSE;

@@ -72,7 +72,7 @@ units__fail(int code, char *err, size_t errlen, const char *what, const char *s,
     if (n < 0 || (size_t)n >= errlen)
         return code;
     va_start(ap, fmt);
-    vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
+    verrf(code, err + n, errlen - (size_t)n, fmt, ap);
     va_end(ap);
     return code;
 }

@@ -37,9 +37,6 @@ char *sb_take(struct sb *sb);
 /* Levenshtein distance, capped: returns cap+1 as soon as it exceeds cap. */
 size_t str_distance(const char *a, const char *b, size_t cap);
 
-/* mkdir -p (mode 0755): 0, or -1 with errno set. */
-int fs_mkdirs(const char *path);
-
 /* Monotonic and wall clocks. */
 int64_t clock_mono_ms(void);
 int64_t clock_wall_ms(void);

@@ -19,6 +19,7 @@
 #include "cache.h"
 #include "cal.h"
 #include "err.h"
+#include "fs.h"
 #include "expr.h"
 #include "http.h"
 #include "log.h"
@@ -3038,28 +3039,14 @@ store_source(struct sched *s, const struct dag *d, const char *buf, size_t len)
     free(key);
 }
 
-static char *
-read_all(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    struct sb sb;
-    char buf[65536];
-    size_t n;
-    sb_init(&sb);
-    while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-        sb_append(&sb, buf, n);
-    fclose(f);
-    *len = sb.len;
-    return sb_take(&sb);
-}
 
 static void
 load_file(struct sched *s, const char *path, const struct stat *st)
 {
     size_t len = 0;
-    char *buf = read_all(path, &len);
+    char *buf = NULL;
+    if (fs_read_all(path, 0, &buf, &len) != 0)
+        buf = NULL;
     struct diag_list dl;
     struct dag *d = NULL;
     diag_list_init(&dl);

@@ -8,6 +8,7 @@
 
 #include "engine.h"
 #include "err.h"
+#include "fs.h"
 #include "log.h"
 #include "util.h"
 #include "ynode.h"
@@ -43,26 +44,20 @@ set(char **dst, const char *v)
 static int
 load_config(struct opts *o, const char *path, int required)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
+    char *text = NULL;
+    size_t len = 0;
+    if (fs_read_all(path, 0, &text, &len) != 0) {
         if (!required && errno == ENOENT)
             return 0;
         fprintf(stderr, "cairn-scheduler: cannot read config %s: %s\n", path, strerror(errno));
         return -1;
     }
-    struct sb sb;
-    char buf[4096];
-    size_t n;
-    sb_init(&sb);
-    while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-        sb_append(&sb, buf, n);
-    fclose(f);
     struct diag_list dl;
     struct ydoc *doc = NULL;
     struct ynode *root = NULL;
     int rc = 0;
     diag_list_init(&dl);
-    if (ydoc_parse(&doc, &root, sb.buf ? sb.buf : "", sb.len, path, &dl) != 0 ||
+    if (ydoc_parse(&doc, &root, text, len, path, &dl) != 0 ||
         (root && root->type != YNODE_MAP)) {
         if (!dl.n)
             diag_add(&dl, DIAG_ERROR, path, 1, 1, "config", NULL, "config must be a mapping");
@@ -101,7 +96,7 @@ load_config(struct opts *o, const char *path, int required)
     diag_print(&dl, stderr);
     diag_list_free(&dl);
     ydoc_free(doc);
-    sb_free(&sb);
+    free(text);
     return rc;
 }
 

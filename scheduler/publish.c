@@ -12,6 +12,7 @@
 
 #include "artifact.h"
 #include "err.h"
+#include "fs.h"
 #include "util.h"
 
 #define RECORD_NAME "publish.json"

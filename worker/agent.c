@@ -19,6 +19,7 @@
 
 #include "artifact.h"
 #include "err.h"
+#include "fs.h"
 #include "log.h"
 #include "proto.h"
 #include "runc.h"

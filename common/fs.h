@@ -1,0 +1,36 @@
+/* fs.h - file system helpers every module shares (prefix: fs_).
+ *
+ * One home for what used to be written per module: reading a whole file,
+ * mkdir -p, and rm -rf. Errors are CAIRN_E* codes through cairn_from_errno
+ * (err.h), with errno left as the failing call set it.
+ */
+#ifndef CAIRN_FS_H
+#define CAIRN_FS_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Read a whole regular file (or anything read(2) ends) into *out, a malloc'd
+ * buffer with a NUL after its *len bytes; at most max bytes (0 = no limit).
+ * *out and *len are set only on success. Errors: CAIRN_ENOENT, CAIRN_ERANGE
+ * (larger than max), CAIRN_EIO etc. from errno. */
+int fs_read_all(const char *path, size_t max, char **out, size_t *len);
+
+/* mkdir -p with mode for every folder it creates (existing ones are left as
+ * they are). 0, or a code with errno set. */
+int fs_mkdirs_mode(const char *path, mode_t mode);
+/* fs_mkdirs_mode(path, 0755); 0 or -1 with errno set (kept for callers
+ * that test against -1). */
+int fs_mkdirs(const char *path);
+
+/* rm -rf: removes path and everything below it without following symbolic
+ * links and without crossing into another file system (a bind mount left
+ * inside is not emptied). A missing path is success. Returns 0 or the code
+ * of the first entry that could not be removed (the walk goes on). */
+int fs_rmtree(const char *path);
+
+/* Remove everything below the folder path but keep the folder itself, with
+ * the same rules as fs_rmtree. 0 only if the folder is now empty. */
+int fs_empty_dir(const char *path);
+
+#endif
