@@ -1,0 +1,253 @@
+/* msg.h - the typed messages of the worker protocol (prefix: msg_).
+ *
+ * proto.h frames bytes (header, MAC, a JSON object as body); this module
+ * gives every body a C struct with one encoder and one strict decoder, so
+ * neither daemon takes a message apart by hand. The JSON on the wire is the
+ * one proto.h documents, field for field: old and new peers interoperate.
+ *
+ * Versioning: HELLO and WELCOME carry "msg_version" (absent = 1). A peer
+ * speaks the lower of the two versions. Decoders ignore members they do not
+ * know (a newer peer may add optional fields) and refuse a message whose
+ * required members are missing or of the wrong type, naming the member with
+ * its path: "field 'leases[2].memory' must be an integer". A field that is
+ * optional is documented as such below and has the stated default when
+ * absent (JSON null counts as absent).
+ *
+ * Ownership: a decoded struct owns every string and array it points to
+ * (copies; the JSON it came from may go at once); msg_clear frees them and
+ * zeroes the struct. Encoders borrow the struct and return a new json_t
+ * object (never NULL for a well-formed struct) that the caller json_decrefs.
+ * Strings in structs are NUL-terminated UTF-8; LOG data may hold any bytes
+ * that are valid UTF-8 (its length is data_len).
+ *
+ * Decoders return 0, or CAIRN_EPROTO with err set (out is then cleared: no
+ * half-built struct is left for the caller to free).
+ */
+#ifndef CAIRN_MSG_H
+#define CAIRN_MSG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "proto.h"
+
+#define MSG_VERSION 1
+
+struct msg_kv {
+    char *key;
+    char *value;
+};
+
+/* HELLO {worker, slots, labels:{k:v}, pid, host, msg_version} */
+struct msg_hello {
+    char *worker;          /* required, non-empty */
+    int64_t slots;         /* required, 1..100000 */
+    struct msg_kv *labels; /* optional object of strings (other values refused) */
+    size_t nlabels;
+    int64_t pid;           /* optional, 0 */
+    char *host;            /* optional, "" */
+    int64_t version;       /* msg_version, optional, 1 */
+};
+
+/* WELCOME {lease_ttl_ms, heartbeat_ms, artifacts, msg_version} */
+struct msg_welcome {
+    int64_t lease_ttl_ms;  /* required, >= 1 */
+    int64_t heartbeat_ms;  /* required, >= 1 */
+    char *artifacts;       /* optional: the scheduler's artifact store URI, NULL */
+    int64_t version;       /* optional, 1 */
+};
+
+/* POLL {worker, free, leases:[lease_id...], wait_ms} */
+struct msg_poll {
+    char *worker;          /* required */
+    int64_t free;          /* required, 0..100000 */
+    int64_t *leases;       /* optional array of lease ids (>= 1) the worker holds */
+    size_t nleases;
+    int64_t wait_ms;       /* optional, 0..600000, 0 */
+};
+
+struct msg_input {
+    char *name;            /* required: mounted at /inputs/<name>; no '/', not . or .. */
+    char *uri;             /* required */
+    char *sha256;          /* required: 64 lower-case hex digits */
+};
+
+/* A lease (an element of WORK's leases). Every field is required unless it
+ * says otherwise: a lease missing "memory" is refused, never read as
+ * unlimited. */
+struct msg_lease {
+    int64_t lease_id;      /* >= 1: the fencing number */
+    char *dag, *run_id, *task;
+    int64_t attempt;       /* >= 1 */
+    char *logical_date;    /* ISO 8601 */
+    char **argv;           /* at least one element */
+    size_t nargv;
+    char **env;            /* "K=V" each */
+    size_t nenv;
+    char *image;
+    int64_t timeout_ms;    /* 0 = none */
+    double cpus;           /* a number, 0 = no limit */
+    int64_t memory;        /* bytes, 0 = no limit */
+    int64_t pids;          /* 0 = no limit */
+    bool network;
+    struct msg_input *inputs;
+    size_t ninputs;
+    char **outputs;        /* declared output file names */
+    size_t noutputs;
+    char *code;            /* optional: the host folder mounted at /pipeline, NULL */
+    char *metrics;         /* optional: the metrics file among the outputs, NULL */
+};
+
+/* A lease of a WORK that did not decode: the worker reports it as failed
+ * (by its id, if it had a valid one) instead of losing the whole WORK. */
+struct msg_bad_lease {
+    int64_t lease_id;      /* 0 if it had no valid lease_id */
+    char *why;
+};
+
+/* WORK {leases:[lease...], cancel:[lease_id...]} */
+struct msg_work {
+    struct msg_lease *leases; /* required array (may be empty); the good ones */
+    size_t nleases;
+    struct msg_bad_lease *bad; /* decode only: the leases that were refused */
+    size_t nbad;
+    int64_t *cancel;       /* required array (may be empty) */
+    size_t ncancel;
+};
+
+/* STARTED {worker, lease_id} */
+struct msg_started {
+    char *worker;
+    int64_t lease_id;      /* >= 1 */
+};
+
+/* LOG {worker, lease_id, stream: 1|2, offset, data} */
+struct msg_log {
+    char *worker;
+    int64_t lease_id;      /* >= 1 */
+    int stream;            /* optional, 1 (stdout) or 2 (stderr), 1 */
+    int64_t offset;        /* >= 0: where data starts in the attempt's log */
+    char *data;            /* data_len bytes + NUL */
+    size_t data_len;
+};
+
+struct msg_output {
+    char *name;
+    char *sha256;          /* 64 lower-case hex digits */
+    int64_t size;          /* >= 0 */
+    char *uri;
+};
+
+struct msg_metric {
+    char *name;
+    double value;
+    bool integer;          /* sent as a JSON integer (kept as one) */
+};
+
+/* RESULT {worker, lease_id, exit_code, signal, oom, timed_out, duration_ms,
+ *         error, outputs:[...], metrics:{k:number}, interrupted} */
+struct msg_result {
+    char *worker;
+    int64_t lease_id;      /* >= 1 */
+    int exit_code;         /* required, -1..255 (-1: did not run) */
+    int signal;            /* optional, 0..128, 0 */
+    bool oom;              /* optional, false */
+    bool timed_out;        /* optional, false */
+    bool interrupted;      /* optional: the worker was stopped under the task, false */
+    int64_t duration_ms;   /* optional, >= 0, 0 */
+    char *error;           /* optional, "" (never NULL once decoded) */
+    struct msg_output *outputs; /* optional array, empty */
+    size_t noutputs;
+    struct msg_metric *metrics; /* optional object; members that are not numbers are
+                                   dropped (a task's metrics file is the task's own) */
+    size_t nmetrics;
+};
+
+/* One item of a BATCH: STARTED, LOG or RESULT. An item that does not decode
+ * does not fail the whole BATCH: its type is 0 and error says why, so the
+ * scheduler answers that item alone with {ok:false}. */
+struct msg_item {
+    int type;              /* PROTO_STARTED, PROTO_LOG, PROTO_RESULT, or 0 */
+    char *error;           /* why the item was refused (type 0), else NULL */
+    union {
+        struct msg_started started;
+        struct msg_log log;
+        struct msg_result result;
+    } u;
+};
+
+/* BATCH {worker, items:[{type, body}...]} */
+struct msg_batch {
+    char *worker;
+    struct msg_item *items;
+    size_t nitems;
+};
+
+/* ACK {ok, reason, code, results:[{ok, reason, code}...]}: results only for
+ * a BATCH (one per item, in order). */
+struct msg_ack {
+    bool ok;               /* required */
+    char *reason;          /* optional, "" */
+    char *code;            /* optional, NULL */
+    struct msg_ack *results;
+    size_t nresults;
+};
+
+/* ERROR {code, message} */
+struct msg_error {
+    char *code;
+    char *message;
+};
+
+/* Any message: type says which member of u is in use. */
+struct msg {
+    int type;              /* PROTO_* */
+    union {
+        struct msg_hello hello;
+        struct msg_welcome welcome;
+        struct msg_poll poll;
+        struct msg_work work;
+        struct msg_started started;
+        struct msg_log log;
+        struct msg_result result;
+        struct msg_batch batch;
+        struct msg_ack ack;
+        struct msg_error error;
+    } u;
+};
+
+/* Decode body (a JSON object, borrowed) of a message of type into *out.
+ * CAIRN_EPROTO (a missing or mistyped field, an unknown type) with err. */
+int msg_decode(int type, const json_t *body, struct msg *out, char *err, size_t errlen);
+/* The JSON body of m (new object). */
+json_t *msg_encode(const struct msg *m);
+/* Free what m owns and zero it; NULL and a zeroed struct are no-ops. */
+void msg_clear(struct msg *m);
+
+/* Frame m (proto_encode of msg_encode). Same errors as proto_encode. */
+int msg_pack(const struct proto_key *k, const struct msg *m, unsigned char **out,
+             size_t *outlen);
+/* proto_decode and msg_decode in one. Errors of either. */
+int msg_unpack(const struct proto_key *k, const unsigned char *buf, size_t len, struct msg *out,
+               char *err, size_t errlen);
+
+/* The pieces on their own, for code that builds or reads one part (the
+ * scheduler encodes each lease once, the worker decodes each lease of a WORK
+ * separately so one bad lease does not lose the others). Same rules as
+ * above; path is the member's place in messages ("leases[2]"), may be NULL. */
+int msg_lease_decode(const json_t *j, const char *path, struct msg_lease *out, char *err,
+                     size_t errlen);
+json_t *msg_lease_encode(const struct msg_lease *l);
+void msg_lease_clear(struct msg_lease *l);
+int msg_result_decode(const json_t *j, const char *path, struct msg_result *out, char *err,
+                      size_t errlen);
+json_t *msg_result_encode(const struct msg_result *r);
+void msg_result_clear(struct msg_result *r);
+
+/* Whether s is 64 lower-case hex digits. */
+bool msg_sha256_valid(const char *s);
+
+#endif
