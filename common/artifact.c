@@ -305,9 +305,11 @@ art__mkdir(const char *path, bool *made, char *err, size_t errlen)
 static int
 art__mkdir_p(const char *path, char *err, size_t errlen)
 {
-    if (fs_mkdirs_mode(path, 0755) != 0)
-        return art__sys(err, errlen, errno, "cannot create folder", path);
-    return 0;
+    int rc = fs_mkdirs_mode(path, 0755);
+    if (rc)
+        art__msg(err, errlen, "cannot create folder %s: %s", path,
+                 errno == ENOTDIR ? "it exists and is not a folder" : strerror(errno));
+    return rc;
 }
 
 /* ---- file backend ------------------------------------------------------ */

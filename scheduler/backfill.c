@@ -8,14 +8,15 @@
 #include "cal.h"
 #include "engine.h"
 #include "err.h"
+#include "hmap.h"
 #include "log.h"
+#include "schema.h"
 #include "store.h"
 #include "ticks.h"
 #include "tz.h"
 #include "util.h"
 
 #define BF_MAX_DATES 100000
-#define SEP "\x1f"
 
 enum bf_state { BF_RUNNING, BF_SUCCESS, BF_FAILED, BF_CANCELLED };
 static const char *const bf_state_names[] = {"running", "success", "failed", "cancelled"};
@@ -54,6 +55,7 @@ struct bf {
 
 struct bf_set {
     struct sched *s;
+    struct hmap counted; /* keys (owned) of unfinished runs counted in a window */
     struct bf **v;      /* creation order */
     size_t n, cap;
     int64_t seq;
@@ -195,6 +197,16 @@ bf_check_done(struct bf_set *set, struct bf *b)
 }
 
 static void
+bf_count(struct bf_set *set, struct bf *b, const struct sched_run *r)
+{
+    char *key = xstrdup(r->key);
+    if (hmap_put(&set->counted, key, (size_t)(uintptr_t)key))
+        b->active++;
+    else
+        free(key); /* counted already */
+}
+
+static void
 bf_pump(struct bf_set *set, struct bf *b)
 {
     if (b->state != BF_RUNNING)
@@ -216,7 +228,7 @@ bf_pump(struct bf_set *set, struct bf *b)
             char ts[48];
             iso(ld, ts, sizeof(ts));
             snprintf(rid, sizeof(rid), "backfill__%s", ts);
-            r = sched_create_run(s, b->dag, rid, "backfill", ld, b->params);
+            r = sched_create_run(s, b->dag, rid, "backfill", ld, b->params, b->id);
             if (!r)
                 return; /* stopping, or the DAG broke: try again later */
             act = ACT_NEW;
@@ -226,20 +238,16 @@ bf_pump(struct bf_set *set, struct bf *b)
             unsigned flags = b->reprocess == BF_REPROCESS_ALL
                                  ? 0
                                  : SCHED_CLEAR_FAILED_ONLY | SCHED_CLEAR_DOWNSTREAM;
-            if (sched_clear(s, b->dag, rid, NULL, flags, &r, err, sizeof(err)) == 0)
+            if (sched_clear(s, b->dag, rid, NULL, flags, &r, err, sizeof(err)) == 0) {
+                sched_run_set_backfill(s, r, b->id);
                 act = ACT_RERUN;
+            }
             else
                 LOG(LOG_WARN, "CAIRN-BACKFILL-SKIP", "backfill %s: %s", b->id, err);
         }
-        if (r) {
-            free(r->backfill);
-            r->backfill = xstrdup(b->id);
-            /* a run can finish at once (every task skipped by a gate) */
-            if (!sched_run_finished(r->state)) {
-                r->bf_counted = true;
-                b->active++;
-            }
-        }
+        /* a run can finish at once (every task skipped by a gate) */
+        if (r && !sched_run_finished(r->state))
+            bf_count(set, b, r);
         b->actions[b->next++] = act;
         bf_mark(set, b);
     }
@@ -253,20 +261,30 @@ bf_pump_all(struct bf_set *set)
         bf_pump(set, set->v[i]);
 }
 
-void
-bf_claim(struct bf_set *set, struct sched_run *r)
+/* An unfinished run that belongs to a running backfill counts toward its
+ * window (each run recovered at start). */
+static void
+bf_claim(void *ud, struct sched_run *r)
 {
-    struct bf *b = bf_find(set, r->backfill);
+    struct bf_set *set = ud;
+    struct bf *b = r->backfill ? bf_find(set, r->backfill) : NULL;
     if (!b || b->state != BF_RUNNING || sched_run_finished(r->state))
         return;
-    r->bf_counted = true;
-    b->active++;
+    bf_count(set, b, r);
 }
 
-void
-bf_run_ended(struct bf_set *set, const char *id)
+/* A run finished: if it counted in a backfill's window, that backfill may
+ * start the next date. */
+static void
+bf_run_ended(void *ud, struct sched_run *r)
 {
-    struct bf *b = bf_find(set, id);
+    struct bf_set *set = ud;
+    size_t v = 0;
+    if (!hmap_get(&set->counted, r->key, &v))
+        return;
+    hmap_del(&set->counted, r->key);
+    free((char *)(uintptr_t)v);
+    struct bf *b = r->backfill ? bf_find(set, r->backfill) : NULL;
     if (!b)
         return;
     if (b->active > 0)
@@ -463,13 +481,13 @@ bf_get(struct bf_set *set, const char *id)
 
 /* ---------- persistence ---------- */
 
-bool
+static bool
 bf_dirty(const struct bf_set *set)
 {
     return set && set->dirty;
 }
 
-int
+static int
 bf_flush(struct bf_set *set, struct store_txn *t)
 {
     int rc = 0;
@@ -480,7 +498,7 @@ bf_flush(struct bf_set *set, struct store_txn *t)
             for (size_t k = 0; k < b->ndates; k++)
                 json_array_append_new(arr, json_integer(b->dates[k]));
             json_t *j = json_pack("{s:o}", "dates", arr);
-            char *key = xasprintf("%s" SEP "dates", b->id);
+            char *key = schema_key_backfill_dates(b->id);
             rc = store_put(t, STORE_BACKFILLS, key, j);
             free(key);
             json_decref(j);
@@ -511,7 +529,7 @@ bf_flush(struct bf_set *set, struct store_txn *t)
     return rc;
 }
 
-void
+static void
 bf_clear_dirty(struct bf_set *set)
 {
     for (size_t i = 0; i < set->n; i++)
@@ -540,7 +558,7 @@ load_cb(void *ud, const char *key, const void *json)
     for (int i = 0; i <= BF_CANCELLED; i++)
         if (!strcmp(sts, bf_state_names[i]))
             st = i;
-    char *dkey = xasprintf("%s" SEP "dates", key);
+    char *dkey = schema_key_backfill_dates(key);
     void *dj = NULL;
     int rc = store_get(lc->t, STORE_BACKFILLS, dkey, &dj);
     free(dkey);
@@ -596,19 +614,55 @@ num_cmp(const void *a, const void *b)
     return x->num < y->num ? -1 : x->num > y->num;
 }
 
+static bool
+bf_dirty_cb(void *ud)
+{
+    return bf_dirty(ud);
+}
+
+static int
+bf_flush_cb(void *ud, struct store_txn *t)
+{
+    return bf_flush(ud, t);
+}
+
+static void
+bf_clear_cb(void *ud)
+{
+    bf_clear_dirty(ud);
+}
+
+static void
+bf_tick_cb(void *ud)
+{
+    bf_pump_all(ud);
+}
+
 int
-bf_open(struct bf_set **out, struct sched *s, struct store_txn *t)
+bf_open(struct bf_set **out, struct sched *s)
 {
     struct bf_set *set = xcalloc(1, sizeof(*set));
     set->s = s;
-    struct load_ctx lc = {set, t};
-    int rc = store_scan(t, STORE_BACKFILLS, "", load_cb, &lc);
+    hmap_init(&set->counted);
+    struct store_txn *t = NULL;
+    int rc = store_txn_begin(sched_store(s), false, &t);
+    if (!rc) {
+        struct load_ctx lc = {set, t};
+        rc = store_scan(t, STORE_BACKFILLS, "", load_cb, &lc);
+        store_txn_abort(t);
+    }
     if (rc && rc != CAIRN_ENOENT) {
         bf_free(set);
         return rc;
     }
     if (set->n)
         qsort(set->v, set->n, sizeof(*set->v), num_cmp);
+    struct sched_participant p = {bf_dirty_cb, bf_flush_cb, bf_clear_cb, set};
+    sched_add_participant(s, &p);
+    sched_on_run_ended(s, bf_run_ended, set);
+    sched_on_tick(s, bf_tick_cb, set);
+    sched_foreach_run(s, bf_claim, set);
+    bf_pump_all(set);
     *out = set;
     return 0;
 }
@@ -621,5 +675,8 @@ bf_free(struct bf_set *set)
     for (size_t i = 0; i < set->n; i++)
         bf_release(set->v[i]);
     free(set->v);
+    for (size_t i = 0; i < set->counted.cap; i++)
+        free((char *)set->counted.slots[i].key);
+    hmap_free(&set->counted);
     free(set);
 }

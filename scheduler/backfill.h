@@ -48,16 +48,15 @@ struct bf_request {
     bool dry_run;
 };
 
-/* Load every stored backfill (after the scheduler recovered its runs).
- * Sets *out; CAIRN_ESTORE etc. if the store cannot be read. */
-int bf_open(struct bf_set **out, struct sched *s, struct store_txn *t);
+/* Load every stored backfill (after the scheduler recovered its runs) and
+ * hook into the engine: its records are committed with the engine's
+ * (sched_add_participant), a finished run frees a slot of its backfill's
+ * window (sched_on_run_ended), every schedule pass starts what the windows
+ * allow (sched_on_tick). Sets *out; CAIRN_ESTORE etc. if the store cannot
+ * be read. Free it after the engine has stopped, before sched_free. */
+int bf_open(struct bf_set **out, struct sched *s);
 void bf_free(struct bf_set *set);
 
-/* An unfinished run that belongs to a running backfill counts toward its
- * window (called for each run recovered at start). */
-void bf_claim(struct bf_set *set, struct sched_run *r);
-/* A run counted in backfill id's window finished. */
-void bf_run_ended(struct bf_set *set, const char *id);
 /* Start what the windows allow (at start and on every tick). */
 void bf_pump_all(struct bf_set *set);
 
@@ -74,10 +73,6 @@ json_t *bf_get(struct bf_set *set, const char *id);
  * cancelled. CAIRN_ENOENT, CAIRN_ESTATE (already over), with err. */
 int bf_cancel(struct bf_set *set, const char *id, json_t **out, char *err, size_t errlen);
 
-/* Group commit: any changes to write, write them, forget them. */
-bool bf_dirty(const struct bf_set *set);
-int bf_flush(struct bf_set *set, struct store_txn *t);
-void bf_clear_dirty(struct bf_set *set);
 
 const char *bf_reprocess_name(enum bf_reprocess r);
 int bf_reprocess_parse(const char *s);

@@ -1,11 +1,19 @@
 /* engine.h - the scheduling engine (prefix: sched_).
  *
  * One libuv loop owns everything here. The engine keeps the unfinished runs
- * and their task instances in memory, mirrors every change to LMDB (group
- * commit: all changes made in one loop iteration go in one write
+ * and their task instances in memory (model.h), mirrors every change to
+ * LMDB (group commit: all changes made in one loop iteration go in one write
  * transaction, written in the loop's prepare phase), and answers workers and
  * clients only after that transaction is durable. Finished runs live only in
- * LMDB. See docs/architecture.md for the state machine and the schema.
+ * LMDB. The engine is split by concern into files that share core.h; this
+ * header is what the rest of the scheduler (main.c, the API, backfills)
+ * uses. See docs/architecture.md for the map, the state machine and the
+ * schema.
+ *
+ * The engine owns no socket: the composition root (main.c) starts the
+ * worker link (wire.h) and hands each request to sched_handle_request; the
+ * engine answers through the link functions given in its config, so a test
+ * can drive it with a fake link and no daemons.
  */
 #ifndef CAIRN_SCHED_H
 #define CAIRN_SCHED_H
@@ -17,34 +25,11 @@
 
 #include "dag.h"
 #include "diag.h"
-#include "hmap.h"
+#include "model.h"
 #include "store.h"
 
 struct wire_req;
-struct http_conn;
-
-enum ti_state {
-    TI_PENDING,
-    TI_QUEUED,
-    TI_LEASED,
-    TI_RUNNING,
-    TI_SUCCESS,
-    TI_FAILED,
-    TI_UP_FOR_RETRY,
-    TI_UPSTREAM_FAILED,
-    TI_SKIPPED,
-    TI_CANCELLED,
-    TI_NSTATES
-};
-
-enum run_state {
-    RUN_QUEUED,
-    RUN_RUNNING,
-    RUN_SUCCESS,
-    RUN_FAILED,
-    RUN_CANCELLED,
-    RUN_NSTATES
-};
+struct bf_set;
 
 const char *sched_ti_state_name(enum ti_state s);
 int sched_ti_state_parse(const char *s);
@@ -54,136 +39,62 @@ bool sched_ti_terminal(enum ti_state s);
 /* success, failed or cancelled */
 bool sched_run_finished(enum run_state s);
 
-/* A loaded DAG version, shared by the runs that use it. */
-struct sched_dagver {
-    int refs;
-    struct dag *dag;
-};
-
-struct sched_worker;
-
-struct sched_ti {
-    struct sched_run *run;
-    size_t idx;                 /* task index in run->dv->dag */
-    enum ti_state state;
-    int attempts;               /* attempts started */
-    int lost;                   /* attempts lost with their worker since the last clear */
-    int attempt_base;           /* attempts made before the last clear */
-    int pending_up;             /* upstreams not yet finished */
-    bool decided;               /* trigger rule has fired */
-    int64_t lease_id;           /* current lease (fencing number), 0 = none */
-    int64_t lease_expires;      /* monotonic ms */
-    struct sched_worker *worker;
-    char *worker_name;
-    int64_t queued_at, started_at, ended_at, next_try_at; /* wall ms, 0 = unset */
-    int exit_code;              /* -1 = none */
-    int signal;                 /* 0 = none */
-    bool oom, timed_out;
-    char *error;
-    int64_t log_size;           /* bytes stored for the current attempt */
-    json_t *outputs;            /* artifacts of the successful attempt, or NULL */
-    json_t *metrics;            /* its metrics {name: number}, or NULL */
-    /* step cache and models folder (docs/dag-yaml.md): cache_key is set when
-     * the task becomes ready; cached, cached_from and published are set by a
-     * hit or a publish and cleared when an attempt starts */
-    char cache_key[65];         /* step cache key ("" = none: no cache, or not computable) */
-    bool cached;                /* succeeded from the cache, without running */
-    json_t *cached_from;        /* {dag, run_id, task, attempt} it reused, or NULL */
-    bool no_cache;              /* do not reuse (a success still refreshes the cache) */
-    json_t *published;          /* {path, latest, files} in the models folder, or NULL */
-    bool publishing;            /* succeeded; its outputs are being copied to the models
-                                   folder (state running, no lease) */
-    json_t *prov;               /* what the current attempt was given: {image, argv, env,
-                                   inputs}, built once at lease time; NULL if unknown */
-    size_t heap_idx;            /* in the ready heap, or SIZE_MAX */
-    bool dirty, attempt_dirty, artifacts_dirty;
-    struct sched_ti *dirty_next;
-    struct sched_ti *lnext, *lprev; /* in the lease or retry list */
-    char lease_key[24];         /* key in the lease map while leased */
-};
-
-struct sched_run {
-    char *dag;
-    char *run_id;
-    char *run_type;             /* manual, scheduled, backfill */
-    char *backfill;             /* id of the backfill that (re)started it, or NULL */
-    bool bf_counted;            /* counts toward that backfill's window */
-    struct sched_dagver *dv;
-    enum run_state state;
-    int64_t logical_date;       /* UTC seconds */
-    int64_t interval_end;       /* UTC seconds */
-    int64_t created_at, started_at, ended_at; /* wall ms */
-    json_t *params;             /* overrides {name: "value"} */
-    bool no_cache;              /* triggered with no_cache: its tasks do not reuse */
-    struct dag_kv *overrides;
-    size_t noverrides;
-    struct sched_ti *tis;
-    size_t ntis;
-    size_t nfinished;
-    int active;                 /* leased + running */
-    uint64_t seq;               /* creation order */
-    bool dirty;
-    struct sched_run *dirty_next;
-    struct sched_run *next, *prev; /* all unfinished runs */
-    char *key;                  /* "dag\x1frun_id" */
-};
-
-/* A DAG known to the scheduler, with its current good version. */
-struct sched_dag {
-    char *name;
-    char *file;
-    struct sched_dagver *cur;   /* last good version, NULL if never loaded */
-    struct diag_list errors;    /* problems of the file as it is on disk */
-    bool paused;
-    bool has_cursor;
-    int64_t cursor;             /* latest scheduled logical date created */
-    int active_runs;
-    int active_tasks;
-    int64_t file_mtime_ns;
-    int64_t file_size;
-    bool seen;                  /* scratch for rescans */
-};
-
-struct sched_worker {
-    char *name;
-    char *host;
-    int slots;
-    int busy;
-    struct dag_kv *labels;
-    size_t nlabels;
-    int64_t last_seen;          /* monotonic ms */
-    int64_t last_seen_wall;
-    int64_t connected_at;       /* wall ms */
-    bool alive;
-    struct wire_req *parked;    /* a POLL waiting for work */
-    uint32_t pipe;              /* connection of its last request */
-    int64_t parked_until;       /* monotonic ms */
-    int parked_free;
+/* How the engine answers worker requests (wire.h's functions, or a test's):
+ * reply answers req with a message of type (body borrowed) and releases it;
+ * drop releases it unanswered. Both run on the loop thread. */
+struct sched_link {
+    void (*reply)(struct wire_req *req, int type, json_t *body);
+    void (*drop)(struct wire_req *req);
 };
 
 struct sched_config {
     const char *dags_dir;
     const char *data_dir;
-    const char *listen_url;
-    const char *http_host;
-    int http_port;
-    const char *token_file;
     int64_t lease_ttl_ms;
     int64_t heartbeat_ms;
     int max_lost;               /* lease losses tolerated per task instance */
     const char *models_dir;     /* where `publish:` goes; NULL = DATA/models */
+    struct sched_link link;
 };
 
 struct sched;
 
+/* Open the store under cfg->data_dir, load the DAG folder, recover the
+ * unfinished runs, start the loop's timers. The worker link and the HTTP
+ * server are the caller's. err says why it failed. */
 int sched_new(struct sched **out, uv_loop_t *loop, const struct sched_config *cfg, char *err,
               size_t errlen);
 /* Begin a graceful stop: stop handing out leases, answer what is pending,
- * flush, close sockets. done() runs when everything is closed. */
+ * flush, close the engine's handles. done() runs when all are closed (the
+ * caller then closes the link and the HTTP server). */
 void sched_stop(struct sched *s, void (*done)(void *ud), void *ud);
 void sched_free(struct sched *s);
-/* Bound HTTP port (after port 0). */
-int sched_http_port(const struct sched *s);
+
+/* A request from a worker (the link's handler): decoded, applied, answered
+ * through cfg.link after the commit it caused. */
+void sched_handle_request(struct sched *s, struct wire_req *req);
+/* A worker's connection closed: forget a POLL it left waiting. */
+void sched_link_gone(struct sched *s, uint32_t pipe);
+
+/* Extensions that keep state of their own (backfill.c) hook in here. */
+struct sched_participant {
+    bool (*dirty)(void *ud);                     /* anything to write? */
+    int (*flush)(void *ud, struct store_txn *t); /* write it (nonzero aborts the commit) */
+    void (*clear)(void *ud);                     /* the commit is durable */
+    void *ud;
+};
+/* Commit p's state in every group commit from now on. */
+void sched_add_participant(struct sched *s, const struct sched_participant *p);
+/* fn(ud, r) when a run finishes (success, failed or cancelled). */
+void sched_on_run_ended(struct sched *s, void (*fn)(void *ud, struct sched_run *r), void *ud);
+/* fn(ud) on every schedule pass (twice a second). */
+void sched_on_tick(struct sched *s, void (*fn)(void *ud), void *ud);
+/* fn(ud, r) for every unfinished run in memory, oldest first. */
+void sched_foreach_run(struct sched *s, void (*fn)(void *ud, struct sched_run *r), void *ud);
+/* Record that backfill id (re)started run r (persisted with the run). */
+void sched_run_set_backfill(struct sched *s, struct sched_run *r, const char *id);
+/* The backfills, for the API (set by the composition root). */
+void sched_set_backfills(struct sched *s, struct bf_set *bfs);
 
 /* --- used by the HTTP API (api.c) --- */
 struct store *sched_store(struct sched *s);
@@ -224,9 +135,11 @@ bool sched_run_at_date_in(struct sched *s, struct store_txn *txn, const char *da
                           char *rid, size_t ridlen, enum run_state *state);
 /* A new run of the DAG's current version (queued until max_active_runs
  * allows); NULL if the DAG has no valid version or the scheduler stops.
- * The caller has checked that no run exists at ld. */
+ * The caller has checked that no run exists at ld. params are borrowed;
+ * backfill (may be NULL) is the id of the backfill creating it. */
 struct sched_run *sched_create_run(struct sched *s, const char *dag, const char *run_id,
-                                   const char *type, int64_t ld, json_t *params);
+                                   const char *type, int64_t ld, json_t *params,
+                                   const char *backfill);
 
 #define SCHED_CLEAR_DOWNSTREAM 0x1u  /* also every task downstream of those chosen */
 #define SCHED_CLEAR_FAILED_ONLY 0x2u /* only failed, upstream_failed, cancelled ones */

@@ -1,4 +1,9 @@
-/* cairn-scheduler: loads DAGs, runs them on workers, serves the API. */
+/* cairn-scheduler: the composition root. Reads the options and the config
+ * file, then puts the parts together on one libuv loop: the engine
+ * (engine.h), the backfills (backfill.h), the worker link over nng (wire.h,
+ * whose requests go to sched_handle_request) and the HTTP server with the
+ * API and the UI (http.h, api.h); on SIGTERM/SIGINT it stops them in order
+ * (the engine answers and commits what is pending first). */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -6,11 +11,17 @@
 #include <string.h>
 #include <uv.h>
 
+#include "api.h"
+#include "backfill.h"
 #include "engine.h"
 #include "err.h"
 #include "fs.h"
+#include "http.h"
 #include "log.h"
+#include "proto.h"
+#include "store.h"
 #include "util.h"
+#include "wire.h"
 #include "ynode.h"
 
 #define DEFAULT_CONFIG "/etc/cairn/cairn.yaml"
@@ -100,15 +111,41 @@ load_config(struct opts *o, const char *path, int required)
     return rc;
 }
 
-static uv_signal_t sig_term, sig_int;
-static struct sched *the_sched;
+/* The composition root's parts: the engine, its backfills, the worker link
+ * and the HTTP server, all on one loop. */
+struct app {
+    struct sched *sched;
+    struct bf_set *bfs;
+    struct wire *wire;
+    struct http_server *http;
+    struct proto_key key;
+    uv_signal_t sig_term, sig_int;
+    int closing; /* the engine and the HTTP server, until both are closed */
+};
+
+static struct app app;
 
 static void
-stopped_cb(void *ud)
+closed_one(void)
+{
+    if (--app.closing == 0) {
+        uv_close((uv_handle_t *)&app.sig_term, NULL);
+        uv_close((uv_handle_t *)&app.sig_int, NULL);
+    }
+}
+
+static void
+engine_stopped_cb(void *ud)
 {
     (void)ud;
-    uv_close((uv_handle_t *)&sig_term, NULL);
-    uv_close((uv_handle_t *)&sig_int, NULL);
+    closed_one();
+}
+
+static void
+http_closed_cb(void *ud)
+{
+    (void)ud;
+    closed_one();
 }
 
 static void
@@ -116,9 +153,28 @@ signal_cb(uv_signal_t *h, int signum)
 {
     (void)h;
     LOG(LOG_NOTICE, "CAIRN-SIGNAL", "got signal %d: draining", signum);
-    uv_signal_stop(&sig_term);
-    uv_signal_stop(&sig_int);
-    sched_stop(the_sched, stopped_cb, NULL);
+    uv_signal_stop(&app.sig_term);
+    uv_signal_stop(&app.sig_int);
+    /* the engine answers and commits what is pending, then the link and the
+     * HTTP server close */
+    app.closing = 2;
+    sched_stop(app.sched, engine_stopped_cb, NULL);
+    wire_stop(app.wire);
+    app.wire = NULL;
+    http_server_close(app.http, http_closed_cb, NULL);
+    app.http = NULL;
+}
+
+static void
+wire_request_cb(void *ud, struct wire_req *req)
+{
+    sched_handle_request(ud, req);
+}
+
+static void
+wire_gone_cb(void *ud, uint32_t pipe)
+{
+    sched_link_gone(ud, pipe);
 }
 
 int
@@ -198,10 +254,11 @@ main(int argc, char **argv)
     memset(&cfg, 0, sizeof(cfg));
     cfg.dags_dir = o.dags;
     cfg.data_dir = o.data;
-    cfg.listen_url = o.listen ? o.listen : "tcp://127.0.0.1:7781";
-    cfg.token_file = o.token_file;
     cfg.lease_ttl_ms = o.lease_ttl_ms;
     cfg.models_dir = o.models;
+    cfg.link.reply = wire_reply;
+    cfg.link.drop = wire_drop;
+    const char *listen_url = o.listen ? o.listen : "tcp://127.0.0.1:7781";
     char *hp = xstrdup(o.http ? o.http : "127.0.0.1:7780");
     char *colon = strrchr(hp, ':');
     if (!colon) {
@@ -209,32 +266,57 @@ main(int argc, char **argv)
         return 2;
     }
     *colon = '\0';
-    cfg.http_host = hp[0] == '[' ? hp + 1 : hp;
+    const char *http_host = hp[0] == '[' ? hp + 1 : hp;
     if (hp[0] == '[' && colon > hp && colon[-1] == ']')
         colon[-1] = '\0';
-    cfg.http_port = (int)strtol(colon + 1, NULL, 10);
+    int http_port = (int)strtol(colon + 1, NULL, 10);
 
     uv_loop_t loop;
     uv_loop_init(&loop);
     char err[512];
-    int rc = sched_new(&the_sched, &loop, &cfg, err, sizeof(err));
-    if (rc) {
-        fprintf(stderr, "cairn-scheduler: %s\n", err);
-        uv_loop_close(&loop);
-        return 1;
+    int rc = 0;
+    if (o.token_file && (rc = proto_key_load(&app.key, o.token_file, err, sizeof(err))) != 0)
+        goto fail;
+    if ((rc = sched_new(&app.sched, &loop, &cfg, err, sizeof(err))) != 0)
+        goto fail;
+    if ((rc = bf_open(&app.bfs, app.sched)) != 0) {
+        snprintf(err, sizeof(err), "cannot read backfills: %s",
+                 store_last_error(sched_store(app.sched)));
+        goto fail;
+    }
+    sched_set_backfills(app.sched, app.bfs);
+    if ((rc = wire_start(&app.wire, &loop, listen_url, &app.key, wire_request_cb, app.sched, err,
+                         sizeof(err))) != 0)
+        goto fail;
+    wire_on_gone(app.wire, wire_gone_cb);
+    if ((rc = http_server_start(&app.http, &loop, http_host, http_port, api_handle,
+                                app.sched)) != 0) {
+        snprintf(err, sizeof(err), "cannot serve HTTP on %s:%d", http_host, http_port);
+        goto fail;
     }
     LOG(LOG_NOTICE, "CAIRN-START",
         "scheduler ready: dags %s, data %s, workers %s, http %s:%d, models %s", cfg.dags_dir,
-        cfg.data_dir, cfg.listen_url, cfg.http_host, sched_http_port(the_sched),
-        sched_models_dir(the_sched));
-    uv_signal_init(&loop, &sig_term);
-    uv_signal_init(&loop, &sig_int);
-    uv_signal_start(&sig_term, signal_cb, SIGTERM);
-    uv_signal_start(&sig_int, signal_cb, SIGINT);
+        cfg.data_dir, listen_url, http_host, http_server_port(app.http),
+        sched_models_dir(app.sched));
+    uv_signal_init(&loop, &app.sig_term);
+    uv_signal_init(&loop, &app.sig_int);
+    uv_signal_start(&app.sig_term, signal_cb, SIGTERM);
+    uv_signal_start(&app.sig_int, signal_cb, SIGINT);
     uv_run(&loop, UV_RUN_DEFAULT);
-    sched_free(the_sched);
+fail:
+    if (rc) {
+        fprintf(stderr, "cairn-scheduler: %s\n", err);
+        if (app.wire)
+            wire_stop(app.wire);
+        if (app.http)
+            http_server_close(app.http, NULL, NULL);
+        uv_run(&loop, UV_RUN_NOWAIT); /* let the closed handles go */
+    }
+    bf_free(app.bfs);
+    sched_free(app.sched);
     uv_loop_close(&loop);
-    LOG(LOG_NOTICE, "CAIRN-STOPPED", "scheduler stopped");
+    if (!rc)
+        LOG(LOG_NOTICE, "CAIRN-STOPPED", "scheduler stopped");
     free(hp);
     free(o.dags);
     free(o.data);
@@ -243,5 +325,5 @@ main(int argc, char **argv)
     free(o.token_file);
     free(o.log_level);
     free(o.models);
-    return 0;
+    return rc ? 1 : 0;
 }

@@ -1,0 +1,209 @@
+/* commit.c - dirty marks, held replies and the group commit (commit.h). */
+#include "commit.h"
+
+#include <stdlib.h>
+
+#include "core.h"
+#include "err.h"
+#include "log.h"
+#include "records.h"
+#include "runtab.h"
+#include "store.h"
+#include "util.h"
+#include "wire.h"
+
+void
+commit_ti_dirty(struct sched *s, struct sched_ti *ti, bool attempt)
+{
+    if (!ti->dirty) {
+        ti->dirty = true;
+        ti->dirty_next = s->dirty_tis;
+        s->dirty_tis = ti;
+    }
+    if (attempt)
+        ti->attempt_dirty = true;
+}
+
+void
+commit_run_dirty(struct sched *s, struct sched_run *r)
+{
+    if (!r->dirty) {
+        r->dirty = true;
+        r->dirty_next = s->dirty_runs;
+        s->dirty_runs = r;
+    }
+}
+
+void
+commit_dag_dirty(struct sched *s, struct sched_dag *d)
+{
+    for (size_t i = 0; i < s->ndirty_dags; i++)
+        if (s->dirty_dags[i] == d)
+            return;
+    xgrow((void **)&s->dirty_dags, &s->capdirty_dags, s->ndirty_dags + 1,
+          sizeof(*s->dirty_dags));
+    s->dirty_dags[s->ndirty_dags++] = d;
+}
+
+void
+commit_reply(struct sched *s, struct wire_req *req, int type, json_t *body)
+{
+    if (req->batch) { /* an item of a BATCH: its answer is one of the results */
+        json_array_append_new(req->batch, body);
+        return;
+    }
+    xgrow((void **)&s->replies, &s->capreplies, s->nreplies + 1, sizeof(*s->replies));
+    s->replies[s->nreplies].req = req;
+    s->replies[s->nreplies].type = type;
+    s->replies[s->nreplies].body = body;
+    s->nreplies++;
+}
+
+void
+sched_after_commit(struct sched *s, void (*fn)(void *ud, bool ok), void *ud)
+{
+    xgrow((void **)&s->afters, &s->capafters, s->nafters + 1, sizeof(*s->afters));
+    s->afters[s->nafters].fn = fn;
+    s->afters[s->nafters].ud = ud;
+    s->nafters++;
+}
+
+void
+sched_add_participant(struct sched *s, const struct sched_participant *p)
+{
+    xgrow((void **)&s->parts, &s->capparts, s->nparts + 1, sizeof(*s->parts));
+    s->parts[s->nparts++] = *p;
+}
+
+void
+commit_add_step(struct sched *s, void (*fn)(struct sched *s))
+{
+    xgrow((void **)&s->steps, &s->capsteps, s->nsteps + 1, sizeof(*s->steps));
+    s->steps[s->nsteps++].fn = fn;
+}
+
+void
+commit_run_steps(struct sched *s)
+{
+    for (size_t i = 0; i < s->nsteps; i++)
+        s->steps[i].fn(s);
+}
+
+static bool
+commit__dirty(struct sched *s)
+{
+    if (s->dirty_runs || s->dirty_tis || s->ndirty_dags || s->lease_seq_dirty ||
+        json_object_size(s->ended_attempts))
+        return true;
+    for (size_t i = 0; i < s->nparts; i++)
+        if (s->parts[i].dirty(s->parts[i].ud))
+            return true;
+    return false;
+}
+
+/* Everything dirty, in one write transaction. */
+static int
+commit__write(struct sched *s)
+{
+    struct store_txn *t = NULL;
+    int rc = store_txn_begin(s->store, true, &t);
+    if (rc)
+        return rc;
+    rc = rec_flush(s, t);
+    for (size_t i = 0; i < s->nparts && !rc; i++)
+        if (s->parts[i].dirty(s->parts[i].ud))
+            rc = s->parts[i].flush(s->parts[i].ud, t);
+    if (rc) {
+        store_txn_abort(t);
+        return rc;
+    }
+    return store_txn_commit(t);
+}
+
+static void
+commit__clear(struct sched *s)
+{
+    while (s->dirty_runs) {
+        struct sched_run *r = s->dirty_runs;
+        s->dirty_runs = r->dirty_next;
+        r->dirty = false;
+        r->dirty_next = NULL;
+    }
+    while (s->dirty_tis) {
+        struct sched_ti *ti = s->dirty_tis;
+        s->dirty_tis = ti->dirty_next;
+        ti->dirty = ti->attempt_dirty = ti->artifacts_dirty = false;
+        ti->dirty_next = NULL;
+    }
+    json_object_clear(s->ended_attempts);
+    s->ndirty_dags = 0;
+    s->lease_seq_dirty = false;
+    for (size_t i = 0; i < s->nparts; i++)
+        s->parts[i].clear(s->parts[i].ud);
+}
+
+static void
+commit__deliver(struct sched *s, bool ok)
+{
+    size_t n = s->nreplies;
+    struct sched_reply *rp = s->replies;
+    s->replies = NULL;
+    s->nreplies = s->capreplies = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (ok)
+            s->cfg.link.reply(rp[i].req, rp[i].type, rp[i].body);
+        else
+            s->cfg.link.drop(rp[i].req);
+        json_decref(rp[i].body);
+    }
+    free(rp);
+    size_t na = s->nafters;
+    struct sched_after *af = s->afters;
+    s->afters = NULL;
+    s->nafters = s->capafters = 0;
+    for (size_t i = 0; i < na; i++)
+        af[i].fn(af[i].ud, ok);
+    free(af);
+}
+
+/* Commit what is dirty and answer what waited for it. false if the commit
+ * failed (everything is kept for the next try). */
+static bool
+commit__once(struct sched *s)
+{
+    if (commit__dirty(s)) {
+        int rc = commit__write(s);
+        if (rc) {
+            LOG(LOG_ERR, rc == CAIRN_EFULL ? "CAIRN-STORE-FULL" : "CAIRN-STORE-ERROR",
+                "cannot commit state (%s: %s); holding %zu replies and retrying in 1s",
+                cairn_strerror(rc), store_last_error(s->store), s->nreplies + s->nafters);
+            return false;
+        }
+        commit__clear(s);
+    }
+    commit__deliver(s, true);
+    runtab_evict_finished(s);
+    return true;
+}
+
+void
+commit_prepare_cb(uv_prepare_t *h)
+{
+    struct sched *s = h->data;
+    commit_run_steps(s);
+    if (!s->nreplies && !s->nafters && !commit__dirty(s))
+        return;
+    if (clock_mono_ms() < s->flush_retry_at && commit__dirty(s))
+        return;
+    if (!commit__once(s))
+        s->flush_retry_at = clock_mono_ms() + 1000;
+}
+
+void
+commit_final(struct sched *s)
+{
+    s->flush_retry_at = 0;
+    commit_run_steps(s);
+    if (!commit__once(s))
+        commit__deliver(s, false); /* answer nothing durable: drop the requests */
+}

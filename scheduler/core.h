@@ -1,0 +1,141 @@
+/* core.h - the scheduling engine's own state (struct sched) and the hooks
+ * its files use to call each other without cycles. Included by the engine's
+ * files only (commit, records, dagtab, dagdir, readyq, runtab, taskstate,
+ * stepcache, pubjob, lease, logs, handlers, recovery, runs, gc, engine);
+ * the API and the composition root see engine.h.
+ *
+ * Everything here is owned by the libuv loop thread: no locks.
+ */
+#ifndef CAIRN_SCHED_CORE_H
+#define CAIRN_SCHED_CORE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "engine.h"
+#include "hmap.h"
+#include "model.h"
+
+#define SCHED_TICK_MS 100
+#define SCHED_RESCAN_MS 2000
+#define SCHED_POLL_WAIT_MAX_MS 10000
+
+struct art_store;
+struct cache_index;
+struct store_txn;
+
+
+/* Work done on every loop iteration before the commit, in registration
+ * order (the step cache's lookups, then handing ready work to workers that
+ * wait in a POLL), so what they change goes into the same commit. */
+struct sched_step {
+    void (*fn)(struct sched *s);
+};
+
+struct sched_run_hook {
+    void (*fn)(void *ud, struct sched_run *r);
+    void *ud;
+};
+
+struct sched_tick_hook {
+    void (*fn)(void *ud);
+    void *ud;
+};
+
+struct sched_after {
+    void (*fn)(void *ud, bool ok);
+    void *ud;
+};
+
+struct sched_reply {
+    struct wire_req *req;
+    int type;
+    json_t *body;
+};
+
+struct sched {
+    uv_loop_t *loop;
+    struct sched_config cfg;
+    struct store *store;
+    struct art_store *art;        /* where workers put outputs */
+    struct bf_set *bfs;           /* the backfills (opaque here; for the API) */
+    struct cache_index *cache_ix; /* code folder file digests, for cache keys */
+    json_t *cache_pending;        /* "cache/<key>" -> entry, committed with the next flush */
+    struct sched_ti **cache_q;    /* ready tasks with `cache: true`, looked up before the flush */
+    size_t ncache_q, capcache_q, cache_qhead;
+    char *models_dir;             /* where `publish:` copies outputs */
+    int npublishing;              /* publish jobs on the thread pool */
+    uv_timer_t tick;
+    uv_prepare_t prepare;
+    uv_fs_event_t fsev;
+    bool fsev_on;
+    int64_t next_rescan;
+
+    struct sched_dag **dags; /* sorted by name */
+    size_t ndags, capdags;
+    struct hmap versions;    /* version hash -> struct sched_dagver* */
+
+    struct sched_run runs;   /* sentinel of the unfinished-run list */
+    struct hmap runs_by_key; /* "dag\x1frun_id" -> run */
+    uint64_t run_seq;
+
+    struct sched_ti **heap;  /* ready queue */
+    size_t nheap, capheap;
+    struct sched_ti leases;  /* sentinel: leased + running */
+    struct sched_ti retries; /* sentinel: up_for_retry */
+    struct hmap lease_map;   /* lease id (text) -> ti */
+    int64_t lease_seq;
+    bool lease_seq_dirty;
+
+    /* task instances whose upstream finished, decided by ts_evaluate one
+     * after another instead of recursively (a failing chain of 10,000) */
+    struct sched_ti **evalq;
+    size_t nevalq, capevalq;
+    bool evaluating;
+
+    struct sched_worker **workers;
+    size_t nworkers, capworkers;
+
+    struct sched_ti *dirty_tis;
+    json_t *ended_attempts;  /* store key -> record of attempts a retry overtook */
+    struct sched_run *dirty_runs;
+    struct sched_dag **dirty_dags;
+    size_t ndirty_dags, capdirty_dags;
+    struct sched_reply *replies;
+    size_t nreplies, capreplies;
+    struct sched_after *afters;
+    size_t nafters, capafters;
+    int64_t flush_retry_at;
+
+    struct sched_participant *parts;
+    size_t nparts, capparts;
+    struct sched_step *steps;
+    size_t nsteps, capsteps;
+    struct sched_run_hook *run_ended;
+    size_t nrun_ended, caprun_ended;
+    struct sched_tick_hook *ticks;
+    size_t nticks, capticks;
+    /* a task instance succeeded (before it is marked so): the step cache
+     * remembers its outputs */
+    void (*on_success)(struct sched *s, struct sched_ti *ti);
+
+    int64_t clock_skew;      /* seconds added to the wall clock (CAIRN_NOW) */
+    int64_t next_schedule;   /* monotonic ms of the next schedule pass */
+    int64_t last_tick;       /* monotonic ms of the last tick, to notice stalls */
+    bool stopping;
+    bool gc_busy;            /* an artifact collection is removing blobs */
+    void (*stop_done)(void *);
+    void *stop_ud;
+    int closing_handles;
+};
+
+/* The task of a task instance. */
+static inline const struct dag_task *
+sched_task(const struct sched_ti *ti)
+{
+    return &ti->run->dv->dag->tasks[ti->idx];
+}
+
+#endif

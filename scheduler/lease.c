@@ -1,0 +1,352 @@
+/* lease.c - workers, leases and dispatch (lease.h). */
+#include "lease.h"
+
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cal.h"
+#include "commit.h"
+#include "core.h"
+#include "log.h"
+#include "logs.h"
+#include "proto.h"
+#include "readyq.h"
+#include "records.h"
+#include "runtab.h"
+#include "taskstate.h"
+#include "util.h"
+
+struct sched_worker *
+lease_worker_find(struct sched *s, const char *name)
+{
+    for (size_t i = 0; i < s->nworkers; i++)
+        if (!strcmp(s->workers[i]->name, name))
+            return s->workers[i];
+    return NULL;
+}
+
+static bool
+labels_match(const struct dag_task *t, const struct sched_worker *w)
+{
+    for (size_t i = 0; i < t->nlabels; i++) {
+        size_t j;
+        for (j = 0; j < w->nlabels; j++)
+            if (!strcmp(t->labels[i].key, w->labels[j].key) &&
+                !strcmp(t->labels[i].value, w->labels[j].value))
+                break;
+        if (j == w->nlabels)
+            return false;
+    }
+    return true;
+}
+
+struct sched_ti *
+lease_lookup(struct sched *s, int64_t lease_id)
+{
+    char key[24];
+    size_t v;
+    snprintf(key, sizeof(key), "%" PRId64, lease_id);
+    if (!hmap_get(&s->lease_map, key, &v) || !v)
+        return NULL;
+    struct sched_ti *ti = (struct sched_ti *)(uintptr_t)v;
+    if (ti->lease_id != lease_id || (ti->state != TI_LEASED && ti->state != TI_RUNNING))
+        return NULL;
+    return ti;
+}
+
+/* Whether worker w holds the lease of ti. A lease recovered after a restart
+ * has no worker yet: the worker it was handed to (by name) claims it when
+ * it reports it, so a task that ran on through the restart is not redone. */
+bool
+lease_owned(struct sched_ti *ti, struct sched_worker *w)
+{
+    if (ti->worker)
+        return ti->worker == w;
+    if (!ti->worker_name || strcmp(ti->worker_name, w->name) != 0)
+        return false;
+    ti->worker = w;
+    w->busy++;
+    return true;
+}
+
+void
+lease_register(struct sched *s, struct sched_ti *ti)
+{
+    snprintf(ti->lease_key, sizeof(ti->lease_key), "%" PRId64, ti->lease_id);
+    hmap_put(&s->lease_map, ti->lease_key, (size_t)(uintptr_t)ti);
+}
+
+static void
+lease_unregister(struct sched *s, struct sched_ti *ti)
+{
+    if (ti->lease_key[0])
+        hmap_del(&s->lease_map, ti->lease_key);
+    ti->lease_key[0] = '\0';
+}
+
+static json_t *
+lease__json(struct sched *s, struct sched_ti *ti)
+{
+    struct sched_run *r = ti->run;
+    const struct dag *d = r->dv->dag;
+    const struct dag_task *t = &d->tasks[ti->idx];
+    struct dag_run_ctx rc = {r->logical_date, r->interval_end, r->run_id, r->overrides,
+                             r->noverrides};
+    char **argv = NULL, **envp = NULL, err[256];
+    if (dag_render_task(d, ti->idx, &rc, &argv, &envp, err, sizeof(err)) != 0)
+        return NULL;
+    json_t *ja = json_array(), *je = json_array(), *jo = json_array();
+    for (char **p = argv; *p; p++)
+        json_array_append_new(ja, json_string(*p));
+    char ld[48];
+    cal_format_iso(r->logical_date, 0, 1, ld, sizeof(ld));
+    json_array_append_new(je, json_sprintf("CAIRN_DAG=%s", d->name));
+    json_array_append_new(je, json_sprintf("CAIRN_RUN_ID=%s", r->run_id));
+    json_array_append_new(je, json_sprintf("CAIRN_TASK=%s", t->name));
+    json_array_append_new(je, json_sprintf("CAIRN_ATTEMPT=%d", ti->attempts));
+    json_array_append_new(je, json_sprintf("CAIRN_LOGICAL_DATE=%s", ld));
+    for (char **p = envp; *p; p++)
+        json_array_append_new(je, json_string(*p));
+    for (size_t i = 0; i < t->noutputs; i++)
+        json_array_append_new(jo, json_string(t->outputs[i]));
+    dag_strv_free(argv);
+    dag_strv_free(envp);
+    /* inputs resolve to the artifacts their upstream attempt stored */
+    json_t *ji = json_array(), *pi = json_array();
+    for (size_t i = 0; i < t->ninputs; i++) {
+        const struct dag_input *in = &t->inputs[i];
+        json_t *found = runtab_input_artifact(r, in);
+        if (!found) {
+            LOG(LOG_ERR, "CAIRN-INPUT-MISSING", "%s/%s/%s: input '%s' (%s/%s) has no stored "
+                "artifact", r->dag, r->run_id, t->name, in->name, in->task, in->file);
+            json_decref(ja);
+            json_decref(je);
+            json_decref(jo);
+            json_decref(ji);
+            json_decref(pi);
+            return NULL;
+        }
+        json_t *sha = json_object_get(found, "sha256");
+        json_array_append_new(ji, json_pack("{s:s, s:O, s:O}", "name", in->name, "sha256", sha,
+                                            "uri", json_object_get(found, "uri")));
+        json_array_append_new(pi, json_pack("{s:s, s:s, s:s, s:O}", "name", in->name, "task",
+                                            in->task, "file", in->file, "sha256", sha));
+    }
+    /* provenance for the attempt record: the same arrays the lease carries
+     * (shared, never changed after this) */
+    json_decref(ti->prov);
+    ti->prov = json_pack("{s:s, s:O, s:O, s:o}", "image", t->image, "argv", ja, "env", je,
+                         "inputs", pi);
+    struct sched_dag *sd = sched_find_dag(s, r->dag);
+    char *code = d->code ? dag_code_path(d->code, sd ? sd->file : NULL) : NULL;
+    json_t *extra = json_pack("{s:s?, s:s?}", "code", code, "metrics", t->metrics);
+    free(code);
+    json_t *lease = json_pack("{s:I, s:s, s:s, s:s, s:i, s:s, s:o, s:o, s:s, s:I, s:f, s:I, s:I, s:b, "
+                     "s:o, s:o}",
+                     "lease_id", (json_int_t)ti->lease_id, "dag", d->name, "run_id", r->run_id,
+                     "task", t->name, "attempt", ti->attempts, "logical_date", ld, "argv", ja,
+                     "env", je, "image", t->image, "timeout_ms", (json_int_t)t->timeout_ms,
+                     "cpus", t->cpus, "memory", (json_int_t)t->memory_bytes, "pids",
+                     (json_int_t)t->pids, "network", t->network, "inputs", ji, "outputs", jo);
+    json_object_update(lease, extra);
+    json_decref(extra);
+    return lease;
+}
+
+/* Hand ready task instances to a worker; returns the leases (maybe empty). */
+json_t *
+lease_dispatch(struct sched *s, struct sched_worker *w, int free_slots)
+{
+    json_t *leases = json_array();
+    struct sched_ti **aside = NULL;
+    size_t naside = 0, capaside = 0;
+    while (free_slots > 0 && !s->stopping) {
+        struct sched_ti *ti = rq_pop(s);
+        if (!ti)
+            break;
+        const struct dag *d = ti->run->dv->dag;
+        const struct dag_task *t = &d->tasks[ti->idx];
+        struct sched_dag *sd = runtab_dag(s, ti->run);
+        int max_tasks = d->max_active_tasks;
+        if (!labels_match(t, w) || (sd && sd->active_tasks >= max_tasks)) {
+            xgrow((void **)&aside, &capaside, naside + 1, sizeof(*aside));
+            aside[naside++] = ti;
+            continue;
+        }
+        if (ti->attempt_dirty && ti->attempts > 0)
+            rec_attempt_keep(s, ti); /* the last attempt ended in this iteration */
+        json_decref(ti->prov); /* lease_json sets the new attempt's */
+        ti->prov = NULL;
+        ti->attempts++;
+        ti->lease_id = ++s->lease_seq;
+        s->lease_seq_dirty = true;
+        ti->lease_expires = clock_mono_ms() + s->cfg.lease_ttl_ms;
+        ti->worker = w;
+        free(ti->worker_name);
+        ti->worker_name = xstrdup(w->name);
+        ti->started_at = clock_wall_ms();
+        ti->ended_at = 0;
+        ti->exit_code = -1;
+        ti->signal = 0;
+        ti->oom = ti->timed_out = false;
+        free(ti->error);
+        ti->error = NULL;
+        ti->log_size = 0;
+        ti->cached = false;
+        json_decref(ti->cached_from);
+        ti->cached_from = NULL;
+        json_decref(ti->published);
+        ti->published = NULL;
+        json_t *lj = lease__json(s, ti);
+        if (!lj) {
+            ti->error = xstrdup("cannot prepare the task: a template does not render or an "
+                                "input has no stored artifact");
+            ts_finish(s, ti, TI_FAILED);
+            continue;
+        }
+        ts_set_state(s, ti, TI_LEASED);
+        commit_ti_dirty(s, ti, true);
+        rq_list_add(&s->leases, ti);
+        lease_register(s, ti);
+        ti->run->active++;
+        if (sd)
+            sd->active_tasks++;
+        w->busy++;
+        json_array_append_new(leases, lj);
+        free_slots--;
+    }
+    for (size_t i = 0; i < naside; i++)
+        rq_push(s, aside[i]);
+    free(aside);
+    return leases;
+}
+
+/* Work became available: give it to workers waiting in a POLL. */
+void
+lease_dispatch_parked(struct sched *s)
+{
+    if (!s->nheap)
+        return;
+    for (size_t i = 0; i < s->nworkers && s->nheap; i++) {
+        struct sched_worker *w = s->workers[i];
+        if (!w->parked)
+            continue;
+        /* the scheduler's own count: results that arrived since the POLL
+         * freed slots the POLL did not know about yet */
+        json_t *leases = lease_dispatch(s, w, w->slots - w->busy);
+        if (json_array_size(leases) == 0) {
+            json_decref(leases);
+            continue;
+        }
+        commit_reply(s, w->parked, PROTO_WORK,
+                    json_pack("{s:o, s:[]}", "leases", leases, "cancel"));
+        w->parked = NULL;
+    }
+}
+
+/* Tell a worker to stop an attempt now if it waits in a POLL; otherwise its
+ * next heartbeat learns that the lease is gone. */
+void
+lease_reply_cancel(struct sched *s, struct sched_worker *w, int64_t lease_id)
+{
+    if (!w->parked)
+        return;
+    commit_reply(s, w->parked, PROTO_WORK,
+                json_pack("{s:[], s:[I]}", "leases", "cancel", (json_int_t)lease_id));
+    w->parked = NULL;
+}
+
+/* An attempt is over (result, lease lost, cancel): free its slot. */
+void
+lease_end(struct sched *s, struct sched_ti *ti)
+{
+    rq_list_del(ti);
+    lease_unregister(s, ti);
+    ti->run->active--;
+    struct sched_dag *sd = runtab_dag(s, ti->run);
+    if (sd)
+        sd->active_tasks--;
+    if (ti->worker) {
+        ti->worker->busy--;
+        ti->worker = NULL;
+    }
+    ti->ended_at = clock_wall_ms();
+    logs_close(ti);
+    commit_ti_dirty(s, ti, true);
+}
+
+/* An attempt ended for a reason that is not the task's fault (its worker
+ * went quiet or was shut down): try again without using up a retry, up to
+ * max_lost times. */
+void
+lease_lost(struct sched *s, struct sched_ti *ti, const char *code, const char *why)
+{
+    free(ti->error);
+    ti->error = xstrdup(why);
+    LOG(LOG_WARN, code, "%s/%s/%s attempt %d: %s", ti->run->dag,
+        ti->run->run_id, ti->run->dv->dag->tasks[ti->idx].name, ti->attempts, why);
+    lease_end(s, ti);
+    if (ti->lost < s->cfg.max_lost) {
+        /* not the task's fault: try again without using up a retry */
+        ti->lost++;
+        ts_make_ready(s, ti);
+    } else {
+        ts_attempt_failed(s, ti);
+    }
+}
+
+void
+lease_check_expired(struct sched *s, int64_t now)
+{
+    struct sched_ti *ti = s->leases.lnext;
+    while (ti != &s->leases) {
+        struct sched_ti *next = ti->lnext;
+        if (ti->lease_expires <= now) {
+            char why[256];
+            snprintf(why, sizeof(why),
+                     "lease expired: worker %s sent no heartbeat for %" PRId64 " ms",
+                     ti->worker_name ? ti->worker_name : "?", s->cfg.lease_ttl_ms);
+            lease_lost(s, ti, "CAIRN-LEASE-EXPIRED", why);
+        }
+        ti = next;
+    }
+}
+
+void
+lease_check_workers(struct sched *s, int64_t now)
+{
+    for (size_t i = 0; i < s->nworkers; i++) {
+        struct sched_worker *w = s->workers[i];
+        if (w->parked && w->parked_until <= now) {
+            lease_answer_parked(s, w);
+        }
+        if (w->alive && now - w->last_seen > s->cfg.lease_ttl_ms) {
+            w->alive = false;
+            LOG(LOG_WARN, "CAIRN-WORKER-LOST", "worker %s: no heartbeat for %" PRId64 " ms",
+                w->name, now - w->last_seen);
+        }
+    }
+}
+
+void
+lease_answer_parked(struct sched *s, struct sched_worker *w)
+{
+    if (!w->parked)
+        return;
+    json_t *b = json_pack("{s:[], s:[]}", "leases", "cancel");
+    s->cfg.link.reply(w->parked, PROTO_WORK, b);
+    json_decref(b);
+    w->parked = NULL;
+}
+
+void
+lease_extend_all(struct sched *s, int64_t ms)
+{
+    for (struct sched_ti *l = s->leases.lnext; l != &s->leases; l = l->lnext)
+        l->lease_expires += ms;
+    for (size_t i = 0; i < s->nworkers; i++)
+        s->workers[i]->last_seen += ms;
+}

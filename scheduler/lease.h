@@ -1,0 +1,56 @@
+/* lease.h - workers, leases and dispatch (prefix: lease_).
+ *
+ * A lease hands one attempt of a ready task instance to a worker whose
+ * labels match and that has a free slot (max_active_tasks permitting). Its
+ * id is the fencing number: a report naming any other id is refused. A
+ * lease lives while the worker's POLLs renew it (heartbeats); one that
+ * expires, or whose worker was stopped under it, is lost: the task instance
+ * is queued again without using up a retry, up to max_lost times. A worker
+ * with nothing to do leaves its POLL with the scheduler ("parked"), which
+ * answers it as soon as there is work (a pre-commit step) or when its wait
+ * is over.
+ */
+#ifndef CAIRN_SCHED_LEASE_H
+#define CAIRN_SCHED_LEASE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "model.h"
+
+struct sched;
+
+struct sched_worker *lease_worker_find(struct sched *s, const char *name);
+/* The task instance holding lease_id, leased or running; NULL if none. */
+struct sched_ti *lease_lookup(struct sched *s, int64_t lease_id);
+/* Whether worker w holds ti's lease. A lease recovered after a restart has
+ * no worker yet: the worker it was handed to (by name) claims it when it
+ * reports it, so a task that ran on through the restart is not redone. */
+bool lease_owned(struct sched_ti *ti, struct sched_worker *w);
+/* Index ti by its lease id (recovery, dispatch). */
+void lease_register(struct sched *s, struct sched_ti *ti);
+/* Up to free_slots new leases for w (a new JSON array, maybe empty). */
+json_t *lease_dispatch(struct sched *s, struct sched_worker *w, int free_slots);
+/* Give ready work to workers waiting in a POLL (a pre-commit step). */
+void lease_dispatch_parked(struct sched *s);
+/* Tell w to stop lease_id now if it waits in a POLL; otherwise its next
+ * heartbeat learns that the lease is gone. */
+void lease_reply_cancel(struct sched *s, struct sched_worker *w, int64_t lease_id);
+/* Answer w's parked POLL with no work. */
+void lease_answer_parked(struct sched *s, struct sched_worker *w);
+/* An attempt is over (result, lease lost, cancel): free its slot. */
+void lease_end(struct sched *s, struct sched_ti *ti);
+/* An attempt ended for a reason that is not the task's fault (its worker
+ * went quiet or was shut down): try again without using up a retry, up to
+ * max_lost times. code is the log message id. */
+void lease_lost(struct sched *s, struct sched_ti *ti, const char *code, const char *why);
+/* Leases not renewed by now (monotonic ms) are lost. */
+void lease_check_expired(struct sched *s, int64_t now);
+/* Answer POLLs whose wait is over; mark quiet workers lost. */
+void lease_check_workers(struct sched *s, int64_t now);
+/* The loop was busy for ms: heartbeats that came meanwhile are not read
+ * yet, so do not count the stall against leases and workers. */
+void lease_extend_all(struct sched *s, int64_t ms);
+
+#endif

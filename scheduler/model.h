@@ -1,0 +1,154 @@
+/* model.h - what the scheduler knows, as plain structs (no behaviour).
+ *
+ * DAGs (sched_dag) with their loaded versions (sched_dagver), unfinished
+ * runs (sched_run) with one task instance per task (sched_ti), and the
+ * workers that registered (sched_worker). The engine's files change these on
+ * the loop thread only; the HTTP API reads them there too. Every field that
+ * is persisted is written by records.c; which file changes which field is in
+ * docs/architecture.md ("Who owns what").
+ */
+#ifndef CAIRN_SCHED_MODEL_H
+#define CAIRN_SCHED_MODEL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dag.h"
+#include "diag.h"
+
+struct wire_req;
+
+enum ti_state {
+    TI_PENDING,
+    TI_QUEUED,
+    TI_LEASED,
+    TI_RUNNING,
+    TI_SUCCESS,
+    TI_FAILED,
+    TI_UP_FOR_RETRY,
+    TI_UPSTREAM_FAILED,
+    TI_SKIPPED,
+    TI_CANCELLED,
+    TI_NSTATES
+};
+
+enum run_state {
+    RUN_QUEUED,
+    RUN_RUNNING,
+    RUN_SUCCESS,
+    RUN_FAILED,
+    RUN_CANCELLED,
+    RUN_NSTATES
+};
+
+
+/* A loaded DAG version, shared by the runs that use it. */
+struct sched_dagver {
+    int refs;
+    struct dag *dag;
+};
+
+struct sched_worker;
+
+struct sched_ti {
+    struct sched_run *run;
+    size_t idx;                 /* task index in run->dv->dag */
+    enum ti_state state;
+    int attempts;               /* attempts started */
+    int lost;                   /* attempts lost with their worker since the last clear */
+    int attempt_base;           /* attempts made before the last clear */
+    int pending_up;             /* upstreams not yet finished */
+    bool decided;               /* trigger rule has fired */
+    int64_t lease_id;           /* current lease (fencing number), 0 = none */
+    int64_t lease_expires;      /* monotonic ms */
+    struct sched_worker *worker;
+    char *worker_name;
+    int64_t queued_at, started_at, ended_at, next_try_at; /* wall ms, 0 = unset */
+    int exit_code;              /* -1 = none */
+    int signal;                 /* 0 = none */
+    bool oom, timed_out;
+    char *error;
+    int64_t log_size;           /* bytes stored for the current attempt */
+    int log_fd;                 /* its log file while open (logs.c), or -1 */
+    json_t *outputs;            /* artifacts of the successful attempt, or NULL */
+    json_t *metrics;            /* its metrics {name: number}, or NULL */
+    /* step cache and models folder (docs/dag-yaml.md): cache_key is set when
+     * the task becomes ready; cached, cached_from and published are set by a
+     * hit or a publish and cleared when an attempt starts */
+    char cache_key[65];         /* step cache key ("" = none: no cache, or not computable) */
+    bool cached;                /* succeeded from the cache, without running */
+    json_t *cached_from;        /* {dag, run_id, task, attempt} it reused, or NULL */
+    bool no_cache;              /* do not reuse (a success still refreshes the cache) */
+    json_t *published;          /* {path, latest, files} in the models folder, or NULL */
+    bool publishing;            /* succeeded; its outputs are being copied to the models
+                                   folder (state running, no lease) */
+    json_t *prov;               /* what the current attempt was given: {image, argv, env,
+                                   inputs}, built once at lease time; NULL if unknown */
+    size_t heap_idx;            /* in the ready heap, or SIZE_MAX */
+    bool dirty, attempt_dirty, artifacts_dirty;
+    struct sched_ti *dirty_next;
+    struct sched_ti *lnext, *lprev; /* in the lease or retry list */
+    char lease_key[24];         /* key in the lease map while leased */
+};
+
+struct sched_run {
+    char *dag;
+    char *run_id;
+    char *run_type;             /* manual, scheduled, backfill */
+    char *backfill;             /* id of the backfill that (re)started it, or NULL */
+    struct sched_dagver *dv;
+    enum run_state state;
+    int64_t logical_date;       /* UTC seconds */
+    int64_t interval_end;       /* UTC seconds */
+    int64_t created_at, started_at, ended_at; /* wall ms */
+    json_t *params;             /* overrides {name: "value"} */
+    bool no_cache;              /* triggered with no_cache: its tasks do not reuse */
+    struct dag_kv *overrides;
+    size_t noverrides;
+    struct sched_ti *tis;
+    size_t ntis;
+    size_t nfinished;
+    int active;                 /* leased + running */
+    uint64_t seq;               /* creation order */
+    bool dirty;
+    struct sched_run *dirty_next;
+    struct sched_run *next, *prev; /* all unfinished runs */
+    char *key;                  /* "dag\x1frun_id" */
+};
+
+/* A DAG known to the scheduler, with its current good version. */
+struct sched_dag {
+    char *name;
+    char *file;
+    struct sched_dagver *cur;   /* last good version, NULL if never loaded */
+    struct diag_list errors;    /* problems of the file as it is on disk */
+    bool paused;
+    bool has_cursor;
+    int64_t cursor;             /* latest scheduled logical date created */
+    int active_runs;
+    int active_tasks;
+    int64_t file_mtime_ns;
+    int64_t file_size;
+    bool seen;                  /* scratch for rescans */
+};
+
+struct sched_worker {
+    char *name;
+    char *host;
+    int slots;
+    int busy;
+    struct dag_kv *labels;
+    size_t nlabels;
+    int64_t last_seen;          /* monotonic ms */
+    int64_t last_seen_wall;
+    int64_t connected_at;       /* wall ms */
+    bool alive;
+    struct wire_req *parked;    /* a POLL waiting for work */
+    uint32_t pipe;              /* connection of its last request */
+    int64_t parked_until;       /* monotonic ms */
+    int parked_free;
+};
+
+#endif

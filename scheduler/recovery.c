@@ -1,0 +1,200 @@
+/* recovery.c - bringing the unfinished runs back from LMDB after a start
+ * (recovery.h). */
+#include "recovery.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core.h"
+#include "dagtab.h"
+#include "err.h"
+#include "lease.h"
+#include "log.h"
+#include "readyq.h"
+#include "records.h"
+#include "runtab.h"
+#include "schema.h"
+#include "store.h"
+#include "taskstate.h"
+#include "util.h"
+
+struct recover_ctx {
+    struct sched *s;
+    struct store_txn *t;
+    struct sched_run *run;
+};
+
+static int
+recovery__ti_cb(void *ud, const char *key, const void *json)
+{
+    struct recover_ctx *rc = ud;
+    struct sched_run *r = rc->run;
+    const char *task = json_string_value(json_object_get((const json_t *)json, "task"));
+    if (!task)
+        return 0;
+    long idx = dag_task_index(r->dv->dag, task);
+    if (idx < 0)
+        return 0; /* a task the run's version does not have: ignored */
+    char err[256];
+    if (rec_ti_load(rc->t, &r->tis[idx], json, err, sizeof(err)) != 0)
+        LOG(LOG_ERR, "CAIRN-RECORD-BAD", "%s: %s; the task instance starts pending", key, err);
+    return 0;
+}
+
+struct sched_run *
+recovery_load_run(struct sched *s, struct store_txn *t, const json_t *j, char *err,
+                  size_t errlen)
+{
+    struct schema_run x;
+    int rc = schema_run_decode(j, &x, err, errlen);
+    if (rc)
+        return NULL;
+    int st = sched_run_state_parse(x.state);
+    if (st < 0) {
+        errf(CAIRN_EPROTO, err, errlen, "run %s of %s has an unknown state '%s'", x.run_id,
+             x.dag, x.state);
+        return NULL;
+    }
+    struct sched_dagver *dv = dagtab_version_load(s, t, x.dag, x.dag_version);
+    if (!dv) {
+        errf(CAIRN_ENOENT, err, errlen, "run %s of %s: DAG version %.12s is not stored",
+             x.run_id, x.dag, x.dag_version);
+        return NULL;
+    }
+    if (!sched_find_dag(s, x.dag))
+        dagtab_add(s, x.dag, NULL);
+    struct sched_run *r = runtab_alloc(s, x.dag, x.run_id, dv);
+    r->run_type = xstrdup(x.run_type);
+    r->backfill = x.backfill_id ? xstrdup(x.backfill_id) : NULL;
+    r->state = (enum run_state)st;
+    r->logical_date = x.logical_date;
+    r->interval_end = x.interval_end;
+    r->created_at = x.created_at;
+    r->started_at = x.started_at;
+    r->ended_at = x.ended_at;
+    if ((uint64_t)x.seq > s->run_seq)
+        s->run_seq = (uint64_t)x.seq;
+    r->seq = (uint64_t)x.seq;
+    runtab_set_params(r, x.params);
+    r->no_cache = x.no_cache;
+    struct recover_ctx ctx = {s, t, r};
+    char *prefix = schema_prefix(r->key);
+    store_scan(t, STORE_TIS, prefix, recovery__ti_cb, &ctx);
+    free(prefix);
+    return r;
+}
+
+static int
+recover_run_cb(void *ud, const char *key, const void *json)
+{
+    struct recover_ctx *rc = ud;
+    json_t *j = (json_t *)json;
+    (void)key;
+    int st = sched_run_state_parse(json_string_value(json_object_get(j, "state")) ?: "");
+    if (st == RUN_QUEUED || st == RUN_RUNNING) {
+        char err[256];
+        if (!recovery_load_run(rc->s, rc->t, j, err, sizeof(err)))
+            LOG(LOG_ERR, "CAIRN-RECOVER", "%s; skipped", err);
+    }
+    return 0;
+}
+
+static int
+run_seq_cmp(const void *a, const void *b)
+{
+    const struct sched_run *x = *(struct sched_run *const *)a, *y = *(struct sched_run *const *)b;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+int
+recovery_run(struct sched *s)
+{
+    struct store_txn *t = NULL;
+    int rc = store_txn_begin(s->store, false, &t);
+    if (rc)
+        return rc;
+    void *lj = NULL;
+    if (store_get(t, STORE_META, "lease_seq", &lj) == 0) {
+        s->lease_seq = json_integer_value(json_object_get(lj, "value"));
+        json_decref(lj);
+    }
+    struct recover_ctx ctx = {s, t, NULL};
+    store_scan(t, STORE_RUNS, "", recover_run_cb, &ctx);
+    store_txn_abort(t);
+
+    /* order runs by creation, then rebuild the derived state */
+    size_t n = 0;
+    for (struct sched_run *r = s->runs.next; r != &s->runs; r = r->next)
+        n++;
+    struct sched_run **arr = xcalloc(n + 1, sizeof(*arr));
+    n = 0;
+    for (struct sched_run *r = s->runs.next; r != &s->runs; r = r->next)
+        arr[n++] = r;
+    qsort(arr, n, sizeof(*arr), run_seq_cmp);
+    s->runs.next = s->runs.prev = &s->runs;
+    for (size_t i = 0; i < n; i++) {
+        arr[i]->next = &s->runs;
+        arr[i]->prev = s->runs.prev;
+        s->runs.prev->next = arr[i];
+        s->runs.prev = arr[i];
+    }
+    size_t nlive = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct sched_run *r = arr[i];
+        struct sched_dag *sd = runtab_dag(s, r);
+        if (r->state == RUN_RUNNING && sd)
+            sd->active_runs++;
+        for (size_t k = 0; k < r->ntis; k++) {
+            struct sched_ti *ti = &r->tis[k];
+            const struct dag_task *tk = &r->dv->dag->tasks[k];
+            ti->pending_up = 0;
+            for (size_t u = 0; u < tk->nneeds; u++)
+                if (!sched_ti_terminal(r->tis[tk->needs[u]].state))
+                    ti->pending_up++;
+            ti->decided = ti->state != TI_PENDING;
+            if (sched_ti_terminal(ti->state))
+                r->nfinished++;
+            switch (ti->state) {
+            case TI_QUEUED:
+                rq_push(s, ti);
+                break;
+            case TI_LEASED:
+            case TI_RUNNING:
+                /* the worker may still be running it: give it a lease time
+                 * to report back, then take it back */
+                ti->lease_expires = clock_mono_ms() + s->cfg.lease_ttl_ms;
+                rq_list_add(&s->leases, ti);
+                lease_register(s, ti);
+                r->active++;
+                if (sd)
+                    sd->active_tasks++;
+                nlive++;
+                break;
+            case TI_UP_FOR_RETRY:
+                rq_list_add(&s->retries, ti);
+                break;
+            default:
+                break;
+            }
+        }
+    }
+    /* anything a crash left undecided is decided now */
+    for (size_t i = 0; i < n; i++) {
+        struct sched_run *r = arr[i];
+        if (r->state != RUN_RUNNING)
+            continue;
+        for (size_t k = 0; k < r->ntis; k++)
+            if (r->tis[k].state == TI_PENDING)
+                ts_evaluate(s, &r->tis[k]);
+        ts_run_check_done(s, r);
+    }
+    for (size_t i = 0; i < s->ndags; i++)
+        ts_admit_runs(s, s->dags[i]);
+    if (n)
+        LOG(LOG_NOTICE, "CAIRN-RECOVER", "recovered %zu unfinished run%s (%zu attempt%s in "
+            "flight, %zu task%s ready)", n, n == 1 ? "" : "s", nlive, nlive == 1 ? "" : "s",
+            s->nheap, s->nheap == 1 ? "" : "s");
+    free(arr);
+    return 0;
+}
