@@ -28,4 +28,38 @@ check "the script parses" node --check "$T/ui.js"
 out=$(node "$CAIRN_SRC/tests/ui/views.js" "$T/ui.js" "$CAIRN_SERVER" ui "$r" bf-1 2>&1) && st=0 || st=$?
 echo "$out"
 check "every view renders ($(grep -c '^ok' <<<"$out") checks)" test "$st" = 0
+
+# The page is built from scheduler/ui/ (cmake/embed.cmake): index.html with the
+# file of each style sheet line in a <style>, and the files of its script lines
+# in one <script>, an empty line between two. Expanded here on its own, it must
+# be the served page byte for byte, so the embedded copy cannot go stale.
+expand_page() { # expand_page DIR
+    local line in_script=0
+    local css='^<link rel="stylesheet" href="([A-Za-z0-9_.-]+)">$'
+    local js='^<script src="([A-Za-z0-9_.-]+)"></script>$'
+    while IFS= read -r line; do
+        if [[ $line =~ $js ]]; then
+            if [ "$in_script" = 0 ]; then echo "<script>"; else echo; fi
+            in_script=1
+            cat "$1/${BASH_REMATCH[1]}"
+            continue
+        fi
+        if [ "$in_script" = 1 ]; then echo "</script>"; in_script=0; fi
+        if [[ $line =~ $css ]]; then
+            echo "<style>"; cat "$1/${BASH_REMATCH[1]}"; echo "</style>"
+        else
+            printf '%s\n' "$line"
+        fi
+    done <"$1/index.html"
+    if [ "$in_script" = 1 ]; then echo "</script>"; fi
+}
+expand_page "$CAIRN_SRC/scheduler/ui" >"$T/ui-expected.html"
+check "index.html names its style sheet and scripts" \
+    bash -c 'grep -q "^<link rel=\"stylesheet\"" "$1" && grep -q "^<script src=" "$1"' _ \
+    "$CAIRN_SRC/scheduler/ui/index.html"
+check "the served page is scheduler/ui/ as it is now, byte for byte" \
+    cmp "$T/ui-expected.html" "$T/ui.html"
+outside='<link|<script [^>]|(src|action)="?(https?:)?//|(url|fetch|import)\(["'"'"'`]?(https?:)?//'
+check "the served page loads nothing from elsewhere" \
+    bash -c '! grep -Eiq "$1" "$2"' _ "$outside" "$T/ui.html"
 finish

@@ -1,0 +1,121 @@
+"use strict";
+
+const REFRESH_MS = 2000;          /* every view reloads this often */
+const LOG_POLL_MS = 1000;         /* a followed log asks for more this often */
+const LOG_MAX_CHARS = 4 << 20;    /* older output is dropped beyond this */
+const ENDED = ["success", "failed", "upstream_failed", "skipped", "cancelled"];
+
+/* ---- HTML building: html`...` escapes every value unless it is raw() ---- */
+
+class Raw { constructor(s) { this.s = s; } }
+const raw = (s) => new Raw(s);
+
+function esc(v) {
+  const map = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
+  return String(v === null || v === undefined ? "" : v).replace(/[&<>"']/g, (c) => map[c]);
+}
+
+function part(v) {
+  if (v instanceof Raw) return v.s;
+  if (Array.isArray(v)) return v.map(part).join("");
+  return esc(v);
+}
+
+function html(strings, ...values) {
+  let out = strings[0];
+  values.forEach((v, i) => { out += part(v) + strings[i + 1]; });
+  return raw(out);
+}
+
+/* ---- API ---- */
+
+async function api(path) {
+  const res = await fetch("api/v1/" + path, { headers: { Accept: "application/json" } });
+  let body = null;
+  try { body = await res.json(); } catch (e) { body = null; }
+  if (!res.ok) {
+    const err = new Error(body && body.error ? body.error.message : "HTTP " + res.status);
+    err.status = res.status;
+    throw err;
+  }
+  return body;
+}
+
+const enc = encodeURIComponent;
+
+function query(params) {
+  const keys = Object.keys(params).filter((k) => params[k] !== undefined &&
+                                                 params[k] !== null && params[k] !== "");
+  return keys.length ? "?" + keys.map((k) => enc(k) + "=" + enc(params[k])).join("&") : "";
+}
+
+const runPath = (dag, run, tail, params) =>
+  "runs/" + enc(run) + (tail || "") + query(Object.assign({ dag: dag }, params));
+const taskPath = (dag, run, task, what, params) =>
+  runPath(dag, run, "/tasks/" + enc(task) + what, params);
+
+/* Location hashes: #/dags, #/runs?dag=D&state=S, #/run/DAG/RUN[/TASK[/ATTEMPT]], #/workers */
+const route = (...parts) => "#/" + parts.map(enc).join("/");
+
+/* ---- formatting ---- */
+
+const pad = (n) => String(n).padStart(2, "0");
+
+/* Local time "2026-11-23 10:00:01"; only "10:00:01" if on the same day as ref. */
+function fmtTime(iso, ref) {
+  const d = new Date(iso);
+  if (!iso || isNaN(d)) return iso || "";
+  const hms = pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds());
+  if (ref && new Date(ref).toDateString() === d.toDateString()) return hms;
+  return d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + " " + hms;
+}
+
+function fmtDuration(ms) {
+  if (ms === null || ms === undefined || isNaN(ms)) return "";
+  ms = Math.max(0, Math.round(ms));
+  const s = Math.floor(ms / 1000);
+  if (ms < 1000) return ms + "ms";
+  if (s < 60) return s + "." + Math.floor((ms % 1000) / 100) + "s";
+  if (s < 3600) return Math.floor(s / 60) + "m" + pad(s % 60) + "s";
+  if (s < 86400) return Math.floor(s / 3600) + "h" + pad(Math.floor((s % 3600) / 60)) + "m";
+  return Math.floor(s / 86400) + "d" + pad(Math.floor((s % 86400) / 3600)) + "h";
+}
+
+/* A run's or task's duration; still counting while it runs. */
+function duration(o) {
+  if (o.duration_ms !== null && o.duration_ms !== undefined) return fmtDuration(o.duration_ms);
+  if (!o.started_at) return "";
+  const end = o.ended_at ? Date.parse(o.ended_at) : Date.now();
+  return fmtDuration(end - Date.parse(o.started_at));
+}
+
+function ago(iso) {
+  if (!iso) return "";
+  const ms = Date.now() - Date.parse(iso);
+  return (ms < 60000 ? Math.max(0, Math.floor(ms / 1000)) + "s" : fmtDuration(ms)) + " ago";
+}
+
+function exitText(t) {
+  if (t.timed_out) return "timeout";
+  if (t.oom_killed) return "oom";
+  if (t.signal !== null && t.signal !== undefined) {
+    return typeof t.signal === "number" ? "signal " + t.signal : String(t.signal);
+  }
+  return t.exit_code !== null && t.exit_code !== undefined ? String(t.exit_code) : "";
+}
+
+const none = raw('<span class="muted">–</span>');
+const orNone = (v) => (v === null || v === undefined || v === "" ? none : v);
+const time = (iso, ref) => (iso ? html`<span title="${iso}">${fmtTime(iso, ref)}</span>` : none);
+const badge = (state, label) =>
+  html`<span class="badge s-${state}">${label || String(state).replace(/_/g, " ")}</span>`;
+const short = (version) => (version ? html`<span title="${version}">${version.slice(0, 12)}</span>`
+                                    : none);
+
+/* columns: [title, "num"?]...; rows: html rows. */
+function table(columns, rows, emptyText) {
+  if (!rows.length) return html`<div class="panel"><div class="empty">${emptyText}</div></div>`;
+  const head = columns.map((c) => html`<th class="${c[1] || ""}">${c[0]}</th>`);
+  return html`<div class="panel"><table><thead><tr>${head}</tr></thead>
+    <tbody>${rows}</tbody></table></div>`;
+}

@@ -1,0 +1,73 @@
+/* ---- routing and the refresh loop ---- */
+
+function parseRoute() {
+  const [path, qs] = location.hash.replace(/^#\/?/, "").split("?");
+  const parts = path.split("/").filter((p) => p !== "").map(decodeURIComponent);
+  return { name: parts[0] || "dags", args: parts.slice(1),
+           params: Object.fromEntries(new URLSearchParams(qs || "")) };
+}
+
+let shown = "";       /* the view's HTML as last rendered */
+let refreshGen = 0;   /* a newer refresh makes older ones drop their results */
+let refreshTimer = null;
+
+function setStatus(ok, text) {
+  document.querySelector("#status .dot").classList.toggle("bad", !ok);
+  $("status-text").textContent = text;
+}
+
+async function refresh() {
+  clearTimeout(refreshTimer);
+  const gen = ++refreshGen;
+  const r = parseRoute();
+  const tab = r.name === "run" ? "runs" : r.name;
+  document.querySelectorAll("nav a").forEach((a) =>
+    a.classList.toggle("active", a.dataset.tab === tab));
+  if (!document.hidden) {
+    let view;
+    try {
+      if (r.name === "runs") view = await viewRuns(r.params);
+      else if (r.name === "run") view = await viewRun(r.args[0], r.args[1], r.args[2]);
+      else if (r.name === "workers") view = await viewWorkers();
+      else if (r.name === "backfills") view = await viewBackfills();
+      else view = await viewDags();
+      setStatus(true, "updated " + fmtTime(new Date().toISOString(), Date.now()));
+    } catch (e) {
+      if (e.status) view = html`<div class="banner">${e.message}</div>`;
+      setStatus(false, e.status ? "error " + e.status : "scheduler unreachable");
+    }
+    if (gen !== refreshGen) return;
+    if (view && view.s !== shown) {
+      $("view").innerHTML = view.s;
+      shown = view.s;
+    }
+    if (r.name === "run" && r.args.length >= 3) {
+      logOpen(r.args[0], r.args[1], r.args[2], r.args[3]);
+      try {
+        const run = await api(runPath(r.args[0], r.args[1]));
+        await logAttempts((run.tasks || []).find((t) => t.task === r.args[2]));
+      } catch (e) { /* the next refresh shows what is wrong */ }
+    } else {
+      logClose();
+    }
+    if (gen !== refreshGen) return;
+  }
+  refreshTimer = setTimeout(refresh, REFRESH_MS);
+}
+
+$("view").addEventListener("click", (ev) => {
+  const tr = ev.target.closest("tr[data-href]");
+  if (!tr || ev.target.closest("a") || String(window.getSelection())) return;
+  location.hash = tr.dataset.href;
+});
+
+$("view").addEventListener("change", (ev) => {
+  if (ev.target.id !== "f-dag" && ev.target.id !== "f-state") return;
+  location.hash = route("runs") + query({ dag: $("f-dag").value, state: $("f-state").value });
+});
+
+window.addEventListener("hashchange", refresh);
+document.addEventListener("visibilitychange", () => { if (!document.hidden) refresh(); });
+
+api("health").then((h) => { document.title = "Cairn " + h.version; }).catch(() => {});
+refresh();
