@@ -1,0 +1,528 @@
+/* The scheduling engine in one process: a real libuv loop, a real LMDB in a
+ * temporary folder, and a fake worker link (the engine's answers are
+ * captured instead of sent over nng). Runs DAGs to the end without daemons
+ * or sleeps: the loop is turned with UV_RUN_NOWAIT, so every answer comes
+ * after the commit that made it durable, as with real workers. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+/* cmocka needs the four above first */
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core.h"
+#include "engine.h"
+#include "err.h"
+#include "fs.h"
+#include "lease.h"
+#include "log.h"
+#include "proto.h"
+#include "schema.h"
+#include "store.h"
+#include "util.h"
+#include "wire.h"
+
+/* ---- the fake link: every answer is kept, in order ---- */
+
+struct answer {
+    int type;
+    json_t *body;
+};
+
+static struct answer answers[4096];
+static size_t nanswers;
+
+static void
+fake_reply(struct wire_req *req, int type, json_t *body)
+{
+    assert_true(nanswers < sizeof(answers) / sizeof(answers[0]));
+    answers[nanswers].type = type;
+    answers[nanswers].body = json_deep_copy(body);
+    nanswers++;
+    json_decref(req->body);
+    free(req);
+}
+
+static void
+fake_drop(struct wire_req *req)
+{
+    json_decref(req->body);
+    free(req);
+}
+
+static void
+answers_clear(void)
+{
+    for (size_t i = 0; i < nanswers; i++)
+        json_decref(answers[i].body);
+    nanswers = 0;
+}
+
+struct fx {
+    char dir[64];
+    char *dags, *data;
+    uv_loop_t loop;
+    struct sched *s;
+};
+
+static void
+put_dag(struct fx *f, const char *name, const char *yaml)
+{
+    char *path = xasprintf("%s/%s.yaml", f->dags, name);
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs(yaml, fp);
+    fclose(fp);
+    free(path);
+}
+
+static void
+start(struct fx *f, int64_t lease_ttl_ms, int max_lost)
+{
+    struct sched_config cfg = {0};
+    cfg.dags_dir = f->dags;
+    cfg.data_dir = f->data;
+    cfg.lease_ttl_ms = lease_ttl_ms;
+    cfg.max_lost = max_lost;
+    cfg.link.reply = fake_reply;
+    cfg.link.drop = fake_drop;
+    char err[512];
+    int rc = sched_new(&f->s, &f->loop, &cfg, err, sizeof(err));
+    if (rc)
+        fail_msg("sched_new: %s", err);
+}
+
+static void
+stop_done(void *ud)
+{
+    *(bool *)ud = true;
+}
+
+static void
+stop(struct fx *f)
+{
+    if (!f->s)
+        return;
+    bool done = false;
+    sched_stop(f->s, stop_done, &done);
+    for (int i = 0; i < 100 && !done; i++)
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+    assert_true(done);
+    sched_free(f->s);
+    f->s = NULL;
+}
+
+static int
+setup(void **state)
+{
+    struct fx *f = xcalloc(1, sizeof(*f));
+    snprintf(f->dir, sizeof(f->dir), "/tmp/cairn-engine-XXXXXX");
+    if (!mkdtemp(f->dir))
+        return -1;
+    f->dags = xasprintf("%s/dags", f->dir);
+    f->data = xasprintf("%s/data", f->dir);
+    fs_mkdirs(f->dags);
+    uv_loop_init(&f->loop);
+    *state = f;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    struct fx *f = *state;
+    stop(f);
+    answers_clear();
+    uv_run(&f->loop, UV_RUN_NOWAIT);
+    assert_int_equal(uv_loop_close(&f->loop), 0);
+    fs_rmtree(f->dir);
+    free(f->dags);
+    free(f->data);
+    free(f);
+    return 0;
+}
+
+/* Turn the loop: callbacks run, then the commit, then the answers go. */
+static void
+spin(struct fx *f)
+{
+    for (int i = 0; i < 3; i++)
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+}
+
+static void
+send_req(struct fx *f, int type, json_t *body)
+{
+    struct wire_req *req = xcalloc(1, sizeof(*req));
+    req->type = type;
+    req->body = body;
+    req->pipe = 1;
+    sched_handle_request(f->s, req);
+}
+
+/* Send and turn the loop until the answer came; returns it (borrowed until
+ * answers_clear). */
+static struct answer *
+call(struct fx *f, int type, json_t *body)
+{
+    size_t before = nanswers;
+    send_req(f, type, body);
+    for (int i = 0; i < 10 && nanswers == before; i++)
+        spin(f);
+    assert_int_equal(nanswers, before + 1);
+    return &answers[before];
+}
+
+static void
+hello(struct fx *f, const char *worker, int slots)
+{
+    struct answer *a = call(f, PROTO_HELLO, json_pack("{s:s, s:i, s:{}}", "worker", worker,
+                                                      "slots", slots, "labels"));
+    assert_int_equal(a->type, PROTO_WELCOME);
+}
+
+/* POLL with no wait: the leases handed out (a new reference). */
+static json_t *
+poll_leases(struct fx *f, const char *worker, int free_slots)
+{
+    struct answer *a = call(f, PROTO_POLL, json_pack("{s:s, s:i, s:[], s:i}", "worker", worker,
+                                                     "free", free_slots, "leases", "wait_ms", 0));
+    assert_int_equal(a->type, PROTO_WORK);
+    return json_incref(json_object_get(a->body, "leases"));
+}
+
+static void
+report(struct fx *f, const char *worker, json_t *lease, int exit_code)
+{
+    json_int_t id = json_integer_value(json_object_get(lease, "lease_id"));
+    struct answer *a = call(f, PROTO_STARTED, json_pack("{s:s, s:I}", "worker", worker,
+                                                        "lease_id", id));
+    assert_true(json_is_true(json_object_get(a->body, "ok")));
+    a = call(f, PROTO_RESULT, json_pack("{s:s, s:I, s:i, s:[], s:{}}", "worker", worker,
+                                        "lease_id", id, "exit_code", exit_code, "outputs",
+                                        "metrics"));
+    assert_int_equal(a->type, PROTO_ACK);
+    assert_true(json_is_true(json_object_get(a->body, "ok")));
+}
+
+/* A stored record (a new reference), or NULL. */
+static json_t *
+record(struct fx *f, enum store_table tb, const char *key)
+{
+    struct store_txn *t = NULL;
+    void *j = NULL;
+    assert_int_equal(store_txn_begin(sched_store(f->s), false, &t), 0);
+    if (store_get(t, tb, key, &j) != 0)
+        j = NULL;
+    store_txn_abort(t);
+    return j;
+}
+
+static char *
+stored_state(struct fx *f, const char *dag, const char *run_id, const char *task)
+{
+    char *key = task ? schema_key_ti(dag, run_id, task) : schema_key_run(dag, run_id);
+    json_t *j = record(f, task ? STORE_TIS : STORE_RUNS, key);
+    free(key);
+    char *st = xstrdup(j ? json_string_value(json_object_get(j, "state")) : "(none)");
+    json_decref(j);
+    return st;
+}
+
+static void
+assert_state(struct fx *f, const char *dag, const char *run_id, const char *task,
+             const char *want)
+{
+    char *st = stored_state(f, dag, run_id, task);
+    if (strcmp(st, want) != 0)
+        fail_msg("%s/%s/%s is %s, want %s", dag, run_id, task ? task : "(run)", st, want);
+    free(st);
+}
+
+static char *
+trigger(struct fx *f, const char *dag)
+{
+    struct sched_run *r = NULL;
+    char err[256];
+    int rc = sched_trigger(f->s, dag, 0, false, NULL, false, &r, err, sizeof(err));
+    if (rc)
+        fail_msg("trigger %s: %s", dag, err);
+    char *id = xstrdup(r->run_id);
+    spin(f);
+    return id;
+}
+
+static const char *
+lease_task(json_t *lease)
+{
+    return json_string_value(json_object_get(lease, "task"));
+}
+
+/* A diamond runs to the end; each task becomes ready only when all of its
+ * upstreams succeeded (readiness is counted). */
+static void
+test_diamond(void **state)
+{
+    struct fx *f = *state;
+    put_dag(f, "d", "dag: d\ntasks:\n  a: {command: [a]}\n  b: {command: [b], needs: [a]}\n"
+                    "  c: {command: [c], needs: [a]}\n  d: {command: [d], needs: [b, c]}\n");
+    start(f, 0, 0);
+    hello(f, "w", 8);
+    char *rid = trigger(f, "d");
+    json_t *l = poll_leases(f, "w", 8);
+    assert_int_equal(json_array_size(l), 1);
+    assert_string_equal(lease_task(json_array_get(l, 0)), "a");
+    /* the lease is typed: every field a worker needs is there */
+    json_t *a0 = json_array_get(l, 0);
+    static const char *const fields[] = {"lease_id", "dag",     "run_id",  "task",   "attempt",
+                                         "logical_date", "argv", "env",    "image",  "timeout_ms",
+                                         "cpus",     "memory",  "pids",    "network", "inputs",
+                                         "outputs"};
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+        if (!json_object_get(a0, fields[i]))
+            fail_msg("lease has no '%s'", fields[i]);
+    assert_state(f, "d", rid, "a", "leased");
+    report(f, "w", a0, 0);
+    json_decref(l);
+    l = poll_leases(f, "w", 8);
+    assert_int_equal(json_array_size(l), 2); /* b and c */
+    report(f, "w", json_array_get(l, 0), 0);
+    json_t *none = poll_leases(f, "w", 8);
+    assert_int_equal(json_array_size(none), 0); /* d still waits for one upstream */
+    json_decref(none);
+    assert_state(f, "d", rid, "d", "pending");
+    report(f, "w", json_array_get(l, 1), 0);
+    json_decref(l);
+    l = poll_leases(f, "w", 8);
+    assert_int_equal(json_array_size(l), 1);
+    assert_string_equal(lease_task(json_array_get(l, 0)), "d");
+    report(f, "w", json_array_get(l, 0), 0);
+    json_decref(l);
+    assert_state(f, "d", rid, NULL, "success");
+    assert_state(f, "d", rid, "d", "success");
+    free(rid);
+}
+
+/* A failure with retries: up_for_retry, then the retry succeeds; a stale
+ * report for the first lease is refused (fencing). */
+static void
+test_retry_and_fencing(void **state)
+{
+    struct fx *f = *state;
+    put_dag(f, "r", "dag: r\ntasks:\n  t:\n    command: [t]\n    retries: 1\n"
+                    "    retry_delay: 0s\n");
+    start(f, 0, 0);
+    hello(f, "w", 1);
+    char *rid = trigger(f, "r");
+    json_t *l = poll_leases(f, "w", 1);
+    json_t *first = json_incref(json_array_get(l, 0));
+    json_decref(l);
+    report(f, "w", first, 3);
+    assert_state(f, "r", rid, "t", "up_for_retry");
+    /* the retry becomes ready on the next tick (its delay is 0) */
+    for (int i = 0; i < 50 && nanswers < 1000; i++) {
+        uv_run(&f->loop, UV_RUN_ONCE);
+        char *st = stored_state(f, "r", rid, "t");
+        bool queued = !strcmp(st, "queued");
+        free(st);
+        if (queued)
+            break;
+    }
+    l = poll_leases(f, "w", 1);
+    assert_int_equal(json_array_size(l), 1);
+    json_t *second = json_array_get(l, 0);
+    assert_int_equal(json_integer_value(json_object_get(second, "attempt")), 2);
+    /* the first lease's late result is refused */
+    struct answer *a =
+        call(f, PROTO_RESULT, json_pack("{s:s, s:I, s:i}", "worker", "w", "lease_id",
+                                        json_integer_value(json_object_get(first, "lease_id")),
+                                        "exit_code", 0));
+    assert_false(json_is_true(json_object_get(a->body, "ok")));
+    assert_string_equal(json_string_value(json_object_get(a->body, "reason")),
+                        "lease is not current");
+    report(f, "w", second, 0);
+    assert_state(f, "r", rid, "t", "success");
+    assert_state(f, "r", rid, NULL, "success");
+    json_decref(first);
+    json_decref(l);
+    free(rid);
+}
+
+/* Lease expiry: a lost lease is queued again without using up a retry, up
+ * to max_lost times; then the task fails. */
+static void
+test_lease_expiry(void **state)
+{
+    struct fx *f = *state;
+    put_dag(f, "e", "dag: e\ntasks:\n  t: {command: [t], retries: 0}\n");
+    start(f, 60000, 2);
+    hello(f, "w", 1);
+    char *rid = trigger(f, "e");
+    for (int lost = 0; lost <= 2; lost++) {
+        json_t *l = poll_leases(f, "w", 1);
+        assert_int_equal(json_array_size(l), 1);
+        assert_int_equal(json_integer_value(json_object_get(json_array_get(l, 0), "attempt")),
+                         lost + 1);
+        json_decref(l);
+        /* the lease's time passes without a heartbeat */
+        lease_check_expired(f->s, clock_mono_ms() + 60001);
+        spin(f);
+        char *key = schema_key_ti("e", rid, "t");
+        json_t *j = record(f, STORE_TIS, key);
+        free(key);
+        if (lost < 2) {
+            assert_string_equal(json_string_value(json_object_get(j, "state")), "queued");
+            assert_int_equal(json_integer_value(json_object_get(j, "lost")), lost + 1);
+            /* a loss is not the task's fault: its attempts grow with it */
+            assert_int_equal(json_integer_value(json_object_get(j, "max_attempts")), lost + 2);
+        } else {
+            assert_string_equal(json_string_value(json_object_get(j, "state")), "failed");
+            assert_non_null(strstr(json_string_value(json_object_get(j, "error")),
+                                   "lease expired"));
+        }
+        json_decref(j);
+    }
+    assert_state(f, "e", rid, NULL, "failed");
+    free(rid);
+}
+
+/* A failing chain of 10,000 tasks fails all the way down at once, without
+ * recursion: the whole run goes on a thread with a 256 KiB stack, which a
+ * call per link of the chain would overflow many times over. */
+static void *
+failing_chain_main(void *arg)
+{
+    struct fx *f = arg;
+    struct sb y;
+    sb_init(&y);
+    sb_puts(&y, "dag: chain\nmax_active_tasks: 100000\ndefaults: {retries: 0}\ntasks:\n");
+    enum { N = 10000 };
+    for (int i = 0; i < N; i++) {
+        sb_printf(&y, "  t%d:\n    command: [t]\n", i);
+        if (i)
+            sb_printf(&y, "    needs: [t%d]\n", i - 1);
+    }
+    put_dag(f, "chain", y.buf);
+    sb_free(&y);
+    start(f, 0, 0);
+    hello(f, "w", 1);
+    char *rid = trigger(f, "chain");
+    json_t *l = poll_leases(f, "w", 1);
+    assert_int_equal(json_array_size(l), 1);
+    assert_string_equal(lease_task(json_array_get(l, 0)), "t0");
+    report(f, "w", json_array_get(l, 0), 1);
+    json_decref(l);
+    assert_state(f, "chain", rid, "t0", "failed");
+    assert_state(f, "chain", rid, "t1", "upstream_failed");
+    assert_state(f, "chain", rid, "t9999", "upstream_failed");
+    assert_state(f, "chain", rid, NULL, "failed");
+    free(rid);
+    return NULL;
+}
+
+static void
+test_failing_chain(void **state)
+{
+    pthread_attr_t attr;
+    pthread_t th;
+    assert_int_equal(pthread_attr_init(&attr), 0);
+    assert_int_equal(pthread_attr_setstacksize(&attr, 256 * 1024), 0);
+    assert_int_equal(pthread_create(&th, &attr, failing_chain_main, *state), 0);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    pthread_attr_destroy(&attr);
+}
+
+/* A restart in the middle: the run and its in-flight lease come back from
+ * LMDB, and the worker that held the lease finishes it. */
+static void
+test_restart(void **state)
+{
+    struct fx *f = *state;
+    put_dag(f, "s", "dag: s\ntasks:\n  a: {command: [a]}\n  b: {command: [b], needs: [a]}\n");
+    start(f, 0, 0);
+    hello(f, "w", 1);
+    char *rid = trigger(f, "s");
+    json_t *l = poll_leases(f, "w", 1);
+    json_t *a = json_incref(json_array_get(l, 0));
+    json_decref(l);
+    stop(f);
+    answers_clear();
+    start(f, 0, 0);
+    assert_state(f, "s", rid, "a", "leased");
+    hello(f, "w", 1);
+    report(f, "w", a, 0);
+    json_decref(a);
+    l = poll_leases(f, "w", 1);
+    assert_string_equal(lease_task(json_array_get(l, 0)), "b");
+    report(f, "w", json_array_get(l, 0), 0);
+    json_decref(l);
+    assert_state(f, "s", rid, NULL, "success");
+    free(rid);
+}
+
+/* A BATCH carries several reports in order, answered after one commit; a
+ * malformed item is refused alone. */
+static void
+test_batch(void **state)
+{
+    struct fx *f = *state;
+    put_dag(f, "b", "dag: b\ntasks:\n  t: {command: [t]}\n");
+    start(f, 0, 0);
+    hello(f, "w", 1);
+    char *rid = trigger(f, "b");
+    json_t *l = poll_leases(f, "w", 1);
+    json_int_t id = json_integer_value(json_object_get(json_array_get(l, 0), "lease_id"));
+    json_decref(l);
+    json_t *items = json_pack(
+        "[{s:i, s:{s:s, s:I}}, {s:i, s:{s:s, s:I, s:i, s:I, s:s}}, {s:i}, "
+        "{s:i, s:{s:s, s:I, s:i, s:[], s:{}}}]",
+        "type", PROTO_STARTED, "body", "worker", "w", "lease_id", id, "type", PROTO_LOG, "body",
+        "worker", "w", "lease_id", id, "stream", 1, "offset", (json_int_t)0, "data", "hi\n",
+        "type", PROTO_LOG, "type", PROTO_RESULT, "body", "worker", "w", "lease_id", id,
+        "exit_code", 0, "outputs", "metrics");
+    struct answer *a =
+        call(f, PROTO_BATCH, json_pack("{s:s, s:o}", "worker", "w", "items", items));
+    assert_int_equal(a->type, PROTO_ACK);
+    json_t *res = json_object_get(a->body, "results");
+    assert_int_equal(json_array_size(res), 4);
+    assert_true(json_is_true(json_object_get(json_array_get(res, 0), "ok")));
+    assert_true(json_is_true(json_object_get(json_array_get(res, 1), "ok")));
+    assert_false(json_is_true(json_object_get(json_array_get(res, 2), "ok")));
+    assert_true(json_is_true(json_object_get(json_array_get(res, 3), "ok")));
+    assert_state(f, "b", rid, NULL, "success");
+    char *key = schema_key_ti("b", rid, "t");
+    json_t *j = record(f, STORE_TIS, key);
+    assert_int_equal(json_integer_value(json_object_get(j, "log_size")), 3);
+    json_decref(j);
+    free(key);
+    char *log = sched_log_path(f->s, "b", rid, "t", 1);
+    char *text = NULL;
+    size_t len = 0;
+    assert_int_equal(fs_read_all(log, 0, &text, &len), 0);
+    assert_string_equal(text, "hi\n");
+    free(text);
+    free(log);
+    free(rid);
+}
+
+int
+main(void)
+{
+    log_init("test_engine", LOG_ERR);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_diamond, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retry_and_fencing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lease_expiry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failing_chain, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
