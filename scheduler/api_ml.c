@@ -578,12 +578,18 @@ runs_collect_cb(void *ud, const char *key, const void *json)
     return 0;
 }
 
+/* Newest logical date first (a backfill of old dates does not jump to the
+ * top of a drift table); runs of one date, newest created first. */
 static int
-seq_desc(const void *a, const void *b)
+logical_desc(const void *a, const void *b)
 {
-    json_int_t x = json_integer_value(json_object_get(*(json_t *const *)a, "seq"));
-    json_int_t y = json_integer_value(json_object_get(*(json_t *const *)b, "seq"));
-    return x < y ? 1 : x > y ? -1 : 0;
+    const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+    int c = strcmp(jstr(y, "logical_date") ?: "", jstr(x, "logical_date") ?: "");
+    if (c)
+        return c;
+    json_int_t sx = json_integer_value(json_object_get(x, "seq"));
+    json_int_t sy = json_integer_value(json_object_get(y, "seq"));
+    return sx < sy ? 1 : sx > sy ? -1 : 0;
 }
 
 struct metrics_ctx {
@@ -683,7 +689,7 @@ api_ml_metrics(struct sched *s, struct http_conn *c, const struct http_req *req,
     json_t **v = xcalloc(n + 1, sizeof(*v));
     for (size_t i = 0; i < n; i++)
         v[i] = json_array_get(runs, i);
-    qsort(v, n, sizeof(*v), seq_desc);
+    qsort(v, n, sizeof(*v), logical_desc);
     struct metrics_ctx mc = {metric, NULL, json_object()};
     json_t *rows = json_array();
     for (size_t i = 0; i < n && (long)i < last; i++) {

@@ -88,7 +88,7 @@ lease_unregister(struct sched *s, struct sched_ti *ti)
 }
 
 static json_t *
-lease__json(struct sched *s, struct sched_ti *ti)
+lease__json(struct sched *s, struct sched_ti *ti, char *why, size_t whylen)
 {
     struct sched_run *r = ti->run;
     const struct dag *d = r->dv->dag;
@@ -96,8 +96,10 @@ lease__json(struct sched *s, struct sched_ti *ti)
     struct dag_run_ctx rc = {r->logical_date, r->interval_end, r->run_id, r->overrides,
                              r->noverrides};
     char **argv = NULL, **envp = NULL, err[256];
-    if (dag_render_task(d, ti->idx, &rc, &argv, &envp, err, sizeof(err)) != 0)
+    if (dag_render_task(d, ti->idx, &rc, &argv, &envp, err, sizeof(err)) != 0) {
+        snprintf(why, whylen, "cannot prepare the task: %s", err);
         return NULL;
+    }
     json_t *ja = json_array(), *je = json_array(), *jo = json_array();
     for (char **p = argv; *p; p++)
         json_array_append_new(ja, json_string(*p));
@@ -120,8 +122,12 @@ lease__json(struct sched *s, struct sched_ti *ti)
         const struct dag_input *in = &t->inputs[i];
         json_t *found = runtab_input_artifact(r, in);
         if (!found) {
-            LOG(LOG_ERR, "CAIRN-INPUT-MISSING", "%s/%s/%s: input '%s' (%s/%s) has no stored "
-                "artifact", r->dag, r->run_id, t->name, in->name, in->task, in->file);
+            const struct sched_ti *up = &r->tis[in->task_idx];
+            snprintf(why, whylen, "cannot prepare the task: input '%s' (%s/%s) has no stored "
+                     "artifact: task '%s' is %s%s", in->name, in->task, in->file, in->task,
+                     sched_ti_state_name(up->state),
+                     up->state == TI_SUCCESS ? " but did not store that output" : "");
+            LOG(LOG_ERR, "CAIRN-INPUT-MISSING", "%s/%s/%s: %s", r->dag, r->run_id, t->name, why);
             json_decref(ja);
             json_decref(je);
             json_decref(jo);
@@ -200,10 +206,10 @@ lease_dispatch(struct sched *s, struct sched_worker *w, int free_slots)
         ti->cached_from = NULL;
         json_decref(ti->published);
         ti->published = NULL;
-        json_t *lj = lease__json(s, ti);
+        char why[512];
+        json_t *lj = lease__json(s, ti, why, sizeof(why));
         if (!lj) {
-            ti->error = xstrdup("cannot prepare the task: a template does not render or an "
-                                "input has no stored artifact");
+            ti->error = xstrdup(why);
             ts_finish(s, ti, TI_FAILED);
             continue;
         }

@@ -54,6 +54,7 @@ struct publish_job {
     size_t npf;
     json_t *files;         /* [{name, sha256, size}] for ti->published */
     char *dir;             /* the release folder, on success */
+    bool latest;           /* latest was switched to it */
     int rc;
     char err[512];
 };
@@ -146,8 +147,8 @@ static void
 publish_finish(struct publish_job *j)
 {
     if (j->rc == 0)
-        j->rc = publish_switch(j->s->models_dir, j->dag, j->task, j->release, j->err,
-                               sizeof(j->err));
+        j->rc = publish_switch(j->s->models_dir, j->dag, j->task, j->release, &j->latest,
+                               j->err, sizeof(j->err));
 }
 
 /* Record a successful publish on ti. */
@@ -156,11 +157,12 @@ publish_apply(struct sched *s, struct sched_ti *ti, const struct publish_job *j)
 {
     json_decref(ti->published);
     char *latest = xasprintf("%s/%s/%s/latest", s->models_dir, j->dag, j->task);
-    ti->published = json_pack("{s:s, s:s, s:O}", "path", j->dir, "latest", latest, "files",
-                              j->files);
+    ti->published = json_pack("{s:s, s:s, s:b, s:O}", "path", j->dir, "latest", latest,
+                              "is_latest", j->latest, "files", j->files);
     free(latest);
-    LOG(LOG_NOTICE, "CAIRN-PUBLISHED", "%s/%s/%s: published %zu file%s to %s", j->dag,
-        j->run_id, j->task, j->npf, j->npf == 1 ? "" : "s", j->dir);
+    LOG(LOG_NOTICE, "CAIRN-PUBLISHED", "%s/%s/%s: published %zu file%s to %s%s", j->dag,
+        j->run_id, j->task, j->npf, j->npf == 1 ? "" : "s", j->dir,
+        j->latest ? "" : " (latest stays at a release of a newer logical date)");
 }
 
 int

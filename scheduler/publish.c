@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -173,9 +174,54 @@ publish_build(struct art_store *art, const char *models_dir, const char *dag, co
     return rc;
 }
 
+/* The logical date and attempt of a release, from its publish.json; false
+ * if the record has no logical date (written by hand or by an older build). */
+static bool
+release_order(const char *dir, char *ld, size_t ldlen, long long *attempt)
+{
+    char *path = xasprintf("%s/publish.json", dir), *text = NULL;
+    size_t len = 0;
+    bool ok = false;
+    if (fs_read_all(path, 1 << 20, &text, &len) == 0) {
+        json_t *j = json_loadb(text, len, 0, NULL);
+        const char *d = json_string_value(json_object_get(j, "logical_date"));
+        if (d) {
+            snprintf(ld, ldlen, "%s", d);
+            *attempt = json_integer_value(json_object_get(j, "attempt"));
+            ok = true;
+        }
+        json_decref(j);
+        free(text);
+    }
+    free(path);
+    return ok;
+}
+
+/* Whether release rel may take `latest` from the one it points at now: not
+ * if that one is of a newer logical date, or of the same date and a later
+ * attempt (a backfill or a retry of an old date must not roll back the
+ * model of a newer one). A release without a logical date in its record
+ * never holds latest back. */
+static bool
+may_take_latest(const char *base, const char *rel)
+{
+    char cur_ld[64], new_ld[64];
+    long long cur_at = 0, new_at = 0;
+    char *cur = xasprintf("%s/latest", base), *fresh = xasprintf("%s/releases/%s", base, rel);
+    bool ok = !release_order(cur, cur_ld, sizeof(cur_ld), &cur_at) ||
+              !release_order(fresh, new_ld, sizeof(new_ld), &new_at);
+    if (!ok) {
+        int c = strcmp(new_ld, cur_ld);
+        ok = c > 0 || (c == 0 && new_at >= cur_at);
+    }
+    free(cur);
+    free(fresh);
+    return ok;
+}
+
 int
 publish_switch(const char *models_dir, const char *dag, const char *task, const char *release,
-               char *err, size_t errlen)
+               bool *switched, char *err, size_t errlen)
 {
     char *sdag = safe_name(dag), *stask = safe_name(task), *rel = safe_name(release);
     char *base = xasprintf("%s/%s/%s", models_dir, sdag, stask);
@@ -184,8 +230,13 @@ publish_switch(const char *models_dir, const char *dag, const char *task, const 
     char *link = xasprintf("%s/.latest-%ld-%u", base, (long)getpid(), seq);
     char *latest = xasprintf("%s/latest", base);
     int rc = 0;
+    bool take = may_take_latest(base, rel);
+    if (switched)
+        *switched = take;
     unlink(link);
-    if (symlink(target, link) != 0) {
+    if (!take) {
+        /* the release stays, listed and reachable; latest is not moved */
+    } else if (symlink(target, link) != 0) {
         rc = sys_err(err, errlen, errno, "cannot create the link", link);
     } else if (rename(link, latest) != 0) {
         rc = sys_err(err, errlen, errno, "cannot switch", latest);
@@ -212,7 +263,7 @@ publish_release(struct art_store *art, const char *models_dir, const char *dag,
     int rc = publish_build(art, models_dir, dag, task, release, files, nfiles, record, &dir, err,
                            errlen);
     if (!rc)
-        rc = publish_switch(models_dir, dag, task, release, err, errlen);
+        rc = publish_switch(models_dir, dag, task, release, NULL, err, errlen);
     if (!rc && dir_out)
         *dir_out = dir;
     else

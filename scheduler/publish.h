@@ -17,12 +17,20 @@
  * path sees one whole release, never a mix or half a file. Older releases
  * stay (roll back with `ln -sfn releases/OLD latest`); nothing removes them.
  *
+ * `latest` is the release of the newest logical date (ties: the newest
+ * attempt), whatever order runs finish in: a release of an older date (a
+ * backfill, a retry of an old run) is built and kept but does not take
+ * `latest` from a newer one. The order is read from each release's
+ * publish.json ("logical_date", "attempt"); a record without a logical date
+ * never holds latest back.
+ *
  * Publishing the same RELEASE again (a result resent after a scheduler
  * restart) keeps the release already there and points `latest` at it.
  */
 #ifndef CAIRN_PUBLISH_H
 #define CAIRN_PUBLISH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct art_store;
@@ -45,12 +53,13 @@ int publish_release(struct art_store *art, const char *models_dir, const char *d
 
 /* publish_release in two steps, for a copy made on another thread: build
  * RELEASE (any thread; `latest` unchanged), then switch `latest` to it (the
- * scheduler's loop, once the task is known to have succeeded). Same errors
- * as publish_release. */
+ * scheduler's loop, once the task is known to have succeeded) if its order
+ * allows; *switched (may be NULL) says whether it did. Same errors as
+ * publish_release. */
 int publish_build(struct art_store *art, const char *models_dir, const char *dag, const char *task,
                   const char *release, const struct publish_file *files, size_t nfiles,
                   const char *record, char **dir_out, char *err, size_t errlen);
 int publish_switch(const char *models_dir, const char *dag, const char *task, const char *release,
-                   char *err, size_t errlen);
+                   bool *switched, char *err, size_t errlen);
 
 #endif

@@ -18,8 +18,12 @@
 void
 ts_set_state(struct sched *s, struct sched_ti *ti, enum ti_state st)
 {
+    /* the current attempt's record shows leased or running while the task
+     * instance is: any way out of those (a success after publishing, a
+     * publish that failed, a cancel) rewrites it */
+    bool attempt_ends = (ti->state == TI_LEASED || ti->state == TI_RUNNING) && st != ti->state;
     ti->state = st;
-    commit_ti_dirty(s, ti, false);
+    commit_ti_dirty(s, ti, attempt_ends && ti->attempts > 0);
 }
 
 void
@@ -65,6 +69,77 @@ when_lookup(void *ud, const char *task, const char *name, struct expr_val *out)
     return 0;
 }
 
+struct explain {
+    const struct sched_run *run;
+    const char *src;
+    size_t done; /* bytes of src copied so far */
+    struct sb sb;
+};
+
+/* Copy the source up to the end of this reference, then its value. */
+static int
+ts__explain_ref(void *ud, const char *task, const char *name, int pos)
+{
+    struct explain *x = ud;
+    size_t end = (size_t)pos + (task ? strlen(task) + strlen(".metrics.") : strlen("params.")) +
+                 strlen(name);
+    if (end > strlen(x->src) || end < x->done)
+        return 0;
+    sb_append(&x->sb, x->src + x->done, end - x->done);
+    x->done = end;
+    struct expr_val v = {0};
+    if (when_lookup((void *)x->run, task, name, &v) != 0)
+        sb_puts(&x->sb, " (missing)");
+    else if (v.type == EXPR_T_NUM)
+        sb_printf(&x->sb, " (%.6g)", v.num);
+    else if (v.type == EXPR_T_BOOL)
+        sb_puts(&x->sb, v.b ? " (true)" : " (false)");
+    else
+        sb_printf(&x->sb, " (%s)", v.str);
+    return 0;
+}
+
+/* "condition is false: " and the `when` source with the value of each
+ * reference after it: `select.metrics.auc (0.7124) >= params.min_auc (0.75)`. */
+static void
+ts__explain(const struct sched_ti *ti, char *buf, size_t len)
+{
+    const struct dag_task *t = sched_task(ti);
+    struct explain x = {ti->run, t->when, 0, {0}};
+    sb_init(&x.sb);
+    expr_foreach_ref(t->when_expr, ts__explain_ref, &x);
+    sb_puts(&x.sb, t->when + x.done);
+    snprintf(buf, len, "condition is false: %s", x.sb.buf ? x.sb.buf : t->when);
+    sb_free(&x.sb);
+}
+
+/* Why ti is upstream_failed, naming the task that failed: an upstream that
+ * failed itself, or the one an upstream_failed upstream names (so a chain
+ * below a failure names the failure, not its neighbour). */
+static const char *
+ts__upstream_failure(const struct sched_ti *ti, char *buf, size_t len)
+{
+    const struct dag_task *t = sched_task(ti);
+    const struct sched_ti *inherited = NULL;
+    for (size_t i = 0; i < t->nneeds; i++) {
+        const struct sched_ti *up = &ti->run->tis[t->needs[i]];
+        if (up->state == TI_FAILED) {
+            snprintf(buf, len, "upstream '%s' failed", sched_task(up)->name);
+            return buf;
+        }
+        if (up->state == TI_UPSTREAM_FAILED && !inherited)
+            inherited = up;
+    }
+    if (inherited && inherited->error && !strncmp(inherited->error, "upstream '", 10))
+        return inherited->error;
+    if (inherited) {
+        snprintf(buf, len, "upstream '%s' could not run (an upstream of it failed)",
+                 sched_task(inherited)->name);
+        return buf;
+    }
+    return "an upstream task failed";
+}
+
 void
 ts_evaluate(struct sched *s, struct sched_ti *ti)
 {
@@ -77,8 +152,11 @@ ts_evaluate(struct sched *s, struct sched_ti *ti)
         fsm_count_one(&u, us);
     }
     enum ti_state out = fsm_decide(t->trigger_rule, &u);
+    char err[512];
     const char *why = out == TI_SKIPPED ? "skipped by trigger rule" : "an upstream task failed";
-    char err[256];
+    if (out == TI_UPSTREAM_FAILED) {
+        why = ts__upstream_failure(ti, err, sizeof(err));
+    }
     if (out == TI_QUEUED && t->when_expr) {
         /* the `when` gate, now that the upstreams are done */
         bool yes = false;
@@ -87,7 +165,7 @@ ts_evaluate(struct sched *s, struct sched_ti *ti)
             why = err;
         } else if (!yes) {
             out = TI_SKIPPED;
-            snprintf(err, sizeof(err), "condition is false: %s", t->when);
+            ts__explain(ti, err, sizeof(err));
             why = err;
         }
     }

@@ -2,8 +2,11 @@
 
 async function viewDags() {
   const [dags, runs] = await Promise.all([api("dags"), api("runs?limit=100")]);
+  /* the latest run of a DAG is the one of the newest logical date (a
+   * backfill of old dates, created later, is not the latest) */
   const latest = {};
-  for (const r of runs.runs) if (!latest[r.dag]) latest[r.dag] = r;
+  for (const r of runs.runs)
+    if (!latest[r.dag] || r.logical_date > latest[r.dag].logical_date) latest[r.dag] = r;
   const rows = [];
   for (const d of dags.dags) {
     const last = latest[d.dag];

@@ -420,6 +420,73 @@ test_publish_release(void **state)
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
+/* latest is the release of the newest logical date (ties: the newest
+ * attempt), whatever order they are published in. */
+static void
+test_publish_latest_order(void **state)
+{
+    struct fx *f = *state;
+    char err[512], hex[65];
+    char *store = xasprintf("%s/store", f->dir), *models = xasprintf("%s/models", f->dir);
+    struct art_store *art = NULL;
+    assert_int_equal(art_open(&art, store, err, sizeof(err)), 0);
+    put(f->dir, "model.pkl", "weights");
+    char *m1 = xasprintf("%s/model.pkl", f->dir);
+    assert_int_equal(art_put_file(art, m1, hex, NULL, NULL, err, sizeof(err)), 0);
+    struct publish_file pf = {"model.pkl", hex};
+    char *latest = xasprintf("%s/iris/train/latest", models);
+    static const struct {
+        const char *release, *record;
+        bool takes;
+        const char *latest_after;
+    } steps[] = {
+        {"d1203-a1", "{\"logical_date\": \"2026-12-03T00:00:00Z\", \"attempt\": 1}\n", true,
+         "releases/d1203-a1"},
+        /* a backfill of an older date finishes later: latest stays */
+        {"d1126-a1", "{\"logical_date\": \"2026-11-26T00:00:00Z\", \"attempt\": 1}\n", false,
+         "releases/d1203-a1"},
+        /* a newer attempt of the newest date takes it */
+        {"d1203-a2", "{\"logical_date\": \"2026-12-03T00:00:00Z\", \"attempt\": 2}\n", true,
+         "releases/d1203-a2"},
+        /* a retry of an old run does not */
+        {"d1126-a2", "{\"logical_date\": \"2026-11-26T00:00:00Z\", \"attempt\": 2}\n", false,
+         "releases/d1203-a2"},
+        /* a newer date does */
+        {"d1204-a1", "{\"logical_date\": \"2026-12-04T00:00:00Z\", \"attempt\": 1}\n", true,
+         "releases/d1204-a1"},
+    };
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        char *dir = NULL;
+        assert_int_equal(publish_build(art, models, "iris", "train", steps[i].release, &pf, 1,
+                                       steps[i].record, &dir, err, sizeof(err)),
+                         0);
+        bool switched = !steps[i].takes;
+        assert_int_equal(
+            publish_switch(models, "iris", "train", steps[i].release, &switched, err, sizeof(err)),
+            0);
+        assert_int_equal(switched, steps[i].takes);
+        char target[256];
+        ssize_t tl = readlink(latest, target, sizeof(target) - 1);
+        assert_true(tl > 0);
+        target[tl] = '\0';
+        if (strcmp(target, steps[i].latest_after) != 0)
+            fail_msg("after %s: latest -> %s, want %s", steps[i].release, target,
+                     steps[i].latest_after);
+        /* every release stays, whole */
+        char *kept = xasprintf("%s/model.pkl", dir);
+        char *text = read_text(kept);
+        assert_string_equal(text, "weights");
+        free(text);
+        free(kept);
+        free(dir);
+    }
+    free(latest);
+    free(m1);
+    art_close(art);
+    free(store);
+    free(models);
+}
+
 int
 main(void)
 {
@@ -430,6 +497,7 @@ main(void)
         T(test_code_folder_errors),
         T(test_image_identity),
         T(test_publish_release),
+        T(test_publish_latest_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -236,6 +236,21 @@ stored_state(struct fx *f, const char *dag, const char *run_id, const char *task
     return st;
 }
 
+/* A string field of a stored task instance record (malloc'd; "" if none). */
+static char *
+stored_field(struct fx *f, const char *dag, const char *run_id, const char *task,
+             const char *field)
+{
+    char *key = schema_key_ti(dag, run_id, task);
+    json_t *j = record(f, STORE_TIS, key);
+    free(key);
+    char *v = xstrdup(j && json_string_value(json_object_get(j, field))
+                          ? json_string_value(json_object_get(j, field))
+                          : "");
+    json_decref(j);
+    return v;
+}
+
 static void
 assert_state(struct fx *f, const char *dag, const char *run_id, const char *task,
              const char *want)
@@ -423,6 +438,13 @@ failing_chain_main(void *arg)
     assert_state(f, "chain", rid, "t1", "upstream_failed");
     assert_state(f, "chain", rid, "t9999", "upstream_failed");
     assert_state(f, "chain", rid, NULL, "failed");
+    /* each names the task that failed, not its neighbour */
+    char *e1 = stored_field(f, "chain", rid, "t1", "error");
+    char *e2 = stored_field(f, "chain", rid, "t9999", "error");
+    assert_string_equal(e1, "upstream 't0' failed");
+    assert_string_equal(e2, "upstream 't0' failed");
+    free(e1);
+    free(e2);
     free(rid);
     return NULL;
 }
@@ -512,6 +534,55 @@ test_batch(void **state)
     free(rid);
 }
 
+/* The errors say what happened: a `when` that is false shows the values it
+ * compared; a task whose input was never stored names the input and why. */
+static void
+test_messages(void **state)
+{
+    struct fx *f = *state;
+    put_dag(f, "m", "dag: m\nparams: {min_auc: 0.75}\ntasks:\n"
+                    "  select: {command: [s], metrics: m.json}\n"
+                    "  deploy: {command: [d], needs: [select],\n"
+                    "           when: \"select.metrics.auc >= params.min_auc and true\"}\n"
+                    "  train_b: {command: [t], outputs: [model.pkl], retries: 0}\n"
+                    "  best: {command: [b], needs: [train_b], trigger_rule: all_done,\n"
+                    "         inputs: {model_b: train_b/model.pkl}}\n");
+    start(f, 0, 0);
+    hello(f, "w", 4);
+    char *rid = trigger(f, "m");
+    json_t *l = poll_leases(f, "w", 4);
+    assert_int_equal(json_array_size(l), 2);
+    for (size_t i = 0; i < 2; i++) {
+        json_t *lease = json_array_get(l, i);
+        json_int_t id = json_integer_value(json_object_get(lease, "lease_id"));
+        bool sel = !strcmp(lease_task(lease), "select");
+        struct answer *a = call(
+            f, PROTO_RESULT,
+            sel ? json_pack("{s:s, s:I, s:i, s:[{s:s, s:s, s:i, s:s}], s:{s:f}}", "worker", "w",
+                            "lease_id", id, "exit_code", 0, "outputs", "name", "m.json",
+                            "sha256",
+                            "00000000000000000000000000000000000000000000000000000000000000aa",
+                            "size", 13, "uri", "file:///nowhere", "metrics", "auc", 0.7124)
+                : json_pack("{s:s, s:I, s:i}", "worker", "w", "lease_id", id, "exit_code", 1));
+        assert_true(json_is_true(json_object_get(a->body, "ok")));
+    }
+    json_decref(l);
+    l = poll_leases(f, "w", 4); /* best is ready (all_done) but cannot be prepared */
+    assert_int_equal(json_array_size(l), 0);
+    json_decref(l);
+    assert_state(f, "m", rid, "deploy", "skipped");
+    char *e = stored_field(f, "m", rid, "deploy", "error");
+    assert_string_equal(e, "condition is false: select.metrics.auc (0.7124) >= params.min_auc "
+                           "(0.75) and true");
+    free(e);
+    assert_state(f, "m", rid, "best", "failed");
+    e = stored_field(f, "m", rid, "best", "error");
+    assert_string_equal(e, "cannot prepare the task: input 'model_b' (train_b/model.pkl) has no "
+                           "stored artifact: task 'train_b' is failed");
+    free(e);
+    free(rid);
+}
+
 int
 main(void)
 {
@@ -523,6 +594,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_failing_chain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_messages, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

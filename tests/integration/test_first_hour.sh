@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# What a new user trips over in the first hour, each a regression check:
+# a publishing task's attempt ends (and `logs --follow` returns); `latest`
+# follows the newest logical date, not the order runs finish in; metrics
+# across runs are ordered by logical date; errors say what happened (the
+# upstream that failed, the values a false `when` compared, the input that
+# was never stored).
+source "$(dirname "$0")/lib.sh"
+
+put_dag pub <<'YAML'
+dag: pub
+schedule: "@daily"
+start_date: 2026-11-01
+catchup: false
+defaults: {retries: 0}
+tasks:
+  train:
+    command: [sh, -c, "echo '{\"acc\": 0.9}' > $CAIRN_OUTPUTS/m.json; echo {{ ds }} > $CAIRN_OUTPUTS/model.txt"]
+    outputs: [model.txt]
+    metrics: m.json
+    publish: [model.txt]
+YAML
+put_dag why <<'YAML'
+dag: why
+params: {min_auc: 0.75}
+defaults: {retries: 0}
+tasks:
+  select:
+    command: [sh, -c, "echo '{\"auc\": 0.7124}' > $CAIRN_OUTPUTS/m.json"]
+    metrics: m.json
+  deploy:
+    needs: [select]
+    when: "select.metrics.auc >= params.min_auc"
+    command: ["true"]
+  train_b:
+    command: [sh, -c, "exit 3"]
+    outputs: [model.pkl]
+  best:
+    needs: [train_b]
+    trigger_rule: all_done
+    inputs: {model_b: train_b/model.pkl}
+    command: ["true"]
+  after_b:
+    needs: [train_b]
+    command: ["true"]
+  after_after_b:
+    needs: [after_b]
+    command: ["true"]
+YAML
+export CAIRN_NOW=2026-12-03T12:00:00Z
+start_scheduler s
+start_worker w1 --isolation none
+models="$T/s/models/pub/train"
+
+# --- a publishing task's attempt ends
+new=$("$CAIRN" trigger pub --logical-date 2026-12-03)
+check "a run that publishes succeeds" test "$(wait_run "$new" pub)" = success
+check "  its attempt is over: success, not running" \
+    test "$(attempts "$new" pub train | jq -r '.attempts[0].state')" = success
+check "  logs --follow of it returns" timeout 10 "$CAIRN" logs "$new" train --dag pub --follow
+check "  latest is its release" test "$(readlink "$models/latest")" = "releases/$new-a1"
+
+# --- latest follows the newest logical date
+old=$("$CAIRN" trigger pub --logical-date 2026-11-26)
+check "a run of an older date finishes after it" test "$(wait_run "$old" pub)" = success
+check "  its release is kept" test -f "$models/releases/$old-a1/model.txt"
+check "  but latest stays at the newer date's" test "$(readlink "$models/latest")" = "releases/$new-a1"
+check "  and the task says it is not latest" test "$(ti published "$old" pub train | grep -c "'is_latest': False")" = 1
+"$CAIRN" clear "$old" --dag pub >/dev/null
+check "a retry of the older run succeeds" test "$(wait_run "$old" pub)" = success
+check "  latest still stays at the newer date's" test "$(readlink "$models/latest")" = "releases/$new-a1"
+"$CAIRN" clear "$new" --dag pub >/dev/null
+check "a retry of the newest run succeeds" test "$(wait_run "$new" pub)" = success
+check "  and takes latest (the same date, a newer attempt)" test "$(readlink "$models/latest")" = "releases/$new-a2"
+
+# --- metrics across runs, newest logical date first
+check "metrics: the newest logical date is the first row" \
+    test "$("$CAIRN" metrics pub --json | jq -r '.runs[0].run_id')" = "$new"
+
+# --- errors that say what happened
+r=$("$CAIRN" trigger why)
+check "a run with a false gate and a failure ends failed" test "$(wait_run "$r" why)" = failed
+check "  the skip shows the values it compared" test "$(ti error "$r" why deploy)" = \
+    "condition is false: select.metrics.auc (0.7124) >= params.min_auc (0.75)"
+check "  upstream_failed names the task that failed" test "$(ti error "$r" why after_b)" = "upstream 'train_b' failed"
+check "  ... also two levels down" test "$(ti error "$r" why after_after_b)" = "upstream 'train_b' failed"
+check "  an input never stored is named, with why" test "$(ti error "$r" why best)" = \
+    "cannot prepare the task: input 'model_b' (train_b/model.pkl) has no stored artifact: task 'train_b' is failed"
+finish
