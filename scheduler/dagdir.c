@@ -118,36 +118,54 @@ load_file(struct sched *s, const char *path, const struct stat *st)
     sd->seen = true;
 }
 
-void
-dagdir_rescan(struct sched *s)
+#define DAGDIR_MAX_DEPTH 8
+
+static bool
+dagdir__is_yaml(const char *name)
 {
-    DIR *dir = opendir(s->cfg.dags_dir);
+    size_t n = strlen(name);
+    return (n > 5 && !strcmp(name + n - 5, ".yaml")) || (n > 4 && !strcmp(name + n - 4, ".yml"));
+}
+
+/* Load the DAG files of dir and, below it, of its folders (not those whose
+ * name starts with '.', nor folders reached through a symbolic link). */
+static void
+dagdir__scan(struct sched *s, const char *dirpath, int depth)
+{
+    DIR *dir = opendir(dirpath);
     if (!dir) {
-        LOG(LOG_ERR, "CAIRN-DAGS-DIR", "cannot read %s: %s", s->cfg.dags_dir, strerror(errno));
+        LOG(LOG_ERR, "CAIRN-DAGS-DIR", "cannot read %s: %s", dirpath, strerror(errno));
         return;
     }
-    for (size_t i = 0; i < s->ndags; i++)
-        s->dags[i]->seen = false;
     struct dirent *de;
     while ((de = readdir(dir))) {
-        size_t n = strlen(de->d_name);
-        if (de->d_name[0] == '.' ||
-            !((n > 5 && !strcmp(de->d_name + n - 5, ".yaml")) ||
-              (n > 4 && !strcmp(de->d_name + n - 4, ".yml"))))
+        if (de->d_name[0] == '.')
             continue;
-        char *path = xasprintf("%s/%s", s->cfg.dags_dir, de->d_name);
+        char *path = xasprintf("%s/%s", dirpath, de->d_name);
         struct stat st;
-        if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
-            struct sched_dag *sd = dagtab_by_file(s, path);
-            int64_t mt = (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
-            if (sd && sd->file_mtime_ns == mt && sd->file_size == st.st_size)
-                sd->seen = true;
-            else
-                load_file(s, path, &st);
+        if (dagdir__is_yaml(de->d_name)) {
+            if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+                struct sched_dag *sd = dagtab_by_file(s, path);
+                int64_t mt = (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+                if (sd && sd->file_mtime_ns == mt && sd->file_size == st.st_size)
+                    sd->seen = true;
+                else
+                    load_file(s, path, &st);
+            }
+        } else if (depth < DAGDIR_MAX_DEPTH && lstat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+            dagdir__scan(s, path, depth + 1);
         }
         free(path);
     }
     closedir(dir);
+}
+
+void
+dagdir_rescan(struct sched *s)
+{
+    for (size_t i = 0; i < s->ndags; i++)
+        s->dags[i]->seen = false;
+    dagdir__scan(s, s->cfg.dags_dir, 0);
     for (size_t i = 0; i < s->ndags; i++) {
         struct sched_dag *sd = s->dags[i];
         if (!sd->seen && sd->file && (sd->errors.n == 0 || sd->errors.items[0].line != -1)) {

@@ -1,7 +1,9 @@
 /* dagdir.h - the DAG folder (prefix: dagdir_).
  *
- * Every *.yaml / *.yml file of --dags is loaded; a file that changed (mtime
- * or size) is loaded again. A file that fails keeps its DAG's last good
+ * Every *.yaml / *.yml file of --dags and of its folders (recursively, at
+ * most 8 deep; names starting with '.' and folders reached through a
+ * symbolic link are skipped) is loaded; a file that changed (mtime or size)
+ * is loaded again. A file that fails keeps its DAG's last good
  * version and shows its errors; a removed file keeps the DAG's history. Each
  * version's source is stored, so a run always finds the version it started
  * with. Rescans happen on inotify events (coalesced) and every 2 s.

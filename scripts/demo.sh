@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
 # `make demo`: check the examples, start a scheduler and a worker, run the
 # example pipeline in runc containers with live progress, show what happened,
-# and stop everything again. Usage: scripts/demo.sh [BUILD_DIR]
+# and stop the daemons again. The demo's DAGs and data stay in BUILD_DIR/demo
+# (made afresh each time), so `cairn standalone` can bring the UI back with
+# them. Usage: scripts/demo.sh [BUILD_DIR]
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-build}
 case $build in /*) ;; *) build=$src/$build ;; esac
 CAIRN=$build/cli/cairn
-dir=$(mktemp -d /tmp/cairn-demo.XXXXXX)
+dir=$build/demo
+rm -rf "$dir"
+mkdir -p "$dir"
 pids=()
 stop() {
     for p in "${pids[@]:-}"; do kill -TERM "$p" 2>/dev/null || true; done
     for p in "${pids[@]:-}"; do timeout 15 tail --pid="$p" -f /dev/null 2>/dev/null || true; done
-    rm -rf "$dir"
 }
 trap stop EXIT
 port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -75,13 +78,21 @@ if [ -n "$latest" ]; then
     echo "$latest/publish.json (which run produced it):"
     cat "$latest/publish.json"
     echo "(the models folder is --models, by default DATA/models of the scheduler; this"
-    echo " demo's is in its temporary folder, removed when it exits)"
+    echo " demo's is under $dir)"
 else
     echo "nothing was published: deploy did not run (see its state above)"
 fi
 
 say "Logs of 'evaluate'"
 "$CAIRN" logs "$run" evaluate --dag iris
+
+say "Keep exploring"
+echo "The demo's scheduler and worker stop now, and with them the web UI that was at"
+echo "$CAIRN_SERVER/. Its DAGs and data stay in $dir; to bring everything back"
+echo "(UI and API on http://127.0.0.1:7780/, the runs you just saw included):"
 echo
-echo "The web UI was at $CAIRN_SERVER/ while this ran; see docs/ for more."
+echo "    $CAIRN standalone --dags $dir/dags --data $dir"
+echo
+echo "then, in another terminal: $CAIRN runs list; $CAIRN trigger hello --wait;"
+echo "$CAIRN lineage $run deploy/model.pkl --dag iris. The manual is in docs/."
 exit $rc

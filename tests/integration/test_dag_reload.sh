@@ -84,5 +84,12 @@ tasks:
 EOF
 check "a new file is picked up" wait_until 10 bash -c "$CAIRN dags list --json | jq -e '.dags[] | select(.dag == \"newcomer\" and .version != null)'"
 check "and runs" [ "$(run_says newcomer)" = new ]
+# folders inside the DAG folder are searched too (not hidden ones)
+mkdir -p "$T/dags/team/sub" "$T/dags/.hidden"
+printf 'dag: nested\ntasks:\n  say: {command: [echo, nested]}\n' >"$T/dags/team/sub/nested.yaml"
+printf 'dag: hidden\ntasks:\n  say: {command: [echo, hidden]}\n' >"$T/dags/.hidden/hidden.yaml"
+check "a file in a subfolder is picked up" wait_until 10 bash -c "$CAIRN dags list --json | jq -e '.dags[] | select(.dag == \"nested\" and .version != null)'"
+check "and runs" [ "$(run_says nested)" = nested ]
+check "a hidden folder is not searched" bash -c "! $CAIRN dags list --json | jq -e '.dags[] | select(.dag == \"hidden\")'"
 check "the scheduler survived all of it" kill -0 "$SCHED_PID"
 finish
