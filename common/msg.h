@@ -18,7 +18,12 @@
  * zeroes the struct. Encoders borrow the struct and return a new json_t
  * object (never NULL for a well-formed struct) that the caller json_decrefs.
  * Strings in structs are NUL-terminated UTF-8; LOG data may hold any bytes
- * that are valid UTF-8 (its length is data_len).
+ * that are valid UTF-8 except NUL (its length is data_len): proto_decode
+ * refuses a body with \u0000, so a NUL byte cannot cross the wire, and the
+ * worker replaces it before it encodes. An encoder returns NULL only for a
+ * struct that is not well-formed: a required string NULL, a string that is
+ * not UTF-8 (msg_utf8_valid), LOG data with a NUL, a metric that is not
+ * finite.
  *
  * Decoders return 0, or CAIRN_EPROTO with err set (out is then cleared: no
  * half-built struct is left for the caller to free).
@@ -97,8 +102,9 @@ struct msg_lease {
     size_t ninputs;
     char **outputs;        /* declared output file names */
     size_t noutputs;
-    char *code;            /* optional: the host folder mounted at /pipeline, NULL */
-    char *metrics;         /* optional: the metrics file among the outputs, NULL */
+    char *code;            /* optional: the host folder mounted at /pipeline, NULL
+                              (sent as null, as the scheduler always did) */
+    char *metrics;         /* optional: the metrics file among the outputs, NULL (null) */
 };
 
 /* A lease of a WORK that did not decode: the worker reports it as failed
@@ -130,7 +136,7 @@ struct msg_log {
     int64_t lease_id;      /* >= 1 */
     int stream;            /* optional, 1 (stdout) or 2 (stderr), 1 */
     int64_t offset;        /* >= 0: where data starts in the attempt's log */
-    char *data;            /* data_len bytes + NUL */
+    char *data;            /* data_len bytes (none of them NUL) + NUL */
     size_t data_len;
 };
 
@@ -145,6 +151,7 @@ struct msg_metric {
     char *name;
     double value;
     bool integer;          /* sent as a JSON integer (kept as one) */
+    int64_t ivalue;        /* if integer: the exact value (a double holds 53 bits) */
 };
 
 /* RESULT {worker, lease_id, exit_code, signal, oom, timed_out, duration_ms,
@@ -168,7 +175,8 @@ struct msg_result {
 
 /* One item of a BATCH: STARTED, LOG or RESULT. An item that does not decode
  * does not fail the whole BATCH: its type is 0 and error says why, so the
- * scheduler answers that item alone with {ok:false}. */
+ * scheduler answers that item alone with {ok:false}. Items of type 0 are
+ * decode-only: the encoder leaves them out. */
 struct msg_item {
     int type;              /* PROTO_STARTED, PROTO_LOG, PROTO_RESULT, or 0 */
     char *error;           /* why the item was refused (type 0), else NULL */
@@ -192,7 +200,8 @@ struct msg_ack {
     bool ok;               /* required */
     char *reason;          /* optional, "" */
     char *code;            /* optional, NULL */
-    struct msg_ack *results;
+    struct msg_ack *results; /* optional: NULL = absent (encoded only if non-NULL or
+                                nresults > 0); the results' own results are ignored */
     size_t nresults;
 };
 
@@ -249,5 +258,9 @@ void msg_result_clear(struct msg_result *r);
 
 /* Whether s is 64 lower-case hex digits. */
 bool msg_sha256_valid(const char *s);
+/* Whether the len bytes at s are UTF-8 as jansson takes it (no overlong
+ * forms, no surrogates, nothing above U+10FFFF; NUL counts as a character
+ * here, but LOG data must not hold one). */
+bool msg_utf8_valid(const char *s, size_t len);
 
 #endif

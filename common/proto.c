@@ -370,43 +370,72 @@ proto__missing(const char *field, char *err, size_t errlen)
     return proto__fail(CAIRN_EPROTO, err, errlen, "missing field '%s'", field);
 }
 
-static int
-proto__str(const json_t *v, const char *field, const char **out, char *err, size_t errlen)
+int
+proto_value_str(const void *value, const char *name, const char **out, char *err, size_t errlen)
 {
+    const json_t *v = value;
     const char *s;
 
+    if (!v)
+        return proto__missing(name, err, errlen);
     if (!json_is_string(v))
-        return proto__fail(CAIRN_EPROTO, err, errlen, "field '%s' must be a string", field);
+        return proto__fail(CAIRN_EPROTO, err, errlen, "field '%s' must be a string", name);
     s = json_string_value(v);
     if (strlen(s) != json_string_length(v))
         return proto__fail(CAIRN_EPROTO, err, errlen, "field '%s' must not contain NUL bytes",
-                           field);
+                           name);
     *out = s;
     return 0;
 }
 
-static int
-proto__int(const json_t *v, const char *field, int64_t lo, int64_t hi, int64_t *out, char *err,
-           size_t errlen)
+int
+proto_value_int(const void *value, const char *name, int64_t lo, int64_t hi, int64_t *out,
+                char *err, size_t errlen)
 {
+    const json_t *v = value;
     json_int_t i;
 
+    if (!v)
+        return proto__missing(name, err, errlen);
     if (!json_is_integer(v))
-        return proto__fail(CAIRN_EPROTO, err, errlen, "field '%s' must be an integer", field);
+        return proto__fail(CAIRN_EPROTO, err, errlen, "field '%s' must be an integer", name);
     i = json_integer_value(v);
     if (i < lo || i > hi)
         return proto__fail(CAIRN_EPROTO, err, errlen,
-                           "field '%s' is %lld, must be between %lld and %lld", field, (long long)i,
+                           "field '%s' is %lld, must be between %lld and %lld", name, (long long)i,
                            (long long)lo, (long long)hi);
     *out = (int64_t)i;
     return 0;
 }
 
-static int
-proto__bool(const json_t *v, const char *field, int *out, char *err, size_t errlen)
+int
+proto_value_number(const void *value, const char *name, double lo, double hi, double *out,
+                   char *err, size_t errlen)
 {
+    const json_t *v = value;
+    double d;
+
+    if (!v)
+        return proto__missing(name, err, errlen);
+    if (!json_is_number(v))
+        return proto__fail(CAIRN_EPROTO, err, errlen, "field '%s' must be a number", name);
+    d = json_number_value(v);
+    if (!(d >= lo && d <= hi))
+        return proto__fail(CAIRN_EPROTO, err, errlen, "field '%s' is %g, must be between %g and %g",
+                           name, d, lo, hi);
+    *out = d;
+    return 0;
+}
+
+int
+proto_value_bool(const void *value, const char *name, int *out, char *err, size_t errlen)
+{
+    const json_t *v = value;
+
+    if (!v)
+        return proto__missing(name, err, errlen);
     if (!json_is_boolean(v))
-        return proto__fail(CAIRN_EPROTO, err, errlen, "field '%s' must be true or false", field);
+        return proto__fail(CAIRN_EPROTO, err, errlen, "field '%s' must be true or false", name);
     *out = json_is_true(v);
     return 0;
 }
@@ -421,7 +450,7 @@ proto_get_str(const void *obj, const char *field, const char **out, char *err, s
         return rc;
     if (!v)
         return proto__missing(field, err, errlen);
-    return proto__str(v, field, out, err, errlen);
+    return proto_value_str(v, field, out, err, errlen);
 }
 
 int
@@ -432,7 +461,7 @@ proto_opt_str(const void *obj, const char *field, const char **out, char *err, s
 
     if (rc || !v || json_is_null(v))
         return rc;
-    return proto__str(v, field, out, err, errlen);
+    return proto_value_str(v, field, out, err, errlen);
 }
 
 int
@@ -446,7 +475,7 @@ proto_get_int(const void *obj, const char *field, int64_t lo, int64_t hi, int64_
         return rc;
     if (!v)
         return proto__missing(field, err, errlen);
-    return proto__int(v, field, lo, hi, out, err, errlen);
+    return proto_value_int(v, field, lo, hi, out, err, errlen);
 }
 
 int
@@ -458,7 +487,7 @@ proto_opt_int(const void *obj, const char *field, int64_t lo, int64_t hi, int64_
 
     if (rc || !v || json_is_null(v))
         return rc;
-    return proto__int(v, field, lo, hi, out, err, errlen);
+    return proto_value_int(v, field, lo, hi, out, err, errlen);
 }
 
 int
@@ -471,7 +500,7 @@ proto_get_bool(const void *obj, const char *field, int *out, char *err, size_t e
         return rc;
     if (!v)
         return proto__missing(field, err, errlen);
-    return proto__bool(v, field, out, err, errlen);
+    return proto_value_bool(v, field, out, err, errlen);
 }
 
 int
@@ -482,7 +511,7 @@ proto_opt_bool(const void *obj, const char *field, int *out, char *err, size_t e
 
     if (rc || !v || json_is_null(v))
         return rc;
-    return proto__bool(v, field, out, err, errlen);
+    return proto_value_bool(v, field, out, err, errlen);
 }
 
 int

@@ -13,21 +13,26 @@
  * an unknown version are refused with CAIRN_EVERSION. Bodies are limited to
  * PROTO_MAX_BODY bytes. Decoding never trusts lengths or JSON shapes: a
  * missing or mistyped field is CAIRN_EPROTO with a message, never a crash.
+ * JSON strings must not hold NUL (\u0000): a body with one is not valid JSON
+ * here, so no field (LOG data included) can carry a NUL byte.
  *
  * Requests (worker -> scheduler) and their replies:
- *   HELLO   {worker, slots, labels:{k:v}, pid, host}      -> WELCOME {lease_ttl_ms, heartbeat_ms}
+ *   HELLO   {worker, slots, labels:{k:v}, pid, host, msg_version}
+ *                                   -> WELCOME {lease_ttl_ms, heartbeat_ms, artifacts, msg_version}
  *   POLL    {worker, free, leases:[lease_id...], wait_ms} -> WORK {leases:[lease...], cancel:[lease_id...]}
  *   STARTED {worker, lease_id}                            -> ACK {ok, reason}
  *   LOG     {worker, lease_id, stream: 1|2, offset, data} -> ACK {ok, reason}
  *   RESULT  {worker, lease_id, exit_code, signal, oom, timed_out, duration_ms,
- *            error, outputs:[{name, sha256, size, uri}], metrics:{k:number}}
- *                                                          -> ACK {ok, reason}
- *   BATCH   {worker, items:[{type, body}...]}            -> ACK {ok, results:[{ok, reason}...]}
+ *            error, outputs:[{name, sha256, size, uri}], metrics:{k:number},
+ *            interrupted}                                 -> ACK {ok, reason}
+ *   BATCH   {worker, items:[{type, body}...]}   -> ACK {ok, results:[{ok, reason, code}...]}
  *           several STARTED/LOG/RESULT in order, acknowledged by one commit
  *   any request the scheduler cannot take             -> ERROR {code, message}
  * A lease: {lease_id, dag, run_id, task, attempt, logical_date, argv:[...],
  *           env:[...], image, timeout_ms, cpus, memory, pids, network,
- *           inputs:[{name, uri, sha256}], outputs:[...]}.
+ *           inputs:[{name, sha256, uri}], outputs:[...], code, metrics}.
+ * common/msg.h gives each body a struct, an encoder and a strict decoder; it
+ * says which fields are optional.
  * POLL renews every listed lease (heartbeat); the scheduler holds a POLL up to
  * wait_ms when it has nothing to hand out, so new work is pushed at once.
  * lease_id is the fencing number: a STARTED/LOG/RESULT naming a lease that is
@@ -129,5 +134,19 @@ int proto_opt_bool(const void *obj, const char *field, int *out, char *err, size
  * json_t* that lives as long as obj. */
 int proto_get_array(const void *obj, const char *field, void **out, char *err, size_t errlen);
 int proto_get_object(const void *obj, const char *field, void **out, char *err, size_t errlen);
+
+/* The same checks on a value already in hand (an array element, a member
+ * looked up by a decoder that names it by its path): value is a borrowed
+ * json_t* or NULL (then "missing field 'NAME'"), name is what the message
+ * calls it ("field 'leases[2].memory' must be an integer"). *out is set only
+ * on success. proto_value_number accepts JSON integers and reals within
+ * [lo, hi]. */
+int proto_value_str(const void *value, const char *name, const char **out, char *err,
+                    size_t errlen);
+int proto_value_int(const void *value, const char *name, int64_t lo, int64_t hi, int64_t *out,
+                    char *err, size_t errlen);
+int proto_value_number(const void *value, const char *name, double lo, double hi, double *out,
+                       char *err, size_t errlen);
+int proto_value_bool(const void *value, const char *name, int *out, char *err, size_t errlen);
 
 #endif
