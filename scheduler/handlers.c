@@ -1,8 +1,9 @@
 /* handlers.c - the scheduler's answers to worker requests: one handler per
  * message type in one table (HELLO, POLL, STARTED, LOG, RESULT, BATCH; see
- * proto.h). Each decodes its request, applies it to the model and holds the
- * answer until the commit that made it durable (commit.h); a request that is
- * refused changed nothing and is answered at once. */
+ * proto.h). Each request is decoded once, strictly, into its typed message
+ * (msg.h); the handler applies it to the model and holds the answer until
+ * the commit that made it durable (commit.h). A request that is refused
+ * changed nothing and is answered at once. */
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,16 +16,24 @@
 #include "lease.h"
 #include "log.h"
 #include "logs.h"
+#include "msg.h"
 #include "proto.h"
 #include "pubjob.h"
 #include "taskstate.h"
 #include "util.h"
 #include "wire.h"
 
+/* Send m as the answer to req: now (refusals, HELLO) or after the commit. */
+static json_t *
+encode(const struct msg *m)
+{
+    json_t *b = msg_encode(m);
+    return b ? b : json_object(); /* cannot happen for the messages built here */
+}
+
 /* Refuse a request (or one item of a BATCH). */
-static void
-req_error(struct sched *s, struct wire_req *req, const char *code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+static void req_error(struct sched *s, struct wire_req *req, const char *code, const char *fmt,
+                      ...) __attribute__((format(printf, 4, 5)));
 
 static void
 req_error(struct sched *s, struct wire_req *req, const char *code, const char *fmt, ...)
@@ -35,11 +44,12 @@ req_error(struct sched *s, struct wire_req *req, const char *code, const char *f
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     if (req->batch) {
-        json_array_append_new(req->batch, json_pack("{s:b, s:s, s:s}", "ok", 0, "reason", msg,
-                                                    "code", code));
+        struct msg m = {.type = PROTO_ACK, .u.ack = {.ok = false, .reason = msg, .code = (char *)code}};
+        json_array_append_new(req->batch, encode(&m));
     } else {
         /* at once: a refused request changed nothing that needs a commit */
-        json_t *b = json_pack("{s:s, s:s}", "code", code, "message", msg);
+        struct msg m = {.type = PROTO_ERROR, .u.error = {.code = (char *)code, .message = msg}};
+        json_t *b = encode(&m);
         s->cfg.link.reply(req, PROTO_ERROR, b);
         json_decref(b);
     }
@@ -48,57 +58,35 @@ req_error(struct sched *s, struct wire_req *req, const char *code, const char *f
 static void
 ack(struct sched *s, struct wire_req *req, bool ok, const char *reason)
 {
-    commit_reply(s, req, PROTO_ACK,
-                json_pack("{s:b, s:s}", "ok", ok, "reason", reason ? reason : ""));
+    struct msg m = {.type = PROTO_ACK, .u.ack = {.ok = ok, .reason = (char *)(reason ? reason : "")}};
+    commit_reply(s, req, PROTO_ACK, encode(&m));
 }
 
 static void
-handle_hello(struct sched *s, struct wire_req *req)
+handle_hello(struct sched *s, struct wire_req *req, const struct msg *m)
 {
-    char err[256];
-    const char *name = NULL, *host = "";
-    int64_t slots = 0;
-    if (proto_get_str(req->body, "worker", &name, err, sizeof(err)) ||
-        proto_get_int(req->body, "slots", 1, 100000, &slots, err, sizeof(err)) ||
-        proto_opt_str(req->body, "host", &host, err, sizeof(err))) {
-        req_error(s, req, "proto", "%s", err);
-        return;
-    }
-    json_t *labels = json_object_get(req->body, "labels");
-    if (labels && !json_is_object(labels)) {
-        req_error(s, req, "proto", "field 'labels' must be an object");
-        return;
-    }
-    struct sched_worker *w = lease_worker_find(s, name);
+    const struct msg_hello *h = &m->u.hello;
+    struct sched_worker *w = lease_worker_find(s, h->worker);
     if (!w) {
         w = xcalloc(1, sizeof(*w));
-        w->name = xstrdup(name);
+        w->name = xstrdup(h->worker);
         xgrow((void **)&s->workers, &s->capworkers, s->nworkers + 1, sizeof(*s->workers));
         s->workers[s->nworkers++] = w;
     }
     lease_answer_parked(s, w);
     free(w->host);
-    w->host = xstrdup(host);
-    w->slots = (int)slots;
+    w->host = xstrdup(h->host ? h->host : "");
+    w->slots = (int)h->slots;
     for (size_t i = 0; i < w->nlabels; i++) {
         free(w->labels[i].key);
         free(w->labels[i].value);
     }
     free(w->labels);
-    w->labels = NULL;
-    w->nlabels = 0;
-    if (labels) {
-        const char *k;
-        json_t *v;
-        w->labels = xcalloc(json_object_size(labels) + 1, sizeof(*w->labels));
-        json_object_foreach(labels, k, v)
-        {
-            if (!json_is_string(v))
-                continue;
-            w->labels[w->nlabels].key = xstrdup(k);
-            w->labels[w->nlabels].value = xstrdup(json_string_value(v));
-            w->nlabels++;
-        }
+    w->labels = xcalloc(h->nlabels + 1, sizeof(*w->labels));
+    w->nlabels = h->nlabels;
+    for (size_t i = 0; i < h->nlabels; i++) {
+        w->labels[i].key = xstrdup(h->labels[i].key);
+        w->labels[i].value = xstrdup(h->labels[i].value);
     }
     w->alive = true;
     w->pipe = req->pipe;
@@ -107,22 +95,20 @@ handle_hello(struct sched *s, struct wire_req *req)
     w->connected_at = clock_wall_ms();
     LOG(LOG_INFO, "CAIRN-WORKER-HELLO", "worker %s (%s) joined with %d slots", w->name, w->host,
         w->slots);
-    json_t *b = json_pack("{s:I, s:I, s:s}", "lease_ttl_ms", (json_int_t)s->cfg.lease_ttl_ms,
-                          "heartbeat_ms", (json_int_t)s->cfg.heartbeat_ms, "artifacts",
-                          art_uri(s->art));
+    struct msg r = {.type = PROTO_WELCOME,
+                    .u.welcome = {.lease_ttl_ms = s->cfg.lease_ttl_ms,
+                                  .heartbeat_ms = s->cfg.heartbeat_ms,
+                                  .artifacts = (char *)art_uri(s->art),
+                                  .version = MSG_VERSION}};
+    json_t *b = encode(&r);
     s->cfg.link.reply(req, PROTO_WELCOME, b);
     json_decref(b);
 }
 
+/* The registered worker that sent a request, or NULL (refused). */
 static struct sched_worker *
-req_worker(struct sched *s, struct wire_req *req)
+req_worker(struct sched *s, struct wire_req *req, const char *name)
 {
-    char err[256];
-    const char *name = NULL;
-    if (proto_get_str(req->body, "worker", &name, err, sizeof(err))) {
-        req_error(s, req, "proto", "%s", err);
-        return NULL;
-    }
     struct sched_worker *w = lease_worker_find(s, name);
     if (!w) {
         req_error(s, req, "unknown_worker", "unknown worker '%s'; send HELLO first", name);
@@ -138,71 +124,54 @@ req_worker(struct sched *s, struct wire_req *req)
 }
 
 static void
-handle_poll(struct sched *s, struct wire_req *req)
+handle_poll(struct sched *s, struct wire_req *req, const struct msg *m)
 {
-    char err[256];
-    int64_t free_slots = 0, wait_ms = 0;
-    struct sched_worker *w = req_worker(s, req);
+    const struct msg_poll *p = &m->u.poll;
+    struct sched_worker *w = req_worker(s, req, p->worker);
     if (!w)
         return;
-    if (proto_get_int(req->body, "free", 0, 100000, &free_slots, err, sizeof(err)) ||
-        proto_opt_int(req->body, "wait_ms", 0, 600000, &wait_ms, err, sizeof(err))) {
-        req_error(s, req, "proto", "%s", err);
-        return;
-    }
-    json_t *held = json_object_get(req->body, "leases");
     json_t *cancel = json_array();
-    if (held && json_is_array(held)) {
-        size_t i;
-        json_t *v;
-        json_array_foreach(held, i, v)
-        {
-            if (!json_is_integer(v))
-                continue;
-            struct sched_ti *ti = lease_lookup(s, json_integer_value(v));
-            if (ti && lease_owned(ti, w))
-                ti->lease_expires = clock_mono_ms() + s->cfg.lease_ttl_ms;
-            else
-                json_array_append(cancel, v);
-        }
+    for (size_t i = 0; i < p->nleases; i++) {
+        struct sched_ti *ti = lease_lookup(s, p->leases[i]);
+        if (ti && lease_owned(ti, w))
+            ti->lease_expires = clock_mono_ms() + s->cfg.lease_ttl_ms;
+        else
+            json_array_append_new(cancel, json_integer(p->leases[i]));
     }
     lease_answer_parked(s, w); /* a newer POLL replaces an older one */
     /* trust our own lease count over the worker's (it may not have seen
      * the result we just applied), but never exceed what it offers */
     int room = w->slots - w->busy;
-    json_t *leases = lease_dispatch(s, w, (int)free_slots < room ? (int)free_slots : room);
-    if (json_array_size(leases) > 0 || json_array_size(cancel) > 0 || wait_ms == 0 ||
+    json_t *leases = lease_dispatch(s, w, (int)p->free < room ? (int)p->free : room);
+    if (json_array_size(leases) > 0 || json_array_size(cancel) > 0 || p->wait_ms == 0 ||
         s->stopping) {
-        commit_reply(s, req, PROTO_WORK, json_pack("{s:o, s:o}", "leases", leases, "cancel", cancel));
+        /* the leases are encoded already (lease.c): the WORK body is built
+         * around them rather than decoded and encoded again */
+        commit_reply(s, req, PROTO_WORK,
+                     json_pack("{s:o, s:o}", "leases", leases, "cancel", cancel));
         return;
     }
     json_decref(leases);
     json_decref(cancel);
-    if (wait_ms > SCHED_POLL_WAIT_MAX_MS)
-        wait_ms = SCHED_POLL_WAIT_MAX_MS;
+    int64_t wait_ms = p->wait_ms > SCHED_POLL_WAIT_MAX_MS ? SCHED_POLL_WAIT_MAX_MS : p->wait_ms;
     w->parked = req;
-    w->parked_free = (int)free_slots;
+    w->parked_free = (int)p->free;
     w->parked_until = clock_mono_ms() + wait_ms;
 }
 
+/* The task instance holding the lease a report names, or NULL (answered). */
 static struct sched_ti *
-req_lease(struct sched *s, struct wire_req *req, struct sched_worker **wout)
+req_lease(struct sched *s, struct wire_req *req, int type, const char *worker, int64_t lease_id,
+          struct sched_worker **wout)
 {
-    char err[256];
-    int64_t lease_id = 0;
-    struct sched_worker *w = req_worker(s, req);
+    struct sched_worker *w = req_worker(s, req, worker);
     if (!w)
         return NULL;
-    if (proto_get_int(req->body, "lease_id", 1, INT64_MAX, &lease_id, err, sizeof(err))) {
-        req_error(s, req, "proto", "%s", err);
-        return NULL;
-    }
     struct sched_ti *ti = lease_lookup(s, lease_id);
     if (!ti || !lease_owned(ti, w)) {
         LOG(LOG_WARN, "CAIRN-LEASE-STALE", "worker %s sent %s for lease %" PRId64
-            ", which is not current: ignored", w->name, proto_type_name(req->type), lease_id);
-        commit_reply(s, req, PROTO_ACK,
-                    json_pack("{s:b, s:s}", "ok", 0, "reason", "lease is not current"));
+            ", which is not current: ignored", w->name, proto_type_name(type), lease_id);
+        ack(s, req, false, "lease is not current");
         return NULL;
     }
     *wout = w;
@@ -210,10 +179,11 @@ req_lease(struct sched *s, struct wire_req *req, struct sched_worker **wout)
 }
 
 static void
-handle_started(struct sched *s, struct wire_req *req)
+handle_started(struct sched *s, struct wire_req *req, const struct msg *m)
 {
     struct sched_worker *w;
-    struct sched_ti *ti = req_lease(s, req, &w);
+    struct sched_ti *ti =
+        req_lease(s, req, PROTO_STARTED, m->u.started.worker, m->u.started.lease_id, &w);
     if (!ti)
         return;
     if (ti->state == TI_LEASED) {
@@ -225,32 +195,24 @@ handle_started(struct sched *s, struct wire_req *req)
 }
 
 static void
-handle_log(struct sched *s, struct wire_req *req)
+handle_log(struct sched *s, struct wire_req *req, const struct msg *m)
 {
-    char err[256];
+    const struct msg_log *l = &m->u.log;
     struct sched_worker *w;
-    int64_t offset = 0;
-    const char *data = NULL;
-    struct sched_ti *ti = req_lease(s, req, &w);
+    struct sched_ti *ti = req_lease(s, req, PROTO_LOG, l->worker, l->lease_id, &w);
     if (!ti)
         return;
-    if (proto_get_int(req->body, "offset", 0, INT64_MAX, &offset, err, sizeof(err)) ||
-        proto_get_str(req->body, "data", &data, err, sizeof(err))) {
-        req_error(s, req, "proto", "%s", err);
-        return;
-    }
-    size_t len = json_string_length(json_object_get(req->body, "data"));
-    if (offset > ti->log_size) {
+    if (l->offset > ti->log_size) {
         ack(s, req, false, "gap in log offsets");
         return;
     }
-    size_t skip = (size_t)(ti->log_size - offset);
-    if (skip >= len) { /* a resend of what we have */
+    size_t skip = (size_t)(ti->log_size - l->offset);
+    if (skip >= l->data_len) { /* a resend of what we have */
         ack(s, req, true, NULL);
         return;
     }
     char werr[512];
-    if (logs_append(s, ti, data + skip, len - skip, werr, sizeof(werr)) != 0) {
+    if (logs_append(s, ti, l->data + skip, l->data_len - skip, werr, sizeof(werr)) != 0) {
         LOG(LOG_ERR, "CAIRN-LOG-WRITE", "%s", werr);
         ack(s, req, false, "cannot store log");
         return;
@@ -260,68 +222,67 @@ handle_log(struct sched *s, struct wire_req *req)
 }
 
 /* Check the artifacts a RESULT reports against what the task declared:
- * every declared output exactly once, well-formed digests. Returns a new
- * array or NULL with err set. */
+ * every declared output, once. Returns a new array or NULL with err set. */
 static json_t *
-result_outputs(const struct sched_ti *ti, json_t *outs, char *err, size_t errlen)
+result_outputs(const struct sched_ti *ti, const struct msg_result *r, char *err, size_t errlen)
 {
-    const struct dag_task *t = &ti->run->dv->dag->tasks[ti->idx];
+    const struct dag_task *t = sched_task(ti);
     json_t *res = json_array();
     for (size_t i = 0; i < t->noutputs; i++) {
-        json_t *found = NULL, *v;
-        size_t k;
-        if (json_is_array(outs))
-            json_array_foreach(outs, k, v)
-            {
-                if (!strcmp(json_string_value(json_object_get(v, "name")) ?: "", t->outputs[i]))
-                    found = v;
-            }
-        const char *sha = found ? json_string_value(json_object_get(found, "sha256")) : NULL;
-        const char *uri = found ? json_string_value(json_object_get(found, "uri")) : NULL;
-        json_t *size = found ? json_object_get(found, "size") : NULL;
-        if (!sha || !art_hex_valid(sha) || !uri || !json_is_integer(size)) {
+        const struct msg_output *found = NULL;
+        for (size_t k = 0; k < r->noutputs; k++)
+            if (!strcmp(r->outputs[k].name, t->outputs[i]))
+                found = &r->outputs[k];
+        if (!found) {
             snprintf(err, errlen, "declared output '%s' was not stored by the worker",
                      t->outputs[i]);
             json_decref(res);
             return NULL;
         }
-        json_array_append_new(res, json_pack("{s:s, s:s, s:O, s:s}", "name", t->outputs[i],
-                                             "sha256", sha, "size", size, "uri", uri));
+        json_array_append_new(res, json_pack("{s:s, s:s, s:I, s:s}", "name", t->outputs[i],
+                                             "sha256", found->sha256, "size",
+                                             (json_int_t)found->size, "uri", found->uri));
     }
     return res;
 }
 
-static void
-handle_result(struct sched *s, struct wire_req *req)
+static json_t *
+result_metrics(const struct msg_result *r)
 {
+    if (!r->nmetrics)
+        return NULL;
+    json_t *m = json_object();
+    for (size_t i = 0; i < r->nmetrics; i++)
+        json_object_set_new(m, r->metrics[i].name,
+                            r->metrics[i].integer ? json_integer(r->metrics[i].ivalue)
+                                                  : json_real(r->metrics[i].value));
+    return m;
+}
+
+static void
+handle_result(struct sched *s, struct wire_req *req, const struct msg *m)
+{
+    const struct msg_result *r = &m->u.result;
     char err[256];
     struct sched_worker *w;
-    int64_t exit_code = -1, sig = 0, duration = 0;
-    const char *error = "";
-    struct sched_ti *ti = req_lease(s, req, &w);
+    struct sched_ti *ti = req_lease(s, req, PROTO_RESULT, r->worker, r->lease_id, &w);
     if (!ti)
         return;
-    if (proto_get_int(req->body, "exit_code", -1, 255, &exit_code, err, sizeof(err)) ||
-        proto_opt_int(req->body, "signal", 0, 128, &sig, err, sizeof(err)) ||
-        proto_opt_int(req->body, "duration_ms", 0, INT64_MAX, &duration, err, sizeof(err)) ||
-        proto_opt_str(req->body, "error", &error, err, sizeof(err))) {
-        req_error(s, req, "proto", "%s", err);
-        return;
-    }
-    if (json_is_true(json_object_get(req->body, "interrupted")) && exit_code != 0) {
+    const char *error = r->error ? r->error : "";
+    if (r->interrupted && r->exit_code != 0) {
         /* the worker was shut down under the task: not the task's fault */
-        ti->exit_code = (int)exit_code;
-        ti->signal = (int)sig;
+        ti->exit_code = r->exit_code;
+        ti->signal = r->signal;
         char why[256];
         snprintf(why, sizeof(why), "worker %s was stopped while the task ran", w->name);
         lease_lost(s, ti, "CAIRN-WORKER-STOPPED-TASK", why);
         ack(s, req, true, NULL);
-            return;
+        return;
     }
-    ti->exit_code = (int)exit_code;
-    ti->signal = (int)sig;
-    ti->oom = json_is_true(json_object_get(req->body, "oom"));
-    ti->timed_out = json_is_true(json_object_get(req->body, "timed_out"));
+    ti->exit_code = r->exit_code;
+    ti->signal = r->signal;
+    ti->oom = r->oom;
+    ti->timed_out = r->timed_out;
     free(ti->error);
     ti->error = NULL;
     if (*error)
@@ -330,53 +291,41 @@ handle_result(struct sched *s, struct wire_req *req)
         ti->error = xstrdup("timed out");
     else if (ti->oom)
         ti->error = xstrdup("killed: out of memory");
-    else if (sig)
-        ti->error = xasprintf("killed by signal %d", (int)sig);
-    else if (exit_code != 0)
-        ti->error = xasprintf("exit code %d", (int)exit_code);
+    else if (r->signal)
+        ti->error = xasprintf("killed by signal %d", r->signal);
+    else if (r->exit_code != 0)
+        ti->error = xasprintf("exit code %d", r->exit_code);
     lease_end(s, ti);
-    if (exit_code == 0 && !*error && !ti->timed_out && !ti->oom && !sig) {
-        json_t *outs = result_outputs(ti, json_object_get(req->body, "outputs"), err,
-                                      sizeof(err));
-        if (!outs) {
-            free(ti->error);
-            ti->error = xstrdup(err);
-            ts_attempt_failed(s, ti);
-            ack(s, req, true, NULL);
-                    return;
-        }
-        json_decref(ti->outputs);
-        ti->outputs = outs;
-        json_t *mets = json_object_get(req->body, "metrics");
-        json_decref(ti->metrics);
-        ti->metrics = NULL;
-        if (json_is_object(mets) && json_object_size(mets)) {
-            const char *mk;
-            json_t *mv;
-            ti->metrics = json_object();
-            json_object_foreach(mets, mk, mv)
-            {
-                if (json_is_number(mv))
-                    json_object_set(ti->metrics, mk, mv);
-            }
-        }
-        const struct dag_task *t = &ti->run->dv->dag->tasks[ti->idx];
-        if (t->npublish) {
-            /* the copy runs on the thread pool; the task stays running
-             * (without a lease) until it is done: publish_done */
-            if (pj_start(s, ti, err, sizeof(err)) != 0) {
-                free(ti->error);
-                ti->error = xasprintf("cannot publish to the models folder: %s", err);
-                ts_attempt_failed(s, ti);
-            }
-            ack(s, req, true, NULL);
-                    return;
-        }
-        ti->artifacts_dirty = true;
-        ts_succeed(s, ti);
-    } else {
+    if (r->exit_code != 0 || *error || ti->timed_out || ti->oom || r->signal) {
         ts_attempt_failed(s, ti);
+        ack(s, req, true, NULL);
+        return;
     }
+    json_t *outs = result_outputs(ti, r, err, sizeof(err));
+    if (!outs) {
+        free(ti->error);
+        ti->error = xstrdup(err);
+        ts_attempt_failed(s, ti);
+        ack(s, req, true, NULL);
+        return;
+    }
+    json_decref(ti->outputs);
+    ti->outputs = outs;
+    json_decref(ti->metrics);
+    ti->metrics = result_metrics(r);
+    if (sched_task(ti)->npublish) {
+        /* the copy runs on the thread pool; the task stays running
+         * (without a lease) until it is done (pubjob.h) */
+        if (pj_start(s, ti, err, sizeof(err)) != 0) {
+            free(ti->error);
+            ti->error = xasprintf("cannot publish to the models folder: %s", err);
+            ts_attempt_failed(s, ti);
+        }
+        ack(s, req, true, NULL);
+        return;
+    }
+    ti->artifacts_dirty = true;
+    ts_succeed(s, ti);
     ack(s, req, true, NULL);
 }
 
@@ -398,70 +347,76 @@ sched_link_gone(struct sched *s, uint32_t pipe)
     }
 }
 
-static void dispatch_one(struct sched *s, struct wire_req *req, bool in_batch, size_t item);
-
-/* Several reports in order, answered together after one commit. */
-static void
-handle_batch(struct sched *s, struct wire_req *req)
-{
-    if (!req_worker(s, req))
-        return;
-    json_t *items = json_object_get(req->body, "items");
-    if (!json_is_array(items)) {
-        req_error(s, req, "proto", "field 'items' must be an array");
-        return;
-    }
-    json_t *results = json_array();
-    size_t i;
-    json_t *it;
-    json_array_foreach(items, i, it)
-    {
-        struct wire_req sub = {0};
-        json_int_t type = json_integer_value(json_object_get(it, "type"));
-        json_t *body = json_object_get(it, "body");
-        sub.type = (int)type;
-        sub.body = body;
-        sub.pipe = req->pipe;
-        sub.batch = results;
-        if (!json_is_object(body)) {
-            req_error(s, &sub, "proto", "batch item %zu has no body object", i);
-            continue;
-        }
-        dispatch_one(s, &sub, true, i);
-    }
-    commit_reply(s, req, PROTO_ACK, json_pack("{s:b, s:o}", "ok", 1, "results", results));
-}
+static void handle_batch(struct sched *s, struct wire_req *req, const struct msg *m);
 
 /* The requests a worker may send, and who answers each. */
 static const struct {
     int type;
-    void (*fn)(struct sched *s, struct wire_req *req);
+    void (*fn)(struct sched *s, struct wire_req *req, const struct msg *m);
     bool batchable; /* may be an item of a BATCH */
 } handlers[] = {
-    {PROTO_HELLO, handle_hello, false},     {PROTO_POLL, handle_poll, false},
-    {PROTO_STARTED, handle_started, true},  {PROTO_LOG, handle_log, true},
-    {PROTO_RESULT, handle_result, true},    {PROTO_BATCH, handle_batch, false},
+    {PROTO_HELLO, handle_hello, false},    {PROTO_POLL, handle_poll, false},
+    {PROTO_STARTED, handle_started, true}, {PROTO_LOG, handle_log, true},
+    {PROTO_RESULT, handle_result, true},   {PROTO_BATCH, handle_batch, false},
 };
 
-static void
-dispatch_one(struct sched *s, struct wire_req *req, bool in_batch, size_t item)
+static bool
+dispatch_one(struct sched *s, struct wire_req *req, const struct msg *m, bool in_batch)
 {
-    for (size_t i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++) {
-        if (handlers[i].type != req->type)
-            continue;
-        if (in_batch && !handlers[i].batchable)
-            break;
-        handlers[i].fn(s, req);
+    for (size_t i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++)
+        if (handlers[i].type == m->type && (!in_batch || handlers[i].batchable)) {
+            handlers[i].fn(s, req, m);
+            return true;
+        }
+    return false;
+}
+
+/* Several reports in order, answered together after one commit. */
+static void
+handle_batch(struct sched *s, struct wire_req *req, const struct msg *m)
+{
+    const struct msg_batch *b = &m->u.batch;
+    if (!req_worker(s, req, b->worker))
         return;
+    json_t *results = json_array();
+    for (size_t i = 0; i < b->nitems; i++) {
+        const struct msg_item *it = &b->items[i];
+        struct wire_req sub = {0};
+        sub.type = it->type;
+        sub.pipe = req->pipe;
+        sub.batch = results;
+        if (it->type == 0) {
+            req_error(s, &sub, "proto", "batch item %zu: %s", i,
+                      it->error ? it->error : "refused");
+            continue;
+        }
+        struct msg im = {.type = it->type};
+        if (it->type == PROTO_STARTED)
+            im.u.started = it->u.started;
+        else if (it->type == PROTO_LOG)
+            im.u.log = it->u.log;
+        else
+            im.u.result = it->u.result;
+        if (!dispatch_one(s, &sub, &im, true))
+            req_error(s, &sub, "proto", "batch item %zu: type %d cannot be batched", i,
+                      it->type);
     }
-    if (in_batch)
-        req_error(s, req, "proto", "batch item %zu: type %d cannot be batched", item, req->type);
-    else
-        req_error(s, req, "proto", "unexpected message type");
+    struct msg r = {.type = PROTO_ACK, .u.ack = {.ok = true}};
+    json_t *body = encode(&r);
+    json_object_set_new(body, "results", results);
+    commit_reply(s, req, PROTO_ACK, body);
 }
 
 void
 sched_handle_request(struct sched *s, struct wire_req *req)
 {
-    dispatch_one(s, req, false, 0);
+    struct msg m;
+    char err[512];
+    if (msg_decode(req->type, req->body, &m, err, sizeof(err)) != 0) {
+        req_error(s, req, "proto", "%s", err);
+        return;
+    }
+    if (!dispatch_one(s, req, &m, false))
+        req_error(s, req, "proto", "unexpected message type");
+    msg_clear(&m);
 }

@@ -11,6 +11,7 @@
 #include "commit.h"
 #include "core.h"
 #include "log.h"
+#include "msg.h"
 #include "logs.h"
 #include "proto.h"
 #include "readyq.h"
@@ -87,6 +88,9 @@ lease_unregister(struct sched *s, struct sched_ti *ti)
     ti->lease_key[0] = '\0';
 }
 
+/* The lease of ti's new attempt (msg.h's struct, encoded once; the worker
+ * decodes it strictly), and ti's provenance, built from the same arrays.
+ * NULL with why set if the task cannot be prepared. */
 static json_t *
 lease__json(struct sched *s, struct sched_ti *ti, char *why, size_t whylen)
 {
@@ -100,24 +104,27 @@ lease__json(struct sched *s, struct sched_ti *ti, char *why, size_t whylen)
         snprintf(why, whylen, "cannot prepare the task: %s", err);
         return NULL;
     }
-    json_t *ja = json_array(), *je = json_array(), *jo = json_array();
-    for (char **p = argv; *p; p++)
-        json_array_append_new(ja, json_string(*p));
+    struct msg_lease l = {0};
     char ld[48];
     cal_format_iso(r->logical_date, 0, 1, ld, sizeof(ld));
-    json_array_append_new(je, json_sprintf("CAIRN_DAG=%s", d->name));
-    json_array_append_new(je, json_sprintf("CAIRN_RUN_ID=%s", r->run_id));
-    json_array_append_new(je, json_sprintf("CAIRN_TASK=%s", t->name));
-    json_array_append_new(je, json_sprintf("CAIRN_ATTEMPT=%d", ti->attempts));
-    json_array_append_new(je, json_sprintf("CAIRN_LOGICAL_DATE=%s", ld));
-    for (char **p = envp; *p; p++)
-        json_array_append_new(je, json_string(*p));
-    for (size_t i = 0; i < t->noutputs; i++)
-        json_array_append_new(jo, json_string(t->outputs[i]));
-    dag_strv_free(argv);
-    dag_strv_free(envp);
+    size_t nargv = 0, nenv = 0;
+    while (argv[nargv])
+        nargv++;
+    while (envp[nenv])
+        nenv++;
+    /* the environment the scheduler gives every attempt, then the DAG's */
+    char **env = xcalloc(nenv + 6, sizeof(*env));
+    env[0] = xasprintf("CAIRN_DAG=%s", d->name);
+    env[1] = xasprintf("CAIRN_RUN_ID=%s", r->run_id);
+    env[2] = xasprintf("CAIRN_TASK=%s", t->name);
+    env[3] = xasprintf("CAIRN_ATTEMPT=%d", ti->attempts);
+    env[4] = xasprintf("CAIRN_LOGICAL_DATE=%s", ld);
+    for (size_t i = 0; i < nenv; i++)
+        env[5 + i] = envp[i];
+    struct msg_input *ins = xcalloc(t->ninputs + 1, sizeof(*ins));
+    json_t *pi = json_array();
+    json_t *lease = NULL;
     /* inputs resolve to the artifacts their upstream attempt stored */
-    json_t *ji = json_array(), *pi = json_array();
     for (size_t i = 0; i < t->ninputs; i++) {
         const struct dag_input *in = &t->inputs[i];
         json_t *found = runtab_input_artifact(r, in);
@@ -128,37 +135,59 @@ lease__json(struct sched *s, struct sched_ti *ti, char *why, size_t whylen)
                      sched_ti_state_name(up->state),
                      up->state == TI_SUCCESS ? " but did not store that output" : "");
             LOG(LOG_ERR, "CAIRN-INPUT-MISSING", "%s/%s/%s: %s", r->dag, r->run_id, t->name, why);
-            json_decref(ja);
-            json_decref(je);
-            json_decref(jo);
-            json_decref(ji);
-            json_decref(pi);
-            return NULL;
+            goto out;
         }
-        json_t *sha = json_object_get(found, "sha256");
-        json_array_append_new(ji, json_pack("{s:s, s:O, s:O}", "name", in->name, "sha256", sha,
-                                            "uri", json_object_get(found, "uri")));
-        json_array_append_new(pi, json_pack("{s:s, s:s, s:s, s:O}", "name", in->name, "task",
-                                            in->task, "file", in->file, "sha256", sha));
+        ins[i].name = in->name;
+        ins[i].sha256 = (char *)json_string_value(json_object_get(found, "sha256"));
+        ins[i].uri = (char *)json_string_value(json_object_get(found, "uri"));
+        json_array_append_new(pi, json_pack("{s:s, s:s, s:s, s:s}", "name", in->name, "task",
+                                            in->task, "file", in->file, "sha256", ins[i].sha256));
+    }
+    struct sched_dag *sd = sched_find_dag(s, r->dag);
+    char *code = d->code ? dag_code_path(d->code, sd ? sd->file : NULL) : NULL;
+    l.lease_id = ti->lease_id;
+    l.dag = d->name;
+    l.run_id = r->run_id;
+    l.task = t->name;
+    l.attempt = ti->attempts;
+    l.logical_date = ld;
+    l.argv = argv;
+    l.nargv = nargv;
+    l.env = env;
+    l.nenv = nenv + 5;
+    l.image = t->image;
+    l.timeout_ms = t->timeout_ms;
+    l.cpus = t->cpus;
+    l.memory = t->memory_bytes;
+    l.pids = t->pids;
+    l.network = t->network;
+    l.inputs = ins;
+    l.ninputs = t->ninputs;
+    l.outputs = t->outputs;
+    l.noutputs = t->noutputs;
+    l.code = code;
+    l.metrics = t->metrics;
+    lease = msg_lease_encode(&l);
+    free(code);
+    if (!lease) {
+        snprintf(why, whylen, "cannot prepare the task: its lease cannot be encoded (a "
+                 "rendered value is not UTF-8)");
+        goto out;
     }
     /* provenance for the attempt record: the same arrays the lease carries
      * (shared, never changed after this) */
     json_decref(ti->prov);
-    ti->prov = json_pack("{s:s, s:O, s:O, s:o}", "image", t->image, "argv", ja, "env", je,
+    ti->prov = json_pack("{s:s, s:O, s:O, s:O}", "image", t->image, "argv",
+                         json_object_get(lease, "argv"), "env", json_object_get(lease, "env"),
                          "inputs", pi);
-    struct sched_dag *sd = sched_find_dag(s, r->dag);
-    char *code = d->code ? dag_code_path(d->code, sd ? sd->file : NULL) : NULL;
-    json_t *extra = json_pack("{s:s?, s:s?}", "code", code, "metrics", t->metrics);
-    free(code);
-    json_t *lease = json_pack("{s:I, s:s, s:s, s:s, s:i, s:s, s:o, s:o, s:s, s:I, s:f, s:I, s:I, s:b, "
-                     "s:o, s:o}",
-                     "lease_id", (json_int_t)ti->lease_id, "dag", d->name, "run_id", r->run_id,
-                     "task", t->name, "attempt", ti->attempts, "logical_date", ld, "argv", ja,
-                     "env", je, "image", t->image, "timeout_ms", (json_int_t)t->timeout_ms,
-                     "cpus", t->cpus, "memory", (json_int_t)t->memory_bytes, "pids",
-                     (json_int_t)t->pids, "network", t->network, "inputs", ji, "outputs", jo);
-    json_object_update(lease, extra);
-    json_decref(extra);
+out:
+    for (size_t i = 0; i < 5; i++)
+        free(env[i]);
+    free(env);
+    free(ins);
+    json_decref(pi);
+    dag_strv_free(argv);
+    dag_strv_free(envp);
     return lease;
 }
 
