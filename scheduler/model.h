@@ -88,6 +88,8 @@ struct sched_ti {
                                    inputs}, built once at lease time; NULL if unknown */
     size_t heap_idx;            /* in the ready heap, or SIZE_MAX */
     bool dirty, attempt_dirty, artifacts_dirty;
+    bool stored;                /* its record is in LMDB (a pending or queued task instance
+                                   that never ran needs none: recovery derives it) */
     struct sched_ti *dirty_next;
     struct sched_ti *lnext, *lprev; /* in the lease or retry list */
     char lease_key[24];         /* key in the lease map while leased */

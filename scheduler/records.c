@@ -297,6 +297,13 @@ rec_flush(struct sched *s, struct store_txn *t)
         rc = store_put(t, STORE_ATTEMPTS, akey, arec);
     }
     for (struct sched_ti *ti = s->dirty_tis; ti && !rc; ti = ti->dirty_next) {
+        /* a task instance that has not run yet is what its DAG version and
+         * its run say: recovery makes it pending again and decides it, so a
+         * run of 100,000 tasks is not 100,000 records at its trigger */
+        if (!ti->stored && ti->attempts == 0 && !ti->attempt_base &&
+            (ti->state == TI_PENDING || ti->state == TI_QUEUED))
+            continue;
+        ti->stored = true;
         char *key = schema_key_below(ti->run->key, sched_task(ti)->name);
         json_t *j = rec_ti(ti);
         rc = store_put(t, STORE_TIS, key, j);
@@ -368,6 +375,7 @@ rec_ti_load(struct store_txn *t, struct sched_ti *ti, const json_t *j, char *err
     int rc = schema_ti_decode(j, &r, err, errlen);
     if (rc)
         return rc;
+    ti->stored = true;
     int st = sched_ti_state_parse(r.state);
     ti->state = st < 0 ? TI_PENDING : (enum ti_state)st;
     ti->attempts = r.attempts;

@@ -78,6 +78,8 @@ recovery_load_run(struct sched *s, struct store_txn *t, const json_t *j, char *e
     r->seq = (uint64_t)x.seq;
     runtab_set_params(r, x.params);
     r->no_cache = x.no_cache;
+    for (size_t i = 0; i < r->ntis; i++) /* those without a record never ran */
+        r->tis[i].no_cache = x.no_cache;
     struct recover_ctx ctx = {s, t, r};
     char *prefix = schema_prefix(r->key);
     store_scan(t, STORE_TIS, prefix, recovery__ti_cb, &ctx);

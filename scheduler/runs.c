@@ -39,10 +39,9 @@ runs__create(struct sched *s, struct sched_dag *sd, const char *rid, const char 
     runtab_set_params(r, params);
     r->no_cache = no_cache;
     commit_run_dirty(s, r);
-    for (size_t i = 0; i < r->ntis; i++) {
+    /* its task instances need no records until they run (records.c) */
+    for (size_t i = 0; i < r->ntis; i++)
         r->tis[i].no_cache = no_cache;
-        commit_ti_dirty(s, &r->tis[i], false);
-    }
     LOG(LOG_INFO, "CAIRN-RUN-CREATED", "run %s of %s created", rid, sd->name);
     ts_admit_runs(s, sd);
     return r;
