@@ -21,6 +21,7 @@
 #include "client.h"
 #include "cliutil.h"
 #include "err.h"
+#include "opt.h"
 #include "table.h"
 #include "util.h"
 
@@ -164,11 +165,85 @@ cell_task_state(struct table *t, const json_t *task)
 
 /* ---- cairn dags --------------------------------------------------------- */
 
-static const char dags_usage[] =
-    "usage: cairn dags list [--json] [--server URL]\n"
-    "       cairn dags show DAG [--json] [--server URL]\n"
-    "       cairn dags pause|unpause DAG [--server URL]\n"
-    "       cairn dags next-runs DAG [-n N] [--json] [--server URL]";
+struct dags_args {
+    const char *server, *n;
+    int json;
+};
+
+static const struct opt dags_list_opts[] = {
+    OPT_FLAG("--json", NULL, struct dags_args, json, "print the API's answer as JSON"),
+    OPT_SERVER(struct dags_args, server),
+};
+
+static const struct opt dags_show_opts[] = {
+    OPT_FLAG("--json", NULL, struct dags_args, json,
+             "print the DAG as JSON (the API's answer, with next_runs)"),
+    OPT_SERVER(struct dags_args, server),
+};
+
+static const struct opt dags_pause_opts[] = {
+    OPT_SERVER(struct dags_args, server),
+};
+
+static const struct opt dags_next_opts[] = {
+    OPT_FLAG("--json", NULL, struct dags_args, json, "print the API's answer as JSON"),
+    OPT_STR("-n", NULL, "N", struct dags_args, n, "how many logical dates (default 5)"),
+    OPT_SERVER(struct dags_args, server),
+};
+
+static const struct opt_cmd dags_list_cmd, dags_show_cmd, dags_pause_cmd, dags_unpause_cmd,
+    dags_next_cmd;
+static const struct opt_cmd *const dags_family[] = {
+    &dags_list_cmd, &dags_show_cmd, &dags_pause_cmd, &dags_unpause_cmd, &dags_next_cmd, NULL,
+};
+
+static const struct opt_cmd dags_list_cmd = {
+    .name = "dags list",
+    .max_args = 0,
+    .about = "List the DAGs the scheduler loaded, with the errors of files that do not load.",
+    OPT_TABLE(dags_list_opts),
+    .family = dags_family,
+};
+
+static const struct opt_cmd dags_show_cmd = {
+    .name = "dags show",
+    .args = "DAG",
+    .max_args = 1,
+    .about = "Show a DAG: its file, version, schedule, next run, tasks and their needs, and\n"
+             "its last 5 runs.",
+    OPT_TABLE(dags_show_opts),
+    .family = dags_family,
+};
+
+static const struct opt_cmd dags_pause_cmd = {
+    .name = "dags pause",
+    .args = "DAG",
+    .max_args = 1,
+    .about = "Create no scheduled runs of DAG until it is unpaused (manual triggers and\n"
+             "backfills still work).",
+    OPT_TABLE(dags_pause_opts),
+    .family = dags_family,
+};
+
+static const struct opt_cmd dags_unpause_cmd = {
+    .name = "dags unpause",
+    .args = "DAG",
+    .max_args = 1,
+    .about = "Let DAG's schedule create runs again; missed intervals are created as its\n"
+             "catchup says.",
+    OPT_TABLE(dags_pause_opts),
+    .family = dags_family,
+};
+
+static const struct opt_cmd dags_next_cmd = {
+    .name = "dags next-runs",
+    .args = "DAG",
+    .max_args = 1,
+    .about = "Print the next logical dates of DAG's schedule and when each run will be\n"
+             "created.",
+    OPT_TABLE(dags_next_opts),
+    .family = dags_family,
+};
 
 static int runs_list(const char *server, const char *dag, const char *state, const char *limit,
                      int json);
@@ -257,45 +332,46 @@ dags_show(const char *server, const char *dag, int json)
     return runs_list(server, dag, NULL, "5", 0);
 }
 
-/* pause, unpause, next-runs */
+/* dags next-runs */
 static int
-dags_one(const char *server, const char *sub, const char *dag, const char *n, int json)
+dags_next(const char *server, const char *dag, const char *n, int json)
+{
+    json_t *resp = NULL;
+    char *enc = client_urlencode(dag);
+    char *path = xasprintf("/api/v1/dags/%s/next-runs?n=%s", enc, n ? n : "5");
+    free(enc);
+    if (cli_api_get(server, path, &resp) != 0) {
+        free(path);
+        return 1;
+    }
+    free(path);
+    if (json) {
+        cli_print_json(resp);
+    } else {
+        const json_t *runs = json_object_get(resp, "next_runs");
+        size_t i;
+        json_t *r;
+        if (json_array_size(runs) == 0)
+            printf("DAG '%s' has no upcoming scheduled runs\n", dag);
+        else
+            printf("%-26s %s\n", "LOGICAL DATE", "CREATED AT");
+        json_array_foreach(runs, i, r)
+            printf("%-26s %s\n", json_string_value(json_object_get(r, "logical_date")),
+                   json_string_value(json_object_get(r, "created_at")));
+    }
+    json_decref(resp);
+    return 0;
+}
+
+/* dags pause|unpause (sub) */
+static int
+dags_pause(const char *server, const char *sub, const char *dag)
 {
     char err[512];
     json_t *resp = NULL;
     char *enc = client_urlencode(dag);
-    char *path;
+    char *path = xasprintf("/api/v1/dags/%s/%s", enc, sub);
     int rc = 0;
-    if (!strcmp(sub, "show")) {
-        free(enc);
-        return dags_show(server, dag, json);
-    }
-    if (!strcmp(sub, "next-runs")) {
-        path = xasprintf("/api/v1/dags/%s/next-runs?n=%s", enc, n ? n : "5");
-        free(enc);
-        if (cli_api_get(server, path, &resp) != 0) {
-            free(path);
-            return 1;
-        }
-        free(path);
-        if (json) {
-            cli_print_json(resp);
-        } else {
-            const json_t *runs = json_object_get(resp, "next_runs");
-            size_t i;
-            json_t *r;
-            if (json_array_size(runs) == 0)
-                printf("DAG '%s' has no upcoming scheduled runs\n", dag);
-            else
-                printf("%-26s %s\n", "LOGICAL DATE", "CREATED AT");
-            json_array_foreach(runs, i, r)
-                printf("%-26s %s\n", json_string_value(json_object_get(r, "logical_date")),
-                       json_string_value(json_object_get(r, "created_at")));
-        }
-        json_decref(resp);
-        return 0;
-    }
-    path = xasprintf("/api/v1/dags/%s/%s", enc, sub);
     free(enc);
     json_t *body = json_object();
     if (client_post_json(server, path, body, &resp, err, sizeof(err)) != 0) {
@@ -340,44 +416,58 @@ print_dag_errors(const json_t *dags)
     }
 }
 
-int
-cmd_dags(int argc, char **argv)
+/* Parse a dags sub-command that names a DAG: OPT_GO with *dag set, or the
+ * exit code. */
+static int
+dags_parse_dag(const struct opt_cmd *cmd, int argc, char **argv, struct dags_args *a,
+               const char **dag)
 {
-    const char *server = NULL, *sub = NULL, *v, *dag = NULL, *nruns = NULL;
-    int json = 0;
-    for (int i = 1; i < argc; i++) {
-        int m = cli_opt_value(argc, argv, &i, "--server", &v);
-        if (m < 0)
-            return cli_usage_fail(dags_usage, "dags: missing value for", argv[i]);
-        if (m > 0) {
-            server = v;
-        } else if (strcmp(argv[i], "--json") == 0) {
-            json = 1;
-        } else if (strcmp(argv[i], "-n") == 0 && i + 1 < argc) {
-            nruns = argv[++i];
-        } else if (cli_is_help(argv[i])) {
-            printf("%s\nList the DAGs the scheduler loaded, with the errors of files that do "
-                   "not load.\n",
-                   dags_usage);
-            return 0;
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            return cli_usage_fail(dags_usage, "dags: unknown option", argv[i]);
-        } else if (!sub && (strcmp(argv[i], "list") == 0 || strcmp(argv[i], "pause") == 0 ||
-                            strcmp(argv[i], "unpause") == 0 || strcmp(argv[i], "show") == 0 ||
-                            strcmp(argv[i], "next-runs") == 0)) {
-            sub = argv[i];
-        } else if (sub && strcmp(sub, "list") != 0 && !dag) {
-            dag = argv[i];
-        } else {
-            return cli_usage_fail(dags_usage, "dags: unknown subcommand", argv[i]);
-        }
-    }
-    if (sub && strcmp(sub, "list") != 0) {
-        if (!dag)
-            return cli_usage_fail(dags_usage, "dags: missing DAG name for", sub);
-        return dags_one(client_server_url(server), sub, dag, nruns, json);
-    }
+    int nargs, rc = opt_parse(cmd, argc, argv, a, &nargs);
+    if (rc != OPT_GO)
+        return rc;
+    if (nargs == 0)
+        return opt_fail(cmd, "missing DAG name", NULL);
+    *dag = argv[1];
+    return OPT_GO;
+}
 
+static int
+dags_show_run(int argc, char **argv)
+{
+    struct dags_args a = {0};
+    const char *dag = NULL;
+    int rc = dags_parse_dag(&dags_show_cmd, argc, argv, &a, &dag);
+    return rc != OPT_GO ? rc : dags_show(client_server_url(a.server), dag, a.json);
+}
+
+static int
+dags_pause_run(int argc, char **argv)
+{
+    int pause = strcmp(argv[0], "pause") == 0;
+    struct dags_args a = {0};
+    const char *dag = NULL;
+    int rc = dags_parse_dag(pause ? &dags_pause_cmd : &dags_unpause_cmd, argc, argv, &a, &dag);
+    return rc != OPT_GO ? rc : dags_pause(client_server_url(a.server), argv[0], dag);
+}
+
+static int
+dags_next_run(int argc, char **argv)
+{
+    struct dags_args a = {0};
+    const char *dag = NULL;
+    int rc = dags_parse_dag(&dags_next_cmd, argc, argv, &a, &dag);
+    return rc != OPT_GO ? rc : dags_next(client_server_url(a.server), dag, a.n, a.json);
+}
+
+static int
+dags_list_run(int argc, char **argv)
+{
+    struct dags_args a = {0};
+    int nargs, rc = opt_parse(&dags_list_cmd, argc, argv, &a, &nargs);
+    if (rc != OPT_GO)
+        return rc;
+    const char *server = a.server;
+    int json = a.json;
     json_t *resp;
     if (cli_api_get(client_server_url(server), "/api/v1/dags", &resp) != 0)
         return 1;
@@ -423,6 +513,26 @@ cmd_dags(int argc, char **argv)
     print_dag_errors(dags);
     json_decref(resp);
     return 0;
+}
+
+static const struct opt_sub dags_subs[] = {
+    {"list", &dags_list_cmd, dags_list_run},      {"show", &dags_show_cmd, dags_show_run},
+    {"pause", &dags_pause_cmd, dags_pause_run},   {"unpause", &dags_unpause_cmd, dags_pause_run},
+    {"next-runs", &dags_next_cmd, dags_next_run},
+};
+
+static const struct opt_group dags_group = {
+    .name = "dags",
+    .about = "List the DAGs the scheduler loaded (`cairn dags` alone lists them), show one,\n"
+             "pause or unpause its schedule, or print its next scheduled runs.",
+    OPT_SUBS(dags_subs),
+    .no_word = &dags_subs[0],
+};
+
+int
+cmd_dags(int argc, char **argv)
+{
+    return opt_dispatch(&dags_group, argc, argv);
 }
 
 /* ---- task tables (runs show, trigger --wait) --------------------------- */
@@ -597,10 +707,77 @@ print_task_metrics(const json_t *run)
 
 /* ---- cairn runs --------------------------------------------------------- */
 
-static const char runs_usage[] =
-    "usage: cairn runs list [--dag D] [--state S] [--limit N] [--json] [--server URL]\n"
-    "       cairn runs show RUN [--dag D] [--json] [--server URL]\n"
-    "       cairn runs retry|cancel RUN [--dag D] [--json] [--server URL]";
+struct runs_args {
+    const char *server, *dag, *state, *limit;
+    int json;
+};
+
+static const struct opt runs_list_opts[] = {
+    OPT_STR("--dag", NULL, "D", struct runs_args, dag, "only the runs of DAG D"),
+    OPT_FLAG("--json", NULL, struct runs_args, json, "print the API's answer as JSON"),
+    OPT_NUM("--limit", NULL, "N", 0, struct runs_args, limit, "at most N runs (default 100)"),
+    OPT_SERVER(struct runs_args, server),
+    OPT_STR("--state", NULL, "S", struct runs_args, state,
+            "only the runs in state S: queued, running, success, failed or cancelled"),
+};
+
+static const struct opt runs_show_opts[] = {
+    OPT_STR("--dag", NULL, "D", struct runs_args, dag,
+            "the DAG of RUN (needed only when another DAG has a run with that id)"),
+    OPT_FLAG("--json", NULL, struct runs_args, json, "print the run as the API returns it"),
+    OPT_SERVER(struct runs_args, server),
+};
+
+static const struct opt runs_action_opts[] = {
+    OPT_STR("--dag", NULL, "D", struct runs_args, dag,
+            "the DAG of RUN (needed only when another DAG has a run with that id)"),
+    OPT_FLAG("--json", NULL, struct runs_args, json, "print the run as the API returns it"),
+    OPT_SERVER(struct runs_args, server),
+};
+
+static const struct opt_cmd runs_list_cmd, runs_show_cmd, runs_retry_cmd, runs_cancel_cmd;
+static const struct opt_cmd *const runs_family[] = {
+    &runs_list_cmd, &runs_show_cmd, &runs_retry_cmd, &runs_cancel_cmd, NULL,
+};
+
+static const struct opt_cmd runs_list_cmd = {
+    .name = "runs list",
+    .max_args = 0,
+    .about = "List recent runs, newest first.",
+    OPT_TABLE(runs_list_opts),
+    .family = runs_family,
+};
+
+static const struct opt_cmd runs_show_cmd = {
+    .name = "runs show",
+    .args = "RUN",
+    .max_args = 1,
+    .about = "Show one run and its tasks: states, attempts, workers, times, exit codes,\n"
+             "then the errors, metrics and notes of its tasks.",
+    OPT_TABLE(runs_show_opts),
+    .family = runs_family,
+};
+
+static const struct opt_cmd runs_retry_cmd = {
+    .name = "runs retry",
+    .args = "RUN",
+    .max_args = 1,
+    .about = "Run a run's failed, upstream_failed and cancelled tasks again, with every task\n"
+             "downstream of them, reusing every other success (`cairn clear RUN\n"
+             "--failed-only --downstream`).",
+    OPT_TABLE(runs_action_opts),
+    .family = runs_family,
+};
+
+static const struct opt_cmd runs_cancel_cmd = {
+    .name = "runs cancel",
+    .args = "RUN",
+    .max_args = 1,
+    .about = "Stop a queued or running run: its running attempts are killed, its other\n"
+             "unfinished tasks and the run become cancelled.",
+    OPT_TABLE(runs_action_opts),
+    .family = runs_family,
+};
 
 static int run_action(const char *server, const char *run_id, const char *dag,
                       const char *action, json_t *body, int json);
@@ -734,92 +911,100 @@ runs_show(const char *server, const char *run_id, const char *dag, int json)
     return 0;
 }
 
+static int
+runs_list_run(int argc, char **argv)
+{
+    struct runs_args a = {0};
+    int nargs, rc = opt_parse(&runs_list_cmd, argc, argv, &a, &nargs);
+    if (rc != OPT_GO)
+        return rc;
+    return runs_list(client_server_url(a.server), a.dag, a.state, a.limit, a.json);
+}
+
+/* runs show|retry|cancel RUN; argv[0] says which. */
+static int
+runs_run_run(int argc, char **argv)
+{
+    const char *sub = argv[0];
+    const struct opt_cmd *cmd = !strcmp(sub, "show")    ? &runs_show_cmd
+                                : !strcmp(sub, "retry") ? &runs_retry_cmd
+                                                        : &runs_cancel_cmd;
+    struct runs_args a = {0};
+    int nargs, rc = opt_parse(cmd, argc, argv, &a, &nargs);
+    if (rc != OPT_GO)
+        return rc;
+    if (nargs == 0)
+        return opt_fail(cmd, "missing RUN", NULL);
+    if (strcmp(sub, "show") != 0)
+        return run_action(client_server_url(a.server), argv[1], a.dag, sub, NULL, a.json);
+    return runs_show(client_server_url(a.server), argv[1], a.dag, a.json);
+}
+
+static const struct opt_sub runs_subs[] = {
+    {"list", &runs_list_cmd, runs_list_run},
+    {"show", &runs_show_cmd, runs_run_run},
+    {"retry", &runs_retry_cmd, runs_run_run},
+    {"cancel", &runs_cancel_cmd, runs_run_run},
+};
+
+static const struct opt_group runs_group = {
+    .name = "runs",
+    .about = "List recent runs (newest first), show one run with its tasks, rerun what failed\n"
+             "or cancel a run.",
+    OPT_SUBS(runs_subs),
+};
+
 int
 cmd_runs(int argc, char **argv)
 {
-    const char *server = NULL, *dag = NULL, *state = NULL, *limit = NULL, *sub = NULL, *run = NULL,
-               *v;
-    int json = 0;
-    for (int i = 1; i < argc; i++) {
-        int m;
-        if ((m = cli_opt_value(argc, argv, &i, "--server", &v)) > 0) {
-            server = v;
-        } else if (m == 0 && (m = cli_opt_value(argc, argv, &i, "--dag", &v)) > 0) {
-            dag = v;
-        } else if (m == 0 && (m = cli_opt_value(argc, argv, &i, "--state", &v)) > 0) {
-            state = v;
-        } else if (m == 0 && (m = cli_opt_value(argc, argv, &i, "--limit", &v)) > 0) {
-            long n;
-            if (cli_parse_positive(v, &n) != 0)
-                return cli_usage_fail(runs_usage, "runs: --limit takes a positive number, not", v);
-            limit = v;
-        } else if (m < 0) {
-            return cli_usage_fail(runs_usage, "runs: missing value for", argv[i]);
-        } else if (strcmp(argv[i], "--json") == 0) {
-            json = 1;
-        } else if (cli_is_help(argv[i])) {
-            printf("%s\nList recent runs (newest first), or show one run with its tasks.\n",
-                   runs_usage);
-            return 0;
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            return cli_usage_fail(runs_usage, "runs: unknown option", argv[i]);
-        } else if (!sub) {
-            sub = argv[i];
-            if (strcmp(sub, "list") != 0 && strcmp(sub, "show") != 0 &&
-                strcmp(sub, "retry") != 0 && strcmp(sub, "cancel") != 0)
-                return cli_usage_fail(runs_usage, "runs: unknown subcommand", sub);
-        } else if (strcmp(sub, "list") != 0 && !run) {
-            run = argv[i];
-        } else {
-            return cli_usage_fail(runs_usage, "runs: unexpected argument", argv[i]);
-        }
-    }
-    if (!sub) {
-        fprintf(stderr, "cairn: runs: give a subcommand (list or show)\n%s\n", runs_usage);
-        return 2;
-    }
-    if (!strcmp(sub, "list"))
-        return runs_list(client_server_url(server), dag, state, limit, json);
-    if (!run) {
-        fprintf(stderr, "cairn: runs show: missing RUN\n%s\n", runs_usage);
-        return 2;
-    }
-    if (state || limit) {
-        fprintf(stderr, "cairn: runs %s: --state and --limit are for runs list\n%s\n", sub,
-                runs_usage);
-        return 2;
-    }
-    if (strcmp(sub, "show") != 0)
-        return run_action(client_server_url(server), run, dag, sub, NULL, json);
-    return runs_show(client_server_url(server), run, dag, json);
+    return opt_dispatch(&runs_group, argc, argv);
 }
 
-/* --param NAME=VALUE into params; 0, or 2 after printing the usage. */
+/* --param NAME=VALUE into params; 0, or 2 after printing cmd's usage. */
 static int
-param_add(json_t *params, const char *v, const char *usage, const char *cmd)
+param_add(json_t *params, const char *v, const struct opt_cmd *cmd)
 {
-    char what[64];
     const char *eq = strchr(v, '=');
-    if (!eq || eq == v) {
-        snprintf(what, sizeof(what), "%s: --param takes NAME=VALUE, not", cmd);
-        return cli_usage_fail(usage, what, v);
-    }
+    if (!eq || eq == v)
+        return opt_fail(cmd, "--param takes NAME=VALUE, not", v);
     char *key = xstrndup(v, (size_t)(eq - v));
     json_t *jv = json_string(eq + 1);
     int bad = !jv || json_object_set_new(params, key, jv) != 0;
     free(key);
-    if (bad) {
-        snprintf(what, sizeof(what), "%s: --param is not valid UTF-8:", cmd);
-        return cli_usage_fail(usage, what, v);
-    }
+    if (bad)
+        return opt_fail(cmd, "--param is not valid UTF-8:", v);
     return 0;
 }
 
 /* ---- cairn clear, runs retry, runs cancel ------------------------------ */
 
-static const char clear_usage[] =
-    "usage: cairn clear RUN [--dag D] [--task T] [--downstream] [--failed-only] [--json]\n"
-    "                       [--server URL]";
+struct clear_args {
+    const char *server, *dag, *task;
+    int json, downstream, failed_only;
+};
+
+static const struct opt clear_opts[] = {
+    OPT_STR("--dag", NULL, "D", struct clear_args, dag,
+            "the DAG of RUN (needed only when another DAG has a run with that id)"),
+    OPT_FLAG("--downstream", NULL, struct clear_args, downstream,
+             "also every task downstream of those chosen"),
+    OPT_FLAG("--failed-only", NULL, struct clear_args, failed_only,
+             "only the failed, upstream_failed and cancelled ones"),
+    OPT_FLAG("--json", NULL, struct clear_args, json, "print the run as the API returns it"),
+    OPT_SERVER(struct clear_args, server),
+    OPT_STR("--task", NULL, "T", struct clear_args, task, "only task T (default: all of them)"),
+};
+
+static const struct opt_cmd clear_cmd = {
+    .name = "clear",
+    .args = "RUN",
+    .max_args = 1,
+    .about = "Reset finished tasks of a run so they run again (all of them, or --task T;\n"
+             "--downstream adds every task after those, --failed-only keeps only failed,\n"
+             "upstream_failed and cancelled ones). The run uses the DAG version it started\n"
+             "with. `cairn runs retry RUN` is `clear RUN --failed-only --downstream`.",
+    OPT_TABLE(clear_opts),
+};
 
 /* POST /runs/RUN/{clear,retry,cancel} and print what it did. */
 static int
@@ -861,60 +1046,107 @@ run_action(const char *server, const char *run_id, const char *dag, const char *
 int
 cmd_clear(int argc, char **argv)
 {
-    const char *server = NULL, *dag = NULL, *task = NULL, *run = NULL, *v;
-    int json = 0, downstream = 0, failed_only = 0;
-    for (int i = 1; i < argc; i++) {
-        int m;
-        if ((m = cli_opt_value(argc, argv, &i, "--server", &v)) > 0) {
-            server = v;
-        } else if (m == 0 && (m = cli_opt_value(argc, argv, &i, "--dag", &v)) > 0) {
-            dag = v;
-        } else if (m == 0 && (m = cli_opt_value(argc, argv, &i, "--task", &v)) > 0) {
-            task = v;
-        } else if (m < 0) {
-            return cli_usage_fail(clear_usage, "clear: missing value for", argv[i]);
-        } else if (strcmp(argv[i], "--json") == 0) {
-            json = 1;
-        } else if (strcmp(argv[i], "--downstream") == 0) {
-            downstream = 1;
-        } else if (strcmp(argv[i], "--failed-only") == 0) {
-            failed_only = 1;
-        } else if (cli_is_help(argv[i])) {
-            printf("%s\nReset finished tasks of a run so they run again (all of them, or --task "
-                   "T;\n--downstream adds every task after those, --failed-only keeps only "
-                   "failed,\nupstream_failed and cancelled ones). The run uses the DAG version "
-                   "it started\nwith. `cairn runs retry RUN` is `clear RUN --failed-only "
-                   "--downstream`.\n",
-                   clear_usage);
-            return 0;
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            return cli_usage_fail(clear_usage, "clear: unknown option", argv[i]);
-        } else if (!run) {
-            run = argv[i];
-        } else {
-            return cli_usage_fail(clear_usage, "clear: unexpected argument", argv[i]);
-        }
-    }
-    if (!run) {
-        fprintf(stderr, "cairn: clear: missing RUN\n%s\n", clear_usage);
-        return 2;
-    }
+    struct clear_args a = {0};
+    int nargs, rc = opt_parse(&clear_cmd, argc, argv, &a, &nargs);
+    if (rc != OPT_GO)
+        return rc;
+    if (nargs == 0)
+        return opt_fail(&clear_cmd, "missing RUN", NULL);
+    const char *server = a.server, *dag = a.dag, *task = a.task, *run = argv[1];
+    int json = a.json, downstream = a.downstream, failed_only = a.failed_only;
     json_t *body = json_pack("{s:b, s:b}", "downstream", downstream, "failed_only", failed_only);
     if (task)
         json_object_set_new(body, "task", json_string(task));
-    int rc = run_action(client_server_url(server), run, dag, "clear", body, json);
+    rc = run_action(client_server_url(server), run, dag, "clear", body, json);
     json_decref(body);
     return rc;
 }
 
 /* ---- cairn backfill ----------------------------------------------------- */
 
-static const char backfill_usage[] =
-    "usage: cairn backfill DAG --from DATE --to DATE [--reprocess none|failed|all]\n"
-    "                      [--max-active-runs N] [--param NAME=VALUE]... [--dry-run] [--wait]\n"
-    "                      [--json] [--server URL]\n"
-    "       cairn backfill list [--dag D] [--json] [--server URL]\n"
-    "       cairn backfill show|cancel ID [--json] [--server URL]";
+struct backfill_args {
+    const char *server, *from, *to, *reprocess, *max_active, *dag;
+    struct opt_list params;
+    int json, wait, dry;
+};
+
+static const struct opt backfill_opts[] = {
+    OPT_FLAG("--dry-run", NULL, struct backfill_args, dry,
+             "print what would happen to each date; create nothing"),
+    OPT_REQ("--from", NULL, "DATE", struct backfill_args, from,
+            "the first logical date (a bare date: that whole day in the DAG's time zone)"),
+    OPT_FLAG("--json", NULL, struct backfill_args, json, "print the API's answer as JSON"),
+    OPT_NUM("--max-active-runs", NULL, "N", 0, struct backfill_args, max_active,
+            "at most N of its runs at a time (default and upper bound: the DAG's "
+            "max_active_runs)"),
+    OPT_LIST("--param", NULL, "NAME=VALUE", struct backfill_args, params,
+             "set a parameter the DAG declares, for every run (repeatable)"),
+    OPT_CHOICE("--reprocess", NULL, "none|failed|all", struct backfill_args, reprocess,
+               "what to do with dates that have a run: skip them (default), rerun failed "
+               "tasks, rerun all"),
+    OPT_SERVER(struct backfill_args, server),
+    OPT_REQ("--to", NULL, "DATE", struct backfill_args, to, "the last logical date (included)"),
+    OPT_FLAG("--wait", NULL, struct backfill_args, wait,
+             "follow the progress; exit 0 only if every run succeeded"),
+};
+
+static const struct opt backfill_list_opts[] = {
+    OPT_STR("--dag", NULL, "D", struct backfill_args, dag, "only the backfills of DAG D"),
+    OPT_FLAG("--json", NULL, struct backfill_args, json, "print the API's answer as JSON"),
+    OPT_SERVER(struct backfill_args, server),
+};
+
+static const struct opt backfill_id_opts[] = {
+    OPT_FLAG("--json", NULL, struct backfill_args, json, "print the backfill as JSON"),
+    OPT_SERVER(struct backfill_args, server),
+};
+
+static const struct opt_cmd backfill_cmd, backfill_list_cmd, backfill_show_cmd, backfill_cancel_cmd;
+static const struct opt_cmd *const backfill_family[] = {
+    &backfill_cmd, &backfill_list_cmd, &backfill_show_cmd, &backfill_cancel_cmd, NULL,
+};
+
+static const struct opt_cmd backfill_cmd = {
+    .name = "backfill",
+    .args = "DAG",
+    .max_args = 1,
+    .about = "Create one run per schedule tick whose logical date lies in [--from, --to]\n"
+             "(inclusive; a bare date is that whole day in the DAG's time zone). Dates that\n"
+             "have a run already are skipped (--reprocess none), rerun if it failed\n"
+             "(failed: its failed tasks and their downstream), or rerun in full (all).\n"
+             "The scheduler starts a new run as soon as one of the backfill's ends.\n"
+             "--dry-run prints what would happen; --wait follows the progress and exits 0\n"
+             "only if every run succeeded.",
+    OPT_TABLE(backfill_opts),
+    .family = backfill_family,
+};
+
+static const struct opt_cmd backfill_list_cmd = {
+    .name = "backfill list",
+    .max_args = 0,
+    .about = "List the backfills, newest first, with their progress.",
+    OPT_TABLE(backfill_list_opts),
+    .family = backfill_family,
+};
+
+static const struct opt_cmd backfill_show_cmd = {
+    .name = "backfill show",
+    .args = "ID",
+    .max_args = 1,
+    .about = "Show a backfill: its range, progress, and each date's action and run.",
+    OPT_TABLE(backfill_id_opts),
+    .family = backfill_family,
+};
+
+static const struct opt_cmd backfill_cancel_cmd = {
+    .name = "backfill cancel",
+    .args = "ID",
+    .max_args = 1,
+    .about = "Stop a backfill: no new runs, and its runs that are still queued or running are\n"
+             "cancelled.",
+    OPT_TABLE(backfill_id_opts),
+    .family = backfill_family,
+};
 
 static json_int_t
 progress_of(const json_t *bf, const char *key)
@@ -1080,9 +1312,22 @@ backfill_wait(const char *server, const char *id, int json)
     return rc;
 }
 
+/* backfill list|show|cancel; argv[0] says which. */
 static int
-backfill_sub(const char *server, const char *sub, const char *arg, int json)
+backfill_sub_run(int argc, char **argv)
 {
+    const char *sub = argv[0];
+    const struct opt_cmd *cmd = !strcmp(sub, "list")   ? &backfill_list_cmd
+                                : !strcmp(sub, "show") ? &backfill_show_cmd
+                                                       : &backfill_cancel_cmd;
+    struct backfill_args a = {0};
+    int nargs, prc = opt_parse(cmd, argc, argv, &a, &nargs);
+    if (prc != OPT_GO)
+        return prc;
+    if (strcmp(sub, "list") != 0 && nargs == 0)
+        return opt_fail(cmd, "missing ID", NULL);
+    const char *server = client_server_url(a.server), *arg = nargs ? argv[1] : a.dag;
+    int json = a.json;
     json_t *resp = NULL;
     char err[1024];
     int rc = 0;
@@ -1130,88 +1375,27 @@ backfill_sub(const char *server, const char *sub, const char *arg, int json)
     return rc;
 }
 
-int
-cmd_backfill(int argc, char **argv)
+/* backfill DAG --from DATE --to DATE ... */
+static int
+backfill_create_run(int argc, char **argv)
 {
-    const char *server = NULL, *dag = NULL, *from = NULL, *to = NULL, *reprocess = NULL;
-    const char *sub = NULL, *arg = NULL, *v;
+    struct backfill_args ba = {0};
+    int nargs, rc = opt_parse(&backfill_cmd, argc, argv, &ba, &nargs);
+    if (rc != OPT_GO)
+        return rc;
+    const char *server = client_server_url(ba.server), *dag = nargs ? argv[1] : NULL;
+    const char *from = ba.from, *to = ba.to, *reprocess = ba.reprocess;
     long max_active = 0;
-    int json = 0, wait = 0, dry = 0, rc = 2;
+    int json = ba.json, wait = ba.wait, dry = ba.dry;
     json_t *params = json_object(), *resp = NULL;
-    for (int i = 1; i < argc; i++) {
-        int m;
-        if ((m = cli_opt_value(argc, argv, &i, "--server", &v)) > 0) {
-            server = v;
-        } else if (m == 0 && (m = cli_opt_value(argc, argv, &i, "--from", &v)) > 0) {
-            from = v;
-        } else if (m == 0 && (m = cli_opt_value(argc, argv, &i, "--to", &v)) > 0) {
-            to = v;
-        } else if (m == 0 && (m = cli_opt_value(argc, argv, &i, "--dag", &v)) > 0) {
-            arg = v;
-        } else if (m == 0 && (m = cli_opt_value(argc, argv, &i, "--reprocess", &v)) > 0) {
-            if (strcmp(v, "none") && strcmp(v, "failed") && strcmp(v, "all")) {
-                rc = cli_usage_fail(backfill_usage,
-                                    "backfill: --reprocess takes none, failed or all, not", v);
-                goto out;
-            }
-            reprocess = v;
-        } else if (m == 0 && (m = cli_opt_value(argc, argv, &i, "--max-active-runs", &v)) > 0) {
-            if (cli_parse_positive(v, &max_active) != 0) {
-                rc = cli_usage_fail(backfill_usage,
-                                    "backfill: --max-active-runs takes a positive number, not", v);
-                goto out;
-            }
-        } else if (m == 0 && (m = cli_opt_value(argc, argv, &i, "--param", &v)) > 0) {
-            if ((rc = param_add(params, v, backfill_usage, "backfill")) != 0)
-                goto out;
-        } else if (m < 0) {
-            rc = cli_usage_fail(backfill_usage, "backfill: missing value for", argv[i]);
+    if (ba.max_active)
+        cli_parse_positive(ba.max_active, &max_active); /* checked by the parser */
+    for (size_t i = 0; i < ba.params.n; i++)
+        if ((rc = param_add(params, ba.params.v[i], &backfill_cmd)) != 0)
             goto out;
-        } else if (strcmp(argv[i], "--json") == 0) {
-            json = 1;
-        } else if (strcmp(argv[i], "--wait") == 0) {
-            wait = 1;
-        } else if (strcmp(argv[i], "--dry-run") == 0) {
-            dry = 1;
-        } else if (cli_is_help(argv[i])) {
-            printf("%s\nCreate one run per schedule tick whose logical date lies in [--from, "
-                   "--to]\n(inclusive; a bare date is that whole day in the DAG's time zone). "
-                   "Dates that\nhave a run already are skipped (--reprocess none), rerun if it "
-                   "failed\n(failed: its failed tasks and their downstream), or rerun in full "
-                   "(all).\nThe scheduler starts a new run as soon as one of the backfill's "
-                   "ends.\n--dry-run prints what would happen; --wait follows the progress and "
-                   "exits 0\nonly if every run succeeded.\n",
-                   backfill_usage);
-            rc = 0;
-            goto out;
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            rc = cli_usage_fail(backfill_usage, "backfill: unknown option", argv[i]);
-            goto out;
-        } else if (!sub && !dag &&
-                   (!strcmp(argv[i], "list") || !strcmp(argv[i], "show") ||
-                    !strcmp(argv[i], "cancel"))) {
-            sub = argv[i];
-        } else if (sub && strcmp(sub, "list") != 0 && !arg) {
-            arg = argv[i];
-        } else if (!sub && !dag) {
-            dag = argv[i];
-        } else {
-            rc = cli_usage_fail(backfill_usage, "backfill: unexpected argument", argv[i]);
-            goto out;
-        }
-    }
-    server = client_server_url(server);
-    if (sub) {
-        if (strcmp(sub, "list") != 0 && !arg) {
-            fprintf(stderr, "cairn: backfill %s: missing ID\n%s\n", sub, backfill_usage);
-            goto out;
-        }
-        rc = backfill_sub(server, sub, arg, json);
-        goto out;
-    }
+    rc = 2;
     if (!dag || !from || !to) {
-        fprintf(stderr, "cairn: backfill: %s\n%s\n",
-                !dag ? "missing DAG" : "--from and --to are required", backfill_usage);
+        opt_fail(&backfill_cmd, !dag ? "missing DAG" : "--from and --to are required", NULL);
         goto out;
     }
     json_t *body = json_pack("{s:s, s:s, s:s, s:b}", "from", from, "to", to, "reprocess",
@@ -1287,16 +1471,65 @@ cmd_backfill(int argc, char **argv)
     }
     rc = backfill_wait(server, id, json);
 out:
+    opt_list_free(&ba.params);
     json_decref(params);
     json_decref(resp);
     return rc;
 }
 
+static const struct opt_sub backfill_subs[] = {
+    {NULL, &backfill_cmd, backfill_create_run},
+    {"list", &backfill_list_cmd, backfill_sub_run},
+    {"show", &backfill_show_cmd, backfill_sub_run},
+    {"cancel", &backfill_cancel_cmd, backfill_sub_run},
+};
+
+static const struct opt_group backfill_group = {
+    .name = "backfill",
+    .about = "Create a run per schedule tick over a range of logical dates, run by the\n"
+             "scheduler as a sliding window; list, show or cancel backfills.",
+    OPT_SUBS(backfill_subs),
+    .no_word = &backfill_subs[0],
+    .other_word = &backfill_subs[0],
+};
+
+int
+cmd_backfill(int argc, char **argv)
+{
+    return opt_dispatch(&backfill_group, argc, argv);
+}
+
 /* ---- cairn trigger ------------------------------------------------------ */
 
-static const char trigger_usage[] =
-    "usage: cairn trigger DAG [--param NAME=VALUE]... [--logical-date D] [--no-cache] [--wait]\n"
-    "                         [--json] [--server URL]";
+struct trigger_args {
+    const char *server, *date;
+    struct opt_list params;
+    int json, wait, no_cache;
+};
+
+static const struct opt trigger_opts[] = {
+    OPT_FLAG("--json", NULL, struct trigger_args, json,
+             "print the new run object instead of its id (with --wait: the final run)"),
+    OPT_STR("--logical-date", NULL, "D", struct trigger_args, date,
+            "the run's logical date, an ISO 8601 timestamp (default: now)"),
+    OPT_FLAG("--no-cache", NULL, struct trigger_args, no_cache,
+             "run every task, even where the step cache has its result"),
+    OPT_LIST("--param", NULL, "NAME=VALUE", struct trigger_args, params,
+             "set a parameter the DAG declares (repeatable; sent as a string)"),
+    OPT_SERVER(struct trigger_args, server),
+    OPT_FLAG("--wait", NULL, struct trigger_args, wait,
+             "follow the run until it ends; exit 0 only if it succeeded"),
+};
+
+static const struct opt_cmd trigger_cmd = {
+    .name = "trigger",
+    .args = "DAG",
+    .max_args = 1,
+    .about = "Start a run of DAG now and print its run id. --wait follows the run until it ends\n"
+             "and exits 0 only if it succeeded. --no-cache runs every task of the run even\n"
+             "where the step cache has its result (and refreshes the cache).",
+    OPT_TABLE(trigger_opts),
+};
 
 /* What trigger --wait remembers of a task, to print changes only. */
 struct seen_task {
@@ -1497,48 +1730,18 @@ wait_for_run(const char *server, const char *run_id, const char *dag, int json, 
 int
 cmd_trigger(int argc, char **argv)
 {
-    const char *server = NULL, *dag = NULL, *date = NULL, *v;
-    int json = 0, wait = 0, no_cache = 0, rc = 1;
+    struct trigger_args a = {0};
+    int nargs, rc = opt_parse(&trigger_cmd, argc, argv, &a, &nargs);
+    if (rc != OPT_GO)
+        return rc;
+    const char *server = a.server, *dag = nargs ? argv[1] : NULL, *date = a.date;
+    int json = a.json, wait = a.wait, no_cache = a.no_cache;
     json_t *params = json_object(), *resp = NULL;
-    for (int i = 1; i < argc; i++) {
-        int m;
-        if ((m = cli_opt_value(argc, argv, &i, "--server", &v)) > 0) {
-            server = v;
-        } else if (m == 0 && (m = cli_opt_value(argc, argv, &i, "--logical-date", &v)) > 0) {
-            date = v;
-        } else if (m == 0 && (m = cli_opt_value(argc, argv, &i, "--param", &v)) > 0) {
-            if ((rc = param_add(params, v, trigger_usage, "trigger")) != 0)
-                goto out;
-        } else if (m < 0) {
-            rc = cli_usage_fail(trigger_usage, "trigger: missing value for", argv[i]);
+    for (size_t i = 0; i < a.params.n; i++)
+        if ((rc = param_add(params, a.params.v[i], &trigger_cmd)) != 0)
             goto out;
-        } else if (strcmp(argv[i], "--json") == 0) {
-            json = 1;
-        } else if (strcmp(argv[i], "--wait") == 0) {
-            wait = 1;
-        } else if (strcmp(argv[i], "--no-cache") == 0) {
-            no_cache = 1;
-        } else if (cli_is_help(argv[i])) {
-            printf("%s\nStart a run of DAG now and print its run id. --wait follows the run "
-                   "until it ends\nand exits 0 only if it succeeded. --no-cache runs every task "
-                   "of the run even\nwhere the step cache has its result (and refreshes the "
-                   "cache).\n",
-                   trigger_usage);
-            rc = 0;
-            goto out;
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            rc = cli_usage_fail(trigger_usage, "trigger: unknown option", argv[i]);
-            goto out;
-        } else if (!dag) {
-            dag = argv[i];
-        } else {
-            rc = cli_usage_fail(trigger_usage, "trigger: unexpected argument", argv[i]);
-            goto out;
-        }
-    }
     if (!dag) {
-        fprintf(stderr, "cairn: trigger: missing DAG\n%s\n", trigger_usage);
-        rc = 2;
+        rc = opt_fail(&trigger_cmd, "missing DAG", NULL);
         goto out;
     }
     server = client_server_url(server);
@@ -1603,6 +1806,7 @@ cmd_trigger(int argc, char **argv)
         json_decref(final);
     }
 out:
+    opt_list_free(&a.params);
     json_decref(params);
     json_decref(resp);
     return rc;
@@ -1610,8 +1814,29 @@ out:
 
 /* ---- cairn logs --------------------------------------------------------- */
 
-static const char logs_usage[] =
-    "usage: cairn logs RUN TASK [--dag D] [--attempt N] [--follow] [--server URL]";
+struct logs_args {
+    const char *server, *dag, *attempt;
+    int follow;
+};
+
+static const struct opt logs_opts[] = {
+    OPT_NUM("--attempt", NULL, "N", 0, struct logs_args, attempt,
+            "attempt N (default: the latest)"),
+    OPT_STR("--dag", NULL, "D", struct logs_args, dag,
+            "the DAG of RUN (needed only when another DAG has a run with that id)"),
+    OPT_FLAG("--follow", "-f", struct logs_args, follow,
+             "keep printing until the attempt has ended (waits for it to start)"),
+    OPT_SERVER(struct logs_args, server),
+};
+
+static const struct opt_cmd logs_cmd = {
+    .name = "logs",
+    .args = "RUN TASK",
+    .max_args = 2,
+    .about = "Print the output of a task's attempt (the latest unless --attempt), stdout and\n"
+             "stderr interleaved. --follow keeps printing until the attempt ends.",
+    OPT_TABLE(logs_opts),
+};
 
 /* For --follow before the task has an attempt: 1 if the task has not ended
  * (worth waiting for), 0 if it ended without running (skipped, upstream
@@ -1735,74 +1960,43 @@ logs_print(const char *server, const char *run_id, const char *task, const char 
 int
 cmd_logs(int argc, char **argv)
 {
-    const char *server = NULL, *dag = NULL, *attempt = NULL, *run = NULL, *task = NULL, *v;
-    int follow = 0;
-    for (int i = 1; i < argc; i++) {
-        int m;
-        if ((m = cli_opt_value(argc, argv, &i, "--server", &v)) > 0) {
-            server = v;
-        } else if (m == 0 && (m = cli_opt_value(argc, argv, &i, "--dag", &v)) > 0) {
-            dag = v;
-        } else if (m == 0 && (m = cli_opt_value(argc, argv, &i, "--attempt", &v)) > 0) {
-            long n;
-            if (cli_parse_positive(v, &n) != 0)
-                return cli_usage_fail(logs_usage, "logs: --attempt takes a positive number, not",
-                                      v);
-            attempt = v;
-        } else if (m < 0) {
-            return cli_usage_fail(logs_usage, "logs: missing value for", argv[i]);
-        } else if (strcmp(argv[i], "--follow") == 0 || strcmp(argv[i], "-f") == 0) {
-            follow = 1;
-        } else if (cli_is_help(argv[i])) {
-            printf("%s\nPrint the output of a task's attempt (the latest unless --attempt), "
-                   "stdout and\nstderr interleaved. --follow keeps printing until the attempt "
-                   "ends.\n",
-                   logs_usage);
-            return 0;
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            return cli_usage_fail(logs_usage, "logs: unknown option", argv[i]);
-        } else if (!run) {
-            run = argv[i];
-        } else if (!task) {
-            task = argv[i];
-        } else {
-            return cli_usage_fail(logs_usage, "logs: unexpected argument", argv[i]);
-        }
-    }
-    if (!run || !task) {
-        fprintf(stderr, "cairn: logs: missing %s\n%s\n", run ? "TASK" : "RUN and TASK", logs_usage);
-        return 2;
-    }
-    return logs_print(client_server_url(server), run, task, dag, attempt, follow);
+    struct logs_args a = {0};
+    int nargs, rc = opt_parse(&logs_cmd, argc, argv, &a, &nargs);
+    if (rc != OPT_GO)
+        return rc;
+    if (nargs < 2)
+        return opt_fail(&logs_cmd, nargs ? "missing TASK" : "missing RUN and TASK", NULL);
+    return logs_print(client_server_url(a.server), argv[1], argv[2], a.dag, a.attempt, a.follow);
 }
 
 /* ---- cairn workers ------------------------------------------------------ */
 
-static const char workers_usage[] = "usage: cairn workers [--json] [--server URL]";
+struct workers_args {
+    const char *server;
+    int json;
+};
+
+static const struct opt workers_opts[] = {
+    OPT_FLAG("--json", NULL, struct workers_args, json, "print the API's answer as JSON"),
+    OPT_SERVER(struct workers_args, server),
+};
+
+static const struct opt_cmd workers_cmd = {
+    .name = "workers",
+    .max_args = 0,
+    .about = "List the workers connected to the scheduler and what they run.",
+    OPT_TABLE(workers_opts),
+};
 
 int
 cmd_workers(int argc, char **argv)
 {
-    const char *server = NULL, *v;
-    int json = 0;
-    for (int i = 1; i < argc; i++) {
-        int m = cli_opt_value(argc, argv, &i, "--server", &v);
-        if (m < 0)
-            return cli_usage_fail(workers_usage, "workers: missing value for", argv[i]);
-        if (m > 0) {
-            server = v;
-        } else if (strcmp(argv[i], "--json") == 0) {
-            json = 1;
-        } else if (cli_is_help(argv[i])) {
-            printf("%s\nList the workers connected to the scheduler and what they run.\n",
-                   workers_usage);
-            return 0;
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            return cli_usage_fail(workers_usage, "workers: unknown option", argv[i]);
-        } else {
-            return cli_usage_fail(workers_usage, "workers: unexpected argument", argv[i]);
-        }
-    }
+    struct workers_args a = {0};
+    int nargs, rc = opt_parse(&workers_cmd, argc, argv, &a, &nargs);
+    if (rc != OPT_GO)
+        return rc;
+    const char *server = a.server;
+    int json = a.json;
 
     json_t *resp;
     if (cli_api_get(client_server_url(server), "/api/v1/workers", &resp) != 0)

@@ -468,28 +468,59 @@ opt__words(const struct opt_group *g, struct sb *sb)
     }
 }
 
+/* "cairn: NAME: unknown option 'X'", the closest option of any sub-command
+ * suggested. */
+static int
+opt__group_unknown(const struct opt_group *g, const char *a)
+{
+    size_t n = 0, k = 0;
+    for (size_t i = 0; i < g->nsubs; i++)
+        n += 2 * g->subs[i].cmd->nopts;
+    const char **names = xcalloc(n + 1, sizeof(*names));
+    for (size_t i = 0; i < g->nsubs; i++)
+        for (size_t j = 0; j < g->subs[i].cmd->nopts; j++) {
+            names[k++] = g->subs[i].cmd->opts[j].name;
+            names[k++] = g->subs[i].cmd->opts[j].alias;
+        }
+    names[k++] = "--help";
+    const char *eq = strchr(a, '=');
+    char *word = xstrndup(a, eq ? (size_t)(eq - a) : strlen(a));
+    const char *close = opt__closest(word, names, k);
+    if (close)
+        fprintf(stderr, "cairn: %s: unknown option '%s' (did you mean '%s'?)\n", g->name, a,
+                close);
+    else
+        fprintf(stderr, "cairn: %s: unknown option '%s'\n", g->name, a);
+    opt__group_usage(g);
+    free(word);
+    free(names);
+    return 2;
+}
+
 int
 opt_dispatch(const struct opt_group *g, int argc, char **argv)
 {
-    int word = 0, help = 0;
-    const char *unknown = NULL;
-    for (int i = 1; i < argc && !word; i++) {
+    int word = 0;
+    for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!opt__is_option(a)) {
             word = i;
-        } else if (strcmp(a, "--") == 0) {
+            break;
+        }
+        if (strcmp(a, "--") == 0) {
             word = i + 1 < argc ? i + 1 : 0;
             break;
-        } else if (opt__is_help(a)) {
-            help = 1;
-        } else {
-            const char *eq = strchr(a, '=');
-            const struct opt *o = opt__group_find(g, a, eq ? (size_t)(eq - a) : strlen(a));
-            if (!o && !unknown)
-                unknown = a;
-            if (o && o->type != OPT_T_FLAG && !eq)
-                i++; /* its value */
         }
+        if (opt__is_help(a)) {
+            opt_group_help(g, stdout);
+            return 0;
+        }
+        const char *eq = strchr(a, '=');
+        const struct opt *o = opt__group_find(g, a, eq ? (size_t)(eq - a) : strlen(a));
+        if (!o)
+            return opt__group_unknown(g, a);
+        if (o->type != OPT_T_FLAG && !eq)
+            i++; /* its value */
     }
     if (word) {
         const char *w = argv[word];
@@ -525,21 +556,13 @@ opt_dispatch(const struct opt_group *g, int argc, char **argv)
         opt__group_usage(g);
         return 2;
     }
-    if (help) {
-        opt_group_help(g, stdout);
-        return 0;
-    }
     if (g->no_word)
         return g->no_word->run(argc, argv);
-    if (unknown) {
-        fprintf(stderr, "cairn: %s: unknown option '%s'\n", g->name, unknown);
-    } else {
-        struct sb sb;
-        sb_init(&sb);
-        opt__words(g, &sb);
-        fprintf(stderr, "cairn: %s: missing subcommand (%s)\n", g->name, sb.buf);
-        sb_free(&sb);
-    }
+    struct sb sb;
+    sb_init(&sb);
+    opt__words(g, &sb);
+    fprintf(stderr, "cairn: %s: missing subcommand (%s)\n", g->name, sb.buf);
+    sb_free(&sb);
     opt__group_usage(g);
     return 2;
 }

@@ -380,10 +380,20 @@ test_dispatch(void **state)
     assert_non_null(strstr(err, "cairn: t: missing subcommand (list or show)"));
     free(out);
     free(err);
-    assert_int_equal(dispatch_line(&t_group, "t --nope", &out, &err), 2);
-    assert_non_null(strstr(err, "cairn: t: unknown option '--nope'"));
+    assert_int_equal(dispatch_line(&t_group, "t --zzzz", &out, &err), 2);
+    assert_non_null(strstr(err, "cairn: t: unknown option '--zzzz'\nusage: cairn t list"));
     free(out);
     free(err);
+    /* an unknown option before the sub-command is the first problem */
+    assert_int_equal(dispatch_line(&t_group, "t --jsn list r1", &out, &err), 2);
+    assert_non_null(strstr(err, "cairn: t: unknown option '--jsn' (did you mean '--json'?)"));
+    free(out);
+    free(err);
+    assert_int_equal(dispatch_line(&t_group, "t --limit=3x show", &out, &err), 42);
+    assert_string_equal(last_run, "show --limit=3x"); /* the sub-command checks values */
+    free(out);
+    free(err);
+    last_run[0] = '\0';
     assert_string_equal(last_run, "");
 
     for (int i = 0; i < 2; i++) {
