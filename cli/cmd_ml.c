@@ -22,6 +22,7 @@
 #include "client.h"
 #include "cliutil.h"
 #include "err.h"
+#include "opt.h"
 #include "table.h"
 #include "units.h"
 #include "util.h"
@@ -79,43 +80,88 @@ fmt_size(int64_t n, char *buf, size_t len)
 
 /* ---- cairn artifacts list ------------------------------------------------ */
 
-static const char artifacts_usage[] =
-    "usage: cairn artifacts list RUN [--dag D] [--json] [--server URL]\n"
-    "       cairn artifacts get RUN TASK/NAME -o FILE|- [--dag D] [--server URL]\n"
-    "       cairn artifacts gc [--keep-last N] [--older-than DURATION] [--min-age DURATION]\n"
-    "                          [--dry-run] [--json] [--server URL]";
+struct artifacts_args {
+    const char *server, *dag, *out, *keep_last, *older, *min_age;
+    int json, dry;
+};
+
+static const struct opt artifacts_list_opts[] = {
+    OPT_STR("--dag", NULL, "D", struct artifacts_args, dag,
+            "the DAG of RUN (needed only when another DAG has a run with that id)"),
+    OPT_FLAG("--json", NULL, struct artifacts_args, json, "print the API's answer as JSON"),
+    OPT_SERVER(struct artifacts_args, server),
+};
+
+static const struct opt artifacts_get_opts[] = {
+    OPT_STR("--dag", NULL, "D", struct artifacts_args, dag,
+            "the DAG of RUN (needed only when another DAG has a run with that id)"),
+    OPT_REQ("-o", "--output", "FILE|-", struct artifacts_args, out,
+            "write to FILE (whole or not at all), or with -o - to standard output"),
+    OPT_SERVER(struct artifacts_args, server),
+};
+
+static const struct opt artifacts_gc_opts[] = {
+    OPT_FLAG("--dry-run", "-n", struct artifacts_args, dry, "count what would go; remove nothing"),
+    OPT_FLAG("--json", NULL, struct artifacts_args, json, "print the API's answer as JSON"),
+    OPT_NUM("--keep-last", NULL, "N", 1000000, struct artifacts_args, keep_last,
+            "keep the pointers of the last N finished runs of each DAG"),
+    OPT_STR("--min-age", NULL, "DURATION", struct artifacts_args, min_age,
+            "remove no blob younger than DURATION (default 1h)"),
+    OPT_STR("--older-than", NULL, "DURATION", struct artifacts_args, older,
+            "keep the pointers of runs that ended less than DURATION ago (30d, 12h)"),
+    OPT_SERVER(struct artifacts_args, server),
+};
+
+static const struct opt_cmd artifacts_list_cmd, artifacts_get_cmd, artifacts_gc_cmd;
+static const struct opt_cmd *const artifacts_family[] = {
+    &artifacts_list_cmd,
+    &artifacts_get_cmd,
+    &artifacts_gc_cmd,
+    NULL,
+};
+
+static const struct opt_cmd artifacts_list_cmd = {
+    .name = "artifacts list",
+    .args = "RUN",
+    .max_args = 1,
+    .about = "List the artifacts (declared outputs) a run's tasks stored: task, name, size\n"
+             "and the first 16 characters of the SHA-256.",
+    OPT_TABLE(artifacts_list_opts),
+    .family = artifacts_family,
+};
+
+static const struct opt_cmd artifacts_get_cmd = {
+    .name = "artifacts get",
+    .args = "RUN TASK/NAME",
+    .max_args = 2,
+    .about = "Download an artifact to FILE (written whole or not at all) or, with -o -, to\n"
+             "standard output, and check its SHA-256 against the one recorded.",
+    OPT_TABLE(artifacts_get_opts),
+    .family = artifacts_family,
+};
+
+static const struct opt_cmd artifacts_gc_cmd = {
+    .name = "artifacts gc",
+    .max_args = 0,
+    .about = "Remove the artifact pointers of finished runs outside the retention (the last N\n"
+             "runs of each DAG; runs that ended less than DURATION ago), then the blobs no\n"
+             "pointer references any more and that are older than --min-age (default 1h).\n"
+             "Unfinished runs keep everything. --dry-run counts and removes nothing.",
+    OPT_TABLE(artifacts_gc_opts),
+    .family = artifacts_family,
+};
 
 static int
 artifacts_list(int argc, char **argv)
 {
-    const char *server = NULL, *dag = NULL, *run = NULL, *v;
-    int json = 0;
-    for (int i = 1; i < argc; i++) {
-        int m;
-        if ((m = cli_opt_value(argc, argv, &i, "--server", &v)) > 0) {
-            server = v;
-        } else if (m == 0 && (m = cli_opt_value(argc, argv, &i, "--dag", &v)) > 0) {
-            dag = v;
-        } else if (m < 0) {
-            return cli_usage_fail(artifacts_usage, "artifacts: missing value for", argv[i]);
-        } else if (!strcmp(argv[i], "--json")) {
-            json = 1;
-        } else if (cli_is_help(argv[i])) {
-            printf("%s\nList the artifacts (declared outputs) a run's tasks stored.\n",
-                   artifacts_usage);
-            return 0;
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            return cli_usage_fail(artifacts_usage, "artifacts list: unknown option", argv[i]);
-        } else if (!run) {
-            run = argv[i];
-        } else {
-            return cli_usage_fail(artifacts_usage, "artifacts list: unexpected argument", argv[i]);
-        }
-    }
-    if (!run) {
-        fprintf(stderr, "cairn: artifacts list: missing RUN\n%s\n", artifacts_usage);
-        return 2;
-    }
+    struct artifacts_args aa = {0};
+    int nargs, prc = opt_parse(&artifacts_list_cmd, argc, argv, &aa, &nargs);
+    if (prc != OPT_GO)
+        return prc;
+    if (nargs == 0)
+        return opt_fail(&artifacts_list_cmd, "missing RUN", NULL);
+    const char *server = aa.server, *dag = aa.dag, *run = argv[1];
+    int json = aa.json;
     struct sb path;
     sb_init(&path);
     cli_run_path(&path, run, "/artifacts", dag);
@@ -229,48 +275,22 @@ get_install(int fd, const char *tmp, const char *out)
 static int
 artifacts_get(int argc, char **argv)
 {
-    const char *server = NULL, *dag = NULL, *run = NULL, *spec = NULL, *out = NULL, *v;
-    for (int i = 1; i < argc; i++) {
-        int m;
-        if ((m = cli_opt_value(argc, argv, &i, "--server", &v)) > 0) {
-            server = v;
-        } else if (m == 0 && (m = cli_opt_value(argc, argv, &i, "--dag", &v)) > 0) {
-            dag = v;
-        } else if (m == 0 && (m = cli_opt_value(argc, argv, &i, "-o", &v)) > 0) {
-            out = v;
-        } else if (m == 0 && (m = cli_opt_value(argc, argv, &i, "--output", &v)) > 0) {
-            out = v;
-        } else if (m < 0) {
-            return cli_usage_fail(artifacts_usage, "artifacts get: missing value for", argv[i]);
-        } else if (cli_is_help(argv[i])) {
-            printf("%s\nDownload an artifact to FILE (written whole or not at all) or, with "
-                   "-o -, to\nstandard output, and check its SHA-256 against the one "
-                   "recorded.\n",
-                   artifacts_usage);
-            return 0;
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            return cli_usage_fail(artifacts_usage, "artifacts get: unknown option", argv[i]);
-        } else if (!run) {
-            run = argv[i];
-        } else if (!spec) {
-            spec = argv[i];
-        } else {
-            return cli_usage_fail(artifacts_usage, "artifacts get: unexpected argument", argv[i]);
-        }
-    }
-    if (!run || !spec || !out) {
-        fprintf(stderr, "cairn: artifacts get: missing %s\n%s\n",
-                !run    ? "RUN"
-                : !spec ? "TASK/NAME"
-                        : "-o FILE (or -o - for standard output)",
-                artifacts_usage);
-        return 2;
-    }
+    struct artifacts_args a = {0};
+    int nargs, prc = opt_parse(&artifacts_get_cmd, argc, argv, &a, &nargs);
+    if (prc != OPT_GO)
+        return prc;
+    const char *server = a.server, *dag = a.dag, *out = a.out;
+    const char *run = nargs > 0 ? argv[1] : NULL, *spec = nargs > 1 ? argv[2] : NULL;
+    if (!run || !spec || !out)
+        return opt_fail(&artifacts_get_cmd,
+                        !run    ? "missing RUN"
+                        : !spec ? "missing TASK/NAME"
+                                : "missing -o FILE (or -o - for standard output)",
+                        NULL);
     char *copy = NULL;
     const char *task, *name;
     if (split_task_name(spec, &copy, &task, &name) != 0)
-        return cli_usage_fail(artifacts_usage, "artifacts get: give the artifact as TASK/NAME, not",
-                              spec);
+        return opt_fail(&artifacts_get_cmd, "give the artifact as TASK/NAME, not", spec);
     server = client_server_url(server);
 
     /* the pointer: what the bytes must hash to */
@@ -377,9 +397,27 @@ out:
 
 /* ---- cairn lineage -------------------------------------------------------- */
 
-static const char lineage_usage[] =
-    "usage: cairn lineage SHA256 [--json] [--server URL]\n"
-    "       cairn lineage RUN TASK/NAME [--dag D] [--json] [--server URL]";
+struct lineage_args {
+    const char *server, *dag;
+    int json;
+};
+
+static const struct opt lineage_opts[] = {
+    OPT_STR("--dag", NULL, "D", struct lineage_args, dag,
+            "the DAG of RUN (needed only when another DAG has a run with that id)"),
+    OPT_FLAG("--json", NULL, struct lineage_args, json, "print the API's answer as JSON"),
+    OPT_SERVER(struct lineage_args, server),
+};
+
+static const struct opt_cmd lineage_cmd = {
+    .name = "lineage",
+    .args = "SHA256 | RUN TASK/NAME",
+    .max_args = 2,
+    .about = "Show where an artifact came from: the attempt that stored it (run, image,\n"
+             "command) and, recursively, the artifacts that attempt was given. SHA256 may be\n"
+             "shortened to its first 8 or more characters.",
+    OPT_TABLE(lineage_opts),
+};
 
 /* One artifact of the tree and what it was made from. first prefixes its
  * header line, rest the lines below it. */
@@ -464,51 +502,25 @@ lineage_print(const json_t *n, const char *label, const char *first, const char 
 int
 cmd_lineage(int argc, char **argv)
 {
-    const char *server = NULL, *dag = NULL, *a1 = NULL, *a2 = NULL, *v;
-    int json = 0;
-    for (int i = 1; i < argc; i++) {
-        int m;
-        if ((m = cli_opt_value(argc, argv, &i, "--server", &v)) > 0) {
-            server = v;
-        } else if (m == 0 && (m = cli_opt_value(argc, argv, &i, "--dag", &v)) > 0) {
-            dag = v;
-        } else if (m < 0) {
-            return cli_usage_fail(lineage_usage, "lineage: missing value for", argv[i]);
-        } else if (!strcmp(argv[i], "--json")) {
-            json = 1;
-        } else if (cli_is_help(argv[i])) {
-            printf("%s\nShow where an artifact came from: the attempt that stored it (run, "
-                   "image,\ncommand) and, recursively, the artifacts that attempt was given. "
-                   "SHA256 may be\nshortened to its first 8 or more characters.\n",
-                   lineage_usage);
-            return 0;
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            return cli_usage_fail(lineage_usage, "lineage: unknown option", argv[i]);
-        } else if (!a1) {
-            a1 = argv[i];
-        } else if (!a2) {
-            a2 = argv[i];
-        } else {
-            return cli_usage_fail(lineage_usage, "lineage: unexpected argument", argv[i]);
-        }
-    }
-    if (!a1) {
-        fprintf(stderr, "cairn: lineage: missing SHA256 or RUN TASK/NAME\n%s\n", lineage_usage);
-        return 2;
-    }
+    struct lineage_args la = {0};
+    int nargs, prc = opt_parse(&lineage_cmd, argc, argv, &la, &nargs);
+    if (prc != OPT_GO)
+        return prc;
+    if (nargs == 0)
+        return opt_fail(&lineage_cmd, "missing SHA256 or RUN TASK/NAME", NULL);
+    const char *server = la.server, *dag = la.dag, *a1 = argv[1], *a2 = nargs > 1 ? argv[2] : NULL;
+    int json = la.json;
     char *path;
     if (a2) {
         char *copy = NULL;
         const char *task, *name;
         if (split_task_name(a2, &copy, &task, &name) != 0)
-            return cli_usage_fail(lineage_usage, "lineage: give the artifact as TASK/NAME, not",
-                                  a2);
+            return opt_fail(&lineage_cmd, "give the artifact as TASK/NAME, not", a2);
         path = artifact_path(a1, task, name, "/lineage", dag);
         free(copy);
     } else {
         if (dag)
-            return cli_usage_fail(lineage_usage, "lineage: --dag goes with RUN TASK/NAME, not with",
-                                  a1);
+            return opt_fail(&lineage_cmd, "--dag goes with RUN TASK/NAME, not with", a1);
         char *e = client_urlencode(a1);
         path = xasprintf("/api/v1/lineage/%s", e);
         free(e);
@@ -548,48 +560,41 @@ cmd_lineage(int argc, char **argv)
 
 /* ---- cairn metrics -------------------------------------------------------- */
 
-static const char metrics_usage[] =
-    "usage: cairn metrics DAG [--metric NAME] [--last N] [--json] [--server URL]";
+struct metrics_args {
+    const char *server, *metric, *last;
+    int json;
+};
+
+static const struct opt metrics_opts[] = {
+    OPT_FLAG("--json", NULL, struct metrics_args, json,
+             "print the API's answer as JSON (values as stored)"),
+    OPT_NUM("--last", NULL, "N", 0, struct metrics_args, last, "the last N runs (default 20)"),
+    OPT_STR("--metric", NULL, "NAME", struct metrics_args, metric,
+            "only the columns of metric NAME (of any task), or of TASK.NAME"),
+    OPT_SERVER(struct metrics_args, server),
+};
+
+static const struct opt_cmd metrics_cmd = {
+    .name = "metrics",
+    .args = "DAG",
+    .max_args = 1,
+    .about = "The metrics each task of DAG stored, one row per run (the last N, default 20,\n"
+             "newest first), one column per TASK.METRIC. --metric NAME keeps the columns of\n"
+             "metric NAME (of any task) or TASK.NAME.",
+    OPT_TABLE(metrics_opts),
+};
 
 int
 cmd_metrics(int argc, char **argv)
 {
-    const char *server = NULL, *dag = NULL, *metric = NULL, *last = NULL, *v;
-    int json = 0;
-    for (int i = 1; i < argc; i++) {
-        int m;
-        if ((m = cli_opt_value(argc, argv, &i, "--server", &v)) > 0) {
-            server = v;
-        } else if (m == 0 && (m = cli_opt_value(argc, argv, &i, "--metric", &v)) > 0) {
-            metric = v;
-        } else if (m == 0 && (m = cli_opt_value(argc, argv, &i, "--last", &v)) > 0) {
-            long n;
-            if (cli_parse_positive(v, &n) != 0)
-                return cli_usage_fail(metrics_usage, "metrics: --last takes a positive number, not",
-                                      v);
-            last = v;
-        } else if (m < 0) {
-            return cli_usage_fail(metrics_usage, "metrics: missing value for", argv[i]);
-        } else if (!strcmp(argv[i], "--json")) {
-            json = 1;
-        } else if (cli_is_help(argv[i])) {
-            printf("%s\nThe metrics each task of DAG stored, one row per run (the last N, "
-                   "default 20,\nnewest first), one column per TASK.METRIC. --metric NAME "
-                   "keeps the columns of\nmetric NAME (of any task) or TASK.NAME.\n",
-                   metrics_usage);
-            return 0;
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            return cli_usage_fail(metrics_usage, "metrics: unknown option", argv[i]);
-        } else if (!dag) {
-            dag = argv[i];
-        } else {
-            return cli_usage_fail(metrics_usage, "metrics: unexpected argument", argv[i]);
-        }
-    }
-    if (!dag) {
-        fprintf(stderr, "cairn: metrics: missing DAG\n%s\n", metrics_usage);
-        return 2;
-    }
+    struct metrics_args a = {0};
+    int nargs, prc = opt_parse(&metrics_cmd, argc, argv, &a, &nargs);
+    if (prc != OPT_GO)
+        return prc;
+    if (nargs == 0)
+        return opt_fail(&metrics_cmd, "missing DAG", NULL);
+    const char *server = a.server, *dag = argv[1], *metric = a.metric, *last = a.last;
+    int json = a.json;
     struct sb path;
     sb_init(&path);
     char *e = client_urlencode(dag);
@@ -652,48 +657,27 @@ cmd_metrics(int argc, char **argv)
 static int
 artifacts_gc(int argc, char **argv)
 {
-    const char *server = NULL, *v;
+    struct artifacts_args a = {0};
+    int nargs, prc = opt_parse(&artifacts_gc_cmd, argc, argv, &a, &nargs);
+    if (prc != OPT_GO)
+        return prc;
+    const char *server = a.server;
     long keep_last = 0;
     int64_t older = 0, min_age = -1;
-    int json = 0, dry = 0;
+    int json = a.json, dry = a.dry;
     char uerr[256];
-    for (int i = 1; i < argc; i++) {
-        int m;
-        if ((m = cli_opt_value(argc, argv, &i, "--server", &v)) > 0) {
-            server = v;
-        } else if (m == 0 && (m = cli_opt_value(argc, argv, &i, "--keep-last", &v)) > 0) {
-            if (cli_parse_positive(v, &keep_last) != 0 || keep_last > 1000000)
-                return cli_usage_fail(artifacts_usage,
-                                      "artifacts gc: --keep-last takes a positive number, not", v);
-        } else if (m == 0 && (m = cli_opt_value(argc, argv, &i, "--older-than", &v)) > 0) {
-            if (units_parse_duration(v, &older, uerr, sizeof(uerr)) != 0 || older <= 0) {
-                fprintf(stderr, "cairn: artifacts gc: --older-than: %s\n%s\n",
-                        older <= 0 && !uerr[0] ? "the duration must be more than 0" : uerr,
-                        artifacts_usage);
-                return 2;
-            }
-        } else if (m == 0 && (m = cli_opt_value(argc, argv, &i, "--min-age", &v)) > 0) {
-            if (units_parse_duration(v, &min_age, uerr, sizeof(uerr)) != 0) {
-                fprintf(stderr, "cairn: artifacts gc: --min-age: %s\n%s\n", uerr, artifacts_usage);
-                return 2;
-            }
-        } else if (m < 0) {
-            return cli_usage_fail(artifacts_usage, "artifacts gc: missing value for", argv[i]);
-        } else if (!strcmp(argv[i], "--dry-run") || !strcmp(argv[i], "-n")) {
-            dry = 1;
-        } else if (!strcmp(argv[i], "--json")) {
-            json = 1;
-        } else if (cli_is_help(argv[i])) {
-            printf("%s\nRemove the artifact pointers of finished runs outside the retention "
-                   "(the last N runs\nof each DAG; runs that ended less than DURATION ago), then "
-                   "the blobs no pointer\nreferences any more and that are older than --min-age "
-                   "(default 1h). Unfinished\nruns keep everything. --dry-run counts and removes "
-                   "nothing.\n",
-                   artifacts_usage);
-            return 0;
-        } else {
-            return cli_usage_fail(artifacts_usage, "artifacts gc: unexpected argument", argv[i]);
-        }
+    if (a.keep_last)
+        cli_parse_positive(a.keep_last, &keep_last); /* checked by the parser */
+    if (a.older && (units_parse_duration(a.older, &older, uerr, sizeof(uerr)) != 0 || older <= 0)) {
+        fprintf(stderr, "cairn: artifacts gc: --older-than: %s\n",
+                older <= 0 && !uerr[0] ? "the duration must be more than 0" : uerr);
+        opt_usage(&artifacts_gc_cmd, stderr);
+        return 2;
+    }
+    if (a.min_age && units_parse_duration(a.min_age, &min_age, uerr, sizeof(uerr)) != 0) {
+        fprintf(stderr, "cairn: artifacts gc: --min-age: %s\n", uerr);
+        opt_usage(&artifacts_gc_cmd, stderr);
+        return 2;
     }
     json_t *body = json_pack("{s:b}", "dry_run", dry);
     if (keep_last)
@@ -744,21 +728,21 @@ artifacts_gc(int argc, char **argv)
 
 /* ---- dispatch ------------------------------------------------------------ */
 
+static const struct opt_sub artifacts_subs[] = {
+    {"list", &artifacts_list_cmd, artifacts_list},
+    {"get", &artifacts_get_cmd, artifacts_get},
+    {"gc", &artifacts_gc_cmd, artifacts_gc},
+};
+
+static const struct opt_group artifacts_group = {
+    .name = "artifacts",
+    .about = "List a run's artifacts, download one (checked against its digest), or remove\n"
+             "those outside a retention.",
+    OPT_SUBS(artifacts_subs),
+};
+
 int
 cmd_artifacts(int argc, char **argv)
 {
-    if (argc < 2 || cli_is_help(argv[1])) {
-        fprintf(argc < 2 ? stderr : stdout,
-                "%s\nList a run's artifacts, download one (checked against its digest), or "
-                "remove those\noutside a retention.\n",
-                artifacts_usage);
-        return argc < 2 ? 2 : 0;
-    }
-    if (!strcmp(argv[1], "list"))
-        return artifacts_list(argc - 1, argv + 1);
-    if (!strcmp(argv[1], "get"))
-        return artifacts_get(argc - 1, argv + 1);
-    if (!strcmp(argv[1], "gc"))
-        return artifacts_gc(argc - 1, argv + 1);
-    return cli_usage_fail(artifacts_usage, "artifacts: unknown subcommand", argv[1]);
+    return opt_dispatch(&artifacts_group, argc, argv);
 }
