@@ -95,11 +95,13 @@ static const struct opt_group cron_cli_group = {
     OPT_SUBS(cron_cli_subs),
 };
 
-int
-cmd_cron(int argc, char **argv)
+static int
+cron_cli_main(int argc, char **argv)
 {
     return opt_dispatch(&cron_cli_group, argc, argv);
 }
+
+const struct cli_command cmd_cron = {"cron", cron_cli_main, NULL, &cron_cli_group};
 
 /* cron next|prev EXPR; argv[0] says which. */
 static int

@@ -499,8 +499,8 @@ lineage_print(const json_t *n, const char *label, const char *first, const char 
     }
 }
 
-int
-cmd_lineage(int argc, char **argv)
+static int
+lineage_main(int argc, char **argv)
 {
     struct lineage_args la = {0};
     int nargs, prc = opt_parse(&lineage_cmd, argc, argv, &la, &nargs);
@@ -558,6 +558,8 @@ cmd_lineage(int argc, char **argv)
     return 0;
 }
 
+const struct cli_command cmd_lineage = {"lineage", lineage_main, &lineage_cmd, NULL};
+
 /* ---- cairn metrics -------------------------------------------------------- */
 
 struct metrics_args {
@@ -584,8 +586,8 @@ static const struct opt_cmd metrics_cmd = {
     OPT_TABLE(metrics_opts),
 };
 
-int
-cmd_metrics(int argc, char **argv)
+static int
+metrics_main(int argc, char **argv)
 {
     struct metrics_args a = {0};
     int nargs, prc = opt_parse(&metrics_cmd, argc, argv, &a, &nargs);
@@ -651,6 +653,8 @@ cmd_metrics(int argc, char **argv)
     json_decref(resp);
     return 0;
 }
+
+const struct cli_command cmd_metrics = {"metrics", metrics_main, &metrics_cmd, NULL};
 
 /* ---- cairn artifacts gc --------------------------------------------------- */
 
@@ -741,8 +745,10 @@ static const struct opt_group artifacts_group = {
     OPT_SUBS(artifacts_subs),
 };
 
-int
-cmd_artifacts(int argc, char **argv)
+static int
+artifacts_main(int argc, char **argv)
 {
     return opt_dispatch(&artifacts_group, argc, argv);
 }
+
+const struct cli_command cmd_artifacts = {"artifacts", artifacts_main, NULL, &artifacts_group};

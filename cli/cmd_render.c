@@ -42,8 +42,8 @@ static const struct opt_cmd render_cmd = {
     OPT_TABLE(render_opts),
 };
 
-int
-cmd_render(int argc, char **argv)
+static int
+render_main(int argc, char **argv)
 {
     struct render_args a = {0};
     struct dag_kv *ov = NULL;
@@ -180,3 +180,5 @@ out:
     opt_list_free(&a.params);
     return rc;
 }
+
+const struct cli_command cmd_render = {"render", render_main, &render_cmd, NULL};

@@ -529,11 +529,13 @@ static const struct opt_group dags_group = {
     .no_word = &dags_subs[0],
 };
 
-int
-cmd_dags(int argc, char **argv)
+static int
+dags_main(int argc, char **argv)
 {
     return opt_dispatch(&dags_group, argc, argv);
 }
+
+const struct cli_command cmd_dags = {"dags", dags_main, NULL, &dags_group};
 
 /* ---- task tables (runs show, trigger --wait) --------------------------- */
 
@@ -954,11 +956,13 @@ static const struct opt_group runs_group = {
     OPT_SUBS(runs_subs),
 };
 
-int
-cmd_runs(int argc, char **argv)
+static int
+runs_main(int argc, char **argv)
 {
     return opt_dispatch(&runs_group, argc, argv);
 }
+
+const struct cli_command cmd_runs = {"runs", runs_main, NULL, &runs_group};
 
 /* --param NAME=VALUE into params; 0, or 2 after printing cmd's usage. */
 static int
@@ -1043,8 +1047,8 @@ run_action(const char *server, const char *run_id, const char *dag, const char *
     return 0;
 }
 
-int
-cmd_clear(int argc, char **argv)
+static int
+clear_main(int argc, char **argv)
 {
     struct clear_args a = {0};
     int nargs, rc = opt_parse(&clear_cmd, argc, argv, &a, &nargs);
@@ -1061,6 +1065,8 @@ cmd_clear(int argc, char **argv)
     json_decref(body);
     return rc;
 }
+
+const struct cli_command cmd_clear = {"clear", clear_main, &clear_cmd, NULL};
 
 /* ---- cairn backfill ----------------------------------------------------- */
 
@@ -1493,11 +1499,13 @@ static const struct opt_group backfill_group = {
     .other_word = &backfill_subs[0],
 };
 
-int
-cmd_backfill(int argc, char **argv)
+static int
+backfill_main(int argc, char **argv)
 {
     return opt_dispatch(&backfill_group, argc, argv);
 }
+
+const struct cli_command cmd_backfill = {"backfill", backfill_main, NULL, &backfill_group};
 
 /* ---- cairn trigger ------------------------------------------------------ */
 
@@ -1727,8 +1735,8 @@ wait_for_run(const char *server, const char *run_id, const char *dag, int json, 
     return rc;
 }
 
-int
-cmd_trigger(int argc, char **argv)
+static int
+trigger_main(int argc, char **argv)
 {
     struct trigger_args a = {0};
     int nargs, rc = opt_parse(&trigger_cmd, argc, argv, &a, &nargs);
@@ -1811,6 +1819,8 @@ out:
     json_decref(resp);
     return rc;
 }
+
+const struct cli_command cmd_trigger = {"trigger", trigger_main, &trigger_cmd, NULL};
 
 /* ---- cairn logs --------------------------------------------------------- */
 
@@ -1957,8 +1967,8 @@ logs_print(const char *server, const char *run_id, const char *task, const char 
     return rc;
 }
 
-int
-cmd_logs(int argc, char **argv)
+static int
+logs_main(int argc, char **argv)
 {
     struct logs_args a = {0};
     int nargs, rc = opt_parse(&logs_cmd, argc, argv, &a, &nargs);
@@ -1968,6 +1978,8 @@ cmd_logs(int argc, char **argv)
         return opt_fail(&logs_cmd, nargs ? "missing TASK" : "missing RUN and TASK", NULL);
     return logs_print(client_server_url(a.server), argv[1], argv[2], a.dag, a.attempt, a.follow);
 }
+
+const struct cli_command cmd_logs = {"logs", logs_main, &logs_cmd, NULL};
 
 /* ---- cairn workers ------------------------------------------------------ */
 
@@ -1988,8 +2000,8 @@ static const struct opt_cmd workers_cmd = {
     OPT_TABLE(workers_opts),
 };
 
-int
-cmd_workers(int argc, char **argv)
+static int
+workers_main(int argc, char **argv)
 {
     struct workers_args a = {0};
     int nargs, rc = opt_parse(&workers_cmd, argc, argv, &a, &nargs);
@@ -2059,3 +2071,5 @@ cmd_workers(int argc, char **argv)
     json_decref(resp);
     return 0;
 }
+
+const struct cli_command cmd_workers = {"workers", workers_main, &workers_cmd, NULL};

@@ -91,8 +91,8 @@ static const struct opt_cmd standalone_cmd = {
     OPT_TABLE(standalone_opts),
 };
 
-int
-cmd_standalone(int argc, char **argv)
+static int
+standalone_main(int argc, char **argv)
 {
     struct standalone_args a = {
         .dags = "dags",
@@ -167,3 +167,5 @@ cmd_standalone(int argc, char **argv)
     free(wdata);
     return rc;
 }
+
+const struct cli_command cmd_standalone = {"standalone", standalone_main, &standalone_cmd, NULL};

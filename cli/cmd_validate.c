@@ -77,8 +77,8 @@ static const struct opt_cmd validate_cmd = {
     OPT_TABLE(validate_opts),
 };
 
-int
-cmd_validate(int argc, char **argv)
+static int
+validate_main(int argc, char **argv)
 {
     struct validate_args a = {0};
     int npaths, rc = opt_parse(&validate_cmd, argc, argv, &a, &npaths);
@@ -142,3 +142,5 @@ cmd_validate(int argc, char **argv)
     }
     return rc;
 }
+
+const struct cli_command cmd_validate = {"validate", validate_main, &validate_cmd, NULL};

@@ -221,11 +221,8 @@ opt_fail(const struct opt_cmd *cmd, const char *what, const char *arg)
     return 2;
 }
 
-/* The known word closest to word (by str_distance over the text after the
- * dashes), or NULL if none is close: at most 1 edit for 3 characters, 2 for
- * 6, else 3, and fewer than the word has. */
-static const char *
-opt__closest(const char *word, const char *const *cands, size_t n)
+const char *
+opt_closest(const char *word, const char *const *cands, size_t n)
 {
     const char *w = word + strspn(word, "-");
     size_t len = strlen(w), best = (size_t)-1;
@@ -266,7 +263,7 @@ opt__unknown(const struct opt_cmd *cmd, const char *a, size_t n)
     char *word = xstrndup(a, n);
     size_t nn;
     const char **names = opt__names(cmd, &nn);
-    const char *close = opt__closest(word, names, nn);
+    const char *close = opt_closest(word, names, nn);
     const struct opt_cmd *other = NULL;
     for (size_t i = 0; !close && cmd->family && cmd->family[i]; i++)
         if (cmd->family[i] != cmd && opt__find(cmd->family[i], word, n)) {
@@ -485,7 +482,7 @@ opt__group_unknown(const struct opt_group *g, const char *a)
     names[k++] = "--help";
     const char *eq = strchr(a, '=');
     char *word = xstrndup(a, eq ? (size_t)(eq - a) : strlen(a));
-    const char *close = opt__closest(word, names, k);
+    const char *close = opt_closest(word, names, k);
     if (close)
         fprintf(stderr, "cairn: %s: unknown option '%s' (did you mean '%s'?)\n", g->name, a,
                 close);
@@ -541,7 +538,7 @@ opt_dispatch(const struct opt_group *g, int argc, char **argv)
         const char **cands = xcalloc(g->nsubs, sizeof(*cands));
         for (size_t i = 0; i < g->nsubs; i++)
             cands[i] = g->subs[i].word;
-        const char *close = opt__closest(w, cands, g->nsubs);
+        const char *close = opt_closest(w, cands, g->nsubs);
         struct sb sb;
         sb_init(&sb);
         opt__words(g, &sb);

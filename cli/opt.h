@@ -145,6 +145,12 @@ void opt_summary(const struct opt_cmd *cmd, int indent, FILE *out);
  * returns 2, the usage-error exit code, for chaining. arg may be NULL. */
 int opt_fail(const struct opt_cmd *cmd, const char *what, const char *arg);
 
+/* The word of cands (n of them; NULL entries are skipped) closest to word,
+ * by str_distance over the text after any leading dashes; NULL if none is
+ * close: at most 1 edit for up to 3 characters, 2 for up to 6, else 3, and
+ * fewer edits than word has characters. Borrowed from cands. */
+const char *opt_closest(const char *word, const char *const *cands, size_t n);
+
 /* ---- commands with sub-commands ------------------------------------------ */
 
 struct opt_sub {
