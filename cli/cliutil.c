@@ -16,31 +16,6 @@
 /* ---- arguments ---------------------------------------------------------- */
 
 int
-cli_opt_value(int argc, char **argv, int *i, const char *name, const char **val)
-{
-    const char *a = argv[*i];
-    size_t n = strlen(name);
-    if (strncmp(a, name, n) != 0)
-        return 0;
-    if (a[n] == '=') {
-        *val = a + n + 1;
-        return 1;
-    }
-    if (a[n] != '\0')
-        return 0;
-    if (*i + 1 >= argc)
-        return -1;
-    *val = argv[++*i];
-    return 1;
-}
-
-int
-cli_is_help(const char *a)
-{
-    return strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0;
-}
-
-int
 cli_parse_positive(const char *s, long *out)
 {
     char *end;
@@ -50,13 +25,6 @@ cli_parse_positive(const char *s, long *out)
         return -1;
     *out = v;
     return 0;
-}
-
-int
-cli_usage_fail(const char *usage, const char *what, const char *arg)
-{
-    fprintf(stderr, "cairn: %s '%s'\n%s\n", what, arg, usage);
-    return 2;
 }
 
 /* ---- talking to the scheduler ------------------------------------------- */

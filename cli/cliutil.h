@@ -1,5 +1,5 @@
 /* cliutil.h - helpers the `cairn` subcommands share (prefix: cli_):
- * argument parsing, talking to the scheduler's JSON API, waiting on it,
+ * numbers, talking to the scheduler's JSON API, waiting on it,
  * reading JSON fields and formatting times.
  *
  * For a single-threaded command-line program: messages go to stderr with a
@@ -17,22 +17,9 @@ struct sb;
 
 /* ---- arguments ---------------------------------------------------------- */
 
-/* Match argv[*i] against the option name, given as "NAME VALUE" or
- * "NAME=VALUE". Returns 1 with *val set (borrowed from argv; *i moved past a
- * separate value), 0 if argv[*i] is something else (*val untouched), -1 if
- * the value is missing. */
-int cli_opt_value(int argc, char **argv, int *i, const char *name, const char **val);
-
-/* Whether a is "-h" or "--help". */
-int cli_is_help(const char *a);
-
 /* Parse s as a positive decimal integer (the whole string). Returns 0 with
  * *out set, -1 (*out untouched) if s is not one. */
 int cli_parse_positive(const char *s, long *out);
-
-/* Print "cairn: WHAT 'ARG'" and the usage text to stderr; returns 2 (the
- * usage-error exit code) for chaining. */
-int cli_usage_fail(const char *usage, const char *what, const char *arg);
 
 /* ---- talking to the scheduler ------------------------------------------- */
 
