@@ -1,10 +1,15 @@
-/* cmd_ml.c - the commands for ML pipelines (artifacts, lineage, metrics),
- * through the scheduler's HTTP API (docs/api.md). The manual is docs/cli.md.
+/* cmd_artifacts.c - `cairn artifacts list|get|gc`: the outputs tasks stored,
+ * through the scheduler's HTTP API (docs/api.md; the manual is docs/cli.md).
  *
- * As the other API commands: --server URL anywhere among the arguments
- * (else $CAIRN_SERVER, else client.h's default), -h/--help, exit codes 0
- * done, 1 the scheduler is unreachable or answered with an error (or a
- * download did not match its digest), 2 a usage error.
+ * It owns the option tables of the artifacts sub-commands, the artifacts
+ * table, the download of `get` and the report of `gc`. A download to a file
+ * goes to a temporary file next to it (get_tmp_path, removed by a signal
+ * handler if the command is interrupted), is hashed on the way and is
+ * renamed over the file only when its SHA-256 and size match the pointer;
+ * with -o - the bytes go to stdout as they come and a mismatch is found at
+ * the end. Exit codes as cli.h says: 0 done, 1 the scheduler is unreachable
+ * or answered with an error, 2 a usage error. A download that broke or did
+ * not match its digest exits 1.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,59 +31,6 @@
 #include "table.h"
 #include "units.h"
 #include "util.h"
-
-/* ---- paths and formatting ------------------------------------------------ */
-
-/* "/api/v1/runs/RUN/artifacts/TASK/NAME" + tail, encoded, + "?dag=D". */
-static char *
-artifact_path(const char *run, const char *task, const char *name, const char *tail,
-              const char *dag)
-{
-    struct sb sb;
-    sb_init(&sb);
-    char *et = client_urlencode(task), *en = client_urlencode(name);
-    char *at = xasprintf("/artifacts/%s/%s%s", et, en, tail ? tail : "");
-    free(et);
-    free(en);
-    cli_run_path(&sb, run, at, dag);
-    free(at);
-    return sb_take(&sb);
-}
-
-/* Split "TASK/NAME" into its parts (pointers into a copy the caller frees
- * through *copy); -1 if it is not of that form. */
-static int
-split_task_name(const char *arg, char **copy, const char **task, const char **name)
-{
-    const char *slash = strchr(arg, '/');
-    if (!slash || slash == arg || !slash[1] || strchr(slash + 1, '/'))
-        return -1;
-    *copy = xstrdup(arg);
-    (*copy)[slash - arg] = '\0';
-    *task = *copy;
-    *name = *copy + (slash - arg) + 1;
-    return 0;
-}
-
-/* "1.2 MiB", "340 B" */
-static void
-fmt_size(int64_t n, char *buf, size_t len)
-{
-    static const char *const units[] = {"KiB", "MiB", "GiB", "TiB"};
-    if (n < 1024) {
-        snprintf(buf, len, "%" PRId64 " B", n);
-        return;
-    }
-    double v = (double)n;
-    int u = -1;
-    while (v >= 1024 && u < 3) {
-        v /= 1024;
-        u++;
-    }
-    snprintf(buf, len, v < 10 ? "%.1f %s" : "%.0f %s", v, units[u]);
-}
-
-/* ---- cairn artifacts list ------------------------------------------------ */
 
 struct artifacts_args {
     const char *server, *dag, *out, *keep_last, *older, *min_age;
@@ -113,6 +65,7 @@ static const struct opt artifacts_gc_opts[] = {
 };
 
 static const struct opt_cmd artifacts_list_cmd, artifacts_get_cmd, artifacts_gc_cmd;
+
 static const struct opt_cmd *const artifacts_family[] = {
     &artifacts_list_cmd,
     &artifacts_get_cmd,
@@ -199,8 +152,6 @@ artifacts_list(int argc, char **argv)
     json_decref(resp);
     return 0;
 }
-
-/* ---- cairn artifacts get ------------------------------------------------- */
 
 /* The temporary file of a download to a path, removed if the command is
  * interrupted. */
@@ -289,12 +240,12 @@ artifacts_get(int argc, char **argv)
                         NULL);
     char *copy = NULL;
     const char *task, *name;
-    if (split_task_name(spec, &copy, &task, &name) != 0)
+    if (cli_split_task_name(spec, &copy, &task, &name) != 0)
         return opt_fail(&artifacts_get_cmd, "give the artifact as TASK/NAME, not", spec);
     server = client_server_url(server);
 
     /* the pointer: what the bytes must hash to */
-    char *path = artifact_path(run, task, name, NULL, dag);
+    char *path = cli_artifact_path(run, task, name, NULL, dag);
     json_t *ptr = NULL;
     int rc = cli_api_get(server, path, &ptr);
     free(path);
@@ -334,7 +285,7 @@ artifacts_get(int argc, char **argv)
         rc = 1;
         goto out;
     }
-    path = artifact_path(run, task, name, "/content", dag);
+    path = cli_artifact_path(run, task, name, "/content", dag);
     char err[1024] = "";
     int64_t got_bytes = 0;
     int drc = client_download(server, path, get_sink_cb, &g, &got_bytes, err, sizeof(err));
@@ -373,7 +324,7 @@ artifacts_get(int argc, char **argv)
         rc = get_install(g.fd, get_tmp_path, out);
         if (rc == 0) {
             char sz[32];
-            fmt_size(size, sz, sizeof(sz));
+            cli_fmt_size(size, sz, sizeof(sz));
             printf("%s: %s/%s of run %s, %s, sha256 %s (verified)\n", out, task, name,
                    cli_jstr(ptr, "run_id") ?: run, sz, want);
         }
@@ -394,269 +345,6 @@ out:
     free(copy);
     return rc;
 }
-
-/* ---- cairn lineage -------------------------------------------------------- */
-
-struct lineage_args {
-    const char *server, *dag;
-    int json;
-};
-
-static const struct opt lineage_opts[] = {
-    OPT_STR("--dag", NULL, "D", struct lineage_args, dag,
-            "the DAG of RUN (needed only when another DAG has a run with that id)"),
-    OPT_FLAG("--json", NULL, struct lineage_args, json, "print the API's answer as JSON"),
-    OPT_SERVER(struct lineage_args, server),
-};
-
-static const struct opt_cmd lineage_cmd = {
-    .name = "lineage",
-    .args = "SHA256 | RUN TASK/NAME",
-    .max_args = 2,
-    .about = "Show where an artifact came from: the attempt that stored it (run, image,\n"
-             "command) and, recursively, the artifacts that attempt was given. SHA256 may be\n"
-             "shortened to its first 8 or more characters.",
-    OPT_TABLE(lineage_opts),
-};
-
-/* One artifact of the tree and what it was made from. first prefixes its
- * header line, rest the lines below it. */
-static void
-lineage_print(const json_t *n, const char *label, const char *first, const char *rest)
-{
-    char size[32];
-    fmt_size((int64_t)json_integer_value(json_object_get(n, "size")), size, sizeof(size));
-    printf("%s%s  sha256:%.12s  %s\n", first, label, cli_jstr(n, "sha256") ?: "?", size);
-    const json_t *inputs = json_object_get(n, "inputs");
-    size_t nin = json_array_size(inputs);
-    char *pre = xasprintf("%s%s", rest, nin ? "\u2502 " : "  ");
-    char ended[40];
-    cli_fmt_field_time(n, cli_jstr(n, "ended_at") ? "ended_at" : "created_at", 0, ended,
-                       sizeof(ended));
-    printf("%srun      %s %s, attempt %" JSON_INTEGER_FORMAT "%s%s%s%s\n", pre,
-           cli_jstr(n, "dag") ?: "?", cli_jstr(n, "run_id") ?: "?",
-           json_integer_value(json_object_get(n, "attempt")), cli_jstr(n, "worker") ? " on " : "",
-           cli_jstr(n, "worker") ?: "", ended[0] ? ", ended " : "", ended);
-    if (json_is_true(json_object_get(n, "repeated"))) {
-        printf("%s(this attempt is shown above)\n", pre);
-        free(pre);
-        return;
-    }
-    if (!json_is_true(json_object_get(n, "provenance"))) {
-        printf("%s(image, command and inputs were not recorded: the attempt predates "
-               "provenance)\n",
-               pre);
-        free(pre);
-        return;
-    }
-    printf("%simage    %s\n", pre, cli_jstr(n, "image") ?: "?");
-    struct sb cmd;
-    sb_init(&cmd);
-    size_t i;
-    json_t *a;
-    json_array_foreach(json_object_get(n, "argv"), i, a)
-    {
-        if (i)
-            sb_putc(&cmd, ' ');
-        cli_shell_quote(&cmd, json_string_value(a) ?: "");
-    }
-    printf("%scommand  %s\n", pre, cmd.buf ? cmd.buf : "");
-    sb_free(&cmd);
-    struct sb env;
-    sb_init(&env);
-    json_array_foreach(json_object_get(n, "env"), i, a)
-    {
-        const char *e = json_string_value(a);
-        if (!e || !strncmp(e, "CAIRN_", 6))
-            continue;
-        if (env.len)
-            sb_putc(&env, ' ');
-        cli_shell_quote(&env, e);
-    }
-    if (env.len)
-        printf("%senv      %s\n", pre, env.buf);
-    sb_free(&env);
-    if (json_is_true(json_object_get(n, "truncated")))
-        printf("%s(deeper inputs not shown)\n", pre);
-    free(pre);
-    json_t *in;
-    json_array_foreach(inputs, i, in)
-    {
-        int last = i + 1 == nin;
-        char *f = xasprintf("%s%s", rest, last ? "\u2514\u2500 " : "\u251c\u2500 ");
-        char *r = xasprintf("%s%s", rest, last ? "   " : "\u2502  ");
-        char *lab = xasprintf("%s \u2190 %s/%s", cli_jstr(in, "name") ?: "?",
-                              cli_jstr(in, "task") ?: "?", cli_jstr(in, "file") ?: "?");
-        const json_t *from = json_object_get(in, "from");
-        if (json_is_object(from))
-            lineage_print(from, lab, f, r);
-        else
-            printf("%s%s  sha256:%.12s  (its pointer was removed by artifacts gc)\n", f, lab,
-                   cli_jstr(in, "sha256") ?: "?");
-        free(f);
-        free(r);
-        free(lab);
-    }
-}
-
-static int
-lineage_main(int argc, char **argv)
-{
-    struct lineage_args la = {0};
-    int nargs, prc = opt_parse(&lineage_cmd, argc, argv, &la, &nargs);
-    if (prc != OPT_GO)
-        return prc;
-    if (nargs == 0)
-        return opt_fail(&lineage_cmd, "missing SHA256 or RUN TASK/NAME", NULL);
-    const char *server = la.server, *dag = la.dag, *a1 = argv[1], *a2 = nargs > 1 ? argv[2] : NULL;
-    int json = la.json;
-    char *path;
-    if (a2) {
-        char *copy = NULL;
-        const char *task, *name;
-        if (split_task_name(a2, &copy, &task, &name) != 0)
-            return opt_fail(&lineage_cmd, "give the artifact as TASK/NAME, not", a2);
-        path = artifact_path(a1, task, name, "/lineage", dag);
-        free(copy);
-    } else {
-        if (dag)
-            return opt_fail(&lineage_cmd, "--dag goes with RUN TASK/NAME, not with", a1);
-        char *e = client_urlencode(a1);
-        path = xasprintf("/api/v1/lineage/%s", e);
-        free(e);
-    }
-    json_t *resp = NULL;
-    int rc = cli_api_get(client_server_url(server), path, &resp);
-    free(path);
-    if (rc != 0)
-        return 1;
-    if (json) {
-        cli_print_json(resp);
-        json_decref(resp);
-        return 0;
-    }
-    const json_t *root = json_object_get(resp, "lineage");
-    char *lab = xasprintf("%s/%s", cli_jstr(root, "task") ?: "?", cli_jstr(root, "name") ?: "?");
-    lineage_print(root, lab, "", "");
-    free(lab);
-    json_int_t np = json_integer_value(json_object_get(resp, "producers"));
-    if (np > 1) {
-        printf("\nThe same bytes were also stored by %" JSON_INTEGER_FORMAT " other task%s:\n",
-               np - 1, np == 2 ? "" : "s");
-        size_t i;
-        json_t *e;
-        json_array_foreach(json_object_get(resp, "also_produced_by"), i, e)
-        {
-            printf("  %s %s %s/%s (attempt %" JSON_INTEGER_FORMAT ")\n", cli_jstr(e, "dag") ?: "?",
-                   cli_jstr(e, "run_id") ?: "?", cli_jstr(e, "task") ?: "?",
-                   cli_jstr(e, "name") ?: "?", json_integer_value(json_object_get(e, "attempt")));
-        }
-        if ((json_int_t)json_array_size(json_object_get(resp, "also_produced_by")) < np - 1)
-            printf("  ...\n");
-    }
-    json_decref(resp);
-    return 0;
-}
-
-const struct cli_command cmd_lineage = {"lineage", lineage_main, &lineage_cmd, NULL};
-
-/* ---- cairn metrics -------------------------------------------------------- */
-
-struct metrics_args {
-    const char *server, *metric, *last;
-    int json;
-};
-
-static const struct opt metrics_opts[] = {
-    OPT_FLAG("--json", NULL, struct metrics_args, json,
-             "print the API's answer as JSON (values as stored)"),
-    OPT_NUM("--last", NULL, "N", 0, struct metrics_args, last, "the last N runs (default 20)"),
-    OPT_STR("--metric", NULL, "NAME", struct metrics_args, metric,
-            "only the columns of metric NAME (of any task), or of TASK.NAME"),
-    OPT_SERVER(struct metrics_args, server),
-};
-
-static const struct opt_cmd metrics_cmd = {
-    .name = "metrics",
-    .args = "DAG",
-    .max_args = 1,
-    .about = "The metrics each task of DAG stored, one row per run (the last N, default 20,\n"
-             "newest first), one column per TASK.METRIC. --metric NAME keeps the columns of\n"
-             "metric NAME (of any task) or TASK.NAME.",
-    OPT_TABLE(metrics_opts),
-};
-
-static int
-metrics_main(int argc, char **argv)
-{
-    struct metrics_args a = {0};
-    int nargs, prc = opt_parse(&metrics_cmd, argc, argv, &a, &nargs);
-    if (prc != OPT_GO)
-        return prc;
-    if (nargs == 0)
-        return opt_fail(&metrics_cmd, "missing DAG", NULL);
-    const char *server = a.server, *dag = argv[1], *metric = a.metric, *last = a.last;
-    int json = a.json;
-    struct sb path;
-    sb_init(&path);
-    char *e = client_urlencode(dag);
-    sb_printf(&path, "/api/v1/dags/%s/metrics", e);
-    free(e);
-    cli_query_add(&path, "metric", metric);
-    cli_query_add(&path, "last", last);
-    json_t *resp = NULL;
-    int rc = cli_api_get(client_server_url(server), path.buf, &resp);
-    sb_free(&path);
-    if (rc != 0)
-        return 1;
-    if (json) {
-        cli_print_json(resp);
-        json_decref(resp);
-        return 0;
-    }
-    const json_t *cols = json_object_get(resp, "columns");
-    struct table *t = table_new();
-    table_add_column(t, "RUN ID", TABLE_LEFT);
-    table_add_column(t, "LOGICAL DATE", TABLE_LEFT);
-    table_add_column(t, "STATE", TABLE_LEFT);
-    size_t i, j;
-    json_t *col, *run;
-    json_array_foreach(cols, i, col)
-    {
-        table_add_column(t, json_string_value(col) ?: "?", TABLE_RIGHT);
-    }
-    json_array_foreach(json_object_get(resp, "runs"), i, run)
-    {
-        table_add_row(t);
-        table_cell(t, cli_jstr(run, "run_id"));
-        table_cell(t, cli_jstr(run, "logical_date"));
-        table_cell_color(t, cli_jstr(run, "state"),
-                         table_state_color(cli_jstr(run, "state") ?: ""));
-        const json_t *mets = json_object_get(run, "metrics");
-        json_array_foreach(cols, j, col)
-        {
-            const json_t *mv = json_object_get(mets, json_string_value(col) ?: "");
-            if (json_is_number(mv))
-                table_cellf(t, "%.6g", json_number_value(mv));
-            else
-                table_cell(t, NULL);
-        }
-    }
-    if (table_rows(t) == 0)
-        printf("no runs of DAG '%s' yet\n", dag);
-    else
-        table_print(t, stdout, table_use_color(stdout));
-    if (table_rows(t) && json_array_size(cols) == 0)
-        printf("\n%s\n", metric ? "no task of these runs stored that metric"
-                                : "no task of these runs stored metrics");
-    table_free(t);
-    json_decref(resp);
-    return 0;
-}
-
-const struct cli_command cmd_metrics = {"metrics", metrics_main, &metrics_cmd, NULL};
-
-/* ---- cairn artifacts gc --------------------------------------------------- */
 
 static int
 artifacts_gc(int argc, char **argv)
@@ -711,9 +399,9 @@ artifacts_gc(int argc, char **argv)
     json_int_t nblob = json_integer_value(json_object_get(r, "blobs_removed"));
     json_int_t ntmp = json_integer_value(json_object_get(r, "tmp_removed"));
     char pb[32], bb[32], tb[32], age[UNITS_DURATION_BUFSZ];
-    fmt_size(json_integer_value(json_object_get(r, "pointer_bytes")), pb, sizeof(pb));
-    fmt_size(json_integer_value(json_object_get(r, "blob_bytes")), bb, sizeof(bb));
-    fmt_size(json_integer_value(json_object_get(r, "tmp_bytes")), tb, sizeof(tb));
+    cli_fmt_size(json_integer_value(json_object_get(r, "pointer_bytes")), pb, sizeof(pb));
+    cli_fmt_size(json_integer_value(json_object_get(r, "blob_bytes")), bb, sizeof(bb));
+    cli_fmt_size(json_integer_value(json_object_get(r, "tmp_bytes")), tb, sizeof(tb));
     units_format_duration(json_integer_value(json_object_get(r, "min_age_ms")), age, sizeof(age));
     const char *verb = dry ? "would remove" : "removed";
     printf("%s %" JSON_INTEGER_FORMAT " artifact pointer%s (%s) of %" JSON_INTEGER_FORMAT
@@ -729,8 +417,6 @@ artifacts_gc(int argc, char **argv)
     json_decref(r);
     return 0;
 }
-
-/* ---- dispatch ------------------------------------------------------------ */
 
 static const struct opt_sub artifacts_subs[] = {
     {"list", &artifacts_list_cmd, artifacts_list},
