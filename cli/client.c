@@ -1,4 +1,13 @@
-/* client.c - the CLI's HTTP client for the scheduler's JSON API (see client.h). */
+/* client.c - the CLI's HTTP client for the scheduler's JSON API (see
+ * client.h).
+ *
+ * It owns libcurl's global state (set up on the first request, released by
+ * client_cleanup) and one easy handle per request, cleaned up before the call
+ * returns. Answers are read into memory up to CLIENT_RESPONSE_MAX, except
+ * downloads, which go to the caller's sink as they arrive. libcurl's errors
+ * and HTTP error answers become a Cairn code (err.h) with a message for
+ * users, written with errf().
+ */
 #include "client.h"
 
 #include <curl/curl.h>

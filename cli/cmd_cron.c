@@ -1,4 +1,11 @@
-/* cmd_cron.c - `cairn cron next|prev EXPR`: show when a schedule fires. */
+/* cmd_cron.c - `cairn cron next|prev EXPR`: when a schedule fires, offline
+ * (common/cron.c and common/tz.c; the syntax is docs/cron.md).
+ *
+ * It owns the option tables of cron next and cron prev and the message for a
+ * bad expression, with a caret under the column cron_parse names. Exit codes:
+ * 0 printed, 1 a bad expression or zone, or no fire time within 5 years, 2 a
+ * usage error (a bad TIME or -n too).
+ */
 #include <stdio.h>
 #include <string.h>
 

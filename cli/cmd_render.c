@@ -1,5 +1,11 @@
-/* cairn render FILE [--date D] [--param k=v]... [--json]: show what each task
- * would run for a logical date, templates rendered. Offline. */
+/* cmd_render.c - `cairn render FILE`: what each task of a DAG file would run
+ * for a logical date, templates rendered (common/tmpl.c), offline.
+ *
+ * It owns the render option table and the parameter overrides (--param) it
+ * builds for the run context. Exit codes: 0 rendered, 1 the file does not
+ * load, a parameter is not the DAG's or a task does not render, 2 a usage
+ * error (a bad --date too).
+ */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,5 +1,12 @@
-/* cairn standalone: a scheduler and one worker in the foreground, the way a
- * laptop user starts. Ctrl-C (or SIGTERM) stops both gracefully. */
+/* cmd_standalone.c - `cairn standalone`: a scheduler and one worker in the
+ * foreground, the way a laptop user starts.
+ *
+ * It owns the two child processes: it finds the daemons next to this binary
+ * (else on PATH), starts both, and on SIGINT or SIGTERM stops the worker
+ * first, so its last results reach the scheduler, then the scheduler; when
+ * either exits the other is stopped. Exit codes: 0 both ended cleanly, 1 one
+ * did not (or the DAG folder cannot be read), 2 a usage error.
+ */
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>

@@ -1,4 +1,12 @@
-/* cairn validate [--json] PATH... : check DAG files offline. */
+/* cmd_validate.c - `cairn validate PATH...`: check DAG files offline, as the
+ * scheduler would load them (common/dag.c), and print every diagnostic as
+ * FILE:LINE:COL: error: message.
+ *
+ * It owns the validate option table and the list of files a run checks (a
+ * file as given, a folder's *.yaml and *.yml, sorted). Exit codes: 0 every
+ * file is valid, 1 a file has an error or a path does not exist, 2 a usage
+ * error.
+ */
 #include <dirent.h>
 #include <jansson.h>
 #include <stdio.h>

@@ -1,4 +1,12 @@
-/* cairn - the command users type. */
+/* main.c - `cairn`, the command users type: the command table and what comes
+ * before a command's name.
+ *
+ * It owns the table of commands (sorted by name; each command file exports
+ * its struct cli_command, see cli.h), `cairn help` (one line per command and
+ * sub-command, printed from their option tables by opt_summary), --version,
+ * and a global `--server URL` before the command, which it hands on as
+ * $CAIRN_SERVER. Everything after the command's name is the command's.
+ */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
