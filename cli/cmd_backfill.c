@@ -450,8 +450,6 @@ static const struct opt_sub backfill_subs[] = {
 
 static const struct opt_group backfill_group = {
     .name = "backfill",
-    .about = "Create a run per schedule tick over a range of logical dates, run by the\n"
-             "scheduler as a sliding window; list, show or cancel backfills.",
     OPT_SUBS(backfill_subs),
     .no_word = &backfill_subs[0],
     .other_word = &backfill_subs[0],

@@ -182,12 +182,10 @@ opt__help_line(const char *left, size_t width, const char *help, FILE *out)
     fputc('\n', out);
 }
 
-void
-opt_help(const struct opt_cmd *cmd, FILE *out)
+/* "options:" and a line per option of cmd, -h/--help last. */
+static void
+opt__options(const struct opt_cmd *cmd, FILE *out)
 {
-    opt_usage(cmd, out);
-    if (cmd->about)
-        fprintf(out, "\n%s\n", cmd->about);
     size_t width = strlen("-h, --help");
     for (size_t i = 0; i < cmd->nopts; i++) {
         struct sb sb;
@@ -206,6 +204,15 @@ opt_help(const struct opt_cmd *cmd, FILE *out)
         sb_free(&sb);
     }
     opt__help_line("-h, --help", width, "print this help", out);
+}
+
+void
+opt_help(const struct opt_cmd *cmd, FILE *out)
+{
+    opt_usage(cmd, out);
+    if (cmd->about)
+        fprintf(out, "\n%s\n", cmd->about);
+    opt__options(cmd, out);
 }
 
 /* ---- messages ------------------------------------------------------------ */
@@ -423,12 +430,25 @@ opt_parse(const struct opt_cmd *cmd, int argc, char **argv, void *args, int *nar
 void
 opt_group_help(const struct opt_group *g, FILE *out)
 {
-    for (size_t i = 0; i < g->nsubs; i++)
+    const struct opt_cmd *own = NULL; /* the sub-command without a word, if any */
+    struct sb words;
+    sb_init(&words);
+    for (size_t i = 0; i < g->nsubs; i++) {
         opt__line(g->subs[i].cmd, i == 0 ? "usage: cairn " : "       cairn ", 1, out);
-    if (g->about)
+        if (!g->subs[i].word)
+            own = g->subs[i].cmd;
+        else
+            sb_printf(&words, "%s%s", words.len ? "|" : "", g->subs[i].word);
+    }
+    if (own && own->about)
+        fprintf(out, "\n%s\n", own->about);
+    else if (g->about)
         fprintf(out, "\n%s\n", g->about);
-    fprintf(out, "\n`cairn %s%s --help` lists the options of each.\n", g->name,
-            g->nsubs > 1 ? " SUBCOMMAND" : "");
+    if (own)
+        opt__options(own, out);
+    fprintf(out, "\n`cairn %s %s --help` lists the options of each.\n", g->name,
+            words.len ? words.buf : "SUBCOMMAND");
+    sb_free(&words);
 }
 
 static void
@@ -484,8 +504,7 @@ opt__group_unknown(const struct opt_group *g, const char *a)
     char *word = xstrndup(a, eq ? (size_t)(eq - a) : strlen(a));
     const char *close = opt_closest(word, names, k);
     if (close)
-        fprintf(stderr, "cairn: %s: unknown option '%s' (did you mean '%s'?)\n", g->name, a,
-                close);
+        fprintf(stderr, "cairn: %s: unknown option '%s' (did you mean '%s'?)\n", g->name, a, close);
     else
         fprintf(stderr, "cairn: %s: unknown option '%s'\n", g->name, a);
     opt__group_usage(g);

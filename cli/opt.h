@@ -179,7 +179,9 @@ struct opt_group {
  * an option that no sub-command takes, is a usage error (exit 2). */
 int opt_dispatch(const struct opt_group *g, int argc, char **argv);
 
-/* `cairn NAME --help` of a group: each sub-command's usage and the about. */
+/* `cairn NAME --help` of a group: each sub-command's usage and the about;
+ * when one sub-command has no word (`cairn backfill DAG ...`), its about and
+ * options instead of the group's about. */
 void opt_group_help(const struct opt_group *g, FILE *out);
 
 #endif

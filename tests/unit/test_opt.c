@@ -327,6 +327,14 @@ static const struct opt_group t_group = {.name = "t", .about = "Things.", OPT_SU
 static const struct opt_group t_group_dflt = {
     .name = "t", OPT_SUBS(t_subs), .no_word = &t_subs[0], .other_word = &t_subs[1]};
 
+/* A group whose first sub-command has no word, as `cairn backfill DAG`. */
+static const struct opt_sub t_subs_own[] = {
+    {NULL, &t_list_cmd, t_record},
+    {"show", &t_show_cmd, t_record},
+};
+static const struct opt_group t_group_own = {
+    .name = "t", .about = "Not shown.", OPT_SUBS(t_subs_own), .other_word = &t_subs_own[0]};
+
 static int
 dispatch_line(const struct opt_group *g, const char *line, char **out, char **err)
 {
@@ -404,6 +412,20 @@ test_dispatch(void **state)
         free(out);
         free(err);
     }
+
+    /* the help of a group with a sub-command without a word: its options */
+    assert_int_equal(dispatch_line(&t_group_own, "t --help", &out, &err), 0);
+    assert_non_null(strstr(out, "usage: cairn t list RUN [TASK]"));
+    assert_non_null(strstr(out, "\n       cairn t show RUN [--json]\n"));
+    assert_non_null(strstr(out, "\nList things.\n\noptions:\n  --dag D "));
+    assert_null(strstr(out, "Not shown."));
+    assert_non_null(strstr(out, "\n`cairn t show --help` lists the options of each.\n"));
+    free(out);
+    free(err);
+    assert_int_equal(dispatch_line(&t_group_own, "t r1 --json", &out, &err), 42);
+    assert_string_equal(last_run, "t r1 --json");
+    free(out);
+    free(err);
 
     /* a group that runs a sub-command without a word, or for another word */
     assert_int_equal(dispatch_line(&t_group_dflt, "t --json", &out, &err), 42);
