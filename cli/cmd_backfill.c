@@ -43,8 +43,8 @@ static const struct opt backfill_opts[] = {
     OPT_LIST("--param", NULL, "NAME=VALUE", struct backfill_args, params,
              "set a parameter the DAG declares, for every run (repeatable)"),
     OPT_CHOICE("--reprocess", NULL, "none|failed|all", struct backfill_args, reprocess,
-               "what to do with dates that have a run: skip them (default), rerun failed "
-               "tasks, rerun all"),
+               "dates that have a finished run: none skips them (default), failed reruns "
+               "the failed tasks of failed or cancelled runs, all reruns them in full"),
     OPT_SERVER(struct backfill_args, server),
     OPT_REQ("--to", NULL, "DATE", struct backfill_args, to, "the last logical date (included)"),
     OPT_FLAG("--wait", NULL, struct backfill_args, wait,
