@@ -39,14 +39,14 @@ struct artifacts_args {
 
 static const struct opt artifacts_list_opts[] = {
     OPT_STR("--dag", NULL, "D", struct artifacts_args, dag,
-            "the DAG of RUN (needed only when another DAG has a run with that id)"),
+            "the DAG of RUN, needed when another DAG has a run with that id"),
     OPT_FLAG("--json", NULL, struct artifacts_args, json, "print the API's answer as JSON"),
     OPT_SERVER(struct artifacts_args, server),
 };
 
 static const struct opt artifacts_get_opts[] = {
     OPT_STR("--dag", NULL, "D", struct artifacts_args, dag,
-            "the DAG of RUN (needed only when another DAG has a run with that id)"),
+            "the DAG of RUN, needed when another DAG has a run with that id"),
     OPT_REQ("-o", "--output", "FILE|-", struct artifacts_args, out,
             "write to FILE (whole or not at all), or with -o - to standard output"),
     OPT_SERVER(struct artifacts_args, server),

@@ -25,7 +25,7 @@ struct lineage_args {
 
 static const struct opt lineage_opts[] = {
     OPT_STR("--dag", NULL, "D", struct lineage_args, dag,
-            "the DAG of RUN (needed only when another DAG has a run with that id)"),
+            "the DAG of RUN, needed when another DAG has a run with that id"),
     OPT_FLAG("--json", NULL, struct lineage_args, json, "print the API's answer as JSON"),
     OPT_SERVER(struct lineage_args, server),
 };

@@ -31,7 +31,7 @@ static const struct opt logs_opts[] = {
     OPT_NUM("--attempt", NULL, "N", 0, struct logs_args, attempt,
             "attempt N (default: the latest)"),
     OPT_STR("--dag", NULL, "D", struct logs_args, dag,
-            "the DAG of RUN (needed only when another DAG has a run with that id)"),
+            "the DAG of RUN, needed when another DAG has a run with that id"),
     OPT_FLAG("--follow", "-f", struct logs_args, follow,
              "keep printing until the attempt has ended (waits for it to start)"),
     OPT_SERVER(struct logs_args, server),

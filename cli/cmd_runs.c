@@ -37,14 +37,14 @@ static const struct opt runs_list_opts[] = {
 
 static const struct opt runs_show_opts[] = {
     OPT_STR("--dag", NULL, "D", struct runs_args, dag,
-            "the DAG of RUN (needed only when another DAG has a run with that id)"),
+            "the DAG of RUN, needed when another DAG has a run with that id"),
     OPT_FLAG("--json", NULL, struct runs_args, json, "print the run as the API returns it"),
     OPT_SERVER(struct runs_args, server),
 };
 
 static const struct opt runs_action_opts[] = {
     OPT_STR("--dag", NULL, "D", struct runs_args, dag,
-            "the DAG of RUN (needed only when another DAG has a run with that id)"),
+            "the DAG of RUN, needed when another DAG has a run with that id"),
     OPT_FLAG("--json", NULL, struct runs_args, json, "print the run as the API returns it"),
     OPT_SERVER(struct runs_args, server),
 };
@@ -227,7 +227,7 @@ struct clear_args {
 
 static const struct opt clear_opts[] = {
     OPT_STR("--dag", NULL, "D", struct clear_args, dag,
-            "the DAG of RUN (needed only when another DAG has a run with that id)"),
+            "the DAG of RUN, needed when another DAG has a run with that id"),
     OPT_FLAG("--downstream", NULL, struct clear_args, downstream,
              "also every task downstream of those chosen"),
     OPT_FLAG("--failed-only", NULL, struct clear_args, failed_only,

@@ -182,9 +182,10 @@ opt__help_line(const char *left, size_t width, const char *help, FILE *out)
     fputc('\n', out);
 }
 
-/* "options:" and a line per option of cmd, -h/--help last. */
+/* title ("options:") and a line per option of cmd; -h/--help last when
+ * with_help. */
 static void
-opt__options(const struct opt_cmd *cmd, FILE *out)
+opt__options(const struct opt_cmd *cmd, const char *title, int with_help, FILE *out)
 {
     size_t width = strlen("-h, --help");
     for (size_t i = 0; i < cmd->nopts; i++) {
@@ -195,7 +196,7 @@ opt__options(const struct opt_cmd *cmd, FILE *out)
             width = sb.len;
         sb_free(&sb);
     }
-    fputs("\noptions:\n", out);
+    fprintf(out, "\n%s\n", title);
     for (size_t i = 0; i < cmd->nopts; i++) {
         struct sb sb;
         sb_init(&sb);
@@ -203,7 +204,8 @@ opt__options(const struct opt_cmd *cmd, FILE *out)
         opt__help_line(sb.buf, width, cmd->opts[i].help, out);
         sb_free(&sb);
     }
-    opt__help_line("-h, --help", width, "print this help", out);
+    if (with_help)
+        opt__help_line("-h, --help", width, "print this help", out);
 }
 
 void
@@ -212,7 +214,7 @@ opt_help(const struct opt_cmd *cmd, FILE *out)
     opt_usage(cmd, out);
     if (cmd->about)
         fprintf(out, "\n%s\n", cmd->about);
-    opt__options(cmd, out);
+    opt__options(cmd, "options:", 1, out);
 }
 
 /* ---- messages ------------------------------------------------------------ */
@@ -431,24 +433,30 @@ void
 opt_group_help(const struct opt_group *g, FILE *out)
 {
     const struct opt_cmd *own = NULL; /* the sub-command without a word, if any */
-    struct sb words;
-    sb_init(&words);
     for (size_t i = 0; i < g->nsubs; i++) {
         opt__line(g->subs[i].cmd, i == 0 ? "usage: cairn " : "       cairn ", 1, out);
         if (!g->subs[i].word)
             own = g->subs[i].cmd;
-        else
-            sb_printf(&words, "%s%s", words.len ? "|" : "", g->subs[i].word);
     }
-    if (own && own->about)
-        fprintf(out, "\n%s\n", own->about);
-    else if (g->about)
+    if (g->about)
         fprintf(out, "\n%s\n", g->about);
-    if (own)
-        opt__options(own, out);
-    fprintf(out, "\n`cairn %s %s --help` lists the options of each.\n", g->name,
-            words.len ? words.buf : "SUBCOMMAND");
-    sb_free(&words);
+    else if (own && own->about)
+        fprintf(out, "\n%s\n", own->about);
+    for (size_t i = 0; i < g->nsubs; i++) {
+        const struct opt_cmd *c = g->subs[i].cmd;
+        if (c->nopts == 0)
+            continue;
+        char *title = xasprintf("options of cairn %s:", c->name);
+        opt__options(c, title, 0, out);
+        free(title);
+    }
+    const char *example = NULL;
+    for (size_t i = 0; i < g->nsubs && !example; i++)
+        example = g->subs[i].word;
+    if (example)
+        fprintf(out,
+                "\n-h, --help after a sub-command prints its help alone (cairn %s %s --help).\n",
+                g->name, example);
 }
 
 static void

@@ -98,7 +98,7 @@ struct opt {
 /* --server URL, which every command that talks to the scheduler takes. */
 #define OPT_SERVER(type, field)                                                                    \
     OPT_STR("--server", NULL, "URL", type, field,                                                  \
-            "the scheduler's address (default: $CAIRN_SERVER, else http://127.0.0.1:7780)")
+            "the scheduler (default: $CAIRN_SERVER or http://127.0.0.1:7780)")
 
 /* A command: `cairn NAME ARGS [OPTIONS]`. */
 struct opt_cmd {
@@ -179,9 +179,9 @@ struct opt_group {
  * an option that no sub-command takes, is a usage error (exit 2). */
 int opt_dispatch(const struct opt_group *g, int argc, char **argv);
 
-/* `cairn NAME --help` of a group: each sub-command's usage and the about;
- * when one sub-command has no word (`cairn backfill DAG ...`), its about and
- * options instead of the group's about. */
+/* `cairn NAME --help` of a group: each sub-command's usage, the group's
+ * about (else that of its sub-command without a word, as `cairn backfill
+ * DAG`), and the options of each sub-command. */
 void opt_group_help(const struct opt_group *g, FILE *out);
 
 #endif

@@ -108,8 +108,15 @@ for cmd in cmds:
     if len(mine) != 1:
         problems.append("cairn %s --help: no usage line of its own in %r" % (cmd, usage))
         continue
+    # its own options: "options:" of its help, or its block in a group's help
+    title = "\noptions of cairn %s:\n" % cmd
+    if title not in out:
+        title = "\noptions:\n"
+    if title not in out:
+        problems.append("cairn %s --help lists no options" % cmd)
+        continue
     help_opts = set()
-    for line in out.split("\noptions:\n", 1)[1].split("\n\n", 1)[0].split("\n"):
+    for line in out.split(title, 1)[1].split("\n\n", 1)[0].split("\n"):
         m = re.match(r"  (-[\w-]+)(?:, (--[\w-]+))?", line)
         if m:
             help_opts.update(x for x in m.groups() if x)

@@ -276,7 +276,7 @@ test_help(void **state)
         "  --mode none|failed|all  what to redo\n"
         "  -o, --output FILE       where to write\n"
         "  --param NAME=VALUE      set a parameter\n"
-        "  --server URL            the scheduler's address (default: $CAIRN_SERVER, else\n"
+        "  --server URL            the scheduler (default: $CAIRN_SERVER or\n"
         "                          http://127.0.0.1:7780)\n"
         "  -h, --help              print this help\n";
     assert_string_equal(r.out, want);
@@ -333,7 +333,7 @@ static const struct opt_sub t_subs_own[] = {
     {"show", &t_show_cmd, t_record},
 };
 static const struct opt_group t_group_own = {
-    .name = "t", .about = "Not shown.", OPT_SUBS(t_subs_own), .other_word = &t_subs_own[0]};
+    .name = "t", OPT_SUBS(t_subs_own), .other_word = &t_subs_own[0]};
 
 static int
 dispatch_line(const struct opt_group *g, const char *line, char **out, char **err)
@@ -413,13 +413,17 @@ test_dispatch(void **state)
         free(err);
     }
 
-    /* the help of a group with a sub-command without a word: its options */
+    /* a group's help: the usage of each sub-command, then the options of
+     * each; the about of the sub-command without a word when the group has
+     * none */
     assert_int_equal(dispatch_line(&t_group_own, "t --help", &out, &err), 0);
     assert_non_null(strstr(out, "usage: cairn t list RUN [TASK]"));
     assert_non_null(strstr(out, "\n       cairn t show RUN [--json]\n"));
-    assert_non_null(strstr(out, "\nList things.\n\noptions:\n  --dag D "));
-    assert_null(strstr(out, "Not shown."));
-    assert_non_null(strstr(out, "\n`cairn t show --help` lists the options of each.\n"));
+    assert_non_null(strstr(out, "\nList things.\n\noptions of cairn t list:\n  --dag D "));
+    assert_non_null(strstr(out, "\n\noptions of cairn t show:\n  --json      print JSON\n"));
+    assert_null(strstr(out, "  -h, --help"));
+    assert_non_null(strstr(out, "\n-h, --help after a sub-command prints its help alone (cairn t "
+                                "show --help).\n"));
     free(out);
     free(err);
     assert_int_equal(dispatch_line(&t_group_own, "t r1 --json", &out, &err), 42);
