@@ -2,12 +2,13 @@
 # docs/cli.md agrees with `cairn ... --help`. The commands come from
 # `cairn help`, whose output docs/cli.md must show as it is. For each one,
 # `cairn CMD --help` must work, its usage line must be the synopsis
-# docs/cli.md gives for CMD, and every option it lists (short and long
-# names) must appear in the section of docs/cli.md that documents CMD; every
-# option a synopsis in docs/cli.md names must be one that CMD takes, and
-# every command it documents one that `cairn help` lists. The checker is
-# then run on two broken copies of the manual (an option left out, an option
-# that does not exist), which it must reject.
+# docs/cli.md gives for CMD, its options must be listed sorted by name, and
+# every one of them (short and long names) must appear in the section of
+# docs/cli.md that documents CMD; every option a synopsis in docs/cli.md
+# names must be one that CMD takes, and every command it documents one that
+# `cairn help` lists. The checker is then run on two broken copies of the
+# manual (an option left out, an option that does not exist), which it must
+# reject.
 source "$(dirname "$0")/lib.sh"
 
 cat >"$T/check.py" <<'PY'
@@ -115,12 +116,17 @@ for cmd in cmds:
     if title not in out:
         problems.append("cairn %s --help lists no options" % cmd)
         continue
-    help_opts = set()
+    help_opts, order = set(), []
     for line in out.split(title, 1)[1].split("\n\n", 1)[0].split("\n"):
         m = re.match(r"  (-[\w-]+)(?:, (--[\w-]+))?", line)
         if m:
             help_opts.update(x for x in m.groups() if x)
+            order.append((m.group(2) or m.group(1)).lstrip("-"))
     help_opts -= {"-h", "--help"}
+    if "help" in order:
+        order.remove("help")
+    if order != sorted(order):
+        problems.append("cairn %s --help: the options are not sorted by name: %s" % (cmd, order))
     if not options(mine[0]) - {"-h", "--help"} <= help_opts:
         problems.append("cairn %s --help: its usage names options it does not list" % cmd)
     if cmd not in synopsis:
