@@ -1,8 +1,16 @@
-/* client.c - the CLI's HTTP client for the scheduler's JSON API (see client.h). */
+/* client.c - the CLI's HTTP client for the scheduler's JSON API (see
+ * client.h).
+ *
+ * It owns libcurl's global state (set up on the first request, released by
+ * client_cleanup) and one easy handle per request, cleaned up before the call
+ * returns. Answers are read into memory up to CLIENT_RESPONSE_MAX, except
+ * downloads, which go to the caller's sink as they arrive. libcurl's errors
+ * and HTTP error answers become a Cairn code (err.h) with a message for
+ * users, written with errf().
+ */
 #include "client.h"
 
 #include <curl/curl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,20 +25,6 @@ struct client_buf {
     struct sb sb;
     int too_large;
 };
-
-static void client__err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-client__err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 const char *
 client_server_url(const char *flag_value)
@@ -99,13 +93,11 @@ client__curl_error(CURL *h, CURLcode cc, const struct client_buf *b, const char 
     switch (cc) {
     case CURLE_UNSUPPORTED_PROTOCOL:
     case CURLE_URL_MALFORMAT:
-        client__err(err, errlen, "invalid scheduler address %s (expected http://HOST:PORT)",
-                    server);
-        return CAIRN_EINVAL;
+        return errf(CAIRN_EINVAL, err, errlen,
+                    "invalid scheduler address %s (expected http://HOST:PORT)", server);
     case CURLE_COULDNT_RESOLVE_HOST:
-        client__err(err, errlen, "cannot reach the scheduler at %s (unknown host); %s", server,
-                    tail);
-        return CAIRN_ENET;
+        return errf(CAIRN_ENET, err, errlen, "cannot reach the scheduler at %s (unknown host); %s",
+                    server, tail);
     case CURLE_COULDNT_CONNECT: {
         long oserr = 0;
         char reason[128];
@@ -113,39 +105,36 @@ client__curl_error(CURL *h, CURLcode cc, const struct client_buf *b, const char 
         snprintf(reason, sizeof(reason), "%s", oserr ? strerror((int)oserr) : "connection failed");
         if (reason[0] >= 'A' && reason[0] <= 'Z')
             reason[0] = (char)(reason[0] - 'A' + 'a');
-        client__err(err, errlen, "cannot reach the scheduler at %s (%s); %s", server, reason, tail);
-        return CAIRN_ENET;
+        return errf(CAIRN_ENET, err, errlen, "cannot reach the scheduler at %s (%s); %s", server,
+                    reason, tail);
     }
     case CURLE_OPERATION_TIMEDOUT: {
         curl_off_t connected = 0;
         curl_easy_getinfo(h, CURLINFO_CONNECT_TIME_T, &connected);
         if (connected == 0) {
-            client__err(err, errlen, "cannot reach the scheduler at %s (timed out connecting); %s",
-                        server, tail);
-            return CAIRN_ENET;
+            return errf(CAIRN_ENET, err, errlen,
+                        "cannot reach the scheduler at %s (timed out connecting); %s", server,
+                        tail);
         }
-        client__err(err, errlen, "the scheduler at %s did not answer within %ld ms", server,
-                    client_timeout_ms);
-        return CAIRN_ETIMEOUT;
+        return errf(CAIRN_ETIMEOUT, err, errlen, "the scheduler at %s did not answer within %ld ms",
+                    server, client_timeout_ms);
     }
     case CURLE_WRITE_ERROR:
-        if (b->too_large) {
-            client__err(err, errlen, "the answer from the scheduler at %s is larger than %ld MiB",
-                        server, CLIENT_RESPONSE_MAX / (1024L * 1024));
-            return CAIRN_ERANGE;
-        }
+        if (b->too_large)
+            return errf(CAIRN_ERANGE, err, errlen,
+                        "the answer from the scheduler at %s is larger than %ld MiB", server,
+                        CLIENT_RESPONSE_MAX / (1024L * 1024));
         break;
     case CURLE_GOT_NOTHING:
     case CURLE_RECV_ERROR:
     case CURLE_SEND_ERROR:
     case CURLE_PARTIAL_FILE:
-        client__err(err, errlen, "the connection to the scheduler at %s broke (%s)", server, why);
-        return CAIRN_ENET;
+        return errf(CAIRN_ENET, err, errlen, "the connection to the scheduler at %s broke (%s)",
+                    server, why);
     default:
         break;
     }
-    client__err(err, errlen, "request to the scheduler at %s failed (%s)", server, why);
-    return CAIRN_ENET;
+    return errf(CAIRN_ENET, err, errlen, "request to the scheduler at %s failed (%s)", server, why);
 }
 
 /* Set up libcurl's global state (once) and make the URL of path on server
@@ -155,10 +144,8 @@ static int
 client__url(const char *server, const char *path, char **url, char *err, size_t errlen)
 {
     if (!client_curl_ready) {
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-            client__err(err, errlen, "cannot initialise libcurl");
-            return CAIRN_ENOMEM;
-        }
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+            return errf(CAIRN_ENOMEM, err, errlen, "cannot initialise libcurl");
         client_curl_ready = 1;
     }
     size_t slen = strlen(server);
@@ -172,10 +159,8 @@ int
 client_request(const char *server, const char *method, const char *path_and_query, const char *body,
                long *status, char **resp_body, char *err, size_t errlen)
 {
-    if (!server || !method || !path_and_query || !status) {
-        client__err(err, errlen, "invalid request");
-        return CAIRN_EINVAL;
-    }
+    if (!server || !method || !path_and_query || !status)
+        return errf(CAIRN_EINVAL, err, errlen, "invalid request");
     char *url;
     int urc = client__url(server, path_and_query, &url, err, errlen);
     if (urc != 0)
@@ -184,8 +169,7 @@ client_request(const char *server, const char *method, const char *path_and_quer
     CURL *h = curl_easy_init();
     if (!h) {
         free(url);
-        client__err(err, errlen, "cannot initialise libcurl");
-        return CAIRN_ENOMEM;
+        return errf(CAIRN_ENOMEM, err, errlen, "cannot initialise libcurl");
     }
     struct client_buf b;
     sb_init(&b.sb);
@@ -274,10 +258,8 @@ client_call_json(const char *server, const char *method, const char *path, json_
     char *text = NULL;
     if (body) {
         text = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
-        if (!text) {
-            client__err(err, errlen, "cannot encode the request as JSON");
-            return CAIRN_EINVAL;
-        }
+        if (!text)
+            return errf(CAIRN_EINVAL, err, errlen, "cannot encode the request as JSON");
     }
     long status = 0;
     char *resp = NULL;
@@ -292,11 +274,10 @@ client_call_json(const char *server, const char *method, const char *path, json_
     json_t *j = *p ? json_loads(resp, JSON_DECODE_ANY, &je) : json_null();
     if (status >= 200 && status < 300) {
         if (!j) {
-            client__err(err, errlen,
+            free(resp);
+            return errf(CAIRN_EPROTO, err, errlen,
                         "the scheduler at %s sent an answer that is not JSON (%s at line %d)",
                         server, je.text, je.line);
-            free(resp);
-            return CAIRN_EPROTO;
         }
         free(resp);
         if (out)
@@ -306,14 +287,15 @@ client_call_json(const char *server, const char *method, const char *path, json_
         return 0;
     }
     const char *msg = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+    int code = client__status_err(status);
     if (msg && *msg)
-        client__err(err, errlen, "%s", msg);
+        errf(code, err, errlen, "%s", msg);
     else
-        client__err(err, errlen, "the scheduler at %s answered %s %s with HTTP status %ld", server,
-                    method, path, status);
+        errf(code, err, errlen, "the scheduler at %s answered %s %s with HTTP status %ld", server,
+             method, path, status);
     json_decref(j);
     free(resp);
-    return client__status_err(status);
+    return code;
 }
 
 int
@@ -371,10 +353,8 @@ client_download(const char *server, const char *path,
 {
     if (bytes)
         *bytes = 0;
-    if (!server || !path || !sink) {
-        client__err(err, errlen, "invalid request");
-        return CAIRN_EINVAL;
-    }
+    if (!server || !path || !sink)
+        return errf(CAIRN_EINVAL, err, errlen, "invalid request");
     char *url;
     int urc = client__url(server, path, &url, err, errlen);
     if (urc != 0)
@@ -387,8 +367,7 @@ client_download(const char *server, const char *path,
     d.h = curl_easy_init();
     if (!d.h) {
         free(url);
-        client__err(err, errlen, "cannot initialise libcurl");
-        return CAIRN_ENOMEM;
+        return errf(CAIRN_ENOMEM, err, errlen, "cannot initialise libcurl");
     }
     char detail[CURL_ERROR_SIZE];
     detail[0] = '\0';
@@ -411,9 +390,9 @@ client_download(const char *server, const char *path,
     if (cc == CURLE_WRITE_ERROR && d.sink_rc) {
         rc = d.sink_rc;
     } else if (cc == CURLE_OPERATION_TIMEDOUT && d.status) {
-        client__err(err, errlen, "the download from the scheduler at %s stalled for %ld s",
-                    server, CLIENT_STALL_MS / 1000);
-        rc = CAIRN_ETIMEOUT;
+        rc = errf(CAIRN_ETIMEOUT, err, errlen,
+                  "the download from the scheduler at %s stalled for %ld s", server,
+                  CLIENT_STALL_MS / 1000);
     } else if (cc != CURLE_OK) {
         rc = client__curl_error(d.h, cc, &d.errbody, server, detail, err, errlen);
     } else {
@@ -423,13 +402,13 @@ client_download(const char *server, const char *path,
             json_t *j = d.errbody.sb.buf ? json_loads(d.errbody.sb.buf, 0, NULL) : NULL;
             const char *msg =
                 json_string_value(json_object_get(json_object_get(j, "error"), "message"));
-            if (msg && *msg)
-                client__err(err, errlen, "%s", msg);
-            else
-                client__err(err, errlen, "the scheduler at %s answered GET %s with HTTP status %ld",
-                            server, path, code);
-            json_decref(j);
             rc = client__status_err(code);
+            if (msg && *msg)
+                errf(rc, err, errlen, "%s", msg);
+            else
+                errf(rc, err, errlen, "the scheduler at %s answered GET %s with HTTP status %ld",
+                     server, path, code);
+            json_decref(j);
         }
     }
     if (bytes)

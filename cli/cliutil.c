@@ -1,7 +1,18 @@
-/* cliutil.c - helpers the `cairn` subcommands share (see cliutil.h). */
+/* cliutil.c - what several `cairn` commands share (see cliutil.h): numbers,
+ * the scheduler's API paths and answers, waiting on it through restarts,
+ * JSON fields, times, durations and sizes, and the printing of runs and
+ * their tasks (the runs table of `runs list` and `dags show`; the task
+ * table, errors, notes and metrics of `runs show`, `trigger --wait`,
+ * `clear` and `runs retry|cancel`).
+ *
+ * It owns no memory past a call but the SIGINT flag (cli_catch_sigint):
+ * results go into the caller's buffers, or are malloc'd for the caller to
+ * free where cliutil.h says so. Output goes to stdout, messages to stderr.
+ */
 #include "cliutil.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,34 +22,11 @@
 #include "cal.h"
 #include "client.h"
 #include "err.h"
+#include "opt.h"
+#include "table.h"
 #include "util.h"
 
 /* ---- arguments ---------------------------------------------------------- */
-
-int
-cli_opt_value(int argc, char **argv, int *i, const char *name, const char **val)
-{
-    const char *a = argv[*i];
-    size_t n = strlen(name);
-    if (strncmp(a, name, n) != 0)
-        return 0;
-    if (a[n] == '=') {
-        *val = a + n + 1;
-        return 1;
-    }
-    if (a[n] != '\0')
-        return 0;
-    if (*i + 1 >= argc)
-        return -1;
-    *val = argv[++*i];
-    return 1;
-}
-
-int
-cli_is_help(const char *a)
-{
-    return strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0;
-}
 
 int
 cli_parse_positive(const char *s, long *out)
@@ -50,13 +38,6 @@ cli_parse_positive(const char *s, long *out)
         return -1;
     *out = v;
     return 0;
-}
-
-int
-cli_usage_fail(const char *usage, const char *what, const char *arg)
-{
-    fprintf(stderr, "cairn: %s '%s'\n%s\n", what, arg, usage);
-    return 2;
 }
 
 /* ---- talking to the scheduler ------------------------------------------- */
@@ -239,4 +220,425 @@ cli_shell_quote(struct sb *sb, const char *s)
             sb_putc(sb, *s);
     }
     sb_putc(sb, '\'');
+}
+
+/* ---- durations, states, sizes -------------------------------------------- */
+
+/* Like cli_jtime, in milliseconds: keeps the fraction of a second the API
+ * gives ("...T09:22:50.123Z"). */
+static int
+cli_jtime_ms(const json_t *o, const char *key, int64_t *ms)
+{
+    int64_t secs, frac = 0;
+    if (!cli_jtime(o, key, &secs))
+        return 0;
+    const char *dot = strchr(cli_jstr(o, key), '.');
+    int digits = 0;
+    for (const char *p = dot ? dot + 1 : ""; *p >= '0' && *p <= '9' && digits < 3; p++, digits++)
+        frac = frac * 10 + (*p - '0');
+    while (dot && digits++ < 3)
+        frac *= 10;
+    *ms = secs * 1000 + frac;
+    return 1;
+}
+
+void
+cli_fmt_duration(int64_t ms, char *buf, size_t len)
+{
+    if (ms < 0)
+        ms = 0;
+    int64_t s = ms / 1000;
+    if (ms < 1000)
+        snprintf(buf, len, "%" PRId64 "ms", ms);
+    else if (s < 60)
+        snprintf(buf, len, "%" PRId64 ".%" PRId64 "s", s, (ms % 1000) / 100);
+    else if (s < 3600)
+        snprintf(buf, len, "%" PRId64 "m%02" PRId64 "s", s / 60, s % 60);
+    else if (s < 86400)
+        snprintf(buf, len, "%" PRId64 "h%02" PRId64 "m", s / 3600, (s % 3600) / 60);
+    else
+        snprintf(buf, len, "%" PRId64 "d%02" PRId64 "h", s / 86400, (s % 86400) / 3600);
+}
+
+/* A duration in whole seconds ("5s", "4m05s", ...), for clocks that tick
+ * while a command watches (elapsed time, "last seen ... ago"). */
+void
+cli_fmt_seconds(int64_t ms, char *buf, size_t len)
+{
+    if (ms < 60000)
+        snprintf(buf, len, "%" PRId64 "s", ms < 0 ? 0 : ms / 1000);
+    else
+        cli_fmt_duration(ms, buf, len);
+}
+
+/* Duration of a run or task: duration_ms when given, else ended - started,
+ * else (still going) now - started; "" when it has not started. */
+void
+cli_fmt_object_duration(const json_t *o, char *buf, size_t len)
+{
+    json_int_t ms;
+    int64_t start, end;
+    buf[0] = '\0';
+    if (cli_jint(o, "duration_ms", &ms)) {
+        cli_fmt_duration((int64_t)ms, buf, len);
+    } else if (cli_jtime_ms(o, "started_at", &start)) {
+        if (cli_jtime_ms(o, "ended_at", &end))
+            cli_fmt_duration(end - start, buf, len);
+        else
+            cli_fmt_duration(clock_wall_ms() - start, buf, len);
+    }
+}
+
+/* How an attempt ended, for the EXIT column: "timeout", "oom", "SIGKILL",
+ * the exit code, or "" if not known (yet). */
+static void
+cli_fmt_exit(const json_t *t, char *buf, size_t len)
+{
+    json_int_t v;
+    const json_t *sig = json_object_get(t, "signal");
+    buf[0] = '\0';
+    if (json_is_true(json_object_get(t, "timed_out"))) {
+        snprintf(buf, len, "timeout");
+    } else if (json_is_true(json_object_get(t, "oom_killed"))) {
+        snprintf(buf, len, "oom");
+    } else if (json_is_integer(sig)) {
+        const char *name = sigabbrev_np((int)json_integer_value(sig));
+        if (name)
+            snprintf(buf, len, "SIG%s", name);
+        else
+            snprintf(buf, len, "signal %" JSON_INTEGER_FORMAT, json_integer_value(sig));
+    } else if (json_is_string(sig)) {
+        snprintf(buf, len, "%s", json_string_value(sig));
+    } else if (cli_jint(t, "exit_code", &v)) {
+        snprintf(buf, len, "%" JSON_INTEGER_FORMAT, v);
+    }
+}
+
+/* The error of a task: its error text, else how it exited; "" if none. */
+void
+cli_fmt_task_error(const json_t *t, char *buf, size_t len)
+{
+    const char *e = cli_jstr(t, "error");
+    if (e && *e) {
+        snprintf(buf, len, "%s", e);
+        return;
+    }
+    char ex[64];
+    cli_fmt_exit(t, ex, sizeof(ex));
+    if (ex[0] >= '0' && ex[0] <= '9')
+        snprintf(buf, len, "exit code %s", ex);
+    else
+        snprintf(buf, len, "%s", ex);
+}
+
+/* First 12 characters of a version hash (or "" when null). */
+void
+cli_fmt_version(const json_t *o, const char *key, char *buf, size_t len)
+{
+    const char *v = cli_jstr(o, key);
+    snprintf(buf, len, "%.12s", v ? v : "");
+}
+
+/* "1.2 MiB", "340 B" */
+void
+cli_fmt_size(int64_t n, char *buf, size_t len)
+{
+    static const char *const units[] = {"KiB", "MiB", "GiB", "TiB"};
+    if (n < 1024) {
+        snprintf(buf, len, "%" PRId64 " B", n);
+        return;
+    }
+    double v = (double)n;
+    int u = -1;
+    while (v >= 1024 && u < 3) {
+        v /= 1024;
+        u++;
+    }
+    snprintf(buf, len, v < 10 ? "%.1f %s" : "%.0f %s", v, units[u]);
+}
+
+void
+cli_cell_state(struct table *t, const char *state)
+{
+    table_cell_color(t, state, table_state_color(state));
+}
+
+/* A task's state; "success (cached)" when it reused an earlier attempt. */
+static void
+cli_cell_task_state(struct table *t, const json_t *task)
+{
+    const char *st = cli_jstr(task, "state");
+    if (st && !strcmp(st, "success") && json_is_true(json_object_get(task, "cached")))
+        table_cell_color(t, "success (cached)", table_state_color(st));
+    else
+        cli_cell_state(t, st);
+}
+
+int
+cli_task_ended(const char *s)
+{
+    return s && (!strcmp(s, "success") || !strcmp(s, "failed") || !strcmp(s, "upstream_failed") ||
+                 !strcmp(s, "skipped") || !strcmp(s, "cancelled"));
+}
+
+/* ---- runs and their tasks (runs show, trigger --wait, clear) ------------- */
+
+void
+cli_print_header_line(const char *key, const char *value)
+{
+    printf("%-14s%s\n", key, value && *value ? value : "-");
+}
+
+int
+cli_runs_list(const char *server, const char *dag, const char *state, const char *limit, int json)
+{
+    struct sb path;
+    json_t *resp;
+    sb_init(&path);
+    sb_puts(&path, "/api/v1/runs");
+    cli_query_add(&path, "dag", dag);
+    cli_query_add(&path, "state", state);
+    cli_query_add(&path, "limit", limit);
+    int rc = cli_api_get(server, path.buf, &resp);
+    sb_free(&path);
+    if (rc != 0)
+        return 1;
+    if (json) {
+        cli_print_json(resp);
+        json_decref(resp);
+        return 0;
+    }
+    struct table *t = table_new();
+    table_add_column(t, "RUN ID", TABLE_LEFT);
+    table_add_column(t, "DAG", TABLE_LEFT);
+    table_add_column(t, "STATE", TABLE_LEFT);
+    table_add_column(t, "LOGICAL DATE", TABLE_LEFT);
+    table_add_column(t, "STARTED", TABLE_LEFT);
+    table_add_column(t, "ENDED", TABLE_LEFT);
+    table_add_column(t, "DURATION", TABLE_RIGHT);
+    const json_t *runs = json_object_get(resp, "runs");
+    for (size_t i = 0; i < json_array_size(runs); i++) {
+        const json_t *r = json_array_get(runs, i);
+        char started[32], ended[32], dur[32];
+        int64_t start = 0;
+        cli_jtime(r, "started_at", &start);
+        cli_fmt_field_time(r, "started_at", 0, started, sizeof(started));
+        cli_fmt_field_time(r, "ended_at", start, ended, sizeof(ended));
+        cli_fmt_object_duration(r, dur, sizeof(dur));
+        table_add_row(t);
+        table_cell(t, cli_jstr(r, "run_id"));
+        table_cell(t, cli_jstr(r, "dag"));
+        cli_cell_state(t, cli_jstr(r, "state"));
+        table_cell(t, cli_jstr(r, "logical_date"));
+        table_cell(t, started);
+        table_cell(t, ended);
+        table_cell(t, dur);
+    }
+    table_print(t, stdout, table_use_color(stdout));
+    table_free(t);
+    json_decref(resp);
+    return 0;
+}
+
+void
+cli_print_task_table(const json_t *run, int color)
+{
+    struct table *t = table_new();
+    table_add_column(t, "TASK", TABLE_LEFT);
+    table_add_column(t, "STATE", TABLE_LEFT);
+    table_add_column(t, "ATTEMPTS", TABLE_RIGHT);
+    table_add_column(t, "WORKER", TABLE_LEFT);
+    table_add_column(t, "STARTED", TABLE_LEFT);
+    table_add_column(t, "ENDED", TABLE_LEFT);
+    table_add_column(t, "DURATION", TABLE_RIGHT);
+    table_add_column(t, "EXIT", TABLE_RIGHT);
+    const json_t *tasks = json_object_get(run, "tasks");
+    for (size_t i = 0; i < json_array_size(tasks); i++) {
+        const json_t *task = json_array_get(tasks, i);
+        char started[32], ended[32], dur[32], ex[64];
+        int64_t start = 0;
+        json_int_t att = 0, max = 0;
+        cli_jtime(task, "started_at", &start);
+        cli_fmt_field_time(task, "started_at", 0, started, sizeof(started));
+        cli_fmt_field_time(task, "ended_at", start, ended, sizeof(ended));
+        cli_fmt_object_duration(task, dur, sizeof(dur));
+        cli_fmt_exit(task, ex, sizeof(ex));
+        table_add_row(t);
+        table_cell(t, cli_jstr(task, "task"));
+        cli_cell_task_state(t, task);
+        cli_jint(task, "attempts", &att);
+        if (cli_jint(task, "max_attempts", &max) && max > 0)
+            table_cellf(t, "%" JSON_INTEGER_FORMAT "/%" JSON_INTEGER_FORMAT, att, max);
+        else
+            table_cellf(t, "%" JSON_INTEGER_FORMAT, att);
+        table_cell(t, cli_jstr(task, "worker"));
+        table_cell(t, started);
+        table_cell(t, ended);
+        table_cell(t, dur);
+        table_cell_color(t, ex, strcmp(ex, "0") != 0 ? "31" : NULL);
+    }
+    table_print(t, stdout, color);
+    table_free(t);
+}
+
+/* Print each multi-line text indented under its first line. */
+static void
+cli_print_indented(const char *text, const char *indent)
+{
+    for (const char *p = text; *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t n = nl ? (size_t)(nl - p) : strlen(p);
+        if (p != text)
+            fputs(indent, stdout);
+        fwrite(p, 1, n, stdout);
+        putchar('\n');
+        p += n + (nl ? 1 : 0);
+    }
+}
+
+/* Why tasks failed, are retrying or were skipped, below the task table. */
+void
+cli_print_task_errors(const json_t *run, int color)
+{
+    int first = 1;
+    const json_t *tasks = json_object_get(run, "tasks");
+    for (size_t i = 0; i < json_array_size(tasks); i++) {
+        const json_t *task = json_array_get(tasks, i);
+        const char *state = cli_jstr(task, "state");
+        if (!state || (strcmp(state, "failed") && strcmp(state, "up_for_retry") &&
+                       strcmp(state, "upstream_failed") && strcmp(state, "skipped") &&
+                       strcmp(state, "cancelled")))
+            continue;
+        char err[2048], retry[32];
+        cli_fmt_task_error(task, err, sizeof(err));
+        if (!err[0])
+            continue;
+        if (first)
+            putchar('\n');
+        first = 0;
+        json_int_t att = 0, max = 0;
+        cli_jint(task, "attempts", &att);
+        cli_jint(task, "max_attempts", &max);
+        table_put_color(stdout, cli_jstr(task, "task") ? cli_jstr(task, "task") : "?",
+                        table_state_color(state), color);
+        if (att > 0 && max > 0)
+            printf(" (attempt %" JSON_INTEGER_FORMAT " of %" JSON_INTEGER_FORMAT, att, max);
+        else if (att > 0)
+            printf(" (attempt %" JSON_INTEGER_FORMAT, att);
+        cli_fmt_field_time(task, "next_retry_at", clock_wall_ms() / 1000, retry, sizeof(retry));
+        if (!strcmp(state, "up_for_retry") && retry[0])
+            printf("%sretry at %s", att > 0 ? "; " : " (", retry);
+        if (att > 0 || (!strcmp(state, "up_for_retry") && retry[0]))
+            putchar(')');
+        fputs(": ", stdout);
+        cli_print_indented(err, "    ");
+    }
+}
+
+/* Where cached tasks came from and where tasks published, below the task
+ * table. */
+void
+cli_print_task_notes(const json_t *run)
+{
+    int first = 1;
+    const json_t *tasks = json_object_get(run, "tasks");
+    for (size_t i = 0; i < json_array_size(tasks); i++) {
+        const json_t *task = json_array_get(tasks, i);
+        const json_t *from = json_object_get(task, "cached_from");
+        const json_t *pub = json_object_get(task, "published");
+        const char *name = cli_jstr(task, "task") ? cli_jstr(task, "task") : "?";
+        if (!json_is_object(from) && !json_is_object(pub))
+            continue;
+        if (first)
+            putchar('\n');
+        first = 0;
+        if (json_is_object(from)) {
+            json_int_t att = 0;
+            cli_jint(from, "attempt", &att);
+            printf("%s: cached from run %s (attempt %" JSON_INTEGER_FORMAT "); it did not run\n",
+                   name, cli_jstr(from, "run_id") ? cli_jstr(from, "run_id") : "?", att);
+        }
+        if (json_is_object(pub))
+            printf("%s: published to %s (%s points there)\n", name,
+                   cli_jstr(pub, "path") ? cli_jstr(pub, "path") : "?",
+                   cli_jstr(pub, "latest") ? cli_jstr(pub, "latest") : "latest");
+    }
+}
+
+/* Metrics that tasks stored, one line a task: "evaluate  accuracy=0.9556 f1=0.95". */
+void
+cli_print_task_metrics(const json_t *run)
+{
+    const json_t *tasks = json_object_get(run, "tasks");
+    int first = 1;
+    size_t width = 0;
+    for (size_t i = 0; i < json_array_size(tasks); i++) {
+        const json_t *task = json_array_get(tasks, i);
+        if (json_object_size(json_object_get(task, "metrics")) && cli_jstr(task, "task") &&
+            strlen(cli_jstr(task, "task")) > width)
+            width = strlen(cli_jstr(task, "task"));
+    }
+    for (size_t i = 0; i < json_array_size(tasks); i++) {
+        const json_t *task = json_array_get(tasks, i);
+        json_t *m = json_object_get(task, "metrics");
+        if (!json_object_size(m))
+            continue;
+        if (first)
+            printf("\nmetrics:\n");
+        first = 0;
+        printf("  %-*s", (int)width, cli_jstr(task, "task") ? cli_jstr(task, "task") : "?");
+        const char *k;
+        json_t *v;
+        json_object_foreach(m, k, v) printf("  %s=%.6g", k, json_number_value(v));
+        putchar('\n');
+    }
+}
+
+/* ---- arguments shared by several commands -------------------------------- */
+
+/* --param NAME=VALUE into params; 0, or 2 after printing cmd's usage. */
+int
+cli_param_add(json_t *params, const char *v, const struct opt_cmd *cmd)
+{
+    const char *eq = strchr(v, '=');
+    if (!eq || eq == v)
+        return opt_fail(cmd, "--param takes NAME=VALUE, not", v);
+    char *key = xstrndup(v, (size_t)(eq - v));
+    json_t *jv = json_string(eq + 1);
+    int bad = !jv || json_object_set_new(params, key, jv) != 0;
+    free(key);
+    if (bad)
+        return opt_fail(cmd, "--param is not valid UTF-8:", v);
+    return 0;
+}
+
+/* Split "TASK/NAME" into its parts (pointers into a copy the caller frees
+ * through *copy); -1 if it is not of that form. */
+int
+cli_split_task_name(const char *arg, char **copy, const char **task, const char **name)
+{
+    const char *slash = strchr(arg, '/');
+    if (!slash || slash == arg || !slash[1] || strchr(slash + 1, '/'))
+        return -1;
+    *copy = xstrdup(arg);
+    (*copy)[slash - arg] = '\0';
+    *task = *copy;
+    *name = *copy + (slash - arg) + 1;
+    return 0;
+}
+
+/* "/api/v1/runs/RUN/artifacts/TASK/NAME" + tail, encoded, + "?dag=D". */
+char *
+cli_artifact_path(const char *run, const char *task, const char *name, const char *tail,
+                  const char *dag)
+{
+    struct sb sb;
+    sb_init(&sb);
+    char *et = client_urlencode(task), *en = client_urlencode(name);
+    char *at = xasprintf("/artifacts/%s/%s%s", et, en, tail ? tail : "");
+    free(et);
+    free(en);
+    cli_run_path(&sb, run, at, dag);
+    free(at);
+    return sb_take(&sb);
 }

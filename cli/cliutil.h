@@ -1,9 +1,15 @@
-/* cliutil.h - helpers the `cairn` subcommands share (prefix: cli_):
- * argument parsing, talking to the scheduler's JSON API, waiting on it,
- * reading JSON fields and formatting times.
+/* cliutil.h - what several `cairn` commands share (prefix: cli_): numbers,
+ * talking to the scheduler's JSON API and waiting on it, reading JSON fields,
+ * formatting times, durations and sizes, and printing runs and their tasks
+ * (the runs table, and the task table with the errors, notes and metrics
+ * below it, that `runs show` and `trigger --wait` print alike).
+ *
+ * Times are printed in the local time zone (TZ); durations as 850ms, 12.3s,
+ * 4m05s, 2h03m, 3d04h; sizes as 340 B, 1.2 MiB.
  *
  * For a single-threaded command-line program: messages go to stderr with a
  * "cairn: " prefix, output to stdout; allocation failures abort (util.h).
+ * Pointers passed in are borrowed for the call.
  */
 #ifndef CAIRN_CLIUTIL_H
 #define CAIRN_CLIUTIL_H
@@ -13,26 +19,15 @@
 
 #include <jansson.h>
 
+struct opt_cmd;
 struct sb;
+struct table;
 
 /* ---- arguments ---------------------------------------------------------- */
-
-/* Match argv[*i] against the option name, given as "NAME VALUE" or
- * "NAME=VALUE". Returns 1 with *val set (borrowed from argv; *i moved past a
- * separate value), 0 if argv[*i] is something else (*val untouched), -1 if
- * the value is missing. */
-int cli_opt_value(int argc, char **argv, int *i, const char *name, const char **val);
-
-/* Whether a is "-h" or "--help". */
-int cli_is_help(const char *a);
 
 /* Parse s as a positive decimal integer (the whole string). Returns 0 with
  * *out set, -1 (*out untouched) if s is not one. */
 int cli_parse_positive(const char *s, long *out);
-
-/* Print "cairn: WHAT 'ARG'" and the usage text to stderr; returns 2 (the
- * usage-error exit code) for chaining. */
-int cli_usage_fail(const char *usage, const char *what, const char *arg);
 
 /* ---- talking to the scheduler ------------------------------------------- */
 
@@ -74,6 +69,9 @@ void cli_sleep_until(int64_t since, int64_t ms);
 /* Whether a failed call (its error code) may succeed if repeated: the
  * scheduler unreachable (restarting) or slow, CAIRN_ENET or CAIRN_ETIMEOUT. */
 int cli_is_transient(int rc);
+
+/* How often trigger --wait and logs --follow ask the scheduler. */
+#define CLI_POLL_INTERVAL_MS 200
 
 /* How long a loop polling the scheduler waits before asking again after a
  * transient failure, and how long such failures may go on before it gives
@@ -124,5 +122,80 @@ void cli_fmt_field_time(const json_t *o, const char *key, int64_t ref, char *buf
 /* Append s to sb quoted the way a POSIX shell would read it back as one
  * word: as it is when it is only safe characters, else in single quotes. */
 void cli_shell_quote(struct sb *sb, const char *s);
+
+/* ---- durations, states, sizes ------------------------------------------ */
+
+/* ms as "850ms", "12.3s", "4m05s", "2h03m" or "3d04h" (0 if negative). */
+void cli_fmt_duration(int64_t ms, char *buf, size_t len);
+
+/* ms in whole seconds below a minute ("5s"), else as cli_fmt_duration: for
+ * clocks that tick while a command watches (elapsed, "last seen ... ago"). */
+void cli_fmt_seconds(int64_t ms, char *buf, size_t len);
+
+/* How long a run or task (o) took: its duration_ms when given, else
+ * ended_at - started_at, else (still going) now - started_at; "" when it has
+ * not started. */
+void cli_fmt_object_duration(const json_t *o, char *buf, size_t len);
+
+/* A task's error for people: its error text, else how its attempt ended
+ * ("exit code 1", "timeout", "oom", "SIGKILL"); "" if none. */
+void cli_fmt_task_error(const json_t *task, char *buf, size_t len);
+
+/* The first 12 characters of the version hash o[key]; "" when null. */
+void cli_fmt_version(const json_t *o, const char *key, char *buf, size_t len);
+
+/* n bytes as "340 B", "1.2 MiB", "12 GiB". */
+void cli_fmt_size(int64_t n, char *buf, size_t len);
+
+/* A table cell with a run, task or worker state, in its color. */
+void cli_cell_state(struct table *t, const char *state);
+
+/* Whether a task state is one it does not leave (success, failed,
+ * upstream_failed, skipped, cancelled). */
+int cli_task_ended(const char *state);
+
+/* ---- runs and their tasks ----------------------------------------------- */
+
+/* "key           value" (the key padded to 14), "-" for a NULL or empty
+ * value: the header lines of `runs show`, `dags show` and `backfill show`. */
+void cli_print_header_line(const char *key, const char *value);
+
+/* GET the runs (of dag, in state, at most limit; each may be NULL) and print
+ * them as a table, or as the API's JSON. Returns the exit code: 0, or 1
+ * after printing the error. */
+int cli_runs_list(const char *server, const char *dag, const char *state, const char *limit,
+                  int json);
+
+/* The task table of a run object: state, attempts, worker, start, end,
+ * duration and how the last attempt ended, per task. */
+void cli_print_task_table(const json_t *run, int color);
+
+/* Below the task table: why tasks failed, are retrying or were skipped. */
+void cli_print_task_errors(const json_t *run, int color);
+
+/* Below the task table: where cached tasks came from, where tasks
+ * published. */
+void cli_print_task_notes(const json_t *run);
+
+/* Below the task table: "metrics:" and one line per task that stored some
+ * ("evaluate  accuracy=0.9556  f1=0.95"). */
+void cli_print_task_metrics(const json_t *run);
+
+/* ---- arguments shared by several commands ------------------------------- */
+
+/* Add "--param NAME=VALUE" (v) to the JSON object params. Returns 0, or 2
+ * after printing the problem and cmd's usage (opt_fail). */
+int cli_param_add(json_t *params, const char *v, const struct opt_cmd *cmd);
+
+/* Split "TASK/NAME": 0 with *copy a malloc'd copy of arg the caller frees
+ * and *task, *name pointing into it; -1 (nothing set) if arg is not of that
+ * form. */
+int cli_split_task_name(const char *arg, char **copy, const char **task, const char **name);
+
+/* "/api/v1/runs/RUN/artifacts/TASK/NAME" + tail (as it is; may be NULL) +
+ * "?dag=DAG" (when dag is not NULL), each part encoded; malloc'd, the
+ * caller frees it. */
+char *cli_artifact_path(const char *run, const char *task, const char *name, const char *tail,
+                        const char *dag);
 
 #endif

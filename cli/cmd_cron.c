@@ -1,5 +1,11 @@
-/* cmd_cron.c - `cairn cron next|prev EXPR`: show when a schedule fires. */
-#include <stdbool.h>
+/* cmd_cron.c - `cairn cron next|prev EXPR`: when a schedule fires, offline
+ * (common/cron.c and common/tz.c; the syntax is docs/cron.md).
+ *
+ * It owns the option tables of cron next and cron prev and the message for a
+ * bad expression, with a caret under the column cron_parse names. Exit codes:
+ * 0 printed, 1 a bad expression or zone, or no fire time within 5 years, 2 a
+ * usage error (a bad TIME or -n too).
+ */
 #include <stdio.h>
 #include <string.h>
 
@@ -8,27 +14,12 @@
 #include "cliutil.h"
 #include "cron.h"
 #include "err.h"
+#include "opt.h"
 #include "tz.h"
 #include "util.h"
 
 #define CRON_CLI_DEFAULT_N 5
 #define CRON_CLI_MAX_N 100000
-
-static const char cron_cli_usage[] =
-    "usage: cairn cron next EXPR [--tz ZONE] [--after TIME] [-n N]\n"
-    "       cairn cron prev EXPR [--tz ZONE] [--before TIME] [-n N]\n"
-    "\n"
-    "Print the next (or previous) N fire times of a cron expression, one per\n"
-    "line, in ISO 8601 with the zone's UTC offset.\n"
-    "\n"
-    "  --tz ZONE       IANA zone the schedule runs in (default UTC)\n"
-    "  --after TIME    start after TIME (next; default now)\n"
-    "  --before TIME   start before TIME (prev; default now)\n"
-    "  -n N            how many times to print (default 5)\n"
-    "\n"
-    "TIME is YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS] (wall clock in ZONE), or either\n"
-    "followed by Z or +HH:MM / -HH:MM for an absolute instant.\n"
-    "See docs/cron.md for the syntax and the daylight saving time policy.\n";
 
 /* Echo the expression and put a caret under column col. */
 static void
@@ -45,62 +36,94 @@ cron_cli_caret(const char *expr, int col)
     fputs("^\n", stderr);
 }
 
-int
-cmd_cron(int argc, char **argv)
+struct cron_cli_args {
+    const char *zone, *when, *count;
+};
+
+#define CRON_CLI_TIME_HELP                                                                         \
+    "TIME is YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS] (wall clock in ZONE), or either\n"                  \
+    "followed by Z or +HH:MM / -HH:MM for an absolute instant.\n"                                  \
+    "See docs/cron.md for the syntax and the daylight saving time policy."
+
+static const struct opt cron_cli_next_opts[] = {
+    OPT_STR("--after", NULL, "TIME", struct cron_cli_args, when, "start after TIME (default: now)"),
+    OPT_STR("-n", "--count", "N", struct cron_cli_args, count,
+            "how many times to print (default 5)"),
+    OPT_STR("--tz", NULL, "ZONE", struct cron_cli_args, zone,
+            "the IANA zone the schedule runs in (default UTC)"),
+};
+
+static const struct opt cron_cli_prev_opts[] = {
+    OPT_STR("--before", NULL, "TIME", struct cron_cli_args, when,
+            "start before TIME (default: now)"),
+    OPT_STR("-n", "--count", "N", struct cron_cli_args, count,
+            "how many times to print (default 5)"),
+    OPT_STR("--tz", NULL, "ZONE", struct cron_cli_args, zone,
+            "the IANA zone the schedule runs in (default UTC)"),
+};
+
+static const struct opt_cmd cron_cli_next_cmd, cron_cli_prev_cmd;
+static const struct opt_cmd *const cron_cli_family[] = {&cron_cli_next_cmd, &cron_cli_prev_cmd,
+                                                        NULL};
+
+static const struct opt_cmd cron_cli_next_cmd = {
+    .name = "cron next",
+    .args = "EXPR",
+    .max_args = 1,
+    .extra_hint = " (quote the expression)",
+    .about = "Print the next N fire times of a cron expression, one per line, in ISO 8601\n"
+             "with the zone's UTC offset.\n\n" CRON_CLI_TIME_HELP,
+    OPT_TABLE(cron_cli_next_opts),
+    .family = cron_cli_family,
+};
+
+static const struct opt_cmd cron_cli_prev_cmd = {
+    .name = "cron prev",
+    .args = "EXPR",
+    .max_args = 1,
+    .extra_hint = " (quote the expression)",
+    .about = "Print the previous N fire times of a cron expression, newest first, one per\n"
+             "line, in ISO 8601 with the zone's UTC offset.\n\n" CRON_CLI_TIME_HELP,
+    OPT_TABLE(cron_cli_prev_opts),
+    .family = cron_cli_family,
+};
+
+static int cron_cli_run(int argc, char **argv);
+
+static const struct opt_sub cron_cli_subs[] = {
+    {"next", &cron_cli_next_cmd, cron_cli_run},
+    {"prev", &cron_cli_prev_cmd, cron_cli_run},
+};
+
+static const struct opt_group cron_cli_group = {
+    .name = "cron",
+    .about = "Print the next (or previous) N fire times of a cron expression, one per\n"
+             "line, in ISO 8601 with the zone's UTC offset.\n\n" CRON_CLI_TIME_HELP,
+    OPT_SUBS(cron_cli_subs),
+};
+
+static int
+cron_cli_main(int argc, char **argv)
 {
-    const char *expr = NULL, *zone = NULL, *when = NULL, *count = NULL;
-    bool opts_done = false;
-    int backward;
+    return opt_dispatch(&cron_cli_group, argc, argv);
+}
 
-    if (argc < 2) {
-        cli_usage_error("cron: missing subcommand (next or prev)");
-        fputs(cron_cli_usage, stderr);
-        return 2;
-    }
-    if (cli_is_help(argv[1]) || strcmp(argv[1], "help") == 0) {
-        fputs(cron_cli_usage, stdout);
-        return 0;
-    }
-    if (strcmp(argv[1], "next") == 0)
-        backward = 0;
-    else if (strcmp(argv[1], "prev") == 0)
-        backward = 1;
-    else
-        return cli_usage_error("cron: unknown subcommand '%s' (expected next or prev)", argv[1]);
+const struct cli_command cmd_cron = {"cron", cron_cli_main, NULL, &cron_cli_group};
 
+/* cron next|prev EXPR; argv[0] says which. */
+static int
+cron_cli_run(int argc, char **argv)
+{
+    int backward = strcmp(argv[0], "prev") == 0;
+    const struct opt_cmd *cmd = backward ? &cron_cli_prev_cmd : &cron_cli_next_cmd;
+    struct cron_cli_args a = {0};
+    int nargs, prc = opt_parse(cmd, argc, argv, &a, &nargs);
+    if (prc != OPT_GO)
+        return prc;
+    if (nargs == 0)
+        return opt_fail(cmd, "missing cron expression", NULL);
+    const char *expr = argv[1], *zone = a.zone, *when = a.when, *count = a.count;
     const char *when_opt = backward ? "--before" : "--after";
-    for (int i = 2; i < argc; i++) {
-        const char *a = argv[i];
-        int r;
-        if (!opts_done && a[0] == '-' && a[1] != '\0') {
-            if (strcmp(a, "--") == 0) {
-                opts_done = true;
-            } else if (cli_is_help(a)) {
-                fputs(cron_cli_usage, stdout);
-                return 0;
-            } else if ((r = cli_opt_value(argc, argv, &i, "--tz", &zone)) != 0 ||
-                       (r = cli_opt_value(argc, argv, &i, when_opt, &when)) != 0 ||
-                       (r = cli_opt_value(argc, argv, &i, "--count", &count)) != 0 ||
-                       (r = cli_opt_value(argc, argv, &i, "-n", &count)) != 0) {
-                if (r < 0)
-                    return cli_usage_error("cron: option %s needs a value", a);
-            } else {
-                cli_usage_error("cron %s: unknown option '%s'", argv[1], a);
-                fputs(cron_cli_usage, stderr);
-                return 2;
-            }
-            continue;
-        }
-        if (expr)
-            return cli_usage_error("cron %s: unexpected argument '%s' (quote the expression)",
-                                   argv[1], a);
-        expr = a;
-    }
-    if (!expr) {
-        cli_usage_error("cron %s: missing cron expression", argv[1]);
-        fputs(cron_cli_usage, stderr);
-        return 2;
-    }
 
     long n = CRON_CLI_DEFAULT_N;
     if (count && (cli_parse_positive(count, &n) != 0 || n > CRON_CLI_MAX_N))

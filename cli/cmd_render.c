@@ -1,5 +1,11 @@
-/* cairn render FILE [--date D] [--param k=v]... [--json]: show what each task
- * would run for a logical date, templates rendered. Offline. */
+/* cmd_render.c - `cairn render FILE`: what each task of a DAG file would run
+ * for a logical date, templates rendered (common/tmpl.c), offline.
+ *
+ * It owns the render option table and the parameter overrides (--param) it
+ * builds for the run context. Exit codes: 0 rendered, 1 the file does not
+ * load, a parameter is not the DAG's or a task does not render, 2 a usage
+ * error (a bad --date too).
+ */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,51 +17,62 @@
 #include "cliutil.h"
 #include "dag.h"
 #include "diag.h"
+#include "opt.h"
 #include "tz.h"
 #include "util.h"
 
-int
-cmd_render(int argc, char **argv)
+struct render_args {
+    const char *date, *run_id;
+    struct opt_list params;
+    int json;
+};
+
+static const struct opt render_opts[] = {
+    OPT_STR("--date", NULL, "D", struct render_args, date,
+            "the logical date: YYYY-MM-DD (that day's first schedule tick) or a timestamp "
+            "(default: today)"),
+    OPT_FLAG("--json", NULL, struct render_args, json,
+             "print the run's dates and each task's command and env as JSON"),
+    OPT_LIST("--param", NULL, "NAME=VALUE", struct render_args, params,
+             "override a parameter of the DAG, as trigger --param does (repeatable)"),
+    OPT_STR("--run-id", NULL, "ID", struct render_args, run_id,
+            "the run id templates see (default: scheduled__ or manual__ and the date)"),
+};
+
+static const struct opt_cmd render_cmd = {
+    .name = "render",
+    .args = "FILE",
+    .max_args = 1,
+    .about = "Print each task's command and env as they would run for logical date D\n"
+             "(YYYY-MM-DD: that day's first schedule tick; or a timestamp), offline.",
+    OPT_TABLE(render_opts),
+};
+
+static int
+render_main(int argc, char **argv)
 {
-    const char *file = NULL, *date = NULL, *run_id = NULL;
+    struct render_args a = {0};
     struct dag_kv *ov = NULL;
     size_t nov = 0;
-    int json = 0, rc = 0;
-
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--date") && i + 1 < argc) {
-            date = argv[++i];
-        } else if (!strcmp(argv[i], "--run-id") && i + 1 < argc) {
-            run_id = argv[++i];
-        } else if (!strcmp(argv[i], "--param") && i + 1 < argc) {
-            const char *kv = argv[++i], *eq = strchr(kv, '=');
-            if (!eq || eq == kv) {
-                rc = cli_usage_error("render: --param takes NAME=VALUE, got '%s'", kv);
-                goto out;
-            }
-            ov = xrealloc(ov, (nov + 1) * sizeof(*ov));
-            ov[nov].key = xstrndup(kv, (size_t)(eq - kv));
-            ov[nov].value = xstrdup(eq + 1);
-            nov++;
-        } else if (!strcmp(argv[i], "--json")) {
-            json = 1;
-        } else if (cli_is_help(argv[i])) {
-            puts("usage: cairn render FILE [--date D] [--param NAME=VALUE]... [--json]\n"
-                 "Print each task's command and env as they would run for logical date D\n"
-                 "(YYYY-MM-DD: that day's first schedule tick; or a timestamp).");
-            goto out;
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            rc = cli_usage_error("render: unknown option or missing value '%s'", argv[i]);
-            goto out;
-        } else if (!file) {
-            file = argv[i];
-        } else {
-            rc = cli_usage_error("render: one FILE only");
+    int nargs, rc = opt_parse(&render_cmd, argc, argv, &a, &nargs);
+    if (rc != OPT_GO)
+        return rc;
+    const char *file = nargs ? argv[1] : NULL, *date = a.date, *run_id = a.run_id;
+    int json = a.json;
+    rc = 0;
+    for (size_t i = 0; i < a.params.n; i++) {
+        const char *kv = a.params.v[i], *eq = strchr(kv, '=');
+        if (!eq || eq == kv) {
+            rc = cli_usage_error("render: --param takes NAME=VALUE, got '%s'", kv);
             goto out;
         }
+        ov = xrealloc(ov, (nov + 1) * sizeof(*ov));
+        ov[nov].key = xstrndup(kv, (size_t)(eq - kv));
+        ov[nov].value = xstrdup(eq + 1);
+        nov++;
     }
-    if (!file) {
-        rc = cli_usage_error("render: missing FILE");
+    if (nargs == 0) {
+        rc = opt_fail(&render_cmd, "missing FILE", NULL);
         goto out;
     }
 
@@ -166,5 +183,8 @@ out:
         free(ov[i].value);
     }
     free(ov);
+    opt_list_free(&a.params);
     return rc;
 }
+
+const struct cli_command cmd_render = {"render", render_main, &render_cmd, NULL};

@@ -1,5 +1,12 @@
-/* cairn standalone: a scheduler and one worker in the foreground, the way a
- * laptop user starts. Ctrl-C (or SIGTERM) stops both gracefully. */
+/* cmd_standalone.c - `cairn standalone`: a scheduler and one worker in the
+ * foreground, the way a laptop user starts.
+ *
+ * It owns the two child processes: it finds the daemons next to this binary
+ * (else on PATH), starts both, and on SIGINT or SIGTERM stops the worker
+ * first, so its last results reach the scheduler, then the scheduler; when
+ * either exits the other is stopped. Exit codes: 0 both ended cleanly, 1 one
+ * did not (or the DAG folder cannot be read), 2 a usage error.
+ */
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -12,6 +19,7 @@
 #include "cli.h"
 #include "cliutil.h"
 #include "fs.h"
+#include "opt.h"
 #include "util.h"
 
 static volatile sig_atomic_t stop_signal;
@@ -62,38 +70,49 @@ spawn(char **argv)
     return pid;
 }
 
-int
-cmd_standalone(int argc, char **argv)
+struct standalone_args {
+    const char *dags, *data, *http, *listen, *slots, *isolation;
+};
+
+static const struct opt standalone_opts[] = {
+    OPT_STR("--dags", NULL, "DIR", struct standalone_args, dags,
+            "the DAG folder the scheduler loads (default: dags)"),
+    OPT_STR("--data", NULL, "DIR", struct standalone_args, data,
+            "where both keep their state: DIR/scheduler and DIR/worker (default: .cairn)"),
+    OPT_STR("--http", NULL, "HOST:PORT", struct standalone_args, http,
+            "where the API and the web UI listen (default: 127.0.0.1:7780)"),
+    OPT_STR("--isolation", NULL, "runc|none", struct standalone_args, isolation,
+            "how the worker runs tasks: in runc containers, or as plain processes (default: "
+            "runc)"),
+    OPT_STR("--listen", NULL, "NNG_URL", struct standalone_args, listen,
+            "where the scheduler listens for its worker (default: tcp://127.0.0.1:7781)"),
+    OPT_STR("--slots", NULL, "N", struct standalone_args, slots,
+            "how many tasks the worker runs at once (default: the number of CPUs)"),
+};
+
+static const struct opt_cmd standalone_cmd = {
+    .name = "standalone",
+    .max_args = 0,
+    .about = "Run a scheduler and one worker in the foreground (defaults: --dags dags,\n"
+             "--data .cairn, the API and UI on 127.0.0.1:7780). Ctrl-C stops both.",
+    OPT_TABLE(standalone_opts),
+};
+
+static int
+standalone_main(int argc, char **argv)
 {
-    const char *dags = "dags", *data = ".cairn", *http = "127.0.0.1:7780",
-               *listen = "tcp://127.0.0.1:7781", *slots = NULL, *isolation = "runc";
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (cli_is_help(a)) {
-            puts("usage: cairn standalone [--dags DIR] [--data DIR] [--http HOST:PORT]\n"
-                 "                        [--listen NNG_URL] [--slots N] [--isolation runc|none]\n"
-                 "Run a scheduler and one worker in the foreground (defaults: --dags dags,\n"
-                 "--data .cairn, the API and UI on 127.0.0.1:7780). Ctrl-C stops both.");
-            return 0;
-        }
-        if (!v)
-            return cli_usage_error("standalone: %s needs a value", a);
-        if (!strcmp(a, "--dags"))
-            dags = v;
-        else if (!strcmp(a, "--data"))
-            data = v;
-        else if (!strcmp(a, "--http"))
-            http = v;
-        else if (!strcmp(a, "--listen"))
-            listen = v;
-        else if (!strcmp(a, "--slots"))
-            slots = v;
-        else if (!strcmp(a, "--isolation"))
-            isolation = v;
-        else
-            return cli_usage_error("standalone: unknown option '%s'", a);
-        i++;
-    }
+    struct standalone_args a = {
+        .dags = "dags",
+        .data = ".cairn",
+        .http = "127.0.0.1:7780",
+        .listen = "tcp://127.0.0.1:7781",
+        .isolation = "runc",
+    };
+    int nargs, rc = opt_parse(&standalone_cmd, argc, argv, &a, &nargs);
+    if (rc != OPT_GO)
+        return rc;
+    const char *dags = a.dags, *data = a.data, *http = a.http, *listen = a.listen, *slots = a.slots,
+               *isolation = a.isolation;
     if (access(dags, R_OK) != 0) {
         fprintf(stderr, "cairn: standalone: cannot read the DAG folder '%s': %s\n", dags,
                 strerror(errno));
@@ -118,7 +137,8 @@ cmd_standalone(int argc, char **argv)
     fprintf(stderr, "cairn: standalone: scheduler (pid %d) and worker (pid %d); API and UI on "
                     "http://%s/ ; Ctrl-C stops both\n",
             (int)sp, (int)wp, http);
-    int rc = 0, alive = (sp > 0) + (wp > 0);
+    int alive = (sp > 0) + (wp > 0);
+    rc = 0;
     while (alive > 0) {
         int st;
         pid_t p = waitpid(-1, &st, 0);
@@ -154,3 +174,5 @@ cmd_standalone(int argc, char **argv)
     free(wdata);
     return rc;
 }
+
+const struct cli_command cmd_standalone = {"standalone", standalone_main, &standalone_cmd, NULL};

@@ -1,4 +1,12 @@
-/* cairn validate [--json] PATH... : check DAG files offline. */
+/* cmd_validate.c - `cairn validate PATH...`: check DAG files offline, as the
+ * scheduler would load them (common/dag.c), and print every diagnostic as
+ * FILE:LINE:COL: error: message.
+ *
+ * It owns the validate option table and the list of files a run checks (a
+ * file as given, a folder's *.yaml and *.yml, sorted). Exit codes: 0 every
+ * file is valid, 1 a file has an error or a path does not exist, 2 a usage
+ * error.
+ */
 #include <dirent.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -10,6 +18,7 @@
 #include "cliutil.h"
 #include "dag.h"
 #include "diag.h"
+#include "opt.h"
 #include "util.h"
 
 static int
@@ -57,37 +66,43 @@ collect(const char *path, char ***files, size_t *n, size_t *cap)
     return 0;
 }
 
-int
-cmd_validate(int argc, char **argv)
+struct validate_args {
+    int json, quiet;
+};
+
+static const struct opt validate_opts[] = {
+    OPT_FLAG("--json", NULL, struct validate_args, json,
+             "print one JSON object per file: diagnostics, DAG name, task count, version"),
+    OPT_FLAG("-q", "--quiet", struct validate_args, quiet, "leave out the \"ok\" lines"),
+};
+
+static const struct opt_cmd validate_cmd = {
+    .name = "validate",
+    .args = "PATH...",
+    .max_args = -1,
+    .about = "Check DAG files (or every *.yaml/*.yml in a folder). Prints each error as\n"
+             "FILE:LINE:COL: error: message; exits 1 if any file has an error.",
+    OPT_TABLE(validate_opts),
+};
+
+static int
+validate_main(int argc, char **argv)
 {
-    int json = 0, quiet = 0;
+    struct validate_args a = {0};
+    int npaths, rc = opt_parse(&validate_cmd, argc, argv, &a, &npaths);
+    if (rc != OPT_GO)
+        return rc;
+    if (npaths == 0)
+        return opt_fail(&validate_cmd, "give at least one file or folder", NULL);
+    int json = a.json, quiet = a.quiet;
     char **files = NULL;
     size_t nfiles = 0, cap = 0;
-    int rc = 0, npaths = 0;
-
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--json")) {
-            json = 1;
-        } else if (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quiet")) {
-            quiet = 1;
-        } else if (cli_is_help(argv[i])) {
-            puts("usage: cairn validate [--json] [-q] PATH...\n"
-                 "Check DAG files (or every *.yaml/*.yml in a folder). Prints each error as\n"
-                 "FILE:LINE:COL: error: message; exits 1 if any file has an error.");
-            return 0;
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            return cli_usage_error("validate: unknown option '%s'", argv[i]);
-        } else {
-            npaths++;
-            if (collect(argv[i], &files, &nfiles, &cap) != 0) {
-                fprintf(stderr, "cairn: validate: %s: no such file or folder\n", argv[i]);
-                rc = 1;
-            }
+    rc = 0;
+    for (int i = 1; i <= npaths; i++) {
+        if (collect(argv[i], &files, &nfiles, &cap) != 0) {
+            fprintf(stderr, "cairn: validate: %s: no such file or folder\n", argv[i]);
+            rc = 1;
         }
-    }
-    if (npaths == 0) {
-        free(files);
-        return cli_usage_error("validate: give at least one file or folder");
     }
 
     json_t *jfiles = json ? json_array() : NULL;
@@ -135,3 +150,5 @@ cmd_validate(int argc, char **argv)
     }
     return rc;
 }
+
+const struct cli_command cmd_validate = {"validate", validate_main, &validate_cmd, NULL};

@@ -1,37 +1,28 @@
-/* cairn - the command users type. */
+/* main.c - `cairn`, the command users type: the command table and what comes
+ * before a command's name.
+ *
+ * It owns the table of commands (sorted by name; each command file exports
+ * its struct cli_command, see cli.h), `cairn help` (one line per command and
+ * sub-command, printed from their option tables by opt_summary), --version,
+ * and a global `--server URL` before the command, which it hands on as
+ * $CAIRN_SERVER. Everything after the command's name is the command's.
+ */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "opt.h"
 
-struct cli_cmd {
-    const char *name;
-    int (*fn)(int argc, char **argv);
-    const char *summary;
+/* Sorted by name; `cairn help` lists them. */
+static const struct cli_command *const cli_cmds[] = {
+    &cmd_artifacts,  &cmd_backfill, &cmd_clear,    &cmd_cron,    &cmd_dags,
+    &cmd_lineage,    &cmd_logs,     &cmd_metrics,  &cmd_render,  &cmd_runs,
+    &cmd_standalone, &cmd_trigger,  &cmd_validate, &cmd_workers,
 };
 
-/* Sorted by name; `cairn help` prints this table. */
-static const struct cli_cmd cli_cmds[] = {
-    {"artifacts", cmd_artifacts, "artifacts list|get|gc [RUN] [TASK/NAME -o FILE] [--json]"},
-    {"backfill", cmd_backfill,
-     "backfill DAG --from D --to D [--reprocess none|failed|all] [--dry-run] [--wait] | "
-     "list | show ID | cancel ID"},
-    {"clear", cmd_clear, "clear RUN [--dag D] [--task T] [--downstream] [--failed-only]"},
-    {"cron", cmd_cron, "cron next EXPR [--tz ZONE] [--after TIME] [-n N]"},
-    {"dags", cmd_dags, "dags list|show|pause|unpause|next-runs [DAG] [--json]"},
-    {"lineage", cmd_lineage, "lineage SHA256 | RUN TASK/NAME [--dag D] [--json]"},
-    {"logs", cmd_logs, "logs RUN TASK [--dag D] [--attempt N] [--follow]"},
-    {"metrics", cmd_metrics, "metrics DAG [--metric NAME] [--last N] [--json]"},
-    {"render", cmd_render, "render FILE [--date D] [--param k=v]..."},
-    {"runs", cmd_runs, "runs list|show|retry|cancel [RUN] [--dag D] [--state S] [--limit N] [--json]"},
-    {"standalone", cmd_standalone, "standalone [--dags DIR] [--data DIR] [--http HOST:PORT]"},
-    {"trigger", cmd_trigger,
-     "trigger DAG [--param k=v]... [--logical-date D] [--no-cache] [--wait] [--json]"},
-    {"validate", cmd_validate, "validate [--json] PATH..."},
-    {"workers", cmd_workers, "workers [--json]"},
-};
+#define CLI_NCMDS (sizeof(cli_cmds) / sizeof(cli_cmds[0]))
 
 int
 cli_usage_error(const char *fmt, ...)
@@ -45,13 +36,22 @@ cli_usage_error(const char *fmt, ...)
     return 2;
 }
 
+/* `cairn help`: one line per command and sub-command, from their tables. */
 static void
 cli_help(FILE *out)
 {
-    fputs("usage: cairn COMMAND [ARGS]\n\ncommands:\n", out);
-    for (size_t i = 0; i < sizeof(cli_cmds) / sizeof(cli_cmds[0]); i++)
-        fprintf(out, "  %s\n", cli_cmds[i].summary);
-    fputs("\nSee docs/ for the manual.\n", out);
+    fputs("usage: cairn [--server URL] COMMAND [ARGS]\n\ncommands:\n", out);
+    for (size_t i = 0; i < CLI_NCMDS; i++) {
+        const struct cli_command *c = cli_cmds[i];
+        if (c->cmd)
+            opt_summary(c->cmd, 2, out);
+        for (size_t k = 0; c->group && k < c->group->nsubs; k++)
+            opt_summary(c->group->subs[k].cmd, 2, out);
+    }
+    fputs("\nThe commands that talk to the scheduler also take --server URL (default:\n"
+          "$CAIRN_SERVER, else http://127.0.0.1:7780). `cairn COMMAND --help` prints a\n"
+          "command's options; docs/cli.md is the manual.\n",
+          out);
 }
 
 int
@@ -86,9 +86,15 @@ main(int argc, char **argv)
         puts("cairn 0.1.0");
         return 0;
     }
-    for (size_t i = 0; i < sizeof(cli_cmds) / sizeof(cli_cmds[0]); i++)
-        if (strcmp(argv[1], cli_cmds[i].name) == 0)
-            return cli_cmds[i].fn(argc - 1, argv + 1);
+    for (size_t i = 0; i < CLI_NCMDS; i++)
+        if (strcmp(argv[1], cli_cmds[i]->name) == 0)
+            return cli_cmds[i]->run(argc - 1, argv + 1);
     cli_help(stderr);
+    const char *names[CLI_NCMDS];
+    for (size_t i = 0; i < CLI_NCMDS; i++)
+        names[i] = cli_cmds[i]->name;
+    const char *close = opt_closest(argv[1], names, CLI_NCMDS);
+    if (close)
+        return cli_usage_error("unknown command '%s' (did you mean '%s'?)", argv[1], close);
     return cli_usage_error("unknown command '%s'", argv[1]);
 }

@@ -1,4 +1,8 @@
-/* table.c - aligned text tables for the CLI's human output (see table.h). */
+/* table.c - aligned text tables for the CLI's human output (see table.h).
+ *
+ * A struct table owns copies of its titles and cells until table_free;
+ * widths are computed when it is printed.
+ */
 #include "table.h"
 
 #include <stdarg.h>

@@ -1,0 +1,307 @@
+/* cmd_runs.c - `cairn runs list|show|retry|cancel` and `cairn clear`: runs
+ * and their tasks, through the scheduler's HTTP API (docs/api.md; the manual
+ * is docs/cli.md).
+ *
+ * It owns the option tables of these commands, the header of `runs show` and
+ * the POST of clear, retry and cancel (run_action, which prints the run it
+ * gets back). The runs table and the task table, errors, notes and metrics
+ * below it are cliutil.c's, shared with `trigger --wait` and `dags show`.
+ * Exit codes as cli.h says: 0 done, 1 the scheduler is unreachable or
+ * answered with an error, 2 a usage error.
+ */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "client.h"
+#include "cliutil.h"
+#include "opt.h"
+#include "table.h"
+#include "util.h"
+
+struct runs_args {
+    const char *server, *dag, *state, *limit;
+    int json;
+};
+
+static const struct opt runs_list_opts[] = {
+    OPT_STR("--dag", NULL, "D", struct runs_args, dag, "only the runs of DAG D"),
+    OPT_FLAG("--json", NULL, struct runs_args, json, "print the API's answer as JSON"),
+    OPT_NUM("--limit", NULL, "N", 0, struct runs_args, limit, "at most N runs (default 100)"),
+    OPT_SERVER(struct runs_args, server),
+    OPT_STR("--state", NULL, "S", struct runs_args, state,
+            "only the runs in state S: queued, running, success, failed or cancelled"),
+};
+
+static const struct opt runs_show_opts[] = {
+    OPT_STR("--dag", NULL, "D", struct runs_args, dag,
+            "the DAG of RUN, needed when another DAG has a run with that id"),
+    OPT_FLAG("--json", NULL, struct runs_args, json, "print the run as the API returns it"),
+    OPT_SERVER(struct runs_args, server),
+};
+
+static const struct opt runs_action_opts[] = {
+    OPT_STR("--dag", NULL, "D", struct runs_args, dag,
+            "the DAG of RUN, needed when another DAG has a run with that id"),
+    OPT_FLAG("--json", NULL, struct runs_args, json, "print the run as the API returns it"),
+    OPT_SERVER(struct runs_args, server),
+};
+
+static const struct opt_cmd runs_list_cmd, runs_show_cmd, runs_retry_cmd, runs_cancel_cmd;
+
+static const struct opt_cmd *const runs_family[] = {
+    &runs_list_cmd, &runs_show_cmd, &runs_retry_cmd, &runs_cancel_cmd, NULL,
+};
+
+static const struct opt_cmd runs_list_cmd = {
+    .name = "runs list",
+    .max_args = 0,
+    .about = "List recent runs, newest first.",
+    OPT_TABLE(runs_list_opts),
+    .family = runs_family,
+};
+
+static const struct opt_cmd runs_show_cmd = {
+    .name = "runs show",
+    .args = "RUN",
+    .max_args = 1,
+    .about = "Show one run and its tasks: states, attempts, workers, times, exit codes,\n"
+             "then the errors, metrics and notes of its tasks.",
+    OPT_TABLE(runs_show_opts),
+    .family = runs_family,
+};
+
+static const struct opt_cmd runs_retry_cmd = {
+    .name = "runs retry",
+    .args = "RUN",
+    .max_args = 1,
+    .about = "Run a run's failed, upstream_failed and cancelled tasks again, with every task\n"
+             "downstream of them, reusing every other success (`cairn clear RUN\n"
+             "--failed-only --downstream`).",
+    OPT_TABLE(runs_action_opts),
+    .family = runs_family,
+};
+
+static const struct opt_cmd runs_cancel_cmd = {
+    .name = "runs cancel",
+    .args = "RUN",
+    .max_args = 1,
+    .about = "Stop a queued or running run: its running attempts are killed, its other\n"
+             "unfinished tasks and the run become cancelled.",
+    OPT_TABLE(runs_action_opts),
+    .family = runs_family,
+};
+
+static int run_action(const char *server, const char *run_id, const char *dag, const char *action,
+                      json_t *body, int json);
+
+static void
+print_run_header(const json_t *run, int color)
+{
+    char buf[64];
+    cli_print_header_line("run", cli_jstr(run, "run_id"));
+    cli_print_header_line("dag", cli_jstr(run, "dag"));
+    printf("%-14s", "state");
+    table_put_color(stdout, cli_jstr(run, "state") ? cli_jstr(run, "state") : "-",
+                    table_state_color(cli_jstr(run, "state")), color);
+    putchar('\n');
+    cli_print_header_line("type", cli_jstr(run, "run_type"));
+    cli_print_header_line("logical date", cli_jstr(run, "logical_date"));
+    cli_fmt_version(run, "dag_version", buf, sizeof(buf));
+    cli_print_header_line("version", buf);
+
+    struct sb sb;
+    sb_init(&sb);
+    json_t *params = json_object_get(run, "params");
+    for (void *it = json_object_iter(params); it; it = json_object_iter_next(params, it)) {
+        const char *k = json_object_iter_key(it);
+        const json_t *v = json_object_iter_value(it);
+        if (sb.len)
+            sb_puts(&sb, ", ");
+        if (json_is_string(v)) {
+            sb_printf(&sb, "%s=%s", k, json_string_value(v));
+        } else {
+            char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+            sb_printf(&sb, "%s=%s", k, s ? s : "?");
+            free(s);
+        }
+    }
+    cli_print_header_line("params", sb.buf);
+    sb_free(&sb);
+    if (json_is_true(json_object_get(run, "no_cache")))
+        cli_print_header_line("cache", "not used (--no-cache): every task runs");
+
+    int64_t start = 0;
+    cli_jtime(run, "started_at", &start);
+    cli_fmt_field_time(run, "started_at", 0, buf, sizeof(buf));
+    cli_print_header_line("started", buf);
+    cli_fmt_field_time(run, "ended_at", 0, buf, sizeof(buf));
+    cli_print_header_line("ended", buf);
+    cli_fmt_object_duration(run, buf, sizeof(buf));
+    cli_print_header_line("duration", buf);
+}
+
+static int
+runs_show(const char *server, const char *run_id, const char *dag, int json)
+{
+    struct sb path;
+    json_t *run;
+    sb_init(&path);
+    cli_run_path(&path, run_id, NULL, dag);
+    int rc = cli_api_get(server, path.buf, &run);
+    sb_free(&path);
+    if (rc != 0)
+        return 1;
+    if (json) {
+        cli_print_json(run);
+    } else {
+        int color = table_use_color(stdout);
+        print_run_header(run, color);
+        putchar('\n');
+        cli_print_task_table(run, color);
+        cli_print_task_errors(run, color);
+        cli_print_task_notes(run);
+        cli_print_task_metrics(run);
+    }
+    json_decref(run);
+    return 0;
+}
+
+static int
+runs_list_run(int argc, char **argv)
+{
+    struct runs_args a = {0};
+    int nargs, rc = opt_parse(&runs_list_cmd, argc, argv, &a, &nargs);
+    if (rc != OPT_GO)
+        return rc;
+    return cli_runs_list(client_server_url(a.server), a.dag, a.state, a.limit, a.json);
+}
+
+/* runs show|retry|cancel RUN; argv[0] says which. */
+static int
+runs_run_run(int argc, char **argv)
+{
+    const char *sub = argv[0];
+    const struct opt_cmd *cmd = !strcmp(sub, "show")    ? &runs_show_cmd
+                                : !strcmp(sub, "retry") ? &runs_retry_cmd
+                                                        : &runs_cancel_cmd;
+    struct runs_args a = {0};
+    int nargs, rc = opt_parse(cmd, argc, argv, &a, &nargs);
+    if (rc != OPT_GO)
+        return rc;
+    if (nargs == 0)
+        return opt_fail(cmd, "missing RUN", NULL);
+    if (strcmp(sub, "show") != 0)
+        return run_action(client_server_url(a.server), argv[1], a.dag, sub, NULL, a.json);
+    return runs_show(client_server_url(a.server), argv[1], a.dag, a.json);
+}
+
+static const struct opt_sub runs_subs[] = {
+    {"list", &runs_list_cmd, runs_list_run},
+    {"show", &runs_show_cmd, runs_run_run},
+    {"retry", &runs_retry_cmd, runs_run_run},
+    {"cancel", &runs_cancel_cmd, runs_run_run},
+};
+
+static const struct opt_group runs_group = {
+    .name = "runs",
+    .about = "List recent runs (newest first), show one run with its tasks, rerun what failed\n"
+             "or cancel a run.",
+    OPT_SUBS(runs_subs),
+};
+
+static int
+runs_main(int argc, char **argv)
+{
+    return opt_dispatch(&runs_group, argc, argv);
+}
+
+const struct cli_command cmd_runs = {"runs", runs_main, NULL, &runs_group};
+
+struct clear_args {
+    const char *server, *dag, *task;
+    int json, downstream, failed_only;
+};
+
+static const struct opt clear_opts[] = {
+    OPT_STR("--dag", NULL, "D", struct clear_args, dag,
+            "the DAG of RUN, needed when another DAG has a run with that id"),
+    OPT_FLAG("--downstream", NULL, struct clear_args, downstream,
+             "also every task downstream of those chosen"),
+    OPT_FLAG("--failed-only", NULL, struct clear_args, failed_only,
+             "only the failed, upstream_failed and cancelled ones"),
+    OPT_FLAG("--json", NULL, struct clear_args, json, "print the run as the API returns it"),
+    OPT_SERVER(struct clear_args, server),
+    OPT_STR("--task", NULL, "T", struct clear_args, task, "only task T (default: all of them)"),
+};
+
+static const struct opt_cmd clear_cmd = {
+    .name = "clear",
+    .args = "RUN",
+    .max_args = 1,
+    .about = "Reset finished tasks of a run so they run again (all of them, or --task T;\n"
+             "--downstream adds every task after those, --failed-only keeps only failed,\n"
+             "upstream_failed and cancelled ones). The run uses the DAG version it started\n"
+             "with. `cairn runs retry RUN` is `clear RUN --failed-only --downstream`.",
+    OPT_TABLE(clear_opts),
+};
+
+/* POST /runs/RUN/{clear,retry,cancel} and print what it did. */
+static int
+run_action(const char *server, const char *run_id, const char *dag, const char *action,
+           json_t *body, int json)
+{
+    struct sb path;
+    char err[1024];
+    json_t *run = NULL, *empty = body ? NULL : json_object();
+    sb_init(&path);
+    char *tail = xasprintf("/%s", action);
+    cli_run_path(&path, run_id, tail, dag);
+    free(tail);
+    int r = client_post_json(server, path.buf, body ? body : empty, &run, err, sizeof(err));
+    sb_free(&path);
+    json_decref(empty);
+    if (r != 0) {
+        fprintf(stderr, "cairn: %s\n", err);
+        return 1;
+    }
+    if (json) {
+        cli_print_json(run);
+    } else {
+        int color = table_use_color(stdout);
+        const char *st = cli_jstr(run, "state");
+        if (!strcmp(action, "cancel"))
+            printf("run %s of %s cancelled\n\n", run_id, cli_jstr(run, "dag"));
+        else
+            printf("run %s of %s is %s again; follow it with `cairn runs show %s --dag %s`\n\n",
+                   run_id, cli_jstr(run, "dag"), st ? st : "?", run_id, cli_jstr(run, "dag"));
+        cli_print_task_table(run, color);
+        cli_print_task_errors(run, color);
+        cli_print_task_metrics(run);
+    }
+    json_decref(run);
+    return 0;
+}
+
+static int
+clear_main(int argc, char **argv)
+{
+    struct clear_args a = {0};
+    int nargs, rc = opt_parse(&clear_cmd, argc, argv, &a, &nargs);
+    if (rc != OPT_GO)
+        return rc;
+    if (nargs == 0)
+        return opt_fail(&clear_cmd, "missing RUN", NULL);
+    const char *server = a.server, *dag = a.dag, *task = a.task, *run = argv[1];
+    int json = a.json, downstream = a.downstream, failed_only = a.failed_only;
+    json_t *body = json_pack("{s:b, s:b}", "downstream", downstream, "failed_only", failed_only);
+    if (task)
+        json_object_set_new(body, "task", json_string(task));
+    rc = run_action(client_server_url(server), run, dag, "clear", body, json);
+    json_decref(body);
+    return rc;
+}
+
+const struct cli_command cmd_clear = {"clear", clear_main, &clear_cmd, NULL};
