@@ -2,8 +2,8 @@
  *
  * Pure: bytes in, a parsed request out. No I/O, no libuv, no globals; the
  * server (http.c) owns the sockets, buffers, timers and keep-alive, and calls
- * this parser on the bytes it has buffered. So the parser can be tested on
- * its own (tests/unit/test_httpparse.c).
+ * this parser on the bytes it has buffered. So the parser can be tested and
+ * fuzzed on its own (tests/unit/test_httpparse.c, tests/fuzz/fuzz_http.c).
  *
  * What it accepts (http.h repeats it for the server's users): HTTP/1.0 and
  * HTTP/1.1 request lines; a head (request line and headers) of at most
