@@ -20,7 +20,7 @@ build: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 
 # Every test: unit + integration on the normal build, unit again under
-# ASan+UBSan, then a bounded fuzz run of the DAG loader.
+# ASan+UBSan, then a bounded fuzz run of each fuzz target.
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j 2
 	$(MAKE) --no-print-directory test-asan
@@ -38,9 +38,10 @@ test-asan: deps
 
 fuzz: deps
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCAIRN_FUZZ=ON -DBUILD_TESTING=ON
-	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_dag fuzz_proto
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_dag fuzz_proto fuzz_http
 	bash tests/fuzz/run.sh $(FUZZ_BUILD)/tests/fuzz/fuzz_dag $(FUZZ_SECONDS)
 	if [ -x $(FUZZ_BUILD)/tests/fuzz/fuzz_proto ]; then bash tests/fuzz/run.sh $(FUZZ_BUILD)/tests/fuzz/fuzz_proto $(FUZZ_SECONDS); fi
+	bash tests/fuzz/run.sh $(FUZZ_BUILD)/tests/fuzz/fuzz_http $(FUZZ_SECONDS)
 
 demo: build
 	bash scripts/demo.sh $(BUILD)

@@ -139,16 +139,18 @@ load_pointer(struct sched *s, const struct http_req *req, const char *run_id, co
 
 void
 api_ml_artifact(struct sched *s, struct http_conn *c, const struct http_req *req,
-                const char *run_id, const char *task, const char *name)
+                const struct route_params *p)
 {
+    const char *run_id = route_param(p, "run"), *task = route_param(p, "task"),
+               *name = route_param(p, "name");
     char err[512];
     int status = 500;
-    json_t *p = load_pointer(s, req, run_id, task, name, &status, err, sizeof(err));
-    if (!p) {
+    json_t *ptr = load_pointer(s, req, run_id, task, name, &status, err, sizeof(err));
+    if (!ptr) {
         respond_status(c, status, err);
         return;
     }
-    http_respond_json(c, 200, p);
+    http_respond_json(c, 200, ptr);
 }
 
 /* A blob on its way out: hashed as it is read, the last chunk held back
@@ -192,17 +194,19 @@ blob_done_cb(void *ud, int ok)
 
 void
 api_ml_artifact_content(struct sched *s, struct http_conn *c, const struct http_req *req,
-                        const char *run_id, const char *task, const char *name)
+                        const struct route_params *p)
 {
+    const char *run_id = route_param(p, "run"), *task = route_param(p, "task"),
+               *name = route_param(p, "name");
     char err[512];
     int status = 500;
-    json_t *p = load_pointer(s, req, run_id, task, name, &status, err, sizeof(err));
-    if (!p) {
+    json_t *ptr = load_pointer(s, req, run_id, task, name, &status, err, sizeof(err));
+    if (!ptr) {
         respond_status(c, status, err);
         return;
     }
-    const char *sha = jstr(p, "sha256");
-    json_int_t size = json_integer_value(json_object_get(p, "size"));
+    const char *sha = jstr(ptr, "sha256");
+    json_int_t size = json_integer_value(json_object_get(ptr, "size"));
     char *path = NULL;
     int rc = sha ? art_blob_path(sched_artifacts(s), sha, &path) : CAIRN_EINVAL;
     int fd = rc == 0 ? open(path, O_RDONLY | O_CLOEXEC) : -1;
@@ -229,7 +233,7 @@ api_ml_artifact_content(struct sched *s, struct http_conn *c, const struct http_
             http_respond_error(c, 500, "internal", "out of memory");
         } else {
             snprintf(b->want, sizeof(b->want), "%s", sha);
-            b->what = xasprintf("%s/%s/%s/%s", jstr(p, "dag") ?: "?", run_id, task, name);
+            b->what = xasprintf("%s/%s/%s/%s", jstr(ptr, "dag") ?: "?", run_id, task, name);
             struct http_file_body fb = {fd, 0, (uint64_t)size, blob_check_cb, blob_done_cb, b};
             if (size == 0)
                 fb.check = NULL; /* nothing to read; the empty blob's name was checked on put */
@@ -237,7 +241,7 @@ api_ml_artifact_content(struct sched *s, struct http_conn *c, const struct http_
         }
     }
     free(path);
-    json_decref(p);
+    json_decref(ptr);
 }
 
 /* ---- lineage ------------------------------------------------------------- */
@@ -495,8 +499,10 @@ lineage_respond(struct sched *s, struct http_conn *c, struct store_txn *t, json_
 }
 
 void
-api_ml_lineage_sha(struct sched *s, struct http_conn *c, const char *sha)
+api_ml_lineage_sha(struct sched *s, struct http_conn *c, const struct http_req *req,
+                   const struct route_params *p)
 {
+    const char *sha = route_param(p, "sha");
     if (!hex_prefix(sha)) {
         http_respond_error(c, 400, "bad_request",
                            "'%s' is not a SHA-256 or a prefix of one (8 to 64 lowercase hex "
@@ -544,8 +550,10 @@ api_ml_lineage_sha(struct sched *s, struct http_conn *c, const char *sha)
 
 void
 api_ml_lineage_artifact(struct sched *s, struct http_conn *c, const struct http_req *req,
-                        const char *run_id, const char *task, const char *name)
+                        const struct route_params *p)
 {
+    const char *run_id = route_param(p, "run"), *task = route_param(p, "task"),
+               *name = route_param(p, "name");
     char err[512], *dag = api_query(req, "dag");
     int status = 500;
     struct store_txn *t = NULL;
@@ -650,8 +658,10 @@ col_cmp(const void *a, const void *b, void *arg)
 }
 
 void
-api_ml_metrics(struct sched *s, struct http_conn *c, const struct http_req *req, const char *dag)
+api_ml_metrics(struct sched *s, struct http_conn *c, const struct http_req *req,
+               const struct route_params *p)
 {
+    const char *dag = route_param(p, "dag");
     char *metric = api_query(req, "metric"), *lasts = api_query(req, "last");
     long last = METRICS_LAST_DEFAULT;
     if (lasts) {
@@ -768,7 +778,8 @@ gc_int(struct http_conn *c, json_t *body, const char *name, int64_t min, int64_t
 }
 
 void
-api_ml_gc(struct sched *s, struct http_conn *c, const struct http_req *req)
+api_ml_gc(struct sched *s, struct http_conn *c, const struct http_req *req,
+          const struct route_params *p)
 {
     json_t *body = NULL;
     json_error_t jerr;

@@ -1,6 +1,8 @@
 /* api_ml.h - the API's routes for ML pipelines (prefix: api_ml_): artifact
  * pointers and bytes, lineage, metrics across runs, artifact collection.
- * See docs/api.md. Handlers respond on c (now or later) as http.h says. */
+ * See docs/api.md. Each route is an api_handler_fn (api.h): it responds on
+ * c (now or later) as http.h says, and borrows req and p only until it
+ * returns. */
 #ifndef CAIRN_API_ML_H
 #define CAIRN_API_ML_H
 
@@ -10,31 +12,34 @@
 
 struct sched;
 struct store_txn;
+struct route_params;
 
-/* GET /api/v1/runs/RUN/artifacts/TASK/NAME?dag=D: the pointer. */
+/* GET /api/v1/runs/{run}/artifacts/{task}/{name}?dag=D: the pointer. */
 void api_ml_artifact(struct sched *s, struct http_conn *c, const struct http_req *req,
-                     const char *run_id, const char *task, const char *name);
+                     const struct route_params *p);
 /* GET .../content: the blob's bytes, streamed; the last chunk is sent only
  * if the whole hashes to the pointer's digest (else the transfer is cut
  * short and CAIRN-ARTIFACT-CORRUPT is logged). */
 void api_ml_artifact_content(struct sched *s, struct http_conn *c, const struct http_req *req,
-                             const char *run_id, const char *task, const char *name);
+                             const struct route_params *p);
 
-/* GET /api/v1/lineage/SHA256 (or an unambiguous prefix of 8+ characters):
- * the lineage of the earliest pointer with those bytes. */
-void api_ml_lineage_sha(struct sched *s, struct http_conn *c, const char *sha);
-/* GET /api/v1/runs/RUN/artifacts/TASK/NAME/lineage?dag=D */
+/* GET /api/v1/lineage/{sha} (a SHA-256 or an unambiguous prefix of 8+
+ * characters): the lineage of the earliest pointer with those bytes. */
+void api_ml_lineage_sha(struct sched *s, struct http_conn *c, const struct http_req *req,
+                        const struct route_params *p);
+/* GET /api/v1/runs/{run}/artifacts/{task}/{name}/lineage?dag=D */
 void api_ml_lineage_artifact(struct sched *s, struct http_conn *c, const struct http_req *req,
-                             const char *run_id, const char *task, const char *name);
+                             const struct route_params *p);
 
-/* GET /api/v1/dags/DAG/metrics?metric=NAME&last=N: the metrics of each
+/* GET /api/v1/dags/{dag}/metrics?metric=NAME&last=N: the metrics of each
  * task in the last N runs (default 20), newest first. */
 void api_ml_metrics(struct sched *s, struct http_conn *c, const struct http_req *req,
-                    const char *dag);
+                    const struct route_params *p);
 
 /* POST /api/v1/artifacts/gc {keep_last, older_than_ms, min_age_ms,
  * dry_run}: sched_gc_artifacts; answered when the blobs are swept. */
-void api_ml_gc(struct sched *s, struct http_conn *c, const struct http_req *req);
+void api_ml_gc(struct sched *s, struct http_conn *c, const struct http_req *req,
+               const struct route_params *p);
 
 /* The pointer dag/run_id/task/name through t (dag NULL: resolved from the
  * run id), without "v". 0 and *out (new) on success; -1 with *status (404,

@@ -1,9 +1,11 @@
 /* http.c - a small HTTP/1.1 server on a libuv loop (see http.h).
  *
- * Connection life cycle. A connection owns two handles (tcp, timer). It reads
- * into c->in; once a whole request (head and body) is buffered, the request
- * is copied out (c->head, c->body), removed from c->in and handed to the
- * handler: c->busy is set until the handler responds. The response is
+ * Connection life cycle. A connection owns two handles (tcp, timer) and the
+ * state of the request parser (c->pp, httpparse.h). It reads into c->in and
+ * hands what is buffered to the parser, dropping from c->in what the parser
+ * took; once a whole request (head and body) is parsed, the parser holds its
+ * own copy of it and the request goes to the handler: c->busy is set until
+ * the handler responds. The response is
  * written (c->writing); when the write completes, the next buffered request
  * is processed, or the connection is closed. Bytes that arrive while a
  * request is with the handler are buffered (at most HTTP_PIPELINE_MAX, then
@@ -46,6 +48,7 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "httpparse.h"
 #include "log.h"
 #include "util.h"
 
@@ -53,7 +56,6 @@
 #define HTTP_PIPELINE_MAX ((size_t)64 * 1024) /* buffered while the handler works */
 #define HTTP_SHRINK_ABOVE ((size_t)256 * 1024) /* give memory back after big bodies */
 #define HTTP_LINGER_MS 2000
-#define HTTP_METHOD_MAX 32
 #define HTTP_FILE_CHUNK ((size_t)256 * 1024) /* read and written at a time */
 
 struct http_server {
@@ -86,20 +88,10 @@ struct http_conn {
     char *in;
     size_t in_len;
     size_t in_cap;
-    size_t scan; /* where the search for the end of the head resumes */
 
-    /* The request being read or with the handler. */
-    int have_head;
-    size_t body_need;
-    int expect_continue;
-    char *head; /* copy of the head, parsed in place */
-    char *body; /* NULL if empty */
-    struct http_header *hdrs;
-    size_t nhdrs;
-    size_t hdrs_cap;
-    struct http_req req;
-    int keep_alive; /* the client allows another request after this one */
-    int is_head;    /* HEAD request: no body in the response */
+    /* The request being read or with the handler (its head, body and
+     * strings are the parser's copies, not c->in). */
+    struct httpp pp;
 
     /* Output. */
     char *out;
@@ -200,27 +192,6 @@ http__status_code(int status)
     }
 }
 
-/* RFC 9110 tchar. */
-static int
-http__is_tchar(unsigned char ch)
-{
-    if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9'))
-        return 1;
-    return ch != '\0' && strchr("!#$%&'*+-.^_`|~", ch) != NULL;
-}
-
-static int
-http__hex(unsigned char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 /* Length of the valid UTF-8 sequence at p (n bytes left), 0 if invalid. */
 static size_t
 http__utf8_len(const unsigned char *p, size_t n)
@@ -276,65 +247,10 @@ http__utf8_clean(const char *s)
     return o;
 }
 
-/* ---- query strings ------------------------------------------------------ */
-
-/* Decode n bytes of a form-encoded key or value into a malloc'd string.
- * Returns 0, or CAIRN_EINVAL if it decodes to a NUL byte. */
-static int
-http__form_decode(const char *s, size_t n, char **out)
-{
-    char *o = xmalloc(n + 1);
-    size_t w = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch == '+') {
-            o[w++] = ' ';
-        } else if (ch == '%' && i + 2 < n && http__hex((unsigned char)s[i + 1]) >= 0 &&
-                   http__hex((unsigned char)s[i + 2]) >= 0) {
-            int v = http__hex((unsigned char)s[i + 1]) * 16 + http__hex((unsigned char)s[i + 2]);
-            if (v == 0) {
-                free(o);
-                return CAIRN_EINVAL;
-            }
-            o[w++] = (char)v;
-            i += 2;
-        } else {
-            o[w++] = (char)ch;
-        }
-    }
-    o[w] = '\0';
-    *out = o;
-    return 0;
-}
-
 int
 http_query_get(const char *query, const char *name, char **out)
 {
-    if (!query || !name || !out)
-        return CAIRN_ENOENT;
-    const char *p = query;
-    while (*p) {
-        const char *amp = strchr(p, '&');
-        size_t seg = amp ? (size_t)(amp - p) : strlen(p);
-        if (seg > 0) {
-            const char *eq = memchr(p, '=', seg);
-            size_t klen = eq ? (size_t)(eq - p) : seg;
-            char *key;
-            if (http__form_decode(p, klen, &key) == 0) {
-                int match = strcmp(key, name) == 0;
-                free(key);
-                if (match) {
-                    const char *v = eq ? eq + 1 : p + seg;
-                    size_t vlen = eq ? seg - klen - 1 : 0;
-                    return http__form_decode(v, vlen, out);
-                }
-            }
-        }
-        p += seg;
-        if (*p == '&')
-            p++;
-    }
-    return CAIRN_ENOENT;
+    return httpp_query_get(query, name, out);
 }
 
 const char *
@@ -353,16 +269,7 @@ http_req_header(const struct http_req *req, const char *name)
 static void
 http__req_reset(struct http_conn *c)
 {
-    free(c->head);
-    c->head = NULL;
-    free(c->body);
-    c->body = NULL;
-    c->nhdrs = 0;
-    c->have_head = 0;
-    c->body_need = 0;
-    c->expect_continue = 0;
-    c->is_head = 0;
-    memset(&c->req, 0, sizeof(c->req));
+    httpp_reset(&c->pp);
 }
 
 /* The file body is over (sent, or abandoned when ok is 0): close the file
@@ -385,8 +292,7 @@ static void
 http__conn_free(struct http_conn *c)
 {
     http__file_end(c, 0);
-    http__req_reset(c);
-    free(c->hdrs);
+    httpp_free(&c->pp);
     free(c->in);
     free(c->out);
     free(c);
@@ -468,7 +374,6 @@ http__consume(struct http_conn *c, size_t n)
         return;
     memmove(c->in, c->in + n, c->in_len - n);
     c->in_len -= n;
-    c->scan = 0;
     if (c->in_cap > HTTP_SHRINK_ABOVE && c->in_len < c->in_cap / 4) {
         size_t ncap = c->in_len + HTTP_READ_MIN;
         c->in = xrealloc(c->in, ncap);
@@ -547,316 +452,11 @@ http__read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     http__process(c);
 }
 
-/* ---- request parsing ---------------------------------------------------- */
-
-/* Offset just past the blank line ending the head in c->in, or 0. */
-static size_t
-http__head_end(struct http_conn *c)
-{
-    size_t lim = c->in_len < HTTP_HEAD_MAX ? c->in_len : HTTP_HEAD_MAX;
-    for (size_t i = c->scan; i < lim; i++) {
-        if (c->in[i] != '\n')
-            continue;
-        if (i + 1 < lim && c->in[i + 1] == '\n')
-            return i + 2;
-        if (i + 2 < lim && c->in[i + 1] == '\r' && c->in[i + 2] == '\n')
-            return i + 3;
-    }
-    c->scan = lim >= 2 ? lim - 2 : 0;
-    return 0;
-}
-
-/* Percent-decode a path in place. Returns 0, or -1 for a bad escape or %00. */
-static int
-http__decode_path(char *s)
-{
-    char *w = s;
-    for (const char *r = s; *r;) {
-        if (*r != '%') {
-            *w++ = *r++;
-            continue;
-        }
-        int hi = http__hex((unsigned char)r[1]);
-        int lo = hi < 0 ? -1 : http__hex((unsigned char)r[2]);
-        if (lo < 0 || (hi == 0 && lo == 0))
-            return -1;
-        *w++ = (char)(hi * 16 + lo);
-        r += 3;
-    }
-    *w = '\0';
-    return 0;
-}
-
-/* Does the decoded path contain a ".." segment? */
-static int
-http__has_dotdot(const char *p)
-{
-    while (*p) {
-        size_t n = strcspn(p, "/");
-        if (n == 2 && p[0] == '.' && p[1] == '.')
-            return 1;
-        p += n;
-        if (*p == '/')
-            p++;
-    }
-    return 0;
-}
-
-/* Parse "METHOD TARGET HTTP/x.y" (NUL-terminated, in place). Returns 0 or an
- * HTTP status with a message in msg. */
-static int
-http__parse_request_line(struct http_conn *c, char *line, char *msg, size_t msglen)
-{
-    char *sp1 = strchr(line, ' ');
-    char *sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
-    if (!sp1 || !sp2) {
-        snprintf(msg, msglen, "malformed request line");
-        return 400;
-    }
-    *sp1 = '\0';
-    *sp2 = '\0';
-    char *method = line, *target = sp1 + 1, *version = sp2 + 1;
-
-    size_t mlen = strlen(method);
-    if (mlen == 0 || mlen > HTTP_METHOD_MAX) {
-        snprintf(msg, msglen, "malformed request line");
-        return 400;
-    }
-    for (size_t i = 0; i < mlen; i++) {
-        if (!http__is_tchar((unsigned char)method[i])) {
-            snprintf(msg, msglen, "invalid character in method");
-            return 400;
-        }
-    }
-
-    if (strcmp(version, "HTTP/1.1") == 0) {
-        c->req.minor_version = 1;
-    } else if (strcmp(version, "HTTP/1.0") == 0) {
-        c->req.minor_version = 0;
-    } else if (strncmp(version, "HTTP/", 5) == 0 && version[5] >= '0' && version[5] <= '9' &&
-               version[6] == '.' && version[7] >= '0' && version[7] <= '9' && version[8] == '\0') {
-        snprintf(msg, msglen, "HTTP version %s is not supported (use HTTP/1.1)", version + 5);
-        return 505;
-    } else {
-        snprintf(msg, msglen, "malformed request line");
-        return 400;
-    }
-
-    if (*target == '\0') {
-        snprintf(msg, msglen, "empty request target");
-        return 400;
-    }
-    for (const unsigned char *p = (const unsigned char *)target; *p; p++) {
-        if (*p <= 0x20 || *p >= 0x7f) {
-            snprintf(msg, msglen, "invalid character in request target");
-            return 400;
-        }
-    }
-
-    /* absolute-form: drop scheme and authority */
-    int absolute = 0;
-    if (strncasecmp(target, "http://", 7) == 0 || strncasecmp(target, "https://", 8) == 0) {
-        target = strstr(target, "//") + 2;
-        target += strcspn(target, "/?#");
-        absolute = 1;
-    }
-    char *hash = strchr(target, '#');
-    if (hash)
-        *hash = '\0';
-    char *q = strchr(target, '?');
-    c->req.query = "";
-    if (q) {
-        *q = '\0';
-        c->req.query = q + 1;
-    }
-    if (absolute && *target == '\0') {
-        c->req.path = "/";
-    } else if (strcmp(target, "*") == 0 && strcmp(method, "OPTIONS") == 0) {
-        c->req.path = "*";
-    } else if (*target != '/') {
-        snprintf(msg, msglen, "request target must start with '/'");
-        return 400;
-    } else {
-        if (http__decode_path(target) != 0) {
-            snprintf(msg, msglen, "invalid percent-encoding in path");
-            return 400;
-        }
-        if (http__has_dotdot(target)) {
-            snprintf(msg, msglen, "'..' is not allowed in a path");
-            return 400;
-        }
-        c->req.path = target;
-    }
-    c->req.method = method;
-    c->is_head = strcmp(method, "HEAD") == 0;
-    return 0;
-}
-
-/* Does a comma-separated header value hold token (case-insensitive)? */
-static int
-http__has_token(const char *value, const char *token)
-{
-    size_t tlen = strlen(token);
-    const char *p = value;
-    while (*p) {
-        p += strspn(p, " \t,");
-        size_t n = strcspn(p, ",");
-        size_t m = n;
-        while (m > 0 && (p[m - 1] == ' ' || p[m - 1] == '\t'))
-            m--;
-        if (m == tlen && strncasecmp(p, token, tlen) == 0)
-            return 1;
-        p += n;
-    }
-    return 0;
-}
-
-/* Interpret the headers that frame the message. Returns 0 or a status. */
-static int
-http__framing(struct http_conn *c, char *msg, size_t msglen)
-{
-    int have_cl = 0, conn_close = 0, conn_ka = 0;
-    size_t cl = 0;
-    const char *te = NULL;
-    for (size_t i = 0; i < c->nhdrs; i++) {
-        const char *name = c->hdrs[i].name, *value = c->hdrs[i].value;
-        if (strcasecmp(name, "content-length") == 0) {
-            size_t v = 0;
-            if (*value == '\0') {
-                snprintf(msg, msglen, "invalid Content-Length");
-                return 400;
-            }
-            for (const char *p = value; *p; p++) {
-                if (*p < '0' || *p > '9') {
-                    snprintf(msg, msglen, "invalid Content-Length");
-                    return 400;
-                }
-                v = v * 10 + (size_t)(*p - '0');
-                if (v > HTTP_BODY_MAX)
-                    v = HTTP_BODY_MAX + 1; /* saturate */
-            }
-            if (have_cl && v != cl) {
-                snprintf(msg, msglen, "conflicting Content-Length headers");
-                return 400;
-            }
-            have_cl = 1;
-            cl = v;
-        } else if (strcasecmp(name, "transfer-encoding") == 0) {
-            if (!te)
-                te = value;
-        } else if (strcasecmp(name, "connection") == 0) {
-            conn_close |= http__has_token(value, "close");
-            conn_ka |= http__has_token(value, "keep-alive");
-        } else if (strcasecmp(name, "expect") == 0) {
-            if (strcasecmp(value, "100-continue") != 0) {
-                snprintf(msg, msglen, "unsupported expectation");
-                return 417;
-            }
-            c->expect_continue = c->req.minor_version >= 1;
-        }
-    }
-    if (te) {
-        if (http__has_token(te, "chunked")) {
-            snprintf(msg, msglen, "chunked request bodies are not supported; send Content-Length");
-            return 411;
-        }
-        snprintf(msg, msglen, "Transfer-Encoding is not supported");
-        return 501;
-    }
-    if (cl > HTTP_BODY_MAX) {
-        snprintf(msg, msglen, "request body larger than %zu bytes", HTTP_BODY_MAX);
-        return 413;
-    }
-    c->body_need = cl;
-    c->keep_alive = c->req.minor_version >= 1 ? !conn_close : (conn_ka && !conn_close);
-    return 0;
-}
-
-/* Parse the head copied into c->head (len bytes). Returns 0 or a status. */
-static int
-http__parse_head(struct http_conn *c, size_t len, char *msg, size_t msglen)
-{
-    char *h = c->head, *end = c->head + len;
-    if (memchr(h, '\0', len)) {
-        snprintf(msg, msglen, "NUL byte in request head");
-        return 400;
-    }
-    int first = 1;
-    for (char *line = h; line < end;) {
-        char *nl = memchr(line, '\n', (size_t)(end - line));
-        if (!nl)
-            break;
-        char *le = nl;
-        if (le > line && le[-1] == '\r')
-            le--;
-        char *next = nl + 1;
-        if (le == line)
-            break; /* the blank line */
-        *le = '\0';
-        if (memchr(line, '\r', (size_t)(le - line))) {
-            snprintf(msg, msglen, "stray CR in request head");
-            return 400;
-        }
-        if (first) {
-            int st = http__parse_request_line(c, line, msg, msglen);
-            if (st)
-                return st;
-            first = 0;
-            line = next;
-            continue;
-        }
-        if (*line == ' ' || *line == '\t') {
-            snprintf(msg, msglen, "folded header lines are not supported");
-            return 400;
-        }
-        char *colon = strchr(line, ':');
-        if (!colon || colon == line) {
-            snprintf(msg, msglen, "malformed header line");
-            return 400;
-        }
-        for (const char *p = line; p < colon; p++) {
-            if (!http__is_tchar((unsigned char)*p)) {
-                snprintf(msg, msglen, "invalid character in header name");
-                return 400;
-            }
-        }
-        *colon = '\0';
-        char *v = colon + 1;
-        v += strspn(v, " \t");
-        char *ve = v + strlen(v);
-        while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
-            ve--;
-        *ve = '\0';
-        for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
-            if ((*p < 0x20 && *p != '\t') || *p == 0x7f) {
-                snprintf(msg, msglen, "invalid character in header value");
-                return 400;
-            }
-        }
-        if (c->nhdrs >= HTTP_HEADERS_MAX) {
-            snprintf(msg, msglen, "more than %d header fields", HTTP_HEADERS_MAX);
-            return 431;
-        }
-        xgrow((void **)&c->hdrs, &c->hdrs_cap, c->nhdrs + 1, sizeof(*c->hdrs));
-        c->hdrs[c->nhdrs].name = line;
-        c->hdrs[c->nhdrs].value = v;
-        c->nhdrs++;
-        line = next;
-    }
-    if (first) {
-        snprintf(msg, msglen, "malformed request line");
-        return 400;
-    }
-    c->req.headers = c->hdrs;
-    c->req.nheaders = c->nhdrs;
-    return http__framing(c, msg, msglen);
-}
-
-/* Answer a request the server refuses, and end the connection. */
+/* Answer a request the server refuses, and end the connection (the parser
+ * has cleared keep_alive). */
 static void
 http__fail(struct http_conn *c, int status, const char *msg)
 {
-    c->keep_alive = 0;
     c->busy = 1;
     http_respond_error(c, status, http__status_code(status), "%s", msg);
 }
@@ -898,49 +498,32 @@ http__process(struct http_conn *c)
 {
     if (c->closing || c->busy || c->writing || c->lingering)
         return;
-    if (!c->have_head) {
-        size_t skip = 0; /* empty lines before a request line are allowed */
-        while (skip < c->in_len && (c->in[skip] == '\r' || c->in[skip] == '\n'))
-            skip++;
-        http__consume(c, skip);
-        size_t end = http__head_end(c);
-        if (end == 0) {
-            if (c->in_len >= HTTP_HEAD_MAX) {
-                char msg[64];
-                snprintf(msg, sizeof(msg), "request head larger than %zu bytes", HTTP_HEAD_MAX);
-                http__fail(c, 431, msg);
-            } else {
-                http__need_more(c);
-            }
+    size_t used = 0;
+    if (!c->pp.have_head) {
+        char msg[160];
+        int st = httpp_head(&c->pp, c->in, c->in_len, &used, msg, sizeof(msg));
+        http__consume(c, used);
+        if (st == HTTPP_MORE) {
+            http__need_more(c);
             return;
         }
-        char msg[160];
-        c->head = xstrndup(c->in, end);
-        http__consume(c, end);
-        c->have_head = 1;
-        int st = http__parse_head(c, end, msg, sizeof(msg));
         if (st) {
             http__fail(c, st, msg);
             return;
         }
-        if (c->expect_continue && c->in_len < c->body_need)
+        if (c->pp.expect_continue && c->in_len < c->pp.content_length)
             http__send_continue(c);
         if (c->closing)
             return;
     }
-    if (c->in_len < c->body_need) {
+    if (httpp_body(&c->pp, c->in, c->in_len, &used) == HTTPP_MORE) {
         http__need_more(c);
         return;
     }
-    if (c->body_need > 0) {
-        c->body = xstrndup(c->in, c->body_need);
-        http__consume(c, c->body_need);
-    }
-    c->req.body = c->body ? c->body : "";
-    c->req.body_len = c->body_need;
+    http__consume(c, used);
     c->busy = 1;
     uv_timer_stop(&c->timer);
-    c->srv->handler(c->srv->ud, c, &c->req);
+    c->srv->handler(c->srv->ud, c, &c->pp.req);
     /* c may be responded to (but not freed) by now; touch nothing. */
 }
 
@@ -1036,7 +619,7 @@ static char *
 http__head(struct http_conn *c, int status, const char *content_type, uint64_t content_length,
            const void *body, size_t len, size_t *outlen)
 {
-    int keep = c->keep_alive && !c->srv->closing && !(c->peer_eof && c->in_len == 0);
+    int keep = c->pp.keep_alive && !c->srv->closing && !(c->peer_eof && c->in_len == 0);
     int no_body = status == 204 || status == 304;
 
     struct sb sb;
@@ -1050,7 +633,7 @@ http__head(struct http_conn *c, int status, const char *content_type, uint64_t c
     sb_puts(&sb, "Cache-Control: no-store\r\n"
                  "X-Content-Type-Options: nosniff\r\n");
     sb_puts(&sb, keep ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n");
-    if (!no_body && !c->is_head && body && len > 0)
+    if (!no_body && !c->pp.is_head && body && len > 0)
         sb_append(&sb, body, len);
     c->close_after = !keep;
     *outlen = sb.len;
@@ -1173,7 +756,7 @@ http_respond_file(struct http_conn *c, int status, const char *content_type,
     c->file_active = 1;
     c->file_fd = fb->fd;
     c->file_off = fb->offset;
-    c->file_left = c->is_head || status == 204 || status == 304 ? 0 : fb->len;
+    c->file_left = c->pp.is_head || status == 204 || status == 304 ? 0 : fb->len;
     http__req_reset(c); /* after is_head was used */
     if (c->file_left)
         c->file_buf =

@@ -24,6 +24,9 @@
  * response that ends the connection, the server reads and discards what the
  * client still sends (up to 2 s) before closing, so the client sees it.
  *
+ * Requests are read by the parser of httpparse.h; this module owns the
+ * connections, timers, writes, keep-alive and pipelining around it.
+ *
  * The process must not die of SIGPIPE when a peer resets a connection
  * mid-write: http_server_start sets SIGPIPE to SIG_IGN if its disposition is
  * still the default.
@@ -37,35 +40,20 @@
 #include <jansson.h>
 #include <uv.h>
 
-#define HTTP_HEAD_MAX ((size_t)16 * 1024)
-#define HTTP_BODY_MAX ((size_t)8 * 1024 * 1024)
-#define HTTP_HEADERS_MAX 100
+#include "httpparse.h"
+
 #define HTTP_IDLE_TIMEOUT_MS 60000
 #define HTTP_CONNS_MAX 1024
 
 struct http_server;
 struct http_conn;
 
-struct http_header {
-    const char *name;  /* as sent (compare case-insensitively) */
-    const char *value; /* leading and trailing blanks removed */
-};
-
-/* One request. The struct and every string it points to are owned by the
- * connection and stay valid until the handler responds on it (the response
- * call is the last use; afterwards they are gone, even for a response given
- * later, asynchronously). All strings are NUL-terminated. */
-struct http_req {
-    const char *method; /* "GET", "POST", ... exactly as sent (case-sensitive) */
-    const char *path;   /* percent-decoded; starts with '/' ("*" for OPTIONS *);
-                           never contains a NUL byte or a ".." segment */
-    const char *query;  /* raw text after '?', not decoded; "" if none */
-    const char *body;   /* body_len bytes, followed by a NUL; "" if no body */
-    size_t body_len;
-    int minor_version; /* 0 for HTTP/1.0, 1 for HTTP/1.1 */
-    const struct http_header *headers;
-    size_t nheaders;
-};
+/* struct http_req and struct http_header (and the limits HTTP_HEAD_MAX,
+ * HTTP_BODY_MAX, HTTP_HEADERS_MAX) come from httpparse.h. A request the
+ * server hands to a handler, and every string it points to, are owned by
+ * the connection and stay valid until the handler responds on it (the
+ * response call is the last use; afterwards they are gone, even for a
+ * response given later, asynchronously). */
 
 /* Called on the loop thread for each complete request. The handler owns c
  * from this call until it calls exactly one of http_respond,
@@ -116,12 +104,8 @@ void http_server_close(struct http_server *s, void (*done)(void *ud), void *ud);
  * pointer is borrowed from req. */
 const char *http_req_header(const struct http_req *req, const char *name);
 
-/* Look up name in a raw query string ("a=1&b=x%20y"; '+' means space, a key
- * without '=' has the value ""). Keys are compared after decoding; the first
- * match wins. On success *out is a malloc'd, decoded, NUL-terminated copy the
- * caller frees. Returns 0, CAIRN_ENOENT (no such key; *out untouched) or
- * CAIRN_EINVAL (the value decodes to a NUL byte; *out untouched). Invalid
- * percent escapes are kept literally. */
+/* Look up name in a raw query string: httpp_query_get (see httpparse.h),
+ * here so that handlers need only this header. */
 int http_query_get(const char *query, const char *name, char **out);
 
 /* Respond with status (200..599; anything else is sent as 500), an optional

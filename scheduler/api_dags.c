@@ -1,0 +1,185 @@
+/* api_dags.c - the API's DAG routes (see api_dags.h, docs/api.md): the
+ * loaded DAGs, pausing, upcoming scheduled runs, manual triggers.
+ *
+ * Reads the DAGs the engine has loaded (sched_dag_at, sched_find_dag) and
+ * changes them only through the engine (sched_set_paused, sched_trigger);
+ * a change is answered once it is durable (api_respond_after_commit).
+ */
+#include "api_dags.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "cal.h"
+#include "engine.h"
+#include "err.h"
+#include "util.h"
+
+static json_t *
+dag_json(struct sched_dag *sd, bool detail)
+{
+    json_t *errs = json_array();
+    diag_to_json(&sd->errors, errs);
+    const struct dag *d = sd->cur ? sd->cur->dag : NULL;
+    json_t *tags = json_array();
+    for (size_t i = 0; d && i < d->ntags; i++)
+        json_array_append_new(tags, json_string(d->tags[i]));
+    json_t *o = json_pack("{s:s, s:s?, s:s?, s:s?, s:s?, s:s, s:b, s:i, s:o, s:o}", "dag", sd->name,
+                          "file", sd->file, "version", d ? d->version : NULL, "description",
+                          d ? d->description : NULL, "schedule", d ? d->schedule : NULL, "timezone",
+                          d ? d->timezone : "UTC", "paused", sd->paused, "tasks",
+                          d ? (int)d->ntasks : 0, "tags", tags, "errors", errs);
+    json_object_set_new(o, "active_runs", json_integer(sd->active_runs));
+    if (detail && d) {
+        json_t *tl = json_array();
+        for (size_t i = 0; i < d->ntasks; i++) {
+            const struct dag_task *t = &d->tasks[i];
+            json_t *needs = json_array();
+            for (size_t j = 0; j < t->nneeds; j++)
+                json_array_append_new(needs, json_string(d->tasks[t->needs[j]].name));
+            json_t *publish = json_array();
+            for (size_t j = 0; j < t->npublish; j++)
+                json_array_append_new(publish, json_string(t->publish[j]));
+            json_array_append_new(
+                tl, json_pack("{s:s, s:o, s:s, s:i, s:s, s:I, s:b, s:o}", "task", t->name, "needs",
+                              needs, "trigger_rule", dag_trigger_name(t->trigger_rule), "retries",
+                              t->retries, "image", t->image, "timeout_ms",
+                              (json_int_t)t->timeout_ms, "cache", t->cache, "publish", publish));
+        }
+        json_object_set_new(o, "task_list", tl);
+    }
+    return o;
+}
+
+void
+api_dags_list(struct sched *s, struct http_conn *c, const struct http_req *req,
+              const struct route_params *p)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < sched_ndags(s); i++)
+        json_array_append_new(arr, dag_json(sched_dag_at(s, i), false));
+    http_respond_json(c, 200, json_pack("{s:o}", "dags", arr));
+}
+
+void
+api_dags_get(struct sched *s, struct http_conn *c, const struct http_req *req,
+             const struct route_params *p)
+{
+    const char *dag = route_param(p, "dag");
+    struct sched_dag *sd = sched_find_dag(s, dag);
+    if (sd)
+        http_respond_json(c, 200, dag_json(sd, true));
+    else
+        http_respond_error(c, 404, "not_found", "no DAG '%s'", dag);
+}
+
+static void
+set_paused(struct sched *s, struct http_conn *c, const char *dag, bool paused)
+{
+    if (sched_set_paused(s, dag, paused) != 0)
+        http_respond_error(c, 404, "not_found", "no DAG '%s'", dag);
+    else
+        api_respond_after_commit(s, c, 200, dag_json(sched_find_dag(s, dag), false));
+}
+
+void
+api_dags_pause(struct sched *s, struct http_conn *c, const struct http_req *req,
+               const struct route_params *p)
+{
+    set_paused(s, c, route_param(p, "dag"), true);
+}
+
+void
+api_dags_unpause(struct sched *s, struct http_conn *c, const struct http_req *req,
+                 const struct route_params *p)
+{
+    set_paused(s, c, route_param(p, "dag"), false);
+}
+
+void
+api_dags_next_runs(struct sched *s, struct http_conn *c, const struct http_req *req,
+                   const struct route_params *p)
+{
+    const char *dag = route_param(p, "dag");
+    char *ns = api_query(req, "n");
+    int cnt = ns ? (int)strtol(ns, NULL, 10) : 5;
+    free(ns);
+    if (cnt <= 0 || cnt > 1000)
+        cnt = 5;
+    if (!sched_find_dag(s, dag))
+        http_respond_error(c, 404, "not_found", "no DAG '%s'", dag);
+    else
+        http_respond_json(
+            c, 200, json_pack("{s:s, s:o}", "dag", dag, "next_runs", sched_next_runs(s, dag, cnt)));
+}
+
+void
+api_dags_trigger(struct sched *s, struct http_conn *c, const struct http_req *req,
+                 const struct route_params *p)
+{
+    const char *dag = route_param(p, "dag");
+    json_t *body = NULL;
+    json_error_t jerr;
+    if (req->body_len) {
+        body = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+        if (!body || !json_is_object(body)) {
+            json_decref(body);
+            http_respond_error(c, 400, "bad_request", "body must be a JSON object: %s", jerr.text);
+            return;
+        }
+    }
+    json_t *params = body ? json_object_get(body, "params") : NULL;
+    if (params && !json_is_object(params)) {
+        json_decref(body);
+        http_respond_error(c, 400, "bad_request", "'params' must be an object");
+        return;
+    }
+    int64_t ld = 0;
+    bool has_date = false;
+    json_t *jd = body ? json_object_get(body, "logical_date") : NULL;
+    if (jd && !json_is_null(jd)) {
+        int64_t secs;
+        int ht, ho;
+        const char *ds = json_string_value(jd);
+        if (!ds || cal_parse(ds, &secs, &ht, &ho) != 0) {
+            json_decref(body);
+            http_respond_error(c, 400, "bad_request",
+                               "'logical_date' must be an ISO 8601 date or timestamp");
+            return;
+        }
+        struct sched_dag *sd = sched_find_dag(s, dag);
+        if (sd && sd->cur)
+            ld = dag_logical_date_for(sd->cur->dag, secs, ht, ho);
+        else
+            ld = secs;
+        has_date = true;
+    }
+    json_t *nc = body ? json_object_get(body, "no_cache") : NULL;
+    if (nc && !json_is_boolean(nc) && !json_is_null(nc)) {
+        json_decref(body);
+        http_respond_error(c, 400, "bad_request", "'no_cache' must be true or false");
+        return;
+    }
+    char err[256];
+    struct sched_run *r = NULL;
+    int rc = sched_trigger(s, dag, ld, has_date, params, json_is_true(nc), &r, err, sizeof(err));
+    json_decref(body);
+    if (rc) {
+        int st = rc == CAIRN_EEXIST   ? 409
+                 : rc == CAIRN_ENOENT ? 404
+                 : rc == CAIRN_ESTATE ? 503
+                                      : 400;
+        if (rc == CAIRN_ENOENT && strstr(err, "param"))
+            st = 400;
+        http_respond_error(c, st,
+                           st == 409   ? "conflict"
+                           : st == 404 ? "not_found"
+                           : st == 503 ? "unavailable"
+                                       : "bad_request",
+                           "%s", err);
+        return;
+    }
+    api_respond_after_commit(s, c, 201, sched_run_json(r, true));
+}

@@ -1,0 +1,39 @@
+/* api_runs.h - the API's run routes (prefix: api_runs_); see docs/api.md.
+ * Each is an api_handler_fn (api.h): it responds on c, now or once a change
+ * is durable, and borrows req and p only until it returns. A run is named
+ * by {run}, its DAG by ?dag= (which may be left out when the run id is
+ * unique across DAGs; 409 otherwise). */
+#ifndef CAIRN_API_RUNS_H
+#define CAIRN_API_RUNS_H
+
+struct sched;
+struct http_conn;
+struct http_req;
+struct route_params;
+
+/* GET /api/v1/runs?dag=D&state=S&limit=N: runs newest first, without
+ * their tasks. */
+void api_runs_list(struct sched *s, struct http_conn *c, const struct http_req *req,
+                   const struct route_params *p);
+/* GET /api/v1/runs/{run}: one run with its tasks. */
+void api_runs_get(struct sched *s, struct http_conn *c, const struct http_req *req,
+                  const struct route_params *p);
+/* GET /api/v1/runs/{run}/tasks/{task}/attempts */
+void api_runs_attempts(struct sched *s, struct http_conn *c, const struct http_req *req,
+                       const struct route_params *p);
+/* GET /api/v1/runs/{run}/tasks/{task}/logs?attempt=N&offset=O&limit=L */
+void api_runs_logs(struct sched *s, struct http_conn *c, const struct http_req *req,
+                   const struct route_params *p);
+/* GET /api/v1/runs/{run}/artifacts: the current artifact pointers. */
+void api_runs_artifacts(struct sched *s, struct http_conn *c, const struct http_req *req,
+                        const struct route_params *p);
+/* POST /api/v1/runs/{run}/clear {task, downstream, failed_only, dag},
+ * /retry and /cancel: the run once the change is durable. */
+void api_runs_clear(struct sched *s, struct http_conn *c, const struct http_req *req,
+                    const struct route_params *p);
+void api_runs_retry(struct sched *s, struct http_conn *c, const struct http_req *req,
+                    const struct route_params *p);
+void api_runs_cancel(struct sched *s, struct http_conn *c, const struct http_req *req,
+                     const struct route_params *p);
+
+#endif
