@@ -1,5 +1,6 @@
 /* DAG loader: every error kind from data-driven fixtures (file + the
- * LINE:COL: message each must produce), and the model of a valid file. */
+ * LINE:COL: message each must produce, each optionally followed by a
+ * "  hint: TEXT" line its hint must contain), and the model of a valid file. */
 #include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -35,14 +36,20 @@ read_file(const char *path)
     return sb_take(&sb);
 }
 
-static int
-has_diag(const struct diag_list *dl, int line, int col, const char *needle)
+static const struct diag *
+find_diag(const struct diag_list *dl, int line, int col, const char *needle)
 {
     for (size_t i = 0; i < dl->n; i++)
         if (dl->items[i].line == line && dl->items[i].col == col &&
             strstr(dl->items[i].msg, needle))
-            return 1;
-    return 0;
+            return &dl->items[i];
+    return NULL;
+}
+
+static int
+has_diag(const struct diag_list *dl, int line, int col, const char *needle)
+{
+    return find_diag(dl, line, col, needle) != NULL;
 }
 
 static void
@@ -77,6 +84,7 @@ test_error_fixtures(void **state)
             fail_msg("%s loaded, but must fail", de->d_name);
         }
         int nexp = 0;
+        const struct diag *last = NULL; /* the diagnostic of the line before */
         for (char *line = expect; *line;) {
             char *nl = strchr(line, '\n');
             if (nl)
@@ -84,10 +92,19 @@ test_error_fixtures(void **state)
             int l = 0, c = 0, off = 0;
             if (sscanf(line, "%d:%d: %n", &l, &c, &off) == 2 && off > 0) {
                 nexp++;
-                if (!has_diag(&dl, l, c, line + off)) {
+                last = find_diag(&dl, l, c, line + off);
+                if (!last) {
                     dump(&dl);
                     print_error("%s: expected a diagnostic at %d:%d containing \"%s\"\n",
                                 de->d_name, l, c, line + off);
+                    nbad++;
+                }
+            } else if (strncmp(line, "  hint: ", 8) == 0) {
+                /* "  hint: TEXT" under a diagnostic: its hint contains TEXT */
+                if (last && (!last->hint || !strstr(last->hint, line + 8))) {
+                    dump(&dl);
+                    print_error("%s: expected the hint of %d:%d to contain \"%s\"\n",
+                                de->d_name, last->line, last->col, line + 8);
                     nbad++;
                 }
             }
