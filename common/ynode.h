@@ -8,6 +8,13 @@
  * node budget against "billion laughs"); merge keys ("<<") are refused.
  * Only the first document is used; a second one is an error.
  *
+ * Two classic mistakes get a plain message instead of libyaml's: a tab in
+ * indentation, and a template written without quotes ({{ ds }}, which YAML
+ * reads as a mapping inside a mapping, or a syntax error when more follows
+ * it): "templates must be quoted: "{{ ds }}"". A template read as a mapping
+ * is replaced in the tree by a scalar holding its source text, so callers
+ * do not report a second error about the same value.
+ *
  * All nodes and strings live in one arena owned by struct ydoc: pointers
  * into the tree are valid until ydoc_free().
  */
