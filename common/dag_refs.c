@@ -108,16 +108,45 @@ param_at_cb(void *ud, size_t i)
     return i < d->nparams ? d->params[i].name : NULL;
 }
 
+/* Template names of Airflow that Cairn spells differently. */
+static const struct {
+    const char *name, *hint;
+} airflow_names[] = {
+    {"execution_date", "execution_date is Airflow's old name for the logical date: use "
+                       "{{ ds }} (its date) or {{ ts }} (date and time)"},
+    {"logical_date", "the logical date is {{ ds }} (its date) or {{ ts }} (date and time)"},
+    {"next_ds", "the end of the run's data interval is {{ data_interval_end }}"},
+    {"next_execution_date", "the end of the run's data interval is {{ data_interval_end }}"},
+};
+
+/* A hint for the unknown name at s + pos, or NULL. */
+static const char *
+airflow_hint(const char *s, int pos)
+{
+    size_t n = strspn(s + pos, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-");
+    if (!strncmp(s + pos, "dag_run.conf", 12) && (n == 12 || s[pos + 12] == '.'))
+        return "a run's parameters are {{ params.NAME }}, declared under 'params:'";
+    for (size_t i = 0; i < sizeof(airflow_names) / sizeof(*airflow_names); i++)
+        if (strlen(airflow_names[i].name) == n && !strncmp(s + pos, airflow_names[i].name, n))
+            return airflow_names[i].hint;
+    return NULL;
+}
+
 void
 dag__check_template(struct dag__loader *l, const struct ynode *n, const char *what)
 {
-    char err[256], hint[128];
+    char err[256], hint[256];
     int pos = 0, line, col;
     hint[0] = '\0';
     if (n->type != YNODE_SCALAR || !strstr(n->str, "{{"))
         return;
     if (tmpl_check_params(n->str, param_at_cb, l->d, err, sizeof(err), &pos, hint, sizeof(hint)) !=
         0) {
+        const char *af = pos >= 0 && (size_t)pos < n->len && strstr(err, "unknown template name")
+                             ? airflow_hint(n->str, pos)
+                             : NULL;
+        if (af)
+            snprintf(hint, sizeof(hint), "%s", af);
         dag__scalar_pos(n, pos, &line, &col);
         dag__err(l, line, col, "bad-template", hint[0] ? hint : NULL, "%s: %s", what, err);
     }

@@ -98,6 +98,40 @@ dag__suggest_task(struct dag__loader *l, const char *word)
     return pick ? xasprintf("did you mean '%s'?", pick) : NULL;
 }
 
+/* Keys of other tools (Airflow, Compose, Argo, GitLab CI) that a new user
+ * writes for one of Cairn's: the hint names Cairn's key, when it is a key
+ * of the mapping at hand. */
+static const struct {
+    const char *word, *key;
+} key_aliases[] = {
+    {"bash_command", "command"},
+    {"cmd", "command"},
+    {"concurrency", "max_active_tasks"},
+    {"cron", "schedule"},
+    {"dag_id", "dag"},
+    {"default_args", "defaults"},
+    {"dependencies", "needs"},
+    {"depends_on", "needs"},
+    {"environment", "env"},
+    {"execution_timeout", "timeout"},
+    {"schedule_interval", "schedule"},
+    {"script", "command"},
+    {"upstream", "needs"},
+};
+
+static char *
+suggest_key(const char *word, const char *const *known)
+{
+    for (size_t i = 0; i < sizeof(key_aliases) / sizeof(*key_aliases); i++) {
+        if (strcmp(word, key_aliases[i].word) != 0)
+            continue;
+        for (size_t j = 0; known[j]; j++)
+            if (!strcmp(known[j], key_aliases[i].key))
+                return xasprintf("did you mean '%s'?", known[j]);
+    }
+    return dag__suggest(word, known, 0);
+}
+
 void
 dag__check_keys(struct dag__loader *l, const struct ynode *map, const char *const *known,
                 const char *where)
@@ -109,7 +143,7 @@ dag__check_keys(struct dag__loader *l, const struct ynode *map, const char *cons
             if (strcmp(k->str, known[j]) == 0)
                 ok = 1;
         if (!ok) {
-            char *hint = dag__suggest(k->str, known, 0);
+            char *hint = suggest_key(k->str, known);
             dag__nerr(l, k, "unknown-key", hint, "unknown key '%s' in %s", k->str, where);
             free(hint);
         }
