@@ -63,6 +63,9 @@ dag__resolve_needs(struct dag__loader *l, size_t ti, const struct dag__task_src 
         if (it->type != YNODE_SCALAR)
             continue;
         if (!hmap_get(&l->tasks, it->str, &idx)) {
+            l->incomplete[ti] = 1;
+            if (hmap_get(&l->broken, it->str, &idx))
+                continue; /* that task's own error says what is wrong */
             char *hint = dag__suggest_task(l, it->str);
             dag__err(l, it->line, it->col, "unknown-task", hint,
                      "task '%s' needs unknown task '%s'", t->name, it->str);
@@ -178,6 +181,13 @@ dag__order_tasks(struct dag__loader *l, struct dag__task_src *srcs)
         free(pos);
         free(path);
         rc = -1;
+    } else {
+        /* below a task with an unknown upstream, ancestry is unknown too */
+        for (size_t i = 0; i < n; i++) {
+            const struct dag_task *t = &d->tasks[d->topo[i]];
+            for (size_t j = 0; j < t->nneeds; j++)
+                l->incomplete[d->topo[i]] |= l->incomplete[t->needs[j]];
+        }
     }
     free(indeg);
     return rc;
@@ -215,14 +225,16 @@ dag__resolve_inputs(struct dag__loader *l, size_t ti, const struct dag__task_src
         const char *file = slash + 1;
         size_t ui;
         if (!hmap_get(&l->tasks, task, &ui)) {
-            char *hint = dag__suggest_task(l, task);
-            dag__nerr(l, v, "unknown-task", hint, "input '%s' names unknown task '%s'", k->str,
-                      task);
-            free(hint);
+            if (!dag__unknown_reported(l, src, task)) {
+                char *hint = dag__suggest_task(l, task);
+                dag__nerr(l, v, "unknown-task", hint, "input '%s' names unknown task '%s'",
+                          k->str, task);
+                free(hint);
+            }
             free(task);
             continue;
         }
-        if (ui == ti || !dag__is_ancestor(l, ui, ti)) {
+        if (ui == ti || (!l->incomplete[ti] && !dag__is_ancestor(l, ui, ti))) {
             char hint[160];
             snprintf(hint, sizeof(hint), "add '%s' to the 'needs' of '%s'", task, t->name);
             dag__nerr(l, v, "input-not-upstream", hint,
@@ -266,4 +278,20 @@ dag_task_index(const struct dag *d, const char *name)
         if (!strcmp(d->tasks[i].name, name))
             return (long)i;
     return -1;
+}
+
+int
+dag__unknown_reported(const struct dag__loader *l, const struct dag__task_src *src,
+                      const char *name)
+{
+    size_t idx;
+    if (hmap_get(&l->broken, name, &idx))
+        return 1;
+    const struct ynode *n = src->needs;
+    if (!n || n->type != YNODE_SEQ)
+        return 0;
+    for (size_t i = 0; i < n->n; i++)
+        if (n->vals[i]->type == YNODE_SCALAR && !strcmp(n->vals[i]->str, name))
+            return 1;
+    return 0;
 }

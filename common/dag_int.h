@@ -38,6 +38,15 @@ struct dag__loader {
     struct ynode *defaults; /* the `defaults:` mapping, or NULL */
     int quiet;              /* parsing inherited defaults: errors already reported */
     int *visit;             /* scratch for ancestor searches */
+    /* Tasks whose upstreams are not all known: a `needs` item did not
+     * resolve (reported there), here or further up. Their "not upstream"
+     * checks are skipped, since the missing edge may be the one they miss.
+     * One per task, allocated with the tasks. */
+    unsigned char *incomplete;
+    /* Names of tasks rejected whole (a bad name, not a mapping): reported
+     * once, then not "unknown" where other tasks name them. Keys borrowed
+     * from the document. */
+    struct hmap broken;
     int when_default_reported;
     int stamp;
 };
@@ -133,11 +142,17 @@ void dag__parse_params(struct dag__loader *l, const struct ynode *n);
 
 /* --- dag_graph.c: the graph ------------------------------------------- */
 
-/* Resolve task ti's `needs` to indices (unknown, self, repeated: errors). */
+/* Resolve task ti's `needs` to indices (unknown, self, repeated: errors).
+ * An unknown name makes the task incomplete. */
 void dag__resolve_needs(struct dag__loader *l, size_t ti, const struct dag__task_src *src);
-/* Downstream lists and d->topo; on a cycle an error naming its tasks and -1.
- * srcs has one entry per task. */
+/* Downstream lists and d->topo, and incompleteness passed downstream; on a
+ * cycle an error naming its tasks and -1. srcs has one entry per task. */
 int dag__order_tasks(struct dag__loader *l, struct dag__task_src *srcs);
+/* Has a reference to the unknown task name from the task of src been
+ * reported already: the name is in the task's own `needs` (which reported
+ * it) or names a task rejected whole? Then it is not reported again. */
+int dag__unknown_reported(const struct dag__loader *l, const struct dag__task_src *src,
+                          const char *name);
 /* Is task anc an ancestor of task t? Needs l->visit (ntasks ints). */
 int dag__is_ancestor(struct dag__loader *l, size_t anc, size_t t);
 /* Resolve task ti's `inputs` against its ancestors' outputs. */

@@ -164,11 +164,13 @@ parse_dag(struct dag__loader *l, const struct ynode *root)
         if (!dag__valid_name(k->str, 0)) {
             dag__nerr(l, k, "bad-name", "use lower-case letters, digits, '_' and '-'",
                       "task name '%s' must match [a-z0-9_-]{1,%d}", k->str, DAG_NAME_MAX);
+            hmap_put(&l->broken, k->str, i);
             continue;
         }
         if (tasks->vals[i]->type != YNODE_MAP) {
             dag__nerr(l, tasks->vals[i], "wrong-type", NULL, "task '%s' must be a mapping, got %s",
                       k->str, ynode_kind(tasks->vals[i]));
+            hmap_put(&l->broken, k->str, i);
             continue;
         }
         dag__task_init(t);
@@ -179,6 +181,7 @@ parse_dag(struct dag__loader *l, const struct ynode *root)
         d->ntasks++;
         dag__parse_task(l, tasks->vals[i], t, &srcs[d->ntasks - 1], 0);
     }
+    l->incomplete = xcalloc(d->ntasks + 1, sizeof(*l->incomplete));
     for (size_t i = 0; i < d->ntasks; i++)
         dag__resolve_needs(l, i, &srcs[i]);
     l->visit = xcalloc(d->ntasks + 1, sizeof(*l->visit));
@@ -263,10 +266,13 @@ dag_load_buffer(struct dag **out, const char *buf, size_t len, const char *file,
     l.d = xcalloc(1, sizeof(*l.d));
     l.d->file = xstrdup(file);
     hmap_init(&l.tasks);
+    hmap_init(&l.broken);
     parse_dag(&l, root);
     sha256_hex(buf, len, l.d->version);
     hmap_free(&l.tasks);
+    hmap_free(&l.broken);
     free(l.visit);
+    free(l.incomplete);
     ydoc_free(doc);
     if (dl->nerrors > errs0) {
         dag_free(l.d);

@@ -20,6 +20,7 @@
 struct when_ck {
     struct dag__loader *l;
     size_t ti;
+    const struct dag__task_src *src;
     const struct ynode *node;
 };
 
@@ -46,12 +47,15 @@ when_ref_cb(void *ud, const char *task, const char *name, int pos)
     }
     size_t ui;
     if (!hmap_get(&l->tasks, task, &ui)) {
-        char *hint = dag__suggest_task(l, task);
-        dag__err(l, line, col, "unknown-task", hint, "'when' refers to unknown task '%s'", task);
-        free(hint);
+        if (!dag__unknown_reported(l, w->src, task)) {
+            char *hint = dag__suggest_task(l, task);
+            dag__err(l, line, col, "unknown-task", hint, "'when' refers to unknown task '%s'",
+                     task);
+            free(hint);
+        }
         return 0;
     }
-    if (ui == w->ti || !dag__is_ancestor(l, ui, w->ti)) {
+    if (ui == w->ti || (!l->incomplete[w->ti] && !dag__is_ancestor(l, ui, w->ti))) {
         dag__err(l, line, col, "when-not-upstream", NULL,
                  "'when' refers to task '%s', which is not upstream of '%s'", task,
                  l->d->tasks[w->ti].name);
@@ -97,7 +101,7 @@ dag__check_when(struct dag__loader *l, size_t ti, const struct dag__task_src *sr
         return;
     }
     /* references depend on the task, so they are checked for each */
-    struct when_ck w = {l, ti, src->when};
+    struct when_ck w = {l, ti, src, src->when};
     expr_foreach_ref(t->when_expr, when_ref_cb, &w);
 }
 
