@@ -127,6 +127,8 @@ int dag__kv_cmp(const void *a, const void *b);
 
 /* --- dag_task.c: task fields ------------------------------------------ */
 
+/* Is name one of the keys of a task (command, needs, ...)? */
+int dag__is_task_key(const char *name);
 void dag__task_init(struct dag_task *t);
 /* Free what t owns (not t itself). */
 void dag__task_fini(struct dag_task *t);

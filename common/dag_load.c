@@ -49,6 +49,74 @@ parse_date(struct dag__loader *l, const struct ynode *n, const char *field, int6
     *has = true;
 }
 
+/* A mapping of tasks that reads
+ *
+ *     ingest:
+ *     command: [echo]
+ *
+ * has `command` indented like a task name: YAML sees an empty task and a
+ * task named "command". Keys after task i that are task fields, and either
+ * have a value that cannot be a task (not a mapping) or follow an empty
+ * task, are taken as the fields they were meant to be. Returns how many
+ * follow task i that way (0 for none). */
+static size_t
+misplaced_fields(const struct ynode *tasks, size_t i)
+{
+    const struct ynode *own = tasks->vals[i];
+    if (own->type != YNODE_MAP && !(own->type == YNODE_SCALAR && own->is_null))
+        return 0;
+    size_t j = i + 1;
+    for (; j < tasks->n; j++) {
+        const struct ynode *k = tasks->keys[j], *v = tasks->vals[j];
+        if (!dag__is_task_key(k->str) || (v->type == YNODE_MAP && own->type == YNODE_MAP) ||
+            ynode_get(own, k->str, NULL))
+            break;
+        size_t m;
+        for (m = i + 1; m < j; m++)
+            if (!strcmp(tasks->keys[m]->str, k->str))
+                break;
+        if (m < j)
+            break;
+    }
+    return j - i - 1;
+}
+
+/* Task i's own mapping with the n misplaced fields after it (malloc'd, like
+ * its key and value arrays; the nodes are the document's), and one error at
+ * the first of them. */
+static struct ynode *
+adopt_fields(struct dag__loader *l, const struct ynode *tasks, size_t i, size_t n)
+{
+    const struct ynode *own = tasks->vals[i], *first = tasks->keys[i + 1];
+    size_t nown = own->type == YNODE_MAP ? own->n : 0;
+    struct ynode *map = xcalloc(1, sizeof(*map));
+    map->type = YNODE_MAP;
+    map->line = own->line;
+    map->col = own->col;
+    map->keys = xcalloc(nown + n, sizeof(*map->keys));
+    map->vals = xcalloc(nown + n, sizeof(*map->vals));
+    for (size_t j = 0; j < nown; j++) {
+        map->keys[map->n] = own->keys[j];
+        map->vals[map->n++] = own->vals[j];
+    }
+    struct sb also;
+    sb_init(&also);
+    for (size_t j = i + 1; j <= i + n; j++) {
+        if (j > i + 1)
+            sb_printf(&also, "%s'%s'", j > i + 2 ? ", " : "", tasks->keys[j]->str);
+        map->keys[map->n] = tasks->keys[j];
+        map->vals[map->n++] = tasks->vals[j];
+    }
+    char *hint = xasprintf("indent it%s%s under '%s:', further than the task's name",
+                           n > 1 ? " and " : "", n > 1 ? also.buf : "", tasks->keys[i]->str);
+    dag__nerr(l, first, "misplaced-field", hint,
+              "'%s' is indented like a task name, so it is not a field of task '%s'", first->str,
+              tasks->keys[i]->str);
+    free(hint);
+    sb_free(&also);
+    return map;
+}
+
 static void
 parse_dag(struct dag__loader *l, const struct ynode *root)
 {
@@ -158,6 +226,8 @@ parse_dag(struct dag__loader *l, const struct ynode *root)
     }
     d->tasks = xcalloc(tasks->n, sizeof(*d->tasks));
     struct dag__task_src *srcs = xcalloc(tasks->n, sizeof(*srcs));
+    struct ynode **adopted = xcalloc(tasks->n, sizeof(*adopted)); /* see adopt_fields */
+    size_t nadopted = 0;
     for (size_t i = 0; i < tasks->n; i++) {
         k = tasks->keys[i];
         struct dag_task *t = &d->tasks[d->ntasks];
@@ -167,9 +237,13 @@ parse_dag(struct dag__loader *l, const struct ynode *root)
             hmap_put(&l->broken, k->str, i);
             continue;
         }
-        if (tasks->vals[i]->type != YNODE_MAP) {
-            dag__nerr(l, tasks->vals[i], "wrong-type", NULL, "task '%s' must be a mapping, got %s",
-                      k->str, ynode_kind(tasks->vals[i]));
+        const struct ynode *map = tasks->vals[i];
+        size_t nmis = misplaced_fields(tasks, i);
+        if (nmis) {
+            map = adopted[nadopted++] = adopt_fields(l, tasks, i, nmis);
+        } else if (map->type != YNODE_MAP) {
+            dag__nerr(l, map, "wrong-type", NULL, "task '%s' must be a mapping, got %s", k->str,
+                      ynode_kind(map));
             hmap_put(&l->broken, k->str, i);
             continue;
         }
@@ -179,7 +253,8 @@ parse_dag(struct dag__loader *l, const struct ynode *root)
         t->col = k->col;
         hmap_put(&l->tasks, t->name, d->ntasks);
         d->ntasks++;
-        dag__parse_task(l, tasks->vals[i], t, &srcs[d->ntasks - 1], 0);
+        dag__parse_task(l, map, t, &srcs[d->ntasks - 1], 0);
+        i += nmis;
     }
     l->incomplete = xcalloc(d->ntasks + 1, sizeof(*l->incomplete));
     for (size_t i = 0; i < d->ntasks; i++)
@@ -199,6 +274,12 @@ parse_dag(struct dag__loader *l, const struct ynode *root)
             qsort(d->tasks[i].labels, d->tasks[i].nlabels, sizeof(struct dag_kv), dag__kv_cmp);
     }
     free(srcs);
+    for (size_t i = 0; i < nadopted; i++) {
+        free(adopted[i]->keys);
+        free(adopted[i]->vals);
+        free(adopted[i]);
+    }
+    free(adopted);
 }
 
 static void

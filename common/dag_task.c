@@ -200,6 +200,15 @@ apply_field(struct dag__loader *l, const char *key, const struct ynode *n, struc
     }
 }
 
+int
+dag__is_task_key(const char *name)
+{
+    for (size_t i = 0; task_keys[i]; i++)
+        if (!strcmp(task_keys[i], name))
+            return 1;
+    return 0;
+}
+
 void
 dag__task_init(struct dag_task *t)
 {
