@@ -47,6 +47,11 @@ struct dag__loader {
      * once, then not "unknown" where other tasks name them. Keys borrowed
      * from the document. */
     struct hmap broken;
+    /* Every error reported, as "line:col:code:message" (owned strings):
+     * a node reached twice (an alias, a merge key) is reported once. */
+    struct hmap said;
+    char **said_keys;
+    size_t nsaid, capsaid;
     int when_default_reported;
     int stamp;
 };

@@ -348,10 +348,15 @@ dag_load_buffer(struct dag **out, const char *buf, size_t len, const char *file,
     l.d->file = xstrdup(file);
     hmap_init(&l.tasks);
     hmap_init(&l.broken);
+    hmap_init(&l.said);
     parse_dag(&l, root);
     sha256_hex(buf, len, l.d->version);
     hmap_free(&l.tasks);
     hmap_free(&l.broken);
+    hmap_free(&l.said);
+    for (size_t i = 0; i < l.nsaid; i++)
+        free(l.said_keys[i]);
+    free(l.said_keys);
     free(l.visit);
     free(l.incomplete);
     ydoc_free(doc);

@@ -30,9 +30,18 @@ verr(struct dag__loader *l, int line, int col, const char *code, const char *hin
     if (l->quiet)
         return;
     struct sb sb;
+    size_t idx;
     sb_init(&sb);
     sb_vprintf(&sb, fmt, ap);
-    diag_add(l->dl, DIAG_ERROR, l->file, line, col, code, hint, "%s", sb.buf ? sb.buf : "");
+    char *key = xasprintf("%d:%d:%s:%s", line, col, code, sb.buf ? sb.buf : "");
+    if (hmap_get(&l->said, key, &idx)) {
+        free(key); /* said already: the same node, reached again */
+    } else {
+        xgrow((void **)&l->said_keys, &l->capsaid, l->nsaid + 1, sizeof(*l->said_keys));
+        l->said_keys[l->nsaid++] = key;
+        hmap_put(&l->said, key, 0);
+        diag_add(l->dl, DIAG_ERROR, l->file, line, col, code, hint, "%s", sb.buf ? sb.buf : "");
+    }
     sb_free(&sb);
 }
 

@@ -81,6 +81,10 @@ struct frame {
     size_t n, cap;
     struct ynode *pending_key; /* map: key waiting for its value */
     struct ynode *tmpl_key;    /* map: a key shaped like the inner braces of {{ x }} */
+    struct ynode *merge_key;   /* map: its "<<" key, or NULL */
+    struct ynode **merges;     /* the mappings "<<" names, in the order written */
+    size_t nmerges, capmerges;
+    size_t merge_at;           /* entries written before "<<" */
     char *anchor;
     struct hmap *keyset;       /* big maps: key -> index, for duplicate checks */
 };
@@ -339,6 +343,92 @@ template_on_line(struct builder *b, int line, size_t *from, size_t *to)
     return 0;
 }
 
+#define MERGE_HINT "write `<<: *name`, where `&name` marks a mapping, or `<<: [*a, *b]`"
+
+static void
+merge_add(struct frame *f, struct ynode *map)
+{
+    xgrow((void **)&f->merges, &f->capmerges, f->nmerges + 1, sizeof(*f->merges));
+    f->merges[f->nmerges++] = map;
+}
+
+/* A merge key ("<<: *defaults", "<<: [*a, *b]"): remember the mappings; their
+ * entries join the mapping when it ends (frame_pop). */
+static void
+merge_value(struct builder *b, struct frame *f, struct ynode *key, struct ynode *v)
+{
+    if (f->merge_key) {
+        char hint[64];
+        snprintf(hint, sizeof(hint), "first defined at line %d; merge several with <<: [*a, *b]",
+                 f->merge_key->line);
+        diag_add(b->dl, DIAG_ERROR, b->file, key->line, key->col, "duplicate-key", hint,
+                 "duplicate key '<<'");
+        return;
+    }
+    f->merge_key = key;
+    f->merge_at = f->n;
+    if (v->type == YNODE_MAP) {
+        merge_add(f, v);
+    } else if (v->type == YNODE_SEQ) {
+        for (size_t i = 0; i < v->n; i++) {
+            if (v->vals[i]->type == YNODE_MAP)
+                merge_add(f, v->vals[i]);
+            else
+                diag_add(b->dl, DIAG_ERROR, b->file, v->vals[i]->line, v->vals[i]->col,
+                         "yaml-merge", MERGE_HINT, "'<<' merges mappings, got %s",
+                         ynode_kind(v->vals[i]));
+        }
+    } else {
+        diag_add(b->dl, DIAG_ERROR, b->file, v->line, v->col, "yaml-merge", MERGE_HINT,
+                 "'<<' needs a mapping or a list of mappings, got %s", ynode_kind(v));
+    }
+}
+
+/* Merge the mappings "<<" named into f's entries, at the place of "<<":
+ * a key written in the mapping itself wins over a merged one (before or
+ * after "<<"), and of the merged mappings the earlier one wins. Merged
+ * values are the anchored nodes themselves, so errors in them point at
+ * where the anchor's mapping is written. */
+static void
+merge_entries(struct frame *f)
+{
+    size_t total = f->n;
+    for (size_t i = 0; i < f->nmerges; i++)
+        total += f->merges[i]->n;
+    struct ynode **keys = xcalloc(total + 1, sizeof(*keys));
+    struct ynode **vals = xcalloc(total + 1, sizeof(*vals));
+    struct hmap seen;
+    size_t n = 0, idx;
+    hmap_init(&seen);
+    for (size_t i = 0; i < f->n; i++)
+        hmap_put(&seen, f->keys[i]->str, i);
+    for (size_t i = 0; i < f->merge_at; i++) {
+        keys[n] = f->keys[i];
+        vals[n++] = f->vals[i];
+    }
+    for (size_t m = 0; m < f->nmerges; m++) {
+        const struct ynode *src = f->merges[m];
+        for (size_t i = 0; i < src->n; i++) {
+            if (hmap_get(&seen, src->keys[i]->str, &idx))
+                continue;
+            hmap_put(&seen, src->keys[i]->str, n);
+            keys[n] = src->keys[i];
+            vals[n++] = src->vals[i];
+        }
+    }
+    for (size_t i = f->merge_at; i < f->n; i++) {
+        keys[n] = f->keys[i];
+        vals[n++] = f->vals[i];
+    }
+    hmap_free(&seen);
+    free(f->keys);
+    free(f->vals);
+    f->keys = keys;
+    f->vals = vals;
+    f->n = n;
+    f->cap = total + 1;
+}
+
 /* Attach a finished node to the collection on top of the stack. */
 static void
 attach(struct builder *b, struct ynode *n)
@@ -365,16 +455,16 @@ attach(struct builder *b, struct ynode *n)
                                                           (size_t)n->col - 1});
             n->str = "";
             n->is_null = true;
-        } else if (!n->quoted && n->len == 2 && memcmp(n->str, "<<", 2) == 0) {
-            diag_add(b->dl, DIAG_ERROR, b->file, n->line, n->col, "yaml-merge",
-                     "put shared task settings under `defaults:`",
-                     "YAML merge keys ('<<') are not supported");
         }
         f->pending_key = n;
         return;
     }
     struct ynode *key = f->pending_key;
     f->pending_key = NULL;
+    if (!key->quoted && key->len == 2 && memcmp(key->str, "<<", 2) == 0) {
+        merge_value(b, f, key, n);
+        return;
+    }
     /* duplicate keys: a linear look for small maps, a hash for big ones
      * (a DAG's `tasks` may hold thousands) */
     size_t dup = SIZE_MAX;
@@ -429,6 +519,8 @@ frame_pop(struct builder *b)
 {
     struct frame *f = &b->stack[--b->depth];
     struct ynode *n = f->node;
+    if (f->nmerges)
+        merge_entries(f);
     n->n = f->n;
     if (f->n) {
         n->vals = arena_alloc(b->doc, f->n * sizeof(*n->vals));
@@ -448,6 +540,7 @@ frame_pop(struct builder *b)
     }
     free(f->keys);
     free(f->vals);
+    free(f->merges);
     return n;
 }
 
@@ -463,6 +556,7 @@ builder_cleanup(struct builder *b)
         free(f->keys);
         free(f->vals);
         free(f->anchor);
+        free(f->merges);
     }
     free(b->stack);
     free(b->lines);

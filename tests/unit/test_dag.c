@@ -375,6 +375,55 @@ test_aliases(void **state)
     sb_free(&sb);
 }
 
+static void
+test_merge_keys(void **state)
+{
+    (void)state;
+    const char *y = "dag: merge\n"
+                    "tasks:\n"
+                    "  train_a: &train\n"
+                    "    command: [python3, train.py, a]\n"
+                    "    retries: 2\n"
+                    "    env: {MODE: fast, SEED: '1'}\n"
+                    "    outputs: [model.pkl]\n"
+                    "  train_b:\n"
+                    "    <<: *train\n"
+                    "    command: [python3, train.py, b]\n"
+                    "    env: {MODE: slow}\n"
+                    "  train_c:\n"
+                    "    retries: 5\n"
+                    "    <<: [*train, {timeout: 10m, retries: 9, priority: 3}]\n"
+                    "  report:\n"
+                    "    <<: {needs: [train_a, train_b, train_c], command: [echo]}\n"
+                    "    inputs: {b: train_b/model.pkl}\n";
+    struct diag_list dl;
+    struct dag *d = NULL;
+    diag_list_init(&dl);
+    if (dag_load_buffer(&d, y, strlen(y), "merge.yaml", &dl) != 0) {
+        dump(&dl);
+        fail();
+    }
+    diag_list_free(&dl);
+    const struct dag_task *a = &d->tasks[0], *b = &d->tasks[1], *c = &d->tasks[2];
+    const struct dag_task *r = &d->tasks[3];
+    /* explicit keys win over merged ones, wherever they are written */
+    assert_string_equal(b->command[2], "b");
+    assert_int_equal(b->retries, 2);
+    assert_int_equal(b->nenv, 1); /* a mapping value is replaced, not merged */
+    assert_string_equal(b->env[0].value, "slow");
+    assert_int_equal(b->noutputs, 1);
+    assert_int_equal(c->retries, 5);
+    assert_string_equal(c->command[2], "a");
+    /* of several merged mappings, the earlier one wins */
+    assert_int_equal(c->timeout_ms, 600000);
+    assert_int_equal(c->priority, 3);
+    assert_int_equal(c->nenv, 2);
+    assert_int_equal(a->retries, 2);
+    assert_int_equal(r->nneeds, 3);
+    assert_int_equal(r->ninputs, 1);
+    dag_free(d);
+}
+
 static int
 teardown_all(void **state)
 {
@@ -390,7 +439,7 @@ main(void)
         cmocka_unit_test(test_error_fixtures), cmocka_unit_test(test_hints),
         cmocka_unit_test(test_binary_garbage), cmocka_unit_test(test_full_model),
         cmocka_unit_test(test_render),         cmocka_unit_test(test_defaults_errors_once),
-        cmocka_unit_test(test_aliases),
+        cmocka_unit_test(test_aliases),        cmocka_unit_test(test_merge_keys),
     };
     return cmocka_run_group_tests(tests, NULL, teardown_all);
 }
