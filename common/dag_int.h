@@ -89,9 +89,11 @@ char *dag__suggest(const char *word, const char *const *cands, size_t ncands);
 char *dag__suggest_task(struct dag__loader *l, const char *word);
 
 /* An error for every key of map that is not in known (NULL-terminated);
- * where names the mapping in the message ("task", "resources"). */
+ * where names the mapping in the message ("task", "resources"). With
+ * extensions, keys starting with "x-" are let through (a home for anchors,
+ * as Compose's extension fields). */
 void dag__check_keys(struct dag__loader *l, const struct ynode *map, const char *const *known,
-                     const char *where);
+                     const char *where, int extensions);
 
 /* 0 if n is of type t (a non-null scalar for YNODE_SCALAR), else an error
  * naming field and -1. */

@@ -124,7 +124,7 @@ parse_dag(struct dag__loader *l, const struct ynode *root)
     const struct ynode *n, *k;
     struct ynode *key;
 
-    dag__check_keys(l, root, dag_keys, "the DAG");
+    dag__check_keys(l, root, dag_keys, "the DAG", 1);
 
     if ((n = ynode_get(root, "dag", NULL))) {
         if (dag__get_str(l, n, "dag", &d->name) == 0 && !dag__valid_name(d->name, 0)) {

@@ -36,7 +36,7 @@ parse_metrics(struct dag__loader *l, const struct ynode *n, struct dag_task *t,
               struct dag__task_src *src)
 {
     if (n->type == YNODE_MAP) {
-        dag__check_keys(l, n, metrics_keys, "metrics");
+        dag__check_keys(l, n, metrics_keys, "metrics", 0);
         const struct ynode *f = ynode_get(n, "file", NULL), *k = ynode_get(n, "keys", NULL);
         if (!f) {
             dag__nerr(l, n, "missing-key", NULL, "'metrics' needs a 'file'");
@@ -63,7 +63,7 @@ parse_resources(struct dag__loader *l, const struct ynode *n, struct dag_task *t
 {
     if (dag__expect(l, n, YNODE_MAP, "resources"))
         return;
-    dag__check_keys(l, n, resource_keys, "resources");
+    dag__check_keys(l, n, resource_keys, "resources", 0);
     const struct ynode *v;
     if ((v = ynode_get(n, "cpus", NULL))) {
         double c;
@@ -289,7 +289,7 @@ dag__parse_task(struct dag__loader *l, const struct ynode *map, struct dag_task 
 {
     memset(src, 0, sizeof(*src));
     src->map = map;
-    dag__check_keys(l, map, task_keys, is_defaults ? "defaults" : "task");
+    dag__check_keys(l, map, task_keys, is_defaults ? "defaults" : "task", 0);
     for (size_t i = 0; task_keys[i]; i++) {
         const char *key = task_keys[i];
         const struct ynode *own = ynode_get(map, key, NULL);

@@ -143,11 +143,11 @@ suggest_key(const char *word, const char *const *known)
 
 void
 dag__check_keys(struct dag__loader *l, const struct ynode *map, const char *const *known,
-                const char *where)
+                const char *where, int extensions)
 {
     for (size_t i = 0; i < map->n; i++) {
         const struct ynode *k = map->keys[i];
-        int ok = 0;
+        int ok = extensions && !strncmp(k->str, "x-", 2);
         for (size_t j = 0; known[j]; j++)
             if (strcmp(k->str, known[j]) == 0)
                 ok = 1;
