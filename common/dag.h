@@ -47,6 +47,7 @@ struct dag_input {
     char *task;      /* producing task */
     char *file;      /* one of that task's outputs */
     size_t task_idx; /* index of task in dag->tasks */
+    bool optional;   /* absent (not an error) when that task did not succeed */
 };
 
 struct dag_task {

@@ -15,6 +15,19 @@
 #include "dag_int.h"
 #include "util.h"
 
+#define INPUT_FORMS "write inputs as `name: task/file` or `name: {from: task/file, optional: true}`"
+
+static const char *const input_keys[] = {"from", "optional", NULL};
+
+static int
+is_input_key(const char *s)
+{
+    for (size_t i = 0; input_keys[i]; i++)
+        if (!strcmp(input_keys[i], s))
+            return 1;
+    return 0;
+}
+
 /* Is `anc` an ancestor of task `t`? */
 int
 dag__is_ancestor(struct dag__loader *l, size_t anc, size_t t)
@@ -205,19 +218,44 @@ dag__resolve_inputs(struct dag__loader *l, size_t ti, const struct dag__task_src
         l->quiet = 1;
     t->inputs = xcalloc(n->n + 1, sizeof(*t->inputs));
     for (size_t i = 0; i < n->n; i++) {
-        const struct ynode *k = n->keys[i], *v = n->vals[i];
+        const struct ynode *k = n->keys[i], *v = n->vals[i], *opt = NULL;
+        bool optional = false;
         if (!dag__valid_filename(k->str)) {
             dag__nerr(l, k, "bad-name", NULL, "input name '%s' must be a plain file name", k->str);
             continue;
         }
-        if (v->type != YNODE_SCALAR || v->is_null) {
-            dag__nerr(l, v, "wrong-type", "write inputs as `name: task/file`",
-                      "input '%s' must be a string 'task/file', got %s", k->str, ynode_kind(v));
+        if (v->type == YNODE_MAP) {
+            /* the long form: {from: task/file, optional: true} */
+            const struct ynode *from = ynode_get(v, "from", NULL);
+            int bad = 0;
+            dag__check_keys(l, v, input_keys, "input", 0);
+            for (size_t j = 0; j < v->n; j++)
+                bad |= !is_input_key(v->keys[j]->str);
+            if ((opt = ynode_get(v, "optional", NULL)))
+                bad |= dag__get_bool(l, opt, "optional", &optional) != 0;
+            if (!from) {
+                dag__nerr(l, v, "missing-key", INPUT_FORMS, "input '%s' needs 'from: task/file'",
+                          k->str);
+                continue;
+            }
+            if (from->type != YNODE_SCALAR || from->is_null) {
+                dag__nerr(l, from, "wrong-type", INPUT_FORMS,
+                          "input '%s': 'from' must be a string 'task/file', got %s", k->str,
+                          ynode_kind(from));
+                continue;
+            }
+            if (bad)
+                continue;
+            v = from;
+        } else if (v->type != YNODE_SCALAR || v->is_null) {
+            dag__nerr(l, v, "wrong-type", INPUT_FORMS,
+                      "input '%s' must be a string 'task/file' or a mapping, got %s", k->str,
+                      ynode_kind(v));
             continue;
         }
         const char *slash = strchr(v->str, '/');
         if (!slash || slash == v->str || !slash[1] || strchr(slash + 1, '/')) {
-            dag__nerr(l, v, "bad-input", "write inputs as `name: task/file`",
+            dag__nerr(l, v, "bad-input", INPUT_FORMS,
                       "input '%s' must name 'task/file', got '%s'", k->str, v->str);
             continue;
         }
@@ -267,6 +305,13 @@ dag__resolve_inputs(struct dag__loader *l, size_t ti, const struct dag__task_src
         in->task = task;
         in->file = xstrdup(file);
         in->task_idx = ui;
+        in->optional = optional;
+        if (optional && t->trigger_rule == DAG_TRIGGER_ALL_SUCCESS && !l->quiet)
+            diag_add(l->dl, DIAG_WARNING, l->file, opt->line, opt->col, "optional-all-success",
+                     "use trigger_rule: all_done (or none_failed, one_success) to run without it",
+                     "input '%s' is optional, but under trigger_rule all_success task '%s' runs "
+                     "only when '%s' succeeded, so the input is always there",
+                     k->str, t->name, in->task);
     }
     l->quiet = q;
 }

@@ -424,6 +424,52 @@ test_merge_keys(void **state)
     dag_free(d);
 }
 
+static void
+test_optional_inputs(void **state)
+{
+    (void)state;
+    const char *y = "dag: best\n"
+                    "tasks:\n"
+                    "  train_a: {command: [echo], outputs: [model.pkl]}\n"
+                    "  train_b: {command: [echo], outputs: [model.pkl]}\n"
+                    "  pick:\n"
+                    "    needs: [train_a, train_b]\n"
+                    "    trigger_rule: all_done\n"
+                    "    command: [echo]\n"
+                    "    inputs:\n"
+                    "      model_a: train_a/model.pkl\n"
+                    "      model_b: {from: train_b/model.pkl, optional: true}\n"
+                    "      model_c: {from: train_a/model.pkl, optional: false}\n"
+                    "  strict:\n"
+                    "    needs: [train_b]\n"
+                    "    command: [echo]\n"
+                    "    inputs: {m: {from: train_b/model.pkl, optional: true}}\n";
+    struct diag_list dl;
+    struct dag *d = NULL;
+    diag_list_init(&dl);
+    if (dag_load_buffer(&d, y, strlen(y), "best.yaml", &dl) != 0) {
+        dump(&dl);
+        fail();
+    }
+    const struct dag_task *pick = &d->tasks[2];
+    assert_int_equal(pick->ninputs, 3);
+    assert_string_equal(pick->inputs[0].name, "model_a");
+    assert_false(pick->inputs[0].optional);
+    assert_string_equal(pick->inputs[1].name, "model_b");
+    assert_string_equal(pick->inputs[1].task, "train_b");
+    assert_string_equal(pick->inputs[1].file, "model.pkl");
+    assert_int_equal(pick->inputs[1].task_idx, 1);
+    assert_true(pick->inputs[1].optional);
+    assert_false(pick->inputs[2].optional);
+    /* optional under all_success changes nothing: a warning says so */
+    assert_int_equal(dl.nerrors, 0);
+    assert_int_equal(dl.n, 1);
+    assert_int_equal(dl.items[0].severity, DIAG_WARNING);
+    assert_true(has_diag(&dl, 16, 53, "input 'm' is optional, but"));
+    diag_list_free(&dl);
+    dag_free(d);
+}
+
 static int
 teardown_all(void **state)
 {
@@ -440,6 +486,7 @@ main(void)
         cmocka_unit_test(test_binary_garbage), cmocka_unit_test(test_full_model),
         cmocka_unit_test(test_render),         cmocka_unit_test(test_defaults_errors_once),
         cmocka_unit_test(test_aliases),        cmocka_unit_test(test_merge_keys),
+        cmocka_unit_test(test_optional_inputs),
     };
     return cmocka_run_group_tests(tests, NULL, teardown_all);
 }
