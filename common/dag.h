@@ -50,6 +50,16 @@ struct dag_input {
     bool optional;   /* absent (not an error) when that task did not succeed */
 };
 
+/* A host folder in the task's container. Workers refuse, at lease time,
+ * a host folder outside the folders their operator allows (--allow-mount). */
+struct dag_mount {
+    char *host;    /* absolute, no "." or ".." parts, no repeated or trailing '/' */
+    char *path;    /* where in the container: absolute, as host; not /, and not
+                    * one of Cairn's own mount points or inside one (/inputs
+                    * /outputs /workspace /pipeline /tmp /proc /dev /sys) */
+    bool readonly; /* true unless the file says readonly: false */
+};
+
 struct dag_task {
     char *name;
     int line, col;          /* where the task's key is */
@@ -87,6 +97,8 @@ struct dag_task {
     struct dag_kv *labels;  /* worker selector, sorted by key */
     size_t nlabels;
     bool network;
+    struct dag_mount *mounts; /* in file order, paths distinct */
+    size_t nmounts;
 };
 
 struct dag {

@@ -20,13 +20,19 @@
 #include "util.h"
 
 static const char *const task_keys[] = {
-    "cache",           "command",   "env",     "image",         "inputs",      "labels",
-    "max_retry_delay", "metrics",   "needs",   "network",       "outputs",     "priority",
-    "publish",         "resources", "retries", "retry_backoff", "retry_delay", "timeout",
-    "trigger_rule",    "when",      NULL};
+    "cache",           "command",      "env",       "image",   "inputs",        "labels",
+    "max_retry_delay", "metrics",      "mounts",    "needs",   "network",       "outputs",
+    "priority",        "publish",      "resources", "retries", "retry_backoff", "retry_delay",
+    "timeout",         "trigger_rule", "when",      NULL};
 
 static const char *const resource_keys[] = {"cpus", "memory", "pids", NULL};
 static const char *const metrics_keys[] = {"file", "keys", NULL};
+static const char *const mount_keys[] = {"host", "path", "readonly", NULL};
+
+/* Where Cairn itself mounts something in every container (worker/runc.c):
+ * a host mount may not be one of them or inside one. */
+static const char *const own_mounts[] = {"/inputs", "/outputs", "/workspace", "/pipeline",
+                                         "/tmp",    "/proc",    "/dev",       "/sys"};
 
 static const char *const trigger_names[] = {"all_success", "all_done",   "all_failed",
                                             "one_success", "one_failed", "none_failed"};
@@ -89,6 +95,135 @@ parse_resources(struct dag__loader *l, const struct ynode *n, struct dag_task *t
         if (dag__get_int(l, v, "resources.pids", 1, 1000000, &p) == 0)
             t->pids = p;
     }
+}
+
+/* A mount's host or path: absolute, without "." or ".." parts. Returns it
+ * with repeated and trailing slashes dropped (malloc'd), or NULL with the
+ * error reported. */
+static char *
+mount_path(struct dag__loader *l, const struct ynode *n, const char *field)
+{
+    char *s = NULL;
+    if (dag__get_str(l, n, field, &s))
+        return NULL;
+    if (s[0] != '/') {
+        dag__nerr(l, n, "bad-mount", "write an absolute path such as /data/landing",
+                  "mount '%s' must be an absolute path, got '%s'", field, s);
+        free(s);
+        return NULL;
+    }
+    size_t o = 0;
+    for (const char *p = s; *p;) {
+        while (*p == '/')
+            p++;
+        size_t len = strcspn(p, "/");
+        if ((len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.')) {
+            dag__nerr(l, n, "bad-mount", NULL, "mount '%s' must not contain '.' or '..' parts, got '%s'",
+                      field, n->str);
+            free(s);
+            return NULL;
+        }
+        if (len) {
+            s[o++] = '/';
+            memmove(s + o, p, len);
+            o += len;
+        }
+        p += len;
+    }
+    if (o == 0)
+        s[o++] = '/';
+    s[o] = '\0';
+    return s;
+}
+
+/* `mounts: [{host, path, readonly}]`: host folders in the container. The
+ * worker decides which host folders it allows (--allow-mount). */
+static void
+parse_mounts(struct dag__loader *l, const struct ynode *n, struct dag_task *t)
+{
+    if (n->type == YNODE_MAP || (n->type == YNODE_SCALAR && !n->is_null)) {
+        dag__nerr(l, n, "wrong-type", "write a list, e.g. [{host: /data/landing, path: /data}]",
+                  "'mounts' must be a list, got %s", ynode_kind(n));
+        return;
+    }
+    if (dag__expect(l, n, YNODE_SEQ, "mounts"))
+        return;
+    for (size_t i = 0; i < t->nmounts; i++) {
+        free(t->mounts[i].host);
+        free(t->mounts[i].path);
+    }
+    free(t->mounts);
+    t->mounts = xcalloc(n->n + 1, sizeof(*t->mounts));
+    t->nmounts = 0;
+    char **paths = xcalloc(n->n + 1, sizeof(*paths)); /* every valid path, for repeats */
+    size_t npaths = 0;
+    for (size_t i = 0; i < n->n; i++) {
+        const struct ynode *m = n->vals[i], *h, *p, *ro;
+        if (m->type != YNODE_MAP) {
+            dag__nerr(l, m, "wrong-type", "write mounts as {host: /data/landing, path: /data}",
+                      "items of 'mounts' must be mappings, got %s", ynode_kind(m));
+            continue;
+        }
+        int bad = 0;
+        for (size_t j = 0; j < m->n; j++) {
+            size_t k;
+            for (k = 0; mount_keys[k] && strcmp(mount_keys[k], m->keys[j]->str); k++)
+                ;
+            bad |= !mount_keys[k];
+        }
+        dag__check_keys(l, m, mount_keys, "mount", 0);
+        bool readonly = true;
+        if ((ro = ynode_get(m, "readonly", NULL)))
+            bad |= dag__get_bool(l, ro, "readonly", &readonly) != 0;
+        if (!(h = ynode_get(m, "host", NULL)) || !(p = ynode_get(m, "path", NULL))) {
+            dag__nerr(l, m, "missing-key", "write mounts as {host: /data/landing, path: /data}",
+                      "a mount needs '%s'", h ? "path" : "host");
+            continue;
+        }
+        char *host = mount_path(l, h, "host"), *path = mount_path(l, p, "path");
+        if (path) {
+            size_t j;
+            for (j = 0; j < npaths && strcmp(paths[j], path); j++)
+                ;
+            if (j < npaths) {
+                dag__nerr(l, p, "duplicate-mount", NULL, "mount 'path' %s is listed twice", path);
+                bad = 1;
+            } else {
+                paths[npaths++] = xstrdup(path);
+            }
+            if (!strcmp(path, "/")) {
+                dag__nerr(l, p, "bad-mount", "mount a folder such as /data",
+                          "mount 'path' must not be /");
+                bad = 1;
+            }
+            for (j = 0; j < sizeof(own_mounts) / sizeof(*own_mounts); j++) {
+                size_t len = strlen(own_mounts[j]);
+                if (strncmp(path, own_mounts[j], len) || (path[len] && path[len] != '/'))
+                    continue;
+                if (path[len])
+                    dag__nerr(l, p, "reserved-mount", "mount it at a folder of its own, e.g. /data",
+                              "mount 'path' %s is inside %s, one of Cairn's own mount points "
+                              "(/inputs /outputs /workspace /pipeline /tmp /proc /dev /sys)",
+                              path, own_mounts[j]);
+                else
+                    dag__nerr(l, p, "reserved-mount", "mount it at a folder of its own, e.g. /data",
+                              "mount 'path' %s is one of Cairn's own mount points (/inputs "
+                              "/outputs /workspace /pipeline /tmp /proc /dev /sys)",
+                              path);
+                bad = 1;
+            }
+        }
+        if (!host || !path || bad) {
+            free(host);
+            free(path);
+            continue;
+        }
+        struct dag_mount *dm = &t->mounts[t->nmounts++];
+        dm->host = host;
+        dm->path = path;
+        dm->readonly = readonly;
+    }
+    dag__strv_free(paths, npaths);
 }
 
 /* Apply one field from node n to task t. */
@@ -197,6 +332,8 @@ apply_field(struct dag__loader *l, const char *key, const struct ynode *n, struc
         dag__get_kv_map(l, n, "labels", &t->labels, &t->nlabels, 0);
     } else if (!strcmp(key, "network")) {
         dag__get_bool(l, n, "network", &t->network);
+    } else if (!strcmp(key, "mounts")) {
+        parse_mounts(l, n, t);
     }
 }
 
@@ -242,6 +379,11 @@ dag__task_fini(struct dag_task *t)
     expr_free(t->when_expr);
     dag__kv_free(t->labels, t->nlabels);
     dag__strv_free(t->publish, t->npublish);
+    for (size_t i = 0; i < t->nmounts; i++) {
+        free(t->mounts[i].host);
+        free(t->mounts[i].path);
+    }
+    free(t->mounts);
 }
 
 /* `publish:` names outputs of the task, each once; the scheduler copies

@@ -470,6 +470,56 @@ test_optional_inputs(void **state)
     dag_free(d);
 }
 
+static void
+test_mounts(void **state)
+{
+    (void)state;
+    const char *y = "dag: landing\n"
+                    "defaults:\n"
+                    "  mounts: [{host: /srv/shared, path: /shared}]\n"
+                    "tasks:\n"
+                    "  ingest:\n"
+                    "    command: [echo]\n"
+                    "    mounts:\n"
+                    "      - {host: /data/landing, path: /data, readonly: true}\n"
+                    "      - {host: //scratch/, path: /scratch//x/, readonly: false}\n"
+                    "      - {host: /models, path: /models}\n"
+                    "  report:\n"
+                    "    command: [echo]\n";
+    struct diag_list dl;
+    struct dag *d = NULL;
+    diag_list_init(&dl);
+    if (dag_load_buffer(&d, y, strlen(y), "landing.yaml", &dl) != 0) {
+        dump(&dl);
+        fail();
+    }
+    diag_list_free(&dl);
+    const struct dag_task *ingest = &d->tasks[0], *report = &d->tasks[1];
+    /* the task's own list replaces the one of defaults */
+    assert_int_equal(ingest->nmounts, 3);
+    assert_string_equal(ingest->mounts[0].host, "/data/landing");
+    assert_string_equal(ingest->mounts[0].path, "/data");
+    assert_true(ingest->mounts[0].readonly);
+    assert_string_equal(ingest->mounts[1].host, "/scratch");
+    assert_string_equal(ingest->mounts[1].path, "/scratch/x");
+    assert_false(ingest->mounts[1].readonly);
+    assert_true(ingest->mounts[2].readonly); /* read-only unless said otherwise */
+    assert_int_equal(report->nmounts, 1);
+    assert_string_equal(report->mounts[0].path, "/shared");
+    dag_free(d);
+
+    /* a path that only starts like one of Cairn's mount points is fine */
+    const char *ok = "dag: near\n"
+                     "tasks:\n"
+                     "  a: {command: [echo], mounts: [{host: /x, path: /inputs2}, "
+                     "{host: /y, path: /system}]}\n";
+    diag_list_init(&dl);
+    assert_int_equal(dag_load_buffer(&d, ok, strlen(ok), "near.yaml", &dl), 0);
+    assert_int_equal(d->tasks[0].nmounts, 2);
+    dag_free(d);
+    diag_list_free(&dl);
+}
+
 static int
 teardown_all(void **state)
 {
@@ -486,7 +536,7 @@ main(void)
         cmocka_unit_test(test_binary_garbage), cmocka_unit_test(test_full_model),
         cmocka_unit_test(test_render),         cmocka_unit_test(test_defaults_errors_once),
         cmocka_unit_test(test_aliases),        cmocka_unit_test(test_merge_keys),
-        cmocka_unit_test(test_optional_inputs),
+        cmocka_unit_test(test_optional_inputs), cmocka_unit_test(test_mounts),
     };
     return cmocka_run_group_tests(tests, NULL, teardown_all);
 }
