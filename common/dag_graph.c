@@ -220,6 +220,7 @@ dag__resolve_inputs(struct dag__loader *l, size_t ti, const struct dag__task_src
     for (size_t i = 0; i < n->n; i++) {
         const struct ynode *k = n->keys[i], *v = n->vals[i], *opt = NULL;
         bool optional = false;
+        int bad = 0; /* an error in the long form's other keys: check from, keep nothing */
         if (!dag__valid_filename(k->str)) {
             dag__nerr(l, k, "bad-name", NULL, "input name '%s' must be a plain file name", k->str);
             continue;
@@ -227,7 +228,6 @@ dag__resolve_inputs(struct dag__loader *l, size_t ti, const struct dag__task_src
         if (v->type == YNODE_MAP) {
             /* the long form: {from: task/file, optional: true} */
             const struct ynode *from = ynode_get(v, "from", NULL);
-            int bad = 0;
             dag__check_keys(l, v, input_keys, "input", 0);
             for (size_t j = 0; j < v->n; j++)
                 bad |= !is_input_key(v->keys[j]->str);
@@ -244,8 +244,6 @@ dag__resolve_inputs(struct dag__loader *l, size_t ti, const struct dag__task_src
                           ynode_kind(from));
                 continue;
             }
-            if (bad)
-                continue;
             v = from;
         } else if (v->type != YNODE_SCALAR || v->is_null) {
             dag__nerr(l, v, "wrong-type", INPUT_FORMS,
@@ -255,8 +253,8 @@ dag__resolve_inputs(struct dag__loader *l, size_t ti, const struct dag__task_src
         }
         const char *slash = strchr(v->str, '/');
         if (!slash || slash == v->str || !slash[1] || strchr(slash + 1, '/')) {
-            dag__nerr(l, v, "bad-input", INPUT_FORMS,
-                      "input '%s' must name 'task/file', got '%s'", k->str, v->str);
+            dag__nerr(l, v, "bad-input", INPUT_FORMS, "input '%s' must name 'task/file', got '%s'",
+                      k->str, v->str);
             continue;
         }
         char *task = xstrndup(v->str, (size_t)(slash - v->str));
@@ -265,8 +263,8 @@ dag__resolve_inputs(struct dag__loader *l, size_t ti, const struct dag__task_src
         if (!hmap_get(&l->tasks, task, &ui)) {
             if (!dag__unknown_reported(l, src, task)) {
                 char *hint = dag__suggest_task(l, task);
-                dag__nerr(l, v, "unknown-task", hint, "input '%s' names unknown task '%s'",
-                          k->str, task);
+                dag__nerr(l, v, "unknown-task", hint, "input '%s' names unknown task '%s'", k->str,
+                          task);
                 free(hint);
             }
             free(task);
@@ -297,6 +295,10 @@ dag__resolve_inputs(struct dag__loader *l, size_t ti, const struct dag__task_src
             dag__nerr(l, v, "unknown-output", hint, "input '%s': task '%s' declares no output '%s'",
                       k->str, task, file);
             free(hint);
+            free(task);
+            continue;
+        }
+        if (bad) {
             free(task);
             continue;
         }
