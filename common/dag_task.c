@@ -118,8 +118,8 @@ mount_path(struct dag__loader *l, const struct ynode *n, const char *field)
             p++;
         size_t len = strcspn(p, "/");
         if ((len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.')) {
-            dag__nerr(l, n, "bad-mount", NULL, "mount '%s' must not contain '.' or '..' parts, got '%s'",
-                      field, n->str);
+            dag__nerr(l, n, "bad-mount", NULL,
+                      "mount '%s' must not contain '.' or '..' parts, got '%s'", field, n->str);
             free(s);
             return NULL;
         }

@@ -175,19 +175,24 @@ is_null_scalar(const char *s, size_t len, bool quoted)
 /* Byte offset in the source of a 1-based line and column (libyaml counts
  * columns in characters; lines end at \n, \r\n or a lone \r), or len when
  * the position is past the end. */
+static int
+ends_line(const struct builder *b, size_t i)
+{
+    return b->buf[i] == '\n' || (b->buf[i] == '\r' && (i + 1 == b->len || b->buf[i + 1] != '\n'));
+}
+
 static size_t
 src_offset(struct builder *b, int line, int col)
 {
     if (!b->lines) {
         size_t n = 1;
         for (size_t i = 0; i < b->len; i++)
-            if (b->buf[i] == '\n' || (b->buf[i] == '\r' && (i + 1 == b->len || b->buf[i + 1] != '\n')))
-                n++;
+            n += ends_line(b, i);
         b->lines = xmalloc(n * sizeof(*b->lines));
         b->lines[0] = b->len >= 3 && !memcmp(b->buf, "\xef\xbb\xbf", 3) ? 3 : 0; /* BOM */
         b->nlines = 1;
         for (size_t i = 0; i < b->len; i++)
-            if (b->buf[i] == '\n' || (b->buf[i] == '\r' && (i + 1 == b->len || b->buf[i + 1] != '\n')))
+            if (ends_line(b, i))
                 b->lines[b->nlines++] = i + 1;
     }
     if (line < 1 || (size_t)line > b->nlines)
