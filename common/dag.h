@@ -5,6 +5,11 @@
  * report every problem with its file, line and column into a diag_list. A
  * DAG is returned only when there was no error; it is then immutable and can
  * be shared read-only by any number of threads.
+ *
+ * Ownership: a struct dag owns every string and array it points to (freed by
+ * dag_free), except `tz`, which is borrowed from the tz cache. The loaders
+ * borrow buf and file for the call only. Pointers returned into a DAG
+ * (dag_param_find, a task's fields) are valid until dag_free.
  */
 #ifndef CAIRN_DAG_H
 #define CAIRN_DAG_H

@@ -1,3 +1,15 @@
+/* ynode.c - YAML bytes to a tree of struct ynode (see ynode.h).
+ *
+ * Owns the walk over libyaml's event stream: a stack of open collections
+ * (struct frame) whose children are collected in malloc'd arrays and copied
+ * into the document's arena when the collection ends; anchors and the
+ * copying of aliases (under a node budget); merge keys, resolved when the
+ * mapping that holds them ends; duplicate keys; and the messages for YAML
+ * mistakes, which need the source text (struct builder keeps it, with a
+ * table of line starts built only when a message needs a position turned
+ * back into bytes). Everything a caller gets lives in the struct ydoc's
+ * arena; nothing in the tree points into the caller's buffer.
+ */
 #include "ynode.h"
 
 #include <stdint.h>
