@@ -5,6 +5,11 @@
  * report every problem with its file, line and column into a diag_list. A
  * DAG is returned only when there was no error; it is then immutable and can
  * be shared read-only by any number of threads.
+ *
+ * Ownership: a struct dag owns every string and array it points to (freed by
+ * dag_free), except `tz`, which is borrowed from the tz cache. The loaders
+ * borrow buf and file for the call only. Pointers returned into a DAG
+ * (dag_param_find, a task's fields) are valid until dag_free.
  */
 #ifndef CAIRN_DAG_H
 #define CAIRN_DAG_H
@@ -47,6 +52,17 @@ struct dag_input {
     char *task;      /* producing task */
     char *file;      /* one of that task's outputs */
     size_t task_idx; /* index of task in dag->tasks */
+    bool optional;   /* absent (not an error) when that task did not succeed */
+};
+
+/* A host folder in the task's container. Workers refuse, at lease time,
+ * a host folder outside the folders their operator allows (--allow-mount). */
+struct dag_mount {
+    char *host;    /* absolute, no "." or ".." parts, no repeated or trailing '/' */
+    char *path;    /* where in the container: absolute, as host; not /, and not
+                    * one of Cairn's own mount points or inside one (/inputs
+                    * /outputs /workspace /pipeline /tmp /proc /dev /sys) */
+    bool readonly; /* true unless the file says readonly: false */
 };
 
 struct dag_task {
@@ -86,6 +102,8 @@ struct dag_task {
     struct dag_kv *labels;  /* worker selector, sorted by key */
     size_t nlabels;
     bool network;
+    struct dag_mount *mounts; /* in file order, paths distinct */
+    size_t nmounts;
 };
 
 struct dag {

@@ -5,8 +5,20 @@
  * column, so a validator can point at the exact node that is wrong.
  * Duplicate mapping keys are reported (at the second key) and the later
  * value is dropped. Aliases are expanded by copying the anchored node (with a
- * node budget against "billion laughs"); merge keys ("<<") are refused.
+ * node budget against "billion laughs"). Merge keys work: "<<: *a" or
+ * "<<: [*a, *b]" (or inline mappings) add the entries of those mappings that
+ * the mapping does not write itself, at the place of "<<", the earlier
+ * mapping winning; a plain "<<" key never reaches the tree (a quoted one is
+ * an ordinary key). Merged entries are the anchored nodes, with their
+ * positions.
  * Only the first document is used; a second one is an error.
+ *
+ * Two classic mistakes get a plain message instead of libyaml's: a tab in
+ * indentation, and a template written without quotes ({{ ds }}, which YAML
+ * reads as a mapping inside a mapping, or a syntax error when more follows
+ * it): "templates must be quoted: "{{ ds }}"". A template read as a mapping
+ * is replaced in the tree by a scalar holding its source text, so callers
+ * do not report a second error about the same value.
  *
  * All nodes and strings live in one arena owned by struct ydoc: pointers
  * into the tree are valid until ydoc_free().

@@ -1,5 +1,6 @@
 /* DAG loader: every error kind from data-driven fixtures (file + the
- * LINE:COL: message each must produce), and the model of a valid file. */
+ * LINE:COL: message each must produce, each optionally followed by a
+ * "  hint: TEXT" line its hint must contain), and the model of a valid file. */
 #include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -35,14 +36,20 @@ read_file(const char *path)
     return sb_take(&sb);
 }
 
-static int
-has_diag(const struct diag_list *dl, int line, int col, const char *needle)
+static const struct diag *
+find_diag(const struct diag_list *dl, int line, int col, const char *needle)
 {
     for (size_t i = 0; i < dl->n; i++)
         if (dl->items[i].line == line && dl->items[i].col == col &&
             strstr(dl->items[i].msg, needle))
-            return 1;
-    return 0;
+            return &dl->items[i];
+    return NULL;
+}
+
+static int
+has_diag(const struct diag_list *dl, int line, int col, const char *needle)
+{
+    return find_diag(dl, line, col, needle) != NULL;
 }
 
 static void
@@ -77,6 +84,7 @@ test_error_fixtures(void **state)
             fail_msg("%s loaded, but must fail", de->d_name);
         }
         int nexp = 0;
+        const struct diag *last = NULL; /* the diagnostic of the line before */
         for (char *line = expect; *line;) {
             char *nl = strchr(line, '\n');
             if (nl)
@@ -84,10 +92,19 @@ test_error_fixtures(void **state)
             int l = 0, c = 0, off = 0;
             if (sscanf(line, "%d:%d: %n", &l, &c, &off) == 2 && off > 0) {
                 nexp++;
-                if (!has_diag(&dl, l, c, line + off)) {
+                last = find_diag(&dl, l, c, line + off);
+                if (!last) {
                     dump(&dl);
                     print_error("%s: expected a diagnostic at %d:%d containing \"%s\"\n",
                                 de->d_name, l, c, line + off);
+                    nbad++;
+                }
+            } else if (strncmp(line, "  hint: ", 8) == 0) {
+                /* "  hint: TEXT" under a diagnostic: its hint contains TEXT */
+                if (last && (!last->hint || !strstr(last->hint, line + 8))) {
+                    dump(&dl);
+                    print_error("%s: expected the hint of %d:%d to contain \"%s\"\n",
+                                de->d_name, last->line, last->col, line + 8);
                     nbad++;
                 }
             }
@@ -358,6 +375,151 @@ test_aliases(void **state)
     sb_free(&sb);
 }
 
+static void
+test_merge_keys(void **state)
+{
+    (void)state;
+    const char *y = "dag: merge\n"
+                    "tasks:\n"
+                    "  train_a: &train\n"
+                    "    command: [python3, train.py, a]\n"
+                    "    retries: 2\n"
+                    "    env: {MODE: fast, SEED: '1'}\n"
+                    "    outputs: [model.pkl]\n"
+                    "  train_b:\n"
+                    "    <<: *train\n"
+                    "    command: [python3, train.py, b]\n"
+                    "    env: {MODE: slow}\n"
+                    "  train_c:\n"
+                    "    retries: 5\n"
+                    "    <<: [*train, {timeout: 10m, retries: 9, priority: 3}]\n"
+                    "  report:\n"
+                    "    <<: {needs: [train_a, train_b, train_c], command: [echo]}\n"
+                    "    inputs: {b: train_b/model.pkl}\n";
+    struct diag_list dl;
+    struct dag *d = NULL;
+    diag_list_init(&dl);
+    if (dag_load_buffer(&d, y, strlen(y), "merge.yaml", &dl) != 0) {
+        dump(&dl);
+        fail();
+    }
+    diag_list_free(&dl);
+    const struct dag_task *a = &d->tasks[0], *b = &d->tasks[1], *c = &d->tasks[2];
+    const struct dag_task *r = &d->tasks[3];
+    /* explicit keys win over merged ones, wherever they are written */
+    assert_string_equal(b->command[2], "b");
+    assert_int_equal(b->retries, 2);
+    assert_int_equal(b->nenv, 1); /* a mapping value is replaced, not merged */
+    assert_string_equal(b->env[0].value, "slow");
+    assert_int_equal(b->noutputs, 1);
+    assert_int_equal(c->retries, 5);
+    assert_string_equal(c->command[2], "a");
+    /* of several merged mappings, the earlier one wins */
+    assert_int_equal(c->timeout_ms, 600000);
+    assert_int_equal(c->priority, 3);
+    assert_int_equal(c->nenv, 2);
+    assert_int_equal(a->retries, 2);
+    assert_int_equal(r->nneeds, 3);
+    assert_int_equal(r->ninputs, 1);
+    dag_free(d);
+}
+
+static void
+test_optional_inputs(void **state)
+{
+    (void)state;
+    const char *y = "dag: best\n"
+                    "tasks:\n"
+                    "  train_a: {command: [echo], outputs: [model.pkl]}\n"
+                    "  train_b: {command: [echo], outputs: [model.pkl]}\n"
+                    "  pick:\n"
+                    "    needs: [train_a, train_b]\n"
+                    "    trigger_rule: all_done\n"
+                    "    command: [echo]\n"
+                    "    inputs:\n"
+                    "      model_a: train_a/model.pkl\n"
+                    "      model_b: {from: train_b/model.pkl, optional: true}\n"
+                    "      model_c: {from: train_a/model.pkl, optional: false}\n"
+                    "  strict:\n"
+                    "    needs: [train_b]\n"
+                    "    command: [echo]\n"
+                    "    inputs: {m: {from: train_b/model.pkl, optional: true}}\n";
+    struct diag_list dl;
+    struct dag *d = NULL;
+    diag_list_init(&dl);
+    if (dag_load_buffer(&d, y, strlen(y), "best.yaml", &dl) != 0) {
+        dump(&dl);
+        fail();
+    }
+    const struct dag_task *pick = &d->tasks[2];
+    assert_int_equal(pick->ninputs, 3);
+    assert_string_equal(pick->inputs[0].name, "model_a");
+    assert_false(pick->inputs[0].optional);
+    assert_string_equal(pick->inputs[1].name, "model_b");
+    assert_string_equal(pick->inputs[1].task, "train_b");
+    assert_string_equal(pick->inputs[1].file, "model.pkl");
+    assert_int_equal(pick->inputs[1].task_idx, 1);
+    assert_true(pick->inputs[1].optional);
+    assert_false(pick->inputs[2].optional);
+    /* optional under all_success changes nothing: a warning says so */
+    assert_int_equal(dl.nerrors, 0);
+    assert_int_equal(dl.n, 1);
+    assert_int_equal(dl.items[0].severity, DIAG_WARNING);
+    assert_true(has_diag(&dl, 16, 53, "input 'm' is optional, but"));
+    diag_list_free(&dl);
+    dag_free(d);
+}
+
+static void
+test_mounts(void **state)
+{
+    (void)state;
+    const char *y = "dag: landing\n"
+                    "defaults:\n"
+                    "  mounts: [{host: /srv/shared, path: /shared}]\n"
+                    "tasks:\n"
+                    "  ingest:\n"
+                    "    command: [echo]\n"
+                    "    mounts:\n"
+                    "      - {host: /data/landing, path: /data, readonly: true}\n"
+                    "      - {host: //scratch/, path: /scratch//x/, readonly: false}\n"
+                    "      - {host: /models, path: /models}\n"
+                    "  report:\n"
+                    "    command: [echo]\n";
+    struct diag_list dl;
+    struct dag *d = NULL;
+    diag_list_init(&dl);
+    if (dag_load_buffer(&d, y, strlen(y), "landing.yaml", &dl) != 0) {
+        dump(&dl);
+        fail();
+    }
+    diag_list_free(&dl);
+    const struct dag_task *ingest = &d->tasks[0], *report = &d->tasks[1];
+    /* the task's own list replaces the one of defaults */
+    assert_int_equal(ingest->nmounts, 3);
+    assert_string_equal(ingest->mounts[0].host, "/data/landing");
+    assert_string_equal(ingest->mounts[0].path, "/data");
+    assert_true(ingest->mounts[0].readonly);
+    assert_string_equal(ingest->mounts[1].host, "/scratch");
+    assert_string_equal(ingest->mounts[1].path, "/scratch/x");
+    assert_false(ingest->mounts[1].readonly);
+    assert_true(ingest->mounts[2].readonly); /* read-only unless said otherwise */
+    assert_int_equal(report->nmounts, 1);
+    assert_string_equal(report->mounts[0].path, "/shared");
+    dag_free(d);
+
+    /* a path that only starts like one of Cairn's mount points is fine */
+    const char *ok = "dag: near\n"
+                     "tasks:\n"
+                     "  a: {command: [echo], mounts: [{host: /x, path: /inputs2}, "
+                     "{host: /y, path: /system}]}\n";
+    diag_list_init(&dl);
+    assert_int_equal(dag_load_buffer(&d, ok, strlen(ok), "near.yaml", &dl), 0);
+    assert_int_equal(d->tasks[0].nmounts, 2);
+    dag_free(d);
+    diag_list_free(&dl);
+}
+
 static int
 teardown_all(void **state)
 {
@@ -373,7 +535,8 @@ main(void)
         cmocka_unit_test(test_error_fixtures), cmocka_unit_test(test_hints),
         cmocka_unit_test(test_binary_garbage), cmocka_unit_test(test_full_model),
         cmocka_unit_test(test_render),         cmocka_unit_test(test_defaults_errors_once),
-        cmocka_unit_test(test_aliases),
+        cmocka_unit_test(test_aliases),        cmocka_unit_test(test_merge_keys),
+        cmocka_unit_test(test_optional_inputs), cmocka_unit_test(test_mounts),
     };
     return cmocka_run_group_tests(tests, NULL, teardown_all);
 }
