@@ -113,7 +113,7 @@ lease__json(struct sched *s, struct sched_ti *ti, char *why, size_t whylen)
     while (envp[nenv])
         nenv++;
     /* the environment the scheduler gives every attempt, then the DAG's */
-    char **env = xcalloc(nenv + 6, sizeof(*env));
+    char **env = xcalloc(nenv + 7, sizeof(*env));
     env[0] = xasprintf("CAIRN_DAG=%s", d->name);
     env[1] = xasprintf("CAIRN_RUN_ID=%s", r->run_id);
     env[2] = xasprintf("CAIRN_TASK=%s", t->name);
@@ -122,12 +122,17 @@ lease__json(struct sched *s, struct sched_ti *ti, char *why, size_t whylen)
     for (size_t i = 0; i < nenv; i++)
         env[5 + i] = envp[i];
     struct msg_input *ins = xcalloc(t->ninputs + 1, sizeof(*ins));
+    size_t nins = 0;
     json_t *pi = json_array();
     json_t *lease = NULL;
+    struct sb names;
+    sb_init(&names);
     /* inputs resolve to the artifacts their upstream attempt stored */
     for (size_t i = 0; i < t->ninputs; i++) {
         const struct dag_input *in = &t->inputs[i];
         json_t *found = runtab_input_artifact(r, in);
+        if (!found && in->optional)
+            continue; /* its upstream did not succeed: /inputs/NAME is simply not there */
         if (!found) {
             const struct sched_ti *up = &r->tis[in->task_idx];
             snprintf(why, whylen, "cannot prepare the task: input '%s' (%s/%s) has no stored "
@@ -137,12 +142,16 @@ lease__json(struct sched *s, struct sched_ti *ti, char *why, size_t whylen)
             LOG(LOG_ERR, "CAIRN-INPUT-MISSING", "%s/%s/%s: %s", r->dag, r->run_id, t->name, why);
             goto out;
         }
-        ins[i].name = in->name;
-        ins[i].sha256 = (char *)json_string_value(json_object_get(found, "sha256"));
-        ins[i].uri = (char *)json_string_value(json_object_get(found, "uri"));
+        struct msg_input *mi = &ins[nins++];
+        mi->name = in->name;
+        mi->sha256 = (char *)json_string_value(json_object_get(found, "sha256"));
+        mi->uri = (char *)json_string_value(json_object_get(found, "uri"));
         json_array_append_new(pi, json_pack("{s:s, s:s, s:s, s:s}", "name", in->name, "task",
-                                            in->task, "file", in->file, "sha256", ins[i].sha256));
+                                            in->task, "file", in->file, "sha256", mi->sha256));
+        sb_printf(&names, "%s%s", names.len ? " " : "", in->name);
     }
+    /* the inputs that are there, by name (optional ones may not be) */
+    env[5 + nenv] = xasprintf("CAIRN_INPUT_NAMES=%s", names.buf ? names.buf : "");
     struct sched_dag *sd = sched_find_dag(s, r->dag);
     char *code = d->code ? dag_code_path(d->code, sd ? sd->file : NULL) : NULL;
     l.lease_id = ti->lease_id;
@@ -154,7 +163,7 @@ lease__json(struct sched *s, struct sched_ti *ti, char *why, size_t whylen)
     l.argv = argv;
     l.nargv = nargv;
     l.env = env;
-    l.nenv = nenv + 5;
+    l.nenv = nenv + 6;
     l.image = t->image;
     l.timeout_ms = t->timeout_ms;
     l.cpus = t->cpus;
@@ -162,7 +171,7 @@ lease__json(struct sched *s, struct sched_ti *ti, char *why, size_t whylen)
     l.pids = t->pids;
     l.network = t->network;
     l.inputs = ins;
-    l.ninputs = t->ninputs;
+    l.ninputs = nins;
     l.outputs = t->outputs;
     l.noutputs = t->noutputs;
     l.code = code;
@@ -183,7 +192,9 @@ lease__json(struct sched *s, struct sched_ti *ti, char *why, size_t whylen)
 out:
     for (size_t i = 0; i < 5; i++)
         free(env[i]);
+    free(env[5 + nenv]);
     free(env);
+    sb_free(&names);
     free(ins);
     json_decref(pi);
     dag_strv_free(argv);

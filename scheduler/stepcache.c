@@ -35,14 +35,20 @@ sc__key_of(struct sched *s, const struct sched_ti *ti, char hex[65])
     hex[0] = '\0';
     if (dag_render_task(d, ti->idx, &rc, &argv, &envp, err, sizeof(err)) != 0)
         return; /* dispatch fails the task with its message */
+    if (t->nmounts) {
+        /* what a host folder holds is not part of any key */
+        LOG(LOG_WARN, "CAIRN-CACHE-NOKEY", "%s/%s/%s: a task with host mounts is not cached "
+            "(their content is not part of the key); the task runs", r->dag, r->run_id, t->name);
+        goto out;
+    }
     ins = xcalloc(t->ninputs + 1, sizeof(*ins));
     for (size_t i = 0; i < t->ninputs; i++) {
         json_t *a = runtab_input_artifact(r, &t->inputs[i]);
         const char *sha = a ? json_string_value(json_object_get(a, "sha256")) : NULL;
-        if (!sha)
+        if (!sha && !t->inputs[i].optional)
             goto out; /* dispatch fails the task with its message */
         ins[i].name = t->inputs[i].name;
-        ins[i].sha256 = sha;
+        ins[i].sha256 = sha ? sha : "absent"; /* an optional input that is not there */
     }
     struct sched_dag *sd = sched_find_dag(s, r->dag);
     char *code = d->code ? dag_code_path(d->code, sd ? sd->file : NULL) : NULL;

@@ -4,7 +4,7 @@
 # follows the newest logical date, not the order runs finish in; metrics
 # across runs are ordered by logical date; errors say what happened (the
 # upstream that failed, the values a false `when` compared, the input that
-# was never stored).
+# was never stored); optional inputs give "best of the survivors".
 source "$(dirname "$0")/lib.sh"
 
 put_dag pub <<'YAML'
@@ -47,6 +47,24 @@ tasks:
     needs: [after_b]
     command: ["true"]
 YAML
+put_dag best <<'YAML'
+dag: best
+defaults: {retries: 0}
+tasks:
+  train_a:
+    command: [sh, -c, "echo a > $CAIRN_OUTPUTS/model.pkl"]
+    outputs: [model.pkl]
+  train_b:
+    command: [sh, -c, "exit 1"]
+    outputs: [model.pkl]
+  pick:
+    needs: [train_a, train_b]
+    trigger_rule: all_done
+    inputs:
+      model_a: {from: train_a/model.pkl, optional: true}
+      model_b: {from: train_b/model.pkl, optional: true}
+    command: [sh, -c, "echo names=$CAIRN_INPUT_NAMES; ls $CAIRN_INPUTS; cat $CAIRN_INPUTS/model_a"]
+YAML
 export CAIRN_NOW=2026-12-03T12:00:00Z
 start_scheduler s
 start_worker w1 --isolation none
@@ -86,4 +104,12 @@ check "  upstream_failed names the task that failed" test "$(ti error "$r" why a
 check "  ... also two levels down" test "$(ti error "$r" why after_after_b)" = "upstream 'train_b' failed"
 check "  an input never stored is named, with why" test "$(ti error "$r" why best)" = \
     "cannot prepare the task: input 'model_b' (train_b/model.pkl) has no stored artifact: task 'train_b' is failed"
+# --- optional inputs: best of the survivors
+r=$("$CAIRN" trigger best)
+wait_run "$r" best >/dev/null
+check "an optional input of a failed upstream: the task runs anyway" test "$(ti state "$r" best pick)" = success
+out=$("$CAIRN" logs "$r" pick --dag best)
+check "  it sees the survivor's file only" test "$(grep -cx 'model_a' <<<"$out")/$(grep -c 'model_b' <<<"$out")" = 1/0
+check "  CAIRN_INPUT_NAMES names what is there" grep -qx 'names=model_a' <<<"$out"
+check "  with its bytes" grep -qx 'a' <<<"$out"
 finish
