@@ -42,9 +42,10 @@ struct dag_kv {
 
 struct dag_param {
     char *name;
-    char *value;    /* as written (numbers keep their spelling) */
+    char *value;    /* as written (numbers keep their spelling); a list: its JSON text */
     bool is_number; /* an unquoted YAML number */
     bool is_bool;   /* an unquoted true/false */
+    bool is_list;   /* a YAML sequence (of scalars or flat mappings): value is a JSON array */
 };
 
 struct dag_input {
@@ -53,6 +54,34 @@ struct dag_input {
     char *file;      /* one of that task's outputs */
     size_t task_idx; /* index of task in dag->tasks */
     bool optional;   /* absent (not an error) when that task did not succeed */
+    bool fan_in;     /* task is mapped and this task is not its zip: every instance's file,
+                        under /inputs/<name>/<index>/<file>, with /inputs/<name>/manifest.json */
+    bool zip;        /* task is this (mapped) task's zip upstream: the instance with the
+                        same index, at /inputs/<name> */
+};
+
+/* Fan-out: how many instances a task has and what each gets as `item`
+ * (docs/dag-yaml.md, "Fan-out"). Instances are named TASK[INDEX]. */
+enum dag_map_kind {
+    DAG_MAP_NONE,   /* not mapped: one task instance */
+    DAG_MAP_MATRIX, /* matrix: the cross product (include/exclude applied), known at load */
+    DAG_MAP_PARAM,  /* map: {over: params.NAME}: that list param, overridable per run */
+    DAG_MAP_FROM,   /* map: {from: TASK/FILE}: a JSON list an upstream wrote, read at run time */
+    DAG_MAP_ZIP,    /* map: {zip: TASK}: one instance per instance of a mapped upstream, the
+                       same index; instance i waits for that upstream's instance i only */
+};
+
+struct dag_map {
+    enum dag_map_kind kind;
+    char *items_json;     /* MATRIX: the expanded list as compact JSON text, in order: an
+                             array of objects {key: value} */
+    size_t nitems;        /* MATRIX: its length */
+    char *param;          /* PARAM: the param's name */
+    char *from_task;      /* FROM: the upstream task, and the output holding the list */
+    char *from_file;
+    size_t from_task_idx;
+    char *zip_task;       /* ZIP: the mapped upstream */
+    size_t zip_task_idx;
 };
 
 /* A host folder in the task's container. Workers refuse, at lease time,
@@ -104,6 +133,8 @@ struct dag_task {
     bool network;
     struct dag_mount *mounts; /* in file order, paths distinct */
     size_t nmounts;
+    struct dag_map map;     /* kind DAG_MAP_NONE unless the task fans out */
+    int max_parallel;       /* at most this many of its instances at once; 0 = no limit */
 };
 
 struct dag {
@@ -129,6 +160,7 @@ struct dag {
     struct dag_task *tasks; /* in file order */
     size_t ntasks;
     size_t *topo;           /* task indices in a topological order */
+    int64_t max_map_items;  /* instances of one mapped task at most */
     char version[65];       /* SHA-256 (hex) of the file's bytes */
 };
 
@@ -137,6 +169,7 @@ struct dag {
 #define DAG_DEFAULT_MAX_ACTIVE_TASKS 16
 #define DAG_DEFAULT_RETRY_DELAY_MS 30000
 #define DAG_DEFAULT_MAX_RETRY_DELAY_MS 3600000
+#define DAG_DEFAULT_MAX_MAP_ITEMS 100000
 
 /* Load and check a file. Returns 0 and *out on success; otherwise a negative
  * code with every problem in dl (CAIRN_EPARSE for an invalid DAG, CAIRN_EIO
@@ -161,6 +194,19 @@ struct dag_run_ctx {
     /* per-run parameter overrides ("name" -> "value"); may be NULL */
     const struct dag_kv *overrides;
     size_t noverrides;
+    /* the instance of a mapped task being rendered: its item as JSON text (a
+     * string, number, boolean, null, object or array) and index; item_json
+     * NULL: not an instance (map_index is then ignored). {{ item }} renders a string as its text,
+     * other scalars as JSON, objects and arrays as compact JSON; {{ item.KEY }}
+     * (also item.A.B) a member by the same rule; {{ map_index }} the index. */
+    const char *item_json;
+    long map_index;
+    /* {{ max(TASK.metrics.NAME) }} and the other aggregates of `when`
+     * (expr.h) over a mapped upstream's instances: 0 and *out (argmax: the
+     * index), nonzero when there is no such value; NULL = none available */
+    int (*aggregate)(void *ud, const char *fn, const char *task, const char *metric,
+                     double *out);
+    void *aggregate_ud;
 };
 
 /* Compute a run's data interval for a logical date: [t, next tick) for a
@@ -184,6 +230,13 @@ char *dag_code_path(const char *code, const char *dag_file);
  * 'lr'; did you mean 'lr0'?"). */
 int dag_check_overrides(const struct dag *d, const struct dag_kv *ov, size_t n, char *err,
                         size_t errlen);
+
+/* An instance's name, "TASK[INDEX]", into buf (returned). */
+char *dag_instance_name(const char *task, long index, char *buf, size_t len);
+/* Split an instance name: the task part into task (tasklen bytes) and the
+ * index returned; -1 for a plain task name (copied whole); -2 if malformed
+ * ("t[", "t[x]", "t[-1]", "t[01]", a task part too long). */
+long dag_instance_parse(const char *name, char *task, size_t tasklen);
 
 /* The first schedule tick at or after local midnight of a bare date (or the
  * instant itself when a time was given); for manual DAGs the instant. Used

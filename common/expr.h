@@ -5,8 +5,11 @@
  *   and  := not ('and' not)*
  *   not  := 'not' not | cmp
  *   cmp  := prim (('=='|'!='|'<'|'<='|'>'|'>=') prim)?
- *   prim := NUMBER | STRING | 'true' | 'false' | REF | '(' or ')'
+ *   prim := NUMBER | STRING | 'true' | 'false' | REF | AGG | '(' or ')'
  *   REF  := IDENT '.' 'metrics' '.' IDENT | 'params' '.' IDENT
+ *   AGG  := ('max'|'min'|'avg'|'sum'|'count'|'argmax') '(' IDENT '.' 'metrics' '.' IDENT ')'
+ * An aggregate is over a mapped task's instances (count: how many have the
+ * metric; argmax: the index of the largest); it is a number.
  * STRING is '...' or "..." with backslash escapes for the quote and '\\'.
  * Numbers: decimal with optional fraction/exponent and leading '-'.
  * A value used as a condition must be boolean (comparison, and/or/not,
@@ -83,5 +86,19 @@ typedef int (*expr_lookup_fn)(void *ud, const char *task, const char *name, stru
  * *result is set only on success; err may be NULL. */
 int expr_eval(const struct expr *e, expr_lookup_fn lookup, void *ud, bool *result, char *err,
               size_t errlen);
+
+/* Aggregates: visit each in source order (fn is "max", "min", "avg", "sum",
+ * "count" or "argmax"; pos as for expr_foreach_ref, at the function's name),
+ * and evaluate with agg resolving them (0 and *out, a number; nonzero when
+ * the task has no instance with that metric: CAIRN_ENOENT "no instance of
+ * task 'train' has metric 'accuracy'"). expr_eval is expr_eval_agg with agg
+ * NULL: an aggregate is then an evaluation error. */
+typedef int (*expr_agg_ref_fn)(void *ud, const char *fn, const char *task, const char *name,
+                               int pos);
+int expr_foreach_agg(const struct expr *e, expr_agg_ref_fn cb, void *ud);
+typedef int (*expr_agg_fn)(void *ud, const char *fn, const char *task, const char *name,
+                           double *out);
+int expr_eval_agg(const struct expr *e, expr_lookup_fn lookup, expr_agg_fn agg, void *ud,
+                  bool *result, char *err, size_t errlen);
 
 #endif

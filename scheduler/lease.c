@@ -97,8 +97,8 @@ lease__json(struct sched *s, struct sched_ti *ti, char *why, size_t whylen)
     struct sched_run *r = ti->run;
     const struct dag *d = r->dv->dag;
     const struct dag_task *t = &d->tasks[ti->idx];
-    struct dag_run_ctx rc = {r->logical_date, r->interval_end, r->run_id, r->overrides,
-                             r->noverrides};
+    struct dag_run_ctx rc;
+    runtab_render_ctx(ti, &rc);
     char **argv = NULL, **envp = NULL, err[256];
     if (dag_render_task(d, ti->idx, &rc, &argv, &envp, err, sizeof(err)) != 0) {
         snprintf(why, whylen, "cannot prepare the task: %s", err);

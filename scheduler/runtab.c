@@ -154,3 +154,16 @@ runtab_evict_finished(struct sched *s)
         r = next;
     }
 }
+
+void
+runtab_render_ctx(const struct sched_ti *ti, struct dag_run_ctx *rc)
+{
+    const struct sched_run *r = ti->run;
+    memset(rc, 0, sizeof(*rc));
+    rc->logical_date = r->logical_date;
+    rc->data_interval_end = r->interval_end;
+    rc->run_id = r->run_id;
+    rc->overrides = r->overrides;
+    rc->noverrides = r->noverrides;
+    rc->map_index = -1;
+}

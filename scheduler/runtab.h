@@ -30,6 +30,8 @@ bool runtab_exists(struct sched *s, const char *dag, const char *rid);
 struct sched_dag *runtab_dag(struct sched *s, const struct sched_run *r);
 /* The stored artifact an input resolves to in run r, or NULL (borrowed). */
 json_t *runtab_input_artifact(const struct sched_run *r, const struct dag_input *in);
+/* What ti's templates render with (its run's dates, id and params). */
+void runtab_render_ctx(const struct sched_ti *ti, struct dag_run_ctx *rc);
 /* Drop finished runs whose end is stored from memory. */
 void runtab_evict_finished(struct sched *s);
 

@@ -28,8 +28,8 @@ sc__key_of(struct sched *s, const struct sched_ti *ti, char hex[65])
     const struct sched_run *r = ti->run;
     const struct dag *d = r->dv->dag;
     const struct dag_task *t = &d->tasks[ti->idx];
-    struct dag_run_ctx rc = {r->logical_date, r->interval_end, r->run_id, r->overrides,
-                             r->noverrides};
+    struct dag_run_ctx rc;
+    runtab_render_ctx(ti, &rc);
     char **argv = NULL, **envp = NULL, err[512];
     struct cache_input *ins = NULL;
     hex[0] = '\0';
