@@ -3772,6 +3772,12 @@ sched_http_port(const struct sched *s)
     return s->http ? http_server_port(s->http) : -1;
 }
 
+const char *
+sched_listen_url(const struct sched *s)
+{
+    return s->wire ? wire_url(s->wire) : "";
+}
+
 struct bf_set *
 sched_backfills(struct sched *s)
 {

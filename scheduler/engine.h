@@ -184,6 +184,8 @@ void sched_stop(struct sched *s, void (*done)(void *ud), void *ud);
 void sched_free(struct sched *s);
 /* Bound HTTP port (after port 0). */
 int sched_http_port(const struct sched *s);
+/* The URL workers dial (after port 0: the bound one). Owned by s. */
+const char *sched_listen_url(const struct sched *s);
 
 /* --- used by the HTTP API (api.c) --- */
 struct store *sched_store(struct sched *s);
