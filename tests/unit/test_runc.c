@@ -1,4 +1,11 @@
-/* Tests for runc.c: real containers through the installed runc (run as root).
+/* Tests for runc.c, in two groups (the first argument picks one; none runs
+ * both):
+ *
+ *   containers  real containers through the installed runc; they need runc
+ *               on PATH and root, and the group exits 77 (skipped) without
+ *               them;
+ *   spec        what needs neither: the OCI bundle writer, spec checks and
+ *               refusals before anything runs, and --isolation none.
  *
  * Every test works in its own temp directory with its own runc --root and
  * cgroup parent, and the teardown checks that no container is left behind
@@ -718,6 +725,14 @@ test_runtime_errors(void **state)
     assert_int_equal(c.res.exit_code, -1);
     assert_non_null(strstr(c.res.error, "/no/such/program"));
     cap_free(&c);
+}
+
+static void
+test_start_refusals(void **state)
+{
+    struct fx *fx = *state;
+    struct cap c;
+    const char *argv[] = {"/no/such/program", NULL};
 
     /* Failures before anything runs: no callback, nothing left on disk. */
     uv_loop_t loop;
@@ -980,8 +995,15 @@ test_reap_leftovers(void **state)
     free(stale);
     tl_rmtree(s.bundle_dir);
 
-    /* Nothing left: a second pass finds nothing; a missing root is empty. */
+    /* Nothing left: a second pass finds nothing. */
     assert_int_equal(runc_reap_leftovers(NULL, fx->root, fx->cgparent), 0);
+}
+
+static void
+test_reap_refusals(void **state)
+{
+    struct fx *fx = *state;
+    /* A missing root is empty; a relative one is refused. */
     char *none = xasprintf("%s/no-root", fx->dir);
     assert_int_equal(runc_reap_leftovers(NULL, none, fx->cgparent), 0);
     free(none);
@@ -1049,35 +1071,71 @@ test_isolation_none(void **state)
     free(outputs);
 }
 
-int
-main(void)
+/* Each group gets a fresh fixture per test. */
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+static int
+group_containers(void)
 {
-    if (geteuid() != 0 || system("runc --version >/dev/null 2>&1") != 0) {
-        fprintf(stderr, "test_runc: needs root and runc; skipped\n");
+    if (geteuid() != 0) {
+        fprintf(stderr, "test_runc: containers skipped: they need root (euid %d)\n",
+                (int)geteuid());
+        return 77;
+    }
+    if (!tl_have_program("runc")) {
+        const char *path = getenv("PATH");
+        fprintf(stderr, "test_runc: containers skipped: runc is not on PATH (%s)\n",
+                path ? path : "PATH is not set");
         return 77;
     }
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_echo, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_exit_code_and_stderr, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_large_output, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_pid_namespace, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_no_network, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_host_network, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_filesystem, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_inputs_and_binds, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_env_and_identity, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_oom, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_kill, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_stop, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_free_cancels, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_runtime_errors, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_write_bundle, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_rootfs_image, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_reap_leftovers, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_isolation_none, setup, teardown),
+        T(test_echo),
+        T(test_exit_code_and_stderr),
+        T(test_large_output),
+        T(test_pid_namespace),
+        T(test_no_network),
+        T(test_host_network),
+        T(test_filesystem),
+        T(test_inputs_and_binds),
+        T(test_env_and_identity),
+        T(test_oom),
+        T(test_limits),
+        T(test_timeout),
+        T(test_concurrent),
+        T(test_kill),
+        T(test_stop),
+        T(test_free_cancels),
+        T(test_runtime_errors),
+        T(test_rootfs_image),
+        T(test_reap_leftovers),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests_name("containers", tests, NULL, NULL);
+}
+
+static int
+group_spec(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_write_bundle),
+        T(test_start_refusals),
+        T(test_reap_refusals),
+        T(test_isolation_none),
+    };
+    return cmocka_run_group_tests_name("spec", tests, NULL, NULL);
+}
+
+int
+main(int argc, char **argv)
+{
+    const char *group = argc > 1 ? argv[1] : "";
+    if (argc > 2 || (*group && strcmp(group, "containers") != 0 && strcmp(group, "spec") != 0)) {
+        fprintf(stderr, "usage: test_runc [containers|spec]\n");
+        return 2;
+    }
+    if (strcmp(group, "spec") == 0)
+        return group_spec();
+    if (strcmp(group, "containers") == 0)
+        return group_containers();
+    int rc = group_spec();
+    return rc ? rc : group_containers();
 }
