@@ -13,11 +13,12 @@ FAILS=0
 CHECKS=0
 
 # Everything a test started must be gone when it ends. cleanup stops the
-# processes in PIDS (SIGTERM, 10 s, then SIGKILL) and then looks for what is
-# left: any other process whose command line, environment, working folder or
-# open files name $T (children of the daemons, `sh -c` tasks, a CLI left
-# running), and any container under a runc root in $T. Each leftover is
-# named, fails the test, and is killed or deleted all the same.
+# processes in PIDS (SIGTERM; one still there after 10 s is killed and is a
+# leftover) and then looks for what is left: any other process whose
+# command line, environment, working folder or open files name $T (children
+# of the daemons, `sh -c` tasks, a CLI left running), and any container
+# under a runc root in $T. Each leftover is named, fails the test, and is
+# killed or deleted all the same.
 LEFTOVERS=0
 
 leftover() {
@@ -125,7 +126,7 @@ free_port() {
 # takes the same ports again, so workers and the CLI find it where it was.
 start_scheduler() {
     local name=$1; shift
-    local before line i
+    local before line i n
     mkdir -p "$T/dags" "$T/$name"
     before=$(grep -c CAIRN-START "$T/$name.log" 2>/dev/null || true)
     "$SCHED" --dags "$T/dags" --data "$T/$name" --listen "tcp://127.0.0.1:${NNG_PORT:-0}" \
@@ -134,7 +135,8 @@ start_scheduler() {
     PIDS+=("$SCHED_PID")
     line=
     for i in $(seq 1 100); do
-        if [ "$(grep -c CAIRN-START "$T/$name.log" 2>/dev/null)" -gt "${before:-0}" ]; then
+        n=$(grep -c CAIRN-START "$T/$name.log" 2>/dev/null || true)
+        if [ "${n:-0}" -gt "${before:-0}" ]; then
             line=$(grep CAIRN-START "$T/$name.log" | tail -n 1)
             break
         fi
