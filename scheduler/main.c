@@ -38,7 +38,8 @@ usage(FILE *out)
           "                       [--config FILE] [--token-file FILE] [--lease-ttl MS]\n"
           "                       [--models DIR] [--log-level error|warn|notice|info|debug]\n"
           "Defaults: --listen tcp://127.0.0.1:7781, --http 127.0.0.1:7780, --models DATA/models\n"
-          "(where tasks' `publish:` outputs go); a YAML config file (" DEFAULT_CONFIG "\n"
+          "(where tasks' `publish:` outputs go). Port 0 in --listen or --http binds a free port;\n"
+          "the CAIRN-START log line names the ones bound. A YAML config file (" DEFAULT_CONFIG "\n"
           "when present) may set dags, data, listen, http, token_file, lease_ttl_ms, models\n"
           "and log_level; flags win.\n",
           out);
@@ -296,7 +297,7 @@ main(int argc, char **argv)
     }
     LOG(LOG_NOTICE, "CAIRN-START",
         "scheduler ready: dags %s, data %s, workers %s, http %s:%d, models %s", cfg.dags_dir,
-        cfg.data_dir, listen_url, http_host, http_server_port(app.http),
+        cfg.data_dir, wire_url(app.wire), http_host, http_server_port(app.http),
         sched_models_dir(app.sched));
     uv_signal_init(&loop, &app.sig_term);
     uv_signal_init(&loop, &app.sig_int);

@@ -1,5 +1,6 @@
 #include "wire.h"
 
+#include <arpa/inet.h>
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
 #include <pthread.h>
@@ -40,6 +41,7 @@ struct wire {
     wire_handler_fn handler;
     void *ud;
     int closing;
+    char *url; /* the URL workers dial (port 0 replaced by the bound one) */
 };
 
 static void
@@ -140,6 +142,12 @@ wire_on_gone(struct wire *w, wire_gone_fn fn)
     w->gone = fn;
 }
 
+const char *
+wire_url(const struct wire *w)
+{
+    return w->url;
+}
+
 static void
 async_cb(uv_async_t *h)
 {
@@ -200,11 +208,33 @@ async_cb(uv_async_t *h)
     }
 }
 
+/* url with a port of 0 replaced by the port listener l was given (a TCP
+ * listener on port 0 binds a free one); url itself otherwise. */
+static char *
+bound_url(const char *url, nng_listener l)
+{
+    const char *scheme = strstr(url, "://"), *colon = strrchr(url, ':');
+    nng_sockaddr sa;
+    uint16_t port = 0;
+
+    if (!scheme || colon <= scheme || strcmp(colon, ":0") != 0 ||
+        nng_listener_get_addr(l, NNG_OPT_LOCADDR, &sa) != 0)
+        return xstrdup(url);
+    if (sa.s_family == NNG_AF_INET)
+        port = sa.s_in.sa_port;
+    else if (sa.s_family == NNG_AF_INET6)
+        port = sa.s_in6.sa_port;
+    if (port == 0)
+        return xstrdup(url);
+    return xasprintf("%.*s:%u", (int)(colon - url), url, (unsigned)ntohs(port));
+}
+
 int
 wire_start(struct wire **out, uv_loop_t *loop, const char *url, const struct proto_key *key,
            wire_handler_fn handler, void *ud, char *err, size_t errlen)
 {
     struct wire *w = xcalloc(1, sizeof(*w));
+    nng_listener l;
     int rv;
     w->key = *key;
     w->handler = handler;
@@ -218,13 +248,14 @@ wire_start(struct wire **out, uv_loop_t *loop, const char *url, const struct pro
     }
     nng_socket_set_size(w->sock, NNG_OPT_RECVMAXSZ, PROTO_MAX_FRAME);
     nng_pipe_notify(w->sock, NNG_PIPE_EV_REM_POST, pipe_cb, w);
-    if ((rv = nng_listen(w->sock, url, NULL, 0)) != 0) {
+    if ((rv = nng_listen(w->sock, url, &l, 0)) != 0) {
         snprintf(err, errlen, "cannot listen on %s: %s", url, nng_strerror(rv));
         nng_close(w->sock);
         pthread_mutex_destroy(&w->mu);
         free(w);
         return CAIRN_ENET;
     }
+    w->url = bound_url(url, l);
     uv_async_init(loop, &w->async, async_cb);
     w->async.data = w;
     w->nslots = WIRE_SLOTS;
@@ -284,6 +315,7 @@ async_close_cb(uv_handle_t *h)
 {
     struct wire *w = h->data;
     pthread_mutex_destroy(&w->mu);
+    free(w->url);
     free(w);
 }
 

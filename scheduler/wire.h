@@ -42,6 +42,9 @@ void wire_on_gone(struct wire *w, wire_gone_fn fn);
  * Returns 0, CAIRN_ENET (err says why). */
 int wire_start(struct wire **out, uv_loop_t *loop, const char *url, const struct proto_key *key,
                wire_handler_fn handler, void *ud, char *err, size_t errlen);
+/* The URL workers dial: the url given to wire_start, with a TCP port of 0
+ * replaced by the port it bound. Owned by w, valid until wire_stop. */
+const char *wire_url(const struct wire *w);
 /* Reply and release req. body is borrowed. */
 void wire_reply(struct wire_req *req, int type, json_t *body);
 /* Reply with an ERROR frame {code, message} and release req. */

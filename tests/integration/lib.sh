@@ -1,41 +1,105 @@
 # Shared helpers for integration tests (sourced). Each test runs the real
-# binaries from $CAIRN_BIN and cleans up every process it started.
+# binaries from $CAIRN_BIN in its own folder $T (under $TMPDIR or /tmp) and
+# fails if anything it started outlives it (see cleanup). KEEP=1 keeps $T.
 set -euo pipefail
 : "${CAIRN_BIN:?set CAIRN_BIN to the build folder}"
 : "${CAIRN_SRC:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 CAIRN=$CAIRN_BIN/cli/cairn
 SCHED=$CAIRN_BIN/scheduler/cairn-scheduler
 WORKER=$CAIRN_BIN/worker/cairn-worker
-T=$(mktemp -d /tmp/cairn-it.XXXXXX)
+T=$(mktemp -d "${TMPDIR:-/tmp}/cairn-it.XXXXXX")
 PIDS=()
 FAILS=0
 CHECKS=0
 
-cleanup() {
+# Everything a test started must be gone when it ends. cleanup stops the
+# processes in PIDS (SIGTERM; one still there after 10 s is killed and is a
+# leftover) and then looks for what is left: any other process whose
+# command line, environment, working folder or open files name $T (children
+# of the daemons, `sh -c` tasks, a CLI left running), and any container
+# under a runc root in $T. Each leftover is named, fails the test, and is
+# killed or deleted all the same.
+LEFTOVERS=0
+
+leftover() {
+    LEFTOVERS=$((LEFTOVERS + 1))
+    echo "not ok - leftover: $*"
+}
+
+# cmdline PID -> the process's command line, shortened
+cmdline() {
+    tr '\0' ' ' 2>/dev/null <"/proc/$1/cmdline" | cut -c1-100 | sed 's/ *$//' || true
+}
+
+# test_procs -> the live processes, other than this shell, that name $T
+test_procs() {
     local p
+    # grep reads the pattern from a pipe, so its own command line does not match
+    {
+        grep -lsF -f <(printf '%s\n' "$T") /proc/[0-9]*/cmdline /proc/[0-9]*/environ || true
+        find /proc/[0-9]*/cwd /proc/[0-9]*/fd -maxdepth 1 -lname "$T*" 2>/dev/null || true
+    } | sed -n 's|^/proc/\([0-9]*\)/.*|\1|p' | sort -un | while read -r p; do
+        # (not a zombie or a kernel thread: those have an empty command line)
+        if [ "$p" != $$ ] && [ "$p" != "$BASHPID" ] &&
+            IFS= read -r -d '' _ 2>/dev/null <"/proc/$p/cmdline"; then
+            echo "$p"
+        fi
+    done
+    return 0
+}
+
+# runc_roots -> the runc state folders of this test's workers
+runc_roots() {
+    find "$T" -maxdepth 3 -type d -name runc 2>/dev/null || true
+}
+
+cleanup() {
+    local rc=$? p left i r c
+    cd / # so that nothing started from here has a working folder in $T
     for p in "${PIDS[@]:-}"; do
-        [ -n "$p" ] && kill -TERM "$p" 2>/dev/null || true
+        # only a child of this shell: an id that exited may have been reused
+        [ -n "$p" ] && [ "$(ps -o ppid= -p "$p" 2>/dev/null | tr -d ' ')" = $$ ] &&
+            kill -TERM "$p" 2>/dev/null || true
     done
     for p in "${PIDS[@]:-}"; do
         [ -n "$p" ] || continue
+        [ "$(ps -o ppid= -p "$p" 2>/dev/null | tr -d ' ')" = $$ ] || continue
         if ! timeout 10 tail --pid="$p" -f /dev/null 2>/dev/null; then
-            echo "# process $p ($(tr '\0' ' ' </proc/$p/cmdline 2>/dev/null | cut -c1-60)) ignored SIGTERM for 10 s: killed" >&2
-            kill -KILL "$p" 2>/dev/null || true
+            leftover "process $p ($(cmdline "$p")) ignored SIGTERM for 10 s: killed"
+            { kill -KILL "$p" && wait "$p"; } 2>/dev/null || true
         fi
     done
-    # containers this test's workers left (their runc roots are under $T)
-    for r in "$T"/w*/runc; do
-        [ -d "$r" ] || continue
+    # what the stopped processes started goes with them: give it 3 s
+    left=
+    for i in $(seq 1 30); do
+        left=$(test_procs)
+        [ -z "$left" ] && break
+        sleep 0.1
+    done
+    for p in $left; do
+        [ -e "/proc/$p" ] || continue # (gone since the last look)
+        leftover "process $p ($(cmdline "$p")) is still running after the test: killed"
+        { kill -KILL "$p" && wait "$p"; } 2>/dev/null || true # (wait: if it is this shell's)
+    done
+    for r in $(runc_roots); do
         for c in $(runc --root "$r" list -q 2>/dev/null); do
+            leftover "container $c is still in $r: deleted"
             runc --root "$r" delete -f "$c" >/dev/null 2>&1 || true
         done
     done
-    if [ "${KEEP:-0}" = 1 ] || [ "$FAILS" -ne 0 ]; then
+    if [ "$LEFTOVERS" -ne 0 ]; then
+        echo "# $LEFTOVERS processes or containers outlived the test"
+        [ "$rc" -ne 0 ] || rc=1
+    else
+        echo "# every process and container this test started is gone"
+    fi
+    if [ "${KEEP:-0}" = 1 ] || [ "$FAILS" -ne 0 ] || [ "$rc" -ne 0 ]; then
         echo "test files kept in $T"
         for f in "$T"/*.log; do if [ -f "$f" ]; then echo "--- $f (tail)"; tail -n 30 "$f"; fi; done
     else
         rm -rf "$T"
     fi
+    exit "$rc"
 }
 trap cleanup EXIT
 
@@ -50,22 +114,44 @@ finish() {
     [ "$FAILS" -eq 0 ]
 }
 
+# free_port: a port nobody listens on now (bind, read, close). Only for
+# what cannot take port 0: the daemons can (see start_scheduler).
 free_port() {
     /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-# start_scheduler NAME [extra args]: sets HTTP_PORT, NNG_URL, CAIRN_SERVER
+# start_scheduler NAME [extra args]: sets HTTP_PORT, NNG_PORT, NNG_URL,
+# CAIRN_SERVER. The first start binds port 0 for both and reads the ports
+# from the CAIRN-START line; a restart (HTTP_PORT and NNG_PORT still set)
+# takes the same ports again, so workers and the CLI find it where it was.
 start_scheduler() {
     local name=$1; shift
-    HTTP_PORT=${HTTP_PORT:-$(free_port)}
-    NNG_PORT=${NNG_PORT:-$(free_port)}
-    NNG_URL=tcp://127.0.0.1:$NNG_PORT
-    export CAIRN_SERVER=http://127.0.0.1:$HTTP_PORT
+    local before line i n
     mkdir -p "$T/dags" "$T/$name"
-    "$SCHED" --dags "$T/dags" --data "$T/$name" --listen "$NNG_URL" \
-        --http "127.0.0.1:$HTTP_PORT" "$@" >>"$T/$name.log" 2>&1 &
+    before=$(grep -c CAIRN-START "$T/$name.log" 2>/dev/null || true)
+    "$SCHED" --dags "$T/dags" --data "$T/$name" --listen "tcp://127.0.0.1:${NNG_PORT:-0}" \
+        --http "127.0.0.1:${HTTP_PORT:-0}" "$@" >>"$T/$name.log" 2>&1 &
     SCHED_PID=$!
     PIDS+=("$SCHED_PID")
+    line=
+    for i in $(seq 1 100); do
+        n=$(grep -c CAIRN-START "$T/$name.log" 2>/dev/null || true)
+        if [ "${n:-0}" -gt "${before:-0}" ]; then
+            line=$(grep CAIRN-START "$T/$name.log" | tail -n 1)
+            break
+        fi
+        kill -0 "$SCHED_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    # "... workers tcp://127.0.0.1:PORT, http 127.0.0.1:PORT, models ..."
+    NNG_PORT=$(sed -n 's/.* workers tcp:\/\/127\.0\.0\.1:\([0-9]*\), http .*/\1/p' <<<"$line")
+    HTTP_PORT=$(sed -n 's/.*, http 127\.0\.0\.1:\([0-9]*\), .*/\1/p' <<<"$line")
+    if [ -z "$NNG_PORT" ] || [ -z "$HTTP_PORT" ] || [ "$NNG_PORT" = 0 ] || [ "$HTTP_PORT" = 0 ]; then
+        echo "scheduler $name did not come up (no CAIRN-START line with its ports)" >&2
+        return 1
+    fi
+    NNG_URL=tcp://127.0.0.1:$NNG_PORT
+    export CAIRN_SERVER=http://127.0.0.1:$HTTP_PORT
     wait_http
 }
 

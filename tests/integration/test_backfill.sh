@@ -175,25 +175,26 @@ after=$("$CAIRN" runs list --dag longnap --limit 100 --json | jq --arg m "$m" \
 check "the manual run started before most of the backfill ($after of 6 backfill runs after it)" test "$after" -ge 3
 check "  and no two longnap runs overlapped (max_active_runs 1)" test "$(max_overlap longnap)" = 1
 
-# --- cancel
-put_dag sleepy <<'YAML'
+# --- cancel (the tasks' command lines name $T, so that the processes of
+# another test run on this machine do not count)
+put_dag sleepy <<YAML
 dag: sleepy
 schedule: "@daily"
 start_date: 2026-01-01
 end_date: 2026-01-08
 catchup: false
 tasks:
-  nap: {command: [sh, -c, "sleep 30 # sleepy-marker-{{ ds }}"]}
+  nap: {command: [sh, -c, "sleep 30 # sleepy-marker-$T-{{ ds }}"]}
 YAML
 wait_until 10 bash -c '"$0" dags list --json | jq -e ".dags[] | select(.dag == \"sleepy\")"' "$CAIRN"
 id=$("$CAIRN" backfill sleepy --from 2026-01-01 --to 2026-01-08 --max-active-runs 2 2>/dev/null)
 check "a slow backfill runs two at a time" wait_until 10 bash -c \
-    '[ "$("$0" runs list --dag sleepy --state running --json | jq "[.runs[] | select(.run_type == \"backfill\")] | length")" = 2 ] && pgrep -f sleepy-marker-2026-01-0[2] >/dev/null' "$CAIRN"
+    '[ "$("$0" runs list --dag sleepy --state running --json | jq "[.runs[] | select(.run_type == \"backfill\")] | length")" = 2 ] && pgrep -f "sleepy-marker-$1-2026-01-0[2]" >/dev/null' "$CAIRN" "$T"
 out=$("$CAIRN" backfill cancel "$id")
 check "backfill cancel answers" grep -q "backfill $id cancelled" <<<"$out"
 check "  its state is cancelled" test "$(bfj "$id" .state)" = cancelled
 check "  its running runs are cancelled" test "$("$CAIRN" runs list --dag sleepy --state cancelled --json | jq '.runs | length')" -ge 2
-check "  their processes are stopped" wait_until 10 bash -c '! pgrep -f "sleepy-marker-2026-01-0[12]"'
+check "  their processes are stopped" wait_until 10 bash -c '! pgrep -f "sleepy-marker-$0-2026-01-0[12]"' "$T"
 check "  no further run is created" bash -c 'sleep 1; [ "$("$0" runs list --dag sleepy --limit 100 --json | jq "[.runs[] | select(.run_type == \"backfill\")] | length")" = 2 ]' "$CAIRN"
 check "  cancelling again is an error" bash -c '! "$0" backfill cancel "$1" 2>/dev/null' "$CAIRN" "$id"
 

@@ -53,23 +53,24 @@ check "clear of an unknown task suggests the name" bash -c \
     '"$0" clear "$1" --task transfrom 2>&1 | grep -q "did you mean .transform."' "$CAIRN" "$r"
 check "clear of an unknown run is an error" bash -c '! "$0" clear nope --dag ops 2>/dev/null' "$CAIRN"
 
-# --- cancel
-put_dag naps <<'YAML'
+# --- cancel (the tasks' command lines name $T, so that the processes of
+# another test run on this machine do not count)
+put_dag naps <<YAML
 dag: naps
 tasks:
-  nap: {command: [sh, -c, "sleep 60 # naps-marker"]}
+  nap: {command: [sh, -c, "sleep 60 # naps-marker-$T"]}
   after: {command: [true], needs: [nap]}
-  other: {command: [sh, -c, "sleep 60 # naps-marker"]}
+  other: {command: [sh, -c, "sleep 60 # naps-marker-$T"]}
 YAML
 wait_until 10 bash -c '"$0" dags list --json | jq -e ".dags[] | select(.dag == \"naps\")"' "$CAIRN"
 n=$("$CAIRN" trigger naps)
-wait_until 10 bash -c '[ "$(pgrep -fc naps-marke[r])" = 2 ]'
+wait_until 10 bash -c '[ "$(pgrep -fc "naps-marke[r]-$0")" = 2 ]' "$T"
 out=$("$CAIRN" runs cancel "$n" --dag naps)
 check "runs cancel answers" grep -q "cancelled" <<<"$out"
 check "  the run is cancelled" test "$(run_state "$n" naps)" = cancelled
 check "  running tasks cancelled, the rest too" test \
     "$(ti state "$n" naps nap) $(ti state "$n" naps other) $(ti state "$n" naps after)" = "cancelled cancelled cancelled"
-check "  the processes are stopped at once" wait_until 5 bash -c '! pgrep -f naps-marke[r]'
+check "  the processes are stopped at once" wait_until 5 bash -c '! pgrep -f "naps-marke[r]-$0"' "$T"
 check "cancel of a finished run is refused" bash -c \
     '"$0" runs cancel "$1" --dag ops 2>&1 | grep -q "has already finished"' "$CAIRN" "$r"
 check "runs list --state cancelled finds it" test \

@@ -129,8 +129,8 @@ cp "$T/token-a" "$T/token-open"
 chmod 644 "$T/token-open"
 
 set +e
-timeout 10 "$SCHED" --dags "$T/dags" --data "$T/s-open" --listen "tcp://127.0.0.1:$(free_port)" \
-    --http "127.0.0.1:$(free_port)" --token-file "$T/token-open" >"$T/open.out" 2>&1
+timeout 10 "$SCHED" --dags "$T/dags" --data "$T/s-open" --listen tcp://127.0.0.1:0 \
+    --http 127.0.0.1:0 --token-file "$T/token-open" >"$T/open.out" 2>&1
 OPEN_RC=$?
 timeout 10 "$WORKER" --scheduler "tcp://127.0.0.1:1" --data "$T/w-open" \
     --token-file "$T/token-open" >"$T/wopen.out" 2>&1

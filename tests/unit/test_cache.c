@@ -10,7 +10,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,33 +22,21 @@
 #include "cache.h"
 #include "err.h"
 #include "publish.h"
+#include "testlib.h"
 #include "util.h"
 
 struct fx {
-    char dir[64];
+    struct tl_dir tmp;
+    const char *dir; /* tmp.path */
     char *code;
     struct cache_index *ix;
 };
-
-static int
-rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    chmod(path, 0755);
-    remove(path);
-    return 0;
-}
 
 static void
 put(const char *dir, const char *name, const char *text)
 {
     char *p = xasprintf("%s/%s", dir, name);
-    FILE *f = fopen(p, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
+    tl_write_text(p, text);
     free(p);
 }
 
@@ -57,9 +44,9 @@ static int
 setup(void **state)
 {
     struct fx *f = xcalloc(1, sizeof(*f));
-    snprintf(f->dir, sizeof(f->dir), "/tmp/cairn-cache-XXXXXX");
-    if (!mkdtemp(f->dir))
+    if (tl_dir_make(&f->tmp, "cache") != 0)
         return -1;
+    f->dir = f->tmp.path;
     f->code = xasprintf("%s/code", f->dir);
     if (mkdir(f->code, 0755) != 0)
         return -1;
@@ -75,7 +62,7 @@ teardown(void **state)
 {
     struct fx *f = *state;
     cache_index_free(f->ix);
-    nftw(f->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    tl_dir_remove(&f->tmp);
     free(f->code);
     free(f);
     return 0;
@@ -219,7 +206,7 @@ test_code_folder_content(void **state)
     char c[65];
     assert_int_equal(cache_code_digest(f->ix, f->code, c, err, sizeof(err)), 0);
     assert_string_not_equal(b, c);
-    nftw(p, rm_cb, 4, FTW_DEPTH | FTW_PHYS);
+    tl_rmtree(p);
     free(p);
 
     /* a symbolic link's target counts (not followed) */
@@ -296,22 +283,6 @@ test_image_identity(void **state)
 
 /* ---------- publish ---------- */
 
-static char *
-read_text(const char *path)
-{
-    FILE *fp = fopen(path, "r");
-    if (!fp)
-        return NULL;
-    struct sb sb;
-    char buf[4096];
-    size_t n;
-    sb_init(&sb);
-    while ((n = fread(buf, 1, sizeof(buf), fp)) > 0)
-        sb_append(&sb, buf, n);
-    fclose(fp);
-    return sb_take(&sb);
-}
-
 static void
 test_publish_release(void **state)
 {
@@ -342,10 +313,10 @@ test_publish_release(void **state)
     target[tl] = '\0';
     assert_string_equal(target, "releases/manual__2026-01-01T00:00:00Z-a1");
     char *lm = xasprintf("%s/model.pkl", latest), *lr = xasprintf("%s/publish.json", latest);
-    char *text = read_text(lm);
+    char *text = tl_read_file(lm, NULL);
     assert_string_equal(text, "weights v1");
     free(text);
-    text = read_text(lr);
+    text = tl_read_file(lr, NULL);
     assert_string_equal(text, "{\"run_id\": \"r1\"}\n");
     free(text);
     struct stat st;
@@ -366,13 +337,13 @@ test_publish_release(void **state)
     if (rc)
         fail_msg("publish: %s", err);
     assert_non_null(strstr(dir, "/releases/run_2_with_spaces-a1"));
-    text = read_text(lm);
+    text = tl_read_file(lm, NULL);
     assert_string_equal(text, "weights v2");
     free(text);
     free(dir);
     char *old = xasprintf("%s/iris/deploy/releases/manual__2026-01-01T00:00:00Z-a1/model.pkl",
                           models);
-    text = read_text(old);
+    text = tl_read_file(old, NULL);
     assert_string_equal(text, "weights v1");
     free(text);
     free(old);
@@ -382,7 +353,7 @@ test_publish_release(void **state)
     rc = publish_release(art, models, "iris", "deploy", "manual__2026-01-01T00:00:00Z-a1", &pf, 1,
                          "{\"other\": 1}\n", NULL, err, sizeof(err));
     assert_int_equal(rc, 0);
-    text = read_text(lr);
+    text = tl_read_file(lr, NULL);
     assert_string_equal(text, "{\"run_id\": \"r1\"}\n");
     free(text);
 
@@ -474,7 +445,7 @@ test_publish_latest_order(void **state)
                      steps[i].latest_after);
         /* every release stays, whole */
         char *kept = xasprintf("%s/model.pkl", dir);
-        char *text = read_text(kept);
+        char *text = tl_read_file(kept, NULL);
         assert_string_equal(text, "weights");
         free(text);
         free(kept);

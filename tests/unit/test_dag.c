@@ -15,26 +15,11 @@
 #include "dag.h"
 #include "err.h"
 #include "diag.h"
+#include "testlib.h"
 #include "tz.h"
 #include "util.h"
 
-#define FIXTURES CAIRN_SOURCE_DIR "/tests/fixtures"
-
-static char *
-read_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    struct sb sb;
-    char buf[4096];
-    size_t n;
-    sb_init(&sb);
-    while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-        sb_append(&sb, buf, n);
-    fclose(f);
-    return sb_take(&sb);
-}
+#define FIXTURES TL_FIXTURES
 
 static const struct diag *
 find_diag(const struct diag_list *dl, int line, int col, const char *needle)
@@ -72,7 +57,7 @@ test_error_fixtures(void **state)
             continue;
         char *yaml = xasprintf(FIXTURES "/dag-errors/%s", de->d_name);
         char *exp = xasprintf(FIXTURES "/dag-errors/%.*s.expect", (int)(len - 5), de->d_name);
-        char *expect = read_file(exp);
+        char *expect = tl_read_file(exp, NULL);
         if (!expect)
             fail_msg("fixture %s has no .expect file", de->d_name);
         struct diag_list dl;

@@ -28,6 +28,7 @@
 
 #include "err.h"
 #include "http.h"
+#include "testlib.h"
 #include "util.h"
 
 /* The client is part of the cairn executable, not of a library: build it
@@ -1067,19 +1068,8 @@ hold_done_cb(void *ud)
     h->done = 1;
 }
 
-/* Run the loop until *flag != 0 or cond() says so (5 s at most). */
-static int
-run_until(uv_loop_t *loop, int (*cond)(void *), void *arg)
-{
-    int64_t deadline = clock_mono_ms() + 5000;
-    while (!cond(arg)) {
-        if (clock_mono_ms() > deadline)
-            return -1;
-        uv_run(loop, UV_RUN_NOWAIT);
-        usleep(1000);
-    }
-    return 0;
-}
+/* How long tl_run_until waits for a condition of these tests. */
+#define WAIT_MS 5000
 
 struct waitctx {
     struct hold *h;
@@ -1109,15 +1099,6 @@ cond_done(void *arg)
 }
 
 static void
-spin(uv_loop_t *loop, int n)
-{
-    for (int i = 0; i < n; i++) {
-        uv_run(loop, UV_RUN_NOWAIT);
-        usleep(1000);
-    }
-}
-
-static void
 test_disconnect_while_pending(void **state)
 {
     (void)state;
@@ -1133,23 +1114,23 @@ test_disconnect_while_pending(void **state)
      * connection is completely gone */
     int fd = tconnect(port);
     tsends(fd, "GET /a HTTP/1.1\r\n\r\n");
-    assert_int_equal(run_until(&loop, cond_request, &w), 0);
+    assert_int_equal(tl_run_until(&loop, cond_request, &w, WAIT_MS), 0);
     assert_int_equal(http_server_conn_count(s), 1);
     struct linger lg = {1, 0};
     setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
     close(fd);
-    assert_int_equal(run_until(&loop, cond_no_conns, &w), 0);
-    spin(&loop, 5); /* close callbacks have run */
+    assert_int_equal(tl_run_until(&loop, cond_no_conns, &w, WAIT_MS), 0);
+    tl_spin(&loop, 5); /* close callbacks have run */
     http_respond(h.conn, 200, "text/plain", "late", 4);
 
     /* 2. the same, responding while the handles are still closing */
     w.nreq = 2;
     fd = tconnect(port);
     tsends(fd, "POST /b HTTP/1.1\r\nContent-Length: 3\r\n\r\nxyz");
-    assert_int_equal(run_until(&loop, cond_request, &w), 0);
+    assert_int_equal(tl_run_until(&loop, cond_request, &w, WAIT_MS), 0);
     setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
     close(fd);
-    assert_int_equal(run_until(&loop, cond_no_conns, &w), 0);
+    assert_int_equal(tl_run_until(&loop, cond_no_conns, &w, WAIT_MS), 0);
     http_respond_error(h.conn, 500, "late", "too late for %s", "you");
 
     /* 3. the client only shuts down its sending side: it gets the response,
@@ -1158,11 +1139,11 @@ test_disconnect_while_pending(void **state)
     struct trd r;
     trd_init(&r, tconnect(port));
     tsends(r.fd, "GET /c HTTP/1.1\r\n\r\n");
-    assert_int_equal(run_until(&loop, cond_request, &w), 0);
+    assert_int_equal(tl_run_until(&loop, cond_request, &w, WAIT_MS), 0);
     shutdown(r.fd, SHUT_WR);
-    spin(&loop, 10);
+    tl_spin(&loop, 10);
     http_respond_json(h.conn, 200, json_pack("{s:i}", "n", 3));
-    assert_int_equal(run_until(&loop, cond_no_conns, &w), 0);
+    assert_int_equal(tl_run_until(&loop, cond_no_conns, &w, WAIT_MS), 0);
     struct tresp resp;
     assert_int_equal(trd_response(&r, &resp, 0), 0);
     assert_int_equal(resp.status, 200);
@@ -1178,12 +1159,12 @@ test_disconnect_while_pending(void **state)
     fd = tconnect(port);
     int idle = tconnect(port);
     tsends(fd, "GET /d HTTP/1.1\r\n\r\n");
-    assert_int_equal(run_until(&loop, cond_request, &w), 0);
-    spin(&loop, 5); /* the idle connection is accepted too */
+    assert_int_equal(tl_run_until(&loop, cond_request, &w, WAIT_MS), 0);
+    tl_spin(&loop, 5); /* the idle connection is accepted too */
     assert_int_equal(http_server_conn_count(s), 2);
     http_server_close(s, hold_done_cb, &h);
     w.s = NULL;
-    assert_int_equal(run_until(&loop, cond_done, &w), 0);
+    assert_int_equal(tl_run_until(&loop, cond_done, &w, WAIT_MS), 0);
     http_respond(h.conn, 200, NULL, NULL, 0);
     close(fd);
     close(idle);

@@ -27,6 +27,7 @@
 
 #include "err.h"
 #include "proto.h"
+#include "testlib.h"
 #include "util.h"
 
 #define TOKEN_A "0123456789abcdef0123456789abcdef"
@@ -772,28 +773,6 @@ test_random_garbage(void **state)
 
 /* ---- token files ---- */
 
-struct tmpdir {
-    char path[64];
-};
-
-static void
-tmpdir_make(struct tmpdir *d)
-{
-    snprintf(d->path, sizeof(d->path), "/tmp/cairn-test-proto-XXXXXX");
-    assert_non_null(mkdtemp(d->path));
-}
-
-static void
-write_file(const char *path, const char *data, size_t n, mode_t mode)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-
-    assert_true(fd >= 0);
-    assert_int_equal(write(fd, data, n), (ssize_t)n);
-    assert_int_equal(fchmod(fd, mode), 0);
-    assert_int_equal(close(fd), 0);
-}
-
 static void
 expect_key_fail(const char *path, int code, const char *needle)
 {
@@ -814,12 +793,12 @@ test_key_file(void **state)
 {
     static const char tok[] = TOKEN_A;
     char path[128], err[512];
-    struct tmpdir d;
+    struct tl_dir d;
     struct proto_key k, s;
     char text[256];
 
     (void)state;
-    tmpdir_make(&d);
+    assert_int_equal(tl_dir_make(&d, "proto"), 0);
     snprintf(path, sizeof(path), "%s/token", d.path);
 
     /* Missing. */
@@ -831,12 +810,12 @@ test_key_file(void **state)
         static const mode_t good[] = {0600, 0400, 0700};
 
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-            write_file(path, tok, strlen(tok), bad[i]);
+            tl_write_file_mode(path, tok, strlen(tok), bad[i]);
             expect_key_fail(path, CAIRN_EINVAL, "chmod 600");
             assert_int_equal(chmod(path, 0600), 0);
         }
         for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
-            write_file(path, tok, strlen(tok), good[i]);
+            tl_write_file_mode(path, tok, strlen(tok), good[i]);
             assert_int_equal(proto_key_load(&k, path, err, sizeof(err)), 0);
             assert_int_equal(k.len, strlen(tok));
             assert_memory_equal(k.key, tok, k.len);
@@ -847,7 +826,7 @@ test_key_file(void **state)
     /* Trimming: surrounding whitespace and blank lines go, the first line is
      * the token, CRLF works, inner spaces stay. */
     snprintf(text, sizeof(text), "\n  \t%s \r\nsecond line is ignored\n", tok);
-    write_file(path, text, strlen(text), 0600);
+    tl_write_file_mode(path, text, strlen(text), 0600);
     assert_int_equal(proto_key_load(&k, path, err, sizeof(err)), 0);
     assert_int_equal(k.len, strlen(tok));
     assert_memory_equal(k.key, tok, k.len);
@@ -856,29 +835,29 @@ test_key_file(void **state)
     assert_int_equal(s.len, k.len);
     assert_memory_equal(s.key, k.key, k.len);
 
-    write_file(path, LIT("correct horse battery staple\n"), 0400);
+    tl_write_file_mode(path, LIT("correct horse battery staple\n"), 0400);
     assert_int_equal(proto_key_load(&k, path, err, sizeof(err)), 0);
     assert_int_equal(k.len, 28);
     assert_int_equal(chmod(path, 0600), 0);
 
     /* Lengths: 16..64 bytes. */
     memset(text, 'x', sizeof(text));
-    write_file(path, text, 15, 0600);
+    tl_write_file_mode(path, text, 15, 0600);
     expect_key_fail(path, CAIRN_EINVAL, "at least 16");
-    write_file(path, text, 16, 0600);
+    tl_write_file_mode(path, text, 16, 0600);
     assert_int_equal(proto_key_load(&k, path, err, sizeof(err)), 0);
     assert_int_equal(k.len, 16);
-    write_file(path, text, 64, 0600);
+    tl_write_file_mode(path, text, 64, 0600);
     assert_int_equal(proto_key_load(&k, path, err, sizeof(err)), 0);
     assert_int_equal(k.len, 64);
-    write_file(path, text, 65, 0600);
+    tl_write_file_mode(path, text, 65, 0600);
     expect_key_fail(path, CAIRN_EINVAL, "longer than 64");
-    write_file(path, LIT(""), 0600);
+    tl_write_file_mode(path, LIT(""), 0600);
     expect_key_fail(path, CAIRN_EINVAL, "at least 16");
-    write_file(path, LIT(" \n\n\t \n"), 0600);
+    tl_write_file_mode(path, LIT(" \n\n\t \n"), 0600);
     expect_key_fail(path, CAIRN_EINVAL, "at least 16");
     /* Short first line, long second: the first line is what counts. */
-    write_file(path, LIT("short\n0123456789abcdef0123\n"), 0600);
+    tl_write_file_mode(path, LIT("short\n0123456789abcdef0123\n"), 0600);
     expect_key_fail(path, CAIRN_EINVAL, "at least 16");
     /* A huge one-line file is refused, not truncated. */
     {
@@ -886,7 +865,7 @@ test_key_file(void **state)
         char *huge = xmalloc(big);
 
         memset(huge, 'k', big);
-        write_file(path, huge, big, 0600);
+        tl_write_file_mode(path, huge, big, 0600);
         expect_key_fail(path, CAIRN_EINVAL, "longer than 64");
         free(huge);
     }
@@ -896,11 +875,11 @@ test_key_file(void **state)
     expect_key_fail(d.path, CAIRN_EINVAL, "regular file");
 
     /* err may be NULL. */
-    write_file(path, LIT("short"), 0600);
+    tl_write_file_mode(path, LIT("short"), 0600);
     assert_int_equal(proto_key_load(&k, path, NULL, 0), CAIRN_EINVAL);
 
     /* A key loaded from a file talks to one built from the same string. */
-    write_file(path, tok, strlen(tok), 0600);
+    tl_write_file_mode(path, tok, strlen(tok), 0600);
     assert_int_equal(proto_key_load(&k, path, err, sizeof(err)), 0);
     proto_key_from_string(&s, TOKEN_A "\n");
     {
@@ -920,6 +899,7 @@ test_key_file(void **state)
 
     assert_int_equal(unlink(path), 0);
     assert_int_equal(rmdir(d.path), 0);
+    tl_dir_remove(&d);
 }
 
 static void
@@ -1203,9 +1183,7 @@ test_nng_exchange(void **state)
     proto_key_from_string(&wrong, TOKEN_B);
     assert_int_equal(pipe(ready), 0);
     assert_int_equal(pipe(done), 0);
-    fflush(NULL);
-    pid = fork();
-    assert_true(pid >= 0);
+    pid = tl_fork();
     if (pid == 0) {
         close(ready[0]);
         close(done[1]);
@@ -1296,7 +1274,7 @@ test_nng_exchange(void **state)
     close(done[1]);
     close(ready[0]);
     assert_int_equal(nng_close(s), 0);
-    assert_int_equal(waitpid(pid, &status, 0), pid);
+    status = tl_wait(pid);
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
 }

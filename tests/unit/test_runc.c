@@ -1,4 +1,11 @@
-/* Tests for runc.c: real containers through the installed runc (run as root).
+/* Tests for runc.c, in two groups (the first argument picks one; none runs
+ * both):
+ *
+ *   containers  real containers through the installed runc; they need runc
+ *               on PATH and root, and the group exits 77 (skipped) without
+ *               them;
+ *   spec        what needs neither: the OCI bundle writer, spec checks and
+ *               refusals before anything runs, and --isolation none.
  *
  * Every test works in its own temp directory with its own runc --root and
  * cgroup parent, and the teardown checks that no container is left behind
@@ -14,7 +21,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -28,10 +34,12 @@
 
 #include "err.h"
 #include "runc.h"
+#include "testlib.h"
 #include "util.h"
 
 struct fx {
-    char dir[64];
+    struct tl_dir tmp;
+    const char *dir; /* tmp.path */
     char *root;
     char *ws;
     char *out;
@@ -52,71 +60,6 @@ struct cap {
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static int
-rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
-static void
-rm_rf(const char *path)
-{
-    nftw(path, rm_cb, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
-}
-
-static bool
-exists(const char *path)
-{
-    struct stat st;
-    return lstat(path, &st) == 0;
-}
-
-static char *
-slurp(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return NULL;
-    struct sb sb;
-    sb_init(&sb);
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-        sb_append(&sb, buf, n);
-    fclose(f);
-    return sb_take(&sb);
-}
-
-static void
-write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    assert_int_equal(fclose(f), 0);
-}
-
-/* Run a command; return its exit status. */
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int
-sh(const char *fmt, ...)
-{
-    struct sb sb;
-    va_list ap;
-    sb_init(&sb);
-    va_start(ap, fmt);
-    sb_vprintf(&sb, fmt, ap);
-    va_end(ap);
-    int st = system(sb.buf);
-    sb_free(&sb);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 /* Remove <hierarchy><parent> in every cgroup hierarchy (empty by now). */
 static void
 rm_cgroup_parent(const char *parent)
@@ -134,8 +77,8 @@ static int
 setup(void **state)
 {
     struct fx *fx = xcalloc(1, sizeof(*fx));
-    snprintf(fx->dir, sizeof(fx->dir), "/tmp/cairn-runc-XXXXXX");
-    assert_non_null(mkdtemp(fx->dir));
+    assert_int_equal(tl_dir_make(&fx->tmp, "runc"), 0);
+    fx->dir = fx->tmp.path;
     fx->root = xasprintf("%s/root", fx->dir);
     fx->ws = xasprintf("%s/ws", fx->dir);
     fx->out = xasprintf("%s/out", fx->dir);
@@ -152,14 +95,12 @@ teardown(void **state)
     struct fx *fx = *state;
     /* Nothing may be left: the root holds no container state. */
     bool clean = true;
-    if (exists(fx->root)) {
-        char *cmd = xasprintf("test -z \"$(runc --root %s list -q)\"", fx->root);
-        clean = system(cmd) == 0;
-        free(cmd);
+    if (tl_exists(fx->root)) {
+        clean = tl_sh("test -z \"$(runc --root %s list -q)\"", fx->root) == 0;
         runc_reap_leftovers(NULL, fx->root, fx->cgparent);
     }
     rm_cgroup_parent(fx->cgparent);
-    rm_rf(fx->dir);
+    tl_dir_remove(&fx->tmp);
     free(fx->root);
     free(fx->ws);
     free(fx->out);
@@ -247,9 +188,9 @@ run_spec(struct fx *fx, const struct runc_spec *s, struct cap *c)
     assert_int_equal(uv_loop_close(&loop), 0);
     assert_int_equal(c->exits, 1);
     if (!s->isolation_none) {
-        assert_false(exists(s->bundle_dir));
+        assert_false(tl_exists(s->bundle_dir));
         char *state = xasprintf("%s/%s", fx->root, s->container_id);
-        assert_false(exists(state));
+        assert_false(tl_exists(state));
         free(state);
     }
 }
@@ -373,7 +314,7 @@ test_host_network(void **state)
     run_spec(fx, &s, &c);
     assert_int_equal(c.res.exit_code, 0);
     /* Same interfaces as the host (counters differ, names do not). */
-    char *host = slurp("/proc/net/dev");
+    char *host = tl_read_file("/proc/net/dev", NULL);
     assert_non_null(host);
     for (char *line = strchr(host, '\n') + 1; (line = strchr(line, '\n')) != NULL;) {
         line++;
@@ -407,15 +348,15 @@ test_filesystem(void **state)
     assert_int_equal(c.res.exit_code, 0);
     assert_string_equal(c.out.buf, "usr=1\nroot=1\netc=1\noutputs=0\nworkspace=0\ntmp=0\n"
                                    "tmpfs\n/workspace\nnohome\n0\n");
-    assert_false(exists("/usr/cairn-x"));
+    assert_false(tl_exists("/usr/cairn-x"));
     char *path = xasprintf("%s/r.txt", fx->out);
-    char *text = slurp(path);
+    char *text = tl_read_file(path, NULL);
     assert_non_null(text);
     assert_string_equal(text, "result\n");
     free(text);
     free(path);
     path = xasprintf("%s/w.txt", fx->ws);
-    assert_true(exists(path));
+    assert_true(tl_exists(path));
     free(path);
     cap_free(&c);
 }
@@ -428,14 +369,14 @@ test_inputs_and_binds(void **state)
     char *in_file = xasprintf("%s/raw.csv", fx->dir);
     char *in_dir = xasprintf("%s/model", fx->dir);
     char *code = xasprintf("%s/code", fx->dir);
-    write_file(in_file, "a,b\n1,2\n");
+    tl_write_text(in_file, "a,b\n1,2\n");
     assert_int_equal(mkdir(in_dir, 0755), 0);
     assert_int_equal(mkdir(code, 0755), 0);
     char *p = xasprintf("%s/weights", in_dir);
-    write_file(p, "w");
+    tl_write_text(p, "w");
     free(p);
     p = xasprintf("%s/step.sh", code);
-    write_file(p, "echo step ran\n");
+    tl_write_text(p, "echo step ran\n");
     free(p);
 
     const char *argv[] = {"sh", "-c",
@@ -454,7 +395,7 @@ test_inputs_and_binds(void **state)
     run_spec(fx, &s, &c);
     assert_int_equal(c.res.exit_code, 0);
     assert_string_equal(c.out.buf, "a,b\n1,2\nw\nw-ro\nd-ro\nstep ran\n");
-    char *raw = slurp(in_file);
+    char *raw = tl_read_file(in_file, NULL);
     assert_string_equal(raw, "a,b\n1,2\n");
     free(raw);
     cap_free(&c);
@@ -469,9 +410,7 @@ test_inputs_and_binds(void **state)
     run_spec(fx, &s, &c);
     assert_int_equal(c.res.exit_code, 0);
     assert_string_equal(c.out.buf, "weights\n");
-    char *cmd = xasprintf("test $(ls -A %s/bundles/.rootfs | wc -l) -eq 1", fx->dir);
-    assert_int_equal(system(cmd), 0);
-    free(cmd);
+    assert_int_equal(tl_sh("test $(ls -A %s/bundles/.rootfs | wc -l) -eq 1", fx->dir), 0);
     free(in_file);
     free(in_dir);
     free(code);
@@ -642,7 +581,7 @@ test_concurrent(void **state)
         assert_int_equal(c[i].exits, 1);
         assert_int_equal(c[i].res.exit_code, i);
         assert_string_equal(c[i].out.buf, want);
-        assert_false(exists(s[i].bundle_dir));
+        assert_false(tl_exists(s[i].bundle_dir));
         free((char *)s[i].bundle_dir);
         free((char *)s[i].container_id);
         cap_free(&c[i]);
@@ -695,7 +634,7 @@ test_kill(void **state)
             assert_int_equal(c.res.term_signal, SIGKILL);
         assert_false(c.res.timed_out);
         assert_false(c.res.oom_killed);
-        assert_false(exists(s.bundle_dir));
+        assert_false(tl_exists(s.bundle_dir));
         cap_free(&c);
     }
 }
@@ -768,9 +707,9 @@ test_free_cancels(void **state)
     assert_int_equal(uv_loop_close(&loop), 0);
     assert_true(clock_mono_ms() - t0 < 5000);
     assert_int_equal(c.exits, 0); /* cancelled: no exit callback */
-    assert_false(exists(s.bundle_dir));
+    assert_false(tl_exists(s.bundle_dir));
     char *st = xasprintf("%s/%s", fx->root, s.container_id);
-    assert_false(exists(st));
+    assert_false(tl_exists(st));
     free(st);
     cap_free(&c);
 }
@@ -786,6 +725,14 @@ test_runtime_errors(void **state)
     assert_int_equal(c.res.exit_code, -1);
     assert_non_null(strstr(c.res.error, "/no/such/program"));
     cap_free(&c);
+}
+
+static void
+test_start_refusals(void **state)
+{
+    struct fx *fx = *state;
+    struct cap c;
+    const char *argv[] = {"/no/such/program", NULL};
 
     /* Failures before anything runs: no callback, nothing left on disk. */
     uv_loop_t loop;
@@ -799,7 +746,7 @@ test_runtime_errors(void **state)
     assert_int_equal(runc_start(&p, &loop, &s, &cbs, &c, err, sizeof(err)), CAIRN_ENOENT);
     assert_ptr_equal(p, untouched);
     assert_non_null(strstr(err, "/no/such/runc"));
-    assert_false(exists(s.bundle_dir));
+    assert_false(tl_exists(s.bundle_dir));
 
     s = spec_for(fx, argv);
     s.container_id = "bad/id";
@@ -808,7 +755,7 @@ test_runtime_errors(void **state)
     s.outputs_dir = "/no/such/dir";
     assert_int_equal(runc_start(&p, &loop, &s, &cbs, &c, err, sizeof(err)), CAIRN_ENOENT);
     assert_non_null(strstr(err, "/no/such/dir"));
-    assert_false(exists(s.bundle_dir));
+    assert_false(tl_exists(s.bundle_dir));
     assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
     assert_int_equal(uv_loop_close(&loop), 0);
 }
@@ -914,7 +861,7 @@ test_write_bundle(void **state)
     free(cache);
     char host_link[256] = "", skel_link[256] = "";
     path = xasprintf("%s/usr", skel);
-    assert_true(exists(path));
+    assert_true(tl_exists(path));
     free(path);
     path = xasprintf("%s/bin", skel);
     ssize_t a = readlink("/bin", host_link, sizeof(host_link) - 1);
@@ -939,7 +886,7 @@ test_write_bundle(void **state)
     assert_true(has_ns(cfg, "pid") && has_ns(cfg, "mount") && has_ns(cfg, "ipc") &&
                 has_ns(cfg, "uts") && has_ns(cfg, "network") && has_ns(cfg, "cgroup"));
     json_decref(cfg);
-    rm_rf(s.bundle_dir);
+    tl_rmtree(s.bundle_dir);
 
     /* network: true shares the host's network namespace. */
     s = spec_for(fx, argv);
@@ -954,13 +901,13 @@ test_write_bundle(void **state)
     assert_null(
         json_object_get(json_object_get(json_object_get(cfg, "linux"), "resources"), "memory"));
     json_decref(cfg);
-    rm_rf(s.bundle_dir);
+    tl_rmtree(s.bundle_dir);
 
     /* Refused specs. */
     const char *bad_utf8[] = {"echo", "\xff\xfe", NULL};
     s = spec_for(fx, bad_utf8);
     assert_int_equal(runc_write_bundle(&s, err, sizeof(err)), CAIRN_EINVAL);
-    assert_false(exists(s.bundle_dir));
+    assert_false(tl_exists(s.bundle_dir));
     s = spec_for(fx, argv);
     struct runc_input dots[] = {{"..", "/etc"}};
     s.inputs = dots;
@@ -978,7 +925,7 @@ test_write_bundle(void **state)
 static void
 image_copy(const char *image, const char *src, const char *dst)
 {
-    assert_int_equal(sh("mkdir -p '%s%s' && cp -L '%s' '%s%s'", image, dst, src, image, dst), 0);
+    assert_int_equal(tl_sh("mkdir -p '%s%s' && cp -L '%s' '%s%s'", image, dst, src, image, dst), 0);
 }
 
 static void
@@ -992,10 +939,10 @@ test_rootfs_image(void **state)
     image_copy(image, "/bin/dash", "/usr/bin/");
     image_copy(image, "/lib/x86_64-linux-gnu/libc.so.6", "/usr/lib/x86_64-linux-gnu/");
     image_copy(image, "/lib64/ld-linux-x86-64.so.2", "/usr/lib64/");
-    assert_int_equal(sh("cd '%s' && ln -s usr/bin bin && ln -s usr/lib lib && "
-                        "ln -s usr/lib64 lib64 && ln -s dash usr/bin/sh && mkdir etc tmp && "
-                        "echo from-image > etc/marker",
-                        image),
+    assert_int_equal(tl_sh("cd '%s' && ln -s usr/bin bin && ln -s usr/lib lib && "
+                           "ln -s usr/lib64 lib64 && ln -s dash usr/bin/sh && mkdir etc tmp && "
+                           "echo from-image > etc/marker",
+                           image),
                      0);
     const char *argv[] = {"/bin/sh", "-c",
                           "read m < /etc/marker; echo $m;"
@@ -1009,10 +956,10 @@ test_rootfs_image(void **state)
     assert_string_equal(c.out.buf, "from-image\nno-python\nro\n");
     /* The image itself is untouched: no mount points were made in it. */
     char *p = xasprintf("%s/workspace", image);
-    assert_false(exists(p));
+    assert_false(tl_exists(p));
     free(p);
     p = xasprintf("%s/outputs", image);
-    assert_false(exists(p));
+    assert_false(tl_exists(p));
     free(p);
     free(image);
     cap_free(&c);
@@ -1027,29 +974,36 @@ test_reap_leftovers(void **state)
     const char *argv[] = {"sleep", "60", NULL};
     struct runc_spec s = spec_for(fx, argv);
     assert_int_equal(runc_write_bundle(&s, NULL, 0), 0);
-    assert_int_equal(sh("runc --root %s run -d --bundle %s %s </dev/null >/dev/null 2>&1", fx->root,
-                        s.bundle_dir, s.container_id),
+    assert_int_equal(tl_sh("runc --root %s run -d --bundle %s %s </dev/null >/dev/null 2>&1",
+                           fx->root, s.bundle_dir, s.container_id),
                      0);
-    assert_int_equal(
-        sh("runc --root %s state %s | grep -q '\"status\": \"running\"'", fx->root, s.container_id),
-        0);
+    assert_int_equal(tl_sh("runc --root %s state %s | grep -q '\"status\": \"running\"'", fx->root,
+                           s.container_id),
+                     0);
     /* And a cgroup pre-created for an attempt that never started. */
     char *stale = xasprintf("/sys/fs/cgroup/memory%s/stale", fx->cgparent);
-    bool have_memcg = exists("/sys/fs/cgroup/memory/cgroup.event_control");
+    bool have_memcg = tl_exists("/sys/fs/cgroup/memory/cgroup.event_control");
     if (have_memcg)
-        assert_int_equal(sh("mkdir -p %s", stale), 0);
+        assert_int_equal(tl_sh("mkdir -p %s", stale), 0);
 
     assert_int_equal(runc_reap_leftovers(NULL, fx->root, fx->cgparent), 1);
     char *st = xasprintf("%s/%s", fx->root, s.container_id);
-    assert_false(exists(st));
+    assert_false(tl_exists(st));
     free(st);
-    assert_int_equal(sh("test -z \"$(runc --root %s list -q)\"", fx->root), 0);
-    assert_false(exists(stale));
+    assert_int_equal(tl_sh("test -z \"$(runc --root %s list -q)\"", fx->root), 0);
+    assert_false(tl_exists(stale));
     free(stale);
-    rm_rf(s.bundle_dir);
+    tl_rmtree(s.bundle_dir);
 
-    /* Nothing left: a second pass finds nothing; a missing root is empty. */
+    /* Nothing left: a second pass finds nothing. */
     assert_int_equal(runc_reap_leftovers(NULL, fx->root, fx->cgparent), 0);
+}
+
+static void
+test_reap_refusals(void **state)
+{
+    struct fx *fx = *state;
+    /* A missing root is empty; a relative one is refused. */
     char *none = xasprintf("%s/no-root", fx->dir);
     assert_int_equal(runc_reap_leftovers(NULL, none, fx->cgparent), 0);
     free(none);
@@ -1093,7 +1047,7 @@ test_isolation_none(void **state)
     char *stat = xasprintf("/proc/%d/stat", child);
     bool gone = false;
     for (int i = 0; i < 100 && !gone; i++) {
-        char *text = slurp(stat);
+        char *text = tl_read_file(stat, NULL);
         char *rp = text ? strrchr(text, ')') : NULL;
         gone = !text || (rp && rp[1] && rp[2] == 'Z');
         if (!gone)
@@ -1117,35 +1071,71 @@ test_isolation_none(void **state)
     free(outputs);
 }
 
-int
-main(void)
+/* Each group gets a fresh fixture per test. */
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+static int
+group_containers(void)
 {
-    if (geteuid() != 0 || system("runc --version >/dev/null 2>&1") != 0) {
-        fprintf(stderr, "test_runc: needs root and runc; skipped\n");
+    if (geteuid() != 0) {
+        fprintf(stderr, "test_runc: containers skipped: they need root (euid %d)\n",
+                (int)geteuid());
+        return 77;
+    }
+    if (!tl_have_program("runc")) {
+        const char *path = getenv("PATH");
+        fprintf(stderr, "test_runc: containers skipped: runc is not on PATH (%s)\n",
+                path ? path : "PATH is not set");
         return 77;
     }
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_echo, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_exit_code_and_stderr, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_large_output, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_pid_namespace, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_no_network, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_host_network, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_filesystem, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_inputs_and_binds, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_env_and_identity, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_oom, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_kill, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_stop, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_free_cancels, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_runtime_errors, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_write_bundle, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_rootfs_image, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_reap_leftovers, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_isolation_none, setup, teardown),
+        T(test_echo),
+        T(test_exit_code_and_stderr),
+        T(test_large_output),
+        T(test_pid_namespace),
+        T(test_no_network),
+        T(test_host_network),
+        T(test_filesystem),
+        T(test_inputs_and_binds),
+        T(test_env_and_identity),
+        T(test_oom),
+        T(test_limits),
+        T(test_timeout),
+        T(test_concurrent),
+        T(test_kill),
+        T(test_stop),
+        T(test_free_cancels),
+        T(test_runtime_errors),
+        T(test_rootfs_image),
+        T(test_reap_leftovers),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests_name("containers", tests, NULL, NULL);
+}
+
+static int
+group_spec(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_write_bundle),
+        T(test_start_refusals),
+        T(test_reap_refusals),
+        T(test_isolation_none),
+    };
+    return cmocka_run_group_tests_name("spec", tests, NULL, NULL);
+}
+
+int
+main(int argc, char **argv)
+{
+    const char *group = argc > 1 ? argv[1] : "";
+    if (argc > 2 || (*group && strcmp(group, "containers") != 0 && strcmp(group, "spec") != 0)) {
+        fprintf(stderr, "usage: test_runc [containers|spec]\n");
+        return 2;
+    }
+    if (strcmp(group, "spec") == 0)
+        return group_spec();
+    if (strcmp(group, "containers") == 0)
+        return group_containers();
+    int rc = group_spec();
+    return rc ? rc : group_containers();
 }

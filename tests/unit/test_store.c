@@ -8,7 +8,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <signal.h>
@@ -16,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -24,34 +22,25 @@
 #include "err.h"
 #include "log.h"
 #include "store.h"
+#include "testlib.h"
 #include "util.h"
 
 /* Each test gets a fresh temporary directory, removed (and unmounted) by
  * the teardown even when an assertion fails. */
 struct fx {
-    char dir[64];
-    bool mounted;
+    struct tl_dir tmp;
+    const char *dir; /* tmp.path */
 };
-
-static int
-rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
 
 static int
 setup(void **state)
 {
     struct fx *f = xcalloc(1, sizeof(*f));
-    snprintf(f->dir, sizeof(f->dir), "/tmp/cairn-store-XXXXXX");
-    if (!mkdtemp(f->dir)) {
+    if (tl_dir_make(&f->tmp, "store") != 0) {
         free(f);
         return -1;
     }
+    f->dir = f->tmp.path;
     *state = f;
     return 0;
 }
@@ -60,11 +49,9 @@ static int
 teardown(void **state)
 {
     struct fx *f = *state;
-    /* A failed test may leave the store open on the mount: detach it lazily
-     * then, it goes away when the process exits. */
-    if (f->mounted && umount(f->dir) != 0 && umount2(f->dir, MNT_DETACH) != 0)
-        fprintf(stderr, "umount %s: %s\n", f->dir, strerror(errno));
-    nftw(f->dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    /* A failed test may leave the store open on the mount: it is detached
+     * lazily then, and goes away when the process exits. */
+    tl_dir_remove(&f->tmp);
     free(f);
     return 0;
 }
@@ -744,15 +731,6 @@ test_schema_newer_refused(void **state)
 }
 
 static void
-write_file(const char *path, const void *data, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(data, 1, len, f), len);
-    assert_int_equal(fclose(f), 0);
-}
-
-static void
 test_garbage_file_refused(void **state)
 {
     char *sdir = xasprintf("%s/state", fx_dir(state));
@@ -764,14 +742,14 @@ test_garbage_file_refused(void **state)
     for (size_t i = 0; i < 65536; i++)
         buf[i] = (char)("garbage!"[i % 8] ^ (i >> 8));
     assert_int_equal(mkdir(sdir, 0700), 0);
-    write_file(data, buf, 65536);
+    tl_write_file(data, buf, 65536);
     assert_int_equal(store_open(&out, fx_dir(state), 0, err, sizeof(err)), CAIRN_ESTORE);
     assert_null(out);
     assert_non_null(strstr(err, "not an LMDB database"));
     assert_non_null(strstr(err, sdir));
 
     /* shorter than a page */
-    write_file(data, "hello, this is not LMDB\n", 24);
+    tl_write_file(data, "hello, this is not LMDB\n", 24);
     assert_int_equal(store_open(&out, fx_dir(state), 0, err, sizeof(err)), CAIRN_ESTORE);
     assert_null(out);
     assert_non_null(strstr(err, "not an LMDB database"));
@@ -785,7 +763,7 @@ test_garbage_file_refused(void **state)
     char *other = xasprintf("%s/other", fx_dir(state));
     char *ostate = xasprintf("%s/other/state", fx_dir(state));
     assert_int_equal(mkdir(other, 0700), 0);
-    write_file(ostate, "x", 1);
+    tl_write_file(ostate, "x", 1);
     assert_int_not_equal(store_open(&out, other, 0, err, sizeof(err)), 0);
     assert_null(out);
     assert_non_null(strstr(err, "cannot open state at"));
@@ -851,8 +829,7 @@ test_crash_durability(void **state)
     char key[32];
 
     assert_int_equal(pipe(fds), 0);
-    pid = fork();
-    assert_true(pid >= 0);
+    pid = tl_fork();
     if (pid == 0) {
         close(fds[0]);
         crash_child(fx_dir(state), fds[1]);
@@ -865,7 +842,7 @@ test_crash_durability(void **state)
     }
     assert_int_equal(reports, 40);
     assert_int_equal(kill(pid, SIGKILL), 0);
-    assert_int_equal(waitpid(pid, &status, 0), pid);
+    status = tl_wait(pid);
     assert_true(WIFSIGNALED(status));
     assert_int_equal(WTERMSIG(status), SIGKILL);
     /* reports written before the kill */
@@ -1027,13 +1004,11 @@ test_disk_full(void **state)
     int batches = 0, rc = 0, m = 0;
     struct store_txn *t;
 
-    if (mount("tmpfs", f->dir, "tmpfs", 0, "size=2m") != 0) {
-        print_message("skipping disk-full test: cannot mount a tmpfs on %s: %s\n", f->dir,
-                      strerror(errno));
+    if (!tl_dir_mount_tmpfs(&f->tmp, f->dir, "2m")) {
+        print_message("skipping disk-full test\n");
         free(sub);
         skip();
     }
-    f->mounted = true;
 
     struct store *s = open_ok(sub, 0); /* 8 GiB map on a 2 MiB disk */
     t = begin(s, true);

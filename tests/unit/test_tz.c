@@ -13,7 +13,6 @@
 #include <cmocka.h>
 /* clang-format on */
 
-#include <dirent.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +22,7 @@
 
 #include "cal.h"
 #include "err.h"
+#include "testlib.h"
 #include "tz.h"
 
 #define H 3600
@@ -67,7 +67,8 @@ load(const char *name)
 
 /* ---- A private TZDIR with hand-made files -------------------------------- */
 
-static char tmpdir[64];
+static struct tl_dir tzdir;
+static const char *tmpdir; /* tzdir.path */
 
 static void
 put32(FILE *f, uint32_t v)
@@ -129,21 +130,19 @@ tzif_block(FILE *f, const struct tzif_spec *s, int wide)
     fwrite("ZZZ", 1, 4, f); /* abbreviations, NUL included */
 }
 
+/* Write TZDIR/name, making its folder (name is at most two levels deep). */
 static void
 write_file(const char *name, const void *data, size_t len)
 {
-    char path[256];
-    snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+    char *path = tl_dir_file(&tzdir, "%s", name);
     char *slash = strrchr(path, '/');
     if (slash > path + strlen(tmpdir)) {
         *slash = '\0';
         mkdir(path, 0755);
         *slash = '/';
     }
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(data, 1, len, f), len);
-    fclose(f);
+    tl_write_file(path, data, len);
+    free(path);
 }
 
 static void
@@ -188,34 +187,12 @@ write_rule_zone(const char *name, const char *footer, int32_t off0)
 }
 
 static int
-rm_tree_cb(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return -1;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        char path[512];
-        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-        struct stat st;
-        if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
-            rm_tree_cb(path);
-        else
-            unlink(path);
-    }
-    closedir(d);
-    return rmdir(dir);
-}
-
-static int
 setup_tmpdir(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/cairn-test-tz-XXXXXX");
-    if (!mkdtemp(tmpdir))
+    if (tl_dir_make(&tzdir, "tz") != 0)
         return -1;
+    tmpdir = tzdir.path;
     tz_cache_clear();
     unsetenv("TZDIR");
     return 0;
@@ -227,7 +204,7 @@ teardown_tmpdir(void **state)
     (void)state;
     tz_cache_clear();
     unsetenv("TZDIR");
-    return rm_tree_cb(tmpdir);
+    return tl_dir_remove(&tzdir) == 0 ? 0 : -1;
 }
 
 static void
