@@ -13,6 +13,11 @@
  * callbacks run there too. Bundle creation and removal are small synchronous
  * filesystem operations done inside runc_start and before exit_cb.
  *
+ * The module's files (runc_impl.h lists them): runc_bundle.c (spec checks,
+ * config.json), runc_image.c (images, rootfs skeletons), runc_supervise.c
+ * (a running attempt: streams, timeout, OOM, kill/grace), runc_oci.c (the
+ * runc backend), runc_none.c (the isolation none backend).
+ *
  * Errors: functions return 0 or a negative CAIRN_E* code (common/err.h).
  * Where a function takes errbuf/errlen, errbuf may be NULL; otherwise on
  * failure it receives a NUL-terminated human message (truncated to errlen).
@@ -25,6 +30,12 @@
 #include <stdint.h>
 
 #include <uv.h>
+
+/* The PATH a task gets when its environment has none, and the container's
+ * working folder (/workspace, also its HOME when the environment has
+ * none). */
+#define RUNC_DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#define RUNC_WORKSPACE "/workspace"
 
 /* A read-only input: host_path (file or directory) appears at
  * /inputs/<name>. name is one path component (no '/', not "." or ".."). */
