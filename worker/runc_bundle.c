@@ -103,16 +103,6 @@ runc__is_image_host(const char *image)
     return !image || strcmp(image, "host") == 0;
 }
 
-bool
-runc__env_has(const char *const *env, const char *key)
-{
-    size_t n = strlen(key);
-    for (size_t i = 0; env && env[i]; i++)
-        if (strncmp(env[i], key, n) == 0 && env[i][n] == '=')
-            return true;
-    return false;
-}
-
 void
 runc__rmtree(const char *path)
 {
@@ -305,12 +295,9 @@ build_process(struct jb *jb, const struct runc_spec *s)
     jb_set(proc, "user", user);
     jb_set(proc, "args", jb_strv(jb, s->argv));
 
-    json_t *env = jb_strv(jb, s->env);
-    if (!runc__env_has(s->env, "PATH"))
-        jb_push(env, jb_str(jb, "PATH=" RUNC_DEFAULT_PATH));
-    if (!runc__env_has(s->env, "HOME"))
-        jb_push(env, jb_str(jb, "HOME=" RUNC_WORKSPACE));
-    jb_set(proc, "env", env);
+    /* The task's whole environment, as given (attempt_env adds PATH and
+     * HOME for the worker's tasks). */
+    jb_set(proc, "env", jb_strv(jb, s->env));
     jb_set(proc, "cwd", jb_str(jb, RUNC_WORKSPACE));
 
     /* No capabilities at all: root in the container, but powerless. */

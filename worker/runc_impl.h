@@ -139,8 +139,6 @@ int runc__spec_check(const struct runc_spec *s, char *errbuf, size_t errlen);
 char *runc__cgroup_path(const struct runc_spec *s);
 int runc__bundle_create(const struct runc_spec *s, char *errbuf, size_t errlen);
 void runc__bundle_remove(const char *dir);
-/* Whether env (NULL-terminated, may be NULL) sets key. */
-bool runc__env_has(const char *const *env, const char *key);
 /* fs_rmtree, with a warning for what could not be removed. */
 void runc__rmtree(const char *path);
 

@@ -7,7 +7,7 @@
  * so no copy of the worker's page tables and no copy-on-write faults after
  * it, which fork costs per task) in its own session and process group, so
  * the whole group can be signalled; stdout and stderr on the pipes; the
- * exit watched through a pidfd. Only argv, env (plus PATH if absent), the
+ * exit watched through a pidfd. Only argv, env (used as given), the
  * workspace (the cwd), timeout_ms and kill_grace_ms of the spec apply.
  * Loop thread only.
  */
@@ -77,22 +77,6 @@ resolve_exe(const char *file, char *const *env)
     return NULL;
 }
 
-/* The caller's list plus PATH if absent. The strings are borrowed; only
- * the array is allocated. */
-static char **
-none_env(const char *const *env)
-{
-    size_t n = 0;
-    while (env && env[n])
-        n++;
-    char **v = xcalloc(n + 2, sizeof(*v));
-    for (size_t i = 0; i < n; i++)
-        v[i] = (char *)env[i];
-    if (!runc__env_has(env, "PATH"))
-        v[n] = (char *)"PATH=" RUNC_DEFAULT_PATH;
-    return v;
-}
-
 static int
 none_prepare(struct runc_proc *p, const struct runc_spec *s, char *errbuf, size_t errlen)
 {
@@ -107,13 +91,12 @@ static int
 none_spawn(struct runc_proc *p, const struct runc_spec *spec, const int *wfd, char *errbuf,
            size_t errlen)
 {
+    static char *const no_env[] = {NULL};
     char *const *args = (char *const *)spec->argv;
-    char **env = none_env(spec->env);
+    char *const *env = spec->env ? (char *const *)spec->env : no_env;
     char *exe = resolve_exe(args[0], env);
-    if (!exe) {
-        free(env);
+    if (!exe)
         return errf(CAIRN_ENOENT, errbuf, errlen, "spawn %s: no such file or directory", args[0]);
-    }
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t at;
     posix_spawn_file_actions_init(&fa);
@@ -135,7 +118,6 @@ none_spawn(struct runc_proc *p, const struct runc_spec *spec, const int *wfd, ch
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&at);
     free(exe);
-    free(env);
     if (r != 0)
         return errf(cairn_from_errno(r), errbuf, errlen, "spawn %s: %s", args[0], strerror(r));
     int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
