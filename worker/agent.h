@@ -1,11 +1,14 @@
 /* agent.h - the worker agent (prefix: agent_).
  *
- * Threads: the libuv loop thread owns the running attempts (runc.h); a poll
- * thread long-polls the scheduler for leases (POLL doubles as heartbeat);
- * a sender thread delivers STARTED, LOG and RESULT messages in order, retrying
- * until the scheduler answers, so nothing an attempt produced is lost while
- * the scheduler restarts. The threads talk to the loop through locked queues
- * and uv_async_send.
+ * Threads: the libuv loop thread owns the running attempts (attempt.h, and
+ * their containers: runc.h); the link's poll thread long-polls the
+ * scheduler for leases (POLL doubles as heartbeat) and its sender thread
+ * delivers STARTED, LOG and RESULT messages in order, retrying until the
+ * scheduler answers, so nothing an attempt produced is lost while the
+ * scheduler restarts (link.h). The threads talk to the loop through locked
+ * queues and uv_async_send. The worker's modules: agent.c (lifecycle),
+ * link.c, attempt.c, workdir.c, outputs.c and the container module
+ * (runc.h).
  */
 #ifndef CAIRN_AGENT_H
 #define CAIRN_AGENT_H

@@ -13,6 +13,11 @@
  * callbacks run there too. Bundle creation and removal are small synchronous
  * filesystem operations done inside runc_start and before exit_cb.
  *
+ * The module's files (runc_impl.h lists them): runc_bundle.c (spec checks,
+ * config.json), runc_image.c (images, rootfs skeletons), runc_supervise.c
+ * (a running attempt: streams, timeout, OOM, kill/grace), runc_oci.c (the
+ * runc backend), runc_none.c (the isolation none backend).
+ *
  * Errors: functions return 0 or a negative CAIRN_E* code (common/err.h).
  * Where a function takes errbuf/errlen, errbuf may be NULL; otherwise on
  * failure it receives a NUL-terminated human message (truncated to errlen).
@@ -25,6 +30,12 @@
 #include <stdint.h>
 
 #include <uv.h>
+
+/* The PATH a task gets when its environment has none, and the container's
+ * working folder (/workspace, also its HOME when the environment has
+ * none): attempt_env (attempt.h) adds them; this module uses env as given. */
+#define RUNC_DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+#define RUNC_WORKSPACE "/workspace"
 
 /* A read-only input: host_path (file or directory) appears at
  * /inputs/<name>. name is one path component (no '/', not "." or ".."). */
@@ -45,8 +56,9 @@ struct runc_bind {
 /* Everything one attempt needs. All pointers are borrowed for the duration of
  * the call that takes the spec only (runc_start copies what it keeps). Paths
  * must be absolute. Zero or NULL fields take the stated default. With
- * isolation_none only argv, env (plus PATH if absent), workspace_dir (the
- * cwd, optional), timeout_ms and kill_grace_ms are used. */
+ * isolation_none only argv, env, workspace_dir (the cwd, optional),
+ * timeout_ms and kill_grace_ms are used; argv[0] without a slash is looked
+ * up in env's PATH (RUNC_DEFAULT_PATH if it has none), as execvp would. */
 struct runc_spec {
     const char *runtime;       /* runtime binary; NULL = "runc" looked up in PATH */
     const char *root;          /* runc --root state directory (required) */
@@ -57,8 +69,9 @@ struct runc_spec {
     const char *container_id;  /* unique under root; [A-Za-z0-9_.+-], <= 128 chars */
     const char *cgroup_parent; /* cgroupsPath is <parent>/<id>; NULL = "/cairn" */
     const char *const *argv;   /* NULL-terminated, argv[0] required */
-    const char *const *env;    /* NULL-terminated "K=V" list or NULL; PATH and
-                                * HOME are added if absent */
+    const char *const *env;    /* NULL-terminated "K=V" list or NULL (empty): the
+                                * task's whole environment, used as given (the
+                                * worker's comes from attempt_env) */
     const char *image;         /* "host" (or NULL) or a rootfs directory */
     const char *workspace_dir; /* bound read-write at /workspace (the cwd) */
     const char *outputs_dir;   /* bound read-write at /outputs */

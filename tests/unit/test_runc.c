@@ -32,6 +32,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "attempt.h"
 #include "err.h"
 #include "runc.h"
 #include "testlib.h"
@@ -46,6 +47,7 @@ struct fx {
     char *cgparent;
     char *bundle;
     char *id;
+    char **env; /* what a task gets with an empty lease env (attempt_env) */
     int n;
 };
 
@@ -85,6 +87,7 @@ setup(void **state)
     fx->cgparent = xasprintf("/cairn-test-%d", (int)getpid());
     assert_int_equal(mkdir(fx->ws, 0755), 0);
     assert_int_equal(mkdir(fx->out, 0755), 0);
+    fx->env = attempt_env(NULL, 0, NULL, false);
     *state = fx;
     return 0;
 }
@@ -107,6 +110,7 @@ teardown(void **state)
     free(fx->cgparent);
     free(fx->bundle);
     free(fx->id);
+    attempt_env_free(fx->env);
     free(fx);
     assert_true(clean);
     return 0;
@@ -127,6 +131,7 @@ spec_for(struct fx *fx, const char *const *argv)
     s.container_id = fx->id;
     s.cgroup_parent = fx->cgparent;
     s.argv = argv;
+    s.env = (const char *const *)fx->env;
     s.image = "host";
     s.workspace_dir = fx->ws;
     s.outputs_dir = fx->out;
@@ -427,14 +432,16 @@ test_env_and_identity(void **state)
                           "grep CapEff /proc/self/status; grep NoNewPrivs /proc/self/status",
                           NULL};
     const char *env[] = {"FOO=bar baz", "CAIRN_RUN_ID=run-7", "PATH=/usr/bin:/bin", NULL};
+    char **task_env = attempt_env(env, 3, NULL, false);
     struct runc_spec s = spec_for(fx, argv);
-    s.env = env;
+    s.env = (const char *const *)task_env;
     s.hostname = "task-host";
     run_spec(fx, &s, &c);
     assert_int_equal(c.res.exit_code, 0);
     assert_string_equal(c.out.buf, "bar baz run-7 /workspace /usr/bin:/bin\ntask-host\n0\n"
                                    "CapEff:\t0000000000000000\nNoNewPrivs:\t1\n");
     cap_free(&c);
+    attempt_env_free(task_env);
 }
 
 static void
@@ -805,9 +812,10 @@ test_write_bundle(void **state)
     struct fx *fx = *state;
     const char *argv[] = {"python3", "train.py", NULL};
     const char *env[] = {"A=1", NULL};
+    char **task_env = attempt_env(env, 1, NULL, false);
     struct runc_input in[] = {{"raw", "/etc/hostname"}};
     struct runc_spec s = spec_for(fx, argv);
-    s.env = env;
+    s.env = (const char *const *)task_env;
     s.inputs = in;
     s.n_inputs = 1;
     s.cpus = 1.5;
@@ -919,6 +927,7 @@ test_write_bundle(void **state)
     s = spec_for(fx, argv);
     s.bundle_dir = "/tmp/../etc";
     assert_int_equal(runc_write_bundle(&s, err, sizeof(err)), CAIRN_EINVAL);
+    attempt_env_free(task_env);
 }
 
 /* Copy a file into the image, creating parent directories. */
@@ -1017,10 +1026,11 @@ test_isolation_none(void **state)
     struct cap c;
     char *outputs = xasprintf("CAIRN_OUTPUTS=%s", fx->out);
     const char *env[] = {outputs, NULL};
+    char **task_env = attempt_env(env, 1, NULL, true);
     const char *argv[] = {"sh", "-c", "echo $CAIRN_OUTPUTS; pwd; echo e >&2; exit 5", NULL};
     struct runc_spec s = {0};
     s.argv = argv;
-    s.env = env;
+    s.env = (const char *const *)task_env;
     s.workspace_dir = fx->ws;
     s.isolation_none = true;
     run_spec(fx, &s, &c);
@@ -1069,6 +1079,7 @@ test_isolation_none(void **state)
     assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
     assert_int_equal(uv_loop_close(&loop), 0);
     free(outputs);
+    attempt_env_free(task_env);
 }
 
 /* Each group gets a fresh fixture per test. */

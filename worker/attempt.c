@@ -1,0 +1,527 @@
+/* attempt.c - the attempts running on this worker (prefix: attempt_).
+ *
+ * Owns each running attempt (struct attempt: its lease id, work folder,
+ * container process, log buffer and declared outputs) from attempt_start
+ * to the RESULT, and the artifact store handle they share (opened on first
+ * use from the URI the scheduler named in WELCOME; reopened if that
+ * changes while no output job uses it). The life of an attempt:
+ *
+ *   attempt_start: work folder (workdir_take), inputs fetched from the
+ *     store with their digest checked, attempt_env, runc_start -> STARTED
+ *     (or a RESULT "cannot start the task: ...").
+ *   output_cb: output is buffered and sent as LOG (at 64 KiB, and by the
+ *     agent's flush timer).
+ *   exit_cb: the last LOG; on success the outputs job (outputs.h) on the
+ *     thread pool; then finish: RESULT, slot freed, folder given back.
+ *
+ * Every message is a struct msg handed to the link; nothing is built as
+ * JSON here. Loop thread only.
+ */
+#include "attempt.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "artifact.h"
+#include "err.h"
+#include "log.h"
+#include "outputs.h"
+#include "runc.h"
+#include "util.h"
+#include "workdir.h"
+
+#define LOG_FLUSH_BYTES (64 * 1024)
+
+struct attempt {
+    struct attempt_set *set;
+    int64_t lease_id;
+    char *label; /* dag/run/task#attempt for logs */
+    struct runc_proc *proc;
+    struct sb logbuf;
+    int64_t log_offset; /* bytes handed to the link so far */
+    bool cancelled;
+    bool interrupted; /* stopped because this worker is shutting down */
+    bool done;
+    char *workdir;
+    char *outputs_dir;
+    char **outputs; /* declared output names */
+    size_t noutputs;
+    char *metrics_file;        /* the output holding metrics, or NULL */
+    struct runc_result result; /* while the outputs job runs */
+    struct attempt *next;
+};
+
+struct attempt_set {
+    struct attempt_config cfg;
+    struct workdir_pool *pool;
+    char *root;            /* DATA/runc: the runtime's --root */
+    struct art_store *art; /* opened on first use */
+    int art_busy;          /* output jobs on the thread pool using art */
+    struct attempt *list;
+    int running;
+};
+
+/* ---- the environment ---- */
+
+static bool
+attempt__env_has(char *const *env, size_t n, const char *key)
+{
+    size_t k = strlen(key);
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(env[i], key, k) == 0 && env[i][k] == '=')
+            return true;
+    return false;
+}
+
+char **
+attempt_env(const char *const *env, size_t nenv, const struct attempt_where *where,
+            bool isolation_none)
+{
+    char **v = xcalloc(nenv + 6, sizeof(*v));
+    size_t n = 0;
+
+    for (size_t i = 0; i < nenv; i++)
+        v[n++] = xstrdup(env[i]);
+    if (where && where->outputs)
+        v[n++] = xasprintf("CAIRN_OUTPUTS=%s", where->outputs);
+    if (where && where->inputs)
+        v[n++] = xasprintf("CAIRN_INPUTS=%s", where->inputs);
+    if (where && where->pipeline)
+        v[n++] = xasprintf("CAIRN_PIPELINE_DIR=%s", where->pipeline);
+    if (!attempt__env_has(v, n, "PATH"))
+        v[n++] = xstrdup("PATH=" RUNC_DEFAULT_PATH);
+    if (!isolation_none && !attempt__env_has(v, n, "HOME"))
+        v[n++] = xstrdup("HOME=" RUNC_WORKSPACE);
+    return v;
+}
+
+void
+attempt_env_free(char **env)
+{
+    for (size_t i = 0; env && env[i]; i++)
+        free(env[i]);
+    free(env);
+}
+
+/* ---- messages ---- */
+
+/* Make len bytes at s sendable (msg.h): a NUL becomes '?', and if what is
+ * left is not valid UTF-8 every non-ASCII byte does too. */
+static void
+attempt__printable(char *s, size_t len)
+{
+    for (char *p = memchr(s, '\0', len); p; p = memchr(p, '\0', len - (size_t)(p - s)))
+        *p = '?';
+    if (!msg_utf8_valid(s, len))
+        for (size_t i = 0; i < len; i++)
+            if ((unsigned char)s[i] >= 0x80)
+                s[i] = '?';
+}
+
+static char *
+attempt__text(const char *s)
+{
+    char *t = xstrdup(s);
+    attempt__printable(t, strlen(t));
+    return t;
+}
+
+static void
+attempt__flush_log(struct attempt *t)
+{
+    struct attempt_set *s = t->set;
+    struct msg m;
+    size_t len = t->logbuf.len;
+
+    if (!len)
+        return;
+    memset(&m, 0, sizeof(m));
+    m.type = PROTO_LOG;
+    m.u.log.worker = xstrdup(s->cfg.worker);
+    m.u.log.lease_id = t->lease_id;
+    m.u.log.stream = 1;
+    m.u.log.offset = t->log_offset;
+    m.u.log.data = xmalloc(len + 1);
+    memcpy(m.u.log.data, t->logbuf.buf, len);
+    m.u.log.data[len] = '\0';
+    m.u.log.data_len = len;
+    attempt__printable(m.u.log.data, len);
+    t->log_offset += (int64_t)len;
+    t->logbuf.len = 0;
+    link_send(s->cfg.link, &m);
+}
+
+static void
+attempt__output_cb(void *ud, int stream, const char *data, size_t len)
+{
+    struct attempt *t = ud;
+    (void)stream;
+    sb_append(&t->logbuf, data, len);
+    if (t->logbuf.len >= LOG_FLUSH_BYTES)
+        attempt__flush_log(t);
+}
+
+/* A RESULT for a lease that could not start at all; its slot is free. */
+static void
+attempt__start_failed(struct attempt_set *s, int64_t lease_id, const char *why)
+{
+    struct msg m;
+    memset(&m, 0, sizeof(m));
+    m.type = PROTO_RESULT;
+    m.u.result.worker = xstrdup(s->cfg.worker);
+    m.u.result.lease_id = lease_id;
+    m.u.result.exit_code = -1;
+    m.u.result.error = attempt__text(why);
+    link_send(s->cfg.link, &m);
+    link_slot_free(s->cfg.link);
+}
+
+void
+attempt_sync_held(struct attempt_set *s)
+{
+    int64_t *ids = NULL;
+    size_t n = 0, cap = 0;
+    for (struct attempt *t = s->list; t; t = t->next)
+        if (!t->done) {
+            xgrow((void **)&ids, &cap, n + 1, sizeof(*ids));
+            ids[n++] = t->lease_id;
+        }
+    link_set_held(s->cfg.link, ids, n);
+    free(ids);
+}
+
+/* ---- the artifact store ---- */
+
+/* The artifact store the scheduler named, opened on first use. */
+static struct art_store *
+attempt__store(struct attempt_set *s, char *err, size_t errlen)
+{
+    char *uri = link_artifact_uri(s->cfg.link);
+    if (!uri) {
+        snprintf(err, errlen, "the scheduler named no artifact store");
+        return NULL;
+    }
+    if (s->art && strcmp(art_uri(s->art), uri) != 0 && s->art_busy == 0) {
+        art_close(s->art);
+        s->art = NULL;
+    }
+    if (!s->art && art_open(&s->art, uri, err, errlen) != 0)
+        s->art = NULL;
+    free(uri);
+    return s->art;
+}
+
+/* ---- the end of an attempt ---- */
+
+static void
+attempt__free(struct attempt *t)
+{
+    struct attempt_set *s = t->set;
+    struct attempt **pp = &s->list;
+    while (*pp && *pp != t)
+        pp = &(*pp)->next;
+    if (*pp)
+        *pp = t->next;
+    if (t->workdir) {
+        workdir_give(s->pool, t->workdir);
+        free(t->workdir);
+    }
+    sb_free(&t->logbuf);
+    for (size_t i = 0; i < t->noutputs; i++)
+        free(t->outputs[i]);
+    free(t->outputs);
+    free(t->outputs_dir);
+    free(t->metrics_file);
+    free(t->label);
+    free(t);
+}
+
+/* Report the attempt (outputs and metrics, if any, are taken) and free its
+ * slot. */
+static void
+attempt__finish(struct attempt *t, const struct runc_result *res, const char *error,
+                struct outputs_result *got)
+{
+    struct attempt_set *s = t->set;
+    struct msg m;
+    memset(&m, 0, sizeof(m));
+    m.type = PROTO_RESULT;
+    struct msg_result *r = &m.u.result;
+    r->worker = xstrdup(s->cfg.worker);
+    r->lease_id = t->lease_id;
+    r->exit_code = res->exit_code;
+    r->signal = res->term_signal;
+    r->oom = res->oom_killed;
+    r->timed_out = res->timed_out;
+    r->duration_ms = res->duration_ms;
+    r->error = attempt__text(error);
+    r->interrupted = t->interrupted && res->exit_code != 0;
+    if (got) {
+        r->outputs = got->outputs;
+        r->noutputs = got->noutputs;
+        r->metrics = got->metrics;
+        r->nmetrics = got->nmetrics;
+        got->outputs = NULL;
+        got->metrics = NULL;
+    }
+    link_send(s->cfg.link, &m);
+    LOG(LOG_INFO, "CAIRN-TASK-EXIT", "%s: exit %d signal %d%s%s (%" PRId64 " ms)%s%s", t->label,
+        res->exit_code, res->term_signal, res->oom_killed ? " oom" : "",
+        res->timed_out ? " timeout" : "", res->duration_ms, error[0] ? ": " : "", error);
+    t->done = true;
+    s->running--;
+    link_slot_free(s->cfg.link);
+    attempt__free(t);
+    attempt_sync_held(s);
+    if (s->cfg.idle_cb)
+        s->cfg.idle_cb(s->cfg.ud);
+}
+
+static void
+attempt__outputs_done(void *ud, struct outputs_result *got)
+{
+    struct attempt *t = ud;
+    t->set->art_busy--;
+    attempt__finish(t, &t->result, got->error, got);
+}
+
+static void
+attempt__exit_cb(void *ud, const struct runc_result *res)
+{
+    struct attempt *t = ud;
+    struct attempt_set *s = t->set;
+    struct art_store *st = NULL;
+    char error[512];
+
+    attempt__flush_log(t);
+    runc_proc_free(t->proc);
+    t->proc = NULL;
+    snprintf(error, sizeof(error), "%s", res->error);
+    bool ok = res->exit_code == 0 && !res->term_signal && !res->timed_out && !res->oom_killed &&
+              !error[0];
+    if (ok && t->noutputs) {
+        char err[256] = "";
+        st = attempt__store(s, err, sizeof(err));
+        if (!st)
+            snprintf(error, sizeof(error), "cannot store outputs: %s", err);
+    }
+    if (!ok || error[0] || (!st && !t->metrics_file)) {
+        attempt__finish(t, res, error, NULL);
+        return;
+    }
+    t->result = *res;
+    struct outputs_spec spec = {t->outputs_dir, t->outputs, t->noutputs, t->metrics_file, st};
+    s->art_busy++;
+    outputs_collect(s->cfg.loop, &spec, attempt__outputs_done, t);
+}
+
+/* ---- the start of an attempt ---- */
+
+/* Fetch the lease's inputs into DIR/inputs (digest checked); *ins gets
+ * what the container mounts. "" or why not in err. */
+static void
+attempt__inputs(struct attempt_set *s, const struct msg_lease *l, const char *indir,
+                struct runc_input *ins, char **paths, char *err, size_t errlen)
+{
+    if (l->ninputs)
+        mkdir(indir, 0755);
+    for (size_t i = 0; i < l->ninputs; i++) {
+        const struct msg_input *in = &l->inputs[i];
+        char err2[256];
+        struct art_store *st = attempt__store(s, err2, sizeof(err2));
+        if (!st) {
+            snprintf(err, errlen, "cannot open the artifact store: %s", err2);
+            return;
+        }
+        paths[i] = xasprintf("%s/%s", indir, in->name);
+        if (art_fetch(st, in->sha256, paths[i], ART_FETCH_VERIFY, err2, sizeof(err2)) != 0) {
+            snprintf(err, errlen, "cannot fetch input '%s': %s", in->name, err2);
+            return;
+        }
+        ins[i].name = in->name;
+        ins[i].host_path = paths[i];
+    }
+}
+
+void
+attempt_start(struct attempt_set *s, struct msg_lease *l)
+{
+    bool none = s->cfg.isolation_none;
+    int64_t id = l->lease_id;
+    struct attempt *t = xcalloc(1, sizeof(*t));
+    t->set = s;
+    t->lease_id = id;
+    t->label = xasprintf("%s/%s/%s#%" PRId64, l->dag, l->run_id, l->task, l->attempt);
+    sb_init(&t->logbuf);
+    t->workdir = xasprintf("%s/work/%" PRId64, s->cfg.data_dir, id);
+    t->outputs_dir = xasprintf("%s/outputs", t->workdir);
+    char *ws = xasprintf("%s/workspace", t->workdir);
+    char *bundle = xasprintf("%s/bundles/%" PRId64, s->cfg.data_dir, id);
+    char *cid = xasprintf("cairn-%" PRId64 "-%d", id, (int)getpid());
+    /* lease ids are unique and work/ and bundles/ are emptied when the
+     * worker starts, so there is nothing to remove first; runc's folders
+     * are made once (workdir_prepare) */
+    workdir_take(s->pool, t->workdir);
+    if (l->metrics && !strchr(l->metrics, '/')) {
+        t->metrics_file = l->metrics;
+        l->metrics = NULL;
+    }
+    t->outputs = l->outputs;
+    t->noutputs = l->noutputs;
+    l->outputs = NULL;
+    l->noutputs = 0;
+    const char *code = l->code;
+    struct runc_bind code_bind = {code, "/pipeline", true};
+
+    /* inputs: upstream artifacts, digest checked, read-only at /inputs/NAME */
+    struct runc_input *ins = xcalloc(l->ninputs + 1, sizeof(*ins));
+    char **inpaths = xcalloc(l->ninputs + 1, sizeof(*inpaths));
+    char *indir = xasprintf("%s/inputs", t->workdir);
+    char inerr[512] = "";
+    attempt__inputs(s, l, indir, ins, inpaths, inerr, sizeof(inerr));
+
+    struct attempt_where where = {
+        none ? t->outputs_dir : "/outputs",
+        none ? indir : "/inputs",
+        code ? (none ? code : "/pipeline") : NULL,
+    };
+    char **env = attempt_env((const char *const *)l->env, l->nenv, &where, none);
+
+    struct runc_spec spec;
+    memset(&spec, 0, sizeof(spec));
+    spec.runtime = s->cfg.runtime;
+    spec.root = s->root;
+    spec.bundle_dir = bundle;
+    spec.container_id = cid;
+    spec.argv = (const char *const *)l->argv;
+    spec.env = (const char *const *)env;
+    spec.image = l->image;
+    spec.workspace_dir = ws;
+    spec.outputs_dir = t->outputs_dir;
+    spec.inputs = ins;
+    spec.n_inputs = l->ninputs;
+    spec.binds = code ? &code_bind : NULL;
+    spec.n_binds = code ? 1 : 0;
+    spec.cpus = l->cpus;
+    spec.memory_bytes = l->memory;
+    spec.pids = l->pids;
+    spec.network = l->network;
+    spec.timeout_ms = l->timeout_ms;
+    spec.isolation_none = none;
+    struct runc_callbacks cbs = {attempt__output_cb, attempt__exit_cb};
+    char err[512];
+    int rc = CAIRN_EIO;
+    if (inerr[0])
+        snprintf(err, sizeof(err), "%s", inerr);
+    else
+        rc = runc_start(&t->proc, s->cfg.loop, &spec, &cbs, t, err, sizeof(err));
+    for (size_t i = 0; i < l->ninputs; i++)
+        free(inpaths[i]);
+    free(inpaths);
+    free(ins);
+    free(indir);
+    attempt_env_free(env);
+    free(ws);
+    free(bundle);
+    free(cid);
+    msg_lease_clear(l);
+    if (rc) {
+        LOG(LOG_ERR, "CAIRN-TASK-START", "%s: cannot start: %s", t->label, err);
+        char *why = xasprintf("cannot start the task: %s", err);
+        attempt__start_failed(s, id, why);
+        free(why);
+        attempt__free(t);
+        return;
+    }
+    t->next = s->list;
+    s->list = t;
+    s->running++;
+    LOG(LOG_INFO, "CAIRN-TASK-START", "%s: started (lease %" PRId64 ")", t->label, id);
+    struct msg m;
+    memset(&m, 0, sizeof(m));
+    m.type = PROTO_STARTED;
+    m.u.started.worker = xstrdup(s->cfg.worker);
+    m.u.started.lease_id = id;
+    link_send(s->cfg.link, &m);
+}
+
+void
+attempt_refuse(struct attempt_set *s, const struct msg_bad_lease *bad)
+{
+    if (bad->lease_id <= 0) {
+        LOG(LOG_ERR, "CAIRN-LEASE-BAD",
+            "malformed lease from the scheduler (no valid lease_id): "
+            "%s; ignored",
+            bad->why);
+        link_slot_free(s->cfg.link);
+        return;
+    }
+    LOG(LOG_ERR, "CAIRN-LEASE-BAD", "malformed lease %" PRId64 " from the scheduler: %s",
+        bad->lease_id, bad->why);
+    char *why = xasprintf("malformed lease: %s", bad->why);
+    attempt__start_failed(s, bad->lease_id, why);
+    free(why);
+}
+
+void
+attempt_cancel(struct attempt_set *s, int64_t lease_id)
+{
+    for (struct attempt *t = s->list; t; t = t->next)
+        if (t->lease_id == lease_id && !t->cancelled && t->proc) {
+            LOG(LOG_WARN, "CAIRN-TASK-CANCEL",
+                "%s: lease taken back by the scheduler; "
+                "stopping it",
+                t->label);
+            t->cancelled = true;
+            runc_stop(t->proc);
+        }
+}
+
+void
+attempt_interrupt_all(struct attempt_set *s)
+{
+    for (struct attempt *t = s->list; t; t = t->next)
+        if (t->proc) {
+            t->interrupted = true; /* not the task's fault: the RESULT says so */
+            runc_stop(t->proc);
+        }
+}
+
+void
+attempt_flush_logs(struct attempt_set *s)
+{
+    for (struct attempt *t = s->list; t; t = t->next)
+        attempt__flush_log(t);
+}
+
+int
+attempt_running(const struct attempt_set *s)
+{
+    return s->running;
+}
+
+void
+attempt_set_new(struct attempt_set **out, const struct attempt_config *cfg)
+{
+    struct attempt_set *s = xcalloc(1, sizeof(*s));
+    s->cfg = *cfg;
+    s->root = xasprintf("%s/runc", cfg->data_dir);
+    workdir_pool_new(&s->pool, cfg->data_dir);
+    *out = s;
+}
+
+void
+attempt_set_free(struct attempt_set *s)
+{
+    if (!s)
+        return;
+    art_close(s->art);
+    workdir_pool_free(s->pool);
+    free(s->root);
+    free(s);
+}

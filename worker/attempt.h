@@ -1,0 +1,89 @@
+/* attempt.h - the attempts running on this worker (prefix: attempt_).
+ *
+ * An attempt is one lease being run: the typed lease of a WORK (struct
+ * msg_lease) becomes a work folder (workdir.h), fetched inputs, an
+ * environment (attempt_env) and a container spec (runc.h); then STARTED,
+ * the log stream in LOG messages, and at the end the RESULT, after the
+ * outputs and metrics are collected (outputs.h). Messages go to the link
+ * (link.h), which also gets each slot back when its attempt is over.
+ *
+ * A struct attempt_set owns every running attempt and the artifact store
+ * handle they share. Everything here runs on the loop thread.
+ */
+#ifndef CAIRN_ATTEMPT_H
+#define CAIRN_ATTEMPT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "link.h"
+#include "msg.h"
+
+struct attempt_set;
+
+/* Borrowed for the life of the set. */
+struct attempt_config {
+    uv_loop_t *loop;
+    struct link *link;
+    const char *data_dir; /* DATA: work/, bundles/ and runc/ are below it */
+    const char *worker;   /* the worker's name in every message */
+    const char *runtime;  /* the OCI runtime; NULL = runc */
+    bool isolation_none;
+    void (*idle_cb)(void *ud); /* an attempt ended: its result is queued, its slot free */
+    void *ud;
+};
+
+/* *out is set (allocation aborts on failure). */
+void attempt_set_new(struct attempt_set **out, const struct attempt_config *cfg);
+/* Once no attempt runs (attempt_running is 0). NULL is a no-op. */
+void attempt_set_free(struct attempt_set *s);
+
+/* Start the lease (its slot was reserved by the link): STARTED, or a
+ * RESULT saying why it could not start. What lease owns is taken and lease
+ * is zeroed. */
+void attempt_start(struct attempt_set *s, struct msg_lease *lease);
+/* A lease of a WORK that did not decode: reported as failed by its id (a
+ * RESULT with the reason), or only logged if it had no valid id; its slot
+ * is freed. bad is borrowed. */
+void attempt_refuse(struct attempt_set *s, const struct msg_bad_lease *bad);
+/* The scheduler took lease_id back: stop its attempt (SIGTERM, then
+ * SIGKILL after the grace). */
+void attempt_cancel(struct attempt_set *s, int64_t lease_id);
+/* The worker is shutting down: stop every attempt; their RESULTs say
+ * "interrupted" (not the task's fault). */
+void attempt_interrupt_all(struct attempt_set *s);
+/* Hand every attempt's buffered output to the link as LOG messages. */
+void attempt_flush_logs(struct attempt_set *s);
+/* Tell the link which leases are held here (for the next POLL). */
+void attempt_sync_held(struct attempt_set *s);
+/* Attempts started and not yet reported. */
+int attempt_running(const struct attempt_set *s);
+
+/* Where a task sees its folders: the values of CAIRN_OUTPUTS, CAIRN_INPUTS
+ * and CAIRN_PIPELINE_DIR; NULL leaves the variable out. */
+struct attempt_where {
+    const char *outputs;
+    const char *inputs;
+    const char *pipeline;
+};
+
+/* The whole environment of a task, built here and nowhere else (the
+ * container module uses it as given), in this order:
+ *   1. env: the lease's, as the scheduler rendered it (CAIRN_DAG,
+ *      CAIRN_RUN_ID, CAIRN_TASK, CAIRN_ATTEMPT, CAIRN_LOGICAL_DATE, then
+ *      the DAG's and the task's env);
+ *   2. CAIRN_OUTPUTS, CAIRN_INPUTS and CAIRN_PIPELINE_DIR from where (in a
+ *      container /outputs, /inputs, /pipeline; with isolation none the host
+ *      folders);
+ *   3. PATH=RUNC_DEFAULT_PATH if nothing above set PATH, and in a container
+ *      HOME=/workspace if nothing set HOME.
+ * env (nenv entries) and where are borrowed; where may be NULL. Returns a
+ * NULL-terminated array of malloc'd strings for attempt_env_free. */
+char **attempt_env(const char *const *env, size_t nenv, const struct attempt_where *where,
+                   bool isolation_none);
+void attempt_env_free(char **env);
+
+#endif

@@ -1,0 +1,700 @@
+/* link.c - the worker's connection to the scheduler (prefix: link_).
+ *
+ * Owns the nng socket, its two aios and the two threads that use them (the
+ * poll thread and the sender, link.h), and the state they share with the
+ * loop under one mutex: the inbox of WORK the poll thread received, the
+ * queue of messages for the sender, the free-slot count and held leases a
+ * POLL reports, and what WELCOME said. Lifecycle: link_open (socket, dial)
+ * -> link_start (threads) -> ... -> link_shutdown (threads wind down) ->
+ * link_close (flush, stop, close, free).
+ *
+ * Every message is a struct msg packed with msg_pack and every reply is
+ * read with proto_decode + msg_decode: no body is taken apart by hand. A
+ * reply whose frame is fine but whose body does not decode is logged
+ * (CAIRN-WIRE-REJECT) and counts as an answer of its type, so an ACK that
+ * cannot be read still settles what it answers, as before.
+ */
+#include "link.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+
+#include "err.h"
+#include "log.h"
+#include "util.h"
+
+#define REPLY_TIMEOUT_MS 5000
+#define SEND_BATCH_MAX 256
+#define SEND_BATCH_BYTES (4 * 1024 * 1024)
+#define CLOSE_WAIT_MS 2000
+
+/* A message waiting for the sender. */
+struct link__out {
+    struct msg m;
+    struct link__out *next;
+};
+
+struct link {
+    struct link_config cfg;
+    struct proto_key key;
+    nng_socket sock;
+    nng_aio *poll_aio, *send_aio; /* one per thread; stopped to end them */
+    pthread_t poll_thread, send_thread;
+    bool started;
+
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    /* poll thread -> loop */
+    struct msg_work inbox;
+    size_t cap_leases, cap_bad, cap_cancel;
+    /* loop -> sender */
+    struct link__out *out_head, *out_tail;
+    /* what a POLL reports */
+    int free_slots;
+    int64_t *held;
+    size_t nheld;
+    bool stopping;
+    bool registered;
+    bool draining;
+    int64_t heartbeat_ms;
+    int64_t peer_version; /* the lower of the two msg versions */
+    char *artifact_uri;   /* from WELCOME */
+};
+
+static void
+link__sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static bool
+link__stopping(struct link *l)
+{
+    pthread_mutex_lock(&l->mu);
+    bool s = l->stopping;
+    pthread_mutex_unlock(&l->mu);
+    return s;
+}
+
+/* ---- one request, one reply ---- */
+
+/* Send req on ctx and wait for the reply. Returns 0 when a reply frame
+ * arrived: *rtype is its type and *reply the decoded body, or zeroed (type
+ * 0) if the body did not decode (logged). Else CAIRN_EINVAL (req cannot be
+ * encoded), CAIRN_ENET (no answer in time) or the frame's error (logged). */
+static int
+link__xfer(struct link *l, nng_ctx ctx, nng_aio *aio, const struct msg *req, int timeout_ms,
+           int *rtype, struct msg *reply)
+{
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    nng_msg *m = NULL;
+    void *body = NULL;
+    char err[256];
+    int rc;
+
+    memset(reply, 0, sizeof(*reply));
+    if ((rc = msg_pack(&l->key, req, &buf, &len)) != 0)
+        return rc == CAIRN_ERANGE ? rc : CAIRN_EINVAL;
+    if (nng_msg_alloc(&m, 0) != 0 || nng_msg_append(m, buf, len) != 0) {
+        free(buf);
+        if (m)
+            nng_msg_free(m);
+        return CAIRN_ENOMEM;
+    }
+    free(buf);
+    nng_aio_set_msg(aio, m);
+    nng_aio_set_timeout(aio, REPLY_TIMEOUT_MS);
+    nng_ctx_send(ctx, aio);
+    nng_aio_wait(aio);
+    if (nng_aio_result(aio) != 0) {
+        nng_msg_free(nng_aio_get_msg(aio));
+        return CAIRN_ENET;
+    }
+    nng_aio_set_timeout(aio, timeout_ms);
+    nng_ctx_recv(ctx, aio);
+    nng_aio_wait(aio);
+    if (nng_aio_result(aio) != 0)
+        return CAIRN_ENET;
+    m = nng_aio_get_msg(aio);
+    rc = proto_decode(&l->key, nng_msg_body(m), nng_msg_len(m), rtype, &body, err, sizeof(err));
+    nng_msg_free(m);
+    if (rc) {
+        LOG(LOG_ERR, "CAIRN-WIRE-REJECT", "bad reply from the scheduler: %s", err);
+        return rc;
+    }
+    if (msg_decode(*rtype, body, reply, err, sizeof(err)) != 0)
+        LOG(LOG_ERR, "CAIRN-WIRE-REJECT", "bad %s reply from the scheduler: %s",
+            proto_type_name(*rtype), err);
+    json_decref(body);
+    return 0;
+}
+
+/* The code and message of an ERROR reply ("" if it did not decode). */
+static const char *
+link__error_code(const struct msg *r)
+{
+    return r->type == PROTO_ERROR ? r->u.error.code : "";
+}
+
+static const char *
+link__error_message(const struct msg *r)
+{
+    return r->type == PROTO_ERROR ? r->u.error.message : NULL;
+}
+
+/* ---- the poll thread ---- */
+
+static int
+link__hello(struct link *l, nng_ctx ctx, nng_aio *aio)
+{
+    struct msg m, r;
+    int rtype = 0, rc;
+
+    memset(&m, 0, sizeof(m));
+    m.type = PROTO_HELLO;
+    /* borrowed strings: m is never msg_cleared */
+    m.u.hello.worker = (char *)l->cfg.name;
+    m.u.hello.slots = l->cfg.slots;
+    m.u.hello.labels = (struct msg_kv *)l->cfg.labels;
+    m.u.hello.nlabels = l->cfg.nlabels;
+    m.u.hello.pid = (int64_t)getpid();
+    m.u.hello.host = (char *)l->cfg.host;
+    m.u.hello.version = MSG_VERSION;
+    if ((rc = link__xfer(l, ctx, aio, &m, REPLY_TIMEOUT_MS, &rtype, &r)) != 0)
+        return rc;
+    if (rtype != PROTO_WELCOME) {
+        const char *why = link__error_message(&r);
+        LOG(LOG_ERR, "CAIRN-WORKER-REFUSED", "the scheduler refused HELLO: %s", why ? why : "?");
+        msg_clear(&r);
+        return CAIRN_EAUTH;
+    }
+    if (r.type != PROTO_WELCOME)
+        return CAIRN_EPROTO; /* logged by link__xfer */
+    pthread_mutex_lock(&l->mu);
+    l->heartbeat_ms = r.u.welcome.heartbeat_ms;
+    if (r.u.welcome.artifacts) {
+        free(l->artifact_uri);
+        l->artifact_uri = r.u.welcome.artifacts;
+        r.u.welcome.artifacts = NULL;
+    }
+    l->peer_version = r.u.welcome.version < MSG_VERSION ? r.u.welcome.version : MSG_VERSION;
+    l->registered = true;
+    pthread_mutex_unlock(&l->mu);
+    msg_clear(&r);
+    LOG(LOG_NOTICE, "CAIRN-WORKER-REGISTERED", "registered with %s as %s (%d slots)", l->cfg.url,
+        l->cfg.name, l->cfg.slots);
+    return 0;
+}
+
+/* Append src's leases, refused leases and cancels to the inbox (moved:
+ * src keeps only its empty arrays). Under mu. */
+static void
+link__inbox_add(struct link *l, struct msg_work *src)
+{
+    struct msg_work *in = &l->inbox;
+
+    xgrow((void **)&in->leases, &l->cap_leases, in->nleases + src->nleases, sizeof(*in->leases));
+    xgrow((void **)&in->bad, &l->cap_bad, in->nbad + src->nbad, sizeof(*in->bad));
+    xgrow((void **)&in->cancel, &l->cap_cancel, in->ncancel + src->ncancel, sizeof(*in->cancel));
+    if (src->nleases)
+        memcpy(in->leases + in->nleases, src->leases, src->nleases * sizeof(*src->leases));
+    if (src->nbad)
+        memcpy(in->bad + in->nbad, src->bad, src->nbad * sizeof(*src->bad));
+    if (src->ncancel)
+        memcpy(in->cancel + in->ncancel, src->cancel, src->ncancel * sizeof(*src->cancel));
+    in->nleases += src->nleases;
+    in->nbad += src->nbad;
+    in->ncancel += src->ncancel;
+    src->nleases = src->nbad = src->ncancel = 0;
+}
+
+static void *
+link__poll_main(void *arg)
+{
+    struct link *l = arg;
+    nng_ctx ctx;
+    nng_aio *aio = l->poll_aio;
+    int backoff = 100;
+    nng_ctx_open(&ctx, l->sock);
+    while (!link__stopping(l)) {
+        pthread_mutex_lock(&l->mu);
+        bool reg = l->registered;
+        pthread_mutex_unlock(&l->mu);
+        if (!reg) {
+            if (link__hello(l, ctx, aio) != 0) {
+                link__sleep_ms(backoff);
+                backoff = backoff < 2000 ? backoff * 2 : 2000;
+            } else {
+                backoff = 100;
+            }
+            continue;
+        }
+        struct msg m, r;
+        memset(&m, 0, sizeof(m));
+        m.type = PROTO_POLL;
+        pthread_mutex_lock(&l->mu);
+        /* while a lease handed out is not yet started, say there is no room;
+         * a draining worker only renews its leases and never leaves a POLL
+         * waiting (the scheduler would answer it with work when a slot
+         * frees) */
+        bool draining = l->draining;
+        m.u.poll.worker = (char *)l->cfg.name; /* borrowed */
+        m.u.poll.free = draining ? 0 : l->free_slots;
+        m.u.poll.leases = l->nheld ? xmalloc(l->nheld * sizeof(*l->held)) : NULL;
+        if (l->nheld)
+            memcpy(m.u.poll.leases, l->held, l->nheld * sizeof(*l->held));
+        m.u.poll.nleases = l->nheld;
+        m.u.poll.wait_ms = draining ? 0 : l->heartbeat_ms;
+        int64_t hb = l->heartbeat_ms;
+        pthread_mutex_unlock(&l->mu);
+        int rtype = 0;
+        int rc = link__xfer(l, ctx, aio, &m, (int)hb + REPLY_TIMEOUT_MS, &rtype, &r);
+        free(m.u.poll.leases);
+        if (rc) {
+            if (rc == CAIRN_ENET)
+                LOG(LOG_WARN, "CAIRN-SCHEDULER-UNREACHABLE",
+                    "no answer from the scheduler at %s; retrying", l->cfg.url);
+            link__sleep_ms(backoff);
+            backoff = backoff < 2000 ? backoff * 2 : 2000;
+            continue;
+        }
+        backoff = 100;
+        if (rtype == PROTO_ERROR) {
+            const char *code = link__error_code(&r), *why = link__error_message(&r);
+            LOG(LOG_WARN, "CAIRN-POLL-ERROR", "scheduler: %s", why ? why : code);
+            if (!strcmp(code, "unknown_worker")) {
+                pthread_mutex_lock(&l->mu);
+                l->registered = false;
+                pthread_mutex_unlock(&l->mu);
+            } else {
+                link__sleep_ms(1000);
+            }
+            msg_clear(&r);
+            continue;
+        }
+        if (draining) /* next heartbeat */
+            for (int64_t t = 0; t < hb && !link__stopping(l); t += 100)
+                link__sleep_ms(100);
+        if (rtype != PROTO_WORK || r.type != PROTO_WORK) {
+            msg_clear(&r);
+            continue;
+        }
+        struct msg_work *w = &r.u.work;
+        size_t nl = w->nleases + w->nbad, nc = w->ncancel;
+        if (nl || nc) {
+            pthread_mutex_lock(&l->mu);
+            bool stop = l->stopping; /* the loop is gone or going: nobody would read it */
+            if (!stop) {
+                link__inbox_add(l, w);
+                l->free_slots -= (int)nl; /* reserved until the loop starts them */
+            }
+            pthread_mutex_unlock(&l->mu);
+            if (!stop && l->cfg.wake_cb)
+                l->cfg.wake_cb(l->cfg.ud);
+        }
+        msg_clear(&r);
+    }
+    nng_ctx_close(ctx);
+    return NULL;
+}
+
+/* ---- the sender ---- */
+
+/* Point item at what m holds (borrowed: the batch is never msg_cleared). */
+static void
+link__item(struct msg_item *item, const struct msg *m)
+{
+    memset(item, 0, sizeof(*item));
+    item->type = m->type;
+    if (m->type == PROTO_STARTED)
+        item->u.started = m->u.started;
+    else if (m->type == PROTO_LOG)
+        item->u.log = m->u.log;
+    else
+        item->u.result = m->u.result;
+}
+
+/* What the scheduler said about the RESULTs among head..last. */
+static void
+link__check_results(const struct link__out *head, const struct link__out *last, size_t n,
+                    const struct msg *r)
+{
+    size_t i = 0;
+    for (const struct link__out *q = head;; q = q->next, i++) {
+        const struct msg_ack *res = NULL;
+        if (r->type == PROTO_ACK)
+            res = n == 1 ? &r->u.ack : i < r->u.ack.nresults ? &r->u.ack.results[i] : NULL;
+        if (q->m.type == PROTO_RESULT && res && !res->ok)
+            LOG(LOG_WARN, "CAIRN-RESULT-REJECTED", "result for lease %lld rejected: %s",
+                (long long)q->m.u.result.lease_id, res->reason ? res->reason : "");
+        if (q == last)
+            break;
+    }
+}
+
+/* The sender delivers messages in order; each is retried until the
+ * scheduler answers it (an ACK, even {ok:false}, settles it). */
+static void *
+link__send_main(void *arg)
+{
+    struct link *l = arg;
+    nng_ctx ctx;
+    nng_aio *aio = l->send_aio;
+    size_t batch_max = SEND_BATCH_MAX;
+    nng_ctx_open(&ctx, l->sock);
+    for (;;) {
+        pthread_mutex_lock(&l->mu);
+        while (!l->out_head && !l->stopping)
+            pthread_cond_wait(&l->cond, &l->mu);
+        struct link__out *head = l->out_head;
+        if (!head) { /* stopping and nothing left */
+            pthread_mutex_unlock(&l->mu);
+            break;
+        }
+        bool reg = l->registered;
+        bool stop = l->stopping;
+        pthread_mutex_unlock(&l->mu);
+        if (!reg) {
+            if (stop)
+                break; /* cannot deliver while stopping unregistered */
+            link__sleep_ms(100);
+            continue;
+        }
+        /* everything queued goes in one round trip (one commit at the
+         * scheduler): a BATCH when there is more than one message */
+        size_t n = 0, bytes = 0;
+        struct link__out *last = head;
+        pthread_mutex_lock(&l->mu);
+        for (struct link__out *q = head; q && n < batch_max && bytes < SEND_BATCH_BYTES;
+             q = q->next) {
+            bytes += q->m.type == PROTO_LOG ? q->m.u.log.data_len : 64;
+            last = q;
+            n++;
+        }
+        pthread_mutex_unlock(&l->mu);
+        struct msg req = head->m, r;
+        struct msg_item *items = NULL;
+        if (n > 1) {
+            size_t k = 0;
+            items = xcalloc(n, sizeof(*items));
+            for (struct link__out *q = head;; q = q->next) {
+                link__item(&items[k++], &q->m);
+                if (q == last)
+                    break;
+            }
+            memset(&req, 0, sizeof(req));
+            req.type = PROTO_BATCH;
+            req.u.batch.worker = (char *)l->cfg.name;
+            req.u.batch.items = items;
+            req.u.batch.nitems = n;
+        }
+        int rtype = 0;
+        int rc = link__xfer(l, ctx, aio, &req, REPLY_TIMEOUT_MS, &rtype, &r);
+        free(items);
+        if (rc == CAIRN_ERANGE && n > 1) {
+            /* the BATCH came out larger than a frame may be (escaping can
+             * make JSON much longer than the log bytes): fewer at a time */
+            batch_max = n / 2;
+            continue;
+        }
+        if (rc == CAIRN_EINVAL || rc == CAIRN_ERANGE) {
+            /* never expected: everything queued is well-formed */
+            LOG(LOG_ERR, "CAIRN-SEND-ENCODE",
+                "cannot encode %s for the scheduler (%zu "
+                "message%s): dropped",
+                proto_type_name(req.type), n, n == 1 ? "" : "s");
+        } else if (rc) {
+            if (stop)
+                break;
+            link__sleep_ms(200);
+            continue;
+        } else if (rtype == PROTO_ERROR) {
+            if (!strcmp(link__error_code(&r), "unknown_worker")) {
+                /* the scheduler restarted: register again, then resend */
+                pthread_mutex_lock(&l->mu);
+                l->registered = false;
+                pthread_mutex_unlock(&l->mu);
+                msg_clear(&r);
+                link__sleep_ms(100);
+                continue;
+            }
+            const char *why = link__error_message(&r);
+            LOG(LOG_ERR, "CAIRN-SEND-REFUSED", "scheduler refused %s: %s",
+                proto_type_name(req.type), why ? why : "");
+        } else if (rtype == PROTO_ACK) {
+            link__check_results(head, last, n, &r);
+        }
+        msg_clear(&r);
+        batch_max = SEND_BATCH_MAX;
+        pthread_mutex_lock(&l->mu);
+        l->out_head = last->next;
+        if (!l->out_head)
+            l->out_tail = NULL;
+        pthread_mutex_unlock(&l->mu);
+        for (struct link__out *q = head, *next; q; q = next) {
+            bool end = q == last;
+            next = q->next;
+            msg_clear(&q->m);
+            free(q);
+            if (end)
+                break;
+        }
+    }
+    nng_ctx_close(ctx);
+    return NULL;
+}
+
+/* ---- the loop's side ---- */
+
+void
+link_send(struct link *l, struct msg *m)
+{
+    struct link__out *o = xcalloc(1, sizeof(*o));
+    o->m = *m;
+    memset(m, 0, sizeof(*m));
+    pthread_mutex_lock(&l->mu);
+    if (l->out_tail)
+        l->out_tail->next = o;
+    else
+        l->out_head = o;
+    l->out_tail = o;
+    pthread_cond_signal(&l->cond);
+    pthread_mutex_unlock(&l->mu);
+}
+
+void
+link_take_work(struct link *l, struct msg *out)
+{
+    memset(out, 0, sizeof(*out));
+    pthread_mutex_lock(&l->mu);
+    if (l->inbox.nleases || l->inbox.nbad || l->inbox.ncancel) {
+        out->type = PROTO_WORK;
+        out->u.work = l->inbox;
+        memset(&l->inbox, 0, sizeof(l->inbox));
+        l->cap_leases = l->cap_bad = l->cap_cancel = 0;
+    }
+    pthread_mutex_unlock(&l->mu);
+}
+
+void
+link_slot_free(struct link *l)
+{
+    pthread_mutex_lock(&l->mu);
+    l->free_slots++;
+    pthread_mutex_unlock(&l->mu);
+}
+
+void
+link_set_held(struct link *l, const int64_t *ids, size_t n)
+{
+    int64_t *copy = n ? xmalloc(n * sizeof(*copy)) : NULL;
+    if (n)
+        memcpy(copy, ids, n * sizeof(*copy));
+    pthread_mutex_lock(&l->mu);
+    free(l->held);
+    l->held = copy;
+    l->nheld = n;
+    pthread_mutex_unlock(&l->mu);
+}
+
+void
+link_drain(struct link *l)
+{
+    pthread_mutex_lock(&l->mu);
+    l->draining = true;
+    pthread_mutex_unlock(&l->mu);
+}
+
+char *
+link_artifact_uri(struct link *l)
+{
+    pthread_mutex_lock(&l->mu);
+    char *uri = l->artifact_uri ? xstrdup(l->artifact_uri) : NULL;
+    pthread_mutex_unlock(&l->mu);
+    return uri;
+}
+
+void
+link_shutdown(struct link *l)
+{
+    pthread_mutex_lock(&l->mu);
+    l->stopping = true;
+    pthread_cond_broadcast(&l->cond);
+    pthread_mutex_unlock(&l->mu);
+}
+
+/* ---- open and close ---- */
+
+int
+link_open(struct link **out, const struct link_config *cfg, char *err, size_t errlen)
+{
+    struct link *l = xcalloc(1, sizeof(*l));
+    int rv;
+
+    l->cfg = *cfg;
+    if (cfg->key)
+        l->key = *cfg->key;
+    if ((rv = nng_req0_open(&l->sock)) != 0) {
+        free(l);
+        return errf(CAIRN_EIO, err, errlen, "cannot open socket: %s", nng_strerror(rv));
+    }
+    nng_socket_set_ms(l->sock, NNG_OPT_RECONNMINT, 50);
+    nng_socket_set_ms(l->sock, NNG_OPT_RECONNMAXT, 1000);
+    nng_socket_set_size(l->sock, NNG_OPT_RECVMAXSZ, PROTO_HEADER_LEN + PROTO_MAX_BODY + 64);
+    if ((rv = nng_aio_alloc(&l->poll_aio, NULL, NULL)) != 0 ||
+        (rv = nng_aio_alloc(&l->send_aio, NULL, NULL)) != 0) {
+        nng_aio_free(l->poll_aio);
+        nng_close(l->sock);
+        free(l);
+        return errf(CAIRN_EIO, err, errlen, "%s", nng_strerror(rv));
+    }
+    if ((rv = nng_dial(l->sock, cfg->url, NULL, NNG_FLAG_NONBLOCK)) != 0) {
+        nng_aio_free(l->poll_aio);
+        nng_aio_free(l->send_aio);
+        nng_close(l->sock);
+        free(l);
+        return errf(CAIRN_EINVAL, err, errlen, "cannot dial %s: %s", cfg->url, nng_strerror(rv));
+    }
+    pthread_mutex_init(&l->mu, NULL);
+    pthread_cond_init(&l->cond, NULL);
+    l->free_slots = cfg->slots;
+    l->heartbeat_ms = 5000;
+    l->peer_version = 1;
+    *out = l;
+    return 0;
+}
+
+int
+link_start(struct link *l)
+{
+    if (pthread_create(&l->poll_thread, NULL, link__poll_main, l) != 0)
+        return CAIRN_EIO;
+    if (pthread_create(&l->send_thread, NULL, link__send_main, l) != 0) {
+        link_shutdown(l);
+        nng_aio_stop(l->poll_aio);
+        pthread_join(l->poll_thread, NULL);
+        return CAIRN_EIO;
+    }
+    l->started = true;
+    return 0;
+}
+
+struct link__closer {
+    nng_socket sock;
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    bool done;
+};
+
+static void *
+link__closer_main(void *arg)
+{
+    struct link__closer *c = arg;
+    nng_close(c->sock);
+    pthread_mutex_lock(&c->mu);
+    c->done = true;
+    pthread_cond_signal(&c->cond);
+    pthread_mutex_unlock(&c->mu);
+    return NULL;
+}
+
+/* nng_close that gives up after ms. nng 1.5 can hang in nng_close when the
+ * peer tears the connection down at the same moment (nanomsg/nng#1543, seen
+ * here when scheduler and worker stop together); the worker is about to
+ * exit, so it does not wait forever. Returns false if it gave up (the
+ * closing thread and its state are then left to the exit). */
+static bool
+close_within(nng_socket sock, int ms)
+{
+    struct link__closer *c = xcalloc(1, sizeof(*c));
+    pthread_t th;
+    c->sock = sock;
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->cond, NULL);
+    if (pthread_create(&th, NULL, link__closer_main, c) != 0) {
+        link__closer_main(c);
+        th = pthread_self();
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&c->mu);
+    int rc = 0;
+    while (!c->done && rc != ETIMEDOUT)
+        rc = pthread_cond_timedwait(&c->cond, &c->mu, &ts);
+    bool done = c->done;
+    pthread_mutex_unlock(&c->mu);
+    if (!done) {
+        pthread_detach(th);
+        return false;
+    }
+    if (!pthread_equal(th, pthread_self()))
+        pthread_join(th, NULL);
+    pthread_mutex_destroy(&c->mu);
+    pthread_cond_destroy(&c->cond);
+    free(c);
+    return true;
+}
+
+void
+link_close(struct link *l, int flush_ms)
+{
+    if (!l)
+        return;
+    /* give the sender a moment to deliver the last results */
+    int64_t deadline = clock_mono_ms() + flush_ms;
+    for (;;) {
+        pthread_mutex_lock(&l->mu);
+        bool empty = l->out_head == NULL;
+        pthread_mutex_unlock(&l->mu);
+        if (empty || clock_mono_ms() > deadline || !l->started)
+            break;
+        link__sleep_ms(20);
+    }
+    /* stop what the threads wait for (they see stopping and return), then
+     * close the socket */
+    link_shutdown(l);
+    nng_aio_stop(l->poll_aio);
+    nng_aio_stop(l->send_aio);
+    if (l->started) {
+        pthread_join(l->poll_thread, NULL);
+        pthread_join(l->send_thread, NULL);
+    }
+    nng_aio_free(l->poll_aio);
+    nng_aio_free(l->send_aio);
+    if (!close_within(l->sock, CLOSE_WAIT_MS))
+        LOG(LOG_WARN, "CAIRN-NNG-CLOSE",
+            "closing the scheduler connection hangs (an nng "
+            "bug); exiting without waiting for it");
+    while (l->out_head) {
+        struct link__out *o = l->out_head;
+        l->out_head = o->next;
+        msg_clear(&o->m);
+        free(o);
+    }
+    struct msg inbox = {.type = PROTO_WORK};
+    inbox.u.work = l->inbox;
+    msg_clear(&inbox);
+    free(l->held);
+    free(l->artifact_uri);
+    pthread_mutex_destroy(&l->mu);
+    pthread_cond_destroy(&l->cond);
+    free(l);
+}
