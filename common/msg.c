@@ -192,6 +192,7 @@ static const struct msg__field msg__input_fields[] = {
     {"name", MSG__STR, MSG__REQ, 0, 0, 0, I(name), 0, NULL},
     {"sha256", MSG__STR, MSG__REQ, 0, 0, 0, I(sha256), 0, NULL},
     {"uri", MSG__STR, MSG__REQ, 0, 0, 0, I(uri), 0, NULL},
+    {"manifest_file", MSG__STR, MSG__IF_SET, 0, 0, 0, I(manifest_file), 0, NULL},
 };
 #undef I
 MSG__CODEC(msg__input, struct msg_input, msg__input_fields)

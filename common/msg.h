@@ -78,6 +78,12 @@ struct msg_input {
     char *name;            /* required: mounted at /inputs/<name>; no '/', not . or .. */
     char *uri;             /* required */
     char *sha256;          /* required: 64 lower-case hex digits */
+    char *manifest_file;   /* optional, NULL: a fan-in input. sha256 and uri are then a
+                              manifest of a mapped task's instances (JSON {task, instances:
+                              [{index, item, state, outputs: {FILE: {sha256, size, uri}}}]});
+                              the worker puts each instance's manifest_file at
+                              /inputs/<name>/<index>/<manifest_file> and a manifest.json
+                              ([{index, item, sha256}]) at /inputs/<name>/manifest.json */
 };
 
 /* A lease (an element of WORK's leases). Every field is required unless it
