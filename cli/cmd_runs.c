@@ -4,10 +4,12 @@
  *
  * It owns the option tables of these commands, the header of `runs show` and
  * the POST of clear, retry and cancel (run_action, which prints the run it
- * gets back). The runs table and the task table, errors, notes and metrics
- * below it are cliutil.c's, shared with `trigger --wait` and `dags show`.
- * Exit codes as cli.h says: 0 done, 1 the scheduler is unreachable or
- * answered with an error, 2 a usage error.
+ * gets back, or with `runs retry --wait` hands it to watch.c, the live view
+ * of `trigger --wait`). The runs table and the task table, errors, notes
+ * and metrics below it are cliutil.c's, shared with `trigger --wait` and
+ * `dags show`. Exit codes as cli.h says: 0 done, 1 the scheduler is
+ * unreachable or answered with an error, 2 a usage error; `runs retry
+ * --wait`: 0 only if the run succeeded, 1 if it failed, 130 on Ctrl-C.
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -20,10 +22,11 @@
 #include "opt.h"
 #include "table.h"
 #include "util.h"
+#include "watch.h"
 
 struct runs_args {
     const char *server, *dag, *state, *limit;
-    int json;
+    int json, wait;
 };
 
 static const struct opt runs_list_opts[] = {
@@ -40,6 +43,16 @@ static const struct opt runs_show_opts[] = {
             "the DAG of RUN, needed when another DAG has a run with that id"),
     OPT_FLAG("--json", NULL, struct runs_args, json, "print the run as the API returns it"),
     OPT_SERVER(struct runs_args, server),
+};
+
+static const struct opt runs_retry_opts[] = {
+    OPT_STR("--dag", NULL, "D", struct runs_args, dag,
+            "the DAG of RUN, needed when another DAG has a run with that id"),
+    OPT_FLAG("--json", NULL, struct runs_args, json,
+             "print the run as the API returns it (with --wait: the final run)"),
+    OPT_SERVER(struct runs_args, server),
+    OPT_FLAG("--wait", NULL, struct runs_args, wait,
+             "follow the run until it ends; exit 0 only if it succeeded"),
 };
 
 static const struct opt runs_action_opts[] = {
@@ -79,8 +92,9 @@ static const struct opt_cmd runs_retry_cmd = {
     .max_args = 1,
     .about = "Run a run's failed, upstream_failed and cancelled tasks again, with every task\n"
              "downstream of them, reusing every other success (`cairn clear RUN\n"
-             "--failed-only --downstream`).",
-    OPT_TABLE(runs_action_opts),
+             "--failed-only --downstream`). --wait follows the run until it ends, as\n"
+             "trigger --wait does, and exits 0 only if it succeeded.",
+    OPT_TABLE(runs_retry_opts),
     .family = runs_family,
 };
 
@@ -95,7 +109,7 @@ static const struct opt_cmd runs_cancel_cmd = {
 };
 
 static int run_action(const char *server, const char *run_id, const char *dag, const char *action,
-                      json_t *body, int json);
+                      json_t *body, int json, int wait);
 
 static void
 print_run_header(const json_t *run, int color)
@@ -166,7 +180,7 @@ runs_show(const char *server, const char *run_id, const char *dag, int json)
         cli_print_task_metrics(run);
     }
     json_decref(run);
-    return 0;
+    return rc;
 }
 
 static int
@@ -194,7 +208,7 @@ runs_run_run(int argc, char **argv)
     if (nargs == 0)
         return opt_fail(cmd, "missing RUN", NULL);
     if (strcmp(sub, "show") != 0)
-        return run_action(client_server_url(a.server), argv[1], a.dag, sub, NULL, a.json);
+        return run_action(client_server_url(a.server), argv[1], a.dag, sub, NULL, a.json, a.wait);
     return runs_show(client_server_url(a.server), argv[1], a.dag, a.json);
 }
 
@@ -248,10 +262,11 @@ static const struct opt_cmd clear_cmd = {
     OPT_TABLE(clear_opts),
 };
 
-/* POST /runs/RUN/{clear,retry,cancel} and print what it did. */
+/* POST /runs/RUN/{clear,retry,cancel} and print what it did; with wait,
+ * follow the run to its end (watch.h) and return its exit code. */
 static int
 run_action(const char *server, const char *run_id, const char *dag, const char *action,
-           json_t *body, int json)
+           json_t *body, int json, int wait)
 {
     struct sb path;
     char err[1024];
@@ -267,7 +282,16 @@ run_action(const char *server, const char *run_id, const char *dag, const char *
         fprintf(stderr, "cairn: %s\n", err);
         return 1;
     }
-    if (json) {
+    int rc = 0;
+    if (wait) {
+        const char *st = cli_jstr(run, "state");
+        const char *rdag = cli_jstr(run, "dag") ? cli_jstr(run, "dag") : dag;
+        if (!json) {
+            printf("run %s of %s is %s again\n", run_id, rdag ? rdag : "?", st ? st : "?");
+            fflush(stdout);
+        }
+        rc = watch_run(server, run_id, rdag, run, json);
+    } else if (json) {
         cli_print_json(run);
     } else {
         int color = table_use_color(stdout);
@@ -282,7 +306,7 @@ run_action(const char *server, const char *run_id, const char *dag, const char *
         cli_print_task_metrics(run);
     }
     json_decref(run);
-    return 0;
+    return rc;
 }
 
 static int
@@ -299,7 +323,7 @@ clear_main(int argc, char **argv)
     json_t *body = json_pack("{s:b, s:b}", "downstream", downstream, "failed_only", failed_only);
     if (task)
         json_object_set_new(body, "task", json_string(task));
-    rc = run_action(client_server_url(server), run, dag, "clear", body, json);
+    rc = run_action(client_server_url(server), run, dag, "clear", body, json, 0);
     json_decref(body);
     return rc;
 }

@@ -3,10 +3,10 @@
  * it to its end.
  *
  * It owns the trigger option table and the request that starts the run;
- * --wait hands the run to watch.c (the live view). Exit codes as cli.h
- * says: 0 done, 1 the scheduler is unreachable or answered with an error, 2
- * a usage error. With --wait: 0 only if the run succeeded, 1 if it failed,
- * 130 on Ctrl-C (the run goes on).
+ * --wait hands the run to watch.c, whose live view `runs retry --wait`
+ * shares. Exit codes as cli.h says: 0 done, 1 the scheduler is unreachable
+ * or answered with an error, 2 a usage error. With --wait: 0 only if the
+ * run succeeded, 1 if it failed, 130 on Ctrl-C (the run goes on).
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -107,7 +107,7 @@ trigger_main(int argc, char **argv)
         puts(run_id);
         fflush(stdout);
     }
-    rc = watch_run(server, run_id, run_dag, json);
+    rc = watch_run(server, run_id, run_dag, NULL, json);
 out:
     opt_list_free(&a.params);
     json_decref(params);

@@ -1,5 +1,5 @@
-/* watch.c - following a run until it ends (watch.h): the live view of
- * `trigger --wait`.
+/* watch.c - following a run until it ends (watch.h): the live view that
+ * `trigger --wait` and `runs retry --wait` share.
  *
  * It owns the waiting loop and what it remembers between polls (struct
  * waiter: each task's last state and attempt, whether the progress line is
@@ -135,6 +135,25 @@ waiter_progress(struct waiter *w, const json_t *run)
     w->progress_shown = 1;
 }
 
+/* Remember the tasks of start (may be NULL) that had ended, so that only
+ * what changes after it is printed. */
+static void
+waiter_seed(struct waiter *w, const json_t *start)
+{
+    const json_t *tasks = json_object_get(start, "tasks");
+    for (size_t i = 0; i < json_array_size(tasks); i++) {
+        const json_t *task = json_array_get(tasks, i);
+        const char *name = cli_jstr(task, "task"), *state = cli_jstr(task, "state");
+        if (!name || !cli_task_ended(state))
+            continue;
+        struct seen_task *s = waiter_find(w, name);
+        free(s->state);
+        s->state = xstrdup(state);
+        s->attempts = 0;
+        cli_jint(task, "attempts", &s->attempts);
+    }
+}
+
 /* Print the changes since the last poll. */
 static void
 waiter_update(struct waiter *w, const json_t *run)
@@ -166,7 +185,8 @@ waiter_update(struct waiter *w, const json_t *run)
 /* Poll the run until it ends. Returns the exit code; *final is the last run
  * object (caller frees) when it ended. */
 static int
-wait_for_run(const char *server, const char *run_id, const char *dag, int json, json_t **final)
+wait_for_run(const char *server, const char *run_id, const char *dag, const json_t *start, int json,
+             json_t **final)
 {
     struct waiter w;
     struct sb path;
@@ -180,6 +200,7 @@ wait_for_run(const char *server, const char *run_id, const char *dag, int json, 
     cli_run_path(&path, run_id, NULL, dag);
     cli_catch_sigint();
     *final = NULL;
+    waiter_seed(&w, start);
 
     while (!cli_interrupted()) {
         int64_t t0 = clock_mono_ms();
@@ -241,10 +262,10 @@ print_end(const json_t *run, const char *run_id)
 }
 
 int
-watch_run(const char *server, const char *run_id, const char *dag, int json)
+watch_run(const char *server, const char *run_id, const char *dag, const json_t *start, int json)
 {
     json_t *final = NULL;
-    int rc = wait_for_run(server, run_id, dag, json, &final);
+    int rc = wait_for_run(server, run_id, dag, start, json, &final);
     if (final) {
         if (json)
             cli_print_json(final);

@@ -1,5 +1,5 @@
 /* watch.h - following a run until it ends, the live view of `trigger
- * --wait` (prefix: watch_).
+ * --wait` and `runs retry --wait` (prefix: watch_).
  *
  * While the run goes on, a line for each task that changes state
  * ("12:00:01 train running (attempt 1 on w1)") and, when stdout is a
@@ -19,10 +19,14 @@
 /* Follow run run_id of DAG dag (may be NULL when the id is unique) on
  * server until it is success, failed or cancelled, then print how it
  * ended; with json, print nothing while waiting and then the final run
- * object (as the API returns it).
+ * object (as the API returns it). start (borrowed, may be NULL) is the run
+ * as the request that (re)started it answered: its tasks that had ended
+ * then are not reported as changes (a retry keeps its successes), unless
+ * they change again.
  * Returns the exit code: 0 the run succeeded, 1 it failed or was
  * cancelled, or the scheduler answered with an error or stayed unreachable
  * (the message went to stderr), 130 Ctrl-C (the run goes on). */
-int watch_run(const char *server, const char *run_id, const char *dag, int json);
+int watch_run(const char *server, const char *run_id, const char *dag, const json_t *start,
+              int json);
 
 #endif

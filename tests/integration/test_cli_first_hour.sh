@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # What a new user trips over in the CLI, each a regression check: a backfill
-# that was cancelled counts its runs as cancelled, not failed.
+# that was cancelled counts its runs as cancelled, not failed; `runs retry
+# --wait` follows the run as `trigger --wait` does and exits with its
+# result.
 source "$(dirname "$0")/lib.sh"
 
 put_dag bfc <<'YAML'
@@ -53,5 +55,29 @@ check "  backfill --wait ends, exit 1 (not every run succeeded)" test "$EXIT_STA
 check "  its last progress line counts them as cancelled" \
     grep -q "^$id: 3/4 done, 0 running, 0 queued, 1 failed, 2 cancelled, 0 skipped$" "$T/bf-wait.out"
 check "  and it says how the backfill ended" grep -q "^backfill $id cancelled in " "$T/bf-wait.out"
+
+# --- runs retry --wait follows the run, as trigger --wait does
+r=$("$CAIRN" trigger flaky)
+check "a run with a failing task fails" test "$(wait_run "$r" flaky)" = failed
+out=$("$CAIRN" runs retry "$r" --dag flaky --wait 2>&1) && rc=0 || rc=$?
+check "runs retry --wait of a run that fails again exits 1" test "$rc" = 1
+check "  it prints each change of state, as trigger --wait" grep -Eq "^[0-9:]{8} work running \(attempt 2 on w1\)$" <<<"$out"
+check "  the failure" grep -Eq "^[0-9:]{8} work failed: exit code 3$" <<<"$out"
+check "  not the tasks that finished before the retry" bash -c '! grep -Eq "^[0-9:]{8} prep " <<<"$0"' "$out"
+check "  then the task table" grep -Eq "^work +failed +2/[0-9]+ +w1 " <<<"$out"
+check "  and how the run ended" grep -q "^run $r failed in " <<<"$out"
+touch "$T/fixed"
+out=$("$CAIRN" runs retry "$r" --dag flaky --wait 2>&1) && rc=0 || rc=$?
+check "runs retry --wait once the cause is fixed exits 0" test "$rc" = 0
+check "  the downstream task ran" grep -Eq "^[0-9:]{8} after success \(attempt 1" <<<"$out"
+check "  and the run succeeded" grep -q "^run $r success in " <<<"$out"
+out=$("$CAIRN" runs retry "$r" --dag flaky --wait --json 2>/dev/null) && rc=0 || rc=$?
+check "runs retry --wait of a run with nothing to retry is an error" test "$rc" = 1
+rm "$T/fixed"
+r2=$("$CAIRN" trigger flaky --logical-date 2026-02-03T00:00:00Z)
+check "another failed run" test "$(wait_run "$r2" flaky)" = failed
+out=$("$CAIRN" runs retry "$r2" --dag flaky --wait --json 2>/dev/null) && rc=0 || rc=$?
+check "runs retry --wait --json: exit 1, the final run as JSON" \
+    bash -c '[ "$1" = 1 ] && jq -e ".state == \"failed\" and (.tasks[] | select(.task == \"work\") | .attempts) == 2" <<<"$0" >/dev/null' "$out" "$rc"
 
 finish
