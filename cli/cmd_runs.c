@@ -7,7 +7,8 @@
  * gets back, or with `runs retry --wait` hands it to watch.c, the live view
  * of `trigger --wait`). The runs table and the task table, errors, notes
  * and metrics below it are cliutil.c's, shared with `trigger --wait` and
- * `dags show`. Exit codes as cli.h says: 0 done, 1 the scheduler is
+ * `dags show`. A run id the scheduler does not know gets a did-you-mean
+ * (suggest.h). Exit codes as cli.h says: 0 done, 1 the scheduler is
  * unreachable or answered with an error, 2 a usage error; `runs retry
  * --wait`: 0 only if the run succeeded, 1 if it failed, 130 on Ctrl-C.
  */
@@ -19,7 +20,9 @@
 #include "cli.h"
 #include "client.h"
 #include "cliutil.h"
+#include "err.h"
 #include "opt.h"
+#include "suggest.h"
 #include "table.h"
 #include "util.h"
 #include "watch.h"
@@ -162,12 +165,17 @@ runs_show(const char *server, const char *run_id, const char *dag, int json)
 {
     struct sb path;
     json_t *run;
+    char err[1024];
     sb_init(&path);
     cli_run_path(&path, run_id, NULL, dag);
-    int rc = cli_api_get(server, path.buf, &run);
+    int rc = client_get_json(server, path.buf, &run, err, sizeof(err));
     sb_free(&path);
-    if (rc != 0)
+    if (rc != 0) {
+        fprintf(stderr, "cairn: %s\n", err);
+        if (rc == CAIRN_ENOENT)
+            suggest_after_404(server, run_id, dag, NULL);
         return 1;
+    }
     if (json) {
         cli_print_json(run);
     } else {
@@ -280,6 +288,8 @@ run_action(const char *server, const char *run_id, const char *dag, const char *
     json_decref(empty);
     if (r != 0) {
         fprintf(stderr, "cairn: %s\n", err);
+        if (r == CAIRN_ENOENT)
+            suggest_after_404(server, run_id, dag, NULL);
         return 1;
     }
     int rc = 0;

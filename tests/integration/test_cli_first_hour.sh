@@ -2,7 +2,8 @@
 # What a new user trips over in the CLI, each a regression check: a backfill
 # that was cancelled counts its runs as cancelled, not failed; `runs retry
 # --wait` follows the run as `trigger --wait` does and exits with its
-# result.
+# result; a misspelt run id or task name gets a did-you-mean (`logs`, `runs
+# show`).
 source "$(dirname "$0")/lib.sh"
 
 put_dag bfc <<'YAML'
@@ -79,5 +80,36 @@ check "another failed run" test "$(wait_run "$r2" flaky)" = failed
 out=$("$CAIRN" runs retry "$r2" --dag flaky --wait --json 2>/dev/null) && rc=0 || rc=$?
 check "runs retry --wait --json: exit 1, the final run as JSON" \
     bash -c '[ "$1" = 1 ] && jq -e ".state == \"failed\" and (.tasks[] | select(.task == \"work\") | .attempts) == 2" <<<"$0" >/dev/null' "$out" "$rc"
+
+# --- did you mean: a misspelt task or run id
+err=$("$CAIRN" logs "$r" wrok --dag flaky 2>&1 >/dev/null) && rc=0 || rc=$?
+check "logs with a misspelt task exits 1" test "$rc" = 1
+check "  the scheduler's message" grep -q "^cairn: run '$r' of DAG 'flaky' has no task 'wrok'$" <<<"$err"
+check "  and a did-you-mean" grep -q "^  hint: did you mean 'work'?$" <<<"$err"
+err=$("$CAIRN" logs "$r" zzzzzzzz --dag flaky 2>&1 >/dev/null) || true
+check "logs with a task nothing like one: what the run has" \
+    grep -q "^  hint: run '$r' has tasks prep, work, after$" <<<"$err"
+err=$("$CAIRN" logs "$r" af 2>&1 >/dev/null) || true
+check "logs with the start of a task name (and no --dag)" grep -q "^  hint: did you mean 'after'?$" <<<"$err"
+bad_id=${r:0:-3}9Z
+err=$("$CAIRN" logs "$bad_id" work --dag flaky 2>&1 >/dev/null) && rc=0 || rc=$?
+check "logs with a misspelt run id exits 1" test "$rc" = 1
+check "  the scheduler's message" grep -q "^cairn: no run '$bad_id' of DAG 'flaky'$" <<<"$err"
+check "  and a did-you-mean" grep -q "^  hint: did you mean '$r'?$" <<<"$err"
+err=$(timeout 10 "$CAIRN" logs "$bad_id" work --follow 2>&1 >/dev/null) && rc=0 || rc=$?
+check "logs --follow with a misspelt run id stops at once (exit 1, not waiting)" test "$rc" = 1
+check "  with the did-you-mean" grep -q "^  hint: did you mean '$r'?$" <<<"$err"
+err=$("$CAIRN" runs show manual__2026-02-03 --dag flaky 2>&1 >/dev/null) && rc=0 || rc=$?
+check "runs show with the start of a run id exits 1" test "$rc" = 1
+check "  and names the run it starts" grep -q "^  hint: did you mean '$r2'?$" <<<"$err"
+err=$("$CAIRN" runs show "$bad_id" 2>&1 >/dev/null) || true
+check "runs show with a misspelt run id and no --dag" grep -q "^  hint: did you mean '$r'?$" <<<"$err"
+err=$("$CAIRN" runs show nothing-like-any-run --dag flaky 2>&1 >/dev/null) || true
+check "runs show with a run id nothing like one: the DAG's latest runs" \
+    grep -q "^  hint: the latest runs of DAG 'flaky': $r2, $r$" <<<"$err"
+err=$("$CAIRN" runs show "$r" --dag flakey 2>&1 >/dev/null) || true
+check "runs show with the wrong --dag: where the run is" \
+    grep -q "^  hint: run '$r' is a run of DAG 'flaky' (--dag flaky)$" <<<"$err"
+check "runs show with the right id still works" "$CAIRN" runs show "$r" --dag flaky
 
 finish
