@@ -129,9 +129,13 @@ print_run_header(const json_t *run, int color)
     cli_fmt_version(run, "dag_version", buf, sizeof(buf));
     cli_print_header_line("version", buf);
 
+    /* the params in effect, defaults included; an older scheduler gives
+     * only those the run set */
     struct sb sb;
     sb_init(&sb);
-    json_t *params = json_object_get(run, "params");
+    json_t *params = json_object_get(run, "params_effective");
+    if (!json_is_object(params))
+        params = json_object_get(run, "params");
     for (void *it = json_object_iter(params); it; it = json_object_iter_next(params, it)) {
         const char *k = json_object_iter_key(it);
         const json_t *v = json_object_iter_value(it);

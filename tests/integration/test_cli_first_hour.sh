@@ -3,7 +3,9 @@
 # that was cancelled counts its runs as cancelled, not failed; `runs retry
 # --wait` follows the run as `trigger --wait` does and exits with its
 # result; a misspelt run id or task name gets a did-you-mean (`logs`, `runs
-# show`).
+# show`). Then, against a stand-in for the scheduler that serves fixed
+# answers (a field the scheduler is still being taught): `runs show` prints
+# the params in effect (`params_effective`).
 source "$(dirname "$0")/lib.sh"
 
 put_dag bfc <<'YAML'
@@ -112,4 +114,75 @@ check "runs show with the wrong --dag: where the run is" \
     grep -q "^  hint: run '$r' is a run of DAG 'flaky' (--dag flaky)$" <<<"$err"
 check "runs show with the right id still works" "$CAIRN" runs show "$r" --dag flaky
 
+# --- a stand-in for the scheduler, with fields it does not serve yet
+cat >"$T/fake.py" <<'PY'
+"""fake.py ANSWERS PORTFILE: answer "METHOD /path" (query left out) with the
+JSON of ANSWERS; anything else is a 404 in the API's error shape."""
+import http.server
+import json
+import sys
+
+answers = json.load(open(sys.argv[1]))
+
+
+class H(http.server.BaseHTTPRequestHandler):
+    def answer(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        if n:
+            self.rfile.read(n)
+        key = self.command + " " + self.path.split("?", 1)[0]
+        body, status = answers.get(key), 200
+        if body is None:
+            status = 404
+            body = {"error": {"code": "not_found", "message": "no such endpoint: " + key}}
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_POST = answer
+
+    def log_message(self, *args):
+        pass
+
+
+s = http.server.HTTPServer(("127.0.0.1", 0), H)
+open(sys.argv[2], "w").write(str(s.server_address[1]))
+s.serve_forever()
+PY
+python3 - "$T/answers.json" <<'PY'
+import json, sys
+tail = ["Traceback (most recent call last):", "  File \"/pipeline/train.py\", line 3", "    fit()",
+        "  File \"/pipeline/train.py\", line 9, in fit", "    raise ValueError(x)",
+        "ValueError: no rows\tleft", "exit \x1b[31mred\x1b[0m"]
+task = lambda name, state, **kw: dict({"task": name, "state": state, "attempts": 1,
+                                       "max_attempts": 1, "worker": "w1"}, **kw)
+run = {"run_id": "r1", "dag": "d", "state": "failed", "run_type": "manual",
+       "logical_date": "2026-01-01T00:00:00Z", "dag_version": "0123456789abcdef",
+       "params": {"beta": "x"}, "params_effective": {"alpha": 1, "beta": "x", "gamma": "g"},
+       "started_at": "2026-01-01T00:00:00Z", "ended_at": "2026-01-01T00:00:05Z",
+       "tasks": [task("ok", "success", exit_code=0, stderr_tail=["not shown"]),
+                 task("train", "failed", exit_code=3, error="exit code 3", stderr_tail=tail),
+                 task("quiet", "failed", exit_code=1, error="exit code 1"),
+                 task("down", "upstream_failed", attempts=0, error="upstream 'train' failed",
+                      stderr_tail=["not shown either"])]}
+old = dict(run, run_id="r0")
+del old["params_effective"]
+json.dump({"GET /api/v1/runs/r1": run, "GET /api/v1/runs/r0": old,
+           "POST /api/v1/dags/d/trigger": dict(run, state="queued"),
+           "POST /api/v1/runs/r1/retry": dict(run, state="queued")}, open(sys.argv[1], "w"))
+PY
+python3 "$T/fake.py" "$T/answers.json" "$T/fake.port" &
+PIDS+=($!)
+wait_until 10 test -s "$T/fake.port"
+fake=http://127.0.0.1:$(cat "$T/fake.port")
+
+out=$("$CAIRN" runs show r1 --dag d --server "$fake") || true
+check "runs show prints the params in effect, defaults included" \
+    grep -q "^params        alpha=1, beta=x, gamma=g$" <<<"$out"
+out0=$("$CAIRN" runs show r0 --dag d --server "$fake") || true
+check "  (an older scheduler without params_effective: the run's params)" \
+    grep -q "^params        beta=x$" <<<"$out0"
 finish
