@@ -28,7 +28,7 @@
 #include "watch.h"
 
 struct runs_args {
-    const char *server, *dag, *state, *limit;
+    const char *server, *dag, *state, *limit, *error_lines;
     int json, wait;
 };
 
@@ -44,6 +44,8 @@ static const struct opt runs_list_opts[] = {
 static const struct opt runs_show_opts[] = {
     OPT_STR("--dag", NULL, "D", struct runs_args, dag,
             "the DAG of RUN, needed when another DAG has a run with that id"),
+    OPT_NUM0("--error-lines", NULL, "N", 0, struct runs_args, error_lines,
+             "the last N lines of a failed task's stderr (default 5)"),
     OPT_FLAG("--json", NULL, struct runs_args, json, "print the run as the API returns it"),
     OPT_SERVER(struct runs_args, server),
 };
@@ -51,6 +53,8 @@ static const struct opt runs_show_opts[] = {
 static const struct opt runs_retry_opts[] = {
     OPT_STR("--dag", NULL, "D", struct runs_args, dag,
             "the DAG of RUN, needed when another DAG has a run with that id"),
+    OPT_NUM0("--error-lines", NULL, "N", 0, struct runs_args, error_lines,
+             "with --wait: the last N lines of a failed task's stderr (default 5)"),
     OPT_FLAG("--json", NULL, struct runs_args, json,
              "print the run as the API returns it (with --wait: the final run)"),
     OPT_SERVER(struct runs_args, server),
@@ -112,7 +116,7 @@ static const struct opt_cmd runs_cancel_cmd = {
 };
 
 static int run_action(const char *server, const char *run_id, const char *dag, const char *action,
-                      json_t *body, int json, int wait);
+                      json_t *body, int json, int wait, int error_lines);
 
 static void
 print_run_header(const json_t *run, int color)
@@ -165,7 +169,7 @@ print_run_header(const json_t *run, int color)
 }
 
 static int
-runs_show(const char *server, const char *run_id, const char *dag, int json)
+runs_show(const char *server, const char *run_id, const char *dag, int json, int error_lines)
 {
     struct sb path;
     json_t *run;
@@ -187,7 +191,7 @@ runs_show(const char *server, const char *run_id, const char *dag, int json)
         print_run_header(run, color);
         putchar('\n');
         cli_print_task_table(run, color);
-        cli_print_task_errors(run, color);
+        cli_print_task_errors(run, color, error_lines);
         cli_print_task_notes(run);
         cli_print_task_metrics(run);
     }
@@ -220,8 +224,10 @@ runs_run_run(int argc, char **argv)
     if (nargs == 0)
         return opt_fail(cmd, "missing RUN", NULL);
     if (strcmp(sub, "show") != 0)
-        return run_action(client_server_url(a.server), argv[1], a.dag, sub, NULL, a.json, a.wait);
-    return runs_show(client_server_url(a.server), argv[1], a.dag, a.json);
+        return run_action(client_server_url(a.server), argv[1], a.dag, sub, NULL, a.json, a.wait,
+                          cli_error_lines(a.error_lines));
+    return runs_show(client_server_url(a.server), argv[1], a.dag, a.json,
+                     cli_error_lines(a.error_lines));
 }
 
 static const struct opt_sub runs_subs[] = {
@@ -275,10 +281,11 @@ static const struct opt_cmd clear_cmd = {
 };
 
 /* POST /runs/RUN/{clear,retry,cancel} and print what it did; with wait,
- * follow the run to its end (watch.h) and return its exit code. */
+ * follow the run to its end (watch.h, showing error_lines lines of each
+ * failed task's stderr) and return its exit code. */
 static int
 run_action(const char *server, const char *run_id, const char *dag, const char *action,
-           json_t *body, int json, int wait)
+           json_t *body, int json, int wait, int error_lines)
 {
     struct sb path;
     char err[1024];
@@ -304,7 +311,7 @@ run_action(const char *server, const char *run_id, const char *dag, const char *
             printf("run %s of %s is %s again\n", run_id, rdag ? rdag : "?", st ? st : "?");
             fflush(stdout);
         }
-        rc = watch_run(server, run_id, rdag, run, json);
+        rc = watch_run(server, run_id, rdag, run, json, error_lines);
     } else if (json) {
         cli_print_json(run);
     } else {
@@ -316,7 +323,7 @@ run_action(const char *server, const char *run_id, const char *dag, const char *
             printf("run %s of %s is %s again; follow it with `cairn runs show %s --dag %s`\n\n",
                    run_id, cli_jstr(run, "dag"), st ? st : "?", run_id, cli_jstr(run, "dag"));
         cli_print_task_table(run, color);
-        cli_print_task_errors(run, color);
+        cli_print_task_errors(run, color, 0);
         cli_print_task_metrics(run);
     }
     json_decref(run);
@@ -337,7 +344,7 @@ clear_main(int argc, char **argv)
     json_t *body = json_pack("{s:b, s:b}", "downstream", downstream, "failed_only", failed_only);
     if (task)
         json_object_set_new(body, "task", json_string(task));
-    rc = run_action(client_server_url(server), run, dag, "clear", body, json, 0);
+    rc = run_action(client_server_url(server), run, dag, "clear", body, json, 0, 0);
     json_decref(body);
     return rc;
 }

@@ -21,12 +21,14 @@
 #include "watch.h"
 
 struct trigger_args {
-    const char *server, *date;
+    const char *server, *date, *error_lines;
     struct opt_list params;
     int json, wait, no_cache;
 };
 
 static const struct opt trigger_opts[] = {
+    OPT_NUM0("--error-lines", NULL, "N", 0, struct trigger_args, error_lines,
+             "with --wait: the last N lines of a failed task's stderr (default 5)"),
     OPT_FLAG("--json", NULL, struct trigger_args, json,
              "print the new run object instead of its id (with --wait: the final run)"),
     OPT_STR("--logical-date", NULL, "D", struct trigger_args, date,
@@ -107,7 +109,7 @@ trigger_main(int argc, char **argv)
         puts(run_id);
         fflush(stdout);
     }
-    rc = watch_run(server, run_id, run_dag, NULL, json);
+    rc = watch_run(server, run_id, run_dag, NULL, json, cli_error_lines(a.error_lines));
 out:
     opt_list_free(&a.params);
     json_decref(params);

@@ -245,13 +245,13 @@ wait_for_run(const char *server, const char *run_id, const char *dag, const json
 
 /* How the run ended: the task table, what is below it, the outcome. */
 static void
-print_end(const json_t *run, const char *run_id)
+print_end(const json_t *run, const char *run_id, int error_lines)
 {
     int color = table_use_color(stdout);
     char dur[32];
     putchar('\n');
     cli_print_task_table(run, color);
-    cli_print_task_errors(run, color);
+    cli_print_task_errors(run, color, error_lines);
     cli_print_task_metrics(run);
     cli_print_task_notes(run);
     cli_fmt_object_duration(run, dur, sizeof(dur));
@@ -262,7 +262,8 @@ print_end(const json_t *run, const char *run_id)
 }
 
 int
-watch_run(const char *server, const char *run_id, const char *dag, const json_t *start, int json)
+watch_run(const char *server, const char *run_id, const char *dag, const json_t *start, int json,
+          int error_lines)
 {
     json_t *final = NULL;
     int rc = wait_for_run(server, run_id, dag, start, json, &final);
@@ -270,7 +271,7 @@ watch_run(const char *server, const char *run_id, const char *dag, const json_t 
         if (json)
             cli_print_json(final);
         else
-            print_end(final, run_id);
+            print_end(final, run_id, error_lines);
         json_decref(final);
     }
     return rc;

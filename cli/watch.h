@@ -22,11 +22,12 @@
  * object (as the API returns it). start (borrowed, may be NULL) is the run
  * as the request that (re)started it answered: its tasks that had ended
  * then are not reported as changes (a retry keeps its successes), unless
- * they change again.
+ * they change again. Each failed task's summary shows the last
+ * error_lines lines of its stderr (0: none; see cli_print_task_errors).
  * Returns the exit code: 0 the run succeeded, 1 it failed or was
  * cancelled, or the scheduler answered with an error or stayed unreachable
  * (the message went to stderr), 130 Ctrl-C (the run goes on). */
 int watch_run(const char *server, const char *run_id, const char *dag, const json_t *start,
-              int json);
+              int json, int error_lines);
 
 #endif

@@ -4,8 +4,9 @@
 # --wait` follows the run as `trigger --wait` does and exits with its
 # result; a misspelt run id or task name gets a did-you-mean (`logs`, `runs
 # show`). Then, against a stand-in for the scheduler that serves fixed
-# answers (a field the scheduler is still being taught): `runs show` prints
-# the params in effect (`params_effective`).
+# answers (fields the scheduler is still being taught): `runs show` prints
+# the params in effect (`params_effective`), and a failed task's summary
+# shows the last lines of its stderr (`stderr_tail`, `--error-lines N`).
 source "$(dirname "$0")/lib.sh"
 
 put_dag bfc <<'YAML'
@@ -185,4 +186,34 @@ check "runs show prints the params in effect, defaults included" \
 out0=$("$CAIRN" runs show r0 --dag d --server "$fake") || true
 check "  (an older scheduler without params_effective: the run's params)" \
     grep -q "^params        beta=x$" <<<"$out0"
+want='train (attempt 1 of 1): exit code 3
+        fit()
+      File "/pipeline/train.py", line 9, in fit
+        raise ValueError(x)
+    ValueError: no rows	left
+    exit ?[31mred?[0m
+quiet (attempt 1 of 1): exit code 1
+down: upstream '"'train'"' failed'
+errs() { sed -n '/^train (attempt/,$p' <<<"$1" | sed '/^$/,$d'; }
+check "a failed task's summary ends with the last 5 lines of its stderr, indented" \
+    test "$(errs "$out")" = "$want"
+out=$("$CAIRN" runs show r1 --dag d --server "$fake" --error-lines 1) || true
+check "  --error-lines 1: the last line" test "$(errs "$out" | sed -n 2p)" = "    exit ?[31mred?[0m"
+check "  and no other" test "$(errs "$out" | sed -n 3p)" = "quiet (attempt 1 of 1): exit code 1"
+out=$("$CAIRN" runs show r1 --dag d --server "$fake" --error-lines 0) || true
+check "  --error-lines 0: none" test "$(errs "$out" | sed -n 2p)" = "quiet (attempt 1 of 1): exit code 1"
+out=$("$CAIRN" runs show r1 --dag d --server "$fake" --error-lines 50) || true
+check "  --error-lines 50: all there are" test "$(errs "$out" | sed -n 2p)" = "    Traceback (most recent call last):"
+check "  --error-lines takes a number" bash -c '"$0" runs show r1 --error-lines x --server "$1" 2>&1 | grep -q -- "--error-lines takes a number (0 or more), not '"'x'"'"' "$CAIRN" "$fake"
+out=$("$CAIRN" trigger d --wait --server "$fake") && rc=0 || rc=$?
+check "trigger --wait of a run that failed: exit 1" test "$rc" = 1
+check "  with the same summary, stderr lines included" test "$(errs "$out")" = "$want"
+out=$("$CAIRN" trigger d --wait --error-lines 0 --server "$fake") || true
+check "  trigger --error-lines 0" test "$(errs "$out" | sed -n 2p)" = "quiet (attempt 1 of 1): exit code 1"
+out=$("$CAIRN" runs retry r1 --dag d --wait --server "$fake") && rc=0 || rc=$?
+check "runs retry --wait of a run that failed: exit 1" test "$rc" = 1
+check "  with the same summary, stderr lines included" test "$(errs "$out")" = "$want"
+out=$("$CAIRN" runs retry r1 --dag d --wait --error-lines 2 --server "$fake") || true
+check "  runs retry --error-lines 2" test "$(errs "$out" | sed -n 3,4p)" = "    exit ?[31mred?[0m
+quiet (attempt 1 of 1): exit code 1"
 finish
