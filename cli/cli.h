@@ -15,7 +15,8 @@ struct cli_command {
     const char *name; /* the word after `cairn` */
     /* Runs the command with argv[0] = name; returns the process exit code:
      * 0 ok, 1 a failure the command reports (invalid DAG, run failed, the
-     * scheduler unreachable), 2 a usage error, 130 interrupted. */
+     * scheduler unreachable), 2 a usage error (or, for validate, no DAG
+     * file found), 130 interrupted. */
     int (*run)(int argc, char **argv);
     const struct opt_cmd *cmd;     /* its table, for a command without sub-commands */
     const struct opt_group *group; /* or its sub-commands' tables */

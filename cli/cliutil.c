@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -496,9 +497,56 @@ cli_print_indented(const char *text, const char *indent)
     }
 }
 
+int
+cli_error_lines(const char *v)
+{
+    if (!v)
+        return CLI_ERROR_LINES_DEFAULT;
+    long n = strtol(v, NULL, 10);
+    return n < 0 ? 0 : n > INT_MAX ? INT_MAX : (int)n;
+}
+
+/* One line of a task's stderr, indented, as it can safely go to a
+ * terminal: a line end dropped, other control characters (C0, DEL and the
+ * C1 range, which a terminal may obey) shown as '?'. */
+static void
+cli_print_stderr_line(const char *line)
+{
+    size_t n = strlen(line);
+    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        n--;
+    fputs("    ", stdout);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)line[i];
+        if (c == 0xc2 && i + 1 < n && (unsigned char)line[i + 1] >= 0x80 &&
+            (unsigned char)line[i + 1] <= 0x9f) {
+            putchar('?'); /* U+0080 .. U+009F */
+            i++;
+        } else if ((c < 0x20 && c != '\t') || c == 0x7f) {
+            putchar('?');
+        } else {
+            putchar(c);
+        }
+    }
+    putchar('\n');
+}
+
+/* The last n lines of the task's stderr_tail. */
+static void
+cli_print_stderr_tail(const json_t *task, int n)
+{
+    const json_t *tail = json_object_get(task, "stderr_tail");
+    size_t len = json_array_size(tail);
+    for (size_t i = len > (size_t)n ? len - (size_t)n : 0; n > 0 && i < len; i++) {
+        const char *line = json_string_value(json_array_get(tail, i));
+        if (line)
+            cli_print_stderr_line(line);
+    }
+}
+
 /* Why tasks failed, are retrying or were skipped, below the task table. */
 void
-cli_print_task_errors(const json_t *run, int color)
+cli_print_task_errors(const json_t *run, int color, int error_lines)
 {
     int first = 1;
     const json_t *tasks = json_object_get(run, "tasks");
@@ -532,6 +580,8 @@ cli_print_task_errors(const json_t *run, int color)
             putchar(')');
         fputs(": ", stdout);
         cli_print_indented(err, "    ");
+        if (!strcmp(state, "failed") || !strcmp(state, "up_for_retry"))
+            cli_print_stderr_tail(task, error_lines);
     }
 }
 

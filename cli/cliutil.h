@@ -170,8 +170,19 @@ int cli_runs_list(const char *server, const char *dag, const char *state, const 
  * duration and how the last attempt ended, per task. */
 void cli_print_task_table(const json_t *run, int color);
 
-/* Below the task table: why tasks failed, are retrying or were skipped. */
-void cli_print_task_errors(const json_t *run, int color);
+/* Below the task table: why tasks failed, are retrying or were skipped.
+ * Under a failed or retrying task's line, the last error_lines lines of
+ * its stderr (the task's stderr_tail, if the scheduler gives it), indented,
+ * control characters shown as '?'; 0: none. */
+void cli_print_task_errors(const json_t *run, int color, int error_lines);
+
+/* How many stderr lines a failed task's summary shows by default
+ * (--error-lines). */
+#define CLI_ERROR_LINES_DEFAULT 5
+
+/* The value of --error-lines (an OPT_NUM0 option, so checked by the
+ * parser): CLI_ERROR_LINES_DEFAULT when v is NULL; at most INT_MAX. */
+int cli_error_lines(const char *v);
 
 /* Below the task table: where cached tasks came from, where tasks
  * published. */

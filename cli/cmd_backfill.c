@@ -118,21 +118,22 @@ progress_of(const json_t *bf, const char *key)
     return v;
 }
 
-/* "412/1000 done, 3 running, 2 failed, 5 skipped" */
+/* "412/1000 done, 3 running, 0 queued, 2 failed, 1 cancelled, 5 skipped":
+ * done counts every date that is over (succeeded, failed, cancelled or
+ * skipped). */
 static void
 backfill_counts(const json_t *bf, char *buf, size_t len)
 {
     json_int_t total = 0;
     cli_jint(bf, "total", &total);
-    json_int_t ok = progress_of(bf, "success"),
-               failed = progress_of(bf, "failed") + progress_of(bf, "cancelled");
-    json_int_t skipped = progress_of(bf, "skipped"), running = progress_of(bf, "running");
-    json_int_t queued = progress_of(bf, "queued");
+    json_int_t ok = progress_of(bf, "success"), failed = progress_of(bf, "failed");
+    json_int_t cancelled = progress_of(bf, "cancelled"), skipped = progress_of(bf, "skipped");
+    json_int_t running = progress_of(bf, "running"), queued = progress_of(bf, "queued");
     snprintf(buf, len,
              "%" JSON_INTEGER_FORMAT "/%" JSON_INTEGER_FORMAT " done, %" JSON_INTEGER_FORMAT
              " running, %" JSON_INTEGER_FORMAT " queued, %" JSON_INTEGER_FORMAT
-             " failed, %" JSON_INTEGER_FORMAT " skipped",
-             ok + failed + skipped, total, running, queued, failed, skipped);
+             " failed, %" JSON_INTEGER_FORMAT " cancelled, %" JSON_INTEGER_FORMAT " skipped",
+             ok + failed + cancelled + skipped, total, running, queued, failed, cancelled, skipped);
 }
 
 static void
@@ -149,7 +150,7 @@ backfill_table(const json_t *list)
     table_add_column(t, "CREATED", TABLE_LEFT);
     for (size_t i = 0; i < json_array_size(list); i++) {
         const json_t *b = json_array_get(list, i);
-        char counts[160], created[32];
+        char counts[256], created[32];
         backfill_counts(b, counts, sizeof(counts));
         cli_fmt_field_time(b, "created_at", 0, created, sizeof(created));
         table_add_row(t);
@@ -169,7 +170,7 @@ backfill_table(const json_t *list)
 static void
 backfill_show(const json_t *bf)
 {
-    char counts[160];
+    char counts[256];
     int color = table_use_color(stdout);
     cli_print_header_line("backfill", cli_jstr(bf, "id"));
     cli_print_header_line("dag", cli_jstr(bf, "dag"));
@@ -211,7 +212,7 @@ backfill_wait(const char *server, const char *id, int json)
     int tty = !json && isatty(STDOUT_FILENO), rc = 1;
     int64_t started = clock_mono_ms();
     struct cli_poll reach = {0};
-    char last[160] = "";
+    char last[256] = "";
     cli_catch_sigint();
     while (!cli_interrupted()) {
         int64_t t0 = clock_mono_ms();
@@ -232,7 +233,7 @@ backfill_wait(const char *server, const char *id, int json)
         reach.unreachable_since = 0;
         const char *st = cli_jstr(bf, "state");
         int over = st && strcmp(st, "running") != 0;
-        char counts[160], el[32];
+        char counts[256], el[32];
         backfill_counts(bf, counts, sizeof(counts));
         cli_fmt_seconds(clock_mono_ms() - started, el, sizeof(el));
         if (tty) {
@@ -322,7 +323,7 @@ backfill_sub_run(int argc, char **argv)
         } else if (json) {
             cli_print_json(resp);
         } else {
-            char counts[160];
+            char counts[256];
             backfill_counts(resp, counts, sizeof(counts));
             printf("backfill %s cancelled: %s\n", arg, counts);
         }
@@ -413,7 +414,7 @@ backfill_create_run(int argc, char **argv)
         if (json) {
             cli_print_json(resp);
         } else {
-            char counts[160];
+            char counts[256];
             json_int_t total = 0;
             cli_jint(resp, "total", &total);
             backfill_counts(resp, counts, sizeof(counts));

@@ -5,7 +5,8 @@
  * It owns the logs option table and the reading loop: chunks from an offset
  * until the attempt is complete; with --follow it waits for the task to
  * start, keeps asking every CLI_POLL_INTERVAL_MS and stays on the attempt it
- * started with. Exit codes as cli.h says: 0 done, 1 the scheduler is
+ * started with. A 404 (a misspelt run id or task name) gets a did-you-mean
+ * (suggest.h). Exit codes as cli.h says: 0 done, 1 the scheduler is
  * unreachable or answered with an error, 2 a usage error. 130 on Ctrl-C
  * while following.
  */
@@ -20,6 +21,7 @@
 #include "cliutil.h"
 #include "err.h"
 #include "opt.h"
+#include "suggest.h"
 #include "util.h"
 
 struct logs_args {
@@ -48,7 +50,7 @@ static const struct opt_cmd logs_cmd = {
 
 /* For --follow before the task has an attempt: 1 if the task has not ended
  * (worth waiting for), 0 if it ended without running (skipped, upstream
- * failed) or does not exist, -1 if that cannot be told now. */
+ * failed) or it or its run does not exist, -1 if that cannot be told now. */
 static int
 task_may_start(const char *server, const char *run_id, const char *task, const char *dag)
 {
@@ -57,7 +59,10 @@ task_may_start(const char *server, const char *run_id, const char *task, const c
     int wait = -1;
     sb_init(&path);
     cli_run_path(&path, run_id, NULL, dag);
-    if (client_get_json(server, path.buf, &run, NULL, 0) == 0) {
+    int rc = client_get_json(server, path.buf, &run, NULL, 0);
+    if (rc == CAIRN_ENOENT)
+        wait = 0;
+    if (rc == 0) {
         const json_t *tasks = json_object_get(run, "tasks");
         wait = 0;
         for (size_t i = 0; i < json_array_size(tasks); i++) {
@@ -114,6 +119,8 @@ logs_print(const char *server, const char *run_id, const char *task, const char 
                 continue;
             }
             fprintf(stderr, "cairn: %s\n", err);
+            if (r == CAIRN_ENOENT)
+                suggest_after_404(server, run_id, dag, task);
             break;
         }
         reach.unreachable_since = 0;

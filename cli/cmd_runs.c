@@ -4,10 +4,13 @@
  *
  * It owns the option tables of these commands, the header of `runs show` and
  * the POST of clear, retry and cancel (run_action, which prints the run it
- * gets back). The runs table and the task table, errors, notes and metrics
- * below it are cliutil.c's, shared with `trigger --wait` and `dags show`.
- * Exit codes as cli.h says: 0 done, 1 the scheduler is unreachable or
- * answered with an error, 2 a usage error.
+ * gets back, or with `runs retry --wait` hands it to watch.c, the live view
+ * of `trigger --wait`). The runs table and the task table, errors, notes
+ * and metrics below it are cliutil.c's, shared with `trigger --wait` and
+ * `dags show`. A run id the scheduler does not know gets a did-you-mean
+ * (suggest.h). Exit codes as cli.h says: 0 done, 1 the scheduler is
+ * unreachable or answered with an error, 2 a usage error; `runs retry
+ * --wait`: 0 only if the run succeeded, 1 if it failed, 130 on Ctrl-C.
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -17,13 +20,16 @@
 #include "cli.h"
 #include "client.h"
 #include "cliutil.h"
+#include "err.h"
 #include "opt.h"
+#include "suggest.h"
 #include "table.h"
 #include "util.h"
+#include "watch.h"
 
 struct runs_args {
-    const char *server, *dag, *state, *limit;
-    int json;
+    const char *server, *dag, *state, *limit, *error_lines;
+    int json, wait;
 };
 
 static const struct opt runs_list_opts[] = {
@@ -38,8 +44,22 @@ static const struct opt runs_list_opts[] = {
 static const struct opt runs_show_opts[] = {
     OPT_STR("--dag", NULL, "D", struct runs_args, dag,
             "the DAG of RUN, needed when another DAG has a run with that id"),
+    OPT_NUM0("--error-lines", NULL, "N", 0, struct runs_args, error_lines,
+             "the last N lines of a failed task's stderr (default 5)"),
     OPT_FLAG("--json", NULL, struct runs_args, json, "print the run as the API returns it"),
     OPT_SERVER(struct runs_args, server),
+};
+
+static const struct opt runs_retry_opts[] = {
+    OPT_STR("--dag", NULL, "D", struct runs_args, dag,
+            "the DAG of RUN, needed when another DAG has a run with that id"),
+    OPT_NUM0("--error-lines", NULL, "N", 0, struct runs_args, error_lines,
+             "with --wait: the last N lines of a failed task's stderr (default 5)"),
+    OPT_FLAG("--json", NULL, struct runs_args, json,
+             "print the run as the API returns it (with --wait: the final run)"),
+    OPT_SERVER(struct runs_args, server),
+    OPT_FLAG("--wait", NULL, struct runs_args, wait,
+             "follow the run until it ends; exit 0 only if it succeeded"),
 };
 
 static const struct opt runs_action_opts[] = {
@@ -79,8 +99,9 @@ static const struct opt_cmd runs_retry_cmd = {
     .max_args = 1,
     .about = "Run a run's failed, upstream_failed and cancelled tasks again, with every task\n"
              "downstream of them, reusing every other success (`cairn clear RUN\n"
-             "--failed-only --downstream`).",
-    OPT_TABLE(runs_action_opts),
+             "--failed-only --downstream`). --wait follows the run until it ends, as\n"
+             "trigger --wait does, and exits 0 only if it succeeded.",
+    OPT_TABLE(runs_retry_opts),
     .family = runs_family,
 };
 
@@ -95,7 +116,7 @@ static const struct opt_cmd runs_cancel_cmd = {
 };
 
 static int run_action(const char *server, const char *run_id, const char *dag, const char *action,
-                      json_t *body, int json);
+                      json_t *body, int json, int wait, int error_lines);
 
 static void
 print_run_header(const json_t *run, int color)
@@ -112,9 +133,13 @@ print_run_header(const json_t *run, int color)
     cli_fmt_version(run, "dag_version", buf, sizeof(buf));
     cli_print_header_line("version", buf);
 
+    /* the params in effect, defaults included; an older scheduler gives
+     * only those the run set */
     struct sb sb;
     sb_init(&sb);
-    json_t *params = json_object_get(run, "params");
+    json_t *params = json_object_get(run, "params_effective");
+    if (!json_is_object(params))
+        params = json_object_get(run, "params");
     for (void *it = json_object_iter(params); it; it = json_object_iter_next(params, it)) {
         const char *k = json_object_iter_key(it);
         const json_t *v = json_object_iter_value(it);
@@ -144,16 +169,21 @@ print_run_header(const json_t *run, int color)
 }
 
 static int
-runs_show(const char *server, const char *run_id, const char *dag, int json)
+runs_show(const char *server, const char *run_id, const char *dag, int json, int error_lines)
 {
     struct sb path;
     json_t *run;
+    char err[1024];
     sb_init(&path);
     cli_run_path(&path, run_id, NULL, dag);
-    int rc = cli_api_get(server, path.buf, &run);
+    int rc = client_get_json(server, path.buf, &run, err, sizeof(err));
     sb_free(&path);
-    if (rc != 0)
+    if (rc != 0) {
+        fprintf(stderr, "cairn: %s\n", err);
+        if (rc == CAIRN_ENOENT)
+            suggest_after_404(server, run_id, dag, NULL);
         return 1;
+    }
     if (json) {
         cli_print_json(run);
     } else {
@@ -161,12 +191,12 @@ runs_show(const char *server, const char *run_id, const char *dag, int json)
         print_run_header(run, color);
         putchar('\n');
         cli_print_task_table(run, color);
-        cli_print_task_errors(run, color);
+        cli_print_task_errors(run, color, error_lines);
         cli_print_task_notes(run);
         cli_print_task_metrics(run);
     }
     json_decref(run);
-    return 0;
+    return rc;
 }
 
 static int
@@ -194,8 +224,10 @@ runs_run_run(int argc, char **argv)
     if (nargs == 0)
         return opt_fail(cmd, "missing RUN", NULL);
     if (strcmp(sub, "show") != 0)
-        return run_action(client_server_url(a.server), argv[1], a.dag, sub, NULL, a.json);
-    return runs_show(client_server_url(a.server), argv[1], a.dag, a.json);
+        return run_action(client_server_url(a.server), argv[1], a.dag, sub, NULL, a.json, a.wait,
+                          cli_error_lines(a.error_lines));
+    return runs_show(client_server_url(a.server), argv[1], a.dag, a.json,
+                     cli_error_lines(a.error_lines));
 }
 
 static const struct opt_sub runs_subs[] = {
@@ -248,10 +280,12 @@ static const struct opt_cmd clear_cmd = {
     OPT_TABLE(clear_opts),
 };
 
-/* POST /runs/RUN/{clear,retry,cancel} and print what it did. */
+/* POST /runs/RUN/{clear,retry,cancel} and print what it did; with wait,
+ * follow the run to its end (watch.h, showing error_lines lines of each
+ * failed task's stderr) and return its exit code. */
 static int
 run_action(const char *server, const char *run_id, const char *dag, const char *action,
-           json_t *body, int json)
+           json_t *body, int json, int wait, int error_lines)
 {
     struct sb path;
     char err[1024];
@@ -265,9 +299,20 @@ run_action(const char *server, const char *run_id, const char *dag, const char *
     json_decref(empty);
     if (r != 0) {
         fprintf(stderr, "cairn: %s\n", err);
+        if (r == CAIRN_ENOENT)
+            suggest_after_404(server, run_id, dag, NULL);
         return 1;
     }
-    if (json) {
+    int rc = 0;
+    if (wait) {
+        const char *st = cli_jstr(run, "state");
+        const char *rdag = cli_jstr(run, "dag") ? cli_jstr(run, "dag") : dag;
+        if (!json) {
+            printf("run %s of %s is %s again\n", run_id, rdag ? rdag : "?", st ? st : "?");
+            fflush(stdout);
+        }
+        rc = watch_run(server, run_id, rdag, run, json, error_lines);
+    } else if (json) {
         cli_print_json(run);
     } else {
         int color = table_use_color(stdout);
@@ -278,11 +323,11 @@ run_action(const char *server, const char *run_id, const char *dag, const char *
             printf("run %s of %s is %s again; follow it with `cairn runs show %s --dag %s`\n\n",
                    run_id, cli_jstr(run, "dag"), st ? st : "?", run_id, cli_jstr(run, "dag"));
         cli_print_task_table(run, color);
-        cli_print_task_errors(run, color);
+        cli_print_task_errors(run, color, 0);
         cli_print_task_metrics(run);
     }
     json_decref(run);
-    return 0;
+    return rc;
 }
 
 static int
@@ -299,7 +344,7 @@ clear_main(int argc, char **argv)
     json_t *body = json_pack("{s:b, s:b}", "downstream", downstream, "failed_only", failed_only);
     if (task)
         json_object_set_new(body, "task", json_string(task));
-    rc = run_action(client_server_url(server), run, dag, "clear", body, json);
+    rc = run_action(client_server_url(server), run, dag, "clear", body, json, 0, 0);
     json_decref(body);
     return rc;
 }

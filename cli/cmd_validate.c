@@ -1,13 +1,18 @@
 /* cmd_validate.c - `cairn validate PATH...`: check DAG files offline, as the
- * scheduler would load them (common/dag.c), and print every diagnostic as
- * FILE:LINE:COL: error: message.
+ * scheduler would load them (common/dag.c), print every diagnostic as
+ * FILE:LINE:COL: error: message, and end with a summary line.
  *
- * It owns the validate option table and the list of files a run checks (a
- * file as given, a folder's *.yaml and *.yml, sorted). Exit codes: 0 every
- * file is valid, 1 a file has an error or a path does not exist, 2 a usage
- * error.
+ * It owns the validate option table and the list of files a run checks: a
+ * file as given; in a folder, every *.yaml and *.yml found the way the
+ * scheduler reads its --dags folder (scheduler/dagdir.c): recursively, at
+ * most VALIDATE_MAX_DEPTH levels down, skipping names that start with '.'
+ * and folders reached through a symbolic link; sorted by path within each
+ * PATH. Exit codes: 0 every file is valid, 1 a file has an error or a path
+ * does not exist or cannot be read, 2 a usage error or no file found at
+ * all (so that a check in CI cannot pass on zero files).
  */
 #include <dirent.h>
+#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,12 +26,15 @@
 #include "opt.h"
 #include "util.h"
 
+/* As deep as the scheduler looks into its DAG folder (DAGDIR_MAX_DEPTH). */
+#define VALIDATE_MAX_DEPTH 8
+
 static int
 is_yaml_name(const char *name)
 {
     size_t n = strlen(name);
-    return name[0] != '.' && ((n > 5 && !strcmp(name + n - 5, ".yaml")) ||
-                              (n > 4 && !strcmp(name + n - 4, ".yml")));
+    return name[0] != '.' &&
+           ((n > 5 && !strcmp(name + n - 5, ".yaml")) || (n > 4 && !strcmp(name + n - 4, ".yml")));
 }
 
 static int
@@ -35,35 +43,78 @@ name_cmp(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Collect DAG files: a file as given, a folder's *.yaml / *.yml (sorted, not
- * recursive). Returns -1 if path does not exist. */
+/* The files a run checks (malloc'd paths). */
+struct file_list {
+    char **v;
+    size_t n, cap;
+};
+
+static void
+file_list_add(struct file_list *fl, char *path)
+{
+    xgrow((void **)&fl->v, &fl->cap, fl->n + 1, sizeof(*fl->v));
+    fl->v[fl->n++] = path;
+}
+
+/* Add the DAG files of folder dir and of its folders down to
+ * VALIDATE_MAX_DEPTH (dir is depth levels below the PATH given), as the
+ * scheduler's scan does. Returns 0, or -1 after printing why a folder could
+ * not be read (what could be read is added all the same). */
 static int
-collect(const char *path, char ***files, size_t *n, size_t *cap)
+collect_dir(const char *dir, int depth, struct file_list *fl)
+{
+    DIR *d = opendir(dir);
+    if (!d) {
+        fprintf(stderr, "cairn: validate: cannot read %s: %s\n", dir, strerror(errno));
+        return -1;
+    }
+    size_t dl = strlen(dir);
+    const char *sep = dl && dir[dl - 1] == '/' ? "" : "/";
+    int rc = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.')
+            continue;
+        char *path = xasprintf("%s%s%s", dir, sep, de->d_name);
+        struct stat st;
+        if (is_yaml_name(de->d_name)) {
+            /* a link to a file is read (stat), as by the scheduler */
+            if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+                file_list_add(fl, path);
+                path = NULL;
+            }
+        } else if (depth < VALIDATE_MAX_DEPTH && lstat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+            if (collect_dir(path, depth + 1, fl) != 0)
+                rc = -1;
+        }
+        free(path);
+    }
+    closedir(d);
+    return rc;
+}
+
+/* Add the DAG files of path (a file as given, a folder searched); *found is
+ * the number added. Returns 0, or -1 after printing what is wrong with path
+ * (it does not exist, or a folder in it cannot be read). */
+static int
+collect(const char *path, struct file_list *fl, size_t *found)
 {
     struct stat st;
-    if (stat(path, &st) != 0)
+    size_t first = fl->n;
+    int rc = 0;
+    *found = 0;
+    if (stat(path, &st) != 0) {
+        fprintf(stderr, "cairn: validate: %s: no such file or folder\n", path);
         return -1;
-    if (!S_ISDIR(st.st_mode)) {
-        xgrow((void **)files, cap, *n + 1, sizeof(**files));
-        (*files)[(*n)++] = xstrdup(path);
-        return 0;
     }
-    DIR *dir = opendir(path);
-    if (!dir)
-        return -1;
-    size_t first = *n;
-    struct dirent *de;
-    while ((de = readdir(dir))) {
-        if (!is_yaml_name(de->d_name))
-            continue;
-        xgrow((void **)files, cap, *n + 1, sizeof(**files));
-        size_t pl = strlen(path);
-        (*files)[(*n)++] = xasprintf("%s%s%s", path, pl && path[pl - 1] == '/' ? "" : "/",
-                                     de->d_name);
-    }
-    closedir(dir);
-    qsort(*files + first, *n - first, sizeof(**files), name_cmp);
-    return 0;
+    if (!S_ISDIR(st.st_mode))
+        file_list_add(fl, xstrdup(path));
+    else
+        rc = collect_dir(path, 0, fl);
+    *found = fl->n - first;
+    if (*found) /* (fl->v is NULL while nothing was found) */
+        qsort(fl->v + first, *found, sizeof(*fl->v), name_cmp);
+    return rc;
 }
 
 struct validate_args {
@@ -80,10 +131,30 @@ static const struct opt_cmd validate_cmd = {
     .name = "validate",
     .args = "PATH...",
     .max_args = -1,
-    .about = "Check DAG files (or every *.yaml/*.yml in a folder). Prints each error as\n"
-             "FILE:LINE:COL: error: message; exits 1 if any file has an error.",
+    .about = "Check DAG files, or every *.yaml/*.yml in a folder and its folders (as the\n"
+             "scheduler reads --dags). Prints each error as FILE:LINE:COL: error: message,\n"
+             "then a summary line; exits 1 if any file has an error, 2 if no file was found.",
     OPT_TABLE(validate_opts),
 };
+
+/* The last line: "12 files, 12 DAGs ok" or "2 of 12 files have errors (5
+ * errors); 10 DAGs ok", and how many paths could not be read. */
+static void
+print_summary(size_t nfiles, size_t nbad, size_t nerr, size_t nunread)
+{
+    size_t nok = nfiles - nbad;
+    if (nbad == 0)
+        printf("%zu file%s, %zu DAG%s ok", nfiles, nfiles == 1 ? "" : "s", nok,
+               nok == 1 ? "" : "s");
+    else
+        printf("%zu of %zu file%s %s errors (%zu error%s)", nbad, nfiles, nfiles == 1 ? "" : "s",
+               nbad == 1 ? "has" : "have", nerr, nerr == 1 ? "" : "s");
+    if (nbad && nok)
+        printf("; %zu DAG%s ok", nok, nok == 1 ? "" : "s");
+    if (nunread)
+        printf("; %zu path%s not found or unreadable", nunread, nunread == 1 ? "" : "s");
+    putchar('\n');
+}
 
 static int
 validate_main(int argc, char **argv)
@@ -95,23 +166,42 @@ validate_main(int argc, char **argv)
     if (npaths == 0)
         return opt_fail(&validate_cmd, "give at least one file or folder", NULL);
     int json = a.json, quiet = a.quiet;
-    char **files = NULL;
-    size_t nfiles = 0, cap = 0;
+    struct file_list fl = {0};
+    struct sb empty; /* the folders in which nothing was found */
+    size_t nunread = 0, nempty = 0;
+    sb_init(&empty);
     rc = 0;
     for (int i = 1; i <= npaths; i++) {
-        if (collect(argv[i], &files, &nfiles, &cap) != 0) {
-            fprintf(stderr, "cairn: validate: %s: no such file or folder\n", argv[i]);
+        size_t found;
+        int r = collect(argv[i], &fl, &found);
+        if (r != 0) {
+            nunread++;
             rc = 1;
+        } else if (found == 0) {
+            sb_printf(&empty, "%s%s", nempty ? ", " : "", argv[i]);
+            nempty++;
         }
     }
+    if (fl.n == 0 && rc == 0) {
+        fprintf(stderr,
+                "cairn: validate: no *.yaml or *.yml file in %s (folders are searched %d "
+                "levels down; names starting with '.' and links to folders are skipped)\n",
+                empty.buf, VALIDATE_MAX_DEPTH);
+        sb_free(&empty);
+        free(fl.v);
+        return 2;
+    }
+    if (nempty)
+        fprintf(stderr, "cairn: validate: %s: no *.yaml or *.yml file\n", empty.buf);
+    sb_free(&empty);
 
     json_t *jfiles = json ? json_array() : NULL;
     size_t nbad = 0, ntotal_err = 0;
-    for (size_t i = 0; i < nfiles; i++) {
+    for (size_t i = 0; i < fl.n; i++) {
         struct diag_list dl;
         struct dag *d = NULL;
         diag_list_init(&dl);
-        int r = dag_load_file(&d, files[i], &dl);
+        int r = dag_load_file(&d, fl.v[i], &dl);
         diag_sort(&dl);
         if (r != 0) {
             nbad++;
@@ -121,8 +211,8 @@ validate_main(int argc, char **argv)
         if (json) {
             json_t *diags = json_array();
             diag_to_json(&dl, diags);
-            json_t *o = json_pack("{s:s, s:b, s:o}", "file", files[i], "ok", r == 0,
-                                  "diagnostics", diags);
+            json_t *o =
+                json_pack("{s:s, s:b, s:o}", "file", fl.v[i], "ok", r == 0, "diagnostics", diags);
             if (d) {
                 json_object_set_new(o, "dag", json_string(d->name));
                 json_object_set_new(o, "tasks", json_integer((json_int_t)d->ntasks));
@@ -132,21 +222,23 @@ validate_main(int argc, char **argv)
         } else {
             diag_print(&dl, stdout);
             if (r == 0 && !quiet)
-                printf("%s: ok (dag '%s', %zu task%s)\n", files[i], d->name, d->ntasks,
+                printf("%s: ok (dag '%s', %zu task%s)\n", fl.v[i], d->name, d->ntasks,
                        d->ntasks == 1 ? "" : "s");
         }
         dag_free(d);
         diag_list_free(&dl);
-        free(files[i]);
+        free(fl.v[i]);
     }
-    free(files);
+    free(fl.v);
     if (json) {
-        json_t *out = json_pack("{s:b, s:o}", "ok", rc == 0, "files", jfiles);
+        json_t *out =
+            json_pack("{s:b, s:o, s:{s:I, s:I, s:I, s:I}}", "ok", rc == 0, "files", jfiles,
+                      "summary", "files", (json_int_t)fl.n, "ok", (json_int_t)(fl.n - nbad),
+                      "failed", (json_int_t)nbad, "errors", (json_int_t)ntotal_err);
         cli_print_json(out);
         json_decref(out);
-    } else if (nbad) {
-        printf("%zu error%s in %zu of %zu file%s\n", ntotal_err, ntotal_err == 1 ? "" : "s",
-               nbad, nfiles, nfiles == 1 ? "" : "s");
+    } else if (fl.n) {
+        print_summary(fl.n, nbad, ntotal_err, nunread);
     }
     return rc;
 }

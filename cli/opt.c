@@ -37,14 +37,14 @@ opt_list_free(struct opt_list *l)
     l->n = l->cap = 0;
 }
 
-/* s as a whole decimal number from 1 to max (0: no limit) */
+/* s as a whole decimal number from min (0 or 1) to max (0: no limit) */
 static int
-opt__count_ok(const char *s, long max)
+opt__count_ok(const char *s, long min, long max)
 {
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
-    return !errno && end != s && !*end && v > 0 && (max <= 0 || v <= max);
+    return !errno && end != s && !*end && v >= min && (max <= 0 || v <= max);
 }
 
 static int
@@ -386,16 +386,21 @@ opt__scan(const struct opt_cmd *cmd, int argc, char **argv, char *args, int *nar
         }
         switch (o->type) {
         case OPT_T_NUM:
-            if (!opt__count_ok(v, o->max)) {
+        case OPT_T_NUM0: {
+            long min = o->type == OPT_T_NUM0 ? 0 : 1;
+            if (!opt__count_ok(v, min, o->max)) {
                 char what[96];
                 if (o->max > 0)
-                    snprintf(what, sizeof(what), "%s takes a number from 1 to %ld, not", o->name,
-                             o->max);
+                    snprintf(what, sizeof(what), "%s takes a number from %ld to %ld, not", o->name,
+                             min, o->max);
+                else if (min == 0)
+                    snprintf(what, sizeof(what), "%s takes a number (0 or more), not", o->name);
                 else
                     snprintf(what, sizeof(what), "%s takes a positive number, not", o->name);
                 return opt_fail(cmd, what, v);
             }
             break;
+        }
         case OPT_T_CHOICE:
             if (!opt__choice_ok(o->arg, v))
                 return opt__bad_choice(cmd, o, v);

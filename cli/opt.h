@@ -43,6 +43,7 @@ enum opt_type {
     OPT_T_FLAG,   /* no value; the int field becomes 1 */
     OPT_T_STR,    /* the const char * field points at the value (the last one given wins) */
     OPT_T_NUM,    /* OPT_T_STR whose value must be a whole number from 1 to max (0: no limit) */
+    OPT_T_NUM0,   /* OPT_T_NUM that also takes 0 ("--error-lines 0": none) */
     OPT_T_CHOICE, /* OPT_T_STR whose value must be one of the words of arg ("none|failed|all") */
     OPT_T_LIST,   /* repeatable; every value is appended to the struct opt_list field */
 };
@@ -64,7 +65,7 @@ struct opt {
     const char *help;  /* one line for --help */
     enum opt_type type;
     size_t off;   /* where the value goes: offsetof the field in the command's struct */
-    long max;     /* OPT_T_NUM: the largest value accepted, 0 for no limit */
+    long max;     /* OPT_T_NUM, OPT_T_NUM0: the largest value accepted, 0 for no limit */
     int required; /* shown without brackets in the usage line; the command checks it */
 };
 
@@ -86,6 +87,10 @@ struct opt {
 #define OPT_NUM(name, alias, arg, max, type, field, help)                                          \
     {                                                                                              \
         name, alias, arg, help, OPT_T_NUM, OPT__OFF(type, field, const char *), max, 0             \
+    }
+#define OPT_NUM0(name, alias, arg, max, type, field, help)                                         \
+    {                                                                                              \
+        name, alias, arg, help, OPT_T_NUM0, OPT__OFF(type, field, const char *), max, 0            \
     }
 #define OPT_CHOICE(name, alias, words, type, field, help)                                          \
     {                                                                                              \

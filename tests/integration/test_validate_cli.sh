@@ -54,6 +54,67 @@ assert t["validate"]["command"][2] == "20260302", t["validate"]
 assert t["ingest"]["env"]["SHARED"] == "own"
 ' "$out"
 
+# --- folders are searched as the scheduler searches --dags: recursively (at
+# most 8 levels down), every *.yaml/*.yml, not names starting with '.' nor
+# folders reached through a symbolic link; a summary line ends the output
+good() { printf 'dag: %s\ntasks:\n  t: {command: ["true"]}\n' "$1"; }
+tree=$T/tree
+deep=$tree/l1/l2/l3/l4/l5/l6/l7/l8
+mkdir -p "$deep/l9" "$tree/.hidden" "$T/elsewhere" "$tree/sub"
+good top >"$tree/top.yaml"
+good sub >"$tree/sub/sub.yml"
+good deep8 >"$deep/deep8.yaml"
+good deep9 >"$deep/l9/deep9.yaml"
+good hidden >"$tree/.hidden/hidden.yaml"
+good dotfile >"$tree/sub/.dotfile.yaml"
+good linked >"$T/elsewhere/linked.yaml"
+ln -s "$T/elsewhere" "$tree/link"
+echo 'not yaml' >"$tree/sub/notes.txt"
+out=$("$CAIRN" validate "$tree") && rc=0 || rc=$?
+check "a folder tree: exit 0" [ "$rc" = 0 ]
+check "  files in sub-folders are checked" grep -q "^$tree/sub/sub.yml: ok (dag 'sub', 1 task)" <<<"$out"
+check "  down to 8 levels below the folder" grep -q "^$deep/deep8.yaml: ok" <<<"$out"
+check "  not 9" bash -c '! grep -q deep9 <<<"$0"' "$out"
+check "  not in folders or files whose name starts with '.'" bash -c '! grep -Eq "hidden|dotfile" <<<"$0"' "$out"
+check "  not through a symbolic link to a folder" bash -c '! grep -q linked <<<"$0"' "$out"
+check "  the last line sums up: 3 files, 3 DAGs ok" test "$(tail -n1 <<<"$out")" = "3 files, 3 DAGs ok"
+out=$("$CAIRN" validate -q "$tree") && rc=0 || rc=$?
+check "  -q prints only the summary" test "$out" = "3 files, 3 DAGs ok"
+
+n=$(find "$CAIRN_SRC/examples" -name '.*' -prune -o \( -name '*.yaml' -o -name '*.yml' \) -type f -print | wc -l)
+out=$("$CAIRN" validate "$CAIRN_SRC/examples/") && rc=0 || rc=$?
+check "validate examples/ checks every example ($n) and exits 0" [ "$rc" = 0 ]
+check "  and says how many: $n files, $n DAGs ok" test "$(tail -n1 <<<"$out")" = "$n files, $n DAGs ok"
+
+printf 'dag: broken\ntasks:\n  t: {comand: ["true"]}\n' >"$tree/sub/broken.yaml"
+out=$("$CAIRN" validate "$tree") && rc=0 || rc=$?
+check "a tree with a broken file deep down exits 1" [ "$rc" = 1 ]
+check "  its error is printed" grep -q "^$tree/sub/broken.yaml:3:" <<<"$out"
+check "  the summary counts the files with errors" grep -q "^1 of 4 files has errors (2 errors); 3 DAGs ok$" <<<"$(tail -n1 <<<"$out")"
+out=$("$CAIRN" validate --json "$tree") && rc=0 || rc=$?
+check "  --json: one object per file, as before, and a summary" /usr/bin/python3 -c '
+import json, sys
+d = json.loads(sys.argv[1])
+assert d["ok"] is False, d
+files = {f["file"].rsplit("/", 1)[1]: f for f in d["files"]}
+assert sorted(files) == ["broken.yaml", "deep8.yaml", "sub.yml", "top.yaml"], sorted(files)
+assert files["broken.yaml"]["ok"] is False and files["broken.yaml"]["diagnostics"]
+assert files["top.yaml"]["ok"] is True and files["top.yaml"]["dag"] == "top"
+assert d["summary"] == {"files": 4, "ok": 3, "failed": 1, "errors": 2}, d["summary"]
+' "$out"
+rm "$tree/sub/broken.yaml"
+
+mkdir -p "$T/empty/sub" "$T/onlytxt"
+echo x >"$T/onlytxt/readme.txt"
+out=$("$CAIRN" validate "$T/empty" "$T/onlytxt" 2>&1) && rc=0 || rc=$?
+check "folders without a DAG file: an error, exit 2 (a CI check cannot pass vacuously)" [ "$rc" = 2 ]
+check "  the message names the paths searched" grep -q "no \*.yaml or \*.yml file in $T/empty, $T/onlytxt" <<<"$out"
+out=$("$CAIRN" validate --json "$T/empty" 2>&1) && rc=0 || rc=$?
+check "  also with --json" [ "$rc" = 2 ]
+out=$("$CAIRN" validate "$T/empty" "$tree" 2>&1) && rc=0 || rc=$?
+check "an empty folder next to one with DAGs is not an error" [ "$rc" = 0 ]
+check "  but it is named" grep -q "$T/empty: no \*.yaml or \*.yml file" <<<"$out"
+
 for f in "$CAIRN_SRC"/examples/*/*.yaml "$CAIRN_SRC"/dags/*.yaml; do
     check "example $(basename "$f") is valid" "$CAIRN" validate -q "$f"
 done

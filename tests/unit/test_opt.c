@@ -23,7 +23,7 @@
 /* ---- a command to parse with -------------------------------------------- */
 
 struct targs {
-    const char *dag, *limit, *out, *mode, *server;
+    const char *dag, *limit, *out, *mode, *server, *lines, *upto;
     struct opt_list params;
     int json, follow;
 };
@@ -62,6 +62,18 @@ static const struct opt_cmd t_show_cmd = {
     .max_args = 1,
     OPT_TABLE(t_show_opts),
     .family = t_family,
+};
+
+/* Counts that may be 0 (OPT_NUM0), with and without an upper bound. */
+static const struct opt t_count_opts[] = {
+    OPT_NUM0("--lines", NULL, "N", 0, struct targs, lines, "show N lines (0: none)"),
+    OPT_NUM0("--upto", NULL, "N", 9, struct targs, upto, "at most 9"),
+};
+
+static const struct opt_cmd t_count_cmd = {
+    .name = "t count",
+    .max_args = 0,
+    OPT_TABLE(t_count_opts),
 };
 
 /* ---- capturing stdout and stderr ------------------------------------------ */
@@ -233,6 +245,44 @@ test_usage_errors(void **state)
     usage_error("list --zzz --limit 0", "unknown option '--zzz'");
     usage_error("list --limit 0 --zzz", "--limit takes");
     usage_error("list --limit 0 --help", "--limit takes");
+}
+
+/* OPT_NUM0: a whole number, 0 included, up to its bound. */
+static void
+test_counts_from_zero(void **state)
+{
+    (void)state;
+    struct targs a = {0};
+    struct result r;
+    parse_line(&t_count_cmd, "count --lines 0 --upto=0", &a, &r);
+    assert_int_equal(r.rc, OPT_GO);
+    assert_string_equal(a.lines, "0");
+    assert_string_equal(a.upto, "0");
+    result_free(&r);
+    memset(&a, 0, sizeof(a));
+    parse_line(&t_count_cmd, "count --lines 100000 --upto 9", &a, &r);
+    assert_int_equal(r.rc, OPT_GO);
+    assert_string_equal(a.lines, "100000");
+    assert_string_equal(a.upto, "9");
+    result_free(&r);
+    static const char *const bad[][2] = {
+        {"count --lines -1", "t count: --lines takes a number (0 or more), not '-1'"},
+        {"count --lines x", "t count: --lines takes a number (0 or more), not 'x'"},
+        {"count --lines 2.5", "t count: --lines takes a number (0 or more), not '2.5'"},
+        {"count --lines=", "t count: --lines takes a number (0 or more), not ''"},
+        {"count --upto 10", "t count: --upto takes a number from 0 to 9, not '10'"},
+        {"count --upto -1", "t count: --upto takes a number from 0 to 9, not '-1'"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        memset(&a, 0, sizeof(a));
+        parse_line(&t_count_cmd, bad[i][0], &a, &r);
+        if (r.rc != 2 || !strstr(r.err, bad[i][1]))
+            fail_msg("'%s': rc %d, stderr '%s', want 2 and '%s'", bad[i][0], r.rc, r.err,
+                     bad[i][1]);
+        assert_null(a.lines);
+        assert_null(a.upto);
+        result_free(&r);
+    }
 }
 
 static void
@@ -449,6 +499,7 @@ main(void)
         cmocka_unit_test(test_values_and_flags),
         cmocka_unit_test(test_aliases_dash_and_double_dash),
         cmocka_unit_test(test_usage_errors),
+        cmocka_unit_test(test_counts_from_zero),
         cmocka_unit_test(test_family_hint),
         cmocka_unit_test(test_help),
         cmocka_unit_test(test_summary_wraps),
