@@ -360,7 +360,8 @@ test_check_fanout(void **state)
 {
     (void)state;
     /* in a mapped task */
-    expect_ok(check_scope("{{ item }} {{item.lr}} {{ item.obj.x.y }} #{{ map_index }}", true, true));
+    expect_ok(
+        check_scope("{{ item }} {{item.lr}} {{ item.obj.x.y }} #{{ map_index }}", true, true));
     expect_ok(check_scope("{{ item.anything.at.all }}", true, false)); /* no item callback */
     expect_ok(check_scope("{{ max(train.metrics.acc) }} {{argmax( train.metrics.f-1 )}}", true,
                           true));
@@ -475,7 +476,8 @@ test_render_fanout(void **state)
                    "{\"lr\":0.1,\"tags\":[\"a b\",2]}");
     render_item_is("--lr {{ item.lr }} --depth {{item.depth}}", "{\"lr\":0.01,\"depth\":5}",
                    "--lr 0.01 --depth 5");
-    render_item_is("{{ item.a.b }}/{{ item.a }}", "{\"x\":{\"b\":1},\"a\":{\"c\":[1,{}],\"b\":\"deep\"}}",
+    render_item_is("{{ item.a.b }}/{{ item.a }}",
+                   "{\"x\":{\"b\":1},\"a\":{\"c\":[1,{}],\"b\":\"deep\"}}",
                    "deep/{\"c\":[1,{}],\"b\":\"deep\"}");
     render_item_is("{{ item.path }}", "{\"path\":\"s3://x\",\"rows\":10}", "s3://x");
     /* errors */
@@ -508,7 +510,8 @@ test_render_fanout(void **state)
     render_item_err("{{ max(train.metrics.loss) }}", NULL,
                     "max(train.metrics.loss) has no value: no instance of task 'train' has "
                     "metric 'loss'");
-    render_item_err("{{ max(train.metrics.acc) }}", "{}", "max(train.metrics.acc) has no value here");
+    render_item_err("{{ max(train.metrics.acc) }}", "{}",
+                    "max(train.metrics.acc) has no value here");
     render_item_err("{{ mean(train.metrics.acc) }}", NULL, "unknown function 'mean'");
 
     /* previews keep what has no value as written */
