@@ -1,10 +1,13 @@
 /* cmd_render.c - `cairn render FILE`: what each task of a DAG file would run
  * for a logical date, templates rendered (common/tmpl.c), offline.
  *
- * It owns the render option table and the parameter overrides (--param) it
- * builds for the run context. Exit codes: 0 rendered, 1 the file does not
- * load, a parameter is not the DAG's or a task does not render, 2 a usage
- * error (a bad --date too).
+ * It owns the render option table, the parameter overrides (--param) it
+ * builds for the run context, and how fan-out is shown: a matrix task's
+ * instances (known at load) each rendered, at most RENDER_INSTANCES of them
+ * in text; a task mapped at run time once, its item and map_index left as
+ * written; aggregates, which have no value offline, are left as written
+ * too. Exit codes: 0 rendered, 1 the file does not load, a parameter is not
+ * the DAG's or a task does not render, 2 a usage error (a bad --date too).
  */
 #include <jansson.h>
 #include <stdio.h>
@@ -18,8 +21,12 @@
 #include "dag.h"
 #include "diag.h"
 #include "opt.h"
+#include "tmpl.h"
 #include "tz.h"
 #include "util.h"
+
+/* Instances of a matrix task the text output lists. */
+#define RENDER_INSTANCES 20
 
 struct render_args {
     const char *date, *run_id;
@@ -47,6 +54,141 @@ static const struct opt_cmd render_cmd = {
              "(YYYY-MM-DD: that day's first schedule tick; or a timestamp), offline.",
     OPT_TABLE(render_opts),
 };
+
+/* One rendered command and env: printed under indent after the line head
+ * (may be NULL), or as JSON fields of o. Nothing is printed for a task that
+ * does not render. */
+static int
+render_one(const struct dag *d, size_t ti, const struct dag_run_ctx *rcx, const char *head,
+           const char *indent, json_t *o)
+{
+    char **av = NULL, **ev = NULL, err[256], name[DAG_INSTANCE_NAME_MAX];
+    const char *who = d->tasks[ti].name;
+    if (rcx->item_json)
+        who = dag_instance_name(who, rcx->map_index, name, sizeof(name));
+    if (dag_render_task(d, ti, rcx, &av, &ev, err, sizeof(err)) != 0) {
+        fprintf(stderr, "cairn: render: task '%s': %s\n", who, err);
+        return 1;
+    }
+    if (o) {
+        json_t *ja = json_array(), *je = json_object();
+        for (char **p = av; *p; p++)
+            json_array_append_new(ja, json_string(*p));
+        for (char **p = ev; *p; p++) {
+            char *eq = strchr(*p, '=');
+            *eq = '\0';
+            json_object_set_new(je, *p, json_string(eq + 1));
+            *eq = '=';
+        }
+        json_object_set_new(o, "command", ja);
+        json_object_set_new(o, "env", je);
+    } else {
+        struct sb sb;
+        sb_init(&sb);
+        if (head)
+            printf("%s\n", head);
+        for (char **p = av; *p; p++) {
+            if (p != av)
+                sb_putc(&sb, ' ');
+            cli_shell_quote(&sb, *p);
+        }
+        printf("%scommand: %s\n", indent, sb.buf);
+        sb_free(&sb);
+        if (*ev) {
+            printf("%senv:\n", indent);
+            for (char **p = ev; *p; p++)
+                printf("%s  %s\n", indent, *p);
+        }
+    }
+    dag_strv_free(av);
+    dag_strv_free(ev);
+    return 0;
+}
+
+struct render_items {
+    const struct dag *d;
+    size_t ti;
+    struct dag_run_ctx rcx;
+    json_t *instances; /* --json: every instance; else NULL */
+    int rc;
+};
+
+static int
+render_item_cb(void *ud, size_t index, const char *item, size_t len)
+{
+    struct render_items *ri = ud;
+    char name[DAG_INSTANCE_NAME_MAX];
+    const struct dag_task *t = &ri->d->tasks[ri->ti];
+    if (!ri->instances && index >= RENDER_INSTANCES)
+        return 1; /* the rest are counted, not shown */
+    char *json = xstrndup(item, len);
+    ri->rcx.item_json = json;
+    ri->rcx.map_index = (long)index;
+    dag_instance_name(t->name, (long)index, name, sizeof(name));
+    if (ri->instances) {
+        /* no "item": a JSON library would print 0.1 as 0.10000000000000001 */
+        json_t *o = json_pack("{s:s, s:I}", "name", name, "index", (json_int_t)index);
+        if (render_one(ri->d, ri->ti, &ri->rcx, NULL, NULL, o) == 0)
+            json_array_append(ri->instances, o);
+        else
+            ri->rc = 1;
+        json_decref(o);
+    } else {
+        char *head = xasprintf("  %s:", name);
+        ri->rc |= render_one(ri->d, ri->ti, &ri->rcx, head, "    ", NULL);
+        free(head);
+    }
+    ri->rcx.item_json = NULL;
+    free(json);
+    return 0;
+}
+
+/* A mapped task: its header, then a matrix's instances, or the command once
+ * for instances known at run time. */
+static int
+render_mapped(const struct dag *d, size_t ti, const struct dag_run_ctx *rcx, json_t *o)
+{
+    const struct dag_task *t = &d->tasks[ti];
+    const struct dag_map *m = &t->map;
+    char how[200];
+    if (m->kind == DAG_MAP_PARAM)
+        snprintf(how, sizeof(how), "map: {over: params.%s}", m->param);
+    else if (m->kind == DAG_MAP_FROM)
+        snprintf(how, sizeof(how), "map: {from: %s/%s}", m->from_task, m->from_file);
+    else if (m->kind == DAG_MAP_ZIP)
+        snprintf(how, sizeof(how), "map: {zip: %s}: one per instance of %s", m->zip_task,
+                 m->zip_task);
+    if (m->kind != DAG_MAP_MATRIX) {
+        if (o) {
+            json_object_set_new(o, "map",
+                                json_string(m->kind == DAG_MAP_PARAM  ? "over"
+                                            : m->kind == DAG_MAP_FROM ? "from"
+                                                                      : "zip"));
+            return render_one(d, ti, rcx, NULL, NULL, o);
+        }
+        char *head = xasprintf("%s: instances known at run time (%s)", t->name, how);
+        int rc = render_one(d, ti, rcx, head, "  ", NULL);
+        free(head);
+        return rc;
+    }
+    struct render_items ri = {d, ti, *rcx, o ? json_array() : NULL, 0};
+    if (o) {
+        json_object_set_new(o, "map", json_string("matrix"));
+        ri.rc = render_one(d, ti, rcx, NULL, NULL, o);
+    } else if (m->nitems == 0) {
+        printf("%s: no instances (the matrix has no combinations): skipped in every run\n",
+               t->name);
+        return 0;
+    } else {
+        printf("%s: %zu instance%s (matrix)\n", t->name, m->nitems, m->nitems == 1 ? "" : "s");
+    }
+    tmpl_items_foreach(m->items_json, render_item_cb, &ri);
+    if (o)
+        json_object_set_new(o, "instances", ri.instances);
+    else if (m->nitems > RENDER_INSTANCES)
+        printf("  \xe2\x80\xa6 and %zu more\n", m->nitems - RENDER_INSTANCES); /* U+2026 */
+    return ri.rc;
+}
 
 static int
 render_main(int argc, char **argv)
@@ -130,45 +272,26 @@ render_main(int argc, char **argv)
     if (!json)
         printf("dag %s  run %s\nlogical date %s  data interval [%s, %s)\n\n", d->name, rcx.run_id,
                lts, lts, lte);
+    rcx.map_index = -1;
+    rcx.keep_unresolved = true; /* item names and aggregates have no value offline */
     for (size_t k = 0; k < d->ntasks; k++) {
         size_t ti = d->topo[k];
-        char **av = NULL, **ev = NULL;
-        if (dag_render_task(d, ti, &rcx, &av, &ev, err, sizeof(err)) != 0) {
-            fprintf(stderr, "cairn: render: task '%s': %s\n", d->tasks[ti].name, err);
-            rc = 1;
-            continue;
-        }
-        if (json) {
-            json_t *ja = json_array(), *je = json_object();
-            for (char **p = av; *p; p++)
-                json_array_append_new(ja, json_string(*p));
-            for (char **p = ev; *p; p++) {
-                char *eq = strchr(*p, '=');
-                *eq = '\0';
-                json_object_set_new(je, *p, json_string(eq + 1));
-                *eq = '=';
-            }
-            json_array_append_new(jt, json_pack("{s:s, s:s, s:o, s:o}", "task",
-                                                d->tasks[ti].name, "image", d->tasks[ti].image,
-                                                "command", ja, "env", je));
+        json_t *o =
+            json ? json_pack("{s:s, s:s}", "task", d->tasks[ti].name, "image", d->tasks[ti].image)
+                 : NULL;
+        int trc;
+        if (d->tasks[ti].map.kind != DAG_MAP_NONE) {
+            trc = render_mapped(d, ti, &rcx, o);
         } else {
-            struct sb sb;
-            sb_init(&sb);
-            for (char **p = av; *p; p++) {
-                if (p != av)
-                    sb_putc(&sb, ' ');
-                cli_shell_quote(&sb, *p);
-            }
-            printf("%s:\n  command: %s\n", d->tasks[ti].name, sb.buf);
-            sb_free(&sb);
-            if (*ev) {
-                printf("  env:\n");
-                for (char **p = ev; *p; p++)
-                    printf("    %s\n", *p);
-            }
+            char *head = xasprintf("%s:", d->tasks[ti].name);
+            trc = render_one(d, ti, &rcx, head, "  ", o);
+            free(head);
         }
-        dag_strv_free(av);
-        dag_strv_free(ev);
+        rc |= trc;
+        if (o && trc == 0)
+            json_array_append_new(jt, o);
+        else
+            json_decref(o);
     }
     if (json) {
         json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:o}", "dag", d->name, "run_id", rcx.run_id,

@@ -74,13 +74,16 @@ enum dag_map_kind {
 struct dag_map {
     enum dag_map_kind kind;
     char *items_json;     /* MATRIX: the expanded list as compact JSON text, in order: an
-                             array of objects {key: value} */
-    size_t nitems;        /* MATRIX: its length */
+                             array of objects {key: value} (values: numbers, strings,
+                             booleans); "[]" when exclude removed everything: no instances */
+    size_t nitems;        /* MATRIX: its length, at most dag.max_map_items */
     char *param;          /* PARAM: the param's name */
-    char *from_task;      /* FROM: the upstream task, and the output holding the list */
+    char *from_task;      /* FROM: the upstream task (in needs, not mapped itself), and
+                             its output holding the list */
     char *from_file;
     size_t from_task_idx;
-    char *zip_task;       /* ZIP: the mapped upstream */
+    char *zip_task; /* ZIP: the mapped upstream (in needs; mapped in any way,
+                       zip included) */
     size_t zip_task_idx;
 };
 
@@ -133,8 +136,10 @@ struct dag_task {
     bool network;
     struct dag_mount *mounts; /* in file order, paths distinct */
     size_t nmounts;
-    struct dag_map map;     /* kind DAG_MAP_NONE unless the task fans out */
-    int max_parallel;       /* at most this many of its instances at once; 0 = no limit */
+    struct dag_map map; /* kind DAG_MAP_NONE unless the task fans out; a mapped task
+                         * has no `publish` */
+    int max_parallel;   /* at most this many of its instances at once; 0 = no limit
+                         * (set only on a mapped task) */
 };
 
 struct dag {
@@ -170,6 +175,7 @@ struct dag {
 #define DAG_DEFAULT_RETRY_DELAY_MS 30000
 #define DAG_DEFAULT_MAX_RETRY_DELAY_MS 3600000
 #define DAG_DEFAULT_MAX_MAP_ITEMS 100000
+#define DAG_MAX_MAP_ITEMS 1000000 /* the largest max_map_items a file may set */
 
 /* Load and check a file. Returns 0 and *out on success; otherwise a negative
  * code with every problem in dl (CAIRN_EPARSE for an invalid DAG, CAIRN_EIO
@@ -207,6 +213,9 @@ struct dag_run_ctx {
     int (*aggregate)(void *ud, const char *fn, const char *task, const char *metric,
                      double *out);
     void *aggregate_ud;
+    /* previews (`cairn render`): item names without item_json and
+     * aggregates without `aggregate` stay as written instead of failing */
+    bool keep_unresolved;
 };
 
 /* Compute a run's data interval for a logical date: [t, next tick) for a
@@ -227,11 +236,16 @@ char *dag_code_path(const char *code, const char *dag_file);
 
 /* Check "k=v" overrides against the DAG's params: every k must be a
  * declared param. Returns 0, or CAIRN_ENOENT with err ("unknown param
- * 'lr'; did you mean 'lr0'?"). */
+ * 'lr'; did you mean 'lr0'?"), or CAIRN_EINVAL with err when the value for
+ * a list param is not a JSON list of numbers, strings, booleans and flat
+ * objects, or has more than max_map_items items while a task maps over it. */
 int dag_check_overrides(const struct dag *d, const struct dag_kv *ov, size_t n, char *err,
                         size_t errlen);
 
-/* An instance's name, "TASK[INDEX]", into buf (returned). */
+/* An instance's name, "TASK[INDEX]", into buf (returned; truncated to len
+ * bytes with its NUL: DAG_INSTANCE_NAME_MAX is always enough). Task names
+ * never contain '[' or ']', so an instance name is never a task's. */
+#define DAG_INSTANCE_NAME_MAX (DAG_NAME_MAX + 24)
 char *dag_instance_name(const char *task, long index, char *buf, size_t len);
 /* Split an instance name: the task part into task (tasklen bytes) and the
  * index returned; -1 for a plain task name (copied whole); -2 if malformed

@@ -5,7 +5,8 @@
  * and the topological order (Kahn's algorithm), naming the tasks of a cycle
  * and pointing at the `needs` item that closes it, ancestry questions
  * ("is a upstream of b", directly or not) and `inputs`, which must come
- * from a declared output of an upstream task. Runs after every task's own
+ * from a declared output of an upstream task (and are fan-in or zip inputs
+ * when that task is mapped). Runs after every task's own
  * fields were read (dag_task.c), so all names are known.
  */
 #include <stdio.h>
@@ -308,6 +309,10 @@ dag__resolve_inputs(struct dag__loader *l, size_t ti, const struct dag__task_src
         in->file = xstrdup(file);
         in->task_idx = ui;
         in->optional = optional;
+        /* from a mapped task: the paired instance's file for its zip, every
+         * instance's file for anyone else */
+        in->zip = dag__zips(l, ti, ui);
+        in->fan_in = dag__mapped(l, ui) && !in->zip;
         if (optional && t->trigger_rule == DAG_TRIGGER_ALL_SUCCESS && !l->quiet)
             diag_add(l->dl, DIAG_WARNING, l->file, opt->line, opt->col, "optional-all-success",
                      "use trigger_rule: all_done (or none_failed, one_success) to run without it",

@@ -11,6 +11,8 @@
  *   dag_params.c  `params:` and per-run overrides
  *   dag_graph.c   `needs`, cycles, topological order, downstream lists,
  *                 ancestry, `inputs`
+ *   dag_map.c     fan-out: `matrix`, `map`, `max_parallel`, what a mapped
+ *                 task changes for the others, instance names
  *   dag_refs.c    names inside strings: templates and `when` references
  *   dag_render.c  what a run needs from a loaded DAG (dag.h's run functions)
  *
@@ -29,6 +31,8 @@
 #include "dag.h"
 #include "hmap.h"
 #include "ynode.h"
+
+struct sb;
 
 struct dag__loader {
     const char *file;
@@ -54,6 +58,8 @@ struct dag__loader {
     size_t nsaid, capsaid;
     int when_default_reported;
     int stamp;
+    int cyclic;                 /* the graph has a cycle (reported): no ancestry checks */
+    struct dag__task_src *srcs; /* one per task (d->tasks), for checks across tasks */
 };
 
 /* Nodes of a task (or of `defaults:`) kept for the checks that need the
@@ -67,7 +73,17 @@ struct dag__task_src {
     const struct ynode *env;          /* map: only the task's own */
     const struct ynode *metrics_keys; /* seq */
     const struct ynode *publish;      /* seq */
+    const struct ynode *map_val;      /* `map:`'s value of from/zip (scalar), checked later */
+    const struct ynode *max_parallel; /* the value, checked once the graph is known */
     int when_inherited, command_inherited, inputs_inherited, needs_inherited;
+    /* `map`/`matrix` was wrong (reported): whether the task is mapped is
+     * unknown, so checks that depend on it are left out */
+    int map_bad;
+    /* a matrix: its keys (malloc'd, freed by dag__src_fini) and how many of
+     * its matrix_items combinations have each */
+    char **matrix_keys;
+    size_t *matrix_key_items;
+    size_t nmatrix_keys, matrix_items;
 };
 
 /* --- dag_value.c: diagnostics and typed readers --- */
@@ -110,6 +126,15 @@ int dag__get_number(struct dag__loader *l, const struct ynode *n, const char *fi
 int dag__get_duration(struct dag__loader *l, const struct ynode *n, const char *field,
                       int64_t *out);
 int dag__get_size(struct dag__loader *l, const struct ynode *n, const char *field, int64_t *out);
+/* A scalar as JSON into out: unquoted numbers (normalised to JSON's
+ * grammar: "+1" -> 1, ".5" -> 0.5) and true/false as themselves, anything
+ * else as a string. 0, or -1 with an error naming `what` for null, a
+ * collection or a NUL byte. */
+int dag__scalar_json(struct dag__loader *l, const struct ynode *n, const char *what,
+                     struct sb *out);
+/* n bytes of s as a JSON string (quotes included). */
+void dag__json_str(struct sb *out, const char *s, size_t n);
+
 /* A list of strings: replaces *out and *nout (a NULL-terminated malloc'd array)
  * with the items that are strings; -1 if any item was not. */
 int dag__get_strlist(struct dag__loader *l, const struct ynode *n, const char *field, char ***out,
@@ -144,6 +169,8 @@ void dag__task_fini(struct dag_task *t);
  * nodes the whole-DAG checks need. */
 void dag__parse_task(struct dag__loader *l, const struct ynode *map, struct dag_task *t,
                      struct dag__task_src *src, int is_defaults);
+/* Free what src owns (not the nodes, which are the document's). */
+void dag__src_fini(struct dag__task_src *src);
 
 /* --- dag_params.c ----------------------------------------------------- */
 
@@ -167,13 +194,35 @@ int dag__is_ancestor(struct dag__loader *l, size_t anc, size_t t);
 /* Resolve task ti's `inputs` against its ancestors' outputs. */
 void dag__resolve_inputs(struct dag__loader *l, size_t ti, const struct dag__task_src *src);
 
+/* --- dag_map.c: fan-out ---------------------------------------------- */
+
+/* Is name a fan-out key (map, matrix, max_parallel)? They are never taken
+ * from `defaults:`. */
+int dag__is_fanout_key(const char *name);
+/* Read a task's `matrix` (expanded here), `map` and `max_parallel`; in
+ * `defaults:` (t NULL) each of them is an error. */
+void dag__parse_fanout(struct dag__loader *l, const struct ynode *map, struct dag_task *t,
+                       struct dag__task_src *src);
+/* The checks that need the graph: `map: {from|zip}` against `needs`,
+ * `max_parallel` and `publish` against whether the task is mapped. Run in
+ * topological order, so an upstream's map_bad is known. */
+void dag__check_fanout(struct dag__loader *l, size_t ti, struct dag__task_src *src);
+/* Task ti is mapped; or, with its map wrong, it may be (no error then). */
+int dag__mapped(const struct dag__loader *l, size_t ti);
+int dag__maybe_mapped(const struct dag__loader *l, size_t ti);
+/* Does task ti zip task ui (map: {zip: ui})? */
+int dag__zips(const struct dag__loader *l, size_t ti, size_t ui);
+void dag__map_fini(struct dag_map *m);
+
 /* --- dag_refs.c: names inside strings --------------------------------- */
 
 /* Parse task ti's `when` and check what it refers to. */
 void dag__check_when(struct dag__loader *l, size_t ti, const struct dag__task_src *src);
-/* Check the {{ }} names of one scalar; what names the field ("command"). */
-void dag__check_template(struct dag__loader *l, const struct ynode *n, const char *what);
-/* The same for a task's own command items and env values. */
-void dag__check_templates(struct dag__loader *l, const struct dag__task_src *src);
+/* Check the {{ }} names of one scalar; what names the field ("command").
+ * ti is the task the string belongs to, or (size_t)-1 for `defaults:`. */
+void dag__check_template(struct dag__loader *l, size_t ti, const struct dag__task_src *src,
+                         const struct ynode *n, const char *what);
+/* The same for task ti's own command items and env values. */
+void dag__check_templates(struct dag__loader *l, size_t ti, const struct dag__task_src *src);
 
 #endif

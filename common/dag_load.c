@@ -5,11 +5,13 @@
  * top level of the document and its DAG-level fields (name, description,
  * code, timezone, schedule, start and end dates, catchup, limits, params,
  * tags, defaults, tasks) and the order of the passes: every task's own
- * fields (dag_task.c), then `needs` and the graph (dag_graph.c), then
- * inputs and `when` (only on an acyclic graph), then templates
- * (dag_refs.c). Every problem found is added to the caller's diag_list; the
- * DAG is returned only if none was an error, with its version (SHA-256 of
- * the bytes). A returned DAG is never changed again.
+ * fields (dag_task.c, fan-out in dag_map.c), then `needs` and the graph
+ * (dag_graph.c), then what fan-out needs of the graph (dag_map.c, in
+ * topological order when there is one), then inputs and `when` (only on an
+ * acyclic graph), then templates (dag_refs.c). Every problem found is
+ * added to the caller's diag_list; the DAG is returned only if none was an
+ * error, with its version (SHA-256 of the bytes). A returned DAG is never
+ * changed again.
  */
 #include <errno.h>
 #include <openssl/evp.h>
@@ -29,9 +31,24 @@
 #define DAG_FILE_MAX (64 * 1024 * 1024)
 
 /* the DAG's own keys, sorted */
-static const char *const dag_keys[] = {
-    "catchup", "code", "dag", "defaults", "description", "end_date", "max_active_runs",
-    "max_active_tasks", "params", "schedule", "start_date", "tags", "tasks", "timezone", NULL};
+/* clang-format off: one sorted list, not a column per key */
+static const char *const dag_keys[] = {"catchup",
+                                       "code",
+                                       "dag",
+                                       "defaults",
+                                       "description",
+                                       "end_date",
+                                       "max_active_runs",
+                                       "max_active_tasks",
+                                       "max_map_items",
+                                       "params",
+                                       "schedule",
+                                       "start_date",
+                                       "tags",
+                                       "tasks",
+                                       "timezone",
+                                       NULL};
+/* clang-format on */
 
 static void
 parse_date(struct dag__loader *l, const struct ynode *n, const char *field, int64_t *out, bool *has)
@@ -193,6 +210,10 @@ parse_dag(struct dag__loader *l, const struct ynode *root)
     if ((n = ynode_get(root, "max_active_tasks", NULL)) &&
         dag__get_int(l, n, "max_active_tasks", 1, 100000, &iv) == 0)
         d->max_active_tasks = (int)iv;
+    d->max_map_items = DAG_DEFAULT_MAX_MAP_ITEMS;
+    if ((n = ynode_get(root, "max_map_items", NULL)) &&
+        dag__get_int(l, n, "max_map_items", 1, DAG_MAX_MAP_ITEMS, &iv) == 0)
+        d->max_map_items = iv;
     if ((n = ynode_get(root, "params", NULL)))
         dag__parse_params(l, n);
     if ((n = ynode_get(root, "tags", NULL)))
@@ -207,8 +228,9 @@ parse_dag(struct dag__loader *l, const struct ynode *root)
         dag__parse_task(l, n, &tmp, &src, 1);
         if (src.command && src.command->type == YNODE_SEQ)
             for (size_t i = 0; i < src.command->n; i++)
-                dag__check_template(l, src.command->vals[i], "command");
+                dag__check_template(l, (size_t)-1, &src, src.command->vals[i], "command");
         dag__task_fini(&tmp);
+        dag__src_fini(&src);
         l->defaults = (struct ynode *)n;
     }
 
@@ -226,6 +248,7 @@ parse_dag(struct dag__loader *l, const struct ynode *root)
     }
     d->tasks = xcalloc(tasks->n, sizeof(*d->tasks));
     struct dag__task_src *srcs = xcalloc(tasks->n, sizeof(*srcs));
+    l->srcs = srcs;
     struct ynode **adopted = xcalloc(tasks->n, sizeof(*adopted)); /* see adopt_fields */
     size_t nadopted = 0;
     for (size_t i = 0; i < tasks->n; i++) {
@@ -260,20 +283,28 @@ parse_dag(struct dag__loader *l, const struct ynode *root)
     for (size_t i = 0; i < d->ntasks; i++)
         dag__resolve_needs(l, i, &srcs[i]);
     l->visit = xcalloc(d->ntasks + 1, sizeof(*l->visit));
-    if (dag__order_tasks(l, srcs) == 0) {
+    l->cyclic = dag__order_tasks(l, srcs) != 0;
+    for (size_t i = 0; i < d->ntasks; i++) {
+        size_t ti = l->cyclic ? i : d->topo[i];
+        dag__check_fanout(l, ti, &srcs[ti]);
+    }
+    if (!l->cyclic) {
         for (size_t i = 0; i < d->ntasks; i++) {
             dag__resolve_inputs(l, i, &srcs[i]);
             dag__check_when(l, i, &srcs[i]);
         }
     }
     for (size_t i = 0; i < d->ntasks; i++) {
-        dag__check_templates(l, &srcs[i]);
+        dag__check_templates(l, i, &srcs[i]);
         if (d->tasks[i].nenv)
             qsort(d->tasks[i].env, d->tasks[i].nenv, sizeof(struct dag_kv), dag__kv_cmp);
         if (d->tasks[i].nlabels)
             qsort(d->tasks[i].labels, d->tasks[i].nlabels, sizeof(struct dag_kv), dag__kv_cmp);
     }
+    for (size_t i = 0; i < d->ntasks; i++)
+        dag__src_fini(&srcs[i]);
     free(srcs);
+    l->srcs = NULL;
     for (size_t i = 0; i < nadopted; i++) {
         free(adopted[i]->keys);
         free(adopted[i]->vals);

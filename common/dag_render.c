@@ -4,7 +4,8 @@
  * (dag_interval), turning a user's date into a logical date
  * (dag_logical_date_for), rendering a task's command and env for a run
  * (dag_render_task: the template context of tmpl.h with the run's dates in
- * the DAG's time zone and its param overrides) and the host folder of
+ * the DAG's time zone, its param overrides and, for an instance of a
+ * mapped task, its item, index and the aggregates) and the host folder of
  * `code:` (dag_code_path). All of them only read the DAG, which may be
  * shared between threads.
  */
@@ -93,6 +94,11 @@ dag_render_task(const struct dag *d, size_t task, const struct dag_run_ctx *rc, 
     ctx.task = t->name;
     ctx.param = render_param;
     ctx.ud = &ud;
+    ctx.item_json = rc->item_json;
+    ctx.map_index = rc->map_index;
+    ctx.aggregate = rc->aggregate;
+    ctx.aggregate_ud = rc->aggregate_ud;
+    ctx.keep_unresolved = rc->keep_unresolved;
 
     char **av = xcalloc(t->ncommand + 1, sizeof(*av));
     char **ev = xcalloc(t->nenv + 1, sizeof(*ev));

@@ -3,9 +3,11 @@
  * Owns the list of task keys, the reading of every task field into struct
  * dag_task (command, image, env, trigger_rule, retries and delays, timeout,
  * resources, outputs, metrics, when, cache, publish, priority, labels,
- * network), how `defaults:` applies (a field the task does not set is taken
- * from it; env, labels and resources merge key by key; errors in defaults
- * are reported once, when `defaults:` itself is checked), the checks that
+ * network; fan-out's `matrix`, `map` and `max_parallel` are read by
+ * dag_map.c), how `defaults:` applies (a field the task does not set is
+ * taken from it; env, labels and resources merge key by key; errors in
+ * defaults are reported once, when `defaults:` itself is checked; fan-out
+ * keys are never defaults), the checks that
  * need only the task itself (missing command, `publish` naming outputs) and
  * building and freeing a task. Fields that need the whole DAG (`needs`,
  * `inputs`, `when` references, templates) are only recorded here, in struct
@@ -20,10 +22,11 @@
 #include "util.h"
 
 static const char *const task_keys[] = {
-    "cache",           "command",      "env",       "image",   "inputs",        "labels",
-    "max_retry_delay", "metrics",      "mounts",    "needs",   "network",       "outputs",
-    "priority",        "publish",      "resources", "retries", "retry_backoff", "retry_delay",
-    "timeout",         "trigger_rule", "when",      NULL};
+    "cache",       "command", "env",          "image",        "inputs",
+    "labels",      "map",     "matrix",       "max_parallel", "max_retry_delay",
+    "metrics",     "mounts",  "needs",        "network",      "outputs",
+    "priority",    "publish", "resources",    "retries",      "retry_backoff",
+    "retry_delay", "timeout", "trigger_rule", "when",         NULL};
 
 static const char *const resource_keys[] = {"cpus", "memory", "pids", NULL};
 static const char *const metrics_keys[] = {"file", "keys", NULL};
@@ -384,6 +387,17 @@ dag__task_fini(struct dag_task *t)
         free(t->mounts[i].path);
     }
     free(t->mounts);
+    dag__map_fini(&t->map);
+}
+
+void
+dag__src_fini(struct dag__task_src *src)
+{
+    dag__strv_free(src->matrix_keys, src->nmatrix_keys);
+    free(src->matrix_key_items);
+    src->matrix_keys = NULL;
+    src->matrix_key_items = NULL;
+    src->nmatrix_keys = 0;
 }
 
 /* `publish:` names outputs of the task, each once; the scheduler copies
@@ -434,6 +448,8 @@ dag__parse_task(struct dag__loader *l, const struct ynode *map, struct dag_task 
     dag__check_keys(l, map, task_keys, is_defaults ? "defaults" : "task", 0);
     for (size_t i = 0; task_keys[i]; i++) {
         const char *key = task_keys[i];
+        if (dag__is_fanout_key(key))
+            continue; /* below: the task's own, never from defaults */
         const struct ynode *own = ynode_get(map, key, NULL);
         const struct ynode *def =
             (!is_defaults && l->defaults) ? ynode_get(l->defaults, key, NULL) : NULL;
@@ -447,6 +463,7 @@ dag__parse_task(struct dag__loader *l, const struct ynode *map, struct dag_task 
         if (own)
             apply_field(l, key, own, t, src, 0);
     }
+    dag__parse_fanout(l, map, is_defaults ? NULL : t, src);
     /* a present but invalid command was reported already */
     if (!is_defaults && !t->command && !ynode_get(map, "command", NULL) &&
         !(l->defaults && ynode_get(l->defaults, "command", NULL)))

@@ -308,6 +308,8 @@ dag__get_size(struct dag__loader *l, const struct ynode *n, const char *field, i
     return 0;
 }
 
+/* Never '[' or ']': an instance name TASK[INDEX] (dag_instance_name) cannot
+ * be a task's name. */
 int
 dag__valid_name(const char *s, int allow_upper)
 {
@@ -346,6 +348,94 @@ dag__valid_filename(const char *s)
               *p == '_' || *p == '-' || *p == '.'))
             return 0;
     return 1;
+}
+
+void
+dag__json_str(struct sb *out, const char *s, size_t n)
+{
+    sb_putc(out, '"');
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\')
+            sb_printf(out, "\\%c", c);
+        else if (c == '\n')
+            sb_puts(out, "\\n");
+        else if (c == '\t')
+            sb_puts(out, "\\t");
+        else if (c == '\r')
+            sb_puts(out, "\\r");
+        else if (c < 0x20 || c == 0x7f)
+            sb_printf(out, "\\u%04x", c);
+        else
+            sb_putc(out, (char)c);
+    }
+    sb_putc(out, '"');
+}
+
+/* A YAML number (dag__parse_number accepted it) in JSON's grammar: no '+',
+ * no leading zeros, a digit on both sides of '.', the value unchanged. */
+static void
+json_number(struct sb *out, const char *s)
+{
+    const char *p = s, *ip, *fp = NULL;
+    size_t il, fl = 0;
+    if (*p == '-')
+        sb_putc(out, *p++);
+    else if (*p == '+')
+        p++;
+    ip = p;
+    while (*p >= '0' && *p <= '9')
+        p++;
+    il = (size_t)(p - ip);
+    if (*p == '.') {
+        fp = ++p;
+        while (*p >= '0' && *p <= '9')
+            p++;
+        fl = (size_t)(p - fp);
+    }
+    while (il > 1 && *ip == '0') {
+        ip++;
+        il--;
+    }
+    if (il)
+        sb_append(out, ip, il);
+    else
+        sb_putc(out, '0');
+    if (fl) {
+        sb_putc(out, '.');
+        sb_append(out, fp, fl);
+    }
+    if (*p == 'e' || *p == 'E') {
+        sb_putc(out, 'e');
+        p++;
+        if (*p == '-')
+            sb_putc(out, *p++);
+        else if (*p == '+')
+            p++;
+        sb_puts(out, p);
+    }
+}
+
+int
+dag__scalar_json(struct dag__loader *l, const struct ynode *n, const char *what, struct sb *out)
+{
+    double num;
+    if (n->type != YNODE_SCALAR || n->is_null) {
+        dag__nerr(l, n, "wrong-type", NULL, "%s must be a number, string or boolean, got %s", what,
+                  ynode_kind(n));
+        return -1;
+    }
+    if (strlen(n->str) != n->len) {
+        dag__nerr(l, n, "wrong-type", NULL, "%s contains a NUL byte", what);
+        return -1;
+    }
+    if (!n->quoted && dag__parse_number(n->str, &num) == 0)
+        json_number(out, n->str);
+    else if (!n->quoted && (!strcmp(n->str, "true") || !strcmp(n->str, "false")))
+        sb_puts(out, n->str);
+    else
+        dag__json_str(out, n->str, n->len);
+    return 0;
 }
 
 void

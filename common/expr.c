@@ -1,3 +1,14 @@
+/* expr.c - `when:` conditions: lexing, parsing and evaluating (see expr.h).
+ *
+ * Owns the lexer (numbers, strings, references, keywords, the aggregate
+ * names), a recursive-descent parser whose depth is bounded by
+ * EXPR_MAX_DEPTH, the parsed tree (one array of nodes that point at each
+ * other by index, and one pool of NUL-terminated strings: expr_free frees
+ * two blocks) and the evaluator. The evaluator never keeps what a lookup
+ * or aggregate callback returns beyond the call; messages name the
+ * reference ("metric 'accuracy' of task 'evaluate' is missing"). A parsed
+ * expression is immutable: any number of threads may walk or evaluate it.
+ */
 #include "expr.h"
 
 #include <math.h>
@@ -22,12 +33,17 @@ enum expr__kind {
     EXPR__CMP,
     EXPR__AND,
     EXPR__OR,
-    EXPR__NOT
+    EXPR__NOT,
+    EXPR__AGG
 };
 
 enum expr__op { EXPR__EQ, EXPR__NE, EXPR__LT, EXPR__LE, EXPR__GT, EXPR__GE };
 
 static const char *const expr__op_text[] = {"==", "!=", "<", "<=", ">", ">="};
+
+/* The aggregates over a mapped task's instances (expr.h). */
+static const char *const expr__agg_names[] = {"max", "min", "avg", "sum", "count", "argmax"};
+#define EXPR__NAGG (sizeof(expr__agg_names) / sizeof(expr__agg_names[0]))
 
 /* Nodes live in one array and point at each other by index, so freeing is
  * flat and nothing dangles while the array grows during parsing. Children of
@@ -40,8 +56,9 @@ struct expr__node {
     int next;         /* next sibling, -1 if none */
     double num;       /* EXPR__NUM */
     bool b;           /* EXPR__BOOL */
-    size_t str;       /* STR: value; REF: name (offsets into pool) */
-    size_t task;      /* REF: task name, EXPR__NONE for params.NAME */
+    size_t str;       /* STR: value; REF, AGG: name (offsets into pool) */
+    size_t task;      /* REF: task name, EXPR__NONE for params.NAME; AGG: task name */
+    int fn;           /* AGG: index into expr__agg_names */
 };
 
 struct expr {
@@ -66,6 +83,7 @@ enum expr__tok {
     EXPR__T_CMP,
     EXPR__T_LP,
     EXPR__T_RP,
+    EXPR__T_AGG,
 };
 
 struct expr__token {
@@ -76,6 +94,7 @@ struct expr__token {
     double num;       /* T_NUM */
     size_t str;       /* T_STR: unescaped value; T_REF: name */
     size_t task;      /* T_REF: task or EXPR__NONE */
+    int fn;           /* T_AGG: index into expr__agg_names */
 };
 
 struct expr__parser {
@@ -349,6 +368,25 @@ expr__lex_word(struct expr__parser *p, size_t start)
                 return;
             }
         }
+        /* a word followed by '(' calls a function: only the aggregates */
+        size_t after = n;
+        while (s[after] == ' ' || s[after] == '\t' || s[after] == '\n' || s[after] == '\r')
+            after++;
+        if (s[after] == '(') {
+            for (size_t k = 0; k < EXPR__NAGG; k++) {
+                if (expr__word_is(s, n, expr__agg_names[k])) {
+                    p->tok.kind = EXPR__T_AGG;
+                    p->tok.fn = (int)k;
+                    return;
+                }
+            }
+            expr__fail(p, start,
+                       "unknown function '%.*s%s' (the aggregates are max, min, avg, sum, count "
+                       "and argmax)",
+                       (int)(n > EXPR__ECHO_MAX ? EXPR__ECHO_MAX : n), s,
+                       n > EXPR__ECHO_MAX ? "..." : "");
+            return;
+        }
     }
     if (!bad && nseg == 2 && expr__word_is(seg[0], seglen[0], "params")) {
         p->tok.kind = EXPR__T_REF;
@@ -486,6 +524,52 @@ expr__node_new(struct expr__parser *p, enum expr__kind kind, size_t pos)
 
 static int expr__parse_or(struct expr__parser *p);
 
+/* AGG := FN '(' TASK '.' 'metrics' '.' NAME ')'; the current token is FN. */
+static int
+expr__parse_agg(struct expr__parser *p)
+{
+    struct expr__token fn = p->tok;
+    const char *name = expr__agg_names[fn.fn];
+    char got[EXPR__ECHO_MAX + 8];
+    int n;
+
+    expr__advance(p); /* '(' : the lexer saw it */
+    expr__advance(p);
+    if (p->failed)
+        return -1;
+    if (p->tok.kind != EXPR__T_REF || p->tok.task == EXPR__NONE) {
+        expr__tok_desc(p, &p->tok, got, sizeof(got));
+        if (p->tok.kind == EXPR__T_REF)
+            expr__fail(p, p->tok.pos,
+                       "%s() is over the instances of a mapped task: write %s(TASK.metrics.NAME), "
+                       "not a param",
+                       name, name);
+        else if (p->tok.kind == EXPR__T_EOF)
+            expr__fail(p, p->tok.pos, "expected 'TASK.metrics.NAME' after '%s('", name);
+        else
+            expr__fail(p, p->tok.pos, "expected 'TASK.metrics.NAME' after '%s(', got %s", name,
+                       got);
+        return -1;
+    }
+    n = expr__node_new(p, EXPR__AGG, fn.pos);
+    p->e->nodes[n].fn = fn.fn;
+    p->e->nodes[n].task = p->tok.task;
+    p->e->nodes[n].str = p->tok.str;
+    expr__advance(p);
+    if (p->failed)
+        return -1;
+    if (p->tok.kind != EXPR__T_RP) {
+        expr__tok_desc(p, &p->tok, got, sizeof(got));
+        if (p->tok.kind == EXPR__T_EOF)
+            expr__fail(p, p->tok.pos, "expected ')' to close '%s('", name);
+        else
+            expr__fail(p, p->tok.pos, "expected ')' to close '%s(', got %s", name, got);
+        return -1;
+    }
+    expr__advance(p);
+    return p->failed ? -1 : n;
+}
+
 static bool
 expr__enter(struct expr__parser *p)
 {
@@ -545,6 +629,8 @@ expr__parse_prim(struct expr__parser *p)
         p->e->nodes[n].str = t.str;
         p->e->nodes[n].task = t.task;
         break;
+    case EXPR__T_AGG:
+        return expr__parse_agg(p);
     case EXPR__T_LP:
         if (!expr__enter(p))
             return -1;
@@ -743,9 +829,31 @@ expr_foreach_ref(const struct expr *e, expr_ref_fn cb, void *ud)
     return expr__walk(e, e->root, cb, ud);
 }
 
+static int
+expr__walk_agg(const struct expr *e, int idx, expr_agg_ref_fn cb, void *ud)
+{
+    const struct expr__node *nd = &e->nodes[idx];
+    int rc;
+
+    if (nd->kind == EXPR__AGG)
+        return cb(ud, expr__agg_names[nd->fn], e->pool.buf + nd->task, e->pool.buf + nd->str,
+                  nd->pos);
+    for (int k = nd->kid; k >= 0; k = e->nodes[k].next)
+        if ((rc = expr__walk_agg(e, k, cb, ud)) != 0)
+            return rc;
+    return 0;
+}
+
+int
+expr_foreach_agg(const struct expr *e, expr_agg_ref_fn cb, void *ud)
+{
+    return expr__walk_agg(e, e->root, cb, ud);
+}
+
 struct expr__ev {
     const struct expr *e;
     expr_lookup_fn lookup;
+    expr_agg_fn agg; /* NULL: aggregates are an evaluation error */
     void *ud;
     char *err;
     size_t errlen;
@@ -784,11 +892,15 @@ expr__type_name(enum expr_type t)
     }
 }
 
-/* Append "params.x" / "task.metrics.x" for a reference node. */
+/* Append "params.x" / "task.metrics.x" for a reference node, "max(task.metrics.x)" for an
+ * aggregate. */
 static void
 expr__ref_name(const struct expr *e, const struct expr__node *nd, struct sb *sb)
 {
-    if (nd->task == EXPR__NONE)
+    if (nd->kind == EXPR__AGG)
+        sb_printf(sb, "%s(%s.metrics.%s)", expr__agg_names[nd->fn], e->pool.buf + nd->task,
+                  e->pool.buf + nd->str);
+    else if (nd->task == EXPR__NONE)
         sb_printf(sb, "params.%s", e->pool.buf + nd->str);
     else
         sb_printf(sb, "%s.metrics.%s", e->pool.buf + nd->task, e->pool.buf + nd->str);
@@ -799,7 +911,7 @@ static void
 expr__describe(const struct expr *e, const struct expr__res *r, struct sb *sb)
 {
     const struct expr__node *nd = &e->nodes[r->node];
-    bool ref = nd->kind == EXPR__REF;
+    bool ref = nd->kind == EXPR__REF || nd->kind == EXPR__AGG;
 
     if (ref) {
         expr__ref_name(e, nd, sb);
@@ -830,7 +942,7 @@ expr__type_fail(struct expr__ev *ev, const struct expr__res *r, const char *what
     int rc;
 
     sb_init(&src);
-    if (nd->kind == EXPR__REF) {
+    if (nd->kind == EXPR__REF || nd->kind == EXPR__AGG) {
         sb_puts(&src, " from ");
         expr__ref_name(ev->e, nd, &src);
     }
@@ -860,6 +972,29 @@ expr__eval_ref(struct expr__ev *ev, const struct expr__node *nd, struct expr_val
                            task ? task : "params", task ? ".metrics." : ".", name);
     if (v->type == EXPR_T_STR && !v->str)
         v->str = "";
+    return 0;
+}
+
+/* An aggregate: a number from the agg callback. */
+static int
+expr__eval_agg(struct expr__ev *ev, const struct expr__node *nd, struct expr_val *v)
+{
+    const struct expr *e = ev->e;
+    const char *fn = expr__agg_names[nd->fn];
+    const char *task = e->pool.buf + nd->task, *name = e->pool.buf + nd->str;
+    double d = 0;
+
+    memset(v, 0, sizeof(*v));
+    if (!ev->agg)
+        return expr__efail(ev, CAIRN_EINVAL,
+                           "%s(%s.metrics.%s) cannot be evaluated here (no mapped task's instances "
+                           "are known)",
+                           fn, task, name);
+    if (ev->agg(ev->ud, fn, task, name, &d) != 0)
+        return expr__efail(ev, CAIRN_ENOENT, "no instance of task '%s' has metric '%s'", task,
+                           name);
+    v->type = EXPR_T_NUM;
+    v->num = d;
     return 0;
 }
 
@@ -982,6 +1117,8 @@ expr__eval_node(struct expr__ev *ev, int idx, struct expr__res *out)
         return 0;
     case EXPR__REF:
         return expr__eval_ref(ev, nd, &out->v);
+    case EXPR__AGG:
+        return expr__eval_agg(ev, nd, &out->v);
     case EXPR__CMP:
         out->v.type = EXPR_T_BOOL;
         return expr__eval_cmp(ev, nd, &out->v.b);
@@ -1019,7 +1156,15 @@ int
 expr_eval(const struct expr *e, expr_lookup_fn lookup, void *ud, bool *result, char *err,
           size_t errlen)
 {
-    struct expr__ev ev = {.e = e, .lookup = lookup, .ud = ud, .err = err, .errlen = errlen};
+    return expr_eval_agg(e, lookup, NULL, ud, result, err, errlen);
+}
+
+int
+expr_eval_agg(const struct expr *e, expr_lookup_fn lookup, expr_agg_fn agg, void *ud,
+              bool *result, char *err, size_t errlen)
+{
+    struct expr__ev ev = {
+        .e = e, .lookup = lookup, .agg = agg, .ud = ud, .err = err, .errlen = errlen};
     struct expr__res r;
     int rc;
 

@@ -9,7 +9,11 @@
  *   REF  := IDENT '.' 'metrics' '.' IDENT | 'params' '.' IDENT
  *   AGG  := ('max'|'min'|'avg'|'sum'|'count'|'argmax') '(' IDENT '.' 'metrics' '.' IDENT ')'
  * An aggregate is over a mapped task's instances (count: how many have the
- * metric; argmax: the index of the largest); it is a number.
+ * metric; argmax: the index of the largest); it is a number. Spaces may
+ * separate its tokens (max ( t.metrics.x )); a word followed by '(' that is
+ * not one of the six is an error ("unknown function"), and so is a param
+ * inside the parentheses. Aggregates do not nest and do not count towards
+ * EXPR_MAX_DEPTH.
  * STRING is '...' or "..." with backslash escapes for the quote and '\\'.
  * Numbers: decimal with optional fraction/exponent and leading '-'.
  * A value used as a condition must be boolean (comparison, and/or/not,
@@ -60,6 +64,7 @@ int expr_parse(struct expr **out, const char *src, char *err, size_t errlen, int
 void expr_free(struct expr *e);
 
 /* Visit each reference in source order. task is NULL for params.NAME.
+ * The reference inside an aggregate is not visited (expr_foreach_agg does).
  * pos is the 0-based offset of the reference in src. A nonzero return from
  * cb stops the walk and is returned; otherwise returns 0. task and name are
  * owned by e and valid while e is. */
@@ -88,11 +93,13 @@ int expr_eval(const struct expr *e, expr_lookup_fn lookup, void *ud, bool *resul
               size_t errlen);
 
 /* Aggregates: visit each in source order (fn is "max", "min", "avg", "sum",
- * "count" or "argmax"; pos as for expr_foreach_ref, at the function's name),
- * and evaluate with agg resolving them (0 and *out, a number; nonzero when
- * the task has no instance with that metric: CAIRN_ENOENT "no instance of
- * task 'train' has metric 'accuracy'"). expr_eval is expr_eval_agg with agg
- * NULL: an aggregate is then an evaluation error. */
+ * "count" or "argmax"; pos as for expr_foreach_ref, at the function's name;
+ * fn, task and name are owned by e), and evaluate with agg resolving them
+ * (0 and *out, a number; nonzero when the task has no instance with that
+ * metric: CAIRN_ENOENT "no instance of task 'train' has metric 'accuracy'").
+ * expr_eval is expr_eval_agg with agg NULL: an aggregate is then an
+ * evaluation error (CAIRN_EINVAL). Short-circuiting applies to aggregates as
+ * to references: one on a side not evaluated is not resolved. */
 typedef int (*expr_agg_ref_fn)(void *ud, const char *fn, const char *task, const char *name,
                                int pos);
 int expr_foreach_agg(const struct expr *e, expr_agg_ref_fn cb, void *ud);

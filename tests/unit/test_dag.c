@@ -505,6 +505,391 @@ test_mounts(void **state)
     diag_list_free(&dl);
 }
 
+/* ---- fan-out ---- */
+
+static struct dag *
+load_ok(const char *y, struct diag_list *dl)
+{
+    struct dag *d = NULL;
+    diag_list_init(dl);
+    if (dag_load_buffer(&d, y, strlen(y), "fan.yaml", dl) != 0) {
+        dump(dl);
+        fail_msg("the DAG should load");
+    }
+    return d;
+}
+
+static int
+agg_cb(void *ud, const char *fn, const char *task, const char *metric, double *out)
+{
+    (void)ud;
+    if (strcmp(task, "train") || strcmp(metric, "accuracy"))
+        return -1;
+    *out = !strcmp(fn, "argmax") ? 3 : 0.97;
+    return 0;
+}
+
+static void
+test_fanout_model(void **state)
+{
+    (void)state;
+    struct diag_list dl;
+    struct dag *d = NULL;
+    diag_list_init(&dl);
+    if (dag_load_file(&d, FIXTURES "/fanout.yaml", &dl) != 0) {
+        dump(&dl);
+        fail();
+    }
+    assert_int_equal(dl.n, 0);
+    diag_list_free(&dl);
+    assert_int_equal(d->max_map_items, 1000);
+    const struct dag_param *shards = dag_param_find(d, "shards");
+    assert_true(shards->is_list);
+    assert_false(shards->is_number);
+    assert_string_equal(shards->value, "[\"a\",\"b\",\"c\"]");
+    assert_false(dag_param_find(d, "min_accuracy")->is_list);
+
+    const struct dag_task *split = &d->tasks[0], *score = &d->tasks[1], *per = &d->tasks[2];
+    const struct dag_task *train = &d->tasks[3], *eval = &d->tasks[4], *report = &d->tasks[5];
+    const struct dag_task *pick = &d->tasks[6];
+    assert_int_equal(split->map.kind, DAG_MAP_NONE);
+    assert_int_equal(split->max_parallel, 0);
+    assert_int_equal(score->map.kind, DAG_MAP_FROM);
+    assert_string_equal(score->map.from_task, "split");
+    assert_string_equal(score->map.from_file, "shards.json");
+    assert_int_equal(score->map.from_task_idx, 0);
+    assert_int_equal(per->map.kind, DAG_MAP_PARAM);
+    assert_string_equal(per->map.param, "shards");
+    assert_int_equal(train->map.kind, DAG_MAP_MATRIX);
+    assert_int_equal(train->map.nitems, 6);
+    /* key order as written, later keys varying fastest */
+    assert_string_equal(train->map.items_json,
+                        "[{\"lr\":0.1,\"depth\":3},{\"lr\":0.1,\"depth\":5},{\"lr\":0.1,"
+                        "\"depth\":8},{\"lr\":0.01,\"depth\":3},{\"lr\":0.01,\"depth\":5},"
+                        "{\"lr\":0.01,\"depth\":8}]");
+    assert_int_equal(train->max_parallel, 4);
+    assert_true(train->cache);
+    assert_int_equal(eval->map.kind, DAG_MAP_ZIP);
+    assert_string_equal(eval->map.zip_task, "train");
+    assert_int_equal(eval->map.zip_task_idx, 3);
+    assert_non_null(eval->when_expr);
+    /* an input from the zipped task is the paired instance's ... */
+    assert_true(eval->inputs[0].zip);
+    assert_false(eval->inputs[0].fan_in);
+    /* ... from any other mapped task every instance's */
+    assert_int_equal(report->map.kind, DAG_MAP_ZIP);
+    assert_int_equal(report->map.zip_task_idx, 4);
+    assert_true(report->inputs[0].fan_in);
+    assert_false(report->inputs[0].zip);
+    assert_int_equal(pick->map.kind, DAG_MAP_NONE);
+    assert_true(pick->inputs[0].fan_in);
+    assert_false(pick->inputs[0].zip);
+    assert_int_equal(pick->npublish, 1);
+
+    /* rendering an instance: its item, index and the aggregates */
+    struct dag_run_ctx rc;
+    char **argv = NULL, **envp = NULL, err[256];
+    memset(&rc, 0, sizeof(rc));
+    rc.logical_date = 1767225600;
+    rc.data_interval_end = 1767225600;
+    rc.run_id = "manual__x";
+    rc.item_json = "{\"lr\":0.01,\"depth\":5}";
+    rc.map_index = 4;
+    assert_int_equal(dag_render_task(d, 3, &rc, &argv, &envp, err, sizeof(err)), 0);
+    assert_string_equal(argv[3], "0.01");
+    assert_string_equal(argv[5], "5");
+    assert_string_equal(envp[0], "RUN=train-4");
+    dag_strv_free(argv);
+    dag_strv_free(envp);
+    rc.item_json = "\"s3://bucket/part-7\"";
+    rc.map_index = 7;
+    assert_int_equal(dag_render_task(d, 2, &rc, &argv, &envp, err, sizeof(err)), 0);
+    assert_string_equal(argv[1], "s3://bucket/part-7");
+    assert_string_equal(argv[2], "7");
+    dag_strv_free(argv);
+    dag_strv_free(envp);
+    /* not an instance: an error, not an empty string */
+    rc.item_json = NULL;
+    assert_int_equal(dag_render_task(d, 2, &rc, &argv, &envp, err, sizeof(err)), CAIRN_EPARSE);
+    assert_non_null(strstr(err, "'item' has no value here"));
+    assert_int_equal(dag_render_task(d, 6, &rc, &argv, &envp, err, sizeof(err)), CAIRN_EPARSE);
+    assert_non_null(strstr(err, "argmax(train.metrics.accuracy) has no value here"));
+    rc.aggregate = agg_cb;
+    assert_int_equal(dag_render_task(d, 6, &rc, &argv, &envp, err, sizeof(err)), 0);
+    assert_string_equal(argv[2], "3");
+    dag_strv_free(argv);
+    dag_strv_free(envp);
+    /* a preview keeps what has no value */
+    rc.aggregate = NULL;
+    rc.keep_unresolved = true;
+    assert_int_equal(dag_render_task(d, 3, &rc, &argv, &envp, err, sizeof(err)), 0);
+    assert_string_equal(argv[3], "{{ item.lr }}");
+    dag_strv_free(argv);
+    dag_strv_free(envp);
+
+    /* list params take a JSON list as an override */
+    struct dag_kv ok = {"shards", "[\"x\", {\"path\": \"p\", \"rows\": 3}, 4, true]"};
+    assert_int_equal(dag_check_overrides(d, &ok, 1, err, sizeof(err)), 0);
+    struct dag_kv empty = {"shards", "[]"};
+    assert_int_equal(dag_check_overrides(d, &empty, 1, err, sizeof(err)), 0);
+    struct dag_kv notjson = {"shards", "a,b"};
+    assert_int_equal(dag_check_overrides(d, &notjson, 1, err, sizeof(err)), CAIRN_EINVAL);
+    assert_non_null(strstr(err, "param 'shards' is a list: give it as a JSON list"));
+    struct dag_kv obj = {"shards", "{\"a\": 1}"};
+    assert_int_equal(dag_check_overrides(d, &obj, 1, err, sizeof(err)), CAIRN_EINVAL);
+    struct dag_kv nested = {"shards", "[1, [2]]"};
+    assert_int_equal(dag_check_overrides(d, &nested, 1, err, sizeof(err)), CAIRN_EINVAL);
+    assert_non_null(strstr(err, "item [1] must be"));
+    struct dag_kv deep = {"shards", "[{\"a\": {\"b\": 1}}]"};
+    assert_int_equal(dag_check_overrides(d, &deep, 1, err, sizeof(err)), CAIRN_EINVAL);
+    struct dag_kv nul = {"shards", "[null]"};
+    assert_int_equal(dag_check_overrides(d, &nul, 1, err, sizeof(err)), CAIRN_EINVAL);
+    struct sb big;
+    sb_init(&big);
+    sb_putc(&big, '[');
+    for (int i = 0; i < 1001; i++)
+        sb_printf(&big, "%s%d", i ? "," : "", i);
+    sb_putc(&big, ']');
+    struct dag_kv many = {"shards", big.buf};
+    assert_int_equal(dag_check_overrides(d, &many, 1, err, sizeof(err)), CAIRN_EINVAL);
+    assert_non_null(strstr(err, "param 'shards' has 1001 items, more than max_map_items (1000)"));
+    sb_free(&big);
+    /* a scalar param takes anything, as before; unknown names are still ENOENT */
+    struct dag_kv scalar = {"min_accuracy", "[1]"};
+    assert_int_equal(dag_check_overrides(d, &scalar, 1, err, sizeof(err)), 0);
+    struct dag_kv unknown = {"shard", "[]"};
+    assert_int_equal(dag_check_overrides(d, &unknown, 1, err, sizeof(err)), CAIRN_ENOENT);
+    dag_free(d);
+}
+
+static void
+test_matrix_rules(void **state)
+{
+    (void)state;
+    struct diag_list dl;
+    /* GitHub Actions' documented example of include */
+    const char *gh = "dag: gh\n"
+                     "tasks:\n"
+                     "  t:\n"
+                     "    command: [echo]\n"
+                     "    matrix:\n"
+                     "      fruit: [apple, pear]\n"
+                     "      animal: [cat, dog]\n"
+                     "      include:\n"
+                     "        - color: green\n"
+                     "        - {color: pink, animal: cat}\n"
+                     "        - {fruit: apple, shape: circle}\n"
+                     "        - {fruit: banana}\n"
+                     "        - {fruit: banana, animal: cat}\n";
+    struct dag *d = load_ok(gh, &dl);
+    assert_int_equal(d->tasks[0].map.nitems, 6);
+    assert_string_equal(
+        d->tasks[0].map.items_json,
+        "[{\"fruit\":\"apple\",\"animal\":\"cat\",\"color\":\"pink\",\"shape\":\"circle\"},"
+        "{\"fruit\":\"apple\",\"animal\":\"dog\",\"color\":\"green\",\"shape\":\"circle\"},"
+        "{\"fruit\":\"pear\",\"animal\":\"cat\",\"color\":\"pink\"},"
+        "{\"fruit\":\"pear\",\"animal\":\"dog\",\"color\":\"green\"},"
+        "{\"fruit\":\"banana\"},{\"fruit\":\"banana\",\"animal\":\"cat\"}]");
+    dag_free(d);
+    diag_list_free(&dl);
+
+    /* exclude (by value: 3 matches 3.0) before include, which may add an
+     * excluded combination back; values keep their JSON type */
+    const char *ex = "dag: ex\n"
+                     "tasks:\n"
+                     "  t:\n"
+                     "    command: [echo]\n"
+                     "    matrix:\n"
+                     "      os: [linux, 'mac']\n"
+                     "      v: [+1, .5, 3.0, '3', 007, true, 'true']\n"
+                     "      exclude: [{os: mac, v: 3}, {os: linux}, {v: true}]\n"
+                     "      include: [{os: linux, v: 1, note: \"a \\\"q\\\"\"}]\n";
+    d = load_ok(ex, &dl);
+    assert_string_equal(d->tasks[0].map.items_json,
+                        "[{\"os\":\"mac\",\"v\":1},{\"os\":\"mac\",\"v\":0.5},"
+                        "{\"os\":\"mac\",\"v\":\"3\"},{\"os\":\"mac\",\"v\":7},"
+                        "{\"os\":\"mac\",\"v\":\"true\"},{\"os\":\"linux\",\"v\":1,"
+                        "\"note\":\"a \\\"q\\\"\"}]");
+    assert_int_equal(d->tasks[0].map.nitems, 6);
+    dag_free(d);
+    diag_list_free(&dl);
+
+    /* only include: each entry a combination; exactly max_map_items is fine */
+    const char *inc = "dag: inc\n"
+                      "max_map_items: 2\n"
+                      "tasks:\n"
+                      "  t:\n"
+                      "    command: [echo]\n"
+                      "    matrix: {include: [{a: 1}, {b: x, a: 2}]}\n"
+                      "  u:\n"
+                      "    command: [echo]\n"
+                      "    matrix: {a: [1, 2]}\n";
+    d = load_ok(inc, &dl);
+    assert_string_equal(d->tasks[0].map.items_json, "[{\"a\":1},{\"b\":\"x\",\"a\":2}]");
+    assert_int_equal(d->tasks[1].map.nitems, 2);
+    dag_free(d);
+    diag_list_free(&dl);
+
+    /* no combination left: allowed, zero instances, with a warning */
+    const char *none = "dag: none\n"
+                       "tasks:\n"
+                       "  t:\n"
+                       "    command: [echo, \"{{ item.a }}\"]\n"
+                       "    matrix: {a: [1], exclude: [{a: 1}]}\n";
+    d = load_ok(none, &dl);
+    assert_int_equal(d->tasks[0].map.kind, DAG_MAP_MATRIX);
+    assert_int_equal(d->tasks[0].map.nitems, 0);
+    assert_string_equal(d->tasks[0].map.items_json, "[]");
+    assert_int_equal(dl.nerrors, 0);
+    assert_int_equal(dl.n, 1);
+    assert_true(has_diag(&dl, 5, 13, "'matrix' has no combinations: task 't' has no instances"));
+    dag_free(d);
+    diag_list_free(&dl);
+
+    /* a huge cross product is refused without being expanded */
+    struct sb sb;
+    sb_init(&sb);
+    sb_puts(&sb, "dag: huge\ntasks:\n  t:\n    command: [echo]\n    matrix:\n");
+    for (int k = 0; k < 12; k++) {
+        sb_printf(&sb, "      k%d: [", k);
+        for (int v = 0; v < 100; v++)
+            sb_printf(&sb, "%s%d", v ? ", " : "", v);
+        sb_puts(&sb, "]\n");
+    }
+    struct dag *dd = NULL;
+    diag_list_init(&dl);
+    assert_int_equal(dag_load_buffer(&dd, sb.buf, sb.len, "huge.yaml", &dl), CAIRN_EPARSE);
+    assert_int_equal(dl.nerrors, 1);
+    assert_true(has_diag(&dl, 6, 7, "'matrix' makes more than max_map_items (100000)"));
+    diag_list_free(&dl);
+    sb_free(&sb);
+
+    /* within max_map_items, but too much work or too much text: refused
+     * before anything is expanded */
+    for (int kind = 0; kind < 2; kind++) {
+        sb_init(&sb);
+        sb_puts(&sb, "dag: big\nmax_map_items: 1000000\ntasks:\n  t:\n    command: [echo]\n"
+                     "    matrix:\n");
+        if (kind == 1) {
+            sb_puts(&sb, "      text: [");
+            for (int i = 0; i < 200; i++)
+                sb_puts(&sb, "x");
+            sb_puts(&sb, "]\n");
+        }
+        for (int k = 0; k < 3; k++) {
+            sb_printf(&sb, "      k%d: [", k);
+            for (int v = 0; v < 100; v++)
+                sb_printf(&sb, "%s%d", v ? ", " : "", v);
+            sb_puts(&sb, "]\n");
+        }
+        if (kind == 0) {
+            sb_puts(&sb, "      exclude:\n");
+            for (int v = 0; v < 60; v++)
+                sb_printf(&sb, "        - {k0: %d, k1: %d}\n", v, v);
+        }
+        diag_list_init(&dl);
+        int64_t t0 = clock_mono_ms();
+        assert_int_equal(dag_load_buffer(&dd, sb.buf, sb.len, "big.yaml", &dl), CAIRN_EPARSE);
+        assert_true(clock_mono_ms() - t0 < 5000);
+        assert_int_equal(dl.nerrors, 1);
+        if (!has_diag(&dl, 7, 7,
+                      kind == 0 ? "'matrix' is too large to expand: 1000000 combinations times "
+                                  "60 'include' and 'exclude' entries"
+                                : "'matrix' is too large: its items would take more than 64 MiB")) {
+            dump(&dl);
+            fail();
+        }
+        diag_list_free(&dl);
+        sb_free(&sb);
+    }
+}
+
+static void
+test_list_params(void **state)
+{
+    (void)state;
+    struct diag_list dl;
+    const char *y = "dag: lists\n"
+                    "params:\n"
+                    "  shards: [s3://b/p0, 'x \"y\"', 1.50, -3, true, false, 'true']\n"
+                    "  files:\n"
+                    "    - {path: /a, rows: 10}\n"
+                    "    - {path: /b, rows: .5, ok: no}\n"
+                    "  none: []\n"
+                    "tasks:\n"
+                    "  t:\n"
+                    "    map: {over: params.files}\n"
+                    "    command: [echo, \"{{ params.shards }}\", \"{{ item.path }}\"]\n"
+                    "  u:\n"
+                    "    map: {over: params.none}\n"
+                    "    command: [echo]\n";
+    struct dag *d = load_ok(y, &dl);
+    assert_string_equal(dag_param_find(d, "shards")->value,
+                        "[\"s3://b/p0\",\"x \\\"y\\\"\",1.50,-3,true,false,\"true\"]");
+    assert_string_equal(dag_param_find(d, "files")->value,
+                        "[{\"path\":\"/a\",\"rows\":10},{\"path\":\"/b\",\"rows\":0.5,"
+                        "\"ok\":\"no\"}]");
+    assert_string_equal(dag_param_find(d, "none")->value, "[]");
+    assert_true(dag_param_find(d, "none")->is_list);
+    /* a list param in a template is its JSON text */
+    struct dag_run_ctx rc;
+    char **argv = NULL, **envp = NULL, err[256];
+    memset(&rc, 0, sizeof(rc));
+    rc.item_json = "{\"path\":\"/b\"}";
+    assert_int_equal(dag_render_task(d, 0, &rc, &argv, &envp, err, sizeof(err)), 0);
+    assert_string_equal(argv[1], dag_param_find(d, "shards")->value);
+    assert_string_equal(argv[2], "/b");
+    dag_strv_free(argv);
+    dag_strv_free(envp);
+    dag_free(d);
+    diag_list_free(&dl);
+}
+
+static void
+test_instance_names(void **state)
+{
+    (void)state;
+    char buf[DAG_INSTANCE_NAME_MAX], task[DAG_NAME_MAX + 1];
+    assert_string_equal(dag_instance_name("train", 3, buf, sizeof(buf)), "train[3]");
+    assert_ptr_equal(dag_instance_name("train", 0, buf, sizeof(buf)), buf);
+    assert_string_equal(buf, "train[0]");
+    assert_int_equal(dag_instance_parse("train[3]", task, sizeof(task)), 3);
+    assert_string_equal(task, "train");
+    assert_int_equal(dag_instance_parse("train[0]", task, sizeof(task)), 0);
+    assert_int_equal(dag_instance_parse("t[1234567]", task, sizeof(task)), 1234567);
+    assert_string_equal(task, "t");
+    memset(task, 0, sizeof(task));
+    assert_int_equal(dag_instance_parse("train", task, sizeof(task)), -1);
+    assert_string_equal(task, "train");
+    /* a round trip with the longest task name and index */
+    char longest[DAG_NAME_MAX + 1];
+    memset(longest, 'a', DAG_NAME_MAX);
+    longest[DAG_NAME_MAX] = '\0';
+    dag_instance_name(longest, 9223372036854775807L, buf, sizeof(buf));
+    assert_int_equal(dag_instance_parse(buf, task, sizeof(task)), 9223372036854775807L);
+    assert_string_equal(task, longest);
+    const char *bad[] = {
+        "t[",    "t[x]", "t[-1]",   "t[01]", "t[]",   "[3]", "t[3",
+        "t[3]x", "t]",   "t[1][2]", "t[+1]", "t[ 1]", "",    "t[99999999999999999999]"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (dag_instance_parse(bad[i], task, sizeof(task)) != -2)
+            fail_msg("'%s' should be malformed", bad[i]);
+    /* a task part too long for the buffer */
+    char small[4];
+    assert_int_equal(dag_instance_parse("train[1]", small, sizeof(small)), -2);
+    assert_int_equal(dag_instance_parse("train", small, sizeof(small)), -2);
+    assert_int_equal(dag_instance_parse("abc", small, sizeof(small)), -1);
+
+    /* no task can be named like an instance */
+    const char *y = "dag: x\ntasks:\n  \"t[1]\": {command: [echo]}\n";
+    struct diag_list dl;
+    struct dag *d = NULL;
+    diag_list_init(&dl);
+    assert_int_equal(dag_load_buffer(&d, y, strlen(y), "x.yaml", &dl), CAIRN_EPARSE);
+    assert_true(has_diag(&dl, 3, 3, "task name 't[1]' must match"));
+    diag_list_free(&dl);
+}
+
 static int
 teardown_all(void **state)
 {
@@ -517,11 +902,13 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_error_fixtures), cmocka_unit_test(test_hints),
-        cmocka_unit_test(test_binary_garbage), cmocka_unit_test(test_full_model),
-        cmocka_unit_test(test_render),         cmocka_unit_test(test_defaults_errors_once),
-        cmocka_unit_test(test_aliases),        cmocka_unit_test(test_merge_keys),
+        cmocka_unit_test(test_error_fixtures),  cmocka_unit_test(test_hints),
+        cmocka_unit_test(test_binary_garbage),  cmocka_unit_test(test_full_model),
+        cmocka_unit_test(test_render),          cmocka_unit_test(test_defaults_errors_once),
+        cmocka_unit_test(test_aliases),         cmocka_unit_test(test_merge_keys),
         cmocka_unit_test(test_optional_inputs), cmocka_unit_test(test_mounts),
+        cmocka_unit_test(test_fanout_model),    cmocka_unit_test(test_matrix_rules),
+        cmocka_unit_test(test_list_params),     cmocka_unit_test(test_instance_names),
     };
     return cmocka_run_group_tests(tests, NULL, teardown_all);
 }

@@ -536,6 +536,175 @@ test_precedence(void **state)
     assert_true(eval_ok("((true))"));
 }
 
+/* ---- aggregates ---- */
+
+/* Aggregates over a fixed table: train has accuracy at instances 0..2. */
+static const double train_acc[] = {0.81, 0.93, 0.88};
+
+struct agg_state {
+    int calls;
+    char last[64];
+};
+
+static int
+agg_cb(void *ud, const char *fn, const char *task, const char *name, double *out)
+{
+    struct agg_state *st = ud;
+    if (st) {
+        st->calls++;
+        snprintf(st->last, sizeof(st->last), "%s(%s.%s)", fn, task, name);
+    }
+    if (strcmp(task, "train") || strcmp(name, "accuracy"))
+        return -1;
+    double best = train_acc[0], sum = 0;
+    size_t arg = 0, n = sizeof(train_acc) / sizeof(train_acc[0]);
+    for (size_t i = 0; i < n; i++) {
+        sum += train_acc[i];
+        if (train_acc[i] > best) {
+            best = train_acc[i];
+            arg = i;
+        }
+    }
+    if (!strcmp(fn, "max"))
+        *out = best;
+    else if (!strcmp(fn, "min"))
+        *out = 0.81;
+    else if (!strcmp(fn, "avg"))
+        *out = sum / (double)n;
+    else if (!strcmp(fn, "sum"))
+        *out = sum;
+    else if (!strcmp(fn, "count"))
+        *out = (double)n;
+    else if (!strcmp(fn, "argmax"))
+        *out = (double)arg;
+    else
+        return -1;
+    return 0;
+}
+
+static int
+agg_eval(const char *src, bool *r, char *err, size_t errlen, struct agg_state *st)
+{
+    struct expr *e = parse_ok(src);
+    int rc = expr_eval_agg(e, lookup_cb, agg_cb, st, r, err, errlen);
+    expr_free(e);
+    return rc;
+}
+
+struct agg_seen {
+    char text[256];
+};
+
+static int
+agg_ref_cb(void *ud, const char *fn, const char *task, const char *name, int pos)
+{
+    struct agg_seen *s = ud;
+    size_t len = strlen(s->text);
+    snprintf(s->text + len, sizeof(s->text) - len, "%s:%s.%s@%d;", fn, task, name, pos);
+    return 0;
+}
+
+static void
+test_aggregates(void **state)
+{
+    (void)state;
+    bool r = false;
+    char err[256];
+    struct agg_state st = {0};
+    /* each of the six, with a lookup of plain references alongside */
+    assert_int_equal(agg_eval("max(train.metrics.accuracy) >= params.min_accuracy", &r, err,
+                              sizeof(err), &st),
+                     0);
+    assert_true(r);
+    assert_string_equal(st.last, "max(train.accuracy)");
+    assert_int_equal(agg_eval("min(train.metrics.accuracy) < 0.85", &r, err, sizeof(err), NULL), 0);
+    assert_true(r);
+    assert_int_equal(agg_eval("avg(train.metrics.accuracy) > 0.87 and avg(train.metrics.accuracy) "
+                              "< 0.88",
+                              &r, err, sizeof(err), NULL),
+                     0);
+    assert_true(r);
+    assert_int_equal(agg_eval("sum(train.metrics.accuracy) > 2.6", &r, err, sizeof(err), NULL), 0);
+    assert_true(r);
+    assert_int_equal(agg_eval("count(train.metrics.accuracy) == 3", &r, err, sizeof(err), NULL), 0);
+    assert_true(r);
+    assert_int_equal(agg_eval("argmax(train.metrics.accuracy) == 1", &r, err, sizeof(err), NULL),
+                     0);
+    assert_true(r);
+    /* spaces inside, a digit-first task name, and the name used as a task */
+    assert_int_equal(agg_eval("max ( train.metrics.accuracy ) > 0.9", &r, err, sizeof(err), NULL),
+                     0);
+    assert_true(r);
+    assert_int_equal(agg_eval("max(train.metrics.accuracy) > 0.95", &r, err, sizeof(err), NULL), 0);
+    assert_false(r);
+    /* a task named like an aggregate is still a plain reference */
+    struct expr *e = NULL;
+    assert_int_equal(expr_parse(&e, "max.metrics.x > 1 or count(max.metrics.x) > 0", err,
+                                sizeof(err), NULL),
+                     0);
+    struct seen s = {.text = "", .n = 0, .stop_at = 0};
+    struct agg_seen as = {""};
+    /* foreach_ref sees only the plain reference, foreach_agg only the aggregate */
+    assert_int_equal(expr_foreach_ref(e, ref_cb, &s), 0);
+    assert_string_equal(s.text, "maxx@0;");
+    assert_int_equal(expr_foreach_agg(e, agg_ref_cb, &as), 0);
+    assert_string_equal(as.text, "count:max.x@21;");
+    expr_free(e);
+    e = parse_ok("a.metrics.x > 1 and (argmax(t.metrics.y) == 2 or sum(u-2.metrics.z) < 3)");
+    memset(&as, 0, sizeof(as));
+    assert_int_equal(expr_foreach_agg(e, agg_ref_cb, &as), 0);
+    assert_string_equal(as.text, "argmax:t.y@21;sum:u-2.z@49;");
+    memset(&s, 0, sizeof(s));
+    assert_int_equal(expr_foreach_ref(e, ref_cb, &s), 0);
+    assert_string_equal(s.text, "ax@0;");
+    expr_free(e);
+
+    /* a missing value: the aggregate's message */
+    r = true;
+    assert_int_equal(agg_eval("max(train.metrics.loss) < 1", &r, err, sizeof(err), NULL),
+                     CAIRN_ENOENT);
+    assert_string_equal(err, "no instance of task 'train' has metric 'loss'");
+    assert_true(r); /* untouched */
+    /* an aggregate is a number */
+    assert_int_equal(agg_eval("count(train.metrics.accuracy)", &r, err, sizeof(err), NULL),
+                     CAIRN_EINVAL);
+    assert_non_null(strstr(err, "got a number from count(train.metrics.accuracy)"));
+    assert_int_equal(agg_eval("max(train.metrics.accuracy) == 'x'", &r, err, sizeof(err), NULL),
+                     CAIRN_EINVAL);
+    assert_non_null(strstr(err, "cannot compare max(train.metrics.accuracy) (the number 0.93)"));
+    /* short-circuit: the aggregate on the side not evaluated is not resolved */
+    memset(&st, 0, sizeof(st));
+    assert_int_equal(agg_eval("false and max(train.metrics.nope) > 1", &r, err, sizeof(err), &st),
+                     0);
+    assert_false(r);
+    assert_int_equal(st.calls, 0);
+    /* expr_eval (no aggregate callback): an evaluation error, not a crash */
+    e = parse_ok("max(train.metrics.accuracy) > 0.5");
+    r = true;
+    assert_int_equal(expr_eval(e, lookup_cb, NULL, &r, err, sizeof(err)), CAIRN_EINVAL);
+    assert_non_null(strstr(err, "max(train.metrics.accuracy) cannot be evaluated here"));
+    assert_true(r);
+    expr_free(e);
+}
+
+static void
+test_aggregate_errors(void **state)
+{
+    (void)state;
+    parse_err("maxx(train.metrics.a) > 1", 0, "unknown function 'maxx'");
+    parse_err("Max(train.metrics.a) > 1", 0, "unknown function 'Max'");
+    parse_err("max(params.a) > 1", 4, "max() is over the instances of a mapped task");
+    parse_err("max(train.a) > 1", 4, "expected 'TASK.metrics.NAME' or 'params.NAME'");
+    parse_err("max() > 1", 4, "expected 'TASK.metrics.NAME' after 'max(', got ')'");
+    parse_err("max(", 4, "expected 'TASK.metrics.NAME' after 'max('");
+    parse_err("max(t.metrics.a", 15, "expected ')' to close 'max('");
+    parse_err("max(t.metrics.a t.metrics.b)", 16, "expected ')' to close 'max(', got");
+    parse_err("max(max(t.metrics.a))", 4, "expected 'TASK.metrics.NAME' after 'max(', got 'max'");
+    parse_err("max(1) > 0", 4, "after 'max(', got '1'");
+    /* without '(' an aggregate's name is just a word */
+    parse_err("max > 1", 0, "expected 'TASK.metrics.NAME' or 'params.NAME', got 'max'");
+}
+
 int
 main(void)
 {
@@ -546,6 +715,7 @@ main(void)
         cmocka_unit_test(test_eval_strings),       cmocka_unit_test(test_eval_param_coercion),
         cmocka_unit_test(test_eval_type_errors),   cmocka_unit_test(test_eval_missing),
         cmocka_unit_test(test_eval_short_circuit), cmocka_unit_test(test_precedence),
+        cmocka_unit_test(test_aggregates),         cmocka_unit_test(test_aggregate_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
