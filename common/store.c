@@ -46,6 +46,7 @@ struct store {
     bool grow;          /* MDB_MAP_FULL seen: grow the map before the next begin */
     size_t grow_bytes;  /* bytes put by the largest transaction that filled the map */
     bool broken;        /* remapping failed: the environment is unusable */
+    size_t max_size;    /* the map never grows beyond this (0 = no limit) */
     char last_err[STORE__ERRLEN];
 };
 
@@ -252,6 +253,16 @@ store__grow_locked(struct store *s)
     if (used + extra > want)
         want = used + extra;
     want = (want + page - 1) / page * page;
+    if (s->max_size && want > s->max_size) {
+        if (old >= s->max_size) {
+            snprintf(s->last_err, sizeof(s->last_err),
+                     "the state store reached its maximum size (%zu bytes)", s->max_size);
+            LOG(LOG_ERR, "CAIRN-STORE-MAP", "%s: raise --max-state-size or free space with "
+                "artifacts gc", s->last_err);
+            return;
+        }
+        want = s->max_size;
+    }
     rc = mdb_env_set_mapsize(s->env, want);
     if (rc != 0) {
         /* LMDB unmapped the old map before failing to map the new one. */
@@ -803,6 +814,58 @@ fail:
     return rc;
 }
 
+/* A data.mdb that exists must look like an LMDB file before LMDB maps it:
+ * truncated to nothing it would open as a new, empty store (every run lost
+ * without a word), and shorter than its pages LMDB would touch memory past
+ * the end of the file (SIGBUS). A file that is not there is a new store. */
+static int
+store__check_file(const char *path, char *err, size_t errlen)
+{
+    char *file = xasprintf("%s/data.mdb", path);
+    struct stat st;
+    int rc = 0;
+    if (stat(file, &st) != 0) {
+        if (errno != ENOENT)
+            rc = store__open_fail(err, errlen, CAIRN_EIO, "cannot open state at %s: %s", path,
+                                  strerror(errno));
+    } else if (!S_ISREG(st.st_mode)) {
+        rc = store__open_fail(err, errlen, CAIRN_ESTORE,
+                              "cannot open state at %s: data.mdb is not a regular file", path);
+    } else if (st.st_size < 2 * 4096) {
+        rc = store__open_fail(err, errlen, CAIRN_ESTORE,
+                              "cannot open state at %s: data.mdb is not an LMDB database: it "
+                              "has %lld bytes, less than an LMDB file's two meta pages "
+                              "(truncated?); restore it from a backup (docs/operations.md), or "
+                              "move it away to start with an empty state",
+                              path, (long long)st.st_size);
+    }
+    free(file);
+    return rc;
+}
+
+/* The pages the meta page says are in use must be in the file. */
+static int
+store__check_pages(struct store *s, char *err, size_t errlen)
+{
+    MDB_envinfo info;
+    MDB_stat st;
+    char *file = xasprintf("%s/data.mdb", s->path);
+    struct stat fst;
+    int rc = 0;
+    if (mdb_env_info(s->env, &info) == 0 && mdb_env_stat(s->env, &st) == 0 &&
+        stat(file, &fst) == 0) {
+        unsigned long long need = ((unsigned long long)info.me_last_pgno + 1) * st.ms_psize;
+        if ((unsigned long long)fst.st_size < need)
+            rc = store__open_fail(err, errlen, CAIRN_ESTORE,
+                                  "cannot open state at %s: data.mdb is damaged: it has %lld "
+                                  "bytes but its pages need %llu (truncated?); restore it from "
+                                  "a backup (docs/operations.md)",
+                                  s->path, (long long)fst.st_size, need);
+    }
+    free(file);
+    return rc;
+}
+
 int
 store_open(struct store **out, const char *dir, size_t map_size, char *err, size_t errlen)
 {
@@ -835,6 +898,8 @@ store_open(struct store **out, const char *dir, size_t map_size, char *err, size
                               strerror(errno));
         goto fail;
     }
+    if ((rc = store__check_file(s->path, err, errlen)) != 0)
+        goto fail;
     rc = mdb_env_create(&s->env);
     if (rc != 0) {
         s->env = NULL;
@@ -870,6 +935,8 @@ store_open(struct store **out, const char *dir, size_t map_size, char *err, size
         LOG(LOG_NOTICE, "CAIRN-STORE-READERS", "cleared %d stale reader slot(s) in %s", dead,
             s->path);
     s->maxkey = (size_t)mdb_env_get_maxkeysize(s->env);
+    if ((rc = store__check_pages(s, err, errlen)) != 0)
+        goto fail;
     /* Keep room to write: at least twice what is in use (a map that was grown
      * before and is reopened with the configured size). */
     if (mdb_env_info(s->env, &info) == 0 && info.me_last_pgno < SIZE_MAX / 4 / page - 1) {
@@ -910,4 +977,94 @@ store_close(struct store *s)
     pthread_mutex_destroy(&s->mu);
     free(s->path);
     free(s);
+}
+
+void
+store_set_max_size(struct store *s, size_t bytes)
+{
+    pthread_mutex_lock(&s->mu);
+    s->max_size = bytes;
+    pthread_mutex_unlock(&s->mu);
+}
+
+int
+store_usage(struct store *s, size_t *used, size_t *map_size)
+{
+    MDB_envinfo info;
+    MDB_stat st;
+    int rc = mdb_env_info(s->env, &info);
+    if (!rc)
+        rc = mdb_env_stat(s->env, &st);
+    if (rc)
+        return store__code(rc);
+    *used = ((size_t)info.me_last_pgno + 1) * st.ms_psize;
+    *map_size = info.me_mapsize;
+    return 0;
+}
+
+int
+store_backup(struct store *s, const char *dir, char *err, size_t errlen)
+{
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return store__open_fail(err, errlen, cairn_from_errno(errno), "cannot create %s: %s", dir,
+                                strerror(errno));
+    char *file = xasprintf("%s/data.mdb", dir);
+    struct stat st;
+    bool exists = stat(file, &st) == 0;
+    free(file);
+    if (exists)
+        return store__open_fail(err, errlen, CAIRN_EEXIST,
+                                "%s already holds a data.mdb: back up into an empty folder", dir);
+    int rc = mdb_env_copy2(s->env, dir, MDB_CP_COMPACT);
+    if (rc)
+        return store__open_fail(err, errlen, store__code(rc), "cannot back up to %s: %s", dir,
+                                mdb_strerror(rc));
+    return 0;
+}
+
+struct store__check {
+    size_t records, bad;
+    char *err;
+    size_t errlen;
+};
+
+int
+store_check(struct store *s, size_t *records, size_t *bad, store_check_fn cb, void *ud, char *err,
+            size_t errlen)
+{
+    MDB_txn *txn = NULL;
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return store__open_fail(err, errlen, store__code(rc), "cannot read %s: %s", s->path,
+                                mdb_strerror(rc));
+    size_t n = 0, nbad = 0;
+    for (int tb = 0; tb < STORE_NTABLES && !rc; tb++) {
+        MDB_cursor *cur = NULL;
+        if ((rc = mdb_cursor_open(txn, s->dbi[tb], &cur)) != 0)
+            break;
+        MDB_val k, v;
+        int c = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+        while (c == 0) {
+            n++;
+            if (cb && cb(ud, (enum store_table)tb, k.mv_data, k.mv_size, v.mv_data, v.mv_size) != 0)
+                nbad++;
+            c = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+        }
+        mdb_cursor_close(cur);
+        if (c != MDB_NOTFOUND)
+            rc = c;
+    }
+    mdb_txn_abort(txn);
+    if (rc)
+        return store__open_fail(err, errlen, store__code(rc), "reading %s failed: %s", s->path,
+                                mdb_strerror(rc));
+    *records = n;
+    *bad = nbad;
+    return 0;
+}
+
+const char *
+store_table_name(enum store_table tb)
+{
+    return (unsigned)tb < STORE_NTABLES ? store__names[tb] : "?";
 }

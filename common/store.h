@@ -12,6 +12,11 @@
  * durable when store_txn_commit returns 0 (LMDB's default sync). Readers may
  * run in any thread (MDB_NOTLS); keep read transactions short.
  *
+ * Opening checks the file first: a data.mdb shorter than LMDB's two meta
+ * pages, or shorter than the pages its meta page says are in use, is
+ * refused as damaged (CAIRN_ESTORE, err says so and how to restore), never
+ * mapped (LMDB would start empty, or die of SIGBUS past the end).
+ *
  * Errors: CAIRN_ENOENT (no such key), CAIRN_EFULL (map or disk full: the
  * transaction is aborted and nothing of it is kept; the caller keeps its
  * pending changes and retries later), CAIRN_ESTORE (any other LMDB error,
@@ -123,6 +128,28 @@ int store_next_id(struct store_txn *t, const char *name, int64_t *out);
 /* Number of records in table tb (own short read transaction), for
  * diagnostics. Sets *entries only on success. */
 int store_stat(struct store *s, enum store_table tb, size_t *entries);
+
+/* The map never grows beyond bytes (0, the default: no limit). When it
+ * would have to, a commit fails with CAIRN_EFULL and store_last_error says
+ * the store reached its maximum size. */
+void store_set_max_size(struct store *s, size_t bytes);
+/* Bytes in use (pages up to the last one written) and the map's size. */
+int store_usage(struct store *s, size_t *used, size_t *map_size);
+/* A consistent, compacted copy of the store into the empty folder dir
+ * (LMDB's mdb_env_copy2; safe while the scheduler runs: it is a read
+ * transaction). CAIRN_EEXIST if dir holds a data.mdb already. */
+int store_backup(struct store *s, const char *dir, char *err, size_t errlen);
+/* Walk every record of every table in one read transaction, handing each
+ * to cb (may be NULL) with its raw key and value; cb returns nonzero for a
+ * record it finds bad. *records and *bad count them. A B-tree page LMDB
+ * cannot read fails the walk (a store error with err); a page damaged in a
+ * way LMDB does not notice may crash the process, so run this in a child
+ * process (cairn-scheduler --check does). */
+typedef int (*store_check_fn)(void *ud, enum store_table tb, const void *key, size_t klen,
+                              const void *val, size_t vlen);
+int store_check(struct store *s, size_t *records, size_t *bad, store_check_fn cb, void *ud,
+                char *err, size_t errlen);
+const char *store_table_name(enum store_table tb);
 
 /* Text of the last error seen by this store (for logs); "" if none. The
  * returned string is a per-thread copy, valid until this thread calls
