@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Dynamic fan-out at scale: a task writes a JSON list of N items (100,000 by
+# default) and a mapped task runs one no-op instance per item (scheduler +
+# one worker with --isolation none, durable commits). Timed from the list
+# task's end to the run's end, as the scheduler recorded them; compared, in
+# the same go, with a run of N independent static no-op tasks (the figure
+# fan-out should stay within 1.5x of) and with GNU make -j running N `true`.
+# Also reported: the scheduler's peak RSS during the mapped run, its RSS once
+# the run has ended (finished runs leave memory), and the longest loop
+# iteration (expansion is done in chunks; the scheduler logs any iteration
+# over 100 ms as CAIRN-LOOP-SLOW and reports the longest on /api/v1/health).
+# Usage: bench/fanout.sh [BUILD_DIR] [SLOTS] [N]
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR
+source "$(dirname "$0")/lib.sh"
+bench_init "${1:-build}"
+slots=${2:-8}
+n=${3:-100000}
+
+mkdir -p "$w/dags"
+cat >"$w/dags/fan.yaml" <<YAML
+dag: fan
+max_active_tasks: 1000000
+defaults: {retries: 0}
+tasks:
+  split:
+    command: [/usr/bin/python3, -c, "import json,os; json.dump(list(range($n)), open(os.environ['CAIRN_OUTPUTS'] + '/items.json', 'w'))"]
+    outputs: [items.json]
+  each:
+    needs: [split]
+    map: {from: split/items.json}
+    command: ["true"]
+YAML
+/usr/bin/python3 - "$w" "$n" <<'PY'
+import sys
+w, n = sys.argv[1], int(sys.argv[2])
+with open(f"{w}/dags/static.yaml", "w") as f:
+    f.write("dag: static\nmax_active_tasks: 1000000\ndefaults: {retries: 0}\ntasks:\n")
+    for i in range(n):
+        f.write(f"  t{i}: {{command: [\"true\"]}}\n")
+with open(f"{w}/make.mk", "w") as f:
+    f.write(".PHONY: all\nall: " + " ".join(f"t{i}" for i in range(n)) + "\n")
+    for i in range(n):
+        f.write(f"t{i}:\n\t@true\n")
+PY
+
+bench_scheduler
+bench_worker "$slots"
+spid=${pids[0]}
+
+secs() { /usr/bin/python3 -c 'import sys, datetime; print(datetime.datetime.fromisoformat(sys.argv[1].rstrip("Z")).replace(tzinfo=datetime.timezone.utc).timestamp())' "$1"; }
+rss_kb() { awk "/^$2:/ {print \$2}" "/proc/$1/status"; }
+wait_done() { # RUN DAG
+    local st
+    for _ in $(seq 1 36000); do
+        st=$("$CAIRN" runs show "$1" --dag "$2" --json 2>/dev/null | jq -r .state || true)
+        case $st in success|failed|cancelled) echo "$st"; return 0 ;; esac
+        sleep 0.1
+    done
+    echo timeout
+}
+
+# the static run first (the same N through the same path, no expansion)
+r=$("$CAIRN" trigger static)
+[ "$(wait_done "$r" static)" = success ] || { echo "static run failed" >&2; exit 1; }
+j=$("$CAIRN" runs show "$r" --dag static --json)
+static_s=$(echo "$(secs "$(jq -r .ended_at <<<"$j")") - $(secs "$(jq -r .started_at <<<"$j")")" | bc -l)
+
+base_rss=$(rss_kb "$spid" VmRSS)
+r=$("$CAIRN" trigger fan)
+peak=$base_rss
+while :; do
+    st=$("$CAIRN" runs show "$r" --dag fan --json 2>/dev/null | jq -r .state || true)
+    now=$(rss_kb "$spid" VmRSS); [ "$now" -gt "$peak" ] && peak=$now
+    case $st in success|failed|cancelled) break ;; esac
+    sleep 0.2
+done
+[ "$st" = success ] || { echo "mapped run: $st" >&2; exit 1; }
+j=$("$CAIRN" runs show "$r" --dag fan --json)
+split_end=$(jq -r '.tasks[] | select(.task == "split") | .ended_at' <<<"$j")
+fan_s=$(echo "$(secs "$(jq -r .ended_at <<<"$j")") - $(secs "$split_end")" | bc -l)
+sleep 1
+after_rss=$(rss_kb "$spid" VmRSS)
+loop=$(curl -sf "$CAIRN_SERVER/api/v1/health" | jq -r '.loop.max_iteration_ms // "?"')
+slow=$(grep -c CAIRN-LOOP-SLOW "$w/sched.log" || true)
+
+t0=$(date +%s.%N); make -s -j"$slots" -f "$w/make.mk" all; t1=$(date +%s.%N)
+make_s=$(echo "$t1 - $t0" | bc -l)
+
+printf 'N = %d items, %d slots\n' "$n" "$slots"
+printf '%-34s %10.2f s %10.0f/s\n' "mapped: list end -> last instance" "$fan_s" "$(echo "$n / $fan_s" | bc -l)"
+printf '%-34s %10.2f s %10.0f/s\n' "static: N independent tasks" "$static_s" "$(echo "$n / $static_s" | bc -l)"
+printf '%-34s %10.2f s %10.0f/s\n' "make -j$slots: N x true" "$make_s" "$(echo "$n / $make_s" | bc -l)"
+printf 'mapped / static time: %.2f   mapped / make time: %.2f\n' "$(echo "$fan_s / $static_s" | bc -l)" "$(echo "$fan_s / $make_s" | bc -l)"
+printf 'scheduler RSS: %d MB before, %d MB peak, %d MB after the run\n' $((base_rss / 1024)) $((peak / 1024)) $((after_rss / 1024))
+printf 'longest loop iteration: %s ms; iterations over 100 ms: %s\n' "$loop" "$slow"
