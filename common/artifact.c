@@ -982,6 +982,17 @@ out:
 }
 
 int
+art_blob_uri(struct art_store *s, const char *sha256_hex, char **uri_out)
+{
+    if (!art_hex_valid(sha256_hex))
+        return CAIRN_EINVAL;
+    char *blob = art__file_blob(s, sha256_hex);
+    *uri_out = xasprintf("file://%s", blob);
+    free(blob);
+    return 0;
+}
+
+int
 art_blob_path(struct art_store *s, const char *sha256_hex, char **path_out)
 {
     if (!s || !path_out || !art_hex_valid(sha256_hex))

@@ -95,6 +95,11 @@ int art_put_file_at(struct art_store *s, int dirfd, const char *relpath,
                     char sha256_hex[ART_HEX_LEN + 1], int64_t *size, char **uri_out, char *err,
                     size_t errlen);
 
+/* The URI of blob sha256_hex (what art_put_file gives for it), malloc'd
+ * into *uri_out; 0, or CAIRN_EINVAL for a malformed digest. Whether the
+ * blob is stored is not checked. */
+int art_blob_uri(struct art_store *s, const char *sha256_hex, char **uri_out);
+
 /* The local path of a stored blob, malloc'd into *path_out (caller frees;
  * set only on success). Local stores only: a backend without local files
  * would answer CAIRN_EINVAL; use art_fetch to get a blob to a path.

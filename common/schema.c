@@ -25,6 +25,13 @@ schema_key_ti(const char *dag, const char *run_id, const char *task)
 }
 
 char *
+schema_key_instance(const char *dag, const char *run_id, const char *task, long index)
+{
+    return xasprintf("%s" SCHEMA_SEP "%s" SCHEMA_SEP "%s" SCHEMA_SEP "%010ld", dag, run_id, task,
+                     index);
+}
+
+char *
 schema_key_attempt(const char *dag, const char *run_id, const char *task, int attempt)
 {
     return xasprintf("%s" SCHEMA_SEP "%s" SCHEMA_SEP "%s" SCHEMA_SEP "%06d", dag, run_id, task,
@@ -392,6 +399,10 @@ schema_ti_encode(const struct schema_ti *t)
     json_object_set_new(j, "no_cache", json_boolean(t->no_cache));
     json_object_set_new(j, "cache_key", t->cache_key ? json_string(t->cache_key) : json_null());
     json_object_set_new(j, "published", t->published ? json_incref(t->published) : json_null());
+    if (t->map_index >= 0)
+        json_object_set_new(j, "map_index", json_integer(t->map_index));
+    if (t->map)
+        json_object_set(j, "map", t->map);
     return j;
 }
 
@@ -428,6 +439,8 @@ schema_ti_decode(const json_t *j, struct schema_ti *out, char *err, size_t errle
     t.no_cache = schema__bool(&rd, "no_cache");
     t.cache_key = schema__str(&rd, "cache_key", false);
     t.published = schema__node(&rd, "published", false);
+    t.map_index = (long)schema__int(&rd, "map_index", -1);
+    t.map = schema__node(&rd, "map", false);
     if (rd.rc)
         return rd.rc;
     *out = t;

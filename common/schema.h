@@ -8,6 +8,7 @@
  * Keys (tables of store.h):
  *   STORE_RUNS          dag SEP run_id
  *   STORE_TIS           dag SEP run_id SEP task
+ *                       ... SEP %010ld(index)  (an instance of a mapped task)
  *   STORE_ATTEMPTS      dag SEP run_id SEP task SEP %06d(attempt)
  *   STORE_ARTIFACTS     dag SEP run_id SEP task SEP name
  *                       ... SEP attempt-%06d  (a pointer a later attempt superseded)
@@ -46,6 +47,9 @@
 /* ---- keys (each a new malloc'd string) ---- */
 char *schema_key_run(const char *dag, const char *run_id);
 char *schema_key_ti(const char *dag, const char *run_id, const char *task);
+/* An instance of a mapped task: the task's key SEP %010ld(index), so a
+ * task's instances are together, in index order, right after it. */
+char *schema_key_instance(const char *dag, const char *run_id, const char *task, long index);
 char *schema_key_attempt(const char *dag, const char *run_id, const char *task, int attempt);
 char *schema_key_artifact(const char *dag, const char *run_id, const char *task,
                           const char *name);
@@ -114,6 +118,9 @@ struct schema_ti {
     bool no_cache;
     const char *cache_key;        /* 64 hex digits or NULL */
     json_t *published;            /* {path, latest, files} or NULL */
+    long map_index;               /* an instance: its index (task is "name[index]"); -1 */
+    json_t *map;                  /* a mapped task's group: {n, items_sha, manifest_sha,
+                                     counts: {state: n}}, or NULL */
 };
 
 /* STORE_ATTEMPTS */

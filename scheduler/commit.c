@@ -1,6 +1,7 @@
 /* commit.c - dirty marks, held replies and the group commit (commit.h). */
 #include "commit.h"
 
+#include <inttypes.h>
 #include <stdlib.h>
 
 #include "core.h"
@@ -88,6 +89,8 @@ commit_run_steps(struct sched *s)
     for (size_t i = 0; i < s->nsteps; i++)
         s->steps[i].fn(s);
 }
+
+static void commit__prepare(struct sched *s);
 
 static bool
 commit__dirty(struct sched *s)
@@ -186,10 +189,45 @@ commit__once(struct sched *s)
     return true;
 }
 
+/* The iteration that ends now: how long the loop was busy since the last
+ * one ended (its wall time less the time it waited for events). */
+static void
+commit__iteration(struct sched *s)
+{
+    uint64_t now = uv_hrtime(), idle = uv_metrics_idle_time(s->loop);
+    if (s->iter_end_ns) {
+        uint64_t wall = now - s->iter_end_ns, waited = idle - s->iter_idle_ns;
+        int64_t busy = (int64_t)((wall > waited ? wall - waited : 0) / 1000000);
+        if (busy > s->iter_max_ms)
+            s->iter_max_ms = busy;
+        if (busy > s->iter_window_max_ms)
+            s->iter_window_max_ms = busy;
+        if (busy >= SCHED_SLOW_ITERATION_MS)
+            LOG(LOG_WARN, "CAIRN-LOOP-SLOW", "a loop iteration took %" PRId64 " ms (nothing "
+                "else was served meanwhile)", busy);
+    }
+    int64_t mono = clock_mono_ms();
+    if (mono - s->iter_window_start >= 60000) {
+        s->iter_prev_window_max_ms = s->iter_window_max_ms;
+        s->iter_window_max_ms = 0;
+        s->iter_window_start = mono;
+    }
+    s->iterations++;
+    s->iter_end_ns = uv_hrtime();
+    s->iter_idle_ns = idle;
+}
+
 void
 commit_prepare_cb(uv_prepare_t *h)
 {
     struct sched *s = h->data;
+    commit__prepare(s);
+    commit__iteration(s);
+}
+
+static void
+commit__prepare(struct sched *s)
+{
     commit_run_steps(s);
     if (!s->nreplies && !s->nafters && !commit__dirty(s))
         return;
@@ -197,6 +235,17 @@ commit_prepare_cb(uv_prepare_t *h)
         return;
     if (!commit__once(s))
         s->flush_retry_at = clock_mono_ms() + 1000;
+}
+
+void
+sched_loop_stats(const struct sched *s, int64_t *max_ms, int64_t *recent_max_ms,
+                 uint64_t *iterations)
+{
+    *max_ms = s->iter_max_ms;
+    *recent_max_ms = s->iter_window_max_ms > s->iter_prev_window_max_ms
+                         ? s->iter_window_max_ms
+                         : s->iter_prev_window_max_ms;
+    *iterations = s->iterations;
 }
 
 void

@@ -17,10 +17,13 @@
 #include "engine.h"
 #include "hmap.h"
 #include "model.h"
+#include "util.h"
 
 #define SCHED_TICK_MS 100
 #define SCHED_RESCAN_MS 2000
 #define SCHED_POLL_WAIT_MAX_MS 10000
+/* An iteration this long is logged (CAIRN-LOOP-SLOW). */
+#define SCHED_SLOW_ITERATION_MS 100
 
 struct art_store;
 struct cache_index;
@@ -89,6 +92,12 @@ struct sched {
     int64_t lease_seq;
     bool lease_seq_dirty;
 
+    /* mapped tasks' groups waiting to be expanded (fanout.c) */
+    struct sched_ti **expandq;
+    size_t nexpandq, capexpandq;
+    uv_idle_t fan_idle;      /* active while expandq is not empty: the loop keeps turning */
+    bool fan_idle_on;
+
     /* task instances whose upstream finished, decided by ts_evaluate one
      * after another instead of recursively (a failing chain of 10,000) */
     struct sched_ti **evalq;
@@ -121,6 +130,14 @@ struct sched {
      * remembers its outputs */
     void (*on_success)(struct sched *s, struct sched_ti *ti);
 
+    /* how long loop iterations take (the time the loop was not waiting for
+     * events): the longest since start and in the last minute */
+    uint64_t iter_end_ns;    /* hrtime at the end of the last prepare phase */
+    uint64_t iter_idle_ns;   /* the loop's idle time then */
+    int64_t iter_max_ms, iter_window_max_ms, iter_prev_window_max_ms;
+    int64_t iter_window_start; /* monotonic ms */
+    uint64_t iterations;
+
     int64_t clock_skew;      /* seconds added to the wall clock (CAIRN_NOW) */
     int64_t next_schedule;   /* monotonic ms of the next schedule pass */
     int64_t last_tick;       /* monotonic ms of the last tick, to notice stalls */
@@ -130,6 +147,28 @@ struct sched {
     void *stop_ud;
     int closing_handles;
 };
+
+static inline void
+sched__idle_noop(uv_idle_t *h)
+{
+    (void)h;
+}
+
+/* Put group g on the expansion queue (fanout.c expands it before the next
+ * commit); the idle handle makes sure there is a next loop iteration. */
+static inline void
+sched_expand_later(struct sched *s, struct sched_ti *g)
+{
+    if (g->map->queued)
+        return;
+    g->map->queued = true;
+    xgrow((void **)&s->expandq, &s->capexpandq, s->nexpandq + 1, sizeof(*s->expandq));
+    s->expandq[s->nexpandq++] = g;
+    if (!s->fan_idle_on && !s->stopping && s->fan_idle.loop) {
+        uv_idle_start(&s->fan_idle, sched__idle_noop);
+        s->fan_idle_on = true;
+    }
+}
 
 /* The task of a task instance. */
 static inline const struct dag_task *

@@ -17,6 +17,7 @@
 #include "core.h"
 #include "dagdir.h"
 #include "err.h"
+#include "fanout.h"
 #include "fs.h"
 #include "lease.h"
 #include "log.h"
@@ -135,6 +136,7 @@ sched_new(struct sched **out, uv_loop_t *loop, const struct sched_config *cfg, c
     int rc;
     s->loop = loop;
     s->cfg = *cfg;
+    uv_loop_configure(loop, UV_METRICS_IDLE_TIME); /* for sched_loop_stats */
     if (!s->cfg.lease_ttl_ms)
         s->cfg.lease_ttl_ms = 15000;
     if (!s->cfg.heartbeat_ms)
@@ -148,7 +150,9 @@ sched_new(struct sched **out, uv_loop_t *loop, const struct sched_config *cfg, c
     hmap_init(&s->runs_by_key);
     hmap_init(&s->lease_map);
     s->ended_attempts = json_object();
-    /* the pre-commit steps, in this order: cache lookups may ready work */
+    /* the pre-commit steps, in this order: expansion makes instances, cache
+     * lookups may ready work, then workers waiting in a POLL get it */
+    fan_init(s);
     sc_init(s);
     commit_add_step(s, lease_dispatch_parked);
     s->models_dir = cfg->models_dir ? xstrdup(cfg->models_dir)
@@ -204,6 +208,7 @@ sched_new(struct sched **out, uv_loop_t *loop, const struct sched_config *cfg, c
         snprintf(err, errlen, "cannot read state: %s", store_last_error(s->store));
         goto fail;
     }
+    fan_start(s);
     uv_timer_init(loop, &s->tick);
     s->tick.data = s;
     uv_timer_start(&s->tick, tick_cb, SCHED_TICK_MS, SCHED_TICK_MS);
@@ -237,7 +242,8 @@ sched_stop(struct sched *s, void (*done)(void *ud), void *ud)
     for (size_t i = 0; i < s->nworkers; i++)
         lease_answer_parked(s, s->workers[i]);
     commit_final(s);
-    s->closing_handles = 2 + (s->fsev_on ? 1 : 0) + s->npublishing;
+    s->closing_handles = 3 + (s->fsev_on ? 1 : 0) + s->npublishing;
+    fan_stop(s, handle_closed);
     uv_timer_stop(&s->tick);
     uv_close((uv_handle_t *)&s->tick, handle_closed);
     uv_prepare_stop(&s->prepare);
@@ -293,6 +299,7 @@ sched_free(struct sched *s)
     free(s->dirty_dags);
     json_decref(s->ended_attempts);
     sc_free(s);
+    fan_free(s);
     free(s->models_dir);
     free(s->replies);
     free(s->afters);

@@ -93,6 +93,12 @@ void sched_on_tick(struct sched *s, void (*fn)(void *ud), void *ud);
 void sched_foreach_run(struct sched *s, void (*fn)(void *ud, struct sched_run *r), void *ud);
 /* Record that backfill id (re)started run r (persisted with the run). */
 void sched_run_set_backfill(struct sched *s, struct sched_run *r, const char *id);
+/* How long the loop's iterations took (the time it was busy, not waiting
+ * for events): the longest since start, the longest in the last one to two
+ * minutes, and how many there were. */
+void sched_loop_stats(const struct sched *s, int64_t *max_ms, int64_t *recent_max_ms,
+                      uint64_t *iterations);
+
 /* The backfills, for the API (set by the composition root). */
 void sched_set_backfills(struct sched *s, struct bf_set *bfs);
 

@@ -7,8 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "artifact.h"
 #include "cal.h"
 #include "commit.h"
+#include "fanout.h"
 #include "core.h"
 #include "log.h"
 #include "msg.h"
@@ -98,12 +100,15 @@ lease__json(struct sched *s, struct sched_ti *ti, char *why, size_t whylen)
     const struct dag *d = r->dv->dag;
     const struct dag_task *t = &d->tasks[ti->idx];
     struct dag_run_ctx rc;
-    runtab_render_ctx(ti, &rc);
-    char **argv = NULL, **envp = NULL, err[256];
-    if (dag_render_task(d, ti->idx, &rc, &argv, &envp, err, sizeof(err)) != 0) {
+    char *item = runtab_render_ctx(ti, &rc);
+    char **argv = NULL, **envp = NULL, err[256], name[256];
+    int rrc = dag_render_task(d, ti->idx, &rc, &argv, &envp, err, sizeof(err));
+    free(item);
+    if (rrc != 0) {
         snprintf(why, whylen, "cannot prepare the task: %s", err);
         return NULL;
     }
+    const char *tname = sched_ti_name(ti, name, sizeof(name));
     struct msg_lease l = {0};
     char ld[48];
     cal_format_iso(r->logical_date, 0, 1, ld, sizeof(ld));
@@ -113,15 +118,21 @@ lease__json(struct sched *s, struct sched_ti *ti, char *why, size_t whylen)
     while (envp[nenv])
         nenv++;
     /* the environment the scheduler gives every attempt, then the DAG's */
-    char **env = xcalloc(nenv + 7, sizeof(*env));
-    env[0] = xasprintf("CAIRN_DAG=%s", d->name);
-    env[1] = xasprintf("CAIRN_RUN_ID=%s", r->run_id);
-    env[2] = xasprintf("CAIRN_TASK=%s", t->name);
-    env[3] = xasprintf("CAIRN_ATTEMPT=%d", ti->attempts);
-    env[4] = xasprintf("CAIRN_LOGICAL_DATE=%s", ld);
+    char **env = xcalloc(nenv + 8, sizeof(*env)), *owned[8];
+    size_t ne = 0, nowned = 0;
+#define LEASE_ENV(...) (owned[nowned++] = env[ne++] = xasprintf(__VA_ARGS__))
+    LEASE_ENV("CAIRN_DAG=%s", d->name);
+    LEASE_ENV("CAIRN_RUN_ID=%s", r->run_id);
+    LEASE_ENV("CAIRN_TASK=%s", tname);
+    LEASE_ENV("CAIRN_ATTEMPT=%d", ti->attempts);
+    LEASE_ENV("CAIRN_LOGICAL_DATE=%s", ld);
+    if (ti->parent)
+        LEASE_ENV("CAIRN_MAP_INDEX=%ld", ti->map_index);
     for (size_t i = 0; i < nenv; i++)
-        env[5 + i] = envp[i];
+        env[ne++] = envp[i];
     struct msg_input *ins = xcalloc(t->ninputs + 1, sizeof(*ins));
+    char (*mshas)[65] = xcalloc(t->ninputs + 1, sizeof(*mshas));
+    char **muris = xcalloc(t->ninputs + 1, sizeof(*muris));
     size_t nins = 0;
     json_t *pi = json_array();
     json_t *lease = NULL;
@@ -130,7 +141,30 @@ lease__json(struct sched *s, struct sched_ti *ti, char *why, size_t whylen)
     /* inputs resolve to the artifacts their upstream attempt stored */
     for (size_t i = 0; i < t->ninputs; i++) {
         const struct dag_input *in = &t->inputs[i];
-        json_t *found = runtab_input_artifact(r, in);
+        if (in->fan_in) {
+            /* every instance's file: the worker reads the manifest */
+            struct sched_ti *g = &r->tis[in->task_idx];
+            char merr[256];
+            if (!g->map || !g->map->expanded ||
+                fan_manifest(s, g, mshas[i], merr, sizeof(merr)) != 0) {
+                snprintf(why, whylen, "cannot prepare the task: input '%s' (%s/%s): %s",
+                         in->name, in->task, in->file,
+                         g->map && g->map->expanded ? merr : "its task has no instances");
+                goto out;
+            }
+            struct msg_input *mi = &ins[nins++];
+            art_blob_uri(s->art, mshas[i], &muris[i]);
+            mi->name = in->name;
+            mi->sha256 = mshas[i];
+            mi->uri = muris[i];
+            mi->manifest_file = in->file;
+            json_array_append_new(pi, json_pack("{s:s, s:s, s:s, s:s, s:b}", "name", in->name,
+                                                "task", in->task, "file", in->file, "sha256",
+                                                mshas[i], "manifest", 1));
+            sb_printf(&names, "%s%s", names.len ? " " : "", in->name);
+            continue;
+        }
+        json_t *found = runtab_input_artifact(ti, in);
         if (!found && in->optional)
             continue; /* its upstream did not succeed: /inputs/NAME is simply not there */
         if (!found) {
@@ -151,19 +185,20 @@ lease__json(struct sched *s, struct sched_ti *ti, char *why, size_t whylen)
         sb_printf(&names, "%s%s", names.len ? " " : "", in->name);
     }
     /* the inputs that are there, by name (optional ones may not be) */
-    env[5 + nenv] = xasprintf("CAIRN_INPUT_NAMES=%s", names.buf ? names.buf : "");
+    LEASE_ENV("CAIRN_INPUT_NAMES=%s", names.buf ? names.buf : "");
+#undef LEASE_ENV
     struct sched_dag *sd = sched_find_dag(s, r->dag);
     char *code = d->code ? dag_code_path(d->code, sd ? sd->file : NULL) : NULL;
     l.lease_id = ti->lease_id;
     l.dag = d->name;
     l.run_id = r->run_id;
-    l.task = t->name;
+    l.task = (char *)tname;
     l.attempt = ti->attempts;
     l.logical_date = ld;
     l.argv = argv;
     l.nargv = nargv;
     l.env = env;
-    l.nenv = nenv + 6;
+    l.nenv = ne;
     l.image = t->image;
     l.timeout_ms = t->timeout_ms;
     l.cpus = t->cpus;
@@ -190,10 +225,13 @@ lease__json(struct sched *s, struct sched_ti *ti, char *why, size_t whylen)
                          json_object_get(lease, "argv"), "env", json_object_get(lease, "env"),
                          "inputs", pi);
 out:
-    for (size_t i = 0; i < 5; i++)
-        free(env[i]);
-    free(env[5 + nenv]);
+    for (size_t i = 0; i < nowned; i++)
+        free(owned[i]);
     free(env);
+    for (size_t i = 0; i < t->ninputs; i++)
+        free(muris[i]);
+    free(muris);
+    free(mshas);
     sb_free(&names);
     free(ins);
     json_decref(pi);
@@ -217,7 +255,9 @@ lease_dispatch(struct sched *s, struct sched_worker *w, int free_slots)
         const struct dag_task *t = &d->tasks[ti->idx];
         struct sched_dag *sd = runtab_dag(s, ti->run);
         int max_tasks = d->max_active_tasks;
-        if (!labels_match(t, w) || (sd && sd->active_tasks >= max_tasks)) {
+        bool at_parallel =
+            ti->parent && t->max_parallel > 0 && ti->parent->map->active >= t->max_parallel;
+        if (!labels_match(t, w) || (sd && sd->active_tasks >= max_tasks) || at_parallel) {
             xgrow((void **)&aside, &capaside, naside + 1, sizeof(*aside));
             aside[naside++] = ti;
             continue;
@@ -258,6 +298,8 @@ lease_dispatch(struct sched *s, struct sched_worker *w, int free_slots)
         rq_list_add(&s->leases, ti);
         lease_register(s, ti);
         ti->run->active++;
+        if (ti->parent)
+            ti->parent->map->active++;
         if (sd)
             sd->active_tasks++;
         w->busy++;
@@ -312,6 +354,8 @@ lease_end(struct sched *s, struct sched_ti *ti)
     rq_list_del(ti);
     lease_unregister(s, ti);
     ti->run->active--;
+    if (ti->parent)
+        ti->parent->map->active--;
     struct sched_dag *sd = runtab_dag(s, ti->run);
     if (sd)
         sd->active_tasks--;

@@ -10,6 +10,7 @@
 #include "core.h"
 #include "err.h"
 #include "fs.h"
+#include "runtab.h"
 #include "util.h"
 
 char *
@@ -22,8 +23,9 @@ sched_log_path(const struct sched *s, const char *dag, const char *run_id, const
 static int
 logs__open(struct sched *s, struct sched_ti *ti, char *err, size_t errlen)
 {
-    char *path = sched_log_path(s, ti->run->dag, ti->run->run_id, sched_task(ti)->name,
-                                ti->attempts);
+    char name[256];
+    char *path = sched_log_path(s, ti->run->dag, ti->run->run_id,
+                                sched_ti_name(ti, name, sizeof(name)), ti->attempts);
     char *dir = xstrdup(path);
     *strrchr(dir, '/') = '\0';
     int rc = fs_mkdirs_mode(dir, 0755);
@@ -49,8 +51,9 @@ logs_append(struct sched *s, struct sched_ti *ti, const char *data, size_t len, 
     ssize_t wn = pwrite(ti->log_fd, data, len, (off_t)ti->log_size);
     if (wn < 0 || (size_t)wn != len) {
         int e = wn < 0 ? errno : ENOSPC;
+        char name[256];
         rc = errf(cairn_from_errno(e), err, errlen, "cannot write the log of %s/%s/%s: %s",
-                  ti->run->dag, ti->run->run_id, sched_task(ti)->name,
+                  ti->run->dag, ti->run->run_id, sched_ti_name(ti, name, sizeof(name)),
                   wn < 0 ? strerror(e) : "short write");
         logs_close(ti); /* reopened by the next chunk */
         return rc;

@@ -52,9 +52,17 @@ struct sched_dagver {
 
 struct sched_worker;
 
+struct sched_map;
+
 struct sched_ti {
     struct sched_run *run;
     size_t idx;                 /* task index in run->dv->dag */
+    /* fan-out: a mapped task's task instance is a group (map set) whose
+     * instances (parent set, map_index >= 0) are task instances like any
+     * other: leased, retried, logged and stored one by one */
+    struct sched_map *map;      /* this is a group: its instances, or NULL */
+    struct sched_ti *parent;    /* this is an instance: its group, or NULL */
+    long map_index;             /* its index, or -1 */
     enum ti_state state;
     int attempts;               /* attempts started */
     int lost;                   /* attempts lost with their worker since the last clear */
@@ -93,6 +101,28 @@ struct sched_ti {
     struct sched_ti *dirty_next;
     struct sched_ti *lnext, *lprev; /* in the lease or retry list */
     char lease_key[24];         /* key in the lease map while leased */
+};
+
+/* The instances of a mapped task in one run (docs/architecture.md,
+ * "Fan-out"). The group is decided by its trigger rule like any task; then
+ * its items are known (at once for matrix and list params, after reading
+ * the upstream's list for map.from), n is fixed and committed, and the
+ * instances are created a chunk per loop iteration. The group ends when
+ * every instance has, with the outcome of all of them. */
+struct sched_map {
+    size_t n;                   /* instances in all, once expanded */
+    size_t created;             /* made so far (0..n) */
+    struct sched_ti *inst;      /* n instances (allocated at expansion) */
+    json_t *items;              /* the items (a JSON array), once known */
+    char items_sha[65];         /* map.from: the digest of the list it came from, or "" */
+    char manifest_sha[65];      /* once ended: the digest of the manifest of its instances'
+                                   outputs (fan-in inputs), or "" */
+    bool expanded;              /* n is known (and committed with the group) */
+    bool loading;               /* map.from: the list is being read on the thread pool */
+    bool queued;                /* on the engine's expansion queue */
+    int count[TI_NSTATES];      /* created instances in each state */
+    size_t nfinished;           /* terminal instances */
+    int active;                 /* leased + running instances (max_parallel) */
 };
 
 struct sched_run {

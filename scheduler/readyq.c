@@ -41,7 +41,9 @@ rq__before(const struct sched_ti *a, const struct sched_ti *b)
         return ta->priority > tb->priority;
     if (a->run->seq != b->run->seq)
         return a->run->seq < b->run->seq;
-    return a->idx < b->idx;
+    if (a->idx != b->idx)
+        return a->idx < b->idx;
+    return a->map_index < b->map_index;
 }
 
 static void

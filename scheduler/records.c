@@ -10,6 +10,7 @@
 #include "err.h"
 #include "fsm.h"
 #include "log.h"
+#include "runtab.h"
 #include "schema.h"
 #include "store.h"
 #include "util.h"
@@ -20,12 +21,36 @@ sched_json_time(int64_t wall_ms)
     return schema_time_json(wall_ms);
 }
 
+/* A group's own part of its record: what recovery needs to make the same
+ * instances again, and counts for listings. */
+static json_t *
+rec__map(const struct sched_map *m)
+{
+    if (!m->expanded)
+        return NULL;
+    json_t *counts = json_object();
+    for (int i = 0; i < TI_NSTATES; i++)
+        if (m->count[i])
+            json_object_set_new(counts, sched_ti_state_name((enum ti_state)i),
+                                json_integer(m->count[i]));
+    json_t *j = json_pack("{s:I, s:o}", "n", (json_int_t)m->n, "counts", counts);
+    if (m->items_sha[0])
+        json_object_set_new(j, "items_sha", json_string(m->items_sha));
+    if (m->manifest_sha[0])
+        json_object_set_new(j, "manifest_sha", json_string(m->manifest_sha));
+    return j;
+}
+
 json_t *
 rec_ti(const struct sched_ti *ti)
 {
     const struct dag_task *t = sched_task(ti);
+    char name[256];
+    json_t *map = ti->map ? rec__map(ti->map) : NULL;
     struct schema_ti r = {
-        .task = t->name,
+        .task = sched_ti_name(ti, name, sizeof(name)),
+        .map_index = ti->map_index,
+        .map = map,
         .state = sched_ti_state_name(ti->state),
         .attempts = ti->attempts,
         .max_attempts = ti->attempt_base + t->retries + 1 + ti->lost,
@@ -52,14 +77,26 @@ rec_ti(const struct sched_ti *ti)
         .cache_key = ti->cache_key[0] ? ti->cache_key : NULL,
         .published = ti->published,
     };
-    return schema_ti_encode(&r);
+    json_t *j = schema_ti_encode(&r);
+    json_decref(map);
+    return j;
+}
+
+char *
+rec_ti_key(const struct sched_ti *ti)
+{
+    if (ti->parent)
+        return schema_key_instance(ti->run->dag, ti->run->run_id, sched_task(ti)->name,
+                                   ti->map_index);
+    return schema_key_below(ti->run->key, sched_task(ti)->name);
 }
 
 char *
 rec_attempt_key(const struct sched_ti *ti)
 {
-    return schema_key_attempt(ti->run->dag, ti->run->run_id, sched_task(ti)->name,
-                              ti->attempts);
+    char name[256];
+    return schema_key_attempt(ti->run->dag, ti->run->run_id,
+                              sched_ti_name(ti, name, sizeof(name)), ti->attempts);
 }
 
 json_t *
@@ -186,7 +223,8 @@ rec__artifact_put(struct store_txn *t, const char *ptrkey, const json_t *ptr)
 static int
 rec__artifacts(struct store_txn *t, const struct sched_ti *ti)
 {
-    const char *task = sched_task(ti)->name;
+    char name[256];
+    const char *task = sched_ti_name(ti, name, sizeof(name));
     size_t k;
     json_t *v;
     int rc = 0;
@@ -304,7 +342,7 @@ rec_flush(struct sched *s, struct store_txn *t)
             (ti->state == TI_PENDING || ti->state == TI_QUEUED))
             continue;
         ti->stored = true;
-        char *key = schema_key_below(ti->run->key, sched_task(ti)->name);
+        char *key = rec_ti_key(ti);
         json_t *j = rec_ti(ti);
         rc = store_put(t, STORE_TIS, key, j);
         json_decref(j);
@@ -408,6 +446,27 @@ rec_ti_load(struct store_txn *t, struct sched_ti *ti, const json_t *j, char *err
         snprintf(ti->cache_key, sizeof(ti->cache_key), "%s", r.cache_key);
     json_decref(ti->published);
     ti->published = r.published ? json_incref(r.published) : NULL;
+    if (ti->map && r.map && json_is_integer(json_object_get(r.map, "n"))) {
+        /* a group that had expanded: its instances are made again, all n */
+        struct sched_map *m = ti->map;
+        runtab_instances_drop(m);
+        json_int_t n = json_integer_value(json_object_get(r.map, "n"));
+        const char *isha = json_string_value(json_object_get(r.map, "items_sha"));
+        const char *msha = json_string_value(json_object_get(r.map, "manifest_sha"));
+        if (n < 0 || n > ti->run->dv->dag->max_map_items)
+            return errf(CAIRN_EPROTO, err, errlen, "map.n %lld is out of range", (long long)n);
+        if (isha && art_hex_valid(isha))
+            snprintf(m->items_sha, sizeof(m->items_sha), "%s", isha);
+        if (msha && art_hex_valid(msha))
+            snprintf(m->manifest_sha, sizeof(m->manifest_sha), "%s", msha);
+        m->n = (size_t)n;
+        m->inst = xcalloc(m->n + 1, sizeof(*m->inst));
+        for (size_t i = 0; i < m->n; i++) {
+            runtab_instance_init(ti, i);
+            m->created = i + 1;
+        }
+        m->expanded = true;
+    }
     if ((ti->state == TI_LEASED || ti->state == TI_RUNNING) && ti->attempts > 0) {
         json_decref(ti->prov);
         ti->prov = rec__prov(t, ti);

@@ -21,7 +21,9 @@ struct store_txn;
 json_t *rec_ti(const struct sched_ti *ti);
 json_t *rec_attempt(const struct sched_ti *ti);
 json_t *rec_run(const struct sched_run *r);
-/* The store key of ti's current attempt (malloc'd). */
+/* The store key of ti's record (an instance's sorts after its task's, in
+ * index order) and of its current attempt (malloc'd). */
+char *rec_ti_key(const struct sched_ti *ti);
 char *rec_attempt_key(const struct sched_ti *ti);
 /* Keep the record of an attempt that ended but is not stored yet, before
  * the next attempt of the same task instance takes over its fields. */

@@ -9,6 +9,7 @@
 #include "core.h"
 #include "dagtab.h"
 #include "err.h"
+#include "fanout.h"
 #include "lease.h"
 #include "log.h"
 #include "readyq.h"
@@ -33,13 +34,42 @@ recovery__ti_cb(void *ud, const char *key, const void *json)
     const char *task = json_string_value(json_object_get((const json_t *)json, "task"));
     if (!task)
         return 0;
-    long idx = dag_task_index(r->dv->dag, task);
-    if (idx < 0)
-        return 0; /* a task the run's version does not have: ignored */
+    /* a task's record comes before its instances' (schema.h) */
+    struct sched_ti *ti = runtab_ti_by_name(r, task);
+    if (!ti)
+        return 0; /* a task the run's version does not have, or an instance beyond n */
     char err[256];
-    if (rec_ti_load(rc->t, &r->tis[idx], json, err, sizeof(err)) != 0)
+    if (rec_ti_load(rc->t, ti, json, err, sizeof(err)) != 0)
         LOG(LOG_ERR, "CAIRN-RECORD-BAD", "%s: %s; the task instance starts pending", key, err);
     return 0;
+}
+
+/* What is derived in a run's groups: their items (a map.from list read
+ * again by its digest; in topological order, so a zip takes its upstream's)
+ * and, in each, the counts, what has finished and what is decided. */
+static void
+recovery__groups(struct sched *s, struct sched_run *r)
+{
+    const struct dag *d = r->dv->dag;
+    for (size_t k = 0; k < d->ntasks; k++) {
+        struct sched_ti *g = &r->tis[d->topo[k]];
+        struct sched_map *m = g->map;
+        if (!m || !m->expanded)
+            continue;
+        char err[512];
+        if (fan_items_sync(s, g, err, sizeof(err)) != 0)
+            LOG(LOG_ERR, "CAIRN-RECOVER", "run %s of %s: the items of %s: %s", r->run_id, r->dag,
+                sched_task(g)->name, err);
+        memset(m->count, 0, sizeof(m->count));
+        m->nfinished = 0;
+        for (size_t i = 0; i < m->created; i++) {
+            struct sched_ti *ti = &m->inst[i];
+            m->count[ti->state]++;
+            ti->decided = ti->state != TI_PENDING;
+            if (sched_ti_terminal(ti->state))
+                m->nfinished++;
+        }
+    }
 }
 
 struct sched_run *
@@ -84,6 +114,7 @@ recovery_load_run(struct sched *s, struct store_txn *t, const json_t *j, char *e
     char *prefix = schema_prefix(r->key);
     store_scan(t, STORE_TIS, prefix, recovery__ti_cb, &ctx);
     free(prefix);
+    recovery__groups(s, r);
     return r;
 }
 
@@ -107,6 +138,39 @@ run_seq_cmp(const void *a, const void *b)
 {
     const struct sched_run *x = *(struct sched_run *const *)a, *y = *(struct sched_run *const *)b;
     return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* The runtime place of a recovered task instance: the ready heap, the lease
+ * list (a worker may still be running it: it gets a lease time to report
+ * back, then it is taken back), the retry list. */
+static void
+recovery__live(struct sched *s, struct sched_dag *sd, struct sched_ti *ti, size_t *nlive)
+{
+    switch (ti->state) {
+    case TI_QUEUED:
+        if (!ti->map)
+            rq_push(s, ti);
+        break;
+    case TI_LEASED:
+    case TI_RUNNING:
+        if (ti->map) /* a group holds no lease: its instances do */
+            break;
+        ti->lease_expires = clock_mono_ms() + s->cfg.lease_ttl_ms;
+        rq_list_add(&s->leases, ti);
+        lease_register(s, ti);
+        ti->run->active++;
+        if (ti->parent)
+            ti->parent->map->active++;
+        if (sd)
+            sd->active_tasks++;
+        (*nlive)++;
+        break;
+    case TI_UP_FOR_RETRY:
+        rq_list_add(&s->retries, ti);
+        break;
+    default:
+        break;
+    }
 }
 
 int
@@ -157,27 +221,18 @@ recovery_run(struct sched *s)
             ti->decided = ti->state != TI_PENDING;
             if (sched_ti_terminal(ti->state))
                 r->nfinished++;
-            switch (ti->state) {
-            case TI_QUEUED:
-                rq_push(s, ti);
-                break;
-            case TI_LEASED:
-            case TI_RUNNING:
-                /* the worker may still be running it: give it a lease time
-                 * to report back, then take it back */
-                ti->lease_expires = clock_mono_ms() + s->cfg.lease_ttl_ms;
-                rq_list_add(&s->leases, ti);
-                lease_register(s, ti);
-                r->active++;
-                if (sd)
-                    sd->active_tasks++;
-                nlive++;
-                break;
-            case TI_UP_FOR_RETRY:
-                rq_list_add(&s->retries, ti);
-                break;
-            default:
-                break;
+            recovery__live(s, sd, ti, &nlive);
+            if (!ti->map || !ti->map->expanded)
+                continue;
+            const struct sched_ti *zip =
+                tk->map.kind == DAG_MAP_ZIP ? &r->tis[tk->map.zip_task_idx] : NULL;
+            for (size_t j = 0; j < ti->map->created; j++) {
+                struct sched_ti *in = &ti->map->inst[j];
+                in->pending_up = zip && zip->map && j < zip->map->created &&
+                                         !sched_ti_terminal(zip->map->inst[j].state)
+                                     ? 1
+                                     : 0;
+                recovery__live(s, sd, in, &nlive);
             }
         }
     }
@@ -186,9 +241,20 @@ recovery_run(struct sched *s)
         struct sched_run *r = arr[i];
         if (r->state != RUN_RUNNING)
             continue;
-        for (size_t k = 0; k < r->ntis; k++)
-            if (r->tis[k].state == TI_PENDING)
-                ts_evaluate(s, &r->tis[k]);
+        for (size_t k = 0; k < r->ntis; k++) {
+            struct sched_ti *ti = &r->tis[k];
+            if (ti->state == TI_PENDING) {
+                ts_evaluate(s, ti);
+            } else if (ti->map && !sched_ti_terminal(ti->state) && !ti->map->expanded) {
+                sched_expand_later(s, ti); /* decided before the crash, not expanded */
+            } else if (ti->map && !sched_ti_terminal(ti->state)) {
+                for (size_t j = 0; j < ti->map->created; j++)
+                    if (ti->map->inst[j].state == TI_PENDING)
+                        ts_evaluate(s, &ti->map->inst[j]);
+                ts_group_expanded(s, ti);
+                ts_group_check(s, ti);
+            }
+        }
         ts_run_check_done(s, r);
     }
     for (size_t i = 0; i < s->ndags; i++)

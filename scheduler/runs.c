@@ -304,45 +304,131 @@ runs__get_loaded(struct sched *s, const char *dag, const char *run_id, char *err
  * the attempt count goes on (logs and attempt records of earlier tries stay
  * readable), retries start afresh. The run goes back to queued if it had
  * finished. Returns how many were reset. */
+/* Make a finished task instance (or instance) pending again: the attempt
+ * count goes on (logs and attempt records of earlier tries stay readable),
+ * retries start afresh, and no cache hit this time. */
+static void
+runs__reset_ti(struct sched *s, struct sched_ti *ti)
+{
+    if (ti->attempt_dirty && ti->attempts > 0)
+        rec_attempt_keep(s, ti); /* its record is written as it was */
+    ti->attempt_dirty = false;
+    ti->attempt_base = ti->attempts;
+    ti->lost = 0;
+    ti->decided = false;
+    if (ti->parent) {
+        ti->parent->map->count[ti->state]--;
+        ti->parent->map->count[TI_PENDING]++;
+        ti->parent->map->nfinished--;
+    }
+    ti->state = TI_PENDING;
+    ti->queued_at = ti->started_at = ti->ended_at = ti->next_try_at = 0;
+    ti->exit_code = -1;
+    ti->signal = 0;
+    ti->oom = ti->timed_out = false;
+    free(ti->error);
+    ti->error = NULL;
+    free(ti->worker_name);
+    ti->worker_name = NULL;
+    ti->lease_id = 0;
+    ti->log_size = 0;
+    json_decref(ti->outputs);
+    ti->outputs = NULL;
+    json_decref(ti->metrics);
+    ti->metrics = NULL;
+    /* a clear means "compute this again": no cache hit this time */
+    ti->cached = false;
+    json_decref(ti->cached_from);
+    ti->cached_from = NULL;
+    json_decref(ti->published);
+    ti->published = NULL;
+    ti->cache_key[0] = '\0';
+    json_decref(ti->prov);
+    ti->prov = NULL;
+    sched_ti_set_no_cache(s, ti, true);
+}
+
+/* Reset a finished group: its instances that finished (all, only the
+ * failed-like ones, or only instance `only` >= 0) run again; the group keeps
+ * its items and n (a clear does not fan out over a new list: trigger a new
+ * run for that). Returns how many instances were reset. A group that never
+ * expanded is reset as a task instance by the caller. */
 static size_t
-runs__reset(struct sched *s, struct sched_run *r, const bool *sel)
+runs__reset_group(struct sched *s, struct sched_ti *g, bool failed_only, long only)
+{
+    struct sched_map *m = g->map;
+    size_t n = 0;
+    for (size_t i = 0; i < m->created; i++) {
+        struct sched_ti *ti = &m->inst[i];
+        if (!sched_ti_terminal(ti->state) || (only >= 0 && (long)i != only) ||
+            (failed_only && !fsm_failed_like(ti->state)))
+            continue;
+        runs__reset_ti(s, ti);
+        n++;
+    }
+    if (!n)
+        return 0;
+    m->manifest_sha[0] = '\0'; /* its outputs change */
+    free(g->error);
+    g->error = NULL;
+    g->ended_at = 0;
+    g->state = TI_RUNNING;
+    g->decided = true;
+    commit_ti_dirty(s, g, false);
+    return n;
+}
+
+/* Pending instances of r's expanded groups that may go now. */
+static void
+runs__evaluate_instances(struct sched *s, struct sched_run *r)
+{
+    for (size_t i = 0; i < r->ntis; i++) {
+        struct sched_map *m = r->tis[i].map;
+        if (!m || !m->expanded || sched_ti_terminal(r->tis[i].state))
+            continue;
+        const struct dag_task *t = sched_task(&r->tis[i]);
+        const struct sched_ti *zip =
+            t->map.kind == DAG_MAP_ZIP ? &r->tis[t->map.zip_task_idx] : NULL;
+        for (size_t k = 0; k < m->created; k++) {
+            struct sched_ti *in = &m->inst[k];
+            if (in->state != TI_PENDING)
+                continue;
+            in->pending_up = zip && zip->map && k < zip->map->created &&
+                                     !sched_ti_terminal(zip->map->inst[k].state)
+                                 ? 1
+                                 : 0;
+            if (in->pending_up == 0)
+                ts_evaluate(s, in);
+        }
+    }
+}
+
+/* Reset the selected task instances that have finished so they run again
+ * (a selected group: its instances; failed_only: the failed-like ones;
+ * instance >= 0: only that instance of the one selected group). The run
+ * goes back to queued if it had finished. Returns how many were reset. */
+static size_t
+runs__reset(struct sched *s, struct sched_run *r, const bool *sel, bool failed_only,
+            long instance)
 {
     size_t n = 0;
     for (size_t i = 0; i < r->ntis; i++) {
         struct sched_ti *ti = &r->tis[i];
         if (!sel[i] || !sched_ti_terminal(ti->state))
             continue;
-        if (ti->attempt_dirty && ti->attempts > 0)
-            rec_attempt_keep(s, ti); /* its record is written as it was */
-        ti->attempt_dirty = false;
-        ti->attempt_base = ti->attempts;
-        ti->lost = 0;
-        ti->decided = false;
-        ti->state = TI_PENDING;
-        ti->queued_at = ti->started_at = ti->ended_at = ti->next_try_at = 0;
-        ti->exit_code = -1;
-        ti->signal = 0;
-        ti->oom = ti->timed_out = false;
-        free(ti->error);
-        ti->error = NULL;
-        free(ti->worker_name);
-        ti->worker_name = NULL;
-        ti->lease_id = 0;
-        ti->log_size = 0;
-        json_decref(ti->outputs);
-        ti->outputs = NULL;
-        json_decref(ti->metrics);
-        ti->metrics = NULL;
-        /* a clear means "compute this again": no cache hit this time */
-        ti->cached = false;
-        json_decref(ti->cached_from);
-        ti->cached_from = NULL;
-        json_decref(ti->published);
-        ti->published = NULL;
-        ti->cache_key[0] = '\0';
-        json_decref(ti->prov);
-        ti->prov = NULL;
-        sched_ti_set_no_cache(s, ti, true);
+        if (ti->map && ti->map->expanded && ti->map->n > 0) {
+            size_t k = runs__reset_group(s, ti, failed_only, instance);
+            if (k) {
+                r->nfinished--;
+                n += k;
+            }
+            continue;
+        }
+        if (instance >= 0)
+            continue;
+        if (ti->map)
+            runtab_instances_drop(ti->map); /* it fans out again */
+        runs__reset_ti(s, ti);
         r->nfinished--;
         n++;
     }
@@ -369,6 +455,7 @@ runs__reset(struct sched *s, struct sched_run *r, const bool *sel)
         for (size_t i = 0; i < r->ntis; i++)
             if (sel[i] && r->tis[i].state == TI_PENDING && r->tis[i].pending_up == 0)
                 ts_evaluate(s, &r->tis[i]);
+        runs__evaluate_instances(s, r);
     }
     return n;
 }
@@ -386,8 +473,17 @@ sched_clear(struct sched *s, const char *dag, const char *run_id, const char *ta
         return CAIRN_ENOENT;
     const struct dag *d = r->dv->dag;
     bool *sel = xcalloc(r->ntis + 1, sizeof(*sel));
+    long instance = -1;
     if (task) {
-        long idx = dag_task_index(d, task);
+        char tname[DAG_NAME_MAX + 1];
+        instance = dag_instance_parse(task, tname, sizeof(tname));
+        long idx = instance >= -1 ? dag_task_index(d, tname) : -1;
+        if (idx >= 0 && instance >= 0 && !r->tis[idx].map) {
+            snprintf(err, errlen, "task '%s' of run '%s' is not mapped: it has no instance %ld",
+                     tname, run_id, instance);
+            free(sel);
+            return CAIRN_EINVAL;
+        }
         if (idx < 0) {
             const char *best = NULL;
             size_t bd = SIZE_MAX;
@@ -421,7 +517,7 @@ sched_clear(struct sched *s, const char *dag, const char *run_id, const char *ta
                 for (size_t k = 0; k < d->tasks[i].ndownstream; k++)
                     sel[d->tasks[i].downstream[k]] = true;
     }
-    size_t n = runs__reset(s, r, sel);
+    size_t n = runs__reset(s, r, sel, flags & SCHED_CLEAR_FAILED_ONLY, instance);
     free(sel);
     if (!n) {
         bool any_running = false;
@@ -437,6 +533,29 @@ sched_clear(struct sched *s, const char *dag, const char *run_id, const char *ta
     }
     *out = r;
     return 0;
+}
+
+/* Cancel one unfinished task instance (or instance) of a cancelled run;
+ * returns 1 if an attempt was stopped. */
+static size_t
+runs__cancel_ti(struct sched *s, struct sched_ti *ti)
+{
+    if (sched_ti_terminal(ti->state))
+        return 0;
+    size_t killed = 0;
+    if ((ti->state == TI_LEASED || ti->state == TI_RUNNING) && !ti->publishing && !ti->map) {
+        struct sched_worker *w = ti->worker;
+        int64_t id = ti->lease_id;
+        lease_end(s, ti);
+        if (w)
+            lease_reply_cancel(s, w, id); /* else its next heartbeat learns it */
+        killed = 1;
+    }
+    ti->publishing = false; /* a publish still copying is dropped when done */
+    free(ti->error);
+    ti->error = xstrdup("cancelled");
+    ts_finish(s, ti, TI_CANCELLED);
+    return killed;
 }
 
 int
@@ -466,18 +585,10 @@ sched_cancel(struct sched *s, const char *dag, const char *run_id, struct sched_
         struct sched_ti *ti = &r->tis[i];
         if (sched_ti_terminal(ti->state))
             continue;
-        if ((ti->state == TI_LEASED || ti->state == TI_RUNNING) && !ti->publishing) {
-            struct sched_worker *w = ti->worker;
-            int64_t id = ti->lease_id;
-            lease_end(s, ti);
-            if (w)
-                lease_reply_cancel(s, w, id); /* else its next heartbeat learns it */
-            killed++;
-        }
-        ti->publishing = false; /* a publish still copying is dropped when done */
-        free(ti->error);
-        ti->error = xstrdup("cancelled");
-        ts_finish(s, ti, TI_CANCELLED);
+        for (size_t k = 0; ti->map && k < ti->map->created; k++)
+            killed += runs__cancel_ti(s, &ti->map->inst[k]);
+        if (!sched_ti_terminal(ti->state)) /* the last instance may have ended it */
+            killed += runs__cancel_ti(s, ti);
     }
     LOG(LOG_INFO, "CAIRN-RUN-CANCELLED", "run %s of %s cancelled (%zu attempt%s stopped)",
         run_id, dag, killed, killed == 1 ? "" : "s");

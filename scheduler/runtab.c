@@ -18,11 +18,17 @@ runtab_dag(struct sched *s, const struct sched_run *r)
     return sched_find_dag(s, r->dag);
 }
 
-/* The stored artifact an input resolves to in run r, or NULL. */
+/* The stored artifact an input of ti resolves to, or NULL. */
 json_t *
-runtab_input_artifact(const struct sched_run *r, const struct dag_input *in)
+runtab_input_artifact(const struct sched_ti *ti, const struct dag_input *in)
 {
+    const struct sched_run *r = ti->run;
     const struct sched_ti *up = &r->tis[in->task_idx];
+    if (in->zip) { /* the upstream instance with ti's index */
+        if (!up->map || ti->map_index < 0 || (size_t)ti->map_index >= up->map->created)
+            return NULL;
+        up = &up->map->inst[ti->map_index];
+    }
     json_t *found = NULL, *v;
     size_t k;
     if (up->outputs)
@@ -55,6 +61,9 @@ runtab_alloc(struct sched *s, const char *dag, const char *run_id, struct sched_
         ti->heap_idx = SIZE_MAX;
         ti->exit_code = -1;
         ti->log_fd = -1;
+        ti->map_index = -1;
+        if (dv->dag->tasks[i].map.kind != DAG_MAP_NONE)
+            ti->map = xcalloc(1, sizeof(*ti->map));
     }
     r->next = &s->runs;
     r->prev = s->runs.prev;
@@ -69,14 +78,8 @@ runtab_free(struct sched *s, struct sched_run *r)
 {
     (void)s;
     for (size_t i = 0; i < r->ntis; i++) {
-        logs_close(&r->tis[i]);
-        free(r->tis[i].worker_name);
-        free(r->tis[i].error);
-        json_decref(r->tis[i].outputs);
-        json_decref(r->tis[i].metrics);
-        json_decref(r->tis[i].cached_from);
-        json_decref(r->tis[i].published);
-        json_decref(r->tis[i].prov);
+        runtab_ti_release(&r->tis[i]);
+        runtab_map_free(r->tis[i].map);
     }
     free(r->tis);
     for (size_t i = 0; i < r->noverrides; i++) {
@@ -92,6 +95,90 @@ runtab_free(struct sched *s, struct sched_run *r)
     free(r->backfill);
     free(r->key);
     free(r);
+}
+
+void
+runtab_ti_release(struct sched_ti *ti)
+{
+    logs_close(ti);
+    free(ti->worker_name);
+    free(ti->error);
+    json_decref(ti->outputs);
+    json_decref(ti->metrics);
+    json_decref(ti->cached_from);
+    json_decref(ti->published);
+    json_decref(ti->prov);
+    ti->worker_name = ti->error = NULL;
+    ti->outputs = ti->metrics = ti->cached_from = ti->published = ti->prov = NULL;
+}
+
+void
+runtab_instances_drop(struct sched_map *m)
+{
+    for (size_t i = 0; i < m->created; i++)
+        runtab_ti_release(&m->inst[i]);
+    free(m->inst);
+    json_decref(m->items);
+    m->inst = NULL;
+    m->items = NULL;
+    m->n = m->created = m->nfinished = 0;
+    m->active = 0;
+    m->expanded = m->loading = false;
+    m->items_sha[0] = m->manifest_sha[0] = '\0';
+    memset(m->count, 0, sizeof(m->count));
+}
+
+void
+runtab_map_free(struct sched_map *m)
+{
+    if (!m)
+        return;
+    runtab_instances_drop(m);
+    free(m);
+}
+
+void
+runtab_instance_init(struct sched_ti *g, size_t i)
+{
+    struct sched_ti *ti = &g->map->inst[i];
+    memset(ti, 0, sizeof(*ti));
+    ti->run = g->run;
+    ti->idx = g->idx;
+    ti->parent = g;
+    ti->map_index = (long)i;
+    ti->state = TI_PENDING;
+    ti->heap_idx = SIZE_MAX;
+    ti->exit_code = -1;
+    ti->log_fd = -1;
+    ti->no_cache = g->no_cache;
+    g->map->count[TI_PENDING]++;
+}
+
+const char *
+sched_ti_name(const struct sched_ti *ti, char *buf, size_t len)
+{
+    const char *task = ti->run->dv->dag->tasks[ti->idx].name;
+    if (!ti->parent)
+        return task;
+    return dag_instance_name(task, ti->map_index, buf, len);
+}
+
+struct sched_ti *
+runtab_ti_by_name(struct sched_run *r, const char *name)
+{
+    char task[DAG_NAME_MAX + 1];
+    long index = dag_instance_parse(name, task, sizeof(task));
+    if (index < -1)
+        return NULL;
+    long idx = dag_task_index(r->dv->dag, task);
+    if (idx < 0)
+        return NULL;
+    struct sched_ti *ti = &r->tis[idx];
+    if (index == -1)
+        return ti;
+    if (!ti->map || (size_t)index >= ti->map->created)
+        return NULL;
+    return &ti->map->inst[index];
 }
 
 struct sched_run *
@@ -155,7 +242,14 @@ runtab_evict_finished(struct sched *s)
     }
 }
 
-void
+static int
+runtab__aggregate_cb(void *ud, const char *fn, const char *task, const char *metric,
+                     double *out)
+{
+    return runtab_aggregate(ud, fn, task, metric, out);
+}
+
+char *
 runtab_render_ctx(const struct sched_ti *ti, struct dag_run_ctx *rc)
 {
     const struct sched_run *r = ti->run;
@@ -166,4 +260,57 @@ runtab_render_ctx(const struct sched_ti *ti, struct dag_run_ctx *rc)
     rc->overrides = r->overrides;
     rc->noverrides = r->noverrides;
     rc->map_index = -1;
+    rc->aggregate = runtab__aggregate_cb;
+    rc->aggregate_ud = (void *)r;
+    char *item = NULL;
+    if (ti->parent && ti->parent->map->items) {
+        item = json_dumps(json_array_get(ti->parent->map->items, (size_t)ti->map_index),
+                          JSON_COMPACT | JSON_ENCODE_ANY);
+        rc->item_json = item;
+        rc->map_index = ti->map_index;
+    }
+    return item;
+}
+
+int
+runtab_aggregate(const struct sched_run *r, const char *fn, const char *task,
+                 const char *metric, double *out)
+{
+    long idx = dag_task_index(r->dv->dag, task);
+    const struct sched_map *m = idx >= 0 ? r->tis[idx].map : NULL;
+    if (!m)
+        return -1;
+    size_t count = 0;
+    double sum = 0, best = 0;
+    long best_i = -1;
+    bool want_max = strcmp(fn, "min") != 0;
+    for (size_t i = 0; i < m->created; i++) {
+        json_t *v = json_object_get(m->inst[i].metrics, metric);
+        if (!json_is_number(v))
+            continue;
+        double x = json_number_value(v);
+        if (!count || (want_max ? x > best : x < best)) {
+            best = x;
+            best_i = (long)i;
+        }
+        sum += x;
+        count++;
+    }
+    if (!strcmp(fn, "count")) {
+        *out = (double)count;
+        return 0;
+    }
+    if (!count)
+        return -1;
+    if (!strcmp(fn, "max") || !strcmp(fn, "min"))
+        *out = best;
+    else if (!strcmp(fn, "sum"))
+        *out = sum;
+    else if (!strcmp(fn, "avg"))
+        *out = sum / (double)count;
+    else if (!strcmp(fn, "argmax"))
+        *out = (double)best_i;
+    else
+        return -1;
+    return 0;
 }

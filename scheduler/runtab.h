@@ -28,10 +28,30 @@ void runtab_set_params(struct sched_run *r, json_t *params);
 bool runtab_exists(struct sched *s, const char *dag, const char *rid);
 /* The DAG entry of r, or NULL. */
 struct sched_dag *runtab_dag(struct sched *s, const struct sched_run *r);
-/* The stored artifact an input resolves to in run r, or NULL (borrowed). */
-json_t *runtab_input_artifact(const struct sched_run *r, const struct dag_input *in);
-/* What ti's templates render with (its run's dates, id and params). */
-void runtab_render_ctx(const struct sched_ti *ti, struct dag_run_ctx *rc);
+/* The stored artifact an input of ti resolves to (for a zip input, the
+ * upstream instance with ti's index), or NULL (borrowed). A fan-in input
+ * has no single artifact (lease.c builds its manifest). */
+json_t *runtab_input_artifact(const struct sched_ti *ti, const struct dag_input *in);
+/* Free what a task instance owns (not the struct). */
+void runtab_ti_release(struct sched_ti *ti);
+/* A group's instances and items go (a clear starts it again). */
+void runtab_instances_drop(struct sched_map *m);
+void runtab_map_free(struct sched_map *m);
+/* Initialise instance i of group g (its inst array allocated), pending. */
+void runtab_instance_init(struct sched_ti *g, size_t i);
+/* "task" or "task[3]" (into buf for an instance). */
+const char *sched_ti_name(const struct sched_ti *ti, char *buf, size_t len);
+/* The task instance (or instance) of r by name, or NULL. */
+struct sched_ti *runtab_ti_by_name(struct sched_run *r, const char *name);
+/* An aggregate (expr.h: max min avg sum count argmax) of metric over the
+ * instances of mapped task `task` in r. 0 and *out, or -1 if there is none. */
+int runtab_aggregate(const struct sched_run *r, const char *fn, const char *task,
+                     const char *metric, double *out);
+/* What ti's templates render with (its run's dates, id and params, an
+ * instance's item and index, aggregates over mapped upstreams). Returns the
+ * item's JSON text that rc points to (malloc'd, the caller frees it after
+ * rendering), or NULL. */
+char *runtab_render_ctx(const struct sched_ti *ti, struct dag_run_ctx *rc);
 /* Drop finished runs whose end is stored from memory. */
 void runtab_evict_finished(struct sched *s);
 

@@ -10,6 +10,7 @@
 #include "artifact.h"
 #include "cache.h"
 #include "commit.h"
+#include "fanout.h"
 #include "core.h"
 #include "log.h"
 #include "pubjob.h"
@@ -29,11 +30,14 @@ sc__key_of(struct sched *s, const struct sched_ti *ti, char hex[65])
     const struct dag *d = r->dv->dag;
     const struct dag_task *t = &d->tasks[ti->idx];
     struct dag_run_ctx rc;
-    runtab_render_ctx(ti, &rc);
+    char *item = runtab_render_ctx(ti, &rc);
     char **argv = NULL, **envp = NULL, err[512];
     struct cache_input *ins = NULL;
+    char (*mshas)[65] = NULL;
     hex[0] = '\0';
-    if (dag_render_task(d, ti->idx, &rc, &argv, &envp, err, sizeof(err)) != 0)
+    int rrc = dag_render_task(d, ti->idx, &rc, &argv, &envp, err, sizeof(err));
+    free(item);
+    if (rrc != 0)
         return; /* dispatch fails the task with its message */
     if (t->nmounts) {
         /* what a host folder holds is not part of any key */
@@ -42,9 +46,19 @@ sc__key_of(struct sched *s, const struct sched_ti *ti, char hex[65])
         goto out;
     }
     ins = xcalloc(t->ninputs + 1, sizeof(*ins));
+    mshas = xcalloc(t->ninputs + 1, sizeof(*mshas));
     for (size_t i = 0; i < t->ninputs; i++) {
-        json_t *a = runtab_input_artifact(r, &t->inputs[i]);
-        const char *sha = a ? json_string_value(json_object_get(a, "sha256")) : NULL;
+        const char *sha = NULL;
+        if (t->inputs[i].fan_in) {
+            /* every instance's outputs, through the manifest's digest */
+            struct sched_ti *g = &r->tis[t->inputs[i].task_idx];
+            if (g->map && g->map->expanded &&
+                fan_manifest(s, g, mshas[i], err, sizeof(err)) == 0)
+                sha = mshas[i];
+        } else {
+            json_t *a = runtab_input_artifact(ti, &t->inputs[i]);
+            sha = a ? json_string_value(json_object_get(a, "sha256")) : NULL;
+        }
         if (!sha && !t->inputs[i].optional)
             goto out; /* dispatch fails the task with its message */
         ins[i].name = t->inputs[i].name;
@@ -62,6 +76,7 @@ sc__key_of(struct sched *s, const struct sched_ti *ti, char hex[65])
     free(code);
 out:
     free(ins);
+    free(mshas);
     dag_strv_free(argv);
     dag_strv_free(envp);
 }

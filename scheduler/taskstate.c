@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "commit.h"
+#include "err.h"
 #include "core.h"
 #include "expr.h"
 #include "fsm.h"
@@ -22,6 +23,10 @@ ts_set_state(struct sched *s, struct sched_ti *ti, enum ti_state st)
      * instance is: any way out of those (a success after publishing, a
      * publish that failed, a cancel) rewrites it */
     bool attempt_ends = (ti->state == TI_LEASED || ti->state == TI_RUNNING) && st != ti->state;
+    if (ti->parent) { /* an instance: its group counts its states */
+        ti->parent->map->count[ti->state]--;
+        ti->parent->map->count[st]++;
+    }
     ti->state = st;
     commit_ti_dirty(s, ti, attempt_ends && ti->attempts > 0);
 }
@@ -35,15 +40,42 @@ ts_make_ready(struct sched *s, struct sched_ti *ti)
     rq_push(s, ti);
 }
 
+/* What `when` is evaluated for: a task instance (a group, or an instance
+ * of a zip task, whose plain references to its zip upstream mean the
+ * instance with the same index). */
+struct when_ctx {
+    const struct sched_run *r;
+    const struct sched_ti *ti;
+};
+
+static const struct sched_ti *
+when_task(const struct when_ctx *w, long idx)
+{
+    const struct sched_ti *up = &w->r->tis[idx];
+    const struct dag_task *t = sched_task(w->ti);
+    if (w->ti->parent && t->map.kind == DAG_MAP_ZIP && (size_t)idx == t->map.zip_task_idx &&
+        up->map && (size_t)w->ti->map_index < up->map->created)
+        return &up->map->inst[w->ti->map_index];
+    return up;
+}
+
+static int
+when_agg(void *ud, const char *fn, const char *task, const char *name, double *out)
+{
+    const struct when_ctx *w = ud;
+    return runtab_aggregate(w->r, fn, task, name, out) == 0 ? 0 : CAIRN_ENOENT;
+}
+
 /* Values for `when`: upstream metrics and the run's params. */
 static int
 when_lookup(void *ud, const char *task, const char *name, struct expr_val *out)
 {
-    const struct sched_run *r = ud;
+    const struct when_ctx *w = ud;
+    const struct sched_run *r = w->r;
     const struct dag *d = r->dv->dag;
     if (task) {
         long idx = dag_task_index(d, task);
-        json_t *m = idx < 0 ? NULL : json_object_get(r->tis[idx].metrics, name);
+        json_t *m = idx < 0 ? NULL : json_object_get(when_task(w, idx)->metrics, name);
         if (!json_is_number(m))
             return -1;
         out->type = EXPR_T_NUM;
@@ -69,48 +101,127 @@ when_lookup(void *ud, const char *task, const char *name, struct expr_val *out)
     return 0;
 }
 
-struct explain {
-    const struct sched_run *run;
-    const char *src;
-    size_t done; /* bytes of src copied so far */
-    struct sb sb;
+/* A reference or aggregate of a `when`, where it ends, and its value. */
+struct explain_part {
+    size_t pos, end;
+    char value[64];
 };
 
-/* Copy the source up to the end of this reference, then its value. */
+struct explain {
+    const struct when_ctx *w;
+    const char *src;
+    struct explain_part *parts;
+    size_t n, cap;
+};
+
+static void
+explain_add(struct explain *x, size_t pos, size_t end, const char *value)
+{
+    if (end > strlen(x->src) || end < pos)
+        return;
+    xgrow((void **)&x->parts, &x->cap, x->n + 1, sizeof(*x->parts));
+    x->parts[x->n].pos = pos;
+    x->parts[x->n].end = end;
+    snprintf(x->parts[x->n].value, sizeof(x->parts[x->n].value), "%s", value);
+    x->n++;
+}
+
 static int
 ts__explain_ref(void *ud, const char *task, const char *name, int pos)
 {
     struct explain *x = ud;
     size_t end = (size_t)pos + (task ? strlen(task) + strlen(".metrics.") : strlen("params.")) +
                  strlen(name);
-    if (end > strlen(x->src) || end < x->done)
-        return 0;
-    sb_append(&x->sb, x->src + x->done, end - x->done);
-    x->done = end;
     struct expr_val v = {0};
-    if (when_lookup((void *)x->run, task, name, &v) != 0)
-        sb_puts(&x->sb, " (missing)");
+    char val[64];
+    if (when_lookup((void *)x->w, task, name, &v) != 0)
+        snprintf(val, sizeof(val), "missing");
     else if (v.type == EXPR_T_NUM)
-        sb_printf(&x->sb, " (%.6g)", v.num);
+        snprintf(val, sizeof(val), "%.6g", v.num);
     else if (v.type == EXPR_T_BOOL)
-        sb_puts(&x->sb, v.b ? " (true)" : " (false)");
+        snprintf(val, sizeof(val), "%s", v.b ? "true" : "false");
     else
-        sb_printf(&x->sb, " (%s)", v.str);
+        snprintf(val, sizeof(val), "%s", v.str);
+    explain_add(x, (size_t)pos, end, val);
     return 0;
+}
+
+static int
+ts__explain_agg(void *ud, const char *fn, const char *task, const char *name, int pos)
+{
+    struct explain *x = ud;
+    const char *close = strchr(x->src + pos, ')');
+    double v = 0;
+    char val[64];
+    if (when_agg((void *)x->w, fn, task, name, &v) != 0)
+        snprintf(val, sizeof(val), "missing");
+    else
+        snprintf(val, sizeof(val), "%.6g", v);
+    if (close)
+        explain_add(x, (size_t)pos, (size_t)(close - x->src) + 1, val);
+    return 0;
+}
+
+static int
+explain_cmp(const void *a, const void *b)
+{
+    const struct explain_part *x = a, *y = b;
+    return x->pos < y->pos ? -1 : x->pos > y->pos;
 }
 
 /* "condition is false: " and the `when` source with the value of each
  * reference after it: `select.metrics.auc (0.7124) >= params.min_auc (0.75)`. */
 static void
-ts__explain(const struct sched_ti *ti, char *buf, size_t len)
+ts__explain(const struct when_ctx *w, char *buf, size_t len)
 {
-    const struct dag_task *t = sched_task(ti);
-    struct explain x = {ti->run, t->when, 0, {0}};
-    sb_init(&x.sb);
+    const struct dag_task *t = sched_task(w->ti);
+    struct explain x = {w, t->when, NULL, 0, 0};
     expr_foreach_ref(t->when_expr, ts__explain_ref, &x);
-    sb_puts(&x.sb, t->when + x.done);
-    snprintf(buf, len, "condition is false: %s", x.sb.buf ? x.sb.buf : t->when);
-    sb_free(&x.sb);
+    expr_foreach_agg(t->when_expr, ts__explain_agg, &x);
+    qsort(x.parts, x.n, sizeof(*x.parts), explain_cmp);
+    struct sb sb;
+    sb_init(&sb);
+    size_t done = 0;
+    for (size_t i = 0; i < x.n; i++) {
+        if (x.parts[i].pos < done)
+            continue; /* a reference inside an aggregate: the aggregate's value says it */
+        sb_append(&sb, t->when + done, x.parts[i].end - done);
+        sb_printf(&sb, " (%s)", x.parts[i].value);
+        done = x.parts[i].end;
+    }
+    sb_puts(&sb, t->when + done);
+    snprintf(buf, len, "condition is false: %s", sb.buf ? sb.buf : t->when);
+    sb_free(&sb);
+    free(x.parts);
+}
+
+/* The `when` gate of ti (a group, a plain task or a zip instance): 0 and
+ * *yes, or an evaluation error with err. */
+static int
+ts__when(const struct sched_ti *ti, bool *yes, char *err, size_t errlen)
+{
+    struct when_ctx w = {ti->run, ti};
+    return expr_eval_agg(sched_task(ti)->when_expr, when_lookup, when_agg, &w, yes, err, errlen);
+}
+
+/* Count one upstream of a task for its trigger rule: a mapped upstream
+ * that has instances counts as all of them, one that has none yet (not
+ * expanded, or it failed before it could) as itself. */
+static void
+ts__count(struct fsm_upstreams *u, const struct sched_ti *up)
+{
+    const struct sched_map *m = up->map;
+    if (!m || !m->expanded || m->n == 0) {
+        u->n++;
+        fsm_count_one(u, up->state);
+        return;
+    }
+    u->n += (int)m->n;
+    u->done += (int)m->nfinished;
+    u->success += m->count[TI_SUCCESS];
+    u->failed += m->count[TI_FAILED];
+    u->upstream_failed += m->count[TI_UPSTREAM_FAILED];
+    u->skipped += m->count[TI_SKIPPED];
 }
 
 /* Why ti is upstream_failed, naming the task that failed: an upstream that
@@ -140,16 +251,94 @@ ts__upstream_failure(const struct sched_ti *ti, char *buf, size_t len)
     return "an upstream task failed";
 }
 
+/* ti (ready to run) goes to the step cache's queue or the ready queue. */
+static void
+ts__ready(struct sched *s, struct sched_ti *ti)
+{
+    if (sched_task(ti)->cache) {
+        /* looked up by the step cache before this iteration's commit
+         * (stepcache.h): a hit finishes the task, which readies its
+         * downstreams, and doing that here would recurse once per hit */
+        ti->decided = true;
+        xgrow((void **)&s->cache_q, &s->capcache_q, s->ncache_q + 1, sizeof(*s->cache_q));
+        s->cache_q[s->ncache_q++] = ti;
+        return;
+    }
+    ts_make_ready(s, ti);
+}
+
+/* An instance: of a plain mapped task it runs as soon as it is made (its
+ * group was decided); of a zip task it waits for the upstream instance with
+ * its index, under the task's trigger rule and `when`. */
+static void
+ts__evaluate_instance(struct sched *s, struct sched_ti *ti)
+{
+    const struct dag_task *t = sched_task(ti);
+    enum ti_state out = TI_QUEUED;
+    char err[512];
+    const char *why = NULL;
+    if (t->map.kind == DAG_MAP_ZIP) {
+        const struct sched_ti *up = &ti->run->tis[t->map.zip_task_idx];
+        if (!up->map || (size_t)ti->map_index >= up->map->created)
+            return;
+        up = &up->map->inst[ti->map_index];
+        struct fsm_upstreams u = {.n = 1};
+        fsm_count_one(&u, up->state);
+        out = fsm_decide(t->trigger_rule, &u);
+        char name[256];
+        if (out == TI_UPSTREAM_FAILED) {
+            snprintf(err, sizeof(err), "upstream '%s' %s", sched_ti_name(up, name, sizeof(name)),
+                     up->state == TI_FAILED ? "failed" : "could not run");
+            why = err;
+        } else if (out == TI_SKIPPED) {
+            why = "skipped by trigger rule";
+        }
+        bool yes = true;
+        if (out == TI_QUEUED && t->when_expr) {
+            if (ts__when(ti, &yes, err, sizeof(err)) != 0) {
+                out = TI_FAILED;
+                why = err;
+            } else if (!yes) {
+                struct when_ctx w = {ti->run, ti};
+                out = TI_SKIPPED;
+                ts__explain(&w, err, sizeof(err));
+                why = err;
+            }
+        }
+    }
+    if (out == TI_QUEUED) {
+        ts__ready(s, ti);
+    } else if (out != TI_PENDING) {
+        ti->decided = true;
+        free(ti->error);
+        ti->error = xstrdup(why ? why : "skipped");
+        ts_finish(s, ti, out);
+    }
+}
+
 void
 ts_evaluate(struct sched *s, struct sched_ti *ti)
 {
     if (ti->decided || ti->run->state != RUN_RUNNING)
         return;
+    if (ti->parent) {
+        ts__evaluate_instance(s, ti);
+        return;
+    }
     const struct dag_task *t = sched_task(ti);
-    struct fsm_upstreams u = {.n = (int)t->nneeds};
+    const struct sched_ti *zip =
+        ti->map && t->map.kind == DAG_MAP_ZIP ? &ti->run->tis[t->map.zip_task_idx] : NULL;
+    struct fsm_upstreams u = {0};
     for (size_t i = 0; i < t->nneeds; i++) {
-        enum ti_state us = ti->run->tis[t->needs[i]].state;
-        fsm_count_one(&u, us);
+        const struct sched_ti *up = &ti->run->tis[t->needs[i]];
+        if (up == zip && !sched_ti_terminal(up->state)) {
+            /* a zip group goes as soon as the group it zips has its
+             * instances; each of its own waits for its pair */
+            if (!up->map->expanded || up->map->created < up->map->n)
+                return;
+            continue;
+        }
+        ts__count(&u, up);
     }
     enum ti_state out = fsm_decide(t->trigger_rule, &u);
     char err[512];
@@ -157,29 +346,28 @@ ts_evaluate(struct sched *s, struct sched_ti *ti)
     if (out == TI_UPSTREAM_FAILED) {
         why = ts__upstream_failure(ti, err, sizeof(err));
     }
-    if (out == TI_QUEUED && t->when_expr) {
-        /* the `when` gate, now that the upstreams are done */
+    if (out == TI_QUEUED && t->when_expr && !zip) {
+        /* the `when` gate, now that the upstreams are done (a zip task's is
+         * each instance's) */
         bool yes = false;
-        if (expr_eval(t->when_expr, when_lookup, ti->run, &yes, err, sizeof(err)) != 0) {
+        if (ts__when(ti, &yes, err, sizeof(err)) != 0) {
             out = TI_FAILED;
             why = err;
         } else if (!yes) {
+            struct when_ctx w = {ti->run, ti};
             out = TI_SKIPPED;
-            ts__explain(ti, err, sizeof(err));
+            ts__explain(&w, err, sizeof(err));
             why = err;
         }
     }
-    if (out == TI_QUEUED) {
-        if (t->cache) {
-            /* looked up by the step cache before this iteration's commit
-             * (stepcache.h): a hit finishes the task, which readies its
-             * downstreams, and doing that here would recurse once per hit */
-            ti->decided = true;
-            xgrow((void **)&s->cache_q, &s->capcache_q, s->ncache_q + 1, sizeof(*s->cache_q));
-            s->cache_q[s->ncache_q++] = ti;
-            return;
-        }
-        ts_make_ready(s, ti);
+    if (out == TI_QUEUED && ti->map) {
+        /* a group: its instances are made by fanout.c */
+        ti->decided = true;
+        ts_set_state(s, ti, TI_QUEUED);
+        ti->queued_at = clock_wall_ms();
+        sched_expand_later(s, ti);
+    } else if (out == TI_QUEUED) {
+        ts__ready(s, ti);
     } else if (out != TI_PENDING) {
         ti->decided = true;
         free(ti->error);
@@ -202,6 +390,93 @@ ts__drain(struct sched *s)
     s->evaluating = false;
 }
 
+static void
+ts__wake(struct sched *s, struct sched_ti *d)
+{
+    xgrow((void **)&s->evalq, &s->capevalq, s->nevalq + 1, sizeof(*s->evalq));
+    s->evalq[s->nevalq++] = d;
+}
+
+/* An instance finished: its pair in each zip task may go, the downstreams
+ * of its group see one more outcome (rules that fire early), and the group
+ * may be over. */
+static void
+ts__instance_finished(struct sched *s, struct sched_ti *ti)
+{
+    struct sched_ti *g = ti->parent;
+    struct sched_run *r = ti->run;
+    const struct dag *d = r->dv->dag;
+    const struct dag_task *t = sched_task(ti);
+    g->map->nfinished++;
+    for (size_t i = 0; i < t->ndownstream; i++) {
+        struct sched_ti *down = &r->tis[t->downstream[i]];
+        const struct dag_task *dt = &d->tasks[t->downstream[i]];
+        if (dt->map.kind == DAG_MAP_ZIP && dt->map.zip_task_idx == ti->idx) {
+            if (down->map && (size_t)ti->map_index < down->map->created) {
+                struct sched_ti *pair = &down->map->inst[ti->map_index];
+                pair->pending_up--;
+                ts__wake(s, pair);
+            }
+        } else {
+            ts__wake(s, down);
+        }
+    }
+    ts__drain(s);
+    ts_group_check(s, g);
+}
+
+void
+ts_group_expanded(struct sched *s, struct sched_ti *g)
+{
+    const struct dag_task *t = sched_task(g);
+    const struct dag *d = g->run->dv->dag;
+    for (size_t i = 0; i < t->ndownstream; i++)
+        if (d->tasks[t->downstream[i]].map.kind == DAG_MAP_ZIP)
+            ts__wake(s, &g->run->tis[t->downstream[i]]);
+    ts__drain(s);
+}
+
+void
+ts_group_check(struct sched *s, struct sched_ti *g)
+{
+    struct sched_map *m = g->map;
+    if (!m->expanded || m->created < m->n || m->nfinished < m->n || sched_ti_terminal(g->state))
+        return;
+    enum ti_state out;
+    const char *what = NULL;
+    if (m->n == 0) {
+        out = TI_SKIPPED;
+        what = "no items: nothing to fan out";
+    } else if (m->count[TI_FAILED]) {
+        out = TI_FAILED;
+    } else if (m->count[TI_UPSTREAM_FAILED]) {
+        out = TI_UPSTREAM_FAILED;
+    } else if (m->count[TI_CANCELLED]) {
+        out = TI_CANCELLED;
+    } else if (m->count[TI_SUCCESS]) {
+        out = TI_SUCCESS;
+    } else {
+        out = TI_SKIPPED;
+        what = "every instance was skipped";
+    }
+    free(g->error);
+    g->error = NULL;
+    if (what) {
+        g->error = xstrdup(what);
+    } else if (out != TI_SUCCESS) {
+        const struct sched_ti *first = NULL;
+        for (size_t i = 0; i < m->n && !first; i++)
+            if (m->inst[i].state == out)
+                first = &m->inst[i];
+        char name[256];
+        g->error = xasprintf("%d of %zu instances %s (first: %s: %s)", m->count[out], m->n,
+                             sched_ti_state_name(out),
+                             first ? sched_ti_name(first, name, sizeof(name)) : "?",
+                             first && first->error ? first->error : "?");
+    }
+    ts_finish(s, g, out);
+}
+
 void
 ts_finish(struct sched *s, struct sched_ti *ti, enum ti_state st)
 {
@@ -212,13 +487,16 @@ ts_finish(struct sched *s, struct sched_ti *ti, enum ti_state st)
     ti->decided = true;
     if (!ti->ended_at)
         ti->ended_at = clock_wall_ms();
+    if (ti->parent) {
+        ts__instance_finished(s, ti);
+        return;
+    }
     r->nfinished++;
     const struct dag_task *t = sched_task(ti);
     for (size_t i = 0; i < t->ndownstream; i++) {
         struct sched_ti *d = &r->tis[t->downstream[i]];
         d->pending_up--;
-        xgrow((void **)&s->evalq, &s->capevalq, s->nevalq + 1, sizeof(*s->evalq));
-        s->evalq[s->nevalq++] = d;
+        ts__wake(s, d);
     }
     ts__drain(s);
     ts_run_check_done(s, r);
@@ -281,9 +559,17 @@ ts_run_start(struct sched *s, struct sched_run *r)
     commit_run_dirty(s, r);
     if (sd)
         sd->active_runs++;
-    for (size_t i = 0; i < r->ntis; i++)
-        if (r->tis[i].pending_up == 0)
-            ts_evaluate(s, &r->tis[i]);
+    for (size_t i = 0; i < r->ntis; i++) {
+        struct sched_ti *ti = &r->tis[i];
+        if (ti->pending_up == 0)
+            ts_evaluate(s, ti);
+        /* a cleared group's instances that run again */
+        for (size_t k = 0; ti->map && ti->map->expanded && !sched_ti_terminal(ti->state) &&
+                           k < ti->map->created;
+             k++)
+            if (ti->map->inst[k].state == TI_PENDING && ti->map->inst[k].pending_up == 0)
+                ts_evaluate(s, &ti->map->inst[k]);
+    }
 }
 
 void

@@ -29,6 +29,13 @@ void ts_succeed(struct sched *s, struct sched_ti *ti);
 /* A failed attempt: up_for_retry if its retries allow, else failed. */
 void ts_attempt_failed(struct sched *s, struct sched_ti *ti);
 
+/* Fan-out: group g has all its instances (the zip tasks that pair with it
+ * may go); g ends if every instance has (outcome: failed if one failed,
+ * else upstream_failed, cancelled, success if one succeeded, else skipped;
+ * no instances: skipped). */
+void ts_group_expanded(struct sched *s, struct sched_ti *g);
+void ts_group_check(struct sched *s, struct sched_ti *g);
+
 /* Start r (its tasks without upstreams are decided). */
 void ts_run_start(struct sched *s, struct sched_run *r);
 /* r ends if every task instance has: success, or failed. */

@@ -590,10 +590,231 @@ test_messages(void **state)
     free(rid);
 }
 
+/* Run every lease handed out until the run ends: exit codes from fail(ud,
+ * lease) (NULL: all succeed), outputs faked for each declared one. Returns
+ * how many attempts ran. */
+static size_t
+drain_run(struct fx *f, const char *worker, int slots, const char *dag, const char *rid,
+          int (*exit_of)(json_t *lease))
+{
+    size_t ran = 0;
+    for (int round = 0; round < 100000; round++) {
+        char *st = stored_state(f, dag, rid, NULL);
+        bool over = !strcmp(st, "success") || !strcmp(st, "failed");
+        free(st);
+        if (over)
+            break;
+        json_t *l = poll_leases(f, worker, slots);
+        if (!json_array_size(l)) {
+            json_decref(l);
+            spin(f);
+            continue;
+        }
+        size_t i;
+        json_t *lease;
+        json_array_foreach(l, i, lease)
+        {
+            json_t *outs = json_array();
+            size_t k;
+            json_t *o;
+            json_array_foreach(json_object_get(lease, "outputs"), k, o)
+            {
+                json_array_append_new(
+                    outs, json_pack("{s:O, s:s, s:i, s:s}", "name", o, "sha256",
+                                    "00000000000000000000000000000000000000000000000000000000000000"
+                                    "ab",
+                                    "size", 1, "uri", "file:///x"));
+            }
+            json_int_t id = json_integer_value(json_object_get(lease, "lease_id"));
+            int code = exit_of ? exit_of(lease) : 0;
+            /* metrics: the instance's index as "score", so argmax is the last */
+            const char *task = json_string_value(json_object_get(lease, "task"));
+            const char *br = strchr(task, '[');
+            double score = br ? atof(br + 1) : 0;
+            struct answer *a = call(f, PROTO_RESULT,
+                                    json_pack("{s:s, s:I, s:i, s:o, s:{s:f}}", "worker", worker,
+                                              "lease_id", id, "exit_code", code, "outputs", outs,
+                                              "metrics", "score", score));
+            assert_true(json_is_true(json_object_get(a->body, "ok")));
+            ran++;
+        }
+        json_decref(l);
+    }
+    return ran;
+}
+
+static char *
+lease_env(json_t *lease, const char *var)
+{
+    size_t i;
+    json_t *e;
+    size_t n = strlen(var);
+    json_array_foreach(json_object_get(lease, "env"), i, e)
+    {
+        const char *v = json_string_value(e);
+        if (!strncmp(v, var, n) && v[n] == '=')
+            return xstrdup(v + n + 1);
+    }
+    return NULL;
+}
+
+static json_t *fan_seen; /* leases handed out, by task */
+
+static int
+record_lease(json_t *lease)
+{
+    json_array_append(fan_seen, lease);
+    return 0;
+}
+
+/* A matrix of 6 instances, a zip over them, and a fan-in task picking the
+ * best by an aggregate: every instance is its own task instance, named
+ * TASK[INDEX], rendered with its item; the fan-in gets a manifest. */
+static void
+test_fanout(void **state)
+{
+    struct fx *f = *state;
+    put_dag(f, "sw", "dag: sw\nparams: {min: 3}\ntasks:\n"
+                     "  train:\n    matrix: {lr: [0.1, 0.01], depth: [1, 2, 3]}\n"
+                     "    command: [t, \"{{ item.lr }}\", \"{{ item.depth }}\", \"{{ map_index }}\"]\n"
+                     "    outputs: [model.pkl, m.json]\n    metrics: m.json\n    max_parallel: 2\n"
+                     "  eval:\n    needs: [train]\n    map: {zip: train}\n"
+                     "    inputs: {model: train/model.pkl}\n    command: [e]\n"
+                     "  pick:\n    needs: [train]\n    inputs: {models: train/model.pkl}\n"
+                     "    when: \"max(train.metrics.score) >= params.min\"\n"
+                     "    command: [p, \"{{ argmax(train.metrics.score) }}\"]\n");
+    start(f, 0, 0);
+    hello(f, "w", 8);
+    char *rid = trigger(f, "sw");
+    fan_seen = json_array();
+    /* max_parallel 2: the first POLL gets two instances of train, not six */
+    json_t *first = poll_leases(f, "w", 8);
+    assert_int_equal(json_array_size(first), 2);
+    assert_string_equal(lease_task(json_array_get(first, 0)), "train[0]");
+    json_t *argv = json_object_get(json_array_get(first, 1), "argv");
+    assert_string_equal(json_string_value(json_array_get(argv, 1)), "0.1");
+    assert_string_equal(json_string_value(json_array_get(argv, 2)), "2");
+    assert_string_equal(json_string_value(json_array_get(argv, 3)), "1");
+    char *idx = lease_env(json_array_get(first, 1), "CAIRN_MAP_INDEX");
+    assert_string_equal(idx, "1");
+    free(idx);
+    /* answer those two, then everything else */
+    size_t i;
+    json_t *lease;
+    json_array_foreach(first, i, lease)
+    {
+        json_array_append(fan_seen, lease);
+        json_t *outs = json_pack("[{s:s, s:s, s:i, s:s}, {s:s, s:s, s:i, s:s}]", "name",
+                                 "model.pkl", "sha256",
+                                 "00000000000000000000000000000000000000000000000000000000000000ab",
+                                 "size", 1, "uri", "file:///x", "name", "m.json", "sha256",
+                                 "00000000000000000000000000000000000000000000000000000000000000ac",
+                                 "size", 1, "uri", "file:///y");
+        call(f, PROTO_RESULT,
+             json_pack("{s:s, s:I, s:i, s:o, s:{s:f}}", "worker", "w", "lease_id",
+                       json_integer_value(json_object_get(lease, "lease_id")), "exit_code", 0,
+                       "outputs", outs, "metrics", "score", (double)i));
+    }
+    json_decref(first);
+    drain_run(f, "w", 8, "sw", rid, record_lease);
+    assert_state(f, "sw", rid, NULL, "success");
+    struct sched_run *r = NULL;
+    /* the records: the group with its counts, each instance on its own */
+    char *gkey = schema_key_ti("sw", rid, "train");
+    json_t *g = record(f, STORE_TIS, gkey);
+    free(gkey);
+    assert_non_null(g);
+    assert_string_equal(json_string_value(json_object_get(g, "state")), "success");
+    json_t *map = json_object_get(g, "map");
+    assert_int_equal(json_integer_value(json_object_get(map, "n")), 6);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(map, "counts"), "success")),
+                     6);
+    json_decref(g);
+    char *ikey = schema_key_instance("sw", rid, "eval", 4);
+    json_t *inst = record(f, STORE_TIS, ikey);
+    free(ikey);
+    assert_non_null(inst);
+    assert_string_equal(json_string_value(json_object_get(inst, "task")), "eval[4]");
+    assert_string_equal(json_string_value(json_object_get(inst, "state")), "success");
+    json_decref(inst);
+    /* eval[i] got train[i]'s file; pick a manifest and the argmax (5) */
+    bool saw_pick = false;
+    json_array_foreach(fan_seen, i, lease)
+    {
+        const char *task = lease_task(lease);
+        json_t *in0 = json_array_get(json_object_get(lease, "inputs"), 0);
+        if (!strncmp(task, "eval[", 5)) {
+            assert_string_equal(json_string_value(json_object_get(in0, "name")), "model");
+            assert_null(json_object_get(in0, "manifest_file"));
+        }
+        if (!strcmp(task, "pick")) {
+            saw_pick = true;
+            assert_string_equal(json_string_value(json_object_get(in0, "manifest_file")),
+                                "model.pkl");
+            assert_string_equal(
+                json_string_value(json_array_get(json_object_get(lease, "argv"), 1)), "5");
+        }
+    }
+    assert_true(saw_pick);
+    (void)r;
+    json_decref(fan_seen);
+    free(rid);
+}
+
+/* 20,000 instances are made in chunks, and a restart in the middle makes
+ * exactly the 20,000 again, none lost, none twice. */
+static void
+test_fanout_chunks_restart(void **state)
+{
+    struct fx *f = *state;
+    put_dag(f, "big", "dag: big\nmax_active_tasks: 100000\nparams: {items: [0]}\ntasks:\n"
+                      "  each: {map: {over: params.items}, command: [t]}\n");
+    start(f, 0, 0);
+    hello(f, "w", 1);
+    struct sb items;
+    sb_init(&items);
+    sb_putc(&items, '[');
+    for (int i = 0; i < 20000; i++)
+        sb_printf(&items, "%s%d", i ? "," : "", i);
+    sb_putc(&items, ']');
+    json_t *params = json_pack("{s:s}", "items", items.buf);
+    sb_free(&items);
+    struct sched_run *r = NULL;
+    char err[256];
+    assert_int_equal(sched_trigger(f->s, "big", 0, false, params, false, &r, err, sizeof(err)), 0);
+    json_decref(params);
+    char *rid = xstrdup(r->run_id);
+    uv_run(&f->loop, UV_RUN_NOWAIT); /* one iteration: the first chunk only */
+    struct sched_ti *g = &r->tis[0];
+    assert_true(g->map->expanded);
+    assert_int_equal(g->map->n, 20000);
+    assert_true(g->map->created > 0 && g->map->created < 20000);
+    /* a lease of the first chunk is out and stored */
+    json_t *l = poll_leases(f, "w", 1);
+    assert_int_equal(json_array_size(l), 1);
+    assert_string_equal(lease_task(json_array_get(l, 0)), "each[0]");
+    /* and the restart comes before the last instance is made */
+    stop(f);
+    answers_clear();
+    start(f, 0, 0);
+    r = sched_find_run(f->s, "big", rid);
+    assert_non_null(r);
+    g = &r->tis[0];
+    assert_int_equal(g->map->n, 20000);
+    assert_int_equal(g->map->created, 20000);
+    assert_int_equal(g->map->inst[0].state, TI_LEASED); /* in flight: kept */
+    size_t pending = 0;
+    for (size_t i = 0; i < g->map->created; i++)
+        pending += g->map->inst[i].state == TI_PENDING || g->map->inst[i].state == TI_QUEUED;
+    assert_int_equal(pending, 19999);
+    json_decref(l);
+    free(rid);
+}
+
 int
 main(void)
 {
-    log_init("test_engine", LOG_ERR);
+    log_init("test_engine", getenv("TEST_LOG") ? LOG_DEBUG : LOG_ERR);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_diamond, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retry_and_fencing, setup, teardown),
@@ -602,6 +823,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_messages, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fanout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fanout_chunks_restart, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -478,7 +478,7 @@ test_old_peer_json(void **state)
 
     /* a lease as engine.c's lease_json packed it (code and metrics last) */
     char *argv[] = {"true", NULL}, *env[] = {"CAIRN_DAG=d", NULL}, *outn[] = {"o.txt", NULL};
-    struct msg_input ins[] = {{"raw", "file:///a/raw", SHA_A}};
+    struct msg_input ins[] = {{"raw", "file:///a/raw", SHA_A, NULL}};
     struct msg_lease l = {.lease_id = 3,
                           .dag = "d",
                           .run_id = "r",

@@ -1,0 +1,427 @@
+/* fanout.c - expanding mapped tasks into instances (fanout.h). */
+#include "fanout.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "artifact.h"
+#include "commit.h"
+#include "core.h"
+#include "err.h"
+#include "fs.h"
+#include "log.h"
+#include "runtab.h"
+#include "taskstate.h"
+#include "util.h"
+
+/* Instances made per loop iteration, over all groups: a chunk stays well
+ * under the 50 ms an iteration may take, and the first instances are
+ * leased before the last are made. */
+#define FAN_CHUNK 4096
+/* A list file larger than this is refused (an item is rarely more than a
+ * few hundred bytes: 100,000 of them fit easily). */
+#define FAN_LIST_MAX ((size_t)256 << 20)
+
+/* ---------- items ---------- */
+
+/* Parse text as the JSON list of a map; NULL with err if it is not one or
+ * is longer than max. */
+static json_t *
+fan__parse_list(const char *text, size_t len, int64_t max, const char *what, char *err,
+                size_t errlen)
+{
+    json_error_t je;
+    json_t *j = json_loadb(text, len, JSON_DECODE_ANY, &je);
+    if (!j) {
+        errf(0, err, errlen, "%s is not JSON: %s (line %d)", what, je.text, je.line);
+        return NULL;
+    }
+    if (!json_is_array(j)) {
+        errf(0, err, errlen, "%s is not a JSON list", what);
+        json_decref(j);
+        return NULL;
+    }
+    if ((int64_t)json_array_size(j) > max) {
+        errf(0, err, errlen, "%s has %zu items, more than max_map_items (%lld)", what,
+             json_array_size(j), (long long)max);
+        json_decref(j);
+        return NULL;
+    }
+    return j;
+}
+
+/* The value of param name in run r: its override, else its default. */
+static const char *
+fan__param(const struct sched_run *r, const char *name)
+{
+    for (size_t i = 0; i < r->noverrides; i++)
+        if (!strcmp(r->overrides[i].key, name))
+            return r->overrides[i].value;
+    const struct dag_param *p = dag_param_find(r->dv->dag, name);
+    return p ? p->value : NULL;
+}
+
+/* The list file a map.from group reads: the digest of its upstream's
+ * output, or NULL with err (the upstream did not store it). */
+static const char *
+fan__from_sha(const struct sched_ti *g, char *err, size_t errlen)
+{
+    const struct dag_map *dm = &sched_task(g)->map;
+    const struct sched_ti *up = &g->run->tis[dm->from_task_idx];
+    size_t k;
+    json_t *v;
+    json_array_foreach(up->outputs, k, v)
+    {
+        if (!strcmp(json_string_value(json_object_get(v, "name")) ?: "", dm->from_file))
+            return json_string_value(json_object_get(v, "sha256"));
+    }
+    errf(0, err, errlen, "%s/%s: task '%s' stored no '%s'", dm->from_task, dm->from_file,
+         dm->from_task, dm->from_file);
+    return NULL;
+}
+
+struct fan_load {
+    uv_work_t req;
+    struct sched *s;
+    char *run_key, *path, *what;
+    size_t task_idx;
+    char sha[65];
+    int64_t max;
+    json_t *items;
+    char err[512];
+};
+
+static void
+fan__load_work(uv_work_t *req)
+{
+    struct fan_load *l = req->data;
+    char *text = NULL;
+    size_t len = 0;
+    int rc = fs_read_all(l->path, FAN_LIST_MAX, &text, &len);
+    if (rc) {
+        snprintf(l->err, sizeof(l->err), "cannot read %s: %s", l->what,
+                 rc == CAIRN_ERANGE ? "larger than 256 MiB" : strerror(errno));
+        return;
+    }
+    l->items = fan__parse_list(text, len, l->max, l->what, l->err, sizeof(l->err));
+    free(text);
+}
+
+static void
+fan__load_done(uv_work_t *req, int status)
+{
+    struct fan_load *l = req->data;
+    struct sched *s = l->s;
+    (void)status;
+    size_t v = 0;
+    struct sched_run *r =
+        hmap_get(&s->runs_by_key, l->run_key, &v) ? (struct sched_run *)(uintptr_t)v : NULL;
+    struct sched_ti *g = r && l->task_idx < r->ntis ? &r->tis[l->task_idx] : NULL;
+    if (g && g->map && g->map->loading && !s->stopping) {
+        g->map->loading = false;
+        if (l->items) {
+            g->map->items = l->items;
+            l->items = NULL;
+            snprintf(g->map->items_sha, sizeof(g->map->items_sha), "%s", l->sha);
+        } else {
+            fan_fail(s, g, l->err);
+        }
+        fan_enqueue(s, g);
+    }
+    json_decref(l->items);
+    free(l->run_key);
+    free(l->path);
+    free(l->what);
+    free(l);
+}
+
+/* Know g's items. 0: known (g->map->items set); 1: being read (the group
+ * comes back to the queue when they are); <0: the group cannot expand (err). */
+static int
+fan__items(struct sched *s, struct sched_ti *g, char *err, size_t errlen)
+{
+    struct sched_map *m = g->map;
+    if (m->items)
+        return 0;
+    if (m->loading)
+        return 1;
+    const struct dag *d = g->run->dv->dag;
+    const struct dag_map *dm = &sched_task(g)->map;
+    switch (dm->kind) {
+    case DAG_MAP_MATRIX:
+        m->items = fan__parse_list(dm->items_json, strlen(dm->items_json), d->max_map_items,
+                                   "the matrix", err, errlen);
+        return m->items ? 0 : CAIRN_EINVAL;
+    case DAG_MAP_PARAM: {
+        const char *v = fan__param(g->run, dm->param);
+        char what[128];
+        snprintf(what, sizeof(what), "param '%s'", dm->param);
+        if (!v) {
+            errf(0, err, errlen, "%s is not set", what);
+            return CAIRN_EINVAL;
+        }
+        m->items = fan__parse_list(v, strlen(v), d->max_map_items, what, err, errlen);
+        return m->items ? 0 : CAIRN_EINVAL;
+    }
+    case DAG_MAP_ZIP: {
+        const struct sched_ti *up = &g->run->tis[dm->zip_task_idx];
+        if (!up->map || !up->map->expanded || !up->map->items) {
+            errf(0, err, errlen, "task '%s' it zips has no instances", dm->zip_task);
+            return CAIRN_EINVAL;
+        }
+        m->items = json_incref(up->map->items);
+        return 0;
+    }
+    case DAG_MAP_FROM: {
+        const char *sha = fan__from_sha(g, err, errlen);
+        char *path = NULL;
+        if (!sha)
+            return CAIRN_ENOENT;
+        if (!art_hex_valid(sha) || art_blob_path(s->art, sha, &path) != 0) {
+            errf(0, err, errlen, "%s/%s: its blob %.12s is not in the store", dm->from_task,
+                 dm->from_file, sha);
+            return CAIRN_ENOENT;
+        }
+        struct fan_load *l = xcalloc(1, sizeof(*l));
+        l->req.data = l;
+        l->s = s;
+        l->run_key = xstrdup(g->run->key);
+        l->task_idx = g->idx;
+        l->path = path;
+        l->what = xasprintf("%s/%s", dm->from_task, dm->from_file);
+        l->max = d->max_map_items;
+        snprintf(l->sha, sizeof(l->sha), "%s", sha);
+        m->loading = true;
+        if (uv_queue_work(s->loop, &l->req, fan__load_work, fan__load_done) != 0) {
+            fan__load_work(&l->req); /* cannot happen with a live loop */
+            fan__load_done(&l->req, 0);
+        }
+        return 1;
+    }
+    case DAG_MAP_NONE:
+        break;
+    }
+    errf(0, err, errlen, "task '%s' is not mapped", sched_task(g)->name);
+    return CAIRN_EINVAL;
+}
+
+int
+fan_items_sync(struct sched *s, struct sched_ti *g, char *err, size_t errlen)
+{
+    struct sched_map *m = g->map;
+    if (m->items)
+        return 0;
+    if (sched_task(g)->map.kind != DAG_MAP_FROM)
+        return fan__items(s, g, err, errlen) < 0 ? CAIRN_EINVAL : 0;
+    const struct dag_map *dm = &sched_task(g)->map;
+    char *path = NULL, *text = NULL, what[256];
+    size_t len = 0;
+    snprintf(what, sizeof(what), "%s/%s", dm->from_task, dm->from_file);
+    if (!m->items_sha[0] || art_blob_path(s->art, m->items_sha, &path) != 0) {
+        errf(0, err, errlen, "%s: the list's blob %.12s is not in the store", what,
+             m->items_sha);
+        return CAIRN_ENOENT;
+    }
+    int rc = fs_read_all(path, FAN_LIST_MAX, &text, &len);
+    free(path);
+    if (rc)
+        return errf(rc, err, errlen, "cannot read %s: %s", what, strerror(errno));
+    m->items = fan__parse_list(text, len, g->run->dv->dag->max_map_items, what, err, errlen);
+    free(text);
+    return m->items ? 0 : CAIRN_EINVAL;
+}
+
+/* ---------- expansion ---------- */
+
+void
+fan_enqueue(struct sched *s, struct sched_ti *g)
+{
+    sched_expand_later(s, g);
+}
+
+void
+fan_fail(struct sched *s, struct sched_ti *g, const char *why)
+{
+    char name[256];
+    LOG(LOG_ERR, "CAIRN-MAP-FAILED", "%s/%s/%s: cannot fan out: %s", g->run->dag,
+        g->run->run_id, sched_ti_name(g, name, sizeof(name)), why);
+    free(g->error);
+    g->error = xasprintf("cannot fan out: %s", why);
+    ts_finish(s, g, TI_FAILED);
+}
+
+/* Fix g's instances from its items: n is committed with the group. */
+static void
+fan__expand(struct sched *s, struct sched_ti *g)
+{
+    struct sched_map *m = g->map;
+    m->n = json_array_size(m->items);
+    m->inst = xcalloc(m->n + 1, sizeof(*m->inst));
+    m->expanded = true;
+    ts_set_state(s, g, TI_RUNNING);
+    g->started_at = clock_wall_ms();
+    commit_ti_dirty(s, g, false);
+    LOG(LOG_INFO, "CAIRN-MAP-EXPAND", "%s/%s/%s: %zu instance%s", g->run->dag, g->run->run_id,
+        sched_task(g)->name, m->n, m->n == 1 ? "" : "s");
+}
+
+/* Make instances of g up to budget; returns how many were made. */
+static size_t
+fan__create(struct sched *s, struct sched_ti *g, size_t budget)
+{
+    struct sched_map *m = g->map;
+    const struct dag_map *dm = &sched_task(g)->map;
+    const struct sched_ti *zip = dm->kind == DAG_MAP_ZIP ? &g->run->tis[dm->zip_task_idx] : NULL;
+    size_t made = 0;
+    while (m->created < m->n && made < budget) {
+        size_t i = m->created++;
+        runtab_instance_init(g, i);
+        struct sched_ti *ti = &m->inst[i];
+        if (zip && i < zip->map->created && !sched_ti_terminal(zip->map->inst[i].state))
+            ti->pending_up = 1;
+        ts_evaluate(s, ti);
+        made++;
+    }
+    return made;
+}
+
+/* The pre-commit step: expand what was decided, a chunk at a time. */
+static void
+fan__step(struct sched *s)
+{
+    size_t budget = FAN_CHUNK, keep = 0;
+    for (size_t i = 0; i < s->nexpandq; i++) {
+        struct sched_ti *g = s->expandq[i];
+        struct sched_map *m = g->map;
+        bool done = true;
+        if (g->run->state != RUN_RUNNING || sched_ti_terminal(g->state) || s->stopping) {
+            /* cancelled or cleared meanwhile */
+        } else if (!m->expanded) {
+            char err[512];
+            int rc = fan__items(s, g, err, sizeof(err));
+            if (rc == 1) {
+                m->queued = false; /* fan__load_done queues it again */
+                continue;
+            }
+            if (rc < 0) {
+                fan_fail(s, g, err);
+            } else {
+                fan__expand(s, g);
+                if (m->n == 0)
+                    ts_group_check(s, g); /* no instances: skipped */
+                else
+                    done = false;
+            }
+        } else {
+            done = false;
+        }
+        if (!done && budget) {
+            budget -= fan__create(s, g, budget);
+            if (m->created == m->n) {
+                done = true;
+                ts_group_expanded(s, g); /* zip tasks pairing with it may go */
+                ts_group_check(s, g);    /* every instance may be over already */
+            }
+        }
+        if (done)
+            m->queued = false;
+        else
+            s->expandq[keep++] = g;
+    }
+    s->nexpandq = keep;
+    if (!s->nexpandq && s->fan_idle_on) {
+        uv_idle_stop(&s->fan_idle);
+        s->fan_idle_on = false;
+    }
+}
+
+/* ---------- the manifest of a group's outputs ---------- */
+
+int
+fan_manifest(struct sched *s, struct sched_ti *g, char sha[65], char *err, size_t errlen)
+{
+    struct sched_map *m = g->map;
+    if (m->manifest_sha[0]) {
+        memcpy(sha, m->manifest_sha, 65);
+        return 0;
+    }
+    json_t *list = json_array();
+    for (size_t i = 0; i < m->created; i++) {
+        const struct sched_ti *ti = &m->inst[i];
+        json_t *outs = json_object();
+        size_t k;
+        json_t *v;
+        if (ti->state == TI_SUCCESS)
+            json_array_foreach(ti->outputs, k, v)
+            {
+                json_object_set_new(outs, json_string_value(json_object_get(v, "name")) ?: "",
+                                    json_pack("{s:O, s:O, s:O}", "sha256",
+                                              json_object_get(v, "sha256"), "size",
+                                              json_object_get(v, "size"), "uri",
+                                              json_object_get(v, "uri")));
+            }
+        json_t *item = m->items ? json_array_get(m->items, i) : NULL;
+        json_array_append_new(list, json_pack("{s:I, s:O?, s:s, s:o}", "index", (json_int_t)i,
+                                              "item", item, "state",
+                                              sched_ti_state_name(ti->state), "outputs", outs));
+    }
+    json_t *doc = json_pack("{s:s, s:o}", "task", sched_task(g)->name, "instances", list);
+    char *tmp = xasprintf("%s/tmp/manifest-%d-%zu-%p.json", s->cfg.data_dir, (int)getpid(),
+                          g->idx, (void *)g);
+    char *dir = xasprintf("%s/tmp", s->cfg.data_dir);
+    int rc = fs_mkdirs_mode(dir, 0700);
+    if (!rc && json_dump_file(doc, tmp, JSON_COMPACT) != 0)
+        rc = CAIRN_EIO;
+    if (!rc)
+        rc = art_put_file(s->art, tmp, sha, NULL, NULL, err, errlen);
+    else
+        errf(rc, err, errlen, "cannot write the manifest of %s: %s", sched_task(g)->name,
+             strerror(errno));
+    if (!rc && sched_ti_terminal(g->state)) {
+        /* kept once every instance is over (a rule that fires early sees the
+         * instances done so far, and builds its own) */
+        memcpy(m->manifest_sha, sha, 65);
+        commit_ti_dirty(s, g, false);
+    }
+    unlink(tmp);
+    free(tmp);
+    free(dir);
+    json_decref(doc);
+    return rc;
+}
+
+/* ---------- lifecycle ---------- */
+
+void
+fan_init(struct sched *s)
+{
+    commit_add_step(s, fan__step);
+}
+
+void
+fan_start(struct sched *s)
+{
+    uv_idle_init(s->loop, &s->fan_idle);
+    s->fan_idle.data = s;
+    if (s->nexpandq) { /* recovery queued groups */
+        uv_idle_start(&s->fan_idle, sched__idle_noop);
+        s->fan_idle_on = true;
+    }
+}
+
+void
+fan_stop(struct sched *s, uv_close_cb closed)
+{
+    uv_idle_stop(&s->fan_idle);
+    s->fan_idle_on = false;
+    uv_close((uv_handle_t *)&s->fan_idle, closed);
+}
+
+void
+fan_free(struct sched *s)
+{
+    free(s->expandq);
+}
