@@ -2,8 +2,8 @@
  * artifact pointers (api_present.h, docs/api.md).
  *
  * Owns the presentation: which fields of a record a client sees, in which
- * order, and what the API adds (a task instance's next_retry_at and
- * duration_ms). Everything is built from
+ * order, and what the API adds (a run's params_effective, a task
+ * instance's next_retry_at and duration_ms). Everything is built from
  * schema.h's structs; a run in memory is first turned into its records
  * with records.c (rec_run, rec_ti) and decoded like a stored one, so both
  * come out in one shape. No state and no I/O but one log line when a
@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "dag.h"
 #include "log.h"
 #include "model.h"
 #include "records.h"
@@ -32,20 +33,36 @@ api_present__copy_or_null(const json_t *v)
     return v ? json_deep_copy(v) : json_null();
 }
 
+/* Every param of version with the run's overrides (params) applied. */
+static json_t *
+api_present__params_effective(const json_t *params, const struct dag *version)
+{
+    if (!version)
+        return json_null();
+    json_t *o = json_object();
+    for (size_t i = 0; i < version->nparams; i++) {
+        const struct dag_param *p = &version->params[i];
+        const char *v = json_string_value(json_object_get(params, p->name));
+        json_object_set_new(o, p->name, json_string(v ? v : p->value));
+    }
+    return o;
+}
+
 json_t *
-api_present_run(const struct schema_run *r)
+api_present_run(const struct schema_run *r, const struct dag *version)
 {
     char ld[48], ie[48];
     schema_date_format(r->logical_date, ld, sizeof(ld));
     schema_date_format(r->interval_end, ie, sizeof(ie));
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:s, s:o, s:b, s:s?}",
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:s, s:o, s:o, s:b, s:s?}",
                      "run_id", r->run_id, "dag", r->dag, "state", r->state, "run_type",
                      r->run_type ? r->run_type : "manual", "logical_date", ld,
                      "data_interval_start", ld, "data_interval_end", ie, "created_at",
                      schema_time_json(r->created_at), "started_at", schema_time_json(r->started_at),
                      "ended_at", schema_time_json(r->ended_at), "dag_version", r->dag_version,
-                     "params", api_present__copy_or_empty(r->params, false), "no_cache",
-                     r->no_cache, "backfill_id", r->backfill_id);
+                     "params", api_present__copy_or_empty(r->params, false), "params_effective",
+                     api_present__params_effective(r->params, version), "no_cache", r->no_cache,
+                     "backfill_id", r->backfill_id);
 }
 
 json_t *
@@ -152,7 +169,7 @@ api_present_run_model(const struct sched_run *r, char *err, size_t errlen)
         json_decref(rec);
         return api_present__model_bad(r, why, err, errlen);
     }
-    json_t *o = api_present_run(&x);
+    json_t *o = api_present_run(&x, r->dv->dag);
     json_decref(rec);
     json_t *tasks = json_array();
     for (size_t i = 0; i < r->ntis; i++) {

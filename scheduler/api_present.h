@@ -18,10 +18,14 @@
 
 #include "schema.h"
 
+struct dag;
 struct sched_run;
 
-/* A run without its tasks: the record's fields but seq. */
-json_t *api_present_run(const struct schema_run *r);
+/* A run without its tasks: the record's fields but seq, and
+ * params_effective: every param of version (the run's DAG version) with
+ * the run's overrides applied, as text; null if version is NULL (the
+ * version cannot be loaded). */
+json_t *api_present_run(const struct schema_run *r, const struct dag *version);
 /* A task instance: the record's fields but lease_id, lost, queued_at,
  * attempt_base and next_try_at; exit_code and signal null when there is
  * none; next_retry_at (when up_for_retry) and duration_ms. */

@@ -157,8 +157,10 @@ api_runs_list(struct sched *s, struct http_conn *c, const struct http_req *req,
             runs[n++] = &l.v[i].r;
     qsort(runs, n, sizeof(*runs), seq_desc);
     json_t *arr = json_array();
-    for (size_t i = 0; i < n && (long)i < limit; i++)
-        json_array_append_new(arr, api_present_run(runs[i]));
+    for (size_t i = 0; i < n && (long)i < limit; i++) {
+        const struct dag *d = sched_dag_version(s, runs[i]->dag, runs[i]->dag_version);
+        json_array_append_new(arr, api_present_run(runs[i], d));
+    }
     free(runs);
     api_read_run_list_free(&l);
     json_t *o = json_pack("{s:o}", "runs", arr);
@@ -239,7 +241,7 @@ api_runs_get(struct sched *s, struct http_conn *c, const struct http_req *req,
     api_read_tis(t, run.dag, run_id, ti_collect_cb, &tl, &skipped);
     store_txn_abort(t);
     const struct dag *d = sched_dag_version(s, run.dag, run.dag_version);
-    json_t *o = api_present_run(&run);
+    json_t *o = api_present_run(&run, d);
     json_object_set_new(o, "tasks", tis_json(&tl, d));
     set_skipped(o, skipped);
     ti_list_free(&tl);

@@ -8,7 +8,7 @@
  * shape naming the record and the decoder's reason, with a CAIRN-RECORD-BAD
  * line in the log; a list leaves it out and says how many it left out;
  * nothing is served half-read; runs in memory and stored come out in one
- * shape. */
+ * shape, params_effective included. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -437,8 +437,8 @@ assert_names(const json_t *arr, const char *field, const char *want)
 
 /* ---- tests --------------------------------------------------------------- */
 
-/* A stored run is answered whole: the run's fields in their order, the
- * tasks in the DAG's order, nothing skipped. */
+/* A stored run is answered whole: the run's fields in their order,
+ * params_effective, the tasks in the DAG's order, nothing skipped. */
 static void
 test_stored_run(void **state)
 {
@@ -457,6 +457,7 @@ test_stored_run(void **state)
                                        "ended_at",
                                        "dag_version",
                                        "params",
+                                       "params_effective",
                                        "no_cache",
                                        "backfill_id",
                                        "tasks"};
@@ -472,6 +473,9 @@ test_stored_run(void **state)
                         "2026-01-01T00:00:00.001Z");
     json_t *want = json_pack("{s:s}", "b", "y");
     assert_true(json_equal(json_object_get(j, "params"), want));
+    json_decref(want);
+    want = json_pack("{s:s, s:s}", "a", "1", "b", "y");
+    assert_true(json_equal(json_object_get(j, "params_effective"), want));
     json_decref(want);
     json_t *tasks = json_object_get(j, "tasks");
     assert_names(tasks, "task", "zeta,alpha");
@@ -662,8 +666,8 @@ test_damaged_dependencies(void **state)
     json_decref(j);
 }
 
-/* A run in memory: the trigger's answer and the run's, its tasks in the
- * DAG's order. */
+/* A run in memory: its tasks in the DAG's order and params_effective from
+ * its DAG version and overrides, in the trigger's answer and in the run's. */
 static void
 test_run_in_memory(void **state)
 {
@@ -673,18 +677,22 @@ test_run_in_memory(void **state)
                              "{\"params\": {\"a\": 5}, \"logical_date\": \"2026-02-01\"}", &j),
                      201);
     json_t *want = json_pack("{s:s}", "a", "5");
+    json_t *want_eff = json_pack("{s:s, s:s}", "a", "5", "b", "x");
     assert_true(json_equal(json_object_get(j, "params"), want));
+    assert_true(json_equal(json_object_get(j, "params_effective"), want_eff));
     assert_names(json_object_get(j, "tasks"), "task", "zeta,alpha");
     char *path =
         xasprintf("/api/v1/runs/%s?dag=d", json_string_value(json_object_get(j, "run_id")));
     json_decref(j);
     assert_int_equal(get(f, path, &j), 200);
     assert_true(json_equal(json_object_get(j, "params"), want));
+    assert_true(json_equal(json_object_get(j, "params_effective"), want_eff));
     assert_string_equal(json_string_value(json_object_get(j, "state")), "running");
     assert_names(json_object_get(j, "tasks"), "task", "zeta,alpha");
     json_decref(j);
     free(path);
     json_decref(want);
+    json_decref(want_eff);
 }
 
 int
