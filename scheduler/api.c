@@ -9,9 +9,11 @@
  * and methods no route takes are answered 404, as api.h says.
  *
  * The handlers live with their resource (api_dags.c, api_runs.c,
- * api_backfills.c, api_workers.c, api_ml.c); the few things they share are
- * here: query parameters, JSON bodies, answering once a change is durable,
- * loading a run record. Everything runs on the loop thread.
+ * api_backfills.c, api_workers.c, api_ml.c), reading stored records
+ * through api_read.c and presenting them with api_present.c; the few things
+ * they share are here: query parameters, JSON bodies, answering an error
+ * status or once a change is durable, loading a run record. Everything runs
+ * on the loop thread.
  */
 #include "api.h"
 
@@ -22,15 +24,13 @@
 #include "api_backfills.h"
 #include "api_dags.h"
 #include "api_ml.h"
+#include "api_read.h"
 #include "api_runs.h"
 #include "api_workers.h"
 #include "engine.h"
 #include "err.h"
-#include "store.h"
 #include "ui.h"
 #include "util.h"
-
-#define SEP "\x1f"
 
 static void
 get_index(struct sched *s, struct http_conn *c, const struct http_req *req,
@@ -187,6 +187,18 @@ api_respond_after_commit(struct sched *s, struct http_conn *c, int status, json_
 }
 
 void
+api_respond_status(struct http_conn *c, int status, const char *msg)
+{
+    http_respond_error(c, status,
+                       status == 400   ? "bad_request"
+                       : status == 404 ? "not_found"
+                       : status == 409 ? "conflict"
+                       : status == 503 ? "unavailable"
+                                       : "internal",
+                       "%s", msg);
+}
+
+void
 api_respond_code(struct http_conn *c, int rc, const char *err)
 {
     int st = rc == CAIRN_ENOENT ? 404 : rc == CAIRN_ESTATE || rc == CAIRN_EEXIST ? 409 : 400;
@@ -197,55 +209,16 @@ api_respond_code(struct http_conn *c, int rc, const char *err)
                        "%s", err);
 }
 
-struct find_ctx {
-    const char *run_id;
-    json_t *found;
-    int count;
-};
-
-static int
-find_cb(void *ud, const char *key, const void *json)
-{
-    struct find_ctx *fc = ud;
-    const char *sep = strchr(key, '\x1f');
-    if (sep && !strcmp(sep + 1, fc->run_id)) {
-        fc->count++;
-        if (!fc->found)
-            fc->found = json_deep_copy((json_t *)json);
-    }
-    return 0;
-}
-
 json_t *
 api_load_run(struct sched *s, struct store_txn *t, const char *dag, const char *run_id, int *status,
              char *err, size_t errlen)
 {
-    if (dag) {
-        char *key = xasprintf("%s" SEP "%s", dag, run_id);
-        void *j = NULL;
-        int rc = store_get(t, STORE_RUNS, key, &j);
-        free(key);
-        if (rc) {
-            *status = 404;
-            snprintf(err, errlen, "no run '%s' of DAG '%s'", run_id, dag);
-            return NULL;
-        }
-        return j;
-    }
-    struct find_ctx fc = {run_id, NULL, 0};
-    store_scan(t, STORE_RUNS, "", find_cb, &fc);
-    (void)s;
-    if (fc.count == 0) {
-        *status = 404;
-        snprintf(err, errlen, "no run '%s'", run_id);
+    struct schema_run run;
+    json_t *rec = NULL;
+    int st = api_read_run(s, t, dag, run_id, &run, &rec, err, errlen);
+    if (st) {
+        *status = st;
         return NULL;
     }
-    if (fc.count > 1) {
-        json_decref(fc.found);
-        *status = 409;
-        snprintf(err, errlen, "run id '%s' exists in %d DAGs; say which with --dag", run_id,
-                 fc.count);
-        return NULL;
-    }
-    return fc.found;
+    return rec;
 }

@@ -3,7 +3,8 @@
  * Every route is one entry of a table {method, pattern, handler} (api.c),
  * sorted by pattern then method; api_handle finds a request's route and
  * calls its handler. The handlers live with their resource: api_dags.h,
- * api_runs.h, api_backfills.h, api_workers.h, api_ml.h. */
+ * api_runs.h, api_backfills.h, api_workers.h, api_ml.h; they read stored
+ * records through api_read.h and build their JSON with api_present.h. */
 #ifndef CAIRN_API_H
 #define CAIRN_API_H
 
@@ -50,8 +51,11 @@ int api_route_find(const char *method, const struct route_path *rp, const struct
 /* --- shared by the handlers --- */
 
 /* Load a run record through t (a new object), resolving the DAG when dag is
- * NULL (the run id must then be unique across DAGs). NULL on failure, with
- * *status 404 (no such run) or 409 (ambiguous) and a message in err. */
+ * NULL (the run id must then be unique across DAGs). The record returned
+ * decodes as a run (schema_run_decode); api_read_run gives the decoded
+ * struct too. NULL on failure, with *status 404 (no such run), 409
+ * (ambiguous), 500 (the record does not decode: logged, CAIRN-RECORD-BAD)
+ * or 503 (the store failed) and a message in err. */
 json_t *api_load_run(struct sched *s, struct store_txn *t, const char *dag, const char *run_id,
                      int *status, char *err, size_t errlen);
 /* The decoded value of query parameter name (malloc'd), or NULL if absent. */
@@ -62,6 +66,10 @@ bool api_body_object(struct http_conn *c, const struct http_req *req, json_t **b
 /* Answer status with json (stolen) once the current changes are durable;
  * 503 unavailable if the commit fails. */
 void api_respond_after_commit(struct sched *s, struct http_conn *c, int status, json_t *json);
+/* Answer status (400, 404, 409, 503, or anything else as 500) in the
+ * API's error shape, with the code that goes with it (bad_request,
+ * not_found, conflict, unavailable, internal) and msg. */
+void api_respond_status(struct http_conn *c, int status, const char *msg);
 /* Answer an engine error code: CAIRN_ENOENT 404 not_found, CAIRN_ESTATE and
  * CAIRN_EEXIST 409 conflict, anything else 400 bad_request; err is the
  * message. */

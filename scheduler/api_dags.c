@@ -3,7 +3,8 @@
  *
  * Reads the DAGs the engine has loaded (sched_dag_at, sched_find_dag) and
  * changes them only through the engine (sched_set_paused, sched_trigger);
- * a change is answered once it is durable (api_respond_after_commit).
+ * a change is answered once it is durable (api_respond_after_commit), a
+ * new run as api_present.h shows runs.
  */
 #include "api_dags.h"
 
@@ -12,6 +13,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "api_present.h"
 #include "cal.h"
 #include "engine.h"
 #include "err.h"
@@ -162,7 +164,7 @@ api_dags_trigger(struct sched *s, struct http_conn *c, const struct http_req *re
         http_respond_error(c, 400, "bad_request", "'no_cache' must be true or false");
         return;
     }
-    char err[256];
+    char err[512];
     struct sched_run *r = NULL;
     int rc = sched_trigger(s, dag, ld, has_date, params, json_is_true(nc), &r, err, sizeof(err));
     json_decref(body);
@@ -181,5 +183,9 @@ api_dags_trigger(struct sched *s, struct http_conn *c, const struct http_req *re
                            "%s", err);
         return;
     }
-    api_respond_after_commit(s, c, 201, sched_run_json(r, true));
+    json_t *o = api_present_run_model(r, err, sizeof(err));
+    if (o)
+        api_respond_after_commit(s, c, 201, o);
+    else
+        api_respond_status(c, 500, err);
 }

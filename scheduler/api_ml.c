@@ -2,8 +2,13 @@
  * bytes, lineage, metrics across runs, artifact collection.
  *
  * Everything here reads committed state through short read transactions on
- * the loop thread, like the rest of the API; collection writes through the
- * engine (sched_gc_artifacts).
+ * the loop thread, like the rest of the API: every record through
+ * api_read.h, decoded into its schema struct, and answered as api_present.h
+ * shows it. A record an answer depends on that does not decode (a pointer,
+ * its run or attempt, anywhere in a lineage tree) makes the request answer
+ * 500 naming it; records of a scan (index entries, the runs and task
+ * instances behind metrics) that do not decode are left out and counted in
+ * "skipped". Collection writes through the engine (sched_gc_artifacts).
  */
 #include "api_ml.h"
 
@@ -17,6 +22,8 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "api_present.h"
+#include "api_read.h"
 #include "artifact.h"
 #include "engine.h"
 #include "err.h"
@@ -24,49 +31,42 @@
 #include "store.h"
 #include "util.h"
 
-#define SEP "\x1f"
-
+/* A string member of an element of the JSON a schema struct carries as is
+ * (a task instance's outputs, an attempt's provenance inputs), or NULL. */
 static const char *
-jstr(const json_t *o, const char *key)
+member_str(const json_t *o, const char *key)
 {
     return json_string_value(json_object_get(o, key));
 }
 
+/* Add "skipped": n to an answer when records were left out. */
 static void
-respond_status(struct http_conn *c, int status, const char *msg)
+set_skipped(json_t *o, size_t skipped)
 {
-    http_respond_error(c, status,
-                       status == 404   ? "not_found"
-                       : status == 409 ? "conflict"
-                       : status == 400 ? "bad_request"
-                       : status == 503 ? "unavailable"
-                                       : "internal",
-                       "%s", msg);
+    if (skipped)
+        json_object_set_new(o, "skipped", json_integer((json_int_t)skipped));
 }
 
 /* Why dag/run/task has no pointer called name: no such task, the task
- * stored no such output, or gc removed the pointer. */
-static void
+ * stored no such output, or gc removed the pointer. 404 with the reason in
+ * err, or the status of a task instance record that cannot be read. */
+static int
 explain_missing(struct store_txn *t, const char *dag, const char *run_id, const char *task,
                 const char *name, char *err, size_t errlen)
 {
-    char *tikey = xasprintf("%s" SEP "%s" SEP "%s", dag, run_id, task);
-    void *ti = NULL;
-    if (store_get(t, STORE_TIS, tikey, &ti) != 0) {
-        snprintf(err, errlen, "run '%s' of DAG '%s' has no task '%s'", run_id, dag, task);
-        free(tikey);
-        return;
-    }
-    free(tikey);
-    json_t *outs = json_object_get(ti, "outputs");
+    struct schema_ti ti;
+    json_t *rec = NULL;
+    int st = api_read_ti(t, dag, run_id, task, &ti, &rec, err, errlen);
+    if (st)
+        return st; /* 404: "run 'r' of DAG 'd' has no task 't'" */
     struct sb names;
     sb_init(&names);
     bool had = false;
     size_t i;
     json_t *o;
-    json_array_foreach(outs, i, o)
+    json_array_foreach(ti.outputs, i, o)
     {
-        const char *n = jstr(o, "name");
+        const char *n = member_str(o, "name");
         if (!n)
             continue;
         had |= !strcmp(n, name);
@@ -84,9 +84,30 @@ explain_missing(struct store_txn *t, const char *dag, const char *run_id, const 
         snprintf(err, errlen,
                  "task '%s' of run '%s' (DAG '%s') has no artifact '%s' (it has "
                  "stored none%s)",
-                 task, run_id, dag, name, strcmp(jstr(ti, "state") ?: "", "success") ? " yet" : "");
+                 task, run_id, dag, name, strcmp(ti.state, "success") ? " yet" : "");
     sb_free(&names);
-    json_decref(ti);
+    json_decref(rec);
+    return 404;
+}
+
+/* The current pointer dag/run_id/task/name (dag NULL: resolved from the
+ * run id). 0 with *a and *rec (a new reference *a borrows from), or a
+ * status (404 saying what is missing, 409, 500, 503) with err. */
+static int
+read_pointer(struct sched *s, struct store_txn *t, const char *dag, const char *run_id,
+             const char *task, const char *name, struct schema_artifact *a, json_t **rec, char *err,
+             size_t errlen)
+{
+    struct schema_run run;
+    json_t *rrec = NULL;
+    int st = api_read_run(s, t, dag, run_id, &run, &rrec, err, errlen);
+    if (st)
+        return st;
+    st = api_read_artifact(t, run.dag, run_id, task, name, API_READ_CURRENT, a, rec, err, errlen);
+    if (st == 404)
+        st = explain_missing(t, run.dag, run_id, task, name, err, errlen);
+    json_decref(rrec);
+    return st;
 }
 
 int
@@ -94,47 +115,36 @@ api_ml_pointer(struct sched *s, struct store_txn *t, const char *dag, const char
                const char *task, const char *name, json_t **out, int *status, char *err,
                size_t errlen)
 {
-    json_t *run = api_load_run(s, t, dag, run_id, status, err, errlen);
-    if (!run)
-        return -1;
-    char *rdag = xstrdup(jstr(run, "dag") ?: "");
-    json_decref(run);
-    char *key = xasprintf("%s" SEP "%s" SEP "%s" SEP "%s", rdag, run_id, task, name);
-    void *p = NULL;
-    int rc = store_get(t, STORE_ARTIFACTS, key, &p);
-    free(key);
-    if (rc != 0) {
-        *status = rc == CAIRN_ENOENT ? 404 : 500;
-        if (rc == CAIRN_ENOENT)
-            explain_missing(t, rdag, run_id, task, name, err, errlen);
-        else
-            snprintf(err, errlen, "cannot read the artifact pointer: %s", cairn_strerror(rc));
-        free(rdag);
+    struct schema_artifact a;
+    json_t *rec = NULL;
+    int st = read_pointer(s, t, dag, run_id, task, name, &a, &rec, err, errlen);
+    if (st) {
+        *status = st;
         return -1;
     }
-    free(rdag);
-    json_object_del(p, "v");
-    *out = p;
+    *out = api_present_artifact(&a);
+    json_decref(rec);
     return 0;
 }
 
-/* The pointer of one artifact, through its own read transaction. */
-static json_t *
+/* The pointer of one artifact, through its own read transaction: 0 with *a
+ * and *rec, or a status with err. */
+static int
 load_pointer(struct sched *s, const struct http_req *req, const char *run_id, const char *task,
-             const char *name, int *status, char *err, size_t errlen)
+             const char *name, struct schema_artifact *a, json_t **rec, char *err, size_t errlen)
 {
     char *dag = api_query(req, "dag");
     struct store_txn *t = NULL;
-    json_t *p = NULL;
+    int st;
     if (store_txn_begin(sched_store(s), false, &t) != 0) {
-        *status = 503;
         snprintf(err, errlen, "cannot read the state store");
+        st = 503;
     } else {
-        api_ml_pointer(s, t, dag, run_id, task, name, &p, status, err, errlen);
+        st = read_pointer(s, t, dag, run_id, task, name, a, rec, err, errlen);
         store_txn_abort(t);
     }
     free(dag);
-    return p;
+    return st;
 }
 
 void
@@ -144,13 +154,15 @@ api_ml_artifact(struct sched *s, struct http_conn *c, const struct http_req *req
     const char *run_id = route_param(p, "run"), *task = route_param(p, "task"),
                *name = route_param(p, "name");
     char err[512];
-    int status = 500;
-    json_t *ptr = load_pointer(s, req, run_id, task, name, &status, err, sizeof(err));
-    if (!ptr) {
-        respond_status(c, status, err);
+    struct schema_artifact a;
+    json_t *rec = NULL;
+    int st = load_pointer(s, req, run_id, task, name, &a, &rec, err, sizeof(err));
+    if (st) {
+        api_respond_status(c, st, err);
         return;
     }
-    http_respond_json(c, 200, ptr);
+    http_respond_json(c, 200, api_present_artifact(&a));
+    json_decref(rec);
 }
 
 /* A blob on its way out: hashed as it is read, the last chunk held back
@@ -199,31 +211,32 @@ api_ml_artifact_content(struct sched *s, struct http_conn *c, const struct http_
     const char *run_id = route_param(p, "run"), *task = route_param(p, "task"),
                *name = route_param(p, "name");
     char err[512];
-    int status = 500;
-    json_t *ptr = load_pointer(s, req, run_id, task, name, &status, err, sizeof(err));
-    if (!ptr) {
-        respond_status(c, status, err);
+    struct schema_artifact a;
+    json_t *rec = NULL;
+    int st = load_pointer(s, req, run_id, task, name, &a, &rec, err, sizeof(err));
+    if (st) {
+        api_respond_status(c, st, err);
         return;
     }
-    const char *sha = jstr(ptr, "sha256");
-    json_int_t size = json_integer_value(json_object_get(ptr, "size"));
+    const char *sha = a.sha256;
+    json_int_t size = a.size;
     char *path = NULL;
-    int rc = sha ? art_blob_path(sched_artifacts(s), sha, &path) : CAIRN_EINVAL;
+    int rc = art_blob_path(sched_artifacts(s), sha, &path);
     int fd = rc == 0 ? open(path, O_RDONLY | O_CLOEXEC) : -1;
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0) {
+    struct stat st_;
+    if (fd < 0 || fstat(fd, &st_) != 0) {
         http_respond_error(c, 500, "internal",
                            "the blob of artifact %s/%s (sha256 %s) is missing from the "
                            "artifact store%s%s",
-                           task, name, sha ? sha : "?", path ? ": " : "", path ? path : "");
+                           task, name, sha, path ? ": " : "", path ? path : "");
         if (fd >= 0)
             close(fd);
-    } else if ((json_int_t)st.st_size != size) {
+    } else if ((json_int_t)st_.st_size != size) {
         http_respond_error(c, 500, "internal",
                            "the blob of artifact %s/%s (sha256 %s) has %" PRId64
                            " bytes, its pointer says %" JSON_INTEGER_FORMAT
                            ": the artifact store is damaged",
-                           task, name, sha, (int64_t)st.st_size, size);
+                           task, name, sha, (int64_t)st_.st_size, size);
         close(fd);
     } else {
         struct blob_send *b = xcalloc(1, sizeof(*b));
@@ -233,7 +246,7 @@ api_ml_artifact_content(struct sched *s, struct http_conn *c, const struct http_
             http_respond_error(c, 500, "internal", "out of memory");
         } else {
             snprintf(b->want, sizeof(b->want), "%s", sha);
-            b->what = xasprintf("%s/%s/%s/%s", jstr(ptr, "dag") ?: "?", run_id, task, name);
+            b->what = xasprintf("%s/%s/%s/%s", a.dag ? a.dag : "?", run_id, task, name);
             struct http_file_body fb = {fd, 0, (uint64_t)size, blob_check_cb, blob_done_cb, b};
             if (size == 0)
                 fb.check = NULL; /* nothing to read; the empty blob's name was checked on put */
@@ -241,7 +254,7 @@ api_ml_artifact_content(struct sched *s, struct http_conn *c, const struct http_
         }
     }
     free(path);
-    json_decref(ptr);
+    json_decref(rec);
 }
 
 /* ---- lineage ------------------------------------------------------------- */
@@ -252,123 +265,146 @@ api_ml_artifact_content(struct sched *s, struct http_conn *c, const struct http_
 struct lineage {
     struct sched *s;
     struct store_txn *t;
-    json_t *seen; /* "dag␟run␟task␟attempt" -> true: attempts already expanded */
+    json_t *seen; /* attempt keys -> true: attempts already expanded */
+    int status;   /* nonzero once a record the tree needs could not be read */
+    char err[512];
 };
 
-/* The pointers (index entries) with digest sha, earliest first. */
-struct idx_ctx {
-    json_t *entries;
+/* A record the tree needs could not be read (st, with lg->err set by
+ * api_read): the whole answer is that error. Returns st. */
+static int
+lineage_fail(struct lineage *lg, int st)
+{
+    if (!lg->status)
+        lg->status = st;
+    return st;
+}
+
+/* Index entries kept past their scan (each struct borrows its rec). */
+struct idx_item {
+    struct schema_artidx x;
+    json_t *rec;
+};
+
+struct idx_list {
+    struct idx_item *v;
+    size_t n, cap;
 };
 
 static int
-idx_collect_cb(void *ud, const char *key, const void *json)
+idx_collect_cb(void *ud, const char *sha, const struct schema_artidx *x, json_t *rec)
 {
-    struct idx_ctx *ic = ud;
-    (void)key;
-    json_t *e = json_deep_copy((json_t *)json);
-    json_object_del(e, "v");
-    json_array_append_new(ic->entries, e);
+    struct idx_list *l = ud;
+    (void)sha;
+    xgrow((void **)&l->v, &l->cap, l->n + 1, sizeof(*l->v));
+    l->v[l->n].x = *x;
+    l->v[l->n].rec = json_incref(rec);
+    l->n++;
     return 0;
+}
+
+static void
+idx_list_free(struct idx_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        json_decref(l->v[i].rec);
+    free(l->v);
 }
 
 static int
 created_asc(const void *a, const void *b)
 {
-    const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
-    /* ISO 8601 UTC with milliseconds: text order is time order */
-    int c = strcmp(jstr(x, "created_at") ?: "", jstr(y, "created_at") ?: "");
+    const struct schema_artidx *x = &((const struct idx_item *)a)->x,
+                               *y = &((const struct idx_item *)b)->x;
+    if (x->created_at != y->created_at)
+        return x->created_at < y->created_at ? -1 : 1;
+    int c = strcmp(x->run_id ? x->run_id : "", y->run_id ? y->run_id : "");
     if (c)
         return c;
-    c = strcmp(jstr(x, "run_id") ?: "", jstr(y, "run_id") ?: "");
-    if (c)
-        return c;
-    c = strcmp(jstr(x, "task") ?: "", jstr(y, "task") ?: "");
-    return c ? c : strcmp(jstr(x, "name") ?: "", jstr(y, "name") ?: "");
+    c = strcmp(x->task ? x->task : "", y->task ? y->task : "");
+    return c ? c : strcmp(x->name ? x->name : "", y->name ? y->name : "");
 }
 
-static json_t *
-producers_of(struct store_txn *t, const char *sha)
+/* The pointers (index entries) with digest sha, earliest first, into *l;
+ * entries that do not decode are counted in *skipped (may be NULL). */
+static void
+producers_of(struct lineage *lg, const char *sha, struct idx_list *l, size_t *skipped)
 {
-    struct idx_ctx ic = {json_array()};
-    char *prefix = xasprintf("%s" SEP, sha);
-    store_scan(t, STORE_ARTIFACT_SHAS, prefix, idx_collect_cb, &ic);
-    free(prefix);
-    size_t n = json_array_size(ic.entries);
-    json_t **v = xcalloc(n + 1, sizeof(*v));
-    for (size_t i = 0; i < n; i++)
-        v[i] = json_incref(json_array_get(ic.entries, i));
-    qsort(v, n, sizeof(*v), created_asc);
-    json_t *sorted = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(sorted, v[i]);
-    free(v);
-    json_decref(ic.entries);
-    return sorted;
-}
-
-static json_t *
-get_pointer(struct store_txn *t, const char *dag, const char *run_id, const char *task,
-            const char *name)
-{
-    char *key = xasprintf("%s" SEP "%s" SEP "%s" SEP "%s", dag, run_id, task, name);
-    void *p = NULL;
-    if (store_get(t, STORE_ARTIFACTS, key, &p) != 0)
-        p = NULL;
-    free(key);
-    if (p)
-        json_object_del(p, "v");
-    return p;
+    api_read_artidx(lg->t, sha, false, idx_collect_cb, l, skipped);
+    qsort(l->v, l->n, sizeof(*l->v), created_asc);
 }
 
 /* The pointer an index entry names: the current one if it still holds
- * those bytes, else the earlier attempt's, kept (superseded) when a cleared
- * task stored new outputs. */
-static json_t *
-pointer_of_entry(struct store_txn *t, const json_t *e, const char *sha)
+ * those bytes (any bytes when sha is NULL), else the earlier attempt's,
+ * kept (superseded) when a cleared task stored new outputs. 0 with *a and
+ * *rec, 404 if neither is stored, or the status of a failed read. */
+static int
+pointer_of_entry(struct lineage *lg, const struct schema_artidx *x, const char *sha,
+                 struct schema_artifact *a, json_t **rec)
 {
-    const char *dag = jstr(e, "dag") ?: "", *run_id = jstr(e, "run_id") ?: "",
-               *task = jstr(e, "task") ?: "", *name = jstr(e, "name") ?: "";
-    json_t *p = get_pointer(t, dag, run_id, task, name);
-    if (p && (!sha || !strcmp(jstr(p, "sha256") ?: "", sha)))
-        return p;
-    json_decref(p);
-    char *key = xasprintf("%s" SEP "%s" SEP "%s" SEP "%s" SEP "attempt-%06" JSON_INTEGER_FORMAT,
-                          dag, run_id, task, name,
-                          json_integer_value(json_object_get(e, "attempt")));
-    void *h = NULL;
-    if (store_get(t, STORE_ARTIFACTS, key, &h) != 0)
-        h = NULL;
-    free(key);
-    if (h)
-        json_object_del(h, "v");
-    return h;
+    const char *dag = x->dag ? x->dag : "", *run_id = x->run_id ? x->run_id : "",
+               *task = x->task ? x->task : "", *name = x->name ? x->name : "";
+    int st = api_read_artifact(lg->t, dag, run_id, task, name, API_READ_CURRENT, a, rec, lg->err,
+                               sizeof(lg->err));
+    if (st == 0 && (!sha || !strcmp(a->sha256, sha)))
+        return 0;
+    if (st == 0) {
+        json_decref(*rec);
+        *rec = NULL;
+    } else if (st != 404) {
+        return lineage_fail(lg, st);
+    }
+    st = api_read_artifact(lg->t, dag, run_id, task, name, x->attempt, a, rec, lg->err,
+                           sizeof(lg->err));
+    return st == 0 || st == 404 ? st : lineage_fail(lg, st);
 }
 
-static json_t *lineage_node(struct lineage *lg, json_t *ptr, int depth);
+static json_t *lineage_node(struct lineage *lg, const struct schema_artifact *ptr, int depth);
 
-/* An input of an attempt as a node: the upstream pointer it came from,
- * expanded, or a placeholder node saying why it cannot be. */
+/* An input of an attempt (an element of its provenance inputs, {name,
+ * task, file, sha256}) as a node: the upstream pointer it came from,
+ * expanded, or a placeholder node saying why it cannot be. NULL if a
+ * record could not be read (lg->status). */
 static json_t *
 lineage_input(struct lineage *lg, const json_t *in, const char *dag, const char *run_id, int depth)
 {
+    const char *task = member_str(in, "task"), *file = member_str(in, "file"),
+               *sha = member_str(in, "sha256");
+    struct schema_artifact a;
+    json_t *prec = NULL;
+    int st = 404;
+    if (task && file) {
+        st = api_read_artifact(lg->t, dag, run_id, task, file, API_READ_CURRENT, &a, &prec, lg->err,
+                               sizeof(lg->err));
+        if (st != 0 && st != 404)
+            lineage_fail(lg, st);
+        if (st == 0 && sha && strcmp(a.sha256, sha) != 0) {
+            /* the upstream's pointer changed since: find the bytes by digest */
+            json_decref(prec);
+            prec = NULL;
+            st = 404;
+        }
+    }
+    if (st == 404 && sha && !lg->status) {
+        struct idx_list prods = {0};
+        producers_of(lg, sha, &prods, NULL);
+        if (prods.n)
+            st = pointer_of_entry(lg, &prods.v[0].x, sha, &a, &prec);
+        idx_list_free(&prods);
+    }
+    if (lg->status) {
+        json_decref(prec);
+        return NULL;
+    }
     json_t *o = json_deep_copy(in);
-    const char *task = jstr(in, "task"), *file = jstr(in, "file"), *sha = jstr(in, "sha256");
-    json_t *ptr = task && file ? get_pointer(lg->t, dag, run_id, task, file) : NULL;
-    if (ptr && sha && strcmp(jstr(ptr, "sha256") ?: "", sha) != 0) {
-        /* the upstream's pointer changed since: find the bytes by digest */
-        json_decref(ptr);
-        ptr = NULL;
-    }
-    if (!ptr && sha) {
-        json_t *prods = producers_of(lg->t, sha);
-        json_t *e = json_array_get(prods, 0);
-        if (e)
-            ptr = pointer_of_entry(lg->t, e, sha);
-        json_decref(prods);
-    }
-    if (ptr) {
-        json_object_set_new(o, "from", lineage_node(lg, ptr, depth + 1));
-        json_decref(ptr);
+    if (st == 0) {
+        json_t *from = lineage_node(lg, &a, depth + 1);
+        json_decref(prec);
+        if (!from) {
+            json_decref(o);
+            return NULL;
+        }
+        json_object_set_new(o, "from", from);
     } else {
         json_object_set_new(o, "from", json_null());
         json_object_set_new(o, "removed", json_true());
@@ -376,35 +412,46 @@ lineage_input(struct lineage *lg, const json_t *in, const char *dag, const char 
     return o;
 }
 
-/* A pointer with the attempt that stored it and, recursively, the
- * artifacts that attempt was given. */
+/* A pointer with the run it belongs to, the attempt that stored it and,
+ * recursively, the artifacts that attempt was given. NULL if a record
+ * could not be read (lg->status). */
 static json_t *
-lineage_node(struct lineage *lg, json_t *ptr, int depth)
+lineage_node(struct lineage *lg, const struct schema_artifact *ptr, int depth)
 {
-    json_t *n = json_deep_copy(ptr);
-    const char *dag = jstr(ptr, "dag") ?: "", *run_id = jstr(ptr, "run_id") ?: "",
-               *task = jstr(ptr, "task") ?: "";
-    int attempt = (int)json_integer_value(json_object_get(ptr, "attempt"));
-    char *runkey = xasprintf("%s" SEP "%s", dag, run_id);
-    void *run = NULL;
-    if (store_get(lg->t, STORE_RUNS, runkey, &run) == 0) {
-        json_object_set(n, "logical_date", json_object_get(run, "logical_date"));
-        json_object_set(n, "dag_version", json_object_get(run, "dag_version"));
-        json_decref(run);
+    const char *dag = ptr->dag ? ptr->dag : "", *run_id = ptr->run_id ? ptr->run_id : "",
+               *task = ptr->task ? ptr->task : "";
+    int attempt = (int)ptr->attempt;
+    struct schema_run run;
+    struct schema_attempt att;
+    json_t *rrec = NULL, *arec = NULL;
+    int rst = api_read_run(lg->s, lg->t, dag, run_id, &run, &rrec, lg->err, sizeof(lg->err));
+    int ast = rst == 0 || rst == 404 ? api_read_attempt(lg->t, dag, run_id, task, attempt, &att,
+                                                        &arec, lg->err, sizeof(lg->err))
+                                     : 0;
+    if ((rst != 0 && rst != 404) || (ast != 0 && ast != 404)) {
+        lineage_fail(lg, rst != 0 && rst != 404 ? rst : ast);
+        json_decref(rrec);
+        json_decref(arec);
+        return NULL;
     }
-    free(runkey);
-    char *akey = xasprintf("%s" SEP "%s" SEP "%s" SEP "%06d", dag, run_id, task, attempt);
-    void *att = NULL;
-    if (store_get(lg->t, STORE_ATTEMPTS, akey, &att) != 0)
-        att = NULL;
-    static const char *const fields[] = {"worker", "started_at", "ended_at",
-                                         "image",  "argv",       "env"};
-    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
-        json_t *v = att ? json_object_get(att, fields[i]) : NULL;
-        json_object_set_new(n, fields[i], v ? json_incref(v) : json_null());
+    json_t *n = api_present_artifact(ptr);
+    if (rst == 0) {
+        char ld[48];
+        schema_date_format(run.logical_date, ld, sizeof(ld));
+        json_object_set_new(n, "logical_date", json_string(ld));
+        json_object_set_new(n, "dag_version", json_string(run.dag_version));
     }
-    json_t *inputs = att ? json_object_get(att, "inputs") : NULL;
+    json_decref(rrec);
+    bool has = ast == 0;
+    json_object_set_new(n, "worker", has && att.worker ? json_string(att.worker) : json_null());
+    json_object_set_new(n, "started_at", has ? schema_time_json(att.started_at) : json_null());
+    json_object_set_new(n, "ended_at", has ? schema_time_json(att.ended_at) : json_null());
+    json_object_set_new(n, "image", has && att.image ? json_string(att.image) : json_null());
+    json_object_set_new(n, "argv", has && att.argv ? json_deep_copy(att.argv) : json_null());
+    json_object_set_new(n, "env", has && att.env ? json_deep_copy(att.env) : json_null());
+    const json_t *inputs = has ? att.inputs : NULL;
     json_object_set_new(n, "provenance", json_boolean(inputs != NULL));
+    char *akey = schema_key_attempt(dag, run_id, task, attempt);
     if (json_object_get(lg->seen, akey)) {
         json_object_set_new(n, "repeated", json_true()); /* its inputs are shown above */
         json_object_set_new(n, "inputs", json_null());
@@ -420,40 +467,72 @@ lineage_node(struct lineage *lg, json_t *ptr, int depth)
         json_t *in;
         json_array_foreach(inputs, i, in)
         {
-            json_array_append_new(arr, lineage_input(lg, in, dag, run_id, depth));
+            json_t *node = lineage_input(lg, in, dag, run_id, depth);
+            if (!node)
+                break;
+            json_array_append_new(arr, node);
         }
         json_object_set_new(n, "inputs", arr);
     }
-    json_decref(att);
     free(akey);
+    json_decref(arec);
+    if (lg->status) {
+        json_decref(n);
+        return NULL;
+    }
     return n;
 }
 
-/* The answer for the artifact ptr: its lineage and who else stored the
- * same bytes. */
-static json_t *
-lineage_answer(struct lineage *lg, json_t *ptr)
+static bool
+same_artifact(const struct schema_artidx *x, const struct schema_artifact *a)
 {
-    const char *sha = jstr(ptr, "sha256") ?: "";
-    json_t *prods = producers_of(lg->t, sha);
+    return !strcmp(x->dag ? x->dag : "", a->dag ? a->dag : "") &&
+           !strcmp(x->run_id ? x->run_id : "", a->run_id ? a->run_id : "") &&
+           !strcmp(x->task ? x->task : "", a->task ? a->task : "") &&
+           !strcmp(x->name ? x->name : "", a->name);
+}
+
+/* The answer for the artifact ptr: its lineage and who else stored the
+ * same bytes ("skipped": index entries of the digest left out). NULL if a
+ * record could not be read (lg->status). */
+static json_t *
+lineage_answer(struct lineage *lg, const struct schema_artifact *ptr)
+{
+    struct idx_list prods = {0};
+    size_t skipped = 0;
+    producers_of(lg, ptr->sha256, &prods, &skipped);
     json_t *also = json_array();
-    size_t i;
-    json_t *e;
-    json_array_foreach(prods, i, e)
-    {
-        if (!strcmp(jstr(e, "dag") ?: "", jstr(ptr, "dag") ?: "") &&
-            !strcmp(jstr(e, "run_id") ?: "", jstr(ptr, "run_id") ?: "") &&
-            !strcmp(jstr(e, "task") ?: "", jstr(ptr, "task") ?: "") &&
-            !strcmp(jstr(e, "name") ?: "", jstr(ptr, "name") ?: ""))
+    for (size_t i = 0; i < prods.n; i++) {
+        if (same_artifact(&prods.v[i].x, ptr))
             continue;
         if (json_array_size(also) < LINEAGE_ALSO_MAX)
-            json_array_append(also, e);
+            json_array_append_new(also, api_present_artidx(&prods.v[i].x));
     }
-    json_t *o = json_pack("{s:s, s:I, s:o, s:o}", "sha256", sha, "producers",
-                          (json_int_t)json_array_size(prods), "also_produced_by", also, "lineage",
-                          lineage_node(lg, ptr, 0));
-    json_decref(prods);
+    size_t nprods = prods.n;
+    idx_list_free(&prods);
+    json_t *node = lineage_node(lg, ptr, 0);
+    if (!node) {
+        json_decref(also);
+        return NULL;
+    }
+    json_t *o = json_pack("{s:s, s:I, s:o, s:o}", "sha256", ptr->sha256, "producers",
+                          (json_int_t)nprods, "also_produced_by", also, "lineage", node);
+    set_skipped(o, skipped);
     return o;
+}
+
+/* Answer with the lineage of ptr (borrowing rec), ending t. */
+static void
+lineage_respond(struct lineage *lg, struct http_conn *c, const struct schema_artifact *ptr)
+{
+    lg->seen = json_object();
+    json_t *o = lineage_answer(lg, ptr);
+    json_decref(lg->seen);
+    store_txn_abort(lg->t);
+    if (o)
+        http_respond_json(c, 200, o);
+    else
+        api_respond_status(c, lg->status, lg->err);
 }
 
 static bool
@@ -469,33 +548,18 @@ hex_prefix(const char *s)
 }
 
 struct distinct_ctx {
-    json_t *shas; /* sha -> first index entry */
+    json_t *shas; /* sha -> true */
 };
 
 static int
-distinct_cb(void *ud, const char *key, const void *json)
+distinct_cb(void *ud, const char *sha, const struct schema_artidx *x, json_t *rec)
 {
     struct distinct_ctx *dc = ud;
-    (void)json;
-    const char *sep = strchr(key, '\x1f');
-    if (!sep)
-        return 0;
-    char *sha = xstrndup(key, (size_t)(sep - key));
+    (void)x;
+    (void)rec;
     if (!json_object_get(dc->shas, sha))
         json_object_set_new(dc->shas, sha, json_true());
-    free(sha);
     return json_object_size(dc->shas) > 10; /* enough to say it is ambiguous */
-}
-
-static void
-lineage_respond(struct sched *s, struct http_conn *c, struct store_txn *t, json_t *ptr)
-{
-    struct lineage lg = {s, t, json_object()};
-    json_t *o = lineage_answer(&lg, ptr);
-    json_decref(lg.seen);
-    store_txn_abort(t);
-    json_decref(ptr);
-    http_respond_json(c, 200, o);
 }
 
 void
@@ -510,16 +574,16 @@ api_ml_lineage_sha(struct sched *s, struct http_conn *c, const struct http_req *
                            sha);
         return;
     }
-    struct store_txn *t = NULL;
-    if (store_txn_begin(sched_store(s), false, &t) != 0) {
+    struct lineage lg = {.s = s};
+    if (store_txn_begin(sched_store(s), false, &lg.t) != 0) {
         http_respond_error(c, 503, "unavailable", "cannot read the state store");
         return;
     }
     struct distinct_ctx dc = {json_object()};
-    store_scan(t, STORE_ARTIFACT_SHAS, sha, distinct_cb, &dc);
+    api_read_artidx(lg.t, sha, true, distinct_cb, &dc, NULL);
     size_t nd = json_object_size(dc.shas);
     if (nd != 1) {
-        store_txn_abort(t);
+        store_txn_abort(lg.t);
         if (nd == 0)
             http_respond_error(c, 404, "not_found",
                                "no stored artifact has sha256 %s%s (or its pointers were "
@@ -534,18 +598,24 @@ api_ml_lineage_sha(struct sched *s, struct http_conn *c, const struct http_req *
         return;
     }
     char *full = xstrdup(json_object_iter_key(json_object_iter(dc.shas)));
-    json_t *prods = producers_of(t, full);
     json_decref(dc.shas);
-    json_t *e = json_array_get(prods, 0);
-    json_t *ptr = e ? pointer_of_entry(t, e, full) : NULL;
-    json_decref(prods);
+    struct idx_list prods = {0};
+    producers_of(&lg, full, &prods, NULL);
+    struct schema_artifact ptr;
+    json_t *rec = NULL;
+    int st = prods.n ? pointer_of_entry(&lg, &prods.v[0].x, full, &ptr, &rec) : 404;
+    idx_list_free(&prods);
     free(full);
-    if (!ptr) {
-        store_txn_abort(t);
+    if (st == 404) {
+        store_txn_abort(lg.t);
         http_respond_error(c, 500, "internal", "the index names a pointer that is not stored");
-        return;
+    } else if (st) {
+        store_txn_abort(lg.t);
+        api_respond_status(c, st, lg.err);
+    } else {
+        lineage_respond(&lg, c, &ptr);
     }
-    lineage_respond(s, c, t, ptr);
+    json_decref(rec);
 }
 
 void
@@ -555,22 +625,23 @@ api_ml_lineage_artifact(struct sched *s, struct http_conn *c, const struct http_
     const char *run_id = route_param(p, "run"), *task = route_param(p, "task"),
                *name = route_param(p, "name");
     char err[512], *dag = api_query(req, "dag");
-    int status = 500;
-    struct store_txn *t = NULL;
-    json_t *ptr = NULL;
-    if (store_txn_begin(sched_store(s), false, &t) != 0) {
+    struct lineage lg = {.s = s};
+    if (store_txn_begin(sched_store(s), false, &lg.t) != 0) {
         free(dag);
         http_respond_error(c, 503, "unavailable", "cannot read the state store");
         return;
     }
-    int rc = api_ml_pointer(s, t, dag, run_id, task, name, &ptr, &status, err, sizeof(err));
+    struct schema_artifact ptr;
+    json_t *rec = NULL;
+    int st = read_pointer(s, lg.t, dag, run_id, task, name, &ptr, &rec, err, sizeof(err));
     free(dag);
-    if (rc != 0) {
-        store_txn_abort(t);
-        respond_status(c, status, err);
+    if (st) {
+        store_txn_abort(lg.t);
+        api_respond_status(c, st, err);
         return;
     }
-    lineage_respond(s, c, t, ptr);
+    lineage_respond(&lg, c, &ptr);
+    json_decref(rec);
 }
 
 /* ---- metrics across runs ------------------------------------------------- */
@@ -578,26 +649,16 @@ api_ml_lineage_artifact(struct sched *s, struct http_conn *c, const struct http_
 #define METRICS_LAST_DEFAULT 20
 #define METRICS_LAST_MAX 1000
 
-static int
-runs_collect_cb(void *ud, const char *key, const void *json)
-{
-    (void)key;
-    json_array_append(ud, (json_t *)json);
-    return 0;
-}
-
 /* Newest logical date first (a backfill of old dates does not jump to the
  * top of a drift table); runs of one date, newest created first. */
 static int
 logical_desc(const void *a, const void *b)
 {
-    const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
-    int c = strcmp(jstr(y, "logical_date") ?: "", jstr(x, "logical_date") ?: "");
-    if (c)
-        return c;
-    json_int_t sx = json_integer_value(json_object_get(x, "seq"));
-    json_int_t sy = json_integer_value(json_object_get(y, "seq"));
-    return sx < sy ? 1 : sx > sy ? -1 : 0;
+    const struct schema_run *x = &((const struct api_read_run_item *)a)->r,
+                            *y = &((const struct api_read_run_item *)b)->r;
+    if (x->logical_date != y->logical_date)
+        return x->logical_date < y->logical_date ? 1 : -1;
+    return x->seq < y->seq ? 1 : x->seq > y->seq ? -1 : 0;
 }
 
 struct metrics_ctx {
@@ -607,25 +668,22 @@ struct metrics_ctx {
 };
 
 static int
-ti_metrics_cb(void *ud, const char *key, const void *json)
+ti_metrics_cb(void *ud, const char *key, const struct schema_ti *ti, json_t *rec)
 {
     struct metrics_ctx *mc = ud;
     (void)key;
-    const char *task = jstr(json, "task");
-    json_t *mets = json_object_get(json, "metrics");
+    (void)rec;
     const char *k;
     json_t *v;
-    if (!task || !json_is_object(mets))
-        return 0;
-    json_object_foreach(mets, k, v)
+    json_object_foreach(ti->metrics, k, v)
     {
         if (!json_is_number(v))
             continue;
-        char *col = xasprintf("%s.%s", task, k);
+        char *col = xasprintf("%s.%s", ti->task, k);
         if (!mc->metric || !strcmp(mc->metric, k) || !strcmp(mc->metric, col)) {
             json_object_set(mc->row, col, v);
             if (!json_object_get(mc->columns, col))
-                json_object_set_new(mc->columns, col, json_pack("[s, s]", task, k));
+                json_object_set_new(mc->columns, col, json_pack("[s, s]", ti->task, k));
         }
         free(col);
     }
@@ -684,40 +742,31 @@ api_ml_metrics(struct sched *s, struct http_conn *c, const struct http_req *req,
         http_respond_error(c, 503, "unavailable", "cannot read the state store");
         goto out;
     }
-    json_t *runs = json_array();
-    char *prefix = xasprintf("%s" SEP, dag);
-    store_scan(t, STORE_RUNS, prefix, runs_collect_cb, runs);
-    free(prefix);
+    struct api_read_run_list runs = {0};
+    size_t skipped = 0;
+    api_read_run_list(t, dag, &runs, &skipped);
     struct sched_dag *sd = sched_find_dag(s, dag);
-    if (!sd && json_array_size(runs) == 0) {
+    if (!sd && runs.n == 0 && skipped == 0) {
         store_txn_abort(t);
-        json_decref(runs);
         http_respond_error(c, 404, "not_found", "no DAG '%s'", dag);
         goto out;
     }
-    size_t n = json_array_size(runs);
-    json_t **v = xcalloc(n + 1, sizeof(*v));
-    for (size_t i = 0; i < n; i++)
-        v[i] = json_array_get(runs, i);
-    qsort(v, n, sizeof(*v), logical_desc);
+    qsort(runs.v, runs.n, sizeof(*runs.v), logical_desc);
     struct metrics_ctx mc = {metric, NULL, json_object()};
     json_t *rows = json_array();
-    for (size_t i = 0; i < n && (long)i < last; i++) {
-        const char *run_id = jstr(v[i], "run_id") ?: "";
+    for (size_t i = 0; i < runs.n && (long)i < last; i++) {
+        const struct schema_run *r = &runs.v[i].r;
+        char ld[48];
+        schema_date_format(r->logical_date, ld, sizeof(ld));
         mc.row = json_object();
-        prefix = xasprintf("%s" SEP "%s" SEP, dag, run_id);
-        store_scan(t, STORE_TIS, prefix, ti_metrics_cb, &mc);
-        free(prefix);
-        json_array_append_new(rows,
-                              json_pack("{s:s, s:O?, s:O?, s:O?, s:O?, s:o}", "run_id", run_id,
-                                        "logical_date", json_object_get(v[i], "logical_date"),
-                                        "state", json_object_get(v[i], "state"), "created_at",
-                                        json_object_get(v[i], "created_at"), "ended_at",
-                                        json_object_get(v[i], "ended_at"), "metrics", mc.row));
+        api_read_tis(t, dag, r->run_id, ti_metrics_cb, &mc, &skipped);
+        json_array_append_new(rows, json_pack("{s:s, s:s, s:s, s:o, s:o, s:o}", "run_id", r->run_id,
+                                              "logical_date", ld, "state", r->state, "created_at",
+                                              schema_time_json(r->created_at), "ended_at",
+                                              schema_time_json(r->ended_at), "metrics", mc.row));
     }
     store_txn_abort(t);
-    free(v);
-    json_decref(runs);
+    api_read_run_list_free(&runs);
 
     size_t nc = json_object_size(mc.columns);
     json_t **cols = xcalloc(nc + 1, sizeof(*cols));
@@ -736,9 +785,10 @@ api_ml_metrics(struct sched *s, struct http_conn *c, const struct http_req *req,
                                            json_string_value(json_array_get(cols[i], 1))));
     free(cols);
     json_decref(mc.columns);
-    http_respond_json(c, 200,
-                      json_pack("{s:s, s:s?, s:o, s:o}", "dag", dag, "metric", metric, "columns",
-                                columns, "runs", rows));
+    json_t *o = json_pack("{s:s, s:s?, s:o, s:o}", "dag", dag, "metric", metric, "columns", columns,
+                          "runs", rows);
+    set_skipped(o, skipped);
+    http_respond_json(c, 200, o);
 out:
     free(metric);
     free(lasts);

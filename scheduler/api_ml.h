@@ -42,8 +42,10 @@ void api_ml_gc(struct sched *s, struct http_conn *c, const struct http_req *req,
                const struct route_params *p);
 
 /* The pointer dag/run_id/task/name through t (dag NULL: resolved from the
- * run id), without "v". 0 and *out (new) on success; -1 with *status (404,
- * 409, 500) and a message naming what is missing otherwise. */
+ * run id) as the API shows it (api_present_artifact). 0 and *out (new) on
+ * success; -1 with *status and a message in err otherwise: 404 naming what
+ * is missing, 409 (the run id is in several DAGs), 500 (a record it needs
+ * does not decode), 503 (the store failed). */
 int api_ml_pointer(struct sched *s, struct store_txn *t, const char *dag, const char *run_id,
                    const char *task, const char *name, json_t **out, int *status, char *err,
                    size_t errlen);

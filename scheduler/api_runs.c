@@ -2,11 +2,15 @@
  * their task instances, attempts, logs and artifact lists; clear, retry
  * and cancel.
  *
- * A run the engine holds in memory is answered from there (sched_run_json);
- * any other is read from LMDB through a short read transaction on the loop
- * thread (api_load_run, store_scan). Log bytes are read from the attempt's
- * log file, never past the attempt's durable log_size. Changes go through
- * the engine (sched_clear, sched_cancel) and are answered once durable.
+ * A run the engine holds in memory is answered from there
+ * (api_present_run_model); any other is read from LMDB through a short read
+ * transaction on the loop thread (api_read.h), each record decoded into its
+ * schema struct and presented from that (api_present.h). A record that
+ * does not decode makes a lookup answer 500 and is left out of a list,
+ * which then says how many it left out ("skipped"). Log bytes are read from
+ * the attempt's log file, never past the attempt's durable log_size.
+ * Changes go through the engine (sched_clear, sched_cancel) and are
+ * answered once durable.
  */
 #include "api_runs.h"
 
@@ -18,54 +22,115 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "api_present.h"
+#include "api_read.h"
 #include "engine.h"
 #include "err.h"
 #include "hmap.h"
 #include "store.h"
 #include "util.h"
 
-#define SEP "\x1f"
 #define LOG_CHUNK_MAX (1024 * 1024)
 
-struct list_ctx {
-    const char *dag;
-    const char *state;
-    json_t *out;
+/* Decoded records kept past their scan: each struct borrows its rec (a
+ * reference held here). */
+struct ti_item {
+    struct schema_ti t;
+    json_t *rec;
+};
+
+struct ti_list {
+    struct ti_item *v;
+    size_t n, cap;
+};
+
+struct attempt_item {
+    struct schema_attempt a;
+    json_t *rec;
+};
+
+struct attempt_list {
+    struct attempt_item *v;
+    size_t n, cap;
 };
 
 static int
-list_cb(void *ud, const char *key, const void *json)
+ti_collect_cb(void *ud, const char *key, const struct schema_ti *t, json_t *rec)
 {
-    struct list_ctx *lc = ud;
-    json_t *j = (json_t *)json;
+    struct ti_list *l = ud;
     (void)key;
-    if (lc->dag && strcmp(json_string_value(json_object_get(j, "dag")) ?: "", lc->dag))
-        return 0;
-    if (lc->state && strcmp(json_string_value(json_object_get(j, "state")) ?: "", lc->state))
-        return 0;
-    json_t *c = json_deep_copy(j);
-    json_object_del(c, "v");
-    json_array_append_new(lc->out, c);
+    xgrow((void **)&l->v, &l->cap, l->n + 1, sizeof(*l->v));
+    l->v[l->n].t = *t;
+    l->v[l->n].rec = json_incref(rec);
+    l->n++;
     return 0;
 }
 
 static int
-created_desc(const void *a, const void *b)
+attempt_collect_cb(void *ud, const char *key, const struct schema_attempt *a, json_t *rec)
 {
-    json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
-    json_int_t sx = json_integer_value(json_object_get(x, "seq"));
-    json_int_t sy = json_integer_value(json_object_get(y, "seq"));
-    return sx < sy ? 1 : sx > sy ? -1 : 0;
+    struct attempt_list *l = ud;
+    (void)key;
+    xgrow((void **)&l->v, &l->cap, l->n + 1, sizeof(*l->v));
+    l->v[l->n].a = *a;
+    l->v[l->n].rec = json_incref(rec);
+    l->n++;
+    return 0;
+}
+
+static void
+ti_list_free(struct ti_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        json_decref(l->v[i].rec);
+    free(l->v);
+}
+
+static void
+attempt_list_free(struct attempt_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        json_decref(l->v[i].rec);
+    free(l->v);
+}
+
+/* Answer with a run the engine holds in memory. */
+static void
+respond_run_model(struct http_conn *c, const struct sched_run *r)
+{
+    char err[512];
+    json_t *o = api_present_run_model(r, err, sizeof(err));
+    if (o)
+        http_respond_json(c, 200, o);
+    else
+        api_respond_status(c, 500, err);
+}
+
+/* Add "skipped": n to an answer when records were left out. */
+static void
+set_skipped(json_t *o, size_t skipped)
+{
+    if (skipped)
+        json_object_set_new(o, "skipped", json_integer((json_int_t)skipped));
+}
+
+static int
+seq_desc(const void *a, const void *b)
+{
+    const struct schema_run *x = *(const struct schema_run *const *)a,
+                            *y = *(const struct schema_run *const *)b;
+    return x->seq < y->seq ? 1 : x->seq > y->seq ? -1 : 0;
 }
 
 void
 api_runs_list(struct sched *s, struct http_conn *c, const struct http_req *req,
               const struct route_params *p)
 {
-    struct list_ctx lc = {0};
+    struct api_read_run_list l = {0};
     char *dag = api_query(req, "dag"), *state = api_query(req, "state"),
          *limit_s = api_query(req, "limit");
     long limit = 100;
+    size_t skipped = 0;
     if (limit_s) {
         char *end;
         limit = strtol(limit_s, &end, 10);
@@ -78,45 +143,63 @@ api_runs_list(struct sched *s, struct http_conn *c, const struct http_req *req,
                            state);
         goto out;
     }
-    lc.dag = dag;
-    lc.state = state;
-    lc.out = json_array();
     struct store_txn *t = NULL;
     if (store_txn_begin(sched_store(s), false, &t) != 0) {
-        json_decref(lc.out);
         http_respond_error(c, 503, "unavailable", "cannot read the state store");
         goto out;
     }
-    char *prefix = dag ? xasprintf("%s" SEP, dag) : xstrdup("");
-    store_scan(t, STORE_RUNS, prefix, list_cb, &lc);
-    free(prefix);
+    api_read_run_list(t, dag, &l, &skipped);
     store_txn_abort(t);
-    size_t n = json_array_size(lc.out);
-    json_t **items = xcalloc(n + 1, sizeof(*items));
-    for (size_t i = 0; i < n; i++)
-        items[i] = json_array_get(lc.out, i);
-    qsort(items, n, sizeof(*items), created_desc);
+    const struct schema_run **runs = xcalloc(l.n + 1, sizeof(*runs));
+    size_t n = 0;
+    for (size_t i = 0; i < l.n; i++)
+        if ((!dag || !strcmp(l.v[i].r.dag, dag)) && (!state || !strcmp(l.v[i].r.state, state)))
+            runs[n++] = &l.v[i].r;
+    qsort(runs, n, sizeof(*runs), seq_desc);
     json_t *arr = json_array();
     for (size_t i = 0; i < n && (long)i < limit; i++) {
-        json_t *it = json_incref(items[i]);
-        json_object_del(it, "seq");
-        json_array_append_new(arr, it);
+        const struct dag *d = sched_dag_version(s, runs[i]->dag, runs[i]->dag_version);
+        json_array_append_new(arr, api_present_run(runs[i], d));
     }
-    free(items);
-    json_decref(lc.out);
-    http_respond_json(c, 200, json_pack("{s:o}", "runs", arr));
+    free(runs);
+    api_read_run_list_free(&l);
+    json_t *o = json_pack("{s:o}", "runs", arr);
+    set_skipped(o, skipped);
+    http_respond_json(c, 200, o);
 out:
     free(dag);
     free(state);
     free(limit_s);
 }
 
-static int
-ti_collect_cb(void *ud, const char *key, const void *json)
+/* The task instances of a stored run as the API lists them: in the DAG's
+ * order when its version d is known and has every one of them, else in
+ * stored order. */
+static json_t *
+tis_json(const struct ti_list *l, const struct dag *d)
 {
-    (void)key;
-    json_array_append_new(ud, sched_ti_api(json));
-    return 0;
+    size_t *order = NULL, n = 0;
+    if (d) {
+        struct hmap byname;
+        size_t k;
+        hmap_init(&byname);
+        for (size_t i = 0; i < l->n; i++)
+            hmap_put(&byname, l->v[i].t.task, i);
+        order = xcalloc(l->n + 1, sizeof(*order));
+        for (size_t i = 0; i < d->ntasks; i++)
+            if (hmap_get(&byname, d->tasks[i].name, &k))
+                order[n++] = k;
+        hmap_free(&byname);
+        if (n != l->n) { /* the version lacks a task (cannot happen) */
+            free(order);
+            order = NULL;
+        }
+    }
+    json_t *tasks = json_array();
+    for (size_t i = 0; i < l->n; i++)
+        json_array_append_new(tasks, api_present_ti(&l->v[order ? order[i] : i].t));
+    free(order);
+    return tasks;
 }
 
 void
@@ -124,132 +207,84 @@ api_runs_get(struct sched *s, struct http_conn *c, const struct http_req *req,
              const struct route_params *p)
 {
     const char *run_id = route_param(p, "run");
-    char *dag = api_query(req, "dag"), err[256];
-    struct store_txn *t = NULL;
-    int status = 500;
-    if (dag) {
-        struct sched_run *r = sched_find_run(s, dag, run_id);
-        if (r) {
-            http_respond_json(c, 200, sched_run_json(r, true));
-            free(dag);
-            return;
-        }
+    char *dag = api_query(req, "dag"), err[512];
+    struct sched_run *r = dag ? sched_find_run(s, dag, run_id) : NULL;
+    if (r) {
+        respond_run_model(c, r);
+        free(dag);
+        return;
     }
+    struct store_txn *t = NULL;
     if (store_txn_begin(sched_store(s), false, &t) != 0) {
         http_respond_error(c, 503, "unavailable", "cannot read the state store");
         free(dag);
         return;
     }
-    json_t *run = api_load_run(s, t, dag, run_id, &status, err, sizeof(err));
-    if (!run) {
+    struct schema_run run;
+    json_t *rec = NULL;
+    int st = api_read_run(s, t, dag, run_id, &run, &rec, err, sizeof(err));
+    free(dag);
+    if (st) {
         store_txn_abort(t);
-        http_respond_error(c, status, status == 404 ? "not_found" : "conflict", "%s", err);
-        free(dag);
+        api_respond_status(c, st, err);
         return;
     }
-    const char *rdag = json_string_value(json_object_get(run, "dag"));
-    struct sched_run *r = rdag ? sched_find_run(s, rdag, run_id) : NULL;
+    r = sched_find_run(s, run.dag, run_id);
     if (r) {
         store_txn_abort(t);
-        json_decref(run);
-        http_respond_json(c, 200, sched_run_json(r, true));
-        free(dag);
+        json_decref(rec);
+        respond_run_model(c, r);
         return;
     }
-    json_t *tasks = json_array();
-    char *prefix = xasprintf("%s" SEP "%s" SEP, rdag ? rdag : "", run_id);
-    store_scan(t, STORE_TIS, prefix, ti_collect_cb, tasks);
-    free(prefix);
+    struct ti_list tl = {0};
+    size_t skipped = 0;
+    api_read_tis(t, run.dag, run_id, ti_collect_cb, &tl, &skipped);
     store_txn_abort(t);
-    /* list tasks in the DAG's order, as for runs in memory */
-    const char *ver = json_string_value(json_object_get(run, "dag_version"));
-    const struct dag *d = rdag && ver ? sched_dag_version(s, rdag, ver) : NULL;
-    if (d) {
-        struct hmap byname;
-        size_t k;
-        json_t *v;
-        hmap_init(&byname);
-        json_array_foreach(tasks, k, v)
-        {
-            const char *name = json_string_value(json_object_get(v, "task"));
-            if (name)
-                hmap_put(&byname, name, k);
-        }
-        json_t *sorted = json_array();
-        for (size_t i = 0; i < d->ntasks; i++)
-            if (hmap_get(&byname, d->tasks[i].name, &k))
-                json_array_append(sorted, json_array_get(tasks, k));
-        hmap_free(&byname);
-        /* keep the stored order if the version lacks a task (cannot happen) */
-        if (json_array_size(sorted) == json_array_size(tasks)) {
-            json_decref(tasks);
-            tasks = sorted;
-        } else {
-            json_decref(sorted);
-        }
-    }
-    json_object_del(run, "v");
-    json_object_del(run, "seq");
-    json_object_set_new(run, "tasks", tasks);
-    http_respond_json(c, 200, run);
-    free(dag);
+    const struct dag *d = sched_dag_version(s, run.dag, run.dag_version);
+    json_t *o = api_present_run(&run, d);
+    json_object_set_new(o, "tasks", tis_json(&tl, d));
+    set_skipped(o, skipped);
+    ti_list_free(&tl);
+    json_decref(rec);
+    http_respond_json(c, 200, o);
 }
 
+/* Resolve the run's DAG (from ?dag= or by search) and read the attempts of
+ * one of its tasks into *l (records that do not decode are counted in
+ * *skipped). 0 with *dag_out (malloc'd), or a status with err. */
 static int
-attempt_collect_cb(void *ud, const char *key, const void *json)
-{
-    (void)key;
-    json_t *j = json_deep_copy((json_t *)json);
-    json_object_del(j, "v");
-    if (json_integer_value(json_object_get(j, "exit_code")) < 0)
-        json_object_set_new(j, "exit_code", json_null());
-    if (!json_integer_value(json_object_get(j, "signal")))
-        json_object_set_new(j, "signal", json_null());
-    json_array_append_new(ud, j);
-    return 0;
-}
-
-/* Resolve dag (from query or by search) and fetch the attempts of a task. */
-static json_t *
 load_attempts(struct sched *s, const struct http_req *req, const char *run_id, const char *task,
-              char **dag_out, int *status, char *err, size_t errlen)
+              char **dag_out, struct attempt_list *l, size_t *skipped, char *err, size_t errlen)
 {
     char *dag = api_query(req, "dag");
     struct store_txn *t = NULL;
     if (store_txn_begin(sched_store(s), false, &t) != 0) {
-        *status = 503;
         snprintf(err, errlen, "cannot read the state store");
         free(dag);
-        return NULL;
+        return 503;
     }
-    json_t *run = api_load_run(s, t, dag, run_id, status, err, errlen);
-    if (!run) {
-        store_txn_abort(t);
-        free(dag);
-        return NULL;
-    }
+    struct schema_run run;
+    json_t *rec = NULL;
+    int st = api_read_run(s, t, dag, run_id, &run, &rec, err, errlen);
     free(dag);
-    dag = xstrdup(json_string_value(json_object_get(run, "dag")) ?: "");
-    json_decref(run);
-    char *tikey = xasprintf("%s" SEP "%s" SEP "%s", dag, run_id, task);
-    void *ti = NULL;
-    if (store_get(t, STORE_TIS, tikey, &ti) != 0) {
-        free(tikey);
+    if (st) {
         store_txn_abort(t);
-        *status = 404;
-        snprintf(err, errlen, "run '%s' of DAG '%s' has no task '%s'", run_id, dag, task);
-        free(dag);
-        return NULL;
+        return st;
     }
-    json_decref(ti);
-    char *prefix = xasprintf("%s" SEP, tikey);
-    free(tikey);
-    json_t *arr = json_array();
-    store_scan(t, STORE_ATTEMPTS, prefix, attempt_collect_cb, arr);
-    free(prefix);
+    dag = xstrdup(run.dag);
+    json_decref(rec);
+    struct schema_ti ti;
+    st = api_read_ti(t, dag, run_id, task, &ti, &rec, err, errlen);
+    if (st) {
+        store_txn_abort(t);
+        free(dag);
+        return st;
+    }
+    json_decref(rec);
+    api_read_attempts(t, dag, run_id, task, attempt_collect_cb, l, skipped);
     store_txn_abort(t);
     *dag_out = dag;
-    return arr;
+    return 0;
 }
 
 void
@@ -257,15 +292,44 @@ api_runs_attempts(struct sched *s, struct http_conn *c, const struct http_req *r
                   const struct route_params *p)
 {
     const char *run_id = route_param(p, "run"), *task = route_param(p, "task");
-    char err[256], *dag = NULL;
-    int status = 500;
-    json_t *arr = load_attempts(s, req, run_id, task, &dag, &status, err, sizeof(err));
-    if (!arr) {
-        http_respond_error(c, status, status == 404 ? "not_found" : "conflict", "%s", err);
+    char err[512], *dag = NULL;
+    struct attempt_list l = {0};
+    size_t skipped = 0;
+    int st = load_attempts(s, req, run_id, task, &dag, &l, &skipped, err, sizeof(err));
+    if (st) {
+        api_respond_status(c, st, err);
         return;
     }
     free(dag);
-    http_respond_json(c, 200, json_pack("{s:o}", "attempts", arr));
+    json_t *arr = json_array();
+    for (size_t i = 0; i < l.n; i++)
+        json_array_append_new(arr, api_present_attempt(&l.v[i].a));
+    attempt_list_free(&l);
+    json_t *o = json_pack("{s:o}", "attempts", arr);
+    set_skipped(o, skipped);
+    http_respond_json(c, 200, o);
+}
+
+/* The record of attempt n when the scan of a task's attempts left records
+ * out: 0 if it is there after all (cannot happen in one scan), 404 if it
+ * does not exist, 500 with err if it is one of those left out. */
+static int
+attempt_left_out(struct sched *s, const char *dag, const char *run_id, const char *task, long n,
+                 char *err, size_t errlen)
+{
+    struct store_txn *t = NULL;
+    if (store_txn_begin(sched_store(s), false, &t) != 0) {
+        snprintf(err, errlen, "cannot read the state store");
+        return 503;
+    }
+    struct schema_attempt a;
+    json_t *rec = NULL;
+    int st = n > 0 && n <= 1000000
+                 ? api_read_attempt(t, dag, run_id, task, (int)n, &a, &rec, err, errlen)
+                 : 404;
+    json_decref(rec);
+    store_txn_abort(t);
+    return st;
 }
 
 void
@@ -273,16 +337,18 @@ api_runs_logs(struct sched *s, struct http_conn *c, const struct http_req *req,
               const struct route_params *p)
 {
     const char *run_id = route_param(p, "run"), *task = route_param(p, "task");
-    char err[256], *dag = NULL;
-    int status = 500;
-    json_t *arr = load_attempts(s, req, run_id, task, &dag, &status, err, sizeof(err));
-    if (!arr) {
-        http_respond_error(c, status, status == 404 ? "not_found" : "conflict", "%s", err);
+    char err[512], *dag = NULL;
+    struct attempt_list l = {0};
+    size_t skipped = 0;
+    int st = load_attempts(s, req, run_id, task, &dag, &l, &skipped, err, sizeof(err));
+    if (st) {
+        api_respond_status(c, st, err);
         return;
     }
     char *as = api_query(req, "attempt"), *os = api_query(req, "offset"),
          *ls = api_query(req, "limit");
-    long attempt = (long)json_array_size(arr), offset = 0, limit = LOG_CHUNK_MAX;
+    /* the latest: as many as there are attempt records */
+    long attempt = (long)(l.n + skipped), offset = 0, limit = LOG_CHUNK_MAX;
     if (as)
         attempt = strtol(as, NULL, 10);
     if (os)
@@ -296,29 +362,32 @@ api_runs_logs(struct sched *s, struct http_conn *c, const struct http_req *req,
     free(as);
     free(os);
     free(ls);
-    json_t *att = NULL;
-    size_t i;
-    json_t *v;
-    json_array_foreach(arr, i, v)
-    {
-        if (json_integer_value(json_object_get(v, "attempt")) == attempt)
-            att = v;
+    const struct schema_attempt *att = NULL;
+    for (size_t i = 0; i < l.n; i++)
+        if (l.v[i].a.attempt == attempt)
+            att = &l.v[i].a;
+    if (!att && skipped &&
+        (st = attempt_left_out(s, dag, run_id, task, attempt, err, sizeof(err))) != 404) {
+        api_respond_status(c, st ? st : 500, st ? err : "the attempt record changed meanwhile");
+        attempt_list_free(&l);
+        free(dag);
+        return;
     }
     if (!att) {
-        if (json_array_size(arr) == 0)
+        if (l.n == 0 && skipped == 0)
             http_respond_json(c, 200,
                               json_pack("{s:s, s:s, s:s, s:i, s:i, s:i, s:s, s:b}", "dag", dag,
                                         "run_id", run_id, "task", task, "attempt", 0, "offset", 0,
                                         "next_offset", 0, "data", "", "complete", 0));
         else
             http_respond_error(c, 404, "not_found", "task '%s' has no attempt %ld", task, attempt);
-        json_decref(arr);
+        attempt_list_free(&l);
         free(dag);
         return;
     }
-    const char *st = json_string_value(json_object_get(att, "state")) ?: "";
-    int64_t size = json_integer_value(json_object_get(att, "log_size"));
-    bool ended = strcmp(st, "leased") != 0 && strcmp(st, "running") != 0;
+    const char *st_name = att->state;
+    int64_t size = att->log_size;
+    bool ended = strcmp(st_name, "leased") != 0 && strcmp(st_name, "running") != 0;
     char *path = sched_log_path(s, dag, run_id, task, (int)attempt);
     struct sb data;
     sb_init(&data);
@@ -341,27 +410,30 @@ api_runs_logs(struct sched *s, struct http_conn *c, const struct http_req *req,
         json_pack("{s:s, s:s, s:s, s:i, s:I, s:I, s:s%, s:b, s:s}", "dag", dag, "run_id", run_id,
                   "task", task, "attempt", (int)attempt, "offset", (json_int_t)offset,
                   "next_offset", (json_int_t)next, "data", data.buf ? data.buf : "", len,
-                  "complete", ended && next >= size, "state", st);
+                  "complete", ended && next >= size, "state", st_name);
     if (!o) /* not UTF-8: send it with replacement characters */
         o = json_pack("{s:s, s:s, s:s, s:i, s:I, s:I, s:s, s:b, s:s}", "dag", dag, "run_id", run_id,
                       "task", task, "attempt", (int)attempt, "offset", (json_int_t)offset,
                       "next_offset", (json_int_t)next, "data", "[binary output not shown]",
-                      ended && next >= size, "state", st);
+                      ended && next >= size, "state", st_name);
     sb_free(&data);
-    json_decref(arr);
+    attempt_list_free(&l);
     free(dag);
     http_respond_json(c, 200, o);
 }
 
+struct artifact_list {
+    json_t *arr;
+};
+
 static int
-artifact_collect_cb(void *ud, const char *key, const void *json)
+artifact_collect_cb(void *ud, const char *key, const struct schema_artifact *a, json_t *rec)
 {
     (void)key;
-    if (json_is_true(json_object_get((json_t *)json, "superseded")))
+    (void)rec;
+    if (a->superseded)
         return 0; /* an earlier attempt's, kept for lineage */
-    json_t *j = json_deep_copy((json_t *)json);
-    json_object_del(j, "v");
-    json_array_append_new(ud, j);
+    json_array_append_new(((struct artifact_list *)ud)->arr, api_present_artifact(a));
     return 0;
 }
 
@@ -370,29 +442,30 @@ api_runs_artifacts(struct sched *s, struct http_conn *c, const struct http_req *
                    const struct route_params *p)
 {
     const char *run_id = route_param(p, "run");
-    char *dag = api_query(req, "dag"), err[256];
-    int status = 500;
+    char *dag = api_query(req, "dag"), err[512];
     struct store_txn *t = NULL;
     if (store_txn_begin(sched_store(s), false, &t) != 0) {
         http_respond_error(c, 503, "unavailable", "cannot read the state store");
         free(dag);
         return;
     }
-    json_t *run = api_load_run(s, t, dag, run_id, &status, err, sizeof(err));
+    struct schema_run run;
+    json_t *rec = NULL;
+    int st = api_read_run(s, t, dag, run_id, &run, &rec, err, sizeof(err));
     free(dag);
-    if (!run) {
+    if (st) {
         store_txn_abort(t);
-        http_respond_error(c, status, status == 404 ? "not_found" : "conflict", "%s", err);
+        api_respond_status(c, st, err);
         return;
     }
-    char *prefix =
-        xasprintf("%s" SEP "%s" SEP, json_string_value(json_object_get(run, "dag")) ?: "", run_id);
-    json_t *arr = json_array();
-    store_scan(t, STORE_ARTIFACTS, prefix, artifact_collect_cb, arr);
+    struct artifact_list al = {json_array()};
+    size_t skipped = 0;
+    api_read_artifacts(t, run.dag, run_id, artifact_collect_cb, &al, &skipped);
     store_txn_abort(t);
-    free(prefix);
-    json_decref(run);
-    http_respond_json(c, 200, json_pack("{s:o}", "artifacts", arr));
+    json_decref(rec);
+    json_t *o = json_pack("{s:o}", "artifacts", al.arr);
+    set_skipped(o, skipped);
+    http_respond_json(c, 200, o);
 }
 
 /* The DAG of a run given by id: ?dag= or "dag" in the body, else found by
@@ -413,16 +486,17 @@ run_dag(struct sched *s, struct http_conn *c, const struct http_req *req, json_t
         http_respond_error(c, 503, "unavailable", "cannot read the state store");
         return NULL;
     }
-    int status = 500;
-    char err[256];
-    json_t *run = api_load_run(s, t, NULL, run_id, &status, err, sizeof(err));
+    char err[512];
+    struct schema_run run;
+    json_t *rec = NULL;
+    int st = api_read_run(s, t, NULL, run_id, &run, &rec, err, sizeof(err));
     store_txn_abort(t);
-    if (!run) {
-        http_respond_error(c, status, status == 404 ? "not_found" : "conflict", "%s", err);
+    if (st) {
+        api_respond_status(c, st, err);
         return NULL;
     }
-    dag = xstrdup(json_string_value(json_object_get(run, "dag")) ?: "");
-    json_decref(run);
+    dag = xstrdup(run.dag);
+    json_decref(rec);
     return dag;
 }
 
@@ -457,10 +531,13 @@ run_action(struct sched *s, struct http_conn *c, const struct http_req *req, con
         }
         rc = sched_clear(s, dag, run_id, task, flags, &r, err, sizeof(err));
     }
+    json_t *o = NULL;
     if (rc)
         api_respond_code(c, rc, err);
+    else if (!(o = api_present_run_model(r, err, sizeof(err))))
+        api_respond_status(c, 500, err);
     else
-        api_respond_after_commit(s, c, 200, sched_run_json(r, true));
+        api_respond_after_commit(s, c, 200, o);
     free(dag);
     json_decref(body);
 }

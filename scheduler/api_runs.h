@@ -2,7 +2,10 @@
  * Each is an api_handler_fn (api.h): it responds on c, now or once a change
  * is durable, and borrows req and p only until it returns. A run is named
  * by {run}, its DAG by ?dag= (which may be left out when the run id is
- * unique across DAGs; 409 otherwise). */
+ * unique across DAGs; 409 otherwise). Runs and task instances are shown as
+ * api_present.h builds them; a stored record that does not decode is a 500
+ * when it is the one asked for, and is left out of a list, which then
+ * carries "skipped" (docs/api.md). */
 #ifndef CAIRN_API_RUNS_H
 #define CAIRN_API_RUNS_H
 

@@ -205,13 +205,9 @@ int sched_gc_artifacts(struct sched *s, const struct sched_gc_opts *o,
  * pending). ok is false if the commit failed for good (shutdown). */
 void sched_after_commit(struct sched *s, void (*fn)(void *ud, bool ok), void *ud);
 
-/* API JSON of a task instance from its stored record (new object). */
-json_t *sched_ti_api(const json_t *rec);
 /* A DAG version by its hash (loaded from the store if not in memory), or
  * NULL. Borrowed: valid while the scheduler runs. */
 const struct dag *sched_dag_version(struct sched *s, const char *dag, const char *version);
-/* JSON of a run (with tasks if with_tasks) from memory. */
-json_t *sched_run_json(const struct sched_run *r, bool with_tasks);
 /* Log file path of an attempt (malloc'd). */
 char *sched_log_path(const struct sched *s, const char *dag, const char *run_id,
                      const char *task, int attempt);

@@ -1,0 +1,46 @@
+/* api_present.h - the JSON the HTTP API answers with for runs, task
+ * instances, attempts and artifact pointers (prefix: api_present_); see
+ * docs/api.md.
+ *
+ * Built from schema.h's structs, whether the record came from the store
+ * (api_read.h) or from a run the engine holds in memory (turned into the
+ * same structs through records.c's records): one shape for both. Each
+ * function returns a new object that shares nothing with its argument
+ * (members the struct borrows are copied), so the answer may be sent after
+ * the record or the run has changed or gone. The arguments are borrowed.
+ */
+#ifndef CAIRN_API_PRESENT_H
+#define CAIRN_API_PRESENT_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "schema.h"
+
+struct dag;
+struct sched_run;
+
+/* A run without its tasks: the record's fields but seq, and
+ * params_effective: every param of version (the run's DAG version) with
+ * the run's overrides applied, as text; null if version is NULL (the
+ * version cannot be loaded). */
+json_t *api_present_run(const struct schema_run *r, const struct dag *version);
+/* A task instance: the record's fields but lease_id, lost, queued_at,
+ * attempt_base and next_try_at; exit_code and signal null when there is
+ * none; next_retry_at (when up_for_retry) and duration_ms. */
+json_t *api_present_ti(const struct schema_ti *ti);
+/* An attempt: the record's fields, exit_code and signal null when none. */
+json_t *api_present_attempt(const struct schema_attempt *a);
+/* An artifact pointer: the record's fields. */
+json_t *api_present_artifact(const struct schema_artifact *a);
+/* An entry of the digest index: {dag, run_id, task, name, attempt,
+ * created_at}. */
+json_t *api_present_artidx(const struct schema_artidx *x);
+
+/* A run the engine holds in memory, with its tasks in the DAG's order.
+ * NULL with err (the caller answers 500) if one of its records does not
+ * decode, which would be a bug of records.c or schema.c. */
+json_t *api_present_run_model(const struct sched_run *r, char *err, size_t errlen);
+
+#endif
