@@ -122,10 +122,11 @@ dag__map_fini(struct dag_map *m)
 /* ---- matrix ---- */
 
 static int
-valid_key(const char *s)
+valid_key(const struct ynode *k)
 {
+    const char *s = k->str;
     size_t n = strlen(s);
-    if (n == 0 || n > MATRIX_KEY_MAX)
+    if (n == 0 || n > MATRIX_KEY_MAX || n != k->len)
         return 0;
     for (const char *p = s; *p; p++)
         if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
@@ -262,7 +263,7 @@ read_entries(struct dag__loader *l, const struct ynode *n, const char *field, st
         for (size_t j = 0; j < e->n; j++) {
             const struct ynode *k = e->keys[j];
             struct mpair *pr = &me->p[me->n];
-            if (!valid_key(k->str)) {
+            if (!valid_key(k)) {
                 dag__nerr(l, k, "bad-name", NULL,
                           "matrix key '%s' must be 1-%d letters, digits, '_' or '-'", k->str,
                           MATRIX_KEY_MAX);
@@ -526,7 +527,7 @@ parse_matrix(struct dag__loader *l, const struct ynode *n, struct dag_task *t,
             exc = v;
             continue;
         }
-        if (!valid_key(k->str)) {
+        if (!valid_key(k)) {
             dag__nerr(l, k, "bad-name", NULL,
                       "matrix key '%s' must be 1-%d letters, digits, '_' or '-'", k->str,
                       MATRIX_KEY_MAX);

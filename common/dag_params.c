@@ -46,7 +46,10 @@ list_param(struct dag__loader *l, const char *name, const struct ynode *v, char 
                     sb_putc(&sb, ',');
                 dag__json_str(&sb, it->keys[j]->str, it->keys[j]->len);
                 sb_putc(&sb, ':');
-                if (it->vals[j]->type != YNODE_SCALAR) {
+                if (strlen(it->keys[j]->str) != it->keys[j]->len) {
+                    dag__nerr(l, it->keys[j], "bad-name", NULL, "%s: the key has a NUL byte", w);
+                    bad = 1;
+                } else if (it->vals[j]->type != YNODE_SCALAR) {
                     dag__nerr(l, it->vals[j], "wrong-type",
                               "a list param's items are scalars or mappings of scalars",
                               "%s must be a number, string or boolean, got %s", w,
@@ -140,7 +143,11 @@ check_list_override(const struct dag *d, const struct dag_param *p, const char *
     json_array_foreach(v, i, it)
     {
         int flat = json_is_object(it);
-        json_object_foreach(it, k, m) flat &= !json_is_object(m) && !json_is_array(m);
+        json_object_foreach(it, k, m)
+        {
+            if (json_is_object(m) || json_is_array(m) || json_is_null(m))
+                flat = 0;
+        }
         if (json_is_array(it) || json_is_null(it) || (json_is_object(it) && !flat)) {
             rc = errf(CAIRN_EINVAL, err, errlen,
                       "param '%s': item [%zu] must be a number, string, boolean or flat object",

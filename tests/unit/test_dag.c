@@ -644,6 +644,8 @@ test_fanout_model(void **state)
     assert_int_equal(dag_check_overrides(d, &deep, 1, err, sizeof(err)), CAIRN_EINVAL);
     struct dag_kv nul = {"shards", "[null]"};
     assert_int_equal(dag_check_overrides(d, &nul, 1, err, sizeof(err)), CAIRN_EINVAL);
+    struct dag_kv nulmember = {"shards", "[{\"a\": null}]"};
+    assert_int_equal(dag_check_overrides(d, &nulmember, 1, err, sizeof(err)), CAIRN_EINVAL);
     struct sb big;
     sb_init(&big);
     sb_putc(&big, '[');
@@ -842,6 +844,20 @@ test_list_params(void **state)
     dag_strv_free(argv);
     dag_strv_free(envp);
     dag_free(d);
+    diag_list_free(&dl);
+
+    /* a NUL byte in a key: an error, not a key cut short */
+    const char *nul = "dag: nul\n"
+                      "params: {p: [{\"a\\0b\": 1}]}\n"
+                      "tasks:\n"
+                      "  t:\n"
+                      "    command: [echo]\n"
+                      "    matrix: {\"k\\0\": [1]}\n";
+    diag_list_init(&dl);
+    assert_int_equal(dag_load_buffer(&d, nul, strlen(nul), "nul.yaml", &dl), CAIRN_EPARSE);
+    assert_int_equal(dl.nerrors, 2);
+    assert_true(has_diag(&dl, 2, 15, "the key has a NUL byte"));
+    assert_true(has_diag(&dl, 6, 14, "matrix key"));
     diag_list_free(&dl);
 }
 
