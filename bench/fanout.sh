@@ -20,7 +20,7 @@ n=${3:-100000}
 mkdir -p "$w/dags"
 cat >"$w/dags/fan.yaml" <<YAML
 dag: fan
-max_active_tasks: 1000000
+max_active_tasks: 100000
 defaults: {retries: 0}
 tasks:
   split:
@@ -35,7 +35,7 @@ YAML
 import sys
 w, n = sys.argv[1], int(sys.argv[2])
 with open(f"{w}/dags/static.yaml", "w") as f:
-    f.write("dag: static\nmax_active_tasks: 1000000\ndefaults: {retries: 0}\ntasks:\n")
+    f.write("dag: static\nmax_active_tasks: 100000\ndefaults: {retries: 0}\ntasks:\n")
     for i in range(n):
         f.write(f"  t{i}: {{command: [\"true\"]}}\n")
 with open(f"{w}/make.mk", "w") as f:

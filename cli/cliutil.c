@@ -465,6 +465,30 @@ cli_print_task_table(const json_t *run, int color)
         cli_fmt_object_duration(task, dur, sizeof(dur));
         cli_fmt_exit(task, ex, sizeof(ex));
         table_add_row(t);
+        const json_t *map = json_object_get(task, "map");
+        if (json_is_object(map)) {
+            /* a mapped task: one row, its instances counted */
+            json_int_t n = json_integer_value(json_object_get(map, "n"));
+            table_cellf(t, "%s[%" JSON_INTEGER_FORMAT "]", cli_jstr(task, "task"), n);
+            cli_cell_task_state(t, task);
+            struct sb counts;
+            sb_init(&counts);
+            const char *k;
+            json_t *v;
+            json_object_foreach((json_t *)json_object_get(map, "counts"), k, v)
+            {
+                sb_printf(&counts, "%s%" JSON_INTEGER_FORMAT " %s", counts.len ? ", " : "",
+                          json_integer_value(v), k);
+            }
+            table_cell(t, counts.buf ? counts.buf : "-");
+            sb_free(&counts);
+            table_cell(t, "");
+            table_cell(t, started);
+            table_cell(t, ended);
+            table_cell(t, dur);
+            table_cell(t, "");
+            continue;
+        }
         table_cell(t, cli_jstr(task, "task"));
         cli_cell_task_state(t, task);
         cli_jint(task, "attempts", &att);

@@ -28,8 +28,8 @@
 #include "watch.h"
 
 struct runs_args {
-    const char *server, *dag, *state, *limit, *error_lines;
-    int json, wait;
+    const char *server, *dag, *state, *limit, *error_lines, *task;
+    int json, wait, all;
 };
 
 static const struct opt runs_list_opts[] = {
@@ -42,12 +42,18 @@ static const struct opt runs_list_opts[] = {
 };
 
 static const struct opt runs_show_opts[] = {
+    OPT_FLAG("--all", NULL, struct runs_args, all,
+             "with --task: every instance, not the first 100"),
     OPT_STR("--dag", NULL, "D", struct runs_args, dag,
             "the DAG of RUN, needed when another DAG has a run with that id"),
     OPT_NUM0("--error-lines", NULL, "N", 0, struct runs_args, error_lines,
              "the last N lines of a failed task's stderr (default 5)"),
     OPT_FLAG("--json", NULL, struct runs_args, json, "print the run as the API returns it"),
     OPT_SERVER(struct runs_args, server),
+    OPT_STR("--state", NULL, "S", struct runs_args, state,
+            "with --task: only the instances in state S"),
+    OPT_STR("--task", NULL, "T", struct runs_args, task,
+            "the instances of mapped task T (TASK[INDEX] names), a page at a time"),
 };
 
 static const struct opt runs_retry_opts[] = {
@@ -209,6 +215,66 @@ runs_list_run(int argc, char **argv)
     return cli_runs_list(client_server_url(a.server), a.dag, a.state, a.limit, a.json);
 }
 
+/* The instances of mapped task `task` of a run: the first page (100), or
+ * every page with all; as a table or as one JSON document. */
+static int
+runs_show_instances(const char *server, const char *run_id, const char *dag, const char *task,
+                    const char *state, int all, int json)
+{
+    json_t *doc = NULL, *list = json_array();
+    long cursor = 0;
+    char err[1024];
+    int rc = 0;
+    for (;;) {
+        struct sb path;
+        char *etask = client_urlencode(task), lim[16], cur[32];
+        sb_init(&path);
+        sb_printf(&path, "/tasks/%s/instances", etask);
+        free(etask);
+        char *tail = sb_take(&path);
+        cli_run_path(&path, run_id, tail, dag);
+        free(tail);
+        snprintf(lim, sizeof(lim), "%d", all ? 10000 : 100);
+        snprintf(cur, sizeof(cur), "%ld", cursor);
+        cli_query_add(&path, "limit", lim);
+        cli_query_add(&path, "cursor", cur);
+        cli_query_add(&path, "state", state);
+        json_t *page = NULL;
+        rc = client_get_json(server, path.buf, &page, err, sizeof(err));
+        sb_free(&path);
+        if (rc != 0) {
+            fprintf(stderr, "cairn: %s\n", err);
+            if (rc == CAIRN_ENOENT)
+                suggest_after_404(server, run_id, dag, task);
+            json_decref(list);
+            json_decref(doc);
+            return 1;
+        }
+        json_array_extend(list, json_object_get(page, "instances"));
+        json_t *next = json_object_get(page, "next_cursor");
+        json_decref(doc);
+        doc = page;
+        if (!all || !json_is_integer(next))
+            break;
+        cursor = (long)json_integer_value(next);
+    }
+    json_object_set(doc, "instances", list);
+    if (json) {
+        cli_print_json(doc);
+    } else {
+        json_t *fake = json_pack("{s:O}", "tasks", list);
+        int color = table_use_color(stdout);
+        cli_print_task_table(fake, color);
+        cli_print_task_errors(fake, color, CLI_ERROR_LINES_DEFAULT);
+        json_decref(fake);
+        if (json_is_integer(json_object_get(doc, "next_cursor")))
+            printf("(the first %zu; --all for every instance)\n", json_array_size(list));
+    }
+    json_decref(list);
+    json_decref(doc);
+    return 0;
+}
+
 /* runs show|retry|cancel RUN; argv[0] says which. */
 static int
 runs_run_run(int argc, char **argv)
@@ -226,6 +292,9 @@ runs_run_run(int argc, char **argv)
     if (strcmp(sub, "show") != 0)
         return run_action(client_server_url(a.server), argv[1], a.dag, sub, NULL, a.json, a.wait,
                           cli_error_lines(a.error_lines));
+    if (a.task)
+        return runs_show_instances(client_server_url(a.server), argv[1], a.dag, a.task, a.state,
+                                   a.all, a.json);
     return runs_show(client_server_url(a.server), argv[1], a.dag, a.json,
                      cli_error_lines(a.error_lines));
 }

@@ -399,7 +399,7 @@ schema_ti_encode(const struct schema_ti *t)
     json_object_set_new(j, "no_cache", json_boolean(t->no_cache));
     json_object_set_new(j, "cache_key", t->cache_key ? json_string(t->cache_key) : json_null());
     json_object_set_new(j, "published", t->published ? json_incref(t->published) : json_null());
-    if (t->map_index >= 0)
+    if (t->is_instance)
         json_object_set_new(j, "map_index", json_integer(t->map_index));
     if (t->map)
         json_object_set(j, "map", t->map);
@@ -440,6 +440,7 @@ schema_ti_decode(const json_t *j, struct schema_ti *out, char *err, size_t errle
     t.cache_key = schema__str(&rd, "cache_key", false);
     t.published = schema__node(&rd, "published", false);
     t.map_index = (long)schema__int(&rd, "map_index", -1);
+    t.is_instance = t.map_index >= 0;
     t.map = schema__node(&rd, "map", false);
     if (rd.rc)
         return rd.rc;

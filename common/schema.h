@@ -118,7 +118,8 @@ struct schema_ti {
     bool no_cache;
     const char *cache_key;        /* 64 hex digits or NULL */
     json_t *published;            /* {path, latest, files} or NULL */
-    long map_index;               /* an instance: its index (task is "name[index]"); -1 */
+    bool is_instance;             /* an instance of a mapped task (task is "name[index]") */
+    long map_index;               /* its index (meaningful when is_instance) */
     json_t *map;                  /* a mapped task's group: {n, items_sha, manifest_sha,
                                      counts: {state: n}}, or NULL */
 };

@@ -551,8 +551,8 @@ store__seek_last(MDB_cursor *cur, const char *prefix, size_t plen, MDB_val *k, M
 }
 
 static int
-store__scan(struct store_txn *t, enum store_table tb, const char *prefix, bool rev, size_t limit,
-            store_scan_fn cb, void *ud)
+store__scan(struct store_txn *t, enum store_table tb, const char *prefix, const char *start,
+            bool rev, size_t limit, store_scan_fn cb, void *ud)
 {
     MDB_cursor *cur = NULL;
     MDB_val k, v;
@@ -580,6 +580,11 @@ store__scan(struct store_txn *t, enum store_table tb, const char *prefix, bool r
 
     if (rev) {
         rc = store__seek_last(cur, prefix, plen, &k, &v);
+    } else if (start && strncmp(start, prefix, plen) == 0 && strlen(start) <= t->s->maxkey) {
+        k.mv_size = strlen(start);
+        k.mv_data = (void *)start;
+        rc = k.mv_size ? mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE)
+                       : mdb_cursor_get(cur, &k, &v, MDB_FIRST);
     } else if (plen == 0) {
         rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
     } else {
@@ -630,14 +635,21 @@ done:
 int
 store_scan(struct store_txn *t, enum store_table tb, const char *prefix, store_scan_fn cb, void *ud)
 {
-    return store__scan(t, tb, prefix, false, 0, cb, ud);
+    return store__scan(t, tb, prefix, NULL, false, 0, cb, ud);
+}
+
+int
+store_scan_from(struct store_txn *t, enum store_table tb, const char *prefix, const char *start,
+                size_t limit, store_scan_fn cb, void *ud)
+{
+    return store__scan(t, tb, prefix, start, false, limit, cb, ud);
 }
 
 int
 store_scan_rev(struct store_txn *t, enum store_table tb, const char *prefix, size_t limit,
                store_scan_fn cb, void *ud)
 {
-    return store__scan(t, tb, prefix, true, limit, cb, ud);
+    return store__scan(t, tb, prefix, NULL, true, limit, cb, ud);
 }
 
 int

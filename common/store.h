@@ -117,6 +117,11 @@ int store_del(struct store_txn *t, enum store_table tb, const char *key);
 typedef int (*store_scan_fn)(void *ud, const char *key, const void *json);
 int store_scan(struct store_txn *t, enum store_table tb, const char *prefix, store_scan_fn cb,
                void *ud);
+/* Forward from the first key >= start (start must begin with prefix, else
+ * the scan starts at the prefix), at most limit records (0 = all): a page
+ * of a long range without reading what comes before it. */
+int store_scan_from(struct store_txn *t, enum store_table tb, const char *prefix, const char *start,
+                    size_t limit, store_scan_fn cb, void *ud);
 /* Same, newest-first (reverse key order), at most limit records (0 = all). */
 int store_scan_rev(struct store_txn *t, enum store_table tb, const char *prefix, size_t limit,
                    store_scan_fn cb, void *ud);

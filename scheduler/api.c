@@ -45,7 +45,17 @@ static void
 get_health(struct sched *s, struct http_conn *c, const struct http_req *req,
            const struct route_params *p)
 {
-    http_respond_json(c, 200, json_pack("{s:s, s:s}", "status", "ok", "version", "0.1.0"));
+    json_t *o = json_pack("{s:s, s:s}", "status", "ok", "version", "0.1.0");
+    if (s) { /* (the API's own tests serve it without an engine) */
+        int64_t max_ms = 0, recent_ms = 0;
+        uint64_t iterations = 0;
+        sched_loop_stats(s, &max_ms, &recent_ms, &iterations);
+        json_object_set_new(o, "loop",
+                            json_pack("{s:I, s:I, s:I}", "max_iteration_ms", (json_int_t)max_ms,
+                                      "recent_max_iteration_ms", (json_int_t)recent_ms,
+                                      "iterations", (json_int_t)iterations));
+    }
+    http_respond_json(c, 200, o);
 }
 
 /* Sorted by pattern, then method (test_routes checks it). */
@@ -75,6 +85,7 @@ static const struct api_route api__routes[] = {
     {"POST", "/api/v1/runs/{run}/clear", api_runs_clear},
     {"POST", "/api/v1/runs/{run}/retry", api_runs_retry},
     {"GET", "/api/v1/runs/{run}/tasks/{task}/attempts", api_runs_attempts},
+    {"GET", "/api/v1/runs/{run}/tasks/{task}/instances", api_runs_instances},
     {"GET", "/api/v1/runs/{run}/tasks/{task}/logs", api_runs_logs},
     {"GET", "/api/v1/workers", api_workers_list},
 };

@@ -92,7 +92,28 @@ api_present_ti(const struct schema_ti *ti)
                                                            : json_null());
     int64_t a = ti->started_at, b = ti->ended_at;
     json_object_set_new(j, "duration_ms", a && b && b >= a ? json_integer(b - a) : json_null());
+    if (ti->is_instance)
+        json_object_set_new(j, "map_index", json_integer(ti->map_index));
+    if (ti->map) /* a mapped task: {n, counts} of its instances */
+        json_object_set_new(j, "map",
+                            json_pack("{s:O?, s:O?}", "n", json_object_get(ti->map, "n"), "counts",
+                                      json_object_get(ti->map, "counts")));
     return j;
+}
+
+json_t *
+api_present_ti_model(const struct sched_ti *ti, char *err, size_t errlen)
+{
+    char why[512];
+    json_t *rec = rec_ti(ti);
+    struct schema_ti t;
+    json_t *o = NULL;
+    if (schema_ti_decode(rec, &t, why, sizeof(why)) == 0)
+        o = api_present_ti(&t);
+    else
+        snprintf(err, errlen, "a task instance in memory does not decode: %s", why);
+    json_decref(rec);
+    return o;
 }
 
 json_t *

@@ -28,7 +28,8 @@ struct sched_run;
 json_t *api_present_run(const struct schema_run *r, const struct dag *version);
 /* A task instance: the record's fields but lease_id, lost, queued_at,
  * attempt_base and next_try_at; exit_code and signal null when there is
- * none; next_retry_at (when up_for_retry) and duration_ms. */
+ * none; next_retry_at (when up_for_retry) and duration_ms; for a mapped
+ * task map: {n, counts: {state: n}}, for an instance map_index. */
 json_t *api_present_ti(const struct schema_ti *ti);
 /* An attempt: the record's fields, exit_code and signal null when none. */
 json_t *api_present_attempt(const struct schema_attempt *a);
@@ -37,6 +38,11 @@ json_t *api_present_artifact(const struct schema_artifact *a);
 /* An entry of the digest index: {dag, run_id, task, name, attempt,
  * created_at}. */
 json_t *api_present_artidx(const struct schema_artidx *x);
+
+struct sched_ti;
+/* A task instance (or instance of a mapped task) the engine holds; NULL
+ * with err if its record does not decode (a bug). */
+json_t *api_present_ti_model(const struct sched_ti *ti, char *err, size_t errlen);
 
 /* A run the engine holds in memory, with its tasks in the DAG's order.
  * NULL with err (the caller answers 500) if one of its records does not

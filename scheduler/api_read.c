@@ -13,6 +13,8 @@
  */
 #include "api_read.h"
 
+#include "dag.h"
+
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -227,7 +229,11 @@ int
 api_read_ti(struct store_txn *t, const char *dag, const char *run_id, const char *task,
             struct schema_ti *out, json_t **rec, char *err, size_t errlen)
 {
-    char *key = schema_key_ti(dag, run_id, task);
+    /* an instance of a mapped task, TASK[INDEX], is stored below its task */
+    char tname[DAG_INSTANCE_NAME_MAX + 1];
+    long index = dag_instance_parse(task, tname, sizeof(tname));
+    char *key = index >= 0 ? schema_key_instance(dag, run_id, tname, index)
+                           : schema_key_ti(dag, run_id, task);
     char *what = xasprintf("task instance '%s' of run '%s' (DAG '%s')", task, run_id, dag);
     union api_read__any u;
     int st = api_read__get(t, STORE_TIS, K_TI, key, what, &u, rec, err, errlen);
@@ -402,6 +408,22 @@ api_read_tis(struct store_txn *t, const char *dag, const char *run_id, api_read_
 {
     struct api_read__scan sc = {.kind = K_TI, .fn.ti = fn, .ud = ud};
     return api_read__scan(t, STORE_TIS, api_read__run_prefix(dag, run_id), &sc, skipped);
+}
+
+int
+api_read_instances(struct store_txn *t, const char *dag, const char *run_id, const char *task,
+                   long from, api_read_ti_fn fn, void *ud, size_t *skipped)
+{
+    struct api_read__scan sc = {.kind = K_TI, .fn.ti = fn, .ud = ud};
+    char *key = schema_key_ti(dag, run_id, task);
+    char *prefix = schema_prefix(key), *start = schema_key_instance(dag, run_id, task, from);
+    int rc = store_scan_from(t, STORE_TIS, prefix, start, 0, api_read__scan_cb, &sc);
+    free(key);
+    free(prefix);
+    free(start);
+    if (skipped)
+        *skipped += sc.skipped;
+    return rc;
 }
 
 int

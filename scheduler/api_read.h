@@ -99,6 +99,10 @@ int api_read_run_list(struct store_txn *t, const char *dag, struct api_read_run_
 void api_read_run_list_free(struct api_read_run_list *l);
 
 /* Every stored task instance of a run. */
+/* The stored instances of mapped task `task` of a run, in index order from
+ * index `from` (fn may stop the scan by returning nonzero). */
+int api_read_instances(struct store_txn *t, const char *dag, const char *run_id, const char *task,
+                       long from, api_read_ti_fn fn, void *ud, size_t *skipped);
 int api_read_tis(struct store_txn *t, const char *dag, const char *run_id, api_read_ti_fn fn,
                  void *ud, size_t *skipped);
 /* Every attempt of a task instance, oldest first. */

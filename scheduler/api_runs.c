@@ -59,6 +59,8 @@ ti_collect_cb(void *ud, const char *key, const struct schema_ti *t, json_t *rec)
 {
     struct ti_list *l = ud;
     (void)key;
+    if (t->is_instance)
+        return 0; /* an instance of a mapped task: listed by its own endpoint */
     xgrow((void **)&l->v, &l->cap, l->n + 1, sizeof(*l->v));
     l->v[l->n].t = *t;
     l->v[l->n].rec = json_incref(rec);
@@ -561,4 +563,136 @@ api_runs_cancel(struct sched *s, struct http_conn *c, const struct http_req *req
                 const struct route_params *p)
 {
     run_action(s, c, req, route_param(p, "run"), "cancel");
+}
+
+/* ---------- the instances of a mapped task, a page at a time ---------- */
+
+#define INSTANCES_DEFAULT_LIMIT 100
+#define INSTANCES_MAX_LIMIT 10000
+
+struct inst_page {
+    const char *state;  /* filter, or NULL */
+    size_t limit;
+    json_t *list;
+    long next;          /* the index to go on from, or -1 */
+    size_t skipped;
+};
+
+static int
+inst_page_cb(void *ud, const char *key, const struct schema_ti *t, json_t *rec)
+{
+    struct inst_page *pg = ud;
+    (void)key;
+    (void)rec;
+    if (!t->is_instance)
+        return 0;
+    if (json_array_size(pg->list) >= pg->limit) {
+        pg->next = t->map_index;
+        return 1; /* a page is full */
+    }
+    if (!pg->state || !strcmp(pg->state, t->state))
+        json_array_append_new(pg->list, api_present_ti(t));
+    return 0;
+}
+
+void
+api_runs_instances(struct sched *s, struct http_conn *c, const struct http_req *req,
+                   const struct route_params *p)
+{
+    const char *run_id = route_param(p, "run"), *task = route_param(p, "task");
+    char *dag = api_query(req, "dag"), *limit_s = api_query(req, "limit");
+    char *cursor_s = api_query(req, "cursor"), *state = api_query(req, "state"), err[512];
+    struct inst_page pg = {state, INSTANCES_DEFAULT_LIMIT, json_array(), -1, 0};
+    long cursor = 0;
+    if (limit_s) {
+        char *end;
+        long v = strtol(limit_s, &end, 10);
+        if (*end || v < 1 || v > INSTANCES_MAX_LIMIT) {
+            http_respond_error(c, 400, "bad_request", "limit must be 1 to %d",
+                               INSTANCES_MAX_LIMIT);
+            goto out;
+        }
+        pg.limit = (size_t)v;
+    }
+    if (cursor_s) {
+        char *end;
+        cursor = strtol(cursor_s, &end, 10);
+        if (*end || cursor < 0) {
+            http_respond_error(c, 400, "bad_request", "cursor must be an instance index");
+            goto out;
+        }
+    }
+    struct store_txn *t = NULL;
+    if (store_txn_begin(sched_store(s), false, &t) != 0) {
+        http_respond_error(c, 503, "unavailable", "cannot read the state store");
+        goto out;
+    }
+    struct schema_run run;
+    json_t *rec = NULL;
+    int st = api_read_run(s, t, dag, run_id, &run, &rec, err, sizeof(err));
+    if (st) {
+        store_txn_abort(t);
+        api_respond_status(c, st, err);
+        goto out;
+    }
+    json_t *group = NULL;
+    struct sched_run *r = sched_find_run(s, run.dag, run_id);
+    if (r) { /* in memory: the instances as they are now */
+        long idx = dag_task_index(r->dv->dag, task);
+        struct sched_ti *g = idx >= 0 ? &r->tis[idx] : NULL;
+        if (!g || !g->map) {
+            store_txn_abort(t);
+            json_decref(rec);
+            http_respond_error(c, 404, "not_found", "run '%s' has no mapped task '%s'", run_id,
+                               task);
+            goto out;
+        }
+        group = api_present_ti_model(g, err, sizeof(err));
+        for (size_t i = (size_t)cursor; i < g->map->created; i++) {
+            if (json_array_size(pg.list) >= pg.limit) {
+                pg.next = (long)i;
+                break;
+            }
+            const struct sched_ti *in = &g->map->inst[i];
+            if (state && strcmp(state, sched_ti_state_name(in->state)) != 0)
+                continue;
+            json_t *o = api_present_ti_model(in, err, sizeof(err));
+            if (o)
+                json_array_append_new(pg.list, o);
+        }
+    } else { /* stored: from the instance at the cursor, one page */
+        struct schema_ti gt;
+        json_t *grec = NULL;
+        st = api_read_ti(t, run.dag, run_id, task, &gt, &grec, err, sizeof(err));
+        if (st || !gt.map) {
+            store_txn_abort(t);
+            json_decref(rec);
+            json_decref(grec);
+            if (!st)
+                http_respond_error(c, 404, "not_found", "run '%s' has no mapped task '%s'",
+                                   run_id, task);
+            else
+                api_respond_status(c, st, err);
+            goto out;
+        }
+        group = api_present_ti(&gt);
+        json_decref(grec);
+        api_read_instances(t, run.dag, run_id, task, cursor, inst_page_cb, &pg, &pg.skipped);
+    }
+    store_txn_abort(t);
+    json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o}", "dag", run.dag, "run_id", run_id,
+                          "task", task, "group", group ? group : json_null(), "instances",
+                          pg.list, "next_cursor",
+                          pg.next >= 0 ? json_integer(pg.next) : json_null());
+    json_decref(rec); /* run.dag pointed into it */
+    pg.list = NULL;
+    if (pg.skipped)
+        json_object_set_new(o, "skipped", json_integer((json_int_t)pg.skipped));
+    http_respond_json(c, 200, o);
+out:
+    json_decref(pg.list);
+    free(dag);
+    free(limit_s);
+    free(cursor_s);
+    free(state);
 }

@@ -25,6 +25,10 @@ void api_runs_get(struct sched *s, struct http_conn *c, const struct http_req *r
 void api_runs_attempts(struct sched *s, struct http_conn *c, const struct http_req *req,
                        const struct route_params *p);
 /* GET /api/v1/runs/{run}/tasks/{task}/logs?attempt=N&offset=O&limit=L */
+/* GET /api/v1/runs/RUN/tasks/TASK/instances?dag=&limit=&cursor=&state=: a
+ * page of a mapped task's instances, in index order, with the group. */
+void api_runs_instances(struct sched *s, struct http_conn *c, const struct http_req *req,
+                        const struct route_params *p);
 void api_runs_logs(struct sched *s, struct http_conn *c, const struct http_req *req,
                    const struct route_params *p);
 /* GET /api/v1/runs/{run}/artifacts: the current artifact pointers. */

@@ -49,6 +49,7 @@ rec_ti(const struct sched_ti *ti)
     json_t *map = ti->map ? rec__map(ti->map) : NULL;
     struct schema_ti r = {
         .task = sched_ti_name(ti, name, sizeof(name)),
+        .is_instance = ti->parent != NULL,
         .map_index = ti->map_index,
         .map = map,
         .state = sched_ti_state_name(ti->state),
