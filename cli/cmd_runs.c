@@ -43,7 +43,7 @@ static const struct opt runs_list_opts[] = {
 
 static const struct opt runs_show_opts[] = {
     OPT_FLAG("--all", NULL, struct runs_args, all,
-             "with --task: every instance, not the first 100"),
+             "every task of a big run, or with --task every instance"),
     OPT_STR("--dag", NULL, "D", struct runs_args, dag,
             "the DAG of RUN, needed when another DAG has a run with that id"),
     OPT_NUM0("--error-lines", NULL, "N", 0, struct runs_args, error_lines,
@@ -175,13 +175,16 @@ print_run_header(const json_t *run, int color)
 }
 
 static int
-runs_show(const char *server, const char *run_id, const char *dag, int json, int error_lines)
+runs_show(const char *server, const char *run_id, const char *dag, int json, int error_lines,
+          int all)
 {
     struct sb path;
     json_t *run;
     char err[1024];
     sb_init(&path);
     cli_run_path(&path, run_id, NULL, dag);
+    if (all)
+        cli_query_add(&path, "tasks", "all");
     int rc = client_get_json(server, path.buf, &run, err, sizeof(err));
     sb_free(&path);
     if (rc != 0) {
@@ -196,6 +199,21 @@ runs_show(const char *server, const char *run_id, const char *dag, int json, int
         int color = table_use_color(stdout);
         print_run_header(run, color);
         putchar('\n');
+        if (json_is_true(json_object_get(run, "tasks_omitted"))) {
+            /* a big run: its tasks counted, not listed */
+            json_int_t n = json_integer_value(json_object_get(run, "ntasks"));
+            printf("%" JSON_INTEGER_FORMAT " tasks:", n);
+            const char *k;
+            json_t *v;
+            int first = 1;
+            json_object_foreach(json_object_get(run, "task_counts"), k, v)
+            {
+                printf("%s %" JSON_INTEGER_FORMAT " %s", first ? "" : ",", json_integer_value(v),
+                       k);
+                first = 0;
+            }
+            printf(" (--all lists them)\n");
+        }
         cli_print_task_table(run, color);
         cli_print_task_errors(run, color, error_lines);
         cli_print_task_notes(run);
@@ -296,7 +314,7 @@ runs_run_run(int argc, char **argv)
         return runs_show_instances(client_server_url(a.server), argv[1], a.dag, a.task, a.state,
                                    a.all, a.json);
     return runs_show(client_server_url(a.server), argv[1], a.dag, a.json,
-                     cli_error_lines(a.error_lines));
+                     cli_error_lines(a.error_lines), a.all);
 }
 
 static const struct opt_sub runs_subs[] = {

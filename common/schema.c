@@ -327,7 +327,7 @@ schema_run_encode(const struct schema_run *r)
     schema_date_format(r->logical_date, ld, sizeof(ld));
     schema_date_format(r->interval_end, ie, sizeof(ie));
     json_t *params = r->params ? json_incref(r->params) : json_object();
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:s, s:o, s:I, s:b, "
+    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:s, s:o, s:I, s:b, "
                      "s:s?}",
                      "run_id", r->run_id, "dag", r->dag, "state", r->state, "run_type",
                      r->run_type ? r->run_type : "manual", "logical_date", ld,
@@ -336,6 +336,11 @@ schema_run_encode(const struct schema_run *r)
                      schema_time_json(r->started_at), "ended_at", schema_time_json(r->ended_at),
                      "dag_version", r->dag_version, "params", params, "seq", (json_int_t)r->seq,
                      "no_cache", r->no_cache, "backfill_id", r->backfill_id);
+    if (j && r->task_counts)
+        json_object_set(j, "task_counts", r->task_counts);
+    if (j && r->ntasks)
+        json_object_set_new(j, "ntasks", json_integer(r->ntasks));
+    return j;
 }
 
 int
@@ -361,6 +366,8 @@ schema_run_decode(const json_t *j, struct schema_run *out, char *err, size_t err
     r.seq = schema__int(&rd, "seq", 0);
     r.no_cache = schema__bool(&rd, "no_cache");
     r.backfill_id = schema__str(&rd, "backfill_id", false);
+    r.task_counts = schema__node(&rd, "task_counts", false);
+    r.ntasks = schema__int(&rd, "ntasks", 0);
     if (rd.rc)
         return rd.rc;
     *out = r;

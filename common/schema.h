@@ -95,6 +95,9 @@ struct schema_run {
     int64_t seq;                  /* creation order */
     bool no_cache;
     const char *backfill_id;      /* or NULL */
+    json_t *task_counts;          /* {state: n} of its task instances (mapped tasks count
+                                     once), or NULL */
+    int64_t ntasks;               /* how many task instances it has (0: not recorded) */
 };
 
 /* STORE_TIS */

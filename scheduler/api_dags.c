@@ -183,7 +183,7 @@ api_dags_trigger(struct sched *s, struct http_conn *c, const struct http_req *re
                            "%s", err);
         return;
     }
-    json_t *o = api_present_run_model(r, err, sizeof(err));
+    json_t *o = api_present_run_model(r, false, err, sizeof(err));
     if (o)
         api_respond_after_commit(s, c, 201, o);
     else

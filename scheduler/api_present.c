@@ -54,15 +54,20 @@ api_present_run(const struct schema_run *r, const struct dag *version)
     char ld[48], ie[48];
     schema_date_format(r->logical_date, ld, sizeof(ld));
     schema_date_format(r->interval_end, ie, sizeof(ie));
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:s, s:o, s:o, s:b, s:s?}",
-                     "run_id", r->run_id, "dag", r->dag, "state", r->state, "run_type",
-                     r->run_type ? r->run_type : "manual", "logical_date", ld,
-                     "data_interval_start", ld, "data_interval_end", ie, "created_at",
-                     schema_time_json(r->created_at), "started_at", schema_time_json(r->started_at),
-                     "ended_at", schema_time_json(r->ended_at), "dag_version", r->dag_version,
-                     "params", api_present__copy_or_empty(r->params, false), "params_effective",
-                     api_present__params_effective(r->params, version), "no_cache", r->no_cache,
-                     "backfill_id", r->backfill_id);
+    json_t *j = json_pack(
+        "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:s, s:o, s:o, s:b, s:s?}", "run_id",
+        r->run_id, "dag", r->dag, "state", r->state, "run_type",
+        r->run_type ? r->run_type : "manual", "logical_date", ld, "data_interval_start", ld,
+        "data_interval_end", ie, "created_at", schema_time_json(r->created_at), "started_at",
+        schema_time_json(r->started_at), "ended_at", schema_time_json(r->ended_at), "dag_version",
+        r->dag_version, "params", api_present__copy_or_empty(r->params, false),
+        "params_effective", api_present__params_effective(r->params, version), "no_cache",
+        r->no_cache, "backfill_id", r->backfill_id);
+    if (j && r->task_counts)
+        json_object_set_new(j, "task_counts", json_deep_copy(r->task_counts));
+    if (j && r->ntasks)
+        json_object_set_new(j, "ntasks", json_integer(r->ntasks));
+    return j;
 }
 
 json_t *
@@ -181,7 +186,7 @@ api_present__model_bad(const struct sched_run *r, const char *why, char *err, si
 }
 
 json_t *
-api_present_run_model(const struct sched_run *r, char *err, size_t errlen)
+api_present_run_model(const struct sched_run *r, bool all_tasks, char *err, size_t errlen)
 {
     char why[512];
     json_t *rec = rec_run(r);
@@ -192,6 +197,10 @@ api_present_run_model(const struct sched_run *r, char *err, size_t errlen)
     }
     json_t *o = api_present_run(&x, r->dv->dag);
     json_decref(rec);
+    if (!all_tasks && r->ntis > API_RUN_TASKS_INLINE) {
+        json_object_set_new(o, "tasks_omitted", json_true()); /* task_counts says enough */
+        return o;
+    }
     json_t *tasks = json_array();
     for (size_t i = 0; i < r->ntis; i++) {
         struct schema_ti t;

@@ -12,6 +12,7 @@
 #ifndef CAIRN_API_PRESENT_H
 #define CAIRN_API_PRESENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <jansson.h>
@@ -44,9 +45,16 @@ struct sched_ti;
  * with err if its record does not decode (a bug). */
 json_t *api_present_ti_model(const struct sched_ti *ti, char *err, size_t errlen);
 
-/* A run the engine holds in memory, with its tasks in the DAG's order.
+/* Runs with more task instances than this are answered with task_counts
+ * and without their tasks unless asked (?tasks=all): a 100,000-task run is
+ * not a 100,000-row answer by default. */
+#define API_RUN_TASKS_INLINE 1000
+
+/* A run the engine holds in memory, with its tasks in the DAG's order
+ * (with more than API_RUN_TASKS_INLINE only when all_tasks).
  * NULL with err (the caller answers 500) if one of its records does not
  * decode, which would be a bug of records.c or schema.c. */
-json_t *api_present_run_model(const struct sched_run *r, char *err, size_t errlen);
+json_t *api_present_run_model(const struct sched_run *r, bool all_tasks, char *err,
+                              size_t errlen);
 
 #endif

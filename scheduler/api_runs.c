@@ -97,11 +97,21 @@ attempt_list_free(struct attempt_list *l)
 }
 
 /* Answer with a run the engine holds in memory. */
+/* ?tasks=all: a big run's every task instance too (API_RUN_TASKS_INLINE) */
+static bool
+all_tasks(const struct http_req *req)
+{
+    char *v = api_query(req, "tasks");
+    bool all = v && !strcmp(v, "all");
+    free(v);
+    return all;
+}
+
 static void
-respond_run_model(struct http_conn *c, const struct sched_run *r)
+respond_run_model(struct http_conn *c, const struct sched_run *r, bool all)
 {
     char err[512];
-    json_t *o = api_present_run_model(r, err, sizeof(err));
+    json_t *o = api_present_run_model(r, all, err, sizeof(err));
     if (o)
         http_respond_json(c, 200, o);
     else
@@ -211,8 +221,9 @@ api_runs_get(struct sched *s, struct http_conn *c, const struct http_req *req,
     const char *run_id = route_param(p, "run");
     char *dag = api_query(req, "dag"), err[512];
     struct sched_run *r = dag ? sched_find_run(s, dag, run_id) : NULL;
+    bool all = all_tasks(req);
     if (r) {
-        respond_run_model(c, r);
+        respond_run_model(c, r, all);
         free(dag);
         return;
     }
@@ -235,7 +246,16 @@ api_runs_get(struct sched *s, struct http_conn *c, const struct http_req *req,
     if (r) {
         store_txn_abort(t);
         json_decref(rec);
-        respond_run_model(c, r);
+        respond_run_model(c, r, all);
+        return;
+    }
+    if (!all && run.ntasks > API_RUN_TASKS_INLINE) {
+        store_txn_abort(t);
+        const struct dag *dv = sched_dag_version(s, run.dag, run.dag_version);
+        json_t *big = api_present_run(&run, dv);
+        json_object_set_new(big, "tasks_omitted", json_true());
+        json_decref(rec);
+        http_respond_json(c, 200, big);
         return;
     }
     struct ti_list tl = {0};
@@ -536,7 +556,7 @@ run_action(struct sched *s, struct http_conn *c, const struct http_req *req, con
     json_t *o = NULL;
     if (rc)
         api_respond_code(c, rc, err);
-    else if (!(o = api_present_run_model(r, err, sizeof(err))))
+    else if (!(o = api_present_run_model(r, false, err, sizeof(err))))
         api_respond_status(c, 500, err);
     else
         api_respond_after_commit(s, c, 200, o);

@@ -137,6 +137,19 @@ rec_attempt_keep(struct sched *s, const struct sched_ti *ti)
 }
 
 json_t *
+rec_task_counts(const struct sched_run *r)
+{
+    int n[TI_NSTATES] = {0};
+    for (size_t i = 0; i < r->ntis; i++)
+        n[r->tis[i].state]++;
+    json_t *c = json_object();
+    for (int i = 0; i < TI_NSTATES; i++)
+        if (n[i])
+            json_object_set_new(c, sched_ti_state_name((enum ti_state)i), json_integer(n[i]));
+    return c;
+}
+
+json_t *
 rec_run(const struct sched_run *r)
 {
     struct schema_run x = {
@@ -154,8 +167,12 @@ rec_run(const struct sched_run *r)
         .seq = (int64_t)r->seq,
         .no_cache = r->no_cache,
         .backfill_id = r->backfill,
+        .task_counts = rec_task_counts(r),
+        .ntasks = (int64_t)r->ntis,
     };
-    return schema_run_encode(&x);
+    json_t *j = schema_run_encode(&x);
+    json_decref(x.task_counts);
+    return j;
 }
 
 /* ---------- artifact pointers and their index by digest ---------- */

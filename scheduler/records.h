@@ -21,6 +21,8 @@ struct store_txn;
 json_t *rec_ti(const struct sched_ti *ti);
 json_t *rec_attempt(const struct sched_ti *ti);
 json_t *rec_run(const struct sched_run *r);
+/* {state: n} over r's task instances (a mapped task counts once). */
+json_t *rec_task_counts(const struct sched_run *r);
 /* The store key of ti's record (an instance's sorts after its task's, in
  * index order) and of its current attempt (malloc'd). */
 char *rec_ti_key(const struct sched_ti *ti);
