@@ -22,6 +22,9 @@
 #define SCHED_TICK_MS 100
 #define SCHED_RESCAN_MS 2000
 #define SCHED_POLL_WAIT_MAX_MS 10000
+/* Task instances decided or made per loop iteration when a big run starts
+ * or a mapped task expands: a chunk stays well under 50 ms. */
+#define SCHED_CHUNK 4096
 /* An iteration this long is logged (CAIRN-LOOP-SLOW). */
 #define SCHED_SLOW_ITERATION_MS 100
 
@@ -91,6 +94,10 @@ struct sched {
     struct hmap lease_map;   /* lease id (text) -> ti */
     int64_t lease_seq;
     bool lease_seq_dirty;
+
+    /* runs too big to start in one iteration (taskstate.c) */
+    struct sched_run **startq;
+    size_t nstartq, capstartq;
 
     /* mapped tasks' groups waiting to be expanded (fanout.c) */
     struct sched_ti **expandq;
@@ -164,6 +171,16 @@ sched_expand_later(struct sched *s, struct sched_ti *g)
     g->map->queued = true;
     xgrow((void **)&s->expandq, &s->capexpandq, s->nexpandq + 1, sizeof(*s->expandq));
     s->expandq[s->nexpandq++] = g;
+    if (!s->fan_idle_on && !s->stopping && s->fan_idle.loop) {
+        uv_idle_start(&s->fan_idle, sched__idle_noop);
+        s->fan_idle_on = true;
+    }
+}
+
+/* Keep the loop turning while chunked work waits (no event may come). */
+static inline void
+sched_more_work(struct sched *s)
+{
     if (!s->fan_idle_on && !s->stopping && s->fan_idle.loop) {
         uv_idle_start(&s->fan_idle, sched__idle_noop);
         s->fan_idle_on = true;

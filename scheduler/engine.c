@@ -152,6 +152,7 @@ sched_new(struct sched **out, uv_loop_t *loop, const struct sched_config *cfg, c
     s->ended_attempts = json_object();
     /* the pre-commit steps, in this order: expansion makes instances, cache
      * lookups may ready work, then workers waiting in a POLL get it */
+    commit_add_step(s, ts_start_step);
     fan_init(s);
     sc_init(s);
     commit_add_step(s, lease_dispatch_parked);
@@ -296,6 +297,7 @@ sched_free(struct sched *s)
     free(s->workers);
     free(s->heap);
     free(s->evalq);
+    free(s->startq);
     free(s->dirty_dags);
     json_decref(s->ended_attempts);
     sc_free(s);

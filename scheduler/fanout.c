@@ -332,7 +332,7 @@ fan__step(struct sched *s)
             s->expandq[keep++] = g;
     }
     s->nexpandq = keep;
-    if (!s->nexpandq && s->fan_idle_on) {
+    if (!s->nexpandq && !s->nstartq && s->fan_idle_on) {
         uv_idle_stop(&s->fan_idle);
         s->fan_idle_on = false;
     }

@@ -143,6 +143,9 @@ struct sched_run {
     size_t ntis;
     size_t nfinished;
     int active;                 /* leased + running */
+    size_t start_next;          /* a big run starts a chunk per loop iteration: the next task
+                                   instance to decide */
+    bool starting;              /* on the engine's start queue (not evicted meanwhile) */
     uint64_t seq;               /* creation order */
     bool dirty;
     struct sched_run *dirty_next;

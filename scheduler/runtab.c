@@ -232,7 +232,7 @@ runtab_evict_finished(struct sched *s)
     struct sched_run *r = s->runs.next;
     while (r != &s->runs) {
         struct sched_run *next = r->next;
-        if (sched_run_finished(r->state) && !r->dirty) {
+        if (sched_run_finished(r->state) && !r->dirty && !r->starting) {
             r->prev->next = r->next;
             r->next->prev = r->prev;
             hmap_del(&s->runs_by_key, r->key);

@@ -550,17 +550,14 @@ ts_run_check_done(struct sched *s, struct sched_run *r)
     ts_run_ended(s, r);
 }
 
-void
-ts_run_start(struct sched *s, struct sched_run *r)
+/* Decide up to budget of r's task instances from where its start is;
+ * returns how many it looked at. */
+static size_t
+ts__start_some(struct sched *s, struct sched_run *r, size_t budget)
 {
-    struct sched_dag *sd = runtab_dag(s, r);
-    r->state = RUN_RUNNING;
-    r->started_at = clock_wall_ms();
-    commit_run_dirty(s, r);
-    if (sd)
-        sd->active_runs++;
-    for (size_t i = 0; i < r->ntis; i++) {
-        struct sched_ti *ti = &r->tis[i];
+    size_t seen = 0;
+    for (; r->start_next < r->ntis && seen < budget && r->state == RUN_RUNNING; seen++) {
+        struct sched_ti *ti = &r->tis[r->start_next++];
         if (ti->pending_up == 0)
             ts_evaluate(s, ti);
         /* a cleared group's instances that run again */
@@ -570,6 +567,45 @@ ts_run_start(struct sched *s, struct sched_run *r)
             if (ti->map->inst[k].state == TI_PENDING && ti->map->inst[k].pending_up == 0)
                 ts_evaluate(s, &ti->map->inst[k]);
     }
+    return seen;
+}
+
+void
+ts_run_start(struct sched *s, struct sched_run *r)
+{
+    struct sched_dag *sd = runtab_dag(s, r);
+    r->state = RUN_RUNNING;
+    r->started_at = clock_wall_ms();
+    commit_run_dirty(s, r);
+    if (sd)
+        sd->active_runs++;
+    r->start_next = 0;
+    ts__start_some(s, r, SCHED_CHUNK);
+    if (r->start_next < r->ntis && r->state == RUN_RUNNING && !r->starting) {
+        /* a big run: the rest a chunk per loop iteration (ts_start_step) */
+        r->starting = true;
+        xgrow((void **)&s->startq, &s->capstartq, s->nstartq + 1, sizeof(*s->startq));
+        s->startq[s->nstartq++] = r;
+        sched_more_work(s);
+    }
+}
+
+void
+ts_start_step(struct sched *s)
+{
+    size_t budget = SCHED_CHUNK, keep = 0;
+    for (size_t i = 0; i < s->nstartq; i++) {
+        struct sched_run *r = s->startq[i];
+        if (budget)
+            budget -= ts__start_some(s, r, budget);
+        if (r->start_next < r->ntis && r->state == RUN_RUNNING)
+            s->startq[keep++] = r;
+        else
+            r->starting = false;
+    }
+    s->nstartq = keep;
+    if (keep)
+        sched_more_work(s);
 }
 
 void

@@ -36,8 +36,10 @@ void ts_attempt_failed(struct sched *s, struct sched_ti *ti);
 void ts_group_expanded(struct sched *s, struct sched_ti *g);
 void ts_group_check(struct sched *s, struct sched_ti *g);
 
-/* Start r (its tasks without upstreams are decided). */
+/* Start r (its tasks without upstreams are decided; a big run's a chunk
+ * per loop iteration, through ts_start_step, a pre-commit step). */
 void ts_run_start(struct sched *s, struct sched_run *r);
+void ts_start_step(struct sched *s);
 /* r ends if every task instance has: success, or failed. */
 void ts_run_check_done(struct sched *s, struct sched_run *r);
 /* Start queued runs of sd, oldest first, as max_active_runs allows. */

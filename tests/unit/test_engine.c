@@ -812,6 +812,32 @@ test_fanout_chunks_restart(void **state)
     free(rid);
 }
 
+/* A run of 10,000 tasks starts a chunk per loop iteration: no iteration
+ * decides them all, and in a few they are all ready. */
+static void
+test_big_run_start(void **state)
+{
+    struct fx *f = *state;
+    struct sb y;
+    sb_init(&y);
+    sb_puts(&y, "dag: wide\nmax_active_tasks: 100000\ntasks:\n");
+    for (int i = 0; i < 10000; i++)
+        sb_printf(&y, "  t%d: {command: [t]}\n", i);
+    put_dag(f, "wide", y.buf);
+    sb_free(&y);
+    start(f, 0, 0);
+    struct sched_run *r = NULL;
+    char err[256];
+    assert_int_equal(sched_trigger(f->s, "wide", 0, false, NULL, false, &r, err, sizeof(err)), 0);
+    size_t after_trigger = f->s->nheap;
+    assert_true(after_trigger > 0 && after_trigger < 10000);
+    assert_true(r->starting);
+    for (int i = 0; i < 20 && f->s->nheap < 10000; i++)
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+    assert_int_equal(f->s->nheap, 10000);
+    assert_false(r->starting);
+}
+
 int
 main(void)
 {
@@ -826,6 +852,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_messages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fanout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fanout_chunks_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_big_run_start, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
