@@ -19,6 +19,8 @@
 #include "util.h"
 
 static long client_timeout_ms = CLIENT_TIMEOUT_MS;
+static char *client_extra[4]; /* header lines every request carries */
+static size_t client_nextra;
 static int client_curl_ready;
 
 struct client_buf {
@@ -35,6 +37,13 @@ client_server_url(const char *flag_value)
     if (env && *env)
         return env;
     return CLIENT_DEFAULT_SERVER;
+}
+
+void
+client_add_header(const char *name, const char *value)
+{
+    if (client_nextra < sizeof(client_extra) / sizeof(client_extra[0]))
+        client_extra[client_nextra++] = xasprintf("%s: %s", name, value);
 }
 
 void
@@ -181,6 +190,8 @@ client_request(const char *server, const char *method, const char *path_and_quer
     hdrs = curl_slist_append(hdrs, "Expect:");
     if (body)
         hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+    for (size_t i = 0; i < client_nextra; i++)
+        hdrs = curl_slist_append(hdrs, client_extra[i]);
 
     long connect_ms = CLIENT_CONNECT_TIMEOUT_MS;
     if (client_timeout_ms > 0 && client_timeout_ms < connect_ms)
@@ -246,6 +257,8 @@ client__status_err(long status)
         return CAIRN_ESTATE;
     case 413:
         return CAIRN_ERANGE;
+    case 503:
+        return CAIRN_ESTORE; /* the scheduler cannot store writes now */
     default:
         return CAIRN_EPROTO;
     }

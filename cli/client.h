@@ -28,6 +28,10 @@ const char *client_server_url(const char *flag_value);
  * the total limit, if smaller). Process-wide. */
 void client_set_timeout_ms(long ms);
 
+/* Send the header "name: value" with every request from now on (at most
+ * four; for Idempotency-Key and the like). */
+void client_add_header(const char *name, const char *value);
+
 /* Send method server+path_and_query (path_and_query starts with '/'; a
  * trailing '/' of server is ignored) with body (NULL: none; otherwise sent as
  * application/json). On success *status is the HTTP status (any status,
@@ -54,7 +58,8 @@ int client_request(const char *server, const char *method, const char *path_and_
  * status line) in err and returns by status:
  *   400, 422 -> CAIRN_EINVAL     401, 403 -> CAIRN_EAUTH
  *   404      -> CAIRN_ENOENT     409      -> CAIRN_ESTATE
- *   413      -> CAIRN_ERANGE     other    -> CAIRN_EPROTO
+ *   413      -> CAIRN_ERANGE     503      -> CAIRN_ESTORE (writes refused)
+ *   other    -> CAIRN_EPROTO
  * A 2xx answer that is not JSON gives CAIRN_EPROTO; transport errors are
  * those of client_request. *out is set only on success. */
 int client_call_json(const char *server, const char *method, const char *path, json_t *body,

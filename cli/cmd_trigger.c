@@ -9,19 +9,22 @@
  * run succeeded, 1 if it failed, 130 on Ctrl-C (the run goes on).
  */
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "client.h"
 #include "cliutil.h"
+#include "err.h"
 #include "opt.h"
 #include "util.h"
 #include "watch.h"
 
 struct trigger_args {
-    const char *server, *date, *error_lines;
+    const char *server, *date, *error_lines, *idem_key;
     struct opt_list params;
     int json, wait, no_cache;
 };
@@ -29,6 +32,8 @@ struct trigger_args {
 static const struct opt trigger_opts[] = {
     OPT_NUM0("--error-lines", NULL, "N", 0, struct trigger_args, error_lines,
              "with --wait: the last N lines of a failed task's stderr (default 5)"),
+    OPT_STR("--idempotency-key", NULL, "KEY", struct trigger_args, idem_key,
+            "a second trigger with the same KEY within 24 h gets the first one's run"),
     OPT_FLAG("--json", NULL, struct trigger_args, json,
              "print the new run object instead of its id (with --wait: the final run)"),
     OPT_STR("--logical-date", NULL, "D", struct trigger_args, date,
@@ -79,8 +84,30 @@ trigger_main(int argc, char **argv)
         json_object_set_new(body, "no_cache", json_true());
     char *enc = client_urlencode(dag);
     char *path = xasprintf("/api/v1/dags/%s/trigger", enc);
-    char err[1024];
-    int r = client_post_json(server, path, body, &resp, err, sizeof(err));
+    char err[1024], key[40];
+    /* an idempotency key (given, or made here): a retry after a lost answer
+     * gets the run the first attempt made, never a second run */
+    if (!a.idem_key) {
+        unsigned char rnd[12];
+        FILE *ur = fopen("/dev/urandom", "rb");
+        size_t got = ur ? fread(rnd, 1, sizeof(rnd), ur) : 0;
+        if (ur)
+            fclose(ur);
+        for (size_t i = 0; i < sizeof(rnd); i++)
+            snprintf(key + 2 * i, 3, "%02x", i < got ? rnd[i] : (unsigned)(rand() & 0xff));
+    }
+    client_add_header("Idempotency-Key", a.idem_key ? a.idem_key : key);
+    int r = 0;
+    for (int attempt = 0;; attempt++) {
+        r = client_post_json(server, path, body, &resp, err, sizeof(err));
+        bool again = r == CAIRN_ENET || r == CAIRN_ETIMEOUT ||
+                     r == CAIRN_ESTORE;
+        if (!again || attempt >= 3)
+            break;
+        fprintf(stderr, "cairn: %s; trying again (the same trigger: it cannot make two runs)\n",
+                err);
+        sleep((unsigned)(1 << attempt));
+    }
     free(enc);
     free(path);
     json_decref(body);

@@ -45,7 +45,12 @@ static void
 get_health(struct sched *s, struct http_conn *c, const struct http_req *req,
            const struct route_params *p)
 {
-    json_t *o = json_pack("{s:s, s:s}", "status", "ok", "version", "0.1.0");
+    const char *why = NULL;
+    bool degraded = s && sched_degraded(s, &why);
+    json_t *o = json_pack("{s:s, s:s}", "status", degraded ? "degraded" : "ok", "version", "0.1.0");
+    if (degraded)
+        json_object_set_new(o, "reason",
+                            json_sprintf("the state store does not take writes: %s", why));
     if (s) { /* (the API's own tests serve it without an engine) */
         int64_t max_ms = 0, recent_ms = 0;
         uint64_t iterations = 0;
@@ -55,7 +60,7 @@ get_health(struct sched *s, struct http_conn *c, const struct http_req *req,
                                       "recent_max_iteration_ms", (json_int_t)recent_ms,
                                       "iterations", (json_int_t)iterations));
     }
-    http_respond_json(c, 200, o);
+    http_respond_json(c, degraded ? 503 : 200, o);
 }
 
 /* Sorted by pattern, then method (test_routes checks it). */
@@ -128,7 +133,14 @@ api_handle(void *ud, struct http_conn *c, const struct http_req *req)
     struct route_params p;
 
     route_path_split(&rp, req->path);
-    if (api_route_find(req->method, &rp, &r, &p) == 0)
+    const char *why = NULL;
+    int found = api_route_find(req->method, &rp, &r, &p);
+    if (found == 0 && s && !strcmp(req->method, "POST") && sched_degraded(s, &why))
+        /* a write that could not be stored: refused at once, nothing changed */
+        http_respond_error(c, 503, "unavailable",
+                           "the state store does not take writes now (%s); nothing was "
+                           "changed; retry later", why);
+    else if (found == 0)
         r->fn(s, c, req, &p); /* req may be gone once it returns */
     else if (rp.n < 2 || strcmp(rp.seg[0], "api") || strcmp(rp.seg[1], "v1"))
         http_respond_error(c, 404, "not_found", "no such endpoint: %s", req->path);

@@ -14,6 +14,7 @@
 
 #include "api.h"
 #include "api_present.h"
+#include "api_read.h"
 #include "cal.h"
 #include "engine.h"
 #include "err.h"
@@ -117,6 +118,51 @@ api_dags_next_runs(struct sched *s, struct http_conn *c, const struct http_req *
             c, 200, json_pack("{s:s, s:o}", "dag", dag, "next_runs", sched_next_runs(s, dag, cnt)));
 }
 
+static bool
+api_dags__idem_ok(const char *k)
+{
+    size_t n = strlen(k);
+    if (n < 1 || n > 200)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (k[i] <= ' ' || k[i] > '~')
+            return false;
+    return true;
+}
+
+/* The run an earlier trigger with the same key made: 200 and its JSON. */
+static void
+api_dags__respond_existing(struct sched *s, struct http_conn *c, const char *dag,
+                           const char *run_id)
+{
+    char err[512];
+    struct sched_run *r = sched_find_run(s, dag, run_id);
+    if (r) {
+        json_t *o = api_present_run_model(r, false, err, sizeof(err));
+        if (o)
+            api_respond_after_commit(s, c, 200, o); /* it may not be stored yet */
+        else
+            api_respond_status(c, 500, err);
+        return;
+    }
+    struct store_txn *t = NULL;
+    if (store_txn_begin(sched_store(s), false, &t) != 0) {
+        http_respond_error(c, 503, "unavailable", "cannot read the state store");
+        return;
+    }
+    struct schema_run run;
+    json_t *rec = NULL;
+    int st = api_read_run(s, t, dag, run_id, &run, &rec, err, sizeof(err));
+    store_txn_abort(t);
+    if (st) {
+        api_respond_status(c, st, err);
+        return;
+    }
+    json_t *o = api_present_run(&run, sched_dag_version(s, run.dag, run.dag_version));
+    json_decref(rec);
+    http_respond_json(c, 200, o);
+}
+
 void
 api_dags_trigger(struct sched *s, struct http_conn *c, const struct http_req *req,
                  const struct route_params *p)
@@ -166,8 +212,31 @@ api_dags_trigger(struct sched *s, struct http_conn *c, const struct http_req *re
     }
     char err[512];
     struct sched_run *r = NULL;
+    /* Idempotency-Key: a retried trigger answers with the run the first made */
+    const char *idem = http_req_header(req, "Idempotency-Key");
+    if (idem && !api_dags__idem_ok(idem)) {
+        json_decref(body);
+        http_respond_error(c, 400, "bad_request", "Idempotency-Key must be 1 to 200 printable "
+                           "characters without spaces");
+        return;
+    }
+    char *idag = NULL, *irun = NULL;
+    if (idem && sched_idem_get(s, idem, &idag, &irun) == 0) {
+        json_decref(body);
+        if (strcmp(idag, dag))
+            http_respond_error(c, 409, "conflict",
+                               "Idempotency-Key '%s' was used to trigger DAG '%s' (run '%s'), "
+                               "not '%s'", idem, idag, irun, dag);
+        else
+            api_dags__respond_existing(s, c, idag, irun);
+        free(idag);
+        free(irun);
+        return;
+    }
     int rc = sched_trigger(s, dag, ld, has_date, params, json_is_true(nc), &r, err, sizeof(err));
     json_decref(body);
+    if (!rc && idem)
+        sched_idem_put(s, idem, r);
     if (rc) {
         int st = rc == CAIRN_EEXIST   ? 409
                  : rc == CAIRN_ENOENT ? 404

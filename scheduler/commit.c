@@ -146,6 +146,18 @@ commit__clear(struct sched *s)
 }
 
 static void
+commit__answer_afters(struct sched *s, bool ok)
+{
+    size_t na = s->nafters;
+    struct sched_after *af = s->afters;
+    s->afters = NULL;
+    s->nafters = s->capafters = 0;
+    for (size_t i = 0; i < na; i++)
+        af[i].fn(af[i].ud, ok);
+    free(af);
+}
+
+static void
 commit__deliver(struct sched *s, bool ok)
 {
     size_t n = s->nreplies;
@@ -160,13 +172,7 @@ commit__deliver(struct sched *s, bool ok)
         json_decref(rp[i].body);
     }
     free(rp);
-    size_t na = s->nafters;
-    struct sched_after *af = s->afters;
-    s->afters = NULL;
-    s->nafters = s->capafters = 0;
-    for (size_t i = 0; i < na; i++)
-        af[i].fn(af[i].ud, ok);
-    free(af);
+    commit__answer_afters(s, ok);
 }
 
 /* Commit what is dirty and answer what waited for it. false if the commit
@@ -178,11 +184,24 @@ commit__once(struct sched *s)
         int rc = commit__write(s);
         if (rc) {
             LOG(LOG_ERR, rc == CAIRN_EFULL ? "CAIRN-STORE-FULL" : "CAIRN-STORE-ERROR",
-                "cannot commit state (%s: %s); holding %zu replies and retrying in 1s",
-                cairn_strerror(rc), store_last_error(s->store), s->nreplies + s->nafters);
+                "cannot commit state (%s: %s); holding %zu worker replies and retrying in 1s",
+                cairn_strerror(rc), store_last_error(s->store), s->nreplies);
+            s->degraded = true;
+            snprintf(s->degraded_why, sizeof(s->degraded_why), "%s: %s", cairn_strerror(rc),
+                     store_last_error(s->store));
+            /* clients are not kept waiting on a commit that failed: they are
+             * answered 503 now (what they asked is kept and committed when
+             * the store takes writes again; an Idempotency-Key makes their
+             * retry safe), while workers' replies wait for the commit */
+            commit__answer_afters(s, false);
             return false;
         }
         commit__clear(s);
+        if (s->degraded) {
+            LOG(LOG_NOTICE, "CAIRN-STORE-OK", "the state store takes writes again");
+            s->degraded = false;
+            s->degraded_why[0] = '\0';
+        }
     }
     commit__deliver(s, true);
     runtab_evict_finished(s);
@@ -235,6 +254,14 @@ commit__prepare(struct sched *s)
         return;
     if (!commit__once(s))
         s->flush_retry_at = clock_mono_ms() + 1000;
+}
+
+bool
+sched_degraded(const struct sched *s, const char **why)
+{
+    if (why)
+        *why = s->degraded_why;
+    return s->degraded;
 }
 
 void

@@ -145,6 +145,15 @@ struct sched {
     int64_t iter_window_start; /* monotonic ms */
     uint64_t iterations;
 
+    /* the store refuses writes (disk or map full): held replies wait, API
+     * writes are refused at once, leases do not expire */
+    bool degraded;
+    char degraded_why[256];
+    /* idempotency keys of triggers: key -> "dag SEP run_id" (owned), and
+     * the new ones to commit */
+    struct hmap idem;
+    json_t *idem_pending;
+
     int64_t clock_skew;      /* seconds added to the wall clock (CAIRN_NOW) */
     int64_t next_schedule;   /* monotonic ms of the next schedule pass */
     int64_t last_tick;       /* monotonic ms of the last tick, to notice stalls */

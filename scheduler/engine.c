@@ -108,6 +108,8 @@ tick_cb(uv_timer_t *h)
             s->ticks[i].fn(s->ticks[i].ud);
         s->next_schedule = now + 500;
     }
+    if (s->degraded) /* held WORK replies cannot reach workers: no lease is lost meanwhile */
+        lease_extend_all(s, SCHED_TICK_MS);
     lease_check_expired(s, now);
     retries_due(s, wall);
     lease_check_workers(s, now);
@@ -152,6 +154,7 @@ sched_new(struct sched **out, uv_loop_t *loop, const struct sched_config *cfg, c
     s->ended_attempts = json_object();
     /* the pre-commit steps, in this order: expansion makes instances, cache
      * lookups may ready work, then workers waiting in a POLL get it */
+    runs_idem_init(s);
     commit_add_step(s, ts_start_step);
     fan_init(s);
     sc_init(s);
@@ -205,6 +208,7 @@ sched_new(struct sched **out, uv_loop_t *loop, const struct sched_config *cfg, c
                  store_last_error(s->store));
         goto fail;
     }
+    runs_idem_prune(s);
     if ((rc = recovery_run(s)) != 0) {
         snprintf(err, errlen, "cannot read state: %s", store_last_error(s->store));
         goto fail;
@@ -302,6 +306,7 @@ sched_free(struct sched *s)
     json_decref(s->ended_attempts);
     sc_free(s);
     fan_free(s);
+    runs_idem_free(s);
     free(s->models_dir);
     free(s->replies);
     free(s->afters);

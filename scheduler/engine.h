@@ -93,6 +93,16 @@ void sched_on_tick(struct sched *s, void (*fn)(void *ud), void *ud);
 void sched_foreach_run(struct sched *s, void (*fn)(void *ud, struct sched_run *r), void *ud);
 /* Record that backfill id (re)started run r (persisted with the run). */
 void sched_run_set_backfill(struct sched *s, struct sched_run *r, const char *id);
+/* Whether the store refuses writes now (disk or map full); *why (may be
+ * NULL) says why. Writes through the API are then refused with 503. */
+bool sched_degraded(const struct sched *s, const char **why);
+
+/* Idempotency keys (an Idempotency-Key header on a trigger): the run a key
+ * made, if any (0, *dag and *run_id malloc'd), else CAIRN_ENOENT. Keys are
+ * kept 24 hours. sched_idem_put records key for run r, committed with it. */
+int sched_idem_get(struct sched *s, const char *key, char **dag, char **run_id);
+void sched_idem_put(struct sched *s, const char *key, const struct sched_run *r);
+
 /* How long the loop's iterations took (the time it was busy, not waiting
  * for events): the longest since start, the longest in the last one to two
  * minutes, and how many there were. */

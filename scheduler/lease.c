@@ -247,7 +247,9 @@ lease_dispatch(struct sched *s, struct sched_worker *w, int free_slots)
     json_t *leases = json_array();
     struct sched_ti **aside = NULL;
     size_t naside = 0, capaside = 0;
-    while (free_slots > 0 && !s->stopping) {
+    /* while the store refuses writes, a lease could not be committed, so
+     * its WORK answer could not go out: hand out none */
+    while (free_slots > 0 && !s->stopping && !s->degraded) {
         struct sched_ti *ti = rq_pop(s);
         if (!ti)
             break;

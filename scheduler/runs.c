@@ -10,6 +10,7 @@
 #include "core.h"
 #include "err.h"
 #include "fsm.h"
+#include "hmap.h"
 #include "lease.h"
 #include "log.h"
 #include "records.h"
@@ -608,4 +609,153 @@ sched_run_set_backfill(struct sched *s, struct sched_run *r, const char *id)
     free(r->backfill);
     r->backfill = id ? xstrdup(id) : NULL;
     commit_run_dirty(s, r);
+}
+
+/* ---------- idempotency keys ---------- */
+
+#define IDEM_TTL_MS (24LL * 3600 * 1000)
+
+static char *
+runs__idem_meta_key(const char *key)
+{
+    return xasprintf("idem/%s", key);
+}
+
+int
+sched_idem_get(struct sched *s, const char *key, char **dag, char **run_id)
+{
+    size_t v = 0;
+    if (hmap_get(&s->idem, key, &v)) {
+        const char *rk = (const char *)(uintptr_t)v;
+        size_t n = schema_key_prefix_len(rk, 1);
+        *dag = xstrndup(rk, n);
+        *run_id = xstrdup(rk + n + 1);
+        return 0;
+    }
+    struct store_txn *t = NULL;
+    void *rec = NULL;
+    int rc = CAIRN_ENOENT;
+    char *mk = runs__idem_meta_key(key);
+    if (store_txn_begin(s->store, false, &t) == 0) {
+        if (store_get(t, STORE_META, mk, &rec) == 0) {
+            const char *d = json_string_value(json_object_get(rec, "dag"));
+            const char *r = json_string_value(json_object_get(rec, "run_id"));
+            int64_t at = schema_time_parse(json_object_get(rec, "created_at"));
+            if (d && r && clock_wall_ms() - at < IDEM_TTL_MS) {
+                *dag = xstrdup(d);
+                *run_id = xstrdup(r);
+                rc = 0;
+            }
+        }
+        json_decref(rec);
+        store_txn_abort(t);
+    }
+    free(mk);
+    return rc;
+}
+
+void
+sched_idem_put(struct sched *s, const char *key, const struct sched_run *r)
+{
+    char *k = xstrdup(key), *rk = xstrdup(r->key);
+    size_t old = 0;
+    if (hmap_get(&s->idem, key, &old)) {
+        /* (cannot happen: a known key returns its run before a trigger) */
+        free(k);
+        free(rk);
+        return;
+    }
+    hmap_put(&s->idem, k, (size_t)(uintptr_t)rk);
+    json_object_set_new(s->idem_pending, key,
+                        json_pack("{s:s, s:s, s:o}", "dag", r->dag, "run_id", r->run_id,
+                                  "created_at", schema_time_json(clock_wall_ms())));
+}
+
+static bool
+runs__idem_dirty(void *ud)
+{
+    struct sched *s = ud;
+    return json_object_size(s->idem_pending) > 0;
+}
+
+static int
+runs__idem_flush(void *ud, struct store_txn *t)
+{
+    struct sched *s = ud;
+    const char *k;
+    json_t *v;
+    json_object_foreach(s->idem_pending, k, v)
+    {
+        char *mk = runs__idem_meta_key(k);
+        int rc = store_put(t, STORE_META, mk, v);
+        free(mk);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static void
+runs__idem_clear(void *ud)
+{
+    struct sched *s = ud;
+    json_object_clear(s->idem_pending);
+}
+
+struct idem_old {
+    char **keys;
+    size_t n, cap;
+    int64_t cutoff;
+};
+
+static int
+runs__idem_old_cb(void *ud, const char *key, const void *json)
+{
+    struct idem_old *o = ud;
+    if (schema_time_parse(json_object_get(json, "created_at")) < o->cutoff) {
+        xgrow((void **)&o->keys, &o->cap, o->n + 1, sizeof(*o->keys));
+        o->keys[o->n++] = xstrdup(key);
+    }
+    return 0;
+}
+
+void
+runs_idem_init(struct sched *s)
+{
+    hmap_init(&s->idem);
+    s->idem_pending = json_object();
+    struct sched_participant p = {runs__idem_dirty, runs__idem_flush, runs__idem_clear, s};
+    sched_add_participant(s, &p);
+}
+
+void
+runs_idem_prune(struct sched *s)
+{
+    struct idem_old o = {.cutoff = clock_wall_ms() - IDEM_TTL_MS};
+    struct store_txn *t = NULL;
+    if (store_txn_begin(s->store, true, &t) != 0)
+        return;
+    store_scan(t, STORE_META, "idem/", runs__idem_old_cb, &o);
+    for (size_t i = 0; i < o.n; i++)
+        store_del(t, STORE_META, o.keys[i]);
+    if (o.n && store_txn_commit(t) == 0)
+        LOG(LOG_INFO, "CAIRN-IDEM-PRUNED", "forgot %zu idempotency key%s older than a day", o.n,
+            o.n == 1 ? "" : "s");
+    else
+        store_txn_abort(t);
+    for (size_t i = 0; i < o.n; i++)
+        free(o.keys[i]);
+    free(o.keys);
+}
+
+void
+runs_idem_free(struct sched *s)
+{
+    for (size_t i = 0; i < s->idem.cap; i++)
+        if (s->idem.slots[i].key) {
+            free((char *)s->idem.slots[i].key);
+            free((char *)(uintptr_t)s->idem.slots[i].val);
+        }
+    hmap_free(&s->idem);
+    json_decref(s->idem_pending);
 }

@@ -15,4 +15,10 @@ int64_t runs_now(const struct sched *s);
  * repeats nor skips an interval. */
 void runs_schedule(struct sched *s);
 
+/* Idempotency keys: install (sched_new), forget the ones older than a day
+ * (at start), free. */
+void runs_idem_init(struct sched *s);
+void runs_idem_prune(struct sched *s);
+void runs_idem_free(struct sched *s);
+
 #endif

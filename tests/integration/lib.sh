@@ -18,7 +18,8 @@ CHECKS=0
 # command line, environment, working folder or open files name $T (children
 # of the daemons, `sh -c` tasks, a CLI left running), and any container
 # under a runc root in $T. Each leftover is named, fails the test, and is
-# killed or deleted all the same.
+# killed or deleted all the same. A test that defines a function teardown
+# has it called then (to unmount what it mounted in $T).
 LEFTOVERS=0
 
 leftover() {
@@ -87,6 +88,8 @@ cleanup() {
             runc --root "$r" delete -f "$c" >/dev/null 2>&1 || true
         done
     done
+    # a test's own teardown (unmounting what it mounted), once all is stopped
+    if declare -F teardown >/dev/null; then teardown || true; fi
     if [ "$LEFTOVERS" -ne 0 ]; then
         echo "# $LEFTOVERS processes or containers outlived the test"
         [ "$rc" -ne 0 ] || rc=1
