@@ -7,6 +7,13 @@
  * every CLI_POLL_INTERVAL_MS, prints a line each time a task changes state
  * and, on a terminal, keeps a progress line; the final task table, errors,
  * metrics and notes are cliutil.c's, as `runs show` prints them.
+ *
+ * Polls are incremental: each answer's cursor goes back with the next poll
+ * (?changes_after=), which then brings only the tasks that changed since,
+ * so following a 1,000-task run costs the scheduler a few rows a poll, not
+ * the whole run. An answer without a cursor or not marked incremental is
+ * the whole run. The progress line counts from the run's task_counts; the
+ * end is printed from one last full read.
  */
 #include "watch.h"
 
@@ -17,6 +24,7 @@
 
 #include "client.h"
 #include "cliutil.h"
+#include "hmap.h"
 #include "table.h"
 #include "util.h"
 
@@ -36,6 +44,7 @@ struct seen_task {
 struct waiter {
     struct seen_task *tasks;
     size_t n, cap;
+    struct hmap index; /* task name -> position in tasks + 1 */
     int tty; /* stdout is a terminal: keep a progress line */
     int color;
     int progress_shown; /* the progress line is on the screen */
@@ -54,14 +63,15 @@ waiter_clear_progress(struct waiter *w)
 static struct seen_task *
 waiter_find(struct waiter *w, const char *task)
 {
-    for (size_t i = 0; i < w->n; i++)
-        if (strcmp(w->tasks[i].task, task) == 0)
-            return &w->tasks[i];
+    size_t at;
+    if (hmap_get(&w->index, task, &at))
+        return &w->tasks[at - 1];
     xgrow((void **)&w->tasks, &w->cap, w->n + 1, sizeof(*w->tasks));
     struct seen_task *s = &w->tasks[w->n++];
     s->task = xstrdup(task);
     s->state = NULL;
     s->attempts = 0;
+    hmap_put(&w->index, s->task, w->n);
     return s;
 }
 
@@ -73,6 +83,7 @@ waiter_free(struct waiter *w)
         free(w->tasks[i].state);
     }
     free(w->tasks);
+    hmap_free(&w->index);
 }
 
 /* One line for a task that changed: "12:00:01 train running (attempt 1 on w1)". */
@@ -116,17 +127,18 @@ static void
 waiter_progress(struct waiter *w, const json_t *run)
 {
     size_t total = 0, done = 0, running = 0, failed = 0;
-    const json_t *tasks = json_object_get(run, "tasks");
-    for (size_t i = 0; i < json_array_size(tasks); i++) {
-        const json_t *task = json_array_get(tasks, i);
-        const char *s = cli_jstr(task, "state");
-        total++;
+    const char *s;
+    json_t *v;
+    json_object_foreach(json_object_get(run, "task_counts"), s, v)
+    {
+        size_t n = (size_t)json_integer_value(v);
+        total += n;
         if (cli_task_ended(s))
-            done++;
-        if (s && (!strcmp(s, "running") || !strcmp(s, "leased")))
-            running++;
-        if (s && (!strcmp(s, "failed") || !strcmp(s, "upstream_failed")))
-            failed++;
+            done += n;
+        if (!strcmp(s, "running") || !strcmp(s, "leased"))
+            running += n;
+        if (!strcmp(s, "failed") || !strcmp(s, "upstream_failed"))
+            failed += n;
     }
     char el[32];
     cli_fmt_seconds(clock_mono_ms() - w->started_ms, el, sizeof(el));
@@ -189,14 +201,17 @@ wait_for_run(const char *server, const char *run_id, const char *dag, const json
              json_t **final)
 {
     struct waiter w;
-    struct sb path;
+    struct sb path, ask;
     struct cli_poll reach = {0};
+    char *cursor = NULL;
     int rc = 1;
     memset(&w, 0, sizeof(w));
+    hmap_init(&w.index);
     w.tty = !json && isatty(STDOUT_FILENO);
     w.color = !json && table_use_color(stdout);
     w.started_ms = clock_mono_ms();
     sb_init(&path);
+    sb_init(&ask);
     cli_run_path(&path, run_id, NULL, dag);
     cli_catch_sigint();
     *final = NULL;
@@ -206,7 +221,11 @@ wait_for_run(const char *server, const char *run_id, const char *dag, const json
         int64_t t0 = clock_mono_ms();
         json_t *run = NULL;
         char err[1024];
-        int r = client_get_json(server, path.buf, &run, err, sizeof(err));
+        ask.len = 0;
+        sb_append(&ask, path.buf, path.len);
+        if (cursor)
+            cli_query_add(&ask, "changes_after", cursor);
+        int r = client_get_json(server, ask.buf, &run, err, sizeof(err));
         if (r != 0) {
             if (cli_interrupted())
                 break;
@@ -222,9 +241,21 @@ wait_for_run(const char *server, const char *run_id, const char *dag, const json
         reach.unreachable_since = 0;
         if (!json)
             waiter_update(&w, run);
+        free(cursor);
+        cursor = cli_jstr(run, "cursor") && !json_is_true(json_object_get(run, "tasks_omitted"))
+                     ? xstrdup(cli_jstr(run, "cursor"))
+                     : NULL;
         if (is_final_run_state(cli_jstr(run, "state"))) {
             waiter_clear_progress(&w);
             rc = strcmp(cli_jstr(run, "state"), "success") == 0 ? 0 : 1;
+            if (json_is_true(json_object_get(run, "incremental"))) {
+                /* the end is shown from the whole run: read it once */
+                json_t *whole = NULL;
+                if (client_get_json(server, path.buf, &whole, err, sizeof(err)) == 0) {
+                    json_decref(run);
+                    run = whole;
+                }
+            }
             *final = run;
             break;
         }
@@ -239,6 +270,8 @@ wait_for_run(const char *server, const char *run_id, const char *dag, const json
         rc = 130;
     }
     sb_free(&path);
+    sb_free(&ask);
+    free(cursor);
     waiter_free(&w);
     return rc;
 }

@@ -155,6 +155,7 @@ static const struct msg__field msg__hello_fields[] = {
     {"pid", MSG__INT, 0, 0, INT64_MAX, 0, H(pid), 0, NULL},
     {"host", MSG__STR, MSG__EMPTY, 0, 0, 0, H(host), 0, NULL},
     {"msg_version", MSG__INT, MSG__VERSION, 1, INT64_MAX, 1, H(version), 0, NULL},
+    {"prefetch", MSG__INT, MSG__IF_SET, 0, 1000, 0, H(prefetch), 0, NULL},
 };
 #undef H
 MSG__CODEC(msg__hello, struct msg_hello, msg__hello_fields)
@@ -659,6 +660,7 @@ static const struct msg__hook msg__items = {msg__items_decode, msg__items_encode
 static const struct msg__field msg__batch_fields[] = {
     {"worker", MSG__STR, MSG__REQ, 0, 0, 0, MSG__F(struct msg_batch, worker), 0, NULL},
     {"items", MSG__CUSTOM, MSG__REQ, 0, 0, 0, 0, 0, &msg__items},
+    {"free", MSG__INT, MSG__IF_SET, 0, 100000, 0, MSG__F(struct msg_batch, free), 0, NULL},
 };
 MSG__CODEC(msg__batch, struct msg_batch, msg__batch_fields)
 
@@ -727,11 +729,57 @@ msg__results_clear(void *base)
 static const struct msg__hook msg__results = {msg__results_decode, msg__results_encode,
                                               msg__results_clear};
 
+/* ACK's work: a WORK body of its own (leases decoded one by one) */
+static int
+msg__ack_work_decode(const json_t *v, const char *name, void *base, char *err, size_t errlen)
+{
+    struct msg_ack *a = base;
+    struct msg_work w;
+
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_object(v))
+        return errf(CAIRN_EPROTO, err, errlen, "field '%s' must be an object", name);
+    int rc = msg__work_decode(v, name, &w, err, errlen);
+    if (rc)
+        return rc;
+    a->work = xmalloc(sizeof(*a->work));
+    *a->work = w;
+    return 0;
+}
+
+static json_t *
+msg__ack_work_encode(struct msg__enc *e, const void *base)
+{
+    const struct msg_ack *a = base;
+
+    if (!a->work)
+        return NULL; /* absent */
+    json_t *w = msg__work_encode(a->work);
+    if (!w)
+        e->bad = true;
+    return w;
+}
+
+static void
+msg__ack_work_clear(void *base)
+{
+    struct msg_ack *a = base;
+
+    if (a->work)
+        msg__work_clear(a->work);
+    free(a->work);
+}
+
+static const struct msg__hook msg__ack_work = {msg__ack_work_decode, msg__ack_work_encode,
+                                               msg__ack_work_clear};
+
 static const struct msg__field msg__ack_fields[] = {
     {"ok", MSG__BOOL, MSG__REQ, 0, 0, 0, A(ok), 0, NULL},
     {"reason", MSG__STR, MSG__EMPTY | MSG__IF_SET, 0, 0, 0, A(reason), 0, NULL},
     {"code", MSG__STR, MSG__IF_SET, 0, 0, 0, A(code), 0, NULL},
     {"results", MSG__CUSTOM, 0, 0, 0, 0, 0, 0, &msg__results},
+    {"work", MSG__CUSTOM, 0, 0, 0, 0, 0, 0, &msg__ack_work},
 };
 #undef A
 MSG__CODEC(msg__ack, struct msg_ack, msg__ack_fields)

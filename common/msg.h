@@ -55,6 +55,8 @@ struct msg_hello {
     int64_t pid;           /* optional, 0 */
     char *host;            /* optional, "" */
     int64_t version;       /* msg_version, optional, 1 */
+    int64_t prefetch;      /* optional, 0..1000, 0: leases the worker takes beyond its slots,
+                              queued to start the moment a slot frees (encoded if not 0) */
 };
 
 /* WELCOME {lease_ttl_ms, heartbeat_ms, artifacts, msg_version} */
@@ -198,9 +200,11 @@ struct msg_batch {
     char *worker;
     struct msg_item *items;
     size_t nitems;
+    int64_t free;          /* optional, 0..100000, 0: how many leases the worker would take
+                              in the ACK (encoded if not 0); older schedulers ignore it */
 };
 
-/* ACK {ok, reason, code, results:[{ok, reason, code}...]}: results only for
+/* ACK {ok, reason, code, results:[{ok, reason, code}...], work}: results only for
  * a BATCH (one per item, in order). */
 struct msg_ack {
     bool ok;               /* required */
@@ -209,6 +213,8 @@ struct msg_ack {
     struct msg_ack *results; /* optional: NULL = absent (encoded only if non-NULL or
                                 nresults > 0); the results' own results are ignored */
     size_t nresults;
+    struct msg_work *work; /* optional, NULL = absent: the leases handed out with the answer
+                              to a BATCH that asked for some (free > 0), decoded as WORK's */
 };
 
 /* ERROR {code, message} */

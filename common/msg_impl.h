@@ -57,7 +57,7 @@ enum {
     MSG__NONEMPTY = 1 << 1, /* a string or array that must not be empty */
     MSG__KV = 1 << 2,       /* every string of the array is K=V */
     MSG__EMPTY = 1 << 3,    /* string: absent decodes as "", NULL encodes as "" */
-    MSG__IF_SET = 1 << 4,   /* encoded only when non-NULL (string) or true (bool) */
+    MSG__IF_SET = 1 << 4,   /* encoded only when non-NULL (string), true (bool), not 0 (integer) */
     MSG__OR_NULL = 1 << 5,  /* string: NULL encodes as JSON null */
     MSG__DEF_ZERO = 1 << 6, /* integer: 0 encodes as the default */
     MSG__VERSION = 1 << 7,  /* integer: 0 encodes as MSG_VERSION */

@@ -325,8 +325,10 @@ msg__encode_fields(const struct msg__field *t, size_t n, const void *base)
         const struct msg__field *f = &t[i];
 
         if ((f->flags & MSG__IF_SET) &&
-            (f->kind == MSG__BOOL ? !*(const bool *)msg__cat(base, f->off)
-                                  : !*(char *const *)msg__cat(base, f->off)))
+            (f->kind == MSG__BOOL   ? !*(const bool *)msg__cat(base, f->off)
+             : f->kind == MSG__INT  ? !*(const int64_t *)msg__cat(base, f->off)
+             : f->kind == MSG__INTC ? !*(const int *)msg__cat(base, f->off)
+                                    : !*(char *const *)msg__cat(base, f->off)))
             continue;
         if (f->kind == MSG__CUSTOM) {
             json_t *v = f->hook->encode(&e, base);

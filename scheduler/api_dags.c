@@ -138,7 +138,7 @@ api_dags__respond_existing(struct sched *s, struct http_conn *c, const char *dag
     char err[512];
     struct sched_run *r = sched_find_run(s, dag, run_id);
     if (r) {
-        json_t *o = api_present_run_model(r, false, err, sizeof(err));
+        json_t *o = api_present_run_model(r, false, 0, err, sizeof(err));
         if (o)
             api_respond_after_commit(s, c, 200, o); /* it may not be stored yet */
         else
@@ -252,7 +252,7 @@ api_dags_trigger(struct sched *s, struct http_conn *c, const struct http_req *re
                            "%s", err);
         return;
     }
-    json_t *o = api_present_run_model(r, false, err, sizeof(err));
+    json_t *o = api_present_run_model(r, false, 0, err, sizeof(err));
     if (o)
         api_respond_after_commit(s, c, 201, o);
     else

@@ -186,7 +186,8 @@ api_present__model_bad(const struct sched_run *r, const char *why, char *err, si
 }
 
 json_t *
-api_present_run_model(const struct sched_run *r, bool all_tasks, char *err, size_t errlen)
+api_present_run_model(const struct sched_run *r, bool all_tasks, uint64_t since, char *err,
+                      size_t errlen)
 {
     char why[512];
     json_t *rec = rec_run(r);
@@ -197,13 +198,15 @@ api_present_run_model(const struct sched_run *r, bool all_tasks, char *err, size
     }
     json_t *o = api_present_run(&x, r->dv->dag);
     json_decref(rec);
-    if (!all_tasks && r->ntis > API_RUN_TASKS_INLINE) {
+    if (!all_tasks && !since && r->ntis > API_RUN_TASKS_INLINE) {
         json_object_set_new(o, "tasks_omitted", json_true()); /* task_counts says enough */
         return o;
     }
     json_t *tasks = json_array();
     for (size_t i = 0; i < r->ntis; i++) {
         struct schema_ti t;
+        if (since && r->tis[i].change_seq <= since)
+            continue;
         rec = rec_ti(&r->tis[i]);
         if (schema_ti_decode(rec, &t, why, sizeof(why)) != 0) {
             json_decref(rec);

@@ -51,10 +51,11 @@ json_t *api_present_ti_model(const struct sched_ti *ti, char *err, size_t errlen
 #define API_RUN_TASKS_INLINE 1000
 
 /* A run the engine holds in memory, with its tasks in the DAG's order
- * (with more than API_RUN_TASKS_INLINE only when all_tasks).
- * NULL with err (the caller answers 500) if one of its records does not
- * decode, which would be a bug of records.c or schema.c. */
-json_t *api_present_run_model(const struct sched_run *r, bool all_tasks, char *err,
-                              size_t errlen);
+ * (with more than API_RUN_TASKS_INLINE only when all_tasks). since > 0:
+ * only the tasks whose change_seq is above it, however many (the caller
+ * says "incremental"). NULL with err (the caller answers 500) if one of its
+ * records does not decode, which would be a bug of records.c or schema.c. */
+json_t *api_present_run_model(const struct sched_run *r, bool all_tasks, uint64_t since,
+                              char *err, size_t errlen);
 
 #endif

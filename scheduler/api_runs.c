@@ -107,15 +107,46 @@ all_tasks(const struct http_req *req)
     return all;
 }
 
-static void
-respond_run_model(struct http_conn *c, const struct sched_run *r, bool all)
+/* ?changes_after=CURSOR: the change number of a cursor this process gave
+ * out ("EPOCH-SEQ"), else 0 (absent, malformed, or from another start:
+ * the whole run is answered) */
+static uint64_t
+changes_after(struct sched *s, const struct http_req *req)
 {
-    char err[512];
-    json_t *o = api_present_run_model(r, all, err, sizeof(err));
-    if (o)
-        http_respond_json(c, 200, o);
-    else
+    char *v = api_query(req, "changes_after");
+    long long epoch = 0;
+    unsigned long long seq = 0;
+    char tail;
+    int64_t now_epoch;
+    uint64_t now_seq;
+    sched_change_cursor(s, &now_epoch, &now_seq);
+    bool ok = v && sscanf(v, "%lld-%llu%c", &epoch, &seq, &tail) == 2 && epoch == now_epoch &&
+              seq <= now_seq;
+    free(v);
+    return ok ? (uint64_t)seq : 0;
+}
+
+/* A run in memory; with a cursor, only its tasks that changed after it
+ * ("incremental": true), and always the cursor of now */
+static void
+respond_run_model(struct sched *s, struct http_conn *c, const struct http_req *req,
+                  const struct sched_run *r, bool all)
+{
+    char err[512], cur[64];
+    uint64_t since = changes_after(s, req);
+    json_t *o = api_present_run_model(r, all, since, err, sizeof(err));
+    if (!o) {
         api_respond_status(c, 500, err);
+        return;
+    }
+    int64_t epoch;
+    uint64_t seq;
+    sched_change_cursor(s, &epoch, &seq);
+    snprintf(cur, sizeof(cur), "%lld-%llu", (long long)epoch, (unsigned long long)seq);
+    json_object_set_new(o, "cursor", json_string(cur));
+    if (since)
+        json_object_set_new(o, "incremental", json_true());
+    http_respond_json(c, 200, o);
 }
 
 /* Add "skipped": n to an answer when records were left out. */
@@ -223,7 +254,7 @@ api_runs_get(struct sched *s, struct http_conn *c, const struct http_req *req,
     struct sched_run *r = dag ? sched_find_run(s, dag, run_id) : NULL;
     bool all = all_tasks(req);
     if (r) {
-        respond_run_model(c, r, all);
+        respond_run_model(s, c, req, r, all);
         free(dag);
         return;
     }
@@ -246,7 +277,7 @@ api_runs_get(struct sched *s, struct http_conn *c, const struct http_req *req,
     if (r) {
         store_txn_abort(t);
         json_decref(rec);
-        respond_run_model(c, r, all);
+        respond_run_model(s, c, req, r, all);
         return;
     }
     if (!all && run.ntasks > API_RUN_TASKS_INLINE) {
@@ -556,7 +587,7 @@ run_action(struct sched *s, struct http_conn *c, const struct http_req *req, con
     json_t *o = NULL;
     if (rc)
         api_respond_code(c, rc, err);
-    else if (!(o = api_present_run_model(r, false, err, sizeof(err))))
+    else if (!(o = api_present_run_model(r, false, 0, err, sizeof(err))))
         api_respond_status(c, 500, err);
     else
         api_respond_after_commit(s, c, 200, o);

@@ -13,9 +13,21 @@
 #include "util.h"
 #include "wire.h"
 
+/* ti changed: number the change (for ?changes_after) */
+static void
+commit__note_change(struct sched *s, struct sched_ti *ti)
+{
+    ti->change_seq = ++s->change_seq;
+    if (ti->parent)
+        ti->parent->change_seq = ti->change_seq; /* its counts changed */
+    if (ti->run)
+        ti->run->change_seq = ti->change_seq;
+}
+
 void
 commit_ti_dirty(struct sched *s, struct sched_ti *ti, bool attempt)
 {
+    commit__note_change(s, ti);
     if (!ti->dirty) {
         ti->dirty = true;
         ti->dirty_next = s->dirty_tis;
@@ -23,6 +35,35 @@ commit_ti_dirty(struct sched *s, struct sched_ti *ti, bool attempt)
     }
     if (attempt)
         ti->attempt_dirty = true;
+}
+
+void
+commit_ti_lazy(struct sched *s, struct sched_ti *ti)
+{
+    commit__note_change(s, ti);
+    ti->attempt_dirty = true;
+    if (ti->dirty || ti->lazy)
+        return;
+    ti->lazy = true;
+    ti->lazy_next = s->lazy_tis;
+    s->lazy_tis = ti;
+    if (!s->lazy_since)
+        s->lazy_since = clock_mono_ms();
+}
+
+/* The lazy changes join the commit about to be made. */
+static void
+commit__take_lazy(struct sched *s)
+{
+    while (s->lazy_tis) {
+        struct sched_ti *ti = s->lazy_tis;
+        s->lazy_tis = ti->lazy_next;
+        ti->lazy = false;
+        ti->lazy_next = NULL;
+        bool attempt = ti->attempt_dirty;
+        commit_ti_dirty(s, ti, attempt);
+    }
+    s->lazy_since = 0;
 }
 
 void
@@ -248,12 +289,24 @@ static void
 commit__prepare(struct sched *s)
 {
     commit_run_steps(s);
+    /* lazy changes ride along with a commit made anyway, or get one of
+     * their own once they have waited long enough */
+    if (s->lazy_tis &&
+        (commit__dirty(s) || clock_mono_ms() - s->lazy_since >= SCHED_LAZY_COMMIT_MS))
+        commit__take_lazy(s);
     if (!s->nreplies && !s->nafters && !commit__dirty(s))
         return;
     if (clock_mono_ms() < s->flush_retry_at && commit__dirty(s))
         return;
     if (!commit__once(s))
         s->flush_retry_at = clock_mono_ms() + 1000;
+}
+
+void
+sched_change_cursor(const struct sched *s, int64_t *epoch_ms, uint64_t *seq)
+{
+    *epoch_ms = s->epoch_ms;
+    *seq = s->change_seq;
 }
 
 bool
@@ -280,6 +333,7 @@ commit_final(struct sched *s)
 {
     s->flush_retry_at = 0;
     commit_run_steps(s);
+    commit__take_lazy(s);
     if (!commit__once(s))
         commit__deliver(s, false); /* answer nothing durable: drop the requests */
 }

@@ -24,6 +24,10 @@ struct sched;
 
 /* ti's record changed (attempt: so did its current attempt's record). */
 void commit_ti_dirty(struct sched *s, struct sched_ti *ti, bool attempt);
+/* ti's record changed, but nothing needs it durable before an answer: it
+ * is written with the next commit, at the latest SCHED_LAZY_COMMIT_MS from
+ * now, and makes no commit of its own before that. */
+void commit_ti_lazy(struct sched *s, struct sched_ti *ti);
 void commit_run_dirty(struct sched *s, struct sched_run *r);
 void commit_dag_dirty(struct sched *s, struct sched_dag *d);
 /* Answer req with type and body (owned by the reply) after the commit. An

@@ -27,6 +27,14 @@
 #define SCHED_CHUNK 4096
 /* An iteration this long is logged (CAIRN-LOOP-SLOW). */
 #define SCHED_SLOW_ITERATION_MS 100
+/* a worker gets leases beyond its free slots (its prefetch) only while its
+ * tasks have lately run shorter than this: a queued lease never waits long
+ * behind a running task that another worker could have started at once */
+#define SCHED_PREFETCH_MAX_TASK_MS 1000
+/* a task instance whose change need not be durable before any answer
+ * (leased -> running) is committed with the next commit, at the latest
+ * this long after the change */
+#define SCHED_LAZY_COMMIT_MS 50
 
 struct art_store;
 struct cache_index;
@@ -115,6 +123,10 @@ struct sched {
     size_t nworkers, capworkers;
 
     struct sched_ti *dirty_tis;
+    /* changes that wait for the next commit (commit_ti_lazy); every commit
+     * takes them all, so none outlives its run's eviction */
+    struct sched_ti *lazy_tis;
+    int64_t lazy_since; /* monotonic ms of the oldest, 0 if none */
     json_t *ended_attempts;  /* store key -> record of attempts a retry overtook */
     struct sched_run *dirty_runs;
     struct sched_dag **dirty_dags;
@@ -154,6 +166,12 @@ struct sched {
     struct hmap idem;
     json_t *idem_pending;
 
+    /* every change of a task instance gets the next number (its
+     * change_seq), so an API client can ask for what changed after the
+     * number it saw; epoch_ms (the start) tells numbers of another
+     * process apart */
+    uint64_t change_seq;
+    int64_t epoch_ms;
     int64_t clock_skew;      /* seconds added to the wall clock (CAIRN_NOW) */
     int64_t next_schedule;   /* monotonic ms of the next schedule pass */
     int64_t last_tick;       /* monotonic ms of the last tick, to notice stalls */

@@ -152,6 +152,7 @@ sched_new(struct sched **out, uv_loop_t *loop, const struct sched_config *cfg, c
     hmap_init(&s->runs_by_key);
     hmap_init(&s->lease_map);
     s->ended_attempts = json_object();
+    s->epoch_ms = clock_wall_ms();
     /* the pre-commit steps, in this order: expansion makes instances, cache
      * lookups may ready work, then workers waiting in a POLL get it */
     runs_idem_init(s);

@@ -76,6 +76,10 @@ void sched_handle_request(struct sched *s, struct wire_req *req);
 /* A worker's connection closed: forget a POLL it left waiting. */
 void sched_link_gone(struct sched *s, uint32_t pipe);
 
+/* The engine's change counter now and the process's start (wall ms): an
+ * API cursor ("EPOCH-SEQ") of the task instance changes seen so far. */
+void sched_change_cursor(const struct sched *s, int64_t *epoch_ms, uint64_t *seq);
+
 /* Extensions that keep state of their own (backfill.c) hook in here. */
 struct sched_participant {
     bool (*dirty)(void *ud);                     /* anything to write? */

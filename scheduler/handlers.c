@@ -77,6 +77,7 @@ handle_hello(struct sched *s, struct wire_req *req, const struct msg *m)
     free(w->host);
     w->host = xstrdup(h->host ? h->host : "");
     w->slots = (int)h->slots;
+    w->prefetch = (int)h->prefetch;
     for (size_t i = 0; i < w->nlabels; i++) {
         free(w->labels[i].key);
         free(w->labels[i].value);
@@ -141,7 +142,7 @@ handle_poll(struct sched *s, struct wire_req *req, const struct msg *m)
     lease_answer_parked(s, w); /* a newer POLL replaces an older one */
     /* trust our own lease count over the worker's (it may not have seen
      * the result we just applied), but never exceed what it offers */
-    int room = w->slots - w->busy;
+    int room = lease_room(w);
     json_t *leases = lease_dispatch(s, w, (int)p->free < room ? (int)p->free : room);
     if (json_array_size(leases) > 0 || json_array_size(cancel) > 0 || p->wait_ms == 0 ||
         s->stopping) {
@@ -188,8 +189,7 @@ handle_started(struct sched *s, struct wire_req *req, const struct msg *m)
         return;
     if (ti->state == TI_LEASED) {
         ti->started_at = clock_wall_ms();
-        ts_set_state(s, ti, TI_RUNNING);
-        commit_ti_dirty(s, ti, true);
+        ts_set_running(s, ti); /* no commit of its own: nothing waits on it */
     }
     ack(s, req, true, NULL);
 }
@@ -269,6 +269,8 @@ handle_result(struct sched *s, struct wire_req *req, const struct msg *m)
     if (!ti)
         return;
     const char *error = r->error ? r->error : "";
+    if (!r->interrupted)
+        lease_note_run_time(w, r->duration_ms);
     if (r->interrupted && r->exit_code != 0) {
         /* the worker was shut down under the task: not the task's fault */
         ti->exit_code = r->exit_code;
@@ -404,6 +406,20 @@ handle_batch(struct sched *s, struct wire_req *req, const struct msg *m)
     struct msg r = {.type = PROTO_ACK, .u.ack = {.ok = true}};
     json_t *body = encode(&r);
     json_object_set_new(body, "results", results);
+    /* a BATCH that says it has room gets its next leases in the answer:
+     * a result and the next task's lease in one round trip */
+    struct sched_worker *w = b->free > 0 ? lease_worker_find(s, b->worker) : NULL;
+    int room = w ? lease_room(w) : 0;
+    if (room > b->free)
+        room = (int)b->free;
+    if (room > 0 && !s->stopping) {
+        json_t *leases = lease_dispatch(s, w, room);
+        if (json_array_size(leases) > 0)
+            json_object_set_new(body, "work",
+                                json_pack("{s:o, s:[]}", "leases", leases, "cancel"));
+        else
+            json_decref(leases);
+    }
     commit_reply(s, req, PROTO_ACK, body);
 }
 

@@ -240,6 +240,29 @@ out:
     return lease;
 }
 
+int
+lease_room(const struct sched_worker *w)
+{
+    int cap = w->slots;
+    if (w->prefetch > 0 && w->nreported > 0 && w->avg_task_ms <= SCHED_PREFETCH_MAX_TASK_MS)
+        cap += w->prefetch;
+    return cap > w->busy ? cap - w->busy : 0;
+}
+
+void
+lease_note_run_time(struct sched_worker *w, int64_t ms)
+{
+    if (ms < 0)
+        ms = 0;
+    /* an average over about the last eight, except that one long task
+     * stops the prefetch at once (short ones bring it back) */
+    if (w->nreported == 0 || ms > SCHED_PREFETCH_MAX_TASK_MS)
+        w->avg_task_ms = ms;
+    else
+        w->avg_task_ms = (w->avg_task_ms * 7 + ms) / 8;
+    w->nreported++;
+}
+
 /* Hand ready task instances to a worker; returns the leases (maybe empty). */
 json_t *
 lease_dispatch(struct sched *s, struct sched_worker *w, int free_slots)
@@ -326,7 +349,7 @@ lease_dispatch_parked(struct sched *s)
             continue;
         /* the scheduler's own count: results that arrived since the POLL
          * freed slots the POLL did not know about yet */
-        json_t *leases = lease_dispatch(s, w, w->slots - w->busy);
+        json_t *leases = lease_dispatch(s, w, lease_room(w));
         if (json_array_size(leases) == 0) {
             json_decref(leases);
             continue;

@@ -99,6 +99,9 @@ struct sched_ti {
     bool stored;                /* its record is in LMDB (a pending or queued task instance
                                    that never ran needs none: recovery derives it) */
     struct sched_ti *dirty_next;
+    uint64_t change_seq;        /* the engine's change counter at its last change */
+    bool lazy;                  /* on the list of changes for the next commit */
+    struct sched_ti *lazy_next;
     struct sched_ti *lnext, *lprev; /* in the lease or retry list */
     char lease_key[24];         /* key in the lease map while leased */
 };
@@ -147,6 +150,7 @@ struct sched_run {
                                    instance to decide */
     bool starting;              /* on the engine's start queue (not evicted meanwhile) */
     uint64_t seq;               /* creation order */
+    uint64_t change_seq;        /* the last change of one of its task instances */
     bool dirty;
     struct sched_run *dirty_next;
     struct sched_run *next, *prev; /* all unfinished runs */
@@ -184,6 +188,9 @@ struct sched_worker {
     uint32_t pipe;              /* connection of its last request */
     int64_t parked_until;       /* monotonic ms */
     int parked_free;
+    int prefetch;               /* leases it queues beyond its slots (HELLO) */
+    int64_t avg_task_ms;        /* its tasks' recent run time (a moving average) */
+    int nreported;              /* results that fed avg_task_ms */
 };
 
 #endif

@@ -291,8 +291,13 @@ runs__get_loaded(struct sched *s, const char *dag, const char *run_id, char *err
     free(key);
     store_txn_abort(t);
     if (r) {
-        /* derived state of a run that was not in memory */
+        /* derived state of a run that was not in memory; each task instance
+         * counts as changed now (a client's cursor from before the run
+         * left memory must see them all) */
+        uint64_t seq = ++s->change_seq;
+        r->change_seq = seq;
         for (size_t i = 0; i < r->ntis; i++) {
+            r->tis[i].change_seq = seq;
             r->tis[i].decided = r->tis[i].state != TI_PENDING;
             if (sched_ti_terminal(r->tis[i].state))
                 r->nfinished++;

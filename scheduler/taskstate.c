@@ -16,8 +16,8 @@
 #include "runtab.h"
 #include "util.h"
 
-void
-ts_set_state(struct sched *s, struct sched_ti *ti, enum ti_state st)
+static void
+ts__set_state(struct sched *s, struct sched_ti *ti, enum ti_state st, bool lazy)
 {
     /* the current attempt's record shows leased or running while the task
      * instance is: any way out of those (a success after publishing, a
@@ -28,7 +28,22 @@ ts_set_state(struct sched *s, struct sched_ti *ti, enum ti_state st)
         ti->parent->map->count[st]++;
     }
     ti->state = st;
-    commit_ti_dirty(s, ti, attempt_ends && ti->attempts > 0);
+    if (lazy)
+        commit_ti_lazy(s, ti);
+    else
+        commit_ti_dirty(s, ti, attempt_ends && ti->attempts > 0);
+}
+
+void
+ts_set_state(struct sched *s, struct sched_ti *ti, enum ti_state st)
+{
+    ts__set_state(s, ti, st, false);
+}
+
+void
+ts_set_running(struct sched *s, struct sched_ti *ti)
+{
+    ts__set_state(s, ti, TI_RUNNING, true);
 }
 
 void

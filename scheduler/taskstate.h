@@ -16,6 +16,10 @@
 struct sched;
 
 void ts_set_state(struct sched *s, struct sched_ti *ti, enum ti_state st);
+/* Leased -> running (a STARTED): stored with the next commit, not one of
+ * its own, since nothing waits on it (a crash before shows the task leased,
+ * which recovery treats alike). */
+void ts_set_running(struct sched *s, struct sched_ti *ti);
 /* Queue ti for a worker. */
 void ts_make_ready(struct sched *s, struct sched_ti *ti);
 /* Decide a pending ti of a running run from its upstreams, if they allow. */

@@ -14,6 +14,14 @@
  * is reported the loop's handles are closed, the loop returns, and the link
  * gets up to 5 s to deliver what is queued.
  *
+ * Prefetch: the link may bring more leases than there are free slots (up
+ * to --prefetch beyond them, as the scheduler allows). Those wait here, in
+ * the order they came, and the next one starts the moment an attempt ends,
+ * without a round trip to the scheduler. Queued leases are listed in every
+ * POLL, so they stay renewed; one the scheduler takes back is dropped
+ * unstarted; a drain drops them all (they expire and go elsewhere, as
+ * leases that arrive while shutting down do).
+ *
  * Threads: everything here runs on the loop thread except wake_cb, which
  * the link's poll thread calls (uv_async_send is the one thing it does).
  */
@@ -55,7 +63,47 @@ struct agent {
     struct link *link;
     struct attempt_set *attempts;
     bool draining;
+    struct msg_lease *queue; /* leases waiting for a slot, oldest first */
+    size_t nqueue, capqueue;
 };
+
+/* Tell the link which leases wait here (for the next POLL). */
+static void
+queue_sync(struct agent *a)
+{
+    int64_t *ids = a->nqueue ? xmalloc(a->nqueue * sizeof(*ids)) : NULL;
+    for (size_t i = 0; i < a->nqueue; i++)
+        ids[i] = a->queue[i].lease_id;
+    link_set_queued(a->link, ids, a->nqueue);
+    free(ids);
+}
+
+/* Drop the queued lease at i, unstarted; its slot is free again. */
+static void
+queue_drop(struct agent *a, size_t i, const char *why)
+{
+    LOG(LOG_NOTICE, "CAIRN-LEASE-DROPPED", "lease %" PRId64 " (%s/%s/%s): %s: not started",
+        a->queue[i].lease_id, a->queue[i].dag, a->queue[i].run_id, a->queue[i].task, why);
+    msg_lease_clear(&a->queue[i]);
+    memmove(&a->queue[i], &a->queue[i + 1], (a->nqueue - i - 1) * sizeof(*a->queue));
+    a->nqueue--;
+    link_slot_free(a->link);
+}
+
+/* Start queued leases while slots are free. */
+static void
+queue_run(struct agent *a)
+{
+    size_t started = 0;
+    while (started < a->nqueue && attempt_running(a->attempts) < a->cfg.slots)
+        attempt_start(a->attempts, &a->queue[started++]); /* zeroes it */
+    if (!started)
+        return;
+    memmove(a->queue, a->queue + started, (a->nqueue - started) * sizeof(*a->queue));
+    a->nqueue -= started;
+    queue_sync(a);
+    attempt_sync_held(a->attempts);
+}
 
 /* The poll thread: leases or cancels are waiting in the link. */
 static void
@@ -74,8 +122,15 @@ async_cb(uv_async_t *h)
     struct msg work;
     link_take_work(a->link, &work);
     struct msg_work *w = &work.u.work;
-    for (size_t i = 0; i < w->ncancel; i++)
-        attempt_cancel(a->attempts, w->cancel[i]);
+    for (size_t i = 0; i < w->ncancel; i++) {
+        size_t q = 0;
+        while (q < a->nqueue && a->queue[q].lease_id != w->cancel[i])
+            q++;
+        if (q < a->nqueue)
+            queue_drop(a, q, "taken back by the scheduler");
+        else
+            attempt_cancel(a->attempts, w->cancel[i]);
+    }
     for (size_t i = 0; i < w->nbad + w->nleases; i++) {
         bool bad = i < w->nbad;
         if (a->draining) {
@@ -89,12 +144,18 @@ async_cb(uv_async_t *h)
             link_slot_free(a->link);
             continue;
         }
-        if (bad)
+        if (bad) {
             attempt_refuse(a->attempts, &w->bad[i]);
-        else
+        } else if (a->nqueue == 0 && attempt_running(a->attempts) < a->cfg.slots) {
             attempt_start(a->attempts, &w->leases[i - w->nbad]);
+        } else { /* a prefetched lease: it waits for a slot */
+            xgrow((void **)&a->queue, &a->capqueue, a->nqueue + 1, sizeof(*a->queue));
+            a->queue[a->nqueue++] = w->leases[i - w->nbad];
+            memset(&w->leases[i - w->nbad], 0, sizeof(w->leases[0]));
+        }
     }
     msg_clear(&work);
+    queue_sync(a);
     attempt_sync_held(a->attempts);
 }
 
@@ -120,11 +181,14 @@ maybe_finish_drain(struct agent *a)
     uv_close((uv_handle_t *)&a->sigint, NULL);
 }
 
-/* An attempt was reported. */
+/* An attempt was reported: its slot takes the next queued lease. */
 static void
 idle_cb(void *ud)
 {
-    maybe_finish_drain(ud);
+    struct agent *a = ud;
+    if (!a->draining)
+        queue_run(a);
+    maybe_finish_drain(a);
 }
 
 static void
@@ -138,6 +202,9 @@ signal_cb(uv_signal_t *h, int signum)
         running == 1 ? "" : "s");
     a->draining = true;
     link_drain(a->link);
+    while (a->nqueue)
+        queue_drop(a, a->nqueue - 1, "shutting down");
+    queue_sync(a);
     attempt_interrupt_all(a->attempts);
     maybe_finish_drain(a);
 }
@@ -167,6 +234,9 @@ labels_parse(struct agent *a, const char *text)
 static void
 agent_free(struct agent *a)
 {
+    for (size_t i = 0; i < a->nqueue; i++)
+        msg_lease_clear(&a->queue[i]);
+    free(a->queue);
     for (size_t i = 0; i < a->nlabels; i++) {
         free(a->labels[i].key);
         free(a->labels[i].value);
@@ -211,6 +281,7 @@ agent_run(const struct agent_config *cfg)
         .name = cfg->name,
         .host = cfg->host,
         .slots = cfg->slots,
+        .prefetch = cfg->prefetch,
         .labels = a->labels,
         .nlabels = a->nlabels,
         .key = &a->key,
@@ -255,8 +326,9 @@ agent_run(const struct agent_config *cfg)
         agent_free(a);
         return 1;
     }
-    LOG(LOG_NOTICE, "CAIRN-START", "worker %s: %d slots, scheduler %s, isolation %s", cfg->name,
-        cfg->slots, cfg->scheduler_url, cfg->isolation_none ? "none (unsafe)" : "runc");
+    LOG(LOG_NOTICE, "CAIRN-START", "worker %s: %d slots (prefetch %d), scheduler %s, isolation %s",
+        cfg->name, cfg->slots, cfg->prefetch, cfg->scheduler_url,
+        cfg->isolation_none ? "none (unsafe)" : "runc");
 
     uv_run(&a->loop, UV_RUN_DEFAULT);
 

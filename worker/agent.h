@@ -22,6 +22,7 @@ struct agent_config {
     const char *name;
     const char *host;
     int slots;
+    int prefetch; /* leases held queued beyond the slots (0: none) */
     const char *labels_json; /* {"k":"v"} text */
     const char *token_file;
     const char *runtime;

@@ -269,13 +269,14 @@ attempt__finish(struct attempt *t, const struct runc_result *res, const char *er
         got->outputs = NULL;
         got->metrics = NULL;
     }
+    /* the slot first: the RESULT's BATCH then asks for the next lease */
+    link_slot_free(s->cfg.link);
     link_send(s->cfg.link, &m);
     LOG(LOG_INFO, "CAIRN-TASK-EXIT", "%s: exit %d signal %d%s%s (%" PRId64 " ms)%s%s", t->label,
         res->exit_code, res->term_signal, res->oom_killed ? " oom" : "",
         res->timed_out ? " timeout" : "", res->duration_ms, error[0] ? ": " : "", error);
     t->done = true;
     s->running--;
-    link_slot_free(s->cfg.link);
     attempt__free(t);
     attempt_sync_held(s);
     if (s->cfg.idle_cb)

@@ -61,8 +61,8 @@ struct link {
     struct link__out *out_head, *out_tail;
     /* what a POLL reports */
     int free_slots;
-    int64_t *held;
-    size_t nheld;
+    int64_t *held, *queued;
+    size_t nheld, nqueued;
     bool stopping;
     bool registered;
     bool draining;
@@ -172,6 +172,7 @@ link__hello(struct link *l, nng_ctx ctx, nng_aio *aio)
     m.u.hello.pid = (int64_t)getpid();
     m.u.hello.host = (char *)l->cfg.host;
     m.u.hello.version = MSG_VERSION;
+    m.u.hello.prefetch = l->cfg.prefetch;
     if ((rc = link__xfer(l, ctx, aio, &m, REPLY_TIMEOUT_MS, &rtype, &r)) != 0)
         return rc;
     if (rtype != PROTO_WELCOME) {
@@ -220,6 +221,24 @@ link__inbox_add(struct link *l, struct msg_work *src)
     src->nleases = src->nbad = src->ncancel = 0;
 }
 
+/* Hand what a WORK (or an ACK's work) brought to the loop. */
+static void
+link__take(struct link *l, struct msg_work *w)
+{
+    size_t nl = w->nleases + w->nbad, nc = w->ncancel;
+    if (!nl && !nc)
+        return;
+    pthread_mutex_lock(&l->mu);
+    bool stop = l->stopping; /* the loop is gone or going: nobody would read it */
+    if (!stop) {
+        link__inbox_add(l, w);
+        l->free_slots -= (int)nl; /* reserved until the loop starts them */
+    }
+    pthread_mutex_unlock(&l->mu);
+    if (!stop && l->cfg.wake_cb)
+        l->cfg.wake_cb(l->cfg.ud);
+}
+
 static void *
 link__poll_main(void *arg)
 {
@@ -252,10 +271,13 @@ link__poll_main(void *arg)
         bool draining = l->draining;
         m.u.poll.worker = (char *)l->cfg.name; /* borrowed */
         m.u.poll.free = draining ? 0 : l->free_slots;
-        m.u.poll.leases = l->nheld ? xmalloc(l->nheld * sizeof(*l->held)) : NULL;
+        size_t nh = l->nheld + l->nqueued;
+        m.u.poll.leases = nh ? xmalloc(nh * sizeof(*l->held)) : NULL;
         if (l->nheld)
             memcpy(m.u.poll.leases, l->held, l->nheld * sizeof(*l->held));
-        m.u.poll.nleases = l->nheld;
+        if (l->nqueued)
+            memcpy(m.u.poll.leases + l->nheld, l->queued, l->nqueued * sizeof(*l->queued));
+        m.u.poll.nleases = nh;
         m.u.poll.wait_ms = draining ? 0 : l->heartbeat_ms;
         int64_t hb = l->heartbeat_ms;
         pthread_mutex_unlock(&l->mu);
@@ -291,19 +313,7 @@ link__poll_main(void *arg)
             msg_clear(&r);
             continue;
         }
-        struct msg_work *w = &r.u.work;
-        size_t nl = w->nleases + w->nbad, nc = w->ncancel;
-        if (nl || nc) {
-            pthread_mutex_lock(&l->mu);
-            bool stop = l->stopping; /* the loop is gone or going: nobody would read it */
-            if (!stop) {
-                link__inbox_add(l, w);
-                l->free_slots -= (int)nl; /* reserved until the loop starts them */
-            }
-            pthread_mutex_unlock(&l->mu);
-            if (!stop && l->cfg.wake_cb)
-                l->cfg.wake_cb(l->cfg.ud);
-        }
+        link__take(l, &r.u.work);
         msg_clear(&r);
     }
     nng_ctx_close(ctx);
@@ -326,16 +336,17 @@ link__item(struct msg_item *item, const struct msg *m)
         item->u.result = m->u.result;
 }
 
-/* What the scheduler said about the RESULTs among head..last. */
+/* What the scheduler said about the RESULTs among head..last (sent as a
+ * BATCH, or as the one message head). */
 static void
-link__check_results(const struct link__out *head, const struct link__out *last, size_t n,
+link__check_results(const struct link__out *head, const struct link__out *last, bool batched,
                     const struct msg *r)
 {
     size_t i = 0;
     for (const struct link__out *q = head;; q = q->next, i++) {
         const struct msg_ack *res = NULL;
         if (r->type == PROTO_ACK)
-            res = n == 1 ? &r->u.ack : i < r->u.ack.nresults ? &r->u.ack.results[i] : NULL;
+            res = !batched ? &r->u.ack : i < r->u.ack.nresults ? &r->u.ack.results[i] : NULL;
         if (q->m.type == PROTO_RESULT && res && !res->ok)
             LOG(LOG_WARN, "CAIRN-RESULT-REJECTED", "result for lease %lld rejected: %s",
                 (long long)q->m.u.result.lease_id, res->reason ? res->reason : "");
@@ -383,10 +394,13 @@ link__send_main(void *arg)
             last = q;
             n++;
         }
+        /* with room for more work, even one message goes as a BATCH saying
+         * so: the answer brings the next leases (no wait for a POLL) */
+        int want = l->draining || l->free_slots < 0 ? 0 : l->free_slots;
         pthread_mutex_unlock(&l->mu);
         struct msg req = head->m, r;
         struct msg_item *items = NULL;
-        if (n > 1) {
+        if (n > 1 || want > 0) {
             size_t k = 0;
             items = xcalloc(n, sizeof(*items));
             for (struct link__out *q = head;; q = q->next) {
@@ -399,6 +413,7 @@ link__send_main(void *arg)
             req.u.batch.worker = (char *)l->cfg.name;
             req.u.batch.items = items;
             req.u.batch.nitems = n;
+            req.u.batch.free = want;
         }
         int rtype = 0;
         int rc = link__xfer(l, ctx, aio, &req, REPLY_TIMEOUT_MS, &rtype, &r);
@@ -434,7 +449,9 @@ link__send_main(void *arg)
             LOG(LOG_ERR, "CAIRN-SEND-REFUSED", "scheduler refused %s: %s",
                 proto_type_name(req.type), why ? why : "");
         } else if (rtype == PROTO_ACK) {
-            link__check_results(head, last, n, &r);
+            link__check_results(head, last, n > 1 || want > 0, &r);
+            if (r.type == PROTO_ACK && r.u.ack.work)
+                link__take(l, r.u.ack.work);
         }
         msg_clear(&r);
         batch_max = SEND_BATCH_MAX;
@@ -510,6 +527,19 @@ link_set_held(struct link *l, const int64_t *ids, size_t n)
 }
 
 void
+link_set_queued(struct link *l, const int64_t *ids, size_t n)
+{
+    int64_t *copy = n ? xmalloc(n * sizeof(*copy)) : NULL;
+    if (n)
+        memcpy(copy, ids, n * sizeof(*copy));
+    pthread_mutex_lock(&l->mu);
+    free(l->queued);
+    l->queued = copy;
+    l->nqueued = n;
+    pthread_mutex_unlock(&l->mu);
+}
+
+void
 link_drain(struct link *l)
 {
     pthread_mutex_lock(&l->mu);
@@ -569,7 +599,7 @@ link_open(struct link **out, const struct link_config *cfg, char *err, size_t er
     }
     pthread_mutex_init(&l->mu, NULL);
     pthread_cond_init(&l->cond, NULL);
-    l->free_slots = cfg->slots;
+    l->free_slots = cfg->slots + cfg->prefetch;
     l->heartbeat_ms = 5000;
     l->peer_version = 1;
     *out = l;
@@ -693,6 +723,7 @@ link_close(struct link *l, int flush_ms)
     inbox.u.work = l->inbox;
     msg_clear(&inbox);
     free(l->held);
+    free(l->queued);
     free(l->artifact_uri);
     pthread_mutex_destroy(&l->mu);
     pthread_cond_destroy(&l->cond);

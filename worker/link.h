@@ -11,7 +11,7 @@
  *     so a scheduler restart loses no result or log line.
  * Every message goes through msg_pack/msg_unpack (common/msg.h).
  *
- * Threads: link_send, link_take_work, link_slot_free, link_set_held,
+ * Threads: link_send, link_take_work, link_slot_free, link_set_held, link_set_queued,
  * link_drain, link_artifact_uri and link_shutdown may be called from any
  * thread (the loop's, in the worker); they take the link's lock briefly.
  * wake_cb runs on the poll thread. link_open, link_start and link_close
@@ -34,6 +34,7 @@ struct link_config {
     const char *name; /* the worker's name in every message */
     const char *host;
     int slots;
+    int prefetch; /* leases taken beyond the slots, queued by the caller */
     const struct msg_kv *labels;
     size_t nlabels;
     const struct proto_key *key; /* copied; NULL = no token */
@@ -58,8 +59,10 @@ void link_send(struct link *l, struct msg *m);
 void link_take_work(struct link *l, struct msg *out);
 /* A slot is free again: its attempt ended, or its lease was never started. */
 void link_slot_free(struct link *l);
-/* The leases held here, listed in every POLL (copied). */
+/* The leases held here, listed in every POLL (copied): those of running
+ * attempts, and those queued to start when a slot frees. */
 void link_set_held(struct link *l, const int64_t *ids, size_t n);
+void link_set_queued(struct link *l, const int64_t *ids, size_t n);
 /* Shutting down: POLL offers no slot and never waits (heartbeats go on). */
 void link_drain(struct link *l);
 /* The artifact store the scheduler named in WELCOME (malloc'd), or NULL. */

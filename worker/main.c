@@ -15,7 +15,9 @@ usage(FILE *out)
 {
     fputs("usage: cairn-worker --scheduler NNG_URL --data DIR [--slots N] [--name NAME]\n"
           "                    [--labels k=v,...] [--token-file FILE] [--runtime PATH]\n"
-          "                    [--isolation runc|none] [--log-level LEVEL]\n"
+          "                    [--isolation runc|none] [--prefetch N] [--log-level LEVEL]\n"
+          "--prefetch N holds up to N leases beyond the slots, started the moment a slot\n"
+          "frees (default: as many as the slots, at most 64; 0 turns it off).\n"
           "--isolation none runs tasks as plain child processes, without a container: it is\n"
           "for development and benchmarks only and is unsafe (docs/containers.md).\n",
           out);
@@ -33,6 +35,7 @@ main(int argc, char **argv)
     cfg.name = host;
     cfg.slots = (int)sysconf(_SC_NPROCESSORS_ONLN);
     cfg.runtime = "runc";
+    cfg.prefetch = -1; /* the default: as many as the slots */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -56,6 +59,14 @@ main(int argc, char **argv)
                 return 2;
             }
             cfg.slots = (int)n;
+        } else if (!strcmp(a, "--prefetch")) {
+            char *end;
+            long n = strtol(v, &end, 10);
+            if (*end || !*v || n < 0 || n > 1000) {
+                fprintf(stderr, "cairn-worker: --prefetch takes 0..1000, got '%s'\n", v);
+                return 2;
+            }
+            cfg.prefetch = (int)n;
         } else if (!strcmp(a, "--name"))
             cfg.name = v;
         else if (!strcmp(a, "--labels"))
@@ -80,6 +91,8 @@ main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    if (cfg.prefetch < 0)
+        cfg.prefetch = cfg.slots < 64 ? cfg.slots : 64;
     if (!strcmp(isolation, "none"))
         cfg.isolation_none = true;
     else if (strcmp(isolation, "runc") != 0) {

@@ -5,7 +5,11 @@
  * lease reported as failed by its id while the others in the same WORK
  * still start, a lease without a valid id only freeing its slot, STARTED
  * -> LOG -> RESULT in order, the environment a task gets, output with NUL
- * and invalid UTF-8 bytes, and a clean exit on SIGTERM. */
+ * and invalid UTF-8 bytes, and a clean exit on SIGTERM. A second worker,
+ * with one slot and a prefetch of two, shows the queue: leases beyond the
+ * slot wait (listed in POLLs, so renewed), start one by one as the slot
+ * frees, a queued lease taken back never starts, and a RESULT's BATCH asks
+ * for more work and starts what its ACK brings. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -48,6 +52,8 @@ struct seen {
     struct sb log[8];
     int events;
     int batches;
+    int batches_asking;   /* BATCHes with free > 0 */
+    int held_queued;      /* POLLs that listed queued leases 5 and 6 while lease 1 ran */
     int unexpected;
     char unexpected_why[256];
 };
@@ -59,6 +65,9 @@ struct fake {
     pid_t pid;
     struct seen seen;
     bool work_sent;
+    bool prefetch;      /* the second test: one slot, prefetch 2 */
+    int all_free;       /* POLL.free once nothing is held */
+    bool cancel_sent, ack_work_sent;
 };
 
 static void
@@ -98,10 +107,32 @@ first_work(void)
     return json_pack("{s:[o, o, o, o], s:[]}", "leases", good, no_memory, no_id, bytes, "cancel");
 }
 
-static bool
-all_done(const struct seen *s)
+/* The prefetch test's first WORK: a slow lease, then two that must wait. */
+static json_t *
+prefetch_work(void)
 {
+    json_t *slow = lease(1, json_pack("[s, s]", "sleep", "0.6"), json_array());
+    json_t *next = lease(5, json_pack("[s]", "true"), json_array());
+    json_t *taken = lease(6, json_pack("[s]", "true"), json_array());
+    return json_pack("{s:[o, o, o], s:[]}", "leases", slow, next, taken, "cancel");
+}
+
+static bool
+all_done(const struct fake *f)
+{
+    const struct seen *s = &f->seen;
+    if (f->prefetch)
+        return s->result_at[1] && s->result_at[5] && s->result_at[7];
     return s->result_at[1] && s->result_at[2] && s->result_at[4];
+}
+
+static bool
+poll_holds(const struct msg_poll *p, int64_t id)
+{
+    for (size_t i = 0; i < p->nleases; i++)
+        if (p->leases[i] == id)
+            return true;
+    return false;
 }
 
 /* Note one STARTED, LOG or RESULT (a RESULT is moved out of it). */
@@ -153,11 +184,20 @@ answer(struct fake *f, struct msg *req, struct msg *rep, json_t **raw)
         return;
     case PROTO_POLL:
         if (!f->work_sent) {
-            *raw = first_work();
+            *raw = f->prefetch ? prefetch_work() : first_work();
             f->work_sent = true;
             return;
         }
-        if (all_done(s) && req->u.poll.free == SLOTS && req->u.poll.nleases == 0)
+        if (f->prefetch && !s->result_at[1] && poll_holds(&req->u.poll, 5) &&
+            poll_holds(&req->u.poll, 6))
+            s->held_queued++;
+        if (f->prefetch && !f->cancel_sent && poll_holds(&req->u.poll, 6)) {
+            /* lease 6 is taken back while it waits in the queue */
+            *raw = json_pack("{s:[], s:[i]}", "leases", "cancel", 6);
+            f->cancel_sent = true;
+            return;
+        }
+        if (all_done(f) && req->u.poll.free == f->all_free && req->u.poll.nleases == 0)
             s->polls_after_done++;
         usleep(20000);          /* a long poll, shortened */
         rep->type = PROTO_WORK; /* empty */
@@ -194,6 +234,23 @@ answer(struct fake *f, struct msg *req, struct msg *rep, json_t **raw)
                 record(s, b->items[i].type, &b->items[i]);
             rep->u.ack.results[i].ok = true;
             rep->u.ack.results[i].reason = xstrdup("");
+        }
+        if (b->free > 0)
+            s->batches_asking++;
+        if (f->prefetch && b->free > 0 && s->result_at[5] && !f->ack_work_sent) {
+            /* the answer to a BATCH that asks brings the next lease */
+            json_t *w = json_pack("{s:[o], s:[]}", "leases",
+                                  lease(7, json_pack("[s]", "true"), json_array()), "cancel");
+            struct msg tmp;
+            char err[256];
+            json_t *body = json_pack("{s:b, s:o}", "ok", 1, "work", w);
+            if (msg_decode(PROTO_ACK, body, &tmp, err, sizeof(err)) != 0)
+                seen_note(s, "cannot make the ACK: %s", err);
+            json_decref(body);
+            rep->u.ack.work = tmp.u.ack.work;
+            tmp.u.ack.work = NULL;
+            msg_clear(&tmp);
+            f->ack_work_sent = true;
         }
         return;
     }
@@ -242,7 +299,7 @@ serve_one(struct fake *f, int ms)
 }
 
 static void
-start_worker(struct fake *f)
+start_worker(struct fake *f, const char *slots, const char *prefetch)
 {
     char *bin = xasprintf("%s/worker/cairn-worker", CAIRN_BINARY_DIR);
     char *data = xasprintf("%s/data", f->dir);
@@ -252,13 +309,77 @@ start_worker(struct fake *f)
     if (f->pid == 0) {
         FILE *o = freopen(log, "w", stderr);
         (void)o;
-        execl(bin, bin, "--scheduler", f->url, "--data", data, "--name", "tw", "--slots", "4",
-              "--labels", "zone=eu-1", "--isolation", "none", "--log-level", "info", (char *)NULL);
+        execl(bin, bin, "--scheduler", f->url, "--data", data, "--name", "tw", "--slots", slots,
+              "--prefetch", prefetch, "--labels", "zone=eu-1", "--isolation", "none",
+              "--log-level", "info", (char *)NULL);
         _exit(127);
     }
     free(bin);
     free(data);
     free(log);
+}
+
+/* Listen on a free port, start the worker, serve it until the results are
+ * in and two POLLs say everything is free again, then SIGTERM it and serve
+ * until it exits. Returns its wait status; *wlog is its log (malloc'd). */
+static int
+fake_run(struct fake *f, const char *slots, const char *prefetch, char **wlog)
+{
+    snprintf(f->dir, sizeof(f->dir), "/tmp/cairn-tw-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    for (int i = 0; i < 8; i++)
+        sb_init(&f->seen.log[i]);
+
+    nng_listener lst;
+    nng_sockaddr sa;
+    assert_int_equal(nng_rep0_open(&f->sock), 0);
+    nng_socket_set_size(f->sock, NNG_OPT_RECVMAXSZ, PROTO_MAX_FRAME);
+    assert_int_equal(nng_listen(f->sock, "tcp://127.0.0.1:0", &lst, 0), 0);
+    assert_int_equal(nng_listener_get_addr(lst, NNG_OPT_LOCADDR, &sa), 0);
+    snprintf(f->url, sizeof(f->url), "tcp://127.0.0.1:%u", (unsigned)ntohs(sa.s_in.sa_port));
+    start_worker(f, slots, prefetch);
+
+    int64_t deadline = clock_mono_ms() + 20000;
+    while (clock_mono_ms() < deadline && f->seen.polls_after_done < 2)
+        serve_one(f, 200);
+    /* SIGTERM: the worker drains (nothing runs) and exits */
+    assert_int_equal(kill(f->pid, SIGTERM), 0);
+    int status = -1;
+    deadline = clock_mono_ms() + 15000;
+    while (clock_mono_ms() < deadline && waitpid(f->pid, &status, WNOHANG) == 0)
+        serve_one(f, 50);
+    if (!WIFEXITED(status)) {
+        kill(f->pid, SIGKILL);
+        waitpid(f->pid, &status, 0);
+    }
+    nng_close(f->sock);
+
+    struct seen *s = &f->seen;
+    char *logpath = xasprintf("%s/worker.log", f->dir);
+    size_t wlen = 0;
+    *wlog = NULL;
+    fs_read_all(logpath, 0, wlog, &wlen);
+    free(logpath);
+    if (s->unexpected)
+        fail_msg("%d unexpected things, first: %s\nworker log:\n%s", s->unexpected,
+                 s->unexpected_why, *wlog ? *wlog : "");
+    if (!all_done(f))
+        fail_msg("results missing (1: %d, 2: %d, 4: %d, 5: %d, 7: %d)\nworker log:\n%s",
+                 s->result_at[1], s->result_at[2], s->result_at[4], s->result_at[5],
+                 s->result_at[7], *wlog ? *wlog : "");
+    return status;
+}
+
+static void
+fake_free(struct fake *f)
+{
+    struct seen *s = &f->seen;
+    msg_clear(&s->hello);
+    for (int i = 0; i < 8; i++) {
+        sb_free(&s->log[i]);
+        msg_result_clear(&s->result[i]);
+    }
+    fs_rmtree(f->dir);
 }
 
 static void
@@ -267,47 +388,10 @@ test_worker_on_the_wire(void **state)
     (void)state;
     struct fake f;
     memset(&f, 0, sizeof(f));
-    snprintf(f.dir, sizeof(f.dir), "/tmp/cairn-tw-XXXXXX");
-    assert_non_null(mkdtemp(f.dir));
-    for (int i = 0; i < 8; i++)
-        sb_init(&f.seen.log[i]);
-
-    nng_listener lst;
-    nng_sockaddr sa;
-    assert_int_equal(nng_rep0_open(&f.sock), 0);
-    nng_socket_set_size(f.sock, NNG_OPT_RECVMAXSZ, PROTO_MAX_FRAME);
-    assert_int_equal(nng_listen(f.sock, "tcp://127.0.0.1:0", &lst, 0), 0);
-    assert_int_equal(nng_listener_get_addr(lst, NNG_OPT_LOCADDR, &sa), 0);
-    snprintf(f.url, sizeof(f.url), "tcp://127.0.0.1:%u", (unsigned)ntohs(sa.s_in.sa_port));
-    start_worker(&f);
-
-    /* until the three results are in and a POLL says every slot is free */
-    int64_t deadline = clock_mono_ms() + 20000;
-    while (clock_mono_ms() < deadline && f.seen.polls_after_done < 2)
-        serve_one(&f, 200);
-    /* SIGTERM: the worker drains (nothing runs) and exits */
-    assert_int_equal(kill(f.pid, SIGTERM), 0);
-    int status = -1;
-    deadline = clock_mono_ms() + 15000;
-    while (clock_mono_ms() < deadline && waitpid(f.pid, &status, WNOHANG) == 0)
-        serve_one(&f, 50);
-    if (!WIFEXITED(status)) {
-        kill(f.pid, SIGKILL);
-        waitpid(f.pid, &status, 0);
-    }
-    nng_close(f.sock);
-
-    struct seen *s = &f.seen;
-    char *logpath = xasprintf("%s/worker.log", f.dir);
+    f.all_free = SLOTS;
     char *wlog = NULL;
-    size_t wlen = 0;
-    fs_read_all(logpath, 0, &wlog, &wlen);
-    if (s->unexpected)
-        fail_msg("%d unexpected things, first: %s\nworker log:\n%s", s->unexpected,
-                 s->unexpected_why, wlog ? wlog : "");
-    if (!all_done(s))
-        fail_msg("results missing (1: %d, 2: %d, 4: %d)\nworker log:\n%s", s->result_at[1],
-                 s->result_at[2], s->result_at[4], wlog ? wlog : "");
+    int status = fake_run(&f, "4", "0", &wlog);
+    struct seen *s = &f.seen;
 
     /* HELLO */
     assert_true(s->hellos >= 1);
@@ -357,13 +441,41 @@ test_worker_on_the_wire(void **state)
         fail_msg("worker exit status %d\nworker log:\n%s", status, wlog ? wlog : "");
 
     free(wlog);
-    free(logpath);
-    msg_clear(&s->hello);
-    for (int i = 0; i < 8; i++) {
-        sb_free(&s->log[i]);
-        msg_result_clear(&s->result[i]);
-    }
-    fs_rmtree(f.dir);
+    fake_free(&f);
+}
+
+static void
+test_worker_prefetch(void **state)
+{
+    (void)state;
+    struct fake f;
+    memset(&f, 0, sizeof(f));
+    f.prefetch = true;
+    f.all_free = 3; /* one slot and two queued */
+    char *wlog = NULL;
+    int status = fake_run(&f, "1", "2", &wlog);
+    struct seen *s = &f.seen;
+
+    assert_int_equal(s->hello.u.hello.slots, 1);
+    assert_int_equal(s->hello.u.hello.prefetch, 2);
+    /* the queued leases were renewed while they waited */
+    if (s->held_queued < 1)
+        fail_msg("no POLL listed the queued leases 5 and 6\nworker log:\n%s", wlog);
+    /* one slot: lease 5 starts only once lease 1 has ended */
+    assert_true(s->started[1] > 0);
+    assert_true(s->started[5] > s->result_at[1]);
+    /* lease 6 was taken back while queued: never started, never reported */
+    assert_int_equal(s->started[6], 0);
+    assert_int_equal(s->result_at[6], 0);
+    assert_non_null(strstr(wlog, "lease 6 (d/manual__1/t): taken back by the scheduler"));
+    /* a RESULT went in a BATCH asking for work, and the ACK's lease ran */
+    assert_true(s->batches_asking >= 1);
+    assert_true(s->started[7] > s->result_at[5]);
+    assert_int_equal(s->result[7].exit_code, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fail_msg("worker exit status %d\nworker log:\n%s", status, wlog ? wlog : "");
+    free(wlog);
+    fake_free(&f);
 }
 
 int
@@ -372,6 +484,7 @@ main(void)
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_worker_on_the_wire),
+        cmocka_unit_test(test_worker_prefetch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
