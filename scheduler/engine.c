@@ -190,6 +190,7 @@ sched_new(struct sched **out, uv_loop_t *loop, const struct sched_config *cfg, c
     }
     if ((rc = store_open(&s->store, cfg->data_dir, 0, err, errlen)) != 0)
         goto fail;
+    store_set_max_size(s->store, cfg->max_state_size);
     {
         char *ad = xasprintf("%s/artifacts", cfg->data_dir);
         char aerr[256];

@@ -54,6 +54,7 @@ struct sched_config {
     int64_t heartbeat_ms;
     int max_lost;               /* lease losses tolerated per task instance */
     const char *models_dir;     /* where `publish:` goes; NULL = DATA/models */
+    size_t max_state_size;      /* the LMDB map never grows beyond it; 0 = no limit */
     struct sched_link link;
 };
 

@@ -20,6 +20,8 @@
 #include "log.h"
 #include "proto.h"
 #include "store.h"
+#include "storetool.h"
+#include "units.h"
 #include "util.h"
 #include "wire.h"
 #include "ynode.h"
@@ -27,7 +29,7 @@
 #define DEFAULT_CONFIG "/etc/cairn/cairn.yaml"
 
 struct opts {
-    char *dags, *data, *listen, *http, *token_file, *log_level, *models;
+    char *dags, *data, *listen, *http, *token_file, *log_level, *models, *max_state_size;
     int64_t lease_ttl_ms;
 };
 
@@ -36,13 +38,32 @@ usage(FILE *out)
 {
     fputs("usage: cairn-scheduler --dags DIR --data DIR [--listen NNG_URL] [--http HOST:PORT]\n"
           "                       [--config FILE] [--token-file FILE] [--lease-ttl MS]\n"
-          "                       [--models DIR] [--log-level error|warn|notice|info|debug]\n"
+          "                       [--models DIR] [--max-state-size SIZE]\n"
+          "                       [--log-level error|warn|notice|info|debug]\n"
+          "       cairn-scheduler --data DIR --check\n"
+          "       cairn-scheduler --data DIR --backup DEST\n"
           "Defaults: --listen tcp://127.0.0.1:7781, --http 127.0.0.1:7780, --models DATA/models\n"
           "(where tasks' `publish:` outputs go). Port 0 in --listen or --http binds a free port;\n"
-          "the CAIRN-START log line names the ones bound. A YAML config file (" DEFAULT_CONFIG "\n"
-          "when present) may set dags, data, listen, http, token_file, lease_ttl_ms, models\n"
-          "and log_level; flags win.\n",
+          "the CAIRN-START log line names the ones bound. The state store's map grows as\n"
+          "needed, up to --max-state-size (e.g. 50Gi; default: no limit). --check reads every\n"
+          "record of the store and says whether it is sound; --backup writes a compacted copy\n"
+          "to DEST/data.mdb, also while a scheduler runs. A YAML config file (" DEFAULT_CONFIG "\n"
+          "when present) may set dags, data, listen, http, token_file, lease_ttl_ms, models,\n"
+          "max_state_size and log_level; flags win.\n",
           out);
+}
+
+static void
+opts_free(struct opts *o)
+{
+    free(o->dags);
+    free(o->data);
+    free(o->listen);
+    free(o->http);
+    free(o->token_file);
+    free(o->log_level);
+    free(o->models);
+    free(o->max_state_size);
 }
 
 static void
@@ -97,6 +118,8 @@ load_config(struct opts *o, const char *path, int required)
             set(&o->log_level, v->str);
         else if (!strcmp(k->str, "models"))
             set(&o->models, v->str);
+        else if (!strcmp(k->str, "max_state_size"))
+            set(&o->max_state_size, v->str);
         else if (!strcmp(k->str, "lease_ttl_ms"))
             o->lease_ttl_ms = strtoll(v->str, NULL, 10);
         else {
@@ -183,7 +206,8 @@ main(int argc, char **argv)
 {
     struct opts o;
     struct opts cli;
-    const char *config = NULL;
+    const char *config = NULL, *backup = NULL;
+    bool check = false;
     memset(&o, 0, sizeof(o));
     memset(&cli, 0, sizeof(cli));
     for (int i = 1; i < argc; i++) {
@@ -192,6 +216,10 @@ main(int argc, char **argv)
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             return 0;
+        }
+        if (!strcmp(a, "--check")) {
+            check = true;
+            continue;
         }
         if (!v) {
             fprintf(stderr, "cairn-scheduler: %s needs a value\n", a);
@@ -216,6 +244,10 @@ main(int argc, char **argv)
             cli.lease_ttl_ms = strtoll(v, NULL, 10);
         else if (!strcmp(a, "--config"))
             config = v;
+        else if (!strcmp(a, "--backup"))
+            backup = v;
+        else if (!strcmp(a, "--max-state-size"))
+            set(&cli.max_state_size, v);
         else {
             fprintf(stderr, "cairn-scheduler: unknown option %s\n", a);
             usage(stderr);
@@ -237,8 +269,31 @@ main(int argc, char **argv)
     MERGE(token_file)
     MERGE(log_level)
     MERGE(models)
+    MERGE(max_state_size)
     if (cli.lease_ttl_ms)
         o.lease_ttl_ms = cli.lease_ttl_ms;
+    if ((check || backup) && !o.data) {
+        fprintf(stderr, "cairn-scheduler: --%s needs --data\n", check ? "check" : "backup");
+        return 2;
+    }
+    if (check || backup) {
+        log_init("cairn-scheduler", LOG_WARN);
+        int trc = check ? storetool_check(o.data, stdout) : 0;
+        if (backup && trc == 0)
+            trc = storetool_backup(o.data, backup, stdout);
+        opts_free(&o);
+        return trc;
+    }
+    int64_t max_state = 0;
+    if (o.max_state_size) {
+        char serr[256] = "";
+        if (units_parse_size(o.max_state_size, &max_state, serr, sizeof(serr)) != 0 ||
+            max_state < 1 << 20) {
+            fprintf(stderr, "cairn-scheduler: --max-state-size: %s\n",
+                    max_state < 1 << 20 && !serr[0] ? "at least 1Mi" : serr);
+            return 2;
+        }
+    }
     if (!o.dags || !o.data) {
         fprintf(stderr, "cairn-scheduler: --dags and --data are required\n");
         usage(stderr);
@@ -257,6 +312,7 @@ main(int argc, char **argv)
     cfg.data_dir = o.data;
     cfg.lease_ttl_ms = o.lease_ttl_ms;
     cfg.models_dir = o.models;
+    cfg.max_state_size = (size_t)max_state;
     cfg.link.reply = wire_reply;
     cfg.link.drop = wire_drop;
     const char *listen_url = o.listen ? o.listen : "tcp://127.0.0.1:7781";
@@ -272,6 +328,29 @@ main(int argc, char **argv)
         colon[-1] = '\0';
     int http_port = (int)strtol(colon + 1, NULL, 10);
 
+    /* a scheduler that was killed or crashed may have left the store
+     * damaged (a full disk, a bad page): check it before serving */
+    int unclean = storetool_started(o.data);
+    if (unclean < 0) {
+        fprintf(stderr, "cairn-scheduler: cannot write to %s/state: %s\n", o.data,
+                strerror(errno));
+        free(hp);
+        opts_free(&o);
+        return 1;
+    }
+    if (unclean) {
+        LOG(LOG_NOTICE, "CAIRN-STORE-CHECK",
+            "the last scheduler on %s did not stop cleanly: checking the state store", o.data);
+        int crc = storetool_check(o.data, stderr);
+        if (crc == 1) {
+            LOG(LOG_ERR, "CAIRN-STORE-DAMAGED",
+                "the state store at %s/state is damaged (above): not starting; restore a "
+                "backup (docs/operations.md)", o.data);
+            free(hp);
+            opts_free(&o);
+            return 1; /* the marker stays: the next start checks again */
+        }
+    }
     uv_loop_t loop;
     uv_loop_init(&loop);
     char err[512];
@@ -316,15 +395,11 @@ fail:
     bf_free(app.bfs);
     sched_free(app.sched);
     uv_loop_close(&loop);
-    if (!rc)
+    if (!rc) {
+        storetool_stopped(o.data);
         LOG(LOG_NOTICE, "CAIRN-STOPPED", "scheduler stopped");
+    }
     free(hp);
-    free(o.dags);
-    free(o.data);
-    free(o.listen);
-    free(o.http);
-    free(o.token_file);
-    free(o.log_level);
-    free(o.models);
+    opts_free(&o);
     return rc ? 1 : 0;
 }
