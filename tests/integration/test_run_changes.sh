@@ -7,11 +7,12 @@
 # task's change once and ends with the whole task table.
 source "$(dirname "$0")/lib.sh"
 
-put_dag steps <<'YAML'
+GATE_A=$T/gate-a GATE_B=$T/gate-b # a and b wait for these files
+put_dag steps <<YAML
 dag: steps
 tasks:
-  a: {command: ["true"]}
-  b: {needs: [a], command: [sleep, "2"]}
+  a: {command: [sh, -c, 'while [ ! -e $GATE_A ]; do sleep 0.05; done']}
+  b: {needs: [a], command: [sh, -c, 'while [ ! -e $GATE_B ]; do sleep 0.05; done']}
   c: {needs: [b], command: ["true"]}
 YAML
 
@@ -20,15 +21,19 @@ start_worker w --slots 2 --isolation none
 
 run=$("$CAIRN" trigger steps)
 get() { curl -sf "$CAIRN_SERVER/api/v1/runs/$(urlenc "$run")?dag=steps$1"; }
+state_of() { "$CAIRN" runs show "$run" --dag steps --json | jq -r ".tasks[] | select(.task == \"$1\") | .state"; }
+is_running() { [ "$(state_of "$1")" = running ]; }
+check "a starts" wait_until 20 is_running a
 first=$(get "")
 c1=$(jq -r .cursor <<<"$first")
 check "a run in memory carries a cursor ($c1)" grep -Eq '^[0-9]+-[0-9]+$' <<<"$c1"
 check "  and its first answer has every task" [ "$(jq '.tasks | length' <<<"$first")" = 3 ]
-check "b starts" wait_until 20 sh -c "[ \"\$($CAIRN runs show $run --dag steps --json |
-    jq -r '.tasks[] | select(.task == \"b\") | .state')\" = running ]"
+touch "$GATE_A"
+check "b starts" wait_until 20 is_running b
 inc=$(get "&changes_after=$c1")
 check "changes_after answers incrementally" [ "$(jq -r .incremental <<<"$inc")" = true ]
-check "  with b (it changed)" [ "$(jq -r '[.tasks[].task] | index("b") != null' <<<"$inc")" = true ]
+check "  with a and b (they changed)" \
+    [ "$(jq -r '[.tasks[].task] | (index("a") != null) and (index("b") != null)' <<<"$inc")" = true ]
 check "  without c (pending since before the cursor)" \
     [ "$(jq -r '[.tasks[].task] | index("c") == null' <<<"$inc")" = true ]
 c2=$(jq -r .cursor <<<"$inc")
@@ -40,6 +45,7 @@ check "a cursor of another process gets the whole run" \
     [ "$(jq '[(.tasks | length), (.incremental // false)] | tojson' -r <<<"$other")" = '[3,false]' ]
 bad=$(get "&changes_after=nonsense")
 check "a malformed cursor gets the whole run" [ "$(jq '.tasks | length' <<<"$bad")" = 3 ]
+touch "$GATE_B"
 check "the run ends in success" [ "$(wait_run "$run" steps 30)" = success ]
 
 # the CLI follows a run with cursors and misses nothing
