@@ -1,11 +1,11 @@
 /* agent.c - the worker agent's lifecycle (prefix: agent_).
  *
  * Owns the process-wide pieces of cairn-worker and their order: the token,
- * the data folder (leftover containers reaped, work folders made fresh),
- * the libuv loop with its wake-up handle, log flush timer and signal
- * handlers, the link to the scheduler (link.h) and the set of running
- * attempts (attempt.h). agent_run builds them, runs the loop until the
- * worker is stopped, then takes them down in reverse.
+ * the data folder (leftover containers and this worker's own empty cgroups
+ * reaped, work folders made fresh), the libuv loop with its wake-up handle,
+ * log flush timer and signal handlers, the link to the scheduler (link.h)
+ * and the set of running attempts (attempt.h). agent_run builds them, runs
+ * the loop until the worker is stopped, then takes them down in reverse.
  *
  * Stopping: SIGTERM or SIGINT starts a drain. The link offers no more slots
  * (its POLLs only renew leases), leases that still arrive are left to
@@ -54,6 +54,7 @@ struct agent {
     uv_signal_t sigterm, sigint;
     struct link *link;
     struct attempt_set *attempts;
+    char *cgroup_parent; /* this worker's own (runc_cgroup_parent_for); NULL with isolation none */
     bool draining;
 };
 
@@ -172,6 +173,7 @@ agent_free(struct agent *a)
         free(a->labels[i].value);
     }
     free(a->labels);
+    free(a->cgroup_parent);
     free(a);
 }
 
@@ -194,7 +196,10 @@ agent_run(const struct agent_config *cfg)
     }
     if (!cfg->isolation_none) {
         char *root = xasprintf("%s/runc", cfg->data_dir);
-        int n = runc_reap_leftovers(cfg->runtime, root, NULL);
+        /* its own cgroup parent: reaping never touches another worker's */
+        a->cgroup_parent = runc_cgroup_parent_for(NULL, cfg->name, cfg->data_dir);
+        LOG(LOG_INFO, "CAIRN-CGROUP", "the containers' cgroups go under %s", a->cgroup_parent);
+        int n = runc_reap_leftovers(cfg->runtime, root, a->cgroup_parent);
         if (n > 0)
             LOG(LOG_NOTICE, "CAIRN-REAP", "removed %d container%s left by an earlier run", n,
                 n == 1 ? "" : "s");
@@ -239,6 +244,7 @@ agent_run(const struct agent_config *cfg)
         .data_dir = cfg->data_dir,
         .worker = cfg->name,
         .runtime = cfg->runtime,
+        .cgroup_parent = a->cgroup_parent,
         .isolation_none = cfg->isolation_none,
         .idle_cb = idle_cb,
         .ud = a,
@@ -263,6 +269,8 @@ agent_run(const struct agent_config *cfg)
     link_close(a->link, SEND_FLUSH_MS);
     uv_loop_close(&a->loop);
     attempt_set_free(a->attempts);
+    if (a->cgroup_parent)
+        runc_cgroup_parent_remove(a->cgroup_parent); /* nothing of ours runs any more */
     LOG(LOG_NOTICE, "CAIRN-STOPPED", "worker %s stopped", cfg->name);
     agent_free(a);
     return 0;

@@ -398,6 +398,7 @@ attempt_start(struct attempt_set *s, struct msg_lease *l)
     spec.root = s->root;
     spec.bundle_dir = bundle;
     spec.container_id = cid;
+    spec.cgroup_parent = s->cfg.cgroup_parent;
     spec.argv = (const char *const *)l->argv;
     spec.env = (const char *const *)env;
     spec.image = l->image;

@@ -28,9 +28,10 @@ struct attempt_set;
 struct attempt_config {
     uv_loop_t *loop;
     struct link *link;
-    const char *data_dir; /* DATA: work/, bundles/ and runc/ are below it */
-    const char *worker;   /* the worker's name in every message */
-    const char *runtime;  /* the OCI runtime; NULL = runc */
+    const char *data_dir;      /* DATA: work/, bundles/ and runc/ are below it */
+    const char *worker;        /* the worker's name in every message */
+    const char *runtime;       /* the OCI runtime; NULL = runc */
+    const char *cgroup_parent; /* the containers' cgroups go below it; NULL = runc.h's */
     bool isolation_none;
     void (*idle_cb)(void *ud); /* an attempt ended: its result is queued, its slot free */
     void *ud;
