@@ -1,7 +1,8 @@
 /* attempt.c - the attempts running on this worker (prefix: attempt_).
  *
  * Owns each running attempt (struct attempt: its lease id, work folder,
- * container process, log buffer and declared outputs) from attempt_start
+ * container process, log buffer, stderr tail and declared outputs) from
+ * attempt_start
  * to the RESULT, and the artifact store handle they share (opened on first
  * use from the URI the scheduler named in WELCOME; reopened if that
  * changes while no output job uses it). The life of an attempt:
@@ -10,9 +11,10 @@
  *     store with their digest checked, attempt_env, runc_start -> STARTED
  *     (or a RESULT "cannot start the task: ...").
  *   output_cb: output is buffered and sent as LOG (at 64 KiB, and by the
- *     agent's flush timer).
+ *     agent's flush timer); stderr also feeds the tail (tail.h).
  *   exit_cb: the last LOG; on success the outputs job (outputs.h) on the
- *     thread pool; then finish: RESULT, slot freed, folder given back.
+ *     thread pool; then finish: RESULT (with the stderr tail), slot freed,
+ *     folder given back.
  *
  * Every message is a struct msg handed to the link; nothing is built as
  * JSON here. Loop thread only.
@@ -32,6 +34,7 @@
 #include "log.h"
 #include "outputs.h"
 #include "runc.h"
+#include "tail.h"
 #include "util.h"
 #include "workdir.h"
 
@@ -47,6 +50,7 @@ struct attempt {
     bool cancelled;
     bool interrupted; /* stopped because this worker is shutting down */
     bool done;
+    struct tail *errtail; /* the end of stderr, for the RESULT (NULL until some came) */
     char *workdir;
     char *outputs_dir;
     char **outputs; /* declared output names */
@@ -160,7 +164,11 @@ static void
 attempt__output_cb(void *ud, int stream, const char *data, size_t len)
 {
     struct attempt *t = ud;
-    (void)stream;
+    if (stream == 2) {
+        if (!t->errtail)
+            t->errtail = tail_new();
+        tail_feed(t->errtail, data, len);
+    }
     sb_append(&t->logbuf, data, len);
     if (t->logbuf.len >= LOG_FLUSH_BYTES)
         attempt__flush_log(t);
@@ -231,6 +239,7 @@ attempt__free(struct attempt *t)
         workdir_give(s->pool, t->workdir);
         free(t->workdir);
     }
+    tail_free(t->errtail);
     sb_free(&t->logbuf);
     for (size_t i = 0; i < t->noutputs; i++)
         free(t->outputs[i]);
@@ -269,6 +278,8 @@ attempt__finish(struct attempt *t, const struct runc_result *res, const char *er
         got->outputs = NULL;
         got->metrics = NULL;
     }
+    if (t->errtail)
+        tail_take(t->errtail, &r->stderr_tail, &r->nstderr_tail);
     link_send(s->cfg.link, &m);
     LOG(LOG_INFO, "CAIRN-TASK-EXIT", "%s: exit %d signal %d%s%s (%" PRId64 " ms)%s%s", t->label,
         res->exit_code, res->term_signal, res->oom_killed ? " oom" : "",

@@ -4,8 +4,9 @@
  * msg_lease) becomes a work folder (workdir.h), fetched inputs, an
  * environment (attempt_env) and a container spec (runc.h); then STARTED,
  * the log stream in LOG messages, and at the end the RESULT, after the
- * outputs and metrics are collected (outputs.h). Messages go to the link
- * (link.h), which also gets each slot back when its attempt is over.
+ * outputs and metrics are collected (outputs.h), with the last lines of
+ * stderr (tail.h). Messages go to the link (link.h), which also gets each
+ * slot back when its attempt is over.
  *
  * A struct attempt_set owns every running attempt and the artifact store
  * handle they share. Everything here runs on the loop thread.
