@@ -1,15 +1,18 @@
 /* attempt.c - the attempts running on this worker (prefix: attempt_).
  *
- * Owns each running attempt (struct attempt: its lease id, work folder,
- * container process, log buffer, stderr tail and declared outputs) from
- * attempt_start
- * to the RESULT, and the artifact store handle they share (opened on first
- * use from the URI the scheduler named in WELCOME; reopened if that
- * changes while no output job uses it). The life of an attempt:
+ * Owns each attempt (struct attempt: its lease id, work folder, container
+ * process, log buffer, stderr tail and declared outputs) from
+ * attempt_start to the RESULT, and the artifact store handle they
+ * share (opened on first use from the URI the scheduler named in WELCOME;
+ * reopened if that changes while no input or output job uses it). The
+ * life of an attempt:
  *
- *   attempt_start: work folder (workdir_take), inputs fetched from the
- *     store with their digest checked, attempt_env, runc_start -> STARTED
- *     (or a RESULT "cannot start the task: ...").
+ *   attempt_start: work folder (workdir_take), then, if it has inputs,
+ *     the inputs job (inputs.h) on the thread pool; the lease is held (and
+ *     renewed by POLLs) meanwhile.
+ *   launch: attempt_env, runc_start -> STARTED (or a RESULT "cannot start
+ *     the task: ..."; one cancelled or interrupted while its inputs were
+ *     fetched is reported then, without starting).
  *   output_cb: output is buffered and sent as LOG (at 64 KiB, and by the
  *     agent's flush timer); stderr also feeds the tail (tail.h).
  *   exit_cb: the last LOG; on success the outputs job (outputs.h) on the
@@ -31,6 +34,7 @@
 
 #include "artifact.h"
 #include "err.h"
+#include "inputs.h"
 #include "log.h"
 #include "outputs.h"
 #include "runc.h"
@@ -49,9 +53,12 @@ struct attempt {
     int64_t log_offset; /* bytes handed to the link so far */
     bool cancelled;
     bool interrupted; /* stopped because this worker is shutting down */
+    bool fetching;    /* the inputs job runs */
     bool done;
-    struct tail *errtail; /* the end of stderr, for the RESULT (NULL until some came) */
+    struct msg_lease lease; /* until launch */
+    struct tail *errtail;   /* the end of stderr, for the RESULT (NULL until some came) */
     char *workdir;
+    char *inputs_dir; /* while the inputs job runs */
     char *outputs_dir;
     char **outputs; /* declared output names */
     size_t noutputs;
@@ -65,7 +72,7 @@ struct attempt_set {
     struct workdir_pool *pool;
     char *root;            /* DATA/runc: the runtime's --root */
     struct art_store *art; /* opened on first use */
-    int art_busy;          /* output jobs on the thread pool using art */
+    int art_busy;          /* input and output jobs on the thread pool using art */
     struct attempt *list;
     int running;
 };
@@ -239,11 +246,13 @@ attempt__free(struct attempt *t)
         workdir_give(s->pool, t->workdir);
         free(t->workdir);
     }
+    msg_lease_clear(&t->lease);
     tail_free(t->errtail);
     sb_free(&t->logbuf);
     for (size_t i = 0; i < t->noutputs; i++)
         free(t->outputs[i]);
     free(t->outputs);
+    free(t->inputs_dir);
     free(t->outputs_dir);
     free(t->metrics_file);
     free(t->label);
@@ -333,68 +342,41 @@ attempt__exit_cb(void *ud, const struct runc_result *res)
 
 /* ---- the start of an attempt ---- */
 
-/* Fetch the lease's inputs into DIR/inputs (digest checked); *ins gets
- * what the container mounts. "" or why not in err. */
+/* The attempt ends before its task started (it is in the list, holding its
+ * slot): a RESULT saying why, the slot freed. */
 static void
-attempt__inputs(struct attempt_set *s, const struct msg_lease *l, const char *indir,
-                struct runc_input *ins, char **paths, char *err, size_t errlen)
+attempt__unstarted(struct attempt *t, const char *why)
 {
-    if (l->ninputs)
-        mkdir(indir, 0755);
-    for (size_t i = 0; i < l->ninputs; i++) {
-        const struct msg_input *in = &l->inputs[i];
-        char err2[256];
-        struct art_store *st = attempt__store(s, err2, sizeof(err2));
-        if (!st) {
-            snprintf(err, errlen, "cannot open the artifact store: %s", err2);
-            return;
-        }
-        paths[i] = xasprintf("%s/%s", indir, in->name);
-        if (art_fetch(st, in->sha256, paths[i], ART_FETCH_VERIFY, err2, sizeof(err2)) != 0) {
-            snprintf(err, errlen, "cannot fetch input '%s': %s", in->name, err2);
-            return;
-        }
-        ins[i].name = in->name;
-        ins[i].host_path = paths[i];
-    }
+    struct runc_result res;
+
+    memset(&res, 0, sizeof(res));
+    res.exit_code = -1;
+    LOG(LOG_ERR, "CAIRN-TASK-START", "%s: not started: %s", t->label, why);
+    attempt__finish(t, &res, why, NULL);
 }
 
-void
-attempt_start(struct attempt_set *s, struct msg_lease *l)
+/* Start the container (inputs are in place: paths[i] for the lease's
+ * inputs[i]). */
+static void
+attempt__launch(struct attempt *t, char *const *paths)
 {
+    struct attempt_set *s = t->set;
+    struct msg_lease *l = &t->lease;
     bool none = s->cfg.isolation_none;
-    int64_t id = l->lease_id;
-    struct attempt *t = xcalloc(1, sizeof(*t));
-    t->set = s;
-    t->lease_id = id;
-    t->label = xasprintf("%s/%s/%s#%" PRId64, l->dag, l->run_id, l->task, l->attempt);
-    sb_init(&t->logbuf);
-    t->workdir = xasprintf("%s/work/%" PRId64, s->cfg.data_dir, id);
-    t->outputs_dir = xasprintf("%s/outputs", t->workdir);
+    int64_t id = t->lease_id;
     char *ws = xasprintf("%s/workspace", t->workdir);
     char *bundle = xasprintf("%s/bundles/%" PRId64, s->cfg.data_dir, id);
     char *cid = xasprintf("cairn-%" PRId64 "-%d", id, (int)getpid());
-    /* lease ids are unique and work/ and bundles/ are emptied when the
-     * worker starts, so there is nothing to remove first; runc's folders
-     * are made once (workdir_prepare) */
-    workdir_take(s->pool, t->workdir);
-    if (l->metrics && !strchr(l->metrics, '/')) {
-        t->metrics_file = l->metrics;
-        l->metrics = NULL;
-    }
-    t->outputs = l->outputs;
-    t->noutputs = l->noutputs;
-    l->outputs = NULL;
-    l->noutputs = 0;
+    char *indir = xasprintf("%s/inputs", t->workdir);
     const char *code = l->code;
-    struct runc_bind code_bind = {code, "/pipeline", true};
 
     /* inputs: upstream artifacts, digest checked, read-only at /inputs/NAME */
     struct runc_input *ins = xcalloc(l->ninputs + 1, sizeof(*ins));
-    char **inpaths = xcalloc(l->ninputs + 1, sizeof(*inpaths));
-    char *indir = xasprintf("%s/inputs", t->workdir);
-    char inerr[512] = "";
-    attempt__inputs(s, l, indir, ins, inpaths, inerr, sizeof(inerr));
+    for (size_t i = 0; i < l->ninputs; i++) {
+        ins[i].name = l->inputs[i].name;
+        ins[i].host_path = paths[i];
+    }
+    struct runc_bind code_bind = {code, "/pipeline", true};
 
     struct attempt_where where = {
         none ? t->outputs_dir : "/outputs",
@@ -427,14 +409,7 @@ attempt_start(struct attempt_set *s, struct msg_lease *l)
     spec.isolation_none = none;
     struct runc_callbacks cbs = {attempt__output_cb, attempt__exit_cb};
     char err[512];
-    int rc = CAIRN_EIO;
-    if (inerr[0])
-        snprintf(err, sizeof(err), "%s", inerr);
-    else
-        rc = runc_start(&t->proc, s->cfg.loop, &spec, &cbs, t, err, sizeof(err));
-    for (size_t i = 0; i < l->ninputs; i++)
-        free(inpaths[i]);
-    free(inpaths);
+    int rc = runc_start(&t->proc, s->cfg.loop, &spec, &cbs, t, err, sizeof(err));
     free(ins);
     free(indir);
     attempt_env_free(env);
@@ -443,16 +418,12 @@ attempt_start(struct attempt_set *s, struct msg_lease *l)
     free(cid);
     msg_lease_clear(l);
     if (rc) {
-        LOG(LOG_ERR, "CAIRN-TASK-START", "%s: cannot start: %s", t->label, err);
         char *why = xasprintf("cannot start the task: %s", err);
-        attempt__start_failed(s, id, why);
+        t->proc = NULL;
+        attempt__unstarted(t, why);
         free(why);
-        attempt__free(t);
         return;
     }
-    t->next = s->list;
-    s->list = t;
-    s->running++;
     LOG(LOG_INFO, "CAIRN-TASK-START", "%s: started (lease %" PRId64 ")", t->label, id);
     struct msg m;
     memset(&m, 0, sizeof(m));
@@ -460,6 +431,78 @@ attempt_start(struct attempt_set *s, struct msg_lease *l)
     m.u.started.worker = xstrdup(s->cfg.worker);
     m.u.started.lease_id = id;
     link_send(s->cfg.link, &m);
+}
+
+static void
+attempt__inputs_done(void *ud, struct inputs_result *res)
+{
+    struct attempt *t = ud;
+    char *why = NULL;
+
+    t->set->art_busy--;
+    t->fetching = false;
+    if (t->cancelled)
+        why = xstrdup("the lease was taken back before the task started");
+    else if (t->interrupted)
+        why = xstrdup("the worker was stopped before the task started");
+    else if (res->error[0])
+        why = xasprintf("cannot start the task: %s", res->error);
+    if (why) {
+        attempt__unstarted(t, why);
+        free(why);
+        return;
+    }
+    attempt__launch(t, res->paths);
+}
+
+void
+attempt_start(struct attempt_set *s, struct msg_lease *l)
+{
+    int64_t id = l->lease_id;
+    struct attempt *t = xcalloc(1, sizeof(*t));
+    char err[512];
+    t->set = s;
+    t->lease_id = id;
+    t->label = xasprintf("%s/%s/%s#%" PRId64, l->dag, l->run_id, l->task, l->attempt);
+    sb_init(&t->logbuf);
+
+    t->workdir = xasprintf("%s/work/%" PRId64, s->cfg.data_dir, id);
+    t->outputs_dir = xasprintf("%s/outputs", t->workdir);
+    /* lease ids are unique and work/ and bundles/ are emptied when the
+     * worker starts, so there is nothing to remove first; runc's folders
+     * are made once (workdir_prepare) */
+    workdir_take(s->pool, t->workdir);
+    if (l->metrics && !strchr(l->metrics, '/')) {
+        t->metrics_file = l->metrics;
+        l->metrics = NULL;
+    }
+    t->outputs = l->outputs;
+    t->noutputs = l->noutputs;
+    l->outputs = NULL;
+    l->noutputs = 0;
+    t->lease = *l;
+    memset(l, 0, sizeof(*l));
+    t->next = s->list;
+    s->list = t;
+    s->running++;
+    if (t->lease.ninputs == 0) {
+        attempt__launch(t, NULL);
+        return;
+    }
+
+    /* inputs: fetched on the thread pool, digest checked */
+    struct art_store *st = attempt__store(s, err, sizeof(err));
+    if (!st) {
+        char *why = xasprintf("cannot start the task: cannot open the artifact store: %s", err);
+        attempt__unstarted(t, why);
+        free(why);
+        return;
+    }
+    t->inputs_dir = xasprintf("%s/inputs", t->workdir);
+    struct inputs_spec spec = {st, t->inputs_dir, t->lease.inputs, t->lease.ninputs};
+    s->art_busy++;
+    t->fetching = true;
+    inputs_fetch(s->cfg.loop, &spec, attempt__inputs_done, t);
 }
 
 void
@@ -483,7 +526,14 @@ attempt_refuse(struct attempt_set *s, const struct msg_bad_lease *bad)
 void
 attempt_cancel(struct attempt_set *s, int64_t lease_id)
 {
-    for (struct attempt *t = s->list; t; t = t->next)
+    for (struct attempt *t = s->list; t; t = t->next) {
+        if (t->lease_id == lease_id && !t->cancelled && t->fetching) {
+            LOG(LOG_WARN, "CAIRN-TASK-CANCEL",
+                "%s: lease taken back by the scheduler while its inputs are fetched; "
+                "it will not start",
+                t->label);
+            t->cancelled = true;
+        }
         if (t->lease_id == lease_id && !t->cancelled && t->proc) {
             LOG(LOG_WARN, "CAIRN-TASK-CANCEL",
                 "%s: lease taken back by the scheduler; "
@@ -492,16 +542,20 @@ attempt_cancel(struct attempt_set *s, int64_t lease_id)
             t->cancelled = true;
             runc_stop(t->proc);
         }
+    }
 }
 
 void
 attempt_interrupt_all(struct attempt_set *s)
 {
-    for (struct attempt *t = s->list; t; t = t->next)
+    for (struct attempt *t = s->list; t; t = t->next) {
+        if (t->fetching)
+            t->interrupted = true; /* reported when its inputs are in: not started */
         if (t->proc) {
             t->interrupted = true; /* not the task's fault: the RESULT says so */
             runc_stop(t->proc);
         }
+    }
 }
 
 void
@@ -523,7 +577,7 @@ attempt_set_new(struct attempt_set **out, const struct attempt_config *cfg)
     struct attempt_set *s = xcalloc(1, sizeof(*s));
     s->cfg = *cfg;
     s->root = xasprintf("%s/runc", cfg->data_dir);
-    workdir_pool_new(&s->pool, cfg->data_dir);
+    workdir_pool_new(&s->pool, cfg->data_dir, cfg->loop);
     *out = s;
 }
 

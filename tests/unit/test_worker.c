@@ -6,7 +6,10 @@
  * id while the others in the same WORK still start, a lease without a
  * valid id only freeing its slot, STARTED -> LOG -> RESULT in order, the
  * environment a task gets, output with NUL and invalid UTF-8 bytes, and a
- * clean exit on SIGTERM; the last lines of stderr in RESULT. */
+ * clean exit on SIGTERM; the last lines of stderr in RESULT; fan-in inputs
+ * from a real artifact store (and a large fan-in through inputs.h
+ * directly), and leases taken back or a worker stopped while inputs are
+ * fetched. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,10 +18,12 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -28,8 +33,10 @@
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
 
+#include "artifact.h"
 #include "err.h"
 #include "fs.h"
+#include "inputs.h"
 #include "msg.h"
 #include "proto.h"
 #include "tail.h"
@@ -52,6 +59,8 @@ struct seen {
     struct sb log[MAXL];
     int events;
     int batches;
+    int polls_holding; /* POLLs that listed at least one held lease */
+    size_t last_held;  /* how many the last POLL listed */
     int unexpected;
     char unexpected_why[256];
 };
@@ -64,9 +73,11 @@ struct fake {
     struct seen seen;
     bool work_sent;
     /* what a test sets before fake_run */
-    json_t *work;    /* the first WORK (taken); NULL = first_work() */
-    char *artifacts; /* the store named in WELCOME, or NULL */
-    int want[MAXL];  /* the leases whose RESULTs end the run; none = 1, 2 and 4 */
+    json_t *work;      /* the first WORK (taken); NULL = first_work() */
+    json_t *queue;     /* or: leases handed out as POLLs offer free slots */
+    json_t *next_work; /* a WORK for the next POLL (taken), e.g. a cancel */
+    char *artifacts;   /* the store named in WELCOME, or NULL */
+    int want[MAXL];    /* the leases whose RESULTs end the run; none = 1, 2 and 4 */
     int nwant;
     const char *isolation; /* NULL = none */
     const char *extra[8];  /* more arguments for the worker */
@@ -178,7 +189,25 @@ answer(struct fake *f, struct msg *req, struct msg *rep, json_t **raw)
             30000, HEARTBEAT_MS, f->artifacts ? xstrdup(f->artifacts) : NULL, MSG_VERSION};
         return;
     case PROTO_POLL:
-        if (!f->work_sent) {
+        s->last_held = req->u.poll.nleases;
+        if (req->u.poll.nleases)
+            s->polls_holding++;
+        if (f->next_work) {
+            *raw = f->next_work;
+            f->next_work = NULL;
+            return;
+        }
+        if (f->queue && json_array_size(f->queue) > 0 && req->u.poll.free > 0) {
+            json_t *leases = json_array();
+            while (json_array_size(leases) < (size_t)req->u.poll.free &&
+                   json_array_size(f->queue) > 0) {
+                json_array_append(leases, json_array_get(f->queue, 0));
+                json_array_remove(f->queue, 0);
+            }
+            *raw = json_pack("{s:o, s:[]}", "leases", leases, "cancel");
+            return;
+        }
+        if (!f->work_sent && !f->queue) {
             *raw = f->work ? f->work : first_work();
             f->work = NULL;
             f->work_sent = true;
@@ -324,6 +353,33 @@ fake_begin(struct fake *f)
     snprintf(f->url, sizeof(f->url), "tcp://127.0.0.1:%u", (unsigned)ntohs(sa.s_in.sa_port));
 }
 
+/* The worker's log so far (malloc'd, "" if none). */
+static char *
+worker_log(const struct fake *f)
+{
+    char *path = xasprintf("%s/worker.log", f->dir), *text = NULL;
+    size_t len = 0;
+    if (fs_read_all(path, 0, &text, &len) != 0)
+        text = xstrdup("");
+    free(path);
+    return text;
+}
+
+/* Serve until the worker's log has what (or 20 s passed). */
+static bool
+serve_until_logged(struct fake *f, const char *what)
+{
+    int64_t deadline = clock_mono_ms() + 20000;
+    bool found = false;
+    while (!found && clock_mono_ms() < deadline) {
+        serve_one(f, 50);
+        char *log = worker_log(f);
+        found = strstr(log, what) != NULL;
+        free(log);
+    }
+    return found;
+}
+
 /* Stop the worker with SIGTERM, serving it until it is gone, and read its
  * log; fails the test on anything unexpected, a missing result or an
  * unclean exit. */
@@ -377,6 +433,8 @@ fake_end(struct fake *f)
         msg_result_clear(&s->result[i]);
     }
     json_decref(f->work);
+    json_decref(f->queue);
+    json_decref(f->next_work);
     free(f->artifacts);
     free(f->wlog);
     tl_rmtree(f->dir);
@@ -569,6 +627,388 @@ test_tail_chunks(void **state)
     tail_free(NULL);
 }
 
+/* ---- fan-in inputs ---- */
+
+/* Store content as a blob; hex gets its digest. */
+static void
+put_blob(struct art_store *st, const char *dir, const char *content, char hex[ART_HEX_LEN + 1])
+{
+    char *tmp = xasprintf("%s/blob.tmp", dir);
+    char err[256];
+    tl_write_text(tmp, content);
+    if (art_put_file(st, tmp, hex, NULL, NULL, err, sizeof(err)) != 0)
+        fail_msg("art_put_file: %s", err);
+    unlink(tmp);
+    free(tmp);
+}
+
+/* A lease whose one input (or two, with raw) is the fan-in "models". */
+static json_t *
+fan_lease(json_int_t id, const char *manifest_hex, const char *raw_hex, const char *script)
+{
+    json_t *l = sh_lease(id, script);
+    json_t *ins = json_object_get(l, "inputs");
+    json_array_append_new(ins, json_pack("{s:s, s:s, s:s, s:s}", "name", "models", "sha256",
+                                         manifest_hex, "uri", "file:///x", "manifest_file",
+                                         "model.pkl"));
+    if (raw_hex)
+        json_array_append_new(ins, json_pack("{s:s, s:s, s:s}", "name", "raw", "sha256", raw_hex,
+                                             "uri", "file:///y"));
+    return l;
+}
+
+static void
+test_fan_in(void **state)
+{
+    (void)state;
+    struct fake f;
+    fake_begin(&f);
+    char *root = xasprintf("%s/store", f.dir);
+    struct art_store *st;
+    char err[256];
+    assert_int_equal(art_open(&st, root, err, sizeof(err)), 0);
+    f.artifacts = xstrdup(art_uri(st));
+
+    /* 50 instances: most made model.pkl (every tenth the same bytes as
+     * instance 0), some made another file or nothing, one failed */
+    json_t *insts = json_array(), *want = json_array();
+    char hex[ART_HEX_LEN + 1], first[ART_HEX_LEN + 1] = "";
+    for (int i = 0; i < 50; i++) {
+        json_t *item = json_pack("{s:s, s:i}", "shard", i % 2 ? "odd" : "even", "n", i);
+        json_t *outs = json_object();
+        const char *state_s = "success";
+        if (i == 5) {
+            state_s = "failed";
+        } else if (i % 10 == 3) {
+            /* nothing */
+        } else if (i % 10 == 7) {
+            put_blob(st, f.dir, "other", hex);
+            json_object_set_new(
+                outs, "other.txt",
+                json_pack("{s:s, s:i, s:s}", "sha256", hex, "size", 5, "uri", "file:///z"));
+        } else {
+            char *content = i % 10 == 9 ? xstrdup("model-0\n") : xasprintf("model-%d\n", i);
+            put_blob(st, f.dir, content, hex);
+            if (i == 0)
+                memcpy(first, hex, sizeof(hex));
+            json_object_set_new(outs, "model.pkl",
+                                json_pack("{s:s, s:I, s:s}", "sha256", hex, "size",
+                                          (json_int_t)strlen(content), "uri", "file:///m"));
+            json_array_append_new(
+                want, json_pack("{s:i, s:O, s:s}", "index", i, "item", item, "sha256", hex));
+            free(content);
+        }
+        json_t *inst = json_pack("{s:i, s:o, s:s}", "index", i, "item", item, "state", state_s);
+        if (i != 5)
+            json_object_set_new(inst, "outputs", outs);
+        else
+            json_decref(outs);
+        json_array_append_new(insts, inst);
+    }
+    json_t *mj = json_pack("{s:s, s:o}", "task", "train", "instances", insts);
+    char *mtext = json_dumps(mj, JSON_COMPACT);
+    json_decref(mj);
+    char man[ART_HEX_LEN + 1], raw[ART_HEX_LEN + 1];
+    put_blob(st, f.dir, mtext, man);
+    free(mtext);
+    put_blob(st, f.dir, "a,b\n1,2\n", raw);
+
+    /* the malformed and the missing, one lease each */
+    char bad_json[ART_HEX_LEN + 1], no_index[ART_HEX_LEN + 1], twice[ART_HEX_LEN + 1];
+    char no_blob[ART_HEX_LEN + 1], corrupt[ART_HEX_LEN + 1], not_list[ART_HEX_LEN + 1];
+    char bad_sha[ART_HEX_LEN + 1], victim[ART_HEX_LEN + 1];
+    put_blob(st, f.dir, "{\"task\": \"train\", \"instances\": [", bad_json);
+    char *t = xasprintf("{\"instances\": [{\"index\": 0, \"outputs\": {\"model.pkl\": "
+                        "{\"sha256\": \"%s\"}}}, {\"item\": 1, \"outputs\": {}}]}",
+                        first);
+    put_blob(st, f.dir, t, no_index);
+    free(t);
+    t = xasprintf("{\"instances\": [{\"index\": 1, \"outputs\": {\"model.pkl\": {\"sha256\": "
+                  "\"%s\"}}}, {\"index\": 1, \"outputs\": {\"model.pkl\": {\"sha256\": \"%s\"}}}]}",
+                  first, first);
+    put_blob(st, f.dir, t, twice);
+    free(t);
+    const char *absent = "0000000000000000000000000000000000000000000000000000000000000001";
+    t = xasprintf("{\"instances\": [{\"index\": 0, \"outputs\": {\"model.pkl\": {\"sha256\": "
+                  "\"%s\"}}}]}",
+                  absent);
+    put_blob(st, f.dir, t, no_blob);
+    free(t);
+    put_blob(st, f.dir, "a model that will rot\n", victim);
+    t = xasprintf("{\"instances\": [{\"index\": 4, \"outputs\": {\"model.pkl\": {\"sha256\": "
+                  "\"%s\"}}}]}",
+                  victim);
+    put_blob(st, f.dir, t, corrupt);
+    free(t);
+    char *vpath = NULL;
+    assert_int_equal(art_blob_path(st, victim, &vpath), 0);
+    assert_int_equal(tl_sh("chmod u+w %s && echo rotten > %s", vpath, vpath), 0);
+    free(vpath);
+    put_blob(st, f.dir, "{\"task\": \"train\", \"instances\": {}}", not_list);
+    put_blob(st, f.dir,
+             "{\"instances\": [{\"index\": 0, \"outputs\": {\"model.pkl\": "
+             "{\"sha256\": \"ABC\"}}}]}",
+             bad_sha);
+
+    char *seen = xasprintf("%s/seen", f.dir);
+    char *script = xasprintf("cp -r \"$CAIRN_INPUTS\" %s && ls -A \"$CAIRN_INPUTS\"", seen);
+    f.queue = json_pack("[o, o, o, o, o, o, o, o, o]", fan_lease(1, man, raw, script),
+                        fan_lease(2, bad_json, NULL, "true"), fan_lease(3, no_index, NULL, "true"),
+                        fan_lease(4, twice, NULL, "true"), fan_lease(5, no_blob, NULL, "true"),
+                        fan_lease(6, corrupt, NULL, "true"), fan_lease(7, absent, NULL, "true"),
+                        fan_lease(8, not_list, NULL, "true"), fan_lease(9, bad_sha, NULL, "true"));
+    assert_non_null(f.queue);
+    f.nwant = 9;
+    for (int i = 0; i < 9; i++)
+        f.want[i] = i + 1;
+    fake_run(&f);
+    struct seen *s = &f.seen;
+
+    /* 1: every instance's file at models/<index>/model.pkl, the list, the
+     * plain input beside it, nothing else (the manifest is not left) */
+    if (s->result[1].exit_code != 0)
+        fail_msg("lease 1: exit %d, %s\nworker log:\n%s", s->result[1].exit_code,
+                 s->result[1].error, f.wlog);
+    assert_string_equal(s->log[1].buf, "models\nraw\n");
+    char *p = xasprintf("%s/models/manifest.json", seen);
+    json_error_t je;
+    json_t *got = json_load_file(p, JSON_REJECT_DUPLICATES, &je);
+    free(p);
+    if (!got)
+        fail_msg("manifest.json: %s", je.text);
+    assert_int_equal(json_array_size(want), 39);
+    if (!json_equal(got, want)) {
+        char *a = json_dumps(want, JSON_COMPACT), *b = json_dumps(got, JSON_COMPACT);
+        fail_msg("manifest.json:\nwant %s\ngot  %s", a, b);
+    }
+    json_decref(got);
+    for (int i = 0; i < 50; i++) {
+        p = xasprintf("%s/models/%d/model.pkl", seen, i);
+        char *text = tl_read_file(p, NULL);
+        bool made = i != 5 && i % 10 != 3 && i % 10 != 7;
+        if (made) {
+            char *w = i % 10 == 9 ? xstrdup("model-0\n") : xasprintf("model-%d\n", i);
+            if (!text || strcmp(text, w) != 0)
+                fail_msg("instance %d: %s", i, text ? text : "(missing)");
+            free(w);
+        } else {
+            assert_null(text);
+            free(p);
+            p = xasprintf("%s/models/%d", seen, i);
+            assert_false(tl_exists(p)); /* no folder for an instance without the file */
+        }
+        free(text);
+        free(p);
+    }
+    p = xasprintf("%s/raw", seen);
+    char *text = tl_read_file(p, NULL);
+    assert_string_equal(text, "a,b\n1,2\n");
+    free(text);
+    free(p);
+
+    /* 2-9: refused before they start, the input named */
+    static const char *const why[] = {
+        NULL,
+        NULL,
+        "cannot start the task: input 'models': malformed manifest: ",
+        "cannot start the task: input 'models': malformed manifest: instances[1].index must be "
+        "a non-negative integer",
+        "cannot start the task: input 'models': malformed manifest: index 1 appears twice",
+        "cannot start the task: cannot fetch input 'models' (instance 0, model.pkl): artifact "
+        "0000000000000000000000000000000000000000000000000000000000000001 is not in the store",
+        "cannot start the task: cannot fetch input 'models' (instance 4, model.pkl): artifact ",
+        "cannot start the task: cannot fetch input 'models' (its manifest): artifact "
+        "0000000000000000000000000000000000000000000000000000000000000001 is not in the store",
+        "cannot start the task: input 'models': malformed manifest: it must be an object with an "
+        "array 'instances'",
+        "cannot start the task: input 'models': malformed manifest: "
+        "instances[0].outputs.model.pkl.sha256 must be 64 lower-case hex digits",
+    };
+    for (int id = 2; id <= 9; id++) {
+        assert_int_equal(s->started[id], 0);
+        assert_int_equal(s->result[id].exit_code, -1);
+        if (strncmp(s->result[id].error, why[id], strlen(why[id])) != 0)
+            fail_msg("lease %d: '%s', want '%s...'", id, s->result[id].error, why[id]);
+    }
+    assert_non_null(strstr(s->result[6].error, "is corrupt: its content hashes to"));
+    assert_non_null(strstr(s->result[2].error, "instances[0]: '[' or '{' expected near end of "
+                                               "file (at byte 32)"));
+    json_decref(want);
+    free(script);
+    free(seen);
+    art_close(st);
+    free(root);
+    fake_end(&f);
+}
+
+/* Peak resident memory of this process so far, in KiB. */
+static long
+max_rss_kb(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss;
+}
+
+/* A large fan-in through inputs.h on this thread: every instance's folder
+ * and file, one manifest.json line each, and memory that does not grow
+ * with the manifest (it is read an instance at a time: a jansson tree of
+ * this one would take 1.8 KB an instance). The instances share 1,000
+ * blobs, each linked N/1,000 times and hashed once. N is 20,000 here
+ * (making 20,000 folders takes seconds on ext4);
+ * CAIRN_TEST_FAN_IN=100000 runs the size the worker promises. */
+static void
+test_fan_in_large(void **state)
+{
+    (void)state;
+    enum { BLOBS = 1000 };
+    const char *env = getenv("CAIRN_TEST_FAN_IN");
+    long N = env ? strtol(env, NULL, 10) : 20000;
+    assert_true(N >= BLOBS && N <= 10000000);
+    struct tl_dir d;
+    assert_int_equal(tl_dir_make(&d, "fanin"), 0);
+    char *root = tl_dir_file(&d, "store");
+    struct art_store *st;
+    char err[256];
+    assert_int_equal(art_open(&st, root, err, sizeof(err)), 0);
+    char(*hex)[ART_HEX_LEN + 1] = xcalloc(BLOBS, sizeof(*hex));
+    for (int i = 0; i < BLOBS; i++) {
+        char content[32];
+        snprintf(content, sizeof(content), "blob %d\n", i);
+        put_blob(st, d.path, content, hex[i]);
+    }
+    /* the manifest, written as text (as the scheduler would stream it) */
+    char *mpath = tl_dir_file(&d, "manifest.json");
+    FILE *m = fopen(mpath, "w");
+    assert_non_null(m);
+    fputs("{\"task\": \"score\", \"instances\": [", m);
+    for (long i = 0; i < N; i++)
+        fprintf(m,
+                "%s{\"index\": %ld, \"item\": \"s3://bucket/part-%06ld\", \"state\": "
+                "\"success\", \"outputs\": {\"scores.parquet\": {\"sha256\": \"%s\", "
+                "\"size\": 12, \"uri\": \"file:///x\"}}}",
+                i ? ", " : "", i, i, hex[i % BLOBS]);
+    fputs("]}", m);
+    assert_int_equal(fclose(m), 0);
+    char man[ART_HEX_LEN + 1];
+    assert_int_equal(art_put_file(st, mpath, man, NULL, NULL, err, sizeof(err)), 0);
+
+    struct msg_input in = {"scores", "file:///m", man, "scores.parquet"};
+    char *dir = tl_dir_file(&d, "inputs");
+    struct inputs_spec spec = {st, dir, &in, 1};
+    struct inputs_result res;
+    long rss0 = max_rss_kb();
+    inputs_fetch_now(&spec, &res);
+    long grew = max_rss_kb() - rss0;
+    if (res.error[0])
+        fail_msg("%s", res.error);
+#ifndef __SANITIZE_ADDRESS__ /* (AddressSanitizer keeps freed memory aside: it grows) */
+    if (grew > 16 * 1024)
+        fail_msg("a fan-in over %ld instances took %ld KiB more memory", N, grew);
+#else
+    (void)grew;
+#endif
+    assert_int_equal(res.n, 1);
+    char *folder = tl_dir_file(&d, "inputs/scores");
+    assert_string_equal(res.paths[0], folder);
+    /* 100,000 folders and the list */
+    assert_int_equal(tl_sh("test $(ls %s | wc -l) -eq %ld", folder, N + 1), 0);
+    char *last = tl_dir_file(&d, "inputs/scores/%ld/scores.parquet", N - 1);
+    char *text = tl_read_file(last, NULL);
+    char want[32];
+    snprintf(want, sizeof(want), "blob %ld\n", (N - 1) % BLOBS);
+    assert_string_equal(text, want);
+    free(text);
+    char *list = tl_dir_file(&d, "inputs/scores/manifest.json");
+    json_error_t je;
+    json_t *got = json_load_file(list, 0, &je);
+    assert_non_null(got);
+    assert_int_equal(json_array_size(got), (size_t)N);
+    json_t *e = json_array_get(got, 12345);
+    assert_int_equal(json_integer_value(json_object_get(e, "index")), 12345);
+    assert_string_equal(json_string_value(json_object_get(e, "item")), "s3://bucket/part-012345");
+    assert_string_equal(json_string_value(json_object_get(e, "sha256")), hex[12345 % BLOBS]);
+    json_decref(got);
+    inputs_result_clear(&res);
+    free(list);
+    free(last);
+    free(folder);
+    free(dir);
+    free(mpath);
+    free(hex);
+    art_close(st);
+    free(root);
+    tl_dir_remove(&d);
+}
+
+/* A lease taken back, and the worker stopped, while inputs are fetched:
+ * neither task starts, each RESULT says why. The inputs are blobs that
+ * are FIFOs in the store, so fetching them blocks (in the digest check's
+ * open) until this test opens them for writing. */
+static void
+test_fetch_cancelled_or_interrupted(void **state)
+{
+    (void)state;
+    struct fake f;
+    fake_begin(&f);
+    char *root = xasprintf("%s/store", f.dir);
+    struct art_store *st;
+    char err[256];
+    assert_int_equal(art_open(&st, root, err, sizeof(err)), 0);
+    f.artifacts = xstrdup(art_uri(st));
+    const char *hex[] = {"ab00000000000000000000000000000000000000000000000000000000000001",
+                         "ab00000000000000000000000000000000000000000000000000000000000002"};
+    char *fifo[2];
+    for (int i = 0; i < 2; i++) {
+        fifo[i] = xasprintf("%s/blobs/sha256/ab/%s", root, hex[i] + 2);
+        assert_int_equal(tl_sh("mkdir -p %s/blobs/sha256/ab && mkfifo %s", root, fifo[i]), 0);
+    }
+    json_t *l1 = sh_lease(1, "echo ran"), *l2 = sh_lease(2, "echo ran");
+    json_array_append_new(json_object_get(l1, "inputs"),
+                          json_pack("{s:s, s:s, s:s}", "name", "in", "sha256", hex[0], "uri", "-"));
+    json_array_append_new(json_object_get(l2, "inputs"),
+                          json_pack("{s:s, s:s, s:s}", "name", "in", "sha256", hex[1], "uri", "-"));
+    f.work = json_pack("{s:[o, o], s:[]}", "leases", l1, l2, "cancel");
+    f.nwant = 2;
+    f.want[0] = 1;
+    f.want[1] = 2;
+    start_worker(&f);
+
+    /* both held while fetching: the POLLs list them (their heartbeat) */
+    int64_t deadline = clock_mono_ms() + 20000;
+    while (clock_mono_ms() < deadline && (f.seen.polls_holding < 2 || f.seen.last_held != 2))
+        serve_one(&f, 50);
+    assert_int_equal(f.seen.last_held, 2);
+    f.next_work = json_pack("{s:[], s:[I]}", "leases", "cancel", (json_int_t)2);
+    assert_true(serve_until_logged(&f, "while its inputs are fetched"));
+    assert_int_equal(kill(f.pid, SIGTERM), 0);
+    assert_true(serve_until_logged(&f, "CAIRN-SIGNAL"));
+    for (int i = 0; i < 2; i++) {
+        int fd = -1;
+        for (int k = 0; k < 400 && fd < 0; k++) {
+            fd = open(fifo[i], O_WRONLY | O_NONBLOCK);
+            if (fd < 0)
+                serve_one(&f, 10);
+        }
+        assert_true(fd >= 0);
+        close(fd);
+    }
+    fake_stop(&f);
+    struct seen *s = &f.seen;
+    assert_int_equal(s->started[1], 0);
+    assert_int_equal(s->started[2], 0);
+    assert_int_equal(s->result[1].exit_code, -1);
+    assert_true(s->result[1].interrupted);
+    assert_string_equal(s->result[1].error, "the worker was stopped before the task started");
+    assert_int_equal(s->result[2].exit_code, -1);
+    assert_string_equal(s->result[2].error, "the lease was taken back before the task started");
+    for (int i = 0; i < 2; i++)
+        free(fifo[i]);
+    art_close(st);
+    free(root);
+    fake_end(&f);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -579,6 +1019,9 @@ main(int argc, char **argv)
         cmocka_unit_test(test_worker_on_the_wire),
         cmocka_unit_test(test_stderr_tail),
         cmocka_unit_test(test_tail_chunks),
+        cmocka_unit_test(test_fan_in),
+        cmocka_unit_test(test_fan_in_large),
+        cmocka_unit_test(test_fetch_cancelled_or_interrupted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
