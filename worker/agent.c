@@ -1,11 +1,12 @@
 /* agent.c - the worker agent's lifecycle (prefix: agent_).
  *
  * Owns the process-wide pieces of cairn-worker and their order: the token,
- * the data folder (leftover containers and this worker's own empty cgroups
- * reaped, work folders made fresh), the libuv loop with its wake-up handle,
- * log flush timer and signal handlers, the link to the scheduler (link.h)
- * and the set of running attempts (attempt.h). agent_run builds them, runs
- * the loop until the worker is stopped, then takes them down in reverse.
+ * the folders tasks may mount (mounts.h), the data folder (leftover
+ * containers and this worker's own empty cgroups reaped, work folders made
+ * fresh), the libuv loop with its wake-up handle, log flush timer and
+ * signal handlers, the link to the scheduler (link.h) and the set of
+ * running attempts (attempt.h). agent_run builds them, runs the loop until
+ * the worker is stopped, then takes them down in reverse.
  *
  * Stopping: SIGTERM or SIGINT starts a drain. The link offers no more slots
  * (its POLLs only renew leases), leases that still arrive are left to
@@ -34,6 +35,7 @@
 #include "fs.h"
 #include "link.h"
 #include "log.h"
+#include "mounts.h"
 #include "msg.h"
 #include "proto.h"
 #include "runc.h"
@@ -54,6 +56,7 @@ struct agent {
     uv_signal_t sigterm, sigint;
     struct link *link;
     struct attempt_set *attempts;
+    struct mounts_allow *allow;
     char *cgroup_parent; /* this worker's own (runc_cgroup_parent_for); NULL with isolation none */
     bool draining;
 };
@@ -173,6 +176,7 @@ agent_free(struct agent *a)
         free(a->labels[i].value);
     }
     free(a->labels);
+    mounts_allow_free(a->allow);
     free(a->cgroup_parent);
     free(a);
 }
@@ -185,6 +189,11 @@ agent_run(const struct agent_config *cfg)
     int rc;
     a->cfg = *cfg;
     if (cfg->token_file && proto_key_load(&a->key, cfg->token_file, err, sizeof(err)) != 0) {
+        fprintf(stderr, "cairn-worker: %s\n", err);
+        agent_free(a);
+        return 2;
+    }
+    if (mounts_allow_new(&a->allow, cfg->allow_mounts, cfg->nallow_mounts, err, sizeof(err)) != 0) {
         fprintf(stderr, "cairn-worker: %s\n", err);
         agent_free(a);
         return 2;
@@ -245,6 +254,7 @@ agent_run(const struct agent_config *cfg)
         .worker = cfg->name,
         .runtime = cfg->runtime,
         .cgroup_parent = a->cgroup_parent,
+        .allow = a->allow,
         .isolation_none = cfg->isolation_none,
         .idle_cb = idle_cb,
         .ud = a,

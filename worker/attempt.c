@@ -1,15 +1,16 @@
 /* attempt.c - the attempts running on this worker (prefix: attempt_).
  *
- * Owns each attempt (struct attempt: its lease id, work folder, container
- * process, log buffer, stderr tail and declared outputs) from
- * attempt_start to the RESULT, and the artifact store handle they
+ * Owns each attempt (struct attempt: its lease id, work folder, host
+ * mounts, container process, log buffer, stderr tail and declared outputs)
+ * from attempt_start to the RESULT, and the artifact store handle they
  * share (opened on first use from the URI the scheduler named in WELCOME;
  * reopened if that changes while no input or output job uses it). The
  * life of an attempt:
  *
- *   attempt_start: work folder (workdir_take), then, if it has inputs,
- *     the inputs job (inputs.h) on the thread pool; the lease is held (and
- *     renewed by POLLs) meanwhile.
+ *   attempt_start: the lease's host mounts checked (mounts.h: a refused one
+ *     fails the attempt at once), work folder (workdir_take), then, if it
+ *     has inputs, the inputs job (inputs.h) on the thread pool; the lease
+ *     is held (and renewed by POLLs) meanwhile.
  *   launch: attempt_env, runc_start -> STARTED (or a RESULT "cannot start
  *     the task: ..."; one cancelled or interrupted while its inputs were
  *     fetched is reported then, without starting).
@@ -36,6 +37,7 @@
 #include "err.h"
 #include "inputs.h"
 #include "log.h"
+#include "mounts.h"
 #include "outputs.h"
 #include "runc.h"
 #include "tail.h"
@@ -55,8 +57,10 @@ struct attempt {
     bool interrupted; /* stopped because this worker is shutting down */
     bool fetching;    /* the inputs job runs */
     bool done;
-    struct msg_lease lease; /* until launch */
-    struct tail *errtail;   /* the end of stderr, for the RESULT (NULL until some came) */
+    struct msg_lease lease;    /* until launch */
+    struct mounts_bind *binds; /* the lease's host mounts, checked */
+    size_t nbinds;
+    struct tail *errtail; /* the end of stderr, for the RESULT (NULL until some came) */
     char *workdir;
     char *inputs_dir; /* while the inputs job runs */
     char *outputs_dir;
@@ -247,6 +251,7 @@ attempt__free(struct attempt *t)
         free(t->workdir);
     }
     msg_lease_clear(&t->lease);
+    mounts_binds_free(t->binds, t->nbinds);
     tail_free(t->errtail);
     sb_free(&t->logbuf);
     for (size_t i = 0; i < t->noutputs; i++)
@@ -376,7 +381,15 @@ attempt__launch(struct attempt *t, char *const *paths)
         ins[i].name = l->inputs[i].name;
         ins[i].host_path = paths[i];
     }
-    struct runc_bind code_bind = {code, "/pipeline", true};
+    /* the code at /pipeline, then the host mounts (a container has them
+     * as binds; with isolation none a task sees them where they are) */
+    struct runc_bind *binds = xcalloc(t->nbinds + 2, sizeof(*binds));
+    size_t nb = 0;
+    if (code)
+        binds[nb++] = (struct runc_bind){code, "/pipeline", true};
+    for (size_t i = 0; i < t->nbinds && !none; i++)
+        binds[nb++] =
+            (struct runc_bind){t->binds[i].source, t->binds[i].dest, t->binds[i].readonly};
 
     struct attempt_where where = {
         none ? t->outputs_dir : "/outputs",
@@ -399,8 +412,8 @@ attempt__launch(struct attempt *t, char *const *paths)
     spec.outputs_dir = t->outputs_dir;
     spec.inputs = ins;
     spec.n_inputs = l->ninputs;
-    spec.binds = code ? &code_bind : NULL;
-    spec.n_binds = code ? 1 : 0;
+    spec.binds = nb ? binds : NULL;
+    spec.n_binds = nb;
     spec.cpus = l->cpus;
     spec.memory_bytes = l->memory;
     spec.pids = l->pids;
@@ -410,6 +423,7 @@ attempt__launch(struct attempt *t, char *const *paths)
     struct runc_callbacks cbs = {attempt__output_cb, attempt__exit_cb};
     char err[512];
     int rc = runc_start(&t->proc, s->cfg.loop, &spec, &cbs, t, err, sizeof(err));
+    free(binds);
     free(ins);
     free(indir);
     attempt_env_free(env);
@@ -465,6 +479,20 @@ attempt_start(struct attempt_set *s, struct msg_lease *l)
     t->lease_id = id;
     t->label = xasprintf("%s/%s/%s#%" PRId64, l->dag, l->run_id, l->task, l->attempt);
     sb_init(&t->logbuf);
+
+    /* host mounts first: a refused one costs nothing (no folder, no fetch) */
+    if (mounts_check(s->cfg.allow, s->cfg.worker, l->mounts, l->nmounts, s->cfg.isolation_none,
+                     &t->binds, err, sizeof(err)) != 0) {
+        LOG(LOG_ERR, "CAIRN-TASK-MOUNT", "%s: refused: %s", t->label, err);
+        attempt__start_failed(s, id, err);
+        msg_lease_clear(l);
+        attempt__free(t);
+        return;
+    }
+    t->nbinds = l->nmounts;
+    for (size_t i = 0; i < l->nmounts; i++)
+        LOG(LOG_INFO, "CAIRN-TASK-MOUNT", "%s: host %s at %s (%s)", t->label, l->mounts[i].host,
+            l->mounts[i].path, l->mounts[i].readonly ? "read-only" : "read-write");
 
     t->workdir = xasprintf("%s/work/%" PRId64, s->cfg.data_dir, id);
     t->outputs_dir = xasprintf("%s/outputs", t->workdir);

@@ -422,6 +422,50 @@ test_inputs_and_binds(void **state)
     cap_free(&c);
 }
 
+/* Host folders bound as the worker binds a lease's mounts: read-only or
+ * not, at paths that are not in the image (runc makes the mount points in
+ * the shared skeleton), and below an image folder where the path exists. */
+static void
+test_host_mounts(void **state)
+{
+    struct fx *fx = *state;
+    struct cap c;
+    char *data = xasprintf("%s/data", fx->dir), *scratch = xasprintf("%s/scratch", fx->dir);
+    assert_int_equal(mkdir(data, 0755), 0);
+    assert_int_equal(mkdir(scratch, 0755), 0);
+    char *p = xasprintf("%s/hello.txt", data);
+    tl_write_text(p, "hello from the host\n");
+    free(p);
+    const char *argv[] = {"sh", "-c",
+                          "cat /data/hello.txt;"
+                          "if touch /data/x 2>/tmp/e; then echo data-writable;"
+                          " else grep -q 'Read-only file system' /tmp/e && echo data-readonly; fi;"
+                          "echo w > /scratch/out && echo scratch-ok;"
+                          "grep -E ' /(data|scratch) ' /proc/self/mountinfo | grep -c nosuid;"
+                          "ls /usr/share/doc >/dev/null && echo doc-ok",
+                          NULL};
+    struct runc_spec s = spec_for(fx, argv);
+    struct runc_bind binds[] = {
+        {data, "/data", true}, {scratch, "/scratch", false}, {data, "/usr/share/doc", true}};
+    s.binds = binds;
+    s.n_binds = 3;
+    run_spec(fx, &s, &c);
+    assert_int_equal(c.res.exit_code, 0);
+    assert_string_equal(c.out.buf, "hello from the host\ndata-readonly\nscratch-ok\n2\ndoc-ok\n");
+    p = xasprintf("%s/out", scratch);
+    char *w = tl_read_file(p, NULL);
+    assert_non_null(w);
+    assert_string_equal(w, "w\n");
+    free(w);
+    free(p);
+    p = xasprintf("%s/x", data);
+    assert_false(tl_exists(p));
+    free(p);
+    free(data);
+    free(scratch);
+    cap_free(&c);
+}
+
 static void
 reap_other_cb(uv_timer_t *t)
 {
@@ -1020,6 +1064,55 @@ test_write_bundle(void **state)
     attempt_env_free(task_env);
 }
 
+/* The lease's host mounts in config.json: rbind, nosuid, nodev, and
+ * read-only (ro, rro) when asked; a mount point inside a read-only image
+ * folder must exist there. */
+static void
+test_bundle_host_mounts(void **state)
+{
+    struct fx *fx = *state;
+    const char *argv[] = {"true", NULL};
+    struct runc_bind binds[] = {{fx->ws, "/data", true}, {fx->out, "/scratch", false}};
+    struct runc_spec s = spec_for(fx, argv);
+    s.binds = binds;
+    s.n_binds = 2;
+    char err[256];
+    assert_int_equal(runc_write_bundle(&s, err, sizeof(err)), 0);
+    char *path = xasprintf("%s/config.json", s.bundle_dir);
+    json_t *cfg = json_load_file(path, 0, NULL);
+    free(path);
+    assert_non_null(cfg);
+    json_t *m = find_mount(cfg, "/data");
+    assert_non_null(m);
+    assert_string_equal(json_string_value(json_object_get(m, "type")), "bind");
+    assert_string_equal(json_string_value(json_object_get(m, "source")), fx->ws);
+    assert_true(has_opt(m, "rbind") && has_opt(m, "ro") && has_opt(m, "rro") &&
+                has_opt(m, "nosuid") && has_opt(m, "nodev"));
+    m = find_mount(cfg, "/scratch");
+    assert_non_null(m);
+    assert_string_equal(json_string_value(json_object_get(m, "source")), fx->out);
+    assert_true(has_opt(m, "rbind") && has_opt(m, "nosuid") && has_opt(m, "nodev"));
+    assert_false(has_opt(m, "ro") || has_opt(m, "rro"));
+    json_decref(cfg);
+    tl_rmtree(s.bundle_dir);
+
+    /* below /usr (the image's, read-only): only where the path exists */
+    struct runc_bind inside[] = {{fx->ws, "/usr/cairn-no-such-dir/x", true}};
+    s = spec_for(fx, argv);
+    s.binds = inside;
+    s.n_binds = 1;
+    assert_int_equal(runc_write_bundle(&s, err, sizeof(err)), CAIRN_ENOENT);
+    assert_string_equal(err, "mount point /usr/cairn-no-such-dir/x is inside the image's /usr, "
+                             "which is read-only, and does not exist there");
+    assert_false(tl_exists(s.bundle_dir));
+    inside[0].dest = "/usr/share";
+    s = spec_for(fx, argv);
+    s.binds = inside;
+    s.n_binds = 1;
+    assert_int_equal(runc_write_bundle(&s, err, sizeof(err)), 0);
+    tl_rmtree(s.bundle_dir);
+}
+
 /* Each worker's cgroup parent: the same at every start of the same worker
  * and data folder, another for another name or folder. */
 static void
@@ -1228,6 +1321,7 @@ group_containers(void)
         T(test_host_network),
         T(test_filesystem),
         T(test_inputs_and_binds),
+        T(test_host_mounts),
         T(test_env_and_identity),
         T(test_oom),
         T(test_limits),
@@ -1251,6 +1345,7 @@ group_spec(void)
     const struct CMUnitTest tests[] = {
         T(test_write_bundle),
         T(test_start_refusals),
+        T(test_bundle_host_mounts),
         T(test_cgroup_parent_names),
         T(test_reap_refusals),
         T(test_isolation_none),

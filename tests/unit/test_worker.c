@@ -8,8 +8,8 @@
  * environment a task gets, output with NUL and invalid UTF-8 bytes, and a
  * clean exit on SIGTERM; the last lines of stderr in RESULT; fan-in inputs
  * from a real artifact store (and a large fan-in through inputs.h
- * directly), and leases taken back or a worker stopped while inputs are
- * fetched. */
+ * directly); host mounts allowed and refused (mounts.h directly,
+ * and in real containers). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -37,6 +37,7 @@
 #include "err.h"
 #include "fs.h"
 #include "inputs.h"
+#include "mounts.h"
 #include "msg.h"
 #include "proto.h"
 #include "tail.h"
@@ -1009,6 +1010,221 @@ test_fetch_cancelled_or_interrupted(void **state)
     fake_end(&f);
 }
 
+/* ---- host mounts ---- */
+
+static json_t *
+mount_lease(json_int_t id, const char *host, const char *path, bool ro, const char *script)
+{
+    json_t *l = sh_lease(id, script);
+    json_object_set_new(l, "mounts",
+                        json_pack("[{s:s, s:s, s:b}]", "host", host, "path", path, "readonly", ro));
+    return l;
+}
+
+/* mounts.h on its own: the allow list, the checks and their messages. */
+static void
+test_mounts_check(void **state)
+{
+    (void)state;
+    struct tl_dir d;
+    assert_int_equal(tl_dir_make(&d, "mounts"), 0);
+    char *data = tl_dir_file(&d, "data"), *models = tl_dir_file(&d, "models");
+    char *link = tl_dir_file(&d, "data/up");
+    assert_int_equal(tl_sh("mkdir -p %s/a/b %s && ln -s .. %s", data, models, link), 0);
+    char *given = xasprintf("%s//", data); /* shown without the slashes */
+    const char *dirs[] = {given, models};
+    struct mounts_allow *a = NULL;
+    struct mounts_bind *b = NULL;
+    char err[512];
+    assert_int_equal(mounts_allow_new(&a, dirs, 2, err, sizeof(err)), 0);
+
+    char *sub = xasprintf("%s/a/b", data);
+    struct msg_mount ok[] = {{sub, "/data//x/", true}, {models, "/models", false}};
+    assert_int_equal(mounts_check(a, "w1", ok, 2, false, &b, err, sizeof(err)), 0);
+    assert_string_equal(b[0].source, sub);
+    assert_string_equal(b[0].dest, "/data/x");
+    assert_true(b[0].readonly);
+    assert_string_equal(b[1].dest, "/models");
+    assert_false(b[1].readonly);
+    mounts_binds_free(b, 2);
+
+    struct msg_mount etc = {"/etc", "/etc", true};
+    b = (struct mounts_bind *)&etc; /* untouched on failure */
+    assert_int_equal(mounts_check(a, "w1", &etc, 1, false, &b, err, sizeof(err)), CAIRN_EINVAL);
+    assert_ptr_equal(b, (struct mounts_bind *)&etc);
+    char *want = xasprintf("host mount /etc is not allowed on worker w1 (allowed: %s, %s); start "
+                           "the worker with --allow-mount",
+                           data, models);
+    assert_string_equal(err, want);
+    free(want);
+    /* a folder beside an allowed one with the same beginning */
+    char *beside = xasprintf("%sx", data);
+    struct msg_mount bm = {beside, "/x", true};
+    assert_int_equal(mounts_check(a, "w1", &bm, 1, false, &b, err, sizeof(err)), CAIRN_EINVAL);
+    assert_non_null(strstr(err, "is not allowed on worker w1"));
+    /* a link out of an allowed folder */
+    char *out = xasprintf("%s/up", data);
+    struct msg_mount lm = {out, "/up", true};
+    assert_int_equal(mounts_check(a, "w1", &lm, 1, false, &b, err, sizeof(err)), CAIRN_EINVAL);
+    want = xasprintf("host mount %s is not allowed on worker w1 (allowed: %s, %s); start the "
+                     "worker with --allow-mount (%s resolves to %s)",
+                     out, data, models, out, d.path);
+    assert_string_equal(err, want);
+    free(want);
+    /* missing; one of Cairn's mount points; isolation none */
+    char *missing = xasprintf("%s/nope", data);
+    struct msg_mount mm = {missing, "/nope", true};
+    assert_int_equal(mounts_check(a, "w1", &mm, 1, false, &b, err, sizeof(err)), CAIRN_EINVAL);
+    want =
+        xasprintf("host mount %s cannot be used on worker w1: No such file or directory", missing);
+    assert_string_equal(err, want);
+    free(want);
+    struct msg_mount own = {sub, "/inputs/x", true};
+    assert_int_equal(mounts_check(a, "w1", &own, 1, false, &b, err, sizeof(err)), CAIRN_EINVAL);
+    assert_non_null(strstr(err, "one of Cairn's own mount points"));
+    assert_int_equal(mounts_check(a, "w1", ok, 1, true, &b, err, sizeof(err)), CAIRN_EINVAL);
+    assert_non_null(strstr(err, "with --isolation none there is no container"));
+    struct msg_mount same = {sub, sub, true};
+    assert_int_equal(mounts_check(a, "w1", &same, 1, true, &b, err, sizeof(err)), 0);
+    mounts_binds_free(b, 1);
+    /* nothing allowed */
+    assert_int_equal(mounts_check(NULL, "w2", ok, 1, false, &b, err, sizeof(err)), CAIRN_EINVAL);
+    want = xasprintf("host mount %s is not allowed on worker w2 (allowed: none); start the worker "
+                     "with --allow-mount",
+                     sub);
+    assert_string_equal(err, want);
+    free(want);
+    assert_int_equal(mounts_check(NULL, "w2", NULL, 0, false, &b, err, sizeof(err)), 0);
+    assert_null(b);
+    mounts_allow_free(a);
+    mounts_allow_free(NULL);
+
+    /* the list itself: relative or missing folders are refused */
+    const char *rel[] = {"data"};
+    a = NULL;
+    assert_int_equal(mounts_allow_new(&a, rel, 1, err, sizeof(err)), CAIRN_EINVAL);
+    assert_null(a);
+    const char *gone[] = {missing};
+    assert_int_equal(mounts_allow_new(&a, gone, 1, err, sizeof(err)), CAIRN_ENOENT);
+    assert_non_null(strstr(err, "No such file or directory"));
+    free(missing);
+    free(out);
+    free(beside);
+    free(sub);
+    free(given);
+    free(link);
+    free(data);
+    free(models);
+    tl_dir_remove(&d);
+}
+
+/* The worker refuses a lease whose mount is not allowed at once (never
+ * STARTED), and runs one that is. */
+static void
+test_mounts_refused(void **state)
+{
+    (void)state;
+    struct fake f;
+    fake_begin(&f);
+    char *allowed = xasprintf("%s/allowed", f.dir);
+    char *data = xasprintf("%s/data", allowed), *escape = xasprintf("%s/escape", allowed);
+    assert_int_equal(
+        tl_sh("mkdir -p %s && echo hello > %s/hello && ln -s /etc %s", data, data, escape), 0);
+    f.extra[0] = "--allow-mount";
+    f.extra[1] = allowed;
+    char *cat = xasprintf("cat %s/hello", data);
+    f.work = json_pack("{s:[o, o, o, o], s:[]}", "leases", mount_lease(1, data, data, true, cat),
+                       mount_lease(2, "/etc", "/etc", true, "cat /etc/hostname"),
+                       mount_lease(3, escape, escape, true, "true"),
+                       mount_lease(4, data, "/data", true, "true"), "cancel");
+    f.nwant = 4;
+    for (int i = 0; i < 4; i++)
+        f.want[i] = i + 1;
+    fake_run(&f);
+    struct seen *s = &f.seen;
+    assert_int_equal(s->result[1].exit_code, 0);
+    assert_string_equal(s->log[1].buf, "hello\n");
+    char *want = xasprintf("host mount /etc is not allowed on worker tw (allowed: %s); start the "
+                           "worker with --allow-mount",
+                           allowed);
+    assert_string_equal(s->result[2].error, want);
+    free(want);
+    want = xasprintf("host mount %s is not allowed on worker tw (allowed: %s); start the worker "
+                     "with --allow-mount (%s resolves to /etc)",
+                     escape, allowed, escape);
+    assert_string_equal(s->result[3].error, want);
+    free(want);
+    assert_non_null(strstr(s->result[4].error, "with --isolation none there is no container"));
+    for (int id = 2; id <= 4; id++) {
+        assert_int_equal(s->started[id], 0);
+        assert_int_equal(s->result[id].exit_code, -1);
+    }
+    free(cat);
+    free(data);
+    free(escape);
+    free(allowed);
+    fake_end(&f);
+}
+
+/* Real containers: an allowed host folder is seen read-only (or written
+ * where the lease says so); a link out of the allowed folder is refused. */
+static void
+test_mounts_in_containers(void **state)
+{
+    (void)state;
+    if (geteuid() != 0 || !tl_have_program("runc")) {
+        fprintf(stderr, "test_worker: containers skipped: they need root and runc\n");
+        skip();
+    }
+    struct fake f;
+    fake_begin(&f);
+    f.isolation = "runc";
+    char *allowed = xasprintf("%s/allowed", f.dir);
+    char *data = xasprintf("%s/data", allowed), *scratch = xasprintf("%s/scratch", allowed);
+    char *escape = xasprintf("%s/escape", allowed);
+    assert_int_equal(tl_sh("mkdir -p %s %s && echo hello > %s/hello && ln -s /etc %s", data,
+                           scratch, data, escape),
+                     0);
+    f.extra[0] = "--allow-mount";
+    f.extra[1] = allowed;
+    json_t *l1 = mount_lease(1, data, "/data", true,
+                             "cat /data/hello; if touch /data/x 2>/tmp/e; then echo writable; "
+                             "else grep -q 'Read-only' /tmp/e && echo read-only; fi; "
+                             "echo w > /scratch/out && echo scratch-ok");
+    json_array_append_new(
+        json_object_get(l1, "mounts"),
+        json_pack("{s:s, s:s, s:b}", "host", scratch, "path", "/scratch", "readonly", 0));
+    f.work = json_pack("{s:[o, o], s:[]}", "leases", l1,
+                       mount_lease(2, escape, "/etc2", true, "true"), "cancel");
+    f.nwant = 2;
+    f.want[0] = 1;
+    f.want[1] = 2;
+    fake_run(&f);
+    struct seen *s = &f.seen;
+    if (s->result[1].exit_code != 0)
+        fail_msg("exit %d: %s\nlog: %s\nworker log:\n%s", s->result[1].exit_code,
+                 s->result[1].error, s->log[1].buf, f.wlog);
+    assert_string_equal(s->log[1].buf, "hello\nread-only\nscratch-ok\n");
+    char *p = xasprintf("%s/out", scratch);
+    char *text = tl_read_file(p, NULL);
+    assert_string_equal(text, "w\n");
+    free(text);
+    free(p);
+    p = xasprintf("%s/x", data);
+    assert_false(tl_exists(p));
+    free(p);
+    assert_int_equal(s->started[2], 0);
+    assert_non_null(strstr(s->result[2].error, "resolves to /etc)"));
+    /* the worker's log says what it mounted */
+    assert_non_null(strstr(f.wlog, "CAIRN-TASK-MOUNT"));
+    free(data);
+    free(scratch);
+    free(escape);
+    free(allowed);
+    fake_end(&f);
+}
+
+/* An argument picks the tests by name (a cmocka filter: "test_fan_in*"). */
 int
 main(int argc, char **argv)
 {
@@ -1022,6 +1238,9 @@ main(int argc, char **argv)
         cmocka_unit_test(test_fan_in),
         cmocka_unit_test(test_fan_in_large),
         cmocka_unit_test(test_fetch_cancelled_or_interrupted),
+        cmocka_unit_test(test_mounts_check),
+        cmocka_unit_test(test_mounts_refused),
+        cmocka_unit_test(test_mounts_in_containers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
