@@ -861,14 +861,12 @@ max_rss_kb(void)
 static void
 test_fan_in_large(void **state)
 {
-    (void)state;
+    struct tl_dir *d = *state;
     enum { BLOBS = 1000 };
     const char *env = getenv("CAIRN_TEST_FAN_IN");
     long N = env ? strtol(env, NULL, 10) : 20000;
     assert_true(N >= BLOBS && N <= 10000000);
-    struct tl_dir d;
-    assert_int_equal(tl_dir_make(&d, "fanin"), 0);
-    char *root = tl_dir_file(&d, "store");
+    char *root = tl_dir_file(d, "store");
     struct art_store *st;
     char err[256];
     assert_int_equal(art_open(&st, root, err, sizeof(err)), 0);
@@ -876,10 +874,10 @@ test_fan_in_large(void **state)
     for (int i = 0; i < BLOBS; i++) {
         char content[32];
         snprintf(content, sizeof(content), "blob %d\n", i);
-        put_blob(st, d.path, content, hex[i]);
+        put_blob(st, d->path, content, hex[i]);
     }
     /* the manifest, written as text (as the scheduler would stream it) */
-    char *mpath = tl_dir_file(&d, "manifest.json");
+    char *mpath = tl_dir_file(d, "manifest.json");
     FILE *m = fopen(mpath, "w");
     assert_non_null(m);
     fputs("{\"task\": \"score\", \"instances\": [", m);
@@ -895,7 +893,7 @@ test_fan_in_large(void **state)
     assert_int_equal(art_put_file(st, mpath, man, NULL, NULL, err, sizeof(err)), 0);
 
     struct msg_input in = {"scores", "file:///m", man, "scores.parquet"};
-    char *dir = tl_dir_file(&d, "inputs");
+    char *dir = tl_dir_file(d, "inputs");
     struct inputs_spec spec = {st, dir, &in, 1};
     struct inputs_result res;
     long rss0 = max_rss_kb();
@@ -910,17 +908,17 @@ test_fan_in_large(void **state)
     (void)grew;
 #endif
     assert_int_equal(res.n, 1);
-    char *folder = tl_dir_file(&d, "inputs/scores");
+    char *folder = tl_dir_file(d, "inputs/scores");
     assert_string_equal(res.paths[0], folder);
     /* 100,000 folders and the list */
     assert_int_equal(tl_sh("test $(ls %s | wc -l) -eq %ld", folder, N + 1), 0);
-    char *last = tl_dir_file(&d, "inputs/scores/%ld/scores.parquet", N - 1);
+    char *last = tl_dir_file(d, "inputs/scores/%ld/scores.parquet", N - 1);
     char *text = tl_read_file(last, NULL);
     char want[32];
     snprintf(want, sizeof(want), "blob %ld\n", (N - 1) % BLOBS);
     assert_string_equal(text, want);
     free(text);
-    char *list = tl_dir_file(&d, "inputs/scores/manifest.json");
+    char *list = tl_dir_file(d, "inputs/scores/manifest.json");
     json_error_t je;
     json_t *got = json_load_file(list, 0, &je);
     assert_non_null(got);
@@ -939,7 +937,6 @@ test_fan_in_large(void **state)
     free(hex);
     art_close(st);
     free(root);
-    tl_dir_remove(&d);
 }
 
 /* A lease taken back, and the worker stopped, while inputs are fetched:
@@ -1025,11 +1022,9 @@ mount_lease(json_int_t id, const char *host, const char *path, bool ro, const ch
 static void
 test_mounts_check(void **state)
 {
-    (void)state;
-    struct tl_dir d;
-    assert_int_equal(tl_dir_make(&d, "mounts"), 0);
-    char *data = tl_dir_file(&d, "data"), *models = tl_dir_file(&d, "models");
-    char *link = tl_dir_file(&d, "data/up");
+    struct tl_dir *d = *state;
+    char *data = tl_dir_file(d, "data"), *models = tl_dir_file(d, "models");
+    char *link = tl_dir_file(d, "data/up");
     assert_int_equal(tl_sh("mkdir -p %s/a/b %s && ln -s .. %s", data, models, link), 0);
     char *given = xasprintf("%s//", data); /* shown without the slashes */
     const char *dirs[] = {given, models};
@@ -1068,7 +1063,7 @@ test_mounts_check(void **state)
     assert_int_equal(mounts_check(a, "w1", &lm, 1, false, &b, err, sizeof(err)), CAIRN_EINVAL);
     want = xasprintf("host mount %s is not allowed on worker w1 (allowed: %s, %s); start the "
                      "worker with --allow-mount (%s resolves to %s)",
-                     out, data, models, out, d.path);
+                     out, data, models, out, d->path);
     assert_string_equal(err, want);
     free(want);
     /* missing; one of Cairn's mount points; isolation none */
@@ -1115,7 +1110,6 @@ test_mounts_check(void **state)
     free(link);
     free(data);
     free(models);
-    tl_dir_remove(&d);
 }
 
 /* The worker refuses a lease whose mount is not allowed at once (never
@@ -1224,6 +1218,29 @@ test_mounts_in_containers(void **state)
     fake_end(&f);
 }
 
+/* A temporary folder for a test, removed in the teardown (also after a
+ * failed assertion). */
+static int
+dir_setup(void **state)
+{
+    struct tl_dir *d = xcalloc(1, sizeof(*d));
+    if (tl_dir_make(d, "worker") != 0) {
+        free(d);
+        return -1;
+    }
+    *state = d;
+    return 0;
+}
+
+static int
+dir_teardown(void **state)
+{
+    struct tl_dir *d = *state;
+    tl_dir_remove(d);
+    free(d);
+    return 0;
+}
+
 /* An argument picks the tests by name (a cmocka filter: "test_fan_in*"). */
 int
 main(int argc, char **argv)
@@ -1236,9 +1253,9 @@ main(int argc, char **argv)
         cmocka_unit_test(test_stderr_tail),
         cmocka_unit_test(test_tail_chunks),
         cmocka_unit_test(test_fan_in),
-        cmocka_unit_test(test_fan_in_large),
+        cmocka_unit_test_setup_teardown(test_fan_in_large, dir_setup, dir_teardown),
         cmocka_unit_test(test_fetch_cancelled_or_interrupted),
-        cmocka_unit_test(test_mounts_check),
+        cmocka_unit_test_setup_teardown(test_mounts_check, dir_setup, dir_teardown),
         cmocka_unit_test(test_mounts_refused),
         cmocka_unit_test(test_mounts_in_containers),
     };
