@@ -8,8 +8,8 @@
  * kind, whether it is required, its range, where it lives in the struct),
  * in wire order (msg_impl.h). Three generic walks read a table: decode,
  * encode, clear (msg_table.c). Members that are more than a scalar or a list of scalars (labels, a
- * lease's inputs, a result's outputs and metrics, WORK's leases, BATCH's
- * items, ACK's results) have a hook of their own.
+ * lease's inputs and mounts, a result's outputs and metrics, WORK's leases,
+ * BATCH's items, ACK's results) have a hook of their own.
  *
  * Decoding is strict and total. A decoder builds into a local struct and
  * copies it to the caller only when every required member is present and
@@ -224,6 +224,10 @@ msg__inputs_decode(const json_t *v, const char *name, void *base, char *err, siz
         if (!msg_sha256_valid(x->sha256))
             return errf(CAIRN_EPROTO, err, errlen, "field '%s' must be 64 lower-case hex digits",
                         msg__member(fbuf, sizeof(fbuf), ip, "sha256"));
+        if (x->manifest_file && !msg__component_ok(x->manifest_file))
+            return errf(CAIRN_EPROTO, err, errlen,
+                        "field '%s' must be one path component (not empty, no '/', not . or ..)",
+                        msg__member(fbuf, sizeof(fbuf), ip, "manifest_file"));
     }
     return 0;
 }
@@ -257,6 +261,97 @@ msg__inputs_clear(void *base)
 static const struct msg__hook msg__inputs = {msg__inputs_decode, msg__inputs_encode,
                                              msg__inputs_clear};
 
+/* Absolute, and no "." or ".." component (repeated '/' are let be). */
+static bool
+msg__abs_path_ok(const char *p)
+{
+    if (p[0] != '/')
+        return false;
+    for (const char *c = p; *c;) {
+        size_t n;
+
+        while (*c == '/')
+            c++;
+        n = strcspn(c, "/");
+        if ((n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
+            return false;
+        c += n;
+    }
+    return true;
+}
+
+#define M(m) MSG__F(struct msg_mount, m)
+static const struct msg__field msg__mount_fields[] = {
+    {"host", MSG__STR, MSG__REQ, 0, 0, 0, M(host), 0, NULL},
+    {"path", MSG__STR, MSG__REQ, 0, 0, 0, M(path), 0, NULL},
+    {"readonly", MSG__BOOL, MSG__REQ, 0, 0, 0, M(readonly), 0, NULL},
+};
+#undef M
+MSG__CODEC(msg__mount, struct msg_mount, msg__mount_fields)
+
+static int
+msg__mounts_decode(const json_t *v, const char *name, void *base, char *err, size_t errlen)
+{
+    char ebuf[MSG__PATH_MAX], fbuf[MSG__PATH_MAX];
+    struct msg_lease *l = base;
+    int rc;
+
+    if (!v)
+        return 0;
+    if (!json_is_array(v))
+        return errf(CAIRN_EPROTO, err, errlen, "field '%s' must be an array", name);
+    l->mounts = xcalloc(json_array_size(v) + 1, sizeof(*l->mounts));
+    for (size_t i = 0; i < json_array_size(v); i++) {
+        const char *mp = msg__index(ebuf, sizeof(ebuf), name, i);
+        struct msg_mount *x = &l->mounts[i];
+
+        if ((rc = msg__mount_decode(json_array_get(v, i), mp, x, err, errlen)) != 0)
+            return rc;
+        l->nmounts = i + 1;
+        if (!msg__abs_path_ok(x->host))
+            return errf(CAIRN_EPROTO, err, errlen,
+                        "field '%s' must be an absolute path without . or .. parts",
+                        msg__member(fbuf, sizeof(fbuf), mp, "host"));
+        if (!msg__abs_path_ok(x->path))
+            return errf(CAIRN_EPROTO, err, errlen,
+                        "field '%s' must be an absolute path without . or .. parts",
+                        msg__member(fbuf, sizeof(fbuf), mp, "path"));
+    }
+    return 0;
+}
+
+static json_t *
+msg__mounts_encode(struct msg__enc *e, const void *base)
+{
+    const struct msg_lease *l = base;
+    json_t *arr;
+
+    if (!l->nmounts)
+        return NULL; /* absent: what peers without mounts sent */
+    arr = json_array();
+    for (size_t i = 0; i < l->nmounts; i++) {
+        json_t *m = msg__mount_encode(&l->mounts[i]);
+
+        if (!m)
+            e->bad = true;
+        msg__push(e, arr, m);
+    }
+    return arr;
+}
+
+static void
+msg__mounts_clear(void *base)
+{
+    struct msg_lease *l = base;
+
+    for (size_t i = 0; i < l->nmounts; i++)
+        msg__mount_clear(&l->mounts[i]);
+    free(l->mounts);
+}
+
+static const struct msg__hook msg__mounts = {msg__mounts_decode, msg__mounts_encode,
+                                             msg__mounts_clear};
+
 #define L(m) MSG__F(struct msg_lease, m)
 static const struct msg__field msg__lease_fields[] = {
     {"lease_id", MSG__INT, MSG__REQ, 1, INT64_MAX, 0, L(lease_id), 0, NULL},
@@ -278,6 +373,7 @@ static const struct msg__field msg__lease_fields[] = {
     /* null when absent, as the scheduler's json_pack "s?" always sent them */
     {"code", MSG__STR, MSG__OR_NULL, 0, 0, 0, L(code), 0, NULL},
     {"metrics", MSG__STR, MSG__OR_NULL, 0, 0, 0, L(metrics), 0, NULL},
+    {"mounts", MSG__CUSTOM, 0, 0, 0, 0, 0, 0, &msg__mounts},
 };
 #undef L
 MSG__CODEC(msg__lease, struct msg_lease, msg__lease_fields)
@@ -527,6 +623,7 @@ static const struct msg__field msg__result_fields[] = {
     {"outputs", MSG__CUSTOM, 0, 0, 0, 0, 0, 0, &msg__outputs},
     {"metrics", MSG__CUSTOM, 0, 0, 0, 0, 0, 0, &msg__metrics},
     {"interrupted", MSG__BOOL, MSG__IF_SET, 0, 0, 0, R(interrupted), 0, NULL},
+    {"stderr_tail", MSG__STRV, MSG__IF_SET, 0, 0, 0, R(stderr_tail), R(nstderr_tail), NULL},
 };
 #undef R
 MSG__CODEC(msg__result, struct msg_result, msg__result_fields)

@@ -80,12 +80,23 @@ struct msg_input {
     char *name;            /* required: mounted at /inputs/<name>; no '/', not . or .. */
     char *uri;             /* required */
     char *sha256;          /* required: 64 lower-case hex digits */
-    char *manifest_file;   /* optional, NULL: a fan-in input. sha256 and uri are then a
+    char *manifest_file;   /* optional, NULL: a fan-in input (one path component, like
+                              name). sha256 and uri are then a
                               manifest of a mapped task's instances (JSON {task, instances:
                               [{index, item, state, outputs: {FILE: {sha256, size, uri}}}]});
                               the worker puts each instance's manifest_file at
                               /inputs/<name>/<index>/<manifest_file> and a manifest.json
                               ([{index, item, sha256}]) at /inputs/<name>/manifest.json */
+};
+
+/* A host folder in the container (an element of a lease's mounts). Both
+ * paths are absolute, without "." or ".." parts (the decoder refuses
+ * others). The worker decides whether host is allowed (cairn-worker
+ * --allow-mount). */
+struct msg_mount {
+    char *host;            /* required: the folder on the worker */
+    char *path;            /* required: where the task sees it */
+    bool readonly;         /* required */
 };
 
 /* A lease (an element of WORK's leases). Every field is required unless it
@@ -113,6 +124,8 @@ struct msg_lease {
     char *code;            /* optional: the host folder mounted at /pipeline, NULL
                               (sent as null, as the scheduler always did) */
     char *metrics;         /* optional: the metrics file among the outputs, NULL (null) */
+    struct msg_mount *mounts; /* optional array, empty; encoded only when nmounts > 0 */
+    size_t nmounts;
 };
 
 /* A lease of a WORK that did not decode: the worker reports it as failed
@@ -163,7 +176,7 @@ struct msg_metric {
 };
 
 /* RESULT {worker, lease_id, exit_code, signal, oom, timed_out, duration_ms,
- *         error, outputs:[...], metrics:{k:number}, interrupted} */
+ *         error, outputs:[...], metrics:{k:number}, interrupted, stderr_tail:[...]} */
 struct msg_result {
     char *worker;
     int64_t lease_id;      /* >= 1 */
@@ -179,6 +192,11 @@ struct msg_result {
     struct msg_metric *metrics; /* optional object; members that are not numbers are
                                    dropped (a task's metrics file is the task's own) */
     size_t nmetrics;
+    char **stderr_tail;    /* optional array of strings, NULL (encoded only when non-NULL):
+                              the last lines of the attempt's stderr, oldest first, without
+                              their newline (the worker sends at most 20 lines, 4 KiB, each
+                              cut at 512 bytes); NULL-terminated once decoded */
+    size_t nstderr_tail;
 };
 
 /* One item of a BATCH: STARTED, LOG or RESULT. An item that does not decode

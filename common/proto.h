@@ -17,20 +17,23 @@
  * here, so no field (LOG data included) can carry a NUL byte.
  *
  * Requests (worker -> scheduler) and their replies:
- *   HELLO   {worker, slots, labels:{k:v}, pid, host, msg_version}
+ *   HELLO   {worker, slots, labels:{k:v}, pid, host, msg_version, prefetch}
  *                                   -> WELCOME {lease_ttl_ms, heartbeat_ms, artifacts, msg_version}
  *   POLL    {worker, free, leases:[lease_id...], wait_ms} -> WORK {leases:[lease...], cancel:[lease_id...]}
  *   STARTED {worker, lease_id}                            -> ACK {ok, reason}
  *   LOG     {worker, lease_id, stream: 1|2, offset, data} -> ACK {ok, reason}
  *   RESULT  {worker, lease_id, exit_code, signal, oom, timed_out, duration_ms,
  *            error, outputs:[{name, sha256, size, uri}], metrics:{k:number},
- *            interrupted}                                 -> ACK {ok, reason}
- *   BATCH   {worker, items:[{type, body}...]}   -> ACK {ok, results:[{ok, reason, code}...]}
- *           several STARTED/LOG/RESULT in order, acknowledged by one commit
+ *            interrupted, stderr_tail:[line...]}          -> ACK {ok, reason}
+ *   BATCH   {worker, items:[{type, body}...], free}
+ *           -> ACK {ok, results:[{ok, reason, code}...], work:{leases, cancel}}
+ *           several STARTED/LOG/RESULT in order, acknowledged by one commit;
+ *           with free > 0 the ACK may bring up to free new leases (work)
  *   any request the scheduler cannot take             -> ERROR {code, message}
  * A lease: {lease_id, dag, run_id, task, attempt, logical_date, argv:[...],
  *           env:[...], image, timeout_ms, cpus, memory, pids, network,
- *           inputs:[{name, sha256, uri}], outputs:[...], code, metrics}.
+ *           inputs:[{name, sha256, uri, manifest_file}], outputs:[...], code,
+ *           metrics, mounts:[{host, path, readonly}]}.
  * common/msg.h gives each body a struct, an encoder and a strict decoder; it
  * says which fields are optional.
  * POLL renews every listed lease (heartbeat); the scheduler holds a POLL up to

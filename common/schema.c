@@ -406,6 +406,8 @@ schema_ti_encode(const struct schema_ti *t)
     json_object_set_new(j, "no_cache", json_boolean(t->no_cache));
     json_object_set_new(j, "cache_key", t->cache_key ? json_string(t->cache_key) : json_null());
     json_object_set_new(j, "published", t->published ? json_incref(t->published) : json_null());
+    if (t->stderr_tail)
+        json_object_set(j, "stderr_tail", t->stderr_tail);
     if (t->is_instance)
         json_object_set_new(j, "map_index", json_integer(t->map_index));
     if (t->map)
@@ -446,6 +448,7 @@ schema_ti_decode(const json_t *j, struct schema_ti *out, char *err, size_t errle
     t.no_cache = schema__bool(&rd, "no_cache");
     t.cache_key = schema__str(&rd, "cache_key", false);
     t.published = schema__node(&rd, "published", false);
+    t.stderr_tail = schema__node(&rd, "stderr_tail", true);
     t.map_index = (long)schema__int(&rd, "map_index", -1);
     t.is_instance = t.map_index >= 0;
     t.map = schema__node(&rd, "map", false);
@@ -476,6 +479,8 @@ schema_attempt_encode(const struct schema_attempt *a)
         if (a->inputs)
             json_object_set(rec, "inputs", a->inputs);
     }
+    if (a->stderr_tail)
+        json_object_set(rec, "stderr_tail", a->stderr_tail);
     return rec;
 }
 
@@ -505,6 +510,7 @@ schema_attempt_decode(const json_t *j, struct schema_attempt *out, char *err, si
     a.argv = schema__node(&rd, "argv", true);
     a.env = schema__node(&rd, "env", true);
     a.inputs = schema__node(&rd, "inputs", true);
+    a.stderr_tail = schema__node(&rd, "stderr_tail", true);
     if (rd.rc)
         return rd.rc;
     *out = a;

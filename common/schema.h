@@ -121,6 +121,7 @@ struct schema_ti {
     bool no_cache;
     const char *cache_key;        /* 64 hex digits or NULL */
     json_t *published;            /* {path, latest, files} or NULL */
+    json_t *stderr_tail;          /* the attempt's last stderr lines [string] or NULL */
     bool is_instance;             /* an instance of a mapped task (task is "name[index]") */
     long map_index;               /* its index (meaningful when is_instance) */
     json_t *map;                  /* a mapped task's group: {n, items_sha, manifest_sha,
@@ -143,6 +144,7 @@ struct schema_attempt {
      * before attempts carried it) */
     const char *image;
     json_t *argv, *env, *inputs;
+    json_t *stderr_tail;          /* its last stderr lines [string] or NULL (absent) */
 };
 
 /* STORE_ARTIFACTS */

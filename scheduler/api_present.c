@@ -92,6 +92,8 @@ api_present_ti(const struct schema_ti *ti)
     json_object_set_new(j, "no_cache", json_boolean(ti->no_cache));
     json_object_set_new(j, "cache_key", ti->cache_key ? json_string(ti->cache_key) : json_null());
     json_object_set_new(j, "published", api_present__copy_or_null(ti->published));
+    if (ti->stderr_tail)
+        json_object_set_new(j, "stderr_tail", json_deep_copy(ti->stderr_tail));
     json_object_set_new(j, "next_retry_at",
                         !strcmp(ti->state, "up_for_retry") ? schema_time_json(ti->next_try_at)
                                                            : json_null());
@@ -142,6 +144,8 @@ api_present_attempt(const struct schema_attempt *a)
         if (a->inputs)
             json_object_set_new(j, "inputs", json_deep_copy(a->inputs));
     }
+    if (j && a->stderr_tail)
+        json_object_set_new(j, "stderr_tail", json_deep_copy(a->stderr_tail));
     return j;
 }
 

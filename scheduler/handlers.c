@@ -283,6 +283,13 @@ handle_result(struct sched *s, struct wire_req *req, const struct msg *m)
     }
     ti->exit_code = r->exit_code;
     ti->signal = r->signal;
+    json_decref(ti->stderr_tail);
+    ti->stderr_tail = NULL;
+    if (r->nstderr_tail) {
+        ti->stderr_tail = json_array();
+        for (size_t i = 0; i < r->nstderr_tail; i++)
+            json_array_append_new(ti->stderr_tail, json_string(r->stderr_tail[i]));
+    }
     ti->oom = r->oom;
     ti->timed_out = r->timed_out;
     free(ti->error);

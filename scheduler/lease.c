@@ -211,7 +211,16 @@ lease__json(struct sched *s, struct sched_ti *ti, char *why, size_t whylen)
     l.noutputs = t->noutputs;
     l.code = code;
     l.metrics = t->metrics;
+    /* host folders the task mounts (the worker checks them against its
+     * --allow-mount) */
+    struct msg_mount *mounts = t->nmounts ? xcalloc(t->nmounts, sizeof(*mounts)) : NULL;
+    for (size_t i = 0; i < t->nmounts; i++)
+        mounts[i] = (struct msg_mount){t->mounts[i].host, t->mounts[i].path,
+                                       t->mounts[i].readonly};
+    l.mounts = mounts;
+    l.nmounts = t->nmounts;
     lease = msg_lease_encode(&l);
+    free(mounts);
     free(code);
     if (!lease) {
         snprintf(why, whylen, "cannot prepare the task: its lease cannot be encoded (a "
@@ -309,6 +318,8 @@ lease_dispatch(struct sched *s, struct sched_worker *w, int free_slots)
         ti->cached = false;
         json_decref(ti->cached_from);
         ti->cached_from = NULL;
+        json_decref(ti->stderr_tail);
+        ti->stderr_tail = NULL;
         json_decref(ti->published);
         ti->published = NULL;
         char why[512];

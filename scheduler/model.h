@@ -90,6 +90,7 @@ struct sched_ti {
     json_t *cached_from;        /* {dag, run_id, task, attempt} it reused, or NULL */
     bool no_cache;              /* do not reuse (a success still refreshes the cache) */
     json_t *published;          /* {path, latest, files} in the models folder, or NULL */
+    json_t *stderr_tail;        /* the current attempt's last stderr lines (RESULT), or NULL */
     bool publishing;            /* succeeded; its outputs are being copied to the models
                                    folder (state running, no lease) */
     json_t *prov;               /* what the current attempt was given: {image, argv, env,

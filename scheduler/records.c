@@ -77,6 +77,7 @@ rec_ti(const struct sched_ti *ti)
         .no_cache = ti->no_cache,
         .cache_key = ti->cache_key[0] ? ti->cache_key : NULL,
         .published = ti->published,
+        .stderr_tail = ti->stderr_tail,
     };
     json_t *j = schema_ti_encode(&r);
     json_decref(map);
@@ -117,6 +118,7 @@ rec_attempt(const struct sched_ti *ti)
         .error = ti->error,
         .log_size = ti->log_size,
         .duration_ms = ti->ended_at && ti->started_at ? ti->ended_at - ti->started_at : 0,
+        .stderr_tail = ti->stderr_tail,
     };
     /* image, argv, env, inputs: shared with ti->prov, not copied */
     if (ti->prov) {
@@ -464,6 +466,9 @@ rec_ti_load(struct store_txn *t, struct sched_ti *ti, const json_t *j, char *err
         snprintf(ti->cache_key, sizeof(ti->cache_key), "%s", r.cache_key);
     json_decref(ti->published);
     ti->published = r.published ? json_incref(r.published) : NULL;
+    json_decref(ti->stderr_tail);
+    ti->stderr_tail = r.stderr_tail && json_array_size(r.stderr_tail) ? json_incref(r.stderr_tail)
+                                                                       : NULL;
     if (ti->map && r.map && json_is_integer(json_object_get(r.map, "n"))) {
         /* a group that had expanded: its instances are made again, all n */
         struct sched_map *m = ti->map;

@@ -348,6 +348,8 @@ runs__reset_ti(struct sched *s, struct sched_ti *ti)
     ti->cached_from = NULL;
     json_decref(ti->published);
     ti->published = NULL;
+    json_decref(ti->stderr_tail);
+    ti->stderr_tail = NULL;
     ti->cache_key[0] = '\0';
     json_decref(ti->prov);
     ti->prov = NULL;

@@ -108,8 +108,10 @@ runtab_ti_release(struct sched_ti *ti)
     json_decref(ti->cached_from);
     json_decref(ti->published);
     json_decref(ti->prov);
+    json_decref(ti->stderr_tail);
     ti->worker_name = ti->error = NULL;
     ti->outputs = ti->metrics = ti->cached_from = ti->published = ti->prov = NULL;
+    ti->stderr_tail = NULL;
 }
 
 void

@@ -1,11 +1,12 @@
 /* agent.c - the worker agent's lifecycle (prefix: agent_).
  *
  * Owns the process-wide pieces of cairn-worker and their order: the token,
- * the data folder (leftover containers reaped, work folders made fresh),
- * the libuv loop with its wake-up handle, log flush timer and signal
- * handlers, the link to the scheduler (link.h) and the set of running
- * attempts (attempt.h). agent_run builds them, runs the loop until the
- * worker is stopped, then takes them down in reverse.
+ * the folders tasks may mount (mounts.h), the data folder (leftover
+ * containers and this worker's own empty cgroups reaped, work folders made
+ * fresh), the libuv loop with its wake-up handle, log flush timer and
+ * signal handlers, the link to the scheduler (link.h) and the set of
+ * running attempts (attempt.h). agent_run builds them, runs the loop until
+ * the worker is stopped, then takes them down in reverse.
  *
  * Stopping: SIGTERM or SIGINT starts a drain. The link offers no more slots
  * (its POLLs only renew leases), leases that still arrive are left to
@@ -42,6 +43,7 @@
 #include "fs.h"
 #include "link.h"
 #include "log.h"
+#include "mounts.h"
 #include "msg.h"
 #include "proto.h"
 #include "runc.h"
@@ -62,6 +64,8 @@ struct agent {
     uv_signal_t sigterm, sigint;
     struct link *link;
     struct attempt_set *attempts;
+    struct mounts_allow *allow;
+    char *cgroup_parent; /* this worker's own (runc_cgroup_parent_for); NULL with isolation none */
     bool draining;
     struct msg_lease *queue; /* leases waiting for a slot, oldest first */
     size_t nqueue, capqueue;
@@ -242,6 +246,8 @@ agent_free(struct agent *a)
         free(a->labels[i].value);
     }
     free(a->labels);
+    mounts_allow_free(a->allow);
+    free(a->cgroup_parent);
     free(a);
 }
 
@@ -257,6 +263,11 @@ agent_run(const struct agent_config *cfg)
         agent_free(a);
         return 2;
     }
+    if (mounts_allow_new(&a->allow, cfg->allow_mounts, cfg->nallow_mounts, err, sizeof(err)) != 0) {
+        fprintf(stderr, "cairn-worker: %s\n", err);
+        agent_free(a);
+        return 2;
+    }
     if (fs_mkdirs(cfg->data_dir) != 0) {
         fprintf(stderr, "cairn-worker: cannot create %s: %s\n", cfg->data_dir, strerror(errno));
         agent_free(a);
@@ -264,7 +275,10 @@ agent_run(const struct agent_config *cfg)
     }
     if (!cfg->isolation_none) {
         char *root = xasprintf("%s/runc", cfg->data_dir);
-        int n = runc_reap_leftovers(cfg->runtime, root, NULL);
+        /* its own cgroup parent: reaping never touches another worker's */
+        a->cgroup_parent = runc_cgroup_parent_for(NULL, cfg->name, cfg->data_dir);
+        LOG(LOG_INFO, "CAIRN-CGROUP", "the containers' cgroups go under %s", a->cgroup_parent);
+        int n = runc_reap_leftovers(cfg->runtime, root, a->cgroup_parent);
         if (n > 0)
             LOG(LOG_NOTICE, "CAIRN-REAP", "removed %d container%s left by an earlier run", n,
                 n == 1 ? "" : "s");
@@ -310,6 +324,8 @@ agent_run(const struct agent_config *cfg)
         .data_dir = cfg->data_dir,
         .worker = cfg->name,
         .runtime = cfg->runtime,
+        .cgroup_parent = a->cgroup_parent,
+        .allow = a->allow,
         .isolation_none = cfg->isolation_none,
         .idle_cb = idle_cb,
         .ud = a,
@@ -335,6 +351,8 @@ agent_run(const struct agent_config *cfg)
     link_close(a->link, SEND_FLUSH_MS);
     uv_loop_close(&a->loop);
     attempt_set_free(a->attempts);
+    if (a->cgroup_parent)
+        runc_cgroup_parent_remove(a->cgroup_parent); /* nothing of ours runs any more */
     LOG(LOG_NOTICE, "CAIRN-STOPPED", "worker %s stopped", cfg->name);
     agent_free(a);
     return 0;

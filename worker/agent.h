@@ -14,6 +14,7 @@
 #define CAIRN_AGENT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct agent_config {
@@ -27,6 +28,8 @@ struct agent_config {
     const char *token_file;
     const char *runtime;
     bool isolation_none;
+    const char *const *allow_mounts; /* --allow-mount folders */
+    size_t nallow_mounts;
 };
 
 /* Run until SIGTERM/SIGINT (graceful: running attempts are stopped and their

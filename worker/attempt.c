@@ -1,18 +1,24 @@
 /* attempt.c - the attempts running on this worker (prefix: attempt_).
  *
- * Owns each running attempt (struct attempt: its lease id, work folder,
- * container process, log buffer and declared outputs) from attempt_start
- * to the RESULT, and the artifact store handle they share (opened on first
- * use from the URI the scheduler named in WELCOME; reopened if that
- * changes while no output job uses it). The life of an attempt:
+ * Owns each attempt (struct attempt: its lease id, work folder, host
+ * mounts, container process, log buffer, stderr tail and declared outputs)
+ * from attempt_start to the RESULT, and the artifact store handle they
+ * share (opened on first use from the URI the scheduler named in WELCOME;
+ * reopened if that changes while no input or output job uses it). The
+ * life of an attempt:
  *
- *   attempt_start: work folder (workdir_take), inputs fetched from the
- *     store with their digest checked, attempt_env, runc_start -> STARTED
- *     (or a RESULT "cannot start the task: ...").
+ *   attempt_start: the lease's host mounts checked (mounts.h: a refused one
+ *     fails the attempt at once), work folder (workdir_take), then, if it
+ *     has inputs, the inputs job (inputs.h) on the thread pool; the lease
+ *     is held (and renewed by POLLs) meanwhile.
+ *   launch: attempt_env, runc_start -> STARTED (or a RESULT "cannot start
+ *     the task: ..."; one cancelled or interrupted while its inputs were
+ *     fetched is reported then, without starting).
  *   output_cb: output is buffered and sent as LOG (at 64 KiB, and by the
- *     agent's flush timer).
+ *     agent's flush timer); stderr also feeds the tail (tail.h).
  *   exit_cb: the last LOG; on success the outputs job (outputs.h) on the
- *     thread pool; then finish: RESULT, slot freed, folder given back.
+ *     thread pool; then finish: RESULT (with the stderr tail), slot freed,
+ *     folder given back.
  *
  * Every message is a struct msg handed to the link; nothing is built as
  * JSON here. Loop thread only.
@@ -29,9 +35,12 @@
 
 #include "artifact.h"
 #include "err.h"
+#include "inputs.h"
 #include "log.h"
+#include "mounts.h"
 #include "outputs.h"
 #include "runc.h"
+#include "tail.h"
 #include "util.h"
 #include "workdir.h"
 
@@ -46,8 +55,14 @@ struct attempt {
     int64_t log_offset; /* bytes handed to the link so far */
     bool cancelled;
     bool interrupted; /* stopped because this worker is shutting down */
+    bool fetching;    /* the inputs job runs */
     bool done;
+    struct msg_lease lease;    /* until launch */
+    struct mounts_bind *binds; /* the lease's host mounts, checked */
+    size_t nbinds;
+    struct tail *errtail; /* the end of stderr, for the RESULT (NULL until some came) */
     char *workdir;
+    char *inputs_dir; /* while the inputs job runs */
     char *outputs_dir;
     char **outputs; /* declared output names */
     size_t noutputs;
@@ -61,7 +76,7 @@ struct attempt_set {
     struct workdir_pool *pool;
     char *root;            /* DATA/runc: the runtime's --root */
     struct art_store *art; /* opened on first use */
-    int art_busy;          /* output jobs on the thread pool using art */
+    int art_busy;          /* input and output jobs on the thread pool using art */
     struct attempt *list;
     int running;
 };
@@ -160,7 +175,11 @@ static void
 attempt__output_cb(void *ud, int stream, const char *data, size_t len)
 {
     struct attempt *t = ud;
-    (void)stream;
+    if (stream == 2) {
+        if (!t->errtail)
+            t->errtail = tail_new();
+        tail_feed(t->errtail, data, len);
+    }
     sb_append(&t->logbuf, data, len);
     if (t->logbuf.len >= LOG_FLUSH_BYTES)
         attempt__flush_log(t);
@@ -231,10 +250,14 @@ attempt__free(struct attempt *t)
         workdir_give(s->pool, t->workdir);
         free(t->workdir);
     }
+    msg_lease_clear(&t->lease);
+    mounts_binds_free(t->binds, t->nbinds);
+    tail_free(t->errtail);
     sb_free(&t->logbuf);
     for (size_t i = 0; i < t->noutputs; i++)
         free(t->outputs[i]);
     free(t->outputs);
+    free(t->inputs_dir);
     free(t->outputs_dir);
     free(t->metrics_file);
     free(t->label);
@@ -269,6 +292,8 @@ attempt__finish(struct attempt *t, const struct runc_result *res, const char *er
         got->outputs = NULL;
         got->metrics = NULL;
     }
+    if (t->errtail)
+        tail_take(t->errtail, &r->stderr_tail, &r->nstderr_tail);
     /* the slot first: the RESULT's BATCH then asks for the next lease */
     link_slot_free(s->cfg.link);
     link_send(s->cfg.link, &m);
@@ -323,68 +348,49 @@ attempt__exit_cb(void *ud, const struct runc_result *res)
 
 /* ---- the start of an attempt ---- */
 
-/* Fetch the lease's inputs into DIR/inputs (digest checked); *ins gets
- * what the container mounts. "" or why not in err. */
+/* The attempt ends before its task started (it is in the list, holding its
+ * slot): a RESULT saying why, the slot freed. */
 static void
-attempt__inputs(struct attempt_set *s, const struct msg_lease *l, const char *indir,
-                struct runc_input *ins, char **paths, char *err, size_t errlen)
+attempt__unstarted(struct attempt *t, const char *why)
 {
-    if (l->ninputs)
-        mkdir(indir, 0755);
-    for (size_t i = 0; i < l->ninputs; i++) {
-        const struct msg_input *in = &l->inputs[i];
-        char err2[256];
-        struct art_store *st = attempt__store(s, err2, sizeof(err2));
-        if (!st) {
-            snprintf(err, errlen, "cannot open the artifact store: %s", err2);
-            return;
-        }
-        paths[i] = xasprintf("%s/%s", indir, in->name);
-        if (art_fetch(st, in->sha256, paths[i], ART_FETCH_VERIFY, err2, sizeof(err2)) != 0) {
-            snprintf(err, errlen, "cannot fetch input '%s': %s", in->name, err2);
-            return;
-        }
-        ins[i].name = in->name;
-        ins[i].host_path = paths[i];
-    }
+    struct runc_result res;
+
+    memset(&res, 0, sizeof(res));
+    res.exit_code = -1;
+    LOG(LOG_ERR, "CAIRN-TASK-START", "%s: not started: %s", t->label, why);
+    attempt__finish(t, &res, why, NULL);
 }
 
-void
-attempt_start(struct attempt_set *s, struct msg_lease *l)
+/* Start the container (inputs are in place: paths[i] for the lease's
+ * inputs[i]). */
+static void
+attempt__launch(struct attempt *t, char *const *paths)
 {
+    struct attempt_set *s = t->set;
+    struct msg_lease *l = &t->lease;
     bool none = s->cfg.isolation_none;
-    int64_t id = l->lease_id;
-    struct attempt *t = xcalloc(1, sizeof(*t));
-    t->set = s;
-    t->lease_id = id;
-    t->label = xasprintf("%s/%s/%s#%" PRId64, l->dag, l->run_id, l->task, l->attempt);
-    sb_init(&t->logbuf);
-    t->workdir = xasprintf("%s/work/%" PRId64, s->cfg.data_dir, id);
-    t->outputs_dir = xasprintf("%s/outputs", t->workdir);
+    int64_t id = t->lease_id;
     char *ws = xasprintf("%s/workspace", t->workdir);
     char *bundle = xasprintf("%s/bundles/%" PRId64, s->cfg.data_dir, id);
     char *cid = xasprintf("cairn-%" PRId64 "-%d", id, (int)getpid());
-    /* lease ids are unique and work/ and bundles/ are emptied when the
-     * worker starts, so there is nothing to remove first; runc's folders
-     * are made once (workdir_prepare) */
-    workdir_take(s->pool, t->workdir);
-    if (l->metrics && !strchr(l->metrics, '/')) {
-        t->metrics_file = l->metrics;
-        l->metrics = NULL;
-    }
-    t->outputs = l->outputs;
-    t->noutputs = l->noutputs;
-    l->outputs = NULL;
-    l->noutputs = 0;
+    char *indir = xasprintf("%s/inputs", t->workdir);
     const char *code = l->code;
-    struct runc_bind code_bind = {code, "/pipeline", true};
 
     /* inputs: upstream artifacts, digest checked, read-only at /inputs/NAME */
     struct runc_input *ins = xcalloc(l->ninputs + 1, sizeof(*ins));
-    char **inpaths = xcalloc(l->ninputs + 1, sizeof(*inpaths));
-    char *indir = xasprintf("%s/inputs", t->workdir);
-    char inerr[512] = "";
-    attempt__inputs(s, l, indir, ins, inpaths, inerr, sizeof(inerr));
+    for (size_t i = 0; i < l->ninputs; i++) {
+        ins[i].name = l->inputs[i].name;
+        ins[i].host_path = paths[i];
+    }
+    /* the code at /pipeline, then the host mounts (a container has them
+     * as binds; with isolation none a task sees them where they are) */
+    struct runc_bind *binds = xcalloc(t->nbinds + 2, sizeof(*binds));
+    size_t nb = 0;
+    if (code)
+        binds[nb++] = (struct runc_bind){code, "/pipeline", true};
+    for (size_t i = 0; i < t->nbinds && !none; i++)
+        binds[nb++] =
+            (struct runc_bind){t->binds[i].source, t->binds[i].dest, t->binds[i].readonly};
 
     struct attempt_where where = {
         none ? t->outputs_dir : "/outputs",
@@ -399,6 +405,7 @@ attempt_start(struct attempt_set *s, struct msg_lease *l)
     spec.root = s->root;
     spec.bundle_dir = bundle;
     spec.container_id = cid;
+    spec.cgroup_parent = s->cfg.cgroup_parent;
     spec.argv = (const char *const *)l->argv;
     spec.env = (const char *const *)env;
     spec.image = l->image;
@@ -406,8 +413,8 @@ attempt_start(struct attempt_set *s, struct msg_lease *l)
     spec.outputs_dir = t->outputs_dir;
     spec.inputs = ins;
     spec.n_inputs = l->ninputs;
-    spec.binds = code ? &code_bind : NULL;
-    spec.n_binds = code ? 1 : 0;
+    spec.binds = nb ? binds : NULL;
+    spec.n_binds = nb;
     spec.cpus = l->cpus;
     spec.memory_bytes = l->memory;
     spec.pids = l->pids;
@@ -416,14 +423,8 @@ attempt_start(struct attempt_set *s, struct msg_lease *l)
     spec.isolation_none = none;
     struct runc_callbacks cbs = {attempt__output_cb, attempt__exit_cb};
     char err[512];
-    int rc = CAIRN_EIO;
-    if (inerr[0])
-        snprintf(err, sizeof(err), "%s", inerr);
-    else
-        rc = runc_start(&t->proc, s->cfg.loop, &spec, &cbs, t, err, sizeof(err));
-    for (size_t i = 0; i < l->ninputs; i++)
-        free(inpaths[i]);
-    free(inpaths);
+    int rc = runc_start(&t->proc, s->cfg.loop, &spec, &cbs, t, err, sizeof(err));
+    free(binds);
     free(ins);
     free(indir);
     attempt_env_free(env);
@@ -432,16 +433,12 @@ attempt_start(struct attempt_set *s, struct msg_lease *l)
     free(cid);
     msg_lease_clear(l);
     if (rc) {
-        LOG(LOG_ERR, "CAIRN-TASK-START", "%s: cannot start: %s", t->label, err);
         char *why = xasprintf("cannot start the task: %s", err);
-        attempt__start_failed(s, id, why);
+        t->proc = NULL;
+        attempt__unstarted(t, why);
         free(why);
-        attempt__free(t);
         return;
     }
-    t->next = s->list;
-    s->list = t;
-    s->running++;
     LOG(LOG_INFO, "CAIRN-TASK-START", "%s: started (lease %" PRId64 ")", t->label, id);
     struct msg m;
     memset(&m, 0, sizeof(m));
@@ -449,6 +446,92 @@ attempt_start(struct attempt_set *s, struct msg_lease *l)
     m.u.started.worker = xstrdup(s->cfg.worker);
     m.u.started.lease_id = id;
     link_send(s->cfg.link, &m);
+}
+
+static void
+attempt__inputs_done(void *ud, struct inputs_result *res)
+{
+    struct attempt *t = ud;
+    char *why = NULL;
+
+    t->set->art_busy--;
+    t->fetching = false;
+    if (t->cancelled)
+        why = xstrdup("the lease was taken back before the task started");
+    else if (t->interrupted)
+        why = xstrdup("the worker was stopped before the task started");
+    else if (res->error[0])
+        why = xasprintf("cannot start the task: %s", res->error);
+    if (why) {
+        attempt__unstarted(t, why);
+        free(why);
+        return;
+    }
+    attempt__launch(t, res->paths);
+}
+
+void
+attempt_start(struct attempt_set *s, struct msg_lease *l)
+{
+    int64_t id = l->lease_id;
+    struct attempt *t = xcalloc(1, sizeof(*t));
+    char err[512];
+    t->set = s;
+    t->lease_id = id;
+    t->label = xasprintf("%s/%s/%s#%" PRId64, l->dag, l->run_id, l->task, l->attempt);
+    sb_init(&t->logbuf);
+
+    /* host mounts first: a refused one costs nothing (no folder, no fetch) */
+    if (mounts_check(s->cfg.allow, s->cfg.worker, l->mounts, l->nmounts, s->cfg.isolation_none,
+                     &t->binds, err, sizeof(err)) != 0) {
+        LOG(LOG_ERR, "CAIRN-TASK-MOUNT", "%s: refused: %s", t->label, err);
+        attempt__start_failed(s, id, err);
+        msg_lease_clear(l);
+        attempt__free(t);
+        return;
+    }
+    t->nbinds = l->nmounts;
+    for (size_t i = 0; i < l->nmounts; i++)
+        LOG(LOG_INFO, "CAIRN-TASK-MOUNT", "%s: host %s at %s (%s)", t->label, l->mounts[i].host,
+            l->mounts[i].path, l->mounts[i].readonly ? "read-only" : "read-write");
+
+    t->workdir = xasprintf("%s/work/%" PRId64, s->cfg.data_dir, id);
+    t->outputs_dir = xasprintf("%s/outputs", t->workdir);
+    /* lease ids are unique and work/ and bundles/ are emptied when the
+     * worker starts, so there is nothing to remove first; runc's folders
+     * are made once (workdir_prepare) */
+    workdir_take(s->pool, t->workdir);
+    if (l->metrics && !strchr(l->metrics, '/')) {
+        t->metrics_file = l->metrics;
+        l->metrics = NULL;
+    }
+    t->outputs = l->outputs;
+    t->noutputs = l->noutputs;
+    l->outputs = NULL;
+    l->noutputs = 0;
+    t->lease = *l;
+    memset(l, 0, sizeof(*l));
+    t->next = s->list;
+    s->list = t;
+    s->running++;
+    if (t->lease.ninputs == 0) {
+        attempt__launch(t, NULL);
+        return;
+    }
+
+    /* inputs: fetched on the thread pool, digest checked */
+    struct art_store *st = attempt__store(s, err, sizeof(err));
+    if (!st) {
+        char *why = xasprintf("cannot start the task: cannot open the artifact store: %s", err);
+        attempt__unstarted(t, why);
+        free(why);
+        return;
+    }
+    t->inputs_dir = xasprintf("%s/inputs", t->workdir);
+    struct inputs_spec spec = {st, t->inputs_dir, t->lease.inputs, t->lease.ninputs};
+    s->art_busy++;
+    t->fetching = true;
+    inputs_fetch(s->cfg.loop, &spec, attempt__inputs_done, t);
 }
 
 void
@@ -472,7 +555,14 @@ attempt_refuse(struct attempt_set *s, const struct msg_bad_lease *bad)
 void
 attempt_cancel(struct attempt_set *s, int64_t lease_id)
 {
-    for (struct attempt *t = s->list; t; t = t->next)
+    for (struct attempt *t = s->list; t; t = t->next) {
+        if (t->lease_id == lease_id && !t->cancelled && t->fetching) {
+            LOG(LOG_WARN, "CAIRN-TASK-CANCEL",
+                "%s: lease taken back by the scheduler while its inputs are fetched; "
+                "it will not start",
+                t->label);
+            t->cancelled = true;
+        }
         if (t->lease_id == lease_id && !t->cancelled && t->proc) {
             LOG(LOG_WARN, "CAIRN-TASK-CANCEL",
                 "%s: lease taken back by the scheduler; "
@@ -481,16 +571,20 @@ attempt_cancel(struct attempt_set *s, int64_t lease_id)
             t->cancelled = true;
             runc_stop(t->proc);
         }
+    }
 }
 
 void
 attempt_interrupt_all(struct attempt_set *s)
 {
-    for (struct attempt *t = s->list; t; t = t->next)
+    for (struct attempt *t = s->list; t; t = t->next) {
+        if (t->fetching)
+            t->interrupted = true; /* reported when its inputs are in: not started */
         if (t->proc) {
             t->interrupted = true; /* not the task's fault: the RESULT says so */
             runc_stop(t->proc);
         }
+    }
 }
 
 void
@@ -512,7 +606,7 @@ attempt_set_new(struct attempt_set **out, const struct attempt_config *cfg)
     struct attempt_set *s = xcalloc(1, sizeof(*s));
     s->cfg = *cfg;
     s->root = xasprintf("%s/runc", cfg->data_dir);
-    workdir_pool_new(&s->pool, cfg->data_dir);
+    workdir_pool_new(&s->pool, cfg->data_dir, cfg->loop);
     *out = s;
 }
 

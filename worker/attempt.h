@@ -1,11 +1,13 @@
 /* attempt.h - the attempts running on this worker (prefix: attempt_).
  *
  * An attempt is one lease being run: the typed lease of a WORK (struct
- * msg_lease) becomes a work folder (workdir.h), fetched inputs, an
- * environment (attempt_env) and a container spec (runc.h); then STARTED,
- * the log stream in LOG messages, and at the end the RESULT, after the
- * outputs and metrics are collected (outputs.h). Messages go to the link
- * (link.h), which also gets each slot back when its attempt is over.
+ * msg_lease) has its host mounts checked (mounts.h), then becomes a work
+ * folder (workdir.h), fetched inputs (inputs.h), an environment
+ * (attempt_env) and a container spec (runc.h); then STARTED, the log
+ * stream in LOG messages, and at the end the RESULT, after the outputs
+ * and metrics are collected (outputs.h), with the last lines of stderr
+ * (tail.h). Messages go to the link (link.h), which also gets each slot
+ * back when its attempt is over.
  *
  * A struct attempt_set owns every running attempt and the artifact store
  * handle they share. Everything here runs on the loop thread.
@@ -20,6 +22,7 @@
 #include <uv.h>
 
 #include "link.h"
+#include "mounts.h"
 #include "msg.h"
 
 struct attempt_set;
@@ -28,9 +31,11 @@ struct attempt_set;
 struct attempt_config {
     uv_loop_t *loop;
     struct link *link;
-    const char *data_dir; /* DATA: work/, bundles/ and runc/ are below it */
-    const char *worker;   /* the worker's name in every message */
-    const char *runtime;  /* the OCI runtime; NULL = runc */
+    const char *data_dir;             /* DATA: work/, bundles/ and runc/ are below it */
+    const char *worker;               /* the worker's name in every message */
+    const char *runtime;              /* the OCI runtime; NULL = runc */
+    const char *cgroup_parent;        /* the containers' cgroups go below it; NULL = runc.h's */
+    const struct mounts_allow *allow; /* host folders tasks may mount; NULL = none */
     bool isolation_none;
     void (*idle_cb)(void *ud); /* an attempt ended: its result is queued, its slot free */
     void *ud;
@@ -42,18 +47,22 @@ void attempt_set_new(struct attempt_set **out, const struct attempt_config *cfg)
 void attempt_set_free(struct attempt_set *s);
 
 /* Start the lease (its slot was reserved by the link): STARTED, or a
- * RESULT saying why it could not start. What lease owns is taken and lease
- * is zeroed. */
+ * RESULT saying why it could not start (a host mount that is not allowed:
+ * at once). A lease with inputs starts once they are fetched, on the
+ * thread pool; it is held (attempt_sync_held) meanwhile. What lease owns is
+ * taken and lease is zeroed. */
 void attempt_start(struct attempt_set *s, struct msg_lease *lease);
 /* A lease of a WORK that did not decode: reported as failed by its id (a
  * RESULT with the reason), or only logged if it had no valid id; its slot
  * is freed. bad is borrowed. */
 void attempt_refuse(struct attempt_set *s, const struct msg_bad_lease *bad);
 /* The scheduler took lease_id back: stop its attempt (SIGTERM, then
- * SIGKILL after the grace). */
+ * SIGKILL after the grace), or, while its inputs are fetched, do not start
+ * it (its RESULT says so). */
 void attempt_cancel(struct attempt_set *s, int64_t lease_id);
-/* The worker is shutting down: stop every attempt; their RESULTs say
- * "interrupted" (not the task's fault). */
+/* The worker is shutting down: stop every attempt (one whose inputs are
+ * being fetched is not started); their RESULTs say "interrupted" (not the
+ * task's fault). */
 void attempt_interrupt_all(struct attempt_set *s);
 /* Hand every attempt's buffered output to the link as LOG messages. */
 void attempt_flush_logs(struct attempt_set *s);

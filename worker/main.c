@@ -15,7 +15,11 @@ usage(FILE *out)
 {
     fputs("usage: cairn-worker --scheduler NNG_URL --data DIR [--slots N] [--name NAME]\n"
           "                    [--labels k=v,...] [--token-file FILE] [--runtime PATH]\n"
-          "                    [--isolation runc|none] [--prefetch N] [--log-level LEVEL]\n"
+          "                    [--isolation runc|none] [--allow-mount DIR]... [--prefetch N]\n"
+          "                    [--log-level LEVEL]\n"
+          "--allow-mount DIR lets tasks mount DIR or a folder below it (a task's mounts:\n"
+          "host folders in its container); repeat it for several. Without it, a task with\n"
+          "mounts is refused.\n"
           "--prefetch N holds up to N leases beyond the slots, started the moment a slot\n"
           "frees (default: as many as the slots, at most 64; 0 turns it off).\n"
           "--isolation none runs tasks as plain child processes, without a container: it is\n"
@@ -23,8 +27,10 @@ usage(FILE *out)
           out);
 }
 
-int
-main(int argc, char **argv)
+/* The command line (allow: room for every --allow-mount value), then the
+ * agent. Returns the process's exit code. */
+static int
+run(int argc, char **argv, const char **allow)
 {
     struct agent_config cfg;
     char host[256] = "localhost";
@@ -79,6 +85,8 @@ main(int argc, char **argv)
             isolation = v;
         else if (!strcmp(a, "--log-level"))
             level = v;
+        else if (!strcmp(a, "--allow-mount"))
+            allow[cfg.nallow_mounts++] = v;
         else {
             fprintf(stderr, "cairn-worker: unknown option %s\n", a);
             usage(stderr);
@@ -124,7 +132,17 @@ main(int argc, char **argv)
     char *ljs = json_dumps(lj, JSON_COMPACT);
     json_decref(lj);
     cfg.labels_json = ljs;
+    cfg.allow_mounts = allow;
     int rc = agent_run(&cfg);
     free(ljs);
+    return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+    const char **allow = xcalloc((size_t)argc + 1, sizeof(*allow));
+    int rc = run(argc, argv, allow);
+    free(allow);
     return rc;
 }

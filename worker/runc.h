@@ -67,7 +67,9 @@ struct runc_spec {
                                 * symlinks, one per image); NULL =
                                 * <parent of bundle_dir>/.rootfs */
     const char *container_id;  /* unique under root; [A-Za-z0-9_.+-], <= 128 chars */
-    const char *cgroup_parent; /* cgroupsPath is <parent>/<id>; NULL = "/cairn" */
+    const char *cgroup_parent; /* cgroupsPath is <parent>/<id>; NULL = "/cairn" (the
+                                * worker gives each worker its own:
+                                * runc_cgroup_parent_for) */
     const char *const *argv;   /* NULL-terminated, argv[0] required */
     const char *const *env;    /* NULL-terminated "K=V" list or NULL (empty): the
                                 * task's whole environment, used as given (the
@@ -148,11 +150,31 @@ int runc_stop(struct runc_proc *p);
 void runc_proc_free(struct runc_proc *p);
 
 /* On worker start: kill and delete every container under root (`runc delete
- * -f`), then remove empty cgroups left under cgroup_parent (NULL = "/cairn").
- * Synchronous; call before starting tasks. runtime NULL = "runc". Returns the
- * number of containers removed, or CAIRN_EINVAL / CAIRN_EIO (root unreadable)
- * / CAIRN_ERUNTIME (a delete failed; the others are still attempted). A root
- * that does not exist holds no containers: returns 0. */
+ * -f`), then remove empty cgroups left under cgroup_parent (NULL = "/cairn"),
+ * its direct children only. Synchronous; call before starting tasks. runtime
+ * NULL = "runc". Returns the number of containers removed, or CAIRN_EINVAL /
+ * CAIRN_EIO (root unreadable) / CAIRN_ERUNTIME (a delete failed; the others
+ * are still attempted). A root that does not exist holds no containers:
+ * returns 0.
+ *
+ * The cgroups under cgroup_parent must be this worker's alone: an empty one
+ * may be the memory cgroup another worker has just made for an attempt that
+ * runc has not put a task in yet. Give each worker its own parent
+ * (runc_cgroup_parent_for). */
 int runc_reap_leftovers(const char *runtime, const char *root, const char *cgroup_parent);
+
+/* The cgroup parent of one worker: BASE/NAME-HASH, where BASE is base
+ * (NULL = "/cairn"), NAME the worker's name (at most 64 of
+ * [A-Za-z0-9_.-], others as '_') and HASH 16 hex digits of a hash of
+ * data_dir's absolute path (realpath, else as given). The same worker and
+ * data folder give the same parent at every start, so a worker killed with
+ * SIGKILL reaps its own leftovers when it starts again; two workers on one
+ * host never share one. malloc'd. */
+char *runc_cgroup_parent_for(const char *base, const char *worker, const char *data_dir);
+
+/* At a worker's clean exit, when none of its containers runs: remove the
+ * empty cgroups below cgroup_parent and cgroup_parent itself in every
+ * hierarchy (best effort: what is busy stays). */
+void runc_cgroup_parent_remove(const char *cgroup_parent);
 
 #endif

@@ -500,7 +500,8 @@ runc__bundle_create(const struct runc_spec *s, char *errbuf, size_t errlen)
         if ((rc = check_exists("input", s->inputs[i].host_path, false, errbuf, errlen)))
             return rc;
     for (size_t i = 0; i < s->n_binds; i++)
-        if ((rc = check_exists("bind source", s->binds[i].source, false, errbuf, errlen)))
+        if ((rc = check_exists("bind source", s->binds[i].source, false, errbuf, errlen)) ||
+            (rc = runc__image_dest_check(s, s->binds[i].dest, errbuf, errlen)))
             return rc;
 
     char *skel = runc__skeleton_get(s, errbuf, errlen, &rc);

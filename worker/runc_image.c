@@ -84,6 +84,35 @@ runc__image_walk(const struct runc_spec *s, runc__image_visit_cb *fn, void *arg,
     return rc;
 }
 
+int
+runc__image_dest_check(const struct runc_spec *s, const char *dest, char *errbuf, size_t errlen)
+{
+    const char *root = runc__is_image_host(s->image) ? "/" : s->image;
+    while (*dest == '/')
+        dest++;
+    size_t n = strcspn(dest, "/");
+    char *top = xstrndup(dest, n);
+    bool shown =
+        runc__is_image_host(s->image) ? in_list(host_entries, top) : !in_list(skip_entries, top);
+    char *src = runc__path_join(root, top);
+    struct stat st;
+    int rc = 0;
+    /* Only a destination below a top-level entry the image shows lies in
+     * a read-only mount; one of the image's symbolic links leads there too. */
+    if (shown && dest[n] && lstat(src, &st) == 0 && (S_ISDIR(st.st_mode) || S_ISLNK(st.st_mode))) {
+        char *full = runc__path_join(root, dest);
+        if (stat(full, &st) != 0)
+            rc = errf(CAIRN_ENOENT, errbuf, errlen,
+                      "mount point /%s is inside the image's /%s, which is read-only, and does "
+                      "not exist there",
+                      dest, top);
+        free(full);
+    }
+    free(src);
+    free(top);
+    return rc;
+}
+
 /* The skeleton mirrors the entry: symlinks are copied, directories and files
  * become empty mount points. */
 static int

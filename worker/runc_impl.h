@@ -150,6 +150,12 @@ typedef int runc__image_visit_cb(void *arg, const char *src, const char *name,
                                  const struct stat *st, char *errbuf, size_t errlen);
 int runc__image_walk(const struct runc_spec *s, runc__image_visit_cb *fn, void *arg, char *errbuf,
                      size_t errlen);
+/* A bind mount's destination must exist in the image if it lies inside
+ * one of the image's top-level folders (they are read-only mounts, so runc
+ * cannot make the mount point): 0, or CAIRN_ENOENT saying so. Elsewhere
+ * runc makes the mount point in the skeleton. */
+int runc__image_dest_check(const struct runc_spec *s, const char *dest, char *errbuf,
+                           size_t errlen);
 /* The image's shared rootfs skeleton (built on first use), malloc'd; NULL
  * with *rcp and errbuf set. */
 char *runc__skeleton_get(const struct runc_spec *s, char *errbuf, size_t errlen, int *rcp);

@@ -350,20 +350,28 @@ reap_hierarchy(const char *hier, const char *parent)
     free(dir);
 }
 
-/* Remove the empty cgroups under parent in every mounted hierarchy: the v1
- * memory cgroups pre-created for OOM watching, and whatever a runc that was
- * killed half-way left. Busy cgroups refuse rmdir and stay. */
 static void
-reap_cgroups(const char *parent)
+remove_in_hierarchy(const char *hier, const char *parent)
+{
+    char *dir = runc__path_join(hier, parent);
+    if (rmdir(dir) != 0 && errno != ENOENT && errno != EBUSY)
+        LOG(LOG_DEBUG, "CAIRN-RUNC-CLEANUP", "rmdir %s: %s", dir, strerror(errno));
+    free(dir);
+}
+
+/* fn(hierarchy, parent) for every mounted cgroup hierarchy: the unified
+ * one on cgroup v2, one mount per controller on v1 or hybrid. */
+static void
+each_hierarchy(void (*fn)(const char *hier, const char *parent), const char *parent)
 {
     struct statfs sf;
     if (statfs(RUNC__CGROUP_ROOT, &sf) != 0)
         return;
     if (sf.f_type == CGROUP2_SUPER_MAGIC) {
-        reap_hierarchy(RUNC__CGROUP_ROOT, parent); /* unified: one hierarchy */
+        fn(RUNC__CGROUP_ROOT, parent);
         return;
     }
-    DIR *d = opendir(RUNC__CGROUP_ROOT); /* v1 or hybrid: one mount per hierarchy */
+    DIR *d = opendir(RUNC__CGROUP_ROOT);
     if (!d)
         return;
     struct dirent *de;
@@ -373,10 +381,54 @@ reap_cgroups(const char *parent)
         char *hier = runc__path_join(RUNC__CGROUP_ROOT, de->d_name);
         if (statfs(hier, &sf) == 0 &&
             (sf.f_type == CGROUP_SUPER_MAGIC || sf.f_type == CGROUP2_SUPER_MAGIC))
-            reap_hierarchy(hier, parent);
+            fn(hier, parent);
         free(hier);
     }
     closedir(d);
+}
+
+/* Remove the empty cgroups under parent in every mounted hierarchy: the v1
+ * memory cgroups pre-created for OOM watching, and whatever a runc that was
+ * killed half-way left. Busy cgroups refuse rmdir and stay. Only parent's
+ * own children: a worker's parent is its own (runc_cgroup_parent_for), so
+ * it never removes a cgroup another worker has just made for an attempt. */
+static void
+reap_cgroups(const char *parent)
+{
+    each_hierarchy(reap_hierarchy, parent);
+}
+
+char *
+runc_cgroup_parent_for(const char *base, const char *worker, const char *data_dir)
+{
+    char name[65];
+    size_t n = 0;
+    uint64_t h = UINT64_C(14695981039346656037); /* FNV-1a */
+    char *abs = data_dir ? realpath(data_dir, NULL) : NULL;
+    const char *dir = abs ? abs : data_dir ? data_dir : "";
+
+    for (const char *c = worker ? worker : ""; *c && n < sizeof(name) - 1; c++) {
+        char x = *c;
+        bool ok = (x >= 'a' && x <= 'z') || (x >= 'A' && x <= 'Z') || (x >= '0' && x <= '9') ||
+                  x == '_' || x == '-' || (x == '.' && n > 0);
+        name[n++] = ok ? x : '_';
+    }
+    name[n] = '\0';
+    for (const char *c = dir; *c; c++)
+        h = (h ^ (unsigned char)*c) * UINT64_C(1099511628211);
+    char *parent = xasprintf("%s/%s%s%016llx", base ? base : RUNC__DEFAULT_CGROUP_PARENT, name,
+                             n ? "-" : "", (unsigned long long)h);
+    free(abs);
+    return parent;
+}
+
+void
+runc_cgroup_parent_remove(const char *cgroup_parent)
+{
+    if (!runc__path_ok(cgroup_parent) || strcmp(cgroup_parent, "/") == 0)
+        return;
+    reap_cgroups(cgroup_parent);
+    each_hierarchy(remove_in_hierarchy, cgroup_parent);
 }
 
 int

@@ -1,10 +1,12 @@
 /* workdir.c - the work folders of attempts (prefix: workdir_).
  *
- * Owns DATA/work/ and DATA/work/.pool: the pool of emptied folders parked
- * for the next attempt (workdir.h says why). Emptying and removing go
- * through common/fs.h (fs_empty_dir, fs_rmtree), which never follow a
- * symbolic link out of the folder nor cross into another file system. The
- * pool is plain memory of the loop thread.
+ * Owns DATA/work/, DATA/work/.pool (the pool of emptied folders parked
+ * for the next attempt, workdir.h says why) and DATA/work/.trash (inputs
+ * folders being removed on the thread pool: each removal job touches only
+ * its own folder there). Emptying and removing go through common/fs.h
+ * (fs_empty_dir, fs_rmtree), which never follow a symbolic link out of the
+ * folder nor cross into another file system. The pool is plain memory of
+ * the loop thread.
  */
 #include "workdir.h"
 
@@ -24,9 +26,17 @@
 
 struct workdir_pool {
     char *data_dir;
+    uv_loop_t *loop;
     char *parked[WORKDIR_POOL_MAX];
     int n;
     int seq;
+    unsigned trash_seq;
+};
+
+/* One folder being removed on the thread pool. */
+struct workdir__trash {
+    uv_work_t req;
+    char *path;
 };
 
 /* fs_rmtree, with a warning for what could not be removed. */
@@ -51,26 +61,68 @@ workdir_prepare(const char *data_dir)
 {
     char *w = xasprintf("%s/work", data_dir), *b = xasprintf("%s/bundles", data_dir);
     char *r = xasprintf("%s/runc", data_dir), *pool = xasprintf("%s/.pool", w);
+    char *trash = xasprintf("%s/.trash", w);
 
     workdir__rmtree(w);
     workdir__rmtree(b);
     workdir__mkdirs(w);
     workdir__mkdirs(pool);
+    workdir__mkdirs(trash);
     workdir__mkdirs(b);
     workdir__mkdirs(r);
     free(w);
     free(b);
     free(r);
     free(pool);
+    free(trash);
 }
 
 void
-workdir_pool_new(struct workdir_pool **out, const char *data_dir)
+workdir_pool_new(struct workdir_pool **out, const char *data_dir, uv_loop_t *loop)
 {
     struct workdir_pool *p = xcalloc(1, sizeof(*p));
 
     p->data_dir = xstrdup(data_dir);
+    p->loop = loop;
     *out = p;
+}
+
+static void
+workdir__trash_work(uv_work_t *req)
+{
+    struct workdir__trash *t = req->data;
+
+    workdir__rmtree(t->path); /* (LOG may be called from any thread) */
+}
+
+static void
+workdir__trash_done(uv_work_t *req, int status)
+{
+    struct workdir__trash *t = req->data;
+
+    (void)status;
+    free(t->path);
+    free(t);
+}
+
+/* Move path/inputs aside and remove it on the thread pool; if it cannot be
+ * moved it stays for the emptying (on the loop, as before). */
+static void
+workdir__trash_inputs(struct workdir_pool *p, const char *path)
+{
+    char *in = xasprintf("%s/inputs", path);
+    struct workdir__trash *t = xcalloc(1, sizeof(*t));
+
+    t->path = xasprintf("%s/work/.trash/%u", p->data_dir, ++p->trash_seq);
+    t->req.data = t;
+    if (rename(in, t->path) != 0) {
+        free(t->path);
+        free(t);
+    } else if (uv_queue_work(p->loop, &t->req, workdir__trash_work, workdir__trash_done) != 0) {
+        workdir__trash_work(&t->req);
+        workdir__trash_done(&t->req, 0);
+    }
+    free(in);
 }
 
 void
@@ -127,6 +179,7 @@ workdir__empty(const char *path)
 void
 workdir_give(struct workdir_pool *p, const char *path)
 {
+    workdir__trash_inputs(p, path);
     if (p->n < WORKDIR_POOL_MAX && workdir__empty(path) == 0) {
         char *dst = xasprintf("%s/work/.pool/%d", p->data_dir, ++p->seq);
         if (rename(path, dst) == 0) {

@@ -33,7 +33,7 @@ tasks:
     when: "select.metrics.auc >= params.min_auc"
     command: ["true"]
   train_b:
-    command: [sh, -c, "exit 3"]
+    command: [sh, -c, "echo 'loading data' >&2; echo 'ValueError: NaN in column age' >&2; exit 3"]
     outputs: [model.pkl]
   best:
     needs: [train_b]
@@ -104,6 +104,13 @@ check "  upstream_failed names the task that failed" test "$(ti error "$r" why a
 check "  ... also two levels down" test "$(ti error "$r" why after_after_b)" = "upstream 'train_b' failed"
 check "  an input never stored is named, with why" test "$(ti error "$r" why best)" = \
     "cannot prepare the task: input 'model_b' (train_b/model.pkl) has no stored artifact: task 'train_b' is failed"
+check "  the failed task carries the last lines of its stderr" \
+    test "$(rj "$r" why '.tasks[] | select(.task == "train_b") | .stderr_tail | join("|")')" = \
+    "loading data|ValueError: NaN in column age"
+check "  and so does its attempt" \
+    test "$(attempts "$r" why train_b | jq -r '.attempts[0].stderr_tail[-1]')" = "ValueError: NaN in column age"
+check "  runs show prints it under the failure" \
+    grep -q "ValueError: NaN in column age" <<<"$("$CAIRN" runs show "$r" --dag why || true)"
 # --- optional inputs: best of the survivors
 r=$("$CAIRN" trigger best)
 wait_run "$r" best >/dev/null

@@ -32,26 +32,28 @@ sample_lease(json_int_t id)
 {
     return json_pack(
         "{s:I, s:s, s:s, s:s, s:i, s:s, s:[s, s, s], s:[s, s], s:s, s:I, s:f, s:I, "
-        "s:I, s:b, s:[{s:s, s:s, s:s}], s:[s, s], s:s, s:s}",
+        "s:I, s:b, s:[{s:s, s:s, s:s, s:s}], s:[s, s], s:s, s:s, s:[{s:s, s:s, s:b}]}",
         "lease_id", id, "dag", "iris-retrain", "run_id", "scheduled__2026-01-02T03:00:00", "task",
         "train", "attempt", 2, "logical_date", "2026-01-02T03:00:00Z", "argv", "python3",
         "/pipeline/train.py", "--fast", "env", "CAIRN_DAG=iris-retrain", "PYTHONUNBUFFERED=1",
         "image", "/srv/images/py", "timeout_ms", (json_int_t)600000, "cpus", 1.5, "memory",
         (json_int_t)536870912, "pids", (json_int_t)256, "network", 1, "inputs", "name", "raw",
-        "sha256", SHA_A, "uri", "file:///srv/art/blobs/sha256/e3/b0", "outputs", "model.pkl",
-        "metrics.json", "code", "/srv/pipelines/iris", "metrics", "metrics.json");
+        "sha256", SHA_A, "uri", "file:///srv/art/blobs/sha256/e3/b0", "manifest_file", "raw.csv",
+        "outputs", "model.pkl", "metrics.json", "code", "/srv/pipelines/iris", "metrics",
+        "metrics.json", "mounts", "host", "/data/landing", "path", "/data", "readonly", 1);
 }
 
 static json_t *
 sample_result(void)
 {
     return json_pack("{s:s, s:I, s:i, s:i, s:b, s:b, s:I, s:s, s:[{s:s, s:s, s:I, s:s}], "
-                     "s:{s:f, s:I}, s:b}",
+                     "s:{s:f, s:I}, s:b, s:[s, s]}",
                      "worker", "w-1", "lease_id", (json_int_t)9, "exit_code", 137, "signal", 9,
                      "oom", 1, "timed_out", 1, "duration_ms", (json_int_t)12345, "error",
                      "killed: out of memory", "outputs", "name", "model.pkl", "sha256", SHA_B,
                      "size", (json_int_t)5, "uri", "file:///srv/art/blobs/sha256/2c/f2", "metrics",
-                     "accuracy", 0.953125, "epochs", (json_int_t)10, "interrupted", 1);
+                     "accuracy", 0.953125, "epochs", (json_int_t)10, "interrupted", 1,
+                     "stderr_tail", "Traceback (most recent call last):", "MemoryError \xc3\xa9");
 }
 
 static json_t *
@@ -200,6 +202,11 @@ test_lease_every_field(void **state)
     assert_string_equal(l.inputs[0].name, "raw");
     assert_string_equal(l.inputs[0].sha256, SHA_A);
     assert_string_equal(l.inputs[0].uri, "file:///srv/art/blobs/sha256/e3/b0");
+    assert_string_equal(l.inputs[0].manifest_file, "raw.csv");
+    assert_int_equal(l.nmounts, 1);
+    assert_string_equal(l.mounts[0].host, "/data/landing");
+    assert_string_equal(l.mounts[0].path, "/data");
+    assert_true(l.mounts[0].readonly);
     assert_int_equal(l.noutputs, 2);
     assert_string_equal(l.outputs[1], "metrics.json");
     assert_string_equal(l.code, "/srv/pipelines/iris");
@@ -223,6 +230,24 @@ test_lease_every_field(void **state)
     assert_true(json_is_null(json_object_get(again, "code")));
     assert_true(json_is_null(json_object_get(again, "metrics")));
     json_decref(again);
+    msg_lease_clear(&l);
+    /* no mounts and no manifest (absent or null): none, and not sent (old peers) */
+    json_object_del(lj, "mounts");
+    json_object_set_new(json_array_get(json_object_get(lj, "inputs"), 0), "manifest_file",
+                        json_null());
+    assert_int_equal(msg_lease_decode(lj, NULL, &l, err, sizeof(err)), 0);
+    assert_int_equal(l.nmounts, 0);
+    assert_null(l.mounts);
+    assert_null(l.inputs[0].manifest_file);
+    again = msg_lease_encode(&l);
+    assert_null(json_object_get(again, "mounts"));
+    assert_null(
+        json_object_get(json_array_get(json_object_get(again, "inputs"), 0), "manifest_file"));
+    json_decref(again);
+    msg_lease_clear(&l);
+    json_object_set_new(lj, "mounts", json_null());
+    assert_int_equal(msg_lease_decode(lj, NULL, &l, err, sizeof(err)), 0);
+    assert_int_equal(l.nmounts, 0);
     msg_lease_clear(&l);
     json_decref(lj);
 
@@ -599,6 +624,14 @@ static const struct field_case field_cases[] = {
     {PROTO_WORK, "leases[0].outputs[0]", false, "null", W_LEASE, "leases[0].outputs[0]"},
     {PROTO_WORK, "leases[0].code", false, "1", W_LEASE, "leases[0].code"},
     {PROTO_WORK, "leases[0].metrics", false, "[]", W_LEASE, "leases[0].metrics"},
+    {PROTO_WORK, "leases[0].inputs[0].manifest_file", false, "1", W_LEASE,
+     "leases[0].inputs[0].manifest_file"},
+    {PROTO_WORK, "leases[0].mounts", false, "{}", W_LEASE, "leases[0].mounts"},
+    {PROTO_WORK, "leases[0].mounts[0]", false, "\"/data\"", W_LEASE, "leases[0].mounts[0]"},
+    {PROTO_WORK, "leases[0].mounts[0].host", true, "1", W_LEASE, "leases[0].mounts[0].host"},
+    {PROTO_WORK, "leases[0].mounts[0].path", true, "[]", W_LEASE, "leases[0].mounts[0].path"},
+    {PROTO_WORK, "leases[0].mounts[0].readonly", true, "\"yes\"", W_LEASE,
+     "leases[0].mounts[0].readonly"},
     {PROTO_STARTED, "worker", true, "1", W_MSG, "worker"},
     {PROTO_STARTED, "lease_id", true, "\"9\"", W_MSG, "lease_id"},
     {PROTO_LOG, "worker", true, "1", W_MSG, "worker"},
@@ -622,6 +655,8 @@ static const struct field_case field_cases[] = {
     {PROTO_RESULT, "outputs[0].size", true, "\"5\"", W_MSG, "outputs[0].size"},
     {PROTO_RESULT, "outputs[0].uri", true, "[]", W_MSG, "outputs[0].uri"},
     {PROTO_RESULT, "metrics", false, "[]", W_MSG, "metrics"},
+    {PROTO_RESULT, "stderr_tail", false, "\"MemoryError\"", W_MSG, "stderr_tail"},
+    {PROTO_RESULT, "stderr_tail[1]", false, "1", W_MSG, "stderr_tail[1]"},
     {PROTO_BATCH, "worker", true, "1", W_MSG, "worker"},
     {PROTO_BATCH, "items", true, "{}", W_MSG, "items"},
     {PROTO_BATCH, "items[0].type", true, "\"5\"", W_ITEM, "items[0].type"},
@@ -812,9 +847,9 @@ test_defaults(void **state)
     json_decref(j);
 
     /* null counts as absent for optional members */
-    j = json_pack("{s:s, s:I, s:i, s:n, s:n, s:n, s:n, s:n, s:n, s:n}", "worker", "w", "lease_id",
-                  (json_int_t)1, "exit_code", -1, "signal", "oom", "timed_out", "duration_ms",
-                  "error", "outputs", "metrics");
+    j = json_pack("{s:s, s:I, s:i, s:n, s:n, s:n, s:n, s:n, s:n, s:n, s:n}", "worker", "w",
+                  "lease_id", (json_int_t)1, "exit_code", -1, "signal", "oom", "timed_out",
+                  "duration_ms", "error", "outputs", "metrics", "stderr_tail");
     decode_ok(PROTO_RESULT, j, &m);
     struct msg_result *r = &m.u.result;
     assert_int_equal(r->exit_code, -1);
@@ -824,6 +859,11 @@ test_defaults(void **state)
     assert_non_null(r->error);
     assert_string_equal(r->error, "");
     assert_int_equal(r->noutputs + r->nmetrics, 0);
+    assert_null(r->stderr_tail);
+    assert_int_equal(r->nstderr_tail, 0);
+    json_t *again = msg_encode(&m);
+    assert_null(json_object_get(again, "stderr_tail")); /* absent, as old workers sent it */
+    json_decref(again);
     msg_clear(&m);
     json_decref(j);
 
@@ -1174,6 +1214,95 @@ test_decode_refuses(void **state)
     json_decref(l);
 }
 
+/* The members that fan-in inputs, host mounts and the stderr tail added:
+ * their values are checked, not only their types. */
+static void
+test_inputs_mounts_stderr(void **state)
+{
+    (void)state;
+    static const char *const bad_paths[] = {"data",  "",  "/data/../etc", "/./data", "/data/.",
+                                            "/a/..", NULL};
+    static const char *const bad_files[] = {"a/b", "", ".", "..", "/model.pkl", NULL};
+    struct msg_lease l;
+    char err[256], want[256];
+
+    for (size_t i = 0; bad_paths[i]; i++) {
+        for (int which = 0; which < 2; which++) {
+            const char *key = which ? "path" : "host";
+            json_t *lj = sample_lease(5);
+            json_object_set_new(json_array_get(json_object_get(lj, "mounts"), 0), key,
+                                json_string(bad_paths[i]));
+            if (msg_lease_decode(lj, "leases[0]", &l, err, sizeof(err)) != CAIRN_EPROTO)
+                fail_msg("mount %s '%s' accepted", key, bad_paths[i]);
+            assert_true(all_zero(&l, sizeof(l)));
+            snprintf(want, sizeof(want),
+                     "field 'leases[0].mounts[0].%s' must be an absolute path without . or .. "
+                     "parts",
+                     key);
+            assert_string_equal(err, want);
+            json_decref(lj);
+        }
+    }
+    /* repeated and trailing slashes are a path like any other */
+    json_t *lj = sample_lease(5);
+    json_object_set_new(json_array_get(json_object_get(lj, "mounts"), 0), "host",
+                        json_string("//data//landing/"));
+    assert_int_equal(msg_lease_decode(lj, NULL, &l, err, sizeof(err)), 0);
+    assert_string_equal(l.mounts[0].host, "//data//landing/");
+    msg_lease_clear(&l);
+    /* several mounts, read-only or not, in order */
+    json_array_append_new(
+        json_object_get(lj, "mounts"),
+        json_pack("{s:s, s:s, s:b}", "host", "/srv/scratch", "path", "/scratch", "readonly", 0));
+    assert_int_equal(msg_lease_decode(lj, NULL, &l, err, sizeof(err)), 0);
+    assert_int_equal(l.nmounts, 2);
+    assert_true(l.mounts[0].readonly);
+    assert_false(l.mounts[1].readonly);
+    assert_string_equal(l.mounts[1].path, "/scratch");
+    json_t *again = msg_lease_encode(&l);
+    assert_json_equal(lj, again);
+    json_decref(again);
+    msg_lease_clear(&l);
+    json_decref(lj);
+
+    for (size_t i = 0; bad_files[i]; i++) {
+        lj = sample_lease(6);
+        json_object_set_new(json_array_get(json_object_get(lj, "inputs"), 0), "manifest_file",
+                            json_string(bad_files[i]));
+        if (msg_lease_decode(lj, "leases[2]", &l, err, sizeof(err)) != CAIRN_EPROTO)
+            fail_msg("manifest_file '%s' accepted", bad_files[i]);
+        assert_string_equal(err, "field 'leases[2].inputs[0].manifest_file' must be one path "
+                                 "component (not empty, no '/', not . or ..)");
+        json_decref(lj);
+    }
+
+    /* the stderr tail: decoded in order and NULL-terminated; a line that is
+     * not UTF-8 cannot be encoded (the worker replaces such bytes first) */
+    struct msg m;
+    json_t *r = sample_result();
+    decode_ok(PROTO_RESULT, r, &m);
+    assert_int_equal(m.u.result.nstderr_tail, 2);
+    assert_string_equal(m.u.result.stderr_tail[0], "Traceback (most recent call last):");
+    assert_string_equal(m.u.result.stderr_tail[1], "MemoryError \xc3\xa9");
+    assert_null(m.u.result.stderr_tail[2]);
+    msg_clear(&m);
+    json_object_set_new(r, "stderr_tail", json_array());
+    decode_ok(PROTO_RESULT, r, &m);
+    assert_int_equal(m.u.result.nstderr_tail, 0);
+    msg_clear(&m);
+    json_decref(r);
+    char *tail[] = {"ok", "bad \xff", NULL};
+    struct msg_result res = {.worker = "w", .lease_id = 1, .stderr_tail = tail, .nstderr_tail = 2};
+    assert_null(msg_result_encode(&res));
+    tail[1] = "fine";
+    json_t *enc = msg_result_encode(&res);
+    assert_non_null(enc);
+    json_t *want_tail = json_pack("[s, s]", "ok", "fine");
+    assert_json_equal(want_tail, json_object_get(enc, "stderr_tail"));
+    json_decref(want_tail);
+    json_decref(enc);
+}
+
 static void
 test_frames(void **state)
 {
@@ -1231,6 +1360,7 @@ main(void)
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_encode_refuses_malformed),
         cmocka_unit_test(test_decode_refuses),
+        cmocka_unit_test(test_inputs_mounts_stderr),
         cmocka_unit_test(test_frames),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

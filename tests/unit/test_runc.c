@@ -422,6 +422,140 @@ test_inputs_and_binds(void **state)
     cap_free(&c);
 }
 
+/* Host folders bound as the worker binds a lease's mounts: read-only or
+ * not, at paths that are not in the image (runc makes the mount points in
+ * the shared skeleton), and below an image folder where the path exists. */
+static void
+test_host_mounts(void **state)
+{
+    struct fx *fx = *state;
+    struct cap c;
+    char *data = xasprintf("%s/data", fx->dir), *scratch = xasprintf("%s/scratch", fx->dir);
+    assert_int_equal(mkdir(data, 0755), 0);
+    assert_int_equal(mkdir(scratch, 0755), 0);
+    char *p = xasprintf("%s/hello.txt", data);
+    tl_write_text(p, "hello from the host\n");
+    free(p);
+    const char *argv[] = {"sh", "-c",
+                          "cat /data/hello.txt;"
+                          "if touch /data/x 2>/tmp/e; then echo data-writable;"
+                          " else grep -q 'Read-only file system' /tmp/e && echo data-readonly; fi;"
+                          "echo w > /scratch/out && echo scratch-ok;"
+                          "grep -E ' /(data|scratch) ' /proc/self/mountinfo | grep -c nosuid;"
+                          "ls /usr/share/doc >/dev/null && echo doc-ok",
+                          NULL};
+    struct runc_spec s = spec_for(fx, argv);
+    struct runc_bind binds[] = {
+        {data, "/data", true}, {scratch, "/scratch", false}, {data, "/usr/share/doc", true}};
+    s.binds = binds;
+    s.n_binds = 3;
+    run_spec(fx, &s, &c);
+    assert_int_equal(c.res.exit_code, 0);
+    assert_string_equal(c.out.buf, "hello from the host\ndata-readonly\nscratch-ok\n2\ndoc-ok\n");
+    p = xasprintf("%s/out", scratch);
+    char *w = tl_read_file(p, NULL);
+    assert_non_null(w);
+    assert_string_equal(w, "w\n");
+    free(w);
+    free(p);
+    p = xasprintf("%s/x", data);
+    assert_false(tl_exists(p));
+    free(p);
+    free(data);
+    free(scratch);
+    cap_free(&c);
+}
+
+static void
+reap_other_cb(uv_timer_t *t)
+{
+    const char *const *args = t->data;
+    /* a second worker starting while the first one's task runs */
+    assert_int_equal(runc_reap_leftovers(NULL, args[0], args[1]), 0);
+    uv_close((uv_handle_t *)t, NULL);
+}
+
+/* Two workers on one host, each with its own cgroup parent: one starting
+ * (reaping its leftovers) never removes a cgroup of the other's attempts,
+ * not even the memory cgroup made for OOM watching before runc has put the
+ * task in it; each still reaps its own leftovers at its next start. */
+static void
+test_reap_own_cgroups(void **state)
+{
+    struct fx *fx = *state;
+    char *dir_a = xasprintf("%s/wa", fx->dir), *dir_b = xasprintf("%s/wb", fx->dir);
+    char *root_b = xasprintf("%s/runc", dir_b);
+    assert_int_equal(mkdir(dir_a, 0755), 0);
+    assert_int_equal(mkdir(dir_b, 0755), 0);
+    char *pa = runc_cgroup_parent_for(fx->cgparent, "w", dir_a);
+    char *pb = runc_cgroup_parent_for(fx->cgparent, "w", dir_b);
+    assert_string_not_equal(pa, pb);
+    bool have_memcg = tl_exists("/sys/fs/cgroup/memory/cgroup.event_control");
+
+    /* An empty memory cgroup of worker a (as made for an attempt's OOM
+     * watch, before runc starts) and a leftover of worker b. */
+    char *mine = xasprintf("/sys/fs/cgroup/memory%s/cairn-just-made", pa);
+    char *left = xasprintf("/sys/fs/cgroup/memory%s/cairn-left", pb);
+    if (have_memcg) {
+        assert_int_equal(tl_sh("mkdir -p %s %s", mine, left), 0);
+        assert_int_equal(runc_reap_leftovers(NULL, root_b, pb), 0);
+        assert_true(tl_exists(mine));
+        assert_false(tl_exists(left));
+    }
+
+    /* A task of worker a with a memory limit (so a memory cgroup made
+     * before runc) while worker b starts right after runc_start. */
+    const char *argv[] = {"sh", "-c", "sleep 0.5; echo done", NULL};
+    struct runc_spec s = spec_for(fx, argv);
+    s.cgroup_parent = pa;
+    s.memory_bytes = 128 << 20;
+    struct cap c;
+    uv_loop_t loop;
+    uv_timer_t t;
+    char err[256];
+    const char *args[] = {root_b, pb};
+    cap_init(&c);
+    assert_int_equal(uv_loop_init(&loop), 0);
+    assert_int_equal(runc_start(&c.p, &loop, &s, &cbs, &c, err, sizeof(err)), 0);
+    char *cg = xasprintf("/sys/fs/cgroup/memory%s/%s", pa, s.container_id);
+    assert_int_equal(runc_reap_leftovers(NULL, root_b, pb), 0);
+    if (have_memcg)
+        assert_true(tl_exists(cg)); /* made for the OOM watch, still there */
+    uv_timer_init(&loop, &t);
+    t.data = (void *)args;
+    uv_timer_start(&t, reap_other_cb, 200, 0);
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    assert_int_equal(c.exits, 1);
+    assert_int_equal(c.res.exit_code, 0);
+    assert_false(c.res.oom_killed);
+    assert_string_equal(c.res.error, "");
+    assert_string_equal(c.out.buf, "done\n");
+    cap_free(&c);
+    free(cg);
+
+    /* Worker a's next start reaps what it left (the SIGKILL case). */
+    if (have_memcg) {
+        char *root_a = xasprintf("%s/runc", dir_a);
+        assert_int_equal(runc_reap_leftovers(NULL, root_a, pa), 0);
+        assert_false(tl_exists(mine));
+        free(root_a);
+    }
+    /* A clean exit removes the worker's own parent. */
+    runc_cgroup_parent_remove(pa);
+    runc_cgroup_parent_remove(pb);
+    char *pdir = xasprintf("/sys/fs/cgroup/memory%s", pa);
+    assert_false(tl_exists(pdir));
+    free(pdir);
+    free(mine);
+    free(left);
+    free(pa);
+    free(pb);
+    free(root_b);
+    free(dir_a);
+    free(dir_b);
+}
+
 static void
 test_env_and_identity(void **state)
 {
@@ -930,6 +1064,85 @@ test_write_bundle(void **state)
     attempt_env_free(task_env);
 }
 
+/* The lease's host mounts in config.json: rbind, nosuid, nodev, and
+ * read-only (ro, rro) when asked; a mount point inside a read-only image
+ * folder must exist there. */
+static void
+test_bundle_host_mounts(void **state)
+{
+    struct fx *fx = *state;
+    const char *argv[] = {"true", NULL};
+    struct runc_bind binds[] = {{fx->ws, "/data", true}, {fx->out, "/scratch", false}};
+    struct runc_spec s = spec_for(fx, argv);
+    s.binds = binds;
+    s.n_binds = 2;
+    char err[256];
+    assert_int_equal(runc_write_bundle(&s, err, sizeof(err)), 0);
+    char *path = xasprintf("%s/config.json", s.bundle_dir);
+    json_t *cfg = json_load_file(path, 0, NULL);
+    free(path);
+    assert_non_null(cfg);
+    json_t *m = find_mount(cfg, "/data");
+    assert_non_null(m);
+    assert_string_equal(json_string_value(json_object_get(m, "type")), "bind");
+    assert_string_equal(json_string_value(json_object_get(m, "source")), fx->ws);
+    assert_true(has_opt(m, "rbind") && has_opt(m, "ro") && has_opt(m, "rro") &&
+                has_opt(m, "nosuid") && has_opt(m, "nodev"));
+    m = find_mount(cfg, "/scratch");
+    assert_non_null(m);
+    assert_string_equal(json_string_value(json_object_get(m, "source")), fx->out);
+    assert_true(has_opt(m, "rbind") && has_opt(m, "nosuid") && has_opt(m, "nodev"));
+    assert_false(has_opt(m, "ro") || has_opt(m, "rro"));
+    json_decref(cfg);
+    tl_rmtree(s.bundle_dir);
+
+    /* below /usr (the image's, read-only): only where the path exists */
+    struct runc_bind inside[] = {{fx->ws, "/usr/cairn-no-such-dir/x", true}};
+    s = spec_for(fx, argv);
+    s.binds = inside;
+    s.n_binds = 1;
+    assert_int_equal(runc_write_bundle(&s, err, sizeof(err)), CAIRN_ENOENT);
+    assert_string_equal(err, "mount point /usr/cairn-no-such-dir/x is inside the image's /usr, "
+                             "which is read-only, and does not exist there");
+    assert_false(tl_exists(s.bundle_dir));
+    inside[0].dest = "/usr/share";
+    s = spec_for(fx, argv);
+    s.binds = inside;
+    s.n_binds = 1;
+    assert_int_equal(runc_write_bundle(&s, err, sizeof(err)), 0);
+    tl_rmtree(s.bundle_dir);
+}
+
+/* Each worker's cgroup parent: the same at every start of the same worker
+ * and data folder, another for another name or folder. */
+static void
+test_cgroup_parent_names(void **state)
+{
+    struct fx *fx = *state;
+    char *a1 = runc_cgroup_parent_for(NULL, "w1", fx->ws);
+    char *a2 = runc_cgroup_parent_for(NULL, "w1", fx->ws);
+    char *via = xasprintf("%s/../ws", fx->out); /* the same folder by another path */
+    char *a3 = runc_cgroup_parent_for(NULL, "w1", via);
+    char *b = runc_cgroup_parent_for(NULL, "w1", fx->out);
+    char *c = runc_cgroup_parent_for(NULL, "w2", fx->ws);
+    char *odd = runc_cgroup_parent_for("/base", "my worker/..", fx->ws);
+    assert_string_equal(a1, a2);
+    assert_string_equal(a1, a3);
+    assert_string_not_equal(a1, b);
+    assert_string_not_equal(a1, c);
+    assert_memory_equal(a1, "/cairn/w1-", 10);
+    assert_int_equal(strlen(a1), 10 + 16);
+    assert_memory_equal(odd, "/base/my_worker_..-", 19); /* one component, no '/' */
+    assert_null(strchr(odd + 6, '/'));
+    free(a1);
+    free(a2);
+    free(a3);
+    free(via);
+    free(b);
+    free(c);
+    free(odd);
+}
+
 /* Copy a file into the image, creating parent directories. */
 static void
 image_copy(const char *image, const char *src, const char *dst)
@@ -1108,6 +1321,7 @@ group_containers(void)
         T(test_host_network),
         T(test_filesystem),
         T(test_inputs_and_binds),
+        T(test_host_mounts),
         T(test_env_and_identity),
         T(test_oom),
         T(test_limits),
@@ -1119,6 +1333,7 @@ group_containers(void)
         T(test_runtime_errors),
         T(test_rootfs_image),
         T(test_reap_leftovers),
+        T(test_reap_own_cgroups),
     };
     return cmocka_run_group_tests_name("containers", tests, NULL, NULL);
 }
@@ -1126,12 +1341,16 @@ group_containers(void)
 static int
 group_spec(void)
 {
+    /* clang-format off */
     const struct CMUnitTest tests[] = {
         T(test_write_bundle),
         T(test_start_refusals),
+        T(test_bundle_host_mounts),
+        T(test_cgroup_parent_names),
         T(test_reap_refusals),
         T(test_isolation_none),
     };
+    /* clang-format on */
     return cmocka_run_group_tests_name("spec", tests, NULL, NULL);
 }
 
