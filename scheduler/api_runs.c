@@ -107,11 +107,24 @@ all_tasks(const struct http_req *req)
     return all;
 }
 
+/* "waiting": why a queued task instance in memory waits for a worker. */
 static void
-respond_run_model(struct http_conn *c, const struct sched_run *r, bool all)
+add_waiting(struct sched *s, const struct sched_ti *ti, json_t *o)
+{
+    char why[512];
+    sched_ti_waiting(s, ti, why, sizeof(why));
+    if (why[0] && json_is_object(o))
+        json_object_set_new(o, "waiting", json_string(why));
+}
+
+static void
+respond_run_model(struct sched *s, struct http_conn *c, const struct sched_run *r, bool all)
 {
     char err[512];
     json_t *o = api_present_run_model(r, all, err, sizeof(err));
+    json_t *tasks = json_object_get(o, "tasks"); /* one per task instance, in order */
+    for (size_t i = 0; i < json_array_size(tasks) && i < r->ntis; i++)
+        add_waiting(s, &r->tis[i], json_array_get(tasks, i));
     if (o)
         http_respond_json(c, 200, o);
     else
@@ -223,7 +236,7 @@ api_runs_get(struct sched *s, struct http_conn *c, const struct http_req *req,
     struct sched_run *r = dag ? sched_find_run(s, dag, run_id) : NULL;
     bool all = all_tasks(req);
     if (r) {
-        respond_run_model(c, r, all);
+        respond_run_model(s, c, r, all);
         free(dag);
         return;
     }
@@ -246,7 +259,7 @@ api_runs_get(struct sched *s, struct http_conn *c, const struct http_req *req,
     if (r) {
         store_txn_abort(t);
         json_decref(rec);
-        respond_run_model(c, r, all);
+        respond_run_model(s, c, r, all);
         return;
     }
     if (!all && run.ntasks > API_RUN_TASKS_INLINE) {
@@ -677,6 +690,7 @@ api_runs_instances(struct sched *s, struct http_conn *c, const struct http_req *
             if (state && strcmp(state, sched_ti_state_name(in->state)) != 0)
                 continue;
             json_t *o = api_present_ti_model(in, err, sizeof(err));
+            add_waiting(s, in, o);
             if (o)
                 json_array_append_new(pg.list, o);
         }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core.h"
+#include "gpualloc.h"
 #include "logs.h"
 #include "schema.h"
 #include "store.h"
@@ -108,6 +109,7 @@ runtab_ti_release(struct sched_ti *ti)
     json_decref(ti->cached_from);
     json_decref(ti->published);
     json_decref(ti->prov);
+    gpualloc_forget(ti);
     ti->worker_name = ti->error = NULL;
     ti->outputs = ti->metrics = ti->cached_from = ti->published = ti->prov = NULL;
 }
