@@ -26,6 +26,9 @@ struct agent_config {
     const char *token_file;
     const char *runtime;
     bool isolation_none;
+    const char *gpus;        /* --gpus 0,1, or NULL: find them (gpu.h) */
+    const char *gpu_model;   /* --gpu-model, or NULL */
+    const char *gpu_dev_dir; /* --gpu-dev-dir (tests), or NULL: /dev */
 };
 
 /* Run until SIGTERM/SIGINT (graceful: running attempts are stopped and their

@@ -29,6 +29,7 @@
 
 #include "artifact.h"
 #include "err.h"
+#include "gpu.h"
 #include "log.h"
 #include "outputs.h"
 #include "runc.h"
@@ -391,6 +392,20 @@ attempt_start(struct attempt_set *s, struct msg_lease *l)
         code ? (none ? code : "/pipeline") : NULL,
     };
     char **env = attempt_env((const char *const *)l->env, l->nenv, &where, none);
+    /* its GPUs: the devices, their variables, the driver's files (gpu.h) */
+    struct gpu_attempt ga;
+    if (!inerr[0] && gpu_attempt(s->cfg.gpus, l->gpus, l->ngpus, !none,
+                                 !l->image || !strcmp(l->image, "host"), &ga, inerr,
+                                 sizeof(inerr)) == 0)
+        env = gpu_env_apply(env, &ga);
+    else
+        memset(&ga, 0, sizeof(ga));
+    struct runc_bind *binds = xcalloc(ga.nbinds + 2, sizeof(*binds));
+    size_t nbinds = 0;
+    if (code)
+        binds[nbinds++] = code_bind;
+    for (size_t i = 0; i < ga.nbinds; i++)
+        binds[nbinds++] = ga.binds[i];
 
     struct runc_spec spec;
     memset(&spec, 0, sizeof(spec));
@@ -405,8 +420,11 @@ attempt_start(struct attempt_set *s, struct msg_lease *l)
     spec.outputs_dir = t->outputs_dir;
     spec.inputs = ins;
     spec.n_inputs = l->ninputs;
-    spec.binds = code ? &code_bind : NULL;
-    spec.n_binds = code ? 1 : 0;
+    spec.binds = nbinds ? binds : NULL;
+    spec.n_binds = nbinds;
+    spec.devices = ga.devices;
+    spec.n_devices = ga.ndevices;
+    spec.scratch_dir = ga.scratch_dir;
     spec.cpus = l->cpus;
     spec.memory_bytes = l->memory;
     spec.pids = l->pids;
@@ -426,6 +444,8 @@ attempt_start(struct attempt_set *s, struct msg_lease *l)
     free(ins);
     free(indir);
     attempt_env_free(env);
+    gpu_attempt_clear(&ga);
+    free(binds);
     free(ws);
     free(bundle);
     free(cid);

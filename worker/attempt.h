@@ -23,6 +23,7 @@
 #include "msg.h"
 
 struct attempt_set;
+struct gpu_set;
 
 /* Borrowed for the life of the set. */
 struct attempt_config {
@@ -32,6 +33,7 @@ struct attempt_config {
     const char *worker;   /* the worker's name in every message */
     const char *runtime;  /* the OCI runtime; NULL = runc */
     bool isolation_none;
+    const struct gpu_set *gpus; /* the worker's GPUs (gpu.h), or NULL for none */
     void (*idle_cb)(void *ud); /* an attempt ended: its result is queued, its slot free */
     void *ud;
 };

@@ -16,8 +16,12 @@ usage(FILE *out)
     fputs("usage: cairn-worker --scheduler NNG_URL --data DIR [--slots N] [--name NAME]\n"
           "                    [--labels k=v,...] [--token-file FILE] [--runtime PATH]\n"
           "                    [--isolation runc|none] [--log-level LEVEL]\n"
+          "                    [--gpus 0,1] [--gpu-model NAME] [--gpu-dev-dir DIR]\n"
           "--isolation none runs tasks as plain child processes, without a container: it is\n"
-          "for development and benchmarks only and is unsafe (docs/containers.md).\n",
+          "for development and benchmarks only and is unsafe (docs/containers.md).\n"
+          "--gpus names the NVIDIA GPUs to offer by index (default: every /dev/nvidiaN);\n"
+          "--gpu-model names their model where the driver does not; --gpu-dev-dir looks for\n"
+          "the device nodes in DIR instead of /dev (tests with stand-in nodes).\n",
           out);
 }
 
@@ -68,6 +72,12 @@ main(int argc, char **argv)
             isolation = v;
         else if (!strcmp(a, "--log-level"))
             level = v;
+        else if (!strcmp(a, "--gpus"))
+            cfg.gpus = v;
+        else if (!strcmp(a, "--gpu-model"))
+            cfg.gpu_model = v;
+        else if (!strcmp(a, "--gpu-dev-dir"))
+            cfg.gpu_dev_dir = v;
         else {
             fprintf(stderr, "cairn-worker: unknown option %s\n", a);
             usage(stderr);
