@@ -515,16 +515,16 @@ gpu_attempt(const struct gpu_set *gs, const int64_t *idx, size_t n, bool contain
     memcpy(sorted, idx, n * sizeof(*idx));
     qsort(sorted, n, sizeof(*sorted), idx_cmp);
     for (size_t i = 0; i < n; i++) {
-        if (i && sorted[i] == sorted[i - 1]) {
+        long long g = (long long)sorted[i];
+        int rc = 0;
+        if (i && sorted[i] == sorted[i - 1])
+            rc = errf(CAIRN_EINVAL, err, errlen, "the lease names GPU %lld twice", g);
+        else if (!gs || g > INT_MAX || !gpu_find(gs, (int)g))
+            rc = errf(CAIRN_EINVAL, err, errlen,
+                      "the lease names GPU %lld, which this worker does not have", g);
+        if (rc) {
             free(sorted);
-            return errf(CAIRN_EINVAL, err, errlen, "the lease names GPU %lld twice",
-                        (long long)sorted[i]);
-        }
-        if (!gs || sorted[i] > INT_MAX || !gpu_find(gs, (int)sorted[i])) {
-            free(sorted);
-            return errf(CAIRN_EINVAL, err, errlen,
-                        "the lease names GPU %lld, which this worker does not have",
-                        (long long)sorted[i]);
+            return rc;
         }
     }
     struct gpu_attempt a = {0};
