@@ -121,7 +121,7 @@ check "a task without GPUs has none" \
     [ "$(rj "$RUN" place '.tasks[] | select(.task=="plain") | has("gpus")')" = false ]
 check "a task without GPUs sees no GPU device" \
     bash -c "! grep -q nvidia <(\"$CAIRN\" artifacts get \"$RUN\" plain/probe.json --dag place -o -)"
-"$PY" - "$T"/place-*.json >"$T/place.check" 2>&1 <<'EOF'
+"$PY" - "$T"/place-*.json >"$T/place.check" 2>&1 <<'EOF' || true
 import json, sys
 ps = [json.load(open(f)) for f in sys.argv[1:]]
 want = {"solo1": 1, "solo2": 1, "pair": 2, "typed": 1}
