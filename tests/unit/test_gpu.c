@@ -99,8 +99,9 @@ setup(void **state)
                            "ln -s /dev/full nvidia-uvm && touch nvidia1 nvidia-x nvidia07",
                            fx->dev, fx->proc, fx->dev),
                      0);
-    tl_write_text(tl_dir_file(&fx->tmp, "proc/0000:01:00.0/information"),
-                  "Model: \t\t NVIDIA A100-SXM4-80GB\nDevice Minor: \t 3\n");
+    char *info = tl_dir_file(&fx->tmp, "proc/0000:01:00.0/information");
+    tl_write_text(info, "Model: \t\t NVIDIA A100-SXM4-80GB\nDevice Minor: \t 3\n");
+    free(info);
     *state = fx;
     return 0;
 }
