@@ -609,8 +609,8 @@ cli_print_task_errors(const json_t *run, int color, int error_lines)
     }
 }
 
-/* Where cached tasks came from and where tasks published, below the task
- * table. */
+/* Where cached tasks came from, where tasks published and why queued
+ * tasks wait for a worker, below the task table. */
 void
 cli_print_task_notes(const json_t *run)
 {
@@ -621,7 +621,8 @@ cli_print_task_notes(const json_t *run)
         const json_t *from = json_object_get(task, "cached_from");
         const json_t *pub = json_object_get(task, "published");
         const char *name = cli_jstr(task, "task") ? cli_jstr(task, "task") : "?";
-        if (!json_is_object(from) && !json_is_object(pub))
+        const char *waiting = cli_jstr(task, "waiting");
+        if (!json_is_object(from) && !json_is_object(pub) && !waiting)
             continue;
         if (first)
             putchar('\n');
@@ -632,6 +633,8 @@ cli_print_task_notes(const json_t *run)
             printf("%s: cached from run %s (attempt %" JSON_INTEGER_FORMAT "); it did not run\n",
                    name, cli_jstr(from, "run_id") ? cli_jstr(from, "run_id") : "?", att);
         }
+        if (waiting)
+            printf("%s: waiting: %s\n", name, waiting);
         if (json_is_object(pub))
             printf("%s: published to %s (%s points there)\n", name,
                    cli_jstr(pub, "path") ? cli_jstr(pub, "path") : "?",

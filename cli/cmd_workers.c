@@ -34,6 +34,55 @@ static const struct opt_cmd workers_cmd = {
     OPT_TABLE(workers_opts),
 };
 
+/* Every GPU below the table, when a worker has some: its model, and the
+ * task that holds it. */
+static void
+workers_print_gpus(const json_t *workers)
+{
+    struct table *t = NULL;
+    for (size_t i = 0; i < json_array_size(workers); i++) {
+        const json_t *w = json_array_get(workers, i);
+        const json_t *gpus = json_object_get(w, "gpus"), *running = json_object_get(w, "running");
+        for (size_t j = 0; j < json_array_size(gpus); j++) {
+            const json_t *g = json_array_get(gpus, j);
+            json_int_t index = 0, lease = 0;
+            cli_jint(g, "index", &index);
+            if (!t) {
+                t = table_new();
+                table_add_column(t, "WORKER", TABLE_LEFT);
+                table_add_column(t, "GPU", TABLE_RIGHT);
+                table_add_column(t, "MODEL", TABLE_LEFT);
+                table_add_column(t, "USED BY", TABLE_LEFT);
+            }
+            table_add_row(t);
+            table_cell(t, cli_jstr(w, "name"));
+            table_cellf(t, "%" JSON_INTEGER_FORMAT, index);
+            const char *model = cli_jstr(g, "model");
+            table_cell(t, model && *model ? model : NULL);
+            if (!cli_jint(g, "lease_id", &lease)) {
+                table_cell(t, NULL);
+                continue;
+            }
+            const json_t *holder = NULL;
+            for (size_t k = 0; k < json_array_size(running) && !holder; k++) {
+                json_int_t id = 0;
+                if (cli_jint(json_array_get(running, k), "lease_id", &id) && id == lease)
+                    holder = json_array_get(running, k);
+            }
+            if (holder)
+                table_cellf(t, "%s/%s", cli_jstr(holder, "dag") ? cli_jstr(holder, "dag") : "?",
+                            cli_jstr(holder, "task") ? cli_jstr(holder, "task") : "?");
+            else
+                table_cellf(t, "lease %" JSON_INTEGER_FORMAT, lease);
+        }
+    }
+    if (!t)
+        return;
+    putchar('\n');
+    table_print(t, stdout, table_use_color(stdout));
+    table_free(t);
+}
+
 static int
 workers_main(int argc, char **argv)
 {
@@ -58,6 +107,7 @@ workers_main(int argc, char **argv)
     table_add_column(t, "SLOTS", TABLE_RIGHT);
     table_add_column(t, "BUSY", TABLE_RIGHT);
     table_add_column(t, "LABELS", TABLE_LEFT);
+    table_add_column(t, "GPUS", TABLE_LEFT);
     table_add_column(t, "LAST SEEN", TABLE_RIGHT);
     table_add_column(t, "RUNNING", TABLE_LEFT);
     const json_t *workers = json_object_get(resp, "workers");
@@ -89,6 +139,14 @@ workers_main(int argc, char **argv)
         table_cellf(t, "%" JSON_INTEGER_FORMAT, slots);
         table_cellf(t, "%" JSON_INTEGER_FORMAT, busy);
         table_cell(t, labels.buf);
+        size_t ngpus = json_array_size(json_object_get(w, "gpus"));
+        json_int_t gfree = 0;
+        cli_jint(w, "gpus_free", &gfree);
+        if (ngpus)
+            table_cellf(t, "%" JSON_INTEGER_FORMAT " free, %" JSON_INTEGER_FORMAT " used", gfree,
+                        (json_int_t)ngpus - gfree);
+        else
+            table_cell(t, NULL);
         if (cli_jtime(w, "last_seen", &seen)) {
             char d[32];
             cli_fmt_seconds(clock_wall_ms() - seen * 1000, d, sizeof(d));
@@ -102,6 +160,7 @@ workers_main(int argc, char **argv)
     }
     table_print(t, stdout, table_use_color(stdout));
     table_free(t);
+    workers_print_gpus(workers);
     json_decref(resp);
     return 0;
 }

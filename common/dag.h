@@ -118,6 +118,8 @@ struct dag_task {
     double cpus;            /* 0 = no limit */
     int64_t memory_bytes;   /* 0 = no limit */
     int64_t pids;           /* 0 = no limit */
+    int gpus;               /* whole GPUs the task needs (0..DAG_MAX_GPUS), 0 = none */
+    char *gpu_type;         /* with gpus: a selector of the GPUs' model, or NULL = any */
     struct dag_input *inputs;
     size_t ninputs;
     char **outputs;         /* file names under /outputs; metrics included */
@@ -176,6 +178,7 @@ struct dag {
 #define DAG_DEFAULT_MAX_RETRY_DELAY_MS 3600000
 #define DAG_DEFAULT_MAX_MAP_ITEMS 100000
 #define DAG_MAX_MAP_ITEMS 1000000 /* the largest max_map_items a file may set */
+#define DAG_MAX_GPUS 64           /* the most GPUs a task may ask for */
 
 /* Load and check a file. Returns 0 and *out on success; otherwise a negative
  * code with every problem in dl (CAIRN_EPARSE for an invalid DAG, CAIRN_EIO

@@ -75,6 +75,7 @@ struct dag__task_src {
     const struct ynode *publish;      /* seq */
     const struct ynode *map_val;      /* `map:`'s value of from/zip (scalar), checked later */
     const struct ynode *max_parallel; /* the value, checked once the graph is known */
+    const struct ynode *gpu_type;     /* the task's own resources.gpu_type (not a default's) */
     int when_inherited, command_inherited, inputs_inherited, needs_inherited;
     /* `map`/`matrix` was wrong (reported): whether the task is mapped is
      * unknown, so checks that depend on it are left out */
@@ -171,6 +172,16 @@ void dag__parse_task(struct dag__loader *l, const struct ynode *map, struct dag_
                      struct dag__task_src *src, int is_defaults);
 /* Free what src owns (not the nodes, which are the document's). */
 void dag__src_fini(struct dag__task_src *src);
+
+/* --- dag_resources.c: `resources` ------------------------------------- */
+
+/* Apply a `resources:` mapping to t (key by key: a key it does not set
+ * keeps what defaults gave); inherited: n is `defaults:`'s. */
+void dag__parse_resources(struct dag__loader *l, const struct ynode *n, struct dag_task *t,
+                          struct dag__task_src *src, int inherited);
+/* The checks of the merged result (a task's own gpu_type needs gpus). */
+void dag__check_resources(struct dag__loader *l, const struct dag_task *t,
+                          const struct dag__task_src *src);
 
 /* --- dag_params.c ----------------------------------------------------- */
 

@@ -2,9 +2,9 @@
  *
  * Owns the list of task keys, the reading of every task field into struct
  * dag_task (command, image, env, trigger_rule, retries and delays, timeout,
- * resources, outputs, metrics, when, cache, publish, priority, labels,
- * network; fan-out's `matrix`, `map` and `max_parallel` are read by
- * dag_map.c), how `defaults:` applies (a field the task does not set is
+ * outputs, metrics, when, cache, publish, priority, labels, network;
+ * `resources` is read by dag_resources.c, fan-out's `matrix`, `map` and
+ * `max_parallel` by dag_map.c), how `defaults:` applies (a field the task does not set is
  * taken from it; env, labels and resources merge key by key; errors in
  * defaults are reported once, when `defaults:` itself is checked; fan-out
  * keys are never defaults), the checks that
@@ -28,7 +28,6 @@ static const char *const task_keys[] = {
     "priority",    "publish", "resources",    "retries",      "retry_backoff",
     "retry_delay", "timeout", "trigger_rule", "when",         NULL};
 
-static const char *const resource_keys[] = {"cpus", "memory", "pids", NULL};
 static const char *const metrics_keys[] = {"file", "keys", NULL};
 static const char *const mount_keys[] = {"host", "path", "readonly", NULL};
 
@@ -64,39 +63,6 @@ parse_metrics(struct dag__loader *l, const struct ynode *n, struct dag_task *t,
                   "metrics file '%s' must be a plain file name under /outputs", t->metrics);
         free(t->metrics);
         t->metrics = NULL;
-    }
-}
-
-static void
-parse_resources(struct dag__loader *l, const struct ynode *n, struct dag_task *t)
-{
-    if (dag__expect(l, n, YNODE_MAP, "resources"))
-        return;
-    dag__check_keys(l, n, resource_keys, "resources", 0);
-    const struct ynode *v;
-    if ((v = ynode_get(n, "cpus", NULL))) {
-        double c;
-        if (dag__get_number(l, v, "resources.cpus", 0, &c) == 0) {
-            if (c <= 0 || c > 1024)
-                dag__nerr(l, v, "out-of-range", NULL, "'resources.cpus' must be above 0, got %g",
-                          c);
-            else
-                t->cpus = c;
-        }
-    }
-    if ((v = ynode_get(n, "memory", NULL))) {
-        int64_t m;
-        if (dag__get_size(l, v, "resources.memory", &m) == 0) {
-            if (m < 4 * 1024 * 1024)
-                dag__nerr(l, v, "out-of-range", NULL, "'resources.memory' must be at least 4Mi");
-            else
-                t->memory_bytes = m;
-        }
-    }
-    if ((v = ynode_get(n, "pids", NULL))) {
-        long long p;
-        if (dag__get_int(l, v, "resources.pids", 1, 1000000, &p) == 0)
-            t->pids = p;
     }
 }
 
@@ -297,7 +263,7 @@ apply_field(struct dag__loader *l, const char *key, const struct ynode *n, struc
             dag__nerr(l, n, "out-of-range", "leave 'timeout' out for no time limit",
                       "'timeout' must be above zero");
     } else if (!strcmp(key, "resources")) {
-        parse_resources(l, n, t);
+        dag__parse_resources(l, n, t, src, inherited);
     } else if (!strcmp(key, "inputs")) {
         if (dag__expect(l, n, YNODE_MAP, "inputs") == 0) {
             src->inputs = n;
@@ -380,6 +346,7 @@ dag__task_fini(struct dag_task *t)
     dag__strv_free(t->metric_keys, t->nmetric_keys);
     free(t->when);
     expr_free(t->when_expr);
+    free(t->gpu_type);
     dag__kv_free(t->labels, t->nlabels);
     dag__strv_free(t->publish, t->npublish);
     for (size_t i = 0; i < t->nmounts; i++) {
@@ -486,6 +453,8 @@ dag__parse_task(struct dag__loader *l, const struct ynode *map, struct dag_task 
     }
     if (!is_defaults && src->publish && src->publish->type == YNODE_SEQ)
         check_publish(l, t, src->publish);
+    if (!is_defaults)
+        dag__check_resources(l, t, src);
 }
 
 const char *

@@ -123,6 +123,8 @@ static const struct {
     {"depends_on", "needs"},
     {"environment", "env"},
     {"execution_timeout", "timeout"},
+    {"gpu", "gpus"},
+    {"nvidia.com/gpu", "gpus"},
     {"schedule_interval", "schedule"},
     {"script", "command"},
     {"upstream", "needs"},

@@ -147,6 +147,76 @@ msg__labels_clear(void *base)
 static const struct msg__hook msg__labels = {msg__labels_decode, msg__labels_encode,
                                              msg__labels_clear};
 
+#define G(m) MSG__F(struct msg_gpu, m)
+static const struct msg__field msg__gpu_fields[] = {
+    {"index", MSG__INT, MSG__REQ, 0, MSG_GPU_INDEX_MAX, 0, G(index), 0, NULL},
+    {"model", MSG__STR, MSG__EMPTY, 0, 0, 0, G(model), 0, NULL},
+};
+#undef G
+MSG__CODEC(msg__gpu, struct msg_gpu, msg__gpu_fields)
+
+/* HELLO's gpus: each {index, model}, the indices distinct. */
+static int
+msg__gpus_decode(const json_t *v, const char *name, void *base, char *err, size_t errlen)
+{
+    char ebuf[MSG__PATH_MAX], fbuf[MSG__PATH_MAX];
+    struct msg_hello *h = base;
+    int rc;
+
+    if (!v)
+        return 0;
+    if (!json_is_array(v))
+        return errf(CAIRN_EPROTO, err, errlen, "field '%s' must be an array", name);
+    if (json_array_size(v) > MSG_GPUS_MAX)
+        return errf(CAIRN_EPROTO, err, errlen, "field '%s' must have at most %d elements", name,
+                    MSG_GPUS_MAX);
+    h->gpus = xcalloc(json_array_size(v) + 1, sizeof(*h->gpus));
+    for (size_t i = 0; i < json_array_size(v); i++) {
+        const char *ip = msg__index(ebuf, sizeof(ebuf), name, i);
+
+        if ((rc = msg__gpu_decode(json_array_get(v, i), ip, &h->gpus[i], err, errlen)) != 0)
+            return rc;
+        h->ngpus = i + 1;
+        for (size_t k = 0; k < i; k++)
+            if (h->gpus[k].index == h->gpus[i].index)
+                return errf(CAIRN_EPROTO, err, errlen, "field '%s' repeats GPU %lld",
+                            msg__member(fbuf, sizeof(fbuf), ip, "index"),
+                            (long long)h->gpus[i].index);
+    }
+    return 0;
+}
+
+static json_t *
+msg__gpus_encode(struct msg__enc *e, const void *base)
+{
+    const struct msg_hello *h = base;
+    json_t *arr;
+
+    if (!h->ngpus)
+        return NULL; /* absent: what a worker without GPUs always sent */
+    arr = json_array();
+    for (size_t i = 0; i < h->ngpus; i++) {
+        json_t *g = msg__gpu_encode(&h->gpus[i]);
+
+        if (!g)
+            e->bad = true;
+        msg__push(e, arr, g);
+    }
+    return arr;
+}
+
+static void
+msg__gpus_clear(void *base)
+{
+    struct msg_hello *h = base;
+
+    for (size_t i = 0; i < h->ngpus; i++)
+        msg__gpu_clear(&h->gpus[i]);
+    free(h->gpus);
+}
+
+static const struct msg__hook msg__gpus = {msg__gpus_decode, msg__gpus_encode, msg__gpus_clear};
+
 #define H(m) MSG__F(struct msg_hello, m)
 static const struct msg__field msg__hello_fields[] = {
     {"worker", MSG__STR, MSG__REQ | MSG__NONEMPTY, 0, 0, 0, H(worker), 0, NULL},
@@ -156,6 +226,7 @@ static const struct msg__field msg__hello_fields[] = {
     {"host", MSG__STR, MSG__EMPTY, 0, 0, 0, H(host), 0, NULL},
     {"msg_version", MSG__INT, MSG__VERSION, 1, INT64_MAX, 1, H(version), 0, NULL},
     {"prefetch", MSG__INT, MSG__IF_SET, 0, 1000, 0, H(prefetch), 0, NULL},
+    {"gpus", MSG__CUSTOM, 0, 0, 0, 0, 0, 0, &msg__gpus},
 };
 #undef H
 MSG__CODEC(msg__hello, struct msg_hello, msg__hello_fields)
@@ -374,6 +445,8 @@ static const struct msg__field msg__lease_fields[] = {
     {"code", MSG__STR, MSG__OR_NULL, 0, 0, 0, L(code), 0, NULL},
     {"metrics", MSG__STR, MSG__OR_NULL, 0, 0, 0, L(metrics), 0, NULL},
     {"mounts", MSG__CUSTOM, 0, 0, 0, 0, 0, 0, &msg__mounts},
+    /* absent for a task without GPUs: the lease an older worker knew */
+    {"gpus", MSG__INTS, MSG__IF_SET, 0, MSG_GPU_INDEX_MAX, 0, L(gpus), L(ngpus), NULL},
 };
 #undef L
 MSG__CODEC(msg__lease, struct msg_lease, msg__lease_fields)

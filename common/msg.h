@@ -46,7 +46,16 @@ struct msg_kv {
     char *value;
 };
 
-/* HELLO {worker, slots, labels:{k:v}, pid, host, msg_version} */
+/* A GPU a worker has (HELLO's gpus). */
+struct msg_gpu {
+    int64_t index;         /* required, 0..MSG_GPU_INDEX_MAX: its device, /dev/nvidiaINDEX */
+    char *model;           /* optional, "": the model name ("NVIDIA A100-SXM4-80GB") */
+};
+
+#define MSG_GPU_INDEX_MAX 254 /* minor 255 is the control device, /dev/nvidiactl */
+#define MSG_GPUS_MAX 256      /* the most GPUs a HELLO announces */
+
+/* HELLO {worker, slots, labels:{k:v}, pid, host, msg_version, gpus:[{index, model}]} */
 struct msg_hello {
     char *worker;          /* required, non-empty */
     int64_t slots;         /* required, 1..100000 */
@@ -57,6 +66,10 @@ struct msg_hello {
     int64_t version;       /* msg_version, optional, 1 */
     int64_t prefetch;      /* optional, 0..1000, 0: leases the worker takes beyond its slots,
                               queued to start the moment a slot frees (encoded if not 0) */
+    struct msg_gpu *gpus;  /* optional array, empty (a worker without GPUs, or one older
+                              than GPUs: encoded only when there are some); indices
+                              distinct, at most MSG_GPUS_MAX */
+    size_t ngpus;
 };
 
 /* WELCOME {lease_ttl_ms, heartbeat_ms, artifacts, msg_version} */
@@ -126,6 +139,10 @@ struct msg_lease {
     char *metrics;         /* optional: the metrics file among the outputs, NULL (null) */
     struct msg_mount *mounts; /* optional array, empty; encoded only when nmounts > 0 */
     size_t nmounts;
+    int64_t *gpus;         /* optional: the GPUs allocated to the attempt (indices of the
+                              worker's HELLO, 0..MSG_GPU_INDEX_MAX), none; encoded only when
+                              there are some */
+    size_t ngpus;
 };
 
 /* A lease of a WORK that did not decode: the worker reports it as failed

@@ -49,6 +49,7 @@ enum msg__kind {
     MSG__NUM,    /* double, >= 0 */
     MSG__STRV,   /* char ** (NULL-terminated) + size_t count */
     MSG__IDS,    /* int64_t * (lease ids, >= 1) + size_t count */
+    MSG__INTS,   /* int64_t * (each in lo..hi) + size_t count */
     MSG__CUSTOM, /* a hook */
 };
 

@@ -116,6 +116,7 @@ msg__clear_fields(const struct msg__field *t, size_t n, void *base)
         switch (f->kind) {
         case MSG__STR:
         case MSG__IDS:
+        case MSG__INTS:
             free(*(void **)msg__at(base, f->off));
             break;
         case MSG__STRV:
@@ -130,7 +131,7 @@ msg__clear_fields(const struct msg__field *t, size_t n, void *base)
     }
 }
 
-/* An array of strings or of lease ids. */
+/* An array of strings, of lease ids or of integers in a range. */
 static int
 msg__decode_list(const struct msg__field *f, const json_t *v, const char *name, void *base,
                  char *err, size_t errlen)
@@ -155,7 +156,8 @@ msg__decode_list(const struct msg__field *f, const json_t *v, const char *name, 
         const char *s = NULL;
 
         if (iv) {
-            rc = proto_value_int(json_array_get(v, i), ename, 1, INT64_MAX, &iv[i], err, errlen);
+            rc = proto_value_int(json_array_get(v, i), ename, f->kind == MSG__IDS ? 1 : f->lo,
+                                 f->kind == MSG__IDS ? INT64_MAX : f->hi, &iv[i], err, errlen);
             continue;
         }
         rc = proto_value_str(json_array_get(v, i), ename, &s, err, errlen);
@@ -214,6 +216,7 @@ msg__decode_field(const struct msg__field *f, const json_t *v, const char *name,
                                   errlen);
     case MSG__STRV:
     case MSG__IDS:
+    case MSG__INTS:
         if (!v)
             return errf(CAIRN_EPROTO, err, errlen, "missing field '%s'", name);
         return msg__decode_list(f, v, name, base, err, errlen);
@@ -297,7 +300,8 @@ msg__encode_field(struct msg__enc *e, const struct msg__field *f, const void *ba
     case MSG__NUM:
         return json_real(*(const double *)msg__cat(base, f->off));
     case MSG__STRV:
-    case MSG__IDS: {
+    case MSG__IDS:
+    case MSG__INTS: {
         json_t *arr = json_array();
 
         n = *(const size_t *)msg__cat(base, f->noff);

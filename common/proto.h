@@ -17,7 +17,8 @@
  * here, so no field (LOG data included) can carry a NUL byte.
  *
  * Requests (worker -> scheduler) and their replies:
- *   HELLO   {worker, slots, labels:{k:v}, pid, host, msg_version, prefetch}
+ *   HELLO   {worker, slots, labels:{k:v}, pid, host, msg_version, prefetch,
+ *            gpus:[{index, model}]}
  *                                   -> WELCOME {lease_ttl_ms, heartbeat_ms, artifacts, msg_version}
  *   POLL    {worker, free, leases:[lease_id...], wait_ms} -> WORK {leases:[lease...], cancel:[lease_id...]}
  *   STARTED {worker, lease_id}                            -> ACK {ok, reason}
@@ -33,7 +34,7 @@
  * A lease: {lease_id, dag, run_id, task, attempt, logical_date, argv:[...],
  *           env:[...], image, timeout_ms, cpus, memory, pids, network,
  *           inputs:[{name, sha256, uri, manifest_file}], outputs:[...], code,
- *           metrics, mounts:[{host, path, readonly}]}.
+ *           metrics, mounts:[{host, path, readonly}], gpus:[index...]}.
  * common/msg.h gives each body a struct, an encoder and a strict decoder; it
  * says which fields are optional.
  * POLL renews every listed lease (heartbeat); the scheduler holds a POLL up to

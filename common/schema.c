@@ -412,6 +412,8 @@ schema_ti_encode(const struct schema_ti *t)
         json_object_set_new(j, "map_index", json_integer(t->map_index));
     if (t->map)
         json_object_set(j, "map", t->map);
+    if (t->gpus)
+        json_object_set(j, "gpus", t->gpus);
     return j;
 }
 
@@ -452,6 +454,11 @@ schema_ti_decode(const json_t *j, struct schema_ti *out, char *err, size_t errle
     t.map_index = (long)schema__int(&rd, "map_index", -1);
     t.is_instance = t.map_index >= 0;
     t.map = schema__node(&rd, "map", false);
+    t.gpus = schema__node(&rd, "gpus", true);
+    for (size_t i = 0; !rd.rc && t.gpus && i < json_array_size(t.gpus); i++)
+        if (!json_is_integer(json_array_get(t.gpus, i)) ||
+            json_integer_value(json_array_get(t.gpus, i)) < 0)
+            schema__fail(&rd, "field 'gpus' must be an array of GPU indices");
     if (rd.rc)
         return rd.rc;
     *out = t;

@@ -126,6 +126,8 @@ struct schema_ti {
     long map_index;               /* its index (meaningful when is_instance) */
     json_t *map;                  /* a mapped task's group: {n, items_sha, manifest_sha,
                                      counts: {state: n}}, or NULL */
+    json_t *gpus;                 /* [index...]: the GPUs of its current or last attempt's
+                                     worker, or NULL (none; absent in older records) */
 };
 
 /* STORE_ATTEMPTS */

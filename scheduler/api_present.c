@@ -101,6 +101,8 @@ api_present_ti(const struct schema_ti *ti)
     json_object_set_new(j, "duration_ms", a && b && b >= a ? json_integer(b - a) : json_null());
     if (ti->is_instance)
         json_object_set_new(j, "map_index", json_integer(ti->map_index));
+    if (ti->gpus) /* the GPUs its current or last attempt had */
+        json_object_set_new(j, "gpus", json_deep_copy(ti->gpus));
     if (ti->map) /* a mapped task: {n, counts} of its instances */
         json_object_set_new(j, "map",
                             json_pack("{s:O?, s:O?}", "n", json_object_get(ti->map, "n"), "counts",

@@ -126,6 +126,16 @@ changes_after(struct sched *s, const struct http_req *req)
     return ok ? (uint64_t)seq : 0;
 }
 
+/* "waiting": why a queued task instance in memory waits for a worker. */
+static void
+add_waiting(struct sched *s, const struct sched_ti *ti, json_t *o)
+{
+    char why[512];
+    sched_ti_waiting(s, ti, why, sizeof(why));
+    if (why[0] && json_is_object(o))
+        json_object_set_new(o, "waiting", json_string(why));
+}
+
 /* A run in memory; with a cursor, only its tasks that changed after it
  * ("incremental": true), and always the cursor of now */
 static void
@@ -139,6 +149,13 @@ respond_run_model(struct sched *s, struct http_conn *c, const struct http_req *r
         api_respond_status(c, 500, err);
         return;
     }
+    /* the rows are the task instances in order, less those unchanged
+     * since the cursor (api_present_run_model's filter) */
+    json_t *tasks = json_object_get(o, "tasks");
+    size_t k = 0;
+    for (size_t i = 0; i < r->ntis && k < json_array_size(tasks); i++)
+        if (!since || r->tis[i].change_seq > since)
+            add_waiting(s, &r->tis[i], json_array_get(tasks, k++));
     int64_t epoch;
     uint64_t seq;
     sched_change_cursor(s, &epoch, &seq);
@@ -708,6 +725,7 @@ api_runs_instances(struct sched *s, struct http_conn *c, const struct http_req *
             if (state && strcmp(state, sched_ti_state_name(in->state)) != 0)
                 continue;
             json_t *o = api_present_ti_model(in, err, sizeof(err));
+            add_waiting(s, in, o);
             if (o)
                 json_array_append_new(pg.list, o);
         }

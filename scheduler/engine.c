@@ -19,6 +19,7 @@
 #include "err.h"
 #include "fanout.h"
 #include "fs.h"
+#include "gpualloc.h"
 #include "lease.h"
 #include "log.h"
 #include "readyq.h"
@@ -298,6 +299,7 @@ sched_free(struct sched *s)
             free(w->labels[j].value);
         }
         free(w->labels);
+        gpualloc_worker_free(w);
         free(w);
     }
     free(s->workers);

@@ -128,6 +128,9 @@ size_t sched_nworkers(const struct sched *s);
 struct sched_worker *sched_worker_at(struct sched *s, size_t i);
 /* Running task instances of a worker, for listings. */
 void sched_worker_running(struct sched *s, const struct sched_worker *w, json_t *arr);
+/* Why a queued task instance waits for a worker, in buf (waiting.c): no
+ * live worker has its labels, or the GPUs it needs (free); "" otherwise. */
+void sched_ti_waiting(struct sched *s, const struct sched_ti *ti, char *buf, size_t len);
 const char *sched_data_dir(const struct sched *s);
 /* The models folder (--models, default DATA/models). */
 const char *sched_models_dir(const struct sched *s);

@@ -13,6 +13,7 @@
 #include "artifact.h"
 #include "commit.h"
 #include "core.h"
+#include "gpualloc.h"
 #include "lease.h"
 #include "log.h"
 #include "logs.h"
@@ -89,13 +90,17 @@ handle_hello(struct sched *s, struct wire_req *req, const struct msg *m)
         w->labels[i].key = xstrdup(h->labels[i].key);
         w->labels[i].value = xstrdup(h->labels[i].value);
     }
+    /* its GPUs, held again by the leases in flight it had (a restart of
+     * either side) before it gets new work */
+    gpualloc_set_gpus(w, h->gpus, h->ngpus);
+    gpualloc_rebuild(s, w);
     w->alive = true;
     w->pipe = req->pipe;
     w->last_seen = clock_mono_ms();
     w->last_seen_wall = clock_wall_ms();
     w->connected_at = clock_wall_ms();
-    LOG(LOG_INFO, "CAIRN-WORKER-HELLO", "worker %s (%s) joined with %d slots", w->name, w->host,
-        w->slots);
+    LOG(LOG_INFO, "CAIRN-WORKER-HELLO", "worker %s (%s) joined with %d slots and %zu GPU%s",
+        w->name, w->host, w->slots, w->ngpus, w->ngpus == 1 ? "" : "s");
     struct msg r = {.type = PROTO_WELCOME,
                     .u.welcome = {.lease_ttl_ms = s->cfg.lease_ttl_ms,
                                   .heartbeat_ms = s->cfg.heartbeat_ms,

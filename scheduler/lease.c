@@ -12,6 +12,7 @@
 #include "commit.h"
 #include "fanout.h"
 #include "core.h"
+#include "gpualloc.h"
 #include "log.h"
 #include "msg.h"
 #include "logs.h"
@@ -31,8 +32,8 @@ lease_worker_find(struct sched *s, const char *name)
     return NULL;
 }
 
-static bool
-labels_match(const struct dag_task *t, const struct sched_worker *w)
+bool
+lease_labels_match(const struct dag_task *t, const struct sched_worker *w)
 {
     for (size_t i = 0; i < t->nlabels; i++) {
         size_t j;
@@ -219,8 +220,14 @@ lease__json(struct sched *s, struct sched_ti *ti, char *why, size_t whylen)
                                        t->mounts[i].readonly};
     l.mounts = mounts;
     l.nmounts = t->nmounts;
+    int64_t *gpus = xcalloc(ti->ngpus + 1, sizeof(*gpus));
+    for (size_t i = 0; i < ti->ngpus; i++)
+        gpus[i] = ti->gpus[i];
+    l.gpus = ti->ngpus ? gpus : NULL;
+    l.ngpus = ti->ngpus;
     lease = msg_lease_encode(&l);
     free(mounts);
+    free(gpus);
     free(code);
     if (!lease) {
         snprintf(why, whylen, "cannot prepare the task: its lease cannot be encoded (a "
@@ -291,7 +298,11 @@ lease_dispatch(struct sched *s, struct sched_worker *w, int free_slots)
         int max_tasks = d->max_active_tasks;
         bool at_parallel =
             ti->parent && t->max_parallel > 0 && ti->parent->map->active >= t->max_parallel;
-        if (!labels_match(t, w) || (sd && sd->active_tasks >= max_tasks) || at_parallel) {
+        size_t gtotal = 0, gfree = 0;
+        if (t->gpus > 0)
+            gpualloc_count(w, t->gpu_type, &gtotal, &gfree);
+        if (!lease_labels_match(t, w) || (sd && sd->active_tasks >= max_tasks) || at_parallel ||
+            gfree < (size_t)t->gpus) {
             xgrow((void **)&aside, &capaside, naside + 1, sizeof(*aside));
             aside[naside++] = ti;
             continue;
@@ -322,9 +333,12 @@ lease_dispatch(struct sched *s, struct sched_worker *w, int free_slots)
         ti->stderr_tail = NULL;
         json_decref(ti->published);
         ti->published = NULL;
+        /* its own devices: checked above, so there are enough */
+        gpualloc_take(w, ti, t->gpus, t->gpu_type);
         char why[512];
         json_t *lj = lease__json(s, ti, why, sizeof(why));
         if (!lj) {
+            gpualloc_release(w, ti);
             ti->error = xstrdup(why);
             ts_finish(s, ti, TI_FAILED);
             continue;
@@ -395,6 +409,13 @@ lease_end(struct sched *s, struct sched_ti *ti)
     struct sched_dag *sd = runtab_dag(s, ti->run);
     if (sd)
         sd->active_tasks--;
+    /* its GPUs go free; a lease recovered after a restart and not claimed
+     * yet holds them on the worker it names */
+    struct sched_worker *gw = ti->worker;
+    if (!gw && ti->ngpus && ti->worker_name)
+        gw = lease_worker_find(s, ti->worker_name);
+    if (gw)
+        gpualloc_release(gw, ti);
     if (ti->worker) {
         ti->worker->busy--;
         ti->worker = NULL;

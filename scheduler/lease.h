@@ -1,7 +1,9 @@
 /* lease.h - workers, leases and dispatch (prefix: lease_).
  *
  * A lease hands one attempt of a ready task instance to a worker whose
- * labels match and that has a free slot (max_active_tasks permitting). Its
+ * labels match, that has a free slot (max_active_tasks permitting) and, for
+ * a task with `gpus`, enough free GPUs of its type (gpualloc.h), which the
+ * lease then holds. Its
  * id is the fencing number: a report naming any other id is refused. A
  * lease lives while the worker's POLLs renew it (heartbeats); one that
  * expires, or whose worker was stopped under it, is lost: the task instance
@@ -22,6 +24,8 @@
 struct sched;
 
 struct sched_worker *lease_worker_find(struct sched *s, const char *name);
+/* Whether w has every label t selects. */
+bool lease_labels_match(const struct dag_task *t, const struct sched_worker *w);
 /* The task instance holding lease_id, leased or running; NULL if none. */
 struct sched_ti *lease_lookup(struct sched *s, int64_t lease_id);
 /* Whether worker w holds ti's lease. A lease recovered after a restart has

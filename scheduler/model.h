@@ -95,6 +95,9 @@ struct sched_ti {
                                    folder (state running, no lease) */
     json_t *prov;               /* what the current attempt was given: {image, argv, env,
                                    inputs}, built once at lease time; NULL if unknown */
+    int *gpus;                  /* the GPUs (worker's indices) of the current or last
+                                   attempt, ngpus of them (gpualloc.c), or NULL */
+    size_t ngpus;
     size_t heap_idx;            /* in the ready heap, or SIZE_MAX */
     bool dirty, attempt_dirty, artifacts_dirty;
     bool stored;                /* its record is in LMDB (a pending or queued task instance
@@ -174,6 +177,13 @@ struct sched_dag {
     bool seen;                  /* scratch for rescans */
 };
 
+/* A GPU of a worker, as its HELLO announced it (gpualloc.c). */
+struct sched_gpu {
+    int index;                  /* its device: /dev/nvidiaINDEX on the worker */
+    char *model;                /* "" if the worker does not know */
+    int64_t lease_id;           /* the lease holding it, 0 = free */
+};
+
 struct sched_worker {
     char *name;
     char *host;
@@ -192,6 +202,8 @@ struct sched_worker {
     int prefetch;               /* leases it queues beyond its slots (HELLO) */
     int64_t avg_task_ms;        /* its tasks' recent run time (a moving average) */
     int nreported;              /* results that fed avg_task_ms */
+    struct sched_gpu *gpus;     /* in index order */
+    size_t ngpus;
 };
 
 #endif

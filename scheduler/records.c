@@ -9,7 +9,9 @@
 #include "core.h"
 #include "err.h"
 #include "fsm.h"
+#include "gpualloc.h"
 #include "log.h"
+#include "msg.h"
 #include "runtab.h"
 #include "schema.h"
 #include "store.h"
@@ -79,8 +81,14 @@ rec_ti(const struct sched_ti *ti)
         .published = ti->published,
         .stderr_tail = ti->stderr_tail,
     };
+    if (ti->ngpus) {
+        r.gpus = json_array();
+        for (size_t i = 0; i < ti->ngpus; i++)
+            json_array_append_new(r.gpus, json_integer(ti->gpus[i]));
+    }
     json_t *j = schema_ti_encode(&r);
     json_decref(map);
+    json_decref(r.gpus);
     return j;
 }
 
@@ -469,6 +477,15 @@ rec_ti_load(struct store_txn *t, struct sched_ti *ti, const json_t *j, char *err
     json_decref(ti->stderr_tail);
     ti->stderr_tail = r.stderr_tail && json_array_size(r.stderr_tail) ? json_incref(r.stderr_tail)
                                                                        : NULL;
+    /* the lease's GPUs: held again when its worker says HELLO */
+    int gpus[MSG_GPUS_MAX];
+    size_t ng = 0;
+    for (size_t i = 0; r.gpus && i < json_array_size(r.gpus) && ng < MSG_GPUS_MAX; i++) {
+        json_int_t g = json_integer_value(json_array_get(r.gpus, i));
+        if (g >= 0 && g <= MSG_GPU_INDEX_MAX)
+            gpus[ng++] = (int)g;
+    }
+    gpualloc_set_ti(ti, gpus, ng);
     if (ti->map && r.map && json_is_integer(json_object_get(r.map, "n"))) {
         /* a group that had expanded: its instances are made again, all n */
         struct sched_map *m = ti->map;

@@ -10,6 +10,7 @@
 #include "core.h"
 #include "err.h"
 #include "fsm.h"
+#include "gpualloc.h"
 #include "hmap.h"
 #include "lease.h"
 #include "log.h"
@@ -336,6 +337,7 @@ runs__reset_ti(struct sched *s, struct sched_ti *ti)
     ti->error = NULL;
     free(ti->worker_name);
     ti->worker_name = NULL;
+    gpualloc_forget(ti);
     ti->lease_id = 0;
     ti->log_size = 0;
     json_decref(ti->outputs);

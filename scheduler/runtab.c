@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core.h"
+#include "gpualloc.h"
 #include "logs.h"
 #include "schema.h"
 #include "store.h"
@@ -109,6 +110,7 @@ runtab_ti_release(struct sched_ti *ti)
     json_decref(ti->published);
     json_decref(ti->prov);
     json_decref(ti->stderr_tail);
+    gpualloc_forget(ti);
     ti->worker_name = ti->error = NULL;
     ti->outputs = ti->metrics = ti->cached_from = ti->published = ti->prov = NULL;
     ti->stderr_tail = NULL;

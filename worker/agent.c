@@ -41,6 +41,7 @@
 #include "attempt.h"
 #include "err.h"
 #include "fs.h"
+#include "gpu.h"
 #include "link.h"
 #include "log.h"
 #include "mounts.h"
@@ -58,6 +59,8 @@ struct agent {
     struct proto_key key;
     struct msg_kv *labels;
     size_t nlabels;
+    struct gpu_set *gpus;
+    struct msg_gpu *hello_gpus;
     uv_loop_t loop;
     uv_async_t async;
     uv_timer_t flush_timer;
@@ -248,6 +251,8 @@ agent_free(struct agent *a)
     free(a->labels);
     mounts_allow_free(a->allow);
     free(a->cgroup_parent);
+    free(a->hello_gpus);
+    gpu_set_free(a->gpus);
     free(a);
 }
 
@@ -289,6 +294,18 @@ agent_run(const struct agent_config *cfg)
     }
     workdir_prepare(cfg->data_dir);
     labels_parse(a, cfg->labels_json);
+    struct gpu_options go = {.declared = cfg->gpus, .model = cfg->gpu_model,
+                             .dev_dir = cfg->gpu_dev_dir};
+    if ((rc = gpu_discover(&a->gpus, &go, err, sizeof(err))) != 0) {
+        fprintf(stderr, "cairn-worker: %s\n", err);
+        agent_free(a);
+        return 2;
+    }
+    a->hello_gpus = gpu_hello(a->gpus);
+    for (size_t i = 0; i < a->gpus->n; i++)
+        LOG(LOG_INFO, "CAIRN-GPU", "GPU %d: %s (%s)", a->gpus->gpus[i].index,
+            a->gpus->gpus[i].model[0] ? a->gpus->gpus[i].model : "model unknown",
+            a->gpus->gpus[i].dev);
 
     struct link_config lc = {
         .url = cfg->scheduler_url,
@@ -298,6 +315,8 @@ agent_run(const struct agent_config *cfg)
         .prefetch = cfg->prefetch,
         .labels = a->labels,
         .nlabels = a->nlabels,
+        .gpus = a->hello_gpus,
+        .ngpus = a->gpus->n,
         .key = &a->key,
         .wake_cb = wake_cb,
         .ud = a,
@@ -327,6 +346,7 @@ agent_run(const struct agent_config *cfg)
         .cgroup_parent = a->cgroup_parent,
         .allow = a->allow,
         .isolation_none = cfg->isolation_none,
+        .gpus = a->gpus,
         .idle_cb = idle_cb,
         .ud = a,
     };
@@ -342,8 +362,9 @@ agent_run(const struct agent_config *cfg)
         agent_free(a);
         return 1;
     }
-    LOG(LOG_NOTICE, "CAIRN-START", "worker %s: %d slots (prefetch %d), scheduler %s, isolation %s",
-        cfg->name, cfg->slots, cfg->prefetch, cfg->scheduler_url,
+    LOG(LOG_NOTICE, "CAIRN-START",
+        "worker %s: %d slots (prefetch %d), %zu GPU%s, scheduler %s, isolation %s", cfg->name,
+        cfg->slots, cfg->prefetch, a->gpus->n, a->gpus->n == 1 ? "" : "s", cfg->scheduler_url,
         cfg->isolation_none ? "none (unsafe)" : "runc");
 
     uv_run(&a->loop, UV_RUN_DEFAULT);

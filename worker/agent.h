@@ -30,6 +30,9 @@ struct agent_config {
     bool isolation_none;
     const char *const *allow_mounts; /* --allow-mount folders */
     size_t nallow_mounts;
+    const char *gpus;        /* --gpus 0,1, or NULL: find them (gpu.h) */
+    const char *gpu_model;   /* --gpu-model, or NULL */
+    const char *gpu_dev_dir; /* --gpu-dev-dir (tests), or NULL: /dev */
 };
 
 /* Run until SIGTERM/SIGINT (graceful: running attempts are stopped and their

@@ -35,6 +35,7 @@
 
 #include "artifact.h"
 #include "err.h"
+#include "gpu.h"
 #include "inputs.h"
 #include "log.h"
 #include "mounts.h"
@@ -382,22 +383,32 @@ attempt__launch(struct attempt *t, char *const *paths)
         ins[i].name = l->inputs[i].name;
         ins[i].host_path = paths[i];
     }
-    /* the code at /pipeline, then the host mounts (a container has them
-     * as binds; with isolation none a task sees them where they are) */
-    struct runc_bind *binds = xcalloc(t->nbinds + 2, sizeof(*binds));
-    size_t nb = 0;
-    if (code)
-        binds[nb++] = (struct runc_bind){code, "/pipeline", true};
-    for (size_t i = 0; i < t->nbinds && !none; i++)
-        binds[nb++] =
-            (struct runc_bind){t->binds[i].source, t->binds[i].dest, t->binds[i].readonly};
-
     struct attempt_where where = {
         none ? t->outputs_dir : "/outputs",
         none ? indir : "/inputs",
         code ? (none ? code : "/pipeline") : NULL,
     };
     char **env = attempt_env((const char *const *)l->env, l->nenv, &where, none);
+    /* its GPUs: the devices, their variables, the driver's files (gpu.h) */
+    struct gpu_attempt ga;
+    char gerr[512] = "";
+    if (gpu_attempt(s->cfg.gpus, l->gpus, l->ngpus, !none,
+                    !l->image || !strcmp(l->image, "host"), &ga, gerr, sizeof(gerr)) == 0)
+        env = gpu_env_apply(env, &ga);
+    else
+        memset(&ga, 0, sizeof(ga));
+    /* the code at /pipeline, the host mounts (a container has them as
+     * binds; with isolation none a task sees them where they are), then
+     * the GPU driver's files */
+    struct runc_bind *binds = xcalloc(t->nbinds + ga.nbinds + 2, sizeof(*binds));
+    size_t nb = 0;
+    if (code)
+        binds[nb++] = (struct runc_bind){code, "/pipeline", true};
+    for (size_t i = 0; i < t->nbinds && !none; i++)
+        binds[nb++] =
+            (struct runc_bind){t->binds[i].source, t->binds[i].dest, t->binds[i].readonly};
+    for (size_t i = 0; i < ga.nbinds; i++)
+        binds[nb++] = ga.binds[i];
 
     struct runc_spec spec;
     memset(&spec, 0, sizeof(spec));
@@ -415,6 +426,9 @@ attempt__launch(struct attempt *t, char *const *paths)
     spec.n_inputs = l->ninputs;
     spec.binds = nb ? binds : NULL;
     spec.n_binds = nb;
+    spec.devices = ga.devices;
+    spec.n_devices = ga.ndevices;
+    spec.scratch_dir = ga.scratch_dir;
     spec.cpus = l->cpus;
     spec.memory_bytes = l->memory;
     spec.pids = l->pids;
@@ -423,11 +437,16 @@ attempt__launch(struct attempt *t, char *const *paths)
     spec.isolation_none = none;
     struct runc_callbacks cbs = {attempt__output_cb, attempt__exit_cb};
     char err[512];
-    int rc = runc_start(&t->proc, s->cfg.loop, &spec, &cbs, t, err, sizeof(err));
-    free(binds);
+    int rc = CAIRN_EIO;
+    if (gerr[0])
+        snprintf(err, sizeof(err), "%s", gerr);
+    else
+        rc = runc_start(&t->proc, s->cfg.loop, &spec, &cbs, t, err, sizeof(err));
     free(ins);
     free(indir);
     attempt_env_free(env);
+    gpu_attempt_clear(&ga);
+    free(binds);
     free(ws);
     free(bundle);
     free(cid);

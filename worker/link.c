@@ -169,6 +169,8 @@ link__hello(struct link *l, nng_ctx ctx, nng_aio *aio)
     m.u.hello.slots = l->cfg.slots;
     m.u.hello.labels = (struct msg_kv *)l->cfg.labels;
     m.u.hello.nlabels = l->cfg.nlabels;
+    m.u.hello.gpus = (struct msg_gpu *)l->cfg.gpus;
+    m.u.hello.ngpus = l->cfg.ngpus;
     m.u.hello.pid = (int64_t)getpid();
     m.u.hello.host = (char *)l->cfg.host;
     m.u.hello.version = MSG_VERSION;

@@ -37,6 +37,8 @@ struct link_config {
     int prefetch; /* leases taken beyond the slots, queued by the caller */
     const struct msg_kv *labels;
     size_t nlabels;
+    const struct msg_gpu *gpus; /* announced in HELLO; borrowed for the link's life */
+    size_t ngpus;
     const struct proto_key *key; /* copied; NULL = no token */
     void (*wake_cb)(void *ud);   /* leases or cancels arrived (poll thread) */
     void *ud;

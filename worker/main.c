@@ -17,13 +17,17 @@ usage(FILE *out)
           "                    [--labels k=v,...] [--token-file FILE] [--runtime PATH]\n"
           "                    [--isolation runc|none] [--allow-mount DIR]... [--prefetch N]\n"
           "                    [--log-level LEVEL]\n"
+          "                    [--gpus 0,1] [--gpu-model NAME] [--gpu-dev-dir DIR]\n"
           "--allow-mount DIR lets tasks mount DIR or a folder below it (a task's mounts:\n"
           "host folders in its container); repeat it for several. Without it, a task with\n"
           "mounts is refused.\n"
           "--prefetch N holds up to N leases beyond the slots, started the moment a slot\n"
           "frees (default: as many as the slots, at most 64; 0 turns it off).\n"
           "--isolation none runs tasks as plain child processes, without a container: it is\n"
-          "for development and benchmarks only and is unsafe (docs/containers.md).\n",
+          "for development and benchmarks only and is unsafe (docs/containers.md).\n"
+          "--gpus names the NVIDIA GPUs to offer by index (default: every /dev/nvidiaN);\n"
+          "--gpu-model names their model where the driver does not; --gpu-dev-dir looks for\n"
+          "the device nodes in DIR instead of /dev (tests with stand-in nodes).\n",
           out);
 }
 
@@ -87,6 +91,12 @@ run(int argc, char **argv, const char **allow)
             level = v;
         else if (!strcmp(a, "--allow-mount"))
             allow[cfg.nallow_mounts++] = v;
+        else if (!strcmp(a, "--gpus"))
+            cfg.gpus = v;
+        else if (!strcmp(a, "--gpu-model"))
+            cfg.gpu_model = v;
+        else if (!strcmp(a, "--gpu-dev-dir"))
+            cfg.gpu_dev_dir = v;
         else {
             fprintf(stderr, "cairn-worker: unknown option %s\n", a);
             usage(stderr);

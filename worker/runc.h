@@ -53,6 +53,15 @@ struct runc_bind {
     bool readonly;
 };
 
+/* A device node the container gets (a GPU and its control devices):
+ * host_path is a character device on the host, whose type, major, minor
+ * and mode (stat) the container's node at path (under /dev) copies; the
+ * device cgroup allows exactly that device (read and write). */
+struct runc_device {
+    const char *host_path;
+    const char *path;
+};
+
 /* Everything one attempt needs. All pointers are borrowed for the duration of
  * the call that takes the spec only (runc_start copies what it keeps). Paths
  * must be absolute. Zero or NULL fields take the stated default. With
@@ -81,6 +90,11 @@ struct runc_spec {
     size_t n_inputs;
     const struct runc_bind *binds;
     size_t n_binds;
+    const struct runc_device *devices; /* besides runc's default ones (null, zero, ...) */
+    size_t n_devices;
+    const char *scratch_dir;   /* a small tmpfs at this top-level container folder,
+                                * mounted before binds, so a bind may go below it
+                                * where the image has no mount point; NULL = none */
     double cpus;           /* CPU quota in CPUs; 0 = unlimited */
     int64_t memory_bytes;  /* memory (and memory+swap) limit; 0 = unlimited */
     int64_t pids;          /* maximum number of tasks; 0 = unlimited */

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "err.h"
@@ -175,6 +176,16 @@ runc__spec_check(const struct runc_spec *s, char *errbuf, size_t errlen)
             return errf(CAIRN_EINVAL, errbuf, errlen,
                         "bind %zu: need absolute source and destination paths", i);
     }
+    for (size_t i = 0; i < s->n_devices; i++) {
+        const char *p = s->devices[i].path;
+        if (!runc__path_ok(s->devices[i].host_path) || !runc__path_ok(p) ||
+            strncmp(p, "/dev/", 5) != 0 || !p[5])
+            return errf(CAIRN_EINVAL, errbuf, errlen,
+                        "device %zu: need an absolute host path and a path under /dev", i);
+    }
+    if (s->scratch_dir && (!runc__path_ok(s->scratch_dir) || !s->scratch_dir[1] ||
+                           strchr(s->scratch_dir + 1, '/')))
+        return errf(CAIRN_EINVAL, errbuf, errlen, "scratch_dir must be a top-level folder");
     return 0;
 }
 
@@ -367,9 +378,61 @@ build_mounts(struct jb *jb, json_t *mounts, const struct runc_spec *s, char *err
         add_mount(jb, mounts, dest, "bind", s->inputs[i].host_path, ro_bind_opts);
         free(dest);
     }
+    /* A folder the image does not have (its top level is read-only bind
+     * mounts): a tmpfs of its own in the skeleton, for the binds below it
+     * (the GPU driver's files). */
+    static const char *const scratch_opts[] = {"nosuid", "nodev", "mode=755", "size=1m", NULL};
+    if (s->scratch_dir)
+        add_mount(jb, mounts, s->scratch_dir, "tmpfs", "tmpfs", scratch_opts);
     for (size_t i = 0; i < s->n_binds; i++)
         add_mount(jb, mounts, s->binds[i].dest, "bind", s->binds[i].source,
                   s->binds[i].readonly ? ro_bind_opts : rw_bind_opts);
+    return 0;
+}
+
+/* The devices the spec adds (GPUs): each a node in linux.devices, which
+ * runc makes in the container's /dev, and a cgroup rule that allows it
+ * after the rule that denies every device; runc appends the allow rules
+ * of its default devices (null, zero, full, random, urandom, tty, ptmx,
+ * pts) after these. Nothing else of the host's devices is reachable. */
+static int
+add_devices(struct jb *jb, json_t *lx, const struct runc_spec *s, char *errbuf, size_t errlen)
+{
+    if (!s->n_devices)
+        return 0;
+    json_t *nodes = jb_must(json_array());
+    json_t *rules = json_object_get(json_object_get(lx, "resources"), "devices");
+    for (size_t i = 0; i < s->n_devices; i++) {
+        struct stat st;
+        const struct runc_device *d = &s->devices[i];
+        if (stat(d->host_path, &st) != 0) {
+            json_decref(nodes);
+            return errf(cairn_from_errno(errno), errbuf, errlen, "device %s: %s", d->host_path,
+                        strerror(errno));
+        }
+        if (!S_ISCHR(st.st_mode)) {
+            json_decref(nodes);
+            return errf(CAIRN_EINVAL, errbuf, errlen, "device %s: not a character device",
+                        d->host_path);
+        }
+        json_t *n = jb_must(json_object());
+        jb_set(n, "path", jb_str(jb, d->path));
+        jb_set(n, "type", jb_str(jb, "c"));
+        jb_set(n, "major", jb_must(json_integer(major(st.st_rdev))));
+        jb_set(n, "minor", jb_must(json_integer(minor(st.st_rdev))));
+        jb_set(n, "fileMode", jb_must(json_integer(st.st_mode & 07777)));
+        jb_set(n, "uid", jb_must(json_integer(0)));
+        jb_set(n, "gid", jb_must(json_integer(0)));
+        jb_push(nodes, n);
+        json_t *r = jb_must(json_object());
+        jb_set(r, "allow", json_true());
+        jb_set(r, "type", jb_str(jb, "c"));
+        jb_set(r, "major", jb_must(json_integer(major(st.st_rdev))));
+        jb_set(r, "minor", jb_must(json_integer(minor(st.st_rdev))));
+        jb_set(r, "access", jb_str(jb, "rw"));
+        jb_push(rules, r);
+    }
+    jb_set(lx, "devices", nodes);
     return 0;
 }
 
@@ -463,7 +526,10 @@ write_config(const struct runc_spec *s, const char *rootfs, char *errbuf, size_t
     rc = build_mounts(&jb, mounts, s, errbuf, errlen);
     if (rc)
         goto out;
-    jb_set(cfg, "linux", build_linux(&jb, s));
+    json_t *lx = build_linux(&jb, s);
+    jb_set(cfg, "linux", lx);
+    if ((rc = add_devices(&jb, lx, s, errbuf, errlen)) != 0)
+        goto out;
     if (jb.bad_utf8) {
         rc = errf(CAIRN_EINVAL, errbuf, errlen, "argv, env or a path is not valid UTF-8");
         goto out;

@@ -123,7 +123,8 @@ check "  the instances are named train[0]..train[5]" \
     test "$("$CAIRN" runs show "$r" --dag sweep --task train --json | jq -r '[.instances[].task] | join(",")')" = \
     "train[0],train[1],train[2],train[3],train[4],train[5]"
 out=$("$CAIRN" logs "$r" pick --dag sweep)
-best=$(jq -r '[.instances[] | .metrics.accuracy] | to_entries | max_by(.value) | .key' \
+# argmax: the lowest index among equal best values, as numpy's
+best=$(jq -r '[.instances[] | .metrics.accuracy] | . as $a | ($a | max) as $m | $a | index($m)' \
     <<<"$("$CAIRN" runs show "$r" --dag sweep --task train --json)")
 check "  pick saw 6 models in its manifest" grep -qx "instances 6" <<<"$out"
 check "  and was given the argmax of accuracy ($best)" grep -q "^best $best " <<<"$out"

@@ -505,6 +505,45 @@ test_mounts(void **state)
     diag_list_free(&dl);
 }
 
+/* `resources:` with GPUs: merged key by key with `defaults:`. */
+static void
+test_gpu_resources(void **state)
+{
+    (void)state;
+    const char *y = "dag: train\n"
+                    "defaults:\n"
+                    "  resources: {memory: 1Gi, gpu_type: A100}\n"
+                    "tasks:\n"
+                    "  prep: {command: [echo]}\n"
+                    "  train:\n"
+                    "    command: [python3, train.py]\n"
+                    "    resources: {gpus: 2, cpus: 4}\n"
+                    "  tune:\n"
+                    "    command: [python3, tune.py]\n"
+                    "    resources: {gpus: 1, gpu_type: \"RTX 4090\"}\n"
+                    "  none:\n"
+                    "    command: [echo]\n"
+                    "    resources: {gpus: 0}\n";
+    struct diag_list dl;
+    struct dag *d = NULL;
+    diag_list_init(&dl);
+    if (dag_load_buffer(&d, y, strlen(y), "train.yaml", &dl) != 0) {
+        dump(&dl);
+        fail();
+    }
+    diag_list_free(&dl);
+    const struct dag_task *prep = &d->tasks[0], *train = &d->tasks[1], *tune = &d->tasks[2];
+    assert_int_equal(prep->gpus, 0);
+    assert_int_equal(train->gpus, 2);
+    assert_string_equal(train->gpu_type, "A100"); /* from defaults */
+    assert_int_equal(train->memory_bytes, 1LL << 30);
+    assert_true(train->cpus == 4.0);
+    assert_int_equal(tune->gpus, 1);
+    assert_string_equal(tune->gpu_type, "RTX 4090"); /* its own wins */
+    assert_int_equal(d->tasks[3].gpus, 0);
+    dag_free(d);
+}
+
 /* ---- fan-out ---- */
 
 static struct dag *
@@ -925,6 +964,7 @@ main(void)
         cmocka_unit_test(test_optional_inputs), cmocka_unit_test(test_mounts),
         cmocka_unit_test(test_fanout_model),    cmocka_unit_test(test_matrix_rules),
         cmocka_unit_test(test_list_params),     cmocka_unit_test(test_instance_names),
+        cmocka_unit_test(test_gpu_resources),
     };
     return cmocka_run_group_tests(tests, NULL, teardown_all);
 }

@@ -888,7 +888,7 @@ test_unknown_members_ignored(void **state)
         json_object_set_new(body, "from_the_future", json_pack("{s:[i]}", "x", 1));
         json_object_set_new(body, "zz_flag", json_true());
         if (type == PROTO_WORK)
-            json_object_set_new(json_array_get(json_object_get(body, "leases"), 0), "gpus",
+            json_object_set_new(json_array_get(json_object_get(body, "leases"), 0), "tpus",
                                 json_integer(2));
         if (type == PROTO_BATCH)
             json_object_set_new(json_array_get(json_object_get(body, "items"), 0), "prio",
@@ -1303,6 +1303,76 @@ test_inputs_mounts_stderr(void **state)
     json_decref(enc);
 }
 
+/* GPUs: HELLO announces them, a lease carries the allocation; both are
+ * optional, so old and new peers interoperate, and both are checked. */
+static void
+test_gpus(void **state)
+{
+    (void)state;
+    struct msg m, back;
+    char err[256];
+
+    struct msg_gpu gpus[] = {{0, "NVIDIA A100-SXM4-80GB"}, {3, ""}};
+    memset(&m, 0, sizeof(m));
+    m.type = PROTO_HELLO;
+    m.u.hello = (struct msg_hello){.worker = "w-1", .slots = 2, .gpus = gpus, .ngpus = 2};
+    json_t *j = msg_encode(&m);
+    assert_non_null(j);
+    assert_same_text(json_pack("[{s:I, s:s}, {s:I, s:s}]", "index", (json_int_t)0, "model",
+                               "NVIDIA A100-SXM4-80GB", "index", (json_int_t)3, "model", ""),
+                     json_incref(json_object_get(j, "gpus")));
+    assert_int_equal(msg_decode(PROTO_HELLO, j, &back, err, sizeof(err)), 0);
+    assert_int_equal(back.u.hello.ngpus, 2);
+    assert_int_equal(back.u.hello.gpus[1].index, 3);
+    assert_string_equal(back.u.hello.gpus[0].model, "NVIDIA A100-SXM4-80GB");
+    msg_clear(&back);
+
+    /* a repeated index, one out of range, a model that is not a string */
+    json_object_set_new(j, "gpus", json_pack("[{s:i}, {s:i}]", "index", 1, "index", 1));
+    assert_int_equal(msg_decode(PROTO_HELLO, j, &back, err, sizeof(err)), CAIRN_EPROTO);
+    assert_string_equal(err, "field 'gpus[1].index' repeats GPU 1");
+    assert_true(all_zero(&back, sizeof(back)));
+    json_object_set_new(j, "gpus", json_pack("[{s:i}]", "index", 255));
+    assert_int_equal(msg_decode(PROTO_HELLO, j, &back, err, sizeof(err)), CAIRN_EPROTO);
+    assert_non_null(strstr(err, "gpus[0].index"));
+    json_object_set_new(j, "gpus", json_pack("[{s:i, s:i}]", "index", 0, "model", 7));
+    assert_int_equal(msg_decode(PROTO_HELLO, j, &back, err, sizeof(err)), CAIRN_EPROTO);
+    assert_non_null(strstr(err, "gpus[0].model"));
+    /* a worker without GPUs sends none, as before */
+    json_object_del(j, "gpus");
+    assert_int_equal(msg_decode(PROTO_HELLO, j, &back, err, sizeof(err)), 0);
+    assert_int_equal(back.u.hello.ngpus, 0);
+    m.u.hello.ngpus = 0;
+    json_t *plain = msg_encode(&m);
+    assert_null(json_object_get(plain, "gpus"));
+    json_decref(plain);
+    msg_clear(&back);
+    json_decref(j);
+
+    /* the lease: gpus only when there are some */
+    json_t *l = sample_lease(4);
+    struct msg_lease lease;
+    assert_int_equal(msg_lease_decode(l, NULL, &lease, err, sizeof(err)), 0);
+    assert_int_equal(lease.ngpus, 0);
+    json_t *enc = msg_lease_encode(&lease);
+    assert_null(json_object_get(enc, "gpus"));
+    json_decref(enc);
+    msg_lease_clear(&lease);
+    json_object_set_new(l, "gpus", json_pack("[i, i]", 2, 0));
+    assert_int_equal(msg_lease_decode(l, NULL, &lease, err, sizeof(err)), 0);
+    assert_int_equal(lease.ngpus, 2);
+    assert_int_equal(lease.gpus[0], 2);
+    assert_int_equal(lease.gpus[1], 0);
+    enc = msg_lease_encode(&lease);
+    assert_same_text(json_pack("[i, i]", 2, 0), json_incref(json_object_get(enc, "gpus")));
+    json_decref(enc);
+    msg_lease_clear(&lease);
+    json_object_set_new(l, "gpus", json_pack("[i]", -1));
+    assert_int_equal(msg_lease_decode(l, "leases[0]", &lease, err, sizeof(err)), CAIRN_EPROTO);
+    assert_non_null(strstr(err, "leases[0].gpus[0]"));
+    json_decref(l);
+}
+
 static void
 test_frames(void **state)
 {
@@ -1362,6 +1432,7 @@ main(void)
         cmocka_unit_test(test_decode_refuses),
         cmocka_unit_test(test_inputs_mounts_stderr),
         cmocka_unit_test(test_frames),
+        cmocka_unit_test(test_gpus),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1064,6 +1064,108 @@ test_write_bundle(void **state)
     attempt_env_free(task_env);
 }
 
+/* Devices (a task's GPUs): a node in linux.devices copying the host's type,
+ * numbers and mode, and a cgroup rule allowing exactly it after the rule
+ * that denies all; a scratch tmpfs before the binds below it. */
+static void
+test_bundle_devices(void **state)
+{
+    struct fx *fx = *state;
+    const char *argv[] = {"nvidia-smi", NULL};
+    struct runc_device devs[] = {{"/dev/null", "/dev/nvidia0"}, {"/dev/zero", "/dev/nvidiactl"}};
+    struct runc_bind binds[] = {{"/etc/hostname", "/nvidia/lib/libcuda.so.1", true}};
+    struct runc_spec s = spec_for(fx, argv);
+    s.devices = devs;
+    s.n_devices = 2;
+    s.scratch_dir = "/nvidia";
+    s.binds = binds;
+    s.n_binds = 1;
+    char err[256];
+    assert_int_equal(runc_write_bundle(&s, err, sizeof(err)), 0);
+    char *path = xasprintf("%s/config.json", s.bundle_dir);
+    json_t *cfg = json_load_file(path, 0, NULL);
+    free(path);
+    assert_non_null(cfg);
+    json_t *lx = json_object_get(cfg, "linux");
+    json_t *nodes = json_object_get(lx, "devices");
+    assert_int_equal(json_array_size(nodes), 2);
+    json_t *n0 = json_array_get(nodes, 0);
+    assert_string_equal(json_string_value(json_object_get(n0, "path")), "/dev/nvidia0");
+    assert_string_equal(json_string_value(json_object_get(n0, "type")), "c");
+    assert_int_equal(json_integer_value(json_object_get(n0, "major")), 1);
+    assert_int_equal(json_integer_value(json_object_get(n0, "minor")), 3);
+    struct stat st;
+    assert_int_equal(stat("/dev/null", &st), 0);
+    assert_int_equal(json_integer_value(json_object_get(n0, "fileMode")), st.st_mode & 07777);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(nodes, 1), "minor")), 5);
+    json_t *rules = json_object_get(json_object_get(lx, "resources"), "devices");
+    assert_int_equal(json_array_size(rules), 3);
+    json_t *deny = json_array_get(rules, 0), *r1 = json_array_get(rules, 1);
+    assert_true(json_is_false(json_object_get(deny, "allow")));
+    assert_string_equal(json_string_value(json_object_get(deny, "access")), "rwm");
+    assert_true(json_is_true(json_object_get(r1, "allow")));
+    assert_string_equal(json_string_value(json_object_get(r1, "type")), "c");
+    assert_int_equal(json_integer_value(json_object_get(r1, "major")), 1);
+    assert_int_equal(json_integer_value(json_object_get(r1, "minor")), 3);
+    assert_string_equal(json_string_value(json_object_get(r1, "access")), "rw");
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(rules, 2), "minor")), 5);
+    /* the scratch tmpfs comes before the bind below it */
+    size_t i, at_scratch = 0, at_bind = 0;
+    json_t *m;
+    json_array_foreach(json_object_get(cfg, "mounts"), i, m)
+    {
+        const char *d = json_string_value(json_object_get(m, "destination"));
+        if (!strcmp(d, "/nvidia")) {
+            at_scratch = i + 1;
+            assert_string_equal(json_string_value(json_object_get(m, "type")), "tmpfs");
+        }
+        if (!strcmp(d, "/nvidia/lib/libcuda.so.1")) {
+            at_bind = i + 1;
+            assert_true(has_opt(m, "ro"));
+        }
+    }
+    assert_true(at_scratch && at_bind && at_scratch < at_bind);
+    json_decref(cfg);
+    tl_rmtree(s.bundle_dir);
+
+    /* without devices: none listed, only the deny rule */
+    s = spec_for(fx, argv);
+    assert_int_equal(runc_write_bundle(&s, err, sizeof(err)), 0);
+    path = xasprintf("%s/config.json", s.bundle_dir);
+    cfg = json_load_file(path, 0, NULL);
+    free(path);
+    lx = json_object_get(cfg, "linux");
+    assert_null(json_object_get(lx, "devices"));
+    assert_int_equal(json_array_size(json_object_get(json_object_get(lx, "resources"), "devices")),
+                     1);
+    json_decref(cfg);
+    tl_rmtree(s.bundle_dir);
+
+    /* refused: not a character device, a node outside /dev, a missing node,
+     * a scratch folder that is not top-level; nothing is left */
+    struct runc_device file[] = {{"/etc/hostname", "/dev/nvidia0"}};
+    s = spec_for(fx, argv);
+    s.devices = file;
+    s.n_devices = 1;
+    assert_int_equal(runc_write_bundle(&s, err, sizeof(err)), CAIRN_EINVAL);
+    assert_non_null(strstr(err, "not a character device"));
+    assert_false(tl_exists(s.bundle_dir));
+    struct runc_device outside[] = {{"/dev/null", "/etc/nvidia0"}};
+    s = spec_for(fx, argv);
+    s.devices = outside;
+    s.n_devices = 1;
+    assert_int_equal(runc_write_bundle(&s, err, sizeof(err)), CAIRN_EINVAL);
+    struct runc_device missing[] = {{"/dev/nvidia-none-here", "/dev/nvidia0"}};
+    s = spec_for(fx, argv);
+    s.devices = missing;
+    s.n_devices = 1;
+    assert_int_equal(runc_write_bundle(&s, err, sizeof(err)), CAIRN_ENOENT);
+    assert_false(tl_exists(s.bundle_dir));
+    s = spec_for(fx, argv);
+    s.scratch_dir = "/usr/local/nvidia";
+    assert_int_equal(runc_write_bundle(&s, err, sizeof(err)), CAIRN_EINVAL);
+}
+
 /* The lease's host mounts in config.json: rbind, nosuid, nodev, and
  * read-only (ro, rro) when asked; a mount point inside a read-only image
  * folder must exist there. */
@@ -1346,6 +1448,7 @@ group_spec(void)
         T(test_write_bundle),
         T(test_start_refusals),
         T(test_bundle_host_mounts),
+        T(test_bundle_devices),
         T(test_cgroup_parent_names),
         T(test_reap_refusals),
         T(test_isolation_none),
