@@ -31,6 +31,7 @@ struct imgreg_opts {
     const char *ca_file;              /* CA bundle, or NULL for the system's */
     const char *const *insecure;      /* HOST:PORT reached over plain HTTP */
     size_t ninsecure;
+    long timeout_s;                   /* whole-request limit; 0 = none (a stall of 60 s fails) */
 };
 
 struct imgreg;

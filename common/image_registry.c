@@ -210,6 +210,8 @@ do_get(struct imgreg *r, const char *url, const char *accept, const char *authz,
     curl_easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 30L);
+    if (r->o->timeout_s > 0)
+        curl_easy_setopt(c, CURLOPT_TIMEOUT, r->o->timeout_s);
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, ebuf);
