@@ -177,4 +177,22 @@ check "... with another cache key" [ -n "$K1" -a "$(ti cache_key "$P2" pin a)" !
 P3=$(head -n1 "$T/pin3.out")
 check "the same digest again is a cache hit" [ "$(ti cached "$P3" pin a)" = true ]
 
+# --- GC: a worker whose cache holds one image, not two
+cat >"$T/dags/gc.yaml" <<XEOF
+dag: gc
+defaults: {timeout: 60s, labels: {gc: "yes"}}
+tasks:
+  g1: {image: "$REG_plain/test/img:1", command: [true]}
+  g2: {image: "$REG_plain/test/img:pin", needs: [g1], command: [cat, /extra.txt]}
+XEOF
+wait_until 20 "$CAIRN" dags list --json 2>/dev/null | grep -q '"gc"' || true
+start_worker w2 --insecure-registry "$REG_plain" --labels gc=yes --image-cache-size 3M
+"$CAIRN" trigger gc --wait >"$T/gc.out" 2>&1 || true
+G=$(head -n1 "$T/gc.out")
+check "the gc run succeeded" [ "$(run_state "$G" gc)" = success ]
+check "the worker removed the least recently used image" logged w2 "CAIRN-IMAGE-GC .*removed image sha256:${D1#sha256:}"
+check "... and kept the one just used" \
+    [ "$(find "$T/w2/images" -mindepth 1 -maxdepth 1 -regextype egrep -regex ".*/[0-9a-f]{64}" -printf '%f\n')" = "$(jq -r '.manifests[] | select(.annotations["org.opencontainers.image.ref.name"]=="moved") | .digest' "$T/oci/index.json" | cut -d: -f2)" ]
+check "... and the blobs only the removed image had" [ ! -e "$T/w2/images/blobs/sha256/${D1#sha256:}" ]
+
 finish
