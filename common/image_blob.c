@@ -51,8 +51,8 @@ imgblob_writer_open(struct imgblob_writer **out, const char *images_dir, const c
         return errf(CAIRN_EPROTO, err, errlen, "digest '%s' is not sha256:<64 hex>", digest);
     char *dir = xasprintf("%s/blobs/sha256", images_dir);
     if (fs_mkdirs(dir) != 0) {
-        int rc = errf(cairn_from_errno(errno), err, errlen, "cannot make %s: %s", dir,
-                      strerror(errno));
+        int rc =
+            errf(cairn_from_errno(errno), err, errlen, "cannot make %s: %s", dir, strerror(errno));
         free(dir);
         return rc;
     }

@@ -15,10 +15,10 @@
 #include "fs.h"
 #include "imgref.h"
 
-#define ACCEPT_MANIFESTS                                                                  \
-    "Accept: application/vnd.oci.image.index.v1+json, "                                   \
-    "application/vnd.oci.image.manifest.v1+json, "                                        \
-    "application/vnd.docker.distribution.manifest.list.v2+json, "                         \
+#define ACCEPT_MANIFESTS                                                                           \
+    "Accept: application/vnd.oci.image.index.v1+json, "                                            \
+    "application/vnd.oci.image.manifest.v1+json, "                                                 \
+    "application/vnd.docker.distribution.manifest.list.v2+json, "                                  \
     "application/vnd.docker.distribution.manifest.v2+json"
 
 #define MANIFEST_MAX (4 << 20)
@@ -27,9 +27,9 @@ struct imgreg {
     const struct imgreg_opts *o;
     char *registry;
     char *repo;
-    char *base;     /* https://HOST or http://HOST */
-    char *userpwd;  /* "user:pass" or NULL */
-    char *authz;    /* "Authorization: ..." once known, or NULL */
+    char *base;    /* https://HOST or http://HOST */
+    char *userpwd; /* "user:pass" or NULL */
+    char *authz;   /* "Authorization: ..." once known, or NULL */
 };
 
 struct resp {
@@ -109,7 +109,8 @@ imgreg_open(struct imgreg **out, const struct imgreg_opts *o, const char *regist
     r->o = o;
     r->registry = xstrdup(registry);
     r->repo = xstrdup(repo);
-    const char *host = !strcmp(registry, IMGREF_DEFAULT_REGISTRY) ? "registry-1.docker.io" : registry;
+    const char *host =
+        !strcmp(registry, IMGREF_DEFAULT_REGISTRY) ? "registry-1.docker.io" : registry;
     r->base = xasprintf("%s://%s", is_insecure(o, registry) ? "http" : "https", host);
     r->userpwd = creds_for(o->auth_file, registry);
     *out = r;
@@ -308,7 +309,8 @@ authenticate(struct imgreg *r, const char *challenge, char *err, size_t errlen)
     char *def_scope = xasprintf("repository:%s:pull", r->repo);
     char *es = url_escape(service ? service : "");
     char *esc = url_escape(scope ? scope : def_scope);
-    char *url = xasprintf("%s%cservice=%s&scope=%s", realm, strchr(realm, '?') ? '&' : '?', es, esc);
+    char *url =
+        xasprintf("%s%cservice=%s&scope=%s", realm, strchr(realm, '?') ? '&' : '?', es, esc);
     struct resp rs = {.max = 1 << 20};
     sb_init(&rs.body);
     int rc = do_get(r, url, NULL, NULL, r->userpwd, &rs, err, errlen);

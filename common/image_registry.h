@@ -27,11 +27,11 @@
 
 /* Borrowed. */
 struct imgreg_opts {
-    const char *auth_file;            /* config.json, or NULL */
-    const char *ca_file;              /* CA bundle, or NULL for the system's */
-    const char *const *insecure;      /* HOST:PORT reached over plain HTTP */
+    const char *auth_file;       /* config.json, or NULL */
+    const char *ca_file;         /* CA bundle, or NULL for the system's */
+    const char *const *insecure; /* HOST:PORT reached over plain HTTP */
     size_t ninsecure;
-    long timeout_s;                   /* whole-request limit; 0 = none (a stall of 60 s fails) */
+    long timeout_s; /* whole-request limit; 0 = none (a stall of 60 s fails) */
 };
 
 struct imgreg;
@@ -48,8 +48,8 @@ void imgreg_close(struct imgreg *r);
  * *media_type (malloc'd) are set on success; digest gets "sha256:HEX" of
  * the body. A REF that is a digest must match the body's, else
  * CAIRN_EPROTO. CAIRN_ENOENT for 404 ("manifest unknown"). */
-int imgreg_manifest(struct imgreg *r, const char *ref, char **body, size_t *len,
-                    char **media_type, char digest[72], char *err, size_t errlen);
+int imgreg_manifest(struct imgreg *r, const char *ref, char **body, size_t *len, char **media_type,
+                    char digest[72], char *err, size_t errlen);
 
 /* GET /v2/REPO/blobs/DIGEST into w (verification is w's commit). */
 int imgreg_blob(struct imgreg *r, const char *digest, struct imgblob_writer *w,

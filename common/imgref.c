@@ -210,8 +210,8 @@ parse_registry(const char *s, struct imgref *r, char *err, size_t errlen)
     size_t rstart = 0;
     if (slash) {
         size_t hn = (size_t)(slash - s);
-        int is_host = memchr(s, '.', hn) || memchr(s, ':', hn) || (hn == 9 && !memcmp(s, "localhost", 9)) ||
-                      (hn > 0 && s[0] == '[');
+        int is_host = memchr(s, '.', hn) || memchr(s, ':', hn) ||
+                      (hn == 9 && !memcmp(s, "localhost", 9)) || (hn > 0 && s[0] == '[');
         if (is_host) {
             if (!registry_ok(s, hn, why, sizeof(why)))
                 return errf(CAIRN_EPARSE, err, errlen, "image '%s': %s", s, why);
@@ -233,7 +233,8 @@ parse_registry(const char *s, struct imgref *r, char *err, size_t errlen)
     for (size_t i = 0; i < rn; i++)
         if (rp[i] == '/')
             lastslash = rp + i;
-    const char *tc = memchr(lastslash ? lastslash : rp, ':', rn - (size_t)((lastslash ? lastslash : rp) - rp));
+    const char *tc =
+        memchr(lastslash ? lastslash : rp, ':', rn - (size_t)((lastslash ? lastslash : rp) - rp));
     size_t repo_n = tc ? (size_t)(tc - rp) : rn;
     if (tc) {
         size_t tn = rn - repo_n - 1;
@@ -264,8 +265,8 @@ parse_registry(const char *s, struct imgref *r, char *err, size_t errlen)
                 return errf(CAIRN_EPARSE, err, errlen,
                             "image '%s': empty component in the repository name", s);
             return errf(CAIRN_EPARSE, err, errlen,
-                        "image '%s': repository component '%.*s' is not valid (%s)", s, (int)(j - i),
-                        rp + i,
+                        "image '%s': repository component '%.*s' is not valid (%s)", s,
+                        (int)(j - i), rp + i,
                         upper ? "repository names are lowercase"
                               : "lowercase letters and digits, separated by '.', '_', '__' or '-'");
         }

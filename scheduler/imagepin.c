@@ -30,8 +30,7 @@ pin_key(const char *image, struct imgref *ref)
 }
 
 static int
-resolve(const struct sched *s, const struct imgref *ref, char digest[72], char *err,
-        size_t errlen)
+resolve(const struct sched *s, const struct imgref *ref, char digest[72], char *err, size_t errlen)
 {
     struct imgreg_opts o = s->cfg.registry;
     o.timeout_s = 10;
@@ -70,8 +69,8 @@ imagepin_run(struct sched *s, struct sched_run *r)
             char digest[72], err[512] = "";
             if (resolve(s, &ref, digest, err, sizeof(err)) == 0) {
                 json_object_set_new(pins, key, json_string(digest));
-                LOG(LOG_INFO, "CAIRN-IMAGE-PIN", "run %s of %s: %s is %s", r->run_id, r->dag,
-                    key, digest);
+                LOG(LOG_INFO, "CAIRN-IMAGE-PIN", "run %s of %s: %s is %s", r->run_id, r->dag, key,
+                    digest);
             } else {
                 LOG(LOG_WARN, "CAIRN-IMAGE-PIN",
                     "run %s of %s: cannot resolve %s (%s); its workers resolve it when they "

@@ -93,8 +93,7 @@ load_config(struct opts *o, const char *path, int required)
     struct ynode *root = NULL;
     int rc = 0;
     diag_list_init(&dl);
-    if (ydoc_parse(&doc, &root, text, len, path, &dl) != 0 ||
-        (root && root->type != YNODE_MAP)) {
+    if (ydoc_parse(&doc, &root, text, len, path, &dl) != 0 || (root && root->type != YNODE_MAP)) {
         if (!dl.n)
             diag_add(&dl, DIAG_ERROR, path, 1, 1, "config", NULL, "config must be a mapping");
         rc = -1;
@@ -126,8 +125,8 @@ load_config(struct opts *o, const char *path, int required)
         else if (!strcmp(k->str, "lease_ttl_ms"))
             o->lease_ttl_ms = strtoll(v->str, NULL, 10);
         else {
-            diag_add(&dl, DIAG_ERROR, path, k->line, k->col, "config", NULL,
-                     "unknown setting '%s'", k->str);
+            diag_add(&dl, DIAG_ERROR, path, k->line, k->col, "config", NULL, "unknown setting '%s'",
+                     k->str);
             rc = -1;
         }
     }
@@ -264,8 +263,7 @@ main(int argc, char **argv)
                 return 2;
             }
             insecure[reg.ninsecure++] = v;
-        }
-        else {
+        } else {
             fprintf(stderr, "cairn-scheduler: unknown option %s\n", a);
             usage(stderr);
             return 2;
@@ -274,10 +272,10 @@ main(int argc, char **argv)
     }
     if (load_config(&o, config ? config : DEFAULT_CONFIG, config != NULL) != 0)
         return 2;
-#define MERGE(f)                                                                               \
-    if (cli.f) {                                                                               \
-        free(o.f);                                                                             \
-        o.f = cli.f;                                                                           \
+#define MERGE(f)                                                                                   \
+    if (cli.f) {                                                                                   \
+        free(o.f);                                                                                 \
+        o.f = cli.f;                                                                               \
     }
     MERGE(dags)
     MERGE(data)
@@ -350,8 +348,7 @@ main(int argc, char **argv)
      * damaged (a full disk, a bad page): check it before serving */
     int unclean = storetool_started(o.data);
     if (unclean < 0) {
-        fprintf(stderr, "cairn-scheduler: cannot write to %s/state: %s\n", o.data,
-                strerror(errno));
+        fprintf(stderr, "cairn-scheduler: cannot write to %s/state: %s\n", o.data, strerror(errno));
         free(hp);
         opts_free(&o);
         return 1;
@@ -363,7 +360,8 @@ main(int argc, char **argv)
         if (crc == 1) {
             LOG(LOG_ERR, "CAIRN-STORE-DAMAGED",
                 "the state store at %s/state is damaged (above): not starting; restore a "
-                "backup (docs/operations.md)", o.data);
+                "backup (docs/operations.md)",
+                o.data);
             free(hp);
             opts_free(&o);
             return 1; /* the marker stays: the next start checks again */
@@ -387,8 +385,8 @@ main(int argc, char **argv)
                          sizeof(err))) != 0)
         goto fail;
     wire_on_gone(app.wire, wire_gone_cb);
-    if ((rc = http_server_start(&app.http, &loop, http_host, http_port, api_handle,
-                                app.sched)) != 0) {
+    if ((rc = http_server_start(&app.http, &loop, http_host, http_port, api_handle, app.sched)) !=
+        0) {
         snprintf(err, sizeof(err), "cannot serve HTTP on %s:%d", http_host, http_port);
         goto fail;
     }

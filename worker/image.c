@@ -31,9 +31,9 @@
 struct source {
     const struct image_opts *o;
     struct imgref ref;
-    struct imgreg *reg;     /* registry */
-    const char *layout;     /* OCI layout folder */
-    char *label;            /* for messages: "registry R" / "layout P" */
+    struct imgreg *reg; /* registry */
+    const char *layout; /* OCI layout folder */
+    char *label;        /* for messages: "registry R" / "layout P" */
     image_log_cb *log_cb;
     void *ud;
     int64_t pulled;
@@ -42,8 +42,7 @@ struct source {
     int64_t cur_size, last_logged;
 };
 
-static void
-logf_(struct source *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void logf_(struct source *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void
 logf_(struct source *s, const char *fmt, ...)
@@ -66,8 +65,8 @@ image_arch(void)
     struct utsname u;
     static const struct {
         const char *m, *oci;
-    } map[] = {{"x86_64", "amd64"}, {"aarch64", "arm64"}, {"armv7l", "arm"}, {"i686", "386"},
-               {"ppc64le", "ppc64le"}, {"s390x", "s390x"}, {"riscv64", "riscv64"}};
+    } map[] = {{"x86_64", "amd64"},    {"aarch64", "arm64"}, {"armv7l", "arm"},     {"i686", "386"},
+               {"ppc64le", "ppc64le"}, {"s390x", "s390x"},   {"riscv64", "riscv64"}};
     if (uname(&u) == 0)
         for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
             if (!strcmp(u.machine, map[i].m))
@@ -142,8 +141,7 @@ fetch_blob(struct source *s, const char *digest, int64_t size, char *err, size_t
 }
 
 static int
-read_blob(struct source *s, const char *digest, char **body, size_t *len, char *err,
-          size_t errlen)
+read_blob(struct source *s, const char *digest, char **body, size_t *len, char *err, size_t errlen)
 {
     char *p = imgblob_path(s->o->dir, digest);
     int rc = fs_read_all(p, MANIFEST_MAX, body, len);
@@ -188,8 +186,8 @@ top_manifest(struct source *s, char digest[72], json_t **out, char *err, size_t 
         size_t i, n = 0;
         json_array_foreach(ms, i, m)
         {
-            const char *name = json_string_value(
-                json_object_get(json_object_get(m, "annotations"), REF_NAME));
+            const char *name =
+                json_string_value(json_object_get(json_object_get(m, "annotations"), REF_NAME));
             if (s->ref.tag ? (name && !strcmp(name, s->ref.tag)) : 1) {
                 pick = m;
                 n++;
@@ -235,8 +233,8 @@ top_manifest(struct source *s, char digest[72], json_t **out, char *err, size_t 
     *out = json_loadb(body, len, 0, &je);
     free(body);
     if (!*out)
-        return errf(CAIRN_EPARSE, err, errlen, "%s: manifest %s is not JSON: %s", s->label,
-                    digest, je.text);
+        return errf(CAIRN_EPARSE, err, errlen, "%s: manifest %s is not JSON: %s", s->label, digest,
+                    je.text);
     return 0;
 }
 
@@ -348,8 +346,8 @@ unpack_image(struct source *s, json_t *m, const char *mdigest, const char *top, 
         goto out;
     }
     /* blobs first: config, then every layer, each verified */
-    if ((rc = fetch_blob(s, cdig, json_integer_value(json_object_get(cfg, "size")), err,
-                         errlen)) != 0)
+    if ((rc = fetch_blob(s, cdig, json_integer_value(json_object_get(cfg, "size")), err, errlen)) !=
+        0)
         goto out;
     size_t nl = json_array_size(layers), i;
     int64_t total = 0;
@@ -361,7 +359,8 @@ unpack_image(struct source *s, json_t *m, const char *mdigest, const char *top, 
     json_array_foreach(layers, i, l)
     {
         const char *ld = json_string_value(json_object_get(l, "digest"));
-        int64_t ls = json_object_get(l, "size") ? json_integer_value(json_object_get(l, "size")) : -1;
+        int64_t ls =
+            json_object_get(l, "size") ? json_integer_value(json_object_get(l, "size")) : -1;
         if (!imgref_digest_ok(ld)) {
             rc = errf(CAIRN_EPARSE, err, errlen, "%s: layer %zu of %s has a bad digest", s->label,
                       i + 1, mdigest);
@@ -372,8 +371,7 @@ unpack_image(struct source *s, json_t *m, const char *mdigest, const char *top, 
             goto out;
         char lb[32];
         human(ls, lb, sizeof(lb));
-        logf_(s, "cairn: image: layer %zu/%zu %s %s%s", i + 1, nl, ld, lb,
-              had ? " (cached)" : "");
+        logf_(s, "cairn: image: layer %zu/%zu %s %s%s", i + 1, nl, ld, lb, had ? " (cached)" : "");
     }
     if (fs_mkdirs(tmpdir) != 0 || !mkdtemp(tmp)) {
         rc = errf(cairn_from_errno(errno), err, errlen, "cannot make %s: %s", tmp, strerror(errno));
@@ -478,8 +476,7 @@ lock_file(const char *dir, const char *name, int op, int *fd_out, char *err, siz
 }
 
 static int
-source_open(struct source *s, const struct image_opts *o, const char *ref, char *err,
-            size_t errlen)
+source_open(struct source *s, const struct image_opts *o, const char *ref, char *err, size_t errlen)
 {
     memset(s, 0, sizeof(*s));
     s->o = o;
@@ -548,8 +545,8 @@ manifest_by_digest(struct source *s, const char *digest, json_t **out, char *err
     *out = json_loadb(body, len, 0, &je);
     free(body);
     if (!*out)
-        return errf(CAIRN_EPARSE, err, errlen, "%s: manifest %s is not JSON: %s", s->label,
-                    digest, je.text);
+        return errf(CAIRN_EPARSE, err, errlen, "%s: manifest %s is not JSON: %s", s->label, digest,
+                    je.text);
     return 0;
 }
 
@@ -600,8 +597,7 @@ image_prepare(const struct image_opts *o, const char *ref, image_log_cb *log_cb,
         /* exclusive to unpack it; another task (or worker) may have done
          * it while we waited */
         if ((rc = flock(lockfd, LOCK_EX)) != 0) {
-            rc = errf(CAIRN_EIO, err, errlen, "cannot lock image %s: %s", mdigest,
-                      strerror(errno));
+            rc = errf(CAIRN_EIO, err, errlen, "cannot lock image %s: %s", mdigest, strerror(errno));
             goto out;
         }
         if (!dir_exists(final)) {

@@ -42,7 +42,7 @@ imggc_du(const char *path)
 struct img {
     char hex[65];
     int64_t size;
-    int64_t used; /* mtime, ns */
+    int64_t used;    /* mtime, ns */
     json_t *digests; /* the blob hexes it names */
     int gone;
 };
@@ -194,8 +194,10 @@ imggc_collect(const char *dir, int64_t limit)
                     imgs[i].gone = 1;
                     total -= imgs[i].size;
                     freed += imgs[i].size;
-                    LOG(LOG_INFO, "CAIRN-IMAGE-GC", "removed image sha256:%s (%lld bytes, "
-                        "least recently used)", imgs[i].hex, (long long)imgs[i].size);
+                    LOG(LOG_INFO, "CAIRN-IMAGE-GC",
+                        "removed image sha256:%s (%lld bytes, "
+                        "least recently used)",
+                        imgs[i].hex, (long long)imgs[i].size);
                     freed += drop_unreferenced(dir, imgs, n, &blobs);
                 }
                 free(p);

@@ -55,8 +55,8 @@ job_done(uv_work_t *req, int status)
 }
 
 void
-imgjob_start(uv_loop_t *loop, const struct image_opts *o, const char *ref,
-             imgjob_done_cb *done_cb, void *ud)
+imgjob_start(uv_loop_t *loop, const struct image_opts *o, const char *ref, imgjob_done_cb *done_cb,
+             void *ud)
 {
     struct imgjob *j = xcalloc(1, sizeof(*j));
     j->o = o;
@@ -187,8 +187,8 @@ imgjob_user(const struct image_info *info, bool *has, uint32_t *uid, uint32_t *g
         /* the primary group of a numeric user: its passwd line if any */
         pgid = 0;
     } else if (lookup(info->rootfs, "passwd", u, uid, &pgid) != 0) {
-        rc = errf(CAIRN_ENOENT, err, errlen, "image user '%s' is not in the image's /etc/passwd",
-                  u);
+        rc =
+            errf(CAIRN_ENOENT, err, errlen, "image user '%s' is not in the image's /etc/passwd", u);
     }
     if (rc == 0) {
         if (!g)

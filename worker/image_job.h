@@ -26,8 +26,7 @@
 
 /* info is the job's (taken by done_cb if it wants: it may move the fields
  * out and leave them NULL); log the progress text, error "" on success. */
-typedef void imgjob_done_cb(void *ud, struct image_info *info, const char *log,
-                            const char *error);
+typedef void imgjob_done_cb(void *ud, struct image_info *info, const char *log, const char *error);
 
 /* o and ref are copied where needed; o must outlive the job. */
 void imgjob_start(uv_loop_t *loop, const struct image_opts *o, const char *ref,
@@ -40,8 +39,8 @@ char **imgjob_argv(const struct image_info *info, const char *const *argv);
 char **imgjob_env(const struct image_info *info, char **env);
 /* The image's User as numbers. 0 (and *has false when there is none),
  * or CAIRN_ENOENT with a message. */
-int imgjob_user(const struct image_info *info, bool *has, uint32_t *uid, uint32_t *gid,
-                char *err, size_t errlen);
+int imgjob_user(const struct image_info *info, bool *has, uint32_t *uid, uint32_t *gid, char *err,
+                size_t errlen);
 void imgjob_strv_free(char **v);
 
 #endif

@@ -52,8 +52,8 @@ open_layer(const char *path, char *err, size_t errlen, int *rc)
     archive_read_support_filter_all(a);
     archive_read_support_format_tar(a);
     if (archive_read_open_filename(a, path, 1 << 16) != ARCHIVE_OK) {
-        *rc = errf(CAIRN_EIO, err, errlen, "cannot read layer %s: %s", path,
-                   archive_error_string(a));
+        *rc =
+            errf(CAIRN_EIO, err, errlen, "cannot read layer %s: %s", path, archive_error_string(a));
         archive_read_free(a);
         return NULL;
     }
@@ -94,8 +94,7 @@ apply_whiteouts(const char *rootfs, const char *layer_path, char *err, size_t er
             free(victim);
         }
         if (rc != 0)
-            rc = errf(CAIRN_EIO, err, errlen, "cannot apply whiteout '%s': %s", p,
-                      strerror(errno));
+            rc = errf(CAIRN_EIO, err, errlen, "cannot apply whiteout '%s': %s", p, strerror(errno));
         free(dir);
         free(p);
         if (rc != 0)

@@ -118,8 +118,7 @@ run(int argc, char **argv, const char **allow, const char **insecure)
                         e[0] ? e : "must be more than 0");
                 return 2;
             }
-        }
-        else {
+        } else {
             fprintf(stderr, "cairn-worker: unknown option %s\n", a);
             usage(stderr);
             return 2;

@@ -112,11 +112,15 @@ write_tar(const char *path, const struct ent *e, size_t n)
 }
 
 static const struct ent base[] = {
-    {'d', "etc", NULL, 0},           {'f', "etc/passwd", "root:x:0:0::/:/bin/sh\napp:x:1000:100::/:/bin/sh\n", 0},
+    {'d', "etc", NULL, 0},
+    {'f', "etc/passwd", "root:x:0:0::/:/bin/sh\napp:x:1000:100::/:/bin/sh\n", 0},
     {'f', "etc/group", "users:x:100:\nstaff:x:50:\n", 0},
-    {'f', "gone.txt", "gone", 0},    {'d', "opaque", NULL, 0},
-    {'f', "opaque/old.txt", "old", 0}, {'f', "keep.txt", "keep", 0600},
-    {'d', "dir", NULL, 0},           {'f', "dir/replaced", "file", 0},
+    {'f', "gone.txt", "gone", 0},
+    {'d', "opaque", NULL, 0},
+    {'f', "opaque/old.txt", "old", 0},
+    {'f', "keep.txt", "keep", 0600},
+    {'d', "dir", NULL, 0},
+    {'f', "dir/replaced", "file", 0},
 };
 static const struct ent top[] = {
     {'f', ".wh.gone.txt", "", 0},      {'f', "opaque/.wh..wh..opq", "", 0},

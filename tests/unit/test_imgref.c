@@ -17,8 +17,8 @@
 #define D64 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
 static void
-reg_ok(const char *s, const char *registry, const char *repo, const char *tag,
-       const char *digest, const char *canon)
+reg_ok(const char *s, const char *registry, const char *repo, const char *tag, const char *digest,
+       const char *canon)
 {
     struct imgref r;
     char err[256];
@@ -119,7 +119,8 @@ static void
 test_registry(void **state)
 {
     (void)state;
-    reg_ok("python", "docker.io", "library/python", "latest", NULL, "docker.io/library/python:latest");
+    reg_ok("python", "docker.io", "library/python", "latest", NULL,
+           "docker.io/library/python:latest");
     reg_ok("python:3.11-slim", "docker.io", "library/python", "3.11-slim", NULL,
            "docker.io/library/python:3.11-slim");
     reg_ok("ml/train:2.3", "docker.io", "ml/train", "2.3", NULL, "docker.io/ml/train:2.3");
@@ -130,7 +131,8 @@ test_registry(void **state)
     reg_ok("127.0.0.1:5000/test/img:1", "127.0.0.1:5000", "test/img", "1", NULL,
            "127.0.0.1:5000/test/img:1");
     reg_ok("localhost/img", "localhost", "img", "latest", NULL, "localhost/img:latest");
-    reg_ok("localhost:5000/a/b/c:x", "localhost:5000", "a/b/c", "x", NULL, "localhost:5000/a/b/c:x");
+    reg_ok("localhost:5000/a/b/c:x", "localhost:5000", "a/b/c", "x", NULL,
+           "localhost:5000/a/b/c:x");
     reg_ok("reg.example/img@sha256:" D64, "reg.example", "img", NULL, "sha256:" D64,
            "reg.example/img@sha256:" D64);
     reg_ok("reg.example/img:v1@sha256:" D64, "reg.example", "img", "v1", "sha256:" D64,
