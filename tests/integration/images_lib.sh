@@ -56,9 +56,23 @@ build_image() {
         --config.entrypoint /bin/env --config.entrypoint EP=from-entrypoint
 }
 
-# start_registry NAME [htpasswd FILE]: sets REG_<NAME>=127.0.0.1:PORT
+# make_tls DIR: a test CA (DIR/ca.pem) and a certificate for 127.0.0.1
+# signed by it (DIR/server.pem, DIR/server.key)
+make_tls() {
+    local d=$1
+    mkdir -p "$d"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=cairn-test-ca \
+        -keyout "$d/ca.key" -out "$d/ca.pem" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 \
+        -keyout "$d/server.key" -out "$d/server.csr" 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1\n' >"$d/ext.cnf"
+    openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" \
+        -CAcreateserial -days 2 -extfile "$d/ext.cnf" -out "$d/server.pem" 2>/dev/null
+}
+
+# start_registry NAME [htpasswd FILE] [TLS_DIR]: sets REG_<NAME>=127.0.0.1:PORT
 start_registry() {
-    local name=$1 htp=${2:-}
+    local name=$1 htp=${2:-} tls=${3:-}
     local port
     port=$(free_port)
     mkdir -p "$T/reg-$name"
@@ -66,7 +80,11 @@ start_registry() {
         echo "version: 0.1"
         echo "log: {level: warn}"
         echo "storage: {filesystem: {rootdirectory: $T/reg-$name}, delete: {enabled: true}}"
-        echo "http: {addr: 127.0.0.1:$port}"
+        if [ -n "$tls" ]; then
+            echo "http: {addr: 127.0.0.1:$port, tls: {certificate: $tls/server.pem, key: $tls/server.key}}"
+        else
+            echo "http: {addr: 127.0.0.1:$port}"
+        fi
         if [ -n "$htp" ]; then echo "auth: {htpasswd: {realm: cairn-test, path: $htp}}"; fi
     } >"$T/reg-$name.yml"
     docker-registry serve "$T/reg-$name.yml" >>"$T/reg-$name.log" 2>&1 &
@@ -74,7 +92,11 @@ start_registry() {
     eval "REG_$name=127.0.0.1:$port"
     local i
     for i in $(seq 1 100); do
-        curl -s -o /dev/null "http://127.0.0.1:$port/v2/" && return 0
+        if [ -n "$tls" ]; then
+            curl -s --cacert "$tls/ca.pem" -o /dev/null "https://127.0.0.1:$port/v2/" && return 0
+        else
+            curl -s -o /dev/null "http://127.0.0.1:$port/v2/" && return 0
+        fi
         sleep 0.1
     done
     echo "registry $name did not come up" >&2

@@ -4,12 +4,14 @@
 # hard link; env, workdir, user and entrypoint in the config), pushed with
 # skopeo to Debian's docker-registry on 127.0.0.1, pulled by a runc worker
 # (--insecure-registry), and tasks that check what they see. Also an oci:
-# layout, a corrupted blob (refused, nothing unpacked), and a registry with
-# htpasswd auth given wrong credentials (a clear error naming it).
+# layout, a corrupted blob (refused, nothing unpacked), a registry with
+# htpasswd auth given wrong credentials (a clear error naming it), a TLS
+# registry with a test CA, runs pinned to digests (a tag moved mid-run, the
+# cache key), and the cache collected on a worker with a small one.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/images_lib.sh"
 
-for c in umoci skopeo docker-registry busybox htpasswd runc; do
+for c in umoci skopeo docker-registry busybox htpasswd runc openssl; do
     if ! command -v "$c" >/dev/null && [ ! -x "/bin/$c" ]; then
         echo "not ok - $c is not installed (run scripts/install-deps.sh)"
         exit 1
@@ -33,6 +35,11 @@ htpasswd -Bbc "$T/htpasswd" alice right-password >/dev/null 2>&1
 start_registry auth "$T/htpasswd"
 push "$T/oci:1" "$REG_auth/test/img:1" --dest-creds alice:right-password
 printf '{"auths": {"%s": {"auth": "%s"}}}\n' "$REG_auth" "$(printf 'alice:wrong' | base64)" >"$T/auth.json"
+
+# a TLS registry with a test CA
+make_tls "$T/tls"
+start_registry tls "" "$T/tls"
+push "$T/oci:1" "$REG_tls/test/img:1"
 
 SEE='echo "uid=$(id -u) gid=$(id -g) cwd=$(pwd)";
   echo "img=$IMG_VAR shared=$SHARED ep=$EP";
@@ -68,6 +75,9 @@ tasks:
   wrongcreds:
     image: $REG_auth/test/img:1
     command: [true]
+  tls:
+    image: $REG_tls/test/img:1
+    command: [cat, /added.txt]
 EOF
 
 # the pinned tag: img:pin, moved to another image while a run uses it
@@ -85,9 +95,9 @@ tasks:
     command: [sh, -c, 'cat /extra.txt 2>/dev/null || echo no-extra']
 EOF
 
-start_scheduler s --insecure-registry "$REG_plain"
+start_scheduler s --insecure-registry "$REG_plain" --registry-ca "$T/tls/ca.pem"
 start_worker w1 --insecure-registry "$REG_plain" --insecure-registry "$REG_auth" \
-    --registry-auth "$T/auth.json" --slots 2
+    --registry-auth "$T/auth.json" --registry-ca "$T/tls/ca.pem" --slots 2
 
 set +e
 "$CAIRN" trigger images --wait >"$T/run.out" 2>&1
@@ -141,6 +151,10 @@ check "wrong credentials fail the task" [ "$(ti state "$RUN" images wrongcreds)"
 check "... with an error naming the registry" \
     grep -q "registry $REG_auth refused the credentials for test/img" <<<"$WERR"
 
+check "an image from a TLS registry with a custom CA (--registry-ca)" \
+    [ "$(ti state "$RUN" images tls)" = success -a \
+      "$("$CAIRN" logs "$RUN" tls --dag images | grep -v '^cairn: ')" = added ]
+
 # --- pinning
 digest_of() { # REPO:TAG -> the registry's manifest digest for it
     curl -sfI -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
@@ -149,6 +163,7 @@ digest_of() { # REPO:TAG -> the registry's manifest digest for it
 }
 D1=$(digest_of test/img:1)
 check "a task's image_digest is the digest its tag named" [ "$(ti image_digest "$RUN" images reg)" = "$D1" ]
+check "the scheduler pinned the TLS registry's tag too" [ "$(ti image_digest "$RUN" images tls)" = "$D1" ]
 check "the run records its pinned images" \
     [ "$(rj "$RUN" images ".images[\"$REG_plain/test/img:1\"]")" = "$D1" ]
 check "the attempt's provenance has the digest" \
@@ -185,7 +200,8 @@ tasks:
   g1: {image: "$REG_plain/test/img:1", command: [true]}
   g2: {image: "$REG_plain/test/img:pin", needs: [g1], command: [cat, /extra.txt]}
 XEOF
-wait_until 20 "$CAIRN" dags list --json 2>/dev/null | grep -q '"gc"' || true
+dag_loaded() { "$CAIRN" dags list --json 2>/dev/null | grep -q "\"$1\""; }
+wait_until 20 dag_loaded gc
 start_worker w2 --insecure-registry "$REG_plain" --labels gc=yes --image-cache-size 3M
 "$CAIRN" trigger gc --wait >"$T/gc.out" 2>&1 || true
 G=$(head -n1 "$T/gc.out")
