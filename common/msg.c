@@ -247,6 +247,9 @@ static const struct msg__field msg__poll_fields[] = {
     {"free", MSG__INT, MSG__REQ, 0, 100000, 0, P(free), 0, NULL},
     {"leases", MSG__IDS, 0, 0, 0, 0, P(leases), P(nleases), NULL},
     {"wait_ms", MSG__INT, 0, 0, 600000, 0, P(wait_ms), 0, NULL},
+    {"images", MSG__STRV, MSG__IF_SET, 0, 0, 0, P(images), P(nimages), NULL},
+    {"image_sizes", MSG__INTS, MSG__IF_SET, 0, INT64_MAX, 0, P(image_sizes), P(nimage_sizes),
+     NULL},
 };
 #undef P
 MSG__CODEC(msg__poll, struct msg_poll, msg__poll_fields)

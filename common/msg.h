@@ -87,6 +87,10 @@ struct msg_poll {
     int64_t *leases;       /* optional array of lease ids (>= 1) the worker holds */
     size_t nleases;
     int64_t wait_ms;       /* optional, 0..600000, 0 */
+    char **images;         /* optional: the worker's unpacked images, "sha256:HEX" */
+    size_t nimages;
+    int64_t *image_sizes;  /* optional: their disk usage in bytes, as many as images */
+    size_t nimage_sizes;
 };
 
 struct msg_input {

@@ -300,6 +300,7 @@ sched_free(struct sched *s)
         }
         free(w->labels);
         gpualloc_worker_free(w);
+        json_decref(w->images);
         free(w);
     }
     free(s->workers);

@@ -144,6 +144,18 @@ handle_poll(struct sched *s, struct wire_req *req, const struct msg *m)
         else
             json_array_append_new(cancel, json_integer(p->leases[i]));
     }
+    if (p->nimages) {
+        json_t *imgs = json_array();
+        for (size_t i = 0; i < p->nimages; i++)
+            json_array_append_new(
+                imgs, json_pack("{s:s, s:I}", "digest", p->images[i], "size",
+                                (json_int_t)(i < p->nimage_sizes ? p->image_sizes[i] : 0)));
+        json_decref(w->images);
+        w->images = imgs;
+    } else if (w->images) {
+        json_decref(w->images);
+        w->images = NULL;
+    }
     lease_answer_parked(s, w); /* a newer POLL replaces an older one */
     /* trust our own lease count over the worker's (it may not have seen
      * the result we just applied), but never exceed what it offers */

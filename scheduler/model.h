@@ -206,6 +206,7 @@ struct sched_worker {
     int nreported;              /* results that fed avg_task_ms */
     struct sched_gpu *gpus;     /* in index order */
     size_t ngpus;
+    json_t *images;             /* its unpacked images [{digest, size}] (its last POLL), or NULL */
 };
 
 #endif

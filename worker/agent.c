@@ -331,6 +331,7 @@ agent_run(const struct agent_config *cfg)
         .nlabels = a->nlabels,
         .gpus = a->hello_gpus,
         .ngpus = a->gpus->n,
+        .images_dir = a->images_dir,
         .key = &a->key,
         .wake_cb = wake_cb,
         .ud = a,

@@ -129,6 +129,35 @@ drop_unreferenced(const char *dir, struct img *imgs, size_t n, int64_t *blobs_to
     return freed;
 }
 
+void
+imggc_list(const char *dir, char ***digests, int64_t **sizes, size_t *n)
+{
+    char **dv = NULL;
+    int64_t *sv = NULL;
+    size_t k = 0, cap = 0, scap = 0;
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+        if (!is_hex64(de->d_name))
+            continue;
+        char *sp = xasprintf("%s/%s/size", dir, de->d_name);
+        char *sz = NULL;
+        size_t sl = 0;
+        xgrow((void **)&dv, &cap, k + 2, sizeof(*dv));
+        xgrow((void **)&sv, &scap, k + 1, sizeof(*sv));
+        dv[k] = xasprintf("sha256:%s", de->d_name);
+        sv[k] = fs_read_all(sp, 64, &sz, &sl) == 0 ? strtoll(sz, NULL, 10) : 0;
+        dv[++k] = NULL;
+        free(sz);
+        free(sp);
+    }
+    if (d)
+        closedir(d);
+    *digests = dv;
+    *sizes = sv;
+    *n = k;
+}
+
 int64_t
 imggc_collect(const char *dir, int64_t limit)
 {

@@ -16,11 +16,16 @@
 #ifndef CAIRN_IMAGE_GC_H
 #define CAIRN_IMAGE_GC_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* Collect DIR down to limit bytes; returns the bytes removed (logged as
  * CAIRN-IMAGE-GC). */
 int64_t imggc_collect(const char *dir, int64_t limit);
+
+/* The unpacked images in DIR: "sha256:HEX" (NULL-terminated, malloc'd)
+ * and their sizes (DIR/HEX/size), *n of them; both NULL when none. */
+void imggc_list(const char *dir, char ***digests, int64_t **sizes, size_t *n);
 
 /* Disk usage of the tree at path (st_blocks), for DIR/HEX/size. */
 int64_t imggc_du(const char *path);

@@ -30,6 +30,7 @@
 #include <nng/protocol/reqrep0/req.h>
 
 #include "err.h"
+#include "image_gc.h"
 #include "log.h"
 #include "util.h"
 
@@ -283,9 +284,18 @@ link__poll_main(void *arg)
         m.u.poll.wait_ms = draining ? 0 : l->heartbeat_ms;
         int64_t hb = l->heartbeat_ms;
         pthread_mutex_unlock(&l->mu);
+        if (l->cfg.images_dir) {
+            imggc_list(l->cfg.images_dir, &m.u.poll.images, &m.u.poll.image_sizes,
+                       &m.u.poll.nimages);
+            m.u.poll.nimage_sizes = m.u.poll.nimages;
+        }
         int rtype = 0;
         int rc = link__xfer(l, ctx, aio, &m, (int)hb + REPLY_TIMEOUT_MS, &rtype, &r);
         free(m.u.poll.leases);
+        for (size_t i = 0; i < m.u.poll.nimages; i++)
+            free(m.u.poll.images[i]);
+        free(m.u.poll.images);
+        free(m.u.poll.image_sizes);
         if (rc) {
             if (rc == CAIRN_ENET)
                 LOG(LOG_WARN, "CAIRN-SCHEDULER-UNREACHABLE",

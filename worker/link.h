@@ -39,6 +39,7 @@ struct link_config {
     size_t nlabels;
     const struct msg_gpu *gpus; /* announced in HELLO; borrowed for the link's life */
     size_t ngpus;
+    const char *images_dir; /* its unpacked images are listed in every POLL (image_gc.h) */
     const struct proto_key *key; /* copied; NULL = no token */
     void (*wake_cb)(void *ud);   /* leases or cancels arrived (poll thread) */
     void *ud;

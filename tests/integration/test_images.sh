@@ -209,6 +209,14 @@ check "the gc run succeeded" [ "$(run_state "$G" gc)" = success ]
 check "the worker removed the least recently used image" logged w2 "CAIRN-IMAGE-GC .*removed image sha256:${D1#sha256:}"
 check "... and kept the one just used" \
     [ "$(find "$T/w2/images" -mindepth 1 -maxdepth 1 -regextype egrep -regex ".*/[0-9a-f]{64}" -printf '%f\n')" = "$(jq -r '.manifests[] | select(.annotations["org.opencontainers.image.ref.name"]=="moved") | .digest' "$T/oci/index.json" | cut -d: -f2)" ]
+MOVED="sha256:$(jq -r '.manifests[] | select(.annotations["org.opencontainers.image.ref.name"]=="moved") | .digest' "$T/oci/index.json" | cut -d: -f2)"
+w2_images() { "$CAIRN" workers --json | jq -r '.workers[] | select(.name=="w2") | .images | map(.digest) | join(" ")'; }
+w2_lists_moved() { [ "$(w2_images)" = "$MOVED" ]; }
+# (as of the worker's last POLL: at most a heartbeat behind)
+wait_until 30 w2_lists_moved || true
+check "cairn workers --json shows the worker's cached images" [ "$(w2_images)" = "$MOVED" ]
+check "the worker's cached images have their size" \
+    [ "$("$CAIRN" workers --json | jq -r '.workers[] | select(.name=="w1") | .images[0].size')" -gt 1000000 ]
 check "... and the blobs only the removed image had" [ ! -e "$T/w2/images/blobs/sha256/${D1#sha256:}" ]
 
 finish
