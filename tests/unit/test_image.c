@@ -246,8 +246,36 @@ test_layout_image(void **state)
                           "vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\",\"size\":%zu,"
                           "\"annotations\":{\"org.opencontainers.image.ref.name\":\"v1\"}}]}",
                           dm, strlen(man));
+    /* a multi-platform index: another platform first, then ours; and one
+     * with another platform only */
+    char *mi =
+        xasprintf("{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\","
+                  "\"manifests\":[{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\","
+                  "\"digest\":\"sha256:%064d\",\"size\":1,\"platform\":{\"os\":\"linux\","
+                  "\"architecture\":\"s390x-not-ours\"}},{\"mediaType\":\"application/"
+                  "vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\",\"size\":%zu,\"platform\":{"
+                  "\"os\":\"linux\",\"architecture\":\"%s\"}}]}",
+                  0, dm, strlen(man), image_arch());
+    char dmi[72], dfo[72];
+    layout_blob(f, "layout", mi, strlen(mi), dmi);
+    char *fo = xasprintf("{\"schemaVersion\":2,\"mediaType\":\"application/"
+                         "vnd.oci.image.index.v1+json\",\"manifests\":[{\"mediaType\":"
+                         "\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\","
+                         "\"size\":1,\"platform\":{\"os\":\"linux\",\"architecture\":"
+                         "\"s390x-not-ours\"}}]}",
+                         dm);
+    layout_blob(f, "layout", fo, strlen(fo), dfo);
+    char *idx2 = xasprintf(
+        "{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":\"application/"
+        "vnd.oci.image.manifest.v1+json\",\"digest\":\"%s\",\"size\":%zu,\"annotations\":{"
+        "\"org.opencontainers.image.ref.name\":\"v1\"}},{\"mediaType\":\"application/"
+        "vnd.oci.image.index.v1+json\",\"digest\":\"%s\",\"size\":%zu,\"annotations\":{"
+        "\"org.opencontainers.image.ref.name\":\"multi\"}},{\"mediaType\":\"application/"
+        "vnd.oci.image.index.v1+json\",\"digest\":\"%s\",\"size\":%zu,\"annotations\":{"
+        "\"org.opencontainers.image.ref.name\":\"foreign\"}}]}",
+        dm, strlen(man), dmi, strlen(mi), dfo, strlen(fo));
     char *ip = tl_dir_file(&f->d, "layout/index.json");
-    tl_write_text(ip, idx);
+    tl_write_text(ip, idx2);
 
     char *images = tl_dir_file(&f->d, "images");
     struct image_opts o = {.dir = images};
@@ -297,6 +325,26 @@ test_layout_image(void **state)
     char *bad = xasprintf("oci:%s/layout:v2", f->d.path);
     assert_int_not_equal(image_prepare(&o, bad, NULL, NULL, &info, err, sizeof(err)), 0);
     assert_non_null(strstr(err, "has no image tagged 'v2'"));
+    /* the index picks our platform: the same image, under the index's digest */
+    char *multi = xasprintf("oci:%s/layout:multi", f->d.path);
+    assert_int_equal(image_prepare(&o, multi, NULL, NULL, &info, err, sizeof(err)), 0);
+    assert_string_equal(info.digest, dmi);
+    assert_string_equal(info.manifest, dm);
+    assert_string_equal(info.rootfs, want);
+    image_info_clear(&info);
+    char *foreign = xasprintf("oci:%s/layout:foreign", f->d.path);
+    assert_int_not_equal(image_prepare(&o, foreign, NULL, NULL, &info, err, sizeof(err)), 0);
+    assert_non_null(strstr(err, "it has: linux/s390x-not-ours"));
+    /* without a tag, a layout of three images cannot say which */
+    char *notag = xasprintf("oci:%s/layout", f->d.path);
+    assert_int_not_equal(image_prepare(&o, notag, NULL, NULL, &info, err, sizeof(err)), 0);
+    assert_non_null(strstr(err, "holds 3 images"));
+    free(notag);
+    free(foreign);
+    free(multi);
+    free(mi);
+    free(fo);
+    free(idx2);
 
     /* a layer that does not match its digest is refused, nothing unpacked */
     char *images2 = tl_dir_file(&f->d, "images2");
