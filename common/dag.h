@@ -102,6 +102,9 @@ struct dag_task {
     int line, col;          /* where the task's key is */
     char **command;         /* argv, templates unrendered; ncommand >= 1 */
     size_t ncommand;
+    char **entrypoint;      /* `entrypoint:` (not rendered), or NULL */
+    size_t nentrypoint;
+    bool has_entrypoint;    /* the key was given (an empty list clears the image's) */
     char *image;            /* "host" or an absolute rootfs path */
     struct dag_kv *env;     /* sorted by key; values unrendered */
     size_t nenv;

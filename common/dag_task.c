@@ -23,7 +23,7 @@
 #include "util.h"
 
 static const char *const task_keys[] = {
-    "cache",       "command", "env",          "image",        "inputs",
+    "cache",       "command", "entrypoint",   "env",          "image",        "inputs",
     "labels",      "map",     "matrix",       "max_parallel", "max_retry_delay",
     "metrics",     "mounts",  "needs",        "network",      "outputs",
     "priority",    "publish", "resources",    "retries",      "retry_backoff",
@@ -209,6 +209,10 @@ apply_field(struct dag__loader *l, const char *key, const struct ynode *n, struc
             src->command = n;
             src->command_inherited = inherited;
         }
+    } else if (!strcmp(key, "entrypoint")) {
+        /* replaces a pulled image's Entrypoint; [] clears it */
+        if (dag__get_strlist(l, n, "entrypoint", &t->entrypoint, &t->nentrypoint) == 0)
+            t->has_entrypoint = true;
     } else if (!strcmp(key, "image")) {
         if (dag__get_str(l, n, "image", &t->image) == 0) {
             struct imgref ref;
@@ -339,6 +343,7 @@ dag__task_fini(struct dag_task *t)
 {
     free(t->name);
     dag__strv_free(t->command, t->ncommand);
+    dag__strv_free(t->entrypoint, t->nentrypoint);
     free(t->image);
     dag__kv_free(t->env, t->nenv);
     free(t->needs);

@@ -450,6 +450,8 @@ static const struct msg__field msg__lease_fields[] = {
     {"mounts", MSG__CUSTOM, 0, 0, 0, 0, 0, 0, &msg__mounts},
     /* absent for a task without GPUs: the lease an older worker knew */
     {"gpus", MSG__INTS, MSG__IF_SET, 0, MSG_GPU_INDEX_MAX, 0, L(gpus), L(ngpus), NULL},
+    {"entrypoint", MSG__STRV, MSG__IF_SET, 0, 0, 0, L(entrypoint), L(nentrypoint), NULL},
+    {"entrypoint_set", MSG__BOOL, MSG__IF_SET, 0, 0, 0, L(entrypoint_set), 0, NULL},
 };
 #undef L
 MSG__CODEC(msg__lease, struct msg_lease, msg__lease_fields)

@@ -129,6 +129,9 @@ struct msg_lease {
     char **env;            /* "K=V" each */
     size_t nenv;
     char *image;
+    char **entrypoint;     /* optional: the task's `entrypoint:` (entrypoint_set) */
+    size_t nentrypoint;
+    bool entrypoint_set;   /* optional, false: the image's Entrypoint is used */
     int64_t timeout_ms;    /* 0 = none */
     double cpus;           /* a number, 0 = no limit */
     int64_t memory;        /* bytes, 0 = no limit */

@@ -292,6 +292,11 @@ cache_key(struct cache_index *ix, const struct cache_spec *sp, char hex[CACHE_HE
             snprintf(id, sizeof(id), "not visible to the scheduler");
         feeds(ctx, 'i', id);
     }
+    if (sp->has_entrypoint) {
+        feeds(ctx, 'P', "entrypoint");
+        for (char *const *p = sp->entrypoint; p && *p; p++)
+            feeds(ctx, 'p', *p);
+    }
     for (char *const *p = sp->argv; p && *p; p++)
         feeds(ctx, 'A', *p);
     for (char *const *p = sp->envp; p && *p; p++)

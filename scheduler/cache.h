@@ -25,6 +25,7 @@
 #ifndef CAIRN_CACHE_H
 #define CAIRN_CACHE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -54,6 +55,8 @@ struct cache_spec {
     size_t ninputs;
     const char *image_digest;   /* a pulled image: the run's digest for it, or NULL */
     const char *host_fingerprint; /* image host: the installed software's (imagepin.h), or NULL */
+    char *const *entrypoint;    /* the task's `entrypoint:` when it has one, else NULL */
+    bool has_entrypoint;
 };
 
 /* A new, empty index of file digests. Never fails (aborts on OOM). */

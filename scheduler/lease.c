@@ -205,6 +205,9 @@ lease__json(struct sched *s, struct sched_ti *ti, char *why, size_t whylen)
     const char *idig = imagepin_digest(r, t->image);
     l.image = pinned ? pinned : t->image;
     snprintf(ti->image_digest, sizeof(ti->image_digest), "%s", idig ? idig : "");
+    l.entrypoint = t->entrypoint;
+    l.nentrypoint = t->nentrypoint;
+    l.entrypoint_set = t->has_entrypoint;
     l.timeout_ms = t->timeout_ms;
     l.cpus = t->cpus;
     l.memory = t->memory_bytes;

@@ -70,7 +70,8 @@ sc__key_of(struct sched *s, const struct sched_ti *ti, char hex[65])
     struct cache_spec sp = {d->name, t->name,     t->image,   argv, envp,       t->outputs,
                             t->noutputs, t->metrics, code, ins, t->ninputs,
                             imagepin_digest(r, t->image),
-                            !strcmp(t->image, "host") ? imagepin_host_fingerprint() : NULL};
+                            !strcmp(t->image, "host") ? imagepin_host_fingerprint() : NULL,
+                            t->entrypoint, t->has_entrypoint};
     if (cache_key(s->cache_ix, &sp, hex, err, sizeof(err)) != 0) {
         hex[0] = '\0';
         LOG(LOG_WARN, "CAIRN-CACHE-NOKEY", "%s/%s/%s: no cache key (%s); the task runs and its "

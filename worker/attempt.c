@@ -396,8 +396,18 @@ attempt__launch(struct attempt *t, char *const *paths)
     char **argv = NULL;
     char uerr[256] = "";
     if (t->img.rootfs) {
+        if (l->entrypoint_set) {
+            /* the task's entrypoint replaces the image's */
+            imgjob_strv_free(t->img.entrypoint);
+            t->img.entrypoint = xcalloc(l->nentrypoint + 1, sizeof(char *));
+            for (size_t i = 0; i < l->nentrypoint; i++)
+                t->img.entrypoint[i] = xstrdup(l->entrypoint[i]);
+        }
         env = imgjob_env(&t->img, env);
         argv = imgjob_argv(&t->img, (const char *const *)l->argv);
+    } else if (l->entrypoint_set && l->nentrypoint) {
+        struct image_info ep = {.entrypoint = l->entrypoint};
+        argv = imgjob_argv(&ep, (const char *const *)l->argv);
     }
     /* its GPUs: the devices, their variables, the driver's files (gpu.h) */
     struct gpu_attempt ga;

@@ -78,6 +78,14 @@ tasks:
   tls:
     image: $REG_tls/test/img:1
     command: [cat, /added.txt]
+  noep:
+    image: $REG_plain/test/img:1
+    entrypoint: []
+    command: [sh, -c, 'echo "ep=\${EP:-none}"']
+  ownep:
+    image: $REG_plain/test/img:1
+    entrypoint: [/bin/env, EP=task]
+    command: [sh, -c, 'echo "ep=\$EP"']
 EOF
 
 # the pinned tag: img:pin, moved to another image while a run uses it
@@ -154,6 +162,11 @@ check "... with an error naming the registry" \
 check "an image from a TLS registry with a custom CA (--registry-ca)" \
     [ "$(ti state "$RUN" images tls)" = success -a \
       "$("$CAIRN" logs "$RUN" tls --dag images | grep -v '^cairn: ')" = added ]
+
+check "entrypoint: [] clears the image's Entrypoint" \
+    [ "$("$CAIRN" logs "$RUN" noep --dag images | grep -v '^cairn: ')" = ep=none ]
+check "entrypoint: replaces the image's Entrypoint" \
+    [ "$("$CAIRN" logs "$RUN" ownep --dag images | grep -v '^cairn: ')" = ep=task ]
 
 # --- pinning
 digest_of() { # REPO:TAG -> the registry's manifest digest for it

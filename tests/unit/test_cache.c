@@ -85,7 +85,7 @@ static struct cache_spec
 base_spec(const struct fx *f)
 {
     struct cache_spec sp = {"iris", "train", "host", argv1, envp1, outs1, 1, NULL, f->code,
-                            ins1, 1, NULL, "aa11"};
+                            ins1, 1, NULL, "aa11", NULL, false};
     return sp;
 }
 
@@ -132,6 +132,8 @@ test_key_stable_and_sensitive(void **state)
     DIFFERS(v.image = f->dir);
     DIFFERS(v.host_fingerprint = "bb22"); /* the host's software changed */
     DIFFERS(v.host_fingerprint = NULL);
+    DIFFERS(v.has_entrypoint = true);                        /* entrypoint: [] */
+    DIFFERS(v.has_entrypoint = true; v.entrypoint = argv2); /* entrypoint: [...] */
 #undef DIFFERS
 }
 
