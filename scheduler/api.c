@@ -29,6 +29,8 @@
 #include "api_workers.h"
 #include "engine.h"
 #include "err.h"
+#include "metrics.h"
+#include "schedmetrics.h"
 #include "ui.h"
 #include "util.h"
 
@@ -63,6 +65,20 @@ get_health(struct sched *s, struct http_conn *c, const struct http_req *req,
     http_respond_json(c, degraded ? 503 : 200, o);
 }
 
+static void
+get_metrics(struct sched *s, struct http_conn *c, const struct http_req *req,
+            const struct route_params *p)
+{
+    if (!s) {
+        http_respond_error(c, 404, "not_found", "no metrics without an engine");
+        return;
+    }
+    size_t len;
+    char *text = smet_render(s, &len);
+    http_respond(c, 200, METRICS_CONTENT_TYPE, text, len);
+    free(text);
+}
+
 /* Sorted by pattern, then method (test_routes checks it). */
 static const struct api_route api__routes[] = {
     {"GET", "/", get_index},
@@ -93,6 +109,7 @@ static const struct api_route api__routes[] = {
     {"GET", "/api/v1/runs/{run}/tasks/{task}/instances", api_runs_instances},
     {"GET", "/api/v1/runs/{run}/tasks/{task}/logs", api_runs_logs},
     {"GET", "/api/v1/workers", api_workers_list},
+    {"GET", "/metrics", get_metrics},
 };
 
 const struct api_route *
@@ -135,6 +152,8 @@ api_handle(void *ud, struct http_conn *c, const struct http_req *req)
     route_path_split(&rp, req->path);
     const char *why = NULL;
     int found = api_route_find(req->method, &rp, &r, &p);
+    if (found == 0)
+        http_conn_set_route(c, r->pattern);
     if (found == 0 && s && !strcmp(req->method, "POST") && sched_degraded(s, &why))
         /* a write that could not be stored: refused at once, nothing changed */
         http_respond_error(c, 503, "unavailable",

@@ -9,6 +9,7 @@
 #include "log.h"
 #include "records.h"
 #include "runtab.h"
+#include "schedmetrics.h"
 #include "store.h"
 #include "util.h"
 #include "wire.h"
@@ -222,7 +223,14 @@ static bool
 commit__once(struct sched *s)
 {
     if (commit__dirty(s)) {
+        size_t batch = 0;
+        for (struct sched_ti *ti = s->dirty_tis; ti; ti = ti->dirty_next)
+            batch++;
+        for (struct sched_run *r = s->dirty_runs; r; r = r->dirty_next)
+            batch++;
+        uint64_t t0 = uv_hrtime();
         int rc = commit__write(s);
+        smet_commit(s, (double)(uv_hrtime() - t0) / 1e9, batch);
         if (rc) {
             LOG(LOG_ERR, rc == CAIRN_EFULL ? "CAIRN-STORE-FULL" : "CAIRN-STORE-ERROR",
                 "cannot commit state (%s: %s); holding %zu worker replies and retrying in 1s",
@@ -257,7 +265,9 @@ commit__iteration(struct sched *s)
     uint64_t now = uv_hrtime(), idle = uv_metrics_idle_time(s->loop);
     if (s->iter_end_ns) {
         uint64_t wall = now - s->iter_end_ns, waited = idle - s->iter_idle_ns;
-        int64_t busy = (int64_t)((wall > waited ? wall - waited : 0) / 1000000);
+        uint64_t busy_ns = wall > waited ? wall - waited : 0;
+        int64_t busy = (int64_t)(busy_ns / 1000000);
+        smet_iteration(s, (double)busy_ns / 1e9);
         if (busy > s->iter_max_ms)
             s->iter_max_ms = busy;
         if (busy > s->iter_window_max_ms)

@@ -20,6 +20,7 @@
 #include "readyq.h"
 #include "records.h"
 #include "runtab.h"
+#include "schedmetrics.h"
 #include "taskstate.h"
 #include "util.h"
 
@@ -456,6 +457,7 @@ lease_check_expired(struct sched *s, int64_t now)
             snprintf(why, sizeof(why),
                      "lease expired: worker %s sent no heartbeat for %" PRId64 " ms",
                      ti->worker_name ? ti->worker_name : "?", s->cfg.lease_ttl_ms);
+            smet_lease_expired(s);
             lease_lost(s, ti, "CAIRN-LEASE-EXPIRED", why);
         }
         ti = next;

@@ -19,6 +19,7 @@
 #include "http.h"
 #include "log.h"
 #include "proto.h"
+#include "schedmetrics.h"
 #include "store.h"
 #include "storetool.h"
 #include "units.h"
@@ -374,6 +375,7 @@ main(int argc, char **argv)
         snprintf(err, sizeof(err), "cannot serve HTTP on %s:%d", http_host, http_port);
         goto fail;
     }
+    http_server_set_observer(app.http, smet_http, app.sched);
     LOG(LOG_NOTICE, "CAIRN-START",
         "scheduler ready: dags %s, data %s, workers %s, http %s:%d, models %s", cfg.dags_dir,
         cfg.data_dir, wire_url(app.wire), http_host, http_server_port(app.http),

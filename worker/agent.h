@@ -33,6 +33,8 @@ struct agent_config {
     const char *gpus;        /* --gpus 0,1, or NULL: find them (gpu.h) */
     const char *gpu_model;   /* --gpu-model, or NULL */
     const char *gpu_dev_dir; /* --gpu-dev-dir (tests), or NULL: /dev */
+    const char *metrics_host; /* --metrics HOST:PORT: where /metrics is served, or NULL */
+    int metrics_port;
 };
 
 /* Run until SIGTERM/SIGINT (graceful: running attempts are stopped and their

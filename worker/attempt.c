@@ -80,6 +80,7 @@ struct attempt_set {
     int art_busy;          /* input and output jobs on the thread pool using art */
     struct attempt *list;
     int running;
+    struct attempt_stats stats;
 };
 
 /* ---- the environment ---- */
@@ -285,7 +286,17 @@ attempt__finish(struct attempt *t, const struct runc_result *res, const char *er
     r->duration_ms = res->duration_ms;
     r->error = attempt__text(error);
     r->interrupted = t->interrupted && res->exit_code != 0;
+    if (r->interrupted)
+        s->stats.interrupted++;
+    else if (r->exit_code == 0 && !r->signal && !r->oom && !r->timed_out && !(error && error[0]))
+        s->stats.succeeded++;
+    else
+        s->stats.failed++;
     if (got) {
+        for (size_t i = 0; i < got->noutputs; i++) {
+            s->stats.outputs++;
+            s->stats.output_bytes += got->outputs[i].size > 0 ? (uint64_t)got->outputs[i].size : 0;
+        }
         r->outputs = got->outputs;
         r->noutputs = got->noutputs;
         r->metrics = got->metrics;
@@ -617,6 +628,12 @@ int
 attempt_running(const struct attempt_set *s)
 {
     return s->running;
+}
+
+void
+attempt_get_stats(const struct attempt_set *s, struct attempt_stats *out)
+{
+    *out = s->stats;
 }
 
 void

@@ -18,6 +18,7 @@ usage(FILE *out)
           "                    [--isolation runc|none] [--allow-mount DIR]... [--prefetch N]\n"
           "                    [--log-level LEVEL]\n"
           "                    [--gpus 0,1] [--gpu-model NAME] [--gpu-dev-dir DIR]\n"
+          "                    [--metrics HOST:PORT]\n"
           "--allow-mount DIR lets tasks mount DIR or a folder below it (a task's mounts:\n"
           "host folders in its container); repeat it for several. Without it, a task with\n"
           "mounts is refused.\n"
@@ -27,7 +28,9 @@ usage(FILE *out)
           "for development and benchmarks only and is unsafe (docs/containers.md).\n"
           "--gpus names the NVIDIA GPUs to offer by index (default: every /dev/nvidiaN);\n"
           "--gpu-model names their model where the driver does not; --gpu-dev-dir looks for\n"
-          "the device nodes in DIR instead of /dev (tests with stand-in nodes).\n",
+          "the device nodes in DIR instead of /dev (tests with stand-in nodes).\n"
+          "--metrics HOST:PORT serves the worker's metrics (Prometheus text format) at\n"
+          "http://HOST:PORT/metrics.\n",
           out);
 }
 
@@ -37,7 +40,7 @@ static int
 run(int argc, char **argv, const char **allow)
 {
     struct agent_config cfg;
-    char host[256] = "localhost";
+    char host[256] = "localhost", metrics_host[256];
     const char *labels = NULL, *level = NULL, *isolation = "runc";
     memset(&cfg, 0, sizeof(cfg));
     gethostname(host, sizeof(host) - 1);
@@ -97,6 +100,29 @@ run(int argc, char **argv, const char **allow)
             cfg.gpu_model = v;
         else if (!strcmp(a, "--gpu-dev-dir"))
             cfg.gpu_dev_dir = v;
+        else if (!strcmp(a, "--metrics")) {
+            /* HOST:PORT, [v6]:PORT; port 0 picks a free one */
+            char *colon = strrchr(v, ':'), *end;
+            long port = colon ? strtol(colon + 1, &end, 10) : -1;
+            if (!colon || colon == v || !colon[1] || *end || port < 0 || port > 65535) {
+                fprintf(stderr, "cairn-worker: --metrics takes HOST:PORT, got '%s'\n", v);
+                return 2;
+            }
+            char *mh = metrics_host;
+            size_t hl = (size_t)(colon - v);
+            if (v[0] == '[' && hl >= 2 && colon[-1] == ']') {
+                v++;
+                hl -= 2;
+            }
+            if (hl >= sizeof(metrics_host)) {
+                fprintf(stderr, "cairn-worker: --metrics: host too long\n");
+                return 2;
+            }
+            memcpy(mh, v, hl);
+            mh[hl] = '\0';
+            cfg.metrics_host = mh;
+            cfg.metrics_port = (int)port;
+        }
         else {
             fprintf(stderr, "cairn-worker: unknown option %s\n", a);
             usage(stderr);
