@@ -15,8 +15,10 @@
 #include "util.h"
 
 /* the artifact store is walked at most this often (a scrape every second
- * does not read the whole folder every second) */
+ * does not read the whole folder every second), or after a task succeeded
+ * (it may have stored outputs) at most every SMET_ART_DIRTY_MS */
 #define SMET_ART_WALK_MS 30000
+#define SMET_ART_DIRTY_MS 1000
 
 struct smet {
     struct metrics *reg;
@@ -24,6 +26,7 @@ struct smet {
         *task_duration, *schedule_delay, *lease_expired, *workers, *slots, *gpus, *commit_seconds,
         *commit_batch, *loop_seconds, *http, *store_bytes, *art_bytes, *task_metric;
     int64_t art_walked_at; /* monotonic ms, 0 = never */
+    bool art_dirty;        /* a task succeeded since */
     double art_bytes_last;
 };
 
@@ -112,6 +115,8 @@ smet_ti_state(struct sched *s, const struct sched_ti *ti, enum ti_state old, enu
         return;
     const char *dag = ti->run ? ti->run->dag : "";
     int64_t now = clock_wall_ms();
+    if (st == TI_SUCCESS)
+        m->art_dirty = true;
     if (st == TI_LEASED && old == TI_QUEUED && ti->queued_at > 0 && now >= ti->queued_at)
         metrics_observe(m->schedule_delay, NULL, (double)(now - ti->queued_at) / 1000.0);
     if (sched_ti_terminal(st) || st == TI_UP_FOR_RETRY) {
@@ -253,7 +258,9 @@ smet__gauges(struct sched *s)
         metrics_set(m->store_bytes, (const char *[]){"map"}, (double)map);
     }
     int64_t now = clock_mono_ms();
-    if (!m->art_walked_at || now - m->art_walked_at >= SMET_ART_WALK_MS) {
+    if (!m->art_walked_at || now - m->art_walked_at >= SMET_ART_WALK_MS ||
+        (m->art_dirty && now - m->art_walked_at >= SMET_ART_DIRTY_MS)) {
+        m->art_dirty = false;
         char *dir = xasprintf("%s/artifacts", s->cfg.data_dir);
         smet__walk_sum = 0;
         if (nftw(dir, smet__walk_cb, 16, FTW_PHYS) == 0)
