@@ -30,7 +30,8 @@
 #define DEFAULT_CONFIG "/etc/cairn/cairn.yaml"
 
 struct opts {
-    char *dags, *data, *listen, *http, *token_file, *log_level, *models, *max_state_size;
+    char *dags, *data, *listen, *http, *token_file, *log_level, *log_format, *models,
+        *max_state_size;
     int64_t lease_ttl_ms;
 };
 
@@ -41,6 +42,7 @@ usage(FILE *out)
           "                       [--config FILE] [--token-file FILE] [--lease-ttl MS]\n"
           "                       [--models DIR] [--max-state-size SIZE]\n"
           "                       [--log-level error|warn|notice|info|debug]\n"
+          "                       [--log-format text|json]\n"
           "       cairn-scheduler --data DIR --check\n"
           "       cairn-scheduler --data DIR --backup DEST\n"
           "Defaults: --listen tcp://127.0.0.1:7781, --http 127.0.0.1:7780, --models DATA/models\n"
@@ -50,7 +52,8 @@ usage(FILE *out)
           "record of the store and says whether it is sound; --backup writes a compacted copy\n"
           "to DEST/data.mdb, also while a scheduler runs. A YAML config file (" DEFAULT_CONFIG "\n"
           "when present) may set dags, data, listen, http, token_file, lease_ttl_ms, models,\n"
-          "max_state_size and log_level; flags win.\n",
+          "max_state_size, log_level and log_format; flags win. --log-format json writes\n"
+          "each log line as one JSON object (ts, level, msg_id, msg, prog).\n",
           out);
 }
 
@@ -63,6 +66,7 @@ opts_free(struct opts *o)
     free(o->http);
     free(o->token_file);
     free(o->log_level);
+    free(o->log_format);
     free(o->models);
     free(o->max_state_size);
 }
@@ -117,6 +121,8 @@ load_config(struct opts *o, const char *path, int required)
             set(&o->token_file, v->str);
         else if (!strcmp(k->str, "log_level"))
             set(&o->log_level, v->str);
+        else if (!strcmp(k->str, "log_format"))
+            set(&o->log_format, v->str);
         else if (!strcmp(k->str, "models"))
             set(&o->models, v->str);
         else if (!strcmp(k->str, "max_state_size"))
@@ -239,6 +245,8 @@ main(int argc, char **argv)
             set(&cli.token_file, v);
         else if (!strcmp(a, "--log-level"))
             set(&cli.log_level, v);
+        else if (!strcmp(a, "--log-format"))
+            set(&cli.log_format, v);
         else if (!strcmp(a, "--models"))
             set(&cli.models, v);
         else if (!strcmp(a, "--lease-ttl"))
@@ -269,10 +277,19 @@ main(int argc, char **argv)
     MERGE(http)
     MERGE(token_file)
     MERGE(log_level)
+    MERGE(log_format)
     MERGE(models)
     MERGE(max_state_size)
     if (cli.lease_ttl_ms)
         o.lease_ttl_ms = cli.lease_ttl_ms;
+    int format = LOG_FORMAT_TEXT;
+    if (o.log_format && (format = log_format_parse(o.log_format)) < 0) {
+        fprintf(stderr, "cairn-scheduler: --log-format takes text or json, got '%s'\n",
+                o.log_format);
+        opts_free(&o);
+        return 2;
+    }
+    log_set_format((enum log_format)format);
     if ((check || backup) && !o.data) {
         fprintf(stderr, "cairn-scheduler: --%s needs --data\n", check ? "check" : "backup");
         return 2;

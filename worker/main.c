@@ -18,7 +18,7 @@ usage(FILE *out)
           "                    [--isolation runc|none] [--allow-mount DIR]... [--prefetch N]\n"
           "                    [--log-level LEVEL]\n"
           "                    [--gpus 0,1] [--gpu-model NAME] [--gpu-dev-dir DIR]\n"
-          "                    [--metrics HOST:PORT]\n"
+          "                    [--metrics HOST:PORT] [--log-format text|json]\n"
           "--allow-mount DIR lets tasks mount DIR or a folder below it (a task's mounts:\n"
           "host folders in its container); repeat it for several. Without it, a task with\n"
           "mounts is refused.\n"
@@ -30,7 +30,9 @@ usage(FILE *out)
           "--gpu-model names their model where the driver does not; --gpu-dev-dir looks for\n"
           "the device nodes in DIR instead of /dev (tests with stand-in nodes).\n"
           "--metrics HOST:PORT serves the worker's metrics (Prometheus text format) at\n"
-          "http://HOST:PORT/metrics.\n",
+          "http://HOST:PORT/metrics.\n"
+          "--log-format json writes each log line as one JSON object (ts, level, msg_id,\n"
+          "msg, prog).\n",
           out);
 }
 
@@ -41,7 +43,7 @@ run(int argc, char **argv, const char **allow)
 {
     struct agent_config cfg;
     char host[256] = "localhost", metrics_host[256];
-    const char *labels = NULL, *level = NULL, *isolation = "runc";
+    const char *labels = NULL, *level = NULL, *format = NULL, *isolation = "runc";
     memset(&cfg, 0, sizeof(cfg));
     gethostname(host, sizeof(host) - 1);
     cfg.host = host;
@@ -92,6 +94,8 @@ run(int argc, char **argv, const char **allow)
             isolation = v;
         else if (!strcmp(a, "--log-level"))
             level = v;
+        else if (!strcmp(a, "--log-format"))
+            format = v;
         else if (!strcmp(a, "--allow-mount"))
             allow[cfg.nallow_mounts++] = v;
         else if (!strcmp(a, "--gpus"))
@@ -148,7 +152,13 @@ run(int argc, char **argv, const char **allow)
         fprintf(stderr, "cairn-worker: unknown log level '%s'\n", level);
         return 2;
     }
+    int lf = LOG_FORMAT_TEXT;
+    if (format && (lf = log_format_parse(format)) < 0) {
+        fprintf(stderr, "cairn-worker: --log-format takes text or json, got '%s'\n", format);
+        return 2;
+    }
     log_init("cairn-worker", lv);
+    log_set_format((enum log_format)lf);
     json_t *lj = json_object();
     if (labels && *labels) {
         char *copy = xstrdup(labels), *save = NULL;
