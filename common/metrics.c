@@ -73,6 +73,26 @@ metrics_clear(struct metrics_family *f)
 }
 
 void
+metrics_drop(struct metrics_family *f, size_t label, const char *value)
+{
+    if (!f || label >= f->nlabels)
+        return;
+    size_t k = 0;
+    hmap_free(&f->ix);
+    hmap_init(&f->ix);
+    for (size_t i = 0; i < f->nseries; i++) {
+        struct metrics__series *se = f->series[i];
+        if (!strcmp(se->lv[label], value)) {
+            metrics__series_free(se);
+            continue;
+        }
+        f->series[k] = se;
+        hmap_put(&f->ix, se->key, k++);
+    }
+    f->nseries = k;
+}
+
+void
 metrics_free(struct metrics *m)
 {
     if (!m)

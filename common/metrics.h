@@ -59,6 +59,8 @@ void metrics_set(struct metrics_family *f, const char *const *lv, double v);
 void metrics_observe(struct metrics_family *f, const char *const *lv, double v);
 /* Drop every series of f (a gauge refilled before each scrape). */
 void metrics_clear(struct metrics_family *f);
+/* Drop the series of f whose label number label (0-based) is value. */
+void metrics_drop(struct metrics_family *f, size_t label, const char *value);
 
 /* The whole registry in the text format (malloc'd, NUL-terminated; *len
  * its length without the NUL). */

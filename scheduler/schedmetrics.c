@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "core.h"
+#include "hmap.h"
 #include "metrics.h"
 #include "store.h"
 #include "util.h"
@@ -27,6 +28,8 @@ struct smet {
         *commit_batch, *loop_seconds, *http, *store_bytes, *art_bytes, *task_metric;
     int64_t art_walked_at; /* monotonic ms, 0 = never */
     bool art_dirty;        /* a task succeeded since */
+    bool seeded;           /* task metrics of earlier runs read */
+    struct hmap live;      /* DAGs (owned names) a run of which finished since the start */
     double art_bytes_last;
 };
 
@@ -85,6 +88,7 @@ smet_init(struct sched *s)
                                     "Metrics from metrics.json of the latest finished run of "
                                     "each DAG.",
                                     "dag,task,name", NULL, 0);
+    hmap_init(&m->live);
     s->smet = m;
 }
 
@@ -94,6 +98,9 @@ smet_free(struct sched *s)
     if (!s->smet)
         return;
     metrics_free(s->smet->reg);
+    for (size_t i = 0; i < s->smet->live.cap; i++)
+        free((char *)s->smet->live.slots[i].key);
+    hmap_free(&s->smet->live);
     free(s->smet);
     s->smet = NULL;
 }
@@ -142,6 +149,9 @@ smet_run_ended(struct sched *s, const struct sched_run *r)
                         (double)(r->ended_at - r->started_at) / 1000.0);
     if (r->state == RUN_CANCELLED)
         return;
+    metrics_drop(m->task_metric, 0, r->dag);
+    if (!hmap_get(&m->live, r->dag, NULL))
+        hmap_put(&m->live, xstrdup(r->dag), 1);
     for (size_t i = 0; i < r->ntis; i++) {
         const struct sched_ti *ti = &r->tis[i];
         const char *name;
@@ -155,6 +165,39 @@ smet_run_ended(struct sched *s, const struct sched_run *r)
                             json_number_value(v));
         }
     }
+}
+
+void
+smet_task_metric(struct sched *s, const char *dag, const char *task, const char *name, double v)
+{
+    if (s->smet)
+        metrics_set(s->smet->task_metric, (const char *[]){dag, task, name}, v);
+}
+
+void
+smet_task_metrics_forget(struct sched *s, const char *dag)
+{
+    if (s->smet)
+        metrics_drop(s->smet->task_metric, 0, dag);
+}
+
+bool
+smet_task_metrics_live(const struct sched *s, const char *dag)
+{
+    return s->smet && hmap_get(&s->smet->live, dag, NULL);
+}
+
+bool
+smet_task_metrics_unseeded(const struct sched *s)
+{
+    return s->smet && !s->smet->seeded;
+}
+
+void
+smet_task_metrics_seeded(struct sched *s)
+{
+    if (s->smet)
+        s->smet->seeded = true;
 }
 
 void

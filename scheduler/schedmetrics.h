@@ -11,6 +11,7 @@
 #ifndef CAIRN_SCHEDMETRICS_H
 #define CAIRN_SCHEDMETRICS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "model.h"
@@ -35,6 +36,20 @@ void smet_commit(struct sched *s, double seconds, size_t batch);
 void smet_iteration(struct sched *s, double seconds);
 /* An HTTP response (an http_observe_fn; ud is the struct sched). */
 void smet_http(void *ud, const char *route, int status);
+
+/* cairn_task_metric: the latest finished run of dag had task's metric
+ * name = v. smet_task_metrics_forget(s, dag) drops dag's first (a new
+ * latest run replaces all of them). */
+void smet_task_metric(struct sched *s, const char *dag, const char *task, const char *name,
+                      double v);
+void smet_task_metrics_forget(struct sched *s, const char *dag);
+/* Whether a run of dag finished since the start (its metrics are set). */
+bool smet_task_metrics_live(const struct sched *s, const char *dag);
+/* Whether the task metrics of runs before this process's start are still
+ * to be read from the store (the API does it on the first scrape, then
+ * calls smet_task_metrics_seeded). */
+bool smet_task_metrics_unseeded(const struct sched *s);
+void smet_task_metrics_seeded(struct sched *s);
 
 /* The text exposition of every metric (malloc'd; *len its length). */
 char *smet_render(struct sched *s, size_t *len);

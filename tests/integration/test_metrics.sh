@@ -129,4 +129,16 @@ check "the artifact store holds the outputs' bytes" \
 check "the worker counts the outputs' bytes" \
     grep -qE '^cairn_worker_output_bytes_total [1-9]' "$T/worker.txt"
 
+# --- after a restart: the latest run's task metrics come from the store ---
+kill_wait "$SCHED_PID"
+start_scheduler s
+curl -sf "$CAIRN_SERVER/metrics" >"$T/sched2.txt"
+check "after a restart the latest run's metric is exported again" \
+    grep -q '^cairn_task_metric{dag="m",task="train",name="accuracy"} 0.875$' "$T/sched2.txt"
+check "... with the others of its task" \
+    grep -q '^cairn_task_metric{dag="m",task="train",name="loss"} 2$' "$T/sched2.txt"
+check "counters start again from zero" \
+    bash -c "! grep -q '^cairn_task_finished_total' '$T/sched2.txt'"
+check "promtool accepts it" promtool check metrics <"$T/sched2.txt"
+
 finish

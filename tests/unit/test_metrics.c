@@ -64,6 +64,16 @@ test_gauge_clear_and_plain(void **state)
     assert_null(strstr(t, "kind=\"used\""));
     assert_non_null(strstr(t, "p_total 4\n"));
     free(t);
+    /* dropping by a label's value keeps the rest */
+    metrics_set(g, (const char *[]){"a"}, 1);
+    metrics_set(g, (const char *[]){"b"}, 2);
+    metrics_set(g, (const char *[]){"c"}, 3);
+    metrics_drop(g, 0, "b");
+    metrics_set(g, (const char *[]){"c"}, 4); /* the index still finds c */
+    t = render(m);
+    assert_non_null(strstr(t, "g_bytes{kind=\"a\"} 1\ng_bytes{kind=\"c\"} 4\n"));
+    assert_null(strstr(t, "kind=\"b\""));
+    free(t);
     metrics_add(NULL, NULL, 1); /* no registry: nothing happens */
     metrics_free(m);
     metrics_free(NULL);
