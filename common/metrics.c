@@ -11,19 +11,19 @@
 #include "hmap.h"
 #include "util.h"
 
-const double metrics_buckets_long[] = {0.01, 0.05, 0.1, 0.25, 0.5, 1,   2.5,  5,    10,  30,
-                                       60,   120,  300, 600,  1800, 3600, 7200, 21600};
+const double metrics_buckets_long[] = {0.01, 0.05, 0.1, 0.25, 0.5, 1,    2.5,  5,    10,
+                                       30,   60,   120, 300,  600, 1800, 3600, 7200, 21600};
 const size_t metrics_nbuckets_long = sizeof(metrics_buckets_long) / sizeof(double);
 const double metrics_buckets_short[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
                                         0.025,  0.05,    0.1,    0.25,  0.5,    1,     2.5};
 const size_t metrics_nbuckets_short = sizeof(metrics_buckets_short) / sizeof(double);
 
 struct metrics__series {
-    char *key;           /* label values joined by \x1f: the index's key */
+    char *key; /* label values joined by \x1f: the index's key */
     char *lv[METRICS_LABELS_MAX];
-    double value;        /* counter, gauge; a histogram's sum */
-    uint64_t count;      /* a histogram's observations */
-    uint64_t *buckets;   /* a histogram's counts per bucket (not cumulative) */
+    double value;      /* counter, gauge; a histogram's sum */
+    uint64_t count;    /* a histogram's observations */
+    uint64_t *buckets; /* a histogram's counts per bucket (not cumulative) */
 };
 
 struct metrics_family {
@@ -36,7 +36,7 @@ struct metrics_family {
     size_t nbounds;
     struct metrics__series **series;
     size_t nseries, capseries;
-    struct hmap ix;      /* key -> index in series */
+    struct hmap ix; /* key -> index in series */
 };
 
 struct metrics {
@@ -245,9 +245,8 @@ metrics__number(struct sb *o, double v)
 
 /* name{labels...[,le="bound"]} value\n */
 static void
-metrics__sample(struct sb *o, const struct metrics_family *f,
-                const struct metrics__series *se, const char *suffix, const char *le,
-                double v)
+metrics__sample(struct sb *o, const struct metrics_family *f, const struct metrics__series *se,
+                const char *suffix, const char *le, double v)
 {
     sb_puts(o, f->name);
     sb_puts(o, suffix);
@@ -274,8 +273,7 @@ metrics__sample(struct sb *o, const struct metrics_family *f,
 }
 
 static void
-metrics__histogram(struct sb *o, const struct metrics_family *f,
-                   const struct metrics__series *se)
+metrics__histogram(struct sb *o, const struct metrics_family *f, const struct metrics__series *se)
 {
     uint64_t cum = 0;
     char le[64];

@@ -46,8 +46,8 @@ void metrics_free(struct metrics *m);
  * metrics_free. A family without labels is written even before it moved
  * (as 0). */
 struct metrics_family *metrics_family(struct metrics *m, const char *name, enum metrics_type type,
-                                      const char *help, const char *labels,
-                                      const double *buckets, size_t nbuckets);
+                                      const char *help, const char *labels, const double *buckets,
+                                      size_t nbuckets);
 
 /* Add v (>= 0 for a counter) to the series with label values lv (as many
  * as the family has labels; NULL values count as ""). f may be NULL (a

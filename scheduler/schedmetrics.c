@@ -41,24 +41,24 @@ smet_init(struct sched *s)
     const double *bl = metrics_buckets_long, *bs = metrics_buckets_short;
     size_t nl = metrics_nbuckets_long, ns = metrics_nbuckets_short;
     static const double batch[] = {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000};
-    m->task_instances = metrics_family(r, "cairn_task_instances", METRICS_GAUGE,
-                                       "Task instances of unfinished runs, by state.",
-                                       "dag,state", NULL, 0);
-    m->task_finished = metrics_family(r, "cairn_task_finished_total", METRICS_COUNTER,
-                                      "Task instances that reached a final state.",
-                                      "dag,task,state", NULL, 0);
+    m->task_instances =
+        metrics_family(r, "cairn_task_instances", METRICS_GAUGE,
+                       "Task instances of unfinished runs, by state.", "dag,state", NULL, 0);
+    m->task_finished =
+        metrics_family(r, "cairn_task_finished_total", METRICS_COUNTER,
+                       "Task instances that reached a final state.", "dag,task,state", NULL, 0);
     m->runs = metrics_family(r, "cairn_runs", METRICS_GAUGE, "Unfinished runs, by state.",
                              "dag,state", NULL, 0);
     m->runs_finished = metrics_family(r, "cairn_runs_finished_total", METRICS_COUNTER,
                                       "Runs that finished, by final state.", "dag,state", NULL, 0);
     m->run_duration = metrics_family(r, "cairn_run_duration_seconds", METRICS_HISTOGRAM,
                                      "Time from a run's start to its end.", "dag", bl, nl);
-    m->task_duration = metrics_family(r, "cairn_task_duration_seconds", METRICS_HISTOGRAM,
-                                      "Time from an attempt's start to its final state.",
-                                      "dag,task", bl, nl);
-    m->schedule_delay = metrics_family(r, "cairn_schedule_delay_seconds", METRICS_HISTOGRAM,
-                                       "Time a ready task instance waited for a lease.", "",
-                                       bl, nl);
+    m->task_duration =
+        metrics_family(r, "cairn_task_duration_seconds", METRICS_HISTOGRAM,
+                       "Time from an attempt's start to its final state.", "dag,task", bl, nl);
+    m->schedule_delay =
+        metrics_family(r, "cairn_schedule_delay_seconds", METRICS_HISTOGRAM,
+                       "Time a ready task instance waited for a lease.", "", bl, nl);
     m->lease_expired = metrics_family(r, "cairn_lease_expired_total", METRICS_COUNTER,
                                       "Leases that expired without a heartbeat.", "", NULL, 0);
     m->workers = metrics_family(r, "cairn_workers", METRICS_GAUGE,
@@ -68,20 +68,18 @@ smet_init(struct sched *s)
     m->gpus = metrics_family(r, "cairn_worker_gpus", METRICS_GAUGE,
                              "GPUs of live workers, free or used.", "state", NULL, 0);
     m->commit_seconds = metrics_family(r, "cairn_commit_seconds", METRICS_HISTOGRAM,
-                                       "Time to write one commit to the state store.", "", bs,
-                                       ns);
+                                       "Time to write one commit to the state store.", "", bs, ns);
     m->commit_batch = metrics_family(r, "cairn_commit_batch_size", METRICS_HISTOGRAM,
-                                     "Task instances and runs written by one commit.", "",
-                                     batch, sizeof(batch) / sizeof(batch[0]));
+                                     "Task instances and runs written by one commit.", "", batch,
+                                     sizeof(batch) / sizeof(batch[0]));
     m->loop_seconds = metrics_family(r, "cairn_loop_iteration_seconds", METRICS_HISTOGRAM,
-                                     "Time the event loop was busy in one iteration.", "", bs,
-                                     ns);
-    m->http = metrics_family(r, "cairn_http_requests_total", METRICS_COUNTER,
-                             "HTTP responses, by route pattern and status code.", "route,code",
-                             NULL, 0);
-    m->store_bytes = metrics_family(r, "cairn_store_bytes", METRICS_GAUGE,
-                                    "The state store (LMDB): bytes used and the map size.",
-                                    "kind", NULL, 0);
+                                     "Time the event loop was busy in one iteration.", "", bs, ns);
+    m->http =
+        metrics_family(r, "cairn_http_requests_total", METRICS_COUNTER,
+                       "HTTP responses, by route pattern and status code.", "route,code", NULL, 0);
+    m->store_bytes =
+        metrics_family(r, "cairn_store_bytes", METRICS_GAUGE,
+                       "The state store (LMDB): bytes used and the map size.", "kind", NULL, 0);
     m->art_bytes = metrics_family(r, "cairn_artifact_store_bytes", METRICS_GAUGE,
                                   "Bytes of the files in the artifact store.", "", NULL, 0);
     m->task_metric = metrics_family(r, "cairn_task_metric", METRICS_GAUGE,
@@ -129,8 +127,7 @@ smet_ti_state(struct sched *s, const struct sched_ti *ti, enum ti_state old, enu
     if (sched_ti_terminal(st) || st == TI_UP_FOR_RETRY) {
         const char *task = smet__task(ti);
         if (sched_ti_terminal(st))
-            metrics_add(m->task_finished,
-                        (const char *[]){dag, task, sched_ti_state_name(st)}, 1);
+            metrics_add(m->task_finished, (const char *[]){dag, task, sched_ti_state_name(st)}, 1);
         if ((old == TI_RUNNING || old == TI_LEASED) && ti->started_at > 0 && now >= ti->started_at)
             metrics_observe(m->task_duration, (const char *[]){dag, task},
                             (double)(now - ti->started_at) / 1000.0);

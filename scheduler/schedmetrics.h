@@ -24,8 +24,7 @@ void smet_init(struct sched *s);
 void smet_free(struct sched *s);
 
 /* A task instance changes from state old to st (taskstate.c). */
-void smet_ti_state(struct sched *s, const struct sched_ti *ti, enum ti_state old,
-                   enum ti_state st);
+void smet_ti_state(struct sched *s, const struct sched_ti *ti, enum ti_state old, enum ti_state st);
 /* A run finished (success, failed or cancelled). */
 void smet_run_ended(struct sched *s, const struct sched_run *r);
 /* A lease expired without a heartbeat. */

@@ -28,8 +28,8 @@ test_counter_and_escaping(void **state)
 {
     (void)state;
     struct metrics *m = metrics_new();
-    struct metrics_family *c = metrics_family(m, "x_total", METRICS_COUNTER, "a \\ help\nline",
-                                              "dag,state", NULL, 0);
+    struct metrics_family *c =
+        metrics_family(m, "x_total", METRICS_COUNTER, "a \\ help\nline", "dag,state", NULL, 0);
     metrics_add(c, (const char *[]){"a\"b\\c\nd", "ok"}, 1);
     metrics_add(c, (const char *[]){"a\"b\\c\nd", "ok"}, 2);
     metrics_add(c, (const char *[]){"plain", NULL}, 1);
@@ -47,8 +47,7 @@ test_gauge_clear_and_plain(void **state)
 {
     (void)state;
     struct metrics *m = metrics_new();
-    struct metrics_family *g =
-        metrics_family(m, "g_bytes", METRICS_GAUGE, "g", "kind", NULL, 0);
+    struct metrics_family *g = metrics_family(m, "g_bytes", METRICS_GAUGE, "g", "kind", NULL, 0);
     struct metrics_family *p = metrics_family(m, "p_total", METRICS_COUNTER, "p", "", NULL, 0);
     metrics_set(g, (const char *[]){"used"}, 10);
     metrics_set(g, (const char *[]){"used"}, 1.5);
@@ -85,8 +84,7 @@ test_histogram(void **state)
     (void)state;
     struct metrics *m = metrics_new();
     static const double b[] = {0.1, 1, 10};
-    struct metrics_family *h =
-        metrics_family(m, "h_seconds", METRICS_HISTOGRAM, "h", "dag", b, 3);
+    struct metrics_family *h = metrics_family(m, "h_seconds", METRICS_HISTOGRAM, "h", "dag", b, 3);
     metrics_observe(h, (const char *[]){"d"}, 0.05);
     metrics_observe(h, (const char *[]){"d"}, 1); /* le is inclusive */
     metrics_observe(h, (const char *[]){"d"}, 5);
