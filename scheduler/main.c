@@ -341,7 +341,10 @@ main(int argc, char **argv)
     if (unclean) {
         LOG(LOG_NOTICE, "CAIRN-STORE-CHECK",
             "the last scheduler on %s did not stop cleanly: checking the state store", o.data);
+        int64_t t0 = clock_mono_ms();
         int crc = storetool_check(o.data, stderr);
+        LOG(LOG_NOTICE, "CAIRN-STORE-CHECK", "checked in %lld ms",
+            (long long)(clock_mono_ms() - t0));
         if (crc == 1) {
             LOG(LOG_ERR, "CAIRN-STORE-DAMAGED",
                 "the state store at %s/state is damaged (above): not starting; restore a "
