@@ -49,6 +49,7 @@
 #include "proto.h"
 #include "runc.h"
 #include "util.h"
+#include "watchdog.h"
 #include "workdir.h"
 
 #define LOG_FLUSH_MS 100
@@ -69,6 +70,7 @@ struct agent {
     struct attempt_set *attempts;
     struct mounts_allow *allow;
     char *cgroup_parent; /* this worker's own (runc_cgroup_parent_for); NULL with isolation none */
+    struct watchdog *watchdog; /* stops our containers if we die (watchdog.h) */
     bool draining;
     struct msg_lease *queue; /* leases waiting for a slot, oldest first */
     size_t nqueue, capqueue;
@@ -250,6 +252,7 @@ agent_free(struct agent *a)
     }
     free(a->labels);
     mounts_allow_free(a->allow);
+    watchdog_stop(a->watchdog); /* a clean stop: nothing of ours runs */
     free(a->cgroup_parent);
     free(a->hello_gpus);
     gpu_set_free(a->gpus);
@@ -278,10 +281,23 @@ agent_run(const struct agent_config *cfg)
         agent_free(a);
         return 1;
     }
-    if (!cfg->isolation_none) {
-        char *root = xasprintf("%s/runc", cfg->data_dir);
+    char *runc_root = cfg->isolation_none ? NULL : xasprintf("%s/runc", cfg->data_dir);
+    if (!cfg->isolation_none)
         /* its own cgroup parent: reaping never touches another worker's */
         a->cgroup_parent = runc_cgroup_parent_for(NULL, cfg->name, cfg->data_dir);
+    /* before any thread: it forks (and waits for a predecessor's) */
+    struct watchdog_config wc = {.data_dir = cfg->data_dir, .runtime = cfg->runtime,
+                                 .runc_root = runc_root, .cgroup_parent = a->cgroup_parent,
+                                 .lock_wait_ms = 10000};
+    rc = watchdog_start(&wc, &a->watchdog, err, sizeof(err));
+    free(runc_root);
+    if (rc) {
+        fprintf(stderr, "cairn-worker: %s\n", err);
+        agent_free(a);
+        return 1;
+    }
+    if (!cfg->isolation_none) {
+        char *root = xasprintf("%s/runc", cfg->data_dir);
         LOG(LOG_INFO, "CAIRN-CGROUP", "the containers' cgroups go under %s", a->cgroup_parent);
         int n = runc_reap_leftovers(cfg->runtime, root, a->cgroup_parent);
         if (n > 0)
