@@ -362,6 +362,7 @@ agent_run(const struct agent_config *cfg)
         .cgroup_parent = a->cgroup_parent,
         .allow = a->allow,
         .isolation_none = cfg->isolation_none,
+        .max_log_size = cfg->max_log_size,
         .gpus = a->gpus,
         .idle_cb = idle_cb,
         .ud = a,

@@ -28,6 +28,7 @@ struct agent_config {
     const char *token_file;
     const char *runtime;
     bool isolation_none;
+    int64_t max_log_size; /* --max-log-size: bytes, 0 = no limit */
     const char *const *allow_mounts; /* --allow-mount folders */
     size_t nallow_mounts;
     const char *gpus;        /* --gpus 0,1, or NULL: find them (gpu.h) */

@@ -46,6 +46,10 @@
 #include "workdir.h"
 
 #define LOG_FLUSH_BYTES (64 * 1024)
+/* Back-pressure: above HIGH bytes of LOG queued for the scheduler, tasks'
+ * output is no longer read (their writes block) until it is below LOW. */
+#define LOG_QUEUE_HIGH (8 * 1024 * 1024)
+#define LOG_QUEUE_LOW (2 * 1024 * 1024)
 
 struct attempt {
     struct attempt_set *set;
@@ -54,6 +58,8 @@ struct attempt {
     struct runc_proc *proc;
     struct sb logbuf;
     int64_t log_offset; /* bytes handed to the link so far */
+    bool log_capped;    /* max_log_size reached: the rest is dropped */
+    bool paused;        /* its output is not read: the link's queue is full */
     bool cancelled;
     bool interrupted; /* stopped because this worker is shutting down */
     bool fetching;    /* the inputs job runs */
@@ -156,20 +162,47 @@ attempt__flush_log(struct attempt *t)
 
     if (!len)
         return;
+    if (t->log_capped) { /* read and dropped: the task is not blocked */
+        t->logbuf.len = 0;
+        return;
+    }
+    int64_t max = s->cfg.max_log_size;
+    char *marker = NULL;
+    if (max > 0 && t->log_offset + (int64_t)len > max) {
+        len = (size_t)(max - t->log_offset);
+        marker = xasprintf("\n[cairn: the log reached the worker's --max-log-size of %lld "
+                           "bytes; the rest of this attempt's output is dropped]\n",
+                           (long long)max);
+        t->log_capped = true;
+        LOG(LOG_WARN, "CAIRN-LOG-LIMIT", "%s: the log reached %lld bytes: the rest is dropped",
+            t->label ? t->label : "?", (long long)max);
+    }
+    size_t mlen = marker ? strlen(marker) : 0;
     memset(&m, 0, sizeof(m));
     m.type = PROTO_LOG;
     m.u.log.worker = xstrdup(s->cfg.worker);
     m.u.log.lease_id = t->lease_id;
     m.u.log.stream = 1;
     m.u.log.offset = t->log_offset;
-    m.u.log.data = xmalloc(len + 1);
+    m.u.log.data = xmalloc(len + mlen + 1);
     memcpy(m.u.log.data, t->logbuf.buf, len);
+    attempt__printable(m.u.log.data, len);
+    if (marker)
+        memcpy(m.u.log.data + len, marker, mlen);
+    free(marker);
+    len += mlen;
     m.u.log.data[len] = '\0';
     m.u.log.data_len = len;
-    attempt__printable(m.u.log.data, len);
     t->log_offset += (int64_t)len;
     t->logbuf.len = 0;
     link_send(s->cfg.link, &m);
+    if (t->proc && !t->paused && link_queued_log_bytes(s->cfg.link) > LOG_QUEUE_HIGH) {
+        runc_pause_output(t->proc, true);
+        t->paused = true;
+        LOG(LOG_INFO, "CAIRN-LOG-BACKPRESSURE",
+            "%s: its output waits: the log queued for the scheduler is over %d MiB",
+            t->label ? t->label : "?", LOG_QUEUE_HIGH >> 20);
+    }
 }
 
 static void
@@ -611,6 +644,13 @@ attempt_flush_logs(struct attempt_set *s)
 {
     for (struct attempt *t = s->list; t; t = t->next)
         attempt__flush_log(t);
+    if (link_queued_log_bytes(s->cfg.link) < LOG_QUEUE_LOW)
+        for (struct attempt *t = s->list; t; t = t->next)
+            if (t->paused) {
+                t->paused = false;
+                if (t->proc)
+                    runc_pause_output(t->proc, false);
+            }
 }
 
 int

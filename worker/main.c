@@ -8,6 +8,7 @@
 
 #include "agent.h"
 #include "log.h"
+#include "units.h"
 #include "util.h"
 
 static void
@@ -16,13 +17,15 @@ usage(FILE *out)
     fputs("usage: cairn-worker --scheduler NNG_URL --data DIR [--slots N] [--name NAME]\n"
           "                    [--labels k=v,...] [--token-file FILE] [--runtime PATH]\n"
           "                    [--isolation runc|none] [--allow-mount DIR]... [--prefetch N]\n"
-          "                    [--log-level LEVEL]\n"
+          "                    [--log-level LEVEL] [--max-log-size SIZE]\n"
           "                    [--gpus 0,1] [--gpu-model NAME] [--gpu-dev-dir DIR]\n"
           "--allow-mount DIR lets tasks mount DIR or a folder below it (a task's mounts:\n"
           "host folders in its container); repeat it for several. Without it, a task with\n"
           "mounts is refused.\n"
           "--prefetch N holds up to N leases beyond the slots, started the moment a slot\n"
           "frees (default: as many as the slots, at most 64; 0 turns it off).\n"
+          "--max-log-size SIZE cuts each attempt's log there with a marker and drops the\n"
+          "rest of its output (default 100Mi; 0: no limit); the task goes on.\n"
           "--isolation none runs tasks as plain child processes, without a container: it is\n"
           "for development and benchmarks only and is unsafe (docs/containers.md).\n"
           "--gpus names the NVIDIA GPUs to offer by index (default: every /dev/nvidiaN);\n"
@@ -46,6 +49,7 @@ run(int argc, char **argv, const char **allow)
     cfg.slots = (int)sysconf(_SC_NPROCESSORS_ONLN);
     cfg.runtime = "runc";
     cfg.prefetch = -1; /* the default: as many as the slots */
+    cfg.max_log_size = 100LL << 20;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -77,6 +81,12 @@ run(int argc, char **argv, const char **allow)
                 return 2;
             }
             cfg.prefetch = (int)n;
+        } else if (!strcmp(a, "--max-log-size")) {
+            char uerr[128];
+            if (units_parse_size(v, &cfg.max_log_size, uerr, sizeof(uerr)) != 0) {
+                fprintf(stderr, "cairn-worker: --max-log-size: %s\n", uerr);
+                return 2;
+            }
         } else if (!strcmp(a, "--name"))
             cfg.name = v;
         else if (!strcmp(a, "--labels"))
