@@ -25,6 +25,7 @@
 
 #include "dag.h"
 #include "diag.h"
+#include "image_registry.h"
 #include "model.h"
 #include "store.h"
 
@@ -56,6 +57,7 @@ struct sched_config {
     const char *models_dir;     /* where `publish:` goes; NULL = DATA/models */
     size_t max_state_size;      /* the LMDB map never grows beyond it; 0 = no limit */
     struct sched_link link;
+    struct imgreg_opts registry; /* for pinning image tags (imagepin.h); borrowed */
 };
 
 struct sched;

@@ -42,6 +42,7 @@
 #include "err.h"
 #include "fs.h"
 #include "gpu.h"
+#include "image.h"
 #include "link.h"
 #include "log.h"
 #include "mounts.h"
@@ -62,6 +63,8 @@ struct agent {
     size_t nlabels;
     struct gpu_set *gpus;
     struct msg_gpu *hello_gpus;
+    struct image_opts images;
+    char *images_dir; /* DATA/images */
     uv_loop_t loop;
     uv_async_t async;
     uv_timer_t flush_timer;
@@ -256,6 +259,7 @@ agent_free(struct agent *a)
     free(a->cgroup_parent);
     free(a->hello_gpus);
     gpu_set_free(a->gpus);
+    free(a->images_dir);
     free(a);
 }
 
@@ -309,6 +313,14 @@ agent_run(const struct agent_config *cfg)
         free(root);
     }
     workdir_prepare(cfg->data_dir);
+    /* images: an unpack an earlier run left half done is removed */
+    a->images_dir = xasprintf("%s/images", cfg->data_dir);
+    image_cleanup_tmp(a->images_dir);
+    a->images.dir = a->images_dir;
+    a->images.reg.auth_file = cfg->registry_auth;
+    a->images.reg.ca_file = cfg->registry_ca;
+    a->images.reg.insecure = cfg->insecure_registries;
+    a->images.reg.ninsecure = cfg->ninsecure_registries;
     labels_parse(a, cfg->labels_json);
     struct gpu_options go = {.declared = cfg->gpus, .model = cfg->gpu_model,
                              .dev_dir = cfg->gpu_dev_dir};
@@ -364,6 +376,7 @@ agent_run(const struct agent_config *cfg)
         .isolation_none = cfg->isolation_none,
         .max_log_size = cfg->max_log_size,
         .gpus = a->gpus,
+        .images = &a->images,
         .idle_cb = idle_cb,
         .ud = a,
     };

@@ -36,6 +36,8 @@
 #include "artifact.h"
 #include "err.h"
 #include "gpu.h"
+#include "image_job.h"
+#include "imgref.h"
 #include "inputs.h"
 #include "log.h"
 #include "mounts.h"
@@ -62,7 +64,7 @@ struct attempt {
     bool paused;        /* its output is not read: the link's queue is full */
     bool cancelled;
     bool interrupted; /* stopped because this worker is shutting down */
-    bool fetching;    /* the inputs job runs */
+    bool fetching;    /* the image or inputs job runs */
     bool done;
     struct msg_lease lease;    /* until launch */
     struct mounts_bind *binds; /* the lease's host mounts, checked */
@@ -75,6 +77,7 @@ struct attempt {
     size_t noutputs;
     char *metrics_file;        /* the output holding metrics, or NULL */
     struct runc_result result; /* while the outputs job runs */
+    struct image_info img;     /* a pulled image (rootfs set), from the image job */
     struct attempt *next;
 };
 
@@ -285,6 +288,7 @@ attempt__free(struct attempt *t)
         free(t->workdir);
     }
     msg_lease_clear(&t->lease);
+    image_info_clear(&t->img);
     mounts_binds_free(t->binds, t->nbinds);
     tail_free(t->errtail);
     sb_free(&t->logbuf);
@@ -422,6 +426,12 @@ attempt__launch(struct attempt *t, char *const *paths)
         code ? (none ? code : "/pipeline") : NULL,
     };
     char **env = attempt_env((const char *const *)l->env, l->nenv, &where, none);
+    char **argv = NULL;
+    char uerr[256] = "";
+    if (t->img.rootfs) {
+        env = imgjob_env(&t->img, env);
+        argv = imgjob_argv(&t->img, (const char *const *)l->argv);
+    }
     /* its GPUs: the devices, their variables, the driver's files (gpu.h) */
     struct gpu_attempt ga;
     char gerr[512] = "";
@@ -450,9 +460,19 @@ attempt__launch(struct attempt *t, char *const *paths)
     spec.bundle_dir = bundle;
     spec.container_id = cid;
     spec.cgroup_parent = s->cfg.cgroup_parent;
-    spec.argv = (const char *const *)l->argv;
+    spec.argv = (const char *const *)(argv ? argv : l->argv);
     spec.env = (const char *const *)env;
-    spec.image = l->image;
+    spec.image = t->img.rootfs ? t->img.rootfs : l->image;
+    if (t->img.rootfs) {
+        spec.cwd = t->img.workdir;
+        if (imgjob_user(&t->img, &spec.has_user, &spec.uid, &spec.gid, uerr, sizeof(uerr)) == 0 &&
+            spec.has_user) {
+            /* the task's own folders belong to the image's user */
+            if (chown(ws, spec.uid, spec.gid) != 0 || chown(t->outputs_dir, spec.uid, spec.gid) != 0)
+                snprintf(uerr, sizeof(uerr), "cannot give /workspace to uid %u: %s",
+                         (unsigned)spec.uid, strerror(errno));
+        }
+    }
     spec.workspace_dir = ws;
     spec.outputs_dir = t->outputs_dir;
     spec.inputs = ins;
@@ -473,11 +493,14 @@ attempt__launch(struct attempt *t, char *const *paths)
     int rc = CAIRN_EIO;
     if (gerr[0])
         snprintf(err, sizeof(err), "%s", gerr);
+    else if (uerr[0])
+        snprintf(err, sizeof(err), "%s", uerr);
     else
         rc = runc_start(&t->proc, s->cfg.loop, &spec, &cbs, t, err, sizeof(err));
     free(ins);
     free(indir);
     attempt_env_free(env);
+    imgjob_strv_free(argv);
     gpu_attempt_clear(&ga);
     free(binds);
     free(ws);
@@ -520,6 +543,40 @@ attempt__inputs_done(void *ud, struct inputs_result *res)
         return;
     }
     attempt__launch(t, res->paths);
+}
+
+static void attempt__fetch_inputs(struct attempt *t);
+
+static void
+attempt__image_done(void *ud, struct image_info *info, const char *log, const char *error)
+{
+    struct attempt *t = ud;
+    char *why = NULL;
+    t->fetching = false;
+    if (log[0]) {
+        sb_puts(&t->logbuf, log);
+        attempt__flush_log(t);
+    }
+    if (t->cancelled)
+        why = xstrdup("the lease was taken back before the task started");
+    else if (t->interrupted)
+        why = xstrdup("the worker was stopped before the task started");
+    else if (error[0])
+        why = xasprintf("cannot start the task: %s", error);
+    if (why) {
+        if (error[0]) {
+            sb_printf(&t->logbuf, "cairn: %s\n", error);
+            attempt__flush_log(t);
+        }
+        attempt__unstarted(t, why);
+        free(why);
+        return;
+    }
+    LOG(LOG_INFO, "CAIRN-TASK-IMAGE", "%s: image %s is %s (%s)", t->label, t->lease.image,
+        info->digest, info->rootfs);
+    t->img = *info;
+    memset(info, 0, sizeof(*info));
+    attempt__fetch_inputs(t);
 }
 
 void
@@ -566,6 +623,21 @@ attempt_start(struct attempt_set *s, struct msg_lease *l)
     t->next = s->list;
     s->list = t;
     s->running++;
+    if (s->cfg.images && t->lease.image && imgref_is_pulled(t->lease.image)) {
+        /* the image: pulled and unpacked on the thread pool */
+        t->fetching = true;
+        imgjob_start(s->cfg.loop, s->cfg.images, t->lease.image, attempt__image_done, t);
+        return;
+    }
+    attempt__fetch_inputs(t);
+}
+
+/* The image is ready (or none is needed): the inputs, then the launch. */
+static void
+attempt__fetch_inputs(struct attempt *t)
+{
+    struct attempt_set *s = t->set;
+    char err[512];
     if (t->lease.ninputs == 0) {
         attempt__launch(t, NULL);
         return;

@@ -27,6 +27,7 @@
 
 struct attempt_set;
 struct gpu_set;
+struct image_opts;
 
 /* Borrowed for the life of the set. */
 struct attempt_config {
@@ -40,6 +41,7 @@ struct attempt_config {
     bool isolation_none;
     int64_t max_log_size;       /* an attempt's log is cut here (bytes; 0 = no limit) */
     const struct gpu_set *gpus; /* the worker's GPUs (gpu.h), or NULL for none */
+    const struct image_opts *images; /* pulled images (image.h), or NULL: refused */
     void (*idle_cb)(void *ud); /* an attempt ended: its result is queued, its slot free */
     void *ud;
 };

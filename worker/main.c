@@ -19,6 +19,8 @@ usage(FILE *out)
           "                    [--isolation runc|none] [--allow-mount DIR]... [--prefetch N]\n"
           "                    [--log-level LEVEL] [--max-log-size SIZE]\n"
           "                    [--gpus 0,1] [--gpu-model NAME] [--gpu-dev-dir DIR]\n"
+          "                    [--registry-auth FILE] [--registry-ca FILE]\n"
+          "                    [--insecure-registry HOST:PORT]... [--image-cache-size SIZE]\n"
           "--allow-mount DIR lets tasks mount DIR or a folder below it (a task's mounts:\n"
           "host folders in its container); repeat it for several. Without it, a task with\n"
           "mounts is refused.\n"
@@ -30,14 +32,18 @@ usage(FILE *out)
           "for development and benchmarks only and is unsafe (docs/containers.md).\n"
           "--gpus names the NVIDIA GPUs to offer by index (default: every /dev/nvidiaN);\n"
           "--gpu-model names their model where the driver does not; --gpu-dev-dir looks for\n"
-          "the device nodes in DIR instead of /dev (tests with stand-in nodes).\n",
+          "the device nodes in DIR instead of /dev (tests with stand-in nodes).\n"
+          "--registry-auth reads registry credentials from a Docker-style config.json;\n"
+          "--registry-ca trusts the CA bundle FILE for registries; --insecure-registry\n"
+          "reaches HOST:PORT over plain HTTP (repeat it for several); --image-cache-size\n"
+          "bounds the unpacked images and their blobs (default 20Gi).\n",
           out);
 }
 
 /* The command line (allow: room for every --allow-mount value), then the
  * agent. Returns the process's exit code. */
 static int
-run(int argc, char **argv, const char **allow)
+run(int argc, char **argv, const char **allow, const char **insecure)
 {
     struct agent_config cfg;
     char host[256] = "localhost";
@@ -107,6 +113,21 @@ run(int argc, char **argv, const char **allow)
             cfg.gpu_model = v;
         else if (!strcmp(a, "--gpu-dev-dir"))
             cfg.gpu_dev_dir = v;
+        else if (!strcmp(a, "--registry-auth"))
+            cfg.registry_auth = v;
+        else if (!strcmp(a, "--registry-ca"))
+            cfg.registry_ca = v;
+        else if (!strcmp(a, "--insecure-registry"))
+            insecure[cfg.ninsecure_registries++] = v;
+        else if (!strcmp(a, "--image-cache-size")) {
+            char e[128];
+            if (units_parse_size(v, &cfg.image_cache_size, e, sizeof(e)) != 0 ||
+                cfg.image_cache_size <= 0) {
+                fprintf(stderr, "cairn-worker: --image-cache-size: %s\n",
+                        e[0] ? e : "must be more than 0");
+                return 2;
+            }
+        }
         else {
             fprintf(stderr, "cairn-worker: unknown option %s\n", a);
             usage(stderr);
@@ -153,6 +174,7 @@ run(int argc, char **argv, const char **allow)
     json_decref(lj);
     cfg.labels_json = ljs;
     cfg.allow_mounts = allow;
+    cfg.insecure_registries = insecure;
     int rc = agent_run(&cfg);
     free(ljs);
     return rc;
@@ -162,7 +184,9 @@ int
 main(int argc, char **argv)
 {
     const char **allow = xcalloc((size_t)argc + 1, sizeof(*allow));
-    int rc = run(argc, argv, allow);
+    const char **insecure = xcalloc((size_t)argc + 1, sizeof(*insecure));
+    int rc = run(argc, argv, allow, insecure);
     free(allow);
+    free(insecure);
     return rc;
 }

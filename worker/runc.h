@@ -104,6 +104,9 @@ struct runc_spec {
     bool isolation_none;   /* plain child process; no container, no limits */
     bool keep_bundle;      /* keep bundle_dir after exit (debugging) */
     const char *hostname;  /* NULL = "cairn" */
+    const char *cwd;       /* absolute; NULL = /workspace */
+    bool has_user;         /* run as uid:gid (an image's User) instead of root */
+    uint32_t uid, gid;
 };
 
 struct runc_result {
