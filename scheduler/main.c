@@ -42,6 +42,8 @@ usage(FILE *out)
           "                       [--config FILE] [--token-file FILE] [--lease-ttl MS]\n"
           "                       [--models DIR] [--max-state-size SIZE]\n"
           "                       [--log-level error|warn|notice|info|debug]\n"
+          "                       [--registry-auth FILE] [--registry-ca FILE]\n"
+          "                       [--insecure-registry HOST:PORT]...\n"
           "                       [--log-format text|json]\n"
           "       cairn-scheduler --data DIR --check\n"
           "       cairn-scheduler --data DIR --backup DEST\n"
@@ -52,8 +54,10 @@ usage(FILE *out)
           "record of the store and says whether it is sound; --backup writes a compacted copy\n"
           "to DEST/data.mdb, also while a scheduler runs. A YAML config file (" DEFAULT_CONFIG "\n"
           "when present) may set dags, data, listen, http, token_file, lease_ttl_ms, models,\n"
-          "max_state_size, log_level and log_format; flags win. --log-format json writes\n"
-          "each log line as one JSON object (ts, level, msg_id, msg, prog).\n",
+          "max_state_size, log_level and log_format; flags win. The registry flags are\n"
+          "those of cairn-worker: the scheduler resolves each image tag to a digest when a\n"
+          "run starts. --log-format json writes each log line as one JSON object (ts, level,\n"
+          "msg_id, msg, prog).\n",
           out);
 }
 
@@ -215,6 +219,9 @@ main(int argc, char **argv)
     struct opts cli;
     const char *config = NULL, *backup = NULL;
     bool check = false;
+    struct imgreg_opts reg = {0};
+    static const char *insecure[64];
+    reg.insecure = insecure;
     memset(&o, 0, sizeof(o));
     memset(&cli, 0, sizeof(cli));
     for (int i = 1; i < argc; i++) {
@@ -257,6 +264,17 @@ main(int argc, char **argv)
             backup = v;
         else if (!strcmp(a, "--max-state-size"))
             set(&cli.max_state_size, v);
+        else if (!strcmp(a, "--registry-auth"))
+            reg.auth_file = v;
+        else if (!strcmp(a, "--registry-ca"))
+            reg.ca_file = v;
+        else if (!strcmp(a, "--insecure-registry")) {
+            if (reg.ninsecure == sizeof(insecure) / sizeof(insecure[0])) {
+                fprintf(stderr, "cairn-scheduler: at most 64 --insecure-registry\n");
+                return 2;
+            }
+            insecure[reg.ninsecure++] = v;
+        }
         else {
             fprintf(stderr, "cairn-scheduler: unknown option %s\n", a);
             usage(stderr);
@@ -331,6 +349,7 @@ main(int argc, char **argv)
     cfg.lease_ttl_ms = o.lease_ttl_ms;
     cfg.models_dir = o.models;
     cfg.max_state_size = (size_t)max_state;
+    cfg.registry = reg;
     cfg.link.reply = wire_reply;
     cfg.link.drop = wire_drop;
     const char *listen_url = o.listen ? o.listen : "tcp://127.0.0.1:7781";
@@ -359,7 +378,10 @@ main(int argc, char **argv)
     if (unclean) {
         LOG(LOG_NOTICE, "CAIRN-STORE-CHECK",
             "the last scheduler on %s did not stop cleanly: checking the state store", o.data);
+        int64_t t0 = clock_mono_ms();
         int crc = storetool_check(o.data, stderr);
+        LOG(LOG_NOTICE, "CAIRN-STORE-CHECK", "checked in %lld ms",
+            (long long)(clock_mono_ms() - t0));
         if (crc == 1) {
             LOG(LOG_ERR, "CAIRN-STORE-DAMAGED",
                 "the state store at %s/state is damaged (above): not starting; restore a "

@@ -43,6 +43,7 @@
 #include "fs.h"
 #include "gpu.h"
 #include "http.h"
+#include "image.h"
 #include "link.h"
 #include "log.h"
 #include "metrics.h"
@@ -51,6 +52,7 @@
 #include "proto.h"
 #include "runc.h"
 #include "util.h"
+#include "watchdog.h"
 #include "workdir.h"
 
 #define LOG_FLUSH_MS 100
@@ -63,6 +65,8 @@ struct agent {
     size_t nlabels;
     struct gpu_set *gpus;
     struct msg_gpu *hello_gpus;
+    struct image_opts images;
+    char *images_dir; /* DATA/images */
     uv_loop_t loop;
     uv_async_t async;
     uv_timer_t flush_timer;
@@ -71,6 +75,7 @@ struct agent {
     struct attempt_set *attempts;
     struct mounts_allow *allow;
     char *cgroup_parent; /* this worker's own (runc_cgroup_parent_for); NULL with isolation none */
+    struct watchdog *watchdog; /* stops our containers if we die (watchdog.h) */
     bool draining;
     struct msg_lease *queue; /* leases waiting for a slot, oldest first */
     size_t nqueue, capqueue;
@@ -245,6 +250,15 @@ metrics_text(struct agent *a, size_t *len)
     metrics_add(f, (const char *[]){"success"}, (double)st.succeeded);
     metrics_add(f, (const char *[]){"failed"}, (double)st.failed);
     metrics_add(f, (const char *[]){"interrupted"}, (double)st.interrupted);
+    f = metrics_family(m, "cairn_worker_image_prepares_total", METRICS_COUNTER,
+                       "Registry or OCI layout images made ready for a task, by how.", "result",
+                       NULL, 0);
+    metrics_add(f, (const char *[]){"pulled"}, (double)st.images_pulled);
+    metrics_add(f, (const char *[]){"cached"}, (double)st.images_cached);
+    metrics_add(f, (const char *[]){"failed"}, (double)st.images_failed);
+    f = metrics_family(m, "cairn_worker_image_pulled_bytes_total", METRICS_COUNTER,
+                       "Bytes fetched by image pulls.", "", NULL, 0);
+    metrics_add(f, NULL, (double)st.image_bytes);
     f = metrics_family(m, "cairn_worker_outputs_stored_total", METRICS_COUNTER,
                        "Outputs stored in the artifact store.", "", NULL, 0);
     metrics_add(f, NULL, (double)st.outputs);
@@ -309,9 +323,11 @@ agent_free(struct agent *a)
     }
     free(a->labels);
     mounts_allow_free(a->allow);
+    watchdog_stop(a->watchdog); /* a clean stop: nothing of ours runs */
     free(a->cgroup_parent);
     free(a->hello_gpus);
     gpu_set_free(a->gpus);
+    free(a->images_dir);
     free(a);
 }
 
@@ -337,10 +353,23 @@ agent_run(const struct agent_config *cfg)
         agent_free(a);
         return 1;
     }
-    if (!cfg->isolation_none) {
-        char *root = xasprintf("%s/runc", cfg->data_dir);
+    char *runc_root = cfg->isolation_none ? NULL : xasprintf("%s/runc", cfg->data_dir);
+    if (!cfg->isolation_none)
         /* its own cgroup parent: reaping never touches another worker's */
         a->cgroup_parent = runc_cgroup_parent_for(NULL, cfg->name, cfg->data_dir);
+    /* before any thread: it forks (and waits for a predecessor's) */
+    struct watchdog_config wc = {.data_dir = cfg->data_dir, .runtime = cfg->runtime,
+                                 .runc_root = runc_root, .cgroup_parent = a->cgroup_parent,
+                                 .lock_wait_ms = 10000};
+    rc = watchdog_start(&wc, &a->watchdog, err, sizeof(err));
+    free(runc_root);
+    if (rc) {
+        fprintf(stderr, "cairn-worker: %s\n", err);
+        agent_free(a);
+        return 1;
+    }
+    if (!cfg->isolation_none) {
+        char *root = xasprintf("%s/runc", cfg->data_dir);
         LOG(LOG_INFO, "CAIRN-CGROUP", "the containers' cgroups go under %s", a->cgroup_parent);
         int n = runc_reap_leftovers(cfg->runtime, root, a->cgroup_parent);
         if (n > 0)
@@ -352,6 +381,14 @@ agent_run(const struct agent_config *cfg)
         free(root);
     }
     workdir_prepare(cfg->data_dir);
+    /* images: an unpack an earlier run left half done is removed */
+    a->images_dir = xasprintf("%s/images", cfg->data_dir);
+    image_cleanup_tmp(a->images_dir);
+    a->images.dir = a->images_dir;
+    a->images.reg.auth_file = cfg->registry_auth;
+    a->images.reg.ca_file = cfg->registry_ca;
+    a->images.reg.insecure = cfg->insecure_registries;
+    a->images.reg.ninsecure = cfg->ninsecure_registries;
     labels_parse(a, cfg->labels_json);
     struct gpu_options go = {.declared = cfg->gpus, .model = cfg->gpu_model,
                              .dev_dir = cfg->gpu_dev_dir};
@@ -405,7 +442,9 @@ agent_run(const struct agent_config *cfg)
         .cgroup_parent = a->cgroup_parent,
         .allow = a->allow,
         .isolation_none = cfg->isolation_none,
+        .max_log_size = cfg->max_log_size,
         .gpus = a->gpus,
+        .images = &a->images,
         .idle_cb = idle_cb,
         .ud = a,
     };

@@ -59,6 +59,7 @@ struct link {
     size_t cap_leases, cap_bad, cap_cancel;
     /* loop -> sender */
     struct link__out *out_head, *out_tail;
+    size_t out_log_bytes; /* LOG data queued and not yet answered */
     /* what a POLL reports */
     int free_slots;
     int64_t *held, *queued;
@@ -461,6 +462,12 @@ link__send_main(void *arg)
         l->out_head = last->next;
         if (!l->out_head)
             l->out_tail = NULL;
+        for (struct link__out *q = head;; q = q->next) {
+            if (q->m.type == PROTO_LOG)
+                l->out_log_bytes -= q->m.u.log.data_len;
+            if (q == last)
+                break;
+        }
         pthread_mutex_unlock(&l->mu);
         for (struct link__out *q = head, *next; q; q = next) {
             bool end = q == last;
@@ -484,6 +491,8 @@ link_send(struct link *l, struct msg *m)
     o->m = *m;
     memset(m, 0, sizeof(*m));
     pthread_mutex_lock(&l->mu);
+    if (o->m.type == PROTO_LOG)
+        l->out_log_bytes += o->m.u.log.data_len;
     if (l->out_tail)
         l->out_tail->next = o;
     else
@@ -491,6 +500,15 @@ link_send(struct link *l, struct msg *m)
     l->out_tail = o;
     pthread_cond_signal(&l->cond);
     pthread_mutex_unlock(&l->mu);
+}
+
+size_t
+link_queued_log_bytes(struct link *l)
+{
+    pthread_mutex_lock(&l->mu);
+    size_t n = l->out_log_bytes;
+    pthread_mutex_unlock(&l->mu);
+    return n;
 }
 
 void

@@ -53,6 +53,9 @@ int link_start(struct link *l);
 
 /* Queue m for the sender (STARTED, LOG or RESULT); what m owns is taken
  * and m is zeroed. */
+/* Bytes of LOG data queued for the scheduler and not yet answered: what
+ * back-pressure on chatty tasks looks at (attempt.c). Any thread. */
+size_t link_queued_log_bytes(struct link *l);
 void link_send(struct link *l, struct msg *m);
 /* Move what WORKs brought since the last call into *out (a PROTO_WORK
  * message: leases, refused leases, cancels), which the caller msg_clears;
