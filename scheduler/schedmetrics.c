@@ -1,8 +1,7 @@
 /* schedmetrics.c - the scheduler's Prometheus metrics (schedmetrics.h). */
-#define _XOPEN_SOURCE 700
 #include "schedmetrics.h"
 
-#include <ftw.h>
+#include <fts.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,15 +20,27 @@
 #define SMET_ART_WALK_MS 30000
 #define SMET_ART_DIRTY_MS 1000
 
+/* A walk of the artifact store on libuv's thread pool, so that a big
+ * store does not stall the loop. It outlives the registry if the scheduler
+ * stops meanwhile (owner is then NULL). */
+struct smet__walk {
+    uv_work_t req;
+    struct smet *owner;
+    char *dir;
+    double bytes;
+    bool ok;
+};
+
 struct smet {
     struct metrics *reg;
     struct metrics_family *task_instances, *task_finished, *runs, *runs_finished, *run_duration,
         *task_duration, *schedule_delay, *lease_expired, *workers, *slots, *gpus, *commit_seconds,
         *commit_batch, *loop_seconds, *http, *store_bytes, *art_bytes, *task_metric;
-    int64_t art_walked_at; /* monotonic ms, 0 = never */
-    bool art_dirty;        /* a task succeeded since */
-    bool seeded;           /* task metrics of earlier runs read */
-    struct hmap live;      /* DAGs (owned names) a run of which finished since the start */
+    int64_t art_walked_at;   /* monotonic ms, 0 = never */
+    bool art_dirty;          /* a task succeeded since */
+    struct smet__walk *walk; /* the walk on the thread pool, or NULL */
+    bool seeded;             /* task metrics of earlier runs read */
+    struct hmap live;        /* DAGs (owned names) a run of which finished since the start */
     double art_bytes_last;
 };
 
@@ -95,6 +106,8 @@ smet_free(struct sched *s)
 {
     if (!s->smet)
         return;
+    if (s->smet->walk)
+        s->smet->walk->owner = NULL; /* it frees itself when it is done */
     metrics_free(s->smet->reg);
     for (size_t i = 0; i < s->smet->live.cap; i++)
         free((char *)s->smet->live.slots[i].key);
@@ -232,16 +245,48 @@ smet_http(void *ud, const char *route, int status)
     metrics_add(s->smet->http, (const char *[]){route ? route : "(none)", code}, 1);
 }
 
-static double smet__walk_sum;
-
-static int
-smet__walk_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+static void
+smet__walk_work(uv_work_t *req)
 {
-    (void)path;
-    (void)ftw;
-    if (flag == FTW_F && S_ISREG(st->st_mode))
-        smet__walk_sum += (double)st->st_size;
-    return 0;
+    struct smet__walk *w = req->data;
+    char *argv[] = {w->dir, NULL};
+    FTS *f = fts_open(argv, FTS_PHYSICAL | FTS_NOCHDIR, NULL);
+    if (!f)
+        return;
+    FTSENT *e;
+    while ((e = fts_read(f)))
+        if (e->fts_info == FTS_F && e->fts_statp)
+            w->bytes += (double)e->fts_statp->st_size;
+    w->ok = true;
+    fts_close(f);
+}
+
+static void
+smet__walk_done(uv_work_t *req, int status)
+{
+    struct smet__walk *w = req->data;
+    if (w->owner) {
+        if (status == 0 && w->ok)
+            w->owner->art_bytes_last = w->bytes;
+        w->owner->walk = NULL;
+    }
+    free(w->dir);
+    free(w);
+}
+
+static void
+smet__walk_start(struct sched *s)
+{
+    struct smet__walk *w = xcalloc(1, sizeof(*w));
+    w->owner = s->smet;
+    w->dir = xasprintf("%s/artifacts", s->cfg.data_dir);
+    w->req.data = w;
+    if (uv_queue_work(s->loop, &w->req, smet__walk_work, smet__walk_done) != 0) {
+        free(w->dir);
+        free(w);
+        return;
+    }
+    s->smet->walk = w;
 }
 
 static void
@@ -298,15 +343,13 @@ smet__gauges(struct sched *s)
         metrics_set(m->store_bytes, (const char *[]){"map"}, (double)map);
     }
     int64_t now = clock_mono_ms();
-    if (!m->art_walked_at || now - m->art_walked_at >= SMET_ART_WALK_MS ||
-        (m->art_dirty && now - m->art_walked_at >= SMET_ART_DIRTY_MS)) {
+    if (!m->walk && s->loop &&
+        (!m->art_walked_at || now - m->art_walked_at >= SMET_ART_WALK_MS ||
+         (m->art_dirty && now - m->art_walked_at >= SMET_ART_DIRTY_MS))) {
+        /* the figure of the last walk is shown; this one's at a later scrape */
         m->art_dirty = false;
-        char *dir = xasprintf("%s/artifacts", s->cfg.data_dir);
-        smet__walk_sum = 0;
-        if (nftw(dir, smet__walk_cb, 16, FTW_PHYS) == 0)
-            m->art_bytes_last = smet__walk_sum;
-        free(dir);
         m->art_walked_at = now;
+        smet__walk_start(s);
     }
     metrics_set(m->art_bytes, NULL, m->art_bytes_last);
 }
