@@ -17,6 +17,8 @@ usage(FILE *out)
           "                    [--labels k=v,...] [--token-file FILE] [--runtime PATH]\n"
           "                    [--isolation runc|none] [--allow-mount DIR]... [--prefetch N]\n"
           "                    [--log-level LEVEL]\n"
+          "                    [--tls-cert FILE --tls-key FILE --tls-ca FILE]\n"
+          "                    [--tls-server-name NAME]\n"
           "                    [--gpus 0,1] [--gpu-model NAME] [--gpu-dev-dir DIR]\n"
           "--allow-mount DIR lets tasks mount DIR or a folder below it (a task's mounts:\n"
           "host folders in its container); repeat it for several. Without it, a task with\n"
@@ -27,7 +29,10 @@ usage(FILE *out)
           "for development and benchmarks only and is unsafe (docs/containers.md).\n"
           "--gpus names the NVIDIA GPUs to offer by index (default: every /dev/nvidiaN);\n"
           "--gpu-model names their model where the driver does not; --gpu-dev-dir looks for\n"
-          "the device nodes in DIR instead of /dev (tests with stand-in nodes).\n",
+          "the device nodes in DIR instead of /dev (tests with stand-in nodes).\n"
+          "--tls-cert/--tls-key/--tls-ca run the link as mutual TLS (a tls+tcp:// --scheduler\n"
+          "address); the certificate's name must be the worker's --name. The scheduler's\n"
+          "certificate must be named --tls-server-name (default: the --scheduler host).\n",
           out);
 }
 
@@ -83,6 +88,14 @@ run(int argc, char **argv, const char **allow)
             labels = v;
         else if (!strcmp(a, "--token-file"))
             cfg.token_file = v;
+        else if (!strcmp(a, "--tls-cert"))
+            cfg.tls_cert = v;
+        else if (!strcmp(a, "--tls-key"))
+            cfg.tls_key = v;
+        else if (!strcmp(a, "--tls-ca"))
+            cfg.tls_ca = v;
+        else if (!strcmp(a, "--tls-server-name"))
+            cfg.tls_server_name = v;
         else if (!strcmp(a, "--runtime"))
             cfg.runtime = v;
         else if (!strcmp(a, "--isolation"))
