@@ -87,8 +87,8 @@ ident_load(struct ident **out, const char *cert_file, const char *key_file, cons
     id->key = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
     BIO_free(b);
     if (!id->key || X509_check_private_key(id->cert, id->key) != 1) {
-        errf(CAIRN_EINVAL, err, errlen, "%s: not the private key of %s (%s)", key_file,
-             cert_file, ossl_why(why, sizeof(why)));
+        errf(CAIRN_EINVAL, err, errlen, "%s: not the private key of %s (%s)", key_file, cert_file,
+             ossl_why(why, sizeof(why)));
         ident_free(id);
         return CAIRN_EINVAL;
     }
@@ -171,8 +171,7 @@ ident_prove(const struct ident *id, const char *name, int64_t now_ms, char **cer
     free(text);
     if (!ok) {
         free(sig);
-        return errf(CAIRN_EINVAL, err, errlen, "cannot sign HELLO: %s",
-                    ossl_why(why, sizeof(why)));
+        return errf(CAIRN_EINVAL, err, errlen, "cannot sign HELLO: %s", ossl_why(why, sizeof(why)));
     }
     char *b64 = xmalloc(4 * ((siglen + 2) / 3) + 1);
     EVP_EncodeBlock((unsigned char *)b64, sig, (int)siglen);
@@ -197,8 +196,7 @@ cert_name(X509 *c)
     GENERAL_NAMES_free(sans);
     if (!res) {
         char cn[256];
-        if (X509_NAME_get_text_by_NID(X509_get_subject_name(c), NID_commonName, cn,
-                                      sizeof(cn)) > 0)
+        if (X509_NAME_get_text_by_NID(X509_get_subject_name(c), NID_commonName, cn, sizeof(cn)) > 0)
             res = xstrdup(cn);
     }
     return res ? res : xstrdup("");
@@ -236,14 +234,14 @@ ident_check(const struct ident *id, const char *cert_pem, const char *name, int6
     if (!rc) {
         char *cn = cert_name(c);
         if (X509_check_host(c, name, strlen(name), X509_CHECK_FLAG_NO_WILDCARDS, NULL) != 1)
-            rc = errf(CAIRN_EAUTH, err, errlen,
-                      "the worker's certificate is for '%s', not '%s'", cn, name);
+            rc = errf(CAIRN_EAUTH, err, errlen, "the worker's certificate is for '%s', not '%s'",
+                      cn, name);
         free(cn);
     }
     if (!rc && (ts_ms < now_ms - IDENT_SKEW_MS || ts_ms > now_ms + IDENT_SKEW_MS))
-        rc = errf(CAIRN_EAUTH, err, errlen,
-                  "HELLO's time is %lld s away from the scheduler's clock",
-                  (long long)((ts_ms - now_ms) / 1000));
+        rc =
+            errf(CAIRN_EAUTH, err, errlen, "HELLO's time is %lld s away from the scheduler's clock",
+                 (long long)((ts_ms - now_ms) / 1000));
     if (!rc) {
         size_t blen = strlen(sig_b64);
         unsigned char *sig = xmalloc(blen + 3);
@@ -255,11 +253,9 @@ ident_check(const struct ident *id, const char *cert_pem, const char *name, int6
         char *text = hello_text(name, ts_ms);
         EVP_MD_CTX *md = EVP_MD_CTX_new();
         EVP_PKEY *pub = X509_get0_pubkey(c);
-        if (n <= 0 || !md || !pub ||
-            EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, pub) != 1 ||
+        if (n <= 0 || !md || !pub || EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, pub) != 1 ||
             EVP_DigestVerify(md, sig, (size_t)n, (unsigned char *)text, strlen(text)) != 1)
-            rc = errf(CAIRN_EAUTH, err, errlen,
-                      "HELLO's signature does not match its certificate");
+            rc = errf(CAIRN_EAUTH, err, errlen, "HELLO's signature does not match its certificate");
         EVP_MD_CTX_free(md);
         free(text);
         free(sig);

@@ -28,8 +28,8 @@ struct ident;
  * All three are required. The key file must not be readable by group or
  * others. Returns 0, CAIRN_EIO or CAIRN_EINVAL (err says which file and
  * why). *out is set only on success. */
-int ident_load(struct ident **out, const char *cert_file, const char *key_file,
-               const char *ca_file, char *err, size_t errlen);
+int ident_load(struct ident **out, const char *cert_file, const char *key_file, const char *ca_file,
+               char *err, size_t errlen);
 void ident_free(struct ident *id);
 
 /* An nng TLS configuration (an nng_tls_config *, returned as void *) for a
