@@ -58,9 +58,11 @@ struct sched_config {
     size_t max_state_size;      /* the LMDB map never grows beyond it; 0 = no limit */
     struct sched_link link;
     struct imgreg_opts registry; /* for pinning image tags (imagepin.h); borrowed */
+    const struct ident *ident; /* a TLS link: HELLO must prove the worker's name (ident.h) */
 };
 
 struct sched;
+struct ident;
 
 /* Open the store under cfg->data_dir, load the DAG folder, recover the
  * unfinished runs, start the loop's timers. The worker link and the HTTP
