@@ -105,6 +105,9 @@ struct dag_task {
     char *image;            /* "host" or an absolute rootfs path */
     struct dag_kv *env;     /* sorted by key; values unrendered */
     size_t nenv;
+    struct dag_kv *secrets; /* env name -> secret name (resolved by the scheduler at
+                             * lease time, never stored), sorted by env name */
+    size_t nsecrets;
     size_t *needs;          /* upstream task indices, as listed */
     size_t nneeds;
     size_t *downstream;     /* direct downstream task indices */

@@ -30,6 +30,7 @@
 
 struct opts {
     char *dags, *data, *listen, *http, *token_file, *log_level, *models, *max_state_size;
+    char *secrets_dir;
     int64_t lease_ttl_ms;
 };
 
@@ -38,7 +39,7 @@ usage(FILE *out)
 {
     fputs("usage: cairn-scheduler --dags DIR --data DIR [--listen NNG_URL] [--http HOST:PORT]\n"
           "                       [--config FILE] [--token-file FILE] [--lease-ttl MS]\n"
-          "                       [--models DIR] [--max-state-size SIZE]\n"
+          "                       [--models DIR] [--max-state-size SIZE] [--secrets-dir DIR]\n"
           "                       [--log-level error|warn|notice|info|debug]\n"
           "       cairn-scheduler --data DIR --check\n"
           "       cairn-scheduler --data DIR --backup DEST\n"
@@ -49,7 +50,9 @@ usage(FILE *out)
           "record of the store and says whether it is sound; --backup writes a compacted copy\n"
           "to DEST/data.mdb, also while a scheduler runs. A YAML config file (" DEFAULT_CONFIG "\n"
           "when present) may set dags, data, listen, http, token_file, lease_ttl_ms, models,\n"
-          "max_state_size and log_level; flags win.\n",
+          "max_state_size, secrets_dir and log_level; flags win. --secrets-dir holds one file\n"
+          "per secret of tasks' `secrets:` (named by the secret, mode 0600, owned by this\n"
+          "user); without it $CREDENTIALS_DIRECTORY (systemd credentials) is used.\n",
           out);
 }
 
@@ -64,6 +67,7 @@ opts_free(struct opts *o)
     free(o->log_level);
     free(o->models);
     free(o->max_state_size);
+    free(o->secrets_dir);
 }
 
 static void
@@ -120,6 +124,8 @@ load_config(struct opts *o, const char *path, int required)
             set(&o->models, v->str);
         else if (!strcmp(k->str, "max_state_size"))
             set(&o->max_state_size, v->str);
+        else if (!strcmp(k->str, "secrets_dir"))
+            set(&o->secrets_dir, v->str);
         else if (!strcmp(k->str, "lease_ttl_ms"))
             o->lease_ttl_ms = strtoll(v->str, NULL, 10);
         else {
@@ -248,6 +254,8 @@ main(int argc, char **argv)
             backup = v;
         else if (!strcmp(a, "--max-state-size"))
             set(&cli.max_state_size, v);
+        else if (!strcmp(a, "--secrets-dir"))
+            set(&cli.secrets_dir, v);
         else {
             fprintf(stderr, "cairn-scheduler: unknown option %s\n", a);
             usage(stderr);
@@ -270,6 +278,7 @@ main(int argc, char **argv)
     MERGE(log_level)
     MERGE(models)
     MERGE(max_state_size)
+    MERGE(secrets_dir)
     if (cli.lease_ttl_ms)
         o.lease_ttl_ms = cli.lease_ttl_ms;
     if ((check || backup) && !o.data) {
@@ -313,6 +322,8 @@ main(int argc, char **argv)
     cfg.lease_ttl_ms = o.lease_ttl_ms;
     cfg.models_dir = o.models;
     cfg.max_state_size = (size_t)max_state;
+    cfg.secrets_dir = o.secrets_dir;
+    cfg.token_file = o.token_file;
     cfg.link.reply = wire_reply;
     cfg.link.drop = wire_drop;
     const char *listen_url = o.listen ? o.listen : "tcp://127.0.0.1:7781";

@@ -346,6 +346,7 @@ agent_run(const struct agent_config *cfg)
         .cgroup_parent = a->cgroup_parent,
         .allow = a->allow,
         .isolation_none = cfg->isolation_none,
+        .token_file = cfg->token_file,
         .gpus = a->gpus,
         .idle_cb = idle_cb,
         .ud = a,

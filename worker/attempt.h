@@ -38,6 +38,7 @@ struct attempt_config {
     const char *cgroup_parent;        /* the containers' cgroups go below it; NULL = runc.h's */
     const struct mounts_allow *allow; /* host folders tasks may mount; NULL = none */
     bool isolation_none;
+    const char *token_file;     /* the worker's key file: hidden from its tasks; or NULL */
     const struct gpu_set *gpus; /* the worker's GPUs (gpu.h), or NULL for none */
     void (*idle_cb)(void *ud); /* an attempt ended: its result is queued, its slot free */
     void *ud;
