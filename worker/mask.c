@@ -12,6 +12,7 @@ struct mask {
     size_t *lens;
     size_t n;
     size_t maxlen;
+    bool newline;    /* a form holds '\n': a match may span lines */
     bool first[256]; /* a form starts with this byte */
     struct sb carry; /* the held-back tail of what was fed */
     struct sb work;
@@ -44,6 +45,8 @@ mask__add(struct mask *m, char *form, size_t len)
     if (len > m->maxlen)
         m->maxlen = len;
     m->first[(unsigned char)form[0]] = true;
+    if (memchr(form, '\n', len))
+        m->newline = true;
 }
 
 static char *
@@ -214,7 +217,14 @@ mask_feed(struct mask *m, const char *data, size_t len, struct sb *out)
         blen = w->len;
     }
     size_t hold = m->maxlen - 1;
-    mask__run(m, buf, blen, blen > hold ? blen - hold : 0, out);
+    size_t decide = blen > hold ? blen - hold : 0;
+    if (!m->newline) {
+        /* no match spans a newline: the lines before the last are settled */
+        const char *nl = memrchr(buf, '\n', blen);
+        if (nl && (size_t)(nl - buf) + 1 > decide)
+            decide = (size_t)(nl - buf) + 1;
+    }
+    mask__run(m, buf, blen, decide, out);
 }
 
 void

@@ -7,7 +7,10 @@
  * digits, and with '+' for spaces), whenever these differ from the value.
  * A value split across two writes is still found: the last max-1 bytes
  * fed (max being the longest form) are held back until the next feed or
- * mask_flush, so the output lags the input by at most that many bytes.
+ * mask_flush, so the output lags the input by at most that many bytes;
+ * when no form holds a newline (the usual case), everything up to the
+ * last newline fed comes out at once, so whole lines are never held back
+ * (stdout and stderr, masked apart, then interleave line by line).
  * Empty values mask nothing. One mask per stream (stdout, stderr).
  */
 #ifndef CAIRN_MASK_H

@@ -124,14 +124,37 @@ test_held_back_at_most(void **state)
     struct sb out;
     sb_init(&out);
     mask_new(&m, v, 1);
-    mask_feed(m, "hello world, this is long\n", 26, &out);
+    mask_feed(m, "hello world, this is long.", 26, &out);
     /* all but the longest form's length - 1 bytes come out at once */
     size_t longest = strlen("MDEyMzQ1Njc4OQ=="); /* its base64, padded */
     assert_int_equal(out.len, 26 - (longest - 1));
     mask_flush(m, &out);
-    assert_string_equal(out.buf, "hello world, this is long\n");
+    assert_string_equal(out.buf, "hello world, this is long.");
     mask_free(m);
     sb_free(&out);
+}
+
+/* A whole line is let out at once: nothing of it is held back. */
+static void
+test_lines_not_held(void **state)
+{
+    (void)state;
+    const char *v[] = {"0123456789abcdef"};
+    struct mask *m;
+    struct sb out;
+    sb_init(&out);
+    mask_new(&m, v, 1);
+    mask_feed(m, "ab\n0123456789abcdef\n", 20, &out);
+    assert_string_equal(out.buf, "ab\n***\n");
+    mask_feed(m, "x 01234567", 10, &out); /* no newline: the possible start is held */
+    assert_string_equal(out.buf, "ab\n***\n");
+    mask_feed(m, "89abcdef y\n", 11, &out);
+    assert_string_equal(out.buf, "ab\n***\nx *** y\n");
+    mask_free(m);
+    sb_free(&out);
+    /* a value with a newline in it may span lines: then bytes are held */
+    const char *w[] = {"line1\nline2"};
+    expect(w, 1, "a line1\nline2 b\n", "a *** b\n");
 }
 
 static void
@@ -149,7 +172,7 @@ main(void)
         cmocka_unit_test(test_plain),         cmocka_unit_test(test_no_values),
         cmocka_unit_test(test_base64),        cmocka_unit_test(test_urlencoded),
         cmocka_unit_test(test_split_writes),  cmocka_unit_test(test_held_back_at_most),
-        cmocka_unit_test(test_several_values),
+        cmocka_unit_test(test_several_values), cmocka_unit_test(test_lines_not_held),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
