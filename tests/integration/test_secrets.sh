@@ -116,6 +116,35 @@ check "a secret file with mode 0644 is refused, naming the file" \
     grep -qF "secret 'loose' refused: $T/secrets/loose has mode 0644" <<<"$(ti error "$RUN2" broken loose)"
 check "the scheduler kept running" curl -sf "$CAIRN_SERVER/api/v1/health" -o /dev/null
 
+# --- params reach a shell safely: CAIRN_PARAM_X and | shquote
+put_dag params <<'EOF'
+dag: params
+params: {x: plain}
+defaults: {image: host, timeout: 30s}
+tasks:
+  viaenv:
+    command: [sh, -c, 'echo "env=$CAIRN_PARAM_X"']
+  viaquote:
+    command: [sh, -c, "echo quoted={{ params.x | shquote }}"]
+EOF
+wait_until 20 "$CAIRN" dags show params
+EVIL="a'; id; echo 'pwned"
+"$CAIRN" trigger params --param "x=$EVIL" --wait >"$T/params.out" 2>&1 || true
+RUN4=$(head -n1 "$T/params.out")
+PE=$("$CAIRN" logs "$RUN4" viaenv --dag params)
+PQ=$("$CAIRN" logs "$RUN4" viaquote --dag params)
+echo "$PE$PQ" | sed 's/^/#   /'
+check "a param with '; id' reaches the task whole through CAIRN_PARAM_X" grep -qxF "env=$EVIL" <<<"$PE"
+check "... and whole through | shquote" grep -qxF "quoted=$EVIL" <<<"$PQ"
+check "... and id was not run" bash -c '! grep -q "uid=" <<<"$1"' _ "$PE$PQ"
+BIG=$(head -c 70000 /dev/zero | tr '\0' x)
+set +e
+TOUT=$("$CAIRN" trigger params --param "x=$BIG" 2>&1)
+TRC=$?
+set -e
+check "a param value over 64 KiB is refused at trigger" \
+    bash -c '[ "$1" != 0 ] && grep -qF "param '"'"'x'"'"' is 70000 bytes; a param value is at most 65536 bytes" <<<"$2"' _ "$TRC" "$TOUT"
+
 # --- image host: the host's credential files are not readable
 put_dag hostcreds <<EOF
 dag: hostcreds

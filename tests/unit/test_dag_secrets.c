@@ -16,6 +16,7 @@
 
 #include "dag.h"
 #include "diag.h"
+#include "err.h"
 #include "tz.h"
 
 static int
@@ -163,6 +164,55 @@ test_host_system_image(void **state)
     diag_list_free(&dl);
 }
 
+static void
+test_params_in_env(void **state)
+{
+    (void)state;
+    const char *y = "dag: p\n"
+                    "params: {model_name: resnet, lr: 0.1, Batch_Size: 32}\n"
+                    "tasks:\n"
+                    "  a: {command: [sh, -c, 'echo {{ params.model_name | shquote }}'],\n"
+                    "      env: {CAIRN_X_OK: '1'}}\n";
+    struct diag_list dl;
+    struct dag *d = load(y, &dl, 0); /* CAIRN_ is reserved in env */
+    diag_list_free(&dl);
+    const char *y2 = "dag: p\n"
+                     "params: {model_name: resnet, lr: 0.1, Batch_Size: 32}\n"
+                     "tasks:\n"
+                     "  a: {command: [sh, -c, 'echo {{ params.model_name | shquote }}']}\n";
+    d = load(y2, &dl, 1);
+    struct dag_kv ov = {(char *)"model_name", (char *)"x'; id; echo '"};
+    struct dag_run_ctx rc = {0};
+    rc.run_id = "r1";
+    rc.overrides = &ov;
+    rc.noverrides = 1;
+    char **argv = NULL, **envp = NULL, err[256];
+    assert_int_equal(dag_render_task(d, 0, &rc, &argv, &envp, err, sizeof(err)), 0);
+    assert_string_equal(argv[2], "echo 'x'\\''; id; echo '\\'''");
+    int seen = 0;
+    for (size_t i = 0; envp[i]; i++) {
+        seen += !strcmp(envp[i], "CAIRN_PARAM_MODEL_NAME=x'; id; echo '");
+        seen += !strcmp(envp[i], "CAIRN_PARAM_LR=0.1");
+        seen += !strcmp(envp[i], "CAIRN_PARAM_BATCH_SIZE=32");
+    }
+    assert_int_equal(seen, 3);
+    dag_strv_free(argv);
+    dag_strv_free(envp);
+
+    /* a value over 64 KiB: refused when the run is triggered */
+    char *big = malloc(DAG_PARAM_MAX_BYTES + 2);
+    memset(big, 'x', DAG_PARAM_MAX_BYTES + 1);
+    big[DAG_PARAM_MAX_BYTES + 1] = '\0';
+    struct dag_kv bov = {(char *)"lr", big};
+    assert_int_equal(dag_check_overrides(d, &bov, 1, err, sizeof(err)), CAIRN_EINVAL);
+    assert_non_null(strstr(err, "param 'lr' is 65537 bytes; a param value is at most 65536"));
+    big[DAG_PARAM_MAX_BYTES] = '\0'; /* exactly the limit: fine */
+    assert_int_equal(dag_check_overrides(d, &bov, 1, err, sizeof(err)), 0);
+    free(big);
+    dag_free(d);
+    diag_list_free(&dl);
+}
+
 static int
 teardown_all(void **state)
 {
@@ -179,6 +229,7 @@ main(void)
         cmocka_unit_test(test_secrets_errors),
         cmocka_unit_test(test_literal_credential_warning),
         cmocka_unit_test(test_host_system_image),
+        cmocka_unit_test(test_params_in_env),
     };
     return cmocka_run_group_tests(tests, NULL, teardown_all);
 }
