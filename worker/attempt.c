@@ -39,6 +39,7 @@
 
 #include "artifact.h"
 #include "err.h"
+#include "fs.h"
 #include "gpu.h"
 #include "inputs.h"
 #include "log.h"
@@ -234,6 +235,16 @@ attempt__wipe_lease_secrets(struct msg_lease *l)
             OPENSSL_cleanse(l->secrets[i], strlen(l->secrets[i]));
 }
 
+/* The secrets folder of an attempt's work folder, gone (it is 0500). */
+static void
+attempt__remove_secrets(const char *workdir)
+{
+    char *dir = xasprintf("%s/secrets", workdir);
+    if (chmod(dir, 0700) == 0)
+        fs_rmtree(dir);
+    free(dir);
+}
+
 /* The lease's secrets as files DIR/NAME (0400, the folder 0500), for
  * /run/secrets. Returns 0, or -1 with err set. */
 static int
@@ -340,6 +351,7 @@ attempt__free(struct attempt *t)
     if (*pp)
         *pp = t->next;
     if (t->workdir) {
+        attempt__remove_secrets(t->workdir);
         workdir_give(s->pool, t->workdir);
         free(t->workdir);
     }

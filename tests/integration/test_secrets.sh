@@ -26,8 +26,12 @@ printf '%s\n' "$VALUE" >"$T/secrets/wandb"
 chmod 600 "$T/secrets/wandb"
 printf 'other\n' >"$T/secrets/loose"
 chmod 644 "$T/secrets/loose"
-head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$T/worker.key" # the link's key
-chmod 600 "$T/worker.key"
+# the link's key, root-only under /etc as an operator would keep it: a task
+# on the host's system must not read it
+KEY=/etc/cairn-it-$$-$RANDOM.key
+teardown() { rm -f "$KEY"; }
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$KEY"
+chmod 600 "$KEY"
 
 put_dag secret <<EOF
 dag: secret
@@ -50,8 +54,8 @@ tasks:
         echo done > /outputs/out.txt
 EOF
 
-start_scheduler s --secrets-dir "$T/secrets" --token-file "$T/worker.key"
-start_worker w1 --token-file "$T/worker.key"
+start_scheduler s --secrets-dir "$T/secrets" --token-file "$KEY"
+start_worker w1 --token-file "$KEY"
 
 set +e
 "$CAIRN" trigger secret --wait >"$T/secret.out" 2>&1
@@ -73,6 +77,9 @@ check "no form of the value in the logs" \
 check "the value is nowhere in the scheduler's data folder (LMDB, logs)" \
     bash -c '! grep -rqaF -e "$1" -e "$2" "$3"' _ "$VALUE" "$B64" "$T/s"
 check "... and the secret name is (provenance lists it)" grep -rqaF '"name":"wandb"' "$T/s"
+
+check "the attempt's secret files are gone from the worker" \
+    [ -z "$(find "$T/w1/work" -path '*secrets*' 2>/dev/null)" ]
 
 ATT=$(attempts "$RUN" secret use)
 check "the attempts API does not contain the value" bash -c '! grep -qF "$1" <<<"$2"' _ "$VALUE" "$ATT"
@@ -152,7 +159,8 @@ defaults: {image: host, timeout: 30s}
 tasks:
   peek:
     command: [sh, -c, 'for f in /etc/shadow /etc/shadow- /etc/gshadow /etc/gshadow-; do
-      if [ -e \$f ]; then echo "\$f size \$(wc -c < \$f)"; fi; done']
+      if [ -e \$f ]; then echo "\$f size \$(wc -c < \$f)"; fi; done;
+      echo "key size \$(wc -c < $KEY)"']
 EOF
 wait_until 20 "$CAIRN" dags show hostcreds
 "$CAIRN" trigger hostcreds --wait >"$T/hc.out" 2>&1 || true
@@ -161,6 +169,26 @@ HC=$("$CAIRN" logs "$RUN3" peek --dag hostcreds)
 echo "$HC" | sed 's/^/#   /'
 check "/etc/shadow reads as empty in an image-host task" \
     bash -c '! grep -E "^/etc/g?shadow-? size [1-9]" <<<"$1" && grep -q "^/etc/shadow size 0" <<<"$1"' _ "$HC"
+
+check "the link's key under /etc reads as empty in an image-host task" grep -qx "key size 0" <<<"$HC"
+
+# --- the step cache key holds the secret's digest: a rotated secret reruns
+put_dag cached <<'EOF'
+dag: cached
+defaults: {image: host, timeout: 30s}
+tasks:
+  c: {command: [sh, -c, 'echo ran > /outputs/o'], outputs: [o], cache: true, secrets: {K_TOKEN: wandb}}
+EOF
+wait_until 20 "$CAIRN" dags show cached
+"$CAIRN" trigger cached --wait >"$T/c1.out" 2>&1 || true
+"$CAIRN" trigger cached --wait >"$T/c2.out" 2>&1 || true
+C2=$(head -n1 "$T/c2.out")
+check "the same secret: the cached result is used" [ "$(ti cached "$C2" cached c)" = true ]
+check "the cache key is not the value" bash -c '! grep -rqaF "$1" "$2"' _ "$VALUE" "$T/s"
+printf 'rotated-%s\n' "$RANDOM" >"$T/secrets/wandb"
+"$CAIRN" trigger cached --wait >"$T/c3.out" 2>&1 || true
+C3=$(head -n1 "$T/c3.out")
+check "a rotated secret: the task runs again" [ "$(ti cached "$C3" cached c)" = false ]
 
 # --- image: / is refused by the checker
 cat >"$T/root.yaml" <<EOF
