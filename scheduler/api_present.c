@@ -114,6 +114,18 @@ api_present_ti(const struct schema_ti *ti)
     return j;
 }
 
+void
+api_present_secret_names(json_t *task, const struct dag_task *t)
+{
+    if (!task || !t || !t->nsecrets)
+        return;
+    json_t *a = json_array();
+    for (size_t i = 0; i < t->nsecrets; i++)
+        json_array_append_new(a, json_pack("{s:s, s:s}", "env", t->secrets[i].key, "name",
+                                           t->secrets[i].value));
+    json_object_set_new(task, "secrets", a);
+}
+
 json_t *
 api_present_ti_model(const struct sched_ti *ti, char *err, size_t errlen)
 {
@@ -147,6 +159,8 @@ api_present_attempt(const struct schema_attempt *a)
             json_object_set_new(j, "argv", json_deep_copy(a->argv));
         if (a->env)
             json_object_set_new(j, "env", json_deep_copy(a->env));
+        if (a->secrets) /* names only */
+            json_object_set_new(j, "secrets", json_deep_copy(a->secrets));
         if (a->inputs)
             json_object_set_new(j, "inputs", json_deep_copy(a->inputs));
     }
@@ -224,7 +238,9 @@ api_present_run_model(const struct sched_run *r, bool all_tasks, uint64_t since,
             json_decref(o);
             return api_present__model_bad(r, why, err, errlen);
         }
-        json_array_append_new(tasks, api_present_ti(&t));
+        json_t *tj = api_present_ti(&t);
+        api_present_secret_names(tj, &r->dv->dag->tasks[r->tis[i].idx]);
+        json_array_append_new(tasks, tj);
         json_decref(rec);
     }
     json_object_set_new(o, "tasks", tasks);

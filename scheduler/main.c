@@ -33,6 +33,7 @@
 struct opts {
     char *dags, *data, *listen, *http, *token_file, *log_level, *models, *max_state_size;
     char *tls_cert, *tls_key, *tls_ca;
+    char *secrets_dir;
     int64_t lease_ttl_ms;
 };
 
@@ -41,7 +42,7 @@ usage(FILE *out)
 {
     fputs("usage: cairn-scheduler --dags DIR --data DIR [--listen NNG_URL] [--http HOST:PORT]\n"
           "                       [--config FILE] [--token-file FILE] [--lease-ttl MS]\n"
-          "                       [--models DIR] [--max-state-size SIZE]\n"
+          "                       [--models DIR] [--max-state-size SIZE] [--secrets-dir DIR]\n"
           "                       [--tls-cert FILE --tls-key FILE --tls-ca FILE] [--insecure]\n"
           "                       [--log-level error|warn|notice|info|debug]\n"
           "                       [--registry-auth FILE] [--registry-ca FILE]\n"
@@ -60,7 +61,10 @@ usage(FILE *out)
           "tag to a digest when a run starts.\n"
           "--tls-cert/--tls-key/--tls-ca run the worker link as mutual TLS (a tls+tcp://\n"
           "--listen address; `cairn certs init` makes the files). A --listen address that is\n"
-          "not loopback needs TLS or --token-file; --insecure starts without either.\n",
+          "not loopback needs TLS or --token-file; --insecure starts without either.\n"
+          "The config may also set secrets_dir. --secrets-dir holds one file\n"
+          "per secret of tasks' `secrets:` (named by the secret, mode 0600, owned by this\n"
+          "user); without it $CREDENTIALS_DIRECTORY (systemd credentials) is used.\n",
           out);
 }
 
@@ -78,6 +82,7 @@ opts_free(struct opts *o)
     free(o->tls_cert);
     free(o->tls_key);
     free(o->tls_ca);
+    free(o->secrets_dir);
 }
 
 static void
@@ -140,6 +145,8 @@ load_config(struct opts *o, const char *path, int required)
             set(&o->models, v->str);
         else if (!strcmp(k->str, "max_state_size"))
             set(&o->max_state_size, v->str);
+        else if (!strcmp(k->str, "secrets_dir"))
+            set(&o->secrets_dir, v->str);
         else if (!strcmp(k->str, "lease_ttl_ms"))
             o->lease_ttl_ms = strtoll(v->str, NULL, 10);
         else {
@@ -315,6 +322,8 @@ main(int argc, char **argv)
             }
             insecure_regs[reg.ninsecure++] = v;
         }
+        else if (!strcmp(a, "--secrets-dir"))
+            set(&cli.secrets_dir, v);
         else {
             fprintf(stderr, "cairn-scheduler: unknown option %s\n", a);
             usage(stderr);
@@ -340,6 +349,7 @@ main(int argc, char **argv)
     MERGE(tls_cert)
     MERGE(tls_key)
     MERGE(tls_ca)
+    MERGE(secrets_dir)
     if (cli.lease_ttl_ms)
         o.lease_ttl_ms = cli.lease_ttl_ms;
     if ((check || backup) && !o.data) {
@@ -384,6 +394,8 @@ main(int argc, char **argv)
     cfg.models_dir = o.models;
     cfg.max_state_size = (size_t)max_state;
     cfg.registry = reg;
+    cfg.secrets_dir = o.secrets_dir;
+    cfg.token_file = o.token_file;
     cfg.link.reply = wire_reply;
     cfg.link.drop = wire_drop;
     const char *listen_url = o.listen ? o.listen : "tcp://127.0.0.1:7781";

@@ -411,6 +411,7 @@ agent_run(const struct agent_config *cfg)
         .allow = a->allow,
         .isolation_none = cfg->isolation_none,
         .max_log_size = cfg->max_log_size,
+        .token_file = cfg->token_file,
         .gpus = a->gpus,
         .images = &a->images,
         .idle_cb = idle_cb,
