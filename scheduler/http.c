@@ -95,6 +95,7 @@ struct http_conn {
 
     /* Output. */
     char *out;
+    char *extra_hdr; /* one more header line for the next response, or NULL */
     int close_after; /* the response being written ends the connection */
 
     /* A file body being sent after the head (http_respond_file). */
@@ -295,6 +296,7 @@ http__conn_free(struct http_conn *c)
     httpp_free(&c->pp);
     free(c->in);
     free(c->out);
+    free(c->extra_hdr);
     free(c);
 }
 
@@ -630,6 +632,11 @@ http__head(struct http_conn *c, int status, const char *content_type, uint64_t c
         sb_printf(&sb, "Content-Type: %s\r\n", content_type);
     if (!no_body)
         sb_printf(&sb, "Content-Length: %" PRIu64 "\r\n", content_length);
+    if (c->extra_hdr) {
+        sb_printf(&sb, "%s\r\n", c->extra_hdr);
+        free(c->extra_hdr);
+        c->extra_hdr = NULL;
+    }
     sb_puts(&sb, "Cache-Control: no-store\r\n"
                  "X-Content-Type-Options: nosniff\r\n");
     sb_puts(&sb, keep ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n");
@@ -638,6 +645,15 @@ http__head(struct http_conn *c, int status, const char *content_type, uint64_t c
     c->close_after = !keep;
     *outlen = sb.len;
     return sb_take(&sb);
+}
+
+void
+http_conn_set_header(struct http_conn *c, const char *line)
+{
+    if (!c || !line || strpbrk(line, "\r\n"))
+        return;
+    free(c->extra_hdr);
+    c->extra_hdr = xstrdup(line);
 }
 
 void

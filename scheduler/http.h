@@ -146,6 +146,10 @@ struct http_file_body {
 void http_respond_file(struct http_conn *c, int status, const char *content_type,
                        const struct http_file_body *fb);
 
+/* Add one header line ("Name: value", no CR or LF) to the response the
+ * handler is about to give on c (a later call replaces it). */
+void http_conn_set_header(struct http_conn *c, const char *line);
+
 /* Respond with obj serialised as application/json (obj is stolen, even if
  * NULL; a NULL obj or one that cannot be serialised gives a 500). */
 void http_respond_json(struct http_conn *c, int status, json_t *obj);

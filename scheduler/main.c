@@ -12,6 +12,7 @@
 #include <uv.h>
 
 #include "api.h"
+#include "apiguard.h"
 #include "backfill.h"
 #include "engine.h"
 #include "err.h"
@@ -30,6 +31,7 @@
 
 struct opts {
     char *dags, *data, *listen, *http, *token_file, *log_level, *models, *max_state_size;
+    char *api_tokens, *http_allowed_hosts;
     int64_t lease_ttl_ms;
 };
 
@@ -39,6 +41,7 @@ usage(FILE *out)
     fputs("usage: cairn-scheduler --dags DIR --data DIR [--listen NNG_URL] [--http HOST:PORT]\n"
           "                       [--config FILE] [--token-file FILE] [--lease-ttl MS]\n"
           "                       [--models DIR] [--max-state-size SIZE]\n"
+          "                       [--api-tokens FILE] [--http-allowed-hosts H1,H2,...]\n"
           "                       [--log-level error|warn|notice|info|debug]\n"
           "       cairn-scheduler --data DIR --check\n"
           "       cairn-scheduler --data DIR --backup DEST\n"
@@ -49,7 +52,9 @@ usage(FILE *out)
           "record of the store and says whether it is sound; --backup writes a compacted copy\n"
           "to DEST/data.mdb, also while a scheduler runs. A YAML config file (" DEFAULT_CONFIG "\n"
           "when present) may set dags, data, listen, http, token_file, lease_ttl_ms, models,\n"
-          "max_state_size and log_level; flags win.\n",
+          "max_state_size, log_level, api_tokens and http_allowed_hosts; flags win.\n"
+          "Without --api-tokens the API is unauthenticated and --http must be a loopback\n"
+          "address; with it, every API call needs 'Authorization: Bearer TOKEN' (docs/api.md).\n",
           out);
 }
 
@@ -64,6 +69,8 @@ opts_free(struct opts *o)
     free(o->log_level);
     free(o->models);
     free(o->max_state_size);
+    free(o->api_tokens);
+    free(o->http_allowed_hosts);
 }
 
 static void
@@ -90,8 +97,7 @@ load_config(struct opts *o, const char *path, int required)
     struct ynode *root = NULL;
     int rc = 0;
     diag_list_init(&dl);
-    if (ydoc_parse(&doc, &root, text, len, path, &dl) != 0 ||
-        (root && root->type != YNODE_MAP)) {
+    if (ydoc_parse(&doc, &root, text, len, path, &dl) != 0 || (root && root->type != YNODE_MAP)) {
         if (!dl.n)
             diag_add(&dl, DIAG_ERROR, path, 1, 1, "config", NULL, "config must be a mapping");
         rc = -1;
@@ -120,11 +126,15 @@ load_config(struct opts *o, const char *path, int required)
             set(&o->models, v->str);
         else if (!strcmp(k->str, "max_state_size"))
             set(&o->max_state_size, v->str);
+        else if (!strcmp(k->str, "api_tokens"))
+            set(&o->api_tokens, v->str);
+        else if (!strcmp(k->str, "http_allowed_hosts"))
+            set(&o->http_allowed_hosts, v->str);
         else if (!strcmp(k->str, "lease_ttl_ms"))
             o->lease_ttl_ms = strtoll(v->str, NULL, 10);
         else {
-            diag_add(&dl, DIAG_ERROR, path, k->line, k->col, "config", NULL,
-                     "unknown setting '%s'", k->str);
+            diag_add(&dl, DIAG_ERROR, path, k->line, k->col, "config", NULL, "unknown setting '%s'",
+                     k->str);
             rc = -1;
         }
     }
@@ -142,6 +152,7 @@ struct app {
     struct bf_set *bfs;
     struct wire *wire;
     struct http_server *http;
+    struct apiguard guard;
     struct proto_key key;
     uv_signal_t sig_term, sig_int;
     int closing; /* the engine and the HTTP server, until both are closed */
@@ -240,6 +251,10 @@ main(int argc, char **argv)
             set(&cli.log_level, v);
         else if (!strcmp(a, "--models"))
             set(&cli.models, v);
+        else if (!strcmp(a, "--api-tokens"))
+            set(&cli.api_tokens, v);
+        else if (!strcmp(a, "--http-allowed-hosts"))
+            set(&cli.http_allowed_hosts, v);
         else if (!strcmp(a, "--lease-ttl"))
             cli.lease_ttl_ms = strtoll(v, NULL, 10);
         else if (!strcmp(a, "--config"))
@@ -257,10 +272,10 @@ main(int argc, char **argv)
     }
     if (load_config(&o, config ? config : DEFAULT_CONFIG, config != NULL) != 0)
         return 2;
-#define MERGE(f)                                                                               \
-    if (cli.f) {                                                                               \
-        free(o.f);                                                                             \
-        o.f = cli.f;                                                                           \
+#define MERGE(f)                                                                                   \
+    if (cli.f) {                                                                                   \
+        free(o.f);                                                                                 \
+        o.f = cli.f;                                                                               \
     }
     MERGE(dags)
     MERGE(data)
@@ -270,6 +285,8 @@ main(int argc, char **argv)
     MERGE(log_level)
     MERGE(models)
     MERGE(max_state_size)
+    MERGE(api_tokens)
+    MERGE(http_allowed_hosts)
     if (cli.lease_ttl_ms)
         o.lease_ttl_ms = cli.lease_ttl_ms;
     if ((check || backup) && !o.data) {
@@ -332,8 +349,7 @@ main(int argc, char **argv)
      * damaged (a full disk, a bad page): check it before serving */
     int unclean = storetool_started(o.data);
     if (unclean < 0) {
-        fprintf(stderr, "cairn-scheduler: cannot write to %s/state: %s\n", o.data,
-                strerror(errno));
+        fprintf(stderr, "cairn-scheduler: cannot write to %s/state: %s\n", o.data, strerror(errno));
         free(hp);
         opts_free(&o);
         return 1;
@@ -345,7 +361,8 @@ main(int argc, char **argv)
         if (crc == 1) {
             LOG(LOG_ERR, "CAIRN-STORE-DAMAGED",
                 "the state store at %s/state is damaged (above): not starting; restore a "
-                "backup (docs/operations.md)", o.data);
+                "backup (docs/operations.md)",
+                o.data);
             free(hp);
             opts_free(&o);
             return 1; /* the marker stays: the next start checks again */
@@ -369,8 +386,20 @@ main(int argc, char **argv)
                          sizeof(err))) != 0)
         goto fail;
     wire_on_gone(app.wire, wire_gone_cb);
-    if ((rc = http_server_start(&app.http, &loop, http_host, http_port, api_handle,
-                                app.sched)) != 0) {
+    if (!o.api_tokens && !apiguard_is_loopback(http_host)) {
+        rc = CAIRN_EINVAL;
+        snprintf(err, sizeof(err),
+                 "--http %s:%d is not a loopback address and the API has no --api-tokens: "
+                 "refusing to serve an unauthenticated API to the network (create tokens "
+                 "with `cairn tokens create`, or bind 127.0.0.1)",
+                 http_host, http_port);
+        goto fail;
+    }
+    if ((rc = apiguard_init(&app.guard, app.sched, o.api_tokens, http_host, o.http_allowed_hosts,
+                            err, sizeof(err))) != 0)
+        goto fail;
+    if ((rc = http_server_start(&app.http, &loop, http_host, http_port, apiguard_handle,
+                                &app.guard)) != 0) {
         snprintf(err, sizeof(err), "cannot serve HTTP on %s:%d", http_host, http_port);
         goto fail;
     }
@@ -378,6 +407,13 @@ main(int argc, char **argv)
         "scheduler ready: dags %s, data %s, workers %s, http %s:%d, models %s", cfg.dags_dir,
         cfg.data_dir, wire_url(app.wire), http_host, http_server_port(app.http),
         sched_models_dir(app.sched));
+    if (o.api_tokens)
+        LOG(LOG_NOTICE, "CAIRN-API-AUTH", "the HTTP API needs bearer tokens from %s (%zu tokens)",
+            o.api_tokens, app.guard.tokens.n);
+    else
+        LOG(LOG_WARN, "CAIRN-API-AUTH",
+            "the HTTP API is unauthenticated (no --api-tokens): it serves loopback only, and "
+            "any local user can call it");
     uv_signal_init(&loop, &app.sig_term);
     uv_signal_init(&loop, &app.sig_int);
     uv_signal_start(&app.sig_term, signal_cb, SIGTERM);
@@ -393,6 +429,7 @@ fail:
         uv_run(&loop, UV_RUN_NOWAIT); /* let the closed handles go */
     }
     bf_free(app.bfs);
+    apiguard_free(&app.guard);
     sched_free(app.sched);
     uv_loop_close(&loop);
     if (!rc) {
