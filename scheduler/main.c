@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <uv.h>
 
 #include "api.h"
@@ -159,6 +160,29 @@ struct app {
 };
 
 static struct app app;
+
+/* Raise the soft limit on open files to the hard one, and keep the HTTP
+ * connections below it with room for the store, the logs and the wire. */
+static size_t
+http_conns_cap(void)
+{
+    struct rlimit rl;
+    const rlim_t reserve = 256;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return HTTP_CONNS_MAX;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= HTTP_CONNS_MAX + reserve)
+        return HTTP_CONNS_MAX;
+    size_t cap = rl.rlim_cur > reserve + 16 ? (size_t)(rl.rlim_cur - reserve) : 16;
+    LOG(LOG_WARN, "CAIRN-HTTP-CONNS",
+        "the open-file limit is %llu: the HTTP API takes at most %zu connections",
+        (unsigned long long)rl.rlim_cur, cap);
+    return cap;
+}
 
 static void
 closed_one(void)
@@ -403,6 +427,7 @@ main(int argc, char **argv)
         snprintf(err, sizeof(err), "cannot serve HTTP on %s:%d", http_host, http_port);
         goto fail;
     }
+    http_server_set_max_conns(app.http, http_conns_cap());
     LOG(LOG_NOTICE, "CAIRN-START",
         "scheduler ready: dags %s, data %s, workers %s, http %s:%d, models %s", cfg.dags_dir,
         cfg.data_dir, wire_url(app.wire), http_host, http_server_port(app.http),
