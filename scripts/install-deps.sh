@@ -8,7 +8,7 @@ PKGS=(
   libuv1-dev libnng-dev liblmdb-dev lmdb-utils libyaml-dev libjansson-dev
   libssl-dev libcurl4-openssl-dev libcmocka-dev
   runc tzdata python3 python3-sklearn python3-numpy
-  valgrind hyperfine iproute2 procps curl systemd bc jq make nodejs
+  valgrind hyperfine iproute2 procps curl systemd bc jq make nodejs nginx
 )
 
 missing=()
