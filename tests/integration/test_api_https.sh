@@ -3,7 +3,7 @@
 # scheduler on loopback with --api-tokens, nginx in front terminating TLS
 # with a certificate made here, its public name in --http-allowed-hosts.
 # Through the proxy: health, 401 without a token, reads and a trigger with
-# one, the UI page, the Origin check with the proxy's https origin; the
+# one, the UI page (also under a path prefix), the Origin check with the proxy's https origin; the
 # plain port still refuses a Host it does not serve.
 . "$(dirname "$0")/lib.sh"
 
@@ -48,6 +48,10 @@ http {
             proxy_buffering off;
             proxy_read_timeout 1h;
         }
+        location /cairn/ {
+            proxy_pass http://127.0.0.1:$HTTP_PORT/;
+            proxy_set_header Host \$host;
+        }
     }
 }
 EOF2
@@ -71,6 +75,8 @@ st=$("${C[@]}" -X POST -H 'Content-Type: application/json' -H "Origin: https://e
     -d '{}' -H "Authorization: Bearer $operator" "$U/api/v1/dags/hello/trigger")
 check "a foreign origin through the proxy: 403" [ "$st" = 403 ]
 check "the UI page over HTTPS" sh -c "[ \$(${C[*]} '$U/') = 200 ] && grep -q '<script>' '$T/out'"
+check "under a path prefix: the page and the API" \
+    sh -c "[ \$(${C[*]} '$U/cairn/') = 200 ] && [ \$(${C[*]} -H 'Authorization: Bearer $viewer' '$U/cairn/api/v1/dags') = 200 ] && grep -q hello '$T/out'"
 st=$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: other.example' "$CAIRN_SERVER/api/v1/health")
 check "on the plain port a Host not served is 400" [ "$st" = 400 ]
 finish
