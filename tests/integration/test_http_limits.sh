@@ -99,6 +99,18 @@ elif mode == "pipeline":
     except OSError:
         pass
     print(data.count(b"HTTP/1.1 200 "))
+elif mode == "noread":
+    n = int(sys.argv[3]); socks = []
+    req = (("GET /api/v1/dags HTTP/1.1\r\n" + H + "\r\n") * 4000).encode()
+    for i in range(n):
+        s = conn(); s.setblocking(False); socks.append(s)
+        try:
+            s.send(req)
+        except BlockingIOError:
+            pass
+    open(sys.argv[4], "w").write("sent\n")
+    time.sleep(float(sys.argv[5]))
+    for s in socks: s.close()
 elif mode == "flood":
     n = int(sys.argv[3]); socks = []
     for i in range(n):
@@ -159,6 +171,19 @@ check "the smuggled request did not pause the DAG" \
 
 # --- deep pipelining on one connection: every request answered, in order
 check "500 pipelined requests on one connection: 500 answers" [ "$(py pipeline 500)" = 500 ]
+
+# --- clients that pipeline thousands of requests and never read an answer
+py noread 60 "$T/sent" 4 &
+nr_pid=$!
+PIDS+=("$nr_pid")
+wait_until 20 test -s "$T/sent" || true
+sleep 1
+check "with 60 clients that never read, health answers" [ "$(health)" = 200 ]
+rss_nr=$(rss)
+check "and the scheduler holds no more than 50 MB for them (${rss0} KiB -> ${rss_nr} KiB)" \
+    [ $((rss_nr - rss0)) -lt 50000 ]
+wait "$nr_pid" || true
+forget_pid "$nr_pid"
 
 # --- more connections than the cap (1024)
 py flood 1100 "$T/held" 3 >"$T/flood.out" &
