@@ -369,6 +369,27 @@ main(int argc, char **argv)
         colon[-1] = '\0';
     int http_port = (int)strtol(colon + 1, NULL, 10);
 
+    /* who may call the API: settled before the store is touched */
+    char gerr[512];
+    if (!o.api_tokens && !apiguard_is_loopback(http_host)) {
+        fprintf(stderr,
+                "cairn-scheduler: --http %s:%d is not a loopback address and the API has no "
+                "--api-tokens: refusing to serve an unauthenticated API to the network (create "
+                "tokens with `cairn tokens create`, or bind 127.0.0.1)\n",
+                http_host, http_port);
+        free(hp);
+        opts_free(&o);
+        return 1;
+    }
+    if (apiguard_init(&app.guard, NULL, o.api_tokens, http_host, o.http_allowed_hosts, gerr,
+                      sizeof(gerr)) != 0) {
+        fprintf(stderr, "cairn-scheduler: %s\n", gerr);
+        apiguard_free(&app.guard);
+        free(hp);
+        opts_free(&o);
+        return 1;
+    }
+
     /* a scheduler that was killed or crashed may have left the store
      * damaged (a full disk, a bad page): check it before serving */
     int unclean = storetool_started(o.data);
@@ -400,6 +421,7 @@ main(int argc, char **argv)
         goto fail;
     if ((rc = sched_new(&app.sched, &loop, &cfg, err, sizeof(err))) != 0)
         goto fail;
+    app.guard.sched = app.sched;
     if ((rc = bf_open(&app.bfs, app.sched)) != 0) {
         snprintf(err, sizeof(err), "cannot read backfills: %s",
                  store_last_error(sched_store(app.sched)));
@@ -410,18 +432,6 @@ main(int argc, char **argv)
                          sizeof(err))) != 0)
         goto fail;
     wire_on_gone(app.wire, wire_gone_cb);
-    if (!o.api_tokens && !apiguard_is_loopback(http_host)) {
-        rc = CAIRN_EINVAL;
-        snprintf(err, sizeof(err),
-                 "--http %s:%d is not a loopback address and the API has no --api-tokens: "
-                 "refusing to serve an unauthenticated API to the network (create tokens "
-                 "with `cairn tokens create`, or bind 127.0.0.1)",
-                 http_host, http_port);
-        goto fail;
-    }
-    if ((rc = apiguard_init(&app.guard, app.sched, o.api_tokens, http_host, o.http_allowed_hosts,
-                            err, sizeof(err))) != 0)
-        goto fail;
     if ((rc = http_server_start(&app.http, &loop, http_host, http_port, apiguard_handle,
                                 &app.guard)) != 0) {
         snprintf(err, sizeof(err), "cannot serve HTTP on %s:%d", http_host, http_port);
