@@ -54,11 +54,15 @@ get_health(struct sched *s, struct http_conn *c, const struct http_req *req,
     if (s) { /* (the API's own tests serve it without an engine) */
         int64_t max_ms = 0, recent_ms = 0;
         uint64_t iterations = 0;
+        int64_t max_cpu = 0, recent_cpu = 0;
         sched_loop_stats(s, &max_ms, &recent_ms, &iterations);
-        json_object_set_new(o, "loop",
-                            json_pack("{s:I, s:I, s:I}", "max_iteration_ms", (json_int_t)max_ms,
-                                      "recent_max_iteration_ms", (json_int_t)recent_ms,
-                                      "iterations", (json_int_t)iterations));
+        sched_loop_cpu_stats(s, &max_cpu, &recent_cpu);
+        json_object_set_new(
+            o, "loop",
+            json_pack("{s:I, s:I, s:I, s:I, s:I}", "max_iteration_ms", (json_int_t)max_ms,
+                      "recent_max_iteration_ms", (json_int_t)recent_ms, "max_iteration_cpu_ms",
+                      (json_int_t)max_cpu, "recent_max_iteration_cpu_ms", (json_int_t)recent_cpu,
+                      "iterations", (json_int_t)iterations));
     }
     http_respond_json(c, degraded ? 503 : 200, o);
 }

@@ -154,6 +154,10 @@ struct sched {
     uint64_t iter_end_ns;    /* hrtime at the end of the last prepare phase */
     uint64_t iter_idle_ns;   /* the loop's idle time then */
     int64_t iter_max_ms, iter_window_max_ms, iter_prev_window_max_ms;
+    /* the same in CPU time of the loop's thread (what the loop itself
+     * spent, without waits for the disk or other processes) */
+    int64_t iter_cpu_ns;        /* the thread's CPU clock at the last iteration's end */
+    int64_t iter_cpu_max_ms, iter_cpu_window_max_ms, iter_cpu_prev_window_max_ms;
     int64_t iter_window_start; /* monotonic ms */
     uint64_t iterations;
 

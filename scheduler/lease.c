@@ -9,6 +9,7 @@
 
 #include "artifact.h"
 #include "cal.h"
+#include "imagepin.h"
 #include "commit.h"
 #include "fanout.h"
 #include "core.h"
@@ -200,7 +201,10 @@ lease__json(struct sched *s, struct sched_ti *ti, char *why, size_t whylen)
     l.nargv = nargv;
     l.env = env;
     l.nenv = ne;
-    l.image = t->image;
+    char *pinned = imagepin_lease_ref(r, t->image);
+    const char *idig = imagepin_digest(r, t->image);
+    l.image = pinned ? pinned : t->image;
+    snprintf(ti->image_digest, sizeof(ti->image_digest), "%s", idig ? idig : "");
     l.timeout_ms = t->timeout_ms;
     l.cpus = t->cpus;
     l.memory = t->memory_bytes;
@@ -229,6 +233,7 @@ lease__json(struct sched *s, struct sched_ti *ti, char *why, size_t whylen)
     free(mounts);
     free(gpus);
     free(code);
+    free(pinned);
     if (!lease) {
         snprintf(why, whylen, "cannot prepare the task: its lease cannot be encoded (a "
                  "rendered value is not UTF-8)");
@@ -240,6 +245,8 @@ lease__json(struct sched *s, struct sched_ti *ti, char *why, size_t whylen)
     ti->prov = json_pack("{s:s, s:O, s:O, s:O}", "image", t->image, "argv",
                          json_object_get(lease, "argv"), "env", json_object_get(lease, "env"),
                          "inputs", pi);
+    if (ti->prov && ti->image_digest[0])
+        json_object_set_new(ti->prov, "image_digest", json_string(ti->image_digest));
 out:
     for (size_t i = 0; i < nowned; i++)
         free(owned[i]);

@@ -6,6 +6,7 @@
  * (the engine answers and commits what is pending first). */
 #include <errno.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 #include "err.h"
 #include "fs.h"
 #include "http.h"
+#include "ident.h"
 #include "log.h"
 #include "proto.h"
 #include "store.h"
@@ -32,6 +34,7 @@
 
 struct opts {
     char *dags, *data, *listen, *http, *token_file, *log_level, *models, *max_state_size;
+    char *tls_cert, *tls_key, *tls_ca;
     char *api_tokens, *http_allowed_hosts;
     int64_t lease_ttl_ms;
 };
@@ -42,8 +45,11 @@ usage(FILE *out)
     fputs("usage: cairn-scheduler --dags DIR --data DIR [--listen NNG_URL] [--http HOST:PORT]\n"
           "                       [--config FILE] [--token-file FILE] [--lease-ttl MS]\n"
           "                       [--models DIR] [--max-state-size SIZE]\n"
+          "                       [--tls-cert FILE --tls-key FILE --tls-ca FILE] [--insecure]\n"
           "                       [--api-tokens FILE] [--http-allowed-hosts H1,H2,...]\n"
           "                       [--log-level error|warn|notice|info|debug]\n"
+          "                       [--registry-auth FILE] [--registry-ca FILE]\n"
+          "                       [--insecure-registry HOST:PORT]...\n"
           "       cairn-scheduler --data DIR --check\n"
           "       cairn-scheduler --data DIR --backup DEST\n"
           "Defaults: --listen tcp://127.0.0.1:7781, --http 127.0.0.1:7780, --models DATA/models\n"
@@ -53,7 +59,13 @@ usage(FILE *out)
           "record of the store and says whether it is sound; --backup writes a compacted copy\n"
           "to DEST/data.mdb, also while a scheduler runs. A YAML config file (" DEFAULT_CONFIG "\n"
           "when present) may set dags, data, listen, http, token_file, lease_ttl_ms, models,\n"
-          "max_state_size, log_level, api_tokens and http_allowed_hosts; flags win.\n"
+          "max_state_size, log_level, tls_cert, tls_key, tls_ca, api_tokens and\n"
+          "http_allowed_hosts; flags win.\n"
+          "The registry flags are those of cairn-worker: the scheduler resolves each image\n"
+          "tag to a digest when a run starts.\n"
+          "--tls-cert/--tls-key/--tls-ca run the worker link as mutual TLS (a tls+tcp://\n"
+          "--listen address; `cairn certs init` makes the files). A --listen address that is\n"
+          "not loopback needs TLS or --token-file; --insecure starts without either.\n"
           "Without --api-tokens the API is unauthenticated and --http must be a loopback\n"
           "address; with it, every API call needs 'Authorization: Bearer TOKEN' (docs/api.md).\n",
           out);
@@ -70,6 +82,9 @@ opts_free(struct opts *o)
     free(o->log_level);
     free(o->models);
     free(o->max_state_size);
+    free(o->tls_cert);
+    free(o->tls_key);
+    free(o->tls_ca);
     free(o->api_tokens);
     free(o->http_allowed_hosts);
 }
@@ -121,6 +136,12 @@ load_config(struct opts *o, const char *path, int required)
             set(&o->http, v->str);
         else if (!strcmp(k->str, "token_file"))
             set(&o->token_file, v->str);
+        else if (!strcmp(k->str, "tls_cert"))
+            set(&o->tls_cert, v->str);
+        else if (!strcmp(k->str, "tls_key"))
+            set(&o->tls_key, v->str);
+        else if (!strcmp(k->str, "tls_ca"))
+            set(&o->tls_ca, v->str);
         else if (!strcmp(k->str, "log_level"))
             set(&o->log_level, v->str);
         else if (!strcmp(k->str, "models"))
@@ -155,11 +176,34 @@ struct app {
     struct http_server *http;
     struct apiguard guard;
     struct proto_key key;
+    struct ident *ident;
     uv_signal_t sig_term, sig_int;
     int closing; /* the engine and the HTTP server, until both are closed */
 };
 
 static struct app app;
+
+/* Whether an nng URL can be reached only from this host: ipc:// and
+ * inproc://, or a TCP address on loopback (127.0.0.0/8, ::1, localhost). */
+static bool
+url_is_local(const char *url)
+{
+    if (!strncmp(url, "ipc://", 6) || !strncmp(url, "inproc://", 9))
+        return true;
+    const char *h = strstr(url, "://");
+    if (!h)
+        return false;
+    h += 3;
+    const char *end = strrchr(h, ':');
+    size_t n = end ? (size_t)(end - h) : strlen(h);
+    if (n >= 2 && h[0] == '[' && h[n - 1] == ']') {
+        h++;
+        n -= 2;
+    }
+    if ((n == 3 && !strncmp(h, "::1", 3)) || (n == 9 && !strncmp(h, "localhost", 9)))
+        return true;
+    return n >= 4 && !strncmp(h, "127.", 4);
+}
 
 /* Raise the soft limit on open files to the hard one, and keep the HTTP
  * connections below it with room for the store, the logs and the wire. */
@@ -242,7 +286,10 @@ main(int argc, char **argv)
     struct opts o;
     struct opts cli;
     const char *config = NULL, *backup = NULL;
-    bool check = false;
+    struct imgreg_opts reg = {0};
+    static const char *insecure_regs[64];
+    reg.insecure = insecure_regs;
+    bool check = false, insecure = false;
     memset(&o, 0, sizeof(o));
     memset(&cli, 0, sizeof(cli));
     for (int i = 1; i < argc; i++) {
@@ -254,6 +301,10 @@ main(int argc, char **argv)
         }
         if (!strcmp(a, "--check")) {
             check = true;
+            continue;
+        }
+        if (!strcmp(a, "--insecure")) {
+            insecure = true;
             continue;
         }
         if (!v) {
@@ -271,6 +322,12 @@ main(int argc, char **argv)
             set(&cli.http, v);
         else if (!strcmp(a, "--token-file"))
             set(&cli.token_file, v);
+        else if (!strcmp(a, "--tls-cert"))
+            set(&cli.tls_cert, v);
+        else if (!strcmp(a, "--tls-key"))
+            set(&cli.tls_key, v);
+        else if (!strcmp(a, "--tls-ca"))
+            set(&cli.tls_ca, v);
         else if (!strcmp(a, "--log-level"))
             set(&cli.log_level, v);
         else if (!strcmp(a, "--models"))
@@ -287,6 +344,17 @@ main(int argc, char **argv)
             backup = v;
         else if (!strcmp(a, "--max-state-size"))
             set(&cli.max_state_size, v);
+        else if (!strcmp(a, "--registry-auth"))
+            reg.auth_file = v;
+        else if (!strcmp(a, "--registry-ca"))
+            reg.ca_file = v;
+        else if (!strcmp(a, "--insecure-registry")) {
+            if (reg.ninsecure == sizeof(insecure_regs) / sizeof(insecure_regs[0])) {
+                fprintf(stderr, "cairn-scheduler: at most 64 --insecure-registry\n");
+                return 2;
+            }
+            insecure_regs[reg.ninsecure++] = v;
+        }
         else {
             fprintf(stderr, "cairn-scheduler: unknown option %s\n", a);
             usage(stderr);
@@ -309,6 +377,9 @@ main(int argc, char **argv)
     MERGE(log_level)
     MERGE(models)
     MERGE(max_state_size)
+    MERGE(tls_cert)
+    MERGE(tls_key)
+    MERGE(tls_ca)
     MERGE(api_tokens)
     MERGE(http_allowed_hosts)
     if (cli.lease_ttl_ms)
@@ -354,6 +425,7 @@ main(int argc, char **argv)
     cfg.lease_ttl_ms = o.lease_ttl_ms;
     cfg.models_dir = o.models;
     cfg.max_state_size = (size_t)max_state;
+    cfg.registry = reg;
     cfg.link.reply = wire_reply;
     cfg.link.drop = wire_drop;
     const char *listen_url = o.listen ? o.listen : "tcp://127.0.0.1:7781";
@@ -402,7 +474,10 @@ main(int argc, char **argv)
     if (unclean) {
         LOG(LOG_NOTICE, "CAIRN-STORE-CHECK",
             "the last scheduler on %s did not stop cleanly: checking the state store", o.data);
+        int64_t t0 = clock_mono_ms();
         int crc = storetool_check(o.data, stderr);
+        LOG(LOG_NOTICE, "CAIRN-STORE-CHECK", "checked in %lld ms",
+            (long long)(clock_mono_ms() - t0));
         if (crc == 1) {
             LOG(LOG_ERR, "CAIRN-STORE-DAMAGED",
                 "the state store at %s/state is damaged (above): not starting; restore a "
@@ -419,6 +494,24 @@ main(int argc, char **argv)
     int rc = 0;
     if (o.token_file && (rc = proto_key_load(&app.key, o.token_file, err, sizeof(err))) != 0)
         goto fail;
+    if ((o.tls_cert || o.tls_key || o.tls_ca) &&
+        (rc = ident_load(&app.ident, o.tls_cert, o.tls_key, o.tls_ca, err, sizeof(err))) != 0)
+        goto fail;
+    cfg.ident = app.ident;
+    if (!url_is_local(listen_url) && !app.ident && app.key.len == 0) {
+        if (!insecure) {
+            snprintf(err, sizeof(err),
+                     "the worker link %s is not on loopback: give it TLS (--tls-cert, --tls-key, "
+                     "--tls-ca and a tls+tcp:// address) or a token (--token-file), or start "
+                     "with --insecure to accept any process that can reach it", listen_url);
+            rc = CAIRN_EINVAL;
+            goto fail;
+        }
+        LOG(LOG_WARN, "CAIRN-INSECURE",
+            "INSECURE: the worker link %s is open to the network without TLS or a token: any "
+            "process that reaches it can take tasks (and their env) and post results",
+            listen_url);
+    }
     if ((rc = sched_new(&app.sched, &loop, &cfg, err, sizeof(err))) != 0)
         goto fail;
     app.guard.sched = app.sched;
@@ -428,8 +521,8 @@ main(int argc, char **argv)
         goto fail;
     }
     sched_set_backfills(app.sched, app.bfs);
-    if ((rc = wire_start(&app.wire, &loop, listen_url, &app.key, wire_request_cb, app.sched, err,
-                         sizeof(err))) != 0)
+    if ((rc = wire_start(&app.wire, &loop, listen_url, &app.key, app.ident, wire_request_cb,
+                         app.sched, err, sizeof(err))) != 0)
         goto fail;
     wire_on_gone(app.wire, wire_gone_cb);
     if ((rc = http_server_start(&app.http, &loop, http_host, http_port, apiguard_handle,
@@ -466,6 +559,7 @@ fail:
     bf_free(app.bfs);
     apiguard_free(&app.guard);
     sched_free(app.sched);
+    ident_free(app.ident);
     uv_loop_close(&loop);
     if (!rc) {
         storetool_stopped(o.data);

@@ -10,6 +10,7 @@
 #include "err.h"
 #include "fsm.h"
 #include "gpualloc.h"
+#include "imgref.h"
 #include "log.h"
 #include "msg.h"
 #include "runtab.h"
@@ -78,6 +79,7 @@ rec_ti(const struct sched_ti *ti)
         .cached_from = ti->cached_from,
         .no_cache = ti->no_cache,
         .cache_key = ti->cache_key[0] ? ti->cache_key : NULL,
+        .image_digest = ti->image_digest[0] ? ti->image_digest : NULL,
         .published = ti->published,
         .stderr_tail = ti->stderr_tail,
     };
@@ -179,6 +181,7 @@ rec_run(const struct sched_run *r)
         .backfill_id = r->backfill,
         .task_counts = rec_task_counts(r),
         .ntasks = (int64_t)r->ntis,
+        .images = r->images,
     };
     json_t *j = schema_run_encode(&x);
     json_decref(x.task_counts);
@@ -472,6 +475,9 @@ rec_ti_load(struct store_txn *t, struct sched_ti *ti, const json_t *j, char *err
     ti->cache_key[0] = '\0';
     if (r.cache_key && art_hex_valid(r.cache_key))
         snprintf(ti->cache_key, sizeof(ti->cache_key), "%s", r.cache_key);
+    ti->image_digest[0] = '\0';
+    if (r.image_digest && imgref_digest_ok(r.image_digest))
+        snprintf(ti->image_digest, sizeof(ti->image_digest), "%s", r.image_digest);
     json_decref(ti->published);
     ti->published = r.published ? json_incref(r.published) : NULL;
     json_decref(ti->stderr_tail);

@@ -42,6 +42,8 @@
 #include "err.h"
 #include "fs.h"
 #include "gpu.h"
+#include "image.h"
+#include "ident.h"
 #include "link.h"
 #include "log.h"
 #include "mounts.h"
@@ -49,6 +51,7 @@
 #include "proto.h"
 #include "runc.h"
 #include "util.h"
+#include "watchdog.h"
 #include "workdir.h"
 
 #define LOG_FLUSH_MS 100
@@ -57,10 +60,14 @@
 struct agent {
     struct agent_config cfg;
     struct proto_key key;
+    struct ident *ident;
+    char *server_name;
     struct msg_kv *labels;
     size_t nlabels;
     struct gpu_set *gpus;
     struct msg_gpu *hello_gpus;
+    struct image_opts images;
+    char *images_dir; /* DATA/images */
     uv_loop_t loop;
     uv_async_t async;
     uv_timer_t flush_timer;
@@ -69,6 +76,7 @@ struct agent {
     struct attempt_set *attempts;
     struct mounts_allow *allow;
     char *cgroup_parent; /* this worker's own (runc_cgroup_parent_for); NULL with isolation none */
+    struct watchdog *watchdog; /* stops our containers if we die (watchdog.h) */
     bool draining;
     struct msg_lease *queue; /* leases waiting for a slot, oldest first */
     size_t nqueue, capqueue;
@@ -250,10 +258,27 @@ agent_free(struct agent *a)
     }
     free(a->labels);
     mounts_allow_free(a->allow);
+    watchdog_stop(a->watchdog); /* a clean stop: nothing of ours runs */
     free(a->cgroup_parent);
     free(a->hello_gpus);
     gpu_set_free(a->gpus);
+    free(a->images_dir);
+    ident_free(a->ident);
+    free(a->server_name);
     free(a);
+}
+
+/* The host of an nng URL ("tls+tcp://sched.example:7781" -> "sched.example"). */
+static char *
+url_host(const char *url)
+{
+    const char *h = strstr(url, "://");
+    h = h ? h + 3 : url;
+    const char *end = strrchr(h, ':');
+    size_t n = end ? (size_t)(end - h) : strlen(h);
+    if (n >= 2 && h[0] == '[' && h[n - 1] == ']')
+        return xstrndup(h + 1, n - 2);
+    return xstrndup(h, n);
 }
 
 int
@@ -268,6 +293,22 @@ agent_run(const struct agent_config *cfg)
         agent_free(a);
         return 2;
     }
+    if ((cfg->tls_cert || cfg->tls_key || cfg->tls_ca) &&
+        ident_load(&a->ident, cfg->tls_cert, cfg->tls_key, cfg->tls_ca, err, sizeof(err)) != 0) {
+        fprintf(stderr, "cairn-worker: %s\n", err);
+        agent_free(a);
+        return 2;
+    }
+    if (a->ident) {
+        char *cn = ident_name(a->ident);
+        if (strcmp(cn, cfg->name) != 0)
+            LOG(LOG_WARN, "CAIRN-TLS-NAME",
+                "the certificate %s is for '%s' but this worker is named '%s': the scheduler "
+                "will refuse it (give --name %s)", cfg->tls_cert, cn, cfg->name, cn);
+        free(cn);
+        a->server_name = cfg->tls_server_name ? xstrdup(cfg->tls_server_name)
+                                              : url_host(cfg->scheduler_url);
+    }
     if (mounts_allow_new(&a->allow, cfg->allow_mounts, cfg->nallow_mounts, err, sizeof(err)) != 0) {
         fprintf(stderr, "cairn-worker: %s\n", err);
         agent_free(a);
@@ -278,10 +319,23 @@ agent_run(const struct agent_config *cfg)
         agent_free(a);
         return 1;
     }
-    if (!cfg->isolation_none) {
-        char *root = xasprintf("%s/runc", cfg->data_dir);
+    char *runc_root = cfg->isolation_none ? NULL : xasprintf("%s/runc", cfg->data_dir);
+    if (!cfg->isolation_none)
         /* its own cgroup parent: reaping never touches another worker's */
         a->cgroup_parent = runc_cgroup_parent_for(NULL, cfg->name, cfg->data_dir);
+    /* before any thread: it forks (and waits for a predecessor's) */
+    struct watchdog_config wc = {.data_dir = cfg->data_dir, .runtime = cfg->runtime,
+                                 .runc_root = runc_root, .cgroup_parent = a->cgroup_parent,
+                                 .lock_wait_ms = 10000};
+    rc = watchdog_start(&wc, &a->watchdog, err, sizeof(err));
+    free(runc_root);
+    if (rc) {
+        fprintf(stderr, "cairn-worker: %s\n", err);
+        agent_free(a);
+        return 1;
+    }
+    if (!cfg->isolation_none) {
+        char *root = xasprintf("%s/runc", cfg->data_dir);
         LOG(LOG_INFO, "CAIRN-CGROUP", "the containers' cgroups go under %s", a->cgroup_parent);
         int n = runc_reap_leftovers(cfg->runtime, root, a->cgroup_parent);
         if (n > 0)
@@ -293,6 +347,14 @@ agent_run(const struct agent_config *cfg)
         free(root);
     }
     workdir_prepare(cfg->data_dir);
+    /* images: an unpack an earlier run left half done is removed */
+    a->images_dir = xasprintf("%s/images", cfg->data_dir);
+    image_cleanup_tmp(a->images_dir);
+    a->images.dir = a->images_dir;
+    a->images.reg.auth_file = cfg->registry_auth;
+    a->images.reg.ca_file = cfg->registry_ca;
+    a->images.reg.insecure = cfg->insecure_registries;
+    a->images.reg.ninsecure = cfg->ninsecure_registries;
     labels_parse(a, cfg->labels_json);
     struct gpu_options go = {.declared = cfg->gpus, .model = cfg->gpu_model,
                              .dev_dir = cfg->gpu_dev_dir};
@@ -318,6 +380,8 @@ agent_run(const struct agent_config *cfg)
         .gpus = a->hello_gpus,
         .ngpus = a->gpus->n,
         .key = &a->key,
+        .ident = a->ident,
+        .server_name = a->server_name,
         .wake_cb = wake_cb,
         .ud = a,
     };
@@ -346,7 +410,9 @@ agent_run(const struct agent_config *cfg)
         .cgroup_parent = a->cgroup_parent,
         .allow = a->allow,
         .isolation_none = cfg->isolation_none,
+        .max_log_size = cfg->max_log_size,
         .gpus = a->gpus,
+        .images = &a->images,
         .idle_cb = idle_cb,
         .ud = a,
     };

@@ -27,6 +27,7 @@
 
 struct attempt_set;
 struct gpu_set;
+struct image_opts;
 
 /* Borrowed for the life of the set. */
 struct attempt_config {
@@ -38,7 +39,9 @@ struct attempt_config {
     const char *cgroup_parent;        /* the containers' cgroups go below it; NULL = runc.h's */
     const struct mounts_allow *allow; /* host folders tasks may mount; NULL = none */
     bool isolation_none;
+    int64_t max_log_size;       /* an attempt's log is cut here (bytes; 0 = no limit) */
     const struct gpu_set *gpus; /* the worker's GPUs (gpu.h), or NULL for none */
+    const struct image_opts *images; /* pulled images (image.h), or NULL: refused */
     void (*idle_cb)(void *ud); /* an attempt ended: its result is queued, its slot free */
     void *ud;
 };
