@@ -10,9 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <uv.h>
 
 #include "api.h"
+#include "apiguard.h"
 #include "backfill.h"
 #include "engine.h"
 #include "err.h"
@@ -34,6 +36,7 @@ struct opts {
     char *dags, *data, *listen, *http, *token_file, *log_level, *models, *max_state_size;
     char *tls_cert, *tls_key, *tls_ca;
     char *secrets_dir;
+    char *api_tokens, *http_allowed_hosts;
     int64_t lease_ttl_ms;
 };
 
@@ -44,6 +47,7 @@ usage(FILE *out)
           "                       [--config FILE] [--token-file FILE] [--lease-ttl MS]\n"
           "                       [--models DIR] [--max-state-size SIZE] [--secrets-dir DIR]\n"
           "                       [--tls-cert FILE --tls-key FILE --tls-ca FILE] [--insecure]\n"
+          "                       [--api-tokens FILE] [--http-allowed-hosts H1,H2,...]\n"
           "                       [--log-level error|warn|notice|info|debug]\n"
           "                       [--registry-auth FILE] [--registry-ca FILE]\n"
           "                       [--insecure-registry HOST:PORT]...\n"
@@ -56,7 +60,8 @@ usage(FILE *out)
           "record of the store and says whether it is sound; --backup writes a compacted copy\n"
           "to DEST/data.mdb, also while a scheduler runs. A YAML config file (" DEFAULT_CONFIG "\n"
           "when present) may set dags, data, listen, http, token_file, lease_ttl_ms, models,\n"
-          "max_state_size, log_level, tls_cert, tls_key and tls_ca; flags win.\n"
+          "max_state_size, log_level, tls_cert, tls_key, tls_ca, api_tokens and\n"
+          "http_allowed_hosts; flags win.\n"
           "The registry flags are those of cairn-worker: the scheduler resolves each image\n"
           "tag to a digest when a run starts.\n"
           "--tls-cert/--tls-key/--tls-ca run the worker link as mutual TLS (a tls+tcp://\n"
@@ -64,7 +69,9 @@ usage(FILE *out)
           "not loopback needs TLS or --token-file; --insecure starts without either.\n"
           "The config may also set secrets_dir. --secrets-dir holds one file\n"
           "per secret of tasks' `secrets:` (named by the secret, mode 0600, owned by this\n"
-          "user); without it $CREDENTIALS_DIRECTORY (systemd credentials) is used.\n",
+          "user); without it $CREDENTIALS_DIRECTORY (systemd credentials) is used.\n"
+          "Without --api-tokens the API is unauthenticated and --http must be a loopback\n"
+          "address; with it, every API call needs 'Authorization: Bearer TOKEN' (docs/api.md).\n",
           out);
 }
 
@@ -83,6 +90,8 @@ opts_free(struct opts *o)
     free(o->tls_key);
     free(o->tls_ca);
     free(o->secrets_dir);
+    free(o->api_tokens);
+    free(o->http_allowed_hosts);
 }
 
 static void
@@ -109,8 +118,7 @@ load_config(struct opts *o, const char *path, int required)
     struct ynode *root = NULL;
     int rc = 0;
     diag_list_init(&dl);
-    if (ydoc_parse(&doc, &root, text, len, path, &dl) != 0 ||
-        (root && root->type != YNODE_MAP)) {
+    if (ydoc_parse(&doc, &root, text, len, path, &dl) != 0 || (root && root->type != YNODE_MAP)) {
         if (!dl.n)
             diag_add(&dl, DIAG_ERROR, path, 1, 1, "config", NULL, "config must be a mapping");
         rc = -1;
@@ -147,11 +155,15 @@ load_config(struct opts *o, const char *path, int required)
             set(&o->max_state_size, v->str);
         else if (!strcmp(k->str, "secrets_dir"))
             set(&o->secrets_dir, v->str);
+        else if (!strcmp(k->str, "api_tokens"))
+            set(&o->api_tokens, v->str);
+        else if (!strcmp(k->str, "http_allowed_hosts"))
+            set(&o->http_allowed_hosts, v->str);
         else if (!strcmp(k->str, "lease_ttl_ms"))
             o->lease_ttl_ms = strtoll(v->str, NULL, 10);
         else {
-            diag_add(&dl, DIAG_ERROR, path, k->line, k->col, "config", NULL,
-                     "unknown setting '%s'", k->str);
+            diag_add(&dl, DIAG_ERROR, path, k->line, k->col, "config", NULL, "unknown setting '%s'",
+                     k->str);
             rc = -1;
         }
     }
@@ -169,6 +181,7 @@ struct app {
     struct bf_set *bfs;
     struct wire *wire;
     struct http_server *http;
+    struct apiguard guard;
     struct proto_key key;
     struct ident *ident;
     uv_signal_t sig_term, sig_int;
@@ -197,6 +210,29 @@ url_is_local(const char *url)
     if ((n == 3 && !strncmp(h, "::1", 3)) || (n == 9 && !strncmp(h, "localhost", 9)))
         return true;
     return n >= 4 && !strncmp(h, "127.", 4);
+}
+
+/* Raise the soft limit on open files to the hard one, and keep the HTTP
+ * connections below it with room for the store, the logs and the wire. */
+static size_t
+http_conns_cap(void)
+{
+    struct rlimit rl;
+    const rlim_t reserve = 256;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return HTTP_CONNS_MAX;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= HTTP_CONNS_MAX + reserve)
+        return HTTP_CONNS_MAX;
+    size_t cap = rl.rlim_cur > reserve + 16 ? (size_t)(rl.rlim_cur - reserve) : 16;
+    LOG(LOG_WARN, "CAIRN-HTTP-CONNS",
+        "the open-file limit is %llu: the HTTP API takes at most %zu connections",
+        (unsigned long long)rl.rlim_cur, cap);
+    return cap;
 }
 
 static void
@@ -303,6 +339,10 @@ main(int argc, char **argv)
             set(&cli.log_level, v);
         else if (!strcmp(a, "--models"))
             set(&cli.models, v);
+        else if (!strcmp(a, "--api-tokens"))
+            set(&cli.api_tokens, v);
+        else if (!strcmp(a, "--http-allowed-hosts"))
+            set(&cli.http_allowed_hosts, v);
         else if (!strcmp(a, "--lease-ttl"))
             cli.lease_ttl_ms = strtoll(v, NULL, 10);
         else if (!strcmp(a, "--config"))
@@ -333,10 +373,10 @@ main(int argc, char **argv)
     }
     if (load_config(&o, config ? config : DEFAULT_CONFIG, config != NULL) != 0)
         return 2;
-#define MERGE(f)                                                                               \
-    if (cli.f) {                                                                               \
-        free(o.f);                                                                             \
-        o.f = cli.f;                                                                           \
+#define MERGE(f)                                                                                   \
+    if (cli.f) {                                                                                   \
+        free(o.f);                                                                                 \
+        o.f = cli.f;                                                                               \
     }
     MERGE(dags)
     MERGE(data)
@@ -350,6 +390,8 @@ main(int argc, char **argv)
     MERGE(tls_key)
     MERGE(tls_ca)
     MERGE(secrets_dir)
+    MERGE(api_tokens)
+    MERGE(http_allowed_hosts)
     if (cli.lease_ttl_ms)
         o.lease_ttl_ms = cli.lease_ttl_ms;
     if ((check || backup) && !o.data) {
@@ -411,12 +453,32 @@ main(int argc, char **argv)
         colon[-1] = '\0';
     int http_port = (int)strtol(colon + 1, NULL, 10);
 
+    /* who may call the API: settled before the store is touched */
+    char gerr[512];
+    if (!o.api_tokens && !apiguard_is_loopback(http_host)) {
+        fprintf(stderr,
+                "cairn-scheduler: --http %s:%d is not a loopback address and the API has no "
+                "--api-tokens: refusing to serve an unauthenticated API to the network (create "
+                "tokens with `cairn tokens create`, or bind 127.0.0.1)\n",
+                http_host, http_port);
+        free(hp);
+        opts_free(&o);
+        return 1;
+    }
+    if (apiguard_init(&app.guard, NULL, o.api_tokens, http_host, o.http_allowed_hosts, gerr,
+                      sizeof(gerr)) != 0) {
+        fprintf(stderr, "cairn-scheduler: %s\n", gerr);
+        apiguard_free(&app.guard);
+        free(hp);
+        opts_free(&o);
+        return 1;
+    }
+
     /* a scheduler that was killed or crashed may have left the store
      * damaged (a full disk, a bad page): check it before serving */
     int unclean = storetool_started(o.data);
     if (unclean < 0) {
-        fprintf(stderr, "cairn-scheduler: cannot write to %s/state: %s\n", o.data,
-                strerror(errno));
+        fprintf(stderr, "cairn-scheduler: cannot write to %s/state: %s\n", o.data, strerror(errno));
         free(hp);
         opts_free(&o);
         return 1;
@@ -431,7 +493,8 @@ main(int argc, char **argv)
         if (crc == 1) {
             LOG(LOG_ERR, "CAIRN-STORE-DAMAGED",
                 "the state store at %s/state is damaged (above): not starting; restore a "
-                "backup (docs/operations.md)", o.data);
+                "backup (docs/operations.md)",
+                o.data);
             free(hp);
             opts_free(&o);
             return 1; /* the marker stays: the next start checks again */
@@ -463,6 +526,7 @@ main(int argc, char **argv)
     }
     if ((rc = sched_new(&app.sched, &loop, &cfg, err, sizeof(err))) != 0)
         goto fail;
+    app.guard.sched = app.sched;
     if ((rc = bf_open(&app.bfs, app.sched)) != 0) {
         snprintf(err, sizeof(err), "cannot read backfills: %s",
                  store_last_error(sched_store(app.sched)));
@@ -473,15 +537,23 @@ main(int argc, char **argv)
                          app.sched, err, sizeof(err))) != 0)
         goto fail;
     wire_on_gone(app.wire, wire_gone_cb);
-    if ((rc = http_server_start(&app.http, &loop, http_host, http_port, api_handle,
-                                app.sched)) != 0) {
+    if ((rc = http_server_start(&app.http, &loop, http_host, http_port, apiguard_handle,
+                                &app.guard)) != 0) {
         snprintf(err, sizeof(err), "cannot serve HTTP on %s:%d", http_host, http_port);
         goto fail;
     }
+    http_server_set_max_conns(app.http, http_conns_cap());
     LOG(LOG_NOTICE, "CAIRN-START",
         "scheduler ready: dags %s, data %s, workers %s, http %s:%d, models %s", cfg.dags_dir,
         cfg.data_dir, wire_url(app.wire), http_host, http_server_port(app.http),
         sched_models_dir(app.sched));
+    if (o.api_tokens)
+        LOG(LOG_NOTICE, "CAIRN-API-AUTH", "the HTTP API needs bearer tokens from %s (%zu tokens)",
+            o.api_tokens, app.guard.tokens.n);
+    else
+        LOG(LOG_WARN, "CAIRN-API-AUTH",
+            "the HTTP API is unauthenticated (no --api-tokens): it serves loopback only, and "
+            "any local user can call it");
     uv_signal_init(&loop, &app.sig_term);
     uv_signal_init(&loop, &app.sig_int);
     uv_signal_start(&app.sig_term, signal_cb, SIGTERM);
@@ -497,6 +569,7 @@ fail:
         uv_run(&loop, UV_RUN_NOWAIT); /* let the closed handles go */
     }
     bf_free(app.bfs);
+    apiguard_free(&app.guard);
     sched_free(app.sched);
     ident_free(app.ident);
     uv_loop_close(&loop);
