@@ -29,6 +29,10 @@
 #include "api_workers.h"
 #include "engine.h"
 #include "err.h"
+#include "hmap.h"
+#include "metrics.h"
+#include "schedmetrics.h"
+#include "store.h"
 #include "ui.h"
 #include "util.h"
 
@@ -67,6 +71,86 @@ get_health(struct sched *s, struct http_conn *c, const struct http_req *req,
     http_respond_json(c, degraded ? 503 : 200, o);
 }
 
+struct seed_ctx {
+    struct sched *s;
+    const char *dag;
+};
+
+static int
+seed_ti_cb(void *ud, const char *key, const struct schema_ti *ti, json_t *rec)
+{
+    struct seed_ctx *sc = ud;
+    const char *name;
+    json_t *v;
+    (void)key;
+    (void)rec;
+    if (ti->is_instance || !json_is_object(ti->metrics))
+        return 0; /* (the instances of a mapped task would share one series) */
+    json_object_foreach(ti->metrics, name, v)
+    {
+        if (json_is_number(v))
+            smet_task_metric(sc->s, sc->dag, ti->task, name, json_number_value(v));
+    }
+    return 0;
+}
+
+/* cairn_task_metric for runs that finished before this process started:
+ * the metrics of each DAG's latest finished run, read once from the store
+ * (at the first scrape). A DAG that has finished a run since keeps those. */
+static void
+seed_task_metrics(struct sched *s)
+{
+    struct store_txn *t = NULL;
+    if (store_txn_begin(sched_store(s), false, &t) != 0)
+        return; /* tried again at the next scrape */
+    struct api_read_run_list runs = {0};
+    size_t skipped = 0;
+    api_read_run_list(t, NULL, &runs, &skipped);
+    struct hmap best; /* dag -> index of its latest finished run */
+    hmap_init(&best);
+    for (size_t i = 0; i < runs.n; i++) {
+        const struct schema_run *r = &runs.v[i].r, *o;
+        size_t k;
+        if (strcmp(r->state, "success") && strcmp(r->state, "failed"))
+            continue;
+        if (hmap_get(&best, r->dag, &k)) {
+            o = &runs.v[k].r;
+            if (o->ended_at > r->ended_at || (o->ended_at == r->ended_at && o->seq > r->seq))
+                continue;
+        }
+        hmap_put(&best, r->dag, i);
+    }
+    for (size_t i = 0; i < best.cap; i++) {
+        if (!best.slots[i].key)
+            continue;
+        const struct schema_run *r = &runs.v[best.slots[i].val].r;
+        if (smet_task_metrics_live(s, r->dag))
+            continue; /* a run of it finished since the start: that one counts */
+        struct seed_ctx sc = {s, r->dag};
+        api_read_tis(t, r->dag, r->run_id, seed_ti_cb, &sc, &skipped);
+    }
+    hmap_free(&best);
+    store_txn_abort(t);
+    api_read_run_list_free(&runs);
+    smet_task_metrics_seeded(s);
+}
+
+static void
+get_metrics(struct sched *s, struct http_conn *c, const struct http_req *req,
+            const struct route_params *p)
+{
+    if (!s) {
+        http_respond_error(c, 404, "not_found", "no metrics without an engine");
+        return;
+    }
+    if (smet_task_metrics_unseeded(s))
+        seed_task_metrics(s);
+    size_t len;
+    char *text = smet_render(s, &len);
+    http_respond(c, 200, METRICS_CONTENT_TYPE, text, len);
+    free(text);
+}
+
 /* Sorted by pattern, then method (test_routes checks it). */
 static const struct api_route api__routes[] = {
     {"GET", "/", get_index, TOKF_PUBLIC},
@@ -99,6 +183,7 @@ static const struct api_route api__routes[] = {
     {"GET", "/api/v1/runs/{run}/tasks/{task}/instances", api_runs_instances, TOKF_VIEWER},
     {"GET", "/api/v1/runs/{run}/tasks/{task}/logs", api_runs_logs, TOKF_VIEWER},
     {"GET", "/api/v1/workers", api_workers_list, TOKF_VIEWER},
+    {"GET", "/metrics", get_metrics, TOKF_VIEWER},
 };
 
 const struct api_route *
@@ -141,6 +226,8 @@ api_handle(void *ud, struct http_conn *c, const struct http_req *req)
     route_path_split(&rp, req->path);
     const char *why = NULL;
     int found = api_route_find(req->method, &rp, &r, &p);
+    if (found == 0)
+        http_conn_set_route(c, r->pattern);
     if (found == 0 && s && !strcmp(req->method, "POST") && sched_degraded(s, &why))
         /* a write that could not be stored: refused at once, nothing changed */
         http_respond_error(c, 503, "unavailable",

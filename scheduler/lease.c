@@ -22,6 +22,7 @@
 #include "records.h"
 #include "runtab.h"
 #include "secrets.h"
+#include "schedmetrics.h"
 #include "taskstate.h"
 #include "util.h"
 
@@ -508,6 +509,7 @@ lease_check_expired(struct sched *s, int64_t now)
             snprintf(why, sizeof(why),
                      "lease expired: worker %s sent no heartbeat for %" PRId64 " ms",
                      ti->worker_name ? ti->worker_name : "?", s->cfg.lease_ttl_ms);
+            smet_lease_expired(s);
             lease_lost(s, ti, "CAIRN-LEASE-EXPIRED", why);
         }
         ti = next;

@@ -23,6 +23,7 @@
 #include "ident.h"
 #include "log.h"
 #include "proto.h"
+#include "schedmetrics.h"
 #include "store.h"
 #include "storetool.h"
 #include "units.h"
@@ -33,7 +34,8 @@
 #define DEFAULT_CONFIG "/etc/cairn/cairn.yaml"
 
 struct opts {
-    char *dags, *data, *listen, *http, *token_file, *log_level, *models, *max_state_size;
+    char *dags, *data, *listen, *http, *token_file, *log_level, *log_format, *models,
+        *max_state_size;
     char *tls_cert, *tls_key, *tls_ca;
     char *secrets_dir;
     char *api_tokens, *http_allowed_hosts;
@@ -51,6 +53,7 @@ usage(FILE *out)
           "                       [--log-level error|warn|notice|info|debug]\n"
           "                       [--registry-auth FILE] [--registry-ca FILE]\n"
           "                       [--insecure-registry HOST:PORT]...\n"
+          "                       [--log-format text|json]\n"
           "       cairn-scheduler --data DIR --check\n"
           "       cairn-scheduler --data DIR --backup DEST\n"
           "Defaults: --listen tcp://127.0.0.1:7781, --http 127.0.0.1:7780, --models DATA/models\n"
@@ -60,7 +63,7 @@ usage(FILE *out)
           "record of the store and says whether it is sound; --backup writes a compacted copy\n"
           "to DEST/data.mdb, also while a scheduler runs. A YAML config file (" DEFAULT_CONFIG "\n"
           "when present) may set dags, data, listen, http, token_file, lease_ttl_ms, models,\n"
-          "max_state_size, log_level, tls_cert, tls_key, tls_ca, api_tokens and\n"
+          "max_state_size, log_level, log_format, tls_cert, tls_key, tls_ca, api_tokens and\n"
           "http_allowed_hosts; flags win.\n"
           "The registry flags are those of cairn-worker: the scheduler resolves each image\n"
           "tag to a digest when a run starts.\n"
@@ -71,7 +74,9 @@ usage(FILE *out)
           "per secret of tasks' `secrets:` (named by the secret, mode 0600, owned by this\n"
           "user); without it $CREDENTIALS_DIRECTORY (systemd credentials) is used.\n"
           "Without --api-tokens the API is unauthenticated and --http must be a loopback\n"
-          "address; with it, every API call needs 'Authorization: Bearer TOKEN' (docs/api.md).\n",
+          "address; with it, every API call needs 'Authorization: Bearer TOKEN' (docs/api.md).\n"
+          "--log-format json writes each log line as one JSON object (ts, level, msg_id,\n"
+          "msg, prog).\n",
           out);
 }
 
@@ -84,6 +89,7 @@ opts_free(struct opts *o)
     free(o->http);
     free(o->token_file);
     free(o->log_level);
+    free(o->log_format);
     free(o->models);
     free(o->max_state_size);
     free(o->tls_cert);
@@ -149,6 +155,8 @@ load_config(struct opts *o, const char *path, int required)
             set(&o->tls_ca, v->str);
         else if (!strcmp(k->str, "log_level"))
             set(&o->log_level, v->str);
+        else if (!strcmp(k->str, "log_format"))
+            set(&o->log_format, v->str);
         else if (!strcmp(k->str, "models"))
             set(&o->models, v->str);
         else if (!strcmp(k->str, "max_state_size"))
@@ -337,6 +345,8 @@ main(int argc, char **argv)
             set(&cli.tls_ca, v);
         else if (!strcmp(a, "--log-level"))
             set(&cli.log_level, v);
+        else if (!strcmp(a, "--log-format"))
+            set(&cli.log_format, v);
         else if (!strcmp(a, "--models"))
             set(&cli.models, v);
         else if (!strcmp(a, "--api-tokens"))
@@ -384,6 +394,7 @@ main(int argc, char **argv)
     MERGE(http)
     MERGE(token_file)
     MERGE(log_level)
+    MERGE(log_format)
     MERGE(models)
     MERGE(max_state_size)
     MERGE(tls_cert)
@@ -394,6 +405,14 @@ main(int argc, char **argv)
     MERGE(http_allowed_hosts)
     if (cli.lease_ttl_ms)
         o.lease_ttl_ms = cli.lease_ttl_ms;
+    int format = LOG_FORMAT_TEXT;
+    if (o.log_format && (format = log_format_parse(o.log_format)) < 0) {
+        fprintf(stderr, "cairn-scheduler: --log-format takes text or json, got '%s'\n",
+                o.log_format);
+        opts_free(&o);
+        return 2;
+    }
+    log_set_format((enum log_format)format);
     if ((check || backup) && !o.data) {
         fprintf(stderr, "cairn-scheduler: --%s needs --data\n", check ? "check" : "backup");
         return 2;
@@ -543,6 +562,7 @@ main(int argc, char **argv)
         goto fail;
     }
     http_server_set_max_conns(app.http, http_conns_cap());
+    http_server_set_observer(app.http, smet_http, app.sched);
     LOG(LOG_NOTICE, "CAIRN-START",
         "scheduler ready: dags %s, data %s, workers %s, http %s:%d, models %s", cfg.dags_dir,
         cfg.data_dir, wire_url(app.wire), http_host, http_server_port(app.http),

@@ -99,6 +99,7 @@ struct attempt_set {
     int art_busy;          /* input and output jobs on the thread pool using art */
     struct attempt *list;
     int running;
+    struct attempt_stats stats;
 };
 
 /* ---- the environment ---- */
@@ -432,7 +433,17 @@ attempt__finish(struct attempt *t, const struct runc_result *res, const char *er
     r->duration_ms = res->duration_ms;
     r->error = attempt__text(error);
     r->interrupted = t->interrupted && res->exit_code != 0;
+    if (r->interrupted)
+        s->stats.interrupted++;
+    else if (r->exit_code == 0 && !r->signal && !r->oom && !r->timed_out && !(error && error[0]))
+        s->stats.succeeded++;
+    else
+        s->stats.failed++;
     if (got) {
+        for (size_t i = 0; i < got->noutputs; i++) {
+            s->stats.outputs++;
+            s->stats.output_bytes += got->outputs[i].size > 0 ? (uint64_t)got->outputs[i].size : 0;
+        }
         r->outputs = got->outputs;
         r->noutputs = got->noutputs;
         r->metrics = got->metrics;
@@ -700,8 +711,17 @@ static void
 attempt__image_done(void *ud, struct image_info *info, const char *log, const char *error)
 {
     struct attempt *t = ud;
+    struct attempt_stats *st = &t->set->stats;
     char *why = NULL;
     t->fetching = false;
+    if (error[0]) {
+        st->images_failed++;
+    } else if (info->bytes_pulled > 0) {
+        st->images_pulled++;
+        st->image_bytes += (uint64_t)info->bytes_pulled;
+    } else {
+        st->images_cached++;
+    }
     if (log[0]) {
         sb_puts(&t->logbuf, log);
         attempt__flush_log(t);
@@ -898,6 +918,12 @@ int
 attempt_running(const struct attempt_set *s)
 {
     return s->running;
+}
+
+void
+attempt_get_stats(const struct attempt_set *s, struct attempt_stats *out)
+{
+    *out = s->stats;
 }
 
 void

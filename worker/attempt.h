@@ -77,6 +77,20 @@ void attempt_sync_held(struct attempt_set *s);
 /* Attempts started and not yet reported. */
 int attempt_running(const struct attempt_set *s);
 
+/* What the set did since it was made (the worker's /metrics). */
+struct attempt_stats {
+    uint64_t succeeded;    /* attempts reported as succeeded */
+    uint64_t failed;       /* reported failed (exit, signal, timeout, refused, ...) */
+    uint64_t interrupted;  /* stopped by the worker's shutdown */
+    uint64_t outputs;      /* outputs stored in the artifact store */
+    uint64_t output_bytes; /* their bytes */
+    uint64_t images_pulled; /* pulled images: fetched from a registry or layout */
+    uint64_t images_cached; /* found unpacked already */
+    uint64_t images_failed; /* could not be pulled or unpacked */
+    uint64_t image_bytes;   /* bytes the pulls fetched */
+};
+void attempt_get_stats(const struct attempt_set *s, struct attempt_stats *out);
+
 /* Where a task sees its folders: the values of CAIRN_OUTPUTS, CAIRN_INPUTS
  * and CAIRN_PIPELINE_DIR; NULL leaves the variable out. */
 struct attempt_where {
