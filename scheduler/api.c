@@ -23,6 +23,7 @@
 
 #include "api_backfills.h"
 #include "api_dags.h"
+#include "api_grid.h"
 #include "api_ml.h"
 #include "api_read.h"
 #include "api_runs.h"
@@ -77,6 +78,7 @@ static const struct api_route api__routes[] = {
     {"GET", "/api/v1/dags", api_dags_list},
     {"GET", "/api/v1/dags/{dag}", api_dags_get},
     {"POST", "/api/v1/dags/{dag}/backfill", api_backfills_create},
+    {"GET", "/api/v1/dags/{dag}/grid", api_grid_get},
     {"GET", "/api/v1/dags/{dag}/metrics", api_ml_metrics},
     {"GET", "/api/v1/dags/{dag}/next-runs", api_dags_next_runs},
     {"POST", "/api/v1/dags/{dag}/pause", api_dags_pause},
