@@ -42,6 +42,22 @@ get_index(struct sched *s, struct http_conn *c, const struct http_req *req,
     http_respond(c, 200, "text/html; charset=utf-8", html, len);
 }
 
+/* The page's icon (browsers ask for it unprompted): three stacked stones. */
+static void
+get_favicon(struct sched *s, struct http_conn *c, const struct http_req *req,
+            const struct route_params *p)
+{
+    static const char svg[] =
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 16 16\">"
+        "<ellipse cx=\"8\" cy=\"13\" rx=\"7\" ry=\"2.6\" fill=\"#5f6b7a\"/>"
+        "<ellipse cx=\"8\" cy=\"8.4\" rx=\"5\" ry=\"2.3\" fill=\"#2f6fde\"/>"
+        "<ellipse cx=\"8\" cy=\"4\" rx=\"3\" ry=\"2\" fill=\"#1f8a4c\"/></svg>";
+    (void)s;
+    (void)req;
+    (void)p;
+    http_respond(c, 200, "image/svg+xml", svg, sizeof(svg) - 1);
+}
+
 static void
 get_health(struct sched *s, struct http_conn *c, const struct http_req *req,
            const struct route_params *p)
@@ -99,6 +115,7 @@ static const struct api_route api__routes[] = {
     {"GET", "/api/v1/runs/{run}/tasks/{task}/instances", api_runs_instances},
     {"GET", "/api/v1/runs/{run}/tasks/{task}/logs", api_runs_logs},
     {"GET", "/api/v1/workers", api_workers_list},
+    {"GET", "/favicon.ico", get_favicon},
 };
 
 const struct api_route *

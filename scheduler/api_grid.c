@@ -1,7 +1,9 @@
 /* api_grid.c - GET /api/v1/dags/{dag}/grid (see api_grid.h).
  *
  * Read from the state store in one read transaction: the DAG's runs, the
- * last `limit` by logical date, and the task instances of each. A mapped
+ * last `limit` by logical date, and the task instances of each; a run the
+ * scheduler holds in memory (one that has not ended, or changed lately) is
+ * answered from memory, as GET /runs/{run} answers it. A mapped
  * task is its group row (its instances are left out); a task the current
  * version of the DAG no longer has still gets its row, after the others.
  */
@@ -55,6 +57,22 @@ grid_ti_cb(void *ud, const char *key, const struct schema_ti *ti, json_t *rec)
         json_array_append_new(g->states, json_string(""));
     json_array_set_new(g->states, i, json_string(ti->state));
     return 0;
+}
+
+/* The states of a run held in memory into g->states; its state's name. */
+static const char *
+grid_run_model(struct grid *g, const struct sched_run *mr)
+{
+    for (size_t i = 0; i < mr->ntis; i++) {
+        const struct sched_ti *ti = &mr->tis[i];
+        if (ti->parent)
+            continue;
+        size_t k = grid_task(g, mr->dv->dag->tasks[ti->idx].name);
+        while (json_array_size(g->states) <= k)
+            json_array_append_new(g->states, json_string(""));
+        json_array_set_new(g->states, k, json_string(sched_ti_state_name(ti->state)));
+    }
+    return sched_run_state_name(mr->state);
 }
 
 /* Newest logical date first; runs of one date, newest created first. */
@@ -114,9 +132,14 @@ api_grid_get(struct sched *s, struct http_conn *c, const struct http_req *req,
         char ld[48];
         schema_date_format(r->logical_date, ld, sizeof(ld));
         g.states = json_array();
-        api_read_tis(t, dag, r->run_id, grid_ti_cb, &g, &skipped);
+        const struct sched_run *mr = sched_find_run(s, dag, r->run_id);
+        const char *state = r->state;
+        if (mr)
+            state = grid_run_model(&g, mr);
+        else
+            api_read_tis(t, dag, r->run_id, grid_ti_cb, &g, &skipped);
         json_array_append_new(rows, json_pack("{s:s, s:s, s:s, s:s, s:o}", "run_id", r->run_id,
-                                              "logical_date", ld, "state", r->state, "run_type",
+                                              "logical_date", ld, "state", state, "run_type",
                                               r->run_type ? r->run_type : "", "states", g.states));
     }
     store_txn_abort(t);
