@@ -109,7 +109,7 @@ function graphSvg(tasks, lay, info, selected) {
       ' aria-label="' + esc(t.task + ": " + st) + '"><title>' + esc(t.task + " · " + st) +
       '</title><rect x="' + x + '" y="' + y + '" width="' + NODE_W + '" height="' + NODE_H +
       '" rx="5"/><text class="nletter" x="' + (x + 12) + '" y="' + (n.y + 4) + '">' +
-      esc(letter(st) || "·") + '</text><text class="nlabel" x="' + (x + 26) + '" y="' + (n.y + 4) +
+      esc(i.state ? letter(st) : "·") + '</text><text class="nlabel" x="' + (x + 26) + '" y="' + (n.y + 4) +
       '">' + esc(label) + "</text>" + bar + "</g>");
   }
   return raw('<div class="panel graphwrap" data-view="graph"><svg class="graph" width="' +

@@ -122,7 +122,7 @@ function ganttSvg(dag, r, items, needs) {
   }
   if (!(t1 > t0)) t1 = t0 + 1000;
   const crit = criticalPath(shown.map((x) => x.t), needs);
-  const LW = 170, W = 900, RH = 20;
+  const LW = 170, W = 1300, RH = 20;
   const X = (v) => LW + ((v - t0) * (W - LW - 10)) / (t1 - t0);
   const out = [];
   shown.forEach((x, i) => {

@@ -4,6 +4,7 @@
 // ui, all success), RUNF (a failed run of DAG fail), FIXED (a file that
 // makes fail's broken task succeed once it exists).
 // Prints "ok - ..." / "not ok - ..." per check; exits 1 if any failed.
+// SHOTS=1 also writes a screenshot of each step's last view to OUT.
 import { chromium } from "playwright-core";
 import fs from "node:fs";
 
@@ -47,7 +48,10 @@ page.on("pageerror", (e) => errors.push(page.url() + ": " + e.message));
 
 let shot = 0;
 async function step(name, fn) {
-  try { await fn(); }
+  try {
+    await fn();
+    if (process.env.SHOTS) await page.screenshot({ path: OUT + "/view-" + name.replace(/\W+/g, "_") + ".png" });
+  }
   catch (e) {
     const file = OUT + "/ui-" + String(++shot).padStart(2, "0") + "-" + name.replace(/\W+/g, "_") + ".png";
     await page.screenshot({ path: file, fullPage: true }).catch(() => {});
