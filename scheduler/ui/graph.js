@@ -77,45 +77,94 @@ function rankLayout(tasks) {
            height: 16 + tallest * dy - 14 };
 }
 
-/* The SVG of a layout: info(name) -> {state, map: {n, counts}} or null.
- * selected: a task name to outline. */
-function graphSvg(tasks, lay, info, selected) {
+/* Above this many tasks only the nodes and edges in and near the visible
+ * part of the graph are in the page, drawn again as it scrolls. */
+const GRAPH_VIRTUAL_MIN = 2000;
+let graphVirtual = null;  /* {tasks, lay, info, selected} of the graph shown */
+
+function nodeSvg(t, n, i, selected) {
+  const st = i.state || "none";
+  const x = n.x - NODE_W / 2, y = n.y - NODE_H / 2;
+  const label = t.task.length > 20 ? t.task.slice(0, 19) + "…" : t.task;
+  let bar = "";
+  if (t.mapped || i.map) {
+    const m = i.map || {};
+    const c = m.counts || {};
+    const done = ENDED.reduce((a, s) => a + (c[s] || 0), 0);
+    const w = m.n ? Math.round(((NODE_W - 12) * done) / m.n) : 0;
+    bar = '<rect class="mapbar" x="' + (x + 6) + '" y="' + (y + NODE_H - 6) + '" width="' +
+          (NODE_W - 12) + '" height="3"/><rect class="mapbar-done" x="' + (x + 6) + '" y="' +
+          (y + NODE_H - 6) + '" width="' + w + '" height="3"/><text class="mapn" x="' +
+          (x + NODE_W - 6) + '" y="' + (y + 13) + '">' + done + "/" + (m.n === undefined ? "?" : m.n) +
+          "</text>";
+  }
+  return '<g class="node s-' + esc(st) + (t.task === selected ? " selected" : "") +
+    '" data-task="' + esc(t.task) + '" data-state="' + esc(st) + '" tabindex="0" role="button"' +
+    ' aria-label="' + esc(t.task + ": " + st) + '"><title>' + esc(t.task + " · " + st) +
+    '</title><rect x="' + x + '" y="' + y + '" width="' + NODE_W + '" height="' + NODE_H +
+    '" rx="5"/><text class="nletter" x="' + (x + 12) + '" y="' + (n.y + 4) + '">' +
+    esc(i.state ? letter(st) : "·") + '</text><text class="nlabel" x="' + (x + 26) + '" y="' +
+    (n.y + 4) + '">' + esc(label) + "</text>" + bar + "</g>";
+}
+
+const edgeSvg = (e) => '<path class="edge" d="' + e.points.map((p, i) => (i ? "L" : "M") +
+  p.x.toFixed(1) + " " + p.y.toFixed(1)).join("") + '" marker-end="url(#arrow)"/>';
+
+/* The nodes and edges of lay inside box {x0, y0, x1, y1} (all if null). */
+function graphParts(tasks, lay, info, selected, box) {
+  const inBox = (p) => !box || (p.x >= box.x0 - NODE_W && p.x <= box.x1 + NODE_W &&
+                                p.y >= box.y0 - NODE_H && p.y <= box.y1 + NODE_H);
   const parts = [];
   for (const e of lay.edges) {
-    const d = e.points.map((p, i) => (i ? "L" : "M") + p.x.toFixed(1) + " " + p.y.toFixed(1));
-    parts.push('<path class="edge" d="' + d.join("") + '" marker-end="url(#arrow)"/>');
+    if (!box || inBox(e.points[0]) || inBox(e.points[e.points.length - 1])) parts.push(edgeSvg(e));
   }
   for (const t of tasks) {
     const n = lay.nodes[t.task];
-    if (!n) continue;
-    const i = info(t.task) || {};
-    const st = i.state || "none";
-    const x = n.x - NODE_W / 2, y = n.y - NODE_H / 2;
-    const label = t.task.length > 20 ? t.task.slice(0, 19) + "…" : t.task;
-    let bar = "";
-    if (t.mapped || i.map) {
-      const m = i.map || {};
-      const c = m.counts || {};
-      const done = ENDED.reduce((a, s) => a + (c[s] || 0), 0);
-      const w = m.n ? Math.round(((NODE_W - 12) * done) / m.n) : 0;
-      bar = '<rect class="mapbar" x="' + (x + 6) + '" y="' + (y + NODE_H - 6) + '" width="' +
-            (NODE_W - 12) + '" height="3"/><rect class="mapbar-done" x="' + (x + 6) + '" y="' +
-            (y + NODE_H - 6) + '" width="' + w + '" height="3"/><text class="mapn" x="' +
-            (x + NODE_W - 6) + '" y="' + (y + 13) + '">' + done + "/" + (m.n === undefined ? "?" : m.n) +
-            "</text>";
-    }
-    parts.push('<g class="node s-' + esc(st) + (t.task === selected ? " selected" : "") +
-      '" data-task="' + esc(t.task) + '" data-state="' + esc(st) + '" tabindex="0" role="button"' +
-      ' aria-label="' + esc(t.task + ": " + st) + '"><title>' + esc(t.task + " · " + st) +
-      '</title><rect x="' + x + '" y="' + y + '" width="' + NODE_W + '" height="' + NODE_H +
-      '" rx="5"/><text class="nletter" x="' + (x + 12) + '" y="' + (n.y + 4) + '">' +
-      esc(i.state ? letter(st) : "·") + '</text><text class="nlabel" x="' + (x + 26) + '" y="' + (n.y + 4) +
-      '">' + esc(label) + "</text>" + bar + "</g>");
+    if (n && inBox(n)) parts.push(nodeSvg(t, n, info(t.task) || {}, selected));
   }
-  return raw('<div class="panel graphwrap" data-view="graph"><svg class="graph" width="' +
-    Math.ceil(lay.width) + '" height="' + Math.ceil(lay.height) + '" viewBox="0 0 ' +
-    Math.ceil(lay.width) + " " + Math.ceil(lay.height) + '"><defs><marker id="arrow" ' +
-    'viewBox="0 0 8 8" refX="8" refY="4" markerWidth="7" markerHeight="7" orient="auto">' +
-    '<path d="M0 0L8 4L0 8z" class="arrowhead"/></marker></defs>' + parts.join("") +
-    "</svg></div>");
+  return parts.join("");
 }
+
+/* The SVG of a layout: info(name) -> {state, map: {n, counts}} or null.
+ * selected: a task name to outline. A big graph is drawn by graphPaint()
+ * once the view is in the page. */
+function graphSvg(tasks, lay, info, selected) {
+  const virtual = tasks.length >= GRAPH_VIRTUAL_MIN;
+  graphVirtual = virtual ? { tasks: tasks, lay: lay, info: info, selected: selected } : null;
+  const w = Math.ceil(lay.width), h = Math.ceil(lay.height);
+  return raw('<div class="panel graphwrap" data-view="graph" data-nodes="' + tasks.length + '"' +
+    (virtual ? ' data-virtual="true"' : "") + '><svg class="graph" width="' + w + '" height="' + h +
+    '" viewBox="0 0 ' + w + " " + h + '"><defs><marker id="arrow" viewBox="0 0 8 8" refX="8" ' +
+    'refY="4" markerWidth="7" markerHeight="7" orient="auto"><path d="M0 0L8 4L0 8z" ' +
+    'class="arrowhead"/></marker></defs><g class="layer">' +
+    (virtual ? "" : graphParts(tasks, lay, info, selected, null)) + "</g></svg></div>");
+}
+
+/* Draw the visible part of a big graph (a no-op for a small one). */
+function graphPaint() {
+  const wrap = document.querySelector('.graphwrap[data-virtual="true"]');
+  if (!wrap || !graphVirtual) return;
+  const v = graphVirtual;
+  const pad = 400;
+  const box = { x0: wrap.scrollLeft - pad, y0: wrap.scrollTop - pad,
+                x1: wrap.scrollLeft + wrap.clientWidth + pad, y1: wrap.scrollTop + wrap.clientHeight + pad };
+  const s = graphParts(v.tasks, v.lay, v.info, v.selected, box);
+  const layer = wrap.querySelector("g.layer");
+  if (layer.painted !== s) {
+    const focus = document.activeElement && document.activeElement.dataset &&
+                  document.activeElement.dataset.task;
+    layer.innerHTML = s;
+    layer.painted = s;
+    if (focus) {
+      const g = layer.querySelector('g.node[data-task="' + CSS.escape(focus) + '"]');
+      if (g) g.focus({ preventScroll: true });
+    }
+  }
+}
+
+let graphPaintPending = false;
+document.addEventListener("scroll", (ev) => {
+  if (!ev.target.classList || !ev.target.classList.contains("graphwrap") || graphPaintPending) return;
+  graphPaintPending = true;
+  requestAnimationFrame(() => { graphPaintPending = false; graphPaint(); });
+}, true);

@@ -14,6 +14,7 @@ function logOpen(dag, run, task, attempt, force) {
                        busy: false, gen: log.gen + 1, chars: 0 });
   $("log").textContent = "";
   $("log-matches").textContent = "";
+  $("log-search").value = "";
   $("log-title").textContent = "Log · " + task;
   $("log-state").textContent = "loading";
   logPoll();

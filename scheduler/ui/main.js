@@ -51,6 +51,7 @@ async function refresh() {
         }
       }
     }
+    graphPaint();
     if (r.name === "run" && r.args.length >= 3) {
       logOpen(r.args[0], r.args[1], r.args[2], r.args[3]);
       try {
