@@ -128,11 +128,12 @@ function graphParts(tasks, lay, info, selected, box) {
 /* The SVG of a layout: info(name) -> {state, map: {n, counts}} or null.
  * selected: a task name to outline. A big graph is drawn by graphPaint()
  * once the view is in the page. */
-function graphSvg(tasks, lay, info, selected) {
+function graphSvg(tasks, lay, info, selected, view) {
   const virtual = tasks.length >= GRAPH_VIRTUAL_MIN;
-  graphVirtual = virtual ? { tasks: tasks, lay: lay, info: info, selected: selected } : null;
+  if (virtual) graphVirtual = { tasks: tasks, lay: lay, info: info, selected: selected };
   const w = Math.ceil(lay.width), h = Math.ceil(lay.height);
-  return raw('<div class="panel graphwrap" data-view="graph" data-nodes="' + tasks.length + '"' +
+  return raw('<div class="panel graphwrap" data-view="' + (view || "graph") + '" data-nodes="' +
+    tasks.length + '"' +
     (virtual ? ' data-virtual="true"' : "") + '><svg class="graph" width="' + w + '" height="' + h +
     '" viewBox="0 0 ' + w + " " + h + '"><defs><marker id="arrow" viewBox="0 0 8 8" refX="8" ' +
     'refY="4" markerWidth="7" markerHeight="7" orient="auto"><path d="M0 0L8 4L0 8z" ' +

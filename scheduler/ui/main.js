@@ -25,9 +25,11 @@ async function refresh() {
     a.classList.toggle("active", a.dataset.tab === tab));
   if (!document.hidden) {
     let view;
+    graphVirtual = null;
     try {
       if (r.name === "runs") view = await viewRuns(r.params);
-      else if (r.name === "run") view = await viewRun(r.args[0], r.args[1], r.args[2], r.args[3]);
+      else if (r.name === "run") view = await viewRun(r.args[0], r.args[1], r.args[2], r.args[3],
+                                                     r.params);
       else if (r.name === "dag") view = await viewDag(r.args[0], r.args[1], r.params);
       else if (r.name === "workers") view = await viewWorkers();
       else if (r.name === "backfills") view = await viewBackfills();
@@ -93,6 +95,7 @@ $("view").addEventListener("input", (ev) => {
 function openNode(g) {
   const r = parseRoute();
   const task = g.dataset.task;
+  if (g.closest('[data-view="lineage"]')) return;
   if (r.name === "run") location.hash = route("run", r.args[0], r.args[1], task);
   else if (r.name === "dag") location.hash = route("dag", r.args[0]) + query({ task: task });
 }

@@ -21,7 +21,7 @@ function taskNote(t) {
   return "";
 }
 
-async function viewRun(dag, runId, selected, attempt) {
+async function viewRun(dag, runId, selected, attempt, qp) {
   const [r, d] = await Promise.all([runGet(dag, runId), dagDetail(dag).catch(() => null)]);
   dag = r.dag;
   const tasks = r.tasks || [];
@@ -60,7 +60,7 @@ async function viewRun(dag, runId, selected, attempt) {
   let panel = "";
   if (selected) {
     const t = byTask.get(selected);
-    panel = t ? await taskPanel(dag, r, t, attempt)
+    panel = t ? await taskPanel(dag, r, t, attempt, (qp || {}).lineage)
               : html`<div class="banner">No task ${selected} in this run.</div>`;
   }
   const lay = graphLayout(dag + "@" + (d ? d.version : r.dag_version), spec);

@@ -10,7 +10,32 @@ function maskEnv(kv) {
 
 const shellWord = (w) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(w) ? w : "'" + w.replace(/'/g, "'\\''") + "'");
 
-async function taskPanel(dag, r, t, attemptArg) {
+/* The lineage tree of an output (GET .../lineage) as a small graph: a node
+ * per artifact, an edge from each input's producer. */
+function lineageGraph(lg) {
+  const nodes = new Map();
+  const keyOf = (n) => n.dag + "/" + n.run_id + "/" + n.task + "/" + n.name + "#" + n.attempt;
+  const label = (n, root) => n.task + "/" + n.name + (n.run_id !== root.run_id ? " @" +
+    String(n.logical_date || n.run_id).slice(0, 10) : "");
+  const walk = (n, root) => {
+    const k = keyOf(n);
+    if (!nodes.has(k)) nodes.set(k, { task: label(n, root), needs: [], n: n });
+    for (const i of n.inputs || []) {
+      if (!i.from) continue;
+      walk(i.from, root);
+      const from = nodes.get(keyOf(i.from)).task;
+      if (!nodes.get(k).needs.includes(from)) nodes.get(k).needs.push(from);
+    }
+  };
+  walk(lg.lineage, lg.lineage);
+  const tasks = [...nodes.values()];
+  const byLabel = new Map(tasks.map((x) => [x.task, x.n]));
+  const lay = graphLayout("lineage:" + keyOf(lg.lineage) + ":" + tasks.length, tasks);
+  return graphSvg(tasks, lay, (name) => ({ state: byLabel.get(name) && byLabel.get(name).attempt === 0
+    ? "skipped" : "success" }), null, "lineage");
+}
+
+async function taskPanel(dag, r, t, attemptArg, lineageOf) {
   const attempts = t.attempts ? (await api(taskPath(dag, r.run_id, t.task, "/attempts"))).attempts
                               : [];
   const want = attemptArg ? Number(attemptArg) : attempts.length ? attempts[attempts.length - 1].attempt
@@ -26,7 +51,21 @@ async function taskPanel(dag, r, t, attemptArg) {
     <td class="num">${fmtSize(o.size)}</td><td class="mono" title="${o.sha256}">${(o.sha256 ||
       "").slice(0, 16)}</td><td><button data-act="download" data-path="${runPath(dag, r.run_id,
       "/artifacts/" + enc(t.task) + "/" + enc(o.name) + "/content")}" data-name="${o.name}"
-      >download</button></td></tr>`);
+      >download</button> <a href="${route("run", dag, r.run_id, t.task) + query({ lineage: o.name
+      })}" data-lineage="${o.name}">lineage</a></td></tr>`);
+  let lineage = "";
+  if (lineageOf) {
+    try {
+      const lg = await api(runPath(dag, r.run_id, "/artifacts/" + enc(t.task) + "/" +
+                                   enc(lineageOf) + "/lineage"));
+      lineage = html`<h3>Lineage of ${lineageOf}</h3><p class="muted">Each box is an artifact
+        and the attempt that stored it; arrows come from the inputs it was given.</p>
+        ${lineageGraph(lg)}`;
+    } catch (e) {
+      if (!e.status) throw e;
+      lineage = html`<div class="banner">lineage of ${lineageOf}: ${e.message}</div>`;
+    }
+  }
   const ins = ((a && a.inputs) || []).map((i) => html`<tr><td class="mono">${i.name}</td>
     <td>${i.task}</td><td class="mono">${i.file}</td><td class="mono" title="${i.sha256}">${(i.sha256
       || "").slice(0, 16)}</td></tr>`);
@@ -60,6 +99,7 @@ async function taskPanel(dag, r, t, attemptArg) {
       <dt>Log size</dt><dd>${fmtSize(a.log_size)}</dd></dl>` : ""}
     <h3>Inputs</h3>${table([["Name"], ["From task"], ["File"], ["SHA-256"]], ins, "No inputs.")}
     <h3>Outputs</h3>${table([["Name"], ["Size", "num"], ["SHA-256"], [""]], outs, "No outputs.")}
+    ${lineage}
     ${metrics.length ? html`<h3>Metrics</h3><div>${metrics}</div>` : ""}
   </section>`;
 }

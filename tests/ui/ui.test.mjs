@@ -158,6 +158,12 @@ await step("task panel", async () => {
     page.click('[data-view="task"] button[data-act="download"][data-name="m.json"]')]);
   const body = fs.readFileSync(await dl.path(), "utf8");
   check("task: the download is the output's bytes", body.trim() === '{"acc": 0.85}', body);
+  await page.click('[data-view="task"] a[data-lineage="m.json"]');
+  await page.waitForSelector('[data-view="lineage"] g.node');
+  const lin = (await attrs('[data-view="lineage"] g.node', "data-task")).sort();
+  check("task: an output's lineage as a graph (score/m.json from prep/data.txt)",
+        lin.join() === "prep/data.txt,score/m.json" &&
+        (await page.$$('[data-view="lineage"] path.edge')).length === 1, lin.join());
   await go(`/run/ui/${enc(RUN1)}/flaky`, '[data-view="task"] tr[data-attempt="2"]');
   const at = await page.textContent('[data-view="task"] tr[data-attempt="1"]');
   check("task: attempts with their exit codes", at.includes("3") && at.includes("failed"));
