@@ -23,6 +23,7 @@
 
 #include "api_backfills.h"
 #include "api_dags.h"
+#include "api_grid.h"
 #include "api_ml.h"
 #include "api_read.h"
 #include "api_runs.h"
@@ -43,6 +44,22 @@ get_index(struct sched *s, struct http_conn *c, const struct http_req *req,
     size_t len;
     const char *html = ui_index_html(&len);
     http_respond(c, 200, "text/html; charset=utf-8", html, len);
+}
+
+/* The page's icon (browsers ask for it unprompted): three stacked stones. */
+static void
+get_favicon(struct sched *s, struct http_conn *c, const struct http_req *req,
+            const struct route_params *p)
+{
+    static const char svg[] =
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 16 16\">"
+        "<ellipse cx=\"8\" cy=\"13\" rx=\"7\" ry=\"2.6\" fill=\"#5f6b7a\"/>"
+        "<ellipse cx=\"8\" cy=\"8.4\" rx=\"5\" ry=\"2.3\" fill=\"#2f6fde\"/>"
+        "<ellipse cx=\"8\" cy=\"4\" rx=\"3\" ry=\"2\" fill=\"#1f8a4c\"/></svg>";
+    (void)s;
+    (void)req;
+    (void)p;
+    http_respond(c, 200, "image/svg+xml", svg, sizeof(svg) - 1);
 }
 
 static void
@@ -161,6 +178,7 @@ static const struct api_route api__routes[] = {
     {"GET", "/api/v1/dags", api_dags_list, TOKF_VIEWER},
     {"GET", "/api/v1/dags/{dag}", api_dags_get, TOKF_VIEWER},
     {"POST", "/api/v1/dags/{dag}/backfill", api_backfills_create, TOKF_OPERATOR},
+    {"GET", "/api/v1/dags/{dag}/grid", api_grid_get, TOKF_VIEWER},
     {"GET", "/api/v1/dags/{dag}/metrics", api_ml_metrics, TOKF_VIEWER},
     {"GET", "/api/v1/dags/{dag}/next-runs", api_dags_next_runs, TOKF_VIEWER},
     {"POST", "/api/v1/dags/{dag}/pause", api_dags_pause, TOKF_OPERATOR},
@@ -183,6 +201,7 @@ static const struct api_route api__routes[] = {
     {"GET", "/api/v1/runs/{run}/tasks/{task}/instances", api_runs_instances, TOKF_VIEWER},
     {"GET", "/api/v1/runs/{run}/tasks/{task}/logs", api_runs_logs, TOKF_VIEWER},
     {"GET", "/api/v1/workers", api_workers_list, TOKF_VIEWER},
+    {"GET", "/favicon.ico", get_favicon, TOKF_PUBLIC},
     {"GET", "/metrics", get_metrics, TOKF_VIEWER},
 };
 

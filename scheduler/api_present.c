@@ -89,6 +89,7 @@ api_present_ti(const struct schema_ti *ti)
         return NULL;
     if (ti->publishing)
         json_object_set_new(j, "publishing", json_true());
+    json_object_set_new(j, "queued_at", schema_time_json(ti->queued_at));
     json_object_set_new(j, "cached", json_boolean(ti->cached));
     json_object_set_new(j, "cached_from", api_present__copy_or_null(ti->cached_from));
     json_object_set_new(j, "no_cache", json_boolean(ti->no_cache));
