@@ -23,6 +23,7 @@
 
 #include "api_backfills.h"
 #include "api_dags.h"
+#include "api_grid.h"
 #include "api_ml.h"
 #include "api_read.h"
 #include "api_runs.h"
@@ -43,6 +44,22 @@ get_index(struct sched *s, struct http_conn *c, const struct http_req *req,
     size_t len;
     const char *html = ui_index_html(&len);
     http_respond(c, 200, "text/html; charset=utf-8", html, len);
+}
+
+/* The page's icon (browsers ask for it unprompted): three stacked stones. */
+static void
+get_favicon(struct sched *s, struct http_conn *c, const struct http_req *req,
+            const struct route_params *p)
+{
+    static const char svg[] =
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 16 16\">"
+        "<ellipse cx=\"8\" cy=\"13\" rx=\"7\" ry=\"2.6\" fill=\"#5f6b7a\"/>"
+        "<ellipse cx=\"8\" cy=\"8.4\" rx=\"5\" ry=\"2.3\" fill=\"#2f6fde\"/>"
+        "<ellipse cx=\"8\" cy=\"4\" rx=\"3\" ry=\"2\" fill=\"#1f8a4c\"/></svg>";
+    (void)s;
+    (void)req;
+    (void)p;
+    http_respond(c, 200, "image/svg+xml", svg, sizeof(svg) - 1);
 }
 
 static void
@@ -153,35 +170,39 @@ get_metrics(struct sched *s, struct http_conn *c, const struct http_req *req,
 
 /* Sorted by pattern, then method (test_routes checks it). */
 static const struct api_route api__routes[] = {
-    {"GET", "/", get_index},
-    {"POST", "/api/v1/artifacts/gc", api_ml_gc},
-    {"GET", "/api/v1/backfills", api_backfills_list},
-    {"GET", "/api/v1/backfills/{id}", api_backfills_get},
-    {"POST", "/api/v1/backfills/{id}/cancel", api_backfills_cancel},
-    {"GET", "/api/v1/dags", api_dags_list},
-    {"GET", "/api/v1/dags/{dag}", api_dags_get},
-    {"POST", "/api/v1/dags/{dag}/backfill", api_backfills_create},
-    {"GET", "/api/v1/dags/{dag}/metrics", api_ml_metrics},
-    {"GET", "/api/v1/dags/{dag}/next-runs", api_dags_next_runs},
-    {"POST", "/api/v1/dags/{dag}/pause", api_dags_pause},
-    {"POST", "/api/v1/dags/{dag}/trigger", api_dags_trigger},
-    {"POST", "/api/v1/dags/{dag}/unpause", api_dags_unpause},
-    {"GET", "/api/v1/health", get_health},
-    {"GET", "/api/v1/lineage/{sha}", api_ml_lineage_sha},
-    {"GET", "/api/v1/runs", api_runs_list},
-    {"GET", "/api/v1/runs/{run}", api_runs_get},
-    {"GET", "/api/v1/runs/{run}/artifacts", api_runs_artifacts},
-    {"GET", "/api/v1/runs/{run}/artifacts/{task}/{name}", api_ml_artifact},
-    {"GET", "/api/v1/runs/{run}/artifacts/{task}/{name}/content", api_ml_artifact_content},
-    {"GET", "/api/v1/runs/{run}/artifacts/{task}/{name}/lineage", api_ml_lineage_artifact},
-    {"POST", "/api/v1/runs/{run}/cancel", api_runs_cancel},
-    {"POST", "/api/v1/runs/{run}/clear", api_runs_clear},
-    {"POST", "/api/v1/runs/{run}/retry", api_runs_retry},
-    {"GET", "/api/v1/runs/{run}/tasks/{task}/attempts", api_runs_attempts},
-    {"GET", "/api/v1/runs/{run}/tasks/{task}/instances", api_runs_instances},
-    {"GET", "/api/v1/runs/{run}/tasks/{task}/logs", api_runs_logs},
-    {"GET", "/api/v1/workers", api_workers_list},
-    {"GET", "/metrics", get_metrics},
+    {"GET", "/", get_index, TOKF_PUBLIC},
+    {"POST", "/api/v1/artifacts/gc", api_ml_gc, TOKF_ADMIN},
+    {"GET", "/api/v1/backfills", api_backfills_list, TOKF_VIEWER},
+    {"GET", "/api/v1/backfills/{id}", api_backfills_get, TOKF_VIEWER},
+    {"POST", "/api/v1/backfills/{id}/cancel", api_backfills_cancel, TOKF_OPERATOR},
+    {"GET", "/api/v1/dags", api_dags_list, TOKF_VIEWER},
+    {"GET", "/api/v1/dags/{dag}", api_dags_get, TOKF_VIEWER},
+    {"POST", "/api/v1/dags/{dag}/backfill", api_backfills_create, TOKF_OPERATOR},
+    {"GET", "/api/v1/dags/{dag}/grid", api_grid_get, TOKF_VIEWER},
+    {"GET", "/api/v1/dags/{dag}/metrics", api_ml_metrics, TOKF_VIEWER},
+    {"GET", "/api/v1/dags/{dag}/next-runs", api_dags_next_runs, TOKF_VIEWER},
+    {"POST", "/api/v1/dags/{dag}/pause", api_dags_pause, TOKF_OPERATOR},
+    {"POST", "/api/v1/dags/{dag}/trigger", api_dags_trigger, TOKF_OPERATOR},
+    {"POST", "/api/v1/dags/{dag}/unpause", api_dags_unpause, TOKF_OPERATOR},
+    {"GET", "/api/v1/health", get_health, TOKF_PUBLIC},
+    {"GET", "/api/v1/lineage/{sha}", api_ml_lineage_sha, TOKF_VIEWER},
+    {"GET", "/api/v1/runs", api_runs_list, TOKF_VIEWER},
+    {"GET", "/api/v1/runs/{run}", api_runs_get, TOKF_VIEWER},
+    {"GET", "/api/v1/runs/{run}/artifacts", api_runs_artifacts, TOKF_VIEWER},
+    {"GET", "/api/v1/runs/{run}/artifacts/{task}/{name}", api_ml_artifact, TOKF_VIEWER},
+    {"GET", "/api/v1/runs/{run}/artifacts/{task}/{name}/content", api_ml_artifact_content,
+     TOKF_VIEWER},
+    {"GET", "/api/v1/runs/{run}/artifacts/{task}/{name}/lineage", api_ml_lineage_artifact,
+     TOKF_VIEWER},
+    {"POST", "/api/v1/runs/{run}/cancel", api_runs_cancel, TOKF_OPERATOR},
+    {"POST", "/api/v1/runs/{run}/clear", api_runs_clear, TOKF_OPERATOR},
+    {"POST", "/api/v1/runs/{run}/retry", api_runs_retry, TOKF_OPERATOR},
+    {"GET", "/api/v1/runs/{run}/tasks/{task}/attempts", api_runs_attempts, TOKF_VIEWER},
+    {"GET", "/api/v1/runs/{run}/tasks/{task}/instances", api_runs_instances, TOKF_VIEWER},
+    {"GET", "/api/v1/runs/{run}/tasks/{task}/logs", api_runs_logs, TOKF_VIEWER},
+    {"GET", "/api/v1/workers", api_workers_list, TOKF_VIEWER},
+    {"GET", "/favicon.ico", get_favicon, TOKF_PUBLIC},
+    {"GET", "/metrics", get_metrics, TOKF_VIEWER},
 };
 
 const struct api_route *
@@ -230,7 +251,8 @@ api_handle(void *ud, struct http_conn *c, const struct http_req *req)
         /* a write that could not be stored: refused at once, nothing changed */
         http_respond_error(c, 503, "unavailable",
                            "the state store does not take writes now (%s); nothing was "
-                           "changed; retry later", why);
+                           "changed; retry later",
+                           why);
     else if (found == 0)
         r->fn(s, c, req, &p); /* req may be gone once it returns */
     else if (rp.n < 2 || strcmp(rp.seg[0], "api") || strcmp(rp.seg[1], "v1"))

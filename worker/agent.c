@@ -44,6 +44,7 @@
 #include "gpu.h"
 #include "http.h"
 #include "image.h"
+#include "ident.h"
 #include "link.h"
 #include "log.h"
 #include "metrics.h"
@@ -61,6 +62,8 @@
 struct agent {
     struct agent_config cfg;
     struct proto_key key;
+    struct ident *ident;
+    char *server_name;
     struct msg_kv *labels;
     size_t nlabels;
     struct gpu_set *gpus;
@@ -328,7 +331,22 @@ agent_free(struct agent *a)
     free(a->hello_gpus);
     gpu_set_free(a->gpus);
     free(a->images_dir);
+    ident_free(a->ident);
+    free(a->server_name);
     free(a);
+}
+
+/* The host of an nng URL ("tls+tcp://sched.example:7781" -> "sched.example"). */
+static char *
+url_host(const char *url)
+{
+    const char *h = strstr(url, "://");
+    h = h ? h + 3 : url;
+    const char *end = strrchr(h, ':');
+    size_t n = end ? (size_t)(end - h) : strlen(h);
+    if (n >= 2 && h[0] == '[' && h[n - 1] == ']')
+        return xstrndup(h + 1, n - 2);
+    return xstrndup(h, n);
 }
 
 int
@@ -342,6 +360,22 @@ agent_run(const struct agent_config *cfg)
         fprintf(stderr, "cairn-worker: %s\n", err);
         agent_free(a);
         return 2;
+    }
+    if ((cfg->tls_cert || cfg->tls_key || cfg->tls_ca) &&
+        ident_load(&a->ident, cfg->tls_cert, cfg->tls_key, cfg->tls_ca, err, sizeof(err)) != 0) {
+        fprintf(stderr, "cairn-worker: %s\n", err);
+        agent_free(a);
+        return 2;
+    }
+    if (a->ident) {
+        char *cn = ident_name(a->ident);
+        if (strcmp(cn, cfg->name) != 0)
+            LOG(LOG_WARN, "CAIRN-TLS-NAME",
+                "the certificate %s is for '%s' but this worker is named '%s': the scheduler "
+                "will refuse it (give --name %s)", cfg->tls_cert, cn, cfg->name, cn);
+        free(cn);
+        a->server_name = cfg->tls_server_name ? xstrdup(cfg->tls_server_name)
+                                              : url_host(cfg->scheduler_url);
     }
     if (mounts_allow_new(&a->allow, cfg->allow_mounts, cfg->nallow_mounts, err, sizeof(err)) != 0) {
         fprintf(stderr, "cairn-worker: %s\n", err);
@@ -414,6 +448,8 @@ agent_run(const struct agent_config *cfg)
         .gpus = a->hello_gpus,
         .ngpus = a->gpus->n,
         .key = &a->key,
+        .ident = a->ident,
+        .server_name = a->server_name,
         .wake_cb = wake_cb,
         .ud = a,
     };
@@ -443,6 +479,7 @@ agent_run(const struct agent_config *cfg)
         .allow = a->allow,
         .isolation_none = cfg->isolation_none,
         .max_log_size = cfg->max_log_size,
+        .token_file = cfg->token_file,
         .gpus = a->gpus,
         .images = &a->images,
         .idle_cb = idle_cb,

@@ -26,6 +26,8 @@ struct agent_config {
     int prefetch; /* leases held queued beyond the slots (0: none) */
     const char *labels_json; /* {"k":"v"} text */
     const char *token_file;
+    const char *tls_cert, *tls_key, *tls_ca; /* mutual TLS on the link (all three) */
+    const char *tls_server_name; /* the scheduler certificate's name; NULL: the URL's host */
     const char *runtime;
     bool isolation_none;
     int64_t max_log_size; /* --max-log-size: bytes, 0 = no limit */

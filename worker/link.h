@@ -27,6 +27,7 @@
 #include "proto.h"
 
 struct link;
+struct ident;
 
 /* Borrowed until link_close. */
 struct link_config {
@@ -40,6 +41,8 @@ struct link_config {
     const struct msg_gpu *gpus; /* announced in HELLO; borrowed for the link's life */
     size_t ngpus;
     const struct proto_key *key; /* copied; NULL = no token */
+    const struct ident *ident;   /* a tls+tcp:// link: the worker's certificate, or NULL */
+    const char *server_name;     /* the name the scheduler's certificate must carry */
     void (*wake_cb)(void *ud);   /* leases or cancels arrived (poll thread) */
     void *ud;
 };

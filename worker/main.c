@@ -18,6 +18,8 @@ usage(FILE *out)
           "                    [--labels k=v,...] [--token-file FILE] [--runtime PATH]\n"
           "                    [--isolation runc|none] [--allow-mount DIR]... [--prefetch N]\n"
           "                    [--log-level LEVEL] [--max-log-size SIZE]\n"
+          "                    [--tls-cert FILE --tls-key FILE --tls-ca FILE]\n"
+          "                    [--tls-server-name NAME]\n"
           "                    [--gpus 0,1] [--gpu-model NAME] [--gpu-dev-dir DIR]\n"
           "                    [--registry-auth FILE] [--registry-ca FILE]\n"
           "                    [--insecure-registry HOST:PORT]... [--image-cache-size SIZE]\n"
@@ -38,6 +40,9 @@ usage(FILE *out)
           "--registry-ca trusts the CA bundle FILE for registries; --insecure-registry\n"
           "reaches HOST:PORT over plain HTTP (repeat it for several); --image-cache-size\n"
           "bounds the unpacked images and their blobs (default 20Gi).\n"
+          "--tls-cert/--tls-key/--tls-ca run the link as mutual TLS (a tls+tcp:// --scheduler\n"
+          "address); the certificate's name must be the worker's --name. The scheduler's\n"
+          "certificate must be named --tls-server-name (default: the --scheduler host).\n"
           "--metrics HOST:PORT serves the worker's metrics (Prometheus text format) at\n"
           "http://HOST:PORT/metrics.\n"
           "--log-format json writes each log line as one JSON object (ts, level, msg_id,\n"
@@ -104,6 +109,14 @@ run(int argc, char **argv, const char **allow, const char **insecure)
             labels = v;
         else if (!strcmp(a, "--token-file"))
             cfg.token_file = v;
+        else if (!strcmp(a, "--tls-cert"))
+            cfg.tls_cert = v;
+        else if (!strcmp(a, "--tls-key"))
+            cfg.tls_key = v;
+        else if (!strcmp(a, "--tls-ca"))
+            cfg.tls_ca = v;
+        else if (!strcmp(a, "--tls-server-name"))
+            cfg.tls_server_name = v;
         else if (!strcmp(a, "--runtime"))
             cfg.runtime = v;
         else if (!strcmp(a, "--isolation"))
