@@ -148,6 +148,13 @@ lease__json(struct sched *s, struct sched_ti *ti, char *why, size_t whylen)
     json_t *lease = NULL;
     struct sb names;
     sb_init(&names);
+    if (t->nsecrets && !s->cfg.token_file) {
+        snprintf(why, whylen, "cannot prepare the task: it has secrets (%s%s), which travel "
+                 "only over an authenticated worker link: start the scheduler and its "
+                 "workers with --token-file", t->secrets[0].value, t->nsecrets > 1 ? ", ..." : "");
+        LOG(LOG_ERR, "CAIRN-SECRET", "%s/%s/%s: %s", r->dag, r->run_id, t->name, why);
+        goto out;
+    }
     for (size_t i = 0; i < t->nsecrets; i++) {
         char serr[512], *v = NULL;
         size_t vl = 0;
