@@ -158,7 +158,8 @@ lease__json(struct sched *s, struct sched_ti *ti, char *why, size_t whylen)
     for (size_t i = 0; i < t->nsecrets; i++) {
         char serr[512], *v = NULL;
         size_t vl = 0;
-        if (secrets_read(sfolder, t->secrets[i].value, &v, &vl, serr, sizeof(serr)) != 0) {
+        if (secrets_read(sfolder, t->secrets[i].value, s->cfg.token_file, &v, &vl, serr,
+                         sizeof(serr)) != 0) {
             snprintf(why, whylen, "cannot prepare the task: %s (for %s)", serr,
                      t->secrets[i].key);
             LOG(LOG_ERR, "CAIRN-SECRET", "%s/%s/%s: %s", r->dag, r->run_id, t->name, why);

@@ -83,7 +83,8 @@ sc__key_of(struct sched *s, const struct sched_ti *ti, char hex[65])
         for (size_t i = 0; i < t->nsecrets; i++) {
             char *v = NULL, dg[65];
             size_t vl = 0;
-            if (secrets_read(folder, t->secrets[i].value, &v, &vl, err, sizeof(err)) != 0) {
+            if (secrets_read(folder, t->secrets[i].value, s->cfg.token_file, &v, &vl, err,
+                             sizeof(err)) != 0) {
                 envp[ne] = NULL;
                 goto out; /* dispatch fails the task with its message */
             }
