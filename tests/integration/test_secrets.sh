@@ -204,6 +204,19 @@ set -e
 check "image: / fails validation" [ "$VRC" != 0 ]
 check "... with a hint to use image: host" grep -qF "image: host" <<<"$VOUT"
 
+# --- a credential written in env: a warning pointing to secrets:
+cat >"$T/literal.yaml" <<EOF
+dag: literal
+tasks:
+  a: {command: [id], env: {WANDB_API_KEY: sk-live-123}}
+EOF
+set +e
+LOUT=$("$CAIRN" validate "$T/literal.yaml" 2>&1)
+LRC=$?
+set -e
+check "a literal WANDB_API_KEY in env is valid but warned about" \
+    bash -c '[ "$1" = 0 ] && grep -qF "literal.yaml:3:" <<<"$2" && grep -qF "warning" <<<"$2" && grep -qF "secrets: {WANDB_API_KEY: NAME}" <<<"$2"' _ "$LRC" "$LOUT"
+
 # --- without an authenticated link (no --token-file) no lease carries secrets
 kill_wait "$PID_w1" TERM
 kill_wait "$SCHED_PID" TERM
