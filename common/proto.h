@@ -34,7 +34,10 @@
  * A lease: {lease_id, dag, run_id, task, attempt, logical_date, argv:[...],
  *           env:[...], image, timeout_ms, cpus, memory, pids, network,
  *           inputs:[{name, sha256, uri, manifest_file}], outputs:[...], code,
- *           metrics, mounts:[{host, path, readonly}], gpus:[index...]}.
+ *           metrics, mounts:[{host, path, readonly}], gpus:[index...],
+ *           secrets:["ENV=value"...], secret_names:[...], mask_paths:[...]}
+ *           (secrets: the values of the task's `secrets:`, in no other
+ *           message and never stored; sent only over an authenticated link).
  * common/msg.h gives each body a struct, an encoder and a strict decoder; it
  * says which fields are optional.
  * POLL renews every listed lease (heartbeat); the scheduler holds a POLL up to

@@ -150,10 +150,18 @@ lease__json(struct sched *s, struct sched_ti *ti, char *why, size_t whylen)
     json_t *lease = NULL;
     struct sb names;
     sb_init(&names);
+    if (t->nsecrets && !s->cfg.token_file) {
+        snprintf(why, whylen, "cannot prepare the task: it has secrets (%s%s), which travel "
+                 "only over an authenticated worker link: start the scheduler and its "
+                 "workers with --token-file", t->secrets[0].value, t->nsecrets > 1 ? ", ..." : "");
+        LOG(LOG_ERR, "CAIRN-SECRET", "%s/%s/%s: %s", r->dag, r->run_id, t->name, why);
+        goto out;
+    }
     for (size_t i = 0; i < t->nsecrets; i++) {
         char serr[384], *v = NULL;
         size_t vl = 0;
-        if (secrets_read(sfolder, t->secrets[i].value, &v, &vl, serr, sizeof(serr)) != 0) {
+        if (secrets_read(sfolder, t->secrets[i].value, s->cfg.token_file, &v, &vl, serr,
+                         sizeof(serr)) != 0) {
             snprintf(why, whylen, "cannot prepare the task: %s (for %s)", serr,
                      t->secrets[i].key);
             LOG(LOG_ERR, "CAIRN-SECRET", "%s/%s/%s: %s", r->dag, r->run_id, t->name, why);

@@ -25,8 +25,8 @@ secrets_folder(const char *dir)
 }
 
 int
-secrets_read(const char *folder, const char *name, char **value, size_t *len, char *err,
-             size_t errlen)
+secrets_read(const char *folder, const char *name, const char *deny, char **value, size_t *len,
+             char *err, size_t errlen)
 {
     if (!folder)
         return errf(CAIRN_ENOENT, err, errlen,
@@ -41,23 +41,30 @@ secrets_read(const char *folder, const char *name, char **value, size_t *len, ch
     struct stat st;
     char *buf = NULL;
     if (fd < 0) {
-        rc = errf(cairn_from_errno(errno), err, errlen, "secret '%s' cannot be read: %s: %s",
-                  name, path, errno == ENOENT ? "no such file" : strerror(errno));
+        rc = errf(cairn_from_errno(errno), err, errlen, "secret '%s' cannot be read: %s: %s", name,
+                  path, errno == ENOENT ? "no such file" : strerror(errno));
         goto out;
     }
     if (fstat(fd, &st) != 0) {
         rc = errf(CAIRN_EIO, err, errlen, "secret '%s': %s: %s", name, path, strerror(errno));
         goto out;
     }
+    struct stat dst;
+    if (deny && stat(deny, &dst) == 0 && dst.st_dev == st.st_dev && dst.st_ino == st.st_ino) {
+        rc = errf(CAIRN_EINVAL, err, errlen,
+                  "secret '%s' refused: %s is the scheduler's own key file (--token-file)", name,
+                  path);
+        goto out;
+    }
     if (!S_ISREG(st.st_mode)) {
-        rc = errf(CAIRN_EINVAL, err, errlen, "secret '%s' refused: %s is not a regular file",
-                  name, path);
+        rc = errf(CAIRN_EINVAL, err, errlen, "secret '%s' refused: %s is not a regular file", name,
+                  path);
         goto out;
     }
     if (st.st_uid != geteuid()) {
         rc = errf(CAIRN_EINVAL, err, errlen,
-                  "secret '%s' refused: %s is owned by uid %u, not by the scheduler's uid %u",
-                  name, path, (unsigned)st.st_uid, (unsigned)geteuid());
+                  "secret '%s' refused: %s is owned by uid %u, not by the scheduler's uid %u", name,
+                  path, (unsigned)st.st_uid, (unsigned)geteuid());
         goto out;
     }
     if (st.st_mode & 077) {
@@ -93,8 +100,8 @@ secrets_read(const char *folder, const char *name, char **value, size_t *len, ch
         got--;
     buf[got] = '\0';
     if (memchr(buf, '\0', got)) {
-        rc = errf(CAIRN_EINVAL, err, errlen, "secret '%s' refused: %s holds a NUL byte", name,
-                  path);
+        rc =
+            errf(CAIRN_EINVAL, err, errlen, "secret '%s' refused: %s holds a NUL byte", name, path);
         secrets_free(buf, (size_t)st.st_size + 1);
         buf = NULL;
         goto out;

@@ -22,10 +22,12 @@ const char *secrets_folder(const char *dir);
 /* Read secret name from folder into *value (malloc'd, NUL-terminated,
  * *len bytes). Returns 0, or a negative CAIRN_E* code with err naming the
  * secret and its file and saying what is wrong (missing, not owned by
- * this user, readable by others, too large, folder not configured). The
+ * this user, readable by others, too large, folder not configured, the
+ * file `deny`). deny (may be NULL) is the scheduler's own key file, which
+ * systemd's credentials folder may hold too: never a task's secret. The
  * value never appears in err. */
-int secrets_read(const char *folder, const char *name, char **value, size_t *len, char *err,
-                 size_t errlen);
+int secrets_read(const char *folder, const char *name, const char *deny, char **value, size_t *len,
+                 char *err, size_t errlen);
 
 /* The SHA-256 of a value as 64 hex digits (for the step cache key). */
 void secrets_digest(const char *value, size_t len, char hex[65]);

@@ -66,17 +66,26 @@ sc__key_of(struct sched *s, const struct sched_ti *ti, char hex[65])
         ins[i].name = t->inputs[i].name;
         ins[i].sha256 = sha ? sha : "absent"; /* an optional input that is not there */
     }
+    /* params count where the task's templates use them, as they always
+     * did, not through CAIRN_PARAM_* (every task has all of them): tuning
+     * one task's param does not rerun every cached task of the DAG */
+    size_t ne = 0;
+    for (size_t i = 0; envp[i]; i++) {
+        if (!strncmp(envp[i], "CAIRN_PARAM_", 12))
+            free(envp[i]);
+        else
+            envp[ne++] = envp[i];
+    }
+    envp[ne] = NULL;
     /* a secret is in the key by the digest of its value, never the value */
     if (t->nsecrets) {
-        size_t ne = 0;
-        while (envp[ne])
-            ne++;
         envp = xrealloc(envp, (ne + t->nsecrets + 1) * sizeof(*envp));
         const char *folder = secrets_folder(s->cfg.secrets_dir);
         for (size_t i = 0; i < t->nsecrets; i++) {
             char *v = NULL, dg[65];
             size_t vl = 0;
-            if (secrets_read(folder, t->secrets[i].value, &v, &vl, err, sizeof(err)) != 0) {
+            if (secrets_read(folder, t->secrets[i].value, s->cfg.token_file, &v, &vl, err,
+                             sizeof(err)) != 0) {
                 envp[ne] = NULL;
                 goto out; /* dispatch fails the task with its message */
             }

@@ -7,7 +7,8 @@
 # `cairn lineage`, which name the secret instead; a missing secret and a
 # secret file readable by others fail the task at lease time naming it;
 # params reach a shell safely (CAIRN_PARAM_*, | shquote); an image-host
-# task cannot read /etc/shadow or the worker's key; `image: /` is refused.
+# task cannot read /etc/shadow or the link's key; `image: /` is refused; a
+# scheduler without --token-file sends no secrets.
 source "$(dirname "$0")/lib.sh"
 
 if [ "$(id -u)" != 0 ] || ! command -v runc >/dev/null; then
@@ -202,5 +203,34 @@ VRC=$?
 set -e
 check "image: / fails validation" [ "$VRC" != 0 ]
 check "... with a hint to use image: host" grep -qF "image: host" <<<"$VOUT"
+
+# --- a credential written in env: a warning pointing to secrets:
+cat >"$T/literal.yaml" <<EOF
+dag: literal
+tasks:
+  a: {command: [id], env: {WANDB_API_KEY: sk-live-123}}
+EOF
+set +e
+LOUT=$("$CAIRN" validate "$T/literal.yaml" 2>&1)
+LRC=$?
+set -e
+check "a literal WANDB_API_KEY in env is valid but warned about" \
+    bash -c '[ "$1" = 0 ] && grep -qF "literal.yaml:3:" <<<"$2" && grep -qF "warning" <<<"$2" && grep -qF "secrets: {WANDB_API_KEY: NAME}" <<<"$2"' _ "$LRC" "$LOUT"
+
+# --- without an authenticated link (no --token-file) no lease carries secrets
+kill_wait "$PID_w1" TERM
+kill_wait "$SCHED_PID" TERM
+unset NNG_PORT HTTP_PORT
+start_scheduler s2 --secrets-dir "$T/secrets"
+start_worker w2
+set +e
+"$CAIRN" trigger secret --wait >"$T/noauth.out" 2>&1
+NRC=$?
+set -e
+RUN5=$(head -n1 "$T/noauth.out")
+check "without --token-file a task with secrets fails" [ "$NRC" != 0 ]
+check "... saying the link is not authenticated" \
+    grep -qF "it has secrets (wandb), which travel only over an authenticated worker link" <<<"$(ti error "$RUN5" secret use)"
+check "... and it never ran" [ "$(ti attempts "$RUN5" secret use)" = 1 -a "$(ti exit_code "$RUN5" secret use)" = null ]
 
 finish

@@ -144,8 +144,8 @@ static void
 test_host_system_image(void **state)
 {
     (void)state;
-    static const char *const bad[] = {"/", "//", "/usr", "/etc/", "/var", "/root", "/home",
-                                      "/boot", NULL};
+    static const char *const bad[] = {"/",     "//",    "/usr",  "/etc/", "/var",
+                                      "/root", "/home", "/boot", NULL};
     for (size_t i = 0; bad[i]; i++) {
         char y[256];
         snprintf(y, sizeof(y), "dag: i\ntasks:\n  a: {command: [id], image: '%s'}\n", bad[i]);

@@ -78,7 +78,7 @@ test_base64(void **state)
     const char *v[] = {"hunter2"}; /* base64: aHVudGVyMg== */
     expect(v, 1, "b64 aHVudGVyMg==\n", "b64 ***\n");
     expect(v, 1, "b64 aHVudGVyMg\n", "b64 ***\n"); /* unpadded */
-    const char *w[] = {"abc"}; /* YWJj */
+    const char *w[] = {"abc"};                     /* YWJj */
     expect(w, 1, "[YWJj]", "[***]");
 }
 
@@ -169,9 +169,9 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_plain),         cmocka_unit_test(test_no_values),
-        cmocka_unit_test(test_base64),        cmocka_unit_test(test_urlencoded),
-        cmocka_unit_test(test_split_writes),  cmocka_unit_test(test_held_back_at_most),
+        cmocka_unit_test(test_plain),          cmocka_unit_test(test_no_values),
+        cmocka_unit_test(test_base64),         cmocka_unit_test(test_urlencoded),
+        cmocka_unit_test(test_split_writes),   cmocka_unit_test(test_held_back_at_most),
         cmocka_unit_test(test_several_values), cmocka_unit_test(test_lines_not_held),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
