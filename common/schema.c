@@ -485,6 +485,8 @@ schema_attempt_encode(const struct schema_attempt *a)
         (json_int_t)a->log_size, "duration_ms", (json_int_t)a->duration_ms);
     if (a->image) {
         json_object_set_new(rec, "image", json_string(a->image));
+        if (a->image_digest)
+            json_object_set_new(rec, "image_digest", json_string(a->image_digest));
         if (a->argv)
             json_object_set(rec, "argv", a->argv);
         if (a->env)
@@ -522,6 +524,7 @@ schema_attempt_decode(const json_t *j, struct schema_attempt *out, char *err, si
     a.log_size = schema__int(&rd, "log_size", 0);
     a.duration_ms = schema__int(&rd, "duration_ms", 0);
     a.image = schema__str(&rd, "image", false);
+    a.image_digest = schema__str(&rd, "image_digest", false);
     a.argv = schema__node(&rd, "argv", true);
     a.env = schema__node(&rd, "env", true);
     a.secrets = schema__node(&rd, "secrets", true);

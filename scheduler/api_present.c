@@ -156,6 +156,8 @@ api_present_attempt(const struct schema_attempt *a)
     if (j && a->image) {
         /* provenance, as the lease carried it (absent in older records) */
         json_object_set_new(j, "image", json_string(a->image));
+        if (a->image_digest)
+            json_object_set_new(j, "image_digest", json_string(a->image_digest));
         if (a->argv)
             json_object_set_new(j, "argv", json_deep_copy(a->argv));
         if (a->env)

@@ -133,6 +133,7 @@ rec_attempt(const struct sched_ti *ti)
     /* image, argv, env, inputs: shared with ti->prov, not copied */
     if (ti->prov) {
         a.image = json_string_value(json_object_get(ti->prov, "image"));
+        a.image_digest = json_string_value(json_object_get(ti->prov, "image_digest"));
         a.argv = json_object_get(ti->prov, "argv");
         a.env = json_object_get(ti->prov, "env");
         a.secrets = json_object_get(ti->prov, "secrets");
@@ -420,6 +421,8 @@ rec__prov(struct store_txn *t, const struct sched_ti *ti)
     if (store_get(t, STORE_ATTEMPTS, key, &rec) == 0 &&
         schema_attempt_decode(rec, &a, NULL, 0) == 0 && a.image) {
         prov = json_pack("{s:s}", "image", a.image);
+        if (a.image_digest)
+            json_object_set_new(prov, "image_digest", json_string(a.image_digest));
         if (a.argv)
             json_object_set(prov, "argv", a.argv);
         if (a.env)

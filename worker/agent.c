@@ -423,6 +423,8 @@ agent_run(const struct agent_config *cfg)
     a->images.reg.ca_file = cfg->registry_ca;
     a->images.reg.insecure = cfg->insecure_registries;
     a->images.reg.ninsecure = cfg->ninsecure_registries;
+    a->images.cache_size =
+        cfg->image_cache_size > 0 ? cfg->image_cache_size : (int64_t)20 << 30; /* 20Gi */
     labels_parse(a, cfg->labels_json);
     struct gpu_options go = {.declared = cfg->gpus, .model = cfg->gpu_model,
                              .dev_dir = cfg->gpu_dev_dir};

@@ -17,6 +17,7 @@
 #include "err.h"
 #include "fs.h"
 #include "image_blob.h"
+#include "image_gc.h"
 #include "image_unpack.h"
 #include "imgref.h"
 #include "util.h"
@@ -318,7 +319,18 @@ read_config(const char *path, struct image_info *out, char *err, size_t errlen)
 
 /* Unpack manifest m (digest mdigest) into DIR/HEX, holding its lock. */
 static int
-unpack_image(struct source *s, json_t *m, const char *mdigest, char *err, size_t errlen)
+write_text(const char *path, const char *text, size_t len)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return CAIRN_EIO;
+    int ok = fwrite(text, 1, len, f) == len;
+    return fclose(f) == 0 && ok ? 0 : CAIRN_EIO;
+}
+
+static int
+unpack_image(struct source *s, json_t *m, const char *mdigest, const char *top, char *err,
+             size_t errlen)
 {
     const char *dir = s->o->dir;
     const char *hex = mdigest + 7;
@@ -405,6 +417,27 @@ unpack_image(struct source *s, json_t *m, const char *mdigest, char *err, size_t
         if (rc != 0)
             goto out;
     }
+    {
+        char *mj = json_dumps(m, JSON_COMPACT);
+        char *mp = xasprintf("%s/manifest.json", tmp);
+        char *tp = xasprintf("%s/top", tmp);
+        char *sp = xasprintf("%s/size", tmp);
+        char sz[32];
+        snprintf(sz, sizeof(sz), "%lld\n", (long long)imggc_du(tmp));
+        rc = write_text(mp, mj ? mj : "{}", strlen(mj ? mj : "{}"));
+        if (rc == 0)
+            rc = write_text(tp, top, strlen(top));
+        if (rc == 0)
+            rc = write_text(sp, sz, strlen(sz));
+        if (rc != 0)
+            errf(rc, err, errlen, "cannot write the files of %s", tmp);
+        free(mj);
+        free(mp);
+        free(tp);
+        free(sp);
+        if (rc != 0)
+            goto out;
+    }
     if (rename(tmp, final) != 0) {
         rc = errf(cairn_from_errno(errno), err, errlen, "cannot rename %s to %s: %s", tmp, final,
                   strerror(errno));
@@ -423,15 +456,16 @@ out:
     return rc;
 }
 
+/* Open DIR/locks/NAME.lock and flock it (op: LOCK_SH or LOCK_EX). */
 static int
-lock_image(const char *dir, const char *hex, int *fd_out, char *err, size_t errlen)
+lock_file(const char *dir, const char *name, int op, int *fd_out, char *err, size_t errlen)
 {
     char *ld = xasprintf("%s/locks", dir);
-    char *lp = xasprintf("%s/%s.lock", ld, hex);
+    char *lp = xasprintf("%s/%s.lock", ld, name);
     int rc = 0;
     fs_mkdirs(ld);
     int fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0 || flock(fd, LOCK_EX) != 0) {
+    if (fd < 0 || flock(fd, op) != 0) {
         rc = errf(cairn_from_errno(errno), err, errlen, "cannot lock %s: %s", lp, strerror(errno));
         if (fd >= 0)
             close(fd);
@@ -536,6 +570,7 @@ image_prepare(const struct image_opts *o, const char *ref, image_log_cb *log_cb,
     int lockfd = -1;
     char *final = NULL;
     memset(out, 0, sizeof(*out));
+    out->lock_fd = -1;
     int rc = source_open(&s, o, ref, err, errlen);
     s.log_cb = log_cb;
     s.ud = ud;
@@ -557,12 +592,29 @@ image_prepare(const struct image_opts *o, const char *ref, image_log_cb *log_cb,
         m = json_incref(top);
     }
     final = xasprintf("%s/%s", o->dir, mdigest + 7);
+    /* in use from here: the collector cannot remove it while we hold the
+     * lock shared */
+    if ((rc = lock_file(o->dir, mdigest + 7, LOCK_SH, &lockfd, err, errlen)) != 0)
+        goto out;
     if (!dir_exists(final)) {
-        if ((rc = lock_image(o->dir, mdigest + 7, &lockfd, err, errlen)) != 0)
+        /* exclusive to unpack it; another task (or worker) may have done
+         * it while we waited */
+        if ((rc = flock(lockfd, LOCK_EX)) != 0) {
+            rc = errf(CAIRN_EIO, err, errlen, "cannot lock image %s: %s", mdigest,
+                      strerror(errno));
             goto out;
-        /* another task (or worker) may have unpacked it while we waited */
-        if (!dir_exists(final) && (rc = unpack_image(&s, m, mdigest, err, errlen)) != 0)
-            goto out;
+        }
+        if (!dir_exists(final)) {
+            int gcfd = -1;
+            /* pulls hold the collector off (it would drop our new blobs) */
+            if ((rc = lock_file(o->dir, "../gc", LOCK_SH, &gcfd, err, errlen)) != 0)
+                goto out;
+            rc = unpack_image(&s, m, mdigest, top_digest, err, errlen);
+            close(gcfd);
+            if (rc != 0)
+                goto out;
+        }
+        flock(lockfd, LOCK_SH);
     }
     char *cfg = xasprintf("%s/config.json", final);
     rc = read_config(cfg, out, err, errlen);
@@ -575,6 +627,10 @@ image_prepare(const struct image_opts *o, const char *ref, image_log_cb *log_cb,
     out->bytes_pulled = s.pulled;
     /* the last use, for the LRU of the image cache */
     utimensat(AT_FDCWD, final, NULL, 0);
+    out->lock_fd = lockfd;
+    lockfd = -1;
+    if (o->cache_size > 0)
+        imggc_collect(o->dir, o->cache_size);
 out:
     if (rc != 0)
         image_info_clear(out);
@@ -600,6 +656,8 @@ image_info_clear(struct image_info *info)
     strv_free(info->cmd);
     free(info->workdir);
     free(info->user);
+    if (info->lock_fd > 0)
+        close(info->lock_fd);
     memset(info, 0, sizeof(*info));
 }
 

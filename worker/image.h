@@ -7,6 +7,8 @@
  *                            verified while written (image_blob.h)
  *   DIR/HEX/rootfs           the unpacked layers of the platform manifest HEX
  *   DIR/HEX/config.json      that image's config blob
+ *   DIR/HEX/manifest.json    its manifest; DIR/HEX/top the digest its reference
+ *                            named (an index's); DIR/HEX/size its disk usage
  *   DIR/tmp/, DIR/locks/     unpacking in progress, one lock file per image
  *
  * An index picks the manifest of the worker's platform (linux and its
@@ -31,6 +33,7 @@
 struct image_opts {
     const char *dir;        /* DIR: STATE/images */
     struct imgreg_opts reg; /* registry access */
+    int64_t cache_size;     /* --image-cache-size: collect above it (image_gc.h); 0 = never */
 };
 
 /* What an image gives a task. */
@@ -44,12 +47,15 @@ struct image_info {
     char *workdir; /* or NULL */
     char *user;    /* or NULL */
     int64_t bytes_pulled;
+    int lock_fd; /* a shared flock on the image's lock: "in use" until cleared */
 };
 
 typedef void image_log_cb(void *ud, const char *line);
 
-/* The image at ref, pulled and unpacked if it is not yet. 0, or a code
- * with a message that names the registry or layout. */
+/* The image at ref, pulled and unpacked if it is not yet, then the cache
+ * collected down to o->cache_size (never the image of a running task).
+ * 0, or a code with a message that names the registry or layout. out
+ * holds the image in use (lock_fd) until image_info_clear. */
 int image_prepare(const struct image_opts *o, const char *ref, image_log_cb *log_cb, void *ud,
                   struct image_info *out, char *err, size_t errlen);
 void image_info_clear(struct image_info *info);

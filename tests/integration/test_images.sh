@@ -70,7 +70,22 @@ tasks:
     command: [true]
 EOF
 
-start_scheduler s
+# the pinned tag: img:pin, moved to another image while a run uses it
+push "$T/oci:1" "$REG_plain/test/img:pin"
+put_dag pin <<EOF
+dag: pin
+defaults: {timeout: 60s, image: $REG_plain/test/img:pin}
+tasks:
+  a:
+    cache: true
+    outputs: [o.txt]
+    command: [sh, -c, 'cat /extra.txt 2>/dev/null || echo no-extra; echo a > /outputs/o.txt; sleep 4']
+  b:
+    needs: [a]
+    command: [sh, -c, 'cat /extra.txt 2>/dev/null || echo no-extra']
+EOF
+
+start_scheduler s --insecure-registry "$REG_plain"
 start_worker w1 --insecure-registry "$REG_plain" --insecure-registry "$REG_auth" \
     --registry-auth "$T/auth.json" --slots 2 --metrics 127.0.0.1:0
 
@@ -97,16 +112,19 @@ check "permissions are kept" grep -qx "keepmode=640" <<<"$OUT"
 check "whiteout files are not in the rootfs" grep -qx no-whiteout-files <<<"$OUT"
 check "the rootfs is read-only" grep -qx rootfs-readonly <<<"$OUT"
 check "the image's user can write its outputs" grep -qx outputs-ok <<<"$OUT"
-# reg and reg2 start together on one image: whichever gets it first pulls
-# it, the other finds it unpacked
-PULLS=$(printf '%s\n' "$OUT" "$("$CAIRN" logs "$RUN" reg2 --dag images)")
-check "the pull shows in the log of the task that pulled (layers and bytes)" \
-    grep -q "cairn: image: layer 2/2 sha256:[0-9a-f]* .*B" <<<"$PULLS"
-check "reg2 ran on the same image" grep -qx added-present <<<"$("$CAIRN" logs "$RUN" reg2 --dag images)"
+OUT2=$("$CAIRN" logs "$RUN" reg2 --dag images)
+LOUT=$("$CAIRN" logs "$RUN" layout --dag images)
+ALL="$OUT
+$OUT2
+$LOUT"
+check "the pull shows in a task's log (layers and bytes)" \
+    grep -q "cairn: image: layer 2/2 sha256:[0-9a-f]* .*B" <<<"$ALL"
+check "three tasks at once on one image (by tag and by layout) pulled it once" \
+    [ "$(grep -c "cairn: image: sha256:[0-9a-f]* unpacked" <<<"$ALL")" = 1 ]
+check "reg2 ran on the same image" grep -qx added-present <<<"$OUT2"
 check "the image was unpacked once (registry and layout: the same digest)" [ "$(find "$T/w1/images" -mindepth 1 -maxdepth 1 -regextype egrep -regex ".*/[0-9a-f]{64}" | wc -l)" -eq 1 ]
 check "nothing is left half unpacked" [ -z "$(ls -A "$T/w1/images/tmp" 2>/dev/null)" ]
 
-LOUT=$("$CAIRN" logs "$RUN" layout --dag images)
 check "an oci: layout image runs" [ "$(ti state "$RUN" images layout)" = success ]
 check "... with its layers applied" [ "$(printf '%s\n' "$LOUT" | grep -v '^cairn: ' | tr '\n' ' ')" = "gone-absent added " ]
 
@@ -135,5 +153,59 @@ check "/metrics: the corrupted and the refused pulls failed" \
     grep -qx 'cairn_worker_image_prepares_total{result="failed"} 2' "$T/wmetrics.txt"
 check "/metrics: the pulls' bytes" \
     grep -qE '^cairn_worker_image_pulled_bytes_total [1-9]' "$T/wmetrics.txt"
+
+# --- pinning
+digest_of() { # REPO:TAG -> the registry's manifest digest for it
+    curl -sfI -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+        "http://$REG_plain/v2/${1%%:*}/manifests/${1#*:}" |
+        tr -d '\r' | sed -n 's/^[Dd]ocker-[Cc]ontent-[Dd]igest: //p'
+}
+D1=$(digest_of test/img:1)
+check "a task's image_digest is the digest its tag named" [ "$(ti image_digest "$RUN" images reg)" = "$D1" ]
+check "the run records its pinned images" \
+    [ "$(rj "$RUN" images ".images[\"$REG_plain/test/img:1\"]")" = "$D1" ]
+check "the attempt's provenance has the digest" \
+    grep -q "\"image_digest\": *\"$D1\"" <<<"$(attempts "$RUN" images reg)"
+
+"$CAIRN" trigger pin >"$T/pin1.out" 2>&1
+P1=$(head -n1 "$T/pin1.out")
+wait_until 30 [ "$(ti state "$P1" pin a)" = running ]
+build_image "$T/oci" moved "moved tag"
+push "$T/oci:moved" "$REG_plain/test/img:pin"
+D2=$(digest_of test/img:pin)
+check "the tag moved to another image" [ -n "$D2" -a "$D2" != "$D1" ]
+check "the first pin run ended" [ "$(wait_run "$P1" pin 60)" = success ]
+check "a task that started before the move ran the run's digest" [ "$(ti image_digest "$P1" pin a)" = "$D1" ]
+check "a task leased after the move still runs the run's digest" [ "$(ti image_digest "$P1" pin b)" = "$D1" ]
+check "... and sees the old image" [ "$("$CAIRN" logs "$P1" b --dag pin | grep -v '^cairn: ')" = no-extra ]
+K1=$(ti cache_key "$P1" pin a)
+
+"$CAIRN" trigger pin --wait >"$T/pin2.out" 2>&1 || true
+P2=$(head -n1 "$T/pin2.out")
+check "a new run pins the moved tag's digest" [ "$(ti image_digest "$P2" pin a)" = "$D2" ]
+check "... and its tasks see the new image" [ "$("$CAIRN" logs "$P2" b --dag pin | grep -v '^cairn: ')" = "moved tag" ]
+check "a new digest is a cache miss" [ "$(ti cached "$P2" pin a)" = false ]
+check "... with another cache key" [ -n "$K1" -a "$(ti cache_key "$P2" pin a)" != "$K1" ]
+"$CAIRN" trigger pin --wait >"$T/pin3.out" 2>&1 || true
+P3=$(head -n1 "$T/pin3.out")
+check "the same digest again is a cache hit" [ "$(ti cached "$P3" pin a)" = true ]
+
+# --- GC: a worker whose cache holds one image, not two
+cat >"$T/dags/gc.yaml" <<XEOF
+dag: gc
+defaults: {timeout: 60s, labels: {gc: "yes"}}
+tasks:
+  g1: {image: "$REG_plain/test/img:1", command: [true]}
+  g2: {image: "$REG_plain/test/img:pin", needs: [g1], command: [cat, /extra.txt]}
+XEOF
+wait_until 20 "$CAIRN" dags list --json 2>/dev/null | grep -q '"gc"' || true
+start_worker w2 --insecure-registry "$REG_plain" --labels gc=yes --image-cache-size 3M
+"$CAIRN" trigger gc --wait >"$T/gc.out" 2>&1 || true
+G=$(head -n1 "$T/gc.out")
+check "the gc run succeeded" [ "$(run_state "$G" gc)" = success ]
+check "the worker removed the least recently used image" logged w2 "CAIRN-IMAGE-GC .*removed image sha256:${D1#sha256:}"
+check "... and kept the one just used" \
+    [ "$(find "$T/w2/images" -mindepth 1 -maxdepth 1 -regextype egrep -regex ".*/[0-9a-f]{64}" -printf '%f\n')" = "$(jq -r '.manifests[] | select(.annotations["org.opencontainers.image.ref.name"]=="moved") | .digest' "$T/oci/index.json" | cut -d: -f2)" ]
+check "... and the blobs only the removed image had" [ ! -e "$T/w2/images/blobs/sha256/${D1#sha256:}" ]
 
 finish
