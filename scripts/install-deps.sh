@@ -6,7 +6,7 @@ set -euo pipefail
 PKGS=(
   build-essential cmake pkg-config clang libclang-rt-14-dev
   libuv1-dev libnng-dev liblmdb-dev lmdb-utils libyaml-dev libjansson-dev
-  libssl-dev libcurl4-openssl-dev libcmocka-dev
+  libssl-dev openssl libcurl4-openssl-dev libcmocka-dev
   runc tzdata python3 python3-sklearn python3-numpy
   valgrind hyperfine iproute2 procps curl systemd bc jq make nodejs
 )
