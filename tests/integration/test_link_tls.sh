@@ -93,6 +93,27 @@ check "...it never registered" not_registered w1
 check "...and the run did not get its tasks" [ "$(ti state "$RUN" hello say)" = queued ]
 kill_wait "$PID_w1" TERM
 
+# --- an expired certificate from the right CA ---------------------------------------
+mkdir -p "$T/expired"
+cp "$T/pki/ca.crt" "$T/expired/"
+(cd "$T/expired" && openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -keyout w1.key -out w1.csr -subj /CN=w1 2>/dev/null &&
+    printf 'subjectAltName=DNS:w1\nextendedKeyUsage=clientAuth\n' >w1.ext &&
+    openssl x509 -req -in w1.csr -CA "$T/pki/ca.crt" -CAkey "$T/pki/ca.key" -CAcreateserial \
+        -out w1.crt -days -1 -extfile w1.ext 2>/dev/null && chmod 600 w1.key)
+sleep 1.5 # the scheduler logs refused handshakes once a second: let the last ones show
+BEFORE=$(grep -c CAIRN-TLS-REFUSED "$T/s.log" || true)
+WBEFORE=$(wc -l <"$T/w1.log")
+tls_worker w1 "$T/expired" w1
+more_refusals() { [ "$(grep -c CAIRN-TLS-REFUSED "$T/s.log" || true)" -gt "$BEFORE" ]; }
+check "a worker with an expired certificate is refused in the handshake (scheduler log)" \
+    wait_until 10 more_refusals
+check "...and the worker says so" \
+    bash -c "tail -n +$((WBEFORE + 1)) '$T/w1.log' | grep -q 'CAIRN-TLS-REFUSED TLS handshake .* failed'"
+check "...it never registered" not_registered w1
+check "...and the run still did not get its tasks" [ "$(ti state "$RUN" hello say)" = queued ]
+kill_wait "$PID_w1" TERM
+
 # --- a certificate for another name ------------------------------------------------
 tls_worker w9 "$P" w2
 check "a worker whose certificate is for another name is refused" \
