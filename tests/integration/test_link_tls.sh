@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The worker link's security: mutual TLS with certificates from
 # `cairn certs init` (a DAG runs over tls+tcp://); a worker with a
-# certificate from another CA, or whose certificate names another worker,
-# is refused and the scheduler's log says why; a non-loopback link without
+# certificate from another CA, an expired one, or one that names another
+# worker is refused and the scheduler's log says so; a non-loopback link without
 # TLS or a token does not start; a second connection cannot post results
 # for another worker's lease nor take its name (over TLS with a valid
 # certificate, and over plain TCP with the shared token).
