@@ -57,6 +57,7 @@ struct sched_config {
     size_t max_state_size;      /* the LMDB map never grows beyond it; 0 = no limit */
     struct sched_link link;
     const struct ident *ident; /* a TLS link: HELLO must prove the worker's name (ident.h) */
+    bool token;                /* a shared token: HELLO must answer its connection's challenge */
 };
 
 struct sched;

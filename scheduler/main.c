@@ -413,6 +413,7 @@ main(int argc, char **argv)
         (rc = ident_load(&app.ident, o.tls_cert, o.tls_key, o.tls_ca, err, sizeof(err))) != 0)
         goto fail;
     cfg.ident = app.ident;
+    cfg.token = app.key.len > 0;
     if ((strncmp(listen_url, "tls+", 4) == 0) != (app.ident != NULL)) {
         snprintf(err, sizeof(err),
                  app.ident ? "--tls-cert needs a tls+tcp:// --listen address, not %s"
