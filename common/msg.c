@@ -230,6 +230,7 @@ static const struct msg__field msg__hello_fields[] = {
     {"cert", MSG__STR, MSG__IF_SET, 0, 0, 0, H(cert), 0, NULL},
     {"cert_sig", MSG__STR, MSG__IF_SET, 0, 0, 0, H(cert_sig), 0, NULL},
     {"cert_ts", MSG__INT, MSG__IF_SET, 0, INT64_MAX, 0, H(cert_ts), 0, NULL},
+    {"nonce", MSG__STR, MSG__IF_SET, 0, 0, 0, H(nonce), 0, NULL},
 };
 #undef H
 MSG__CODEC(msg__hello, struct msg_hello, msg__hello_fields)

@@ -56,7 +56,7 @@ struct msg_gpu {
 #define MSG_GPUS_MAX 256      /* the most GPUs a HELLO announces */
 
 /* HELLO {worker, slots, labels:{k:v}, pid, host, msg_version, gpus:[{index, model}],
- *        cert, cert_sig, cert_ts} */
+ *        cert, cert_sig, cert_ts, nonce} */
 struct msg_hello {
     char *worker;          /* required, non-empty */
     int64_t slots;         /* required, 1..100000 */
@@ -74,6 +74,7 @@ struct msg_hello {
     char *cert;            /* optional: the worker's certificate (PEM) on a TLS link */
     char *cert_sig;        /* optional: its signature over worker and cert_ts (ident.h) */
     int64_t cert_ts;       /* optional, 0: the worker's clock (ms) when it signed */
+    char *nonce;           /* optional: the challenge this connection was given (token) */
 };
 
 /* WELCOME {lease_ttl_ms, heartbeat_ms, artifacts, msg_version} */

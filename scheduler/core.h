@@ -70,9 +70,17 @@ struct sched_reply {
     json_t *body;
 };
 
+/* A connection's challenge: a HELLO on it must carry nonce (handlers.c). */
+struct sched_challenge {
+    uint32_t pipe;
+    char nonce[33];
+};
+
 struct sched {
     uv_loop_t *loop;
     struct sched_config cfg;
+    struct sched_challenge *challenges; /* the nonce each connection's HELLO must carry (token) */
+    size_t nchallenges, capchallenges;
     struct store *store;
     struct art_store *art;        /* where workers put outputs */
     struct bf_set *bfs;           /* the backfills (opaque here; for the API) */

@@ -305,6 +305,7 @@ sched_free(struct sched *s)
         free(w);
     }
     free(s->workers);
+    free(s->challenges);
     free(s->heap);
     free(s->evalq);
     free(s->startq);

@@ -63,6 +63,7 @@ struct sched_config {
     struct sched_link link;
     struct imgreg_opts registry; /* for pinning image tags (imagepin.h); borrowed */
     const struct ident *ident; /* a TLS link: HELLO must prove the worker's name (ident.h) */
+    bool token;                /* a shared token: HELLO must answer its connection's challenge */
 };
 
 struct sched;

@@ -5,6 +5,7 @@
  * the commit that made it durable (commit.h). A request that is refused
  * changed nothing and is answered at once. */
 #include <inttypes.h>
+#include <openssl/rand.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,6 +65,43 @@ ack(struct sched *s, struct wire_req *req, bool ok, const char *reason)
     commit_reply(s, req, PROTO_ACK, encode(&m));
 }
 
+/* With a shared token, a signed frame proves only that its sender knew the
+ * token once: a HELLO captured on one connection could be sent again on
+ * another. So each connection gets a fresh nonce (an ERROR "challenge"
+ * whose message is the nonce) and its HELLO must carry it; a nonce is used
+ * once. Returns whether the HELLO answered this connection's challenge
+ * (false: the challenge was sent). */
+static bool
+challenge_met(struct sched *s, struct wire_req *req, const char *nonce)
+{
+    struct sched_challenge *c = NULL;
+    for (size_t i = 0; i < s->nchallenges; i++)
+        if (s->challenges[i].pipe == req->pipe)
+            c = &s->challenges[i];
+    if (c && nonce && !strcmp(c->nonce, nonce)) {
+        *c = s->challenges[--s->nchallenges];
+        return true;
+    }
+    if (nonce)
+        LOG(LOG_WARN, "CAIRN-WORKER-REFUSED",
+            "HELLO with a nonce this connection was not given (a replay?): challenged again");
+    if (!c) {
+        xgrow((void **)&s->challenges, &s->capchallenges, s->nchallenges + 1,
+              sizeof(*s->challenges));
+        c = &s->challenges[s->nchallenges++];
+        c->pipe = req->pipe;
+    }
+    unsigned char r[16];
+    if (RAND_bytes(r, sizeof(r)) != 1) {
+        req_error(s, req, "internal", "cannot make a nonce");
+        return false;
+    }
+    for (size_t i = 0; i < sizeof(r); i++)
+        snprintf(c->nonce + 2 * i, 3, "%02x", r[i]);
+    req_error(s, req, "challenge", "%s", c->nonce);
+    return false;
+}
+
 static void
 handle_hello(struct sched *s, struct wire_req *req, const struct msg *m)
 {
@@ -82,6 +120,8 @@ handle_hello(struct sched *s, struct wire_req *req, const struct msg *m)
         }
         proven = true;
     }
+    if (s->cfg.token && !proven && !challenge_met(s, req, h->nonce))
+        return;
     struct sched_worker *w = lease_worker_find(s, h->worker);
     if (w && w->pipe && w->pipe != req->pipe && !proven &&
         clock_mono_ms() - w->last_seen < s->cfg.lease_ttl_ms) {
@@ -392,6 +432,11 @@ handle_result(struct sched *s, struct wire_req *req, const struct msg *m)
 void
 sched_link_gone(struct sched *s, uint32_t pipe)
 {
+    for (size_t i = 0; i < s->nchallenges; i++)
+        if (s->challenges[i].pipe == pipe) {
+            s->challenges[i] = s->challenges[--s->nchallenges];
+            break;
+        }
     for (size_t i = 0; i < s->nworkers; i++) {
         struct sched_worker *w = s->workers[i];
         if (w->pipe != pipe)

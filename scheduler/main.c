@@ -529,6 +529,15 @@ main(int argc, char **argv)
         (rc = ident_load(&app.ident, o.tls_cert, o.tls_key, o.tls_ca, err, sizeof(err))) != 0)
         goto fail;
     cfg.ident = app.ident;
+    cfg.token = app.key.len > 0;
+    if ((strncmp(listen_url, "tls+", 4) == 0) != (app.ident != NULL)) {
+        snprintf(err, sizeof(err),
+                 app.ident ? "--tls-cert needs a tls+tcp:// --listen address, not %s"
+                           : "%s is a TLS address: give --tls-cert, --tls-key and --tls-ca",
+                 listen_url);
+        rc = CAIRN_EINVAL;
+        goto fail;
+    }
     if (!url_is_local(listen_url) && !app.ident && app.key.len == 0) {
         if (!insecure) {
             snprintf(err, sizeof(err),

@@ -49,6 +49,7 @@ struct link__out {
 struct link {
     struct link_config cfg;
     struct proto_key key;
+    char nonce[72]; /* the scheduler's challenge for the next HELLO (poll thread) */
     nng_socket sock;
     nng_aio *poll_aio, *send_aio; /* one per thread; stopped to end them */
     pthread_t poll_thread, send_thread;
@@ -159,8 +160,22 @@ link__error_message(const struct msg *r)
 
 /* ---- the poll thread ---- */
 
+#define LINK_CHALLENGED 1 /* link__hello1: the scheduler sent a nonce to answer */
+
+static int link__hello1(struct link *l, nng_ctx ctx, nng_aio *aio);
+
+/* HELLO, and again with the nonce if the scheduler challenges it. */
 static int
 link__hello(struct link *l, nng_ctx ctx, nng_aio *aio)
+{
+    int rc = link__hello1(l, ctx, aio);
+    if (rc == LINK_CHALLENGED)
+        rc = link__hello1(l, ctx, aio);
+    return rc == LINK_CHALLENGED ? CAIRN_EAUTH : rc;
+}
+
+static int
+link__hello1(struct link *l, nng_ctx ctx, nng_aio *aio)
 {
     struct msg m, r;
     int rtype = 0, rc;
@@ -190,11 +205,21 @@ link__hello(struct link *l, nng_ctx ctx, nng_aio *aio)
         m.u.hello.cert = cert;
         m.u.hello.cert_sig = sig;
     }
+    if (l->nonce[0])
+        m.u.hello.nonce = l->nonce;
     rc = link__xfer(l, ctx, aio, &m, REPLY_TIMEOUT_MS, &rtype, &r);
     free(cert);
     free(sig);
+    l->nonce[0] = '\0'; /* used once */
     if (rc != 0)
         return rc;
+    if (rtype == PROTO_ERROR && !strcmp(link__error_code(&r), "challenge")) {
+        /* a shared token: answer this connection's nonce (handlers.c) */
+        const char *n = link__error_message(&r);
+        snprintf(l->nonce, sizeof(l->nonce), "%s", n ? n : "");
+        msg_clear(&r);
+        return LINK_CHALLENGED;
+    }
     if (rtype != PROTO_WELCOME) {
         const char *why = link__error_message(&r);
         LOG(LOG_ERR, "CAIRN-WORKER-REFUSED", "the scheduler refused HELLO: %s", why ? why : "?");

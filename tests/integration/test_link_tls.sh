@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The worker link's security: mutual TLS with certificates from
 # `cairn certs init` (a DAG runs over tls+tcp://); a worker with a
-# certificate from another CA, or whose certificate names another worker,
-# is refused and the scheduler's log says why; a non-loopback link without
+# certificate from another CA, an expired one, or one that names another
+# worker is refused and the scheduler's log says so; a non-loopback link without
 # TLS or a token does not start; a second connection cannot post results
 # for another worker's lease nor take its name (over TLS with a valid
 # certificate, and over plain TCP with the shared token).
@@ -93,6 +93,27 @@ check "...it never registered" not_registered w1
 check "...and the run did not get its tasks" [ "$(ti state "$RUN" hello say)" = queued ]
 kill_wait "$PID_w1" TERM
 
+# --- an expired certificate from the right CA ---------------------------------------
+mkdir -p "$T/expired"
+cp "$T/pki/ca.crt" "$T/expired/"
+(cd "$T/expired" && openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -keyout w1.key -out w1.csr -subj /CN=w1 2>/dev/null &&
+    printf 'subjectAltName=DNS:w1\nextendedKeyUsage=clientAuth\n' >w1.ext &&
+    openssl x509 -req -in w1.csr -CA "$T/pki/ca.crt" -CAkey "$T/pki/ca.key" -CAcreateserial \
+        -out w1.crt -days -1 -extfile w1.ext 2>/dev/null && chmod 600 w1.key)
+sleep 1.5 # the scheduler logs refused handshakes once a second: let the last ones show
+BEFORE=$(grep -c CAIRN-TLS-REFUSED "$T/s.log" || true)
+WBEFORE=$(wc -l <"$T/w1.log")
+tls_worker w1 "$T/expired" w1
+more_refusals() { [ "$(grep -c CAIRN-TLS-REFUSED "$T/s.log" || true)" -gt "$BEFORE" ]; }
+check "a worker with an expired certificate is refused in the handshake (scheduler log)" \
+    wait_until 10 more_refusals
+check "...and the worker says so" \
+    bash -c "tail -n +$((WBEFORE + 1)) '$T/w1.log' | grep -q 'CAIRN-TLS-REFUSED TLS handshake .* failed'"
+check "...it never registered" not_registered w1
+check "...and the run still did not get its tasks" [ "$(ti state "$RUN" hello say)" = queued ]
+kill_wait "$PID_w1" TERM
+
 # --- a certificate for another name ------------------------------------------------
 tls_worker w9 "$P" w2
 check "a worker whose certificate is for another name is refused" \
@@ -116,16 +137,21 @@ import base64, hashlib, hmac, json, socket, ssl, struct, subprocess, sys, time
 port, mode, name, lease = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
 pki = sys.argv[5] if len(sys.argv) > 5 else ""
 key = b""
-raw = socket.create_connection(("127.0.0.1", port), timeout=10)
-if mode == "tls":
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.load_verify_locations(pki + "/ca.crt")
-    ctx.load_cert_chain(pki + "/w2.crt", pki + "/w2.key")
-    s = ctx.wrap_socket(raw, server_hostname="sched")
-else:
-    s = raw
-    key = open(sys.argv[5]).read().strip().encode()
-s.sendall(b"\x00SP\x00\x00\x30\x00\x00")
+s = None
+
+def connect():
+    global s, key
+    raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+    if mode == "tls":
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.load_verify_locations(pki + "/ca.crt")
+        ctx.load_cert_chain(pki + "/w2.crt", pki + "/w2.key")
+        s = ctx.wrap_socket(raw, server_hostname="sched")
+    else:
+        s = raw
+        key = open(sys.argv[5]).read().strip().encode()
+    s.sendall(b"\x00SP\x00\x00\x30\x00\x00")
+    recv_n(8)
 
 def recv_n(n):
     b = b""
@@ -136,14 +162,10 @@ def recv_n(n):
         b += c
     return b
 
-recv_n(8)
 rid = [0x80000001]
+sent = []
 
-def call(typ, body):
-    b = json.dumps(body).encode()
-    f = b"CRN\x01" + struct.pack(">HHI", typ, 1 if key else 0, len(b)) + b
-    if key:
-        f += hmac.new(key, f, hashlib.sha256).digest()
+def call_frame(f):
     m = struct.pack(">I", rid[0]) + f
     rid[0] += 1
     s.sendall(struct.pack(">Q", len(m)) + m)
@@ -151,6 +173,20 @@ def call(typ, body):
     fr = recv_n(n)[4:]
     t, _, bl = struct.unpack(">HHI", fr[4:12])
     return t, json.loads(fr[12:12 + bl])
+
+def call(typ, body):
+    b = json.dumps(body).encode()
+    f = b"CRN\x01" + struct.pack(">HHI", typ, 1 if key else 0, len(b)) + b
+    if key:
+        f += hmac.new(key, f, hashlib.sha256).digest()
+    t, r = call_frame(f)
+    if typ == 1 and t == 9 and r.get("code") == "challenge":  # answer the nonce
+        sent.append(None)
+        return call(typ, dict(body, nonce=r["message"]))
+    sent.append(f)
+    return t, r
+
+connect()
 
 def hello(worker):
     h = {"worker": worker, "slots": 1}
@@ -169,6 +205,15 @@ if name == "hello-as-w1":
     sys.exit(0)
 t, b = call(1, hello("w2"))
 print("hello", t, b.get("code", "ok"))
+if name == "replay":
+    # the HELLO that was welcomed, sent again as it is on a new connection
+    frame = sent[-1]
+    connect()
+    t, b = call_frame(frame)
+    print("replayed-hello", t, b.get("code"))
+    t, b = call(3, {"worker": "w2", "free": 1, "leases": [], "wait_ms": 0})
+    print("replayed-poll", t, b.get("code"))
+    sys.exit(0)
 res = {"lease_id": lease, "exit_code": 0, "signal": 0, "oom": False, "timed_out": False,
        "duration_ms": 1, "outputs": []}
 t, b = call(7, dict(res, worker="w2"))
@@ -222,6 +267,12 @@ OUT=$(/usr/bin/python3 "$T/peer.py" "$NNG_PORT" token hello-as-w1 "$LEASE" "$T/t
 check "token: another connection cannot say HELLO as connected w1" \
     grep -q "^hello-as-w1 9 name_in_use" <<<"$OUT"
 check "...logged" logged st "CAIRN-WORKER-REFUSED HELLO as worker 'w1' refused: that worker is connected"
+OUT=$(/usr/bin/python3 "$T/peer.py" "$NNG_PORT" token replay "$LEASE" "$T/token" 2>&1 || true)
+echo "$OUT" | sed 's/^/# /'
+check "token: a HELLO replayed on a new connection is challenged, not welcomed" \
+    grep -qx "replayed-hello 9 challenge" <<<"$OUT"
+check "token: ...and a POLL after it is refused" grep -qx "replayed-poll 9 unknown_worker" <<<"$OUT"
+check "...logged" logged st "CAIRN-WORKER-REFUSED HELLO with a nonce this connection was not given"
 check "token: the task is still running on w1" [ "$(ti state "$LRUN" long nap)" = running ]
 "$CAIRN" runs cancel "$LRUN" --dag long >/dev/null 2>&1 || true
 RUN=$("$CAIRN" trigger hello)
