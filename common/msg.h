@@ -147,6 +147,17 @@ struct msg_lease {
                               worker's HELLO, 0..MSG_GPU_INDEX_MAX), none; encoded only when
                               there are some */
     size_t ngpus;
+    char **secrets;        /* optional: "ENV=value" of the task's `secrets:`, resolved by the
+                              scheduler for this lease only (never stored); encoded only
+                              when there are some */
+    size_t nsecrets;
+    char **secret_names;   /* optional, as many as secrets: the secret's name of each (the
+                              file /run/secrets/NAME) */
+    size_t nsecret_names;
+    char **mask_paths;     /* optional: host files and folders a task on the host's own
+                              system (image host) must not see (the scheduler's key and
+                              secrets) */
+    size_t nmask_paths;
 };
 
 /* A lease of a WORK that did not decode: the worker reports it as failed

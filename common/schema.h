@@ -149,6 +149,7 @@ struct schema_attempt {
      * before attempts carried it) */
     const char *image;
     json_t *argv, *env, *inputs;
+    json_t *secrets;              /* [{env, name}] of its `secrets:`: names, never values */
     json_t *stderr_tail;          /* its last stderr lines [string] or NULL (absent) */
 };
 

@@ -56,6 +56,8 @@ struct sched_config {
     int max_lost;               /* lease losses tolerated per task instance */
     const char *models_dir;     /* where `publish:` goes; NULL = DATA/models */
     size_t max_state_size;      /* the LMDB map never grows beyond it; 0 = no limit */
+    const char *secrets_dir;    /* tasks' `secrets:` (secrets.h); NULL = $CREDENTIALS_DIRECTORY */
+    const char *token_file;     /* the link's key file: hidden from image-host tasks */
     struct sched_link link;
     struct imgreg_opts registry; /* for pinning image tags (imagepin.h); borrowed */
     const struct ident *ident; /* a TLS link: HELLO must prove the worker's name (ident.h) */

@@ -23,6 +23,7 @@
 #include "ident.h"
 #include "log.h"
 #include "proto.h"
+#include "schedmetrics.h"
 #include "store.h"
 #include "storetool.h"
 #include "units.h"
@@ -33,8 +34,10 @@
 #define DEFAULT_CONFIG "/etc/cairn/cairn.yaml"
 
 struct opts {
-    char *dags, *data, *listen, *http, *token_file, *log_level, *models, *max_state_size;
+    char *dags, *data, *listen, *http, *token_file, *log_level, *log_format, *models,
+        *max_state_size;
     char *tls_cert, *tls_key, *tls_ca;
+    char *secrets_dir;
     char *api_tokens, *http_allowed_hosts;
     int64_t lease_ttl_ms;
 };
@@ -44,12 +47,13 @@ usage(FILE *out)
 {
     fputs("usage: cairn-scheduler --dags DIR --data DIR [--listen NNG_URL] [--http HOST:PORT]\n"
           "                       [--config FILE] [--token-file FILE] [--lease-ttl MS]\n"
-          "                       [--models DIR] [--max-state-size SIZE]\n"
+          "                       [--models DIR] [--max-state-size SIZE] [--secrets-dir DIR]\n"
           "                       [--tls-cert FILE --tls-key FILE --tls-ca FILE] [--insecure]\n"
           "                       [--api-tokens FILE] [--http-allowed-hosts H1,H2,...]\n"
           "                       [--log-level error|warn|notice|info|debug]\n"
           "                       [--registry-auth FILE] [--registry-ca FILE]\n"
           "                       [--insecure-registry HOST:PORT]...\n"
+          "                       [--log-format text|json]\n"
           "       cairn-scheduler --data DIR --check\n"
           "       cairn-scheduler --data DIR --backup DEST\n"
           "Defaults: --listen tcp://127.0.0.1:7781, --http 127.0.0.1:7780, --models DATA/models\n"
@@ -59,15 +63,20 @@ usage(FILE *out)
           "record of the store and says whether it is sound; --backup writes a compacted copy\n"
           "to DEST/data.mdb, also while a scheduler runs. A YAML config file (" DEFAULT_CONFIG "\n"
           "when present) may set dags, data, listen, http, token_file, lease_ttl_ms, models,\n"
-          "max_state_size, log_level, tls_cert, tls_key, tls_ca, api_tokens and\n"
+          "max_state_size, log_level, log_format, tls_cert, tls_key, tls_ca, api_tokens and\n"
           "http_allowed_hosts; flags win.\n"
           "The registry flags are those of cairn-worker: the scheduler resolves each image\n"
           "tag to a digest when a run starts.\n"
           "--tls-cert/--tls-key/--tls-ca run the worker link as mutual TLS (a tls+tcp://\n"
           "--listen address; `cairn certs init` makes the files). A --listen address that is\n"
           "not loopback needs TLS or --token-file; --insecure starts without either.\n"
+          "The config may also set secrets_dir. --secrets-dir holds one file\n"
+          "per secret of tasks' `secrets:` (named by the secret, mode 0600, owned by this\n"
+          "user); without it $CREDENTIALS_DIRECTORY (systemd credentials) is used.\n"
           "Without --api-tokens the API is unauthenticated and --http must be a loopback\n"
-          "address; with it, every API call needs 'Authorization: Bearer TOKEN' (docs/api.md).\n",
+          "address; with it, every API call needs 'Authorization: Bearer TOKEN' (docs/api.md).\n"
+          "--log-format json writes each log line as one JSON object (ts, level, msg_id,\n"
+          "msg, prog).\n",
           out);
 }
 
@@ -80,11 +89,13 @@ opts_free(struct opts *o)
     free(o->http);
     free(o->token_file);
     free(o->log_level);
+    free(o->log_format);
     free(o->models);
     free(o->max_state_size);
     free(o->tls_cert);
     free(o->tls_key);
     free(o->tls_ca);
+    free(o->secrets_dir);
     free(o->api_tokens);
     free(o->http_allowed_hosts);
 }
@@ -144,10 +155,14 @@ load_config(struct opts *o, const char *path, int required)
             set(&o->tls_ca, v->str);
         else if (!strcmp(k->str, "log_level"))
             set(&o->log_level, v->str);
+        else if (!strcmp(k->str, "log_format"))
+            set(&o->log_format, v->str);
         else if (!strcmp(k->str, "models"))
             set(&o->models, v->str);
         else if (!strcmp(k->str, "max_state_size"))
             set(&o->max_state_size, v->str);
+        else if (!strcmp(k->str, "secrets_dir"))
+            set(&o->secrets_dir, v->str);
         else if (!strcmp(k->str, "api_tokens"))
             set(&o->api_tokens, v->str);
         else if (!strcmp(k->str, "http_allowed_hosts"))
@@ -330,6 +345,8 @@ main(int argc, char **argv)
             set(&cli.tls_ca, v);
         else if (!strcmp(a, "--log-level"))
             set(&cli.log_level, v);
+        else if (!strcmp(a, "--log-format"))
+            set(&cli.log_format, v);
         else if (!strcmp(a, "--models"))
             set(&cli.models, v);
         else if (!strcmp(a, "--api-tokens"))
@@ -355,6 +372,8 @@ main(int argc, char **argv)
             }
             insecure_regs[reg.ninsecure++] = v;
         }
+        else if (!strcmp(a, "--secrets-dir"))
+            set(&cli.secrets_dir, v);
         else {
             fprintf(stderr, "cairn-scheduler: unknown option %s\n", a);
             usage(stderr);
@@ -375,15 +394,25 @@ main(int argc, char **argv)
     MERGE(http)
     MERGE(token_file)
     MERGE(log_level)
+    MERGE(log_format)
     MERGE(models)
     MERGE(max_state_size)
     MERGE(tls_cert)
     MERGE(tls_key)
     MERGE(tls_ca)
+    MERGE(secrets_dir)
     MERGE(api_tokens)
     MERGE(http_allowed_hosts)
     if (cli.lease_ttl_ms)
         o.lease_ttl_ms = cli.lease_ttl_ms;
+    int format = LOG_FORMAT_TEXT;
+    if (o.log_format && (format = log_format_parse(o.log_format)) < 0) {
+        fprintf(stderr, "cairn-scheduler: --log-format takes text or json, got '%s'\n",
+                o.log_format);
+        opts_free(&o);
+        return 2;
+    }
+    log_set_format((enum log_format)format);
     if ((check || backup) && !o.data) {
         fprintf(stderr, "cairn-scheduler: --%s needs --data\n", check ? "check" : "backup");
         return 2;
@@ -426,6 +455,8 @@ main(int argc, char **argv)
     cfg.models_dir = o.models;
     cfg.max_state_size = (size_t)max_state;
     cfg.registry = reg;
+    cfg.secrets_dir = o.secrets_dir;
+    cfg.token_file = o.token_file;
     cfg.link.reply = wire_reply;
     cfg.link.drop = wire_drop;
     const char *listen_url = o.listen ? o.listen : "tcp://127.0.0.1:7781";
@@ -531,6 +562,7 @@ main(int argc, char **argv)
         goto fail;
     }
     http_server_set_max_conns(app.http, http_conns_cap());
+    http_server_set_observer(app.http, smet_http, app.sched);
     LOG(LOG_NOTICE, "CAIRN-START",
         "scheduler ready: dags %s, data %s, workers %s, http %s:%d, models %s", cfg.dags_dir,
         cfg.data_dir, wire_url(app.wire), http_host, http_server_port(app.http),

@@ -42,10 +42,12 @@
 #include "err.h"
 #include "fs.h"
 #include "gpu.h"
+#include "http.h"
 #include "image.h"
 #include "ident.h"
 #include "link.h"
 #include "log.h"
+#include "metrics.h"
 #include "mounts.h"
 #include "msg.h"
 #include "proto.h"
@@ -80,6 +82,7 @@ struct agent {
     bool draining;
     struct msg_lease *queue; /* leases waiting for a slot, oldest first */
     size_t nqueue, capqueue;
+    struct http_server *http; /* --metrics, or NULL */
 };
 
 /* Tell the link which leases wait here (for the next POLL). */
@@ -189,6 +192,8 @@ maybe_finish_drain(struct agent *a)
     if (!a->draining || attempt_running(a->attempts) > 0)
         return;
     link_shutdown(a->link);
+    http_server_close(a->http, NULL, NULL);
+    a->http = NULL;
     uv_timer_stop(&a->flush_timer);
     uv_close((uv_handle_t *)&a->flush_timer, NULL);
     uv_close((uv_handle_t *)&a->async, NULL);
@@ -222,6 +227,69 @@ signal_cb(uv_signal_t *h, int signum)
     queue_sync(a);
     attempt_interrupt_all(a->attempts);
     maybe_finish_drain(a);
+}
+
+/* The worker's metrics (docs/operations.md), made afresh for each scrape
+ * from the attempt set's counts. */
+static char *
+metrics_text(struct agent *a, size_t *len)
+{
+    struct metrics *m = metrics_new();
+    struct attempt_stats st;
+    attempt_get_stats(a->attempts, &st);
+    struct metrics_family *f;
+    f = metrics_family(m, "cairn_worker_running_containers", METRICS_GAUGE,
+                       "Attempts running now (containers, or processes with isolation none).",
+                       "", NULL, 0);
+    metrics_set(f, NULL, attempt_running(a->attempts));
+    f = metrics_family(m, "cairn_worker_queued_leases", METRICS_GAUGE,
+                       "Prefetched leases waiting for a free slot.", "", NULL, 0);
+    metrics_set(f, NULL, (double)a->nqueue);
+    f = metrics_family(m, "cairn_worker_slots_capacity", METRICS_GAUGE,
+                       "Tasks this worker runs at once (--slots).", "", NULL, 0);
+    metrics_set(f, NULL, a->cfg.slots);
+    f = metrics_family(m, "cairn_worker_leases_done_total", METRICS_COUNTER,
+                       "Attempts run and reported, by result.", "result", NULL, 0);
+    metrics_add(f, (const char *[]){"success"}, (double)st.succeeded);
+    metrics_add(f, (const char *[]){"failed"}, (double)st.failed);
+    metrics_add(f, (const char *[]){"interrupted"}, (double)st.interrupted);
+    f = metrics_family(m, "cairn_worker_image_prepares_total", METRICS_COUNTER,
+                       "Registry or OCI layout images made ready for a task, by how.", "result",
+                       NULL, 0);
+    metrics_add(f, (const char *[]){"pulled"}, (double)st.images_pulled);
+    metrics_add(f, (const char *[]){"cached"}, (double)st.images_cached);
+    metrics_add(f, (const char *[]){"failed"}, (double)st.images_failed);
+    f = metrics_family(m, "cairn_worker_image_pulled_bytes_total", METRICS_COUNTER,
+                       "Bytes fetched by image pulls.", "", NULL, 0);
+    metrics_add(f, NULL, (double)st.image_bytes);
+    f = metrics_family(m, "cairn_worker_outputs_stored_total", METRICS_COUNTER,
+                       "Outputs stored in the artifact store.", "", NULL, 0);
+    metrics_add(f, NULL, (double)st.outputs);
+    f = metrics_family(m, "cairn_worker_output_bytes_total", METRICS_COUNTER,
+                       "Bytes of the outputs stored in the artifact store.", "", NULL, 0);
+    metrics_add(f, NULL, (double)st.output_bytes);
+    char *text = metrics_render(m, len);
+    metrics_free(m);
+    return text;
+}
+
+static void
+http_cb(void *ud, struct http_conn *c, const struct http_req *req)
+{
+    struct agent *a = ud;
+    if (strcmp(req->path, "/metrics") != 0) {
+        http_respond_error(c, 404, "not_found", "no such endpoint: %s (only /metrics)",
+                           req->path);
+        return;
+    }
+    if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
+        http_respond_error(c, 405, "method_not_allowed", "/metrics takes GET");
+        return;
+    }
+    size_t len;
+    char *text = metrics_text(a, &len);
+    http_respond(c, 200, METRICS_CONTENT_TYPE, text, len);
+    free(text);
 }
 
 /* --labels as main.c passes it: a JSON object of strings (config, not a
@@ -411,12 +479,27 @@ agent_run(const struct agent_config *cfg)
         .allow = a->allow,
         .isolation_none = cfg->isolation_none,
         .max_log_size = cfg->max_log_size,
+        .token_file = cfg->token_file,
         .gpus = a->gpus,
         .images = &a->images,
         .idle_cb = idle_cb,
         .ud = a,
     };
     attempt_set_new(&a->attempts, &ac);
+    if (cfg->metrics_host &&
+        http_server_start(&a->http, &a->loop, cfg->metrics_host, cfg->metrics_port, http_cb, a) !=
+            0) {
+        fprintf(stderr, "cairn-worker: cannot serve --metrics on %s:%d\n", cfg->metrics_host,
+                cfg->metrics_port);
+        a->draining = true;
+        maybe_finish_drain(a); /* nothing runs: closes the handles */
+        uv_run(&a->loop, UV_RUN_DEFAULT);
+        link_close(a->link, 0);
+        uv_loop_close(&a->loop);
+        attempt_set_free(a->attempts);
+        agent_free(a);
+        return 2;
+    }
     if (link_start(a->link) != 0) {
         fprintf(stderr, "cairn-worker: cannot start the connection threads\n");
         a->draining = true;
@@ -432,6 +515,9 @@ agent_run(const struct agent_config *cfg)
         "worker %s: %d slots (prefetch %d), %zu GPU%s, scheduler %s, isolation %s", cfg->name,
         cfg->slots, cfg->prefetch, a->gpus->n, a->gpus->n == 1 ? "" : "s", cfg->scheduler_url,
         cfg->isolation_none ? "none (unsafe)" : "runc");
+    if (a->http)
+        LOG(LOG_NOTICE, "CAIRN-METRICS", "worker metrics at http://%s:%d/metrics",
+            cfg->metrics_host, http_server_port(a->http));
 
     uv_run(&a->loop, UV_RUN_DEFAULT);
 

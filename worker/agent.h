@@ -41,6 +41,8 @@ struct agent_config {
     const char *const *insecure_registries; /* --insecure-registry HOST:PORT */
     size_t ninsecure_registries;
     int64_t image_cache_size; /* --image-cache-size bytes (0: the default) */
+    const char *metrics_host; /* --metrics HOST:PORT: where /metrics is served, or NULL */
+    int metrics_port;
 };
 
 /* Run until SIGTERM/SIGINT (graceful: running attempts are stopped and their

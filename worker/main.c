@@ -23,6 +23,7 @@ usage(FILE *out)
           "                    [--gpus 0,1] [--gpu-model NAME] [--gpu-dev-dir DIR]\n"
           "                    [--registry-auth FILE] [--registry-ca FILE]\n"
           "                    [--insecure-registry HOST:PORT]... [--image-cache-size SIZE]\n"
+          "                    [--metrics HOST:PORT] [--log-format text|json]\n"
           "--allow-mount DIR lets tasks mount DIR or a folder below it (a task's mounts:\n"
           "host folders in its container); repeat it for several. Without it, a task with\n"
           "mounts is refused.\n"
@@ -41,7 +42,11 @@ usage(FILE *out)
           "bounds the unpacked images and their blobs (default 20Gi).\n"
           "--tls-cert/--tls-key/--tls-ca run the link as mutual TLS (a tls+tcp:// --scheduler\n"
           "address); the certificate's name must be the worker's --name. The scheduler's\n"
-          "certificate must be named --tls-server-name (default: the --scheduler host).\n",
+          "certificate must be named --tls-server-name (default: the --scheduler host).\n"
+          "--metrics HOST:PORT serves the worker's metrics (Prometheus text format) at\n"
+          "http://HOST:PORT/metrics.\n"
+          "--log-format json writes each log line as one JSON object (ts, level, msg_id,\n"
+          "msg, prog).\n",
           out);
 }
 
@@ -51,8 +56,8 @@ static int
 run(int argc, char **argv, const char **allow, const char **insecure)
 {
     struct agent_config cfg;
-    char host[256] = "localhost";
-    const char *labels = NULL, *level = NULL, *isolation = "runc";
+    char host[256] = "localhost", metrics_host[256];
+    const char *labels = NULL, *level = NULL, *format = NULL, *isolation = "runc";
     memset(&cfg, 0, sizeof(cfg));
     gethostname(host, sizeof(host) - 1);
     cfg.host = host;
@@ -118,6 +123,8 @@ run(int argc, char **argv, const char **allow, const char **insecure)
             isolation = v;
         else if (!strcmp(a, "--log-level"))
             level = v;
+        else if (!strcmp(a, "--log-format"))
+            format = v;
         else if (!strcmp(a, "--allow-mount"))
             allow[cfg.nallow_mounts++] = v;
         else if (!strcmp(a, "--gpus"))
@@ -140,8 +147,29 @@ run(int argc, char **argv, const char **allow, const char **insecure)
                         e[0] ? e : "must be more than 0");
                 return 2;
             }
-        }
-        else {
+        } else if (!strcmp(a, "--metrics")) {
+            /* HOST:PORT, [v6]:PORT; port 0 picks a free one */
+            char *colon = strrchr(v, ':'), *end;
+            long port = colon ? strtol(colon + 1, &end, 10) : -1;
+            if (!colon || colon == v || !colon[1] || *end || port < 0 || port > 65535) {
+                fprintf(stderr, "cairn-worker: --metrics takes HOST:PORT, got '%s'\n", v);
+                return 2;
+            }
+            char *mh = metrics_host;
+            size_t hl = (size_t)(colon - v);
+            if (v[0] == '[' && hl >= 2 && colon[-1] == ']') {
+                v++;
+                hl -= 2;
+            }
+            if (hl >= sizeof(metrics_host)) {
+                fprintf(stderr, "cairn-worker: --metrics: host too long\n");
+                return 2;
+            }
+            memcpy(mh, v, hl);
+            mh[hl] = '\0';
+            cfg.metrics_host = mh;
+            cfg.metrics_port = (int)port;
+        } else {
             fprintf(stderr, "cairn-worker: unknown option %s\n", a);
             usage(stderr);
             return 2;
@@ -166,7 +194,13 @@ run(int argc, char **argv, const char **allow, const char **insecure)
         fprintf(stderr, "cairn-worker: unknown log level '%s'\n", level);
         return 2;
     }
+    int lf = LOG_FORMAT_TEXT;
+    if (format && (lf = log_format_parse(format)) < 0) {
+        fprintf(stderr, "cairn-worker: --log-format takes text or json, got '%s'\n", format);
+        return 2;
+    }
     log_init("cairn-worker", lv);
+    log_set_format((enum log_format)lf);
     json_t *lj = json_object();
     if (labels && *labels) {
         char *copy = xstrdup(labels), *save = NULL;

@@ -95,6 +95,14 @@ struct runc_spec {
     const char *scratch_dir;   /* a small tmpfs at this top-level container folder,
                                 * mounted before binds, so a bind may go below it
                                 * where the image has no mount point; NULL = none */
+    const char *secrets_dir;   /* a host folder of the task's secret files, bound
+                                * read-only at /run/secrets (on a tmpfs /run of its
+                                * own); NULL = none */
+    const char *const *masked; /* more paths hidden in the container (a file shows as
+                                * empty, a folder as an empty read-only tmpfs), such
+                                * as the worker's key; /etc/shadow*, /etc/gshadow*
+                                * always are */
+    size_t n_masked;
     double cpus;           /* CPU quota in CPUs; 0 = unlimited */
     int64_t memory_bytes;  /* memory (and memory+swap) limit; 0 = unlimited */
     int64_t pids;          /* maximum number of tasks; 0 = unlimited */

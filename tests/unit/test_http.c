@@ -1,4 +1,4 @@
-/* test_http.c - the HTTP server (scheduler/http.c) and the CLI's client
+/* test_http.c - the HTTP server (common/http.c) and the CLI's client
  * (cli/client.c), over real sockets on 127.0.0.1.
  *
  * Most tests run the server's loop on a thread of its own and talk to it

@@ -101,6 +101,16 @@ void http_server_set_head_timeout(struct http_server *s, uint64_t ms);
  * gets a 503 and is closed at once. n must be > 0. */
 void http_server_set_max_conns(struct http_server *s, size_t n);
 
+/* Called on the loop thread with every response as it is given: the
+ * route its handler named (http_conn_set_route; NULL if none) and the
+ * status sent. For counting requests (cairn_http_requests_total). */
+typedef void (*http_observe_fn)(void *ud, const char *route, int status);
+void http_server_set_observer(struct http_server *s, http_observe_fn fn, void *ud);
+
+/* Name what serves c's current request (static storage, or at least as
+ * long-lived as the server: a route table's pattern), for the observer. */
+void http_conn_set_route(struct http_conn *c, const char *route);
+
 /* Number of connections whose socket is open (not counting those closed but
  * still waiting for a handler's response). */
 size_t http_server_conn_count(const struct http_server *s);

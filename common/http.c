@@ -73,6 +73,8 @@ struct http_server {
     int closing;
     void (*done)(void *ud);
     void *done_ud;
+    http_observe_fn observe;
+    void *observe_ud;
 };
 
 struct http_conn {
@@ -116,6 +118,7 @@ struct http_conn {
                                body) must be in; 0: none */
     int timed_out;          /* it did not: answering 408 */
 
+    const char *route; /* what served the request (http_conn_set_route), or NULL */
     int busy;      /* a request is with the handler */
     int writing;   /* a response is being written */
     int reading;   /* uv_read_start is in effect */
@@ -671,7 +674,7 @@ http__put_date(struct sb *sb)
 /* Take the response from the handler: 0 if it is to be sent, -1 if there is
  * nothing to send (misuse, or the connection went away: c may be freed). */
 static int
-http__respond_begin(struct http_conn *c)
+http__respond_begin(struct http_conn *c, int status)
 {
     if (!c)
         return -1;
@@ -680,6 +683,9 @@ http__respond_begin(struct http_conn *c)
         return -1;
     }
     c->busy = 0;
+    if (c->srv && c->srv->observe)
+        c->srv->observe(c->srv->observe_ud, c->route, status < 200 || status > 599 ? 500 : status);
+    c->route = NULL;
     if (c->closing) {
         /* The peer or the server went away meanwhile: nothing to send. */
         http__req_reset(c);
@@ -734,7 +740,7 @@ void
 http_respond(struct http_conn *c, int status, const char *content_type, const void *body,
              size_t len)
 {
-    if (http__respond_begin(c) != 0)
+    if (http__respond_begin(c, status) != 0)
         return;
     if (status < 200 || status > 599)
         status = 500;
@@ -834,7 +840,7 @@ void
 http_respond_file(struct http_conn *c, int status, const char *content_type,
                   const struct http_file_body *fb)
 {
-    if (http__respond_begin(c) != 0) {
+    if (http__respond_begin(c, status) != 0) {
         close(fb->fd);
         if (fb->done)
             fb->done(fb->ud, 0);
@@ -1063,6 +1069,19 @@ int
 http_server_port(const struct http_server *s)
 {
     return s ? s->port : -1;
+}
+
+void
+http_server_set_observer(struct http_server *s, http_observe_fn fn, void *ud)
+{
+    s->observe = fn;
+    s->observe_ud = ud;
+}
+
+void
+http_conn_set_route(struct http_conn *c, const char *route)
+{
+    c->route = route;
 }
 
 void
