@@ -53,8 +53,8 @@ cli_help(FILE *out)
     fputs(
         "\nThe commands that talk to the scheduler also take --server URL (default:\n"
         "$CAIRN_SERVER, else http://127.0.0.1:7780). A scheduler with --api-tokens needs\n"
-        "a token: $CAIRN_TOKEN, or --token-file FILE holding it. `cairn COMMAND --help` prints a\n"
-        "command's options; docs/cli.md is the manual.\n",
+        "a token: $CAIRN_TOKEN, or the file given with --token-file FILE. `cairn COMMAND\n"
+        "--help` prints a command's options; docs/cli.md is the manual.\n",
         out);
 }
 

@@ -9,6 +9,7 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,7 +74,9 @@ apiguard_init(struct apiguard *g, struct sched *s, const char *tokens_path, cons
     apiguard__add_host(g, "localhost", 9);
     apiguard__add_host(g, "127.0.0.1", 9);
     apiguard__add_host(g, "::1", 3);
-    if (bind_host && *bind_host)
+    /* (a wildcard address is not a name clients use: 0.0.0.0 in a browser
+     * reaches this host's loopback) */
+    if (bind_host && *bind_host && strcmp(bind_host, "0.0.0.0") && strcmp(bind_host, "::"))
         apiguard__add_host(g, bind_host, strlen(bind_host));
     for (const char *p = allowed_hosts; p && *p;) {
         size_t n = strcspn(p, ",");
@@ -152,29 +155,34 @@ apiguard__refuse(struct http_conn *c, const struct http_req *req, int status, co
     http_respond_error(c, status, code, "%s", msg);
 }
 
-/* Reread the tokens file if it changed; a version that does not load is
- * logged once and the one in force stays. */
+/* Reread the tokens file if it changed; a version that does not load (or a
+ * file that is gone) is logged once and the tokens in force stay. */
 static void
 apiguard__reload(struct apiguard *g)
 {
     if (tokf_same(&g->tokens, g->tokens_path) || tokf_same(&g->refused, g->tokens_path))
         return;
+    struct stat st;
+    if (stat(g->tokens_path, &st) != 0) {
+        if (!g->missing)
+            LOG(LOG_ERR, "CAIRN-API-TOKENS",
+                "the tokens file %s is gone (%s): the tokens read before stay in force",
+                g->tokens_path, strerror(errno));
+        g->missing = 1;
+        return;
+    }
+    g->missing = 0;
     struct tokf t;
     char err[512];
     if (tokf_load(g->tokens_path, &t, err, sizeof(err)) != 0) {
         LOG(LOG_ERR, "CAIRN-API-TOKENS",
             "the changed tokens file is refused, the previous tokens stay in force: %s", err);
-        struct tokf probe;
-        memset(&probe, 0, sizeof(probe));
         /* remember which version failed, so it is not read again and again */
-        struct stat st;
-        if (stat(g->tokens_path, &st) == 0) {
-            probe.dev = st.st_dev;
-            probe.ino = st.st_ino;
-            probe.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
-            probe.size = (int64_t)st.st_size;
-        }
-        g->refused = probe;
+        memset(&g->refused, 0, sizeof(g->refused));
+        g->refused.dev = st.st_dev;
+        g->refused.ino = st.st_ino;
+        g->refused.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+        g->refused.size = (int64_t)st.st_size;
         return;
     }
     LOG(LOG_NOTICE, "CAIRN-API-TOKENS", "tokens file %s reread: %zu tokens", g->tokens_path, t.n);

@@ -4,7 +4,7 @@
  * The http_handler_fn the scheduler serves with: every request passes these
  * checks, in this order, before api_handle sees it:
  *   1. Host: the request's Host (without its port) must be one the
- *      scheduler serves: the bound address, localhost, 127.0.0.1, ::1, and
+ *      scheduler serves: the bound address (unless a wildcard), localhost, 127.0.0.1, ::1, and
  *      the names given with --http-allowed-hosts (else 400 bad_host), so a
  *      DNS-rebound name cannot reach the API from a browser.
  *   2. State-changing methods (anything but GET, HEAD, OPTIONS): an Origin
@@ -36,6 +36,7 @@ struct apiguard {
     char *tokens_path;   /* NULL: no authentication (loopback only) */
     struct tokf tokens;
     struct tokf refused; /* identity of the last version that failed to load */
+    int missing;         /* the file was gone at the last look (logged once) */
     char **hosts;        /* allowed Host names, lower case */
     size_t nhosts;
 };

@@ -79,6 +79,12 @@ check "a reread file with bad permissions is refused, the old tokens stay" \
     [ "$(code -H "Authorization: Bearer $viewer" "$S/api/v1/runs")" = 200 ]
 check "and that is logged" logged sched "CAIRN-API-TOKENS.*refused.*mode 0644"
 chmod 600 "$TOK"
+mv "$TOK" "$T/tokens.away"
+for i in 1 2 3; do code -H "Authorization: Bearer $viewer" "$S/api/v1/runs" >/dev/null; done
+check "a tokens file that is gone: the old tokens stay" \
+    [ "$(code -H "Authorization: Bearer $viewer" "$S/api/v1/runs")" = 200 ]
+check "and that is logged once" [ "$(grep -c 'CAIRN-API-TOKENS.*is gone' "$T/sched.log")" = 1 ]
+mv "$T/tokens.away" "$TOK"
 
 # --- browsers: CSRF and DNS rebinding
 A=(-H "Authorization: Bearer $operator")
