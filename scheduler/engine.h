@@ -56,9 +56,10 @@ struct sched_config {
     const char *models_dir;     /* where `publish:` goes; NULL = DATA/models */
     size_t max_state_size;      /* the LMDB map never grows beyond it; 0 = no limit */
     const char *secrets_dir;    /* tasks' `secrets:` (secrets.h); NULL = $CREDENTIALS_DIRECTORY */
-    const char *token_file;     /* the link's key file: hidden from image-host tasks; NULL:
-                                 * the link is not authenticated, and no lease carries
-                                 * secrets (such tasks fail saying so) */
+    const char *token_file;     /* the link's key file: hidden from image-host tasks */
+    bool link_authenticated;    /* the worker link proves who sends (a token, or TLS
+                                 * certificates); false: no lease carries secrets (such
+                                 * tasks fail saying so) */
     struct sched_link link;
 };
 

@@ -148,7 +148,7 @@ lease__json(struct sched *s, struct sched_ti *ti, char *why, size_t whylen)
     json_t *lease = NULL;
     struct sb names;
     sb_init(&names);
-    if (t->nsecrets && !s->cfg.token_file) {
+    if (t->nsecrets && !s->cfg.link_authenticated) {
         snprintf(why, whylen, "cannot prepare the task: it has secrets (%s%s), which travel "
                  "only over an authenticated worker link: start the scheduler and its "
                  "workers with --token-file", t->secrets[0].value, t->nsecrets > 1 ? ", ..." : "");

@@ -324,6 +324,7 @@ main(int argc, char **argv)
     cfg.max_state_size = (size_t)max_state;
     cfg.secrets_dir = o.secrets_dir;
     cfg.token_file = o.token_file;
+    cfg.link_authenticated = o.token_file != NULL;
     cfg.link.reply = wire_reply;
     cfg.link.drop = wire_drop;
     const char *listen_url = o.listen ? o.listen : "tcp://127.0.0.1:7781";
