@@ -19,6 +19,7 @@
 
 #include "dag_int.h"
 #include "expr.h"
+#include "imgref.h"
 #include "util.h"
 
 static const char *const task_keys[] = {
@@ -304,12 +305,19 @@ apply_field(struct dag__loader *l, const char *key, const struct ynode *n, struc
             src->command_inherited = inherited;
         }
     } else if (!strcmp(key, "image")) {
-        if (dag__get_str(l, n, "image", &t->image) == 0 && strcmp(t->image, "host") != 0 &&
-            t->image[0] != '/')
-            dag__nerr(l, n, "bad-image", "use 'host' or an absolute path such as /srv/rootfs/py311",
-                      "image '%s' must be 'host' or an absolute path to a root filesystem folder",
-                      t->image);
-        else if (t->image && host_system_folder(t->image))
+        if (dag__get_str(l, n, "image", &t->image) == 0) {
+            struct imgref ref;
+            char why[512];
+            if (imgref_parse(t->image, &ref, why, sizeof(why)) == 0)
+                imgref_clear(&ref);
+            else
+                dag__nerr(l, n, "bad-image",
+                          "use 'host', an absolute rootfs path such as /srv/rootfs/py311, "
+                          "oci:/path/to/layout[:TAG] or a registry reference such as "
+                          "registry.example/ml/train:2.3",
+                          "%s", why);
+        }
+        if (t->image && t->image[0] == '/' && host_system_folder(t->image))
             dag__nerr(l, n, "bad-image",
                       "write `image: host` to run on the host's system (its credential files "
                       "masked), or point to a root filesystem made for tasks",

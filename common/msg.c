@@ -227,6 +227,9 @@ static const struct msg__field msg__hello_fields[] = {
     {"msg_version", MSG__INT, MSG__VERSION, 1, INT64_MAX, 1, H(version), 0, NULL},
     {"prefetch", MSG__INT, MSG__IF_SET, 0, 1000, 0, H(prefetch), 0, NULL},
     {"gpus", MSG__CUSTOM, 0, 0, 0, 0, 0, 0, &msg__gpus},
+    {"cert", MSG__STR, MSG__IF_SET, 0, 0, 0, H(cert), 0, NULL},
+    {"cert_sig", MSG__STR, MSG__IF_SET, 0, 0, 0, H(cert_sig), 0, NULL},
+    {"cert_ts", MSG__INT, MSG__IF_SET, 0, INT64_MAX, 0, H(cert_ts), 0, NULL},
 };
 #undef H
 MSG__CODEC(msg__hello, struct msg_hello, msg__hello_fields)

@@ -55,7 +55,8 @@ struct msg_gpu {
 #define MSG_GPU_INDEX_MAX 254 /* minor 255 is the control device, /dev/nvidiactl */
 #define MSG_GPUS_MAX 256      /* the most GPUs a HELLO announces */
 
-/* HELLO {worker, slots, labels:{k:v}, pid, host, msg_version, gpus:[{index, model}]} */
+/* HELLO {worker, slots, labels:{k:v}, pid, host, msg_version, gpus:[{index, model}],
+ *        cert, cert_sig, cert_ts} */
 struct msg_hello {
     char *worker;          /* required, non-empty */
     int64_t slots;         /* required, 1..100000 */
@@ -70,6 +71,9 @@ struct msg_hello {
                               than GPUs: encoded only when there are some); indices
                               distinct, at most MSG_GPUS_MAX */
     size_t ngpus;
+    char *cert;            /* optional: the worker's certificate (PEM) on a TLS link */
+    char *cert_sig;        /* optional: its signature over worker and cert_ts (ident.h) */
+    int64_t cert_ts;       /* optional, 0: the worker's clock (ms) when it signed */
 };
 
 /* WELCOME {lease_ttl_ms, heartbeat_ms, artifacts, msg_version} */

@@ -67,6 +67,8 @@ api_present_run(const struct schema_run *r, const struct dag *version)
         json_object_set_new(j, "task_counts", json_deep_copy(r->task_counts));
     if (j && r->ntasks)
         json_object_set_new(j, "ntasks", json_integer(r->ntasks));
+    if (j)
+        json_object_set_new(j, "images", api_present__copy_or_empty(r->images, false));
     return j;
 }
 
@@ -87,10 +89,13 @@ api_present_ti(const struct schema_ti *ti)
         return NULL;
     if (ti->publishing)
         json_object_set_new(j, "publishing", json_true());
+    json_object_set_new(j, "queued_at", schema_time_json(ti->queued_at));
     json_object_set_new(j, "cached", json_boolean(ti->cached));
     json_object_set_new(j, "cached_from", api_present__copy_or_null(ti->cached_from));
     json_object_set_new(j, "no_cache", json_boolean(ti->no_cache));
     json_object_set_new(j, "cache_key", ti->cache_key ? json_string(ti->cache_key) : json_null());
+    json_object_set_new(j, "image_digest",
+                        ti->image_digest ? json_string(ti->image_digest) : json_null());
     json_object_set_new(j, "published", api_present__copy_or_null(ti->published));
     if (ti->stderr_tail)
         json_object_set_new(j, "stderr_tail", json_deep_copy(ti->stderr_tail));
@@ -151,6 +156,8 @@ api_present_attempt(const struct schema_attempt *a)
     if (j && a->image) {
         /* provenance, as the lease carried it (absent in older records) */
         json_object_set_new(j, "image", json_string(a->image));
+        if (a->image_digest)
+            json_object_set_new(j, "image_digest", json_string(a->image_digest));
         if (a->argv)
             json_object_set_new(j, "argv", json_deep_copy(a->argv));
         if (a->env)

@@ -25,6 +25,7 @@
 
 #include "dag.h"
 #include "diag.h"
+#include "image_registry.h"
 #include "model.h"
 #include "store.h"
 
@@ -61,9 +62,12 @@ struct sched_config {
                                  * certificates); false: no lease carries secrets (such
                                  * tasks fail saying so) */
     struct sched_link link;
+    struct imgreg_opts registry; /* for pinning image tags (imagepin.h); borrowed */
+    const struct ident *ident; /* a TLS link: HELLO must prove the worker's name (ident.h) */
 };
 
 struct sched;
+struct ident;
 
 /* Open the store under cfg->data_dir, load the DAG folder, recover the
  * unfinished runs, start the loop's timers. The worker link and the HTTP
@@ -118,6 +122,10 @@ void sched_idem_put(struct sched *s, const char *key, const struct sched_run *r)
  * minutes, and how many there were. */
 void sched_loop_stats(const struct sched *s, int64_t *max_ms, int64_t *recent_max_ms,
                       uint64_t *iterations);
+/* The same two longest iterations in the loop thread's own CPU time: on a
+ * loaded machine (or one whose disk stalls a commit) wall time says little
+ * about the loop's own work. */
+void sched_loop_cpu_stats(const struct sched *s, int64_t *max_ms, int64_t *recent_max_ms);
 
 /* The backfills, for the API (set by the composition root). */
 void sched_set_backfills(struct sched *s, struct bf_set *bfs);

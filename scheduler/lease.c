@@ -9,6 +9,7 @@
 
 #include "artifact.h"
 #include "cal.h"
+#include "imagepin.h"
 #include "commit.h"
 #include "fanout.h"
 #include "core.h"
@@ -21,6 +22,7 @@
 #include "records.h"
 #include "runtab.h"
 #include "secrets.h"
+#include "schedmetrics.h"
 #include "taskstate.h"
 #include "util.h"
 
@@ -156,7 +158,7 @@ lease__json(struct sched *s, struct sched_ti *ti, char *why, size_t whylen)
         goto out;
     }
     for (size_t i = 0; i < t->nsecrets; i++) {
-        char serr[512], *v = NULL;
+        char serr[384], *v = NULL;
         size_t vl = 0;
         if (secrets_read(sfolder, t->secrets[i].value, s->cfg.token_file, &v, &vl, serr,
                          sizeof(serr)) != 0) {
@@ -239,7 +241,10 @@ lease__json(struct sched *s, struct sched_ti *ti, char *why, size_t whylen)
     l.nargv = nargv;
     l.env = env;
     l.nenv = ne;
-    l.image = t->image;
+    char *pinned = imagepin_lease_ref(r, t->image);
+    const char *idig = imagepin_digest(r, t->image);
+    l.image = pinned ? pinned : t->image;
+    snprintf(ti->image_digest, sizeof(ti->image_digest), "%s", idig ? idig : "");
     l.timeout_ms = t->timeout_ms;
     l.cpus = t->cpus;
     l.memory = t->memory_bytes;
@@ -274,6 +279,7 @@ lease__json(struct sched *s, struct sched_ti *ti, char *why, size_t whylen)
     free(mounts);
     free(gpus);
     free(code);
+    free(pinned);
     if (!lease) {
         snprintf(why, whylen, "cannot prepare the task: its lease cannot be encoded (a "
                  "rendered value is not UTF-8)");
@@ -285,6 +291,8 @@ lease__json(struct sched *s, struct sched_ti *ti, char *why, size_t whylen)
     ti->prov = json_pack("{s:s, s:O, s:O, s:O}", "image", t->image, "argv",
                          json_object_get(lease, "argv"), "env", json_object_get(lease, "env"),
                          "inputs", pi);
+    if (ti->prov && ti->image_digest[0])
+        json_object_set_new(ti->prov, "image_digest", json_string(ti->image_digest));
     if (t->nsecrets) /* their names only */
         json_object_set(ti->prov, "secrets", psec);
 out:
@@ -509,6 +517,7 @@ lease_check_expired(struct sched *s, int64_t now)
             snprintf(why, sizeof(why),
                      "lease expired: worker %s sent no heartbeat for %" PRId64 " ms",
                      ti->worker_name ? ti->worker_name : "?", s->cfg.lease_ttl_ms);
+            smet_lease_expired(s);
             lease_lost(s, ti, "CAIRN-LEASE-EXPIRED", why);
         }
         ti = next;

@@ -10,6 +10,7 @@
 #include "err.h"
 #include "fsm.h"
 #include "gpualloc.h"
+#include "imgref.h"
 #include "log.h"
 #include "msg.h"
 #include "runtab.h"
@@ -78,6 +79,7 @@ rec_ti(const struct sched_ti *ti)
         .cached_from = ti->cached_from,
         .no_cache = ti->no_cache,
         .cache_key = ti->cache_key[0] ? ti->cache_key : NULL,
+        .image_digest = ti->image_digest[0] ? ti->image_digest : NULL,
         .published = ti->published,
         .stderr_tail = ti->stderr_tail,
     };
@@ -131,6 +133,7 @@ rec_attempt(const struct sched_ti *ti)
     /* image, argv, env, inputs: shared with ti->prov, not copied */
     if (ti->prov) {
         a.image = json_string_value(json_object_get(ti->prov, "image"));
+        a.image_digest = json_string_value(json_object_get(ti->prov, "image_digest"));
         a.argv = json_object_get(ti->prov, "argv");
         a.env = json_object_get(ti->prov, "env");
         a.secrets = json_object_get(ti->prov, "secrets");
@@ -180,6 +183,7 @@ rec_run(const struct sched_run *r)
         .backfill_id = r->backfill,
         .task_counts = rec_task_counts(r),
         .ntasks = (int64_t)r->ntis,
+        .images = r->images,
     };
     json_t *j = schema_run_encode(&x);
     json_decref(x.task_counts);
@@ -417,6 +421,8 @@ rec__prov(struct store_txn *t, const struct sched_ti *ti)
     if (store_get(t, STORE_ATTEMPTS, key, &rec) == 0 &&
         schema_attempt_decode(rec, &a, NULL, 0) == 0 && a.image) {
         prov = json_pack("{s:s}", "image", a.image);
+        if (a.image_digest)
+            json_object_set_new(prov, "image_digest", json_string(a.image_digest));
         if (a.argv)
             json_object_set(prov, "argv", a.argv);
         if (a.env)
@@ -475,6 +481,9 @@ rec_ti_load(struct store_txn *t, struct sched_ti *ti, const json_t *j, char *err
     ti->cache_key[0] = '\0';
     if (r.cache_key && art_hex_valid(r.cache_key))
         snprintf(ti->cache_key, sizeof(ti->cache_key), "%s", r.cache_key);
+    ti->image_digest[0] = '\0';
+    if (r.image_digest && imgref_digest_ok(r.image_digest))
+        snprintf(ti->image_digest, sizeof(ti->image_digest), "%s", r.image_digest);
     json_decref(ti->published);
     ti->published = r.published ? json_incref(r.published) : NULL;
     json_decref(ti->stderr_tail);

@@ -108,6 +108,7 @@ recovery_load_run(struct sched *s, struct store_txn *t, const json_t *j, char *e
     r->seq = (uint64_t)x.seq;
     runtab_set_params(r, x.params);
     r->no_cache = x.no_cache;
+    r->images = x.images ? json_incref(x.images) : NULL;
     for (size_t i = 0; i < r->ntis; i++) /* those without a record never ran */
         r->tis[i].no_cache = x.no_cache;
     struct recover_ctx ctx = {s, t, r};
@@ -176,6 +177,7 @@ recovery__live(struct sched *s, struct sched_dag *sd, struct sched_ti *ti, size_
 int
 recovery_run(struct sched *s)
 {
+    int64_t t0 = clock_mono_ms();
     struct store_txn *t = NULL;
     int rc = store_txn_begin(s->store, false, &t);
     if (rc)
@@ -261,8 +263,9 @@ recovery_run(struct sched *s)
         ts_admit_runs(s, s->dags[i]);
     if (n)
         LOG(LOG_NOTICE, "CAIRN-RECOVER", "recovered %zu unfinished run%s (%zu attempt%s in "
-            "flight, %zu task%s ready)", n, n == 1 ? "" : "s", nlive, nlive == 1 ? "" : "s",
-            s->nheap, s->nheap == 1 ? "" : "s");
+            "flight, %zu task%s ready) in %lld ms", n, n == 1 ? "" : "s", nlive,
+            nlive == 1 ? "" : "s", s->nheap, s->nheap == 1 ? "" : "s",
+            (long long)(clock_mono_ms() - t0));
     free(arr);
     return 0;
 }

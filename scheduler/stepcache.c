@@ -11,6 +11,7 @@
 #include "cache.h"
 #include "commit.h"
 #include "fanout.h"
+#include "imagepin.h"
 #include "core.h"
 #include "log.h"
 #include "pubjob.h"
@@ -97,7 +98,9 @@ sc__key_of(struct sched *s, const struct sched_ti *ti, char hex[65])
     struct sched_dag *sd = sched_find_dag(s, r->dag);
     char *code = d->code ? dag_code_path(d->code, sd ? sd->file : NULL) : NULL;
     struct cache_spec sp = {d->name, t->name,     t->image,   argv, envp,       t->outputs,
-                            t->noutputs, t->metrics, code, ins, t->ninputs};
+                            t->noutputs, t->metrics, code, ins, t->ninputs,
+                            imagepin_digest(r, t->image),
+                            !strcmp(t->image, "host") ? imagepin_host_fingerprint() : NULL};
     if (cache_key(s->cache_ix, &sp, hex, err, sizeof(err)) != 0) {
         hex[0] = '\0';
         LOG(LOG_WARN, "CAIRN-CACHE-NOKEY", "%s/%s/%s: no cache key (%s); the task runs and its "

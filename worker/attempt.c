@@ -41,6 +41,8 @@
 #include "err.h"
 #include "fs.h"
 #include "gpu.h"
+#include "image_job.h"
+#include "imgref.h"
 #include "inputs.h"
 #include "log.h"
 #include "mask.h"
@@ -54,6 +56,10 @@
 #include <openssl/crypto.h>
 
 #define LOG_FLUSH_BYTES (64 * 1024)
+/* Back-pressure: above HIGH bytes of LOG queued for the scheduler, tasks'
+ * output is no longer read (their writes block) until it is below LOW. */
+#define LOG_QUEUE_HIGH (8 * 1024 * 1024)
+#define LOG_QUEUE_LOW (2 * 1024 * 1024)
 
 struct attempt {
     struct attempt_set *set;
@@ -62,9 +68,11 @@ struct attempt {
     struct runc_proc *proc;
     struct sb logbuf;
     int64_t log_offset; /* bytes handed to the link so far */
+    bool log_capped;    /* max_log_size reached: the rest is dropped */
+    bool paused;        /* its output is not read: the link's queue is full */
     bool cancelled;
     bool interrupted; /* stopped because this worker is shutting down */
-    bool fetching;    /* the inputs job runs */
+    bool fetching;    /* the image or inputs job runs */
     bool done;
     struct msg_lease lease;    /* until launch */
     struct mounts_bind *binds; /* the lease's host mounts, checked */
@@ -79,6 +87,7 @@ struct attempt {
     size_t noutputs;
     char *metrics_file;        /* the output holding metrics, or NULL */
     struct runc_result result; /* while the outputs job runs */
+    struct image_info img;     /* a pulled image (rootfs set), from the image job */
     struct attempt *next;
 };
 
@@ -90,6 +99,7 @@ struct attempt_set {
     int art_busy;          /* input and output jobs on the thread pool using art */
     struct attempt *list;
     int running;
+    struct attempt_stats stats;
 };
 
 /* ---- the environment ---- */
@@ -166,20 +176,47 @@ attempt__flush_log(struct attempt *t)
 
     if (!len)
         return;
+    if (t->log_capped) { /* read and dropped: the task is not blocked */
+        t->logbuf.len = 0;
+        return;
+    }
+    int64_t max = s->cfg.max_log_size;
+    char *marker = NULL;
+    if (max > 0 && t->log_offset + (int64_t)len > max) {
+        len = (size_t)(max - t->log_offset);
+        marker = xasprintf("\n[cairn: the log reached the worker's --max-log-size of %lld "
+                           "bytes; the rest of this attempt's output is dropped]\n",
+                           (long long)max);
+        t->log_capped = true;
+        LOG(LOG_WARN, "CAIRN-LOG-LIMIT", "%s: the log reached %lld bytes: the rest is dropped",
+            t->label ? t->label : "?", (long long)max);
+    }
+    size_t mlen = marker ? strlen(marker) : 0;
     memset(&m, 0, sizeof(m));
     m.type = PROTO_LOG;
     m.u.log.worker = xstrdup(s->cfg.worker);
     m.u.log.lease_id = t->lease_id;
     m.u.log.stream = 1;
     m.u.log.offset = t->log_offset;
-    m.u.log.data = xmalloc(len + 1);
+    m.u.log.data = xmalloc(len + mlen + 1);
     memcpy(m.u.log.data, t->logbuf.buf, len);
+    attempt__printable(m.u.log.data, len);
+    if (marker)
+        memcpy(m.u.log.data + len, marker, mlen);
+    free(marker);
+    len += mlen;
     m.u.log.data[len] = '\0';
     m.u.log.data_len = len;
-    attempt__printable(m.u.log.data, len);
     t->log_offset += (int64_t)len;
     t->logbuf.len = 0;
     link_send(s->cfg.link, &m);
+    if (t->proc && !t->paused && link_queued_log_bytes(s->cfg.link) > LOG_QUEUE_HIGH) {
+        runc_pause_output(t->proc, true);
+        t->paused = true;
+        LOG(LOG_INFO, "CAIRN-LOG-BACKPRESSURE",
+            "%s: its output waits: the log queued for the scheduler is over %d MiB",
+            t->label ? t->label : "?", LOG_QUEUE_HIGH >> 20);
+    }
 }
 
 /* Masked bytes of a stream: into the log buffer (and stderr's tail). */
@@ -357,6 +394,7 @@ attempt__free(struct attempt *t)
     }
     attempt__wipe_lease_secrets(&t->lease);
     msg_lease_clear(&t->lease);
+    image_info_clear(&t->img);
     mounts_binds_free(t->binds, t->nbinds);
     tail_free(t->errtail);
     mask_free(t->mask[0]);
@@ -395,7 +433,17 @@ attempt__finish(struct attempt *t, const struct runc_result *res, const char *er
     r->duration_ms = res->duration_ms;
     r->error = attempt__text(error);
     r->interrupted = t->interrupted && res->exit_code != 0;
+    if (r->interrupted)
+        s->stats.interrupted++;
+    else if (r->exit_code == 0 && !r->signal && !r->oom && !r->timed_out && !(error && error[0]))
+        s->stats.succeeded++;
+    else
+        s->stats.failed++;
     if (got) {
+        for (size_t i = 0; i < got->noutputs; i++) {
+            s->stats.outputs++;
+            s->stats.output_bytes += got->outputs[i].size > 0 ? (uint64_t)got->outputs[i].size : 0;
+        }
         r->outputs = got->outputs;
         r->noutputs = got->noutputs;
         r->metrics = got->metrics;
@@ -500,6 +548,12 @@ attempt__launch(struct attempt *t, char *const *paths)
         code ? (none ? code : "/pipeline") : NULL,
     };
     char **env = attempt_env((const char *const *)l->env, l->nenv, &where, none);
+    char **argv = NULL;
+    char uerr[256] = "";
+    if (t->img.rootfs) {
+        env = imgjob_env(&t->img, env);
+        argv = imgjob_argv(&t->img, (const char *const *)l->argv);
+    }
     /* the secrets: in the environment and, in a container, as files at
      * /run/secrets/NAME */
     if (l->nsecrets) {
@@ -556,9 +610,19 @@ attempt__launch(struct attempt *t, char *const *paths)
     spec.bundle_dir = bundle;
     spec.container_id = cid;
     spec.cgroup_parent = s->cfg.cgroup_parent;
-    spec.argv = (const char *const *)l->argv;
+    spec.argv = (const char *const *)(argv ? argv : l->argv);
     spec.env = (const char *const *)env;
-    spec.image = l->image;
+    spec.image = t->img.rootfs ? t->img.rootfs : l->image;
+    if (t->img.rootfs) {
+        spec.cwd = t->img.workdir;
+        if (imgjob_user(&t->img, &spec.has_user, &spec.uid, &spec.gid, uerr, sizeof(uerr)) == 0 &&
+            spec.has_user) {
+            /* the task's own folders belong to the image's user */
+            if (chown(ws, spec.uid, spec.gid) != 0 || chown(t->outputs_dir, spec.uid, spec.gid) != 0)
+                snprintf(uerr, sizeof(uerr), "cannot give /workspace to uid %u: %s",
+                         (unsigned)spec.uid, strerror(errno));
+        }
+    }
     spec.workspace_dir = ws;
     spec.outputs_dir = t->outputs_dir;
     spec.inputs = ins;
@@ -582,6 +646,8 @@ attempt__launch(struct attempt *t, char *const *paths)
     int rc = CAIRN_EIO;
     if (gerr[0])
         snprintf(err, sizeof(err), "%s", gerr);
+    else if (uerr[0])
+        snprintf(err, sizeof(err), "%s", uerr);
     else if (serr[0])
         snprintf(err, sizeof(err), "%s", serr);
     else
@@ -591,6 +657,7 @@ attempt__launch(struct attempt *t, char *const *paths)
     for (size_t i = 0; env[i]; i++)
         OPENSSL_cleanse(env[i], strlen(env[i]));
     attempt_env_free(env);
+    imgjob_strv_free(argv);
     free(secdir);
     free(masked);
     attempt__wipe_lease_secrets(l);
@@ -636,6 +703,49 @@ attempt__inputs_done(void *ud, struct inputs_result *res)
         return;
     }
     attempt__launch(t, res->paths);
+}
+
+static void attempt__fetch_inputs(struct attempt *t);
+
+static void
+attempt__image_done(void *ud, struct image_info *info, const char *log, const char *error)
+{
+    struct attempt *t = ud;
+    struct attempt_stats *st = &t->set->stats;
+    char *why = NULL;
+    t->fetching = false;
+    if (error[0]) {
+        st->images_failed++;
+    } else if (info->bytes_pulled > 0) {
+        st->images_pulled++;
+        st->image_bytes += (uint64_t)info->bytes_pulled;
+    } else {
+        st->images_cached++;
+    }
+    if (log[0]) {
+        sb_puts(&t->logbuf, log);
+        attempt__flush_log(t);
+    }
+    if (t->cancelled)
+        why = xstrdup("the lease was taken back before the task started");
+    else if (t->interrupted)
+        why = xstrdup("the worker was stopped before the task started");
+    else if (error[0])
+        why = xasprintf("cannot start the task: %s", error);
+    if (why) {
+        if (error[0]) {
+            sb_printf(&t->logbuf, "cairn: %s\n", error);
+            attempt__flush_log(t);
+        }
+        attempt__unstarted(t, why);
+        free(why);
+        return;
+    }
+    LOG(LOG_INFO, "CAIRN-TASK-IMAGE", "%s: image %s is %s (%s)", t->label, t->lease.image,
+        info->digest, info->rootfs);
+    t->img = *info;
+    memset(info, 0, sizeof(*info));
+    attempt__fetch_inputs(t);
 }
 
 void
@@ -702,6 +812,21 @@ attempt_start(struct attempt_set *s, struct msg_lease *l)
     t->next = s->list;
     s->list = t;
     s->running++;
+    if (s->cfg.images && t->lease.image && imgref_is_pulled(t->lease.image)) {
+        /* the image: pulled and unpacked on the thread pool */
+        t->fetching = true;
+        imgjob_start(s->cfg.loop, s->cfg.images, t->lease.image, attempt__image_done, t);
+        return;
+    }
+    attempt__fetch_inputs(t);
+}
+
+/* The image is ready (or none is needed): the inputs, then the launch. */
+static void
+attempt__fetch_inputs(struct attempt *t)
+{
+    struct attempt_set *s = t->set;
+    char err[512];
     if (t->lease.ninputs == 0) {
         attempt__launch(t, NULL);
         return;
@@ -780,12 +905,25 @@ attempt_flush_logs(struct attempt_set *s)
 {
     for (struct attempt *t = s->list; t; t = t->next)
         attempt__flush_log(t);
+    if (link_queued_log_bytes(s->cfg.link) < LOG_QUEUE_LOW)
+        for (struct attempt *t = s->list; t; t = t->next)
+            if (t->paused) {
+                t->paused = false;
+                if (t->proc)
+                    runc_pause_output(t->proc, false);
+            }
 }
 
 int
 attempt_running(const struct attempt_set *s)
 {
     return s->running;
+}
+
+void
+attempt_get_stats(const struct attempt_set *s, struct attempt_stats *out)
+{
+    *out = s->stats;
 }
 
 void

@@ -301,15 +301,15 @@ build_process(struct jb *jb, const struct runc_spec *s)
     json_t *proc = jb_must(json_object());
     jb_set(proc, "terminal", json_false());
     json_t *user = jb_must(json_object());
-    jb_set(user, "uid", jb_must(json_integer(0)));
-    jb_set(user, "gid", jb_must(json_integer(0)));
+    jb_set(user, "uid", jb_must(json_integer(s->has_user ? (json_int_t)s->uid : 0)));
+    jb_set(user, "gid", jb_must(json_integer(s->has_user ? (json_int_t)s->gid : 0)));
     jb_set(proc, "user", user);
     jb_set(proc, "args", jb_strv(jb, s->argv));
 
     /* The task's whole environment, as given (attempt_env adds PATH and
      * HOME for the worker's tasks). */
     jb_set(proc, "env", jb_strv(jb, s->env));
-    jb_set(proc, "cwd", jb_str(jb, RUNC_WORKSPACE));
+    jb_set(proc, "cwd", jb_str(jb, s->cwd ? s->cwd : RUNC_WORKSPACE));
 
     /* No capabilities at all: root in the container, but powerless. */
     json_t *caps = jb_must(json_object());
