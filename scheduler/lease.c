@@ -153,7 +153,8 @@ lease__json(struct sched *s, struct sched_ti *ti, char *why, size_t whylen)
     if (t->nsecrets && !s->cfg.link_authenticated) {
         snprintf(why, whylen, "cannot prepare the task: it has secrets (%s%s), which travel "
                  "only over an authenticated worker link: start the scheduler and its "
-                 "workers with --token-file", t->secrets[0].value, t->nsecrets > 1 ? ", ..." : "");
+                 "workers with --token-file or TLS (--tls-cert, --tls-key, --tls-ca)",
+                 t->secrets[0].value, t->nsecrets > 1 ? ", ..." : "");
         LOG(LOG_ERR, "CAIRN-SECRET", "%s/%s/%s: %s", r->dag, r->run_id, t->name, why);
         goto out;
     }

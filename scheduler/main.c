@@ -457,7 +457,6 @@ main(int argc, char **argv)
     cfg.registry = reg;
     cfg.secrets_dir = o.secrets_dir;
     cfg.token_file = o.token_file;
-    cfg.link_authenticated = o.token_file != NULL;
     cfg.link.reply = wire_reply;
     cfg.link.drop = wire_drop;
     const char *listen_url = o.listen ? o.listen : "tcp://127.0.0.1:7781";
@@ -530,6 +529,8 @@ main(int argc, char **argv)
         (rc = ident_load(&app.ident, o.tls_cert, o.tls_key, o.tls_ca, err, sizeof(err))) != 0)
         goto fail;
     cfg.ident = app.ident;
+    /* secrets go only to workers that proved who they are */
+    cfg.link_authenticated = app.key.len > 0 || app.ident != NULL;
     if (!url_is_local(listen_url) && !app.ident && app.key.len == 0) {
         if (!insecure) {
             snprintf(err, sizeof(err),
