@@ -140,7 +140,7 @@ lease__json(struct sched *s, struct sched_ti *ti, char *why, size_t whylen)
     char **secnames = xcalloc(t->nsecrets + 1, sizeof(*secnames));
     json_t *psec = json_array();
     const char *sfolder = secrets_folder(s->cfg.secrets_dir);
-    const char *maskp[3];
+    const char *maskp[1 + SCHED_HIDDEN_MAX];
     size_t nmask = 0;
     struct msg_input *ins = xcalloc(t->ninputs + 1, sizeof(*ins));
     char (*mshas)[65] = xcalloc(t->ninputs + 1, sizeof(*mshas));
@@ -177,10 +177,10 @@ lease__json(struct sched *s, struct sched_ti *ti, char *why, size_t whylen)
         json_array_append_new(psec, json_pack("{s:s, s:s}", "env", t->secrets[i].key, "name",
                                               t->secrets[i].value));
     }
-    if (s->cfg.token_file)
-        maskp[nmask++] = s->cfg.token_file;
     if (sfolder && sfolder[0] == '/')
         maskp[nmask++] = sfolder;
+    for (size_t i = 0; s->cfg.hidden && s->cfg.hidden[i] && i < SCHED_HIDDEN_MAX; i++)
+        maskp[nmask++] = s->cfg.hidden[i];
     /* inputs resolve to the artifacts their upstream attempt stored */
     for (size_t i = 0; i < t->ninputs; i++) {
         const struct dag_input *in = &t->inputs[i];
