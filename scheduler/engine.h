@@ -48,6 +48,8 @@ struct sched_link {
     void (*drop)(struct wire_req *req);
 };
 
+#define SCHED_HIDDEN_MAX 4 /* the most entries of sched_config.hidden used */
+
 struct sched_config {
     const char *dags_dir;
     const char *data_dir;
@@ -57,9 +59,13 @@ struct sched_config {
     const char *models_dir;     /* where `publish:` goes; NULL = DATA/models */
     size_t max_state_size;      /* the LMDB map never grows beyond it; 0 = no limit */
     const char *secrets_dir;    /* tasks' `secrets:` (secrets.h); NULL = $CREDENTIALS_DIRECTORY */
-    const char *token_file;     /* the link's key file: hidden from image-host tasks; NULL:
-                                 * the link is not authenticated, and no lease carries
-                                 * secrets (such tasks fail saying so) */
+    const char *token_file;     /* the link's key file: hidden from image-host tasks */
+    const char *const *hidden; /* the scheduler's own key files (absolute: link token, API
+                                * tokens, TLS key) that tasks must not see; NULL-terminated
+                                * or NULL */
+    bool link_authenticated;    /* the worker link proves who sends (a token, or TLS
+                                 * certificates); false: no lease carries secrets (such
+                                 * tasks fail saying so) */
     struct sched_link link;
     struct imgreg_opts registry; /* for pinning image tags (imagepin.h); borrowed */
     const struct ident *ident; /* a TLS link: HELLO must prove the worker's name (ident.h) */

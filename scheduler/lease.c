@@ -140,7 +140,7 @@ lease__json(struct sched *s, struct sched_ti *ti, char *why, size_t whylen)
     char **secnames = xcalloc(t->nsecrets + 1, sizeof(*secnames));
     json_t *psec = json_array();
     const char *sfolder = secrets_folder(s->cfg.secrets_dir);
-    const char *maskp[3];
+    const char *maskp[1 + SCHED_HIDDEN_MAX];
     size_t nmask = 0;
     struct msg_input *ins = xcalloc(t->ninputs + 1, sizeof(*ins));
     char (*mshas)[65] = xcalloc(t->ninputs + 1, sizeof(*mshas));
@@ -150,10 +150,11 @@ lease__json(struct sched *s, struct sched_ti *ti, char *why, size_t whylen)
     json_t *lease = NULL;
     struct sb names;
     sb_init(&names);
-    if (t->nsecrets && !s->cfg.token_file) {
+    if (t->nsecrets && !s->cfg.link_authenticated) {
         snprintf(why, whylen, "cannot prepare the task: it has secrets (%s%s), which travel "
                  "only over an authenticated worker link: start the scheduler and its "
-                 "workers with --token-file", t->secrets[0].value, t->nsecrets > 1 ? ", ..." : "");
+                 "workers with --token-file or TLS (--tls-cert, --tls-key, --tls-ca)",
+                 t->secrets[0].value, t->nsecrets > 1 ? ", ..." : "");
         LOG(LOG_ERR, "CAIRN-SECRET", "%s/%s/%s: %s", r->dag, r->run_id, t->name, why);
         goto out;
     }
@@ -176,10 +177,10 @@ lease__json(struct sched *s, struct sched_ti *ti, char *why, size_t whylen)
         json_array_append_new(psec, json_pack("{s:s, s:s}", "env", t->secrets[i].key, "name",
                                               t->secrets[i].value));
     }
-    if (s->cfg.token_file)
-        maskp[nmask++] = s->cfg.token_file;
     if (sfolder && sfolder[0] == '/')
         maskp[nmask++] = sfolder;
+    for (size_t i = 0; s->cfg.hidden && s->cfg.hidden[i] && i < SCHED_HIDDEN_MAX; i++)
+        maskp[nmask++] = s->cfg.hidden[i];
     /* inputs resolve to the artifacts their upstream attempt stored */
     for (size_t i = 0; i < t->ninputs; i++) {
         const struct dag_input *in = &t->inputs[i];

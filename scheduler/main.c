@@ -457,6 +457,17 @@ main(int argc, char **argv)
     cfg.registry = reg;
     cfg.secrets_dir = o.secrets_dir;
     cfg.token_file = o.token_file;
+    /* the files of the scheduler's own keys, hidden from image-host tasks
+     * (the lease names them; paths as the host sees them) */
+    static char *hidden_abs[SCHED_HIDDEN_MAX + 1];
+    size_t nhidden = 0;
+    const char *hidden_src[] = {o.token_file, o.api_tokens, o.tls_key};
+    for (size_t i = 0; i < sizeof(hidden_src) / sizeof(*hidden_src); i++) {
+        char *abs = hidden_src[i] ? realpath(hidden_src[i], NULL) : NULL;
+        if (abs)
+            hidden_abs[nhidden++] = abs;
+    }
+    cfg.hidden = (const char *const *)hidden_abs;
     cfg.link.reply = wire_reply;
     cfg.link.drop = wire_drop;
     const char *listen_url = o.listen ? o.listen : "tcp://127.0.0.1:7781";
@@ -538,6 +549,8 @@ main(int argc, char **argv)
         rc = CAIRN_EINVAL;
         goto fail;
     }
+    /* secrets go only to workers that proved who they are */
+    cfg.link_authenticated = app.key.len > 0 || app.ident != NULL;
     if (!url_is_local(listen_url) && !app.ident && app.key.len == 0) {
         if (!insecure) {
             snprintf(err, sizeof(err),

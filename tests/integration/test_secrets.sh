@@ -8,7 +8,8 @@
 # secret file readable by others fail the task at lease time naming it;
 # params reach a shell safely (CAIRN_PARAM_*, | shquote); an image-host
 # task cannot read /etc/shadow or the link's key; `image: /` is refused; a
-# scheduler without --token-file sends no secrets.
+# scheduler without --token-file or TLS sends no secrets, one with mutual
+# TLS does.
 source "$(dirname "$0")/lib.sh"
 
 if [ "$(id -u)" != 0 ] || ! command -v runc >/dev/null; then
@@ -232,5 +233,34 @@ check "without --token-file a task with secrets fails" [ "$NRC" != 0 ]
 check "... saying the link is not authenticated" \
     grep -qF "it has secrets (wandb), which travel only over an authenticated worker link" <<<"$(ti error "$RUN5" secret use)"
 check "... and it never ran" [ "$(ti attempts "$RUN5" secret use)" = 1 -a "$(ti exit_code "$RUN5" secret use)" = null ]
+
+# --- mutual TLS authenticates the link as well: secrets go, without a token
+kill_wait "$PID_w2" TERM
+kill_wait "$SCHED_PID" TERM
+unset NNG_PORT HTTP_PORT
+"$CAIRN" certs init "$T/pki" --scheduler-name sched --worker w3 >"$T/certs.out"
+P=$T/pki
+mkdir -p "$T/s3" "$T/w3"
+"$SCHED" --dags "$T/dags" --data "$T/s3" --listen "tls+tcp://127.0.0.1:0" --http 127.0.0.1:0 \
+    --tls-cert "$P/scheduler.crt" --tls-key "$P/scheduler.key" --tls-ca "$P/ca.crt" \
+    --secrets-dir "$T/secrets" >>"$T/s3.log" 2>&1 &
+SCHED_PID=$!
+PIDS+=("$SCHED_PID")
+wait_until 10 grep -q CAIRN-START "$T/s3.log"
+LINE=$(grep CAIRN-START "$T/s3.log" | tail -n 1)
+NNG_URL=tls+tcp://127.0.0.1:$(sed -n 's/.* workers tls+tcp:\/\/127\.0\.0\.1:\([0-9]*\), http .*/\1/p' <<<"$LINE")
+export CAIRN_SERVER=http://127.0.0.1:$(sed -n 's/.*, http 127\.0\.0\.1:\([0-9]*\), .*/\1/p' <<<"$LINE")
+wait_http
+"$WORKER" --scheduler "$NNG_URL" --data "$T/w3" --name w3 --tls-cert "$P/w3.crt" \
+    --tls-key "$P/w3.key" --tls-ca "$P/ca.crt" --tls-server-name sched >>"$T/w3.log" 2>&1 &
+PIDS+=("$!")
+wait_until 20 grep -q CAIRN-WORKER-REGISTERED "$T/w3.log"
+set +e
+"$CAIRN" trigger secret --wait >"$T/tls.out" 2>&1
+TLRC=$?
+set -e
+RUN6=$(head -n1 "$T/tls.out")
+check "over mutual TLS (no token) the task with a secret runs" [ "$TLRC" = 0 ]
+check "... and its log is masked" grep -qx "plain \*\*\* end" <<<"$("$CAIRN" logs "$RUN6" use --dag secret)"
 
 finish
