@@ -67,6 +67,15 @@ tasks:
   ticker:
     command: [sh, -c, "for i in 1 2 3 4 5 6 7 8; do echo tick $i; sleep 0.5; done; echo done ticking"]
 YAML
+put_dag daily <<'YAML'
+dag: daily
+schedule: "@daily"
+start_date: 2026-01-01
+catchup: false
+tasks:
+  hello:
+    command: [echo, "{{ ds }}"]
+YAML
 put_dag long <<'YAML'
 dag: long
 tasks:

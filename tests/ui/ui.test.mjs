@@ -68,7 +68,7 @@ const enc = encodeURIComponent;
 await step("DAGs view", async () => {
   await go("/dags", '[data-view="dags"] tr[data-dag="ui"]');
   check("dags: every DAG has a row", (await attrs("tr[data-dag]", "data-dag")).sort().join() ===
-        "big,fail,long,many,slow,ui");
+        "big,daily,fail,long,many,slow,ui");
   const sq = await attrs('tr[data-dag="ui"] .squares .cell', "data-state");
   check("dags: ui shows its last runs as squares", sq.join() === "success,success", sq.join());
   check("dags: the pause toggle is there", await page.$('tr[data-dag="ui"] button[data-act="pause"]') !== null);
@@ -271,6 +271,23 @@ await step("cancel a run", async () => {
   await page.click("#dlg-ok");
   await until("cancelled", async () => (await run("long", r.run_id)).state === "cancelled");
   check("cancel: the run is cancelled", true);
+});
+
+await step("start a backfill", async () => {
+  await go("/dag/daily", 'button[data-act="backfill"]');
+  await page.click('button[data-act="backfill"]');
+  await page.fill("#dlg input[name=from]", "2026-01-01");
+  await page.fill("#dlg input[name=to]", "2026-01-03");
+  await page.click("#dlg-ok");
+  await page.waitForSelector("#dlg[open] [data-preview]");
+  const acts = await attrs("#dlg tr[data-action]", "data-action");
+  check("backfill: the preview lists the 3 new runs", acts.join() === "new,new,new", acts.join());
+  check("backfill: nothing is made before it is confirmed",
+        (await api("backfills?dag=daily")).backfills.length === 0);
+  await page.click("#dlg-ok");
+  await page.waitForSelector('[data-view="backfills"] td');
+  const b = await until("the backfill", async () => (await api("backfills?dag=daily")).backfills[0]);
+  check("backfill: started, 3 dates", b.total === 3, JSON.stringify(b));
 });
 
 await step("workers and backfills", async () => {
