@@ -17,19 +17,24 @@ function dialogAsk(title, body, ok, danger) {
   $("dlg-body").innerHTML = part(body);
   $("dlg-ok").textContent = ok;
   $("dlg-ok").className = danger ? "danger" : "";
+  /* resolved from the close event, so a dialog opened right after this one
+   * closed never sees this one's close */
   return new Promise((resolve) => {
-    const done = (v) => { dlg.onclose = null; $("dlg-form").onsubmit = null; resolve(v); };
+    let result = null;
     $("dlg-form").onsubmit = (ev) => {
       ev.preventDefault();
-      const v = {};
+      result = {};
       for (const el of $("dlg-form").elements) {
         if (!el.name) continue;
-        v[el.name] = el.type === "checkbox" ? el.checked : el.value;
+        result[el.name] = el.type === "checkbox" ? el.checked : el.value;
       }
       dlg.close();
-      done(v);
     };
-    dlg.onclose = () => done(null);
+    dlg.onclose = () => {
+      dlg.onclose = null;
+      $("dlg-form").onsubmit = null;
+      resolve(result);
+    };
     dlg.showModal();
   });
 }
@@ -40,9 +45,9 @@ async function actTrigger(dag) {
     const id = "p-" + p.name;
     if (p.type === "bool") return html`<label>${p.name} <input type="checkbox" name="${id}"
       ${p.default === "true" ? "checked" : ""}></label>`;
-    return html`<label>${p.name} <input name="${id}" value="${p.default}"
-      type="${p.type === "number" ? "text" : "text"}" inputmode="${p.type === "number" ? "decimal" :
-      "text"}" data-type="${p.type}"></label>`;
+    return html`<label>${p.name} <span class="muted">${p.type}</span> <input name="${id}"
+      value="${p.default}" inputmode="${p.type === "number" ? "decimal" : "text"}"
+      data-type="${p.type}"></label>`;
   });
   const v = await dialogAsk("Trigger " + dag, html`${fields}
     <label>Logical date <input type="datetime-local" name="logical_date" step="1"></label>
