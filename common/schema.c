@@ -340,6 +340,8 @@ schema_run_encode(const struct schema_run *r)
         json_object_set(j, "task_counts", r->task_counts);
     if (j && r->ntasks)
         json_object_set_new(j, "ntasks", json_integer(r->ntasks));
+    if (j && r->images && json_object_size(r->images))
+        json_object_set(j, "images", r->images);
     return j;
 }
 
@@ -368,6 +370,7 @@ schema_run_decode(const json_t *j, struct schema_run *out, char *err, size_t err
     r.backfill_id = schema__str(&rd, "backfill_id", false);
     r.task_counts = schema__node(&rd, "task_counts", false);
     r.ntasks = schema__int(&rd, "ntasks", 0);
+    r.images = schema__node(&rd, "images", false);
     if (rd.rc)
         return rd.rc;
     *out = r;
@@ -405,6 +408,8 @@ schema_ti_encode(const struct schema_ti *t)
                         t->cached_from ? json_incref(t->cached_from) : json_null());
     json_object_set_new(j, "no_cache", json_boolean(t->no_cache));
     json_object_set_new(j, "cache_key", t->cache_key ? json_string(t->cache_key) : json_null());
+    if (t->image_digest)
+        json_object_set_new(j, "image_digest", json_string(t->image_digest));
     json_object_set_new(j, "published", t->published ? json_incref(t->published) : json_null());
     if (t->stderr_tail)
         json_object_set(j, "stderr_tail", t->stderr_tail);
@@ -449,6 +454,7 @@ schema_ti_decode(const json_t *j, struct schema_ti *out, char *err, size_t errle
     t.cached_from = schema__node(&rd, "cached_from", false);
     t.no_cache = schema__bool(&rd, "no_cache");
     t.cache_key = schema__str(&rd, "cache_key", false);
+    t.image_digest = schema__str(&rd, "image_digest", false);
     t.published = schema__node(&rd, "published", false);
     t.stderr_tail = schema__node(&rd, "stderr_tail", true);
     t.map_index = (long)schema__int(&rd, "map_index", -1);
@@ -483,6 +489,8 @@ schema_attempt_encode(const struct schema_attempt *a)
             json_object_set(rec, "argv", a->argv);
         if (a->env)
             json_object_set(rec, "env", a->env);
+        if (a->secrets)
+            json_object_set(rec, "secrets", a->secrets);
         if (a->inputs)
             json_object_set(rec, "inputs", a->inputs);
     }
@@ -516,6 +524,7 @@ schema_attempt_decode(const json_t *j, struct schema_attempt *out, char *err, si
     a.image = schema__str(&rd, "image", false);
     a.argv = schema__node(&rd, "argv", true);
     a.env = schema__node(&rd, "env", true);
+    a.secrets = schema__node(&rd, "secrets", true);
     a.inputs = schema__node(&rd, "inputs", true);
     a.stderr_tail = schema__node(&rd, "stderr_tail", true);
     if (rd.rc)

@@ -98,6 +98,8 @@ struct schema_run {
     json_t *task_counts;          /* {state: n} of its task instances (mapped tasks count
                                      once), or NULL */
     int64_t ntasks;               /* how many task instances it has (0: not recorded) */
+    json_t *images;               /* {image reference: "sha256:..."}: the tags pinned when the
+                                     run was created, or NULL */
 };
 
 /* STORE_TIS */
@@ -120,6 +122,7 @@ struct schema_ti {
     json_t *cached_from;          /* {dag, run_id, task, attempt} or NULL */
     bool no_cache;
     const char *cache_key;        /* 64 hex digits or NULL */
+    const char *image_digest;     /* "sha256:..." the attempt's image resolved to, or NULL */
     json_t *published;            /* {path, latest, files} or NULL */
     json_t *stderr_tail;          /* the attempt's last stderr lines [string] or NULL */
     bool is_instance;             /* an instance of a mapped task (task is "name[index]") */
@@ -146,6 +149,7 @@ struct schema_attempt {
      * before attempts carried it) */
     const char *image;
     json_t *argv, *env, *inputs;
+    json_t *secrets;              /* [{env, name}] of its `secrets:`: names, never values */
     json_t *stderr_tail;          /* its last stderr lines [string] or NULL (absent) */
 };
 

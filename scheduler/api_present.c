@@ -67,6 +67,8 @@ api_present_run(const struct schema_run *r, const struct dag *version)
         json_object_set_new(j, "task_counts", json_deep_copy(r->task_counts));
     if (j && r->ntasks)
         json_object_set_new(j, "ntasks", json_integer(r->ntasks));
+    if (j)
+        json_object_set_new(j, "images", api_present__copy_or_empty(r->images, false));
     return j;
 }
 
@@ -92,6 +94,8 @@ api_present_ti(const struct schema_ti *ti)
     json_object_set_new(j, "cached_from", api_present__copy_or_null(ti->cached_from));
     json_object_set_new(j, "no_cache", json_boolean(ti->no_cache));
     json_object_set_new(j, "cache_key", ti->cache_key ? json_string(ti->cache_key) : json_null());
+    json_object_set_new(j, "image_digest",
+                        ti->image_digest ? json_string(ti->image_digest) : json_null());
     json_object_set_new(j, "published", api_present__copy_or_null(ti->published));
     if (ti->stderr_tail)
         json_object_set_new(j, "stderr_tail", json_deep_copy(ti->stderr_tail));
@@ -109,6 +113,18 @@ api_present_ti(const struct schema_ti *ti)
                             json_pack("{s:O?, s:O?}", "n", json_object_get(ti->map, "n"), "counts",
                                       json_object_get(ti->map, "counts")));
     return j;
+}
+
+void
+api_present_secret_names(json_t *task, const struct dag_task *t)
+{
+    if (!task || !t || !t->nsecrets)
+        return;
+    json_t *a = json_array();
+    for (size_t i = 0; i < t->nsecrets; i++)
+        json_array_append_new(a, json_pack("{s:s, s:s}", "env", t->secrets[i].key, "name",
+                                           t->secrets[i].value));
+    json_object_set_new(task, "secrets", a);
 }
 
 json_t *
@@ -144,6 +160,8 @@ api_present_attempt(const struct schema_attempt *a)
             json_object_set_new(j, "argv", json_deep_copy(a->argv));
         if (a->env)
             json_object_set_new(j, "env", json_deep_copy(a->env));
+        if (a->secrets) /* names only */
+            json_object_set_new(j, "secrets", json_deep_copy(a->secrets));
         if (a->inputs)
             json_object_set_new(j, "inputs", json_deep_copy(a->inputs));
     }
@@ -221,7 +239,9 @@ api_present_run_model(const struct sched_run *r, bool all_tasks, uint64_t since,
             json_decref(o);
             return api_present__model_bad(r, why, err, errlen);
         }
-        json_array_append_new(tasks, api_present_ti(&t));
+        json_t *tj = api_present_ti(&t);
+        api_present_secret_names(tj, &r->dv->dag->tasks[r->tis[i].idx]);
+        json_array_append_new(tasks, tj);
         json_decref(rec);
     }
     json_object_set_new(o, "tasks", tasks);

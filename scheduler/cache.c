@@ -270,6 +270,17 @@ cache_key(struct cache_index *ix, const struct cache_spec *sp, char hex[CACHE_HE
     feeds(ctx, 'T', sp->task);
     if (!strcmp(sp->image, "host")) {
         feeds(ctx, 'I', "host");
+        if (sp->host_fingerprint)
+            feeds(ctx, 'h', sp->host_fingerprint);
+    } else if (sp->image[0] != '/') {
+        /* a pulled image is its digest, whatever tag named it */
+        if (!sp->image_digest) {
+            EVP_MD_CTX_free(ctx);
+            snprintf(err, errlen, "image %s is not pinned to a digest in this run", sp->image);
+            return CAIRN_ENOENT;
+        }
+        feeds(ctx, 'I', "digest");
+        feeds(ctx, 'i', sp->image_digest);
     } else {
         struct stat st;
         char id[128];

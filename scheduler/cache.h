@@ -43,7 +43,7 @@ struct cache_input {
 struct cache_spec {
     const char *dag;
     const char *task;
-    const char *image;          /* "host" or an absolute rootfs path */
+    const char *image;          /* "host", an absolute rootfs path, or a pulled image */
     char *const *argv;          /* rendered, NULL-terminated */
     char *const *envp;          /* rendered "K=V" of the DAG's env, NULL-terminated */
     char *const *outputs;       /* declared outputs (metrics file included) */
@@ -52,6 +52,8 @@ struct cache_spec {
     const char *code_dir;       /* host folder mounted at /pipeline, or NULL */
     const struct cache_input *inputs;
     size_t ninputs;
+    const char *image_digest;   /* a pulled image: the run's digest for it, or NULL */
+    const char *host_fingerprint; /* image host: the installed software's (imagepin.h), or NULL */
 };
 
 /* A new, empty index of file digests. Never fails (aborts on OOM). */

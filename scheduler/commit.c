@@ -10,6 +10,7 @@
 #include "log.h"
 #include "records.h"
 #include "runtab.h"
+#include "schedmetrics.h"
 #include "store.h"
 #include "util.h"
 #include "wire.h"
@@ -223,7 +224,14 @@ static bool
 commit__once(struct sched *s)
 {
     if (commit__dirty(s)) {
+        size_t batch = 0;
+        for (struct sched_ti *ti = s->dirty_tis; ti; ti = ti->dirty_next)
+            batch++;
+        for (struct sched_run *r = s->dirty_runs; r; r = r->dirty_next)
+            batch++;
+        uint64_t t0 = uv_hrtime();
         int rc = commit__write(s);
+        smet_commit(s, (double)(uv_hrtime() - t0) / 1e9, batch);
         if (rc) {
             LOG(LOG_ERR, rc == CAIRN_EFULL ? "CAIRN-STORE-FULL" : "CAIRN-STORE-ERROR",
                 "cannot commit state (%s: %s); holding %zu worker replies and retrying in 1s",
@@ -268,8 +276,10 @@ commit__iteration(struct sched *s)
     int64_t cpu_now = commit__thread_cpu_ns();
     if (s->iter_end_ns) {
         uint64_t wall = now - s->iter_end_ns, waited = idle - s->iter_idle_ns;
-        int64_t busy = (int64_t)((wall > waited ? wall - waited : 0) / 1000000);
+        uint64_t busy_ns = wall > waited ? wall - waited : 0;
+        int64_t busy = (int64_t)(busy_ns / 1000000);
         int64_t cpu = (cpu_now - s->iter_cpu_ns) / 1000000;
+        smet_iteration(s, (double)busy_ns / 1e9);
         if (busy > s->iter_max_ms)
             s->iter_max_ms = busy;
         if (busy > s->iter_window_max_ms)

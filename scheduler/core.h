@@ -37,6 +37,7 @@
 #define SCHED_LAZY_COMMIT_MS 50
 
 struct art_store;
+struct smet;
 struct cache_index;
 struct store_txn;
 
@@ -179,6 +180,7 @@ struct sched {
     int64_t clock_skew;      /* seconds added to the wall clock (CAIRN_NOW) */
     int64_t next_schedule;   /* monotonic ms of the next schedule pass */
     int64_t last_tick;       /* monotonic ms of the last tick, to notice stalls */
+    struct smet *smet;       /* Prometheus metrics (schedmetrics.c) */
     bool stopping;
     bool gc_busy;            /* an artifact collection is removing blobs */
     void (*stop_done)(void *);

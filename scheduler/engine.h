@@ -25,6 +25,7 @@
 
 #include "dag.h"
 #include "diag.h"
+#include "image_registry.h"
 #include "model.h"
 #include "store.h"
 
@@ -55,10 +56,15 @@ struct sched_config {
     int max_lost;               /* lease losses tolerated per task instance */
     const char *models_dir;     /* where `publish:` goes; NULL = DATA/models */
     size_t max_state_size;      /* the LMDB map never grows beyond it; 0 = no limit */
+    const char *secrets_dir;    /* tasks' `secrets:` (secrets.h); NULL = $CREDENTIALS_DIRECTORY */
+    const char *token_file;     /* the link's key file: hidden from image-host tasks */
     struct sched_link link;
+    struct imgreg_opts registry; /* for pinning image tags (imagepin.h); borrowed */
+    const struct ident *ident; /* a TLS link: HELLO must prove the worker's name (ident.h) */
 };
 
 struct sched;
+struct ident;
 
 /* Open the store under cfg->data_dir, load the DAG folder, recover the
  * unfinished runs, start the loop's timers. The worker link and the HTTP

@@ -86,6 +86,7 @@ struct sched_ti {
      * the task becomes ready; cached, cached_from and published are set by a
      * hit or a publish and cleared when an attempt starts */
     char cache_key[65];         /* step cache key ("" = none: no cache, or not computable) */
+    char image_digest[72];      /* the image digest of its last lease ("" = none: not pulled) */
     bool cached;                /* succeeded from the cache, without running */
     json_t *cached_from;        /* {dag, run_id, task, attempt} it reused, or NULL */
     bool no_cache;              /* do not reuse (a success still refreshes the cache) */
@@ -144,6 +145,7 @@ struct sched_run {
     int64_t created_at, started_at, ended_at; /* wall ms */
     json_t *params;             /* overrides {name: "value"} */
     bool no_cache;              /* triggered with no_cache: its tasks do not reuse */
+    json_t *images;             /* {reference: digest}: tags pinned at creation, or NULL */
     struct dag_kv *overrides;
     size_t noverrides;
     struct sched_ti *tis;

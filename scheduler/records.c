@@ -10,6 +10,7 @@
 #include "err.h"
 #include "fsm.h"
 #include "gpualloc.h"
+#include "imgref.h"
 #include "log.h"
 #include "msg.h"
 #include "runtab.h"
@@ -78,6 +79,7 @@ rec_ti(const struct sched_ti *ti)
         .cached_from = ti->cached_from,
         .no_cache = ti->no_cache,
         .cache_key = ti->cache_key[0] ? ti->cache_key : NULL,
+        .image_digest = ti->image_digest[0] ? ti->image_digest : NULL,
         .published = ti->published,
         .stderr_tail = ti->stderr_tail,
     };
@@ -133,6 +135,7 @@ rec_attempt(const struct sched_ti *ti)
         a.image = json_string_value(json_object_get(ti->prov, "image"));
         a.argv = json_object_get(ti->prov, "argv");
         a.env = json_object_get(ti->prov, "env");
+        a.secrets = json_object_get(ti->prov, "secrets");
         a.inputs = json_object_get(ti->prov, "inputs");
     }
     return schema_attempt_encode(&a);
@@ -179,6 +182,7 @@ rec_run(const struct sched_run *r)
         .backfill_id = r->backfill,
         .task_counts = rec_task_counts(r),
         .ntasks = (int64_t)r->ntis,
+        .images = r->images,
     };
     json_t *j = schema_run_encode(&x);
     json_decref(x.task_counts);
@@ -420,6 +424,8 @@ rec__prov(struct store_txn *t, const struct sched_ti *ti)
             json_object_set(prov, "argv", a.argv);
         if (a.env)
             json_object_set(prov, "env", a.env);
+        if (a.secrets)
+            json_object_set(prov, "secrets", a.secrets);
         if (a.inputs)
             json_object_set(prov, "inputs", a.inputs);
     }
@@ -472,6 +478,9 @@ rec_ti_load(struct store_txn *t, struct sched_ti *ti, const json_t *j, char *err
     ti->cache_key[0] = '\0';
     if (r.cache_key && art_hex_valid(r.cache_key))
         snprintf(ti->cache_key, sizeof(ti->cache_key), "%s", r.cache_key);
+    ti->image_digest[0] = '\0';
+    if (r.image_digest && imgref_digest_ok(r.image_digest))
+        snprintf(ti->image_digest, sizeof(ti->image_digest), "%s", r.image_digest);
     json_decref(ti->published);
     ti->published = r.published ? json_incref(r.published) : NULL;
     json_decref(ti->stderr_tail);

@@ -22,6 +22,7 @@
 #include "store.h"
 #include "taskstate.h"
 #include "ticks.h"
+#include "imagepin.h"
 #include "util.h"
 
 /* A new run of the DAG's current version; it starts when max_active_runs
@@ -40,6 +41,7 @@ runs__create(struct sched *s, struct sched_dag *sd, const char *rid, const char 
     r->state = RUN_QUEUED;
     runtab_set_params(r, params);
     r->no_cache = no_cache;
+    imagepin_run(s, r);
     commit_run_dirty(s, r);
     /* its task instances need no records until they run (records.c) */
     for (size_t i = 0; i < r->ntis; i++)

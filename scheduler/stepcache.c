@@ -11,11 +11,13 @@
 #include "cache.h"
 #include "commit.h"
 #include "fanout.h"
+#include "imagepin.h"
 #include "core.h"
 #include "log.h"
 #include "pubjob.h"
 #include "runtab.h"
 #include "schema.h"
+#include "secrets.h"
 #include "store.h"
 #include "taskstate.h"
 #include "util.h"
@@ -64,10 +66,32 @@ sc__key_of(struct sched *s, const struct sched_ti *ti, char hex[65])
         ins[i].name = t->inputs[i].name;
         ins[i].sha256 = sha ? sha : "absent"; /* an optional input that is not there */
     }
+    /* a secret is in the key by the digest of its value, never the value */
+    if (t->nsecrets) {
+        size_t ne = 0;
+        while (envp[ne])
+            ne++;
+        envp = xrealloc(envp, (ne + t->nsecrets + 1) * sizeof(*envp));
+        const char *folder = secrets_folder(s->cfg.secrets_dir);
+        for (size_t i = 0; i < t->nsecrets; i++) {
+            char *v = NULL, dg[65];
+            size_t vl = 0;
+            if (secrets_read(folder, t->secrets[i].value, &v, &vl, err, sizeof(err)) != 0) {
+                envp[ne] = NULL;
+                goto out; /* dispatch fails the task with its message */
+            }
+            secrets_digest(v, vl, dg);
+            secrets_free(v, vl);
+            envp[ne++] = xasprintf("secret:%s=sha256:%s", t->secrets[i].key, dg);
+            envp[ne] = NULL;
+        }
+    }
     struct sched_dag *sd = sched_find_dag(s, r->dag);
     char *code = d->code ? dag_code_path(d->code, sd ? sd->file : NULL) : NULL;
     struct cache_spec sp = {d->name, t->name,     t->image,   argv, envp,       t->outputs,
-                            t->noutputs, t->metrics, code, ins, t->ninputs};
+                            t->noutputs, t->metrics, code, ins, t->ninputs,
+                            imagepin_digest(r, t->image),
+                            !strcmp(t->image, "host") ? imagepin_host_fingerprint() : NULL};
     if (cache_key(s->cache_ix, &sp, hex, err, sizeof(err)) != 0) {
         hex[0] = '\0';
         LOG(LOG_WARN, "CAIRN-CACHE-NOKEY", "%s/%s/%s: no cache key (%s); the task runs and its "

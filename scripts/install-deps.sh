@@ -10,9 +10,10 @@ set -euo pipefail
 PKGS=(
   build-essential cmake pkg-config clang libclang-rt-14-dev
   libuv1-dev libnng-dev liblmdb-dev lmdb-utils libyaml-dev libjansson-dev
-  libssl-dev libcurl4-openssl-dev libcmocka-dev
+  libssl-dev libcurl4-openssl-dev libarchive-dev libcmocka-dev
   runc tzdata python3 python3-sklearn python3-numpy
-  valgrind hyperfine iproute2 procps curl systemd bc jq make nodejs chromium
+  docker-registry umoci skopeo busybox-static apache2-utils
+  valgrind hyperfine iproute2 procps curl systemd bc jq make nodejs nginx prometheus chromium
 )
 
 missing=()

@@ -8,6 +8,7 @@
 
 #include "agent.h"
 #include "log.h"
+#include "units.h"
 #include "util.h"
 
 static void
@@ -16,29 +17,47 @@ usage(FILE *out)
     fputs("usage: cairn-worker --scheduler NNG_URL --data DIR [--slots N] [--name NAME]\n"
           "                    [--labels k=v,...] [--token-file FILE] [--runtime PATH]\n"
           "                    [--isolation runc|none] [--allow-mount DIR]... [--prefetch N]\n"
-          "                    [--log-level LEVEL]\n"
+          "                    [--log-level LEVEL] [--max-log-size SIZE]\n"
+          "                    [--tls-cert FILE --tls-key FILE --tls-ca FILE]\n"
+          "                    [--tls-server-name NAME]\n"
           "                    [--gpus 0,1] [--gpu-model NAME] [--gpu-dev-dir DIR]\n"
+          "                    [--registry-auth FILE] [--registry-ca FILE]\n"
+          "                    [--insecure-registry HOST:PORT]... [--image-cache-size SIZE]\n"
+          "                    [--metrics HOST:PORT] [--log-format text|json]\n"
           "--allow-mount DIR lets tasks mount DIR or a folder below it (a task's mounts:\n"
           "host folders in its container); repeat it for several. Without it, a task with\n"
           "mounts is refused.\n"
           "--prefetch N holds up to N leases beyond the slots, started the moment a slot\n"
           "frees (default: as many as the slots, at most 64; 0 turns it off).\n"
+          "--max-log-size SIZE cuts each attempt's log there with a marker and drops the\n"
+          "rest of its output (default 100Mi; 0: no limit); the task goes on.\n"
           "--isolation none runs tasks as plain child processes, without a container: it is\n"
           "for development and benchmarks only and is unsafe (docs/containers.md).\n"
           "--gpus names the NVIDIA GPUs to offer by index (default: every /dev/nvidiaN);\n"
           "--gpu-model names their model where the driver does not; --gpu-dev-dir looks for\n"
-          "the device nodes in DIR instead of /dev (tests with stand-in nodes).\n",
+          "the device nodes in DIR instead of /dev (tests with stand-in nodes).\n"
+          "--registry-auth reads registry credentials from a Docker-style config.json;\n"
+          "--registry-ca trusts the CA bundle FILE for registries; --insecure-registry\n"
+          "reaches HOST:PORT over plain HTTP (repeat it for several); --image-cache-size\n"
+          "bounds the unpacked images and their blobs (default 20Gi).\n"
+          "--tls-cert/--tls-key/--tls-ca run the link as mutual TLS (a tls+tcp:// --scheduler\n"
+          "address); the certificate's name must be the worker's --name. The scheduler's\n"
+          "certificate must be named --tls-server-name (default: the --scheduler host).\n"
+          "--metrics HOST:PORT serves the worker's metrics (Prometheus text format) at\n"
+          "http://HOST:PORT/metrics.\n"
+          "--log-format json writes each log line as one JSON object (ts, level, msg_id,\n"
+          "msg, prog).\n",
           out);
 }
 
 /* The command line (allow: room for every --allow-mount value), then the
  * agent. Returns the process's exit code. */
 static int
-run(int argc, char **argv, const char **allow)
+run(int argc, char **argv, const char **allow, const char **insecure)
 {
     struct agent_config cfg;
-    char host[256] = "localhost";
-    const char *labels = NULL, *level = NULL, *isolation = "runc";
+    char host[256] = "localhost", metrics_host[256];
+    const char *labels = NULL, *level = NULL, *format = NULL, *isolation = "runc";
     memset(&cfg, 0, sizeof(cfg));
     gethostname(host, sizeof(host) - 1);
     cfg.host = host;
@@ -46,6 +65,7 @@ run(int argc, char **argv, const char **allow)
     cfg.slots = (int)sysconf(_SC_NPROCESSORS_ONLN);
     cfg.runtime = "runc";
     cfg.prefetch = -1; /* the default: as many as the slots */
+    cfg.max_log_size = 100LL << 20;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -77,18 +97,34 @@ run(int argc, char **argv, const char **allow)
                 return 2;
             }
             cfg.prefetch = (int)n;
+        } else if (!strcmp(a, "--max-log-size")) {
+            char uerr[128];
+            if (units_parse_size(v, &cfg.max_log_size, uerr, sizeof(uerr)) != 0) {
+                fprintf(stderr, "cairn-worker: --max-log-size: %s\n", uerr);
+                return 2;
+            }
         } else if (!strcmp(a, "--name"))
             cfg.name = v;
         else if (!strcmp(a, "--labels"))
             labels = v;
         else if (!strcmp(a, "--token-file"))
             cfg.token_file = v;
+        else if (!strcmp(a, "--tls-cert"))
+            cfg.tls_cert = v;
+        else if (!strcmp(a, "--tls-key"))
+            cfg.tls_key = v;
+        else if (!strcmp(a, "--tls-ca"))
+            cfg.tls_ca = v;
+        else if (!strcmp(a, "--tls-server-name"))
+            cfg.tls_server_name = v;
         else if (!strcmp(a, "--runtime"))
             cfg.runtime = v;
         else if (!strcmp(a, "--isolation"))
             isolation = v;
         else if (!strcmp(a, "--log-level"))
             level = v;
+        else if (!strcmp(a, "--log-format"))
+            format = v;
         else if (!strcmp(a, "--allow-mount"))
             allow[cfg.nallow_mounts++] = v;
         else if (!strcmp(a, "--gpus"))
@@ -97,7 +133,43 @@ run(int argc, char **argv, const char **allow)
             cfg.gpu_model = v;
         else if (!strcmp(a, "--gpu-dev-dir"))
             cfg.gpu_dev_dir = v;
-        else {
+        else if (!strcmp(a, "--registry-auth"))
+            cfg.registry_auth = v;
+        else if (!strcmp(a, "--registry-ca"))
+            cfg.registry_ca = v;
+        else if (!strcmp(a, "--insecure-registry"))
+            insecure[cfg.ninsecure_registries++] = v;
+        else if (!strcmp(a, "--image-cache-size")) {
+            char e[128];
+            if (units_parse_size(v, &cfg.image_cache_size, e, sizeof(e)) != 0 ||
+                cfg.image_cache_size <= 0) {
+                fprintf(stderr, "cairn-worker: --image-cache-size: %s\n",
+                        e[0] ? e : "must be more than 0");
+                return 2;
+            }
+        } else if (!strcmp(a, "--metrics")) {
+            /* HOST:PORT, [v6]:PORT; port 0 picks a free one */
+            char *colon = strrchr(v, ':'), *end;
+            long port = colon ? strtol(colon + 1, &end, 10) : -1;
+            if (!colon || colon == v || !colon[1] || *end || port < 0 || port > 65535) {
+                fprintf(stderr, "cairn-worker: --metrics takes HOST:PORT, got '%s'\n", v);
+                return 2;
+            }
+            char *mh = metrics_host;
+            size_t hl = (size_t)(colon - v);
+            if (v[0] == '[' && hl >= 2 && colon[-1] == ']') {
+                v++;
+                hl -= 2;
+            }
+            if (hl >= sizeof(metrics_host)) {
+                fprintf(stderr, "cairn-worker: --metrics: host too long\n");
+                return 2;
+            }
+            memcpy(mh, v, hl);
+            mh[hl] = '\0';
+            cfg.metrics_host = mh;
+            cfg.metrics_port = (int)port;
+        } else {
             fprintf(stderr, "cairn-worker: unknown option %s\n", a);
             usage(stderr);
             return 2;
@@ -122,7 +194,13 @@ run(int argc, char **argv, const char **allow)
         fprintf(stderr, "cairn-worker: unknown log level '%s'\n", level);
         return 2;
     }
+    int lf = LOG_FORMAT_TEXT;
+    if (format && (lf = log_format_parse(format)) < 0) {
+        fprintf(stderr, "cairn-worker: --log-format takes text or json, got '%s'\n", format);
+        return 2;
+    }
     log_init("cairn-worker", lv);
+    log_set_format((enum log_format)lf);
     json_t *lj = json_object();
     if (labels && *labels) {
         char *copy = xstrdup(labels), *save = NULL;
@@ -143,6 +221,7 @@ run(int argc, char **argv, const char **allow)
     json_decref(lj);
     cfg.labels_json = ljs;
     cfg.allow_mounts = allow;
+    cfg.insecure_registries = insecure;
     int rc = agent_run(&cfg);
     free(ljs);
     return rc;
@@ -152,7 +231,9 @@ int
 main(int argc, char **argv)
 {
     const char **allow = xcalloc((size_t)argc + 1, sizeof(*allow));
-    int rc = run(argc, argv, allow);
+    const char **insecure = xcalloc((size_t)argc + 1, sizeof(*insecure));
+    int rc = run(argc, argv, allow, insecure);
     free(allow);
+    free(insecure);
     return rc;
 }

@@ -31,6 +31,53 @@ function html(strings, ...values) {
 
 /* ---- API: every request of the page goes through api() ---- */
 
+/* A scheduler with --api-tokens answers 401 without a bearer token: the page
+ * asks for one once (one prompt for every request waiting on it), keeps it
+ * in this tab's sessionStorage and sends it on every call. */
+const TOKEN_KEY = "cairn.api-token";
+let tokenAsk = null;
+
+function storedToken() {
+  try {
+    const t = window.sessionStorage.getItem(TOKEN_KEY);
+    return typeof t === "string" ? t : "";
+  } catch (e) { return ""; }
+}
+
+/* The token to retry with after a 401 to a request sent with `sent`: one
+ * stored since (another request asked already), else the user's answer. */
+function askToken(sent) {
+  const now = storedToken();
+  if (now && now !== sent) return Promise.resolve(now);
+  const refused = sent !== "";
+  if (!tokenAsk) {
+    tokenAsk = Promise.resolve().then(() => {
+      const t = window.prompt(refused ? "That token was refused. API token:" :
+                              "This scheduler needs an API token (cairn tokens create):", "");
+      const tok = typeof t === "string" ? t.trim() : "";
+      try { window.sessionStorage.setItem(TOKEN_KEY, tok); } catch (e) { /* private mode */ }
+      return tok;
+    }).finally(() => { tokenAsk = null; });
+  }
+  return tokenAsk;
+}
+
+function apiFetch(path, opts) {
+  const o = Object.assign({}, opts || {});
+  o.headers = Object.assign({ Accept: "application/json" }, o.headers || {});
+  const tok = storedToken();
+  if (tok) o.headers.Authorization = "Bearer " + tok;
+  if (o.method && o.method !== "GET" && o.method !== "HEAD")
+    o.headers["Content-Type"] = "application/json";
+  return fetch("api/v1/" + path, o).then(async (res) => {
+    if (res.status !== 401) return res;
+    const t = await askToken(tok);
+    if (!t) return res;
+    o.headers.Authorization = "Bearer " + t;
+    return fetch("api/v1/" + path, o);
+  });
+}
+
 /* api(path, {method, body, raw}): path is under api/v1/ (relative, so the
  * page works behind a path prefix); body is sent as JSON. Resolves to the
  * answer's JSON (raw: the Response itself, for downloads); rejects with an
@@ -42,7 +89,7 @@ async function api(path, opts) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(opts.body);
   }
-  const res = await fetch("api/v1/" + path, init);
+  const res = await apiFetch(path, init);
   if (opts.raw && res.ok) return res;
   let body = null;
   try { body = await res.json(); } catch (e) { body = null; }

@@ -85,7 +85,7 @@ static struct cache_spec
 base_spec(const struct fx *f)
 {
     struct cache_spec sp = {"iris", "train", "host", argv1, envp1, outs1, 1, NULL, f->code,
-                            ins1, 1};
+                            ins1, 1, NULL, "aa11"};
     return sp;
 }
 
@@ -130,7 +130,35 @@ test_key_stable_and_sensitive(void **state)
     DIFFERS(v.ninputs = 0);
     DIFFERS(v.code_dir = NULL);
     DIFFERS(v.image = f->dir);
+    DIFFERS(v.host_fingerprint = "bb22"); /* the host's software changed */
+    DIFFERS(v.host_fingerprint = NULL);
 #undef DIFFERS
+}
+
+#define DG1 "sha256:1111111111111111111111111111111111111111111111111111111111111111"
+#define DG2 "sha256:2222222222222222222222222222222222222222222222222222222222222222"
+
+/* A pulled image counts by its digest: a new digest is a miss, the same
+ * digest under another tag a hit; an image not pinned has no key. */
+static void
+test_key_image_digest(void **state)
+{
+    struct fx *f = *state;
+    char a[65], b[65], c[65], err[256];
+    struct cache_spec sp = base_spec(f);
+    sp.host_fingerprint = NULL;
+    sp.image = "reg.example/ml/train:2.3";
+    sp.image_digest = DG1;
+    key_of(f, &sp, a);
+    sp.image = "reg.example/ml/train:latest";
+    key_of(f, &sp, b);
+    assert_string_equal(a, b);
+    sp.image_digest = DG2;
+    key_of(f, &sp, c);
+    assert_string_not_equal(a, c);
+    sp.image_digest = NULL;
+    assert_int_not_equal(cache_key(f->ix, &sp, c, err, sizeof(err)), 0);
+    assert_non_null(strstr(err, "not pinned"));
 }
 
 static void
@@ -463,6 +491,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         T(test_key_stable_and_sensitive),
+        T(test_key_image_digest),
         T(test_key_fields_do_not_run_together),
         T(test_code_folder_content),
         T(test_code_folder_errors),
