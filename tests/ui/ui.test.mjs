@@ -344,6 +344,24 @@ await step("a 1,000-run grid", async () => {
   check("big grid: 1,000 runs x 2 tasks in under 10 s", ms < 10000, ms);
 });
 
+await step("a viewer sees no action buttons", async () => {
+  const acts = 'button[data-act]:not([data-act="download"])';
+  for (const [who, tok] of [["viewer", process.env.VIEWER_TOKEN], ["operator", process.env.OPERATOR_TOKEN]]) {
+    const ctx = await browser.newContext();
+    await ctx.addInitScript((t) => sessionStorage.setItem("cairn.api-token", t), tok);
+    const p = await ctx.newPage();
+    p.on("console", (m) => { if (m.type() === "error") errors.push(who + " " + p.url() + ": " + m.text()); });
+    await p.goto(process.env.AUTH_SERVER + "/#/dag/ui");
+    await p.waitForSelector('[data-view="graph"] g.node');
+    await p.waitForFunction(() => typeof userRole === "string" || document.querySelector("button[data-act]"));
+    await p.waitForTimeout(300);
+    const n = (await p.$$(acts)).length;
+    if (who === "viewer") check("viewer: the DAG page has no action buttons", n === 0, n);
+    else check("operator: the DAG page has its action buttons", n >= 2, n);
+    await ctx.close();
+  }
+});
+
 check("no console errors on any view", errors.length === 0, errors.slice(0, 5).join(" | "));
 await browser.close();
 console.log(passed + " passed, " + failed + " failed");
