@@ -24,6 +24,7 @@
 #include "api_backfills.h"
 #include "api_dags.h"
 #include "api_grid.h"
+#include "apiguard.h"
 #include "api_ml.h"
 #include "api_read.h"
 #include "api_runs.h"
@@ -34,6 +35,7 @@
 #include "metrics.h"
 #include "schedmetrics.h"
 #include "store.h"
+#include "tokfile.h"
 #include "ui.h"
 #include "util.h"
 
@@ -44,6 +46,23 @@ get_index(struct sched *s, struct http_conn *c, const struct http_req *req,
     size_t len;
     const char *html = ui_index_html(&len);
     http_respond(c, 200, "text/html; charset=utf-8", html, len);
+}
+
+/* GET /api/v1/whoami: the caller's token name and role, so the UI draws
+ * only the buttons the caller may use. */
+static void
+get_whoami(struct sched *s, struct http_conn *c, const struct http_req *req,
+           const struct route_params *p)
+{
+    const char *name;
+    int role;
+    bool auth = apiguard_caller(&name, &role);
+    (void)s;
+    (void)req;
+    (void)p;
+    http_respond_json(c, 200, json_pack("{s:b, s:s?, s:s}", "auth", auth, "name",
+                                        auth && *name ? name : NULL, "role",
+                                        tokf_role_name(role)));
 }
 
 /* The page's icon (browsers ask for it unprompted): three stacked stones. */
@@ -200,6 +219,7 @@ static const struct api_route api__routes[] = {
     {"GET", "/api/v1/runs/{run}/tasks/{task}/attempts", api_runs_attempts, TOKF_VIEWER},
     {"GET", "/api/v1/runs/{run}/tasks/{task}/instances", api_runs_instances, TOKF_VIEWER},
     {"GET", "/api/v1/runs/{run}/tasks/{task}/logs", api_runs_logs, TOKF_VIEWER},
+    {"GET", "/api/v1/whoami", get_whoami, TOKF_VIEWER},
     {"GET", "/api/v1/workers", api_workers_list, TOKF_VIEWER},
     {"GET", "/favicon.ico", get_favicon, TOKF_PUBLIC},
     {"GET", "/metrics", get_metrics, TOKF_VIEWER},

@@ -191,6 +191,21 @@ apiguard__reload(struct apiguard *g)
     memset(&g->refused, 0, sizeof(g->refused));
 }
 
+/* Who sent the request being handled (the loop runs one at a time). */
+static struct {
+    bool auth;
+    char name[TOKF_NAME_MAX + 1];
+    int role;
+} apiguard__caller;
+
+bool
+apiguard_caller(const char **name, int *role)
+{
+    *name = apiguard__caller.name;
+    *role = apiguard__caller.role;
+    return apiguard__caller.auth;
+}
+
 void
 apiguard_handle(void *ud, struct http_conn *c, const struct http_req *req)
 {
@@ -223,6 +238,9 @@ apiguard_handle(void *ud, struct http_conn *c, const struct http_req *req)
             return;
         }
     }
+    apiguard__caller.auth = g->tokens_path != NULL;
+    apiguard__caller.name[0] = '\0';
+    apiguard__caller.role = g->tokens_path ? TOKF_PUBLIC : TOKF_ADMIN;
     if (g->tokens_path) {
         struct route_path rp;
         const struct api_route *r = NULL;
@@ -253,6 +271,8 @@ apiguard_handle(void *ud, struct http_conn *c, const struct http_req *req)
                 apiguard__refuse(c, req, 403, "forbidden", msg);
                 return;
             }
+            snprintf(apiguard__caller.name, sizeof(apiguard__caller.name), "%s", e->name);
+            apiguard__caller.role = e->role;
         }
     }
     api_handle(g->sched, c, req);

@@ -24,6 +24,7 @@
 #ifndef CAIRN_APIGUARD_H
 #define CAIRN_APIGUARD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "http.h"
@@ -55,5 +56,11 @@ int apiguard_is_loopback(const char *host);
 
 /* The http_handler_fn; ud is the struct apiguard. */
 void apiguard_handle(void *ud, struct http_conn *c, const struct http_req *req);
+
+/* The caller of the request being handled, for a handler that runs from
+ * apiguard_handle: false without tokens (then *role is TOKF_ADMIN, *name
+ * ""); true with them, *name and *role being its token's (TOKF_PUBLIC and
+ * "" on a public route). Valid until the handler returns. */
+bool apiguard_caller(const char **name, int *role);
 
 #endif

@@ -17,19 +17,24 @@ function dialogAsk(title, body, ok, danger) {
   $("dlg-body").innerHTML = part(body);
   $("dlg-ok").textContent = ok;
   $("dlg-ok").className = danger ? "danger" : "";
+  /* resolved from the close event, so a dialog opened right after this one
+   * closed never sees this one's close */
   return new Promise((resolve) => {
-    const done = (v) => { dlg.onclose = null; $("dlg-form").onsubmit = null; resolve(v); };
+    let result = null;
     $("dlg-form").onsubmit = (ev) => {
       ev.preventDefault();
-      const v = {};
+      result = {};
       for (const el of $("dlg-form").elements) {
         if (!el.name) continue;
-        v[el.name] = el.type === "checkbox" ? el.checked : el.value;
+        result[el.name] = el.type === "checkbox" ? el.checked : el.value;
       }
       dlg.close();
-      done(v);
     };
-    dlg.onclose = () => done(null);
+    dlg.onclose = () => {
+      dlg.onclose = null;
+      $("dlg-form").onsubmit = null;
+      resolve(result);
+    };
     dlg.showModal();
   });
 }
@@ -40,9 +45,9 @@ async function actTrigger(dag) {
     const id = "p-" + p.name;
     if (p.type === "bool") return html`<label>${p.name} <input type="checkbox" name="${id}"
       ${p.default === "true" ? "checked" : ""}></label>`;
-    return html`<label>${p.name} <input name="${id}" value="${p.default}"
-      type="${p.type === "number" ? "text" : "text"}" inputmode="${p.type === "number" ? "decimal" :
-      "text"}" data-type="${p.type}"></label>`;
+    return html`<label>${p.name} <span class="muted">${p.type}</span> <input name="${id}"
+      value="${p.default}" inputmode="${p.type === "number" ? "decimal" : "text"}"
+      data-type="${p.type}"></label>`;
   });
   const v = await dialogAsk("Trigger " + dag, html`${fields}
     <label>Logical date <input type="datetime-local" name="logical_date" step="1"></label>
@@ -64,6 +69,33 @@ async function actTrigger(dag) {
   const r = await api("dags/" + enc(dag) + "/trigger", { method: "POST", body: body });
   toast("triggered " + r.run_id);
   location.hash = route("run", dag, r.run_id);
+}
+
+async function actBackfill(dag) {
+  const v = await dialogAsk("Backfill " + dag, html`
+    <label>From <input type="date" name="from" required></label>
+    <label>To <input type="date" name="to" required></label>
+    <label>Dates that have a run <select name="reprocess">
+      <option value="none">keep them</option><option value="failed">rerun their failed tasks</option>
+      <option value="all">rerun them</option></select></label>
+    <p class="muted">The next step previews the runs it would make.</p>`, "Preview");
+  if (!v) return;
+  const body = { from: v.from, to: v.to, reprocess: v.reprocess };
+  const p = await api("dags/" + enc(dag) + "/backfill", { method: "POST",
+                                                          body: Object.assign({ dry_run: true }, body) });
+  const counts = {};
+  for (const r of p.runs || []) counts[r.action] = (counts[r.action] || 0) + 1;
+  const rows = (p.runs || []).slice(0, 30).map((r) => html`<tr data-date="${r.logical_date}"
+    data-action="${r.action}"><td class="mono">${r.logical_date}</td><td>${r.action}</td>
+    <td>${r.state ? badge(r.state) : ""}</td></tr>`);
+  const ok = await dialogAsk("Backfill " + dag + ": " + p.total + " dates", html`
+    <p data-preview="${p.total}">${Object.keys(counts).map((k) => counts[k] + " " + k).join(", ")}</p>
+    <table class="preview"><tbody>${rows}</tbody></table>
+    ${p.total > 30 ? html`<p class="muted">and ${p.total - 30} more</p>` : ""}`, "Start backfill");
+  if (!ok) return;
+  const b = await api("dags/" + enc(dag) + "/backfill", { method: "POST", body: body });
+  toast("started backfill " + b.id);
+  location.hash = route("backfills");
 }
 
 async function actClear(dag, run, task) {
@@ -104,6 +136,7 @@ document.addEventListener("click", async (ev) => {
     if (act === "download") { await actDownload(b.dataset.path, b.dataset.name); return; }
     if (!canAct()) return;
     if (act === "trigger") await actTrigger(dag);
+    else if (act === "backfill") await actBackfill(dag);
     else if (act === "pause" || act === "unpause") {
       await api("dags/" + enc(dag) + "/" + act, { method: "POST" });
       toast((act === "pause" ? "paused " : "unpaused ") + dag);

@@ -104,7 +104,8 @@ async function api(path, opts) {
 
 /* Whether this user may act (trigger, clear, retry, cancel, pause): every
  * action button is drawn only when it is true. */
-function canAct() { return true; }
+let userRole = null;  /* from GET whoami; null until it answered */
+function canAct() { return userRole === "operator" || userRole === "admin"; }
 
 /* A state's letter, shown beside its colour (colour is never the only cue). */
 const STATE_LETTER = { success: "S", failed: "F", running: "R", queued: "Q", leased: "L",

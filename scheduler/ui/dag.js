@@ -6,6 +6,7 @@ function dagHeader(d, tab) {
     (t[0] === "graph" ? "" : "/" + t[0])}" class="${tab === t[0] ? "active" : ""}">${t[1]}</a>`);
   const acts = canAct() ? html`<span class="actions">
       <button data-act="trigger" data-dag="${d.dag}">Trigger…</button>
+      ${d.schedule ? html`<button data-act="backfill" data-dag="${d.dag}">Backfill…</button>` : ""}
       <button data-act="${d.paused ? "unpause" : "pause"}" data-dag="${d.dag}"
         >${d.paused ? "Unpause" : "Pause"}</button></span>` : "";
   return html`<h1>DAG <span class="mono">${d.dag}</span> ${d.paused ? badge("paused") : ""}

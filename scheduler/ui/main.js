@@ -112,4 +112,6 @@ window.addEventListener("hashchange", refresh);
 document.addEventListener("visibilitychange", () => { if (!document.hidden) refresh(); });
 
 api("health").then((h) => { document.title = "Cairn " + h.version; }).catch(() => {});
+api("whoami").then((w) => { userRole = w.role; shown = ""; refresh(); })
+  .catch(() => { /* no role known: no action buttons */ });
 refresh();

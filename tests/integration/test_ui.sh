@@ -67,6 +67,15 @@ tasks:
   ticker:
     command: [sh, -c, "for i in 1 2 3 4 5 6 7 8; do echo tick $i; sleep 0.5; done; echo done ticking"]
 YAML
+put_dag daily <<'YAML'
+dag: daily
+schedule: "@daily"
+start_date: 2026-01-01
+catchup: false
+tasks:
+  hello:
+    command: [echo, "{{ ds }}"]
+YAML
 put_dag long <<'YAML'
 dag: long
 tasks:
@@ -156,7 +165,22 @@ outside='<link|<script [^>]|(src|action)="?(https?:)?//|(url|fetch|import)\(["'"
 check "the served page loads nothing from elsewhere" \
     bash -c '! grep -Eiq "$1" "$2"' _ "$outside" "$T/ui.html"
 
+# A second scheduler, on the same DAGs, with tokens: a viewer sees no
+# action buttons, an operator does.
+main_server=$CAIRN_SERVER
+viewer=$("$CAIRN" tokens create v1 --role viewer --file "$T/tokens")
+operator=$("$CAIRN" tokens create o1 --role operator --file "$T/tokens")
+unset HTTP_PORT NNG_PORT
+start_scheduler s2 --api-tokens "$T/tokens" --dags "$T/dags"
+auth_server=$CAIRN_SERVER
+export CAIRN_SERVER=$main_server
+check "whoami: a viewer token says viewer" test "$(curl -sf -H "Authorization: Bearer $viewer" \
+    "$auth_server/api/v1/whoami" | jq -c '[.auth, .name, .role]')" = '[true,"v1","viewer"]'
+check "whoami: without tokens, admin" test "$(curl -sf "$CAIRN_SERVER/api/v1/whoami" |
+    jq -c '[.auth, .role]')" = '[false,"admin"]'
+
 out=$(cd "$UI" && OUT="$T" RUN1="$r1" RUN2="$r2" RUNF="$rf" FIXED="$T/fixed" \
+      AUTH_SERVER="$auth_server" VIEWER_TOKEN="$viewer" OPERATOR_TOKEN="$operator" \
       timeout 100 node ui.test.mjs 2>&1) && st=0 || st=$?
 echo "$out"
 check "the browser checks pass ($(grep -c '^ok' <<<"$out") passed, $(grep -c '^not ok' <<<"$out") failed)" \

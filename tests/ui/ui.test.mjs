@@ -68,7 +68,7 @@ const enc = encodeURIComponent;
 await step("DAGs view", async () => {
   await go("/dags", '[data-view="dags"] tr[data-dag="ui"]');
   check("dags: every DAG has a row", (await attrs("tr[data-dag]", "data-dag")).sort().join() ===
-        "big,fail,long,many,slow,ui");
+        "big,daily,fail,long,many,slow,ui");
   const sq = await attrs('tr[data-dag="ui"] .squares .cell', "data-state");
   check("dags: ui shows its last runs as squares", sq.join() === "success,success", sq.join());
   check("dags: the pause toggle is there", await page.$('tr[data-dag="ui"] button[data-act="pause"]') !== null);
@@ -273,6 +273,23 @@ await step("cancel a run", async () => {
   check("cancel: the run is cancelled", true);
 });
 
+await step("start a backfill", async () => {
+  await go("/dag/daily", 'button[data-act="backfill"]');
+  await page.click('button[data-act="backfill"]');
+  await page.fill("#dlg input[name=from]", "2026-01-01");
+  await page.fill("#dlg input[name=to]", "2026-01-03");
+  await page.click("#dlg-ok");
+  await page.waitForSelector("#dlg[open] [data-preview]");
+  const acts = await attrs("#dlg tr[data-action]", "data-action");
+  check("backfill: the preview lists the 3 new runs", acts.join() === "new,new,new", acts.join());
+  check("backfill: nothing is made before it is confirmed",
+        (await api("backfills?dag=daily")).backfills.length === 0);
+  await page.click("#dlg-ok");
+  await page.waitForSelector('[data-view="backfills"] td');
+  const b = await until("the backfill", async () => (await api("backfills?dag=daily")).backfills[0]);
+  check("backfill: started, 3 dates", b.total === 3, JSON.stringify(b));
+});
+
 await step("workers and backfills", async () => {
   await go("/workers", '[data-view="workers"]');
   check("workers: lists w1", (await page.textContent('[data-view="workers"]')).includes("w1"));
@@ -325,6 +342,24 @@ await step("a 1,000-run grid", async () => {
   const ms = Date.now() - t0;
   console.log("# 1,000-run grid rendered in " + ms + " ms");
   check("big grid: 1,000 runs x 2 tasks in under 10 s", ms < 10000, ms);
+});
+
+await step("a viewer sees no action buttons", async () => {
+  const acts = 'button[data-act]:not([data-act="download"])';
+  for (const [who, tok] of [["viewer", process.env.VIEWER_TOKEN], ["operator", process.env.OPERATOR_TOKEN]]) {
+    const ctx = await browser.newContext();
+    await ctx.addInitScript((t) => sessionStorage.setItem("cairn.api-token", t), tok);
+    const p = await ctx.newPage();
+    p.on("console", (m) => { if (m.type() === "error") errors.push(who + " " + p.url() + ": " + m.text()); });
+    await p.goto(process.env.AUTH_SERVER + "/#/dag/ui");
+    await p.waitForSelector('[data-view="graph"] g.node');
+    await p.waitForFunction(() => typeof userRole === "string" || document.querySelector("button[data-act]"));
+    await p.waitForTimeout(300);
+    const n = (await p.$$(acts)).length;
+    if (who === "viewer") check("viewer: the DAG page has no action buttons", n === 0, n);
+    else check("operator: the DAG page has its action buttons", n >= 2, n);
+    await ctx.close();
+  }
 });
 
 check("no console errors on any view", errors.length === 0, errors.slice(0, 5).join(" | "));
