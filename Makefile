@@ -6,7 +6,7 @@ JOBS        ?= $(shell nproc)
 FUZZ_SECONDS ?= 30
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build test test-unit test-asan fuzz demo bench install clean
+.PHONY: all deps build test test-unit test-asan fuzz faults demo bench install clean
 
 all: build
 
@@ -42,6 +42,11 @@ fuzz: deps
 	bash tests/fuzz/run.sh $(FUZZ_BUILD)/tests/fuzz/fuzz_dag $(FUZZ_SECONDS)
 	if [ -x $(FUZZ_BUILD)/tests/fuzz/fuzz_proto ]; then bash tests/fuzz/run.sh $(FUZZ_BUILD)/tests/fuzz/fuzz_proto $(FUZZ_SECONDS); fi
 	bash tests/fuzz/run.sh $(FUZZ_BUILD)/tests/fuzz/fuzz_http $(FUZZ_SECONDS)
+
+# The long forms of the fault-injection scenarios (make test runs short ones).
+faults: build
+	CAIRN_BIN=$(CURDIR)/$(BUILD) FAULT_TASKS=500 FAULT_SCHED_KILLS=20 FAULT_WORKER_KILLS=10 \
+	  bash tests/faults/ledger.sh
 
 demo: build
 	bash scripts/demo.sh $(BUILD)

@@ -9,4 +9,5 @@ echo; echo "== Container overhead against bare runc"; RUNS=${RUNS:-30} bash "$he
 echo; echo "== Artifact store against sha256sum"; bash "$here/artifacts.sh"
 echo; echo "== Backfill of 1,000 daily runs"; bash "$here/backfill.sh" "$build"
 echo; echo "== Step cache: a run of hits against the same run computing"; bash "$here/cache_hit.sh" "$build"
+echo; echo "== No-op tasks over TLS against plain TCP"; bash "$here/link_tls.sh" "$build"
 echo; echo "== Images: first pull against skopeo+umoci, warm start against bare runc"; bash "$here/images.sh"

@@ -23,9 +23,11 @@ struct cli_command {
 };
 
 /* Offline: on files and expressions. */
+extern const struct cli_command cmd_certs;      /* cmd_certs.c */
 extern const struct cli_command cmd_cron;       /* cmd_cron.c */
 extern const struct cli_command cmd_render;     /* cmd_render.c */
 extern const struct cli_command cmd_standalone; /* cmd_standalone.c */
+extern const struct cli_command cmd_tokens;     /* cmd_tokens.c */
 extern const struct cli_command cmd_validate;   /* cmd_validate.c */
 /* Through the scheduler's HTTP API. */
 extern const struct cli_command cmd_artifacts;

@@ -188,8 +188,14 @@ client_request(const char *server, const char *method, const char *path_and_quer
     struct curl_slist *hdrs = NULL;
     hdrs = curl_slist_append(hdrs, "Accept: application/json");
     hdrs = curl_slist_append(hdrs, "Expect:");
-    if (body)
+    if (body || (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0))
         hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+    const char *token = getenv("CAIRN_TOKEN");
+    char *auth = token && *token && !strpbrk(token, "\r\n")
+                     ? xasprintf("Authorization: Bearer %s", token)
+                     : NULL;
+    if (auth)
+        hdrs = curl_slist_append(hdrs, auth);
     for (size_t i = 0; i < client_nextra; i++)
         hdrs = curl_slist_append(hdrs, client_extra[i]);
 
@@ -236,6 +242,10 @@ client_request(const char *server, const char *method, const char *path_and_quer
             sb_free(&b.sb);
     }
     curl_slist_free_all(hdrs);
+    if (auth) {
+        memset(auth, 0, strlen(auth));
+        free(auth);
+    }
     curl_easy_cleanup(h);
     free(url);
     return rc;
@@ -330,11 +340,11 @@ client_post_json(const char *server, const char *path, json_t *body, json_t **ou
 
 struct client_dl {
     CURL *h;
-    long status;        /* 0 until the first body bytes */
+    long status; /* 0 until the first body bytes */
     int (*sink)(void *ud, const void *data, size_t n);
     void *ud;
-    int sink_rc;        /* what sink returned when it stopped the transfer */
-    int64_t bytes;      /* handed to sink */
+    int sink_rc;               /* what sink returned when it stopped the transfer */
+    int64_t bytes;             /* handed to sink */
     struct client_buf errbody; /* the body of an error answer */
 };
 

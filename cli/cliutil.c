@@ -622,7 +622,9 @@ cli_print_task_notes(const json_t *run)
         const json_t *pub = json_object_get(task, "published");
         const char *name = cli_jstr(task, "task") ? cli_jstr(task, "task") : "?";
         const char *waiting = cli_jstr(task, "waiting");
-        if (!json_is_object(from) && !json_is_object(pub) && !waiting)
+        const json_t *secs = json_object_get(task, "secrets");
+        if (!json_is_object(from) && !json_is_object(pub) && !waiting &&
+            !json_array_size(secs))
             continue;
         if (first)
             putchar('\n');
@@ -635,6 +637,15 @@ cli_print_task_notes(const json_t *run)
         }
         if (waiting)
             printf("%s: waiting: %s\n", name, waiting);
+        if (json_array_size(secs)) {
+            printf("%s: secrets:", name);
+            for (size_t k = 0; k < json_array_size(secs); k++) {
+                const json_t *se = json_array_get(secs, k);
+                printf("%s %s=<secret %s>", k ? "," : "", cli_jstr(se, "env") ?: "?",
+                       cli_jstr(se, "name") ?: "?");
+            }
+            putchar('\n');
+        }
         if (json_is_object(pub))
             printf("%s: published to %s (%s points there)\n", name,
                    cli_jstr(pub, "path") ? cli_jstr(pub, "path") : "?",

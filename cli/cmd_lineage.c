@@ -97,6 +97,18 @@ lineage_print(const json_t *n, const char *label, const char *first, const char 
     if (env.len)
         printf("%senv      %s\n", pre, env.buf);
     sb_free(&env);
+    struct sb secs;
+    sb_init(&secs);
+    json_array_foreach(json_object_get(n, "secrets"), i, a)
+    {
+        const char *se = json_string_value(json_object_get(a, "env"));
+        const char *sn = json_string_value(json_object_get(a, "name"));
+        if (se && sn)
+            sb_printf(&secs, "%s%s (secret %s)", secs.len ? ", " : "", se, sn);
+    }
+    if (secs.len)
+        printf("%ssecrets  %s\n", pre, secs.buf);
+    sb_free(&secs);
     if (json_is_true(json_object_get(n, "truncated")))
         printf("%s(deeper inputs not shown)\n", pre);
     free(pre);

@@ -82,6 +82,13 @@ render_one(const struct dag *d, size_t ti, const struct dag_run_ctx *rcx, const 
         }
         json_object_set_new(o, "command", ja);
         json_object_set_new(o, "env", je);
+        const struct dag_task *t = &d->tasks[ti];
+        if (t->nsecrets) { /* their names: the values are the scheduler's */
+            json_t *js = json_object();
+            for (size_t i = 0; i < t->nsecrets; i++)
+                json_object_set_new(js, t->secrets[i].key, json_string(t->secrets[i].value));
+            json_object_set_new(o, "secrets", js);
+        }
     } else {
         struct sb sb;
         sb_init(&sb);
@@ -98,6 +105,12 @@ render_one(const struct dag *d, size_t ti, const struct dag_run_ctx *rcx, const 
             printf("%senv:\n", indent);
             for (char **p = ev; *p; p++)
                 printf("%s  %s\n", indent, *p);
+        }
+        const struct dag_task *t = &d->tasks[ti];
+        if (t->nsecrets) {
+            printf("%ssecrets:\n", indent);
+            for (size_t i = 0; i < t->nsecrets; i++)
+                printf("%s  %s=<secret %s>\n", indent, t->secrets[i].key, t->secrets[i].value);
         }
     }
     dag_strv_free(av);

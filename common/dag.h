@@ -108,6 +108,9 @@ struct dag_task {
     char *image;            /* "host" or an absolute rootfs path */
     struct dag_kv *env;     /* sorted by key; values unrendered */
     size_t nenv;
+    struct dag_kv *secrets; /* env name -> secret name (resolved by the scheduler at
+                             * lease time, never stored), sorted by env name */
+    size_t nsecrets;
     size_t *needs;          /* upstream task indices, as listed */
     size_t nneeds;
     size_t *downstream;     /* direct downstream task indices */
@@ -182,6 +185,9 @@ struct dag {
 #define DAG_DEFAULT_MAX_MAP_ITEMS 100000
 #define DAG_MAX_MAP_ITEMS 1000000 /* the largest max_map_items a file may set */
 #define DAG_MAX_GPUS 64           /* the most GPUs a task may ask for */
+#define DAG_PARAM_MAX_BYTES 65536 /* the longest value of a param that is not a list
+                                   * (a default or an override); lists are bounded by
+                                   * max_map_items */
 
 /* Load and check a file. Returns 0 and *out on success; otherwise a negative
  * code with every problem in dl (CAIRN_EPARSE for an invalid DAG, CAIRN_EIO
@@ -229,7 +235,10 @@ struct dag_run_ctx {
 void dag_interval(const struct dag *d, int64_t logical_date, int64_t *end);
 
 /* Render a task's command and env for a run. Sets malloc'd NULL-terminated
- * arrays *argv and *envp ("K=V") on success. Returns CAIRN_EPARSE with err
+ * arrays *argv and *envp ("K=V") on success: the task's env, then every
+ * param (its override or default) as CAIRN_PARAM_<NAME> (upper case, each
+ * byte that is not a letter or digit as '_'; the first param wins a
+ * clash; a list param longer than DAG_PARAM_MAX_BYTES is left out). Returns CAIRN_EPARSE with err
  * filled if a template cannot be rendered (an override of an unknown
  * param is rejected earlier by dag_check_overrides). */
 int dag_render_task(const struct dag *d, size_t task, const struct dag_run_ctx *rc,
@@ -242,7 +251,8 @@ char *dag_code_path(const char *code, const char *dag_file);
 
 /* Check "k=v" overrides against the DAG's params: every k must be a
  * declared param. Returns 0, or CAIRN_ENOENT with err ("unknown param
- * 'lr'; did you mean 'lr0'?"), or CAIRN_EINVAL with err when the value for
+ * 'lr'; did you mean 'lr0'?"), or CAIRN_EINVAL with err when a value is longer
+ * than DAG_PARAM_MAX_BYTES or the value for
  * a list param is not a JSON list of numbers, strings, booleans and flat
  * objects, or has more than max_map_items items while a task maps over it. */
 int dag_check_overrides(const struct dag *d, const struct dag_kv *ov, size_t n, char *err,

@@ -298,6 +298,8 @@ parse_dag(struct dag__loader *l, const struct ynode *root)
         dag__check_templates(l, i, &srcs[i]);
         if (d->tasks[i].nenv)
             qsort(d->tasks[i].env, d->tasks[i].nenv, sizeof(struct dag_kv), dag__kv_cmp);
+        if (d->tasks[i].nsecrets)
+            qsort(d->tasks[i].secrets, d->tasks[i].nsecrets, sizeof(struct dag_kv), dag__kv_cmp);
         if (d->tasks[i].nlabels)
             qsort(d->tasks[i].labels, d->tasks[i].nlabels, sizeof(struct dag_kv), dag__kv_cmp);
     }

@@ -103,6 +103,12 @@ dag__parse_params(struct dag__loader *l, const struct ynode *n)
                       ynode_kind(v));
             continue;
         }
+        if (!v->is_null && strlen(v->str) > DAG_PARAM_MAX_BYTES) {
+            dag__nerr(l, v, "too-large", "pass large data as a file or an input instead",
+                      "param '%s' is %zu bytes; a param value is at most %d bytes (64 KiB)",
+                      k->str, strlen(v->str), DAG_PARAM_MAX_BYTES);
+            continue;
+        }
         struct dag_param *p = &d->params[d->nparams++];
         double num;
         p->name = xstrdup(k->str);
@@ -174,6 +180,14 @@ dag_check_overrides(const struct dag *d, const struct dag_kv *ov, size_t n, char
 {
     for (size_t i = 0; i < n; i++) {
         const struct dag_param *p = dag_param_find(d, ov[i].key);
+        size_t vlen = strlen(ov[i].value);
+        if (p && !p->is_list && vlen > DAG_PARAM_MAX_BYTES) {
+            snprintf(err, errlen,
+                     "param '%s' is %zu bytes; a param value is at most %d bytes (64 KiB): pass "
+                     "large data as a file or an input instead",
+                     ov[i].key, vlen, DAG_PARAM_MAX_BYTES);
+            return CAIRN_EINVAL;
+        }
         if (p && p->is_list) {
             int rc = check_list_override(d, p, ov[i].value, err, errlen);
             if (rc)

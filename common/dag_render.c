@@ -113,6 +113,32 @@ dag_render_task(const struct dag *d, size_t task, const struct dag_run_ctx *rc, 
         ev[i] = xasprintf("%s=%s", t->env[i].key, v);
         free(v);
     }
+    /* every param, also as the environment variable CAIRN_PARAM_<NAME>: a
+     * script reads it without the value being pasted into its text */
+    ev = xrealloc(ev, (t->nenv + d->nparams + 1) * sizeof(*ev));
+    size_t ne = t->nenv;
+    for (size_t i = 0; i < d->nparams; i++) {
+        struct sb k;
+        sb_init(&k);
+        sb_puts(&k, "CAIRN_PARAM_");
+        for (const char *c = d->params[i].name; *c; c++)
+            sb_putc(&k, (*c >= 'a' && *c <= 'z')   ? (char)(*c - 'a' + 'A')
+                        : (*c >= 'A' && *c <= 'Z') ? *c
+                        : (*c >= '0' && *c <= '9') ? *c
+                                                   : '_');
+        size_t j;
+        for (j = t->nenv; j < ne; j++)
+            if (!strncmp(ev[j], k.buf, k.len) && ev[j][k.len] == '=')
+                break;
+        const char *v = render_param(&ud, d->params[i].name);
+        /* a long list (bounded by max_map_items, not by the param limit)
+         * would not fit an environment: it stays out */
+        if (j == ne && (!v || strlen(v) <= DAG_PARAM_MAX_BYTES)) {
+            ev[ne++] = xasprintf("%s=%s", k.buf, v ? v : "");
+        }
+        sb_free(&k);
+    }
+    ev[ne] = NULL;
     *argv = av;
     *envp = ev;
     return 0;

@@ -27,7 +27,8 @@ static const char *const task_keys[] = {
     "labels",      "map",     "matrix",       "max_parallel", "max_retry_delay",
     "metrics",     "mounts",  "needs",        "network",      "outputs",
     "priority",    "publish", "resources",    "retries",      "retry_backoff",
-    "retry_delay", "timeout", "trigger_rule", "when",         NULL};
+    "retry_delay", "secrets", "timeout",      "trigger_rule", "when",
+    NULL};
 
 static const char *const metrics_keys[] = {"file", "keys", NULL};
 static const char *const mount_keys[] = {"host", "path", "readonly", NULL};
@@ -196,6 +197,100 @@ parse_mounts(struct dag__loader *l, const struct ynode *n, struct dag_task *t)
     dag__strv_free(paths, npaths);
 }
 
+/* The host's own root and its system folders, which must not be a task's
+ * rootfs: "/", "/usr", "/etc/" and the like (repeated and trailing '/'
+ * ignored). */
+static int
+host_system_folder(const char *image)
+{
+    static const char *const sys[] = {"",      "bin",  "boot", "dev",  "etc",  "home", "lib",
+                                      "lib32", "lib64", "libx32", "media", "mnt", "opt", "proc",
+                                      "root",  "run",  "sbin", "srv",  "sys",  "tmp",  "usr",
+                                      "var",   NULL};
+    if (image[0] != '/')
+        return 0;
+    while (*image == '/')
+        image++;
+    size_t n = strcspn(image, "/");
+    const char *rest = image + n;
+    while (*rest == '/')
+        rest++;
+    if (*rest)
+        return 0; /* deeper: /srv/rootfs/py311 is fine */
+    for (size_t i = 0; sys[i]; i++)
+        if (strlen(sys[i]) == n && !strncmp(sys[i], image, n))
+            return 1;
+    return 0;
+}
+
+/* A secret's name: the name of its file in the scheduler's secrets folder. */
+static int
+secret_name_ok(const char *s)
+{
+    if (!*s || *s == '.' || strlen(s) > 128)
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '_' || *s == '-' || *s == '.'))
+            return 0;
+    return 1;
+}
+
+/* `secrets: {ENV: secret-name}`: merged key by key like env. */
+static void
+parse_secrets(struct dag__loader *l, const struct ynode *n, struct dag_task *t)
+{
+    dag__get_kv_map(l, n, "secrets", &t->secrets, &t->nsecrets, 1);
+    if (n->type != YNODE_MAP)
+        return;
+    for (size_t i = 0; i < n->n; i++) {
+        const struct ynode *k = n->keys[i], *v = n->vals[i];
+        if (v->type != YNODE_SCALAR || v->is_null)
+            continue; /* reported */
+        for (size_t j = 0; j < t->nenv; j++)
+            if (!strcmp(t->env[j].key, k->str))
+                dag__nerr(l, k, "duplicate-env", "remove it from 'env' (or from 'secrets')",
+                          "'%s' is in both 'env' and 'secrets'", k->str);
+        if (!secret_name_ok(v->str))
+            dag__nerr(l, v, "bad-name",
+                      "a secret's name is the name of its file in the scheduler's secrets folder",
+                      "secret name '%s' must match [A-Za-z0-9_.-]+ (at most 128, not starting "
+                      "with '.')",
+                      v->str);
+    }
+}
+
+/* A warning for every `env:` value written in the file whose name says it
+ * holds a credential (*_KEY, *_TOKEN, *_PASSWORD, *_SECRET): such values
+ * end up in provenance, the API and `cairn render`; `secrets:` does not. */
+static void
+warn_literal_credentials(struct dag__loader *l, const struct ynode *n)
+{
+    static const char *const suffixes[] = {"_KEY", "_TOKEN", "_PASSWORD", "_SECRET", NULL};
+    if (l->quiet || n->type != YNODE_MAP)
+        return;
+    for (size_t i = 0; i < n->n; i++) {
+        const struct ynode *k = n->keys[i], *v = n->vals[i];
+        if (v->type != YNODE_SCALAR || v->is_null || !*v->str || strstr(v->str, "{{"))
+            continue;
+        size_t kl = strlen(k->str);
+        for (size_t j = 0; suffixes[j]; j++) {
+            size_t sl = strlen(suffixes[j]);
+            if (kl >= sl && !strcmp(k->str + kl - sl, suffixes[j])) {
+                char *hint = xasprintf("put the value in a file of the scheduler's secrets folder "
+                                       "and write `secrets: {%s: NAME}`",
+                                       k->str);
+                diag_add(l->dl, DIAG_WARNING, l->file, k->line, k->col, "literal-secret", hint,
+                         "env '%s' looks like a credential written in the file: it is stored "
+                         "in provenance and shown by the API and `cairn render`",
+                         k->str);
+                free(hint);
+                break;
+            }
+        }
+    }
+}
+
 /* Apply one field from node n to task t. */
 static void
 apply_field(struct dag__loader *l, const char *key, const struct ynode *n, struct dag_task *t,
@@ -226,10 +321,21 @@ apply_field(struct dag__loader *l, const char *key, const struct ynode *n, struc
                           "registry.example/ml/train:2.3",
                           "%s", why);
         }
+        if (t->image && t->image[0] == '/' && host_system_folder(t->image))
+            dag__nerr(l, n, "bad-image",
+                      "write `image: host` to run on the host's system (its credential files "
+                      "masked), or point to a root filesystem made for tasks",
+                      "image '%s' is a system folder of the host, not a root filesystem for "
+                      "tasks: it would show the host's private files to the task",
+                      t->image);
     } else if (!strcmp(key, "env")) {
         dag__get_kv_map(l, n, "env", &t->env, &t->nenv, 1);
-        if (!inherited)
+        if (!inherited) {
             src->env = n;
+            warn_literal_credentials(l, n);
+        }
+    } else if (!strcmp(key, "secrets")) {
+        parse_secrets(l, n, t);
     } else if (!strcmp(key, "needs")) {
         if (n->type == YNODE_SEQ || n->type == YNODE_SCALAR) {
             char **tmp = NULL;
@@ -346,6 +452,7 @@ dag__task_fini(struct dag_task *t)
     dag__strv_free(t->entrypoint, t->nentrypoint);
     free(t->image);
     dag__kv_free(t->env, t->nenv);
+    dag__kv_free(t->secrets, t->nsecrets);
     free(t->needs);
     free(t->downstream);
     for (size_t i = 0; i < t->ninputs; i++) {
@@ -433,7 +540,8 @@ dag__parse_task(struct dag__loader *l, const struct ynode *map, struct dag_task 
         const struct ynode *own = ynode_get(map, key, NULL);
         const struct ynode *def =
             (!is_defaults && l->defaults) ? ynode_get(l->defaults, key, NULL) : NULL;
-        int merges = !strcmp(key, "env") || !strcmp(key, "labels") || !strcmp(key, "resources");
+        int merges = !strcmp(key, "env") || !strcmp(key, "labels") || !strcmp(key, "resources") ||
+                     !strcmp(key, "secrets");
         if (def && (!own || merges)) {
             int q = l->quiet;
             l->quiet = 1; /* reported once, when `defaults:` was checked */

@@ -227,6 +227,10 @@ static const struct msg__field msg__hello_fields[] = {
     {"msg_version", MSG__INT, MSG__VERSION, 1, INT64_MAX, 1, H(version), 0, NULL},
     {"prefetch", MSG__INT, MSG__IF_SET, 0, 1000, 0, H(prefetch), 0, NULL},
     {"gpus", MSG__CUSTOM, 0, 0, 0, 0, 0, 0, &msg__gpus},
+    {"cert", MSG__STR, MSG__IF_SET, 0, 0, 0, H(cert), 0, NULL},
+    {"cert_sig", MSG__STR, MSG__IF_SET, 0, 0, 0, H(cert_sig), 0, NULL},
+    {"cert_ts", MSG__INT, MSG__IF_SET, 0, INT64_MAX, 0, H(cert_ts), 0, NULL},
+    {"nonce", MSG__STR, MSG__IF_SET, 0, 0, 0, H(nonce), 0, NULL},
 };
 #undef H
 MSG__CODEC(msg__hello, struct msg_hello, msg__hello_fields)
@@ -450,6 +454,10 @@ static const struct msg__field msg__lease_fields[] = {
     {"mounts", MSG__CUSTOM, 0, 0, 0, 0, 0, 0, &msg__mounts},
     /* absent for a task without GPUs: the lease an older worker knew */
     {"gpus", MSG__INTS, MSG__IF_SET, 0, MSG_GPU_INDEX_MAX, 0, L(gpus), L(ngpus), NULL},
+    /* absent for a task without secrets */
+    {"secrets", MSG__STRV, MSG__IF_SET | MSG__KV, 0, 0, 0, L(secrets), L(nsecrets), NULL},
+    {"secret_names", MSG__STRV, MSG__IF_SET, 0, 0, 0, L(secret_names), L(nsecret_names), NULL},
+    {"mask_paths", MSG__STRV, MSG__IF_SET, 0, 0, 0, L(mask_paths), L(nmask_paths), NULL},
     {"entrypoint", MSG__STRV, MSG__IF_SET, 0, 0, 0, L(entrypoint), L(nentrypoint), NULL},
     {"entrypoint_set", MSG__BOOL, MSG__IF_SET, 0, 0, 0, L(entrypoint_set), 0, NULL},
 };

@@ -55,7 +55,8 @@ struct msg_gpu {
 #define MSG_GPU_INDEX_MAX 254 /* minor 255 is the control device, /dev/nvidiactl */
 #define MSG_GPUS_MAX 256      /* the most GPUs a HELLO announces */
 
-/* HELLO {worker, slots, labels:{k:v}, pid, host, msg_version, gpus:[{index, model}]} */
+/* HELLO {worker, slots, labels:{k:v}, pid, host, msg_version, gpus:[{index, model}],
+ *        cert, cert_sig, cert_ts, nonce} */
 struct msg_hello {
     char *worker;          /* required, non-empty */
     int64_t slots;         /* required, 1..100000 */
@@ -70,6 +71,10 @@ struct msg_hello {
                               than GPUs: encoded only when there are some); indices
                               distinct, at most MSG_GPUS_MAX */
     size_t ngpus;
+    char *cert;            /* optional: the worker's certificate (PEM) on a TLS link */
+    char *cert_sig;        /* optional: its signature over worker and cert_ts (ident.h) */
+    int64_t cert_ts;       /* optional, 0: the worker's clock (ms) when it signed */
+    char *nonce;           /* optional: the challenge this connection was given (token) */
 };
 
 /* WELCOME {lease_ttl_ms, heartbeat_ms, artifacts, msg_version} */
@@ -150,6 +155,17 @@ struct msg_lease {
                               worker's HELLO, 0..MSG_GPU_INDEX_MAX), none; encoded only when
                               there are some */
     size_t ngpus;
+    char **secrets;        /* optional: "ENV=value" of the task's `secrets:`, resolved by the
+                              scheduler for this lease only (never stored); encoded only
+                              when there are some */
+    size_t nsecrets;
+    char **secret_names;   /* optional, as many as secrets: the secret's name of each (the
+                              file /run/secrets/NAME) */
+    size_t nsecret_names;
+    char **mask_paths;     /* optional: host files and folders a task on the host's own
+                              system (image host) must not see (the scheduler's key and
+                              secrets) */
+    size_t nmask_paths;
 };
 
 /* A lease of a WORK that did not decode: the worker reports it as failed

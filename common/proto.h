@@ -18,7 +18,7 @@
  *
  * Requests (worker -> scheduler) and their replies:
  *   HELLO   {worker, slots, labels:{k:v}, pid, host, msg_version, prefetch,
- *            gpus:[{index, model}]}
+ *            gpus:[{index, model}], cert, cert_sig, cert_ts, nonce}
  *                                   -> WELCOME {lease_ttl_ms, heartbeat_ms, artifacts, msg_version}
  *   POLL    {worker, free, leases:[lease_id...], wait_ms} -> WORK {leases:[lease...], cancel:[lease_id...]}
  *   STARTED {worker, lease_id}                            -> ACK {ok, reason}
@@ -31,10 +31,18 @@
  *           several STARTED/LOG/RESULT in order, acknowledged by one commit;
  *           with free > 0 the ACK may bring up to free new leases (work)
  *   any request the scheduler cannot take             -> ERROR {code, message}
+ * With a token, a connection's first HELLO is answered ERROR {code:
+ * "challenge", message: NONCE}; the HELLO sent again with nonce NONCE is
+ * welcomed. On a TLS link HELLO carries the worker's certificate proof
+ * (common/ident.h) instead. A worker's name is bound to the connection its
+ * HELLO came on (scheduler/handlers.c).
  * A lease: {lease_id, dag, run_id, task, attempt, logical_date, argv:[...],
  *           env:[...], image, timeout_ms, cpus, memory, pids, network,
  *           inputs:[{name, sha256, uri, manifest_file}], outputs:[...], code,
- *           metrics, mounts:[{host, path, readonly}], gpus:[index...]}.
+ *           metrics, mounts:[{host, path, readonly}], gpus:[index...],
+ *           secrets:["ENV=value"...], secret_names:[...], mask_paths:[...]}
+ *           (secrets: the values of the task's `secrets:`, in no other
+ *           message and never stored; sent only over an authenticated link).
  * common/msg.h gives each body a struct, an encoder and a strict decoder; it
  * says which fields are optional.
  * POLL renews every listed lease (heartbeat); the scheduler holds a POLL up to

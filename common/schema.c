@@ -491,6 +491,8 @@ schema_attempt_encode(const struct schema_attempt *a)
             json_object_set(rec, "argv", a->argv);
         if (a->env)
             json_object_set(rec, "env", a->env);
+        if (a->secrets)
+            json_object_set(rec, "secrets", a->secrets);
         if (a->inputs)
             json_object_set(rec, "inputs", a->inputs);
     }
@@ -525,6 +527,7 @@ schema_attempt_decode(const json_t *j, struct schema_attempt *out, char *err, si
     a.image_digest = schema__str(&rd, "image_digest", false);
     a.argv = schema__node(&rd, "argv", true);
     a.env = schema__node(&rd, "env", true);
+    a.secrets = schema__node(&rd, "secrets", true);
     a.inputs = schema__node(&rd, "inputs", true);
     a.stderr_tail = schema__node(&rd, "stderr_tail", true);
     if (rd.rc)

@@ -150,6 +150,7 @@ struct schema_attempt {
     const char *image;
     const char *image_digest;     /* a pulled image's pinned digest, or NULL */
     json_t *argv, *env, *inputs;
+    json_t *secrets;              /* [{env, name}] of its `secrets:`: names, never values */
     json_t *stderr_tail;          /* its last stderr lines [string] or NULL (absent) */
 };
 

@@ -66,6 +66,7 @@ struct tmpl__ref {
     size_t fnlen; /* FN is at name */
     size_t ref;  /* offset and length of REF, spaces around it left out */
     size_t reflen;
+    bool shquote; /* "| shquote" followed the name: the value single-quoted for sh */
 };
 
 /* How the names are known: parameters by yes/no (has), by listing (at), or
@@ -173,6 +174,28 @@ tmpl__next(const char *s, size_t from, struct tmpl__ref *r, bool *found, char *e
         return tmpl__fail(err, errlen, errpos, r->open,
                           "empty template '{{ }}' (expected a name such as ds or params.NAME)");
     r->name = (size_t)(a - s);
+    r->shquote = false;
+    /* a filter: "NAME | shquote" */
+    const char *bar = a;
+    while (bar < b && *bar != '|')
+        bar++;
+    if (bar < b) {
+        const char *f = bar + 1, *nb = bar;
+        while (f < b && tmpl__space(*f))
+            f++;
+        while (nb > a && tmpl__space(nb[-1]))
+            nb--;
+        if ((size_t)(b - f) != 7 || memcmp(f, "shquote", 7) != 0)
+            return tmpl__fail(err, errlen, errpos, (size_t)(f - s),
+                              "unknown filter '%.*s' (the one filter is shquote)",
+                              (int)((size_t)(b - f) > TMPL__ECHO_MAX ? TMPL__ECHO_MAX : b - f), f);
+        if (nb == a)
+            return tmpl__fail(err, errlen, errpos, r->open,
+                              "empty template before '| shquote' (expected a name such as "
+                              "params.NAME)");
+        r->shquote = true;
+        b = nb;
+    }
     r->nlen = (size_t)(b - a);
     r->end = (size_t)(close - s) + 2;
     r->agg = tmpl__agg_shape(s, a, b, r);
@@ -1025,6 +1048,30 @@ tmpl_items_foreach(const char *json, tmpl_item_fn cb, void *ud)
     return 0;
 }
 
+void
+tmpl_shquote(struct sb *out, const char *s, size_t n)
+{
+    sb_putc(out, '\'');
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '\'')
+            sb_puts(out, "'\\''");
+        else
+            sb_putc(out, s[i]);
+    }
+    sb_putc(out, '\'');
+}
+
+/* Replace what was rendered from mark on by its shquote form. */
+static void
+tmpl__shquote_tail(struct sb *sb, size_t mark)
+{
+    char *v = xstrndup(sb->buf ? sb->buf + mark : "", sb->len - mark);
+    size_t n = sb->len - mark;
+    sb->len = mark;
+    tmpl_shquote(sb, v, n);
+    free(v);
+}
+
 int
 tmpl_render(const char *s, const struct tmpl_ctx *ctx, char **out, char *err, size_t errlen)
 {
@@ -1049,6 +1096,7 @@ tmpl_render(const char *s, const struct tmpl_ctx *ctx, char **out, char *err, si
             break;
         }
         sb_append(&sb, s + from, r.open - from);
+        size_t mark = sb.len;
         id = r.agg ? -1 : tmpl__fixed_lookup(s + r.name, r.nlen);
         if (id < 0) {
             bool done;
@@ -1056,6 +1104,8 @@ tmpl_render(const char *s, const struct tmpl_ctx *ctx, char **out, char *err, si
             if (rc < 0)
                 break;
             if (done) {
+                if (r.shquote)
+                    tmpl__shquote_tail(&sb, mark);
                 from = r.end;
                 continue;
             }
@@ -1084,6 +1134,8 @@ tmpl_render(const char *s, const struct tmpl_ctx *ctx, char **out, char *err, si
             break;
         }
         sb_puts(&sb, val);
+        if (r.shquote)
+            tmpl__shquote_tail(&sb, mark);
         from = r.end;
     }
     if (rc < 0) {

@@ -4,7 +4,10 @@
  * run_id, dag, task, params.NAME; in a mapped task (see tmpl_scope) also
  * item, item.KEY (item.KEY.INNER ...) and map_index; and the aggregates
  * max, min, avg, sum, count and argmax written FN(TASK.metrics.NAME).
- * Spaces inside the braces are optional. "{{" without a closing "}}" is an
+ * Spaces inside the braces are optional. A name may be followed by the one
+ * filter, "| shquote" ({{ params.x | shquote }}): the value is then written
+ * single-quoted for sh, each ' inside as '\'' (an unknown filter is an
+ * error at the filter). "{{" without a closing "}}" is an
  * error. Text outside {{ }} is copied verbatim, single braces included;
  * there is no other escape.
  *
@@ -124,6 +127,10 @@ struct tmpl_ctx {
  * keep_unresolved), item_json that is not JSON or lacks the key. *out is
  * set only on success. ctx and its strings are borrowed for the call. */
 int tmpl_render(const char *s, const struct tmpl_ctx *ctx, char **out, char *err, size_t errlen);
+
+/* n bytes of s single-quoted for sh (what | shquote writes) appended to out. */
+struct sb;
+void tmpl_shquote(struct sb *out, const char *s, size_t n);
 
 /* The items of a mapped task's instances: each element of the JSON array
  * json (a matrix's items_json, a list param's value, the list a `from`

@@ -23,12 +23,19 @@
 
 #include "api_backfills.h"
 #include "api_dags.h"
+#include "api_grid.h"
+#include "apiguard.h"
 #include "api_ml.h"
 #include "api_read.h"
 #include "api_runs.h"
 #include "api_workers.h"
 #include "engine.h"
 #include "err.h"
+#include "hmap.h"
+#include "metrics.h"
+#include "schedmetrics.h"
+#include "store.h"
+#include "tokfile.h"
 #include "ui.h"
 #include "util.h"
 
@@ -39,6 +46,39 @@ get_index(struct sched *s, struct http_conn *c, const struct http_req *req,
     size_t len;
     const char *html = ui_index_html(&len);
     http_respond(c, 200, "text/html; charset=utf-8", html, len);
+}
+
+/* GET /api/v1/whoami: the caller's token name and role, so the UI draws
+ * only the buttons the caller may use. */
+static void
+get_whoami(struct sched *s, struct http_conn *c, const struct http_req *req,
+           const struct route_params *p)
+{
+    const char *name;
+    int role;
+    bool auth = apiguard_caller(&name, &role);
+    (void)s;
+    (void)req;
+    (void)p;
+    http_respond_json(c, 200, json_pack("{s:b, s:s?, s:s}", "auth", auth, "name",
+                                        auth && *name ? name : NULL, "role",
+                                        tokf_role_name(role)));
+}
+
+/* The page's icon (browsers ask for it unprompted): three stacked stones. */
+static void
+get_favicon(struct sched *s, struct http_conn *c, const struct http_req *req,
+            const struct route_params *p)
+{
+    static const char svg[] =
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 16 16\">"
+        "<ellipse cx=\"8\" cy=\"13\" rx=\"7\" ry=\"2.6\" fill=\"#5f6b7a\"/>"
+        "<ellipse cx=\"8\" cy=\"8.4\" rx=\"5\" ry=\"2.3\" fill=\"#2f6fde\"/>"
+        "<ellipse cx=\"8\" cy=\"4\" rx=\"3\" ry=\"2\" fill=\"#1f8a4c\"/></svg>";
+    (void)s;
+    (void)req;
+    (void)p;
+    http_respond(c, 200, "image/svg+xml", svg, sizeof(svg) - 1);
 }
 
 static void
@@ -54,45 +94,135 @@ get_health(struct sched *s, struct http_conn *c, const struct http_req *req,
     if (s) { /* (the API's own tests serve it without an engine) */
         int64_t max_ms = 0, recent_ms = 0;
         uint64_t iterations = 0;
+        int64_t max_cpu = 0, recent_cpu = 0;
         sched_loop_stats(s, &max_ms, &recent_ms, &iterations);
-        json_object_set_new(o, "loop",
-                            json_pack("{s:I, s:I, s:I}", "max_iteration_ms", (json_int_t)max_ms,
-                                      "recent_max_iteration_ms", (json_int_t)recent_ms,
-                                      "iterations", (json_int_t)iterations));
+        sched_loop_cpu_stats(s, &max_cpu, &recent_cpu);
+        json_object_set_new(
+            o, "loop",
+            json_pack("{s:I, s:I, s:I, s:I, s:I}", "max_iteration_ms", (json_int_t)max_ms,
+                      "recent_max_iteration_ms", (json_int_t)recent_ms, "max_iteration_cpu_ms",
+                      (json_int_t)max_cpu, "recent_max_iteration_cpu_ms", (json_int_t)recent_cpu,
+                      "iterations", (json_int_t)iterations));
     }
     http_respond_json(c, degraded ? 503 : 200, o);
 }
 
+struct seed_ctx {
+    struct sched *s;
+    const char *dag;
+};
+
+static int
+seed_ti_cb(void *ud, const char *key, const struct schema_ti *ti, json_t *rec)
+{
+    struct seed_ctx *sc = ud;
+    const char *name;
+    json_t *v;
+    (void)key;
+    (void)rec;
+    if (ti->is_instance || !json_is_object(ti->metrics))
+        return 0; /* (the instances of a mapped task would share one series) */
+    json_object_foreach(ti->metrics, name, v)
+    {
+        if (json_is_number(v))
+            smet_task_metric(sc->s, sc->dag, ti->task, name, json_number_value(v));
+    }
+    return 0;
+}
+
+/* cairn_task_metric for runs that finished before this process started:
+ * the metrics of each DAG's latest finished run, read once from the store
+ * (at the first scrape). A DAG that has finished a run since keeps those. */
+static void
+seed_task_metrics(struct sched *s)
+{
+    struct store_txn *t = NULL;
+    if (store_txn_begin(sched_store(s), false, &t) != 0)
+        return; /* tried again at the next scrape */
+    struct api_read_run_list runs = {0};
+    size_t skipped = 0;
+    api_read_run_list(t, NULL, &runs, &skipped);
+    struct hmap best; /* dag -> index of its latest finished run */
+    hmap_init(&best);
+    for (size_t i = 0; i < runs.n; i++) {
+        const struct schema_run *r = &runs.v[i].r, *o;
+        size_t k;
+        if (strcmp(r->state, "success") && strcmp(r->state, "failed"))
+            continue;
+        if (hmap_get(&best, r->dag, &k)) {
+            o = &runs.v[k].r;
+            if (o->ended_at > r->ended_at || (o->ended_at == r->ended_at && o->seq > r->seq))
+                continue;
+        }
+        hmap_put(&best, r->dag, i);
+    }
+    for (size_t i = 0; i < best.cap; i++) {
+        if (!best.slots[i].key)
+            continue;
+        const struct schema_run *r = &runs.v[best.slots[i].val].r;
+        if (smet_task_metrics_live(s, r->dag))
+            continue; /* a run of it finished since the start: that one counts */
+        struct seed_ctx sc = {s, r->dag};
+        api_read_tis(t, r->dag, r->run_id, seed_ti_cb, &sc, &skipped);
+    }
+    hmap_free(&best);
+    store_txn_abort(t);
+    api_read_run_list_free(&runs);
+    smet_task_metrics_seeded(s);
+}
+
+static void
+get_metrics(struct sched *s, struct http_conn *c, const struct http_req *req,
+            const struct route_params *p)
+{
+    if (!s) {
+        http_respond_error(c, 404, "not_found", "no metrics without an engine");
+        return;
+    }
+    if (smet_task_metrics_unseeded(s))
+        seed_task_metrics(s);
+    size_t len;
+    char *text = smet_render(s, &len);
+    http_respond(c, 200, METRICS_CONTENT_TYPE, text, len);
+    free(text);
+}
+
 /* Sorted by pattern, then method (test_routes checks it). */
 static const struct api_route api__routes[] = {
-    {"GET", "/", get_index},
-    {"POST", "/api/v1/artifacts/gc", api_ml_gc},
-    {"GET", "/api/v1/backfills", api_backfills_list},
-    {"GET", "/api/v1/backfills/{id}", api_backfills_get},
-    {"POST", "/api/v1/backfills/{id}/cancel", api_backfills_cancel},
-    {"GET", "/api/v1/dags", api_dags_list},
-    {"GET", "/api/v1/dags/{dag}", api_dags_get},
-    {"POST", "/api/v1/dags/{dag}/backfill", api_backfills_create},
-    {"GET", "/api/v1/dags/{dag}/metrics", api_ml_metrics},
-    {"GET", "/api/v1/dags/{dag}/next-runs", api_dags_next_runs},
-    {"POST", "/api/v1/dags/{dag}/pause", api_dags_pause},
-    {"POST", "/api/v1/dags/{dag}/trigger", api_dags_trigger},
-    {"POST", "/api/v1/dags/{dag}/unpause", api_dags_unpause},
-    {"GET", "/api/v1/health", get_health},
-    {"GET", "/api/v1/lineage/{sha}", api_ml_lineage_sha},
-    {"GET", "/api/v1/runs", api_runs_list},
-    {"GET", "/api/v1/runs/{run}", api_runs_get},
-    {"GET", "/api/v1/runs/{run}/artifacts", api_runs_artifacts},
-    {"GET", "/api/v1/runs/{run}/artifacts/{task}/{name}", api_ml_artifact},
-    {"GET", "/api/v1/runs/{run}/artifacts/{task}/{name}/content", api_ml_artifact_content},
-    {"GET", "/api/v1/runs/{run}/artifacts/{task}/{name}/lineage", api_ml_lineage_artifact},
-    {"POST", "/api/v1/runs/{run}/cancel", api_runs_cancel},
-    {"POST", "/api/v1/runs/{run}/clear", api_runs_clear},
-    {"POST", "/api/v1/runs/{run}/retry", api_runs_retry},
-    {"GET", "/api/v1/runs/{run}/tasks/{task}/attempts", api_runs_attempts},
-    {"GET", "/api/v1/runs/{run}/tasks/{task}/instances", api_runs_instances},
-    {"GET", "/api/v1/runs/{run}/tasks/{task}/logs", api_runs_logs},
-    {"GET", "/api/v1/workers", api_workers_list},
+    {"GET", "/", get_index, TOKF_PUBLIC},
+    {"POST", "/api/v1/artifacts/gc", api_ml_gc, TOKF_ADMIN},
+    {"GET", "/api/v1/backfills", api_backfills_list, TOKF_VIEWER},
+    {"GET", "/api/v1/backfills/{id}", api_backfills_get, TOKF_VIEWER},
+    {"POST", "/api/v1/backfills/{id}/cancel", api_backfills_cancel, TOKF_OPERATOR},
+    {"GET", "/api/v1/dags", api_dags_list, TOKF_VIEWER},
+    {"GET", "/api/v1/dags/{dag}", api_dags_get, TOKF_VIEWER},
+    {"POST", "/api/v1/dags/{dag}/backfill", api_backfills_create, TOKF_OPERATOR},
+    {"GET", "/api/v1/dags/{dag}/grid", api_grid_get, TOKF_VIEWER},
+    {"GET", "/api/v1/dags/{dag}/metrics", api_ml_metrics, TOKF_VIEWER},
+    {"GET", "/api/v1/dags/{dag}/next-runs", api_dags_next_runs, TOKF_VIEWER},
+    {"POST", "/api/v1/dags/{dag}/pause", api_dags_pause, TOKF_OPERATOR},
+    {"POST", "/api/v1/dags/{dag}/trigger", api_dags_trigger, TOKF_OPERATOR},
+    {"POST", "/api/v1/dags/{dag}/unpause", api_dags_unpause, TOKF_OPERATOR},
+    {"GET", "/api/v1/health", get_health, TOKF_PUBLIC},
+    {"GET", "/api/v1/lineage/{sha}", api_ml_lineage_sha, TOKF_VIEWER},
+    {"GET", "/api/v1/runs", api_runs_list, TOKF_VIEWER},
+    {"GET", "/api/v1/runs/{run}", api_runs_get, TOKF_VIEWER},
+    {"GET", "/api/v1/runs/{run}/artifacts", api_runs_artifacts, TOKF_VIEWER},
+    {"GET", "/api/v1/runs/{run}/artifacts/{task}/{name}", api_ml_artifact, TOKF_VIEWER},
+    {"GET", "/api/v1/runs/{run}/artifacts/{task}/{name}/content", api_ml_artifact_content,
+     TOKF_VIEWER},
+    {"GET", "/api/v1/runs/{run}/artifacts/{task}/{name}/lineage", api_ml_lineage_artifact,
+     TOKF_VIEWER},
+    {"POST", "/api/v1/runs/{run}/cancel", api_runs_cancel, TOKF_OPERATOR},
+    {"POST", "/api/v1/runs/{run}/clear", api_runs_clear, TOKF_OPERATOR},
+    {"POST", "/api/v1/runs/{run}/retry", api_runs_retry, TOKF_OPERATOR},
+    {"GET", "/api/v1/runs/{run}/tasks/{task}/attempts", api_runs_attempts, TOKF_VIEWER},
+    {"GET", "/api/v1/runs/{run}/tasks/{task}/instances", api_runs_instances, TOKF_VIEWER},
+    {"GET", "/api/v1/runs/{run}/tasks/{task}/logs", api_runs_logs, TOKF_VIEWER},
+    {"GET", "/api/v1/whoami", get_whoami, TOKF_VIEWER},
+    {"GET", "/api/v1/workers", api_workers_list, TOKF_VIEWER},
+    {"GET", "/favicon.ico", get_favicon, TOKF_PUBLIC},
+    {"GET", "/metrics", get_metrics, TOKF_VIEWER},
 };
 
 const struct api_route *
@@ -135,11 +265,14 @@ api_handle(void *ud, struct http_conn *c, const struct http_req *req)
     route_path_split(&rp, req->path);
     const char *why = NULL;
     int found = api_route_find(req->method, &rp, &r, &p);
+    if (found == 0)
+        http_conn_set_route(c, r->pattern);
     if (found == 0 && s && !strcmp(req->method, "POST") && sched_degraded(s, &why))
         /* a write that could not be stored: refused at once, nothing changed */
         http_respond_error(c, 503, "unavailable",
                            "the state store does not take writes now (%s); nothing was "
-                           "changed; retry later", why);
+                           "changed; retry later",
+                           why);
     else if (found == 0)
         r->fn(s, c, req, &p); /* req may be gone once it returns */
     else if (rp.n < 2 || strcmp(rp.seg[0], "api") || strcmp(rp.seg[1], "v1"))

@@ -10,6 +10,7 @@
 
 #include "http.h"
 #include "route.h"
+#include "tokfile.h"
 
 struct sched;
 struct store_txn;
@@ -31,6 +32,7 @@ struct api_route {
     const char *method;  /* "GET" (which also answers HEAD) or "POST" */
     const char *pattern; /* see route.h: "/api/v1/runs/{run}/tasks/{task}/logs" */
     api_handler_fn fn;
+    int role; /* the least role a token needs (tokfile.h; TOKF_PUBLIC: none) */
 };
 
 /* The route table: *n entries (static storage), sorted by pattern, then

@@ -45,13 +45,26 @@ dag_json(struct sched_dag *sd, bool detail)
             json_t *publish = json_array();
             for (size_t j = 0; j < t->npublish; j++)
                 json_array_append_new(publish, json_string(t->publish[j]));
-            json_array_append_new(
-                tl, json_pack("{s:s, s:o, s:s, s:i, s:s, s:I, s:b, s:o}", "task", t->name, "needs",
-                              needs, "trigger_rule", dag_trigger_name(t->trigger_rule), "retries",
-                              t->retries, "image", t->image, "timeout_ms",
-                              (json_int_t)t->timeout_ms, "cache", t->cache, "publish", publish));
+            json_t *row =
+                json_pack("{s:s, s:o, s:s, s:i, s:s, s:I, s:b, s:o}", "task", t->name, "needs",
+                          needs, "trigger_rule", dag_trigger_name(t->trigger_rule), "retries",
+                          t->retries, "image", t->image, "timeout_ms", (json_int_t)t->timeout_ms,
+                          "cache", t->cache, "publish", publish);
+            json_object_set_new(row, "mapped", json_boolean(t->map.kind != DAG_MAP_NONE));
+            json_array_append_new(tl, row);
         }
         json_object_set_new(o, "task_list", tl);
+        json_t *params = json_array();
+        for (size_t i = 0; i < d->nparams; i++) {
+            const struct dag_param *dp = &d->params[i];
+            const char *type = dp->is_number ? "number"
+                               : dp->is_bool ? "bool"
+                               : dp->is_list ? "list"
+                                             : "string";
+            json_array_append_new(params, json_pack("{s:s, s:s, s:s}", "name", dp->name, "default",
+                                                    dp->value ? dp->value : "", "type", type));
+        }
+        json_object_set_new(o, "params", params);
     }
     return o;
 }

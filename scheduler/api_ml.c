@@ -449,6 +449,8 @@ lineage_node(struct lineage *lg, const struct schema_artifact *ptr, int depth)
     json_object_set_new(n, "image", has && att.image ? json_string(att.image) : json_null());
     json_object_set_new(n, "argv", has && att.argv ? json_deep_copy(att.argv) : json_null());
     json_object_set_new(n, "env", has && att.env ? json_deep_copy(att.env) : json_null());
+    if (has && att.secrets) /* names only */
+        json_object_set_new(n, "secrets", json_deep_copy(att.secrets));
     const json_t *inputs = has ? att.inputs : NULL;
     json_object_set_new(n, "provenance", json_boolean(inputs != NULL));
     char *akey = schema_key_attempt(dag, run_id, task, attempt);

@@ -89,6 +89,7 @@ api_present_ti(const struct schema_ti *ti)
         return NULL;
     if (ti->publishing)
         json_object_set_new(j, "publishing", json_true());
+    json_object_set_new(j, "queued_at", schema_time_json(ti->queued_at));
     json_object_set_new(j, "cached", json_boolean(ti->cached));
     json_object_set_new(j, "cached_from", api_present__copy_or_null(ti->cached_from));
     json_object_set_new(j, "no_cache", json_boolean(ti->no_cache));
@@ -112,6 +113,18 @@ api_present_ti(const struct schema_ti *ti)
                             json_pack("{s:O?, s:O?}", "n", json_object_get(ti->map, "n"), "counts",
                                       json_object_get(ti->map, "counts")));
     return j;
+}
+
+void
+api_present_secret_names(json_t *task, const struct dag_task *t)
+{
+    if (!task || !t || !t->nsecrets)
+        return;
+    json_t *a = json_array();
+    for (size_t i = 0; i < t->nsecrets; i++)
+        json_array_append_new(a, json_pack("{s:s, s:s}", "env", t->secrets[i].key, "name",
+                                           t->secrets[i].value));
+    json_object_set_new(task, "secrets", a);
 }
 
 json_t *
@@ -149,6 +162,8 @@ api_present_attempt(const struct schema_attempt *a)
             json_object_set_new(j, "argv", json_deep_copy(a->argv));
         if (a->env)
             json_object_set_new(j, "env", json_deep_copy(a->env));
+        if (a->secrets) /* names only */
+            json_object_set_new(j, "secrets", json_deep_copy(a->secrets));
         if (a->inputs)
             json_object_set_new(j, "inputs", json_deep_copy(a->inputs));
     }
@@ -226,7 +241,9 @@ api_present_run_model(const struct sched_run *r, bool all_tasks, uint64_t since,
             json_decref(o);
             return api_present__model_bad(r, why, err, errlen);
         }
-        json_array_append_new(tasks, api_present_ti(&t));
+        json_t *tj = api_present_ti(&t);
+        api_present_secret_names(tj, &r->dv->dag->tasks[r->tis[i].idx]);
+        json_array_append_new(tasks, tj);
         json_decref(rec);
     }
     json_object_set_new(o, "tasks", tasks);

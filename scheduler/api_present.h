@@ -32,6 +32,10 @@ json_t *api_present_run(const struct schema_run *r, const struct dag *version);
  * none; next_retry_at (when up_for_retry) and duration_ms; for a mapped
  * task map: {n, counts: {state: n}}, for an instance map_index. */
 json_t *api_present_ti(const struct schema_ti *ti);
+/* Add "secrets": [{env, name}] (names only, never values) of task t to a
+ * task's JSON, if it has any. */
+struct dag_task;
+void api_present_secret_names(json_t *task, const struct dag_task *t);
 /* An attempt: the record's fields, exit_code and signal null when none. */
 json_t *api_present_attempt(const struct schema_attempt *a);
 /* An artifact pointer: the record's fields. */

@@ -256,8 +256,16 @@ tis_json(const struct ti_list *l, const struct dag *d)
         }
     }
     json_t *tasks = json_array();
-    for (size_t i = 0; i < l->n; i++)
-        json_array_append_new(tasks, api_present_ti(&l->v[order ? order[i] : i].t));
+    for (size_t i = 0; i < l->n; i++) {
+        const struct schema_ti *st = &l->v[order ? order[i] : i].t;
+        json_t *tj = api_present_ti(st);
+        char base[DAG_NAME_MAX + 1];
+        snprintf(base, sizeof(base), "%.*s", (int)strcspn(st->task, "["), st->task);
+        long ti = d ? dag_task_index(d, base) : -1;
+        if (ti >= 0)
+            api_present_secret_names(tj, &d->tasks[ti]);
+        json_array_append_new(tasks, tj);
+    }
     free(order);
     return tasks;
 }

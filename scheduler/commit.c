@@ -3,12 +3,14 @@
 
 #include <inttypes.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "core.h"
 #include "err.h"
 #include "log.h"
 #include "records.h"
 #include "runtab.h"
+#include "schedmetrics.h"
 #include "store.h"
 #include "util.h"
 #include "wire.h"
@@ -222,7 +224,14 @@ static bool
 commit__once(struct sched *s)
 {
     if (commit__dirty(s)) {
+        size_t batch = 0;
+        for (struct sched_ti *ti = s->dirty_tis; ti; ti = ti->dirty_next)
+            batch++;
+        for (struct sched_run *r = s->dirty_runs; r; r = r->dirty_next)
+            batch++;
+        uint64_t t0 = uv_hrtime();
         int rc = commit__write(s);
+        smet_commit(s, (double)(uv_hrtime() - t0) / 1e9, batch);
         if (rc) {
             LOG(LOG_ERR, rc == CAIRN_EFULL ? "CAIRN-STORE-FULL" : "CAIRN-STORE-ERROR",
                 "cannot commit state (%s: %s); holding %zu worker replies and retrying in 1s",
@@ -251,27 +260,48 @@ commit__once(struct sched *s)
 
 /* The iteration that ends now: how long the loop was busy since the last
  * one ended (its wall time less the time it waited for events). */
+static int64_t
+commit__thread_cpu_ns(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+        return 0;
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 static void
 commit__iteration(struct sched *s)
 {
     uint64_t now = uv_hrtime(), idle = uv_metrics_idle_time(s->loop);
+    int64_t cpu_now = commit__thread_cpu_ns();
     if (s->iter_end_ns) {
         uint64_t wall = now - s->iter_end_ns, waited = idle - s->iter_idle_ns;
-        int64_t busy = (int64_t)((wall > waited ? wall - waited : 0) / 1000000);
+        uint64_t busy_ns = wall > waited ? wall - waited : 0;
+        int64_t busy = (int64_t)(busy_ns / 1000000);
+        int64_t cpu = (cpu_now - s->iter_cpu_ns) / 1000000;
+        smet_iteration(s, (double)busy_ns / 1e9);
         if (busy > s->iter_max_ms)
             s->iter_max_ms = busy;
         if (busy > s->iter_window_max_ms)
             s->iter_window_max_ms = busy;
+        if (cpu > s->iter_cpu_max_ms)
+            s->iter_cpu_max_ms = cpu;
+        if (cpu > s->iter_cpu_window_max_ms)
+            s->iter_cpu_window_max_ms = cpu;
         if (busy >= SCHED_SLOW_ITERATION_MS)
-            LOG(LOG_WARN, "CAIRN-LOOP-SLOW", "a loop iteration took %" PRId64 " ms (nothing "
-                "else was served meanwhile)", busy);
+            LOG(LOG_WARN, "CAIRN-LOOP-SLOW", "a loop iteration took %" PRId64 " ms, %" PRId64
+                " ms of it the loop's own CPU time (nothing else was served meanwhile)", busy,
+                cpu);
     }
     int64_t mono = clock_mono_ms();
     if (mono - s->iter_window_start >= 60000) {
         s->iter_prev_window_max_ms = s->iter_window_max_ms;
         s->iter_window_max_ms = 0;
+        s->iter_cpu_prev_window_max_ms = s->iter_cpu_window_max_ms;
+        s->iter_cpu_window_max_ms = 0;
         s->iter_window_start = mono;
     }
+    s->iter_cpu_ns = commit__thread_cpu_ns();
     s->iterations++;
     s->iter_end_ns = uv_hrtime();
     s->iter_idle_ns = idle;
@@ -326,6 +356,15 @@ sched_loop_stats(const struct sched *s, int64_t *max_ms, int64_t *recent_max_ms,
                          ? s->iter_window_max_ms
                          : s->iter_prev_window_max_ms;
     *iterations = s->iterations;
+}
+
+void
+sched_loop_cpu_stats(const struct sched *s, int64_t *max_ms, int64_t *recent_max_ms)
+{
+    *max_ms = s->iter_cpu_max_ms;
+    *recent_max_ms = s->iter_cpu_window_max_ms > s->iter_cpu_prev_window_max_ms
+                         ? s->iter_cpu_window_max_ms
+                         : s->iter_cpu_prev_window_max_ms;
 }
 
 void

@@ -37,6 +37,7 @@
 #define SCHED_LAZY_COMMIT_MS 50
 
 struct art_store;
+struct smet;
 struct cache_index;
 struct store_txn;
 
@@ -69,9 +70,17 @@ struct sched_reply {
     json_t *body;
 };
 
+/* A connection's challenge: a HELLO on it must carry nonce (handlers.c). */
+struct sched_challenge {
+    uint32_t pipe;
+    char nonce[33];
+};
+
 struct sched {
     uv_loop_t *loop;
     struct sched_config cfg;
+    struct sched_challenge *challenges; /* the nonce each connection's HELLO must carry (token) */
+    size_t nchallenges, capchallenges;
     struct store *store;
     struct art_store *art;        /* where workers put outputs */
     struct bf_set *bfs;           /* the backfills (opaque here; for the API) */
@@ -154,6 +163,10 @@ struct sched {
     uint64_t iter_end_ns;    /* hrtime at the end of the last prepare phase */
     uint64_t iter_idle_ns;   /* the loop's idle time then */
     int64_t iter_max_ms, iter_window_max_ms, iter_prev_window_max_ms;
+    /* the same in CPU time of the loop's thread (what the loop itself
+     * spent, without waits for the disk or other processes) */
+    int64_t iter_cpu_ns;        /* the thread's CPU clock at the last iteration's end */
+    int64_t iter_cpu_max_ms, iter_cpu_window_max_ms, iter_cpu_prev_window_max_ms;
     int64_t iter_window_start; /* monotonic ms */
     uint64_t iterations;
 
@@ -175,6 +188,7 @@ struct sched {
     int64_t clock_skew;      /* seconds added to the wall clock (CAIRN_NOW) */
     int64_t next_schedule;   /* monotonic ms of the next schedule pass */
     int64_t last_tick;       /* monotonic ms of the last tick, to notice stalls */
+    struct smet *smet;       /* Prometheus metrics (schedmetrics.c) */
     bool stopping;
     bool gc_busy;            /* an artifact collection is removing blobs */
     void (*stop_done)(void *);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "artifact.h"
+#include "schedmetrics.h"
 #include "cal.h"
 #include "commit.h"
 #include "core.h"
@@ -154,6 +155,7 @@ sched_new(struct sched **out, uv_loop_t *loop, const struct sched_config *cfg, c
     hmap_init(&s->lease_map);
     s->ended_attempts = json_object();
     s->epoch_ms = clock_wall_ms();
+    smet_init(s);
     /* the pre-commit steps, in this order: expansion makes instances, cache
      * lookups may ready work, then workers waiting in a POLL get it */
     runs_idem_init(s);
@@ -304,6 +306,7 @@ sched_free(struct sched *s)
         free(w);
     }
     free(s->workers);
+    free(s->challenges);
     free(s->heap);
     free(s->evalq);
     free(s->startq);
@@ -321,6 +324,7 @@ sched_free(struct sched *s)
     free(s->ticks);
     store_close(s->store);
     art_close(s->art);
+    smet_free(s);
     free(s);
 }
 

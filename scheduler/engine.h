@@ -48,6 +48,8 @@ struct sched_link {
     void (*drop)(struct wire_req *req);
 };
 
+#define SCHED_HIDDEN_MAX 4 /* the most entries of sched_config.hidden used */
+
 struct sched_config {
     const char *dags_dir;
     const char *data_dir;
@@ -56,11 +58,22 @@ struct sched_config {
     int max_lost;               /* lease losses tolerated per task instance */
     const char *models_dir;     /* where `publish:` goes; NULL = DATA/models */
     size_t max_state_size;      /* the LMDB map never grows beyond it; 0 = no limit */
+    const char *secrets_dir;    /* tasks' `secrets:` (secrets.h); NULL = $CREDENTIALS_DIRECTORY */
+    const char *token_file;     /* the link's key file: hidden from image-host tasks */
+    const char *const *hidden; /* the scheduler's own key files (absolute: link token, API
+                                * tokens, TLS key) that tasks must not see; NULL-terminated
+                                * or NULL */
+    bool link_authenticated;    /* the worker link proves who sends (a token, or TLS
+                                 * certificates); false: no lease carries secrets (such
+                                 * tasks fail saying so) */
     struct sched_link link;
     struct imgreg_opts registry; /* for pinning image tags (imagepin.h); borrowed */
+    const struct ident *ident; /* a TLS link: HELLO must prove the worker's name (ident.h) */
+    bool token;                /* a shared token: HELLO must answer its connection's challenge */
 };
 
 struct sched;
+struct ident;
 
 /* Open the store under cfg->data_dir, load the DAG folder, recover the
  * unfinished runs, start the loop's timers. The worker link and the HTTP
@@ -115,6 +128,10 @@ void sched_idem_put(struct sched *s, const char *key, const struct sched_run *r)
  * minutes, and how many there were. */
 void sched_loop_stats(const struct sched *s, int64_t *max_ms, int64_t *recent_max_ms,
                       uint64_t *iterations);
+/* The same two longest iterations in the loop thread's own CPU time: on a
+ * loaded machine (or one whose disk stalls a commit) wall time says little
+ * about the loop's own work. */
+void sched_loop_cpu_stats(const struct sched *s, int64_t *max_ms, int64_t *recent_max_ms);
 
 /* The backfills, for the API (set by the composition root). */
 void sched_set_backfills(struct sched *s, struct bf_set *bfs);

@@ -239,7 +239,8 @@ sched_gc_artifacts(struct sched *s, const struct sched_gc_opts *o,
     int rc = store_txn_begin(s->store, false, &t);
     if (!rc)
         rc = store_scan(t, STORE_RUNS, "", gc_runs_cb, &g);
-    qsort(g.runs, g.nruns, sizeof(*g.runs), gc_run_cmp);
+    if (g.nruns) /* (qsort must not get NULL, even for no elements) */
+        qsort(g.runs, g.nruns, sizeof(*g.runs), gc_run_cmp);
     gc_choose(&g, o);
     if (!rc)
         rc = store_scan(t, STORE_ARTIFACTS, "", gc_ptrs_cb, &g);

@@ -5,6 +5,7 @@
  * the commit that made it durable (commit.h). A request that is refused
  * changed nothing and is answered at once. */
 #include <inttypes.h>
+#include <openssl/rand.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include "commit.h"
 #include "core.h"
 #include "gpualloc.h"
+#include "ident.h"
 #include "lease.h"
 #include "log.h"
 #include "logs.h"
@@ -63,11 +65,75 @@ ack(struct sched *s, struct wire_req *req, bool ok, const char *reason)
     commit_reply(s, req, PROTO_ACK, encode(&m));
 }
 
+/* With a shared token, a signed frame proves only that its sender knew the
+ * token once: a HELLO captured on one connection could be sent again on
+ * another. So each connection gets a fresh nonce (an ERROR "challenge"
+ * whose message is the nonce) and its HELLO must carry it; a nonce is used
+ * once. Returns whether the HELLO answered this connection's challenge
+ * (false: the challenge was sent). */
+static bool
+challenge_met(struct sched *s, struct wire_req *req, const char *nonce)
+{
+    struct sched_challenge *c = NULL;
+    for (size_t i = 0; i < s->nchallenges; i++)
+        if (s->challenges[i].pipe == req->pipe)
+            c = &s->challenges[i];
+    if (c && nonce && !strcmp(c->nonce, nonce)) {
+        *c = s->challenges[--s->nchallenges];
+        return true;
+    }
+    if (nonce)
+        LOG(LOG_WARN, "CAIRN-WORKER-REFUSED",
+            "HELLO with a nonce this connection was not given (a replay?): challenged again");
+    if (!c) {
+        xgrow((void **)&s->challenges, &s->capchallenges, s->nchallenges + 1,
+              sizeof(*s->challenges));
+        c = &s->challenges[s->nchallenges++];
+        c->pipe = req->pipe;
+    }
+    unsigned char r[16];
+    if (RAND_bytes(r, sizeof(r)) != 1) {
+        req_error(s, req, "internal", "cannot make a nonce");
+        return false;
+    }
+    for (size_t i = 0; i < sizeof(r); i++)
+        snprintf(c->nonce + 2 * i, 3, "%02x", r[i]);
+    req_error(s, req, "challenge", "%s", c->nonce);
+    return false;
+}
+
 static void
 handle_hello(struct sched *s, struct wire_req *req, const struct msg *m)
 {
     const struct msg_hello *h = &m->u.hello;
+    char why[512];
+    bool proven = false;
+    if (s->cfg.ident) {
+        /* a TLS link: the name must be the one the worker's certificate
+         * carries (ident.h) */
+        if (ident_check(s->cfg.ident, h->cert, h->worker, h->cert_ts, h->cert_sig,
+                        clock_wall_ms(), why, sizeof(why)) != 0) {
+            LOG(LOG_WARN, "CAIRN-WORKER-REFUSED", "HELLO as worker '%s' refused: %s", h->worker,
+                why);
+            req_error(s, req, "auth", "HELLO as worker '%s' refused: %s", h->worker, why);
+            return;
+        }
+        proven = true;
+    }
+    if (s->cfg.token && !proven && !challenge_met(s, req, h->nonce))
+        return;
     struct sched_worker *w = lease_worker_find(s, h->worker);
+    if (w && w->pipe && w->pipe != req->pipe && !proven &&
+        clock_mono_ms() - w->last_seen < s->cfg.lease_ttl_ms) {
+        /* the name is held by a live connection: a second process cannot
+         * take it over (and with it the leases given to that worker) */
+        LOG(LOG_WARN, "CAIRN-WORKER-REFUSED",
+            "HELLO as worker '%s' refused: that worker is connected on another connection",
+            h->worker);
+        req_error(s, req, "name_in_use", "worker '%s' is connected on another connection",
+                  h->worker);
+        return;
+    }
     if (!w) {
         w = xcalloc(1, sizeof(*w));
         w->name = xstrdup(h->worker);
@@ -120,9 +186,19 @@ req_worker(struct sched *s, struct wire_req *req, const char *name)
         req_error(s, req, "unknown_worker", "unknown worker '%s'; send HELLO first", name);
         return NULL;
     }
+    if (w->pipe != req->pipe) {
+        /* a worker's name is bound to the connection its HELLO came on:
+         * after a reconnect it says HELLO again (unknown_worker tells it
+         * to); anyone else using the name is refused */
+        LOG(LOG_WARN, "CAIRN-WORKER-REFUSED",
+            "%s as worker '%s' refused: it did not come on the connection that worker said "
+            "HELLO on", proto_type_name(req->type), name);
+        req_error(s, req, "unknown_worker",
+                  "worker '%s' did not say HELLO on this connection; send HELLO first", name);
+        return NULL;
+    }
     w->last_seen = clock_mono_ms();
     w->last_seen_wall = clock_wall_ms();
-    w->pipe = req->pipe;
     if (!w->alive)
         LOG(LOG_INFO, "CAIRN-WORKER-BACK", "worker %s is back", w->name);
     w->alive = true;
@@ -186,6 +262,13 @@ req_lease(struct sched *s, struct wire_req *req, int type, const char *worker, i
     if (!w)
         return NULL;
     struct sched_ti *ti = lease_lookup(s, lease_id);
+    if (ti && ti->worker_name && strcmp(ti->worker_name, w->name) != 0) {
+        LOG(LOG_WARN, "CAIRN-LEASE-FOREIGN",
+            "worker %s sent %s for lease %" PRId64 ", which was given to worker %s: refused",
+            w->name, proto_type_name(type), lease_id, ti->worker_name);
+        ack(s, req, false, "lease was given to another worker");
+        return NULL;
+    }
     if (!ti || !lease_owned(ti, w)) {
         LOG(LOG_WARN, "CAIRN-LEASE-STALE", "worker %s sent %s for lease %" PRId64
             ", which is not current: ignored", w->name, proto_type_name(type), lease_id);
@@ -361,10 +444,16 @@ handle_result(struct sched *s, struct wire_req *req, const struct msg *m)
 void
 sched_link_gone(struct sched *s, uint32_t pipe)
 {
+    for (size_t i = 0; i < s->nchallenges; i++)
+        if (s->challenges[i].pipe == pipe) {
+            s->challenges[i] = s->challenges[--s->nchallenges];
+            break;
+        }
     for (size_t i = 0; i < s->nworkers; i++) {
         struct sched_worker *w = s->workers[i];
         if (w->pipe != pipe)
             continue;
+        w->pipe = 0; /* the name is free for a new connection's HELLO */
         if (w->parked) {
             s->cfg.link.drop(w->parked);
             w->parked = NULL;

@@ -21,6 +21,8 @@
 #include "readyq.h"
 #include "records.h"
 #include "runtab.h"
+#include "secrets.h"
+#include "schedmetrics.h"
 #include "taskstate.h"
 #include "util.h"
 
@@ -132,6 +134,14 @@ lease__json(struct sched *s, struct sched_ti *ti, char *why, size_t whylen)
         LEASE_ENV("CAIRN_MAP_INDEX=%ld", ti->map_index);
     for (size_t i = 0; i < nenv; i++)
         env[ne++] = envp[i];
+    /* secrets: read now, for this lease's message only */
+    char **sec = xcalloc(t->nsecrets + 1, sizeof(*sec));
+    size_t *seclen = xcalloc(t->nsecrets + 1, sizeof(*seclen));
+    char **secnames = xcalloc(t->nsecrets + 1, sizeof(*secnames));
+    json_t *psec = json_array();
+    const char *sfolder = secrets_folder(s->cfg.secrets_dir);
+    const char *maskp[1 + SCHED_HIDDEN_MAX];
+    size_t nmask = 0;
     struct msg_input *ins = xcalloc(t->ninputs + 1, sizeof(*ins));
     char (*mshas)[65] = xcalloc(t->ninputs + 1, sizeof(*mshas));
     char **muris = xcalloc(t->ninputs + 1, sizeof(*muris));
@@ -140,6 +150,37 @@ lease__json(struct sched *s, struct sched_ti *ti, char *why, size_t whylen)
     json_t *lease = NULL;
     struct sb names;
     sb_init(&names);
+    if (t->nsecrets && !s->cfg.link_authenticated) {
+        snprintf(why, whylen, "cannot prepare the task: it has secrets (%s%s), which travel "
+                 "only over an authenticated worker link: start the scheduler and its "
+                 "workers with --token-file or TLS (--tls-cert, --tls-key, --tls-ca)",
+                 t->secrets[0].value, t->nsecrets > 1 ? ", ..." : "");
+        LOG(LOG_ERR, "CAIRN-SECRET", "%s/%s/%s: %s", r->dag, r->run_id, t->name, why);
+        goto out;
+    }
+    for (size_t i = 0; i < t->nsecrets; i++) {
+        char serr[384], *v = NULL;
+        size_t vl = 0;
+        if (secrets_read(sfolder, t->secrets[i].value, s->cfg.token_file, &v, &vl, serr,
+                         sizeof(serr)) != 0) {
+            snprintf(why, whylen, "cannot prepare the task: %s (for %s)", serr,
+                     t->secrets[i].key);
+            LOG(LOG_ERR, "CAIRN-SECRET", "%s/%s/%s: %s", r->dag, r->run_id, t->name, why);
+            goto out;
+        }
+        /* "ENV=value": the value's bytes are wiped with it below */
+        seclen[i] = strlen(t->secrets[i].key) + 1 + vl + 1;
+        sec[i] = xmalloc(seclen[i]);
+        snprintf(sec[i], seclen[i], "%s=%s", t->secrets[i].key, v);
+        secrets_free(v, vl);
+        secnames[i] = t->secrets[i].value;
+        json_array_append_new(psec, json_pack("{s:s, s:s}", "env", t->secrets[i].key, "name",
+                                              t->secrets[i].value));
+    }
+    if (sfolder && sfolder[0] == '/')
+        maskp[nmask++] = sfolder;
+    for (size_t i = 0; s->cfg.hidden && s->cfg.hidden[i] && i < SCHED_HIDDEN_MAX; i++)
+        maskp[nmask++] = s->cfg.hidden[i];
     /* inputs resolve to the artifacts their upstream attempt stored */
     for (size_t i = 0; i < t->ninputs; i++) {
         const struct dag_input *in = &t->inputs[i];
@@ -232,6 +273,12 @@ lease__json(struct sched *s, struct sched_ti *ti, char *why, size_t whylen)
         gpus[i] = ti->gpus[i];
     l.gpus = ti->ngpus ? gpus : NULL;
     l.ngpus = ti->ngpus;
+    l.secrets = t->nsecrets ? sec : NULL;
+    l.nsecrets = t->nsecrets;
+    l.secret_names = t->nsecrets ? secnames : NULL;
+    l.nsecret_names = t->nsecrets;
+    l.mask_paths = nmask ? (char **)maskp : NULL;
+    l.nmask_paths = nmask;
     lease = msg_lease_encode(&l);
     free(mounts);
     free(gpus);
@@ -250,7 +297,15 @@ lease__json(struct sched *s, struct sched_ti *ti, char *why, size_t whylen)
                          "inputs", pi);
     if (ti->prov && ti->image_digest[0])
         json_object_set_new(ti->prov, "image_digest", json_string(ti->image_digest));
+    if (t->nsecrets) /* their names only */
+        json_object_set(ti->prov, "secrets", psec);
 out:
+    for (size_t i = 0; i < t->nsecrets; i++)
+        secrets_free(sec[i], seclen[i]);
+    free(sec);
+    free(seclen);
+    free(secnames);
+    json_decref(psec);
     for (size_t i = 0; i < nowned; i++)
         free(owned[i]);
     free(env);
@@ -466,6 +521,7 @@ lease_check_expired(struct sched *s, int64_t now)
             snprintf(why, sizeof(why),
                      "lease expired: worker %s sent no heartbeat for %" PRId64 " ms",
                      ti->worker_name ? ti->worker_name : "?", s->cfg.lease_ttl_ms);
+            smet_lease_expired(s);
             lease_lost(s, ti, "CAIRN-LEASE-EXPIRED", why);
         }
         ti = next;

@@ -6,19 +6,24 @@
  * (the engine answers and commits what is pending first). */
 #include <errno.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <uv.h>
 
 #include "api.h"
+#include "apiguard.h"
 #include "backfill.h"
 #include "engine.h"
 #include "err.h"
 #include "fs.h"
 #include "http.h"
+#include "ident.h"
 #include "log.h"
 #include "proto.h"
+#include "schedmetrics.h"
 #include "store.h"
 #include "storetool.h"
 #include "units.h"
@@ -29,7 +34,11 @@
 #define DEFAULT_CONFIG "/etc/cairn/cairn.yaml"
 
 struct opts {
-    char *dags, *data, *listen, *http, *token_file, *log_level, *models, *max_state_size;
+    char *dags, *data, *listen, *http, *token_file, *log_level, *log_format, *models,
+        *max_state_size;
+    char *tls_cert, *tls_key, *tls_ca;
+    char *secrets_dir;
+    char *api_tokens, *http_allowed_hosts;
     int64_t lease_ttl_ms;
 };
 
@@ -38,10 +47,13 @@ usage(FILE *out)
 {
     fputs("usage: cairn-scheduler --dags DIR --data DIR [--listen NNG_URL] [--http HOST:PORT]\n"
           "                       [--config FILE] [--token-file FILE] [--lease-ttl MS]\n"
-          "                       [--models DIR] [--max-state-size SIZE]\n"
+          "                       [--models DIR] [--max-state-size SIZE] [--secrets-dir DIR]\n"
+          "                       [--tls-cert FILE --tls-key FILE --tls-ca FILE] [--insecure]\n"
+          "                       [--api-tokens FILE] [--http-allowed-hosts H1,H2,...]\n"
           "                       [--log-level error|warn|notice|info|debug]\n"
           "                       [--registry-auth FILE] [--registry-ca FILE]\n"
           "                       [--insecure-registry HOST:PORT]...\n"
+          "                       [--log-format text|json]\n"
           "       cairn-scheduler --data DIR --check\n"
           "       cairn-scheduler --data DIR --backup DEST\n"
           "Defaults: --listen tcp://127.0.0.1:7781, --http 127.0.0.1:7780, --models DATA/models\n"
@@ -51,8 +63,20 @@ usage(FILE *out)
           "record of the store and says whether it is sound; --backup writes a compacted copy\n"
           "to DEST/data.mdb, also while a scheduler runs. A YAML config file (" DEFAULT_CONFIG "\n"
           "when present) may set dags, data, listen, http, token_file, lease_ttl_ms, models,\n"
-          "max_state_size and log_level; flags win. The registry flags are those of\n"
-          "cairn-worker: the scheduler resolves each image tag to a digest when a run starts.\n",
+          "max_state_size, log_level, log_format, tls_cert, tls_key, tls_ca, api_tokens and\n"
+          "http_allowed_hosts; flags win.\n"
+          "The registry flags are those of cairn-worker: the scheduler resolves each image\n"
+          "tag to a digest when a run starts.\n"
+          "--tls-cert/--tls-key/--tls-ca run the worker link as mutual TLS (a tls+tcp://\n"
+          "--listen address; `cairn certs init` makes the files). A --listen address that is\n"
+          "not loopback needs TLS or --token-file; --insecure starts without either.\n"
+          "The config may also set secrets_dir. --secrets-dir holds one file\n"
+          "per secret of tasks' `secrets:` (named by the secret, mode 0600, owned by this\n"
+          "user); without it $CREDENTIALS_DIRECTORY (systemd credentials) is used.\n"
+          "Without --api-tokens the API is unauthenticated and --http must be a loopback\n"
+          "address; with it, every API call needs 'Authorization: Bearer TOKEN' (docs/api.md).\n"
+          "--log-format json writes each log line as one JSON object (ts, level, msg_id,\n"
+          "msg, prog).\n",
           out);
 }
 
@@ -65,8 +89,15 @@ opts_free(struct opts *o)
     free(o->http);
     free(o->token_file);
     free(o->log_level);
+    free(o->log_format);
     free(o->models);
     free(o->max_state_size);
+    free(o->tls_cert);
+    free(o->tls_key);
+    free(o->tls_ca);
+    free(o->secrets_dir);
+    free(o->api_tokens);
+    free(o->http_allowed_hosts);
 }
 
 static void
@@ -116,12 +147,26 @@ load_config(struct opts *o, const char *path, int required)
             set(&o->http, v->str);
         else if (!strcmp(k->str, "token_file"))
             set(&o->token_file, v->str);
+        else if (!strcmp(k->str, "tls_cert"))
+            set(&o->tls_cert, v->str);
+        else if (!strcmp(k->str, "tls_key"))
+            set(&o->tls_key, v->str);
+        else if (!strcmp(k->str, "tls_ca"))
+            set(&o->tls_ca, v->str);
         else if (!strcmp(k->str, "log_level"))
             set(&o->log_level, v->str);
+        else if (!strcmp(k->str, "log_format"))
+            set(&o->log_format, v->str);
         else if (!strcmp(k->str, "models"))
             set(&o->models, v->str);
         else if (!strcmp(k->str, "max_state_size"))
             set(&o->max_state_size, v->str);
+        else if (!strcmp(k->str, "secrets_dir"))
+            set(&o->secrets_dir, v->str);
+        else if (!strcmp(k->str, "api_tokens"))
+            set(&o->api_tokens, v->str);
+        else if (!strcmp(k->str, "http_allowed_hosts"))
+            set(&o->http_allowed_hosts, v->str);
         else if (!strcmp(k->str, "lease_ttl_ms"))
             o->lease_ttl_ms = strtoll(v->str, NULL, 10);
         else {
@@ -144,12 +189,59 @@ struct app {
     struct bf_set *bfs;
     struct wire *wire;
     struct http_server *http;
+    struct apiguard guard;
     struct proto_key key;
+    struct ident *ident;
     uv_signal_t sig_term, sig_int;
     int closing; /* the engine and the HTTP server, until both are closed */
 };
 
 static struct app app;
+
+/* Whether an nng URL can be reached only from this host: ipc:// and
+ * inproc://, or a TCP address on loopback (127.0.0.0/8, ::1, localhost). */
+static bool
+url_is_local(const char *url)
+{
+    if (!strncmp(url, "ipc://", 6) || !strncmp(url, "inproc://", 9))
+        return true;
+    const char *h = strstr(url, "://");
+    if (!h)
+        return false;
+    h += 3;
+    const char *end = strrchr(h, ':');
+    size_t n = end ? (size_t)(end - h) : strlen(h);
+    if (n >= 2 && h[0] == '[' && h[n - 1] == ']') {
+        h++;
+        n -= 2;
+    }
+    if ((n == 3 && !strncmp(h, "::1", 3)) || (n == 9 && !strncmp(h, "localhost", 9)))
+        return true;
+    return n >= 4 && !strncmp(h, "127.", 4);
+}
+
+/* Raise the soft limit on open files to the hard one, and keep the HTTP
+ * connections below it with room for the store, the logs and the wire. */
+static size_t
+http_conns_cap(void)
+{
+    struct rlimit rl;
+    const rlim_t reserve = 256;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return HTTP_CONNS_MAX;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= HTTP_CONNS_MAX + reserve)
+        return HTTP_CONNS_MAX;
+    size_t cap = rl.rlim_cur > reserve + 16 ? (size_t)(rl.rlim_cur - reserve) : 16;
+    LOG(LOG_WARN, "CAIRN-HTTP-CONNS",
+        "the open-file limit is %llu: the HTTP API takes at most %zu connections",
+        (unsigned long long)rl.rlim_cur, cap);
+    return cap;
+}
 
 static void
 closed_one(void)
@@ -209,10 +301,10 @@ main(int argc, char **argv)
     struct opts o;
     struct opts cli;
     const char *config = NULL, *backup = NULL;
-    bool check = false;
     struct imgreg_opts reg = {0};
-    static const char *insecure[64];
-    reg.insecure = insecure;
+    static const char *insecure_regs[64];
+    reg.insecure = insecure_regs;
+    bool check = false, insecure = false;
     memset(&o, 0, sizeof(o));
     memset(&cli, 0, sizeof(cli));
     for (int i = 1; i < argc; i++) {
@@ -224,6 +316,10 @@ main(int argc, char **argv)
         }
         if (!strcmp(a, "--check")) {
             check = true;
+            continue;
+        }
+        if (!strcmp(a, "--insecure")) {
+            insecure = true;
             continue;
         }
         if (!v) {
@@ -241,10 +337,22 @@ main(int argc, char **argv)
             set(&cli.http, v);
         else if (!strcmp(a, "--token-file"))
             set(&cli.token_file, v);
+        else if (!strcmp(a, "--tls-cert"))
+            set(&cli.tls_cert, v);
+        else if (!strcmp(a, "--tls-key"))
+            set(&cli.tls_key, v);
+        else if (!strcmp(a, "--tls-ca"))
+            set(&cli.tls_ca, v);
         else if (!strcmp(a, "--log-level"))
             set(&cli.log_level, v);
+        else if (!strcmp(a, "--log-format"))
+            set(&cli.log_format, v);
         else if (!strcmp(a, "--models"))
             set(&cli.models, v);
+        else if (!strcmp(a, "--api-tokens"))
+            set(&cli.api_tokens, v);
+        else if (!strcmp(a, "--http-allowed-hosts"))
+            set(&cli.http_allowed_hosts, v);
         else if (!strcmp(a, "--lease-ttl"))
             cli.lease_ttl_ms = strtoll(v, NULL, 10);
         else if (!strcmp(a, "--config"))
@@ -258,12 +366,15 @@ main(int argc, char **argv)
         else if (!strcmp(a, "--registry-ca"))
             reg.ca_file = v;
         else if (!strcmp(a, "--insecure-registry")) {
-            if (reg.ninsecure == sizeof(insecure) / sizeof(insecure[0])) {
+            if (reg.ninsecure == sizeof(insecure_regs) / sizeof(insecure_regs[0])) {
                 fprintf(stderr, "cairn-scheduler: at most 64 --insecure-registry\n");
                 return 2;
             }
-            insecure[reg.ninsecure++] = v;
-        } else {
+            insecure_regs[reg.ninsecure++] = v;
+        }
+        else if (!strcmp(a, "--secrets-dir"))
+            set(&cli.secrets_dir, v);
+        else {
             fprintf(stderr, "cairn-scheduler: unknown option %s\n", a);
             usage(stderr);
             return 2;
@@ -283,10 +394,25 @@ main(int argc, char **argv)
     MERGE(http)
     MERGE(token_file)
     MERGE(log_level)
+    MERGE(log_format)
     MERGE(models)
     MERGE(max_state_size)
+    MERGE(tls_cert)
+    MERGE(tls_key)
+    MERGE(tls_ca)
+    MERGE(secrets_dir)
+    MERGE(api_tokens)
+    MERGE(http_allowed_hosts)
     if (cli.lease_ttl_ms)
         o.lease_ttl_ms = cli.lease_ttl_ms;
+    int format = LOG_FORMAT_TEXT;
+    if (o.log_format && (format = log_format_parse(o.log_format)) < 0) {
+        fprintf(stderr, "cairn-scheduler: --log-format takes text or json, got '%s'\n",
+                o.log_format);
+        opts_free(&o);
+        return 2;
+    }
+    log_set_format((enum log_format)format);
     if ((check || backup) && !o.data) {
         fprintf(stderr, "cairn-scheduler: --%s needs --data\n", check ? "check" : "backup");
         return 2;
@@ -329,6 +455,19 @@ main(int argc, char **argv)
     cfg.models_dir = o.models;
     cfg.max_state_size = (size_t)max_state;
     cfg.registry = reg;
+    cfg.secrets_dir = o.secrets_dir;
+    cfg.token_file = o.token_file;
+    /* the files of the scheduler's own keys, hidden from image-host tasks
+     * (the lease names them; paths as the host sees them) */
+    static char *hidden_abs[SCHED_HIDDEN_MAX + 1];
+    size_t nhidden = 0;
+    const char *hidden_src[] = {o.token_file, o.api_tokens, o.tls_key};
+    for (size_t i = 0; i < sizeof(hidden_src) / sizeof(*hidden_src); i++) {
+        char *abs = hidden_src[i] ? realpath(hidden_src[i], NULL) : NULL;
+        if (abs)
+            hidden_abs[nhidden++] = abs;
+    }
+    cfg.hidden = (const char *const *)hidden_abs;
     cfg.link.reply = wire_reply;
     cfg.link.drop = wire_drop;
     const char *listen_url = o.listen ? o.listen : "tcp://127.0.0.1:7781";
@@ -344,6 +483,27 @@ main(int argc, char **argv)
         colon[-1] = '\0';
     int http_port = (int)strtol(colon + 1, NULL, 10);
 
+    /* who may call the API: settled before the store is touched */
+    char gerr[512];
+    if (!o.api_tokens && !apiguard_is_loopback(http_host)) {
+        fprintf(stderr,
+                "cairn-scheduler: --http %s:%d is not a loopback address and the API has no "
+                "--api-tokens: refusing to serve an unauthenticated API to the network (create "
+                "tokens with `cairn tokens create`, or bind 127.0.0.1)\n",
+                http_host, http_port);
+        free(hp);
+        opts_free(&o);
+        return 1;
+    }
+    if (apiguard_init(&app.guard, NULL, o.api_tokens, http_host, o.http_allowed_hosts, gerr,
+                      sizeof(gerr)) != 0) {
+        fprintf(stderr, "cairn-scheduler: %s\n", gerr);
+        apiguard_free(&app.guard);
+        free(hp);
+        opts_free(&o);
+        return 1;
+    }
+
     /* a scheduler that was killed or crashed may have left the store
      * damaged (a full disk, a bad page): check it before serving */
     int unclean = storetool_started(o.data);
@@ -356,7 +516,10 @@ main(int argc, char **argv)
     if (unclean) {
         LOG(LOG_NOTICE, "CAIRN-STORE-CHECK",
             "the last scheduler on %s did not stop cleanly: checking the state store", o.data);
+        int64_t t0 = clock_mono_ms();
         int crc = storetool_check(o.data, stderr);
+        LOG(LOG_NOTICE, "CAIRN-STORE-CHECK", "checked in %lld ms",
+            (long long)(clock_mono_ms() - t0));
         if (crc == 1) {
             LOG(LOG_ERR, "CAIRN-STORE-DAMAGED",
                 "the state store at %s/state is damaged (above): not starting; restore a "
@@ -373,27 +536,66 @@ main(int argc, char **argv)
     int rc = 0;
     if (o.token_file && (rc = proto_key_load(&app.key, o.token_file, err, sizeof(err))) != 0)
         goto fail;
+    if ((o.tls_cert || o.tls_key || o.tls_ca) &&
+        (rc = ident_load(&app.ident, o.tls_cert, o.tls_key, o.tls_ca, err, sizeof(err))) != 0)
+        goto fail;
+    cfg.ident = app.ident;
+    cfg.token = app.key.len > 0;
+    if ((strncmp(listen_url, "tls+", 4) == 0) != (app.ident != NULL)) {
+        snprintf(err, sizeof(err),
+                 app.ident ? "--tls-cert needs a tls+tcp:// --listen address, not %s"
+                           : "%s is a TLS address: give --tls-cert, --tls-key and --tls-ca",
+                 listen_url);
+        rc = CAIRN_EINVAL;
+        goto fail;
+    }
+    /* secrets go only to workers that proved who they are */
+    cfg.link_authenticated = app.key.len > 0 || app.ident != NULL;
+    if (!url_is_local(listen_url) && !app.ident && app.key.len == 0) {
+        if (!insecure) {
+            snprintf(err, sizeof(err),
+                     "the worker link %s is not on loopback: give it TLS (--tls-cert, --tls-key, "
+                     "--tls-ca and a tls+tcp:// address) or a token (--token-file), or start "
+                     "with --insecure to accept any process that can reach it", listen_url);
+            rc = CAIRN_EINVAL;
+            goto fail;
+        }
+        LOG(LOG_WARN, "CAIRN-INSECURE",
+            "INSECURE: the worker link %s is open to the network without TLS or a token: any "
+            "process that reaches it can take tasks (and their env) and post results",
+            listen_url);
+    }
     if ((rc = sched_new(&app.sched, &loop, &cfg, err, sizeof(err))) != 0)
         goto fail;
+    app.guard.sched = app.sched;
     if ((rc = bf_open(&app.bfs, app.sched)) != 0) {
         snprintf(err, sizeof(err), "cannot read backfills: %s",
                  store_last_error(sched_store(app.sched)));
         goto fail;
     }
     sched_set_backfills(app.sched, app.bfs);
-    if ((rc = wire_start(&app.wire, &loop, listen_url, &app.key, wire_request_cb, app.sched, err,
-                         sizeof(err))) != 0)
+    if ((rc = wire_start(&app.wire, &loop, listen_url, &app.key, app.ident, wire_request_cb,
+                         app.sched, err, sizeof(err))) != 0)
         goto fail;
     wire_on_gone(app.wire, wire_gone_cb);
-    if ((rc = http_server_start(&app.http, &loop, http_host, http_port, api_handle, app.sched)) !=
-        0) {
+    if ((rc = http_server_start(&app.http, &loop, http_host, http_port, apiguard_handle,
+                                &app.guard)) != 0) {
         snprintf(err, sizeof(err), "cannot serve HTTP on %s:%d", http_host, http_port);
         goto fail;
     }
+    http_server_set_max_conns(app.http, http_conns_cap());
+    http_server_set_observer(app.http, smet_http, app.sched);
     LOG(LOG_NOTICE, "CAIRN-START",
         "scheduler ready: dags %s, data %s, workers %s, http %s:%d, models %s", cfg.dags_dir,
         cfg.data_dir, wire_url(app.wire), http_host, http_server_port(app.http),
         sched_models_dir(app.sched));
+    if (o.api_tokens)
+        LOG(LOG_NOTICE, "CAIRN-API-AUTH", "the HTTP API needs bearer tokens from %s (%zu tokens)",
+            o.api_tokens, app.guard.tokens.n);
+    else
+        LOG(LOG_WARN, "CAIRN-API-AUTH",
+            "the HTTP API is unauthenticated (no --api-tokens): it serves loopback only, and "
+            "any local user can call it");
     uv_signal_init(&loop, &app.sig_term);
     uv_signal_init(&loop, &app.sig_int);
     uv_signal_start(&app.sig_term, signal_cb, SIGTERM);
@@ -409,7 +611,9 @@ fail:
         uv_run(&loop, UV_RUN_NOWAIT); /* let the closed handles go */
     }
     bf_free(app.bfs);
+    apiguard_free(&app.guard);
     sched_free(app.sched);
+    ident_free(app.ident);
     uv_loop_close(&loop);
     if (!rc) {
         storetool_stopped(o.data);

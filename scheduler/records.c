@@ -136,6 +136,7 @@ rec_attempt(const struct sched_ti *ti)
         a.image_digest = json_string_value(json_object_get(ti->prov, "image_digest"));
         a.argv = json_object_get(ti->prov, "argv");
         a.env = json_object_get(ti->prov, "env");
+        a.secrets = json_object_get(ti->prov, "secrets");
         a.inputs = json_object_get(ti->prov, "inputs");
     }
     return schema_attempt_encode(&a);
@@ -426,6 +427,8 @@ rec__prov(struct store_txn *t, const struct sched_ti *ti)
             json_object_set(prov, "argv", a.argv);
         if (a.env)
             json_object_set(prov, "env", a.env);
+        if (a.secrets)
+            json_object_set(prov, "secrets", a.secrets);
         if (a.inputs)
             json_object_set(prov, "inputs", a.inputs);
     }

@@ -177,6 +177,7 @@ recovery__live(struct sched *s, struct sched_dag *sd, struct sched_ti *ti, size_
 int
 recovery_run(struct sched *s)
 {
+    int64_t t0 = clock_mono_ms();
     struct store_txn *t = NULL;
     int rc = store_txn_begin(s->store, false, &t);
     if (rc)
@@ -262,8 +263,9 @@ recovery_run(struct sched *s)
         ts_admit_runs(s, s->dags[i]);
     if (n)
         LOG(LOG_NOTICE, "CAIRN-RECOVER", "recovered %zu unfinished run%s (%zu attempt%s in "
-            "flight, %zu task%s ready)", n, n == 1 ? "" : "s", nlive, nlive == 1 ? "" : "s",
-            s->nheap, s->nheap == 1 ? "" : "s");
+            "flight, %zu task%s ready) in %lld ms", n, n == 1 ? "" : "s", nlive,
+            nlive == 1 ? "" : "s", s->nheap, s->nheap == 1 ? "" : "s",
+            (long long)(clock_mono_ms() - t0));
     free(arr);
     return 0;
 }

@@ -2,6 +2,8 @@
  * params, eviction once finished and stored (runtab.h). */
 #include "runtab.h"
 
+#include <malloc.h>
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +14,9 @@
 #include "schema.h"
 #include "store.h"
 #include "util.h"
+
+/* freeing at least this many task instances at once trims the heap */
+#define RUNTAB_TRIM_TIS 1000
 
 struct sched_dag *
 runtab_dag(struct sched *s, const struct sched_run *r)
@@ -235,16 +240,22 @@ void
 runtab_evict_finished(struct sched *s)
 {
     struct sched_run *r = s->runs.next;
+    size_t freed = 0;
     while (r != &s->runs) {
         struct sched_run *next = r->next;
         if (sched_run_finished(r->state) && !r->dirty && !r->starting) {
             r->prev->next = r->next;
             r->next->prev = r->prev;
             hmap_del(&s->runs_by_key, r->key);
+            freed += r->ntis;
             runtab_free(s, r);
         }
         r = next;
     }
+    /* a big run's memory goes back to the system, not only to malloc's
+     * free lists: the scheduler's size follows what it holds */
+    if (freed >= RUNTAB_TRIM_TIS)
+        malloc_trim(0);
 }
 
 static int

@@ -17,6 +17,7 @@
 #include "pubjob.h"
 #include "runtab.h"
 #include "schema.h"
+#include "secrets.h"
 #include "store.h"
 #include "taskstate.h"
 #include "util.h"
@@ -64,6 +65,35 @@ sc__key_of(struct sched *s, const struct sched_ti *ti, char hex[65])
             goto out; /* dispatch fails the task with its message */
         ins[i].name = t->inputs[i].name;
         ins[i].sha256 = sha ? sha : "absent"; /* an optional input that is not there */
+    }
+    /* params count where the task's templates use them, as they always
+     * did, not through CAIRN_PARAM_* (every task has all of them): tuning
+     * one task's param does not rerun every cached task of the DAG */
+    size_t ne = 0;
+    for (size_t i = 0; envp[i]; i++) {
+        if (!strncmp(envp[i], "CAIRN_PARAM_", 12))
+            free(envp[i]);
+        else
+            envp[ne++] = envp[i];
+    }
+    envp[ne] = NULL;
+    /* a secret is in the key by the digest of its value, never the value */
+    if (t->nsecrets) {
+        envp = xrealloc(envp, (ne + t->nsecrets + 1) * sizeof(*envp));
+        const char *folder = secrets_folder(s->cfg.secrets_dir);
+        for (size_t i = 0; i < t->nsecrets; i++) {
+            char *v = NULL, dg[65];
+            size_t vl = 0;
+            if (secrets_read(folder, t->secrets[i].value, s->cfg.token_file, &v, &vl, err,
+                             sizeof(err)) != 0) {
+                envp[ne] = NULL;
+                goto out; /* dispatch fails the task with its message */
+            }
+            secrets_digest(v, vl, dg);
+            secrets_free(v, vl);
+            envp[ne++] = xasprintf("secret:%s=sha256:%s", t->secrets[i].key, dg);
+            envp[ne] = NULL;
+        }
     }
     struct sched_dag *sd = sched_find_dag(s, r->dag);
     char *code = d->code ? dag_code_path(d->code, sd ? sd->file : NULL) : NULL;

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "readyq.h"
 #include "runtab.h"
+#include "schedmetrics.h"
 #include "util.h"
 
 static void
@@ -27,6 +28,7 @@ ts__set_state(struct sched *s, struct sched_ti *ti, enum ti_state st, bool lazy)
         ti->parent->map->count[ti->state]--;
         ti->parent->map->count[st]++;
     }
+    smet_ti_state(s, ti, ti->state, st);
     ti->state = st;
     if (lazy)
         commit_ti_lazy(s, ti);
@@ -528,6 +530,7 @@ ts_succeed(struct sched *s, struct sched_ti *ti)
 void
 ts_run_ended(struct sched *s, struct sched_run *r)
 {
+    smet_run_ended(s, r);
     for (size_t i = 0; i < s->nrun_ended; i++)
         s->run_ended[i].fn(s->run_ended[i].ud, r);
 }

@@ -3,6 +3,8 @@
 #include <arpa/inet.h>
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
+#include <nng/supplemental/tls/tls.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -10,6 +12,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "ident.h"
 #include "log.h"
 #include "util.h"
 
@@ -42,7 +45,37 @@ struct wire {
     void *ud;
     int closing;
     char *url; /* the URL workers dial (port 0 replaced by the bound one) */
+    bool tls;
+    nng_listener listener;
+    uv_timer_t tls_timer; /* watches the listener's refused handshakes (tls) */
+    uint64_t tls_refused;
+    int open_handles; /* async (and tls_timer): w is freed when both closed */
 };
+
+/* nng does not say why a TLS handshake failed on the listener's side, nor
+ * with whom; it counts them (the listener's "auth" statistic). Read the
+ * count every second and log what is new, so a worker with a certificate
+ * from another CA, an expired one or none shows in the scheduler's log. */
+static void
+tls_timer_cb(uv_timer_t *t)
+{
+    struct wire *w = t->data;
+    nng_stat *all = NULL, *ls, *st;
+    if (nng_stats_get(&all) != 0)
+        return;
+    if ((ls = nng_stat_find_listener(all, w->listener)) != NULL &&
+        (st = nng_stat_find(ls, "auth")) != NULL) {
+        uint64_t n = nng_stat_value(st);
+        if (n > w->tls_refused)
+            LOG(LOG_WARN, "CAIRN-TLS-REFUSED",
+                "refused %llu worker connection%s on %s in the TLS handshake: the peer's "
+                "certificate is not from this scheduler's CA (--tls-ca), has expired, or is "
+                "missing", (unsigned long long)(n - w->tls_refused),
+                n - w->tls_refused == 1 ? "" : "s", w->url);
+        w->tls_refused = n;
+    }
+    nng_stats_free(all);
+}
 
 static void
 slot_recv(struct wire_slot *s)
@@ -231,7 +264,7 @@ bound_url(const char *url, nng_listener l)
 
 int
 wire_start(struct wire **out, uv_loop_t *loop, const char *url, const struct proto_key *key,
-           wire_handler_fn handler, void *ud, char *err, size_t errlen)
+           const struct ident *id, wire_handler_fn handler, void *ud, char *err, size_t errlen)
 {
     struct wire *w = xcalloc(1, sizeof(*w));
     nng_listener l;
@@ -248,16 +281,44 @@ wire_start(struct wire **out, uv_loop_t *loop, const char *url, const struct pro
     }
     nng_socket_set_size(w->sock, NNG_OPT_RECVMAXSZ, PROTO_MAX_FRAME);
     nng_pipe_notify(w->sock, NNG_PIPE_EV_REM_POST, pipe_cb, w);
-    if ((rv = nng_listen(w->sock, url, &l, 0)) != 0) {
-        snprintf(err, errlen, "cannot listen on %s: %s", url, nng_strerror(rv));
+    bool tls = !strncmp(url, "tls+", 4);
+    if (tls != (id != NULL)) {
+        snprintf(err, errlen, tls ? "%s is a TLS address: give --tls-cert, --tls-key and --tls-ca"
+                                  : "--tls-cert needs a tls+tcp:// --listen address, not %s",
+                 url);
         nng_close(w->sock);
         pthread_mutex_destroy(&w->mu);
         free(w);
         return CAIRN_ENET;
     }
+    void *tcfg = NULL;
+    char terr[256] = "";
+    if ((rv = nng_listener_create(&l, w->sock, url)) != 0 ||
+        (id && (ident_tls_config(id, true, NULL, &tcfg, terr, sizeof(terr)) != 0 ||
+                (rv = nng_listener_set_ptr(l, NNG_OPT_TLS_CONFIG, tcfg)) != 0)) ||
+        (rv = nng_listener_start(l, 0)) != 0) {
+        if (tcfg)
+            nng_tls_config_free(tcfg);
+        snprintf(err, errlen, "cannot listen on %s: %s", url, terr[0] ? terr : nng_strerror(rv));
+        nng_close(w->sock);
+        pthread_mutex_destroy(&w->mu);
+        free(w);
+        return CAIRN_ENET;
+    }
+    if (tcfg)
+        nng_tls_config_free(tcfg); /* the listener holds it */
     w->url = bound_url(url, l);
     uv_async_init(loop, &w->async, async_cb);
     w->async.data = w;
+    w->open_handles = 1;
+    w->tls = tls;
+    w->listener = l;
+    if (tls) {
+        uv_timer_init(loop, &w->tls_timer);
+        w->tls_timer.data = w;
+        uv_timer_start(&w->tls_timer, tls_timer_cb, 1000, 1000);
+        w->open_handles++;
+    }
     w->nslots = WIRE_SLOTS;
     w->slots = xcalloc(w->nslots, sizeof(*w->slots));
     for (size_t i = 0; i < w->nslots; i++) {
@@ -314,6 +375,8 @@ static void
 async_close_cb(uv_handle_t *h)
 {
     struct wire *w = h->data;
+    if (--w->open_handles > 0)
+        return;
     pthread_mutex_destroy(&w->mu);
     free(w->url);
     free(w);
@@ -342,5 +405,7 @@ wire_stop(struct wire *w)
     free(w->slots);
     free(w->gone_pipes);
     w->gone_pipes = NULL;
+    if (w->tls)
+        uv_close((uv_handle_t *)&w->tls_timer, async_close_cb);
     uv_close((uv_handle_t *)&w->async, async_close_cb);
 }

@@ -38,10 +38,15 @@ typedef void (*wire_gone_fn)(void *ud, uint32_t pipe);
 /* Be told when a connection closes, e.g. to forget a POLL held for it. */
 void wire_on_gone(struct wire *w, wire_gone_fn fn);
 
+struct ident;
 /* Listen on url (e.g. "tcp://0.0.0.0:7781"). key may have len 0 (no token).
+ * id (borrowed, may be NULL) is the scheduler's certificate: a tls+tcp://
+ * url needs one and a plain one must have none; the listener then runs
+ * mutual TLS and refuses a worker without a certificate from id's CA.
  * Returns 0, CAIRN_ENET (err says why). */
 int wire_start(struct wire **out, uv_loop_t *loop, const char *url, const struct proto_key *key,
-               wire_handler_fn handler, void *ud, char *err, size_t errlen);
+               const struct ident *id, wire_handler_fn handler, void *ud, char *err,
+               size_t errlen);
 /* The URL workers dial: the url given to wire_start, with a TCP port of 0
  * replaced by the port it bound. Owned by w, valid until wire_stop. */
 const char *wire_url(const struct wire *w);

@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # Install the Debian packages Cairn needs to build, test and run.
-# Idempotent: installs only what is missing, and does nothing when all is there.
+# Then the npm packages of tests/ui/ (the browser test's driver and the graph
+# layout library the page embeds), exactly as tests/ui/package-lock.json pins
+# them. Idempotent: installs only what is missing, and does nothing when all
+# is there.
 set -euo pipefail
 
+# nodejs brings npm with it; chromium is the browser tests/ui drives.
 PKGS=(
   build-essential cmake pkg-config clang libclang-rt-14-dev
   libuv1-dev libnng-dev liblmdb-dev lmdb-utils libyaml-dev libjansson-dev
-  libssl-dev libcurl4-openssl-dev libarchive-dev libcmocka-dev
+  libssl-dev openssl libcurl4-openssl-dev libarchive-dev libcmocka-dev
   runc tzdata python3 python3-sklearn python3-numpy
-  docker-registry umoci skopeo busybox-static apache2-utils openssl
-  valgrind hyperfine iproute2 procps curl systemd bc jq make nodejs
+  docker-registry umoci skopeo busybox-static apache2-utils
+  valgrind hyperfine iproute2 procps curl systemd bc jq make nodejs nginx prometheus chromium
 )
 
 missing=()
@@ -19,17 +23,23 @@ for p in "${PKGS[@]}"; do
   fi
 done
 
-if [ ${#missing[@]} -eq 0 ]; then
-  exit 0
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps: missing packages: ${missing[*]}" >&2
+    echo "install-deps: run as root (or: sudo $0)" >&2
+    exit 1
+  fi
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-if [ "$(id -u)" -ne 0 ]; then
-  echo "install-deps: missing packages: ${missing[*]}" >&2
-  echo "install-deps: run as root (or: sudo $0)" >&2
-  exit 1
+# npm ci only when node_modules was not installed from this very lockfile
+# (the copy npm ci leaves in node_modules/.cairn-lock says which one).
+ui="$(cd "$(dirname "$0")/.." && pwd)/tests/ui"
+if ! cmp -s "$ui/package-lock.json" "$ui/node_modules/.cairn-lock"; then
+  echo "install-deps: npm ci in tests/ui"
+  (cd "$ui" && npm ci --no-audit --no-fund --loglevel=error)
+  cp "$ui/package-lock.json" "$ui/node_modules/.cairn-lock"
 fi
-
-echo "install-deps: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -42,14 +42,18 @@
 #include "err.h"
 #include "fs.h"
 #include "gpu.h"
+#include "http.h"
 #include "image.h"
+#include "ident.h"
 #include "link.h"
 #include "log.h"
+#include "metrics.h"
 #include "mounts.h"
 #include "msg.h"
 #include "proto.h"
 #include "runc.h"
 #include "util.h"
+#include "watchdog.h"
 #include "workdir.h"
 
 #define LOG_FLUSH_MS 100
@@ -58,6 +62,8 @@
 struct agent {
     struct agent_config cfg;
     struct proto_key key;
+    struct ident *ident;
+    char *server_name;
     struct msg_kv *labels;
     size_t nlabels;
     struct gpu_set *gpus;
@@ -72,9 +78,11 @@ struct agent {
     struct attempt_set *attempts;
     struct mounts_allow *allow;
     char *cgroup_parent; /* this worker's own (runc_cgroup_parent_for); NULL with isolation none */
+    struct watchdog *watchdog; /* stops our containers if we die (watchdog.h) */
     bool draining;
     struct msg_lease *queue; /* leases waiting for a slot, oldest first */
     size_t nqueue, capqueue;
+    struct http_server *http; /* --metrics, or NULL */
 };
 
 /* Tell the link which leases wait here (for the next POLL). */
@@ -184,6 +192,8 @@ maybe_finish_drain(struct agent *a)
     if (!a->draining || attempt_running(a->attempts) > 0)
         return;
     link_shutdown(a->link);
+    http_server_close(a->http, NULL, NULL);
+    a->http = NULL;
     uv_timer_stop(&a->flush_timer);
     uv_close((uv_handle_t *)&a->flush_timer, NULL);
     uv_close((uv_handle_t *)&a->async, NULL);
@@ -217,6 +227,69 @@ signal_cb(uv_signal_t *h, int signum)
     queue_sync(a);
     attempt_interrupt_all(a->attempts);
     maybe_finish_drain(a);
+}
+
+/* The worker's metrics (docs/operations.md), made afresh for each scrape
+ * from the attempt set's counts. */
+static char *
+metrics_text(struct agent *a, size_t *len)
+{
+    struct metrics *m = metrics_new();
+    struct attempt_stats st;
+    attempt_get_stats(a->attempts, &st);
+    struct metrics_family *f;
+    f = metrics_family(m, "cairn_worker_running_containers", METRICS_GAUGE,
+                       "Attempts running now (containers, or processes with isolation none).",
+                       "", NULL, 0);
+    metrics_set(f, NULL, attempt_running(a->attempts));
+    f = metrics_family(m, "cairn_worker_queued_leases", METRICS_GAUGE,
+                       "Prefetched leases waiting for a free slot.", "", NULL, 0);
+    metrics_set(f, NULL, (double)a->nqueue);
+    f = metrics_family(m, "cairn_worker_slots_capacity", METRICS_GAUGE,
+                       "Tasks this worker runs at once (--slots).", "", NULL, 0);
+    metrics_set(f, NULL, a->cfg.slots);
+    f = metrics_family(m, "cairn_worker_leases_done_total", METRICS_COUNTER,
+                       "Attempts run and reported, by result.", "result", NULL, 0);
+    metrics_add(f, (const char *[]){"success"}, (double)st.succeeded);
+    metrics_add(f, (const char *[]){"failed"}, (double)st.failed);
+    metrics_add(f, (const char *[]){"interrupted"}, (double)st.interrupted);
+    f = metrics_family(m, "cairn_worker_image_prepares_total", METRICS_COUNTER,
+                       "Registry or OCI layout images made ready for a task, by how.", "result",
+                       NULL, 0);
+    metrics_add(f, (const char *[]){"pulled"}, (double)st.images_pulled);
+    metrics_add(f, (const char *[]){"cached"}, (double)st.images_cached);
+    metrics_add(f, (const char *[]){"failed"}, (double)st.images_failed);
+    f = metrics_family(m, "cairn_worker_image_pulled_bytes_total", METRICS_COUNTER,
+                       "Bytes fetched by image pulls.", "", NULL, 0);
+    metrics_add(f, NULL, (double)st.image_bytes);
+    f = metrics_family(m, "cairn_worker_outputs_stored_total", METRICS_COUNTER,
+                       "Outputs stored in the artifact store.", "", NULL, 0);
+    metrics_add(f, NULL, (double)st.outputs);
+    f = metrics_family(m, "cairn_worker_output_bytes_total", METRICS_COUNTER,
+                       "Bytes of the outputs stored in the artifact store.", "", NULL, 0);
+    metrics_add(f, NULL, (double)st.output_bytes);
+    char *text = metrics_render(m, len);
+    metrics_free(m);
+    return text;
+}
+
+static void
+http_cb(void *ud, struct http_conn *c, const struct http_req *req)
+{
+    struct agent *a = ud;
+    if (strcmp(req->path, "/metrics") != 0) {
+        http_respond_error(c, 404, "not_found", "no such endpoint: %s (only /metrics)",
+                           req->path);
+        return;
+    }
+    if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
+        http_respond_error(c, 405, "method_not_allowed", "/metrics takes GET");
+        return;
+    }
+    size_t len;
+    char *text = metrics_text(a, &len);
+    http_respond(c, 200, METRICS_CONTENT_TYPE, text, len);
+    free(text);
 }
 
 /* --labels as main.c passes it: a JSON object of strings (config, not a
@@ -253,11 +326,27 @@ agent_free(struct agent *a)
     }
     free(a->labels);
     mounts_allow_free(a->allow);
+    watchdog_stop(a->watchdog); /* a clean stop: nothing of ours runs */
     free(a->cgroup_parent);
     free(a->hello_gpus);
     gpu_set_free(a->gpus);
     free(a->images_dir);
+    ident_free(a->ident);
+    free(a->server_name);
     free(a);
+}
+
+/* The host of an nng URL ("tls+tcp://sched.example:7781" -> "sched.example"). */
+static char *
+url_host(const char *url)
+{
+    const char *h = strstr(url, "://");
+    h = h ? h + 3 : url;
+    const char *end = strrchr(h, ':');
+    size_t n = end ? (size_t)(end - h) : strlen(h);
+    if (n >= 2 && h[0] == '[' && h[n - 1] == ']')
+        return xstrndup(h + 1, n - 2);
+    return xstrndup(h, n);
 }
 
 int
@@ -272,6 +361,22 @@ agent_run(const struct agent_config *cfg)
         agent_free(a);
         return 2;
     }
+    if ((cfg->tls_cert || cfg->tls_key || cfg->tls_ca) &&
+        ident_load(&a->ident, cfg->tls_cert, cfg->tls_key, cfg->tls_ca, err, sizeof(err)) != 0) {
+        fprintf(stderr, "cairn-worker: %s\n", err);
+        agent_free(a);
+        return 2;
+    }
+    if (a->ident) {
+        char *cn = ident_name(a->ident);
+        if (strcmp(cn, cfg->name) != 0)
+            LOG(LOG_WARN, "CAIRN-TLS-NAME",
+                "the certificate %s is for '%s' but this worker is named '%s': the scheduler "
+                "will refuse it (give --name %s)", cfg->tls_cert, cn, cfg->name, cn);
+        free(cn);
+        a->server_name = cfg->tls_server_name ? xstrdup(cfg->tls_server_name)
+                                              : url_host(cfg->scheduler_url);
+    }
     if (mounts_allow_new(&a->allow, cfg->allow_mounts, cfg->nallow_mounts, err, sizeof(err)) != 0) {
         fprintf(stderr, "cairn-worker: %s\n", err);
         agent_free(a);
@@ -282,10 +387,23 @@ agent_run(const struct agent_config *cfg)
         agent_free(a);
         return 1;
     }
-    if (!cfg->isolation_none) {
-        char *root = xasprintf("%s/runc", cfg->data_dir);
+    char *runc_root = cfg->isolation_none ? NULL : xasprintf("%s/runc", cfg->data_dir);
+    if (!cfg->isolation_none)
         /* its own cgroup parent: reaping never touches another worker's */
         a->cgroup_parent = runc_cgroup_parent_for(NULL, cfg->name, cfg->data_dir);
+    /* before any thread: it forks (and waits for a predecessor's) */
+    struct watchdog_config wc = {.data_dir = cfg->data_dir, .runtime = cfg->runtime,
+                                 .runc_root = runc_root, .cgroup_parent = a->cgroup_parent,
+                                 .lock_wait_ms = 10000};
+    rc = watchdog_start(&wc, &a->watchdog, err, sizeof(err));
+    free(runc_root);
+    if (rc) {
+        fprintf(stderr, "cairn-worker: %s\n", err);
+        agent_free(a);
+        return 1;
+    }
+    if (!cfg->isolation_none) {
+        char *root = xasprintf("%s/runc", cfg->data_dir);
         LOG(LOG_INFO, "CAIRN-CGROUP", "the containers' cgroups go under %s", a->cgroup_parent);
         int n = runc_reap_leftovers(cfg->runtime, root, a->cgroup_parent);
         if (n > 0)
@@ -333,6 +451,8 @@ agent_run(const struct agent_config *cfg)
         .ngpus = a->gpus->n,
         .images_dir = a->images_dir,
         .key = &a->key,
+        .ident = a->ident,
+        .server_name = a->server_name,
         .wake_cb = wake_cb,
         .ud = a,
     };
@@ -361,12 +481,28 @@ agent_run(const struct agent_config *cfg)
         .cgroup_parent = a->cgroup_parent,
         .allow = a->allow,
         .isolation_none = cfg->isolation_none,
+        .max_log_size = cfg->max_log_size,
+        .token_file = cfg->token_file,
         .gpus = a->gpus,
         .images = &a->images,
         .idle_cb = idle_cb,
         .ud = a,
     };
     attempt_set_new(&a->attempts, &ac);
+    if (cfg->metrics_host &&
+        http_server_start(&a->http, &a->loop, cfg->metrics_host, cfg->metrics_port, http_cb, a) !=
+            0) {
+        fprintf(stderr, "cairn-worker: cannot serve --metrics on %s:%d\n", cfg->metrics_host,
+                cfg->metrics_port);
+        a->draining = true;
+        maybe_finish_drain(a); /* nothing runs: closes the handles */
+        uv_run(&a->loop, UV_RUN_DEFAULT);
+        link_close(a->link, 0);
+        uv_loop_close(&a->loop);
+        attempt_set_free(a->attempts);
+        agent_free(a);
+        return 2;
+    }
     if (link_start(a->link) != 0) {
         fprintf(stderr, "cairn-worker: cannot start the connection threads\n");
         a->draining = true;
@@ -382,6 +518,9 @@ agent_run(const struct agent_config *cfg)
         "worker %s: %d slots (prefetch %d), %zu GPU%s, scheduler %s, isolation %s", cfg->name,
         cfg->slots, cfg->prefetch, a->gpus->n, a->gpus->n == 1 ? "" : "s", cfg->scheduler_url,
         cfg->isolation_none ? "none (unsafe)" : "runc");
+    if (a->http)
+        LOG(LOG_NOTICE, "CAIRN-METRICS", "worker metrics at http://%s:%d/metrics",
+            cfg->metrics_host, http_server_port(a->http));
 
     uv_run(&a->loop, UV_RUN_DEFAULT);
 

@@ -26,8 +26,11 @@ struct agent_config {
     int prefetch; /* leases held queued beyond the slots (0: none) */
     const char *labels_json; /* {"k":"v"} text */
     const char *token_file;
+    const char *tls_cert, *tls_key, *tls_ca; /* mutual TLS on the link (all three) */
+    const char *tls_server_name; /* the scheduler certificate's name; NULL: the URL's host */
     const char *runtime;
     bool isolation_none;
+    int64_t max_log_size; /* --max-log-size: bytes, 0 = no limit */
     const char *const *allow_mounts; /* --allow-mount folders */
     size_t nallow_mounts;
     const char *gpus;        /* --gpus 0,1, or NULL: find them (gpu.h) */
@@ -38,6 +41,8 @@ struct agent_config {
     const char *const *insecure_registries; /* --insecure-registry HOST:PORT */
     size_t ninsecure_registries;
     int64_t image_cache_size; /* --image-cache-size bytes (0: the default) */
+    const char *metrics_host; /* --metrics HOST:PORT: where /metrics is served, or NULL */
+    int metrics_port;
 };
 
 /* Run until SIGTERM/SIGINT (graceful: running attempts are stopped and their

@@ -14,8 +14,10 @@
  *   launch: attempt_env, runc_start -> STARTED (or a RESULT "cannot start
  *     the task: ..."; one cancelled or interrupted while its inputs were
  *     fetched is reported then, without starting).
- *   output_cb: output is buffered and sent as LOG (at 64 KiB, and by the
- *     agent's flush timer); stderr also feeds the tail (tail.h).
+ *   output_cb: output is masked (mask.h: the lease's secret values and
+ *     their encodings become ***, before anything leaves the worker), then
+ *     buffered and sent as LOG (at 64 KiB, and by the agent's flush timer);
+ *     stderr also feeds the tail (tail.h).
  *   exit_cb: the last LOG; on success the outputs job (outputs.h) on the
  *     thread pool; then finish: RESULT (with the stderr tail), slot freed,
  *     folder given back.
@@ -26,7 +28,9 @@
 #include "attempt.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,11 +39,13 @@
 
 #include "artifact.h"
 #include "err.h"
+#include "fs.h"
 #include "gpu.h"
 #include "image_job.h"
 #include "imgref.h"
 #include "inputs.h"
 #include "log.h"
+#include "mask.h"
 #include "mounts.h"
 #include "outputs.h"
 #include "runc.h"
@@ -47,7 +53,13 @@
 #include "util.h"
 #include "workdir.h"
 
+#include <openssl/crypto.h>
+
 #define LOG_FLUSH_BYTES (64 * 1024)
+/* Back-pressure: above HIGH bytes of LOG queued for the scheduler, tasks'
+ * output is no longer read (their writes block) until it is below LOW. */
+#define LOG_QUEUE_HIGH (8 * 1024 * 1024)
+#define LOG_QUEUE_LOW (2 * 1024 * 1024)
 
 struct attempt {
     struct attempt_set *set;
@@ -56,6 +68,8 @@ struct attempt {
     struct runc_proc *proc;
     struct sb logbuf;
     int64_t log_offset; /* bytes handed to the link so far */
+    bool log_capped;    /* max_log_size reached: the rest is dropped */
+    bool paused;        /* its output is not read: the link's queue is full */
     bool cancelled;
     bool interrupted; /* stopped because this worker is shutting down */
     bool fetching;    /* the image or inputs job runs */
@@ -64,6 +78,8 @@ struct attempt {
     struct mounts_bind *binds; /* the lease's host mounts, checked */
     size_t nbinds;
     struct tail *errtail; /* the end of stderr, for the RESULT (NULL until some came) */
+    struct mask *mask[2]; /* stdout's and stderr's: the lease's secrets masked */
+    struct sb masked;     /* output after masking, before it is buffered */
     char *workdir;
     char *inputs_dir; /* while the inputs job runs */
     char *outputs_dir;
@@ -83,6 +99,7 @@ struct attempt_set {
     int art_busy;          /* input and output jobs on the thread pool using art */
     struct attempt *list;
     int running;
+    struct attempt_stats stats;
 };
 
 /* ---- the environment ---- */
@@ -159,26 +176,55 @@ attempt__flush_log(struct attempt *t)
 
     if (!len)
         return;
+    if (t->log_capped) { /* read and dropped: the task is not blocked */
+        t->logbuf.len = 0;
+        return;
+    }
+    int64_t max = s->cfg.max_log_size;
+    char *marker = NULL;
+    if (max > 0 && t->log_offset + (int64_t)len > max) {
+        len = (size_t)(max - t->log_offset);
+        marker = xasprintf("\n[cairn: the log reached the worker's --max-log-size of %lld "
+                           "bytes; the rest of this attempt's output is dropped]\n",
+                           (long long)max);
+        t->log_capped = true;
+        LOG(LOG_WARN, "CAIRN-LOG-LIMIT", "%s: the log reached %lld bytes: the rest is dropped",
+            t->label ? t->label : "?", (long long)max);
+    }
+    size_t mlen = marker ? strlen(marker) : 0;
     memset(&m, 0, sizeof(m));
     m.type = PROTO_LOG;
     m.u.log.worker = xstrdup(s->cfg.worker);
     m.u.log.lease_id = t->lease_id;
     m.u.log.stream = 1;
     m.u.log.offset = t->log_offset;
-    m.u.log.data = xmalloc(len + 1);
+    m.u.log.data = xmalloc(len + mlen + 1);
     memcpy(m.u.log.data, t->logbuf.buf, len);
+    attempt__printable(m.u.log.data, len);
+    if (marker)
+        memcpy(m.u.log.data + len, marker, mlen);
+    free(marker);
+    len += mlen;
     m.u.log.data[len] = '\0';
     m.u.log.data_len = len;
-    attempt__printable(m.u.log.data, len);
     t->log_offset += (int64_t)len;
     t->logbuf.len = 0;
     link_send(s->cfg.link, &m);
+    if (t->proc && !t->paused && link_queued_log_bytes(s->cfg.link) > LOG_QUEUE_HIGH) {
+        runc_pause_output(t->proc, true);
+        t->paused = true;
+        LOG(LOG_INFO, "CAIRN-LOG-BACKPRESSURE",
+            "%s: its output waits: the log queued for the scheduler is over %d MiB",
+            t->label ? t->label : "?", LOG_QUEUE_HIGH >> 20);
+    }
 }
 
+/* Masked bytes of a stream: into the log buffer (and stderr's tail). */
 static void
-attempt__output_cb(void *ud, int stream, const char *data, size_t len)
+attempt__take_output(struct attempt *t, int stream, const char *data, size_t len)
 {
-    struct attempt *t = ud;
+    if (!len)
+        return;
     if (stream == 2) {
         if (!t->errtail)
             t->errtail = tail_new();
@@ -187,6 +233,97 @@ attempt__output_cb(void *ud, int stream, const char *data, size_t len)
     sb_append(&t->logbuf, data, len);
     if (t->logbuf.len >= LOG_FLUSH_BYTES)
         attempt__flush_log(t);
+}
+
+static void
+attempt__output_cb(void *ud, int stream, const char *data, size_t len)
+{
+    struct attempt *t = ud;
+    struct mask *m = t->mask[stream == 2];
+    if (!mask_active(m)) {
+        attempt__take_output(t, stream, data, len);
+        return;
+    }
+    t->masked.len = 0;
+    mask_feed(m, data, len, &t->masked);
+    attempt__take_output(t, stream, t->masked.buf, t->masked.len);
+}
+
+/* The end of the task's output: what the masks held back. */
+static void
+attempt__flush_masks(struct attempt *t)
+{
+    for (int i = 0; i < 2; i++) {
+        if (!mask_active(t->mask[i]))
+            continue;
+        t->masked.len = 0;
+        mask_flush(t->mask[i], &t->masked);
+        attempt__take_output(t, i + 1, t->masked.buf, t->masked.len);
+    }
+}
+
+/* ---- secrets ---- */
+
+static void
+attempt__wipe_lease_secrets(struct msg_lease *l)
+{
+    for (size_t i = 0; i < l->nsecrets; i++)
+        if (l->secrets[i])
+            OPENSSL_cleanse(l->secrets[i], strlen(l->secrets[i]));
+}
+
+/* The secrets folder of an attempt's work folder, gone (it is 0500). */
+static void
+attempt__remove_secrets(const char *workdir)
+{
+    char *dir = xasprintf("%s/secrets", workdir);
+    if (chmod(dir, 0700) == 0)
+        fs_rmtree(dir);
+    free(dir);
+}
+
+/* The lease's secrets as files DIR/NAME (0400, the folder 0500), for
+ * /run/secrets. Returns 0, or -1 with err set. */
+static int
+attempt__write_secrets(const struct msg_lease *l, const char *dir, char *err, size_t errlen)
+{
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "cannot make %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    for (size_t i = 0; i < l->nsecrets; i++) {
+        const char *name = l->secret_names[i], *v = strchr(l->secrets[i], '=') + 1;
+        if (!*name || strchr(name, '/') || name[0] == '.') {
+            snprintf(err, errlen, "secret name '%s' is not a file name", name);
+            return -1;
+        }
+        char *path = xasprintf("%s/%s", dir, name);
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0400);
+        size_t n = strlen(v), off = 0;
+        while (fd >= 0 && off < n) {
+            ssize_t w = write(fd, v + off, n - off);
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w <= 0)
+                break;
+            off += (size_t)w;
+        }
+        int bad = fd < 0 || off < n;
+        if (fd >= 0 && close(fd) != 0)
+            bad = 1;
+        if (bad) {
+            snprintf(err, errlen, "cannot write the file of secret '%s': %s", name,
+                     strerror(errno));
+            free(path);
+            return -1;
+        }
+        free(path);
+    }
+    if (chmod(dir, 0500) != 0) {
+        snprintf(err, errlen, "cannot chmod %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    return 0;
 }
 
 /* A RESULT for a lease that could not start at all; its slot is free. */
@@ -251,13 +388,20 @@ attempt__free(struct attempt *t)
     if (*pp)
         *pp = t->next;
     if (t->workdir) {
+        attempt__remove_secrets(t->workdir);
         workdir_give(s->pool, t->workdir);
         free(t->workdir);
     }
+    attempt__wipe_lease_secrets(&t->lease);
     msg_lease_clear(&t->lease);
     image_info_clear(&t->img);
     mounts_binds_free(t->binds, t->nbinds);
     tail_free(t->errtail);
+    mask_free(t->mask[0]);
+    mask_free(t->mask[1]);
+    if (t->masked.buf)
+        OPENSSL_cleanse(t->masked.buf, t->masked.cap);
+    sb_free(&t->masked);
     sb_free(&t->logbuf);
     for (size_t i = 0; i < t->noutputs; i++)
         free(t->outputs[i]);
@@ -289,7 +433,17 @@ attempt__finish(struct attempt *t, const struct runc_result *res, const char *er
     r->duration_ms = res->duration_ms;
     r->error = attempt__text(error);
     r->interrupted = t->interrupted && res->exit_code != 0;
+    if (r->interrupted)
+        s->stats.interrupted++;
+    else if (r->exit_code == 0 && !r->signal && !r->oom && !r->timed_out && !(error && error[0]))
+        s->stats.succeeded++;
+    else
+        s->stats.failed++;
     if (got) {
+        for (size_t i = 0; i < got->noutputs; i++) {
+            s->stats.outputs++;
+            s->stats.output_bytes += got->outputs[i].size > 0 ? (uint64_t)got->outputs[i].size : 0;
+        }
         r->outputs = got->outputs;
         r->noutputs = got->noutputs;
         r->metrics = got->metrics;
@@ -329,6 +483,7 @@ attempt__exit_cb(void *ud, const struct runc_result *res)
     struct art_store *st = NULL;
     char error[512];
 
+    attempt__flush_masks(t);
     attempt__flush_log(t);
     runc_proc_free(t->proc);
     t->proc = NULL;
@@ -409,6 +564,34 @@ attempt__launch(struct attempt *t, char *const *paths)
         struct image_info ep = {.entrypoint = l->entrypoint};
         argv = imgjob_argv(&ep, (const char *const *)l->argv);
     }
+    /* the secrets: in the environment and, in a container, as files at
+     * /run/secrets/NAME */
+    if (l->nsecrets) {
+        size_t ne = 0;
+        while (env[ne])
+            ne++;
+        env = xrealloc(env, (ne + l->nsecrets + 1) * sizeof(*env));
+        for (size_t i = 0; i < l->nsecrets; i++)
+            env[ne++] = xstrdup(l->secrets[i]);
+        env[ne] = NULL;
+    }
+    char *secdir = NULL, serr[512] = "";
+    if (l->nsecrets && !none) {
+        secdir = xasprintf("%s/secrets", t->workdir);
+        if (attempt__write_secrets(l, secdir, serr, sizeof(serr)) != 0) {
+            free(secdir);
+            secdir = NULL;
+        }
+    }
+    /* what a task must not see of the host: the scheduler's key and
+     * secrets (for image host) and this worker's key */
+    const char **masked = xcalloc(l->nmask_paths + 2, sizeof(*masked));
+    size_t nmasked = 0;
+    char tokreal[PATH_MAX];
+    for (size_t i = 0; i < l->nmask_paths; i++)
+        masked[nmasked++] = l->mask_paths[i];
+    if (s->cfg.token_file && realpath(s->cfg.token_file, tokreal))
+        masked[nmasked++] = tokreal;
     /* its GPUs: the devices, their variables, the driver's files (gpu.h) */
     struct gpu_attempt ga;
     char gerr[512] = "";
@@ -459,6 +642,9 @@ attempt__launch(struct attempt *t, char *const *paths)
     spec.devices = ga.devices;
     spec.n_devices = ga.ndevices;
     spec.scratch_dir = ga.scratch_dir;
+    spec.secrets_dir = secdir;
+    spec.masked = masked;
+    spec.n_masked = nmasked;
     spec.cpus = l->cpus;
     spec.memory_bytes = l->memory;
     spec.pids = l->pids;
@@ -472,12 +658,19 @@ attempt__launch(struct attempt *t, char *const *paths)
         snprintf(err, sizeof(err), "%s", gerr);
     else if (uerr[0])
         snprintf(err, sizeof(err), "%s", uerr);
+    else if (serr[0])
+        snprintf(err, sizeof(err), "%s", serr);
     else
         rc = runc_start(&t->proc, s->cfg.loop, &spec, &cbs, t, err, sizeof(err));
     free(ins);
     free(indir);
+    for (size_t i = 0; env[i]; i++)
+        OPENSSL_cleanse(env[i], strlen(env[i]));
     attempt_env_free(env);
     imgjob_strv_free(argv);
+    free(secdir);
+    free(masked);
+    attempt__wipe_lease_secrets(l);
     gpu_attempt_clear(&ga);
     free(binds);
     free(ws);
@@ -528,8 +721,17 @@ static void
 attempt__image_done(void *ud, struct image_info *info, const char *log, const char *error)
 {
     struct attempt *t = ud;
+    struct attempt_stats *st = &t->set->stats;
     char *why = NULL;
     t->fetching = false;
+    if (error[0]) {
+        st->images_failed++;
+    } else if (info->bytes_pulled > 0) {
+        st->images_pulled++;
+        st->image_bytes += (uint64_t)info->bytes_pulled;
+    } else {
+        st->images_cached++;
+    }
     if (log[0]) {
         sb_puts(&t->logbuf, log);
         attempt__flush_log(t);
@@ -566,12 +768,32 @@ attempt_start(struct attempt_set *s, struct msg_lease *l)
     t->lease_id = id;
     t->label = xasprintf("%s/%s/%s#%" PRId64, l->dag, l->run_id, l->task, l->attempt);
     sb_init(&t->logbuf);
+    sb_init(&t->masked);
+
+    if (l->nsecrets != l->nsecret_names) {
+        snprintf(err, sizeof(err), "the lease has %zu secrets but %zu secret names",
+                 l->nsecrets, l->nsecret_names);
+        LOG(LOG_ERR, "CAIRN-LEASE-BAD", "%s: refused: %s", t->label, err);
+        attempt__start_failed(s, id, err);
+        attempt__wipe_lease_secrets(l);
+        msg_lease_clear(l);
+        attempt__free(t);
+        return;
+    }
+    /* the secret values, masked in its output from the first byte */
+    const char **vals = xcalloc(l->nsecrets + 1, sizeof(*vals));
+    for (size_t i = 0; i < l->nsecrets; i++)
+        vals[i] = strchr(l->secrets[i], '=') + 1;
+    mask_new(&t->mask[0], vals, l->nsecrets);
+    mask_new(&t->mask[1], vals, l->nsecrets);
+    free(vals);
 
     /* host mounts first: a refused one costs nothing (no folder, no fetch) */
     if (mounts_check(s->cfg.allow, s->cfg.worker, l->mounts, l->nmounts, s->cfg.isolation_none,
                      &t->binds, err, sizeof(err)) != 0) {
         LOG(LOG_ERR, "CAIRN-TASK-MOUNT", "%s: refused: %s", t->label, err);
         attempt__start_failed(s, id, err);
+        attempt__wipe_lease_secrets(l);
         msg_lease_clear(l);
         attempt__free(t);
         return;
@@ -693,12 +915,25 @@ attempt_flush_logs(struct attempt_set *s)
 {
     for (struct attempt *t = s->list; t; t = t->next)
         attempt__flush_log(t);
+    if (link_queued_log_bytes(s->cfg.link) < LOG_QUEUE_LOW)
+        for (struct attempt *t = s->list; t; t = t->next)
+            if (t->paused) {
+                t->paused = false;
+                if (t->proc)
+                    runc_pause_output(t->proc, false);
+            }
 }
 
 int
 attempt_running(const struct attempt_set *s)
 {
     return s->running;
+}
+
+void
+attempt_get_stats(const struct attempt_set *s, struct attempt_stats *out)
+{
+    *out = s->stats;
 }
 
 void

@@ -39,6 +39,8 @@ struct attempt_config {
     const char *cgroup_parent;        /* the containers' cgroups go below it; NULL = runc.h's */
     const struct mounts_allow *allow; /* host folders tasks may mount; NULL = none */
     bool isolation_none;
+    int64_t max_log_size;       /* an attempt's log is cut here (bytes; 0 = no limit) */
+    const char *token_file;     /* the worker's key file: hidden from its tasks; or NULL */
     const struct gpu_set *gpus; /* the worker's GPUs (gpu.h), or NULL for none */
     const struct image_opts *images; /* pulled images (image.h), or NULL: refused */
     void (*idle_cb)(void *ud); /* an attempt ended: its result is queued, its slot free */
@@ -74,6 +76,20 @@ void attempt_flush_logs(struct attempt_set *s);
 void attempt_sync_held(struct attempt_set *s);
 /* Attempts started and not yet reported. */
 int attempt_running(const struct attempt_set *s);
+
+/* What the set did since it was made (the worker's /metrics). */
+struct attempt_stats {
+    uint64_t succeeded;    /* attempts reported as succeeded */
+    uint64_t failed;       /* reported failed (exit, signal, timeout, refused, ...) */
+    uint64_t interrupted;  /* stopped by the worker's shutdown */
+    uint64_t outputs;      /* outputs stored in the artifact store */
+    uint64_t output_bytes; /* their bytes */
+    uint64_t images_pulled; /* pulled images: fetched from a registry or layout */
+    uint64_t images_cached; /* found unpacked already */
+    uint64_t images_failed; /* could not be pulled or unpacked */
+    uint64_t image_bytes;   /* bytes the pulls fetched */
+};
+void attempt_get_stats(const struct attempt_set *s, struct attempt_stats *out);
 
 /* Where a task sees its folders: the values of CAIRN_OUTPUTS, CAIRN_INPUTS
  * and CAIRN_PIPELINE_DIR; NULL leaves the variable out. */

@@ -28,8 +28,10 @@
 #include <jansson.h>
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
+#include <nng/supplemental/tls/tls.h>
 
 #include "err.h"
+#include "ident.h"
 #include "image_gc.h"
 #include "log.h"
 #include "util.h"
@@ -48,6 +50,7 @@ struct link__out {
 struct link {
     struct link_config cfg;
     struct proto_key key;
+    char nonce[72]; /* the scheduler's challenge for the next HELLO (poll thread) */
     nng_socket sock;
     nng_aio *poll_aio, *send_aio; /* one per thread; stopped to end them */
     pthread_t poll_thread, send_thread;
@@ -60,6 +63,7 @@ struct link {
     size_t cap_leases, cap_bad, cap_cancel;
     /* loop -> sender */
     struct link__out *out_head, *out_tail;
+    size_t out_log_bytes; /* LOG data queued and not yet answered */
     /* what a POLL reports */
     int free_slots;
     int64_t *held, *queued;
@@ -157,8 +161,22 @@ link__error_message(const struct msg *r)
 
 /* ---- the poll thread ---- */
 
+#define LINK_CHALLENGED 1 /* link__hello1: the scheduler sent a nonce to answer */
+
+static int link__hello1(struct link *l, nng_ctx ctx, nng_aio *aio);
+
+/* HELLO, and again with the nonce if the scheduler challenges it. */
 static int
 link__hello(struct link *l, nng_ctx ctx, nng_aio *aio)
+{
+    int rc = link__hello1(l, ctx, aio);
+    if (rc == LINK_CHALLENGED)
+        rc = link__hello1(l, ctx, aio);
+    return rc == LINK_CHALLENGED ? CAIRN_EAUTH : rc;
+}
+
+static int
+link__hello1(struct link *l, nng_ctx ctx, nng_aio *aio)
 {
     struct msg m, r;
     int rtype = 0, rc;
@@ -176,8 +194,33 @@ link__hello(struct link *l, nng_ctx ctx, nng_aio *aio)
     m.u.hello.host = (char *)l->cfg.host;
     m.u.hello.version = MSG_VERSION;
     m.u.hello.prefetch = l->cfg.prefetch;
-    if ((rc = link__xfer(l, ctx, aio, &m, REPLY_TIMEOUT_MS, &rtype, &r)) != 0)
+    char *cert = NULL, *sig = NULL, perr[256];
+    if (l->cfg.ident) {
+        /* prove the name with the certificate's key (ident.h) */
+        m.u.hello.cert_ts = clock_wall_ms();
+        if (ident_prove(l->cfg.ident, l->cfg.name, m.u.hello.cert_ts, &cert, &sig, perr,
+                        sizeof(perr)) != 0) {
+            LOG(LOG_ERR, "CAIRN-WORKER-REFUSED", "%s", perr);
+            return CAIRN_EAUTH;
+        }
+        m.u.hello.cert = cert;
+        m.u.hello.cert_sig = sig;
+    }
+    if (l->nonce[0])
+        m.u.hello.nonce = l->nonce;
+    rc = link__xfer(l, ctx, aio, &m, REPLY_TIMEOUT_MS, &rtype, &r);
+    free(cert);
+    free(sig);
+    l->nonce[0] = '\0'; /* used once */
+    if (rc != 0)
         return rc;
+    if (rtype == PROTO_ERROR && !strcmp(link__error_code(&r), "challenge")) {
+        /* a shared token: answer this connection's nonce (handlers.c) */
+        const char *n = link__error_message(&r);
+        snprintf(l->nonce, sizeof(l->nonce), "%s", n ? n : "");
+        msg_clear(&r);
+        return LINK_CHALLENGED;
+    }
     if (rtype != PROTO_WELCOME) {
         const char *why = link__error_message(&r);
         LOG(LOG_ERR, "CAIRN-WORKER-REFUSED", "the scheduler refused HELLO: %s", why ? why : "?");
@@ -471,6 +514,12 @@ link__send_main(void *arg)
         l->out_head = last->next;
         if (!l->out_head)
             l->out_tail = NULL;
+        for (struct link__out *q = head;; q = q->next) {
+            if (q->m.type == PROTO_LOG)
+                l->out_log_bytes -= q->m.u.log.data_len;
+            if (q == last)
+                break;
+        }
         pthread_mutex_unlock(&l->mu);
         for (struct link__out *q = head, *next; q; q = next) {
             bool end = q == last;
@@ -494,6 +543,8 @@ link_send(struct link *l, struct msg *m)
     o->m = *m;
     memset(m, 0, sizeof(*m));
     pthread_mutex_lock(&l->mu);
+    if (o->m.type == PROTO_LOG)
+        l->out_log_bytes += o->m.u.log.data_len;
     if (l->out_tail)
         l->out_tail->next = o;
     else
@@ -501,6 +552,15 @@ link_send(struct link *l, struct msg *m)
     l->out_tail = o;
     pthread_cond_signal(&l->cond);
     pthread_mutex_unlock(&l->mu);
+}
+
+size_t
+link_queued_log_bytes(struct link *l)
+{
+    pthread_mutex_lock(&l->mu);
+    size_t n = l->out_log_bytes;
+    pthread_mutex_unlock(&l->mu);
+    return n;
 }
 
 void
@@ -579,6 +639,45 @@ link_shutdown(struct link *l)
 
 /* ---- open and close ---- */
 
+/* Dial the scheduler; nng reconnects by itself. On a TLS link the first
+ * attempt waits for the handshake, so a refused certificate (another CA,
+ * expired, the scheduler's name not the expected one) is logged with the
+ * reason; later attempts go on in the background. Returns 0, CAIRN_EINVAL
+ * (err set) or 1 (the URL is fine: nng could not dial at once). */
+static int
+link__dial(struct link *l, const struct link_config *cfg, char *err, size_t errlen)
+{
+    nng_dialer d;
+    int rv;
+    bool tls = !strncmp(cfg->url, "tls+", 4);
+    if (tls != (cfg->ident != NULL))
+        return errf(CAIRN_EINVAL, err, errlen,
+                    tls ? "%s is a TLS address: give --tls-cert, --tls-key and --tls-ca"
+                        : "--tls-cert needs a tls+tcp:// --scheduler address, not %s",
+                    cfg->url);
+    if ((rv = nng_dialer_create(&d, l->sock, cfg->url)) != 0)
+        return errf(CAIRN_EINVAL, err, errlen, "cannot dial %s: %s", cfg->url, nng_strerror(rv));
+    if (!tls)
+        return nng_dialer_start(d, NNG_FLAG_NONBLOCK) == 0 ? 0 : 1;
+    void *tcfg = NULL;
+    if (ident_tls_config(cfg->ident, false, cfg->server_name, &tcfg, err, errlen) != 0)
+        return CAIRN_EINVAL;
+    rv = nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, tcfg);
+    nng_tls_config_free(tcfg); /* the dialer holds it */
+    if (rv != 0)
+        return errf(CAIRN_EINVAL, err, errlen, "TLS on %s: %s", cfg->url, nng_strerror(rv));
+    if ((rv = nng_dialer_start(d, 0)) == 0)
+        return 0;
+    if (rv == NNG_EPEERAUTH || rv == NNG_ECRYPTO)
+        LOG(LOG_ERR, "CAIRN-TLS-REFUSED",
+            "TLS handshake with %s failed: %s (a certificate from another CA, an expired one, "
+            "or the scheduler's certificate not named '%s')", cfg->url, nng_strerror(rv),
+            cfg->server_name ? cfg->server_name : "?");
+    else
+        LOG(LOG_WARN, "CAIRN-DIAL", "cannot reach %s yet: %s", cfg->url, nng_strerror(rv));
+    return nng_dialer_start(d, NNG_FLAG_NONBLOCK) == 0 ? 0 : 1;
+}
+
 int
 link_open(struct link **out, const struct link_config *cfg, char *err, size_t errlen)
 {
@@ -602,12 +701,14 @@ link_open(struct link **out, const struct link_config *cfg, char *err, size_t er
         free(l);
         return errf(CAIRN_EIO, err, errlen, "%s", nng_strerror(rv));
     }
-    if ((rv = nng_dial(l->sock, cfg->url, NULL, NNG_FLAG_NONBLOCK)) != 0) {
+    if ((rv = link__dial(l, cfg, err, errlen)) != 0) {
         nng_aio_free(l->poll_aio);
         nng_aio_free(l->send_aio);
         nng_close(l->sock);
         free(l);
-        return errf(CAIRN_EINVAL, err, errlen, "cannot dial %s: %s", cfg->url, nng_strerror(rv));
+        if (rv != CAIRN_EINVAL)
+            errf(CAIRN_EINVAL, err, errlen, "cannot dial %s", cfg->url);
+        return CAIRN_EINVAL;
     }
     pthread_mutex_init(&l->mu, NULL);
     pthread_cond_init(&l->cond, NULL);

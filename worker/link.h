@@ -27,6 +27,7 @@
 #include "proto.h"
 
 struct link;
+struct ident;
 
 /* Borrowed until link_close. */
 struct link_config {
@@ -41,6 +42,8 @@ struct link_config {
     size_t ngpus;
     const char *images_dir; /* its unpacked images are listed in every POLL (image_gc.h) */
     const struct proto_key *key; /* copied; NULL = no token */
+    const struct ident *ident;   /* a tls+tcp:// link: the worker's certificate, or NULL */
+    const char *server_name;     /* the name the scheduler's certificate must carry */
     void (*wake_cb)(void *ud);   /* leases or cancels arrived (poll thread) */
     void *ud;
 };
@@ -54,6 +57,9 @@ int link_start(struct link *l);
 
 /* Queue m for the sender (STARTED, LOG or RESULT); what m owns is taken
  * and m is zeroed. */
+/* Bytes of LOG data queued for the scheduler and not yet answered: what
+ * back-pressure on chatty tasks looks at (attempt.c). Any thread. */
+size_t link_queued_log_bytes(struct link *l);
 void link_send(struct link *l, struct msg *m);
 /* Move what WORKs brought since the last call into *out (a PROTO_WORK
  * message: leases, refused leases, cancels), which the caller msg_clears;

@@ -17,15 +17,20 @@ usage(FILE *out)
     fputs("usage: cairn-worker --scheduler NNG_URL --data DIR [--slots N] [--name NAME]\n"
           "                    [--labels k=v,...] [--token-file FILE] [--runtime PATH]\n"
           "                    [--isolation runc|none] [--allow-mount DIR]... [--prefetch N]\n"
-          "                    [--log-level LEVEL]\n"
+          "                    [--log-level LEVEL] [--max-log-size SIZE]\n"
+          "                    [--tls-cert FILE --tls-key FILE --tls-ca FILE]\n"
+          "                    [--tls-server-name NAME]\n"
           "                    [--gpus 0,1] [--gpu-model NAME] [--gpu-dev-dir DIR]\n"
           "                    [--registry-auth FILE] [--registry-ca FILE]\n"
           "                    [--insecure-registry HOST:PORT]... [--image-cache-size SIZE]\n"
+          "                    [--metrics HOST:PORT] [--log-format text|json]\n"
           "--allow-mount DIR lets tasks mount DIR or a folder below it (a task's mounts:\n"
           "host folders in its container); repeat it for several. Without it, a task with\n"
           "mounts is refused.\n"
           "--prefetch N holds up to N leases beyond the slots, started the moment a slot\n"
           "frees (default: as many as the slots, at most 64; 0 turns it off).\n"
+          "--max-log-size SIZE cuts each attempt's log there with a marker and drops the\n"
+          "rest of its output (default 100Mi; 0: no limit); the task goes on.\n"
           "--isolation none runs tasks as plain child processes, without a container: it is\n"
           "for development and benchmarks only and is unsafe (docs/containers.md).\n"
           "--gpus names the NVIDIA GPUs to offer by index (default: every /dev/nvidiaN);\n"
@@ -34,7 +39,14 @@ usage(FILE *out)
           "--registry-auth reads registry credentials from a Docker-style config.json;\n"
           "--registry-ca trusts the CA bundle FILE for registries; --insecure-registry\n"
           "reaches HOST:PORT over plain HTTP (repeat it for several); --image-cache-size\n"
-          "bounds the unpacked images and their blobs (default 20Gi).\n",
+          "bounds the unpacked images and their blobs (default 20Gi).\n"
+          "--tls-cert/--tls-key/--tls-ca run the link as mutual TLS (a tls+tcp:// --scheduler\n"
+          "address); the certificate's name must be the worker's --name. The scheduler's\n"
+          "certificate must be named --tls-server-name (default: the --scheduler host).\n"
+          "--metrics HOST:PORT serves the worker's metrics (Prometheus text format) at\n"
+          "http://HOST:PORT/metrics.\n"
+          "--log-format json writes each log line as one JSON object (ts, level, msg_id,\n"
+          "msg, prog).\n",
           out);
 }
 
@@ -44,8 +56,8 @@ static int
 run(int argc, char **argv, const char **allow, const char **insecure)
 {
     struct agent_config cfg;
-    char host[256] = "localhost";
-    const char *labels = NULL, *level = NULL, *isolation = "runc";
+    char host[256] = "localhost", metrics_host[256];
+    const char *labels = NULL, *level = NULL, *format = NULL, *isolation = "runc";
     memset(&cfg, 0, sizeof(cfg));
     gethostname(host, sizeof(host) - 1);
     cfg.host = host;
@@ -53,6 +65,7 @@ run(int argc, char **argv, const char **allow, const char **insecure)
     cfg.slots = (int)sysconf(_SC_NPROCESSORS_ONLN);
     cfg.runtime = "runc";
     cfg.prefetch = -1; /* the default: as many as the slots */
+    cfg.max_log_size = 100LL << 20;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -84,18 +97,34 @@ run(int argc, char **argv, const char **allow, const char **insecure)
                 return 2;
             }
             cfg.prefetch = (int)n;
+        } else if (!strcmp(a, "--max-log-size")) {
+            char uerr[128];
+            if (units_parse_size(v, &cfg.max_log_size, uerr, sizeof(uerr)) != 0) {
+                fprintf(stderr, "cairn-worker: --max-log-size: %s\n", uerr);
+                return 2;
+            }
         } else if (!strcmp(a, "--name"))
             cfg.name = v;
         else if (!strcmp(a, "--labels"))
             labels = v;
         else if (!strcmp(a, "--token-file"))
             cfg.token_file = v;
+        else if (!strcmp(a, "--tls-cert"))
+            cfg.tls_cert = v;
+        else if (!strcmp(a, "--tls-key"))
+            cfg.tls_key = v;
+        else if (!strcmp(a, "--tls-ca"))
+            cfg.tls_ca = v;
+        else if (!strcmp(a, "--tls-server-name"))
+            cfg.tls_server_name = v;
         else if (!strcmp(a, "--runtime"))
             cfg.runtime = v;
         else if (!strcmp(a, "--isolation"))
             isolation = v;
         else if (!strcmp(a, "--log-level"))
             level = v;
+        else if (!strcmp(a, "--log-format"))
+            format = v;
         else if (!strcmp(a, "--allow-mount"))
             allow[cfg.nallow_mounts++] = v;
         else if (!strcmp(a, "--gpus"))
@@ -118,6 +147,28 @@ run(int argc, char **argv, const char **allow, const char **insecure)
                         e[0] ? e : "must be more than 0");
                 return 2;
             }
+        } else if (!strcmp(a, "--metrics")) {
+            /* HOST:PORT, [v6]:PORT; port 0 picks a free one */
+            char *colon = strrchr(v, ':'), *end;
+            long port = colon ? strtol(colon + 1, &end, 10) : -1;
+            if (!colon || colon == v || !colon[1] || *end || port < 0 || port > 65535) {
+                fprintf(stderr, "cairn-worker: --metrics takes HOST:PORT, got '%s'\n", v);
+                return 2;
+            }
+            char *mh = metrics_host;
+            size_t hl = (size_t)(colon - v);
+            if (v[0] == '[' && hl >= 2 && colon[-1] == ']') {
+                v++;
+                hl -= 2;
+            }
+            if (hl >= sizeof(metrics_host)) {
+                fprintf(stderr, "cairn-worker: --metrics: host too long\n");
+                return 2;
+            }
+            memcpy(mh, v, hl);
+            mh[hl] = '\0';
+            cfg.metrics_host = mh;
+            cfg.metrics_port = (int)port;
         } else {
             fprintf(stderr, "cairn-worker: unknown option %s\n", a);
             usage(stderr);
@@ -143,7 +194,13 @@ run(int argc, char **argv, const char **allow, const char **insecure)
         fprintf(stderr, "cairn-worker: unknown log level '%s'\n", level);
         return 2;
     }
+    int lf = LOG_FORMAT_TEXT;
+    if (format && (lf = log_format_parse(format)) < 0) {
+        fprintf(stderr, "cairn-worker: --log-format takes text or json, got '%s'\n", format);
+        return 2;
+    }
     log_init("cairn-worker", lv);
+    log_set_format((enum log_format)lf);
     json_t *lj = json_object();
     if (labels && *labels) {
         char *copy = xstrdup(labels), *save = NULL;

@@ -95,6 +95,14 @@ struct runc_spec {
     const char *scratch_dir;   /* a small tmpfs at this top-level container folder,
                                 * mounted before binds, so a bind may go below it
                                 * where the image has no mount point; NULL = none */
+    const char *secrets_dir;   /* a host folder of the task's secret files, bound
+                                * read-only at /run/secrets (on a tmpfs /run of its
+                                * own); NULL = none */
+    const char *const *masked; /* more paths hidden in the container (a file shows as
+                                * empty, a folder as an empty read-only tmpfs), such
+                                * as the worker's key; /etc/shadow*, /etc/gshadow*
+                                * always are */
+    size_t n_masked;
     double cpus;           /* CPU quota in CPUs; 0 = unlimited */
     int64_t memory_bytes;  /* memory (and memory+swap) limit; 0 = unlimited */
     int64_t pids;          /* maximum number of tasks; 0 = unlimited */
@@ -156,6 +164,11 @@ int runc_start(struct runc_proc **out, uv_loop_t *loop, const struct runc_spec *
  * CAIRN_ESTATE (the task has already exited). */
 int runc_kill(struct runc_proc *p, int sig);
 
+/* Stop (pause true) or start again reading the task's stdout and stderr:
+ * while paused the pipes fill and the task blocks in write(), so a task
+ * that prints faster than its log can be sent waits instead of growing the
+ * worker's memory. Loop thread. */
+void runc_pause_output(struct runc_proc *p, bool pause);
 /* SIGTERM now, SIGKILL after kill_grace_ms if the task is still there.
  * Returns 0 or CAIRN_ESTATE (already exited or stopping). */
 int runc_stop(struct runc_proc *p);

@@ -384,6 +384,13 @@ build_mounts(struct jb *jb, json_t *mounts, const struct runc_spec *s, char *err
     static const char *const scratch_opts[] = {"nosuid", "nodev", "mode=755", "size=1m", NULL};
     if (s->scratch_dir)
         add_mount(jb, mounts, s->scratch_dir, "tmpfs", "tmpfs", scratch_opts);
+    /* the task's secrets: files of the worker's private attempt folder */
+    if (s->secrets_dir) {
+        static const char *const run_opts[] = {"nosuid", "nodev", "noexec", "mode=755",
+                                               "size=1m", NULL};
+        add_mount(jb, mounts, "/run", "tmpfs", "tmpfs", run_opts);
+        add_mount(jb, mounts, "/run/secrets", "bind", s->secrets_dir, ro_bind_opts);
+    }
     for (size_t i = 0; i < s->n_binds; i++)
         add_mount(jb, mounts, s->binds[i].dest, "bind", s->binds[i].source,
                   s->binds[i].readonly ? ro_bind_opts : rw_bind_opts);
@@ -498,11 +505,17 @@ build_linux(struct jb *jb, const struct runc_spec *s)
                                          "/proc/scsi",
                                          "/sys/firmware",
                                          "/etc/shadow",
+                                         "/etc/shadow-",
                                          "/etc/gshadow",
+                                         "/etc/gshadow-",
                                          NULL};
     static const char *const ro_paths[] = {
         "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger", NULL};
-    jb_set(lx, "maskedPaths", jb_strv(jb, masked));
+    json_t *mp = jb_strv(jb, masked);
+    for (size_t i = 0; i < s->n_masked; i++)
+        if (s->masked[i] && s->masked[i][0] == '/')
+            jb_push(mp, jb_str(jb, s->masked[i]));
+    jb_set(lx, "maskedPaths", mp);
     jb_set(lx, "readonlyPaths", jb_strv(jb, ro_paths));
     return lx;
 }

@@ -194,6 +194,20 @@ read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     runc__progress(p);
 }
 
+void
+runc_pause_output(struct runc_proc *p, bool pause)
+{
+    for (int i = 0; i < p->nstreams; i++) {
+        struct runc__stream *s = &p->out[i];
+        if (!s->open || s->index == 0)
+            continue;
+        if (pause)
+            uv_read_stop((uv_stream_t *)&s->pipe);
+        else
+            uv_read_start((uv_stream_t *)&s->pipe, alloc_cb, read_cb);
+    }
+}
+
 static void
 drain_cb(uv_timer_t *t)
 {

@@ -5,6 +5,8 @@ const LOG_POLL_MS = 1000;         /* a followed log asks for more this often */
 const LOG_MAX_CHARS = 4 << 20;    /* older output is dropped beyond this */
 const ENDED = ["success", "failed", "upstream_failed", "skipped", "cancelled"];
 
+const $ = (id) => document.getElementById(id);
+
 /* ---- HTML building: html`...` escapes every value unless it is raw() ---- */
 
 class Raw { constructor(s) { this.s = s; } }
@@ -27,19 +29,89 @@ function html(strings, ...values) {
   return raw(out);
 }
 
-/* ---- API ---- */
+/* ---- API: every request of the page goes through api() ---- */
 
-async function api(path) {
-  const res = await fetch("api/v1/" + path, { headers: { Accept: "application/json" } });
+/* A scheduler with --api-tokens answers 401 without a bearer token: the page
+ * asks for one once (one prompt for every request waiting on it), keeps it
+ * in this tab's sessionStorage and sends it on every call. */
+const TOKEN_KEY = "cairn.api-token";
+let tokenAsk = null;
+
+function storedToken() {
+  try {
+    const t = window.sessionStorage.getItem(TOKEN_KEY);
+    return typeof t === "string" ? t : "";
+  } catch (e) { return ""; }
+}
+
+/* The token to retry with after a 401 to a request sent with `sent`: one
+ * stored since (another request asked already), else the user's answer. */
+function askToken(sent) {
+  const now = storedToken();
+  if (now && now !== sent) return Promise.resolve(now);
+  const refused = sent !== "";
+  if (!tokenAsk) {
+    tokenAsk = Promise.resolve().then(() => {
+      const t = window.prompt(refused ? "That token was refused. API token:" :
+                              "This scheduler needs an API token (cairn tokens create):", "");
+      const tok = typeof t === "string" ? t.trim() : "";
+      try { window.sessionStorage.setItem(TOKEN_KEY, tok); } catch (e) { /* private mode */ }
+      return tok;
+    }).finally(() => { tokenAsk = null; });
+  }
+  return tokenAsk;
+}
+
+function apiFetch(path, opts) {
+  const o = Object.assign({}, opts || {});
+  o.headers = Object.assign({ Accept: "application/json" }, o.headers || {});
+  const tok = storedToken();
+  if (tok) o.headers.Authorization = "Bearer " + tok;
+  if (o.method && o.method !== "GET" && o.method !== "HEAD")
+    o.headers["Content-Type"] = "application/json";
+  return fetch("api/v1/" + path, o).then(async (res) => {
+    if (res.status !== 401) return res;
+    const t = await askToken(tok);
+    if (!t) return res;
+    o.headers.Authorization = "Bearer " + t;
+    return fetch("api/v1/" + path, o);
+  });
+}
+
+/* api(path, {method, body, raw}): path is under api/v1/ (relative, so the
+ * page works behind a path prefix); body is sent as JSON. Resolves to the
+ * answer's JSON (raw: the Response itself, for downloads); rejects with an
+ * Error carrying .status and .body. */
+async function api(path, opts) {
+  opts = opts || {};
+  const init = { method: opts.method || "GET", headers: { Accept: "application/json" } };
+  if (opts.body !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(opts.body);
+  }
+  const res = await apiFetch(path, init);
+  if (opts.raw && res.ok) return res;
   let body = null;
   try { body = await res.json(); } catch (e) { body = null; }
   if (!res.ok) {
     const err = new Error(body && body.error ? body.error.message : "HTTP " + res.status);
     err.status = res.status;
+    err.body = body;
     throw err;
   }
   return body;
 }
+
+/* Whether this user may act (trigger, clear, retry, cancel, pause): every
+ * action button is drawn only when it is true. */
+let userRole = null;  /* from GET whoami; null until it answered */
+function canAct() { return userRole === "operator" || userRole === "admin"; }
+
+/* A state's letter, shown beside its colour (colour is never the only cue). */
+const STATE_LETTER = { success: "S", failed: "F", running: "R", queued: "Q", leased: "L",
+                       pending: "P", up_for_retry: "U", upstream_failed: "X", skipped: "K",
+                       cancelled: "C", publishing: "B", paused: "Z" };
+const letter = (state) => STATE_LETTER[state] || (state ? "?" : "");
 
 const enc = encodeURIComponent;
 
@@ -54,7 +126,8 @@ const runPath = (dag, run, tail, params) =>
 const taskPath = (dag, run, task, what, params) =>
   runPath(dag, run, "/tasks/" + enc(task) + what, params);
 
-/* Location hashes: #/dags, #/runs?dag=D&state=S, #/run/DAG/RUN[/TASK[/ATTEMPT]], #/workers */
+/* Location hashes: #/dags, #/dag/D[/grid|/params|/metrics], #/runs?dag=D&state=S,
+ * #/run/DAG/RUN[/TASK[/ATTEMPT]], #/backfills, #/workers */
 const route = (...parts) => "#/" + parts.map(enc).join("/");
 
 /* ---- formatting ---- */
@@ -108,7 +181,8 @@ const none = raw('<span class="muted">–</span>');
 const orNone = (v) => (v === null || v === undefined || v === "" ? none : v);
 const time = (iso, ref) => (iso ? html`<span title="${iso}">${fmtTime(iso, ref)}</span>` : none);
 const badge = (state, label) =>
-  html`<span class="badge s-${state}">${label || String(state).replace(/_/g, " ")}</span>`;
+  html`<span class="badge s-${state}" data-state="${state}"><b class="letter">${letter(state)
+    }</b>${label || String(state).replace(/_/g, " ")}</span>`;
 const short = (version) => (version ? html`<span title="${version}">${version.slice(0, 12)}</span>`
                                     : none);
 
@@ -118,4 +192,12 @@ function table(columns, rows, emptyText) {
   const head = columns.map((c) => html`<th class="${c[1] || ""}">${c[0]}</th>`);
   return html`<div class="panel"><table><thead><tr>${head}</tr></thead>
     <tbody>${rows}</tbody></table></div>`;
+}
+
+function fmtSize(n) {
+  if (n === null || n === undefined) return "";
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+  return (i ? n.toFixed(1) : String(n)) + " " + units[i];
 }

@@ -2,7 +2,6 @@
 
 const log = { key: null, dag: null, run: null, task: null, attempt: null, latest: true,
               offset: 0, complete: false, busy: false, timer: null, gen: 0, chars: 0 };
-const $ = (id) => document.getElementById(id);
 
 /* Start showing a log (attempt null: the latest); keeps going if already shown. */
 function logOpen(dag, run, task, attempt, force) {
@@ -14,13 +13,18 @@ function logOpen(dag, run, task, attempt, force) {
                        attempt: attempt ? Number(attempt) : null, offset: 0, complete: false,
                        busy: false, gen: log.gen + 1, chars: 0 });
   $("log").textContent = "";
+  $("log-matches").textContent = "";
+  $("log-search").value = "";
   $("log-title").textContent = "Log · " + task;
   $("log-state").textContent = "loading";
   logPoll();
 }
 
+function logFollowing(on) { $("logpanel").dataset.following = on ? "true" : "false"; }
+
 function logClose() {
   clearTimeout(log.timer);
+  logFollowing(false);
   Object.assign(log, { key: null, gen: log.gen + 1 });
   $("logpanel").hidden = true;
 }
@@ -35,7 +39,39 @@ function logAppend(text) {
     pre.removeChild(pre.firstChild);
   }
   if (atBottom) pre.scrollTop = pre.scrollHeight;
+  if ($("log-search").value) logSearch();
 }
+
+/* Search: the count of matching lines, and the first one scrolled to. */
+function logSearch() {
+  const q = $("log-search").value;
+  const text = $("log").textContent;
+  if (!q) { $("log-matches").textContent = ""; return; }
+  const lines = text.split("\n");
+  const lq = q.toLowerCase();
+  const hits = lines.filter((l) => l.toLowerCase().includes(lq)).length;
+  $("log-matches").textContent = hits + (hits === 1 ? " line" : " lines");
+  $("log-matches").dataset.hits = String(hits);
+  const at = text.toLowerCase().indexOf(lq);
+  if (at >= 0) {
+    const line = text.slice(0, at).split("\n").length - 1;
+    const pre = $("log");
+    pre.scrollTop = (line * pre.scrollHeight) / Math.max(1, lines.length) - pre.clientHeight / 3;
+  }
+}
+
+$("log-search").addEventListener("input", logSearch);
+
+$("log-download").addEventListener("click", () => {
+  const blob = new Blob([$("log").textContent], { type: "text/plain" });
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(blob);
+  a.download = (log.task || "task") + "-attempt-" + (log.attempt || 0) + ".log";
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+});
 
 async function logPoll() {
   const gen = log.gen;
@@ -62,6 +98,7 @@ async function logPoll() {
       const moved = c.next_offset > log.offset;
       log.offset = c.next_offset;
       log.complete = Boolean(c.complete) && !moved;
+      logFollowing(!log.complete);
       $("log-state").textContent = "attempt " + log.attempt +
                                    (log.complete ? " · complete" : " · following");
       if (!moved) break;
@@ -87,6 +124,7 @@ async function logAttempts(task) {
   } else if (task && !task.attempts && ENDED.includes(task.state)) {
     clearTimeout(log.timer);
     log.complete = true;
+    logFollowing(false);
     $("log-state").textContent = "no log: the task ended without running";
   }
   $("log-attempts").innerHTML = part((res.attempts || []).map((a) => html`<button

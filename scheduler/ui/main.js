@@ -20,31 +20,45 @@ async function refresh() {
   clearTimeout(refreshTimer);
   const gen = ++refreshGen;
   const r = parseRoute();
-  const tab = r.name === "run" ? "runs" : r.name;
-  document.querySelectorAll("nav a").forEach((a) =>
+  const tab = r.name === "run" ? "runs" : r.name === "dag" ? "dags" : r.name;
+  document.querySelectorAll("nav a[data-tab]").forEach((a) =>
     a.classList.toggle("active", a.dataset.tab === tab));
   if (!document.hidden) {
     let view;
+    graphVirtual = null;
     try {
       if (r.name === "runs") view = await viewRuns(r.params);
-      else if (r.name === "run") view = await viewRun(r.args[0], r.args[1], r.args[2]);
+      else if (r.name === "run") view = await viewRun(r.args[0], r.args[1], r.args[2], r.args[3],
+                                                     r.params);
+      else if (r.name === "dag") view = await viewDag(r.args[0], r.args[1], r.params);
       else if (r.name === "workers") view = await viewWorkers();
       else if (r.name === "backfills") view = await viewBackfills();
-      else view = await viewDags();
+      else view = await viewDags(r.params);
       setStatus(true, "updated " + fmtTime(new Date().toISOString(), Date.now()));
     } catch (e) {
       if (e.status) view = html`<div class="banner">${e.message}</div>`;
+      else if (!(e instanceof TypeError && /fetch/i.test(e.message))) console.error(e);
       setStatus(false, e.status ? "error " + e.status : "scheduler unreachable");
     }
     if (gen !== refreshGen) return;
     if (view && view.s !== shown) {
+      const focus = document.activeElement && document.activeElement.id;
+      const caret = focus && document.activeElement.selectionStart;
       $("view").innerHTML = view.s;
       shown = view.s;
+      if (focus && $(focus) && $(focus).closest("#view")) {
+        $(focus).focus();
+        if (caret !== null && caret !== undefined && $(focus).setSelectionRange) {
+          $(focus).setSelectionRange(caret, caret);
+        }
+      }
     }
+    graphPaint();
     if (r.name === "run" && r.args.length >= 3) {
       logOpen(r.args[0], r.args[1], r.args[2], r.args[3]);
       try {
-        const run = await api(runPath(r.args[0], r.args[1]));
+        const c = runCache.get(r.args[0] + "/" + r.args[1]);
+        const run = c ? c.run : await api(runPath(r.args[0], r.args[1]));
         await logAttempts((run.tasks || []).find((t) => t.task === r.args[2]));
       } catch (e) { /* the next refresh shows what is wrong */ }
     } else {
@@ -57,17 +71,47 @@ async function refresh() {
 
 $("view").addEventListener("click", (ev) => {
   const tr = ev.target.closest("tr[data-href]");
-  if (!tr || ev.target.closest("a") || String(window.getSelection())) return;
+  if (!tr || ev.target.closest("a,button,input,select") || String(window.getSelection())) return;
   location.hash = tr.dataset.href;
 });
 
 $("view").addEventListener("change", (ev) => {
-  if (ev.target.id !== "f-dag" && ev.target.id !== "f-state") return;
-  location.hash = route("runs") + query({ dag: $("f-dag").value, state: $("f-state").value });
+  if (ev.target.id === "f-dag" || ev.target.id === "f-state") {
+    location.hash = route("runs") + query({ dag: $("f-dag").value, state: $("f-state").value });
+  } else if (ev.target.id === "f-tag") {
+    location.hash = route("dags") + query({ q: $("f-q").value, tag: $("f-tag").value });
+  }
+});
+
+$("view").addEventListener("input", (ev) => {
+  if (ev.target.id !== "f-q") return;
+  history.replaceState(null, "", route("dags") + query({ q: ev.target.value,
+                                                        tag: $("f-tag").value }));
+  refresh();
+});
+
+/* Graph nodes: a click or Enter opens the task (on a run page, its task
+ * instance; on a DAG page, its details). */
+function openNode(g) {
+  const r = parseRoute();
+  const task = g.dataset.task;
+  if (g.closest('[data-view="lineage"]')) return;
+  if (r.name === "run") location.hash = route("run", r.args[0], r.args[1], task);
+  else if (r.name === "dag") location.hash = route("dag", r.args[0]) + query({ task: task });
+}
+$("view").addEventListener("click", (ev) => {
+  const g = ev.target.closest && ev.target.closest("g.node[data-task]");
+  if (g) openNode(g);
+});
+$("view").addEventListener("keydown", (ev) => {
+  const g = ev.target.closest && ev.target.closest("g.node[data-task]");
+  if (g && (ev.key === "Enter" || ev.key === " ")) { ev.preventDefault(); openNode(g); }
 });
 
 window.addEventListener("hashchange", refresh);
 document.addEventListener("visibilitychange", () => { if (!document.hidden) refresh(); });
 
 api("health").then((h) => { document.title = "Cairn " + h.version; }).catch(() => {});
+api("whoami").then((w) => { userRole = w.role; shown = ""; refresh(); })
+  .catch(() => { /* no role known: no action buttons */ });
 refresh();

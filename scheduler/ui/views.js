@@ -1,27 +1,41 @@
 /* ---- views: each returns the page's HTML ---- */
 
-async function viewDags() {
-  const [dags, runs] = await Promise.all([api("dags"), api("runs?limit=100")]);
-  /* the latest run of a DAG is the one of the newest logical date (a
-   * backfill of old dates, created later, is not the latest) */
-  const latest = {};
-  for (const r of runs.runs)
-    if (!latest[r.dag] || r.logical_date > latest[r.dag].logical_date) latest[r.dag] = r;
+async function viewDags(params) {
+  const [dags, runs] = await Promise.all([api("dags"), api("runs?limit=500")]);
+  /* each DAG's last runs by logical date, newest last (a backfill of old
+   * dates, created later, is not the latest) */
+  const last = {};
+  for (const r of runs.runs) (last[r.dag] = last[r.dag] || []).push(r);
+  for (const k of Object.keys(last)) {
+    last[k].sort((x, y) => (x.logical_date < y.logical_date ? -1 : x.logical_date > y.logical_date));
+    last[k] = last[k].slice(-10);
+  }
+  const q = (params.q || "").toLowerCase();
+  const tags = [...new Set(dags.dags.flatMap((d) => d.tags || []))].sort();
+  const shownDags = dags.dags.filter((d) => (!q || d.dag.toLowerCase().includes(q) ||
+    (d.description || "").toLowerCase().includes(q)) && (!params.tag ||
+    (d.tags || []).includes(params.tag)));
   const rows = [];
-  for (const d of dags.dags) {
-    const last = latest[d.dag];
+  for (const d of shownDags) {
+    const lr = last[d.dag] || [];
     const errors = d.errors || [];
     const tz = d.schedule && d.timezone && d.timezone !== "UTC" ? d.timezone : "";
-    rows.push(html`<tr data-href="${route("runs") + query({ dag: d.dag })}">
-      <td><strong>${d.dag}</strong><div class="muted">${d.description || ""}</div></td>
+    const squares = lr.map((r) => html`<a class="cell s-${r.state}" data-state="${r.state}"
+      href="${route("run", r.dag, r.run_id)}" title="${r.logical_date} · ${r.state}">${letter(
+      r.state)}</a>`);
+    const toggle = canAct() ? html`<button data-act="${d.paused ? "unpause" : "pause"}"
+      data-dag="${d.dag}" class="toggle" aria-pressed="${d.paused}">${d.paused ? "paused" : "on"
+      }</button>` : d.paused ? badge("paused") : none;
+    rows.push(html`<tr data-href="${route("dag", d.dag)}" data-dag="${d.dag}">
+      <td><a href="${route("dag", d.dag)}"><strong>${d.dag}</strong></a>
+        <div class="muted">${d.description || ""}</div></td>
       <td class="mono nowrap">${d.schedule || html`<span class="muted">manual</span>`}
         <span class="muted">${tz}</span></td>
-      <td>${d.paused ? badge("paused") : none}</td>
+      <td>${toggle}</td>
       <td class="num">${d.tasks}</td>
       <td>${(d.tags || []).map((t) => html`<span class="chip">${t}</span>`)}</td>
       <td class="mono">${d.version ? short(d.version) : badge("error", "never loaded")}</td>
-      <td>${last ? html`<a href="${route("run", last.dag, last.run_id)}">${badge(last.state)}</a>
-        <span class="muted">${fmtTime(last.logical_date)}</span>` : none}</td>
+      <td class="nowrap squares">${lr.length ? squares : none}</td>
       <td class="num">${errors.length ? badge("error", errors.length) : none}</td></tr>`);
     if (errors.length) {
       const lines = errors.map((e) => html`${e.file || d.file}${e.line ? ":" + e.line + ":" +
@@ -30,8 +44,14 @@ async function viewDags() {
       rows.push(html`<tr><td colspan="8"><pre class="errors">${lines}</pre></td></tr>`);
     }
   }
-  return html`<h1>DAGs</h1>${table([["DAG"], ["Schedule"], ["Paused"], ["Tasks", "num"],
-    ["Tags"], ["Version"], ["Latest run"], ["Errors", "num"]], rows, "No DAGs loaded.")}`;
+  const tagOpts = tags.map((t) => html`<option value="${t}" ${t === params.tag ? "selected" : ""}
+    >${t}</option>`);
+  return html`<div data-view="dags"><h1>DAGs</h1>
+    <div class="filters"><label>Search <input id="f-q" type="search" value="${params.q || ""}"
+      placeholder="name or description"></label>
+      <label>Tag <select id="f-tag"><option value="">all</option>${tagOpts}</select></label></div>
+    ${table([["DAG"], ["Schedule"], ["Paused"], ["Tasks", "num"], ["Tags"], ["Version"],
+      ["Last runs"], ["Errors", "num"]], rows, "No DAGs loaded.")}</div>`;
 }
 
 async function viewRuns(params) {
@@ -49,7 +69,7 @@ async function viewRuns(params) {
     <td class="nowrap">${time(r.started_at)}</td>
     <td class="nowrap">${time(r.ended_at, r.started_at)}</td>
     <td class="num">${duration(r)}</td></tr>`);
-  return html`<h1>Runs</h1>
+  return html`<div data-view="runs"><h1>Runs</h1>
     <div class="filters">
       <label>DAG <select id="f-dag">${option("", params.dag, "all")}${dagOptions}</select></label>
       <label>State <select id="f-state">${option("", params.state, "all")}${stateOptions}
@@ -57,7 +77,7 @@ async function viewRuns(params) {
     </div>
     ${table([["Run ID"], ["DAG"], ["State"], ["Type"], ["Logical date"], ["Started"],
              ["Ended"], ["Duration", "num"]], rows, "No runs.")}
-    ${params.dag ? await metricsTable(params.dag) : ""}`;
+    ${params.dag ? await metricsTable(params.dag) : ""}</div>`;
 }
 
 /* Each task's metrics across the DAG's last runs (drift across retrains). */
@@ -75,54 +95,6 @@ async function metricsTable(dag) {
     cols.map((c) => [c, "num"])), rows, "No metrics.")}`;
 }
 
-async function viewRun(dag, runId, selected) {
-  const r = await api(runPath(dag, runId));
-  const params = Object.keys(r.params || {}).map((k) => {
-    const v = r.params[k];
-    return html`<span class="chip mono">${k}=${typeof v === "string" ? v : JSON.stringify(v)}</span>`;
-  });
-  const tasks = r.tasks || [];
-  const counts = {};
-  for (const t of tasks) counts[t.state] = (counts[t.state] || 0) + 1;
-  const summary = Object.keys(counts).map((s) => [badge(s, counts[s] + " " + s.replace(/_/g, " ")),
-                                                  " "]);
-  const rows = tasks.map((t) => {
-    const retry = t.state === "up_for_retry" && t.next_retry_at
-      ? " (retry at " + fmtTime(t.next_retry_at, Date.now()) + ")" : "";
-    const note = t.cached_from
-      ? "cached from " + t.cached_from.run_id + " (attempt " + t.cached_from.attempt + ")"
-      : t.published ? "published to " + t.published.path : "";
-    const error = (t.error || note) + retry;
-    return html`<tr data-href="${route("run", r.dag, r.run_id, t.task)}"
-                    class="${t.task === selected ? "selected" : ""}">
-      <td><strong>${t.task}</strong></td>
-      <td>${badge(t.state, t.cached ? "success (cached)" : undefined)}</td>
-      <td class="num">${t.attempts}<span class="muted">${t.max_attempts ? "/" + t.max_attempts
-                                                                          : ""}</span></td>
-      <td>${orNone(t.worker)}</td><td class="nowrap">${time(t.started_at)}</td>
-      <td class="nowrap">${time(t.ended_at, t.started_at)}</td>
-      <td class="num">${duration(t)}</td><td class="num mono">${orNone(exitText(t))}</td>
-      <td class="err-cell ${t.state === "skipped" ? "muted" : ""}" title="${error}"
-        >${error.split("\n")[0]}</td></tr>`;
-  });
-  return html`<h1>Run <span class="mono">${r.run_id}</span></h1>
-    <div class="panel"><dl class="meta">
-      <dt>DAG</dt><dd><a href="${route("runs") + query({ dag: r.dag })}">${r.dag}</a></dd>
-      <dt>State</dt><dd>${badge(r.state)}</dd>
-      <dt>Type</dt><dd>${orNone(r.run_type)}</dd>
-      <dt>Logical date</dt><dd>${time(r.logical_date)}</dd>
-      <dt>Started</dt><dd>${time(r.started_at)}</dd>
-      <dt>Ended</dt><dd>${time(r.ended_at)}</dd>
-      <dt>Duration</dt><dd>${orNone(duration(r))}</dd>
-      <dt>Version</dt><dd class="mono">${short(r.dag_version)}</dd>
-      <dt>Params</dt><dd>${params.length ? params : none}</dd>
-    </dl></div>
-    <h2>Tasks ${summary}</h2>
-    ${table([["Task"], ["State"], ["Attempts", "num"], ["Worker"], ["Started"], ["Ended"],
-             ["Duration", "num"], ["Exit", "num"], ["Error"]], rows, "No tasks.")}
-    ${selected ? "" : html`<p class="muted">Select a task to see its log.</p>`}`;
-}
-
 async function viewWorkers() {
   const w = await api("workers");
   const rows = w.workers.map((x) => {
@@ -137,12 +109,14 @@ async function viewWorkers() {
       <td class="nowrap"><span class="bar"><span style="width: ${pct}%"></span></span>${x.busy}
         / ${x.slots}</td>
       <td>${labels.length ? labels : none}</td>
+      <td>${x.gpus && x.gpus.length ? x.gpus.length : none}</td>
       <td class="nowrap" title="${x.last_seen}">${ago(x.last_seen)}</td>
       <td class="nowrap">${time(x.connected_at)}</td>
       <td>${running.length ? running : html`<span class="muted">idle</span>`}</td></tr>`;
   });
-  return html`<h1>Workers</h1>${table([["Name"], ["Host"], ["State"], ["Busy / slots"],
-    ["Labels"], ["Last seen"], ["Connected"], ["Running"]], rows, "No workers connected.")}`;
+  return html`<div data-view="workers"><h1>Workers</h1>${table([["Name"], ["Host"], ["State"],
+    ["Busy / slots"], ["Labels"], ["GPUs"], ["Last seen"], ["Connected"], ["Running"]], rows,
+    "No workers connected.")}</div>`;
 }
 
 async function viewBackfills() {
@@ -164,8 +138,8 @@ async function viewBackfills() {
       <td class="num">${p.skipped || 0}</td>
       <td class="nowrap">${time(x.created_at)}</td></tr>`;
   });
-  return html`<h1>Backfills</h1>${table([["Id"], ["DAG"], ["State"], ["From / to"],
+  return html`<div data-view="backfills"><h1>Backfills</h1>${table([["Id"], ["DAG"], ["State"], ["From / to"],
     ["Reprocess"], ["Done / total"], ["Running", "num"], ["Failed", "num"],
     ["Skipped", "num"], ["Created"]], rows,
-    html`No backfills. Start one with <code>cairn backfill DAG --from DATE --to DATE</code>.`)}`;
+    html`No backfills. Start one with <code>cairn backfill DAG --from DATE --to DATE</code>.`)}</div>`;
 }

@@ -14,7 +14,7 @@
  * the API dispatches it.
  *
  * Build: clang -fsanitize=fuzzer,address -Icommon -Ischeduler tests/fuzz/fuzz_http.c
- *        scheduler/httpparse.c scheduler/route.c common/util.c common/err.c
+ *        common/httpparse.c scheduler/route.c common/util.c common/err.c
  */
 #include <stddef.h>
 #include <stdint.h>

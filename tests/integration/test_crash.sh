@@ -2,8 +2,8 @@
 # Crashes and restarts with real runc workers: the scheduler killed with
 # SIGKILL mid-run and restarted on the same data; the scheduler stopped
 # with SIGTERM mid-run (graceful drain); a worker killed with SIGKILL
-# mid-task while a second worker is around (lease expiry, retry, reaping
-# the container it left when it comes back); a worker stopped with SIGTERM
+# mid-task, with its watchdog, while a second worker is around (lease
+# expiry, retry, reaping the container it left when it comes back); a worker stopped with SIGTERM
 # mid-task (the task is queued again without using up a retry).
 source "$(dirname "$0")/lib.sh"
 
@@ -101,6 +101,12 @@ check "...on w1" [ "$(ti worker "$RUN3" long work)" = w1 ]
 start_worker w2 --slots 2
 check "its first line reached the scheduler" \
     wait_until 10 bash -c "[ \"\$($CAIRN logs $RUN3 work --dag long)\" = 'on 1' ]"
+# the watchdog that would stop w1's containers dies first (as under an OOM
+# killer that takes both): what is left is reaped when w1 comes back
+# (tests/faults/orphans.sh has the watchdog at work)
+WD=$(pgrep -x cairn-watchdog -P "$PID_w1" || true)
+check "w1 has its watchdog process" [ -n "$WD" ]
+kill -KILL $WD
 kill_wait "$PID_w1" KILL
 KILLED_AT=$(date +%s)
 check "the killed worker's container is still there" [ -n "$(containers w1)" ]

@@ -105,7 +105,7 @@ EOF
 
 start_scheduler s --insecure-registry "$REG_plain" --registry-ca "$T/tls/ca.pem"
 start_worker w1 --insecure-registry "$REG_plain" --insecure-registry "$REG_auth" \
-    --registry-auth "$T/auth.json" --registry-ca "$T/tls/ca.pem" --slots 2
+    --registry-auth "$T/auth.json" --registry-ca "$T/tls/ca.pem" --slots 2 --metrics 127.0.0.1:0
 
 set +e
 "$CAIRN" trigger images --wait >"$T/run.out" 2>&1
@@ -167,6 +167,19 @@ check "entrypoint: [] clears the image's Entrypoint" \
     [ "$("$CAIRN" logs "$RUN" noep --dag images | grep -v '^cairn: ')" = ep=none ]
 check "entrypoint: replaces the image's Entrypoint" \
     [ "$("$CAIRN" logs "$RUN" ownep --dag images | grep -v '^cairn: ')" = ep=task ]
+
+# the worker's /metrics counts the image work
+WPORT=$(sed -n 's/.*worker metrics at http:\/\/127\.0\.0\.1:\([0-9]*\)\/metrics.*/\1/p' "$T/w1.log" |
+    tail -n 1)
+curl -sf "http://127.0.0.1:$WPORT/metrics" >"$T/wmetrics.txt" || true
+grep '^cairn_worker_image' "$T/wmetrics.txt" | sed 's/^/# /'
+check "promtool accepts the worker's /metrics" promtool check metrics <"$T/wmetrics.txt"
+check "/metrics: the image was pulled" \
+    grep -qE '^cairn_worker_image_prepares_total\{result="pulled"\} [1-9]' "$T/wmetrics.txt"
+check "/metrics: the corrupted and the refused pulls failed" \
+    grep -qx 'cairn_worker_image_prepares_total{result="failed"} 2' "$T/wmetrics.txt"
+check "/metrics: the pulls' bytes" \
+    grep -qE '^cairn_worker_image_pulled_bytes_total [1-9]' "$T/wmetrics.txt"
 
 # --- pinning
 digest_of() { # REPO:TAG -> the registry's manifest digest for it

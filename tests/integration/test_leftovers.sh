@@ -2,7 +2,7 @@
 # lib.sh's cleanup fails a test that leaves something behind: a process in
 # PIDS that ignores SIGTERM, a process it started without tracking it (found
 # by its open file in the test's folder) and, with runc and root, a
-# container whose worker was SIGKILLed. Each is named, the test fails
+# container whose worker (and its watchdog) was SIGKILLed. Each is named, the test fails
 # although its own checks passed, and each is gone afterwards.
 source "$(dirname "$0")/lib.sh"
 
@@ -26,6 +26,8 @@ DAG
     RUN=$("$CAIRN" trigger nap)
     running() { [ "$(ti state "$RUN" nap nap)" = running ]; }
     check "the task runs in a container" wait_until 30 running
+    # its watchdog first, which would stop the container (worker/watchdog.h)
+    kill -KILL $(pgrep -x cairn-watchdog -P "$PID_w1")
     kill_wait "$PID_w1" KILL
 fi
 check "the test's own checks pass" true

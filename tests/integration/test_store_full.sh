@@ -44,7 +44,7 @@ check "the same key again answers 200 with the same run ($run1)" \
 st=$(post /api/v1/dags/other/trigger k1)
 check "the key used with another DAG is 409 naming the first DAG" \
     sh -c "[ $st = 409 ] && grep -q \"DAG 'hello'\" '$T/post.out'"
-st=$(curl -s -o "$T/post.out" -w '%{http_code}' -X POST -H 'Idempotency-Key: a b' \
+st=$(curl -s -o "$T/post.out" -w '%{http_code}' -X POST -H 'Idempotency-Key: a b' -H 'Content-Type: application/json' \
     -d '{}' "$CAIRN_SERVER/api/v1/dags/hello/trigger")
 check "a key with a space is 400" [ "$st" = 400 ]
 c1=$("$CAIRN" trigger hello --idempotency-key nightly-1)

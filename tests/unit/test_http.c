@@ -1,4 +1,4 @@
-/* test_http.c - the HTTP server (scheduler/http.c) and the CLI's client
+/* test_http.c - the HTTP server (common/http.c) and the CLI's client
  * (cli/client.c), over real sockets on 127.0.0.1.
  *
  * Most tests run the server's loop on a thread of its own and talk to it
@@ -274,7 +274,7 @@ tsrv_main(void *arg)
 }
 
 static struct tsrv *
-tsrv_start(uint64_t idle_ms)
+tsrv_start_opts(uint64_t idle_ms, uint64_t head_ms, size_t max_conns)
 {
     struct tsrv *t = xcalloc(1, sizeof(*t));
     pthread_mutex_init(&t->mu, NULL);
@@ -283,12 +283,22 @@ tsrv_start(uint64_t idle_ms)
     assert_int_equal(http_server_start(&t->srv, &t->loop, "127.0.0.1", 0, tsrv_handler, t), 0);
     if (idle_ms)
         http_server_set_idle_timeout(t->srv, idle_ms);
+    if (head_ms)
+        http_server_set_head_timeout(t->srv, head_ms);
+    if (max_conns)
+        http_server_set_max_conns(t->srv, max_conns);
     t->port = http_server_port(t->srv);
     assert_true(t->port > 0);
     assert_int_equal(uv_async_init(&t->loop, &t->wake, tsrv_wake_cb), 0);
     t->wake.data = t;
     assert_int_equal(pthread_create(&t->thread, NULL, tsrv_main, t), 0);
     return t;
+}
+
+static struct tsrv *
+tsrv_start(uint64_t idle_ms)
+{
+    return tsrv_start_opts(idle_ms, 0, 0);
 }
 
 /* Wait until the handler has held n requests in total. */
@@ -1018,14 +1028,17 @@ test_idle_timeout(void **state)
     assert_true(trd_closed(&r));
     trd_close(&r);
 
-    /* half a request */
+    /* half a request that stalls: 408, then closed */
+    struct tresp resp;
     trd_init(&r, tconnect(t->port));
     tsends(r.fd, "GET /echo HTTP/1.1\r\nHost:");
+    assert_int_equal(trd_response(&r, &resp, 0), 0);
+    assert_int_equal(resp.status, 408);
+    tresp_free(&resp);
     assert_true(trd_closed(&r));
     trd_close(&r);
 
     /* idle after a response on a kept-alive connection */
-    struct tresp resp;
     trd_init(&r, tconnect(t->port));
     tsends(r.fd, "GET /echo HTTP/1.1\r\n\r\n");
     assert_int_equal(trd_response(&r, &resp, 0), 0);
@@ -1039,6 +1052,90 @@ test_idle_timeout(void **state)
     tsends(r.fd, "GET /later?ms=400 HTTP/1.1\r\n\r\n");
     assert_int_equal(trd_response(&r, &resp, 0), 0);
     assert_string_equal(resp.body, "later");
+    tresp_free(&resp);
+    trd_close(&r);
+    tsrv_stop(t);
+}
+
+/* Slowloris: a head that trickles in a byte at a time, each well within
+ * the idle timeout, still gets 408 once the head timeout is over. */
+static void
+test_head_timeout(void **state)
+{
+    (void)state;
+    struct tsrv *t = tsrv_start_opts(400, 300, 0);
+    struct trd r;
+    struct tresp resp;
+    int64_t t0 = clock_mono_ms();
+    trd_init(&r, tconnect(t->port));
+    tsends(r.fd, "GET /echo HTTP/1.1\r\n");
+    for (int i = 0; i < 12; i++) {
+        usleep(50 * 1000);
+        if (tsend(r.fd, "X", 1) != 0)
+            break; /* (the server may have answered and shut down already) */
+    }
+    assert_int_equal(trd_response(&r, &resp, 0), 0);
+    assert_int_equal(resp.status, 408);
+    int64_t took = clock_mono_ms() - t0;
+    assert_true(took >= 280 && took < 1500);
+    tresp_free(&resp);
+    assert_true(trd_closed(&r));
+    trd_close(&r);
+
+    /* a body that trickles in: the same, after its allowance */
+    trd_init(&r, tconnect(t->port));
+    tsends(r.fd, "POST /echo HTTP/1.1\r\nContent-Length: 100\r\n\r\n");
+    for (int i = 0; i < 14; i++) {
+        usleep(50 * 1000);
+        if (tsend(r.fd, "y", 1) != 0)
+            break;
+    }
+    assert_int_equal(trd_response(&r, &resp, 0), 0);
+    assert_int_equal(resp.status, 408);
+    tresp_free(&resp);
+    trd_close(&r);
+
+    /* a request that arrives in time is served as always */
+    trd_init(&r, tconnect(t->port));
+    tsends(r.fd, "GET /echo HTTP/1.1\r\n");
+    usleep(100 * 1000);
+    tsends(r.fd, "Host: x\r\n\r\n");
+    assert_int_equal(trd_response(&r, &resp, 0), 0);
+    assert_int_equal(resp.status, 200);
+    tresp_free(&resp);
+    trd_close(&r);
+    tsrv_stop(t);
+}
+
+/* Beyond the connection cap a new connection gets 503 and is closed; once
+ * others went, new ones are served again. */
+static void
+test_conn_cap(void **state)
+{
+    (void)state;
+    struct tsrv *t = tsrv_start_opts(0, 0, 3);
+    int fds[3];
+    struct tresp resp;
+    struct trd r;
+    for (int i = 0; i < 3; i++)
+        fds[i] = tconnect(t->port);
+    for (int i = 0; i < 100 && http_server_conn_count(t->srv) < 3; i++)
+        usleep(10 * 1000);
+    trd_init(&r, tconnect(t->port));
+    assert_int_equal(trd_response(&r, &resp, 0), 0);
+    assert_int_equal(resp.status, 503);
+    assert_non_null(strstr(resp.body, "too many connections"));
+    tresp_free(&resp);
+    assert_true(trd_closed(&r));
+    trd_close(&r);
+    for (int i = 0; i < 3; i++)
+        close(fds[i]);
+    for (int i = 0; i < 100 && http_server_conn_count(t->srv) > 0; i++)
+        usleep(10 * 1000);
+    trd_init(&r, tconnect(t->port));
+    tsends(r.fd, "GET /echo HTTP/1.1\r\n\r\n");
+    assert_int_equal(trd_response(&r, &resp, 0), 0);
+    assert_int_equal(resp.status, 200);
     tresp_free(&resp);
     trd_close(&r);
     tsrv_stop(t);
@@ -1357,8 +1454,8 @@ tsrv_wait_files(struct tsrv *t, int ok, int cut)
 }
 
 struct tsink {
-    uint64_t off; /* offset of the next byte expected */
-    int bad;      /* a byte differed */
+    uint64_t off;        /* offset of the next byte expected */
+    int bad;             /* a byte differed */
     uint64_t stop_after; /* the sink fails once past this; 0 = never */
 };
 
@@ -1401,9 +1498,8 @@ test_file_body(void **state)
     /* from an offset; an empty body */
     memset(&k, 0, sizeof(k));
     k.off = 1000;
-    assert_int_equal(client_download(server, "/file?n=70000&off=1000", tsink_cb, &k, &got, err,
-                                     sizeof(err)),
-                     0);
+    assert_int_equal(
+        client_download(server, "/file?n=70000&off=1000", tsink_cb, &k, &got, err, sizeof(err)), 0);
     assert_int_equal(got, 70000);
     assert_int_equal(k.bad, 0);
     tsrv_wait_files(t, 2, 0);
@@ -1414,9 +1510,9 @@ test_file_body(void **state)
 
     /* the check refuses a chunk past 600000 bytes: the transfer breaks */
     memset(&k, 0, sizeof(k));
-    assert_int_equal(client_download(server, "/file?n=1000000&cut=600000", tsink_cb, &k, &got, err,
-                                     sizeof(err)),
-                     CAIRN_ENET);
+    assert_int_equal(
+        client_download(server, "/file?n=1000000&cut=600000", tsink_cb, &k, &got, err, sizeof(err)),
+        CAIRN_ENET);
     assert_non_null(strstr(err, "broke"));
     assert_true(got < 600000);
     assert_int_equal(k.bad, 0);
@@ -1427,9 +1523,9 @@ test_file_body(void **state)
     memset(&k, 0, sizeof(k));
     k.stop_after = 100000;
     err[0] = '\0';
-    assert_int_equal(client_download(server, "/file?n=50000000", tsink_cb, &k, &got, err,
-                                     sizeof(err)),
-                     CAIRN_EIO);
+    assert_int_equal(
+        client_download(server, "/file?n=50000000", tsink_cb, &k, &got, err, sizeof(err)),
+        CAIRN_EIO);
     assert_string_equal(err, "");
     tsrv_wait_files(t, 3, 2);
 
@@ -1560,6 +1656,8 @@ main(void)
         cmocka_unit_test(test_body_limits_and_continue),
         cmocka_unit_test(test_garbage),
         cmocka_unit_test(test_idle_timeout),
+        cmocka_unit_test(test_head_timeout),
+        cmocka_unit_test(test_conn_cap),
         cmocka_unit_test(test_disconnect_while_pending),
         cmocka_unit_test(test_client_url_and_encode),
         cmocka_unit_test(test_client_against_server),

@@ -16,6 +16,7 @@
 
 #include "err.h"
 #include "tmpl.h"
+#include "util.h"
 
 /* The DAG's parameters for these tests. */
 static const char *const params[] = {"min_accuracy", "epochs", "model-name", NULL};
@@ -200,7 +201,9 @@ test_check_syntax(void **state)
     expect_err(check("{{"), 0, "unclosed", "");
     expect_err(check("{{ d$s }}"), 3, "invalid character '$' in template name 'd$s'", "");
     expect_err(check("{{ a b }}"), 3, "invalid character ' ' in template name 'a b'", "");
-    expect_err(check("{{  ds|upper }}"), 4, "invalid character '|'", "");
+    expect_err(check("{{  ds|upper }}"), 7, "unknown filter 'upper'", "");
+    expect_err(check("{{ | shquote }}"), 0, "empty template before '| shquote'", "");
+    expect_ok(check("{{ ds | shquote }}x{{ds|shquote}}"));
     expect_err(check("{{{ ds }}}"), 2, "invalid character '{'", "");
     expect_err(check("{{ d\x01s }}"), 3, "invalid byte 0x01", "");
     expect_err(check("{{ ds\n}}"), 3, "invalid byte 0x0a", "");
@@ -246,6 +249,17 @@ test_render(void **state)
     render_is("{{ params.model-name }}", "{{ ds }}");
     render_is("{ {{ds}} }}", "{ 2026-01-02 }}");
     render_is("{{ ds }}{{ ds }}", "2026-01-022026-01-02");
+    /* | shquote: single-quoted for sh -c */
+    render_is("echo {{ params.model-name | shquote }}", "echo '{{ ds }}'");
+    render_is("{{ds|shquote}}", "'2026-01-02'");
+    struct sb q;
+    sb_init(&q);
+    tmpl_shquote(&q, "it's; id", 8);
+    assert_string_equal(q.buf, "'it'\\''s; id'");
+    q.len = 0;
+    tmpl_shquote(&q, "", 0);
+    assert_string_equal(q.buf, "''");
+    sb_free(&q);
 }
 
 static void

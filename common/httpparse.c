@@ -352,6 +352,11 @@ httpp__framing(struct httpp *p, char *msg, size_t msglen)
             p->expect_continue = p->req.minor_version >= 1;
         }
     }
+    if (te && have_cl) {
+        /* RFC 9112 6.1: a request smuggling attempt, or a broken proxy */
+        snprintf(msg, msglen, "both Content-Length and Transfer-Encoding: refused");
+        return 400;
+    }
     if (te) {
         if (httpp__has_token(te, "chunked")) {
             snprintf(msg, msglen, "chunked request bodies are not supported; send Content-Length");

@@ -6,7 +6,9 @@
  * Protocol: HTTP/1.0 and HTTP/1.1 requests with a body given by
  * Content-Length (at most HTTP_BODY_MAX bytes, else 413). A request head
  * (request line and headers) is at most HTTP_HEAD_MAX bytes (else 431).
- * Transfer-Encoding in a request is refused (chunked: 411, others: 501).
+ * Transfer-Encoding in a request is refused (chunked: 411, others: 501;
+ * with a Content-Length too, or two differing Content-Lengths: 400, as a
+ * request smuggling attempt).
  * "Expect: 100-continue" is answered with an interim 100 response.
  * Malformed requests get a 400 (505 for an unknown HTTP version) and the
  * connection is closed after the response. Connections are kept alive
@@ -43,6 +45,7 @@
 #include "httpparse.h"
 
 #define HTTP_IDLE_TIMEOUT_MS 60000
+#define HTTP_HEAD_TIMEOUT_MS 10000
 #define HTTP_CONNS_MAX 1024
 
 struct http_server;
@@ -87,6 +90,26 @@ int http_server_port(const struct http_server *s);
 /* Change the idle timeout for connections (default HTTP_IDLE_TIMEOUT_MS);
  * applies from each connection's next activity. ms must be > 0. */
 void http_server_set_idle_timeout(struct http_server *s, uint64_t ms);
+
+/* Change the head timeout (default HTTP_HEAD_TIMEOUT_MS): the most a
+ * request head may take from its first byte to its blank line, however
+ * steadily it trickles in; past it the client gets 408 and the connection
+ * ends. ms must be > 0. */
+void http_server_set_head_timeout(struct http_server *s, uint64_t ms);
+
+/* Change the connection cap (default HTTP_CONNS_MAX): a connection beyond it
+ * gets a 503 and is closed at once. n must be > 0. */
+void http_server_set_max_conns(struct http_server *s, size_t n);
+
+/* Called on the loop thread with every response as it is given: the
+ * route its handler named (http_conn_set_route; NULL if none) and the
+ * status sent. For counting requests (cairn_http_requests_total). */
+typedef void (*http_observe_fn)(void *ud, const char *route, int status);
+void http_server_set_observer(struct http_server *s, http_observe_fn fn, void *ud);
+
+/* Name what serves c's current request (static storage, or at least as
+ * long-lived as the server: a route table's pattern), for the observer. */
+void http_conn_set_route(struct http_conn *c, const char *route);
 
 /* Number of connections whose socket is open (not counting those closed but
  * still waiting for a handler's response). */
@@ -145,6 +168,10 @@ struct http_file_body {
  * only. c is given back as for http_respond. */
 void http_respond_file(struct http_conn *c, int status, const char *content_type,
                        const struct http_file_body *fb);
+
+/* Add one header line ("Name: value", no CR or LF) to the response the
+ * handler is about to give on c (a later call replaces it). */
+void http_conn_set_header(struct http_conn *c, const char *line);
 
 /* Respond with obj serialised as application/json (obj is stolen, even if
  * NULL; a NULL obj or one that cannot be serialised gives a 500). */

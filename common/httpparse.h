@@ -9,7 +9,8 @@
  * HTTP/1.1 request lines; a head (request line and headers) of at most
  * HTTP_HEAD_MAX bytes (else 431) with at most HTTP_HEADERS_MAX header fields
  * (else 431); a body given by Content-Length of at most HTTP_BODY_MAX bytes
- * (else 413). Transfer-Encoding is refused (chunked: 411, others: 501), an
+ * (else 413). Transfer-Encoding is refused (chunked: 411, others: 501; with
+ * a Content-Length as well: 400), two differing Content-Lengths are 400, an
  * Expect other than 100-continue is 417, an unknown HTTP version is 505 and
  * anything else malformed is 400. Lines may end in CRLF or a bare LF; empty
  * lines before a request line are skipped.

@@ -52,8 +52,8 @@
 #include "log.h"
 #include "util.h"
 
-#define HTTP_READ_MIN ((size_t)16 * 1024)     /* free space offered to each read */
-#define HTTP_PIPELINE_MAX ((size_t)64 * 1024) /* buffered while the handler works */
+#define HTTP_READ_MIN ((size_t)16 * 1024)      /* free space offered to each read */
+#define HTTP_PIPELINE_MAX ((size_t)64 * 1024)  /* buffered while the handler works */
 #define HTTP_SHRINK_ABOVE ((size_t)256 * 1024) /* give memory back after big bodies */
 #define HTTP_LINGER_MS 2000
 #define HTTP_FILE_CHUNK ((size_t)256 * 1024) /* read and written at a time */
@@ -65,12 +65,16 @@ struct http_server {
     http_handler_fn handler;
     void *ud;
     uint64_t idle_ms;
+    uint64_t head_ms; /* the most a request head may take to arrive */
+    size_t max_conns;
     struct http_conn *conns; /* open connections (not closing) */
     size_t nconns;
     size_t nclosing; /* handles (listener, connections') being closed */
     int closing;
     void (*done)(void *ud);
     void *done_ud;
+    http_observe_fn observe;
+    void *observe_ud;
 };
 
 struct http_conn {
@@ -95,6 +99,7 @@ struct http_conn {
 
     /* Output. */
     char *out;
+    char *extra_hdr; /* one more header line for the next response, or NULL */
     int close_after; /* the response being written ends the connection */
 
     /* A file body being sent after the head (http_respond_file). */
@@ -109,6 +114,11 @@ struct http_conn {
     void (*file_done)(void *ud, int ok);
     void *file_ud;
 
+    uint64_t head_deadline; /* loop time by which the request being read (head, then
+                               body) must be in; 0: none */
+    int timed_out;          /* it did not: answering 408 */
+
+    const char *route; /* what served the request (http_conn_set_route), or NULL */
     int busy;      /* a request is with the handler */
     int writing;   /* a response is being written */
     int reading;   /* uv_read_start is in effect */
@@ -175,6 +185,8 @@ http__status_code(int status)
     switch (status) {
     case 400:
         return "bad_request";
+    case 408:
+        return "request_timeout";
     case 411:
         return "length_required";
     case 413:
@@ -295,6 +307,7 @@ http__conn_free(struct http_conn *c)
     httpp_free(&c->pp);
     free(c->in);
     free(c->out);
+    free(c->extra_hdr);
     free(c);
 }
 
@@ -353,18 +366,69 @@ http__conn_close(struct http_conn *c)
     uv_close((uv_handle_t *)&c->timer, http__conn_close_cb);
 }
 
+static void http__fail(struct http_conn *c, int status, const char *msg);
+static void http__read_stop(struct http_conn *c);
+
+/* The peer's address as "IP:PORT" into buf. */
+static const char *
+http__peer(struct http_conn *c, char *buf, size_t len)
+{
+    struct sockaddr_storage ss;
+    int sl = (int)sizeof(ss);
+    char ip[64] = "?";
+    int port = 0;
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0) {
+        if (ss.ss_family == AF_INET) {
+            uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof(ip));
+            port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        } else if (ss.ss_family == AF_INET6) {
+            uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof(ip));
+            port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+        }
+    }
+    snprintf(buf, len, "%s:%d", ip, port);
+    return buf;
+}
+
 static void
 http__timer_cb(uv_timer_t *t)
 {
     struct http_conn *c = t->data;
+    /* A request that started but did not finish in time (or stalled): 408.
+     * An idle connection between requests is just closed. */
+    if (!c->busy && !c->writing && !c->lingering && (c->pp.have_head || c->in_len > 0) &&
+        !c->timed_out) {
+        char peer[80], msg[160];
+        int total = c->head_deadline && uv_now(c->srv->loop) >= c->head_deadline;
+        c->timed_out = 1;
+        if (total)
+            snprintf(msg, sizeof(msg), "the request %s did not arrive in time",
+                     c->pp.have_head ? "body" : "head");
+        else
+            snprintf(msg, sizeof(msg), "the request stalled for %" PRIu64 " ms", c->srv->idle_ms);
+        LOG(LOG_WARN, "CAIRN-HTTP-TIMEOUT", "408 to %s: %s (%zu bytes received)",
+            http__peer(c, peer, sizeof(peer)), msg, c->in_len);
+        http__read_stop(c);
+        c->in_len = 0;
+        http__fail(c, 408, msg);
+        return;
+    }
     http__conn_close(c);
 }
 
 static void
 http__timer_arm(struct http_conn *c, uint64_t ms)
 {
-    if (!c->closing)
-        uv_timer_start(&c->timer, http__timer_cb, ms, 0);
+    if (c->closing)
+        return;
+    /* while a head is being read, the head deadline caps the wait */
+    if (c->head_deadline && !c->busy && !c->writing && !c->lingering) {
+        uint64_t now = uv_now(c->srv->loop);
+        uint64_t left = c->head_deadline > now ? c->head_deadline - now : 1;
+        if (left < ms)
+            ms = left;
+    }
+    uv_timer_start(&c->timer, http__timer_cb, ms, 0);
 }
 
 static void
@@ -442,12 +506,16 @@ http__read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     }
     if (c->lingering)
         return;
+    if (c->timed_out)
+        return;
     c->in_len += (size_t)nread;
     if (c->busy || c->writing) {
         if (c->in_len >= HTTP_PIPELINE_MAX)
             http__read_stop(c);
         return;
     }
+    if (!c->pp.have_head && !c->head_deadline)
+        c->head_deadline = uv_now(c->srv->loop) + c->srv->head_ms;
     http__timer_arm(c, c->srv->idle_ms);
     http__process(c);
 }
@@ -457,6 +525,11 @@ http__read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 static void
 http__fail(struct http_conn *c, int status, const char *msg)
 {
+    if (status != 408) {
+        char peer[80];
+        LOG(LOG_WARN, "CAIRN-HTTP-REFUSED", "%d to %s: %s", status,
+            http__peer(c, peer, sizeof(peer)), msg);
+    }
     c->busy = 1;
     http_respond_error(c, status, http__status_code(status), "%s", msg);
 }
@@ -511,6 +584,11 @@ http__process(struct http_conn *c)
             http__fail(c, st, msg);
             return;
         }
+        /* the body gets the head timeout plus 1 s per 64 KiB */
+        c->head_deadline = c->in_len >= c->pp.content_length
+                               ? 0
+                               : uv_now(c->srv->loop) + c->srv->head_ms +
+                                     (uint64_t)(c->pp.content_length / 65536) * 1000;
         if (c->pp.expect_continue && c->in_len < c->pp.content_length)
             http__send_continue(c);
         if (c->closing)
@@ -553,7 +631,7 @@ http__write_cb(uv_write_t *wr, int status)
         return;
     }
     if (c->file_active && c->file_left > 0) {
-        c->writing = 1; /* the rest of the body follows */
+        c->writing = 1;                      /* the rest of the body follows */
         http__timer_arm(c, c->srv->idle_ms); /* progress: the client is reading */
         http__file_next(c);
         return;
@@ -574,6 +652,7 @@ http__write_cb(uv_write_t *wr, int status)
         http__timer_arm(c, HTTP_LINGER_MS);
         return;
     }
+    c->head_deadline = c->in_len > 0 ? uv_now(c->srv->loop) + c->srv->head_ms : 0;
     http__timer_arm(c, c->srv->idle_ms);
     http__process(c);
 }
@@ -595,7 +674,7 @@ http__put_date(struct sb *sb)
 /* Take the response from the handler: 0 if it is to be sent, -1 if there is
  * nothing to send (misuse, or the connection went away: c may be freed). */
 static int
-http__respond_begin(struct http_conn *c)
+http__respond_begin(struct http_conn *c, int status)
 {
     if (!c)
         return -1;
@@ -604,6 +683,9 @@ http__respond_begin(struct http_conn *c)
         return -1;
     }
     c->busy = 0;
+    if (c->srv && c->srv->observe)
+        c->srv->observe(c->srv->observe_ud, c->route, status < 200 || status > 599 ? 500 : status);
+    c->route = NULL;
     if (c->closing) {
         /* The peer or the server went away meanwhile: nothing to send. */
         http__req_reset(c);
@@ -630,6 +712,11 @@ http__head(struct http_conn *c, int status, const char *content_type, uint64_t c
         sb_printf(&sb, "Content-Type: %s\r\n", content_type);
     if (!no_body)
         sb_printf(&sb, "Content-Length: %" PRIu64 "\r\n", content_length);
+    if (c->extra_hdr) {
+        sb_printf(&sb, "%s\r\n", c->extra_hdr);
+        free(c->extra_hdr);
+        c->extra_hdr = NULL;
+    }
     sb_puts(&sb, "Cache-Control: no-store\r\n"
                  "X-Content-Type-Options: nosniff\r\n");
     sb_puts(&sb, keep ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n");
@@ -641,10 +728,19 @@ http__head(struct http_conn *c, int status, const char *content_type, uint64_t c
 }
 
 void
+http_conn_set_header(struct http_conn *c, const char *line)
+{
+    if (!c || !line || strpbrk(line, "\r\n"))
+        return;
+    free(c->extra_hdr);
+    c->extra_hdr = xstrdup(line);
+}
+
+void
 http_respond(struct http_conn *c, int status, const char *content_type, const void *body,
              size_t len)
 {
-    if (http__respond_begin(c) != 0)
+    if (http__respond_begin(c, status) != 0)
         return;
     if (status < 200 || status > 599)
         status = 500;
@@ -692,8 +788,9 @@ http__file_read_cb(uv_fs_t *req)
         return;
     }
     if (n <= 0 || (uint64_t)n > c->file_left) {
-        LOG(LOG_ERR, "CAIRN-HTTP-FILE", "reading a response body failed at offset %" PRIu64
-            " with %" PRIu64 " bytes to go: %s", c->file_off, c->file_left,
+        LOG(LOG_ERR, "CAIRN-HTTP-FILE",
+            "reading a response body failed at offset %" PRIu64 " with %" PRIu64 " bytes to go: %s",
+            c->file_off, c->file_left,
             n < 0 ? uv_strerror((int)n) : "the file is shorter than announced");
         c->writing = 0;
         http__file_end(c, 0);
@@ -743,7 +840,7 @@ void
 http_respond_file(struct http_conn *c, int status, const char *content_type,
                   const struct http_file_body *fb)
 {
-    if (http__respond_begin(c) != 0) {
+    if (http__respond_begin(c, status) != 0) {
         close(fb->fd);
         if (fb->done)
             fb->done(fb->ud, 0);
@@ -836,9 +933,19 @@ http__on_connection(uv_stream_t *ls, int status)
         http__conn_close(c);
         return;
     }
-    if (s->nconns > HTTP_CONNS_MAX) {
-        LOG(LOG_WARN, "CAIRN-HTTP-TOO-MANY", "more than %d connections; closing a new one",
-            HTTP_CONNS_MAX);
+    if (s->nconns > s->max_conns) {
+        static char busy[] =
+            "HTTP/1.1 503 Service Unavailable\r\n"
+            "Content-Type: application/json\r\n"
+            "Content-Length: 78\r\n"
+            "Connection: close\r\n\r\n"
+            "{\"error\":{\"code\":\"unavailable\",\"message\":\"too many connections; "
+            "retry later\"}}";
+        char peer[80];
+        uv_buf_t b = uv_buf_init(busy, sizeof(busy) - 1);
+        LOG(LOG_WARN, "CAIRN-HTTP-TOO-MANY", "more than %zu connections: 503 to %s and closed",
+            s->max_conns, http__peer(c, peer, sizeof(peer)));
+        (void)uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
         http__conn_close(c);
         return;
     }
@@ -936,6 +1043,8 @@ http_server_start(struct http_server **out, uv_loop_t *loop, const char *host, i
     s->handler = handler;
     s->ud = ud;
     s->idle_ms = HTTP_IDLE_TIMEOUT_MS;
+    s->head_ms = HTTP_HEAD_TIMEOUT_MS;
+    s->max_conns = HTTP_CONNS_MAX;
     if (uv_tcp_init(loop, &s->listener) != 0) {
         close(fd);
         free(s);
@@ -963,10 +1072,37 @@ http_server_port(const struct http_server *s)
 }
 
 void
+http_server_set_observer(struct http_server *s, http_observe_fn fn, void *ud)
+{
+    s->observe = fn;
+    s->observe_ud = ud;
+}
+
+void
+http_conn_set_route(struct http_conn *c, const char *route)
+{
+    c->route = route;
+}
+
+void
 http_server_set_idle_timeout(struct http_server *s, uint64_t ms)
 {
     if (s && ms > 0)
         s->idle_ms = ms;
+}
+
+void
+http_server_set_head_timeout(struct http_server *s, uint64_t ms)
+{
+    if (s && ms > 0)
+        s->head_ms = ms;
+}
+
+void
+http_server_set_max_conns(struct http_server *s, size_t n)
+{
+    if (s && n > 0)
+        s->max_conns = n;
 }
 
 size_t

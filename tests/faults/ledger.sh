@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# The ledger test: a layered DAG whose tasks each append "TASK ATTEMPT" to a
+# host file when they finish, three workers, and the scheduler and the
+# workers SIGKILLed at random instants while it runs (each comes back a
+# moment later on the same data). Afterwards:
+#   - the run and every task are `success`, each task exactly once;
+#   - every task ran at least once, and never before its upstreams had
+#     finished (the ledger is in the order the tasks ended);
+#   - re-executions happened only for attempts in flight on a killed worker
+#     (a killed scheduler costs none: its workers report to the next one);
+#   - no result was applied twice (each task has one successful attempt, and
+#     the attempts the scheduler records cover every line of the ledger).
+# Sizes: FAULT_TASKS (default 150), FAULT_SCHED_KILLS (6), FAULT_WORKER_KILLS
+# (3); `make faults` runs the long form (500 tasks, 20 and 10 kills).
+# FAULT_SEED makes the kill instants repeatable.
+source "$(dirname "$0")/../integration/lib.sh"
+
+tasks=${FAULT_TASKS:-150}
+sched_kills=${FAULT_SCHED_KILLS:-6}
+worker_kills=${FAULT_WORKER_KILLS:-3}
+seed=${FAULT_SEED:-$$}
+slots=2
+RANDOM=$seed
+LEDGER=$T/ledger
+: >"$LEDGER"
+echo "# $tasks tasks, $sched_kills scheduler and $worker_kills worker SIGKILLs, seed $seed"
+
+# layers of 25 tasks; each task after the first layer needs two of the
+# layer before it
+mkdir -p "$T/dags"
+/usr/bin/python3 - "$T/dags/ledger.yaml" "$tasks" "$LEDGER" "$seed" <<'PY'
+import random, sys
+path, n, ledger, seed = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+rnd = random.Random(seed)
+width = 25
+with open(path, "w") as f:
+    f.write("dag: ledger\nmax_active_tasks: 100000\n")
+    f.write("defaults: {retries: 2, retry_delay: 0s}\ntasks:\n")
+    for i in range(n):
+        f.write(f"  t{i}:\n")
+        f.write("    command: [sh, -c, 'sleep 0.$((RANDOM % 3 + 1)); "
+                f"echo \"t{i} $CAIRN_ATTEMPT\" >> {ledger}']\n")
+        layer = i // width
+        if layer:
+            prev = list(range((layer - 1) * width, min(layer * width, n)))
+            ups = sorted(rnd.sample(prev, min(2, len(prev))))
+            f.write("    needs: [" + ", ".join(f"t{u}" for u in ups) + "]\n")
+PY
+"$CAIRN" validate "$T/dags/ledger.yaml" >/dev/null
+
+SCHED_ARGS=(--lease-ttl 2000)
+start_scheduler s "${SCHED_ARGS[@]}"
+for w in w1 w2 w3; do start_worker "$w" --slots "$slots" --isolation none; done
+
+RUN=$("$CAIRN" trigger ledger --json | jq -r .run_id)
+check "the run was created" [ -n "$RUN" ]
+
+run_done() {
+    local s
+    s=$(run_state "$RUN" ledger 2>/dev/null) || return 1
+    case $s in success | failed | cancelled) return 0 ;; esac
+    return 1
+}
+
+# the kills, in a random order, at random instants while the run is going
+plan=()
+for _ in $(seq 1 "$sched_kills"); do plan+=(s); done
+for _ in $(seq 1 "$worker_kills"); do plan+=(w); done
+for i in $(seq $((${#plan[@]} - 1)) -1 1); do # Fisher-Yates
+    j=$((RANDOM % (i + 1)))
+    t=${plan[i]} plan[i]=${plan[j]} plan[j]=$t
+done
+done_s=0 done_w=0
+for k in "${plan[@]}"; do
+    sleep "0.$((RANDOM % 9 + 1))"
+    run_done && break
+    if [ "$k" = s ]; then
+        kill_wait "$SCHED_PID" KILL
+        sleep "0.$((RANDOM % 5))"
+        start_scheduler s "${SCHED_ARGS[@]}"
+        done_s=$((done_s + 1))
+    else
+        w=w$((RANDOM % 3 + 1))
+        pid_var=PID_$w
+        kill_wait "${!pid_var}" KILL
+        sleep "0.$((RANDOM % 5))"
+        start_worker "$w" --slots "$slots" --isolation none
+        done_w=$((done_w + 1))
+    fi
+done
+echo "# $done_s scheduler and $done_w worker SIGKILLs done while the run went on"
+check "at least one scheduler and one worker were killed mid-run" \
+    [ "$done_s" -ge 1 -a "$done_w" -ge 1 ]
+
+check "the run succeeded" [ "$(wait_run "$RUN" ledger 300)" = success ]
+"$CAIRN" runs show "$RUN" --dag ledger --all --json >"$T/run.json"
+# what a killed worker's orphaned tasks still write comes in a moment later
+sleep 1
+
+/usr/bin/python3 - "$T/run.json" "$LEDGER" "$T/dags/ledger.yaml" "$tasks" \
+    "$done_w" "$slots" <<'PY' >"$T/verdict"
+import json, re, sys
+run = json.load(open(sys.argv[1]))
+lines = [l.split() for l in open(sys.argv[2]) if l.strip()]
+n, worker_kills, slots = int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
+needs, cur = {}, None
+for l in open(sys.argv[3]):
+    m = re.match(r"  (t\d+):", l)
+    if m:
+        cur = m.group(1); needs[cur] = []
+    m = re.match(r"    needs: \[(.*)\]", l)
+    if m:
+        needs[cur] = [x.strip() for x in m.group(1).split(",")]
+tis = {t["task"]: t for t in run["tasks"]}
+def say(name, ok, detail=""):
+    print(("ok " + name) if ok else ("bad " + name + (": " + detail if detail else "")))
+say("every task is in the answer", len(tis) == n, f"{len(tis)} of {n}")
+notok = [t for t, x in tis.items() if x["state"] != "success"]
+say("every task is success", not notok, " ".join(notok[:5]))
+ran = {}
+first = {}
+for pos, (task, att) in enumerate(lines):
+    ran.setdefault(task, []).append(int(att))
+    first.setdefault(task, pos)
+missing = [t for t in needs if t not in ran]
+say("every task ran at least once", not missing, " ".join(missing[:5]))
+early = []
+for t, ups in needs.items():
+    if t in first and ups and not all(u in first and first[u] < first[t] for u in ups):
+        early.append(t)
+say("no task ended before its upstreams had", not early, " ".join(early[:5]))
+extra = len(lines) - len(ran)
+bound = worker_kills * slots
+print(f"# {len(lines)} executions of {n} tasks: {extra} re-executions "
+      f"(at most {bound}: {worker_kills} worker kills x {slots} slots)")
+say("re-executions only for attempts in flight on a killed worker", extra <= bound,
+    f"{extra} > {bound}")
+uncovered = [t for t, atts in ran.items()
+             if t in tis and max(atts) > int(tis[t].get("attempts") or 0)]
+say("the scheduler's attempts cover every execution", not uncovered, " ".join(uncovered[:5]))
+dup = [t for t, atts in ran.items() if len(atts) != len(set(atts))]
+say("no attempt number ran twice", not dup, " ".join(dup[:5]))
+PY
+cat "$T/verdict" | grep '^#' || true
+while read -r verdict name; do
+    [ "$verdict" = "#" ] && continue
+    if [ "$verdict" = ok ]; then ok "$name"; else bad "$name"; fi
+done <"$T/verdict"
+finish
