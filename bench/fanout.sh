@@ -9,6 +9,8 @@
 # the run has ended (finished runs leave memory), and the longest loop
 # iteration (expansion is done in chunks; the scheduler logs any iteration
 # over 100 ms as CAIRN-LOOP-SLOW and reports the longest on /api/v1/health).
+# RSS is split into the heap (RssAnon) and the pages of the LMDB file the
+# kernel keeps mapped (RssFile: page cache, given back under memory pressure).
 # Usage: bench/fanout.sh [BUILD_DIR] [SLOTS] [N]
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
@@ -67,6 +69,7 @@ j=$("$CAIRN" runs show "$r" --dag static --json)
 static_s=$(echo "$(secs "$(jq -r .ended_at <<<"$j")") - $(secs "$(jq -r .started_at <<<"$j")")" | bc -l)
 
 base_rss=$(rss_kb "$spid" VmRSS)
+base_anon=$(rss_kb "$spid" RssAnon) base_file=$(rss_kb "$spid" RssFile)
 r=$("$CAIRN" trigger fan)
 peak=$base_rss
 while :; do
@@ -81,6 +84,7 @@ split_end=$(jq -r '.tasks[] | select(.task == "split") | .ended_at' <<<"$j")
 fan_s=$(echo "$(secs "$(jq -r .ended_at <<<"$j")") - $(secs "$split_end")" | bc -l)
 sleep 1
 after_rss=$(rss_kb "$spid" VmRSS)
+after_anon=$(rss_kb "$spid" RssAnon) after_file=$(rss_kb "$spid" RssFile)
 loop=$(curl -sf "$CAIRN_SERVER/api/v1/health" | jq -r '.loop.max_iteration_ms // "?"')
 slow=$(grep -c CAIRN-LOOP-SLOW "$w/sched.log" || true)
 
@@ -93,4 +97,6 @@ printf '%-34s %10.2f s %10.0f/s\n' "static: N independent tasks" "$static_s" "$(
 printf '%-34s %10.2f s %10.0f/s\n' "make -j$slots: N x true" "$make_s" "$(echo "$n / $make_s" | bc -l)"
 printf 'mapped / static time: %.2f   mapped / make time: %.2f\n' "$(echo "$fan_s / $static_s" | bc -l)" "$(echo "$fan_s / $make_s" | bc -l)"
 printf 'scheduler RSS: %d MB before, %d MB peak, %d MB after the run\n' $((base_rss / 1024)) $((peak / 1024)) $((after_rss / 1024))
+printf '  of which the heap (RssAnon): %d MB before, %d MB after; the state store'"'"'s mapped pages (RssFile): %d MB before, %d MB after\n' \
+    $((base_anon / 1024)) $((after_anon / 1024)) $((base_file / 1024)) $((after_file / 1024))
 printf 'longest loop iteration: %s ms; iterations over 100 ms: %s\n' "$loop" "$slow"
