@@ -116,12 +116,21 @@ smet_free(struct sched *s)
     s->smet = NULL;
 }
 
+/* A DAG with more tasks than this has its per-task series under one task
+ * label (docs/operations.md). */
+#define SMET_TASK_SERIES_MAX 1000
+#define SMET_TASK_FOLDED "_all"
+
 static const char *
 smet__task(const struct sched_ti *ti)
 {
     const struct sched_run *r = ti->run;
     if (!r || !r->dv || !r->dv->dag || ti->idx >= r->dv->dag->ntasks)
         return "";
+    /* bounded cardinality: a DAG of very many tasks is one series, not a
+     * series (and a histogram) per task */
+    if (r->dv->dag->ntasks > SMET_TASK_SERIES_MAX)
+        return SMET_TASK_FOLDED;
     return r->dv->dag->tasks[ti->idx].name;
 }
 
