@@ -13,7 +13,7 @@ PKGS=(
   libssl-dev openssl libcurl4-openssl-dev libarchive-dev libcmocka-dev
   runc tzdata python3 python3-sklearn python3-numpy
   docker-registry umoci skopeo busybox-static apache2-utils
-  valgrind hyperfine iproute2 procps curl systemd bc jq make nodejs nginx prometheus chromium
+  valgrind gdb hyperfine iproute2 procps curl systemd bc jq make nodejs nginx prometheus chromium
 )
 
 missing=()

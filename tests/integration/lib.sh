@@ -67,6 +67,11 @@ cleanup() {
         [ "$(ps -o ppid= -p "$p" 2>/dev/null | tr -d ' ')" = $$ ] || continue
         if ! timeout 10 tail --pid="$p" -f /dev/null 2>/dev/null; then
             leftover "process $p ($(cmdline "$p")) ignored SIGTERM for 10 s: killed"
+            # where it is stuck, for the report (gdb is optional)
+            if command -v gdb >/dev/null; then
+                gdb -batch -p "$p" -ex "thread apply all bt" 2>/dev/null |
+                    grep -E '^(Thread|#)' | head -80 | sed 's/^/# /' || true
+            fi
             { kill -KILL "$p" && wait "$p"; } 2>/dev/null || true
         fi
     done
