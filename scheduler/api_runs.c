@@ -219,7 +219,7 @@ api_runs_list(struct sched *s, struct http_conn *c, const struct http_req *req,
     json_t *arr = json_array();
     for (size_t i = 0; i < n && (long)i < limit; i++) {
         const struct dag *d = sched_dag_version(s, runs[i]->dag, runs[i]->dag_version);
-        json_array_append_new(arr, api_present_run(runs[i], d));
+        json_array_append_new(arr, api_present_run_listed(runs[i], d));
     }
     free(runs);
     api_read_run_list_free(&l);
