@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "api_backfills.h"
+#include "api_compare.h"
 #include "api_dags.h"
 #include "api_grid.h"
 #include "apiguard.h"
@@ -222,6 +223,7 @@ static const struct api_route api__routes[] = {
      TOKF_VIEWER},
     {"POST", "/api/v1/runs/{run}/cancel", api_runs_cancel, TOKF_OPERATOR},
     {"POST", "/api/v1/runs/{run}/clear", api_runs_clear, TOKF_OPERATOR},
+    {"GET", "/api/v1/runs/{run}/compare", api_compare_runs, TOKF_VIEWER},
     {"POST", "/api/v1/runs/{run}/retry", api_runs_retry, TOKF_OPERATOR},
     {"GET", "/api/v1/runs/{run}/tasks/{task}/attempts", api_runs_attempts, TOKF_VIEWER},
     {"GET", "/api/v1/runs/{run}/tasks/{task}/instances", api_runs_instances, TOKF_VIEWER},

@@ -24,6 +24,9 @@ tasks:
     outputs: [model.bin]
     metrics: metrics.json
     publish: [model.bin]
+  notes:
+    command: [sh, -c, "echo the same every time > $CAIRN_OUTPUTS/notes.txt"]
+    outputs: [notes.txt]
 YAML
 start_scheduler s
 start_worker w1 --isolation none
@@ -106,6 +109,30 @@ check "lineage of a published file names its release, stages and stage history" 
     "$a2 latest promote,rollback"
 check "  and says so in text" bash -c '"$0" lineage "$1" train/model.bin --dag reg | grep -q "published as reg/train/$2"' \
     "$CAIRN" "$r2" "$a2"
+
+# --- runs compare
+"$CAIRN" runs compare "$r1" "$r2" --dag reg --json >"$T/cmp.json"
+check "runs compare: the param that differs, and only it" \
+    test "$(jq -r '[.params[] | select(.differs) | "\(.name)=\(.a)/\(.b)"] | join(",")' "$T/cmp.json")" = "v=1/2"
+check "  the same DAG version on both sides" \
+    test "$(jq -r '"\(.dag_version_differs) \(.a.dag_version == .b.dag_version) \(.a.run_id) \(.b.run_id)"' "$T/cmp.json")" = \
+    "false true $r1 $r2"
+check "  the metric that changed, with B - A" \
+    test "$(jq -r '.tasks[] | select(.task == "train") | .metrics[] | select(.name == "accuracy") |
+        "\(.a) \(.b) \(.differs) \((.delta * 1000 | round))"' "$T/cmp.json")" = "0.1 0.2 true 100"
+check "  per task state and durations" \
+    test "$(jq -r '[.tasks[] | "\(.task):\(.a.state)/\(.b.state):\(.a.duration_ms >= 0 and .b.duration_ms >= 0 and .duration_delta_ms == .b.duration_ms - .a.duration_ms)"] | join(" ")' "$T/cmp.json")" = \
+    "prep:success/success:true train:success/success:true notes:success/success:true"
+check "  the outputs whose digests differ (not the one that is the same)" \
+    test "$(jq -r '.outputs_differ | join(",")' "$T/cmp.json")/$(jq -r '.tasks[] | select(.task == "notes") | .outputs[0].differs' "$T/cmp.json")" = \
+    "prep/data.csv,train/model.bin,train/metrics.json/false"
+"$CAIRN" runs compare "$r1" "$r2" >"$T/cmp.txt"
+check "  the text form: params, metrics with the change, outputs that differ" \
+    bash -c 'grep -Eq "^v +1 +2 +differs" "$0" && grep -Eq "^train.accuracy +0.1 +0.2 +\+0.1" "$0" && grep -q "^  train/model.bin " "$0" && ! grep -q "notes/notes.txt" "$0"' "$T/cmp.txt"
+"$CAIRN" runs compare "$r1" nope --dag reg >/dev/null 2>"$T/cmp.err" && rc=0 || rc=$?
+check "  an unknown run: exit 1, said so" bash -c '[ "$0" = 1 ] && grep -q "nope" "$1"' "$rc" "$T/cmp.err"
+check "  through the API without ?with: 400" test "$(curl -s -o /dev/null -w '%{http_code}' \
+    "$CAIRN_SERVER/api/v1/runs/$(urlenc "$r1")/compare?dag=reg")" = 400
 
 # --- 8 promotes at once
 runs=()
