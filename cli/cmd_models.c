@@ -345,6 +345,12 @@ print_release(const json_t *r)
     cli_print_header_line("command", b.buf);
     sb_free(&b);
     const json_t *code = json_object_get(lin, "code");
+    if (cli_jstr(code, "dir")) {
+        sb_init(&b);
+        sb_printf(&b, "%s (sha256 %s)", cli_jstr(code, "dir"), cli_jstr(code, "sha256") ?: "?");
+        cli_print_header_line("code", b.buf);
+        sb_free(&b);
+    }
     cli_print_header_line("cache key", cli_jstr(code, "cache_key"));
     sb_init(&b);
     const char *k;

@@ -300,10 +300,12 @@ release_lineage(struct sched *s, struct store_txn *t, const json_t *rec, const c
     json_object_set_new(o, "argv", have && a.argv ? json_deep_copy(a.argv) : json_null());
     json_object_set_new(o, "inputs", have && a.inputs ? json_deep_copy(a.inputs) : json_null());
     json_object_set_new(o, "provenance", json_boolean(have && a.inputs));
-    json_object_set_new(o, "code",
-                        json_pack("{s:O?, s:s?}", "dag_version",
-                                  json_object_get(rec, "dag_version"), "cache_key",
-                                  have_ti ? ti.cache_key : NULL));
+    const json_t *code = json_object_get(rec, "code");
+    json_object_set_new(
+        o, "code",
+        json_pack("{s:O?, s:s?, s:O?, s:O?}", "dag_version", json_object_get(rec, "dag_version"),
+                  "cache_key", have_ti ? ti.cache_key : NULL, "dir", json_object_get(code, "dir"),
+                  "sha256", json_object_get(code, "sha256")));
     json_decref(arec);
     json_decref(tirec);
     return o;

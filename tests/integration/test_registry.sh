@@ -9,23 +9,25 @@
 # cannot promote (403) and an operator's promote is recorded with its name.
 source "$(dirname "$0")/lib.sh"
 
-put_dag reg <<'YAML'
+mkdir -p "$T/pipeline" && echo 'echo trained' >"$T/pipeline/train.sh"
+put_dag reg <<YAML
 dag: reg
+code: $T/pipeline
 defaults: {retries: 0}
 params: {v: "1"}
 tasks:
   prep:
-    command: [sh, -c, "echo data-{{ params.v }} > $CAIRN_OUTPUTS/data.csv"]
+    command: [sh, -c, "echo data-{{ params.v }} > \$CAIRN_OUTPUTS/data.csv"]
     outputs: [data.csv]
   train:
     needs: [prep]
     inputs: {data: prep/data.csv}
-    command: [sh, -c, "cp $CAIRN_INPUTS/data $CAIRN_OUTPUTS/model.bin && echo '{\"accuracy\": 0.{{ params.v }}}' > $CAIRN_OUTPUTS/metrics.json"]
+    command: [sh, -c, "cp \$CAIRN_INPUTS/data \$CAIRN_OUTPUTS/model.bin && echo '{\\"accuracy\\": 0.{{ params.v }}}' > \$CAIRN_OUTPUTS/metrics.json"]
     outputs: [model.bin]
     metrics: metrics.json
     publish: [model.bin]
   notes:
-    command: [sh, -c, "echo the same every time > $CAIRN_OUTPUTS/notes.txt"]
+    command: [sh, -c, "echo the same every time > \$CAIRN_OUTPUTS/notes.txt"]
     outputs: [notes.txt]
 YAML
 start_scheduler s
@@ -67,6 +69,8 @@ check "  the table lists both with their metrics" \
 check "models show RELEASE: params, DAG version, command, the input's digest" \
     test "$(jq -r '"\(.params.v) \(.dag_version != null) \(.lineage.argv[0]) \(.lineage.inputs[0].sha256)"' "$T/show.json")" = \
     "1 true sh $("$CAIRN" artifacts list "$r1" --dag reg --json | jq -r '.artifacts[] | select(.task == "prep") | .sha256')"
+check "  the code: folder and its digest" \
+    test "$(jq -r '"\(.lineage.code.dir) \(.lineage.code.sha256 | test("^[0-9a-f]{64}$"))"' "$T/show.json")" = "$T/pipeline true"
 check "  the release's output links its lineage" \
     curl -sf "$CAIRN_SERVER$(jq -r '.outputs[0].lineage' "$T/show.json")" -o /dev/null
 check "  DAG/TASK/RELEASE works too" "$CAIRN" models show "reg/train/$a1" --json
