@@ -76,6 +76,18 @@ schema_key_backfill_dates(const char *backfill_id)
 }
 
 char *
+schema_key_stage(const char *dag, const char *task, int64_t seq)
+{
+    return xasprintf("stage/%s" SCHEMA_SEP "%s" SCHEMA_SEP "%012lld", dag, task, (long long)seq);
+}
+
+char *
+schema_key_stage_prefix(const char *dag, const char *task)
+{
+    return xasprintf("stage/%s" SCHEMA_SEP "%s" SCHEMA_SEP, dag, task);
+}
+
+char *
 schema_prefix(const char *key)
 {
     return xasprintf("%s" SCHEMA_SEP, key ? key : "");
@@ -647,5 +659,36 @@ schema_dag_decode(const json_t *j, struct schema_dag *out, char *err, size_t err
     if (rd.rc)
         return rd.rc;
     *out = d;
+    return 0;
+}
+
+json_t *
+schema_stage_encode(const struct schema_stage *x)
+{
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s?, s:s, s:o, s:I}", "dag", x->dag, "task",
+                     x->task, "stage", x->stage, "action", x->action, "release", x->release,
+                     "previous", x->previous, "by", x->by, "at", schema_time_json(x->at), "seq",
+                     (json_int_t)x->seq);
+}
+
+int
+schema_stage_decode(const json_t *j, struct schema_stage *out, char *err, size_t errlen)
+{
+    struct schema__rd rd;
+    if (!schema__begin(&rd, j, "stage record", err, errlen))
+        return rd.rc;
+    struct schema_stage x = {0};
+    x.dag = schema__str(&rd, "dag", true);
+    x.task = schema__str(&rd, "task", true);
+    x.stage = schema__str(&rd, "stage", true);
+    x.action = schema__str(&rd, "action", true);
+    x.release = schema__str(&rd, "release", true);
+    x.previous = schema__str(&rd, "previous", false);
+    x.by = schema__str(&rd, "by", true);
+    x.at = schema__time(&rd, "at");
+    x.seq = schema__int(&rd, "seq", 0);
+    if (rd.rc)
+        return rd.rc;
+    *out = x;
     return 0;
 }

@@ -327,6 +327,50 @@ api_runs_get(struct sched *s, struct http_conn *c, const struct http_req *req,
     http_respond_json(c, 200, o);
 }
 
+json_t *
+api_runs_load(struct sched *s, const char *dag, const char *run_id, int *status, char *err,
+              size_t errlen)
+{
+    struct sched_run *r = dag ? sched_find_run(s, dag, run_id) : NULL;
+    struct store_txn *t = NULL;
+    struct schema_run run;
+    json_t *rec = NULL, *o = NULL;
+    if (!r) {
+        if (store_txn_begin(sched_store(s), false, &t) != 0) {
+            *status = 503;
+            snprintf(err, errlen, "cannot read the state store");
+            return NULL;
+        }
+        int st = api_read_run(s, t, dag, run_id, &run, &rec, err, errlen);
+        if (st) {
+            store_txn_abort(t);
+            *status = st;
+            return NULL;
+        }
+        r = sched_find_run(s, run.dag, run_id);
+    }
+    if (r) {
+        if (t)
+            store_txn_abort(t);
+        json_decref(rec);
+        o = api_present_run_model(r, true, 0, err, errlen);
+        if (!o)
+            *status = 500;
+        return o;
+    }
+    struct ti_list tl = {0};
+    size_t skipped = 0;
+    api_read_tis(t, run.dag, run_id, ti_collect_cb, &tl, &skipped);
+    store_txn_abort(t);
+    const struct dag *d = sched_dag_version(s, run.dag, run.dag_version);
+    o = api_present_run(&run, d);
+    json_object_set_new(o, "tasks", tis_json(&tl, d));
+    set_skipped(o, skipped);
+    ti_list_free(&tl);
+    json_decref(rec);
+    return o;
+}
+
 /* Resolve the run's DAG (from ?dag= or by search) and read the attempts of
  * one of its tasks into *l (records that do not decode are counted in
  * *skipped). 0 with *dag_out (malloc'd), or a status with err. */
