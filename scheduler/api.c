@@ -26,6 +26,7 @@
 #include "api_grid.h"
 #include "apiguard.h"
 #include "api_ml.h"
+#include "api_notify.h"
 #include "api_read.h"
 #include "api_runs.h"
 #include "api_workers.h"
@@ -205,6 +206,7 @@ static const struct api_route api__routes[] = {
     {"POST", "/api/v1/dags/{dag}/unpause", api_dags_unpause, TOKF_OPERATOR},
     {"GET", "/api/v1/health", get_health, TOKF_PUBLIC},
     {"GET", "/api/v1/lineage/{sha}", api_ml_lineage_sha, TOKF_VIEWER},
+    {"GET", "/api/v1/notifications", api_notify_list, TOKF_VIEWER},
     {"GET", "/api/v1/runs", api_runs_list, TOKF_VIEWER},
     {"GET", "/api/v1/runs/{run}", api_runs_get, TOKF_VIEWER},
     {"GET", "/api/v1/runs/{run}/artifacts", api_runs_artifacts, TOKF_VIEWER},

@@ -28,6 +28,7 @@
 #include "storetool.h"
 #include "units.h"
 #include "util.h"
+#include "notifier.h"
 #include "wire.h"
 #include "ynode.h"
 
@@ -39,6 +40,7 @@ struct opts {
     char *tls_cert, *tls_key, *tls_ca;
     char *secrets_dir;
     char *api_tokens, *http_allowed_hosts;
+    char *ui_url;
     int64_t lease_ttl_ms;
 };
 
@@ -53,7 +55,7 @@ usage(FILE *out)
           "                       [--log-level error|warn|notice|info|debug]\n"
           "                       [--registry-auth FILE] [--registry-ca FILE]\n"
           "                       [--insecure-registry HOST:PORT]...\n"
-          "                       [--log-format text|json]\n"
+          "                       [--log-format text|json] [--ui-url URL]\n"
           "       cairn-scheduler --data DIR --check\n"
           "       cairn-scheduler --data DIR --backup DEST\n"
           "Defaults: --listen tcp://127.0.0.1:7781, --http 127.0.0.1:7780, --models DATA/models\n"
@@ -76,7 +78,9 @@ usage(FILE *out)
           "Without --api-tokens the API is unauthenticated and --http must be a loopback\n"
           "address; with it, every API call needs 'Authorization: Bearer TOKEN' (docs/api.md).\n"
           "--log-format json writes each log line as one JSON object (ts, level, msg_id,\n"
-          "msg, prog).\n",
+          "msg, prog).\n"
+          "--ui-url is the address in notifications' links to the UI (default: the --http\n"
+          "address as bound).\n",
           out);
 }
 
@@ -98,6 +102,7 @@ opts_free(struct opts *o)
     free(o->secrets_dir);
     free(o->api_tokens);
     free(o->http_allowed_hosts);
+    free(o->ui_url);
 }
 
 static void
@@ -374,6 +379,8 @@ main(int argc, char **argv)
         }
         else if (!strcmp(a, "--secrets-dir"))
             set(&cli.secrets_dir, v);
+        else if (!strcmp(a, "--ui-url"))
+            set(&cli.ui_url, v);
         else {
             fprintf(stderr, "cairn-scheduler: unknown option %s\n", a);
             usage(stderr);
@@ -403,6 +410,7 @@ main(int argc, char **argv)
     MERGE(secrets_dir)
     MERGE(api_tokens)
     MERGE(http_allowed_hosts)
+    MERGE(ui_url)
     if (cli.lease_ttl_ms)
         o.lease_ttl_ms = cli.lease_ttl_ms;
     int format = LOG_FORMAT_TEXT;
@@ -585,6 +593,16 @@ main(int argc, char **argv)
     }
     http_server_set_max_conns(app.http, http_conns_cap());
     http_server_set_observer(app.http, smet_http, app.sched);
+    {
+        /* links to the UI in notifications: --ui-url, else the bound address */
+        char *ui = o.ui_url ? xstrdup(o.ui_url)
+                            : xasprintf("http://%s:%d", http_host, http_server_port(app.http));
+        size_t ul = strlen(ui);
+        while (ul && ui[ul - 1] == '/')
+            ui[--ul] = '\0';
+        ntf_set_ui_url(app.sched, ui);
+        free(ui);
+    }
     LOG(LOG_NOTICE, "CAIRN-START",
         "scheduler ready: dags %s, data %s, workers %s, http %s:%d, models %s", cfg.dags_dir,
         cfg.data_dir, wire_url(app.wire), http_host, http_server_port(app.http),
