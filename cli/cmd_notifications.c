@@ -8,8 +8,8 @@
 #include <stdlib.h>
 
 #include "cli.h"
-#include "cliutil.h"
 #include "client.h"
+#include "cliutil.h"
 #include "opt.h"
 #include "table.h"
 #include "util.h"

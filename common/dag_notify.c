@@ -24,7 +24,7 @@ static const char *const event_names[DAG_NEVENTS] = {
     "failure", "retry", "success", "deadline_missed", "metric_regression",
 };
 
-static const char *const notify_keys[] = {"command", "metric",      "on",
+static const char *const notify_keys[] = {"command",     "metric",  "on",
                                           "secret_file", "webhook", NULL};
 static const char *const metric_keys[] = {"drop", "name", "task", NULL};
 static const char *const deadline_keys[] = {"after_logical_date", "after_start", NULL};
@@ -170,7 +170,8 @@ parse_entry(struct dag__loader *l, const struct ynode *n, struct dag_notify *e, 
             dag__nerr(l, metric, "conflicting-keys", "add metric_regression to 'on'",
                       "'metric' is for the metric_regression event");
     } else if (e->on & DAG_EV_METRIC_REGRESSION) {
-        dag__nerr(l, on, "missing-key", "e.g. `metric: {task: evaluate, name: accuracy, drop: 0.02}`",
+        dag__nerr(l, on, "missing-key",
+                  "e.g. `metric: {task: evaluate, name: accuracy, drop: 0.02}`",
                   "metric_regression needs 'metric'");
     }
 }
@@ -217,9 +218,8 @@ dag__parse_deadline(struct dag__loader *l, const struct ynode *n, struct dag_dea
         return;
     }
     int64_t ms = 0;
-    if (dag__get_duration(l, st ? st : ld, st ? "deadline.after_start"
-                                              : "deadline.after_logical_date",
-                          &ms))
+    if (dag__get_duration(l, st ? st : ld,
+                          st ? "deadline.after_start" : "deadline.after_logical_date", &ms))
         return;
     if (ms <= 0) {
         dag__nerr(l, st ? st : ld, "bad-duration", NULL, "a deadline must be after 0s");
@@ -255,11 +255,10 @@ resolve(struct dag__loader *l, struct dag_notify *e)
             if (!strcmp(t->metric_keys[k], e->metric_name))
                 break;
         if (k == t->nmetric_keys) {
-            char *hint = dag__suggest(e->metric_name, (const char *const *)t->metric_keys,
-                                      t->nmetric_keys);
+            char *hint =
+                dag__suggest(e->metric_name, (const char *const *)t->metric_keys, t->nmetric_keys);
             dag__err(l, e->line, e->col, "unknown-metric", hint,
-                     "'notify.metric': task '%s' declares no metric '%s'", t->name,
-                     e->metric_name);
+                     "'notify.metric': task '%s' declares no metric '%s'", t->name, e->metric_name);
             free(hint);
         }
     }

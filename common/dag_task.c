@@ -23,11 +23,12 @@
 #include "util.h"
 
 static const char *const task_keys[] = {
-    "cache",       "command",  "deadline",     "entrypoint",   "env",          "image",
-    "inputs",      "labels",   "map",          "matrix",       "max_parallel", "max_retry_delay",
-    "metrics",     "mounts",   "needs",        "network",      "notify",       "outputs",
-    "priority",    "publish",  "resources",    "retries",      "retry_backoff",
-    "retry_delay", "secrets",  "timeout",      "trigger_rule", "when",
+    "cache",       "command", "entrypoint",   "env",          "image",        "inputs",
+    "labels",      "map",     "matrix",       "max_parallel", "max_retry_delay",
+    "metrics",     "mounts",  "needs",        "network",      "outputs",
+    "priority",    "publish", "resources",    "retries",      "retry_backoff",
+    "retry_delay", "secrets", "timeout",      "trigger_rule", "when",
+    "deadline",    "notify", /* dag_notify.c: the task's own, never from defaults */
     NULL};
 
 static const char *const metrics_keys[] = {"file", "keys", NULL};

@@ -41,8 +41,7 @@ int notify_secret_read(const char *path, char **key, size_t *len, char *err, siz
 /* When a deadline falls (wall ms), for work that started at started_ms
  * (wall ms, 0 = not started) of a run at logical_date (UTC seconds); 0 if
  * it has none or cannot be known yet (after_start before a start). */
-int64_t notify_deadline_at(const struct dag_deadline *d, int64_t logical_date,
-                           int64_t started_ms);
+int64_t notify_deadline_at(const struct dag_deadline *d, int64_t logical_date, int64_t started_ms);
 
 /* Did a metric go from prev to cur by more than drop (prev - cur > drop)? */
 bool notify_regressed(double prev, double cur, double drop);

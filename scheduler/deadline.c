@@ -149,16 +149,14 @@ dl__arm_run(struct sched *s, struct sched_run *r)
     const struct dag_deadline *dd = &r->dv->dag->deadline;
     if (dd->kind == DAG_DEADLINE_NONE || r->deadline_missed_at)
         return;
-    dl__add(s, notify_deadline_at(dd, r->logical_date, r->started_at), r->key, -1,
-            r->started_at);
+    dl__add(s, notify_deadline_at(dd, r->logical_date, r->started_at), r->key, -1, r->started_at);
 }
 
 static void
 dl__arm_ti(struct sched *s, struct sched_ti *ti)
 {
     const struct dag_deadline *dd = &sched_task(ti)->deadline;
-    if (dd->kind == DAG_DEADLINE_NONE || ti->parent || ti->deadline_missed_at ||
-        !ti->started_at)
+    if (dd->kind == DAG_DEADLINE_NONE || ti->parent || ti->deadline_missed_at || !ti->started_at)
         return;
     dl__add(s, notify_deadline_at(dd, ti->run->logical_date, ti->started_at), ti->run->key,
             (long)ti->idx, ti->started_at);
@@ -184,7 +182,9 @@ dl_run_ended(struct sched *s, struct sched_run *r)
 void
 dl_ti_state(struct sched *s, struct sched_ti *ti, enum ti_state from, enum ti_state to)
 {
-    if (to == TI_LEASED && from != TI_LEASED)
+    /* a lease starts the clock, the worker's STARTED sets it again (the
+     * entry of the lease then no longer matches started_at) */
+    if ((to == TI_LEASED || to == TI_RUNNING) && from != to)
         dl__arm_ti(s, ti);
     else if (to == TI_PENDING || to == TI_QUEUED)
         ti->deadline_missed_at = 0; /* cleared: runs again */

@@ -30,12 +30,12 @@ extern char **environ;
 /* A delivery not yet delivered or given up, in memory. */
 struct ntf_item {
     char *key;
-    json_t *rec;   /* its record (schema_notification's encoding), owned */
+    json_t *rec;     /* its record (schema_notification's encoding), owned */
     int64_t next_at; /* wall ms of its next try */
-    bool durable;  /* its record is committed: it may be sent */
-    bool dirty;    /* changed since the last commit */
-    bool inflight; /* a sender thread has it */
-    bool done;     /* delivered or failed: dropped after the commit */
+    bool durable;    /* its record is committed: it may be sent */
+    bool dirty;      /* changed since the last commit */
+    bool inflight;   /* a sender thread has it */
+    bool done;       /* delivered or failed: dropped after the commit */
 };
 
 /* What a sender thread needs, copied: the loop keeps its item. */
@@ -361,11 +361,10 @@ ntf__result(struct ntf *n, struct ntf_job *j)
             json_object_set_new(r, "next_at", json_null());
             it->done = true;
             LOG(LOG_WARN, "CAIRN-NOTIFY-FAILED",
-                "%s notification of %s given up after %d tries: %s", ev, dag, attempts,
-                j->error);
+                "%s notification of %s given up after %d tries: %s", ev, dag, attempts, j->error);
         } else {
-            it->next_at = now + notify_backoff_ms(attempts, NOTIFY_BACKOFF_BASE_MS,
-                                                  NOTIFY_BACKOFF_MAX_MS);
+            it->next_at =
+                now + notify_backoff_ms(attempts, NOTIFY_BACKOFF_BASE_MS, NOTIFY_BACKOFF_MAX_MS);
             json_object_set_new(r, "next_at", schema_time_json(it->next_at));
             LOG(LOG_INFO, "CAIRN-NOTIFY-RETRY", "%s notification of %s: try %d failed (%s)", ev,
                 dag, attempts, j->error);
@@ -452,13 +451,13 @@ ntf__url_part(struct sb *sb, const char *s)
 }
 
 struct ntf_event {
-    unsigned ev;           /* DAG_EV_* */
+    unsigned ev; /* DAG_EV_* */
     struct sched_run *r;
-    struct sched_ti *ti;   /* or NULL: the run's */
-    const char *state;     /* the run's or task instance's state */
-    const char *error;     /* or NULL */
-    long n;                /* what makes the id unique (an attempt, a start) */
-    json_t *extra;         /* members added to the body (owned), or NULL */
+    struct sched_ti *ti; /* or NULL: the run's */
+    const char *state;   /* the run's or task instance's state */
+    const char *error;   /* or NULL */
+    long n;              /* what makes the id unique (an attempt, a start) */
+    json_t *extra;       /* members added to the body (owned), or NULL */
 };
 
 static json_t *
@@ -478,12 +477,11 @@ ntf__body(struct ntf *n, const struct ntf_event *e, const char *id, const char *
         ntf__url_part(&url, task);
     }
     const char *evn = dag_event_name(e->ev);
-    sb_printf(&text, "[cairn] %s: %s%s%s run %s", evn, e->r->dag, task ? "/" : "",
-              task ? task : "", e->r->run_id);
+    sb_printf(&text, "[cairn] %s: %s%s%s run %s", evn, e->r->dag, task ? "/" : "", task ? task : "",
+              e->r->run_id);
     if (e->ev == DAG_EV_METRIC_REGRESSION && e->extra) {
         const json_t *m = json_object_get(e->extra, "metric");
-        sb_printf(&text, ": %s fell from %g to %g",
-                  json_string_value(json_object_get(m, "name")),
+        sb_printf(&text, ": %s fell from %g to %g", json_string_value(json_object_get(m, "name")),
                   json_number_value(json_object_get(m, "previous")),
                   json_number_value(json_object_get(m, "current")));
     } else {
@@ -492,11 +490,10 @@ ntf__body(struct ntf *n, const struct ntf_event *e, const char *id, const char *
     if (e->error)
         sb_printf(&text, " (%s)", e->error);
     sb_printf(&text, " <%s>", url.buf);
-    json_t *b = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s, s:s?, s:s, s:o, s:s, s:s}",
-                          "event_id", id, "event", evn, "dag", e->r->dag, "run_id",
-                          e->r->run_id, "task", task, "state", e->state, "error", e->error,
-                          "logical_date", ld, "time", schema_time_json(clock_wall_ms()), "url",
-                          url.buf, "text", text.buf);
+    json_t *b = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s, s:s?, s:s, s:o, s:s, s:s}", "event_id",
+                          id, "event", evn, "dag", e->r->dag, "run_id", e->r->run_id, "task", task,
+                          "state", e->state, "error", e->error, "logical_date", ld, "time",
+                          schema_time_json(clock_wall_ms()), "url", url.buf, "text", text.buf);
     if (e->ti)
         json_object_set_new(b, "attempt", json_integer(e->ti->attempts));
     if (e->extra)
@@ -520,8 +517,8 @@ ntf__queue(struct ntf *n, const struct ntf_event *e, const struct dag_notify *li
             continue;
         if (only != (size_t)-1 && i != only)
             continue; /* metric_regression: the entry whose metric fell */
-        char *id = xasprintf("%s/%s/%s/%s/%ld/%s%zu", e->r->dag, e->r->run_id,
-                             task ? task : "-", dag_event_name(e->ev), e->n, scope, i);
+        char *id = xasprintf("%s/%s/%s/%s/%ld/%s%zu", e->r->dag, e->r->run_id, task ? task : "-",
+                             dag_event_name(e->ev), e->n, scope, i);
         char *key = schema_key_notification(id, (int)i);
         if (!*txn && store_txn_begin(n->s->store, false, txn) != 0)
             *txn = NULL;
@@ -648,22 +645,21 @@ ntf__check_metric(struct ntf *n, struct sched_ti *ti, const struct dag_notify *l
                   const char *scope)
 {
     const struct dag_notify *d = &list[i];
-    if (!d->metric_task || !(d->on & DAG_EV_METRIC_REGRESSION) ||
-        d->metric_task_idx != ti->idx || !ti->metrics)
+    if (!d->metric_task || !(d->on & DAG_EV_METRIC_REGRESSION) || d->metric_task_idx != ti->idx ||
+        !ti->metrics)
         return;
     const json_t *cur = json_object_get(ti->metrics, d->metric_name);
     double prev;
     char *prun = NULL;
-    if (!json_is_number(cur) ||
-        ntf__previous_metric(n->s, ti, d->metric_name, &prev, &prun) != 0)
+    if (!json_is_number(cur) || ntf__previous_metric(n->s, ti, d->metric_name, &prev, &prun) != 0)
         return;
     double c = json_number_value(cur);
     if (notify_regressed(prev, c, d->metric_drop)) {
-        struct ntf_event e = {DAG_EV_METRIC_REGRESSION, ti->run, ti, "success", NULL,
-                              ti->attempts, NULL};
-        e.extra = json_pack("{s:{s:s, s:f, s:f, s:f, s:s, s:f}}", "metric", "name",
-                            d->metric_name, "previous", prev, "current", c, "drop", prev - c,
-                            "previous_run", prun, "allowed_drop", d->metric_drop);
+        struct ntf_event e = {
+            DAG_EV_METRIC_REGRESSION, ti->run, ti, "success", NULL, ti->attempts, NULL};
+        e.extra = json_pack("{s:{s:s, s:f, s:f, s:f, s:s, s:f}}", "metric", "name", d->metric_name,
+                            "previous", prev, "current", c, "drop", prev - c, "previous_run", prun,
+                            "allowed_drop", d->metric_drop);
         struct store_txn *txn = NULL;
         ntf__queue(n, &e, list, i + 1, scope, &txn, i);
         store_txn_abort(txn);
@@ -679,10 +675,10 @@ ntf__ti_state_cb(struct sched *s, struct sched_ti *ti, enum ti_state from, enum 
     dl_ti_state(s, ti, from, to);
     if (!n || ti->parent || from == to)
         return; /* a mapped task's instances: their group speaks for them */
-    unsigned ev = to == TI_FAILED ? DAG_EV_FAILURE
+    unsigned ev = to == TI_FAILED         ? DAG_EV_FAILURE
                   : to == TI_UP_FOR_RETRY ? DAG_EV_RETRY
-                  : to == TI_SUCCESS ? DAG_EV_SUCCESS
-                                     : 0;
+                  : to == TI_SUCCESS      ? DAG_EV_SUCCESS
+                                          : 0;
     if (!ev)
         return;
     const struct dag *dag = ti->run->dv->dag;
@@ -781,8 +777,7 @@ ntf_init(struct sched *s)
     rc = store_scan(t, STORE_NOTIFICATIONS, "", ntf__load_cb, n);
     store_txn_abort(t);
     if (n->nitems)
-        LOG(LOG_NOTICE, "CAIRN-NOTIFY-PENDING", "%zu notification deliveries pending",
-            n->nitems);
+        LOG(LOG_NOTICE, "CAIRN-NOTIFY-PENDING", "%zu notification deliveries pending", n->nitems);
     return rc;
 }
 
@@ -880,17 +875,17 @@ ntf__list_cb(void *ud, const char *key, const void *json)
         return 0;
     if (c->dag && strcmp(c->dag, d.dag))
         return 0;
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s, s:s?, s:s, s:i, s:i, s:o, s:o, s:o, "
-                          "s:s?}",
-                          "event_id", d.event_id, "event", d.event, "dag", d.dag, "run_id",
-                          d.run_id, "task", d.task, "kind", d.kind, "target", d.url, "state",
-                          d.state, "attempts", d.attempts, "max_attempts", d.max_attempts,
-                          "created_at", schema_time_json(d.created_at), "next_at",
-                          schema_time_json(d.state && !strcmp(d.state, "pending") ? d.next_at : 0),
-                          "delivered_at", schema_time_json(d.delivered_at), "last_error",
-                          d.last_error);
+    json_t *o = json_pack(
+        "{s:s, s:s, s:s, s:s, s:s?, s:s, s:s?, s:s, s:i, s:i, s:o, s:o, s:o, "
+        "s:s?}",
+        "event_id", d.event_id, "event", d.event, "dag", d.dag, "run_id", d.run_id, "task", d.task,
+        "kind", d.kind, "target", d.url, "state", d.state, "attempts", d.attempts, "max_attempts",
+        d.max_attempts, "created_at", schema_time_json(d.created_at), "next_at",
+        schema_time_json(d.state && !strcmp(d.state, "pending") ? d.next_at : 0), "delivered_at",
+        schema_time_json(d.delivered_at), "last_error", d.last_error);
     if (!d.url && d.command)
-        json_object_set_new(o, "target", json_string(json_string_value(json_array_get(d.command, 0))));
+        json_object_set_new(o, "target",
+                            json_string(json_string_value(json_array_get(d.command, 0))));
     json_object_set_new(o, "created_ms", json_integer(d.created_at));
     json_array_append_new(c->arr, o);
     return 0;

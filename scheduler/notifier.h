@@ -50,8 +50,7 @@ void ntf_set_ui_url(struct sched *s, const char *url);
 
 /* Events the deadline module raises: run r (ti NULL) or task instance ti
  * missed its deadline at at_ms. */
-void ntf_deadline_missed(struct sched *s, struct sched_run *r, struct sched_ti *ti,
-                         int64_t at_ms);
+void ntf_deadline_missed(struct sched *s, struct sched_run *r, struct sched_ti *ti, int64_t at_ms);
 
 /* The deliveries in the store, newest first, of dag (NULL = all), at most
  * limit: an array of the API's shape (docs/api.md). NULL with err on a
