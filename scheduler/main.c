@@ -65,8 +65,8 @@ usage(FILE *out)
           "record of the store and says whether it is sound; --backup writes a compacted copy\n"
           "to DEST/data.mdb, also while a scheduler runs. A YAML config file (" DEFAULT_CONFIG "\n"
           "when present) may set dags, data, listen, http, token_file, lease_ttl_ms, models,\n"
-          "max_state_size, log_level, log_format, tls_cert, tls_key, tls_ca, api_tokens and\n"
-          "http_allowed_hosts; flags win.\n"
+          "max_state_size, log_level, log_format, tls_cert, tls_key, tls_ca, api_tokens,\n"
+          "http_allowed_hosts and ui_url; flags win.\n"
           "The registry flags are those of cairn-worker: the scheduler resolves each image\n"
           "tag to a digest when a run starts.\n"
           "--tls-cert/--tls-key/--tls-ca run the worker link as mutual TLS (a tls+tcp://\n"
@@ -172,6 +172,8 @@ load_config(struct opts *o, const char *path, int required)
             set(&o->api_tokens, v->str);
         else if (!strcmp(k->str, "http_allowed_hosts"))
             set(&o->http_allowed_hosts, v->str);
+        else if (!strcmp(k->str, "ui_url"))
+            set(&o->ui_url, v->str);
         else if (!strcmp(k->str, "lease_ttl_ms"))
             o->lease_ttl_ms = strtoll(v->str, NULL, 10);
         else {

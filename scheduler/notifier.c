@@ -747,15 +747,25 @@ ntf_deadline_missed(struct sched *s, struct sched_run *r, struct sched_ti *ti, i
 
 /* ---------- lifecycle ---------- */
 
+struct load_ctx {
+    struct ntf *n;
+    int64_t cutoff; /* finished deliveries created before it are forgotten */
+    char **old;
+    size_t nold, capold;
+};
+
 static int
 ntf__load_cb(void *ud, const char *key, const void *json)
 {
-    struct ntf *n = ud;
+    struct load_ctx *c = ud;
     const json_t *j = json;
     const char *st = json_string_value(json_object_get(j, "state"));
-    if (!st || strcmp(st, "pending"))
-        return 0;
-    ntf__add(n, xstrdup(key), json_deep_copy(j), true);
+    if (st && !strcmp(st, "pending")) {
+        ntf__add(c->n, xstrdup(key), json_deep_copy(j), true);
+    } else if (schema_time_parse(json_object_get(j, "created_at")) < c->cutoff) {
+        xgrow((void **)&c->old, &c->capold, c->nold + 1, sizeof(*c->old));
+        c->old[c->nold++] = xstrdup(key);
+    }
     return 0;
 }
 
@@ -771,11 +781,28 @@ ntf_init(struct sched *s)
     s->on_ti_state = ntf__ti_state_cb;
     s->on_run_start = dl_run_started;
     struct store_txn *t = NULL;
-    int rc = store_txn_begin(s->store, false, &t);
+    int rc = store_txn_begin(s->store, true, &t);
     if (rc)
         return rc;
-    rc = store_scan(t, STORE_NOTIFICATIONS, "", ntf__load_cb, n);
-    store_txn_abort(t);
+    struct load_ctx c = {n, clock_wall_ms() - NTF_KEEP_MS, NULL, 0, 0};
+    rc = store_scan(t, STORE_NOTIFICATIONS, "", ntf__load_cb, &c);
+    /* forgetting old ones may fail (a full disk): they are tried again at
+     * the next start, and the scheduler starts all the same */
+    int prc = rc;
+    for (size_t i = 0; !prc && i < c.nold; i++)
+        prc = store_del(t, STORE_NOTIFICATIONS, c.old[i]);
+    if (!prc && c.nold) {
+        prc = store_txn_commit(t);
+        if (!prc)
+            LOG(LOG_INFO, "CAIRN-NOTIFY-PRUNED",
+                "forgot %zu finished notification deliver%s older than %d days", c.nold,
+                c.nold == 1 ? "y" : "ies", (int)(NTF_KEEP_MS / 86400000));
+    } else {
+        store_txn_abort(t);
+    }
+    for (size_t i = 0; i < c.nold; i++)
+        free(c.old[i]);
+    free(c.old);
     if (n->nitems)
         LOG(LOG_NOTICE, "CAIRN-NOTIFY-PENDING", "%zu notification deliveries pending", n->nitems);
     return rc;

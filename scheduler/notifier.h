@@ -10,7 +10,8 @@
  * for commands), never the loop: results come back through a uv_async and
  * are committed like any change. A failed try is retried with exponential
  * backoff (notify.h) up to NOTIFY_MAX_ATTEMPTS, then recorded as failed.
- * At start every pending delivery is read back and sent, so a scheduler
+ * At start every pending delivery is read back and sent (and finished ones
+ * older than NTF_KEEP_MS are deleted), so a scheduler
  * killed between the transition and the delivery still delivers. A
  * delivery's key is its event id and target: an event is queued at most
  * once, and a delivered one is never sent again.
@@ -33,6 +34,8 @@ struct store_txn;
 #define NTF_THREADS 2
 /* `notifications list` and the API show at most this many (newest first). */
 #define NTF_LIST_MAX 1000
+/* Delivered and failed deliveries are forgotten (at start) after this. */
+#define NTF_KEEP_MS (30LL * 86400000)
 
 /* Register with the engine (participant, hooks) and read back pending
  * deliveries; call after recovery. 0 or a store error. */
