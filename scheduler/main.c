@@ -42,6 +42,7 @@ struct opts {
     char *api_tokens, *http_allowed_hosts;
     char *ui_url;
     int64_t lease_ttl_ms;
+    int64_t notify_attempts, notify_backoff_ms;
 };
 
 static void
@@ -56,6 +57,7 @@ usage(FILE *out)
           "                       [--registry-auth FILE] [--registry-ca FILE]\n"
           "                       [--insecure-registry HOST:PORT]...\n"
           "                       [--log-format text|json] [--ui-url URL]\n"
+          "                       [--notify-attempts N] [--notify-backoff MS]\n"
           "       cairn-scheduler --data DIR --check\n"
           "       cairn-scheduler --data DIR --backup DEST\n"
           "Defaults: --listen tcp://127.0.0.1:7781, --http 127.0.0.1:7780, --models DATA/models\n"
@@ -80,7 +82,9 @@ usage(FILE *out)
           "--log-format json writes each log line as one JSON object (ts, level, msg_id,\n"
           "msg, prog).\n"
           "--ui-url is the address in notifications' links to the UI (default: the --http\n"
-          "address as bound).\n",
+          "address as bound). A notification is tried --notify-attempts times (default 8),\n"
+          "waiting --notify-backoff ms (default 1000) after the first failed try, twice as\n"
+          "long after each further one (at most 5 minutes).\n",
           out);
 }
 
@@ -383,6 +387,20 @@ main(int argc, char **argv)
             set(&cli.secrets_dir, v);
         else if (!strcmp(a, "--ui-url"))
             set(&cli.ui_url, v);
+        else if (!strcmp(a, "--notify-attempts") || !strcmp(a, "--notify-backoff")) {
+            bool att = !strcmp(a, "--notify-attempts");
+            char *end;
+            long long x = strtoll(v, &end, 10);
+            if (*end || x < 1 || x > (att ? 100 : 3600000)) {
+                fprintf(stderr, "cairn-scheduler: %s takes %s, got '%s'\n", a,
+                        att ? "1..100" : "1..3600000 (ms)", v);
+                return 2;
+            }
+            if (att)
+                cli.notify_attempts = x;
+            else
+                cli.notify_backoff_ms = x;
+        }
         else {
             fprintf(stderr, "cairn-scheduler: unknown option %s\n", a);
             usage(stderr);
@@ -415,6 +433,10 @@ main(int argc, char **argv)
     MERGE(ui_url)
     if (cli.lease_ttl_ms)
         o.lease_ttl_ms = cli.lease_ttl_ms;
+    if (cli.notify_attempts)
+        o.notify_attempts = cli.notify_attempts;
+    if (cli.notify_backoff_ms)
+        o.notify_backoff_ms = cli.notify_backoff_ms;
     int format = LOG_FORMAT_TEXT;
     if (o.log_format && (format = log_format_parse(o.log_format)) < 0) {
         fprintf(stderr, "cairn-scheduler: --log-format takes text or json, got '%s'\n",
@@ -462,6 +484,8 @@ main(int argc, char **argv)
     cfg.dags_dir = o.dags;
     cfg.data_dir = o.data;
     cfg.lease_ttl_ms = o.lease_ttl_ms;
+    cfg.notify_attempts = (int)o.notify_attempts;
+    cfg.notify_backoff_ms = o.notify_backoff_ms;
     cfg.models_dir = o.models;
     cfg.max_state_size = (size_t)max_state;
     cfg.registry = reg;

@@ -363,8 +363,9 @@ ntf__result(struct ntf *n, struct ntf_job *j)
             LOG(LOG_WARN, "CAIRN-NOTIFY-FAILED",
                 "%s notification of %s given up after %d tries: %s", ev, dag, attempts, j->error);
         } else {
-            it->next_at =
-                now + notify_backoff_ms(attempts, NOTIFY_BACKOFF_BASE_MS, NOTIFY_BACKOFF_MAX_MS);
+            int64_t base = n->s->cfg.notify_backoff_ms > 0 ? n->s->cfg.notify_backoff_ms
+                                                           : NOTIFY_BACKOFF_BASE_MS;
+            it->next_at = now + notify_backoff_ms(attempts, base, NOTIFY_BACKOFF_MAX_MS);
             json_object_set_new(r, "next_at", schema_time_json(it->next_at));
             LOG(LOG_INFO, "CAIRN-NOTIFY-RETRY", "%s notification of %s: try %d failed (%s)", ev,
                 dag, attempts, j->error);
@@ -549,7 +550,8 @@ ntf__queue(struct ntf *n, const struct ntf_event *e, const struct dag_notify *li
             .secret_file = d->secret_file,
             .command = cmd,
             .state = "pending",
-            .max_attempts = NOTIFY_MAX_ATTEMPTS,
+            .max_attempts =
+                n->s->cfg.notify_attempts > 0 ? n->s->cfg.notify_attempts : NOTIFY_MAX_ATTEMPTS,
             .created_at = now,
             .next_at = now,
             .body = body,

@@ -8,8 +8,10 @@
 # scheduler SIGKILLed while a delivery is pending (the receiver down)
 # delivers it after its restart, once; deadlines fire while the task still
 # runs, and one that passed while the scheduler was down fires after the
-# restart; metric_regression fires when a metric fell by more than `drop`
-# against the previous successful run by logical date, and not otherwise.
+# restart, and one after the logical date fires at that date plus its
+# duration; metric_regression fires when a metric fell by more than `drop`
+# against the previous successful run by logical date, and not otherwise; a
+# target that never answers is recorded failed after --notify-attempts.
 source "$(dirname "$0")/lib.sh"
 
 RECV=$CAIRN_SRC/tests/integration/notify_receiver.py
@@ -75,7 +77,9 @@ tasks:
         command: [sh, -c, 'cat >$T/cmd-event.json']
 EOF
 
-start_scheduler s
+# tries 0.5 s, 1 s, 2 s, 4 s apart, 5 in all: a dead target gives up in ~8 s
+SFLAGS=(--notify-attempts 5 --notify-backoff 500)
+start_scheduler s "${SFLAGS[@]}"
 start_worker w1 --isolation none --slots 4
 
 # --- retries of deliveries, signatures, a command target ----------------
@@ -119,6 +123,22 @@ check "the command target got the task's failure on stdin" \
 check "the command delivery is recorded" \
     wait_until 30 nl alert '[.notifications[] | select(.kind == "command" and .state == "delivered")] | length == 1'
 
+# --- a target that never answers: given up after the tries ----------------
+DEAD=$(free_port)
+put_dag nowhere <<EOF
+dag: nowhere
+notify:
+  - on: [success]
+    webhook: http://127.0.0.1:$DEAD/hook
+tasks:
+  ok:
+    command: ["true"]
+EOF
+wait_until 30 dag_loaded nowhere
+NOWHERE=$("$CAIRN" trigger nowhere)
+check "run nowhere succeeded" [ "$(wait_run "$NOWHERE" nowhere 60)" = success ]
+# (checked at the end: its tries take ~8 s)
+
 # --- SIGKILL while a delivery is pending ---------------------------------
 put_dag crash <<EOF
 dag: crash
@@ -138,7 +158,7 @@ check "its delivery is pending after a failed try (receiver down)" \
 kill_wait "$SCHED_PID" KILL
 check "the scheduler died of SIGKILL" [ "$EXIT_STATUS" = 137 ]
 start_receiver "$RPORT" 0
-start_scheduler s
+start_scheduler s "${SFLAGS[@]}"
 check "the pending delivery arrived after the restart" wait_until 90 has_event success
 SUCC=$(events success)
 check "exactly once" [ "$(accepted "$SUCC")" = 1 ]
@@ -192,7 +212,7 @@ check "late's deadline had not fired before the kill" \
     [ -z "$(grep -l '"dag":"late"' "$R"/req-*.body 2>/dev/null)" ]
 # the scheduler stays down until its deadline (8 s after the start) is past
 wait_until 60 wall_past $((STARTED + 10))
-start_scheduler s
+start_scheduler s "${SFLAGS[@]}"
 check "the missed deadline fired after the restart" wait_until 60 nev_over deadline_missed "$before"
 check "it is late's run deadline" \
     jq -e --arg r "$LATE" '.dag == "late" and .run_id == $r and .task == null' "$(body_of deadline_missed '.dag == "late"')"
@@ -228,5 +248,30 @@ check "model run 3 succeeded" [ "$(wait_run "$M3" model 60)" = success ]
 check "no delivery for run 3 (a drop of 0.005)" \
     nl model --arg r "$M3" '[.notifications[] | select(.run_id == $r)] | length == 0'
 check "one metric_regression in all" [ "$(nev metric_regression)" = 1 ]
+
+# --- the dead target; a deadline after the logical date -------------------
+check "the delivery to a dead target is recorded failed after 5 tries" \
+    wait_until 60 nl nowhere '.notifications[0].state == "failed" and
+        .notifications[0].attempts == 5 and (.notifications[0].last_error | test("onnect"))'
+put_dag ld <<EOF
+dag: ld
+deadline: {after_logical_date: 3s}
+notify:
+  - on: [deadline_missed]
+    command: [sh, -c, 'cat >$T/ld-event.json']
+tasks:
+  nap:
+    command: [sh, -c, 'i=0; while [ ! -e $T/release-ld ] && [ \$i -lt 1200 ]; do sleep 0.1; i=\$((i+1)); done']
+EOF
+wait_until 30 dag_loaded ld
+LD=$("$CAIRN" trigger ld --logical-date "$(date -u -d "@$(($(date +%s) + 2))" +%Y-%m-%dT%H:%M:%SZ)")
+check "after_logical_date: the event came while the run ran" \
+    wait_until 60 jq -e --arg r "$LD" '.run_id == $r and .event == "deadline_missed" and
+        .state == "running"' "$T/ld-event.json"
+LDAT=$(rj "$LD" ld '.deadline_missed_at | sub("\\.[0-9]+Z$"; "Z") | fromdate')
+LDATE=$(rj "$LD" ld '.logical_date | fromdate')
+check "it fired 3 s after the logical date or later ($((LDAT - LDATE)) s)" [ $((LDAT - LDATE)) -ge 3 ]
+touch "$T/release-ld"
+check "run ld succeeded" [ "$(wait_run "$LD" ld 60)" = success ]
 
 finish
