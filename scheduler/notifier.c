@@ -6,8 +6,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,7 +63,7 @@ struct ntf {
     uv_mutex_t mu;
     uv_cond_t cv;
     struct ntf_job *todo, *todo_tail, *done;
-    volatile int quit; /* read by the threads under mu or in curl's progress callback */
+    atomic_int quit; /* set by the loop at stop, read by the threads */
 };
 
 static struct ntf *
@@ -168,20 +170,25 @@ ntf__command(struct ntf *n, struct ntf_job *j)
         snprintf(j->error, sizeof(j->error), "cannot run %s: %s", j->argv[0], strerror(rc));
         return;
     }
-    /* a command that does not read its stdin must not block us: the
-     * body is small (a pipe holds 64 KiB), and SIGPIPE is ignored */
+    /* the body goes in without blocking, within the command's time: one
+     * that does not read its stdin cannot hold the thread (SIGPIPE is
+     * ignored: a command that exits early just ends the write) */
+    int64_t until = clock_mono_ms() + NOTIFY_TIMEOUT_MS;
+    fcntl(p[1], F_SETFL, fcntl(p[1], F_GETFL) | O_NONBLOCK);
     size_t len = strlen(j->body), off = 0;
-    while (off < len) {
+    while (off < len && !n->quit && clock_mono_ms() < until) {
         ssize_t w = write(p[1], j->body + off, len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
+        if (w > 0) {
+            off += (size_t)w;
+        } else if (w < 0 && (errno == EAGAIN || errno == EINTR)) {
+            struct pollfd pf = {p[1], POLLOUT, 0};
+            poll(&pf, 1, 20);
+        } else {
             break;
-        off += (size_t)w;
+        }
     }
     close(p[1]);
     int st = 0;
-    int64_t until = clock_mono_ms() + NOTIFY_TIMEOUT_MS;
     for (;;) {
         pid_t r = waitpid(pid, &st, WNOHANG);
         if (r == pid)
