@@ -445,6 +445,32 @@ ntf__clear_cb(void *ud)
 
 /* ---------- events ---------- */
 
+/* A webhook's URL as shown in logs and listings: scheme, host and port
+ * only, "/..." for a path (a Slack webhook's path is its secret; user
+ * info and query are left out too). malloc'd. */
+static char *
+ntf__redact(const char *url)
+{
+    CURLU *u = curl_url();
+    char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL, *out;
+    if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
+        curl_url_get(u, CURLUPART_PORT, &port, 0);
+        curl_url_get(u, CURLUPART_PATH, &path, 0);
+        out = xasprintf("%s://%s%s%s%s", scheme, host, port ? ":" : "", port ? port : "",
+                        path && strcmp(path, "/") ? "/..." : "/");
+    } else {
+        out = xstrdup("(a URL)");
+    }
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_free(path);
+    curl_url_cleanup(u);
+    return out;
+}
+
 /* A URL's path part: bytes outside [A-Za-z0-9._~:+-] as %XX. */
 static void
 ntf__url_part(struct sb *sb, const char *s)
@@ -566,8 +592,10 @@ ntf__queue(struct ntf *n, const struct ntf_event *e, const struct dag_notify *li
         json_t *j = schema_notification_encode(&rec);
         json_decref(body);
         json_decref(cmd);
+        char *shown = d->webhook ? ntf__redact(d->webhook) : xstrdup(d->command[0]);
         LOG(LOG_INFO, "CAIRN-NOTIFY-QUEUED", "%s notification of %s/%s queued (%s)",
-            dag_event_name(e->ev), e->r->dag, e->r->run_id, d->webhook ? d->webhook : "command");
+            dag_event_name(e->ev), e->r->dag, e->r->run_id, shown);
+        free(shown);
         free(id);
         ntf__add(n, key, j, false);
     }
@@ -915,13 +943,18 @@ ntf__list_cb(void *ud, const char *key, const void *json)
         "{s:s, s:s, s:s, s:s, s:s?, s:s, s:s?, s:s, s:i, s:i, s:o, s:o, s:o, "
         "s:s?}",
         "event_id", d.event_id, "event", d.event, "dag", d.dag, "run_id", d.run_id, "task", d.task,
-        "kind", d.kind, "target", d.url, "state", d.state, "attempts", d.attempts, "max_attempts",
+        "kind", d.kind, "target", NULL, "state", d.state, "attempts", d.attempts, "max_attempts",
         d.max_attempts, "created_at", schema_time_json(d.created_at), "next_at",
         schema_time_json(d.state && !strcmp(d.state, "pending") ? d.next_at : 0), "delivered_at",
         schema_time_json(d.delivered_at), "last_error", d.last_error);
-    if (!d.url && d.command)
+    if (d.url) {
+        char *shown = ntf__redact(d.url);
+        json_object_set_new(o, "target", json_string(shown));
+        free(shown);
+    } else if (d.command) {
         json_object_set_new(o, "target",
                             json_string(json_string_value(json_array_get(d.command, 0))));
+    }
     json_object_set_new(o, "created_ms", json_integer(d.created_at));
     json_array_append_new(c->arr, o);
     return 0;

@@ -117,6 +117,10 @@ check "notifications list shows both webhook deliveries delivered" \
 check "notifications list counts the tries (4 in all) and keeps the last error" \
     nl alert '([.notifications[] | select(.kind == "webhook") | .attempts] | add) == 4 and
         ([.notifications[] | select(.kind == "webhook" and .attempts > 1) | .last_error] | length >= 1 and all(test("500")))'
+check "the listing shows the webhook without its path (it may be a secret)" \
+    nl alert --arg t "http://127.0.0.1:$RPORT/..." \
+        '[.notifications[] | select(.kind == "webhook") | .target] | all(. == $t)'
+check "and so does the log" [ "$(grep -c 'hooks/cairn' "$T/s.log")" = 0 ]
 check "the text listing shows HTTP 500" sh -c "'$CAIRN' notifications list --dag alert | grep -q 'HTTP 500'"
 check "the command target got the task's failure on stdin" \
     wait_until 30 jq -e '.event == "failure" and .task == "boom" and .state == "failed"' "$T/cmd-event.json"
