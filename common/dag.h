@@ -97,6 +97,46 @@ struct dag_mount {
     bool readonly; /* true unless the file says readonly: false */
 };
 
+/* Notifications (docs/dag-yaml.md, "Notifications and deadlines"): the
+ * events an entry of `notify:` listens to, as bits of dag_notify.on. */
+enum dag_event {
+    DAG_EV_FAILURE = 1u << 0,
+    DAG_EV_RETRY = 1u << 1,
+    DAG_EV_SUCCESS = 1u << 2,
+    DAG_EV_DEADLINE_MISSED = 1u << 3,
+    DAG_EV_METRIC_REGRESSION = 1u << 4,
+};
+#define DAG_NEVENTS 5
+
+/* One entry of a `notify:` list: where its events go (a webhook or a
+ * command on the scheduler's host, exactly one of them). */
+struct dag_notify {
+    unsigned on;            /* DAG_EV_* bits, at least one */
+    char *webhook;          /* http:// or https:// URL, or NULL */
+    char *secret_file;      /* the HMAC key's file (absolute: relative paths are the DAG
+                             * file's folder's), or NULL = unsigned */
+    char **command;         /* argv (NULL-terminated), or NULL */
+    size_t ncommand;
+    char *metric_task;      /* metric_regression: the task whose metric is watched (a
+                             * task-level entry: that task), or NULL without `metric:` */
+    size_t metric_task_idx;
+    char *metric_name;
+    double metric_drop;     /* fires when the metric fell by more than this */
+    int line, col;          /* where the entry is */
+};
+
+/* `deadline:`: when the work must have finished. */
+enum dag_deadline_kind {
+    DAG_DEADLINE_NONE,
+    DAG_DEADLINE_AFTER_START,        /* ms after the run (task instance) started */
+    DAG_DEADLINE_AFTER_LOGICAL_DATE, /* ms after the run's logical date (DAG only) */
+};
+
+struct dag_deadline {
+    enum dag_deadline_kind kind;
+    int64_t ms;
+};
+
 struct dag_task {
     char *name;
     int line, col;          /* where the task's key is */
@@ -148,6 +188,9 @@ struct dag_task {
                          * has no `publish` */
     int max_parallel;   /* at most this many of its instances at once; 0 = no limit
                          * (set only on a mapped task) */
+    struct dag_notify *notify; /* the task's own `notify:` (never from defaults) */
+    size_t nnotify;
+    struct dag_deadline deadline; /* the task's own `deadline:` (after_start only) */
 };
 
 struct dag {
@@ -174,6 +217,9 @@ struct dag {
     size_t ntasks;
     size_t *topo;           /* task indices in a topological order */
     int64_t max_map_items;  /* instances of one mapped task at most */
+    struct dag_notify *notify; /* the DAG's `notify:` */
+    size_t nnotify;
+    struct dag_deadline deadline; /* the DAG's `deadline:` */
     char version[65];       /* SHA-256 (hex) of the file's bytes */
 };
 
@@ -203,6 +249,10 @@ long dag_task_index(const struct dag *d, const char *name);
 const struct dag_param *dag_param_find(const struct dag *d, const char *name);
 
 const char *dag_trigger_name(enum dag_trigger t);
+/* An event's name ("failure", "deadline_missed"...) for one DAG_EV_* bit,
+ * and the reverse (0 if unknown). */
+const char *dag_event_name(unsigned ev);
+unsigned dag_event_parse(const char *name);
 
 /* What a run renders its templates with. */
 struct dag_run_ctx {

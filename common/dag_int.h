@@ -225,6 +225,19 @@ int dag__maybe_mapped(const struct dag__loader *l, size_t ti);
 int dag__zips(const struct dag__loader *l, size_t ti, size_t ui);
 void dag__map_fini(struct dag_map *m);
 
+/* --- dag_notify.c: `notify:` and `deadline:` ---------------------------- */
+
+/* Read a `notify:` list into *out (*nout entries); self is the task it
+ * belongs to, or -1 for the DAG's. */
+void dag__parse_notify(struct dag__loader *l, const struct ynode *n, struct dag_notify **out,
+                       size_t *nout, long self);
+/* Read a `deadline:` (task_level: after_start only). */
+void dag__parse_deadline(struct dag__loader *l, const struct ynode *n, struct dag_deadline *out,
+                         int task_level);
+/* Once every task is known: the metric tasks of every entry. */
+void dag__resolve_notify(struct dag__loader *l);
+void dag__notify_free(struct dag_notify *v, size_t n);
+
 /* --- dag_refs.c: names inside strings --------------------------------- */
 
 /* Parse task ti's `when` and check what it refers to. */

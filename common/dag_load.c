@@ -35,12 +35,14 @@
 static const char *const dag_keys[] = {"catchup",
                                        "code",
                                        "dag",
+                                       "deadline",
                                        "defaults",
                                        "description",
                                        "end_date",
                                        "max_active_runs",
                                        "max_active_tasks",
                                        "max_map_items",
+                                       "notify",
                                        "params",
                                        "schedule",
                                        "start_date",
@@ -303,6 +305,11 @@ parse_dag(struct dag__loader *l, const struct ynode *root)
         if (d->tasks[i].nlabels)
             qsort(d->tasks[i].labels, d->tasks[i].nlabels, sizeof(struct dag_kv), dag__kv_cmp);
     }
+    if ((n = ynode_get(root, "notify", NULL)) && !n->is_null)
+        dag__parse_notify(l, n, &d->notify, &d->nnotify, -1);
+    if ((n = ynode_get(root, "deadline", NULL)) && !n->is_null)
+        dag__parse_deadline(l, n, &d->deadline, 0);
+    dag__resolve_notify(l);
     for (size_t i = 0; i < d->ntasks; i++)
         dag__src_fini(&srcs[i]);
     free(srcs);
@@ -442,5 +449,6 @@ dag_free(struct dag *d)
         dag__task_fini(&d->tasks[i]);
     free(d->tasks);
     free(d->topo);
+    dag__notify_free(d->notify, d->nnotify);
     free(d);
 }

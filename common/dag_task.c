@@ -28,6 +28,7 @@ static const char *const task_keys[] = {
     "metrics",     "mounts",  "needs",        "network",      "outputs",
     "priority",    "publish", "resources",    "retries",      "retry_backoff",
     "retry_delay", "secrets", "timeout",      "trigger_rule", "when",
+    "deadline",    "notify", /* dag_notify.c: the task's own, never from defaults */
     NULL};
 
 static const char *const metrics_keys[] = {"file", "keys", NULL};
@@ -448,6 +449,7 @@ void
 dag__task_fini(struct dag_task *t)
 {
     free(t->name);
+    dag__notify_free(t->notify, t->nnotify);
     dag__strv_free(t->command, t->ncommand);
     dag__strv_free(t->entrypoint, t->nentrypoint);
     free(t->image);
@@ -535,7 +537,7 @@ dag__parse_task(struct dag__loader *l, const struct ynode *map, struct dag_task 
     dag__check_keys(l, map, task_keys, is_defaults ? "defaults" : "task", 0);
     for (size_t i = 0; task_keys[i]; i++) {
         const char *key = task_keys[i];
-        if (dag__is_fanout_key(key))
+        if (dag__is_fanout_key(key) || !strcmp(key, "notify") || !strcmp(key, "deadline"))
             continue; /* below: the task's own, never from defaults */
         const struct ynode *own = ynode_get(map, key, NULL);
         const struct ynode *def =
@@ -552,6 +554,16 @@ dag__parse_task(struct dag__loader *l, const struct ynode *map, struct dag_task 
             apply_field(l, key, own, t, src, 0);
     }
     dag__parse_fanout(l, map, is_defaults ? NULL : t, src);
+    const struct ynode *nt = ynode_get(map, "notify", NULL), *dl = ynode_get(map, "deadline", NULL);
+    if (is_defaults && (nt || dl)) {
+        dag__nerr(l, nt ? nt : dl, "not-in-defaults", "give it to the DAG or to each task",
+                  "'%s' is not taken from 'defaults'", nt ? "notify" : "deadline");
+    } else {
+        if (nt && !nt->is_null)
+            dag__parse_notify(l, nt, &t->notify, &t->nnotify, (long)(t - l->d->tasks));
+        if (dl && !dl->is_null)
+            dag__parse_deadline(l, dl, &t->deadline, 1);
+    }
     /* a present but invalid command was reported already */
     if (!is_defaults && !t->command && !ynode_get(map, "command", NULL) &&
         !(l->defaults && ynode_get(l->defaults, "command", NULL)))

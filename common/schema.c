@@ -88,6 +88,12 @@ schema_key_stage_prefix(const char *dag, const char *task)
 }
 
 char *
+schema_key_notification(const char *event_id, int target)
+{
+    return xasprintf("%s" SCHEMA_SEP "%04d", event_id, target);
+}
+
+char *
 schema_prefix(const char *key)
 {
     return xasprintf("%s" SCHEMA_SEP, key ? key : "");
@@ -354,6 +360,8 @@ schema_run_encode(const struct schema_run *r)
         json_object_set_new(j, "ntasks", json_integer(r->ntasks));
     if (j && r->images && json_object_size(r->images))
         json_object_set(j, "images", r->images);
+    if (j && r->deadline_missed_at)
+        json_object_set_new(j, "deadline_missed_at", schema_time_json(r->deadline_missed_at));
     return j;
 }
 
@@ -383,6 +391,7 @@ schema_run_decode(const json_t *j, struct schema_run *out, char *err, size_t err
     r.task_counts = schema__node(&rd, "task_counts", false);
     r.ntasks = schema__int(&rd, "ntasks", 0);
     r.images = schema__node(&rd, "images", false);
+    r.deadline_missed_at = schema__time(&rd, "deadline_missed_at");
     if (rd.rc)
         return rd.rc;
     *out = r;
@@ -433,6 +442,8 @@ schema_ti_encode(const struct schema_ti *t)
         json_object_set(j, "map", t->map);
     if (t->gpus)
         json_object_set(j, "gpus", t->gpus);
+    if (t->deadline_missed_at)
+        json_object_set_new(j, "deadline_missed_at", schema_time_json(t->deadline_missed_at));
     return j;
 }
 
@@ -480,6 +491,7 @@ schema_ti_decode(const json_t *j, struct schema_ti *out, char *err, size_t errle
         if (!json_is_integer(json_array_get(t.gpus, i)) ||
             json_integer_value(json_array_get(t.gpus, i)) < 0)
             schema__fail(&rd, "field 'gpus' must be an array of GPU indices");
+    t.deadline_missed_at = schema__time(&rd, "deadline_missed_at");
     if (rd.rc)
         return rd.rc;
     *out = t;
@@ -690,5 +702,65 @@ schema_stage_decode(const json_t *j, struct schema_stage *out, char *err, size_t
     if (rd.rc)
         return rd.rc;
     *out = x;
+    return 0;
+}
+
+/* ---- notification deliveries ---- */
+
+json_t *
+schema_notification_encode(const struct schema_notification *n)
+{
+    json_t *j = json_pack("{s:s, s:i, s:s, s:s, s:s, s:s?, s:s, s:s?, s:s?, s:s, s:i, s:i, s:o, "
+                          "s:o, s:o, s:s?, s:O}",
+                          "event_id", n->event_id, "target", n->target, "event", n->event, "dag",
+                          n->dag, "run_id", n->run_id, "task", n->task, "kind", n->kind, "url",
+                          n->url, "secret_file", n->secret_file, "state", n->state, "attempts",
+                          n->attempts, "max_attempts", n->max_attempts, "created_at",
+                          schema_time_json(n->created_at), "next_at",
+                          schema_time_json(n->next_at), "delivered_at",
+                          schema_time_json(n->delivered_at), "last_error", n->last_error, "body",
+                          n->body);
+    if (j && n->command)
+        json_object_set(j, "command", n->command);
+    return j;
+}
+
+int
+schema_notification_decode(const json_t *j, struct schema_notification *out, char *err,
+                           size_t errlen)
+{
+    struct schema__rd rd;
+    if (!schema__begin(&rd, j, "notification record", err, errlen))
+        return rd.rc;
+    struct schema_notification n = {0};
+    n.event_id = schema__str(&rd, "event_id", true);
+    n.target = (int)schema__int(&rd, "target", 0);
+    n.event = schema__str(&rd, "event", true);
+    n.dag = schema__str(&rd, "dag", true);
+    n.run_id = schema__str(&rd, "run_id", true);
+    n.task = schema__str(&rd, "task", false);
+    n.kind = schema__str(&rd, "kind", true);
+    n.url = schema__str(&rd, "url", false);
+    n.secret_file = schema__str(&rd, "secret_file", false);
+    n.command = schema__node(&rd, "command", true);
+    n.state = schema__str(&rd, "state", true);
+    n.attempts = (int)schema__int(&rd, "attempts", 0);
+    n.max_attempts = (int)schema__int(&rd, "max_attempts", 0);
+    n.created_at = schema__time(&rd, "created_at");
+    n.next_at = schema__time(&rd, "next_at");
+    n.delivered_at = schema__time(&rd, "delivered_at");
+    n.last_error = schema__str(&rd, "last_error", false);
+    n.body = schema__node(&rd, "body", false);
+    if (!rd.rc && !json_is_object(n.body))
+        schema__fail(&rd, "field 'body' must be an object");
+    if (!rd.rc && strcmp(n.kind, "webhook") && strcmp(n.kind, "command"))
+        schema__fail(&rd, "field 'kind' must be webhook or command");
+    if (!rd.rc && !strcmp(n.kind, "webhook") && !n.url)
+        schema__fail(&rd, "field 'url' is missing");
+    if (!rd.rc && !strcmp(n.kind, "command") && !json_array_size(n.command))
+        schema__fail(&rd, "field 'command' is missing");
+    if (rd.rc)
+        return rd.rc;
+    *out = n;
     return 0;
 }

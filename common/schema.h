@@ -18,6 +18,8 @@
  *                       "stage/" dag SEP task SEP %012lld(seq) (the models
  *                       folder's stage changes, in order)
  *   STORE_BACKFILLS     id, id SEP "dates"
+ *   STORE_NOTIFICATIONS event_id SEP %04d(target): a delivery of one event to
+ *                       one `notify:` entry
  * Names (DAG, run id, task, file) never contain the separator: the DAG
  * loader refuses such names and run ids are made by the scheduler.
  *
@@ -66,6 +68,7 @@ char *schema_key_backfill_dates(const char *backfill_id);
  * schema_key_stage_prefix. */
 char *schema_key_stage(const char *dag, const char *task, int64_t seq);
 char *schema_key_stage_prefix(const char *dag, const char *task);
+char *schema_key_notification(const char *event_id, int target);
 /* key + SEP: the prefix of everything below key (a DAG's runs, a run's task
  * instances or artifacts, a task's attempts, a digest's index entries). */
 char *schema_prefix(const char *key);
@@ -107,6 +110,7 @@ struct schema_run {
     int64_t ntasks;               /* how many task instances it has (0: not recorded) */
     json_t *images;               /* {image reference: "sha256:..."}: the tags pinned when the
                                      run was created, or NULL */
+    int64_t deadline_missed_at;   /* wall ms its `deadline:` passed while it ran, 0 = not */
 };
 
 /* STORE_TIS */
@@ -139,6 +143,7 @@ struct schema_ti {
                                      counts: {state: n}}, or NULL */
     json_t *gpus;                 /* [index...]: the GPUs of its current or last attempt's
                                      worker, or NULL (none; absent in older records) */
+    int64_t deadline_missed_at;   /* wall ms its `deadline:` passed while it ran, 0 = not */
 };
 
 /* STORE_ATTEMPTS */
@@ -203,6 +208,30 @@ struct schema_stage {
     int64_t at;                   /* wall ms */
     int64_t seq;                  /* its place among the changes of dag/task, from 1 */
 };
+
+/* STORE_NOTIFICATIONS: one event's delivery to one target */
+struct schema_notification {
+    const char *event_id;         /* required: the event's own id (one per transition) */
+    int target;                   /* which entry of the DAG's (or task's) `notify:` list */
+    const char *event;            /* required: failure retry success deadline_missed
+                                     metric_regression */
+    const char *dag, *run_id;     /* required */
+    const char *task;             /* or NULL (an event of the run) */
+    const char *kind;             /* required: webhook or command */
+    const char *url;              /* webhook: its URL */
+    const char *secret_file;      /* webhook: the HMAC key's file, or NULL */
+    json_t *command;              /* command: argv [string] */
+    const char *state;            /* required: pending delivered failed */
+    int attempts;                 /* deliveries tried */
+    int max_attempts;
+    int64_t created_at, next_at, delivered_at; /* wall ms */
+    const char *last_error;       /* or NULL */
+    json_t *body;                 /* required: the event as sent (an object) */
+};
+
+json_t *schema_notification_encode(const struct schema_notification *n);
+int schema_notification_decode(const json_t *j, struct schema_notification *out, char *err,
+                               size_t errlen);
 
 json_t *schema_run_encode(const struct schema_run *r);
 int schema_run_decode(const json_t *j, struct schema_run *out, char *err, size_t errlen);

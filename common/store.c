@@ -32,6 +32,7 @@ static const char *const store__names[STORE_NTABLES] = {
     [STORE_ARTIFACTS] = "artifacts",
     [STORE_BACKFILLS] = "backfills",
     [STORE_ARTIFACT_SHAS] = "artifact_shas",
+    [STORE_NOTIFICATIONS] = "notifications",
 };
 
 struct store {

@@ -64,6 +64,7 @@ enum store_table {
     STORE_BACKFILLS,   /* backfill objects */
     STORE_ARTIFACT_SHAS, /* "sha256\x1fdag\x1frun_id\x1ftask\x1fname" -> {dag, run_id, task,
                             name, attempt, created_at}: the pointers by digest */
+    STORE_NOTIFICATIONS, /* "event_id\x1f%04d(target)" -> a notification's delivery */
     STORE_NTABLES
 };
 

@@ -28,6 +28,7 @@
 #include "apiguard.h"
 #include "api_ml.h"
 #include "api_models.h"
+#include "api_notify.h"
 #include "api_read.h"
 #include "api_runs.h"
 #include "api_workers.h"
@@ -213,6 +214,7 @@ static const struct api_route api__routes[] = {
     {"POST", "/api/v1/models/{dag}/{task}/releases/{release}/promote", api_models_promote,
      TOKF_OPERATOR},
     {"POST", "/api/v1/models/{dag}/{task}/rollback", api_models_rollback, TOKF_OPERATOR},
+    {"GET", "/api/v1/notifications", api_notify_list, TOKF_VIEWER},
     {"GET", "/api/v1/runs", api_runs_list, TOKF_VIEWER},
     {"GET", "/api/v1/runs/{run}", api_runs_get, TOKF_VIEWER},
     {"GET", "/api/v1/runs/{run}/artifacts", api_runs_artifacts, TOKF_VIEWER},

@@ -69,6 +69,8 @@ api_present_run(const struct schema_run *r, const struct dag *version)
         json_object_set_new(j, "ntasks", json_integer(r->ntasks));
     if (j)
         json_object_set_new(j, "images", api_present__copy_or_empty(r->images, false));
+    if (r->deadline_missed_at)
+        json_object_set_new(j, "deadline_missed_at", schema_time_json(r->deadline_missed_at));
     return j;
 }
 
@@ -155,6 +157,8 @@ api_present_ti(const struct schema_ti *ti)
         json_object_set_new(j, "map_index", json_integer(ti->map_index));
     if (ti->gpus) /* the GPUs its current or last attempt had */
         json_object_set_new(j, "gpus", json_deep_copy(ti->gpus));
+    if (ti->deadline_missed_at)
+        json_object_set_new(j, "deadline_missed_at", schema_time_json(ti->deadline_missed_at));
     if (ti->map) /* a mapped task: {n, counts} of its instances */
         json_object_set_new(j, "map",
                             json_pack("{s:O?, s:O?}", "n", json_object_get(ti->map, "n"), "counts",

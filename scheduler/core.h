@@ -40,6 +40,8 @@ struct art_store;
 struct smet;
 struct cache_index;
 struct store_txn;
+struct ntf;
+struct dl_set;
 
 
 /* Work done on every loop iteration before the commit, in registration
@@ -157,6 +159,12 @@ struct sched {
     /* a task instance succeeded (before it is marked so): the step cache
      * remembers its outputs */
     void (*on_success)(struct sched *s, struct sched_ti *ti);
+    /* a task instance changed state, a run started (notifier.c, deadline.c) */
+    void (*on_ti_state)(struct sched *s, struct sched_ti *ti, enum ti_state from,
+                        enum ti_state to);
+    void (*on_run_start)(struct sched *s, struct sched_run *r);
+    struct ntf *ntf;     /* notifications (notifier.c) */
+    struct dl_set *dl;   /* deadlines (deadline.c) */
 
     /* how long loop iterations take (the time the loop was not waiting for
      * events): the longest since start and in the last minute */

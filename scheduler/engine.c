@@ -25,6 +25,8 @@
 #include "log.h"
 #include "readyq.h"
 #include "records.h"
+#include "deadline.h"
+#include "notifier.h"
 #include "recovery.h"
 #include "registry.h"
 #include "runs.h"
@@ -220,6 +222,13 @@ sched_new(struct sched **out, uv_loop_t *loop, const struct sched_config *cfg, c
         snprintf(err, errlen, "cannot read state: %s", store_last_error(s->store));
         goto fail;
     }
+    dl_init(s);
+    if ((rc = ntf_init(s)) != 0) {
+        snprintf(err, errlen, "cannot read notifications: %s", store_last_error(s->store));
+        goto fail;
+    }
+    dl_recover(s);
+    ntf_start(s);
     fan_start(s);
     uv_timer_init(loop, &s->tick);
     s->tick.data = s;
@@ -255,6 +264,11 @@ sched_stop(struct sched *s, void (*done)(void *ud), void *ud)
         lease_answer_parked(s, s->workers[i]);
     commit_final(s);
     s->closing_handles = 3 + (s->fsev_on ? 1 : 0) + s->npublishing;
+    int nh = 0;
+    ntf_stop(s, handle_closed, &nh);
+    s->closing_handles += nh;
+    dl_stop(s, handle_closed, &nh);
+    s->closing_handles += nh;
     fan_stop(s, handle_closed);
     uv_timer_stop(&s->tick);
     uv_close((uv_handle_t *)&s->tick, handle_closed);
@@ -316,6 +330,8 @@ sched_free(struct sched *s)
     json_decref(s->ended_attempts);
     sc_free(s);
     registry_free(s);
+    ntf_free(s);
+    dl_free(s);
     fan_free(s);
     runs_idem_free(s);
     free(s->models_dir);

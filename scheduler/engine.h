@@ -70,6 +70,8 @@ struct sched_config {
     struct imgreg_opts registry; /* for pinning image tags (imagepin.h); borrowed */
     const struct ident *ident; /* a TLS link: HELLO must prove the worker's name (ident.h) */
     bool token;                /* a shared token: HELLO must answer its connection's challenge */
+    int notify_attempts;       /* tries of a notification before it fails; 0 = NOTIFY_MAX_ATTEMPTS */
+    int64_t notify_backoff_ms; /* the wait after its first failed try; 0 = NOTIFY_BACKOFF_BASE_MS */
 };
 
 struct sched;

@@ -28,6 +28,7 @@
 #include "storetool.h"
 #include "units.h"
 #include "util.h"
+#include "notifier.h"
 #include "wire.h"
 #include "ynode.h"
 
@@ -39,9 +40,11 @@ struct opts {
     char *tls_cert, *tls_key, *tls_ca;
     char *secrets_dir;
     char *api_tokens, *http_allowed_hosts;
+    char *ui_url;
     int64_t lease_ttl_ms;
     char *http_per_ip; /* connections one address may hold (--http-max-conns-per-ip) */
     char *http_out;    /* response bytes held for all clients (--http-response-memory) */
+    int64_t notify_attempts, notify_backoff_ms;
 };
 
 static void
@@ -56,7 +59,8 @@ usage(FILE *out)
           "                       [--log-level error|warn|notice|info|debug]\n"
           "                       [--registry-auth FILE] [--registry-ca FILE]\n"
           "                       [--insecure-registry HOST:PORT]...\n"
-          "                       [--log-format text|json]\n"
+          "                       [--log-format text|json] [--ui-url URL]\n"
+          "                       [--notify-attempts N] [--notify-backoff MS]\n"
           "       cairn-scheduler --data DIR --check\n"
           "       cairn-scheduler --data DIR --backup DEST\n"
           "Defaults: --listen tcp://127.0.0.1:7781, --http 127.0.0.1:7780, --models DATA/models\n"
@@ -67,11 +71,11 @@ usage(FILE *out)
           "to DEST/data.mdb, also while a scheduler runs. A YAML config file (" DEFAULT_CONFIG "\n"
           "when present) may set dags, data, listen, http, token_file, lease_ttl_ms, models,\n"
           "max_state_size, log_level, log_format, tls_cert, tls_key, tls_ca, api_tokens,\n"
-          "http_allowed_hosts, http_max_conns_per_ip and http_response_memory; flags win. One\n"
-          "address may hold 128 HTTP connections (loopback exempt); --http-max-conns-per-ip N\n"
-          "(0: no limit) sets it for every address, loopback included. Past\n"
-          "--http-response-memory (default 64Mi) of answers held for clients, those that\n"
-          "stopped reading are dropped.\n"
+          "http_allowed_hosts, http_max_conns_per_ip, http_response_memory and ui_url; flags\n"
+          "win. One address may hold 128 HTTP connections (loopback exempt);\n"
+          "--http-max-conns-per-ip N (0: no limit) sets it for every address, loopback\n"
+          "included. Past --http-response-memory (default 64Mi) of answers held for clients,\n"
+          "those that stopped reading are dropped.\n"
           "The registry flags are those of cairn-worker: the scheduler resolves each image\n"
           "tag to a digest when a run starts.\n"
           "--tls-cert/--tls-key/--tls-ca run the worker link as mutual TLS (a tls+tcp://\n"
@@ -83,7 +87,11 @@ usage(FILE *out)
           "Without --api-tokens the API is unauthenticated and --http must be a loopback\n"
           "address; with it, every API call needs 'Authorization: Bearer TOKEN' (docs/api.md).\n"
           "--log-format json writes each log line as one JSON object (ts, level, msg_id,\n"
-          "msg, prog).\n",
+          "msg, prog).\n"
+          "--ui-url is the address in notifications' links to the UI (default: the --http\n"
+          "address as bound). A notification is tried --notify-attempts times (default 8),\n"
+          "waiting --notify-backoff ms (default 1000) after the first failed try, twice as\n"
+          "long after each further one (at most 5 minutes).\n",
           out);
 }
 
@@ -107,6 +115,7 @@ opts_free(struct opts *o)
     free(o->http_allowed_hosts);
     free(o->http_per_ip);
     free(o->http_out);
+    free(o->ui_url);
 }
 
 static void
@@ -180,6 +189,8 @@ load_config(struct opts *o, const char *path, int required)
             set(&o->http_per_ip, v->str);
         else if (!strcmp(k->str, "http_response_memory"))
             set(&o->http_out, v->str);
+        else if (!strcmp(k->str, "ui_url"))
+            set(&o->ui_url, v->str);
         else if (!strcmp(k->str, "lease_ttl_ms"))
             o->lease_ttl_ms = strtoll(v->str, NULL, 10);
         else {
@@ -417,6 +428,22 @@ main(int argc, char **argv)
         }
         else if (!strcmp(a, "--secrets-dir"))
             set(&cli.secrets_dir, v);
+        else if (!strcmp(a, "--ui-url"))
+            set(&cli.ui_url, v);
+        else if (!strcmp(a, "--notify-attempts") || !strcmp(a, "--notify-backoff")) {
+            bool att = !strcmp(a, "--notify-attempts");
+            char *end;
+            long long x = strtoll(v, &end, 10);
+            if (*end || x < 1 || x > (att ? 100 : 3600000)) {
+                fprintf(stderr, "cairn-scheduler: %s takes %s, got '%s'\n", a,
+                        att ? "1..100" : "1..3600000 (ms)", v);
+                return 2;
+            }
+            if (att)
+                cli.notify_attempts = x;
+            else
+                cli.notify_backoff_ms = x;
+        }
         else {
             fprintf(stderr, "cairn-scheduler: unknown option %s\n", a);
             usage(stderr);
@@ -448,8 +475,13 @@ main(int argc, char **argv)
     MERGE(http_allowed_hosts)
     MERGE(http_per_ip)
     MERGE(http_out)
+    MERGE(ui_url)
     if (cli.lease_ttl_ms)
         o.lease_ttl_ms = cli.lease_ttl_ms;
+    if (cli.notify_attempts)
+        o.notify_attempts = cli.notify_attempts;
+    if (cli.notify_backoff_ms)
+        o.notify_backoff_ms = cli.notify_backoff_ms;
     if (o.http_per_ip) {
         char *end = NULL;
         errno = 0;
@@ -518,6 +550,8 @@ main(int argc, char **argv)
     cfg.dags_dir = o.dags;
     cfg.data_dir = o.data;
     cfg.lease_ttl_ms = o.lease_ttl_ms;
+    cfg.notify_attempts = (int)o.notify_attempts;
+    cfg.notify_backoff_ms = o.notify_backoff_ms;
     cfg.models_dir = o.models;
     cfg.max_state_size = (size_t)max_state;
     cfg.registry = reg;
@@ -654,6 +688,16 @@ main(int argc, char **argv)
     if (o.http_per_ip) /* given: it applies to loopback peers too */
         http_server_set_max_per_ip(app.http, (size_t)strtoull(o.http_per_ip, NULL, 10), 1);
     http_server_set_observer(app.http, smet_http, app.sched);
+    {
+        /* links to the UI in notifications: --ui-url, else the bound address */
+        char *ui = o.ui_url ? xstrdup(o.ui_url)
+                            : xasprintf("http://%s:%d", http_host, http_server_port(app.http));
+        size_t ul = strlen(ui);
+        while (ul && ui[ul - 1] == '/')
+            ui[--ul] = '\0';
+        ntf_set_ui_url(app.sched, ui);
+        free(ui);
+    }
     LOG(LOG_NOTICE, "CAIRN-START",
         "scheduler ready: dags %s, data %s, workers %s, http %s:%d, models %s", cfg.dags_dir,
         cfg.data_dir, wire_url(app.wire), http_host, http_server_port(app.http),

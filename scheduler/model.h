@@ -110,6 +110,7 @@ struct sched_ti {
     struct sched_ti *lazy_next;
     struct sched_ti *lnext, *lprev; /* in the lease or retry list */
     char lease_key[24];         /* key in the lease map while leased */
+    int64_t deadline_missed_at; /* wall ms its `deadline:` fired (notify.c), 0 = not */
 };
 
 /* The instances of a mapped task in one run (docs/architecture.md,
@@ -162,6 +163,7 @@ struct sched_run {
     struct sched_run *dirty_next;
     struct sched_run *next, *prev; /* all unfinished runs */
     char *key;                  /* "dag\x1frun_id" */
+    int64_t deadline_missed_at; /* wall ms its `deadline:` fired (notify.c), 0 = not */
 };
 
 /* A DAG known to the scheduler, with its current good version. */

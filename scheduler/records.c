@@ -83,6 +83,7 @@ rec_ti(const struct sched_ti *ti)
         .image_digest = ti->image_digest[0] ? ti->image_digest : NULL,
         .published = ti->published,
         .stderr_tail = ti->stderr_tail,
+        .deadline_missed_at = ti->deadline_missed_at,
     };
     if (ti->ngpus) {
         r.gpus = json_array();
@@ -186,6 +187,7 @@ rec_run(const struct sched_run *r)
         .task_counts = rec_task_counts(r),
         .ntasks = (int64_t)r->ntis,
         .images = r->images,
+        .deadline_missed_at = r->deadline_missed_at,
     };
     json_t *j = schema_run_encode(&x);
     json_decref(x.task_counts);
@@ -472,6 +474,7 @@ rec_ti_load(struct store_txn *t, struct sched_ti *ti, const json_t *j, char *err
     free(ti->error);
     ti->error = rec__dup(r.error);
     ti->log_size = r.log_size;
+    ti->deadline_missed_at = r.deadline_missed_at;
     ti->log_lost = r.log_lost;
     json_decref(ti->outputs);
     ti->outputs = r.outputs && json_array_size(r.outputs) ? json_incref(r.outputs) : NULL;

@@ -66,6 +66,7 @@ storetool__decode(enum store_table tb, const void *val, size_t vlen, char *why, 
         struct schema_artifact artifact;
         struct schema_artidx artidx;
         struct schema_dag dag;
+        struct schema_notification notification;
     } u;
     switch (tb) {
     case STORE_RUNS:
@@ -85,6 +86,9 @@ storetool__decode(enum store_table tb, const void *val, size_t vlen, char *why, 
         break;
     case STORE_DAGS:
         rc = schema_dag_decode(j, &u.dag, why, whylen);
+        break;
+    case STORE_NOTIFICATIONS:
+        rc = schema_notification_decode(j, &u.notification, why, whylen);
         break;
     default: /* META, BACKFILLS: JSON objects of their modules' own shape */
         rc = schema_check_version(j, store_table_name(tb), why, whylen);

@@ -29,11 +29,14 @@ ts__set_state(struct sched *s, struct sched_ti *ti, enum ti_state st, bool lazy)
         ti->parent->map->count[st]++;
     }
     smet_ti_state(s, ti, ti->state, st);
+    enum ti_state from = ti->state;
     ti->state = st;
     if (lazy)
         commit_ti_lazy(s, ti);
     else
         commit_ti_dirty(s, ti, attempt_ends && ti->attempts > 0);
+    if (s->on_ti_state)
+        s->on_ti_state(s, ti, from, st);
 }
 
 void
@@ -595,6 +598,8 @@ ts_run_start(struct sched *s, struct sched_run *r)
     r->state = RUN_RUNNING;
     r->started_at = clock_wall_ms();
     commit_run_dirty(s, r);
+    if (s->on_run_start)
+        s->on_run_start(s, r);
     if (sd)
         sd->active_runs++;
     r->start_next = 0;
