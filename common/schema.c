@@ -342,6 +342,8 @@ schema_run_encode(const struct schema_run *r)
         json_object_set_new(j, "ntasks", json_integer(r->ntasks));
     if (j && r->images && json_object_size(r->images))
         json_object_set(j, "images", r->images);
+    if (j && r->pinning)
+        json_object_set_new(j, "pinning", json_true());
     return j;
 }
 
@@ -371,6 +373,7 @@ schema_run_decode(const json_t *j, struct schema_run *out, char *err, size_t err
     r.task_counts = schema__node(&rd, "task_counts", false);
     r.ntasks = schema__int(&rd, "ntasks", 0);
     r.images = schema__node(&rd, "images", false);
+    r.pinning = schema__bool(&rd, "pinning");
     if (rd.rc)
         return rd.rc;
     *out = r;

@@ -22,6 +22,7 @@
 #include "fs.h"
 #include "gpualloc.h"
 #include "lease.h"
+#include "imagepin.h"
 #include "log.h"
 #include "readyq.h"
 #include "records.h"
@@ -252,7 +253,7 @@ sched_stop(struct sched *s, void (*done)(void *ud), void *ud)
     for (size_t i = 0; i < s->nworkers; i++)
         lease_answer_parked(s, s->workers[i]);
     commit_final(s);
-    s->closing_handles = 3 + (s->fsev_on ? 1 : 0) + s->npublishing;
+    s->closing_handles = 3 + (s->fsev_on ? 1 : 0) + s->npublishing + imagepin_stop(s);
     fan_stop(s, handle_closed);
     uv_timer_stop(&s->tick);
     uv_close((uv_handle_t *)&s->tick, handle_closed);
@@ -314,6 +315,7 @@ sched_free(struct sched *s)
     json_decref(s->ended_attempts);
     sc_free(s);
     fan_free(s);
+    imagepin_free(s);
     runs_idem_free(s);
     free(s->models_dir);
     free(s->replies);

@@ -11,6 +11,7 @@
 #include "err.h"
 #include "fanout.h"
 #include "lease.h"
+#include "imagepin.h"
 #include "log.h"
 #include "readyq.h"
 #include "records.h"
@@ -109,6 +110,8 @@ recovery_load_run(struct sched *s, struct store_txn *t, const json_t *j, char *e
     runtab_set_params(r, x.params);
     r->no_cache = x.no_cache;
     r->images = x.images ? json_incref(x.images) : NULL;
+    if (x.pinning) /* its tags were being resolved: ask again */
+        imagepin_run(s, r);
     for (size_t i = 0; i < r->ntis; i++) /* those without a record never ran */
         r->tis[i].no_cache = x.no_cache;
     struct recover_ctx ctx = {s, t, r};
