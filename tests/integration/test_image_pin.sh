@@ -82,6 +82,8 @@ S1=$(head -n1 "$T/s1.out")
 check "the stalled registry was asked for the tag" wait_until 30 [ "$(conns a)" -ge 1 ]
 check "the run is queued while its tag is being resolved" [ "$(run_state "$S1" stalled)" = queued ]
 check "... and says it is pinning" pinning "$S1" stalled
+check "... also in cairn runs show" \
+    grep -q "resolving image tags to digests" <<<"$("$CAIRN" runs show "$S1" --dag stalled)"
 check "the API answers while the registry stalls" \
     curl -sf --max-time 30 -o /dev/null "$CAIRN_SERVER/api/v1/health"
 
