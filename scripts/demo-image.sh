@@ -42,7 +42,7 @@ http: {addr: $reg}
 YML
 docker-registry serve "$dir/registry.yml" >"$dir/registry.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 1 100); do curl -s -o /dev/null "http://$reg/v2/" && break; sleep 0.1; done
+for _ in $(seq 1 300); do curl -s -o /dev/null "http://$reg/v2/" && break; sleep 0.1; done
 echo "registry at http://$reg/"
 
 say "Building the image (python3 + scikit-learn + the pipeline, from this host's packages)"
@@ -63,12 +63,12 @@ say "Starting cairn-scheduler and one cairn-worker (both --insecure-registry $re
     --listen "tcp://127.0.0.1:$nng" --http "127.0.0.1:$http" \
     --insecure-registry "$reg" >"$dir/scheduler.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 1 100); do curl -sf "$CAIRN_SERVER/api/v1/health" >/dev/null && break; sleep 0.1; done
+for _ in $(seq 1 300); do curl -sf "$CAIRN_SERVER/api/v1/health" >/dev/null && break; sleep 0.1; done
 "$build/worker/cairn-worker" --scheduler "tcp://127.0.0.1:$nng" --data "$dir/worker" \
     --name demo-image-worker --slots 2 --insecure-registry "$reg" >"$dir/worker.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 1 100); do "$CAIRN" workers --json 2>/dev/null | grep -q demo-image-worker && break; sleep 0.1; done
-for _ in $(seq 1 100); do "$CAIRN" dags list --json 2>/dev/null | grep -q '"iris-image"' && break; sleep 0.1; done
+for _ in $(seq 1 300); do "$CAIRN" workers --json 2>/dev/null | grep -q demo-image-worker && break; sleep 0.1; done
+for _ in $(seq 1 300); do "$CAIRN" dags list --json 2>/dev/null | grep -q '"iris-image"' && break; sleep 0.1; done
 
 # show RUN: each task's state and image digest, and the run's pinned images
 show() {
