@@ -6,7 +6,7 @@ JOBS        ?= $(shell nproc)
 FUZZ_SECONDS ?= 30
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build test test-unit test-asan fuzz faults demo bench install clean
+.PHONY: all deps build test test-unit test-asan fuzz faults demo demo-image bench install clean
 
 all: build
 
@@ -50,6 +50,11 @@ faults: build
 
 demo: build
 	bash scripts/demo.sh $(BUILD)
+
+# The iris pipeline from a container image: built offline from the host's
+# packages, pushed to a docker-registry on loopback, run by reference.
+demo-image: build
+	bash scripts/demo-image.sh $(BUILD)
 
 bench: build
 	bash bench/run-all.sh $(BUILD)

@@ -181,6 +181,8 @@ print_run_header(const json_t *run, int color)
     sb_free(&sb);
     if (json_is_true(json_object_get(run, "no_cache")))
         cli_print_header_line("cache", "not used (--no-cache): every task runs");
+    if (json_is_true(json_object_get(run, "pinning")))
+        cli_print_header_line("images", "resolving image tags to digests: the run starts then");
 
     int64_t start = 0;
     cli_jtime(run, "started_at", &start);

@@ -191,6 +191,19 @@ resp_clear(struct resp *rs)
     free(rs->ctype);
 }
 
+/* curl's progress callback (also called about once a second while nothing
+ * moves): a nonzero *cancel stops the transfer. */
+static int
+xfer_cb(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+    const atomic_int *cancel = ud;
+    (void)dltotal;
+    (void)dlnow;
+    (void)ultotal;
+    (void)ulnow;
+    return atomic_load(cancel) != 0;
+}
+
 /* One GET; rs->status set. Transport errors become CAIRN_ENET. */
 static int
 do_get(struct imgreg *r, const char *url, const char *accept, const char *authz,
@@ -211,10 +224,12 @@ do_get(struct imgreg *r, const char *url, const char *accept, const char *authz,
     curl_easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 30L);
-    if (r->o->timeout_s > 0)
+    if (r->o->timeout_s > 0) {
         curl_easy_setopt(c, CURLOPT_TIMEOUT, r->o->timeout_s);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);
+    } else {
+        curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);
+    }
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, ebuf);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_cb);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, rs);
@@ -224,6 +239,11 @@ do_get(struct imgreg *r, const char *url, const char *accept, const char *authz,
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     if (r->o->ca_file)
         curl_easy_setopt(c, CURLOPT_CAINFO, r->o->ca_file);
+    if (r->o->cancel) {
+        curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, xfer_cb);
+        curl_easy_setopt(c, CURLOPT_XFERINFODATA, (void *)(uintptr_t)r->o->cancel);
+        curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    }
     if (userpwd) {
         curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
         curl_easy_setopt(c, CURLOPT_USERPWD, userpwd);
@@ -236,6 +256,8 @@ do_get(struct imgreg *r, const char *url, const char *accept, const char *authz,
     curl_slist_free_all(h);
     if (rs->werr_rc)
         return errf(rs->werr_rc, err, errlen, "%s", rs->werr);
+    if (cc == CURLE_ABORTED_BY_CALLBACK)
+        return errf(CAIRN_ENET, err, errlen, "registry %s: cancelled", r->registry);
     if (cc != CURLE_OK)
         return errf(CAIRN_ENET, err, errlen, "registry %s: %s", r->registry,
                     ebuf[0] ? ebuf : curl_easy_strerror(cc));

@@ -19,6 +19,7 @@
 #ifndef CAIRN_IMAGE_REGISTRY_H
 #define CAIRN_IMAGE_REGISTRY_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,7 +32,10 @@ struct imgreg_opts {
     const char *ca_file;         /* CA bundle, or NULL for the system's */
     const char *const *insecure; /* HOST:PORT reached over plain HTTP */
     size_t ninsecure;
-    long timeout_s; /* whole-request limit; 0 = none (a stall of 60 s fails) */
+    long timeout_s; /* whole-request limit; 0 = none, but a stall of 60 s fails */
+    /* when set and nonzero, requests in flight stop within about a second
+     * (CAIRN_ENET, "... cancelled"): another thread asks this one to give up */
+    const atomic_int *cancel;
 };
 
 struct imgreg;

@@ -362,6 +362,8 @@ schema_run_encode(const struct schema_run *r)
         json_object_set(j, "images", r->images);
     if (j && r->deadline_missed_at)
         json_object_set_new(j, "deadline_missed_at", schema_time_json(r->deadline_missed_at));
+    if (j && r->pinning)
+        json_object_set_new(j, "pinning", json_true());
     return j;
 }
 
@@ -392,6 +394,7 @@ schema_run_decode(const json_t *j, struct schema_run *out, char *err, size_t err
     r.ntasks = schema__int(&rd, "ntasks", 0);
     r.images = schema__node(&rd, "images", false);
     r.deadline_missed_at = schema__time(&rd, "deadline_missed_at");
+    r.pinning = schema__bool(&rd, "pinning");
     if (rd.rc)
         return rd.rc;
     *out = r;

@@ -111,6 +111,7 @@ struct schema_run {
     json_t *images;               /* {image reference: "sha256:..."}: the tags pinned when the
                                      run was created, or NULL */
     int64_t deadline_missed_at;   /* wall ms its `deadline:` passed while it ran, 0 = not */
+    bool pinning;                 /* its image tags are still being resolved (not started) */
 };
 
 /* STORE_TIS */

@@ -71,6 +71,8 @@ api_present_run(const struct schema_run *r, const struct dag *version)
         json_object_set_new(j, "images", api_present__copy_or_empty(r->images, false));
     if (r->deadline_missed_at)
         json_object_set_new(j, "deadline_missed_at", schema_time_json(r->deadline_missed_at));
+    if (j)
+        json_object_set_new(j, "pinning", json_boolean(r->pinning));
     return j;
 }
 

@@ -42,6 +42,7 @@ struct cache_index;
 struct store_txn;
 struct ntf;
 struct dl_set;
+struct pin_set;
 
 
 /* Work done on every loop iteration before the commit, in registration
@@ -92,6 +93,7 @@ struct sched {
     size_t ncache_q, capcache_q, cache_qhead;
     char *models_dir;             /* where `publish:` copies outputs */
     int npublishing;              /* publish jobs on the thread pool */
+    struct pin_set *pins;         /* image tags being resolved (imagepin.c) */
     uv_timer_t tick;
     uv_prepare_t prepare;
     uv_fs_event_t fsev;

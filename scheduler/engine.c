@@ -21,6 +21,7 @@
 #include "fanout.h"
 #include "fs.h"
 #include "gpualloc.h"
+#include "imagepin.h"
 #include "lease.h"
 #include "log.h"
 #include "readyq.h"
@@ -263,7 +264,7 @@ sched_stop(struct sched *s, void (*done)(void *ud), void *ud)
     for (size_t i = 0; i < s->nworkers; i++)
         lease_answer_parked(s, s->workers[i]);
     commit_final(s);
-    s->closing_handles = 3 + (s->fsev_on ? 1 : 0) + s->npublishing;
+    s->closing_handles = 3 + (s->fsev_on ? 1 : 0) + s->npublishing + imagepin_stop(s);
     int nh = 0;
     ntf_stop(s, handle_closed, &nh);
     s->closing_handles += nh;
@@ -333,6 +334,7 @@ sched_free(struct sched *s)
     ntf_free(s);
     dl_free(s);
     fan_free(s);
+    imagepin_free(s);
     runs_idem_free(s);
     free(s->models_dir);
     free(s->replies);

@@ -3,7 +3,12 @@
  * When a run is created, each distinct registry reference its tasks name
  * with a tag is resolved to a manifest digest once, by the scheduler
  * itself (one manifest request over the OCI distribution API, no blobs),
- * and kept in the run's record ({reference: digest}). Every lease of the
+ * and kept in the run's record ({reference: digest}). The requests go to
+ * libuv's thread pool, never the loop: meanwhile the run is queued and
+ * "pinning" (its record says so; none of its tasks is ready or leased, and
+ * later runs of its DAG wait behind it, oldest first), and everything else
+ * goes on. At most 2 tags are resolved at once; runs asking for a tag that
+ * is still queued share its answer. Every lease of the
  * run then names REGISTRY/REPO:TAG@DIGEST, so all its tasks, their retries
  * and cleared tasks run the same image even if the tag moves mid-run; the
  * digest is each task instance's image_digest and part of its step cache
@@ -13,16 +18,25 @@
  * resolve it when they pull; that run is then not pinned for that image.
  * oci: layouts live on the workers and are not pinned.
  *
- * Resolution is synchronous on the loop thread, bounded by a 10 s timeout
- * per registry reference.
+ * Each request is bounded by the registry options' timeout_s (the
+ * scheduler's --pin-timeout, default 10 s). A run recovered or reloaded
+ * while its record says pinning is pinned again.
  */
 #ifndef CAIRN_IMAGEPIN_H
 #define CAIRN_IMAGEPIN_H
 
 #include "core.h"
 
-/* Resolve the run's images (sets r->images). */
+/* Pin the run's images: digests at once (r->images), tags on the thread
+ * pool (r->pinning counts those outstanding; when the last is answered the
+ * run's record is committed and its DAG's runs are admitted). */
 void imagepin_run(struct sched *s, struct sched_run *r);
+/* The engine stops: requests in flight give up (within about a second).
+ * Returns how many are still on the thread pool; each one's completion
+ * decrements s->closing_handles. */
+int imagepin_stop(struct sched *s);
+/* Free what is queued (after the loop ended). */
+void imagepin_free(struct sched *s);
 /* The digest image is pinned to in run r, or NULL. */
 const char *imagepin_digest(const struct sched_run *r, const char *image);
 /* What a lease names: "REGISTRY/REPO:TAG@DIGEST" (malloc'd) when pinned,

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <curl/curl.h>
 #include <uv.h>
 
 #include "api.h"
@@ -58,7 +59,7 @@ usage(FILE *out)
           "                       [--http-max-conns-per-ip N] [--http-response-memory SIZE]\n"
           "                       [--log-level error|warn|notice|info|debug]\n"
           "                       [--registry-auth FILE] [--registry-ca FILE]\n"
-          "                       [--insecure-registry HOST:PORT]...\n"
+          "                       [--insecure-registry HOST:PORT]... [--pin-timeout SECONDS]\n"
           "                       [--log-format text|json] [--ui-url URL]\n"
           "                       [--notify-attempts N] [--notify-backoff MS]\n"
           "       cairn-scheduler --data DIR --check\n"
@@ -77,7 +78,8 @@ usage(FILE *out)
           "included. Past --http-response-memory (default 64Mi) of answers held for clients,\n"
           "those that stopped reading are dropped.\n"
           "The registry flags are those of cairn-worker: the scheduler resolves each image\n"
-          "tag to a digest when a run starts.\n"
+          "tag to a digest when a run starts (off its loop; the run waits, \"pinning\", at most\n"
+          "--pin-timeout seconds per tag, default 10).\n"
           "--tls-cert/--tls-key/--tls-ca run the worker link as mutual TLS (a tls+tcp://\n"
           "--listen address; `cairn certs init` makes the files). A --listen address that is\n"
           "not loopback needs TLS or --token-file; --insecure starts without either.\n"
@@ -419,6 +421,16 @@ main(int argc, char **argv)
             reg.auth_file = v;
         else if (!strcmp(a, "--registry-ca"))
             reg.ca_file = v;
+        else if (!strcmp(a, "--pin-timeout")) {
+            char *end = NULL;
+            long t = strtol(v, &end, 10);
+            if (!end || *end || t < 1 || t > 3600) {
+                fprintf(stderr, "cairn-scheduler: --pin-timeout wants whole seconds from 1 to "
+                                "3600, not '%s'\n", v);
+                return 2;
+            }
+            reg.timeout_s = t;
+        }
         else if (!strcmp(a, "--insecure-registry")) {
             if (reg.ninsecure == sizeof(insecure_regs) / sizeof(insecure_regs[0])) {
                 fprintf(stderr, "cairn-scheduler: at most 64 --insecure-registry\n");
@@ -631,6 +643,8 @@ main(int argc, char **argv)
         }
     }
     uv_loop_t loop;
+    /* before any thread: image tags are resolved on the thread pool */
+    curl_global_init(CURL_GLOBAL_DEFAULT);
     uv_loop_init(&loop);
     char err[512];
     int rc = 0;

@@ -148,6 +148,9 @@ struct sched_run {
     json_t *params;             /* overrides {name: "value"} */
     bool no_cache;              /* triggered with no_cache: its tasks do not reuse */
     json_t *images;             /* {reference: digest}: tags pinned at creation, or NULL */
+    int pinning;                /* tags still being resolved (imagepin.c): not started before
+                                   they are */
+    uint64_t pin_id;            /* which pinning of this run the answers are for */
     struct dag_kv *overrides;
     size_t noverrides;
     struct sched_ti *tis;

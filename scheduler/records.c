@@ -188,6 +188,7 @@ rec_run(const struct sched_run *r)
         .ntasks = (int64_t)r->ntis,
         .images = r->images,
         .deadline_missed_at = r->deadline_missed_at,
+        .pinning = r->pinning > 0,
     };
     json_t *j = schema_run_encode(&x);
     json_decref(x.task_counts);

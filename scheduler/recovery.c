@@ -10,6 +10,7 @@
 #include "dagtab.h"
 #include "err.h"
 #include "fanout.h"
+#include "imagepin.h"
 #include "lease.h"
 #include "log.h"
 #include "readyq.h"
@@ -110,6 +111,8 @@ recovery_load_run(struct sched *s, struct store_txn *t, const json_t *j, char *e
     r->no_cache = x.no_cache;
     r->images = x.images ? json_incref(x.images) : NULL;
     r->deadline_missed_at = x.deadline_missed_at;
+    if (x.pinning) /* its tags were being resolved: ask again */
+        imagepin_run(s, r);
     for (size_t i = 0; i < r->ntis; i++) /* those without a record never ran */
         r->tis[i].no_cache = x.no_cache;
     struct recover_ctx ctx = {s, t, r};

@@ -544,8 +544,11 @@ ts_admit_runs(struct sched *s, struct sched_dag *sd)
     int max = sd->cur ? sd->cur->dag->max_active_runs : DAG_DEFAULT_MAX_ACTIVE_RUNS;
     for (struct sched_run *r = s->runs.next; r != &s->runs && sd->active_runs < max;
          r = r->next) {
-        if (r->state == RUN_QUEUED && !strcmp(r->dag, sd->name))
+        if (r->state == RUN_QUEUED && !strcmp(r->dag, sd->name)) {
+            if (r->pinning)
+                break; /* its image tags are being resolved: the runs after it wait too */
             ts_run_start(s, r);
+        }
     }
 }
 

@@ -107,3 +107,44 @@ start_registry() {
 push() {
     skopeo copy --quiet --dest-tls-verify=false "${@:3}" "oci:$1" "docker://$2"
 }
+
+# start_token_registry NAME USERS_FILE: a token server (registry_token.py,
+# its signing certificate made here with openssl) and a docker-registry
+# with `auth: token:` that trusts it; sets REG_<NAME>=127.0.0.1:PORT and
+# TOKLOG_<NAME> (the token server's request log)
+start_token_registry() {
+    local name=$1 users=$2 d=$T/tok-$1 tport port i
+    mkdir -p "$d" "$T/reg-$name"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=cairn-test-token \
+        -keyout "$d/key.pem" -out "$d/cert.pem" 2>/dev/null
+    : >"$d/requests.log"
+    /usr/bin/python3 "$CAIRN_SRC/tests/integration/registry_token.py" "$d/key.pem" \
+        "$d/cert.pem" cairn-test-issuer "$users" "$d/port" "$d/requests.log" \
+        >>"$T/tok-$name.log" 2>&1 &
+    PIDS+=("$!")
+    wait_until 20 [ -s "$d/port" ] || { echo "token server $name did not come up" >&2; return 1; }
+    tport=$(cat "$d/port")
+    port=$(free_port)
+    cat >"$T/reg-$name.yml" <<YML
+version: 0.1
+log: {level: warn}
+storage: {filesystem: {rootdirectory: $T/reg-$name}, delete: {enabled: true}}
+http: {addr: 127.0.0.1:$port}
+auth:
+  token:
+    realm: http://127.0.0.1:$tport/token
+    service: cairn-test-registry
+    issuer: cairn-test-issuer
+    rootcertbundle: $d/cert.pem
+YML
+    docker-registry serve "$T/reg-$name.yml" >>"$T/reg-$name.log" 2>&1 &
+    PIDS+=("$!")
+    eval "REG_$name=127.0.0.1:$port"
+    eval "TOKLOG_$name=$d/requests.log"
+    for i in $(seq 1 100); do
+        curl -s -o /dev/null "http://127.0.0.1:$port/v2/" && return 0
+        sleep 0.1
+    done
+    echo "registry $name did not come up" >&2
+    return 1
+}
