@@ -48,6 +48,8 @@ struct sched_link {
     void (*drop)(struct wire_req *req);
 };
 
+struct art_open_opts;
+
 #define SCHED_HIDDEN_MAX 4 /* the most entries of sched_config.hidden used */
 
 struct sched_config {
@@ -70,6 +72,8 @@ struct sched_config {
     struct imgreg_opts registry; /* for pinning image tags (imagepin.h); borrowed */
     const struct ident *ident; /* a TLS link: HELLO must prove the worker's name (ident.h) */
     bool token;                /* a shared token: HELLO must answer its connection's challenge */
+    const char *artifacts;     /* the artifact store's URI or folder; NULL = DATA/artifacts */
+    const struct art_open_opts *artifacts_opts; /* its settings (artifact.h); may be NULL */
 };
 
 struct sched;

@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# The artifact store on an S3-compatible server: s3rver (npm, tests/s3/),
+# started here on 127.0.0.1 with its own folder. A pipeline's outputs go to
+# the bucket as content-addressed objects and a downstream task reads them;
+# a 1 GiB output goes up as a multipart upload while the worker's peak RSS
+# stays far below it; an object corrupted in the server's folder is refused
+# by its digest; the credentials (a 0600 file for the scheduler, the
+# environment for the worker) are never in the state store, the logs, or
+# a task's environment; gc lists and deletes what nothing references.
+# BIG_MIB (default 1024) sets the size of the large output.
+source "$(dirname "$0")/lib.sh"
+
+S3RVER=$CAIRN_SRC/tests/s3/node_modules/.bin/s3rver
+if [ ! -x "$S3RVER" ]; then
+    echo "tests/s3/node_modules is missing: run scripts/install-deps.sh" >&2
+    exit 1
+fi
+BIG_MIB=${BIG_MIB:-1024}
+BUCKET=cairn
+PREFIX=team/arts
+SECRET="cairn-s3-secret-$RANDOM$RANDOM-value"
+# s3rver knows one account (S3RVER) and checks the key id, not the
+# signature: the secret is ours to choose, and distinctive enough to grep.
+ACCESS=S3RVER
+
+mkdir -p "$T/s3"
+"$S3RVER" -d "$T/s3" -a 127.0.0.1 -p 0 --configure-bucket "$BUCKET" >"$T/s3rver.log" 2>&1 &
+S3_PID=$!
+PIDS+=("$S3_PID")
+wait_until 60 grep -q "listening on 127.0.0.1:" "$T/s3rver.log" || {
+    echo "s3rver did not start" >&2
+    exit 1
+}
+S3_PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$T/s3rver.log" | head -n 1)
+ENDPOINT=http://127.0.0.1:$S3_PORT
+OBJ=$T/s3/$BUCKET/$PREFIX/blobs/sha256
+# obj SHA -> the file s3rver keeps the object's bytes in
+obj() { echo "$OBJ/${1:0:2}/${1:2}._S3rver_object"; }
+
+printf 'aws_access_key_id = %s\naws_secret_access_key = %s\n' "$ACCESS" "$SECRET" >"$T/creds"
+chmod 644 "$T/creds"
+mkdir -p "$T/dags" "$T/bad"
+set +e
+timeout 30 "$SCHED" --dags "$T/dags" --data "$T/bad" --http 127.0.0.1:0 --listen tcp://127.0.0.1:0 \
+    --artifacts "s3://$BUCKET/$PREFIX" --artifacts-endpoint "$ENDPOINT" \
+    --artifacts-credentials "$T/creds" >"$T/bad.out" 2>&1
+brc=$?
+set -e
+check "a credentials file readable by others is refused at start, saying why" \
+    bash -c '[ "$0" != 0 ] && [ "$0" != 124 ] && grep -q "mode 0644" "$1" && grep -q "chmod 600" "$1"' \
+    "$brc" "$T/bad.out"
+chmod 600 "$T/creds"
+
+put_dag s3p <<'YAML'
+dag: s3p
+defaults: {retries: 0}
+params: {big_mib: "1"}
+tasks:
+  make:
+    command: [sh, -c, "seq 1 100000 > $CAIRN_OUTPUTS/nums.txt && head -c $(( {{ params.big_mib }} * 1048576 )) /dev/urandom > $CAIRN_OUTPUTS/big.bin"]
+    outputs: [nums.txt, big.bin]
+  count:
+    needs: [make]
+    inputs: {n: make/nums.txt}
+    command: [sh, -c, "wc -l < $CAIRN_INPUTS/n > $CAIRN_OUTPUTS/count.txt && env > $CAIRN_OUTPUTS/env.txt"]
+    outputs: [count.txt, env.txt]
+  bigsum:
+    needs: [make]
+    inputs: {b: make/big.bin}
+    command: [sh, -c, "sha256sum < $CAIRN_INPUTS/b | cut -c1-64 > $CAIRN_OUTPUTS/sum.txt"]
+    outputs: [sum.txt]
+YAML
+
+start_scheduler s --artifacts "s3://$BUCKET/$PREFIX" --artifacts-endpoint "$ENDPOINT" \
+    --artifacts-credentials "$T/creds"
+check "the scheduler names the S3 store (and no credentials) at start" \
+    bash -c 'grep CAIRN-START "$0" | grep -q "artifacts s3://cairn/team/arts?endpoint=http://127.0.0.1:"' "$T/s.log"
+AWS_ACCESS_KEY_ID=$ACCESS AWS_SECRET_ACCESS_KEY=$SECRET start_worker w1 --isolation none --slots 2
+
+r1=$("$CAIRN" trigger s3p --param "big_mib=$BIG_MIB")
+check "the run with a $BIG_MIB MiB output succeeds" test "$(wait_run "$r1" s3p 110)" = success
+arts=$("$CAIRN" artifacts list "$r1" --dag s3p --json)
+sha() { jq -r --arg n "$1" '.artifacts[] | select(.name == $n) | .sha256' <<<"$arts"; }
+nums=$(sha nums.txt)
+big=$(sha big.bin)
+check "the pointers are s3:// URIs of the content-addressed keys" \
+    jq -e --arg b "$big" '([.artifacts[].uri | startswith("s3://cairn/team/arts/blobs/sha256/")] | all)
+        and (.artifacts[] | select(.name == "big.bin") | .uri) == "s3://cairn/team/arts/blobs/sha256/\($b[0:2])/\($b[2:])"' <<<"$arts"
+check "every output is an object in the s3rver folder (5 blobs)" \
+    test "$(find "$OBJ" -name "*._S3rver_object" | wc -l)" = 5
+check "  nums.txt's object holds its bytes" cmp -s <(seq 1 100000) "$(obj "$nums")"
+check "  the large one has all $BIG_MIB MiB" test "$(stat -c %s "$(obj "$big")")" = $((BIG_MIB * 1048576))
+check "  and nothing went to the scheduler's folder" \
+    test "$(find "$T/s/artifacts" -type f 2>/dev/null | wc -l)" = 0
+check "the downstream task read nums.txt from S3" \
+    bash -c '[ "$(cat "$0")" = 100000 ]' "$(obj "$(sha count.txt)")"
+check "the downstream task read the large output whole (its sha256 is the pointer's)" \
+    bash -c '[ "$(cat "$0")" = "$1" ]' "$(obj "$(sha sum.txt)")" "$big"
+parts=$(grep -c "Stored part [0-9]* of" "$T/s3rver.log" || true)
+check "the large output went up as a multipart upload of 16 MiB parts ($parts)" \
+    test "$parts" = $(((BIG_MIB + 15) / 16))
+hwm_kb=$(awk '/^VmHWM:/ {print $2}' "/proc/$PID_w1/status")
+echo "# worker peak RSS (VmHWM) after a $BIG_MIB MiB upload and download: $((hwm_kb / 1024)) MiB"
+check "the worker's peak RSS stayed below 200 MB" test "$hwm_kb" -lt 195312
+
+# The object of nums.txt is corrupted in the server's folder (same size):
+# the next run stores nums.txt again (found, same size: not sent again), and
+# its downstream read is refused by the digest.
+python3 - "$(obj "$nums")" <<'PY'
+import sys
+p = sys.argv[1]
+b = bytearray(open(p, "rb").read())
+b[10] ^= 0x01
+open(p, "wb").write(bytes(b))
+PY
+r2=$("$CAIRN" trigger s3p)
+check "a run reading the corrupted object fails" test "$(wait_run "$r2" s3p 60)" = failed
+err=$(ti error "$r2" s3p count)
+check "  the task says the artifact is corrupt, naming its digest" \
+    bash -c 'grep -q "corrupt" <<<"$0" && grep -q "$1" <<<"$0"' "$err" "$nums"
+check "  the rest of the run read its inputs" test "$(ti state "$r2" s3p bigsum)" = success
+
+check "the secret is nowhere in the scheduler's data folder (the state store)" \
+    bash -c '! grep -raqF -- "$0" "$1"' "$SECRET" "$T/s"
+check "nor in the worker's folder" bash -c '! grep -raqF -- "$0" "$1"' "$SECRET" "$T/w1"
+check "nor in any log of the scheduler, the worker or the CLI" \
+    bash -c '! grep -aqF -- "$0" "$1"/s.log "$1"/w1.log "$1"/bad.out' "$SECRET" "$T"
+check "nor in a task's environment (its env.txt output)" \
+    bash -c '! grep -qF -- "$0" "$1" && ! grep -q AWS_ "$1"' "$SECRET" "$(obj "$(sha env.txt)")"
+check "nor did the API serve it" \
+    bash -c '! curl -sf "$CAIRN_SERVER/api/v1/workers" "$CAIRN_SERVER/api/v1/runs?dag=s3p" | grep -qF -- "$0"' "$SECRET"
+
+rep=$("$CAIRN" artifacts gc --keep-last 1 --json)
+check "gc with the default min-age removes run 1's pointers, no blob (they are young)" \
+    jq -e '.runs == 1 and .blobs_removed == 0 and .blobs_kept >= 6' <<<"$rep"
+rep=$("$CAIRN" artifacts gc --keep-last 1 --min-age 0 --json)
+check "gc --min-age 0 deletes the 4 objects only run 1 referenced (big.bin, count.txt, env.txt, sum.txt)" \
+    jq -e --argjson big $((BIG_MIB * 1048576)) '.blobs_removed == 4 and .blob_bytes > $big and .blobs_kept == 3' <<<"$rep"
+check "  the large object is gone from the server" test ! -e "$(obj "$big")"
+check "  nums.txt's object (run 2 references it) stays" test -e "$(obj "$nums")"
+check "  what is left matches the store's count" \
+    test "$(find "$OBJ" -name '*._S3rver_object' | wc -l)" = "$(jq '.blobs_kept' <<<"$rep")"
+
+finish
