@@ -772,6 +772,30 @@ art__file_gc(struct art_store *s, const char *const *keep, size_t nkeep, int64_t
     return first;
 }
 
+static int
+art__file_stat(struct art_store *s, const char *hex, int64_t *size, char *err, size_t errlen)
+{
+    char *blob = art__file_blob(s, hex);
+    struct stat st;
+    int rc = 0;
+    if (lstat(blob, &st) != 0) {
+        int e = errno;
+        if (e == ENOENT || e == ENOTDIR) {
+            art__msg(err, errlen, "artifact %s is not in the store %s", hex, s->uri);
+            rc = CAIRN_ENOENT;
+        } else {
+            rc = art__sys(err, errlen, e, "cannot stat", blob);
+        }
+    } else if (!S_ISREG(st.st_mode)) {
+        art__msg(err, errlen, "blob %s is %s", blob, art__kind(st.st_mode));
+        rc = CAIRN_EIO;
+    } else if (size) {
+        *size = (int64_t)st.st_size;
+    }
+    free(blob);
+    return rc;
+}
+
 static char *
 art__file_blob_uri(const struct art_store *s, const char *hex)
 {
@@ -781,6 +805,7 @@ art__file_blob_uri(const struct art_store *s, const char *hex)
 static const struct art_ops art__file_ops = {
     .put_fd = art__file_put,
     .blob_uri = art__file_blob_uri,
+    .stat = art__file_stat,
     .blob_path = art__file_blob_path,
     .verify = art__file_verify,
     .fetch = art__file_fetch,
@@ -990,6 +1015,14 @@ art_blob_path(struct art_store *s, const char *sha256_hex, char **path_out)
     if (!s || !path_out || !art_hex_valid(sha256_hex))
         return CAIRN_EINVAL;
     return s->ops->blob_path(s, sha256_hex, path_out);
+}
+
+int
+art_stat(struct art_store *s, const char *sha256_hex, int64_t *size, char *err, size_t errlen)
+{
+    if (!s || !art_hex_valid(sha256_hex))
+        return art__bad_hex(sha256_hex, err, errlen);
+    return s->ops->stat(s, sha256_hex, size, err, errlen);
 }
 
 int

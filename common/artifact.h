@@ -157,6 +157,13 @@ int art_blob_uri(struct art_store *s, const char *sha256_hex, char **uri_out);
  * Errors: CAIRN_EINVAL (bad hex), CAIRN_ENOENT (no such blob), CAIRN_EIO. */
 int art_blob_path(struct art_store *s, const char *sha256_hex, char **path_out);
 
+/* Whether blob sha256_hex is stored: 0 (and *size, which may be NULL, its
+ * byte count), CAIRN_ENOENT, or CAIRN_EINVAL (bad hex) / CAIRN_EIO. A file
+ * store looks at the file; an S3 store asks the server (a HEAD request: it
+ * blocks for a round trip). */
+int art_stat(struct art_store *s, const char *sha256_hex, int64_t *size, char *err,
+             size_t errlen);
+
 /* Re-hash a stored blob and compare with its name. Errors: CAIRN_EINVAL,
  * CAIRN_ENOENT, CAIRN_EIO, CAIRN_EPROTO with "artifact <hex> is corrupt:
  * its content hashes to <hex>". */

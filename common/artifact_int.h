@@ -25,6 +25,7 @@ struct art_ops {
                   int64_t *size, char **uri_out, char *err, size_t errlen);
     char *(*blob_uri)(const struct art_store *s, const char *hex); /* malloc'd */
     int (*blob_path)(struct art_store *s, const char *hex, char **path_out);
+    int (*stat)(struct art_store *s, const char *hex, int64_t *size, char *err, size_t errlen);
     int (*verify)(struct art_store *s, const char *hex, char *err, size_t errlen);
     int (*fetch)(struct art_store *s, const char *hex, const char *dest, unsigned flags, char *err,
                  size_t errlen);

@@ -790,6 +790,34 @@ s3__handle(char *err, size_t errlen)
     return c;
 }
 
+static int
+s3__stat(struct art_store *s, const char *hex, int64_t *size, char *err, size_t errlen)
+{
+    const struct art_s3 *b = s->be;
+    CURL *c = s3__handle(err, errlen);
+    if (!c)
+        return CAIRN_ENOMEM;
+    char *key = s3__key(b, hex);
+    struct s3_io io;
+    s3__io_init(&io, c);
+    long status = 0;
+    int rc = s3__req(b, &io, "HEAD", key, NULL, NULL, &status, err, errlen);
+    if (rc == 0 && status == 404) {
+        art__msg(err, errlen, "artifact %s is not in the store %s", hex, s->uri);
+        rc = CAIRN_ENOENT;
+    } else if (rc == 0 && (status < 200 || status >= 300)) {
+        rc = s3__http_err(b, "HEAD", key, status, &io, err, errlen);
+    } else if (rc == 0 && size) {
+        curl_off_t n = -1;
+        curl_easy_getinfo(c, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &n);
+        *size = (int64_t)n;
+    }
+    s3__io_clear(&io);
+    free(key);
+    curl_easy_cleanup(c);
+    return rc;
+}
+
 /* ---- put --------------------------------------------------------------- */
 
 /* Copy the key onto itself so its LastModified is now: gc's min_age then
@@ -1275,6 +1303,7 @@ static const struct art_ops art__s3_ops = {
     .put_fd = s3__put,
     .blob_uri = s3__blob_uri,
     .blob_path = s3__blob_path,
+    .stat = s3__stat,
     .verify = s3__verify,
     .fetch = s3__fetch,
     .gc = s3__gc,

@@ -130,14 +130,46 @@ check "nor in a task's environment (its env.txt output)" \
 check "nor did the API serve it" \
     bash -c '! curl -sf "$CAIRN_SERVER/api/v1/workers" "$CAIRN_SERVER/api/v1/runs?dag=s3p" | grep -qF -- "$0"' "$SECRET"
 
+# What the scheduler itself reads from the store: a `map: from:` list
+# (fetched, as the store has no local files) and the step cache's check
+# that a cached output is still stored (a HEAD).
+put_dag s3f <<'YAML'
+dag: s3f
+defaults: {retries: 0}
+tasks:
+  split:
+    command: [sh, -c, "echo '[\"a\", \"b\", \"c\"]' > $CAIRN_OUTPUTS/l.json"]
+    outputs: [l.json]
+  each:
+    needs: [split]
+    map: {from: split/l.json}
+    command: [sh, -c, "echo {{ item }} > $CAIRN_OUTPUTS/x.txt"]
+    outputs: [x.txt]
+  step:
+    cache: true
+    command: [sh, -c, "head -c 16 /dev/urandom | od -An -tx1 > $CAIRN_OUTPUTS/r.txt"]
+    outputs: [r.txt]
+YAML
+wait_until 30 bash -c '"$0" dags --json | grep -q s3f' "$CAIRN"
+f1=$("$CAIRN" trigger s3f)
+check "a run mapping over a list in S3 succeeds" test "$(wait_run "$f1" s3f 60)" = success
+check "  with one instance per item of the list, all success" \
+    test "$(rj "$f1" s3f '.tasks[] | select(.task == "each") | "\(.map.n) \(.map.counts.success)"')" = "3 3"
+f2=$("$CAIRN" trigger s3f)
+check "the next run succeeds" test "$(wait_run "$f2" s3f 60)" = success
+check "  and its cached step is a hit on the S3 blob" \
+    test "$(rj "$f2" s3f '.tasks[] | select(.task == "step") | [.cached, .cached_from.run_id] | @tsv')" = \
+    "$(printf 'true\t%s' "$f1")"
+
 rep=$("$CAIRN" artifacts gc --keep-last 1 --json)
 check "gc with the default min-age removes run 1's pointers, no blob (they are young)" \
-    jq -e '.runs == 1 and .blobs_removed == 0 and .blobs_kept >= 6' <<<"$rep"
+    jq -e '.runs == 2 and .blobs_removed == 0 and .blobs_kept == 12' <<<"$rep"
 rep=$("$CAIRN" artifacts gc --keep-last 1 --min-age 0 --json)
 check "gc --min-age 0 deletes the 4 objects only run 1 referenced (big.bin, count.txt, env.txt, sum.txt)" \
-    jq -e --argjson big $((BIG_MIB * 1048576)) '.blobs_removed == 4 and .blob_bytes > $big and .blobs_kept == 3' <<<"$rep"
+    jq -e --argjson big $((BIG_MIB * 1048576)) '.blobs_removed == 4 and .blob_bytes > $big and .blobs_kept == 8' <<<"$rep"
 check "  the large object is gone from the server" test ! -e "$(obj "$big")"
 check "  nums.txt's object (run 2 references it) stays" test -e "$(obj "$nums")"
+check "  and so does the cached step's output" test -e "$(obj "$(rj "$f2" s3f '.tasks[] | select(.task == "step") | .outputs[0].sha256')")"
 check "  what is left matches the store's count" \
     test "$(find "$OBJ" -name '*._S3rver_object' | wc -l)" = "$(jq '.blobs_kept' <<<"$rep")"
 
