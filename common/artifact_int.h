@@ -43,9 +43,24 @@ struct art_store {
     void *be;    /* the backend's own state (s3: struct art_s3) */
 };
 
-/* The S3 backend (artifact_s3.c): open "s3://..." into *out. */
+/* The S3 backend: its settings and credentials, immutable once open. */
+struct art_s3 {
+    char *endpoint; /* "http(s)://host[:port]", no trailing slash */
+    char *region;
+    bool path_style;
+    char *bucket;
+    char *prefix;   /* "" or "a/b" (no leading or trailing slash) */
+    char *blob_dir; /* "PREFIX/blobs/sha256/" or "blobs/sha256/" */
+    char *base;     /* URL up to the key: ".../BUCKET/" or "...BUCKET.host/" */
+    char *sigv4;    /* "aws:amz:REGION:s3" */
+    char *access_key, *secret_key, *session_token;
+};
+
+/* Open "s3://..." into *out (artifact_s3open.c). */
 int art__s3_open(struct art_store **out, const char *uri, const struct art_open_opts *o, char *err,
                  size_t errlen);
+void art__s3_free(struct art_s3 *b);     /* NULL is a no-op; wipes the secret */
+extern const struct art_ops art__s3_ops; /* the requests (artifact_s3.c) */
 
 void art__msg(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* errno e as a CAIRN_E* code, "what path: strerror" as the message. */

@@ -86,6 +86,10 @@ test_uri_and_names(void **state)
     assert_string_equal(art_uri(s),
                         "s3://bkt/p?endpoint=https://minio.example:9000&region=r1&path_style=0");
     art_close(s);
+    assert_int_equal(art_open(&s, "s3://bkt?endpoint=http://[::1]:9000", err, sizeof(err)), 0);
+    assert_string_equal(art_uri(s), "s3://bkt?endpoint=http://[::1]:9000&region=us-east-1"
+                                    "&path_style=1");
+    art_close(s);
 }
 
 static void
@@ -109,6 +113,9 @@ test_bad_uris(void **state)
         {"s3://bkt/x?endpoint", "is not name=value"},
         {"s3://bkt/x?endpoint=ftp://h", "is not http(s)://host"},
         {"s3://bkt/x?endpoint=http://h/path", "is not http(s)://host"},
+        {"s3://bkt/x?endpoint=http://127.0.0.1:", "is not http(s)://host"},
+        {"s3://bkt/x?endpoint=http://127.0.0.1:9x", "is not http(s)://host"},
+        {"s3://bkt/x?endpoint=http://h:1:2", "is not http(s)://host"},
         {"s3://bkt/x?region=us east", "is not a region name"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
