@@ -128,8 +128,8 @@ check "  the task says the artifact is corrupt, naming its digest" \
 check "  the rest of the run read its inputs" test "$(ti state "$r2" s3p bigsum)" = success
 
 # What the scheduler itself reads from the store: a `map: from:` list
-# (fetched, as the store has no local files) and the step cache's check
-# that a cached output is still stored (a HEAD).
+# (fetched, as the store has no local files), the step cache's check that a
+# cached output is still stored (a HEAD), and publish (a download).
 put_dag s3f <<'YAML'
 dag: s3f
 defaults: {retries: 0}
@@ -146,12 +146,16 @@ tasks:
     cache: true
     command: [sh, -c, "head -c 16 /dev/urandom | od -An -tx1 > $CAIRN_OUTPUTS/r.txt"]
     outputs: [r.txt]
+    publish: [r.txt]
 YAML
 wait_until 30 bash -c '"$0" dags --json | grep -q s3f' "$CAIRN"
 f1=$("$CAIRN" trigger s3f)
 check "a run mapping over a list in S3 succeeds" test "$(wait_run "$f1" s3f 60)" = success
 check "  with one instance per item of the list, all success" \
     test "$(rj "$f1" s3f '.tasks[] | select(.task == "each") | "\(.map.n) \(.map.counts.success)"')" = "3 3"
+rsha=$(rj "$f1" s3f '.tasks[] | select(.task == "step") | .outputs[0].sha256')
+check "publish copied the output from S3 into the models folder" \
+    cmp -s "$(obj "$rsha")" "$T/s/models/s3f/step/latest/r.txt"
 f2=$("$CAIRN" trigger s3f)
 check "the next run succeeds" test "$(wait_run "$f2" s3f 60)" = success
 check "  and its cached step is a hit on the S3 blob" \
