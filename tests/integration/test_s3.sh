@@ -110,6 +110,13 @@ hwm_kb=$(awk '/^VmHWM:/ {print $2}' "/proc/$PID_w1/status")
 echo "# worker peak RSS (VmHWM) after a $BIG_MIB MiB upload and download: $((hwm_kb / 1024)) MiB"
 check "the worker's peak RSS stayed below 200 MB" test "$hwm_kb" -lt 195312
 
+code=$(curl -s -o "$T/content.json" -w '%{http_code}' \
+    "$CAIRN_SERVER/api/v1/runs/$(urlenc "$r1")/artifacts/make/nums.txt/content?dag=s3p")
+check "the API cannot serve an S3 blob's content: 501, naming its s3:// URI" \
+    bash -c '[ "$0" = 501 ] && jq -e --arg u "s3://cairn/team/arts/blobs/sha256/${1:0:2}/${1:2}" \
+        ".error.code == \"not_implemented\" and (.error.message | contains(\$u))" "$2" >/dev/null' \
+    "$code" "$nums" "$T/content.json"
+
 # The object of nums.txt is corrupted in the server's folder (same size):
 # the next run stores nums.txt again (found, same size: not sent again), and
 # its downstream read is refused by the digest.
