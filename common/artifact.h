@@ -27,9 +27,11 @@
  * "s3://BUCKET/PREFIX/blobs/sha256/ab/cdef...". A put hashes the file first,
  * skips the upload when the key exists with the same size (and refreshes its
  * age by copying it onto itself), else uploads it with one PUT up to 16 MiB
- * and as a multipart upload of 16 MiB parts above, read from the file part by
- * part (bounded memory), hashing again on the way: a file that changed
- * meanwhile is not stored under the wrong name. A fetch downloads into a
+ * and as a multipart upload of 16 MiB parts above, four at a time, each read
+ * from the file as it is sent (bounded memory). A single PUT hashes again on
+ * the way; a multipart upload checks the file's size and change times before
+ * completing: a file that changed meanwhile is not stored under the wrong
+ * name. A fetch downloads into a
  * temporary file next to the destination while hashing and renames it only
  * when the digest matches (always checked, whatever the flags). Requests are
  * signed with AWS Signature V4 by libcurl. gc lists the blob keys and deletes

@@ -17,7 +17,8 @@
  * Lifecycle: art__s3_open parses and loads everything once; the store
  * object is then immutable, so any number of threads may use it: each
  * operation makes its own curl handle (kept for the requests of that
- * operation, so a multipart upload reuses one connection).
+ * operation), and a multipart upload a curl multi handle with S3_PARALLEL
+ * easy handles, one per part in flight, driven on the calling thread.
  *
  * Transient failures (connection errors, timeouts, HTTP 500/502/503/504) are
  * retried twice with a short pause; the body is re-read from the file and
@@ -40,7 +41,10 @@
 
 #define S3_PART_SIZE ((int64_t)16 << 20) /* multipart above this, in parts of it */
 #define S3_MAX_PARTS 10000               /* S3's limit */
-#define S3_BODY_MAX ((size_t)32 << 20)   /* XML answers kept in memory, at most */
+#ifndef S3_PARALLEL
+#define S3_PARALLEL 4 /* parts in flight at once */
+#endif
+#define S3_BODY_MAX ((size_t)32 << 20) /* XML answers kept in memory, at most */
 #define S3_ERR_BODY_MAX ((size_t)64 << 10)
 #define S3_TRIES 3
 
@@ -235,6 +239,88 @@ s3__transient(CURLcode cc, long status)
            cc == CURLE_GOT_NOTHING || cc == CURLE_PARTIAL_FILE || cc == CURLE_OPERATION_TIMEDOUT;
 }
 
+/* The headers of every request (and extra's); *tokh holds the session
+ * token's line, freed by the caller after the list. */
+static struct curl_slist *
+s3__headers(const struct art_s3 *b, const struct curl_slist *extra, char **tokh)
+{
+    struct curl_slist *h = NULL;
+    h = curl_slist_append(h, "x-amz-content-sha256: UNSIGNED-PAYLOAD");
+    h = curl_slist_append(h, "Expect:");
+    *tokh = NULL;
+    if (b->session_token) {
+        *tokh = xasprintf("x-amz-security-token: %s", b->session_token);
+        h = curl_slist_append(h, *tokh);
+    }
+    for (const struct curl_slist *e = extra; e; e = e->next)
+        h = curl_slist_append(h, e->data);
+    return h;
+}
+
+/* Set up io->c for one try of method on url (h, ebuf: the caller's, alive
+ * until the transfer ends). */
+static void
+s3__setup(const struct art_s3 *b, struct s3_io *io, const char *method, const char *url,
+          struct curl_slist *h, char *ebuf)
+{
+    CURL *c = io->c;
+    bool upload = io->up_fd >= 0 || io->up_mem;
+    curl_easy_reset(c);
+    ebuf[0] = '\0';
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_AWS_SIGV4, b->sigv4);
+    curl_easy_setopt(c, CURLOPT_USERNAME, b->access_key);
+    curl_easy_setopt(c, CURLOPT_PASSWORD, b->secret_key);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, ebuf);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 30L);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 120L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, s3__write_cb);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, io);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, s3__header_cb);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, io);
+    curl_easy_setopt(c, CURLOPT_BUFFERSIZE, 512L * 1024);
+    curl_easy_setopt(c, CURLOPT_PRIVATE, io);
+    if (strcmp(method, "HEAD") == 0) {
+        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    } else if (strcmp(method, "PUT") == 0) {
+        curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(c, CURLOPT_UPLOAD_BUFFERSIZE, 1024L * 1024);
+        curl_easy_setopt(c, CURLOPT_READFUNCTION, s3__read_cb);
+        curl_easy_setopt(c, CURLOPT_READDATA, io);
+        curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE,
+                         (curl_off_t)(io->up_mem ? (int64_t)io->up_mem_len
+                                      : upload   ? io->up_len0
+                                                 : 0));
+    } else if (strcmp(method, "POST") == 0) {
+        curl_easy_setopt(c, CURLOPT_POST, 1L);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, io->up_mem ? io->up_mem : "");
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
+                         (curl_off_t)(io->up_mem ? io->up_mem_len : 0));
+    } else if (strcmp(method, "GET") != 0) {
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    }
+}
+
+/* How a finished try went: 0, or an error code with err set (the file
+ * could not be read, the download not written, the transfer failed). */
+static int
+s3__outcome(const struct s3_io *io, CURLcode cc, const char *method, const char *url,
+            const char *ebuf, char *err, size_t errlen)
+{
+    if (io->up_errno)
+        return art__sys(err, errlen, io->up_errno, "cannot read the file being uploaded to", url);
+    if (io->down_errno)
+        return art__sys(err, errlen, io->down_errno, "cannot write what was downloaded from", url);
+    if (cc != CURLE_OK) {
+        art__msg(err, errlen, "S3 %s %s: %s", method, url, ebuf[0] ? ebuf : curl_easy_strerror(cc));
+        return CAIRN_EIO;
+    }
+    return 0;
+}
+
 /* One request: method on key (NULL: the bucket) with query (canonical:
  * names sorted, values percent-encoded; NULL: none). The body comes from
  * io's up_fd/up_mem, the answer goes to io (down_fd, body). 0 with *status
@@ -243,64 +329,19 @@ static int
 s3__req(const struct art_s3 *b, struct s3_io *io, const char *method, const char *key,
         const char *query, struct curl_slist *extra, long *status, char *err, size_t errlen)
 {
-    CURL *c = io->c;
     char *url =
         xasprintf("%s%s%s%s", b->base, key ? key : "", query ? "?" : "", query ? query : "");
-    struct curl_slist *h = NULL;
-    h = curl_slist_append(h, "x-amz-content-sha256: UNSIGNED-PAYLOAD");
-    h = curl_slist_append(h, "Expect:");
-    char *tokh = NULL;
-    if (b->session_token) {
-        tokh = xasprintf("x-amz-security-token: %s", b->session_token);
-        h = curl_slist_append(h, tokh);
-    }
-    for (struct curl_slist *e = extra; e; e = e->next)
-        h = curl_slist_append(h, e->data);
+    char *tokh;
+    struct curl_slist *h = s3__headers(b, extra, &tokh);
     char ebuf[CURL_ERROR_SIZE];
     CURLcode cc = CURLE_OK;
     long code = 0;
     int rc = 0;
-    bool upload = io->up_fd >= 0 || io->up_mem;
     for (int attempt = 1;; attempt++) {
-        curl_easy_reset(c);
-        ebuf[0] = '\0';
-        curl_easy_setopt(c, CURLOPT_URL, url);
-        curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-        curl_easy_setopt(c, CURLOPT_AWS_SIGV4, b->sigv4);
-        curl_easy_setopt(c, CURLOPT_USERNAME, b->access_key);
-        curl_easy_setopt(c, CURLOPT_PASSWORD, b->secret_key);
-        curl_easy_setopt(c, CURLOPT_ERRORBUFFER, ebuf);
-        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 30L);
-        curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-        curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 120L);
-        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, s3__write_cb);
-        curl_easy_setopt(c, CURLOPT_WRITEDATA, io);
-        curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, s3__header_cb);
-        curl_easy_setopt(c, CURLOPT_HEADERDATA, io);
-        curl_easy_setopt(c, CURLOPT_BUFFERSIZE, 512L * 1024);
-        if (strcmp(method, "HEAD") == 0) {
-            curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
-        } else if (strcmp(method, "PUT") == 0) {
-            curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
-            curl_easy_setopt(c, CURLOPT_UPLOAD_BUFFERSIZE, 1024L * 1024);
-            curl_easy_setopt(c, CURLOPT_READFUNCTION, s3__read_cb);
-            curl_easy_setopt(c, CURLOPT_READDATA, io);
-            curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE,
-                             (curl_off_t)(io->up_mem ? (int64_t)io->up_mem_len
-                                          : upload   ? io->up_len0
-                                                     : 0));
-        } else if (strcmp(method, "POST") == 0) {
-            curl_easy_setopt(c, CURLOPT_POST, 1L);
-            curl_easy_setopt(c, CURLOPT_POSTFIELDS, io->up_mem ? io->up_mem : "");
-            curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
-                             (curl_off_t)(io->up_mem ? io->up_mem_len : 0));
-        } else if (strcmp(method, "GET") != 0) {
-            curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-        }
-        cc = curl_easy_perform(c);
+        s3__setup(b, io, method, url, h, ebuf);
+        cc = curl_easy_perform(io->c);
         code = 0;
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+        curl_easy_getinfo(io->c, CURLINFO_RESPONSE_CODE, &code);
         if (attempt < S3_TRIES && s3__transient(cc, code) && !io->up_errno && !io->down_errno) {
             LOG(LOG_INFO, "CAIRN-S3-RETRY", "S3 %s %s: %s; trying again", method, url,
                 cc ? (ebuf[0] ? ebuf : curl_easy_strerror(cc)) : "server error");
@@ -314,14 +355,8 @@ s3__req(const struct art_s3 *b, struct s3_io *io, const char *method, const char
         }
         break;
     }
-    if (rc == 0 && io->up_errno) {
-        rc = art__sys(err, errlen, io->up_errno, "cannot read the file being uploaded to", url);
-    } else if (rc == 0 && io->down_errno) {
-        rc = art__sys(err, errlen, io->down_errno, "cannot write what was downloaded from", url);
-    } else if (rc == 0 && cc != CURLE_OK) {
-        art__msg(err, errlen, "S3 %s %s: %s", method, url, ebuf[0] ? ebuf : curl_easy_strerror(cc));
-        rc = CAIRN_EIO;
-    }
+    if (rc == 0)
+        rc = s3__outcome(io, cc, method, url, ebuf, err, errlen);
     if (rc == 0)
         *status = code;
     curl_slist_free_all(h);
@@ -524,20 +559,151 @@ out:
     return rc;
 }
 
-/* A multipart upload of parts of psize bytes, one part in flight, each
- * read from the file as curl sends it; the hash runs over the parts in
- * order and must match hex before the upload is completed. */
-static int
-s3__put_multi(const struct art_s3 *b, CURL *c, int fd, int64_t size, const char *name,
-              const char *key, const char *hex, char *err, size_t errlen)
+/* A part being sent: its own handle, answer and error buffer. */
+struct s3_part {
+    struct s3_io io;
+    char *url;
+    char ebuf[CURL_ERROR_SIZE];
+    int part; /* its number; 0: the slot is free */
+    int tries;
+};
+
+static bool
+s3__same_file(const struct stat *a, const struct stat *b)
 {
+    return a->st_size == b->st_size && a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+           a->st_mtim.tv_nsec == b->st_mtim.tv_nsec && a->st_ctim.tv_sec == b->st_ctim.tv_sec &&
+           a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+/* Send parts 1..nparts of psize bytes of fd, S3_PARALLEL at most at once on
+ * one curl multi handle, each read from the file (pread) as curl sends it,
+ * so memory is curl's buffers whatever the size. etags[i] gets part i+1's
+ * ETag (malloc'd). On an error the parts in flight are dropped. */
+static int
+s3__put_parts(const struct art_s3 *b, int fd, int64_t size, int64_t psize, int nparts,
+              const char *key, const char *qid, char **etags, char *err, size_t errlen)
+{
+    CURLM *m = curl_multi_init();
+    struct s3_part slots[S3_PARALLEL];
+    memset(slots, 0, sizeof(slots));
+    char *tokh;
+    struct curl_slist *h = s3__headers(b, NULL, &tokh);
+    int rc = 0, next = 1, busy = 0;
+    bool ok = m != NULL;
+    for (int i = 0; i < S3_PARALLEL; i++)
+        ok = (slots[i].io.c = curl_easy_init()) != NULL && ok;
+    if (!ok) {
+        art__msg(err, errlen, "cannot set up an HTTP client (curl_multi_init)");
+        rc = CAIRN_ENOMEM;
+    }
+    while (rc == 0) {
+        for (int i = 0; i < S3_PARALLEL && next <= nparts; i++) {
+            struct s3_part *p = &slots[i];
+            if (p->part)
+                continue;
+            int64_t off = (int64_t)(next - 1) * psize;
+            int64_t len = size - off < psize ? size - off : psize;
+            s3__io_init(&p->io, p->io.c);
+            p->io.up_fd = fd;
+            p->io.up_off0 = p->io.up_off = off;
+            p->io.up_len0 = p->io.up_left = len;
+            free(p->url);
+            p->url = xasprintf("%s%s?partNumber=%d&uploadId=%s", b->base, key, next, qid);
+            p->part = next++;
+            p->tries = 1;
+            s3__setup(b, &p->io, "PUT", p->url, h, p->ebuf);
+            curl_multi_add_handle(m, p->io.c);
+            busy++;
+        }
+        if (busy == 0)
+            break;
+        int running = 0;
+        CURLMcode mc = curl_multi_perform(m, &running);
+        if (mc == CURLM_OK && running > 0)
+            mc = curl_multi_poll(m, NULL, 0, 1000, NULL);
+        if (mc != CURLM_OK) {
+            art__msg(err, errlen, "S3 s3://%s/%s: %s", b->bucket, key, curl_multi_strerror(mc));
+            rc = CAIRN_EIO;
+            break;
+        }
+        CURLMsg *msg;
+        int left;
+        while ((msg = curl_multi_info_read(m, &left)) != NULL) {
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            struct s3_part *p = NULL;
+            for (int i = 0; i < S3_PARALLEL; i++)
+                if (slots[i].part && slots[i].io.c == msg->easy_handle)
+                    p = &slots[i];
+            if (!p)
+                continue;
+            CURLcode cc = msg->data.result;
+            long code = 0;
+            curl_easy_getinfo(p->io.c, CURLINFO_RESPONSE_CODE, &code);
+            curl_multi_remove_handle(m, p->io.c);
+            busy--;
+            if (rc == 0 && p->tries < S3_TRIES && s3__transient(cc, code) && !p->io.up_errno) {
+                LOG(LOG_INFO, "CAIRN-S3-RETRY", "S3 PUT %s: %s; trying again", p->url,
+                    cc ? (p->ebuf[0] ? p->ebuf : curl_easy_strerror(cc)) : "server error");
+                struct timespec ts = {.tv_sec = p->tries, .tv_nsec = 0};
+                nanosleep(&ts, NULL);
+                p->tries++;
+                (void)s3__rewind(&p->io);
+                s3__setup(b, &p->io, "PUT", p->url, h, p->ebuf);
+                curl_multi_add_handle(m, p->io.c);
+                busy++;
+                continue;
+            }
+            if (rc == 0) {
+                rc = s3__outcome(&p->io, cc, "PUT", p->url, p->ebuf, err, errlen);
+                if (rc == 0 && (code < 200 || code >= 300))
+                    rc = s3__http_err(b, "PUT (a part)", key, code, &p->io, err, errlen);
+                if (rc == 0 && (!p->io.etag[0] || p->io.up_left != 0)) {
+                    art__msg(err, errlen, "S3 s3://%s/%s: part %d was taken without an ETag",
+                             b->bucket, key, p->part);
+                    rc = CAIRN_EIO;
+                }
+                if (rc == 0)
+                    etags[p->part - 1] = xstrdup(p->io.etag);
+            }
+            s3__io_clear(&p->io);
+            p->part = 0;
+        }
+    }
+    for (int i = 0; i < S3_PARALLEL; i++) {
+        if (slots[i].part) /* dropped after an error */
+            curl_multi_remove_handle(m, slots[i].io.c);
+        s3__io_clear(&slots[i].io);
+        if (slots[i].io.c)
+            curl_easy_cleanup(slots[i].io.c);
+        free(slots[i].url);
+    }
+    if (m)
+        curl_multi_cleanup(m);
+    curl_slist_free_all(h);
+    free(tokh);
+    return rc;
+}
+
+/* A multipart upload of parts of psize bytes, S3_PARALLEL in flight (see
+ * s3__put_parts). The file was hashed before (hex); that it did not change
+ * since is checked by its size and change times (before: fstat before the
+ * hash) once every part is sent, before the upload is completed. */
+static int
+s3__put_multi(const struct art_s3 *b, CURL *c, int fd, const struct stat *before, const char *name,
+              const char *key, char *err, size_t errlen)
+{
+    int64_t size = (int64_t)before->st_size;
     int64_t psize = S3_PART_SIZE;
     while ((size + psize - 1) / psize > S3_MAX_PARTS)
         psize *= 2;
+    int nparts = (int)((size + psize - 1) / psize);
     struct s3_io io;
     s3__io_init(&io, c);
     long status = 0;
     char *upload_id = NULL, *qid = NULL, *xml = NULL;
+    char **etags = xcalloc((size_t)nparts, sizeof(*etags));
     size_t xlen = 0, xcap = 0;
     int rc = s3__req(b, &io, "POST", key, "uploads=", NULL, &status, err, errlen);
     if (rc)
@@ -555,63 +721,29 @@ s3__put_multi(const struct art_s3 *b, CURL *c, int fd, int64_t size, const char 
         goto out;
     }
     qid = curl_easy_escape(c, upload_id, 0);
-
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new(), *saved = EVP_MD_CTX_new();
-    if (!ctx || !saved || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
-        EVP_MD_CTX_free(ctx);
-        EVP_MD_CTX_free(saved);
-        art__msg(err, errlen, "cannot set up SHA-256: out of memory");
-        rc = CAIRN_ENOMEM;
+    if ((rc = s3__put_parts(b, fd, size, psize, nparts, key, qid, etags, err, errlen)) != 0)
+        goto abort;
+    struct stat after;
+    if (fstat(fd, &after) != 0) {
+        rc = art__sys(err, errlen, errno, "cannot stat", name);
+        goto abort;
+    }
+    if (!s3__same_file(before, &after)) {
+        rc = s3__changed(name, err, errlen);
         goto abort;
     }
     xml = xstrdup("<CompleteMultipartUpload>");
     xlen = strlen(xml);
     xcap = xlen + 1;
-    int part = 0;
-    for (int64_t off = 0; off < size; off += psize) {
-        part++;
-        int64_t len = size - off < psize ? size - off : psize;
-        s3__io_init(&io, c);
-        io.up_fd = fd;
-        io.up_off0 = io.up_off = off;
-        io.up_len0 = io.up_left = len;
-        io.up_ctx = ctx;
-        io.up_saved = saved;
-        if (EVP_MD_CTX_copy_ex(saved, ctx) != 1) {
-            art__msg(err, errlen, "SHA-256 failed");
-            rc = CAIRN_EIO;
-            break;
-        }
-        char q[64 + 1024];
-        snprintf(q, sizeof(q), "partNumber=%d&uploadId=%s", part, qid);
-        rc = s3__req(b, &io, "PUT", key, q, NULL, &status, err, errlen);
-        if (rc == 0 && (status < 200 || status >= 300))
-            rc = s3__http_err(b, "PUT (a part)", key, status, &io, err, errlen);
-        if (rc == 0 && (!io.etag[0] || io.up_left != 0)) {
-            art__msg(err, errlen, "S3 s3://%s/%s: part %d was taken without an ETag", b->bucket,
-                     key, part);
-            rc = io.up_left ? s3__changed(name, err, errlen) : CAIRN_EIO;
-        }
-        if (rc == 0) {
-            char *p =
-                xasprintf("<Part><PartNumber>%d</PartNumber><ETag>%s</ETag></Part>", part, io.etag);
-            size_t pl = strlen(p);
-            xgrow((void **)&xml, &xcap, xlen + pl + 1, 1);
-            memcpy(xml + xlen, p, pl + 1);
-            xlen += pl;
-            free(p);
-        }
-        s3__io_clear(&io);
-        if (rc)
-            break;
+    for (int i = 0; i < nparts; i++) {
+        char *p =
+            xasprintf("<Part><PartNumber>%d</PartNumber><ETag>%s</ETag></Part>", i + 1, etags[i]);
+        size_t pl = strlen(p);
+        xgrow((void **)&xml, &xcap, xlen + pl + 1, 1);
+        memcpy(xml + xlen, p, pl + 1);
+        xlen += pl;
+        free(p);
     }
-    char got[ART_HEX_LEN + 1];
-    if (rc == 0 && (rc = art__hash_final(ctx, got, err, errlen)) == 0 && strcmp(got, hex) != 0)
-        rc = s3__changed(name, err, errlen);
-    EVP_MD_CTX_free(ctx);
-    EVP_MD_CTX_free(saved);
-    if (rc)
-        goto abort;
     {
         const char *end = "</CompleteMultipartUpload>";
         xgrow((void **)&xml, &xcap, xlen + strlen(end) + 1, 1);
@@ -635,6 +767,9 @@ abort:
     s3__abort(b, c, key, qid);
 out:
     s3__io_clear(&io);
+    for (int i = 0; i < nparts; i++)
+        free(etags[i]);
+    free(etags);
     free(xml);
     free(upload_id);
     curl_free(qid);
@@ -648,10 +783,15 @@ s3__put(struct art_store *s, int fd, const char *name, char hex_out[ART_HEX_LEN 
     const struct art_s3 *b = s->be;
     char hex[ART_HEX_LEN + 1];
     int64_t size = 0;
+    struct stat before;
+    if (fstat(fd, &before) != 0)
+        return art__sys(err, errlen, errno, "cannot stat", name);
     (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     int rc = art__hash_fd(fd, name, hex, &size, err, errlen);
     if (rc)
         return rc;
+    if (size != (int64_t)before.st_size)
+        return s3__changed(name, err, errlen);
     CURL *c = s3__handle(err, errlen);
     if (!c)
         return CAIRN_ENOMEM;
@@ -679,7 +819,7 @@ s3__put(struct art_store *s, int fd, const char *name, char hex_out[ART_HEX_LEN 
     if (size <= S3_PART_SIZE)
         rc = s3__put_single(b, c, fd, size, name, key, hex, err, errlen);
     else
-        rc = s3__put_multi(b, c, fd, size, name, key, hex, err, errlen);
+        rc = s3__put_multi(b, c, fd, &before, name, key, err, errlen);
 out:
     s3__io_clear(&io);
     if (rc == 0) {
