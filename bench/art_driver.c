@@ -2,6 +2,13 @@
  *
  *   art_driver put STORE FILE       store FILE (one art_put_file), print the digest
  *   art_driver hash FILE            art_hash_file only, print the digest
+ *   art_driver get STORE HEX DEST   art_fetch (a copy, digest checked)
+ *   art_driver gc STORE MIN_AGE     art_gc with nothing kept, print the counts
+ *
+ * STORE is a folder, file:///... or s3://BUCKET/PREFIX?endpoint=...; an S3
+ * store's credentials come from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or
+ * the file named by ART_CREDENTIALS. put and get print the seconds taken
+ * on stderr ("seconds: N").
  *   art_driver hit STORE FILE N     store FILE once, then time N more puts of
  *                                   the same content (the dedupe path),
  *                                   in-process; prints mean and median in us
@@ -37,7 +44,9 @@ cmp_i64(const void *a, const void *b)
 static int
 usage(void)
 {
-    fputs("usage: art_driver put STORE FILE | hash FILE | hit STORE FILE N\n", stderr);
+    fputs("usage: art_driver put STORE FILE | get STORE HEX DEST | gc STORE MIN_AGE | hash FILE |\n"
+          "       hit STORE FILE N\n",
+          stderr);
     return 2;
 }
 
@@ -46,7 +55,8 @@ open_or_die(const char *where)
 {
     struct art_store *s = NULL;
     char err[512];
-    int rc = art_open(&s, where, err, sizeof(err));
+    struct art_open_opts o = {.path_style = -1, .credentials_file = getenv("ART_CREDENTIALS")};
+    int rc = art_open_with(&s, where, &o, err, sizeof(err));
     if (rc != 0) {
         fprintf(stderr, "art_open: %s: %s\n", cairn_err_name(rc), err);
         exit(1);
@@ -74,9 +84,35 @@ main(int argc, char **argv)
 {
     if (argc == 4 && strcmp(argv[1], "put") == 0) {
         struct art_store *s = open_or_die(argv[2]);
+        int64_t t0 = now_ns();
         int rc = put_once(s, argv[3], true);
+        fprintf(stderr, "seconds: %.3f\n", (double)(now_ns() - t0) / 1e9);
         art_close(s);
         return rc;
+    }
+    if (argc == 5 && strcmp(argv[1], "get") == 0) {
+        struct art_store *s = open_or_die(argv[2]);
+        char err[512];
+        int64_t t0 = now_ns();
+        int rc = art_fetch(s, argv[3], argv[4], ART_FETCH_COPY, err, sizeof(err));
+        if (rc != 0)
+            fprintf(stderr, "art_fetch: %s: %s\n", cairn_err_name(rc), err);
+        else
+            fprintf(stderr, "seconds: %.3f\n", (double)(now_ns() - t0) / 1e9);
+        art_close(s);
+        return rc ? 1 : 0;
+    }
+    if (argc == 4 && strcmp(argv[1], "gc") == 0) {
+        struct art_store *s = open_or_die(argv[2]);
+        char err[512];
+        struct art_gc_stats st;
+        int rc = art_gc(s, NULL, 0, strtoll(argv[3], NULL, 10), &st, err, sizeof(err));
+        if (rc != 0)
+            fprintf(stderr, "art_gc: %s: %s\n", cairn_err_name(rc), err);
+        printf("removed %zu (%lld bytes), kept %zu\n", st.blobs_removed, (long long)st.blob_bytes,
+               st.blobs_kept);
+        art_close(s);
+        return rc ? 1 : 0;
     }
     if (argc == 3 && strcmp(argv[1], "hash") == 0) {
         char hex[ART_HEX_LEN + 1], err[512];

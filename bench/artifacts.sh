@@ -31,7 +31,7 @@ TMP=$(mktemp -d "$BENCH_DIR/cairn-art-bench-XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
 DRIVER=$TMP/art_driver
 (cd "$SRC" && cc -O2 -std=c17 -D_GNU_SOURCE -Icommon bench/art_driver.c \
-    "$BUILD/common/libcairn_common.a" -lcrypto -ljansson -llmdb -lyaml -luv -lnng -lpthread \
+    "$BUILD/common/libcairn_common.a" -lcrypto -lcurl -ljansson -llmdb -lyaml -luv -lnng -lpthread \
     -lm -o "$DRIVER")
 
 FILE=$TMP/out.bin

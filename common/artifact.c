@@ -6,6 +6,7 @@
  * and a scheme in art_open.
  */
 #include "artifact.h"
+#include "artifact_int.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -26,36 +27,11 @@
 #include "log.h"
 #include "util.h"
 
-#define ART_BUF_SIZE ((size_t)1 << 20)   /* one read: 1 MiB */
 #define ART_WRITEBACK ((int64_t)8 << 20) /* start writeback every 8 MiB */
-
-struct art_ops {
-    /* Store the bytes read from fd (a regular file, at offset 0); name is
-     * for messages. Outputs as art_put_file. */
-    int (*put_fd)(struct art_store *s, int fd, const char *name, char hex[ART_HEX_LEN + 1],
-                  int64_t *size, char **uri_out, char *err, size_t errlen);
-    int (*blob_path)(struct art_store *s, const char *hex, char **path_out);
-    int (*verify)(struct art_store *s, const char *hex, char *err, size_t errlen);
-    int (*fetch)(struct art_store *s, const char *hex, const char *dest, unsigned flags, char *err,
-                 size_t errlen);
-    int (*gc)(struct art_store *s, const char *const *keep, size_t nkeep, int64_t min_age_s,
-              bool dry, struct art_gc_stats *st, char *err, size_t errlen);
-};
-
-struct art_store {
-    const struct art_ops *ops;
-    char *uri;   /* "file:///abs/root" */
-    char *root;  /* canonical absolute path of the folder */
-    char *blobs; /* ROOT/blobs/sha256 */
-    char *tmp;   /* ROOT/tmp */
-};
 
 /* ---- helpers ----------------------------------------------------------- */
 
-static void art__msg(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
+void
 art__msg(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
@@ -66,7 +42,7 @@ art__msg(char *err, size_t errlen, const char *fmt, ...)
 
 
 /* Translate errno e into a code, with "what path: strerror" as message. */
-static int
+int
 art__sys(char *err, size_t errlen, int e, const char *what, const char *path)
 {
     art__msg(err, errlen, "%s %s: %s", what, path, strerror(e));
@@ -124,7 +100,7 @@ art__bad_hex(const char *hex, char *err, size_t errlen)
 }
 
 /* Read until n bytes or end of file; returns the count or -1 (errno). */
-static ssize_t
+ssize_t
 art__read_full(int fd, unsigned char *buf, size_t n)
 {
     size_t got = 0;
@@ -170,7 +146,7 @@ art__to_hex(const unsigned char *md, char out[ART_HEX_LEN + 1])
     out[ART_HEX_LEN] = '\0';
 }
 
-static int
+int
 art__hash_final(EVP_MD_CTX *ctx, char out[ART_HEX_LEN + 1], char *err, size_t errlen)
 {
     unsigned char md[EVP_MAX_MD_SIZE];
@@ -183,7 +159,7 @@ art__hash_final(EVP_MD_CTX *ctx, char out[ART_HEX_LEN + 1], char *err, size_t er
     return 0;
 }
 
-static int
+int
 art__hash_new(EVP_MD_CTX **out, unsigned char **buf, char *err, size_t errlen)
 {
     *buf = malloc(ART_BUF_SIZE);
@@ -200,7 +176,7 @@ art__hash_new(EVP_MD_CTX **out, unsigned char **buf, char *err, size_t errlen)
 }
 
 /* Hash fd from its current offset to the end. */
-static int
+int
 art__hash_fd(int fd, const char *name, char out[ART_HEX_LEN + 1], int64_t *size, char *err,
              size_t errlen)
 {
@@ -249,7 +225,7 @@ art__open_failed(int e, int dirfd, const char *name, const char *shown, char *er
 }
 
 /* fd must be a regular file; else close it and say what it is. */
-static int
+int
 art__check_regular(int fd, const char *shown, char *err, size_t errlen)
 {
     struct stat st;
@@ -533,7 +509,7 @@ art__file_open_blob(struct art_store *s, const char *hex, int *fd_out, char **pa
     return 0;
 }
 
-static int
+int
 art__mismatch(const char *hex, const char *got, char *err, size_t errlen)
 {
     art__msg(err, errlen, "artifact %s is corrupt: its content hashes to %s", hex, got);
@@ -702,7 +678,7 @@ art__file_fetch(struct art_store *s, const char *hex, const char *dest, unsigned
     return art__file_copy(s, hex, dest, err, errlen);
 }
 
-static int
+int
 art__cmp_keep(const void *key, const void *elem)
 {
     return strcmp((const char *)key, *(const char *const *)elem);
@@ -796,8 +772,40 @@ art__file_gc(struct art_store *s, const char *const *keep, size_t nkeep, int64_t
     return first;
 }
 
+static int
+art__file_stat(struct art_store *s, const char *hex, int64_t *size, char *err, size_t errlen)
+{
+    char *blob = art__file_blob(s, hex);
+    struct stat st;
+    int rc = 0;
+    if (lstat(blob, &st) != 0) {
+        int e = errno;
+        if (e == ENOENT || e == ENOTDIR) {
+            art__msg(err, errlen, "artifact %s is not in the store %s", hex, s->uri);
+            rc = CAIRN_ENOENT;
+        } else {
+            rc = art__sys(err, errlen, e, "cannot stat", blob);
+        }
+    } else if (!S_ISREG(st.st_mode)) {
+        art__msg(err, errlen, "blob %s is %s", blob, art__kind(st.st_mode));
+        rc = CAIRN_EIO;
+    } else if (size) {
+        *size = (int64_t)st.st_size;
+    }
+    free(blob);
+    return rc;
+}
+
+static char *
+art__file_blob_uri(const struct art_store *s, const char *hex)
+{
+    return xasprintf("file://%s/%.2s/%s", s->blobs, hex, hex + 2);
+}
+
 static const struct art_ops art__file_ops = {
     .put_fd = art__file_put,
+    .blob_uri = art__file_blob_uri,
+    .stat = art__file_stat,
     .blob_path = art__file_blob_path,
     .verify = art__file_verify,
     .fetch = art__file_fetch,
@@ -809,11 +817,20 @@ static const struct art_ops art__file_ops = {
 int
 art_open(struct art_store **out, const char *uri_or_path, char *err, size_t errlen)
 {
+    return art_open_with(out, uri_or_path, NULL, err, errlen);
+}
+
+int
+art_open_with(struct art_store **out, const char *uri_or_path, const struct art_open_opts *o,
+              char *err, size_t errlen)
+{
     if (!out || !uri_or_path || !*uri_or_path) {
         art__msg(err, errlen, "artifact store: no path given");
         return CAIRN_EINVAL;
     }
     const char *path = uri_or_path;
+    if (strncmp(path, "s3://", 5) == 0)
+        return art__s3_open(out, uri_or_path, o, err, errlen);
     if (strncmp(path, "file://", 7) == 0) {
         path += 7;
         if (*path != '/') {
@@ -825,8 +842,8 @@ art_open(struct art_store **out, const char *uri_or_path, char *err, size_t errl
         }
     } else if (strstr(path, "://")) {
         art__msg(err, errlen,
-                 "artifact store '%s': unsupported scheme (use file:///absolute/path or "
-                 "/absolute/path)",
+                 "artifact store '%s': unsupported scheme (use file:///absolute/path, "
+                 "/absolute/path or s3://bucket/prefix)",
                  uri_or_path);
         return CAIRN_EINVAL;
     } else if (*path != '/') {
@@ -868,6 +885,8 @@ art_close(struct art_store *s)
 {
     if (!s)
         return;
+    if (s->ops->close)
+        s->ops->close(s);
     free(s->uri);
     free(s->root);
     free(s->blobs);
@@ -984,11 +1003,9 @@ out:
 int
 art_blob_uri(struct art_store *s, const char *sha256_hex, char **uri_out)
 {
-    if (!art_hex_valid(sha256_hex))
+    if (!s || !uri_out || !art_hex_valid(sha256_hex))
         return CAIRN_EINVAL;
-    char *blob = art__file_blob(s, sha256_hex);
-    *uri_out = xasprintf("file://%s", blob);
-    free(blob);
+    *uri_out = s->ops->blob_uri(s, sha256_hex);
     return 0;
 }
 
@@ -998,6 +1015,14 @@ art_blob_path(struct art_store *s, const char *sha256_hex, char **path_out)
     if (!s || !path_out || !art_hex_valid(sha256_hex))
         return CAIRN_EINVAL;
     return s->ops->blob_path(s, sha256_hex, path_out);
+}
+
+int
+art_stat(struct art_store *s, const char *sha256_hex, int64_t *size, char *err, size_t errlen)
+{
+    if (!s || !art_hex_valid(sha256_hex))
+        return art__bad_hex(sha256_hex, err, errlen);
+    return s->ops->stat(s, sha256_hex, size, err, errlen);
 }
 
 int

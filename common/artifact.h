@@ -6,10 +6,9 @@
  *
  * Blobs are addressed by the SHA-256 of their bytes (64 lowercase hex
  * characters) and stored once. The store sits behind one interface: the
- * functions below dispatch on the scheme art_open was given. Only "file"
- * exists today (a local folder, or a shared one such as NFS for several
- * machines); another backend (an object store) adds a scheme and an
- * operations table in artifact.c, callers do not change.
+ * functions below dispatch on the scheme art_open was given: "file" (a local
+ * folder, or a shared one such as NFS for several machines, artifact.c) or
+ * "s3" (an S3-compatible object store, artifact_s3.c; see below).
  *
  * Layout of a file store at ROOT:
  *
@@ -22,6 +21,24 @@
  *
  * A blob's URI is "file://" followed by its absolute path, verbatim (no
  * percent-encoding): "file:///data/artifacts/blobs/sha256/ab/cdef...".
+ *
+ * Layout of an S3 store at s3://BUCKET/PREFIX: the same names as keys,
+ * PREFIX/blobs/sha256/ab/cdef... (PREFIX may be empty); a blob's URI is
+ * "s3://BUCKET/PREFIX/blobs/sha256/ab/cdef...". A put hashes the file first,
+ * skips the upload when the key exists with the same size (and refreshes its
+ * age by copying it onto itself), else uploads it with one PUT up to 16 MiB
+ * and as a multipart upload of 16 MiB parts above, four at a time, each read
+ * from the file as it is sent (bounded memory). A single PUT hashes again on
+ * the way; a multipart upload checks the file's size and change times before
+ * completing: a file that changed meanwhile is not stored under the wrong
+ * name. A fetch downloads into a
+ * temporary file next to the destination while hashing and renames it only
+ * when the digest matches (always checked, whatever the flags). Requests are
+ * signed with AWS Signature V4 by libcurl. gc lists the blob keys and deletes
+ * the unreferenced ones older than min_age (by their LastModified); an
+ * upload that a crash interrupts stays as an incomplete multipart upload,
+ * which a bucket lifecycle rule (AbortIncompleteMultipartUpload) removes.
+ * art_blob_path has no local file to give: CAIRN_EINVAL.
  *
  * Concurrency and crashes: a put copies into ROOT/tmp while hashing, fsyncs,
  * and renames into place, so a blob is always whole; two writers of the same
@@ -60,6 +77,42 @@ struct art_store;
  * path, "file://host/..." with a host, another scheme), CAIRN_EIO (cannot
  * create or resolve the folders; err says which and why). */
 int art_open(struct art_store **out, const char *uri_or_path, char *err, size_t errlen);
+
+/* Settings of a store that its URI does not carry (all may be NULL/-1:
+ * the URI's query, then the environment, then the defaults apply). Only the
+ * s3 backend reads them; a file store ignores them. Borrowed for the call.
+ *
+ * An S3 URI is "s3://BUCKET[/PREFIX][?endpoint=URL&region=R&path_style=0|1]".
+ * endpoint: "http(s)://host[:port]" of an S3-compatible server (MinIO,
+ *   s3rver); default $AWS_ENDPOINT_URL, else https://s3.REGION.amazonaws.com.
+ * region: the SigV4 signing region; default $AWS_REGION, $AWS_DEFAULT_REGION,
+ *   else us-east-1.
+ * path_style: 1 puts the bucket in the path (http://host/BUCKET/KEY, as MinIO
+ *   and s3rver need), 0 in the host name (https://BUCKET.host/KEY); default 1
+ *   when an endpoint is given, else 0.
+ * credentials_file: a file of "aws_access_key_id = ..." and
+ *   "aws_secret_access_key = ..." lines (and optionally
+ *   "aws_session_token = ..."; "#" comments and "[section]" lines are
+ *   ignored), owned by this user and not readable by group or others (0600);
+ *   without it, $AWS_ACCESS_KEY_ID, $AWS_SECRET_ACCESS_KEY and
+ *   $AWS_SESSION_TOKEN. The credentials stay in the store object: art_uri
+ *   never shows them, nor does any message.
+ * art_uri of an S3 store gives the settings that were used (endpoint, region,
+ * path_style) in its query, so another process opening that URI with its own
+ * credentials reaches the same store. */
+struct art_open_opts {
+    const char *endpoint;
+    const char *region;
+    int path_style; /* -1: unset */
+    const char *credentials_file;
+};
+
+/* As art_open, with settings. o may be NULL. Errors as art_open, and for
+ * s3: CAIRN_EINVAL (a malformed URI or setting, no credentials, a
+ * credentials file with a bad mode or without both keys). Opening an S3
+ * store does not contact the server. */
+int art_open_with(struct art_store **out, const char *uri_or_path, const struct art_open_opts *o,
+                  char *err, size_t errlen);
 
 /* Free the store object (the folder stays). NULL is a no-op. */
 void art_close(struct art_store *s);
@@ -105,6 +158,13 @@ int art_blob_uri(struct art_store *s, const char *sha256_hex, char **uri_out);
  * would answer CAIRN_EINVAL; use art_fetch to get a blob to a path.
  * Errors: CAIRN_EINVAL (bad hex), CAIRN_ENOENT (no such blob), CAIRN_EIO. */
 int art_blob_path(struct art_store *s, const char *sha256_hex, char **path_out);
+
+/* Whether blob sha256_hex is stored: 0 (and *size, which may be NULL, its
+ * byte count), CAIRN_ENOENT, or CAIRN_EINVAL (bad hex) / CAIRN_EIO. A file
+ * store looks at the file; an S3 store asks the server (a HEAD request: it
+ * blocks for a round trip). */
+int art_stat(struct art_store *s, const char *sha256_hex, int64_t *size, char *err,
+             size_t errlen);
 
 /* Re-hash a stored blob and compare with its name. Errors: CAIRN_EINVAL,
  * CAIRN_ENOENT, CAIRN_EIO, CAIRN_EPROTO with "artifact <hex> is corrupt:

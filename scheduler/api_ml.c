@@ -225,6 +225,14 @@ api_ml_artifact_content(struct sched *s, struct http_conn *c, const struct http_
     int rc = art_blob_path(sched_artifacts(s), sha, &path);
     int fd = rc == 0 ? open(path, O_RDONLY | O_CLOEXEC) : -1;
     struct stat st_;
+    if (rc == CAIRN_EINVAL) { /* a store without local files (S3) */
+        http_respond_error(c, 501, "not_implemented",
+                           "the artifact store %.200s has no local files the scheduler could "
+                           "serve; the blob of %s/%s is %s there",
+                           art_uri(sched_artifacts(s)), task, name, a.uri ? a.uri : sha);
+        json_decref(rec);
+        return;
+    }
     if (fd < 0 || fstat(fd, &st_) != 0) {
         http_respond_error(c, 500, "internal",
                            "the blob of artifact %s/%s (sha256 %s) is missing from the "

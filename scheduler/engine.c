@@ -200,9 +200,10 @@ sched_new(struct sched **out, uv_loop_t *loop, const struct sched_config *cfg, c
         goto fail;
     store_set_max_size(s->store, cfg->max_state_size);
     {
-        char *ad = xasprintf("%s/artifacts", cfg->data_dir);
-        char aerr[256];
-        rc = art_open(&s->art, ad, aerr, sizeof(aerr));
+        char *ad = cfg->artifacts ? xstrdup(cfg->artifacts)
+                                  : xasprintf("%s/artifacts", cfg->data_dir);
+        char aerr[512];
+        rc = art_open_with(&s->art, ad, cfg->artifacts_opts, aerr, sizeof(aerr));
         free(ad);
         if (rc) {
             snprintf(err, errlen, "cannot open the artifact store: %s", aerr);

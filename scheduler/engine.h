@@ -48,6 +48,8 @@ struct sched_link {
     void (*drop)(struct wire_req *req);
 };
 
+struct art_open_opts;
+
 #define SCHED_HIDDEN_MAX 4 /* the most entries of sched_config.hidden used */
 
 struct sched_config {
@@ -72,6 +74,8 @@ struct sched_config {
     bool token;                /* a shared token: HELLO must answer its connection's challenge */
     int notify_attempts;       /* tries of a notification before it fails; 0 = NOTIFY_MAX_ATTEMPTS */
     int64_t notify_backoff_ms; /* the wait after its first failed try; 0 = NOTIFY_BACKOFF_BASE_MS */
+    const char *artifacts;     /* the artifact store's URI or folder; NULL = DATA/artifacts */
+    const struct art_open_opts *artifacts_opts; /* its settings (artifact.h); may be NULL */
 };
 
 struct sched;

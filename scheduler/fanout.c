@@ -86,7 +86,7 @@ fan__from_sha(const struct sched_ti *g, char *err, size_t errlen)
 struct fan_load {
     uv_work_t req;
     struct sched *s;
-    char *run_key, *path, *what;
+    char *run_key, *path, *what; /* path NULL: the store has no local files */
     size_t task_idx;
     char sha[65];
     int64_t max;
@@ -94,12 +94,46 @@ struct fan_load {
     char err[512];
 };
 
+/* Read blob sha of a store without local files (an S3 one): fetched,
+ * digest checked, into a temporary file under DATA, read, removed. Blocks:
+ * call it off the loop, or for a list file (small). */
+static int
+fan__read_remote(struct sched *s, const char *sha, char **text, size_t *len, char *err,
+                 size_t errlen)
+{
+    char *tmp = xasprintf("%s/fanout-list.XXXXXX", s->cfg.data_dir);
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        int rc = errf(cairn_from_errno(errno), err, errlen, "cannot create %s: %s", tmp,
+                      strerror(errno));
+        free(tmp);
+        return rc;
+    }
+    close(fd);
+    int rc = art_fetch(s->art, sha, tmp, ART_FETCH_COPY, err, errlen);
+    if (rc == 0 && (rc = fs_read_all(tmp, FAN_LIST_MAX, text, len)) != 0)
+        errf(rc, err, errlen, "%s", rc == CAIRN_ERANGE ? "larger than 256 MiB" : strerror(errno));
+    unlink(tmp);
+    free(tmp);
+    return rc;
+}
+
 static void
 fan__load_work(uv_work_t *req)
 {
     struct fan_load *l = req->data;
     char *text = NULL;
     size_t len = 0;
+    if (!l->path) {
+        char why[400];
+        if (fan__read_remote(l->s, l->sha, &text, &len, why, sizeof(why)) != 0) {
+            snprintf(l->err, sizeof(l->err), "cannot read %s: %s", l->what, why);
+            return;
+        }
+        l->items = fan__parse_list(text, len, l->max, l->what, l->err, sizeof(l->err));
+        free(text);
+        return;
+    }
     int rc = fs_read_all(l->path, FAN_LIST_MAX, &text, &len);
     if (rc) {
         snprintf(l->err, sizeof(l->err), "cannot read %s: %s", l->what,
@@ -180,7 +214,8 @@ fan__items(struct sched *s, struct sched_ti *g, char *err, size_t errlen)
         char *path = NULL;
         if (!sha)
             return CAIRN_ENOENT;
-        if (!art_hex_valid(sha) || art_blob_path(s->art, sha, &path) != 0) {
+        int brc = art_hex_valid(sha) ? art_blob_path(s->art, sha, &path) : CAIRN_ENOENT;
+        if (brc != 0 && brc != CAIRN_EINVAL) { /* EINVAL: no local file; fetched below */
             errf(0, err, errlen, "%s/%s: its blob %.12s is not in the store", dm->from_task,
                  dm->from_file, sha);
             return CAIRN_ENOENT;
@@ -220,15 +255,22 @@ fan_items_sync(struct sched *s, struct sched_ti *g, char *err, size_t errlen)
     char *path = NULL, *text = NULL, what[256];
     size_t len = 0;
     snprintf(what, sizeof(what), "%s/%s", dm->from_task, dm->from_file);
-    if (!m->items_sha[0] || art_blob_path(s->art, m->items_sha, &path) != 0) {
+    int brc = m->items_sha[0] ? art_blob_path(s->art, m->items_sha, &path) : CAIRN_ENOENT;
+    if (brc == CAIRN_EINVAL) { /* no local files (S3): fetch the list (small) */
+        char why[400];
+        int rc = fan__read_remote(s, m->items_sha, &text, &len, why, sizeof(why));
+        if (rc)
+            return errf(rc, err, errlen, "cannot read %s: %s", what, why);
+    } else if (brc != 0) {
         errf(0, err, errlen, "%s: the list's blob %.12s is not in the store", what,
              m->items_sha);
         return CAIRN_ENOENT;
+    } else {
+        int rc = fs_read_all(path, FAN_LIST_MAX, &text, &len);
+        free(path);
+        if (rc)
+            return errf(rc, err, errlen, "cannot read %s: %s", what, strerror(errno));
     }
-    int rc = fs_read_all(path, FAN_LIST_MAX, &text, &len);
-    free(path);
-    if (rc)
-        return errf(rc, err, errlen, "cannot read %s: %s", what, strerror(errno));
     m->items = fan__parse_list(text, len, g->run->dv->dag->max_map_items, what, err, errlen);
     free(text);
     return m->items ? 0 : CAIRN_EINVAL;

@@ -16,6 +16,7 @@
 
 #include "api.h"
 #include "apiguard.h"
+#include "artifact.h"
 #include "backfill.h"
 #include "engine.h"
 #include "err.h"
@@ -42,6 +43,8 @@ struct opts {
     char *secrets_dir;
     char *api_tokens, *http_allowed_hosts;
     char *ui_url;
+    char *artifacts, *artifacts_endpoint, *artifacts_region, *artifacts_path_style,
+        *artifacts_credentials;
     int64_t lease_ttl_ms;
     char *http_per_ip; /* connections one address may hold (--http-max-conns-per-ip) */
     char *http_out;    /* response bytes held for all clients (--http-response-memory) */
@@ -62,6 +65,9 @@ usage(FILE *out)
           "                       [--insecure-registry HOST:PORT]... [--pin-timeout SECONDS]\n"
           "                       [--log-format text|json] [--ui-url URL]\n"
           "                       [--notify-attempts N] [--notify-backoff MS]\n"
+          "                       [--artifacts URI] [--artifacts-endpoint URL]\n"
+          "                       [--artifacts-region REGION] [--artifacts-path-style 0|1]\n"
+          "                       [--artifacts-credentials FILE]\n"
           "       cairn-scheduler --data DIR --check\n"
           "       cairn-scheduler --data DIR --backup DEST\n"
           "Defaults: --listen tcp://127.0.0.1:7781, --http 127.0.0.1:7780, --models DATA/models\n"
@@ -93,7 +99,17 @@ usage(FILE *out)
           "--ui-url is the address in notifications' links to the UI (default: the --http\n"
           "address as bound). A notification is tried --notify-attempts times (default 8),\n"
           "waiting --notify-backoff ms (default 1000) after the first failed try, twice as\n"
-          "long after each further one (at most 5 minutes).\n",
+          "long after each further one (at most 5 minutes).\n"
+          "--artifacts is where task outputs go: a folder (default DATA/artifacts) or\n"
+          "s3://BUCKET/PREFIX on an S3-compatible store, with --artifacts-endpoint (e.g.\n"
+          "http://127.0.0.1:9000 for MinIO; default AWS), --artifacts-region (default\n"
+          "us-east-1), --artifacts-path-style 1 (bucket in the path; the default with an\n"
+          "endpoint) and credentials from --artifacts-credentials FILE (0600:\n"
+          "aws_access_key_id = ..., aws_secret_access_key = ...) or $AWS_ACCESS_KEY_ID and\n"
+          "$AWS_SECRET_ACCESS_KEY. Workers reach the store with credentials of their own\n"
+          "(cairn-worker --artifacts-credentials); the scheduler never sends or stores them.\n"
+          "The config may set artifacts, artifacts_endpoint, artifacts_region,\n"
+          "artifacts_path_style and artifacts_credentials.\n",
           out);
 }
 
@@ -118,6 +134,11 @@ opts_free(struct opts *o)
     free(o->http_per_ip);
     free(o->http_out);
     free(o->ui_url);
+    free(o->artifacts);
+    free(o->artifacts_endpoint);
+    free(o->artifacts_region);
+    free(o->artifacts_path_style);
+    free(o->artifacts_credentials);
 }
 
 static void
@@ -193,6 +214,16 @@ load_config(struct opts *o, const char *path, int required)
             set(&o->http_out, v->str);
         else if (!strcmp(k->str, "ui_url"))
             set(&o->ui_url, v->str);
+        else if (!strcmp(k->str, "artifacts"))
+            set(&o->artifacts, v->str);
+        else if (!strcmp(k->str, "artifacts_endpoint"))
+            set(&o->artifacts_endpoint, v->str);
+        else if (!strcmp(k->str, "artifacts_region"))
+            set(&o->artifacts_region, v->str);
+        else if (!strcmp(k->str, "artifacts_path_style"))
+            set(&o->artifacts_path_style, v->str);
+        else if (!strcmp(k->str, "artifacts_credentials"))
+            set(&o->artifacts_credentials, v->str);
         else if (!strcmp(k->str, "lease_ttl_ms"))
             o->lease_ttl_ms = strtoll(v->str, NULL, 10);
         else {
@@ -456,6 +487,16 @@ main(int argc, char **argv)
             else
                 cli.notify_backoff_ms = x;
         }
+        else if (!strcmp(a, "--artifacts"))
+            set(&cli.artifacts, v);
+        else if (!strcmp(a, "--artifacts-endpoint"))
+            set(&cli.artifacts_endpoint, v);
+        else if (!strcmp(a, "--artifacts-region"))
+            set(&cli.artifacts_region, v);
+        else if (!strcmp(a, "--artifacts-path-style"))
+            set(&cli.artifacts_path_style, v);
+        else if (!strcmp(a, "--artifacts-credentials"))
+            set(&cli.artifacts_credentials, v);
         else {
             fprintf(stderr, "cairn-scheduler: unknown option %s\n", a);
             usage(stderr);
@@ -488,6 +529,11 @@ main(int argc, char **argv)
     MERGE(http_per_ip)
     MERGE(http_out)
     MERGE(ui_url)
+    MERGE(artifacts)
+    MERGE(artifacts_endpoint)
+    MERGE(artifacts_region)
+    MERGE(artifacts_path_style)
+    MERGE(artifacts_credentials)
     if (cli.lease_ttl_ms)
         o.lease_ttl_ms = cli.lease_ttl_ms;
     if (cli.notify_attempts)
@@ -573,13 +619,27 @@ main(int argc, char **argv)
      * (the lease names them; paths as the host sees them) */
     static char *hidden_abs[SCHED_HIDDEN_MAX + 1];
     size_t nhidden = 0;
-    const char *hidden_src[] = {o.token_file, o.api_tokens, o.tls_key};
+    const char *hidden_src[] = {o.token_file, o.api_tokens, o.tls_key, o.artifacts_credentials};
     for (size_t i = 0; i < sizeof(hidden_src) / sizeof(*hidden_src); i++) {
         char *abs = hidden_src[i] ? realpath(hidden_src[i], NULL) : NULL;
         if (abs)
             hidden_abs[nhidden++] = abs;
     }
     cfg.hidden = (const char *const *)hidden_abs;
+    struct art_open_opts art_opts = {.endpoint = o.artifacts_endpoint,
+                                     .region = o.artifacts_region,
+                                     .path_style = -1,
+                                     .credentials_file = o.artifacts_credentials};
+    if (o.artifacts_path_style) {
+        if (strcmp(o.artifacts_path_style, "0") != 0 && strcmp(o.artifacts_path_style, "1") != 0) {
+            fprintf(stderr, "cairn-scheduler: --artifacts-path-style takes 0 or 1, got '%s'\n",
+                    o.artifacts_path_style);
+            return 2;
+        }
+        art_opts.path_style = o.artifacts_path_style[0] - '0';
+    }
+    cfg.artifacts = o.artifacts;
+    cfg.artifacts_opts = &art_opts;
     cfg.link.reply = wire_reply;
     cfg.link.drop = wire_drop;
     const char *listen_url = o.listen ? o.listen : "tcp://127.0.0.1:7781";
@@ -713,9 +773,9 @@ main(int argc, char **argv)
         free(ui);
     }
     LOG(LOG_NOTICE, "CAIRN-START",
-        "scheduler ready: dags %s, data %s, workers %s, http %s:%d, models %s", cfg.dags_dir,
-        cfg.data_dir, wire_url(app.wire), http_host, http_server_port(app.http),
-        sched_models_dir(app.sched));
+        "scheduler ready: dags %s, data %s, workers %s, http %s:%d, models %s, artifacts %s",
+        cfg.dags_dir, cfg.data_dir, wire_url(app.wire), http_host, http_server_port(app.http),
+        sched_models_dir(app.sched), art_uri(sched_artifacts(app.sched)));
     if (o.api_tokens)
         LOG(LOG_NOTICE, "CAIRN-API-AUTH", "the HTTP API needs bearer tokens from %s (%zu tokens)",
             o.api_tokens, app.guard.tokens.n);

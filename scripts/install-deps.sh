@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Install the Debian packages Cairn needs to build, test and run.
 # Then the npm packages of tests/ui/ (the browser test's driver and the graph
-# layout library the page embeds), exactly as tests/ui/package-lock.json pins
-# them. Idempotent: installs only what is missing, and does nothing when all
+# layout library the page embeds) and of tests/s3/ (s3rver, the S3-compatible
+# server tests/integration/test_s3.sh runs), exactly as each folder's
+# package-lock.json pins them. Idempotent: installs only what is missing, and does nothing when all
 # is there.
 set -euo pipefail
 
@@ -37,9 +38,11 @@ fi
 
 # npm ci only when node_modules was not installed from this very lockfile
 # (the copy npm ci leaves in node_modules/.cairn-lock says which one).
-ui="$(cd "$(dirname "$0")/.." && pwd)/tests/ui"
-if ! cmp -s "$ui/package-lock.json" "$ui/node_modules/.cairn-lock"; then
-  echo "install-deps: npm ci in tests/ui"
-  (cd "$ui" && npm ci --no-audit --no-fund --loglevel=error)
-  cp "$ui/package-lock.json" "$ui/node_modules/.cairn-lock"
-fi
+tests="$(cd "$(dirname "$0")/.." && pwd)/tests"
+for dir in "$tests/ui" "$tests/s3"; do
+  if ! cmp -s "$dir/package-lock.json" "$dir/node_modules/.cairn-lock"; then
+    echo "install-deps: npm ci in tests/$(basename "$dir")"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+    cp "$dir/package-lock.json" "$dir/node_modules/.cairn-lock"
+  fi
+done

@@ -483,6 +483,7 @@ agent_run(const struct agent_config *cfg)
         .isolation_none = cfg->isolation_none,
         .max_log_size = cfg->max_log_size,
         .token_file = cfg->token_file,
+        .artifacts_credentials = cfg->artifacts_credentials,
         .gpus = a->gpus,
         .images = &a->images,
         .idle_cb = idle_cb,

@@ -26,6 +26,7 @@ struct agent_config {
     int prefetch; /* leases held queued beyond the slots (0: none) */
     const char *labels_json; /* {"k":"v"} text */
     const char *token_file;
+    const char *artifacts_credentials; /* --artifacts-credentials FILE (an S3 store), or NULL */
     const char *tls_cert, *tls_key, *tls_ca; /* mutual TLS on the link (all three) */
     const char *tls_server_name; /* the scheduler certificate's name; NULL: the URL's host */
     const char *runtime;

@@ -370,7 +370,8 @@ attempt__store(struct attempt_set *s, char *err, size_t errlen)
         art_close(s->art);
         s->art = NULL;
     }
-    if (!s->art && art_open(&s->art, uri, err, errlen) != 0)
+    struct art_open_opts o = {.path_style = -1, .credentials_file = s->cfg.artifacts_credentials};
+    if (!s->art && art_open_with(&s->art, uri, &o, err, errlen) != 0)
         s->art = NULL;
     free(uri);
     return s->art;
@@ -585,13 +586,15 @@ attempt__launch(struct attempt *t, char *const *paths)
     }
     /* what a task must not see of the host: the scheduler's key and
      * secrets (for image host) and this worker's key */
-    const char **masked = xcalloc(l->nmask_paths + 2, sizeof(*masked));
+    const char **masked = xcalloc(l->nmask_paths + 3, sizeof(*masked));
     size_t nmasked = 0;
-    char tokreal[PATH_MAX];
+    char tokreal[PATH_MAX], credreal[PATH_MAX];
     for (size_t i = 0; i < l->nmask_paths; i++)
         masked[nmasked++] = l->mask_paths[i];
     if (s->cfg.token_file && realpath(s->cfg.token_file, tokreal))
         masked[nmasked++] = tokreal;
+    if (s->cfg.artifacts_credentials && realpath(s->cfg.artifacts_credentials, credreal))
+        masked[nmasked++] = credreal;
     /* its GPUs: the devices, their variables, the driver's files (gpu.h) */
     struct gpu_attempt ga;
     char gerr[512] = "";

@@ -41,6 +41,8 @@ struct attempt_config {
     bool isolation_none;
     int64_t max_log_size;       /* an attempt's log is cut here (bytes; 0 = no limit) */
     const char *token_file;     /* the worker's key file: hidden from its tasks; or NULL */
+    const char *artifacts_credentials; /* an S3 store's credentials file (artifact.h), hidden
+                                        * from its tasks; NULL: the environment's */
     const struct gpu_set *gpus; /* the worker's GPUs (gpu.h), or NULL for none */
     const struct image_opts *images; /* pulled images (image.h), or NULL: refused */
     void (*idle_cb)(void *ud); /* an attempt ended: its result is queued, its slot free */

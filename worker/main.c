@@ -24,6 +24,7 @@ usage(FILE *out)
           "                    [--registry-auth FILE] [--registry-ca FILE]\n"
           "                    [--insecure-registry HOST:PORT]... [--image-cache-size SIZE]\n"
           "                    [--metrics HOST:PORT] [--log-format text|json]\n"
+          "                    [--artifacts-credentials FILE]\n"
           "--allow-mount DIR lets tasks mount DIR or a folder below it (a task's mounts:\n"
           "host folders in its container); repeat it for several. Without it, a task with\n"
           "mounts is refused.\n"
@@ -46,7 +47,12 @@ usage(FILE *out)
           "--metrics HOST:PORT serves the worker's metrics (Prometheus text format) at\n"
           "http://HOST:PORT/metrics.\n"
           "--log-format json writes each log line as one JSON object (ts, level, msg_id,\n"
-          "msg, prog).\n",
+          "msg, prog).\n"
+          "--artifacts-credentials FILE holds this worker's credentials for an S3 artifact\n"
+          "store (0600: aws_access_key_id = ..., aws_secret_access_key = ...); without it\n"
+          "$AWS_ACCESS_KEY_ID and $AWS_SECRET_ACCESS_KEY. The scheduler names the store\n"
+          "(endpoint, region, path style) but never sends credentials; tasks cannot read\n"
+          "the file.\n",
           out);
 }
 
@@ -109,6 +115,8 @@ run(int argc, char **argv, const char **allow, const char **insecure)
             labels = v;
         else if (!strcmp(a, "--token-file"))
             cfg.token_file = v;
+        else if (!strcmp(a, "--artifacts-credentials"))
+            cfg.artifacts_credentials = v;
         else if (!strcmp(a, "--tls-cert"))
             cfg.tls_cert = v;
         else if (!strcmp(a, "--tls-key"))
