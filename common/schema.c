@@ -70,6 +70,12 @@ schema_key_cache(const char *hex)
 }
 
 char *
+schema_key_event(const char *dag, const char *what)
+{
+    return xasprintf("event/%s" SCHEMA_SEP "%s", dag, what);
+}
+
+char *
 schema_key_backfill_dates(const char *backfill_id)
 {
     return xasprintf("%s" SCHEMA_SEP "dates", backfill_id);
@@ -318,6 +324,32 @@ schema__begin(struct schema__rd *r, const json_t *j, const char *what, char *err
     return r->rc == 0;
 }
 
+/* ---- event triggers ---- */
+
+json_t *
+schema_event_seen_encode(const struct schema_event_seen *e)
+{
+    return json_pack("{s:s?, s:s?, s:o}", "digest", e->digest, "run_id", e->run_id, "at",
+                     schema_time_json(e->at));
+}
+
+int
+schema_event_seen_decode(const json_t *j, struct schema_event_seen *out, char *err,
+                         size_t errlen)
+{
+    struct schema__rd rd;
+    if (!schema__begin(&rd, j, "event record", err, errlen))
+        return rd.rc;
+    struct schema_event_seen e = {0};
+    e.digest = schema__str(&rd, "digest", false);
+    e.run_id = schema__str(&rd, "run_id", false);
+    e.at = schema__time(&rd, "at");
+    if (rd.rc)
+        return rd.rc;
+    *out = e;
+    return 0;
+}
+
 /* ---- runs ---- */
 
 json_t *
@@ -342,6 +374,8 @@ schema_run_encode(const struct schema_run *r)
         json_object_set_new(j, "ntasks", json_integer(r->ntasks));
     if (j && r->images && json_object_size(r->images))
         json_object_set(j, "images", r->images);
+    if (j && r->event)
+        json_object_set(j, "event", r->event);
     return j;
 }
 
@@ -371,6 +405,9 @@ schema_run_decode(const json_t *j, struct schema_run *out, char *err, size_t err
     r.task_counts = schema__node(&rd, "task_counts", false);
     r.ntasks = schema__int(&rd, "ntasks", 0);
     r.images = schema__node(&rd, "images", false);
+    r.event = schema__node(&rd, "event", false);
+    if (r.event && !json_is_object(r.event))
+        r.event = NULL;
     if (rd.rc)
         return rd.rc;
     *out = r;

@@ -16,6 +16,9 @@
  *   STORE_DAG_SOURCES   dag SEP version
  *   STORE_META          "cache/" hex (step cache entries), "lease_seq", counters
  *   STORE_BACKFILLS     id, id SEP "dates"
+ *   STORE_META also     "event/" dag SEP what: an event trigger's memory
+ *                       (schema_key_event: a file or release seen, an
+ *                       `all:` group's events so far)
  * Names (DAG, run id, task, file) never contain the separator: the DAG
  * loader refuses such names and run ids are made by the scheduler.
  *
@@ -59,6 +62,10 @@ char *schema_key_artidx(const char *sha256, const char *artifact_key);
 char *schema_key_dag_source(const char *dag, const char *version);
 char *schema_key_cache(const char *hex);
 char *schema_key_backfill_dates(const char *backfill_id);
+/* STORE_META "event/" dag SEP what (what: a file "file/C.E/PATH", a release
+ * "pub/C.E/DAG/TASK/RELEASE", a group "all/SIGNATURE"; C.E the condition's
+ * and event's index in `trigger:`). */
+char *schema_key_event(const char *dag, const char *what);
 /* key + SEP: the prefix of everything below key (a DAG's runs, a run's task
  * instances or artifacts, a task's attempts, a digest's index entries). */
 char *schema_prefix(const char *key);
@@ -86,7 +93,7 @@ void schema_date_format(int64_t secs, char *buf, size_t len);
 struct schema_run {
     const char *dag, *run_id;     /* required */
     const char *state;            /* required: queued running success failed cancelled */
-    const char *run_type;         /* manual scheduled backfill; "manual" if absent */
+    const char *run_type;         /* manual scheduled backfill event; "manual" if absent */
     int64_t logical_date;         /* UTC seconds */
     int64_t interval_end;         /* UTC seconds (data_interval_end) */
     int64_t created_at, started_at, ended_at; /* wall ms */
@@ -100,6 +107,8 @@ struct schema_run {
     int64_t ntasks;               /* how many task instances it has (0: not recorded) */
     json_t *images;               /* {image reference: "sha256:..."}: the tags pinned when the
                                      run was created, or NULL */
+    json_t *event;                /* run_type "event": what caused it, {kind, source, ...}
+                                     (docs/dag-yaml.md, "Event triggers"), or NULL */
 };
 
 /* STORE_TIS */
@@ -181,6 +190,18 @@ struct schema_dag {
     bool has_cursor;
     int64_t cursor;               /* latest scheduled logical date created (UTC s) */
 };
+
+/* STORE_META "event/...": what an event trigger has taken (a file's digest,
+ * a release) and the run it made, so a restart takes it once */
+struct schema_event_seen {
+    const char *digest;           /* a file's sha256 (hex), or NULL */
+    const char *run_id;           /* the run it created, or NULL (an `all:` group took it) */
+    int64_t at;                   /* wall ms */
+};
+
+json_t *schema_event_seen_encode(const struct schema_event_seen *e);
+int schema_event_seen_decode(const json_t *j, struct schema_event_seen *out, char *err,
+                             size_t errlen);
 
 json_t *schema_run_encode(const struct schema_run *r);
 int schema_run_decode(const json_t *j, struct schema_run *out, char *err, size_t errlen);
