@@ -126,6 +126,11 @@ recover_run_cb(void *ud, const char *key, const void *json)
     struct recover_ctx *rc = ud;
     json_t *j = (json_t *)json;
     (void)key;
+    /* creation order goes on after the newest run, finished or not (runs
+     * are listed by it) */
+    json_int_t seq = json_integer_value(json_object_get(j, "seq"));
+    if (seq > 0 && (uint64_t)seq > rc->s->run_seq)
+        rc->s->run_seq = (uint64_t)seq;
     int st = sched_run_state_parse(json_string_value(json_object_get(j, "state")) ?: "");
     if (st == RUN_QUEUED || st == RUN_RUNNING) {
         char err[256];
