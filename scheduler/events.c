@@ -381,7 +381,7 @@ ev_webhook(struct sched *s, const char *dag, const void *body, size_t len, const
            struct sched_run **out, char *err, size_t errlen)
 {
     struct sched_dag *sd = sched_find_dag(s, dag);
-    const struct dag *d = sd && sd->cur ? sd->cur->dag : NULL;
+    const struct dag *d = sd && sd->cur && sd->file ? sd->cur->dag : NULL;
     size_t ci = 0, ei = 0;
     bool found = false, signed_ok = false;
     int rc;
@@ -676,8 +676,11 @@ ev__hash_done(uv_work_t *req, int status)
             if (ev__stat(j->path, &size, &mt))
                 ev__observe(f, size, mt, now); /* it changed while it was read */
         } else if (f->size == j->size && f->mtime_ns == j->mtime_ns) {
-            f->done = true;
-            ev__file_settled(e, w, j);
+            struct sched_dag *sd = sched_find_dag(s, w->dag);
+            if (sd && !sd->paused) { /* (paused meanwhile: hashed again once unpaused) */
+                f->done = true;
+                ev__file_settled(e, w, j);
+            }
         }
     }
     ev__hash_job_free(j);

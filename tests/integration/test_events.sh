@@ -139,6 +139,13 @@ echo "y" >"$IN/ignored.txt"
 mv "$T/b.tmp" "$IN/b.csv"
 check "a new file starts one more" wait_until 60 runs_are files 3
 check "  for that file" test "$(rj "$(newest files)" files .params.file_path)" = "$IN/b.csv"
+kill_wait "$SCHED_PID"
+echo "z" >>"$IN/b.csv"
+start_scheduler s
+check "a file changed while the scheduler was down starts a run after the restart" \
+    wait_until 60 runs_are files 4
+check "  for that file, with its new digest" test "$(rj "$(newest files)" files '.params.file_path + " " + .params.file_digest')" = \
+    "$IN/b.csv $(sha256sum <"$IN/b.csv" | cut -d' ' -f1)"
 
 # --- on_publish and all: ----------------------------------------------
 ru=$("$CAIRN" trigger up --param text=hello)
@@ -159,7 +166,7 @@ check "all: has had one of its two events: no run yet" runs_are both 0
 # --- on_webhook --------------------------------------------------------
 body='{"dataset": "d1"}'
 check "a webhook without a signature is refused: 401" test "$(post hook "$body")" = 401
-check "  saying why" jq -e '.error.code == "unauthorized"' "$T/answer.json"
+check "  saying why" jq -e '.error.code == "unauthorized"' "$T/answer.json" >/dev/null
 check "a webhook with a bad signature is refused: 401" \
     test "$(post hook "$body" "sha256=$(sign '{"dataset": "d2"}')")" = 401
 check "a malformed signature: 401" test "$(post hook "$body" "sha1=abc")" = 401
