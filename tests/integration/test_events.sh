@@ -147,6 +147,23 @@ check "a file changed while the scheduler was down starts a run after the restar
 check "  for that file, with its new digest" test "$(rj "$(newest files)" files '.params.file_path + " " + .params.file_digest')" = \
     "$IN/b.csv $(sha256sum <"$IN/b.csv" | cut -d' ' -f1)"
 
+# killed just as an event made its run: the run and what the event took are
+# committed together, so after the restart there is one run, never two
+runs_for() { "$CAIRN" runs list --dag files --json | jq --arg p "$1" '[.runs[] | select(.params.file_path == $p)] | length'; }
+one_run_for() { test "$(runs_for "$1")" = 1; }
+seen_count() { grep -c "CAIRN-EVENT-SEEN.*files: $1 " "$T/s.log" || true; }
+echo "c" >"$T/c.tmp" && mv "$T/c.tmp" "$IN/c.csv"
+check "a new file's run is being created" wait_until 60 logged s "CAIRN-EVENT-RUN .* of files .*$IN/c.csv"
+kill_wait "$SCHED_PID" KILL
+start_scheduler s
+check "  after a SIGKILL then, the file has one run" wait_until 60 one_run_for "$IN/c.csv"
+n0=$(seen_count "$IN/c.csv")
+kill_wait "$SCHED_PID"
+start_scheduler s
+check "  after one more restart the file is looked at again" \
+    wait_until 60 bash -c "[ \$(grep -c 'CAIRN-EVENT-SEEN.*files: $IN/c.csv ' '$T/s.log') -gt $n0 ]"
+check "  and it still has one run" one_run_for "$IN/c.csv"
+
 # --- on_publish and all: ----------------------------------------------
 ru=$("$CAIRN" trigger up --param text=hello)
 check "the upstream run publishes" test "$(wait_run "$ru" up 60)" = success
@@ -162,6 +179,10 @@ check "  its event names the release" test \
 check "  it succeeds" test "$(wait_run "$rd" down 60)" = success
 check "  the task printed the digest" bash -c '"$0" logs "$1" score --dag down | grep -q "$2"' "$CAIRN" "$rd" "$digest"
 check "all: has had one of its two events: no run yet" runs_are both 0
+kill_wait "$SCHED_PID" KILL
+start_scheduler s
+check "  (after a SIGKILL the group still knows it: below)" runs_are both 0
+check "  and the release starts no second downstream run" runs_are down 1
 
 # --- on_webhook --------------------------------------------------------
 body='{"dataset": "d1"}'
