@@ -329,8 +329,13 @@ schema__begin(struct schema__rd *r, const json_t *j, const char *what, char *err
 json_t *
 schema_event_seen_encode(const struct schema_event_seen *e)
 {
-    return json_pack("{s:s?, s:s?, s:o}", "digest", e->digest, "run_id", e->run_id, "at",
-                     schema_time_json(e->at));
+    json_t *j = json_pack("{s:s?, s:s?, s:o}", "digest", e->digest, "run_id", e->run_id, "at",
+                          schema_time_json(e->at));
+    if (j && e->size >= 0 && e->mtime_ns) {
+        json_object_set_new(j, "size", json_integer(e->size));
+        json_object_set_new(j, "mtime_ns", json_integer(e->mtime_ns));
+    }
+    return j;
 }
 
 int
@@ -344,6 +349,8 @@ schema_event_seen_decode(const json_t *j, struct schema_event_seen *out, char *e
     e.digest = schema__str(&rd, "digest", false);
     e.run_id = schema__str(&rd, "run_id", false);
     e.at = schema__time(&rd, "at");
+    e.size = schema__int(&rd, "size", -1);
+    e.mtime_ns = schema__int(&rd, "mtime_ns", 0);
     if (rd.rc)
         return rd.rc;
     *out = e;

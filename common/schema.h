@@ -197,6 +197,7 @@ struct schema_event_seen {
     const char *digest;           /* a file's sha256 (hex), or NULL */
     const char *run_id;           /* the run it created, or NULL (an `all:` group took it) */
     int64_t at;                   /* wall ms */
+    int64_t size, mtime_ns;       /* a file's size and mtime then (-1, 0: not recorded) */
 };
 
 json_t *schema_event_seen_encode(const struct schema_event_seen *e);

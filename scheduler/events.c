@@ -20,6 +20,7 @@
 #include "core.h"
 #include "err.h"
 #include "fs.h"
+#include "hmap.h"
 #include "hmacsig.h"
 #include "log.h"
 #include "runtab.h"
@@ -28,6 +29,9 @@
 #include "util.h"
 
 #define EV_SECRET_MAX 65536
+/* Settled files hashed at once, at most (the thread pool is shared with
+ * publishing and reading fan-out lists). */
+#define EV_MAX_HASHING 2
 
 /* A file of a watched folder, as last seen. */
 struct ev_file {
@@ -65,8 +69,9 @@ struct ev_watch {
     bool scan_soon;       /* inotify said something changed */
     int64_t next_scan;    /* monotonic ms */
     bool keep;            /* scratch for ev_sync */
-    struct ev_file *files;
+    struct ev_file **files; /* in no order */
     size_t nfiles, capfiles;
+    struct hmap by_name;  /* name -> struct ev_file * (keys: the files' names) */
 };
 
 struct ev_set {
@@ -287,11 +292,11 @@ ev__fire(struct sched *s, struct sched_dag *sd, size_t ci, size_t ei, json_t *pa
 /* Remember what an event took at seen (a key below "event/DAG"). */
 static void
 ev__seen(struct ev_set *e, const char *dag, const char *what, const char *digest,
-         const struct sched_run *r)
+         const struct sched_run *r, int64_t size, int64_t mtime_ns)
 {
     char *key = schema_key_event(dag, what);
     struct schema_event_seen x = {.digest = digest, .run_id = r ? r->run_id : NULL,
-                                  .at = clock_wall_ms()};
+                                  .at = clock_wall_ms(), .size = size, .mtime_ns = mtime_ns};
     ev__put(e, key, schema_event_seen_encode(&x));
     free(key);
 }
@@ -341,7 +346,7 @@ ev_on_release(struct sched *s, const char *dag, const char *task, const char *ru
                 bool taken;
                 struct sched_run *r = ev__fire(s, sd, ci, ei, params, event, &taken);
                 if (taken)
-                    ev__seen(e, sd->name, what, digest, r);
+                    ev__seen(e, sd->name, what, digest, r, -1, 0);
             }
         }
     }
@@ -451,10 +456,8 @@ ev__stat(const char *path, int64_t *size, int64_t *mtime_ns)
 static struct ev_file *
 ev__file_find(struct ev_watch *w, const char *name)
 {
-    for (size_t i = 0; i < w->nfiles; i++)
-        if (!strcmp(w->files[i].name, name))
-            return &w->files[i];
-    return NULL;
+    size_t v;
+    return hmap_get(&w->by_name, name, &v) ? (struct ev_file *)(uintptr_t)v : NULL;
 }
 
 static struct ev_watch *
@@ -555,7 +558,7 @@ ev__scan(struct ev_watch *w, int64_t now)
     w->missing_logged = false;
     ev__fsev_start(w);
     for (size_t i = 0; i < w->nfiles; i++)
-        w->files[i].present = false;
+        w->files[i]->present = false;
     struct dirent *de;
     while ((de = readdir(dir))) {
         if (fnmatch(w->pattern, de->d_name, FNM_PERIOD) != 0)
@@ -565,11 +568,12 @@ ev__scan(struct ev_watch *w, int64_t now)
         if (ev__stat(p, &size, &mt)) {
             struct ev_file *f = ev__file_find(w, de->d_name);
             if (!f) {
-                xgrow((void **)&w->files, &w->capfiles, w->nfiles + 1, sizeof(*w->files));
-                f = &w->files[w->nfiles++];
-                memset(f, 0, sizeof(*f));
+                f = xcalloc(1, sizeof(*f));
                 f->name = xstrdup(de->d_name);
                 f->size = -1;
+                xgrow((void **)&w->files, &w->capfiles, w->nfiles + 1, sizeof(*w->files));
+                w->files[w->nfiles++] = f;
+                hmap_put(&w->by_name, f->name, (uintptr_t)f);
             }
             ev__observe(f, size, mt, now);
             f->present = true;
@@ -578,8 +582,11 @@ ev__scan(struct ev_watch *w, int64_t now)
     }
     closedir(dir);
     for (size_t i = 0; i < w->nfiles;) {
-        if (!w->files[i].present && !w->files[i].hashing) {
-            free(w->files[i].name);
+        struct ev_file *f = w->files[i];
+        if (!f->present && !f->hashing) {
+            hmap_del(&w->by_name, f->name);
+            free(f->name);
+            free(f);
             w->files[i] = w->files[--w->nfiles];
         } else {
             i++;
@@ -644,7 +651,7 @@ ev__file_settled(struct ev_set *e, struct ev_watch *w, const struct ev_hash_job 
         bool taken;
         struct sched_run *r = ev__fire(s, sd, w->ci, w->ei, params, event, &taken);
         if (taken)
-            ev__seen(e, w->dag, what, j->digest, r);
+            ev__seen(e, w->dag, what, j->digest, r, j->size, j->mtime_ns);
     }
     free(what);
 }
@@ -705,6 +712,27 @@ ev__hash_start(struct ev_set *e, struct ev_watch *w, struct ev_file *f)
     e->nhashing++;
 }
 
+/* Is f, as it is now, the file its path had when it was last taken (the
+ * same size and mtime as recorded then)? Then it need not be hashed again
+ * (a restart does not read every file of the folder once more). */
+static bool
+ev__unchanged(struct ev_set *e, const struct ev_watch *w, const struct ev_file *f)
+{
+    char *what = xasprintf("file/%s/%s", w->path, f->name);
+    char *key = schema_key_event(w->dag, what);
+    json_t *rec = ev__get(e, key);
+    struct schema_event_seen x;
+    bool same = rec && schema_event_seen_decode(rec, &x, NULL, 0) == 0 && x.digest &&
+                x.size == f->size && x.mtime_ns == f->mtime_ns;
+    if (same)
+        LOG(LOG_INFO, "CAIRN-EVENT-SEEN", "%s: %s/%s is unchanged since it was taken (%.12s): "
+            "no run", w->dag, w->path, f->name, x.digest);
+    json_decref(rec);
+    free(key);
+    free(what);
+    return same;
+}
+
 /* One pass of a watch: read the folder if due, then every file not taken
  * care of is looked at again and, once settled, hashed. */
 static void
@@ -719,7 +747,7 @@ ev__watch_pass(struct ev_set *e, struct ev_watch *w, int64_t now)
     if (!sd || sd->paused)
         return;
     for (size_t i = 0; i < w->nfiles; i++) {
-        struct ev_file *f = &w->files[i];
+        struct ev_file *f = w->files[i];
         if (f->done || f->hashing)
             continue;
         if (!scanned) {
@@ -731,7 +759,11 @@ ev__watch_pass(struct ev_set *e, struct ev_watch *w, int64_t now)
                 continue; /* gone: the next scan forgets it */
             ev__observe(f, size, mt, now);
         }
-        if (now - f->stable_since >= w->settle_ms)
+        if (now - f->stable_since < w->settle_ms || e->nhashing >= EV_MAX_HASHING)
+            continue;
+        if (ev__unchanged(e, w, f))
+            f->done = true;
+        else
             ev__hash_start(e, w, f);
     }
 }
@@ -740,9 +772,12 @@ static void
 ev__watch_free(struct ev_watch *w, bool counted)
 {
     ev__handle_close(w->fsev, counted);
-    for (size_t i = 0; i < w->nfiles; i++)
-        free(w->files[i].name);
+    for (size_t i = 0; i < w->nfiles; i++) {
+        free(w->files[i]->name);
+        free(w->files[i]);
+    }
     free(w->files);
+    hmap_free(&w->by_name);
     free(w->key);
     free(w->dag);
     free(w->path);
@@ -786,6 +821,7 @@ ev__sync(struct ev_set *e)
                 w->path = xstrdup(ev->path);
                 w->pattern = xstrdup(ev->pattern);
                 w->settle_ms = ev->settle_ms;
+                hmap_init(&w->by_name);
                 w->scan_soon = true;
                 w->keep = true;
                 xgrow((void **)&e->w, &e->capw, e->nw + 1, sizeof(*e->w));

@@ -139,6 +139,11 @@ echo "y" >"$IN/ignored.txt"
 mv "$T/b.tmp" "$IN/b.csv"
 check "a new file starts one more" wait_until 60 runs_are files 3
 check "  for that file" test "$(rj "$(newest files)" files .params.file_path)" = "$IN/b.csv"
+n0=$(grep -c "CAIRN-EVENT-SEEN.*files: $IN/a.csv has the digest" "$T/s.log" || true)
+touch -d '+1 sec' "$IN/a.csv"
+check "a file only touched (the same content) is read again" wait_until 60 bash -c \
+    "[ \$(grep -c 'CAIRN-EVENT-SEEN.*files: $IN/a.csv has the digest' '$T/s.log') -gt $n0 ]"
+check "  and starts no run" runs_are files 3
 kill_wait "$SCHED_PID"
 echo "z" >>"$IN/b.csv"
 start_scheduler s

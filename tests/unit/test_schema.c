@@ -186,12 +186,24 @@ test_event_records(void **state)
     char *k = schema_key_event("d", "file/0.0//in/a.csv");
     assert_string_equal(k, "event/d" SCHEMA_SEP "file/0.0//in/a.csv");
     free(k);
-    struct schema_event_seen e = {.digest = "ab", .run_id = "event__x", .at = 1767582001001}, o;
+    struct schema_event_seen e = {.digest = "ab", .run_id = "event__x", .at = 1767582001001,
+                                  .size = 12, .mtime_ns = 1767582001001000123},
+                             o;
     j = schema_event_seen_encode(&e);
     assert_int_equal(schema_event_seen_decode(j, &o, err, sizeof(err)), 0);
     assert_string_equal(o.digest, "ab");
     assert_string_equal(o.run_id, "event__x");
     assert_int_equal(o.at, e.at);
+    assert_int_equal(o.size, 12);
+    assert_int_equal(o.mtime_ns, e.mtime_ns);
+    json_decref(j);
+    /* a release's record has neither */
+    e = (struct schema_event_seen){.run_id = "event__y", .size = -1};
+    j = schema_event_seen_encode(&e);
+    assert_null(json_object_get(j, "size"));
+    assert_int_equal(schema_event_seen_decode(j, &o, err, sizeof(err)), 0);
+    assert_int_equal(o.size, -1);
+    assert_null(o.digest);
     json_decref(j);
     j = parse("{\"v\": 99}");
     assert_int_equal(schema_event_seen_decode(j, &o, err, sizeof(err)), CAIRN_EVERSION);
