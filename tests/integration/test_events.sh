@@ -89,6 +89,10 @@ check "  a misspelt kind is an error with a suggestion" bash -c \
 
 start_scheduler s
 start_worker w1 --isolation none
+check "the API shows a DAG's triggers" test \
+    "$(curl -sf "$CAIRN_SERVER/api/v1/dags/files" | jq -c '.triggers')" = \
+    "[{\"all\":false,\"events\":[{\"kind\":\"on_file\",\"path\":\"$IN\",\"pattern\":\"*.csv\",\"settle_ms\":2000}]}]"
+check "  and dags show" bash -c '"$0" dags show both | grep -Eq "^triggers +all\(on_publish up/train, on_webhook\)$"' "$CAIRN"
 
 # --- on_file -----------------------------------------------------------
 : >"$T/appending"
