@@ -631,6 +631,13 @@ ev__file_settled(struct ev_set *e, struct ev_watch *w, const struct ev_hash_job 
     struct sched_dag *sd = sched_find_dag(s, w->dag);
     if (!sd || !sd->cur || sd->paused)
         return;
+    const struct dag *d = sd->cur->dag; /* (a version loaded since the hash began may have
+                                           moved or dropped the event: the next sync says) */
+    if (w->ci >= d->nconds || w->ei >= d->conds[w->ci].nevents)
+        return;
+    const struct dag_event *ev = &d->conds[w->ci].events[w->ei];
+    if (ev->kind != DAG_EVENT_FILE || strcmp(ev->path, w->path) || strcmp(ev->pattern, w->pattern))
+        return;
     char *what = xasprintf("file/%s", j->path);
     char *key = schema_key_event(w->dag, what);
     json_t *rec = ev__get(e, key);
