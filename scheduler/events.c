@@ -5,16 +5,18 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <fnmatch.h>
 #include <inttypes.h>
 #include <openssl/evp.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <uv.h>
 
-#include "artifact.h"
 #include "cal.h"
 #include "commit.h"
 #include "core.h"
@@ -32,6 +34,7 @@
 /* Settled files hashed at once, at most (the thread pool is shared with
  * publishing and reading fan-out lists). */
 #define EV_MAX_HASHING 2
+#define EV_HASH_CHUNK (1 << 20)
 
 /* A file of a watched folder, as last seen. */
 struct ev_file {
@@ -80,6 +83,7 @@ struct ev_set {
     size_t nw, capw;
     json_t *pending;      /* STORE_META key -> record (or null: delete), for the next commit */
     int nhashing;         /* hash jobs on the thread pool */
+    atomic_int cancel;    /* the stop began: hash jobs give up (read by their threads) */
     bool stopping;
 };
 
@@ -600,17 +604,56 @@ struct ev_hash_job {
     struct ev_set *set;
     char *watch_key, *name, *path;
     int64_t size, mtime_ns;  /* what settled */
-    char digest[ART_HEX_LEN + 1];
+    char digest[65];
     int rc;
     char err[256];
 };
 
+/* SHA-256 of the file, read in chunks; a stop cancels it between chunks
+ * (a large file does not hold up the scheduler's stop). */
 static void
 ev__hash_work(uv_work_t *req)
 {
     struct ev_hash_job *j = req->data;
-    int64_t size = 0;
-    j->rc = art_hash_file(j->path, j->digest, &size, j->err, sizeof(j->err));
+    int fd = open(j->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        j->rc = CAIRN_EIO;
+        snprintf(j->err, sizeof(j->err), "cannot open: %s", strerror(errno));
+        return;
+    }
+    (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    unsigned char *buf = xmalloc(EV_HASH_CHUNK);
+    j->rc = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 ? 0 : CAIRN_EIO;
+    while (j->rc == 0) {
+        if (atomic_load(&j->set->cancel)) {
+            j->rc = CAIRN_ESTATE;
+            snprintf(j->err, sizeof(j->err), "cancelled: the scheduler stops");
+            break;
+        }
+        ssize_t n = read(fd, buf, EV_HASH_CHUNK);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            j->rc = CAIRN_EIO;
+            snprintf(j->err, sizeof(j->err), "cannot read: %s", strerror(errno));
+        } else if (n == 0) {
+            unsigned char md[32];
+            unsigned int mdlen = 0;
+            if (EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 || mdlen != 32)
+                j->rc = CAIRN_EIO;
+            for (unsigned k = 0; j->rc == 0 && k < 32; k++)
+                snprintf(j->digest + 2 * k, 3, "%02x", md[k]);
+            break;
+        } else if (EVP_DigestUpdate(ctx, buf, (size_t)n) != 1) {
+            j->rc = CAIRN_EIO;
+        }
+    }
+    if (j->rc == CAIRN_EIO && !j->err[0])
+        snprintf(j->err, sizeof(j->err), "hashing failed");
+    free(buf);
+    EVP_MD_CTX_free(ctx);
+    close(fd);
 }
 
 static void
@@ -885,6 +928,7 @@ ev_stop(struct sched *s)
     if (!e || e->stopping)
         return;
     e->stopping = true;
+    atomic_store(&e->cancel, 1);
     s->closing_handles += e->nhashing;
     for (size_t i = 0; i < e->nw; i++)
         ev__watch_free(e->w[i], true);
