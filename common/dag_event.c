@@ -20,8 +20,7 @@
 #include "util.h"
 
 static const char *const event_kinds[] = {"on_publish", "on_file", "on_webhook", NULL};
-static const char *const cond_keys[] = {"on_publish", "on_file", "on_webhook", "all", "any",
-                                        NULL};
+static const char *const cond_keys[] = {"on_publish", "on_file", "on_webhook", "all", "any", NULL};
 static const char *const file_keys[] = {"path", "pattern", "settle", NULL};
 static const char *const webhook_keys[] = {"secret_file", NULL};
 
@@ -70,7 +69,8 @@ valid_abs_path(const char *p)
     for (const char *s = p; *s; s++) {
         if (s[0] == '/' && s[1] == '/')
             return 0;
-        if (s[0] == '/' && s[1] == '.' && (s[2] == '/' || !s[2] || (s[2] == '.' && (s[3] == '/' || !s[3]))))
+        if (s[0] == '/' && s[1] == '.' &&
+            (s[2] == '/' || !s[2] || (s[2] == '.' && (s[3] == '/' || !s[3]))))
             return 0;
     }
     return 1;
@@ -84,14 +84,16 @@ parse_publish(struct dag__loader *l, const struct ynode *v, struct dag_event *e)
         return -1;
     char *slash = strchr(ref, '/');
     if (!slash || strchr(slash + 1, '/')) {
-        dag__nerr(l, v, "bad-trigger", "name the DAG and its publishing task: `on_publish: features/build`",
+        dag__nerr(l, v, "bad-trigger",
+                  "name the DAG and its publishing task: `on_publish: features/build`",
                   "'on_publish' must be DAG/TASK, got '%s'", ref);
         free(ref);
         return -1;
     }
     *slash = '\0';
     if (!dag__valid_name(ref, 0) || !dag__valid_name(slash + 1, 0)) {
-        dag__nerr(l, v, "bad-trigger", "DAG and task names use lower-case letters, digits, '_' and '-'",
+        dag__nerr(l, v, "bad-trigger",
+                  "DAG and task names use lower-case letters, digits, '_' and '-'",
                   "'on_publish': '%s/%s' is not a DAG/TASK name", ref, slash + 1);
         free(ref);
         return -1;

@@ -22,8 +22,8 @@
 #include "core.h"
 #include "err.h"
 #include "fs.h"
-#include "hmap.h"
 #include "hmacsig.h"
+#include "hmap.h"
 #include "log.h"
 #include "runtab.h"
 #include "schema.h"
@@ -55,35 +55,35 @@ struct ev_watch;
 struct ev_handle {
     uv_fs_event_t h;
     struct sched *s;
-    struct ev_watch *w;   /* NULL once the watch is gone */
+    struct ev_watch *w; /* NULL once the watch is gone */
     bool counted;
 };
 
 /* One on_file event of a DAG's current version. */
 struct ev_watch {
     struct ev_set *set;
-    char *key;            /* dag SEP cond SEP event SEP path SEP pattern SEP settle */
+    char *key; /* dag SEP cond SEP event SEP path SEP pattern SEP settle */
     char *dag;
-    size_t ci, ei;        /* the condition and event in the DAG's `trigger:` */
+    size_t ci, ei; /* the condition and event in the DAG's `trigger:` */
     char *path, *pattern;
     int64_t settle_ms;
     struct ev_handle *fsev; /* started, or NULL */
     bool missing_logged;
-    bool scan_soon;       /* inotify said something changed */
-    int64_t next_scan;    /* monotonic ms */
-    bool keep;            /* scratch for ev_sync */
+    bool scan_soon;         /* inotify said something changed */
+    int64_t next_scan;      /* monotonic ms */
+    bool keep;              /* scratch for ev_sync */
     struct ev_file **files; /* in no order */
     size_t nfiles, capfiles;
-    struct hmap by_name;  /* name -> struct ev_file * (keys: the files' names) */
+    struct hmap by_name; /* name -> struct ev_file * (keys: the files' names) */
 };
 
 struct ev_set {
     struct sched *s;
     struct ev_watch **w;
     size_t nw, capw;
-    json_t *pending;      /* STORE_META key -> record (or null: delete), for the next commit */
-    int nhashing;         /* hash jobs on the thread pool */
-    atomic_int cancel;    /* the stop began: hash jobs give up (read by their threads) */
+    json_t *pending;   /* STORE_META key -> record (or null: delete), for the next commit */
+    int nhashing;      /* hash jobs on the thread pool */
+    atomic_int cancel; /* the stop began: hash jobs give up (read by their threads) */
     bool stopping;
 };
 
@@ -218,8 +218,8 @@ ev__group_key(const struct dag *d, size_t ci)
  * the run created, or NULL (the group waits, or no run could be made: the
  * scheduler stops). *taken says whether the event was taken (remember it). */
 static struct sched_run *
-ev__fire(struct sched *s, struct sched_dag *sd, size_t ci, size_t ei, json_t *params,
-         json_t *event, bool *taken)
+ev__fire(struct sched *s, struct sched_dag *sd, size_t ci, size_t ei, json_t *params, json_t *event,
+         bool *taken)
 {
     const struct dag *d = sd->cur->dag;
     const struct dag_event_cond *c = &d->conds[ci];
@@ -269,8 +269,8 @@ ev__fire(struct sched *s, struct sched_dag *sd, size_t ci, size_t ei, json_t *pa
                     json_object_update(merged, p);
                 json_array_append(list, json_object_get(m, "event"));
             }
-            json_t *all_ev = json_pack("{s:s, s:s, s:o}", "kind", "all", "source", "all",
-                                       "events", list);
+            json_t *all_ev =
+                json_pack("{s:s, s:s, s:o}", "kind", "all", "source", "all", "events", list);
             r = ev__create_run(s, sd, merged, all_ev);
             json_decref(merged);
             json_decref(all_ev);
@@ -299,8 +299,11 @@ ev__seen(struct ev_set *e, const char *dag, const char *what, const char *digest
          const struct sched_run *r, int64_t size, int64_t mtime_ns)
 {
     char *key = schema_key_event(dag, what);
-    struct schema_event_seen x = {.digest = digest, .run_id = r ? r->run_id : NULL,
-                                  .at = clock_wall_ms(), .size = size, .mtime_ns = mtime_ns};
+    struct schema_event_seen x = {.digest = digest,
+                                  .run_id = r ? r->run_id : NULL,
+                                  .at = clock_wall_ms(),
+                                  .size = size,
+                                  .mtime_ns = mtime_ns};
     ev__put(e, key, schema_event_seen_encode(&x));
     free(key);
 }
@@ -325,8 +328,7 @@ ev_on_release(struct sched *s, const char *dag, const char *task, const char *ru
         for (size_t ci = 0; ci < d->nconds; ci++) {
             for (size_t ei = 0; ei < d->conds[ci].nevents; ei++) {
                 const struct dag_event *ev = &d->conds[ci].events[ei];
-                if (ev->kind != DAG_EVENT_PUBLISH || strcmp(ev->dag, dag) ||
-                    strcmp(ev->task, task))
+                if (ev->kind != DAG_EVENT_PUBLISH || strcmp(ev->dag, dag) || strcmp(ev->task, task))
                     continue;
                 char *key = schema_key_event(sd->name, what);
                 json_t *seen = ev__get(e, key);
@@ -336,17 +338,18 @@ ev_on_release(struct sched *s, const char *dag, const char *task, const char *ru
                     continue;
                 }
                 if (sd->paused) {
-                    LOG(LOG_INFO, "CAIRN-EVENT-PAUSED", "%s is paused: release %s of %s/%s "
-                        "is not taken", sd->name, release, dag, task);
+                    LOG(LOG_INFO, "CAIRN-EVENT-PAUSED",
+                        "%s is paused: release %s of %s/%s "
+                        "is not taken",
+                        sd->name, release, dag, task);
                     continue;
                 }
-                json_t *params = json_pack("{s:s, s:s, s:s}", DAG_PARAM_RELEASE_PATH, dir,
-                                           DAG_PARAM_RELEASE_DIGEST, digest,
-                                           DAG_PARAM_RELEASE_ID, release);
-                json_t *event = json_pack("{s:s, s:s++, s:s, s:s, s:s, s:s}", "kind",
-                                          "on_publish", "source", dag, "/", task, "run_id",
-                                          run_id, "release_id", release, "release_path", dir,
-                                          "release_digest", digest);
+                json_t *params =
+                    json_pack("{s:s, s:s, s:s}", DAG_PARAM_RELEASE_PATH, dir,
+                              DAG_PARAM_RELEASE_DIGEST, digest, DAG_PARAM_RELEASE_ID, release);
+                json_t *event = json_pack("{s:s, s:s++, s:s, s:s, s:s, s:s}", "kind", "on_publish",
+                                          "source", dag, "/", task, "run_id", run_id, "release_id",
+                                          release, "release_path", dir, "release_digest", digest);
                 bool taken;
                 struct sched_run *r = ev__fire(s, sd, ci, ei, params, event, &taken);
                 if (taken)
@@ -432,11 +435,11 @@ ev_webhook(struct sched *s, const char *dag, const void *body, size_t len, const
         return CAIRN_EINVAL;
     if (sd->paused || s->stopping) {
         json_decref(params);
-        return errf(CAIRN_ESTATE, err, errlen, s->stopping ? "the scheduler is shutting down"
-                                                           : "DAG '%s' is paused", dag);
+        return errf(CAIRN_ESTATE, err, errlen,
+                    s->stopping ? "the scheduler is shutting down" : "DAG '%s' is paused", dag);
     }
-    json_t *event = json_pack("{s:s, s:s, s:O}", "kind", "on_webhook", "source", "webhook",
-                              "params", params);
+    json_t *event =
+        json_pack("{s:s, s:s, s:O}", "kind", "on_webhook", "source", "webhook", "params", params);
     bool taken;
     *out = ev__fire(s, sd, ci, ei, params, event, &taken);
     if (!taken)
@@ -551,8 +554,10 @@ ev__scan(struct ev_watch *w, int64_t now)
     w->next_scan = now + EV_RESCAN_MS;
     if (!dir) {
         if (!w->missing_logged)
-            LOG(LOG_WARN, "CAIRN-EVENT-FOLDER", "%s: cannot read the on_file folder %s: %s "
-                "(tried again every %d s)", w->dag, w->path, strerror(errno), EV_RESCAN_MS / 1000);
+            LOG(LOG_WARN, "CAIRN-EVENT-FOLDER",
+                "%s: cannot read the on_file folder %s: %s "
+                "(tried again every %d s)",
+                w->dag, w->path, strerror(errno), EV_RESCAN_MS / 1000);
         w->missing_logged = true;
         return;
     }
@@ -603,7 +608,7 @@ struct ev_hash_job {
     uv_work_t req;
     struct ev_set *set;
     char *watch_key, *name, *path;
-    int64_t size, mtime_ns;  /* what settled */
+    int64_t size, mtime_ns; /* what settled */
     char digest[65];
     int rc;
     char err[256];
@@ -693,11 +698,11 @@ ev__file_settled(struct ev_set *e, struct ev_watch *w, const struct ev_hash_job 
         LOG(LOG_INFO, "CAIRN-EVENT-SEEN", "%s: %s has the digest taken already (%.12s): no run",
             w->dag, j->path, j->digest);
     if (!same) {
-        json_t *params = json_pack("{s:s, s:s}", DAG_PARAM_FILE_PATH, j->path,
-                                   DAG_PARAM_FILE_DIGEST, j->digest);
-        json_t *event = json_pack("{s:s, s:s, s:s, s:s, s:I}", "kind", "on_file", "source",
-                                  w->path, "path", j->path, "digest", j->digest, "size",
-                                  (json_int_t)j->size);
+        json_t *params =
+            json_pack("{s:s, s:s}", DAG_PARAM_FILE_PATH, j->path, DAG_PARAM_FILE_DIGEST, j->digest);
+        json_t *event =
+            json_pack("{s:s, s:s, s:s, s:s, s:I}", "kind", "on_file", "source", w->path, "path",
+                      j->path, "digest", j->digest, "size", (json_int_t)j->size);
         bool taken;
         struct sched_run *r = ev__fire(s, sd, w->ci, w->ei, params, event, &taken);
         if (taken)
@@ -775,8 +780,10 @@ ev__unchanged(struct ev_set *e, const struct ev_watch *w, const struct ev_file *
     bool same = rec && schema_event_seen_decode(rec, &x, NULL, 0) == 0 && x.digest &&
                 x.size == f->size && x.mtime_ns == f->mtime_ns;
     if (same)
-        LOG(LOG_INFO, "CAIRN-EVENT-SEEN", "%s: %s/%s is unchanged since it was taken (%.12s): "
-            "no run", w->dag, w->path, f->name, x.digest);
+        LOG(LOG_INFO, "CAIRN-EVENT-SEEN",
+            "%s: %s/%s is unchanged since it was taken (%.12s): "
+            "no run",
+            w->dag, w->path, f->name, x.digest);
     json_decref(rec);
     free(key);
     free(what);
@@ -876,8 +883,8 @@ ev__sync(struct ev_set *e)
                 w->keep = true;
                 xgrow((void **)&e->w, &e->capw, e->nw + 1, sizeof(*e->w));
                 e->w[e->nw++] = w;
-                LOG(LOG_INFO, "CAIRN-EVENT-WATCH", "%s: watching %s/%s (settle %" PRId64
-                    " ms)", w->dag, w->path, w->pattern, w->settle_ms);
+                LOG(LOG_INFO, "CAIRN-EVENT-WATCH", "%s: watching %s/%s (settle %" PRId64 " ms)",
+                    w->dag, w->path, w->pattern, w->settle_ms);
             }
         }
     }
