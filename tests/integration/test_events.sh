@@ -222,6 +222,12 @@ check "  the group starts over: another webhook alone is taken, no run (202)" \
     test "$(post both "$body" "sha256=$(sign "$body")")" = 202
 check "  still one run" runs_are both 1
 
+"$CAIRN" dags pause hook >/dev/null
+body='{"dataset": "paused"}'
+check "a signed webhook for a paused DAG: 409" test "$(post hook "$body" "sha256=$(sign "$body")")" = 409
+check "  nothing was created" runs_are hook 1
+"$CAIRN" dags unpause hook >/dev/null
+
 # --- the webhook needs no bearer token when the API has tokens -----------
 token=$("$CAIRN" tokens create ops --role operator --file "$T/tokens" 2>/dev/null)
 kill_wait "$SCHED_PID"
