@@ -139,6 +139,30 @@ dags_show(const char *server, const char *dag, int json)
     snprintf(buf, sizeof(buf), "%s%s%s%s", sched ? sched : "none", sched ? " (" : "",
              sched ? cli_jstr(d, "timezone") : "", sched ? ")" : "");
     cli_print_header_line("schedule", buf);
+    const json_t *trg = json_object_get(d, "triggers");
+    if (json_array_size(trg)) {
+        struct sb tb;
+        sb_init(&tb);
+        for (size_t i = 0; i < json_array_size(trg); i++) {
+            const json_t *c = json_array_get(trg, i), *evs = json_object_get(c, "events");
+            int all = json_is_true(json_object_get(c, "all"));
+            sb_puts(&tb, i ? "; " : "");
+            sb_puts(&tb, all ? "all(" : "");
+            for (size_t j = 0; j < json_array_size(evs); j++) {
+                const json_t *e = json_array_get(evs, j);
+                const char *k = cli_jstr(e, "kind") ? cli_jstr(e, "kind") : "?";
+                sb_printf(&tb, "%s%s", j ? ", " : "", k);
+                if (cli_jstr(e, "source"))
+                    sb_printf(&tb, " %s", cli_jstr(e, "source"));
+                if (cli_jstr(e, "path"))
+                    sb_printf(&tb, " %s/%s", cli_jstr(e, "path"),
+                              cli_jstr(e, "pattern") ? cli_jstr(e, "pattern") : "*");
+            }
+            sb_puts(&tb, all ? ")" : "");
+        }
+        cli_print_header_line("triggers", tb.buf);
+        sb_free(&tb);
+    }
     cli_print_header_line("paused", json_is_true(json_object_get(d, "paused")) ? "yes" : "no");
     const json_t *n0 = json_array_get(json_object_get(next, "next_runs"), 0);
     if (n0)

@@ -142,6 +142,38 @@ static const struct opt_cmd runs_compare_cmd = {
 static int run_action(const char *server, const char *run_id, const char *dag, const char *action,
                       json_t *body, int json, int wait, int error_lines);
 
+/* One event of a run's `event` (docs/dag-yaml.md, "Event triggers") as
+ * text: "on_file /data/in/a.csv (sha256 0a1b2c3d4e5f)". */
+static void
+event_text(struct sb *sb, const json_t *ev)
+{
+    const char *kind = cli_jstr(ev, "kind") ? cli_jstr(ev, "kind") : "?";
+    const char *src = cli_jstr(ev, "source");
+    sb_printf(sb, "%s", kind);
+    if (!strcmp(kind, "on_file")) {
+        const char *dg = cli_jstr(ev, "digest");
+        sb_printf(sb, " %s (sha256 %.12s)", cli_jstr(ev, "path") ? cli_jstr(ev, "path") : "?",
+                  dg ? dg : "?");
+    } else if (!strcmp(kind, "on_publish")) {
+        const char *dg = cli_jstr(ev, "release_digest");
+        sb_printf(sb, " %s release %s (sha256 %.12s)", src ? src : "?",
+                  cli_jstr(ev, "release_id") ? cli_jstr(ev, "release_id") : "?", dg ? dg : "?");
+    } else if (!strcmp(kind, "on_webhook")) {
+        char *p = json_dumps(json_object_get(ev, "params"), JSON_COMPACT | JSON_SORT_KEYS);
+        sb_printf(sb, " params %s", p ? p : "{}");
+        free(p);
+    } else if (!strcmp(kind, "all")) {
+        const json_t *evs = json_object_get(ev, "events"), *e;
+        size_t i;
+        sb_puts(sb, ":");
+        json_array_foreach(evs, i, e)
+        {
+            sb_puts(sb, i ? "; " : " ");
+            event_text(sb, e);
+        }
+    }
+}
+
 static void
 print_run_header(const json_t *run, int color)
 {
@@ -153,6 +185,13 @@ print_run_header(const json_t *run, int color)
                     table_state_color(cli_jstr(run, "state")), color);
     putchar('\n');
     cli_print_header_line("type", cli_jstr(run, "run_type"));
+    if (json_is_object(json_object_get(run, "event"))) {
+        struct sb ev;
+        sb_init(&ev);
+        event_text(&ev, json_object_get(run, "event"));
+        cli_print_header_line("event", ev.buf);
+        sb_free(&ev);
+    }
     cli_print_header_line("logical date", cli_jstr(run, "logical_date"));
     cli_fmt_version(run, "dag_version", buf, sizeof(buf));
     cli_print_header_line("version", buf);

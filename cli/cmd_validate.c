@@ -156,6 +156,42 @@ print_summary(size_t nfiles, size_t nbad, size_t nerr, size_t nunread)
     putchar('\n');
 }
 
+/* `on_publish: DAG/TASK` naming a DAG none of the files checked defines,
+ * or a task of it that publishes nothing: a warning, not an error (the
+ * DAG may live in another folder; each DAG loads on its own). */
+static void
+warn_publish_refs(struct dag **dags, struct diag_list *dls, char **files, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const struct dag *d = dags[i];
+        for (size_t c = 0; d && c < d->nconds; c++) {
+            for (size_t e = 0; e < d->conds[c].nevents; e++) {
+                const struct dag_event *ev = &d->conds[c].events[e];
+                if (ev->kind != DAG_EVENT_PUBLISH)
+                    continue;
+                const struct dag *up = NULL;
+                for (size_t j = 0; j < n && !up; j++)
+                    if (dags[j] && !strcmp(dags[j]->name, ev->dag))
+                        up = dags[j];
+                long ti = up ? dag_task_index(up, ev->task) : -1;
+                if (!up)
+                    diag_add(&dls[i], DIAG_WARNING, files[i], ev->line, ev->col,
+                             "unknown-dag", "check the name, or validate its file with this one",
+                             "'on_publish': no DAG '%s' among the files checked", ev->dag);
+                else if (ti < 0)
+                    diag_add(&dls[i], DIAG_WARNING, files[i], ev->line, ev->col,
+                             "unknown-task", NULL, "'on_publish': DAG '%s' has no task '%s'",
+                             ev->dag, ev->task);
+                else if (up->tasks[ti].npublish == 0)
+                    diag_add(&dls[i], DIAG_WARNING, files[i], ev->line, ev->col,
+                             "no-publish", "give that task `publish: [FILE]`",
+                             "'on_publish': task '%s' of DAG '%s' publishes nothing", ev->task,
+                             ev->dag);
+            }
+        }
+    }
+}
+
 static int
 validate_main(int argc, char **argv)
 {
@@ -197,11 +233,18 @@ validate_main(int argc, char **argv)
 
     json_t *jfiles = json ? json_array() : NULL;
     size_t nbad = 0, ntotal_err = 0;
+    struct diag_list *dls = xcalloc(fl.n + 1, sizeof(*dls));
+    struct dag **dags = xcalloc(fl.n + 1, sizeof(*dags));
+    int *rcs = xcalloc(fl.n + 1, sizeof(*rcs));
     for (size_t i = 0; i < fl.n; i++) {
-        struct diag_list dl;
-        struct dag *d = NULL;
-        diag_list_init(&dl);
-        int r = dag_load_file(&d, fl.v[i], &dl);
+        diag_list_init(&dls[i]);
+        rcs[i] = dag_load_file(&dags[i], fl.v[i], &dls[i]);
+    }
+    warn_publish_refs(dags, dls, fl.v, fl.n);
+    for (size_t i = 0; i < fl.n; i++) {
+        struct diag_list dl = dls[i];
+        struct dag *d = dags[i];
+        int r = rcs[i];
         diag_sort(&dl);
         if (r != 0) {
             nbad++;
@@ -229,6 +272,9 @@ validate_main(int argc, char **argv)
         diag_list_free(&dl);
         free(fl.v[i]);
     }
+    free(dls);
+    free(dags);
+    free(rcs);
     free(fl.v);
     if (json) {
         json_t *out =

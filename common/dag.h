@@ -99,7 +99,7 @@ struct dag_mount {
 
 /* Notifications (docs/dag-yaml.md, "Notifications and deadlines"): the
  * events an entry of `notify:` listens to, as bits of dag_notify.on. */
-enum dag_event {
+enum dag_notify_event {
     DAG_EV_FAILURE = 1u << 0,
     DAG_EV_RETRY = 1u << 1,
     DAG_EV_SUCCESS = 1u << 2,
@@ -193,6 +193,41 @@ struct dag_task {
     struct dag_deadline deadline; /* the task's own `deadline:` (after_start only) */
 };
 
+/* Event triggers (`trigger:`, docs/dag-yaml.md "Event triggers"): what
+ * creates a run besides the schedule and manual triggers. */
+enum dag_event_kind {
+    DAG_EVENT_PUBLISH, /* on_publish: DAG/TASK released a new version */
+    DAG_EVENT_FILE,    /* on_file: a new or changed file in a folder */
+    DAG_EVENT_WEBHOOK, /* on_webhook: an HMAC-signed POST .../events */
+};
+
+struct dag_event {
+    enum dag_event_kind kind;
+    int line, col;          /* where its value is (for diagnostics) */
+    char *dag, *task;       /* PUBLISH: the upstream DAG and its publishing task */
+    char *path;             /* FILE: the folder watched (absolute) */
+    char *pattern;          /* FILE: fnmatch(3) pattern of file names ("*" by default) */
+    int64_t settle_ms;      /* FILE: unchanged this long before it counts */
+    char *secret_file;      /* WEBHOOK: the HMAC-SHA256 key's file (absolute) */
+};
+
+/* One condition of `trigger:`; the conditions are "any of". A single event
+ * (all false, nevents 1) or `all: [...]`: every listed event has happened
+ * since the condition last created a run. */
+struct dag_event_cond {
+    bool all;
+    struct dag_event *events;
+    size_t nevents;
+};
+
+/* The params an event gives a run (declared implicitly, empty by default). */
+#define DAG_PARAM_RELEASE_PATH "release_path"
+#define DAG_PARAM_RELEASE_DIGEST "release_digest"
+#define DAG_PARAM_RELEASE_ID "release_id"
+#define DAG_PARAM_FILE_PATH "file_path"
+#define DAG_PARAM_FILE_DIGEST "file_digest"
+#define DAG_DEFAULT_SETTLE_MS 30000
+
 struct dag {
     char *name;
     char *file;             /* path it was loaded from */
@@ -220,6 +255,8 @@ struct dag {
     struct dag_notify *notify; /* the DAG's `notify:` */
     size_t nnotify;
     struct dag_deadline deadline; /* the DAG's `deadline:` */
+    struct dag_event_cond *conds; /* `trigger:` (any of them), or NULL */
+    size_t nconds;
     char version[65];       /* SHA-256 (hex) of the file's bytes */
 };
 
@@ -253,6 +290,10 @@ const char *dag_trigger_name(enum dag_trigger t);
  * and the reverse (0 if unknown). */
 const char *dag_event_name(unsigned ev);
 unsigned dag_event_parse(const char *name);
+/* "on_publish", "on_file", "on_webhook" */
+const char *dag_event_kind_name(enum dag_event_kind k);
+/* Does d have an event of kind k (in any condition)? */
+bool dag_has_event(const struct dag *d, enum dag_event_kind k);
 
 /* What a run renders its templates with. */
 struct dag_run_ctx {

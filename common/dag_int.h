@@ -9,6 +9,7 @@
  *   dag_value.c   typed readers of YAML nodes that report what is wrong
  *   dag_task.c    task fields, `defaults:`, building and freeing a task
  *   dag_params.c  `params:` and per-run overrides
+ *   dag_event.c   `trigger:`: the events that create runs
  *   dag_graph.c   `needs`, cycles, topological order, downstream lists,
  *                 ancestry, `inputs`
  *   dag_map.c     fan-out: `matrix`, `map`, `max_parallel`, what a mapped
@@ -186,6 +187,13 @@ void dag__check_resources(struct dag__loader *l, const struct dag_task *t,
 /* --- dag_params.c ----------------------------------------------------- */
 
 void dag__parse_params(struct dag__loader *l, const struct ynode *n);
+
+/* --- dag_event.c: `trigger:` ---------------------------------------- */
+
+/* Read `trigger:` into d->conds (after `params:`: it declares the params
+ * events give a run that the file did not). */
+void dag__parse_trigger(struct dag__loader *l, const struct ynode *n);
+void dag__conds_free(struct dag_event_cond *c, size_t n);
 
 /* --- dag_graph.c: the graph ------------------------------------------- */
 

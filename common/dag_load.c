@@ -4,7 +4,7 @@
  * checks done before any YAML is read (empty file, NUL bytes, size), the
  * top level of the document and its DAG-level fields (name, description,
  * code, timezone, schedule, start and end dates, catchup, limits, params,
- * tags, defaults, tasks) and the order of the passes: every task's own
+ * trigger (dag_event.c), tags, defaults, tasks) and the order of the passes: every task's own
  * fields (dag_task.c, fan-out in dag_map.c), then `needs` and the graph
  * (dag_graph.c), then what fan-out needs of the graph (dag_map.c, in
  * topological order when there is one), then inputs and `when` (only on an
@@ -49,6 +49,7 @@ static const char *const dag_keys[] = {"catchup",
                                        "tags",
                                        "tasks",
                                        "timezone",
+                                       "trigger",
                                        NULL};
 /* clang-format on */
 
@@ -218,6 +219,8 @@ parse_dag(struct dag__loader *l, const struct ynode *root)
         d->max_map_items = iv;
     if ((n = ynode_get(root, "params", NULL)))
         dag__parse_params(l, n);
+    if ((n = ynode_get(root, "trigger", NULL)))
+        dag__parse_trigger(l, n);
     if ((n = ynode_get(root, "tags", NULL)))
         dag__get_strlist(l, n, "tags", &d->tags, &d->ntags);
 
@@ -444,6 +447,7 @@ dag_free(struct dag *d)
         free(d->params[i].value);
     }
     free(d->params);
+    dag__conds_free(d->conds, d->nconds);
     dag__strv_free(d->tags, d->ntags);
     for (size_t i = 0; i < d->ntasks; i++)
         dag__task_fini(&d->tasks[i]);

@@ -70,6 +70,12 @@ schema_key_cache(const char *hex)
 }
 
 char *
+schema_key_event(const char *dag, const char *what)
+{
+    return xasprintf("event/%s" SCHEMA_SEP "%s", dag, what);
+}
+
+char *
 schema_key_backfill_dates(const char *backfill_id)
 {
     return xasprintf("%s" SCHEMA_SEP "dates", backfill_id);
@@ -336,6 +342,39 @@ schema__begin(struct schema__rd *r, const json_t *j, const char *what, char *err
     return r->rc == 0;
 }
 
+/* ---- event triggers ---- */
+
+json_t *
+schema_event_seen_encode(const struct schema_event_seen *e)
+{
+    json_t *j = json_pack("{s:s?, s:s?, s:o}", "digest", e->digest, "run_id", e->run_id, "at",
+                          schema_time_json(e->at));
+    if (j && e->size >= 0 && e->mtime_ns) {
+        json_object_set_new(j, "size", json_integer(e->size));
+        json_object_set_new(j, "mtime_ns", json_integer(e->mtime_ns));
+    }
+    return j;
+}
+
+int
+schema_event_seen_decode(const json_t *j, struct schema_event_seen *out, char *err,
+                         size_t errlen)
+{
+    struct schema__rd rd;
+    if (!schema__begin(&rd, j, "event record", err, errlen))
+        return rd.rc;
+    struct schema_event_seen e = {0};
+    e.digest = schema__str(&rd, "digest", false);
+    e.run_id = schema__str(&rd, "run_id", false);
+    e.at = schema__time(&rd, "at");
+    e.size = schema__int(&rd, "size", -1);
+    e.mtime_ns = schema__int(&rd, "mtime_ns", 0);
+    if (rd.rc)
+        return rd.rc;
+    *out = e;
+    return 0;
+}
+
 /* ---- runs ---- */
 
 json_t *
@@ -364,6 +403,8 @@ schema_run_encode(const struct schema_run *r)
         json_object_set_new(j, "deadline_missed_at", schema_time_json(r->deadline_missed_at));
     if (j && r->pinning)
         json_object_set_new(j, "pinning", json_true());
+    if (j && r->event)
+        json_object_set(j, "event", r->event);
     return j;
 }
 
@@ -395,6 +436,9 @@ schema_run_decode(const json_t *j, struct schema_run *out, char *err, size_t err
     r.images = schema__node(&rd, "images", false);
     r.deadline_missed_at = schema__time(&rd, "deadline_missed_at");
     r.pinning = schema__bool(&rd, "pinning");
+    r.event = schema__node(&rd, "event", false);
+    if (r.event && !json_is_object(r.event))
+        r.event = NULL;
     if (rd.rc)
         return rd.rc;
     *out = r;

@@ -20,6 +20,9 @@
  *   STORE_BACKFILLS     id, id SEP "dates"
  *   STORE_NOTIFICATIONS event_id SEP %04d(target): a delivery of one event to
  *                       one `notify:` entry
+ *   STORE_META also     "event/" dag SEP what: an event trigger's memory
+ *                       (schema_key_event: a file or release seen, an
+ *                       `all:` group's events so far)
  * Names (DAG, run id, task, file) never contain the separator: the DAG
  * loader refuses such names and run ids are made by the scheduler.
  *
@@ -69,6 +72,10 @@ char *schema_key_backfill_dates(const char *backfill_id);
 char *schema_key_stage(const char *dag, const char *task, int64_t seq);
 char *schema_key_stage_prefix(const char *dag, const char *task);
 char *schema_key_notification(const char *event_id, int target);
+/* STORE_META "event/" dag SEP what (what: a file "file/C.E/PATH", a release
+ * "pub/C.E/DAG/TASK/RELEASE", a group "all/SIGNATURE"; C.E the condition's
+ * and event's index in `trigger:`). */
+char *schema_key_event(const char *dag, const char *what);
 /* key + SEP: the prefix of everything below key (a DAG's runs, a run's task
  * instances or artifacts, a task's attempts, a digest's index entries). */
 char *schema_prefix(const char *key);
@@ -96,7 +103,7 @@ void schema_date_format(int64_t secs, char *buf, size_t len);
 struct schema_run {
     const char *dag, *run_id;     /* required */
     const char *state;            /* required: queued running success failed cancelled */
-    const char *run_type;         /* manual scheduled backfill; "manual" if absent */
+    const char *run_type;         /* manual scheduled backfill event; "manual" if absent */
     int64_t logical_date;         /* UTC seconds */
     int64_t interval_end;         /* UTC seconds (data_interval_end) */
     int64_t created_at, started_at, ended_at; /* wall ms */
@@ -112,6 +119,8 @@ struct schema_run {
                                      run was created, or NULL */
     int64_t deadline_missed_at;   /* wall ms its `deadline:` passed while it ran, 0 = not */
     bool pinning;                 /* its image tags are still being resolved (not started) */
+    json_t *event;                /* run_type "event": what caused it, {kind, source, ...}
+                                     (docs/dag-yaml.md, "Event triggers"), or NULL */
 };
 
 /* STORE_TIS */
@@ -233,6 +242,18 @@ struct schema_notification {
 json_t *schema_notification_encode(const struct schema_notification *n);
 int schema_notification_decode(const json_t *j, struct schema_notification *out, char *err,
                                size_t errlen);
+/* STORE_META "event/...": what an event trigger has taken (a file's digest,
+ * a release) and the run it made, so a restart takes it once */
+struct schema_event_seen {
+    const char *digest;           /* a file's sha256 (hex), or NULL */
+    const char *run_id;           /* the run it created, or NULL (an `all:` group took it) */
+    int64_t at;                   /* wall ms */
+    int64_t size, mtime_ns;       /* a file's size and mtime then (-1, 0: not recorded) */
+};
+
+json_t *schema_event_seen_encode(const struct schema_event_seen *e);
+int schema_event_seen_decode(const json_t *j, struct schema_event_seen *out, char *err,
+                             size_t errlen);
 
 json_t *schema_run_encode(const struct schema_run *r);
 int schema_run_decode(const json_t *j, struct schema_run *out, char *err, size_t errlen);

@@ -24,6 +24,7 @@
 #include "api_backfills.h"
 #include "api_compare.h"
 #include "api_dags.h"
+#include "api_events.h"
 #include "api_grid.h"
 #include "apiguard.h"
 #include "api_ml.h"
@@ -200,6 +201,7 @@ static const struct api_route api__routes[] = {
     {"GET", "/api/v1/dags", api_dags_list, TOKF_VIEWER},
     {"GET", "/api/v1/dags/{dag}", api_dags_get, TOKF_VIEWER},
     {"POST", "/api/v1/dags/{dag}/backfill", api_backfills_create, TOKF_OPERATOR},
+    {"POST", "/api/v1/dags/{dag}/events", api_events_post, TOKF_PUBLIC},
     {"GET", "/api/v1/dags/{dag}/grid", api_grid_get, TOKF_VIEWER},
     {"GET", "/api/v1/dags/{dag}/metrics", api_ml_metrics, TOKF_VIEWER},
     {"GET", "/api/v1/dags/{dag}/next-runs", api_dags_next_runs, TOKF_VIEWER},

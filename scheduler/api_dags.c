@@ -20,6 +20,29 @@
 #include "err.h"
 #include "util.h"
 
+/* `trigger:` as [{all, events: [{kind, ...}]}] (docs/api.md). */
+static json_t *
+triggers_json(const struct dag *d)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; d && i < d->nconds; i++) {
+        json_t *evs = json_array();
+        for (size_t j = 0; j < d->conds[i].nevents; j++) {
+            const struct dag_event *ev = &d->conds[i].events[j];
+            json_t *e = json_pack("{s:s}", "kind", dag_event_kind_name(ev->kind));
+            if (ev->kind == DAG_EVENT_PUBLISH)
+                json_object_set_new(e, "source", json_sprintf("%s/%s", ev->dag, ev->task));
+            else if (ev->kind == DAG_EVENT_FILE)
+                json_object_update_new(e, json_pack("{s:s, s:s, s:I}", "path", ev->path,
+                                                    "pattern", ev->pattern, "settle_ms",
+                                                    (json_int_t)ev->settle_ms));
+            json_array_append_new(evs, e);
+        }
+        json_array_append_new(arr, json_pack("{s:b, s:o}", "all", d->conds[i].all, "events", evs));
+    }
+    return arr;
+}
+
 static json_t *
 dag_json(struct sched_dag *sd, bool detail)
 {
@@ -35,6 +58,7 @@ dag_json(struct sched_dag *sd, bool detail)
                           d ? d->timezone : "UTC", "paused", sd->paused, "tasks",
                           d ? (int)d->ntasks : 0, "tags", tags, "errors", errs);
     json_object_set_new(o, "active_runs", json_integer(sd->active_runs));
+    json_object_set_new(o, "triggers", triggers_json(d));
     if (detail && d) {
         json_t *tl = json_array();
         for (size_t i = 0; i < d->ntasks; i++) {

@@ -73,6 +73,8 @@ api_present_run(const struct schema_run *r, const struct dag *version)
         json_object_set_new(j, "deadline_missed_at", schema_time_json(r->deadline_missed_at));
     if (j)
         json_object_set_new(j, "pinning", json_boolean(r->pinning));
+    if (j && r->event)
+        json_object_set_new(j, "event", json_deep_copy(r->event));
     return j;
 }
 

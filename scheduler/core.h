@@ -1,7 +1,7 @@
 /* core.h - the scheduling engine's own state (struct sched) and the hooks
  * its files use to call each other without cycles. Included by the engine's
  * files only (commit, records, dagtab, dagdir, readyq, runtab, taskstate,
- * stepcache, pubjob, lease, logs, handlers, recovery, runs, gc, engine);
+ * stepcache, pubjob, lease, logs, handlers, recovery, runs, gc, events, engine);
  * the API and the composition root see engine.h.
  *
  * Everything here is owned by the libuv loop thread: no locks.
@@ -38,6 +38,7 @@
 
 struct art_store;
 struct smet;
+struct ev_set;
 struct cache_index;
 struct store_txn;
 struct ntf;
@@ -200,6 +201,7 @@ struct sched {
     int64_t last_tick;       /* monotonic ms of the last tick, to notice stalls */
     struct smet *smet;       /* Prometheus metrics (schedmetrics.c) */
     struct registry *registry; /* the models folder's stage changes (registry.c) */
+    struct ev_set *events;   /* event triggers (events.c) */
     bool stopping;
     bool gc_busy;            /* an artifact collection is removing blobs */
     void (*stop_done)(void *);

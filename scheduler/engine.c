@@ -18,6 +18,7 @@
 #include "core.h"
 #include "dagdir.h"
 #include "err.h"
+#include "events.h"
 #include "fanout.h"
 #include "fs.h"
 #include "gpualloc.h"
@@ -167,6 +168,7 @@ sched_new(struct sched **out, uv_loop_t *loop, const struct sched_config *cfg, c
     fan_init(s);
     sc_init(s);
     registry_init(s);
+    ev_init(s);
     commit_add_step(s, lease_dispatch_parked);
     s->models_dir = cfg->models_dir ? xstrdup(cfg->models_dir)
                                     : xasprintf("%s/models", cfg->data_dir);
@@ -280,6 +282,7 @@ sched_stop(struct sched *s, void (*done)(void *ud), void *ud)
         uv_fs_event_stop(&s->fsev);
         uv_close((uv_handle_t *)&s->fsev, handle_closed);
     }
+    ev_stop(s);
 }
 
 void
@@ -334,6 +337,7 @@ sched_free(struct sched *s)
     registry_free(s);
     ntf_free(s);
     dl_free(s);
+    ev_free(s);
     fan_free(s);
     imagepin_free(s);
     runs_idem_free(s);

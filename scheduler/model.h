@@ -138,7 +138,8 @@ struct sched_map {
 struct sched_run {
     char *dag;
     char *run_id;
-    char *run_type;             /* manual, scheduled, backfill */
+    char *run_type;             /* manual, scheduled, backfill, event */
+    json_t *event;              /* run_type event: what caused it (events.c), or NULL */
     char *backfill;             /* id of the backfill that (re)started it, or NULL */
     struct sched_dagver *dv;
     enum run_state state;

@@ -12,6 +12,7 @@
 #include "commit.h"
 #include "core.h"
 #include "err.h"
+#include "events.h"
 #include "log.h"
 #include "publish.h"
 #include "taskstate.h"
@@ -184,6 +185,8 @@ publish_apply(struct sched *s, struct sched_ti *ti, const struct publish_job *j)
     ti->published = json_pack("{s:s, s:s, s:b, s:O}", "path", j->dir, "latest", latest,
                               "is_latest", j->latest, "files", j->files);
     free(latest);
+    if (j->latest)
+        ev_on_release(s, j->dag, j->task, j->run_id, j->release, j->dir, j->files);
     LOG(LOG_NOTICE, "CAIRN-PUBLISHED", "%s/%s/%s: published %zu file%s to %s%s", j->dag,
         j->run_id, j->task, j->npf, j->npf == 1 ? "" : "s", j->dir,
         j->latest ? "" : " (latest stays at a release of a newer logical date)");

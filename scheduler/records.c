@@ -189,6 +189,7 @@ rec_run(const struct sched_run *r)
         .images = r->images,
         .deadline_missed_at = r->deadline_missed_at,
         .pinning = r->pinning > 0,
+        .event = r->event,
     };
     json_t *j = schema_run_encode(&x);
     json_decref(x.task_counts);

@@ -110,6 +110,7 @@ recovery_load_run(struct sched *s, struct store_txn *t, const json_t *j, char *e
     runtab_set_params(r, x.params);
     r->no_cache = x.no_cache;
     r->images = x.images ? json_incref(x.images) : NULL;
+    r->event = x.event ? json_incref(x.event) : NULL;
     r->deadline_missed_at = x.deadline_missed_at;
     if (x.pinning) /* its tags were being resolved: ask again */
         imagepin_run(s, r);
@@ -129,6 +130,11 @@ recover_run_cb(void *ud, const char *key, const void *json)
     struct recover_ctx *rc = ud;
     json_t *j = (json_t *)json;
     (void)key;
+    /* creation order goes on after the newest run, finished or not (runs
+     * are listed by it) */
+    json_int_t seq = json_integer_value(json_object_get(j, "seq"));
+    if (seq > 0 && (uint64_t)seq > rc->s->run_seq)
+        rc->s->run_seq = (uint64_t)seq;
     int st = sched_run_state_parse(json_string_value(json_object_get(j, "state")) ?: "");
     if (st == RUN_QUEUED || st == RUN_RUNNING) {
         char err[256];

@@ -95,6 +95,7 @@ runtab_free(struct sched *s, struct sched_run *r)
     free(r->overrides);
     json_decref(r->params);
     json_decref(r->images);
+    json_decref(r->event);
     r->dv->refs--;
     free(r->dag);
     free(r->run_id);

@@ -21,6 +21,17 @@ function taskNote(t) {
   return "";
 }
 
+/* What made an event run (its `event`), as one line. */
+function eventText(e) {
+  if (!e) return "";
+  const dg = (x) => (x ? String(x).slice(0, 12) : "?");
+  if (e.kind === "on_file") return `on_file ${e.path} (sha256 ${dg(e.digest)})`;
+  if (e.kind === "on_publish") return `on_publish ${e.source} release ${e.release_id} (sha256 ${dg(e.release_digest)})`;
+  if (e.kind === "on_webhook") return `on_webhook ${JSON.stringify(e.params || {})}`;
+  if (e.kind === "all") return `all: ${(e.events || []).map(eventText).join("; ")}`;
+  return String(e.kind);
+}
+
 async function viewRun(dag, runId, selected, attempt, qp) {
   const [r, d] = await Promise.all([runGet(dag, runId), dagDetail(dag).catch(() => null)]);
   dag = r.dag;
@@ -69,7 +80,8 @@ async function viewRun(dag, runId, selected, attempt, qp) {
     <div class="panel"><dl class="meta">
       <dt>DAG</dt><dd><a href="${route("dag", dag)}">${dag}</a></dd>
       <dt>Type</dt><dd>${orNone(r.run_type)}${r.backfill_id ? html` · backfill
-        <span class="mono">${r.backfill_id}</span>` : ""}</dd>
+        <span class="mono">${r.backfill_id}</span>` : ""}${r.event ? html` ·
+        <span class="mono">${eventText(r.event)}</span>` : ""}</dd>
       <dt>Logical date</dt><dd>${time(r.logical_date)}</dd>
       <dt>Started</dt><dd>${time(r.started_at)}</dd><dt>Ended</dt><dd>${time(r.ended_at)}</dd>
       <dt>Duration</dt><dd>${orNone(duration(r))}</dd>

@@ -953,6 +953,64 @@ teardown_all(void **state)
     return 0;
 }
 
+static void
+test_event_triggers(void **state)
+{
+    (void)state;
+    const char *y = "dag: churn\n"
+                    "schedule: \"0 3 * * *\"\n"
+                    "params: {file_path: none}\n"
+                    "trigger:\n"
+                    "  - on_publish: features/build\n"
+                    "  - on_file: {path: /data/incoming, pattern: \"*.csv\", settle: 1s}\n"
+                    "  - all: [on_publish: a/b, on_webhook: {secret_file: /etc/h.secret}]\n"
+                    "  - any: [on_file: /data/other]\n"
+                    "tasks:\n"
+                    "  t: {command: [echo, \"{{ params.release_path }}\", \"{{ params.file_digest }}\"]}\n";
+    struct diag_list dl;
+    struct dag *d = NULL;
+    diag_list_init(&dl);
+    if (dag_load_buffer(&d, y, strlen(y), "churn.yaml", &dl) != 0) {
+        dump(&dl);
+        fail();
+    }
+    diag_list_free(&dl);
+    assert_non_null(d->schedule);
+    assert_int_equal(d->nconds, 4);
+    assert_false(d->conds[0].all);
+    assert_int_equal(d->conds[0].events[0].kind, DAG_EVENT_PUBLISH);
+    assert_string_equal(d->conds[0].events[0].dag, "features");
+    assert_string_equal(d->conds[0].events[0].task, "build");
+    const struct dag_event *f = &d->conds[1].events[0];
+    assert_int_equal(f->kind, DAG_EVENT_FILE);
+    assert_string_equal(f->path, "/data/incoming");
+    assert_string_equal(f->pattern, "*.csv");
+    assert_int_equal(f->settle_ms, 1000);
+    assert_true(d->conds[2].all);
+    assert_int_equal(d->conds[2].nevents, 2);
+    assert_int_equal(d->conds[2].events[1].kind, DAG_EVENT_WEBHOOK);
+    assert_string_equal(d->conds[2].events[1].secret_file, "/etc/h.secret");
+    f = &d->conds[3].events[0];
+    assert_string_equal(f->pattern, "*");
+    assert_int_equal(f->settle_ms, DAG_DEFAULT_SETTLE_MS);
+    /* the params events give a run are declared; one the file declared keeps its default */
+    assert_string_equal(dag_param_find(d, "release_path")->value, "");
+    assert_non_null(dag_param_find(d, "release_digest"));
+    assert_non_null(dag_param_find(d, "release_id"));
+    assert_string_equal(dag_param_find(d, "file_path")->value, "none");
+    assert_true(dag_has_event(d, DAG_EVENT_WEBHOOK));
+    dag_free(d);
+
+    /* without on_file, its params are not declared: a template using them is wrong */
+    const char *y2 = "dag: x\n"
+                     "trigger: {on_webhook: {secret_file: /s}}\n"
+                     "tasks:\n"
+                     "  t: {command: [echo, \"{{ params.file_path }}\"]}\n";
+    diag_list_init(&dl);
+    assert_int_not_equal(dag_load_buffer(&d, y2, strlen(y2), "x.yaml", &dl), 0);
+    diag_list_free(&dl);
+}
+
 int
 main(void)
 {
@@ -964,7 +1022,7 @@ main(void)
         cmocka_unit_test(test_optional_inputs), cmocka_unit_test(test_mounts),
         cmocka_unit_test(test_fanout_model),    cmocka_unit_test(test_matrix_rules),
         cmocka_unit_test(test_list_params),     cmocka_unit_test(test_instance_names),
-        cmocka_unit_test(test_gpu_resources),
+        cmocka_unit_test(test_gpu_resources),   cmocka_unit_test(test_event_triggers),
     };
     return cmocka_run_group_tests(tests, NULL, teardown_all);
 }

@@ -160,6 +160,57 @@ test_run_roundtrip(void **state)
 }
 
 static void
+test_event_records(void **state)
+{
+    (void)state;
+    /* a run an event made keeps what caused it */
+    json_t *ev = parse("{\"kind\": \"on_file\", \"source\": \"/in\", \"path\": \"/in/a.csv\"}");
+    struct schema_run r = {.dag = "d", .run_id = "event__x", .state = "queued",
+                           .run_type = "event", .dag_version = "v", .event = ev};
+    json_t *j = schema_run_encode(&r);
+    struct schema_run d;
+    char err[256];
+    assert_int_equal(schema_run_decode(j, &d, err, sizeof(err)), 0);
+    assert_string_equal(d.run_type, "event");
+    assert_true(json_equal(d.event, ev));
+    json_decref(j);
+    /* a run without one has none */
+    r.event = NULL;
+    j = schema_run_encode(&r);
+    assert_null(json_object_get(j, "event"));
+    assert_int_equal(schema_run_decode(j, &d, err, sizeof(err)), 0);
+    assert_null(d.event);
+    json_decref(j);
+    json_decref(ev);
+
+    char *k = schema_key_event("d", "file/0.0//in/a.csv");
+    assert_string_equal(k, "event/d" SCHEMA_SEP "file/0.0//in/a.csv");
+    free(k);
+    struct schema_event_seen e = {.digest = "ab", .run_id = "event__x", .at = 1767582001001,
+                                  .size = 12, .mtime_ns = 1767582001001000123},
+                             o;
+    j = schema_event_seen_encode(&e);
+    assert_int_equal(schema_event_seen_decode(j, &o, err, sizeof(err)), 0);
+    assert_string_equal(o.digest, "ab");
+    assert_string_equal(o.run_id, "event__x");
+    assert_int_equal(o.at, e.at);
+    assert_int_equal(o.size, 12);
+    assert_int_equal(o.mtime_ns, e.mtime_ns);
+    json_decref(j);
+    /* a release's record has neither */
+    e = (struct schema_event_seen){.run_id = "event__y", .size = -1};
+    j = schema_event_seen_encode(&e);
+    assert_null(json_object_get(j, "size"));
+    assert_int_equal(schema_event_seen_decode(j, &o, err, sizeof(err)), 0);
+    assert_int_equal(o.size, -1);
+    assert_null(o.digest);
+    json_decref(j);
+    j = parse("{\"v\": 99}");
+    assert_int_equal(schema_event_seen_decode(j, &o, err, sizeof(err)), CAIRN_EVERSION);
+    json_decref(j);
+}
+
+static void
 test_ti_roundtrip(void **state)
 {
     (void)state;
@@ -451,6 +502,7 @@ main(void)
         cmocka_unit_test(test_keys),
         cmocka_unit_test(test_times),
         cmocka_unit_test(test_run_roundtrip),
+        cmocka_unit_test(test_event_records),
         cmocka_unit_test(test_ti_roundtrip),
         cmocka_unit_test(test_attempt_artifact_dag_roundtrip),
         cmocka_unit_test(test_versions),
