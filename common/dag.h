@@ -121,6 +121,10 @@ struct dag_task {
     double retry_backoff;   /* >= 1; delay n = retry_delay * backoff^(n-1) */
     int64_t max_retry_delay_ms;
     int64_t timeout_ms;     /* 0 = none */
+    int64_t max_log_size;   /* `max_log_size`: bytes; 0 = not set (the worker's
+                             * --max-log-size), -1 = no limit (`max_log_size: 0`) */
+    bool log_limit_fail;    /* `on_log_limit: fail`: the task fails at max_log_size
+                             * (else the log is cut there and the task goes on) */
     double cpus;            /* 0 = no limit */
     int64_t memory_bytes;   /* 0 = no limit */
     int64_t pids;           /* 0 = no limit */

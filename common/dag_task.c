@@ -2,7 +2,8 @@
  *
  * Owns the list of task keys, the reading of every task field into struct
  * dag_task (command, image, env, trigger_rule, retries and delays, timeout,
- * outputs, metrics, when, cache, publish, priority, labels, network;
+ * outputs, metrics, when, cache, publish, priority, labels, network,
+ * max_log_size and on_log_limit;
  * `resources` is read by dag_resources.c, fan-out's `matrix`, `map` and
  * `max_parallel` by dag_map.c), how `defaults:` applies (a field the task does not set is
  * taken from it; env, labels and resources merge key by key; errors in
@@ -23,11 +24,13 @@
 #include "util.h"
 
 static const char *const task_keys[] = {
-    "cache",       "command", "entrypoint",   "env",          "image",        "inputs",
-    "labels",      "map",     "matrix",       "max_parallel", "max_retry_delay",
-    "metrics",     "mounts",  "needs",        "network",      "outputs",
-    "priority",    "publish", "resources",    "retries",      "retry_backoff",
-    "retry_delay", "secrets", "timeout",      "trigger_rule", "when",
+    "cache",        "command",      "entrypoint",   "env",
+    "image",        "inputs",       "labels",       "map",
+    "matrix",       "max_log_size", "max_parallel", "max_retry_delay",
+    "metrics",      "mounts",       "needs",        "network",
+    "on_log_limit", "outputs",      "priority",     "publish",
+    "resources",    "retries",      "retry_backoff", "retry_delay",
+    "secrets",      "timeout",      "trigger_rule", "when",
     NULL};
 
 static const char *const metrics_keys[] = {"file", "keys", NULL};
@@ -380,6 +383,20 @@ apply_field(struct dag__loader *l, const char *key, const struct ynode *n, struc
         if (dag__get_duration(l, n, "timeout", &t->timeout_ms) == 0 && t->timeout_ms == 0)
             dag__nerr(l, n, "out-of-range", "leave 'timeout' out for no time limit",
                       "'timeout' must be above zero");
+    } else if (!strcmp(key, "max_log_size")) {
+        int64_t sz;
+        if (dag__get_size(l, n, "max_log_size", &sz) == 0)
+            t->max_log_size = sz ? sz : -1; /* 0: no limit */
+    } else if (!strcmp(key, "on_log_limit")) {
+        char *s = NULL;
+        if (dag__get_str(l, n, "on_log_limit", &s) == 0) {
+            if (!strcmp(s, "fail") || !strcmp(s, "truncate"))
+                t->log_limit_fail = !strcmp(s, "fail");
+            else
+                dag__nerr(l, n, "bad-value", "'truncate' cuts the log and the task goes on",
+                          "unknown on_log_limit '%s' (one of truncate, fail)", s);
+        }
+        free(s);
     } else if (!strcmp(key, "resources")) {
         dag__parse_resources(l, n, t, src, inherited);
     } else if (!strcmp(key, "inputs")) {

@@ -250,6 +250,8 @@ lease__json(struct sched *s, struct sched_ti *ti, char *why, size_t whylen)
     l.nentrypoint = t->nentrypoint;
     l.entrypoint_set = t->has_entrypoint;
     l.timeout_ms = t->timeout_ms;
+    l.max_log_size = t->max_log_size;
+    l.log_limit_fail = t->log_limit_fail;
     l.cpus = t->cpus;
     l.memory = t->memory_bytes;
     l.pids = t->pids;
