@@ -134,6 +134,9 @@ struct dag_task {
     size_t ninputs;
     char **outputs;         /* file names under /outputs; metrics included */
     size_t noutputs;
+    int64_t max_output_size;  /* bytes one output may have; 0 = no limit */
+    int64_t max_outputs_size; /* bytes the outputs of an attempt may have together;
+                               * 0 = no limit */
     char *metrics;          /* output holding flat JSON numbers, or NULL */
     char **metric_keys;     /* declared metric names (optional), NULL if none */
     size_t nmetric_keys;
@@ -187,6 +190,7 @@ struct dag {
 #define DAG_DEFAULT_RETRY_DELAY_MS 30000
 #define DAG_DEFAULT_MAX_RETRY_DELAY_MS 3600000
 #define DAG_DEFAULT_MAX_MAP_ITEMS 100000
+#define DAG_DEFAULT_MAX_OUTPUT_SIZE (10LL << 30) /* max_output_size: 10 GiB */
 #define DAG_MAX_MAP_ITEMS 1000000 /* the largest max_map_items a file may set */
 #define DAG_MAX_GPUS 64           /* the most GPUs a task may ask for */
 #define DAG_PARAM_MAX_BYTES 65536 /* the longest value of a param that is not a list

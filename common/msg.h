@@ -150,6 +150,9 @@ struct msg_lease {
     size_t ninputs;
     char **outputs;        /* declared output file names */
     size_t noutputs;
+    int64_t max_output_size;  /* optional, 0: the most bytes one output may have, 0 = no
+                                 limit (encoded if not 0) */
+    int64_t max_outputs_size; /* optional, 0: the most bytes of all outputs together */
     char *code;            /* optional: the host folder mounted at /pipeline, NULL
                               (sent as null, as the scheduler always did) */
     char *metrics;         /* optional: the metrics file among the outputs, NULL (null) */

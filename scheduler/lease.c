@@ -260,6 +260,8 @@ lease__json(struct sched *s, struct sched_ti *ti, char *why, size_t whylen)
     l.ninputs = nins;
     l.outputs = t->outputs;
     l.noutputs = t->noutputs;
+    l.max_output_size = t->max_output_size;
+    l.max_outputs_size = t->max_outputs_size;
     l.code = code;
     l.metrics = t->metrics;
     /* host folders the task mounts (the worker checks them against its

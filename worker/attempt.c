@@ -91,6 +91,8 @@ struct attempt {
     char **outputs; /* declared output names */
     size_t noutputs;
     char *metrics_file;        /* the output holding metrics, or NULL */
+    int64_t max_output_size;   /* the lease's: bytes per output, all outputs; 0 = no limit */
+    int64_t max_outputs_size;
     struct runc_result result; /* while the outputs job runs */
     struct image_info img;     /* a pulled image (rootfs set), from the image job */
     struct attempt *next;
@@ -528,7 +530,9 @@ attempt__exit_cb(void *ud, const struct runc_result *res)
         return;
     }
     t->result = *res;
-    struct outputs_spec spec = {t->outputs_dir, t->outputs, t->noutputs, t->metrics_file, st};
+    struct outputs_spec spec = {t->outputs_dir,   t->outputs, t->noutputs,
+                                t->metrics_file,  st,         t->max_output_size,
+                                t->max_outputs_size};
     s->art_busy++;
     outputs_collect(s->cfg.loop, &spec, attempt__outputs_done, t);
 }
@@ -848,6 +852,8 @@ attempt_start(struct attempt_set *s, struct msg_lease *l)
     }
     t->outputs = l->outputs;
     t->noutputs = l->noutputs;
+    t->max_output_size = l->max_output_size;
+    t->max_outputs_size = l->max_outputs_size;
     l->outputs = NULL;
     l->noutputs = 0;
     t->lease = *l;

@@ -2,7 +2,9 @@
 # A task's own limits, set in its DAG file: max_log_size (with on_log_limit)
 # overrides the worker's --max-log-size for that task; a log over the limit
 # is cut with a marker (truncate) or stops the task with a clear error
-# (fail). `defaults:` gives a DAG-wide value.
+# (fail). `defaults:` gives a DAG-wide value. max_output_size and
+# max_outputs_size fail an attempt whose outputs are too big before any is
+# stored; a sparse output is stored sparse, with the digest of its content.
 source "$(dirname "$0")/lib.sh"
 
 put_dag loglim <<'EOF2'
@@ -21,6 +23,23 @@ tasks:
   nolimit:
     max_log_size: 0
     command: [sh, -c, 'yes "some line of output" | head -c 3000000; echo; echo done']
+EOF2
+
+put_dag outlim <<'EOF2'
+dag: outlim
+defaults: {image: host, retries: 0}
+tasks:
+  sparse:
+    outputs: [sparse.bin]
+    command: [sh, -c, 'truncate -s 3G /outputs/sparse.bin && printf head | dd of=/outputs/sparse.bin conv=notrunc status=none']
+  big:
+    max_output_size: 1Mi
+    outputs: [small.txt, big.bin]
+    command: [sh, -c, 'echo hi > /outputs/small.txt && yes x | head -c 2000000 > /outputs/big.bin']
+  many:
+    max_outputs_size: 1Mi
+    outputs: [a.bin, b.bin]
+    command: [sh, -c, 'yes y | head -c 600000 > /outputs/a.bin && cp /outputs/a.bin /outputs/b.bin']
 EOF2
 
 start_scheduler s
@@ -62,4 +81,36 @@ echo "$out"
 check "validate refuses a bad max_log_size with file:line:col" grep -q "badlim.yaml:5:19: .*max_log_size" <<<"$out"
 check "validate refuses a bad on_log_limit with file:line:col" grep -q "badlim.yaml:6:19: .*on_log_limit 'explode'" <<<"$out"
 rm -f "$T/dags/badlim.yaml"
+
+R=$("$CAIRN" trigger outlim)
+check "the outputs run ends failed" [ "$(wait_run "$R" outlim 180)" = failed ]
+check "a task with a 3 GB sparse output succeeds" [ "$(ti state "$R" outlim sparse)" = success ]
+arts=$("$CAIRN" artifacts list "$R" --dag outlim --json)
+digest=$(jq -r '.artifacts[] | select(.name=="sparse.bin") | .sha256' <<<"$arts")
+blob=$(jq -r '.artifacts[] | select(.name=="sparse.bin") | .uri' <<<"$arts" | sed 's|^file://||')
+# what sha256sum says of the file the task made ("head", then zeros to 3 GiB),
+# computed without reading 3 GB of holes from a file
+want=$(/usr/bin/python3 -c '
+import hashlib
+h = hashlib.sha256(b"head")
+z = bytes(1 << 20)
+left = (3 << 30) - 4
+while left:
+    n = min(left, len(z)); h.update(z[:n]); left -= n
+print(h.hexdigest())')
+check "  its digest is the file's sha256sum ($digest)" [ -n "$digest" -a "$digest" = "$want" ]
+check "  the blob is 3 GB long" [ "$(stat -c %s "$blob")" = 3221225472 ]
+used=$(du -k "$blob" | awk '{print $1}')
+check "  but takes little disk in the store ($used KiB)" [ "$used" -lt 1024 ]
+check "  and starts with what the task wrote" [ "$(head -c 4 "$blob")" = head ]
+check "an output over max_output_size fails its task" [ "$(ti state "$R" outlim big)" = failed ]
+err=$(ti error "$R" outlim big)
+check "  naming the output and the sizes ($err)" \
+    grep -q "output 'big.bin' is 2000000 bytes, over max_output_size 1MiB" <<<"$err"
+check "outputs over max_outputs_size together fail their task" [ "$(ti state "$R" outlim many)" = failed ]
+err=$(ti error "$R" outlim many)
+check "  saying so ($err)" grep -q "the outputs are 1200000 bytes together, over max_outputs_size 1MiB" <<<"$err"
+store=$(dirname "$(dirname "$blob")")
+check "  no output of either was stored" \
+    [ -z "$(find "$store" -type f \( -size 2000000c -o -size 600000c -o -size 3c \))" ]
 finish
