@@ -442,6 +442,8 @@ lease_dispatch(struct sched *s, struct sched_worker *w, int free_slots)
                 sched_ti_name(ti, tn, sizeof(tn)), why);
             json_decref(lj);
             lj = NULL;
+            json_decref(ti->prov); /* its env: not kept in the attempt's record */
+            ti->prov = NULL;
         }
         if (!lj) {
             gpualloc_release(w, ti);
