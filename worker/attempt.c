@@ -194,8 +194,10 @@ attempt__flush_log(struct attempt *t)
         units_format_size(max, sz, sizeof(sz));
         len = (size_t)(max - t->log_offset);
         if (t->log_limit_fail)
-            marker = xasprintf("\n[cairn: the log reached the task's max_log_size of %s; "
-                               "on_log_limit is fail: the task is stopped]\n",
+            marker = xasprintf("\n[cairn: the log reached %s of %s; on_log_limit is fail: the "
+                               "task is stopped]\n",
+                               t->log_own_limit ? "the task's max_log_size"
+                                                : "the worker's --max-log-size",
                                sz);
         else if (t->log_own_limit)
             marker = xasprintf("\n[cairn: the log reached the task's max_log_size of %s; the "

@@ -283,6 +283,25 @@ test_lease_every_field(void **state)
     json_object_set_new(again, "max_log_size", json_integer(-2));
     assert_int_not_equal(msg_lease_decode(again, NULL, &l, err, sizeof(err)), 0);
     json_decref(again);
+
+    /* the output limits: absent is none (0), not sent; set, they round-trip */
+    assert_int_equal(msg_lease_decode(lj, NULL, &l, err, sizeof(err)), 0);
+    assert_int_equal(l.max_output_size, 0);
+    assert_int_equal(l.max_outputs_size, 0);
+    again = msg_lease_encode(&l);
+    assert_null(json_object_get(again, "max_output_size"));
+    json_decref(again);
+    l.max_output_size = 10LL << 30;
+    l.max_outputs_size = 20LL << 30;
+    again = msg_lease_encode(&l);
+    msg_lease_clear(&l);
+    assert_int_equal(msg_lease_decode(again, NULL, &l, err, sizeof(err)), 0);
+    assert_int_equal(l.max_output_size, 10LL << 30);
+    assert_int_equal(l.max_outputs_size, 20LL << 30);
+    msg_lease_clear(&l);
+    json_object_set_new(again, "max_output_size", json_integer(-1));
+    assert_int_not_equal(msg_lease_decode(again, NULL, &l, err, sizeof(err)), 0);
+    json_decref(again);
     json_decref(lj);
 }
 
