@@ -118,23 +118,6 @@ art__read_full(int fd, unsigned char *buf, size_t n)
     return (ssize_t)got;
 }
 
-/* Write all n bytes; 0 or -1 (errno). */
-static int
-art__write_all(int fd, const unsigned char *buf, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, buf, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        buf += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 static void
 art__to_hex(const unsigned char *md, char out[ART_HEX_LEN + 1])
 {
@@ -340,7 +323,7 @@ art__file_put(struct art_store *s, int fd, const char *name, char hex_out[ART_HE
     struct stat st;
 
     (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-    ssize_t n = art__read_full(fd, buf, ART_BUF_SIZE);
+    ssize_t n = fs_pread_sparse(fd, buf, ART_BUF_SIZE, 0);
     if (n < 0) {
         rc = art__sys(err, errlen, errno, "cannot read", name);
         goto out;
@@ -368,7 +351,9 @@ art__file_put(struct art_store *s, int fd, const char *name, char hex_out[ART_HE
         rc = art__sys(err, errlen, e, "cannot create a temporary file in", s->tmp);
         goto out;
     }
+    /* (a sparse file is not: it would take its whole length on disk) */
     if (!hashed && fstat(fd, &st) == 0 && st.st_size > n &&
+        (int64_t)st.st_blocks * 512 >= (int64_t)st.st_size &&
         fallocate(tfd, FALLOC_FL_KEEP_SIZE, 0, st.st_size) != 0 &&
         (errno == ENOSPC || errno == EDQUOT)) {
         /* Fail early rather than after copying most of it. */
@@ -376,7 +361,7 @@ art__file_put(struct art_store *s, int fd, const char *name, char hex_out[ART_HE
         goto out;
     }
     for (;;) {
-        if (art__write_all(tfd, buf, (size_t)n) != 0) {
+        if (fs_pwrite_sparse(tfd, buf, (size_t)n, written) != 0) {
             rc = art__sys(err, errlen, errno, "cannot write", tmp);
             goto out;
         }
@@ -389,7 +374,7 @@ art__file_put(struct art_store *s, int fd, const char *name, char hex_out[ART_HE
         }
         if (hashed || (size_t)n < ART_BUF_SIZE)
             break;
-        n = art__read_full(fd, buf, ART_BUF_SIZE);
+        n = fs_pread_sparse(fd, buf, ART_BUF_SIZE, written);
         if (n < 0) {
             rc = art__sys(err, errlen, errno, "cannot read", name);
             goto out;
@@ -409,6 +394,10 @@ art__file_put(struct art_store *s, int fd, const char *name, char hex_out[ART_HE
             goto out; /* the temporary file is dropped below */
     }
 
+    if (ftruncate(tfd, (off_t)written) != 0) { /* the holes at its end */
+        rc = art__sys(err, errlen, errno, "cannot write", tmp);
+        goto out;
+    }
     if (fchmod(tfd, 0444) != 0) {
         rc = art__sys(err, errlen, errno, "cannot chmod", tmp);
         goto out;
@@ -551,6 +540,7 @@ art__file_copy(struct art_store *s, const char *hex, const char *dest, char *err
     }
     char got[ART_HEX_LEN + 1];
     int cfd;
+    int64_t off = 0;
     char *tmp = xasprintf("%s.part.XXXXXX", dest);
     int tfd = mkostemp(tmp, O_CLOEXEC);
     if (tfd < 0) {
@@ -561,7 +551,7 @@ art__file_copy(struct art_store *s, const char *hex, const char *dest, char *err
     }
     (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     for (;;) {
-        ssize_t n = art__read_full(fd, buf, ART_BUF_SIZE);
+        ssize_t n = fs_pread_sparse(fd, buf, ART_BUF_SIZE, off);
         if (n < 0) {
             rc = art__sys(err, errlen, errno, "cannot read artifact", hex);
             goto out;
@@ -571,12 +561,17 @@ art__file_copy(struct art_store *s, const char *hex, const char *dest, char *err
             rc = CAIRN_EIO;
             goto out;
         }
-        if (art__write_all(tfd, buf, (size_t)n) != 0) {
+        if (fs_pwrite_sparse(tfd, buf, (size_t)n, off) != 0) {
             rc = art__sys(err, errlen, errno, "cannot write", tmp);
             goto out;
         }
+        off += n;
         if ((size_t)n < ART_BUF_SIZE)
             break;
+    }
+    if (ftruncate(tfd, (off_t)off) != 0) {
+        rc = art__sys(err, errlen, errno, "cannot write", tmp);
+        goto out;
     }
     if ((rc = art__hash_final(ctx, got, err, errlen)) != 0)
         goto out;

@@ -125,7 +125,11 @@ const char *art_uri(const struct art_store *s);
  * that digest exists already (dedupe: the copy is dropped and the existing
  * blob's mtime is refreshed, so art_gc's min_age protects it until the
  * caller has recorded its pointer). Files under 1 MiB are read whole first
- * and, when already stored, never copied.
+ * and, when already stored, never copied. A file's holes are not read and
+ * its blocks (4 KiB) of zeros are stored as holes (fs_pwrite_sparse), so a
+ * sparse file (`truncate -s 3G`) takes its data's room in the store, not
+ * its length; the digest is that of its content. A copy out of the store
+ * (art_fetch) is sparse too.
  *
  * The last component of path must not be a symbolic link (O_NOFOLLOW) and
  * must be a regular file: CAIRN_EINVAL otherwise, with a message saying

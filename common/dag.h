@@ -161,6 +161,10 @@ struct dag_task {
     double retry_backoff;   /* >= 1; delay n = retry_delay * backoff^(n-1) */
     int64_t max_retry_delay_ms;
     int64_t timeout_ms;     /* 0 = none */
+    int64_t max_log_size;   /* `max_log_size`: bytes; 0 = not set (the worker's
+                             * --max-log-size), -1 = no limit (`max_log_size: 0`) */
+    bool log_limit_fail;    /* `on_log_limit: fail`: the task fails at max_log_size
+                             * (else the log is cut there and the task goes on) */
     double cpus;            /* 0 = no limit */
     int64_t memory_bytes;   /* 0 = no limit */
     int64_t pids;           /* 0 = no limit */
@@ -170,6 +174,9 @@ struct dag_task {
     size_t ninputs;
     char **outputs;         /* file names under /outputs; metrics included */
     size_t noutputs;
+    int64_t max_output_size;  /* bytes one output may have; 0 = no limit */
+    int64_t max_outputs_size; /* bytes the outputs of an attempt may have together;
+                               * 0 = no limit */
     char *metrics;          /* output holding flat JSON numbers, or NULL */
     char **metric_keys;     /* declared metric names (optional), NULL if none */
     size_t nmetric_keys;
@@ -266,6 +273,7 @@ struct dag {
 #define DAG_DEFAULT_RETRY_DELAY_MS 30000
 #define DAG_DEFAULT_MAX_RETRY_DELAY_MS 3600000
 #define DAG_DEFAULT_MAX_MAP_ITEMS 100000
+#define DAG_DEFAULT_MAX_OUTPUT_SIZE (10LL << 30) /* max_output_size: 10 GiB */
 #define DAG_MAX_MAP_ITEMS 1000000 /* the largest max_map_items a file may set */
 #define DAG_MAX_GPUS 64           /* the most GPUs a task may ask for */
 #define DAG_PARAM_MAX_BYTES 65536 /* the longest value of a param that is not a list

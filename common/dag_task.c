@@ -2,7 +2,8 @@
  *
  * Owns the list of task keys, the reading of every task field into struct
  * dag_task (command, image, env, trigger_rule, retries and delays, timeout,
- * outputs, metrics, when, cache, publish, priority, labels, network;
+ * outputs, metrics, when, cache, publish, priority, labels, network,
+ * max_log_size and on_log_limit, max_output_size and max_outputs_size;
  * `resources` is read by dag_resources.c, fan-out's `matrix`, `map` and
  * `max_parallel` by dag_map.c), how `defaults:` applies (a field the task does not set is
  * taken from it; env, labels and resources merge key by key; errors in
@@ -23,11 +24,14 @@
 #include "util.h"
 
 static const char *const task_keys[] = {
-    "cache",       "command", "entrypoint",   "env",          "image",        "inputs",
-    "labels",      "map",     "matrix",       "max_parallel", "max_retry_delay",
-    "metrics",     "mounts",  "needs",        "network",      "outputs",
-    "priority",    "publish", "resources",    "retries",      "retry_backoff",
-    "retry_delay", "secrets", "timeout",      "trigger_rule", "when",
+    "cache",            "command",          "entrypoint",       "env",
+    "image",            "inputs",           "labels",           "map",
+    "matrix",           "max_log_size",     "max_output_size",  "max_outputs_size",
+    "max_parallel",     "max_retry_delay",  "metrics",          "mounts",
+    "needs",            "network",          "on_log_limit",     "outputs",
+    "priority",         "publish",          "resources",        "retries",
+    "retry_backoff",    "retry_delay",      "secrets",          "timeout",
+    "trigger_rule",     "when",
     "deadline",    "notify", /* dag_notify.c: the task's own, never from defaults */
     NULL};
 
@@ -381,6 +385,24 @@ apply_field(struct dag__loader *l, const char *key, const struct ynode *n, struc
         if (dag__get_duration(l, n, "timeout", &t->timeout_ms) == 0 && t->timeout_ms == 0)
             dag__nerr(l, n, "out-of-range", "leave 'timeout' out for no time limit",
                       "'timeout' must be above zero");
+    } else if (!strcmp(key, "max_log_size")) {
+        int64_t sz;
+        if (dag__get_size(l, n, "max_log_size", &sz) == 0)
+            t->max_log_size = sz ? sz : -1; /* 0: no limit */
+    } else if (!strcmp(key, "max_output_size")) {
+        dag__get_size(l, n, "max_output_size", &t->max_output_size);
+    } else if (!strcmp(key, "max_outputs_size")) {
+        dag__get_size(l, n, "max_outputs_size", &t->max_outputs_size);
+    } else if (!strcmp(key, "on_log_limit")) {
+        char *s = NULL;
+        if (dag__get_str(l, n, "on_log_limit", &s) == 0) {
+            if (!strcmp(s, "fail") || !strcmp(s, "truncate"))
+                t->log_limit_fail = !strcmp(s, "fail");
+            else
+                dag__nerr(l, n, "bad-value", "'truncate' cuts the log and the task goes on",
+                          "unknown on_log_limit '%s' (one of truncate, fail)", s);
+        }
+        free(s);
     } else if (!strcmp(key, "resources")) {
         dag__parse_resources(l, n, t, src, inherited);
     } else if (!strcmp(key, "inputs")) {
@@ -443,6 +465,7 @@ dag__task_init(struct dag_task *t)
     t->retry_delay_ms = DAG_DEFAULT_RETRY_DELAY_MS;
     t->retry_backoff = 1.0;
     t->max_retry_delay_ms = DAG_DEFAULT_MAX_RETRY_DELAY_MS;
+    t->max_output_size = DAG_DEFAULT_MAX_OUTPUT_SIZE;
 }
 
 void

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,4 +124,79 @@ int
 fs_empty_dir(const char *path)
 {
     return fs__walk(path, 0);
+}
+
+/* Whole blocks of zeros are left as holes. */
+#define FS_SPARSE_BLOCK ((size_t)4096)
+
+static bool
+fs__zeros(const unsigned char *b, size_t n)
+{
+    return n == 0 || (b[0] == 0 && memcmp(b, b + 1, n - 1) == 0);
+}
+
+ssize_t
+fs_pread_sparse(int fd, unsigned char *buf, size_t n, int64_t off)
+{
+    size_t got = 0;
+    while (got < n) {
+        off_t pos = (off_t)(off + (int64_t)got), d = lseek(fd, pos, SEEK_DATA), h;
+        struct stat st;
+        if (d < 0 && errno == ENXIO) { /* in a hole up to the end, or at the end */
+            if (fstat(fd, &st) != 0)
+                return -1;
+            if (pos >= st.st_size)
+                break;
+            d = st.st_size;
+        } else if (d < 0) {
+            d = pos; /* holes unknown here: read */
+        }
+        if (d > pos) {
+            size_t z = (uint64_t)(d - pos) < n - got ? (size_t)(d - pos) : n - got;
+            memset(buf + got, 0, z);
+            got += z;
+            continue;
+        }
+        h = lseek(fd, pos, SEEK_HOLE);
+        size_t want = h > pos && (uint64_t)(h - pos) < n - got ? (size_t)(h - pos) : n - got;
+        ssize_t r = pread(fd, buf + got, want, pos);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            break;
+        got += (size_t)r;
+    }
+    return (ssize_t)got;
+}
+
+int
+fs_pwrite_sparse(int fd, const unsigned char *buf, size_t n, int64_t off)
+{
+    size_t i = 0;
+    while (i < n) {
+        size_t blk = n - i < FS_SPARSE_BLOCK ? n - i : FS_SPARSE_BLOCK;
+        if (fs__zeros(buf + i, blk)) {
+            i += blk;
+            continue;
+        }
+        size_t j = i + blk;
+        while (j < n) {
+            size_t b = n - j < FS_SPARSE_BLOCK ? n - j : FS_SPARSE_BLOCK;
+            if (fs__zeros(buf + j, b))
+                break;
+            j += b;
+        }
+        for (size_t k = i; k < j;) {
+            ssize_t w = pwrite(fd, buf + k, j - k, (off_t)(off + (int64_t)k));
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w < 0)
+                return -1;
+            k += (size_t)w;
+        }
+        i = j;
+    }
+    return 0;
 }

@@ -460,6 +460,12 @@ static const struct msg__field msg__lease_fields[] = {
     {"mask_paths", MSG__STRV, MSG__IF_SET, 0, 0, 0, L(mask_paths), L(nmask_paths), NULL},
     {"entrypoint", MSG__STRV, MSG__IF_SET, 0, 0, 0, L(entrypoint), L(nentrypoint), NULL},
     {"entrypoint_set", MSG__BOOL, MSG__IF_SET, 0, 0, 0, L(entrypoint_set), 0, NULL},
+    /* absent unless the task sets max_log_size / on_log_limit: fail */
+    {"max_log_size", MSG__INT, MSG__IF_SET, -1, INT64_MAX, 0, L(max_log_size), 0, NULL},
+    {"log_limit_fail", MSG__BOOL, MSG__IF_SET, 0, 0, 0, L(log_limit_fail), 0, NULL},
+    /* absent: no limit (a scheduler older than the limits) */
+    {"max_output_size", MSG__INT, MSG__IF_SET, 0, INT64_MAX, 0, L(max_output_size), 0, NULL},
+    {"max_outputs_size", MSG__INT, MSG__IF_SET, 0, INT64_MAX, 0, L(max_outputs_size), 0, NULL},
 };
 #undef L
 MSG__CODEC(msg__lease, struct msg_lease, msg__lease_fields)

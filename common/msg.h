@@ -138,6 +138,10 @@ struct msg_lease {
     size_t nentrypoint;
     bool entrypoint_set;   /* optional, false: the image's Entrypoint is used */
     int64_t timeout_ms;    /* 0 = none */
+    int64_t max_log_size;  /* optional, 0: the worker's --max-log-size; else the task's
+                              `max_log_size` in bytes, -1 for no limit (encoded if not 0) */
+    bool log_limit_fail;   /* optional, false: `on_log_limit: fail` (the attempt is stopped
+                              and fails at the limit; else the log is cut and it goes on) */
     double cpus;           /* a number, 0 = no limit */
     int64_t memory;        /* bytes, 0 = no limit */
     int64_t pids;          /* 0 = no limit */
@@ -146,6 +150,9 @@ struct msg_lease {
     size_t ninputs;
     char **outputs;        /* declared output file names */
     size_t noutputs;
+    int64_t max_output_size;  /* optional, 0: the most bytes one output may have, 0 = no
+                                 limit (encoded if not 0) */
+    int64_t max_outputs_size; /* optional, 0: the most bytes of all outputs together */
     char *code;            /* optional: the host folder mounted at /pipeline, NULL
                               (sent as null, as the scheduler always did) */
     char *metrics;         /* optional: the metrics file among the outputs, NULL (null) */

@@ -275,3 +275,20 @@ units_format_duration(int64_t ms, char *buf, size_t len)
         off += (size_t)w;
     }
 }
+
+void
+units_format_size(int64_t bytes, char *buf, size_t len)
+{
+    static const char *const names[] = {"TiB", "GiB", "MiB", "KiB"};
+
+    if (!buf || len == 0)
+        return;
+    for (int i = 0; i < 4 && bytes > 0; i++) {
+        int64_t f = (int64_t)1 << (10 * (4 - i));
+        if (bytes % f == 0) {
+            snprintf(buf, len, "%lld%s", (long long)(bytes / f), names[i]);
+            return;
+        }
+    }
+    snprintf(buf, len, "%lld bytes", (long long)bytes);
+}

@@ -34,5 +34,10 @@ int units_parse_size(const char *s, int64_t *out_bytes, char *err, size_t errlen
  * not parse back). Output is truncated to len (always NUL-terminated when
  * len > 0); UNITS_DURATION_BUFSZ bytes are always enough. */
 void units_format_duration(int64_t ms, char *buf, size_t len);
+/* A size as users read it: "10MiB", "3GiB", "1536KiB" for a whole number of
+ * KiB, MiB, GiB or TiB (the largest such unit), else "12345 bytes". Always
+ * NUL-terminated when len > 0; UNITS_SIZE_BUFSZ bytes are always enough. */
+#define UNITS_SIZE_BUFSZ 32
+void units_format_size(int64_t bytes, char *buf, size_t len);
 
 #endif

@@ -250,6 +250,8 @@ lease__json(struct sched *s, struct sched_ti *ti, char *why, size_t whylen)
     l.nentrypoint = t->nentrypoint;
     l.entrypoint_set = t->has_entrypoint;
     l.timeout_ms = t->timeout_ms;
+    l.max_log_size = t->max_log_size;
+    l.log_limit_fail = t->log_limit_fail;
     l.cpus = t->cpus;
     l.memory = t->memory_bytes;
     l.pids = t->pids;
@@ -258,6 +260,8 @@ lease__json(struct sched *s, struct sched_ti *ti, char *why, size_t whylen)
     l.ninputs = nins;
     l.outputs = t->outputs;
     l.noutputs = t->noutputs;
+    l.max_output_size = t->max_output_size;
+    l.max_outputs_size = t->max_outputs_size;
     l.code = code;
     l.metrics = t->metrics;
     /* host folders the task mounts (the worker checks them against its
@@ -321,6 +325,13 @@ out:
     return lease;
 }
 
+/* The most bytes of leases one WORK (or a BATCH's ACK) carries: the
+ * message limit, less room for what goes with them (cancelled lease ids,
+ * the ACK's results). A lease over it alone fails its task at lease time;
+ * one that fits alone but not with the leases before it waits for the next
+ * reply. */
+#define LEASE_REPLY_BUDGET ((size_t)PROTO_MAX_BODY - 256 * 1024)
+
 int
 lease_room(const struct sched_worker *w)
 {
@@ -350,7 +361,7 @@ lease_dispatch(struct sched *s, struct sched_worker *w, int free_slots)
 {
     json_t *leases = json_array();
     struct sched_ti **aside = NULL;
-    size_t naside = 0, capaside = 0;
+    size_t naside = 0, capaside = 0, bytes = 0;
     /* while the store refuses writes, a lease could not be committed, so
      * its WORK answer could not go out: hand out none */
     while (free_slots > 0 && !s->stopping && !s->degraded) {
@@ -376,8 +387,28 @@ lease_dispatch(struct sched *s, struct sched_worker *w, int free_slots)
             rec_attempt_keep(s, ti); /* the last attempt ended in this iteration */
         json_decref(ti->prov); /* lease_json sets the new attempt's */
         ti->prov = NULL;
+        /* the lease first, to see whether it fits in this reply */
+        int64_t prev_lease = ti->lease_id;
         ti->attempts++;
-        ti->lease_id = ++s->lease_seq;
+        ti->lease_id = s->lease_seq + 1;
+        /* its own devices: checked above, so there are enough */
+        gpualloc_take(w, ti, t->gpus, t->gpu_type);
+        char why[512];
+        json_t *lj = lease__json(s, ti, why, sizeof(why));
+        size_t lsize = lj ? json_dumpb(lj, NULL, 0, JSON_COMPACT) : 0;
+        if (lj && lsize <= LEASE_REPLY_BUDGET && bytes + lsize > LEASE_REPLY_BUDGET) {
+            /* it fits alone, not with the leases before it: the next reply */
+            json_decref(lj);
+            json_decref(ti->prov);
+            ti->prov = NULL;
+            gpualloc_release(w, ti);
+            ti->attempts--;
+            ti->lease_id = prev_lease;
+            xgrow((void **)&aside, &capaside, naside + 1, sizeof(*aside));
+            aside[naside++] = ti;
+            continue;
+        }
+        s->lease_seq = ti->lease_id;
         s->lease_seq_dirty = true;
         ti->lease_expires = clock_mono_ms() + s->cfg.lease_ttl_ms;
         ti->worker = w;
@@ -399,16 +430,28 @@ lease_dispatch(struct sched *s, struct sched_worker *w, int free_slots)
         ti->stderr_tail = NULL;
         json_decref(ti->published);
         ti->published = NULL;
-        /* its own devices: checked above, so there are enough */
-        gpualloc_take(w, ti, t->gpus, t->gpu_type);
-        char why[512];
-        json_t *lj = lease__json(s, ti, why, sizeof(why));
+        if (lj && lsize > LEASE_REPLY_BUDGET) {
+            /* no reply could carry it: the worker would never get it, and
+             * the leases next to it would be lost with it */
+            snprintf(why, sizeof(why),
+                     "the task's lease is %.1f MiB, over the %u MiB message limit: its params, "
+                     "env or command are too large",
+                     (double)lsize / (1024.0 * 1024.0), PROTO_MAX_BODY >> 20);
+            char tn[256];
+            LOG(LOG_ERR, "CAIRN-LEASE-TOO-BIG", "%s/%s: %s", ti->run->run_id,
+                sched_ti_name(ti, tn, sizeof(tn)), why);
+            json_decref(lj);
+            lj = NULL;
+            json_decref(ti->prov); /* its env: not kept in the attempt's record */
+            ti->prov = NULL;
+        }
         if (!lj) {
             gpualloc_release(w, ti);
             ti->error = xstrdup(why);
             ts_finish(s, ti, TI_FAILED);
             continue;
         }
+        bytes += lsize;
         ts_set_state(s, ti, TI_LEASED);
         commit_ti_dirty(s, ti, true);
         rq_list_add(&s->leases, ti);

@@ -4,6 +4,7 @@
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/supplemental/tls/tls.h>
+#include <malloc.h>
 #include <stdbool.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -18,6 +19,14 @@
 #include "util.h"
 
 #define WIRE_SLOTS 256
+/* A frame this big is given back to the system when it is freed
+ * (malloc_trim): a burst of them must not stay in malloc's free lists. */
+#define WIRE_BIG_FRAME (1024 * 1024)
+/* A frame over this that does not decode (no valid MAC, not a message)
+ * closes its connection: a stranger gets one big frame per connection, not
+ * a stream of them. Smaller ones are answered with an error, as before (a
+ * worker with the wrong key learns why from the answer to its HELLO). */
+#define WIRE_STRANGER_MAX (64 * 1024)
 
 enum slot_state { SLOT_RECV, SLOT_HELD, SLOT_SEND, SLOT_DEAD };
 
@@ -206,6 +215,7 @@ async_cb(uv_async_t *h)
         if (w->gone)
             w->gone(w->ud, gone[i]);
     free(gone);
+    bool big = false;
     for (;;) {
         pthread_mutex_lock(&w->mu);
         struct wire_slot *s = w->qhead;
@@ -226,9 +236,18 @@ async_cb(uv_async_t *h)
         char err[256];
         int type = 0;
         void *body = NULL;
-        int rc = proto_decode(&w->key, nng_msg_body(m), nng_msg_len(m), &type, &body, err,
-                              sizeof(err));
+        size_t mlen = nng_msg_len(m);
+        nng_pipe mp = nng_msg_get_pipe(m);
+        int rc = proto_decode(&w->key, nng_msg_body(m), mlen, &type, &body, err, sizeof(err));
         nng_msg_free(m);
+        big = big || mlen >= WIRE_BIG_FRAME;
+        if (rc != 0 && mlen > WIRE_STRANGER_MAX) {
+            LOG(LOG_WARN, "CAIRN-WIRE-REJECT",
+                "rejected a message of %zu bytes: %s; closing its connection", mlen, err);
+            nng_pipe_close(mp);
+            slot_recv(s);
+            continue;
+        }
         if (rc != 0) {
             LOG(LOG_WARN, "CAIRN-WIRE-REJECT", "rejected a message: %s", err);
             send_error(s, rc == CAIRN_EAUTH ? "auth" : rc == CAIRN_EVERSION ? "version" : "proto",
@@ -250,6 +269,8 @@ async_cb(uv_async_t *h)
         s->req.batch = NULL;
         w->handler(w->ud, &s->req);
     }
+    if (big)
+        malloc_trim(0); /* what the big frames took goes back to the system */
 }
 
 /* url with a port of 0 replaced by the port listener l was given (a TCP

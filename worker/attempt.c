@@ -50,6 +50,7 @@
 #include "outputs.h"
 #include "runc.h"
 #include "tail.h"
+#include "units.h"
 #include "util.h"
 #include "workdir.h"
 
@@ -69,6 +70,10 @@ struct attempt {
     struct sb logbuf;
     int64_t log_offset; /* bytes handed to the link so far */
     bool log_capped;    /* max_log_size reached: the rest is dropped */
+    int64_t max_log_size; /* bytes, 0 = no limit: the task's, else the worker's */
+    bool log_own_limit;   /* max_log_size is the task's (the lease's), not --max-log-size */
+    bool log_limit_fail;  /* on_log_limit: fail: at the limit the task is stopped ... */
+    bool log_failed;      /* ... and was: its RESULT says why */
     bool paused;        /* its output is not read: the link's queue is full */
     bool cancelled;
     bool interrupted; /* stopped because this worker is shutting down */
@@ -86,6 +91,8 @@ struct attempt {
     char **outputs; /* declared output names */
     size_t noutputs;
     char *metrics_file;        /* the output holding metrics, or NULL */
+    int64_t max_output_size;   /* the lease's: bytes per output, all outputs; 0 = no limit */
+    int64_t max_outputs_size;
     struct runc_result result; /* while the outputs job runs */
     struct image_info img;     /* a pulled image (rootfs set), from the image job */
     struct attempt *next;
@@ -180,16 +187,35 @@ attempt__flush_log(struct attempt *t)
         t->logbuf.len = 0;
         return;
     }
-    int64_t max = s->cfg.max_log_size;
+    int64_t max = t->max_log_size;
     char *marker = NULL;
     if (max > 0 && t->log_offset + (int64_t)len > max) {
+        char sz[UNITS_SIZE_BUFSZ];
+        units_format_size(max, sz, sizeof(sz));
         len = (size_t)(max - t->log_offset);
-        marker = xasprintf("\n[cairn: the log reached the worker's --max-log-size of %lld "
-                           "bytes; the rest of this attempt's output is dropped]\n",
-                           (long long)max);
+        if (t->log_limit_fail)
+            marker = xasprintf("\n[cairn: the log reached %s of %s; on_log_limit is fail: the "
+                               "task is stopped]\n",
+                               t->log_own_limit ? "the task's max_log_size"
+                                                : "the worker's --max-log-size",
+                               sz);
+        else if (t->log_own_limit)
+            marker = xasprintf("\n[cairn: the log reached the task's max_log_size of %s; the "
+                               "rest of this attempt's output is dropped]\n",
+                               sz);
+        else
+            marker = xasprintf("\n[cairn: the log reached the worker's --max-log-size of %lld "
+                               "bytes; the rest of this attempt's output is dropped]\n",
+                               (long long)max);
         t->log_capped = true;
-        LOG(LOG_WARN, "CAIRN-LOG-LIMIT", "%s: the log reached %lld bytes: the rest is dropped",
-            t->label ? t->label : "?", (long long)max);
+        LOG(LOG_WARN, "CAIRN-LOG-LIMIT", "%s: the log reached %lld bytes: %s",
+            t->label ? t->label : "?", (long long)max,
+            t->log_limit_fail ? "the task is stopped (on_log_limit: fail)" : "the rest is dropped");
+        if (t->log_limit_fail) {
+            t->log_failed = true;
+            if (t->proc && !t->cancelled)
+                runc_stop(t->proc);
+        }
     }
     size_t mlen = marker ? strlen(marker) : 0;
     memset(&m, 0, sizeof(m));
@@ -489,6 +515,11 @@ attempt__exit_cb(void *ud, const struct runc_result *res)
     runc_proc_free(t->proc);
     t->proc = NULL;
     snprintf(error, sizeof(error), "%s", res->error);
+    if (t->log_failed) {
+        char sz[UNITS_SIZE_BUFSZ];
+        units_format_size(t->max_log_size, sz, sizeof(sz));
+        snprintf(error, sizeof(error), "log exceeded max_log_size %s (on_log_limit: fail)", sz);
+    }
     bool ok = res->exit_code == 0 && !res->term_signal && !res->timed_out && !res->oom_killed &&
               !error[0];
     if (ok && t->noutputs) {
@@ -502,7 +533,9 @@ attempt__exit_cb(void *ud, const struct runc_result *res)
         return;
     }
     t->result = *res;
-    struct outputs_spec spec = {t->outputs_dir, t->outputs, t->noutputs, t->metrics_file, st};
+    struct outputs_spec spec = {t->outputs_dir,   t->outputs, t->noutputs,
+                                t->metrics_file,  st,         t->max_output_size,
+                                t->max_outputs_size};
     s->art_busy++;
     outputs_collect(s->cfg.loop, &spec, attempt__outputs_done, t);
 }
@@ -772,6 +805,12 @@ attempt_start(struct attempt_set *s, struct msg_lease *l)
     t->label = xasprintf("%s/%s/%s#%" PRId64, l->dag, l->run_id, l->task, l->attempt);
     sb_init(&t->logbuf);
     sb_init(&t->masked);
+    t->max_log_size = s->cfg.max_log_size;
+    if (l->max_log_size) { /* the task's own limit; -1: none */
+        t->max_log_size = l->max_log_size > 0 ? l->max_log_size : 0;
+        t->log_own_limit = true;
+    }
+    t->log_limit_fail = l->log_limit_fail && t->max_log_size > 0;
 
     if (l->nsecrets != l->nsecret_names) {
         snprintf(err, sizeof(err), "the lease has %zu secrets but %zu secret names",
@@ -818,6 +857,8 @@ attempt_start(struct attempt_set *s, struct msg_lease *l)
     }
     t->outputs = l->outputs;
     t->noutputs = l->noutputs;
+    t->max_output_size = l->max_output_size;
+    t->max_outputs_size = l->max_outputs_size;
     l->outputs = NULL;
     l->noutputs = 0;
     t->lease = *l;

@@ -14,11 +14,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
 
 #include "err.h"
+#include "units.h"
 #include "util.h"
 
 struct outputs_job {
@@ -28,6 +30,40 @@ struct outputs_job {
     void *ud;
     struct outputs_result res;
 };
+
+/* The outputs' lengths against the limits, before any is stored: 0, or -1
+ * with r->error set. One that is missing or not a file is left to
+ * art_put_file_at, which says what it is. */
+static int
+outputs__check_sizes(struct outputs_job *j, int dfd)
+{
+    struct outputs_result *r = &j->res;
+    char lim[UNITS_SIZE_BUFSZ];
+    int64_t total = 0;
+    struct stat st;
+
+    for (size_t i = 0; i < j->spec.nnames; i++) {
+        if (fstatat(dfd, j->spec.names[i], &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
+            continue;
+        if (j->spec.max_size > 0 && (int64_t)st.st_size > j->spec.max_size) {
+            units_format_size(j->spec.max_size, lim, sizeof(lim));
+            snprintf(r->error, sizeof(r->error),
+                     "output '%s' is %lld bytes, over max_output_size %s: no output was stored",
+                     j->spec.names[i], (long long)st.st_size, lim);
+            return -1;
+        }
+        total += (int64_t)st.st_size;
+    }
+    if (j->spec.max_total > 0 && total > j->spec.max_total) {
+        units_format_size(j->spec.max_total, lim, sizeof(lim));
+        snprintf(r->error, sizeof(r->error),
+                 "the outputs are %lld bytes together, over max_outputs_size %s: no output was "
+                 "stored",
+                 (long long)total, lim);
+        return -1;
+    }
+    return 0;
+}
 
 /* Hash and store every declared output; a missing one fails the attempt. */
 static void
@@ -42,6 +78,10 @@ outputs__store(struct outputs_job *j)
         return;
     }
     r->outputs = xcalloc(j->spec.nnames + 1, sizeof(*r->outputs));
+    if (outputs__check_sizes(j, dfd) != 0) {
+        close(dfd);
+        return;
+    }
     for (size_t i = 0; i < j->spec.nnames; i++) {
         const char *name = j->spec.names[i];
         char hex[ART_HEX_LEN + 1];

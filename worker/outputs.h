@@ -25,13 +25,17 @@ struct outputs_spec {
     size_t nnames;
     const char *metrics_file; /* one of the outputs, or NULL */
     struct art_store *store;  /* NULL: no output is stored (metrics only) */
+    int64_t max_size;         /* bytes one output may have (its length); 0 = no limit */
+    int64_t max_total;        /* bytes all of them may have together; 0 = no limit */
 };
 
 /* What the job found. outputs and metrics are malloc'd arrays of what they
  * own (msg.h's types, ready for a RESULT); done_cb may take them (set the
  * pointers to NULL), else they are freed after it returns. error is "" or
  * why the attempt fails: a declared output missing ("declared output 'x'
- * was not written to /outputs") or not stored, a metrics file that is not a
+ * was not written to /outputs") or not stored, outputs over max_size or
+ * max_total (checked before any is stored, so none is: "output 'x' is
+ * 3221225472 bytes, over max_output_size 1GiB"), a metrics file that is not a
  * JSON object of numbers. The outputs stored before an error stay listed,
  * and so do the metrics read before it. */
 struct outputs_result {

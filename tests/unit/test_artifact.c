@@ -981,6 +981,54 @@ test_bad_inputs(void **state)
     art_close(s);
 }
 
+/* A sparse file is stored sparse: its holes stay holes in the store and in
+ * a copy fetched from it; its digest is that of its content, zeros and all. */
+static void
+test_sparse_file(void **state)
+{
+    struct fx *f = *state;
+    struct art_store *s = open_ok(f->store);
+    char *path = xasprintf("%s/sparse.bin", f->data);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_true(fd >= 0);
+    unsigned char *mid = gen_bytes(MIB, 21);
+    assert_int_equal(pwrite(fd, "head", 4, 0), 4);
+    assert_int_equal(pwrite(fd, mid, MIB, (off_t)(100 * MIB) + 3), (ssize_t)MIB);
+    assert_int_equal(ftruncate(fd, (off_t)(256 * MIB) + 7), 0); /* ends in a hole */
+    assert_int_equal(close(fd), 0);
+    free(mid);
+
+    char hex[ART_HEX_LEN + 1], want[ART_HEX_LEN + 1];
+    int64_t size = 0;
+    char *uri = put_ok(s, path, hex, &size);
+    sha256sum_of(path, want);
+    assert_string_equal(hex, want);
+    assert_int_equal(size, (int64_t)(256 * MIB) + 7);
+    char *blob = blob_path_ok(s, hex);
+    struct stat st;
+    assert_int_equal(stat(blob, &st), 0);
+    assert_int_equal(st.st_size, (off_t)(256 * MIB) + 7);
+    if ((int64_t)st.st_blocks * 512 >= (int64_t)(4 * MIB))
+        fail_msg("the blob of a sparse file takes %lld bytes on disk", (long long)st.st_blocks * 512);
+    assert_int_equal(art_verify(s, hex, NULL, 0), 0);
+
+    /* a copy out of the store is sparse too, and the same bytes */
+    char err[512] = "";
+    char *copy = xasprintf("%s/copy-in", f->dir);
+    assert_int_equal(art_fetch(s, hex, copy, ART_FETCH_COPY, err, sizeof(err)), 0);
+    assert_int_equal(stat(copy, &st), 0);
+    assert_int_equal(st.st_size, (off_t)(256 * MIB) + 7);
+    assert_true((int64_t)st.st_blocks * 512 < (int64_t)(4 * MIB));
+    sha256sum_of(copy, want);
+    assert_string_equal(hex, want);
+
+    free(copy);
+    free(blob);
+    free(uri);
+    free(path);
+    art_close(s);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int
@@ -992,6 +1040,7 @@ main(void)
         T(test_dedupe),
         T(test_empty_file),
         T(test_large_file),
+        T(test_sparse_file),
         T(test_concurrent_puts),
         T(test_crash),
         T(test_verify_corrupt),

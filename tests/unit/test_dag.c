@@ -1011,6 +1011,36 @@ test_event_triggers(void **state)
     diag_list_free(&dl);
 }
 
+/* max_log_size, on_log_limit and the output limits: a task's own value,
+ * else defaults', else the built-in default. */
+static void
+test_task_limits(void **state)
+{
+    (void)state;
+    const char *y = "dag: lim\n"
+                    "defaults: {max_log_size: 5Mi, max_outputs_size: 20Gi}\n"
+                    "tasks:\n"
+                    "  a: {command: [echo]}\n"
+                    "  b:\n"
+                    "    command: [echo]\n"
+                    "    max_log_size: 0\n"
+                    "    on_log_limit: fail\n"
+                    "    max_output_size: 1Gi\n";
+    struct diag_list dl;
+    struct dag *d = load_ok(y, &dl);
+    diag_list_free(&dl);
+    const struct dag_task *a = &d->tasks[0], *b = &d->tasks[1];
+    assert_int_equal(a->max_log_size, 5LL << 20);
+    assert_false(a->log_limit_fail);
+    assert_int_equal(a->max_output_size, DAG_DEFAULT_MAX_OUTPUT_SIZE);
+    assert_int_equal(a->max_outputs_size, 20LL << 30);
+    assert_int_equal(b->max_log_size, -1); /* 0: no limit */
+    assert_true(b->log_limit_fail);
+    assert_int_equal(b->max_output_size, 1LL << 30);
+    assert_int_equal(b->max_outputs_size, 20LL << 30);
+    dag_free(d);
+}
+
 int
 main(void)
 {
@@ -1023,6 +1053,7 @@ main(void)
         cmocka_unit_test(test_fanout_model),    cmocka_unit_test(test_matrix_rules),
         cmocka_unit_test(test_list_params),     cmocka_unit_test(test_instance_names),
         cmocka_unit_test(test_gpu_resources),   cmocka_unit_test(test_event_triggers),
+        cmocka_unit_test(test_task_limits),
     };
     return cmocka_run_group_tests(tests, NULL, teardown_all);
 }

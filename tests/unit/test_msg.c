@@ -258,6 +258,51 @@ test_lease_every_field(void **state)
     assert_true(l.cpus == 2.0);
     msg_lease_clear(&l);
     json_decref(lj);
+
+    /* the task's log limit: absent is the worker's own (0), not sent */
+    lj = sample_lease(1);
+    assert_int_equal(msg_lease_decode(lj, NULL, &l, err, sizeof(err)), 0);
+    assert_int_equal(l.max_log_size, 0);
+    assert_false(l.log_limit_fail);
+    again = msg_lease_encode(&l);
+    assert_null(json_object_get(again, "max_log_size"));
+    assert_null(json_object_get(again, "log_limit_fail"));
+    json_decref(again);
+    l.max_log_size = 10 << 20;
+    l.log_limit_fail = true;
+    again = msg_lease_encode(&l);
+    msg_lease_clear(&l);
+    assert_int_equal(msg_lease_decode(again, NULL, &l, err, sizeof(err)), 0);
+    assert_int_equal(l.max_log_size, 10 << 20);
+    assert_true(l.log_limit_fail);
+    msg_lease_clear(&l);
+    json_object_set_new(again, "max_log_size", json_integer(-1)); /* no limit */
+    assert_int_equal(msg_lease_decode(again, NULL, &l, err, sizeof(err)), 0);
+    assert_int_equal(l.max_log_size, -1);
+    msg_lease_clear(&l);
+    json_object_set_new(again, "max_log_size", json_integer(-2));
+    assert_int_not_equal(msg_lease_decode(again, NULL, &l, err, sizeof(err)), 0);
+    json_decref(again);
+
+    /* the output limits: absent is none (0), not sent; set, they round-trip */
+    assert_int_equal(msg_lease_decode(lj, NULL, &l, err, sizeof(err)), 0);
+    assert_int_equal(l.max_output_size, 0);
+    assert_int_equal(l.max_outputs_size, 0);
+    again = msg_lease_encode(&l);
+    assert_null(json_object_get(again, "max_output_size"));
+    json_decref(again);
+    l.max_output_size = 10LL << 30;
+    l.max_outputs_size = 20LL << 30;
+    again = msg_lease_encode(&l);
+    msg_lease_clear(&l);
+    assert_int_equal(msg_lease_decode(again, NULL, &l, err, sizeof(err)), 0);
+    assert_int_equal(l.max_output_size, 10LL << 30);
+    assert_int_equal(l.max_outputs_size, 20LL << 30);
+    msg_lease_clear(&l);
+    json_object_set_new(again, "max_output_size", json_integer(-1));
+    assert_int_not_equal(msg_lease_decode(again, NULL, &l, err, sizeof(err)), 0);
+    json_decref(again);
+    json_decref(lj);
 }
 
 static void

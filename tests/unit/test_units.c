@@ -244,6 +244,28 @@ test_size_invalid(void **state)
                              "Ti, optionally followed by B)");
 }
 
+static void
+test_size_format(void **state)
+{
+    (void)state;
+    char buf[UNITS_SIZE_BUFSZ];
+    int64_t v;
+    units_format_size(10LL << 20, buf, sizeof(buf));
+    assert_string_equal(buf, "10MiB");
+    units_format_size(3LL << 30, buf, sizeof(buf));
+    assert_string_equal(buf, "3GiB");
+    units_format_size(1536LL * 1024, buf, sizeof(buf));
+    assert_string_equal(buf, "1536KiB");
+    units_format_size(1000, buf, sizeof(buf));
+    assert_string_equal(buf, "1000 bytes");
+    units_format_size(0, buf, sizeof(buf));
+    assert_string_equal(buf, "0 bytes");
+    /* what it writes for whole units parses back */
+    units_format_size(5LL << 40, buf, sizeof(buf));
+    assert_int_equal(units_parse_size(buf, &v, NULL, 0), 0);
+    assert_int_equal(v, 5LL << 40);
+}
+
 int
 main(void)
 {
@@ -251,7 +273,7 @@ main(void)
         cmocka_unit_test(test_duration_valid),   cmocka_unit_test(test_duration_exact_messages),
         cmocka_unit_test(test_duration_invalid), cmocka_unit_test(test_duration_limits),
         cmocka_unit_test(test_duration_format),  cmocka_unit_test(test_size_valid),
-        cmocka_unit_test(test_size_invalid),
+        cmocka_unit_test(test_size_invalid),     cmocka_unit_test(test_size_format),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
