@@ -100,6 +100,9 @@ struct http_conn {
     /* Output. */
     char *out;
     char *extra_hdr; /* one more header line for the next response, or NULL */
+    int etag_on;     /* the next 200 gets an ETag (http_conn_etag) */
+    char *etag_inm;  /* the request's If-None-Match, or NULL */
+    char *etag_hdr;  /* "ETag: ..." for the response being made, or NULL */
     int close_after; /* the response being written ends the connection */
 
     /* A file body being sent after the head (http_respond_file). */
@@ -282,6 +285,11 @@ static void
 http__req_reset(struct http_conn *c)
 {
     httpp_reset(&c->pp);
+    c->etag_on = 0; /* (whatever answered the request: a file, an error) */
+    free(c->etag_inm);
+    c->etag_inm = NULL;
+    free(c->etag_hdr);
+    c->etag_hdr = NULL;
 }
 
 /* The file body is over (sent, or abandoned when ok is 0): close the file
@@ -308,6 +316,8 @@ http__conn_free(struct http_conn *c)
     free(c->in);
     free(c->out);
     free(c->extra_hdr);
+    free(c->etag_inm);
+    free(c->etag_hdr);
     free(c);
 }
 
@@ -717,6 +727,11 @@ http__head(struct http_conn *c, int status, const char *content_type, uint64_t c
         free(c->extra_hdr);
         c->extra_hdr = NULL;
     }
+    if (c->etag_hdr) {
+        sb_printf(&sb, "%s\r\n", c->etag_hdr);
+        free(c->etag_hdr);
+        c->etag_hdr = NULL;
+    }
     sb_puts(&sb, "Cache-Control: no-store\r\n"
                  "X-Content-Type-Options: nosniff\r\n");
     sb_puts(&sb, keep ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n");
@@ -737,9 +752,74 @@ http_conn_set_header(struct http_conn *c, const char *line)
 }
 
 void
+http_conn_etag(struct http_conn *c, const char *if_none_match)
+{
+    if (!c)
+        return;
+    c->etag_on = 1;
+    free(c->etag_inm);
+    c->etag_inm = if_none_match ? xstrdup(if_none_match) : NULL;
+}
+
+/* Whether an If-None-Match list names tag ("*", or one of its entities,
+ * weak ones too: W/"..." compares as "..."). */
+static int
+http__inm_matches(const char *inm, const char *tag)
+{
+    size_t tl = strlen(tag);
+    const char *p = inm;
+    while (*p) {
+        while (*p == ' ' || *p == '\t' || *p == ',')
+            p++;
+        if (*p == '*')
+            return 1;
+        if (!strncmp(p, "W/", 2))
+            p += 2;
+        if (!strncmp(p, tag, tl) && (p[tl] == '\0' || p[tl] == ',' || p[tl] == ' ' ||
+                                     p[tl] == '\t'))
+            return 1;
+        while (*p && *p != ',')
+            p++;
+    }
+    return 0;
+}
+
+/* The ETag of c's 200 response (http_conn_etag): status 304 and no body if
+ * the request's If-None-Match names it. */
+static void
+http__etag(struct http_conn *c, int *status, const void *body, size_t *len)
+{
+    int on = c->etag_on;
+    char *inm = c->etag_inm;
+    c->etag_on = 0;
+    c->etag_inm = NULL;
+    if (!on || *status != 200) {
+        free(inm);
+        return;
+    }
+    uint64_t h = 14695981039346656037ull; /* FNV-1a, 64 bits */
+    for (size_t i = 0; i < *len; i++) {
+        h ^= ((const unsigned char *)body)[i];
+        h *= 1099511628211ull;
+    }
+    char tag[24], line[40];
+    snprintf(tag, sizeof(tag), "\"%016" PRIx64 "\"", h);
+    snprintf(line, sizeof(line), "ETag: %s", tag);
+    if (inm && http__inm_matches(inm, tag)) {
+        *status = 304;
+        *len = 0;
+    }
+    free(inm);
+    free(c->etag_hdr);
+    c->etag_hdr = xstrdup(line);
+}
+
+void
 http_respond(struct http_conn *c, int status, const char *content_type, const void *body,
              size_t len)
 {
+    if (c && c->busy && status >= 200 && status <= 599)
+        http__etag(c, &status, body, &len);
     if (http__respond_begin(c, status) != 0)
         return;
     if (status < 200 || status > 599)

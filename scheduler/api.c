@@ -273,8 +273,12 @@ api_handle(void *ud, struct http_conn *c, const struct http_req *req)
                            "the state store does not take writes now (%s); nothing was "
                            "changed; retry later",
                            why);
-    else if (found == 0)
+    else if (found == 0) {
+        if (!strcmp(r->method, "GET") && !strcmp(rp.n ? rp.seg[0] : "", "api"))
+            /* polled answers: a 304 when the client has this body already */
+            http_conn_etag(c, http_req_header(req, "If-None-Match"));
         r->fn(s, c, req, &p); /* req may be gone once it returns */
+    }
     else if (rp.n < 2 || strcmp(rp.seg[0], "api") || strcmp(rp.seg[1], "v1"))
         http_respond_error(c, 404, "not_found", "no such endpoint: %s", req->path);
     else

@@ -131,6 +131,24 @@ check "the DAG detail lists its params, typed" \
     test "$(curl -sf "$CAIRN_SERVER/api/v1/dags/ui" | jq -c '[.params[] | [.name, .type]]')" = \
     '[["items","list"],["lr","number"],["label","string"],["deep","bool"]]'
 
+# Polled answers carry an ETag; asked again with it, nothing changed: 304, no body
+etag_of() { curl -sf -D - -o /dev/null "$1" | tr -d '\r' | sed -n 's/^[Ee][Tt][Aa][Gg]: //p'; }
+for path in "runs?dag=ui" "dags/ui/grid" "runs/$r1?dag=ui&tasks=all" "dags"; do
+    tag=$(etag_of "$CAIRN_SERVER/api/v1/$path")
+    check "etag: GET $path has one" test -n "$tag"
+    check "etag: GET $path again with If-None-Match is 304 with no body" test \
+        "$(curl -s -H "If-None-Match: $tag" -w '%{http_code} %{size_download}' -o /dev/null \
+           "$CAIRN_SERVER/api/v1/$path")" = "304 0"
+done
+tag=$(etag_of "$CAIRN_SERVER/api/v1/runs?dag=ui")
+check "etag: another tag gets the whole answer" test "$(curl -s -H 'If-None-Match: "0000"' \
+    -o /dev/null -w '%{http_code}' "$CAIRN_SERVER/api/v1/runs?dag=ui")" = 200
+check "etag: the tag in a list, or W/, still matches" test "$(curl -s \
+    -H "If-None-Match: \"x\", W/$tag" -o /dev/null -w '%{http_code}' \
+    "$CAIRN_SERVER/api/v1/runs?dag=ui")" = 304
+check "etag: HEAD with the tag is 304 too" test "$(curl -s -I -H "If-None-Match: $tag" \
+    -o /dev/null -w '%{http_code}' "$CAIRN_SERVER/api/v1/runs?dag=ui")" = 304
+
 # The page is built from scheduler/ui/ (cmake/embed.cmake): index.html with the
 # file of each style sheet line in a <style>, and the files of its script lines
 # in one <script>, an empty line between two. Expanded here on its own, it must

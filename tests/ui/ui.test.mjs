@@ -203,6 +203,25 @@ await step("live log", async () => {
   check("log: download", fs.readFileSync(await dl.path(), "utf8").includes("done ticking"));
 });
 
+await step("polling with ETags", async () => {
+  await go("/dag/slow/grid", '[data-view="grid"] a.cell[data-task="ticker"]');
+  const stats = () => page.evaluate(() => window.cairnApiStats());
+  const s0 = await stats();
+  await page.waitForFunction((n) => window.cairnApiStats().notModified >= n + 4, s0.notModified,
+                             { timeout: 20000 });
+  const s1 = await stats();
+  check("poll: an idle grid page is answered 304 (nothing downloaded)",
+        s1.notModified - s0.notModified >= 4, JSON.stringify([s0, s1]));
+  const before = (await attrs('[data-view="grid"] a.cell[data-task="ticker"]', "data-run")).length;
+  const r = await post("dags/slow/trigger", {});
+  await page.waitForSelector(`[data-view="grid"] a.cell[data-task="ticker"][data-run="${r.run_id}"]`);
+  check("poll: the grid still shows a new run", (await attrs('[data-view="grid"] a.cell[data-task="ticker"]',
+        "data-run")).length === before + 1);
+  await page.waitForSelector(`a.cell[data-task="ticker"][data-run="${r.run_id}"][data-state="success"]`,
+                             { timeout: 30000 });
+  check("poll: and its cell turns success when it ends", true);
+});
+
 await step("trigger with params", async () => {
   await go("/dag/ui", 'button[data-act="trigger"]');
   await page.click('button[data-act="trigger"]');
