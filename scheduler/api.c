@@ -203,6 +203,7 @@ static const struct api_route api__routes[] = {
     {"POST", "/api/v1/dags/{dag}/pause", api_dags_pause, TOKF_OPERATOR},
     {"POST", "/api/v1/dags/{dag}/trigger", api_dags_trigger, TOKF_OPERATOR},
     {"POST", "/api/v1/dags/{dag}/unpause", api_dags_unpause, TOKF_OPERATOR},
+    {"GET", "/api/v1/dags/{dag}/versions/{version}", api_dags_version, TOKF_VIEWER},
     {"GET", "/api/v1/health", get_health, TOKF_PUBLIC},
     {"GET", "/api/v1/lineage/{sha}", api_ml_lineage_sha, TOKF_VIEWER},
     {"GET", "/api/v1/runs", api_runs_list, TOKF_VIEWER},

@@ -151,7 +151,7 @@ const runPath = (dag, run, tail, params) =>
 const taskPath = (dag, run, task, what, params) =>
   runPath(dag, run, "/tasks/" + enc(task) + what, params);
 
-/* Location hashes: #/dags, #/dag/D[/grid|/params|/metrics], #/runs?dag=D&state=S,
+/* Location hashes: #/dags, #/dag/D[/grid|/source|/params|/metrics], #/runs?dag=D&state=S,
  * #/run/DAG/RUN[/TASK[/ATTEMPT]], #/backfills, #/workers */
 const route = (...parts) => "#/" + parts.map(enc).join("/");
 

@@ -78,6 +78,10 @@ $("view").addEventListener("click", (ev) => {
 $("view").addEventListener("change", (ev) => {
   if (ev.target.id === "f-dag" || ev.target.id === "f-state") {
     location.hash = route("runs") + query({ dag: $("f-dag").value, state: $("f-state").value });
+  } else if (ev.target.id === "f-srcrun") {
+    const o = ev.target.selectedOptions[0];
+    location.hash = route("dag", ev.target.dataset.dag, "source") +
+      query(o && o.dataset.version ? { version: o.dataset.version } : { run: ev.target.value });
   } else if (ev.target.id === "f-tag") {
     location.hash = route("dags") + query({ q: $("f-q").value, tag: $("f-tag").value });
   }

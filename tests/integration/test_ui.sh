@@ -82,6 +82,15 @@ tasks:
   wait:
     command: [sleep, "300"]
 YAML
+# a DAG whose file changes after its first run (the run keeps version 1)
+put_dag versioned <<'YAML'
+dag: versioned
+params:
+  n: 1
+tasks:
+  say:
+    command: [echo, "first version {{ params.n }}"]
+YAML
 # 1,000 runs of a DAG whose tasks no worker takes (they stay queued)
 put_dag many <<'YAML'
 dag: many
@@ -130,6 +139,38 @@ check "grid: an unknown DAG is 404" \
 check "the DAG detail lists its params, typed" \
     test "$(curl -sf "$CAIRN_SERVER/api/v1/dags/ui" | jq -c '[.params[] | [.name, .type]]')" = \
     '[["items","list"],["lr","number"],["label","string"],["deep","bool"]]'
+
+# A DAG version's YAML source: the one a run used, after the file changed
+rv=$("$CAIRN" trigger versioned)
+check "the versioned run succeeds" test "$(wait_run "$rv" versioned)" = success
+v1=$(curl -sf "$CAIRN_SERVER/api/v1/runs/$rv?dag=versioned" | jq -r .dag_version)
+cp "$T/dags/versioned.yaml" "$T/versioned-v1.yaml"
+cat >"$T/dags/versioned.yaml" <<'YAML'
+dag: versioned
+params:
+  n: 2
+  extra: x
+tasks:
+  say:
+    command: [echo, "second version {{ params.n }} {{ params.extra }}"]
+YAML
+vcur() { curl -sf "$CAIRN_SERVER/api/v1/dags/versioned" | jq -r .version; }
+check "the changed file loads as a new version" wait_until 30 bash -c \
+    "[ \"\$(curl -sf $CAIRN_SERVER/api/v1/dags/versioned | jq -r .version)\" != $v1 ]"
+v2=$(vcur)
+vj=$(curl -sf "$CAIRN_SERVER/api/v1/dags/versioned/versions/$v1")
+check "versions: the run's version is its YAML byte for byte" \
+    cmp <(jq -j .source <<<"$vj") "$T/versioned-v1.yaml"
+check "versions: with its params and defaults, and not current" \
+    test "$(jq -c '[.version == "'"$v1"'", .current, .params]' <<<"$vj")" = \
+    '[true,false,[{"name":"n","default":"1","type":"number"}]]'
+check "versions: the current version is current" test "$(curl -sf \
+    "$CAIRN_SERVER/api/v1/dags/versioned/versions/$v2" | jq -c '[.current, [.params[].name]]')" = \
+    '[true,["n","extra"]]'
+check "versions: an unknown version is 404" test "$(curl -s -o /dev/null -w '%{http_code}' \
+    "$CAIRN_SERVER/api/v1/dags/versioned/versions/0000")" = 404
+check "versions: a version of another DAG is 404" test "$(curl -s -o /dev/null -w '%{http_code}' \
+    "$CAIRN_SERVER/api/v1/dags/ui/versions/$v1")" = 404
 
 # Polled answers carry an ETag; asked again with it, nothing changed: 304, no body
 etag_of() { curl -sf -D - -o /dev/null "$1" | tr -d '\r' | sed -n 's/^[Ee][Tt][Aa][Gg]: //p'; }
@@ -197,7 +238,7 @@ check "whoami: a viewer token says viewer" test "$(curl -sf -H "Authorization: B
 check "whoami: without tokens, admin" test "$(curl -sf "$CAIRN_SERVER/api/v1/whoami" |
     jq -c '[.auth, .role]')" = '[false,"admin"]'
 
-out=$(cd "$UI" && OUT="$T" RUN1="$r1" RUN2="$r2" RUNF="$rf" FIXED="$T/fixed" \
+out=$(cd "$UI" && OUT="$T" RUN1="$r1" RUN2="$r2" RUNF="$rf" FIXED="$T/fixed" RUNV="$rv" \
       AUTH_SERVER="$auth_server" VIEWER_TOKEN="$viewer" OPERATOR_TOKEN="$operator" \
       timeout 100 node ui.test.mjs 2>&1) && st=0 || st=$?
 echo "$out"

@@ -2,7 +2,8 @@
 // against the live scheduler that tests/integration/test_ui.sh started.
 // Env: CAIRN_SERVER, OUT (folder for screenshots), RUN1 RUN2 (runs of DAG
 // ui, all success), RUNF (a failed run of DAG fail), FIXED (a file that
-// makes fail's broken task succeed once it exists).
+// makes fail's broken task succeed once it exists), RUNV (a run of DAG
+// versioned, whose file changed after it: n 1 then n 2 and extra).
 // Prints "ok - ..." / "not ok - ..." per check; exits 1 if any failed.
 // SHOTS=1 also writes a screenshot of each step's last view to OUT.
 import { chromium } from "playwright-core";
@@ -10,7 +11,7 @@ import fs from "node:fs";
 
 const base = process.env.CAIRN_SERVER;
 const OUT = process.env.OUT || "/tmp";
-const { RUN1, RUN2, RUNF, FIXED } = process.env;
+const { RUN1, RUN2, RUNF, FIXED, RUNV } = process.env;
 let passed = 0, failed = 0;
 const errors = [];  // console errors and page errors, with the view they came from
 
@@ -68,7 +69,7 @@ const enc = encodeURIComponent;
 await step("DAGs view", async () => {
   await go("/dags", '[data-view="dags"] tr[data-dag="ui"]');
   check("dags: every DAG has a row", (await attrs("tr[data-dag]", "data-dag")).sort().join() ===
-        "big,daily,fail,long,many,slow,ui");
+        "big,daily,fail,long,many,slow,ui,versioned");
   const sq = await attrs('tr[data-dag="ui"] .squares .cell', "data-state");
   check("dags: ui shows its last runs as squares", sq.join() === "success,success", sq.join());
   check("dags: the pause toggle is there", await page.$('tr[data-dag="ui"] button[data-act="pause"]') !== null);
@@ -181,6 +182,25 @@ await step("params and metrics", async () => {
   await go("/dag/ui/metrics", '[data-view="metrics"] figure.chart');
   check("metrics: a line chart per metric, a point per run",
         (await page.$$('figure.chart[data-metric="score.acc"] circle')).length === 2);
+});
+
+await step("the YAML a run used", async () => {
+  await go(`/run/versioned/${enc(RUNV)}`, '[data-view="run"] a[data-link="source"]');
+  await page.click('[data-view="run"] a[data-link="source"]');
+  await page.waitForSelector('[data-view="source"] pre.source');
+  let t = await page.textContent('[data-view="source"] pre.source');
+  check("source: the run's version of the YAML", t.includes("first version") &&
+        !t.includes("second version"), t);
+  check("source: it says it is not the current one",
+        (await page.textContent('[data-view="source"]')).includes("not the current one"));
+  const ps = await page.$$eval('[data-view="source"] tr[data-param]', (els) =>
+    els.map((e) => [...e.querySelectorAll("td")].slice(0, 2).map((td) => td.textContent.trim()).join("=")));
+  check("source: that version's params with their defaults", ps.join() === "n=1", ps.join());
+  await page.selectOption("#f-srcrun", "");
+  await page.waitForFunction(() => (document.querySelector('[data-view="source"] pre.source') || {})
+    .textContent.includes("second version"));
+  const ps2 = await attrs('[data-view="source"] tr[data-param]', "data-param");
+  check("source: the current version and its params", ps2.join() === "n,extra", ps2.join());
 });
 
 await step("live log", async () => {
