@@ -26,7 +26,8 @@ async function viewDag(dag, tab, params) {
   if (tab === "grid") {
     const g = await api("dags/" + enc(dag) + "/grid" + query({ limit: params.limit || 100 }));
     body = html`<p class="muted">${g.runs.length} runs by logical date (oldest left) ×
-      ${g.tasks.length} tasks. Arrow keys move between cells.</p>${gridHtml(dag, g)}`;
+      ${g.tasks.length} tasks. Arrow keys move the selected cell, Enter opens it.</p>${gridHtml(dag,
+      g)}`;
   } else if (tab === "source") {
     body = await dagSource(d, params);
   } else if (tab === "params") {

@@ -25,7 +25,7 @@ async function refresh() {
     a.classList.toggle("active", a.dataset.tab === tab));
   if (!document.hidden) {
     let view;
-    graphVirtual = null;
+    graphVirtual = null;  /* (gridVirtual stays: the arrow keys use it while this refresh runs) */
     try {
       if (r.name === "runs") view = await viewRuns(r.params);
       else if (r.name === "run") view = await viewRun(r.args[0], r.args[1], r.args[2], r.args[3],
@@ -54,12 +54,19 @@ async function refresh() {
       }
     }
     graphPaint();
+    gridPaint();
     if (r.name === "run" && r.args.length >= 3) {
-      logOpen(r.args[0], r.args[1], r.args[2], r.args[3]);
       try {
         const c = runCache.get(r.args[0] + "/" + r.args[1]);
         const run = c ? c.run : await api(runPath(r.args[0], r.args[1]));
-        await logAttempts((run.tasks || []).find((t) => t.task === r.args[2]));
+        const t = (run.tasks || []).find((x) => x.task === r.args[2]);
+        if (gen !== refreshGen) return;
+        if (t && !t.attempts && !r.args[3] && !["leased", "running"].includes(t.state)) {
+          logNone(r.args[2], t);
+        } else {
+          logOpen(r.args[0], r.args[1], r.args[2], r.args[3]);
+          await logAttempts(t);
+        }
       } catch (e) { /* the next refresh shows what is wrong */ }
     } else {
       logClose();

@@ -104,6 +104,16 @@ tasks:
     labels: {pool: nobody}
     command: ["true"]
 YAML
+# 300 tasks x 30 runs for the virtualised grid: t0 waits for a worker no one
+# has, the others wait for t0 (pending)
+python3 - "$T/dags/wide.yaml" <<'PY'
+import sys
+with open(sys.argv[1], "w") as f:
+    f.write("dag: wide\nmax_active_runs: 30\ntasks:\n  t0:\n    labels: {pool: nobody}\n"
+            "    command: [\"true\"]\n")
+    for i in range(1, 300):
+        f.write(f"  t{i}:\n    needs: [t0]\n    command: [\"true\"]\n")
+PY
 # 10,000 tasks: 10 layers of 1,000, each task needing one of the layer before
 python3 - "$T/dags/big.yaml" <<'PY'
 import sys
@@ -123,6 +133,13 @@ check "the ui runs succeed" test "$(wait_run "$r1" ui)/$(wait_run "$r2" ui)" = s
 check "the fail run fails" test "$(wait_run "$rf" fail)" = failed
 check "the big DAG loaded with its 10,000 tasks" \
     test "$(curl -sf "$CAIRN_SERVER/api/v1/dags/big" | jq '.task_list | length')" = 10000
+
+for d in $(seq -w 1 30); do
+    curl -sf -o /dev/null -X POST -H 'Content-Type: application/json' \
+        -d "{\"logical_date\": \"2025-06-${d}T00:00:00Z\"}" "$CAIRN_SERVER/api/v1/dags/wide/trigger"
+done
+check "the wide DAG's grid is 300 tasks x 30 runs" test "$(curl -sf \
+    "$CAIRN_SERVER/api/v1/dags/wide/grid" | jq -c '[(.tasks | length), (.runs | length)]')" = '[300,30]'
 
 # the grid endpoint, checked on its own
 g=$(curl -sf "$CAIRN_SERVER/api/v1/dags/ui/grid?limit=10")

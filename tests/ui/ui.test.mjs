@@ -69,7 +69,7 @@ const enc = encodeURIComponent;
 await step("DAGs view", async () => {
   await go("/dags", '[data-view="dags"] tr[data-dag="ui"]');
   check("dags: every DAG has a row", (await attrs("tr[data-dag]", "data-dag")).sort().join() ===
-        "big,daily,fail,long,many,slow,ui,versioned");
+        "big,daily,fail,long,many,slow,ui,versioned,wide");
   const sq = await attrs('tr[data-dag="ui"] .squares .cell', "data-state");
   check("dags: ui shows its last runs as squares", sq.join() === "success,success", sq.join());
   check("dags: the pause toggle is there", await page.$('tr[data-dag="ui"] button[data-act="pause"]') !== null);
@@ -113,12 +113,23 @@ await step("DAG grid", async () => {
     els.map((e) => e.dataset.run + "/" + e.dataset.task + "=" + e.dataset.state));
   check("grid: 2 runs x 4 tasks, all success", cells.length === 8 &&
         cells.every((c) => c.endsWith("=success")), cells.join());
-  const cols = await attrs('[data-view="grid"] thead a.cell', "data-run");
+  const cols = await attrs('[data-view="grid"] .ghead a.cell', "data-run");
   check("grid: runs as columns, oldest first", cols.join() === RUN1 + "," + RUN2, cols.join());
   await page.focus(`a.cell[data-run="${RUN1}"][data-task="prep"]`);
   await page.keyboard.press("ArrowDown");
   check("grid: arrow keys move between cells", await page.evaluate(() =>
     document.activeElement.dataset.task) === "train");
+  await page.keyboard.press("ArrowRight");
+  const at = await page.evaluate(() => [document.activeElement.dataset.task,
+    document.activeElement.dataset.run, document.activeElement.classList.contains("sel")]);
+  check("grid: ArrowRight selects the next run's cell", at.join() === "train," + RUN2 + ",true",
+        at.join());
+  await page.keyboard.press("ArrowLeft");
+  await page.keyboard.press("Enter");
+  await page.waitForFunction(() => /\/train$/.test(decodeURIComponent(location.hash)));
+  check("grid: Enter opens the selected cell", decodeURIComponent(await page.evaluate(() =>
+    location.hash)) === `#/run/ui/${RUN1}/train`);
+  await go("/dag/ui/grid", '[data-view="grid"] a.cell[data-task]');
   await page.click(`a.cell[data-run="${RUN1}"][data-task="flaky"]`);
   await page.waitForSelector('[data-view="task"][data-task="flaky"]');
   check("grid: a click opens that task instance",
@@ -368,7 +379,61 @@ await step("a 10,000-task graph", async () => {
   check("big graph: and only around it", (await page.$('g.node[data-task="t0"]')) === null);
 });
 
+await step("a 300 x 30 grid, virtualised", async () => {
+  const g = await api("dags/wide/grid");
+  const runs = g.runs.map((r) => r.run_id);
+  await page.setViewportSize({ width: 480, height: 800 });  /* fewer columns than 30 in view */
+  await go("/dag/wide/grid", '.gridwrap[data-rows="300"][data-cols="30"] .gcells a.cell');
+  const n = await page.$$eval(".gridwrap .gcells .cell", (els) => els.length);
+  console.log("# 300 x 30 grid: " + n + " cells in the page");
+  check("wide grid: the page holds far fewer cells than 9,000", n > 20 && n < 3000, n);
+  const right = async () => page.$$eval(".gridwrap .gcells .cell", (els) => els.every((e) => {
+    const row = Number(e.dataset.row), col = Number(e.dataset.col);
+    return e.dataset.row === undefined || (window.__g.tasks[row] === e.dataset.task &&
+      window.__g.runs[col].run_id === e.dataset.run);
+  }));
+  await page.evaluate((x) => { window.__g = x; }, g);
+  check("wide grid: every cell drawn is its row's task and its column's run", await right());
+  /* is the cell of task t, run r drawn, and inside the grid's box, not
+   * under its run heads or task names */
+  const shows = (t, r) => page.evaluate(([t, r]) => {
+    const e = document.querySelector(`.gcells .cell[data-task="${t}"][data-run="${r}"]`);
+    if (!e) return false;
+    const w = document.querySelector(".gridwrap"), b = e.getBoundingClientRect();
+    const box = w.getBoundingClientRect();
+    const top = w.querySelector(".ghead").getBoundingClientRect().bottom;
+    const left = w.querySelector(".glabels").getBoundingClientRect().right;
+    return b.top >= top - 1 && b.left >= left - 1 && b.bottom <= box.top + w.clientHeight + 1 &&
+           b.right <= box.left + w.clientWidth + 1;
+  }, [t, r]);
+  check("wide grid: opens on the newest runs", await shows("t0", runs[29]) && !(await shows("t0", runs[0])));
+  await page.$eval(".gridwrap", (w) => { w.scrollTop = w.scrollHeight; });
+  await page.waitForSelector(`.gcells .cell[data-task="t299"][data-run="${runs[29]}"]`);
+  check("wide grid: scrolled down, the last task shows", await shows("t299", runs[29]));
+  check("wide grid: and the first is no longer in the page",
+        (await page.$('.gcells .cell[data-task="t0"]')) === null);
+  await page.$eval(".gridwrap", (w) => { w.scrollLeft = 0; });
+  await page.waitForSelector(`.gcells .cell[data-task="t299"][data-run="${runs[0]}"]`);
+  check("wide grid: scrolled left, the oldest run shows", await shows("t299", runs[0]) &&
+        await right());
+  await page.$eval(".gridwrap", (w) => { w.scrollTop = 0; });
+  await page.waitForSelector(`.gcells a.cell[data-task="t0"][data-run="${runs[0]}"]`);
+  await page.focus(`.gcells a.cell[data-task="t0"][data-run="${runs[0]}"]`);
+  for (let i = 0; i < 60; i++) await page.keyboard.press("ArrowDown");
+  await page.keyboard.press("ArrowRight");
+  await page.keyboard.press("ArrowRight");
+  const at = await page.evaluate(() => [document.activeElement.dataset.task, document.activeElement.dataset.run]);
+  check("wide grid: the arrow keys go past the drawn rows", at.join() === "t60," + runs[2], at.join());
+  check("wide grid: and the selected cell is in view", await shows("t60", runs[2]));
+  await page.keyboard.press("Enter");
+  await page.waitForFunction(() => /\/t60$/.test(decodeURIComponent(location.hash)));
+  check("wide grid: Enter opens it", decodeURIComponent(await page.evaluate(() => location.hash)) ===
+        `#/run/wide/${runs[2]}/t60`);
+  await page.setViewportSize({ width: 1400, height: 900 });
+});
+
 await step("a 1,000-run grid", async () => {
+  await page.setViewportSize({ width: 1400, height: 900 });
   const dates = Array.from({ length: 1000 }, (_, i) =>
     new Date(Date.UTC(2020, 0, 1) + i * 86400000).toISOString().replace(/\.000Z$/, "Z"));
   for (let i = 0; i < dates.length; i += 10) {
@@ -376,11 +441,14 @@ await step("a 1,000-run grid", async () => {
   }
   const t0 = Date.now();
   await go("/dag/many/grid?limit=1000");
-  await page.waitForFunction(() => document.querySelectorAll('[data-view="grid"] a.cell[data-task]').length === 2000,
-                             null, { timeout: 30000 });
+  const newest = "manual__" + dates[999];
+  await page.waitForSelector(`.gridwrap[data-cols="1000"] .gcells a.cell[data-task="b"][data-run="${newest}"]`,
+                             { timeout: 30000 });
   const ms = Date.now() - t0;
   console.log("# 1,000-run grid rendered in " + ms + " ms");
   check("big grid: 1,000 runs x 2 tasks in under 10 s", ms < 10000, ms);
+  const n = await page.$$eval(".gridwrap .gcells .cell", (els) => els.length);
+  check("big grid: only the runs in view are drawn", n > 10 && n < 2000, n);
 });
 
 await step("a viewer sees no action buttons", async () => {
