@@ -119,6 +119,13 @@ $("view").addEventListener("keydown", (ev) => {
   if (g && (ev.key === "Enter" || ev.key === " ")) { ev.preventDefault(); openNode(g); }
 });
 
+/* The page's icon, relative like every URL of the page: without it the
+ * browser asks for /favicon.ico, outside a proxy's path prefix. */
+const icon = document.createElement("link");
+icon.rel = "icon";
+icon.href = "favicon.ico";
+document.head.appendChild(icon);
+
 window.addEventListener("hashchange", refresh);
 document.addEventListener("visibilitychange", () => { if (!document.hidden) refresh(); });
 

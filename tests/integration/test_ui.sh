@@ -4,11 +4,13 @@
 # and worker. tests/ui/ui.test.mjs opens every view, checks what it shows
 # through the data-task / data-state / data-view attributes, follows a live
 # log, and uses the actions (trigger with params, clear, retry, cancel,
-# pause), each checked through the API. Screenshots of a failing view are
+# pause), each checked through the API, and the UI behind nginx under the
+# path prefix /cairn/ui/. Screenshots of a failing view are
 # written to the test folder (kept on failure).
 source "$(dirname "$0")/lib.sh"
 
 UI=$CAIRN_SRC/tests/ui
+command -v nginx >/dev/null || { echo "nginx is not installed (scripts/install-deps.sh)"; exit 1; }
 if [ ! -x /usr/bin/chromium ] || [ ! -d "$UI/node_modules/playwright-core" ]; then
     echo "chromium or tests/ui/node_modules is missing: run scripts/install-deps.sh" >&2
     exit 1
@@ -255,7 +257,39 @@ check "whoami: a viewer token says viewer" test "$(curl -sf -H "Authorization: B
 check "whoami: without tokens, admin" test "$(curl -sf "$CAIRN_SERVER/api/v1/whoami" |
     jq -c '[.auth, .role]')" = '[false,"admin"]'
 
+# nginx in front, serving the UI under the path prefix /cairn/ui/
+N=$T/nginx
+mkdir -p "$N/logs" "$N/tmp"
+NPORT=$(free_port)
+cat >"$N/nginx.conf" <<EOF2
+pid $N/nginx.pid;
+error_log $N/logs/error.log;
+events { worker_connections 64; }
+http {
+    access_log $N/logs/access.log;
+    client_body_temp_path $N/tmp/body;
+    proxy_temp_path $N/tmp/proxy;
+    fastcgi_temp_path $N/tmp/fcgi;
+    uwsgi_temp_path $N/tmp/uwsgi;
+    scgi_temp_path $N/tmp/scgi;
+    server {
+        listen 127.0.0.1:$NPORT;
+        location /cairn/ui/ {
+            proxy_pass http://$(sed 's|^http://||' <<<"$CAIRN_SERVER")/;
+            proxy_set_header Host \$host;
+        }
+    }
+}
+EOF2
+nginx -p "$N" -c "$N/nginx.conf" -e "$N/logs/error.log" -g 'daemon off; master_process off;' \
+    >"$T/nginx.log" 2>&1 &
+PIDS+=("$!")
+prefix_url=http://127.0.0.1:$NPORT/cairn/ui/
+check "nginx serves the UI under /cairn/ui/" wait_until 10 curl -sf -o /dev/null "$prefix_url"
+check "and the API under /cairn/ui/api/v1/" test "$(curl -sf "${prefix_url}api/v1/dags/ui" | jq -r .dag)" = ui
+
 out=$(cd "$UI" && OUT="$T" RUN1="$r1" RUN2="$r2" RUNF="$rf" FIXED="$T/fixed" RUNV="$rv" \
+      PREFIX_URL="$prefix_url" \
       AUTH_SERVER="$auth_server" VIEWER_TOKEN="$viewer" OPERATOR_TOKEN="$operator" \
       timeout 100 node ui.test.mjs 2>&1) && st=0 || st=$?
 echo "$out"

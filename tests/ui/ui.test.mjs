@@ -3,7 +3,8 @@
 // Env: CAIRN_SERVER, OUT (folder for screenshots), RUN1 RUN2 (runs of DAG
 // ui, all success), RUNF (a failed run of DAG fail), FIXED (a file that
 // makes fail's broken task succeed once it exists), RUNV (a run of DAG
-// versioned, whose file changed after it: n 1 then n 2 and extra).
+// versioned, whose file changed after it: n 1 then n 2 and extra),
+// PREFIX_URL (the UI through nginx under a path prefix, ending in /).
 // Prints "ok - ..." / "not ok - ..." per check; exits 1 if any failed.
 // SHOTS=1 also writes a screenshot of each step's last view to OUT.
 import { chromium } from "playwright-core";
@@ -449,6 +450,27 @@ await step("a 1,000-run grid", async () => {
   check("big grid: 1,000 runs x 2 tasks in under 10 s", ms < 10000, ms);
   const n = await page.$$eval(".gridwrap .gcells .cell", (els) => els.length);
   check("big grid: only the runs in view are drawn", n > 10 && n < 2000, n);
+});
+
+await step("behind a proxy under a path prefix", async () => {
+  const prefix = process.env.PREFIX_URL;
+  const path = new URL(prefix).pathname;
+  const ctx = await browser.newContext();
+  const p = await ctx.newPage();
+  const elsewhere = [];
+  p.on("request", (q) => { if (!new URL(q.url()).pathname.startsWith(path)) elsewhere.push(q.url()); });
+  p.on("console", (m) => { if (m.type() === "error") errors.push("prefix " + p.url() + ": " + m.text()); });
+  await p.goto(prefix + "#/runs?dag=ui");
+  await p.waitForSelector(`[data-view="runs"] tr[data-href*="${enc(RUN1)}"]`);
+  await p.click(`[data-view="runs"] tr[data-href*="${enc(RUN1)}"] td`);
+  await p.waitForSelector('[data-view="run"] [data-view="graph"] g.node');
+  const nodes = await p.$$eval('[data-view="run"] [data-view="graph"] g.node', (els) =>
+    els.map((e) => e.dataset.task + "=" + e.dataset.state));
+  check("prefix: the run page through nginx at " + path + " shows its graph",
+        nodes.sort().join() === "flaky=success,prep=success,score=success,train=success", nodes.join());
+  check("prefix: the URL kept the prefix", new URL(p.url()).pathname === path, p.url());
+  check("prefix: every request went under the prefix", elsewhere.length === 0, elsewhere.join(" "));
+  await ctx.close();
 });
 
 await step("a viewer sees no action buttons", async () => {
