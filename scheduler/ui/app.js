@@ -152,7 +152,7 @@ const taskPath = (dag, run, task, what, params) =>
   runPath(dag, run, "/tasks/" + enc(task) + what, params);
 
 /* Location hashes: #/dags, #/dag/D[/grid|/source|/params|/metrics], #/runs?dag=D&state=S,
- * #/run/DAG/RUN[/TASK[/ATTEMPT]], #/backfills, #/workers */
+ * #/run/DAG/RUN[/TASK[/ATTEMPT]], #/backfills, #/workers, #/models */
 const route = (...parts) => "#/" + parts.map(enc).join("/");
 
 /* ---- formatting ---- */

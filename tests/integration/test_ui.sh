@@ -84,6 +84,15 @@ tasks:
   wait:
     command: [sleep, "300"]
 YAML
+# a DAG that publishes a model (three releases: two dates, then an older one)
+put_dag pub <<'YAML'
+dag: pub
+tasks:
+  fit:
+    command: [sh, -c, "echo model of {{ ds }} > $CAIRN_OUTPUTS/model.txt"]
+    outputs: [model.txt]
+    publish: [model.txt]
+YAML
 # a DAG whose file changes after its first run (the run keeps version 1)
 put_dag versioned <<'YAML'
 dag: versioned
@@ -131,6 +140,12 @@ start_worker w1 --isolation none --slots 4
 r1=$("$CAIRN" trigger ui --logical-date 2026-01-05)
 r2=$("$CAIRN" trigger ui --logical-date 2026-01-06)
 rf=$("$CAIRN" trigger fail --logical-date 2026-01-05)
+rp1=$("$CAIRN" trigger pub --logical-date 2026-03-01)
+rp2=$("$CAIRN" trigger pub --logical-date 2026-03-02)
+check "the pub runs succeed" test "$(wait_run "$rp1" pub)/$(wait_run "$rp2" pub)" = success/success
+rp0=$("$CAIRN" trigger pub --logical-date 2026-02-01)
+check "the older pub run succeeds (its release does not take latest)" \
+    test "$(wait_run "$rp0" pub)" = success
 check "the ui runs succeed" test "$(wait_run "$r1" ui)/$(wait_run "$r2" ui)" = success/success
 check "the fail run fails" test "$(wait_run "$rf" fail)" = failed
 check "the big DAG loaded with its 10,000 tasks" \
@@ -289,7 +304,7 @@ check "nginx serves the UI under /cairn/ui/" wait_until 10 curl -sf -o /dev/null
 check "and the API under /cairn/ui/api/v1/" test "$(curl -sf "${prefix_url}api/v1/dags/ui" | jq -r .dag)" = ui
 
 out=$(cd "$UI" && OUT="$T" RUN1="$r1" RUN2="$r2" RUNF="$rf" FIXED="$T/fixed" RUNV="$rv" \
-      PREFIX_URL="$prefix_url" \
+      PREFIX_URL="$prefix_url" PUB_RUNS="$rp0 $rp1 $rp2" \
       AUTH_SERVER="$auth_server" VIEWER_TOKEN="$viewer" OPERATOR_TOKEN="$operator" \
       timeout 100 node ui.test.mjs 2>&1) && st=0 || st=$?
 echo "$out"

@@ -4,7 +4,9 @@
 // ui, all success), RUNF (a failed run of DAG fail), FIXED (a file that
 // makes fail's broken task succeed once it exists), RUNV (a run of DAG
 // versioned, whose file changed after it: n 1 then n 2 and extra),
-// PREFIX_URL (the UI through nginx under a path prefix, ending in /).
+// PREFIX_URL (the UI through nginx under a path prefix, ending in /),
+// PUB_RUNS (three runs of DAG pub, logical dates 02-01, 03-01, 03-02, each
+// publishing fit's model.txt).
 // Prints "ok - ..." / "not ok - ..." per check; exits 1 if any failed.
 // SHOTS=1 also writes a screenshot of each step's last view to OUT.
 import { chromium } from "playwright-core";
@@ -70,7 +72,7 @@ const enc = encodeURIComponent;
 await step("DAGs view", async () => {
   await go("/dags", '[data-view="dags"] tr[data-dag="ui"]');
   check("dags: every DAG has a row", (await attrs("tr[data-dag]", "data-dag")).sort().join() ===
-        "big,daily,fail,long,many,slow,ui,versioned,wide");
+        "big,daily,fail,long,many,pub,slow,ui,versioned,wide");
   const sq = await attrs('tr[data-dag="ui"] .squares .cell', "data-state");
   check("dags: ui shows its last runs as squares", sq.join() === "success,success", sq.join());
   check("dags: the pause toggle is there", await page.$('tr[data-dag="ui"] button[data-act="pause"]') !== null);
@@ -339,6 +341,25 @@ await step("start a backfill", async () => {
   await page.waitForSelector('[data-view="backfills"] td');
   const b = await until("the backfill", async () => (await api("backfills?dag=daily")).backfills[0]);
   check("backfill: started, 3 dates", b.total === 3, JSON.stringify(b));
+});
+
+await step("models", async () => {
+  const [r0, r1, r2] = process.env.PUB_RUNS.split(" ");
+  await go("/models", '[data-view="models"] tr[data-release]');
+  const rows = await page.$$eval('[data-view="models"] tr[data-release]', (els) =>
+    els.map((e) => [e.dataset.dag, e.dataset.task, e.dataset.release, e.dataset.latest].join(" ")));
+  check("models: fit's three releases, newest logical date first, only the newest is latest",
+        rows.join("|") === [`pub fit ${r2}-a1 true`, `pub fit ${r1}-a1 false`, `pub fit ${r0}-a1 false`].join("|"),
+        rows.join("|"));
+  const t = await page.textContent(`[data-view="models"] tr[data-release="${r2}-a1"]`);
+  check("models: a release lists its files with their size", t.includes("model.txt") && /\d+ B/.test(t), t);
+  check("models: the latest stage and where its link points",
+        (await page.$(`tr[data-release="${r2}-a1"] [data-stage="latest"]`)) !== null &&
+        (await page.textContent('[data-view="models"] section[data-dag="pub"] p')).includes("latest"));
+  await page.click(`tr[data-release="${r1}-a1"] a`);
+  await page.waitForSelector('[data-view="task"][data-task="fit"]');
+  check("models: a release links to the task instance that made it",
+        decodeURIComponent(await page.evaluate(() => location.hash)) === `#/run/pub/${r1}/fit`);
 });
 
 await step("workers and backfills", async () => {
