@@ -9,6 +9,8 @@
 const GRID_CELL = 18;     /* px per row and per column */
 const GRID_HEAD = 24;     /* the run heads' row */
 const GRID_OVERSCAN = 6;  /* rows / columns drawn beyond the visible ones */
+const GRID_BLOCK = 16;    /* the drawn part starts and ends at multiples of this, so
+                             scrolling by a row or a few draws nothing new */
 let gridVirtual = null;   /* {dag, g, labelW} of the grid shown */
 const gridSel = new Map(); /* dag -> {row, col}: the selected cell */
 const gridScroll = new Map(); /* dag -> {left, top} as it was left */
@@ -34,26 +36,38 @@ function gridHtml(dag, g) {
 /* The rows and columns in view (with the overscan) of wrap. */
 function gridWindow(wrap, v) {
   const nr = v.g.tasks.length, nc = v.g.runs.length;
-  const c0 = Math.max(0, Math.floor((wrap.scrollLeft) / GRID_CELL) - GRID_OVERSCAN);
-  const c1 = Math.min(nc, Math.ceil((wrap.scrollLeft + wrap.clientWidth - v.labelW) / GRID_CELL) +
-                           GRID_OVERSCAN);
-  const r0 = Math.max(0, Math.floor(wrap.scrollTop / GRID_CELL) - GRID_OVERSCAN);
-  const r1 = Math.min(nr, Math.ceil((wrap.scrollTop + wrap.clientHeight - GRID_HEAD) / GRID_CELL) +
-                           GRID_OVERSCAN);
+  const down = (x) => Math.max(0, Math.floor(x / GRID_BLOCK) * GRID_BLOCK);
+  const up = (x, n) => Math.min(n, Math.ceil(x / GRID_BLOCK) * GRID_BLOCK);
+  const c0 = down(Math.floor(wrap.scrollLeft / GRID_CELL) - GRID_OVERSCAN);
+  const c1 = up(Math.ceil((wrap.scrollLeft + wrap.clientWidth - v.labelW) / GRID_CELL) +
+                GRID_OVERSCAN, nc);
+  const r0 = down(Math.floor(wrap.scrollTop / GRID_CELL) - GRID_OVERSCAN);
+  const r1 = up(Math.ceil((wrap.scrollTop + wrap.clientHeight - GRID_HEAD) / GRID_CELL) +
+                GRID_OVERSCAN, nr);
   return { r0: r0, r1: r1, c0: c0, c1: c1 };
 }
 
-function gridCell(v, ri, ti, sel) {
+/* Mark the selected cell (drawn apart from the cells, so that moving the
+ * selection redraws nothing). */
+function gridMark(wrap, v) {
+  const sel = gridSel.get(v.dag);
+  const old = wrap.querySelector(".gcells .cell.sel");
+  const el = sel ? wrap.querySelector('.gcells [data-row="' + sel.row + '"][data-col="' + sel.col +
+                                      '"]') : null;
+  if (old && old !== el) { old.classList.remove("sel"); old.setAttribute("aria-selected", "false"); }
+  if (el) { el.classList.add("sel"); el.setAttribute("aria-selected", "true"); }
+}
+
+function gridCell(v, ri, ti) {
   const r = v.g.runs[ri], t = v.g.tasks[ti];
   const st = (r.states || [])[ti] || "";
   const pos = 'style="left: ' + (v.labelW + ri * GRID_CELL) + "px; top: " +
               (GRID_HEAD + ti * GRID_CELL) + 'px"';
   if (!st) return '<span class="cell none" ' + pos + ' data-task="' + esc(t) + '" data-run="' +
                   esc(r.run_id) + '" data-state="none"></span>';
-  const selected = sel && sel.row === ti && sel.col === ri;
-  return '<a class="cell s-' + esc(st) + (selected ? " sel" : "") + '" ' + pos + ' data-task="' +
+  return '<a class="cell s-' + esc(st) + '" ' + pos + ' data-task="' +
     esc(t) + '" data-state="' + esc(st) + '" data-run="' + esc(r.run_id) + '" data-row="' + ti +
-    '" data-col="' + ri + '" tabindex="-1" role="gridcell" aria-selected="' + selected +
+    '" data-col="' + ri + '" tabindex="-1" role="gridcell" aria-selected="false' +
     '" href="' + esc(route("run", v.dag, r.run_id, t)) + '" title="' +
     esc(t + " · " + r.logical_date + " · " + st) + '">' + esc(letter(st)) + "</a>";
 }
@@ -71,7 +85,6 @@ function gridPaint() {
   }
   gridScroll.set(v.dag, { left: wrap.scrollLeft, top: wrap.scrollTop });
   const win = gridWindow(wrap, v);
-  const sel = gridSel.get(v.dag);
   const heads = [], labels = [], cells = [];
   for (let ri = win.c0; ri < win.c1; ri++) {
     const r = v.g.runs[ri];
@@ -84,16 +97,17 @@ function gridPaint() {
     const t = v.g.tasks[ti];
     labels.push('<div class="gtask" style="top: ' + (ti * GRID_CELL) + "px; width: " + v.labelW +
       'px" title="' + esc(t) + '">' + esc(t) + "</div>");
-    for (let ri = win.c0; ri < win.c1; ri++) cells.push(gridCell(v, ri, ti, sel));
+    for (let ri = win.c0; ri < win.c1; ri++) cells.push(gridCell(v, ri, ti));
   }
   const s = heads.join("") + "\u0000" + labels.join("") + "\u0000" + cells.join("");
-  if (wrap.painted === s) return;
+  if (wrap.painted === s) { gridMark(wrap, v); return; }
   const focus = document.activeElement && document.activeElement.closest &&
                 document.activeElement.closest(".gridwrap a.cell[data-row]");
   wrap.painted = s;
   wrap.querySelector(".gheads").innerHTML = heads.join("");
   wrap.querySelector(".glabels").innerHTML = labels.join("");
   wrap.querySelector(".gcells").innerHTML = cells.join("");
+  gridMark(wrap, v);
   if (focus) gridFocus(wrap, Number(focus.dataset.row), Number(focus.dataset.col), false);
 }
 
