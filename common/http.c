@@ -761,29 +761,6 @@ http_conn_etag(struct http_conn *c, const char *if_none_match)
     c->etag_inm = if_none_match ? xstrdup(if_none_match) : NULL;
 }
 
-/* Whether an If-None-Match list names tag ("*", or one of its entities,
- * weak ones too: W/"..." compares as "..."). */
-static int
-http__inm_matches(const char *inm, const char *tag)
-{
-    size_t tl = strlen(tag);
-    const char *p = inm;
-    while (*p) {
-        while (*p == ' ' || *p == '\t' || *p == ',')
-            p++;
-        if (*p == '*')
-            return 1;
-        if (!strncmp(p, "W/", 2))
-            p += 2;
-        if (!strncmp(p, tag, tl) && (p[tl] == '\0' || p[tl] == ',' || p[tl] == ' ' ||
-                                     p[tl] == '\t'))
-            return 1;
-        while (*p && *p != ',')
-            p++;
-    }
-    return 0;
-}
-
 /* The ETag of c's 200 response (http_conn_etag): status 304 and no body if
  * the request's If-None-Match names it. */
 static void
@@ -797,15 +774,10 @@ http__etag(struct http_conn *c, int *status, const void *body, size_t *len)
         free(inm);
         return;
     }
-    uint64_t h = 14695981039346656037ull; /* FNV-1a, 64 bits */
-    for (size_t i = 0; i < *len; i++) {
-        h ^= ((const unsigned char *)body)[i];
-        h *= 1099511628211ull;
-    }
-    char tag[24], line[40];
-    snprintf(tag, sizeof(tag), "\"%016" PRIx64 "\"", h);
+    char tag[HTTPP_ETAG_LEN], line[HTTPP_ETAG_LEN + 8];
+    httpp_etag(body, *len, tag);
     snprintf(line, sizeof(line), "ETag: %s", tag);
-    if (inm && http__inm_matches(inm, tag)) {
+    if (inm && httpp_etag_matches(inm, tag)) {
         *status = 304;
         *len = 0;
     }
