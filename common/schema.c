@@ -399,6 +399,8 @@ schema_ti_encode(const struct schema_ti *t)
         t->signal, "oom_killed", t->oom_killed, "timed_out", t->timed_out, "error", t->error,
         "log_size", (json_int_t)t->log_size, "outputs", schema__or_empty(t->outputs, true),
         "metrics", schema__or_empty(t->metrics, false));
+    if (t->log_lost)
+        json_object_set_new(j, "log_lost", json_integer(t->log_lost));
     if (t->attempt_base)
         json_object_set_new(j, "attempt_base", json_integer(t->attempt_base));
     if (t->publishing)
@@ -447,6 +449,7 @@ schema_ti_decode(const json_t *j, struct schema_ti *out, char *err, size_t errle
     t.timed_out = schema__bool(&rd, "timed_out");
     t.error = schema__str(&rd, "error", false);
     t.log_size = schema__int(&rd, "log_size", 0);
+    t.log_lost = schema__int(&rd, "log_lost", 0);
     t.outputs = schema__node(&rd, "outputs", true);
     t.metrics = schema__node(&rd, "metrics", false);
     t.publishing = schema__bool(&rd, "publishing");
@@ -483,6 +486,8 @@ schema_attempt_encode(const struct schema_attempt *a)
         schema_time_json(a->ended_at), "exit_code", a->exit_code, "signal", a->signal,
         "oom_killed", a->oom_killed, "timed_out", a->timed_out, "error", a->error, "log_size",
         (json_int_t)a->log_size, "duration_ms", (json_int_t)a->duration_ms);
+    if (a->log_lost)
+        json_object_set_new(rec, "log_lost", json_integer(a->log_lost));
     if (a->image) {
         json_object_set_new(rec, "image", json_string(a->image));
         if (a->image_digest)
@@ -522,6 +527,7 @@ schema_attempt_decode(const json_t *j, struct schema_attempt *out, char *err, si
     a.timed_out = schema__bool(&rd, "timed_out");
     a.error = schema__str(&rd, "error", false);
     a.log_size = schema__int(&rd, "log_size", 0);
+    a.log_lost = schema__int(&rd, "log_lost", 0);
     a.duration_ms = schema__int(&rd, "duration_ms", 0);
     a.image = schema__str(&rd, "image", false);
     a.image_digest = schema__str(&rd, "image_digest", false);

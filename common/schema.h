@@ -115,6 +115,7 @@ struct schema_ti {
     bool oom_killed, timed_out;
     const char *error;            /* or NULL */
     int64_t log_size;
+    int64_t log_lost; /* bytes of output the scheduler could not store */
     json_t *outputs;              /* [{name, sha256, size, uri}] or NULL (written as []) */
     json_t *metrics;              /* {name: number} or NULL (written as {}) */
     bool publishing;
@@ -144,6 +145,7 @@ struct schema_attempt {
     bool oom_killed, timed_out;
     const char *error;
     int64_t log_size;
+    int64_t log_lost; /* bytes of output the scheduler could not store */
     int64_t duration_ms;
     /* provenance: what the attempt was given (NULL for records written
      * before attempts carried it) */

@@ -87,6 +87,7 @@ api_present_ti(const struct schema_ti *ti)
         api_present__copy_or_empty(ti->metrics, false));
     if (!j)
         return NULL;
+    json_object_set_new(j, "log_lost", json_integer(ti->log_lost));
     if (ti->publishing)
         json_object_set_new(j, "publishing", json_true());
     json_object_set_new(j, "queued_at", schema_time_json(ti->queued_at));
@@ -153,6 +154,8 @@ api_present_attempt(const struct schema_attempt *a)
         a->signal ? json_integer(a->signal) : json_null(), "oom_killed", a->oom_killed, "timed_out",
         a->timed_out, "error", a->error, "log_size", (json_int_t)a->log_size, "duration_ms",
         (json_int_t)a->duration_ms);
+    if (j)
+        json_object_set_new(j, "log_lost", json_integer(a->log_lost));
     if (j && a->image) {
         /* provenance, as the lease carried it (absent in older records) */
         json_object_set_new(j, "image", json_string(a->image));

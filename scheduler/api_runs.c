@@ -484,16 +484,23 @@ api_runs_logs(struct sched *s, struct http_conn *c, const struct http_req *req,
     if ((int64_t)offset + (int64_t)len > size)
         len = size > offset ? (size_t)(size - offset) : 0;
     int64_t next = offset + (int64_t)len;
+    /* final: nothing more will come (followers stop); complete: and nothing
+     * is missing (a log with lost bytes is final, never complete) */
+    bool final = ended && next >= size;
     json_t *o =
         json_pack("{s:s, s:s, s:s, s:i, s:I, s:I, s:s%, s:b, s:s}", "dag", dag, "run_id", run_id,
                   "task", task, "attempt", (int)attempt, "offset", (json_int_t)offset,
                   "next_offset", (json_int_t)next, "data", data.buf ? data.buf : "", len,
-                  "complete", ended && next >= size, "state", st_name);
+                  "complete", final && att->log_lost == 0, "state", st_name);
     if (!o) /* not UTF-8: send it with replacement characters */
         o = json_pack("{s:s, s:s, s:s, s:i, s:I, s:I, s:s, s:b, s:s}", "dag", dag, "run_id", run_id,
                       "task", task, "attempt", (int)attempt, "offset", (json_int_t)offset,
                       "next_offset", (json_int_t)next, "data", "[binary output not shown]",
-                      ended && next >= size, "state", st_name);
+                      "complete", final && att->log_lost == 0, "state", st_name);
+    if (o) {
+        json_object_set_new(o, "final", json_boolean(final));
+        json_object_set_new(o, "log_lost", json_integer(att->log_lost));
+    }
     sb_free(&data);
     attempt_list_free(&l);
     free(dag);

@@ -194,6 +194,7 @@ struct app {
     struct ident *ident;
     uv_signal_t sig_term, sig_int;
     int closing; /* the engine and the HTTP server, until both are closed */
+    uv_timer_t stop_watch; /* says what is still open when a stop is slow */
 };
 
 static struct app app;
@@ -249,7 +250,30 @@ closed_one(void)
     if (--app.closing == 0) {
         uv_close((uv_handle_t *)&app.sig_term, NULL);
         uv_close((uv_handle_t *)&app.sig_int, NULL);
+        uv_close((uv_handle_t *)&app.stop_watch, NULL);
     }
+}
+
+static void
+stop_walk_cb(uv_handle_t *h, void *arg)
+{
+    struct sb *b = arg;
+    if (h == (uv_handle_t *)&app.stop_watch || uv_is_closing(h))
+        return;
+    sb_printf(b, "%s%s%s", b->len ? ", " : "", uv_handle_type_name(uv_handle_get_type(h)),
+                uv_is_active(h) ? "" : " (inactive)");
+}
+
+/* The stop has taken 5 s: name what keeps it open, for the report. */
+static void
+stop_watch_cb(uv_timer_t *t)
+{
+    struct sb b;
+    sb_init(&b);
+    uv_walk(t->loop, stop_walk_cb, &b);
+    LOG(LOG_WARN, "CAIRN-STOP-SLOW", "still stopping after 5 s: %d part%s not closed, open "
+        "handles: %s", app.closing, app.closing == 1 ? "" : "s", b.len ? b.buf : "none");
+    sb_free(&b);
 }
 
 static void
@@ -276,6 +300,8 @@ signal_cb(uv_signal_t *h, int signum)
     /* the engine answers and commits what is pending, then the link and the
      * HTTP server close */
     app.closing = 2;
+    uv_timer_start(&app.stop_watch, stop_watch_cb, 5000, 0);
+    uv_unref((uv_handle_t *)&app.stop_watch);
     sched_stop(app.sched, engine_stopped_cb, NULL);
     wire_stop(app.wire);
     app.wire = NULL;
@@ -598,6 +624,7 @@ main(int argc, char **argv)
             "any local user can call it");
     uv_signal_init(&loop, &app.sig_term);
     uv_signal_init(&loop, &app.sig_int);
+    uv_timer_init(&loop, &app.stop_watch);
     uv_signal_start(&app.sig_term, signal_cb, SIGTERM);
     uv_signal_start(&app.sig_int, signal_cb, SIGINT);
     uv_run(&loop, UV_RUN_DEFAULT);
