@@ -25,7 +25,7 @@ function gridHtml(dag, g) {
   gridVirtual = { dag: dag, g: g, labelW: labelW };
   const w = labelW + runs.length * GRID_CELL + 4, h = GRID_HEAD + tasks.length * GRID_CELL + 4;
   return html`<div class="panel gridwrap" data-view="grid" data-dag="${dag}"
-    data-rows="${tasks.length}" data-cols="${runs.length}" tabindex="0" role="grid"
+    data-rows="${tasks.length}" data-cols="${runs.length}" tabindex="0" role="region"
     aria-label="runs by tasks; arrow keys move, Enter opens"
     ><div class="gsizer" style="width: ${w}px; height: ${h}px"><div class="ghead" style="width: ${w
     }px; height: ${GRID_HEAD}px"><div class="gcorner" style="width: ${labelW}px">Task</div
@@ -54,8 +54,8 @@ function gridMark(wrap, v) {
   const old = wrap.querySelector(".gcells .cell.sel");
   const el = sel ? wrap.querySelector('.gcells [data-row="' + sel.row + '"][data-col="' + sel.col +
                                       '"]') : null;
-  if (old && old !== el) { old.classList.remove("sel"); old.setAttribute("aria-selected", "false"); }
-  if (el) { el.classList.add("sel"); el.setAttribute("aria-selected", "true"); }
+  if (old && old !== el) { old.classList.remove("sel"); old.removeAttribute("aria-current"); }
+  if (el) { el.classList.add("sel"); el.setAttribute("aria-current", "true"); }
 }
 
 function gridCell(v, ri, ti) {
@@ -64,10 +64,11 @@ function gridCell(v, ri, ti) {
   const pos = 'style="left: ' + (v.labelW + ri * GRID_CELL) + "px; top: " +
               (GRID_HEAD + ti * GRID_CELL) + 'px"';
   if (!st) return '<span class="cell none" ' + pos + ' data-task="' + esc(t) + '" data-run="' +
-                  esc(r.run_id) + '" data-state="none"></span>';
+                  esc(r.run_id) + '" data-state="none" data-row="' + ti + '" data-col="' + ri +
+                  '" tabindex="-1" title="' + esc(t + " · not in this run") + '"></span>';
   return '<a class="cell s-' + esc(st) + '" ' + pos + ' data-task="' +
     esc(t) + '" data-state="' + esc(st) + '" data-run="' + esc(r.run_id) + '" data-row="' + ti +
-    '" data-col="' + ri + '" tabindex="-1" role="gridcell" aria-selected="false' +
+    '" data-col="' + ri + '" tabindex="-1' +
     '" href="' + esc(route("run", v.dag, r.run_id, t)) + '" title="' +
     esc(t + " · " + r.logical_date + " · " + st) + '">' + esc(letter(st)) + "</a>";
 }
@@ -102,7 +103,7 @@ function gridPaint() {
   const s = heads.join("") + "\u0000" + labels.join("") + "\u0000" + cells.join("");
   if (wrap.painted === s) { gridMark(wrap, v); return; }
   const focus = document.activeElement && document.activeElement.closest &&
-                document.activeElement.closest(".gridwrap a.cell[data-row]");
+                document.activeElement.closest(".gridwrap .cell[data-row]");
   wrap.painted = s;
   wrap.querySelector(".gheads").innerHTML = heads.join("");
   wrap.querySelector(".glabels").innerHTML = labels.join("");
@@ -138,7 +139,7 @@ function gridFocus(wrap, row, col, scroll) {
 document.addEventListener("keydown", (ev) => {
   const wrap = ev.target.closest && ev.target.closest(".gridwrap[data-rows]");
   if (!wrap || !gridVirtual) return;
-  const cell = ev.target.closest("a.cell[data-row]");
+  const cell = ev.target.closest(".cell[data-row]");
   const page = Math.max(1, Math.floor((wrap.clientHeight - GRID_HEAD) / GRID_CELL) - 1);
   const d = { ArrowLeft: [0, -1], ArrowRight: [0, 1], ArrowUp: [-1, 0], ArrowDown: [1, 0],
               PageUp: [-page, 0], PageDown: [page, 0] }[ev.key];
