@@ -79,9 +79,11 @@ await step("DAGs view", async () => {
   check("dags: ui shows its last runs as squares", sq.join() === "success,success", sq.join());
   check("dags: the pause toggle is there", await page.$('tr[data-dag="ui"] button[data-act="pause"]') !== null);
   await page.fill("#f-q", "fai");
-  await page.waitForFunction(() => document.querySelectorAll("tr[data-dag]").length === 1);
+  await page.waitForFunction(() => document.querySelectorAll("tr[data-dag]").length === 1 &&
+                                   document.querySelector("tr[data-dag]").dataset.dag === "fail");
   check("dags: the search box filters", (await attrs("tr[data-dag]", "data-dag")).join() === "fail");
   await page.fill("#f-q", "");
+  await page.waitForFunction(() => document.querySelectorAll("tr[data-dag]").length === 10);
   await page.selectOption("#f-tag", "ml");
   await page.waitForFunction(() => document.querySelectorAll("tr[data-dag]").length === 1);
   check("dags: the tag filter filters", (await attrs("tr[data-dag]", "data-dag")).join() === "ui");
@@ -443,16 +445,23 @@ await step("a 300 x 30 grid, virtualised", async () => {
   await page.$eval(".gridwrap", (w) => { w.scrollTop = 0; });
   await page.waitForSelector(`.gcells a.cell[data-task="t0"][data-run="${runs[0]}"]`);
   await page.focus(`.gcells a.cell[data-task="t0"][data-run="${runs[0]}"]`);
-  for (let i = 0; i < 60; i++) await page.keyboard.press("ArrowDown");
+  const drawn = await page.$$eval(".gcells .cell[data-row]", (els) =>
+    Math.max(...els.map((e) => Number(e.dataset.row))));
+  const row = () => page.evaluate(() => Number(document.activeElement.dataset.row));
+  for (let i = 0; i < 10 && await row() <= drawn; i++) await page.keyboard.press("PageDown");
+  const r0 = await row();
+  for (let i = 0; i < 3; i++) await page.keyboard.press("ArrowDown");
   await page.keyboard.press("ArrowRight");
   await page.keyboard.press("ArrowRight");
+  const want = "t" + (r0 + 3);
   const at = await page.evaluate(() => [document.activeElement.dataset.task, document.activeElement.dataset.run]);
-  check("wide grid: the arrow keys go past the drawn rows", at.join() === "t60," + runs[2], at.join());
-  check("wide grid: and the selected cell is in view", await shows("t60", runs[2]));
+  check("wide grid: Page Down and the arrow keys go past the rows drawn at first (" + drawn + ")",
+        r0 > drawn && at.join() === want + "," + runs[2], at.join() + " from row " + r0);
+  check("wide grid: and the selected cell is in view", await shows(want, runs[2]));
   await page.keyboard.press("Enter");
-  await page.waitForFunction(() => /\/t60$/.test(decodeURIComponent(location.hash)));
+  await page.waitForFunction((w) => decodeURIComponent(location.hash).endsWith("/" + w), want);
   check("wide grid: Enter opens it", decodeURIComponent(await page.evaluate(() => location.hash)) ===
-        `#/run/wide/${runs[2]}/t60`);
+        `#/run/wide/${runs[2]}/${want}`);
   await page.setViewportSize({ width: 1400, height: 900 });
 });
 
