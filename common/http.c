@@ -111,6 +111,9 @@ struct http_conn {
     char ip[64];             /* the peer's address */
     int deferred;            /* a whole request waits for response memory */
     char *extra_hdr; /* one more header line for the next response, or NULL */
+    int etag_on;     /* the next 200 gets an ETag (http_conn_etag) */
+    char *etag_inm;  /* the request's If-None-Match, or NULL */
+    char *etag_hdr;  /* "ETag: ..." for the response being made, or NULL */
     int close_after; /* the response being written ends the connection */
 
     /* A file body being sent after the head (http_respond_file). */
@@ -148,6 +151,11 @@ static void
 http__req_reset(struct http_conn *c)
 {
     httpp_reset(&c->pp);
+    c->etag_on = 0; /* (whatever answered the request: a file, an error) */
+    free(c->etag_inm);
+    c->etag_inm = NULL;
+    free(c->etag_hdr);
+    c->etag_hdr = NULL;
 }
 
 /* The file body is over (sent, or abandoned when ok is 0): close the file
@@ -174,6 +182,8 @@ http__conn_free(struct http_conn *c)
     free(c->in);
     free(c->out);
     free(c->extra_hdr);
+    free(c->etag_inm);
+    free(c->etag_hdr);
     free(c);
 }
 
@@ -654,6 +664,11 @@ http__head(struct http_conn *c, int status, const char *content_type, uint64_t c
         free(c->extra_hdr);
         c->extra_hdr = NULL;
     }
+    if (c->etag_hdr) {
+        sb_printf(&sb, "%s\r\n", c->etag_hdr);
+        free(c->etag_hdr);
+        c->etag_hdr = NULL;
+    }
     sb_puts(&sb, "Cache-Control: no-store\r\n"
                  "X-Content-Type-Options: nosniff\r\n");
     sb_puts(&sb, keep ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n");
@@ -712,9 +727,46 @@ http__shed(struct http_conn *keep)
 }
 
 void
+http_conn_etag(struct http_conn *c, const char *if_none_match)
+{
+    if (!c)
+        return;
+    c->etag_on = 1;
+    free(c->etag_inm);
+    c->etag_inm = if_none_match ? xstrdup(if_none_match) : NULL;
+}
+
+/* The ETag of c's 200 response (http_conn_etag): status 304 and no body if
+ * the request's If-None-Match names it. */
+static void
+http__etag(struct http_conn *c, int *status, const void *body, size_t *len)
+{
+    int on = c->etag_on;
+    char *inm = c->etag_inm;
+    c->etag_on = 0;
+    c->etag_inm = NULL;
+    if (!on || *status != 200) {
+        free(inm);
+        return;
+    }
+    char tag[HTTPP_ETAG_LEN], line[HTTPP_ETAG_LEN + 8];
+    httpp_etag(body, *len, tag);
+    snprintf(line, sizeof(line), "ETag: %s", tag);
+    if (inm && httpp_etag_matches(inm, tag)) {
+        *status = 304;
+        *len = 0;
+    }
+    free(inm);
+    free(c->etag_hdr);
+    c->etag_hdr = xstrdup(line);
+}
+
+void
 http_respond(struct http_conn *c, int status, const char *content_type, const void *body,
              size_t len)
 {
+    if (c && c->busy && status >= 200 && status <= 599)
+        http__etag(c, &status, body, &len);
     if (http__respond_begin(c, status) != 0)
         return;
     if (status < 200 || status > 599)

@@ -20,7 +20,8 @@
  * is closed; a connection whose request is with the handler never times out.
  * Beyond HTTP_CONNS_MAX open connections, new ones are closed at once.
  *
- * Responses carry Content-Length, Content-Type, Cache-Control: no-store,
+ * Responses carry Content-Length, Content-Type, Cache-Control: no-store
+ * (an ETag too where the handler asked: http_conn_etag),
  * X-Content-Type-Options: nosniff, Date and Connection. A HEAD request gets
  * the headers of the response the handler gives, without its body. After a
  * response that ends the connection, the server reads and discards what the
@@ -188,6 +189,13 @@ void http_respond_file(struct http_conn *c, int status, const char *content_type
 /* Add one header line ("Name: value", no CR or LF) to the response the
  * handler is about to give on c (a later call replaces it). */
 void http_conn_set_header(struct http_conn *c, const char *line);
+
+/* Give the next response on c an ETag if it is a 200 given with
+ * http_respond or http_respond_json: a hash of its body, so equal bodies
+ * have equal tags. If if_none_match (the request's If-None-Match header,
+ * NULL if none; copied) names that tag, the answer is a 304 with the ETag
+ * and no body instead. For GET answers that clients poll. */
+void http_conn_etag(struct http_conn *c, const char *if_none_match);
 
 /* Respond with obj serialised as application/json (obj is stolen, even if
  * NULL; a NULL obj or one that cannot be serialised gives a 500). */

@@ -3,8 +3,8 @@
  * Owns the reading of one request from bytes a server has buffered: finding
  * the end of the head, the request line (method, target, version), the
  * header fields, the headers that frame the message (Content-Length,
- * Transfer-Encoding, Connection, Expect), the body, and the decoding of
- * query strings. It owns no connection: the caller hands it the bytes it
+ * Transfer-Encoding, Connection, Expect), the body, the decoding of query
+ * strings, and entity tags (a body's ETag, If-None-Match). It owns no connection: the caller hands it the bytes it
  * has and drops the bytes the parser says it took.
  *
  * Life cycle of a struct httpp: httpp_head is called until it returns 0 or a
@@ -17,6 +17,7 @@
  */
 #include "httpparse.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -496,5 +497,37 @@ httpp_body(struct httpp *p, const char *buf, size_t len, size_t *used)
     p->req.body = p->body ? p->body : "";
     p->req.body_len = p->content_length;
     *used = p->content_length;
+    return 0;
+}
+
+void
+httpp_etag(const void *body, size_t len, char out[HTTPP_ETAG_LEN])
+{
+    uint64_t h = 14695981039346656037ull; /* FNV-1a, 64 bits */
+    for (size_t i = 0; i < len; i++) {
+        h ^= ((const unsigned char *)body)[i];
+        h *= 1099511628211ull;
+    }
+    snprintf(out, HTTPP_ETAG_LEN, "\"%016" PRIx64 "\"", h);
+}
+
+int
+httpp_etag_matches(const char *inm, const char *tag)
+{
+    size_t tl = strlen(tag);
+    const char *p = inm;
+    while (*p) {
+        while (*p == ' ' || *p == '\t' || *p == ',')
+            p++;
+        if (*p == '*')
+            return 1;
+        if (!strncmp(p, "W/", 2))
+            p += 2;
+        if (!strncmp(p, tag, tl) && (p[tl] == '\0' || p[tl] == ',' || p[tl] == ' ' ||
+                                     p[tl] == '\t'))
+            return 1;
+        while (*p && *p != ',')
+            p++;
+    }
     return 0;
 }

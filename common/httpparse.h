@@ -113,4 +113,12 @@ int httpp_body(struct httpp *p, const char *buf, size_t len, size_t *used);
  * percent escapes are kept literally. */
 int httpp_query_get(const char *query, const char *name, char **out);
 
+/* The entity tag of a body: a quoted hash of its bytes ("\"0123456789abcdef\"",
+ * NUL-terminated), equal for equal bodies. */
+#define HTTPP_ETAG_LEN 19
+void httpp_etag(const void *body, size_t len, char out[HTTPP_ETAG_LEN]);
+
+/* Whether an If-None-Match value (a list) names tag: "*", tag, or W/tag. */
+int httpp_etag_matches(const char *if_none_match, const char *tag);
+
 #endif

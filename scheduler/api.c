@@ -208,6 +208,7 @@ static const struct api_route api__routes[] = {
     {"POST", "/api/v1/dags/{dag}/pause", api_dags_pause, TOKF_OPERATOR},
     {"POST", "/api/v1/dags/{dag}/trigger", api_dags_trigger, TOKF_OPERATOR},
     {"POST", "/api/v1/dags/{dag}/unpause", api_dags_unpause, TOKF_OPERATOR},
+    {"GET", "/api/v1/dags/{dag}/versions/{version}", api_dags_version, TOKF_VIEWER},
     {"GET", "/api/v1/health", get_health, TOKF_PUBLIC},
     {"GET", "/api/v1/lineage/{sha}", api_ml_lineage_sha, TOKF_VIEWER},
     {"GET", "/api/v1/models", api_models_list, TOKF_VIEWER},
@@ -286,8 +287,12 @@ api_handle(void *ud, struct http_conn *c, const struct http_req *req)
                            "the state store does not take writes now (%s); nothing was "
                            "changed; retry later",
                            why);
-    else if (found == 0)
+    else if (found == 0) {
+        if (!strcmp(r->method, "GET") && !strcmp(rp.n ? rp.seg[0] : "", "api"))
+            /* polled answers: a 304 when the client has this body already */
+            http_conn_etag(c, http_req_header(req, "If-None-Match"));
         r->fn(s, c, req, &p); /* req may be gone once it returns */
+    }
     else if (rp.n < 2 || strcmp(rp.seg[0], "api") || strcmp(rp.seg[1], "v1"))
         http_respond_error(c, 404, "not_found", "no such endpoint: %s", req->path);
     else

@@ -18,6 +18,8 @@
 #include "cal.h"
 #include "engine.h"
 #include "err.h"
+#include "schema.h"
+#include "store.h"
 #include "util.h"
 
 /* `trigger:` as [{all, events: [{kind, ...}]}] (docs/api.md). */
@@ -41,6 +43,23 @@ triggers_json(const struct dag *d)
         json_array_append_new(arr, json_pack("{s:b, s:o}", "all", d->conds[i].all, "events", evs));
     }
     return arr;
+}
+
+/* [{"name", "default", "type"}] of d's params, in file order. */
+static json_t *
+params_json(const struct dag *d)
+{
+    json_t *params = json_array();
+    for (size_t i = 0; i < d->nparams; i++) {
+        const struct dag_param *dp = &d->params[i];
+        const char *type = dp->is_number ? "number"
+                           : dp->is_bool ? "bool"
+                           : dp->is_list ? "list"
+                                         : "string";
+        json_array_append_new(params, json_pack("{s:s, s:s, s:s}", "name", dp->name, "default",
+                                                dp->value ? dp->value : "", "type", type));
+    }
+    return params;
 }
 
 static json_t *
@@ -78,17 +97,7 @@ dag_json(struct sched_dag *sd, bool detail)
             json_array_append_new(tl, row);
         }
         json_object_set_new(o, "task_list", tl);
-        json_t *params = json_array();
-        for (size_t i = 0; i < d->nparams; i++) {
-            const struct dag_param *dp = &d->params[i];
-            const char *type = dp->is_number ? "number"
-                               : dp->is_bool ? "bool"
-                               : dp->is_list ? "list"
-                                             : "string";
-            json_array_append_new(params, json_pack("{s:s, s:s, s:s}", "name", dp->name, "default",
-                                                    dp->value ? dp->value : "", "type", type));
-        }
-        json_object_set_new(o, "params", params);
+        json_object_set_new(o, "params", params_json(d));
     }
     return o;
 }
@@ -113,6 +122,45 @@ api_dags_get(struct sched *s, struct http_conn *c, const struct http_req *req,
         http_respond_json(c, 200, dag_json(sd, true));
     else
         http_respond_error(c, 404, "not_found", "no DAG '%s'", dag);
+}
+
+/* GET /api/v1/dags/{dag}/versions/{version}: the YAML source of a version
+ * as the scheduler stored it when it loaded the file, and its params. */
+void
+api_dags_version(struct sched *s, struct http_conn *c, const struct http_req *req,
+                 const struct route_params *p)
+{
+    const char *dag = route_param(p, "dag"), *version = route_param(p, "version");
+    struct store_txn *t = NULL;
+    (void)req;
+    if (store_txn_begin(sched_store(s), false, &t) != 0) {
+        http_respond_error(c, 503, "unavailable", "cannot read the state store");
+        return;
+    }
+    char *key = schema_key_dag_source(dag, version);
+    const void *data;
+    size_t len;
+    int rc = store_get_raw(t, STORE_DAG_SOURCES, key, &data, &len);
+    free(key);
+    json_t *src = rc == 0 ? json_stringn(data, len) : NULL;
+    store_txn_abort(t);
+    if (rc != 0) {
+        http_respond_error(c, 404, "not_found", "no stored version '%s' of DAG '%s'", version,
+                           dag);
+        return;
+    }
+    if (!src) {
+        http_respond_error(c, 500, "internal", "the source of version '%s' of DAG '%s' is not UTF-8",
+                           version, dag);
+        return;
+    }
+    struct sched_dag *sd = sched_find_dag(s, dag);
+    const struct dag *d = sched_dag_version(s, dag, version);
+    json_t *o = json_pack("{s:s, s:s, s:b, s:o}", "dag", dag, "version", version, "current",
+                          sd && sd->cur && !strcmp(sd->cur->dag->version, version), "source", src);
+    if (d)
+        json_object_set_new(o, "params", params_json(d));
+    http_respond_json(c, 200, o);
 }
 
 static void

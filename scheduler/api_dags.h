@@ -28,5 +28,9 @@ void api_dags_next_runs(struct sched *s, struct http_conn *c, const struct http_
  * the run once it is durable. */
 void api_dags_trigger(struct sched *s, struct http_conn *c, const struct http_req *req,
                       const struct route_params *p);
+/* GET /api/v1/dags/{dag}/versions/{version}: a stored version's YAML
+ * source and params (404 if the store has no such version). */
+void api_dags_version(struct sched *s, struct http_conn *c, const struct http_req *req,
+                      const struct route_params *p);
 
 #endif

@@ -5,8 +5,17 @@
  * loads the others like any page, so the folder also opens in a browser):
  *   index.html  the page's markup; names the style sheet and the scripts
  *   app.css     the style sheet (light and dark colours)
- *   app.js      shared code: HTML building with escaping, API calls, formats
- *   views.js    the views (DAGs, runs with metrics, one run, workers, backfills)
+ *   app.js      shared code: HTML building with escaping, API calls (with
+ *               ETags), formats
+ *   data.js     cached reads (a DAG's detail per version, runs incrementally)
+ *   graph.js    the graph (dagre.min.js lays it out; big ones virtualised)
+ *   grid.js     the runs x tasks grid (virtualised, keyboard)
+ *   charts.js   metric line charts
+ *   views.js    the views (DAGs, runs with metrics, workers, backfills)
+ *   dag.js      the DAG page (graph, grid, source, params, metrics)
+ *   task.js     the task instance panel;  run.js  the run page and Gantt
+ *   actions.js  the action buttons and their dialogs
+ *   models.js   the models view (releases per DAG and task)
  *   log.js      the log viewer
  *   main.js     routing, the refresh loop and start-up
  * At build time cmake/embed.cmake inlines them into one page (the CSS in a
@@ -14,11 +23,11 @@
  * (ui__page) in the build folder (scheduler/ui_page.c); editing any file in
  * scheduler/ui/ rebuilds it.
  *
- * Views (location hash): #/dags, #/runs?dag=D&state=S, #/run/DAG/RUN[/TASK[/N]]
- * (with the log of TASK, attempt N or the latest), #/backfills, #/workers. Every view
- * reloads every 2 s; a log that is not complete is polled every second with
- * offset=next_offset. Only the GET endpoints of docs/api.md are used, with
- * relative URLs (the page also works behind a proxy under a path prefix).
+ * Views (location hash): docs/ui.md. Every view reloads every 2 s, each GET
+ * with the ETag of its last answer (a 304 reuses it); a log that is not
+ * complete is polled every second with offset=next_offset. Only the
+ * endpoints of docs/api.md are used, with relative URLs (the page also works
+ * behind a proxy under a path prefix).
  */
 #include "ui.h"
 

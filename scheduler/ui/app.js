@@ -82,6 +82,15 @@ function apiFetch(path, opts) {
  * page works behind a path prefix); body is sent as JSON. Resolves to the
  * answer's JSON (raw: the Response itself, for downloads); rejects with an
  * Error carrying .status and .body. */
+/* The last 200 answer of each GET path with its ETag: asked again with
+ * If-None-Match, a 304 (nothing changed) gives that answer back without a
+ * body downloaded or parsed. Answers are shared: callers do not change them. */
+const etagCache = new Map();  /* path -> {etag, body, size} */
+const ETAG_CACHE_MAX = 200, ETAG_CACHE_BYTES = 32 << 20;
+let etagBytes = 0;
+let apiStats = { requests: 0, notModified: 0 };  /* for the tests (window.cairnApiStats) */
+window.cairnApiStats = () => Object.assign({}, apiStats);
+
 async function api(path, opts) {
   opts = opts || {};
   const init = { method: opts.method || "GET", headers: { Accept: "application/json" } };
@@ -89,10 +98,26 @@ async function api(path, opts) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(opts.body);
   }
+  const poll = init.method === "GET" && !opts.raw;
+  const had = poll ? etagCache.get(path) : null;
+  if (had) init.headers["If-None-Match"] = had.etag;
+  if (poll) init.cache = "no-store";  /* the 304 comes to us, not to the browser's cache */
   const res = await apiFetch(path, init);
+  apiStats.requests++;
+  if (had && res.status === 304) { apiStats.notModified++; return had.body; }
   if (opts.raw && res.ok) return res;
   let body = null;
   try { body = await res.json(); } catch (e) { body = null; }
+  if (poll && res.ok && res.headers.get("ETag")) {
+    const size = Number(res.headers.get("Content-Length")) || 0;
+    if (had) etagBytes -= had.size;
+    if (etagCache.size >= ETAG_CACHE_MAX || etagBytes + size > ETAG_CACHE_BYTES) {
+      etagCache.clear();
+      etagBytes = 0;
+    }
+    etagCache.set(path, { etag: res.headers.get("ETag"), body: body, size: size });
+    etagBytes += size;
+  }
   if (!res.ok) {
     const err = new Error(body && body.error ? body.error.message : "HTTP " + res.status);
     err.status = res.status;
@@ -126,8 +151,8 @@ const runPath = (dag, run, tail, params) =>
 const taskPath = (dag, run, task, what, params) =>
   runPath(dag, run, "/tasks/" + enc(task) + what, params);
 
-/* Location hashes: #/dags, #/dag/D[/grid|/params|/metrics], #/runs?dag=D&state=S,
- * #/run/DAG/RUN[/TASK[/ATTEMPT]], #/backfills, #/workers */
+/* Location hashes: #/dags, #/dag/D[/grid|/source|/params|/metrics], #/runs?dag=D&state=S,
+ * #/run/DAG/RUN[/TASK[/ATTEMPT]], #/backfills, #/workers, #/models */
 const route = (...parts) => "#/" + parts.map(enc).join("/");
 
 /* ---- formatting ---- */

@@ -25,14 +25,14 @@ async function runGet(dag, runId) {
   const c = runCache.get(key);
   const params = { tasks: "all" };
   if (c && c.run.cursor) params.changes_after = c.run.cursor;
-  const r = await api(runPath(dag, runId, "", params));
-  if (r.incremental && c) {
+  let r = await api(runPath(dag, runId, "", params));
+  if (r.incremental && c) {  /* (api's answers are shared: merged into a copy) */
     const byName = new Map(c.run.tasks.map((t, i) => [t.task, i]));
     const tasks = c.run.tasks.slice();
     for (const t of r.tasks || []) {
       if (byName.has(t.task)) tasks[byName.get(t.task)] = t; else tasks.push(t);
     }
-    r.tasks = tasks;
+    r = Object.assign({}, r, { tasks: tasks });
     delete r.incremental;
   }
   if (runCache.size > 20) runCache.clear();

@@ -20,6 +20,20 @@ function logOpen(dag, run, task, attempt, force) {
   logPoll();
 }
 
+/* A task with no attempt yet: no log to ask for (it would be a 404); the
+ * panel says why, and a later refresh opens the log once an attempt began. */
+function logNone(task, t) {
+  clearTimeout(log.timer);
+  Object.assign(log, { key: null, gen: log.gen + 1 });
+  $("logpanel").hidden = false;
+  logFollowing(false);
+  $("log").textContent = "";
+  $("log-attempts").innerHTML = "";
+  $("log-title").textContent = "Log · " + task;
+  $("log-state").textContent = ENDED.includes(t.state) ? "no log: the task ended without running"
+                                                       : "waiting for the task to start";
+}
+
 function logFollowing(on) { $("logpanel").dataset.following = on ? "true" : "false"; }
 
 function logClose() {

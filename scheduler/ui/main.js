@@ -25,7 +25,7 @@ async function refresh() {
     a.classList.toggle("active", a.dataset.tab === tab));
   if (!document.hidden) {
     let view;
-    graphVirtual = null;
+    graphVirtual = null;  /* (gridVirtual stays: the arrow keys use it while this refresh runs) */
     try {
       if (r.name === "runs") view = await viewRuns(r.params);
       else if (r.name === "run") view = await viewRun(r.args[0], r.args[1], r.args[2], r.args[3],
@@ -33,6 +33,7 @@ async function refresh() {
       else if (r.name === "dag") view = await viewDag(r.args[0], r.args[1], r.params);
       else if (r.name === "workers") view = await viewWorkers();
       else if (r.name === "backfills") view = await viewBackfills();
+      else if (r.name === "models") view = await viewModels(r.params);
       else view = await viewDags(r.params);
       setStatus(true, "updated " + fmtTime(new Date().toISOString(), Date.now()));
     } catch (e) {
@@ -54,12 +55,19 @@ async function refresh() {
       }
     }
     graphPaint();
+    gridPaint();
     if (r.name === "run" && r.args.length >= 3) {
-      logOpen(r.args[0], r.args[1], r.args[2], r.args[3]);
       try {
         const c = runCache.get(r.args[0] + "/" + r.args[1]);
         const run = c ? c.run : await api(runPath(r.args[0], r.args[1]));
-        await logAttempts((run.tasks || []).find((t) => t.task === r.args[2]));
+        const t = (run.tasks || []).find((x) => x.task === r.args[2]);
+        if (gen !== refreshGen) return;
+        if (t && !t.attempts && !r.args[3] && !["leased", "running"].includes(t.state)) {
+          logNone(r.args[2], t);
+        } else {
+          logOpen(r.args[0], r.args[1], r.args[2], r.args[3]);
+          await logAttempts(t);
+        }
       } catch (e) { /* the next refresh shows what is wrong */ }
     } else {
       logClose();
@@ -78,6 +86,10 @@ $("view").addEventListener("click", (ev) => {
 $("view").addEventListener("change", (ev) => {
   if (ev.target.id === "f-dag" || ev.target.id === "f-state") {
     location.hash = route("runs") + query({ dag: $("f-dag").value, state: $("f-state").value });
+  } else if (ev.target.id === "f-srcrun") {
+    const o = ev.target.selectedOptions[0];
+    location.hash = route("dag", ev.target.dataset.dag, "source") +
+      query(o && o.dataset.version ? { version: o.dataset.version } : { run: ev.target.value });
   } else if (ev.target.id === "f-tag") {
     location.hash = route("dags") + query({ q: $("f-q").value, tag: $("f-tag").value });
   }
@@ -107,6 +119,13 @@ $("view").addEventListener("keydown", (ev) => {
   const g = ev.target.closest && ev.target.closest("g.node[data-task]");
   if (g && (ev.key === "Enter" || ev.key === " ")) { ev.preventDefault(); openNode(g); }
 });
+
+/* The page's icon, relative like every URL of the page: without it the
+ * browser asks for /favicon.ico, outside a proxy's path prefix. */
+const icon = document.createElement("link");
+icon.rel = "icon";
+icon.href = "favicon.ico";
+document.head.appendChild(icon);
 
 window.addEventListener("hashchange", refresh);
 document.addEventListener("visibilitychange", () => { if (!document.hidden) refresh(); });

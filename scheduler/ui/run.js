@@ -85,7 +85,9 @@ async function viewRun(dag, runId, selected, attempt, qp) {
       <dt>Logical date</dt><dd>${time(r.logical_date)}</dd>
       <dt>Started</dt><dd>${time(r.started_at)}</dd><dt>Ended</dt><dd>${time(r.ended_at)}</dd>
       <dt>Duration</dt><dd>${orNone(duration(r))}</dd>
-      <dt>Version</dt><dd class="mono">${short(r.dag_version)}</dd>
+      <dt>Version</dt><dd class="mono">${r.dag_version ? html`<a data-link="source"
+        href="${route("dag", dag, "source") + query({ run: r.run_id })}">${short(r.dag_version)
+        }</a> <span class="muted">(its YAML)</span>` : none}</dd>
       <dt>Params</dt><dd>${params.length ? params : none}</dd>
     </dl></div>
     ${panel}

@@ -2,7 +2,11 @@
 // against the live scheduler that tests/integration/test_ui.sh started.
 // Env: CAIRN_SERVER, OUT (folder for screenshots), RUN1 RUN2 (runs of DAG
 // ui, all success), RUNF (a failed run of DAG fail), FIXED (a file that
-// makes fail's broken task succeed once it exists).
+// makes fail's broken task succeed once it exists), RUNV (a run of DAG
+// versioned, whose file changed after it: n 1 then n 2 and extra),
+// PREFIX_URL (the UI through nginx under a path prefix, ending in /),
+// PUB_RUNS (three runs of DAG pub, logical dates 02-01, 03-01, 03-02, each
+// publishing fit's model.txt).
 // Prints "ok - ..." / "not ok - ..." per check; exits 1 if any failed.
 // SHOTS=1 also writes a screenshot of each step's last view to OUT.
 import { chromium } from "playwright-core";
@@ -10,7 +14,7 @@ import fs from "node:fs";
 
 const base = process.env.CAIRN_SERVER;
 const OUT = process.env.OUT || "/tmp";
-const { RUN1, RUN2, RUNF, FIXED } = process.env;
+const { RUN1, RUN2, RUNF, FIXED, RUNV } = process.env;
 let passed = 0, failed = 0;
 const errors = [];  // console errors and page errors, with the view they came from
 
@@ -48,8 +52,10 @@ page.on("pageerror", (e) => errors.push(page.url() + ": " + e.message));
 
 let shot = 0;
 async function step(name, fn) {
+  const t0 = Date.now();
   try {
     await fn();
+    console.log("# " + name + ": " + (Date.now() - t0) + " ms");
     if (process.env.SHOTS) await page.screenshot({ path: OUT + "/view-" + name.replace(/\W+/g, "_") + ".png" });
   }
   catch (e) {
@@ -68,14 +74,16 @@ const enc = encodeURIComponent;
 await step("DAGs view", async () => {
   await go("/dags", '[data-view="dags"] tr[data-dag="ui"]');
   check("dags: every DAG has a row", (await attrs("tr[data-dag]", "data-dag")).sort().join() ===
-        "big,daily,fail,long,many,slow,ui");
+        "big,daily,fail,long,many,pub,slow,ui,versioned,wide");
   const sq = await attrs('tr[data-dag="ui"] .squares .cell', "data-state");
   check("dags: ui shows its last runs as squares", sq.join() === "success,success", sq.join());
   check("dags: the pause toggle is there", await page.$('tr[data-dag="ui"] button[data-act="pause"]') !== null);
   await page.fill("#f-q", "fai");
-  await page.waitForFunction(() => document.querySelectorAll("tr[data-dag]").length === 1);
+  await page.waitForFunction(() => document.querySelectorAll("tr[data-dag]").length === 1 &&
+                                   document.querySelector("tr[data-dag]").dataset.dag === "fail");
   check("dags: the search box filters", (await attrs("tr[data-dag]", "data-dag")).join() === "fail");
   await page.fill("#f-q", "");
+  await page.waitForFunction(() => document.querySelectorAll("tr[data-dag]").length === 10);
   await page.selectOption("#f-tag", "ml");
   await page.waitForFunction(() => document.querySelectorAll("tr[data-dag]").length === 1);
   check("dags: the tag filter filters", (await attrs("tr[data-dag]", "data-dag")).join() === "ui");
@@ -112,12 +120,23 @@ await step("DAG grid", async () => {
     els.map((e) => e.dataset.run + "/" + e.dataset.task + "=" + e.dataset.state));
   check("grid: 2 runs x 4 tasks, all success", cells.length === 8 &&
         cells.every((c) => c.endsWith("=success")), cells.join());
-  const cols = await attrs('[data-view="grid"] thead a.cell', "data-run");
+  const cols = await attrs('[data-view="grid"] .ghead a.cell', "data-run");
   check("grid: runs as columns, oldest first", cols.join() === RUN1 + "," + RUN2, cols.join());
   await page.focus(`a.cell[data-run="${RUN1}"][data-task="prep"]`);
   await page.keyboard.press("ArrowDown");
   check("grid: arrow keys move between cells", await page.evaluate(() =>
     document.activeElement.dataset.task) === "train");
+  await page.keyboard.press("ArrowRight");
+  const at = await page.evaluate(() => [document.activeElement.dataset.task,
+    document.activeElement.dataset.run, document.activeElement.classList.contains("sel")]);
+  check("grid: ArrowRight selects the next run's cell", at.join() === "train," + RUN2 + ",true",
+        at.join());
+  await page.keyboard.press("ArrowLeft");
+  await page.keyboard.press("Enter");
+  await page.waitForFunction(() => /\/train$/.test(decodeURIComponent(location.hash)));
+  check("grid: Enter opens the selected cell", decodeURIComponent(await page.evaluate(() =>
+    location.hash)) === `#/run/ui/${RUN1}/train`);
+  await go("/dag/ui/grid", '[data-view="grid"] a.cell[data-task]');
   await page.click(`a.cell[data-run="${RUN1}"][data-task="flaky"]`);
   await page.waitForSelector('[data-view="task"][data-task="flaky"]');
   check("grid: a click opens that task instance",
@@ -183,6 +202,25 @@ await step("params and metrics", async () => {
         (await page.$$('figure.chart[data-metric="score.acc"] circle')).length === 2);
 });
 
+await step("the YAML a run used", async () => {
+  await go(`/run/versioned/${enc(RUNV)}`, '[data-view="run"] a[data-link="source"]');
+  await page.click('[data-view="run"] a[data-link="source"]');
+  await page.waitForSelector('[data-view="source"] pre.source');
+  let t = await page.textContent('[data-view="source"] pre.source');
+  check("source: the run's version of the YAML", t.includes("first version") &&
+        !t.includes("second version"), t);
+  check("source: it says it is not the current one",
+        (await page.textContent('[data-view="source"]')).includes("not the current one"));
+  const ps = await page.$$eval('[data-view="source"] tr[data-param]', (els) =>
+    els.map((e) => [...e.querySelectorAll("td")].slice(0, 2).map((td) => td.textContent.trim()).join("=")));
+  check("source: that version's params with their defaults", ps.join() === "n=1", ps.join());
+  await page.selectOption("#f-srcrun", "");
+  await page.waitForFunction(() => (document.querySelector('[data-view="source"] pre.source') || {})
+    .textContent.includes("second version"));
+  const ps2 = await attrs('[data-view="source"] tr[data-param]', "data-param");
+  check("source: the current version and its params", ps2.join() === "n,extra", ps2.join());
+});
+
 await step("live log", async () => {
   const r = await post("dags/slow/trigger", {});
   await go(`/run/slow/${enc(r.run_id)}/ticker`, "#logpanel");
@@ -201,6 +239,25 @@ await step("live log", async () => {
   check("log: search counts the matching lines", (await page.getAttribute("#log-matches", "data-hits")) === "1");
   const [dl] = await Promise.all([page.waitForEvent("download"), page.click("#log-download")]);
   check("log: download", fs.readFileSync(await dl.path(), "utf8").includes("done ticking"));
+});
+
+await step("polling with ETags", async () => {
+  await go("/dag/versioned/grid", '[data-view="grid"] a.cell[data-task="say"]');
+  const stats = () => page.evaluate(() => window.cairnApiStats());
+  const s0 = await stats();
+  await page.waitForFunction((n) => window.cairnApiStats().notModified >= n + 2, s0.notModified,
+                             { timeout: 20000 });
+  const s1 = await stats();
+  check("poll: an idle grid page is answered 304 (nothing downloaded)",
+        s1.notModified - s0.notModified >= 2, JSON.stringify([s0, s1]));
+  const before = (await attrs('[data-view="grid"] a.cell[data-task="say"]', "data-run")).length;
+  const r = await post("dags/versioned/trigger", {});
+  await page.waitForSelector(`[data-view="grid"] a.cell[data-task="say"][data-run="${r.run_id}"]`);
+  check("poll: the grid still shows a new run", (await attrs('[data-view="grid"] a.cell[data-task="say"]',
+        "data-run")).length === before + 1);
+  await page.waitForSelector(`a.cell[data-task="say"][data-run="${r.run_id}"][data-state="success"]`,
+                             { timeout: 30000 });
+  check("poll: and its cell turns success when it ends", true);
 });
 
 await step("trigger with params", async () => {
@@ -290,6 +347,25 @@ await step("start a backfill", async () => {
   check("backfill: started, 3 dates", b.total === 3, JSON.stringify(b));
 });
 
+await step("models", async () => {
+  const [r0, r1, r2] = process.env.PUB_RUNS.split(" ");
+  await go("/models", '[data-view="models"] tr[data-release]');
+  const rows = await page.$$eval('[data-view="models"] tr[data-release]', (els) =>
+    els.map((e) => [e.dataset.dag, e.dataset.task, e.dataset.release, e.dataset.latest].join(" ")));
+  check("models: fit's three releases, newest logical date first, only the newest is latest",
+        rows.join("|") === [`pub fit ${r2}-a1 true`, `pub fit ${r1}-a1 false`, `pub fit ${r0}-a1 false`].join("|"),
+        rows.join("|"));
+  const t = await page.textContent(`[data-view="models"] tr[data-release="${r2}-a1"]`);
+  check("models: a release lists its files with their size", t.includes("model.txt") && /\d+ B/.test(t), t);
+  check("models: the latest stage and where its link points",
+        (await page.$(`tr[data-release="${r2}-a1"] [data-stage="latest"]`)) !== null &&
+        (await page.textContent('[data-view="models"] section[data-dag="pub"] p')).includes("latest"));
+  await page.click(`tr[data-release="${r1}-a1"] a`);
+  await page.waitForSelector('[data-view="task"][data-task="fit"]');
+  check("models: a release links to the task instance that made it",
+        decodeURIComponent(await page.evaluate(() => location.hash)) === `#/run/pub/${r1}/fit`);
+});
+
 await step("workers and backfills", async () => {
   await go("/workers", '[data-view="workers"]');
   check("workers: lists w1", (await page.textContent('[data-view="workers"]')).includes("w1"));
@@ -329,7 +405,68 @@ await step("a 10,000-task graph", async () => {
   check("big graph: and only around it", (await page.$('g.node[data-task="t0"]')) === null);
 });
 
+await step("a 300 x 30 grid, virtualised", async () => {
+  const g = await api("dags/wide/grid");
+  const runs = g.runs.map((r) => r.run_id);
+  await page.setViewportSize({ width: 480, height: 800 });  /* fewer columns than 30 in view */
+  await go("/dag/wide/grid", '.gridwrap[data-rows="300"][data-cols="30"] .gcells a.cell');
+  const n = await page.$$eval(".gridwrap .gcells .cell", (els) => els.length);
+  console.log("# 300 x 30 grid: " + n + " cells in the page");
+  check("wide grid: the page holds far fewer cells than 9,000", n > 20 && n < 3000, n);
+  const right = async () => page.$$eval(".gridwrap .gcells .cell", (els) => els.every((e) => {
+    const row = Number(e.dataset.row), col = Number(e.dataset.col);
+    return e.dataset.row === undefined || (window.__g.tasks[row] === e.dataset.task &&
+      window.__g.runs[col].run_id === e.dataset.run);
+  }));
+  await page.evaluate((x) => { window.__g = x; }, g);
+  check("wide grid: every cell drawn is its row's task and its column's run", await right());
+  /* is the cell of task t, run r drawn, and inside the grid's box, not
+   * under its run heads or task names */
+  const shows = (t, r) => page.evaluate(([t, r]) => {
+    const e = document.querySelector(`.gcells .cell[data-task="${t}"][data-run="${r}"]`);
+    if (!e) return false;
+    const w = document.querySelector(".gridwrap"), b = e.getBoundingClientRect();
+    const box = w.getBoundingClientRect();
+    const top = w.querySelector(".ghead").getBoundingClientRect().bottom;
+    const left = w.querySelector(".glabels").getBoundingClientRect().right;
+    return b.top >= top - 1 && b.left >= left - 1 && b.bottom <= box.top + w.clientHeight + 1 &&
+           b.right <= box.left + w.clientWidth + 1;
+  }, [t, r]);
+  check("wide grid: opens on the newest runs", await shows("t0", runs[29]) && !(await shows("t0", runs[0])));
+  await page.$eval(".gridwrap", (w) => { w.scrollTop = w.scrollHeight; });
+  await page.waitForSelector(`.gcells .cell[data-task="t299"][data-run="${runs[29]}"]`);
+  check("wide grid: scrolled down, the last task shows", await shows("t299", runs[29]));
+  check("wide grid: and the first is no longer in the page",
+        (await page.$('.gcells .cell[data-task="t0"]')) === null);
+  await page.$eval(".gridwrap", (w) => { w.scrollLeft = 0; });
+  await page.waitForSelector(`.gcells .cell[data-task="t299"][data-run="${runs[0]}"]`);
+  check("wide grid: scrolled left, the oldest run shows", await shows("t299", runs[0]) &&
+        await right());
+  await page.$eval(".gridwrap", (w) => { w.scrollTop = 0; });
+  await page.waitForSelector(`.gcells a.cell[data-task="t0"][data-run="${runs[0]}"]`);
+  await page.focus(`.gcells a.cell[data-task="t0"][data-run="${runs[0]}"]`);
+  const drawn = await page.$$eval(".gcells .cell[data-row]", (els) =>
+    Math.max(...els.map((e) => Number(e.dataset.row))));
+  const row = () => page.evaluate(() => Number(document.activeElement.dataset.row));
+  for (let i = 0; i < 10 && await row() <= drawn; i++) await page.keyboard.press("PageDown");
+  const r0 = await row();
+  for (let i = 0; i < 3; i++) await page.keyboard.press("ArrowDown");
+  await page.keyboard.press("ArrowRight");
+  await page.keyboard.press("ArrowRight");
+  const want = "t" + (r0 + 3);
+  const at = await page.evaluate(() => [document.activeElement.dataset.task, document.activeElement.dataset.run]);
+  check("wide grid: Page Down and the arrow keys go past the rows drawn at first (" + drawn + ")",
+        r0 > drawn && at.join() === want + "," + runs[2], at.join() + " from row " + r0);
+  check("wide grid: and the selected cell is in view", await shows(want, runs[2]));
+  await page.keyboard.press("Enter");
+  await page.waitForFunction((w) => decodeURIComponent(location.hash).endsWith("/" + w), want);
+  check("wide grid: Enter opens it", decodeURIComponent(await page.evaluate(() => location.hash)) ===
+        `#/run/wide/${runs[2]}/${want}`);
+  await page.setViewportSize({ width: 1400, height: 900 });
+});
+
 await step("a 1,000-run grid", async () => {
+  await page.setViewportSize({ width: 1400, height: 900 });
   const dates = Array.from({ length: 1000 }, (_, i) =>
     new Date(Date.UTC(2020, 0, 1) + i * 86400000).toISOString().replace(/\.000Z$/, "Z"));
   for (let i = 0; i < dates.length; i += 10) {
@@ -337,11 +474,35 @@ await step("a 1,000-run grid", async () => {
   }
   const t0 = Date.now();
   await go("/dag/many/grid?limit=1000");
-  await page.waitForFunction(() => document.querySelectorAll('[data-view="grid"] a.cell[data-task]').length === 2000,
-                             null, { timeout: 30000 });
+  const newest = "manual__" + dates[999];
+  await page.waitForSelector(`.gridwrap[data-cols="1000"] .gcells a.cell[data-task="b"][data-run="${newest}"]`,
+                             { timeout: 30000 });
   const ms = Date.now() - t0;
   console.log("# 1,000-run grid rendered in " + ms + " ms");
   check("big grid: 1,000 runs x 2 tasks in under 10 s", ms < 10000, ms);
+  const n = await page.$$eval(".gridwrap .gcells .cell", (els) => els.length);
+  check("big grid: only the runs in view are drawn", n > 10 && n < 2000, n);
+});
+
+await step("behind a proxy under a path prefix", async () => {
+  const prefix = process.env.PREFIX_URL;
+  const path = new URL(prefix).pathname;
+  const ctx = await browser.newContext();
+  const p = await ctx.newPage();
+  const elsewhere = [];
+  p.on("request", (q) => { if (!new URL(q.url()).pathname.startsWith(path)) elsewhere.push(q.url()); });
+  p.on("console", (m) => { if (m.type() === "error") errors.push("prefix " + p.url() + ": " + m.text()); });
+  await p.goto(prefix + "#/runs?dag=ui");
+  await p.waitForSelector(`[data-view="runs"] tr[data-href*="${enc(RUN1)}"]`);
+  await p.click(`[data-view="runs"] tr[data-href*="${enc(RUN1)}"] td`);
+  await p.waitForSelector('[data-view="run"] [data-view="graph"] g.node');
+  const nodes = await p.$$eval('[data-view="run"] [data-view="graph"] g.node', (els) =>
+    els.map((e) => e.dataset.task + "=" + e.dataset.state));
+  check("prefix: the run page through nginx at " + path + " shows its graph",
+        nodes.sort().join() === "flaky=success,prep=success,score=success,train=success", nodes.join());
+  check("prefix: the URL kept the prefix", new URL(p.url()).pathname === path, p.url());
+  check("prefix: every request went under the prefix", elsewhere.length === 0, elsewhere.join(" "));
+  await ctx.close();
 });
 
 await step("a viewer sees no action buttons", async () => {

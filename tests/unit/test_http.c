@@ -222,6 +222,16 @@ tsrv_handler(void *ud, struct http_conn *c, const struct http_req *req)
         free(b);
     } else if (strcmp(req->path, "/file") == 0) {
         serve_file(t, c, req);
+    } else if (strncmp(req->path, "/etag", 5) == 0) {
+        /* /etag?q=BODY (status 200, or s=STATUS), /etagfile: with an ETag */
+        char *q = query_or(req, "q", ""), *st = query_or(req, "s", "200");
+        http_conn_etag(c, http_req_header(req, "If-None-Match"));
+        if (!strcmp(req->path, "/etagfile"))
+            serve_file(t, c, req);
+        else
+            http_respond(c, (int)strtol(st, NULL, 10), "text/plain", q, strlen(q));
+        free(q);
+        free(st);
     } else if (strcmp(req->path, "/text") == 0) {
         http_respond(c, 200, "text/plain", "not json", 8);
     } else if (strcmp(req->path, "/null") == 0) {
@@ -1453,6 +1463,96 @@ tsrv_wait_files(struct tsrv *t, int ok, int cut)
     assert_int_equal(gcut, cut);
 }
 
+/* The ETag of resp ("\"...\""), or "" if none (static storage). */
+static const char *
+etag_of(const struct tresp *resp)
+{
+    static char tag[64];
+    const char *h = strcasestr(resp->head, "\r\nETag: ");
+    tag[0] = '\0';
+    if (h)
+        sscanf(h + 8, "%63[^\r]", tag);
+    return tag;
+}
+
+static void
+test_etag(void **state)
+{
+    (void)state;
+    struct tsrv *t = tsrv_start(0);
+    struct trd r;
+    struct tresp resp;
+    char req[256], tag[64];
+    trd_init(&r, tconnect(t->port));
+
+    tsends(r.fd, "GET /etag?q=hello HTTP/1.1\r\n\r\n");
+    assert_int_equal(trd_response(&r, &resp, 0), 0);
+    assert_int_equal(resp.status, 200);
+    assert_string_equal(resp.body, "hello");
+    snprintf(tag, sizeof(tag), "%s", etag_of(&resp));
+    assert_true(strlen(tag) == 18 && tag[0] == '"' && tag[17] == '"');
+    tresp_free(&resp);
+
+    /* the same body again: the same tag; asked with it, 304 and no body */
+    const char *pre[] = {"", "\"other\", ", "W/", "*"};
+    for (size_t i = 0; i < sizeof(pre) / sizeof(pre[0]); i++) {
+        char v[128];
+        snprintf(v, sizeof(v), "%s%s", pre[i], strcmp(pre[i], "*") ? tag : "");
+        snprintf(req, sizeof(req), "GET /etag?q=hello HTTP/1.1\r\nIf-None-Match: %s\r\n\r\n", v);
+        tsends(r.fd, req);
+        assert_int_equal(trd_response(&r, &resp, 0), 0);
+        assert_int_equal(resp.status, 304);
+        assert_int_equal(resp.body_len, 0);
+        assert_false(has_header(&resp, "Content-Length:"));
+        assert_string_equal(etag_of(&resp), tag);
+        tresp_free(&resp);
+    }
+    /* another body: 200 with another tag; a tag that only starts like it
+     * does not match */
+    snprintf(req, sizeof(req), "GET /etag?q=world HTTP/1.1\r\nIf-None-Match: %s\r\n\r\n", tag);
+    tsends(r.fd, req);
+    assert_int_equal(trd_response(&r, &resp, 0), 0);
+    assert_int_equal(resp.status, 200);
+    assert_string_equal(resp.body, "world");
+    assert_string_not_equal(etag_of(&resp), tag);
+    tresp_free(&resp);
+    snprintf(req, sizeof(req), "GET /etag?q=hello HTTP/1.1\r\nIf-None-Match: %.17sx\"\r\n\r\n",
+             tag);
+    tsends(r.fd, req);
+    assert_int_equal(trd_response(&r, &resp, 0), 0);
+    assert_int_equal(resp.status, 200);
+    tresp_free(&resp);
+    /* HEAD: the same 304 */
+    snprintf(req, sizeof(req), "HEAD /etag?q=hello HTTP/1.1\r\nIf-None-Match: %s\r\n\r\n", tag);
+    tsends(r.fd, req);
+    assert_int_equal(trd_response(&r, &resp, 1), 0);
+    assert_int_equal(resp.status, 304);
+    tresp_free(&resp);
+    /* not a 200: no tag, never a 304 */
+    snprintf(req, sizeof(req), "GET /etag?q=hello&s=404 HTTP/1.1\r\nIf-None-Match: *\r\n\r\n");
+    tsends(r.fd, req);
+    assert_int_equal(trd_response(&r, &resp, 0), 0);
+    assert_int_equal(resp.status, 404);
+    assert_string_equal(etag_of(&resp), "");
+    tresp_free(&resp);
+    /* a file body gets none, and the next request on the connection, which
+     * asked for none, gets none either */
+    tsends(r.fd, "GET /etagfile?n=10 HTTP/1.1\r\nIf-None-Match: *\r\n\r\n"
+                 "GET /echo?q=x HTTP/1.1\r\n\r\n");
+    assert_int_equal(trd_response(&r, &resp, 0), 0);
+    assert_int_equal(resp.status, 200);
+    assert_int_equal(resp.body_len, 10);
+    assert_string_equal(etag_of(&resp), "");
+    tresp_free(&resp);
+    assert_int_equal(trd_response(&r, &resp, 0), 0);
+    assert_int_equal(resp.status, 200);
+    assert_string_equal(etag_of(&resp), "");
+    tresp_free(&resp);
+    trd_close(&r);
+    tsrv_wait_files(t, 1, 0);
+    tsrv_stop(t);
+}
+
 struct tsink {
     uint64_t off;        /* offset of the next byte expected */
     int bad;             /* a byte differed */
@@ -1663,6 +1763,7 @@ main(void)
         cmocka_unit_test(test_client_against_server),
         cmocka_unit_test(test_client_async_response),
         cmocka_unit_test(test_file_body),
+        cmocka_unit_test(test_etag),
         cmocka_unit_test(test_client_unreachable),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

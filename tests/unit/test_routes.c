@@ -172,7 +172,8 @@ test_param(void **state)
 /* ---- the API's table --------------------------------------------------- */
 
 /* The names the handlers read (route_param) */
-static const char *const known_params[] = {"dag", "run", "task", "name", "id", "sha", "release"};
+static const char *const known_params[] = {"dag", "run", "task", "name", "id", "sha", "release",
+                                           "version"};
 
 static void
 test_table_sorted(void **state)
