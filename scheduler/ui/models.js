@@ -1,82 +1,77 @@
-/* ---- #/models: the releases in the models folder, per DAG and task ----
+/* ---- #/models: the model registry, per DAG and task ----
  *
- * Read from what the API has now: the tasks with `publish` (GET dags/D's
- * task_list) and the `published` member of their instances in the DAG's
- * last runs (GET runs/R). Each release is {dag, task, run, logical_date,
- * path, latest, is_latest, files}; modelReleases() is the one place that
- * gathers them, so a registry API can take its place. */
+ * From GET models (docs/api.md, "Models"): every publishing task with its
+ * releases (newest logical date first, as `latest` follows), the stages
+ * that point at each (latest, production, staging), their metrics and
+ * files, and GET models/D/T for a model's stage history (who promoted or
+ * rolled back what, when). Promote and rollback are the CLI's and the
+ * API's (`cairn models promote`). */
 
-const MODELS_RUNS = 20;   /* runs per DAG looked at (?last=N, at most 200) */
+const STAGES = ["latest", "production", "staging"];
 
-const releaseName = (path) => String(path || "").replace(/\/+$/, "").split("/").pop();
-
-/* {dag: {task: [release...]}} for the DAGs with publishing tasks. */
-async function modelReleases(last) {
-  const list = await dagList();
+/* {dag: {task: model}} for the models the registry lists. */
+async function modelReleases() {
+  const m = await api("models");
   const out = {};
-  await Promise.all((list.dags || []).filter((d) => d.version).map(async (d) => {
-    const det = await dagDetail(d.dag, list);
-    const pub = (det.task_list || []).filter((t) => (t.publish || []).length).map((t) => t.task);
-    if (!pub.length) return;
-    out[d.dag] = Object.fromEntries(pub.map((t) => [t, []]));
-    const runs = (await api("runs" + query({ dag: d.dag, limit: last }))).runs || [];
-    await Promise.all(runs.map(async (r) => {
-      const full = await api(runPath(d.dag, r.run_id));
-      for (const ti of full.tasks || []) {
-        if (!out[d.dag][ti.task] || !ti.published) continue;
-        out[d.dag][ti.task].push(Object.assign({ dag: d.dag, task: ti.task, run: r.run_id,
-          logical_date: r.logical_date, attempt: ti.attempts }, ti.published));
-      }
-    }));
-  }));
+  for (const x of m.models || []) (out[x.dag] = out[x.dag] || {})[x.task] = x;
   return out;
 }
 
-/* The release `latest` points at: the one of the newest logical date among
- * those that switched it (as the scheduler moves it; a hand-made rollback
- * is not seen here). */
-function latestRelease(rels) {
-  let best = null;
-  for (const r of rels) {
-    if (r.is_latest && (!best || r.logical_date > best.logical_date ||
-                        (r.logical_date === best.logical_date && r.attempt > best.attempt))) best = r;
-  }
-  return best;
+const metricText = (metrics) => Object.keys(metrics || {}).flatMap((t) =>
+  Object.keys(metrics[t] || {}).map((k) => t + "." + k + "=" + metrics[t][k])).join(" ");
+
+function historyList(hist) {
+  const rows = (hist || []).slice(-10).reverse().map((h) => html`<li>
+    ${time(h.at)} <span class="mono">${h.by}</span> ${h.action} <span class="mono">${h.stage}</span>
+    → <span class="mono">${h.release}</span>${h.previous ? html` <span class="muted">(was
+    <span class="mono">${h.previous}</span>)</span>` : none}</li>`);
+  return html`<div data-history>${rows.length ? html`<ul class="history">${rows}</ul>`
+    : html`<p class="muted">No stage was promoted or rolled back yet.</p>`}</div>`;
 }
 
-async function viewModels(params) {
-  const last = Math.min(200, Math.max(1, Number(params.last) || MODELS_RUNS));
-  const all = await modelReleases(last);
+async function viewModels() {
+  const all = await modelReleases();
   const sections = [];
   for (const dag of Object.keys(all).sort()) {
-    for (const task of Object.keys(all[dag])) {
-      const rels = all[dag][task].slice().sort((a, b) =>
-        (a.logical_date < b.logical_date ? 1 : a.logical_date > b.logical_date ? -1 : 0));
-      const cur = latestRelease(rels);
-      const rows = rels.map((r) => {
-        const isCur = cur === r;
-        return html`<tr data-dag="${dag}" data-task="${task}" data-release="${releaseName(r.path)}"
-          data-latest="${isCur}">
-          <td class="mono">${releaseName(r.path)}</td>
-          <td>${isCur ? html`<span class="chip stage" data-stage="latest">latest</span>` : none}</td>
-          <td><a class="mono" href="${route("run", dag, r.run, task)}">${r.run}</a></td>
+    for (const task of Object.keys(all[dag]).sort()) {
+      const model = all[dag][task];
+      let hist = [];
+      try {
+        hist = (await api("models/" + enc(dag) + "/" + enc(task))).history || [];
+      } catch (e) {
+        if (e.status !== 404) throw e;
+      }
+      const rows = (model.releases || []).map((r) => {
+        const stages = r.stages || [];
+        return html`<tr data-dag="${dag}" data-task="${task}" data-release="${r.release}"
+          data-latest="${stages.includes("latest")}">
+          <td class="mono">${r.release}</td>
+          <td>${stages.map((st) => html`<span class="chip stage" data-stage="${st}">${st}</span> `)}</td>
+          <td>${r.run_id ? html`<a class="mono" href="${route("run", dag, r.run_id, task)}">${r.run_id}</a>`
+            : none}</td>
           <td class="nowrap">${time(r.logical_date)}</td>
+          <td class="mono small">${metricText(r.metrics) || none}</td>
           <td>${(r.files || []).map((f) => html`<div class="mono" title="sha256 ${f.sha256}">${f.name}
             <span class="muted">${fmtSize(f.size)} · ${String(f.sha256 || "").slice(0, 12)}</span></div>`)}</td>
-          <td class="mono muted path">${r.path}</td></tr>`;
+          <td>${r.error ? html`<span class="err">${r.error}</span>` : r.artifacts || none}</td></tr>`;
       });
+      const links = STAGES.filter((st) => model.stages && model.stages[st]).map((st) =>
+        html`<span class="chip stage" data-stage="${st}">${st}</span> →
+          <span class="mono">${model.stages[st]}</span> `);
       sections.push(html`<section data-dag="${dag}" data-task="${task}">
         <h2><a href="${route("dag", dag)}">${dag}</a> / <span class="mono">${task}</span></h2>
-        <p class="muted">${cur ? html`<span class="mono">${cur.latest}</span> →
-          <span class="mono">${releaseName(cur.path)}</span>` : "No release yet."}</p>
-        ${table([["Release"], ["Stage"], ["Run"], ["Logical date"], ["Files"], ["Folder"]], rows,
-          "No release in the last runs.")}</section>`);
+        <p class="muted">${links.length ? links : "No release yet."}
+          <span class="mono path">${model.path || ""}</span></p>
+        ${table([["Release"], ["Stages"], ["Run"], ["Logical date"], ["Metrics"], ["Files"],
+                 ["Artifacts"]], rows, "No release yet.")}
+        <h3>Stage history</h3>${historyList(hist)}</section>`);
     }
   }
   return html`<div data-view="models"><h1>Models</h1>
-    <p class="muted">Releases of the tasks with <code>publish</code>, from the last ${last} runs of
-      each DAG (<code>?last=N</code>), newest logical date first; <code>latest</code> is the
-      release that link points at.</p>
+    <p class="muted">The releases of each task with <code>publish</code>, newest logical date
+      first; <code>latest</code> follows the newest logical date, <code>production</code> and
+      <code>staging</code> move with <code>cairn models promote</code> and
+      <code>rollback</code>.</p>
     ${sections.length ? sections : html`<div class="panel"><div class="empty">No DAG publishes a
       model (a task's <code>publish</code> list).</div></div>`}</div>`;
 }

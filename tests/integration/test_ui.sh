@@ -146,6 +146,8 @@ check "the pub runs succeed" test "$(wait_run "$rp1" pub)/$(wait_run "$rp2" pub)
 rp0=$("$CAIRN" trigger pub --logical-date 2026-02-01)
 check "the older pub run succeeds (its release does not take latest)" \
     test "$(wait_run "$rp0" pub)" = success
+check "the middle release is promoted to production" \
+    "$CAIRN" models promote "pub/fit/$rp1-a1" --stage production
 check "the ui runs succeed" test "$(wait_run "$r1" ui)/$(wait_run "$r2" ui)" = success/success
 check "the fail run fails" test "$(wait_run "$rf" fail)" = failed
 check "the big DAG loaded with its 10,000 tasks" \

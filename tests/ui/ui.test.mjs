@@ -360,6 +360,12 @@ await step("models", async () => {
   check("models: the latest stage and where its link points",
         (await page.$(`tr[data-release="${r2}-a1"] [data-stage="latest"]`)) !== null &&
         (await page.textContent('[data-view="models"] section[data-dag="pub"] p')).includes("latest"));
+  check("models: the production stage is on the release promoted to it",
+        (await page.$(`tr[data-release="${r1}-a1"] [data-stage="production"]`)) !== null &&
+        (await page.$$('[data-view="models"] tr [data-stage="production"]')).length === 1);
+  const hist = await page.textContent('[data-view="models"] section[data-dag="pub"] [data-history]');
+  check("models: the stage history says who promoted what", hist.includes("promote") &&
+        hist.includes(`${r1}-a1`) && hist.includes("local"), hist);
   await page.click(`tr[data-release="${r1}-a1"] a`);
   await page.waitForSelector('[data-view="task"][data-task="fit"]');
   check("models: a release links to the task instance that made it",
