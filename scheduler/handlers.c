@@ -145,6 +145,10 @@ handle_hello(struct sched *s, struct wire_req *req, const struct msg *m)
     w->host = xstrdup(h->host ? h->host : "");
     w->slots = (int)h->slots;
     w->prefetch = (int)h->prefetch;
+    json_decref(w->direct_stores);
+    w->direct_stores = json_array();
+    for (size_t i = 0; i < h->ndirect_stores; i++)
+        json_array_append_new(w->direct_stores, json_string(h->direct_stores[i]));
     for (size_t i = 0; i < w->nlabels; i++) {
         free(w->labels[i].key);
         free(w->labels[i].value);
@@ -171,6 +175,8 @@ handle_hello(struct sched *s, struct wire_req *req, const struct msg *m)
                     .u.welcome = {.lease_ttl_ms = s->cfg.lease_ttl_ms,
                                   .heartbeat_ms = s->cfg.heartbeat_ms,
                                   .artifacts = (char *)art_uri(s->art),
+                                  .store_id = s->store_id[0] ? s->store_id : NULL,
+                                  .api_port = s->api_port,
                                   .version = MSG_VERSION}};
     json_t *b = encode(&r);
     s->cfg.link.reply(req, PROTO_WELCOME, b);

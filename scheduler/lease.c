@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api_blobs.h"
 #include "artifact.h"
 #include "cal.h"
 #include "imagepin.h"
@@ -299,6 +300,7 @@ lease__json(struct sched *s, struct sched_ti *ti, char *why, size_t whylen)
         json_object_set_new(ti->prov, "image_digest", json_string(ti->image_digest));
     if (t->nsecrets) /* their names only */
         json_object_set(ti->prov, "secrets", psec);
+    api_blobs_grant(s, ti, lease);
 out:
     for (size_t i = 0; i < t->nsecrets; i++)
         secrets_free(sec[i], seclen[i]);
@@ -468,6 +470,7 @@ lease_end(struct sched *s, struct sched_ti *ti)
 {
     rq_list_del(ti);
     lease_unregister(s, ti);
+    api_blobs_revoke(s, ti);
     ti->run->active--;
     if (ti->parent)
         ti->parent->map->active--;

@@ -14,6 +14,7 @@
 #include <uv.h>
 
 #include "api.h"
+#include "api_blobs.h"
 #include "apiguard.h"
 #include "backfill.h"
 #include "engine.h"
@@ -584,6 +585,9 @@ main(int argc, char **argv)
         goto fail;
     }
     http_server_set_max_conns(app.http, http_conns_cap());
+    api_blobs_set_port(app.sched, http_server_port(app.http));
+    if ((rc = api_blobs_init(app.sched, err, sizeof(err))) != 0)
+        goto fail;
     http_server_set_observer(app.http, smet_http, app.sched);
     LOG(LOG_NOTICE, "CAIRN-START",
         "scheduler ready: dags %s, data %s, workers %s, http %s:%d, models %s", cfg.dags_dir,

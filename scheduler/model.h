@@ -54,6 +54,8 @@ struct sched_worker;
 
 struct sched_map;
 
+struct api_blob_up;
+
 struct sched_ti {
     struct sched_run *run;
     size_t idx;                 /* task index in run->dv->dag */
@@ -109,6 +111,11 @@ struct sched_ti {
     struct sched_ti *lazy_next;
     struct sched_ti *lnext, *lprev; /* in the lease or retry list */
     char lease_key[24];         /* key in the lease map while leased */
+    /* the current lease's credential for the blob routes (api_blobs.h), in
+     * memory only; "" = none */
+    char xfer_token[65];
+    json_t *xfer_allowed;       /* the blobs that lease may read {sha256: true}, or NULL */
+    struct api_blob_up *uploads; /* its uploads in progress (api_blobs.c) */
 };
 
 /* The instances of a mapped task in one run (docs/architecture.md,
@@ -207,6 +214,7 @@ struct sched_worker {
     struct sched_gpu *gpus;     /* in index order */
     size_t ngpus;
     json_t *images;             /* its unpacked images [{digest, size}] (its last POLL), or NULL */
+    json_t *direct_stores;      /* the stores it reaches itself (HELLO) [uri...], or NULL */
 };
 
 #endif

@@ -205,7 +205,7 @@ answer(struct fake *f, struct msg *req, struct msg *rep, json_t **raw)
         memset(req, 0, sizeof(*req));
         rep->type = PROTO_WELCOME;
         rep->u.welcome = (struct msg_welcome){
-            30000, HEARTBEAT_MS, f->artifacts ? xstrdup(f->artifacts) : NULL, MSG_VERSION};
+            30000, HEARTBEAT_MS, f->artifacts ? xstrdup(f->artifacts) : NULL, MSG_VERSION, NULL, 0};
         return;
     case PROTO_POLL:
         s->last_held = req->u.poll.nleases;
