@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# A worker that does not use the scheduler's artifact store directly
+# (--artifacts-direct no, or a store folder it cannot see) gets its inputs
+# and puts its outputs through the scheduler's blob routes, digest checked
+# both ways, and caches blobs by digest under its data folder. The routes
+# take only a live lease's own credential: none or a wrong one is 401, a
+# blob that is not an input of the lease is 403, an upload whose bytes do
+# not match the claimed digest is 422 and stores nothing; a download
+# resumes with Range.
+source "$(dirname "$0")/lib.sh"
+
+put_dag pass <<'YAML'
+dag: pass
+defaults: {retries: 0}
+tasks:
+  make:
+    command: [sh, -c, "head -c 9000000 /dev/urandom > /outputs/data.bin && : > /outputs/empty && sha256sum /outputs/data.bin"]
+    outputs: [data.bin, empty]
+  use:
+    needs: [make]
+    inputs: {blob: make/data.bin, e: make/empty}
+    command: [sh, -c, "sha256sum /inputs/blob && wc -c < /inputs/e && sha256sum /inputs/blob | cut -c1-64 > /outputs/sum"]
+    outputs: [sum]
+YAML
+put_dag direct <<'YAML'
+dag: direct
+defaults: {retries: 0}
+tasks:
+  make:
+    labels: {pool: direct}
+    command: [sh, -c, "head -c 9000000 /dev/urandom > /outputs/data.bin"]
+    outputs: [data.bin]
+  use:
+    labels: {pool: direct}
+    needs: [make]
+    inputs: {blob: make/data.bin}
+    command: [sh, -c, "sha256sum /inputs/blob"]
+YAML
+put_dag hold <<'YAML'
+dag: hold
+defaults: {retries: 0}
+tasks:
+  make:
+    command: [sh, -c, "echo held > /outputs/h.txt"]
+    outputs: [h.txt]
+  wait:
+    needs: [make]
+    inputs: {h: make/h.txt}
+    labels: {pool: peer}
+    command: ["true"]
+YAML
+
+start_scheduler s
+start_worker w1 --artifacts-direct no
+
+check "the scheduler wrote the store's marker" test -s "$T/s/artifacts/.cairn-store-id"
+check "w1 says it goes through the API" wait_until 10 logged w1 "CAIRN-WORKER-STORE .*through the scheduler's API"
+check "w1 announces no direct store" bash -c '"$0" workers --json | jq -e ".workers[] | select(.name==\"w1\") | .direct_stores == []" >/dev/null' "$CAIRN"
+
+r=$("$CAIRN" trigger pass)
+check "a DAG passing files through the API succeeds" test "$(wait_run "$r" pass 60)" = success
+made=$("$CAIRN" logs "$r" make --dag pass | awk '{print $1}')
+used=$("$CAIRN" logs "$r" use --dag pass | awk 'NR==1{print $1}')
+check "the downstream task reads the same bytes" test -n "$made" -a "$made" = "$used"
+check "the empty output arrives empty" test "$("$CAIRN" logs "$r" use --dag pass | sed -n 2p)" = 0
+arts=$("$CAIRN" artifacts list "$r" --dag pass --json)
+blob=$(jq -r '.artifacts[] | select(.name=="data.bin") | .uri' <<<"$arts" | sed 's|^file://||')
+check "the output is in the scheduler's store" test "$(sha256sum "$blob" | awk '{print $1}')" = "$made"
+check "...under the store's own URI" grep -q "^$T/s/artifacts/blobs/sha256/" <<<"$blob"
+check "w1 cached the blob by digest" test -f "$T/w1/blob-cache/blobs/sha256/${made:0:2}/${made:2}"
+check "nothing is left being uploaded" bash -c '[ -z "$(ls -A "$0" 2>/dev/null)" ]' "$T/s/uploads"
+
+# --- the routes, by a peer that holds a lease ------------------------------
+# A tiny wire peer (plain TCP on loopback, no token) takes hold/wait's
+# lease (it has the label pool=peer) and prints the lease's id, credential
+# and input digest.
+cat >"$T/peer.py" <<'PY'
+import json, socket, struct, sys, time
+port = int(sys.argv[1])
+s = socket.create_connection(("127.0.0.1", port), timeout=10)
+s.sendall(b"\x00SP\x00\x00\x30\x00\x00")
+def recv_n(n):
+    b = b""
+    while len(b) < n:
+        c = s.recv(n - len(b))
+        if not c:
+            raise EOFError("closed")
+        b += c
+    return b
+recv_n(8)
+rid = [0x80000001]
+def call(typ, body):
+    b = json.dumps(body).encode()
+    f = b"CRN\x01" + struct.pack(">HHI", typ, 0, len(b)) + b
+    m = struct.pack(">I", rid[0]) + f
+    rid[0] += 1
+    s.sendall(struct.pack(">Q", len(m)) + m)
+    n = struct.unpack(">Q", recv_n(8))[0]
+    fr = recv_n(n)[4:]
+    t, _, bl = struct.unpack(">HHI", fr[4:12])
+    return t, json.loads(fr[12:12 + bl])
+t, b = call(1, {"worker": "peer", "slots": 1, "labels": {"pool": "peer"}})
+assert t == 2, (t, b)
+for i in range(300):
+    t, b = call(3, {"worker": "peer", "free": 1, "leases": [], "wait_ms": 0})
+    if b.get("leases"):
+        l = b["leases"][0]
+        print(l["lease_id"], l.get("xfer_token", ""), l["inputs"][0]["sha256"])
+        sys.stdout.flush()
+        break
+    time.sleep(0.1)
+# keep the lease alive until told to report
+for i in range(600):
+    try:
+        open(sys.argv[2]).close()
+        break
+    except OSError:
+        pass
+    call(3, {"worker": "peer", "free": 0, "leases": [l["lease_id"]], "wait_ms": 0})
+    time.sleep(0.2)
+t, b = call(7, {"worker": "peer", "lease_id": l["lease_id"], "exit_code": 0, "outputs": []})
+print("result", t)
+PY
+rh=$("$CAIRN" trigger hold)
+/usr/bin/python3 "$T/peer.py" "$NNG_PORT" "$T/peer.done" >"$T/peer.out" 2>&1 &
+PEER=$!
+PIDS+=("$PEER")
+check "the peer got the lease" wait_until 30 test -s "$T/peer.out"
+read -r LEASE TOKEN HSHA <"$T/peer.out"
+check "the lease carries a blob credential" test ${#TOKEN} = 64
+B=$CAIRN_SERVER/api/v1/leases/$LEASE
+code() { curl -s -o "$T/body" -w '%{http_code}' "$@"; }
+check "no credential: 401" test "$(code "$B/blobs/$HSHA")" = 401
+check "a wrong credential: 401" test "$(code -H "Authorization: Bearer ${TOKEN//[0-9a-f]/0}" "$B/blobs/$HSHA")" = 401
+check "another lease's id with this credential: 401" test "$(code -H "Authorization: Bearer $TOKEN" "$CAIRN_SERVER/api/v1/leases/1/blobs/$HSHA")" = 401
+A=(-H "Authorization: Bearer $TOKEN")
+check "its input: 200 with the bytes" test "$(code "${A[@]}" "$B/blobs/$HSHA")" = 200 -a "$(cat "$T/body")" = held
+check "a range of it: 206" test "$(code "${A[@]}" -r 2- "$B/blobs/$HSHA")" = 206 -a "$(cat "$T/body")" = "ld"
+check "a range past its end: 416" test "$(code "${A[@]}" -r 99- "$B/blobs/$HSHA")" = 416
+check "a blob that is not its input: 403" test "$(code "${A[@]}" "$B/blobs/$made")" = 403
+check "...with the API's error shape" jq -e '.error.code == "forbidden"' "$T/body"
+printf 'forged bytes' >"$T/forged"
+fake=$(printf 'other bytes!' | sha256sum | awk '{print $1}')
+check "a chunk whose bytes are not the claimed blob's is taken" test "$(code "${A[@]}" -X PUT --data-binary @"$T/forged" -H 'Content-Type: application/octet-stream' "$B/uploads/$fake?offset=0")" = 200
+check "...but its commit is refused: 422" test "$(code "${A[@]}" -X POST "$B/uploads/$fake/commit?size=12")" = 422
+check "...as digest_mismatch" jq -e '.error.code == "digest_mismatch"' "$T/body"
+check "...and nothing was stored" test ! -e "$T/s/artifacts/blobs/sha256/${fake:0:2}/${fake:2}"
+good=$(sha256sum "$T/forged" | awk '{print $1}')
+check "a chunk at the wrong offset: 409" test "$(code "${A[@]}" -X PUT --data-binary @"$T/forged" "$B/uploads/$good?offset=5")" = 409
+check "two chunks and a commit store a blob" bash -c '
+  set -e
+  c1=$(curl -s -o /dev/null -w "%{http_code}" -H "$1" -X PUT --data-binary "forged " "$2?offset=0")
+  c2=$(curl -s -o /dev/null -w "%{http_code}" -H "$1" -X PUT --data-binary "bytes" "$2?offset=7")
+  c3=$(curl -s -w "%{http_code}" -o "$3" -H "$1" -X POST "$2/commit?size=12")
+  [ "$c1$c2$c3" = 200200200 ]' _ "Authorization: Bearer $TOKEN" "$B/uploads/$good" "$T/body"
+check "...whose bytes are in the store" cmp "$T/forged" "$T/s/artifacts/blobs/sha256/${good:0:2}/${good:2}"
+check "a stored blob commits without an upload (dedupe)" test "$(code "${A[@]}" -X POST "$B/uploads/$good/commit?size=12")" = 200
+check "human API tokens play no part: a viewer's bearer is 401" test "$(code -H "Authorization: Bearer cairn_x" "$B/blobs/$HSHA")" = 401
+# --- detection: a worker on this host (auto) sees the store and uses it ------
+start_worker w2 --labels pool=direct
+check "w2 (auto) finds the store's marker and reaches it directly" \
+    wait_until 10 logged w2 "CAIRN-WORKER-STORE .*: reached directly"
+check "...and announces it in HELLO" bash -c '"$0" workers --json | jq -e ".workers[] | select(.name==\"w2\") | .direct_stores == [\"file://$1/s/artifacts\"]" >/dev/null' "$CAIRN" "$T"
+touch "$T/peer.done"
+check "the peer reports" wait_until 30 grep -q "^result" "$T/peer.out"
+check "the hold run ends" test "$(wait_run "$rh" hold 30)" = success
+check "after the lease ended its credential is refused: 401" test "$(code "${A[@]}" "$B/blobs/$HSHA")" = 401
+
+r=$("$CAIRN" trigger direct)
+check "a run on w2 (direct) succeeds" test "$(wait_run "$r" direct 60)" = success
+check "...without w2 caching anything (it used the store itself)" test ! -e "$T/w2/blob-cache"
+
+finish
