@@ -387,6 +387,18 @@ handle_result(struct sched *s, struct wire_req *req, const struct msg *m)
         ack(s, req, true, NULL);
         return;
     }
+    if (r->input_unavailable && r->exit_code == -1) {
+        /* it could not get an input (it does not reach the store, or the
+         * scheduler's API): not the task's fault, and not this worker
+         * again for this task */
+        char why[768];
+        snprintf(why, sizeof(why), "worker %s could not get the inputs: %s; not leased to it "
+                 "again", w->name, error);
+        lease_exclude(ti, w->name);
+        lease_lost(s, ti, "CAIRN-INPUT-UNAVAILABLE", why);
+        ack(s, req, true, NULL);
+        return;
+    }
     ti->exit_code = r->exit_code;
     ti->signal = r->signal;
     json_decref(ti->stderr_tail);

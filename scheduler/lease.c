@@ -369,7 +369,7 @@ lease_dispatch(struct sched *s, struct sched_worker *w, int free_slots)
         if (t->gpus > 0)
             gpualloc_count(w, t->gpu_type, &gtotal, &gfree);
         if (!lease_labels_match(t, w) || (sd && sd->active_tasks >= max_tasks) || at_parallel ||
-            gfree < (size_t)t->gpus) {
+            gfree < (size_t)t->gpus || lease_excluded(ti, w->name)) {
             xgrow((void **)&aside, &capaside, naside + 1, sizeof(*aside));
             aside[naside++] = ti;
             continue;
@@ -511,6 +511,29 @@ lease_lost(struct sched *s, struct sched_ti *ti, const char *code, const char *w
     } else {
         ts_attempt_failed(s, ti);
     }
+}
+
+void
+lease_exclude(struct sched_ti *ti, const char *name)
+{
+    if (lease_excluded(ti, name))
+        return;
+    if (!ti->excluded)
+        ti->excluded = json_array();
+    json_array_append_new(ti->excluded, json_string(name));
+}
+
+bool
+lease_excluded(const struct sched_ti *ti, const char *name)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(ti->excluded, i, v)
+    {
+        if (!strcmp(json_string_value(v), name))
+            return true;
+    }
+    return false;
 }
 
 void

@@ -116,6 +116,8 @@ struct sched_ti {
     char xfer_token[65];
     json_t *xfer_allowed;       /* the blobs that lease may read {sha256: true}, or NULL */
     struct api_blob_up *uploads; /* its uploads in progress (api_blobs.c) */
+    json_t *excluded;           /* workers that could not get its inputs [name...] (not leased
+                                   it again until a clear), or NULL */
 };
 
 /* The instances of a mapped task in one run (docs/architecture.md,

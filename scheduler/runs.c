@@ -324,6 +324,8 @@ runs__reset_ti(struct sched *s, struct sched_ti *ti)
     ti->attempt_dirty = false;
     ti->attempt_base = ti->attempts;
     ti->lost = 0;
+    json_decref(ti->excluded); /* a clear gives every worker another chance */
+    ti->excluded = NULL;
     ti->decided = false;
     if (ti->parent) {
         ti->parent->map->count[ti->state]--;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api_blobs.h"
 #include "core.h"
 #include "gpualloc.h"
 #include "logs.h"
@@ -116,6 +117,9 @@ runtab_ti_release(struct sched_ti *ti)
     json_decref(ti->published);
     json_decref(ti->prov);
     json_decref(ti->stderr_tail);
+    json_decref(ti->excluded);
+    ti->excluded = NULL;
+    api_blobs_revoke(NULL, ti);
     gpualloc_forget(ti);
     ti->worker_name = ti->error = NULL;
     ti->outputs = ti->metrics = ti->cached_from = ti->published = ti->prov = NULL;

@@ -36,6 +36,20 @@ tasks:
     inputs: {blob: make/data.bin}
     command: [sh, -c, "sha256sum /inputs/blob"]
 YAML
+put_dag moves <<'YAML'
+dag: moves
+defaults: {retries: 0}
+tasks:
+  make:
+    labels: {role: maker}
+    command: [sh, -c, "echo moved > /outputs/m.txt"]
+    outputs: [m.txt]
+  use:
+    labels: {zone: z}
+    needs: [make]
+    inputs: {m: make/m.txt}
+    command: [cat, /inputs/m]
+YAML
 put_dag hold <<'YAML'
 dag: hold
 defaults: {retries: 0}
@@ -157,7 +171,7 @@ check "...whose bytes are in the store" cmp "$T/forged" "$T/s/artifacts/blobs/sh
 check "a stored blob commits without an upload (dedupe)" test "$(code "${A[@]}" -X POST "$B/uploads/$good/commit?size=12")" = 200
 check "human API tokens play no part: a viewer's bearer is 401" test "$(code -H "Authorization: Bearer cairn_x" "$B/blobs/$HSHA")" = 401
 # --- detection: a worker on this host (auto) sees the store and uses it ------
-start_worker w2 --labels pool=direct
+start_worker w2 --labels pool=direct,role=maker
 check "w2 (auto) finds the store's marker and reaches it directly" \
     wait_until 10 logged w2 "CAIRN-WORKER-STORE .*: reached directly"
 check "...and announces it in HELLO" bash -c '"$0" workers --json | jq -e ".workers[] | select(.name==\"w2\") | .direct_stores == [\"file://$1/s/artifacts\"]" >/dev/null' "$CAIRN" "$T"
@@ -165,6 +179,27 @@ touch "$T/peer.done"
 check "the peer reports" wait_until 30 grep -q "^result" "$T/peer.out"
 check "the hold run ends" test "$(wait_run "$rh" hold 30)" = success
 check "after the lease ended its credential is refused: 401" test "$(code "${A[@]}" "$B/blobs/$HSHA")" = 401
+
+# --- a worker that cannot get an input ---------------------------------------
+# w3 (zone z) cannot reach the API (--api names a closed port): its attempt
+# fails without spending a retry (retries: 0), w3 is not given the task
+# again, and the task waits for another worker, which runs it.
+rm_=$(free_port)
+r=$("$CAIRN" trigger moves)
+make_done() { [ "$(ti state "$r" moves make)" = success ]; }
+check "make runs on w2 (role maker)" wait_until 60 make_done
+kill_wait "$PID_w2"
+start_worker w3 --labels zone=z --artifacts-direct no --api "http://127.0.0.1:$rm_"
+check "w3 takes use and cannot get its input" \
+    wait_until 60 logged s "CAIRN-INPUT-UNAVAILABLE .*moves/.*/use attempt 1: worker w3 could not get the inputs"
+check "...so use waits, saying why, instead of failing" \
+    wait_until 30 bash -c '"$0" runs show "$1" --dag moves --json | jq -e ".tasks[] | select(.task==\"use\") | .state == \"queued\" and (.waiting | test(\"could not get its inputs .*w3\"))" >/dev/null' "$CAIRN" "$r"
+start_worker w4 --labels zone=z --artifacts-direct no
+check "w4 (which can) runs it and the run succeeds" test "$(wait_run "$r" moves 60)" = success
+check "...on w4" test "$(ti worker "$r" moves use)" = w4
+check "...reading the input" test "$("$CAIRN" logs "$r" use --dag moves)" = moved
+check "w3 was given use once only" test "$(grep -c "moves/.*/use#[0-9]*: not started" "$T/w3.log")" = 1
+start_worker w2 --labels pool=direct
 
 r=$("$CAIRN" trigger direct)
 check "a run on w2 (direct) succeeds" test "$(wait_run "$r" direct 60)" = success
