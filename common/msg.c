@@ -464,6 +464,7 @@ static const struct msg__field msg__lease_fields[] = {
     {"entrypoint", MSG__STRV, MSG__IF_SET, 0, 0, 0, L(entrypoint), L(nentrypoint), NULL},
     {"entrypoint_set", MSG__BOOL, MSG__IF_SET, 0, 0, 0, L(entrypoint_set), 0, NULL},
     {"xfer_token", MSG__STR, MSG__IF_SET, 0, 0, 0, L(xfer_token), 0, NULL},
+    {"code_tree", MSG__STR, MSG__IF_SET, 0, 0, 0, L(code_tree), 0, NULL},
 };
 #undef L
 MSG__CODEC(msg__lease, struct msg_lease, msg__lease_fields)

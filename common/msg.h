@@ -179,6 +179,10 @@ struct msg_lease {
     char *xfer_token;      /* optional: this lease's credential for the scheduler's blob
                               routes (/api/v1/leases/ID/...), random, held in memory only;
                               NULL (older scheduler) */
+    char *code_tree;       /* optional: the sha256 of the run's code snapshot (a tree
+                              manifest in the artifact store, docs/dag-yaml.md "code"): the
+                              worker builds the folder from the store and mounts it at
+                              /pipeline (code is then NULL); NULL: none */
 };
 
 /* A lease of a WORK that did not decode: the worker reports it as failed

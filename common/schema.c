@@ -342,6 +342,8 @@ schema_run_encode(const struct schema_run *r)
         json_object_set_new(j, "ntasks", json_integer(r->ntasks));
     if (j && r->images && json_object_size(r->images))
         json_object_set(j, "images", r->images);
+    if (j && r->code_digest && r->code_digest[0])
+        json_object_set_new(j, "code_digest", json_string(r->code_digest));
     return j;
 }
 
@@ -371,6 +373,7 @@ schema_run_decode(const json_t *j, struct schema_run *out, char *err, size_t err
     r.task_counts = schema__node(&rd, "task_counts", false);
     r.ntasks = schema__int(&rd, "ntasks", 0);
     r.images = schema__node(&rd, "images", false);
+    r.code_digest = schema__str(&rd, "code_digest", false);
     if (rd.rc)
         return rd.rc;
     *out = r;

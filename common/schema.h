@@ -100,6 +100,7 @@ struct schema_run {
     int64_t ntasks;               /* how many task instances it has (0: not recorded) */
     json_t *images;               /* {image reference: "sha256:..."}: the tags pinned when the
                                      run was created, or NULL */
+    const char *code_digest;      /* the `code:` snapshot's tree manifest (sha256), or NULL */
 };
 
 /* STORE_TIS */

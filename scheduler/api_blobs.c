@@ -83,6 +83,12 @@ api_blobs_grant(struct sched *s, struct sched_ti *ti, json_t *lease)
     }
     json_decref(ti->xfer_allowed);
     ti->xfer_allowed = json_object();
+    /* the run's code snapshot: its manifest and files */
+    const char *tree = json_string_value(json_object_get(lease, "code_tree"));
+    if (tree) {
+        blobs__allow(ti->xfer_allowed, tree);
+        json_object_update(ti->xfer_allowed, ti->run->code_files);
+    }
     const struct dag *d = ti->run->dv->dag;
     const struct dag_task *t = &d->tasks[ti->idx];
     size_t i;

@@ -69,6 +69,9 @@ api_present_run(const struct schema_run *r, const struct dag *version)
         json_object_set_new(j, "ntasks", json_integer(r->ntasks));
     if (j)
         json_object_set_new(j, "images", api_present__copy_or_empty(r->images, false));
+    if (j)
+        json_object_set_new(j, "code_digest",
+                            r->code_digest ? json_string(r->code_digest) : json_null());
     return j;
 }
 

@@ -10,6 +10,7 @@
 #include "api_blobs.h"
 #include "artifact.h"
 #include "cal.h"
+#include "codesnap.h"
 #include "imagepin.h"
 #include "commit.h"
 #include "fanout.h"
@@ -232,7 +233,15 @@ lease__json(struct sched *s, struct sched_ti *ti, char *why, size_t whylen)
     LEASE_ENV("CAIRN_INPUT_NAMES=%s", names.buf ? names.buf : "");
 #undef LEASE_ENV
     struct sched_dag *sd = sched_find_dag(s, r->dag);
-    char *code = d->code ? dag_code_path(d->code, sd ? sd->file : NULL) : NULL;
+    if (d->code && r->code_state == CODESNAP_FAILED) {
+        snprintf(why, whylen, "cannot prepare the task: the run's code snapshot failed: %s",
+                 r->code_error ? r->code_error : "?");
+        goto out;
+    }
+    /* the run's snapshot of the code folder, or (a run from before
+     * snapshots) the folder itself */
+    bool snap = d->code && r->code_state == CODESNAP_READY;
+    char *code = d->code && !snap ? dag_code_path(d->code, sd ? sd->file : NULL) : NULL;
     l.lease_id = ti->lease_id;
     l.dag = d->name;
     l.run_id = r->run_id;
@@ -260,6 +269,7 @@ lease__json(struct sched *s, struct sched_ti *ti, char *why, size_t whylen)
     l.outputs = t->outputs;
     l.noutputs = t->noutputs;
     l.code = code;
+    l.code_tree = snap ? r->code_digest : NULL;
     l.metrics = t->metrics;
     /* host folders the task mounts (the worker checks them against its
      * --allow-mount) */
@@ -298,6 +308,8 @@ lease__json(struct sched *s, struct sched_ti *ti, char *why, size_t whylen)
                          "inputs", pi);
     if (ti->prov && ti->image_digest[0])
         json_object_set_new(ti->prov, "image_digest", json_string(ti->image_digest));
+    if (ti->prov && snap)
+        json_object_set_new(ti->prov, "code_digest", json_string(r->code_digest));
     if (t->nsecrets) /* their names only */
         json_object_set(ti->prov, "secrets", psec);
     api_blobs_grant(s, ti, lease);
@@ -369,7 +381,8 @@ lease_dispatch(struct sched *s, struct sched_worker *w, int free_slots)
         if (t->gpus > 0)
             gpualloc_count(w, t->gpu_type, &gtotal, &gfree);
         if (!lease_labels_match(t, w) || (sd && sd->active_tasks >= max_tasks) || at_parallel ||
-            gfree < (size_t)t->gpus || lease_excluded(ti, w->name)) {
+            gfree < (size_t)t->gpus || lease_excluded(ti, w->name) ||
+            codesnap_waiting(ti->run)) {
             xgrow((void **)&aside, &capaside, naside + 1, sizeof(*aside));
             aside[naside++] = ti;
             continue;

@@ -55,6 +55,7 @@ struct sched_worker;
 struct sched_map;
 
 struct api_blob_up;
+struct codesnap_job;
 
 struct sched_ti {
     struct sched_run *run;
@@ -155,6 +156,12 @@ struct sched_run {
     json_t *params;             /* overrides {name: "value"} */
     bool no_cache;              /* triggered with no_cache: its tasks do not reuse */
     json_t *images;             /* {reference: digest}: tags pinned at creation, or NULL */
+    /* the `code:` folder as it was at creation (codesnap.h) */
+    int code_state;             /* CODESNAP_NONE, _PENDING, _READY, _FAILED */
+    char code_digest[65];       /* the snapshot's tree manifest, "" until known */
+    json_t *code_files;         /* {sha256: true} of its files (blob grants), or NULL */
+    char *code_error;           /* why the snapshot failed, or NULL */
+    struct codesnap_job *code_job; /* the job making or loading it, or NULL */
     struct dag_kv *overrides;
     size_t noverrides;
     struct sched_ti *tis;

@@ -184,6 +184,7 @@ rec_run(const struct sched_run *r)
         .task_counts = rec_task_counts(r),
         .ntasks = (int64_t)r->ntis,
         .images = r->images,
+        .code_digest = r->code_digest[0] ? r->code_digest : NULL,
     };
     json_t *j = schema_run_encode(&x);
     json_decref(x.task_counts);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "api_blobs.h"
+#include "codesnap.h"
 #include "core.h"
 #include "gpualloc.h"
 #include "logs.h"
@@ -89,6 +90,7 @@ runtab_free(struct sched *s, struct sched_run *r)
         runtab_map_free(r->tis[i].map);
     }
     free(r->tis);
+    codesnap_forget(r);
     for (size_t i = 0; i < r->noverrides; i++) {
         free(r->overrides[i].key);
         free(r->overrides[i].value);

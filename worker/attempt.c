@@ -79,6 +79,7 @@ struct attempt {
     bool remote_on;
     char *api_url;
     char *xfer_token; /* the lease's blob credential, kept past attempt__launch */
+    char *code_path;  /* the run's code snapshot built for it (codetree.h), or NULL */
     bool done;
     struct msg_lease lease;    /* until launch */
     struct mounts_bind *binds; /* the lease's host mounts, checked */
@@ -104,6 +105,7 @@ struct attempt_set {
     struct art_store *art; /* opened on first use */
     struct art_store *cache; /* DATA/blob-cache: blobs that came through the API */
     char *cache_root;
+    char *code_root; /* DATA/code: the runs' code snapshots, built (codetree.h) */
     int art_busy;          /* input and output jobs on the thread pool using art */
     struct attempt *list;
     int running;
@@ -416,6 +418,7 @@ attempt__store_direct(struct attempt_set *s, char *err, size_t errlen)
         art_close(s->art);
     art_close(s->cache);
     free(s->cache_root);
+    free(s->code_root);
         s->art = NULL;
     }
     if (!s->art && art_open(&s->art, uri, err, errlen) != 0)
@@ -458,6 +461,7 @@ attempt__free(struct attempt *t)
     free(t->outputs_dir);
     free(t->metrics_file);
     free(t->api_url);
+    free(t->code_path);
     if (t->xfer_token) {
         OPENSSL_cleanse(t->xfer_token, strlen(t->xfer_token));
         free(t->xfer_token);
@@ -589,7 +593,7 @@ attempt__launch(struct attempt *t, char *const *paths)
     char *bundle = xasprintf("%s/bundles/%" PRId64, s->cfg.data_dir, id);
     char *cid = xasprintf("cairn-%" PRId64 "-%d", id, (int)getpid());
     char *indir = xasprintf("%s/inputs", t->workdir);
-    const char *code = l->code;
+    const char *code = t->code_path ? t->code_path : l->code;
 
     /* inputs: upstream artifacts, digest checked, read-only at /inputs/NAME */
     struct runc_input *ins = xcalloc(l->ninputs + 1, sizeof(*ins));
@@ -775,6 +779,8 @@ attempt__inputs_done(void *ud, struct inputs_result *res)
         free(why);
         return;
     }
+    t->code_path = res->code_path; /* the run's code snapshot, built */
+    res->code_path = NULL;
     attempt__launch(t, res->paths);
 }
 
@@ -900,7 +906,7 @@ attempt__fetch_inputs(struct attempt *t)
 {
     struct attempt_set *s = t->set;
     char err[512];
-    if (t->lease.ninputs == 0) {
+    if (t->lease.ninputs == 0 && !t->lease.code_tree) {
         attempt__launch(t, NULL);
         return;
     }
@@ -915,8 +921,10 @@ attempt__fetch_inputs(struct attempt *t)
         return;
     }
     t->inputs_dir = xasprintf("%s/inputs", t->workdir);
+    if (!s->code_root)
+        s->code_root = xasprintf("%s/code", s->cfg.data_dir);
     struct inputs_spec spec = {st, t->inputs_dir, t->lease.inputs, t->lease.ninputs,
-                               t->remote_on ? &t->remote : NULL};
+                               t->remote_on ? &t->remote : NULL, t->lease.code_tree, s->code_root};
     s->art_busy++;
     t->fetching = true;
     inputs_fetch(s->cfg.loop, &spec, attempt__inputs_done, t);

@@ -30,6 +30,7 @@
 
 #include <jansson.h>
 
+#include "codetree.h"
 #include "err.h"
 #include "hmap.h"
 #include "util.h"
@@ -395,6 +396,14 @@ inputs_fetch_now(const struct inputs_spec *spec, struct inputs_result *res)
     memset(res, 0, sizeof(*res));
     res->paths = xcalloc(spec->ninputs + 1, sizeof(*res->paths));
     res->n = spec->ninputs;
+    if (spec->code_tree) {
+        char err[448];
+        if (codetree_get(spec->store, spec->remote, spec->code_tree, spec->code_root,
+                         &res->code_path, &res->unavailable, err, sizeof(err)) != 0) {
+            snprintf(res->error, sizeof(res->error), "cannot build the run's code: %s", err);
+            return;
+        }
+    }
     if (spec->ninputs)
         mkdir(spec->dir, 0755);
     for (size_t i = 0; i < spec->ninputs; i++) {
@@ -429,6 +438,7 @@ inputs_result_clear(struct inputs_result *res)
     for (size_t i = 0; res->paths && i < res->n; i++)
         free(res->paths[i]);
     free(res->paths);
+    free(res->code_path);
     memset(res, 0, sizeof(*res));
 }
 

@@ -43,6 +43,8 @@ struct inputs_spec {
     const struct xfer_remote *remote; /* NULL: the store is the scheduler's, reached
                                          directly; else blobs come through its API into
                                          the cache first (xfer.h) */
+    const char *code_tree; /* the run's code snapshot to build first (codetree.h), or NULL */
+    const char *code_root; /* where built snapshots are kept (DATA/code) */
 };
 
 /* What the job did. paths[i] is the host path of inputs[i] (DIR/NAME, a
@@ -55,6 +57,8 @@ struct inputs_result {
     size_t n;
     char error[512];
     bool unavailable; /* an input could not be reached (not the task's fault) */
+    char *code_path;  /* the built code snapshot's folder, or NULL; freed after done_cb
+                         unless taken (set to NULL) */
 };
 
 typedef void inputs_done_cb(void *ud, struct inputs_result *res);

@@ -986,7 +986,7 @@ test_fan_in_large(void **state)
 
     struct msg_input in = {"scores", "file:///m", man, "scores.parquet"};
     char *dir = tl_dir_file(d, "inputs");
-    struct inputs_spec spec = {st, dir, &in, 1, NULL};
+    struct inputs_spec spec = {st, dir, &in, 1, NULL, NULL, NULL};
     struct inputs_result res;
     long rss0 = max_rss_kb();
     inputs_fetch_now(&spec, &res);
