@@ -208,6 +208,8 @@ xfer_get(const struct xfer_remote *r, const char *sha, char *err, size_t errlen)
         char ebuf[CURL_ERROR_SIZE] = "", range[64];
         xfer__setup(r, &q, url, &hdrs, ebuf);
         if (have > 0) {
+            LOG(LOG_INFO, "CAIRN-XFER", "resuming the download of %s after %" PRId64 " bytes",
+                sha, have);
             snprintf(range, sizeof(range), "%" PRId64 "-", have);
             curl_easy_setopt(q.c, CURLOPT_RANGE, range);
         }
@@ -268,6 +270,12 @@ xfer_get(const struct xfer_remote *r, const char *sha, char *err, size_t errlen)
                       got);
             if (ftruncate(fd, 0) != 0) {
                 /* the next try rehashes it anyway */
+            }
+            if (have > 0 && tr + 1 < XFER_TRIES) {
+                /* what an earlier try left was not the blob's start */
+                LOG(LOG_WARN, "CAIRN-XFER", "%s; starting over without the %" PRId64
+                    " bytes an earlier download left", err, have);
+                continue;
             }
             goto out;
         }

@@ -36,6 +36,19 @@ tasks:
     inputs: {blob: make/data.bin}
     command: [sh, -c, "sha256sum /inputs/blob"]
 YAML
+put_dag resume <<'YAML'
+dag: resume
+defaults: {retries: 0}
+tasks:
+  make:
+    command: [sh, -c, "seq 1 400000 > /outputs/seq.txt"]
+    outputs: [seq.txt]
+  use:
+    labels: {pool: resume}
+    needs: [make]
+    inputs: {s: make/seq.txt}
+    command: [sh, -c, "sha256sum < /inputs/s | cut -c1-64"]
+YAML
 put_dag moves <<'YAML'
 dag: moves
 defaults: {retries: 0}
@@ -83,6 +96,30 @@ check "the output is in the scheduler's store" test "$(sha256sum "$blob" | awk '
 check "...under the store's own URI" grep -q "^$T/s/artifacts/blobs/sha256/" <<<"$blob"
 check "w1 cached the blob by digest" test -f "$T/w1/blob-cache/blobs/sha256/${made:0:2}/${made:2}"
 check "nothing is left being uploaded" bash -c '[ -z "$(ls -A "$0" 2>/dev/null)" ]' "$T/s/uploads"
+
+# --- a download resumes where a broken one stopped ---------------------------
+# w1's cache already holds the first half of the blob (as a download cut
+# off would leave it): w1 asks for the rest only. Then a .part whose bytes
+# are not the blob's start: w1 notices the digest and starts over.
+seq 1 400000 >"$T/seq.txt"
+ssha=$(sha256sum <"$T/seq.txt" | cut -c1-64)
+r=$("$CAIRN" trigger resume)
+rmake_done() { [ "$(ti state "$r" resume make)" = success ]; }
+check "make (on w1) stores the blob" wait_until 60 rmake_done
+kill_wait "$PID_w1"
+rm -f "$T/w1/blob-cache/blobs/sha256/${ssha:0:2}/${ssha:2}" # make's own copy
+mkdir -p "$T/w1/blob-cache/tmp"
+head -c 1000000 "$T/seq.txt" >"$T/w1/blob-cache/tmp/$ssha.part"
+start_worker w1 --artifacts-direct no --labels pool=resume
+check "a run whose input w1 half had succeeds" test "$(wait_run "$r" resume 60)" = success
+check "...reading the whole input" test "$("$CAIRN" logs "$r" use --dag resume)" = "$ssha"
+check "...after resuming at 1000000 bytes" logged w1 "CAIRN-XFER resuming the download of $ssha after 1000000 bytes"
+rm -f "$T/w1/blob-cache/blobs/sha256/${ssha:0:2}/${ssha:2}"
+head -c 1000000 /dev/zero >"$T/w1/blob-cache/tmp/$ssha.part"
+"$CAIRN" clear "$r" --dag resume --task use >/dev/null
+check "with a .part of other bytes the task still succeeds" test "$(wait_run "$r" resume 60)" = success
+check "...w1 started over" logged w1 "CAIRN-XFER .*starting over without the 1000000 bytes"
+check "...and has the right bytes" test "$("$CAIRN" logs "$r" use --dag resume)" = "$ssha"
 
 # --- the routes, by a peer that holds a lease ------------------------------
 # A tiny wire peer (plain TCP on loopback, no token) takes hold/wait's
