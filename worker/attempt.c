@@ -416,9 +416,6 @@ attempt__store_direct(struct attempt_set *s, char *err, size_t errlen)
     }
     if (s->art && strcmp(art_uri(s->art), uri) != 0 && s->art_busy == 0) {
         art_close(s->art);
-    art_close(s->cache);
-    free(s->cache_root);
-    free(s->code_root);
         s->art = NULL;
     }
     if (!s->art && art_open(&s->art, uri, err, errlen) != 0)
@@ -1027,6 +1024,7 @@ attempt_set_free(struct attempt_set *s)
     art_close(s->art);
     art_close(s->cache);
     free(s->cache_root);
+    free(s->code_root);
     workdir_pool_free(s->pool);
     free(s->root);
     free(s);
