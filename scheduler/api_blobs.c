@@ -232,8 +232,7 @@ blobs__check_cb(void *ud, const void *data, size_t n, int last)
         return -1;
     if (strcmp(got, b->want) != 0) {
         LOG(LOG_ERR, "CAIRN-ARTIFACT-CORRUPT",
-            "blob %s hashes to %s: it is damaged; a worker's download was cut short", b->want,
-            got);
+            "blob %s hashes to %s: it is damaged; a worker's download was cut short", b->want, got);
         return -1;
     }
     return 0;
@@ -381,8 +380,8 @@ api_blobs_upload_status(struct sched *s, struct http_conn *c, const struct http_
         return;
     }
     struct api_blob_up *u = blobs__up_find(ti, sha);
-    http_respond_json(c, 200, json_pack("{s:b, s:I}", "stored", 0, "offset",
-                                        (json_int_t)(u ? u->size : 0)));
+    http_respond_json(
+        c, 200, json_pack("{s:b, s:I}", "stored", 0, "offset", (json_int_t)(u ? u->size : 0)));
 }
 
 static void
@@ -426,15 +425,16 @@ blobs__work_cb(uv_work_t *w)
         u->rc = CAIRN_EPROTO;
         u->status = 422;
         snprintf(u->err, sizeof(u->err),
-                 "the upload of %s has %" PRId64 " bytes whose sha256 is %s (the commit says %" PRId64
+                 "the upload of %s has %" PRId64
+                 " bytes whose sha256 is %s (the commit says %" PRId64
                  " bytes of %s): refused, nothing stored; upload it again",
                  u->sha, n, got, u->want_size, u->sha);
         return;
     }
     char again[ART_HEX_LEN + 1];
     int64_t sz = 0;
-    u->rc = art_put_file(sched_artifacts(u->s), u->path, again, &sz, &u->uri, u->err,
-                         sizeof(u->err));
+    u->rc =
+        art_put_file(sched_artifacts(u->s), u->path, again, &sz, &u->uri, u->err, sizeof(u->err));
     if (u->rc == 0 && strcmp(again, u->sha) != 0) {
         /* the file changed under us between the two hashes */
         u->rc = CAIRN_EPROTO;
@@ -461,8 +461,8 @@ blobs__after_cb(uv_work_t *w, int status)
         return;
     }
     if (u->rc != 0) {
-        LOG(LOG_WARN, "CAIRN-XFER", "lease %" PRId64 ": upload of %s: %s", u->ti->lease_id,
-            u->sha, u->err);
+        LOG(LOG_WARN, "CAIRN-XFER", "lease %" PRId64 ": upload of %s: %s", u->ti->lease_id, u->sha,
+            u->err);
         http_respond_error(c, u->status, u->status == 422 ? "digest_mismatch" : "upload_failed",
                            "%s", u->err);
         blobs__up_unlink(u); /* a failed upload starts again from 0 */
@@ -474,8 +474,9 @@ blobs__after_cb(uv_work_t *w, int status)
         http_respond_json(c, 200, json_pack("{s:I}", "offset", (json_int_t)u->size));
         return;
     }
-    http_respond_json(c, 200, json_pack("{s:s, s:I, s:s}", "sha256", u->sha, "size",
-                                        (json_int_t)u->want_size, "uri", u->uri));
+    http_respond_json(c, 200,
+                      json_pack("{s:s, s:I, s:s}", "sha256", u->sha, "size",
+                                (json_int_t)u->want_size, "uri", u->uri));
     blobs__up_unlink(u);
     blobs__up_free(u);
 }
@@ -585,14 +586,15 @@ api_blobs_commit(struct sched *s, struct http_conn *c, const struct http_req *re
     if ((!u || u->size == 0) && !(u && want == 0) && blobs__stored(s, sha, &have)) {
         if (have != want) {
             http_respond_error(c, 422, "digest_mismatch",
-                               "blob %s is stored with %" PRId64 " bytes, not %" PRId64, sha,
-                               have, want);
+                               "blob %s is stored with %" PRId64 " bytes, not %" PRId64, sha, have,
+                               want);
             return;
         }
         char *uri = NULL;
         art_blob_uri(sched_artifacts(s), sha, &uri);
-        http_respond_json(c, 200, json_pack("{s:s, s:I, s:s?}", "sha256", sha, "size",
-                                            (json_int_t)have, "uri", uri));
+        http_respond_json(
+            c, 200,
+            json_pack("{s:s, s:I, s:s?}", "sha256", sha, "size", (json_int_t)have, "uri", uri));
         free(uri);
         return;
     }

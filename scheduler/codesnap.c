@@ -38,8 +38,8 @@ struct codesnap_job {
     struct sched *s;
     struct sched_run *run; /* NULL once it was freed */
     struct art_store *store;
-    char *dir;      /* the folder (a new snapshot), or NULL (reading one back) */
-    char *tmp;      /* the manifest being written: DATA/codesnap-<seq>.json */
+    char *dir; /* the folder (a new snapshot), or NULL (reading one back) */
+    char *tmp; /* the manifest being written: DATA/codesnap-<seq>.json */
     char digest[ART_HEX_LEN + 1];
     json_t *files, *dirs, *links; /* the manifest's lists (a new snapshot) */
     json_t *shas;                 /* {sha256: true} */
@@ -69,8 +69,7 @@ codesnap__walk(struct codesnap_job *j, const char *abs, const char *rel, int dep
 {
     if (depth > CODESNAP_MAX_DEPTH)
         return errf(CAIRN_ERANGE, j->err, sizeof(j->err),
-                    "code folder %s is nested deeper than %d folders", j->dir,
-                    CODESNAP_MAX_DEPTH);
+                    "code folder %s is nested deeper than %d folders", j->dir, CODESNAP_MAX_DEPTH);
     DIR *d = opendir(abs);
     if (!d)
         return errf(errno == ENOENT ? CAIRN_ENOENT : CAIRN_EIO, j->err, sizeof(j->err),
@@ -89,8 +88,10 @@ codesnap__walk(struct codesnap_job *j, const char *abs, const char *rel, int dep
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         if (++j->n > CODESNAP_MAX_ENTRIES) {
-            rc = errf(CAIRN_ERANGE, j->err, sizeof(j->err), "code folder %s has more than %d "
-                      "entries", j->dir, CODESNAP_MAX_ENTRIES);
+            rc = errf(CAIRN_ERANGE, j->err, sizeof(j->err),
+                      "code folder %s has more than %d "
+                      "entries",
+                      j->dir, CODESNAP_MAX_ENTRIES);
             break;
         }
         char *path = xasprintf("%s/%s", abs, names[i]);
@@ -110,10 +111,9 @@ codesnap__walk(struct codesnap_job *j, const char *abs, const char *rel, int dep
             if (rc)
                 errf(rc, j->err, sizeof(j->err), "cannot store %s: %s", path, perr);
             else {
-                json_array_append_new(j->files,
-                                      json_pack("{s:s, s:s, s:I, s:b}", "path", r, "sha256", hex,
-                                                "size", (json_int_t)size, "exec",
-                                                (st.st_mode & 0111) != 0));
+                json_array_append_new(j->files, json_pack("{s:s, s:s, s:I, s:b}", "path", r,
+                                                          "sha256", hex, "size", (json_int_t)size,
+                                                          "exec", (st.st_mode & 0111) != 0));
                 json_object_set_new(j->shas, hex, json_true());
             }
         } else if (S_ISLNK(st.st_mode)) {
@@ -181,8 +181,8 @@ codesnap__work_cb(uv_work_t *req)
     j->shas = json_object();
     if ((j->rc = codesnap__walk(j, j->dir, "", 0)) != 0)
         return;
-    json_t *m = json_pack("{s:i, s:O, s:O, s:O}", "version", 1, "files", j->files, "dirs",
-                          j->dirs, "links", j->links);
+    json_t *m = json_pack("{s:i, s:O, s:O, s:O}", "version", 1, "files", j->files, "dirs", j->dirs,
+                          "links", j->links);
     if (!m || json_dump_file(m, j->tmp, JSON_COMPACT | JSON_SORT_KEYS) != 0) {
         j->rc = CAIRN_EIO;
         snprintf(j->err, sizeof(j->err), "cannot write %s", j->tmp);

@@ -116,8 +116,7 @@ codetree_get(struct art_store *store, const struct xfer_remote *remote, const ch
         const char *sha = json_string_value(json_object_get(v, "sha256"));
         bool exec = json_is_true(json_object_get(v, "exec"));
         if (!codetree__path_ok(p) || !sha || !art_hex_valid(sha)) {
-            rc = errf(CAIRN_EPROTO, err, errlen, "code snapshot %s: bad file entry %zu", digest,
-                      i);
+            rc = errf(CAIRN_EPROTO, err, errlen, "code snapshot %s: bad file entry %zu", digest, i);
             goto out;
         }
         char *f = xasprintf("%s/%s", tmp, p);

@@ -208,8 +208,8 @@ xfer_get(const struct xfer_remote *r, const char *sha, char *err, size_t errlen)
         char ebuf[CURL_ERROR_SIZE] = "", range[64];
         xfer__setup(r, &q, url, &hdrs, ebuf);
         if (have > 0) {
-            LOG(LOG_INFO, "CAIRN-XFER", "resuming the download of %s after %" PRId64 " bytes",
-                sha, have);
+            LOG(LOG_INFO, "CAIRN-XFER", "resuming the download of %s after %" PRId64 " bytes", sha,
+                have);
             snprintf(range, sizeof(range), "%" PRId64 "-", have);
             curl_easy_setopt(q.c, CURLOPT_RANGE, range);
         }
@@ -255,8 +255,8 @@ xfer_get(const struct xfer_remote *r, const char *sha, char *err, size_t errlen)
         if (cc != CURLE_OK) {
             rc = errf(CAIRN_ENET, err, errlen, "%s: %s", url,
                       ebuf[0] ? ebuf : curl_easy_strerror(cc));
-            LOG(LOG_WARN, "CAIRN-XFER", "download of %s broke after %" PRId64 " bytes (%s)%s",
-                sha, have + q.got, err, tr + 1 < XFER_TRIES ? "; resuming" : "");
+            LOG(LOG_WARN, "CAIRN-XFER", "download of %s broke after %" PRId64 " bytes (%s)%s", sha,
+                have + q.got, err, tr + 1 < XFER_TRIES ? "; resuming" : "");
             continue;
         }
         char got[ART_HEX_LEN + 1];
@@ -273,8 +273,9 @@ xfer_get(const struct xfer_remote *r, const char *sha, char *err, size_t errlen)
             }
             if (have > 0 && tr + 1 < XFER_TRIES) {
                 /* what an earlier try left was not the blob's start */
-                LOG(LOG_WARN, "CAIRN-XFER", "%s; starting over without the %" PRId64
-                    " bytes an earlier download left", err, have);
+                LOG(LOG_WARN, "CAIRN-XFER",
+                    "%s; starting over without the %" PRId64 " bytes an earlier download left", err,
+                    have);
                 continue;
             }
             goto out;

@@ -37,8 +37,8 @@ struct xfer_remote {
     const char *api;     /* "http://host:port" or "https://...", no trailing slash */
     const char *ca_file; /* CA bundle for https, or NULL (the system's) */
     int64_t lease_id;
-    const char *token;   /* the lease's xfer_token */
-    const char *cache;   /* the cache's root folder (an artifact.h file store) */
+    const char *token; /* the lease's xfer_token */
+    const char *cache; /* the cache's root folder (an artifact.h file store) */
 };
 
 /* Make blob sha present in the cache (a no-op if it is). 0 or an error. */
