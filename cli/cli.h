@@ -37,6 +37,7 @@ extern const struct cli_command cmd_dags;
 extern const struct cli_command cmd_lineage;
 extern const struct cli_command cmd_logs;
 extern const struct cli_command cmd_metrics;
+extern const struct cli_command cmd_models; /* cmd_models.c */
 extern const struct cli_command cmd_runs;
 extern const struct cli_command cmd_trigger;
 extern const struct cli_command cmd_workers;

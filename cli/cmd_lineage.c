@@ -174,6 +174,31 @@ lineage_main(int argc, char **argv)
     char *lab = xasprintf("%s/%s", cli_jstr(root, "task") ?: "?", cli_jstr(root, "name") ?: "?");
     lineage_print(root, lab, "", "");
     free(lab);
+    size_t ri;
+    json_t *rel;
+    json_array_foreach(json_object_get(resp, "releases"), ri, rel)
+    {
+        struct sb st;
+        sb_init(&st);
+        size_t k;
+        json_t *v;
+        json_array_foreach(json_object_get(rel, "stages"), k, v)
+        {
+            sb_printf(&st, "%s%s", k ? "," : "", json_string_value(v));
+        }
+        printf("\npublished as %s/%s/%s%s%s%s\n", cli_jstr(rel, "dag") ?: "?",
+               cli_jstr(rel, "task") ?: "?", cli_jstr(rel, "release") ?: "?",
+               st.len ? " (holds " : "", st.len ? st.buf : "", st.len ? ")" : "");
+        sb_free(&st);
+        json_array_foreach(json_object_get(rel, "history"), k, v)
+        {
+            char at[64];
+            cli_fmt_field_time(v, "at", 0, at, sizeof(at));
+            printf("  %s  %s %s -> %s by %s\n", at, cli_jstr(v, "action") ?: "?",
+                   cli_jstr(v, "stage") ?: "?", cli_jstr(v, "release") ?: "?",
+                   cli_jstr(v, "by") ?: "?");
+        }
+    }
     json_int_t np = json_integer_value(json_object_get(resp, "producers"));
     if (np > 1) {
         printf("\nThe same bytes were also stored by %" JSON_INTEGER_FORMAT " other task%s:\n",

@@ -139,7 +139,11 @@ logs_print(const char *server, const char *run_id, const char *task, const char 
             snprintf(att_buf, sizeof(att_buf), "%" JSON_INTEGER_FORMAT, a);
             attempt = att_buf;
         }
-        int complete = json_is_true(json_object_get(chunk, "complete"));
+        /* final: nothing more will come; complete: and nothing is missing */
+        int complete = json_is_true(json_object_get(chunk, "complete")) ||
+                       json_is_true(json_object_get(chunk, "final"));
+        json_int_t lost = 0;
+        cli_jint(chunk, "log_lost", &lost);
         json_decref(chunk);
         if (fflush(stdout) != 0) { /* e.g. the reader of a pipe went away */
             rc = 1;
@@ -150,6 +154,10 @@ logs_print(const char *server, const char *run_id, const char *task, const char 
             continue; /* more may be waiting: ask again at once */
         }
         if (!follow || complete) {
+            if (lost > 0)
+                fprintf(stderr, "cairn: this log is incomplete: %" JSON_INTEGER_FORMAT
+                        " bytes of the task's output could not be stored by the scheduler "
+                        "(its log says why: CAIRN-LOG-LOST)\n", lost);
             rc = 0;
             break;
         }

@@ -75,10 +75,18 @@ static const struct opt runs_action_opts[] = {
     OPT_SERVER(struct runs_args, server),
 };
 
-static const struct opt_cmd runs_list_cmd, runs_show_cmd, runs_retry_cmd, runs_cancel_cmd;
+static const struct opt runs_compare_opts[] = {
+    OPT_STR("--dag", NULL, "D", struct runs_args, dag,
+            "the DAG of both runs, needed when another DAG has a run with either id"),
+    OPT_FLAG("--json", NULL, struct runs_args, json, "print the API's answer as JSON"),
+    OPT_SERVER(struct runs_args, server),
+};
+
+static const struct opt_cmd runs_list_cmd, runs_show_cmd, runs_retry_cmd, runs_cancel_cmd,
+    runs_compare_cmd;
 
 static const struct opt_cmd *const runs_family[] = {
-    &runs_list_cmd, &runs_show_cmd, &runs_retry_cmd, &runs_cancel_cmd, NULL,
+    &runs_list_cmd, &runs_show_cmd, &runs_retry_cmd, &runs_cancel_cmd, &runs_compare_cmd, NULL,
 };
 
 static const struct opt_cmd runs_list_cmd = {
@@ -118,6 +126,16 @@ static const struct opt_cmd runs_cancel_cmd = {
     .about = "Stop a queued or running run: its running attempts are killed, its other\n"
              "unfinished tasks and the run become cancelled.",
     OPT_TABLE(runs_action_opts),
+    .family = runs_family,
+};
+
+static const struct opt_cmd runs_compare_cmd = {
+    .name = "runs compare",
+    .args = "RUN_A RUN_B",
+    .max_args = 2,
+    .about = "Two runs side by side: params, DAG version, images, and per task the state,\n"
+             "duration and metrics (with B - A), and the outputs whose digests differ.",
+    OPT_TABLE(runs_compare_opts),
     .family = runs_family,
 };
 
@@ -319,17 +337,208 @@ runs_run_run(int argc, char **argv)
                      cli_error_lines(a.error_lines), a.all);
 }
 
+/* A JSON value as a cell: strings as they are, numbers with 6 digits. */
+static void
+cell_value(struct table *t, const json_t *v)
+{
+    if (json_is_string(v))
+        table_cell(t, json_string_value(v));
+    else if (json_is_integer(v))
+        table_cellf(t, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    else if (json_is_number(v))
+        table_cellf(t, "%.6g", json_number_value(v));
+    else if (json_is_boolean(v))
+        table_cell(t, json_is_true(v) ? "true" : "false");
+    else
+        table_cell(t, NULL);
+}
+
+static void
+cell_duration(struct table *t, const json_t *v, int sign)
+{
+    char buf[32];
+    if (!json_is_integer(v)) {
+        table_cell(t, NULL);
+        return;
+    }
+    json_int_t ms = json_integer_value(v);
+    cli_fmt_duration(ms < 0 ? -ms : ms, buf, sizeof(buf));
+    table_cellf(t, "%s%s", sign ? (ms < 0 ? "-" : "+") : "", buf);
+}
+
+/* The NAME A B DIFF table of a list of {key, a, b, differs}. */
+static void
+print_pairs(const char *title, const json_t *pairs, const char *key, int color)
+{
+    if (!json_array_size(pairs))
+        return;
+    printf("\n%s:\n", title);
+    struct table *t = table_new();
+    table_add_column(t, "NAME", TABLE_LEFT);
+    table_add_column(t, "A", TABLE_LEFT);
+    table_add_column(t, "B", TABLE_LEFT);
+    table_add_column(t, "", TABLE_LEFT);
+    size_t i;
+    json_t *x;
+    json_array_foreach(pairs, i, x)
+    {
+        table_add_row(t);
+        table_cell(t, cli_jstr(x, key));
+        cell_value(t, json_object_get(x, "a"));
+        cell_value(t, json_object_get(x, "b"));
+        table_cell_color(t, json_is_true(json_object_get(x, "differs")) ? "differs" : "", "33");
+    }
+    table_print(t, stdout, color);
+    table_free(t);
+}
+
+static void
+print_compare(const json_t *cmp)
+{
+    int color = table_use_color(stdout);
+    const json_t *a = json_object_get(cmp, "a"), *b = json_object_get(cmp, "b");
+    struct table *t = table_new();
+    table_add_column(t, "", TABLE_LEFT);
+    table_add_column(t, "A", TABLE_LEFT);
+    table_add_column(t, "B", TABLE_LEFT);
+    static const char *const rows[][2] = {
+        {"run", "run_id"},
+        {"dag", "dag"},
+        {"state", "state"},
+        {"type", "run_type"},
+        {"logical date", "logical_date"},
+        {"dag version", "dag_version"},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        table_add_row(t);
+        table_cell(t, rows[i][0]);
+        if (!strcmp(rows[i][1], "dag_version")) {
+            char va[16], vb[16];
+            cli_fmt_version(a, "dag_version", va, sizeof(va));
+            cli_fmt_version(b, "dag_version", vb, sizeof(vb));
+            table_cell(t, va);
+            table_cellf(t, "%s%s", vb,
+                        json_is_true(json_object_get(cmp, "dag_version_differs")) ? "  (differs)"
+                                                                                  : "");
+            continue;
+        }
+        table_cell(t, cli_jstr(a, rows[i][1]));
+        table_cell(t, cli_jstr(b, rows[i][1]));
+    }
+    table_add_row(t);
+    table_cell(t, "duration");
+    cell_duration(t, json_object_get(a, "duration_ms"), 0);
+    cell_duration(t, json_object_get(b, "duration_ms"), 0);
+    table_print(t, stdout, color);
+    table_free(t);
+    print_pairs("params", json_object_get(cmp, "params"), "name", color);
+    print_pairs("images", json_object_get(cmp, "images"), "image", color);
+
+    printf("\ntasks:\n");
+    t = table_new();
+    static const char *const cols[] = {"TASK",       "STATE A", "STATE B", "DURATION A",
+                                       "DURATION B", "B - A",   "IMAGE"};
+    for (size_t i = 0; i < sizeof(cols) / sizeof(cols[0]); i++)
+        table_add_column(t, cols[i], i >= 3 && i <= 5 ? TABLE_RIGHT : TABLE_LEFT);
+    size_t i, k;
+    json_t *x, *m;
+    json_array_foreach(json_object_get(cmp, "tasks"), i, x)
+    {
+        const json_t *ta = json_object_get(x, "a"), *tb = json_object_get(x, "b");
+        table_add_row(t);
+        table_cell(t, cli_jstr(x, "task"));
+        cli_cell_state(t, cli_jstr(ta, "state") ?: "-");
+        cli_cell_state(t, cli_jstr(tb, "state") ?: "-");
+        cell_duration(t, json_object_get(ta, "duration_ms"), 0);
+        cell_duration(t, json_object_get(tb, "duration_ms"), 0);
+        cell_duration(t, json_object_get(x, "duration_delta_ms"), 1);
+        table_cell(t, json_is_true(json_object_get(x, "image_digest_differs")) ? "differs" : "");
+    }
+    table_print(t, stdout, color);
+    table_free(t);
+
+    t = table_new();
+    table_add_column(t, "TASK.METRIC", TABLE_LEFT);
+    table_add_column(t, "A", TABLE_RIGHT);
+    table_add_column(t, "B", TABLE_RIGHT);
+    table_add_column(t, "B - A", TABLE_RIGHT);
+    json_array_foreach(json_object_get(cmp, "tasks"), i, x)
+    {
+        json_array_foreach(json_object_get(x, "metrics"), k, m)
+        {
+            table_add_row(t);
+            table_cellf(t, "%s.%s", cli_jstr(x, "task"), cli_jstr(m, "name"));
+            cell_value(t, json_object_get(m, "a"));
+            cell_value(t, json_object_get(m, "b"));
+            const json_t *d = json_object_get(m, "delta");
+            if (json_is_number(d))
+                table_cellf(t, "%+.6g", json_number_value(d));
+            else
+                table_cell(t, NULL);
+        }
+    }
+    if (table_rows(t)) {
+        printf("\nmetrics:\n");
+        table_print(t, stdout, color);
+    }
+    table_free(t);
+
+    const json_t *diff = json_object_get(cmp, "outputs_differ");
+    if (!json_array_size(diff)) {
+        printf("\noutputs: every digest is the same\n");
+        return;
+    }
+    printf("\noutputs whose digests differ:\n");
+    json_array_foreach(json_object_get(cmp, "tasks"), i, x)
+    {
+        json_array_foreach(json_object_get(x, "outputs"), k, m)
+        {
+            if (!json_is_true(json_object_get(m, "differs")))
+                continue;
+            const char *sa = cli_jstr(m, "a"), *sb = cli_jstr(m, "b");
+            printf("  %s/%s  %.12s -> %.12s\n", cli_jstr(x, "task"), cli_jstr(m, "name"),
+                   sa ? sa : "(none)", sb ? sb : "(none)");
+        }
+    }
+}
+
+static int
+runs_compare_run(int argc, char **argv)
+{
+    struct runs_args a = {0};
+    int nargs, rc = opt_parse(&runs_compare_cmd, argc, argv, &a, &nargs);
+    if (rc != OPT_GO)
+        return rc;
+    if (nargs < 2)
+        return opt_fail(&runs_compare_cmd, nargs ? "missing RUN_B" : "missing RUN_A and RUN_B",
+                        NULL);
+    struct sb path;
+    sb_init(&path);
+    cli_run_path(&path, argv[1], "/compare", a.dag);
+    cli_query_add(&path, "with", argv[2]);
+    json_t *resp = NULL;
+    rc = cli_api_get(client_server_url(a.server), path.buf, &resp);
+    sb_free(&path);
+    if (rc)
+        return 1;
+    if (a.json)
+        cli_print_json(resp);
+    else
+        print_compare(resp);
+    json_decref(resp);
+    return 0;
+}
+
 static const struct opt_sub runs_subs[] = {
-    {"list", &runs_list_cmd, runs_list_run},
-    {"show", &runs_show_cmd, runs_run_run},
-    {"retry", &runs_retry_cmd, runs_run_run},
-    {"cancel", &runs_cancel_cmd, runs_run_run},
+    {"list", &runs_list_cmd, runs_list_run},          {"show", &runs_show_cmd, runs_run_run},
+    {"retry", &runs_retry_cmd, runs_run_run},         {"cancel", &runs_cancel_cmd, runs_run_run},
+    {"compare", &runs_compare_cmd, runs_compare_run},
 };
 
 static const struct opt_group runs_group = {
     .name = "runs",
-    .about = "List recent runs (newest first), show one run with its tasks, rerun what failed\n"
-             "or cancel a run.",
+    .about = "List recent runs (newest first), show one run with its tasks, rerun what failed,\n"
+             "cancel a run, or compare two runs.",
     OPT_SUBS(runs_subs),
 };
 

@@ -19,9 +19,9 @@
 
 /* Sorted by name; `cairn help` lists them. */
 static const struct cli_command *const cli_cmds[] = {
-    &cmd_artifacts, &cmd_backfill, &cmd_certs,    &cmd_clear,   &cmd_cron, &cmd_dags,
-    &cmd_lineage,   &cmd_logs,     &cmd_metrics,  &cmd_render,  &cmd_runs, &cmd_standalone,
-    &cmd_tokens,    &cmd_trigger,  &cmd_validate, &cmd_workers,
+    &cmd_artifacts,  &cmd_backfill, &cmd_certs,   &cmd_clear,    &cmd_cron,    &cmd_dags,
+    &cmd_lineage,    &cmd_logs,     &cmd_metrics, &cmd_models,   &cmd_render,  &cmd_runs,
+    &cmd_standalone, &cmd_tokens,   &cmd_trigger, &cmd_validate, &cmd_workers,
 };
 
 #define CLI_NCMDS (sizeof(cli_cmds) / sizeof(cli_cmds[0]))

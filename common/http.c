@@ -57,6 +57,7 @@
 #define HTTP_SHRINK_ABOVE ((size_t)256 * 1024) /* give memory back after big bodies */
 #define HTTP_LINGER_MS 2000
 #define HTTP_FILE_CHUNK ((size_t)1024 * 1024) /* read and written at a time */
+#define HTTP_WRITE_CHUNK ((size_t)256 * 1024) /* of an in-memory body, at a time */
 
 struct http_server {
     uv_loop_t *loop;
@@ -67,6 +68,11 @@ struct http_server {
     uint64_t idle_ms;
     uint64_t head_ms; /* the most a request head may take to arrive */
     size_t max_conns;
+    size_t max_per_ip;       /* connections from one address; 0: no limit */
+    int per_ip_loopback;     /* the limit applies to loopback addresses too */
+    uint64_t stall_ms;       /* a response the client stops reading for that long ends */
+    size_t out_budget;       /* response bytes held for all clients, then slow ones go */
+    size_t out_bytes;        /* response bytes held now (in-memory bodies) */
     struct http_conn *conns; /* open connections (not closing) */
     size_t nconns;
     size_t nclosing; /* handles (listener, connections') being closed */
@@ -97,8 +103,13 @@ struct http_conn {
      * strings are the parser's copies, not c->in). */
     struct httpp pp;
 
-    /* Output. */
+    /* Output: an in-memory response, written HTTP_WRITE_CHUNK at a time. */
     char *out;
+    size_t out_len, out_off; /* its size, and how much was handed to the socket */
+    size_t out_acct;         /* bytes of it counted in srv->out_bytes */
+    uint64_t out_progress;   /* loop time a chunk of it was last written */
+    char ip[64];             /* the peer's address */
+    int deferred;            /* a whole request waits for response memory */
     char *extra_hdr; /* one more header line for the next response, or NULL */
     int close_after; /* the response being written ends the connection */
 
@@ -130,151 +141,6 @@ struct http_conn {
 static void http__process(struct http_conn *c);
 
 /* ---- status texts and small helpers ------------------------------------ */
-
-static const struct {
-    int status;
-    const char *text;
-} http_status_texts[] = {
-    {100, "Continue"},
-    {200, "OK"},
-    {201, "Created"},
-    {202, "Accepted"},
-    {204, "No Content"},
-    {301, "Moved Permanently"},
-    {302, "Found"},
-    {304, "Not Modified"},
-    {307, "Temporary Redirect"},
-    {400, "Bad Request"},
-    {401, "Unauthorized"},
-    {403, "Forbidden"},
-    {404, "Not Found"},
-    {405, "Method Not Allowed"},
-    {408, "Request Timeout"},
-    {409, "Conflict"},
-    {410, "Gone"},
-    {411, "Length Required"},
-    {413, "Content Too Large"},
-    {414, "URI Too Long"},
-    {415, "Unsupported Media Type"},
-    {416, "Range Not Satisfiable"},
-    {417, "Expectation Failed"},
-    {422, "Unprocessable Content"},
-    {429, "Too Many Requests"},
-    {431, "Request Header Fields Too Large"},
-    {500, "Internal Server Error"},
-    {501, "Not Implemented"},
-    {502, "Bad Gateway"},
-    {503, "Service Unavailable"},
-    {504, "Gateway Timeout"},
-    {505, "HTTP Version Not Supported"},
-};
-
-const char *
-http_status_text(int status)
-{
-    for (size_t i = 0; i < sizeof(http_status_texts) / sizeof(http_status_texts[0]); i++)
-        if (http_status_texts[i].status == status)
-            return http_status_texts[i].text;
-    return "Unknown";
-}
-
-/* Stable error code strings for the errors the server itself produces. */
-static const char *
-http__status_code(int status)
-{
-    switch (status) {
-    case 400:
-        return "bad_request";
-    case 408:
-        return "request_timeout";
-    case 411:
-        return "length_required";
-    case 413:
-        return "body_too_large";
-    case 417:
-        return "expectation_failed";
-    case 431:
-        return "head_too_large";
-    case 501:
-        return "not_implemented";
-    case 505:
-        return "http_version_not_supported";
-    default:
-        return "error";
-    }
-}
-
-/* Length of the valid UTF-8 sequence at p (n bytes left), 0 if invalid. */
-static size_t
-http__utf8_len(const unsigned char *p, size_t n)
-{
-    size_t len;
-    uint32_t cp;
-    if (p[0] < 0x80)
-        return 1;
-    if ((p[0] & 0xE0) == 0xC0) {
-        len = 2;
-        cp = p[0] & 0x1F;
-    } else if ((p[0] & 0xF0) == 0xE0) {
-        len = 3;
-        cp = p[0] & 0x0F;
-    } else if ((p[0] & 0xF8) == 0xF0) {
-        len = 4;
-        cp = p[0] & 0x07;
-    } else {
-        return 0;
-    }
-    if (len > n)
-        return 0;
-    for (size_t k = 1; k < len; k++) {
-        if ((p[k] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (p[k] & 0x3F);
-    }
-    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
-        (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) || (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return len;
-}
-
-/* Copy of s with each byte of an invalid UTF-8 sequence replaced by '?'. */
-static char *
-http__utf8_clean(const char *s)
-{
-    size_t n = strlen(s), w = 0;
-    const unsigned char *p = (const unsigned char *)s;
-    char *o = xmalloc(n + 1);
-    for (size_t i = 0; i < n;) {
-        size_t len = http__utf8_len(p + i, n - i);
-        if (len == 0) {
-            o[w++] = '?';
-            i++;
-        } else {
-            memcpy(o + w, p + i, len);
-            w += len;
-            i += len;
-        }
-    }
-    o[w] = '\0';
-    return o;
-}
-
-int
-http_query_get(const char *query, const char *name, char **out)
-{
-    return httpp_query_get(query, name, out);
-}
-
-const char *
-http_req_header(const struct http_req *req, const char *name)
-{
-    if (!req || !name)
-        return NULL;
-    for (size_t i = 0; i < req->nheaders; i++)
-        if (strcasecmp(req->headers[i].name, name) == 0)
-            return req->headers[i].value;
-    return NULL;
-}
 
 /* ---- connection bookkeeping --------------------------------------------- */
 
@@ -353,6 +219,9 @@ http__conn_close(struct http_conn *c)
     struct http_server *s = c->srv;
     c->closing = 1;
     c->reading = 0;
+    s->out_bytes -= c->out_acct; /* the buffer itself goes when its write ends */
+    c->out_acct = 0;
+    c->deferred = 0;
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -368,6 +237,7 @@ http__conn_close(struct http_conn *c)
 
 static void http__fail(struct http_conn *c, int status, const char *msg);
 static void http__read_stop(struct http_conn *c);
+static void http__shed(struct http_conn *keep);
 
 /* The peer's address as "IP:PORT" into buf. */
 static const char *
@@ -394,6 +264,11 @@ static void
 http__timer_cb(uv_timer_t *t)
 {
     struct http_conn *c = t->data;
+    if (c->deferred) { /* waiting for response memory: look again */
+        c->deferred = 0;
+        http__process(c);
+        return;
+    }
     /* A request that started but did not finish in time (or stalled): 408.
      * An idle connection between requests is just closed. */
     if (!c->busy && !c->writing && !c->lingering && (c->pp.have_head || c->in_len > 0) &&
@@ -412,6 +287,12 @@ http__timer_cb(uv_timer_t *t)
         c->in_len = 0;
         http__fail(c, 408, msg);
         return;
+    }
+    if (c->writing && c->out && c->out_off > 0) {
+        char peer[80];
+        LOG(LOG_WARN, "CAIRN-HTTP-SLOW-READER", "dropped %s: it read none of its response "
+            "for %" PRIu64 " ms (%zu of %zu bytes sent)", http__peer(c, peer, sizeof(peer)),
+            c->srv->stall_ms, c->out_off, c->out_len);
     }
     http__conn_close(c);
 }
@@ -531,7 +412,7 @@ http__fail(struct http_conn *c, int status, const char *msg)
             http__peer(c, peer, sizeof(peer)), msg);
     }
     c->busy = 1;
-    http_respond_error(c, status, http__status_code(status), "%s", msg);
+    http_respond_error(c, status, http_status_code(status), "%s", msg);
 }
 
 static void
@@ -599,6 +480,19 @@ http__process(struct http_conn *c)
         return;
     }
     http__consume(c, used);
+    struct http_server *s = c->srv;
+    if (s->out_bytes > s->out_budget) {
+        /* the answers held for clients are over the budget: this request
+         * waits (it holds little), clients that stopped reading go */
+        http__shed(c);
+        if (s->out_bytes > s->out_budget) {
+            c->deferred = 1;
+            http__read_stop(c);
+            uv_timer_start(&c->timer, http__timer_cb, 1000, 0);
+            return;
+        }
+    }
+    c->deferred = 0;
     c->busy = 1;
     uv_timer_stop(&c->timer);
     c->srv->handler(c->srv->ud, c, &c->pp.req);
@@ -617,12 +511,55 @@ http__shutdown_cb(uv_shutdown_t *r, int status)
 
 static void http__file_next(struct http_conn *c);
 
+static int http__out_next(struct http_conn *c);
+
+/* Response memory was given back: requests that waited for it go on, while
+ * it lasts (each may take some of it). */
+static void
+http__resume(struct http_server *s)
+{
+    while (s->out_bytes <= s->out_budget) {
+        struct http_conn *w = NULL;
+        for (struct http_conn *c = s->conns; c && !w; c = c->next)
+            if (c->deferred)
+                w = c;
+        if (!w)
+            return;
+        w->deferred = 0;
+        uv_timer_stop(&w->timer);
+        http__process(w);
+    }
+}
+
+/* The in-memory response is written (or abandoned): give its memory back. */
+static void
+http__out_release(struct http_conn *c)
+{
+    struct http_server *s = c->srv;
+    size_t was = c->out_acct;
+    if (was && s)
+        s->out_bytes -= was;
+    c->out_acct = 0;
+    free(c->out);
+    c->out = NULL;
+    c->out_len = c->out_off = 0;
+    if (was && s && !s->closing)
+        http__resume(s);
+}
+
 static void
 http__write_cb(uv_write_t *wr, int status)
 {
     struct http_conn *c = wr->data;
-    free(c->out);
-    c->out = NULL;
+    if (!c->closing && status >= 0 && c->out && c->out_off < c->out_len) {
+        /* progress: the client reads; the next chunk */
+        c->out_progress = uv_now(c->srv->loop);
+        http__timer_arm(c, c->srv->stall_ms);
+        if (http__out_next(c) == 0)
+            return;
+        status = UV_EIO;
+    }
+    http__out_release(c);
     c->writing = 0;
     if (c->closing)
         return;
@@ -736,6 +673,44 @@ http_conn_set_header(struct http_conn *c, const char *line)
     c->extra_hdr = xstrdup(line);
 }
 
+/* Hand the next chunk of the in-memory response to the socket. */
+static int
+http__out_next(struct http_conn *c)
+{
+    size_t n = c->out_len - c->out_off;
+    if (n > HTTP_WRITE_CHUNK)
+        n = HTTP_WRITE_CHUNK;
+    c->wreq.data = c;
+    uv_buf_t b = uv_buf_init(c->out + c->out_off, (unsigned int)n);
+    c->out_off += n;
+    return uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, http__write_cb);
+}
+
+/* Responses held for clients went over the budget (clients that send
+ * requests and never read the answers): drop those that have not read for
+ * a second, the most memory first, until it fits. keep is never dropped. */
+static void
+http__shed(struct http_conn *keep)
+{
+    struct http_server *s = keep->srv;
+    uint64_t now = uv_now(s->loop);
+    while (s->out_bytes > s->out_budget) {
+        struct http_conn *worst = NULL;
+        for (struct http_conn *c = s->conns; c; c = c->next)
+            if (c != keep && c->out_acct && now - c->out_progress >= 1000 &&
+                (!worst || c->out_acct > worst->out_acct))
+                worst = c;
+        if (!worst)
+            return;
+        char peer[80];
+        LOG(LOG_WARN, "CAIRN-HTTP-SLOW-READER", "dropped %s: it has not read its response for "
+            "%" PRIu64 " ms and the responses held for clients passed %zu MiB (%zu of %zu "
+            "bytes sent)", http__peer(worst, peer, sizeof(peer)), now - worst->out_progress,
+            s->out_budget >> 20, worst->out_off, worst->out_len);
+        http__conn_close(worst);
+    }
+}
+
 void
 http_respond(struct http_conn *c, int status, const char *content_type, const void *body,
              size_t len)
@@ -749,12 +724,16 @@ http_respond(struct http_conn *c, int status, const char *content_type, const vo
     http__req_reset(c); /* after copying: body may point into the request */
 
     c->writing = 1;
-    c->wreq.data = c;
-    uv_buf_t b = uv_buf_init(c->out, (unsigned int)outlen);
-    if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, http__write_cb) != 0) {
+    c->out_len = outlen;
+    c->out_off = 0;
+    c->out_acct = outlen;
+    c->srv->out_bytes += outlen;
+    c->out_progress = uv_now(c->srv->loop);
+    http__shed(c);
+    http__timer_arm(c, c->srv->stall_ms);
+    if (http__out_next(c) != 0) {
         c->writing = 0;
-        free(c->out);
-        c->out = NULL;
+        http__out_release(c);
         http__conn_close(c);
         return;
     }
@@ -886,8 +865,8 @@ http_respond_error(struct http_conn *c, int status, const char *code, const char
     sb_vprintf(&sb, fmt, ap);
     va_end(ap);
     char *raw = sb_take(&sb);
-    char *msg = http__utf8_clean(raw);
-    char *ccode = http__utf8_clean(code ? code : "error");
+    char *msg = http_utf8_clean(raw);
+    char *ccode = http_utf8_clean(code ? code : "error");
     free(raw);
     json_t *obj = json_pack("{s:{s:s,s:s}}", "error", "code", ccode, "message", msg);
     free(msg);
@@ -904,6 +883,37 @@ http_respond_error(struct http_conn *c, int status, const char *code, const char
 }
 
 /* ---- the listener ------------------------------------------------------- */
+
+/* Note c's peer address; true if that address has more connections open
+ * than one address may (loopback is exempt unless configured otherwise: a
+ * local reverse proxy carries every client). */
+static int
+http__too_many_from(struct http_server *s, struct http_conn *c)
+{
+    struct sockaddr_storage ss;
+    int sl = (int)sizeof(ss);
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) != 0)
+        return 0;
+    int loopback = 0;
+    if (ss.ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
+        uv_ip4_name(a, c->ip, sizeof(c->ip));
+        loopback = (ntohl(a->sin_addr.s_addr) >> 24) == 127;
+    } else if (ss.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
+        uv_ip6_name(a, c->ip, sizeof(c->ip));
+        loopback = IN6_IS_ADDR_LOOPBACK(&a->sin6_addr) ||
+                   (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr) && a->sin6_addr.s6_addr[12] == 127);
+    } else {
+        return 0;
+    }
+    if (loopback && !s->per_ip_loopback)
+        return 0;
+    size_t n = 0;
+    for (const struct http_conn *o = s->conns; o; o = o->next)
+        n += strcmp(o->ip, c->ip) == 0;
+    return n > s->max_per_ip;
+}
 
 static void
 http__on_connection(uv_stream_t *ls, int status)
@@ -930,6 +940,21 @@ http__on_connection(uv_stream_t *ls, int status)
     s->conns = c;
     s->nconns++;
     if (uv_accept(ls, (uv_stream_t *)&c->tcp) != 0) {
+        http__conn_close(c);
+        return;
+    }
+    if (s->max_per_ip && http__too_many_from(s, c)) {
+        static char busy_ip[] =
+            "HTTP/1.1 503 Service Unavailable\r\n"
+            "Content-Type: application/json\r\n"
+            "Content-Length: 91\r\n"
+            "Connection: close\r\n\r\n"
+            "{\"error\":{\"code\":\"unavailable\",\"message\":\"too many connections from "
+            "your address; retry later\"}}";
+        uv_buf_t b = uv_buf_init(busy_ip, sizeof(busy_ip) - 1);
+        LOG(LOG_WARN, "CAIRN-HTTP-TOO-MANY", "more than %zu connections from %s: 503 and closed",
+            s->max_per_ip, c->ip);
+        (void)uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
         http__conn_close(c);
         return;
     }
@@ -1045,6 +1070,9 @@ http_server_start(struct http_server **out, uv_loop_t *loop, const char *host, i
     s->idle_ms = HTTP_IDLE_TIMEOUT_MS;
     s->head_ms = HTTP_HEAD_TIMEOUT_MS;
     s->max_conns = HTTP_CONNS_MAX;
+    s->max_per_ip = HTTP_CONNS_PER_IP_MAX;
+    s->stall_ms = HTTP_WRITE_STALL_MS;
+    s->out_budget = HTTP_OUT_BUDGET;
     if (uv_tcp_init(loop, &s->listener) != 0) {
         close(fd);
         free(s);
@@ -1096,6 +1124,22 @@ http_server_set_head_timeout(struct http_server *s, uint64_t ms)
 {
     if (s && ms > 0)
         s->head_ms = ms;
+}
+
+void
+http_server_set_response_memory(struct http_server *s, size_t n)
+{
+    if (s && n > 0)
+        s->out_budget = n;
+}
+
+void
+http_server_set_max_per_ip(struct http_server *s, size_t n, int loopback_too)
+{
+    if (s) {
+        s->max_per_ip = n;
+        s->per_ip_loopback = loopback_too;
+    }
 }
 
 void

@@ -46,6 +46,12 @@
 
 #define HTTP_IDLE_TIMEOUT_MS 60000
 #define HTTP_HEAD_TIMEOUT_MS 10000
+#define HTTP_CONNS_PER_IP_MAX 128
+/* A client that reads none of its response for this long is dropped. */
+#define HTTP_WRITE_STALL_MS 15000
+/* Response bytes held in memory for all clients together; past it, clients
+ * that have stopped reading are dropped, the largest first. */
+#define HTTP_OUT_BUDGET ((size_t)64 * 1024 * 1024)
 #define HTTP_CONNS_MAX 1024
 
 struct http_server;
@@ -100,6 +106,16 @@ void http_server_set_head_timeout(struct http_server *s, uint64_t ms);
 /* Change the connection cap (default HTTP_CONNS_MAX): a connection beyond it
  * gets a 503 and is closed at once. n must be > 0. */
 void http_server_set_max_conns(struct http_server *s, size_t n);
+
+/* Connections one peer address may hold (default HTTP_CONNS_PER_IP_MAX; 0:
+ * no limit); one beyond it gets a 503 and is closed at once. Loopback peers
+ * are exempt unless loopback_too (a local reverse proxy carries everyone). */
+void http_server_set_max_per_ip(struct http_server *s, size_t n, int loopback_too);
+
+/* Response bytes held in memory for all clients together (default
+ * HTTP_OUT_BUDGET); past it, clients that have read nothing of their answer
+ * for a second are dropped, the largest first. n must be > 0. */
+void http_server_set_response_memory(struct http_server *s, size_t n);
 
 /* Called on the loop thread with every response as it is given: the
  * route its handler named (http_conn_set_route; NULL if none) and the
@@ -184,5 +200,10 @@ void http_respond_error(struct http_conn *c, int status, const char *code, const
 
 /* Standard reason phrase for status ("Not Found"), "Unknown" if none. */
 const char *http_status_text(int status);
+/* The stable error code (JSON "code") of an error the server itself
+ * produces with that status, e.g. "request_timeout" for 408. */
+const char *http_status_code(int status);
+/* A copy of s with each byte of an invalid UTF-8 sequence replaced by '?'. */
+char *http_utf8_clean(const char *s);
 
 #endif

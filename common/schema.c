@@ -76,6 +76,18 @@ schema_key_backfill_dates(const char *backfill_id)
 }
 
 char *
+schema_key_stage(const char *dag, const char *task, int64_t seq)
+{
+    return xasprintf("stage/%s" SCHEMA_SEP "%s" SCHEMA_SEP "%012lld", dag, task, (long long)seq);
+}
+
+char *
+schema_key_stage_prefix(const char *dag, const char *task)
+{
+    return xasprintf("stage/%s" SCHEMA_SEP "%s" SCHEMA_SEP, dag, task);
+}
+
+char *
 schema_prefix(const char *key)
 {
     return xasprintf("%s" SCHEMA_SEP, key ? key : "");
@@ -402,6 +414,8 @@ schema_ti_encode(const struct schema_ti *t)
         t->signal, "oom_killed", t->oom_killed, "timed_out", t->timed_out, "error", t->error,
         "log_size", (json_int_t)t->log_size, "outputs", schema__or_empty(t->outputs, true),
         "metrics", schema__or_empty(t->metrics, false));
+    if (t->log_lost)
+        json_object_set_new(j, "log_lost", json_integer(t->log_lost));
     if (t->attempt_base)
         json_object_set_new(j, "attempt_base", json_integer(t->attempt_base));
     if (t->publishing)
@@ -450,6 +464,7 @@ schema_ti_decode(const json_t *j, struct schema_ti *out, char *err, size_t errle
     t.timed_out = schema__bool(&rd, "timed_out");
     t.error = schema__str(&rd, "error", false);
     t.log_size = schema__int(&rd, "log_size", 0);
+    t.log_lost = schema__int(&rd, "log_lost", 0);
     t.outputs = schema__node(&rd, "outputs", true);
     t.metrics = schema__node(&rd, "metrics", false);
     t.publishing = schema__bool(&rd, "publishing");
@@ -486,6 +501,8 @@ schema_attempt_encode(const struct schema_attempt *a)
         schema_time_json(a->ended_at), "exit_code", a->exit_code, "signal", a->signal,
         "oom_killed", a->oom_killed, "timed_out", a->timed_out, "error", a->error, "log_size",
         (json_int_t)a->log_size, "duration_ms", (json_int_t)a->duration_ms);
+    if (a->log_lost)
+        json_object_set_new(rec, "log_lost", json_integer(a->log_lost));
     if (a->image) {
         json_object_set_new(rec, "image", json_string(a->image));
         if (a->image_digest)
@@ -525,6 +542,7 @@ schema_attempt_decode(const json_t *j, struct schema_attempt *out, char *err, si
     a.timed_out = schema__bool(&rd, "timed_out");
     a.error = schema__str(&rd, "error", false);
     a.log_size = schema__int(&rd, "log_size", 0);
+    a.log_lost = schema__int(&rd, "log_lost", 0);
     a.duration_ms = schema__int(&rd, "duration_ms", 0);
     a.image = schema__str(&rd, "image", false);
     a.image_digest = schema__str(&rd, "image_digest", false);
@@ -644,5 +662,36 @@ schema_dag_decode(const json_t *j, struct schema_dag *out, char *err, size_t err
     if (rd.rc)
         return rd.rc;
     *out = d;
+    return 0;
+}
+
+json_t *
+schema_stage_encode(const struct schema_stage *x)
+{
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s?, s:s, s:o, s:I}", "dag", x->dag, "task",
+                     x->task, "stage", x->stage, "action", x->action, "release", x->release,
+                     "previous", x->previous, "by", x->by, "at", schema_time_json(x->at), "seq",
+                     (json_int_t)x->seq);
+}
+
+int
+schema_stage_decode(const json_t *j, struct schema_stage *out, char *err, size_t errlen)
+{
+    struct schema__rd rd;
+    if (!schema__begin(&rd, j, "stage record", err, errlen))
+        return rd.rc;
+    struct schema_stage x = {0};
+    x.dag = schema__str(&rd, "dag", true);
+    x.task = schema__str(&rd, "task", true);
+    x.stage = schema__str(&rd, "stage", true);
+    x.action = schema__str(&rd, "action", true);
+    x.release = schema__str(&rd, "release", true);
+    x.previous = schema__str(&rd, "previous", false);
+    x.by = schema__str(&rd, "by", true);
+    x.at = schema__time(&rd, "at");
+    x.seq = schema__int(&rd, "seq", 0);
+    if (rd.rc)
+        return rd.rc;
+    *out = x;
     return 0;
 }

@@ -14,7 +14,9 @@
  *                       ... SEP attempt-%06d  (a pointer a later attempt superseded)
  *   STORE_ARTIFACT_SHAS sha256 SEP <artifact key>
  *   STORE_DAG_SOURCES   dag SEP version
- *   STORE_META          "cache/" hex (step cache entries), "lease_seq", counters
+ *   STORE_META          "cache/" hex (step cache entries), "lease_seq", counters,
+ *                       "stage/" dag SEP task SEP %012lld(seq) (the models
+ *                       folder's stage changes, in order)
  *   STORE_BACKFILLS     id, id SEP "dates"
  * Names (DAG, run id, task, file) never contain the separator: the DAG
  * loader refuses such names and run ids are made by the scheduler.
@@ -59,6 +61,11 @@ char *schema_key_artidx(const char *sha256, const char *artifact_key);
 char *schema_key_dag_source(const char *dag, const char *version);
 char *schema_key_cache(const char *hex);
 char *schema_key_backfill_dates(const char *backfill_id);
+/* A stage change of the models folder's DAG/TASK (its seq-th, from 1): the
+ * changes of one DAG/TASK are together, in order, under
+ * schema_key_stage_prefix. */
+char *schema_key_stage(const char *dag, const char *task, int64_t seq);
+char *schema_key_stage_prefix(const char *dag, const char *task);
 /* key + SEP: the prefix of everything below key (a DAG's runs, a run's task
  * instances or artifacts, a task's attempts, a digest's index entries). */
 char *schema_prefix(const char *key);
@@ -116,6 +123,7 @@ struct schema_ti {
     bool oom_killed, timed_out;
     const char *error;            /* or NULL */
     int64_t log_size;
+    int64_t log_lost; /* bytes of output the scheduler could not store */
     json_t *outputs;              /* [{name, sha256, size, uri}] or NULL (written as []) */
     json_t *metrics;              /* {name: number} or NULL (written as {}) */
     bool publishing;
@@ -145,6 +153,7 @@ struct schema_attempt {
     bool oom_killed, timed_out;
     const char *error;
     int64_t log_size;
+    int64_t log_lost; /* bytes of output the scheduler could not store */
     int64_t duration_ms;
     /* provenance: what the attempt was given (NULL for records written
      * before attempts carried it) */
@@ -183,6 +192,19 @@ struct schema_dag {
     int64_t cursor;               /* latest scheduled logical date created (UTC s) */
 };
 
+/* STORE_META "stage/...": a release of the models folder took a stage
+ * (promote) or was put back on it (rollback) */
+struct schema_stage {
+    const char *dag, *task;       /* required */
+    const char *stage;            /* required: production staging */
+    const char *action;           /* required: promote rollback */
+    const char *release;          /* required: the release that holds the stage after it */
+    const char *previous;         /* the release that held it before, or NULL */
+    const char *by;               /* required: the API token's name, or "local" */
+    int64_t at;                   /* wall ms */
+    int64_t seq;                  /* its place among the changes of dag/task, from 1 */
+};
+
 json_t *schema_run_encode(const struct schema_run *r);
 int schema_run_decode(const json_t *j, struct schema_run *out, char *err, size_t errlen);
 json_t *schema_ti_encode(const struct schema_ti *t);
@@ -197,6 +219,8 @@ json_t *schema_artidx_encode(const struct schema_artidx *x);
 int schema_artidx_decode(const json_t *j, struct schema_artidx *out, char *err, size_t errlen);
 json_t *schema_dag_encode(const struct schema_dag *d);
 int schema_dag_decode(const json_t *j, struct schema_dag *out, char *err, size_t errlen);
+json_t *schema_stage_encode(const struct schema_stage *x);
+int schema_stage_decode(const json_t *j, struct schema_stage *out, char *err, size_t errlen);
 
 /* The record version of j ("v"; 1 if absent). CAIRN_EVERSION with err if
  * this build cannot read it. Every decoder checks it first. */

@@ -23,10 +23,12 @@
 
 #include "api_backfills.h"
 #include "api_blobs.h"
+#include "api_compare.h"
 #include "api_dags.h"
 #include "api_grid.h"
 #include "apiguard.h"
 #include "api_ml.h"
+#include "api_models.h"
 #include "api_read.h"
 #include "api_runs.h"
 #include "api_workers.h"
@@ -210,6 +212,12 @@ static const struct api_route api__routes[] = {
     {"PUT", "/api/v1/leases/{lease}/uploads/{sha}", api_blobs_upload_put, API_ROLE_LEASE},
     {"POST", "/api/v1/leases/{lease}/uploads/{sha}/commit", api_blobs_commit, API_ROLE_LEASE},
     {"GET", "/api/v1/lineage/{sha}", api_ml_lineage_sha, TOKF_VIEWER},
+    {"GET", "/api/v1/models", api_models_list, TOKF_VIEWER},
+    {"GET", "/api/v1/models/{dag}/{task}", api_models_get, TOKF_VIEWER},
+    {"GET", "/api/v1/models/{dag}/{task}/releases/{release}", api_models_release, TOKF_VIEWER},
+    {"POST", "/api/v1/models/{dag}/{task}/releases/{release}/promote", api_models_promote,
+     TOKF_OPERATOR},
+    {"POST", "/api/v1/models/{dag}/{task}/rollback", api_models_rollback, TOKF_OPERATOR},
     {"GET", "/api/v1/runs", api_runs_list, TOKF_VIEWER},
     {"GET", "/api/v1/runs/{run}", api_runs_get, TOKF_VIEWER},
     {"GET", "/api/v1/runs/{run}/artifacts", api_runs_artifacts, TOKF_VIEWER},
@@ -220,6 +228,7 @@ static const struct api_route api__routes[] = {
      TOKF_VIEWER},
     {"POST", "/api/v1/runs/{run}/cancel", api_runs_cancel, TOKF_OPERATOR},
     {"POST", "/api/v1/runs/{run}/clear", api_runs_clear, TOKF_OPERATOR},
+    {"GET", "/api/v1/runs/{run}/compare", api_compare_runs, TOKF_VIEWER},
     {"POST", "/api/v1/runs/{run}/retry", api_runs_retry, TOKF_OPERATOR},
     {"GET", "/api/v1/runs/{run}/tasks/{task}/attempts", api_runs_attempts, TOKF_VIEWER},
     {"GET", "/api/v1/runs/{run}/tasks/{task}/instances", api_runs_instances, TOKF_VIEWER},

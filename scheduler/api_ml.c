@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "api_models.h"
 #include "api_present.h"
 #include "api_read.h"
 #include "artifact.h"
@@ -522,6 +523,9 @@ lineage_answer(struct lineage *lg, const struct schema_artifact *ptr)
     }
     json_t *o = json_pack("{s:s, s:I, s:o, s:o}", "sha256", ptr->sha256, "producers",
                           (json_int_t)nprods, "also_produced_by", also, "lineage", node);
+    json_t *rels = api_models_of_artifact(lg->s, lg->t, ptr->dag, ptr->run_id, ptr->task, ptr->name);
+    if (rels) /* it went into the models folder: where, and its stages */
+        json_object_set_new(o, "releases", rels);
     set_skipped(o, skipped);
     return o;
 }

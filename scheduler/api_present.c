@@ -75,6 +75,52 @@ api_present_run(const struct schema_run *r, const struct dag *version)
     return j;
 }
 
+/* The runs list carries each run's params, but not a long value: one run
+ * with 64 KiB params would make every list of its DAG that much longer
+ * (and every UI poll of it). A value longer than API_PARAM_LIST_MAX bytes
+ * becomes a note of its size, and the run's "params_elided" names it;
+ * `runs show` has the value. */
+static void
+api_present__elide(json_t *params, json_t *names)
+{
+    const char *k;
+    json_t *v;
+    void *tmp;
+    json_object_foreach_safe(params, tmp, k, v) {
+        size_t n = json_is_string(v) ? json_string_length(v) : 0;
+        if (!n && (json_is_array(v) || json_is_object(v))) {
+            char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+            n = text ? strlen(text) : 0;
+            free(text);
+        }
+        if (n <= API_PARAM_LIST_MAX)
+            continue;
+        bool listed = false;
+        size_t i;
+        json_t *x;
+        json_array_foreach(names, i, x) listed = listed || !strcmp(json_string_value(x), k);
+        if (!listed)
+            json_array_append_new(names, json_string(k));
+        json_object_set_new(params, k, json_sprintf("(%zu bytes: see the run)", n));
+    }
+}
+
+json_t *
+api_present_run_listed(const struct schema_run *r, const struct dag *version)
+{
+    json_t *j = api_present_run(r, version);
+    if (!j)
+        return NULL;
+    json_t *names = json_array();
+    api_present__elide(json_object_get(j, "params"), names);
+    api_present__elide(json_object_get(j, "params_effective"), names);
+    if (json_array_size(names))
+        json_object_set_new(j, "params_elided", names);
+    else
+        json_decref(names);
+    return j;
+}
+
 json_t *
 api_present_ti(const struct schema_ti *ti)
 {
@@ -90,6 +136,7 @@ api_present_ti(const struct schema_ti *ti)
         api_present__copy_or_empty(ti->metrics, false));
     if (!j)
         return NULL;
+    json_object_set_new(j, "log_lost", json_integer(ti->log_lost));
     if (ti->publishing)
         json_object_set_new(j, "publishing", json_true());
     json_object_set_new(j, "queued_at", schema_time_json(ti->queued_at));
@@ -156,6 +203,8 @@ api_present_attempt(const struct schema_attempt *a)
         a->signal ? json_integer(a->signal) : json_null(), "oom_killed", a->oom_killed, "timed_out",
         a->timed_out, "error", a->error, "log_size", (json_int_t)a->log_size, "duration_ms",
         (json_int_t)a->duration_ms);
+    if (j)
+        json_object_set_new(j, "log_lost", json_integer(a->log_lost));
     if (j && a->image) {
         /* provenance, as the lease carried it (absent in older records) */
         json_object_set_new(j, "image", json_string(a->image));

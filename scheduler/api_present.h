@@ -27,6 +27,10 @@ struct sched_run;
  * the run's overrides applied, as text; null if version is NULL (the
  * version cannot be loaded). */
 json_t *api_present_run(const struct schema_run *r, const struct dag *version);
+/* The same for the runs list: a param value longer than API_PARAM_LIST_MAX
+ * bytes is replaced by a note of its size and named in "params_elided". */
+#define API_PARAM_LIST_MAX 1024
+json_t *api_present_run_listed(const struct schema_run *r, const struct dag *version);
 /* A task instance: the record's fields but lease_id, lost, queued_at,
  * attempt_base and next_try_at; exit_code and signal null when there is
  * none; next_retry_at (when up_for_retry) and duration_ms; for a mapped

@@ -219,7 +219,7 @@ api_runs_list(struct sched *s, struct http_conn *c, const struct http_req *req,
     json_t *arr = json_array();
     for (size_t i = 0; i < n && (long)i < limit; i++) {
         const struct dag *d = sched_dag_version(s, runs[i]->dag, runs[i]->dag_version);
-        json_array_append_new(arr, api_present_run(runs[i], d));
+        json_array_append_new(arr, api_present_run_listed(runs[i], d));
     }
     free(runs);
     api_read_run_list_free(&l);
@@ -325,6 +325,50 @@ api_runs_get(struct sched *s, struct http_conn *c, const struct http_req *req,
     ti_list_free(&tl);
     json_decref(rec);
     http_respond_json(c, 200, o);
+}
+
+json_t *
+api_runs_load(struct sched *s, const char *dag, const char *run_id, int *status, char *err,
+              size_t errlen)
+{
+    struct sched_run *r = dag ? sched_find_run(s, dag, run_id) : NULL;
+    struct store_txn *t = NULL;
+    struct schema_run run;
+    json_t *rec = NULL, *o = NULL;
+    if (!r) {
+        if (store_txn_begin(sched_store(s), false, &t) != 0) {
+            *status = 503;
+            snprintf(err, errlen, "cannot read the state store");
+            return NULL;
+        }
+        int st = api_read_run(s, t, dag, run_id, &run, &rec, err, errlen);
+        if (st) {
+            store_txn_abort(t);
+            *status = st;
+            return NULL;
+        }
+        r = sched_find_run(s, run.dag, run_id);
+    }
+    if (r) {
+        if (t)
+            store_txn_abort(t);
+        json_decref(rec);
+        o = api_present_run_model(r, true, 0, err, errlen);
+        if (!o)
+            *status = 500;
+        return o;
+    }
+    struct ti_list tl = {0};
+    size_t skipped = 0;
+    api_read_tis(t, run.dag, run_id, ti_collect_cb, &tl, &skipped);
+    store_txn_abort(t);
+    const struct dag *d = sched_dag_version(s, run.dag, run.dag_version);
+    o = api_present_run(&run, d);
+    json_object_set_new(o, "tasks", tis_json(&tl, d));
+    set_skipped(o, skipped);
+    ti_list_free(&tl);
+    json_decref(rec);
+    return o;
 }
 
 /* Resolve the run's DAG (from ?dag= or by search) and read the attempts of
@@ -484,16 +528,23 @@ api_runs_logs(struct sched *s, struct http_conn *c, const struct http_req *req,
     if ((int64_t)offset + (int64_t)len > size)
         len = size > offset ? (size_t)(size - offset) : 0;
     int64_t next = offset + (int64_t)len;
+    /* final: nothing more will come (followers stop); complete: and nothing
+     * is missing (a log with lost bytes is final, never complete) */
+    bool final = ended && next >= size;
     json_t *o =
         json_pack("{s:s, s:s, s:s, s:i, s:I, s:I, s:s%, s:b, s:s}", "dag", dag, "run_id", run_id,
                   "task", task, "attempt", (int)attempt, "offset", (json_int_t)offset,
                   "next_offset", (json_int_t)next, "data", data.buf ? data.buf : "", len,
-                  "complete", ended && next >= size, "state", st_name);
+                  "complete", final && att->log_lost == 0, "state", st_name);
     if (!o) /* not UTF-8: send it with replacement characters */
         o = json_pack("{s:s, s:s, s:s, s:i, s:I, s:I, s:s, s:b, s:s}", "dag", dag, "run_id", run_id,
                       "task", task, "attempt", (int)attempt, "offset", (json_int_t)offset,
                       "next_offset", (json_int_t)next, "data", "[binary output not shown]",
-                      ended && next >= size, "state", st_name);
+                      "complete", final && att->log_lost == 0, "state", st_name);
+    if (o) {
+        json_object_set_new(o, "final", json_boolean(final));
+        json_object_set_new(o, "log_lost", json_integer(att->log_lost));
+    }
     sb_free(&data);
     attempt_list_free(&l);
     free(dag);

@@ -9,6 +9,9 @@
 #ifndef CAIRN_API_RUNS_H
 #define CAIRN_API_RUNS_H
 
+#include <jansson.h>
+#include <stddef.h>
+
 struct sched;
 struct http_conn;
 struct http_req;
@@ -42,5 +45,12 @@ void api_runs_retry(struct sched *s, struct http_conn *c, const struct http_req 
                     const struct route_params *p);
 void api_runs_cancel(struct sched *s, struct http_conn *c, const struct http_req *req,
                      const struct route_params *p);
+
+/* Run run_id of dag (NULL: resolved from the run id) as GET
+ * /api/v1/runs/{run}?tasks=all answers it, every task instance included
+ * (for api_compare.c): a new object, or NULL with *status (404, 409, 500,
+ * 503) and err. */
+json_t *api_runs_load(struct sched *s, const char *dag, const char *run_id, int *status,
+                      char *err, size_t errlen);
 
 #endif

@@ -191,6 +191,7 @@ struct sched {
     int64_t next_schedule;   /* monotonic ms of the next schedule pass */
     int64_t last_tick;       /* monotonic ms of the last tick, to notice stalls */
     struct smet *smet;       /* Prometheus metrics (schedmetrics.c) */
+    struct registry *registry; /* the models folder's stage changes (registry.c) */
     bool stopping;
     bool gc_busy;            /* an artifact collection is removing blobs */
     void (*stop_done)(void *);

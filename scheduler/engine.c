@@ -26,6 +26,7 @@
 #include "readyq.h"
 #include "records.h"
 #include "recovery.h"
+#include "registry.h"
 #include "runs.h"
 #include "runtab.h"
 #include "stepcache.h"
@@ -162,6 +163,7 @@ sched_new(struct sched **out, uv_loop_t *loop, const struct sched_config *cfg, c
     commit_add_step(s, ts_start_step);
     fan_init(s);
     sc_init(s);
+    registry_init(s);
     commit_add_step(s, lease_dispatch_parked);
     s->models_dir = cfg->models_dir ? xstrdup(cfg->models_dir)
                                     : xasprintf("%s/models", cfg->data_dir);
@@ -314,6 +316,7 @@ sched_free(struct sched *s)
     free(s->dirty_dags);
     json_decref(s->ended_attempts);
     sc_free(s);
+    registry_free(s);
     fan_free(s);
     runs_idem_free(s);
     free(s->models_dir);

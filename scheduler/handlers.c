@@ -22,6 +22,7 @@
 #include "msg.h"
 #include "proto.h"
 #include "pubjob.h"
+#include "runtab.h"
 #include "taskstate.h"
 #include "util.h"
 #include "wire.h"
@@ -300,6 +301,11 @@ handle_started(struct sched *s, struct wire_req *req, const struct msg *m)
     ack(s, req, true, NULL);
 }
 
+/* A LOG chunk. Offsets count what the worker sent: the chunks stored plus
+ * those the scheduler could not store (log_lost), so a chunk after a lost
+ * one is not a gap. A chunk that cannot be written (disk full, no file
+ * descriptors) is tried once more, then counted as lost: the attempt's log
+ * says it is incomplete (log_lost, "complete": false), never silently. */
 static void
 handle_log(struct sched *s, struct wire_req *req, const struct msg *m)
 {
@@ -308,20 +314,27 @@ handle_log(struct sched *s, struct wire_req *req, const struct msg *m)
     struct sched_ti *ti = req_lease(s, req, PROTO_LOG, l->worker, l->lease_id, &w);
     if (!ti)
         return;
-    if (l->offset > ti->log_size) {
+    int64_t have = ti->log_size + ti->log_lost;
+    if (l->offset > have) {
         ack(s, req, false, "gap in log offsets");
         return;
     }
-    size_t skip = (size_t)(ti->log_size - l->offset);
+    size_t skip = (size_t)(have - l->offset);
     if (skip >= l->data_len) { /* a resend of what we have */
         ack(s, req, true, NULL);
         return;
     }
     char werr[512];
-    if (logs_append(s, ti, l->data + skip, l->data_len - skip, werr, sizeof(werr)) != 0) {
-        LOG(LOG_ERR, "CAIRN-LOG-WRITE", "%s", werr);
-        ack(s, req, false, "cannot store log");
-        return;
+    const char *data = l->data + skip;
+    size_t len = l->data_len - skip;
+    if (logs_append(s, ti, data, len, werr, sizeof(werr)) != 0 &&
+        logs_append(s, ti, data, len, werr, sizeof(werr)) != 0) {
+        char name[256];
+        if (ti->log_lost == 0)
+            LOG(LOG_ERR, "CAIRN-LOG-LOST", "%s; the log of %s/%s/%s attempt %d is incomplete "
+                "from byte %lld", werr, ti->run->dag, ti->run->run_id,
+                sched_ti_name(ti, name, sizeof(name)), ti->attempts, (long long)ti->log_size);
+        ti->log_lost += (int64_t)len;
     }
     commit_ti_dirty(s, ti, true);
     ack(s, req, true, NULL);

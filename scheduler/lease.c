@@ -406,6 +406,7 @@ lease_dispatch(struct sched *s, struct sched_worker *w, int free_slots)
         free(ti->error);
         ti->error = NULL;
         ti->log_size = 0;
+        ti->log_lost = 0;
         ti->cached = false;
         json_decref(ti->cached_from);
         ti->cached_from = NULL;

@@ -41,6 +41,8 @@ struct opts {
     char *secrets_dir;
     char *api_tokens, *http_allowed_hosts;
     int64_t lease_ttl_ms;
+    char *http_per_ip; /* connections one address may hold (--http-max-conns-per-ip) */
+    char *http_out;    /* response bytes held for all clients (--http-response-memory) */
 };
 
 static void
@@ -51,6 +53,7 @@ usage(FILE *out)
           "                       [--models DIR] [--max-state-size SIZE] [--secrets-dir DIR]\n"
           "                       [--tls-cert FILE --tls-key FILE --tls-ca FILE] [--insecure]\n"
           "                       [--api-tokens FILE] [--http-allowed-hosts H1,H2,...]\n"
+          "                       [--http-max-conns-per-ip N] [--http-response-memory SIZE]\n"
           "                       [--log-level error|warn|notice|info|debug]\n"
           "                       [--registry-auth FILE] [--registry-ca FILE]\n"
           "                       [--insecure-registry HOST:PORT]...\n"
@@ -64,8 +67,12 @@ usage(FILE *out)
           "record of the store and says whether it is sound; --backup writes a compacted copy\n"
           "to DEST/data.mdb, also while a scheduler runs. A YAML config file (" DEFAULT_CONFIG "\n"
           "when present) may set dags, data, listen, http, token_file, lease_ttl_ms, models,\n"
-          "max_state_size, log_level, log_format, tls_cert, tls_key, tls_ca, api_tokens and\n"
-          "http_allowed_hosts; flags win.\n"
+          "max_state_size, log_level, log_format, tls_cert, tls_key, tls_ca, api_tokens,\n"
+          "http_allowed_hosts, http_max_conns_per_ip and http_response_memory; flags win. One\n"
+          "address may hold 128 HTTP connections (loopback exempt); --http-max-conns-per-ip N\n"
+          "(0: no limit) sets it for every address, loopback included. Past\n"
+          "--http-response-memory (default 64Mi) of answers held for clients, those that\n"
+          "stopped reading are dropped.\n"
           "The registry flags are those of cairn-worker: the scheduler resolves each image\n"
           "tag to a digest when a run starts.\n"
           "--tls-cert/--tls-key/--tls-ca run the worker link as mutual TLS (a tls+tcp://\n"
@@ -99,6 +106,8 @@ opts_free(struct opts *o)
     free(o->secrets_dir);
     free(o->api_tokens);
     free(o->http_allowed_hosts);
+    free(o->http_per_ip);
+    free(o->http_out);
 }
 
 static void
@@ -168,6 +177,10 @@ load_config(struct opts *o, const char *path, int required)
             set(&o->api_tokens, v->str);
         else if (!strcmp(k->str, "http_allowed_hosts"))
             set(&o->http_allowed_hosts, v->str);
+        else if (!strcmp(k->str, "http_max_conns_per_ip"))
+            set(&o->http_per_ip, v->str);
+        else if (!strcmp(k->str, "http_response_memory"))
+            set(&o->http_out, v->str);
         else if (!strcmp(k->str, "lease_ttl_ms"))
             o->lease_ttl_ms = strtoll(v->str, NULL, 10);
         else {
@@ -195,6 +208,7 @@ struct app {
     struct ident *ident;
     uv_signal_t sig_term, sig_int;
     int closing; /* the engine and the HTTP server, until both are closed */
+    uv_timer_t stop_watch; /* says what is still open when a stop is slow */
 };
 
 static struct app app;
@@ -250,7 +264,30 @@ closed_one(void)
     if (--app.closing == 0) {
         uv_close((uv_handle_t *)&app.sig_term, NULL);
         uv_close((uv_handle_t *)&app.sig_int, NULL);
+        uv_close((uv_handle_t *)&app.stop_watch, NULL);
     }
+}
+
+static void
+stop_walk_cb(uv_handle_t *h, void *arg)
+{
+    struct sb *b = arg;
+    if (h == (uv_handle_t *)&app.stop_watch || uv_is_closing(h))
+        return;
+    sb_printf(b, "%s%s%s", b->len ? ", " : "", uv_handle_type_name(uv_handle_get_type(h)),
+                uv_is_active(h) ? "" : " (inactive)");
+}
+
+/* The stop has taken 5 s: name what keeps it open, for the report. */
+static void
+stop_watch_cb(uv_timer_t *t)
+{
+    struct sb b;
+    sb_init(&b);
+    uv_walk(t->loop, stop_walk_cb, &b);
+    LOG(LOG_WARN, "CAIRN-STOP-SLOW", "still stopping after 5 s: %d part%s not closed, open "
+        "handles: %s", app.closing, app.closing == 1 ? "" : "s", b.len ? b.buf : "none");
+    sb_free(&b);
 }
 
 static void
@@ -277,6 +314,8 @@ signal_cb(uv_signal_t *h, int signum)
     /* the engine answers and commits what is pending, then the link and the
      * HTTP server close */
     app.closing = 2;
+    uv_timer_start(&app.stop_watch, stop_watch_cb, 5000, 0);
+    uv_unref((uv_handle_t *)&app.stop_watch);
     sched_stop(app.sched, engine_stopped_cb, NULL);
     wire_stop(app.wire);
     app.wire = NULL;
@@ -354,6 +393,10 @@ main(int argc, char **argv)
             set(&cli.api_tokens, v);
         else if (!strcmp(a, "--http-allowed-hosts"))
             set(&cli.http_allowed_hosts, v);
+        else if (!strcmp(a, "--http-max-conns-per-ip"))
+            set(&cli.http_per_ip, v);
+        else if (!strcmp(a, "--http-response-memory"))
+            set(&cli.http_out, v);
         else if (!strcmp(a, "--lease-ttl"))
             cli.lease_ttl_ms = strtoll(v, NULL, 10);
         else if (!strcmp(a, "--config"))
@@ -404,8 +447,31 @@ main(int argc, char **argv)
     MERGE(secrets_dir)
     MERGE(api_tokens)
     MERGE(http_allowed_hosts)
+    MERGE(http_per_ip)
+    MERGE(http_out)
     if (cli.lease_ttl_ms)
         o.lease_ttl_ms = cli.lease_ttl_ms;
+    if (o.http_per_ip) {
+        char *end = NULL;
+        errno = 0;
+        unsigned long long n = strtoull(o.http_per_ip, &end, 10);
+        if (errno || end == o.http_per_ip || *end || o.http_per_ip[0] == '-' || n > 1000000) {
+            fprintf(stderr, "cairn-scheduler: --http-max-conns-per-ip takes a number of "
+                    "connections (0: no limit), got '%s'\n", o.http_per_ip);
+            opts_free(&o);
+            return 2;
+        }
+    }
+    int64_t http_out = (int64_t)HTTP_OUT_BUDGET;
+    if (o.http_out) {
+        char uerr[160];
+        if (units_parse_size(o.http_out, &http_out, uerr, sizeof(uerr)) != 0 || http_out < 1) {
+            fprintf(stderr, "cairn-scheduler: --http-response-memory takes a size such as "
+                    "64Mi, got '%s'\n", o.http_out);
+            opts_free(&o);
+            return 2;
+        }
+    }
     int format = LOG_FORMAT_TEXT;
     if (o.log_format && (format = log_format_parse(o.log_format)) < 0) {
         fprintf(stderr, "cairn-scheduler: --log-format takes text or json, got '%s'\n",
@@ -585,6 +651,9 @@ main(int argc, char **argv)
         goto fail;
     }
     http_server_set_max_conns(app.http, http_conns_cap());
+    http_server_set_response_memory(app.http, (size_t)http_out);
+    if (o.http_per_ip) /* given: it applies to loopback peers too */
+        http_server_set_max_per_ip(app.http, (size_t)strtoull(o.http_per_ip, NULL, 10), 1);
     api_blobs_set_port(app.sched, http_server_port(app.http));
     if ((rc = api_blobs_init(app.sched, err, sizeof(err))) != 0)
         goto fail;
@@ -602,6 +671,7 @@ main(int argc, char **argv)
             "any local user can call it");
     uv_signal_init(&loop, &app.sig_term);
     uv_signal_init(&loop, &app.sig_int);
+    uv_timer_init(&loop, &app.stop_watch);
     uv_signal_start(&app.sig_term, signal_cb, SIGTERM);
     uv_signal_start(&app.sig_int, signal_cb, SIGINT);
     uv_run(&loop, UV_RUN_DEFAULT);

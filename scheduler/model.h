@@ -82,6 +82,7 @@ struct sched_ti {
     bool oom, timed_out;
     char *error;
     int64_t log_size;           /* bytes stored for the current attempt */
+    int64_t log_lost;           /* bytes of its output that could not be stored */
     int log_fd;                 /* its log file while open (logs.c), or -1 */
     json_t *outputs;            /* artifacts of the successful attempt, or NULL */
     json_t *metrics;            /* its metrics {name: number}, or NULL */

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "cache.h"
 #include "cal.h"
 #include "commit.h"
 #include "core.h"
@@ -41,6 +42,28 @@ lineage_metrics(const struct sched_run *r, size_t idx)
     free(seen);
     free(stack);
     return m;
+}
+
+/* The run's `code:` folder and its digest now (cache.h's, as in cache
+ * keys), for the release's lineage: {"dir", "sha256"} (sha256 null with
+ * "error" when it cannot be hashed), or null for a DAG without one. */
+static json_t *
+publish_code(struct sched *s, const struct sched_run *r)
+{
+    const struct dag *d = r->dv->dag;
+    if (!d->code)
+        return json_null();
+    struct sched_dag *sd = sched_find_dag(s, r->dag);
+    char *dir = dag_code_path(d->code, sd ? sd->file : NULL), hex[CACHE_HEX_LEN + 1], err[256];
+    json_t *o = json_pack("{s:s}", "dir", dir);
+    if (cache_code_digest(s->cache_ix, dir, hex, err, sizeof(err)) == 0) {
+        json_object_set_new(o, "sha256", json_string(hex));
+    } else {
+        json_object_set_new(o, "sha256", json_null());
+        json_object_set_new(o, "error", json_string(err));
+    }
+    free(dir);
+    return o;
 }
 
 /* What publishing ti's `publish` outputs takes (publish.h), prepared on
@@ -122,6 +145,7 @@ publish_prepare(struct sched *s, struct sched_ti *ti, char *err, size_t errlen)
                             "published_at", sched_json_time(clock_wall_ms()));
     json_object_set_new(rec, "cached_from",
                         ti->cached_from ? json_deep_copy(ti->cached_from) : json_null());
+    json_object_set_new(rec, "code", publish_code(s, r));
     char *text = json_dumps(rec, JSON_INDENT(2));
     j->record = xasprintf("%s\n", text ? text : "{}");
     free(text);

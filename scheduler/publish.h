@@ -15,7 +15,8 @@
  * only then is `latest` switched, by renaming a new link over it: a reader
  * that opens latest/model.pkl and latest/publish.json through one resolved
  * path sees one whole release, never a mix or half a file. Older releases
- * stay (roll back with `ln -sfn releases/OLD latest`); nothing removes them.
+ * stay; nothing removes them. The `production` and `staging` links beside
+ * `latest` are registry.h's.
  *
  * `latest` is the release of the newest logical date (ties: the newest
  * attempt), whatever order runs finish in: a release of an older date (a

@@ -72,6 +72,7 @@ rec_ti(const struct sched_ti *ti)
         .timed_out = ti->timed_out,
         .error = ti->error,
         .log_size = ti->log_size,
+        .log_lost = ti->log_lost,
         .outputs = ti->outputs,
         .metrics = ti->metrics,
         .publishing = ti->publishing,
@@ -127,6 +128,7 @@ rec_attempt(const struct sched_ti *ti)
         .timed_out = ti->timed_out,
         .error = ti->error,
         .log_size = ti->log_size,
+        .log_lost = ti->log_lost,
         .duration_ms = ti->ended_at && ti->started_at ? ti->ended_at - ti->started_at : 0,
         .stderr_tail = ti->stderr_tail,
     };
@@ -471,6 +473,7 @@ rec_ti_load(struct store_txn *t, struct sched_ti *ti, const json_t *j, char *err
     free(ti->error);
     ti->error = rec__dup(r.error);
     ti->log_size = r.log_size;
+    ti->log_lost = r.log_lost;
     json_decref(ti->outputs);
     ti->outputs = r.outputs && json_array_size(r.outputs) ? json_incref(r.outputs) : NULL;
     json_decref(ti->metrics);

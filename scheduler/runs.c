@@ -346,6 +346,7 @@ runs__reset_ti(struct sched *s, struct sched_ti *ti)
     gpualloc_forget(ti);
     ti->lease_id = 0;
     ti->log_size = 0;
+    ti->log_lost = 0;
     json_decref(ti->outputs);
     ti->outputs = NULL;
     json_decref(ti->metrics);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bounded.h"
 #include "err.h"
 #include "ident.h"
 #include "log.h"
@@ -50,6 +51,7 @@ struct wire {
     uv_timer_t tls_timer; /* watches the listener's refused handshakes (tls) */
     uint64_t tls_refused;
     int open_handles; /* async (and tls_timer): w is freed when both closed */
+    bool abandoned;   /* nng did not let go at the stop: w is left to the exit */
 };
 
 /* nng does not say why a TLS handshake failed on the listener's side, nor
@@ -115,16 +117,23 @@ slot_cb(void *arg)
     }
     s->msg = nng_aio_get_msg(s->aio);
     s->req.pipe = nng_pipe_id(nng_msg_get_pipe(s->msg));
-    s->st = SLOT_HELD;
     pthread_mutex_lock(&w->mu);
+    if (w->closing) { /* the loop's handle may be closed already */
+        pthread_mutex_unlock(&w->mu);
+        nng_msg_free(s->msg);
+        s->msg = NULL;
+        s->st = SLOT_DEAD;
+        return;
+    }
+    s->st = SLOT_HELD;
     s->qnext = NULL;
     if (w->qtail)
         w->qtail->qnext = s;
     else
         w->qhead = s;
     w->qtail = s;
-    pthread_mutex_unlock(&w->mu);
     uv_async_send(&w->async);
+    pthread_mutex_unlock(&w->mu);
 }
 
 static void
@@ -163,10 +172,12 @@ pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
     struct wire *w = arg;
     (void)ev;
     pthread_mutex_lock(&w->mu);
-    xgrow((void **)&w->gone_pipes, &w->capgone, w->ngone + 1, sizeof(*w->gone_pipes));
-    w->gone_pipes[w->ngone++] = nng_pipe_id(p);
+    if (!w->closing) { /* the loop's handle may be closed already */
+        xgrow((void **)&w->gone_pipes, &w->capgone, w->ngone + 1, sizeof(*w->gone_pipes));
+        w->gone_pipes[w->ngone++] = nng_pipe_id(p);
+        uv_async_send(&w->async);
+    }
     pthread_mutex_unlock(&w->mu);
-    uv_async_send(&w->async);
 }
 
 void
@@ -375,19 +386,18 @@ static void
 async_close_cb(uv_handle_t *h)
 {
     struct wire *w = h->data;
-    if (--w->open_handles > 0)
+    if (--w->open_handles > 0 || w->abandoned)
         return;
     pthread_mutex_destroy(&w->mu);
     free(w->url);
     free(w);
 }
 
-void
-wire_stop(struct wire *w)
+/* The nng side of the stop (thread of its own, see wire_stop). */
+static void
+wire__close_nng(void *arg)
 {
-    if (!w)
-        return;
-    w->closing = 1;
+    struct wire *w = arg;
     /* Stop every operation first (their callbacks see closing and start no
      * other), then close the contexts, then the socket: closing the socket
      * first raced with sends still in flight and could hang in nng_close. */
@@ -396,15 +406,39 @@ wire_stop(struct wire *w)
     for (size_t i = 0; i < w->nslots; i++)
         nng_ctx_close(w->slots[i].ctx);
     nng_close(w->sock);
-    for (size_t i = 0; i < w->nslots; i++)
-        nng_aio_free(w->slots[i].aio);
-    /* messages that reached the queue but not the loop */
-    for (struct wire_slot *s = w->qhead; s; s = s->qnext)
-        if (s->msg)
-            nng_msg_free(s->msg);
-    free(w->slots);
-    free(w->gone_pipes);
-    w->gone_pipes = NULL;
+}
+
+/* How long the stop waits for nng to let go of the socket. */
+#define WIRE_CLOSE_WAIT_MS 3000
+
+void
+wire_stop(struct wire *w)
+{
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->mu);
+    w->closing = 1;
+    pthread_mutex_unlock(&w->mu);
+    /* nng 1.5 can still hang in nng_close when workers drop their
+     * connections at the same moment (nanomsg/nng#1543; the worker's side
+     * works around it the same way). The state is committed before the link
+     * stops, so the scheduler exits without waiting for nng: what nng still
+     * holds (slots, messages) is left to the exit. */
+    if (!bounded_run(wire__close_nng, w, WIRE_CLOSE_WAIT_MS)) {
+        LOG(LOG_WARN, "CAIRN-NNG-CLOSE",
+            "closing the worker link hangs (an nng bug); exiting without waiting for it");
+        w->abandoned = true;
+    } else {
+        for (size_t i = 0; i < w->nslots; i++)
+            nng_aio_free(w->slots[i].aio);
+        /* messages that reached the queue but not the loop */
+        for (struct wire_slot *s = w->qhead; s; s = s->qnext)
+            if (s->msg)
+                nng_msg_free(s->msg);
+        free(w->slots);
+        free(w->gone_pipes);
+        w->gone_pipes = NULL;
+    }
     if (w->tls)
         uv_close((uv_handle_t *)&w->tls_timer, async_close_cb);
     uv_close((uv_handle_t *)&w->async, async_close_cb);

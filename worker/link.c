@@ -31,6 +31,7 @@
 #include <nng/protocol/reqrep0/req.h>
 #include <nng/supplemental/tls/tls.h>
 
+#include "bounded.h"
 #include "err.h"
 #include "ident.h"
 #include "image_gc.h"
@@ -816,65 +817,25 @@ link_start(struct link *l)
     return 0;
 }
 
-struct link__closer {
-    nng_socket sock;
-    pthread_mutex_t mu;
-    pthread_cond_t cond;
-    bool done;
-};
-
-static void *
-link__closer_main(void *arg)
+static void
+link__close_sock(void *arg)
 {
-    struct link__closer *c = arg;
-    nng_close(c->sock);
-    pthread_mutex_lock(&c->mu);
-    c->done = true;
-    pthread_cond_signal(&c->cond);
-    pthread_mutex_unlock(&c->mu);
-    return NULL;
+    nng_close(*(nng_socket *)arg);
 }
 
 /* nng_close that gives up after ms. nng 1.5 can hang in nng_close when the
  * peer tears the connection down at the same moment (nanomsg/nng#1543, seen
  * here when scheduler and worker stop together); the worker is about to
  * exit, so it does not wait forever. Returns false if it gave up (the
- * closing thread and its state are then left to the exit). */
+ * closing thread is then left to the exit). */
 static bool
 close_within(nng_socket sock, int ms)
 {
-    struct link__closer *c = xcalloc(1, sizeof(*c));
-    pthread_t th;
-    c->sock = sock;
-    pthread_mutex_init(&c->mu, NULL);
-    pthread_cond_init(&c->cond, NULL);
-    if (pthread_create(&th, NULL, link__closer_main, c) != 0) {
-        link__closer_main(c);
-        th = pthread_self();
-    }
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    pthread_mutex_lock(&c->mu);
-    int rc = 0;
-    while (!c->done && rc != ETIMEDOUT)
-        rc = pthread_cond_timedwait(&c->cond, &c->mu, &ts);
-    bool done = c->done;
-    pthread_mutex_unlock(&c->mu);
-    if (!done) {
-        pthread_detach(th);
+    nng_socket *copy = xmalloc(sizeof(*copy)); /* outlives the link if it hangs */
+    *copy = sock;
+    if (!bounded_run(link__close_sock, copy, ms))
         return false;
-    }
-    if (!pthread_equal(th, pthread_self()))
-        pthread_join(th, NULL);
-    pthread_mutex_destroy(&c->mu);
-    pthread_cond_destroy(&c->cond);
-    free(c);
+    free(copy);
     return true;
 }
 

@@ -97,10 +97,12 @@ async function logPoll() {
       if (c.data) logAppend(c.data);
       const moved = c.next_offset > log.offset;
       log.offset = c.next_offset;
-      log.complete = Boolean(c.complete) && !moved;
+      log.complete = Boolean(c.complete || c.final) && !moved;
       logFollowing(!log.complete);
       $("log-state").textContent = "attempt " + log.attempt +
-                                   (log.complete ? " · complete" : " · following");
+        (!log.complete ? " · following"
+         : c.log_lost ? " · incomplete: " + c.log_lost + " bytes could not be stored"
+         : " · complete");
       if (!moved) break;
     }
   } catch (e) {

@@ -172,7 +172,8 @@ test_param(void **state)
 /* ---- the API's table --------------------------------------------------- */
 
 /* The names the handlers read (route_param) */
-static const char *const known_params[] = {"dag", "run", "task", "name", "id", "sha", "lease"};
+static const char *const known_params[] = {"dag", "run", "task", "name", "id", "sha", "lease",
+                                           "release"};
 
 static void
 test_table_sorted(void **state)

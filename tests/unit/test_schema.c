@@ -413,6 +413,37 @@ test_required_fields(void **state)
     json_decref(j);
 }
 
+/* A stage change of the models folder: its key orders a model's changes,
+ * and the record comes back whole; a change without `by` is refused. */
+static void
+test_stage_roundtrip(void **state)
+{
+    (void)state;
+    char *k1 = schema_key_stage("iris", "deploy", 9), *k2 = schema_key_stage("iris", "deploy", 10);
+    char *pre = schema_key_stage_prefix("iris", "deploy");
+    assert_true(strcmp(k1, k2) < 0);
+    assert_memory_equal(k1, pre, strlen(pre));
+    assert_string_equal(k1, "stage/iris" SCHEMA_SEP "deploy" SCHEMA_SEP "000000000009");
+    free(k1);
+    free(k2);
+    free(pre);
+    struct schema_stage x = {"iris", "deploy", "production", "promote", "r2-a1", NULL, "ci",
+                             1767582000123, 3};
+    json_t *j = schema_stage_encode(&x);
+    struct schema_stage d;
+    char err[256];
+    assert_int_equal(schema_stage_decode(j, &d, err, sizeof(err)), 0);
+    assert_string_equal(d.release, "r2-a1");
+    assert_null(d.previous);
+    assert_string_equal(d.by, "ci");
+    assert_int_equal(d.at, 1767582000123);
+    assert_int_equal(d.seq, 3);
+    json_object_del(j, "by");
+    assert_int_equal(schema_stage_decode(j, &d, err, sizeof(err)), CAIRN_EPROTO);
+    assert_non_null(strstr(err, "field 'by' is missing"));
+    json_decref(j);
+}
+
 int
 main(void)
 {
@@ -424,6 +455,7 @@ main(void)
         cmocka_unit_test(test_attempt_artifact_dag_roundtrip),
         cmocka_unit_test(test_versions),
         cmocka_unit_test(test_required_fields),
+        cmocka_unit_test(test_stage_roundtrip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
