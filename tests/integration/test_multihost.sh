@@ -9,8 +9,10 @@
 # artifact through the scheduler's API (blob routes, the lease's own
 # credential). A pipeline whose tasks are pinned by labels to w1, w2, w1
 # passes its files across hosts; the code folder is edited mid-run and the
-# run keeps its snapshot; a worker with a certificate from another CA is
-# refused; a lease's blobs cannot be read without that lease's credential.
+# run keeps its snapshot; a peer with a valid certificate cannot post a
+# result for another worker's lease; a worker with a certificate from
+# another CA is refused; a lease's blobs cannot be read without that
+# lease's credential.
 # The workers run tasks with --isolation none (`ip netns exec` mounts a
 # /sys without the cgroup hierarchies runc looks for).
 # Needs root and ip(8); exits 77 (skipped) without them.
@@ -68,7 +70,7 @@ tasks:
 EOF2
 
 # --- certificates, tokens, the scheduler --------------------------------------------------
-"$CAIRN" certs init "$T/pki" --scheduler-name sched --worker w1 --worker w2 >/dev/null
+"$CAIRN" certs init "$T/pki" --scheduler-name sched --worker w1 --worker w2 --worker w4 >/dev/null
 "$CAIRN" certs init "$T/other" --scheduler-name sched --worker w3 >/dev/null
 mkdir -p "$T/rogue" # w3's certificate from another CA; it trusts the scheduler's
 cp "$T/other/w3.crt" "$T/other/w3.key" "$T/rogue/"
@@ -118,6 +120,53 @@ make_running() { [ "$(ti state "$r" cross make)" = running ]; }
 check "make runs on w1" wait_until 60 make_running
 digest=$(rj "$r" cross .code_digest)
 check "the run has its code snapshot ($digest)" grep -Eqx '[0-9a-f]{64}' <<<"$digest"
+# a peer on w2's host with a valid certificate of its own (w4) posts a
+# RESULT for make's lease, which is w1's
+cat >"$T/peer.py" <<'PY'
+import base64, json, socket, ssl, struct, subprocess, sys, time
+host, port, pki, lease = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.load_verify_locations(pki + "/ca.crt")
+ctx.load_cert_chain(pki + "/w4.crt", pki + "/w4.key")
+s = ctx.wrap_socket(socket.create_connection((host, port), timeout=10), server_hostname="sched")
+def recv_n(n):
+    b = b""
+    while len(b) < n:
+        c = s.recv(n - len(b))
+        if not c:
+            raise EOFError("closed")
+        b += c
+    return b
+s.sendall(b"\x00SP\x00\x00\x30\x00\x00")
+recv_n(8)
+rid = [0x80000001]
+def call(typ, body):
+    b = json.dumps(body).encode()
+    m = struct.pack(">I", rid[0]) + b"CRN\x01" + struct.pack(">HHI", typ, 0, len(b)) + b
+    rid[0] += 1
+    s.sendall(struct.pack(">Q", len(m)) + m)
+    fr = recv_n(struct.unpack(">Q", recv_n(8))[0])[4:]
+    t, _, bl = struct.unpack(">HHI", fr[4:12])
+    return t, json.loads(fr[12:12 + bl])
+ts = int(time.time() * 1000)
+sig = subprocess.run(["openssl", "dgst", "-sha256", "-sign", pki + "/w4.key"],
+                     input=("cairn-hello-v1\nw4\n%d" % ts).encode(), capture_output=True,
+                     check=True).stdout
+t, b = call(1, {"worker": "w4", "slots": 1, "labels": {"host": "none"}, "cert_ts": ts,
+                "cert": open(pki + "/w4.crt").read(), "cert_sig": base64.b64encode(sig).decode()})
+print("hello", t, b.get("code", "ok"))
+t, b = call(7, {"worker": "w4", "lease_id": lease, "exit_code": 0, "outputs": []})
+print("result", t, b.get("ok"), b.get("reason"))
+PY
+mlease=$(curl -sf -H "Authorization: Bearer $operator" \
+    "$CAIRN_SERVER/api/v1/runs/$(urlenc "$r")/tasks/make/attempts?dag=cross" | jq -r '.attempts[0].lease_id')
+out=$(ip netns exec "$NS-w2" /usr/bin/python3 "$T/peer.py" 10.232.2.1 "$NNG_PORT" "$T/pki" "$mlease" 2>&1 || true)
+echo "$out" | sed 's/^/# /'
+check "a peer with its own valid certificate registers from w2's host" grep -qx "hello 2 ok" <<<"$out"
+check "...its RESULT for w1's lease is refused" \
+    grep -qx "result 8 False lease was given to another worker" <<<"$out"
+check "...and logged" logged s "CAIRN-LEASE-FOREIGN worker w4 sent RESULT for lease $mlease, which was given to worker w1: refused"
+check "...and make is still running on w1" make_running
 printf 'code-v2\n' >"$T/code/version.txt" # edited mid-run
 touch "$T/flag/go"
 check "the run succeeds" test "$(wait_run "$r" cross 90)" = success
