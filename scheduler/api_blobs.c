@@ -353,13 +353,17 @@ blobs__up_find(struct sched_ti *ti, const char *sha)
     return NULL;
 }
 
-/* Is sha in the store already? Its size in *size. */
+/* Is sha in the store already? Its size in *size. With refresh, its mtime
+ * is renewed, as a put of it does, so that artifact collection's minimum
+ * age protects it until the RESULT that names it is recorded. */
 static bool
-blobs__stored(struct sched *s, const char *sha, int64_t *size)
+blobs__stored(struct sched *s, const char *sha, int64_t *size, bool refresh)
 {
     char *path = NULL;
     struct stat st;
     bool ok = art_blob_path(sched_artifacts(s), sha, &path) == 0 && stat(path, &st) == 0;
+    if (ok && refresh)
+        (void)utimensat(AT_FDCWD, path, NULL, 0);
     free(path);
     if (ok && size)
         *size = (int64_t)st.st_size;
@@ -375,7 +379,7 @@ api_blobs_upload_status(struct sched *s, struct http_conn *c, const struct http_
     if (!sha)
         return;
     int64_t size = 0;
-    if (blobs__stored(s, sha, &size)) {
+    if (blobs__stored(s, sha, &size, false)) {
         http_respond_json(c, 200, json_pack("{s:b, s:I}", "stored", 1, "size", (json_int_t)size));
         return;
     }
@@ -583,7 +587,7 @@ api_blobs_commit(struct sched *s, struct http_conn *c, const struct http_req *re
         return;
     }
     struct api_blob_up *u = blobs__up_find(ti, sha);
-    if ((!u || u->size == 0) && !(u && want == 0) && blobs__stored(s, sha, &have)) {
+    if ((!u || u->size == 0) && !(u && want == 0) && blobs__stored(s, sha, &have, true)) {
         if (have != want) {
             http_respond_error(c, 422, "digest_mismatch",
                                "blob %s is stored with %" PRId64 " bytes, not %" PRId64, sha, have,
