@@ -366,6 +366,10 @@ xfer_put(const struct xfer_remote *r, const char *path, const char *sha, int64_t
                 *uri_out = xstrdup(uri);
                 goto out;
             }
+            if (rc == 0 && status == 404 && sent && ++fails >= XFER_TRIES) {
+                rc = xfer__status_code(status); /* the upload keeps vanishing */
+                goto out;
+            }
             if (rc == 0 && status != 404 && status != 409 && status < 500) {
                 rc = xfer__status_code(status);
                 goto out;
