@@ -71,6 +71,8 @@ lineage_print(const json_t *n, const char *label, const char *first, const char 
         return;
     }
     printf("%simage    %s\n", pre, cli_jstr(n, "image") ?: "?");
+    if (cli_jstr(n, "code_digest"))
+        printf("%scode     sha256:%s\n", pre, cli_jstr(n, "code_digest"));
     struct sb cmd;
     sb_init(&cmd);
     size_t i;

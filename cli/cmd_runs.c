@@ -195,6 +195,8 @@ print_run_header(const json_t *run, int color)
     cli_print_header_line("logical date", cli_jstr(run, "logical_date"));
     cli_fmt_version(run, "dag_version", buf, sizeof(buf));
     cli_print_header_line("version", buf);
+    if (cli_jstr(run, "code_digest"))
+        cli_print_header_line("code", cli_jstr(run, "code_digest"));
 
     /* the params in effect, defaults included; an older scheduler gives
      * only those the run set */

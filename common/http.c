@@ -56,7 +56,7 @@
 #define HTTP_PIPELINE_MAX ((size_t)64 * 1024)  /* buffered while the handler works */
 #define HTTP_SHRINK_ABOVE ((size_t)256 * 1024) /* give memory back after big bodies */
 #define HTTP_LINGER_MS 2000
-#define HTTP_FILE_CHUNK ((size_t)256 * 1024) /* read and written at a time */
+#define HTTP_FILE_CHUNK ((size_t)1024 * 1024) /* read and written at a time */
 #define HTTP_WRITE_CHUNK ((size_t)256 * 1024) /* of an in-memory body, at a time */
 
 struct http_server {

@@ -231,6 +231,7 @@ static const struct msg__field msg__hello_fields[] = {
     {"cert_sig", MSG__STR, MSG__IF_SET, 0, 0, 0, H(cert_sig), 0, NULL},
     {"cert_ts", MSG__INT, MSG__IF_SET, 0, INT64_MAX, 0, H(cert_ts), 0, NULL},
     {"nonce", MSG__STR, MSG__IF_SET, 0, 0, 0, H(nonce), 0, NULL},
+    {"direct_stores", MSG__STRV, MSG__IF_SET, 0, 0, 0, H(direct_stores), H(ndirect_stores), NULL},
 };
 #undef H
 MSG__CODEC(msg__hello, struct msg_hello, msg__hello_fields)
@@ -240,6 +241,8 @@ static const struct msg__field msg__welcome_fields[] = {
     {"lease_ttl_ms", MSG__INT, MSG__REQ, 1, INT64_MAX, 0, W(lease_ttl_ms), 0, NULL},
     {"heartbeat_ms", MSG__INT, MSG__REQ, 1, INT64_MAX, 0, W(heartbeat_ms), 0, NULL},
     {"artifacts", MSG__STR, MSG__IF_SET, 0, 0, 0, W(artifacts), 0, NULL},
+    {"store_id", MSG__STR, MSG__IF_SET, 0, 0, 0, W(store_id), 0, NULL},
+    {"api_port", MSG__INT, MSG__IF_SET, 0, 65535, 0, W(api_port), 0, NULL},
     {"msg_version", MSG__INT, MSG__VERSION, 1, INT64_MAX, 1, W(version), 0, NULL},
 };
 #undef W
@@ -466,6 +469,8 @@ static const struct msg__field msg__lease_fields[] = {
     /* absent: no limit (a scheduler older than the limits) */
     {"max_output_size", MSG__INT, MSG__IF_SET, 0, INT64_MAX, 0, L(max_output_size), 0, NULL},
     {"max_outputs_size", MSG__INT, MSG__IF_SET, 0, INT64_MAX, 0, L(max_outputs_size), 0, NULL},
+    {"xfer_token", MSG__STR, MSG__IF_SET, 0, 0, 0, L(xfer_token), 0, NULL},
+    {"code_tree", MSG__STR, MSG__IF_SET, 0, 0, 0, L(code_tree), 0, NULL},
 };
 #undef L
 MSG__CODEC(msg__lease, struct msg_lease, msg__lease_fields)
@@ -715,6 +720,7 @@ static const struct msg__field msg__result_fields[] = {
     {"outputs", MSG__CUSTOM, 0, 0, 0, 0, 0, 0, &msg__outputs},
     {"metrics", MSG__CUSTOM, 0, 0, 0, 0, 0, 0, &msg__metrics},
     {"interrupted", MSG__BOOL, MSG__IF_SET, 0, 0, 0, R(interrupted), 0, NULL},
+    {"input_unavailable", MSG__BOOL, MSG__IF_SET, 0, 0, 0, R(input_unavailable), 0, NULL},
     {"stderr_tail", MSG__STRV, MSG__IF_SET, 0, 0, 0, R(stderr_tail), R(nstderr_tail), NULL},
 };
 #undef R

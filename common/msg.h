@@ -75,6 +75,11 @@ struct msg_hello {
     char *cert_sig;        /* optional: its signature over worker and cert_ts (ident.h) */
     int64_t cert_ts;       /* optional, 0: the worker's clock (ms) when it signed */
     char *nonce;           /* optional: the challenge this connection was given (token) */
+    char **direct_stores;  /* optional: the artifact stores (URIs) the worker reads and
+                              writes itself; for any other it goes through the scheduler's
+                              API (docs/architecture.md, "Artifacts without a shared
+                              folder"); encoded only when there are some */
+    size_t ndirect_stores;
 };
 
 /* WELCOME {lease_ttl_ms, heartbeat_ms, artifacts, msg_version} */
@@ -83,6 +88,11 @@ struct msg_welcome {
     int64_t heartbeat_ms;  /* required, >= 1 */
     char *artifacts;       /* optional: the scheduler's artifact store URI, NULL */
     int64_t version;       /* optional, 1 */
+    char *store_id;        /* optional: the id in the store's marker file (.cairn-store-id
+                              at a file store's root), NULL: a worker that reads the same id
+                              there sees the store itself */
+    int64_t api_port;      /* optional, 0: the port of the scheduler's HTTP API, for
+                              workers that move artifacts through it */
 };
 
 /* POLL {worker, free, leases:[lease_id...], wait_ms} */
@@ -173,6 +183,13 @@ struct msg_lease {
                               system (image host) must not see (the scheduler's key and
                               secrets) */
     size_t nmask_paths;
+    char *xfer_token;      /* optional: this lease's credential for the scheduler's blob
+                              routes (/api/v1/leases/ID/...), random, held in memory only;
+                              NULL (older scheduler) */
+    char *code_tree;       /* optional: the sha256 of the run's code snapshot (a tree
+                              manifest in the artifact store, docs/dag-yaml.md "code"): the
+                              worker builds the folder from the store and mounts it at
+                              /pipeline (code is then NULL); NULL: none */
 };
 
 /* A lease of a WORK that did not decode: the worker reports it as failed
@@ -232,6 +249,8 @@ struct msg_result {
     bool oom;              /* optional, false */
     bool timed_out;        /* optional, false */
     bool interrupted;      /* optional: the worker was stopped under the task, false */
+    bool input_unavailable; /* optional, false: the worker could not get an input (the
+                               store unreachable from it): not the task's fault */
     int64_t duration_ms;   /* optional, >= 0, 0 */
     char *error;           /* optional, "" (never NULL once decoded) */
     struct msg_output *outputs; /* optional array, empty */

@@ -405,6 +405,8 @@ schema_run_encode(const struct schema_run *r)
         json_object_set_new(j, "pinning", json_true());
     if (j && r->event)
         json_object_set(j, "event", r->event);
+    if (j && r->code_digest && r->code_digest[0])
+        json_object_set_new(j, "code_digest", json_string(r->code_digest));
     return j;
 }
 
@@ -439,6 +441,7 @@ schema_run_decode(const json_t *j, struct schema_run *out, char *err, size_t err
     r.event = schema__node(&rd, "event", false);
     if (r.event && !json_is_object(r.event))
         r.event = NULL;
+    r.code_digest = schema__str(&rd, "code_digest", false);
     if (rd.rc)
         return rd.rc;
     *out = r;

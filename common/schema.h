@@ -121,6 +121,7 @@ struct schema_run {
     bool pinning;                 /* its image tags are still being resolved (not started) */
     json_t *event;                /* run_type "event": what caused it, {kind, source, ...}
                                      (docs/dag-yaml.md, "Event triggers"), or NULL */
+    const char *code_digest;      /* the `code:` snapshot's tree manifest (sha256), or NULL */
 };
 
 /* STORE_TIS */

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "api_backfills.h"
+#include "api_blobs.h"
 #include "api_compare.h"
 #include "api_dags.h"
 #include "api_events.h"
@@ -210,6 +211,10 @@ static const struct api_route api__routes[] = {
     {"POST", "/api/v1/dags/{dag}/unpause", api_dags_unpause, TOKF_OPERATOR},
     {"GET", "/api/v1/dags/{dag}/versions/{version}", api_dags_version, TOKF_VIEWER},
     {"GET", "/api/v1/health", get_health, TOKF_PUBLIC},
+    {"GET", "/api/v1/leases/{lease}/blobs/{sha}", api_blobs_get, API_ROLE_LEASE},
+    {"GET", "/api/v1/leases/{lease}/uploads/{sha}", api_blobs_upload_status, API_ROLE_LEASE},
+    {"PUT", "/api/v1/leases/{lease}/uploads/{sha}", api_blobs_upload_put, API_ROLE_LEASE},
+    {"POST", "/api/v1/leases/{lease}/uploads/{sha}/commit", api_blobs_commit, API_ROLE_LEASE},
     {"GET", "/api/v1/lineage/{sha}", api_ml_lineage_sha, TOKF_VIEWER},
     {"GET", "/api/v1/models", api_models_list, TOKF_VIEWER},
     {"GET", "/api/v1/models/{dag}/{task}", api_models_get, TOKF_VIEWER},

@@ -29,11 +29,16 @@ typedef void (*api_handler_fn)(struct sched *s, struct http_conn *c, const struc
                                const struct route_params *p);
 
 struct api_route {
-    const char *method;  /* "GET" (which also answers HEAD) or "POST" */
+    const char *method;  /* "GET" (which also answers HEAD), "POST" or "PUT" */
     const char *pattern; /* see route.h: "/api/v1/runs/{run}/tasks/{task}/logs" */
     api_handler_fn fn;
-    int role; /* the least role a token needs (tokfile.h; TOKF_PUBLIC: none) */
+    int role; /* the least role a token needs (tokfile.h; TOKF_PUBLIC: none), or
+                 API_ROLE_LEASE */
 };
+
+/* A route for workers (api_blobs.h): its handler checks the lease's own
+ * credential; API tokens and the browser checks do not apply. */
+#define API_ROLE_LEASE (-1)
 
 /* The route table: *n entries (static storage), sorted by pattern, then
  * method (strcmp). */

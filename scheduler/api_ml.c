@@ -450,6 +450,9 @@ lineage_node(struct lineage *lg, const struct schema_artifact *ptr, int depth)
         json_object_set_new(n, "logical_date", json_string(ld));
         json_object_set_new(n, "dag_version", json_string(run.dag_version));
     }
+    /* the run's code snapshot, which every attempt of it saw */
+    json_object_set_new(n, "code_digest",
+                        rst == 0 && run.code_digest ? json_string(run.code_digest) : json_null());
     json_decref(rrec);
     bool has = ast == 0;
     json_object_set_new(n, "worker", has && att.worker ? json_string(att.worker) : json_null());

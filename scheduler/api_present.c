@@ -75,6 +75,9 @@ api_present_run(const struct schema_run *r, const struct dag *version)
         json_object_set_new(j, "pinning", json_boolean(r->pinning));
     if (j && r->event)
         json_object_set_new(j, "event", json_deep_copy(r->event));
+    if (j)
+        json_object_set_new(j, "code_digest",
+                            r->code_digest ? json_string(r->code_digest) : json_null());
     return j;
 }
 

@@ -41,6 +41,8 @@ api_workers_list(struct sched *s, struct http_conn *c, const struct http_req *re
                                              "gpus", gpus, "gpus_free", (json_int_t)gfree));
         json_object_set_new(json_array_get(arr, json_array_size(arr) - 1), "images",
                             w->images ? json_deep_copy(w->images) : json_array());
+        json_object_set_new(json_array_get(arr, json_array_size(arr) - 1), "direct_stores",
+                            w->direct_stores ? json_deep_copy(w->direct_stores) : json_array());
     }
     http_respond_json(c, 200, json_pack("{s:o}", "workers", arr));
 }

@@ -220,6 +220,20 @@ apiguard_handle(void *ud, struct http_conn *c, const struct http_req *req)
         apiguard__refuse(c, req, 400, "bad_host", msg);
         return;
     }
+    struct route_path rp;
+    const struct api_route *r = NULL;
+    route_path_split(&rp, req->path);
+    int need = api_route_find(req->method, &rp, &r, NULL) == 0 ? r->role : TOKF_VIEWER;
+    route_path_free(&rp);
+    if (need == API_ROLE_LEASE) {
+        /* a worker's blob route: the lease's credential, checked by its
+         * handler, is the only one; nothing ambient a browser could send */
+        apiguard__caller.auth = true;
+        apiguard__caller.name[0] = '\0';
+        apiguard__caller.role = TOKF_PUBLIC;
+        api_handle(g->sched, c, req);
+        return;
+    }
     int safe = !strcmp(req->method, "GET") || !strcmp(req->method, "HEAD") ||
                !strcmp(req->method, "OPTIONS");
     if (!safe) {
@@ -242,11 +256,6 @@ apiguard_handle(void *ud, struct http_conn *c, const struct http_req *req)
     apiguard__caller.name[0] = '\0';
     apiguard__caller.role = g->tokens_path ? TOKF_PUBLIC : TOKF_ADMIN;
     if (g->tokens_path) {
-        struct route_path rp;
-        const struct api_route *r = NULL;
-        route_path_split(&rp, req->path);
-        int need = api_route_find(req->method, &rp, &r, NULL) == 0 ? r->role : TOKF_VIEWER;
-        route_path_free(&rp);
         if (need > TOKF_PUBLIC) {
             apiguard__reload(g);
             const char *auth = http_req_header(req, "Authorization");

@@ -254,7 +254,9 @@ cache_key(struct cache_index *ix, const struct cache_spec *sp, char hex[CACHE_HE
           char *err, size_t errlen)
 {
     char code[CACHE_HEX_LEN + 1];
-    if (sp->code_dir) {
+    if (sp->code_dir && sp->code_digest) {
+        snprintf(code, sizeof(code), "%s", sp->code_digest); /* the snapshot the task sees */
+    } else if (sp->code_dir) {
         int rc = cache_code_digest(ix, sp->code_dir, code, err, errlen);
         if (rc)
             return rc;

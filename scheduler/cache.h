@@ -57,6 +57,8 @@ struct cache_spec {
     const char *host_fingerprint; /* image host: the installed software's (imagepin.h), or NULL */
     char *const *entrypoint;    /* the task's `entrypoint:` when it has one, else NULL */
     bool has_entrypoint;
+    const char *code_digest;    /* the run's code snapshot (codesnap.h): stands for code_dir's
+                                   content, which is then not read; or NULL */
 };
 
 /* A new, empty index of file digests. Never fails (aborts on OOM). */

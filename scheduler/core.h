@@ -87,6 +87,8 @@ struct sched {
     size_t nchallenges, capchallenges;
     struct store *store;
     struct art_store *art;        /* where workers put outputs */
+    char store_id[65];            /* its marker's id (api_blobs_init), "" = none */
+    int api_port;                 /* the HTTP API's port, told to workers (0: unknown) */
     struct bf_set *bfs;           /* the backfills (opaque here; for the API) */
     struct cache_index *cache_ix; /* code folder file digests, for cache keys */
     json_t *cache_pending;        /* "cache/<key>" -> entry, committed with the next flush */

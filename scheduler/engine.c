@@ -324,6 +324,7 @@ sched_free(struct sched *s)
         free(w->labels);
         gpualloc_worker_free(w);
         json_decref(w->images);
+        json_decref(w->direct_stores);
         free(w);
     }
     free(s->workers);

@@ -146,6 +146,10 @@ handle_hello(struct sched *s, struct wire_req *req, const struct msg *m)
     w->host = xstrdup(h->host ? h->host : "");
     w->slots = (int)h->slots;
     w->prefetch = (int)h->prefetch;
+    json_decref(w->direct_stores);
+    w->direct_stores = json_array();
+    for (size_t i = 0; i < h->ndirect_stores; i++)
+        json_array_append_new(w->direct_stores, json_string(h->direct_stores[i]));
     for (size_t i = 0; i < w->nlabels; i++) {
         free(w->labels[i].key);
         free(w->labels[i].value);
@@ -172,6 +176,8 @@ handle_hello(struct sched *s, struct wire_req *req, const struct msg *m)
                     .u.welcome = {.lease_ttl_ms = s->cfg.lease_ttl_ms,
                                   .heartbeat_ms = s->cfg.heartbeat_ms,
                                   .artifacts = (char *)art_uri(s->art),
+                                  .store_id = s->store_id[0] ? s->store_id : NULL,
+                                  .api_port = s->api_port,
                                   .version = MSG_VERSION}};
     json_t *b = encode(&r);
     s->cfg.link.reply(req, PROTO_WELCOME, b);
@@ -391,6 +397,18 @@ handle_result(struct sched *s, struct wire_req *req, const struct msg *m)
         char why[256];
         snprintf(why, sizeof(why), "worker %s was stopped while the task ran", w->name);
         lease_lost(s, ti, "CAIRN-WORKER-STOPPED-TASK", why);
+        ack(s, req, true, NULL);
+        return;
+    }
+    if (r->input_unavailable && r->exit_code == -1) {
+        /* it could not get an input (it does not reach the store, or the
+         * scheduler's API): not the task's fault, and not this worker
+         * again for this task */
+        char why[768];
+        snprintf(why, sizeof(why), "worker %s could not get the inputs: %s; not leased to it "
+                 "again", w->name, error);
+        lease_exclude(ti, w->name);
+        lease_lost(s, ti, "CAIRN-INPUT-UNAVAILABLE", why);
         ack(s, req, true, NULL);
         return;
     }

@@ -7,8 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api_blobs.h"
 #include "artifact.h"
 #include "cal.h"
+#include "codesnap.h"
 #include "imagepin.h"
 #include "commit.h"
 #include "fanout.h"
@@ -231,7 +233,15 @@ lease__json(struct sched *s, struct sched_ti *ti, char *why, size_t whylen)
     LEASE_ENV("CAIRN_INPUT_NAMES=%s", names.buf ? names.buf : "");
 #undef LEASE_ENV
     struct sched_dag *sd = sched_find_dag(s, r->dag);
-    char *code = d->code ? dag_code_path(d->code, sd ? sd->file : NULL) : NULL;
+    if (d->code && r->code_state == CODESNAP_FAILED) {
+        snprintf(why, whylen, "cannot prepare the task: the run's code snapshot failed: %s",
+                 r->code_error ? r->code_error : "?");
+        goto out;
+    }
+    /* the run's snapshot of the code folder, or (a run from before
+     * snapshots) the folder itself */
+    bool snap = d->code && r->code_state == CODESNAP_READY;
+    char *code = d->code && !snap ? dag_code_path(d->code, sd ? sd->file : NULL) : NULL;
     l.lease_id = ti->lease_id;
     l.dag = d->name;
     l.run_id = r->run_id;
@@ -263,6 +273,7 @@ lease__json(struct sched *s, struct sched_ti *ti, char *why, size_t whylen)
     l.max_output_size = t->max_output_size;
     l.max_outputs_size = t->max_outputs_size;
     l.code = code;
+    l.code_tree = snap ? r->code_digest : NULL;
     l.metrics = t->metrics;
     /* host folders the task mounts (the worker checks them against its
      * --allow-mount) */
@@ -301,8 +312,11 @@ lease__json(struct sched *s, struct sched_ti *ti, char *why, size_t whylen)
                          "inputs", pi);
     if (ti->prov && ti->image_digest[0])
         json_object_set_new(ti->prov, "image_digest", json_string(ti->image_digest));
+    if (ti->prov && snap)
+        json_object_set_new(ti->prov, "code_digest", json_string(r->code_digest));
     if (t->nsecrets) /* their names only */
         json_object_set(ti->prov, "secrets", psec);
+    api_blobs_grant(s, ti, lease);
 out:
     for (size_t i = 0; i < t->nsecrets; i++)
         secrets_free(sec[i], seclen[i]);
@@ -378,7 +392,8 @@ lease_dispatch(struct sched *s, struct sched_worker *w, int free_slots)
         if (t->gpus > 0)
             gpualloc_count(w, t->gpu_type, &gtotal, &gfree);
         if (!lease_labels_match(t, w) || (sd && sd->active_tasks >= max_tasks) || at_parallel ||
-            gfree < (size_t)t->gpus) {
+            gfree < (size_t)t->gpus || lease_excluded(ti, w->name) ||
+            codesnap_waiting(ti->run)) {
             xgrow((void **)&aside, &capaside, naside + 1, sizeof(*aside));
             aside[naside++] = ti;
             continue;
@@ -512,6 +527,7 @@ lease_end(struct sched *s, struct sched_ti *ti)
 {
     rq_list_del(ti);
     lease_unregister(s, ti);
+    api_blobs_revoke(s, ti);
     ti->run->active--;
     if (ti->parent)
         ti->parent->map->active--;
@@ -552,6 +568,29 @@ lease_lost(struct sched *s, struct sched_ti *ti, const char *code, const char *w
     } else {
         ts_attempt_failed(s, ti);
     }
+}
+
+void
+lease_exclude(struct sched_ti *ti, const char *name)
+{
+    if (lease_excluded(ti, name))
+        return;
+    if (!ti->excluded)
+        ti->excluded = json_array();
+    json_array_append_new(ti->excluded, json_string(name));
+}
+
+bool
+lease_excluded(const struct sched_ti *ti, const char *name)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(ti->excluded, i, v)
+    {
+        if (!strcmp(json_string_value(v), name))
+            return true;
+    }
+    return false;
 }
 
 void

@@ -54,6 +54,11 @@ void lease_end(struct sched *s, struct sched_ti *ti);
  * went quiet or was shut down): try again without using up a retry, up to
  * max_lost times. code is the log message id. */
 void lease_lost(struct sched *s, struct sched_ti *ti, const char *code, const char *why);
+/* Do not lease ti to the worker called name again (until a clear): it
+ * could not get ti's inputs. */
+void lease_exclude(struct sched_ti *ti, const char *name);
+/* Is the worker called name excluded for ti? */
+bool lease_excluded(const struct sched_ti *ti, const char *name);
 /* Leases not renewed by now (monotonic ms) are lost. */
 void lease_check_expired(struct sched *s, int64_t now);
 /* Answer POLLs whose wait is over; mark quiet workers lost. */

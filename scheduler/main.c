@@ -16,6 +16,7 @@
 #include <uv.h>
 
 #include "api.h"
+#include "api_blobs.h"
 #include "apiguard.h"
 #include "artifact.h"
 #include "backfill.h"
@@ -768,6 +769,9 @@ main(int argc, char **argv)
     http_server_set_response_memory(app.http, (size_t)http_out);
     if (o.http_per_ip) /* given: it applies to loopback peers too */
         http_server_set_max_per_ip(app.http, (size_t)strtoull(o.http_per_ip, NULL, 10), 1);
+    api_blobs_set_port(app.sched, http_server_port(app.http));
+    if ((rc = api_blobs_init(app.sched, err, sizeof(err))) != 0)
+        goto fail;
     http_server_set_observer(app.http, smet_http, app.sched);
     {
         /* links to the UI in notifications: --ui-url, else the bound address */

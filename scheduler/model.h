@@ -54,6 +54,9 @@ struct sched_worker;
 
 struct sched_map;
 
+struct api_blob_up;
+struct codesnap_job;
+
 struct sched_ti {
     struct sched_run *run;
     size_t idx;                 /* task index in run->dv->dag */
@@ -111,6 +114,13 @@ struct sched_ti {
     struct sched_ti *lnext, *lprev; /* in the lease or retry list */
     char lease_key[24];         /* key in the lease map while leased */
     int64_t deadline_missed_at; /* wall ms its `deadline:` fired (notify.c), 0 = not */
+    /* the current lease's credential for the blob routes (api_blobs.h), in
+     * memory only; "" = none */
+    char xfer_token[65];
+    json_t *xfer_allowed;       /* the blobs that lease may read {sha256: true}, or NULL */
+    struct api_blob_up *uploads; /* its uploads in progress (api_blobs.c) */
+    json_t *excluded;           /* workers that could not get its inputs [name...] (not leased
+                                   it again until a clear), or NULL */
 };
 
 /* The instances of a mapped task in one run (docs/architecture.md,
@@ -152,6 +162,12 @@ struct sched_run {
     int pinning;                /* tags still being resolved (imagepin.c): not started before
                                    they are */
     uint64_t pin_id;            /* which pinning of this run the answers are for */
+    /* the `code:` folder as it was at creation (codesnap.h) */
+    int code_state;             /* CODESNAP_NONE, _PENDING, _READY, _FAILED */
+    char code_digest[65];       /* the snapshot's tree manifest, "" until known */
+    json_t *code_files;         /* {sha256: true} of its files (blob grants), or NULL */
+    char *code_error;           /* why the snapshot failed, or NULL */
+    struct codesnap_job *code_job; /* the job making or loading it, or NULL */
     struct dag_kv *overrides;
     size_t noverrides;
     struct sched_ti *tis;
@@ -214,6 +230,7 @@ struct sched_worker {
     struct sched_gpu *gpus;     /* in index order */
     size_t ngpus;
     json_t *images;             /* its unpacked images [{digest, size}] (its last POLL), or NULL */
+    json_t *direct_stores;      /* the stores it reaches itself (HELLO) [uri...], or NULL */
 };
 
 #endif

@@ -190,6 +190,7 @@ rec_run(const struct sched_run *r)
         .deadline_missed_at = r->deadline_missed_at,
         .pinning = r->pinning > 0,
         .event = r->event,
+        .code_digest = r->code_digest[0] ? r->code_digest : NULL,
     };
     json_t *j = schema_run_encode(&x);
     json_decref(x.task_counts);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "codesnap.h"
 #include "core.h"
 #include "dagtab.h"
 #include "err.h"
@@ -114,6 +115,7 @@ recovery_load_run(struct sched *s, struct store_txn *t, const json_t *j, char *e
     r->deadline_missed_at = x.deadline_missed_at;
     if (x.pinning) /* its tags were being resolved: ask again */
         imagepin_run(s, r);
+    codesnap_recovered(s, r, x.code_digest);
     for (size_t i = 0; i < r->ntis; i++) /* those without a record never ran */
         r->tis[i].no_cache = x.no_cache;
     struct recover_ctx ctx = {s, t, r};

@@ -7,6 +7,7 @@
 
 #include "cal.h"
 #include "commit.h"
+#include "codesnap.h"
 #include "core.h"
 #include "err.h"
 #include "fsm.h"
@@ -42,6 +43,7 @@ runs__create(struct sched *s, struct sched_dag *sd, const char *rid, const char 
     runtab_set_params(r, params);
     r->no_cache = no_cache;
     imagepin_run(s, r);
+    codesnap_run(s, r);
     commit_run_dirty(s, r);
     /* its task instances need no records until they run (records.c) */
     for (size_t i = 0; i < r->ntis; i++)
@@ -324,6 +326,8 @@ runs__reset_ti(struct sched *s, struct sched_ti *ti)
     ti->attempt_dirty = false;
     ti->attempt_base = ti->attempts;
     ti->lost = 0;
+    json_decref(ti->excluded); /* a clear gives every worker another chance */
+    ti->excluded = NULL;
     ti->decided = false;
     if (ti->parent) {
         ti->parent->map->count[ti->state]--;

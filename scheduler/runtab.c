@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api_blobs.h"
+#include "codesnap.h"
 #include "core.h"
 #include "gpualloc.h"
 #include "logs.h"
@@ -88,6 +90,7 @@ runtab_free(struct sched *s, struct sched_run *r)
         runtab_map_free(r->tis[i].map);
     }
     free(r->tis);
+    codesnap_forget(r);
     for (size_t i = 0; i < r->noverrides; i++) {
         free(r->overrides[i].key);
         free(r->overrides[i].value);
@@ -117,6 +120,9 @@ runtab_ti_release(struct sched_ti *ti)
     json_decref(ti->published);
     json_decref(ti->prov);
     json_decref(ti->stderr_tail);
+    json_decref(ti->excluded);
+    ti->excluded = NULL;
+    api_blobs_revoke(NULL, ti);
     gpualloc_forget(ti);
     ti->worker_name = ti->error = NULL;
     ti->outputs = ti->metrics = ti->cached_from = ti->published = ti->prov = NULL;

@@ -9,6 +9,7 @@
 
 #include "artifact.h"
 #include "cache.h"
+#include "codesnap.h"
 #include "commit.h"
 #include "fanout.h"
 #include "imagepin.h"
@@ -101,7 +102,8 @@ sc__key_of(struct sched *s, const struct sched_ti *ti, char hex[65])
                             t->noutputs, t->metrics, code, ins, t->ninputs,
                             imagepin_digest(r, t->image),
                             !strcmp(t->image, "host") ? imagepin_host_fingerprint() : NULL,
-                            t->entrypoint, t->has_entrypoint};
+                            t->entrypoint, t->has_entrypoint,
+                            r->code_state == CODESNAP_READY ? r->code_digest : NULL};
     if (cache_key(s->cache_ix, &sp, hex, err, sizeof(err)) != 0) {
         hex[0] = '\0';
         LOG(LOG_WARN, "CAIRN-CACHE-NOKEY", "%s/%s/%s: no cache key (%s); the task runs and its "

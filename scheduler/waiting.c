@@ -8,6 +8,7 @@
  * computed when asked, so it is never stale and never stored.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core.h"
@@ -32,9 +33,9 @@ sched_ti_waiting(struct sched *s, const struct sched_ti *ti, char *buf, size_t l
     if (ti->state != TI_QUEUED || ti->map)
         return;
     const struct dag_task *t = sched_task(ti);
-    if (!t->nlabels && t->gpus == 0)
+    if (!t->nlabels && t->gpus == 0 && !ti->excluded)
         return;
-    size_t nmatch = 0, best = 0, fit = 0;
+    size_t nmatch = 0, best = 0, fit = 0, nexcl = 0;
     const struct sched_worker *best_w = NULL;
     struct sb busy;
     sb_init(&busy);
@@ -42,6 +43,10 @@ sched_ti_waiting(struct sched *s, const struct sched_ti *ti, char *buf, size_t l
         const struct sched_worker *w = s->workers[i];
         if (!w->alive || !lease_labels_match(t, w))
             continue;
+        if (lease_excluded(ti, w->name)) {
+            nexcl++;
+            continue;
+        }
         nmatch++;
         if (t->gpus == 0)
             continue;
@@ -59,7 +64,12 @@ sched_ti_waiting(struct sched *s, const struct sched_ti *ti, char *buf, size_t l
                           total);
         }
     }
-    if (nmatch == 0 && t->nlabels) {
+    if (nmatch == 0 && nexcl > 0) {
+        char *names = json_dumps(ti->excluded, JSON_COMPACT);
+        snprintf(buf, len, "the live workers that could run it could not get its inputs (%s): "
+                 "waiting for another", names ? names : "?");
+        free(names);
+    } else if (nmatch == 0 && t->nlabels) {
         struct sb want;
         sb_init(&want);
         for (size_t i = 0; i < t->nlabels; i++)

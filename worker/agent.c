@@ -55,6 +55,7 @@
 #include "util.h"
 #include "watchdog.h"
 #include "workdir.h"
+#include "xfer.h"
 
 #define LOG_FLUSH_MS 100
 #define SEND_FLUSH_MS 5000
@@ -453,9 +454,12 @@ agent_run(const struct agent_config *cfg)
         .key = &a->key,
         .ident = a->ident,
         .server_name = a->server_name,
+        .artifacts_direct = cfg->artifacts_direct,
+        .api_url = cfg->api_url,
         .wake_cb = wake_cb,
         .ud = a,
     };
+    xfer_global_init(); /* before any thread uses curl */
     if ((rc = link_open(&a->link, &lc, err, sizeof(err))) != 0) {
         fprintf(stderr, "cairn-worker: %s\n", err);
         agent_free(a);
@@ -486,6 +490,7 @@ agent_run(const struct agent_config *cfg)
         .artifacts_credentials = cfg->artifacts_credentials,
         .gpus = a->gpus,
         .images = &a->images,
+        .api_ca = cfg->api_ca,
         .idle_cb = idle_cb,
         .ud = a,
     };

@@ -28,6 +28,9 @@ struct agent_config {
     const char *token_file;
     const char *artifacts_credentials; /* --artifacts-credentials FILE (an S3 store), or NULL */
     const char *tls_cert, *tls_key, *tls_ca; /* mutual TLS on the link (all three) */
+    int artifacts_direct;  /* --artifacts-direct auto|yes|no (link.h's LINK_DIRECT_*) */
+    const char *api_url;   /* --api URL: the scheduler's HTTP API, or NULL */
+    const char *api_ca;    /* --api-ca FILE: CA bundle for an https --api, or NULL */
     const char *tls_server_name; /* the scheduler certificate's name; NULL: the URL's host */
     const char *runtime;
     bool isolation_none;

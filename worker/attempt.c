@@ -78,6 +78,13 @@ struct attempt {
     bool cancelled;
     bool interrupted; /* stopped because this worker is shutting down */
     bool fetching;    /* the image or inputs job runs */
+    bool input_unavailable; /* an input could not be reached (its RESULT says so) */
+    struct xfer_remote remote; /* artifacts through the scheduler's API (xfer.h), when
+                                  remote_on; its strings are api_url and the cache's */
+    bool remote_on;
+    char *api_url;
+    char *xfer_token; /* the lease's blob credential, kept past attempt__launch */
+    char *code_path;  /* the run's code snapshot built for it (codetree.h), or NULL */
     bool done;
     struct msg_lease lease;    /* until launch */
     struct mounts_bind *binds; /* the lease's host mounts, checked */
@@ -103,6 +110,9 @@ struct attempt_set {
     struct workdir_pool *pool;
     char *root;            /* DATA/runc: the runtime's --root */
     struct art_store *art; /* opened on first use */
+    struct art_store *cache; /* DATA/blob-cache: blobs that came through the API */
+    char *cache_root;
+    char *code_root; /* DATA/code: the runs' code snapshots, built (codetree.h) */
     int art_busy;          /* input and output jobs on the thread pool using art */
     struct attempt *list;
     int running;
@@ -383,9 +393,47 @@ attempt_sync_held(struct attempt_set *s)
 
 /* ---- the artifact store ---- */
 
+static struct art_store *attempt__store_direct(struct attempt_set *s, char *err,
+                                               size_t errlen);
+
+/* Where t's artifacts go: the scheduler's store itself, or (when this
+ * host does not see it: link_artifacts_direct) the blob cache, with
+ * t->remote set up for the API. NULL with err set if neither can be had. */
+static struct art_store *
+attempt__store(struct attempt *t, char *err, size_t errlen)
+{
+    struct attempt_set *s = t->set;
+    if (link_artifacts_direct(s->cfg.link)) {
+        t->remote_on = false;
+        return attempt__store_direct(s, err, errlen);
+    }
+    if (!t->api_url && !(t->api_url = link_api_url(s->cfg.link))) {
+        snprintf(err, errlen, "this worker does not see the artifact store and the scheduler "
+                 "named no API port: give --api URL");
+        return NULL;
+    }
+    const char *tok = t->xfer_token ? t->xfer_token : t->lease.xfer_token;
+    if (!tok) {
+        snprintf(err, errlen, "this worker does not see the artifact store and the lease "
+                 "carries no credential for the scheduler's blob routes");
+        return NULL;
+    }
+    if (!s->cache) {
+        free(s->cache_root);
+        s->cache_root = xasprintf("%s/blob-cache", s->cfg.data_dir);
+        if (art_open(&s->cache, s->cache_root, err, errlen) != 0) {
+            s->cache = NULL;
+            return NULL;
+        }
+    }
+    t->remote = (struct xfer_remote){t->api_url, s->cfg.api_ca, t->lease_id, tok, s->cache_root};
+    t->remote_on = true;
+    return s->cache;
+}
+
 /* The artifact store the scheduler named, opened on first use. */
 static struct art_store *
-attempt__store(struct attempt_set *s, char *err, size_t errlen)
+attempt__store_direct(struct attempt_set *s, char *err, size_t errlen)
 {
     char *uri = link_artifact_uri(s->cfg.link);
     if (!uri) {
@@ -436,6 +484,12 @@ attempt__free(struct attempt *t)
     free(t->inputs_dir);
     free(t->outputs_dir);
     free(t->metrics_file);
+    free(t->api_url);
+    free(t->code_path);
+    if (t->xfer_token) {
+        OPENSSL_cleanse(t->xfer_token, strlen(t->xfer_token));
+        free(t->xfer_token);
+    }
     free(t->label);
     free(t);
 }
@@ -460,6 +514,7 @@ attempt__finish(struct attempt *t, const struct runc_result *res, const char *er
     r->duration_ms = res->duration_ms;
     r->error = attempt__text(error);
     r->interrupted = t->interrupted && res->exit_code != 0;
+    r->input_unavailable = t->input_unavailable;
     if (r->interrupted)
         s->stats.interrupted++;
     else if (r->exit_code == 0 && !r->signal && !r->oom && !r->timed_out && !(error && error[0]))
@@ -524,7 +579,7 @@ attempt__exit_cb(void *ud, const struct runc_result *res)
               !error[0];
     if (ok && t->noutputs) {
         char err[256] = "";
-        st = attempt__store(s, err, sizeof(err));
+        st = attempt__store(t, err, sizeof(err));
         if (!st)
             snprintf(error, sizeof(error), "cannot store outputs: %s", err);
     }
@@ -533,9 +588,9 @@ attempt__exit_cb(void *ud, const struct runc_result *res)
         return;
     }
     t->result = *res;
-    struct outputs_spec spec = {t->outputs_dir,   t->outputs, t->noutputs,
-                                t->metrics_file,  st,         t->max_output_size,
-                                t->max_outputs_size};
+    struct outputs_spec spec = {t->outputs_dir,  t->outputs, t->noutputs,
+                                t->metrics_file, st,         t->max_output_size,
+                                t->max_outputs_size, t->remote_on ? &t->remote : NULL};
     s->art_busy++;
     outputs_collect(s->cfg.loop, &spec, attempt__outputs_done, t);
 }
@@ -568,7 +623,7 @@ attempt__launch(struct attempt *t, char *const *paths)
     char *bundle = xasprintf("%s/bundles/%" PRId64, s->cfg.data_dir, id);
     char *cid = xasprintf("cairn-%" PRId64 "-%d", id, (int)getpid());
     char *indir = xasprintf("%s/inputs", t->workdir);
-    const char *code = l->code;
+    const char *code = t->code_path ? t->code_path : l->code;
 
     /* inputs: upstream artifacts, digest checked, read-only at /inputs/NAME */
     struct runc_input *ins = xcalloc(l->ninputs + 1, sizeof(*ins));
@@ -712,6 +767,12 @@ attempt__launch(struct attempt *t, char *const *paths)
     free(ws);
     free(bundle);
     free(cid);
+    /* the blob credential outlives the lease's other fields: the outputs
+     * may go through the API when the task ends */
+    if (!t->xfer_token) {
+        t->xfer_token = l->xfer_token;
+        l->xfer_token = NULL;
+    }
     msg_lease_clear(l);
     if (rc) {
         char *why = xasprintf("cannot start the task: %s", err);
@@ -741,13 +802,17 @@ attempt__inputs_done(void *ud, struct inputs_result *res)
         why = xstrdup("the lease was taken back before the task started");
     else if (t->interrupted)
         why = xstrdup("the worker was stopped before the task started");
-    else if (res->error[0])
+    else if (res->error[0]) {
         why = xasprintf("cannot start the task: %s", res->error);
+        t->input_unavailable = res->unavailable;
+    }
     if (why) {
         attempt__unstarted(t, why);
         free(why);
         return;
     }
+    t->code_path = res->code_path; /* the run's code snapshot, built */
+    res->code_path = NULL;
     attempt__launch(t, res->paths);
 }
 
@@ -881,21 +946,25 @@ attempt__fetch_inputs(struct attempt *t)
 {
     struct attempt_set *s = t->set;
     char err[512];
-    if (t->lease.ninputs == 0) {
+    if (t->lease.ninputs == 0 && !t->lease.code_tree) {
         attempt__launch(t, NULL);
         return;
     }
 
     /* inputs: fetched on the thread pool, digest checked */
-    struct art_store *st = attempt__store(s, err, sizeof(err));
+    struct art_store *st = attempt__store(t, err, sizeof(err));
     if (!st) {
         char *why = xasprintf("cannot start the task: cannot open the artifact store: %s", err);
+        t->input_unavailable = true;
         attempt__unstarted(t, why);
         free(why);
         return;
     }
     t->inputs_dir = xasprintf("%s/inputs", t->workdir);
-    struct inputs_spec spec = {st, t->inputs_dir, t->lease.inputs, t->lease.ninputs};
+    if (!s->code_root)
+        s->code_root = xasprintf("%s/code", s->cfg.data_dir);
+    struct inputs_spec spec = {st, t->inputs_dir, t->lease.inputs, t->lease.ninputs,
+                               t->remote_on ? &t->remote : NULL, t->lease.code_tree, s->code_root};
     s->art_busy++;
     t->fetching = true;
     inputs_fetch(s->cfg.loop, &spec, attempt__inputs_done, t);
@@ -996,6 +1065,9 @@ attempt_set_free(struct attempt_set *s)
     if (!s)
         return;
     art_close(s->art);
+    art_close(s->cache);
+    free(s->cache_root);
+    free(s->code_root);
     workdir_pool_free(s->pool);
     free(s->root);
     free(s);

@@ -45,6 +45,7 @@ struct attempt_config {
                                         * from its tasks; NULL: the environment's */
     const struct gpu_set *gpus; /* the worker's GPUs (gpu.h), or NULL for none */
     const struct image_opts *images; /* pulled images (image.h), or NULL: refused */
+    const char *api_ca; /* CA bundle for an https scheduler API (xfer.h), or NULL */
     void (*idle_cb)(void *ud); /* an attempt ended: its result is queued, its slot free */
     void *ud;
 };

@@ -30,6 +30,7 @@
 
 #include <jansson.h>
 
+#include "codetree.h"
 #include "err.h"
 #include "hmap.h"
 #include "util.h"
@@ -47,6 +48,8 @@ struct inputs__fan {
     const struct msg_input *in;
     const char *folder; /* DIR/NAME */
     struct art_store *store;
+    const struct xfer_remote *remote;
+    bool *unavailable;
     struct hmap checked; /* digests hashed already (keys: copies in keys[]) */
     char **keys;
     size_t nkeys, capkeys;
@@ -58,6 +61,23 @@ struct inputs__fan {
 
 static int inputs__malformed(struct inputs__fan *f, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* Blob sha at dest: from the store, or, through the scheduler (remote),
+ * into the cache (store is then the cache) and from there. A failure to
+ * reach it (not a damaged blob) sets *unavailable. */
+static int
+inputs__get(struct art_store *store, const struct xfer_remote *remote, const char *sha,
+            const char *dest, unsigned flags, bool *unavailable, char *err, size_t errlen)
+{
+    int rc = remote ? xfer_get(remote, sha, err, errlen) : 0;
+    if (rc == 0)
+        rc = art_fetch(store, sha, dest, flags, err, errlen);
+    else
+        *unavailable = rc != CAIRN_EFULL;
+    if (rc == CAIRN_ENOENT)
+        *unavailable = true;
+    return rc;
+}
 
 /* "input 'NAME': malformed manifest: ..." */
 static int
@@ -130,8 +150,8 @@ inputs__instance(struct inputs__fan *f, size_t i, json_t *inst)
         else
             rc = errf(CAIRN_EIO, f->error, f->errlen, "input '%s': cannot create %s: %s",
                       f->in->name, sub, strerror(errno));
-    } else if ((rc = art_fetch(f->store, sha, dest, again ? 0 : ART_FETCH_VERIFY, err,
-                               sizeof(err))) != 0) {
+    } else if ((rc = inputs__get(f->store, f->remote, sha, dest, again ? 0 : ART_FETCH_VERIFY,
+                                 f->unavailable, err, sizeof(err))) != 0) {
         errf(rc, f->error, f->errlen,
              "cannot fetch input '%s' (instance %" JSON_INTEGER_FORMAT ", %s): %s", f->in->name,
              index, file, err);
@@ -293,7 +313,8 @@ inputs__map(struct inputs__fan *f, const char *dir, const char **buf, size_t *le
 
     *buf = NULL;
     *len = 0;
-    if (art_fetch(f->store, f->in->sha256, tmp, ART_FETCH_VERIFY, err, sizeof(err)) != 0) {
+    if (inputs__get(f->store, f->remote, f->in->sha256, tmp, ART_FETCH_VERIFY, f->unavailable,
+                    err, sizeof(err)) != 0) {
         rc = errf(CAIRN_EIO, f->error, f->errlen, "cannot fetch input '%s' (its manifest): %s",
                   f->in->name, err);
     } else if ((fd = open(tmp, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) != 0) {
@@ -320,11 +341,19 @@ inputs__map(struct inputs__fan *f, const char *dir, const char **buf, size_t *le
 
 /* A fan-in input: DIR/NAME/<index>/<file> and DIR/NAME/manifest.json. */
 static int
-inputs__fan_in(struct art_store *st, const char *dir, const struct msg_input *in,
-               const char *folder, char *error, size_t errlen)
+inputs__fan_in(const struct inputs_spec *spec, const struct msg_input *in, const char *folder,
+               struct inputs_result *res)
 {
-    struct inputs__fan f = {
-        .in = in, .folder = folder, .store = st, .error = error, .errlen = errlen};
+    const char *dir = spec->dir;
+    char *error = res->error;
+    size_t errlen = sizeof(res->error);
+    struct inputs__fan f = {.in = in,
+                            .folder = folder,
+                            .store = spec->store,
+                            .remote = spec->remote,
+                            .unavailable = &res->unavailable,
+                            .error = error,
+                            .errlen = errlen};
     const char *buf;
     size_t len;
     char *list;
@@ -367,6 +396,14 @@ inputs_fetch_now(const struct inputs_spec *spec, struct inputs_result *res)
     memset(res, 0, sizeof(*res));
     res->paths = xcalloc(spec->ninputs + 1, sizeof(*res->paths));
     res->n = spec->ninputs;
+    if (spec->code_tree) {
+        char err[448];
+        if (codetree_get(spec->store, spec->remote, spec->code_tree, spec->code_root,
+                         &res->code_path, &res->unavailable, err, sizeof(err)) != 0) {
+            snprintf(res->error, sizeof(res->error), "cannot build the run's code: %s", err);
+            return;
+        }
+    }
     if (spec->ninputs)
         mkdir(spec->dir, 0755);
     for (size_t i = 0; i < spec->ninputs; i++) {
@@ -376,9 +413,10 @@ inputs_fetch_now(const struct inputs_spec *spec, struct inputs_result *res)
         int rc;
 
         if (in->manifest_file) {
-            rc = inputs__fan_in(spec->store, spec->dir, in, path, res->error, sizeof(res->error));
+            rc = inputs__fan_in(spec, in, path, res);
         } else {
-            rc = art_fetch(spec->store, in->sha256, path, ART_FETCH_VERIFY, err, sizeof(err));
+            rc = inputs__get(spec->store, spec->remote, in->sha256, path, ART_FETCH_VERIFY,
+                             &res->unavailable, err, sizeof(err));
             if (rc)
                 snprintf(res->error, sizeof(res->error), "cannot fetch input '%s': %s", in->name,
                          err);
@@ -400,6 +438,7 @@ inputs_result_clear(struct inputs_result *res)
     for (size_t i = 0; res->paths && i < res->n; i++)
         free(res->paths[i]);
     free(res->paths);
+    free(res->code_path);
     memset(res, 0, sizeof(*res));
 }
 

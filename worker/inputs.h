@@ -24,19 +24,27 @@
 #ifndef CAIRN_INPUTS_H
 #define CAIRN_INPUTS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <uv.h>
 
 #include "artifact.h"
 #include "msg.h"
+#include "xfer.h"
 
 /* Borrowed until done_cb (or until inputs_fetch_now returns). */
 struct inputs_spec {
-    struct art_store *store;        /* the store (thread-safe: artifact.h) */
+    struct art_store *store;        /* the store (thread-safe: artifact.h); with remote, the
+                                       worker's blob cache */
     const char *dir;                /* DIR: the attempt's inputs folder, made here */
     const struct msg_input *inputs; /* the lease's inputs */
     size_t ninputs;
+    const struct xfer_remote *remote; /* NULL: the store is the scheduler's, reached
+                                         directly; else blobs come through its API into
+                                         the cache first (xfer.h) */
+    const char *code_tree; /* the run's code snapshot to build first (codetree.h), or NULL */
+    const char *code_root; /* where built snapshots are kept (DATA/code) */
 };
 
 /* What the job did. paths[i] is the host path of inputs[i] (DIR/NAME, a
@@ -48,6 +56,9 @@ struct inputs_result {
     char **paths; /* ninputs entries (+ a NULL), freed after done_cb */
     size_t n;
     char error[512];
+    bool unavailable; /* an input could not be reached (not the task's fault) */
+    char *code_path;  /* the built code snapshot's folder, or NULL; freed after done_cb
+                         unless taken (set to NULL) */
 };
 
 typedef void inputs_done_cb(void *ud, struct inputs_result *res);

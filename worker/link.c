@@ -17,6 +17,7 @@
 #include "link.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -75,7 +76,35 @@ struct link {
     int64_t heartbeat_ms;
     int64_t peer_version; /* the lower of the two msg versions */
     char *artifact_uri;   /* from WELCOME */
+    int64_t api_port;     /* from WELCOME, 0: none */
+    bool direct;          /* the store is reached directly (link_artifacts_direct) */
+    bool direct_known;    /* direct was decided after a WELCOME */
 };
+
+/* Does this host see the store at uri itself: a file store whose marker
+ * holds id, or an S3 store (every worker reaches it over the network, with
+ * credentials of its own; the scheduler's blob routes serve file stores)? */
+static bool
+link__sees_store(const char *uri, const char *id)
+{
+    if (uri && strncmp(uri, "s3://", 5) == 0)
+        return true;
+    if (!uri || strncmp(uri, "file://", 7) != 0)
+        return false;
+    if (!id)
+        return true; /* an older scheduler: as before, a file store is shared */
+    char *path = xasprintf("%s/.cairn-store-id", uri + 7);
+    char buf[80] = "";
+    FILE *f = fopen(path, "r");
+    free(path);
+    if (!f)
+        return false;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    buf[strcspn(buf, "\r\n ")] = '\0';
+    return strcmp(buf, id) == 0;
+}
 
 static void
 link__sleep_ms(int ms)
@@ -162,7 +191,8 @@ link__error_message(const struct msg *r)
 
 /* ---- the poll thread ---- */
 
-#define LINK_CHALLENGED 1 /* link__hello1: the scheduler sent a nonce to answer */
+#define LINK_CHALLENGED 1 /* link__hello1: say HELLO again (the scheduler sent a nonce to
+                             answer, or the worker found it reaches the store itself) */
 
 static int link__hello1(struct link *l, nng_ctx ctx, nng_aio *aio);
 
@@ -171,7 +201,7 @@ static int
 link__hello(struct link *l, nng_ctx ctx, nng_aio *aio)
 {
     int rc = link__hello1(l, ctx, aio);
-    if (rc == LINK_CHALLENGED)
+    for (int i = 0; i < 4 && rc == LINK_CHALLENGED; i++)
         rc = link__hello1(l, ctx, aio);
     return rc == LINK_CHALLENGED ? CAIRN_EAUTH : rc;
 }
@@ -209,10 +239,20 @@ link__hello1(struct link *l, nng_ctx ctx, nng_aio *aio)
     }
     if (l->nonce[0])
         m.u.hello.nonce = l->nonce;
+    /* the store it reaches itself, as found after the last WELCOME */
+    pthread_mutex_lock(&l->mu);
+    char *direct_uri = l->direct && l->artifact_uri ? xstrdup(l->artifact_uri) : NULL;
+    pthread_mutex_unlock(&l->mu);
+    if (direct_uri) {
+        m.u.hello.direct_stores = &direct_uri;
+        m.u.hello.ndirect_stores = 1;
+    }
     rc = link__xfer(l, ctx, aio, &m, REPLY_TIMEOUT_MS, &rtype, &r);
     free(cert);
     free(sig);
     l->nonce[0] = '\0'; /* used once */
+    bool announced = direct_uri != NULL;
+    free(direct_uri);
     if (rc != 0)
         return rc;
     if (rtype == PROTO_ERROR && !strcmp(link__error_code(&r), "challenge")) {
@@ -238,9 +278,22 @@ link__hello1(struct link *l, nng_ctx ctx, nng_aio *aio)
         r.u.welcome.artifacts = NULL;
     }
     l->peer_version = r.u.welcome.version < MSG_VERSION ? r.u.welcome.version : MSG_VERSION;
+    l->api_port = r.u.welcome.api_port;
+    bool direct = l->cfg.artifacts_direct == LINK_DIRECT_YES ||
+                  (l->cfg.artifacts_direct == LINK_DIRECT_AUTO &&
+                   link__sees_store(l->artifact_uri, r.u.welcome.store_id));
+    bool was_known = l->direct_known;
+    l->direct = direct;
+    l->direct_known = true;
     l->registered = true;
     pthread_mutex_unlock(&l->mu);
     msg_clear(&r);
+    if (!was_known || direct != announced)
+        LOG(LOG_NOTICE, "CAIRN-WORKER-STORE",
+            "artifact store %s: %s", l->artifact_uri ? l->artifact_uri : "(none)",
+            direct ? "reached directly" : "through the scheduler's API");
+    if (direct != announced)
+        return LINK_CHALLENGED; /* say HELLO again, announcing it */
     LOG(LOG_NOTICE, "CAIRN-WORKER-REGISTERED", "registered with %s as %s (%d slots)", l->cfg.url,
         l->cfg.name, l->cfg.slots);
     return 0;
@@ -627,6 +680,38 @@ link_artifact_uri(struct link *l)
     char *uri = l->artifact_uri ? xstrdup(l->artifact_uri) : NULL;
     pthread_mutex_unlock(&l->mu);
     return uri;
+}
+
+bool
+link_artifacts_direct(struct link *l)
+{
+    pthread_mutex_lock(&l->mu);
+    bool d = l->direct;
+    pthread_mutex_unlock(&l->mu);
+    return d;
+}
+
+char *
+link_api_url(struct link *l)
+{
+    if (l->cfg.api_url)
+        return xstrdup(l->cfg.api_url);
+    pthread_mutex_lock(&l->mu);
+    int64_t port = l->api_port;
+    pthread_mutex_unlock(&l->mu);
+    if (port <= 0)
+        return NULL;
+    /* the host of the link's URL: "tcp://HOST:PORT", "tls+tcp://[v6]:PORT" */
+    const char *h = strstr(l->cfg.url, "://");
+    if (!h)
+        return NULL;
+    h += 3;
+    const char *end = *h == '[' ? strchr(h, ']') : strrchr(h, ':');
+    if (!end)
+        return NULL;
+    if (*h == '[')
+        end++;
+    return xasprintf("http://%.*s:%" PRId64, (int)(end - h), h, port);
 }
 
 void

@@ -44,9 +44,17 @@ struct link_config {
     const struct proto_key *key; /* copied; NULL = no token */
     const struct ident *ident;   /* a tls+tcp:// link: the worker's certificate, or NULL */
     const char *server_name;     /* the name the scheduler's certificate must carry */
+    int artifacts_direct;        /* --artifacts-direct: LINK_DIRECT_AUTO (reach the store
+                                    itself if its marker is there), _YES, _NO */
+    const char *api_url;         /* --api: the scheduler's HTTP API, or NULL (the link's host
+                                    and the port WELCOME names) */
     void (*wake_cb)(void *ud);   /* leases or cancels arrived (poll thread) */
     void *ud;
 };
+
+#define LINK_DIRECT_AUTO 0
+#define LINK_DIRECT_YES 1
+#define LINK_DIRECT_NO 2
 
 /* Open the socket and dial (nng reconnects by itself); no thread runs yet.
  * *out is set only on success. Returns 0, CAIRN_EINVAL (the URL cannot be
@@ -79,6 +87,16 @@ char *link_artifact_uri(struct link *l);
 
 /* Stop asking for work: the threads end once the sender has nothing left
  * (or cannot deliver it). */
+/* Whether the worker reads and writes the scheduler's artifact store
+ * itself (false: through the API), as decided after the last WELCOME: with
+ * LINK_DIRECT_AUTO, when the store is a file store whose marker file
+ * (ROOT/.cairn-store-id) holds the id WELCOME gave (or WELCOME gave none:
+ * an older scheduler). Any thread. */
+bool link_artifacts_direct(struct link *l);
+/* The scheduler's HTTP API ("http://host:port"), malloc'd, or NULL if
+ * unknown (no --api and WELCOME named no port). Any thread. */
+char *link_api_url(struct link *l);
+
 void link_shutdown(struct link *l);
 /* Wait up to flush_ms for the queue to empty, stop the threads, close the
  * socket (giving up on nng after 2 s: see close_within) and free l. NULL is

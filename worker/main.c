@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "link.h"
 #include "log.h"
 #include "units.h"
 #include "util.h"
@@ -25,6 +26,7 @@ usage(FILE *out)
           "                    [--insecure-registry HOST:PORT]... [--image-cache-size SIZE]\n"
           "                    [--metrics HOST:PORT] [--log-format text|json]\n"
           "                    [--artifacts-credentials FILE]\n"
+          "                    [--artifacts-direct auto|yes|no] [--api URL] [--api-ca FILE]\n"
           "--allow-mount DIR lets tasks mount DIR or a folder below it (a task's mounts:\n"
           "host folders in its container); repeat it for several. Without it, a task with\n"
           "mounts is refused.\n"
@@ -44,6 +46,11 @@ usage(FILE *out)
           "--tls-cert/--tls-key/--tls-ca run the link as mutual TLS (a tls+tcp:// --scheduler\n"
           "address); the certificate's name must be the worker's --name. The scheduler's\n"
           "certificate must be named --tls-server-name (default: the --scheduler host).\n"
+          "--artifacts-direct: auto (the default) reads and writes the artifact store\n"
+          "directly when this host sees it (its folder holds the scheduler's marker file\n"
+          ".cairn-store-id), else through the scheduler's HTTP API; yes and no force it.\n"
+          "--api URL is that API (default http://SCHEDULER-HOST:PORT, the port the scheduler\n"
+          "names); --api-ca trusts FILE for an https URL (e.g. behind a TLS proxy).\n"
           "--metrics HOST:PORT serves the worker's metrics (Prometheus text format) at\n"
           "http://HOST:PORT/metrics.\n"
           "--log-format json writes each log line as one JSON object (ts, level, msg_id,\n"
@@ -123,6 +130,22 @@ run(int argc, char **argv, const char **allow, const char **insecure)
             cfg.tls_key = v;
         else if (!strcmp(a, "--tls-ca"))
             cfg.tls_ca = v;
+        else if (!strcmp(a, "--artifacts-direct")) {
+            if (!strcmp(v, "auto"))
+                cfg.artifacts_direct = LINK_DIRECT_AUTO;
+            else if (!strcmp(v, "yes"))
+                cfg.artifacts_direct = LINK_DIRECT_YES;
+            else if (!strcmp(v, "no"))
+                cfg.artifacts_direct = LINK_DIRECT_NO;
+            else {
+                fprintf(stderr, "cairn-worker: --artifacts-direct takes auto, yes or no, got "
+                                "'%s'\n", v);
+                return 2;
+            }
+        } else if (!strcmp(a, "--api"))
+            cfg.api_url = v;
+        else if (!strcmp(a, "--api-ca"))
+            cfg.api_ca = v;
         else if (!strcmp(a, "--tls-server-name"))
             cfg.tls_server_name = v;
         else if (!strcmp(a, "--runtime"))

@@ -99,6 +99,22 @@ outputs__store(struct outputs_job *j)
                      cairn_strerror(rc));
             break;
         }
+        if (j->spec.remote) {
+            /* stored in the cache: now to the scheduler's store */
+            char *path = NULL, *ruri = NULL;
+            rc = art_blob_path(j->spec.store, hex, &path);
+            if (rc == 0)
+                rc = xfer_put(j->spec.remote, path, hex, size, &ruri, err, sizeof(err));
+            free(path);
+            free(uri);
+            uri = ruri;
+            if (rc) {
+                snprintf(r->error, sizeof(r->error),
+                         "cannot send output '%s' to the scheduler: %s (%s)", name, err,
+                         cairn_strerror(rc));
+                break;
+            }
+        }
         r->outputs[r->noutputs] = (struct msg_output){xstrdup(name), xstrdup(hex), size, uri};
         r->noutputs++;
     }

@@ -18,15 +18,19 @@
 
 #include "artifact.h"
 #include "msg.h"
+#include "xfer.h"
 
 struct outputs_spec {
     const char *dir;    /* the attempt's outputs folder */
     char *const *names; /* the declared outputs, stored in this order */
     size_t nnames;
     const char *metrics_file; /* one of the outputs, or NULL */
-    struct art_store *store;  /* NULL: no output is stored (metrics only) */
+    struct art_store *store;  /* NULL: no output is stored (metrics only); with remote, the
+                                 worker's blob cache */
     int64_t max_size;         /* bytes one output may have (its length); 0 = no limit */
     int64_t max_total;        /* bytes all of them may have together; 0 = no limit */
+    const struct xfer_remote *remote; /* NULL: store is the scheduler's; else each output
+                                         goes to the cache, then through the API (xfer.h) */
 };
 
 /* What the job found. outputs and metrics are malloc'd arrays of what they

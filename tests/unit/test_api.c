@@ -462,6 +462,7 @@ test_stored_run(void **state)
                                        "backfill_id",
                                        "images",
                                        "pinning",
+                                       "code_digest",
                                        "tasks"};
     size_t k = 0;
     for (void *it = json_object_iter(j); it; it = json_object_iter_next(j, it), k++) {

@@ -85,7 +85,7 @@ static struct cache_spec
 base_spec(const struct fx *f)
 {
     struct cache_spec sp = {"iris", "train", "host", argv1, envp1, outs1, 1, NULL, f->code,
-                            ins1, 1, NULL, "aa11", NULL, false};
+                            ins1, 1, NULL, "aa11", NULL, false, NULL};
     return sp;
 }
 
@@ -421,6 +421,24 @@ test_publish_release(void **state)
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
+/* A run's code snapshot stands for the folder: the key follows the
+ * snapshot's digest and does not read the folder (edited, even gone). */
+static void
+test_key_code_snapshot(void **state)
+{
+    struct fx *f = *state;
+    char a[65], b[65], c[65];
+    struct cache_spec sp = base_spec(f);
+    sp.code_digest = "11" "00000000000000000000000000000000000000" "000000000000000000000000";
+    key_of(f, &sp, a);
+    sp.code_dir = "/nonexistent/code/folder";
+    key_of(f, &sp, b);
+    assert_string_equal(a, b);
+    sp.code_digest = "22" "00000000000000000000000000000000000000" "000000000000000000000000";
+    key_of(f, &sp, c);
+    assert_string_not_equal(a, c);
+}
+
 /* latest is the release of the newest logical date (ties: the newest
  * attempt), whatever order they are published in. */
 static void
@@ -492,6 +510,7 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        T(test_key_code_snapshot),
         T(test_key_stable_and_sensitive),
         T(test_key_image_digest),
         T(test_key_fields_do_not_run_together),

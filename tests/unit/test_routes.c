@@ -173,7 +173,7 @@ test_param(void **state)
 
 /* The names the handlers read (route_param) */
 static const char *const known_params[] = {"dag", "run", "task", "name", "id", "sha", "release",
-                                           "version"};
+                                           "version", "lease"};
 
 static void
 test_table_sorted(void **state)
@@ -184,7 +184,8 @@ test_table_sorted(void **state)
     assert_true(n >= 27);
     for (size_t i = 0; i < n; i++) {
         assert_non_null(t[i].fn);
-        assert_true(!strcmp(t[i].method, "GET") || !strcmp(t[i].method, "POST"));
+        assert_true(!strcmp(t[i].method, "GET") || !strcmp(t[i].method, "POST") ||
+                    !strcmp(t[i].method, "PUT"));
         assert_true(t[i].pattern[0] == '/');
         if (i > 0) {
             int c = strcmp(t[i - 1].pattern, t[i].pattern);
@@ -398,7 +399,7 @@ test_table_documented(void **state)
     sb_init(&seen);
     sb_puts(&seen, "\n");
     regex_t re;
-    assert_int_equal(regcomp(&re, "`(GET|POST) (/[^` ?]*)", REG_EXTENDED), 0);
+    assert_int_equal(regcomp(&re, "`(GET|POST|PUT) (/[^` ?]*)", REG_EXTENDED), 0);
     regmatch_t mt[3];
     size_t ndoc = 0;
     for (const char *at = doc.buf; regexec(&re, at, 3, mt, 0) == 0; at += mt[0].rm_eo) {

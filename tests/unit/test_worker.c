@@ -205,7 +205,7 @@ answer(struct fake *f, struct msg *req, struct msg *rep, json_t **raw)
         memset(req, 0, sizeof(*req));
         rep->type = PROTO_WELCOME;
         rep->u.welcome = (struct msg_welcome){
-            30000, HEARTBEAT_MS, f->artifacts ? xstrdup(f->artifacts) : NULL, MSG_VERSION};
+            30000, HEARTBEAT_MS, f->artifacts ? xstrdup(f->artifacts) : NULL, MSG_VERSION, NULL, 0};
         return;
     case PROTO_POLL:
         s->last_held = req->u.poll.nleases;
@@ -986,7 +986,7 @@ test_fan_in_large(void **state)
 
     struct msg_input in = {"scores", "file:///m", man, "scores.parquet"};
     char *dir = tl_dir_file(d, "inputs");
-    struct inputs_spec spec = {st, dir, &in, 1};
+    struct inputs_spec spec = {st, dir, &in, 1, NULL, NULL, NULL};
     struct inputs_result res;
     long rss0 = max_rss_kb();
     inputs_fetch_now(&spec, &res);
