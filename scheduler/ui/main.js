@@ -115,9 +115,34 @@ $("view").addEventListener("click", (ev) => {
   const g = ev.target.closest && ev.target.closest("g.node[data-task]");
   if (g) openNode(g);
 });
+/* Arrow keys on a focused graph node: to the nearest node that way (the
+ * layout runs left to right: right is downstream, left upstream). */
+const ARROWS = { ArrowRight: [1, 0], ArrowLeft: [-1, 0], ArrowDown: [0, 1], ArrowUp: [0, -1] };
+function nodeToward(g, dir) {
+  const mid = (el) => { const r = el.getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; };
+  const [x0, y0] = mid(g);
+  let best = null, bestD = Infinity;
+  for (const n of g.ownerSVGElement.querySelectorAll("g.node[data-task]")) {
+    if (n === g) continue;
+    const [x, y] = mid(n);
+    const along = (x - x0) * dir[0] + (y - y0) * dir[1];
+    if (along <= 1) continue;
+    const d = along + 2 * Math.abs((x - x0) * dir[1] - (y - y0) * dir[0]);
+    if (d < bestD) { bestD = d; best = n; }
+  }
+  return best;
+}
 $("view").addEventListener("keydown", (ev) => {
   const g = ev.target.closest && ev.target.closest("g.node[data-task]");
-  if (g && (ev.key === "Enter" || ev.key === " ")) { ev.preventDefault(); openNode(g); }
+  if (!g) return;
+  if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); openNode(g); return; }
+  const dir = ARROWS[ev.key];
+  const next = dir && nodeToward(g, dir);
+  if (next) {
+    ev.preventDefault();
+    next.focus();
+    if (next.scrollIntoView) next.scrollIntoView({ block: "nearest", inline: "nearest" });
+  }
 });
 
 /* The page's icon, relative like every URL of the page: without it the

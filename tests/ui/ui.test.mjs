@@ -109,6 +109,16 @@ await step("DAG graph", async () => {
   check("graph: a click shows the task's details",
         (await page.textContent('[data-view="taskspec"]')).includes("all_success"));
   await page.focus('g.node[data-task="prep"]');
+  await page.keyboard.press("ArrowRight");
+  const right1 = await page.evaluate(() => document.activeElement.dataset.task);
+  await page.keyboard.press("ArrowRight");
+  const right2 = await page.evaluate(() => document.activeElement.dataset.task);
+  await page.keyboard.press("ArrowLeft");
+  const left1 = await page.evaluate(() => document.activeElement.dataset.task);
+  check("graph: arrow keys move between nodes (prep → downstream → score → back)",
+        ["train", "flaky"].includes(right1) && right2 === "score" && ["train", "flaky"].includes(left1),
+        [right1, right2, left1].join(" "));
+  await page.focus('g.node[data-task="prep"]');
   await page.keyboard.press("Enter");
   await page.waitForFunction(() => location.hash.includes("task=prep"));
   check("graph: Enter on a focused node opens it", true);
