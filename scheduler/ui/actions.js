@@ -150,6 +150,21 @@ document.addEventListener("click", async (ev) => {
       await api(runPath(dag, run, "/cancel"), { method: "POST" });
       toast("cancelled " + run);
     } else if (act === "clear") await actClear(dag, run, task);
+    else if (act === "promote") {
+      const { release, stage } = b.dataset;
+      if (!await actConfirm("Promote " + release, "Point " + dag + "/" + task + "'s " + stage +
+                            " link at " + release + "?", "Promote")) return;
+      await api("models/" + enc(dag) + "/" + enc(task) + "/releases/" + enc(release) + "/promote",
+                { method: "POST", body: { stage: stage } });
+      toast(release + " is " + stage);
+    } else if (act === "rollback") {
+      const { stage } = b.dataset;
+      if (!await actConfirm("Roll back " + stage, "Put " + dag + "/" + task + "'s " + stage +
+                            " link back on the release it pointed at before?", "Roll back")) return;
+      const h = await api("models/" + enc(dag) + "/" + enc(task) + "/rollback",
+                          { method: "POST", body: { stage: stage } });
+      toast(stage + " is " + h.release + " again");
+    }
     refresh();
   } catch (e) {
     toast(act + " failed: " + e.message, true);

@@ -33,6 +33,8 @@ async function refresh() {
       else if (r.name === "dag") view = await viewDag(r.args[0], r.args[1], r.params);
       else if (r.name === "workers") view = await viewWorkers();
       else if (r.name === "backfills") view = await viewBackfills();
+      else if (r.name === "models" && r.args.length >= 3)
+        view = await viewRelease(r.args[0], r.args[1], r.args[2]);
       else if (r.name === "models") view = await viewModels(r.params);
       else view = await viewDags(r.params);
       setStatus(true, "updated " + fmtTime(new Date().toISOString(), Date.now()));

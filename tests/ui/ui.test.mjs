@@ -371,15 +371,38 @@ await step("models", async () => {
         (await page.$(`tr[data-release="${r2}-a1"] [data-stage="latest"]`)) !== null &&
         (await page.textContent('[data-view="models"] section[data-dag="pub"] p')).includes("latest"));
   check("models: the production stage is on the release promoted to it",
-        (await page.$(`tr[data-release="${r1}-a1"] [data-stage="production"]`)) !== null &&
-        (await page.$$('[data-view="models"] tr [data-stage="production"]')).length === 1);
+        (await page.$(`tr[data-release="${r1}-a1"] span.chip[data-stage="production"]`)) !== null &&
+        (await page.$$('[data-view="models"] tr span.chip[data-stage="production"]')).length === 1);
   const hist = await page.textContent('[data-view="models"] section[data-dag="pub"] [data-history]');
   check("models: the stage history says who promoted what", hist.includes("promote") &&
         hist.includes(`${r1}-a1`) && hist.includes("local"), hist);
-  await page.click(`tr[data-release="${r1}-a1"] a`);
+  await page.click(`tr[data-release="${r1}-a1"] a[href^="#/run/"]`);
   await page.waitForSelector('[data-view="task"][data-task="fit"]');
   check("models: a release links to the task instance that made it",
         decodeURIComponent(await page.evaluate(() => location.hash)) === `#/run/pub/${r1}/fit`);
+});
+
+await step("model release page and stage actions", async () => {
+  const [, r1, r2] = process.env.PUB_RUNS.split(" ");
+  await go(`/models/pub/fit/${r2}-a1`, '[data-view="release"] [data-lineage]');
+  const txt = await page.textContent('[data-view="release"]');
+  check("release: its page shows the run, what made it and its files",
+        txt.includes(r2) && txt.includes("DAG version") && txt.includes("model.txt"), txt.slice(0, 300));
+  await page.click('[data-view="release"] button[data-act="promote"][data-stage="production"]');
+  await page.click("#dlg-ok");
+  const up = await until("production on the newest release", async () => {
+    const m = await api("models/pub/fit");
+    return m.stages.production === `${r2}-a1` ? m : null;
+  });
+  check("release: Promote to production switches the link", up !== null);
+  await go("/models", '[data-view="models"] section[data-dag="pub"] button[data-act="rollback"][data-stage="production"]');
+  await page.click('[data-view="models"] section[data-dag="pub"] button[data-act="rollback"][data-stage="production"]');
+  await page.click("#dlg-ok");
+  const back = await until("production back on the release before", async () => {
+    const m = await api("models/pub/fit");
+    return m.stages.production === `${r1}-a1` ? m : null;
+  });
+  check("models: roll back puts production back on the release before", back !== null);
 });
 
 await step("workers and backfills", async () => {
