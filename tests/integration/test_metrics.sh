@@ -129,6 +129,23 @@ check "the artifact store holds the outputs' bytes" \
 check "the worker counts the outputs' bytes" \
     grep -qE '^cairn_worker_output_bytes_total [1-9]' "$T/worker.txt"
 
+# --- a DAG of more than 1,000 tasks: one series for its tasks, not 1,001 ---
+{
+    echo "dag: wide"
+    echo "tasks:"
+    for i in $(seq 1 1001); do echo "  t$i: {command: [\"true\"]}"; done
+} | put_dag wide
+wait_until 30 bash -c '"$0" dags list --json | jq -e ".dags[] | select(.dag == \"wide\")"' "$CAIRN"
+WR=$("$CAIRN" trigger wide)
+check "the 1,001-task run succeeds" test "$(wait_run "$WR" wide 300)" = success
+curl -sf "$CAIRN_SERVER/metrics" >"$T/wide.txt"
+check "its finished tasks are counted under task=\"_all\"" \
+    grep -q '^cairn_task_finished_total{dag="wide",task="_all",state="success"} 1001$' "$T/wide.txt"
+check "  with no series of its own per task" bash -c "! grep -q 'dag=\"wide\",task=\"t[0-9]' '$T/wide.txt'"
+check "  and the exposition stays small ($(wc -l <"$T/wide.txt") lines)" \
+    test "$(wc -l <"$T/wide.txt")" -lt 1000
+check "promtool accepts it" promtool check metrics <"$T/wide.txt"
+
 # --- after a restart: the latest run's task metrics come from the store ---
 kill_wait "$SCHED_PID"
 start_scheduler s
