@@ -170,7 +170,7 @@ client_request(const char *server, const char *method, const char *path_and_quer
 {
     if (!server || !method || !path_and_query || !status)
         return errf(CAIRN_EINVAL, err, errlen, "invalid request");
-    char *url;
+    char *url = NULL;
     int urc = client__url(server, path_and_query, &url, err, errlen);
     if (urc != 0)
         return urc;
@@ -378,7 +378,7 @@ client_download(const char *server, const char *path,
         *bytes = 0;
     if (!server || !path || !sink)
         return errf(CAIRN_EINVAL, err, errlen, "invalid request");
-    char *url;
+    char *url = NULL;
     int urc = client__url(server, path, &url, err, errlen);
     if (urc != 0)
         return urc;

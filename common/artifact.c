@@ -508,8 +508,8 @@ art__mismatch(const char *hex, const char *got, char *err, size_t errlen)
 static int
 art__file_verify(struct art_store *s, const char *hex, char *err, size_t errlen)
 {
-    int fd;
-    char *blob;
+    int fd = -1;
+    char *blob = NULL;
     int rc = art__file_open_blob(s, hex, &fd, &blob, err, errlen);
     if (rc)
         return rc;
@@ -528,7 +528,7 @@ art__file_verify(struct art_store *s, const char *hex, char *err, size_t errlen)
 static int
 art__file_copy(struct art_store *s, const char *hex, const char *dest, char *err, size_t errlen)
 {
-    int fd;
+    int fd = -1;
     int rc = art__file_open_blob(s, hex, &fd, NULL, err, errlen);
     if (rc)
         return rc;

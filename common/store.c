@@ -484,9 +484,9 @@ store_get_raw(struct store_txn *t, enum store_table tb, const char *key, const v
 int
 store_get(struct store_txn *t, enum store_table tb, const char *key, void **json_out)
 {
-    MDB_val v;
+    MDB_val v = {0};
     json_t *obj = NULL;
-    const void *data;
+    const void *data = NULL;
     char msg[256], shown[4 * STORE__KEYSHOW + 8];
     int rc;
 
