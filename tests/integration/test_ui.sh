@@ -93,6 +93,13 @@ tasks:
     outputs: [model.txt]
     publish: [model.txt]
 YAML
+# a DAG that runs when pub publishes a release that takes latest (an event run)
+put_dag onpub <<'YAML'
+dag: onpub
+trigger: {on_publish: pub/fit}
+tasks:
+  use: {command: [sh, -c, "echo using {{ params.release_id }}"]}
+YAML
 # a DAG whose file changes after its first run (the run keeps version 1)
 put_dag versioned <<'YAML'
 dag: versioned

@@ -53,10 +53,17 @@ page.on("pageerror", (e) => errors.push(page.url() + ": " + e.message));
 let shot = 0;
 async function step(name, fn) {
   const t0 = Date.now();
+  const failedBefore = failed;
   try {
     await fn();
     console.log("# " + name + ": " + (Date.now() - t0) + " ms");
-    if (process.env.SHOTS) await page.screenshot({ path: OUT + "/view-" + name.replace(/\W+/g, "_") + ".png" });
+    if (failed > failedBefore) { /* a check of this step failed: what the page showed */
+      const file = OUT + "/ui-" + String(++shot).padStart(2, "0") + "-" + name.replace(/\W+/g, "_") + ".png";
+      await page.screenshot({ path: file, fullPage: true }).catch(() => {});
+      console.log("# screenshot of the failed step: " + file);
+    } else if (process.env.SHOTS) {
+      await page.screenshot({ path: OUT + "/view-" + name.replace(/\W+/g, "_") + ".png" });
+    }
   }
   catch (e) {
     const file = OUT + "/ui-" + String(++shot).padStart(2, "0") + "-" + name.replace(/\W+/g, "_") + ".png";
@@ -74,7 +81,7 @@ const enc = encodeURIComponent;
 await step("DAGs view", async () => {
   await go("/dags", '[data-view="dags"] tr[data-dag="ui"]');
   check("dags: every DAG has a row", (await attrs("tr[data-dag]", "data-dag")).sort().join() ===
-        "big,daily,fail,long,many,pub,slow,ui,versioned,wide");
+        "big,daily,fail,long,many,onpub,pub,slow,ui,versioned,wide");
   const sq = await attrs('tr[data-dag="ui"] .squares .cell', "data-state");
   check("dags: ui shows its last runs as squares", sq.join() === "success,success", sq.join());
   check("dags: the pause toggle is there", await page.$('tr[data-dag="ui"] button[data-act="pause"]') !== null);
@@ -83,7 +90,7 @@ await step("DAGs view", async () => {
                                    document.querySelector("tr[data-dag]").dataset.dag === "fail");
   check("dags: the search box filters", (await attrs("tr[data-dag]", "data-dag")).join() === "fail");
   await page.fill("#f-q", "");
-  await page.waitForFunction(() => document.querySelectorAll("tr[data-dag]").length === 10);
+  await page.waitForFunction(() => document.querySelectorAll("tr[data-dag]").length === 11);
   await page.selectOption("#f-tag", "ml");
   await page.waitForFunction(() => document.querySelectorAll("tr[data-dag]").length === 1);
   check("dags: the tag filter filters", (await attrs("tr[data-dag]", "data-dag")).join() === "ui");
@@ -380,6 +387,15 @@ await step("models", async () => {
   await page.waitForSelector('[data-view="task"][data-task="fit"]');
   check("models: a release links to the task instance that made it",
         decodeURIComponent(await page.evaluate(() => location.hash)) === `#/run/pub/${r1}/fit`);
+});
+
+await step("an event run's page says what made it", async () => {
+  const ev = await until("an event run of onpub", async () =>
+    ((await api("runs?dag=onpub")).runs || [])[0] || null);
+  await go(`/run/onpub/${ev.run_id}`, '[data-view="run"]');
+  const t = await page.textContent('[data-view="run"]');
+  check("run: an event run shows its type and the release that started it",
+        t.includes("event") && t.includes("on_publish pub/fit release"), t.slice(0, 300));
 });
 
 await step("model release page and stage actions", async () => {
