@@ -60,6 +60,7 @@ YAML
 
 runs_of() { "$CAIRN" runs list --dag "$1" --limit 1000 --json | jq -r '.runs[].run_id' | sort; }
 count_of() { "$CAIRN" runs list --dag "$1" --limit 1000 --json | jq '.runs | length'; }
+count_is() { [ "$(count_of "$1")" = "$2" ]; }
 bfj() { "$CAIRN" backfill show "$1" --json | jq -r "$2"; }
 # most runs of DAG whose [started_at, ended_at] overlap at one instant
 max_overlap() {
@@ -79,7 +80,7 @@ print(best)'
 export CAIRN_NOW=2026-01-10T12:00:00Z
 start_scheduler s1
 start_worker w1 --isolation none --slots 8
-check "the schedule made its one run (catchup: false)" wait_until 10 test "$(count_of bf)" = 1
+check "the schedule made its one run (catchup: false)" wait_until 10 count_is bf 1
 
 # --- dry run, then the real thing
 out=$("$CAIRN" backfill bf --from 2026-01-01 --to 2026-01-04 --dry-run)

@@ -75,7 +75,7 @@ dag: hold
 code: $T/code
 defaults: {image: host, timeout: 60s, outputs: [probe.json]}
 tasks:
-  long: {command: [$PY, /pipeline/probe.py, "7"], resources: {gpus: 2, gpu_type: T4}}
+  long: {command: [$PY, /pipeline/probe.py, "20"], resources: {gpus: 2, gpu_type: T4}}
 EOF
 put_dag next <<EOF
 dag: next
@@ -179,7 +179,11 @@ check "it was cancelled, never leased" [ "$(ti attempts "$BIG" big three)" = 0 ]
 
 # --- the allocation survives a SIGKILL of the scheduler ---------------------
 HOLD=$("$CAIRN" trigger hold | head -n1)
-check "the 2-GPU task is running on w1" wait_until 20 test "$(ti state "$HOLD" hold long)" = running
+# (long holds its GPUs for 20 s: the checks and the restart below happen
+# while it runs, also on a loaded machine)
+check "the 2-GPU task is running on w1" wait_until 20 bash -c \
+    '[ "$("$0" runs show "$1" --dag hold --json | jq -r ".tasks[0].state")" = running ]' \
+    "$CAIRN" "$HOLD"
 "$CAIRN" workers >"$T/workers.out"
 check "cairn workers shows w1's GPUs used" grep -Eq '^w1 .* 0 free, 2 used' "$T/workers.out"
 check "...and which task holds each" \
@@ -197,7 +201,7 @@ sleep 1
 check "a 1-GPU task for w1 waits while they are held" \
     grep -q "short: waiting: needs 1 free GPU of type T4; they are in use (w1: 0 of 2 free)" \
     "$T/next.out"
-check "the task in flight finished" [ "$(wait_run "$HOLD" hold 30)" = success ]
+check "the task in flight finished" [ "$(wait_run "$HOLD" hold 60)" = success ]
 check "...once, reported by its worker through the restart" [ "$(ti attempts "$HOLD" hold long)" = 1 ]
 check "the waiting task ran after it" [ "$(wait_run "$NEXT" next 30)" = success ]
 probe "$HOLD" hold long >"$T/long.json"
@@ -207,8 +211,9 @@ import json, sys
 a, b = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
 sys.exit(0 if b["start"] >= a["end"] and set(b["devs"]) - {"nvidiactl"} <= set(a["devs"]) else 1)
 ' "$T/long.json" "$T/short.json"
+w1_free_2() { [ "$(workers_json | jq '.workers[] | select(.name=="w1") | .gpus_free')" = 2 ]; }
 check "and w1's GPUs are free again" \
-    wait_until 10 test "$(workers_json | jq '.workers[] | select(.name=="w1") | .gpus_free')" = 2
+    wait_until 10 w1_free_2
 
 # --- --isolation none: the variables name the host's indices ----------------
 BARE=$("$CAIRN" trigger bare | head -n1)

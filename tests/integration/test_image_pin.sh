@@ -51,6 +51,7 @@ PY
     eval "STALL_$name=127.0.0.1:$port"
 }
 conns() { wc -l <"$T/stall-$1.conns"; }
+conns_at_least() { [ "$(conns "$1")" -ge "$2" ]; } # conns_at_least NAME N
 
 start_stall a
 put_dag stalled <<EOF
@@ -79,7 +80,7 @@ pinning() { [ "$(rj "$1" "$2" .pinning)" = true ]; }
 # (a loop blocked by the request would not answer the trigger either)
 timeout 60 "$CAIRN" trigger stalled >"$T/s1.out" 2>&1
 S1=$(head -n1 "$T/s1.out")
-check "the stalled registry was asked for the tag" wait_until 30 [ "$(conns a)" -ge 1 ]
+check "the stalled registry was asked for the tag" wait_until 30 conns_at_least a 1
 check "the run is queued while its tag is being resolved" [ "$(run_state "$S1" stalled)" = queued ]
 check "... and says it is pinning" pinning "$S1" stalled
 check "... also in cairn runs show" \
@@ -126,7 +127,7 @@ start_scheduler s --insecure-registry "$REG_plain" --insecure-registry "$STALL_b
     --pin-timeout 600
 timeout 60 "$CAIRN" trigger stalled >"$T/s3.out" 2>&1
 S3=$(head -n1 "$T/s3.out")
-check "a run of the changed DAG asks the new stalled registry" wait_until 30 [ "$(conns b)" -ge 1 ]
+check "a run of the changed DAG asks the new stalled registry" wait_until 30 conns_at_least b 1
 check "... and is pinning" pinning "$S3" stalled
 T0=$(date +%s)
 kill_wait "$SCHED_PID"
@@ -134,7 +135,7 @@ echo "# the scheduler stopped in $(($(date +%s) - T0)) s while pinning (status $
 check "the scheduler stops while a tag is being resolved (exit 0)" [ "$EXIT_STATUS" = 0 ]
 start_scheduler s --insecure-registry "$REG_plain" --insecure-registry "$STALL_b" \
     --pin-timeout 600
-check "restarted, it asks the registry again" wait_until 30 [ "$(conns b)" -ge 2 ]
+check "restarted, it asks the registry again" wait_until 30 conns_at_least b 2
 check "... the recovered run is pinning" pinning "$S3" stalled
 kill_wait "$STALL_PID"
 check "... and it fails once the registry is gone" [ "$(wait_run "$S3" stalled 90)" = failed ]

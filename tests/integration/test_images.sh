@@ -197,7 +197,8 @@ check "the attempt's provenance has the digest" \
 
 "$CAIRN" trigger pin >"$T/pin1.out" 2>&1
 P1=$(head -n1 "$T/pin1.out")
-wait_until 30 [ "$(ti state "$P1" pin a)" = running ]
+pin_a_running() { [ "$(ti state "$P1" pin a)" = running ]; }
+wait_until 30 pin_a_running
 build_image "$T/oci" moved "moved tag"
 push "$T/oci:moved" "$REG_plain/test/img:pin"
 D2=$(digest_of test/img:pin)
