@@ -393,6 +393,9 @@ await step("an event run's page says what made it", async () => {
   const ev = await until("an event run of onpub", async () =>
     ((await api("runs?dag=onpub")).runs || [])[0] || null);
   await go(`/run/onpub/${ev.run_id}`, '[data-view="run"]');
+  /* (the page before was another run's: wait for this one's) */
+  await page.waitForFunction((id) => (document.querySelector('[data-view="run"]') || {})
+    .textContent.includes(id), ev.run_id).catch(() => {});
   const t = await page.textContent('[data-view="run"]');
   check("run: an event run shows its type and the release that started it",
         t.includes("event") && t.includes("on_publish pub/fit release"), t.slice(0, 300));
