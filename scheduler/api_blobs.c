@@ -23,6 +23,7 @@
 #include <openssl/rand.h>
 #include <uv.h>
 
+#include "api_ml.h"
 #include "artifact.h"
 #include "core.h"
 #include "engine.h"
@@ -214,39 +215,6 @@ blobs__sha(struct http_conn *c, const struct route_params *p)
 
 /* ---- downloads ------------------------------------------------------------ */
 
-struct blobs_send {
-    struct art_hasher *h;
-    char want[ART_HEX_LEN + 1];
-};
-
-static int
-blobs__check_cb(void *ud, const void *data, size_t n, int last)
-{
-    struct blobs_send *b = ud;
-    if (art_hasher_update(b->h, data, n) != 0)
-        return -1;
-    if (!last)
-        return 0;
-    char got[ART_HEX_LEN + 1];
-    if (art_hasher_final(b->h, got, NULL) != 0)
-        return -1;
-    if (strcmp(got, b->want) != 0) {
-        LOG(LOG_ERR, "CAIRN-ARTIFACT-CORRUPT",
-            "blob %s hashes to %s: it is damaged; a worker's download was cut short", b->want, got);
-        return -1;
-    }
-    return 0;
-}
-
-static void
-blobs__done_cb(void *ud, int ok)
-{
-    struct blobs_send *b = ud;
-    (void)ok;
-    art_hasher_free(b->h);
-    free(b);
-}
-
 /* "bytes=N-" or "bytes=N-M" within size: 1 with *from and *to (inclusive);
  * 0 for no (or another kind of) Range; -1 for one that cannot be met. */
 static int
@@ -321,17 +289,13 @@ api_blobs_get(struct sched *s, struct http_conn *c, const struct http_req *req,
         fb.len = 0;
     if (r == 0 && size > 0) {
         /* the whole blob: checked as it goes out, as the artifact route does */
-        struct blobs_send *b = xcalloc(1, sizeof(*b));
-        if (art_hasher_new(&b->h) != 0) {
-            free(b);
+        char what[96];
+        snprintf(what, sizeof(what), "a worker's download for lease %" PRId64, ti->lease_id);
+        if (api_ml_checked_body(&fb, sha, what) != 0) {
             close(fd);
             http_respond_error(c, 500, "internal", "out of memory");
             return;
         }
-        snprintf(b->want, sizeof(b->want), "%s", sha);
-        fb.check = blobs__check_cb;
-        fb.done = blobs__done_cb;
-        fb.ud = b;
     }
     if (r == 1) {
         char h[120];

@@ -171,7 +171,7 @@ api_ml_artifact(struct sched *s, struct http_conn *c, const struct http_req *req
 struct blob_send {
     struct art_hasher *h;
     char want[ART_HEX_LEN + 1];
-    char *what; /* "dag/run/task/name", for the log */
+    char *what; /* what is downloaded, for the log */
 };
 
 static int
@@ -187,7 +187,7 @@ blob_check_cb(void *ud, const void *data, size_t n, int last)
         return -1;
     if (strcmp(got, b->want) != 0) {
         LOG(LOG_ERR, "CAIRN-ARTIFACT-CORRUPT",
-            "artifact %s: the stored blob %s hashes to %s: it is damaged; the download was "
+            "%s: the stored blob %s hashes to %s: it is damaged; the download was "
             "cut short (restore the blob, or run the task that made it again)",
             b->what, b->want, got);
         return -1;
@@ -203,6 +203,22 @@ blob_done_cb(void *ud, int ok)
     art_hasher_free(b->h);
     free(b->what);
     free(b);
+}
+
+int
+api_ml_checked_body(struct http_file_body *fb, const char *sha, const char *what)
+{
+    struct blob_send *b = xcalloc(1, sizeof(*b));
+    if (art_hasher_new(&b->h) != 0) {
+        free(b);
+        return -1;
+    }
+    snprintf(b->want, sizeof(b->want), "%s", sha);
+    b->what = xstrdup(what);
+    fb->check = blob_check_cb;
+    fb->done = blob_done_cb;
+    fb->ud = b;
+    return 0;
 }
 
 void
@@ -248,19 +264,16 @@ api_ml_artifact_content(struct sched *s, struct http_conn *c, const struct http_
                            task, name, sha, (int64_t)st_.st_size, size);
         close(fd);
     } else {
-        struct blob_send *b = xcalloc(1, sizeof(*b));
-        if (art_hasher_new(&b->h) != 0) {
-            free(b);
+        struct http_file_body fb = {fd, 0, (uint64_t)size, NULL, NULL, NULL};
+        char *what = xasprintf("artifact %s/%s/%s/%s", a.dag ? a.dag : "?", run_id, task, name);
+        /* size 0: nothing to read; the empty blob's name was checked on put */
+        if (size > 0 && api_ml_checked_body(&fb, sha, what) != 0) {
             close(fd);
             http_respond_error(c, 500, "internal", "out of memory");
         } else {
-            snprintf(b->want, sizeof(b->want), "%s", sha);
-            b->what = xasprintf("%s/%s/%s/%s", a.dag ? a.dag : "?", run_id, task, name);
-            struct http_file_body fb = {fd, 0, (uint64_t)size, blob_check_cb, blob_done_cb, b};
-            if (size == 0)
-                fb.check = NULL; /* nothing to read; the empty blob's name was checked on put */
             http_respond_file(c, 200, "application/octet-stream", &fb);
         }
+        free(what);
     }
     free(path);
     json_decref(rec);

@@ -23,6 +23,13 @@ void api_ml_artifact(struct sched *s, struct http_conn *c, const struct http_req
 void api_ml_artifact_content(struct sched *s, struct http_conn *c, const struct http_req *req,
                              const struct route_params *p);
 
+/* Make fb (a whole blob's file body) checked as it goes out: the last
+ * chunk is sent only if the whole hashes to sha, else the transfer is cut
+ * short and CAIRN-ARTIFACT-CORRUPT names what (copied). Sets fb's check,
+ * done and ud; -1 (fb unchanged) if out of memory. The blob routes for
+ * workers use it too. */
+int api_ml_checked_body(struct http_file_body *fb, const char *sha, const char *what);
+
 /* GET /api/v1/lineage/{sha} (a SHA-256 or an unambiguous prefix of 8+
  * characters): the lineage of the earliest pointer with those bytes. */
 void api_ml_lineage_sha(struct sched *s, struct http_conn *c, const struct http_req *req,
