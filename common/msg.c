@@ -573,6 +573,7 @@ MSG__CODEC(msg__work, struct msg_work, msg__work_fields)
 static const struct msg__field msg__started_fields[] = {
     {"worker", MSG__STR, MSG__REQ, 0, 0, 0, S(worker), 0, NULL},
     {"lease_id", MSG__INT, MSG__REQ, 1, INT64_MAX, 0, S(lease_id), 0, NULL},
+    {"age_ms", MSG__INT, MSG__IF_SET, 0, INT64_MAX, 0, S(age_ms), 0, NULL},
 };
 #undef S
 MSG__CODEC(msg__started, struct msg_started, msg__started_fields)

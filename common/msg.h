@@ -209,10 +209,13 @@ struct msg_work {
     size_t ncancel;
 };
 
-/* STARTED {worker, lease_id} */
+/* STARTED {worker, lease_id, age_ms} */
 struct msg_started {
     char *worker;
     int64_t lease_id;      /* >= 1 */
+    int64_t age_ms;        /* optional, 0: how long before sending the task started (the
+                            * worker holds a STARTED briefly so that a short task's RESULT
+                            * travels with it) */
 };
 
 /* LOG {worker, lease_id, stream: 1|2, offset, data} */

@@ -21,7 +21,7 @@
  *            gpus:[{index, model}], cert, cert_sig, cert_ts, nonce}
  *                                   -> WELCOME {lease_ttl_ms, heartbeat_ms, artifacts, msg_version}
  *   POLL    {worker, free, leases:[lease_id...], wait_ms} -> WORK {leases:[lease...], cancel:[lease_id...]}
- *   STARTED {worker, lease_id}                            -> ACK {ok, reason}
+ *   STARTED {worker, lease_id, age_ms}                    -> ACK {ok, reason}
  *   LOG     {worker, lease_id, stream: 1|2, offset, data} -> ACK {ok, reason}
  *   RESULT  {worker, lease_id, exit_code, signal, oom, timed_out, duration_ms,
  *            error, outputs:[{name, sha256, size, uri}], metrics:{k:number},

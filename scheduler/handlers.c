@@ -295,7 +295,11 @@ handle_started(struct sched *s, struct wire_req *req, const struct msg *m)
     if (!ti)
         return;
     if (ti->state == TI_LEASED) {
-        ti->started_at = clock_wall_ms();
+        /* the worker may hold a STARTED a moment (age_ms): the task started
+         * that long ago, and not before its lease */
+        int64_t at = clock_wall_ms() - m->u.started.age_ms;
+        if (at > ti->started_at)
+            ti->started_at = at;
         ts_set_running(s, ti); /* no commit of its own: nothing waits on it */
     }
     ack(s, req, true, NULL);

@@ -42,10 +42,14 @@
 #define SEND_BATCH_MAX 256
 #define SEND_BATCH_BYTES (4 * 1024 * 1024)
 #define CLOSE_WAIT_MS 2000
+/* A STARTED waits this long for what follows it: a task shorter than that
+ * sends STARTED, RESULT and (in the ACK) its next lease in one exchange */
+#define STARTED_HOLD_MS 50
 
 /* A message waiting for the sender. */
 struct link__out {
     struct msg m;
+    int64_t at; /* monotonic ms when queued */
     struct link__out *next;
 };
 
@@ -464,6 +468,21 @@ link__check_results(const struct link__out *head, const struct link__out *last, 
     }
 }
 
+/* How much longer the sender holds what is queued: while only STARTEDs
+ * younger than STARTED_HOLD_MS wait (and the worker is not stopping or
+ * draining), the time until the oldest is that old; else 0. Under mu. */
+static int64_t
+link__hold_ms(const struct link *l)
+{
+    if (l->stopping || l->draining || !l->out_head)
+        return 0;
+    for (const struct link__out *q = l->out_head; q; q = q->next)
+        if (q->m.type != PROTO_STARTED)
+            return 0;
+    int64_t left = l->out_head->at + STARTED_HOLD_MS - clock_mono_ms();
+    return left > 0 ? left : 0;
+}
+
 /* The sender delivers messages in order; each is retried until the
  * scheduler answers it (an ACK, even {ok:false}, settles it). */
 static void *
@@ -482,6 +501,20 @@ link__send_main(void *arg)
         if (!head) { /* stopping and nothing left */
             pthread_mutex_unlock(&l->mu);
             break;
+        }
+        int64_t hold = link__hold_ms(l);
+        if (hold > 0) { /* only STARTEDs: wait for a RESULT or LOG to join them */
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            ts.tv_sec += hold / 1000;
+            ts.tv_nsec += (long)(hold % 1000) * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&l->cond, &l->mu, &ts);
+            pthread_mutex_unlock(&l->mu);
+            continue;
         }
         bool reg = l->registered;
         bool stop = l->stopping;
@@ -507,6 +540,13 @@ link__send_main(void *arg)
          * so: the answer brings the next leases (no wait for a POLL) */
         int want = l->draining || l->free_slots < 0 ? 0 : l->free_slots;
         pthread_mutex_unlock(&l->mu);
+        int64_t now = clock_mono_ms();
+        for (struct link__out *q = head;; q = q->next) {
+            if (q->m.type == PROTO_STARTED) /* when the task started, as of now */
+                q->m.u.started.age_ms = now > q->at ? now - q->at : 0;
+            if (q == last)
+                break;
+        }
         struct msg req = head->m, r;
         struct msg_item *items = NULL;
         if (n > 1 || want > 0) {
@@ -595,6 +635,7 @@ link_send(struct link *l, struct msg *m)
 {
     struct link__out *o = xcalloc(1, sizeof(*o));
     o->m = *m;
+    o->at = clock_mono_ms();
     memset(m, 0, sizeof(*m));
     pthread_mutex_lock(&l->mu);
     if (o->m.type == PROTO_LOG)
@@ -797,7 +838,11 @@ link_open(struct link **out, const struct link_config *cfg, char *err, size_t er
         return CAIRN_EINVAL;
     }
     pthread_mutex_init(&l->mu, NULL);
-    pthread_cond_init(&l->cond, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* the STARTED hold's deadline */
+    pthread_cond_init(&l->cond, &ca);
+    pthread_condattr_destroy(&ca);
     l->free_slots = cfg->slots + cfg->prefetch;
     l->heartbeat_ms = 5000;
     l->peer_version = 1;

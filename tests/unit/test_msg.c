@@ -483,6 +483,18 @@ test_old_peer_json(void **state)
     m.u.started = (struct msg_started){.worker = "w-1", .lease_id = 9};
     assert_same_text(json_pack("{s:s, s:I}", "worker", "w-1", "lease_id", (json_int_t)9),
                      msg_encode(&m));
+    /* held by the sender a moment: age_ms says how long ago it started */
+    m.u.started.age_ms = 42;
+    json_t *started = msg_encode(&m);
+    assert_same_text(json_pack("{s:s, s:I, s:I}", "worker", "w-1", "lease_id", (json_int_t)9,
+                               "age_ms", (json_int_t)42),
+                     json_incref(started));
+    struct msg back;
+    char berr[256];
+    assert_int_equal(msg_decode(PROTO_STARTED, started, &back, berr, sizeof(berr)), 0);
+    assert_int_equal(back.u.started.age_ms, 42);
+    msg_clear(&back);
+    json_decref(started);
     m.type = PROTO_LOG;
     m.u.log = (struct msg_log){.worker = "w-1",
                                .lease_id = 9,
@@ -1109,6 +1121,7 @@ test_limits(void **state)
     expect_range(PROTO_RESULT, "signal", json_integer(129), false, "between 0 and 128");
     expect_range(PROTO_RESULT, "duration_ms", json_integer(-1), false, "'duration_ms'");
     expect_range(PROTO_STARTED, "lease_id", json_integer(0), false, "between 1 and");
+    expect_range(PROTO_STARTED, "age_ms", json_integer(-1), false, "'age_ms'");
     expect_range(PROTO_LOG, "stream", json_integer(3), false, "between 1 and 2");
     expect_range(PROTO_LOG, "offset", json_integer(-1), false, "'offset'");
 
