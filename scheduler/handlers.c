@@ -166,6 +166,7 @@ handle_hello(struct sched *s, struct wire_req *req, const struct msg *m)
     gpualloc_set_gpus(w, h->gpus, h->ngpus);
     gpualloc_rebuild(s, w);
     w->alive = true;
+    w->stopping = false;
     w->pipe = req->pipe;
     w->last_seen = clock_mono_ms();
     w->last_seen_wall = clock_wall_ms();
@@ -399,8 +400,13 @@ handle_result(struct sched *s, struct wire_req *req, const struct msg *m)
         ti->exit_code = r->exit_code;
         ti->signal = r->signal;
         char why[256];
-        snprintf(why, sizeof(why), "worker %s was stopped while the task ran", w->name);
+        /* (a lease it never said STARTED for: it held the lease in its
+         * queue, or got it while stopping, and hands it back) */
+        snprintf(why, sizeof(why), "worker %s was stopped %s", w->name,
+                 ti->state == TI_LEASED ? "before the task started" : "while the task ran");
         lease_lost(s, ti, "CAIRN-WORKER-STOPPED-TASK", why);
+        /* it is shutting down: what it is handed now would only come back */
+        w->stopping = true;
         ack(s, req, true, NULL);
         return;
     }

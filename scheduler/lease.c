@@ -349,9 +349,16 @@ out:
 int
 lease_room(const struct sched_worker *w)
 {
+    if (w->stopping)
+        return 0;
     int cap = w->slots;
-    if (w->prefetch > 0 && w->nreported > 0 && w->avg_task_ms <= SCHED_PREFETCH_MAX_TASK_MS)
-        cap += w->prefetch;
+    if (w->prefetch > 0 && w->nreported > 0 && w->avg_task_ms <= SCHED_PREFETCH_MAX_TASK_MS) {
+        /* the queue holds about SCHED_PREFETCH_MAX_TASK_MS of work a slot:
+         * a slot's worth of one-second tasks, many more millisecond ones */
+        int64_t avg = w->avg_task_ms > 0 ? w->avg_task_ms : 1;
+        int64_t fits = (int64_t)w->slots * SCHED_PREFETCH_MAX_TASK_MS / avg;
+        cap += fits < w->prefetch ? (int)fits : w->prefetch;
+    }
     return cap > w->busy ? cap - w->busy : 0;
 }
 

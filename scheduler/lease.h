@@ -34,8 +34,10 @@ struct sched_ti *lease_lookup(struct sched *s, int64_t lease_id);
 bool lease_owned(struct sched_ti *ti, struct sched_worker *w);
 /* Index ti by its lease id (recovery, dispatch). */
 void lease_register(struct sched *s, struct sched_ti *ti);
-/* How many more leases w may hold now: its slots, plus its prefetch while
- * its tasks run short (SCHED_PREFETCH_MAX_TASK_MS), less what it holds. */
+/* How many more leases w may hold now: its slots, plus, while its tasks
+ * run short (SCHED_PREFETCH_MAX_TASK_MS), as much of its prefetch as runs
+ * in about that long a slot at its recent task time, less what it holds;
+ * none while it is stopping (it reported a task its shutdown stopped). */
 int lease_room(const struct sched_worker *w);
 /* A result of w's took ms to run: feeds the average lease_room looks at. */
 void lease_note_run_time(struct sched_worker *w, int64_t ms);

@@ -227,6 +227,8 @@ struct sched_worker {
     int prefetch;               /* leases it queues beyond its slots (HELLO) */
     int64_t avg_task_ms;        /* its tasks' recent run time (a moving average) */
     int nreported;              /* results that fed avg_task_ms */
+    bool stopping;              /* it reported a task stopped by its shutdown: no new
+                                 * leases until its next HELLO */
     struct sched_gpu *gpus;     /* in index order */
     size_t ngpus;
     json_t *images;             /* its unpacked images [{digest, size}] (its last POLL), or NULL */

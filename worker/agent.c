@@ -9,9 +9,10 @@
  * the worker is stopped, then takes them down in reverse.
  *
  * Stopping: SIGTERM or SIGINT starts a drain. The link offers no more slots
- * (its POLLs only renew leases), leases that still arrive are left to
- * expire (not the task's fault, so not reported as failures), and every
- * running attempt is stopped and reported "interrupted". When the last one
+ * (its POLLs only renew leases), leases that still arrive are handed back
+ * unstarted (a RESULT marked interrupted: not the task's fault, so no retry
+ * is used up), and every running attempt is stopped and reported
+ * "interrupted". When the last one
  * is reported the loop's handles are closed, the loop returns, and the link
  * gets up to 5 s to deliver what is queued.
  *
@@ -20,7 +21,7 @@
  * the order they came, and the next one starts the moment an attempt ends,
  * without a round trip to the scheduler. Queued leases are listed in every
  * POLL, so they stay renewed; one the scheduler takes back is dropped
- * unstarted; a drain drops them all (they expire and go elsewhere, as
+ * unstarted; a drain hands them all back at once (they go elsewhere, as
  * leases that arrive while shutting down do).
  *
  * Threads: everything here runs on the loop thread except wake_cb, which
@@ -97,12 +98,33 @@ queue_sync(struct agent *a)
     free(ids);
 }
 
-/* Drop the queued lease at i, unstarted; its slot is free again. */
+/* A lease this worker will not start because it is shutting down goes
+ * back at once: a RESULT that says so (interrupted, never started), which
+ * the scheduler takes as not the task's fault (no retry used up) and hands
+ * the task to another worker, instead of waiting for the lease to expire. */
+static void
+hand_back(struct agent *a, int64_t lease_id)
+{
+    struct msg m;
+    memset(&m, 0, sizeof(m));
+    m.type = PROTO_RESULT;
+    m.u.result.worker = xstrdup(a->cfg.name);
+    m.u.result.lease_id = lease_id;
+    m.u.result.exit_code = -1;
+    m.u.result.interrupted = true;
+    m.u.result.error = xstrdup("the worker was stopped before the task started");
+    link_send(a->link, &m);
+}
+
+/* Drop the queued lease at i, unstarted; its slot is free again. A lease
+ * dropped because the worker stops is handed back (hand_back). */
 static void
 queue_drop(struct agent *a, size_t i, const char *why)
 {
     LOG(LOG_NOTICE, "CAIRN-LEASE-DROPPED", "lease %" PRId64 " (%s/%s/%s): %s: not started",
         a->queue[i].lease_id, a->queue[i].dag, a->queue[i].run_id, a->queue[i].task, why);
+    if (a->draining)
+        hand_back(a, a->queue[i].lease_id);
     msg_lease_clear(&a->queue[i]);
     memmove(&a->queue[i], &a->queue[i + 1], (a->nqueue - i - 1) * sizeof(*a->queue));
     a->nqueue--;
@@ -153,13 +175,12 @@ async_cb(uv_async_t *h)
     for (size_t i = 0; i < w->nbad + w->nleases; i++) {
         bool bad = i < w->nbad;
         if (a->draining) {
-            /* Not the task's fault, so not reported as a failure (that would
-             * use up a retry, or fail a task that never ran): left unstarted
-             * and unrenewed, the lease expires and the scheduler hands the
-             * task to another worker. */
+            /* Not the task's fault: handed back unstarted (no retry used
+             * up), and the scheduler gives the task to another worker. */
+            int64_t id = bad ? w->bad[i].lease_id : w->leases[i - w->nbad].lease_id;
             LOG(LOG_NOTICE, "CAIRN-LEASE-DROPPED",
-                "lease %" PRId64 " came while shutting down: not started",
-                bad ? w->bad[i].lease_id : w->leases[i - w->nbad].lease_id);
+                "lease %" PRId64 " came while shutting down: not started, handed back", id);
+            hand_back(a, id);
             link_slot_free(a->link);
             continue;
         }

@@ -711,6 +711,7 @@ link_drain(struct link *l)
 {
     pthread_mutex_lock(&l->mu);
     l->draining = true;
+    pthread_cond_broadcast(&l->cond); /* a held STARTED goes now */
     pthread_mutex_unlock(&l->mu);
 }
 

@@ -31,7 +31,8 @@ usage(FILE *out)
           "host folders in its container); repeat it for several. Without it, a task with\n"
           "mounts is refused.\n"
           "--prefetch N holds up to N leases beyond the slots, started the moment a slot\n"
-          "frees (default: as many as the slots, at most 64; 0 turns it off).\n"
+          "frees (default: four times the slots, at least 8, at most 64; 0 turns it off;\n"
+          "the scheduler fills it only with about a second of work a slot).\n"
           "--max-log-size SIZE cuts each attempt's log there with a marker and drops the\n"
           "rest of its output (default 100Mi; 0: no limit); the task goes on.\n"
           "--isolation none runs tasks as plain child processes, without a container: it is\n"
@@ -77,7 +78,7 @@ run(int argc, char **argv, const char **allow, const char **insecure)
     cfg.name = host;
     cfg.slots = (int)sysconf(_SC_NPROCESSORS_ONLN);
     cfg.runtime = "runc";
-    cfg.prefetch = -1; /* the default: as many as the slots */
+    cfg.prefetch = -1; /* the default: four times the slots (below) */
     cfg.max_log_size = 100LL << 20;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -212,8 +213,8 @@ run(int argc, char **argv, const char **allow, const char **insecure)
         usage(stderr);
         return 2;
     }
-    if (cfg.prefetch < 0)
-        cfg.prefetch = cfg.slots < 64 ? cfg.slots : 64;
+    if (cfg.prefetch < 0) /* the scheduler keeps it to about a second of work a slot */
+        cfg.prefetch = cfg.slots < 2 ? 8 : cfg.slots < 16 ? 4 * cfg.slots : 64;
     if (!strcmp(isolation, "none"))
         cfg.isolation_none = true;
     else if (strcmp(isolation, "runc") != 0) {

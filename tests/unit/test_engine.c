@@ -838,6 +838,31 @@ test_big_run_start(void **state)
     assert_false(r->starting);
 }
 
+/* How many leases a worker gets beyond its slots: none before it has
+ * reported or while its tasks run a second or more, else as many as run in
+ * about a second a slot at its recent task time, at most its prefetch. */
+static void
+test_prefetch_room(void **state)
+{
+    (void)state;
+    struct sched_worker w = {.slots = 2, .prefetch = 8};
+    assert_int_equal(lease_room(&w), 2); /* nothing reported yet: the slots */
+    lease_note_run_time(&w, 1);
+    assert_int_equal(lease_room(&w), 10); /* millisecond tasks: the whole prefetch */
+    w.busy = 7;
+    assert_int_equal(lease_room(&w), 3);
+    w.busy = 0;
+    lease_note_run_time(&w, 5000); /* one long task stops it at once */
+    assert_int_equal(lease_room(&w), 2);
+    w.avg_task_ms = 400; /* 2 slots x 1000 ms / 400 ms: 5 more */
+    assert_int_equal(lease_room(&w), 7);
+    w.avg_task_ms = 1000; /* a slot's worth */
+    assert_int_equal(lease_room(&w), 4);
+    w.prefetch = 0;
+    w.avg_task_ms = 1;
+    assert_int_equal(lease_room(&w), 2);
+}
+
 int
 main(void)
 {
@@ -853,6 +878,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_fanout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fanout_chunks_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_big_run_start, setup, teardown),
+        cmocka_unit_test(test_prefetch_room),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
