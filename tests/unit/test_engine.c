@@ -838,6 +838,44 @@ test_big_run_start(void **state)
     assert_false(r->starting);
 }
 
+/* A STARTED the worker held a moment says how long ago the task started
+ * (age_ms): started_at goes that far back, but never before the lease. */
+static void
+test_started_age(void **state)
+{
+    struct fx *f = *state;
+    put_dag(f, "ag", "dag: ag\ntasks:\n  a: {command: [a]}\n  b: {command: [b]}\n");
+    start(f, 0, 0);
+    hello(f, "w", 2);
+    char *rid = trigger(f, "ag");
+    json_t *l = poll_leases(f, "w", 2);
+    assert_int_equal(json_array_size(l), 2);
+    json_int_t id0 = json_integer_value(json_object_get(json_array_get(l, 0), "lease_id"));
+    json_int_t id1 = json_integer_value(json_object_get(json_array_get(l, 1), "lease_id"));
+    struct sched_ti *t0 = lease_lookup(f->s, id0), *t1 = lease_lookup(f->s, id1);
+    assert_non_null(t0);
+    assert_non_null(t1);
+    int64_t leased0 = t0->started_at;
+    t1->started_at -= 10000; /* as if leased 10 s ago */
+    int64_t leased1 = t1->started_at;
+    /* started "an hour ago": not before its lease */
+    struct answer *a = call(f, PROTO_STARTED, json_pack("{s:s, s:I, s:I}", "worker", "w",
+                                                        "lease_id", id0, "age_ms",
+                                                        (json_int_t)3600000));
+    assert_true(json_is_true(json_object_get(a->body, "ok")));
+    assert_int_equal(t0->started_at, leased0);
+    /* started 3 s ago, 7 s after its lease */
+    int64_t before = clock_wall_ms();
+    a = call(f, PROTO_STARTED, json_pack("{s:s, s:I, s:I}", "worker", "w", "lease_id", id1,
+                                         "age_ms", (json_int_t)3000));
+    int64_t after = clock_wall_ms();
+    assert_true(json_is_true(json_object_get(a->body, "ok")));
+    assert_true(t1->started_at > leased1);
+    assert_true(t1->started_at >= before - 3000 && t1->started_at <= after - 3000);
+    json_decref(l);
+    free(rid);
+}
+
 /* How many leases a worker gets beyond its slots: none before it has
  * reported or while its tasks run a second or more, else as many as run in
  * about a second a slot at its recent task time, at most its prefetch. */
@@ -878,6 +916,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_fanout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fanout_chunks_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_big_run_start, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_started_age, setup, teardown),
         cmocka_unit_test(test_prefetch_room),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
