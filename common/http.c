@@ -32,6 +32,7 @@
  * immediate close with unread input would send a reset that can destroy it).
  */
 #include "http.h"
+#include "http_conn.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -51,95 +52,6 @@
 #include "httpparse.h"
 #include "log.h"
 #include "util.h"
-
-#define HTTP_READ_MIN ((size_t)16 * 1024)      /* free space offered to each read */
-#define HTTP_PIPELINE_MAX ((size_t)64 * 1024)  /* buffered while the handler works */
-#define HTTP_SHRINK_ABOVE ((size_t)256 * 1024) /* give memory back after big bodies */
-#define HTTP_LINGER_MS 2000
-#define HTTP_FILE_CHUNK ((size_t)1024 * 1024) /* read and written at a time */
-#define HTTP_WRITE_CHUNK ((size_t)256 * 1024) /* of an in-memory body, at a time */
-
-struct http_server {
-    uv_loop_t *loop;
-    uv_tcp_t listener;
-    int port;
-    http_handler_fn handler;
-    void *ud;
-    uint64_t idle_ms;
-    uint64_t head_ms; /* the most a request head may take to arrive */
-    size_t max_conns;
-    size_t max_per_ip;       /* connections from one address; 0: no limit */
-    int per_ip_loopback;     /* the limit applies to loopback addresses too */
-    uint64_t stall_ms;       /* a response the client stops reading for that long ends */
-    size_t out_budget;       /* response bytes held for all clients, then slow ones go */
-    size_t out_bytes;        /* response bytes held now (in-memory bodies) */
-    struct http_conn *conns; /* open connections (not closing) */
-    size_t nconns;
-    size_t nclosing; /* handles (listener, connections') being closed */
-    int closing;
-    void (*done)(void *ud);
-    void *done_ud;
-    http_observe_fn observe;
-    void *observe_ud;
-};
-
-struct http_conn {
-    struct http_server *srv; /* NULL once both handles are closed */
-    struct http_conn *prev;
-    struct http_conn *next;
-    uv_tcp_t tcp;
-    uv_timer_t timer;
-    uv_write_t wreq;    /* the response */
-    uv_write_t creq;    /* the interim "100 Continue" */
-    uv_shutdown_t sreq; /* lingering close */
-    int handles;        /* open handles: tcp, timer */
-
-    /* Input: bytes not yet consumed by a request. */
-    char *in;
-    size_t in_len;
-    size_t in_cap;
-
-    /* The request being read or with the handler (its head, body and
-     * strings are the parser's copies, not c->in). */
-    struct httpp pp;
-
-    /* Output: an in-memory response, written HTTP_WRITE_CHUNK at a time. */
-    char *out;
-    size_t out_len, out_off; /* its size, and how much was handed to the socket */
-    size_t out_acct;         /* bytes of it counted in srv->out_bytes */
-    uint64_t out_progress;   /* loop time a chunk of it was last written */
-    char ip[64];             /* the peer's address */
-    int deferred;            /* a whole request waits for response memory */
-    char *extra_hdr; /* one more header line for the next response, or NULL */
-    int etag_on;     /* the next 200 gets an ETag (http_conn_etag) */
-    char *etag_inm;  /* the request's If-None-Match, or NULL */
-    char *etag_hdr;  /* "ETag: ..." for the response being made, or NULL */
-    int close_after; /* the response being written ends the connection */
-
-    /* A file body being sent after the head (http_respond_file). */
-    int file_active;  /* the fields below are in use */
-    int file_reading; /* a uv_fs_read is in flight: do not free c */
-    int file_fd;
-    uint64_t file_off;
-    uint64_t file_left;
-    char *file_buf;
-    uv_fs_t file_req;
-    int (*file_check)(void *ud, const void *data, size_t n, int last);
-    void (*file_done)(void *ud, int ok);
-    void *file_ud;
-
-    uint64_t head_deadline; /* loop time by which the request being read (head, then
-                               body) must be in; 0: none */
-    int timed_out;          /* it did not: answering 408 */
-
-    const char *route; /* what served the request (http_conn_set_route), or NULL */
-    int busy;      /* a request is with the handler */
-    int writing;   /* a response is being written */
-    int reading;   /* uv_read_start is in effect */
-    int lingering; /* closing: discarding input after our last response */
-    int peer_eof;  /* the client shut down its side */
-    int closing;   /* handles closing or closed */
-};
 
 static void http__process(struct http_conn *c);
 
@@ -195,7 +107,7 @@ http__conn_maybe_free(struct http_conn *c)
         http__conn_free(c);
 }
 
-static void
+void
 http__server_maybe_done(struct http_server *s)
 {
     if (!s->closing || s->nclosing > 0 || s->conns)
@@ -221,7 +133,7 @@ http__conn_close_cb(uv_handle_t *h)
     http__server_maybe_done(s);
 }
 
-static void
+void
 http__conn_close(struct http_conn *c)
 {
     if (c->closing)
@@ -250,7 +162,7 @@ static void http__read_stop(struct http_conn *c);
 static void http__shed(struct http_conn *keep);
 
 /* The peer's address as "IP:PORT" into buf. */
-static const char *
+const char *
 http__peer(struct http_conn *c, char *buf, size_t len)
 {
     struct sockaddr_storage ss;
@@ -307,7 +219,7 @@ http__timer_cb(uv_timer_t *t)
     http__conn_close(c);
 }
 
-static void
+void
 http__timer_arm(struct http_conn *c, uint64_t ms)
 {
     if (c->closing)
@@ -356,7 +268,7 @@ http__alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 
 static void http__read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
 
-static void
+void
 http__read_start(struct http_conn *c)
 {
     if (c->reading || c->peer_eof || c->closing)
@@ -932,291 +844,4 @@ http_respond_error(struct http_conn *c, int status, const char *code, const char
         static const char fallback[] = "{\"error\":{\"code\":\"internal\",\"message\":\"\"}}";
         http_respond(c, status, "application/json", fallback, sizeof(fallback) - 1);
     }
-}
-
-/* ---- the listener ------------------------------------------------------- */
-
-/* Note c's peer address; true if that address has more connections open
- * than one address may (loopback is exempt unless configured otherwise: a
- * local reverse proxy carries every client). */
-static int
-http__too_many_from(struct http_server *s, struct http_conn *c)
-{
-    struct sockaddr_storage ss;
-    int sl = (int)sizeof(ss);
-    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) != 0)
-        return 0;
-    int loopback = 0;
-    if (ss.ss_family == AF_INET) {
-        const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
-        uv_ip4_name(a, c->ip, sizeof(c->ip));
-        loopback = (ntohl(a->sin_addr.s_addr) >> 24) == 127;
-    } else if (ss.ss_family == AF_INET6) {
-        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
-        uv_ip6_name(a, c->ip, sizeof(c->ip));
-        loopback = IN6_IS_ADDR_LOOPBACK(&a->sin6_addr) ||
-                   (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr) && a->sin6_addr.s6_addr[12] == 127);
-    } else {
-        return 0;
-    }
-    if (loopback && !s->per_ip_loopback)
-        return 0;
-    size_t n = 0;
-    for (const struct http_conn *o = s->conns; o; o = o->next)
-        n += strcmp(o->ip, c->ip) == 0;
-    return n > s->max_per_ip;
-}
-
-static void
-http__on_connection(uv_stream_t *ls, int status)
-{
-    struct http_server *s = ls->data;
-    if (status < 0) {
-        LOG(LOG_WARN, "CAIRN-HTTP-ACCEPT", "accepting a connection failed: %s",
-            uv_strerror(status));
-        return;
-    }
-    struct http_conn *c = xcalloc(1, sizeof(*c));
-    if (uv_tcp_init(s->loop, &c->tcp) != 0) {
-        free(c);
-        return;
-    }
-    uv_timer_init(s->loop, &c->timer);
-    c->srv = s;
-    c->tcp.data = c;
-    c->timer.data = c;
-    c->handles = 2;
-    c->next = s->conns;
-    if (s->conns)
-        s->conns->prev = c;
-    s->conns = c;
-    s->nconns++;
-    if (uv_accept(ls, (uv_stream_t *)&c->tcp) != 0) {
-        http__conn_close(c);
-        return;
-    }
-    if (s->max_per_ip && http__too_many_from(s, c)) {
-        static char busy_ip[] =
-            "HTTP/1.1 503 Service Unavailable\r\n"
-            "Content-Type: application/json\r\n"
-            "Content-Length: 91\r\n"
-            "Connection: close\r\n\r\n"
-            "{\"error\":{\"code\":\"unavailable\",\"message\":\"too many connections from "
-            "your address; retry later\"}}";
-        uv_buf_t b = uv_buf_init(busy_ip, sizeof(busy_ip) - 1);
-        LOG(LOG_WARN, "CAIRN-HTTP-TOO-MANY", "more than %zu connections from %s: 503 and closed",
-            s->max_per_ip, c->ip);
-        (void)uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-        http__conn_close(c);
-        return;
-    }
-    if (s->nconns > s->max_conns) {
-        static char busy[] =
-            "HTTP/1.1 503 Service Unavailable\r\n"
-            "Content-Type: application/json\r\n"
-            "Content-Length: 78\r\n"
-            "Connection: close\r\n\r\n"
-            "{\"error\":{\"code\":\"unavailable\",\"message\":\"too many connections; "
-            "retry later\"}}";
-        char peer[80];
-        uv_buf_t b = uv_buf_init(busy, sizeof(busy) - 1);
-        LOG(LOG_WARN, "CAIRN-HTTP-TOO-MANY", "more than %zu connections: 503 to %s and closed",
-            s->max_conns, http__peer(c, peer, sizeof(peer)));
-        (void)uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-        http__conn_close(c);
-        return;
-    }
-    uv_tcp_nodelay(&c->tcp, 1);
-    http__timer_arm(c, s->idle_ms);
-    http__read_start(c);
-}
-
-static void
-http__listener_close_cb(uv_handle_t *h)
-{
-    struct http_server *s = h->data;
-    s->nclosing--;
-    http__server_maybe_done(s);
-}
-
-static void
-http__free_cb(uv_handle_t *h)
-{
-    free(h->data);
-}
-
-/* Bind and listen on a plain socket, so the common failures happen before a
- * libuv handle exists. Returns the fd, or a negative CAIRN_E* code. */
-static int
-http__listen_fd(const char *host, int port, int *bound_port)
-{
-    struct addrinfo hints, *res = NULL;
-    char portstr[16];
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    snprintf(portstr, sizeof(portstr), "%d", port);
-    const char *node = host && *host ? host : NULL;
-    int gai = getaddrinfo(node, portstr, &hints, &res);
-    if (gai != 0) {
-        LOG(LOG_ERR, "CAIRN-HTTP-LISTEN", "cannot listen on %s:%d: %s", node ? node : "*", port,
-            gai_strerror(gai));
-        return CAIRN_EINVAL;
-    }
-    int fd = -1, err = 0;
-    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-        if (fd < 0) {
-            err = errno;
-            continue;
-        }
-        int one = 1;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, SOMAXCONN) == 0)
-            break;
-        err = errno;
-        close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(res);
-    if (fd < 0) {
-        LOG(LOG_ERR, "CAIRN-HTTP-LISTEN", "cannot listen on %s:%d: %s", node ? node : "*", port,
-            strerror(err));
-        return CAIRN_ENET;
-    }
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof(ss);
-    memset(&ss, 0, sizeof(ss));
-    *bound_port = port;
-    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
-        if (ss.ss_family == AF_INET)
-            *bound_port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-        else if (ss.ss_family == AF_INET6)
-            *bound_port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-    }
-    return fd;
-}
-
-int
-http_server_start(struct http_server **out, uv_loop_t *loop, const char *host, int port,
-                  http_handler_fn handler, void *ud)
-{
-    if (!out || !loop || !handler || port < 0 || port > 65535)
-        return CAIRN_EINVAL;
-
-    struct sigaction sa;
-    if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL)
-        signal(SIGPIPE, SIG_IGN);
-
-    int bound = 0;
-    int fd = http__listen_fd(host, port, &bound);
-    if (fd < 0)
-        return fd;
-
-    struct http_server *s = xcalloc(1, sizeof(*s));
-    s->loop = loop;
-    s->port = bound;
-    s->handler = handler;
-    s->ud = ud;
-    s->idle_ms = HTTP_IDLE_TIMEOUT_MS;
-    s->head_ms = HTTP_HEAD_TIMEOUT_MS;
-    s->max_conns = HTTP_CONNS_MAX;
-    s->max_per_ip = HTTP_CONNS_PER_IP_MAX;
-    s->stall_ms = HTTP_WRITE_STALL_MS;
-    s->out_budget = HTTP_OUT_BUDGET;
-    if (uv_tcp_init(loop, &s->listener) != 0) {
-        close(fd);
-        free(s);
-        return CAIRN_ENET;
-    }
-    s->listener.data = s;
-    int rc = uv_tcp_open(&s->listener, fd);
-    if (rc == 0)
-        rc = uv_listen((uv_stream_t *)&s->listener, SOMAXCONN, http__on_connection);
-    if (rc != 0) {
-        /* Unlikely: libuv refused a socket that is bound and listening. The
-         * handle owns fd now and is released on the next loop iteration. */
-        LOG(LOG_ERR, "CAIRN-HTTP-LISTEN", "cannot listen on port %d: %s", bound, uv_strerror(rc));
-        uv_close((uv_handle_t *)&s->listener, http__free_cb);
-        return CAIRN_ENET;
-    }
-    *out = s;
-    return 0;
-}
-
-int
-http_server_port(const struct http_server *s)
-{
-    return s ? s->port : -1;
-}
-
-void
-http_server_set_observer(struct http_server *s, http_observe_fn fn, void *ud)
-{
-    s->observe = fn;
-    s->observe_ud = ud;
-}
-
-void
-http_conn_set_route(struct http_conn *c, const char *route)
-{
-    c->route = route;
-}
-
-void
-http_server_set_idle_timeout(struct http_server *s, uint64_t ms)
-{
-    if (s && ms > 0)
-        s->idle_ms = ms;
-}
-
-void
-http_server_set_head_timeout(struct http_server *s, uint64_t ms)
-{
-    if (s && ms > 0)
-        s->head_ms = ms;
-}
-
-void
-http_server_set_response_memory(struct http_server *s, size_t n)
-{
-    if (s && n > 0)
-        s->out_budget = n;
-}
-
-void
-http_server_set_max_per_ip(struct http_server *s, size_t n, int loopback_too)
-{
-    if (s) {
-        s->max_per_ip = n;
-        s->per_ip_loopback = loopback_too;
-    }
-}
-
-void
-http_server_set_max_conns(struct http_server *s, size_t n)
-{
-    if (s && n > 0)
-        s->max_conns = n;
-}
-
-size_t
-http_server_conn_count(const struct http_server *s)
-{
-    return s ? s->nconns : 0;
-}
-
-void
-http_server_close(struct http_server *s, void (*done)(void *ud), void *ud)
-{
-    if (!s || s->closing)
-        return;
-    s->closing = 1;
-    s->done = done;
-    s->done_ud = ud;
-    s->nclosing++;
-    uv_close((uv_handle_t *)&s->listener, http__listener_close_cb);
-    while (s->conns)
-        http__conn_close(s->conns);
 }
