@@ -222,6 +222,7 @@ signal_cb(uv_signal_t *h, int signum)
     LOG(LOG_NOTICE, "CAIRN-SIGNAL", "got signal %d: stopping %d running task%s", signum, running,
         running == 1 ? "" : "s");
     a->draining = true;
+    xfer_stop(); /* transfers waiting out an outage give up */
     link_drain(a->link);
     while (a->nqueue)
         queue_drop(a, a->nqueue - 1, "shutting down");

@@ -426,7 +426,8 @@ attempt__store(struct attempt *t, char *err, size_t errlen)
             return NULL;
         }
     }
-    t->remote = (struct xfer_remote){t->api_url, s->cfg.api_ca, t->lease_id, tok, s->cache_root};
+    t->remote = (struct xfer_remote){t->api_url, s->cfg.api_ca, t->lease_id, tok, s->cache_root,
+                                     link_lease_ttl_ms(s->cfg.link)};
     t->remote_on = true;
     return s->cache;
 }

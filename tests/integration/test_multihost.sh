@@ -69,6 +69,24 @@ tasks:
     command: [sh, -c, 'wc -c < "\$CAIRN_INPUTS/model"; tail -c 8 "\$CAIRN_INPUTS/model"']
 EOF2
 
+# The iris example pipeline, its scripts run from the run's code snapshot
+# ($CAIRN_PIPELINE_DIR: with --isolation none there is no /pipeline): ingest,
+# validate and evaluate on w1, train and deploy on w2, so the data set and the
+# model cross hosts both ways. train waits for a flag, then marks that it is
+# done, so the test can cut w2's link while it runs and heal it only after
+# the task has ended (its outputs and result made while the link was down).
+mkdir -p "$T/code/iris"
+cp "$CAIRN_SRC"/examples/iris/pipeline/*.py "$T/code/iris/"
+sed -e 's|^schedule:.*||' -e "s|^code:.*|code: $T/code/iris|" \
+    -e 's|command: \[/usr/bin/python3, /pipeline/\([a-z]*\.py\)|command: [sh, -c, '"'"'exec /usr/bin/python3 "$CAIRN_PIPELINE_DIR/$0" "$@"'"'"', \1|' \
+    -e "s|^    command: \[sh, -c, '[^']*', train.py, |    command: [sh, -c, 'while [ ! -e $T/flag/train.go ]; do sleep 0.1; done; /usr/bin/python3 \"\$CAIRN_PIPELINE_DIR/train.py\" \"\$@\"; rc=\$?; touch $T/flag/train.done; exit \$rc', train.py, |" \
+    -e "s|^    command: \[sh, -c, '[^']*', evaluate.py\]|    command: [sh, -c, 'while [ ! -e $T/flag/evaluate.go ]; do sleep 0.1; done; exec /usr/bin/python3 \"\$CAIRN_PIPELINE_DIR/\$0\"', evaluate.py]|" \
+    "$CAIRN_SRC/examples/iris/iris.yaml" >"$T/iris.yaml"
+for t in ingest:w1 validate:w1 train:w2 evaluate:w1 deploy:w2; do
+    sed -i "/^  ${t%%:*}:\$/a\\    labels: {host: ${t#*:}}" "$T/iris.yaml"
+done
+put_dag iris <"$T/iris.yaml"
+
 # --- certificates, tokens, the scheduler --------------------------------------------------
 "$CAIRN" certs init "$T/pki" --scheduler-name sched --worker w1 --worker w2 --worker w4 >/dev/null
 "$CAIRN" certs init "$T/other" --scheduler-name sched --worker w3 >/dev/null
@@ -198,5 +216,45 @@ check "from w2's host, make's blob without a lease credential: 401" test "$code"
 code=$(ip netns exec "$NS-w2" curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $operator" \
     "http://10.232.2.1:$HTTP_PORT/api/v1/leases/$lease/blobs/$m")
 check "...nor with an operator's API token: 401" test "$code" = 401
+
+# --- the iris pipeline across hosts, links cut mid-task ---------------------------------
+# w2's link goes down while train runs and comes back once train has ended
+# and w2 has tried to send its model: the attempt's work is kept (train
+# runs once). w1's link goes down while evaluate runs and stays down until
+# the scheduler has given evaluate's lease up: evaluate runs again (not
+# spending a retry) once w1 is back, and the first attempt is stopped.
+ri=$("$CAIRN" trigger iris)
+train_running() { [ "$(ti state "$ri" iris train)" = running ]; }
+check "iris: train runs on w2" wait_until 120 train_running
+W1DEV=mh${NS#cairn-mh-}w1 W2DEV=mh${NS#cairn-mh-}w2
+ip -n "$NS-w2" link set "$W2DEV" down
+touch "$T/flag/train.go"
+check "...ends while w2's link is down" wait_until 120 test -e "$T/flag/train.done"
+check "...w2 cannot send its model and keeps trying" \
+    wait_until 60 logged w2 "CAIRN-XFER the upload of [0-9a-f]{64} failed .*: trying again for up to [0-9]+ ms"
+ip -n "$NS-w2" link set "$W2DEV" up
+eval_running() { [ "$(ti state "$ri" iris evaluate)" = running ]; }
+check "with w2's link back, train succeeds and evaluate runs on w1" wait_until 120 eval_running
+check "...train ran once" test "$(rj "$ri" iris '.tasks[] | select(.task == "train") | .attempts')" = 1
+ip -n "$NS-w1" link set "$W1DEV" down
+check "w1's link down: evaluate's lease expires" \
+    wait_until 90 logged s "CAIRN-LEASE-EXPIRED iris/$ri/evaluate attempt 1: lease expired: worker w1"
+ip -n "$NS-w1" link set "$W1DEV" up
+eval_again() { [ "$(ti state "$ri" iris evaluate)" = running ] && [ "$(rj "$ri" iris '.tasks[] | select(.task == "evaluate") | .attempts')" = 2 ]; }
+check "w1's link back: evaluate runs again on w1" wait_until 90 eval_again
+check "...and its first attempt was stopped on w1" \
+    wait_until 60 logged w1 "CAIRN-TASK-EXIT iris/$ri/evaluate#1: .*signal"
+touch "$T/flag/evaluate.go"
+check "the iris run succeeds" test "$(wait_run "$ri" iris 180)" = success
+"$CAIRN" runs show "$ri" --dag iris | sed 's/^/# /'
+check "...ingest, validate, evaluate on w1; train, deploy on w2" test "$(for t in ingest validate train evaluate deploy; do ti worker "$ri" iris $t; done | tr '\n' ,)" = w1,w1,w2,w1,w2,
+check "...evaluate's lost attempt spent no retry" \
+    test "$(rj "$ri" iris '.tasks[] | select(.task == "evaluate") | "\(.attempts)/\(.max_attempts)"')" = 2/3
+acc=$(rj "$ri" iris '.tasks[] | select(.task=="evaluate") | .metrics.accuracy')
+check "...evaluate on w1 scored w2's model (accuracy $acc)" \
+    /usr/bin/python3 -c 'import sys; assert float(sys.argv[1]) >= 0.9' "$acc"
+model=$("$CAIRN" artifacts list "$ri" --dag iris --json | jq -r '[.artifacts[] | select(.name=="model.pkl") | .sha256] | unique | .[]')
+check "...deploy on w2 released train's model, byte for byte" \
+    test "$(sha256sum "$T/s/models/iris/deploy/latest/model.pkl" | cut -c1-64)" = "$model"
 
 finish
