@@ -12,7 +12,13 @@
 # run keeps its snapshot; a peer with a valid certificate cannot post a
 # result for another worker's lease; a worker with a certificate from
 # another CA is refused; a lease's blobs cannot be read without that
-# lease's credential.
+# lease's credential. w2 reaches the API over HTTPS (nginx in front of it,
+# w2 given --api https://... and --api-ca), w1 over plain HTTP.
+# Then the iris example pipeline runs across both workers while their
+# links are cut mid-task: w2's while train runs, healed once train has
+# ended (its model is sent when the link is back: train runs once), w1's
+# while evaluate runs, healed only after the scheduler gave the lease up
+# (evaluate runs again without spending a retry).
 # The workers run tasks with --isolation none (`ip netns exec` mounts a
 # /sys without the cgroup hierarchies runc looks for).
 # Needs root and ip(8); exits 77 (skipped) without them.
@@ -107,24 +113,68 @@ HTTP_PORT=$(sed -n 's/.*, http [0-9.]*:\([0-9]*\), .*/\1/p' <<<"$line")
 export CAIRN_SERVER=http://127.0.0.1:$HTTP_PORT
 wait_http
 
-# start_remote NAME I CERTDIR LABELS: a worker on "host" I: network namespace
-# w$I, and a mount namespace where the scheduler's data and the code are
-# empty
+# w2 reaches the API over HTTPS: nginx on the scheduler's host terminates
+# TLS on w2's side (a certificate for 10.232.2.1 made here, which w2 is
+# given as --api-ca) and passes requests to the API on loopback.
+N=$T/nginx
+mkdir -p "$N/logs" "$N/tmp"
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=10.232.2.1 \
+    -addext "subjectAltName=IP:10.232.2.1" -keyout "$N/key.pem" -out "$N/cert.pem" 2>/dev/null
+HTTPS_PORT=$(free_port)
+cat >"$N/nginx.conf" <<EOF2
+pid $N/nginx.pid;
+error_log $N/logs/error.log;
+events { worker_connections 64; }
+http {
+    access_log $N/logs/access.log;
+    client_body_temp_path $N/tmp/body;
+    proxy_temp_path $N/tmp/proxy;
+    fastcgi_temp_path $N/tmp/fcgi;
+    uwsgi_temp_path $N/tmp/uwsgi;
+    scgi_temp_path $N/tmp/scgi;
+    server {
+        listen 10.232.2.1:$HTTPS_PORT ssl;
+        ssl_certificate     $N/cert.pem;
+        ssl_certificate_key $N/key.pem;
+        client_max_body_size 8m;
+        location / {
+            proxy_pass http://127.0.0.1:$HTTP_PORT;
+            proxy_set_header Host \$host;
+            proxy_buffering off;
+            proxy_request_buffering off;
+            proxy_read_timeout 1h;
+        }
+    }
+}
+EOF2
+nginx -p "$N" -c "$N/nginx.conf" -e "$N/logs/error.log" -g 'daemon off; master_process off;' \
+    >"$T/nginx.log" 2>&1 &
+PIDS+=("$!")
+API2=https://10.232.2.1:$HTTPS_PORT
+check "the API answers over HTTPS on w2's side" \
+    wait_until 10 curl -sf --cacert "$N/cert.pem" -o /dev/null "$API2/api/v1/health"
+check "...with a certificate w2 must be told to trust (curl without it: exit 60)" \
+    sh -c "ip netns exec '$NS-w2' curl -s -o /dev/null '$API2/api/v1/health'; test \$? = 60"
+
+# start_remote NAME I CERTDIR LABELS [WORKER ARGS]: a worker on "host" I:
+# network namespace w$I, and a mount namespace where the scheduler's data
+# and the code are empty
 start_remote() {
     local name=$1 i=$2 dir=$3 labels=$4
+    shift 4
     mkdir -p "$T/$name"
     ip netns exec "$NS-w$i" unshare -m --propagation private sh -c '
         mount -t tmpfs none "$1/s" && mount -t tmpfs none "$1/code" && shift && exec "$@"' _ "$T" \
         "$WORKER" --scheduler "tls+tcp://10.232.$i.1:$NNG_PORT" --data "$T/$name" --name "$name" \
         --slots 2 --tls-cert "$dir/$name.crt" --tls-key "$dir/$name.key" --tls-ca "$dir/ca.crt" \
-        --tls-server-name sched --labels "$labels" --isolation none >>"$T/$name.log" 2>&1 &
+        --tls-server-name sched --labels "$labels" --isolation none "$@" >>"$T/$name.log" 2>&1 &
     PIDS+=("$!")
     eval "PID_$name=$!"
 }
 registered() { "$CAIRN" workers --json | jq -e --arg n "$1" '.workers[] | select(.name == $n)' >/dev/null; }
 
 start_remote w1 1 "$T/pki" host=w1
-start_remote w2 2 "$T/pki" host=w2
+start_remote w2 2 "$T/pki" host=w2 --api "$API2" --api-ca "$N/cert.pem"
 check "w1 registers over TLS from its own namespace" wait_until 20 registered w1
 check "w2 too" wait_until 20 registered w2
 check "w1 does not see the store: it goes through the API" \
@@ -198,6 +248,12 @@ check "train on w2 read make's bytes from w1" test -n "$m" -a "$(sed -n 1p <<<"$
 check "train saw the code of the run's start, not the edit" test "$(sed -n 2p <<<"$t")" = code-v1
 check "report on w1 read train's output from w2" test "$(sed -n 2p <<<"$p")" = code-v1 -a "$(sed -n 1p <<<"$p")" = 3000008
 check "w2 cached make's blob" test -f "$T/w2/blob-cache/blobs/sha256/${m:0:2}/${m:2}"
+check "w2 fetched make's blob over HTTPS (the proxy's log)" \
+    grep -Eq "\"GET /api/v1/leases/[0-9]+/blobs/$m HTTP/1.1\" 200 " "$N/logs/access.log"
+check "...and sent train's model that way" \
+    grep -Eq "\"POST /api/v1/leases/[0-9]+/uploads/[0-9a-f]{64}/commit\?size=3000008 HTTP/1.1\" 200 " "$N/logs/access.log"
+check "...while w1 sent make's blob over plain HTTP, not through the proxy" \
+    bash -c '! grep -q "/uploads/$0" "$1"' "$m" "$N/logs/access.log"
 check "the outputs are in the scheduler's store" test -f "$T/s/artifacts/blobs/sha256/${m:0:2}/${m:2}"
 check "lineage of report's input names the code digest" \
     bash -c '"$0" lineage "$1" train/model.bin --dag cross --json | grep -q "\"code_digest\": *\"$2\""' "$CAIRN" "$r" "$digest"
