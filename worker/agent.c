@@ -39,6 +39,7 @@
 #include <jansson.h>
 
 #include "attempt.h"
+#include "blobcache.h"
 #include "err.h"
 #include "fs.h"
 #include "gpu.h"
@@ -492,6 +493,9 @@ agent_run(const struct agent_config *cfg)
         .gpus = a->gpus,
         .images = &a->images,
         .api_ca = cfg->api_ca,
+        .blob_cache_size = cfg->blob_cache_size < 0   ? 0
+                           : cfg->blob_cache_size == 0 ? BLOBCACHE_DEFAULT_SIZE
+                                                       : cfg->blob_cache_size,
         .idle_cb = idle_cb,
         .ud = a,
     };

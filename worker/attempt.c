@@ -427,7 +427,7 @@ attempt__store(struct attempt *t, char *err, size_t errlen)
         }
     }
     t->remote = (struct xfer_remote){t->api_url, s->cfg.api_ca, t->lease_id, tok, s->cache_root,
-                                     link_lease_ttl_ms(s->cfg.link)};
+                                     link_lease_ttl_ms(s->cfg.link), s->cfg.blob_cache_size};
     t->remote_on = true;
     return s->cache;
 }

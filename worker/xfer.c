@@ -25,6 +25,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "blobcache.h"
 #include "err.h"
 #include "fs.h"
 #include "log.h"
@@ -212,6 +213,7 @@ xfer_get(const struct xfer_remote *r, const char *sha, char *err, size_t errlen)
     char *dest = xfer__blob_path(r->cache, sha);
     struct stat st;
     if (stat(dest, &st) == 0) {
+        blobcache_touch(dest);
         free(dest);
         return 0; /* cached */
     }
@@ -402,6 +404,7 @@ xfer_put(const struct xfer_remote *r, const char *path, const char *sha, int64_t
     char *commit = xasprintf("%s/commit?size=%" PRId64, base, size);
     char what[96];
     snprintf(what, sizeof(what), "the upload of %s", sha);
+    blobcache_touch(path); /* sent now: used now */
     char *buf = NULL;
     int fd = -1, rc = 0;
     struct xfer__tries tries = {0};

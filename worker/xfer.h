@@ -45,6 +45,7 @@ struct xfer_remote {
      * the lease outlives (a link cut for a while, the scheduler restarting)
      * costs the attempt nothing. 0: a few tries only. */
     int64_t patience_ms;
+    int64_t cache_size; /* --blob-cache-size (blobcache.h): trimmed above it; 0: never */
 };
 
 /* Make blob sha present in the cache (a no-op if it is). 0 or an error. */
