@@ -220,7 +220,8 @@ check "after the lease ended its credential is refused: 401" test "$(code "${A[@
 # --- a worker that cannot get an input ---------------------------------------
 # w3 (zone z) cannot reach the API (--api names a closed port): its attempt
 # fails without spending a retry (retries: 0), w3 is not given the task
-# again, and the task waits for another worker, which runs it.
+# again, also after the scheduler restarts (the exclusion is in the task
+# instance's record), and the task waits for another worker, which runs it.
 rm_=$(free_port)
 r=$("$CAIRN" trigger moves)
 make_done() { [ "$(ti state "$r" moves make)" = success ]; }
@@ -231,6 +232,13 @@ check "w3 takes use and cannot get its input" \
     wait_until 60 logged s "CAIRN-INPUT-UNAVAILABLE .*moves/.*/use attempt 1: worker w3 could not get the inputs"
 check "...so use waits, saying why, instead of failing" \
     wait_until 30 bash -c '"$0" runs show "$1" --dag moves --json | jq -e ".tasks[] | select(.task==\"use\") | .state == \"queued\" and (.waiting | test(\"could not get its inputs .*w3\"))" >/dev/null' "$CAIRN" "$r"
+check "...and the exclusion is stored with the task instance" \
+    wait_until 30 bash -c 'mdb_dump -p -s tis "$0/s/state" 2>/dev/null | grep -q "excluded.*w3"' "$T"
+kill_wait "$SCHED_PID"
+start_scheduler s
+check "after a restart use still waits for a worker other than w3" \
+    wait_until 30 bash -c '"$0" runs show "$1" --dag moves --json | jq -e ".tasks[] | select(.task==\"use\") | .state == \"queued\" and (.waiting | test(\"could not get its inputs .*w3\"))" >/dev/null' "$CAIRN" "$r"
+check "...with w3 back and polling" wait_until 30 bash -c '"$0" workers --json | jq -e ".workers[] | select(.name==\"w3\") | .state == \"alive\"" >/dev/null' "$CAIRN"
 start_worker w4 --labels zone=z --artifacts-direct no
 check "w4 (which can) runs it and the run succeeds" test "$(wait_run "$r" moves 60)" = success
 check "...on w4" test "$(ti worker "$r" moves use)" = w4
