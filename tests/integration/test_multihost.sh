@@ -292,6 +292,8 @@ ip -n "$NS-w2" link set "$W2DEV" up
 eval_running() { [ "$(ti state "$ri" iris evaluate)" = running ]; }
 check "with w2's link back, train succeeds and evaluate runs on w1" wait_until 120 eval_running
 check "...train ran once" test "$(rj "$ri" iris '.tasks[] | select(.task == "train") | .attempts')" = 1
+check "...and its log, written while the link was down, arrived whole" \
+    bash -c '"$0" logs "$1" train --dag iris | grep -q "^train: fitted in " && "$0" logs "$1" train --dag iris | grep -q "^train: wrote .*model.pkl"' "$CAIRN" "$ri"
 ip -n "$NS-w1" link set "$W1DEV" down
 check "w1's link down: evaluate's lease expires" \
     wait_until 90 logged s "CAIRN-LEASE-EXPIRED iris/$ri/evaluate attempt 1: lease expired: worker w1"
