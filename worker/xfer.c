@@ -71,18 +71,23 @@ xfer__again(const struct xfer_remote *r, struct xfer__tries *t, bool net, const 
                 what, err, r->patience_ms);
     }
     if (atomic_load(&xfer__stopping))
+        goto stopping;
+    if (t->n >= XFER_TRIES && !(net && now - t->since < r->patience_ms)) {
+        LOG(LOG_WARN, "CAIRN-XFER", "%s given up after %d tries", what, t->n);
         return false;
-    if (t->n >= XFER_TRIES && !(net && now - t->since < r->patience_ms))
-        return false;
+    }
     int64_t pause = (int64_t)XFER_PAUSE_MS << (t->n - 1 < 4 ? t->n - 1 : 4);
     if (pause > XFER_PAUSE_MAX_MS)
         pause = XFER_PAUSE_MAX_MS;
     for (int64_t end = now + pause; clock_mono_ms() < end;) {
         if (atomic_load(&xfer__stopping))
-            return false;
+            goto stopping;
         nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
     }
     return true;
+stopping:
+    LOG(LOG_NOTICE, "CAIRN-XFER", "%s given up: the worker is stopping", what);
+    return false;
 }
 
 /* ---- one request ---- */
@@ -310,10 +315,8 @@ xfer_get(const struct xfer_remote *r, const char *sha, char *err, size_t errlen)
                 LOG(LOG_WARN, "CAIRN-XFER", "download of %s broke after %" PRId64
                     " bytes (%s); resuming", sha, have + q.got, err);
             }
-            if (!xfer__again(r, &tries, true, what, err)) {
-                LOG(LOG_WARN, "CAIRN-XFER", "download of %s given up after %d tries", sha, tries.n);
+            if (!xfer__again(r, &tries, true, what, err))
                 goto out;
-            }
             continue;
         }
         char got[ART_HEX_LEN + 1];
