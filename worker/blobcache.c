@@ -131,8 +131,8 @@ blobcache_trim(const char *root, int64_t limit)
         units_format_size(total - removed, a, sizeof(a));
         units_format_size(limit, b, sizeof(b));
         LOG(LOG_INFO, "CAIRN-BLOB-CACHE",
-            "removed %zu least recently used blob%s (%" PRId64 " bytes) from %s: %s of %s left", gone,
-            gone == 1 ? "" : "s", removed, root, a, b);
+            "removed %zu least recently used blob%s (%" PRId64 " bytes) from %s: %s of %s left",
+            gone, gone == 1 ? "" : "s", removed, root, a, b);
     }
     for (size_t i = 0; i < n; i++)
         free(v[i].path);

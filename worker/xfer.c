@@ -12,14 +12,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdatomic.h>
-#include <time.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -33,7 +33,7 @@
 
 #define XFER_TRIES 4
 #define XFER_ERRBODY_MAX 2048
-#define XFER_PAUSE_MS 250     /* the first pause after a failure; doubled up to... */
+#define XFER_PAUSE_MS 250 /* the first pause after a failure; doubled up to... */
 #define XFER_PAUSE_MAX_MS 4000
 
 static atomic_bool xfer__stopping;
@@ -312,8 +312,9 @@ xfer_get(const struct xfer_remote *r, const char *sha, char *err, size_t errlen)
                       ebuf[0] ? ebuf : curl_easy_strerror(cc));
             if (q.got > 0) {
                 tries = (struct xfer__tries){0}; /* it moved on: a fresh count */
-                LOG(LOG_WARN, "CAIRN-XFER", "download of %s broke after %" PRId64
-                    " bytes (%s); resuming", sha, have + q.got, err);
+                LOG(LOG_WARN, "CAIRN-XFER",
+                    "download of %s broke after %" PRId64 " bytes (%s); resuming", sha,
+                    have + q.got, err);
             }
             if (!xfer__again(r, &tries, true, what, err))
                 goto out;
@@ -489,6 +490,8 @@ xfer_put(const struct xfer_remote *r, const char *path, const char *sha, int64_t
             if (rc == 0 && (status == 200 || status == 409) &&
                 json_is_integer(json_object_get(resp, "offset"))) {
                 off = json_integer_value(json_object_get(resp, "offset"));
+                if (status == 200)
+                    tries = (struct xfer__tries){0}; /* it moved on: a fresh count */
                 if (status == 409 && !xfer__again(r, &tries, false, what, err)) {
                     rc = CAIRN_ENET;
                     goto out;
