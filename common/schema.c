@@ -494,6 +494,8 @@ schema_ti_encode(const struct schema_ti *t)
         json_object_set(j, "gpus", t->gpus);
     if (t->deadline_missed_at)
         json_object_set_new(j, "deadline_missed_at", schema_time_json(t->deadline_missed_at));
+    if (t->excluded && json_array_size(t->excluded))
+        json_object_set(j, "excluded", t->excluded);
     return j;
 }
 
@@ -542,6 +544,10 @@ schema_ti_decode(const json_t *j, struct schema_ti *out, char *err, size_t errle
             json_integer_value(json_array_get(t.gpus, i)) < 0)
             schema__fail(&rd, "field 'gpus' must be an array of GPU indices");
     t.deadline_missed_at = schema__time(&rd, "deadline_missed_at");
+    t.excluded = schema__node(&rd, "excluded", true);
+    for (size_t i = 0; !rd.rc && t.excluded && i < json_array_size(t.excluded); i++)
+        if (!json_is_string(json_array_get(t.excluded, i)))
+            schema__fail(&rd, "field 'excluded' must be an array of worker names");
     if (rd.rc)
         return rd.rc;
     *out = t;

@@ -155,6 +155,8 @@ struct schema_ti {
     json_t *gpus;                 /* [index...]: the GPUs of its current or last attempt's
                                      worker, or NULL (none; absent in older records) */
     int64_t deadline_missed_at;   /* wall ms its `deadline:` passed while it ran, 0 = not */
+    json_t *excluded;             /* [worker name...]: workers that could not get its inputs
+                                     and are not leased it again, or NULL (none) */
 };
 
 /* STORE_ATTEMPTS */

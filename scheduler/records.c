@@ -84,6 +84,7 @@ rec_ti(const struct sched_ti *ti)
         .published = ti->published,
         .stderr_tail = ti->stderr_tail,
         .deadline_missed_at = ti->deadline_missed_at,
+        .excluded = ti->excluded,
     };
     if (ti->ngpus) {
         r.gpus = json_array();
@@ -478,6 +479,8 @@ rec_ti_load(struct store_txn *t, struct sched_ti *ti, const json_t *j, char *err
     ti->error = rec__dup(r.error);
     ti->log_size = r.log_size;
     ti->deadline_missed_at = r.deadline_missed_at;
+    json_decref(ti->excluded);
+    ti->excluded = r.excluded && json_array_size(r.excluded) ? json_incref(r.excluded) : NULL;
     ti->log_lost = r.log_lost;
     json_decref(ti->outputs);
     ti->outputs = r.outputs && json_array_size(r.outputs) ? json_incref(r.outputs) : NULL;

@@ -40,6 +40,7 @@
 #include <jansson.h>
 
 #include "attempt.h"
+#include "blobcache.h"
 #include "err.h"
 #include "fs.h"
 #include "gpu.h"
@@ -243,6 +244,7 @@ signal_cb(uv_signal_t *h, int signum)
     LOG(LOG_NOTICE, "CAIRN-SIGNAL", "got signal %d: stopping %d running task%s", signum, running,
         running == 1 ? "" : "s");
     a->draining = true;
+    xfer_stop(); /* transfers waiting out an outage give up */
     link_drain(a->link);
     while (a->nqueue)
         queue_drop(a, a->nqueue - 1, "shutting down");
@@ -512,6 +514,9 @@ agent_run(const struct agent_config *cfg)
         .gpus = a->gpus,
         .images = &a->images,
         .api_ca = cfg->api_ca,
+        .blob_cache_size = cfg->blob_cache_size < 0   ? 0
+                           : cfg->blob_cache_size == 0 ? BLOBCACHE_DEFAULT_SIZE
+                                                       : cfg->blob_cache_size,
         .idle_cb = idle_cb,
         .ud = a,
     };

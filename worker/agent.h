@@ -45,6 +45,7 @@ struct agent_config {
     const char *const *insecure_registries; /* --insecure-registry HOST:PORT */
     size_t ninsecure_registries;
     int64_t image_cache_size; /* --image-cache-size bytes (0: the default) */
+    int64_t blob_cache_size;  /* --blob-cache-size bytes (0: the default, -1: no limit) */
     const char *metrics_host; /* --metrics HOST:PORT: where /metrics is served, or NULL */
     int metrics_port;
 };

@@ -15,7 +15,8 @@
  *     the task: ..."; one cancelled or interrupted while its inputs were
  *     fetched is reported then, without starting).
  *   output_cb: output is masked (mask.h: the lease's secret values and
- *     their encodings become ***, before anything leaves the worker), then
+ *     their encodings become ***, before anything leaves the worker), each
+ *     stream on its own and then the log they make together, then
  *     buffered and sent as LOG (at 64 KiB, and by the agent's flush timer);
  *     stderr also feeds the tail (tail.h).
  *   exit_cb: the last LOG; on success the outputs job (outputs.h) on the
@@ -90,8 +91,10 @@ struct attempt {
     struct mounts_bind *binds; /* the lease's host mounts, checked */
     size_t nbinds;
     struct tail *errtail; /* the end of stderr, for the RESULT (NULL until some came) */
-    struct mask *mask[2]; /* stdout's and stderr's: the lease's secrets masked */
-    struct sb masked;     /* output after masking, before it is buffered */
+    struct mask *mask[3]; /* stdout's, stderr's, and the log's (both streams as they
+                             interleave): the lease's secrets masked */
+    struct sb masked;     /* a stream's output after its mask */
+    struct sb masked_log; /* ...and after the log's, before it is buffered */
     char *workdir;
     char *inputs_dir; /* while the inputs job runs */
     char *outputs_dir;
@@ -255,7 +258,20 @@ attempt__flush_log(struct attempt *t)
     }
 }
 
-/* Masked bytes of a stream: into the log buffer (and stderr's tail). */
+/* Bytes of the log after the log's mask: into the log buffer. */
+static void
+attempt__take_log(struct attempt *t, const char *data, size_t len)
+{
+    if (!len)
+        return;
+    sb_append(&t->logbuf, data, len);
+    if (t->logbuf.len >= LOG_FLUSH_BYTES)
+        attempt__flush_log(t);
+}
+
+/* Masked bytes of a stream: into stderr's tail, and through the log's
+ * mask (a value written half to stdout, half to stderr meets there) into
+ * the log buffer. */
 static void
 attempt__take_output(struct attempt *t, int stream, const char *data, size_t len)
 {
@@ -266,9 +282,13 @@ attempt__take_output(struct attempt *t, int stream, const char *data, size_t len
             t->errtail = tail_new();
         tail_feed(t->errtail, data, len);
     }
-    sb_append(&t->logbuf, data, len);
-    if (t->logbuf.len >= LOG_FLUSH_BYTES)
-        attempt__flush_log(t);
+    if (!mask_active(t->mask[2])) {
+        attempt__take_log(t, data, len);
+        return;
+    }
+    t->masked_log.len = 0;
+    mask_feed(t->mask[2], data, len, &t->masked_log);
+    attempt__take_log(t, t->masked_log.buf, t->masked_log.len);
 }
 
 static void
@@ -295,6 +315,11 @@ attempt__flush_masks(struct attempt *t)
         t->masked.len = 0;
         mask_flush(t->mask[i], &t->masked);
         attempt__take_output(t, i + 1, t->masked.buf, t->masked.len);
+    }
+    if (mask_active(t->mask[2])) {
+        t->masked_log.len = 0;
+        mask_flush(t->mask[2], &t->masked_log);
+        attempt__take_log(t, t->masked_log.buf, t->masked_log.len);
     }
 }
 
@@ -426,7 +451,8 @@ attempt__store(struct attempt *t, char *err, size_t errlen)
             return NULL;
         }
     }
-    t->remote = (struct xfer_remote){t->api_url, s->cfg.api_ca, t->lease_id, tok, s->cache_root};
+    t->remote = (struct xfer_remote){t->api_url, s->cfg.api_ca, t->lease_id, tok, s->cache_root,
+                                     link_lease_ttl_ms(s->cfg.link), s->cfg.blob_cache_size};
     t->remote_on = true;
     return s->cache;
 }
@@ -472,11 +498,14 @@ attempt__free(struct attempt *t)
     image_info_clear(&t->img);
     mounts_binds_free(t->binds, t->nbinds);
     tail_free(t->errtail);
-    mask_free(t->mask[0]);
-    mask_free(t->mask[1]);
+    for (int i = 0; i < 3; i++)
+        mask_free(t->mask[i]);
     if (t->masked.buf)
         OPENSSL_cleanse(t->masked.buf, t->masked.cap);
     sb_free(&t->masked);
+    if (t->masked_log.buf)
+        OPENSSL_cleanse(t->masked_log.buf, t->masked_log.cap);
+    sb_free(&t->masked_log);
     sb_free(&t->logbuf);
     for (size_t i = 0; i < t->noutputs; i++)
         free(t->outputs[i]);
@@ -870,6 +899,7 @@ attempt_start(struct attempt_set *s, struct msg_lease *l)
     t->label = xasprintf("%s/%s/%s#%" PRId64, l->dag, l->run_id, l->task, l->attempt);
     sb_init(&t->logbuf);
     sb_init(&t->masked);
+    sb_init(&t->masked_log);
     t->max_log_size = s->cfg.max_log_size;
     if (l->max_log_size) { /* the task's own limit; -1: none */
         t->max_log_size = l->max_log_size > 0 ? l->max_log_size : 0;
@@ -891,8 +921,8 @@ attempt_start(struct attempt_set *s, struct msg_lease *l)
     const char **vals = xcalloc(l->nsecrets + 1, sizeof(*vals));
     for (size_t i = 0; i < l->nsecrets; i++)
         vals[i] = strchr(l->secrets[i], '=') + 1;
-    mask_new(&t->mask[0], vals, l->nsecrets);
-    mask_new(&t->mask[1], vals, l->nsecrets);
+    for (int i = 0; i < 3; i++)
+        mask_new(&t->mask[i], vals, l->nsecrets);
     free(vals);
 
     /* host mounts first: a refused one costs nothing (no folder, no fetch) */

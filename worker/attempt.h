@@ -46,6 +46,7 @@ struct attempt_config {
     const struct gpu_set *gpus; /* the worker's GPUs (gpu.h), or NULL for none */
     const struct image_opts *images; /* pulled images (image.h), or NULL: refused */
     const char *api_ca; /* CA bundle for an https scheduler API (xfer.h), or NULL */
+    int64_t blob_cache_size; /* --blob-cache-size bytes (blobcache.h), 0: never trimmed */
     void (*idle_cb)(void *ud); /* an attempt ended: its result is queued, its slot free */
     void *ud;
 };

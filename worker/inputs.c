@@ -30,6 +30,7 @@
 
 #include <jansson.h>
 
+#include "blobcache.h"
 #include "codetree.h"
 #include "err.h"
 #include "hmap.h"
@@ -446,8 +447,14 @@ static void
 inputs__work(uv_work_t *req)
 {
     struct inputs_job *j = req->data;
+    const struct xfer_remote *r = j->spec.remote;
+    int hold = r ? blobcache_hold(r->cache) : -1;
 
     inputs_fetch_now(&j->spec, &j->res);
+    if (r) {
+        blobcache_release(hold);
+        blobcache_trim(r->cache, r->cache_size);
+    }
 }
 
 static void

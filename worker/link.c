@@ -78,6 +78,7 @@ struct link {
     bool registered;
     bool draining;
     int64_t heartbeat_ms;
+    int64_t lease_ttl_ms; /* WELCOME's */
     int64_t peer_version; /* the lower of the two msg versions */
     char *artifact_uri;   /* from WELCOME */
     int64_t api_port;     /* from WELCOME, 0: none */
@@ -276,6 +277,7 @@ link__hello1(struct link *l, nng_ctx ctx, nng_aio *aio)
         return CAIRN_EPROTO; /* logged by link__xfer */
     pthread_mutex_lock(&l->mu);
     l->heartbeat_ms = r.u.welcome.heartbeat_ms;
+    l->lease_ttl_ms = r.u.welcome.lease_ttl_ms;
     if (r.u.welcome.artifacts) {
         free(l->artifact_uri);
         l->artifact_uri = r.u.welcome.artifacts;
@@ -731,6 +733,15 @@ link_artifacts_direct(struct link *l)
     bool d = l->direct;
     pthread_mutex_unlock(&l->mu);
     return d;
+}
+
+int64_t
+link_lease_ttl_ms(struct link *l)
+{
+    pthread_mutex_lock(&l->mu);
+    int64_t ttl = l->lease_ttl_ms;
+    pthread_mutex_unlock(&l->mu);
+    return ttl;
 }
 
 char *

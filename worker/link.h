@@ -96,6 +96,8 @@ bool link_artifacts_direct(struct link *l);
 /* The scheduler's HTTP API ("http://host:port"), malloc'd, or NULL if
  * unknown (no --api and WELCOME named no port). Any thread. */
 char *link_api_url(struct link *l);
+/* The scheduler's lease TTL (WELCOME), or 0 before the first. */
+int64_t link_lease_ttl_ms(struct link *l);
 
 void link_shutdown(struct link *l);
 /* Wait up to flush_ms for the queue to empty, stop the threads, close the

@@ -27,6 +27,7 @@ usage(FILE *out)
           "                    [--metrics HOST:PORT] [--log-format text|json]\n"
           "                    [--artifacts-credentials FILE]\n"
           "                    [--artifacts-direct auto|yes|no] [--api URL] [--api-ca FILE]\n"
+          "                    [--blob-cache-size SIZE|none]\n"
           "--allow-mount DIR lets tasks mount DIR or a folder below it (a task's mounts:\n"
           "host folders in its container); repeat it for several. Without it, a task with\n"
           "mounts is refused.\n"
@@ -52,6 +53,8 @@ usage(FILE *out)
           ".cairn-store-id), else through the scheduler's HTTP API; yes and no force it.\n"
           "--api URL is that API (default http://SCHEDULER-HOST:PORT, the port the scheduler\n"
           "names); --api-ca trusts FILE for an https URL (e.g. behind a TLS proxy).\n"
+          "--blob-cache-size bounds the blobs kept in DATA/blob-cache from that API, the\n"
+          "least recently used going first (default 10Gi; none: no limit).\n"
           "--metrics HOST:PORT serves the worker's metrics (Prometheus text format) at\n"
           "http://HOST:PORT/metrics.\n"
           "--log-format json writes each log line as one JSON object (ts, level, msg_id,\n"
@@ -171,7 +174,17 @@ run(int argc, char **argv, const char **allow, const char **insecure)
             cfg.registry_ca = v;
         else if (!strcmp(a, "--insecure-registry"))
             insecure[cfg.ninsecure_registries++] = v;
-        else if (!strcmp(a, "--image-cache-size")) {
+        else if (!strcmp(a, "--blob-cache-size")) {
+            char e[128] = "";
+            if (!strcmp(v, "none"))
+                cfg.blob_cache_size = -1;
+            else if (units_parse_size(v, &cfg.blob_cache_size, e, sizeof(e)) != 0 ||
+                     cfg.blob_cache_size <= 0) {
+                fprintf(stderr, "cairn-worker: --blob-cache-size: %s\n",
+                        e[0] ? e : "must be more than 0 (or none)");
+                return 2;
+            }
+        } else if (!strcmp(a, "--image-cache-size")) {
             char e[128];
             if (units_parse_size(v, &cfg.image_cache_size, e, sizeof(e)) != 0 ||
                 cfg.image_cache_size <= 0) {

@@ -11,7 +11,10 @@
  * when no form holds a newline (the usual case), everything up to the
  * last newline fed comes out at once, so whole lines are never held back
  * (stdout and stderr, masked apart, then interleave line by line).
- * Empty values mask nothing. One mask per stream (stdout, stderr).
+ * Empty values mask nothing. One mask per stream (stdout, stderr), and one
+ * more over the log the two make as they interleave, so a value written
+ * half to each (both halves held back, then flushed side by side) is
+ * masked too.
  */
 #ifndef CAIRN_MASK_H
 #define CAIRN_MASK_H

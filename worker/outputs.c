@@ -19,6 +19,7 @@
 
 #include <jansson.h>
 
+#include "blobcache.h"
 #include "err.h"
 #include "units.h"
 #include "util.h"
@@ -162,9 +163,16 @@ static void
 outputs__work(uv_work_t *req)
 {
     struct outputs_job *j = req->data;
+    const struct xfer_remote *rm = j->spec.remote;
 
-    if (j->spec.store && j->spec.nnames)
+    if (j->spec.store && j->spec.nnames) {
+        int hold = rm ? blobcache_hold(rm->cache) : -1;
         outputs__store(j);
+        if (rm) {
+            blobcache_release(hold);
+            blobcache_trim(rm->cache, rm->cache_size);
+        }
+    }
     if (!j->res.error[0] && j->spec.metrics_file)
         outputs__metrics(j);
 }

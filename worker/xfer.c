@@ -3,23 +3,29 @@
  * One curl easy handle per request. A download writes each piece curl
  * hands over to the .part file and the running hash; the body of a refusal
  * (an error status) goes to a small buffer instead, for the message. A
- * broken transfer is tried again, from where the file ends, a few times.
+ * broken transfer is tried again, from where the file ends: a few times,
+ * and while the failures are network errors (a link cut for a while, the
+ * scheduler restarting) for up to the remote's patience_ms after the first one, with
+ * growing pauses that xfer_stop cuts short.
  */
 #include "xfer.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "blobcache.h"
 #include "err.h"
 #include "fs.h"
 #include "log.h"
@@ -27,11 +33,61 @@
 
 #define XFER_TRIES 4
 #define XFER_ERRBODY_MAX 2048
+#define XFER_PAUSE_MS 250 /* the first pause after a failure; doubled up to... */
+#define XFER_PAUSE_MAX_MS 4000
+
+static atomic_bool xfer__stopping;
 
 void
 xfer_global_init(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+void
+xfer_stop(void)
+{
+    atomic_store(&xfer__stopping, true);
+}
+
+/* The failures of one transfer so far. */
+struct xfer__tries {
+    int n;
+    int64_t since; /* clock_mono_ms of the first */
+};
+
+/* After a failed try of what (net: a network error or a 5xx, said by err):
+ * wait, then true to try again; false when the tries are spent or the
+ * worker is stopping. */
+static bool
+xfer__again(const struct xfer_remote *r, struct xfer__tries *t, bool net, const char *what,
+            const char *err)
+{
+    int64_t now = clock_mono_ms();
+    if (t->n++ == 0) {
+        t->since = now;
+        if (net && r->patience_ms > 0)
+            LOG(LOG_WARN, "CAIRN-XFER", "%s failed (%s): trying again for up to %" PRId64 " ms",
+                what, err, r->patience_ms);
+    }
+    if (atomic_load(&xfer__stopping))
+        goto stopping;
+    if (t->n >= XFER_TRIES && !(net && now - t->since < r->patience_ms)) {
+        LOG(LOG_WARN, "CAIRN-XFER", "%s given up after %d tries", what, t->n);
+        return false;
+    }
+    int64_t pause = (int64_t)XFER_PAUSE_MS << (t->n - 1 < 4 ? t->n - 1 : 4);
+    if (pause > XFER_PAUSE_MAX_MS)
+        pause = XFER_PAUSE_MAX_MS;
+    for (int64_t end = now + pause; clock_mono_ms() < end;) {
+        if (atomic_load(&xfer__stopping))
+            goto stopping;
+        nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
+    }
+    return true;
+stopping:
+    LOG(LOG_NOTICE, "CAIRN-XFER", "%s given up: the worker is stopping", what);
+    return false;
 }
 
 /* ---- one request ---- */
@@ -162,6 +218,7 @@ xfer_get(const struct xfer_remote *r, const char *sha, char *err, size_t errlen)
     char *dest = xfer__blob_path(r->cache, sha);
     struct stat st;
     if (stat(dest, &st) == 0) {
+        blobcache_touch(dest);
         free(dest);
         return 0; /* cached */
     }
@@ -169,6 +226,8 @@ xfer_get(const struct xfer_remote *r, const char *sha, char *err, size_t errlen)
     char *tmpdir = xasprintf("%s/tmp", r->cache);
     char *part = xasprintf("%s/%s.part", tmpdir, sha);
     char *url = xasprintf("%s/api/v1/leases/%" PRId64 "/blobs/%s", r->api, r->lease_id, sha);
+    char what[96];
+    snprintf(what, sizeof(what), "the download of %s", sha);
     int rc = 0, fd = -1;
     struct art_hasher *h = NULL;
     if (fs_mkdirs(dir) != 0 || fs_mkdirs(tmpdir) != 0) {
@@ -182,7 +241,8 @@ xfer_get(const struct xfer_remote *r, const char *sha, char *err, size_t errlen)
     }
     if (stat(dest, &st) == 0)
         goto out; /* another attempt fetched it while this one waited */
-    for (int tr = 0; tr < XFER_TRIES; tr++) {
+    struct xfer__tries tries = {0};
+    for (;;) {
         /* resume after what the file holds (hashing it again first) */
         art_hasher_free(h);
         h = NULL;
@@ -224,21 +284,16 @@ xfer_get(const struct xfer_remote *r, const char *sha, char *err, size_t errlen)
             sb_free(&q.body);
             goto out;
         }
-        if (cc == CURLE_OK && status == 416 && have > 0) {
-            /* the part holds more than the blob: start over */
+        if (cc == CURLE_OK && (status == 416 || status == 200) && have > 0) {
+            /* 416: the part holds more than the blob; 200: the whole blob
+             * came (no range), written after the old bytes. Start over. */
             sb_free(&q.body);
             if (ftruncate(fd, 0) != 0) {
                 rc = errf(CAIRN_EIO, err, errlen, "cannot truncate %s", part);
                 goto out;
             }
-            continue;
-        }
-        if (cc == CURLE_OK && status == 200 && have > 0) {
-            /* the whole blob came (no range): it was written after the
-             * old bytes; move it to the front the simple way: start over */
-            sb_free(&q.body);
-            if (ftruncate(fd, 0) != 0) {
-                rc = errf(CAIRN_EIO, err, errlen, "cannot truncate %s", part);
+            if (!xfer__again(r, &tries, false, what, err)) {
+                rc = errf(CAIRN_ENET, err, errlen, "%s: the download kept starting over", url);
                 goto out;
             }
             continue;
@@ -247,7 +302,7 @@ xfer_get(const struct xfer_remote *r, const char *sha, char *err, size_t errlen)
             xfer__status_err(&q, status, url, err, errlen);
             rc = xfer__status_code(status);
             sb_free(&q.body);
-            if (rc != CAIRN_ENET || tr + 1 == XFER_TRIES)
+            if (rc != CAIRN_ENET || !xfer__again(r, &tries, true, what, err))
                 goto out;
             continue;
         }
@@ -255,8 +310,14 @@ xfer_get(const struct xfer_remote *r, const char *sha, char *err, size_t errlen)
         if (cc != CURLE_OK) {
             rc = errf(CAIRN_ENET, err, errlen, "%s: %s", url,
                       ebuf[0] ? ebuf : curl_easy_strerror(cc));
-            LOG(LOG_WARN, "CAIRN-XFER", "download of %s broke after %" PRId64 " bytes (%s)%s", sha,
-                have + q.got, err, tr + 1 < XFER_TRIES ? "; resuming" : "");
+            if (q.got > 0) {
+                tries = (struct xfer__tries){0}; /* it moved on: a fresh count */
+                LOG(LOG_WARN, "CAIRN-XFER",
+                    "download of %s broke after %" PRId64 " bytes (%s); resuming", sha,
+                    have + q.got, err);
+            }
+            if (!xfer__again(r, &tries, true, what, err))
+                goto out;
             continue;
         }
         char got[ART_HEX_LEN + 1];
@@ -271,7 +332,7 @@ xfer_get(const struct xfer_remote *r, const char *sha, char *err, size_t errlen)
             if (ftruncate(fd, 0) != 0) {
                 /* the next try rehashes it anyway */
             }
-            if (have > 0 && tr + 1 < XFER_TRIES) {
+            if (have > 0 && xfer__again(r, &tries, false, what, err)) {
                 /* what an earlier try left was not the blob's start */
                 LOG(LOG_WARN, "CAIRN-XFER",
                     "%s; starting over without the %" PRId64 " bytes an earlier download left", err,
@@ -345,8 +406,12 @@ xfer_put(const struct xfer_remote *r, const char *path, const char *sha, int64_t
 {
     char *base = xasprintf("%s/api/v1/leases/%" PRId64 "/uploads/%s", r->api, r->lease_id, sha);
     char *commit = xasprintf("%s/commit?size=%" PRId64, base, size);
+    char what[96];
+    snprintf(what, sizeof(what), "the upload of %s", sha);
+    blobcache_touch(path); /* sent now: used now */
     char *buf = NULL;
-    int fd = -1, rc = 0, fails = 0;
+    int fd = -1, rc = 0;
+    struct xfer__tries tries = {0};
     long status = 0;
     json_t *resp = NULL;
     int64_t off = 0;
@@ -366,7 +431,7 @@ xfer_put(const struct xfer_remote *r, const char *path, const char *sha, int64_t
                 *uri_out = xstrdup(uri);
                 goto out;
             }
-            if (rc == 0 && status == 404 && sent && ++fails >= XFER_TRIES) {
+            if (rc == 0 && status == 404 && sent && !xfer__again(r, &tries, false, what, err)) {
                 rc = xfer__status_code(status); /* the upload keeps vanishing */
                 goto out;
             }
@@ -375,7 +440,7 @@ xfer_put(const struct xfer_remote *r, const char *path, const char *sha, int64_t
                 goto out;
             }
             if (rc != 0 || status >= 500 || status == 409) {
-                if (++fails >= XFER_TRIES) {
+                if (!xfer__again(r, &tries, rc != 0 || status >= 500, what, err)) {
                     if (rc == 0)
                         rc = xfer__status_code(status);
                     goto out;
@@ -391,7 +456,7 @@ xfer_put(const struct xfer_remote *r, const char *path, const char *sha, int64_t
         if (rc != 0 || status != 200) {
             if (rc == 0)
                 rc = xfer__status_code(status);
-            if (rc != CAIRN_ENET || ++fails >= XFER_TRIES)
+            if (rc != CAIRN_ENET || !xfer__again(r, &tries, true, what, err))
                 goto out;
             continue;
         }
@@ -425,7 +490,9 @@ xfer_put(const struct xfer_remote *r, const char *path, const char *sha, int64_t
             if (rc == 0 && (status == 200 || status == 409) &&
                 json_is_integer(json_object_get(resp, "offset"))) {
                 off = json_integer_value(json_object_get(resp, "offset"));
-                if (status == 409 && ++fails >= XFER_TRIES) {
+                if (status == 200)
+                    tries = (struct xfer__tries){0}; /* it moved on: a fresh count */
+                if (status == 409 && !xfer__again(r, &tries, false, what, err)) {
                     rc = CAIRN_ENET;
                     goto out;
                 }
@@ -434,7 +501,7 @@ xfer_put(const struct xfer_remote *r, const char *path, const char *sha, int64_t
                 goto out;
             } else {
                 broke = true; /* ask where it is, then go on */
-                if (++fails >= XFER_TRIES) {
+                if (!xfer__again(r, &tries, true, what, err)) {
                     if (rc == 0)
                         rc = CAIRN_ENET;
                     goto out;

@@ -17,8 +17,8 @@
  * digest and size, which the scheduler checks; a blob the store already
  * has is not sent at all.
  *
- * Errors: CAIRN_ENET (the API cannot be reached, or the transfer broke
- * after the retries), CAIRN_EAUTH (401/403: the credential or the blob is
+ * Errors: CAIRN_ENET (the API cannot be reached, or the transfer broke,
+ * for patience_ms after the first failure), CAIRN_EAUTH (401/403: the credential or the blob is
  * refused), CAIRN_ENOENT (404), CAIRN_EPROTO (a digest mismatch, either
  * side), CAIRN_EFULL, CAIRN_EIO; err says which and why.
  */
@@ -32,6 +32,7 @@
 
 #define XFER_CHUNK ((size_t)4 * 1024 * 1024)
 
+
 /* Borrowed for the call. */
 struct xfer_remote {
     const char *api;     /* "http://host:port" or "https://...", no trailing slash */
@@ -39,6 +40,12 @@ struct xfer_remote {
     int64_t lease_id;
     const char *token; /* the lease's xfer_token */
     const char *cache; /* the cache's root folder (an artifact.h file store) */
+    /* How long network errors (and 5xx) are tried again after the first,
+     * with pauses of 0.25 s growing to 4 s: the lease's TTL, so an outage
+     * the lease outlives (a link cut for a while, the scheduler restarting)
+     * costs the attempt nothing. 0: a few tries only. */
+    int64_t patience_ms;
+    int64_t cache_size; /* --blob-cache-size (blobcache.h): trimmed above it; 0: never */
 };
 
 /* Make blob sha present in the cache (a no-op if it is). 0 or an error. */
@@ -52,5 +59,9 @@ int xfer_put(const struct xfer_remote *r, const char *path, const char *sha, int
 
 /* Once per process, before any thread uses curl (curl_global_init). */
 void xfer_global_init(void);
+
+/* The worker is stopping: transfers waiting to try again give up at once
+ * (any thread). */
+void xfer_stop(void);
 
 #endif

@@ -76,6 +76,20 @@ tasks:
     labels: {pool: peer}
     command: ["true"]
 YAML
+put_dag stopx <<'YAML'
+dag: stopx
+defaults: {retries: 0}
+tasks:
+  make:
+    labels: {pool: direct}
+    command: [sh, -c, "echo x > /outputs/x.txt"]
+    outputs: [x.txt]
+  use:
+    labels: {zone: s}
+    needs: [make]
+    inputs: {x: make/x.txt}
+    command: [cat, /inputs/x]
+YAML
 
 start_scheduler s
 start_worker w1 --artifacts-direct no
@@ -220,7 +234,8 @@ check "after the lease ended its credential is refused: 401" test "$(code "${A[@
 # --- a worker that cannot get an input ---------------------------------------
 # w3 (zone z) cannot reach the API (--api names a closed port): its attempt
 # fails without spending a retry (retries: 0), w3 is not given the task
-# again, and the task waits for another worker, which runs it.
+# again, also after the scheduler restarts (the exclusion is in the task
+# instance's record), and the task waits for another worker, which runs it.
 rm_=$(free_port)
 r=$("$CAIRN" trigger moves)
 make_done() { [ "$(ti state "$r" moves make)" = success ]; }
@@ -231,12 +246,39 @@ check "w3 takes use and cannot get its input" \
     wait_until 60 logged s "CAIRN-INPUT-UNAVAILABLE .*moves/.*/use attempt 1: worker w3 could not get the inputs"
 check "...so use waits, saying why, instead of failing" \
     wait_until 30 bash -c '"$0" runs show "$1" --dag moves --json | jq -e ".tasks[] | select(.task==\"use\") | .state == \"queued\" and (.waiting | test(\"could not get its inputs .*w3\"))" >/dev/null' "$CAIRN" "$r"
+check "...and the exclusion is stored with the task instance" \
+    wait_until 30 bash -c 'mdb_dump -p -s tis "$0/s/state" 2>/dev/null | grep -q "excluded.*w3"' "$T"
+kill_wait "$SCHED_PID"
+start_scheduler s
+check "after a restart use still waits for a worker other than w3" \
+    wait_until 30 bash -c '"$0" runs show "$1" --dag moves --json | jq -e ".tasks[] | select(.task==\"use\") | .state == \"queued\" and (.waiting | test(\"could not get its inputs .*w3\"))" >/dev/null' "$CAIRN" "$r"
+check "...with w3 back and polling" wait_until 30 bash -c '"$0" workers --json | jq -e ".workers[] | select(.name==\"w3\") | .state == \"alive\"" >/dev/null' "$CAIRN"
 start_worker w4 --labels zone=z --artifacts-direct no
 check "w4 (which can) runs it and the run succeeds" test "$(wait_run "$r" moves 60)" = success
 check "...on w4" test "$(ti worker "$r" moves use)" = w4
 check "...reading the input" test "$("$CAIRN" logs "$r" use --dag moves)" = moved
 check "w3 was given use once only" test "$(grep -c "moves/.*/use#[0-9]*: not started" "$T/w3.log")" = 1
 start_worker w2 --labels pool=direct
+
+# --- a worker stopped while it waits out an outage ----------------------------
+# w5 cannot reach the API either; SIGTERM while it tries again ends the
+# wait at once (it does not sit out the lease TTL) and the task goes back
+# to the queue without spending its retry.
+r=$("$CAIRN" trigger stopx)
+start_worker w5 --labels zone=s --artifacts-direct no --api "http://127.0.0.1:$rm_"
+check "w5 takes use and keeps trying to get its input" \
+    wait_until 60 logged w5 "CAIRN-XFER the download of [0-9a-f]{64} failed .*: trying again for up to [0-9]+ ms"
+kill_wait "$PID_w5"
+check "SIGTERM ends the wait: w5 gives the download up, saying why" \
+    logged w5 "CAIRN-XFER the download of [0-9a-f]{64} given up: the worker is stopping"
+check "...and stops (not after the tries ran out)" \
+    bash -c 'grep -q CAIRN-STOPPED "$0" && ! grep -q "given up after" "$0"' "$T/w5.log"
+check "...the scheduler heard the attempt was interrupted" \
+    logged s "CAIRN-WORKER-STOPPED-TASK stopx/$r/use attempt 1: worker w5 was stopped while the task ran"
+# (a lease that reached w5 while it stopped is left to expire, as any
+# does: use is queued again after that, no retry spent on either)
+use_queued() { rj "$r" stopx '.tasks[] | select(.task == "use") | .state == "queued" and .max_attempts - .attempts == 1 and .error != null' | grep -qx true; }
+check "...use is queued again, its retry not spent" wait_until 60 use_queued
 
 r=$("$CAIRN" trigger direct)
 check "a run on w2 (direct) succeeds" test "$(wait_run "$r" direct 60)" = success

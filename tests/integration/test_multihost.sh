@@ -12,7 +12,13 @@
 # run keeps its snapshot; a peer with a valid certificate cannot post a
 # result for another worker's lease; a worker with a certificate from
 # another CA is refused; a lease's blobs cannot be read without that
-# lease's credential.
+# lease's credential. w2 reaches the API over HTTPS (nginx in front of it,
+# w2 given --api https://... and --api-ca), w1 over plain HTTP.
+# Then the iris example pipeline runs across both workers while their
+# links are cut mid-task: w2's while train runs, healed once train has
+# ended (its model is sent when the link is back: train runs once), w1's
+# while evaluate runs, healed only after the scheduler gave the lease up
+# (evaluate runs again without spending a retry).
 # The workers run tasks with --isolation none (`ip netns exec` mounts a
 # /sys without the cgroup hierarchies runc looks for).
 # Needs root and ip(8); exits 77 (skipped) without them.
@@ -69,6 +75,24 @@ tasks:
     command: [sh, -c, 'wc -c < "\$CAIRN_INPUTS/model"; tail -c 8 "\$CAIRN_INPUTS/model"']
 EOF2
 
+# The iris example pipeline, its scripts run from the run's code snapshot
+# ($CAIRN_PIPELINE_DIR: with --isolation none there is no /pipeline): ingest,
+# validate and evaluate on w1, train and deploy on w2, so the data set and the
+# model cross hosts both ways. train, once its model is fitted, marks that
+# and waits for a flag, so the test can cut w2's link while it runs and let
+# it end (its outputs sent and its result made while the link is down).
+mkdir -p "$T/code/iris"
+cp "$CAIRN_SRC"/examples/iris/pipeline/*.py "$T/code/iris/"
+sed -e 's|^schedule:.*||' -e "s|^code:.*|code: $T/code/iris|" \
+    -e 's|command: \[/usr/bin/python3, /pipeline/\([a-z]*\.py\)|command: [sh, -c, '"'"'exec /usr/bin/python3 "$CAIRN_PIPELINE_DIR/$0" "$@"'"'"', \1|' \
+    -e "s|^    command: \[sh, -c, '[^']*', train.py, |    command: [sh, -c, '/usr/bin/python3 \"\$CAIRN_PIPELINE_DIR/train.py\" \"\$@\"; rc=\$?; touch $T/flag/train.fitted; while [ ! -e $T/flag/train.go ]; do sleep 0.1; done; echo \"train: ends with the link down\"; exit \$rc', train.py, |" \
+    -e "s|^    command: \[sh, -c, '[^']*', evaluate.py\]|    command: [sh, -c, 'while [ ! -e $T/flag/evaluate.go ]; do sleep 0.1; done; exec /usr/bin/python3 \"\$CAIRN_PIPELINE_DIR/\$0\"', evaluate.py]|" \
+    "$CAIRN_SRC/examples/iris/iris.yaml" >"$T/iris.yaml"
+for t in ingest:w1 validate:w1 train:w2 evaluate:w1 deploy:w2; do
+    sed -i "/^  ${t%%:*}:\$/a\\    labels: {host: ${t#*:}}" "$T/iris.yaml"
+done
+put_dag iris <"$T/iris.yaml"
+
 # --- certificates, tokens, the scheduler --------------------------------------------------
 "$CAIRN" certs init "$T/pki" --scheduler-name sched --worker w1 --worker w2 --worker w4 >/dev/null
 "$CAIRN" certs init "$T/other" --scheduler-name sched --worker w3 >/dev/null
@@ -89,24 +113,68 @@ HTTP_PORT=$(sed -n 's/.*, http [0-9.]*:\([0-9]*\), .*/\1/p' <<<"$line")
 export CAIRN_SERVER=http://127.0.0.1:$HTTP_PORT
 wait_http
 
-# start_remote NAME I CERTDIR LABELS: a worker on "host" I: network namespace
-# w$I, and a mount namespace where the scheduler's data and the code are
-# empty
+# w2 reaches the API over HTTPS: nginx on the scheduler's host terminates
+# TLS on w2's side (a certificate for 10.232.2.1 made here, which w2 is
+# given as --api-ca) and passes requests to the API on loopback.
+N=$T/nginx
+mkdir -p "$N/logs" "$N/tmp"
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=10.232.2.1 \
+    -addext "subjectAltName=IP:10.232.2.1" -keyout "$N/key.pem" -out "$N/cert.pem" 2>/dev/null
+HTTPS_PORT=$(free_port)
+cat >"$N/nginx.conf" <<EOF2
+pid $N/nginx.pid;
+error_log $N/logs/error.log;
+events { worker_connections 64; }
+http {
+    access_log $N/logs/access.log;
+    client_body_temp_path $N/tmp/body;
+    proxy_temp_path $N/tmp/proxy;
+    fastcgi_temp_path $N/tmp/fcgi;
+    uwsgi_temp_path $N/tmp/uwsgi;
+    scgi_temp_path $N/tmp/scgi;
+    server {
+        listen 10.232.2.1:$HTTPS_PORT ssl;
+        ssl_certificate     $N/cert.pem;
+        ssl_certificate_key $N/key.pem;
+        client_max_body_size 8m;
+        location / {
+            proxy_pass http://127.0.0.1:$HTTP_PORT;
+            proxy_set_header Host \$host;
+            proxy_buffering off;
+            proxy_request_buffering off;
+            proxy_read_timeout 1h;
+        }
+    }
+}
+EOF2
+nginx -p "$N" -c "$N/nginx.conf" -e "$N/logs/error.log" -g 'daemon off; master_process off;' \
+    >"$T/nginx.log" 2>&1 &
+PIDS+=("$!")
+API2=https://10.232.2.1:$HTTPS_PORT
+check "the API answers over HTTPS on w2's side" \
+    wait_until 10 curl -sf --cacert "$N/cert.pem" -o /dev/null "$API2/api/v1/health"
+check "...with a certificate w2 must be told to trust (curl without it: exit 60)" \
+    sh -c "ip netns exec '$NS-w2' curl -s -o /dev/null '$API2/api/v1/health'; test \$? = 60"
+
+# start_remote NAME I CERTDIR LABELS [WORKER ARGS]: a worker on "host" I:
+# network namespace w$I, and a mount namespace where the scheduler's data
+# and the code are empty
 start_remote() {
     local name=$1 i=$2 dir=$3 labels=$4
+    shift 4
     mkdir -p "$T/$name"
     ip netns exec "$NS-w$i" unshare -m --propagation private sh -c '
         mount -t tmpfs none "$1/s" && mount -t tmpfs none "$1/code" && shift && exec "$@"' _ "$T" \
         "$WORKER" --scheduler "tls+tcp://10.232.$i.1:$NNG_PORT" --data "$T/$name" --name "$name" \
         --slots 2 --tls-cert "$dir/$name.crt" --tls-key "$dir/$name.key" --tls-ca "$dir/ca.crt" \
-        --tls-server-name sched --labels "$labels" --isolation none >>"$T/$name.log" 2>&1 &
+        --tls-server-name sched --labels "$labels" --isolation none "$@" >>"$T/$name.log" 2>&1 &
     PIDS+=("$!")
     eval "PID_$name=$!"
 }
 registered() { "$CAIRN" workers --json | jq -e --arg n "$1" '.workers[] | select(.name == $n)' >/dev/null; }
 
 start_remote w1 1 "$T/pki" host=w1
-start_remote w2 2 "$T/pki" host=w2
+start_remote w2 2 "$T/pki" host=w2 --api "$API2" --api-ca "$N/cert.pem"
 check "w1 registers over TLS from its own namespace" wait_until 20 registered w1
 check "w2 too" wait_until 20 registered w2
 check "w1 does not see the store: it goes through the API" \
@@ -180,6 +248,12 @@ check "train on w2 read make's bytes from w1" test -n "$m" -a "$(sed -n 1p <<<"$
 check "train saw the code of the run's start, not the edit" test "$(sed -n 2p <<<"$t")" = code-v1
 check "report on w1 read train's output from w2" test "$(sed -n 2p <<<"$p")" = code-v1 -a "$(sed -n 1p <<<"$p")" = 3000008
 check "w2 cached make's blob" test -f "$T/w2/blob-cache/blobs/sha256/${m:0:2}/${m:2}"
+check "w2 fetched make's blob over HTTPS (the proxy's log)" \
+    grep -Eq "\"GET /api/v1/leases/[0-9]+/blobs/$m HTTP/1.1\" 200 " "$N/logs/access.log"
+check "...and sent train's model that way" \
+    grep -Eq "\"POST /api/v1/leases/[0-9]+/uploads/[0-9a-f]{64}/commit\?size=3000008 HTTP/1.1\" 200 " "$N/logs/access.log"
+check "...while w1 sent make's blob over plain HTTP, not through the proxy" \
+    bash -c '! grep -q "/uploads/$0" "$1"' "$m" "$N/logs/access.log"
 check "the outputs are in the scheduler's store" test -f "$T/s/artifacts/blobs/sha256/${m:0:2}/${m:2}"
 check "lineage of report's input names the code digest" \
     bash -c '"$0" lineage "$1" train/model.bin --dag cross --json | grep -q "\"code_digest\": *\"$2\""' "$CAIRN" "$r" "$digest"
@@ -198,5 +272,46 @@ check "from w2's host, make's blob without a lease credential: 401" test "$code"
 code=$(ip netns exec "$NS-w2" curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $operator" \
     "http://10.232.2.1:$HTTP_PORT/api/v1/leases/$lease/blobs/$m")
 check "...nor with an operator's API token: 401" test "$code" = 401
+
+# --- the iris pipeline across hosts, links cut mid-task ---------------------------------
+# w2's link goes down while train runs (its model fitted, the task not
+# ended) and comes back once train has ended and w2 has tried to send its
+# model: the attempt's work is kept (train runs once). The cut is short
+# next to the lease TTL (15 s) whatever the machine's load. w1's link goes down while evaluate runs and stays down until
+# the scheduler has given evaluate's lease up: evaluate runs again (not
+# spending a retry) once w1 is back, and the first attempt is stopped.
+ri=$("$CAIRN" trigger iris)
+check "iris: train runs on w2 and fits its model" wait_until 180 test -e "$T/flag/train.fitted"
+W1DEV=mh${NS#cairn-mh-}w1 W2DEV=mh${NS#cairn-mh-}w2
+ip -n "$NS-w2" link set "$W2DEV" down
+touch "$T/flag/train.go"
+check "...it ends while w2's link is down, and w2 cannot send its model: it keeps trying" \
+    wait_until 60 logged w2 "CAIRN-XFER the upload of [0-9a-f]{64} failed .*: trying again for up to [0-9]+ ms"
+ip -n "$NS-w2" link set "$W2DEV" up
+eval_running() { [ "$(ti state "$ri" iris evaluate)" = running ]; }
+check "with w2's link back, train succeeds and evaluate runs on w1" wait_until 120 eval_running
+check "...train ran once" test "$(rj "$ri" iris '.tasks[] | select(.task == "train") | .attempts')" = 1
+check "...and its log arrived whole, with the line written while the link was down" \
+    bash -c '"$0" logs "$1" train --dag iris >"$2" && grep -q "^train: fitted in " "$2" && grep -q "^train: wrote .*model.pkl" "$2" && grep -qx "train: ends with the link down" "$2"' "$CAIRN" "$ri" "$T/train.log"
+ip -n "$NS-w1" link set "$W1DEV" down
+check "w1's link down: evaluate's lease expires" \
+    wait_until 90 logged s "CAIRN-LEASE-EXPIRED iris/$ri/evaluate attempt 1: lease expired: worker w1"
+ip -n "$NS-w1" link set "$W1DEV" up
+eval_again() { [ "$(ti state "$ri" iris evaluate)" = running ] && [ "$(rj "$ri" iris '.tasks[] | select(.task == "evaluate") | .attempts')" = 2 ]; }
+check "w1's link back: evaluate runs again on w1" wait_until 90 eval_again
+check "...and its first attempt was stopped on w1" \
+    wait_until 60 logged w1 "CAIRN-TASK-EXIT iris/$ri/evaluate#1: .*signal"
+touch "$T/flag/evaluate.go"
+check "the iris run succeeds" test "$(wait_run "$ri" iris 180)" = success
+"$CAIRN" runs show "$ri" --dag iris | sed 's/^/# /'
+check "...ingest, validate, evaluate on w1; train, deploy on w2" test "$(for t in ingest validate train evaluate deploy; do ti worker "$ri" iris $t; done | tr '\n' ,)" = w1,w1,w2,w1,w2,
+check "...evaluate's lost attempt spent no retry" \
+    test "$(rj "$ri" iris '.tasks[] | select(.task == "evaluate") | "\(.attempts)/\(.max_attempts)"')" = 2/3
+acc=$(rj "$ri" iris '.tasks[] | select(.task=="evaluate") | .metrics.accuracy')
+check "...evaluate on w1 scored w2's model (accuracy $acc)" \
+    /usr/bin/python3 -c 'import sys; assert float(sys.argv[1]) >= 0.9' "$acc"
+model=$("$CAIRN" artifacts list "$ri" --dag iris --json | jq -r '[.artifacts[] | select(.name=="model.pkl") | .sha256] | unique | .[]')
+check "...deploy on w2 released train's model, byte for byte" \
+    test "$(sha256sum "$T/s/models/iris/deploy/latest/model.pkl" | cut -c1-64)" = "$model"
 
 finish

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Secrets through the whole system (real scheduler, runc worker, CLI): a
 # task's `secrets:` reaches its container as env and as /run/secrets/NAME;
-# the value, its base64 and URL-encoded forms and the value printed in two
-# writes are masked in `cairn logs`; the value is nowhere in the
+# the value, its base64 and URL-encoded forms, the value printed in two
+# writes and the value split across stdout and stderr are masked in
+# `cairn logs`; the value is nowhere in the
 # scheduler's data folder (LMDB, logs), the API, `cairn render` or
 # `cairn lineage`, which name the secret instead; a missing secret and a
 # secret file readable by others fail the task at lease time naming it;
@@ -54,6 +55,7 @@ tasks:
         if [ "\$(cat /run/secrets/wandb)" = "\$WANDB_API_KEY" ]; then echo file-matches; fi
         ls -l /run/secrets/wandb | cut -c1-10
         echo done > /outputs/out.txt
+        printf 'cross %s' "\${WANDB_API_KEY%"$HALF2"}"; printf '%s' "$HALF2" >&2
 EOF
 
 start_scheduler s --secrets-dir "$T/secrets" --token-file "$KEY"
@@ -72,6 +74,8 @@ check "its base64 form is masked" grep -qx '\*\*\*' <<<"$LOGS"
 check "its URL-encoded form is masked" grep -qx "url \*\*\* end" <<<"$LOGS"
 check "the value printed in two writes is masked" grep -qx "split \*\*\* end" <<<"$LOGS"
 check "stderr is masked too" grep -qx "stderr \*\*\*" <<<"$LOGS"
+check "the value split across stdout and stderr (both ending the output) is masked" \
+    grep -qx "cross \*\*\*" <<<"$LOGS"
 check "/run/secrets/wandb holds the value" grep -qx file-matches <<<"$LOGS"
 check "/run/secrets/wandb is read-only to the task (0400)" grep -qx -- "-r--------" <<<"$LOGS"
 check "no form of the value in the logs" \

@@ -220,6 +220,7 @@ test_ti_roundtrip(void **state)
     json_t *mets = parse("{\"accuracy\": 0.97, \"n\": 3}");
     json_t *cf = parse("{\"dag\": \"d\", \"run_id\": \"r0\", \"task\": \"t\", \"attempt\": 1}");
     json_t *pub = parse("{\"path\": \"/m/r\", \"latest\": \"/m/latest\", \"files\": []}");
+    json_t *excl = parse("[\"w3\", \"w5\"]");
     struct schema_ti t = {
         .task = "train",       .state = "up_for_retry", .attempts = 3,       .max_attempts = 5,
         .lost = 1,             .attempt_base = 1,       .lease_id = 77,      .worker = "w1",
@@ -227,7 +228,7 @@ test_ti_roundtrip(void **state)
         .exit_code = 2,        .signal = 9,             .oom_killed = true,  .timed_out = true,
         .error = "exit code 2", .log_size = 1234,       .outputs = outs,     .metrics = mets,
         .publishing = true,    .cached = true,          .cached_from = cf,   .no_cache = true,
-        .cache_key = "ab",     .published = pub,
+        .cache_key = "ab",     .published = pub,        .excluded = excl,
     };
     json_t *j = schema_ti_encode(&t);
     char *text = json_dumps(j, 0);
@@ -261,6 +262,7 @@ test_ti_roundtrip(void **state)
     assert_true(d.no_cache);
     assert_string_equal(d.cache_key, "ab");
     assert_true(json_equal(d.published, pub));
+    assert_true(json_equal(d.excluded, excl));
     free(text);
     json_decref(back);
     json_decref(j);
@@ -278,7 +280,15 @@ test_ti_roundtrip(void **state)
     assert_int_equal(json_array_size(d.outputs), 0); /* written as [] */
     assert_false(d.publishing);
     assert_null(json_object_get(j, "publishing")); /* not written when false */
+    assert_null(d.excluded);
+    assert_null(json_object_get(j, "excluded")); /* nor when none is excluded */
     json_decref(j);
+    /* excluded must list names */
+    j = parse("{\"task\": \"t\", \"state\": \"queued\", \"excluded\": [\"w1\", 2]}");
+    assert_int_equal(schema_ti_decode(j, &d, err, sizeof(err)), CAIRN_EPROTO);
+    assert_non_null(strstr(err, "field 'excluded' must be an array of worker names"));
+    json_decref(j);
+    json_decref(excl);
     json_decref(outs);
     json_decref(mets);
     json_decref(cf);
