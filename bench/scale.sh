@@ -11,7 +11,11 @@
 #      whose tasks are all skipped by `when` (no worker time), RSS once they
 #      are finished and how long `runs list` takes;
 #   4. startup after SIGKILL with all of that in the store and an N-task run
-#      in flight: time until the API answers, and the RSS then.
+#      in flight: time until the API answers, and the RSS then;
+#   5. a clear of the finished run of 1. (read back from LMDB): how long it
+#      takes to answer and the slow loop iterations it makes.
+# RSS is split into the heap (RssAnon) and the pages of the LMDB file that
+# are mapped (RssFile).
 # Nothing here is asserted; it prints figures. A smaller run for a quick look:
 #   bench/scale.sh build 10000 3 10
 # Usage: bench/scale.sh [BUILD_DIR] [N] [R] [B] [SLOTS]
@@ -96,6 +100,7 @@ printf '  runs show during the run: median %.1f ms, longest %.1f ms (%d polls)\n
     "$(sort -g "$w/show.times" | tail -1 | awk '{print $1 * 1000}')" "$(wc -l <"$w/show.times")"
 printf '  scheduler RSS: %d MB before, %d MB peak, %d MB after\n' "$rss0" "$peak" "$rss1"
 printf '  after: %s\n' "$(rss_split "$spid")"
+run1=$run
 
 # --- 2. repeated runs
 echo "== 2. $reps runs of 10,000 tasks, one after the other"
@@ -146,3 +151,14 @@ printf '  the API answered %.2f s after the start; RSS then %s\n' "$(echo "$t1 -
 grep -E 'CAIRN-(STORE-CHECK|RECOVER|START)' "$w/sched2.log" | sed 's/^/  | /' || true
 st=$(wait_done "$run" big)
 printf '  the run in flight ended %s\n' "$st"
+
+# --- 5. a clear of the finished big run: it is loaded back from LMDB
+echo "== 5. clear of the finished $n-task run of 1. (read back from the store)"
+before=$(grep -c CAIRN-LOOP-SLOW "$w/sched2.log" || true)
+t0=$(date +%s.%N)
+"$CAIRN" clear "$run1" --dag big >/dev/null
+t1=$(date +%s.%N)
+sleep 2
+printf '  the clear answered in %.0f ms; the slow loop iterations since:\n' \
+    "$(echo "($t1 - $t0) * 1000" | bc -l)"
+grep CAIRN-LOOP-SLOW "$w/sched2.log" | tail -n +$((before + 1)) | head -5 | sed 's/^/  | /' || true
