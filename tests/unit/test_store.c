@@ -1124,89 +1124,6 @@ test_reader_thread(void **state)
     store_close(s);
 }
 
-/* kB of the process's file-backed resident pages (/proc/self/status) */
-static long
-rss_file_kb(void)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    long kb = -1;
-    while (f && fgets(line, sizeof(line), f))
-        if (sscanf(line, "RssFile: %ld", &kb) == 1)
-            break;
-    if (f)
-        fclose(f);
-    return kb;
-}
-
-/* Reads every record of the pages test, checking each; returns how many. */
-static int
-read_pages_records(struct store_txn *t, int n)
-{
-    int good = 0;
-    for (int i = 0; i < n; i++) {
-        char key[32];
-        void *p = NULL;
-        snprintf(key, sizeof(key), "k%06d", i);
-        if (store_get(t, STORE_TIS, key, &p) != 0)
-            continue;
-        const char *pad = json_string_value(json_object_get(p, "pad"));
-        if (json_integer_value(json_object_get(p, "i")) == i && pad && strlen(pad) == 1000 &&
-            pad[0] == 'a' + i % 26)
-            good++;
-        json_decref(p);
-    }
-    return good;
-}
-
-/* The pages of the file the process read leave its RSS when released, with
- * a reader open meanwhile, and everything reads back the same. */
-static void
-test_release_pages(void **state)
-{
-    struct store *s = open_ok(fx_dir(state), 0);
-    enum { N = 20000 };
-    char pad[1001];
-    for (int b = 0; b < N; b += 1000) {
-        struct store_txn *t = begin(s, true);
-        for (int i = b; i < b + 1000; i++) {
-            char key[32];
-            snprintf(key, sizeof(key), "k%06d", i);
-            memset(pad, 'a' + i % 26, 1000);
-            pad[1000] = '\0';
-            json_t *o = json_pack("{sIss}", "i", (json_int_t)i, "pad", pad);
-            assert_int_equal(store_put(t, STORE_TIS, key, o), 0);
-            json_decref(o);
-        }
-        commit_ok(s, t);
-    }
-    assert_int_equal(store_release_pages(s), 0);
-    long before = rss_file_kb();
-    struct store_txn *r = begin(s, false);
-    assert_int_equal(read_pages_records(r, N), N);
-    long read = rss_file_kb();
-    /* 20,000 records of 1 KB: some 20 MB of the file mapped */
-    assert_true(read - before > 10 * 1024);
-    assert_int_equal(store_release_pages(s), 0);
-    long released = rss_file_kb();
-    assert_true(read - released > (read - before) / 2);
-    /* the reader that was open reads on, and a new one too */
-    assert_int_equal(read_pages_records(r, N), N);
-    store_txn_abort(r);
-    r = begin(s, false);
-    assert_int_equal(read_pages_records(r, N), N);
-    store_txn_abort(r);
-    /* writes after a release land as usual */
-    struct store_txn *t = begin(s, true);
-    put_int(t, STORE_RUNS, "after", 7);
-    commit_ok(s, t);
-    assert_int_equal(store_release_pages(s), 0);
-    r = begin(s, false);
-    assert_int_equal(get_int(r, STORE_RUNS, "after"), 7);
-    store_txn_abort(r);
-    store_close(s);
-}
-
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int
@@ -1230,7 +1147,6 @@ main(void)
         T(test_map_full),
         T(test_disk_full),
         T(test_reader_thread),
-        T(test_release_pages),
     };
     log_init("test_store", LOG_ERR);
     return cmocka_run_group_tests(tests, NULL, NULL);
