@@ -84,7 +84,7 @@ cp "$T/bk/data.mdb" "$T/s3/state/data.mdb"
 echo 1 >"$T/s3/state/running" # as a killed scheduler leaves it
 printf 'hello\\1f%s\\1fhi\n{"v":1,"task":\n' "${runs[0]}" >"$T/badti.txt"
 mdb_load -T -s tis "$T/s3/state" <"$T/badti.txt"
-HTTP_PORT= NNG_PORT= start_scheduler s3
+HTTP_PORT='' NNG_PORT='' start_scheduler s3
 check "a bad record of a finished run does not stop the start after a kill" \
     grep -q "of finished runs walked, not decoded), 0 bad" "$T/s3.log"
 other_reads() { "$CAIRN" runs show "${runs[1]}" --dag hello --json | jq -e '.state == "success"' >/dev/null; }
@@ -95,7 +95,7 @@ check "  --check names it (exit $rc)" \
     sh -c "[ $rc = 1 ] && echo \"\$0\" | grep -q \"bad record: tis 'hello/${runs[0]}/hi'\"" "$out"
 # an unfinished run's task instance that does not decode is found at start
 rm -rf "$T/s4"
-HTTP_PORT= NNG_PORT= start_scheduler s4 # no worker: the run stays unfinished
+HTTP_PORT='' NNG_PORT='' start_scheduler s4 # no worker: the run stays unfinished
 live=$("$CAIRN" trigger hello)
 hi_queued() { "$CAIRN" runs show "$live" --dag hello --json | jq -e '.tasks[0].state == "queued"' >/dev/null; }
 wait_until 30 hi_queued
