@@ -11,7 +11,11 @@
 #      whose tasks are all skipped by `when` (no worker time), RSS once they
 #      are finished and how long `runs list` takes;
 #   4. startup after SIGKILL with all of that in the store and an N-task run
-#      in flight: time until the API answers, and the RSS then.
+#      in flight: time until the API answers, and the RSS then;
+#   5. a clear of the finished run of 1. (read back from LMDB): how long it
+#      takes to answer and the slow loop iterations it makes.
+# RSS is split into the heap (RssAnon) and the pages of the LMDB file that
+# are mapped (RssFile).
 # Nothing here is asserted; it prints figures. A smaller run for a quick look:
 #   bench/scale.sh build 10000 3 10
 # Usage: bench/scale.sh [BUILD_DIR] [N] [R] [B] [SLOTS]
@@ -43,6 +47,13 @@ bench_scheduler
 bench_worker "$slots"
 spid=${pids[0]}
 rss_mb() { awk '/^VmRSS:/ {printf "%d", $2 / 1024}' "/proc/$1/status"; }
+# "N MB (heap A MB, store pages F MB)": RssAnon is the scheduler's own memory,
+# RssFile mostly the pages of the LMDB file it has read (the kernel's to drop)
+rss_split() {
+    awk '/^VmRSS:/ {t = $2} /^RssAnon:/ {a = $2} /^RssFile:/ {f = $2}
+         END {printf "%d MB (heap %d MB, store pages %d MB)", t / 1024, a / 1024, f / 1024}' \
+        "/proc/$1/status"
+}
 recent_max() { curl -sf "$CAIRN_SERVER/api/v1/health" | jq -r '.loop.recent_max_iteration_ms // 0'; }
 recent_cpu() { curl -sf "$CAIRN_SERVER/api/v1/health" | jq -r '.loop.recent_max_iteration_cpu_ms // 0'; }
 state() { "$CAIRN" runs show "$1" --dag "$2" --json 2>/dev/null | jq -r .state || true; }
@@ -88,6 +99,8 @@ printf '  runs show during the run: median %.1f ms, longest %.1f ms (%d polls)\n
     "$(median <"$w/show.times" | awk '{print $1 * 1000}')" \
     "$(sort -g "$w/show.times" | tail -1 | awk '{print $1 * 1000}')" "$(wc -l <"$w/show.times")"
 printf '  scheduler RSS: %d MB before, %d MB peak, %d MB after\n' "$rss0" "$peak" "$rss1"
+printf '  after: %s\n' "$(rss_split "$spid")"
+run1=$run
 
 # --- 2. repeated runs
 echo "== 2. $reps runs of 10,000 tasks, one after the other"
@@ -96,11 +109,12 @@ for i in $(seq 1 "$reps"); do
     r=$("$CAIRN" trigger tenk)
     [ "$(wait_done "$r" tenk)" = success ] || echo "  run $i did not succeed"
     sleep 1
-    [ "$i" = 1 ] && first=$(rss_mb "$spid")
+    [ "$i" = 1 ] && first=$(rss_mb "$spid") && first_split=$(rss_split "$spid")
 done
 last=$(rss_mb "$spid")
 printf '  RSS after the first: %d MB, after the last: %d MB (%.2fx)\n' "$first" "$last" \
     "$(echo "$last / $first" | bc -l)"
+printf '  after the first: %s; after the last: %s\n' "$first_split" "$(rss_split "$spid")"
 
 # --- 3. many finished task instances
 echo "== 3. $batch runs of 10,000 skipped tasks ($((batch * 10000)) task instances)"
@@ -113,7 +127,7 @@ while [ "$("$CAIRN" runs list --dag skipped --state success --limit 100000 --jso
 done
 t1=$(date +%s.%N)
 sleep 2
-printf '  all finished in %.1f s; scheduler RSS %d MB\n' "$(echo "$t1 - $t0" | bc -l)" "$(rss_mb "$spid")"
+printf '  all finished in %.1f s; scheduler RSS %s\n' "$(echo "$t1 - $t0" | bc -l)" "$(rss_split "$spid")"
 for _ in 1 2 3 4 5; do
     curl -s -o /dev/null -w '%{time_total}\n' "$CAIRN_SERVER/api/v1/runs?limit=100"
 done >"$w/list.times"
@@ -127,12 +141,24 @@ kill -KILL "$spid"
 wait "$spid" 2>/dev/null || true
 t0=$(date +%s.%N)
 "$build/scheduler/cairn-scheduler" --dags "$w/dags" --data "$w/sched" --listen "tcp://127.0.0.1:$nng" \
-    --http "127.0.0.1:$http" --log-level warn >>"$w/sched.log" 2>&1 &
+    --http "127.0.0.1:$http" --log-level notice >"$w/sched2.log" 2>&1 &
 spid=$!
 pids+=("$spid")
 until curl -sf "$CAIRN_SERVER/api/v1/health" >/dev/null 2>&1; do sleep 0.05; done
 t1=$(date +%s.%N)
-printf '  the API answered %.2f s after the start; RSS then %d MB\n' "$(echo "$t1 - $t0" | bc -l)" \
-    "$(rss_mb "$spid")"
+printf '  the API answered %.2f s after the start; RSS then %s\n' "$(echo "$t1 - $t0" | bc -l)" \
+    "$(rss_split "$spid")"
+grep -E 'CAIRN-(STORE-CHECK|RECOVER|START)' "$w/sched2.log" | sed 's/^/  | /' || true
 st=$(wait_done "$run" big)
 printf '  the run in flight ended %s\n' "$st"
+
+# --- 5. a clear of the finished big run: it is loaded back from LMDB
+echo "== 5. clear of the finished $n-task run of 1. (read back from the store)"
+before=$(grep -c CAIRN-LOOP-SLOW "$w/sched2.log" || true)
+t0=$(date +%s.%N)
+"$CAIRN" clear "$run1" --dag big >/dev/null
+t1=$(date +%s.%N)
+sleep 2
+printf '  the clear answered in %.0f ms; the slow loop iterations since:\n' \
+    "$(echo "($t1 - $t0) * 1000" | bc -l)"
+grep CAIRN-LOOP-SLOW "$w/sched2.log" | tail -n +$((before + 1)) | head -5 | sed 's/^/  | /' || true

@@ -20,6 +20,7 @@
 
 #include "cron.h"
 #include "diag.h"
+#include "hmap.h"
 
 struct expr;
 struct tz;
@@ -265,6 +266,8 @@ struct dag {
     struct dag_event_cond *conds; /* `trigger:` (any of them), or NULL */
     size_t nconds;
     char version[65];       /* SHA-256 (hex) of the file's bytes */
+    struct hmap by_name;    /* task name -> index (dag_task_index); keys are the
+                             * tasks' names */
 };
 
 /* Defaults of fields a DAG does not set. */

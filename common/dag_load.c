@@ -394,7 +394,7 @@ dag_load_buffer(struct dag **out, const char *buf, size_t len, const char *file,
     hmap_init(&l.said);
     parse_dag(&l, root);
     sha256_hex(buf, len, l.d->version);
-    hmap_free(&l.tasks);
+    l.d->by_name = l.tasks; /* the DAG keeps the index of its tasks by name */
     hmap_free(&l.broken);
     hmap_free(&l.said);
     for (size_t i = 0; i < l.nsaid; i++)
@@ -453,6 +453,7 @@ dag_free(struct dag *d)
         dag__task_fini(&d->tasks[i]);
     free(d->tasks);
     free(d->topo);
+    hmap_free(&d->by_name);
     dag__notify_free(d->notify, d->nnotify);
     free(d);
 }

@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "err.h"
@@ -1013,6 +1015,49 @@ store_usage(struct store *s, size_t *used, size_t *map_size)
     *used = ((size_t)info.me_last_pgno + 1) * st.ms_psize;
     *map_size = info.me_mapsize;
     return 0;
+}
+
+int
+store_release_pages(struct store *s)
+{
+    /* LMDB does not say where it mapped the file (me_mapaddr is only set
+     * with MDB_FIXEDMAP): find the mappings of data.mdb by its device and
+     * inode in /proc/self/maps */
+    int fd = -1, rc = 0;
+    struct stat sb;
+    pthread_mutex_lock(&s->mu); /* the map cannot move meanwhile (store__grow_locked) */
+    if (s->broken || mdb_env_get_fd(s->env, &fd) != 0 || fstat(fd, &sb) != 0) {
+        pthread_mutex_unlock(&s->mu);
+        return 0;
+    }
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (!f) {
+        rc = cairn_from_errno(errno);
+        pthread_mutex_unlock(&s->mu);
+        return rc;
+    }
+    /* or by its path (an overlay file system may show other numbers) */
+    char *file = xasprintf("%s/data.mdb", s->path), *real = realpath(file, NULL);
+    free(file);
+    char line[4096];
+    while (fgets(line, sizeof(line), f)) {
+        unsigned long lo, hi, ino;
+        unsigned maj, mnt;
+        int at = 0;
+        if (sscanf(line, "%lx-%lx %*s %*s %x:%x %lu %n", &lo, &hi, &maj, &mnt, &ino, &at) < 5)
+            continue;
+        line[strcspn(line, "\n")] = '\0';
+        bool same = ino == (unsigned long)sb.st_ino && maj == major(sb.st_dev) &&
+                    mnt == minor(sb.st_dev);
+        if (!same && !(real && at > 0 && !strcmp(line + at, real)))
+            continue;
+        if (madvise((void *)lo, hi - lo, MADV_DONTNEED) != 0)
+            rc = cairn_from_errno(errno);
+    }
+    fclose(f);
+    free(real);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
 }
 
 int

@@ -141,6 +141,12 @@ int store_stat(struct store *s, enum store_table tb, size_t *entries);
 void store_set_max_size(struct store *s, size_t bytes);
 /* Bytes in use (pages up to the last one written) and the map's size. */
 int store_usage(struct store *s, size_t *used, size_t *map_size);
+/* Unmap the pages of the store's file this process has read (they count in
+ * its RSS while mapped; the kernel's page cache keeps them). The map is
+ * read-only and shared (no MDB_WRITEMAP), so what is read next is faulted
+ * in again from the file: safe at any time, from any thread, with readers
+ * open. 0, or an errno code. */
+int store_release_pages(struct store *s);
 /* A consistent, compacted copy of the store into the empty folder dir
  * (LMDB's mdb_env_copy2; safe while the scheduler runs: it is a read
  * transaction). CAIRN_EEXIST if dir holds a data.mdb already. */

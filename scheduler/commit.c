@@ -231,7 +231,10 @@ commit__once(struct sched *s)
             batch++;
         uint64_t t0 = uv_hrtime();
         int rc = commit__write(s);
-        smet_commit(s, (double)(uv_hrtime() - t0) / 1e9, batch);
+        uint64_t took = uv_hrtime() - t0;
+        s->iter_commit_ns += took;
+        s->iter_commit_records += batch;
+        smet_commit(s, (double)took / 1e9, batch);
         if (rc) {
             LOG(LOG_ERR, rc == CAIRN_EFULL ? "CAIRN-STORE-FULL" : "CAIRN-STORE-ERROR",
                 "cannot commit state (%s: %s); holding %zu worker replies and retrying in 1s",
@@ -290,8 +293,10 @@ commit__iteration(struct sched *s)
             s->iter_cpu_window_max_ms = cpu;
         if (busy >= SCHED_SLOW_ITERATION_MS)
             LOG(LOG_WARN, "CAIRN-LOOP-SLOW", "a loop iteration took %" PRId64 " ms, %" PRId64
-                " ms of it the loop's own CPU time (nothing else was served meanwhile)", busy,
-                cpu);
+                " ms of it the loop's own CPU time (nothing else was served meanwhile); %" PRIu64
+                " ms in the commit (%zu records), %" PRIu64 " ms freeing finished runs", busy,
+                cpu, s->iter_commit_ns / 1000000, s->iter_commit_records,
+                s->iter_evict_ns / 1000000);
     }
     int64_t mono = clock_mono_ms();
     if (mono - s->iter_window_start >= 60000) {
@@ -302,6 +307,9 @@ commit__iteration(struct sched *s)
         s->iter_window_start = mono;
     }
     s->iter_cpu_ns = commit__thread_cpu_ns();
+    s->iter_commit_ns = s->iter_evict_ns = 0;
+    s->start_budget = SCHED_CHUNK;
+    s->iter_commit_records = 0;
     s->iterations++;
     s->iter_end_ns = uv_hrtime();
     s->iter_idle_ns = idle;
@@ -312,6 +320,9 @@ commit_prepare_cb(uv_prepare_t *h)
 {
     struct sched *s = h->data;
     commit__prepare(s);
+    uint64_t t0 = uv_hrtime();
+    runtab_free_some(s);
+    s->iter_evict_ns += uv_hrtime() - t0;
     commit__iteration(s);
 }
 

@@ -27,6 +27,9 @@
 #define SCHED_CHUNK 4096
 /* An iteration this long is logged (CAIRN-LOOP-SLOW). */
 #define SCHED_SLOW_ITERATION_MS 100
+/* The pages of the state store's file the scheduler has mapped (they count
+ * in its RSS) are unmapped once they exceed this; the page cache keeps them */
+#define SCHED_STORE_PAGES_MAX (64u << 20)
 /* a worker gets leases beyond its free slots (its prefetch) only while its
  * tasks have lately run shorter than this: a queued lease never waits long
  * behind a running task that another worker could have started at once */
@@ -122,6 +125,13 @@ struct sched {
     /* runs too big to start in one iteration (taskstate.c) */
     struct sched_run **startq;
     size_t nstartq, capstartq;
+    /* task instances still to decide in this loop iteration (starting big
+     * runs, ts_run_start and ts_start_step): SCHED_CHUNK at each iteration */
+    size_t start_budget;
+    /* finished runs out of the table whose memory goes a chunk per
+     * iteration (runtab_free_some), oldest first, linked by next */
+    struct sched_run *dying, *dying_last;
+    size_t freed_since_trim; /* task instances freed since the last malloc_trim */
 
     /* mapped tasks' groups waiting to be expanded (fanout.c) */
     struct sched_ti **expandq;
@@ -181,6 +191,11 @@ struct sched {
     int64_t iter_cpu_ns;        /* the thread's CPU clock at the last iteration's end */
     int64_t iter_cpu_max_ms, iter_cpu_window_max_ms, iter_cpu_prev_window_max_ms;
     int64_t iter_window_start; /* monotonic ms */
+    /* of the iteration under way: ns spent writing the commit, ns freeing
+     * finished runs, and how many records the commit wrote */
+    uint64_t iter_commit_ns, iter_evict_ns;
+    size_t iter_commit_records;
+    long mapped_base; /* the process's file-backed pages at the first tick */
     uint64_t iterations;
 
     /* the store refuses writes (disk or map full): held replies wait, API

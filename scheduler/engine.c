@@ -89,6 +89,29 @@ retries_due(struct sched *s, int64_t wall)
     }
 }
 
+/* The store's pages that this process has read stay mapped (and in its RSS)
+ * until it unmaps them: past SCHED_STORE_PAGES_MAX of them (the growth of
+ * its file-backed pages, /proc/self/statm's third field, since the first
+ * tick), unmap them all; what is read next is mapped again. */
+static void
+sched__store_pages(struct sched *s)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    long size, resident, shared;
+    int got = f ? fscanf(f, "%ld %ld %ld", &size, &resident, &shared) : 0;
+    if (f)
+        fclose(f);
+    if (got != 3)
+        return;
+    long page = sysconf(_SC_PAGESIZE);
+    if (!s->mapped_base || shared < s->mapped_base)
+        s->mapped_base = shared;
+    if ((shared - s->mapped_base) * (page > 0 ? page : 4096) > (long)SCHED_STORE_PAGES_MAX &&
+        store_release_pages(s->store) == 0)
+        LOG(LOG_DEBUG, "CAIRN-STORE-PAGES", "unmapped %ld MB of the state store's pages",
+            (shared - s->mapped_base) * (page > 0 ? page : 4096) >> 20);
+}
+
 static void
 tick_cb(uv_timer_t *h)
 {
@@ -113,6 +136,7 @@ tick_cb(uv_timer_t *h)
         runs_schedule(s);
         for (size_t i = 0; i < s->nticks; i++)
             s->ticks[i].fn(s->ticks[i].ud);
+        sched__store_pages(s);
         s->next_schedule = now + 500;
     }
     if (s->degraded) /* held WORK replies cannot reach workers: no lease is lost meanwhile */
@@ -159,6 +183,7 @@ sched_new(struct sched **out, uv_loop_t *loop, const struct sched_config *cfg, c
     hmap_init(&s->runs_by_key);
     hmap_init(&s->lease_map);
     s->ended_attempts = json_object();
+    s->start_budget = SCHED_CHUNK;
     s->epoch_ms = clock_wall_ms();
     smet_init(s);
     /* the pre-commit steps, in this order: expansion makes instances, cache
@@ -296,6 +321,7 @@ sched_free(struct sched *s)
         runtab_free(s, r);
         r = next;
     }
+    runtab_free_dying(s);
     for (size_t i = 0; i < s->ndags; i++) {
         free(s->dags[i]->name);
         free(s->dags[i]->file);

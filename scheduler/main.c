@@ -697,7 +697,7 @@ main(int argc, char **argv)
         LOG(LOG_NOTICE, "CAIRN-STORE-CHECK",
             "the last scheduler on %s did not stop cleanly: checking the state store", o.data);
         int64_t t0 = clock_mono_ms();
-        int crc = storetool_check(o.data, stderr);
+        int crc = storetool_check_mode(o.data, true, stderr);
         LOG(LOG_NOTICE, "CAIRN-STORE-CHECK", "checked in %lld ms",
             (long long)(clock_mono_ms() - t0));
         if (crc == 1) {

@@ -177,6 +177,7 @@ struct sched_run {
     size_t start_next;          /* a big run starts a chunk per loop iteration: the next task
                                    instance to decide */
     bool starting;              /* on the engine's start queue (not evicted meanwhile) */
+    size_t free_next;           /* evicted: the next task instance to free */
     uint64_t seq;               /* creation order */
     uint64_t change_seq;        /* the last change of one of its task instances */
     bool dirty;

@@ -1,5 +1,6 @@
 /* runtab.c - the unfinished runs in memory: allocation, lookup by key,
- * params, eviction once finished and stored (runtab.h). */
+ * params, eviction once finished and stored, freed a chunk per loop
+ * iteration (runtab.h). */
 #include "runtab.h"
 
 #include <malloc.h>
@@ -81,14 +82,32 @@ runtab_alloc(struct sched *s, const char *dag, const char *run_id, struct sched_
     return r;
 }
 
-void
-runtab_free(struct sched *s, struct sched_run *r)
+/* Free up to budget task instances of r (a group's instances one each,
+ * from its last), from r->free_next on; returns what is left of budget. */
+static size_t
+runtab__release_some(struct sched_run *r, size_t budget)
 {
-    (void)s;
-    for (size_t i = 0; i < r->ntis; i++) {
-        runtab_ti_release(&r->tis[i]);
-        runtab_map_free(r->tis[i].map);
+    while (r->free_next < r->ntis && budget) {
+        struct sched_ti *ti = &r->tis[r->free_next];
+        struct sched_map *m = ti->map;
+        for (; m && m->created && budget; budget--)
+            runtab_ti_release(&m->inst[--m->created]);
+        if (m && m->created)
+            break;
+        runtab_ti_release(ti);
+        runtab_map_free(m);
+        ti->map = NULL;
+        r->free_next++;
+        if (budget)
+            budget--;
     }
+    return budget;
+}
+
+/* What r owns besides its task instances, and r (they are freed). */
+static void
+runtab__free_rest(struct sched_run *r)
+{
     free(r->tis);
     codesnap_forget(r);
     for (size_t i = 0; i < r->noverrides; i++) {
@@ -106,6 +125,14 @@ runtab_free(struct sched *s, struct sched_run *r)
     free(r->backfill);
     free(r->key);
     free(r);
+}
+
+void
+runtab_free(struct sched *s, struct sched_run *r)
+{
+    (void)s;
+    runtab__release_some(r, SIZE_MAX);
+    runtab__free_rest(r);
 }
 
 void
@@ -247,22 +274,64 @@ void
 runtab_evict_finished(struct sched *s)
 {
     struct sched_run *r = s->runs.next;
-    size_t freed = 0;
     while (r != &s->runs) {
         struct sched_run *next = r->next;
         if (sched_run_finished(r->state) && !r->dirty && !r->starting) {
+            /* out of the table now (what asks for it reads the store); its
+             * memory goes a chunk per iteration */
             r->prev->next = r->next;
             r->next->prev = r->prev;
             hmap_del(&s->runs_by_key, r->key);
-            freed += r->ntis;
-            runtab_free(s, r);
+            codesnap_forget(r);
+            r->free_next = 0;
+            r->next = r->prev = NULL;
+            if (s->dying_last)
+                s->dying_last->next = r;
+            else
+                s->dying = r;
+            s->dying_last = r;
         }
         r = next;
     }
+}
+
+void
+runtab_free_some(struct sched *s)
+{
+    size_t budget = SCHED_CHUNK;
+    while (s->dying && budget) {
+        struct sched_run *r = s->dying;
+        size_t from = r->free_next;
+        budget = runtab__release_some(r, budget);
+        s->freed_since_trim += r->free_next - from;
+        if (r->free_next < r->ntis)
+            break;
+        s->dying = r->next;
+        if (!s->dying)
+            s->dying_last = NULL;
+        runtab__free_rest(r);
+    }
+    if (s->dying) {
+        sched_more_work(s);
+        return;
+    }
     /* a big run's memory goes back to the system, not only to malloc's
      * free lists: the scheduler's size follows what it holds */
-    if (freed >= RUNTAB_TRIM_TIS)
+    if (s->freed_since_trim >= RUNTAB_TRIM_TIS) {
+        s->freed_since_trim = 0;
         malloc_trim(0);
+    }
+}
+
+void
+runtab_free_dying(struct sched *s)
+{
+    while (s->dying) {
+        struct sched_run *r = s->dying;
+        s->dying = r->next;
+        runtab_free(s, r);
+    }
+    s->dying_last = NULL;
 }
 
 static int

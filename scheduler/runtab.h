@@ -3,8 +3,9 @@
  *
  * Unfinished runs are in memory, in creation order, and indexed by their
  * key ("dag SEP run_id", schema.h). A finished run stays until the commit
- * that stored its end; then it is freed (runtab_evict_finished) and lives
- * only in LMDB. A finished run is brought back (recovery.h) to be cleared.
+ * that stored its end; then it leaves the table (runtab_evict_finished),
+ * its memory is freed over the next loop iterations, and it lives only in
+ * LMDB. A finished run is brought back (recovery.h) to be cleared.
  */
 #ifndef CAIRN_SCHED_RUNTAB_H
 #define CAIRN_SCHED_RUNTAB_H
@@ -52,7 +53,13 @@ int runtab_aggregate(const struct sched_run *r, const char *fn, const char *task
  * item's JSON text that rc points to (malloc'd, the caller frees it after
  * rendering), or NULL. */
 char *runtab_render_ctx(const struct sched_ti *ti, struct dag_run_ctx *rc);
-/* Drop finished runs whose end is stored from memory. */
+/* Drop finished runs whose end is stored from the table (a lookup then
+ * reads the store); their memory is freed SCHED_CHUNK task instances per
+ * loop iteration (runtab_free_some, from the loop's prepare hook), so a 100,000-task run's end does not
+ * stall the loop, and the heap is trimmed once they all are. */
 void runtab_evict_finished(struct sched *s);
+void runtab_free_some(struct sched *s);
+/* Free every evicted run at once (the engine is going). */
+void runtab_free_dying(struct sched *s);
 
 #endif

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@
 
 #include "err.h"
 #include "fs.h"
+#include "hmap.h"
 #include "schema.h"
 #include "store.h"
 #include "util.h"
@@ -31,6 +33,14 @@
 struct storetool__ctx {
     FILE *out;
     size_t shown;
+    /* the check at a start after an unclean stop: records of finished runs
+     * (their task instances, attempts and artifact pointers) are walked,
+     * not decoded */
+    bool quick;
+    struct hmap live;  /* "dag SEP run_id" of the unfinished runs */
+    char **live_keys;  /* the keys live borrows */
+    size_t nlive, caplive;
+    size_t skipped;    /* records walked without decoding */
 };
 
 /* The key as text: the separator shown as '/', other bytes that are not
@@ -98,12 +108,59 @@ storetool__decode(enum store_table tb, const void *val, size_t vlen, char *why, 
     return rc;
 }
 
+/* Whether a record of table tb under key belongs to a finished run (quick
+ * check: not decoded). The run's key is the first two fields of the key. */
+static bool
+storetool__finished(struct storetool__ctx *c, enum store_table tb, const void *key, size_t klen)
+{
+    if (tb != STORE_TIS && tb != STORE_ATTEMPTS && tb != STORE_ARTIFACTS)
+        return false;
+    const char *k = key, *sep = memchr(k, 0x1f, klen);
+    sep = sep ? memchr(sep + 1, 0x1f, klen - (size_t)(sep + 1 - k)) : NULL;
+    if (!sep)
+        return false; /* not a key of a run's record: decode it (it is bad) */
+    char run[1024];
+    size_t n = (size_t)(sep - k);
+    if (n >= sizeof(run))
+        return false;
+    memcpy(run, k, n);
+    run[n] = '\0';
+    size_t v;
+    return !hmap_get(&c->live, run, &v);
+}
+
+/* A run record: its key is kept if it is unfinished (or unreadable). */
+static void
+storetool__note_run(struct storetool__ctx *c, const void *key, size_t klen, const void *val,
+                    size_t vlen)
+{
+    json_t *j = json_loadb(val, vlen, 0, NULL);
+    const char *st = json_string_value(json_object_get(j, "state"));
+    bool done = st && (!strcmp(st, "success") || !strcmp(st, "failed") ||
+                       !strcmp(st, "cancelled"));
+    json_decref(j);
+    if (done)
+        return;
+    xgrow((void **)&c->live_keys, &c->caplive, c->nlive + 1, sizeof(*c->live_keys));
+    char *k = xmalloc(klen + 1);
+    memcpy(k, key, klen);
+    k[klen] = '\0';
+    c->live_keys[c->nlive++] = k;
+    hmap_put(&c->live, k, 1);
+}
+
 static int
 storetool__record_cb(void *ud, enum store_table tb, const void *key, size_t klen, const void *val,
                      size_t vlen)
 {
     struct storetool__ctx *c = ud;
     char why[512], k[256];
+    if (c->quick && tb == STORE_RUNS)
+        storetool__note_run(c, key, klen, val, vlen);
+    if (c->quick && storetool__finished(c, tb, key, klen)) {
+        c->skipped++;
+        return 0;
+    }
     if (storetool__decode(tb, val, vlen, why, sizeof(why)) == 0)
         return 0;
     if (c->shown++ < STORETOOL_SHOW_MAX) {
@@ -130,7 +187,7 @@ storetool__exists(const char *data_dir, FILE *out)
 /* The child's side of the check: 0 all good, 1 bad records or a store
  * error, 2 the store cannot be opened. */
 static int
-storetool__check_child(const char *data_dir, FILE *out)
+storetool__check_child(const char *data_dir, bool quick, FILE *out)
 {
     struct store *st = NULL;
     char err[512];
@@ -138,11 +195,16 @@ storetool__check_child(const char *data_dir, FILE *out)
         fprintf(out, "cairn-scheduler: %s\n", err);
         return 2;
     }
-    struct storetool__ctx c = {out, 0};
+    struct storetool__ctx c = {.out = out, .quick = quick};
+    hmap_init(&c.live);
     size_t records = 0, bad = 0, used = 0, map = 0;
     int rc = store_check(st, &records, &bad, storetool__record_cb, &c, err, sizeof(err));
     store_usage(st, &used, &map);
     store_close(st);
+    hmap_free(&c.live);
+    for (size_t i = 0; i < c.nlive; i++)
+        free(c.live_keys[i]);
+    free(c.live_keys);
     if (rc) {
         fprintf(out, "cairn-scheduler: the state store at %s is damaged: %s (after %zu records)\n",
                 data_dir, err, records);
@@ -150,13 +212,24 @@ storetool__check_child(const char *data_dir, FILE *out)
     }
     if (bad > STORETOOL_SHOW_MAX)
         fprintf(out, "... and %zu more bad records\n", bad - STORETOOL_SHOW_MAX);
-    fprintf(out, "%s: %zu records, %zu bad; %zu of %zu bytes of the map in use\n",
-            bad ? "damaged" : "ok", records, bad, used, map);
+    if (quick)
+        fprintf(out, "%s: %zu records (%zu of finished runs walked, not decoded), %zu bad; %zu "
+                "of %zu bytes of the map in use\n", bad ? "damaged" : "ok", records, c.skipped,
+                bad, used, map);
+    else
+        fprintf(out, "%s: %zu records, %zu bad; %zu of %zu bytes of the map in use\n",
+                bad ? "damaged" : "ok", records, bad, used, map);
     return bad ? 1 : 0;
 }
 
 int
 storetool_check(const char *data_dir, FILE *out)
+{
+    return storetool_check_mode(data_dir, false, out);
+}
+
+int
+storetool_check_mode(const char *data_dir, bool quick, FILE *out)
 {
     if (storetool__exists(data_dir, out) != 0)
         return 2;
@@ -167,7 +240,7 @@ storetool_check(const char *data_dir, FILE *out)
         return 2;
     }
     if (pid == 0) {
-        int rc = storetool__check_child(data_dir, out);
+        int rc = storetool__check_child(data_dir, quick, out);
         fflush(out);
         _exit(rc);
     }

@@ -580,6 +580,8 @@ static size_t
 ts__start_some(struct sched *s, struct sched_run *r, size_t budget)
 {
     size_t seen = 0;
+    if (budget > s->start_budget)
+        budget = s->start_budget;
     for (; r->start_next < r->ntis && seen < budget && r->state == RUN_RUNNING; seen++) {
         struct sched_ti *ti = &r->tis[r->start_next++];
         if (ti->pending_up == 0)
@@ -591,6 +593,7 @@ ts__start_some(struct sched *s, struct sched_run *r, size_t budget)
             if (ti->map->inst[k].state == TI_PENDING && ti->map->inst[k].pending_up == 0)
                 ts_evaluate(s, &ti->map->inst[k]);
     }
+    s->start_budget -= seen;
     return seen;
 }
 

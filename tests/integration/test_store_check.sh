@@ -5,7 +5,8 @@
 # not decode is named by --check (exit 1); a store with damaged pages is
 # never called sound; a scheduler killed with SIGKILL checks the store at
 # its next start and refuses a damaged one with a clear message (instead of
-# serving it and crashing on the first request that reads a bad page); and
+# serving it and crashing on the first request that reads a bad page),
+# decoding what a start reads and walking the finished runs' records; and
 # --check never makes a store where there is none.
 source "$(dirname "$0")/lib.sh"
 
@@ -74,6 +75,38 @@ cp "$T/d/state/data.mdb" "$T/s2/state/data.mdb"
 check "  a damaged one is refused at start with exit 1 (got $rc)" [ "$rc" = 1 ]
 check "  saying so" grep -q "CAIRN-STORE-DAMAGED" "$T/s2b.log"
 check "  and pointing to a backup" grep -q "restore a backup" "$T/s2b.log"
+
+# the start's check after an unclean stop decodes what a start reads (the
+# runs, and the task instances of unfinished runs) and walks the records of
+# finished runs without decoding them; --check decodes everything
+mkdir -p "$T/s3/state"
+cp "$T/bk/data.mdb" "$T/s3/state/data.mdb"
+echo 1 >"$T/s3/state/running" # as a killed scheduler leaves it
+printf 'hello\\1f%s\\1fhi\n{"v":1,"task":\n' "${runs[0]}" >"$T/badti.txt"
+mdb_load -T -s tis "$T/s3/state" <"$T/badti.txt"
+HTTP_PORT='' NNG_PORT='' start_scheduler s3
+check "a bad record of a finished run does not stop the start after a kill" \
+    grep -q "of finished runs walked, not decoded), 0 bad" "$T/s3.log"
+other_reads() { "$CAIRN" runs show "${runs[1]}" --dag hello --json | jq -e '.state == "success"' >/dev/null; }
+check "  and the other runs read" other_reads
+kill_wait "$SCHED_PID" KILL
+out=$("$SCHED" --data "$T/s3" --check 2>&1) && rc=0 || rc=$?
+check "  --check names it (exit $rc)" \
+    sh -c "[ $rc = 1 ] && echo \"\$0\" | grep -q \"bad record: tis 'hello/${runs[0]}/hi'\"" "$out"
+# an unfinished run's task instance that does not decode is found at start
+rm -rf "$T/s4"
+HTTP_PORT='' NNG_PORT='' start_scheduler s4 # no worker: the run stays unfinished
+live=$("$CAIRN" trigger hello)
+hi_queued() { "$CAIRN" runs show "$live" --dag hello --json | jq -e '.tasks[0].state == "queued"' >/dev/null; }
+wait_until 30 hi_queued
+check "an unfinished run with its task queued (no worker)" hi_queued
+kill_wait "$SCHED_PID" KILL
+printf 'hello\\1f%s\\1fhi\n{"v":1,"task":\n' "$live" >"$T/badti.txt"
+mdb_load -T -s tis "$T/s4/state" <"$T/badti.txt"
+"$SCHED" --dags "$T/dags" --data "$T/s4" --listen tcp://127.0.0.1:0 --http 127.0.0.1:0 \
+    >"$T/s4b.log" 2>&1 && rc=0 || rc=$?
+check "a bad task instance of an unfinished run is refused at start (exit $rc)" [ "$rc" = 1 ]
+check "  naming it" grep -q "bad record: tis 'hello/$live/hi'" "$T/s4b.log"
 
 out=$("$SCHED" --data "$T/none" --check 2>&1) && rc=0 || rc=$?
 check "--check where there is no store: exit 2, and no store made" \

@@ -330,6 +330,36 @@ test_defaults_errors_once(void **state)
     diag_list_free(&dl);
 }
 
+/* Tasks by name through the loader's index, for a big DAG too; a name that
+ * is not a task is -1. */
+static void
+test_task_index(void **state)
+{
+    (void)state;
+    struct sb y;
+    sb_init(&y);
+    sb_puts(&y, "dag: many\ntasks:\n");
+    for (int i = 0; i < 5000; i++)
+        sb_printf(&y, "  t%d: {command: [\"true\"]%s}\n", i, i ? ", needs: [t0]" : "");
+    struct diag_list dl;
+    diag_list_init(&dl);
+    struct dag *d = NULL;
+    assert_int_equal(dag_load_buffer(&d, y.buf, y.len, "many.yaml", &dl), 0);
+    assert_int_equal(d->ntasks, 5000);
+    for (int i = 0; i < 5000; i += 7) {
+        char name[16];
+        snprintf(name, sizeof(name), "t%d", i);
+        long k = dag_task_index(d, name);
+        assert_true(k >= 0);
+        assert_string_equal(d->tasks[k].name, name);
+    }
+    assert_int_equal(dag_task_index(d, "t5000"), -1);
+    assert_int_equal(dag_task_index(d, ""), -1);
+    dag_free(d);
+    diag_list_free(&dl);
+    sb_free(&y);
+}
+
 static void
 test_aliases(void **state)
 {
@@ -1053,7 +1083,7 @@ main(void)
         cmocka_unit_test(test_fanout_model),    cmocka_unit_test(test_matrix_rules),
         cmocka_unit_test(test_list_params),     cmocka_unit_test(test_instance_names),
         cmocka_unit_test(test_gpu_resources),   cmocka_unit_test(test_event_triggers),
-        cmocka_unit_test(test_task_limits),
+        cmocka_unit_test(test_task_limits),     cmocka_unit_test(test_task_index),
     };
     return cmocka_run_group_tests(tests, NULL, teardown_all);
 }

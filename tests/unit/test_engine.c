@@ -830,7 +830,8 @@ test_big_run_start(void **state)
     char err[256];
     assert_int_equal(sched_trigger(f->s, "wide", 0, false, NULL, false, &r, err, sizeof(err)), 0);
     size_t after_trigger = f->s->nheap;
-    assert_true(after_trigger > 0 && after_trigger < 10000);
+    /* one chunk in the trigger's iteration, however many steps it takes */
+    assert_true(after_trigger > 0 && after_trigger <= SCHED_CHUNK);
     assert_true(r->starting);
     for (int i = 0; i < 20 && f->s->nheap < 10000; i++)
         uv_run(&f->loop, UV_RUN_NOWAIT);
@@ -901,6 +902,49 @@ test_prefetch_room(void **state)
     assert_int_equal(lease_room(&w), 2);
 }
 
+/* A big run that ended leaves the table at once and its memory goes a
+ * chunk per iteration; cleared meanwhile, it is read back from the store. */
+static void
+test_big_run_evicted_in_chunks(void **state)
+{
+    struct fx *f = *state;
+    struct sb y;
+    sb_init(&y);
+    sb_puts(&y, "dag: skipped\nmax_active_tasks: 100000\nparams: {go: 'yes'}\n"
+                "defaults: {when: \"params.go == 'no'\"}\ntasks:\n");
+    for (int i = 0; i < 10000; i++)
+        sb_printf(&y, "  t%d: {command: [t]}\n", i);
+    put_dag(f, "skipped", y.buf);
+    sb_free(&y);
+    start(f, 0, 0);
+    struct sched_run *r = NULL;
+    char err[256];
+    assert_int_equal(sched_trigger(f->s, "skipped", 0, false, NULL, false, &r, err, sizeof(err)),
+                     0);
+    char *rid = xstrdup(r->run_id);
+    for (int i = 0; i < 40 && sched_find_run(f->s, "skipped", rid); i++)
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+    assert_null(sched_find_run(f->s, "skipped", rid));
+    /* 10,000 task instances: more than one chunk is still to free */
+    assert_non_null(f->s->dying);
+    assert_true(f->s->dying->free_next > 0 && f->s->dying->free_next < 10000);
+    /* cleared while its memory goes: a fresh copy from the store */
+    struct sched_run *again = NULL;
+    assert_int_equal(sched_clear(f->s, "skipped", rid, NULL, 0, &again, err, sizeof(err)), 0);
+    assert_non_null(again);
+    assert_ptr_not_equal(again, f->s->dying);
+    assert_ptr_equal(sched_find_run(f->s, "skipped", rid), again);
+    for (int i = 0; i < 40 && f->s->dying; i++)
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+    assert_null(f->s->dying);
+    /* the cleared run skips its tasks again, ends and goes the same way */
+    for (int i = 0; i < 80 && (sched_find_run(f->s, "skipped", rid) || f->s->dying); i++)
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+    assert_null(sched_find_run(f->s, "skipped", rid));
+    assert_null(f->s->dying);
+    free(rid);
+}
+
 int
 main(void)
 {
@@ -918,6 +962,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_big_run_start, setup, teardown),
         cmocka_unit_test_setup_teardown(test_started_age, setup, teardown),
         cmocka_unit_test(test_prefetch_room),
+        cmocka_unit_test_setup_teardown(test_big_run_evicted_in_chunks, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
