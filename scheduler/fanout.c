@@ -2,6 +2,7 @@
 #include "fanout.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,12 @@
  * under the 50 ms an iteration may take, and the first instances are
  * leased before the last are made. */
 #define FAN_CHUNK 4096
+/* Instances (and items) of finished groups released per loop iteration. */
+#define FAN_FREE_CHUNK 4096
+/* A group with more instances than this leaves memory over iterations. */
+#define FAN_FREE_LATER FAN_CHUNK
+/* Releasing at least this many instances trims the heap at the end. */
+#define FAN_TRIM_INSTANCES 1000
 /* A list file larger than this is refused (an item is rarely more than a
  * few hundred bytes: 100,000 of them fit easily). */
 #define FAN_LIST_MAX ((size_t)256 << 20)
@@ -330,10 +337,77 @@ fan__create(struct sched *s, struct sched_ti *g, size_t budget)
     return made;
 }
 
-/* The pre-commit step: expand what was decided, a chunk at a time. */
+/* ---------- a finished group's memory, a chunk at a time ---------- */
+
+struct fan_grave {
+    struct sched_ti *inst; /* the instances, n of them still to release (the last first) */
+    size_t n, total;
+    json_t *items;         /* the items, released last to first, or NULL */
+};
+
+void
+fan_release(struct sched *s, struct sched_map *m)
+{
+    if (!m)
+        return;
+    if (m->created <= FAN_FREE_LATER || s->stopping || !s->fan_idle.loop) {
+        runtab_map_free(m);
+        return;
+    }
+    for (size_t i = 0; i < m->created; i++) {
+        struct sched_ti *ti = &m->inst[i];
+        if (ti->uploads || ti->log_fd >= 0) /* what others hold goes now */
+            runtab_ti_release(ti);
+        ti->run = NULL; /* gone: nothing may reach it */
+        ti->parent = NULL;
+    }
+    xgrow((void **)&s->graves, &s->capgraves, s->ngraves + 1, sizeof(*s->graves));
+    s->graves[s->ngraves++] =
+        (struct fan_grave){.inst = m->inst, .n = m->created, .total = m->created, .items = m->items};
+    m->inst = NULL;
+    m->items = NULL;
+    m->created = 0;
+    runtab_map_free(m);
+    sched_more_work(s);
+}
+
+/* Release up to budget instances and items of finished groups. */
+static void
+fan__bury(struct sched *s, size_t budget)
+{
+    while (s->ngraves && budget) {
+        struct fan_grave *g = &s->graves[s->ngraves - 1];
+        for (; g->n && budget; budget--)
+            runtab_ti_release(&g->inst[--g->n]);
+        if (g->items && g->items->refcount > 1) { /* another group's too (a zip) */
+            json_decref(g->items);
+            g->items = NULL;
+        }
+        size_t left = g->items ? json_array_size(g->items) : 0;
+        for (; left && budget; budget--)
+            json_array_remove(g->items, --left);
+        if (g->n || left)
+            break;
+        json_decref(g->items);
+        free(g->inst);
+        s->graves_freed += g->total;
+        s->ngraves--;
+    }
+    if (!s->ngraves && s->graves_freed >= FAN_TRIM_INSTANCES) {
+        /* their memory goes back to the system, not only to malloc's free
+         * lists (runtab_evict_finished counts them only by their group) */
+        malloc_trim(0);
+        s->graves_freed = 0;
+    }
+}
+
+/* The pre-commit step: expand what was decided, a chunk at a time, and
+ * release finished groups' instances. */
 static void
 fan__step(struct sched *s)
 {
+    if (s->ngraves && !s->stopping)
+        fan__bury(s, FAN_FREE_CHUNK);
     size_t budget = FAN_CHUNK, keep = 0;
     for (size_t i = 0; i < s->nexpandq; i++) {
         struct sched_ti *g = s->expandq[i];
@@ -374,7 +448,7 @@ fan__step(struct sched *s)
             s->expandq[keep++] = g;
     }
     s->nexpandq = keep;
-    if (!s->nexpandq && !s->nstartq && s->fan_idle_on) {
+    if (!s->nexpandq && !s->nstartq && !s->ngraves && s->fan_idle_on) {
         uv_idle_stop(&s->fan_idle);
         s->fan_idle_on = false;
     }
@@ -465,5 +539,7 @@ fan_stop(struct sched *s, uv_close_cb closed)
 void
 fan_free(struct sched *s)
 {
+    fan__bury(s, SIZE_MAX);
+    free(s->graves);
     free(s->expandq);
 }

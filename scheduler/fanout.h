@@ -29,6 +29,12 @@ void fan_free(struct sched *s);
 
 /* Put group g on the expansion queue (once). */
 void fan_enqueue(struct sched *s, struct sched_ti *g);
+/* Free group map m (runtab_map_free) when its run leaves memory: a big
+ * one's instances and items are released FAN_FREE_CHUNK at a time over the
+ * loop's next iterations (freeing 100,000 instances at once would hold
+ * the loop for hundreds of ms), then the heap is trimmed. Nothing may
+ * reach the instances any more (their run is gone). */
+void fan_release(struct sched *s, struct sched_map *m);
 /* g cannot fan out: it fails with why. */
 void fan_fail(struct sched *s, struct sched_ti *g, const char *why);
 /* g's items now, synchronously (recovery: a map.from list is read again

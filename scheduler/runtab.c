@@ -11,13 +11,15 @@
 #include "api_blobs.h"
 #include "codesnap.h"
 #include "core.h"
+#include "fanout.h"
 #include "gpualloc.h"
 #include "logs.h"
 #include "schema.h"
 #include "store.h"
 #include "util.h"
 
-/* freeing at least this many task instances at once trims the heap */
+/* freeing at least this many task instances (instances of mapped tasks
+ * included) at once trims the heap */
 #define RUNTAB_TRIM_TIS 1000
 
 struct sched_dag *
@@ -84,10 +86,9 @@ runtab_alloc(struct sched *s, const char *dag, const char *run_id, struct sched_
 void
 runtab_free(struct sched *s, struct sched_run *r)
 {
-    (void)s;
     for (size_t i = 0; i < r->ntis; i++) {
         runtab_ti_release(&r->tis[i]);
-        runtab_map_free(r->tis[i].map);
+        fan_release(s, r->tis[i].map); /* a big group's instances: over iterations */
     }
     free(r->tis);
     codesnap_forget(r);
@@ -255,6 +256,8 @@ runtab_evict_finished(struct sched *s)
             r->next->prev = r->prev;
             hmap_del(&s->runs_by_key, r->key);
             freed += r->ntis;
+            for (size_t i = 0; i < r->ntis; i++) /* a mapped task's instances too */
+                freed += r->tis[i].map ? r->tis[i].map->created : 0;
             runtab_free(s, r);
         }
         r = next;
