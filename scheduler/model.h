@@ -137,6 +137,8 @@ struct sched_map {
     char items_sha[65];         /* map.from: the digest of the list it came from, or "" */
     char manifest_sha[65];      /* once ended: the digest of the manifest of its instances'
                                    outputs (fan-in inputs), or "" */
+    struct fan_mjob *mjob;      /* its manifest being made before it ends (fanout.c), or NULL */
+    bool manifest_failed;       /* making it so failed: a fan-in lease makes it again */
     bool expanded;              /* n is known (and committed with the group) */
     bool loading;               /* map.from: the list is being read on the thread pool */
     bool queued;                /* on the engine's expansion queue */

@@ -133,6 +133,7 @@ runtab_ti_release(struct sched_ti *ti)
 void
 runtab_instances_drop(struct sched_map *m)
 {
+    fan_manifest_forget(m);
     for (size_t i = 0; i < m->created; i++)
         runtab_ti_release(&m->inst[i]);
     free(m->inst);
@@ -141,7 +142,7 @@ runtab_instances_drop(struct sched_map *m)
     m->items = NULL;
     m->n = m->created = m->nfinished = 0;
     m->active = 0;
-    m->expanded = m->loading = false;
+    m->expanded = m->loading = m->manifest_failed = false;
     m->items_sha[0] = m->manifest_sha[0] = '\0';
     memset(m->count, 0, sizeof(m->count));
 }
