@@ -118,6 +118,7 @@ struct sched_ti {
      * memory only; "" = none */
     char xfer_token[65];
     json_t *xfer_allowed;       /* the blobs that lease may read {sha256: true}, or NULL */
+    bool xfer_fan_in;           /* and its fan-in inputs' files, not added to it yet */
     struct api_blob_up *uploads; /* its uploads in progress (api_blobs.c) */
     json_t *excluded;           /* workers that could not get its inputs [name...] (not leased
                                    it again until a clear), or NULL */
