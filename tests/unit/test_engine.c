@@ -24,6 +24,7 @@
 #include "lease.h"
 #include "log.h"
 #include "proto.h"
+#include "schedmetrics.h"
 #include "schema.h"
 #include "store.h"
 #include "util.h"
@@ -810,6 +811,12 @@ test_fanout_chunks_restart(void **state)
     for (size_t i = 0; i < g->map->created; i++)
         pending += g->map->inst[i].state == TI_PENDING || g->map->inst[i].state == TI_QUEUED;
     assert_int_equal(pending, 19999);
+    /* the scrape counts them by state, the one in flight as leased */
+    size_t mlen = 0;
+    char *text = smet_render(f->s, &mlen);
+    assert_non_null(text);
+    assert_non_null(strstr(text, "cairn_task_instances{dag=\"big\",state=\"leased\"} 1\n"));
+    free(text);
     json_decref(l);
     free(rid);
 }
