@@ -66,8 +66,19 @@ wait_done() { # RUN DAG
     echo timeout
 }
 
+# the loop's longest iterations, per run: the CAIRN-LOOP-SLOW lines (100 ms
+# or more) logged from time FROM (UTC, as the log writes it) to TO: the
+# longest, with its CPU time, and the most CPU time one of them took
+# (/api/v1/health has the longest since start)
+slow_ms() { { grep -o '^[^ ]* .*CAIRN-LOOP-SLOW.*took [0-9]* ms, [0-9]* ms' "$w/sched.log" || true; } |
+    awk -v from="$1" -v to="${2:-9}" '$1 >= from && $1 < to {for (i = 1; i <= NF; i++) if ($i == "took") { b = $(i + 1); c = $(i + 3) }
+         if (b > mb) { mb = b; mc = c } if (c > xc) xc = c; n++}
+         END { if (n) printf "%d ms (%d ms CPU; at most %d ms CPU), %d over 100 ms", mb, mc, xc, n; else printf "under 100 ms" }'; }
+now_utc() { date -u +%Y-%m-%dT%H:%M:%S.%3NZ; }
+
 # the static run first (the same N through the same path, no expansion)
 static_s=0
+t_static=$(now_utc)
 if [ -z "${BENCH_MAPPED_ONLY:-}" ]; then
     r=$("$CAIRN" trigger static)
     [ "$(wait_done "$r" static)" = success ] || { echo "static run failed" >&2; exit 1; }
@@ -75,22 +86,17 @@ if [ -z "${BENCH_MAPPED_ONLY:-}" ]; then
     static_s=$(echo "$(secs "$(jq -r .ended_at <<<"$j")") - $(secs "$(jq -r .started_at <<<"$j")")" | bc -l)
 fi
 
-# the loop's longest iterations, per run: CAIRN-LOOP-SLOW lines (100 ms or
-# more) logged during each run; /api/v1/health has the longest since start
-slow_ms() { { grep -o 'CAIRN-LOOP-SLOW.*took [0-9]* ms, [0-9]* ms' "$w/sched.log" || true; } | sed -n "$(($1 + 1)),\$p" |
-    awk '{for (i = 1; i <= NF; i++) if ($i == "took") { b = $(i + 1); c = $(i + 3) } if (b > mb) { mb = b; mc = c } n++}
-         END { if (n) printf "%d ms (%d ms CPU), %d over 100 ms", mb, mc, n; else printf "under 100 ms" }'; }
-slow_count() { grep -c CAIRN-LOOP-SLOW "$w/sched.log" || true; }
-static_slow=$(slow_ms 0)
-slow0=$(slow_count)
-
+sleep 1 # the static run leaves memory
+t_fan=$(now_utc)
+static_slow=$(slow_ms "$t_static" "$t_fan")
 base_rss=$(rss_kb "$spid" VmRSS)
 base_anon=$(rss_kb "$spid" RssAnon) base_file=$(rss_kb "$spid" RssFile)
 r=$("$CAIRN" trigger fan)
-peak=$base_rss
+peak=$base_rss peak_anon=$base_anon
 while :; do
     st=$("$CAIRN" runs show "$r" --dag fan --json 2>/dev/null | jq -r .state || true)
     now=$(rss_kb "$spid" VmRSS); [ "$now" -gt "$peak" ] && peak=$now
+    now=$(rss_kb "$spid" RssAnon); [ "$now" -gt "$peak_anon" ] && peak_anon=$now
     case $st in success|failed|cancelled) break ;; esac
     sleep 0.2
 done
@@ -99,7 +105,7 @@ j=$("$CAIRN" runs show "$r" --dag fan --json)
 split_end=$(jq -r '.tasks[] | select(.task == "split") | .ended_at' <<<"$j")
 fan_s=$(echo "$(secs "$(jq -r .ended_at <<<"$j")") - $(secs "$split_end")" | bc -l)
 sleep 1
-fan_slow=$(slow_ms "$slow0")
+fan_slow=$(slow_ms "$t_fan")
 after_rss=$(rss_kb "$spid" VmRSS)
 after_anon=$(rss_kb "$spid" RssAnon) after_file=$(rss_kb "$spid" RssFile)
 loop=$(curl -sf "$CAIRN_SERVER/api/v1/health" | jq -r '.loop.max_iteration_ms // "?"')
@@ -119,6 +125,6 @@ if [ -z "${BENCH_MAPPED_ONLY:-}" ]; then
     printf 'mapped / static time: %.2f   mapped / make time: %.2f\n' "$(echo "$fan_s / $static_s" | bc -l)" "$(echo "$fan_s / $make_s" | bc -l)"
 fi
 printf 'scheduler RSS: %d MB before, %d MB peak, %d MB after the run\n' $((base_rss / 1024)) $((peak / 1024)) $((after_rss / 1024))
-printf '  of which the heap (RssAnon): %d MB before, %d MB after; the state store'"'"'s mapped pages (RssFile): %d MB before, %d MB after\n' \
-    $((base_anon / 1024)) $((after_anon / 1024)) $((base_file / 1024)) $((after_file / 1024))
+printf '  of which the heap (RssAnon): %d MB before, %d MB peak, %d MB after; the state store'"'"'s mapped pages (RssFile): %d MB before, %d MB after\n' \
+    $((base_anon / 1024)) $((peak_anon / 1024)) $((after_anon / 1024)) $((base_file / 1024)) $((after_file / 1024))
 printf 'longest loop iteration: mapped run %s; static run %s; since start %s ms\n' "$fan_slow" "$static_slow" "$loop"
