@@ -168,7 +168,7 @@ seed_task_metrics(struct sched *s)
         if (smet_task_metrics_live(s, r->dag))
             continue; /* a run of it finished since the start: that one counts */
         struct seed_ctx sc = {s, r->dag};
-        api_read_tis(t, r->dag, r->run_id, seed_ti_cb, &sc, &skipped);
+        api_read_tasks(t, r->dag, r->run_id, seed_ti_cb, &sc, &skipped);
     }
     hmap_free(&best);
     store_txn_abort(t);

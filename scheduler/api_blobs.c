@@ -90,32 +90,38 @@ api_blobs_grant(struct sched *s, struct sched_ti *ti, json_t *lease)
         blobs__allow(ti->xfer_allowed, tree);
         json_object_update(ti->xfer_allowed, ti->run->code_files);
     }
-    const struct dag *d = ti->run->dv->dag;
-    const struct dag_task *t = &d->tasks[ti->idx];
     size_t i;
     json_t *in;
     json_array_foreach(json_object_get(lease, "inputs"), i, in)
     {
         blobs__allow(ti->xfer_allowed, json_string_value(json_object_get(in, "sha256")));
-        const char *mf = json_string_value(json_object_get(in, "manifest_file"));
-        const char *name = json_string_value(json_object_get(in, "name"));
-        if (!mf || !name)
+        /* a fan-in input: every instance's file the manifest names, allowed
+         * when the worker first asks for one that is not above (a worker
+         * that reads the store itself never does; 100,000 instances' files
+         * are not gone through at each lease) */
+        if (json_string_value(json_object_get(in, "manifest_file")))
+            ti->xfer_fan_in = true;
+    }
+}
+
+/* Allow what ti's fan-in inputs name: every instance's file. */
+static void
+blobs__allow_fan_in(struct sched_ti *ti)
+{
+    const struct dag_task *t = &ti->run->dv->dag->tasks[ti->idx];
+    ti->xfer_fan_in = false;
+    for (size_t k = 0; k < t->ninputs; k++) {
+        const struct dag_input *di = &t->inputs[k];
+        if (!di->fan_in)
             continue;
-        /* a fan-in input: every instance's file the manifest names */
-        for (size_t k = 0; k < t->ninputs; k++) {
-            const struct dag_input *di = &t->inputs[k];
-            if (!di->fan_in || strcmp(di->name, name) != 0)
-                continue;
-            const struct sched_ti *g = &ti->run->tis[di->task_idx];
-            for (size_t n = 0; g->map && n < g->map->created; n++) {
-                size_t j;
-                json_t *o;
-                json_array_foreach(g->map->inst[n].outputs, j, o)
-                {
-                    if (!strcmp(json_string_value(json_object_get(o, "name")) ?: "", di->file))
-                        blobs__allow(ti->xfer_allowed,
-                                     json_string_value(json_object_get(o, "sha256")));
-                }
+        const struct sched_ti *g = &ti->run->tis[di->task_idx];
+        for (size_t n = 0; g->map && n < g->map->created; n++) {
+            size_t j;
+            json_t *o;
+            json_array_foreach(g->map->inst[n].outputs, j, o)
+            {
+                if (!strcmp(json_string_value(json_object_get(o, "name")) ?: "", di->file))
+                    blobs__allow(ti->xfer_allowed, json_string_value(json_object_get(o, "sha256")));
             }
         }
     }
@@ -156,6 +162,7 @@ api_blobs_revoke(struct sched *s, struct sched_ti *ti)
     ti->xfer_token[0] = '\0';
     json_decref(ti->xfer_allowed);
     ti->xfer_allowed = NULL;
+    ti->xfer_fan_in = false;
     while (ti->uploads) {
         struct api_blob_up *u = ti->uploads;
         ti->uploads = u->next;
@@ -253,6 +260,8 @@ api_blobs_get(struct sched *s, struct http_conn *c, const struct http_req *req,
     const char *sha = blobs__sha(c, p);
     if (!sha)
         return;
+    if (!json_object_get(ti->xfer_allowed, sha) && ti->xfer_fan_in)
+        blobs__allow_fan_in(ti);
     if (!json_object_get(ti->xfer_allowed, sha)) {
         LOG(LOG_WARN, "CAIRN-HTTP-REFUSED", "%s %s: 403: not an input of lease %" PRId64,
             req->method, req->path, ti->lease_id);

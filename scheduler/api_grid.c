@@ -137,7 +137,7 @@ api_grid_get(struct sched *s, struct http_conn *c, const struct http_req *req,
         if (mr)
             state = grid_run_model(&g, mr);
         else
-            api_read_tis(t, dag, r->run_id, grid_ti_cb, &g, &skipped);
+            api_read_tasks(t, dag, r->run_id, grid_ti_cb, &g, &skipped);
         json_array_append_new(rows, json_pack("{s:s, s:s, s:s, s:s, s:o}", "run_id", r->run_id,
                                               "logical_date", ld, "state", state, "run_type",
                                               r->run_type ? r->run_type : "", "states", g.states));

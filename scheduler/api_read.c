@@ -426,6 +426,49 @@ api_read_instances(struct store_txn *t, const char *dag, const char *run_id, con
     return rc;
 }
 
+/* api_read_tasks: a scan that, after a mapped task's group record, seeks
+ * past its instances' records (they sort right after it) instead of
+ * decoding them one by one. */
+struct api_read__tasks {
+    struct api_read__scan sc;
+    char *resume; /* the key to go on from, or NULL: the scan is over */
+};
+
+static int
+api_read__tasks_cb(void *ud, const char *key, const void *json)
+{
+    struct api_read__tasks *tk = ud;
+    int rc = api_read__scan_cb(&tk->sc, key, json);
+    if (rc || !json_is_object(json_object_get((json_t *)json, "map")))
+        return rc;
+    /* instance keys are KEY SEP %010ld: ':' sorts after every digit */
+    tk->resume = xasprintf("%s" SCHEMA_SEP ":", key);
+    return 1;
+}
+
+int
+api_read_tasks(struct store_txn *t, const char *dag, const char *run_id, api_read_ti_fn fn,
+               void *ud, size_t *skipped)
+{
+    struct api_read__tasks tk = {.sc = {.kind = K_TI, .fn.ti = fn, .ud = ud}};
+    char *prefix = api_read__run_prefix(dag, run_id), *start = NULL;
+    int rc;
+    for (;;) {
+        rc = store_scan_from(t, STORE_TIS, prefix, start ? start : prefix, 0, api_read__tasks_cb,
+                             &tk);
+        free(start);
+        start = tk.resume;
+        tk.resume = NULL;
+        if (!start)
+            break;
+        rc = 0; /* a group: on from after its instances */
+    }
+    free(prefix);
+    if (skipped)
+        *skipped += tk.sc.skipped;
+    return rc;
+}
+
 int
 api_read_attempts(struct store_txn *t, const char *dag, const char *run_id, const char *task,
                   api_read_attempt_fn fn, void *ud, size_t *skipped)

@@ -98,13 +98,18 @@ int api_read_run_list(struct store_txn *t, const char *dag, struct api_read_run_
  * no-op. */
 void api_read_run_list_free(struct api_read_run_list *l);
 
-/* Every stored task instance of a run. */
 /* The stored instances of mapped task `task` of a run, in index order from
  * index `from` (fn may stop the scan by returning nonzero). */
 int api_read_instances(struct store_txn *t, const char *dag, const char *run_id, const char *task,
                        long from, api_read_ti_fn fn, void *ud, size_t *skipped);
+/* Every stored task instance of a run, instances of mapped tasks included. */
 int api_read_tis(struct store_txn *t, const char *dag, const char *run_id, api_read_ti_fn fn,
                  void *ud, size_t *skipped);
+/* Every stored task instance of a run but the instances of mapped tasks
+ * (their group records are listed): it does not read them, so a run with
+ * 100,000 instances costs what its tasks do. */
+int api_read_tasks(struct store_txn *t, const char *dag, const char *run_id, api_read_ti_fn fn,
+                   void *ud, size_t *skipped);
 /* Every attempt of a task instance, oldest first. */
 int api_read_attempts(struct store_txn *t, const char *dag, const char *run_id, const char *task,
                       api_read_attempt_fn fn, void *ud, size_t *skipped);

@@ -316,7 +316,7 @@ api_runs_get(struct sched *s, struct http_conn *c, const struct http_req *req,
     }
     struct ti_list tl = {0};
     size_t skipped = 0;
-    api_read_tis(t, run.dag, run_id, ti_collect_cb, &tl, &skipped);
+    api_read_tasks(t, run.dag, run_id, ti_collect_cb, &tl, &skipped);
     store_txn_abort(t);
     const struct dag *d = sched_dag_version(s, run.dag, run.dag_version);
     json_t *o = api_present_run(&run, d);
@@ -360,7 +360,7 @@ api_runs_load(struct sched *s, const char *dag, const char *run_id, int *status,
     }
     struct ti_list tl = {0};
     size_t skipped = 0;
-    api_read_tis(t, run.dag, run_id, ti_collect_cb, &tl, &skipped);
+    api_read_tasks(t, run.dag, run_id, ti_collect_cb, &tl, &skipped);
     store_txn_abort(t);
     const struct dag *d = sched_dag_version(s, run.dag, run.dag_version);
     o = api_present_run(&run, d);

@@ -136,7 +136,13 @@ struct sched {
     /* mapped tasks' groups waiting to be expanded (fanout.c) */
     struct sched_ti **expandq;
     size_t nexpandq, capexpandq;
-    uv_idle_t fan_idle;      /* active while expandq is not empty: the loop keeps turning */
+    /* finished groups' instances and items, released a chunk per loop
+     * iteration (fanout.c, fan_release) */
+    struct fan_grave *graves;
+    size_t ngraves, capgraves;
+    size_t graves_freed;     /* instances released since the last malloc_trim */
+    uv_idle_t fan_idle;      /* active while expandq (or graves) is not empty: the loop keeps
+                                turning */
     bool fan_idle_on;
 
     /* task instances whose upstream finished, decided by ts_evaluate one

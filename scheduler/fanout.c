@@ -2,6 +2,7 @@
 #include "fanout.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,12 @@
  * under the 50 ms an iteration may take, and the first instances are
  * leased before the last are made. */
 #define FAN_CHUNK 4096
+/* Instances (and items) of finished groups released per loop iteration. */
+#define FAN_FREE_CHUNK 4096
+/* A group with more instances than this leaves memory over iterations. */
+#define FAN_FREE_LATER FAN_CHUNK
+/* Releasing at least this many instances trims the heap at the end. */
+#define FAN_TRIM_INSTANCES 1000
 /* A list file larger than this is refused (an item is rarely more than a
  * few hundred bytes: 100,000 of them fit easily). */
 #define FAN_LIST_MAX ((size_t)256 << 20)
@@ -276,6 +283,235 @@ fan_items_sync(struct sched *s, struct sched_ti *g, char *err, size_t errlen)
     return m->items ? 0 : CAIRN_EINVAL;
 }
 
+/* ---------- the manifest of a group's outputs ---------- */
+
+/* Instances a manifest takes per loop iteration (some 5 ms); a group with
+ * at most FAN_MANIFEST_NOW has its manifest made at once, when it is read. */
+#define FAN_MANIFEST_CHUNK 512
+#define FAN_MANIFEST_NOW 256
+
+/* The manifest of a big group, made before the group ends: its text a
+ * chunk of instances per loop iteration (on the loop: the instances are
+ * its), then stored from the thread pool. */
+struct fan_mjob {
+    uv_work_t req;
+    struct sched *s;
+    struct sched_map *m;  /* its group's map, NULL once it is gone */
+    struct sched_ti *g;   /* its group (valid while m is set) */
+    size_t next;          /* the next instance to write */
+    struct sb text;
+    char *task;           /* its task's name */
+    bool storing;         /* on the thread pool (the text is complete) */
+    int rc;
+    char sha[65], err[256];
+};
+
+static void
+fan__manifest_head(const struct sched_ti *g, struct sb *out)
+{
+    json_t *name = json_string(sched_task(g)->name);
+    char *n = json_dumps(name, JSON_COMPACT | JSON_ENCODE_ANY);
+    sb_printf(out, "{\"task\":%s,\"instances\":[", n ? n : "\"\"");
+    free(n);
+    json_decref(name);
+}
+
+/* Instance i's entry, compact, after a comma unless it is the first. */
+static void
+fan__manifest_entry(const struct sched_map *m, size_t i, struct sb *out)
+{
+    const struct sched_ti *ti = &m->inst[i];
+    json_t *outs = json_object();
+    size_t k;
+    json_t *v;
+    if (ti->state == TI_SUCCESS)
+        json_array_foreach(ti->outputs, k, v)
+        {
+            json_object_set_new(outs, json_string_value(json_object_get(v, "name")) ?: "",
+                                json_pack("{s:O, s:O, s:O}", "sha256", json_object_get(v, "sha256"),
+                                          "size", json_object_get(v, "size"), "uri",
+                                          json_object_get(v, "uri")));
+        }
+    json_t *item = m->items ? json_array_get(m->items, i) : NULL;
+    json_t *e = json_pack("{s:I, s:O?, s:s, s:o}", "index", (json_int_t)i, "item", item, "state",
+                          sched_ti_state_name(ti->state), "outputs", outs);
+    char *txt = json_dumps(e, JSON_COMPACT);
+    if (i)
+        sb_putc(out, ',');
+    sb_puts(out, txt ? txt : "null");
+    free(txt);
+    json_decref(e);
+}
+
+/* Store text (the whole manifest) as a blob: sha, or a code with err.
+ * Runs on the thread pool as well as on the loop. */
+static int
+fan__manifest_store(struct sched *s, const char *task, size_t idx, const struct sb *text,
+                    char sha[65], char *err, size_t errlen)
+{
+    char *dir = xasprintf("%s/tmp", s->cfg.data_dir);
+    char *tmp = xasprintf("%s/manifest-%d-%zu-XXXXXX", dir, (int)getpid(), idx);
+    int rc = fs_mkdirs_mode(dir, 0700), fd = -1;
+    if (!rc && (fd = mkstemp(tmp)) < 0)
+        rc = cairn_from_errno(errno);
+    for (size_t off = 0; !rc && off < text->len;) {
+        ssize_t w = write(fd, text->buf + off, text->len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            rc = CAIRN_EIO;
+            break;
+        }
+        off += (size_t)w;
+    }
+    if (fd >= 0 && close(fd) != 0 && !rc)
+        rc = CAIRN_EIO;
+    if (rc)
+        errf(rc, err, errlen, "cannot write the manifest of %s: %s", task, strerror(errno));
+    else
+        rc = art_put_file(s->art, tmp, sha, NULL, NULL, err, errlen);
+    if (fd >= 0)
+        unlink(tmp);
+    free(tmp);
+    free(dir);
+    return rc;
+}
+
+int
+fan_manifest(struct sched *s, struct sched_ti *g, char sha[65], char *err, size_t errlen)
+{
+    struct sched_map *m = g->map;
+    if (m->manifest_sha[0]) {
+        memcpy(sha, m->manifest_sha, 65);
+        return 0;
+    }
+    struct sb text;
+    sb_init(&text);
+    fan__manifest_head(g, &text);
+    for (size_t i = 0; i < m->created; i++)
+        fan__manifest_entry(m, i, &text);
+    sb_puts(&text, "]}");
+    int rc = fan__manifest_store(s, sched_task(g)->name, g->idx, &text, sha, err, errlen);
+    sb_free(&text);
+    if (!rc && sched_ti_terminal(g->state)) {
+        /* kept once every instance is over (a rule that fires early sees the
+         * instances done so far, and builds its own) */
+        memcpy(m->manifest_sha, sha, 65);
+        commit_ti_dirty(s, g, false);
+    }
+    return rc;
+}
+
+/* Whether a task reads g's instances' files through a manifest. */
+static bool
+fan__has_fan_in(const struct sched_ti *g)
+{
+    const struct dag *d = g->run->dv->dag;
+    const struct dag_task *t = sched_task(g);
+    for (size_t i = 0; i < t->ndownstream; i++) {
+        const struct dag_task *dt = &d->tasks[t->downstream[i]];
+        for (size_t k = 0; k < dt->ninputs; k++)
+            if (dt->inputs[k].fan_in && dt->inputs[k].task_idx == g->idx)
+                return true;
+    }
+    return false;
+}
+
+bool
+fan_manifest_first(struct sched *s, struct sched_ti *g)
+{
+    struct sched_map *m = g->map;
+    if (m->mjob)
+        return true; /* under way */
+    if (m->manifest_sha[0] || m->manifest_failed || m->created <= FAN_MANIFEST_NOW ||
+        s->stopping || g->run->state != RUN_RUNNING || !fan__has_fan_in(g))
+        return false;
+    struct fan_mjob *j = xcalloc(1, sizeof(*j));
+    j->req.data = j;
+    j->s = s;
+    j->m = m;
+    j->g = g;
+    j->task = xstrdup(sched_task(g)->name);
+    sb_init(&j->text);
+    fan__manifest_head(g, &j->text);
+    m->mjob = j;
+    fan_enqueue(s, g);
+    return true;
+}
+
+static void
+fan__mjob_free(struct fan_mjob *j)
+{
+    sb_free(&j->text);
+    free(j->task);
+    free(j);
+}
+
+void
+fan_manifest_forget(struct sched_map *m)
+{
+    struct fan_mjob *j = m->mjob;
+    if (!j)
+        return;
+    m->mjob = NULL;
+    if (j->storing)
+        j->m = NULL; /* its completion frees it */
+    else
+        fan__mjob_free(j);
+}
+
+static void
+fan__mjob_work(uv_work_t *req)
+{
+    struct fan_mjob *j = req->data;
+    j->rc = fan__manifest_store(j->s, j->task, 0, &j->text, j->sha, j->err, sizeof(j->err));
+}
+
+static void
+fan__mjob_done(uv_work_t *req, int status)
+{
+    struct fan_mjob *j = req->data;
+    struct sched *s = j->s;
+    (void)status;
+    if (j->m) {
+        struct sched_ti *g = j->g;
+        struct sched_map *m = j->m;
+        m->mjob = NULL;
+        if (j->rc == 0) {
+            memcpy(m->manifest_sha, j->sha, 65);
+        } else {
+            char name[256];
+            m->manifest_failed = true;
+            LOG(LOG_ERR, "CAIRN-MAP-MANIFEST", "%s/%s/%s: cannot store the manifest of its "
+                "instances (made again when a task reads it): %s", g->run->dag, g->run->run_id,
+                sched_ti_name(g, name, sizeof(name)), j->err);
+        }
+        if (!s->stopping)
+            ts_group_check(s, g); /* it ends now, with its manifest */
+    }
+    fan__mjob_free(j);
+}
+
+/* Write up to *budget more entries of g's manifest; when they are all
+ * written, store it from the thread pool. true: nothing more to do here. */
+static bool
+fan__manifest_step(struct sched *s, struct sched_ti *g, size_t *budget)
+{
+    struct fan_mjob *j = g->map->mjob;
+    struct sched_map *m = g->map;
+    for (; j->next < m->created && *budget; (*budget)--)
+        fan__manifest_entry(m, j->next++, &j->text);
+    if (j->next < m->created)
+        return false;
+    sb_puts(&j->text, "]}");
+    j->storing = true;
+    if (uv_queue_work(s->loop, &j->req, fan__mjob_work, fan__mjob_done) != 0) {
+        fan__mjob_work(&j->req); /* cannot happen with a live loop */
+        fan__mjob_done(&j->req, 0);
+    }
+    return true;
+}
+
 /* ---------- expansion ---------- */
 
 void
@@ -330,17 +566,93 @@ fan__create(struct sched *s, struct sched_ti *g, size_t budget)
     return made;
 }
 
-/* The pre-commit step: expand what was decided, a chunk at a time. */
+/* ---------- a finished group's memory, a chunk at a time ---------- */
+
+struct fan_grave {
+    struct sched_ti *inst; /* the instances, n of them still to release (the last first) */
+    size_t n, total;
+    json_t *items;         /* the items, released last to first, or NULL */
+};
+
+void
+fan_release(struct sched *s, struct sched_map *m)
+{
+    if (!m)
+        return;
+    if (m->created <= FAN_FREE_LATER || s->stopping || !s->fan_idle.loop) {
+        runtab_map_free(m);
+        return;
+    }
+    for (size_t i = 0; i < m->created; i++) {
+        struct sched_ti *ti = &m->inst[i];
+        if (ti->uploads || ti->log_fd >= 0) /* what others hold goes now */
+            runtab_ti_release(ti);
+        ti->run = NULL; /* gone: nothing may reach it */
+        ti->parent = NULL;
+    }
+    xgrow((void **)&s->graves, &s->capgraves, s->ngraves + 1, sizeof(*s->graves));
+    s->graves[s->ngraves++] =
+        (struct fan_grave){.inst = m->inst, .n = m->created, .total = m->created, .items = m->items};
+    m->inst = NULL;
+    m->items = NULL;
+    m->created = 0;
+    runtab_map_free(m);
+    sched_more_work(s);
+}
+
+/* Release up to budget instances and items of finished groups. */
+static void
+fan__bury(struct sched *s, size_t budget)
+{
+    while (s->ngraves && budget) {
+        struct fan_grave *g = &s->graves[s->ngraves - 1];
+        for (; g->n && budget; budget--)
+            runtab_ti_release(&g->inst[--g->n]);
+        if (g->items && g->items->refcount > 1) { /* another group's too (a zip) */
+            json_decref(g->items);
+            g->items = NULL;
+        }
+        size_t left = g->items ? json_array_size(g->items) : 0;
+        for (; left && budget; budget--)
+            json_array_remove(g->items, --left);
+        if (g->n || left)
+            break;
+        json_decref(g->items);
+        free(g->inst);
+        s->graves_freed += g->total;
+        s->ngraves--;
+    }
+    if (!s->ngraves && s->graves_freed >= FAN_TRIM_INSTANCES) {
+        /* their memory goes back to the system, not only to malloc's free
+         * lists (runtab_evict_finished counts them only by their group) */
+        malloc_trim(0);
+        s->graves_freed = 0;
+    }
+}
+
+/* The pre-commit step: expand what was decided, a chunk at a time, and
+ * release finished groups' instances. */
 static void
 fan__step(struct sched *s)
 {
-    size_t budget = FAN_CHUNK, keep = 0;
+    if (s->ngraves && !s->stopping)
+        fan__bury(s, FAN_FREE_CHUNK);
+    size_t budget = FAN_CHUNK, mbudget = FAN_MANIFEST_CHUNK, keep = 0;
     for (size_t i = 0; i < s->nexpandq; i++) {
         struct sched_ti *g = s->expandq[i];
         struct sched_map *m = g->map;
         bool done = true;
         if (g->run->state != RUN_RUNNING || sched_ti_terminal(g->state) || s->stopping) {
             /* cancelled or cleared meanwhile */
+        } else if (m->mjob) { /* its manifest, before it ends */
+            if (!m->mjob->storing && mbudget)
+                fan__manifest_step(s, g, &mbudget);
+            done = !m->mjob || m->mjob->storing; /* its completion ends the group */
+            if (done)
+                m->queued = false;
+            else
+                s->expandq[keep++] = g;
+            continue;
         } else if (!m->expanded) {
             char err[512];
             int rc = fan__items(s, g, err, sizeof(err));
@@ -374,65 +686,10 @@ fan__step(struct sched *s)
             s->expandq[keep++] = g;
     }
     s->nexpandq = keep;
-    if (!s->nexpandq && !s->nstartq && s->fan_idle_on) {
+    if (!s->nexpandq && !s->nstartq && !s->ngraves && s->fan_idle_on) {
         uv_idle_stop(&s->fan_idle);
         s->fan_idle_on = false;
     }
-}
-
-/* ---------- the manifest of a group's outputs ---------- */
-
-int
-fan_manifest(struct sched *s, struct sched_ti *g, char sha[65], char *err, size_t errlen)
-{
-    struct sched_map *m = g->map;
-    if (m->manifest_sha[0]) {
-        memcpy(sha, m->manifest_sha, 65);
-        return 0;
-    }
-    json_t *list = json_array();
-    for (size_t i = 0; i < m->created; i++) {
-        const struct sched_ti *ti = &m->inst[i];
-        json_t *outs = json_object();
-        size_t k;
-        json_t *v;
-        if (ti->state == TI_SUCCESS)
-            json_array_foreach(ti->outputs, k, v)
-            {
-                json_object_set_new(outs, json_string_value(json_object_get(v, "name")) ?: "",
-                                    json_pack("{s:O, s:O, s:O}", "sha256",
-                                              json_object_get(v, "sha256"), "size",
-                                              json_object_get(v, "size"), "uri",
-                                              json_object_get(v, "uri")));
-            }
-        json_t *item = m->items ? json_array_get(m->items, i) : NULL;
-        json_array_append_new(list, json_pack("{s:I, s:O?, s:s, s:o}", "index", (json_int_t)i,
-                                              "item", item, "state",
-                                              sched_ti_state_name(ti->state), "outputs", outs));
-    }
-    json_t *doc = json_pack("{s:s, s:o}", "task", sched_task(g)->name, "instances", list);
-    char *tmp = xasprintf("%s/tmp/manifest-%d-%zu-%p.json", s->cfg.data_dir, (int)getpid(),
-                          g->idx, (void *)g);
-    char *dir = xasprintf("%s/tmp", s->cfg.data_dir);
-    int rc = fs_mkdirs_mode(dir, 0700);
-    if (!rc && json_dump_file(doc, tmp, JSON_COMPACT) != 0)
-        rc = CAIRN_EIO;
-    if (!rc)
-        rc = art_put_file(s->art, tmp, sha, NULL, NULL, err, errlen);
-    else
-        errf(rc, err, errlen, "cannot write the manifest of %s: %s", sched_task(g)->name,
-             strerror(errno));
-    if (!rc && sched_ti_terminal(g->state)) {
-        /* kept once every instance is over (a rule that fires early sees the
-         * instances done so far, and builds its own) */
-        memcpy(m->manifest_sha, sha, 65);
-        commit_ti_dirty(s, g, false);
-    }
-    unlink(tmp);
-    free(tmp);
-    free(dir);
-    json_decref(doc);
-    return rc;
 }
 
 /* ---------- lifecycle ---------- */
@@ -465,5 +722,7 @@ fan_stop(struct sched *s, uv_close_cb closed)
 void
 fan_free(struct sched *s)
 {
+    fan__bury(s, SIZE_MAX);
+    free(s->graves);
     free(s->expandq);
 }

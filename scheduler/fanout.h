@@ -8,6 +8,9 @@
  * FAN_CHUNK at a time over the loop's iterations, each decided as it is
  * made. A list that is not a JSON list, or longer than max_map_items, fails
  * the group with the file and the reason. Zero items: the group is skipped.
+ * A big group read by a fan-in task has its manifest made (in chunks, then
+ * stored from the thread pool) before it ends; a big group's instances
+ * leave memory in chunks after its run has.
  */
 #ifndef CAIRN_SCHED_FANOUT_H
 #define CAIRN_SCHED_FANOUT_H
@@ -29,6 +32,12 @@ void fan_free(struct sched *s);
 
 /* Put group g on the expansion queue (once). */
 void fan_enqueue(struct sched *s, struct sched_ti *g);
+/* Free group map m (runtab_map_free) when its run leaves memory: a big
+ * one's instances and items are released FAN_FREE_CHUNK at a time over the
+ * loop's next iterations (freeing 100,000 instances at once would hold
+ * the loop for hundreds of ms), then the heap is trimmed. Nothing may
+ * reach the instances any more (their run is gone). */
+void fan_release(struct sched *s, struct sched_map *m);
 /* g cannot fan out: it fails with why. */
 void fan_fail(struct sched *s, struct sched_ti *g, const char *why);
 /* g's items now, synchronously (recovery: a map.from list is read again
@@ -40,5 +49,13 @@ int fan_items_sync(struct sched *s, struct sched_ti *g, char *err, size_t errlen
  * kept (g->map->manifest_sha, committed with g) and not built again. 0, or
  * a code with err. */
 int fan_manifest(struct sched *s, struct sched_ti *g, char sha[65], char *err, size_t errlen);
+
+/* g's instances are all over: if a task reads their files through the
+ * manifest and g is big, make it first (a chunk of instances per loop
+ * iteration, stored from the thread pool) and end g once it is stored
+ * (ts_group_check again). true: under way, g does not end yet. */
+bool fan_manifest_first(struct sched *s, struct sched_ti *g);
+/* Map m goes (or is cleared): drop its manifest under way. */
+void fan_manifest_forget(struct sched_map *m);
 
 #endif

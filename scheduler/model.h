@@ -118,6 +118,7 @@ struct sched_ti {
      * memory only; "" = none */
     char xfer_token[65];
     json_t *xfer_allowed;       /* the blobs that lease may read {sha256: true}, or NULL */
+    bool xfer_fan_in;           /* and its fan-in inputs' files, not added to it yet */
     struct api_blob_up *uploads; /* its uploads in progress (api_blobs.c) */
     json_t *excluded;           /* workers that could not get its inputs [name...] (not leased
                                    it again until a clear), or NULL */
@@ -137,6 +138,8 @@ struct sched_map {
     char items_sha[65];         /* map.from: the digest of the list it came from, or "" */
     char manifest_sha[65];      /* once ended: the digest of the manifest of its instances'
                                    outputs (fan-in inputs), or "" */
+    struct fan_mjob *mjob;      /* its manifest being made before it ends (fanout.c), or NULL */
+    bool manifest_failed;       /* making it so failed: a fan-in lease makes it again */
     bool expanded;              /* n is known (and committed with the group) */
     bool loading;               /* map.from: the list is being read on the thread pool */
     bool queued;                /* on the engine's expansion queue */

@@ -12,13 +12,15 @@
 #include "api_blobs.h"
 #include "codesnap.h"
 #include "core.h"
+#include "fanout.h"
 #include "gpualloc.h"
 #include "logs.h"
 #include "schema.h"
 #include "store.h"
 #include "util.h"
 
-/* freeing at least this many task instances at once trims the heap */
+/* freeing at least this many task instances (instances of mapped tasks
+ * included) at once trims the heap */
 #define RUNTAB_TRIM_TIS 1000
 
 struct sched_dag *
@@ -82,24 +84,22 @@ runtab_alloc(struct sched *s, const char *dag, const char *run_id, struct sched_
     return r;
 }
 
-/* Free up to budget task instances of r (a group's instances one each,
- * from its last), from r->free_next on; returns what is left of budget. */
+/* Free up to budget task instances of r from r->free_next on (a mapped
+ * task's instances count one each; a big group's go to fan_release, which
+ * frees them and their items over later iterations); returns what is left
+ * of budget. What is freed counts towards the next heap trim. */
 static size_t
-runtab__release_some(struct sched_run *r, size_t budget)
+runtab__release_some(struct sched *s, struct sched_run *r, size_t budget)
 {
     while (r->free_next < r->ntis && budget) {
         struct sched_ti *ti = &r->tis[r->free_next];
-        struct sched_map *m = ti->map;
-        for (; m && m->created && budget; budget--)
-            runtab_ti_release(&m->inst[--m->created]);
-        if (m && m->created)
-            break;
+        size_t n = 1 + (ti->map ? ti->map->created : 0);
         runtab_ti_release(ti);
-        runtab_map_free(m);
+        fan_release(s, ti->map);
         ti->map = NULL;
         r->free_next++;
-        if (budget)
-            budget--;
+        s->freed_since_trim += n;
+        budget = n >= budget ? 0 : budget - n;
     }
     return budget;
 }
@@ -130,8 +130,7 @@ runtab__free_rest(struct sched_run *r)
 void
 runtab_free(struct sched *s, struct sched_run *r)
 {
-    (void)s;
-    runtab__release_some(r, SIZE_MAX);
+    runtab__release_some(s, r, SIZE_MAX);
     runtab__free_rest(r);
 }
 
@@ -159,6 +158,7 @@ runtab_ti_release(struct sched_ti *ti)
 void
 runtab_instances_drop(struct sched_map *m)
 {
+    fan_manifest_forget(m);
     for (size_t i = 0; i < m->created; i++)
         runtab_ti_release(&m->inst[i]);
     free(m->inst);
@@ -167,7 +167,7 @@ runtab_instances_drop(struct sched_map *m)
     m->items = NULL;
     m->n = m->created = m->nfinished = 0;
     m->active = 0;
-    m->expanded = m->loading = false;
+    m->expanded = m->loading = m->manifest_failed = false;
     m->items_sha[0] = m->manifest_sha[0] = '\0';
     memset(m->count, 0, sizeof(m->count));
 }
@@ -301,9 +301,7 @@ runtab_free_some(struct sched *s)
     size_t budget = SCHED_CHUNK;
     while (s->dying && budget) {
         struct sched_run *r = s->dying;
-        size_t from = r->free_next;
-        budget = runtab__release_some(r, budget);
-        s->freed_since_trim += r->free_next - from;
+        budget = runtab__release_some(s, r, budget);
         if (r->free_next < r->ntis)
             break;
         s->dying = r->next;

@@ -10,6 +10,7 @@
 #include "err.h"
 #include "core.h"
 #include "expr.h"
+#include "fanout.h"
 #include "fsm.h"
 #include "log.h"
 #include "readyq.h"
@@ -462,6 +463,8 @@ ts_group_check(struct sched *s, struct sched_ti *g)
     struct sched_map *m = g->map;
     if (!m->expanded || m->created < m->n || m->nfinished < m->n || sched_ti_terminal(g->state))
         return;
+    if (fan_manifest_first(s, g))
+        return; /* it ends once its instances' manifest is stored */
     enum ti_state out;
     const char *what = NULL;
     if (m->n == 0) {

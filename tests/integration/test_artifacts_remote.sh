@@ -2,7 +2,8 @@
 # A worker that does not use the scheduler's artifact store directly
 # (--artifacts-direct no, or a store folder it cannot see) gets its inputs
 # and puts its outputs through the scheduler's blob routes, digest checked
-# both ways, and caches blobs by digest under its data folder. The routes
+# both ways (a fan-in input's every instance file too), and caches blobs by
+# digest under its data folder. The routes
 # take only a live lease's own credential: none or a wrong one is 401, a
 # blob that is not an input of the lease is 403, an upload whose bytes do
 # not match the claimed digest is 422 and stores nothing; a download
@@ -21,6 +22,19 @@ tasks:
     inputs: {blob: make/data.bin, e: make/empty}
     command: [sh, -c, "sha256sum /inputs/blob && wc -c < /inputs/e && sha256sum /inputs/blob | cut -c1-64 > /outputs/sum"]
     outputs: [sum]
+YAML
+put_dag gather <<'YAML'
+dag: gather
+defaults: {retries: 0}
+tasks:
+  part:
+    matrix: {n: [1, 2, 3]}
+    command: [sh, -c, "echo part {{ item.n }} > /outputs/p.txt"]
+    outputs: [p.txt]
+  all:
+    needs: [part]
+    inputs: {p: part/p.txt}
+    command: [sh, -c, "cat /inputs/p/0/p.txt /inputs/p/1/p.txt /inputs/p/2/p.txt"]
 YAML
 put_dag direct <<'YAML'
 dag: direct
@@ -110,6 +124,10 @@ check "the output is in the scheduler's store" test "$(sha256sum "$blob" | awk '
 check "...under the store's own URI" grep -q "^$T/s/artifacts/blobs/sha256/" <<<"$blob"
 check "w1 cached the blob by digest" test -f "$T/w1/blob-cache/blobs/sha256/${made:0:2}/${made:2}"
 check "nothing is left being uploaded" bash -c '[ -z "$(ls -A "$0" 2>/dev/null)" ]' "$T/s/uploads"
+
+r=$("$CAIRN" trigger gather)
+check "a fan-in task gets every instance's file through the API" test "$(wait_run "$r" gather 60)" = success
+check "...each one's own bytes" test "$("$CAIRN" logs "$r" all --dag gather | tr '\n' ' ')" = "part 1 part 2 part 3 "
 
 # --- a download resumes where a broken one stopped ---------------------------
 # w1's cache already holds the first half of the blob (as a download cut

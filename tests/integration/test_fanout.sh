@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Dynamic fan-out with real daemons: a hyperparameter sweep (matrix) trained
 # with scikit-learn, the best model picked by argmax; a map over a JSON list
-# an upstream wrote (1,000 items, three workers); zip chaining; a failing
+# an upstream wrote (1,000 items, three workers), gathered by a fan-in task
+# (its manifest made over loop iterations); zip chaining; a failing
 # instance retried, then `runs retry` of just that instance; an empty list;
 # a list over the limit; and a scheduler SIGKILLed while it expands 20,000
 # items (exactly 20,000 instances afterwards).
@@ -67,6 +68,10 @@ tasks:
     map: {zip: score}
     inputs: {s: score/score.txt}
     command: [sh, -c, "grep -q 'scored part-{{ map_index }} {{ map_index }}' $CAIRN_INPUTS/s"]
+  gather:
+    needs: [score]
+    inputs: {all: score/score.txt}
+    command: [/usr/bin/python3, -c, "import json, os; d = os.environ['CAIRN_INPUTS'] + '/all'; m = json.load(open(d + '/manifest.json')); assert len(m) == {{ params.n }}, len(m); i = {{ params.n }} - 1; assert open(d + '/%d/score.txt' % i).read().strip() == 'scored part-%d %d' % (i, i)"]
 YAML
 put_dag flaky <<'YAML'
 dag: flaky
@@ -139,6 +144,7 @@ check "  1,000 score instances and 1,000 check instances" \
 check "  all three workers took some" bash -c \
     'for w in w1 w2 w3; do "$0" runs show "$1" --dag shards --task score --all --json | jq -e --arg w "$w" "[.instances[] | select(.worker == \$w)] | length > 0" >/dev/null || exit 1; done' \
     "$CAIRN" "$r"
+check "  a fan-in task gets every instance's file and a manifest of 1,000" test "$(ti state "$r" shards gather)" = success
 check "  an instance renders its item" bash -c '"$0" logs "$1" "score[7]" --dag shards >/dev/null; "$0" artifacts get "$1" "score[7]/score.txt" --dag shards -o - | grep -qx "scored part-7 7"' "$CAIRN" "$r"
 
 # --- a failing instance, retried, then `runs retry` of just that one
