@@ -757,6 +757,17 @@ store__open_fail(char *err, size_t errlen, int code, const char *fmt, ...)
 
 /* Open (creating) every table, then check or record the schema version, all
  * in one write transaction: a refused store is left exactly as it was. */
+/* What to add to a message about LMDB's rc when opening: the way out of
+ * a damaged file. */
+static const char *
+store__damage_hint(int rc)
+{
+    return rc == MDB_PAGE_NOTFOUND || rc == MDB_CORRUPTED || rc == MDB_INVALID ||
+                   rc == MDB_BAD_TXN || rc == MDB_INCOMPATIBLE
+               ? "; the file is damaged: restore it from a backup (docs/operations.md)"
+               : "";
+}
+
 static int
 store__init_tables(struct store *s, char *err, size_t errlen)
 {
@@ -767,14 +778,14 @@ store__init_tables(struct store *s, char *err, size_t errlen)
 
     rc = mdb_txn_begin(s->env, NULL, 0, &t.txn);
     if (rc != 0)
-        return store__open_fail(err, errlen, store__code(rc), "cannot open state at %s: %s",
-                                s->path, mdb_strerror(rc));
+        return store__open_fail(err, errlen, store__code(rc), "cannot open state at %s: %s%s",
+                                s->path, mdb_strerror(rc), store__damage_hint(rc));
     for (int i = 0; i < STORE_NTABLES; i++) {
         rc = mdb_dbi_open(t.txn, store__names[i], MDB_CREATE, &s->dbi[i]);
         if (rc != 0) {
             rc = store__open_fail(err, errlen, store__code(rc),
-                                  "cannot open state at %s: table %s: %s", s->path, store__names[i],
-                                  mdb_strerror(rc));
+                                  "cannot open state at %s: table %s: %s%s", s->path,
+                                  store__names[i], mdb_strerror(rc), store__damage_hint(rc));
             goto fail;
         }
     }
@@ -790,7 +801,8 @@ store__init_tables(struct store *s, char *err, size_t errlen)
     } else if (rc == CAIRN_EVERSION) {
         rc = store__open_fail(err, errlen, rc,
                               "state at %s was written by a newer Cairn (its schema record has a "
-                              "newer format; this build reads schema %d)",
+                              "newer format; this build reads schema %d): run that Cairn, or "
+                              "restore a backup this one wrote (docs/operations.md)",
                               s->path, STORE_SCHEMA_VERSION);
         goto fail;
     } else if (rc != 0) {
@@ -800,14 +812,17 @@ store__init_tables(struct store *s, char *err, size_t errlen)
         val = json_object_get(rec, "value");
         if (!json_is_integer(val) || json_integer_value(val) < 1) {
             rc = store__open_fail(err, errlen, CAIRN_ESTORE,
-                                  "state at %s has a corrupt schema version record", s->path);
+                                  "state at %s has a corrupt schema version record: it is "
+                                  "damaged; restore it from a backup (docs/operations.md)",
+                                  s->path);
             goto fail;
         }
         ver = json_integer_value(val);
         if (ver > STORE_SCHEMA_VERSION) {
             rc = store__open_fail(err, errlen, CAIRN_EVERSION,
                                   "state at %s was written by a newer Cairn (schema %lld; this "
-                                  "build reads %d)",
+                                  "build reads %d): run that Cairn, or restore a backup this one "
+                                  "wrote (docs/operations.md)",
                                   s->path, (long long)ver, STORE_SCHEMA_VERSION);
             goto fail;
         }
@@ -927,7 +942,8 @@ store_open(struct store **out, const char *dir, size_t map_size, char *err, size
         rc = mdb_env_open(s->env, s->path, MDB_NOTLS, 0600);
     if (rc == MDB_INVALID) {
         rc = store__open_fail(err, errlen, CAIRN_ESTORE,
-                              "cannot open state at %s: data.mdb is not an LMDB database", s->path);
+                              "cannot open state at %s: data.mdb is not an LMDB database%s",
+                              s->path, store__damage_hint(MDB_INVALID));
         goto fail;
     } else if (rc == MDB_VERSION_MISMATCH) {
         rc = store__open_fail(err, errlen, CAIRN_EVERSION,

@@ -12,17 +12,22 @@
  * the process's exit code: 0 good, 1 damaged or failed, 2 the store cannot
  * be opened at all.
  *
- * A scheduler that was killed or crashed is noticed at its next start (a
- * marker left behind), and main.c runs the check before it serves: a store
- * damaged by whatever killed it is refused with a clear message instead of
- * crashing the scheduler on the first request that reads a bad page.
+ * Every start checks the store in a child before the scheduler serves
+ * (main.c): a scheduler that was killed or crashed (noticed by the marker
+ * it left behind) runs the full check; after a clean stop the quick one
+ * (full false) reads every page and key in order without decoding the
+ * records. A damaged store is refused with a clear message instead of
+ * crashing the scheduler on the first request that reads a bad page; a
+ * record that is sound LMDB but does not decode is answered, where it is
+ * read, as an error for that request (store.h).
  */
 #ifndef CAIRN_SCHED_STORETOOL_H
 #define CAIRN_SCHED_STORETOOL_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
-int storetool_check(const char *data_dir, FILE *out);
+int storetool_check(const char *data_dir, bool full, FILE *out);
 int storetool_backup(const char *data_dir, const char *dest, FILE *out);
 
 /* The scheduler's start and clean stop: a marker (DIR/state/running, with
