@@ -38,6 +38,8 @@ static const char *const store__names[STORE_NTABLES] = {
 struct store {
     MDB_env *env;
     MDB_dbi dbi[STORE_NTABLES];
+    bool absent[STORE_NTABLES]; /* read-only: a table the file does not have (read as empty) */
+    bool readonly;      /* store_open_readonly: nothing is written to the file */
     char *path;         /* DIR/state */
     size_t maxkey;      /* LMDB's key size limit */
     pthread_mutex_t mu; /* guards everything below */
@@ -208,6 +210,10 @@ store__check(struct store_txn *t, enum store_table tb, const char *key, bool wri
         return CAIRN_EINVAL;
     if (t->err)
         return t->err;
+    if (write && t->s->readonly) {
+        store__set_err(t->s, "write to %s of a store opened to read only", store__names[tb]);
+        return CAIRN_EINVAL;
+    }
     if (write && !t->write) {
         store__set_err(t->s, "write to %s through a read transaction", store__names[tb]);
         return CAIRN_EINVAL;
@@ -471,6 +477,8 @@ store_get_raw(struct store_txn *t, enum store_table tb, const char *key, const v
         return rc;
     if (!data || !len)
         return CAIRN_EINVAL;
+    if (t->s->absent[tb])
+        return CAIRN_ENOENT;
     k.mv_size = klen;
     k.mv_data = (void *)key;
     rc = mdb_get(t->txn, t->s->dbi[tb], &k, &v);
@@ -571,8 +579,8 @@ store__scan(struct store_txn *t, enum store_table tb, const char *prefix, const 
     if (!prefix)
         prefix = "";
     plen = strlen(prefix);
-    if (plen > t->s->maxkey)
-        goto done; /* no stored key can be that long: rc is 0 */
+    if (plen > t->s->maxkey || t->s->absent[tb])
+        goto done; /* no stored key can be that long, or no table: rc is 0 */
     rc = mdb_cursor_open(t->txn, t->s->dbi[tb], &cur);
     if (rc != 0) {
         rc = store__txn_fail(t, rc, "scan", tb, prefix, plen);
@@ -711,6 +719,10 @@ store_stat(struct store *s, enum store_table tb, size_t *entries)
 
     if (!s || (int)tb < 0 || tb >= STORE_NTABLES || !entries)
         return CAIRN_EINVAL;
+    if (s->absent[tb]) {
+        *entries = 0;
+        return 0;
+    }
     rc = store_txn_begin(s, false, &t);
     if (rc != 0)
         return rc;
@@ -776,12 +788,17 @@ store__init_tables(struct store *s, char *err, size_t errlen)
     json_int_t ver;
     int rc;
 
-    rc = mdb_txn_begin(s->env, NULL, 0, &t.txn);
+    t.write = !s->readonly;
+    rc = mdb_txn_begin(s->env, NULL, s->readonly ? MDB_RDONLY : 0, &t.txn);
     if (rc != 0)
         return store__open_fail(err, errlen, store__code(rc), "cannot open state at %s: %s%s",
                                 s->path, mdb_strerror(rc), store__damage_hint(rc));
     for (int i = 0; i < STORE_NTABLES; i++) {
-        rc = mdb_dbi_open(t.txn, store__names[i], MDB_CREATE, &s->dbi[i]);
+        rc = mdb_dbi_open(t.txn, store__names[i], s->readonly ? 0 : MDB_CREATE, &s->dbi[i]);
+        if (rc == MDB_NOTFOUND && s->readonly) {
+            s->absent[i] = true; /* made by the scheduler's next start */
+            continue;
+        }
         if (rc != 0) {
             rc = store__open_fail(err, errlen, store__code(rc),
                                   "cannot open state at %s: table %s: %s%s", s->path,
@@ -790,7 +807,9 @@ store__init_tables(struct store *s, char *err, size_t errlen)
         }
     }
     rc = store_get(&t, STORE_META, STORE__SCHEMA_KEY, (void **)&rec);
-    if (rc == CAIRN_ENOENT) {
+    if (rc == CAIRN_ENOENT && s->readonly) {
+        rc = 0; /* written by the scheduler's next start */
+    } else if (rc == CAIRN_ENOENT) {
         rec = json_pack("{si}", "value", STORE_SCHEMA_VERSION);
         rc = rec ? store_put(&t, STORE_META, STORE__SCHEMA_KEY, rec) : CAIRN_ENOMEM;
         if (rc != 0) {
@@ -894,8 +913,9 @@ store__check_pages(struct store *s, char *err, size_t errlen)
     return rc;
 }
 
-int
-store_open(struct store **out, const char *dir, size_t map_size, char *err, size_t errlen)
+static int
+store__open(struct store **out, const char *dir, size_t map_size, bool readonly, char *err,
+            size_t errlen)
 {
     struct store *s = NULL;
     long pg = sysconf(_SC_PAGESIZE);
@@ -915,6 +935,7 @@ store_open(struct store **out, const char *dir, size_t map_size, char *err, size
 
     s = xcalloc(1, sizeof(*s));
     pthread_mutex_init(&s->mu, NULL);
+    s->readonly = readonly;
     s->path = xasprintf("%s/state", dir);
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
         rc = store__open_fail(err, errlen, CAIRN_EIO, "cannot open state at %s: %s", s->path,
@@ -939,7 +960,7 @@ store_open(struct store **out, const char *dir, size_t map_size, char *err, size
     if (rc == 0)
         rc = mdb_env_set_mapsize(s->env, map_size);
     if (rc == 0)
-        rc = mdb_env_open(s->env, s->path, MDB_NOTLS, 0600);
+        rc = mdb_env_open(s->env, s->path, MDB_NOTLS | (readonly ? MDB_RDONLY : 0), 0600);
     if (rc == MDB_INVALID) {
         rc = store__open_fail(err, errlen, CAIRN_ESTORE,
                               "cannot open state at %s: data.mdb is not an LMDB database%s",
@@ -992,6 +1013,18 @@ fail:
     free(s->path);
     free(s);
     return rc;
+}
+
+int
+store_open(struct store **out, const char *dir, size_t map_size, char *err, size_t errlen)
+{
+    return store__open(out, dir, map_size, false, err, errlen);
+}
+
+int
+store_open_readonly(struct store **out, const char *dir, char *err, size_t errlen)
+{
+    return store__open(out, dir, 0, true, err, errlen);
 }
 
 void
@@ -1068,6 +1101,8 @@ store_check(struct store *s, size_t *records, size_t *bad, store_check_fn cb, vo
                                 mdb_strerror(rc));
     size_t n = 0, nbad = 0;
     for (int tb = 0; tb < STORE_NTABLES && !rc; tb++) {
+        if (s->absent[tb])
+            continue;
         MDB_cursor *cur = NULL;
         if ((rc = mdb_cursor_open(txn, s->dbi[tb], &cur)) != 0)
             break;

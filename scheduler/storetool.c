@@ -166,7 +166,7 @@ storetool__check_child(const char *data_dir, bool full, FILE *out)
 {
     struct store *st = NULL;
     char err[512];
-    if (store_open(&st, data_dir, 0, err, sizeof(err)) != 0) {
+    if (store_open_readonly(&st, data_dir, err, sizeof(err)) != 0) {
         fprintf(out, "cairn-scheduler: %s\n", err);
         return 2;
     }
@@ -232,7 +232,7 @@ storetool_backup(const char *data_dir, const char *dest, FILE *out)
         fprintf(out, "cairn-scheduler: cannot create %s: %s\n", dest, strerror(errno));
         return 1;
     }
-    if (store_open(&st, data_dir, 0, err, sizeof(err)) != 0) {
+    if (store_open_readonly(&st, data_dir, err, sizeof(err)) != 0) {
         fprintf(out, "cairn-scheduler: %s\n", err);
         return 1;
     }
