@@ -243,16 +243,17 @@ handle_poll(struct sched *s, struct wire_req *req, const struct msg *m)
         json_decref(w->images);
         w->images = NULL;
     }
-    lease_answer_parked(s, w); /* a newer POLL replaces an older one */
     if (given_up) {
         /* read late (a stalled scheduler): the worker no longer waits for
-         * the answer, and would never see leases in it */
+         * the answer, and would never see leases in it; a POLL it parked
+         * since stays */
         json_decref(cancel);
         json_t *b = json_pack("{s:[], s:[]}", "leases", "cancel");
         s->cfg.link.reply(req, PROTO_WORK, b);
         json_decref(b);
         return;
     }
+    lease_answer_parked(s, w); /* a newer POLL replaces an older one */
     /* trust our own lease count over the worker's (it may not have seen
      * the result we just applied), but never exceed what it offers */
     json_t *leases = lease_dispatch(s, w, (int)p->free, p->seq);
