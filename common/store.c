@@ -769,6 +769,14 @@ store__open_fail(char *err, size_t errlen, int code, const char *fmt, ...)
 
 /* Open (creating) every table, then check or record the schema version, all
  * in one write transaction: a refused store is left exactly as it was. */
+/* Tables a store written by an older Cairn may not have (added since the
+ * first release; an open for writing makes them). */
+static bool
+store__added_later(int tb)
+{
+    return tb == STORE_ARTIFACT_SHAS || tb == STORE_NOTIFICATIONS;
+}
+
 /* What to add to a message about LMDB's rc when opening: the way out of
  * a damaged file. */
 static const char *
@@ -795,9 +803,17 @@ store__init_tables(struct store *s, char *err, size_t errlen)
                                 s->path, mdb_strerror(rc), store__damage_hint(rc));
     for (int i = 0; i < STORE_NTABLES; i++) {
         rc = mdb_dbi_open(t.txn, store__names[i], s->readonly ? 0 : MDB_CREATE, &s->dbi[i]);
-        if (rc == MDB_NOTFOUND && s->readonly) {
-            s->absent[i] = true; /* made by the scheduler's next start */
+        if (rc == MDB_NOTFOUND && s->readonly && store__added_later(i)) {
+            s->absent[i] = true; /* an older store: made by the scheduler's next start */
             continue;
+        }
+        if (rc == MDB_NOTFOUND && s->readonly) {
+            /* every store has had it from the start: the file lost it */
+            rc = store__open_fail(err, errlen, CAIRN_ESTORE,
+                                  "cannot open state at %s: its table %s is missing; the file is "
+                                  "damaged: restore it from a backup (docs/operations.md)",
+                                  s->path, store__names[i]);
+            goto fail;
         }
         if (rc != 0) {
             rc = store__open_fail(err, errlen, store__code(rc),
@@ -808,7 +824,12 @@ store__init_tables(struct store *s, char *err, size_t errlen)
     }
     rc = store_get(&t, STORE_META, STORE__SCHEMA_KEY, (void **)&rec);
     if (rc == CAIRN_ENOENT && s->readonly) {
-        rc = 0; /* written by the scheduler's next start */
+        /* every open for writing writes it with the tables, in one commit */
+        rc = store__open_fail(err, errlen, CAIRN_ESTORE,
+                              "cannot open state at %s: it has no schema record; the file is "
+                              "damaged: restore it from a backup (docs/operations.md)",
+                              s->path);
+        goto fail;
     } else if (rc == CAIRN_ENOENT) {
         rec = json_pack("{si}", "value", STORE_SCHEMA_VERSION);
         rc = rec ? store_put(&t, STORE_META, STORE__SCHEMA_KEY, rec) : CAIRN_ENOMEM;

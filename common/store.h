@@ -79,8 +79,9 @@ struct store_txn;
  * build reads 1)"). */
 int store_open(struct store **out, const char *dir, size_t map_size, char *err, size_t errlen);
 /* Open an existing store to read it only (the check, the backup): nothing
- * is written to data.mdb (a table or schema record a new store would get
- * is left out and read as empty); writes fail. */
+ * is written to data.mdb (a table added since the first release that an
+ * older store lacks is read as empty; a missing first-release table or
+ * schema record is damage: CAIRN_ESTORE); writes fail. */
 int store_open_readonly(struct store **out, const char *dir, char *err, size_t errlen);
 /* Close the environment. Every transaction must have ended. NULL is a
  * no-op. Do not open the same DIR twice in one process (an LMDB rule), and

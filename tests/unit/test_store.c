@@ -1176,6 +1176,21 @@ test_readonly(void **state)
     char *after = tl_read_file(data, &len1);
     assert_int_equal(len0, len1);
     assert_memory_equal(before, after, len0);
+
+    /* a table every store has had from the start is damage when missing
+     * (a damaged main database): never read as an empty table */
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 32), 0);
+    assert_int_equal(mdb_env_open(env, sdir, 0, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "runs", 0, &dbi), 0);
+    assert_int_equal(mdb_drop(txn, dbi, 1), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+    s = NULL;
+    assert_int_equal(store_open_readonly(&s, fx_dir(state), err, sizeof(err)), CAIRN_ESTORE);
+    assert_null(s);
+    assert_non_null(strstr(err, "its table runs is missing; the file is damaged"));
     free(before);
     free(after);
     free(sdir);
