@@ -1139,10 +1139,43 @@ store_check(struct store *s, size_t *records, size_t *bad, store_check_fn cb, vo
         if (c != MDB_NOTFOUND)
             rc = c;
     }
+    /* the free list (LMDB's database 0), which the next write reads: each
+     * entry a count of page numbers and the numbers, each within the file */
+    MDB_envinfo info;
+    MDB_cursor *fc = NULL;
+    bool badfree = false;
+    if (!rc && mdb_env_info(s->env, &info) == 0 && (rc = mdb_cursor_open(txn, 0, &fc)) == 0) {
+        MDB_val k, v;
+        int c = mdb_cursor_get(fc, &k, &v, MDB_FIRST);
+        while (c == 0 && !badfree) {
+            const unsigned char *p = v.mv_data;
+            size_t cnt = 0, pg = 0;
+            if (v.mv_size < sizeof(size_t) || v.mv_size % sizeof(size_t) != 0) {
+                badfree = true;
+                break;
+            }
+            memcpy(&cnt, p, sizeof(cnt));
+            if (cnt + 1 != v.mv_size / sizeof(size_t)) {
+                badfree = true;
+                break;
+            }
+            for (size_t i = 1; i <= cnt && !badfree; i++) {
+                memcpy(&pg, p + i * sizeof(size_t), sizeof(pg));
+                badfree = pg < 2 || pg > info.me_last_pgno;
+            }
+            c = mdb_cursor_get(fc, &k, &v, MDB_NEXT);
+        }
+        mdb_cursor_close(fc);
+        if (c != 0 && c != MDB_NOTFOUND)
+            rc = c;
+    }
     mdb_txn_abort(txn);
     if (rc)
         return store__open_fail(err, errlen, store__code(rc), "reading %s failed: %s", s->path,
                                 mdb_strerror(rc));
+    if (badfree)
+        return store__open_fail(err, errlen, CAIRN_ESTORE,
+                                "reading %s failed: its free page list is damaged", s->path);
     *records = n;
     *bad = nbad;
     return 0;
