@@ -451,7 +451,10 @@ lease__resend(struct sched *s, struct sched_worker *w, json_t *leases, size_t *b
             }
             lease_delivered(ti);
             if (!lj) {
+                /* (it may end its run and other leases with it: the rest
+                 * go with the next answer) */
                 lease_lost(s, ti, "CAIRN-LEASE-RESEND", why);
+                break;
             } else {
                 ti->sent_seq = seq;
                 ti->lease_expires = clock_mono_ms() + s->cfg.lease_ttl_ms;
