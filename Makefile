@@ -47,6 +47,8 @@ fuzz: deps
 faults: build
 	CAIRN_BIN=$(CURDIR)/$(BUILD) FAULT_TASKS=500 FAULT_SCHED_KILLS=20 FAULT_WORKER_KILLS=10 \
 	  bash tests/faults/ledger.sh
+	CAIRN_BIN=$(CURDIR)/$(BUILD) FAULT_STDOUT_MB=2000 bash tests/faults/bigstdout.sh
+	CAIRN_BIN=$(CURDIR)/$(BUILD) FAULT_DAMAGES=30 bash tests/faults/corrupt.sh
 
 demo: build
 	bash scripts/demo.sh $(BUILD)

@@ -257,6 +257,8 @@ static const struct msg__field msg__poll_fields[] = {
     {"images", MSG__STRV, MSG__IF_SET, 0, 0, 0, P(images), P(nimages), NULL},
     {"image_sizes", MSG__INTS, MSG__IF_SET, 0, INT64_MAX, 0, P(image_sizes), P(nimage_sizes),
      NULL},
+    {"seq", MSG__INT, MSG__IF_SET, 0, INT64_MAX, 0, P(seq), 0, NULL},
+    {"gave_up", MSG__INTS, MSG__IF_SET, 1, INT64_MAX, 0, P(gave_up), P(ngave_up), NULL},
 };
 #undef P
 MSG__CODEC(msg__poll, struct msg_poll, msg__poll_fields)
@@ -857,6 +859,9 @@ static const struct msg__field msg__batch_fields[] = {
     {"worker", MSG__STR, MSG__REQ, 0, 0, 0, MSG__F(struct msg_batch, worker), 0, NULL},
     {"items", MSG__CUSTOM, MSG__REQ, 0, 0, 0, 0, 0, &msg__items},
     {"free", MSG__INT, MSG__IF_SET, 0, 100000, 0, MSG__F(struct msg_batch, free), 0, NULL},
+    {"seq", MSG__INT, MSG__IF_SET, 0, INT64_MAX, 0, MSG__F(struct msg_batch, seq), 0, NULL},
+    {"gave_up", MSG__INTS, MSG__IF_SET, 1, INT64_MAX, 0, MSG__F(struct msg_batch, gave_up),
+     MSG__F(struct msg_batch, ngave_up), NULL},
 };
 MSG__CODEC(msg__batch, struct msg_batch, msg__batch_fields)
 

@@ -95,7 +95,7 @@ struct msg_welcome {
                               workers that move artifacts through it */
 };
 
-/* POLL {worker, free, leases:[lease_id...], wait_ms} */
+/* POLL {worker, free, leases:[lease_id...], wait_ms, seq, gave_up:[seq...]} */
 struct msg_poll {
     char *worker;          /* required */
     int64_t free;          /* required, 0..100000 */
@@ -106,6 +106,11 @@ struct msg_poll {
     size_t nimages;
     int64_t *image_sizes;  /* optional: their disk usage in bytes, as many as images */
     size_t nimage_sizes;
+    int64_t seq;           /* optional, 0: this request's number (a worker numbers the
+                              requests whose answer may bring leases, increasing) */
+    int64_t *gave_up;      /* optional: the seq of earlier requests whose answer the worker
+                              stopped waiting for (it never gets their leases) */
+    size_t ngave_up;
 };
 
 struct msg_input {
@@ -282,13 +287,16 @@ struct msg_item {
     } u;
 };
 
-/* BATCH {worker, items:[{type, body}...]} */
+/* BATCH {worker, items:[{type, body}...], free, seq, gave_up:[seq...]} */
 struct msg_batch {
     char *worker;
     struct msg_item *items;
     size_t nitems;
     int64_t free;          /* optional, 0..100000, 0: how many leases the worker would take
                               in the ACK (encoded if not 0); older schedulers ignore it */
+    int64_t seq;           /* optional, 0: as POLL's (set when free > 0) */
+    int64_t *gave_up;      /* optional: as POLL's */
+    size_t ngave_up;
 };
 
 /* ACK {ok, reason, code, results:[{ok, reason, code}...], work}: results only for

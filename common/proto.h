@@ -20,13 +20,14 @@
  *   HELLO   {worker, slots, labels:{k:v}, pid, host, msg_version, prefetch,
  *            gpus:[{index, model}], cert, cert_sig, cert_ts, nonce}
  *                                   -> WELCOME {lease_ttl_ms, heartbeat_ms, artifacts, msg_version}
- *   POLL    {worker, free, leases:[lease_id...], wait_ms} -> WORK {leases:[lease...], cancel:[lease_id...]}
+ *   POLL    {worker, free, leases:[lease_id...], wait_ms, seq, gave_up:[seq...]}
+ *                                   -> WORK {leases:[lease...], cancel:[lease_id...]}
  *   STARTED {worker, lease_id, age_ms}                    -> ACK {ok, reason}
  *   LOG     {worker, lease_id, stream: 1|2, offset, data} -> ACK {ok, reason}
  *   RESULT  {worker, lease_id, exit_code, signal, oom, timed_out, duration_ms,
  *            error, outputs:[{name, sha256, size, uri}], metrics:{k:number},
  *            interrupted, stderr_tail:[line...]}          -> ACK {ok, reason}
- *   BATCH   {worker, items:[{type, body}...], free}
+ *   BATCH   {worker, items:[{type, body}...], free, seq, gave_up:[seq...]}
  *           -> ACK {ok, results:[{ok, reason, code}...], work:{leases, cancel}}
  *           several STARTED/LOG/RESULT in order, acknowledged by one commit;
  *           with free > 0 the ACK may bring up to free new leases (work)
@@ -49,6 +50,10 @@
  * wait_ms when it has nothing to hand out, so new work is pushed at once.
  * lease_id is the fencing number: a STARTED/LOG/RESULT naming a lease that is
  * not current is answered {ok:false, reason} and ignored.
+ * seq numbers a request whose answer may bring leases (POLL, a BATCH with
+ * free > 0); gave_up lists the earlier ones whose answer the worker stopped
+ * waiting for: the scheduler sends their leases again in its next answer
+ * and answers a request given up on without leases (scheduler/lease.h).
  */
 #ifndef CAIRN_PROTO_H
 #define CAIRN_PROTO_H

@@ -40,6 +40,8 @@ static const char *const store__names[STORE_NTABLES] = {
 struct store {
     MDB_env *env;
     MDB_dbi dbi[STORE_NTABLES];
+    bool absent[STORE_NTABLES]; /* read-only: a table the file does not have (read as empty) */
+    bool readonly;      /* store_open_readonly: nothing is written to the file */
     char *path;         /* DIR/state */
     size_t maxkey;      /* LMDB's key size limit */
     pthread_mutex_t mu; /* guards everything below */
@@ -210,6 +212,10 @@ store__check(struct store_txn *t, enum store_table tb, const char *key, bool wri
         return CAIRN_EINVAL;
     if (t->err)
         return t->err;
+    if (write && t->s->readonly) {
+        store__set_err(t->s, "write to %s of a store opened to read only", store__names[tb]);
+        return CAIRN_EINVAL;
+    }
     if (write && !t->write) {
         store__set_err(t->s, "write to %s through a read transaction", store__names[tb]);
         return CAIRN_EINVAL;
@@ -473,6 +479,8 @@ store_get_raw(struct store_txn *t, enum store_table tb, const char *key, const v
         return rc;
     if (!data || !len)
         return CAIRN_EINVAL;
+    if (t->s->absent[tb])
+        return CAIRN_ENOENT;
     k.mv_size = klen;
     k.mv_data = (void *)key;
     rc = mdb_get(t->txn, t->s->dbi[tb], &k, &v);
@@ -573,8 +581,8 @@ store__scan(struct store_txn *t, enum store_table tb, const char *prefix, const 
     if (!prefix)
         prefix = "";
     plen = strlen(prefix);
-    if (plen > t->s->maxkey)
-        goto done; /* no stored key can be that long: rc is 0 */
+    if (plen > t->s->maxkey || t->s->absent[tb])
+        goto done; /* no stored key can be that long, or no table: rc is 0 */
     rc = mdb_cursor_open(t->txn, t->s->dbi[tb], &cur);
     if (rc != 0) {
         rc = store__txn_fail(t, rc, "scan", tb, prefix, plen);
@@ -713,6 +721,10 @@ store_stat(struct store *s, enum store_table tb, size_t *entries)
 
     if (!s || (int)tb < 0 || tb >= STORE_NTABLES || !entries)
         return CAIRN_EINVAL;
+    if (s->absent[tb]) {
+        *entries = 0;
+        return 0;
+    }
     rc = store_txn_begin(s, false, &t);
     if (rc != 0)
         return rc;
@@ -759,6 +771,25 @@ store__open_fail(char *err, size_t errlen, int code, const char *fmt, ...)
 
 /* Open (creating) every table, then check or record the schema version, all
  * in one write transaction: a refused store is left exactly as it was. */
+/* Tables a store written by an older Cairn may not have (added since the
+ * first release; an open for writing makes them). */
+static bool
+store__added_later(int tb)
+{
+    return tb == STORE_ARTIFACT_SHAS || tb == STORE_NOTIFICATIONS;
+}
+
+/* What to add to a message about LMDB's rc when opening: the way out of
+ * a damaged file. */
+static const char *
+store__damage_hint(int rc)
+{
+    return rc == MDB_PAGE_NOTFOUND || rc == MDB_CORRUPTED || rc == MDB_INVALID ||
+                   rc == MDB_BAD_TXN || rc == MDB_INCOMPATIBLE
+               ? "; the file is damaged: restore it from a backup (docs/operations.md)"
+               : "";
+}
+
 static int
 store__init_tables(struct store *s, char *err, size_t errlen)
 {
@@ -767,21 +798,41 @@ store__init_tables(struct store *s, char *err, size_t errlen)
     json_int_t ver;
     int rc;
 
-    rc = mdb_txn_begin(s->env, NULL, 0, &t.txn);
+    t.write = !s->readonly;
+    rc = mdb_txn_begin(s->env, NULL, s->readonly ? MDB_RDONLY : 0, &t.txn);
     if (rc != 0)
-        return store__open_fail(err, errlen, store__code(rc), "cannot open state at %s: %s",
-                                s->path, mdb_strerror(rc));
+        return store__open_fail(err, errlen, store__code(rc), "cannot open state at %s: %s%s",
+                                s->path, mdb_strerror(rc), store__damage_hint(rc));
     for (int i = 0; i < STORE_NTABLES; i++) {
-        rc = mdb_dbi_open(t.txn, store__names[i], MDB_CREATE, &s->dbi[i]);
+        rc = mdb_dbi_open(t.txn, store__names[i], s->readonly ? 0 : MDB_CREATE, &s->dbi[i]);
+        if (rc == MDB_NOTFOUND && s->readonly && store__added_later(i)) {
+            s->absent[i] = true; /* an older store: made by the scheduler's next start */
+            continue;
+        }
+        if (rc == MDB_NOTFOUND && s->readonly) {
+            /* every store has had it from the start: the file lost it */
+            rc = store__open_fail(err, errlen, CAIRN_ESTORE,
+                                  "cannot open state at %s: its table %s is missing; the file is "
+                                  "damaged: restore it from a backup (docs/operations.md)",
+                                  s->path, store__names[i]);
+            goto fail;
+        }
         if (rc != 0) {
             rc = store__open_fail(err, errlen, store__code(rc),
-                                  "cannot open state at %s: table %s: %s", s->path, store__names[i],
-                                  mdb_strerror(rc));
+                                  "cannot open state at %s: table %s: %s%s", s->path,
+                                  store__names[i], mdb_strerror(rc), store__damage_hint(rc));
             goto fail;
         }
     }
     rc = store_get(&t, STORE_META, STORE__SCHEMA_KEY, (void **)&rec);
-    if (rc == CAIRN_ENOENT) {
+    if (rc == CAIRN_ENOENT && s->readonly) {
+        /* every open for writing writes it with the tables, in one commit */
+        rc = store__open_fail(err, errlen, CAIRN_ESTORE,
+                              "cannot open state at %s: it has no schema record; the file is "
+                              "damaged: restore it from a backup (docs/operations.md)",
+                              s->path);
+        goto fail;
+    } else if (rc == CAIRN_ENOENT) {
         rec = json_pack("{si}", "value", STORE_SCHEMA_VERSION);
         rc = rec ? store_put(&t, STORE_META, STORE__SCHEMA_KEY, rec) : CAIRN_ENOMEM;
         if (rc != 0) {
@@ -792,7 +843,8 @@ store__init_tables(struct store *s, char *err, size_t errlen)
     } else if (rc == CAIRN_EVERSION) {
         rc = store__open_fail(err, errlen, rc,
                               "state at %s was written by a newer Cairn (its schema record has a "
-                              "newer format; this build reads schema %d)",
+                              "newer format; this build reads schema %d): run that Cairn, or "
+                              "restore a backup this one wrote (docs/operations.md)",
                               s->path, STORE_SCHEMA_VERSION);
         goto fail;
     } else if (rc != 0) {
@@ -802,14 +854,17 @@ store__init_tables(struct store *s, char *err, size_t errlen)
         val = json_object_get(rec, "value");
         if (!json_is_integer(val) || json_integer_value(val) < 1) {
             rc = store__open_fail(err, errlen, CAIRN_ESTORE,
-                                  "state at %s has a corrupt schema version record", s->path);
+                                  "state at %s has a corrupt schema version record: it is "
+                                  "damaged; restore it from a backup (docs/operations.md)",
+                                  s->path);
             goto fail;
         }
         ver = json_integer_value(val);
         if (ver > STORE_SCHEMA_VERSION) {
             rc = store__open_fail(err, errlen, CAIRN_EVERSION,
                                   "state at %s was written by a newer Cairn (schema %lld; this "
-                                  "build reads %d)",
+                                  "build reads %d): run that Cairn, or restore a backup this one "
+                                  "wrote (docs/operations.md)",
                                   s->path, (long long)ver, STORE_SCHEMA_VERSION);
             goto fail;
         }
@@ -881,8 +936,9 @@ store__check_pages(struct store *s, char *err, size_t errlen)
     return rc;
 }
 
-int
-store_open(struct store **out, const char *dir, size_t map_size, char *err, size_t errlen)
+static int
+store__open(struct store **out, const char *dir, size_t map_size, bool readonly, char *err,
+            size_t errlen)
 {
     struct store *s = NULL;
     long pg = sysconf(_SC_PAGESIZE);
@@ -902,6 +958,7 @@ store_open(struct store **out, const char *dir, size_t map_size, char *err, size
 
     s = xcalloc(1, sizeof(*s));
     pthread_mutex_init(&s->mu, NULL);
+    s->readonly = readonly;
     s->path = xasprintf("%s/state", dir);
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
         rc = store__open_fail(err, errlen, CAIRN_EIO, "cannot open state at %s: %s", s->path,
@@ -926,10 +983,11 @@ store_open(struct store **out, const char *dir, size_t map_size, char *err, size
     if (rc == 0)
         rc = mdb_env_set_mapsize(s->env, map_size);
     if (rc == 0)
-        rc = mdb_env_open(s->env, s->path, MDB_NOTLS, 0600);
+        rc = mdb_env_open(s->env, s->path, MDB_NOTLS | (readonly ? MDB_RDONLY : 0), 0600);
     if (rc == MDB_INVALID) {
         rc = store__open_fail(err, errlen, CAIRN_ESTORE,
-                              "cannot open state at %s: data.mdb is not an LMDB database", s->path);
+                              "cannot open state at %s: data.mdb is not an LMDB database%s",
+                              s->path, store__damage_hint(MDB_INVALID));
         goto fail;
     } else if (rc == MDB_VERSION_MISMATCH) {
         rc = store__open_fail(err, errlen, CAIRN_EVERSION,
@@ -978,6 +1036,18 @@ fail:
     free(s->path);
     free(s);
     return rc;
+}
+
+int
+store_open(struct store **out, const char *dir, size_t map_size, char *err, size_t errlen)
+{
+    return store__open(out, dir, map_size, false, err, errlen);
+}
+
+int
+store_open_readonly(struct store **out, const char *dir, char *err, size_t errlen)
+{
+    return store__open(out, dir, 0, true, err, errlen);
 }
 
 void
@@ -1097,6 +1167,8 @@ store_check(struct store *s, size_t *records, size_t *bad, store_check_fn cb, vo
                                 mdb_strerror(rc));
     size_t n = 0, nbad = 0;
     for (int tb = 0; tb < STORE_NTABLES && !rc; tb++) {
+        if (s->absent[tb])
+            continue;
         MDB_cursor *cur = NULL;
         if ((rc = mdb_cursor_open(txn, s->dbi[tb], &cur)) != 0)
             break;
@@ -1112,10 +1184,43 @@ store_check(struct store *s, size_t *records, size_t *bad, store_check_fn cb, vo
         if (c != MDB_NOTFOUND)
             rc = c;
     }
+    /* the free list (LMDB's database 0), which the next write reads: each
+     * entry a count of page numbers and the numbers, each within the file */
+    MDB_envinfo info;
+    MDB_cursor *fc = NULL;
+    bool badfree = false;
+    if (!rc && mdb_env_info(s->env, &info) == 0 && (rc = mdb_cursor_open(txn, 0, &fc)) == 0) {
+        MDB_val k, v;
+        int c = mdb_cursor_get(fc, &k, &v, MDB_FIRST);
+        while (c == 0 && !badfree) {
+            const unsigned char *p = v.mv_data;
+            size_t cnt = 0, pg = 0;
+            if (v.mv_size < sizeof(size_t) || v.mv_size % sizeof(size_t) != 0) {
+                badfree = true;
+                break;
+            }
+            memcpy(&cnt, p, sizeof(cnt));
+            if (cnt + 1 != v.mv_size / sizeof(size_t)) {
+                badfree = true;
+                break;
+            }
+            for (size_t i = 1; i <= cnt && !badfree; i++) {
+                memcpy(&pg, p + i * sizeof(size_t), sizeof(pg));
+                badfree = pg < 2 || pg > info.me_last_pgno;
+            }
+            c = mdb_cursor_get(fc, &k, &v, MDB_NEXT);
+        }
+        mdb_cursor_close(fc);
+        if (c != 0 && c != MDB_NOTFOUND)
+            rc = c;
+    }
     mdb_txn_abort(txn);
     if (rc)
         return store__open_fail(err, errlen, store__code(rc), "reading %s failed: %s", s->path,
                                 mdb_strerror(rc));
+    if (badfree)
+        return store__open_fail(err, errlen, CAIRN_ESTORE,
+                                "reading %s failed: its free page list is damaged", s->path);
     *records = n;
     *bad = nbad;
     return 0;

@@ -78,6 +78,11 @@ struct store_txn;
  * denied", "state at /x was written by a newer Cairn (schema 3; this
  * build reads 1)"). */
 int store_open(struct store **out, const char *dir, size_t map_size, char *err, size_t errlen);
+/* Open an existing store to read it only (the check, the backup): nothing
+ * is written to data.mdb (a table added since the first release that an
+ * older store lacks is read as empty; a missing first-release table or
+ * schema record is damage: CAIRN_ESTORE); writes fail. */
+int store_open_readonly(struct store **out, const char *dir, char *err, size_t errlen);
 /* Close the environment. Every transaction must have ended. NULL is a
  * no-op. Do not open the same DIR twice in one process (an LMDB rule), and
  * open it after fork(), not before. */

@@ -142,6 +142,7 @@ handle_hello(struct sched *s, struct wire_req *req, const struct msg *m)
         s->workers[s->nworkers++] = w;
     }
     lease_answer_parked(s, w);
+    lease_gave_up_reset(w); /* its requests are numbered afresh (a restarted worker) */
     free(w->host);
     w->host = xstrdup(h->host ? h->host : "");
     w->slots = (int)h->slots;
@@ -220,13 +221,16 @@ handle_poll(struct sched *s, struct wire_req *req, const struct msg *m)
     struct sched_worker *w = req_worker(s, req, p->worker);
     if (!w)
         return;
+    bool given_up = lease_gave_up(s, w, p->seq, p->gave_up, p->ngave_up);
     json_t *cancel = json_array();
     for (size_t i = 0; i < p->nleases; i++) {
         struct sched_ti *ti = lease_lookup(s, p->leases[i]);
-        if (ti && lease_owned(ti, w))
+        if (ti && lease_owned(ti, w)) {
             ti->lease_expires = clock_mono_ms() + s->cfg.lease_ttl_ms;
-        else
+            lease_delivered(ti);
+        } else {
             json_array_append_new(cancel, json_integer(p->leases[i]));
+        }
     }
     if (p->nimages) {
         json_t *imgs = json_array();
@@ -240,11 +244,20 @@ handle_poll(struct sched *s, struct wire_req *req, const struct msg *m)
         json_decref(w->images);
         w->images = NULL;
     }
+    if (given_up) {
+        /* read late (a stalled scheduler): the worker no longer waits for
+         * the answer, and would never see leases in it; a POLL it parked
+         * since stays */
+        json_decref(cancel);
+        json_t *b = json_pack("{s:[], s:[]}", "leases", "cancel");
+        s->cfg.link.reply(req, PROTO_WORK, b);
+        json_decref(b);
+        return;
+    }
     lease_answer_parked(s, w); /* a newer POLL replaces an older one */
     /* trust our own lease count over the worker's (it may not have seen
      * the result we just applied), but never exceed what it offers */
-    int room = lease_room(w);
-    json_t *leases = lease_dispatch(s, w, (int)p->free < room ? (int)p->free : room);
+    json_t *leases = lease_dispatch(s, w, (int)p->free, p->seq);
     if (json_array_size(leases) > 0 || json_array_size(cancel) > 0 || p->wait_ms == 0 ||
         s->stopping) {
         /* the leases are encoded already (lease.c): the WORK body is built
@@ -257,6 +270,7 @@ handle_poll(struct sched *s, struct wire_req *req, const struct msg *m)
     json_decref(cancel);
     int64_t wait_ms = p->wait_ms > SCHED_POLL_WAIT_MAX_MS ? SCHED_POLL_WAIT_MAX_MS : p->wait_ms;
     w->parked = req;
+    w->parked_seq = p->seq;
     w->parked_free = (int)p->free;
     w->parked_until = clock_mono_ms() + wait_ms;
 }
@@ -295,6 +309,7 @@ handle_started(struct sched *s, struct wire_req *req, const struct msg *m)
         req_lease(s, req, PROTO_STARTED, m->u.started.worker, m->u.started.lease_id, &w);
     if (!ti)
         return;
+    lease_delivered(ti);
     if (ti->state == TI_LEASED) {
         /* the worker may hold a STARTED a moment (age_ms): the task started
          * that long ago, and not before its lease */
@@ -532,8 +547,10 @@ static void
 handle_batch(struct sched *s, struct wire_req *req, const struct msg *m)
 {
     const struct msg_batch *b = &m->u.batch;
-    if (!req_worker(s, req, b->worker))
+    struct sched_worker *w = req_worker(s, req, b->worker);
+    if (!w)
         return;
+    bool given_up = lease_gave_up(s, w, b->seq, b->gave_up, b->ngave_up);
     json_t *results = json_array();
     for (size_t i = 0; i < b->nitems; i++) {
         const struct msg_item *it = &b->items[i];
@@ -562,12 +579,8 @@ handle_batch(struct sched *s, struct wire_req *req, const struct msg *m)
     json_object_set_new(body, "results", results);
     /* a BATCH that says it has room gets its next leases in the answer:
      * a result and the next task's lease in one round trip */
-    struct sched_worker *w = b->free > 0 ? lease_worker_find(s, b->worker) : NULL;
-    int room = w ? lease_room(w) : 0;
-    if (room > b->free)
-        room = (int)b->free;
-    if (room > 0 && !s->stopping) {
-        json_t *leases = lease_dispatch(s, w, room);
+    if (b->free > 0 && !given_up) {
+        json_t *leases = lease_dispatch(s, w, (int)b->free, b->seq);
         if (json_array_size(leases) > 0)
             json_object_set_new(body, "work",
                                 json_pack("{s:o, s:[]}", "leases", leases, "cancel"));

@@ -376,16 +376,111 @@ lease_note_run_time(struct sched_worker *w, int64_t ms)
     w->nreported++;
 }
 
-/* Hand ready task instances to a worker; returns the leases (maybe empty). */
-json_t *
-lease_dispatch(struct sched *s, struct sched_worker *w, int free_slots)
+/* ---- answers the worker gave up waiting for ---- */
+
+static bool
+lease__gave_up_has(const struct sched_worker *w, int64_t seq)
 {
-    json_t *leases = json_array();
+    for (size_t i = 0; i < SCHED_GAVE_UP_MAX; i++)
+        if (w->gave_up[i] == seq)
+            return true;
+    return false;
+}
+
+void
+lease_gave_up_reset(struct sched_worker *w)
+{
+    memset(w->gave_up, 0, sizeof(w->gave_up));
+    w->gave_up_next = 0;
+}
+
+bool
+lease_gave_up(struct sched *s, struct sched_worker *w, int64_t seq, const int64_t *gave_up,
+              size_t n)
+{
+    if (n > SCHED_GAVE_UP_MAX)
+        n = SCHED_GAVE_UP_MAX;
+    for (size_t i = 0; i < n; i++) {
+        int64_t g = gave_up[i];
+        if (g <= 0 || lease__gave_up_has(w, g))
+            continue; /* heard already (the worker says it until it hears an answer) */
+        w->gave_up[w->gave_up_next] = g;
+        w->gave_up_next = (w->gave_up_next + 1) % SCHED_GAVE_UP_MAX;
+        if (w->parked && w->parked_seq == g)
+            lease_answer_parked(s, w); /* nobody waits for it */
+        for (struct sched_ti *ti = s->leases.lnext; ti != &s->leases; ti = ti->lnext) {
+            if (ti->worker != w || ti->sent_seq != g)
+                continue;
+            ti->sent_seq = 0;
+            if (ti->resend || ti->state != TI_LEASED)
+                continue;
+            ti->resend = true;
+            w->nresend++;
+            if (ti->resent++ > 0)
+                continue; /* said already */
+            char tn[256];
+            LOG(LOG_NOTICE, "CAIRN-LEASE-RESEND",
+                "%s/%s/%s attempt %d: lease %" PRId64 " went in the answer to a request "
+                "worker %s stopped waiting for; it goes with the next answer",
+                ti->run->dag, ti->run->run_id, sched_ti_name(ti, tn, sizeof(tn)), ti->attempts,
+                ti->lease_id, w->name);
+        }
+    }
+    return seq > 0 && lease__gave_up_has(w, seq);
+}
+
+void
+lease_delivered(struct sched_ti *ti)
+{
+    if (ti->resend && ti->worker)
+        ti->worker->nresend--;
+    ti->resend = false;
+    ti->sent_seq = 0;
+}
+
+/* The leases of w to send again, into leases (up to the reply's budget:
+ * *bytes so far). Each is encoded again (new blob credential, secrets read
+ * again): the worker never saw the first one. */
+static void
+lease__resend(struct sched *s, struct sched_worker *w, json_t *leases, size_t *bytes,
+              int64_t seq)
+{
+    struct sched_ti *ti = s->leases.lnext;
+    while (ti != &s->leases && w->nresend > 0) {
+        struct sched_ti *next = ti->lnext;
+        if (ti->worker == w && ti->resend) {
+            char why[512];
+            json_t *lj = lease__json(s, ti, why, sizeof(why));
+            size_t lsize = lj ? json_dumpb(lj, NULL, 0, JSON_COMPACT) : 0;
+            if (lj && *bytes && *bytes + lsize > LEASE_REPLY_BUDGET) {
+                json_decref(lj); /* the next reply */
+                break;
+            }
+            lease_delivered(ti);
+            if (!lj) {
+                /* (it may end its run and other leases with it: the rest
+                 * go with the next answer) */
+                lease_lost(s, ti, "CAIRN-LEASE-RESEND", why);
+                break;
+            } else {
+                ti->sent_seq = seq;
+                ti->lease_expires = clock_mono_ms() + s->cfg.lease_ttl_ms;
+                *bytes += lsize;
+                json_array_append_new(leases, lj);
+            }
+        }
+        ti = next;
+    }
+}
+
+/* New leases for w, into leases (the reply's budget: bytes so far). */
+static void
+lease__dispatch_new(struct sched *s, struct sched_worker *w, int free_slots, json_t *leases,
+                    size_t bytes, int64_t seq)
+{
     struct sched_ti **aside = NULL;
-    size_t naside = 0, capaside = 0, bytes = 0;
-    /* while the store refuses writes, a lease could not be committed, so
-     * its WORK answer could not go out: hand out none */
-    while (free_slots > 0 && !s->stopping && !s->degraded) {
+    size_t naside = 0, capaside = 0;
+    while (free_slots > 0) {
         struct sched_ti *ti = rq_pop(s);
         if (!ti)
             break;
@@ -433,6 +528,9 @@ lease_dispatch(struct sched *s, struct sched_worker *w, int free_slots)
         s->lease_seq = ti->lease_id;
         s->lease_seq_dirty = true;
         ti->lease_expires = clock_mono_ms() + s->cfg.lease_ttl_ms;
+        ti->sent_seq = seq;
+        ti->resend = false;
+        ti->resent = 0;
         ti->worker = w;
         free(ti->worker_name);
         ti->worker_name = xstrdup(w->name);
@@ -490,6 +588,24 @@ lease_dispatch(struct sched *s, struct sched_worker *w, int free_slots)
     for (size_t i = 0; i < naside; i++)
         rq_push(s, aside[i]);
     free(aside);
+}
+
+json_t *
+lease_dispatch(struct sched *s, struct sched_worker *w, int offered, int64_t seq)
+{
+    json_t *leases = json_array();
+    size_t bytes = 0;
+    /* while the store refuses writes, a lease could not be committed, so
+     * its WORK answer could not go out: hand out none */
+    if (s->stopping || s->degraded || offered == 0)
+        return leases;
+    if (w->nresend > 0)
+        lease__resend(s, w, leases, &bytes, seq);
+    /* the scheduler's own count (the leases sent again are in it), never
+     * more than the worker offers */
+    int room = lease_room(w);
+    int left = offered < 0 ? room : offered - (int)json_array_size(leases);
+    lease__dispatch_new(s, w, room < left ? room : left, leases, bytes, seq);
     return leases;
 }
 
@@ -497,15 +613,13 @@ lease_dispatch(struct sched *s, struct sched_worker *w, int free_slots)
 void
 lease_dispatch_parked(struct sched *s)
 {
-    if (!s->nheap)
-        return;
-    for (size_t i = 0; i < s->nworkers && s->nheap; i++) {
+    for (size_t i = 0; i < s->nworkers; i++) {
         struct sched_worker *w = s->workers[i];
-        if (!w->parked)
+        if (!w->parked || (!s->nheap && !w->nresend))
             continue;
         /* the scheduler's own count: results that arrived since the POLL
          * freed slots the POLL did not know about yet */
-        json_t *leases = lease_dispatch(s, w, lease_room(w));
+        json_t *leases = lease_dispatch(s, w, -1, w->parked_seq);
         if (json_array_size(leases) == 0) {
             json_decref(leases);
             continue;
@@ -532,6 +646,7 @@ lease_reply_cancel(struct sched *s, struct sched_worker *w, int64_t lease_id)
 void
 lease_end(struct sched *s, struct sched_ti *ti)
 {
+    lease_delivered(ti);
     rq_list_del(ti);
     lease_unregister(s, ti);
     api_blobs_revoke(s, ti);

@@ -41,8 +41,24 @@ void lease_register(struct sched *s, struct sched_ti *ti);
 int lease_room(const struct sched_worker *w);
 /* A result of w's took ms to run: feeds the average lease_room looks at. */
 void lease_note_run_time(struct sched_worker *w, int64_t ms);
-/* Up to free_slots new leases for w (a new JSON array, maybe empty). */
-json_t *lease_dispatch(struct sched *s, struct sched_worker *w, int free_slots);
+/* The leases for an answer to w's request numbered seq (0: not numbered),
+ * a new JSON array, maybe empty: first those of w's to send again, then new
+ * ones, as many as lease_room allows and never more than the worker offered
+ * in all (offered < 0: it did not say). */
+json_t *lease_dispatch(struct sched *s, struct sched_worker *w, int offered, int64_t seq);
+/* A worker stops waiting for an answer after its heartbeat and 5 s (a
+ * scheduler stopped or stalled meanwhile reads its requests late, all at
+ * once), so the leases in that answer would never reach it. Each request
+ * that may bring leases has a number (seq), and says which earlier ones the
+ * worker gave up on (gave_up): the leases sent in their answers are sent
+ * again with the worker's next answer, and a request given up on is
+ * answered without any. Returns whether the request seq was given up on.
+ * lease_delivered: the worker has ti's lease (it listed it in a POLL, or
+ * started it). lease_gave_up_reset: a new HELLO. */
+bool lease_gave_up(struct sched *s, struct sched_worker *w, int64_t seq, const int64_t *gave_up,
+                   size_t n);
+void lease_delivered(struct sched_ti *ti);
+void lease_gave_up_reset(struct sched_worker *w);
 /* Give ready work to workers waiting in a POLL (a pre-commit step). */
 void lease_dispatch_parked(struct sched *s);
 /* Tell w to stop lease_id now if it waits in a POLL; otherwise its next

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/resource.h>
 #include <curl/curl.h>
 #include <uv.h>
@@ -588,7 +589,7 @@ main(int argc, char **argv)
     }
     if (check || backup) {
         log_init("cairn-scheduler", LOG_WARN);
-        int trc = check ? storetool_check(o.data, stdout) : 0;
+        int trc = check ? storetool_check(o.data, STORETOOL_FULL, stdout) : 0;
         if (backup && trc == 0)
             trc = storetool_backup(o.data, backup, stdout);
         opts_free(&o);
@@ -689,8 +690,14 @@ main(int argc, char **argv)
         return 1;
     }
 
-    /* a scheduler that was killed or crashed may have left the store
-     * damaged (a full disk, a bad page): check it before serving */
+    /* check the store before serving it: a scheduler that was killed or
+     * crashed may have left it damaged (a full disk, a bad page), and a
+     * disk may damage it under a stopped one (then the quick check, which
+     * reads every page without decoding the records, finds it) */
+    char *mdb = xasprintf("%s/state/data.mdb", o.data);
+    struct stat msb;
+    bool exists = stat(mdb, &msb) == 0;
+    free(mdb);
     int unclean = storetool_started(o.data);
     if (unclean < 0) {
         fprintf(stderr, "cairn-scheduler: cannot write to %s/state: %s\n", o.data, strerror(errno));
@@ -698,14 +705,22 @@ main(int argc, char **argv)
         opts_free(&o);
         return 1;
     }
-    if (unclean) {
-        LOG(LOG_NOTICE, "CAIRN-STORE-CHECK",
-            "the last scheduler on %s did not stop cleanly: checking the state store", o.data);
+    if (exists) {
+        if (unclean)
+            LOG(LOG_NOTICE, "CAIRN-STORE-CHECK",
+                "the last scheduler on %s did not stop cleanly: checking the state store",
+                o.data);
         int64_t t0 = clock_mono_ms();
-        int crc = storetool_check_mode(o.data, true, stderr);
-        LOG(LOG_NOTICE, "CAIRN-STORE-CHECK", "checked in %lld ms",
+        int crc = storetool_check(o.data, unclean ? STORETOOL_START : STORETOOL_PAGES, stderr);
+        LOG(unclean ? LOG_NOTICE : LOG_INFO, "CAIRN-STORE-CHECK", "%s in %lld ms",
+            unclean ? "checked the records a start reads" : "checked every page",
             (long long)(clock_mono_ms() - t0));
-        if (crc == 1) {
+        if (crc == 2) { /* it cannot be opened: the check said why */
+            free(hp);
+            opts_free(&o);
+            return 1;
+        }
+        if (crc != 0) {
             LOG(LOG_ERR, "CAIRN-STORE-DAMAGED",
                 "the state store at %s/state is damaged (above): not starting; restore a "
                 "backup (docs/operations.md)",

@@ -18,6 +18,10 @@
 #include "dag.h"
 #include "diag.h"
 
+/* The requests a worker said it gave up waiting on, remembered per worker
+ * (lease.c) */
+#define SCHED_GAVE_UP_MAX 64
+
 struct wire_req;
 
 enum ti_state {
@@ -74,6 +78,11 @@ struct sched_ti {
     bool decided;               /* trigger rule has fired */
     int64_t lease_id;           /* current lease (fencing number), 0 = none */
     int64_t lease_expires;      /* monotonic ms */
+    int64_t sent_seq;           /* the worker's request whose answer carried the lease, until
+                                   the worker shows it has it (0: it has, or not known) */
+    bool resend;                /* the answer went to a request the worker gave up on: the
+                                   lease goes again with its next answer */
+    int resent;                 /* times it was sent again (logged the first time) */
     struct sched_worker *worker;
     char *worker_name;
     int64_t queued_at, started_at, ended_at, next_try_at; /* wall ms, 0 = unset */
@@ -237,6 +246,10 @@ struct sched_worker {
     size_t ngpus;
     json_t *images;             /* its unpacked images [{digest, size}] (its last POLL), or NULL */
     json_t *direct_stores;      /* the stores it reaches itself (HELLO) [uri...], or NULL */
+    int64_t parked_seq;         /* the parked POLL's number (seq), 0 = none */
+    int64_t gave_up[SCHED_GAVE_UP_MAX]; /* requests it gave up waiting on (ring), 0 = empty */
+    size_t gave_up_next;
+    int nresend;                /* its leases to send again (sched_ti.resend) */
 };
 
 #endif

@@ -33,14 +33,17 @@
 struct storetool__ctx {
     FILE *out;
     size_t shown;
-    /* the check at a start after an unclean stop: records of finished runs
-     * (their task instances, attempts and artifact pointers) are walked,
-     * not decoded */
-    bool quick;
-    struct hmap live;  /* "dag SEP run_id" of the unfinished runs */
-    char **live_keys;  /* the keys live borrows */
+    enum storetool_depth depth;
+    /* STORETOOL_START: the records of finished runs (their task instances,
+     * attempts and artifact pointers) are read, not decoded */
+    struct hmap live;     /* "dag SEP run_id" of the unfinished runs */
+    char **live_keys;     /* the keys live borrows */
     size_t nlive, caplive;
-    size_t skipped;    /* records walked without decoding */
+    size_t skipped;       /* records read without decoding */
+    int table;            /* of the record before, -1 at first */
+    unsigned char *prev;  /* its key */
+    size_t prevlen, prevcap;
+    unsigned sum;         /* of every byte read (so that they are read) */
 };
 
 /* The key as text: the separator shown as '/', other bytes that are not
@@ -108,7 +111,7 @@ storetool__decode(enum store_table tb, const void *val, size_t vlen, char *why, 
     return rc;
 }
 
-/* Whether a record of table tb under key belongs to a finished run (quick
+/* Whether a record of table tb under key belongs to a finished run (STORETOOL_START
  * check: not decoded). The run's key is the first two fields of the key. */
 static bool
 storetool__finished(struct storetool__ctx *c, enum store_table tb, const void *key, size_t klen)
@@ -155,13 +158,38 @@ storetool__record_cb(void *ud, enum store_table tb, const void *key, size_t klen
 {
     struct storetool__ctx *c = ud;
     char why[512], k[256];
-    if (c->quick && tb == STORE_RUNS)
-        storetool__note_run(c, key, klen, val, vlen);
-    if (c->quick && storetool__finished(c, tb, key, klen)) {
-        c->skipped++;
-        return 0;
+    /* keys come in order: one that does not was damaged (or its page) */
+    bool order = true;
+    if (c->table == (int)tb) {
+        size_t n = klen < c->prevlen ? klen : c->prevlen;
+        int cmp = memcmp(c->prev, key, n);
+        order = cmp < 0 || (cmp == 0 && c->prevlen < klen);
     }
-    if (storetool__decode(tb, val, vlen, why, sizeof(why)) == 0)
+    c->table = (int)tb;
+    xgrow((void **)&c->prev, &c->prevcap, klen + 1, 1);
+    memcpy(c->prev, key, klen);
+    c->prevlen = klen;
+    int rc = 0;
+    if (!order) {
+        snprintf(why, sizeof(why), "out of order: the keys before it or its page are damaged");
+        rc = CAIRN_ESTORE;
+    } else if (c->depth == STORETOOL_START && tb == STORE_RUNS) {
+        storetool__note_run(c, key, klen, val, vlen);
+        rc = storetool__decode(tb, val, vlen, why, sizeof(why));
+    } else if (c->depth == STORETOOL_FULL ||
+               (c->depth == STORETOOL_START && !storetool__finished(c, tb, key, klen))) {
+        rc = storetool__decode(tb, val, vlen, why, sizeof(why));
+    } else {
+        c->skipped++;
+        /* every page of it is touched: a damaged one crashes the child or
+         * LMDB says so */
+        const unsigned char *v = val;
+        for (size_t i = 0; i < vlen; i += 512)
+            c->sum += v[i];
+        if (vlen)
+            c->sum += v[vlen - 1];
+    }
+    if (rc == 0)
         return 0;
     if (c->shown++ < STORETOOL_SHOW_MAX) {
         storetool__key(k, sizeof(k), key, klen);
@@ -187,20 +215,21 @@ storetool__exists(const char *data_dir, FILE *out)
 /* The child's side of the check: 0 all good, 1 bad records or a store
  * error, 2 the store cannot be opened. */
 static int
-storetool__check_child(const char *data_dir, bool quick, FILE *out)
+storetool__check_child(const char *data_dir, enum storetool_depth depth, FILE *out)
 {
     struct store *st = NULL;
     char err[512];
-    if (store_open(&st, data_dir, 0, err, sizeof(err)) != 0) {
+    if (store_open_readonly(&st, data_dir, err, sizeof(err)) != 0) {
         fprintf(out, "cairn-scheduler: %s\n", err);
         return 2;
     }
-    struct storetool__ctx c = {.out = out, .quick = quick};
+    struct storetool__ctx c = {.out = out, .depth = depth, .table = -1};
     hmap_init(&c.live);
     size_t records = 0, bad = 0, used = 0, map = 0;
     int rc = store_check(st, &records, &bad, storetool__record_cb, &c, err, sizeof(err));
     store_usage(st, &used, &map);
     store_close(st);
+    free(c.prev);
     hmap_free(&c.live);
     for (size_t i = 0; i < c.nlive; i++)
         free(c.live_keys[i]);
@@ -212,24 +241,21 @@ storetool__check_child(const char *data_dir, bool quick, FILE *out)
     }
     if (bad > STORETOOL_SHOW_MAX)
         fprintf(out, "... and %zu more bad records\n", bad - STORETOOL_SHOW_MAX);
-    if (quick)
+    if (depth == STORETOOL_START)
         fprintf(out, "%s: %zu records (%zu of finished runs walked, not decoded), %zu bad; %zu "
                 "of %zu bytes of the map in use\n", bad ? "damaged" : "ok", records, c.skipped,
                 bad, used, map);
-    else
+    else if (depth == STORETOOL_FULL || bad) /* (a clean start's check is quiet when all is well) */
         fprintf(out, "%s: %zu records, %zu bad; %zu of %zu bytes of the map in use\n",
                 bad ? "damaged" : "ok", records, bad, used, map);
+    if (bad)
+        fprintf(out, "cairn-scheduler: the state store at %s is damaged; restore it from a "
+                "backup (docs/operations.md)\n", data_dir);
     return bad ? 1 : 0;
 }
 
 int
-storetool_check(const char *data_dir, FILE *out)
-{
-    return storetool_check_mode(data_dir, false, out);
-}
-
-int
-storetool_check_mode(const char *data_dir, bool quick, FILE *out)
+storetool_check(const char *data_dir, enum storetool_depth depth, FILE *out)
 {
     if (storetool__exists(data_dir, out) != 0)
         return 2;
@@ -240,7 +266,7 @@ storetool_check_mode(const char *data_dir, bool quick, FILE *out)
         return 2;
     }
     if (pid == 0) {
-        int rc = storetool__check_child(data_dir, quick, out);
+        int rc = storetool__check_child(data_dir, depth, out);
         fflush(out);
         _exit(rc);
     }
@@ -268,7 +294,7 @@ storetool_backup(const char *data_dir, const char *dest, FILE *out)
         fprintf(out, "cairn-scheduler: cannot create %s: %s\n", dest, strerror(errno));
         return 1;
     }
-    if (store_open(&st, data_dir, 0, err, sizeof(err)) != 0) {
+    if (store_open_readonly(&st, data_dir, err, sizeof(err)) != 0) {
         fprintf(out, "cairn-scheduler: %s\n", err);
         return 1;
     }

@@ -12,10 +12,12 @@
  * the process's exit code: 0 good, 1 damaged or failed, 2 the store cannot
  * be opened at all.
  *
- * A scheduler that was killed or crashed is noticed at its next start (a
- * marker left behind), and main.c runs the quick check before it serves: a store
- * damaged by whatever killed it is refused with a clear message instead of
- * crashing the scheduler on the first request that reads a bad page.
+ * Every start checks the store in a child before the scheduler serves
+ * (main.c), how deeply depending on how the last scheduler on it stopped.
+ * A damaged store is refused with a clear message instead of crashing the
+ * scheduler on the first request that reads a bad page; a record that is
+ * sound LMDB but does not decode is answered, where it is read, as an
+ * error for that request (store.h).
  */
 #ifndef CAIRN_SCHED_STORETOOL_H
 #define CAIRN_SCHED_STORETOOL_H
@@ -23,13 +25,18 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-int storetool_check(const char *data_dir, FILE *out);
-/* The same; quick (the check at a start after an unclean stop) walks the
- * task instances, attempts and artifact pointers of finished runs without
- * decoding them: every page is still read, and every record a start reads
- * is decoded, but the cost no longer grows with the finished history
- * (1,000,000 finished task instances: see docs/operations.md). */
-int storetool_check_mode(const char *data_dir, bool quick, FILE *out);
+/* How deeply storetool_check looks. Every depth reads every page and
+ * checks that each table's keys come in order. */
+enum storetool_depth {
+    STORETOOL_PAGES, /* a start after a clean stop: no record is decoded */
+    STORETOOL_START, /* a start after an unclean one (killed, crashed): every
+                        record a start reads is decoded; the task instances,
+                        attempts and artifact pointers of finished runs are
+                        read, not decoded, so the cost does not grow with the
+                        finished history (docs/operations.md) */
+    STORETOOL_FULL,  /* --check: every record decoded */
+};
+int storetool_check(const char *data_dir, enum storetool_depth depth, FILE *out);
 int storetool_backup(const char *data_dir, const char *dest, FILE *out);
 
 /* The scheduler's start and clean stop: a marker (DIR/state/running, with

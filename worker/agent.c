@@ -185,6 +185,17 @@ async_cb(uv_async_t *h)
             link_slot_free(a->link);
             continue;
         }
+        int64_t id = bad ? w->bad[i].lease_id : w->leases[i - w->nbad].lease_id;
+        bool have = id > 0 && attempt_holds(a->attempts, id);
+        for (size_t q = 0; q < a->nqueue && !have; q++)
+            have = a->queue[q].lease_id == id;
+        if (have) {
+            /* sent again by a scheduler that thought its first answer lost */
+            LOG(LOG_NOTICE, "CAIRN-LEASE-DUPLICATE", "lease %" PRId64 " came again: held already",
+                id);
+            link_slot_free(a->link);
+            continue;
+        }
         if (bad) {
             attempt_refuse(a->attempts, &w->bad[i]);
         } else if (a->nqueue == 0 && attempt_running(a->attempts) < a->cfg.slots) {

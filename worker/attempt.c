@@ -1067,6 +1067,15 @@ attempt_flush_logs(struct attempt_set *s)
             }
 }
 
+bool
+attempt_holds(const struct attempt_set *s, int64_t lease_id)
+{
+    for (const struct attempt *t = s->list; t; t = t->next)
+        if (t->lease_id == lease_id)
+            return true;
+    return false;
+}
+
 int
 attempt_running(const struct attempt_set *s)
 {

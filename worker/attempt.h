@@ -78,6 +78,8 @@ void attempt_interrupt_all(struct attempt_set *s);
 void attempt_flush_logs(struct attempt_set *s);
 /* Tell the link which leases are held here (for the next POLL). */
 void attempt_sync_held(struct attempt_set *s);
+/* Is lease_id being run here (fetching its inputs, or started)? */
+bool attempt_holds(const struct attempt_set *s, int64_t lease_id);
 /* Attempts started and not yet reported. */
 int attempt_running(const struct attempt_set *s);
 

@@ -45,6 +45,7 @@
 /* A STARTED waits this long for what follows it: a task shorter than that
  * sends STARTED, RESULT and (in the ACK) its next lease in one exchange */
 #define STARTED_HOLD_MS 50
+#define GAVE_UP_MAX 64 /* requests given up on, remembered until the scheduler heard of them */
 
 /* A message waiting for the sender. */
 struct link__out {
@@ -84,6 +85,12 @@ struct link {
     int64_t api_port;     /* from WELCOME, 0: none */
     bool direct;          /* the store is reached directly (link_artifacts_direct) */
     bool direct_known;    /* direct was decided after a WELCOME */
+    /* the requests whose answer may bring leases (POLL, a BATCH with free):
+     * numbered, and those whose answer was not waited for to the end are
+     * told to the scheduler, which sends their leases again */
+    int64_t seq;
+    int64_t gave_up[GAVE_UP_MAX];
+    size_t ngave_up;
 };
 
 /* Does this host see the store at uri itself: a file store whose marker
@@ -192,6 +199,64 @@ static const char *
 link__error_message(const struct msg *r)
 {
     return r->type == PROTO_ERROR ? r->u.error.message : NULL;
+}
+
+/* ---- requests given up on ---- */
+
+/* The number of the next request that may bring leases, and a copy of the
+ * requests given up on for it to report (*gu: free it). */
+static int64_t
+link__seq_next(struct link *l, int64_t **gu, size_t *ngu)
+{
+    pthread_mutex_lock(&l->mu);
+    int64_t seq = ++l->seq;
+    *ngu = l->ngave_up;
+    *gu = l->ngave_up ? xmalloc(l->ngave_up * sizeof(**gu)) : NULL;
+    if (l->ngave_up)
+        memcpy(*gu, l->gave_up, l->ngave_up * sizeof(**gu));
+    pthread_mutex_unlock(&l->mu);
+    return seq;
+}
+
+/* How a request that reported what was given up on ended. */
+enum link__end {
+    LINK_HEARD,  /* answered (WORK, ACK): the scheduler heard what it reported */
+    LINK_LOST,   /* not waited for to the end: leases in its answer never come */
+    LINK_OTHER,  /* refused, or never sent */
+};
+
+/* A request numbered seq (0: one that cannot bring leases) that reported
+ * gu ended as end says. */
+static void
+link__seq_done(struct link *l, int64_t seq, enum link__end end, const int64_t *gu, size_t ngu)
+{
+    pthread_mutex_lock(&l->mu);
+    if (end == LINK_HEARD) {
+        size_t k = 0;
+        for (size_t i = 0; i < l->ngave_up; i++) {
+            bool told = false;
+            for (size_t j = 0; j < ngu && !told; j++)
+                told = gu[j] == l->gave_up[i];
+            if (!told)
+                l->gave_up[k++] = l->gave_up[i];
+        }
+        l->ngave_up = k;
+    } else if (end == LINK_LOST && seq > 0) {
+        if (l->ngave_up == GAVE_UP_MAX) { /* the oldest goes: its leases expire */
+            memmove(l->gave_up, l->gave_up + 1, (GAVE_UP_MAX - 1) * sizeof(*l->gave_up));
+            l->ngave_up--;
+        }
+        l->gave_up[l->ngave_up++] = seq;
+    }
+    pthread_mutex_unlock(&l->mu);
+}
+
+static enum link__end
+link__ended(int rc, int rtype)
+{
+    return rc == CAIRN_ENET                       ? LINK_LOST
+           : rc == 0 && rtype != PROTO_ERROR ? LINK_HEARD
+                                                  : LINK_OTHER;
 }
 
 /* ---- the poll thread ---- */
@@ -392,8 +457,12 @@ link__poll_main(void *arg)
                        &m.u.poll.nimages);
             m.u.poll.nimage_sizes = m.u.poll.nimages;
         }
+        m.u.poll.seq = link__seq_next(l, &m.u.poll.gave_up, &m.u.poll.ngave_up);
         int rtype = 0;
         int rc = link__xfer(l, ctx, aio, &m, (int)hb + REPLY_TIMEOUT_MS, &rtype, &r);
+        link__seq_done(l, m.u.poll.seq, link__ended(rc, rtype), m.u.poll.gave_up,
+                       m.u.poll.ngave_up);
+        free(m.u.poll.gave_up);
         free(m.u.poll.leases);
         for (size_t i = 0; i < m.u.poll.nimages; i++)
             free(m.u.poll.images[i]);
@@ -551,6 +620,8 @@ link__send_main(void *arg)
         }
         struct msg req = head->m, r;
         struct msg_item *items = NULL;
+        int64_t seq = 0, *gu = NULL;
+        size_t ngu = 0;
         if (n > 1 || want > 0) {
             size_t k = 0;
             items = xcalloc(n, sizeof(*items));
@@ -565,9 +636,18 @@ link__send_main(void *arg)
             req.u.batch.items = items;
             req.u.batch.nitems = n;
             req.u.batch.free = want;
+            /* it reports the requests given up on; numbered if it may
+             * bring leases */
+            seq = link__seq_next(l, &gu, &ngu);
+            req.u.batch.seq = want > 0 ? seq : 0;
+            req.u.batch.gave_up = gu;
+            req.u.batch.ngave_up = ngu;
         }
         int rtype = 0;
         int rc = link__xfer(l, ctx, aio, &req, REPLY_TIMEOUT_MS, &rtype, &r);
+        if (req.type == PROTO_BATCH)
+            link__seq_done(l, req.u.batch.seq, link__ended(rc, rtype), gu, ngu);
+        free(gu);
         free(items);
         if (rc == CAIRN_ERANGE && n > 1) {
             /* the BATCH came out larger than a frame may be (escaping can
@@ -824,6 +904,9 @@ link_open(struct link **out, const struct link_config *cfg, char *err, size_t er
     int rv;
 
     l->cfg = *cfg;
+    /* request numbers start from the clock, so a restarted worker's never
+     * meet its predecessor's */
+    l->seq = clock_wall_ms();
     if (cfg->key)
         l->key = *cfg->key;
     if ((rv = nng_req0_open(&l->sock)) != 0) {

@@ -543,6 +543,67 @@ test_batch(void **state)
     free(rid);
 }
 
+/* POLL and BATCH say which of the worker's earlier requests it gave up
+ * waiting on: the leases in their answers go again, with the same id and
+ * attempt, in the next answer, and a request given up on gets none. */
+static void
+test_gave_up(void **state)
+{
+    struct fx *f = *state;
+    put_dag(f, "g", "dag: g\ntasks:\n  t: {command: [t]}\n  u: {command: [u]}\n"
+                    "  v: {command: [v]}\n");
+    start(f, 0, 0);
+    hello(f, "w", 2);
+    char *rid = trigger(f, "g");
+    struct answer *a = call(f, PROTO_POLL, json_pack("{s:s, s:i, s:[], s:i, s:I}", "worker", "w",
+                                                     "free", 2, "leases", "wait_ms", 0, "seq",
+                                                     (json_int_t)100));
+    json_t *l = json_object_get(a->body, "leases");
+    assert_int_equal(json_array_size(l), 2);
+    json_int_t id0 = json_integer_value(json_object_get(json_array_get(l, 0), "lease_id"));
+    json_int_t id1 = json_integer_value(json_object_get(json_array_get(l, 1), "lease_id"));
+    /* the worker never saw that answer (100); nor will it see 102's, which
+     * the scheduler reads late, after 103 said so */
+    a = call(f, PROTO_POLL, json_pack("{s:s, s:i, s:[], s:i, s:I, s:[I, I]}", "worker", "w",
+                                      "free", 2, "leases", "wait_ms", 0, "seq", (json_int_t)103,
+                                      "gave_up", (json_int_t)100, (json_int_t)102));
+    l = json_object_get(a->body, "leases");
+    assert_int_equal(json_array_size(l), 2); /* the same two again, not v */
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(l, 0), "lease_id")), id0);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(l, 1), "lease_id")), id1);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(l, 0), "attempt")), 1);
+    a = call(f, PROTO_POLL, json_pack("{s:s, s:i, s:[], s:i, s:I}", "worker", "w", "free", 2,
+                                      "leases", "wait_ms", 0, "seq", (json_int_t)102));
+    assert_int_equal(json_array_size(json_object_get(a->body, "leases")), 0);
+    /* 103's answer came: the worker runs them; one's result comes in a
+     * BATCH whose answer the worker gives up on too */
+    a = call(f, PROTO_STARTED, json_pack("{s:s, s:I}", "worker", "w", "lease_id", id0));
+    json_t *items = json_pack("[{s:i, s:{s:s, s:I, s:i, s:[], s:{}}}]", "type", PROTO_RESULT,
+                              "body", "worker", "w", "lease_id", id0, "exit_code", 0, "outputs",
+                              "metrics");
+    a = call(f, PROTO_BATCH, json_pack("{s:s, s:o, s:i, s:I}", "worker", "w", "items", items,
+                                       "free", 1, "seq", (json_int_t)104));
+    json_t *work = json_object_get(json_object_get(a->body, "work"), "leases");
+    assert_int_equal(json_array_size(work), 1);
+    json_int_t id2 = json_integer_value(json_object_get(json_array_get(work, 0), "lease_id"));
+    assert_string_equal(lease_task(json_array_get(work, 0)), "v");
+    /* a lease the worker shows it has is not sent again */
+    a = call(f, PROTO_POLL, json_pack("{s:s, s:i, s:[I], s:i, s:I, s:[I]}", "worker", "w",
+                                      "free", 1, "leases", id1, "wait_ms", 0, "seq",
+                                      (json_int_t)105, "gave_up", (json_int_t)104));
+    l = json_object_get(a->body, "leases");
+    assert_int_equal(json_array_size(l), 1);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(l, 0), "lease_id")), id2);
+    assert_state(f, "g", rid, "t", "success");
+    struct sched_run *r = sched_find_run(f->s, "g", rid);
+    assert_non_null(r);
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(r->tis[i].attempts, 1);
+        assert_int_equal(r->tis[i].lost, 0);
+    }
+    free(rid);
+}
+
 /* The errors say what happened: a `when` that is false shows the values it
  * compared; a task whose input was never stored names the input and why. */
 static void
@@ -1018,6 +1079,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_failing_chain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_gave_up, setup, teardown),
         cmocka_unit_test_setup_teardown(test_messages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fanout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fanout_chunks_restart, setup, teardown),

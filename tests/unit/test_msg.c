@@ -68,8 +68,10 @@ sample_body(int type)
         return json_pack("{s:I, s:I, s:s, s:i}", "lease_ttl_ms", (json_int_t)30000, "heartbeat_ms",
                          (json_int_t)5000, "artifacts", "file:///srv/art", "msg_version", 1);
     case PROTO_POLL:
-        return json_pack("{s:s, s:i, s:[I, I], s:I}", "worker", "w-1", "free", 2, "leases",
-                         (json_int_t)7, (json_int_t)8, "wait_ms", (json_int_t)5000);
+        return json_pack("{s:s, s:i, s:[I, I], s:I, s:I, s:[I, I]}", "worker", "w-1", "free", 2,
+                         "leases", (json_int_t)7, (json_int_t)8, "wait_ms", (json_int_t)5000,
+                         "seq", (json_int_t)1764800000123, "gave_up",
+                         (json_int_t)1764800000121, (json_int_t)1764800000122);
     case PROTO_WORK:
         return json_pack("{s:[o], s:[I, I]}", "leases", sample_lease(9), "cancel", (json_int_t)3,
                          (json_int_t)4);
@@ -82,10 +84,11 @@ sample_body(int type)
     case PROTO_RESULT:
         return sample_result();
     case PROTO_BATCH:
-        return json_pack("{s:s, s:[{s:i, s:o}, {s:i, s:o}, {s:i, s:o}]}", "worker", "w-1", "items",
-                         "type", PROTO_STARTED, "body", sample_body(PROTO_STARTED), "type",
-                         PROTO_LOG, "body", sample_body(PROTO_LOG), "type", PROTO_RESULT, "body",
-                         sample_result());
+        return json_pack("{s:s, s:[{s:i, s:o}, {s:i, s:o}, {s:i, s:o}], s:i, s:I, s:[I]}",
+                         "worker", "w-1", "items", "type", PROTO_STARTED, "body",
+                         sample_body(PROTO_STARTED), "type", PROTO_LOG, "body",
+                         sample_body(PROTO_LOG), "type", PROTO_RESULT, "body", sample_result(),
+                         "free", 1, "seq", (json_int_t)12, "gave_up", (json_int_t)11);
     case PROTO_ACK:
         return json_pack("{s:b, s:s, s:s, s:[{s:b, s:s}, {s:b, s:s, s:s}]}", "ok", 1, "reason", "",
                          "code", "batched", "results", "ok", 1, "reason", "", "ok", 0, "reason",

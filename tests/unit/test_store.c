@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <lmdb.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -1124,6 +1125,78 @@ test_reader_thread(void **state)
     store_close(s);
 }
 
+/* A store opened to read only (the check, the backup) leaves data.mdb as
+ * it was, byte for byte, reads what is there, refuses writes, and reads a
+ * table the file does not have as empty. */
+static void
+test_readonly(void **state)
+{
+    char *data = xasprintf("%s/state/data.mdb", fx_dir(state));
+    struct store *s = open_ok(fx_dir(state), 0);
+    struct store_txn *t = begin(s, true);
+    json_t *rec = json_pack("{s:s}", "state", "success");
+    assert_int_equal(store_put(t, STORE_RUNS, "d\x1fr1", rec), 0);
+    json_decref(rec);
+    assert_int_equal(store_txn_commit(t), 0);
+    store_close(s);
+    /* a table the file lacks (as after a damaged main database, or a store
+     * from before that table) */
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    char *sdir = xasprintf("%s/state", fx_dir(state));
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 32), 0);
+    assert_int_equal(mdb_env_open(env, sdir, 0, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "notifications", 0, &dbi), 0);
+    assert_int_equal(mdb_drop(txn, dbi, 1), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+
+    size_t len0 = 0, len1 = 0;
+    char *before = tl_read_file(data, &len0);
+    char err[512];
+    s = NULL;
+    assert_int_equal(store_open_readonly(&s, fx_dir(state), err, sizeof(err)), 0);
+    t = begin(s, false);
+    void *got = NULL;
+    assert_int_equal(store_get(t, STORE_RUNS, "d\x1fr1", &got), 0);
+    assert_string_equal(json_string_value(json_object_get(got, "state")), "success");
+    json_decref(got);
+    assert_int_equal(store_get(t, STORE_NOTIFICATIONS, "x", &got), CAIRN_ENOENT);
+    store_txn_abort(t);
+    size_t n = 1, bad = 1;
+    assert_int_equal(store_check(s, &n, &bad, NULL, NULL, err, sizeof(err)), 0);
+    assert_int_equal(bad, 0);
+    assert_true(n >= 2); /* the run and the schema record */
+    struct store_txn *w = NULL;
+    assert_int_not_equal(store_txn_begin(s, true, &w), 0);
+    store_close(s);
+    char *after = tl_read_file(data, &len1);
+    assert_int_equal(len0, len1);
+    assert_memory_equal(before, after, len0);
+
+    /* a table every store has had from the start is damage when missing
+     * (a damaged main database): never read as an empty table */
+    assert_int_equal(mdb_env_create(&env), 0);
+    assert_int_equal(mdb_env_set_maxdbs(env, 32), 0);
+    assert_int_equal(mdb_env_open(env, sdir, 0, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, "runs", 0, &dbi), 0);
+    assert_int_equal(mdb_drop(txn, dbi, 1), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+    s = NULL;
+    assert_int_equal(store_open_readonly(&s, fx_dir(state), err, sizeof(err)), CAIRN_ESTORE);
+    assert_null(s);
+    assert_non_null(strstr(err, "its table runs is missing; the file is damaged"));
+    free(before);
+    free(after);
+    free(sdir);
+    free(data);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int
@@ -1143,6 +1216,7 @@ main(void)
         T(test_stat),
         T(test_schema_newer_refused),
         T(test_garbage_file_refused),
+        T(test_readonly),
         T(test_crash_durability),
         T(test_map_full),
         T(test_disk_full),
