@@ -354,7 +354,8 @@ char *dag_code_path(const char *code, const char *dag_file);
 /* Check "k=v" overrides against the DAG's params: every k must be a
  * declared param. Returns 0, or CAIRN_ENOENT with err ("unknown param
  * 'lr'; did you mean 'lr0'?"), or CAIRN_EINVAL with err when a value is longer
- * than DAG_PARAM_MAX_BYTES or the value for
+ * than DAG_PARAM_MAX_BYTES, the value of a param whose default is a number
+ * is not a number (or of a boolean's not true or false), or the value for
  * a list param is not a JSON list of numbers, strings, booleans and flat
  * objects, or has more than max_map_items items while a task maps over it. */
 int dag_check_overrides(const struct dag *d, const struct dag_kv *ov, size_t n, char *err,

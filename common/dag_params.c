@@ -4,10 +4,14 @@
  * value as written, whether it was an unquoted number or boolean; a list's
  * JSON text), looking a param up by name, and checking a run's overrides
  * against the declared names with a suggestion for a misspelling, and
- * against the shape of a list param (a JSON list of scalars and flat
- * objects, no longer than max_map_items when a task maps over it).
+ * against the type of the param's default (a number takes a number, a
+ * boolean true or false) and the shape of a list param (a JSON list of
+ * scalars and flat objects, no longer than max_map_items when a task maps
+ * over it).
  */
+#include <ctype.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,6 +178,33 @@ check_list_override(const struct dag *d, const struct dag_param *p, const char *
     return rc;
 }
 
+/* Whether value is what a param whose default is p's type takes: a number
+ * for a number (decimal, as YAML and JSON write them: no hex, inf or nan),
+ * true or false for a boolean; a string takes anything. */
+static int
+check_typed_override(const struct dag_param *p, const char *value, char *err, size_t errlen)
+{
+    if (p->is_number) {
+        char *end = NULL;
+        double x = strtod(value, &end);
+        bool ok = *value && !isspace((unsigned char)*value) && end && *end == '\0' &&
+                  isfinite(x) && !strpbrk(value, "xXnN");
+        if (ok)
+            return 0;
+        snprintf(err, errlen, "param '%s' takes a number (its default is %s), got '%.80s'",
+                 p->name, p->value, value);
+        return CAIRN_EINVAL;
+    }
+    if (p->is_bool) {
+        if (!strcmp(value, "true") || !strcmp(value, "false"))
+            return 0;
+        snprintf(err, errlen, "param '%s' takes true or false (its default is %s), got '%.80s'",
+                 p->name, p->value, value);
+        return CAIRN_EINVAL;
+    }
+    return 0;
+}
+
 int
 dag_check_overrides(const struct dag *d, const struct dag_kv *ov, size_t n, char *err,
                     size_t errlen)
@@ -188,8 +219,9 @@ dag_check_overrides(const struct dag *d, const struct dag_kv *ov, size_t n, char
                      ov[i].key, vlen, DAG_PARAM_MAX_BYTES);
             return CAIRN_EINVAL;
         }
-        if (p && p->is_list) {
-            int rc = check_list_override(d, p, ov[i].value, err, errlen);
+        if (p) {
+            int rc = p->is_list ? check_list_override(d, p, ov[i].value, err, errlen)
+                                : check_typed_override(p, ov[i].value, err, errlen);
             if (rc)
                 return rc;
         }

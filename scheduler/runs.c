@@ -149,10 +149,11 @@ sched_params_check(const struct dag *d, json_t *params, json_t **out, char *err,
                 return CAIRN_EINVAL;
             }
             struct dag_kv kv = {(char *)k, txt};
-            if (dag_check_overrides(d, &kv, 1, err, errlen) != 0) {
+            int orc = dag_check_overrides(d, &kv, 1, err, errlen);
+            if (orc != 0) { /* an unknown name (ENOENT), or a value it does not take */
                 free(txt);
                 json_decref(p);
-                return CAIRN_ENOENT;
+                return orc;
             }
             json_object_set_new(p, k, json_string(txt));
             free(txt);

@@ -34,6 +34,15 @@ check "a run without overrides has the defaults" \
 check "the runs list has params_effective for every run" \
     [ "$(curl -sf "$CAIRN_SERVER/api/v1/runs?dag=p" | jq -c '[.runs[].params_effective.lr]')" = '["0.1","0.5"]' ]
 
+# an override has its default's type: lr and epochs are numbers
+BAD=$("$CAIRN" trigger p --param lr=fast 2>&1) && BRC=0 || BRC=$?
+check "a number param given a word is refused, naming it and its default" \
+    bash -c '[ "$1" != 0 ] && grep -qF "param '"'"'lr'"'"' takes a number (its default is 0.1), got '"'"'fast'"'"'" <<<"$2"' _ "$BRC" "$BAD"
+check "  the API answers 400 bad_request for it" [ "$(curl -s -o /dev/null -w '%{http_code}' \
+    -X POST -H 'Content-Type: application/json' -d '{"params": {"epochs": "many"}}' \
+    "$CAIRN_SERVER/api/v1/dags/p/trigger")" = 400 ]
+check "  and no run was made" [ "$(curl -sf "$CAIRN_SERVER/api/v1/runs?dag=p" | jq '.runs | length')" = 2 ]
+
 # the trigger's answer is the run as the engine holds it in memory
 check "the trigger's answer has it" [ "$(curl -sf -X POST -H 'Content-Type: application/json' \
     -d '{"params": {"epochs": 9}, "logical_date": "2026-03-01"}' "$CAIRN_SERVER/api/v1/dags/p/trigger" |

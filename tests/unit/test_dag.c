@@ -304,6 +304,15 @@ test_render(void **state)
     dag_strv_free(argv);
     dag_strv_free(envp);
 
+    /* a boolean takes true or false; a string anything */
+    struct dag_kv yes = {"verbose", "false"}, maybe = {"verbose", "maybe"};
+    assert_int_equal(dag_check_overrides(d, &yes, 1, err, sizeof(err)), 0);
+    assert_int_equal(dag_check_overrides(d, &maybe, 1, err, sizeof(err)), CAIRN_EINVAL);
+    assert_non_null(strstr(err, "param 'verbose' takes true or false (its default is true), got "
+                                "'maybe'"));
+    struct dag_kv text = {"model", "0.5"};
+    assert_int_equal(dag_check_overrides(d, &text, 1, err, sizeof(err)), 0);
+
     struct dag_kv bad = {"min_acuracy", "1"};
     assert_int_equal(dag_check_overrides(d, &bad, 1, err, sizeof(err)), CAIRN_ENOENT);
     assert_non_null(strstr(err, "did you mean 'min_accuracy'?"));
@@ -725,9 +734,21 @@ test_fanout_model(void **state)
     assert_int_equal(dag_check_overrides(d, &many, 1, err, sizeof(err)), CAIRN_EINVAL);
     assert_non_null(strstr(err, "param 'shards' has 1001 items, more than max_map_items (1000)"));
     sb_free(&big);
-    /* a scalar param takes anything, as before; unknown names are still ENOENT */
+    /* a scalar param takes a value of its default's type (min_accuracy: 0.9,
+     * a number); unknown names are still ENOENT */
     struct dag_kv scalar = {"min_accuracy", "[1]"};
-    assert_int_equal(dag_check_overrides(d, &scalar, 1, err, sizeof(err)), 0);
+    assert_int_equal(dag_check_overrides(d, &scalar, 1, err, sizeof(err)), CAIRN_EINVAL);
+    assert_non_null(strstr(err, "param 'min_accuracy' takes a number (its default is 0.9), got '[1]'"));
+    const char *numbers[] = {"0.95", "1", "-2", "1e-3", "+0.5"};
+    for (size_t i = 0; i < sizeof(numbers) / sizeof(numbers[0]); i++) {
+        struct dag_kv num = {"min_accuracy", (char *)numbers[i]};
+        assert_int_equal(dag_check_overrides(d, &num, 1, err, sizeof(err)), 0);
+    }
+    const char *not_numbers[] = {"", " 1", "1 ", "high", "0x10", "inf", "nan", "1e999", "1,5"};
+    for (size_t i = 0; i < sizeof(not_numbers) / sizeof(not_numbers[0]); i++) {
+        struct dag_kv num = {"min_accuracy", (char *)not_numbers[i]};
+        assert_int_equal(dag_check_overrides(d, &num, 1, err, sizeof(err)), CAIRN_EINVAL);
+    }
     struct dag_kv unknown = {"shard", "[]"};
     assert_int_equal(dag_check_overrides(d, &unknown, 1, err, sizeof(err)), CAIRN_ENOENT);
     dag_free(d);

@@ -203,9 +203,10 @@ test_params_in_env(void **state)
     char *big = malloc(DAG_PARAM_MAX_BYTES + 2);
     memset(big, 'x', DAG_PARAM_MAX_BYTES + 1);
     big[DAG_PARAM_MAX_BYTES + 1] = '\0';
-    struct dag_kv bov = {(char *)"lr", big};
+    struct dag_kv bov = {(char *)"model_name", big}; /* a string param: any text */
     assert_int_equal(dag_check_overrides(d, &bov, 1, err, sizeof(err)), CAIRN_EINVAL);
-    assert_non_null(strstr(err, "param 'lr' is 65537 bytes; a param value is at most 65536"));
+    assert_non_null(
+        strstr(err, "param 'model_name' is 65537 bytes; a param value is at most 65536"));
     big[DAG_PARAM_MAX_BYTES] = '\0'; /* exactly the limit: fine */
     assert_int_equal(dag_check_overrides(d, &bov, 1, err, sizeof(err)), 0);
     free(big);
