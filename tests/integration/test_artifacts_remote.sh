@@ -291,8 +291,10 @@ check "SIGTERM ends the wait: w5 gives the download up, saying why" \
     logged w5 "CAIRN-XFER the download of [0-9a-f]{64} given up: the worker is stopping"
 check "...and stops (not after the tries ran out)" \
     bash -c 'grep -q CAIRN-STOPPED "$0" && ! grep -q "given up after" "$0"' "$T/w5.log"
+# (fetching its inputs it has not started: a stopping worker says so, as
+# for the leases it held queued)
 check "...the scheduler heard the attempt was interrupted" \
-    logged s "CAIRN-WORKER-STOPPED-TASK stopx/$r/use attempt 1: worker w5 was stopped while the task ran"
+    logged s "CAIRN-WORKER-STOPPED-TASK stopx/$r/use attempt 1: worker w5 was stopped (while the task ran|before the task started)"
 # (a lease that reached w5 while it stopped is left to expire, as any
 # does: use is queued again after that, no retry spent on either)
 use_queued() { rj "$r" stopx '.tasks[] | select(.task == "use") | .state == "queued" and .max_attempts - .attempts == 1 and .error != null' | grep -qx true; }
