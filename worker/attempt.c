@@ -8,9 +8,11 @@
  * life of an attempt:
  *
  *   attempt_start: the lease's host mounts checked (mounts.h: a refused one
- *     fails the attempt at once), work folder (workdir_take), then, if it
- *     has inputs, the inputs job (inputs.h) on the thread pool; the lease
- *     is held (and renewed by POLLs) meanwhile.
+ *     fails the attempt at once), work folder (workdir_take), then a pulled
+ *     image (image_job.h: a pinned one prepared before at once, else the
+ *     image job on the thread pool), then, if it has inputs, the inputs
+ *     job (inputs.h) on the thread pool; the lease is held (and renewed by
+ *     POLLs) meanwhile.
  *   launch: attempt_env, runc_start -> STARTED (or a RESULT "cannot start
  *     the task: ..."; one cancelled or interrupted while its inputs were
  *     fetched is reported then, without starting).
@@ -117,6 +119,7 @@ struct attempt_set {
     struct attempt *list;
     int running;
     struct attempt_stats stats;
+    struct imgjob_cache *images; /* pinned images prepared lately (image_job.h) */
 };
 
 /* ---- the environment ---- */
@@ -932,9 +935,18 @@ attempt_start(struct attempt_set *s, struct msg_lease *l)
     s->list = t;
     s->running++;
     if (s->cfg.images && t->lease.image && imgref_is_pulled(t->lease.image)) {
+        struct image_info known;
+        if (imgjob_cached(s->images, s->cfg.images, t->lease.image, &known)) {
+            /* a pinned image this worker has prepared before, at once */
+            t->fetching = true;
+            attempt__image_done(t, &known, "", "");
+            image_info_clear(&known);
+            return;
+        }
         /* the image: pulled and unpacked on the thread pool */
         t->fetching = true;
-        imgjob_start(s->cfg.loop, s->cfg.images, t->lease.image, attempt__image_done, t);
+        imgjob_start(s->cfg.loop, s->cfg.images, s->images, t->lease.image, attempt__image_done,
+                     t);
         return;
     }
     attempt__fetch_inputs(t);
@@ -1055,6 +1067,7 @@ attempt_set_new(struct attempt_set **out, const struct attempt_config *cfg)
     struct attempt_set *s = xcalloc(1, sizeof(*s));
     s->cfg = *cfg;
     s->root = xasprintf("%s/runc", cfg->data_dir);
+    s->images = imgjob_cache_new();
     workdir_pool_new(&s->pool, cfg->data_dir, cfg->loop);
     *out = s;
 }
@@ -1069,6 +1082,7 @@ attempt_set_free(struct attempt_set *s)
     free(s->cache_root);
     free(s->code_root);
     workdir_pool_free(s->pool);
+    imgjob_cache_free(s->images);
     free(s->root);
     free(s);
 }
