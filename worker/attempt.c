@@ -623,7 +623,11 @@ attempt__launch(struct attempt *t, char *const *paths)
     bool none = s->cfg.isolation_none;
     int64_t id = t->lease_id;
     char *ws = xasprintf("%s/workspace", t->workdir);
-    char *bundle = xasprintf("%s/bundles/%" PRId64, s->cfg.data_dir, id);
+    /* the bundle is the work folder itself (its config.json beside
+     * workspace/ and outputs/, which the container sees, not it): no
+     * folder to make and remove per task; the skeletons stay in
+     * DATA/bundles/.rootfs */
+    char *skels = xasprintf("%s/bundles/.rootfs", s->cfg.data_dir);
     char *cid = xasprintf("cairn-%" PRId64 "-%d", id, (int)getpid());
     char *indir = xasprintf("%s/inputs", t->workdir);
     const char *code = t->code_path ? t->code_path : l->code;
@@ -711,7 +715,9 @@ attempt__launch(struct attempt *t, char *const *paths)
     memset(&spec, 0, sizeof(spec));
     spec.runtime = s->cfg.runtime;
     spec.root = s->root;
-    spec.bundle_dir = bundle;
+    spec.bundle_dir = t->workdir;
+    spec.bundle_dir_exists = true;
+    spec.rootfs_cache = skels;
     spec.container_id = cid;
     spec.cgroup_parent = s->cfg.cgroup_parent;
     spec.argv = (const char *const *)(argv ? argv : l->argv);
@@ -768,7 +774,7 @@ attempt__launch(struct attempt *t, char *const *paths)
     gpu_attempt_clear(&ga);
     free(binds);
     free(ws);
-    free(bundle);
+    free(skels);
     free(cid);
     /* the blob credential outlives the lease's other fields: the outputs
      * may go through the API when the task ends */

@@ -9,6 +9,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -681,11 +682,18 @@ image_reuse(const struct image_opts *o, const struct image_info *known, struct i
     int rc = -1;
     /* as image_prepare: in use from the lock on, then still there; an
      * exclusive holder (the collector, an unpack) sends us the slow way */
-    if (fd >= 0 && flock(fd, LOCK_SH | LOCK_NB) == 0 && dir_exists(final)) {
+    struct stat st;
+    if (fd >= 0 && flock(fd, LOCK_SH | LOCK_NB) == 0 && stat(final, &st) == 0 &&
+        S_ISDIR(st.st_mode)) {
         image_info_copy(known, out);
         out->lock_fd = fd;
         fd = -1;
-        utimensat(AT_FDCWD, final, NULL, 0); /* the last use, for the LRU */
+        /* the last use, for the LRU: to the second is enough (a metadata
+         * write per task is not free on ext4) */
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        if (now.tv_sec != st.st_mtim.tv_sec)
+            utimensat(AT_FDCWD, final, NULL, 0);
         rc = 0;
     }
     if (fd >= 0)

@@ -64,7 +64,7 @@ void image_info_clear(struct image_info *info);
 /* The image known (what image_prepare gave for a digest-pinned registry
  * reference, which always names the same image) in use again, without
  * reading a manifest or the config: its shared lock taken without waiting,
- * its folder checked and touched (the LRU), no collection (nothing was
+ * its folder checked and touched (the LRU, to the second), no collection (nothing was
  * added). Cheap enough for the loop thread. 0 with out filled (lock_fd
  * its own, bytes_pulled 0), or -1 when that cannot be had at once (the
  * image is gone, or the collector or an unpack holds its lock): then

@@ -53,6 +53,7 @@ struct runc_proc {
 
     /* Copied from the spec. */
     bool keep_bundle;
+    bool bundle_dir_exists; /* the caller's folder: only config.json is removed */
     bool mem_limited;
     char *runtime;
     char *root;
@@ -139,7 +140,8 @@ int runc__spec_check(const struct runc_spec *s, char *errbuf, size_t errlen);
 /* <cgroup_parent>/<container_id>; malloc'd. */
 char *runc__cgroup_path(const struct runc_spec *s);
 int runc__bundle_create(const struct runc_spec *s, char *errbuf, size_t errlen);
-void runc__bundle_remove(const char *dir);
+/* cfg_only: the caller's folder (bundle_dir_exists): its config.json only. */
+void runc__bundle_remove(const char *dir, bool cfg_only);
 /* fs_rmtree, with a warning for what could not be removed. */
 void runc__rmtree(const char *path);
 

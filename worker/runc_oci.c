@@ -155,6 +155,7 @@ oci_prepare(struct runc_proc *p, const struct runc_spec *s, char *errbuf, size_t
     p->root = xstrdup(s->root);
     p->id = xstrdup(s->container_id);
     p->bundle_dir = xstrdup(s->bundle_dir);
+    p->bundle_dir_exists = s->bundle_dir_exists;
     int rc = runc__bundle_create(s, errbuf, errlen);
     if (rc)
         return rc;
@@ -306,7 +307,7 @@ static void
 oci_discard(struct runc_proc *p)
 {
     if (p->bundle_dir && !p->keep_bundle)
-        runc__bundle_remove(p->bundle_dir);
+        runc__bundle_remove(p->bundle_dir, p->bundle_dir_exists);
 }
 
 const struct runc__backend runc__oci = {
