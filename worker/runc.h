@@ -4,7 +4,9 @@
  * foreground: runc's stdout and stderr are the container's, read through
  * pipes on the caller's libuv loop and handed to output_cb as they arrive.
  * When the container has exited, its exit details go to exit_cb, the
- * container state is gone from ROOT and the bundle directory is removed.
+ * container state is gone from ROOT and the bundle directory is removed
+ * (with bundle_dir_exists: its config.json). runc run is started with
+ * posix_spawn and its exit seen through a pidfd.
  * With isolation_none the argv is spawned directly as a plain child process
  * instead (development and scheduler benchmarks only; see docs/containers.md).
  *
