@@ -951,8 +951,7 @@ attempt_start(struct attempt_set *s, struct msg_lease *l)
         }
         /* the image: pulled and unpacked on the thread pool */
         t->fetching = true;
-        imgjob_start(s->cfg.loop, s->cfg.images, s->images, t->lease.image, attempt__image_done,
-                     t);
+        imgjob_start(s->cfg.loop, s->cfg.images, s->images, t->lease.image, attempt__image_done, t);
         return;
     }
     attempt__fetch_inputs(t);

@@ -69,8 +69,7 @@ void image_info_clear(struct image_info *info);
  * its own, bytes_pulled 0), or -1 when that cannot be had at once (the
  * image is gone, or the collector or an unpack holds its lock): then
  * image_prepare it. */
-int image_reuse(const struct image_opts *o, const struct image_info *known,
-                struct image_info *out);
+int image_reuse(const struct image_opts *o, const struct image_info *known, struct image_info *out);
 /* A copy of from's strings in to (lock_fd -1, bytes_pulled 0). */
 void image_info_copy(const struct image_info *from, struct image_info *to);
 
