@@ -51,8 +51,15 @@ fs_read_all(const char *path, size_t max, char **out, size_t *len)
 int
 fs_mkdirs_mode(const char *path, mode_t mode)
 {
+    /* the folder itself first: most often only it is missing, or nothing
+     * is (a mkdir of each existing parent costs a path walk apiece) */
+    if (mkdir(path, mode) == 0)
+        return 0;
+    if (errno != ENOENT && errno != EEXIST)
+        return cairn_from_errno(errno);
+    bool walk = errno == ENOENT; /* else it exists: is it a folder? */
     char *p = xstrdup(path);
-    for (char *q = p + 1;; q++) {
+    for (char *q = p + 1; walk; q++) {
         if (*q != '/' && *q != '\0')
             continue;
         char c = *q;

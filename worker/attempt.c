@@ -8,9 +8,11 @@
  * life of an attempt:
  *
  *   attempt_start: the lease's host mounts checked (mounts.h: a refused one
- *     fails the attempt at once), work folder (workdir_take), then, if it
- *     has inputs, the inputs job (inputs.h) on the thread pool; the lease
- *     is held (and renewed by POLLs) meanwhile.
+ *     fails the attempt at once), work folder (workdir_take), then a pulled
+ *     image (image_job.h: a pinned one prepared before at once, else the
+ *     image job on the thread pool), then, if it has inputs, the inputs
+ *     job (inputs.h) on the thread pool; the lease is held (and renewed by
+ *     POLLs) meanwhile.
  *   launch: attempt_env, runc_start -> STARTED (or a RESULT "cannot start
  *     the task: ..."; one cancelled or interrupted while its inputs were
  *     fetched is reported then, without starting).
@@ -120,6 +122,7 @@ struct attempt_set {
     struct attempt *list;
     int running;
     struct attempt_stats stats;
+    struct imgjob_cache *images; /* pinned images prepared lately (image_job.h) */
 };
 
 /* ---- the environment ---- */
@@ -649,7 +652,11 @@ attempt__launch(struct attempt *t, char *const *paths)
     bool none = s->cfg.isolation_none;
     int64_t id = t->lease_id;
     char *ws = xasprintf("%s/workspace", t->workdir);
-    char *bundle = xasprintf("%s/bundles/%" PRId64, s->cfg.data_dir, id);
+    /* the bundle is the work folder itself (its config.json beside
+     * workspace/ and outputs/, which the container sees, not it): no
+     * folder to make and remove per task; the skeletons stay in
+     * DATA/bundles/.rootfs */
+    char *skels = xasprintf("%s/bundles/.rootfs", s->cfg.data_dir);
     char *cid = xasprintf("cairn-%" PRId64 "-%d", id, (int)getpid());
     char *indir = xasprintf("%s/inputs", t->workdir);
     const char *code = t->code_path ? t->code_path : l->code;
@@ -737,7 +744,9 @@ attempt__launch(struct attempt *t, char *const *paths)
     memset(&spec, 0, sizeof(spec));
     spec.runtime = s->cfg.runtime;
     spec.root = s->root;
-    spec.bundle_dir = bundle;
+    spec.bundle_dir = t->workdir;
+    spec.bundle_dir_exists = true;
+    spec.rootfs_cache = skels;
     spec.container_id = cid;
     spec.cgroup_parent = s->cfg.cgroup_parent;
     spec.argv = (const char *const *)(argv ? argv : l->argv);
@@ -794,7 +803,7 @@ attempt__launch(struct attempt *t, char *const *paths)
     gpu_attempt_clear(&ga);
     free(binds);
     free(ws);
-    free(bundle);
+    free(skels);
     free(cid);
     /* the blob credential outlives the lease's other fields: the outputs
      * may go through the API when the task ends */
@@ -962,9 +971,17 @@ attempt_start(struct attempt_set *s, struct msg_lease *l)
     s->list = t;
     s->running++;
     if (s->cfg.images && t->lease.image && imgref_is_pulled(t->lease.image)) {
+        struct image_info known;
+        if (imgjob_cached(s->images, s->cfg.images, t->lease.image, &known)) {
+            /* a pinned image this worker has prepared before, at once */
+            t->fetching = true;
+            attempt__image_done(t, &known, "", "");
+            image_info_clear(&known);
+            return;
+        }
         /* the image: pulled and unpacked on the thread pool */
         t->fetching = true;
-        imgjob_start(s->cfg.loop, s->cfg.images, t->lease.image, attempt__image_done, t);
+        imgjob_start(s->cfg.loop, s->cfg.images, s->images, t->lease.image, attempt__image_done, t);
         return;
     }
     attempt__fetch_inputs(t);
@@ -1094,6 +1111,7 @@ attempt_set_new(struct attempt_set **out, const struct attempt_config *cfg)
     struct attempt_set *s = xcalloc(1, sizeof(*s));
     s->cfg = *cfg;
     s->root = xasprintf("%s/runc", cfg->data_dir);
+    s->images = imgjob_cache_new();
     workdir_pool_new(&s->pool, cfg->data_dir, cfg->loop);
     *out = s;
 }
@@ -1108,6 +1126,7 @@ attempt_set_free(struct attempt_set *s)
     free(s->cache_root);
     free(s->code_root);
     workdir_pool_free(s->pool);
+    imgjob_cache_free(s->images);
     free(s->root);
     free(s);
 }

@@ -19,7 +19,8 @@
  * at once pull it once: the others wait on its lock file (flock, so this
  * holds between threads and between workers sharing DIR).
  *
- * Runs on a thread of libuv's pool; log_cb is called on that thread.
+ * image_prepare runs on a thread of libuv's pool; log_cb is called on that
+ * thread.
  */
 #ifndef CAIRN_IMAGE_H
 #define CAIRN_IMAGE_H
@@ -59,6 +60,18 @@ typedef void image_log_cb(void *ud, const char *line);
 int image_prepare(const struct image_opts *o, const char *ref, image_log_cb *log_cb, void *ud,
                   struct image_info *out, char *err, size_t errlen);
 void image_info_clear(struct image_info *info);
+
+/* The image known (what image_prepare gave for a digest-pinned registry
+ * reference, which always names the same image) in use again, without
+ * reading a manifest or the config: its shared lock taken without waiting,
+ * its folder checked and touched (the LRU, to the second), no collection (nothing was
+ * added). Cheap enough for the loop thread. 0 with out filled (lock_fd
+ * its own, bytes_pulled 0), or -1 when that cannot be had at once (the
+ * image is gone, or the collector or an unpack holds its lock): then
+ * image_prepare it. */
+int image_reuse(const struct image_opts *o, const struct image_info *known, struct image_info *out);
+/* A copy of from's strings in to (lock_fd -1, bytes_pulled 0). */
+void image_info_copy(const struct image_info *from, struct image_info *to);
 
 /* Resolve ref to the digest it names now (a manifest fetch; no blobs). */
 int image_resolve(const struct image_opts *o, const char *ref, char digest[72], char *err,

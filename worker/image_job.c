@@ -7,11 +7,24 @@
 #include <string.h>
 
 #include "err.h"
+#include "imgref.h"
 #include "util.h"
+
+#define CACHE_SLOTS 16
+
+struct imgjob_cache {
+    struct {
+        char *ref;
+        struct image_info info; /* lock_fd -1: no claim on the image */
+        uint64_t used;
+    } e[CACHE_SLOTS];
+    uint64_t clock;
+};
 
 struct imgjob {
     uv_work_t req;
     const struct image_opts *o;
+    struct imgjob_cache *cache;
     char *ref;
     imgjob_done_cb *done_cb;
     void *ud;
@@ -46,6 +59,8 @@ job_done(uv_work_t *req, int status)
     struct imgjob *j = req->data;
     if (status != 0 && !j->error[0])
         snprintf(j->error, sizeof(j->error), "image %s: the job was cancelled", j->ref);
+    if (!j->error[0])
+        imgjob_cache_put(j->cache, j->ref, &j->info);
     j->done_cb(j->ud, &j->info, j->log.buf ? j->log.buf : "", j->error);
     image_info_clear(&j->info);
     sb_free(&j->log);
@@ -55,11 +70,12 @@ job_done(uv_work_t *req, int status)
 }
 
 void
-imgjob_start(uv_loop_t *loop, const struct image_opts *o, const char *ref, imgjob_done_cb *done_cb,
-             void *ud)
+imgjob_start(uv_loop_t *loop, const struct image_opts *o, struct imgjob_cache *cache,
+             const char *ref, imgjob_done_cb *done_cb, void *ud)
 {
     struct imgjob *j = xcalloc(1, sizeof(*j));
     j->o = o;
+    j->cache = cache;
     j->ref = xstrdup(ref);
     j->done_cb = done_cb;
     j->ud = ud;
@@ -70,6 +86,74 @@ imgjob_start(uv_loop_t *loop, const struct image_opts *o, const char *ref, imgjo
         job_work(&j->req);
         job_done(&j->req, 0);
     }
+}
+
+/* ---- the cache of pinned images ---- */
+
+/* A registry reference with a digest: it names one image for good. */
+static bool
+pinned(const char *ref)
+{
+    struct imgref r;
+    if (!ref || imgref_parse(ref, &r, NULL, 0) != 0)
+        return false;
+    bool yes = r.kind == IMGREF_REGISTRY && r.digest;
+    imgref_clear(&r);
+    return yes;
+}
+
+struct imgjob_cache *
+imgjob_cache_new(void)
+{
+    return xcalloc(1, sizeof(struct imgjob_cache));
+}
+
+void
+imgjob_cache_free(struct imgjob_cache *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < CACHE_SLOTS; i++) {
+        free(c->e[i].ref);
+        image_info_clear(&c->e[i].info);
+    }
+    free(c);
+}
+
+void
+imgjob_cache_put(struct imgjob_cache *c, const char *ref, const struct image_info *info)
+{
+    if (!c || !info->rootfs || !pinned(ref))
+        return;
+    size_t k = 0;
+    for (size_t i = 0; i < CACHE_SLOTS; i++) {
+        if (c->e[i].ref && !strcmp(c->e[i].ref, ref)) {
+            k = i;
+            break;
+        }
+        if (c->e[i].used < c->e[k].used)
+            k = i; /* empty (0) or least recently used */
+    }
+    free(c->e[k].ref);
+    image_info_clear(&c->e[k].info);
+    c->e[k].ref = xstrdup(ref);
+    image_info_copy(info, &c->e[k].info);
+    c->e[k].used = ++c->clock;
+}
+
+bool
+imgjob_cached(struct imgjob_cache *c, const struct image_opts *o, const char *ref,
+              struct image_info *out)
+{
+    for (size_t i = 0; c && ref && i < CACHE_SLOTS; i++) {
+        if (!c->e[i].ref || strcmp(c->e[i].ref, ref) != 0)
+            continue;
+        if (image_reuse(o, &c->e[i].info, out) != 0)
+            return false;
+        c->e[i].used = ++c->clock;
+        return true;
+    }
+    return false;
 }
 
 static size_t

@@ -4,7 +4,9 @@
  * foreground: runc's stdout and stderr are the container's, read through
  * pipes on the caller's libuv loop and handed to output_cb as they arrive.
  * When the container has exited, its exit details go to exit_cb, the
- * container state is gone from ROOT and the bundle directory is removed.
+ * container state is gone from ROOT and the bundle directory is removed
+ * (with bundle_dir_exists: its config.json). runc run is started with
+ * posix_spawn and its exit seen through a pidfd.
  * With isolation_none the argv is spawned directly as a plain child process
  * instead (development and scheduler benchmarks only; see docs/containers.md).
  *
@@ -71,7 +73,14 @@ struct runc_device {
 struct runc_spec {
     const char *runtime;       /* runtime binary; NULL = "runc" looked up in PATH */
     const char *root;          /* runc --root state directory (required) */
-    const char *bundle_dir;    /* must not exist; created, removed after exit */
+    const char *bundle_dir;    /* must not exist; created, removed after exit
+                                * (but see bundle_dir_exists) */
+    bool bundle_dir_exists;    /* bundle_dir is an existing folder of the caller's
+                                * (the worker: the attempt's work folder, which
+                                * the container does not see): only its
+                                * config.json is written, and removed after
+                                * exit. Saves a mkdir and rmdir per task, which
+                                * ext4 makes dear (workdir.h) */
     const char *rootfs_cache;  /* shared rootfs skeletons (mount points and
                                 * symlinks, one per image); NULL =
                                 * <parent of bundle_dir>/.rootfs */
@@ -141,8 +150,10 @@ struct runc_proc;
 
 /* Write the OCI bundle for spec: spec->bundle_dir/config.json, whose root.path
  * is the image's shared skeleton under rootfs_cache (built on first use).
- * Nothing is started. spec->bundle_dir must not exist; the caller removes it.
- * Returns 0, CAIRN_EINVAL (bad spec), CAIRN_EEXIST (bundle_dir exists),
+ * Nothing is started. spec->bundle_dir must not exist (unless
+ * bundle_dir_exists: then it must, and must hold no config.json); the
+ * caller removes it. Returns 0, CAIRN_EINVAL (bad spec), CAIRN_EEXIST
+ * (bundle_dir, or with bundle_dir_exists its config.json, exists),
  * CAIRN_ENOENT (image, workspace, outputs or an input missing) or CAIRN_EIO. */
 int runc_write_bundle(const struct runc_spec *spec, char *errbuf, size_t errlen);
 

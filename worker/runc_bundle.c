@@ -4,7 +4,9 @@
  * BUNDLE/config.json, whose root.path is the image's shared rootfs skeleton
  * (runc_image.c). The comments below say why each mount and flag is there.
  * A bundle is made only in a folder that does not exist yet, and removed
- * after its attempt (runc__bundle_remove). No state of its own.
+ * after its attempt (runc__bundle_remove), or (bundle_dir_exists) as a new
+ * config.json in the caller's folder, and only that removed. No state of
+ * its own.
  */
 #include "runc_impl.h"
 
@@ -114,14 +116,15 @@ runc__rmtree(const char *path)
 }
 
 /* The bundle holds config.json only; anything else (a bundle kept for
- * debugging and edited by hand) falls back to the recursive removal. */
+ * debugging and edited by hand) falls back to the recursive removal. In
+ * the caller's folder (bundle_dir_exists) only config.json goes. */
 void
-runc__bundle_remove(const char *dir)
+runc__bundle_remove(const char *dir, bool cfg_only)
 {
     char *cfg = runc__path_join(dir, "config.json");
     unlink(cfg);
     free(cfg);
-    if (rmdir(dir) != 0 && errno != ENOENT)
+    if (!cfg_only && rmdir(dir) != 0 && errno != ENOENT)
         runc__rmtree(dir);
 }
 
@@ -552,12 +555,14 @@ write_config(const struct runc_spec *s, const char *rootfs, char *errbuf, size_t
     if (!text)
         jb_must(NULL);
     char *path = runc__path_join(s->bundle_dir, "config.json");
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     size_t len = strlen(text);
     if (fd < 0 || write(fd, text, len) != (ssize_t)len)
         rc = errf(cairn_from_errno(errno), errbuf, errlen, "write %s: %s", path, strerror(errno));
     if (fd >= 0 && close(fd) != 0 && rc == 0)
         rc = errf(cairn_from_errno(errno), errbuf, errlen, "write %s: %s", path, strerror(errno));
+    if (fd >= 0 && rc)
+        unlink(path); /* ours (O_EXCL), half written */
     free(path);
     free(text);
 out:
@@ -587,21 +592,35 @@ runc__bundle_create(const struct runc_spec *s, char *errbuf, size_t errlen)
     if (!skel)
         return rc;
 
+    if (s->bundle_dir_exists) {
+        /* the caller's folder: only config.json is ours (O_EXCL) */
+        if ((rc = check_exists("bundle_dir", s->bundle_dir, true, errbuf, errlen)) == 0)
+            rc = write_config(s, skel, errbuf, errlen);
+        free(skel);
+        return rc;
+    }
     /* Parents may be created; the bundle directory itself must be new, since
-     * it is removed after the attempt. */
-    char *parent = xstrndup(s->bundle_dir, (size_t)(strrchr(s->bundle_dir, '/') - s->bundle_dir));
-    rc = parent[0] ? fs_mkdirs_mode(parent, 0700) : 0;
-    if (rc) {
-        errf(rc, errbuf, errlen, "create %s: %s", parent, strerror(errno));
-    } else if (mkdir(s->bundle_dir, 0700) != 0) {
+     * it is removed after the attempt. The parents are made only when the
+     * folder cannot be (a mkdir of each existing one costs a path walk). */
+    int made = mkdir(s->bundle_dir, 0700);
+    if (made != 0 && errno == ENOENT) {
+        char *parent =
+            xstrndup(s->bundle_dir, (size_t)(strrchr(s->bundle_dir, '/') - s->bundle_dir));
+        rc = parent[0] ? fs_mkdirs_mode(parent, 0700) : 0;
+        if (rc)
+            errf(rc, errbuf, errlen, "create %s: %s", parent, strerror(errno));
+        else
+            made = mkdir(s->bundle_dir, 0700);
+        free(parent);
+    }
+    if (rc == 0 && made != 0) {
         rc = errf(cairn_from_errno(errno), errbuf, errlen, "create %s: %s", s->bundle_dir,
                   strerror(errno));
-    } else {
+    } else if (rc == 0) {
         rc = write_config(s, skel, errbuf, errlen);
         if (rc)
-            runc__bundle_remove(s->bundle_dir);
+            runc__bundle_remove(s->bundle_dir, false);
     }
-    free(parent);
     free(skel);
     return rc;
 }

@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 
 #include <uv.h>
 
@@ -52,6 +53,7 @@ struct runc_proc {
 
     /* Copied from the spec. */
     bool keep_bundle;
+    bool bundle_dir_exists; /* the caller's folder: only config.json is removed */
     bool mem_limited;
     char *runtime;
     char *root;
@@ -65,8 +67,8 @@ struct runc_proc {
     uint64_t oom_late; /* events read after runc removed it (may hold the removal) */
     int64_t grace_ms;
 
-    uv_process_t proc;          /* runc run */
-    uv_poll_t pidpoll;          /* isolation none: the task's pidfd, readable when it exits */
+    uv_poll_t pidpoll;          /* the spawned process's pidfd (`runc run` or, with
+                                 * isolation none, the task), readable when it exits */
     int pidfd;                  /* -1 if none */
     uv_process_t helper;        /* runc kill / runc delete */
     uv_timer_t t_kill;          /* timeout, then the SIGTERM -> SIGKILL grace */
@@ -138,7 +140,8 @@ int runc__spec_check(const struct runc_spec *s, char *errbuf, size_t errlen);
 /* <cgroup_parent>/<container_id>; malloc'd. */
 char *runc__cgroup_path(const struct runc_spec *s);
 int runc__bundle_create(const struct runc_spec *s, char *errbuf, size_t errlen);
-void runc__bundle_remove(const char *dir);
+/* cfg_only: the caller's folder (bundle_dir_exists): its config.json only. */
+void runc__bundle_remove(const char *dir, bool cfg_only);
 /* fs_rmtree, with a warning for what could not be removed. */
 void runc__rmtree(const char *path);
 
@@ -168,6 +171,12 @@ void runc__progress(struct runc_proc *p);
 void runc__maybe_free(struct runc_proc *p);
 /* uv_close h, counted in p->handles; cb NULL = the common close callback. */
 void runc__close_handle(struct runc_proc *p, uv_handle_t *h, uv_close_cb cb);
+/* Watch the spawned child pid (the task, or `runc run`) through a pidfd
+ * on the loop: when it has exited it is reaped and runc__exited follows.
+ * 0, or -1 with errno set (nothing is left to close). posix_spawn and this
+ * instead of uv_spawn: fork copies the worker's page tables, which cost
+ * more than the rest of a container's start on the worker's side. */
+int runc__watch_pid(struct runc_proc *p, pid_t pid);
 /* The spawned process is gone (h: its handle, closed here). */
 void runc__exited(struct runc_proc *p, uv_handle_t *h, int64_t status, int sig);
 /* cgroup v1: pre-create the attempt's memory cgroup cg and watch it for

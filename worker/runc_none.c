@@ -9,6 +9,7 @@
  * the whole group can be signalled; stdout and stderr on the pipes; the
  * exit watched through a pidfd. Only argv, env (used as given), the
  * workspace (the cwd), timeout_ms and kill_grace_ms of the spec apply.
+ * The exit is watched by runc__watch_pid (runc_supervise.c).
  * Loop thread only.
  */
 #include "runc_impl.h"
@@ -21,36 +22,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "err.h"
 #include "log.h"
 #include "util.h"
-
-/* Isolation none: the task's pidfd became readable, so it has exited. */
-static void
-pid_cb(uv_poll_t *h, int status, int events)
-{
-    struct runc_proc *p = h->data;
-    (void)status;
-    (void)events;
-    int st = 0;
-    pid_t r = waitpid(p->pid, &st, WNOHANG);
-    if (r == 0)
-        return; /* not yet */
-    int64_t code = 0;
-    int sig = 0;
-    if (r == p->pid && WIFEXITED(st))
-        code = WEXITSTATUS(st);
-    else if (r == p->pid && WIFSIGNALED(st))
-        sig = WTERMSIG(st);
-    uv_poll_stop(h);
-    close(p->pidfd);
-    p->pidfd = -1;
-    runc__exited(p, (uv_handle_t *)h, code, sig);
-}
 
 /* The executable for file, searched in the task's PATH (not the worker's)
  * when it has no slash, as execvp would in the child. malloc'd or NULL. */
@@ -120,21 +97,13 @@ none_spawn(struct runc_proc *p, const struct runc_spec *spec, const int *wfd, ch
     free(exe);
     if (r != 0)
         return errf(cairn_from_errno(r), errbuf, errlen, "spawn %s: %s", args[0], strerror(r));
-    int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
-    if (pfd < 0 || uv_poll_init(p->loop, &p->pidpoll, pfd) != 0) {
+    if (runc__watch_pid(p, pid) != 0) {
         int e = errno;
         kill(-pid, SIGKILL);
         waitpid(pid, NULL, 0);
-        if (pfd >= 0)
-            close(pfd);
         return errf(CAIRN_EIO, errbuf, errlen, "cannot watch the task (pidfd_open: %s)",
                     strerror(e));
     }
-    p->pid = pid;
-    p->pidfd = pfd;
-    p->pidpoll.data = p;
-    p->handles++;
-    uv_poll_start(&p->pidpoll, UV_READABLE, pid_cb);
     return 0;
 }
 

@@ -4,13 +4,14 @@
  * Owns what running an attempt in a container means: the bundle and the OCI
  * runtime's command lines. The task runs as `RUNTIME --root ROOT --log
  * /proc/self/fd/3 --log-format json run --bundle BUNDLE ID` in the
- * foreground, so its stdout and stderr are the container's and its log
- * arrives on a third pipe. Signals go through `RUNTIME kill ID SIG`, retried
- * while the container is still being created; after the exit, state left
- * under --root (runc itself was killed) is removed with `RUNTIME delete -f`.
- * Only one such helper process runs at a time; runc__progress decides when
- * (this backend's step). runc_reap_leftovers clears what an earlier worker
- * left. Loop thread only, except runc_reap_leftovers (synchronous, at start).
+ * foreground (posix_spawn, its exit seen through a pidfd), so its stdout
+ * and stderr are the container's and its log arrives on a third pipe.
+ * Signals go through `RUNTIME kill ID SIG`, retried while the container is
+ * still being created; after the exit, state left under --root (runc
+ * itself was killed) is removed with `RUNTIME delete -f`. Only one such
+ * helper process runs at a time; runc__progress decides when (this
+ * backend's step). runc_reap_leftovers clears what an earlier worker left.
+ * Loop thread only, except runc_reap_leftovers (synchronous, at start).
  */
 #include "runc_impl.h"
 
@@ -36,19 +37,6 @@
 extern char **environ;
 
 #define RUNC_RETRY_MS 50
-
-static int
-err_from_uv(int r)
-{
-    switch (r) {
-    case UV_ENOENT:
-        return CAIRN_ENOENT;
-    case UV_ENOMEM:
-        return CAIRN_ENOMEM;
-    default:
-        return CAIRN_ERUNTIME;
-    }
-}
 
 static void helper_exit_cb(uv_process_t *h, int64_t status, int sig);
 
@@ -167,6 +155,7 @@ oci_prepare(struct runc_proc *p, const struct runc_spec *s, char *errbuf, size_t
     p->root = xstrdup(s->root);
     p->id = xstrdup(s->container_id);
     p->bundle_dir = xstrdup(s->bundle_dir);
+    p->bundle_dir_exists = s->bundle_dir_exists;
     int rc = runc__bundle_create(s, errbuf, errlen);
     if (rc)
         return rc;
@@ -178,10 +167,15 @@ oci_prepare(struct runc_proc *p, const struct runc_spec *s, char *errbuf, size_t
     return 0;
 }
 
-static void
-exit_cb(uv_process_t *h, int64_t status, int sig)
+/* fd moved above the numbers a child's dup2s write (0-3), so no dup2
+ * overwrites a pipe end that a later one still reads. */
+static int
+high_fd(int fd, int *tmp)
 {
-    runc__exited(h->data, (uv_handle_t *)h, status, sig);
+    if (fd > 3)
+        return fd;
+    *tmp = fcntl(fd, F_DUPFD_CLOEXEC, 10);
+    return *tmp;
 }
 
 static int
@@ -204,31 +198,51 @@ oci_spawn(struct runc_proc *p, const struct runc_spec *s, const int *wfd, char *
     args[n++] = p->id;
     args[n] = NULL;
 
-    uv_process_options_t o = {0};
-    uv_stdio_container_t stdio[4];
-    stdio[0].flags = UV_IGNORE;
-    for (int i = 0; i < 3; i++) {
-        stdio[i + 1].flags = UV_INHERIT_FD;
-        stdio[i + 1].data.fd = wfd[i];
-    }
-    o.file = args[0];
-    o.args = (char **)args;
-    o.exit_cb = exit_cb;
-    o.stdio_count = 4;
-    o.stdio = stdio;
-    /* runc stays in the worker's session: started in a new one, `runc run`
-     * took ~10 ms longer per container (bench/runc_overhead.sh), and the
+    /* posix_spawn (glibc: clone with CLONE_VM|CLONE_VFORK), not uv_spawn's
+     * fork: see runc__watch_pid. stdin is /dev/null, stdout and stderr the
+     * pipes, fd 3 runc's log; signals as a fresh process has them. runc
+     * stays in the worker's session: started in a new one, `runc run` took
+     * ~10 ms longer per container (bench/runc_overhead.sh), and the
      * container has its own PID namespace anyway. */
-    o.flags = 0;
-    p->proc.data = p;
-    p->handles++;
-    int r = uv_spawn(p->loop, &p->proc, &o);
-    if (r) {
-        errf(0, errbuf, errlen, "spawn %s: %s", args[0], uv_strerror(r));
-        runc__close_handle(p, (uv_handle_t *)&p->proc, NULL);
-        return err_from_uv(r);
+    int tmp[3] = {-1, -1, -1}, fd[3];
+    int rc = 0;
+    for (int i = 0; i < 3; i++)
+        if ((fd[i] = high_fd(wfd[i], &tmp[i])) < 0)
+            rc = errf(cairn_from_errno(errno), errbuf, errlen, "spawn %s: %s", args[0],
+                      strerror(errno));
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t at;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    for (int i = 0; i < 3; i++)
+        posix_spawn_file_actions_adddup2(&fa, fd[i], i + 1);
+    posix_spawnattr_init(&at);
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawnattr_setsigmask(&at, &none);
+    posix_spawnattr_setsigdefault(&at, &all);
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    pid_t pid = 0;
+    int r = rc ? 0 : posix_spawnp(&pid, args[0], &fa, &at, (char *const *)args, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&at);
+    for (int i = 0; i < 3; i++)
+        if (tmp[i] >= 0)
+            close(tmp[i]);
+    if (rc)
+        return rc;
+    if (r != 0) {
+        errf(0, errbuf, errlen, "spawn %s: %s", args[0], strerror(r));
+        return r == ENOENT ? CAIRN_ENOENT : r == ENOMEM ? CAIRN_ENOMEM : CAIRN_ERUNTIME;
     }
-    p->pid = uv_process_get_pid(&p->proc);
+    if (runc__watch_pid(p, pid) != 0) {
+        int e = errno;
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        return errf(CAIRN_ERUNTIME, errbuf, errlen, "cannot watch %s (pidfd_open: %s)", args[0],
+                    strerror(e));
+    }
     return 0;
 }
 
@@ -293,7 +307,7 @@ static void
 oci_discard(struct runc_proc *p)
 {
     if (p->bundle_dir && !p->keep_bundle)
-        runc__bundle_remove(p->bundle_dir);
+        runc__bundle_remove(p->bundle_dir, p->bundle_dir_exists);
 }
 
 const struct runc__backend runc__oci = {

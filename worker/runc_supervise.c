@@ -27,6 +27,8 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "err.h"
@@ -310,6 +312,48 @@ runc__exited(struct runc_proc *p, uv_handle_t *h, int64_t status, int sig)
     runc__close_handle(p, h, NULL);
     p->be->exited(p);
     runc__progress(p);
+}
+
+/* The spawned process's pidfd became readable: it has exited. */
+static void
+pid_cb(uv_poll_t *h, int status, int events)
+{
+    struct runc_proc *p = h->data;
+    (void)status;
+    (void)events;
+    int st = 0;
+    pid_t r = waitpid(p->pid, &st, WNOHANG);
+    if (r == 0)
+        return; /* not yet */
+    int64_t code = 0;
+    int sig = 0;
+    if (r == p->pid && WIFEXITED(st))
+        code = WEXITSTATUS(st);
+    else if (r == p->pid && WIFSIGNALED(st))
+        sig = WTERMSIG(st);
+    uv_poll_stop(h);
+    close(p->pidfd);
+    p->pidfd = -1;
+    runc__exited(p, (uv_handle_t *)h, code, sig);
+}
+
+int
+runc__watch_pid(struct runc_proc *p, pid_t pid)
+{
+    int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (pfd < 0)
+        return -1;
+    if (uv_poll_init(p->loop, &p->pidpoll, pfd) != 0) {
+        close(pfd);
+        errno = EIO;
+        return -1;
+    }
+    p->pid = pid;
+    p->pidfd = pfd;
+    p->pidpoll.data = p;
+    p->handles++;
+    uv_poll_start(&p->pidpoll, UV_READABLE, pid_cb);
+    return 0;
 }
 
 /* ---- stopping ----------------------------------------------------------- */

@@ -11,9 +11,11 @@
 #include <cmocka.h>
 /* clang-format on */
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -321,7 +323,46 @@ test_layout_image(void **state)
     /* again: from the cache, the same folder; a bad tag names the layout */
     assert_int_equal(image_prepare(&o, ref, NULL, NULL, &info, err, sizeof(err)), 0);
     assert_string_equal(info.rootfs, want);
+
+    /* a digest-pinned registry reference prepared once is reused without
+     * a registry (none listens at port 1): in use (its lock held shared),
+     * its config kept; a tag is never taken from the cache */
+    struct imgjob_cache *c = imgjob_cache_new();
+    char *pin = xasprintf("127.0.0.1:1/t/img@%s", dm);
+    struct image_info again;
+    assert_false(imgjob_cached(c, &o, pin, &again));
+    imgjob_cache_put(c, pin, &info);
+    imgjob_cache_put(c, "127.0.0.1:1/t/img:v1", &info);
+    assert_false(imgjob_cached(c, &o, "127.0.0.1:1/t/img:v1", &again));
     image_info_clear(&info);
+    assert_true(imgjob_cached(c, &o, pin, &again));
+    assert_string_equal(again.rootfs, want);
+    assert_string_equal(again.digest, dm);
+    assert_string_equal(again.workdir, "/opaque");
+    assert_string_equal(again.env[0], "PATH=/bin");
+    assert_int_equal(again.bytes_pulled, 0);
+    char *lockp = xasprintf("%s/locks/%s.lock", images, dm + 7);
+    int lfd = open(lockp, O_RDWR | O_CLOEXEC);
+    assert_true(lfd >= 0);
+    assert_int_not_equal(flock(lfd, LOCK_EX | LOCK_NB), 0); /* in use: not collectable */
+    image_info_clear(&again);
+    assert_int_equal(flock(lfd, LOCK_EX | LOCK_NB), 0);
+    /* held exclusively (the collector, an unpack): not now, no waiting */
+    assert_false(imgjob_cached(c, &o, pin, &again));
+    flock(lfd, LOCK_UN);
+    close(lfd);
+    /* gone (collected): not from the cache either */
+    char *final = xasprintf("%s/%s", images, dm + 7), *moved = xasprintf("%s.x", final);
+    assert_int_equal(rename(final, moved), 0);
+    assert_false(imgjob_cached(c, &o, pin, &again));
+    assert_int_equal(rename(moved, final), 0);
+    assert_true(imgjob_cached(c, &o, pin, &again));
+    image_info_clear(&again);
+    imgjob_cache_free(c);
+    free(final);
+    free(moved);
+    free(lockp);
+    free(pin);
     char *bad = xasprintf("oci:%s/layout:v2", f->d.path);
     assert_int_not_equal(image_prepare(&o, bad, NULL, NULL, &info, err, sizeof(err)), 0);
     assert_non_null(strstr(err, "has no image tagged 'v2'"));

@@ -258,6 +258,58 @@ test_large_output(void **state)
     cap_free(&c);
 }
 
+/* The bundle in the caller's existing folder (the worker's work folder):
+ * config.json is written there and removed after the exit, the folder and
+ * what else it holds stay; a config.json already there is refused, not
+ * overwritten. */
+static void
+test_bundle_in_existing_folder(void **state)
+{
+    struct fx *fx = *state;
+    const char *argv[] = {"sh", "-c", "echo in place", NULL};
+    struct runc_spec s = spec_for(fx, argv);
+    char *dir = xasprintf("%s/work1", fx->dir), *cfg = xasprintf("%s/config.json", dir);
+    char *mine = xasprintf("%s/kept", dir);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    tl_write_text(mine, "mine");
+    s.bundle_dir = dir;
+    s.bundle_dir_exists = true;
+    struct cap c;
+    cap_init(&c);
+    uv_loop_t loop;
+    char err[256];
+    assert_int_equal(uv_loop_init(&loop), 0);
+    assert_int_equal(runc_start(&c.p, &loop, &s, &cbs, &c, err, sizeof(err)), 0);
+    assert_true(tl_exists(cfg));
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    assert_int_equal(c.exits, 1);
+    assert_int_equal(c.res.exit_code, 0);
+    assert_string_equal(c.out.buf, "in place\n");
+    assert_false(tl_exists(cfg));
+    assert_true(tl_exists(dir));
+    assert_true(tl_exists(mine));
+    char *st = xasprintf("%s/%s", fx->root, s.container_id);
+    assert_false(tl_exists(st));
+    cap_free(&c);
+    /* someone else's config.json stays as it is */
+    tl_write_text(cfg, "theirs");
+    assert_int_equal(runc_write_bundle(&s, err, sizeof(err)), CAIRN_EEXIST);
+    char *txt = tl_read_file(cfg, NULL);
+    assert_string_equal(txt, "theirs");
+    free(txt);
+    /* the folder must exist */
+    char *gone = xasprintf("%s/nope", fx->dir);
+    s.bundle_dir = gone;
+    assert_int_equal(runc_write_bundle(&s, err, sizeof(err)), CAIRN_ENOENT);
+    assert_false(tl_exists(gone));
+    free(gone);
+    free(st);
+    free(mine);
+    free(cfg);
+    free(dir);
+}
+
 static void
 test_pid_namespace(void **state)
 {
@@ -780,10 +832,19 @@ test_kill(void **state)
     }
 }
 
+/* Polled: the stop goes once the task said "up", so its trap is set (as
+ * PID 1 of its namespace it would ignore a SIGTERM without one; on a
+ * loaded machine a container can take longer than any fixed delay). */
 static void
 stop_cb(uv_timer_t *t)
 {
     struct cap *c = t->data;
+    if (c->exits) { /* it ended on its own: the checks after uv_run say so */
+        uv_close((uv_handle_t *)t, NULL);
+        return;
+    }
+    if (!c->out.buf || !strstr(c->out.buf, "up\n"))
+        return;
     assert_int_equal(runc_stop(c->p), 0);
     assert_int_equal(runc_stop(c->p), CAIRN_ESTATE);
     uv_close((uv_handle_t *)t, NULL);
@@ -807,7 +868,7 @@ test_stop(void **state)
     assert_int_equal(runc_start(&c.p, &loop, &s, &cbs, &c, NULL, 0), 0);
     uv_timer_init(&loop, &t);
     t.data = &c;
-    uv_timer_start(&t, stop_cb, 300, 0);
+    uv_timer_start(&t, stop_cb, 20, 20);
     assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
     assert_int_equal(c.exits, 1);
     assert_int_equal(c.res.exit_code, 9);
@@ -1418,6 +1479,7 @@ group_containers(void)
         T(test_echo),
         T(test_exit_code_and_stderr),
         T(test_large_output),
+        T(test_bundle_in_existing_folder),
         T(test_pid_namespace),
         T(test_no_network),
         T(test_host_network),
