@@ -28,11 +28,13 @@
 #include "watch.h"
 
 struct runs_args {
-    const char *server, *dag, *state, *limit, *error_lines, *task;
+    const char *server, *dag, *state, *limit, *error_lines, *task, *cursor;
     int json, wait, all;
 };
 
 static const struct opt runs_list_opts[] = {
+    OPT_STR("--cursor", NULL, "C", struct runs_args, cursor,
+            "the page after the one that gave next cursor C"),
     OPT_STR("--dag", NULL, "D", struct runs_args, dag, "only the runs of DAG D"),
     OPT_FLAG("--json", NULL, struct runs_args, json, "print the API's answer as JSON"),
     OPT_NUM("--limit", NULL, "N", 0, struct runs_args, limit, "at most N runs (default 100)"),
@@ -291,7 +293,8 @@ runs_list_run(int argc, char **argv)
     int nargs, rc = opt_parse(&runs_list_cmd, argc, argv, &a, &nargs);
     if (rc != OPT_GO)
         return rc;
-    return cli_runs_list(client_server_url(a.server), a.dag, a.state, a.limit, a.json);
+    return cli_runs_list(client_server_url(a.server), a.dag, a.state, a.limit, a.cursor,
+                         a.json, 1);
 }
 
 /* The instances of mapped task `task` of a run: the first page (100), or

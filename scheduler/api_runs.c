@@ -182,20 +182,44 @@ seq_desc(const void *a, const void *b)
     return x->seq < y->seq ? 1 : x->seq > y->seq ? -1 : 0;
 }
 
+/* A page of runs ends after the run of this seq: the cursor is "r" and
+ * the seq in decimal (run seqs are unique and only grow, so a run created
+ * while a client pages has a higher seq and lands before every page it has
+ * not read yet). Clients treat it as opaque. */
+static bool
+runs_cursor_parse(const char *s, int64_t *seq)
+{
+    char *end;
+    if (s[0] != 'r' || s[1] < '0' || s[1] > '9')
+        return false;
+    long long v = strtoll(s + 1, &end, 10);
+    if (*end || v <= 0)
+        return false;
+    *seq = (int64_t)v;
+    return true;
+}
+
 void
 api_runs_list(struct sched *s, struct http_conn *c, const struct http_req *req,
               const struct route_params *p)
 {
     struct api_read_run_list l = {0};
     char *dag = api_query(req, "dag"), *state = api_query(req, "state"),
-         *limit_s = api_query(req, "limit");
+         *limit_s = api_query(req, "limit"), *cursor_s = api_query(req, "cursor");
     long limit = 100;
+    int64_t before = INT64_MAX;
     size_t skipped = 0;
     if (limit_s) {
         char *end;
         limit = strtol(limit_s, &end, 10);
         if (*end || limit <= 0)
             limit = 100;
+    }
+    if (cursor_s && !runs_cursor_parse(cursor_s, &before)) {
+        http_respond_error(c, 400, "bad_request",
+                           "cursor '%s' is not one this API gave out (pass next_cursor as it is)",
+                           cursor_s);
+        goto out;
     }
     if (state && sched_run_state_parse(state) < 0) {
         http_respond_error(c, 400, "bad_request",
@@ -213,23 +237,30 @@ api_runs_list(struct sched *s, struct http_conn *c, const struct http_req *req,
     const struct schema_run **runs = xcalloc(l.n + 1, sizeof(*runs));
     size_t n = 0;
     for (size_t i = 0; i < l.n; i++)
-        if ((!dag || !strcmp(l.v[i].r.dag, dag)) && (!state || !strcmp(l.v[i].r.state, state)))
+        if ((!dag || !strcmp(l.v[i].r.dag, dag)) && (!state || !strcmp(l.v[i].r.state, state)) &&
+            l.v[i].r.seq < before)
             runs[n++] = &l.v[i].r;
     qsort(runs, n, sizeof(*runs), seq_desc);
-    json_t *arr = json_array();
+    json_t *arr = json_array(), *next = json_null();
     for (size_t i = 0; i < n && (long)i < limit; i++) {
         const struct dag *d = sched_dag_version(s, runs[i]->dag, runs[i]->dag_version);
         json_array_append_new(arr, api_present_run_listed(runs[i], d));
     }
+    if ((long)n > limit) {
+        char cur[32];
+        snprintf(cur, sizeof(cur), "r%lld", (long long)runs[limit - 1]->seq);
+        next = json_string(cur);
+    }
     free(runs);
     api_read_run_list_free(&l);
-    json_t *o = json_pack("{s:o}", "runs", arr);
+    json_t *o = json_pack("{s:o, s:o}", "runs", arr, "next_cursor", next);
     set_skipped(o, skipped);
     http_respond_json(c, 200, o);
 out:
     free(dag);
     free(state);
     free(limit_s);
+    free(cursor_s);
 }
 
 /* The task instances of a stored run as the API lists them: in the DAG's
