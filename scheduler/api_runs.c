@@ -301,6 +301,127 @@ tis_json(const struct ti_list *l, const struct dag *d)
     return tasks;
 }
 
+/* ---------- the task rows of a run, a page at a time ---------- */
+
+#define TASKS_DEFAULT_LIMIT 1000
+#define TASKS_MAX_LIMIT 10000
+
+/* ?limit=N&cursor=I on a run: page its task rows (from row I, in the DAG's
+ * order, at most N). Returns 1 to page (*from, *limit set), 0 not to, -1
+ * after answering 400. */
+static int
+task_page_query(struct http_conn *c, const struct http_req *req, size_t *from, size_t *limit)
+{
+    char *ls = api_query(req, "limit"), *cs = api_query(req, "cursor"), *end;
+    int rc = ls || cs ? 1 : 0;
+    *from = 0;
+    *limit = TASKS_DEFAULT_LIMIT;
+    if (ls) {
+        long v = strtol(ls, &end, 10);
+        if (!*ls || *end || v < 1 || v > TASKS_MAX_LIMIT) {
+            http_respond_error(c, 400, "bad_request", "limit must be 1 to %d", TASKS_MAX_LIMIT);
+            rc = -1;
+        }
+        *limit = (size_t)v;
+    }
+    if (cs && rc > 0) {
+        long v = strtol(cs, &end, 10);
+        if (!*cs || *end || v < 0) {
+            http_respond_error(c, 400, "bad_request",
+                               "cursor '%s' is not a task row (pass next_cursor as it is)", cs);
+            rc = -1;
+        }
+        *from = (size_t)v;
+    }
+    free(ls);
+    free(cs);
+    return rc;
+}
+
+/* Set "tasks" (one page) and "next_cursor" on a run's JSON o. */
+static void
+set_task_page(json_t *o, json_t *tasks, size_t from, size_t limit, size_t total)
+{
+    json_object_del(o, "tasks_omitted");
+    json_object_set_new(o, "tasks", tasks);
+    json_object_set_new(o, "next_cursor", from + limit < total
+                                              ? json_integer((json_int_t)(from + limit))
+                                              : json_null());
+}
+
+/* A page of the task rows of a run in memory, as they are now. */
+static void
+respond_run_model_page(struct sched *s, struct http_conn *c, const struct sched_run *r,
+                       size_t from, size_t limit)
+{
+    char err[512], cur[64];
+    json_t *o = api_present_run_model(r, false, 0, err, sizeof(err)), *tasks = json_array();
+    if (!o) {
+        json_decref(tasks);
+        api_respond_status(c, 500, err);
+        return;
+    }
+    for (size_t i = from; i < r->ntis && i < from + limit; i++) {
+        json_t *tj = api_present_ti_model(&r->tis[i], err, sizeof(err));
+        if (!tj) {
+            json_decref(tasks);
+            json_decref(o);
+            api_respond_status(c, 500, err);
+            return;
+        }
+        api_present_secret_names(tj, &r->dv->dag->tasks[r->tis[i].idx]);
+        add_waiting(s, &r->tis[i], tj);
+        json_array_append_new(tasks, tj);
+    }
+    set_task_page(o, tasks, from, limit, r->ntis);
+    int64_t epoch;
+    uint64_t seq;
+    sched_change_cursor(s, &epoch, &seq);
+    snprintf(cur, sizeof(cur), "%lld-%llu", (long long)epoch, (unsigned long long)seq);
+    json_object_set_new(o, "cursor", json_string(cur));
+    http_respond_json(c, 200, o);
+}
+
+/* A page of the task rows of a stored run: with its DAG version known, the
+ * page's records looked up one by one (a page costs its rows, whatever the
+ * run's size); else every row read and the page cut from them. */
+static void
+respond_stored_page(struct sched *s, struct http_conn *c, struct store_txn *t,
+                    const struct schema_run *run, size_t from, size_t limit)
+{
+    const struct dag *d = sched_dag_version(s, run->dag, run->dag_version);
+    json_t *o = api_present_run(run, d), *tasks = json_array();
+    size_t skipped = 0, total;
+    char err[512];
+    if (d) {
+        total = d->ntasks;
+        for (size_t i = from; i < d->ntasks && i < from + limit; i++) {
+            struct schema_ti st;
+            json_t *rec = NULL;
+            int rc = api_read_ti(t, run->dag, run->run_id, d->tasks[i].name, &st, &rec, err,
+                                 sizeof(err));
+            if (rc) {
+                skipped++; /* 404 cannot happen: a run stores every task of its version */
+                continue;
+            }
+            json_t *tj = api_present_ti(&st);
+            api_present_secret_names(tj, &d->tasks[i]);
+            json_array_append_new(tasks, tj);
+            json_decref(rec);
+        }
+    } else {
+        struct ti_list tl = {0};
+        api_read_tasks(t, run->dag, run->run_id, ti_collect_cb, &tl, &skipped);
+        total = tl.n;
+        for (size_t i = from; i < tl.n && i < from + limit; i++)
+            json_array_append_new(tasks, api_present_ti(&tl.v[i].t));
+        ti_list_free(&tl);
+    }
+    set_task_page(o, tasks, from, limit, total);
+    set_skipped(o, skipped);
+    http_respond_json(c, 200, o);
+}
+
 void
 api_runs_get(struct sched *s, struct http_conn *c, const struct http_req *req,
              const struct route_params *p)
@@ -309,8 +430,17 @@ api_runs_get(struct sched *s, struct http_conn *c, const struct http_req *req,
     char *dag = api_query(req, "dag"), err[512];
     struct sched_run *r = dag ? sched_find_run(s, dag, run_id) : NULL;
     bool all = all_tasks(req);
+    size_t from, limit;
+    int paged = task_page_query(c, req, &from, &limit);
+    if (paged < 0) {
+        free(dag);
+        return;
+    }
     if (r) {
-        respond_run_model(s, c, req, r, all);
+        if (paged)
+            respond_run_model_page(s, c, r, from, limit);
+        else
+            respond_run_model(s, c, req, r, all);
         free(dag);
         return;
     }
@@ -333,7 +463,16 @@ api_runs_get(struct sched *s, struct http_conn *c, const struct http_req *req,
     if (r) {
         store_txn_abort(t);
         json_decref(rec);
-        respond_run_model(s, c, req, r, all);
+        if (paged)
+            respond_run_model_page(s, c, r, from, limit);
+        else
+            respond_run_model(s, c, req, r, all);
+        return;
+    }
+    if (paged) {
+        respond_stored_page(s, c, t, &run, from, limit);
+        store_txn_abort(t);
+        json_decref(rec);
         return;
     }
     if (!all && run.ntasks > API_RUN_TASKS_INLINE) {

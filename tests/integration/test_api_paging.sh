@@ -5,6 +5,10 @@
 # between two pages; the last page says next_cursor null; a cursor the API
 # did not give out is a 400 in the API's error shape. `cairn runs list
 # --limit --cursor` prints the next page's cursor (in --json: next_cursor).
+# Then a run's task rows, a page at a time (?tasks=all&limit=N&cursor=I):
+# in the DAG's order, each once, for a run in memory and for one read back
+# from the store after a restart; `cairn runs show --all` of a 1,001-task
+# run gets them a page at a time and prints them all.
 source "$(dirname "$0")/lib.sh"
 
 put_dag a <<'YAML'
@@ -64,4 +68,53 @@ check "  and --cursor gives the page after" \
       "$(printf '%s\n' "$ALL" | sed -n 3,5p)" ]
 check "  --json has next_cursor" [ "$("$CAIRN" runs list --dag a --limit 3 --json | jq -r .next_cursor)" = "$HINT" ]
 check "  the last page prints no cursor" bash -c "! $CAIRN runs list --dag a --limit 100 | grep -q -- --cursor"
+
+# ---- a run's task rows, a page at a time
+{
+    echo "dag: b"
+    echo "tasks:"
+    for i in $(seq 1 1001); do echo "  t$i: {command: [\"true\"]}"; done
+} | put_dag b
+check "the 1,001-task DAG loads" wait_until 30 bash -c "$CAIRN dags list --json | jq -e '.dags[] | select(.dag == \"b\")'"
+RB=$("$CAIRN" trigger b)
+run_page() { curl -sf "$CAIRN_SERVER/api/v1/runs/$RB?dag=b&tasks=all$1"; }
+pages() { # every row, following next_cursor from 0 with limit $1
+    local cur=0 n=0
+    while [ "$cur" != null ]; do
+        run_page "&limit=$1&cursor=$cur" >"$T/page"
+        jq -r '.tasks[].task' "$T/page"
+        cur=$(jq -r .next_cursor "$T/page")
+        n=$((n + 1)); [ $n -lt 2000 ] || return 1
+    done
+}
+NAMES=$(seq 1 1001 | sed 's/^/t/')
+check "while the run goes, pages of 400 hold every task once, in the DAG's order" [ "$(pages 400)" = "$NAMES" ]
+check "  answered from memory (the run has its change cursor)" [ "$(run_page "&limit=1" | jq 'has("cursor")')" = true ]
+check "  a page is at most limit rows, with next_cursor" \
+    [ "$(run_page "&limit=400&cursor=400" | jq -c '[(.tasks | length), .next_cursor, .tasks[0].task]')" = '[400,800,"t401"]' ]
+check "  the last page has next_cursor null" \
+    [ "$(run_page "&limit=400&cursor=800" | jq -c '[(.tasks | length), .next_cursor]')" = '[201,null]' ]
+check "  a cursor past the end is an empty last page" \
+    [ "$(run_page "&limit=5&cursor=5000" | jq -c '[(.tasks | length), .next_cursor]')" = '[0,null]' ]
+for q in "limit=0" "limit=x" "limit=10001" "cursor=-1" "cursor=r3" "cursor="; do
+    check "run page ?$q is a 400 bad_request" \
+        [ "$(code "/api/v1/runs/$RB?dag=b&tasks=all&$q")/$(jq -r .error.code "$T/answer")" = 400/bad_request ]
+done
+check "without limit or cursor the big run is still summarised" \
+    [ "$(curl -sf "$CAIRN_SERVER/api/v1/runs/$RB?dag=b" | jq -c '[.tasks_omitted, (.tasks | length)]')" = '[true,0]' ]
+check "the big run succeeds" [ "$(wait_run "$RB" b 180)" = success ]
+check "runs show --all lists every task" \
+    [ "$("$CAIRN" runs show "$RB" --dag b --all --json | jq -c '[(.tasks | length), (.tasks | map(.state) | unique), has("next_cursor")]')" = '[1001,["success"],false]' ]
+check "  and prints a row for each" [ "$("$CAIRN" runs show "$RB" --dag b --all | grep -c '^t[0-9]* *success')" = 1001 ]
+
+kill_wait "$SCHED_PID"
+start_scheduler s
+check "after a restart the finished run is answered from the store (no change cursor)" \
+    [ "$(run_page "&limit=1" | jq 'has("cursor")')" = false ]
+check "read back from the store, pages of 300 hold every task once, in order" [ "$(pages 300)" = "$NAMES" ]
+check "  each row as the whole answer has it" \
+    [ "$(run_page "&limit=2&cursor=999" | jq -c '[.tasks[] | [.task, .state, .attempts]], .next_cursor')" = \
+      "$("$CAIRN" runs show "$RB" --dag b --all --json | jq -c '[.tasks[999:][] | [.task, .state, .attempts]], null')" ]
+check "  runs show --all still lists every task" \
+    [ "$("$CAIRN" runs show "$RB" --dag b --all --json | jq '.tasks | length')" = 1001 ]
 finish
