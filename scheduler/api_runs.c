@@ -177,9 +177,63 @@ set_skipped(json_t *o, size_t skipped)
 static int
 seq_desc(const void *a, const void *b)
 {
-    const struct schema_run *x = *(const struct schema_run *const *)a,
-                            *y = *(const struct schema_run *const *)b;
-    return x->seq < y->seq ? 1 : x->seq > y->seq ? -1 : 0;
+    const struct api_read_run_item *x = a, *y = b;
+    return x->r.seq < y->r.seq ? 1 : x->r.seq > y->r.seq ? -1 : 0;
+}
+
+/* The newest `keep` runs of a scan that match (dag, state, seq below
+ * before): a min-heap on seq, so a page costs memory for its runs, not for
+ * every run the scan reads. */
+struct runs_top {
+    const char *dag, *state;
+    int64_t before;
+    size_t keep;
+    struct api_read_run_list h;
+};
+
+static void
+runs_top_sift(struct api_read_run_item *v, size_t n, size_t i)
+{
+    for (;;) {
+        size_t m = i, l = 2 * i + 1, r = l + 1;
+        if (l < n && v[l].r.seq < v[m].r.seq)
+            m = l;
+        if (r < n && v[r].r.seq < v[m].r.seq)
+            m = r;
+        if (m == i)
+            return;
+        struct api_read_run_item tmp = v[i];
+        v[i] = v[m];
+        v[m] = tmp;
+        i = m;
+    }
+}
+
+static int
+runs_top_cb(void *ud, const char *key, const struct schema_run *r, json_t *rec)
+{
+    struct runs_top *tp = ud;
+    struct api_read_run_list *h = &tp->h;
+    (void)key;
+    if ((tp->dag && strcmp(r->dag, tp->dag)) || (tp->state && strcmp(r->state, tp->state)) ||
+        r->seq >= tp->before)
+        return 0;
+    if (h->n < tp->keep) { /* push: sift up */
+        xgrow((void **)&h->v, &h->cap, h->n + 1, sizeof(*h->v));
+        size_t i = h->n++;
+        h->v[i] = (struct api_read_run_item){*r, json_incref(rec)};
+        while (i > 0 && h->v[(i - 1) / 2].r.seq > h->v[i].r.seq) {
+            struct api_read_run_item tmp = h->v[i];
+            h->v[i] = h->v[(i - 1) / 2];
+            h->v[(i - 1) / 2] = tmp;
+            i = (i - 1) / 2;
+        }
+    } else if (h->n && r->seq > h->v[0].r.seq) { /* replace the oldest kept */
+        json_decref(h->v[0].rec);
+        h->v[0] = (struct api_read_run_item){*r, json_incref(rec)};
+        runs_top_sift(h->v, h->n, 0);
+    }
+    return 0;
 }
 
 /* A page of runs ends after the run of this seq: the cursor is "r" and
@@ -203,7 +257,6 @@ void
 api_runs_list(struct sched *s, struct http_conn *c, const struct http_req *req,
               const struct route_params *p)
 {
-    struct api_read_run_list l = {0};
     char *dag = api_query(req, "dag"), *state = api_query(req, "state"),
          *limit_s = api_query(req, "limit"), *cursor_s = api_query(req, "cursor");
     long limit = 100;
@@ -232,27 +285,22 @@ api_runs_list(struct sched *s, struct http_conn *c, const struct http_req *req,
         http_respond_error(c, 503, "unavailable", "cannot read the state store");
         goto out;
     }
-    api_read_run_list(t, dag, &l, &skipped);
+    struct runs_top tp = {dag, state, before, (size_t)limit + 1, {0}};
+    api_read_runs(t, dag, runs_top_cb, &tp, &skipped);
     store_txn_abort(t);
-    const struct schema_run **runs = xcalloc(l.n + 1, sizeof(*runs));
-    size_t n = 0;
-    for (size_t i = 0; i < l.n; i++)
-        if ((!dag || !strcmp(l.v[i].r.dag, dag)) && (!state || !strcmp(l.v[i].r.state, state)) &&
-            l.v[i].r.seq < before)
-            runs[n++] = &l.v[i].r;
-    qsort(runs, n, sizeof(*runs), seq_desc);
+    struct api_read_run_list *l = &tp.h;
+    qsort(l->v, l->n, sizeof(*l->v), seq_desc);
     json_t *arr = json_array(), *next = json_null();
-    for (size_t i = 0; i < n && (long)i < limit; i++) {
-        const struct dag *d = sched_dag_version(s, runs[i]->dag, runs[i]->dag_version);
-        json_array_append_new(arr, api_present_run_listed(runs[i], d));
+    for (size_t i = 0; i < l->n && (long)i < limit; i++) {
+        const struct dag *d = sched_dag_version(s, l->v[i].r.dag, l->v[i].r.dag_version);
+        json_array_append_new(arr, api_present_run_listed(&l->v[i].r, d));
     }
-    if ((long)n > limit) {
+    if ((long)l->n > limit) {
         char cur[32];
-        snprintf(cur, sizeof(cur), "r%lld", (long long)runs[limit - 1]->seq);
+        snprintf(cur, sizeof(cur), "r%lld", (long long)l->v[limit - 1].r.seq);
         next = json_string(cur);
     }
-    free(runs);
-    api_read_run_list_free(&l);
+    api_read_run_list_free(l);
     json_t *o = json_pack("{s:o, s:o}", "runs", arr, "next_cursor", next);
     set_skipped(o, skipped);
     http_respond_json(c, 200, o);

@@ -21,8 +21,10 @@ start_scheduler s
 start_worker w1 --slots 2 --isolation none
 
 RUNS=()
-for i in 1 2 3 4 5 6 7; do
-    RUNS+=("$("$CAIRN" trigger a)")
+# logical dates out of order: run ids (the store's key order) are not the
+# order the runs were made in
+for day in 05 02 07 01 04 06 03; do
+    RUNS+=("$("$CAIRN" trigger a --logical-date 2026-01-${day})")
 done
 for r in "${RUNS[@]}"; do wait_run "$r" a 60 >/dev/null; done
 check "seven distinct runs" [ "$(printf '%s\n' "${RUNS[@]}" | sort -u | wc -l)" = 7 ]
@@ -31,6 +33,8 @@ runs() { curl -sf "$CAIRN_SERVER/api/v1/runs?dag=a$1"; }
 ALL=$(runs "&limit=100" | jq -r '.runs[].run_id')
 check "the whole list has the seven, newest first" \
     [ "$ALL" = "$(printf '%s\n' "${RUNS[@]}" | tac)" ]
+check "  (their key order is not their creation order)" \
+    [ "$(printf '%s\n' "${RUNS[@]}" | sort)" != "$(printf '%s\n' "${RUNS[@]}")" ]
 check "  and a list that fits says next_cursor null" [ "$(runs "&limit=100" | jq -c .next_cursor)" = null ]
 check "  also when it fits exactly" [ "$(runs "&limit=7" | jq -c '[(.runs | length), .next_cursor]')" = '[7,null]' ]
 
