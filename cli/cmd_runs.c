@@ -320,8 +320,7 @@ runs_list_run(int argc, char **argv)
     int nargs, rc = opt_parse(&runs_list_cmd, argc, argv, &a, &nargs);
     if (rc != OPT_GO)
         return rc;
-    return cli_runs_list(client_server_url(a.server), a.dag, a.state, a.limit, a.cursor,
-                         a.json, 1);
+    return cli_runs_list(client_server_url(a.server), a.dag, a.state, a.limit, a.cursor, a.json, 1);
 }
 
 /* The instances of mapped task `task` of a run: the first page (100), or

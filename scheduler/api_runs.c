@@ -392,15 +392,15 @@ set_task_page(json_t *o, json_t *tasks, size_t from, size_t limit, size_t total)
 {
     json_object_del(o, "tasks_omitted");
     json_object_set_new(o, "tasks", tasks);
-    json_object_set_new(o, "next_cursor", from + limit < total
-                                              ? json_integer((json_int_t)(from + limit))
-                                              : json_null());
+    json_object_set_new(o, "next_cursor",
+                        from + limit < total ? json_integer((json_int_t)(from + limit))
+                                             : json_null());
 }
 
 /* A page of the task rows of a run in memory, as they are now. */
 static void
-respond_run_model_page(struct sched *s, struct http_conn *c, const struct sched_run *r,
-                       size_t from, size_t limit)
+respond_run_model_page(struct sched *s, struct http_conn *c, const struct sched_run *r, size_t from,
+                       size_t limit)
 {
     char err[512], cur[64];
     json_t *o = api_present_run_model(r, false, 0, err, sizeof(err)), *tasks = json_array();
@@ -916,10 +916,10 @@ api_runs_cancel(struct sched *s, struct http_conn *c, const struct http_req *req
 #define INSTANCES_MAX_LIMIT 10000
 
 struct inst_page {
-    const char *state;  /* filter, or NULL */
+    const char *state; /* filter, or NULL */
     size_t limit;
     json_t *list;
-    long next;          /* the index to go on from, or -1 */
+    long next; /* the index to go on from, or -1 */
     size_t skipped;
 };
 
@@ -953,8 +953,7 @@ api_runs_instances(struct sched *s, struct http_conn *c, const struct http_req *
         char *end;
         long v = strtol(limit_s, &end, 10);
         if (*end || v < 1 || v > INSTANCES_MAX_LIMIT) {
-            http_respond_error(c, 400, "bad_request", "limit must be 1 to %d",
-                               INSTANCES_MAX_LIMIT);
+            http_respond_error(c, 400, "bad_request", "limit must be 1 to %d", INSTANCES_MAX_LIMIT);
             goto out;
         }
         pg.limit = (size_t)v;
@@ -1015,8 +1014,8 @@ api_runs_instances(struct sched *s, struct http_conn *c, const struct http_req *
             json_decref(rec);
             json_decref(grec);
             if (!st)
-                http_respond_error(c, 404, "not_found", "run '%s' has no mapped task '%s'",
-                                   run_id, task);
+                http_respond_error(c, 404, "not_found", "run '%s' has no mapped task '%s'", run_id,
+                                   task);
             else
                 api_respond_status(c, st, err);
             goto out;
@@ -1027,9 +1026,8 @@ api_runs_instances(struct sched *s, struct http_conn *c, const struct http_req *
     }
     store_txn_abort(t);
     json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o}", "dag", run.dag, "run_id", run_id,
-                          "task", task, "group", group ? group : json_null(), "instances",
-                          pg.list, "next_cursor",
-                          pg.next >= 0 ? json_integer(pg.next) : json_null());
+                          "task", task, "group", group ? group : json_null(), "instances", pg.list,
+                          "next_cursor", pg.next >= 0 ? json_integer(pg.next) : json_null());
     json_decref(rec); /* run.dag pointed into it */
     pg.list = NULL;
     if (pg.skipped)
