@@ -391,7 +391,8 @@ cli_print_header_line(const char *key, const char *value)
 }
 
 int
-cli_runs_list(const char *server, const char *dag, const char *state, const char *limit, int json)
+cli_runs_list(const char *server, const char *dag, const char *state, const char *limit,
+              const char *cursor, int json, int hint)
 {
     struct sb path;
     json_t *resp;
@@ -400,6 +401,7 @@ cli_runs_list(const char *server, const char *dag, const char *state, const char
     cli_query_add(&path, "dag", dag);
     cli_query_add(&path, "state", state);
     cli_query_add(&path, "limit", limit);
+    cli_query_add(&path, "cursor", cursor);
     int rc = cli_api_get(server, path.buf, &resp);
     sb_free(&path);
     if (rc != 0)
@@ -437,6 +439,9 @@ cli_runs_list(const char *server, const char *dag, const char *state, const char
     }
     table_print(t, stdout, table_use_color(stdout));
     table_free(t);
+    const char *next = cli_jstr(resp, "next_cursor");
+    if (hint && next)
+        printf("(more runs: the next page is --cursor %s)\n", next);
     json_decref(resp);
     return 0;
 }

@@ -160,11 +160,13 @@ int cli_task_ended(const char *state);
  * value: the header lines of `runs show`, `dags show` and `backfill show`. */
 void cli_print_header_line(const char *key, const char *value);
 
-/* GET the runs (of dag, in state, at most limit; each may be NULL) and print
- * them as a table, or as the API's JSON. Returns the exit code: 0, or 1
- * after printing the error. */
+/* GET the runs (of dag, in state, at most limit, after the page that
+ * cursor ends; each may be NULL) and print them as a table, or as the API's
+ * JSON (its "next_cursor" included). With hint, the table is followed by
+ * the --cursor of the next page when there is one. Returns the exit code:
+ * 0, or 1 after printing the error. */
 int cli_runs_list(const char *server, const char *dag, const char *state, const char *limit,
-                  int json);
+                  const char *cursor, int json, int hint);
 
 /* The task table of a run object: state, attempts, worker, start, end,
  * duration and how the last attempt ended, per task. */

@@ -207,7 +207,7 @@ dags_show(const char *server, const char *dag, int json)
     json_decref(next);
     json_decref(d);
     printf("\nlast runs:\n");
-    return cli_runs_list(server, dag, NULL, "5", 0);
+    return cli_runs_list(server, dag, NULL, "5", NULL, 0, 0);
 }
 
 /* dags next-runs */

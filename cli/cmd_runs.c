@@ -28,11 +28,13 @@
 #include "watch.h"
 
 struct runs_args {
-    const char *server, *dag, *state, *limit, *error_lines, *task;
+    const char *server, *dag, *state, *limit, *error_lines, *task, *cursor;
     int json, wait, all;
 };
 
 static const struct opt runs_list_opts[] = {
+    OPT_STR("--cursor", NULL, "C", struct runs_args, cursor,
+            "the page after the one that gave next cursor C"),
     OPT_STR("--dag", NULL, "D", struct runs_args, dag, "only the runs of DAG D"),
     OPT_FLAG("--json", NULL, struct runs_args, json, "print the API's answer as JSON"),
     OPT_NUM("--limit", NULL, "N", 0, struct runs_args, limit, "at most N runs (default 100)"),
@@ -235,25 +237,52 @@ print_run_header(const json_t *run, int color)
     cli_print_header_line("duration", buf);
 }
 
+/* The task rows `runs show --all` asks for at a time. */
+#define RUNS_SHOW_PAGE "1000"
+
 static int
 runs_show(const char *server, const char *run_id, const char *dag, int json, int error_lines,
           int all)
 {
-    struct sb path;
-    json_t *run;
+    json_t *run = NULL;
     char err[1024];
-    sb_init(&path);
-    cli_run_path(&path, run_id, NULL, dag);
-    if (all)
-        cli_query_add(&path, "tasks", "all");
-    int rc = client_get_json(server, path.buf, &run, err, sizeof(err));
-    sb_free(&path);
-    if (rc != 0) {
-        fprintf(stderr, "cairn: %s\n", err);
-        if (rc == CAIRN_ENOENT)
-            suggest_after_404(server, run_id, dag, NULL);
-        return 1;
+    int rc;
+    /* with --all, the rows a page (RUNS_SHOW_PAGE) at a time: the header
+     * from the first page, every page's rows after it */
+    for (json_int_t cursor = 0;;) {
+        struct sb path;
+        char cur[32];
+        json_t *page;
+        sb_init(&path);
+        cli_run_path(&path, run_id, NULL, dag);
+        if (all) {
+            snprintf(cur, sizeof(cur), "%" JSON_INTEGER_FORMAT, cursor);
+            cli_query_add(&path, "tasks", "all");
+            cli_query_add(&path, "limit", RUNS_SHOW_PAGE);
+            cli_query_add(&path, "cursor", cur);
+        }
+        rc = client_get_json(server, path.buf, &page, err, sizeof(err));
+        sb_free(&path);
+        if (rc != 0) {
+            fprintf(stderr, "cairn: %s\n", err);
+            if (rc == CAIRN_ENOENT && !run)
+                suggest_after_404(server, run_id, dag, NULL);
+            json_decref(run);
+            return 1;
+        }
+        if (!run)
+            run = page;
+        else {
+            json_array_extend(json_object_get(run, "tasks"), json_object_get(page, "tasks"));
+            json_decref(page);
+            page = run;
+        }
+        json_t *next = json_object_get(page, "next_cursor");
+        if (!all || !json_is_integer(next) || json_integer_value(next) <= cursor)
+            break;
+        cursor = json_integer_value(next);
     }
+    json_object_del(run, "next_cursor");
     if (json) {
         cli_print_json(run);
     } else {
@@ -291,7 +320,7 @@ runs_list_run(int argc, char **argv)
     int nargs, rc = opt_parse(&runs_list_cmd, argc, argv, &a, &nargs);
     if (rc != OPT_GO)
         return rc;
-    return cli_runs_list(client_server_url(a.server), a.dag, a.state, a.limit, a.json);
+    return cli_runs_list(client_server_url(a.server), a.dag, a.state, a.limit, a.cursor, a.json, 1);
 }
 
 /* The instances of mapped task `task` of a run: the first page (100), or

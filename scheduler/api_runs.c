@@ -177,25 +177,102 @@ set_skipped(json_t *o, size_t skipped)
 static int
 seq_desc(const void *a, const void *b)
 {
-    const struct schema_run *x = *(const struct schema_run *const *)a,
-                            *y = *(const struct schema_run *const *)b;
-    return x->seq < y->seq ? 1 : x->seq > y->seq ? -1 : 0;
+    const struct api_read_run_item *x = a, *y = b;
+    return x->r.seq < y->r.seq ? 1 : x->r.seq > y->r.seq ? -1 : 0;
+}
+
+/* The newest `keep` runs of a scan that match (dag, state, seq below
+ * before): a min-heap on seq, so a page costs memory for its runs, not for
+ * every run the scan reads. */
+struct runs_top {
+    const char *dag, *state;
+    int64_t before;
+    size_t keep;
+    struct api_read_run_list h;
+};
+
+static void
+runs_top_sift(struct api_read_run_item *v, size_t n, size_t i)
+{
+    for (;;) {
+        size_t m = i, l = 2 * i + 1, r = l + 1;
+        if (l < n && v[l].r.seq < v[m].r.seq)
+            m = l;
+        if (r < n && v[r].r.seq < v[m].r.seq)
+            m = r;
+        if (m == i)
+            return;
+        struct api_read_run_item tmp = v[i];
+        v[i] = v[m];
+        v[m] = tmp;
+        i = m;
+    }
+}
+
+static int
+runs_top_cb(void *ud, const char *key, const struct schema_run *r, json_t *rec)
+{
+    struct runs_top *tp = ud;
+    struct api_read_run_list *h = &tp->h;
+    (void)key;
+    if ((tp->dag && strcmp(r->dag, tp->dag)) || (tp->state && strcmp(r->state, tp->state)) ||
+        r->seq >= tp->before)
+        return 0;
+    if (h->n < tp->keep) { /* push: sift up */
+        xgrow((void **)&h->v, &h->cap, h->n + 1, sizeof(*h->v));
+        size_t i = h->n++;
+        h->v[i] = (struct api_read_run_item){*r, json_incref(rec)};
+        while (i > 0 && h->v[(i - 1) / 2].r.seq > h->v[i].r.seq) {
+            struct api_read_run_item tmp = h->v[i];
+            h->v[i] = h->v[(i - 1) / 2];
+            h->v[(i - 1) / 2] = tmp;
+            i = (i - 1) / 2;
+        }
+    } else if (h->n && r->seq > h->v[0].r.seq) { /* replace the oldest kept */
+        json_decref(h->v[0].rec);
+        h->v[0] = (struct api_read_run_item){*r, json_incref(rec)};
+        runs_top_sift(h->v, h->n, 0);
+    }
+    return 0;
+}
+
+/* A page of runs ends after the run of this seq: the cursor is "r" and
+ * the seq in decimal (run seqs are unique and only grow, so a run created
+ * while a client pages has a higher seq and lands before every page it has
+ * not read yet). Clients treat it as opaque. */
+static bool
+runs_cursor_parse(const char *s, int64_t *seq)
+{
+    char *end;
+    if (s[0] != 'r' || s[1] < '0' || s[1] > '9')
+        return false;
+    long long v = strtoll(s + 1, &end, 10);
+    if (*end || v <= 0)
+        return false;
+    *seq = (int64_t)v;
+    return true;
 }
 
 void
 api_runs_list(struct sched *s, struct http_conn *c, const struct http_req *req,
               const struct route_params *p)
 {
-    struct api_read_run_list l = {0};
     char *dag = api_query(req, "dag"), *state = api_query(req, "state"),
-         *limit_s = api_query(req, "limit");
+         *limit_s = api_query(req, "limit"), *cursor_s = api_query(req, "cursor");
     long limit = 100;
+    int64_t before = INT64_MAX;
     size_t skipped = 0;
     if (limit_s) {
         char *end;
         limit = strtol(limit_s, &end, 10);
         if (*end || limit <= 0)
             limit = 100;
+    }
+    if (cursor_s && !runs_cursor_parse(cursor_s, &before)) {
+        http_respond_error(c, 400, "bad_request",
+                           "cursor '%s' is not one this API gave out (pass next_cursor as it is)",
+                           cursor_s);
+        goto out;
     }
     if (state && sched_run_state_parse(state) < 0) {
         http_respond_error(c, 400, "bad_request",
@@ -208,28 +285,30 @@ api_runs_list(struct sched *s, struct http_conn *c, const struct http_req *req,
         http_respond_error(c, 503, "unavailable", "cannot read the state store");
         goto out;
     }
-    api_read_run_list(t, dag, &l, &skipped);
+    struct runs_top tp = {dag, state, before, (size_t)limit + 1, {0}};
+    api_read_runs(t, dag, runs_top_cb, &tp, &skipped);
     store_txn_abort(t);
-    const struct schema_run **runs = xcalloc(l.n + 1, sizeof(*runs));
-    size_t n = 0;
-    for (size_t i = 0; i < l.n; i++)
-        if ((!dag || !strcmp(l.v[i].r.dag, dag)) && (!state || !strcmp(l.v[i].r.state, state)))
-            runs[n++] = &l.v[i].r;
-    qsort(runs, n, sizeof(*runs), seq_desc);
-    json_t *arr = json_array();
-    for (size_t i = 0; i < n && (long)i < limit; i++) {
-        const struct dag *d = sched_dag_version(s, runs[i]->dag, runs[i]->dag_version);
-        json_array_append_new(arr, api_present_run_listed(runs[i], d));
+    struct api_read_run_list *l = &tp.h;
+    qsort(l->v, l->n, sizeof(*l->v), seq_desc);
+    json_t *arr = json_array(), *next = json_null();
+    for (size_t i = 0; i < l->n && (long)i < limit; i++) {
+        const struct dag *d = sched_dag_version(s, l->v[i].r.dag, l->v[i].r.dag_version);
+        json_array_append_new(arr, api_present_run_listed(&l->v[i].r, d));
     }
-    free(runs);
-    api_read_run_list_free(&l);
-    json_t *o = json_pack("{s:o}", "runs", arr);
+    if ((long)l->n > limit) {
+        char cur[32];
+        snprintf(cur, sizeof(cur), "r%lld", (long long)l->v[limit - 1].r.seq);
+        next = json_string(cur);
+    }
+    api_read_run_list_free(l);
+    json_t *o = json_pack("{s:o, s:o}", "runs", arr, "next_cursor", next);
     set_skipped(o, skipped);
     http_respond_json(c, 200, o);
 out:
     free(dag);
     free(state);
     free(limit_s);
+    free(cursor_s);
 }
 
 /* The task instances of a stored run as the API lists them: in the DAG's
@@ -270,6 +349,127 @@ tis_json(const struct ti_list *l, const struct dag *d)
     return tasks;
 }
 
+/* ---------- the task rows of a run, a page at a time ---------- */
+
+#define TASKS_DEFAULT_LIMIT 1000
+#define TASKS_MAX_LIMIT 10000
+
+/* ?limit=N&cursor=I on a run: page its task rows (from row I, in the DAG's
+ * order, at most N). Returns 1 to page (*from, *limit set), 0 not to, -1
+ * after answering 400. */
+static int
+task_page_query(struct http_conn *c, const struct http_req *req, size_t *from, size_t *limit)
+{
+    char *ls = api_query(req, "limit"), *cs = api_query(req, "cursor"), *end;
+    int rc = ls || cs ? 1 : 0;
+    *from = 0;
+    *limit = TASKS_DEFAULT_LIMIT;
+    if (ls) {
+        long v = strtol(ls, &end, 10);
+        if (!*ls || *end || v < 1 || v > TASKS_MAX_LIMIT) {
+            http_respond_error(c, 400, "bad_request", "limit must be 1 to %d", TASKS_MAX_LIMIT);
+            rc = -1;
+        }
+        *limit = (size_t)v;
+    }
+    if (cs && rc > 0) {
+        long v = strtol(cs, &end, 10);
+        if (!*cs || *end || v < 0) {
+            http_respond_error(c, 400, "bad_request",
+                               "cursor '%s' is not a task row (pass next_cursor as it is)", cs);
+            rc = -1;
+        }
+        *from = (size_t)v;
+    }
+    free(ls);
+    free(cs);
+    return rc;
+}
+
+/* Set "tasks" (one page) and "next_cursor" on a run's JSON o. */
+static void
+set_task_page(json_t *o, json_t *tasks, size_t from, size_t limit, size_t total)
+{
+    json_object_del(o, "tasks_omitted");
+    json_object_set_new(o, "tasks", tasks);
+    json_object_set_new(o, "next_cursor",
+                        from + limit < total ? json_integer((json_int_t)(from + limit))
+                                             : json_null());
+}
+
+/* A page of the task rows of a run in memory, as they are now. */
+static void
+respond_run_model_page(struct sched *s, struct http_conn *c, const struct sched_run *r, size_t from,
+                       size_t limit)
+{
+    char err[512], cur[64];
+    json_t *o = api_present_run_model(r, false, 0, err, sizeof(err)), *tasks = json_array();
+    if (!o) {
+        json_decref(tasks);
+        api_respond_status(c, 500, err);
+        return;
+    }
+    for (size_t i = from; i < r->ntis && i < from + limit; i++) {
+        json_t *tj = api_present_ti_model(&r->tis[i], err, sizeof(err));
+        if (!tj) {
+            json_decref(tasks);
+            json_decref(o);
+            api_respond_status(c, 500, err);
+            return;
+        }
+        api_present_secret_names(tj, &r->dv->dag->tasks[r->tis[i].idx]);
+        add_waiting(s, &r->tis[i], tj);
+        json_array_append_new(tasks, tj);
+    }
+    set_task_page(o, tasks, from, limit, r->ntis);
+    int64_t epoch;
+    uint64_t seq;
+    sched_change_cursor(s, &epoch, &seq);
+    snprintf(cur, sizeof(cur), "%lld-%llu", (long long)epoch, (unsigned long long)seq);
+    json_object_set_new(o, "cursor", json_string(cur));
+    http_respond_json(c, 200, o);
+}
+
+/* A page of the task rows of a stored run: with its DAG version known, the
+ * page's records looked up one by one (a page costs its rows, whatever the
+ * run's size); else every row read and the page cut from them. */
+static void
+respond_stored_page(struct sched *s, struct http_conn *c, struct store_txn *t,
+                    const struct schema_run *run, size_t from, size_t limit)
+{
+    const struct dag *d = sched_dag_version(s, run->dag, run->dag_version);
+    json_t *o = api_present_run(run, d), *tasks = json_array();
+    size_t skipped = 0, total;
+    char err[512];
+    if (d) {
+        total = d->ntasks;
+        for (size_t i = from; i < d->ntasks && i < from + limit; i++) {
+            struct schema_ti st;
+            json_t *rec = NULL;
+            int rc = api_read_ti(t, run->dag, run->run_id, d->tasks[i].name, &st, &rec, err,
+                                 sizeof(err));
+            if (rc) {
+                skipped++; /* 404 cannot happen: a run stores every task of its version */
+                continue;
+            }
+            json_t *tj = api_present_ti(&st);
+            api_present_secret_names(tj, &d->tasks[i]);
+            json_array_append_new(tasks, tj);
+            json_decref(rec);
+        }
+    } else {
+        struct ti_list tl = {0};
+        api_read_tasks(t, run->dag, run->run_id, ti_collect_cb, &tl, &skipped);
+        total = tl.n;
+        for (size_t i = from; i < tl.n && i < from + limit; i++)
+            json_array_append_new(tasks, api_present_ti(&tl.v[i].t));
+        ti_list_free(&tl);
+    }
+    set_task_page(o, tasks, from, limit, total);
+    set_skipped(o, skipped);
+    http_respond_json(c, 200, o);
+}
+
 void
 api_runs_get(struct sched *s, struct http_conn *c, const struct http_req *req,
              const struct route_params *p)
@@ -278,8 +478,17 @@ api_runs_get(struct sched *s, struct http_conn *c, const struct http_req *req,
     char *dag = api_query(req, "dag"), err[512];
     struct sched_run *r = dag ? sched_find_run(s, dag, run_id) : NULL;
     bool all = all_tasks(req);
+    size_t from, limit;
+    int paged = task_page_query(c, req, &from, &limit);
+    if (paged < 0) {
+        free(dag);
+        return;
+    }
     if (r) {
-        respond_run_model(s, c, req, r, all);
+        if (paged)
+            respond_run_model_page(s, c, r, from, limit);
+        else
+            respond_run_model(s, c, req, r, all);
         free(dag);
         return;
     }
@@ -302,7 +511,16 @@ api_runs_get(struct sched *s, struct http_conn *c, const struct http_req *req,
     if (r) {
         store_txn_abort(t);
         json_decref(rec);
-        respond_run_model(s, c, req, r, all);
+        if (paged)
+            respond_run_model_page(s, c, r, from, limit);
+        else
+            respond_run_model(s, c, req, r, all);
+        return;
+    }
+    if (paged) {
+        respond_stored_page(s, c, t, &run, from, limit);
+        store_txn_abort(t);
+        json_decref(rec);
         return;
     }
     if (!all && run.ntasks > API_RUN_TASKS_INLINE) {
@@ -698,10 +916,10 @@ api_runs_cancel(struct sched *s, struct http_conn *c, const struct http_req *req
 #define INSTANCES_MAX_LIMIT 10000
 
 struct inst_page {
-    const char *state;  /* filter, or NULL */
+    const char *state; /* filter, or NULL */
     size_t limit;
     json_t *list;
-    long next;          /* the index to go on from, or -1 */
+    long next; /* the index to go on from, or -1 */
     size_t skipped;
 };
 
@@ -735,8 +953,7 @@ api_runs_instances(struct sched *s, struct http_conn *c, const struct http_req *
         char *end;
         long v = strtol(limit_s, &end, 10);
         if (*end || v < 1 || v > INSTANCES_MAX_LIMIT) {
-            http_respond_error(c, 400, "bad_request", "limit must be 1 to %d",
-                               INSTANCES_MAX_LIMIT);
+            http_respond_error(c, 400, "bad_request", "limit must be 1 to %d", INSTANCES_MAX_LIMIT);
             goto out;
         }
         pg.limit = (size_t)v;
@@ -797,8 +1014,8 @@ api_runs_instances(struct sched *s, struct http_conn *c, const struct http_req *
             json_decref(rec);
             json_decref(grec);
             if (!st)
-                http_respond_error(c, 404, "not_found", "run '%s' has no mapped task '%s'",
-                                   run_id, task);
+                http_respond_error(c, 404, "not_found", "run '%s' has no mapped task '%s'", run_id,
+                                   task);
             else
                 api_respond_status(c, st, err);
             goto out;
@@ -809,9 +1026,8 @@ api_runs_instances(struct sched *s, struct http_conn *c, const struct http_req *
     }
     store_txn_abort(t);
     json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o}", "dag", run.dag, "run_id", run_id,
-                          "task", task, "group", group ? group : json_null(), "instances",
-                          pg.list, "next_cursor",
-                          pg.next >= 0 ? json_integer(pg.next) : json_null());
+                          "task", task, "group", group ? group : json_null(), "instances", pg.list,
+                          "next_cursor", pg.next >= 0 ? json_integer(pg.next) : json_null());
     json_decref(rec); /* run.dag pointed into it */
     pg.list = NULL;
     if (pg.skipped)
