@@ -84,6 +84,13 @@ via_static() { curl -sf -o /dev/null -w '%{speed_download}\n' "http://127.0.0.1:
 median() { sort -g | sed -n 2p; } # of 3
 
 via_sched >/dev/null; via_static >/dev/null # warm-up (page cache)
+if [ -n "${XFER_PERF:-}" ]; then # profile the scheduler during one more download
+    perf record -q -g -o "$XFER_PERF" -p "${pids[0]}" -- sleep 30 2>/dev/null &
+    perf_pid=$!
+    sleep 1
+    via_sched >/dev/null
+    kill -INT "$perf_pid"; wait "$perf_pid" || true
+fi
 : >"$w/a"; : >"$w/b"
 for _ in 1 2 3; do via_sched >>"$w/a"; via_static >>"$w/b"; done
 a=$(median <"$w/a"); b=$(median <"$w/b")
