@@ -19,14 +19,15 @@
  * respond at any time and the call is always safe.
  *
  * A file body (http_respond_file) is sent after the head, one chunk at a
- * time, with two chunks in use: a job on libuv's thread pool reads chunk
- * k+1 (pread, so a slow disk or a network filesystem does not stall the
- * loop) and hands it to the check callback (hashing is the costly part)
- * while chunk k is written. Chunks are read and checked in order, one job
- * at a time, and chunk k is written only after chunk k-1's write completed,
- * so a response of any size holds two HTTP_FILE_CHUNKs of memory. While a
- * job is in flight (c->file_reading) the connection is not freed, even if
- * it closed; the job's callback frees it.
+ * time, with up to HTTP_FILE_BUFS chunks in use: a job on libuv's thread
+ * pool reads the next chunk (pread, so a slow disk or a network filesystem
+ * does not stall the loop) and hands it to the check callback (hashing is
+ * the costly part) while earlier chunks are written. Chunks are read and
+ * checked in order, one job at a time, and written in order, one write at
+ * a time; chunk k reuses the buffer of chunk k - HTTP_FILE_BUFS once that
+ * was written, so a response of any size holds HTTP_FILE_BUFS chunks of
+ * memory. While a job is in flight (c->file_reading) the connection is not
+ * freed, even if it closed; the job's callback frees it.
  *
  * A response that ends the connection ("Connection: close") is followed by a
  * lingering close: shut down our side, then read and discard what the client
@@ -82,9 +83,10 @@ http__file_end(struct http_conn *c, int ok)
     c->file_active = 0;
     close(c->file_fd);
     c->file_fd = -1;
-    free(c->file_buf[0]);
-    free(c->file_buf[1]);
-    c->file_buf[0] = c->file_buf[1] = NULL;
+    for (int i = 0; i < HTTP_FILE_BUFS; i++) {
+        free(c->file_buf[i]);
+        c->file_buf[i] = NULL;
+    }
     if (c->file_done)
         c->file_done(c->file_ud, ok);
 }
@@ -752,7 +754,6 @@ http__file_work(uv_work_t *w)
 static void
 http__file_fail(struct http_conn *c)
 {
-    c->file_ready = 0;
     if (!c->file_wr) /* else the write's callback clears c->writing */
         c->writing = 0;
     http__file_end(c, 0);
@@ -785,37 +786,46 @@ http__file_work_cb(uv_work_t *w, int status)
         http__file_fail(c);
         return;
     }
-    c->file_ready = 1;
+    c->file_rdone++;
     http__file_pump(c);
 }
 
+/* The size of chunk k of the file body. */
+static size_t
+http__file_chunk_len(const struct http_conn *c, uint64_t k)
+{
+    uint64_t done = k * HTTP_FILE_CHUNK, left = c->file_len - done;
+    return left < HTTP_FILE_CHUNK ? (size_t)left : HTTP_FILE_CHUNK;
+}
+
 /* Move a file body on (c->writing stays set meanwhile, so no other request
- * is processed): write the chunk that is ready once the previous write
- * completed, and read the next chunk while a buffer is free. */
+ * is processed): write the next chunk once it is read and the previous
+ * write completed, and read ahead while a buffer is free. */
 static void
 http__file_pump(struct http_conn *c)
 {
-    if (c->file_ready && !c->file_wr) {
-        unsigned k = c->file_rk - 1;
-        size_t n = c->file_jn;
-        c->file_ready = 0;
+    if (!c->file_wr && c->file_wk < c->file_rdone) {
+        uint64_t k = c->file_wk++;
+        size_t n = http__file_chunk_len(c, k);
         c->file_left -= n;
         c->file_wr = 1;
         c->wreq.data = c;
-        uv_buf_t b = uv_buf_init(c->file_buf[k % 2], (unsigned int)n);
+        uv_buf_t b = uv_buf_init(c->file_buf[k % HTTP_FILE_BUFS], (unsigned int)n);
         if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, http__write_cb) != 0) {
             c->file_wr = 0;
             http__file_fail(c);
             return;
         }
     }
-    if (c->file_reading || c->file_ready || c->file_rleft == 0)
+    /* chunk k's buffer is free once chunk k - HTTP_FILE_BUFS was written */
+    uint64_t written = c->file_wk - (c->file_wr && c->file_wk > 0 ? 1 : 0);
+    if (c->file_reading || c->file_rleft == 0 || c->file_rk >= written + HTTP_FILE_BUFS)
         return;
-    size_t n = c->file_rleft < HTTP_FILE_CHUNK ? (size_t)c->file_rleft : HTTP_FILE_CHUNK;
-    unsigned k = c->file_rk++;
-    if (!c->file_buf[k % 2])
-        c->file_buf[k % 2] = xmalloc(n);
-    c->file_jbuf = c->file_buf[k % 2];
+    size_t n = http__file_chunk_len(c, c->file_rk);
+    uint64_t k = c->file_rk++;
+    if (!c->file_buf[k % HTTP_FILE_BUFS])
+        c->file_buf[k % HTTP_FILE_BUFS] = xmalloc(n);
+    c->file_jbuf = c->file_buf[k % HTTP_FILE_BUFS];
     c->file_jn = n;
     c->file_joff = c->file_off;
     c->file_jlast = n == c->file_rleft;
@@ -849,9 +859,8 @@ http_respond_file(struct http_conn *c, int status, const char *content_type,
     c->file_fd = fb->fd;
     c->file_off = fb->offset;
     c->file_left = c->pp.is_head || status == 204 || status == 304 ? 0 : fb->len;
-    c->file_rleft = c->file_left;
-    c->file_rk = 0;
-    c->file_ready = 0;
+    c->file_rleft = c->file_len = c->file_left;
+    c->file_rk = c->file_rdone = c->file_wk = 0;
     http__req_reset(c); /* after is_head was used */
     c->file_check = fb->check;
     c->file_done = fb->done;

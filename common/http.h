@@ -183,7 +183,7 @@ struct http_file_body {
 /* Respond with status, an optional Content-Type and the body fb describes
  * (fb itself is copied; fb->fd and fb->ud are handed over). The file is
  * read (and checked) in chunks on libuv's thread pool while the previous
- * chunk is written, so memory use (two chunks) does not grow with its
+ * chunk is written, so memory use (a few chunks) does not grow with its
  * size; a HEAD request gets the headers only. c is given back as for
  * http_respond. */
 void http_respond_file(struct http_conn *c, int status, const char *content_type,

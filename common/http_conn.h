@@ -17,7 +17,8 @@
 #define HTTP_PIPELINE_MAX ((size_t)64 * 1024)  /* buffered while the handler works */
 #define HTTP_SHRINK_ABOVE ((size_t)256 * 1024) /* give memory back after big bodies */
 #define HTTP_LINGER_MS 2000
-#define HTTP_FILE_CHUNK ((size_t)1024 * 1024) /* read and written at a time (two in use) */
+#define HTTP_FILE_CHUNK ((size_t)1024 * 1024) /* read and written at a time */
+#define HTTP_FILE_BUFS 4 /* chunks of a file body in use at once (read ahead) */
 #define HTTP_WRITE_CHUNK ((size_t)256 * 1024) /* of an in-memory body, at a time */
 
 struct http_server {
@@ -83,11 +84,14 @@ struct http_conn {
     int file_fd;
     uint64_t file_off;  /* where the next chunk to read starts */
     uint64_t file_rleft; /* bytes still to read */
+    uint64_t file_len;  /* the body's length */
     uint64_t file_left; /* bytes not yet handed to the socket */
-    char *file_buf[2];  /* chunk k is read into and written from file_buf[k % 2] */
-    unsigned file_rk;   /* the next chunk to read */
-    int file_wr;        /* a write (the head or a chunk) is in flight */
-    int file_ready;     /* chunk file_rk - 1 is read and checked, not yet written */
+    char *file_buf[HTTP_FILE_BUFS]; /* chunk k is read into and written from
+                                       file_buf[k % HTTP_FILE_BUFS] */
+    uint64_t file_rk;   /* chunks [0, file_rk) were handed to a read job */
+    uint64_t file_rdone; /* chunks [0, file_rdone) are read and checked */
+    uint64_t file_wk;   /* chunks [0, file_wk) were handed to the socket */
+    int file_wr;        /* a write (the head, or chunk file_wk - 1) is in flight */
     /* the read job: filled on the loop, run on the thread pool */
     uv_work_t file_work;
     char *file_jbuf;
