@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # Artifact transfer through the scheduler against a static file server, in
-# the same run, on loopback: a 200 MB blob downloaded from the scheduler's
+# the same run, on loopback: a 1 GiB blob downloaded from the scheduler's
 # blob route (GET /api/v1/leases/ID/blobs/SHA, as a worker that does not
-# see the store gets its inputs: read on the thread pool, hashed as it goes
-# out) and the same file from `python3 -m http.server`, both with curl to
-# /dev/null, alternated, median of 3. The ratio is the scheduler's MB/s over
-# the static server's (1.00: as fast). A tiny wire peer holds the lease
-# whose input the blob is. Usage: bench/xfer.sh [BUILD_DIR] [SIZE_MB]
+# see the store gets its inputs: read and hashed on the thread pool a few
+# chunks ahead of the one being written) and the same file from
+# `python3 -m http.server`, both with curl to /dev/null, alternated, median
+# of 3. The ratio is the scheduler's MB/s over the static server's (1.00:
+# as fast). A tiny wire peer holds the lease whose input the blob is.
+# XFER_PERF=FILE also records a perf profile of the scheduler during one
+# more download. Usage: bench/xfer.sh [BUILD_DIR] [SIZE_MIB] (default 1024)
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
 source "$(dirname "$0")/lib.sh"
 bench_init "${1:-build}"
-size_mb=${2:-200}
+size_mib=${2:-1024}
 
 mkdir -p "$w/dags"
 cat >"$w/dags/big.yaml" <<EOF
@@ -19,7 +21,7 @@ dag: big
 defaults: {retries: 0}
 tasks:
   make:
-    command: [sh, -c, 'head -c ${size_mb}000000 /dev/urandom > "\$CAIRN_OUTPUTS/blob"']
+    command: [sh, -c, 'head -c ${size_mib}M /dev/urandom > "\$CAIRN_OUTPUTS/blob"']
     outputs: [blob]
   hold:
     needs: [make]
