@@ -86,6 +86,7 @@ via_sched() {
 via_static() { curl -sf -o /dev/null -w '%{speed_download}\n' "http://127.0.0.1:$static_port/${sha:2}"; }
 median() { sort -g | sed -n 2p; } # of 3
 # CPU seconds (user + system) a process has used so far
+# (PID/task/PID: its main thread, the scheduler's loop)
 cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat"; }
 
 via_sched >/dev/null; via_static >/dev/null # warm-up (page cache)
@@ -97,11 +98,13 @@ if [ -n "${XFER_PERF:-}" ]; then # profile the scheduler during one more downloa
     kill -INT "$perf_pid"; wait "$perf_pid" || true
 fi
 : >"$w/a"; : >"$w/b"
-ca0=$(cpu_s "${pids[0]}"); cb0=$(cpu_s "$static_pid")
+ca0=$(cpu_s "${pids[0]}"); cb0=$(cpu_s "$static_pid"); cl0=$(cpu_s "${pids[0]}/task/${pids[0]}")
 for _ in 1 2 3; do via_sched >>"$w/a"; via_static >>"$w/b"; done
-ca=$(echo "($(cpu_s "${pids[0]}") - $ca0) / 3" | bc -l); cb=$(echo "($(cpu_s "$static_pid") - $cb0) / 3" | bc -l)
+ca=$(echo "($(cpu_s "${pids[0]}") - $ca0) / 3" | bc -l)
+cl=$(echo "($(cpu_s "${pids[0]}/task/${pids[0]}") - $cl0) / 3" | bc -l) cb=$(echo "($(cpu_s "$static_pid") - $cb0) / 3" | bc -l)
 a=$(median <"$w/a"); b=$(median <"$w/b")
 printf 'blob: %s bytes, median of 3, alternated\n' "$(stat -c %s "$blob")"
 printf '%-34s %10.0f MB/s %6.2f CPU s each\n' "scheduler blob route (hashed)" "$(echo "$a / 1000000" | bc -l)" "$ca"
+printf '%-34s %10s      %6.2f CPU s each\n' "  of it on the scheduler's loop" "" "$cl"
 printf '%-34s %10.0f MB/s %6.2f CPU s each\n' "python3 -m http.server" "$(echo "$b / 1000000" | bc -l)" "$cb"
 printf '%-34s %10.2f\n' "ratio scheduler/static" "$(echo "$a / $b" | bc -l)"
