@@ -732,8 +732,8 @@ http__file_work(uv_work_t *w)
     size_t got = 0;
     c->file_jrefused = 0;
     while (got < c->file_jn) {
-        ssize_t r = pread(c->file_fd, c->file_jbuf + got, c->file_jn - got,
-                          (off_t)(c->file_joff + got));
+        ssize_t r =
+            pread(c->file_fd, c->file_jbuf + got, c->file_jn - got, (off_t)(c->file_joff + got));
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {

@@ -82,24 +82,24 @@ struct http_conn {
     int file_active;  /* the fields below are in use */
     int file_reading; /* a read job is on the thread pool: do not free c */
     int file_fd;
-    uint64_t file_off;  /* where the next chunk to read starts */
-    uint64_t file_rleft; /* bytes still to read */
-    uint64_t file_len;  /* the body's length */
-    uint64_t file_left; /* bytes not yet handed to the socket */
+    uint64_t file_off;              /* where the next chunk to read starts */
+    uint64_t file_rleft;            /* bytes still to read */
+    uint64_t file_len;              /* the body's length */
+    uint64_t file_left;             /* bytes not yet handed to the socket */
     char *file_buf[HTTP_FILE_BUFS]; /* chunk k is read into and written from
                                        file_buf[k % HTTP_FILE_BUFS] */
-    uint64_t file_rk;   /* chunks [0, file_rk) were handed to a read job */
-    uint64_t file_rdone; /* chunks [0, file_rdone) are read and checked */
-    uint64_t file_wk;   /* chunks [0, file_wk) were handed to the socket */
-    int file_wr;        /* a write (the head, or chunk file_wk - 1) is in flight */
+    uint64_t file_rk;               /* chunks [0, file_rk) were handed to a read job */
+    uint64_t file_rdone;            /* chunks [0, file_rdone) are read and checked */
+    uint64_t file_wk;               /* chunks [0, file_wk) were handed to the socket */
+    int file_wr;                    /* a write (the head, or chunk file_wk - 1) is in flight */
     /* the read job: filled on the loop, run on the thread pool */
     uv_work_t file_work;
     char *file_jbuf;
-    size_t file_jn;     /* bytes asked for */
+    size_t file_jn; /* bytes asked for */
     uint64_t file_joff;
-    int file_jlast;     /* the chunk completes the body */
-    ssize_t file_jgot;  /* bytes read, or -errno */
-    int file_jrefused;  /* the check refused it */
+    int file_jlast;    /* the chunk completes the body */
+    ssize_t file_jgot; /* bytes read, or -errno */
+    int file_jrefused; /* the check refused it */
     int (*file_check)(void *ud, const void *data, size_t n, int last);
     void (*file_done)(void *ud, int ok);
     void *file_ud;
