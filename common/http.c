@@ -19,12 +19,15 @@
  * respond at any time and the call is always safe.
  *
  * A file body (http_respond_file) is sent after the head, one chunk at a
- * time: read with uv_fs_read (libuv's thread pool, so a slow disk or a
- * network filesystem does not stall the loop), handed to the check
- * callback, written; the next read starts when the write completed. So a
- * response of any size holds one HTTP_FILE_CHUNK of memory. While a read is
- * in flight (c->file_reading) the connection is not freed, even if it
- * closed; the read's callback frees it.
+ * time, with up to HTTP_FILE_BUFS chunks in use: a job on libuv's thread
+ * pool reads the next chunk (pread, so a slow disk or a network filesystem
+ * does not stall the loop) and hands it to the check callback (hashing is
+ * the costly part) while earlier chunks are written. Chunks are read and
+ * checked in order, one job at a time, and written in order, one write at
+ * a time; chunk k reuses the buffer of chunk k - HTTP_FILE_BUFS once that
+ * was written, so a response of any size holds HTTP_FILE_BUFS chunks of
+ * memory. While a job is in flight (c->file_reading) the connection is not
+ * freed, even if it closed; the job's callback frees it.
  *
  * A response that ends the connection ("Connection: close") is followed by a
  * lingering close: shut down our side, then read and discard what the client
@@ -80,8 +83,10 @@ http__file_end(struct http_conn *c, int ok)
     c->file_active = 0;
     close(c->file_fd);
     c->file_fd = -1;
-    free(c->file_buf);
-    c->file_buf = NULL;
+    for (int i = 0; i < HTTP_FILE_BUFS; i++) {
+        free(c->file_buf[i]);
+        c->file_buf[i] = NULL;
+    }
     if (c->file_done)
         c->file_done(c->file_ud, ok);
 }
@@ -431,7 +436,7 @@ http__shutdown_cb(uv_shutdown_t *r, int status)
         http__conn_close(c);
 }
 
-static void http__file_next(struct http_conn *c);
+static void http__file_pump(struct http_conn *c);
 
 static int http__out_next(struct http_conn *c);
 
@@ -482,17 +487,17 @@ http__write_cb(uv_write_t *wr, int status)
         status = UV_EIO;
     }
     http__out_release(c);
+    if (!c->closing && status >= 0 && c->file_active && c->file_left > 0) {
+        c->file_wr = 0;                      /* c->writing stays: the rest of the body follows */
+        http__timer_arm(c, c->srv->idle_ms); /* progress: the client is reading */
+        http__file_pump(c);
+        return;
+    }
     c->writing = 0;
     if (c->closing)
         return;
     if (status < 0) {
         http__conn_close(c);
-        return;
-    }
-    if (c->file_active && c->file_left > 0) {
-        c->writing = 1;                      /* the rest of the body follows */
-        http__timer_arm(c, c->srv->idle_ms); /* progress: the client is reading */
-        http__file_next(c);
         return;
     }
     http__file_end(c, 1);
@@ -717,63 +722,120 @@ http_respond_json(struct http_conn *c, int status, json_t *obj)
     free(text);
 }
 
+/* On the thread pool: read the job's chunk whole (pread, retried on short
+ * reads) and check it. Touches only the job's fields and the handler's
+ * check state, which no other thread uses while the job runs. */
 static void
-http__file_read_cb(uv_fs_t *req)
+http__file_work(uv_work_t *w)
 {
-    struct http_conn *c = req->data;
-    ssize_t n = req->result;
-    uv_fs_req_cleanup(req);
+    struct http_conn *c = w->data;
+    size_t got = 0;
+    c->file_jrefused = 0;
+    while (got < c->file_jn) {
+        ssize_t r =
+            pread(c->file_fd, c->file_jbuf + got, c->file_jn - got, (off_t)(c->file_joff + got));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            c->file_jgot = -errno;
+            return;
+        }
+        if (r == 0)
+            break;
+        got += (size_t)r;
+    }
+    c->file_jgot = (ssize_t)got;
+    if (got == c->file_jn && c->file_check &&
+        c->file_check(c->file_ud, c->file_jbuf, got, c->file_jlast) != 0)
+        c->file_jrefused = 1;
+}
+
+/* A file body cannot go on: give it up and close the connection. */
+static void
+http__file_fail(struct http_conn *c)
+{
+    if (!c->file_wr) /* else the write's callback clears c->writing */
+        c->writing = 0;
+    http__file_end(c, 0);
+    http__conn_close(c);
+}
+
+static void
+http__file_work_cb(uv_work_t *w, int status)
+{
+    struct http_conn *c = w->data;
     c->file_reading = 0;
     if (c->closing) {
-        c->writing = 0;
+        if (!c->file_wr)
+            c->writing = 0;
         http__file_end(c, 0);
         http__conn_maybe_free(c);
         return;
     }
-    if (n <= 0 || (uint64_t)n > c->file_left) {
+    ssize_t n = status < 0 ? status : c->file_jgot;
+    if (n < 0 || (size_t)n != c->file_jn) {
         LOG(LOG_ERR, "CAIRN-HTTP-FILE",
             "reading a response body failed at offset %" PRIu64 " with %" PRIu64 " bytes to go: %s",
-            c->file_off, c->file_left,
-            n < 0 ? uv_strerror((int)n) : "the file is shorter than announced");
-        c->writing = 0;
-        http__file_end(c, 0);
-        http__conn_close(c);
+            c->file_joff + (n > 0 ? (uint64_t)n : 0), c->file_rleft + c->file_jn,
+            n < 0 ? (status < 0 ? uv_strerror(status) : strerror((int)-n))
+                  : "the file is shorter than announced");
+        http__file_fail(c);
         return;
     }
-    int last = (uint64_t)n == c->file_left;
-    if (c->file_check && c->file_check(c->file_ud, c->file_buf, (size_t)n, last) != 0) {
-        /* refused: the client gets a body cut short, not wrong bytes */
-        c->writing = 0;
-        http__file_end(c, 0);
-        http__conn_close(c);
+    if (c->file_jrefused) { /* the client gets a body cut short, not wrong bytes */
+        http__file_fail(c);
         return;
     }
-    c->file_off += (uint64_t)n;
-    c->file_left -= (uint64_t)n;
-    c->wreq.data = c;
-    uv_buf_t b = uv_buf_init(c->file_buf, (unsigned int)n);
-    if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, http__write_cb) != 0) {
-        c->writing = 0;
-        http__file_end(c, 0);
-        http__conn_close(c);
-    }
+    c->file_rdone++;
+    http__file_pump(c);
 }
 
-/* Read the next chunk of the file body (c->writing stays set meanwhile, so
- * no other request is processed). */
-static void
-http__file_next(struct http_conn *c)
+/* The size of chunk k of the file body. */
+static size_t
+http__file_chunk_len(const struct http_conn *c, uint64_t k)
 {
-    size_t n = c->file_left < HTTP_FILE_CHUNK ? (size_t)c->file_left : HTTP_FILE_CHUNK;
-    uv_buf_t b = uv_buf_init(c->file_buf, (unsigned int)n);
-    c->file_req.data = c;
-    int rc = uv_fs_read(c->srv->loop, &c->file_req, c->file_fd, &b, 1, (int64_t)c->file_off,
-                        http__file_read_cb);
+    uint64_t done = k * HTTP_FILE_CHUNK, left = c->file_len - done;
+    return left < HTTP_FILE_CHUNK ? (size_t)left : HTTP_FILE_CHUNK;
+}
+
+/* Move a file body on (c->writing stays set meanwhile, so no other request
+ * is processed): write the next chunk once it is read and the previous
+ * write completed, and read ahead while a buffer is free. */
+static void
+http__file_pump(struct http_conn *c)
+{
+    if (!c->file_wr && c->file_wk < c->file_rdone) {
+        uint64_t k = c->file_wk++;
+        size_t n = http__file_chunk_len(c, k);
+        c->file_left -= n;
+        c->file_wr = 1;
+        c->wreq.data = c;
+        uv_buf_t b = uv_buf_init(c->file_buf[k % HTTP_FILE_BUFS], (unsigned int)n);
+        if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, http__write_cb) != 0) {
+            c->file_wr = 0;
+            http__file_fail(c);
+            return;
+        }
+    }
+    /* chunk k's buffer is free once chunk k - HTTP_FILE_BUFS was written */
+    uint64_t written = c->file_wk - (c->file_wr && c->file_wk > 0 ? 1 : 0);
+    if (c->file_reading || c->file_rleft == 0 || c->file_rk >= written + HTTP_FILE_BUFS)
+        return;
+    size_t n = http__file_chunk_len(c, c->file_rk);
+    uint64_t k = c->file_rk++;
+    if (!c->file_buf[k % HTTP_FILE_BUFS])
+        c->file_buf[k % HTTP_FILE_BUFS] = xmalloc(n);
+    c->file_jbuf = c->file_buf[k % HTTP_FILE_BUFS];
+    c->file_jn = n;
+    c->file_joff = c->file_off;
+    c->file_jlast = n == c->file_rleft;
+    c->file_off += n;
+    c->file_rleft -= n;
+    c->file_work.data = c;
+    int rc = uv_queue_work(c->srv->loop, &c->file_work, http__file_work, http__file_work_cb);
     if (rc != 0) {
         LOG(LOG_ERR, "CAIRN-HTTP-FILE", "cannot read a response body: %s", uv_strerror(rc));
-        c->writing = 0;
-        http__file_end(c, 0);
-        http__conn_close(c);
+        http__file_fail(c);
         return;
     }
     c->file_reading = 1;
@@ -797,10 +859,9 @@ http_respond_file(struct http_conn *c, int status, const char *content_type,
     c->file_fd = fb->fd;
     c->file_off = fb->offset;
     c->file_left = c->pp.is_head || status == 204 || status == 304 ? 0 : fb->len;
+    c->file_rleft = c->file_len = c->file_left;
+    c->file_rk = c->file_rdone = c->file_wk = 0;
     http__req_reset(c); /* after is_head was used */
-    if (c->file_left)
-        c->file_buf =
-            xmalloc(c->file_left < HTTP_FILE_CHUNK ? (size_t)c->file_left : HTTP_FILE_CHUNK);
     c->file_check = fb->check;
     c->file_done = fb->done;
     c->file_ud = fb->ud;
@@ -816,7 +877,9 @@ http_respond_file(struct http_conn *c, int status, const char *content_type,
         http__conn_close(c);
         return;
     }
+    c->file_wr = 1; /* the head; the first chunk is read meanwhile */
     http__timer_arm(c, c->srv->idle_ms);
+    http__file_pump(c);
 }
 
 void

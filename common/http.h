@@ -163,8 +163,10 @@ struct http_file_body {
                         and closes it when the response is over */
     uint64_t offset; /* where the body starts in the file */
     uint64_t len;    /* body length (the Content-Length sent) */
-    /* Optional. Called on the loop thread with each chunk read, in order,
-     * before it is sent; last is nonzero for the chunk that completes len.
+    /* Optional. Called on a thread of libuv's pool with each chunk read,
+     * in order and one call at a time (never alongside done), before it is
+     * sent, so it may be slow (hash) but must touch only its own ud; last
+     * is nonzero for the chunk that completes len.
      * A nonzero return stops the response: that chunk is not sent and the
      * connection is closed, so the client sees a body shorter than its
      * Content-Length, never bytes the check refused. */
@@ -180,9 +182,10 @@ struct http_file_body {
 
 /* Respond with status, an optional Content-Type and the body fb describes
  * (fb itself is copied; fb->fd and fb->ud are handed over). The file is
- * read in chunks with libuv's thread pool while the response is written, so
- * memory use does not grow with its size; a HEAD request gets the headers
- * only. c is given back as for http_respond. */
+ * read (and checked) in chunks on libuv's thread pool while the previous
+ * chunk is written, so memory use (a few chunks) does not grow with its
+ * size; a HEAD request gets the headers only. c is given back as for
+ * http_respond. */
 void http_respond_file(struct http_conn *c, int status, const char *content_type,
                        const struct http_file_body *fb);
 

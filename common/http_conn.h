@@ -18,6 +18,7 @@
 #define HTTP_SHRINK_ABOVE ((size_t)256 * 1024) /* give memory back after big bodies */
 #define HTTP_LINGER_MS 2000
 #define HTTP_FILE_CHUNK ((size_t)1024 * 1024) /* read and written at a time */
+#define HTTP_FILE_BUFS 4 /* chunks of a file body in use at once (read ahead) */
 #define HTTP_WRITE_CHUNK ((size_t)256 * 1024) /* of an in-memory body, at a time */
 
 struct http_server {
@@ -79,12 +80,26 @@ struct http_conn {
 
     /* A file body being sent after the head (http_respond_file). */
     int file_active;  /* the fields below are in use */
-    int file_reading; /* a uv_fs_read is in flight: do not free c */
+    int file_reading; /* a read job is on the thread pool: do not free c */
     int file_fd;
-    uint64_t file_off;
-    uint64_t file_left;
-    char *file_buf;
-    uv_fs_t file_req;
+    uint64_t file_off;              /* where the next chunk to read starts */
+    uint64_t file_rleft;            /* bytes still to read */
+    uint64_t file_len;              /* the body's length */
+    uint64_t file_left;             /* bytes not yet handed to the socket */
+    char *file_buf[HTTP_FILE_BUFS]; /* chunk k is read into and written from
+                                       file_buf[k % HTTP_FILE_BUFS] */
+    uint64_t file_rk;               /* chunks [0, file_rk) were handed to a read job */
+    uint64_t file_rdone;            /* chunks [0, file_rdone) are read and checked */
+    uint64_t file_wk;               /* chunks [0, file_wk) were handed to the socket */
+    int file_wr;                    /* a write (the head, or chunk file_wk - 1) is in flight */
+    /* the read job: filled on the loop, run on the thread pool */
+    uv_work_t file_work;
+    char *file_jbuf;
+    size_t file_jn; /* bytes asked for */
+    uint64_t file_joff;
+    int file_jlast;    /* the chunk completes the body */
+    ssize_t file_jgot; /* bytes read, or -errno */
+    int file_jrefused; /* the check refused it */
     int (*file_check)(void *ud, const void *data, size_t n, int last);
     void (*file_done)(void *ud, int ok);
     void *file_ud;
